@@ -1,0 +1,53 @@
+/**
+ * Host services the loader needs (environment, permissions), answered without
+ * ever triggering a Deno permission prompt: a permission that is not granted
+ * reads as "not available".
+ *
+ * @module
+ */
+
+/** Which runtime this is. */
+export function detectRuntime(): "deno" | "bun" | null {
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") return "bun";
+  if (typeof (globalThis as { Deno?: unknown }).Deno !== "undefined") return "deno";
+  return null;
+}
+
+type DenoPermission =
+  | { name: "env"; variable?: string }
+  | { name: "run"; command?: string }
+  | { name: "read"; path?: string }
+  | { name: "write"; path?: string }
+  | { name: "ffi"; path?: string }
+  | { name: "sys"; kind?: string };
+
+/** True when the runtime lets us use this capability without asking. */
+export function granted(permission: DenoPermission): boolean {
+  if (detectRuntime() !== "deno") return true;
+  try {
+    return Deno.permissions.querySync(permission as Deno.PermissionDescriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/** An environment variable, or undefined when unset or not readable. */
+export function readEnv(name: string): string | undefined {
+  if (!granted({ name: "env", variable: name })) return undefined;
+  const process = (globalThis as { process?: { env: Record<string, string | undefined> } }).process;
+  if (detectRuntime() === "deno") return Deno.env.get(name);
+  return process?.env[name];
+}
+
+/** Operating system name in memkit's spelling ("linux", "darwin", ...). */
+export function hostOs(): string {
+  if (detectRuntime() === "deno") return Deno.build.os;
+  return (globalThis as unknown as { process: { platform: string } }).process.platform;
+}
+
+/** CPU architecture in memkit's spelling ("x86_64", "aarch64", ...). */
+export function hostArch(): string {
+  if (detectRuntime() === "deno") return Deno.build.arch;
+  const arch = (globalThis as unknown as { process: { arch: string } }).process.arch;
+  return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
+}

@@ -1,0 +1,218 @@
+/**
+ * Finds, builds and caches libmemkit.
+ *
+ * Order: `MEMKIT_NATIVE=0` disables it; `MEMKIT_LIB` names a library to load
+ * (failure is an error, since the user asked for it); otherwise the C source
+ * next to this module (a local file, or fetched from the module's remote URL
+ * as a JSR user has it) is compiled once with the system C compiler into
+ * `<cache>/memkit/<version>-<key>/`, where the key hashes the source and the
+ * compiler flags. Every attempt is recorded, so a failed load says which
+ * paths and compilers were tried and why.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { granted, readEnv } from "./host.ts";
+import type { PlatformConstants } from "./platform.ts";
+import { MEMKIT_SYMBOLS } from "./symbols.ts";
+import type { FfiAdapter, MemkitLibrary } from "./types.ts";
+import { VERSION } from "./version.ts";
+
+/** The ABI libmemkit must report (MEMKIT_ABI_VERSION in memkit.h). */
+export const EXPECTED_ABI = 1;
+
+/** Compiler flags; part of the cache key. */
+export const COMPILE_FLAGS: readonly string[] = ["-O3", "-shared", "-fPIC", "-ffp-contract=off"];
+
+/** The outcome of looking for libmemkit. */
+export interface LibraryLoad {
+  readonly library: MemkitLibrary | null;
+  readonly path: string | null;
+  /** Why no library was loaded: every path and compiler tried. */
+  readonly error: string | null;
+}
+
+/** Options for {@linkcode loadLibmemkit}, mainly for `deno task build` and tests. */
+export interface LoadOptions {
+  /** Compile even when a cached build exists. */
+  readonly rebuild?: boolean;
+  /** Where the C sources are (default: this module's directory). */
+  readonly sourceBase?: URL;
+}
+
+class Attempts {
+  readonly lines: string[] = [];
+  add(what: string, why: unknown): void {
+    const text = why instanceof Error ? why.message : String(why);
+    this.lines.push(`  - ${what}: ${text.split("\n").slice(0, 6).join("\n      ")}`);
+  }
+  toString(): string {
+    return `libmemkit could not be loaded; tried:\n${this.lines.join("\n")}`;
+  }
+}
+
+function openLibrary(adapter: FfiAdapter, path: string): MemkitLibrary {
+  if (!granted({ name: "ffi", path })) throw new Error("no FFI permission (run Deno with --allow-ffi)");
+  const library = adapter.open(path, MEMKIT_SYMBOLS) as unknown as MemkitLibrary;
+  const abi = library.mk_abi_version();
+  if (abi !== EXPECTED_ABI) throw new Error(`ABI version ${abi}, expected ${EXPECTED_ABI}`);
+  return library;
+}
+
+/** The per-user cache directory memkit builds into. */
+export function cacheRoot(os: string): string | null {
+  const explicit = readEnv("MEMKIT_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = readEnv("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "memkit");
+  if (!granted({ name: "sys", kind: "homedir" }) && !granted({ name: "env", variable: "HOME" })) {
+    return null;
+  }
+  let home: string;
+  try {
+    home = readEnv("HOME") ?? homedir();
+  } catch {
+    return null;
+  }
+  if (!home) return null;
+  return os === "darwin" ? join(home, "Library", "Caches", "memkit") : join(home, ".cache", "memkit");
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function readSources(base: URL): Promise<{ c: string; h: string }> {
+  const cUrl = new URL("memkit.c", base);
+  const hUrl = new URL("memkit.h", base);
+  if (base.protocol === "file:") {
+    return {
+      c: readFileSync(fileURLToPath(cUrl), "utf8"),
+      h: readFileSync(fileURLToPath(hUrl), "utf8"),
+    };
+  }
+  const [c, h] = await Promise.all([cUrl, hUrl].map(async (url) => {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+    return await response.text();
+  }));
+  return { c, h };
+}
+
+function compilers(): string[] {
+  const list = [readEnv("CC"), "cc", "gcc", "clang"].filter((c): c is string => !!c);
+  return [...new Set(list)];
+}
+
+function compile(dir: string, libFile: string, attempts: Attempts): boolean {
+  for (const cc of compilers()) {
+    if (!granted({ name: "run", command: cc })) {
+      attempts.add(cc, "no permission to run it (run Deno with --allow-run)");
+      continue;
+    }
+    const temporary = `${libFile}.${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      execFileSync(cc, [...COMPILE_FLAGS, "-o", temporary, join(dir, "memkit.c"), "-lm"], {
+        cwd: dir,
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 120_000,
+      });
+      // Rename is atomic, so concurrent first uses never load a half-written file.
+      renameSync(temporary, libFile);
+      return true;
+    } catch (error) {
+      const stderr = (error as { stderr?: Uint8Array }).stderr;
+      const detail = stderr && stderr.length ? new TextDecoder().decode(stderr).trim() : error;
+      attempts.add(`compile with ${cc}`, detail);
+      try {
+        rmSync(temporary, { force: true });
+      } catch { /* nothing to clean */ }
+    }
+  }
+  return false;
+}
+
+/** Finds or builds libmemkit; never throws unless `MEMKIT_LIB` is set and unusable. */
+export async function loadLibmemkit(
+  adapter: FfiAdapter,
+  platform: PlatformConstants,
+  arch: string,
+  options: LoadOptions = {},
+): Promise<LibraryLoad> {
+  if (readEnv("MEMKIT_NATIVE") === "0") {
+    return { library: null, path: null, error: "disabled by MEMKIT_NATIVE=0" };
+  }
+  const explicit = readEnv("MEMKIT_LIB");
+  if (explicit) {
+    try {
+      return { library: openLibrary(adapter, explicit), path: explicit, error: null };
+    } catch (error) {
+      const attempts = new Attempts();
+      attempts.add(`MEMKIT_LIB=${explicit}`, error);
+      throw new Error(`${attempts}\nUnset MEMKIT_LIB to let memkit build its own library.`, {
+        cause: error,
+      });
+    }
+  }
+
+  const attempts = new Attempts();
+  const base = options.sourceBase ?? new URL("./", import.meta.url);
+  const root = cacheRoot(platform.os);
+  if (!root) {
+    attempts.add("cache directory", "no MEMKIT_CACHE_DIR, XDG_CACHE_HOME or readable HOME");
+    return { library: null, path: null, error: attempts.toString() };
+  }
+
+  // A remote (published) source never changes under one URL, so its URL is the
+  // key and a cached build is found without fetching; local sources are hashed.
+  const remote = base.protocol !== "file:";
+  let sources: { c: string; h: string } | null = null;
+  try {
+    if (!remote) sources = await readSources(base);
+  } catch (error) {
+    attempts.add(`read ${new URL("memkit.c", base)}`, error);
+    return { library: null, path: null, error: attempts.toString() };
+  }
+  const identity = remote ? base.href : `${sources!.c}\n${sources!.h}`;
+  const key = (await sha256Hex(`${COMPILE_FLAGS.join(" ")}\n${identity}`)).slice(0, 16);
+  const dir = join(root, `${VERSION}-${key}-${platform.os}-${arch}`);
+  const libFile = join(dir, `libmemkit${platform.sharedLibrarySuffix}`);
+
+  if (!granted({ name: "read", path: dir }) || !granted({ name: "write", path: dir })) {
+    attempts.add(dir, "no permission to read and write the cache (run Deno with --allow-read --allow-write)");
+    return { library: null, path: null, error: attempts.toString() };
+  }
+  if (!options.rebuild && existsSync(libFile)) {
+    try {
+      return { library: openLibrary(adapter, libFile), path: libFile, error: null };
+    } catch (error) {
+      attempts.add(libFile, error); // A stale or broken build: rebuild it below.
+    }
+  } else if (!options.rebuild) {
+    attempts.add(libFile, "not built yet");
+  }
+
+  try {
+    sources ??= await readSources(base);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "memkit.c"), sources.c);
+    writeFileSync(join(dir, "memkit.h"), sources.h);
+  } catch (error) {
+    attempts.add(`prepare ${dir}`, error);
+    return { library: null, path: null, error: attempts.toString() };
+  }
+  if (!compile(dir, libFile, attempts)) {
+    return { library: null, path: null, error: attempts.toString() };
+  }
+  try {
+    return { library: openLibrary(adapter, libFile), path: libFile, error: null };
+  } catch (error) {
+    attempts.add(libFile, error);
+    return { library: null, path: null, error: attempts.toString() };
+  }
+}

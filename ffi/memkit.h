@@ -1,0 +1,65 @@
+/*
+ * libmemkit: the small native kernel library behind memkit's `simd` functions
+ * and SIMD arrays. Every kernel dispatches at run time to the best code path the
+ * CPU offers (AVX2, SSE2, NEON or portable scalar C).
+ *
+ * Conventions: sizes and counts are in elements unless named `bytes`; pointers
+ * may be unaligned; kernels never allocate. Float kernels follow IEEE-754 single
+ * precision operation by operation (no FMA contraction), so the TypeScript
+ * fallback reproduces them bit for bit; only reductions (`dot`, `sum`) use a
+ * different summation order per path and are accumulated in double precision.
+ */
+#ifndef MEMKIT_H
+#define MEMKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MEMKIT_ABI_VERSION 1
+
+/* Dispatch levels, as returned by mk_simd_level(). */
+#define MK_SIMD_SCALAR 0
+#define MK_SIMD_SSE2 1
+#define MK_SIMD_AVX2 2
+#define MK_SIMD_NEON 3
+
+uint32_t mk_abi_version(void);
+/* The level in use. */
+int32_t mk_simd_level(void);
+/* Best level this CPU supports. */
+int32_t mk_simd_best(void);
+/* Forces a level (for tests); returns the level now in use, which is the
+ * requested one if this CPU supports it, otherwise unchanged. */
+int32_t mk_simd_force(int32_t level);
+
+/* Bytes. Regions of copy may overlap (memmove semantics). */
+void mk_copy(void *dst, const void *src, size_t bytes);
+void mk_fill(void *dst, int32_t byte, size_t bytes);
+/* Index of the first differing byte, or -1 when equal. */
+int64_t mk_compare(const void *a, const void *b, size_t bytes);
+int32_t mk_equals(const void *a, const void *b, size_t bytes);
+
+/* Float32, element-wise, in place on the first argument. */
+void mk_f32_scale(float *x, size_t n, float k);
+void mk_f32_add(float *y, const float *x, size_t n);      /* y += x   */
+void mk_f32_sub(float *y, const float *x, size_t n);      /* y -= x   */
+void mk_f32_axpy(float *y, float a, const float *x, size_t n); /* y += a*x */
+
+/* Float32 reductions, accumulated in double. */
+double mk_f32_dot(const float *a, const float *b, size_t n);
+double mk_f32_sum(const float *x, size_t n);
+
+/* Float32 vectors of `dims` components stored every `stride` floats
+ * (f32x3 is dims 3, stride 4). */
+void mk_f32_magnitudes(const float *v, size_t count, size_t stride, size_t dims, float *out);
+void mk_f32_dots(const float *a, const float *b, size_t count, size_t stride, size_t dims, float *out);
+void mk_f32_normalize(float *v, size_t count, size_t stride, size_t dims);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,113 @@
+/**
+ * Operating-system constants for the native layer, Linux and macOS in one
+ * place. Values come from the kernel and libc headers (see
+ * shared/reference/platform-memory.md §3.3); everything else in memkit reads
+ * them from here.
+ *
+ * @module
+ */
+
+/** Operating systems the native layer knows. */
+export type NativeOs = "linux" | "darwin";
+
+/** The constants that differ between the supported operating systems. */
+export interface PlatformConstants {
+  readonly os: NativeOs;
+  /** Candidate file names of the C library, tried in order. */
+  readonly libcPaths: readonly string[];
+  /** Function returning `int*` to the calling thread's errno. */
+  readonly errnoSymbol: string;
+  /** Function returning the usable size of a malloc block. */
+  readonly usableSizeSymbol: string;
+  /** File name suffix of shared libraries. */
+  readonly sharedLibrarySuffix: string;
+  readonly PROT_NONE: number;
+  readonly PROT_READ: number;
+  readonly PROT_WRITE: number;
+  readonly MAP_SHARED: number;
+  readonly MAP_PRIVATE: number;
+  readonly MAP_ANONYMOUS: number;
+  readonly MAP_NORESERVE: number;
+  /** 0 where the platform has no MAP_POPULATE (memkit then uses MADV_WILLNEED). */
+  readonly MAP_POPULATE: number;
+  readonly MADV_NORMAL: number;
+  readonly MADV_RANDOM: number;
+  readonly MADV_SEQUENTIAL: number;
+  readonly MADV_WILLNEED: number;
+  readonly MADV_DONTNEED: number;
+  readonly MADV_FREE: number;
+  /** -1 where the platform has no transparent huge pages. */
+  readonly MADV_HUGEPAGE: number;
+  readonly MS_SYNC: number;
+  readonly O_RDONLY: number;
+  readonly O_RDWR: number;
+  readonly O_CLOEXEC: number;
+  readonly _SC_PAGESIZE: number;
+}
+
+const LINUX: PlatformConstants = {
+  os: "linux",
+  libcPaths: ["libc.so.6", "libc.so"],
+  errnoSymbol: "__errno_location",
+  usableSizeSymbol: "malloc_usable_size",
+  sharedLibrarySuffix: ".so",
+  PROT_NONE: 0,
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 0x01,
+  MAP_PRIVATE: 0x02,
+  MAP_ANONYMOUS: 0x20,
+  MAP_NORESERVE: 0x4000,
+  MAP_POPULATE: 0x8000,
+  MADV_NORMAL: 0,
+  MADV_RANDOM: 1,
+  MADV_SEQUENTIAL: 2,
+  MADV_WILLNEED: 3,
+  MADV_DONTNEED: 4,
+  MADV_FREE: 8,
+  MADV_HUGEPAGE: 14,
+  MS_SYNC: 4,
+  O_RDONLY: 0,
+  O_RDWR: 2,
+  O_CLOEXEC: 0o2000000,
+  _SC_PAGESIZE: 30,
+};
+
+const DARWIN: PlatformConstants = {
+  os: "darwin",
+  // Lives in the dyld shared cache since Big Sur: dlopen works, stat does not.
+  libcPaths: ["/usr/lib/libSystem.B.dylib"],
+  errnoSymbol: "__error",
+  usableSizeSymbol: "malloc_size",
+  sharedLibrarySuffix: ".dylib",
+  PROT_NONE: 0,
+  PROT_READ: 1,
+  PROT_WRITE: 2,
+  MAP_SHARED: 0x0001,
+  MAP_PRIVATE: 0x0002,
+  MAP_ANONYMOUS: 0x1000,
+  MAP_NORESERVE: 0x0040,
+  MAP_POPULATE: 0,
+  MADV_NORMAL: 0,
+  MADV_RANDOM: 1,
+  MADV_SEQUENTIAL: 2,
+  MADV_WILLNEED: 3,
+  MADV_DONTNEED: 4,
+  MADV_FREE: 5,
+  MADV_HUGEPAGE: -1,
+  MS_SYNC: 0x0010,
+  O_RDONLY: 0,
+  O_RDWR: 2,
+  O_CLOEXEC: 0x01000000,
+  _SC_PAGESIZE: 29,
+};
+
+/** The constants of `os`, or `null` when memkit has none for it. */
+export function platformConstants(os: string): PlatformConstants | null {
+  if (os === "linux") return LINUX;
+  if (os === "darwin") return DARWIN;
+  return null;
+}
+
+/** `(void *)-1` read back as a JavaScript number (2^64 after rounding). */
+export const MAP_FAILED: number = 2 ** 64;

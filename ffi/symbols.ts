@@ -1,0 +1,121 @@
+/**
+ * The one symbol table of the native layer: every C function memkit calls,
+ * declared once in Deno's shape. The Deno adapter passes it to `Deno.dlopen`;
+ * the Bun adapter derives its `bun:ffi` table from it. Addresses are declared
+ * as `usize` and cross into TypeScript as plain numbers.
+ *
+ * @module
+ */
+import type { PlatformConstants } from "./platform.ts";
+
+/** A parameter or result type, spelled as Deno spells it. */
+export type NativeType =
+  | "void"
+  | "i32"
+  | "u32"
+  | "i64"
+  | "usize"
+  | "f32"
+  | "f64"
+  | "buffer";
+
+/** One C function. */
+export interface SymbolDefinition {
+  /** The exported C name when it differs from the key. */
+  readonly name?: string;
+  readonly parameters: readonly NativeType[];
+  readonly result: NativeType;
+  /** Absent symbols are tolerated and read back as `undefined`. */
+  readonly optional?: boolean;
+}
+
+/** A table of C functions keyed by the name memkit calls them by. */
+export type SymbolTable = Readonly<Record<string, SymbolDefinition>>;
+
+/** libc, with the names that differ per platform filled in. */
+export function libcSymbols(platform: PlatformConstants): SymbolTable {
+  return {
+    // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+    mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "usize" },
+    // int munmap(void *addr, size_t length)
+    munmap: { parameters: ["usize", "usize"], result: "i32" },
+    // int mprotect(void *addr, size_t len, int prot)
+    mprotect: { parameters: ["usize", "usize", "i32"], result: "i32" },
+    // int madvise(void *addr, size_t length, int advice)
+    madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+    // int mlock(const void *addr, size_t len)
+    mlock: { parameters: ["usize", "usize"], result: "i32" },
+    // int munlock(const void *addr, size_t len)
+    munlock: { parameters: ["usize", "usize"], result: "i32" },
+    // int msync(void *addr, size_t length, int flags)
+    msync: { parameters: ["usize", "usize", "i32"], result: "i32" },
+    // int posix_memalign(void **memptr, size_t alignment, size_t size)
+    posix_memalign: { parameters: ["buffer", "usize", "usize"], result: "i32" },
+    // void *malloc(size_t size)
+    malloc: { parameters: ["usize"], result: "usize" },
+    // void *realloc(void *ptr, size_t size)
+    realloc: { parameters: ["usize", "usize"], result: "usize" },
+    // void free(void *ptr)
+    free: { parameters: ["usize"], result: "void" },
+    // size_t malloc_usable_size(void *ptr) / size_t malloc_size(const void *ptr)
+    malloc_usable_size: {
+      name: platform.usableSizeSymbol,
+      parameters: ["usize"],
+      result: "usize",
+      optional: true,
+    },
+    // long sysconf(int name)
+    sysconf: { parameters: ["i32"], result: "i64" },
+    // int open(const char *path, int flags): never called with a mode, so the
+    // variadic third argument is absent and the fixed signature is safe.
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    // int close(int fd)
+    close: { parameters: ["i32"], result: "i32" },
+    // int *__errno_location(void) / int *__error(void)
+    errno_location: { name: platform.errnoSymbol, parameters: [], result: "usize" },
+  };
+}
+
+/** libmemkit (ffi/memkit.h). */
+export const MEMKIT_SYMBOLS: SymbolTable = {
+  // uint32_t mk_abi_version(void)
+  mk_abi_version: { parameters: [], result: "u32" },
+  // int32_t mk_simd_level(void)
+  mk_simd_level: { parameters: [], result: "i32" },
+  // int32_t mk_simd_best(void)
+  mk_simd_best: { parameters: [], result: "i32" },
+  // int32_t mk_simd_force(int32_t level)
+  mk_simd_force: { parameters: ["i32"], result: "i32" },
+  // void mk_copy(void *dst, const void *src, size_t bytes)
+  mk_copy: { parameters: ["buffer", "buffer", "usize"], result: "void" },
+  // void mk_fill(void *dst, int32_t byte, size_t bytes)
+  mk_fill: { parameters: ["buffer", "i32", "usize"], result: "void" },
+  // int64_t mk_compare(const void *a, const void *b, size_t bytes)
+  mk_compare: { parameters: ["buffer", "buffer", "usize"], result: "i64" },
+  // int32_t mk_equals(const void *a, const void *b, size_t bytes)
+  mk_equals: { parameters: ["buffer", "buffer", "usize"], result: "i32" },
+  // void mk_f32_scale(float *x, size_t n, float k)
+  mk_f32_scale: { parameters: ["buffer", "usize", "f32"], result: "void" },
+  // void mk_f32_add(float *y, const float *x, size_t n)
+  mk_f32_add: { parameters: ["buffer", "buffer", "usize"], result: "void" },
+  // void mk_f32_sub(float *y, const float *x, size_t n)
+  mk_f32_sub: { parameters: ["buffer", "buffer", "usize"], result: "void" },
+  // void mk_f32_axpy(float *y, float a, const float *x, size_t n)
+  mk_f32_axpy: { parameters: ["buffer", "f32", "buffer", "usize"], result: "void" },
+  // double mk_f32_dot(const float *a, const float *b, size_t n)
+  mk_f32_dot: { parameters: ["buffer", "buffer", "usize"], result: "f64" },
+  // double mk_f32_sum(const float *x, size_t n)
+  mk_f32_sum: { parameters: ["buffer", "usize"], result: "f64" },
+  // void mk_f32_magnitudes(const float *v, size_t count, size_t stride, size_t dims, float *out)
+  mk_f32_magnitudes: {
+    parameters: ["buffer", "usize", "usize", "usize", "buffer"],
+    result: "void",
+  },
+  // void mk_f32_dots(const float *a, const float *b, size_t count, size_t stride, size_t dims, float *out)
+  mk_f32_dots: {
+    parameters: ["buffer", "buffer", "usize", "usize", "usize", "buffer"],
+    result: "void",
+  },
+  // void mk_f32_normalize(float *v, size_t count, size_t stride, size_t dims)
+  mk_f32_normalize: { parameters: ["buffer", "usize", "usize", "usize"], result: "void" },
+};

@@ -1,0 +1,88 @@
+/**
+ * Runtime-neutral shapes of the native layer. `src/` sees only these: plain
+ * numbers for addresses, typed arrays for buffers, no runtime pointer objects.
+ *
+ * @module
+ */
+
+/** The libc functions memkit calls (see symbols.ts for the C prototypes). */
+export interface Libc {
+  mmap(addr: number, length: number, prot: number, flags: number, fd: number, offset: number): number;
+  munmap(addr: number, length: number): number;
+  mprotect(addr: number, length: number, prot: number): number;
+  madvise(addr: number, length: number, advice: number): number;
+  mlock(addr: number, length: number): number;
+  munlock(addr: number, length: number): number;
+  msync(addr: number, length: number, flags: number): number;
+  /** `out` receives the address as two little-endian 32-bit halves. */
+  posix_memalign(out: Uint32Array, alignment: number, size: number): number;
+  malloc(size: number): number;
+  realloc(addr: number, size: number): number;
+  free(addr: number): void;
+  malloc_usable_size?: (addr: number) => number;
+  sysconf(name: number): number;
+  open(path: Uint8Array, flags: number): number;
+  close(fd: number): number;
+  errno_location(): number;
+}
+
+/** libmemkit's functions as the adapters expose them. */
+export interface MemkitLibrary {
+  mk_abi_version(): number;
+  mk_simd_level(): number;
+  mk_simd_best(): number;
+  mk_simd_force(level: number): number;
+  mk_copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;
+  mk_fill(dst: Uint8Array, byte: number, bytes: number): void;
+  mk_compare(a: Uint8Array, b: Uint8Array, bytes: number): number;
+  mk_equals(a: Uint8Array, b: Uint8Array, bytes: number): number;
+  mk_f32_scale(x: Float32Array, n: number, k: number): void;
+  mk_f32_add(y: Float32Array, x: Float32Array, n: number): void;
+  mk_f32_sub(y: Float32Array, x: Float32Array, n: number): void;
+  mk_f32_axpy(y: Float32Array, a: number, x: Float32Array, n: number): void;
+  mk_f32_dot(a: Float32Array, b: Float32Array, n: number): number;
+  mk_f32_sum(x: Float32Array, n: number): number;
+  mk_f32_magnitudes(v: Float32Array, count: number, stride: number, dims: number, out: Float32Array): void;
+  mk_f32_dots(
+    a: Float32Array,
+    b: Float32Array,
+    count: number,
+    stride: number,
+    dims: number,
+    out: Float32Array,
+  ): void;
+  mk_f32_normalize(v: Float32Array, count: number, stride: number, dims: number): void;
+}
+
+/**
+ * The compute kernels, implemented by libmemkit or by the TypeScript
+ * fallback. Callers pass non-empty arrays whose lengths cover the counts.
+ */
+export interface Kernels {
+  copy(dst: Uint8Array, src: Uint8Array): void;
+  fill(dst: Uint8Array, byte: number): void;
+  compare(a: Uint8Array, b: Uint8Array, bytes: number): number;
+  f32Scale(x: Float32Array, n: number, k: number): void;
+  f32Add(y: Float32Array, x: Float32Array, n: number): void;
+  f32Sub(y: Float32Array, x: Float32Array, n: number): void;
+  f32Axpy(y: Float32Array, a: number, x: Float32Array, n: number): void;
+  f32Dot(a: Float32Array, b: Float32Array, n: number): number;
+  f32Sum(x: Float32Array, n: number): number;
+  f32Magnitudes(v: Float32Array, count: number, stride: number, dims: number, out: Float32Array): void;
+  f32Dots(a: Float32Array, b: Float32Array, count: number, stride: number, dims: number, out: Float32Array): void;
+  f32Normalize(v: Float32Array, count: number, stride: number, dims: number): void;
+}
+
+/** What one runtime's FFI offers, behind one shape. */
+export interface FfiAdapter {
+  readonly runtime: "deno" | "bun";
+  /** Opens a library and returns its functions (results as numbers); throws on failure. */
+  open(path: string, table: Readonly<Record<string, import("./symbols.ts").SymbolDefinition>>): Record<
+    string,
+    ((...args: never[]) => unknown) | undefined
+  >;
+  /** An ArrayBuffer over `byteLength` native bytes at `address` (no deallocator). */
+  wrap(address: number, byteLength: number): ArrayBuffer;
+  /** Address of a non-empty view's first byte. */
+  addressOf(view: ArrayBufferView): number;
+}

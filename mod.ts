@@ -1,0 +1,41 @@
+/**
+ * memkit gives Deno and Bun programs memory that the garbage collector does
+ * not own: aligned native blocks from `posix_memalign` and `mmap`, page and
+ * file mappings, and SIMD byte kernels from a small C library, through one
+ * API that runs unchanged on both runtimes.
+ *
+ * Run Deno with `--allow-ffi` (plus `--allow-read --allow-write --allow-run
+ * --allow-env` so memkit can build and cache its C library on first use;
+ * without them the kernels fall back to TypeScript).
+ *
+ * @example A quick tour
+ * ```ts
+ * import { mapPages, nativeInfo, simd, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * console.log(nativeInfo().simd); // "avx2", "neon", ... or "js"
+ *
+ * const allocator = new SystemAllocator();
+ * const samples = allocator.array(Float64Array, 1024, 64); // 64-byte aligned
+ * samples.fill(1.5);
+ * allocator.free(samples); // samples.length is now 0: no dangling view
+ *
+ * using pages = mapPages(1 << 20); // unmapped at the end of the scope
+ * simd.fill(pages.bytes, 0xff);
+ * assert.equal(simd.compare(pages.bytes, pages.bytes), -1);
+ * ```
+ *
+ * @module
+ */
+export { AllocationError } from "./src/errors.ts";
+export type { AllocationErrorCategory, AllocationErrorOptions } from "./src/errors.ts";
+export type { Allocator, AllocatorKind, AllocatorStats, TypedArray, TypedArrayConstructor } from "./src/allocator.ts";
+export { fragmentation } from "./src/fragmentation.ts";
+export { addressOf, nativeInfo } from "./src/native_info.ts";
+export type { NativeInfo } from "./src/native_info.ts";
+export { mapFile, mapPages } from "./src/mapping.ts";
+export type { Advice, MapFileOptions, Mapping, MapPagesOptions, Protection } from "./src/mapping.ts";
+export { SystemAllocator } from "./src/system_allocator.ts";
+export type { SystemAllocatorOptions } from "./src/system_allocator.ts";
+export { simd } from "./src/simd.ts";
+export type { Simd } from "./src/simd.ts";

@@ -1,0 +1,103 @@
+// Argument checks shared by every public entry point. Hot paths (alloc, free)
+// use the hand-written checks; options objects go through zod once, in
+// constructors and factories. All of them run before any native call.
+import { z } from "zod";
+
+/** Largest block size any memkit allocator accepts: 2^47, the x86-64/arm64 user address space. */
+export const MAX_BLOCK_SIZE: number = 2 ** 47;
+
+/** A short, safe rendering of any value for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  if (value === null || typeof value !== "object") return String(value);
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.byteLength} bytes)`;
+  return Object.prototype.toString.call(value);
+}
+
+/** A byte count: a non-negative safe integer no larger than `max`. */
+export function checkSize(value: unknown, op: string, name = "size", max = MAX_BLOCK_SIZE): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot ${op} as '${name}' must be a number: current value is ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(
+      `Cannot ${op} as '${name}' must be an integer from 0 to ${max}: current value is ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** An alignment: a power of two from 1 to `max`; undefined means `fallback`. */
+export function checkAlignment(value: unknown, op: string, max: number, fallback = 16): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(`Cannot ${op} as 'align' must be a number: current value is ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 1 || value > max || (value & (value - 1)) !== 0) {
+    throw new RangeError(
+      `Cannot ${op} as 'align' must be a power of two from 1 to ${max}: current value is ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Any typed array or DataView. */
+export function checkView(value: unknown, op: string, name = "view"): ArrayBufferView {
+  if (!ArrayBuffer.isView(value)) {
+    throw new TypeError(`Cannot ${op} as '${name}' must be a typed array or DataView: current value is ${describe(value)}`);
+  }
+  return value;
+}
+
+/** The bytes of a view, as a Uint8Array over the same memory. */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
+  return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * Parses an options object, turning zod's verdict into the error a JS user
+ * expects: TypeError for a wrong type or unknown key, RangeError for a value
+ * out of range.
+ */
+export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string): T {
+  if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value))) {
+    throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(value)}`);
+  }
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0] as z.core.$ZodIssue & { keys?: string[]; values?: unknown[]; expected?: string };
+  let current: unknown = value;
+  for (const key of issue.path) current = (current as Record<PropertyKey, unknown> | undefined)?.[key];
+  const name = `'${issue.path.join(".")}'`;
+  let message: string;
+  if (issue.code === "unrecognized_keys") {
+    const known = Object.keys((schema as unknown as { shape?: object }).shape ?? {}).join(", ");
+    message = `Cannot ${op} as option ${issue.keys!.map((k) => `'${k}'`).join(", ")} is not known: ` +
+      `expected only ${known}`;
+    throw new TypeError(message, { cause: result.error });
+  }
+  if (issue.code === "invalid_value") {
+    message = `must be one of ${issue.values!.map((v) => JSON.stringify(v)).join(", ")}`;
+  } else if (issue.code === "invalid_type" && typeof current !== "number") {
+    message = `must be a ${issue.expected === "int" ? "number" : issue.expected}`;
+  } else if (issue.code === "invalid_type") {
+    message = "must be an integer";
+  } else {
+    message = issue.message;
+  }
+  const text = `Cannot ${op} as ${name} ${message}: current value is ${describe(current)}`;
+  // The type was right but the number was not: that is a range error.
+  throw typeof current === "number"
+    ? new RangeError(text, { cause: result.error })
+    : new TypeError(text, { cause: result.error });
+}
+
+/** A zod schema for a power of two up to `max`. */
+export function powerOfTwo(max: number): z.ZodType<number> {
+  return z.number().int("must be an integer").min(1, "must be at least 1").max(max, `must be at most ${max}`)
+    .refine((v) => (v & (v - 1)) === 0, "must be a power of two") as unknown as z.ZodType<number>;
+}
+
+export { z };

@@ -1,0 +1,73 @@
+/**
+ * The error class for everything about the state of memory.
+ *
+ * @module
+ */
+
+/** What went wrong with memory; see {@linkcode AllocationError}. */
+export type AllocationErrorCategory =
+  | "out-of-memory"
+  | "limit-exceeded"
+  | "invalid-free"
+  | "double-free"
+  | "mismatched-allocator"
+  | "use-after-free"
+  | "corruption"
+  | "leak"
+  | "platform"
+  | "timeout"
+  | "unsupported";
+
+/** Extra facts an {@linkcode AllocationError} may carry. */
+export interface AllocationErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+  /** The C function that failed (category `"platform"` and `"out-of-memory"`). */
+  call?: string;
+  /** The errno the C function left. */
+  errno?: number;
+}
+
+/**
+ * Thrown when memory cannot be given or is misused: out of memory, a limit
+ * reached, a bad free, use after free, corruption, a leak, or a failing system
+ * call. Wrong argument types throw `TypeError` and out-of-range sizes or
+ * alignments `RangeError` instead, always before any native call.
+ *
+ * @example Telling a double free from other failures
+ * ```ts
+ * import { AllocationError, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const allocator = new SystemAllocator();
+ * const block = allocator.alloc(64);
+ * allocator.free(block);
+ * try {
+ *   allocator.free(block);
+ * } catch (error) {
+ *   assert.ok(error instanceof AllocationError);
+ *   assert.equal(error.category, "double-free");
+ * }
+ * ```
+ */
+export class AllocationError extends Error {
+  /** What kind of failure this is. */
+  readonly category: AllocationErrorCategory;
+  /** The C function that failed, when one did. */
+  readonly call: string | undefined;
+  /** The errno that function left, when one did. */
+  readonly errno: number | undefined;
+
+  /**
+   * @param category What kind of failure this is.
+   * @param message What happened, naming the value and what was expected.
+   * @param options Cause, failing call and errno.
+   */
+  constructor(category: AllocationErrorCategory, message: string, options: AllocationErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "AllocationError";
+    this.category = category;
+    this.call = options.call;
+    this.errno = options.errno;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Byte operations backed by libmemkit's SIMD kernels.
+ *
+ * @module
+ */
+import { native } from "../ffi/native.ts";
+import { bytesOf, checkView, describe } from "./_validate.ts";
+
+// Below these sizes one FFI call costs more than the work; plain JS wins.
+// Measured with bench/simd_bench.ts (see README).
+const NATIVE_COMPARE_MIN = 256;
+const NATIVE_COPY_MIN = 1 << 30;
+const NATIVE_FILL_MIN = 1 << 30;
+
+/** The byte operations of {@linkcode simd}. */
+export interface Simd {
+  /**
+   * Copies all of `src` into the start of `dst` (overlap allowed).
+   * @throws {TypeError} When either is not a typed array or DataView.
+   * @throws {RangeError} When `src` has more bytes than `dst`.
+   */
+  copy(dst: ArrayBufferView, src: ArrayBufferView): void;
+  /**
+   * Sets every byte of `dst` to `byte`.
+   * @throws {RangeError} When `byte` is not an integer from 0 to 255.
+   */
+  fill(dst: ArrayBufferView, byte: number): void;
+  /**
+   * The index of the first byte where `a` and `b` differ, or -1 when their
+   * bytes are equal. When one is a prefix of the other, the shorter length.
+   */
+  compare(a: ArrayBufferView, b: ArrayBufferView): number;
+  /** Whether `a` and `b` have the same length and bytes. */
+  equals(a: ArrayBufferView, b: ArrayBufferView): boolean;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
+  if (n >= NATIVE_COMPARE_MIN) return native.kernels.compare(a, b, n);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+/**
+ * Byte-level operations on any typed arrays or DataViews, native or JS-owned,
+ * dispatched to libmemkit (AVX2 / SSE2 / NEON / scalar) or, without it, to
+ * TypeScript. Small inputs stay in JS, where an FFI call would cost more than
+ * the work; `copy` and `fill` use the runtime's own bulk operations, which
+ * already run at memory bandwidth.
+ *
+ * @example
+ * ```ts
+ * import { simd } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const a = new Uint8Array(4096);
+ * const b = new Uint8Array(4096);
+ * simd.fill(a, 1);
+ * simd.copy(b, a);
+ * assert.ok(simd.equals(a, b));
+ * b[1000] = 0;
+ * assert.equal(simd.compare(a, b), 1000);
+ * ```
+ */
+export const simd: Simd = {
+  copy(dst, src) {
+    const d = bytesOf(checkView(dst, "copy", "dst"));
+    const s = bytesOf(checkView(src, "copy", "src"));
+    if (s.length > d.length) {
+      throw new RangeError(
+        `Cannot copy as 'src' (${s.length} bytes) must fit in 'dst' (${d.length} bytes): current value is ${
+          describe(src)
+        }`,
+      );
+    }
+    if (s.length === 0) return;
+    if (s.length >= NATIVE_COPY_MIN) native.kernels.copy(d, s);
+    else d.set(s);
+  },
+  fill(dst, byte) {
+    const d = bytesOf(checkView(dst, "fill", "dst"));
+    if (typeof byte !== "number") {
+      throw new TypeError(`Cannot fill as 'byte' must be a number: current value is ${describe(byte)}`);
+    }
+    if (!Number.isInteger(byte) || byte < 0 || byte > 255) {
+      throw new RangeError(`Cannot fill as 'byte' must be an integer from 0 to 255: current value is ${describe(byte)}`);
+    }
+    if (d.length === 0) return;
+    if (d.length >= NATIVE_FILL_MIN) native.kernels.fill(d, byte);
+    else d.fill(byte);
+  },
+  compare(a, b) {
+    const x = bytesOf(checkView(a, "compare", "a"));
+    const y = bytesOf(checkView(b, "compare", "b"));
+    const n = Math.min(x.length, y.length);
+    const at = n === 0 ? -1 : compareBytes(x, y, n);
+    if (at >= 0) return at;
+    return x.length === y.length ? -1 : n;
+  },
+  equals(a, b) {
+    const x = bytesOf(checkView(a, "compare", "a"));
+    const y = bytesOf(checkView(b, "compare", "b"));
+    if (x.length !== y.length) return false;
+    return x.length === 0 || compareBytes(x, y, x.length) < 0;
+  },
+};

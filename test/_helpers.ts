@@ -1,0 +1,54 @@
+// Shared test helpers: a seeded PRNG, and running a script in a child process
+// of the same runtime (Deno or Bun) to observe crashes and exit codes.
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { nativeInfo } from "../mod.ts";
+
+/** xorshift32 with a fixed seed: the same sequence on every run and runtime. */
+export function xorshift32(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state;
+  };
+}
+
+/** A random integer in [0, n). */
+export function below(next: () => number, n: number): number {
+  return next() % n;
+}
+
+/** Absolute path of a file in test/fixtures. */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+export interface ChildResult {
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `script` with the runtime running this test, with extra environment. */
+export function runChild(script: string, env: Record<string, string> = {}, args: string[] = []): ChildResult {
+  const runtime = nativeInfo().runtime;
+  const configPath = fileURLToPath(new URL("../deno.json", import.meta.url));
+  const argv = runtime === "deno" ? ["run", "-A", `--config=${configPath}`, script, ...args] : ["run", script, ...args];
+  const result = spawnSync(process.execPath, argv, {
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  return {
+    status: result.status,
+    signal: result.signal,
+    stdout: result.stdout ?? "",
+    stderr: result.stderr ?? "",
+  };
+}

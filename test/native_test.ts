@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { test } from "node:test";
+import { native } from "../ffi/native.ts";
+import { VERSION } from "../ffi/version.ts";
+import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../mod.ts";
+import { platformError } from "../src/_platform_error.ts";
+import { fixture, runChild } from "./_helpers.ts";
+
+test("nativeInfo() describes the runtime, page size and kernels", () => {
+  const info = nativeInfo();
+  assert.ok(info.runtime === "deno" || info.runtime === "bun");
+  assert.equal(info.os, "linux");
+  assert.ok(info.pageSize >= 4096 && (info.pageSize & (info.pageSize - 1)) === 0);
+  assert.ok(["avx2", "sse2", "neon", "scalar", "js"].includes(info.simd));
+  assert.equal(info.libcError, null);
+  // This machine has a compiler, so the library must have been built and loaded.
+  assert.notEqual(info.library, null, info.libraryError ?? "");
+  assert.equal(info.simd, "avx2");
+});
+
+test("VERSION in ffi/version.ts matches deno.json", () => {
+  const config = JSON.parse(readFileSync(new URL("../deno.json", import.meta.url), "utf8"));
+  assert.equal(VERSION, config.version);
+});
+
+test("addressOf() gives exact addresses, offsets included", () => {
+  const allocator = new SystemAllocator();
+  const block = allocator.alloc(1000, 256);
+  const base = addressOf(block);
+  assert.ok(base > 0 && Number.isSafeInteger(base));
+  assert.equal(base % 256, 0);
+  assert.equal(addressOf(block.subarray(17)), base + 17);
+  assert.equal(addressOf(new Float64Array(block.buffer, 64, 3)), base + 64);
+  assert.equal(addressOf(block.subarray(1000)), base + 1000, "empty view at the end");
+  allocator.free(block);
+  assert.equal(addressOf(block), 0, "detached view");
+  assert.ok(addressOf(new Uint8Array(8)) > 0, "JS-owned arrays have addresses too");
+});
+
+test("platform errors name the failed call and errno", () => {
+  // munmap of an unaligned address fails with EINVAL.
+  assert.equal(native.libc.munmap(12345, 4096), -1);
+  const error = platformError("munmap", "12345, 4096 bytes");
+  assert.ok(error instanceof AllocationError);
+  assert.equal(error.category, "platform");
+  assert.equal(error.call, "munmap");
+  assert.equal(error.errno, 22);
+  assert.match(error.message, /munmap\(12345, 4096 bytes\) failed with EINVAL/);
+});
+
+test("MEMKIT_NATIVE=0 runs the TypeScript kernels", () => {
+  const child = runChild(fixture("native_info.ts"), { MEMKIT_NATIVE: "0" });
+  assert.equal(child.status, 0, child.stderr);
+  const info = JSON.parse(child.stdout);
+  assert.equal(info.simd, "js");
+  assert.equal(info.library, null);
+  assert.match(info.libraryError, /MEMKIT_NATIVE=0/);
+  assert.equal(info.compare, 777);
+});
+
+test("a bad MEMKIT_LIB fails loudly, naming the path and why", () => {
+  const child = runChild(fixture("native_info.ts"), { MEMKIT_LIB: "/nonexistent/libmemkit.so" });
+  assert.notEqual(child.status, 0);
+  assert.match(child.stderr, /libmemkit could not be loaded; tried:/);
+  assert.match(child.stderr, /MEMKIT_LIB=\/nonexistent\/libmemkit\.so/);
+});
+
+test("the library is compiled on first use into the cache and reused", () => {
+  const cache = mkdtempSync(`${tmpdir()}/memkit-cache-`);
+  try {
+    const first = runChild(fixture("native_info.ts"), { MEMKIT_CACHE_DIR: cache });
+    assert.equal(first.status, 0, first.stderr);
+    const info = JSON.parse(first.stdout);
+    assert.ok(info.library.startsWith(cache), info.library);
+    assert.match(info.library, new RegExp(`${VERSION}-[0-9a-f]{16}-linux-`));
+    assert.equal(info.compare, 777);
+    const second = runChild(fixture("native_info.ts"), { MEMKIT_CACHE_DIR: cache });
+    assert.equal(JSON.parse(second.stdout).library, info.library);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
+test("without a compiler, the failure lists every compiler tried and falls back", () => {
+  const cache = mkdtempSync(`${tmpdir()}/memkit-cache-`);
+  try {
+    const child = runChild(fixture("native_info.ts"), {
+      MEMKIT_CACHE_DIR: cache,
+      CC: "/nonexistent/cc",
+      PATH: "/nonexistent",
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const info = JSON.parse(child.stdout);
+    assert.equal(info.simd, "js");
+    assert.equal(info.compare, 777);
+    for (const cc of ["/nonexistent/cc", "cc", "gcc", "clang"]) {
+      assert.ok(info.libraryError.includes(`compile with ${cc}`), info.libraryError);
+    }
+    assert.match(info.libraryError, /not built yet/);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
