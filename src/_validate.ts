@@ -78,18 +78,26 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
       `expected only ${known}`;
     throw new TypeError(message, { cause: result.error });
   }
+  const numeric = typeof current === "number";
   if (issue.code === "invalid_value") {
     message = `must be one of ${issue.values!.map((v) => JSON.stringify(v)).join(", ")}`;
-  } else if (issue.code === "invalid_type" && typeof current !== "number") {
-    message = `must be a ${issue.expected === "int" ? "number" : issue.expected}`;
   } else if (issue.code === "invalid_type") {
-    message = "must be an integer";
+    const expected = issue.expected === "int" ? "number" : issue.expected;
+    if (numeric && expected === "number") {
+      // NaN, Infinity or a fraction where an integer was wanted: the type was right.
+      throw new RangeError(`Cannot ${op} as ${name} must be an integer: current value is ${describe(current)}`, {
+        cause: result.error,
+      });
+    }
+    throw new TypeError(`Cannot ${op} as ${name} must be a ${expected}: current value is ${describe(current)}`, {
+      cause: result.error,
+    });
   } else {
     message = issue.message;
   }
   const text = `Cannot ${op} as ${name} ${message}: current value is ${describe(current)}`;
   // The type was right but the number was not: that is a range error.
-  throw typeof current === "number"
+  throw numeric
     ? new RangeError(text, { cause: result.error })
     : new TypeError(text, { cause: result.error });
 }

@@ -282,7 +282,18 @@ export function mapFile(path: string | URL, options: MapFileOptions = {}): Mappi
     throw new TypeError(`Cannot map a file as 'path' must be a non-empty path: current value is ${describe(path)}`);
   }
   // stat through the runtime first: it honours Deno's --allow-read and tells the size.
-  const stat = statSync(filePath);
+  let stat;
+  try {
+    stat = statSync(filePath);
+  } catch (error) {
+    // Permission errors (Deno's NotCapable) pass through unchanged; file-system errors are platform errors.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== "string") throw error;
+    throw new AllocationError("platform", `Cannot map ${describe(filePath)}: stat failed with ${code}`, {
+      cause: error,
+      call: "stat",
+    });
+  }
   if (!stat.isFile()) {
     throw new TypeError(`Cannot map ${describe(filePath)} as it is not a regular file`);
   }

@@ -1,0 +1,73 @@
+// `deno task test`: runs the whole suite under Deno (tests and JSDoc/README
+// examples) and under Bun, then prints one line with the totals of both.
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+
+interface Run {
+  name: string;
+  command: string;
+  args: string[];
+  count(output: string): { passed: number; failed: number } | null;
+}
+
+const runs: Run[] = [
+  {
+    name: "deno",
+    command: bin("deno"),
+    args: ["test", "-A", "--doc", "--v8-flags=--expose-gc", "test/", "mod.ts", "src/", "README.md"],
+    count(output) {
+      const m = [...output.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \([^)]*\))? \| (\d+) failed/g)].at(-1);
+      return m ? { passed: Number(m[1]), failed: Number(m[2]) } : null;
+    },
+  },
+  {
+    name: "bun",
+    command: bin("bun"),
+    args: ["test"],
+    count(output) {
+      const passed = [...output.matchAll(/^\s*(\d+) pass$/gm)].at(-1);
+      const failed = [...output.matchAll(/^\s*(\d+) fail$/gm)].at(-1);
+      return passed && failed ? { passed: Number(passed[1]), failed: Number(failed[1]) } : null;
+    },
+  },
+];
+
+function execute(run: Run): Promise<{ output: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(run.command, run.args, { cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    let output = "";
+    const tee = (chunk: Uint8Array) => {
+      output += new TextDecoder().decode(chunk);
+      process.stdout.write(chunk);
+    };
+    child.stdout.on("data", tee);
+    child.stderr.on("data", tee);
+    child.on("close", (code) => resolve({ output, code }));
+  });
+}
+
+let passed = 0;
+let failed = 0;
+const summary: string[] = [];
+for (const run of runs) {
+  console.log(`\n=== ${run.name} ${run.args.join(" ")}`);
+  const { output, code } = await execute(run);
+  const counts = run.count(output);
+  if (counts === null) {
+    // A runner that crashed before reporting counts as one failure.
+    summary.push(`${run.name}: no result (exit code ${code})`);
+    failed++;
+    continue;
+  }
+  if (code !== 0 && counts.failed === 0) counts.failed = 1;
+  summary.push(`${run.name}: ${counts.passed} passed, ${counts.failed} failed`);
+  passed += counts.passed;
+  failed += counts.failed;
+}
+console.log(`\n${summary.join("\n")}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 ? 0 : 1;

@@ -1,0 +1,139 @@
+// Every bad input and misuse of this issue's API as a table row: each gets its
+// documented error, makes no native call, and leaves memkit usable.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { spyOnNativeCalls } from "../ffi/native.ts";
+import { addressOf, AllocationError, type AllocationErrorCategory, mapFile, mapPages, simd, SystemAllocator } from "../mod.ts";
+import type { Mapping } from "../mod.ts";
+
+type Expected = typeof TypeError | typeof RangeError | AllocationErrorCategory;
+
+interface Context {
+  allocator: SystemAllocator;
+  other: SystemAllocator;
+  block: Uint8Array;
+  freed: Uint8Array;
+  unmapped: Mapping;
+}
+
+interface Row {
+  name: string;
+  act: (c: Context) => unknown;
+  expect: Expected;
+}
+
+// deno-lint-ignore no-explicit-any
+const any = (value: unknown): any => value;
+
+const ROWS: Row[] = [
+  { name: "alloc(-1)", act: (c) => c.allocator.alloc(-1), expect: RangeError },
+  { name: "alloc(NaN)", act: (c) => c.allocator.alloc(NaN), expect: RangeError },
+  { name: "alloc(1.5)", act: (c) => c.allocator.alloc(1.5), expect: RangeError },
+  { name: "alloc(2**53)", act: (c) => c.allocator.alloc(2 ** 53), expect: RangeError },
+  { name: "alloc(Infinity)", act: (c) => c.allocator.alloc(Infinity), expect: RangeError },
+  { name: "alloc('64')", act: (c) => c.allocator.alloc(any("64")), expect: TypeError },
+  { name: "alloc(64n)", act: (c) => c.allocator.alloc(any(64n)), expect: TypeError },
+  { name: "alloc(undefined)", act: (c) => c.allocator.alloc(any(undefined)), expect: TypeError },
+  { name: "alloc(64, 0)", act: (c) => c.allocator.alloc(64, 0), expect: RangeError },
+  { name: "alloc(64, 3)", act: (c) => c.allocator.alloc(64, 3), expect: RangeError },
+  { name: "alloc(64, 2**40)", act: (c) => c.allocator.alloc(64, 2 ** 40), expect: RangeError },
+  { name: "alloc(64, 2 * pageSize)", act: (c) => c.allocator.alloc(64, 8192), expect: RangeError },
+  { name: "alloc(64, -16)", act: (c) => c.allocator.alloc(64, -16), expect: RangeError },
+  { name: "alloc(64, '16')", act: (c) => c.allocator.alloc(64, any("16")), expect: TypeError },
+  { name: "tryAlloc(-1) throws instead of returning null", act: (c) => c.allocator.tryAlloc(-1), expect: RangeError },
+  { name: "array(Array, 4)", act: (c) => c.allocator.array(any(Array), 4), expect: TypeError },
+  { name: "array(Float64Array, -1)", act: (c) => c.allocator.array(Float64Array, -1), expect: RangeError },
+  { name: "array(Float64Array, 2**45) (2^48 bytes)", act: (c) => c.allocator.array(Float64Array, 2 ** 45), expect: RangeError },
+  { name: "free(null)", act: (c) => c.allocator.free(any(null)), expect: TypeError },
+  { name: "free({})", act: (c) => c.allocator.free(any({})), expect: TypeError },
+  { name: "free(ArrayBuffer)", act: (c) => c.allocator.free(any(new ArrayBuffer(8))), expect: TypeError },
+  { name: "free of a foreign view", act: (c) => c.allocator.free(new Uint8Array(64)), expect: "invalid-free" },
+  { name: "free of an interior view", act: (c) => c.allocator.free(c.block.subarray(8)), expect: "invalid-free" },
+  { name: "free twice", act: (c) => c.allocator.free(c.freed), expect: "double-free" },
+  { name: "free into another allocator", act: (c) => c.other.free(c.block), expect: "mismatched-allocator" },
+  { name: "resize of a freed view", act: (c) => c.allocator.resize(c.freed, 128), expect: "use-after-free" },
+  { name: "resize of an interior view", act: (c) => c.allocator.resize(c.block.subarray(1), 128), expect: "invalid-free" },
+  { name: "resize to -5", act: (c) => c.allocator.resize(c.block, -5), expect: RangeError },
+  { name: "resize to 'big'", act: (c) => c.allocator.resize(c.block, any("big")), expect: TypeError },
+  { name: "owns('x')", act: (c) => c.allocator.owns(any("x")), expect: TypeError },
+  { name: "new SystemAllocator({ mmapThreshold: -1 })", act: () => new SystemAllocator({ mmapThreshold: -1 }), expect: RangeError },
+  { name: "new SystemAllocator({ zero: 'yes' })", act: () => new SystemAllocator({ zero: any("yes") }), expect: TypeError },
+  { name: "new SystemAllocator({ unknown: 1 })", act: () => new SystemAllocator(any({ unknown: 1 })), expect: TypeError },
+  { name: "new SystemAllocator('fast')", act: () => new SystemAllocator(any("fast")), expect: TypeError },
+  { name: "mapPages(0)", act: () => mapPages(0), expect: RangeError },
+  { name: "mapPages(-4096)", act: () => mapPages(-4096), expect: RangeError },
+  { name: "mapPages(2**53)", act: () => mapPages(2 ** 53), expect: RangeError },
+  { name: "mapPages('4096')", act: () => mapPages(any("4096")), expect: TypeError },
+  { name: "mapPages(4096, { protection: 'rwx' })", act: () => mapPages(4096, { protection: any("rwx") }), expect: TypeError },
+  { name: "mapPages(4096, { populate: 1 })", act: () => mapPages(4096, { populate: any(1) }), expect: TypeError },
+  { name: "protect after unmap", act: (c) => c.unmapped.protect("read"), expect: "use-after-free" },
+  { name: "advise after unmap", act: (c) => c.unmapped.advise("normal"), expect: "use-after-free" },
+  { name: "lock after unmap", act: (c) => c.unmapped.lock(), expect: "use-after-free" },
+  { name: "protect('rw')", act: (c) => c.unmapped.protect(any("rw")), expect: TypeError },
+  { name: "advise('yolo')", act: (c) => c.unmapped.advise(any("yolo")), expect: TypeError },
+  { name: "mapFile(42)", act: () => mapFile(any(42)), expect: TypeError },
+  { name: "mapFile('')", act: () => mapFile(""), expect: TypeError },
+  { name: "mapFile of a missing file", act: () => mapFile("/nonexistent/memkit/file"), expect: "platform" },
+  { name: "mapFile of a directory", act: () => mapFile("/tmp"), expect: TypeError },
+  { name: "mapFile(path, { write: 'yes' })", act: () => mapFile("/etc/hostname", { write: any("yes") }), expect: TypeError },
+  { name: "simd.copy into a smaller dst", act: () => simd.copy(new Uint8Array(4), new Uint8Array(5)), expect: RangeError },
+  { name: "simd.copy from an array", act: () => simd.copy(new Uint8Array(4), any([1, 2])), expect: TypeError },
+  { name: "simd.fill(x, 256)", act: () => simd.fill(new Uint8Array(4), 256), expect: RangeError },
+  { name: "simd.fill(x, 'a')", act: () => simd.fill(new Uint8Array(4), any("a")), expect: TypeError },
+  { name: "simd.compare(array, x)", act: () => simd.compare(any([1, 2]), new Uint8Array(2)), expect: TypeError },
+  { name: "simd.equals(x, null)", act: () => simd.equals(new Uint8Array(2), any(null)), expect: TypeError },
+  { name: "addressOf(42)", act: () => addressOf(any(42)), expect: TypeError },
+];
+
+function matches(error: unknown, expected: Expected): boolean {
+  if (typeof expected === "string") return error instanceof AllocationError && error.category === expected;
+  return error instanceof expected && !(error instanceof AllocationError);
+}
+
+function freshContext(): Context {
+  const allocator = new SystemAllocator();
+  const freed = allocator.alloc(64);
+  allocator.free(freed);
+  const unmapped = mapPages(4096);
+  unmapped.unmap();
+  return { allocator, other: new SystemAllocator(), block: allocator.alloc(64), freed, unmapped };
+}
+
+test("the bad-input table has at least 25 rows", () => {
+  assert.ok(ROWS.length >= 25);
+});
+
+for (const row of ROWS) {
+  const label = typeof row.expect === "string" ? `AllocationError("${row.expect}")` : row.expect.name;
+  test(`bad input: ${row.name} throws ${label}, makes no native call, and memkit keeps working`, () => {
+    const context = freshContext();
+    context.block.fill(9);
+    const spy = spyOnNativeCalls();
+    let thrown: unknown = null;
+    try {
+      row.act(context);
+    } catch (error) {
+      thrown = error;
+    } finally {
+      spy.restore();
+    }
+    assert.ok(thrown !== null, `${row.name} did not throw`);
+    assert.ok(matches(thrown, row.expect), `${row.name} threw ${thrown}`);
+    assert.ok((thrown as Error).message.length > 20, "the message explains");
+    assert.deepEqual(spy.calls, [], `${row.name} made native calls`);
+    // Still usable: the block survived and new blocks work.
+    assert.equal(context.block[63], 9);
+    const again = context.allocator.alloc(128, 64);
+    again.fill(1);
+    context.allocator.free(again);
+    context.allocator.free(context.block);
+    assert.equal(context.allocator.stats().liveAllocations, 0);
+  });
+}
+
+test("input errors name the value and what was expected", () => {
+  const allocator = new SystemAllocator();
+  assert.throws(() => allocator.alloc(-1), /'size' must be an integer from 0 to \d+: current value is -1/);
+  assert.throws(() => allocator.alloc(8, 3), /'align' must be a power of two from 1 to 4096: current value is 3/);
+  assert.throws(() => mapPages(4096, { protection: any("rwx") }), /must be one of "none", "read", "read-write": current value is "rwx"/);
+});
