@@ -1,7 +1,7 @@
 /**
  * The Bun adapter: derives a `bun:ffi` table from the shared symbol table.
- * `bun:ffi` is imported dynamically (and through a variable, so Deno's module
- * graph never tries to resolve it); its types are declared here by hand.
+ * `bun:ffi` is loaded with Bun's `import.meta.require`, so Deno's module graph
+ * and JSR's publish analysis never see it; its types are declared here by hand.
  *
  * @module
  */
@@ -38,9 +38,8 @@ function numberResult(f: (...args: unknown[]) => unknown): (...args: unknown[]) 
 }
 
 /** Loads `bun:ffi` and creates the adapter; call only when running on Bun. */
-export async function createBunAdapter(): Promise<FfiAdapter> {
-  const specifier = "bun:ffi";
-  const ffi = await import(specifier) as BunFfi;
+export function createBunAdapter(): FfiAdapter {
+  const ffi = (import.meta as unknown as { require(id: string): BunFfi }).require("bun:ffi");
   return {
     runtime: "bun",
     open(path, table) {

@@ -93,7 +93,7 @@ function nativeKernels(lib: MemkitLibrary): Kernels {
 async function initialize(): Promise<NativeLayer> {
   const runtime = detectRuntime();
   if (runtime === null) throw new Error("memkit runs on Deno 2 or Bun 1");
-  const adapter = runtime === "deno" ? createDenoAdapter() : await createBunAdapter();
+  const adapter = runtime === "deno" ? createDenoAdapter() : createBunAdapter();
   const os = hostOs();
   const arch = hostArch();
   const platform = platformConstants(os);

@@ -1,0 +1,127 @@
+// memkit as a JSR user gets it: only the files `deno publish --dry-run` lists,
+// served over HTTP (Deno) or copied to a directory (Bun), with the native
+// library built from that copy of the C source into a fresh cache.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import process from "node:process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { nativeInfo } from "../mod.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+function publishedFiles(): string[] {
+  const result = spawnSync(join(root, "node_modules/.bin/deno"), ["publish", "--dry-run", "--allow-dirty"], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  assert.equal(result.status, 0, result.stderr);
+  const files = [...`${result.stdout}\n${result.stderr}`.matchAll(/^\s+file:\/\/(\S+) \(/gm)].map((m) =>
+    m[1].slice(root.length)
+  );
+  assert.ok(files.includes("mod.ts") && files.includes("ffi/memkit.c"), files.join(", "));
+  return files;
+}
+
+function copyPublished(files: string[], target: string): void {
+  for (const file of files) {
+    mkdirSync(dirname(join(target, file)), { recursive: true });
+    cpSync(join(root, file), join(target, file));
+  }
+}
+
+const CONSUMER = (moduleUrl: string) => `
+import { nativeInfo, simd, SystemAllocator } from ${JSON.stringify(moduleUrl)};
+const allocator = new SystemAllocator();
+const block = allocator.alloc(4096, 64);
+block.fill(7);
+const other = block.slice();
+other[3000] = 1;
+const found = simd.compare(block, other);
+allocator.free(block);
+console.log(JSON.stringify({ ...nativeInfo(), found, detached: block.length === 0 }));
+`;
+
+function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env: { ...process.env, NO_COLOR: "1", ...env } });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => resolve({ code, out }));
+  });
+}
+
+function lastJson(out: string): Record<string, unknown> {
+  const line = out.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+  assert.ok(line, out);
+  return JSON.parse(line);
+}
+
+test("a Deno user importing the published files over HTTP gets a working memkit with a fresh native build", async () => {
+  const work = mkdtempSync(`${tmpdir()}/memkit-jsr-`);
+  const served = join(work, "served");
+  copyPublished(publishedFiles(), served);
+  const server = createServer((request, response) => {
+    try {
+      const body = readFileSync(join(served, decodeURIComponent(new URL(request.url!, "http://x").pathname)));
+      response.writeHead(200, { "content-type": "application/typescript" }).end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    writeFileSync(join(work, "consumer.ts"), CONSUMER(`http://127.0.0.1:${port}/mod.ts`));
+    // JSR rewrites bare specifiers to npm: at publish time; an import map does the same here.
+    writeFileSync(join(work, "import_map.json"), JSON.stringify({ imports: { zod: "npm:zod@^4.6.7" } }));
+    const cache = join(work, "cache");
+    const result = await run(join(root, "node_modules/.bin/deno"), [
+      "run",
+      "-A",
+      "--no-config",
+      `--import-map=${join(work, "import_map.json")}`,
+      join(work, "consumer.ts"),
+    ], { MEMKIT_CACHE_DIR: cache });
+    assert.equal(result.code, 0, result.out);
+    const info = lastJson(result.out);
+    assert.equal(info.runtime, "deno");
+    assert.equal(info.found, 3000);
+    assert.equal(info.detached, true);
+    assert.ok(String(info.library).startsWith(cache), `library ${info.library}: ${info.libraryError}`);
+    assert.equal(info.simd, nativeInfo().simd);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test("a Bun user importing a copy of the published files gets a working memkit with a fresh native build", async () => {
+  const work = mkdtempSync(`${tmpdir()}/memkit-jsr-`);
+  try {
+    const copy = join(work, "memkit");
+    copyPublished(publishedFiles(), copy);
+    // The user's project has installed memkit's npm dependency (zod).
+    symlinkSync(join(root, "node_modules"), join(work, "node_modules"));
+    writeFileSync(join(work, "consumer.ts"), CONSUMER("./memkit/mod.ts"));
+    const cache = join(work, "cache");
+    const result = await run(join(root, "node_modules/.bin/bun"), ["run", join(work, "consumer.ts")], {
+      MEMKIT_CACHE_DIR: cache,
+    });
+    assert.equal(result.code, 0, result.out);
+    const info = lastJson(result.out);
+    assert.equal(info.runtime, "bun");
+    assert.equal(info.found, 3000);
+    assert.equal(info.detached, true);
+    assert.ok(String(info.library).startsWith(cache), `library ${info.library}: ${info.libraryError}`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
