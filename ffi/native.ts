@@ -46,6 +46,13 @@ export interface NativeLayer {
   /** libmemkit itself when loaded (tests use it to force dispatch levels). */
   readonly memkit: MemkitLibrary | null;
   simd: SimdLevel;
+  /**
+   * Byte count below which a JS loop beats one FFI call to a kernel. A Deno
+   * FFI call costs ~100 ns here and a Bun one ~20 ns (bench/simd_bench.ts:
+   * a 256-byte compare takes 75 ns in a JS loop, 156 ns through Deno's FFI,
+   * 23 ns through Bun's).
+   */
+  readonly jsBelowBytes: number;
   readonly library: string | null;
   readonly libraryError: string | null;
 }
@@ -126,6 +133,7 @@ async function initialize(): Promise<NativeLayer> {
     kernels: memkit ? nativeKernels(memkit) : fallbackKernels,
     memkit,
     simd: memkit ? SIMD_LEVELS[memkit.mk_simd_level()] ?? "scalar" : "js",
+    jsBelowBytes: runtime === "deno" ? 512 : 32,
     library: load.path,
     libraryError: load.error,
   };

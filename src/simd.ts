@@ -6,11 +6,6 @@
 import { native } from "../ffi/native.ts";
 import { bytesOf, checkView, describe } from "./_validate.ts";
 
-// Below these sizes one FFI call costs more than the work; plain JS wins.
-// Measured with bench/simd_bench.ts (see README).
-const NATIVE_COMPARE_MIN = 256;
-const NATIVE_COPY_MIN = 1 << 30;
-const NATIVE_FILL_MIN = 1 << 30;
 
 /** The byte operations of {@linkcode simd}. */
 export interface Simd {
@@ -35,7 +30,8 @@ export interface Simd {
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
-  if (n >= NATIVE_COMPARE_MIN) return native.kernels.compare(a, b, n);
+  // Small inputs stay in JS, where one FFI call would cost more than the loop.
+  if (n >= native.jsBelowBytes) return native.kernels.compare(a, b, n);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return -1;
 }
@@ -44,8 +40,9 @@ function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
  * Byte-level operations on any typed arrays or DataViews, native or JS-owned,
  * dispatched to libmemkit (AVX2 / SSE2 / NEON / scalar) or, without it, to
  * TypeScript. Small inputs stay in JS, where an FFI call would cost more than
- * the work; `copy` and `fill` use the runtime's own bulk operations, which
- * already run at memory bandwidth.
+ * the work. `copy` and `fill` use the runtime's own bulk operations, which
+ * measure as fast as libmemkit's at every size (they already run at memory
+ * bandwidth), so they never pay for an FFI call.
  *
  * @example
  * ```ts
@@ -72,9 +69,9 @@ export const simd: Simd = {
         }`,
       );
     }
-    if (s.length === 0) return;
-    if (s.length >= NATIVE_COPY_MIN) native.kernels.copy(d, s);
-    else d.set(s);
+    // The runtime's own memmove runs at memory bandwidth, as fast as libmemkit's
+    // (bench/simd_bench.ts), without the FFI call.
+    d.set(s);
   },
   fill(dst, byte) {
     const d = bytesOf(checkView(dst, "fill", "dst"));
@@ -84,9 +81,7 @@ export const simd: Simd = {
     if (!Number.isInteger(byte) || byte < 0 || byte > 255) {
       throw new RangeError(`Cannot fill as 'byte' must be an integer from 0 to 255: current value is ${describe(byte)}`);
     }
-    if (d.length === 0) return;
-    if (d.length >= NATIVE_FILL_MIN) native.kernels.fill(d, byte);
-    else d.fill(byte);
+    d.fill(byte);
   },
   compare(a, b) {
     const x = bytesOf(checkView(a, "compare", "a"));

@@ -4,7 +4,7 @@
  * @module
  */
 import { native } from "../ffi/native.ts";
-import { liveBuffers, releasedBuffers } from "./_ownership.ts";
+import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import { platformError } from "./_platform_error.ts";
 import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
@@ -91,6 +91,9 @@ export class SystemAllocator implements Allocator {
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
   readonly #out = new Uint32Array(2);
+  #lastFailure = "";
+  #lastCall = "";
+  #lastErrno = 0;
   #allocatedBytes = 0;
   #peakBytes = 0;
   #totalAllocations = 0;
@@ -108,6 +111,11 @@ export class SystemAllocator implements Allocator {
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);
     this.#mmapThreshold = parsed.mmapThreshold ?? 1 << 20;
     this.#zero = parsed.zero ?? false;
+    registerOwner(this, "system", SystemAllocator.#holds);
+  }
+
+  static #holds(owner: object, buffer: ArrayBufferLike): boolean {
+    return (owner as SystemAllocator).#blocks.has(buffer);
   }
 
   /**
@@ -127,10 +135,6 @@ export class SystemAllocator implements Allocator {
     }
     return view;
   }
-
-  #lastFailure = "";
-  #lastCall = "";
-  #lastErrno = 0;
 
   /** Like {@linkcode SystemAllocator.alloc}, but `null` when the system is out of memory. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
@@ -272,8 +276,16 @@ export class SystemAllocator implements Allocator {
       }
       return { address, size, align, mapped: length };
     }
-    // posix_memalign needs a multiple of sizeof(void*); malloc's own 16 is free.
-    const code = libc.posix_memalign(this.#out, Math.max(align, 8), size);
+    if (align <= 16) {
+      // malloc already aligns to 16 on every 64-bit libc memkit supports.
+      const address = libc.malloc(size);
+      if (address === 0) {
+        this.#fail(platformError("malloc", `${size}`, "out-of-memory"));
+        return null;
+      }
+      return { address, size, align, mapped: 0 };
+    }
+    const code = libc.posix_memalign(this.#out, align, size);
     if (code !== 0) {
       this.#lastCall = "posix_memalign";
       this.#lastErrno = code;
@@ -295,7 +307,6 @@ export class SystemAllocator implements Allocator {
   #adopt(block: Block): Uint8Array {
     const buffer = native.wrap(block.address, block.size);
     this.#blocks.set(buffer, block);
-    liveBuffers.set(buffer, this);
     this.#totalAllocations++;
     this.#allocatedBytes += block.size;
     if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
@@ -308,8 +319,6 @@ export class SystemAllocator implements Allocator {
   #forget(buffer: ArrayBufferLike, block: Block): void {
     (buffer as ArrayBuffer).transfer(0);
     this.#blocks.delete(buffer);
-    liveBuffers.delete(buffer);
-    releasedBuffers.set(buffer, this);
     this.#allocatedBytes -= block.size;
     this.#totalFrees++;
   }
@@ -322,16 +331,15 @@ export class SystemAllocator implements Allocator {
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {
-    const buffer = view.buffer;
-    const released = releasedBuffers.get(buffer);
-    if (released === this) {
+    const buffer = view.buffer as ArrayBuffer;
+    // Freed blocks' buffers are detached, so a detached view means its memory was released.
+    if (buffer.detached) {
       return op === "free"
         ? new AllocationError("double-free", `Cannot free ${describe(view)}: its block was already freed`)
         : new AllocationError("use-after-free", `Cannot resize ${describe(view)}: its block was already freed`);
     }
-    const owner = liveBuffers.get(buffer) ?? released;
-    if (owner !== undefined) {
-      const kind = (owner as { kind?: string }).kind ?? "another";
+    const kind = ownerKindOf(buffer, this);
+    if (kind !== null) {
       return new AllocationError(
         "mismatched-allocator",
         `Cannot ${op} ${describe(view)} in this SystemAllocator: it belongs to a ${kind} allocator`,

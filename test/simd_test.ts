@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fallbackKernels } from "../ffi/fallback.ts";
-import { native, type SimdLevel, useKernels } from "../ffi/native.ts";
+import { native, type SimdLevel, spyOnNativeCalls, useKernels } from "../ffi/native.ts";
 import { nativeInfo, simd, SystemAllocator } from "../mod.ts";
 import { below, xorshift32 } from "./_helpers.ts";
 
@@ -112,8 +112,9 @@ test("simd functions give the same answers on native and fallback paths, sizes 0
     const seen = results[path === "js" ? "js" : "native"];
     withLevel(path, () => {
       const rng = xorshift32(0x51d);
+      const sizes = [...Array(258).keys(), 511, 512, 513, 1000, 4095, 4097];
       for (const offset of OFFSETS) {
-        for (let n = 0; n <= 257; n++) {
+        for (const n of sizes) {
           // One native block, one JS array: simd works on both.
           const block = allocator.alloc(n + offset + 1);
           const a = block.subarray(offset, offset + n);
@@ -133,6 +134,18 @@ test("simd functions give the same answers on native and fallback paths, sizes 0
   }
   assert.deepEqual(results.native, results.js);
   assert.ok(results.native.length > 1000);
+});
+
+test("simd.compare() calls libmemkit for large inputs and stays in JS for small ones", () => {
+  const spy = spyOnNativeCalls();
+  try {
+    simd.compare(new Uint8Array(8), new Uint8Array(8));
+    assert.deepEqual(spy.calls, []);
+    simd.compare(new Uint8Array(1 << 16), new Uint8Array(1 << 16));
+    assert.deepEqual(spy.calls, ["kernel.compare"]);
+  } finally {
+    spy.restore();
+  }
 });
 
 test("simd.compare() handles different lengths and views of any type", () => {

@@ -1,0 +1,60 @@
+// Registers side-by-side comparisons with mitata and, after the run, prints
+// each comparison as "times the baseline's time" so README can quote ratios.
+import { bench, do_not_optimize, group, run, summary } from "mitata";
+import { nativeInfo } from "../mod.ts";
+
+interface Comparison {
+  title: string;
+  baseline: string;
+  names: string[];
+}
+
+const comparisons: Comparison[] = [];
+
+/** One group: `cases` run side by side; ratios are relative to `baseline`. */
+export function compare(title: string, baseline: string, cases: Record<string, () => unknown>): void {
+  const names = Object.keys(cases);
+  comparisons.push({ title, baseline, names: names.map((n) => `${title} :: ${n}`) });
+  group(title, () => {
+    summary(() => {
+      for (const name of names) {
+        const b = bench(`${title} :: ${name}`, cases[name]);
+        if (name === baseline) b.baseline(true);
+      }
+    });
+  });
+}
+
+export { do_not_optimize };
+
+/** Runs everything registered, then prints the ratio table (markdown). */
+export async function runAndReport(filter?: RegExp): Promise<void> {
+  const result = await run({ filter });
+  const avg = new Map<string, number>();
+  for (const trial of result.benchmarks) {
+    for (const r of trial.runs) if (r.stats) avg.set(r.name, r.stats.avg);
+  }
+  const info = nativeInfo();
+  console.log(`\n### Ratios on ${info.runtime} (${info.os}/${info.arch}, kernels: ${info.simd})`);
+  console.log("time relative to the baseline (lower is faster; 0.5 = twice as fast)\n");
+  console.log("| comparison | case | time | × baseline |");
+  console.log("|---|---|---|---|");
+  for (const c of comparisons) {
+    const base = avg.get(`${c.title} :: ${c.baseline}`);
+    if (base === undefined) continue;
+    for (const name of c.names) {
+      const t = avg.get(name);
+      if (t === undefined) continue;
+      const label = name.slice(c.title.length + 4);
+      console.log(`| ${c.title} | ${label}${label === c.baseline ? " (baseline)" : ""} | ${format(t)} | ${
+        (t / base).toFixed(2)
+      } |`);
+    }
+  }
+}
+
+function format(ns: number): string {
+  if (ns < 1e3) return `${ns.toFixed(1)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${(ns / 1e6).toFixed(2)} ms`;
+}
