@@ -34,7 +34,7 @@ export { fragmentation } from "./src/fragmentation.ts";
 export { addressOf, nativeInfo } from "./src/native_info.ts";
 export type { NativeInfo } from "./src/native_info.ts";
 export { mapFile, mapPages } from "./src/mapping.ts";
-export type { Advice, MapFileOptions, Mapping, MapPagesOptions, Protection } from "./src/mapping.ts";
+export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/mapping.ts";
 export { SystemAllocator } from "./src/system_allocator.ts";
 export type { SystemAllocatorOptions } from "./src/system_allocator.ts";
 export { simd } from "./src/simd.ts";

@@ -46,9 +46,11 @@ export async function runAndReport(filter?: RegExp): Promise<void> {
       const t = avg.get(name);
       if (t === undefined) continue;
       const label = name.slice(c.title.length + 4);
-      console.log(`| ${c.title} | ${label}${label === c.baseline ? " (baseline)" : ""} | ${format(t)} | ${
-        (t / base).toFixed(2)
-      } |`);
+      console.log(
+        `| ${c.title} | ${label}${label === c.baseline ? " (baseline)" : ""} | ${format(t)} | ${
+          (t / base).toFixed(2)
+        } |`,
+      );
     }
   }
 }

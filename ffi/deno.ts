@@ -47,9 +47,7 @@ export function createDenoAdapter(): FfiAdapter {
       for (const [key, def] of Object.entries(table) as [string, SymbolDefinition][]) {
         const f = library.symbols[key] as ((...args: unknown[]) => unknown) | null | undefined;
         if (f == null) continue;
-        functions[key] = WIDE_RESULTS.has(def.result)
-          ? numberResult(f, def.parameters.length)
-          : (f as AnyFunction);
+        functions[key] = WIDE_RESULTS.has(def.result) ? numberResult(f, def.parameters.length) : (f as AnyFunction);
       }
       return functions;
     },

@@ -65,7 +65,7 @@ export const fallbackKernels: Kernels = {
       let s = fround(v[e] * v[e]);
       for (let j = 1; j < dims; j++) s = fround(s + fround(v[e + j] * v[e + j]));
       const m = fround(Math.sqrt(s));
-      if (m > 0) for (let j = 0; j < dims; j++) v[e + j] = v[e + j] / m;
+      if (m > 0) { for (let j = 0; j < dims; j++) v[e + j] = v[e + j] / m; }
     }
   },
 };

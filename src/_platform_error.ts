@@ -34,7 +34,11 @@ export function errnoName(errno: number): string {
 }
 
 /** Reads errno now (call right after the failing call) and builds the error. */
-export function platformError(call: string, detail: string, category: AllocationErrorCategory = "platform"): AllocationError {
+export function platformError(
+  call: string,
+  detail: string,
+  category: AllocationErrorCategory = "platform",
+): AllocationError {
   const errno = native.errno();
   return new AllocationError(category, `${call}(${detail}) failed with ${errnoName(errno)}`, { call, errno });
 }

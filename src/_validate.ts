@@ -46,7 +46,9 @@ export function checkAlignment(value: unknown, op: string, max: number, fallback
 /** Any typed array or DataView. */
 export function checkView(value: unknown, op: string, name = "view"): ArrayBufferView {
   if (!ArrayBuffer.isView(value)) {
-    throw new TypeError(`Cannot ${op} as '${name}' must be a typed array or DataView: current value is ${describe(value)}`);
+    throw new TypeError(
+      `Cannot ${op} as '${name}' must be a typed array or DataView: current value is ${describe(value)}`,
+    );
   }
   return value;
 }
@@ -97,9 +99,7 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   }
   const text = `Cannot ${op} as ${name} ${message}: current value is ${describe(current)}`;
   // The type was right but the number was not: that is a range error.
-  throw numeric
-    ? new RangeError(text, { cause: result.error })
-    : new TypeError(text, { cause: result.error });
+  throw numeric ? new RangeError(text, { cause: result.error }) : new TypeError(text, { cause: result.error });
 }
 
 /** A zod schema for a power of two up to `max`. */

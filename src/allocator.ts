@@ -23,7 +23,9 @@ export type TypedArray =
 
 /** A typed array constructor, as passed to {@linkcode Allocator.array}. */
 export interface TypedArrayConstructor<T extends TypedArray> {
+  /** A view of `length` elements over `buffer` from `byteOffset`. */
   new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  /** Size of one element in bytes. */
   readonly BYTES_PER_ELEMENT: number;
 }
 

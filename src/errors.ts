@@ -59,6 +59,8 @@ export class AllocationError extends Error {
   readonly errno: number | undefined;
 
   /**
+   * Creates an error of the given category.
+   *
    * @param category What kind of failure this is.
    * @param message What happened, naming the value and what was expected.
    * @param options Cause, failing call and errno.

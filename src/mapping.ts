@@ -46,7 +46,7 @@ export interface Mapping extends Disposable {
 
 /** Options of {@linkcode mapPages}. */
 export interface MapPagesOptions {
-  /** @default {"read-write"} */
+  /** Page protection to start with. @default {"read-write"} */
   protection?: Protection;
   /** Ask for transparent huge pages (`MADV_HUGEPAGE`; Linux only). @default {false} */
   hugePages?: boolean;

@@ -6,7 +6,6 @@
 import { native } from "../ffi/native.ts";
 import { bytesOf, checkView, describe } from "./_validate.ts";
 
-
 /** The byte operations of {@linkcode simd}. */
 export interface Simd {
   /**
@@ -79,7 +78,9 @@ export const simd: Simd = {
       throw new TypeError(`Cannot fill as 'byte' must be a number: current value is ${describe(byte)}`);
     }
     if (!Number.isInteger(byte) || byte < 0 || byte > 255) {
-      throw new RangeError(`Cannot fill as 'byte' must be an integer from 0 to 255: current value is ${describe(byte)}`);
+      throw new RangeError(
+        `Cannot fill as 'byte' must be an integer from 0 to 255: current value is ${describe(byte)}`,
+      );
     }
     d.fill(byte);
   },

@@ -101,10 +101,12 @@ export class SystemAllocator implements Allocator {
   #failedAllocations = 0;
 
   /**
+   * Creates an allocator; it holds no memory until the first `alloc`.
+   *
    * @param options Where mmap takes over and whether to zero blocks.
    * @throws {TypeError} For options of the wrong type or unknown keys.
    * @throws {RangeError} For an out-of-range `mmapThreshold`.
-   * @throws {Error} When libc cannot be opened (e.g. Deno without `--allow-ffi`).
+   * @throws {AllocationError} "unsupported" when libc cannot be opened (e.g. Deno without `--allow-ffi`).
    */
   constructor(options: SystemAllocatorOptions = {}) {
     const parsed = parseOptions(OptionsSchema, options, "create SystemAllocator");

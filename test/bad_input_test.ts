@@ -3,7 +3,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { spyOnNativeCalls } from "../ffi/native.ts";
-import { addressOf, AllocationError, type AllocationErrorCategory, mapFile, mapPages, simd, SystemAllocator } from "../mod.ts";
+import {
+  addressOf,
+  AllocationError,
+  type AllocationErrorCategory,
+  mapFile,
+  mapPages,
+  simd,
+  SystemAllocator,
+} from "../mod.ts";
 import type { Mapping } from "../mod.ts";
 
 type Expected = typeof TypeError | typeof RangeError | AllocationErrorCategory;
@@ -43,7 +51,11 @@ const ROWS: Row[] = [
   { name: "tryAlloc(-1) throws instead of returning null", act: (c) => c.allocator.tryAlloc(-1), expect: RangeError },
   { name: "array(Array, 4)", act: (c) => c.allocator.array(any(Array), 4), expect: TypeError },
   { name: "array(Float64Array, -1)", act: (c) => c.allocator.array(Float64Array, -1), expect: RangeError },
-  { name: "array(Float64Array, 2**45) (2^48 bytes)", act: (c) => c.allocator.array(Float64Array, 2 ** 45), expect: RangeError },
+  {
+    name: "array(Float64Array, 2**45) (2^48 bytes)",
+    act: (c) => c.allocator.array(Float64Array, 2 ** 45),
+    expect: RangeError,
+  },
   { name: "free(null)", act: (c) => c.allocator.free(any(null)), expect: TypeError },
   { name: "free({})", act: (c) => c.allocator.free(any({})), expect: TypeError },
   { name: "free(ArrayBuffer)", act: (c) => c.allocator.free(any(new ArrayBuffer(8))), expect: TypeError },
@@ -52,19 +64,39 @@ const ROWS: Row[] = [
   { name: "free twice", act: (c) => c.allocator.free(c.freed), expect: "double-free" },
   { name: "free into another allocator", act: (c) => c.other.free(c.block), expect: "mismatched-allocator" },
   { name: "resize of a freed view", act: (c) => c.allocator.resize(c.freed, 128), expect: "use-after-free" },
-  { name: "resize of an interior view", act: (c) => c.allocator.resize(c.block.subarray(1), 128), expect: "invalid-free" },
+  {
+    name: "resize of an interior view",
+    act: (c) => c.allocator.resize(c.block.subarray(1), 128),
+    expect: "invalid-free",
+  },
   { name: "resize to -5", act: (c) => c.allocator.resize(c.block, -5), expect: RangeError },
   { name: "resize to 'big'", act: (c) => c.allocator.resize(c.block, any("big")), expect: TypeError },
   { name: "owns('x')", act: (c) => c.allocator.owns(any("x")), expect: TypeError },
-  { name: "new SystemAllocator({ mmapThreshold: -1 })", act: () => new SystemAllocator({ mmapThreshold: -1 }), expect: RangeError },
-  { name: "new SystemAllocator({ zero: 'yes' })", act: () => new SystemAllocator({ zero: any("yes") }), expect: TypeError },
-  { name: "new SystemAllocator({ unknown: 1 })", act: () => new SystemAllocator(any({ unknown: 1 })), expect: TypeError },
+  {
+    name: "new SystemAllocator({ mmapThreshold: -1 })",
+    act: () => new SystemAllocator({ mmapThreshold: -1 }),
+    expect: RangeError,
+  },
+  {
+    name: "new SystemAllocator({ zero: 'yes' })",
+    act: () => new SystemAllocator({ zero: any("yes") }),
+    expect: TypeError,
+  },
+  {
+    name: "new SystemAllocator({ unknown: 1 })",
+    act: () => new SystemAllocator(any({ unknown: 1 })),
+    expect: TypeError,
+  },
   { name: "new SystemAllocator('fast')", act: () => new SystemAllocator(any("fast")), expect: TypeError },
   { name: "mapPages(0)", act: () => mapPages(0), expect: RangeError },
   { name: "mapPages(-4096)", act: () => mapPages(-4096), expect: RangeError },
   { name: "mapPages(2**53)", act: () => mapPages(2 ** 53), expect: RangeError },
   { name: "mapPages('4096')", act: () => mapPages(any("4096")), expect: TypeError },
-  { name: "mapPages(4096, { protection: 'rwx' })", act: () => mapPages(4096, { protection: any("rwx") }), expect: TypeError },
+  {
+    name: "mapPages(4096, { protection: 'rwx' })",
+    act: () => mapPages(4096, { protection: any("rwx") }),
+    expect: TypeError,
+  },
   { name: "mapPages(4096, { populate: 1 })", act: () => mapPages(4096, { populate: any(1) }), expect: TypeError },
   { name: "protect after unmap", act: (c) => c.unmapped.protect("read"), expect: "use-after-free" },
   { name: "advise after unmap", act: (c) => c.unmapped.advise("normal"), expect: "use-after-free" },
@@ -75,8 +107,16 @@ const ROWS: Row[] = [
   { name: "mapFile('')", act: () => mapFile(""), expect: TypeError },
   { name: "mapFile of a missing file", act: () => mapFile("/nonexistent/memkit/file"), expect: "platform" },
   { name: "mapFile of a directory", act: () => mapFile("/tmp"), expect: TypeError },
-  { name: "mapFile(path, { write: 'yes' })", act: () => mapFile("/etc/hostname", { write: any("yes") }), expect: TypeError },
-  { name: "simd.copy into a smaller dst", act: () => simd.copy(new Uint8Array(4), new Uint8Array(5)), expect: RangeError },
+  {
+    name: "mapFile(path, { write: 'yes' })",
+    act: () => mapFile("/etc/hostname", { write: any("yes") }),
+    expect: TypeError,
+  },
+  {
+    name: "simd.copy into a smaller dst",
+    act: () => simd.copy(new Uint8Array(4), new Uint8Array(5)),
+    expect: RangeError,
+  },
   { name: "simd.copy from an array", act: () => simd.copy(new Uint8Array(4), any([1, 2])), expect: TypeError },
   { name: "simd.fill(x, 256)", act: () => simd.fill(new Uint8Array(4), 256), expect: RangeError },
   { name: "simd.fill(x, 'a')", act: () => simd.fill(new Uint8Array(4), any("a")), expect: TypeError },
@@ -135,5 +175,8 @@ test("input errors name the value and what was expected", () => {
   const allocator = new SystemAllocator();
   assert.throws(() => allocator.alloc(-1), /'size' must be an integer from 0 to \d+: current value is -1/);
   assert.throws(() => allocator.alloc(8, 3), /'align' must be a power of two from 1 to 4096: current value is 3/);
-  assert.throws(() => mapPages(4096, { protection: any("rwx") }), /must be one of "none", "read", "read-write": current value is "rwx"/);
+  assert.throws(
+    () => mapPages(4096, { protection: any("rwx") }),
+    /must be one of "none", "read", "read-write": current value is "rwx"/,
+  );
 });

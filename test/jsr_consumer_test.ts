@@ -48,7 +48,11 @@ allocator.free(block);
 console.log(JSON.stringify({ ...nativeInfo(), found, detached: block.length === 0 }));
 `;
 
-function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+function run(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: { ...process.env, NO_COLOR: "1", ...env } });
     let out = "";

@@ -54,7 +54,10 @@ test("Mapping.unmap() detaches bytes, and a second unmap is a no-op", () => {
   assert.equal(mapping.bytes.length, 0);
   assert.equal(mapping.byteLength, 0);
   mapping.unmap();
-  assert.throws(() => mapping.protect("read"), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  assert.throws(
+    () => mapping.protect("read"),
+    (e: unknown) => e instanceof AllocationError && e.category === "use-after-free",
+  );
 });
 
 test("using unmaps a mapping at the end of the block", () => {
@@ -141,7 +144,10 @@ test("mapFile() of a read-only mapping cannot be written through", () => {
   withTempFile(new Uint8Array(100), (path) => {
     using mapping = mapFile(path);
     // A read-only mapping: making it writable is refused by the kernel (EACCES).
-    assert.throws(() => mapping.protect("read-write"), (e: unknown) => e instanceof AllocationError && e.category === "platform" && /EACCES/.test(e.message));
+    assert.throws(
+      () => mapping.protect("read-write"),
+      (e: unknown) => e instanceof AllocationError && e.category === "platform" && /EACCES/.test(e.message),
+    );
   });
 });
 
