@@ -29,7 +29,7 @@ export interface Simd {
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
-  // Small inputs stay in JS, where one FFI call would cost more than the loop.
+  // Empty and small inputs stay in JS, where one FFI call would cost more than the loop.
   if (n >= native.jsBelowBytes) return native.kernels.compare(a, b, n);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return -1;
@@ -85,17 +85,19 @@ export const simd: Simd = {
     d.fill(byte);
   },
   compare(a, b) {
-    const x = bytesOf(checkView(a, "compare", "a"));
-    const y = bytesOf(checkView(b, "compare", "b"));
-    const n = Math.min(x.length, y.length);
-    const at = n === 0 ? -1 : compareBytes(x, y, n);
-    if (at >= 0) return at;
-    return x.length === y.length ? -1 : n;
+    checkView(a, "compare", "a");
+    checkView(b, "compare", "b");
+    const x = bytesOf(a);
+    const y = bytesOf(b);
+    const n = x.length < y.length ? x.length : y.length;
+    const at = compareBytes(x, y, n);
+    return at >= 0 || x.length === y.length ? at : n;
   },
   equals(a, b) {
-    const x = bytesOf(checkView(a, "compare", "a"));
-    const y = bytesOf(checkView(b, "compare", "b"));
-    if (x.length !== y.length) return false;
-    return x.length === 0 || compareBytes(x, y, x.length) < 0;
+    checkView(a, "compare", "a");
+    checkView(b, "compare", "b");
+    const x = bytesOf(a);
+    const y = bytesOf(b);
+    return x.length === y.length && compareBytes(x, y, x.length) < 0;
   },
 };
