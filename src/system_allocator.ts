@@ -14,8 +14,11 @@ import { AllocationError } from "./errors.ts";
 export interface SystemAllocatorOptions {
   /**
    * Blocks of at least this many bytes get their own `mmap` (page-aligned,
-   * zero-filled, returned to the OS on free); smaller ones use `posix_memalign`.
-   * @default {1048576}
+   * zero-filled, returned to the OS on free); smaller ones use `malloc` or
+   * `posix_memalign`. The default is glibc's own upper mmap threshold: below
+   * it, malloc already maps large blocks and learns to reuse sizes the program
+   * frees and allocates again, which is 5× faster than a fresh mapping.
+   * @default {33554432}
    */
   mmapThreshold?: number;
   /**
@@ -55,8 +58,9 @@ const TYPED_ARRAY_CONSTRUCTORS: ReadonlySet<unknown> = new Set([
 ]);
 
 /**
- * Gives every block its own native allocation: `posix_memalign` for small
- * blocks, a private `mmap` for blocks of `mmapThreshold` bytes or more. Each
+ * Gives every block its own native allocation: `malloc` (or `posix_memalign`
+ * above 16-byte alignment), and a private `mmap` for blocks of `mmapThreshold`
+ * bytes (32 MiB) or more. Each
  * block gets its own ArrayBuffer, which `free` and a moving `resize` detach
  * (length 0) before the memory goes back, so no view outlives its memory.
  * Memory is not zeroed unless `zero` is set (mmap blocks always are).
@@ -111,7 +115,7 @@ export class SystemAllocator implements Allocator {
   constructor(options: SystemAllocatorOptions = {}) {
     const parsed = parseOptions(OptionsSchema, options, "create SystemAllocator");
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);
-    this.#mmapThreshold = parsed.mmapThreshold ?? 1 << 20;
+    this.#mmapThreshold = parsed.mmapThreshold ?? 32 << 20;
     this.#zero = parsed.zero ?? false;
     registerOwner(this, "system", SystemAllocator.#holds);
   }

@@ -6,7 +6,8 @@ import { below, xorshift32 } from "./_helpers.ts";
 const SIZES = [1, 2, 3, 7, 8, 15, 16, 17, 31, 63, 64, 100, 255, 256, 1000, 4095, 4096, 4097, 65536, 1 << 20, 3 << 20];
 
 test("SystemAllocator.alloc() honours every power-of-two alignment up to the page size", () => {
-  const allocator = new SystemAllocator();
+  // Threshold 1 MiB: the largest sizes go through mmap, the rest through malloc/posix_memalign.
+  const allocator = new SystemAllocator({ mmapThreshold: 1 << 20 });
   const next = xorshift32(0xa11a);
   const live: { view: Uint8Array; fill: number }[] = [];
   for (let align = 1; align <= nativeInfo().pageSize; align *= 2) {
@@ -30,7 +31,7 @@ test("SystemAllocator.alloc() honours every power-of-two alignment up to the pag
 });
 
 test("SystemAllocator.resize() keeps the alignment and the contents", () => {
-  const allocator = new SystemAllocator();
+  const allocator = new SystemAllocator({ mmapThreshold: 1 << 20 });
   for (let align = 1; align <= nativeInfo().pageSize; align *= 4) {
     let view = allocator.alloc(100, align);
     for (let i = 0; i < 100; i++) view[i] = i;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressOf, AllocationError, SystemAllocator } from "../mod.ts";
+import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../mod.ts";
 import { below, xorshift32 } from "./_helpers.ts";
 
 interface ModelBlock {
@@ -28,7 +28,8 @@ function checkContents(block: ModelBlock, seed: number, step: number): void {
 test("SystemAllocator stats match a model over 10,000 seeded alloc/free/resize steps", () => {
   const seed = 0x5eed2;
   const next = xorshift32(seed);
-  const allocator = new SystemAllocator();
+  // A low mmap threshold so the mmap path takes part too.
+  const allocator = new SystemAllocator({ mmapThreshold: 1 << 20 });
   const live: ModelBlock[] = [];
   let allocs = 0, frees = 0, peak = 0, peakWithMoves = 0;
   const bytesLive = () => live.reduce((sum, b) => sum + b.size, 0);
@@ -98,6 +99,21 @@ test("SystemAllocator stats match a model over 10,000 seeded alloc/free/resize s
   assert.equal(end.liveAllocations, 0);
   assert.equal(end.allocatedBytes, 0);
   assert.equal(end.capacityBytes, 0);
+});
+
+test("SystemAllocator maps blocks from mmapThreshold up: page-aligned, zero-filled", () => {
+  const allocator = new SystemAllocator({ mmapThreshold: 1 << 16 });
+  for (let round = 0; round < 3; round++) {
+    const block = allocator.alloc((1 << 16) + 1);
+    assert.equal(addressOf(block) % nativeInfo().pageSize, 0);
+    assert.equal(block.indexOf(1), -1);
+    block.fill(1);
+    const stats = allocator.stats();
+    // The mapping is rounded up to whole pages: that rounding is overhead.
+    assert.equal(stats.capacityBytes, (1 << 16) + nativeInfo().pageSize);
+    assert.equal(stats.overheadBytes, nativeInfo().pageSize - 1);
+    allocator.free(block);
+  }
 });
 
 test("SystemAllocator.alloc(0) returns an empty view that free() accepts", () => {
