@@ -48,7 +48,11 @@ const ROWS: Row[] = [
   { name: "alloc(64, 2 * pageSize)", act: (c) => c.allocator.alloc(64, 8192), expect: RangeError },
   { name: "alloc(64, -16)", act: (c) => c.allocator.alloc(64, -16), expect: RangeError },
   { name: "alloc(64, '16')", act: (c) => c.allocator.alloc(64, any("16")), expect: TypeError },
-  { name: "tryAlloc(-1) (input errors are not null results)", act: (c) => c.allocator.tryAlloc(-1), expect: RangeError },
+  {
+    name: "tryAlloc(-1) (input errors are not null results)",
+    act: (c) => c.allocator.tryAlloc(-1),
+    expect: RangeError,
+  },
   { name: "array(Array, 4)", act: (c) => c.allocator.array(any(Array), 4), expect: TypeError },
   { name: "array(Float64Array, -1)", act: (c) => c.allocator.array(Float64Array, -1), expect: RangeError },
   {

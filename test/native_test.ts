@@ -6,6 +6,9 @@ import { native } from "../ffi/native.ts";
 import { VERSION } from "../ffi/version.ts";
 import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../mod.ts";
 import { platformError } from "../src/_platform_error.ts";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { fixture, runChild } from "./_helpers.ts";
 
 test("nativeInfo() describes the runtime, page size and kernels", () => {
@@ -102,4 +105,24 @@ test("without a compiler, the failure lists every compiler tried and falls back"
   } finally {
     rmSync(cache, { recursive: true, force: true });
   }
+});
+
+test("Deno without permissions: memkit imports, explains what is missing, and never prompts", {
+  skip: nativeInfo().runtime !== "deno",
+}, () => {
+  // Through the npm shim's path: Deno's node:child_process gives a child started
+  // as `process.execPath run ...` the parent's permissions.
+  const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+  const result = spawnSync(deno, ["run", "--no-prompt", fixture("no_permissions.ts")], {
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+    input: "", // a prompt would wait for input; --no-prompt makes any attempt an error instead
+  });
+  assert.equal(result.status, 0, result.stderr);
+  const out = JSON.parse(result.stdout);
+  assert.match(out.info.libcError, /--allow-ffi/);
+  assert.equal(out.info.simd, "js");
+  assert.equal(out.category, "unsupported");
+  assert.match(out.message, /--allow-ffi/);
+  assert.equal(out.equals, true);
 });
