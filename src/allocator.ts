@@ -4,10 +4,34 @@
  * @module
  */
 
-/** Which allocator this is. */
+/**
+ * Which allocator this is.
+ *
+ * @example
+ * ```ts
+ * import { type AllocatorKind, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const kind: AllocatorKind = new SystemAllocator().kind;
+ * assert.equal(kind, "system");
+ * ```
+ */
 export type AllocatorKind = "system" | "arena" | "stack" | "pool" | "buddy" | "free-list" | "debug";
 
-/** Any typed array. */
+/**
+ * Any typed array.
+ *
+ * @example
+ * ```ts
+ * import { SystemAllocator, type TypedArray } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const allocator = new SystemAllocator();
+ * const arrays: TypedArray[] = [allocator.array(Int16Array, 4), allocator.array(Float64Array, 4)];
+ * assert.equal(arrays[1].byteLength, 32);
+ * for (const array of arrays) allocator.free(array);
+ * ```
+ */
 export type TypedArray =
   | Int8Array
   | Uint8Array
@@ -21,7 +45,21 @@ export type TypedArray =
   | BigInt64Array
   | BigUint64Array;
 
-/** A typed array constructor, as passed to {@linkcode Allocator.array}. */
+/**
+ * A typed array constructor, as passed to {@linkcode Allocator.array}.
+ *
+ * @example
+ * ```ts
+ * import { SystemAllocator, type TypedArrayConstructor } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const ctor: TypedArrayConstructor<Uint32Array> = Uint32Array;
+ * const allocator = new SystemAllocator();
+ * const words = allocator.array(ctor, 8);
+ * assert.equal(words.length, 8);
+ * allocator.free(words);
+ * ```
+ */
 export interface TypedArrayConstructor<T extends TypedArray> {
   /** A view of `length` elements over `buffer` from `byteOffset`. */
   new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
@@ -33,6 +71,19 @@ export interface TypedArrayConstructor<T extends TypedArray> {
  * Counters every allocator reports. Byte counts are of live blocks as
  * requested; `fragmentation` is `1 - sqrt(Σ fᵢ²) / Σ fᵢ` over the free blocks
  * `fᵢ` (0 when free space is one block or none, towards 1 when it is scattered).
+ * @example
+ * ```ts
+ * import { SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const allocator = new SystemAllocator();
+ * const block = allocator.alloc(1000);
+ * const stats = allocator.stats();
+ * assert.equal(stats.allocatedBytes, 1000);
+ * assert.equal(stats.liveAllocations, 1);
+ * assert.equal(stats.totalAllocations - stats.totalFrees, stats.liveAllocations);
+ * allocator.free(block);
+ * ```
  */
 export interface AllocatorStats {
   /** Which allocator this is. */
@@ -65,6 +116,23 @@ export interface AllocatorStats {
  * The allocator interface. Blocks are `Uint8Array` views over native memory;
  * `free` and `resize` take any view whose first byte is the block's first byte.
  * Default alignment is 16; alignments are powers of two up to the page size.
+ * @example
+ * ```ts
+ * import { type Allocator, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * // Code written against the interface works with every memkit allocator.
+ * function duplicate(allocator: Allocator, source: Uint8Array): Uint8Array {
+ *   const copy = allocator.alloc(source.length);
+ *   copy.set(source);
+ *   return copy;
+ * }
+ *
+ * const allocator = new SystemAllocator();
+ * const copy = duplicate(allocator, new Uint8Array([1, 2, 3]));
+ * assert.ok(allocator.owns(copy));
+ * allocator.free(copy);
+ * ```
  */
 export interface Allocator {
   /** Which allocator this is. */

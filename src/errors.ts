@@ -4,7 +4,18 @@
  * @module
  */
 
-/** What went wrong with memory; see {@linkcode AllocationError}. */
+/**
+ * What went wrong with memory; see {@linkcode AllocationError}.
+ *
+ * @example
+ * ```ts
+ * import { AllocationError, type AllocationErrorCategory } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const category: AllocationErrorCategory = "out-of-memory";
+ * assert.equal(new AllocationError(category, "no memory").category, "out-of-memory");
+ * ```
+ */
 export type AllocationErrorCategory =
   | "out-of-memory"
   | "limit-exceeded"
@@ -18,7 +29,19 @@ export type AllocationErrorCategory =
   | "timeout"
   | "unsupported";
 
-/** Extra facts an {@linkcode AllocationError} may carry. */
+/**
+ * Extra facts an {@linkcode AllocationError} may carry.
+ *
+ * @example
+ * ```ts
+ * import { AllocationError } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new AllocationError("platform", "mlock(...) failed with EPERM", { call: "mlock", errno: 1 });
+ * assert.equal(error.call, "mlock");
+ * assert.equal(error.errno, 1);
+ * ```
+ */
 export interface AllocationErrorOptions {
   /** The underlying error, if any. */
   cause?: unknown;

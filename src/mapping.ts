@@ -11,10 +11,31 @@ import { platformError } from "./_platform_error.ts";
 import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "./_validate.ts";
 import { AllocationError } from "./errors.ts";
 
-/** Page protection. */
+/**
+ * Page protection.
+ *
+ * @example
+ * ```ts
+ * import { mapPages, type Protection } from "@memkit/memkit";
+ *
+ * const protection: Protection = "read";
+ * using pages = mapPages(4096, { protection });
+ * ```
+ */
 export type Protection = "none" | "read" | "read-write";
 
-/** Advice to the kernel about how a mapping will be used (`madvise`). */
+/**
+ * Advice to the kernel about how a mapping will be used (`madvise`).
+ *
+ * @example
+ * ```ts
+ * import { type Advice, mapPages } from "@memkit/memkit";
+ *
+ * using pages = mapPages(1 << 20);
+ * const advice: Advice = "sequential";
+ * pages.advise(advice);
+ * ```
+ */
 export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-need" | "free" | "huge-page";
 
 /**
@@ -22,6 +43,17 @@ export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-ne
  * created on first use. `unmap()` (or leaving a `using` block) detaches
  * `bytes` and returns the pages; every other method then throws
  * `AllocationError("use-after-free")`.
+ * @example
+ * ```ts
+ * import { type Mapping, mapPages } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const mapping: Mapping = mapPages(8192);
+ * mapping.bytes.fill(1);
+ * mapping.protect("read");
+ * mapping.unmap();
+ * assert.equal(mapping.bytes.length, 0);
+ * ```
  */
 export interface Mapping extends Disposable {
   /** Address of the first byte. */
@@ -44,7 +76,17 @@ export interface Mapping extends Disposable {
   unmap(): void;
 }
 
-/** Options of {@linkcode mapPages}. */
+/**
+ * Options of {@linkcode mapPages}.
+ *
+ * @example
+ * ```ts
+ * import { mapPages, type MapPagesOptions } from "@memkit/memkit";
+ *
+ * const options: MapPagesOptions = { populate: true, protection: "read-write" };
+ * using pages = mapPages(1 << 16, options);
+ * ```
+ */
 export interface MapPagesOptions {
   /** Page protection to start with. @default {"read-write"} */
   protection?: Protection;
@@ -56,7 +98,24 @@ export interface MapPagesOptions {
   shared?: boolean;
 }
 
-/** Options of {@linkcode mapFile}. */
+/**
+ * Options of {@linkcode mapFile}.
+ *
+ * @example
+ * ```ts
+ * import { mapFile, type MapFileOptions } from "@memkit/memkit";
+ * import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import assert from "node:assert/strict";
+ *
+ * const path = `${mkdtempSync(`${tmpdir()}/memkit-`)}/scratch.bin`;
+ * writeFileSync(path, new Uint8Array(16));
+ * const privateCopy: MapFileOptions = { write: true, shared: false };
+ * using file = mapFile(path, privateCopy);
+ * file.bytes[0] = 1; // copy-on-write: the file keeps its 0
+ * assert.equal(readFileSync(path)[0], 0);
+ * ```
+ */
 export interface MapFileOptions {
   /** Map writable (the file must be writable when `shared`). @default {false} */
   write?: boolean;

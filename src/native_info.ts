@@ -6,7 +6,17 @@
 import { native } from "../ffi/native.ts";
 import { checkView } from "./_validate.ts";
 
-/** The runtime, platform and SIMD level memkit runs with. */
+/**
+ * The runtime, platform and SIMD level memkit runs with.
+ *
+ * @example
+ * ```ts
+ * import { type NativeInfo, nativeInfo } from "@memkit/memkit";
+ *
+ * const info: NativeInfo = nativeInfo();
+ * if (info.simd === "js") console.warn(`memkit runs its kernels in TypeScript: ${info.libraryError}`);
+ * ```
+ */
 export interface NativeInfo {
   /** The JavaScript runtime. */
   runtime: "deno" | "bun";

@@ -6,7 +6,18 @@
 import { native } from "../ffi/native.ts";
 import { bytesOf, checkView, describe } from "./_validate.ts";
 
-/** The byte operations of {@linkcode simd}. */
+/**
+ * The byte operations of {@linkcode simd}.
+ *
+ * @example
+ * ```ts
+ * import { type Simd, simd } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const ops: Simd = simd;
+ * assert.ok(ops.equals(new Uint8Array([1]), new Uint8Array([1])));
+ * ```
+ */
 export interface Simd {
   /**
    * Copies all of `src` into the start of `dst` (overlap allowed).

@@ -10,7 +10,21 @@ import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOp
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
 
-/** Options of {@linkcode SystemAllocator}. */
+/**
+ * Options of {@linkcode SystemAllocator}.
+ *
+ * @example
+ * ```ts
+ * import { SystemAllocator, type SystemAllocatorOptions } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const options: SystemAllocatorOptions = { zero: true, mmapThreshold: 1 << 20 };
+ * const allocator = new SystemAllocator(options);
+ * const block = allocator.alloc(100);
+ * assert.equal(block[99], 0);
+ * allocator.free(block);
+ * ```
+ */
 export interface SystemAllocatorOptions {
   /**
    * Blocks of at least this many bytes get their own `mmap` (page-aligned,
