@@ -36,6 +36,17 @@ export type { NativeInfo } from "./src/native_info.ts";
 export { mapFile, mapPages } from "./src/mapping.ts";
 export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/mapping.ts";
 export { SystemAllocator } from "./src/system_allocator.ts";
+export { Arena, workerArena } from "./src/arena.ts";
+export type {
+  ArenaAlignment,
+  ArenaGrowth,
+  ArenaObserver,
+  ArenaOptions,
+  ArenaResetMode,
+  ArenaScope,
+  ArenaScopeStats,
+  ArenaStats,
+} from "./src/arena.ts";
 export type { SystemAllocatorOptions } from "./src/system_allocator.ts";
 export { simd } from "./src/simd.ts";
 export type { Simd } from "./src/simd.ts";

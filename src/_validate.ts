@@ -109,3 +109,26 @@ export function powerOfTwo(max: number): z.ZodType<number> {
 }
 
 export { z };
+
+const TYPED_ARRAY_CONSTRUCTORS: ReadonlySet<unknown> = new Set([
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  ...("Float16Array" in globalThis ? [(globalThis as Record<string, unknown>).Float16Array] : []),
+]);
+
+/** A typed array constructor, checked; returns its element size. */
+export function checkTypedArrayConstructor(ctor: unknown, op: string): number {
+  if (!TYPED_ARRAY_CONSTRUCTORS.has(ctor)) {
+    throw new TypeError(`Cannot ${op} as 'ctor' must be a typed array constructor: current value is ${describe(ctor)}`);
+  }
+  return (ctor as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+}

@@ -6,7 +6,16 @@
 import { native } from "../ffi/native.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import { platformError } from "./_platform_error.ts";
-import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "./_validate.ts";
+import {
+  checkAlignment,
+  checkSize,
+  checkTypedArrayConstructor,
+  checkView,
+  describe,
+  MAX_BLOCK_SIZE,
+  parseOptions,
+  z,
+} from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
 
@@ -55,21 +64,6 @@ interface Block {
   /** Bytes mapped with mmap, or 0 for a malloc block. */
   readonly mapped: number;
 }
-
-const TYPED_ARRAY_CONSTRUCTORS: ReadonlySet<unknown> = new Set([
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  ...("Float16Array" in globalThis ? [(globalThis as Record<string, unknown>).Float16Array] : []),
-]);
 
 /**
  * Gives every block its own native allocation: `malloc` (or `posix_memalign`
@@ -172,12 +166,7 @@ export class SystemAllocator implements Allocator {
    * @throws {TypeError} When `ctor` is not a typed array constructor.
    */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    if (!TYPED_ARRAY_CONSTRUCTORS.has(ctor)) {
-      throw new TypeError(
-        `Cannot allocate an array as 'ctor' must be a typed array constructor: current value is ${describe(ctor)}`,
-      );
-    }
-    const bytesPerElement = ctor.BYTES_PER_ELEMENT;
+    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
     checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
     const alignment = checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
     const bytes = this.alloc(length * bytesPerElement, alignment);

@@ -1,0 +1,121 @@
+// Arena against what a user would otherwise write: `new Float64Array(n)` /
+// `new Uint8Array(n)`, SystemAllocator, and @thi.ng/malloc's MemPool (a
+// pure-TypeScript allocator over one ArrayBuffer). Workloads W1, W5, W6, W7 of
+// allocator-anchors.md §8 and the two RVF arena targets.
+import { MemPool } from "@thi.ng/malloc";
+import { Arena, SystemAllocator } from "../mod.ts";
+import { compare, do_not_optimize } from "./_ratios.ts";
+
+const system = new SystemAllocator();
+const thing = new MemPool({ size: 64 << 20 });
+const arena = new Arena({ capacity: 64 << 20, safety: false });
+const safeArena = new Arena({ capacity: 64 << 20, safety: true });
+
+// Target 1: one Float64Array of n elements (allocation plus its release).
+for (const n of [100, 10_000, 1_000_000]) {
+  compare(`Float64Array(${n.toLocaleString("en")})`, "new Float64Array(n)", {
+    "new Float64Array(n)": () => do_not_optimize(new Float64Array(n)),
+    "@thi.ng/malloc mallocAs+free": () => {
+      const a = thing.mallocAs("f64", n)!;
+      thing.free(a);
+    },
+    "Arena array+free (rollback)": () => {
+      const a = arena.array(Float64Array, n);
+      arena.free(a);
+    },
+    "SystemAllocator array+free": () => {
+      const a = system.array(Float64Array, n);
+      system.free(a);
+    },
+  });
+}
+
+// Target 2: 100 temporaries of 10,000 doubles per iteration, released together.
+compare("100 × Float64Array(10,000) temporaries", "new Float64Array(n)", {
+  "new Float64Array(n)": () => {
+    for (let i = 0; i < 100; i++) do_not_optimize(new Float64Array(10_000));
+  },
+  "Arena scope, safety: false": () => {
+    using _scope = arena.scope();
+    for (let i = 0; i < 100; i++) do_not_optimize(arena.array(Float64Array, 10_000));
+  },
+  "Arena scope, safety: true": () => {
+    using _scope = safeArena.scope();
+    for (let i = 0; i < 100; i++) do_not_optimize(safeArena.array(Float64Array, 10_000));
+  },
+  "@thi.ng/malloc mallocAs, then free each": () => {
+    const all = [];
+    for (let i = 0; i < 100; i++) all.push(thing.mallocAs("f64", 10_000)!);
+    for (const a of all) thing.free(a);
+  },
+});
+
+// W1: 64-byte alloc+free pairs.
+compare("W1 64 B alloc+free", "new Uint8Array(n)", {
+  "new Uint8Array(n)": () => do_not_optimize(new Uint8Array(64)),
+  "@thi.ng/malloc malloc+free (offset only)": () => thing.free(thing.malloc(64)),
+  "@thi.ng/malloc mallocAs+free (view)": () => thing.free(thing.mallocAs("u8", 64)!),
+  "Arena alloc+free": () => arena.free(arena.alloc(64)),
+  "SystemAllocator alloc+free": () => system.free(system.alloc(64)),
+});
+
+// W5: per frame, 1,000 objects of 16–1,024 bytes, then a reset.
+const sizes = Array.from({ length: 1000 }, (_, i) => 16 + ((i * 7919) % 1009));
+const phaseArena = new Arena({ capacity: 1 << 20 });
+const phaseArenaUnsafe = new Arena({ capacity: 1 << 20, safety: false });
+compare("W5 frame of 1,000 mixed allocations + reset", "new Uint8Array(n)", {
+  "new Uint8Array(n)": () => {
+    for (const s of sizes) do_not_optimize(new Uint8Array(s));
+  },
+  "Arena + reset(retain-capacity)": () => {
+    for (const s of sizes) phaseArena.alloc(s);
+    phaseArena.reset("retain-capacity");
+  },
+  "Arena safety: false + reset(retain-capacity)": () => {
+    for (const s of sizes) phaseArenaUnsafe.alloc(s);
+    phaseArenaUnsafe.reset("retain-capacity");
+  },
+  "Arena + reset(free-all)": () => {
+    for (const s of sizes) phaseArena.alloc(s);
+    phaseArena.reset("free-all");
+  },
+});
+
+// W6: nested scopes, 8 deep, one allocation in each.
+compare("W6 8 nested scopes", "Arena safety: false, 8 nested scopes", {
+  "Arena safety: false, 8 nested scopes": () => {
+    const scopes = [];
+    for (let d = 0; d < 8; d++) {
+      scopes.push(arena.scope());
+      arena.alloc(64);
+    }
+    for (let d = 7; d >= 0; d--) scopes[d].end();
+  },
+  "Arena safety: true, 8 nested scopes": () => {
+    const scopes = [];
+    for (let d = 0; d < 8; d++) {
+      scopes.push(safeArena.scope());
+      safeArena.alloc(64);
+    }
+    for (let d = 7; d >= 0; d--) scopes[d].end();
+  },
+});
+
+// W7: grow a buffer from 64 B to 64 KiB by doubling, then release it.
+compare("W7 grow 64 B → 64 KiB by doubling", "SystemAllocator resize", {
+  "SystemAllocator resize": () => {
+    let b = system.alloc(64);
+    for (let s = 128; s <= 65536; s *= 2) b = system.resize(b, s);
+    system.free(b);
+  },
+  "Arena resize (in place)": () => {
+    let b = arena.alloc(64);
+    for (let s = 128; s <= 65536; s *= 2) b = arena.resize(b, s);
+    arena.free(b);
+  },
+  "@thi.ng/malloc realloc": () => {
+    let p = thing.malloc(64);
+    for (let s = 128; s <= 65536; s *= 2) p = thing.realloc(p, s);
+    thing.free(p);
+  },
+});
