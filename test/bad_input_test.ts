@@ -1,4 +1,4 @@
-// Every bad input and misuse of this API as a table row: each gets its
+// Every bad input and misuse of the public API as a table row: each gets its
 // documented error, makes no native call, and leaves memkit usable.
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -7,6 +7,7 @@ import {
   addressOf,
   AllocationError,
   type AllocationErrorCategory,
+  Arena,
   mapFile,
   mapPages,
   simd,
@@ -22,6 +23,11 @@ interface Context {
   block: Uint8Array;
   freed: Uint8Array;
   unmapped: Mapping;
+  arena: Arena;
+  otherArena: Arena;
+  arenaBlock: Uint8Array;
+  /** A view from a scope that has ended (detached: safety is on by default). */
+  released: Uint8Array;
 }
 
 interface Row {
@@ -127,6 +133,33 @@ const ROWS: Row[] = [
   { name: "simd.compare(array, x)", act: () => simd.compare(any([1, 2]), new Uint8Array(2)), expect: TypeError },
   { name: "simd.equals(x, null)", act: () => simd.equals(new Uint8Array(2), any(null)), expect: TypeError },
   { name: "addressOf(42)", act: () => addressOf(any(42)), expect: TypeError },
+  // Arena
+  { name: "arena.alloc(-1)", act: (c) => c.arena.alloc(-1), expect: RangeError },
+  { name: "arena.alloc('8')", act: (c) => c.arena.alloc(any("8")), expect: TypeError },
+  { name: "arena.alloc(8, 3)", act: (c) => c.arena.alloc(8, 3), expect: RangeError },
+  { name: "arena.alloc(8, 2**40)", act: (c) => c.arena.alloc(8, 2 ** 40), expect: RangeError },
+  { name: "arena.array(Array, 4)", act: (c) => c.arena.array(any(Array), 4), expect: TypeError },
+  { name: "arena.array(Float64Array, 1.5)", act: (c) => c.arena.array(Float64Array, 1.5), expect: RangeError },
+  { name: "arena.free(ArrayBuffer)", act: (c) => c.arena.free(any(new ArrayBuffer(8))), expect: TypeError },
+  { name: "arena.free of a foreign view", act: (c) => c.arena.free(new Uint8Array(8)), expect: "invalid-free" },
+  { name: "arena.free of a SystemAllocator block", act: (c) => c.arena.free(c.block), expect: "mismatched-allocator" },
+  { name: "arena.free into another arena", act: (c) => c.otherArena.free(c.arenaBlock), expect: "mismatched-allocator" },
+  { name: "system.free of an arena block", act: (c) => c.allocator.free(c.arenaBlock), expect: "mismatched-allocator" },
+  { name: "arena.free after its scope ended", act: (c) => c.arena.free(c.released), expect: "double-free" },
+  { name: "arena.resize after its scope ended", act: (c) => c.arena.resize(c.released, 8), expect: "use-after-free" },
+  { name: "arena.resize to NaN", act: (c) => c.arena.resize(c.arenaBlock, NaN), expect: RangeError },
+  { name: "arena.clone(42)", act: (c) => c.arena.clone(any(42)), expect: TypeError },
+  { name: "arena.reset('all')", act: (c) => c.arena.reset(any("all")), expect: TypeError },
+  { name: "arena.reset({ retainLimit: -1 })", act: (c) => c.arena.reset({ retainLimit: -1 }), expect: RangeError },
+  { name: "arena.observe(null)", act: (c) => c.arena.observe(any(null)), expect: TypeError },
+  { name: "new Arena({ capacity: 0 })", act: () => new Arena({ capacity: 0 }), expect: RangeError },
+  { name: "new Arena({ capacity: '1 MiB' })", act: () => new Arena({ capacity: any("1 MiB") }), expect: TypeError },
+  { name: "new Arena({ growth: 'huge' })", act: () => new Arena({ growth: any("huge") }), expect: TypeError },
+  { name: "new Arena({ alignment: 3 })", act: () => new Arena({ alignment: 3 }), expect: RangeError },
+  { name: "new Arena({ alignment: 'word' })", act: () => new Arena({ alignment: any("word") }), expect: TypeError },
+  { name: "new Arena({ backing: {} })", act: () => new Arena({ backing: any({}) }), expect: TypeError },
+  { name: "new Arena({ capacity > maxCapacity })", act: () => new Arena({ capacity: 1 << 20, maxCapacity: 4096 }), expect: RangeError },
+  { name: "new Arena({ safety: 1 })", act: () => new Arena({ safety: any(1) }), expect: TypeError },
 ];
 
 function matches(error: unknown, expected: Expected): boolean {
@@ -140,7 +173,22 @@ function freshContext(): Context {
   allocator.free(freed);
   const unmapped = mapPages(4096);
   unmapped.unmap();
-  return { allocator, other: new SystemAllocator(), block: allocator.alloc(64), freed, unmapped };
+  const arena = new Arena({ capacity: 1 << 16 });
+  const arenaBlock = arena.alloc(64);
+  const scope = arena.scope();
+  const released = arena.alloc(32);
+  scope.end();
+  return {
+    allocator,
+    other: new SystemAllocator(),
+    block: allocator.alloc(64),
+    freed,
+    unmapped,
+    arena,
+    otherArena: new Arena({ capacity: 4096 }),
+    arenaBlock,
+    released,
+  };
 }
 
 test("the bad-input table has at least 25 rows", () => {
@@ -172,6 +220,10 @@ for (const row of ROWS) {
     context.allocator.free(again);
     context.allocator.free(context.block);
     assert.equal(context.allocator.stats().liveAllocations, 0);
+    assert.equal(context.arenaBlock.length, 64);
+    context.arena.free(context.arena.alloc(16));
+    context.arena.reset("free-all");
+    context.otherArena.reset("free-all");
   });
 }
 
