@@ -37,6 +37,10 @@ export { mapFile, mapPages } from "./src/mapping.ts";
 export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/mapping.ts";
 export { SystemAllocator } from "./src/system_allocator.ts";
 export { Arena, workerArena } from "./src/arena.ts";
+export { StackAllocator } from "./src/stack_allocator.ts";
+export type { StackAllocatorOptions, StackMarker } from "./src/stack_allocator.ts";
+export { PoolAllocator } from "./src/pool_allocator.ts";
+export type { PoolAllocatorOptions } from "./src/pool_allocator.ts";
 export type {
   ArenaAlignment,
   ArenaGrowth,

@@ -143,7 +143,11 @@ const ROWS: Row[] = [
   { name: "arena.free(ArrayBuffer)", act: (c) => c.arena.free(any(new ArrayBuffer(8))), expect: TypeError },
   { name: "arena.free of a foreign view", act: (c) => c.arena.free(new Uint8Array(8)), expect: "invalid-free" },
   { name: "arena.free of a SystemAllocator block", act: (c) => c.arena.free(c.block), expect: "mismatched-allocator" },
-  { name: "arena.free into another arena", act: (c) => c.otherArena.free(c.arenaBlock), expect: "mismatched-allocator" },
+  {
+    name: "arena.free into another arena",
+    act: (c) => c.otherArena.free(c.arenaBlock),
+    expect: "mismatched-allocator",
+  },
   { name: "system.free of an arena block", act: (c) => c.allocator.free(c.arenaBlock), expect: "mismatched-allocator" },
   { name: "arena.free after its scope ended", act: (c) => c.arena.free(c.released), expect: "double-free" },
   { name: "arena.resize after its scope ended", act: (c) => c.arena.resize(c.released, 8), expect: "use-after-free" },
@@ -158,7 +162,11 @@ const ROWS: Row[] = [
   { name: "new Arena({ alignment: 3 })", act: () => new Arena({ alignment: 3 }), expect: RangeError },
   { name: "new Arena({ alignment: 'word' })", act: () => new Arena({ alignment: any("word") }), expect: TypeError },
   { name: "new Arena({ backing: {} })", act: () => new Arena({ backing: any({}) }), expect: TypeError },
-  { name: "new Arena({ capacity > maxCapacity })", act: () => new Arena({ capacity: 1 << 20, maxCapacity: 4096 }), expect: RangeError },
+  {
+    name: "new Arena({ capacity > maxCapacity })",
+    act: () => new Arena({ capacity: 1 << 20, maxCapacity: 4096 }),
+    expect: RangeError,
+  },
   { name: "new Arena({ safety: 1 })", act: () => new Arena({ safety: any(1) }), expect: TypeError },
 ];
 
