@@ -8,6 +8,8 @@ import {
   AllocationError,
   type AllocationErrorCategory,
   Arena,
+  PoolAllocator,
+  StackAllocator,
   mapFile,
   mapPages,
   simd,
@@ -28,6 +30,16 @@ interface Context {
   arenaBlock: Uint8Array;
   /** A view from a scope that has ended (detached: safety is on by default). */
   released: Uint8Array;
+  stack: StackAllocator;
+  stackBottom: Uint8Array;
+  stackTop: Uint8Array;
+  stackFreed: Uint8Array;
+  disposedStack: StackAllocator;
+  pool: PoolAllocator;
+  otherPool: PoolAllocator;
+  poolBlock: Uint8Array;
+  poolFreed: Uint8Array;
+  fullPool: PoolAllocator;
 }
 
 interface Row {
@@ -168,6 +180,33 @@ const ROWS: Row[] = [
     expect: RangeError,
   },
   { name: "new Arena({ safety: 1 })", act: () => new Arena({ safety: any(1) }), expect: TypeError },
+  // StackAllocator
+  { name: "new StackAllocator()", act: () => new StackAllocator(any(undefined)), expect: TypeError },
+  { name: "new StackAllocator({ capacity: -1 })", act: () => new StackAllocator({ capacity: -1 }), expect: RangeError },
+  { name: "stack.alloc(1.5)", act: (c) => c.stack.alloc(1.5), expect: RangeError },
+  { name: "stack.alloc(8, 6)", act: (c) => c.stack.alloc(8, 6), expect: RangeError },
+  { name: "stack.free out of order", act: (c) => c.stack.free(c.stackBottom), expect: "invalid-free" },
+  { name: "stack.free of an interior view", act: (c) => c.stack.free(c.stackTop.subarray(4)), expect: "invalid-free" },
+  { name: "stack.free of a freed block", act: (c) => c.stack.free(c.stackFreed), expect: "double-free" },
+  { name: "stack.free of an arena block", act: (c) => c.stack.free(c.arenaBlock), expect: "mismatched-allocator" },
+  { name: "stack.free of a foreign view", act: (c) => c.stack.free(new Uint8Array(4)), expect: "invalid-free" },
+  { name: "stack.rewind({ depth: 0 })", act: (c) => c.stack.rewind(any({ depth: 0 })), expect: TypeError },
+  { name: "stack.resize below the top", act: (c) => c.stack.resize(c.stackBottom, 4), expect: "unsupported" },
+  { name: "stack.alloc after dispose", act: (c) => c.disposedStack.alloc(8), expect: "use-after-free" },
+  // PoolAllocator
+  { name: "new PoolAllocator({})", act: () => new PoolAllocator(any({})), expect: TypeError },
+  { name: "new PoolAllocator({ blockSize: 0 })", act: () => new PoolAllocator({ blockSize: 0 }), expect: RangeError },
+  { name: "new PoolAllocator({ align: 48 })", act: () => new PoolAllocator({ blockSize: 8, align: 48 }), expect: RangeError },
+  { name: "new PoolAllocator({ maxBlocks: 'many' })", act: () => new PoolAllocator({ blockSize: 8, maxBlocks: any("many") }), expect: TypeError },
+  { name: "pool.alloc(blockSize + 1)", act: (c) => c.pool.alloc(65), expect: RangeError },
+  { name: "pool.alloc(8, 128) above the pool's alignment", act: (c) => c.pool.alloc(8, 128), expect: RangeError },
+  { name: "pool.alloc(NaN)", act: (c) => c.pool.alloc(NaN), expect: RangeError },
+  { name: "pool.free twice", act: (c) => c.pool.free(c.poolFreed), expect: "double-free" },
+  { name: "pool.free of an interior view", act: (c) => c.pool.free(c.poolBlock.subarray(1)), expect: "invalid-free" },
+  { name: "pool.free into another pool", act: (c) => c.otherPool.free(c.poolBlock), expect: "mismatched-allocator" },
+  { name: "pool.resize beyond blockSize", act: (c) => c.pool.resize(c.poolBlock, 65), expect: RangeError },
+  { name: "pool.resize of a freed block", act: (c) => c.pool.resize(c.poolFreed, 8), expect: "use-after-free" },
+  { name: "pool at maxBlocks", act: (c) => c.fullPool.alloc(8), expect: "limit-exceeded" },
 ];
 
 function matches(error: unknown, expected: Expected): boolean {
@@ -196,7 +235,30 @@ function freshContext(): Context {
     otherArena: new Arena({ capacity: 4096 }),
     arenaBlock,
     released,
+    ...stackContext(),
+    ...poolContext(),
   };
+}
+
+function stackContext() {
+  const stack = new StackAllocator({ capacity: 4096 });
+  const stackBottom = stack.alloc(16);
+  const stackTop = stack.alloc(16);
+  const scratch = stack.alloc(16);
+  stack.free(scratch);
+  const disposedStack = new StackAllocator({ capacity: 4096 });
+  disposedStack.dispose();
+  return { stack, stackBottom, stackTop, stackFreed: scratch, disposedStack };
+}
+
+function poolContext() {
+  const pool = new PoolAllocator({ blockSize: 64, align: 64 });
+  const poolBlock = pool.alloc(64);
+  const poolFreed = pool.alloc(64);
+  pool.free(poolFreed);
+  const fullPool = new PoolAllocator({ blockSize: 8, maxBlocks: 1 });
+  fullPool.alloc(8);
+  return { pool, otherPool: new PoolAllocator({ blockSize: 64 }), poolBlock, poolFreed, fullPool };
 }
 
 test("the bad-input table has at least 25 rows", () => {
@@ -232,6 +294,12 @@ for (const row of ROWS) {
     context.arena.free(context.arena.alloc(16));
     context.arena.reset("free-all");
     context.otherArena.reset("free-all");
+    context.stack.free(context.stackTop);
+    context.stack.free(context.stackBottom);
+    assert.equal(context.stack.stats().liveAllocations, 0);
+    context.pool.free(context.poolBlock);
+    assert.equal(context.pool.stats().liveAllocations, 0);
+    for (const owner of [context.stack, context.pool, context.otherPool, context.fullPool]) owner.dispose();
   });
 }
 
