@@ -110,6 +110,9 @@ export class PoolAllocator implements Allocator {
   readonly #blockBuffers = new Map<ArrayBuffer, number>();
   readonly #bufferOfBlock: (ArrayBuffer | undefined)[] = [];
   #disposed = false;
+  // The chunk `free` looked up last, so a run of frees skips the Map.
+  #hotBuffer: ArrayBuffer | null = null;
+  #hotChunk = 0;
   #allocatedBytes = 0;
   #peakBytes = 0;
   #live = 0;
@@ -157,6 +160,20 @@ export class PoolAllocator implements Allocator {
    * @throws {AllocationError} "limit-exceeded" at `maxBlocks`, "out-of-memory" when the backing refuses a chunk.
    */
   alloc(size: number, align?: number): Uint8Array {
+    // Fast path: a free block, no safety, a plain size. Everything else below.
+    if (
+      this.#freeCount !== 0 && align === undefined && !this.#safety && size > 0 && size <= this.#blockSize &&
+      Number.isInteger(size)
+    ) {
+      const index = this.#free[--this.#freeCount];
+      this.#sizes[index] = size;
+      this.#allocatedBytes += size;
+      if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+      this.#live++;
+      this.#totalAllocations++;
+      const chunk = (index / this.#perChunk) | 0;
+      return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
+    }
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#exhausted(size);
     return view;
@@ -191,6 +208,20 @@ export class PoolAllocator implements Allocator {
    * @throws {AllocationError} "double-free", "invalid-free" (interior or foreign view), "mismatched-allocator".
    */
   free(view: ArrayBufferView): void {
+    // Fast path: a view over the most recently used chunk, at a block start.
+    if (!this.#safety && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer) {
+      const offset = view.byteOffset;
+      const slot = (offset / this.#stride) | 0;
+      const index = this.#hotChunk * this.#perChunk + slot;
+      if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
+        this.#allocatedBytes -= this.#sizes[index];
+        this.#sizes[index] = 0;
+        this.#free[this.#freeCount++] = index;
+        this.#live--;
+        this.#totalFrees++;
+        return;
+      }
+    }
     const index = this.#indexOf(view, "free");
     if (index < 0) return;
     this.#release(index);
@@ -252,6 +283,7 @@ export class PoolAllocator implements Allocator {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#hotBuffer = null;
     for (const buffer of this.#blockBuffers.keys()) buffer.transfer(0);
     this.#blockBuffers.clear();
     for (const chunk of this.#chunks) returnChunk(this.#backing, chunk);
@@ -373,6 +405,8 @@ export class PoolAllocator implements Allocator {
     } else {
       const chunk = this.#chunkOf.get(buffer);
       if (chunk !== undefined) {
+        this.#hotBuffer = buffer;
+        this.#hotChunk = chunk;
         const offset = view.byteOffset;
         const slot = Math.floor(offset / this.#stride);
         index = offset % this.#stride === 0 && slot < this.#perChunk ? chunk * this.#perChunk + slot : -2;
