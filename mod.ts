@@ -41,6 +41,8 @@ export { StackAllocator } from "./src/stack_allocator.ts";
 export type { StackAllocatorOptions, StackMarker } from "./src/stack_allocator.ts";
 export { PoolAllocator } from "./src/pool_allocator.ts";
 export type { PoolAllocatorOptions } from "./src/pool_allocator.ts";
+export { BuddyAllocator } from "./src/buddy_allocator.ts";
+export type { BuddyAllocatorOptions } from "./src/buddy_allocator.ts";
 export type {
   ArenaAlignment,
   ArenaGrowth,

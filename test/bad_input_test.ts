@@ -8,11 +8,11 @@ import {
   AllocationError,
   type AllocationErrorCategory,
   Arena,
-  PoolAllocator,
-  StackAllocator,
   mapFile,
   mapPages,
+  PoolAllocator,
   simd,
+  StackAllocator,
   SystemAllocator,
 } from "../mod.ts";
 import type { Mapping } from "../mod.ts";
@@ -196,8 +196,16 @@ const ROWS: Row[] = [
   // PoolAllocator
   { name: "new PoolAllocator({})", act: () => new PoolAllocator(any({})), expect: TypeError },
   { name: "new PoolAllocator({ blockSize: 0 })", act: () => new PoolAllocator({ blockSize: 0 }), expect: RangeError },
-  { name: "new PoolAllocator({ align: 48 })", act: () => new PoolAllocator({ blockSize: 8, align: 48 }), expect: RangeError },
-  { name: "new PoolAllocator({ maxBlocks: 'many' })", act: () => new PoolAllocator({ blockSize: 8, maxBlocks: any("many") }), expect: TypeError },
+  {
+    name: "new PoolAllocator({ align: 48 })",
+    act: () => new PoolAllocator({ blockSize: 8, align: 48 }),
+    expect: RangeError,
+  },
+  {
+    name: "new PoolAllocator({ maxBlocks: 'many' })",
+    act: () => new PoolAllocator({ blockSize: 8, maxBlocks: any("many") }),
+    expect: TypeError,
+  },
   { name: "pool.alloc(blockSize + 1)", act: (c) => c.pool.alloc(65), expect: RangeError },
   { name: "pool.alloc(8, 128) above the pool's alignment", act: (c) => c.pool.alloc(8, 128), expect: RangeError },
   { name: "pool.alloc(NaN)", act: (c) => c.pool.alloc(NaN), expect: RangeError },
