@@ -43,6 +43,8 @@ export { PoolAllocator } from "./src/pool_allocator.ts";
 export type { PoolAllocatorOptions } from "./src/pool_allocator.ts";
 export { BuddyAllocator } from "./src/buddy_allocator.ts";
 export type { BuddyAllocatorOptions } from "./src/buddy_allocator.ts";
+export { FreeListAllocator } from "./src/free_list_allocator.ts";
+export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/free_list_allocator.ts";
 export type {
   ArenaAlignment,
   ArenaGrowth,
