@@ -96,11 +96,13 @@ export interface DefragReport {
   movedBytes: number;
   /** Handles moved. */
   movedBlocks: number;
-  /** The fragmentation metric before and after. */
+  /** The fragmentation metric before compaction. */
   fragmentationBefore: number;
+  /** The fragmentation metric after compaction. */
   fragmentationAfter: number;
-  /** Largest free block before and after. */
+  /** Largest free block before compaction. */
   largestFreeBlockBefore: number;
+  /** Largest free block after compaction. */
   largestFreeBlockAfter: number;
   /** Wall time of the compaction. */
   durationMs: number;
