@@ -8,6 +8,9 @@ import {
   AllocationError,
   type AllocationErrorCategory,
   Arena,
+  BuddyAllocator,
+  FreeListAllocator,
+  type Handle,
   mapFile,
   mapPages,
   PoolAllocator,
@@ -40,6 +43,17 @@ interface Context {
   poolBlock: Uint8Array;
   poolFreed: Uint8Array;
   fullPool: PoolAllocator;
+  buddy: BuddyAllocator;
+  buddyBlock: Uint8Array;
+  buddyFreed: Uint8Array;
+  heap: FreeListAllocator;
+  heapBlock: Uint8Array;
+  heapFreed: Uint8Array;
+  handle: Handle;
+  freedHandle: Handle;
+  disposedHeap: FreeListAllocator;
+  allocDuringDefrag: () => void;
+  busyHeap: FreeListAllocator;
 }
 
 interface Row {
@@ -215,6 +229,57 @@ const ROWS: Row[] = [
   { name: "pool.resize beyond blockSize", act: (c) => c.pool.resize(c.poolBlock, 65), expect: RangeError },
   { name: "pool.resize of a freed block", act: (c) => c.pool.resize(c.poolFreed, 8), expect: "use-after-free" },
   { name: "pool at maxBlocks", act: (c) => c.fullPool.alloc(8), expect: "limit-exceeded" },
+  // BuddyAllocator
+  { name: "new BuddyAllocator({ capacity: 0 })", act: () => new BuddyAllocator({ capacity: 0 }), expect: RangeError },
+  {
+    name: "new BuddyAllocator({ minBlockSize: 24 })",
+    act: () => new BuddyAllocator({ capacity: 4096, minBlockSize: 24 }),
+    expect: RangeError,
+  },
+  {
+    name: "new BuddyAllocator({ minBlockSize: 8 })",
+    act: () => new BuddyAllocator({ capacity: 4096, minBlockSize: 8 }),
+    expect: RangeError,
+  },
+  {
+    name: "new BuddyAllocator with 2^30 leaves",
+    act: () => new BuddyAllocator({ capacity: 2 ** 34 }),
+    expect: RangeError,
+  },
+  { name: "buddy.alloc(capacity + 1)", act: (c) => c.buddy.alloc(65537), expect: RangeError },
+  { name: "buddy.free twice", act: (c) => c.buddy.free(c.buddyFreed), expect: "double-free" },
+  {
+    name: "buddy.free of an interior view",
+    act: (c) => c.buddy.free(c.buddyBlock.subarray(16)),
+    expect: "invalid-free",
+  },
+  { name: "buddy.free of a pool block", act: (c) => c.buddy.free(c.poolBlock), expect: "mismatched-allocator" },
+  { name: "buddy.resize of a freed block", act: (c) => c.buddy.resize(c.buddyFreed, 8), expect: "use-after-free" },
+  // FreeListAllocator and handles
+  {
+    name: "new FreeListAllocator({ growth: 'double' })",
+    act: () => new FreeListAllocator({ growth: any("double") }),
+    expect: TypeError,
+  },
+  {
+    name: "new FreeListAllocator({ capacity: -5 })",
+    act: () => new FreeListAllocator({ capacity: -5 }),
+    expect: RangeError,
+  },
+  { name: "heap.alloc(8, 5)", act: (c) => c.heap.alloc(8, 5), expect: RangeError },
+  { name: "heap.free twice", act: (c) => c.heap.free(c.heapFreed), expect: "double-free" },
+  { name: "heap.free of an interior view", act: (c) => c.heap.free(c.heapBlock.subarray(16)), expect: "invalid-free" },
+  { name: "heap.free of a handle's view", act: (c) => c.heap.free(c.handle.bytes), expect: "invalid-free" },
+  { name: "heap.free of a stack block", act: (c) => c.heap.free(c.stackTop), expect: "mismatched-allocator" },
+  { name: "heap.resize of a freed block", act: (c) => c.heap.resize(c.heapFreed, 8), expect: "use-after-free" },
+  { name: "heap.handle(0)", act: (c) => c.heap.handle(0), expect: RangeError },
+  { name: "heap.handle('8')", act: (c) => c.heap.handle(any("8")), expect: TypeError },
+  { name: "handle.free twice", act: (c) => c.freedHandle.free(), expect: "double-free" },
+  { name: "handle.bytes after free", act: (c) => c.freedHandle.bytes, expect: "use-after-free" },
+  { name: "handle.unpin without pin", act: (c) => c.handle.unpin(), expect: RangeError },
+  { name: "heap.defragment(42)", act: (c) => c.heap.defragment(any(42)), expect: TypeError },
+  { name: "heap.alloc during defragment", act: (c) => c.allocDuringDefrag(), expect: "unsupported" },
+  { name: "heap.alloc after dispose", act: (c) => c.disposedHeap.alloc(8), expect: "use-after-free" },
 ];
 
 function matches(error: unknown, expected: Expected): boolean {
@@ -245,7 +310,38 @@ function freshContext(): Context {
     released,
     ...stackContext(),
     ...poolContext(),
+    ...buddyContext(),
+    ...heapContext(),
   };
+}
+
+function buddyContext() {
+  const buddy = new BuddyAllocator({ capacity: 65536 });
+  const buddyBlock = buddy.alloc(64);
+  const buddyFreed = buddy.alloc(64);
+  buddy.free(buddyFreed);
+  return { buddy, buddyBlock, buddyFreed };
+}
+
+function heapContext() {
+  const heap = new FreeListAllocator({ capacity: 65536 });
+  const heapBlock = heap.alloc(64);
+  const heapFreed = heap.alloc(64);
+  const handle = heap.handle(32);
+  heap.free(heapFreed);
+  const freedHandle = heap.handle(16);
+  freedHandle.free();
+  const disposedHeap = new FreeListAllocator({ capacity: 4096 });
+  disposedHeap.dispose();
+  // A second heap where a handle sits after a hole, so defragment() calls back and the callback allocates.
+  const busy = new FreeListAllocator({ capacity: 4096 });
+  const hole = busy.handle(16);
+  busy.handle(16);
+  hole.free();
+  const allocDuringDefrag = () => {
+    busy.defragment(() => busy.alloc(8));
+  };
+  return { heap, heapBlock, heapFreed, handle, freedHandle, disposedHeap, allocDuringDefrag, busyHeap: busy };
 }
 
 function stackContext() {
@@ -308,6 +404,14 @@ for (const row of ROWS) {
     context.pool.free(context.poolBlock);
     assert.equal(context.pool.stats().liveAllocations, 0);
     for (const owner of [context.stack, context.pool, context.otherPool, context.fullPool]) owner.dispose();
+    context.buddy.free(context.buddyBlock);
+    assert.equal(context.buddy.stats().largestFreeBlock, 65536);
+    context.buddy.dispose();
+    context.heap.free(context.heapBlock);
+    context.handle.free();
+    assert.equal(context.heap.stats().liveAllocations, 0);
+    context.heap.dispose();
+    context.busyHeap.dispose();
   });
 }
 
