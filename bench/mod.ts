@@ -1,11 +1,18 @@
 // `deno task bench` (or `bun run bench/mod.ts`): every benchmark in one run,
-// then the ratio tables README quotes. Pass a regular expression to filter.
+// then the ratio tables README quotes, then the W13 and W14 reports. Pass a
+// regular expression to run only the matching benchmarks (and no reports).
 import process from "node:process";
 import { runAndReport } from "./_ratios.ts";
+import { fragmentationReport, latencyReport } from "./latency_report.ts";
 import "./system_allocator_bench.ts";
 import "./simd_bench.ts";
 import "./arena_bench.ts";
 import "./pool_stack_bench.ts";
+import "./churn_bench.ts";
 
 const pattern = process.argv[2];
 await runAndReport(pattern ? new RegExp(pattern) : undefined);
+if (!pattern || /W13|W14/.test(pattern)) {
+  fragmentationReport();
+  latencyReport();
+}

@@ -347,8 +347,7 @@ export class Arena implements Allocator {
   readonly #canGrow: boolean;
   readonly #nullBacking: boolean;
   readonly #chunks: Chunk[] = [];
-  /** Every live ArrayBuffer of the arena → its chunk and the chunk offset it starts at. */
-  readonly #bufferChunk = new Map<ArrayBuffer, { chunk: Chunk; base: number }>();
+
   readonly #segments: ArrayBuffer[] = [];
   readonly #scopes: ScopeRecord[] = [];
   #observers: ArenaObserver[] = [];
@@ -423,7 +422,7 @@ export class Arena implements Allocator {
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
-    return (owner as Arena).#bufferChunk.has(buffer as ArrayBuffer);
+    return ownsBuffer(owner as Arena, buffer);
   }
 
   /**
@@ -507,7 +506,7 @@ export class Arena implements Allocator {
       if (this.#observers.length !== 0) { for (const o of this.#observers) o.onFree?.(view, true); }
       return;
     }
-    if (!this.#bufferChunk.has(buffer)) {
+    if (!ownsBuffer(this, buffer)) {
       if (view.byteLength === 0 && !buffer.detached && buffer.byteLength === 0) return; // an alloc(0) view
       throw this.#unknownBlock(view, "free");
     }
@@ -541,7 +540,7 @@ export class Arena implements Allocator {
         return new Uint8Array(buffer, view.byteOffset, newSize);
       }
     } else if (
-      !this.#bufferChunk.has(buffer) && !(view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached)
+      !ownsBuffer(this, buffer) && !(view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached)
     ) {
       throw this.#unknownBlock(view, "resize");
     }
@@ -798,7 +797,7 @@ export class Arena implements Allocator {
     const address = native.addressOf(block);
     const chunk: Chunk = { block, address, size, buffer: native.wrap(address, size) };
     this.#chunks.push(chunk);
-    this.#bufferChunk.set(chunk.buffer, { chunk, base: 0 });
+    mark(chunk.buffer, this);
     this.#capacityBytes += size;
     return true;
   }
@@ -823,29 +822,24 @@ export class Arena implements Allocator {
     const length = Math.min(chunk.size - from, Math.max(SEGMENT_BYTES, atLeast));
     const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);
     this.#segments.push(buffer);
-    this.#bufferChunk.set(buffer, { chunk, base: from });
+    mark(buffer, this);
     this.#buffer = buffer;
     this.#bufferBase = from;
     this.#limit = from + length;
   }
 
   #rewrap(chunk: Chunk): void {
-    this.#bufferChunk.delete(chunk.buffer);
     chunk.buffer.transfer(0);
     chunk.buffer = native.wrap(chunk.address, chunk.size);
-    this.#bufferChunk.set(chunk.buffer, { chunk, base: 0 });
+    mark(chunk.buffer, this);
   }
 
   #releaseChunks(keep: number): void {
     while (this.#chunks.length > keep) {
       const chunk = this.#chunks.pop()!;
-      // Rule 1: no view may outlive memory returned to the backing.
-      for (const [buffer, place] of this.#bufferChunk) {
-        if (place.chunk === chunk) {
-          this.#bufferChunk.delete(buffer);
-          buffer.transfer(0);
-        }
-      }
+      // Rule 1: no view may outlive memory returned to the backing. Safety
+      // segments over the chunk died with their scopes (reset ends them first).
+      chunk.buffer.transfer(0);
       this.#capacityBytes -= chunk.size;
       this.#backing.free(chunk.block);
     }
@@ -863,7 +857,6 @@ export class Arena implements Allocator {
       this.#allocatedBytes = record.allocatedBytes;
       while (this.#segments.length > record.segments) {
         const segment = this.#segments.pop()!;
-        this.#bufferChunk.delete(segment);
         segment.transfer(0);
       }
       if (record.index >= 0 && record.index < this.#chunks.length) {
@@ -907,6 +900,18 @@ export class Arena implements Allocator {
     }
     return new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this Arena`);
   }
+}
+
+// Each ArrayBuffer an arena makes carries the arena here: a property lookup
+// instead of a Map, whose set+delete churn costs O(entries) in V8 and JSC.
+const ARENA = Symbol("memkit.arena");
+
+function mark(buffer: ArrayBuffer, arena: Arena): void {
+  (buffer as unknown as Record<symbol, Arena>)[ARENA] = arena;
+}
+
+function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
+  return (buffer as unknown as Record<symbol, Arena | undefined>)[ARENA] === arena && !(buffer as ArrayBuffer).detached;
 }
 
 /** Largest ArrayBuffer a safety segment wraps unless one allocation needs more. */

@@ -7,6 +7,7 @@
 import { native } from "../ffi/native.ts";
 import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { OffsetTable } from "./_offset_table.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
@@ -133,6 +134,14 @@ const FREE = 1;
 const USED = 2;
 const HANDLE = 4;
 
+// Each handle's ArrayBuffer carries its handle here (a property, not a Map:
+// see _offset_table.ts for why per-operation Map churn is avoided).
+const HANDLE_KEY = Symbol("memkit.handle");
+
+function handleOf(buffer: ArrayBufferLike): HandleImpl | undefined {
+  return (buffer as unknown as Record<symbol, HandleImpl | undefined>)[HANDLE_KEY];
+}
+
 function log2Floor(n: number): number {
   if (n < 2 ** 31) return 31 - Math.clz32(n);
   return 63 - Math.clz32(Math.floor(n / 2 ** 32));
@@ -143,13 +152,15 @@ function lowestBit(mask: number): number {
 }
 
 class HandleImpl implements Handle {
+  readonly owner: FreeListAllocator;
   readonly #hooks: HandleHooks;
   readonly id: number;
   view: Uint8Array | null = null;
   pins = 0;
   isFreed = false;
 
-  constructor(hooks: HandleHooks, id: number) {
+  constructor(owner: FreeListAllocator, hooks: HandleHooks, id: number) {
+    this.owner = owner;
     this.#hooks = hooks;
     this.id = id;
   }
@@ -198,7 +209,7 @@ interface HandleHooks {
 interface HeapChunk {
   readonly chunk: Chunk;
   /** Used blocks by start offset. */
-  readonly used: Map<number, number>;
+  readonly used: OffsetTable;
   first: number;
 }
 
@@ -260,8 +271,8 @@ export class FreeListAllocator implements Allocator {
   #flags = new Uint8Array(256);
   #records = 0;
   readonly #spareIds: number[] = [];
-  readonly #handles = new Map<number, HandleImpl>();
-  readonly #handleBuffers = new Map<ArrayBuffer, HandleImpl>();
+  // Live handles by block id; each handle's buffer carries it under HANDLE_KEY.
+  readonly #handles: (HandleImpl | undefined)[] = [];
   readonly #hooks: HandleHooks;
 
   #capacityBytes = 0;
@@ -308,7 +319,7 @@ export class FreeListAllocator implements Allocator {
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
     const heap = owner as FreeListAllocator;
-    return heap.#chunkOf.has(buffer as ArrayBuffer) || heap.#handleBuffers.has(buffer as ArrayBuffer);
+    return heap.#chunkOf.has(buffer as ArrayBuffer) || handleOf(buffer)?.owner === heap;
   }
 
   /**
@@ -356,8 +367,8 @@ export class FreeListAllocator implements Allocator {
     if (id < 0) {
       throw new AllocationError(this.#lastCategory, `Cannot allocate a ${size}-byte handle: ${this.#lastFailure}`);
     }
-    const handle = new HandleImpl(this.#hooks, id);
-    this.#handles.set(id, handle);
+    const handle = new HandleImpl(this, this.#hooks, id);
+    this.#handles[id] = handle;
     return handle;
   }
 
@@ -420,7 +431,8 @@ export class FreeListAllocator implements Allocator {
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     const buffer = view.buffer as ArrayBuffer;
-    if (this.#handleBuffers.has(buffer)) return !this.#handleBuffers.get(buffer)!.isFreed;
+    const handle = handleOf(buffer);
+    if (handle !== undefined) return handle.owner === this && !handle.isFreed;
     const index = this.#chunkOf.get(buffer);
     if (index === undefined) return false;
     const id = this.#containing(index, view.byteOffset);
@@ -447,7 +459,9 @@ export class FreeListAllocator implements Allocator {
     const started = performance.now();
     const before = this.#freeSummary();
     let total = 0;
-    for (const handle of this.#handles.values()) if (handle.pins === 0) total += this.#requested[handle.id];
+    for (const handle of this.#handles) {
+      if (handle !== undefined && handle.pins === 0) total += this.#requested[handle.id];
+    }
     let movedBytes = 0, movedBlocks = 0;
     this.#defragmenting = true;
     try {
@@ -457,7 +471,7 @@ export class FreeListAllocator implements Allocator {
         while (id !== -1) {
           const next = this.#nextPhys[id];
           if (this.#flags[id] === FREE && next !== -1 && this.#flags[next] === (USED | HANDLE)) {
-            const handle = this.#handles.get(next)!;
+            const handle = this.#handles[next]!;
             if (handle.pins === 0) {
               this.#slideDown(heapChunk, id, next, bytes);
               movedBytes += this.#requested[next];
@@ -508,12 +522,12 @@ export class FreeListAllocator implements Allocator {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const handle of this.#handles.values()) {
+    for (const handle of this.#handles) {
+      if (handle === undefined) continue;
       handle.isFreed = true;
       (handle.view?.buffer as ArrayBuffer | undefined)?.transfer(0);
     }
-    this.#handles.clear();
-    this.#handleBuffers.clear();
+    this.#handles.length = 0;
     for (const heapChunk of this.#chunks) returnChunk(this.#backing, heapChunk.chunk);
     this.#totalFrees += this.#live;
     this.#live = 0;
@@ -658,9 +672,8 @@ export class FreeListAllocator implements Allocator {
     }
     this.#insertFree(free);
     // The handle's old views point at the old place: detach them.
-    const handle = this.#handles.get(used)!;
+    const handle = this.#handles[used]!;
     if (handle.view !== null) {
-      this.#handleBuffers.delete(handle.view.buffer as ArrayBuffer);
       (handle.view.buffer as ArrayBuffer).transfer(0);
       handle.view = null;
     }
@@ -670,7 +683,7 @@ export class FreeListAllocator implements Allocator {
     const id = handle.id;
     const chunk = this.#chunks[this.#chunk[id]].chunk;
     const buffer = native.wrap(chunk.address + this.#start[id], this.#requested[id]);
-    this.#handleBuffers.set(buffer, handle);
+    (buffer as unknown as Record<symbol, HandleImpl>)[HANDLE_KEY] = handle;
     return new Uint8Array(buffer);
   }
 
@@ -678,11 +691,10 @@ export class FreeListAllocator implements Allocator {
     this.#usable("free a handle");
     handle.isFreed = true;
     if (handle.view !== null) {
-      this.#handleBuffers.delete(handle.view.buffer as ArrayBuffer);
       (handle.view.buffer as ArrayBuffer).transfer(0);
       handle.view = null;
     }
-    this.#handles.delete(handle.id);
+    this.#handles[handle.id] = undefined;
     this.#release(handle.id);
   }
 
@@ -716,7 +728,7 @@ export class FreeListAllocator implements Allocator {
     if (chunk === null) return false;
     const index = this.#chunks.length;
     const id = this.#newRecord(0, size, index);
-    this.#chunks.push({ chunk, used: new Map(), first: id });
+    this.#chunks.push({ chunk, used: new OffsetTable(), first: id });
     this.#chunkOf.set(chunk.buffer, index);
     this.#capacityBytes += size;
     this.#markFree(id);
@@ -862,7 +874,7 @@ export class FreeListAllocator implements Allocator {
     const index = this.#chunkOf.get(buffer);
     if (index !== undefined && !this.#disposed) {
       const id = this.#chunks[index].used.get(view.byteOffset);
-      if (id !== undefined && view.byteLength !== 0) {
+      if (id !== -1 && view.byteLength !== 0) {
         if (this.#flags[id] & HANDLE) {
           throw new AllocationError(
             "invalid-free",
@@ -884,7 +896,7 @@ export class FreeListAllocator implements Allocator {
         `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: it starts inside a block, not at its first byte`,
       );
     }
-    if (this.#handleBuffers.has(buffer)) {
+    if (handleOf(buffer) !== undefined && !buffer.detached) {
       throw new AllocationError(
         "invalid-free",
         `Cannot ${op} ${describe(view)}: it is a Handle's view; use handle.free()`,

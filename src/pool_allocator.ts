@@ -52,6 +52,19 @@ export interface PoolAllocatorOptions {
   safety?: boolean;
 }
 
+// With safety, each block's ArrayBuffer carries its pool and index (a
+// property, not a Map: see _offset_table.ts on Map churn).
+const BLOCK_TAG = Symbol("memkit.poolBlock");
+
+interface BlockTag {
+  readonly pool: PoolAllocator;
+  readonly index: number;
+}
+
+function blockTag(buffer: ArrayBufferLike): BlockTag | undefined {
+  return (buffer as unknown as Record<symbol, BlockTag | undefined>)[BLOCK_TAG];
+}
+
 const OptionsSchema = z.object({
   blockSize: z.number().int("must be an integer").min(1, "must be at least 1")
     .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
@@ -107,7 +120,6 @@ export class PoolAllocator implements Allocator {
   #free = new Int32Array(0);
   #freeCount = 0;
   // With safety: each live block's own buffer, by block index.
-  readonly #blockBuffers = new Map<ArrayBuffer, number>();
   readonly #bufferOfBlock: (ArrayBuffer | undefined)[] = [];
   #disposed = false;
   // The chunk `free` looked up last, so a run of frees skips the Map.
@@ -146,7 +158,7 @@ export class PoolAllocator implements Allocator {
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
     const pool = owner as PoolAllocator;
-    return pool.#chunkOf.has(buffer as ArrayBuffer) || pool.#blockBuffers.has(buffer as ArrayBuffer);
+    return pool.#chunkOf.has(buffer as ArrayBuffer) || blockTag(buffer)?.pool === pool;
   }
 
   /** Bytes of every block. */
@@ -250,8 +262,8 @@ export class PoolAllocator implements Allocator {
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     const buffer = view.buffer as ArrayBuffer;
-    const own = this.#blockBuffers.get(buffer);
-    if (own !== undefined) return this.#sizes[own] > 0;
+    const tag = blockTag(buffer);
+    if (tag !== undefined && tag.pool === this) return !buffer.detached && this.#sizes[tag.index] > 0;
     const chunk = this.#chunkOf.get(buffer);
     if (chunk === undefined) return false;
     const index = chunk * this.#perChunk + Math.floor(view.byteOffset / this.#stride);
@@ -284,8 +296,8 @@ export class PoolAllocator implements Allocator {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#hotBuffer = null;
-    for (const buffer of this.#blockBuffers.keys()) buffer.transfer(0);
-    this.#blockBuffers.clear();
+    for (const buffer of this.#bufferOfBlock) buffer?.transfer(0);
+    this.#bufferOfBlock.length = 0;
     for (const chunk of this.#chunks) returnChunk(this.#backing, chunk);
     this.#totalFrees += this.#live;
     this.#live = 0;
@@ -306,7 +318,7 @@ export class PoolAllocator implements Allocator {
     if (!this.#safety) return this.#chunks[(index / this.#perChunk) | 0].buffer;
     const chunk = this.#chunks[(index / this.#perChunk) | 0];
     const buffer = native.wrap(chunk.address + (index % this.#perChunk) * this.#stride, this.#blockSize);
-    this.#blockBuffers.set(buffer, index);
+    (buffer as unknown as Record<symbol, BlockTag>)[BLOCK_TAG] = { pool: this, index };
     this.#bufferOfBlock[index] = buffer;
     return buffer;
   }
@@ -334,7 +346,6 @@ export class PoolAllocator implements Allocator {
     this.#totalFrees++;
     if (this.#safety) {
       const buffer = this.#bufferOfBlock[index]!;
-      this.#blockBuffers.delete(buffer);
       this.#bufferOfBlock[index] = undefined;
       buffer.transfer(0);
     }
@@ -400,7 +411,8 @@ export class PoolAllocator implements Allocator {
     const buffer = view.buffer as ArrayBuffer;
     let index: number | undefined;
     if (this.#safety) {
-      index = this.#blockBuffers.get(buffer);
+      const tag = blockTag(buffer);
+      index = tag !== undefined && tag.pool === this && !buffer.detached ? tag.index : undefined;
       if (index !== undefined && view.byteOffset !== 0) index = -2;
     } else {
       const chunk = this.#chunkOf.get(buffer);

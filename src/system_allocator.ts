@@ -65,6 +65,20 @@ interface Block {
   readonly mapped: number;
 }
 
+interface LiveBlock extends Block {
+  readonly owner: SystemAllocator;
+  /** Position in the owner's list of live blocks. */
+  index: number;
+}
+
+// Each block's ArrayBuffer carries its record here: a property lookup instead
+// of a Map, whose set+delete churn costs O(live blocks) in V8 and JSC.
+const BLOCK = Symbol("memkit.systemBlock");
+
+function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
+  return (buffer as unknown as Record<symbol, LiveBlock | undefined>)[BLOCK];
+}
+
 /**
  * Gives every block its own native allocation: `malloc` (or `posix_memalign`
  * above 16-byte alignment), and a private `mmap` for blocks of `mmapThreshold`
@@ -98,7 +112,7 @@ interface Block {
 export class SystemAllocator implements Allocator {
   /** Always `"system"`. */
   readonly kind = "system" as const;
-  readonly #blocks = new Map<ArrayBufferLike, Block>();
+  readonly #blocks: LiveBlock[] = [];
   readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
@@ -129,7 +143,13 @@ export class SystemAllocator implements Allocator {
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
-    return (owner as SystemAllocator).#blocks.has(buffer);
+    return blockOf(buffer)?.owner === owner;
+  }
+
+  // The live block of this allocator behind `buffer`, if any.
+  #own(buffer: ArrayBufferLike): LiveBlock | undefined {
+    const block = blockOf(buffer);
+    return block !== undefined && block.owner === this && block.index >= 0 ? block : undefined;
   }
 
   /**
@@ -181,7 +201,7 @@ export class SystemAllocator implements Allocator {
   free(view: ArrayBufferView): void {
     checkView(view, "free");
     const buffer = view.buffer;
-    const block = this.#blocks.get(buffer);
+    const block = this.#own(buffer);
     if (block === undefined) {
       if (this.#emptyBlocks.has(buffer)) return; // alloc(0)'s block: nothing to return
       throw this.#unknownBlock(view, "free");
@@ -199,7 +219,7 @@ export class SystemAllocator implements Allocator {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     const buffer = view.buffer;
-    const block = this.#blocks.get(buffer);
+    const block = this.#own(buffer);
     if (block === undefined) {
       if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
       throw this.#unknownBlock(view, "resize");
@@ -238,7 +258,7 @@ export class SystemAllocator implements Allocator {
   /** Whether `view` points into a live block of this allocator. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    return this.#blocks.has(view.buffer);
+    return this.#own(view.buffer) !== undefined;
   }
 
   /**
@@ -248,7 +268,7 @@ export class SystemAllocator implements Allocator {
   stats(): AllocatorStats {
     let capacity = 0;
     const usable = native.libc.malloc_usable_size;
-    for (const block of this.#blocks.values()) {
+    for (const block of this.#blocks) {
       capacity += block.mapped || (usable ? usable(block.address) : block.size);
     }
     return {
@@ -257,7 +277,7 @@ export class SystemAllocator implements Allocator {
       allocatedBytes: this.#allocatedBytes,
       availableBytes: 0,
       peakBytes: this.#peakBytes,
-      liveAllocations: this.#blocks.size,
+      liveAllocations: this.#blocks.length,
       totalAllocations: this.#totalAllocations,
       totalFrees: this.#totalFrees,
       failedAllocations: this.#failedAllocations,
@@ -315,7 +335,9 @@ export class SystemAllocator implements Allocator {
 
   #adopt(block: Block): Uint8Array {
     const buffer = native.wrap(block.address, block.size);
-    this.#blocks.set(buffer, block);
+    const live: LiveBlock = { ...block, owner: this, index: this.#blocks.length };
+    this.#blocks.push(live);
+    (buffer as unknown as Record<symbol, LiveBlock>)[BLOCK] = live;
     this.#totalAllocations++;
     this.#allocatedBytes += block.size;
     if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
@@ -325,14 +347,20 @@ export class SystemAllocator implements Allocator {
   }
 
   // Detaches every view of the block, then forgets it (the memory is not freed).
-  #forget(buffer: ArrayBufferLike, block: Block): void {
+  #forget(buffer: ArrayBufferLike, block: LiveBlock): void {
     (buffer as ArrayBuffer).transfer(0);
-    this.#blocks.delete(buffer);
+    // Swap-remove from the live list.
+    const last = this.#blocks.pop()!;
+    if (last !== block) {
+      this.#blocks[block.index] = last;
+      last.index = block.index;
+    }
+    block.index = -1;
     this.#allocatedBytes -= block.size;
     this.#totalFrees++;
   }
 
-  #release(buffer: ArrayBufferLike, block: Block): void {
+  #release(buffer: ArrayBufferLike, block: LiveBlock): void {
     // Rule 1 of DESIGN.md §2: detach before the memory goes back.
     this.#forget(buffer, block);
     if (block.mapped) native.libc.munmap(block.address, block.mapped);
@@ -360,7 +388,7 @@ export class SystemAllocator implements Allocator {
     );
   }
 
-  #interior(view: ArrayBufferView, block: Block, op: "free" | "resize"): AllocationError {
+  #interior(view: ArrayBufferView, block: LiveBlock, op: "free" | "resize"): AllocationError {
     return new AllocationError(
       "invalid-free",
       `Cannot ${op} ${describe(view)} at offset ${view.byteOffset} of a ${block.size}-byte block: ` +
