@@ -121,7 +121,7 @@ export function fragmentationReport(): void {
       buddy.free(blocks[i]);
     }
   }
-  const big = 1 << 20;
+  const big = 4 << 20;
   const heapBefore = heap.stats();
   const buddyStats = buddy.stats();
   const fitsBefore = heap.tryAlloc(big);
@@ -132,7 +132,7 @@ export function fragmentationReport(): void {
   console.log(
     `\n### W13 fragmentation on ${nativeInfo().runtime}: 14 MiB of 64 B–8 KiB blocks (in 16 MiB; 32 MiB for the buddy), half freed\n`,
   );
-  console.log("| | fragmentation | largest free block | 1 MiB allocation |");
+  console.log("| | fragmentation | largest free block | 4 MiB allocation |");
   console.log("|---|---|---|---|");
   console.log(
     `| BuddyAllocator | ${buddyStats.fragmentation.toFixed(3)} | ${buddyStats.largestFreeBlock} B | ${
