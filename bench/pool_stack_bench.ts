@@ -2,15 +2,23 @@
 // `new Uint8Array(n)`: workloads W1 (alloc+free pairs), W3 (LIFO batches) and
 // W4 (bursts of one object size) of allocator-anchors.md §8.
 import { MemPool } from "@thi.ng/malloc";
-import { PoolAllocator, StackAllocator, SystemAllocator } from "../mod.ts";
+import { BuddyAllocator, FreeListAllocator, PoolAllocator, StackAllocator, SystemAllocator } from "../mod.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";
 
 const system = new SystemAllocator();
 const thing = new MemPool({ size: 16 << 20 });
 
 const pools = [16, 64, 256].map((size) => new PoolAllocator({ blockSize: size, blocksPerChunk: 4096 }));
+const tlsf = new FreeListAllocator({ capacity: 1 << 20 });
+const buddy = new BuddyAllocator({ capacity: 1 << 20 });
 // Warm-up: without it, whichever pool runs first measured 4–5× slower (JIT tiering).
-for (const pool of pools) for (let i = 0; i < 100_000; i++) pool.free(pool.alloc(pool.blockSize));
+for (const pool of pools) {
+  for (let i = 0; i < 100_000; i++) {
+    pool.free(pool.alloc(pool.blockSize));
+    tlsf.free(tlsf.alloc(pool.blockSize));
+    buddy.free(buddy.alloc(pool.blockSize));
+  }
+}
 
 for (const pool of pools) {
   const size = pool.blockSize;
@@ -19,6 +27,8 @@ for (const pool of pools) {
     "new Uint8Array(n)": () => do_not_optimize(new Uint8Array(size)),
     "@thi.ng/malloc mallocAs+free": () => thing.free(thing.mallocAs("u8", size)!),
     "PoolAllocator alloc+free": () => pool.free(pool.alloc(size)),
+    "FreeListAllocator (TLSF) alloc+free": () => tlsf.free(tlsf.alloc(size)),
+    "BuddyAllocator alloc+free": () => buddy.free(buddy.alloc(size)),
   });
 }
 

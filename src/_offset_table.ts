@@ -18,6 +18,7 @@ export class OffsetTable {
 
   #slot(key: number): number {
     // Offsets are multiples of 16 here; mix high and low bits.
+    if (key < 4294967296) return Math.imul(key >>> 4, 0x9e3779b1) >>> 0 & this.#mask;
     const low = (key / 16) | 0;
     const high = (key / 2 ** 36) | 0;
     return Math.imul(low ^ Math.imul(high, 0x27d4eb2d), 0x9e3779b1) >>> 0 & this.#mask;

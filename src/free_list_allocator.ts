@@ -251,6 +251,9 @@ export class FreeListAllocator implements Allocator {
   readonly #chunkOf = new Map<ArrayBuffer, number>();
   #disposed = false;
   #defragmenting = false;
+  // The chunk the last free() looked up, so runs of frees skip the Map.
+  #hotBuffer: ArrayBuffer | null = null;
+  #hotIndex = 0;
 
   // Size-class index: first-level bitmap (two 32-bit words), second-level bitmaps, list heads.
   #flLow = 0;
@@ -336,9 +339,9 @@ export class FreeListAllocator implements Allocator {
 
   /** Like {@linkcode FreeListAllocator.alloc}, but `null` when the heap cannot grow. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
-    checkSize(size, "allocate");
-    const a = checkAlignment(align, "allocate", native.pageSize);
-    this.#usable("allocate");
+    if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
+    const a = align === undefined ? GRANULE : checkAlignment(align, "allocate", native.pageSize);
+    if (this.#disposed || this.#defragmenting) this.#usable("allocate");
     if (size === 0) return new Uint8Array(0);
     const id = this.#allocate(size, a, 0);
     if (id < 0) return null;
@@ -379,7 +382,7 @@ export class FreeListAllocator implements Allocator {
   free(view: ArrayBufferView): void {
     const id = this.#blockOf(view, "free");
     if (id < 0) return;
-    this.#usable("free");
+    if (this.#defragmenting) this.#usable("free");
     this.#release(id);
   }
 
@@ -522,6 +525,7 @@ export class FreeListAllocator implements Allocator {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#hotBuffer = null;
     for (const handle of this.#handles) {
       if (handle === undefined) continue;
       handle.isFreed = true;
@@ -800,7 +804,11 @@ export class FreeListAllocator implements Allocator {
 
   // TLSF mapping: size → (first level, second level).
   #classOf(size: number): number {
-    if (size < SMALL) return size / GRANULE;
+    if (size < SMALL) return size >>> 4;
+    if (size < 2 ** 31) {
+      const fl = 31 - Math.clz32(size);
+      return ((fl - FL_SHIFT + 1) << SL_LOG2) + (size >>> (fl - SL_LOG2)) - SL_COUNT;
+    }
     const fl = log2Floor(size);
     const sl = Math.floor(size / 2 ** (fl - SL_LOG2)) - SL_COUNT;
     return (fl - FL_SHIFT + 1) * SL_COUNT + sl;
@@ -841,7 +849,11 @@ export class FreeListAllocator implements Allocator {
   // non-empty list at or above it.
   #findFree(size: number): number {
     let rounded = size;
-    if (size >= SMALL) rounded = size + 2 ** (log2Floor(size) - SL_LOG2) - 1;
+    if (size >= SMALL) {
+      rounded = size < 2 ** 30
+        ? size + (1 << (27 - Math.clz32(size))) - 1
+        : size + 2 ** (log2Floor(size) - SL_LOG2) - 1;
+    }
     const cls = this.#classOf(rounded);
     let fl = cls >> SL_LOG2;
     if (fl >= FL_COUNT) return -1;
@@ -871,8 +883,10 @@ export class FreeListAllocator implements Allocator {
   #blockOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
     const buffer = view.buffer as ArrayBuffer;
-    const index = this.#chunkOf.get(buffer);
+    const index = buffer === this.#hotBuffer ? this.#hotIndex : this.#chunkOf.get(buffer);
     if (index !== undefined && !this.#disposed) {
+      this.#hotBuffer = buffer;
+      this.#hotIndex = index;
       const id = this.#chunks[index].used.get(view.byteOffset);
       if (id !== -1 && view.byteLength !== 0) {
         if (this.#flags[id] & HANDLE) {
