@@ -133,6 +133,13 @@ const FL_COUNT = 48 - FL_SHIFT + 1;
 const FREE = 1;
 const USED = 2;
 const HANDLE = 4;
+/** A small freed block kept in a quick list: free, but not merged or listed yet. */
+const CACHED = 8;
+// Quick lists in front of TLSF (like a thread cache): up to QUICK_DEPTH freed
+// blocks of each size below 256 bytes, reused by the next allocation of that
+// exact size without splitting or merging. Flushed into the heap when an
+// allocation would otherwise fail, and before defragment().
+const QUICK_DEPTH = 64;
 
 // Each handle's ArrayBuffer carries its handle here (a property, not a Map:
 // see _offset_table.ts for why per-operation Map churn is avoided).
@@ -217,8 +224,11 @@ interface HeapChunk {
  * A general-purpose allocator: any size, any order of frees, O(1) `alloc` and
  * `free` by Two-Level Segregated Fit (Masmano et al.): free blocks sit in
  * lists by size class, found through two bitmaps in constant time, and a free
- * block merges at once with free neighbours. `resize` grows in place into a
- * free neighbour when it can. Block metadata lives in JS arrays, not next to
+ * block merges at once with free neighbours. In front of that, freed blocks
+ * under 256 bytes wait in small per-size quick lists (up to 64 each) for the
+ * next allocation of their size, skipping the split and merge; they are merged
+ * into the heap when an allocation would otherwise fail and before
+ * `defragment()`. `resize` grows in place into a free neighbour when it can. Block metadata lives in JS arrays, not next to
  * the blocks, so a write past a block cannot corrupt the heap's structure.
  *
  * Blocks from `alloc` stay where they are. Blocks from `handle()` are
@@ -260,6 +270,9 @@ export class FreeListAllocator implements Allocator {
   #flHigh = 0;
   readonly #slBitmap = new Uint32Array(FL_COUNT);
   readonly #heads = new Int32Array(FL_COUNT * SL_COUNT).fill(-1);
+  readonly #quick = new Int32Array((SMALL / GRANULE) * QUICK_DEPTH);
+  readonly #quickCount = new Int32Array(SMALL / GRANULE);
+  #quickBlocks = 0;
 
   // Block records, by id.
   #start = new Float64Array(256);
@@ -403,6 +416,9 @@ export class FreeListAllocator implements Allocator {
     }
     const buffer = this.#chunks[this.#chunk[id]].chunk.buffer;
     const needed = Math.max(GRANULE, Math.ceil(newSize / GRANULE) * GRANULE);
+    if (needed > this.#size[id] && this.#nextPhys[id] !== -1 && this.#flags[this.#nextPhys[id]] === CACHED) {
+      this.#uncache(this.#nextPhys[id]); // merge the cached neighbour so the block can grow into it
+    }
     const next = this.#nextPhys[id];
     if (
       needed > this.#size[id] && next !== -1 && this.#flags[next] === FREE &&
@@ -460,6 +476,7 @@ export class FreeListAllocator implements Allocator {
     }
     this.#usable("defragment");
     const started = performance.now();
+    this.#flushQuick(); // cached blocks become mergeable free space
     const before = this.#freeSummary();
     let total = 0;
     for (const handle of this.#handles) {
@@ -556,7 +573,7 @@ export class FreeListAllocator implements Allocator {
     let sum = 0, squares = 0, largest = 0;
     for (const heapChunk of this.#chunks) {
       for (let id = heapChunk.first; id !== -1; id = this.#nextPhys[id]) {
-        if (this.#flags[id] !== FREE) continue;
+        if (this.#flags[id] !== FREE && this.#flags[id] !== CACHED) continue;
         const size = this.#size[id];
         sum += size;
         squares += size * size;
@@ -569,8 +586,22 @@ export class FreeListAllocator implements Allocator {
   // Finds, splits and marks a block; returns its id, or -1.
   #allocate(size: number, align: number, kind: number): number {
     const needed = Math.max(GRANULE, Math.ceil(size / GRANULE) * GRANULE);
+    if (needed < SMALL && this.#quickCount[needed >>> 4] !== 0) {
+      // Every cached block of this class has exactly `needed` bytes; chunks are
+      // page-aligned and blocks start on the granule, so 16-byte alignment holds.
+      const cls = needed >>> 4;
+      const id = this.#quick[cls * QUICK_DEPTH + --this.#quickCount[cls]];
+      this.#quickBlocks--;
+      if (align <= GRANULE || this.#start[id] % align === 0) return this.#use(id, size, align, kind);
+      this.#quickCount[cls]++; // keep it for a later request; fall through
+      this.#quickBlocks++;
+    }
     const search = align > GRANULE ? needed + align - GRANULE : needed;
     let id = this.#findFree(search);
+    if (id === -1 && this.#quickBlocks > 0) {
+      this.#flushQuick();
+      id = this.#findFree(search);
+    }
     if (id === -1) {
       // The new chunk must reach the size class findFree rounds `search` up to.
       const rounded = search >= SMALL ? search + 2 ** (log2Floor(search) - SL_LOG2) : search;
@@ -623,8 +654,63 @@ export class FreeListAllocator implements Allocator {
     this.#requested[id] = 0;
     this.#live--;
     this.#totalFrees++;
+    const size = this.#size[id];
+    if (size < SMALL && this.#flags[id] === USED && !this.#defragmenting) {
+      const cls = size >>> 4;
+      if (this.#quickCount[cls] < QUICK_DEPTH) {
+        this.#flags[id] = CACHED;
+        this.#freeBytes += size;
+        this.#quick[cls * QUICK_DEPTH + this.#quickCount[cls]++] = id;
+        this.#quickBlocks++;
+        return;
+      }
+    }
     this.#flags[id] = 0;
     this.#markFree(id);
+  }
+
+  // Marks a block taken from a quick list as used.
+  #use(id: number, size: number, align: number, kind: number): number {
+    this.#flags[id] = USED | kind;
+    this.#freeBytes -= this.#size[id];
+    this.#requested[id] = size;
+    this.#align[id] = align;
+    this.#chunks[this.#chunk[id]].used.set(this.#start[id], id);
+    this.#allocatedBytes += size;
+    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    this.#live++;
+    this.#totalAllocations++;
+    return id;
+  }
+
+  // Takes one block out of its quick list and frees it for real.
+  #uncache(id: number): void {
+    const cls = this.#size[id] >>> 4;
+    const base = cls * QUICK_DEPTH;
+    const count = this.#quickCount[cls];
+    for (let i = 0; i < count; i++) {
+      if (this.#quick[base + i] !== id) continue;
+      this.#quick[base + i] = this.#quick[base + count - 1];
+      this.#quickCount[cls]--;
+      this.#quickBlocks--;
+      this.#flags[id] = 0;
+      this.#freeBytes -= this.#size[id]; // markFree counts it again
+      this.#markFree(id);
+      return;
+    }
+  }
+
+  // Returns every cached block to the heap proper, merging as a free would.
+  #flushQuick(): void {
+    for (let cls = 0; cls < this.#quickCount.length; cls++) {
+      while (this.#quickCount[cls] > 0) {
+        const id = this.#quick[cls * QUICK_DEPTH + --this.#quickCount[cls]];
+        this.#flags[id] = 0;
+        this.#freeBytes -= this.#size[id]; // markFree counts it again
+        this.#markFree(id);
+      }
+    }
+    this.#quickBlocks = 0;
   }
 
   // Marks a block free, merging with free physical neighbours, and lists it.
@@ -899,7 +985,7 @@ export class FreeListAllocator implements Allocator {
       }
       if (view.byteLength === 0) return -1;
       const at = this.#containing(index, view.byteOffset);
-      if (at !== -1 && this.#flags[at] === FREE) {
+      if (at !== -1 && (this.#flags[at] === FREE || this.#flags[at] === CACHED)) {
         throw new AllocationError(
           op === "free" ? "double-free" : "use-after-free",
           `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: that memory is already free`,
