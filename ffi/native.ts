@@ -53,6 +53,12 @@ export interface NativeLayer {
    * 23 ns through Bun's).
    */
   readonly jsBelowBytes: number;
+  /**
+   * Largest ArrayBuffer worth wrapping over native memory in one piece. Deno's
+   * wrap cost does not grow with size (1.5–3 µs from 1 to 64 MiB); Bun's does
+   * (~3 µs at 1 MiB, ~80 µs at 64 MiB, from its external-memory accounting).
+   */
+  readonly wrapChunkBytes: number;
   readonly library: string | null;
   readonly libraryError: string | null;
 }
@@ -134,6 +140,7 @@ async function initialize(): Promise<NativeLayer> {
     memkit,
     simd: memkit ? SIMD_LEVELS[memkit.mk_simd_level()] ?? "scalar" : "js",
     jsBelowBytes: runtime === "deno" ? 512 : 32,
+    wrapChunkBytes: runtime === "deno" ? 64 << 20 : 1 << 20,
     library: load.path,
     libraryError: load.error,
   };
