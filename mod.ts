@@ -45,6 +45,23 @@ export { BuddyAllocator } from "./src/buddy_allocator.ts";
 export type { BuddyAllocatorOptions } from "./src/buddy_allocator.ts";
 export { FreeListAllocator } from "./src/free_list_allocator.ts";
 export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/free_list_allocator.ts";
+export { DebugAllocator } from "./src/debug_allocator.ts";
+export type { DebugAllocatorOptions, LeakRecord } from "./src/debug_allocator.ts";
+export {
+  cFree,
+  checkForLeaks,
+  cRealloc,
+  deinit,
+  getAllocator,
+  getMemStats,
+  initAllocator,
+  malloc,
+  printMemStats,
+} from "./src/global_allocator.ts";
+export type { GlobalAllocatorConfig, MemStats } from "./src/global_allocator.ts";
+export { FailingAllocator, leakCheck } from "./src/testing.ts";
+export type { FailingAllocatorOptions } from "./src/testing.ts";
+export { gcHint, onGC } from "./src/gc_hooks.ts";
 export type {
   ArenaAlignment,
   ArenaGrowth,

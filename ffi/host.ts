@@ -51,3 +51,33 @@ export function hostArch(): string {
   const arch = (globalThis as unknown as { process: { arch: string } }).process.arch;
   return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
 }
+
+/** Runs `callback` once when the process exits (Deno `unload`, Bun/Node `process.on("exit")`). */
+export function onProcessExit(callback: () => void): void {
+  if (detectRuntime() === "deno") {
+    globalThis.addEventListener("unload", () => callback());
+    return;
+  }
+  (globalThis as unknown as { process: { on(event: string, f: () => void): void } }).process.on("exit", callback);
+}
+
+/** Sets the exit code the process will end with. */
+export function setExitCode(code: number): void {
+  if (detectRuntime() === "deno") Deno.exitCode = code;
+  else (globalThis as unknown as { process: { exitCode: number } }).process.exitCode = code;
+}
+
+/** Asks the runtime for a full garbage collection; false when it does not allow it. */
+export function requestGC(): boolean {
+  const bun = (globalThis as { Bun?: { gc(full: boolean): void } }).Bun;
+  if (bun) {
+    bun.gc(true);
+    return true;
+  }
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc === "function") {
+    gc();
+    return true;
+  }
+  return false;
+}

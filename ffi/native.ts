@@ -14,6 +14,8 @@ import { createBunAdapter } from "./bun.ts";
 import { createDenoAdapter } from "./deno.ts";
 import { fallbackKernels } from "./fallback.ts";
 import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
+
+export { onProcessExit, requestGC, setExitCode } from "./host.ts";
 import { loadLibmemkit } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";

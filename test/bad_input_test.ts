@@ -9,10 +9,17 @@ import {
   type AllocationErrorCategory,
   Arena,
   BuddyAllocator,
+  cFree,
+  cRealloc,
+  DebugAllocator,
+  FailingAllocator,
   FreeListAllocator,
   type Handle,
+  initAllocator,
+  malloc,
   mapFile,
   mapPages,
+  onGC,
   PoolAllocator,
   simd,
   StackAllocator,
@@ -280,6 +287,37 @@ const ROWS: Row[] = [
   { name: "heap.defragment(42)", act: (c) => c.heap.defragment(any(42)), expect: TypeError },
   { name: "heap.alloc during defragment", act: (c) => c.allocDuringDefrag(), expect: "unsupported" },
   { name: "heap.alloc after dispose", act: (c) => c.disposedHeap.alloc(8), expect: "use-after-free" },
+  // DebugAllocator, global allocator, testing helpers, GC hooks
+  { name: "new DebugAllocator({})", act: () => new DebugAllocator(any({})), expect: TypeError },
+  {
+    name: "new DebugAllocator(undefined, { stackTraceFrames: -1 })",
+    act: () => new DebugAllocator(undefined, { stackTraceFrames: -1 }),
+    expect: RangeError,
+  },
+  {
+    name: "new DebugAllocator(undefined, { poison: 'yes' })",
+    act: () => new DebugAllocator(undefined, { poison: any("yes") }),
+    expect: TypeError,
+  },
+  {
+    name: "initAllocator({ leakCheckAtExit: 'loud' })",
+    act: () => initAllocator({ leakCheckAtExit: any("loud") }),
+    expect: TypeError,
+  },
+  { name: "malloc(1.5)", act: () => malloc(1.5), expect: RangeError },
+  { name: "cFree(-8, 8)", act: () => cFree(-8, 8), expect: RangeError },
+  { name: "cRealloc('a', 1, 2)", act: () => cRealloc(any("a"), 1, 2), expect: TypeError },
+  {
+    name: "new FailingAllocator(null, { failAfter: 1 })",
+    act: () => new FailingAllocator(any(null), { failAfter: 1 }),
+    expect: TypeError,
+  },
+  {
+    name: "new FailingAllocator(system, { failAfter: 0.5 })",
+    act: (c) => new FailingAllocator(c.allocator, { failAfter: 0.5 }),
+    expect: RangeError,
+  },
+  { name: "onGC(42)", act: () => onGC(any(42)), expect: TypeError },
 ];
 
 function matches(error: unknown, expected: Expected): boolean {
