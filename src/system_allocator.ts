@@ -143,7 +143,8 @@ export class SystemAllocator implements Allocator {
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
-    return blockOf(buffer)?.owner === owner;
+    const block = blockOf(buffer);
+    return block !== undefined && block.owner === owner && block.index >= 0;
   }
 
   // The live block of this allocator behind `buffer`, if any.

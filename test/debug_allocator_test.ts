@@ -208,9 +208,9 @@ const BUGS: BugRow[] = [
   },
 ];
 
-for (const row of BUGS) {
-  test(`DebugAllocator catches ${row.name}: AllocationError("${row.expect}"), and keeps working`, () => {
-    const debug = new DebugAllocator(undefined, { stackTraceFrames: 6 });
+for (const [row, detachFreed] of BUGS.flatMap((r) => [[r, true], [r, false]] as const)) {
+  test(`DebugAllocator${detachFreed ? "" : " (detachFreed: false)"} catches ${row.name}: AllocationError("${row.expect}"), and keeps working`, () => {
+    const debug = new DebugAllocator(undefined, { stackTraceFrames: 6, detachFreed });
     let thrown: unknown = null;
     let mention = "";
     try {
