@@ -5,7 +5,7 @@
  */
 import { native } from "../ffi/native.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
   checkSize,
@@ -885,21 +885,8 @@ export class Arena implements Allocator {
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {
-    const buffer = view.buffer as ArrayBuffer;
-    if (buffer.detached) {
-      return new AllocationError(
-        op === "free" ? "double-free" : "use-after-free",
-        `Cannot ${op} ${describe(view)}: its memory was already released (by free, reset or a scope's end)`,
-      );
-    }
-    const kind = ownerKindOf(buffer, this);
-    if (kind !== null) {
-      return new AllocationError(
-        "mismatched-allocator",
-        `Cannot ${op} ${describe(view)} in this Arena: it belongs to a ${kind} allocator`,
-      );
-    }
-    return new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this Arena`);
+    // Detached: released by a scope's end, reset() or free of a returned chunk.
+    return foreignBlockError(view, op, this, "Arena");
   }
 }
 

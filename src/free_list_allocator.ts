@@ -8,7 +8,7 @@ import { native } from "../ffi/native.ts";
 import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { OffsetTable } from "./_offset_table.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
   checkSize,
@@ -1002,23 +1002,7 @@ export class FreeListAllocator implements Allocator {
         `Cannot ${op} ${describe(view)}: it is a Handle's view; use handle.free()`,
       );
     }
-    if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
-    if (buffer.detached) {
-      throw new AllocationError(
-        op === "free" ? "double-free" : "use-after-free",
-        `Cannot ${op} ${describe(view)}: its memory was already released`,
-      );
-    }
-    const kind = ownerKindOf(buffer, this);
-    if (kind !== null) {
-      throw new AllocationError(
-        "mismatched-allocator",
-        `Cannot ${op} ${describe(view)} in this FreeListAllocator: it belongs to a ${kind} allocator`,
-      );
-    }
-    throw new AllocationError(
-      "invalid-free",
-      `Cannot ${op} ${describe(view)}: it was not allocated by this FreeListAllocator`,
-    );
+    if (isEmptyView(view)) return -1;
+    throw foreignBlockError(view, op, this, "FreeListAllocator");
   }
 }

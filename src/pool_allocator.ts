@@ -6,7 +6,7 @@
 import { native } from "../ffi/native.ts";
 import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
   checkSize,
@@ -425,21 +425,8 @@ export class PoolAllocator implements Allocator {
       }
     }
     if (index === undefined) {
-      if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
-      if (buffer.detached) {
-        throw new AllocationError(
-          op === "free" ? "double-free" : "use-after-free",
-          `Cannot ${op} ${describe(view)}: its block was already freed`,
-        );
-      }
-      const kind = ownerKindOf(buffer, this);
-      if (kind !== null) {
-        throw new AllocationError(
-          "mismatched-allocator",
-          `Cannot ${op} ${describe(view)} in this PoolAllocator: it belongs to a ${kind} allocator`,
-        );
-      }
-      throw new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this pool`);
+      if (isEmptyView(view)) return -1;
+      throw foreignBlockError(view, op, this, "PoolAllocator");
     }
     if (index === -2) {
       throw new AllocationError(

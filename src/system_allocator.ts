@@ -4,7 +4,7 @@
  * @module
  */
 import { native } from "../ffi/native.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import { platformError } from "./_platform_error.ts";
 import {
   checkAlignment,
@@ -369,24 +369,8 @@ export class SystemAllocator implements Allocator {
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {
-    const buffer = view.buffer as ArrayBuffer;
     // Freed blocks' buffers are detached, so a detached view means its memory was released.
-    if (buffer.detached) {
-      return op === "free"
-        ? new AllocationError("double-free", `Cannot free ${describe(view)}: its block was already freed`)
-        : new AllocationError("use-after-free", `Cannot resize ${describe(view)}: its block was already freed`);
-    }
-    const kind = ownerKindOf(buffer, this);
-    if (kind !== null) {
-      return new AllocationError(
-        "mismatched-allocator",
-        `Cannot ${op} ${describe(view)} in this SystemAllocator: it belongs to a ${kind} allocator`,
-      );
-    }
-    return new AllocationError(
-      "invalid-free",
-      `Cannot ${op} ${describe(view)}: it was not allocated by this SystemAllocator`,
-    );
+    return foreignBlockError(view, op, this, "SystemAllocator");
   }
 
   #interior(view: ArrayBufferView, block: LiveBlock, op: "free" | "resize"): AllocationError {
