@@ -62,6 +62,12 @@ export type { GlobalAllocatorConfig, MemStats } from "./src/global_allocator.ts"
 export { FailingAllocator, leakCheck } from "./src/testing.ts";
 export type { FailingAllocatorOptions } from "./src/testing.ts";
 export { gcHint, onGC } from "./src/gc_hooks.ts";
+export { readMemoryStatus } from "./src/memory_status.ts";
+export type { MemoryStatus, PsiAverages } from "./src/memory_status.ts";
+export { PressureLevel, pressureLevel } from "./src/pressure_level.ts";
+export type { PressureLevelValue, PressureThresholds } from "./src/pressure_level.ts";
+export { PressureMonitor } from "./src/pressure_monitor.ts";
+export type { PressureListener, PressureMonitorOptions } from "./src/pressure_monitor.ts";
 export type {
   ArenaAlignment,
   ArenaGrowth,

@@ -81,3 +81,9 @@ export function requestGC(): boolean {
   }
   return false;
 }
+
+/** Lets a timer not keep the process alive. */
+export function unrefTimer(timer: unknown): void {
+  if (detectRuntime() === "deno") Deno.unrefTimer(timer as number);
+  else (timer as { unref?: () => void }).unref?.();
+}

@@ -15,7 +15,7 @@ import { createDenoAdapter } from "./deno.ts";
 import { fallbackKernels } from "./fallback.ts";
 import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
-export { onProcessExit, requestGC, setExitCode } from "./host.ts";
+export { onProcessExit, requestGC, setExitCode, unrefTimer } from "./host.ts";
 import { loadLibmemkit } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";

@@ -80,7 +80,8 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
       `expected only ${known}`;
     throw new TypeError(message, { cause: result.error });
   }
-  const numeric = typeof current === "number";
+  // A failed typeCheck is about the kind of value, whatever the value is.
+  const numeric = typeof current === "number" && !(issue as { params?: { type?: boolean } }).params?.type;
   if (issue.code === "invalid_value") {
     message = `must be one of ${issue.values!.map((v) => JSON.stringify(v)).join(", ")}`;
   } else if (issue.code === "invalid_type") {
@@ -100,6 +101,11 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   const text = `Cannot ${op} as ${name} ${message}: current value is ${describe(current)}`;
   // The type was right but the number was not: that is a range error.
   throw numeric ? new RangeError(text, { cause: result.error }) : new TypeError(text, { cause: result.error });
+}
+
+/** A zod schema for a value of the right kind (an Allocator, a function): failing it is a TypeError. */
+export function typeCheck<T>(check: (value: unknown) => boolean, message: string): z.ZodType<T> {
+  return z.custom<T>(check, { message, params: { type: true } });
 }
 
 /** A zod schema for a power of two up to `max`. */

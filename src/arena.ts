@@ -15,6 +15,7 @@ import {
   MAX_BLOCK_SIZE,
   parseOptions,
   powerOfTwo,
+  typeCheck,
   z,
 } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
@@ -259,7 +260,7 @@ const OptionsSchema = z.object({
   alignment: z.union([z.enum(["natural", "cache-line", "page"]), z.number()]).optional(),
   maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1")
     .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
-  backing: z.custom<Allocator | null>(
+  backing: typeCheck<Allocator | null>(
     (v) => v === null || (typeof v === "object" && typeof (v as Allocator).alloc === "function"),
     "must be an Allocator or null",
   ).optional(),

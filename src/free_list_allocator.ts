@@ -17,6 +17,7 @@ import {
   describe,
   MAX_BLOCK_SIZE,
   parseOptions,
+  typeCheck,
   z,
 } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
@@ -115,7 +116,7 @@ const OptionsSchema = z.object({
   growth: z.enum(["fixed", "linear", "exponential"]).optional(),
   maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1")
     .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
-  backing: z.custom<Allocator>(
+  backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
   ).optional(),

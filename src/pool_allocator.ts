@@ -16,6 +16,7 @@ import {
   MAX_BLOCK_SIZE,
   parseOptions,
   powerOfTwo,
+  typeCheck,
   z,
 } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
@@ -73,7 +74,7 @@ const OptionsSchema = z.object({
   maxBlocks: z.number().int("must be an integer").min(1, "must be at least 1").max(2 ** 31, "must be at most 2^31")
     .optional(),
   align: z.number().optional(),
-  backing: z.custom<Allocator>(
+  backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
   ).optional(),

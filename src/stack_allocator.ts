@@ -15,6 +15,7 @@ import {
   describe,
   MAX_BLOCK_SIZE,
   parseOptions,
+  typeCheck,
   z,
 } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
@@ -64,7 +65,7 @@ export interface StackMarker {
 const OptionsSchema = z.object({
   capacity: z.number().int("must be an integer").min(1, "must be at least 1")
     .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
-  backing: z.custom<Allocator>(
+  backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
   ).optional(),
