@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import {
   parseKeyValues,
@@ -18,6 +22,7 @@ import {
   PressureMonitor,
   readMemoryStatus,
 } from "../mod.ts";
+import { fixture } from "./_helpers.ts";
 
 const GiB = 2 ** 30;
 const MEMINFO =
@@ -258,4 +263,39 @@ test("readMemoryStatus() reads this machine's real sources", () => {
   assert.ok(s.usedBytes >= 0);
   if (s.psi) assert.ok(s.psi.some10 >= 0 && s.psi.full60 >= 0);
   assert.ok(pressureLevel(s) >= PressureLevel.None);
+});
+
+test("real pressure: a child under a 256 MiB memory cgroup sees the level rise and fall", (t) => {
+  const root = "/sys/fs/cgroup/memory";
+  const group = `${root}/memkit-test-${process.pid}`;
+  try {
+    mkdirSync(group);
+    writeFileSync(`${group}/memory.limit_in_bytes`, String(256 << 20));
+  } catch (error) {
+    // Needs root and a writable cgroup v1 memory controller (this machine has one).
+    t.skip?.(`no writable memory cgroup: ${(error as Error).message}`);
+    console.log(`skipped: no writable memory cgroup (${(error as Error).message})`);
+    return;
+  }
+  try {
+    const runtime = nativeInfo().runtime;
+    const config = fileURLToPath(new URL("../deno.json", import.meta.url));
+    const command = runtime === "deno"
+      ? `"${process.execPath}" run -A --config=${config} ${fixture("pressure_child.ts")}`
+      : `"${process.execPath}" run ${fixture("pressure_child.ts")}`;
+    // The shell joins the cgroup, then becomes the runtime (exec keeps the pid).
+    const child = spawnSync("sh", ["-c", `echo $$ > ${group}/cgroup.procs && exec ${command}`], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+      timeout: 120_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const seen = JSON.parse(child.stdout.trim().split("\n").at(-1)!);
+    assert.equal(seen.source, "linux-cgroup-v1");
+    assert.equal(seen.limit, 256 << 20);
+    assert.ok(seen.maxLevel >= PressureLevel.Medium, JSON.stringify(seen));
+    assert.ok(seen.finalLevel <= PressureLevel.Low, JSON.stringify(seen));
+  } finally {
+    rmdirSync(group);
+  }
 });
