@@ -35,6 +35,7 @@ export type SymbolTable = Readonly<Record<string, SymbolDefinition>>;
 /** libc, with the names that differ per platform filled in. */
 export function libcSymbols(platform: PlatformConstants): SymbolTable {
   return {
+    ...(platform.os === "darwin" ? DARWIN_SYMBOLS : {}),
     // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
     mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "usize" },
     // int munmap(void *addr, size_t length)
@@ -75,6 +76,20 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
     errno_location: { name: platform.errnoSymbol, parameters: [], result: "usize" },
   };
 }
+
+// macOS only (libSystem): memory status. None of these is variadic.
+const DARWIN_SYMBOLS: SymbolTable = {
+  // int sysctlbyname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+  sysctlbyname: { parameters: ["buffer", "buffer", "buffer", "usize", "usize"], result: "i32" },
+  // mach_port_t mach_host_self(void)
+  mach_host_self: { parameters: [], result: "u32" },
+  // kern_return_t host_statistics64(host_t, host_flavor_t, host_info64_t, mach_msg_type_number_t *count)
+  host_statistics64: { parameters: ["u32", "i32", "buffer", "buffer"], result: "i32" },
+  // int proc_pid_rusage(int pid, int flavor, rusage_info_t *buffer)
+  proc_pid_rusage: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  // pid_t getpid(void)
+  getpid: { parameters: [], result: "i32" },
+};
 
 /** libmemkit (ffi/memkit.h). */
 export const MEMKIT_SYMBOLS: SymbolTable = {

@@ -24,6 +24,12 @@ export interface Libc {
   open(path: Uint8Array, flags: number): number;
   close(fd: number): number;
   errno_location(): number;
+  // macOS only.
+  sysctlbyname?: (name: Uint8Array, oldp: Uint8Array, oldlenp: Uint8Array, newp: number, newlen: number) => number;
+  mach_host_self?: () => number;
+  host_statistics64?: (host: number, flavor: number, info: Uint8Array, count: Uint8Array) => number;
+  proc_pid_rusage?: (pid: number, flavor: number, buffer: Uint8Array) => number;
+  getpid?: () => number;
 }
 
 /** libmemkit's functions as the adapters expose them. */

@@ -16,6 +16,7 @@ import {
   parsePsi,
   type PsiAverages,
 } from "./_proc_parsers.ts";
+import { readDarwinStatus } from "./_darwin_memory.ts";
 import { AllocationError } from "./errors.ts";
 
 export type { PsiAverages };
@@ -170,7 +171,11 @@ export function readLinuxStatus(read: FileReader, pageSize: number = native.page
  * PSI and the process's RSS. About 0.1 ms; cheap enough to poll every second.
  *
  * @returns The status; `source` names what was read.
- * @throws {AllocationError} "unsupported" on an OS without a reader yet (macOS is planned), "platform" when /proc is unreadable.
+ * On macOS it reads `hw.memsize`, `kern.memorystatus_vm_pressure_level` (the
+ * kernel's verdict, reported through `psi`), `host_statistics64` and the
+ * process's `phys_footprint` through FFI.
+ *
+ * @throws {AllocationError} "unsupported" on other systems, "platform" when the sources are unreadable.
  *
  * @example
  * ```ts
@@ -182,5 +187,6 @@ export function readLinuxStatus(read: FileReader, pageSize: number = native.page
  */
 export function readMemoryStatus(): MemoryStatus {
   if (native.os === "linux") return readLinuxStatus(readFile);
-  throw new AllocationError("unsupported", `Cannot read the memory status on ${native.os} yet`);
+  if (native.os === "darwin") return readDarwinStatus();
+  throw new AllocationError("unsupported", `Cannot read the memory status on ${native.os}`);
 }

@@ -14,6 +14,12 @@ import {
 } from "../src/_proc_parsers.ts";
 import { type FileReader, readLinuxStatus } from "../src/memory_status.ts";
 import {
+  darwinAvailable,
+  decodeRusageFootprint,
+  decodeVmStatistics64,
+  kernelLevelAsPsi,
+} from "../src/_darwin_memory.ts";
+import {
   AllocationError,
   type MemoryStatus,
   nativeInfo,
@@ -298,4 +304,43 @@ test("real pressure: a child under a 256 MiB memory cgroup sees the level rise a
   } finally {
     rmdirSync(group);
   }
+});
+
+test("macOS decoders read vm_statistics64 and rusage_info_v0 at the documented offsets", () => {
+  // Synthetic buffers laid out as xnu's headers say (little-endian, natural alignment).
+  const vm = new DataView(new ArrayBuffer(152));
+  const fields: [number, number][] = [[0, 1000], [4, 2000], [8, 3000], [12, 4000], [88, 50], [92, 60], [128, 700], [
+    136,
+    800,
+  ], [140, 900]];
+  for (const [offset, value] of fields) vm.setUint32(offset, value, true);
+  vm.setBigUint64(120, 12345n, true);
+  const decoded = decodeVmStatistics64(new Uint8Array(vm.buffer));
+  assert.deepEqual(decoded, {
+    free: 1000,
+    active: 2000,
+    inactive: 3000,
+    wire: 4000,
+    purgeable: 50,
+    speculative: 60,
+    swapouts: 12345,
+    compressor: 700,
+    external: 800,
+    internal: 900,
+  });
+  assert.throws(() => decodeVmStatistics64(new Uint8Array(100)), RangeError);
+  const rusage = new DataView(new ArrayBuffer(96));
+  rusage.setBigUint64(72, 123456789n, true);
+  rusage.setBigUint64(64, 1n, true); // ri_resident_size, not the footprint
+  assert.equal(decodeRusageFootprint(new Uint8Array(rusage.buffer)), 123456789);
+  // Activity Monitor's formula: used = (internal − purgeable) + wire + compressor pages.
+  const page = 16384;
+  assert.equal(darwinAvailable(decoded, page, 8 * GiB), 8 * GiB - (900 - 50 + 4000 + 700) * page);
+});
+
+test("macOS: the kernel's pressure verdict raises the level (warn → Medium, critical → Critical)", () => {
+  const base: MemoryStatus = { ...status(0.9), source: "darwin" };
+  assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(1) }), PressureLevel.None);
+  assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(2) }), PressureLevel.Medium);
+  assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(4) }), PressureLevel.Critical);
 });
