@@ -89,6 +89,10 @@ const DARWIN_SYMBOLS: SymbolTable = {
   proc_pid_rusage: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   // pid_t getpid(void)
   getpid: { parameters: [], result: "i32" },
+  // uint32_t notify_register_check(const char *name, int *out_token)
+  notify_register_check: { parameters: ["buffer", "buffer"], result: "u32" },
+  // uint32_t notify_get_state(int token, uint64_t *state64)
+  notify_get_state: { parameters: ["i32", "buffer"], result: "u32" },
 };
 
 /** libmemkit (ffi/memkit.h). */
