@@ -68,6 +68,8 @@ export { PressureLevel, pressureLevel } from "./src/pressure_level.ts";
 export type { PressureLevelValue, PressureThresholds } from "./src/pressure_level.ts";
 export { PressureMonitor } from "./src/pressure_monitor.ts";
 export type { PressureListener, PressureMonitorOptions } from "./src/pressure_monitor.ts";
+export { PsiTrigger } from "./src/psi_trigger.ts";
+export type { PsiTriggerOptions } from "./src/psi_trigger.ts";
 export { readThermalState } from "./src/thermal_state.ts";
 export type { ThermalState } from "./src/thermal_state.ts";
 export type {

@@ -50,7 +50,7 @@ export function createBunAdapter(): FfiAdapter {
       for (;;) {
         for (const [key, def] of entries) {
           const cName = def.name ?? key;
-          if (missing.has(cName)) continue;
+          if (missing.has(cName) || def.nonblocking) continue; // bun:ffi has no worker-thread calls
           definitions[cName] = {
             args: def.parameters.map((t) => BUN_TYPES[t]),
             returns: BUN_TYPES[def.result],
@@ -73,6 +73,7 @@ export function createBunAdapter(): FfiAdapter {
       }
       const functions: Record<string, ((...args: never[]) => unknown) | undefined> = {};
       for (const [key, def] of entries) {
+        if (def.nonblocking) continue;
         const f = library.symbols[def.name ?? key];
         if (!f) continue;
         functions[key] = def.result === "usize" || def.result === "i64" ? numberResult(f) : f;

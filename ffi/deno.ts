@@ -40,6 +40,7 @@ export function createDenoAdapter(): FfiAdapter {
           parameters: [...def.parameters] as Deno.NativeType[],
           result: def.result as Deno.NativeResultType,
           optional: def.optional,
+          nonblocking: def.nonblocking,
         };
       }
       const library = Deno.dlopen(path, definitions);

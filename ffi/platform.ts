@@ -42,6 +42,7 @@ export interface PlatformConstants {
   readonly O_RDONLY: number;
   readonly O_RDWR: number;
   readonly O_CLOEXEC: number;
+  readonly O_NONBLOCK: number;
   readonly _SC_PAGESIZE: number;
 }
 
@@ -70,6 +71,7 @@ const LINUX: PlatformConstants = {
   O_RDONLY: 0,
   O_RDWR: 2,
   O_CLOEXEC: 0o2000000,
+  O_NONBLOCK: 0o4000,
   _SC_PAGESIZE: 30,
 };
 
@@ -99,6 +101,7 @@ const DARWIN: PlatformConstants = {
   O_RDONLY: 0,
   O_RDWR: 2,
   O_CLOEXEC: 0x01000000,
+  O_NONBLOCK: 0x4,
   _SC_PAGESIZE: 29,
 };
 

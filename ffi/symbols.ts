@@ -27,6 +27,11 @@ export interface SymbolDefinition {
   readonly result: NativeType;
   /** Absent symbols are tolerated and read back as `undefined`. */
   readonly optional?: boolean;
+  /**
+   * Run on a worker thread and return a Promise (Deno only; Bun has no such
+   * calls, and its adapter leaves these symbols out).
+   */
+  readonly nonblocking?: boolean;
 }
 
 /** A table of C functions keyed by the name memkit calls them by. */
@@ -72,6 +77,12 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
     open: { parameters: ["buffer", "i32"], result: "i32" },
     // int close(int fd)
     close: { parameters: ["i32"], result: "i32" },
+    // ssize_t write(int fd, const void *buf, size_t count)
+    write: { parameters: ["i32", "buffer", "usize"], result: "i64" },
+    // int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+    poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+    // The same poll on a worker thread, for waits that must not block the event loop (Deno).
+    poll_async: { name: "poll", parameters: ["buffer", "usize", "i32"], result: "i32", nonblocking: true },
     // int *__errno_location(void) / int *__error(void)
     errno_location: { name: platform.errnoSymbol, parameters: [], result: "usize" },
   };

@@ -23,6 +23,10 @@ export interface Libc {
   sysconf(name: number): number;
   open(path: Uint8Array, flags: number): number;
   close(fd: number): number;
+  write(fd: number, buffer: Uint8Array, count: number): number;
+  poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
+  /** Deno only: poll on a worker thread. */
+  poll_async?: (fds: Uint8Array, nfds: number, timeoutMs: number) => Promise<number>;
   errno_location(): number;
   // macOS only.
   sysctlbyname?: (name: Uint8Array, oldp: Uint8Array, oldlenp: Uint8Array, newp: number, newlen: number) => number;

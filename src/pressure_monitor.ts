@@ -6,6 +6,7 @@
 import { requestGC, unrefTimer } from "../ffi/native.ts";
 import { describe, parseOptions, typeCheck, z } from "./_validate.ts";
 import { type MemoryStatus, readMemoryStatus } from "./memory_status.ts";
+import { PsiTrigger } from "./psi_trigger.ts";
 import {
   levelOf,
   PressureLevel,
@@ -36,6 +37,15 @@ export interface PressureMonitorOptions {
   hysteresis?: number;
   /** Ask the runtime for a garbage collection on reaching Critical. @default {false} */
   gcOnCritical?: boolean;
+  /**
+   * Also wake on a Linux PSI trigger (`some 150 ms` per 2 s on
+   * /proc/pressure/memory): a stall is seen at once instead of at the next
+   * tick. The wait runs on a worker thread in Deno and by 50 ms checks in
+   * Bun, and keeps the process alive until `stop()`. Where the kernel refuses
+   * the trigger, `psiTriggerError` says why and the monitor just polls.
+   * @default {false}
+   */
+  psiTrigger?: boolean;
 }
 
 const OptionsSchema = z.object({
@@ -49,6 +59,7 @@ const OptionsSchema = z.object({
   hysteresis: z.number().int("must be an integer").min(1, "must be at least 1").max(100, "must be at most 100")
     .optional(),
   gcOnCritical: z.boolean().optional(),
+  psiTrigger: z.boolean().optional(),
 }).strict();
 
 /**
@@ -96,6 +107,9 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   #lowerReadings = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
+  readonly #wantTrigger: boolean;
+  #trigger: PsiTrigger | null = null;
+  #triggerError: string | null = null;
 
   /**
    * Creates a monitor and takes a first reading (the timer starts with `start()`).
@@ -111,6 +125,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.#read = parsed.read ?? readMemoryStatus;
     this.#hysteresis = parsed.hysteresis ?? 3;
     this.#gcOnCritical = parsed.gcOnCritical ?? false;
+    this.#wantTrigger = parsed.psiTrigger ?? false;
     this.#status = this.#read();
     this.#level = levelOf(this.#status, this.#thresholds);
   }
@@ -149,18 +164,44 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.#listeners.delete(id);
   }
 
-  /** Starts sampling on a timer that does not keep the process alive. */
+  /** Why the PSI trigger could not be used (the kernel's errno), or null. */
+  get psiTriggerError(): string | null {
+    return this.#triggerError;
+  }
+
+  /** Starts sampling on a timer that does not keep the process alive (and the PSI wait, when asked for). */
   start(): void {
     if (this.#running) return;
     this.#running = true;
     this.#schedule();
+    if (this.#wantTrigger) this.#watchTrigger();
   }
 
-  /** Stops sampling. */
+  /** Stops sampling and closes the PSI trigger. */
   stop(): void {
     this.#running = false;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#trigger?.close();
+    this.#trigger = null;
+  }
+
+  #watchTrigger(): void {
+    try {
+      this.#trigger = PsiTrigger.open();
+    } catch (error) {
+      this.#triggerError = error instanceof Error ? error.message : String(error);
+      return;
+    }
+    const trigger = this.#trigger;
+    (async () => {
+      while (this.#running && this.#trigger === trigger) {
+        const fired = await trigger.wait(this.#interval);
+        if (fired && this.#running) this.refresh();
+      }
+    })().catch((error) => {
+      if (this.#running) this.#triggerError = error instanceof Error ? error.message : String(error);
+    });
   }
 
   /** Stops sampling, for `using`. */

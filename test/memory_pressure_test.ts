@@ -26,6 +26,7 @@ import {
   PressureLevel,
   pressureLevel,
   PressureMonitor,
+  PsiTrigger,
   readMemoryStatus,
 } from "../mod.ts";
 import { fixture } from "./_helpers.ts";
@@ -343,4 +344,48 @@ test("macOS: the kernel's pressure verdict raises the level (warn → Medium, cr
   assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(1) }), PressureLevel.None);
   assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(2) }), PressureLevel.Medium);
   assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(4) }), PressureLevel.Critical);
+});
+
+test("PsiTrigger: a 2 s window opens, a 1 s window is refused with EINVAL without CAP_SYS_RESOURCE", async () => {
+  let trigger: PsiTrigger;
+  try {
+    trigger = PsiTrigger.open({ windowUs: 2_000_000 });
+  } catch (error) {
+    // Kernels before 6.5 (or without PSI) refuse unprivileged triggers: that is handled, not a crash.
+    assert.ok(error instanceof AllocationError && error.category === "platform", String(error));
+    console.log(`skipped: no PSI trigger on this kernel (${error.message})`);
+    return;
+  }
+  assert.equal(trigger.fired(), false);
+  assert.equal(await trigger.wait(60), false);
+  trigger.close();
+  trigger.close();
+  assert.throws(() => trigger.fired(), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  try {
+    PsiTrigger.open({ windowUs: 1_000_000 }).close(); // privileged processes may use any window
+  } catch (error) {
+    assert.ok(error instanceof AllocationError && error.category === "platform" && error.errno === 22, String(error));
+    assert.match(error.message, /EINVAL/);
+  }
+  assert.throws(
+    () => PsiTrigger.open({ path: "/nonexistent/psi" }),
+    (e: unknown) => e instanceof AllocationError && /ENOENT/.test(e.message),
+  );
+  assert.throws(() => PsiTrigger.open({ windowUs: 100 }), RangeError);
+  assert.throws(() => PsiTrigger.open({ kind: "half" as "some" }), TypeError);
+  assert.throws(() => PsiTrigger.open({ stallUs: 3_000_000, windowUs: 2_000_000 }), RangeError);
+});
+
+test("PressureMonitor with psiTrigger waits on the trigger while started and releases it on stop", async () => {
+  let reads = 0;
+  const monitor = new PressureMonitor({ intervalMs: 50, psiTrigger: true, read: () => (reads++, status(0.9)) });
+  monitor.start();
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  monitor.stop();
+  assert.ok(reads >= 2);
+  assert.ok(
+    monitor.psiTriggerError === null || /failed with/.test(monitor.psiTriggerError),
+    String(monitor.psiTriggerError),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 80)); // the pending wait ends by itself
 });
