@@ -40,8 +40,8 @@ export interface PressureMonitorOptions {
   /**
    * Also wake on a Linux PSI trigger (`some 150 ms` per 2 s on
    * /proc/pressure/memory): a stall is seen at once instead of at the next
-   * tick. The wait runs on a worker thread in Deno and by 50 ms checks in
-   * Bun, and keeps the process alive until `stop()`. Where the kernel refuses
+   * tick. The wait runs on another thread (Deno's non-blocking FFI poll, a
+   * Worker in Bun) and keeps the process alive until `stop()`. Where the kernel refuses
    * the trigger, `psiTriggerError` says why and the monitor just polls.
    * @default {false}
    */

@@ -47,9 +47,9 @@ const POLLERR = 8;
 /**
  * A PSI trigger (Linux 5.2+): the kernel marks it when memory stalls reach
  * `stallUs` within `windowUs`. `fired()` checks without waiting; `wait()`
- * waits on a worker thread in Deno (the event loop keeps running, and the
- * pending wait keeps the process alive until it ends) and by short checks in
- * Bun. Close it (or `using`) when done.
+ * waits on another thread: Deno's non-blocking FFI `poll` (the pending wait
+ * keeps the process alive until it ends), or in Bun a Worker making the
+ * blocking `poll` (unref'd, so it does not). Close it (or `using`) when done.
  *
  * @example
  * ```ts
@@ -70,6 +70,8 @@ export class PsiTrigger implements Disposable {
   /** The PSI file watched. */
   readonly path: string;
   #closed = false;
+  #waiter: Worker | null | undefined = undefined;
+  readonly #waiters = new Set<(fired: boolean) => void>();
 
   private constructor(fd: number, path: string) {
     this.#fd = fd;
@@ -128,7 +130,43 @@ export class PsiTrigger implements Disposable {
     }
     const pollAsync = native.libc.poll_async;
     if (pollAsync) return this.#poll(await pollAsync(this.#fds, 1, timeoutMs));
-    // Bun: no worker-thread calls; check every 50 ms instead.
+    // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
+    if (this.fired()) return true;
+    const worker = this.#worker();
+    if (worker === null) return await this.#checkEvery50ms(timeoutMs);
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (fired: boolean) => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve(fired);
+      };
+      this.#waiters.add(done);
+    });
+  }
+
+  #worker(): Worker | null {
+    if (this.#waiter !== undefined) return this.#waiter;
+    try {
+      const worker = new Worker(new URL("./_psi_worker.ts", import.meta.url), { type: "module" });
+      (worker as unknown as { unref?: () => void }).unref?.();
+      worker.onmessage = (event: MessageEvent<string>) => {
+        for (const done of [...this.#waiters]) done(event.data === "fired");
+      };
+      worker.onerror = () => {
+        // The Worker could not start or poll: later waits check every 50 ms instead.
+        worker.terminate();
+        this.#waiter = null;
+      };
+      worker.postMessage({ fd: this.#fd });
+      this.#waiter = worker;
+    } catch {
+      this.#waiter = null;
+    }
+    return this.#waiter;
+  }
+
+  async #checkEvery50ms(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (!this.fired()) {
       if (Date.now() >= until) return false;
@@ -141,6 +179,8 @@ export class PsiTrigger implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#waiter?.terminate();
+    for (const done of [...this.#waiters]) done(false);
     native.libc.close(this.#fd);
   }
 
