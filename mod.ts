@@ -71,6 +71,8 @@ export type { PressureListener, PressureMonitorOptions } from "./src/pressure_mo
 export { PsiTrigger } from "./src/psi_trigger.ts";
 export type { PsiTriggerOptions } from "./src/psi_trigger.ts";
 export { readThermalState } from "./src/thermal_state.ts";
+export { struct } from "./src/struct.ts";
+export type { FieldType, StructField, StructLayout } from "./src/struct.ts";
 export type { ThermalState } from "./src/thermal_state.ts";
 export type {
   ArenaAlignment,
