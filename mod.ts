@@ -73,6 +73,8 @@ export type { PsiTriggerOptions } from "./src/psi_trigger.ts";
 export { readThermalState } from "./src/thermal_state.ts";
 export { struct } from "./src/struct.ts";
 export type { FieldType, StructField, StructLayout } from "./src/struct.ts";
+export { DynamicArray } from "./src/dynamic_array.ts";
+export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/dynamic_array.ts";
 export type { ThermalState } from "./src/thermal_state.ts";
 export type {
   ArenaAlignment,

@@ -1,0 +1,534 @@
+/**
+ * Growable arrays of C-layout records (or scalars) in native memory.
+ *
+ * @module
+ */
+import { defaultBacking } from "./_default_backing.ts";
+import { checkAlignment, checkSize, describe, parseOptions, typeCheck, z } from "./_validate.ts";
+import type { Allocator, TypedArray, TypedArrayConstructor } from "./allocator.ts";
+import { AllocationError } from "./errors.ts";
+import { addressOf } from "./native_info.ts";
+import { FIELD_TYPES, type FieldType, type StructLayout } from "./struct.ts";
+
+/**
+ * The scalar element types of a {@linkcode DynamicArray}.
+ *
+ * @example
+ * ```ts
+ * import { DynamicArray, type ScalarType } from "@memkit/memkit";
+ *
+ * const type: ScalarType = "f64";
+ * using samples = new DynamicArray(type);
+ * ```
+ */
+export type ScalarType = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f32" | "f64";
+
+/** A field's value: a number, a bigint (i64/u64), or an array of numbers (vector types). */
+export type FieldValue = number | bigint | readonly number[];
+
+/**
+ * Options of {@linkcode DynamicArray}.
+ *
+ * @example
+ * ```ts
+ * import { DynamicArray, type DynamicArrayOptions } from "@memkit/memkit";
+ *
+ * const options: DynamicArrayOptions = { capacity: 1024, growth: 1.5 };
+ * using values = new DynamicArray("f32", options);
+ * ```
+ */
+export interface DynamicArrayOptions {
+  /** Where the storage comes from; growth uses its `resize`. @default {a shared SystemAllocator} */
+  allocator?: Allocator;
+  /** Elements to make room for at first. @default {16} */
+  capacity?: number;
+  /** Alignment of the storage. @default {the element's alignment, at least 16} */
+  alignment?: number;
+  /** Growth factor when full, above 1. @default {2} */
+  growth?: number;
+}
+
+/**
+ * Counters of a {@linkcode DynamicArray}.
+ *
+ * @example
+ * ```ts
+ * import { DynamicArray, type DynamicArrayMetrics } from "@memkit/memkit";
+ *
+ * using values = new DynamicArray("u32");
+ * values.push(1);
+ * const m: DynamicArrayMetrics = values.metrics();
+ * console.log(m.utilization);
+ * ```
+ */
+export interface DynamicArrayMetrics {
+  /** Elements stored. */
+  count: number;
+  /** Elements that fit without growing. */
+  capacity: number;
+  /** Bytes of storage held. */
+  memoryUsage: number;
+  /** count / capacity. */
+  utilization: number;
+  /** Storage allocations made. */
+  allocations: number;
+  /** Times the storage was resized. */
+  reallocations: number;
+}
+
+const OptionsSchema = z.object({
+  allocator: typeCheck<Allocator>(
+    (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
+    "must be an Allocator",
+  ).optional(),
+  capacity: z.number().int("must be an integer").min(0, "must be at least 0").max(2 ** 40, "must be at most 2^40")
+    .optional(),
+  alignment: z.number().optional(),
+  growth: z.number().min(1.01, "must be above 1").max(16, "must be at most 16").optional(),
+}).strict();
+
+type Accessor = {
+  read(view: DataView, at: number): FieldValue;
+  write(view: DataView, at: number, value: FieldValue): void;
+};
+
+function scalarAccessor(type: FieldType, count: number, step: number): Accessor {
+  const read1 = {
+    i8: (v: DataView, p: number) => v.getInt8(p),
+    u8: (v: DataView, p: number) => v.getUint8(p),
+    i16: (v: DataView, p: number) => v.getInt16(p, true),
+    u16: (v: DataView, p: number) => v.getUint16(p, true),
+    i32: (v: DataView, p: number) => v.getInt32(p, true),
+    u32: (v: DataView, p: number) => v.getUint32(p, true),
+    i64: (v: DataView, p: number) => v.getBigInt64(p, true),
+    u64: (v: DataView, p: number) => v.getBigUint64(p, true),
+    f32: (v: DataView, p: number) => v.getFloat32(p, true),
+    f64: (v: DataView, p: number) => v.getFloat64(p, true),
+  };
+  const write1 = {
+    i8: (v: DataView, p: number, x: number | bigint) => v.setInt8(p, Number(x)),
+    u8: (v: DataView, p: number, x: number | bigint) => v.setUint8(p, Number(x)),
+    i16: (v: DataView, p: number, x: number | bigint) => v.setInt16(p, Number(x), true),
+    u16: (v: DataView, p: number, x: number | bigint) => v.setUint16(p, Number(x), true),
+    i32: (v: DataView, p: number, x: number | bigint) => v.setInt32(p, Number(x), true),
+    u32: (v: DataView, p: number, x: number | bigint) => v.setUint32(p, Number(x), true),
+    i64: (v: DataView, p: number, x: number | bigint) => v.setBigInt64(p, BigInt(x), true),
+    u64: (v: DataView, p: number, x: number | bigint) => v.setBigUint64(p, BigInt(x), true),
+    f32: (v: DataView, p: number, x: number | bigint) => v.setFloat32(p, Number(x), true),
+    f64: (v: DataView, p: number, x: number | bigint) => v.setFloat64(p, Number(x), true),
+  };
+  const base =
+    (type.startsWith("i32")
+      ? "i32"
+      : type.startsWith("u32")
+      ? "u32"
+      : type.startsWith("f32")
+      ? "f32"
+      : type) as keyof typeof read1;
+  const read = read1[base], write = write1[base];
+  if (count === 1) {
+    return {
+      read: (v, p) => read(v, p),
+      write: (v, p, x) => {
+        if (typeof x !== "number" && typeof x !== "bigint") {
+          throw new TypeError(`expected a number: got ${describe(x)}`);
+        }
+        write(v, p, x);
+      },
+    };
+  }
+  return {
+    read: (v, p) => Array.from({ length: count }, (_, i) => read(v, p + i * step) as number),
+    write: (v, p, x) => {
+      if (!Array.isArray(x) && !ArrayBuffer.isView(x)) {
+        throw new TypeError(`expected ${count} numbers: got ${describe(x)}`);
+      }
+      const values = x as ArrayLike<number>;
+      if (values.length !== count) throw new RangeError(`expected ${count} numbers: got ${values.length}`);
+      for (let i = 0; i < count; i++) write(v, p + i * step, values[i]);
+    },
+  };
+}
+
+// Vector types' element counts as stored (f32x3 writes 3 of its 4 floats).
+const VECTOR_COUNT: Partial<Record<FieldType, number>> = {
+  f32x2: 2,
+  f32x3: 3,
+  f32x4: 4,
+  i32x4: 4,
+  u32x4: 4,
+  f32x4x4: 16,
+};
+
+// Set by snapshot() around its constructor call, so the new array shares storage.
+let pendingShare: DynamicArray<unknown> | null = null;
+
+interface Storage {
+  block: Uint8Array;
+  refs: number;
+}
+
+/**
+ * A growable array of records (a {@linkcode StructLayout}) or scalars in
+ * native memory: amortized O(1) `push`, the bytes ready for FFI (`bytes`,
+ * `address`) and for typed views. Growth goes through the allocator's
+ * `resize` (so a FreeListAllocator can grow it in place); views taken
+ * earlier are then detached or, after an in-place growth, still valid, but
+ * never point at freed memory. `snapshot()` shares the storage until either
+ * side changes it.
+ *
+ * @example
+ * ```ts
+ * import { DynamicArray, struct } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const Vertex = struct({ position: "f32x3", color: "f32x4" });
+ * using vertices = new DynamicArray<{ position: number[]; color: number[] }>(Vertex);
+ * vertices.push({ position: [0, 1, 0], color: [1, 0, 0, 1] });
+ * vertices.push({ position: [1, 0, 0], color: [0, 1, 0, 1] });
+ * assert.deepEqual(vertices.get(1).position, [1, 0, 0]);
+ * assert.equal(vertices.bytes.length, 64); // ready for a GPU buffer or an FFI call
+ * ```
+ */
+export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implements Disposable, Iterable<T> {
+  readonly #type: StructLayout | ScalarType;
+  readonly #layout: StructLayout | null;
+  readonly #scalar: Accessor | null;
+  readonly #fields: [string, number, Accessor][] = [];
+  readonly #stride: number;
+  readonly #allocator: Allocator;
+  readonly #align: number;
+  readonly #growth: number;
+  #storage: Storage;
+  #view: DataView;
+  #length = 0;
+  #capacity: number;
+  #allocations = 1;
+  #reallocations = 0;
+  #freed = false;
+
+  /**
+   * Creates an array and allocates room for `capacity` elements.
+   *
+   * @param type A StructLayout from `struct()`, or a scalar type name.
+   * @param options Allocator, initial capacity, alignment, growth factor.
+   * @throws {TypeError} For an unknown type or mistyped options.
+   * @throws {RangeError} For out-of-range numbers.
+   */
+  constructor(type: StructLayout | ScalarType, options: DynamicArrayOptions = {}) {
+    const parsed = parseOptions(OptionsSchema, options, "create DynamicArray");
+    this.#type = type;
+    if (typeof type === "string") {
+      const info = FIELD_TYPES[type as FieldType];
+      if (info === undefined || VECTOR_COUNT[type as FieldType] !== undefined) {
+        throw new TypeError(
+          `Cannot create DynamicArray as 'type' must be a StructLayout or a scalar type: current value is ${
+            describe(type)
+          }`,
+        );
+      }
+      this.#layout = null;
+      this.#scalar = scalarAccessor(type as FieldType, 1, 0);
+      this.#stride = info.size;
+      this.#align = Math.max(16, info.align);
+    } else if (
+      typeof type === "object" && type !== null && typeof type.size === "number" && typeof type.fields === "object"
+    ) {
+      this.#layout = type;
+      this.#scalar = null;
+      this.#stride = type.size;
+      this.#align = Math.max(16, type.align);
+      for (const [name, { offset, type: fieldType }] of Object.entries(type.fields)) {
+        this.#fields.push([name, offset, scalarAccessor(fieldType, VECTOR_COUNT[fieldType] ?? 1, 4)]);
+      }
+    } else {
+      throw new TypeError(
+        `Cannot create DynamicArray as 'type' must be a StructLayout or a scalar type: current value is ${
+          describe(type)
+        }`,
+      );
+    }
+    if (parsed.alignment !== undefined) this.#align = checkAlignment(parsed.alignment, "create DynamicArray", 4096);
+    this.#allocator = parsed.allocator ?? defaultBacking();
+    this.#growth = parsed.growth ?? 2;
+    this.#capacity = Math.max(1, parsed.capacity ?? 16);
+    if (pendingShare !== null) {
+      this.#storage = null!;
+      this.#view = null!;
+      this.#adopt(pendingShare);
+      return;
+    }
+    const block = this.#allocator.alloc(this.#capacity * this.#stride, this.#align);
+    this.#storage = { block, refs: 1 };
+    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+  }
+
+  /** Elements stored. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Elements that fit before the storage grows. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Bytes per element. */
+  get stride(): number {
+    return this.#stride;
+  }
+
+  /** The live elements' bytes (a view; it goes stale when the storage grows). */
+  get bytes(): Uint8Array {
+    this.#live();
+    const block = this.#storage.block;
+    return block.subarray(0, this.#length * this.#stride);
+  }
+
+  /** Address of the first element, for FFI. */
+  get address(): number {
+    this.#live();
+    return addressOf(this.#storage.block);
+  }
+
+  /**
+   * A typed view over the live elements' bytes (e.g. Float32Array over a SIMD array).
+   * @throws {RangeError} When the bytes are not a whole number of `ctor` elements.
+   */
+  view<V extends TypedArray>(ctor: TypedArrayConstructor<V>): V {
+    this.#live();
+    const bytes = this.#length * this.#stride;
+    if (bytes % ctor.BYTES_PER_ELEMENT !== 0) {
+      throw new RangeError(`Cannot view ${bytes} bytes as ${ctor.name}: not a whole number of elements`);
+    }
+    const block = this.#storage.block;
+    return new ctor(block.buffer as ArrayBuffer, block.byteOffset, bytes / ctor.BYTES_PER_ELEMENT);
+  }
+
+  /** Appends one element (amortized O(1)). */
+  push(value: T): number {
+    this.#mutable();
+    if (this.#length === this.#capacity) this.#grow(this.#length + 1);
+    this.#write(this.#length, value);
+    return ++this.#length;
+  }
+
+  /**
+   * Appends many elements: an array of values, or a typed array whose bytes
+   * are whole elements (copied as they are).
+   */
+  pushMany(values: readonly T[] | ArrayBufferView): number {
+    this.#mutable();
+    if (ArrayBuffer.isView(values)) {
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      if (bytes.length % this.#stride !== 0) {
+        throw new RangeError(`Cannot push ${bytes.length} bytes: not a whole number of ${this.#stride}-byte elements`);
+      }
+      const count = bytes.length / this.#stride;
+      this.reserve(this.#length + count);
+      this.#storage.block.set(bytes, this.#length * this.#stride);
+      this.#length += count;
+      return this.#length;
+    }
+    if (!Array.isArray(values)) {
+      throw new TypeError(
+        `Cannot push many as 'values' must be an array or a typed array: current value is ${describe(values)}`,
+      );
+    }
+    this.reserve(this.#length + values.length);
+    for (const value of values) this.push(value);
+    return this.#length;
+  }
+
+  /** The element at `index` (a fresh object for records). */
+  get(index: number): T {
+    this.#index(index);
+    return this.#read(index);
+  }
+
+  /** Replaces the element at `index`. */
+  set(index: number, value: T): void {
+    this.#index(index);
+    this.#mutable();
+    this.#write(index, value);
+  }
+
+  /** Removes and returns the element at `index`, keeping the order (O(n)). */
+  remove(index: number): T {
+    this.#index(index);
+    this.#mutable();
+    const value = this.#read(index);
+    const block = this.#storage.block;
+    block.copyWithin(index * this.#stride, (index + 1) * this.#stride, this.#length * this.#stride);
+    this.#length--;
+    return value;
+  }
+
+  /** Removes and returns the element at `index`, moving the last one into its place (O(1)). */
+  swapRemove(index: number): T {
+    this.#index(index);
+    this.#mutable();
+    const value = this.#read(index);
+    const last = this.#length - 1;
+    if (index !== last) {
+      this.#storage.block.copyWithin(index * this.#stride, last * this.#stride, (last + 1) * this.#stride);
+    }
+    this.#length--;
+    return value;
+  }
+
+  /** Removes and returns the last element, or undefined when empty. */
+  pop(): T | undefined {
+    if (this.#length === 0) return undefined;
+    this.#mutable();
+    return this.#read(--this.#length);
+  }
+
+  /** Makes room for at least `capacity` elements. */
+  reserve(capacity: number): void {
+    checkSize(capacity, "reserve", "capacity", 2 ** 40);
+    this.#live();
+    if (capacity > this.#capacity) this.#grow(capacity, true);
+  }
+
+  /** Shrinks the storage to the live elements (at least one). */
+  compact(): void {
+    this.#mutable();
+    const capacity = Math.max(1, this.#length);
+    if (capacity === this.#capacity) return;
+    this.#resize(capacity);
+  }
+
+  /** Removes every element (the storage stays). */
+  clear(): void {
+    this.#mutable();
+    this.#length = 0;
+  }
+
+  /** Counters. */
+  metrics(): DynamicArrayMetrics {
+    return {
+      count: this.#length,
+      capacity: this.#capacity,
+      memoryUsage: this.#freed ? 0 : this.#capacity * this.#stride,
+      utilization: this.#capacity ? this.#length / this.#capacity : 0,
+      allocations: this.#allocations,
+      reallocations: this.#reallocations,
+    };
+  }
+
+  /**
+   * A copy that shares the storage until either side changes (copy on write).
+   * @returns A new DynamicArray with the same elements.
+   */
+  snapshot(): DynamicArray<T> {
+    this.#live();
+    pendingShare = this as DynamicArray<unknown>;
+    try {
+      return new DynamicArray<T>(this.#type, {
+        allocator: this.#allocator,
+        alignment: this.#align,
+        growth: this.#growth,
+      });
+    } finally {
+      pendingShare = null;
+    }
+  }
+
+  // The constructor's share path for snapshot().
+  #adopt(from: DynamicArray<unknown>): void {
+    from.#storage.refs++;
+    this.#storage = from.#storage;
+    this.#view = from.#view;
+    this.#length = from.#length;
+    this.#capacity = from.#capacity;
+    this.#allocations = 0;
+  }
+
+  /** The elements in order. */
+  *[Symbol.iterator](): Iterator<T> {
+    for (let i = 0; i < this.#length; i++) yield this.#read(i);
+  }
+
+  /** Returns the storage to the allocator (when no snapshot still shares it); the array is unusable afterwards. */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    if (--this.#storage.refs === 0) this.#allocator.free(this.#storage.block);
+  }
+
+  /** Same as {@linkcode DynamicArray.free}, for `using`. */
+  [Symbol.dispose](): void {
+    this.free();
+  }
+
+  #live(): void {
+    if (this.#freed) throw new AllocationError("use-after-free", "Cannot use a DynamicArray after free()");
+  }
+
+  // Before a change: take a private copy if a snapshot shares the storage.
+  #mutable(): void {
+    this.#live();
+    if (this.#storage.refs === 1) return;
+    const old = this.#storage;
+    const block = this.#allocator.alloc(this.#capacity * this.#stride, this.#align);
+    block.set(old.block.subarray(0, this.#length * this.#stride));
+    old.refs--;
+    this.#storage = { block, refs: 1 };
+    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    this.#allocations++;
+  }
+
+  #index(index: number): void {
+    this.#live();
+    if (!Number.isInteger(index) || index < 0 || index >= this.#length) {
+      throw new RangeError(`Index out of range: ${describe(index)} (length ${this.#length})`);
+    }
+  }
+
+  #grow(needed: number, exact = false): void {
+    const target = exact ? needed : Math.max(needed, Math.ceil(this.#capacity * this.#growth));
+    this.#resize(target);
+  }
+
+  #resize(capacity: number): void {
+    this.#mutable();
+    const block = this.#allocator.resize(this.#storage.block, capacity * this.#stride);
+    this.#storage.block = block;
+    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    this.#capacity = capacity;
+    this.#reallocations++;
+  }
+
+  #read(index: number): T {
+    const at = index * this.#stride;
+    if (this.#scalar) return this.#scalar.read(this.#view, at) as T;
+    const out: Record<string, FieldValue> = {};
+    for (const [name, offset, accessor] of this.#fields) out[name] = accessor.read(this.#view, at + offset);
+    return out as T;
+  }
+
+  #write(index: number, value: T): void {
+    const at = index * this.#stride;
+    if (this.#scalar) {
+      this.#scalar.write(this.#view, at, value as FieldValue);
+      return;
+    }
+    if (typeof value !== "object" || value === null) {
+      throw new TypeError(`Cannot store ${describe(value)}: expected an object with the record's fields`);
+    }
+    // Zero first, so padding (and an f32x3's fourth float) is always 0.
+    this.#storage.block.fill(0, at, at + this.#stride);
+    const record = value as Record<string, FieldValue>;
+    for (const [name, offset, accessor] of this.#fields) {
+      const field = record[name];
+      if (field === undefined) continue;
+      try {
+        accessor.write(this.#view, at + offset, field);
+      } catch (error) {
+        if (error instanceof RangeError) throw new RangeError(`Field '${name}': ${error.message}`);
+        throw new TypeError(`Field '${name}': ${(error as Error).message}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { AllocationError, DynamicArray, FreeListAllocator, struct } from "../mod.ts";
+import { below, xorshift32 } from "./_helpers.ts";
+
+const Vertex = struct({ position: "f32x3", color: "f32x4", id: "u32" });
+type V = { position: number[]; color: number[]; id: number };
+
+function vertex(next: () => number): V {
+  const f = () => Math.fround(((next() % 2001) - 1000) / 8);
+  return { position: [f(), f(), f()], color: [f(), f(), f(), f()], id: next() >>> 0 };
+}
+
+test("DynamicArray matches a JS array over 20,000 seeded operations (records, snapshots included)", () => {
+  const seed = 0xda7a;
+  const next = xorshift32(seed);
+  const heap = new FreeListAllocator({ capacity: 1 << 20 });
+  let array = new DynamicArray<V>(Vertex, { allocator: heap, capacity: 4, growth: 1.5 });
+  let model: V[] = [];
+  const snapshots: [DynamicArray<V>, V[]][] = [];
+  for (let step = 0; step < 20_000; step++) {
+    const op = below(next, 100);
+    const where = `seed ${seed} step ${step}`;
+    if (op < 40 || model.length === 0) {
+      const v = vertex(next);
+      assert.equal(array.push(v), model.push(v), where);
+    } else if (op < 50) {
+      const i = below(next, model.length);
+      const v = vertex(next);
+      array.set(i, v);
+      model[i] = v;
+    } else if (op < 60) {
+      const i = below(next, model.length);
+      assert.deepEqual(array.remove(i), model.splice(i, 1)[0], where);
+    } else if (op < 70) {
+      const i = below(next, model.length);
+      const expected = model[i];
+      const last = model.pop()!;
+      if (i < model.length) model[i] = last;
+      assert.deepEqual(array.swapRemove(i), expected, where);
+    } else if (op < 78) {
+      assert.deepEqual(array.pop(), model.pop(), where);
+    } else if (op < 82) {
+      const batch = [vertex(next), vertex(next), vertex(next)];
+      array.pushMany(batch);
+      model.push(...batch);
+    } else if (op < 84) {
+      array.compact();
+      assert.equal(array.capacity, Math.max(1, model.length));
+    } else if (op < 86) {
+      array.reserve(model.length + below(next, 100));
+    } else if (op < 88 && snapshots.length < 5) {
+      snapshots.push([array.snapshot(), model.slice()]);
+    } else if (op < 90 && snapshots.length > 0) {
+      const [snap, expected] = snapshots.splice(below(next, snapshots.length), 1)[0];
+      assert.deepEqual([...snap], expected, `${where}: snapshot unchanged by later writes`);
+      if (below(next, 2) === 0) {
+        snap.free();
+      } else {
+        array.free(); // continue with the snapshot as the array
+        array = snap;
+        model = expected;
+      }
+    } else if (op < 91) {
+      array.clear();
+      model = [];
+    } else {
+      const i = below(next, model.length);
+      assert.deepEqual(array.get(i), model[i], where);
+    }
+    assert.equal(array.length, model.length, where);
+    if (step % 500 === 0) assert.deepEqual([...array], model, where);
+  }
+  assert.deepEqual([...array], model);
+  for (const [snap, expected] of snapshots) {
+    assert.deepEqual([...snap], expected);
+    snap.free();
+  }
+  const m = array.metrics();
+  assert.equal(m.count, model.length);
+  assert.ok(m.reallocations > 0 && m.utilization <= 1);
+  array.free();
+  assert.equal(heap.stats().liveAllocations, 0, "every storage block went back");
+});
+
+test("DynamicArray of scalars: bytes, typed views and FFI address; bad input", () => {
+  using values = new DynamicArray<number>("f32", { capacity: 2 });
+  values.pushMany(new Float32Array([1, 2, 3]));
+  values.push(4);
+  assert.deepEqual([...values.view(Float32Array)], [1, 2, 3, 4]);
+  assert.equal(values.bytes.length, 16);
+  assert.ok(values.address > 0);
+  const before = values.bytes;
+  values.reserve(1000);
+  assert.equal(before.length, 0, "a view taken before a moving growth is detached, not dangling");
+  assert.throws(() => values.get(4), RangeError);
+  assert.throws(() => values.get(-1), RangeError);
+  assert.throws(() => values.push("x" as unknown as number), TypeError);
+  assert.throws(() => values.pushMany(new Uint8Array(3)), RangeError);
+  assert.throws(() => new DynamicArray("f16" as "f32"), TypeError);
+  assert.throws(() => new DynamicArray("f32", { growth: 1 }), RangeError);
+  using points = new DynamicArray<V>(Vertex);
+  assert.throws(() => points.push({ position: [1, 2], color: [0, 0, 0, 0], id: 1 }), RangeError);
+  assert.throws(() => points.push(5 as unknown as V), TypeError);
+  const gone = new DynamicArray<number>("u8");
+  gone.free();
+  assert.throws(() => gone.push(1), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  using big = new DynamicArray<bigint>("i64");
+  big.push(2n ** 60n);
+  assert.equal(big.get(0), 2n ** 60n);
+});
+
+test("Vertex records are laid out for the GPU: position padded, color at 16", () => {
+  using vertices = new DynamicArray<V>(Vertex);
+  vertices.push({ position: [1, 2, 3], color: [4, 5, 6, 7], id: 9 });
+  const floats = vertices.view(Float32Array);
+  assert.deepEqual([...floats.subarray(0, 8)], [1, 2, 3, 0, 4, 5, 6, 7]);
+  assert.equal(new Uint32Array(vertices.bytes.buffer, vertices.bytes.byteOffset, 12)[8], 9);
+  assert.equal(vertices.stride, 48);
+});
