@@ -75,6 +75,8 @@ export { struct } from "./src/struct.ts";
 export type { FieldType, StructField, StructLayout } from "./src/struct.ts";
 export { DynamicArray } from "./src/dynamic_array.ts";
 export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/dynamic_array.ts";
+export { SIMDArray } from "./src/simd_array.ts";
+export type { SIMDType } from "./src/simd_array.ts";
 export type { ThermalState } from "./src/thermal_state.ts";
 export type {
   ArenaAlignment,

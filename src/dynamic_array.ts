@@ -191,7 +191,7 @@ interface Storage {
  * ```
  */
 export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implements Disposable, Iterable<T> {
-  readonly #type: StructLayout | ScalarType;
+  readonly #type: StructLayout | FieldType;
   readonly #layout: StructLayout | null;
   readonly #scalar: Accessor | null;
   readonly #fields: [string, number, Accessor][] = [];
@@ -210,25 +210,26 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   /**
    * Creates an array and allocates room for `capacity` elements.
    *
-   * @param type A StructLayout from `struct()`, or a scalar type name.
+   * @param type A StructLayout from `struct()`, or a field type (scalars give numbers, vector types arrays).
    * @param options Allocator, initial capacity, alignment, growth factor.
    * @throws {TypeError} For an unknown type or mistyped options.
    * @throws {RangeError} For out-of-range numbers.
    */
-  constructor(type: StructLayout | ScalarType, options: DynamicArrayOptions = {}) {
+  constructor(type: StructLayout | FieldType, options: DynamicArrayOptions = {}) {
     const parsed = parseOptions(OptionsSchema, options, "create DynamicArray");
     this.#type = type;
     if (typeof type === "string") {
+      // Scalars, and vector types too (their elements are arrays of numbers).
       const info = FIELD_TYPES[type as FieldType];
-      if (info === undefined || VECTOR_COUNT[type as FieldType] !== undefined) {
+      if (info === undefined) {
         throw new TypeError(
-          `Cannot create DynamicArray as 'type' must be a StructLayout or a scalar type: current value is ${
+          `Cannot create DynamicArray as 'type' must be a StructLayout or a field type: current value is ${
             describe(type)
           }`,
         );
       }
       this.#layout = null;
-      this.#scalar = scalarAccessor(type as FieldType, 1, 0);
+      this.#scalar = scalarAccessor(type as FieldType, VECTOR_COUNT[type as FieldType] ?? 1, 4);
       this.#stride = info.size;
       this.#align = Math.max(16, info.align);
     } else if (
@@ -511,6 +512,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   #write(index: number, value: T): void {
     const at = index * this.#stride;
     if (this.#scalar) {
+      if (this.#stride > 8) this.#storage.block.fill(0, at, at + this.#stride); // an f32x3's padding stays 0
       this.#scalar.write(this.#view, at, value as FieldValue);
       return;
     }
