@@ -10,6 +10,7 @@ import "./arena_bench.ts";
 import "./pool_stack_bench.ts";
 import "./churn_bench.ts";
 import "./debug_bench.ts";
+import "./arrays_bench.ts";
 
 const pattern = process.argv[2];
 await runAndReport(pattern ? new RegExp(pattern) : undefined);

@@ -1,0 +1,78 @@
+// DynamicArray and SIMDArray against plain JavaScript: pushing 1M Vertex
+// records, and dot / magnitudes / scale over f32x3 arrays.
+import { DynamicArray, SIMDArray, struct } from "../mod.ts";
+import { compare, do_not_optimize } from "./_ratios.ts";
+
+const Vertex = struct({ position: "f32x3", color: "f32x4" });
+const N = 1_000_000;
+const position = [1, 2, 3];
+const color = [0.5, 0.5, 0.5, 1];
+
+compare("push 1M Vertex records", "array of objects", {
+  "array of objects": () => {
+    const all: { position: number[]; color: number[] }[] = [];
+    for (let i = 0; i < N; i++) all.push({ position, color });
+    do_not_optimize(all);
+  },
+  "hand-written Float32Array doubling buffer": () => {
+    let buffer = new Float32Array(16 * 8);
+    let length = 0;
+    for (let i = 0; i < N; i++) {
+      if ((length + 1) * 8 > buffer.length) {
+        const bigger = new Float32Array(buffer.length * 2);
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const at = length++ * 8;
+      buffer[at] = position[0];
+      buffer[at + 1] = position[1];
+      buffer[at + 2] = position[2];
+      buffer[at + 4] = color[0];
+      buffer[at + 5] = color[1];
+      buffer[at + 6] = color[2];
+      buffer[at + 7] = color[3];
+    }
+    do_not_optimize(buffer);
+  },
+  "DynamicArray(Vertex).push": () => {
+    const vertices = new DynamicArray(Vertex);
+    for (let i = 0; i < N; i++) vertices.push({ position, color });
+    vertices.free();
+  },
+});
+
+function jsDot(a: Float32Array, b: Float32Array, out: Float32Array): void {
+  for (let i = 0, e = 0; i < out.length; i++, e += 4) out[i] = a[e] * b[e] + a[e + 1] * b[e + 1] + a[e + 2] * b[e + 2];
+}
+function jsMagnitudes(a: Float32Array, out: Float32Array): void {
+  for (let i = 0, e = 0; i < out.length; i++, e += 4) out[i] = Math.sqrt(a[e] * a[e] + a[e + 1] * a[e + 1] + a[e + 2] * a[e + 2]);
+}
+function jsScale(a: Float32Array, k: number): void {
+  for (let i = 0; i < a.length; i++) a[i] *= k;
+}
+
+for (const [label, n] of [["4K", 4096], ["1M", 1 << 20]] as const) {
+  const a = new SIMDArray("f32x3", { capacity: n });
+  const b = new SIMDArray("f32x3", { capacity: n });
+  const plainA = new Float32Array(n * 4), plainB = new Float32Array(n * 4);
+  for (let i = 0; i < n; i++) {
+    const v = [(i % 7) + 1, (i % 5) + 1, (i % 3) + 1];
+    a.push(v);
+    b.push(v);
+    plainA.set(v, i * 4);
+    plainB.set(v, i * 4);
+  }
+  const out = new Float32Array(n);
+  compare(`f32x3 dot, ${label} vectors`, "plain JS loop", {
+    "plain JS loop": () => jsDot(plainA, plainB, out),
+    "SIMDArray.dot": () => a.dot(b, out),
+  });
+  compare(`f32x3 magnitudes, ${label} vectors`, "plain JS loop", {
+    "plain JS loop": () => jsMagnitudes(plainA, out),
+    "SIMDArray.magnitudes": () => a.magnitudes(out),
+  });
+  compare(`f32x3 scale, ${label} vectors`, "plain JS loop", {
+    "plain JS loop": () => jsScale(plainA, 1.0000001),
+    "SIMDArray.scale": () => a.scale(1.0000001),
+  });
+}
