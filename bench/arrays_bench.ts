@@ -45,7 +45,9 @@ function jsDot(a: Float32Array, b: Float32Array, out: Float32Array): void {
   for (let i = 0, e = 0; i < out.length; i++, e += 4) out[i] = a[e] * b[e] + a[e + 1] * b[e + 1] + a[e + 2] * b[e + 2];
 }
 function jsMagnitudes(a: Float32Array, out: Float32Array): void {
-  for (let i = 0, e = 0; i < out.length; i++, e += 4) out[i] = Math.sqrt(a[e] * a[e] + a[e + 1] * a[e + 1] + a[e + 2] * a[e + 2]);
+  for (let i = 0, e = 0; i < out.length; i++, e += 4) {
+    out[i] = Math.sqrt(a[e] * a[e] + a[e + 1] * a[e + 1] + a[e + 2] * a[e + 2]);
+  }
 }
 function jsScale(a: Float32Array, k: number): void {
   for (let i = 0; i < a.length; i++) a[i] *= k;
