@@ -200,7 +200,12 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   readonly #align: number;
   readonly #growth: number;
   #storage: Storage;
-  #view: DataView;
+  #view!: DataView;
+  // Records made only of float fields are written through a Float32Array (see #bind).
+  readonly #floatFields: [number, number][] | null = null; // [float offset, floats]
+  readonly #floatStride: number = 0;
+  readonly #countOf: number[] = [];
+  #floats: Float32Array | null = null;
   #length = 0;
   #capacity: number;
   #allocations = 1;
@@ -242,6 +247,12 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
       for (const [name, { offset, type: fieldType }] of Object.entries(type.fields)) {
         this.#fields.push([name, offset, scalarAccessor(fieldType, VECTOR_COUNT[fieldType] ?? 1, 4)]);
       }
+      if (Object.values(type.fields).every((f) => f.type.startsWith("f32")) && type.size % 4 === 0) {
+        // Field order as declared; a field's slot includes an f32x3's padding float.
+        this.#floatFields = Object.values(type.fields).map((f) => [f.offset / 4, f.size / 4]);
+        this.#countOf = Object.values(type.fields).map((f) => VECTOR_COUNT[f.type] ?? 1);
+        this.#floatStride = type.size / 4;
+      }
     } else {
       throw new TypeError(
         `Cannot create DynamicArray as 'type' must be a StructLayout or a scalar type: current value is ${
@@ -255,13 +266,12 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#capacity = Math.max(1, parsed.capacity ?? 16);
     if (pendingShare !== null) {
       this.#storage = null!;
-      this.#view = null!;
       this.#adopt(pendingShare);
       return;
     }
     const block = this.#allocator.alloc(this.#capacity * this.#stride, this.#align);
     this.#storage = { block, refs: 1 };
-    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    this.#bind(block);
   }
 
   /** Elements stored. */
@@ -440,7 +450,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   #adopt(from: DynamicArray<unknown>): void {
     from.#storage.refs++;
     this.#storage = from.#storage;
-    this.#view = from.#view;
+    this.#bind(from.#storage.block);
     this.#length = from.#length;
     this.#capacity = from.#capacity;
     this.#allocations = 0;
@@ -476,7 +486,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     block.set(old.block.subarray(0, this.#length * this.#stride));
     old.refs--;
     this.#storage = { block, refs: 1 };
-    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    this.#bind(block);
     this.#allocations++;
   }
 
@@ -496,9 +506,46 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#mutable();
     const block = this.#allocator.resize(this.#storage.block, capacity * this.#stride);
     this.#storage.block = block;
-    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    this.#bind(block);
     this.#capacity = capacity;
     this.#reallocations++;
+  }
+
+  // Views over new storage: the DataView, and the Float32Array for float-only records.
+  #bind(block: Uint8Array): void {
+    this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    this.#floats = this.#floatFields && block.byteOffset % 4 === 0
+      ? new Float32Array(block.buffer, block.byteOffset, block.byteLength >> 2)
+      : null;
+  }
+
+  // Float-only records: one typed-array store per float, padding written as 0.
+  #writeFloats(index: number, record: Record<string, FieldValue>): void {
+    const floats = this.#floats!;
+    const base = index * this.#floatStride;
+    floats.fill(0, base, base + this.#floatStride);
+    const fields = this.#floatFields!;
+    for (let f = 0; f < fields.length; f++) {
+      const [at, slots] = fields[f];
+      const name = this.#fields[f][0];
+      const value = record[name];
+      if (value === undefined) continue;
+      const p = base + at;
+      if (typeof value === "number") {
+        if (slots !== 1) throw new TypeError(`Field '${name}': expected ${this.#countOf[f]} numbers: got a number`);
+        floats[p] = value;
+        continue;
+      }
+      if (!Array.isArray(value) && !ArrayBuffer.isView(value)) {
+        throw new TypeError(`Field '${name}': expected numbers: got ${describe(value)}`);
+      }
+      const values = value as ArrayLike<number>;
+      const count = this.#countOf[f];
+      if (values.length !== count) {
+        throw new RangeError(`Field '${name}': expected ${count} numbers: got ${values.length}`);
+      }
+      for (let i = 0; i < count; i++) floats[p + i] = values[i];
+    }
   }
 
   #read(index: number): T {
@@ -518,6 +565,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     }
     if (typeof value !== "object" || value === null) {
       throw new TypeError(`Cannot store ${describe(value)}: expected an object with the record's fields`);
+    }
+    if (this.#floats !== null) {
+      this.#writeFloats(index, value as Record<string, FieldValue>);
+      return;
     }
     // Zero first, so padding (and an f32x3's fourth float) is always 0.
     this.#storage.block.fill(0, at, at + this.#stride);

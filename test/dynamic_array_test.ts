@@ -118,3 +118,42 @@ test("Vertex records are laid out for the GPU: position padded, color at 16", ()
   assert.equal(new Uint32Array(vertices.bytes.buffer, vertices.bytes.byteOffset, 12)[8], 9);
   assert.equal(vertices.stride, 48);
 });
+
+test("float-only records take the Float32Array path and behave the same", () => {
+  const Particle = struct({ position: "f32x3", mass: "f32", velocity: "f32x2", transform: "f32x4x4" });
+  type P = { position: number[]; mass: number; velocity: number[]; transform: number[] };
+  const next = xorshift32(0xf1);
+  const f = () => Math.fround(((next() % 2001) - 1000) / 16);
+  const make = (): P => ({
+    position: [f(), f(), f()],
+    mass: f(),
+    velocity: [f(), f()],
+    transform: Array.from({ length: 16 }, f),
+  });
+  using particles = new DynamicArray<P>(Particle, { capacity: 2 });
+  const model: P[] = [];
+  for (let step = 0; step < 3000; step++) {
+    const op = below(next, 10);
+    if (op < 5 || model.length === 0) {
+      const p = make();
+      particles.push(p);
+      model.push(p);
+    } else if (op < 7) {
+      const i = below(next, model.length);
+      const p = make();
+      particles.set(i, p);
+      model[i] = p;
+    } else {
+      const i = below(next, model.length);
+      assert.deepEqual(particles.swapRemove(i), model[i]);
+      const last = model.pop()!;
+      if (i < model.length) model[i] = last;
+    }
+  }
+  assert.deepEqual([...particles], model);
+  const floats = particles.view(Float32Array);
+  for (let i = 0; i < model.length; i++) assert.equal(floats[i * (Particle.size / 4) + 3], 0, "f32x3 padding is 0");
+  assert.throws(() => particles.push({ ...make(), velocity: [1, 2, 3] }), RangeError);
+  assert.throws(() => particles.push({ ...make(), position: 5 as unknown as number[] }), TypeError);
+  assert.throws(() => particles.push({ ...make(), mass: "x" as unknown as number }), TypeError);
+});
