@@ -6,19 +6,11 @@
  * @module
  */
 import { native } from "../ffi/native.ts";
+import { typedArrayOf } from "./_typed_array_of.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { OffsetTable } from "./_offset_table.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
-import {
-  checkAlignment,
-  checkSize,
-  checkTypedArrayConstructor,
-  checkView,
-  describe,
-  MAX_BLOCK_SIZE,
-  parseOptions,
-  z,
-} from "./_validate.ts";
+import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
 
@@ -383,11 +375,7 @@ export class DebugAllocator implements Allocator {
 
   /** A typed array of `length` elements. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
-    checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
-    const a = checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
-    const bytes = this.alloc(length * bytesPerElement, a);
-    return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length);
+    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align);
   }
 
   /**

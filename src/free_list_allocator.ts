@@ -5,6 +5,7 @@
  * @module
  */
 import { native } from "../ffi/native.ts";
+import { typedArrayOf } from "./_typed_array_of.ts";
 import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { OffsetTable } from "./_offset_table.ts";
@@ -12,7 +13,6 @@ import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
   checkSize,
-  checkTypedArrayConstructor,
   checkView,
   describe,
   MAX_BLOCK_SIZE,
@@ -364,11 +364,7 @@ export class FreeListAllocator implements Allocator {
 
   /** A typed array of `length` elements, aligned to at least its element size and 16. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
-    checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
-    const a = checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
-    const bytes = this.alloc(length * bytesPerElement, a);
-    return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length);
+    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align);
   }
 
   /**

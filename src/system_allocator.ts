@@ -4,18 +4,10 @@
  * @module
  */
 import { native } from "../ffi/native.ts";
+import { typedArrayOf } from "./_typed_array_of.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import { platformError } from "./_platform_error.ts";
-import {
-  checkAlignment,
-  checkSize,
-  checkTypedArrayConstructor,
-  checkView,
-  describe,
-  MAX_BLOCK_SIZE,
-  parseOptions,
-  z,
-} from "./_validate.ts";
+import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
 
@@ -187,11 +179,7 @@ export class SystemAllocator implements Allocator {
    * @throws {TypeError} When `ctor` is not a typed array constructor.
    */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
-    checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
-    const alignment = checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
-    const bytes = this.alloc(length * bytesPerElement, alignment);
-    return new ctor(bytes.buffer as ArrayBuffer, 0, length);
+    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align);
   }
 
   /**
