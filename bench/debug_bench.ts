@@ -23,7 +23,7 @@ compare("W15 ladder: 64 B alloc+free on a PoolAllocator", "untracked", {
   "+ detached views (the default)": () => onPool.safety.free(onPool.safety.alloc(64)),
   "+ sampled traces (1/64)": () => onPool.sampled.free(onPool.sampled.alloc(64)),
   "+ full traces": () => onPool.traced.free(onPool.traced.alloc(64)),
-});
+}, 100);
 
 const arena = new Arena({ capacity: 1 << 20, safety: false });
 const debugArena = new Arena({ capacity: 1 << 20, safety: false });
@@ -35,7 +35,7 @@ compare("W15 ladder: 64 B alloc+free on an Arena", "untracked", {
   "+ detached views (the default)": () => onArena.safety.free(onArena.safety.alloc(64)),
   "+ sampled traces (1/64)": () => onArena.sampled.free(onArena.sampled.alloc(64)),
   "+ full traces": () => onArena.traced.free(onArena.traced.alloc(64)),
-});
+}, 100);
 
 // W2 churn (1,000 live blocks of 16–1,024 B) through each rung over TLSF.
 const sizes = Array.from({ length: 4096 }, (_, i) => 16 + ((i * 7919) % 1009));
@@ -67,4 +67,4 @@ compare("W15 ladder: W2 churn on a FreeListAllocator (100 steps)", "untracked", 
   "+ detached views (the default)": churn((n) => ladder[3]!.alloc(n), (v) => ladder[3]!.free(v)),
   "+ sampled traces (1/64)": churn((n) => ladder[4]!.alloc(n), (v) => ladder[4]!.free(v)),
   "+ full traces": churn((n) => ladder[5]!.alloc(n), (v) => ladder[5]!.free(v)),
-});
+}, 100);

@@ -8,8 +8,10 @@
 import { native } from "../ffi/native.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { BlockTable, taskClock } from "./_block_table.ts";
 import { OffsetTable } from "./_offset_table.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
+import { addressOf } from "./native_info.ts";
 import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "./_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
@@ -102,52 +104,72 @@ const OptionsSchema = z.object({
 }).strict();
 
 const CANARY_BYTE = 0xfd;
+const CANARY_WORD = 0xfdfdfdfd | 0;
 const FRESH_BYTE = 0xaa;
 const FREED_BYTE = 0xdd;
+/** Bytes of canary after a block, and of header + canary before it. */
 const CANARY = 16;
 
-interface DebugBlock {
+// Each block's 16 bytes just before the user's are a header and a canary:
+// [slot, id (low 32 bits), canary, canary] as Int32 words. A free reads the
+// header through the chunk's cached Int32Array and checks it against the
+// block table: no hash lookup on the hot path, and a header destroyed by an
+// underflow is caught like any other canary.
+
+/** What memkit caches on each ArrayBuffer it carves debug blocks from. */
+interface Chunk {
+  /** Address of the buffer's first byte. */
+  readonly base: number;
+  /** The buffer as Int32 words, for headers and canaries. */
+  readonly words: Int32Array;
+}
+
+const CHUNK = Symbol("memkit.debugChunk");
+
+function chunkOf(buffer: ArrayBufferLike): Chunk {
+  const tagged = buffer as unknown as Record<symbol, Chunk | undefined>;
+  let chunk = tagged[CHUNK];
+  if (chunk === undefined) {
+    chunk = {
+      base: buffer.byteLength > 0 ? native.addressOf(new Uint8Array(buffer)) : 0,
+      words: new Int32Array(buffer, 0, Math.min(Math.floor(buffer.byteLength / 4), 2 ** 30)),
+    };
+    tagged[CHUNK] = chunk;
+  }
+  return chunk;
+}
+
+/** Whether a block whose user bytes start at `user` in its buffer has an Int32 header (else it is in the address table). */
+function hasHeader(user: number, words: Int32Array): boolean {
+  return (user & 3) === 0 && user >= CANARY && user <= words.length * 4;
+}
+
+/**
+ * The record a block's own ArrayBuffer carries when views are detached on
+ * free: it outlives the slot, so a double free through a stale view can say
+ * where the block was allocated and first freed.
+ */
+interface BufferTag {
   readonly owner: DebugAllocator;
+  readonly slot: number;
   readonly id: number;
-  /** The backing's block: canary, user bytes, canary. */
-  readonly outer: Uint8Array;
-  /** Offset of the user bytes in `outer`. */
-  readonly front: number;
   readonly address: number;
   readonly size: number;
-  readonly align: number;
-  readonly born: number;
   readonly trace: Error | null;
-  /** The user's ArrayBuffer: weakly held when unreachable blocks are reported. */
-  view: ArrayBuffer | WeakRef<ArrayBuffer> | null;
   freedTrace: Error | null;
-  index: number;
-  /** Its place in the allocator's slot table. */
-  readonly slot: number;
   freed: boolean;
-  unreachable: boolean;
 }
 
-// Address of an ArrayBuffer's first byte, cached on the buffer (an FFI-side
-// lookup in Deno, so done once per buffer rather than once per block).
-const BASE = Symbol("memkit.baseAddress");
+const TAG = Symbol("memkit.debugBlock");
 
-function baseAddress(buffer: ArrayBufferLike): number {
-  const tagged = buffer as unknown as Record<symbol, number | undefined>;
-  let base = tagged[BASE];
-  if (base === undefined) {
-    base = buffer.byteLength > 0 ? native.addressOf(new Uint8Array(buffer)) : 0;
-    tagged[BASE] = base;
-  }
-  return base;
+function tagOf(buffer: ArrayBufferLike): BufferTag | undefined {
+  return (buffer as unknown as Record<symbol, BufferTag | undefined>)[TAG];
 }
 
-// The user's ArrayBuffer of each block carries its record (a property, not a
-// Map: per-operation Map churn is O(entries) in V8 and JSC).
-const RECORD = Symbol("memkit.debugBlock");
-
-function recordOf(buffer: ArrayBufferLike): DebugBlock | undefined {
-  return (buffer as unknown as Record<symbol, DebugBlock | undefined>)[RECORD];
+/** What `retainMetadata` keeps of a freed block. */
+interface FreedRecord {
+  readonly size: number;
+  readonly trace: Error | null;
 }
 
 function captureTrace(frames: number): Error {
@@ -163,6 +185,10 @@ function formatTrace(error: Error | null, frames: number): string | undefined {
   // Drop the message line and memkit's own frames.
   return error.stack.split("\n").slice(1).filter((line) => !/debug_allocator\.ts|global_allocator\.ts/.test(line))
     .slice(0, frames).map((line) => line.trim()).join("\n");
+}
+
+function indent(title: string, trace: string | undefined): string {
+  return trace ? `\n  ${title}:\n    ${trace.replaceAll("\n", "\n    ")}` : "";
 }
 
 /** Address-based access for the global allocator's C-style functions (not public). */
@@ -215,18 +241,18 @@ export class DebugAllocator implements Allocator {
   readonly #neverUnmap: boolean;
   readonly #retainMetadata: boolean;
   readonly #limit: number;
-  readonly #live: DebugBlock[] = [];
-  readonly #retained: DebugBlock[] = [];
   readonly #detach: boolean;
-  // Live blocks by address (no Map: see _offset_table.ts), through reusable slots.
+  readonly #blocks = new BlockTable();
+  /** Outer blocks kept by `neverUnmap` until deinit. */
+  readonly #retained: Uint8Array[] = [];
+  // Blocks found by address rather than by header: those of the C-style API and
+  // the rare block whose offset cannot hold an Int32 header (no Map: see _offset_table.ts).
   readonly #byAddress = new OffsetTable();
-  readonly #slots: (DebugBlock | undefined)[] = [];
-  readonly #freeSlots: number[] = [];
   // The last 64 freed addresses, to name double frees when views are not detached.
   readonly #recentlyFreed = new Float64Array(64).fill(-1);
   #recentAt = 0;
-  readonly #freedByAddress = new Map<number, DebugBlock>();
-  readonly #registry: FinalizationRegistry<DebugBlock> | null;
+  readonly #freedByAddress = new Map<number, FreedRecord>();
+  readonly #registry: FinalizationRegistry<BufferTag> | null;
   #nextId = 1;
   #allocatedBytes = 0;
   #peakBytes = 0;
@@ -234,6 +260,7 @@ export class DebugAllocator implements Allocator {
   #totalFrees = 0;
   #failedAllocations = 0;
   #deinitialized = false;
+  #lastError: AllocationError | null = null;
 
   /**
    * Creates a debugging allocator over `backing`.
@@ -261,17 +288,18 @@ export class DebugAllocator implements Allocator {
     this.#retainMetadata = parsed.retainMetadata ?? false;
     this.#limit = parsed.memoryLimit ?? Infinity;
     this.#detach = parsed.detachFreed ?? true;
+    const blocks = this.#blocks;
     this.#registry = parsed.reportUnreachable
-      ? new FinalizationRegistry((block) => {
-        if (!block.freed) block.unreachable = true;
+      ? new FinalizationRegistry((tag) => {
+        if (!tag.freed && blocks.ids[tag.slot] === tag.id) blocks.unreachable[tag.slot] = 1;
       })
       : null;
     registerOwner(this, "debug", DebugAllocator.#holds);
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
-    const record = recordOf(buffer);
-    return record !== undefined && record.owner === owner && !record.freed;
+    const tag = tagOf(buffer);
+    return tag !== undefined && tag.owner === owner && !tag.freed;
   }
 
   /**
@@ -284,83 +312,111 @@ export class DebugAllocator implements Allocator {
     return view;
   }
 
-  #lastError: AllocationError | null = null;
-
   /** Like {@linkcode DebugAllocator.alloc}, but `null` instead of an out-of-memory or limit error. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
     checkSize(size, "allocate");
     const a = checkAlignment(align, "allocate", native.pageSize);
-    this.#usable("allocate");
+    if (this.#deinitialized) this.#usable("allocate");
+    if (!this.#safety) return this.#allocPlain(size, a);
+    const slot = this.#allocate(size, a);
+    if (slot < 0) return null;
+    const outer = this.#blocks.outers[slot]!;
+    const front = a > CANARY ? a : CANARY;
+    if (!this.#detach) {
+      return new Uint8Array(outer.buffer, outer.byteOffset + front, size);
+    }
+    // Its own ArrayBuffer, so free can detach every view of it.
+    const address = this.#blocks.addresses[slot];
+    const buffer = size > 0 ? native.wrap(address, size) : new ArrayBuffer(0);
+    const tag: BufferTag = {
+      owner: this,
+      slot,
+      id: this.#blocks.ids[slot],
+      address,
+      size,
+      trace: this.#blocks.traces[slot],
+      freedTrace: null,
+      freed: false,
+    };
+    (buffer as unknown as Record<symbol, BufferTag>)[TAG] = tag;
+    this.#blocks.views[slot] = this.#registry ? new WeakRef(buffer) : buffer;
+    this.#registry?.register(buffer, tag, tag);
+    return new Uint8Array(buffer);
+  }
+
+  // Takes a block from the backing, arms its header and canaries and records
+  // it; the slot, or -1 with #lastError set.
+  #allocate(size: number, a: number): number {
     if (this.#allocatedBytes + size > this.#limit) {
-      this.#failedAllocations++;
-      this.#lastError = new AllocationError(
+      return this.#fail(
+        "limit-exceeded",
+        `Cannot allocate ${size} bytes: ${this.#allocatedBytes} of the ${this.#limit}-byte memory limit are in use`,
+      );
+    }
+    const front = a > CANARY ? a : CANARY;
+    // The default alignment is left implicit, so backings keep their fast paths.
+    const outer = this.#backing.tryAlloc(front + size + CANARY, a === 16 ? undefined : a);
+    if (outer === null) {
+      return this.#fail("out-of-memory", `Cannot allocate ${size} bytes: the backing allocator refused`);
+    }
+    const chunk = chunkOf(outer.buffer);
+    const user = outer.byteOffset + front;
+    const blocks = this.#blocks;
+    const slot = blocks.take();
+    const id = this.#nextId++;
+    const address = chunk.base + user;
+    blocks.ids[slot] = id;
+    blocks.addresses[slot] = address;
+    blocks.sizes[slot] = size;
+    blocks.aligns[slot] = a;
+    blocks.born[slot] = taskClock();
+    blocks.outers[slot] = outer;
+    if (this.#frames > 0 && id % this.#sampleEvery === 0) blocks.traces[slot] = captureTrace(this.#frames);
+    const words = chunk.words;
+    if (hasHeader(user, words)) {
+      const h = (user - CANARY) >>> 2;
+      words[h] = slot;
+      words[h + 1] = id | 0;
+      words[h + 2] = CANARY_WORD;
+      words[h + 3] = CANARY_WORD;
+      if (front > CANARY) outer.fill(CANARY_BYTE, 0, front - CANARY);
+    } else {
+      outer.fill(CANARY_BYTE, 0, front);
+      this.#byAddress.set(address, slot);
+    }
+    const end = user + size;
+    if ((end & 3) === 0 && end + CANARY <= words.length * 4) {
+      const e = end >>> 2;
+      words[e] = CANARY_WORD;
+      words[e + 1] = CANARY_WORD;
+      words[e + 2] = CANARY_WORD;
+      words[e + 3] = CANARY_WORD;
+    } else {
+      outer.fill(CANARY_BYTE, front + size);
+    }
+    if (this.#poison) outer.fill(FRESH_BYTE, front, front + size);
+    this.#count(size);
+    return slot;
+  }
+
+  #fail(category: "limit-exceeded" | "out-of-memory", message: string): -1 {
+    this.#failedAllocations++;
+    this.#lastError = new AllocationError(category, message);
+    return -1;
+  }
+
+  // Counters only (safety off): the backing's own block.
+  #allocPlain(size: number, align: number): Uint8Array | null {
+    if (this.#allocatedBytes + size > this.#limit) {
+      this.#fail(
         "limit-exceeded",
         `Cannot allocate ${size} bytes: ${this.#allocatedBytes} of the ${this.#limit}-byte memory limit are in use`,
       );
       return null;
     }
-    if (!this.#safety) return this.#allocPlain(size, a);
-    const front = Math.max(CANARY, a);
-    // The default alignment is left implicit, so backings keep their fast paths.
-    const outer = this.#backing.tryAlloc(front + size + CANARY, a === 16 ? undefined : a);
-    if (outer === null) {
-      this.#failedAllocations++;
-      this.#lastError = new AllocationError(
-        "out-of-memory",
-        `Cannot allocate ${size} bytes: the backing allocator refused`,
-      );
-      return null;
-    }
-    outer.fill(CANARY_BYTE, 0, front);
-    outer.fill(CANARY_BYTE, front + size);
-    const address = baseAddress(outer.buffer) + outer.byteOffset + front;
-    const id = this.#nextId++;
-    const trace = this.#frames > 0 && id % this.#sampleEvery === 0 ? captureTrace(this.#frames) : null;
-    const block: DebugBlock = {
-      owner: this,
-      id,
-      outer,
-      front,
-      address,
-      size,
-      align: a,
-      born: Date.now(), // Date.now, not performance.now: the latter is a ~100 ns op call in Deno
-      trace,
-      view: null,
-      freedTrace: null,
-      index: this.#live.length,
-      slot: this.#freeSlots.length ? this.#freeSlots.pop()! : this.#slots.length,
-      freed: false,
-      unreachable: false,
-    };
-    this.#live.push(block);
-    this.#slots[block.slot] = block;
-    this.#byAddress.set(address, block.slot);
-    this.#count(size);
-    if (!this.#detach) {
-      const shared = new Uint8Array(outer.buffer, outer.byteOffset + front, size);
-      if (this.#poison) shared.fill(FRESH_BYTE);
-      return shared;
-    }
-    // Its own ArrayBuffer, so free can detach every view of it.
-    const buffer = size > 0 ? native.wrap(address, size) : new ArrayBuffer(0);
-    (buffer as unknown as Record<symbol, DebugBlock>)[RECORD] = block;
-    block.view = this.#registry ? new WeakRef(buffer) : buffer;
-    const view = new Uint8Array(buffer);
-    if (this.#poison) view.fill(FRESH_BYTE);
-    this.#registry?.register(buffer, block, block);
-    return view;
-  }
-
-  // Counters only (safety off): the backing's own block, tagged for free().
-  #allocPlain(size: number, align: number): Uint8Array | null {
     const view = this.#backing.tryAlloc(size, align);
     if (view === null) {
-      this.#failedAllocations++;
-      this.#lastError = new AllocationError(
-        "out-of-memory",
-        `Cannot allocate ${size} bytes: the backing allocator refused`,
-      );
+      this.#fail("out-of-memory", `Cannot allocate ${size} bytes: the backing allocator refused`);
       return null;
     }
     this.#count(size);
@@ -391,10 +447,10 @@ export class DebugAllocator implements Allocator {
       this.#totalFrees++;
       return;
     }
-    const block = this.#own(view, "free");
-    if (block === null) return;
-    const corruption = this.#canaryError(block);
-    this.#release(block);
+    const slot = this.#slotOf(view, "free");
+    if (slot < 0) return;
+    const corruption = this.#canaryError(slot);
+    this.#release(slot);
     if (corruption) throw corruption;
   }
 
@@ -413,10 +469,10 @@ export class DebugAllocator implements Allocator {
       if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
       return fresh;
     }
-    const block = this.#own(view, "resize");
-    if (block === null) return this.alloc(newSize);
-    const fresh = this.alloc(newSize, block.align);
-    fresh.set(new Uint8Array(block.outer.buffer, block.outer.byteOffset + block.front, Math.min(block.size, newSize)));
+    const slot = this.#slotOf(view, "resize");
+    if (slot < 0) return this.alloc(newSize);
+    const fresh = this.alloc(newSize, this.#blocks.aligns[slot]);
+    fresh.set(this.#userBytes(slot).subarray(0, newSize));
     this.free(view);
     return fresh;
   }
@@ -425,13 +481,7 @@ export class DebugAllocator implements Allocator {
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     if (!this.#safety) return this.#backing.owns(view);
-    if (!this.#detach && recordOf(view.buffer) === undefined) {
-      if ((view.buffer as ArrayBuffer).detached || view.buffer.byteLength === 0) return false;
-      const slot = this.#byAddress.get(baseAddress(view.buffer) + view.byteOffset);
-      return slot >= 0 && this.#slots[slot]?.outer.buffer === view.buffer;
-    }
-    const block = recordOf(view.buffer);
-    return block !== undefined && block.owner === this && !block.freed;
+    return this.#locate(view) >= 0;
   }
 
   /** Counters of the blocks as the user sees them (canaries are overhead). */
@@ -443,7 +493,7 @@ export class DebugAllocator implements Allocator {
       allocatedBytes: this.#allocatedBytes,
       availableBytes: backing.availableBytes,
       peakBytes: this.#peakBytes,
-      liveAllocations: this.#safety ? this.#live.length : this.#totalAllocations - this.#totalFrees,
+      liveAllocations: this.#safety ? this.#blocks.live : this.#totalAllocations - this.#totalFrees,
       totalAllocations: this.#totalAllocations,
       totalFrees: this.#totalFrees,
       failedAllocations: this.#failedAllocations,
@@ -456,16 +506,17 @@ export class DebugAllocator implements Allocator {
   /** Every block still allocated, oldest first. */
   leaks(): LeakRecord[] {
     const now = Date.now();
-    return [...this.#live].sort((a, b) => a.id - b.id).map((block) => {
+    const blocks = this.#blocks;
+    return blocks.liveSlots().map((slot) => {
       const record: LeakRecord = {
-        address: block.address,
-        size: block.size,
-        align: block.align,
-        ageMs: now - block.born,
+        address: blocks.addresses[slot],
+        size: blocks.sizes[slot],
+        align: blocks.aligns[slot],
+        ageMs: Math.max(0, now - blocks.born[slot]),
       };
-      const stack = formatTrace(block.trace, this.#frames);
+      const stack = formatTrace(blocks.traces[slot], this.#frames);
       if (stack !== undefined) record.stack = stack;
-      if (block.unreachable) record.unreachable = true;
+      if (blocks.unreachable[slot]) record.unreachable = true;
       return record;
     });
   }
@@ -475,8 +526,8 @@ export class DebugAllocator implements Allocator {
    * @throws {AllocationError} "corruption" naming the first damaged block.
    */
   check(): void {
-    for (const block of this.#live) {
-      const error = this.#canaryError(block);
+    for (const slot of this.#blocks.liveSlots()) {
+      const error = this.#canaryError(slot);
       if (error) throw error;
     }
   }
@@ -510,9 +561,9 @@ export class DebugAllocator implements Allocator {
    */
   deinit(): "ok" | "leak" {
     if (this.#deinitialized) return "ok";
-    const leaked = this.#live.length > 0;
-    for (const block of [...this.#live]) this.#release(block, true);
-    for (const block of this.#retained) this.#backing.free(block.outer);
+    const leaked = this.#blocks.live > 0;
+    for (const slot of this.#blocks.liveSlots()) this.#release(slot, true);
+    for (const outer of this.#retained) this.#backing.free(outer);
     this.#retained.length = 0;
     this.#deinitialized = true;
     return leaked ? "leak" : "ok";
@@ -524,187 +575,273 @@ export class DebugAllocator implements Allocator {
     }
   }
 
-  // The live block `view` starts, null for an empty foreign view; throws for misuse.
-  #own(view: ArrayBufferView, op: "free" | "resize"): DebugBlock | null {
+  #front(slot: number): number {
+    const a = this.#blocks.aligns[slot];
+    return a > CANARY ? a : CANARY;
+  }
+
+  #userBytes(slot: number): Uint8Array {
+    const outer = this.#blocks.outers[slot]!;
+    return new Uint8Array(outer.buffer, outer.byteOffset + this.#front(slot), this.#blocks.sizes[slot]);
+  }
+
+  // The live block `view` starts, or -1; never throws (owns() and the fast path of free()).
+  #locate(view: ArrayBufferView): number {
     const buffer = view.buffer;
-    if (!this.#detach && recordOf(buffer) === undefined) return this.#ownByAddress(view, op);
-    const block = recordOf(buffer);
-    if (block === undefined || block.owner !== this) {
+    const blocks = this.#blocks;
+    if (this.#detach) {
+      const tag = tagOf(buffer);
+      return tag !== undefined && tag.owner === this && !tag.freed && view.byteOffset === 0 ? tag.slot : -1;
+    }
+    const chunk = (buffer as unknown as Record<symbol, Chunk | undefined>)[CHUNK];
+    if (chunk === undefined) return -1;
+    const user = view.byteOffset;
+    let slot = -1;
+    if (hasHeader(user, chunk.words)) {
+      const h = (user - CANARY) >>> 2;
+      slot = chunk.words[h];
+      // A header names a slot; the slot must name this very block back.
       if (
-        view.byteLength === 0 && buffer.byteLength === 0 && !(buffer as ArrayBuffer).detached && block === undefined
+        !(slot >= 0 && slot < blocks.end && blocks.ids[slot] !== 0 && (blocks.ids[slot] | 0) === chunk.words[h + 1])
       ) {
-        return null;
+        slot = -1;
       }
-      const kind = block !== undefined ? "debug" : ownerKindOf(buffer, this);
-      if (kind !== null) {
-        throw new AllocationError(
-          "mismatched-allocator",
-          `Cannot ${op} ${describe(view)} in this DebugAllocator: it belongs to another ${kind} allocator`,
-        );
-      }
+    }
+    if (slot < 0 && this.#byAddress.size > 0) slot = this.#byAddress.get(chunk.base + user);
+    if (slot < 0) return -1;
+    const outer = blocks.outers[slot]!;
+    return outer.buffer === buffer && outer.byteOffset + this.#front(slot) === user ? slot : -1;
+  }
+
+  // The live block `view` starts; -1 for an empty foreign view (freeing it is a
+  // no-op); throws for every kind of misuse.
+  #slotOf(view: ArrayBufferView, op: "free" | "resize"): number {
+    const slot = this.#locate(view);
+    if (slot >= 0) return slot;
+    return this.#detach ? this.#misuseOfTagged(view, op) : this.#misuseByAddress(view, op);
+  }
+
+  // Detached views: the buffer's tag says whose block it was and whether it was freed.
+  #misuseOfTagged(view: ArrayBufferView, op: "free" | "resize"): number {
+    const buffer = view.buffer;
+    const tag = tagOf(buffer);
+    if (tag === undefined || tag.owner !== this) {
+      if (tag === undefined && isEmptyView(view)) return -1;
+      const kind = tag !== undefined ? "debug" : ownerKindOf(buffer, this);
+      if (kind !== null) throw this.#mismatched(view, op, kind === "debug" ? "another debug" : `a ${kind}`);
       throw new AllocationError(
         "invalid-free",
         `Cannot ${op} ${describe(view)}: it was not allocated by this DebugAllocator`,
       );
     }
-    if (block.freed) {
-      const where = formatTrace(block.freedTrace, this.#frames);
-      const born = formatTrace(block.trace, this.#frames);
+    if (tag.freed) {
       throw new AllocationError(
         op === "free" ? "double-free" : "use-after-free",
-        `Cannot ${op} the ${block.size}-byte block at 0x${block.address.toString(16)}: it was already freed` +
-          (born ? `\n  allocated at:\n    ${born.replaceAll("\n", "\n    ")}` : "") +
-          (where ? `\n  first freed at:\n    ${where.replaceAll("\n", "\n    ")}` : ""),
+        `Cannot ${op} the ${tag.size}-byte block at 0x${tag.address.toString(16)}: it was already freed` +
+          indent("allocated at", formatTrace(tag.trace, this.#frames)) +
+          indent("first freed at", formatTrace(tag.freedTrace, this.#frames)),
       );
     }
-    if (view.byteOffset !== 0) {
-      throw new AllocationError(
-        "invalid-free",
-        `Cannot ${op} ${describe(view)} at offset ${view.byteOffset} of the ${block.size}-byte block at 0x${
-          block.address.toString(16)
-        }: pass a view that starts at the block's first byte`,
-      );
-    }
-    return block;
+    throw this.#interior(view, op, tag.size, tag.address);
   }
 
-  // Without detached views: find the block by the view's address.
-  #ownByAddress(view: ArrayBufferView, op: "free" | "resize"): DebugBlock | null {
-    const buffer = view.buffer;
-    if (view.byteLength === 0 && buffer.byteLength === 0 && !(buffer as ArrayBuffer).detached) return null;
-    const address = (buffer as ArrayBuffer).detached ? -1 : baseAddress(buffer) + view.byteOffset;
-    const slot = address < 0 ? -1 : this.#byAddress.get(address);
-    const block = slot < 0 ? undefined : this.#slots[slot];
-    if (block !== undefined && block.outer.buffer === buffer) return block;
+  // Views of the backing's memory: classify by address.
+  #misuseByAddress(view: ArrayBufferView, op: "free" | "resize"): number {
+    const buffer = view.buffer as ArrayBuffer;
+    if (isEmptyView(view) && (buffer as unknown as Record<symbol, unknown>)[CHUNK] === undefined) return -1;
+    const blocks = this.#blocks;
+    const address = buffer.detached || buffer.byteLength === 0 ? -1 : addressOf(view);
+    if (address >= 0) {
+      // A block whose header was overwritten: free it, and let the canary check report the damage.
+      const slot = blocks.find(address);
+      if (slot >= 0 && blocks.outers[slot]!.buffer === buffer) return slot;
+    }
     // A detached buffer: the backing returned that memory, so the block was freed.
-    if (
-      (buffer as ArrayBuffer).detached || this.#recentlyFreed.includes(address) || this.#freedByAddress.has(address)
-    ) {
+    if (buffer.detached || this.#recentlyFreed.includes(address) || this.#freedByAddress.has(address)) {
+      const freed = this.#freedByAddress.get(address);
       throw new AllocationError(
         op === "free" ? "double-free" : "use-after-free",
-        `Cannot ${op} ${describe(view)}${
-          address >= 0 ? ` at 0x${address.toString(16)}` : ""
-        }: its block was already freed`,
+        `Cannot ${op} ${describe(view)}${address >= 0 ? ` at 0x${address.toString(16)}` : ""}: its ${
+          freed ? `${freed.size}-byte ` : ""
+        }block was already freed` + indent("allocated at", formatTrace(freed?.trace ?? null, this.#frames)),
       );
     }
-    if (this.#backing.owns(view)) {
-      throw new AllocationError(
-        "invalid-free",
-        `Cannot ${op} ${
-          describe(view)
-        }: it does not start a block of this DebugAllocator (an interior view, or a freed block)`,
-      );
+    for (const slot of blocks.liveSlots()) {
+      const start = blocks.addresses[slot];
+      if (address > start && address < start + blocks.sizes[slot] && blocks.outers[slot]!.buffer === buffer) {
+        throw this.#interior(view, op, blocks.sizes[slot], start);
+      }
     }
     const kind = ownerKindOf(buffer, this);
-    if (kind !== null) {
-      throw new AllocationError(
-        "mismatched-allocator",
-        `Cannot ${op} ${describe(view)} in this DebugAllocator: it belongs to a ${kind} allocator`,
-      );
-    }
+    if (kind !== null) throw this.#mismatched(view, op, kind === "debug" ? "another debug" : `a ${kind}`);
     throw new AllocationError(
       "invalid-free",
-      `Cannot ${op} ${describe(view)}: it was not allocated by this DebugAllocator`,
+      `Cannot ${op} ${describe(view)}: it does not start a live block of this DebugAllocator`,
     );
   }
 
-  #canaryError(block: DebugBlock): AllocationError | null {
-    const outer = block.outer;
-    const end = block.front + block.size;
-    for (let i = 0; i < block.front; i++) {
-      if (outer[i] !== CANARY_BYTE) return this.#corruption(block, "underflow", block.front - i);
+  #mismatched(view: ArrayBufferView, op: string, owner: string): AllocationError {
+    return new AllocationError(
+      "mismatched-allocator",
+      `Cannot ${op} ${describe(view)} in this DebugAllocator: it belongs to ${owner} allocator`,
+    );
+  }
+
+  #interior(view: ArrayBufferView, op: string, size: number, address: number): AllocationError {
+    const offset = this.#detach ? view.byteOffset : addressOf(view) - address;
+    return new AllocationError(
+      "invalid-free",
+      `Cannot ${op} ${describe(view)} at offset ${offset} of the ${size}-byte block at 0x${
+        address.toString(16)
+      }: pass a view that starts at the block's first byte`,
+    );
+  }
+
+  // The fast check compares Int32 words; only a damaged block is read byte by byte.
+  #canaryError(slot: number): AllocationError | null {
+    const blocks = this.#blocks;
+    const outer = blocks.outers[slot]!;
+    const front = this.#front(slot);
+    const size = blocks.sizes[slot];
+    const words = chunkOf(outer.buffer).words;
+    const user = outer.byteOffset + front;
+    const end = user + size;
+    let intact = hasHeader(user, words);
+    if (intact) {
+      const h = (user - CANARY) >>> 2;
+      intact = words[h] === slot && words[h + 1] === (blocks.ids[slot] | 0) && words[h + 2] === CANARY_WORD &&
+        words[h + 3] === CANARY_WORD;
     }
-    for (let i = end + CANARY - 1; i >= end; i--) {
-      if (outer[i] !== CANARY_BYTE) return this.#corruption(block, "overflow", i - end + 1);
+    if (intact && (end & 3) === 0 && end + CANARY <= words.length * 4) {
+      const e = end >>> 2;
+      intact = words[e] === CANARY_WORD && words[e + 1] === CANARY_WORD && words[e + 2] === CANARY_WORD &&
+        words[e + 3] === CANARY_WORD;
+    } else if (intact) {
+      for (let i = front + size; i < front + size + CANARY; i++) if (outer[i] !== CANARY_BYTE) intact = false;
+    }
+    if (intact) { for (let i = 0; i < front - CANARY; i++) if (outer[i] !== CANARY_BYTE) intact = false; }
+    if (intact) return null;
+    // Byte by byte: the farthest damaged byte on each side.
+    const expected = this.#expectedFront(slot, user, words, front);
+    for (let i = 0; i < front; i++) {
+      if (outer[i] !== expected[i]) return this.#corruption(slot, "underflow", front - i);
+    }
+    for (let i = front + size + CANARY - 1; i >= front + size; i--) {
+      if (outer[i] !== CANARY_BYTE) return this.#corruption(slot, "overflow", i - front - size + 1);
     }
     return null;
   }
 
-  #corruption(block: DebugBlock, kind: "overflow" | "underflow", distance: number): AllocationError {
-    const born = formatTrace(block.trace, this.#frames);
+  // What the bytes before a block should be: canary, then its header when it has one.
+  #expectedFront(slot: number, user: number, words: Int32Array, front: number): Uint8Array {
+    const expected = new Uint8Array(front).fill(CANARY_BYTE);
+    if (hasHeader(user, words)) {
+      new Int32Array(expected.buffer, front - CANARY, 2).set([slot, this.#blocks.ids[slot] | 0]);
+    }
+    return expected;
+  }
+
+  #corruption(slot: number, kind: "overflow" | "underflow", distance: number): AllocationError {
+    const blocks = this.#blocks;
     return new AllocationError(
       "corruption",
-      `Heap ${kind} detected: the ${block.size}-byte block at 0x${block.address.toString(16)} was written ` +
-        `${distance} byte${distance === 1 ? "" : "s"} ${kind === "overflow" ? "past its end" : "before its start"}` +
-        (born ? `\n  allocated at:\n    ${born.replaceAll("\n", "\n    ")}` : ""),
+      `Heap ${kind} detected: the ${blocks.sizes[slot]}-byte block at 0x${blocks.addresses[slot].toString(16)} was ` +
+        `written ${distance} byte${distance === 1 ? "" : "s"} ${
+          kind === "overflow" ? "past its end" : "before its start"
+        }` +
+        indent("allocated at", formatTrace(blocks.traces[slot], this.#frames)),
     );
   }
 
-  #release(block: DebugBlock, quiet = false): void {
-    block.freed = true;
-    if (this.#frames > 0 && block.trace !== null && !quiet) block.freedTrace = captureTrace(this.#frames);
-    // Swap-remove from the live list.
-    const last = this.#live.pop()!;
-    if (last !== block) {
-      this.#live[block.index] = last;
-      last.index = block.index;
+  #release(slot: number, quiet = false): void {
+    const blocks = this.#blocks;
+    const address = blocks.addresses[slot];
+    const size = blocks.sizes[slot];
+    const outer = blocks.outers[slot]!;
+    if (this.#detach) {
+      // Detach every view of the block before its memory goes anywhere.
+      const held = blocks.views[slot];
+      const buffer = held instanceof WeakRef ? held.deref() : held;
+      if (buffer !== undefined) {
+        const tag = tagOf(buffer)!;
+        tag.freed = true;
+        if (this.#frames > 0 && tag.trace !== null && !quiet) tag.freedTrace = captureTrace(this.#frames);
+        this.#registry?.unregister(tag);
+        buffer.transfer(0);
+      }
     }
-    this.#byAddress.delete(block.address);
-    this.#slots[block.slot] = undefined;
-    this.#freeSlots.push(block.slot);
-    this.#recentlyFreed[this.#recentAt] = block.address;
+    this.#recentlyFreed[this.#recentAt] = address;
     this.#recentAt = (this.#recentAt + 1) & 63;
-    if (this.#retainMetadata) this.#freedByAddress.set(block.address, block);
-    this.#registry?.unregister(block);
-    this.#allocatedBytes -= block.size;
+    if (this.#retainMetadata) this.#freedByAddress.set(address, { size, trace: blocks.traces[slot] });
+    if (this.#byAddress.size > 0) this.#byAddress.delete(address);
+    this.#allocatedBytes -= size;
     this.#totalFrees++;
-    // Detach every view of the block before its memory goes anywhere.
-    const buffer = block.view instanceof WeakRef ? block.view.deref() : block.view;
-    buffer?.transfer(0);
-    block.view = null;
-    if (this.#poison) block.outer.fill(FREED_BYTE, block.front, block.front + block.size);
-    if (this.#neverUnmap) this.#retained.push(block);
-    else this.#backing.free(block.outer);
+    blocks.release(slot);
+    if (this.#poison) outer.fill(FREED_BYTE, outer.length - CANARY - size, outer.length - CANARY);
+    if (this.#neverUnmap) this.#retained.push(outer);
+    else this.#backing.free(outer);
   }
 
   static {
     cStyle = {
       malloc: (debug, size) => {
-        const view = debug.alloc(size);
-        return size === 0 ? 0 : recordOf(view.buffer)!.address;
+        checkSize(size, "allocate");
+        debug.#usable("allocate");
+        if (!debug.#safety) throw new AllocationError("unsupported", "The C-style API needs safety on");
+        if (size === 0) return 0; // like malloc(0) returning NULL: nothing to free
+        const slot = debug.#allocate(size, 16);
+        if (slot < 0) throw debug.#lastError!;
+        const address = debug.#blocks.addresses[slot];
+        debug.#byAddress.set(address, slot);
+        return address;
       },
       free: (debug, address, size) => debug.#freeAddress(address, size),
       realloc: (debug, address, oldSize, newSize) => {
         if (address === 0) return cStyle.malloc(debug, newSize);
-        const block = debug.#blockAt(address, oldSize, "realloc");
-        const fresh = debug.alloc(newSize, block.align);
-        fresh.set(new Uint8Array(block.outer.buffer, block.outer.byteOffset + block.front, Math.min(oldSize, newSize)));
+        const old = debug.#slotAt(address, oldSize, "realloc");
+        const fresh = cStyle.malloc(debug, newSize);
+        if (fresh !== 0) {
+          debug.#userBytes(debug.#byAddress.get(fresh)).set(debug.#userBytes(old).subarray(0, newSize));
+        }
         debug.#freeAddress(address, oldSize);
-        return newSize === 0 ? 0 : recordOf(fresh.buffer)!.address;
+        return fresh;
       },
     };
   }
 
-  #blockAt(address: number, size: number, op: string): DebugBlock {
-    const slot = this.#byAddress.get(address);
-    const block = slot < 0 ? undefined : this.#slots[slot];
-    if (block === undefined) {
+  #slotAt(address: number, size: number, op: string): number {
+    let slot = this.#byAddress.get(address);
+    if (slot < 0) slot = this.#blocks.find(address);
+    if (slot < 0) {
       const freed = this.#freedByAddress.get(address);
       throw freed
         ? new AllocationError(
           "double-free",
-          `Cannot ${op} 0x${address.toString(16)}: its ${freed.size}-byte block was already freed`,
+          `Cannot ${op} 0x${address.toString(16)}: its ${freed.size}-byte block was already freed` +
+            indent("allocated at", formatTrace(freed.trace, this.#frames)),
         )
         : new AllocationError(
           "invalid-free",
           `Cannot ${op} 0x${address.toString(16)}: no block of this allocator starts there`,
         );
     }
-    if (block.size !== size) {
+    if (this.#blocks.sizes[slot] !== size) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot ${op} 0x${address.toString(16)} with size ${size}: the block was allocated with size ${block.size}`,
+        `Cannot ${op} 0x${address.toString(16)} with size ${size}: the block was allocated with size ${
+          this.#blocks.sizes[slot]
+        }`,
       );
     }
-    return block;
+    return slot;
   }
 
   #freeAddress(address: number, size: number): void {
     if (address === 0) return;
     if (!this.#safety) throw new AllocationError("unsupported", "The C-style API needs safety on");
-    const block = this.#blockAt(address, size, "free");
-    const corruption = this.#canaryError(block);
-    this.#release(block);
+    const slot = this.#slotAt(address, size, "free");
+    const corruption = this.#canaryError(slot);
+    this.#release(slot);
     if (corruption) throw corruption;
   }
 }

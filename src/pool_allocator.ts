@@ -173,6 +173,13 @@ export class PoolAllocator implements Allocator {
    * @throws {AllocationError} "limit-exceeded" at `maxBlocks`, "out-of-memory" when the backing refuses a chunk.
    */
   alloc(size: number, align?: number): Uint8Array {
+    const view = this.tryAlloc(size, align);
+    if (view === null) throw this.#exhausted(size);
+    return view;
+  }
+
+  /** Like {@linkcode PoolAllocator.alloc}, but `null` when no block can be had. */
+  tryAlloc(size: number, align?: number): Uint8Array | null {
     // Fast path: a free block, no safety, a plain size. Everything else below.
     if (
       this.#freeCount !== 0 && align === undefined && !this.#safety && size > 0 && size <= this.#blockSize &&
@@ -187,13 +194,6 @@ export class PoolAllocator implements Allocator {
       const chunk = (index / this.#perChunk) | 0;
       return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
     }
-    const view = this.tryAlloc(size, align);
-    if (view === null) throw this.#exhausted(size);
-    return view;
-  }
-
-  /** Like {@linkcode PoolAllocator.alloc}, but `null` when no block can be had. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
     if (!Number.isInteger(size) || size < 0 || size > this.#blockSize) this.#checkFits(size, "allocate");
     if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate");
     if (this.#disposed) throw this.#disposedError("allocate");

@@ -7,6 +7,7 @@ import {
   addressOf,
   AllocationError,
   type AllocationErrorCategory,
+  type Allocator,
   Arena,
   cFree,
   checkForLeaks,
@@ -14,6 +15,7 @@ import {
   DebugAllocator,
   deinit,
   FailingAllocator,
+  FreeListAllocator,
   gcHint,
   getAllocator,
   getMemStats,
@@ -25,7 +27,7 @@ import {
   PoolAllocator,
   SystemAllocator,
 } from "../mod.ts";
-import { fixture, runChild } from "./_helpers.ts";
+import { below, fixture, runChild, xorshift32 } from "./_helpers.ts";
 
 function raw(address: number, length: number): Uint8Array {
   // SAFETY: the tests only touch bytes inside live (or never-unmapped) debug blocks and their canaries.
@@ -151,6 +153,26 @@ const BUGS: BugRow[] = [
       raw(addressOf(v), 31)[30] = 1; // one byte past the end, through a raw pointer
       d.free(v);
       return "overflow";
+    },
+  },
+  {
+    name: "overflow past a word-aligned end, caught on free",
+    expect: "corruption",
+    run: (d) => {
+      const v = d.alloc(32);
+      raw(addressOf(v), 48)[47] = 0; // the last byte of the canary
+      d.free(v);
+      return "written 16 bytes past its end";
+    },
+  },
+  {
+    name: "underflow that overwrote the block's header, caught on free",
+    expect: "corruption",
+    run: (d) => {
+      const v = d.alloc(40);
+      raw(addressOf(v) - 16, 8).fill(0); // where the header names the block
+      d.free(v);
+      return "underflow";
     },
   },
   {
@@ -397,3 +419,113 @@ test("unreachable blocks (every view collected, never freed) are reported", () =
   assert.deepEqual(out.leaks, [{ size: 32, unreachable: false }, { size: 64, unreachable: true }]);
   assert.equal(out.kept, 32);
 });
+
+test("DebugAllocator checks blocks from a backing whose offsets cannot hold a header", () => {
+  // A (misbehaving) backing that hands out blocks one byte into their memory:
+  // the debug allocator falls back to finding those blocks by address.
+  const system = new SystemAllocator();
+  const skewed: Allocator = {
+    kind: "system",
+    alloc: (size) => system.alloc(size + 1).subarray(1),
+    tryAlloc: (size) => system.alloc(size + 1).subarray(1),
+    array: (ctor, length) => system.array(ctor, length),
+    free: (view) => system.free(new Uint8Array(view.buffer)),
+    resize: (view, size) => system.resize(view, size),
+    owns: (view) => system.owns(new Uint8Array(view.buffer)),
+    stats: () => system.stats(),
+  };
+  for (const detachFreed of [true, false]) {
+    const debug = new DebugAllocator(skewed, { detachFreed });
+    const a = debug.alloc(10);
+    const b = debug.alloc(64);
+    assert.ok(debug.owns(a) && debug.owns(b));
+    raw(addressOf(b), 65)[64] = 1;
+    assert.throws(() => debug.free(b), (e: unknown) => e instanceof AllocationError && e.category === "corruption");
+    debug.free(a);
+    assert.throws(() => debug.free(a), (e: unknown) => e instanceof AllocationError && e.category === "double-free");
+    assert.equal(debug.deinit(), "ok");
+  }
+});
+
+test("C-style malloc(0) returns 0 and leaves nothing to free", () => {
+  initAllocator({ leakCheckAtExit: "off" });
+  assert.equal(malloc(0), 0);
+  cFree(0, 0);
+  assert.equal(checkForLeaks(), false);
+  deinit();
+});
+
+const MODEL_BACKINGS: [string, () => Allocator][] = [
+  ["a SystemAllocator", () => new SystemAllocator()],
+  ["a FreeListAllocator", () => new FreeListAllocator({ capacity: 1 << 20 })],
+  ["an Arena", () => new Arena({ capacity: 1 << 20, growth: "exponential" })],
+];
+
+for (const [backingName, makeBacking] of MODEL_BACKINGS) {
+  for (const detachFreed of [true, false]) {
+    test(
+      `DebugAllocator over ${backingName}${
+        detachFreed ? "" : " (detachFreed: false)"
+      } matches a model over 20,000 seeded steps`,
+      () => {
+        const seed = 0x5eed + (detachFreed ? 1 : 0);
+        const next = xorshift32(seed);
+        const debug = new DebugAllocator(makeBacking(), { detachFreed, poison: below(next, 2) === 0 });
+        const live: { view: Uint8Array; size: number; byte: number; address: number }[] = [];
+        let allocations = 0, frees = 0;
+        for (let step = 0; step < 20_000; step++) {
+          const where = `seed ${seed} step ${step}`;
+          const op = below(next, 100);
+          if (op < 45 || live.length === 0) {
+            const size = below(next, below(next, 10) === 0 ? 5000 : 200);
+            const align = 1 << below(next, 8);
+            const view = debug.alloc(size, align);
+            assert.equal(view.length, size, where);
+            if (size > 0) assert.equal(addressOf(view) % align, 0, `${where}: alignment ${align}`);
+            const byte = below(next, 256);
+            view.fill(byte);
+            live.push({ view, size, byte, address: size > 0 ? addressOf(view) : 0 });
+            allocations++;
+          } else if (op < 85) {
+            const [block] = live.splice(below(next, live.length), 1);
+            assert.ok(debug.owns(block.view), where);
+            assert.ok(block.view.every((b) => b === block.byte), `${where}: contents kept`);
+            debug.free(block.view);
+            frees++;
+            if (detachFreed) assert.equal(block.view.length, 0, `${where}: freed view detached`);
+            else assert.equal(debug.owns(block.view), false, `${where}: freed view no longer owned`);
+          } else if (op < 95) {
+            const block = live[below(next, live.length)];
+            const newSize = below(next, 400);
+            const fresh = debug.resize(block.view, newSize);
+            assert.ok(fresh.subarray(0, Math.min(newSize, block.size)).every((b) => b === block.byte), where);
+            fresh.fill(block.byte);
+            Object.assign(block, { view: fresh, size: newSize, address: newSize > 0 ? addressOf(fresh) : 0 });
+            allocations++;
+            frees++;
+          } else {
+            debug.check();
+            const leaks = debug.leaks();
+            assert.equal(leaks.length, live.length, where);
+            const sizes = (xs: number[]) => xs.sort((a, b) => a - b).join();
+            assert.equal(sizes(leaks.map((l) => l.size)), sizes(live.map((b) => b.size)), where);
+          }
+          if (step % 500 === 0) {
+            const stats = debug.stats();
+            assert.equal(stats.liveAllocations, live.length, where);
+            assert.equal(stats.allocatedBytes, live.reduce((sum, b) => sum + b.size, 0), where);
+            assert.equal(stats.totalAllocations, allocations, where);
+            assert.equal(stats.totalFrees, frees, where);
+            // No two live blocks overlap.
+            const spans = live.filter((b) => b.size > 0).map((b) => [b.address, b.address + b.size]).sort((a, b) =>
+              a[0] - b[0]
+            );
+            for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] >= spans[i - 1][1], `${where}: overlap`);
+          }
+        }
+        for (const block of live.splice(0)) debug.free(block.view);
+        assert.equal(debug.deinit(), "ok");
+      },
+    );
+  }
+}
