@@ -76,6 +76,9 @@ export type { FieldType, StructField, StructLayout } from "./src/struct.ts";
 export { DynamicArray } from "./src/dynamic_array.ts";
 export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/dynamic_array.ts";
 export { SIMDArray } from "./src/simd_array.ts";
+export { SharedDynamicArray } from "./src/shared_dynamic_array.ts";
+export { audioArray, uniformArray, vertexArray } from "./src/array_factories.ts";
+export type { SharedDynamicArrayOptions } from "./src/shared_dynamic_array.ts";
 export type { SIMDType } from "./src/simd_array.ts";
 export type { ThermalState } from "./src/thermal_state.ts";
 export type {

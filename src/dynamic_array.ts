@@ -8,7 +8,8 @@ import { checkAlignment, checkSize, describe, parseOptions, typeCheck, z } from 
 import type { Allocator, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
 import { addressOf } from "./native_info.ts";
-import { FIELD_TYPES, type FieldType, type StructLayout } from "./struct.ts";
+import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import type { FieldType, StructLayout } from "./struct.ts";
 
 /**
  * The scalar element types of a {@linkcode DynamicArray}.
@@ -23,8 +24,7 @@ import { FIELD_TYPES, type FieldType, type StructLayout } from "./struct.ts";
  */
 export type ScalarType = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f32" | "f64";
 
-/** A field's value: a number, a bigint (i64/u64), or an array of numbers (vector types). */
-export type FieldValue = number | bigint | readonly number[];
+export type { FieldValue };
 
 /**
  * Options of {@linkcode DynamicArray}.
@@ -87,79 +87,6 @@ const OptionsSchema = z.object({
   growth: z.number().min(1.01, "must be above 1").max(16, "must be at most 16").optional(),
 }).strict();
 
-type Accessor = {
-  read(view: DataView, at: number): FieldValue;
-  write(view: DataView, at: number, value: FieldValue): void;
-};
-
-function scalarAccessor(type: FieldType, count: number, step: number): Accessor {
-  const read1 = {
-    i8: (v: DataView, p: number) => v.getInt8(p),
-    u8: (v: DataView, p: number) => v.getUint8(p),
-    i16: (v: DataView, p: number) => v.getInt16(p, true),
-    u16: (v: DataView, p: number) => v.getUint16(p, true),
-    i32: (v: DataView, p: number) => v.getInt32(p, true),
-    u32: (v: DataView, p: number) => v.getUint32(p, true),
-    i64: (v: DataView, p: number) => v.getBigInt64(p, true),
-    u64: (v: DataView, p: number) => v.getBigUint64(p, true),
-    f32: (v: DataView, p: number) => v.getFloat32(p, true),
-    f64: (v: DataView, p: number) => v.getFloat64(p, true),
-  };
-  const write1 = {
-    i8: (v: DataView, p: number, x: number | bigint) => v.setInt8(p, Number(x)),
-    u8: (v: DataView, p: number, x: number | bigint) => v.setUint8(p, Number(x)),
-    i16: (v: DataView, p: number, x: number | bigint) => v.setInt16(p, Number(x), true),
-    u16: (v: DataView, p: number, x: number | bigint) => v.setUint16(p, Number(x), true),
-    i32: (v: DataView, p: number, x: number | bigint) => v.setInt32(p, Number(x), true),
-    u32: (v: DataView, p: number, x: number | bigint) => v.setUint32(p, Number(x), true),
-    i64: (v: DataView, p: number, x: number | bigint) => v.setBigInt64(p, BigInt(x), true),
-    u64: (v: DataView, p: number, x: number | bigint) => v.setBigUint64(p, BigInt(x), true),
-    f32: (v: DataView, p: number, x: number | bigint) => v.setFloat32(p, Number(x), true),
-    f64: (v: DataView, p: number, x: number | bigint) => v.setFloat64(p, Number(x), true),
-  };
-  const base =
-    (type.startsWith("i32")
-      ? "i32"
-      : type.startsWith("u32")
-      ? "u32"
-      : type.startsWith("f32")
-      ? "f32"
-      : type) as keyof typeof read1;
-  const read = read1[base], write = write1[base];
-  if (count === 1) {
-    return {
-      read: (v, p) => read(v, p),
-      write: (v, p, x) => {
-        if (typeof x !== "number" && typeof x !== "bigint") {
-          throw new TypeError(`expected a number: got ${describe(x)}`);
-        }
-        write(v, p, x);
-      },
-    };
-  }
-  return {
-    read: (v, p) => Array.from({ length: count }, (_, i) => read(v, p + i * step) as number),
-    write: (v, p, x) => {
-      if (!Array.isArray(x) && !ArrayBuffer.isView(x)) {
-        throw new TypeError(`expected ${count} numbers: got ${describe(x)}`);
-      }
-      const values = x as ArrayLike<number>;
-      if (values.length !== count) throw new RangeError(`expected ${count} numbers: got ${values.length}`);
-      for (let i = 0; i < count; i++) write(v, p + i * step, values[i]);
-    },
-  };
-}
-
-// Vector types' element counts as stored (f32x3 writes 3 of its 4 floats).
-const VECTOR_COUNT: Partial<Record<FieldType, number>> = {
-  f32x2: 2,
-  f32x3: 3,
-  f32x4: 4,
-  i32x4: 4,
-  u32x4: 4,
-  f32x4x4: 16,
-};
-
 // Set by snapshot() around its constructor call, so the new array shares storage.
 let pendingShare: DynamicArray<unknown> | null = null;
 
@@ -192,19 +119,15 @@ interface Storage {
  */
 export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implements Disposable, Iterable<T> {
   readonly #type: StructLayout | FieldType;
-  readonly #layout: StructLayout | null;
-  readonly #scalar: Accessor | null;
-  readonly #fields: [string, number, Accessor][] = [];
+  readonly #codec: RecordCodec;
   readonly #stride: number;
   readonly #allocator: Allocator;
   readonly #align: number;
   readonly #growth: number;
   #storage: Storage;
   #view!: DataView;
-  // Records made only of float fields are written through a Float32Array (see #bind).
-  readonly #floatFields: [number, number][] | null = null; // [float offset, floats]
-  readonly #floatStride: number = 0;
-  readonly #countOf: number[] = [];
+  // Float-only records are written through a Float32Array by a per-layout writer.
+  readonly #floatStride: number;
   #floats: Float32Array | null = null;
   #length = 0;
   #capacity: number;
@@ -223,43 +146,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   constructor(type: StructLayout | FieldType, options: DynamicArrayOptions = {}) {
     const parsed = parseOptions(OptionsSchema, options, "create DynamicArray");
     this.#type = type;
-    if (typeof type === "string") {
-      // Scalars, and vector types too (their elements are arrays of numbers).
-      const info = FIELD_TYPES[type as FieldType];
-      if (info === undefined) {
-        throw new TypeError(
-          `Cannot create DynamicArray as 'type' must be a StructLayout or a field type: current value is ${
-            describe(type)
-          }`,
-        );
-      }
-      this.#layout = null;
-      this.#scalar = scalarAccessor(type as FieldType, VECTOR_COUNT[type as FieldType] ?? 1, 4);
-      this.#stride = info.size;
-      this.#align = Math.max(16, info.align);
-    } else if (
-      typeof type === "object" && type !== null && typeof type.size === "number" && typeof type.fields === "object"
-    ) {
-      this.#layout = type;
-      this.#scalar = null;
-      this.#stride = type.size;
-      this.#align = Math.max(16, type.align);
-      for (const [name, { offset, type: fieldType }] of Object.entries(type.fields)) {
-        this.#fields.push([name, offset, scalarAccessor(fieldType, VECTOR_COUNT[fieldType] ?? 1, 4)]);
-      }
-      if (Object.values(type.fields).every((f) => f.type.startsWith("f32")) && type.size % 4 === 0) {
-        // Field order as declared; a field's slot includes an f32x3's padding float.
-        this.#floatFields = Object.values(type.fields).map((f) => [f.offset / 4, f.size / 4]);
-        this.#countOf = Object.values(type.fields).map((f) => VECTOR_COUNT[f.type] ?? 1);
-        this.#floatStride = type.size / 4;
-      }
-    } else {
-      throw new TypeError(
-        `Cannot create DynamicArray as 'type' must be a StructLayout or a scalar type: current value is ${
-          describe(type)
-        }`,
-      );
-    }
+    this.#codec = codecFor(type, "create DynamicArray");
+    this.#stride = this.#codec.stride;
+    this.#align = Math.max(16, this.#codec.align);
+    this.#floatStride = this.#stride / 4;
     if (parsed.alignment !== undefined) this.#align = checkAlignment(parsed.alignment, "create DynamicArray", 4096);
     this.#allocator = parsed.allocator ?? defaultBacking();
     this.#growth = parsed.growth ?? 2;
@@ -318,6 +208,15 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
 
   /** Appends one element (amortized O(1)). */
   push(value: T): number {
+    // Fast path: room left, storage not shared, a float-only record.
+    const floats = this.#floats;
+    if (
+      floats !== null && typeof value === "object" && value !== null && this.#length < this.#capacity &&
+      this.#storage.refs === 1 && !this.#freed
+    ) {
+      this.#codec.floatWriter!(floats, this.#length * this.#floatStride, value as Record<string, FieldValue>);
+      return ++this.#length;
+    }
     this.#mutable();
     if (this.#length === this.#capacity) this.#grow(this.#length + 1);
     this.#write(this.#length, value);
@@ -514,74 +413,20 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   // Views over new storage: the DataView, and the Float32Array for float-only records.
   #bind(block: Uint8Array): void {
     this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
-    this.#floats = this.#floatFields && block.byteOffset % 4 === 0
+    this.#floats = this.#codec.floatWriter !== null && block.byteOffset % 4 === 0
       ? new Float32Array(block.buffer, block.byteOffset, block.byteLength >> 2)
       : null;
   }
 
-  // Float-only records: one typed-array store per float, padding written as 0.
-  #writeFloats(index: number, record: Record<string, FieldValue>): void {
-    const floats = this.#floats!;
-    const base = index * this.#floatStride;
-    floats.fill(0, base, base + this.#floatStride);
-    const fields = this.#floatFields!;
-    for (let f = 0; f < fields.length; f++) {
-      const [at, slots] = fields[f];
-      const name = this.#fields[f][0];
-      const value = record[name];
-      if (value === undefined) continue;
-      const p = base + at;
-      if (typeof value === "number") {
-        if (slots !== 1) throw new TypeError(`Field '${name}': expected ${this.#countOf[f]} numbers: got a number`);
-        floats[p] = value;
-        continue;
-      }
-      if (!Array.isArray(value) && !ArrayBuffer.isView(value)) {
-        throw new TypeError(`Field '${name}': expected numbers: got ${describe(value)}`);
-      }
-      const values = value as ArrayLike<number>;
-      const count = this.#countOf[f];
-      if (values.length !== count) {
-        throw new RangeError(`Field '${name}': expected ${count} numbers: got ${values.length}`);
-      }
-      for (let i = 0; i < count; i++) floats[p + i] = values[i];
-    }
-  }
-
   #read(index: number): T {
-    const at = index * this.#stride;
-    if (this.#scalar) return this.#scalar.read(this.#view, at) as T;
-    const out: Record<string, FieldValue> = {};
-    for (const [name, offset, accessor] of this.#fields) out[name] = accessor.read(this.#view, at + offset);
-    return out as T;
+    return this.#codec.read(this.#view, index * this.#stride) as T;
   }
 
   #write(index: number, value: T): void {
-    const at = index * this.#stride;
-    if (this.#scalar) {
-      if (this.#stride > 8) this.#storage.block.fill(0, at, at + this.#stride); // an f32x3's padding stays 0
-      this.#scalar.write(this.#view, at, value as FieldValue);
+    if (this.#floats !== null && typeof value === "object" && value !== null) {
+      this.#codec.floatWriter!(this.#floats, index * this.#floatStride, value as Record<string, FieldValue>);
       return;
     }
-    if (typeof value !== "object" || value === null) {
-      throw new TypeError(`Cannot store ${describe(value)}: expected an object with the record's fields`);
-    }
-    if (this.#floats !== null) {
-      this.#writeFloats(index, value as Record<string, FieldValue>);
-      return;
-    }
-    // Zero first, so padding (and an f32x3's fourth float) is always 0.
-    this.#storage.block.fill(0, at, at + this.#stride);
-    const record = value as Record<string, FieldValue>;
-    for (const [name, offset, accessor] of this.#fields) {
-      const field = record[name];
-      if (field === undefined) continue;
-      try {
-        accessor.write(this.#view, at + offset, field);
-      } catch (error) {
-        if (error instanceof RangeError) throw new RangeError(`Field '${name}': ${error.message}`);
-        throw new TypeError(`Field '${name}': ${(error as Error).message}`);
-      }
-    }
+    this.#codec.write(this.#view, this.#storage.block, index * this.#stride, value);
   }
 }

@@ -12,6 +12,7 @@ import {
   cFree,
   cRealloc,
   DebugAllocator,
+  DynamicArray,
   FailingAllocator,
   FreeListAllocator,
   type Handle,
@@ -21,8 +22,11 @@ import {
   mapPages,
   onGC,
   PoolAllocator,
+  SharedDynamicArray,
   simd,
+  SIMDArray,
   StackAllocator,
+  struct,
   SystemAllocator,
 } from "../mod.ts";
 import type { Mapping } from "../mod.ts";
@@ -65,7 +69,10 @@ interface Context {
 
 interface Row {
   name: string;
-  act: (c: Context) => unknown;
+  /** Setup that may call native code (runs before the spy starts); its result is `act`'s second argument. */
+  arrange?: () => unknown;
+  // deno-lint-ignore no-explicit-any
+  act: (c: Context, arranged: any) => unknown;
   expect: Expected;
 }
 
@@ -318,6 +325,93 @@ const ROWS: Row[] = [
     expect: RangeError,
   },
   { name: "onGC(42)", act: () => onGC(any(42)), expect: TypeError },
+  { name: "struct({})", act: () => struct({}), expect: TypeError },
+  { name: "struct({ x: 'f16' })", act: () => struct({ x: any("f16") }), expect: TypeError },
+  { name: "struct({ 'x y': 'u8' })", act: () => struct({ "x y": "u8" }), expect: TypeError },
+  { name: "struct({ x: 'u8' }, { align: 3 })", act: () => struct({ x: "u8" }, { align: 3 }), expect: RangeError },
+  { name: "new DynamicArray('f16')", act: () => new DynamicArray(any("f16")), expect: TypeError },
+  {
+    name: "new DynamicArray('f32', { growth: 1 })",
+    act: () => new DynamicArray("f32", { growth: 1 }),
+    expect: RangeError,
+  },
+  {
+    name: "DynamicArray push of a 2-float position into an f32x3 field",
+    arrange: () => new DynamicArray(struct({ position: "f32x3" })),
+    act: (_, points) => points.push({ position: [1, 2] }),
+    expect: RangeError,
+  },
+  {
+    name: "DynamicArray get(1) of a 1-element array",
+    arrange: () => {
+      const values = new DynamicArray<number>("f32");
+      values.push(1);
+      return values;
+    },
+    act: (_, values) => values.get(1),
+    expect: RangeError,
+  },
+  {
+    name: "DynamicArray push after free()",
+    arrange: () => {
+      const values = new DynamicArray<number>("f32");
+      values.free();
+      return values;
+    },
+    act: (_, values) => values.push(1),
+    expect: "use-after-free",
+  },
+  { name: "new SIMDArray('f64')", act: () => new SIMDArray(any("f64")), expect: TypeError },
+  {
+    name: "SIMDArray add of a shorter array",
+    arrange: () => {
+      const a = new SIMDArray("f32x3");
+      a.push([1, 2, 3]);
+      return [a, new SIMDArray("f32x3")];
+    },
+    act: (_, [a, b]) => a.add(b),
+    expect: RangeError,
+  },
+  {
+    name: "SIMDArray scale('2')",
+    arrange: () => new SIMDArray("f32"),
+    act: (_, a) => a.scale("2"),
+    expect: TypeError,
+  },
+  {
+    name: "new SharedDynamicArray('f32') without maxCapacity",
+    act: () => new SharedDynamicArray("f32", any(undefined)),
+    expect: TypeError,
+  },
+  {
+    name: "new SharedDynamicArray('f32', { maxCapacity: 0 })",
+    act: () => new SharedDynamicArray("f32", { maxCapacity: 0 }),
+    expect: RangeError,
+  },
+  {
+    name: "new SharedDynamicArray('f32', { maxCapacity: 4, capacity: 8 })",
+    act: () => new SharedDynamicArray("f32", { maxCapacity: 4, capacity: 8 }),
+    expect: RangeError,
+  },
+  {
+    name: "SharedDynamicArray.attach(an ArrayBuffer)",
+    act: () => SharedDynamicArray.attach(any(new ArrayBuffer(32)), "f32"),
+    expect: TypeError,
+  },
+  {
+    name: "SharedDynamicArray push past maxCapacity",
+    act: () => {
+      const one = new SharedDynamicArray<number>("f32", { maxCapacity: 1 });
+      one.push(1);
+      one.push(2);
+    },
+    expect: RangeError,
+  },
+  {
+    name: "SharedDynamicArray get(-1)",
+    act: () => new SharedDynamicArray<number>("f32", { maxCapacity: 1 }).get(-1),
+    expect: RangeError,
+  },
 ];
 
 function matches(error: unknown, expected: Expected): boolean {
@@ -412,10 +506,11 @@ for (const row of ROWS) {
   test(`bad input: ${row.name} throws ${label}, makes no native call, and memkit keeps working`, () => {
     const context = freshContext();
     context.block.fill(9);
+    const arranged = row.arrange?.();
     const spy = spyOnNativeCalls();
     let thrown: unknown = null;
     try {
-      row.act(context);
+      row.act(context, arranged);
     } catch (error) {
       thrown = error;
     } finally {

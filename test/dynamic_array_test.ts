@@ -156,4 +156,34 @@ test("float-only records take the Float32Array path and behave the same", () => 
   assert.throws(() => particles.push({ ...make(), velocity: [1, 2, 3] }), RangeError);
   assert.throws(() => particles.push({ ...make(), position: 5 as unknown as number[] }), TypeError);
   assert.throws(() => particles.push({ ...make(), mass: "x" as unknown as number }), TypeError);
+  // Shapes the generated writer leaves to the checked path: typed arrays, missing fields.
+  const p = make();
+  particles.set(0, { ...p, position: new Float32Array(p.position) as unknown as number[] });
+  assert.deepEqual(particles.get(0), p);
+  particles.set(0, { mass: 2 } as P);
+  assert.deepEqual(particles.get(0), {
+    position: [0, 0, 0],
+    mass: 2,
+    velocity: [0, 0],
+    transform: new Array(16).fill(0),
+  });
+});
+
+test("float-only records are written the same where code generation is not allowed", () => {
+  const Particle = struct({ position: "f32x3", mass: "f32" });
+  const allowed = globalThis.Function;
+  globalThis.Function = function () {
+    throw new EvalError("code generation from strings disallowed");
+  } as unknown as FunctionConstructor;
+  let particles: DynamicArray<{ position: number[]; mass: number }>;
+  try {
+    particles = new DynamicArray(Particle);
+  } finally {
+    globalThis.Function = allowed;
+  }
+  particles.push({ position: [1, 2, 3], mass: 4 });
+  assert.deepEqual(particles.get(0), { position: [1, 2, 3], mass: 4 });
+  assert.deepEqual([...particles.view(Float32Array)], [1, 2, 3, 0, 4, 0, 0, 0]);
+  assert.throws(() => particles.push({ position: [1, 2], mass: 4 }), RangeError);
+  particles.free();
 });
