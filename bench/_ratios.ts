@@ -10,6 +10,19 @@ interface Comparison {
 }
 
 const comparisons: Comparison[] = [];
+// Bytes each case of a comparison reads plus writes per call, for the GB/s table.
+const traffic = new Map<string, number>();
+let bandwidthCase: string | null = null;
+
+/**
+ * Declares that every case of comparison `title` moves `bytes` (read plus
+ * written) per call; with `reference`, that case is the machine's copy
+ * bandwidth the others are measured against.
+ */
+export function bytesMoved(title: string, bytes: number, reference?: string): void {
+  traffic.set(title, bytes);
+  if (reference !== undefined) bandwidthCase = `${title} :: ${reference}`;
+}
 
 /**
  * One group: `cases` run side by side; ratios are relative to `baseline`.
@@ -66,6 +79,27 @@ export async function runAndReport(filter?: RegExp): Promise<void> {
           (t / base).toFixed(2)
         } |`,
       );
+    }
+  }
+  printThroughput(avg);
+}
+
+function printThroughput(avg: Map<string, number>): void {
+  const rows = comparisons.filter((c) => traffic.has(c.title));
+  if (rows.length === 0) return;
+  const reference = bandwidthCase === null ? undefined : avg.get(bandwidthCase);
+  const referenceBytes = bandwidthCase === null ? 0 : traffic.get(bandwidthCase.split(" :: ")[0])!;
+  const referenceRate = reference === undefined ? undefined : referenceBytes / reference;
+  console.log("\nthroughput: bytes read plus written per second (1 GB = 1e9 B)\n");
+  console.log("| comparison | case | GB/s | × copy bandwidth |");
+  console.log("|---|---|---|---|");
+  for (const c of rows) {
+    for (const name of c.names) {
+      const t = avg.get(name);
+      if (t === undefined) continue;
+      const rate = traffic.get(c.title)! / t; // bytes per ns = GB/s
+      const share = referenceRate === undefined ? "" : (rate / referenceRate).toFixed(2);
+      console.log(`| ${c.title} | ${name.slice(c.title.length + 4)} | ${rate.toFixed(2)} | ${share} |`);
     }
   }
 }

@@ -244,6 +244,72 @@ static MK_TARGET_SSE2 void dots_sse2(const float *a, const float *b, size_t coun
   dots_scalar(a + i * stride, b + i * stride, count - i, stride, dims, out + i);
 }
 
+/* Eight 4-float vectors at a time: each 256-bit register holds two vectors,
+ * one per 128-bit lane, and the in-lane transpose of four registers leaves
+ * each register holding one component of four vectors per lane. Sums run in
+ * component order, as in the scalar path, so results are bit-identical. */
+#define MK_TRANSPOSE_LANES(r0, r1, r2, r3)                                   \
+  do {                                                                       \
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpacklo_ps(r2, r3); \
+    __m256 t2 = _mm256_unpackhi_ps(r0, r1), t3 = _mm256_unpackhi_ps(r2, r3); \
+    r0 = _mm256_castpd_ps(                                                   \
+        _mm256_unpacklo_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t1)));     \
+    r1 = _mm256_castpd_ps(                                                   \
+        _mm256_unpackhi_pd(_mm256_castps_pd(t0), _mm256_castps_pd(t1)));     \
+    r2 = _mm256_castpd_ps(                                                   \
+        _mm256_unpacklo_pd(_mm256_castps_pd(t2), _mm256_castps_pd(t3)));     \
+    r3 = _mm256_castpd_ps(                                                   \
+        _mm256_unpackhi_pd(_mm256_castps_pd(t2), _mm256_castps_pd(t3)));     \
+  } while (0)
+
+/* Lane 0 holds vectors 0, 2, 4, 6 and lane 1 vectors 1, 3, 5, 7: interleave. */
+static MK_TARGET_AVX2 void store_lanes(float *out, __m256 s) {
+  __m128 even = _mm256_castps256_ps128(s), odd = _mm256_extractf128_ps(s, 1);
+  _mm_storeu_ps(out, _mm_unpacklo_ps(even, odd));
+  _mm_storeu_ps(out + 4, _mm_unpackhi_ps(even, odd));
+}
+
+static MK_TARGET_AVX2 void dots_avx2(const float *a, const float *b, size_t count,
+                                     size_t stride, size_t dims, float *out) {
+  size_t i = 0;
+  if (stride == 4) {
+    for (; i + 8 <= count; i += 8) {
+      const float *x = a + i * 4, *y = b + i * 4;
+      __m256 a0 = _mm256_loadu_ps(x), a1 = _mm256_loadu_ps(x + 8);
+      __m256 a2 = _mm256_loadu_ps(x + 16), a3 = _mm256_loadu_ps(x + 24);
+      __m256 b0 = _mm256_loadu_ps(y), b1 = _mm256_loadu_ps(y + 8);
+      __m256 b2 = _mm256_loadu_ps(y + 16), b3 = _mm256_loadu_ps(y + 24);
+      MK_TRANSPOSE_LANES(a0, a1, a2, a3);
+      MK_TRANSPOSE_LANES(b0, b1, b2, b3);
+      __m256 s = _mm256_mul_ps(a0, b0);
+      if (dims > 1) s = _mm256_add_ps(s, _mm256_mul_ps(a1, b1));
+      if (dims > 2) s = _mm256_add_ps(s, _mm256_mul_ps(a2, b2));
+      if (dims > 3) s = _mm256_add_ps(s, _mm256_mul_ps(a3, b3));
+      store_lanes(out + i, s);
+    }
+  }
+  dots_sse2(a + i * stride, b + i * stride, count - i, stride, dims, out + i);
+}
+
+static MK_TARGET_AVX2 void magnitudes_avx2(const float *v, size_t count, size_t stride,
+                                           size_t dims, float *out) {
+  size_t i = 0;
+  if (stride == 4) {
+    for (; i + 8 <= count; i += 8) {
+      const float *e = v + i * 4;
+      __m256 c0 = _mm256_loadu_ps(e), c1 = _mm256_loadu_ps(e + 8);
+      __m256 c2 = _mm256_loadu_ps(e + 16), c3 = _mm256_loadu_ps(e + 24);
+      MK_TRANSPOSE_LANES(c0, c1, c2, c3);
+      __m256 s = _mm256_mul_ps(c0, c0);
+      if (dims > 1) s = _mm256_add_ps(s, _mm256_mul_ps(c1, c1));
+      if (dims > 2) s = _mm256_add_ps(s, _mm256_mul_ps(c2, c2));
+      if (dims > 3) s = _mm256_add_ps(s, _mm256_mul_ps(c3, c3));
+      store_lanes(out + i, _mm256_sqrt_ps(s));
+    }
+  }
+  magnitudes_sse2(v + i * stride, count - i, stride, dims, out + i);
+}
+
 static MK_TARGET_SSE2 void normalize_sse2(float *v, size_t count, size_t stride,
                                           size_t dims) {
   size_t i = 0;
@@ -338,7 +404,7 @@ static const kernels KERNELS_SSE2 = {compare_sse2, scale_sse2, add_sse2,
                                      normalize_sse2};
 static const kernels KERNELS_AVX2 = {compare_avx2, scale_avx2, add_avx2,
                                      sub_avx2,     axpy_avx2,  dot_avx2,
-                                     sum_avx2,     magnitudes_sse2, dots_sse2,
+                                     sum_avx2,     magnitudes_avx2, dots_avx2,
                                      normalize_sse2};
 #endif
 #ifdef MK_ARM64

@@ -87,6 +87,13 @@ const OptionsSchema = z.object({
   growth: z.number().min(1.01, "must be above 1").max(16, "must be at most 16").optional(),
 }).strict();
 
+/**
+ * The storage block of a live array, without making a view (for SIMDArray;
+ * not public). With `forWrite`, a storage shared with a snapshot is copied
+ * first, as every other change does.
+ */
+export let storageOf: (array: DynamicArray<unknown>, forWrite: boolean) => Uint8Array;
+
 // Set by snapshot() around its constructor call, so the new array shares storage.
 let pendingShare: DynamicArray<unknown> | null = null;
 
@@ -428,5 +435,13 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
       return;
     }
     this.#codec.write(this.#view, this.#storage.block, index * this.#stride, value);
+  }
+
+  static {
+    storageOf = (array, forWrite) => {
+      if (forWrite) array.#mutable();
+      else array.#live();
+      return array.#storage.block;
+    };
   }
 }

@@ -5,7 +5,7 @@
  */
 import { native } from "../ffi/native.ts";
 import { describe } from "./_validate.ts";
-import { DynamicArray, type DynamicArrayOptions } from "./dynamic_array.ts";
+import { DynamicArray, type DynamicArrayOptions, storageOf } from "./dynamic_array.ts";
 
 /**
  * The element types of a {@linkcode SIMDArray}: one float, or 2, 3 or 4 of
@@ -72,60 +72,80 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   /** Multiplies every component by `k`. */
   scale(k: number): void {
     this.#number(k, "scale", "k");
-    const f = this.#floats();
-    if (f.length) native.kernels.f32Scale(f, f.length, k);
+    const n = this.#count();
+    if (n) native.kernels.f32Scale(this.#floats(true), n, k);
   }
 
   /** Adds `other` element by element (same length). */
   add(other: SIMDArray): void {
-    const [y, x] = this.#pair(other, "add");
-    if (y.length) native.kernels.f32Add(y, x, y.length);
+    this.#pair(other, "add");
+    const n = this.#count();
+    if (n) native.kernels.f32Add(this.#floats(true), other.#floats(), n);
   }
 
   /** Subtracts `other` element by element (same length). */
   sub(other: SIMDArray): void {
-    const [y, x] = this.#pair(other, "subtract");
-    if (y.length) native.kernels.f32Sub(y, x, y.length);
+    this.#pair(other, "subtract");
+    const n = this.#count();
+    if (n) native.kernels.f32Sub(this.#floats(true), other.#floats(), n);
   }
 
   /** `this += a * x`, element by element (same length). */
   axpy(a: number, x: SIMDArray): void {
     this.#number(a, "axpy", "a");
-    const [y, xs] = this.#pair(x, "axpy");
-    if (y.length) native.kernels.f32Axpy(y, a, xs, y.length);
+    this.#pair(x, "axpy");
+    const n = this.#count();
+    if (n) native.kernels.f32Axpy(this.#floats(true), a, x.#floats(), n);
   }
 
   /** Scales every vector to length 1 (zero vectors stay zero). */
   normalize(): void {
-    const f = this.#floats();
-    if (f.length) native.kernels.f32Normalize(f, this.length, this.#floatStride, this.#dims);
+    if (this.length) native.kernels.f32Normalize(this.#floats(true), this.length, this.#floatStride, this.#dims);
   }
 
   /** Each vector's length, into `out` (or a new Float32Array). */
   magnitudes(out?: Float32Array): Float32Array {
     const result = this.#out(out, "magnitudes");
-    const f = this.#floats();
-    if (f.length) native.kernels.f32Magnitudes(f, this.length, this.#floatStride, this.#dims, result);
+    if (this.length) {
+      native.kernels.f32Magnitudes(this.#floats(), this.length, this.#floatStride, this.#dims, result);
+    }
     return result;
   }
 
   /** Each element's dot product with `other`'s, into `out` (or a new Float32Array). */
   dot(other: SIMDArray, out?: Float32Array): Float32Array {
-    const [a, b] = this.#pair(other, "dot");
+    this.#pair(other, "dot");
     const result = this.#out(out, "dot");
-    if (a.length) native.kernels.f32Dots(a, b, this.length, this.#floatStride, this.#dims, result);
+    if (this.length) {
+      native.kernels.f32Dots(this.#floats(), other.#floats(), this.length, this.#floatStride, this.#dims, result);
+    }
     return result;
   }
 
   /** The sum of every component (padding is always 0), in double precision. */
   sum(): number {
-    const f = this.#floats();
-    return f.length ? native.kernels.f32Sum(f, f.length) : 0;
+    const n = this.#count();
+    return n ? native.kernels.f32Sum(this.#floats(), n) : 0;
   }
 
-  #floats(): Float32Array {
-    return this.view(Float32Array);
+  // Floats in use (components and padding of every element).
+  #count(): number {
+    return this.length * this.#floatStride;
   }
+
+  // A Float32Array over the whole storage, made again only when the storage
+  // moves: a view per call costs more than a small kernel (the kernels take
+  // their count separately). Writers copy a storage shared with a snapshot first.
+  #floats(forWrite = false): Float32Array {
+    const block = storageOf(this as DynamicArray<unknown>, forWrite);
+    if (block !== this.#block) {
+      this.#block = block;
+      this.#view = new Float32Array(block.buffer, block.byteOffset, block.byteLength >> 2);
+    }
+    return this.#view!;
+  }
+  #block: Uint8Array | null = null;
+  #view: Float32Array | null = null;
 
   #number(value: unknown, op: string, name: string): void {
     if (typeof value !== "number") {
@@ -133,7 +153,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
     }
   }
 
-  #pair(other: SIMDArray, op: string): [Float32Array, Float32Array] {
+  #pair(other: SIMDArray, op: string): void {
     if (!(other instanceof SIMDArray)) {
       throw new TypeError(`Cannot ${op} as 'other' must be a SIMDArray: current value is ${describe(other)}`);
     }
@@ -142,7 +162,6 @@ export class SIMDArray extends DynamicArray<number | number[]> {
         `Cannot ${op} as 'other' must have the same type and length: ${other.length} × ${other.#dims} against ${this.length} × ${this.#dims}`,
       );
     }
-    return [this.#floats(), other.#floats()];
   }
 
   #out(out: Float32Array | undefined, op: string): Float32Array {

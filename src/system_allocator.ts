@@ -33,6 +33,7 @@ export interface SystemAllocatorOptions {
    * `posix_memalign`. The default is glibc's own upper mmap threshold: below
    * it, malloc already maps large blocks and learns to reuse sizes the program
    * frees and allocates again, which is 5× faster than a fresh mapping.
+   * A `malloc` block that `resize` grows past it stays a `malloc` block.
    * @default {33554432}
    */
   mmapThreshold?: number;
@@ -220,9 +221,10 @@ export class SystemAllocator implements Allocator {
     }
     if (newSize === block.size) return new Uint8Array(buffer);
 
-    const smallEnough = block.mapped === 0 && newSize < this.#mmapThreshold;
-    if (smallEnough && block.align <= 16) {
-      // realloc may grow in place and keeps malloc's 16-byte alignment.
+    if (block.mapped === 0 && block.align <= 16) {
+      // realloc may grow in place and keeps malloc's 16-byte alignment; a block
+      // that grows past mmapThreshold stays with it too, since glibc moves large
+      // blocks with mremap (no copy, no fresh page faults for the old bytes).
       const address = native.libc.realloc(block.address, newSize);
       if (address === 0) {
         this.#fail(platformError("realloc", `${newSize}`, "out-of-memory"));

@@ -74,3 +74,18 @@ test("SIMDArray math matches plain JavaScript, and checks its arguments", () => 
   const out = new Float32Array(2);
   assert.equal(a.magnitudes(out), out);
 });
+
+test("SIMDArray kernels that write leave a snapshot's elements alone (copy on write)", () => {
+  const a = new SIMDArray("f32x3");
+  a.pushMany([[1, 2, 3], [4, 5, 6]]);
+  const before = a.snapshot();
+  a.scale(2);
+  const other = new SIMDArray("f32x3");
+  other.pushMany([[1, 1, 1], [1, 1, 1]]);
+  a.add(other);
+  assert.deepEqual([...before], [[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual([...a], [[3, 5, 7], [9, 11, 13]]);
+  assert.deepEqual([...a.dot(other)], [15, 33]);
+  for (const array of [a, before, other]) array.free();
+  assert.throws(() => a.sum(), (e: unknown) => e instanceof Error && /after free/.test(e.message));
+});
