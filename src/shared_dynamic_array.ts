@@ -6,6 +6,7 @@
  */
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
 import { describe, parseOptions, z } from "./_validate.ts";
+import { AllocationError } from "./errors.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
 
 // The buffer starts with four Int32 words, then the elements:
@@ -51,6 +52,12 @@ export interface SharedDynamicArrayOptions {
   maxCapacity: number;
   /** Elements to make room for at first. @default {min(16, maxCapacity)} */
   capacity?: number;
+  /**
+   * How long a write waits for the lock, and a read for a write to finish,
+   * before giving up with `AllocationError("timeout")`: a Worker terminated
+   * in the middle of a write leaves the lock taken for good. @default {5000}
+   */
+  timeoutMs?: number;
 }
 
 const OptionsSchema = z.object({
@@ -59,6 +66,7 @@ const OptionsSchema = z.object({
     "must be at most 2^31 - 1",
   ),
   capacity: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
+  timeoutMs: z.number().min(0, "must be at least 0").optional(),
 }).strict();
 
 /**
@@ -96,6 +104,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   readonly #codec: RecordCodec;
   readonly #stride: number;
   readonly #maxCapacity: number;
+  readonly #timeoutMs: number;
   // One element, encoded outside the lock.
   readonly #scratch: Uint8Array;
   readonly #scratchView: DataView;
@@ -121,6 +130,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     this.#codec = codec;
     this.#stride = codec.stride;
     this.#maxCapacity = Math.floor((buffer.maxByteLength - HEADER) / codec.stride);
+    this.#timeoutMs = parsed.timeoutMs ?? 5000;
     this.#buffer = buffer;
     this.#header = new Int32Array(buffer, 0, 4);
     // Length-tracking views: they follow the buffer as it grows, in every thread.
@@ -136,11 +146,13 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    *
    * @param buffer The `buffer` of a SharedDynamicArray.
    * @param type The same element type it was created with.
+   * @param options `timeoutMs` for this thread's reads and writes.
    * @throws {TypeError} When `buffer` is not a SharedDynamicArray's buffer, or `type` has another size.
    */
   static attach<U = FieldValue | Record<string, FieldValue>>(
     buffer: SharedArrayBuffer,
     type: StructLayout | FieldType,
+    options: { timeoutMs?: number } = {},
   ): SharedDynamicArray<U> {
     if (!(buffer instanceof SharedArrayBuffer) || !buffer.growable || buffer.byteLength < HEADER) {
       throw new TypeError(
@@ -158,7 +170,10 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     }
     attaching = buffer;
     try {
-      return new SharedDynamicArray<U>(type, { maxCapacity: Math.floor((buffer.maxByteLength - HEADER) / stride) });
+      return new SharedDynamicArray<U>(type, {
+        ...options,
+        maxCapacity: Math.floor((buffer.maxByteLength - HEADER) / stride),
+      });
     } finally {
       attaching = null;
     }
@@ -258,7 +273,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * @throws {RangeError} For an index out of range.
    */
   get(index: number): T {
-    for (;;) {
+    for (let spins = 0;; spins++) {
       const before = Atomics.load(this.#header, SEQ);
       if ((before & 1) === 0) {
         const length = Atomics.load(this.#header, LENGTH);
@@ -269,6 +284,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
           return value as T;
         }
       }
+      this.#waitForWriter(spins, "read");
     }
   }
 
@@ -276,12 +292,14 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   toArray(): T[] {
     let copy: Uint8Array;
     let length: number;
-    for (;;) {
+    for (let spins = 0;; spins++) {
       const before = Atomics.load(this.#header, SEQ);
-      if (before & 1) continue;
-      length = Atomics.load(this.#header, LENGTH);
-      copy = this.#bytes.slice(HEADER, HEADER + length * this.#stride);
-      if (Atomics.load(this.#header, SEQ) === before) break;
+      if ((before & 1) === 0) {
+        length = Atomics.load(this.#header, LENGTH);
+        copy = this.#bytes.slice(HEADER, HEADER + length * this.#stride);
+        if (Atomics.load(this.#header, SEQ) === before) break;
+      }
+      this.#waitForWriter(spins, "read");
     }
     const view = new DataView(copy.buffer);
     return Array.from({ length }, (_, i) => this.#codec.read(view, i * this.#stride) as T);
@@ -315,10 +333,34 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     this.#buffer.grow(Math.min(this.#buffer.maxByteLength, Math.max(needed, doubled)));
   }
 
+  // A reader overlapped a write: retry at once a few times, then check the
+  // clock now and then, so a write that never ends becomes an error.
+  #started = 0;
+  #waitForWriter(spins: number, op: string): void {
+    if (spins < 64) return;
+    if (spins === 64) this.#started = Date.now();
+    else if ((spins & 1023) === 0 && Date.now() - this.#started > this.#timeoutMs) throw this.#timeout(op);
+  }
+
+  #timeout(op: string): AllocationError {
+    return new AllocationError(
+      "timeout",
+      `Cannot ${op} the SharedDynamicArray: a write has held it for over ${this.#timeoutMs} ms ` +
+        `(a Worker terminated in the middle of a write leaves it locked)`,
+    );
+  }
+
   // Runs `body` holding the writers' lock, with SEQ odd while it runs.
   #locked<R>(body: () => R): R {
     const header = this.#header;
-    while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0) Atomics.wait(header, LOCK, 1, 1);
+    if (Atomics.compareExchange(header, LOCK, 0, 1) !== 0) {
+      const deadline = Date.now() + this.#timeoutMs;
+      do {
+        const left = deadline - Date.now();
+        if (left <= 0) throw this.#timeout("write");
+        Atomics.wait(header, LOCK, 1, Math.min(left, 10));
+      } while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0);
+    }
     Atomics.add(header, SEQ, 1);
     try {
       return body();

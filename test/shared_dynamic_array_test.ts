@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { SharedDynamicArray, struct } from "../mod.ts";
+import { AllocationError, SharedDynamicArray, struct } from "../mod.ts";
 import { Sample, sample, type SampleRecord, torn } from "./fixtures/shared_sample.ts";
 
 test("SharedDynamicArray: push, get, set, pop, clear, pushMany and iteration, in place as it grows", () => {
@@ -81,4 +81,28 @@ test("SharedDynamicArray with two Workers writing and reading at once: no torn r
   } finally {
     for (const worker of workers) worker.terminate();
   }
+});
+
+test("SharedDynamicArray gives up with AllocationError('timeout') when a writer never finishes", () => {
+  const values = new SharedDynamicArray<number>("i32", { maxCapacity: 8, timeoutMs: 50 });
+  values.push(7);
+  // What a Worker terminated in the middle of a write leaves behind: the lock
+  // taken and the sequence odd. (Words 0 and 2 of the buffer; see the source.)
+  const header = new Int32Array(values.buffer, 0, 4);
+  Atomics.store(header, 2, 1);
+  Atomics.add(header, 0, 1);
+  const timedOut = (e: unknown) => e instanceof AllocationError && e.category === "timeout" && /50 ms/.test(e.message);
+  const started = Date.now();
+  assert.throws(() => values.push(8), timedOut);
+  assert.throws(() => values.get(0), timedOut);
+  assert.throws(() => values.toArray(), timedOut);
+  assert.ok(Date.now() - started >= 100, "each waited for its timeout");
+  const other = SharedDynamicArray.attach<number>(values.buffer, "i32", { timeoutMs: 20 });
+  assert.throws(() => other.set(0, 1), (e: unknown) => e instanceof AllocationError && e.category === "timeout");
+  // Released, everything works again.
+  Atomics.add(header, 0, 1);
+  Atomics.store(header, 2, 0);
+  assert.equal(values.push(8), 2);
+  assert.deepEqual(other.toArray(), [7, 8]);
+  assert.throws(() => new SharedDynamicArray("i32", { maxCapacity: 1, timeoutMs: -1 }), RangeError);
 });
