@@ -8,7 +8,7 @@ import { checkAlignment, checkSize, describe, parseOptions, typeCheck, z } from 
 import type { Allocator, TypedArray, TypedArrayConstructor } from "./allocator.ts";
 import { AllocationError } from "./errors.ts";
 import { addressOf } from "./native_info.ts";
-import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import { codecFor, type FieldValue, type RecordCodec, type Views } from "./_record_codec.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
 
 /**
@@ -133,9 +133,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   readonly #growth: number;
   #storage: Storage;
   #view!: DataView;
-  // Float-only records are written through a Float32Array by a per-layout writer.
-  readonly #floatStride: number;
-  #floats: Float32Array | null = null;
+  // Typed arrays over the storage for the codec's generated reader and writer (null: the DataView path).
+  #views: Views | null = null;
   #length = 0;
   #capacity: number;
   #allocations = 1;
@@ -156,7 +155,6 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#codec = codecFor(type, "create DynamicArray");
     this.#stride = this.#codec.stride;
     this.#align = Math.max(16, this.#codec.align);
-    this.#floatStride = this.#stride / 4;
     if (parsed.alignment !== undefined) this.#align = checkAlignment(parsed.alignment, "create DynamicArray", 4096);
     this.#allocator = parsed.allocator ?? defaultBacking();
     this.#growth = parsed.growth ?? 2;
@@ -215,13 +213,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
 
   /** Appends one element (amortized O(1)). */
   push(value: T): number {
-    // Fast path: room left, storage not shared, a float-only record.
-    const floats = this.#floats;
-    if (
-      floats !== null && typeof value === "object" && value !== null && this.#length < this.#capacity &&
-      this.#storage.refs === 1 && !this.#freed
-    ) {
-      this.#codec.floatWriter!(floats, this.#length * this.#floatStride, value as Record<string, FieldValue>);
+    // Fast path: room left, storage not shared, a layout with a generated writer.
+    const views = this.#views;
+    if (views !== null && this.#length < this.#capacity && this.#storage.refs === 1 && !this.#freed) {
+      this.#codec.writeViews(views, this.#length, value);
       return ++this.#length;
     }
     this.#mutable();
@@ -417,24 +412,22 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#reallocations++;
   }
 
-  // Views over new storage: the DataView, and the Float32Array for float-only records.
+  // Views over new storage: the DataView, and the typed arrays of the generated code.
   #bind(block: Uint8Array): void {
     this.#view = new DataView(block.buffer, block.byteOffset, block.byteLength);
-    this.#floats = this.#codec.floatWriter !== null && block.byteOffset % 4 === 0
-      ? new Float32Array(block.buffer, block.byteOffset, block.byteLength >> 2)
-      : null;
+    this.#views = this.#codec.viewsOf(block);
   }
 
   #read(index: number): T {
+    const views = this.#views;
+    if (views !== null) return this.#codec.readViews(views, index) as T;
     return this.#codec.read(this.#view, index * this.#stride) as T;
   }
 
   #write(index: number, value: T): void {
-    if (this.#floats !== null && typeof value === "object" && value !== null) {
-      this.#codec.floatWriter!(this.#floats, index * this.#floatStride, value as Record<string, FieldValue>);
-      return;
-    }
-    this.#codec.write(this.#view, this.#storage.block, index * this.#stride, value);
+    const views = this.#views;
+    if (views !== null) this.#codec.writeViews(views, index, value);
+    else this.#codec.write(this.#view, this.#storage.block, index * this.#stride, value);
   }
 
   static {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import { codecFor, type FieldValue, type RecordCodec, type Views } from "./_record_codec.ts";
 import { describe, parseOptions, z } from "./_validate.ts";
 import { AllocationError } from "./errors.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
@@ -108,6 +108,10 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   // One element, encoded outside the lock.
   readonly #scratch: Uint8Array;
   readonly #scratchView: DataView;
+  // The codec's typed arrays (null: the DataView path): over the elements,
+  // tracking the buffer's growth, and over the scratch element.
+  readonly #elements: Views | null;
+  readonly #scratchViews: Views | null;
 
   /**
    * Creates an empty array in a new growable SharedArrayBuffer.
@@ -138,6 +142,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     this.#bytes = new Uint8Array(buffer);
     this.#scratch = new Uint8Array(codec.stride);
     this.#scratchView = new DataView(this.#scratch.buffer);
+    this.#elements = codec.viewsOver(buffer, HEADER);
+    this.#scratchViews = codec.viewsOf(this.#scratch);
     if (attaching === null) Atomics.store(this.#header, STRIDE, codec.stride);
   }
 
@@ -230,8 +236,12 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       throw new TypeError(`Cannot push many as 'values' must be an array: current value is ${describe(values)}`);
     }
     const encoded = new Uint8Array(values.length * this.#stride);
+    const views = this.#codec.viewsOf(encoded);
     const view = new DataView(encoded.buffer);
-    values.forEach((value, i) => this.#codec.write(view, encoded, i * this.#stride, value));
+    values.forEach((value, i) => {
+      if (views !== null) this.#codec.writeViews(views, i, value);
+      else this.#codec.write(view, encoded, i * this.#stride, value);
+    });
     return this.#locked(() => {
       const length = this.#header[LENGTH];
       this.#ensure(length + values.length);
@@ -259,7 +269,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       const length = this.#header[LENGTH];
       if (length === 0) return undefined;
       Atomics.store(this.#header, LENGTH, length - 1);
-      return this.#codec.read(this.#view, HEADER + (length - 1) * this.#stride) as T;
+      return this.#read(length - 1);
     });
   }
 
@@ -278,7 +288,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       if ((before & 1) === 0) {
         const length = Atomics.load(this.#header, LENGTH);
         const inRange = Number.isInteger(index) && index >= 0 && index < length;
-        const value = inRange ? this.#codec.read(this.#view, HEADER + index * this.#stride) as T : undefined;
+        const value = inRange ? this.#read(index) : undefined;
         if (Atomics.load(this.#header, SEQ) === before) {
           if (!inRange) this.#checkIndex(index, length);
           return value as T;
@@ -301,6 +311,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       }
       this.#waitForWriter(spins, "read");
     }
+    const views = this.#codec.viewsOf(copy);
+    if (views !== null) return Array.from({ length }, (_, i) => this.#codec.readViews(views, i) as T);
     const view = new DataView(copy.buffer);
     return Array.from({ length }, (_, i) => this.#codec.read(view, i * this.#stride) as T);
   }
@@ -311,7 +323,13 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   }
 
   #encode(value: T): void {
-    this.#codec.write(this.#scratchView, this.#scratch, 0, value);
+    if (this.#scratchViews !== null) this.#codec.writeViews(this.#scratchViews, 0, value);
+    else this.#codec.write(this.#scratchView, this.#scratch, 0, value);
+  }
+
+  #read(index: number): T {
+    if (this.#elements !== null) return this.#codec.readViews(this.#elements, index) as T;
+    return this.#codec.read(this.#view, HEADER + index * this.#stride) as T;
   }
 
   #checkIndex(index: number, length: number): void {

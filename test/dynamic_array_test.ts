@@ -187,3 +187,70 @@ test("float-only records are written the same where code generation is not allow
   assert.throws(() => particles.push({ position: [1, 2], mass: 4 }), RangeError);
   particles.free();
 });
+
+test("generated readers and writers store the same bytes as the DataView path, for every field type", () => {
+  const fields = {
+    a: "u8",
+    b: "i8",
+    c: "u16",
+    d: "i16",
+    e: "u32",
+    f: "i32",
+    g: "f32",
+    h: "f64",
+    i: "i64",
+    j: "u64",
+    k: "f32x2",
+    l: "f32x3",
+    m: "f32x4",
+    n: "i32x4",
+    o: "u32x4",
+    p: "f32x4x4",
+  } as const;
+  const next = xorshift32(0x6e4);
+  const int = () => (next() % 100_000) - 50_000 + (below(next, 4) === 0 ? 0.75 : 0);
+  const float = () => below(next, 10) === 0 ? NaN : int() / 7;
+  const big = () => BigInt(Math.trunc(int())) * 1_000_003n;
+  const vector = (n: number) => Array.from({ length: n }, float);
+  const record = () => ({
+    a: int(),
+    b: int(),
+    c: int(),
+    d: int(),
+    e: int(),
+    f: int(),
+    g: float(),
+    h: float(),
+    i: big(),
+    j: big(),
+    k: vector(2),
+    l: vector(3),
+    m: vector(4),
+    n: vector(4).map(Math.trunc),
+    o: vector(4).map(Math.trunc),
+    p: vector(16),
+  });
+  const generated = new DynamicArray(struct(fields));
+  const allowed = globalThis.Function;
+  globalThis.Function = function () {
+    throw new EvalError("code generation from strings disallowed");
+  } as unknown as FunctionConstructor;
+  let generic: DynamicArray<unknown>;
+  try {
+    generic = new DynamicArray(struct(fields));
+  } finally {
+    globalThis.Function = allowed;
+  }
+  for (let step = 0; step < 500; step++) {
+    const r = record();
+    if (below(next, 5) === 0) delete (r as Partial<typeof r>).h; // a missing field is stored as zeros
+    generated.push(r);
+    generic.push(r);
+  }
+  generated.set(3, record());
+  generic.set(3, generated.get(3));
+  assert.deepEqual([...generated.bytes], [...generic.bytes]);
+  assert.deepEqual([...generated], [...generic]);
+  generated.free();
+  generic.free();
+});

@@ -54,13 +54,15 @@ test("SharedDynamicArray with two Workers writing and reading at once: no torn r
   const shared = new SharedDynamicArray<SampleRecord>(Sample, { maxCapacity: 2 * count, capacity: 1 });
   const url = new URL("./fixtures/shared_array_worker.ts", import.meta.url);
   const workers = [0, 1].map(() => new Worker(url, { type: "module" }));
+  const start = new SharedArrayBuffer(4);
   try {
     const results = await Promise.all(
       workers.map((worker, index) =>
         new Promise<{ reads: number; tornReads: number; shrank: number }>((resolve, reject) => {
           worker.onmessage = (event) => {
-            if (event.data === "ready") worker.postMessage({ buffer: shared.buffer, worker: index, count });
-            else resolve(event.data);
+            if (event.data === "ready") {
+              worker.postMessage({ buffer: shared.buffer, start, workers: workers.length, worker: index, count });
+            } else resolve(event.data);
           };
           worker.onerror = (event) => reject(event);
         })
