@@ -104,6 +104,7 @@ export const FIELD_TYPES: Readonly<Record<FieldType, { size: number; align: numb
 };
 
 const IDENTIFIER_REGEXP = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED_REGEXP = /^(__|_[A-Z])/;
 
 const OptionsSchema = z.object({
   packed: z.boolean().optional(),
@@ -149,6 +150,15 @@ export function struct(
     if (!IDENTIFIER_REGEXP.test(name)) {
       throw new TypeError(
         `Cannot define a struct as field names must be C identifiers: current value is ${describe(name)}`,
+      );
+    }
+    // C reserves these for the implementation, and in JavaScript "__proto__"
+    // would set an object's prototype instead of a field.
+    if (RESERVED_REGEXP.test(name)) {
+      throw new TypeError(
+        `Cannot define a struct as field names must not start with "__" or "_" and a capital letter (C reserves them): current value is ${
+          describe(name)
+        }`,
       );
     }
     const info = FIELD_TYPES[type as FieldType];
