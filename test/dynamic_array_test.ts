@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, DynamicArray, FreeListAllocator, struct } from "../mod.ts";
 import { below, xorshift32 } from "./_helpers.ts";
+import { RecordCodec } from "../src/_record_codec.ts";
 
 const Vertex = struct({ position: "f32x3", color: "f32x4", id: "u32" });
 type V = { position: number[]; color: number[]; id: number };
@@ -253,4 +254,87 @@ test("generated readers and writers store the same bytes as the DataView path, f
   assert.deepEqual([...generated], [...generic]);
   generated.free();
   generic.free();
+});
+
+test("generated and DataView paths agree on 300 random layouts and on every scalar type", () => {
+  const types = [
+    "u8",
+    "i8",
+    "u16",
+    "i16",
+    "u32",
+    "i32",
+    "f32",
+    "f64",
+    "i64",
+    "u64",
+    "f32x2",
+    "f32x3",
+    "f32x4",
+    "i32x4",
+    "u32x4",
+    "f32x4x4",
+  ] as const;
+  const next = xorshift32(0x1a7);
+  const valueOf = (type: (typeof types)[number]) => {
+    const n = (next() % 2001) - 1000 + (below(next, 3) === 0 ? 0.5 : 0);
+    if (type === "i64" || type === "u64") return BigInt(Math.trunc(n));
+    const count = { f32x2: 2, f32x3: 3, f32x4: 4, i32x4: 4, u32x4: 4, f32x4x4: 16 }[type as string];
+    return count === undefined ? n : Array.from({ length: count }, () => (next() % 2001) - 1000);
+  };
+  const withoutCodegen = <T>(make: () => T): T => {
+    const allowed = globalThis.Function;
+    globalThis.Function = function () {
+      throw new EvalError("code generation from strings disallowed");
+    } as unknown as FunctionConstructor;
+    try {
+      return make();
+    } finally {
+      globalThis.Function = allowed;
+    }
+  };
+  const check = (make: () => DynamicArray<unknown>, value: () => unknown, label: string) => {
+    const generated = make();
+    const generic = withoutCodegen(make);
+    for (let i = 0; i < 20; i++) {
+      const v = value();
+      generated.push(v);
+      generic.push(v);
+    }
+    assert.deepEqual([...generated.bytes], [...generic.bytes], label);
+    assert.deepEqual([...generated], [...generic], label);
+    generated.free();
+    generic.free();
+  };
+  // Scalar codecs are cached per type name, so the DataView side is a codec made directly.
+  for (const type of types) {
+    const generated = new DynamicArray(type);
+    const generic = withoutCodegen(() => new RecordCodec(type, "test"));
+    const bytes = new Uint8Array(20 * generic.stride);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < 20; i++) {
+      const v = valueOf(type);
+      generated.push(v);
+      generic.write(view, bytes, i * generic.stride, v);
+    }
+    assert.deepEqual([...generated.bytes], [...bytes], type);
+    assert.deepEqual(
+      [...generated],
+      Array.from({ length: 20 }, (_, i) => generic.read(view, i * generic.stride)),
+      type,
+    );
+    generated.free();
+  }
+  for (let n = 0; n < 300; n++) {
+    const fields: Record<string, (typeof types)[number]> = {};
+    const count = 1 + below(next, 6);
+    for (let f = 0; f < count; f++) fields[`f${f}`] = types[below(next, types.length)];
+    const options = { packed: below(next, 4) === 0, align: below(next, 4) === 0 ? 64 : undefined };
+    // A fresh layout object for each path, so neither shares the other's cached codec.
+    check(
+      () => new DynamicArray(struct(fields, options)),
+      () => Object.fromEntries(Object.entries(fields).map(([name, type]) => [name, valueOf(type)])),
+      `${JSON.stringify(fields)} ${JSON.stringify(options)}`,
+    );
+  }
 });
