@@ -623,14 +623,7 @@ export class FreeListAllocator implements Allocator {
       }
     }
     this.#trim(id, needed);
-    this.#requested[id] = size;
-    this.#align[id] = align;
-    this.#chunks[this.#chunk[id]].used.set(this.#start[id], id);
-    this.#allocatedBytes += size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-    this.#live++;
-    this.#totalAllocations++;
-    return id;
+    return this.#claim(id, size, align);
   }
 
   // Splits the tail beyond `keep` bytes off a used block, as a free block.
@@ -667,9 +660,16 @@ export class FreeListAllocator implements Allocator {
   }
 
   // Marks a block taken from a quick list as used.
+  // A quick-list block, already the right size, taken into use.
   #use(id: number, size: number, align: number, kind: number): number {
     this.#flags[id] = USED | kind;
     this.#freeBytes -= this.#size[id];
+    return this.#claim(id, size, align);
+  }
+
+  // The bookkeeping of every allocation once its block is final (placed,
+  // aligned, trimmed): record it by offset and count it.
+  #claim(id: number, size: number, align: number): number {
     this.#requested[id] = size;
     this.#align[id] = align;
     this.#chunks[this.#chunk[id]].used.set(this.#start[id], id);
