@@ -69,6 +69,10 @@ const OptionsSchema = z.object({
   timeoutMs: z.number().min(0, "must be at least 0").optional(),
 }).strict();
 
+const AttachOptionsSchema = z.object({
+  timeoutMs: z.number().min(0, "must be at least 0").optional(),
+}).strict();
+
 /**
  * A growable array of records (a {@linkcode StructLayout}) or scalars in a
  * growable `SharedArrayBuffer`. Post its `buffer` to Workers and call
@@ -168,6 +172,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       );
     }
     const codec = codecFor(type, "attach a SharedDynamicArray");
+    const { timeoutMs } = parseOptions(AttachOptionsSchema, options, "attach a SharedDynamicArray");
     const stride = Atomics.load(new Int32Array(buffer, 0, 4), STRIDE);
     if (stride !== codec.stride) {
       throw new TypeError(
@@ -177,8 +182,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     attaching = buffer;
     try {
       return new SharedDynamicArray<U>(type, {
-        ...options,
         maxCapacity: Math.floor((buffer.maxByteLength - HEADER) / stride),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });
     } finally {
       attaching = null;

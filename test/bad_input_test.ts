@@ -400,6 +400,18 @@ const ROWS: Row[] = [
     expect: TypeError,
   },
   {
+    name: "SharedDynamicArray.attach(buffer, 'f32', null)",
+    arrange: () => new SharedDynamicArray<number>("f32", { maxCapacity: 1 }).buffer,
+    act: (_, buffer) => SharedDynamicArray.attach(buffer, "f32", any(null)),
+    expect: TypeError,
+  },
+  {
+    name: "SharedDynamicArray.attach(buffer, 'f32', { timeoutMs: -5 })",
+    arrange: () => new SharedDynamicArray<number>("f32", { maxCapacity: 1 }).buffer,
+    act: (_, buffer) => SharedDynamicArray.attach(buffer, "f32", { timeoutMs: -5 }),
+    expect: RangeError,
+  },
+  {
     name: "SharedDynamicArray push past maxCapacity",
     act: () => {
       const one = new SharedDynamicArray<number>("f32", { maxCapacity: 1 });
