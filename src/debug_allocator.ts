@@ -209,8 +209,9 @@ export let cStyle: {
  *   allocator**;
  * - **use after free**: each block gets its own ArrayBuffer, detached on free,
  *   so stale views read as length 0; `poison` fills freed memory with 0xDD;
- * - **overflow and underflow** written through raw pointers: 16-byte canaries
- *   around every block, checked on free and by `check()`;
+ * - **overflow and underflow** written through raw pointers: a 16-byte canary
+ *   after every block and a 16-byte header and canary before it, checked on
+ *   free and by `check()`;
  * - **memory limit**: `memoryLimit` bytes live at most.
  *
  * Stack traces cost nothing when off; on, they are captured unformatted (and
