@@ -348,12 +348,7 @@ export class DebugAllocator implements Allocator {
   // Takes a block from the backing, arms its header and canaries and records
   // it; the slot, or -1 with #lastError set.
   #allocate(size: number, a: number): number {
-    if (this.#allocatedBytes + size > this.#limit) {
-      return this.#fail(
-        "limit-exceeded",
-        `Cannot allocate ${size} bytes: ${this.#allocatedBytes} of the ${this.#limit}-byte memory limit are in use`,
-      );
-    }
+    if (this.#overLimit(size)) return -1;
     const front = a > CANARY ? a : CANARY;
     // The default alignment is left implicit, so backings keep their fast paths.
     const outer = this.#backing.tryAlloc(front + size + CANARY, a === 16 ? undefined : a);
@@ -400,6 +395,16 @@ export class DebugAllocator implements Allocator {
     return slot;
   }
 
+  // True (with #lastError set) when `size` more bytes would pass memoryLimit.
+  #overLimit(size: number): boolean {
+    if (this.#allocatedBytes + size <= this.#limit) return false;
+    this.#fail(
+      "limit-exceeded",
+      `Cannot allocate ${size} bytes: ${this.#allocatedBytes} of the ${this.#limit}-byte memory limit are in use`,
+    );
+    return true;
+  }
+
   #fail(category: "limit-exceeded" | "out-of-memory", message: string): -1 {
     this.#failedAllocations++;
     this.#lastError = new AllocationError(category, message);
@@ -408,13 +413,7 @@ export class DebugAllocator implements Allocator {
 
   // Counters only (safety off): the backing's own block.
   #allocPlain(size: number, align: number): Uint8Array | null {
-    if (this.#allocatedBytes + size > this.#limit) {
-      this.#fail(
-        "limit-exceeded",
-        `Cannot allocate ${size} bytes: ${this.#allocatedBytes} of the ${this.#limit}-byte memory limit are in use`,
-      );
-      return null;
-    }
+    if (this.#overLimit(size)) return null;
     const view = this.#backing.tryAlloc(size, align);
     if (view === null) {
       this.#fail("out-of-memory", `Cannot allocate ${size} bytes: the backing allocator refused`);

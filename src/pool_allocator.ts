@@ -185,12 +185,7 @@ export class PoolAllocator implements Allocator {
       this.#freeCount !== 0 && align === undefined && !this.#safety && size > 0 && size <= this.#blockSize &&
       Number.isInteger(size)
     ) {
-      const index = this.#free[--this.#freeCount];
-      this.#sizes[index] = size;
-      this.#allocatedBytes += size;
-      if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-      this.#live++;
-      this.#totalAllocations++;
+      const index = this.#take(size);
       const chunk = (index / this.#perChunk) | 0;
       return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
     }

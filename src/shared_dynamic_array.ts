@@ -60,18 +60,18 @@ export interface SharedDynamicArrayOptions {
   timeoutMs?: number;
 }
 
+const TimeoutSchema = z.number().min(0, "must be at least 0").optional();
+
 const OptionsSchema = z.object({
   maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1").max(
     MAX_ELEMENTS,
     "must be at most 2^31 - 1",
   ),
   capacity: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
-  timeoutMs: z.number().min(0, "must be at least 0").optional(),
+  timeoutMs: TimeoutSchema,
 }).strict();
 
-const AttachOptionsSchema = z.object({
-  timeoutMs: z.number().min(0, "must be at least 0").optional(),
-}).strict();
+const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema }).strict();
 
 /**
  * A growable array of records (a {@linkcode StructLayout}) or scalars in a

@@ -12,6 +12,19 @@ function vertex(next: () => number): V {
   return { position: [f(), f(), f()], color: [f(), f(), f(), f()], id: next() >>> 0 };
 }
 
+// Runs `make` as on a host that disallows code generation from strings.
+function withoutCodegen<T>(make: () => T): T {
+  const allowed = globalThis.Function;
+  globalThis.Function = function () {
+    throw new EvalError("code generation from strings disallowed");
+  } as unknown as FunctionConstructor;
+  try {
+    return make();
+  } finally {
+    globalThis.Function = allowed;
+  }
+}
+
 test("DynamicArray matches a JS array over 20,000 seeded operations (records, snapshots included)", () => {
   const seed = 0xda7a;
   const next = xorshift32(seed);
@@ -172,16 +185,7 @@ test("float-only records take the Float32Array path and behave the same", () => 
 
 test("float-only records are written the same where code generation is not allowed", () => {
   const Particle = struct({ position: "f32x3", mass: "f32" });
-  const allowed = globalThis.Function;
-  globalThis.Function = function () {
-    throw new EvalError("code generation from strings disallowed");
-  } as unknown as FunctionConstructor;
-  let particles: DynamicArray<{ position: number[]; mass: number }>;
-  try {
-    particles = new DynamicArray(Particle);
-  } finally {
-    globalThis.Function = allowed;
-  }
+  const particles = withoutCodegen(() => new DynamicArray<{ position: number[]; mass: number }>(Particle));
   particles.push({ position: [1, 2, 3], mass: 4 });
   assert.deepEqual(particles.get(0), { position: [1, 2, 3], mass: 4 });
   assert.deepEqual([...particles.view(Float32Array)], [1, 2, 3, 0, 4, 0, 0, 0]);
@@ -232,16 +236,7 @@ test("generated readers and writers store the same bytes as the DataView path, f
     p: vector(16),
   });
   const generated = new DynamicArray(struct(fields));
-  const allowed = globalThis.Function;
-  globalThis.Function = function () {
-    throw new EvalError("code generation from strings disallowed");
-  } as unknown as FunctionConstructor;
-  let generic: DynamicArray<unknown>;
-  try {
-    generic = new DynamicArray(struct(fields));
-  } finally {
-    globalThis.Function = allowed;
-  }
+  const generic = withoutCodegen(() => new DynamicArray<unknown>(struct(fields)));
   for (let step = 0; step < 500; step++) {
     const r = record();
     if (below(next, 5) === 0) delete (r as Partial<typeof r>).h; // a missing field is stored as zeros
@@ -281,17 +276,6 @@ test("generated and DataView paths agree on 300 random layouts and on every scal
     if (type === "i64" || type === "u64") return BigInt(Math.trunc(n));
     const count = { f32x2: 2, f32x3: 3, f32x4: 4, i32x4: 4, u32x4: 4, f32x4x4: 16 }[type as string];
     return count === undefined ? n : Array.from({ length: count }, () => (next() % 2001) - 1000);
-  };
-  const withoutCodegen = <T>(make: () => T): T => {
-    const allowed = globalThis.Function;
-    globalThis.Function = function () {
-      throw new EvalError("code generation from strings disallowed");
-    } as unknown as FunctionConstructor;
-    try {
-      return make();
-    } finally {
-      globalThis.Function = allowed;
-    }
   };
   const check = (make: () => DynamicArray<unknown>, value: () => unknown, label: string) => {
     const generated = make();
