@@ -8,6 +8,7 @@ import {
   AllocationError,
   type AllocationErrorCategory,
   Arena,
+  audioArray,
   BuddyAllocator,
   cFree,
   cRealloc,
@@ -28,6 +29,8 @@ import {
   StackAllocator,
   struct,
   SystemAllocator,
+  uniformArray,
+  vertexArray,
 } from "../mod.ts";
 import type { Mapping } from "../mod.ts";
 
@@ -361,6 +364,21 @@ const ROWS: Row[] = [
     },
     act: (_, values) => values.push(1),
     expect: "use-after-free",
+  },
+  { name: "vertexArray(null)", act: () => vertexArray(any(null)), expect: TypeError },
+  { name: "vertexArray('f32')", act: () => vertexArray(any("f32")), expect: TypeError },
+  {
+    name: "vertexArray(Vertex, { alignment: 24 })",
+    act: () => vertexArray(struct({ position: "f32x3" }), { alignment: 24 }),
+    expect: RangeError,
+  },
+  { name: "audioArray({ growth: 0 })", act: () => audioArray({ growth: 0 }), expect: RangeError },
+  { name: "audioArray({ capacity: '8' })", act: () => audioArray({ capacity: any("8") }), expect: TypeError },
+  { name: "uniformArray(42)", act: () => uniformArray(any(42)), expect: TypeError },
+  {
+    name: "uniformArray(Uniforms, { capacity: -1 })",
+    act: () => uniformArray(struct({ tint: "f32x4" }), { capacity: -1 }),
+    expect: RangeError,
   },
   { name: "new SIMDArray('f64')", act: () => new SIMDArray(any("f64")), expect: TypeError },
   {
