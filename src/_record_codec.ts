@@ -47,17 +47,22 @@ const WRITE = {
   f64: (v: DataView, p: number, x: number | bigint) => v.setFloat64(p, Number(x), true),
 };
 
+type Kind = keyof typeof READ;
+
+/** The element kind a field stores: a vector type's lanes, or the scalar itself. */
+function kindOf(type: FieldType): Kind {
+  return (type.startsWith("i32")
+    ? "i32"
+    : type.startsWith("u32")
+    ? "u32"
+    : type.startsWith("f32")
+    ? "f32"
+    : type) as Kind;
+}
+
 function accessor(type: FieldType): Accessor {
   const count = VECTOR_COUNT[type] ?? 1;
-  const base =
-    (type.startsWith("i32")
-      ? "i32"
-      : type.startsWith("u32")
-      ? "u32"
-      : type.startsWith("f32")
-      ? "f32"
-      : type) as keyof typeof READ;
-  const read = READ[base], write = WRITE[base];
+  const read = READ[kindOf(type)], write = WRITE[kindOf(type)];
   if (count === 1) {
     return {
       read: (v, p) => read(v, p),
@@ -310,13 +315,7 @@ function generate(
   const scalar = fields.length === 1 && fields[0][0] === null;
   if (!scalar) write.push(`if (typeof value !== "object" || value === null) return slow(views, index, value);`);
   for (const [i, [name, field]] of fields.entries()) {
-    const kind = (field.type.startsWith("f32")
-      ? "f32"
-      : field.type.startsWith("i32")
-      ? "i32"
-      : field.type.startsWith("u32")
-      ? "u32"
-      : field.type) as keyof Views;
+    const kind: keyof Views = kindOf(field.type);
     const size = ELEMENT_SIZE[kind];
     if (field.offset % size !== 0 || stride % size !== 0) {
       return null;
@@ -326,8 +325,7 @@ function generate(
     }
     const count = VECTOR_COUNT[field.type] ?? 1;
     // Integer index arithmetic only: element `index` starts at typed-array index `index * (stride / size)`.
-    const slot = (k: number) =>
-      `i${size} + ${field.offset / size + k}`;
+    const slot = (k: number) => `i${size} + ${field.offset / size + k}`;
     const v = `v${i}`;
     write.push(`const ${v} = ${name === null ? "value" : `value[${JSON.stringify(name)}]`};`);
     const guard = count > 1
