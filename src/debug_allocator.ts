@@ -8,7 +8,8 @@
 import { native } from "../ffi/native.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { BlockTable, taskClock } from "./_block_table.ts";
+import { BlockTable } from "./_block_table.ts";
+import { taskClock } from "./_task_clock.ts";
 import { OffsetTable } from "./_offset_table.ts";
 import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
 import { addressOf } from "./native_info.ts";
