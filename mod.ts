@@ -27,26 +27,32 @@
  *
  * @module
  */
-export { AllocationError } from "./src/errors.ts";
-export type { AllocationErrorCategory, AllocationErrorOptions } from "./src/errors.ts";
-export type { Allocator, AllocatorKind, AllocatorStats, TypedArray, TypedArrayConstructor } from "./src/allocator.ts";
-export { fragmentation } from "./src/fragmentation.ts";
-export { addressOf, nativeInfo } from "./src/native_info.ts";
-export type { NativeInfo } from "./src/native_info.ts";
-export { mapFile, mapPages } from "./src/mapping.ts";
-export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/mapping.ts";
-export { SystemAllocator } from "./src/system_allocator.ts";
-export { Arena, workerArena } from "./src/arena.ts";
-export { StackAllocator } from "./src/stack_allocator.ts";
-export type { StackAllocatorOptions, StackMarker } from "./src/stack_allocator.ts";
-export { PoolAllocator } from "./src/pool_allocator.ts";
-export type { PoolAllocatorOptions } from "./src/pool_allocator.ts";
-export { BuddyAllocator } from "./src/buddy_allocator.ts";
-export type { BuddyAllocatorOptions } from "./src/buddy_allocator.ts";
-export { FreeListAllocator } from "./src/free_list_allocator.ts";
-export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/free_list_allocator.ts";
-export { DebugAllocator } from "./src/debug_allocator.ts";
-export type { DebugAllocatorOptions, LeakRecord } from "./src/debug_allocator.ts";
+export { AllocationError } from "./src/base/errors.ts";
+export type { AllocationErrorCategory, AllocationErrorOptions } from "./src/base/errors.ts";
+export type {
+  Allocator,
+  AllocatorKind,
+  AllocatorStats,
+  TypedArray,
+  TypedArrayConstructor,
+} from "./src/base/allocator.ts";
+export { fragmentation } from "./src/alloc/fragmentation.ts";
+export { addressOf, nativeInfo } from "./src/base/native_info.ts";
+export type { NativeInfo } from "./src/base/native_info.ts";
+export { mapFile, mapPages } from "./src/pages/mapping.ts";
+export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/pages/mapping.ts";
+export { SystemAllocator } from "./src/alloc/system_allocator.ts";
+export { Arena, workerArena } from "./src/alloc/arena.ts";
+export { StackAllocator } from "./src/alloc/stack_allocator.ts";
+export type { StackAllocatorOptions, StackMarker } from "./src/alloc/stack_allocator.ts";
+export { PoolAllocator } from "./src/alloc/pool_allocator.ts";
+export type { PoolAllocatorOptions } from "./src/alloc/pool_allocator.ts";
+export { BuddyAllocator } from "./src/alloc/buddy_allocator.ts";
+export type { BuddyAllocatorOptions } from "./src/alloc/buddy_allocator.ts";
+export { FreeListAllocator } from "./src/alloc/free_list_allocator.ts";
+export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/alloc/free_list_allocator.ts";
+export { DebugAllocator } from "./src/debug/debug_allocator.ts";
+export type { DebugAllocatorOptions, LeakRecord } from "./src/debug/debug_allocator.ts";
 export {
   cFree,
   checkForLeaks,
@@ -57,30 +63,30 @@ export {
   initAllocator,
   malloc,
   printMemStats,
-} from "./src/global_allocator.ts";
-export type { GlobalAllocatorConfig, MemStats } from "./src/global_allocator.ts";
-export { FailingAllocator, leakCheck } from "./src/testing.ts";
-export type { FailingAllocatorOptions } from "./src/testing.ts";
-export { gcHint, onGC } from "./src/gc_hooks.ts";
-export { readMemoryStatus } from "./src/memory_status.ts";
-export type { MemoryStatus, PsiAverages } from "./src/memory_status.ts";
-export { PressureLevel, pressureLevel } from "./src/pressure_level.ts";
-export type { PressureLevelValue, PressureThresholds } from "./src/pressure_level.ts";
-export { PressureMonitor } from "./src/pressure_monitor.ts";
-export type { PressureListener, PressureMonitorOptions } from "./src/pressure_monitor.ts";
-export { PsiTrigger } from "./src/psi_trigger.ts";
-export type { PsiTriggerOptions } from "./src/psi_trigger.ts";
-export { readThermalState } from "./src/thermal_state.ts";
-export { struct } from "./src/struct.ts";
-export type { FieldType, StructField, StructLayout } from "./src/struct.ts";
-export { DynamicArray } from "./src/dynamic_array.ts";
-export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/dynamic_array.ts";
-export { SIMDArray } from "./src/simd_array.ts";
-export { SharedDynamicArray } from "./src/shared_dynamic_array.ts";
-export { audioArray, uniformArray, vertexArray } from "./src/array_factories.ts";
-export type { SharedDynamicArrayOptions } from "./src/shared_dynamic_array.ts";
-export type { SIMDType } from "./src/simd_array.ts";
-export type { ThermalState } from "./src/thermal_state.ts";
+} from "./src/debug/global_allocator.ts";
+export type { GlobalAllocatorConfig, MemStats } from "./src/debug/global_allocator.ts";
+export { FailingAllocator, leakCheck } from "./src/debug/testing.ts";
+export type { FailingAllocatorOptions } from "./src/debug/testing.ts";
+export { gcHint, onGC } from "./src/debug/gc_hooks.ts";
+export { readMemoryStatus } from "./src/pressure/memory_status.ts";
+export type { MemoryStatus, PsiAverages } from "./src/pressure/memory_status.ts";
+export { PressureLevel, pressureLevel } from "./src/pressure/pressure_level.ts";
+export type { PressureLevelValue, PressureThresholds } from "./src/pressure/pressure_level.ts";
+export { PressureMonitor } from "./src/pressure/pressure_monitor.ts";
+export type { PressureListener, PressureMonitorOptions } from "./src/pressure/pressure_monitor.ts";
+export { PsiTrigger } from "./src/pressure/psi_trigger.ts";
+export type { PsiTriggerOptions } from "./src/pressure/psi_trigger.ts";
+export { readThermalState } from "./src/pressure/thermal_state.ts";
+export { struct } from "./src/arrays/struct.ts";
+export type { FieldType, StructField, StructLayout } from "./src/arrays/struct.ts";
+export { DynamicArray } from "./src/arrays/dynamic_array.ts";
+export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/arrays/dynamic_array.ts";
+export { SIMDArray } from "./src/arrays/simd_array.ts";
+export { SharedDynamicArray } from "./src/arrays/shared_dynamic_array.ts";
+export { audioArray, uniformArray, vertexArray } from "./src/arrays/array_factories.ts";
+export type { SharedDynamicArrayOptions } from "./src/arrays/shared_dynamic_array.ts";
+export type { SIMDType } from "./src/arrays/simd_array.ts";
+export type { ThermalState } from "./src/pressure/thermal_state.ts";
 export type {
   ArenaAlignment,
   ArenaGrowth,
@@ -90,7 +96,7 @@ export type {
   ArenaScope,
   ArenaScopeStats,
   ArenaStats,
-} from "./src/arena.ts";
-export type { SystemAllocatorOptions } from "./src/system_allocator.ts";
-export { simd } from "./src/simd.ts";
-export type { Simd } from "./src/simd.ts";
+} from "./src/alloc/arena.ts";
+export type { SystemAllocatorOptions } from "./src/alloc/system_allocator.ts";
+export { simd } from "./src/arrays/simd.ts";
+export type { Simd } from "./src/arrays/simd.ts";

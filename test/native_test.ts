@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { native } from "../ffi/native.ts";
 import { VERSION } from "../ffi/version.ts";
 import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../mod.ts";
-import { platformError } from "../src/_platform_error.ts";
+import { platformError } from "../src/base/_platform_error.ts";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";

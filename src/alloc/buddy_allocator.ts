@@ -1,0 +1,442 @@
+/**
+ * Power-of-two blocks with splitting and merging.
+ *
+ * @module
+ */
+import { native } from "../../ffi/native.ts";
+import { type Chunk, returnChunk, takeChunk } from "./_chunk.ts";
+import { defaultBacking } from "./_default_backing.ts";
+import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import {
+  checkAlignment,
+  checkSize,
+  checkTypedArrayConstructor,
+  checkView,
+  describe,
+  MAX_BLOCK_SIZE,
+  parseOptions,
+  powerOfTwo,
+  typeCheck,
+  z,
+} from "../base/_validate.ts";
+import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+
+/**
+ * Options of {@linkcode BuddyAllocator}.
+ *
+ * @example
+ * ```ts
+ * import { BuddyAllocator, type BuddyAllocatorOptions } from "@memkit/memkit";
+ *
+ * const options: BuddyAllocatorOptions = { capacity: 1 << 20, minBlockSize: 64 };
+ * const buddy = new BuddyAllocator(options);
+ * buddy.dispose();
+ * ```
+ */
+export interface BuddyAllocatorOptions {
+  /** Bytes managed, rounded up to a power of two (at least the page size). */
+  capacity: number;
+  /** Smallest block, a power of two from 16. At most 2^22 of them fit in `capacity`. @default {16} */
+  minBlockSize?: number;
+  /** Where the one chunk comes from. @default {a shared SystemAllocator} */
+  backing?: Allocator;
+}
+
+const MAX_LEAVES = 2 ** 22;
+
+const OptionsSchema = z.object({
+  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
+    .max(2 ** 40, "must be at most 2^40"),
+  minBlockSize: z.number().optional(),
+  backing: typeCheck<Allocator>(
+    (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
+    "must be an Allocator",
+  ).optional(),
+}).strict();
+
+// Node states in the implicit binary tree (node 1 is the whole capacity,
+// node n has children 2n and 2n+1).
+const ABSENT = 0; // inside a larger free or allocated block
+const FREE = 1;
+const SPLIT = 2;
+const USED = 3;
+
+/**
+ * Splits its memory into power-of-two blocks: an allocation takes the
+ * smallest free block that fits, splitting larger ones in halves; a free
+ * merges a block with its free "buddy" back up. Allocation and free are
+ * O(log(capacity / minBlockSize)); blocks are aligned to their own size, so
+ * alignment comes free; the cost is internal fragmentation (a 65-byte request
+ * takes 128 bytes), reported as `overheadBytes`.
+ *
+ * Blocks are views over the one chunk's ArrayBuffer; `dispose()` detaches
+ * them and returns the chunk. A freed block's views stay readable until then.
+ *
+ * @example
+ * ```ts
+ * import { BuddyAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using buddy = new BuddyAllocator({ capacity: 1 << 16 });
+ * const a = buddy.alloc(1000); // takes a 1024-byte block
+ * const b = buddy.alloc(1000);
+ * buddy.free(a);
+ * buddy.free(b); // merges back into one 64 KiB block
+ * assert.equal(buddy.stats().largestFreeBlock, 1 << 16);
+ * ```
+ */
+export class BuddyAllocator implements Allocator {
+  /** Always `"buddy"`. */
+  readonly kind = "buddy" as const;
+  readonly #backing: Allocator;
+  #chunk: Chunk | null;
+  readonly #capacity: number;
+  readonly #minBlock: number;
+  readonly #levels: number; // orders 0 (whole) .. #levels - 1 (minBlock)
+  readonly #state: Uint8Array;
+  // Per order: a doubly linked list of free nodes.
+  readonly #head: Int32Array;
+  readonly #next: Int32Array;
+  readonly #prev: Int32Array;
+  // Per leaf (offset / minBlock): requested size of the block starting there.
+  readonly #requested: Float64Array;
+  #allocatedBytes = 0;
+  #freeBytes = 0;
+  #peakBytes = 0;
+  #live = 0;
+  #totalAllocations = 0;
+  #totalFrees = 0;
+  #failedAllocations = 0;
+
+  /**
+   * Takes the memory from the backing.
+   *
+   * @param options Capacity, smallest block and backing.
+   * @throws {TypeError} For missing or mistyped options.
+   * @throws {RangeError} For sizes out of range, or more than 2^22 smallest blocks.
+   * @throws {AllocationError} "out-of-memory" when the backing refuses.
+   */
+  constructor(options: BuddyAllocatorOptions) {
+    const parsed = parseOptions(OptionsSchema, options, "create BuddyAllocator");
+    const minBlock = parseOptions(
+      z.object({ minBlockSize: powerOfTwo(2 ** 30).optional() }),
+      { minBlockSize: parsed.minBlockSize },
+      "create BuddyAllocator",
+    ).minBlockSize ?? 16;
+    if (minBlock < 16) {
+      throw new RangeError(
+        `Cannot create BuddyAllocator as 'minBlockSize' must be at least 16: current value is ${minBlock}`,
+      );
+    }
+    let capacity = Math.max(native.pageSize, minBlock);
+    while (capacity < parsed.capacity) capacity *= 2;
+    if (capacity / minBlock > MAX_LEAVES) {
+      throw new RangeError(
+        `Cannot create BuddyAllocator as 'capacity' / 'minBlockSize' must be at most 2^22 blocks: current value is ` +
+          `${capacity} / ${minBlock}`,
+      );
+    }
+    this.#capacity = capacity;
+    this.#minBlock = minBlock;
+    this.#levels = Math.log2(capacity / minBlock) + 1;
+    const nodes = 2 * (capacity / minBlock);
+    this.#state = new Uint8Array(nodes);
+    this.#next = new Int32Array(nodes).fill(-1);
+    this.#prev = new Int32Array(nodes).fill(-1);
+    this.#head = new Int32Array(this.#levels).fill(-1);
+    this.#requested = new Float64Array(capacity / minBlock);
+    this.#backing = parsed.backing ?? defaultBacking();
+    this.#chunk = takeChunk(this.#backing, capacity);
+    if (this.#chunk === null) {
+      throw new AllocationError("out-of-memory", `Cannot create BuddyAllocator: no ${capacity}-byte chunk`);
+    }
+    this.#push(1, 0);
+    this.#freeBytes = capacity;
+    registerOwner(this, "buddy", BuddyAllocator.#holds);
+  }
+
+  static #holds(owner: object, buffer: ArrayBufferLike): boolean {
+    return (owner as BuddyAllocator).#chunk?.buffer === buffer;
+  }
+
+  /**
+   * A block of the smallest power of two that holds `size` bytes and `align`.
+   * @throws {RangeError} When size exceeds the capacity.
+   * @throws {AllocationError} "out-of-memory" when no free block is large enough.
+   */
+  alloc(size: number, align?: number): Uint8Array {
+    const view = this.tryAlloc(size, align);
+    if (view === null) {
+      throw new AllocationError(
+        "out-of-memory",
+        `Cannot allocate ${size} bytes: no free block of ${this.#blockFor(size, align ?? 16)} bytes ` +
+          `(largest free: ${this.#largestFree()})`,
+      );
+    }
+    return view;
+  }
+
+  /** Like {@linkcode BuddyAllocator.alloc}, but `null` when no block is free. */
+  tryAlloc(size: number, align?: number): Uint8Array | null {
+    checkSize(size, "allocate", "size", this.#capacity);
+    const a = checkAlignment(align, "allocate", native.pageSize);
+    this.#live_("allocate");
+    if (size === 0) return new Uint8Array(0);
+    const offset = this.#take(size, a);
+    return offset < 0 ? null : new Uint8Array(this.#chunk!.buffer, offset, size);
+  }
+
+  /** A typed array of `length` elements in one block. */
+  array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
+    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
+    checkSize(
+      length,
+      "allocate an array",
+      "length",
+      Math.floor(Math.min(this.#capacity, MAX_BLOCK_SIZE) / bytesPerElement),
+    );
+    const a = checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
+    this.#live_("allocate");
+    const size = length * bytesPerElement;
+    if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
+    const offset = this.#take(size, a);
+    if (offset < 0) throw new AllocationError("out-of-memory", `Cannot allocate ${size} bytes: no free block`);
+    return new ctor(this.#chunk!.buffer, offset, length);
+  }
+
+  /**
+   * Frees a block and merges it with its free buddies.
+   * @throws {AllocationError} "double-free", "invalid-free" (interior or foreign view), "mismatched-allocator".
+   */
+  free(view: ArrayBufferView): void {
+    const node = this.#nodeOf(view, "free");
+    if (node < 0) return;
+    this.#release(node, view.byteOffset);
+  }
+
+  /**
+   * Keeps the block when `newSize` still fits it; otherwise moves to a new
+   * block (the old view must not be used after a move).
+   * @throws {AllocationError} "out-of-memory" (the old block stays valid), and as for `free`.
+   */
+  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+    checkView(view, "resize");
+    checkSize(newSize, "resize", "newSize", this.#capacity);
+    const node = this.#nodeOf(view, "resize");
+    if (node < 0) return this.alloc(newSize);
+    const offset = view.byteOffset;
+    const leaf = offset / this.#minBlock;
+    if (newSize === 0) {
+      this.#release(node, offset);
+      return new Uint8Array(0);
+    }
+    if (newSize <= this.#sizeOfNode(node)) {
+      this.#allocatedBytes += newSize - this.#requested[leaf];
+      if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+      this.#requested[leaf] = newSize;
+      return new Uint8Array(this.#chunk!.buffer, offset, newSize);
+    }
+    const moved = this.#take(newSize, 16);
+    if (moved < 0) {
+      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: no free block large enough`);
+    }
+    const fresh = new Uint8Array(this.#chunk!.buffer, moved, newSize);
+    fresh.set(new Uint8Array(this.#chunk!.buffer, offset, this.#requested[leaf]));
+    this.#release(node, offset);
+    return fresh;
+  }
+
+  /** Whether `view` lies in a live block. */
+  owns(view: ArrayBufferView): boolean {
+    checkView(view, "check ownership");
+    if (this.#chunk === null || view.buffer !== this.#chunk.buffer) return false;
+    const node = this.#enclosing(view.byteOffset);
+    return node > 0 && this.#state[node] === USED;
+  }
+
+  /** Counters; free blocks are listed per order, so this is O(levels). */
+  stats(): AllocatorStats {
+    let sum = 0, squares = 0, largest = 0;
+    for (let order = 0; order < this.#levels; order++) {
+      let count = 0;
+      for (let node = this.#head[order]; node !== -1; node = this.#next[node]) count++;
+      const size = this.#capacity / 2 ** order;
+      sum += count * size;
+      squares += count * size * size;
+      if (count > 0 && size > largest) largest = size;
+    }
+    const capacity = this.#chunk === null ? 0 : this.#capacity;
+    return {
+      kind: "buddy",
+      capacityBytes: capacity,
+      allocatedBytes: this.#allocatedBytes,
+      availableBytes: sum,
+      peakBytes: this.#peakBytes,
+      liveAllocations: this.#live,
+      totalAllocations: this.#totalAllocations,
+      totalFrees: this.#totalFrees,
+      failedAllocations: this.#failedAllocations,
+      largestFreeBlock: largest,
+      fragmentation: sum === 0 ? 0 : Math.max(0, 1 - Math.sqrt(squares) / sum),
+      // Rounding requests up to powers of two.
+      overheadBytes: capacity - sum - this.#allocatedBytes,
+    };
+  }
+
+  /** Returns the memory to the backing, detaching every view; unusable afterwards. */
+  dispose(): void {
+    if (this.#chunk === null) return;
+    this.#totalFrees += this.#live;
+    this.#live = 0;
+    this.#allocatedBytes = 0;
+    returnChunk(this.#backing, this.#chunk);
+    this.#chunk = null;
+  }
+
+  /** Same as {@linkcode BuddyAllocator.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #live_(op: string): void {
+    if (this.#chunk === null) {
+      throw new AllocationError("use-after-free", `Cannot ${op}: the BuddyAllocator was disposed`);
+    }
+  }
+
+  #blockFor(size: number, align: number): number {
+    let block = this.#minBlock;
+    while (block < size || block < align) block *= 2;
+    return block;
+  }
+
+  #largestFree(): number {
+    for (let order = 0; order < this.#levels; order++) {
+      if (this.#head[order] !== -1) return this.#capacity / 2 ** order;
+    }
+    return 0;
+  }
+
+  #sizeOfNode(node: number): number {
+    return this.#capacity / 2 ** Math.floor(Math.log2(node));
+  }
+
+  // Takes a block for `size` bytes aligned to `align`; its offset, or -1.
+  #take(size: number, align: number): number {
+    const block = this.#blockFor(size, align);
+    if (block > this.#capacity) {
+      this.#failedAllocations++;
+      return -1;
+    }
+    const order = Math.log2(this.#capacity / block);
+    let found = order;
+    while (found >= 0 && this.#head[found] === -1) found--;
+    if (found < 0) {
+      this.#failedAllocations++;
+      return -1;
+    }
+    let node = this.#head[found];
+    this.#unlink(node, found);
+    // Split down to the wanted order, keeping the left half each time.
+    for (let level = found; level < order; level++) {
+      this.#state[node] = SPLIT;
+      node *= 2;
+      this.#push(node + 1, level + 1);
+    }
+    this.#state[node] = USED;
+    const offset = (node - 2 ** order) * block;
+    this.#requested[offset / this.#minBlock] = size;
+    this.#freeBytes -= block;
+    this.#allocatedBytes += size;
+    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    this.#live++;
+    this.#totalAllocations++;
+    return offset;
+  }
+
+  #release(node: number, offset: number): void {
+    const leaf = offset / this.#minBlock;
+    this.#allocatedBytes -= this.#requested[leaf];
+    this.#requested[leaf] = 0;
+    this.#live--;
+    this.#totalFrees++;
+    let order = Math.floor(Math.log2(node));
+    this.#freeBytes += this.#capacity / 2 ** order;
+    // Merge with the buddy while it is free.
+    while (node > 1 && this.#state[node ^ 1] === FREE) {
+      this.#unlink(node ^ 1, order);
+      this.#state[node ^ 1] = ABSENT;
+      this.#state[node] = ABSENT;
+      node >>= 1;
+      order--;
+    }
+    this.#push(node, order);
+  }
+
+  #push(node: number, order: number): void {
+    this.#state[node] = FREE;
+    this.#prev[node] = -1;
+    this.#next[node] = this.#head[order];
+    if (this.#head[order] !== -1) this.#prev[this.#head[order]] = node;
+    this.#head[order] = node;
+  }
+
+  #unlink(node: number, order: number): void {
+    const prev = this.#prev[node], next = this.#next[node];
+    if (prev !== -1) this.#next[prev] = next;
+    else this.#head[order] = next;
+    if (next !== -1) this.#prev[next] = prev;
+    this.#prev[node] = this.#next[node] = -1;
+  }
+
+  // The FREE or USED node whose block contains `offset` (0 when none).
+  #enclosing(offset: number): number {
+    if (offset < 0 || offset >= this.#capacity) return 0;
+    let node = 1;
+    for (let order = 0; order < this.#levels; order++) {
+      const state = this.#state[node];
+      if (state === FREE || state === USED) return node;
+      if (state !== SPLIT) return 0;
+      const half = this.#capacity / 2 ** (order + 1);
+      node = 2 * node + (offset % (2 * half) >= half ? 1 : 0);
+    }
+    return 0;
+  }
+
+  // The USED node `view` starts, -1 for an empty view; throws for anything else.
+  #nodeOf(view: ArrayBufferView, op: "free" | "resize"): number {
+    checkView(view, op);
+    const buffer = view.buffer as ArrayBuffer;
+    if (this.#chunk === null || buffer !== this.#chunk.buffer) {
+      if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
+      if (this.#chunk === null && buffer.detached) {
+        throw new AllocationError("use-after-free", `Cannot ${op}: the BuddyAllocator was disposed`);
+      }
+      const kind = ownerKindOf(buffer, this);
+      throw kind !== null
+        ? new AllocationError(
+          "mismatched-allocator",
+          `Cannot ${op} ${describe(view)} in this BuddyAllocator: it belongs to a ${kind} allocator`,
+        )
+        : new AllocationError(
+          "invalid-free",
+          `Cannot ${op} ${describe(view)}: it was not allocated by this BuddyAllocator`,
+        );
+    }
+    const offset = view.byteOffset;
+    const node = this.#enclosing(offset);
+    const start = node > 0 ? (node - 2 ** Math.floor(Math.log2(node))) * this.#sizeOfNode(node) : -1;
+    if (node > 0 && this.#state[node] === USED && start === offset) return node;
+    if (node > 0 && this.#state[node] === FREE) {
+      throw new AllocationError(
+        op === "free" ? "double-free" : "use-after-free",
+        `Cannot ${op} ${describe(view)} at offset ${offset}: that memory is already free`,
+      );
+    }
+    throw new AllocationError(
+      "invalid-free",
+      `Cannot ${op} ${describe(view)} at offset ${offset}: it starts inside a block, not at its first byte`,
+    );
+  }
+}

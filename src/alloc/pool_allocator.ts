@@ -1,0 +1,441 @@
+/**
+ * Fixed-size blocks with O(1) allocation and free.
+ *
+ * @module
+ */
+import { native } from "../../ffi/native.ts";
+import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
+import { defaultBacking } from "./_default_backing.ts";
+import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
+import {
+  checkAlignment,
+  checkSize,
+  checkTypedArrayConstructor,
+  checkView,
+  describe,
+  MAX_BLOCK_SIZE,
+  parseOptions,
+  powerOfTwo,
+  typeCheck,
+  z,
+} from "../base/_validate.ts";
+import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+
+/**
+ * Options of {@linkcode PoolAllocator}.
+ *
+ * @example
+ * ```ts
+ * import { PoolAllocator, type PoolAllocatorOptions } from "@memkit/memkit";
+ *
+ * const options: PoolAllocatorOptions = { blockSize: 64, blocksPerChunk: 1024, maxBlocks: 4096 };
+ * const pool = new PoolAllocator(options);
+ * pool.dispose();
+ * ```
+ */
+export interface PoolAllocatorOptions {
+  /** Bytes of every block (the largest `alloc` the pool serves). */
+  blockSize: number;
+  /** Blocks per chunk taken from the backing. @default {enough for 64 KiB, at least 16} */
+  blocksPerChunk?: number;
+  /** Upper bound on blocks; beyond it allocation fails with "limit-exceeded". @default {unbounded} */
+  maxBlocks?: number;
+  /** Alignment of every block, a power of two up to the page size. @default {16} */
+  align?: number;
+  /** Where chunks come from. @default {a shared SystemAllocator} */
+  backing?: Allocator;
+  /**
+   * Give each block its own ArrayBuffer and detach it on `free`, so a freed
+   * block's views read as length 0. Costs one ArrayBuffer wrap (~0.5–1 µs) per
+   * allocation. @default {false}
+   */
+  safety?: boolean;
+}
+
+// With safety, each block's ArrayBuffer carries its pool and index (a
+// property, not a Map: see _offset_table.ts on Map churn).
+const BLOCK_TAG = Symbol("memkit.poolBlock");
+
+interface BlockTag {
+  readonly pool: PoolAllocator;
+  readonly index: number;
+}
+
+function blockTag(buffer: ArrayBufferLike): BlockTag | undefined {
+  return (buffer as unknown as Record<symbol, BlockTag | undefined>)[BLOCK_TAG];
+}
+
+const OptionsSchema = z.object({
+  blockSize: z.number().int("must be an integer").min(1, "must be at least 1")
+    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
+  blocksPerChunk: z.number().int("must be an integer").min(1, "must be at least 1").max(2 ** 24, "must be at most 2^24")
+    .optional(),
+  maxBlocks: z.number().int("must be an integer").min(1, "must be at least 1").max(2 ** 31, "must be at most 2^31")
+    .optional(),
+  align: z.number().optional(),
+  backing: typeCheck<Allocator>(
+    (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
+    "must be an Allocator",
+  ).optional(),
+  safety: z.boolean().optional(),
+}).strict();
+
+/**
+ * Hands out blocks of one size from chunks of many, in O(1): a free list of
+ * block indices, no search, no splitting. Grows by a chunk when empty, up to
+ * `maxBlocks`. A block's state is tracked, so a double free, an interior or
+ * foreign view, and a block of another pool are all reported.
+ *
+ * Blocks are views over their chunk's ArrayBuffer; chunks are detached before
+ * they go back (`dispose()`). A freed block's views stay readable and see the
+ * block's next user unless `safety` gives each block its own ArrayBuffer.
+ *
+ * @example
+ * ```ts
+ * import { PoolAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const particles = new PoolAllocator({ blockSize: 32, maxBlocks: 10_000 });
+ * const p = particles.array(Float32Array, 8); // 8 floats = 32 bytes
+ * p[0] = 1.5;
+ * particles.free(p);
+ * assert.equal(particles.stats().liveAllocations, 0);
+ * particles.dispose();
+ * ```
+ */
+export class PoolAllocator implements Allocator {
+  /** Always `"pool"`. */
+  readonly kind = "pool" as const;
+  readonly #backing: Allocator;
+  readonly #blockSize: number;
+  readonly #stride: number;
+  readonly #align: number;
+  readonly #perChunk: number;
+  readonly #maxBlocks: number;
+  readonly #safety: boolean;
+  readonly #chunks: Chunk[] = [];
+  readonly #chunkOf = new Map<ArrayBuffer, number>();
+  // Per block: requested size (0 = free). Free blocks' indices on a stack.
+  #sizes = new Float64Array(0);
+  #free = new Int32Array(0);
+  #freeCount = 0;
+  // With safety: each live block's own buffer, by block index.
+  readonly #bufferOfBlock: (ArrayBuffer | undefined)[] = [];
+  #disposed = false;
+  // The chunk `free` looked up last, so a run of frees skips the Map.
+  #hotBuffer: ArrayBuffer | null = null;
+  #hotChunk = 0;
+  #allocatedBytes = 0;
+  #peakBytes = 0;
+  #live = 0;
+  #totalAllocations = 0;
+  #totalFrees = 0;
+  #failedAllocations = 0;
+
+  /**
+   * Creates a pool; the first chunk is taken on the first allocation.
+   *
+   * @param options Block size, chunking, limit, alignment, backing, safety.
+   * @throws {TypeError} For missing or mistyped options.
+   * @throws {RangeError} For out-of-range sizes or an alignment that is not a power of two up to the page size.
+   */
+  constructor(options: PoolAllocatorOptions) {
+    const parsed = parseOptions(OptionsSchema, options, "create PoolAllocator");
+    this.#align = parseOptions(
+      z.object({ align: powerOfTwo(native.pageSize).optional() }),
+      { align: parsed.align },
+      "create PoolAllocator",
+    )
+      .align ?? 16;
+    this.#blockSize = parsed.blockSize;
+    this.#stride = Math.ceil(parsed.blockSize / this.#align) * this.#align;
+    this.#perChunk = parsed.blocksPerChunk ?? Math.max(16, Math.floor((64 << 10) / this.#stride));
+    this.#maxBlocks = parsed.maxBlocks ?? 2 ** 31;
+    this.#backing = parsed.backing ?? defaultBacking();
+    this.#safety = parsed.safety ?? false;
+    registerOwner(this, "pool", PoolAllocator.#holds);
+  }
+
+  static #holds(owner: object, buffer: ArrayBufferLike): boolean {
+    const pool = owner as PoolAllocator;
+    return pool.#chunkOf.has(buffer as ArrayBuffer) || blockTag(buffer)?.pool === pool;
+  }
+
+  /** Bytes of every block. */
+  get blockSize(): number {
+    return this.#blockSize;
+  }
+
+  /**
+   * A block for up to `blockSize` bytes (the view has `size` bytes).
+   * @throws {RangeError} When `size` exceeds `blockSize` or `align` exceeds the pool's alignment.
+   * @throws {AllocationError} "limit-exceeded" at `maxBlocks`, "out-of-memory" when the backing refuses a chunk.
+   */
+  alloc(size: number, align?: number): Uint8Array {
+    const view = this.tryAlloc(size, align);
+    if (view === null) throw this.#exhausted(size);
+    return view;
+  }
+
+  /** Like {@linkcode PoolAllocator.alloc}, but `null` when no block can be had. */
+  tryAlloc(size: number, align?: number): Uint8Array | null {
+    // Fast path: a free block, no safety, a plain size. Everything else below.
+    if (
+      this.#freeCount !== 0 && align === undefined && !this.#safety && size > 0 && size <= this.#blockSize &&
+      Number.isInteger(size)
+    ) {
+      const index = this.#take(size);
+      const chunk = (index / this.#perChunk) | 0;
+      return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
+    }
+    if (!Number.isInteger(size) || size < 0 || size > this.#blockSize) this.#checkFits(size, "allocate");
+    if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate");
+    if (this.#disposed) throw this.#disposedError("allocate");
+    if (size === 0) return new Uint8Array(0);
+    const index = this.#take(size);
+    if (index < 0) return null;
+    return new Uint8Array(this.#bufferFor(index), this.#offsetIn(index), size);
+  }
+
+  /** A typed array of `length` elements in one block. */
+  array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
+    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
+    checkSize(length, "allocate an array", "length", Math.floor(this.#blockSize / bytesPerElement));
+    if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate an array");
+    if (this.#disposed) throw this.#disposedError("allocate");
+    const size = length * bytesPerElement;
+    if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
+    const index = this.#take(size);
+    if (index < 0) throw this.#exhausted(size);
+    return new ctor(this.#bufferFor(index), this.#offsetIn(index), length);
+  }
+
+  /**
+   * Returns a block to the pool in O(1).
+   * @throws {AllocationError} "double-free", "invalid-free" (interior or foreign view), "mismatched-allocator".
+   */
+  free(view: ArrayBufferView): void {
+    // Fast path: a view over the most recently used chunk, at a block start.
+    if (!this.#safety && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer) {
+      const offset = view.byteOffset;
+      const slot = (offset / this.#stride) | 0;
+      const index = this.#hotChunk * this.#perChunk + slot;
+      if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
+        this.#allocatedBytes -= this.#sizes[index];
+        this.#sizes[index] = 0;
+        this.#free[this.#freeCount++] = index;
+        this.#live--;
+        this.#totalFrees++;
+        return;
+      }
+    }
+    const index = this.#indexOf(view, "free");
+    if (index < 0) return;
+    this.#release(index);
+  }
+
+  /**
+   * A block keeps its place: any size up to `blockSize` is a new view of the same block.
+   * @throws {RangeError} When `newSize` exceeds `blockSize`.
+   */
+  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+    checkView(view, "resize");
+    if (!Number.isInteger(newSize) || newSize < 0 || newSize > this.#blockSize) this.#checkFits(newSize, "resize");
+    const index = this.#indexOf(view, "resize");
+    if (index < 0) return this.alloc(newSize);
+    if (newSize === 0) {
+      this.#release(index);
+      return new Uint8Array(0);
+    }
+    this.#allocatedBytes += newSize - this.#sizes[index];
+    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    this.#sizes[index] = newSize;
+    return new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, newSize);
+  }
+
+  /** Whether `view` lies in a live block of this pool. */
+  owns(view: ArrayBufferView): boolean {
+    checkView(view, "check ownership");
+    const buffer = view.buffer as ArrayBuffer;
+    const tag = blockTag(buffer);
+    if (tag !== undefined && tag.pool === this) return !buffer.detached && this.#sizes[tag.index] > 0;
+    const chunk = this.#chunkOf.get(buffer);
+    if (chunk === undefined) return false;
+    const index = chunk * this.#perChunk + Math.floor(view.byteOffset / this.#stride);
+    return this.#sizes[index] > 0;
+  }
+
+  /** Counters. Every free block fits every request, so fragmentation is always 0. */
+  stats(): AllocatorStats {
+    const capacity = this.#chunks.reduce((sum, c) => sum + c.size, 0);
+    const available = this.#freeCount * this.#blockSize;
+    return {
+      kind: "pool",
+      capacityBytes: capacity,
+      allocatedBytes: this.#allocatedBytes,
+      availableBytes: available,
+      peakBytes: this.#peakBytes,
+      liveAllocations: this.#live,
+      totalAllocations: this.#totalAllocations,
+      totalFrees: this.#totalFrees,
+      failedAllocations: this.#failedAllocations,
+      largestFreeBlock: this.#freeCount > 0 ? this.#blockSize : 0,
+      fragmentation: 0,
+      // Padding to the alignment, the unused tails of blocks, page rounding.
+      overheadBytes: capacity - this.#allocatedBytes - available,
+    };
+  }
+
+  /** Returns every chunk to the backing, detaching all views; the pool is unusable afterwards. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#hotBuffer = null;
+    for (const buffer of this.#bufferOfBlock) buffer?.transfer(0);
+    this.#bufferOfBlock.length = 0;
+    for (const chunk of this.#chunks) returnChunk(this.#backing, chunk);
+    this.#totalFrees += this.#live;
+    this.#live = 0;
+    this.#allocatedBytes = 0;
+    this.#freeCount = 0;
+  }
+
+  /** Same as {@linkcode PoolAllocator.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #offsetIn(index: number): number {
+    return this.#safety ? 0 : (index % this.#perChunk) * this.#stride;
+  }
+
+  #bufferFor(index: number): ArrayBuffer {
+    if (!this.#safety) return this.#chunks[(index / this.#perChunk) | 0].buffer;
+    const chunk = this.#chunks[(index / this.#perChunk) | 0];
+    const buffer = native.wrap(chunk.address + (index % this.#perChunk) * this.#stride, this.#blockSize);
+    (buffer as unknown as Record<symbol, BlockTag>)[BLOCK_TAG] = { pool: this, index };
+    this.#bufferOfBlock[index] = buffer;
+    return buffer;
+  }
+
+  // Pops a free block (growing by a chunk if needed); -1 when none can be had.
+  #take(size: number): number {
+    if (this.#freeCount === 0 && !this.#grow()) {
+      this.#failedAllocations++;
+      return -1;
+    }
+    const index = this.#free[--this.#freeCount];
+    this.#sizes[index] = size;
+    this.#allocatedBytes += size;
+    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    this.#live++;
+    this.#totalAllocations++;
+    return index;
+  }
+
+  #release(index: number): void {
+    this.#allocatedBytes -= this.#sizes[index];
+    this.#sizes[index] = 0;
+    this.#free[this.#freeCount++] = index;
+    this.#live--;
+    this.#totalFrees++;
+    if (this.#safety) {
+      const buffer = this.#bufferOfBlock[index]!;
+      this.#bufferOfBlock[index] = undefined;
+      buffer.transfer(0);
+    }
+  }
+
+  #lastFailure = "";
+
+  #grow(): boolean {
+    const blocks = this.#chunks.length * this.#perChunk;
+    const count = Math.min(this.#perChunk, this.#maxBlocks - blocks);
+    if (count <= 0) {
+      this.#lastFailure = `the pool holds its maximum of ${this.#maxBlocks} blocks`;
+      return false;
+    }
+    const chunk = takeChunk(this.#backing, roundToPage(this.#perChunk * this.#stride));
+    if (chunk === null) {
+      this.#lastFailure = "the backing allocator refused a new chunk";
+      return false;
+    }
+    this.#chunkOf.set(chunk.buffer, this.#chunks.length);
+    this.#chunks.push(chunk);
+    const total = blocks + this.#perChunk;
+    const sizes = new Float64Array(total);
+    sizes.set(this.#sizes);
+    this.#sizes = sizes;
+    const free = new Int32Array(total);
+    free.set(this.#free.subarray(0, this.#freeCount));
+    this.#free = free;
+    // Lowest addresses first: pushed last so they are popped first.
+    for (let i = count - 1; i >= 0; i--) this.#free[this.#freeCount++] = blocks + i;
+    return true;
+  }
+
+  #exhausted(size: number): AllocationError {
+    const category = this.#lastFailure.startsWith("the pool holds") ? "limit-exceeded" : "out-of-memory";
+    return new AllocationError(category, `Cannot allocate a ${size}-byte block: ${this.#lastFailure}`);
+  }
+
+  #checkFits(size: unknown, op: string): never {
+    checkSize(size, op, op === "resize" ? "newSize" : "size");
+    throw new RangeError(
+      `Cannot ${op} as '${op === "resize" ? "newSize" : "size"}' must be at most the pool's block size ` +
+        `${this.#blockSize}: current value is ${describe(size)}`,
+    );
+  }
+
+  #checkAlign(align: unknown, op: string): void {
+    const a = checkAlignment(align, op, native.pageSize);
+    if (a > this.#align) {
+      throw new RangeError(
+        `Cannot ${op} as 'align' must be at most the pool's alignment ${this.#align}: current value is ${a}`,
+      );
+    }
+  }
+
+  #disposedError(op: string): AllocationError {
+    return new AllocationError("use-after-free", `Cannot ${op}: the PoolAllocator was disposed`);
+  }
+
+  // The block index `view` starts, -1 for an empty view; throws for anything else.
+  #indexOf(view: ArrayBufferView, op: "free" | "resize"): number {
+    checkView(view, op);
+    const buffer = view.buffer as ArrayBuffer;
+    let index: number | undefined;
+    if (this.#safety) {
+      const tag = blockTag(buffer);
+      index = tag !== undefined && tag.pool === this && !buffer.detached ? tag.index : undefined;
+      if (index !== undefined && view.byteOffset !== 0) index = -2;
+    } else {
+      const chunk = this.#chunkOf.get(buffer);
+      if (chunk !== undefined) {
+        this.#hotBuffer = buffer;
+        this.#hotChunk = chunk;
+        const offset = view.byteOffset;
+        const slot = Math.floor(offset / this.#stride);
+        index = offset % this.#stride === 0 && slot < this.#perChunk ? chunk * this.#perChunk + slot : -2;
+      }
+    }
+    if (index === undefined) {
+      if (isEmptyView(view)) return -1;
+      throw foreignBlockError(view, op, this, "PoolAllocator");
+    }
+    if (index === -2) {
+      throw new AllocationError(
+        "invalid-free",
+        `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: it starts inside a block, not at its first byte`,
+      );
+    }
+    if (this.#sizes[index] === 0) {
+      throw new AllocationError(
+        op === "free" ? "double-free" : "use-after-free",
+        `Cannot ${op} ${describe(view)}: block ${index} is already free`,
+      );
+    }
+    return index;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * What the native layer found at start-up, and raw addresses of views.
+ *
+ * @module
+ */
+import { native } from "../../ffi/native.ts";
+import { checkView } from "./_validate.ts";
+
+/**
+ * The runtime, platform and SIMD level memkit runs with.
+ *
+ * @example
+ * ```ts
+ * import { type NativeInfo, nativeInfo } from "@memkit/memkit";
+ *
+ * const info: NativeInfo = nativeInfo();
+ * if (info.simd === "js") console.warn(`memkit runs its kernels in TypeScript: ${info.libraryError}`);
+ * ```
+ */
+export interface NativeInfo {
+  /** The JavaScript runtime. */
+  runtime: "deno" | "bun";
+  /** Operating system, e.g. "linux" or "darwin". */
+  os: string;
+  /** CPU architecture, e.g. "x86_64" or "aarch64". */
+  arch: string;
+  /** The virtual memory page size in bytes. */
+  pageSize: number;
+  /** Which kernels run `simd` functions: a libmemkit level, or "js" for the TypeScript fallback. */
+  simd: "avx2" | "sse2" | "neon" | "scalar" | "js";
+  /** Path of the loaded libmemkit, or null. */
+  library: string | null;
+  /** Why libmemkit is not loaded (every path and compiler tried), or null. */
+  libraryError: string | null;
+  /** Why libc could not be opened (e.g. no `--allow-ffi`), or null when it is. */
+  libcError: string | null;
+}
+
+/**
+ * Reports the runtime, page size and which kernels memkit uses.
+ *
+ * @returns A fresh object describing the native layer.
+ *
+ * @example
+ * ```ts
+ * import { nativeInfo } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const info = nativeInfo();
+ * assert.ok(info.pageSize >= 4096);
+ * console.log(`${info.runtime} on ${info.os}/${info.arch}, kernels: ${info.simd}`);
+ * ```
+ */
+export function nativeInfo(): NativeInfo {
+  return {
+    runtime: native.runtime,
+    os: native.os,
+    arch: native.arch,
+    pageSize: native.pageSize,
+    simd: native.simd,
+    library: native.library,
+    libraryError: native.libraryError,
+    libcError: native.libcError,
+  };
+}
+
+/**
+ * The address of a view's first byte, as a number (exact: user-space
+ * addresses fit in 2^53). For an empty view, the address it would start at;
+ * 0 for a view over a detached or empty buffer. Addresses of memkit blocks are
+ * stable; those of ordinary JS typed arrays are only valid while they live.
+ *
+ * @param view Any typed array or DataView.
+ * @returns The address.
+ * @throws {TypeError} When `view` is not a typed array or DataView.
+ *
+ * @example
+ * ```ts
+ * import { addressOf, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const allocator = new SystemAllocator();
+ * const block = allocator.alloc(256, 64);
+ * assert.equal(addressOf(block) % 64, 0);
+ * assert.equal(addressOf(block.subarray(10)), addressOf(block) + 10);
+ * allocator.free(block);
+ * ```
+ */
+export function addressOf(view: ArrayBufferView): number {
+  checkView(view, "take the address", "view");
+  if (view.byteLength > 0) return native.addressOf(view);
+  const buffer = view.buffer;
+  if (buffer.byteLength === 0) return 0;
+  return native.addressOf(new Uint8Array(buffer)) + view.byteOffset;
+}

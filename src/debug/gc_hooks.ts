@@ -1,0 +1,72 @@
+/**
+ * Hooks into the runtime's garbage collector.
+ *
+ * @module
+ */
+import { requestGC } from "../../ffi/native.ts";
+
+const watchers = new Set<() => void>();
+// A sentinel object per collection: when it is collected, a collection ran.
+const sentinels = new FinalizationRegistry<number>(() => {
+  if (watchers.size === 0) return;
+  arm();
+  for (const callback of [...watchers]) {
+    try {
+      callback();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+});
+
+function arm(): void {
+  sentinels.register({}, 0);
+}
+
+/**
+ * Calls `callback` after the runtime has collected garbage (observed through
+ * a FinalizationRegistry sentinel, so calls come some time after a
+ * collection, as finalizers run, and never keep the process alive).
+ *
+ * @param callback Called after each observed collection.
+ * @returns A function that stops the calls.
+ *
+ * @example
+ * ```ts
+ * import { gcHint, onGC } from "@memkit/memkit";
+ *
+ * const stop = onGC(() => console.log("collected"));
+ * gcHint();
+ * stop();
+ * ```
+ */
+export function onGC(callback: () => void): () => void {
+  if (typeof callback !== "function") {
+    throw new TypeError("Cannot watch the collector as 'callback' must be a function");
+  }
+  if (watchers.size === 0) arm();
+  const entry = () => callback();
+  watchers.add(entry);
+  return () => {
+    watchers.delete(entry);
+  };
+}
+
+/**
+ * Asks for a full garbage collection where the runtime allows it: `Bun.gc`
+ * in Bun, `globalThis.gc` in Deno run with `--v8-flags=--expose-gc`.
+ *
+ * @returns Whether a collection was requested.
+ *
+ * @example
+ * ```ts
+ * import { gcHint } from "@memkit/memkit";
+ *
+ * if (!gcHint()) console.log("run Deno with --v8-flags=--expose-gc to allow collections on request");
+ * ```
+ */
+export function gcHint(): boolean {
+  return requestGC();
+}

@@ -1,0 +1,293 @@
+/**
+ * One process-wide debugging allocator (the MufiZ design), with C-style
+ * functions and a leak check when the process exits.
+ *
+ * @module
+ */
+import { onProcessExit, setExitCode } from "../../ffi/native.ts";
+import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
+import type { Allocator } from "../base/allocator.ts";
+import { cStyle, DebugAllocator } from "./debug_allocator.ts";
+
+/**
+ * Options of {@linkcode initAllocator}. Mapping to Zig's DebugAllocator:
+ * `enableSafety` is `safety`, `stackTraceFrames` is `stack_trace_frames`,
+ * `neverUnmap` and `retainMetadata` are the same; `enableLeakDetection` turns
+ * on the leak check of `deinit()` and at exit (Zig's leak check under
+ * `safety`), and `enableTracking` keeps the counters of `getMemStats()`.
+ *
+ * @example
+ * ```ts
+ * import { type GlobalAllocatorConfig, initAllocator, deinit } from "@memkit/memkit";
+ *
+ * const config: GlobalAllocatorConfig = { stackTraceFrames: 6, leakCheckAtExit: "fail" };
+ * initAllocator(config);
+ * deinit();
+ * ```
+ */
+export interface GlobalAllocatorConfig {
+  /** Check for leaks in `checkForLeaks()`, `deinit()` and at exit. @default {true} */
+  enableLeakDetection?: boolean;
+  /** Keep the counters `getMemStats()` reports. @default {true} */
+  enableTracking?: boolean;
+  /** Canaries, double-free and invalid-free checks, detached views. @default {true} */
+  enableSafety?: boolean;
+  /** Never reuse freed memory until `deinit()`. @default {false} */
+  neverUnmap?: boolean;
+  /** Remember freed blocks so late double frees are named. @default {false} */
+  retainMetadata?: boolean;
+  /** Frames of allocation stack trace in leak reports (0: none). @default {0} */
+  stackTraceFrames?: number;
+  /** At process exit: say nothing, print the leaks, or print them and exit non-zero. @default {"warn"} */
+  leakCheckAtExit?: "off" | "warn" | "fail";
+}
+
+/**
+ * The counters of {@linkcode getMemStats}.
+ *
+ * @example
+ * ```ts
+ * import { getMemStats, type MemStats } from "@memkit/memkit";
+ *
+ * const stats: MemStats = getMemStats();
+ * console.log(`${stats.currentBytes} bytes in ${stats.currentAllocations} blocks`);
+ * ```
+ */
+export interface MemStats {
+  /** Blocks allocated and not freed. */
+  currentAllocations: number;
+  /** Bytes in those blocks. */
+  currentBytes: number;
+  /** Highest `currentBytes` seen. */
+  peakBytes: number;
+  /** Blocks ever allocated. */
+  totalAllocations: number;
+  /** Blocks ever freed. */
+  totalFrees: number;
+}
+
+const ConfigSchema = z.object({
+  enableLeakDetection: z.boolean().optional(),
+  enableTracking: z.boolean().optional(),
+  enableSafety: z.boolean().optional(),
+  neverUnmap: z.boolean().optional(),
+  retainMetadata: z.boolean().optional(),
+  stackTraceFrames: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
+    .optional(),
+  leakCheckAtExit: z.enum(["off", "warn", "fail"]).optional(),
+}).strict();
+
+interface GlobalState {
+  readonly debug: DebugAllocator;
+  readonly leakDetection: boolean;
+  readonly tracking: boolean;
+  readonly atExit: "off" | "warn" | "fail";
+}
+
+let state: GlobalState | null = null;
+let exitHookInstalled = false;
+
+function exitCheck(): void {
+  if (state === null || !state.leakDetection || state.atExit === "off") return;
+  if (state.debug.leaks().length === 0) return;
+  console.error(state.debug.report());
+  if (state.atExit === "fail") setExitCode(1);
+}
+
+/**
+ * Sets up the global allocator (replacing an earlier one, whose leaks are
+ * then reported like at exit). Optional: the first use initialises it with
+ * the defaults.
+ *
+ * @param config What to track and check, and what to do at exit.
+ * @throws {TypeError} For mistyped options.
+ */
+export function initAllocator(config: GlobalAllocatorConfig = {}): void {
+  const parsed = parseOptions(ConfigSchema, config, "initialise the global allocator");
+  if (state !== null) deinit();
+  state = {
+    debug: new DebugAllocator(undefined, {
+      safety: parsed.enableSafety ?? true,
+      stackTraceFrames: parsed.stackTraceFrames ?? 0,
+      neverUnmap: parsed.neverUnmap ?? false,
+      retainMetadata: parsed.retainMetadata ?? false,
+    }),
+    leakDetection: parsed.enableLeakDetection ?? true,
+    tracking: parsed.enableTracking ?? true,
+    atExit: parsed.leakCheckAtExit ?? "warn",
+  };
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    onProcessExit(exitCheck);
+  }
+}
+
+function current(): GlobalState {
+  if (state === null) initAllocator();
+  return state!;
+}
+
+/**
+ * The global allocator (a {@linkcode DebugAllocator}).
+ *
+ * @example
+ * ```ts
+ * import { getAllocator } from "@memkit/memkit";
+ *
+ * const allocator = getAllocator();
+ * const block = allocator.alloc(32);
+ * allocator.free(block);
+ * ```
+ */
+export function getAllocator(): Allocator {
+  return current().debug;
+}
+
+/**
+ * The global allocator's counters (zeros when tracking is off).
+ *
+ * @example
+ * ```ts
+ * import { getAllocator, getMemStats } from "@memkit/memkit";
+ *
+ * const before = getMemStats().currentBytes;
+ * const block = getAllocator().alloc(100);
+ * console.log(getMemStats().currentBytes - before); // 100
+ * getAllocator().free(block);
+ * ```
+ */
+export function getMemStats(): MemStats {
+  const global = current();
+  if (!global.tracking) {
+    return { currentAllocations: 0, currentBytes: 0, peakBytes: 0, totalAllocations: 0, totalFrees: 0 };
+  }
+  const stats = global.debug.stats();
+  return {
+    currentAllocations: stats.liveAllocations,
+    currentBytes: stats.allocatedBytes,
+    peakBytes: stats.peakBytes,
+    totalAllocations: stats.totalAllocations,
+    totalFrees: stats.totalFrees,
+  };
+}
+
+/**
+ * Whether the global allocator has blocks still allocated (false when leak
+ * detection is off).
+ *
+ * @example
+ * ```ts
+ * import { checkForLeaks } from "@memkit/memkit";
+ *
+ * if (checkForLeaks()) console.error("native memory still allocated");
+ * ```
+ */
+export function checkForLeaks(): boolean {
+  const global = current();
+  return global.leakDetection && global.debug.leaks().length > 0;
+}
+
+/**
+ * Prints the counters, and the leak report when there are leaks.
+ *
+ * @example
+ * ```ts
+ * import { printMemStats } from "@memkit/memkit";
+ *
+ * printMemStats();
+ * ```
+ */
+export function printMemStats(): void {
+  const s = getMemStats();
+  console.log(
+    `memkit: ${s.currentAllocations} blocks, ${s.currentBytes} bytes live (peak ${s.peakBytes}); ` +
+      `${s.totalAllocations} allocations, ${s.totalFrees} frees`,
+  );
+  if (checkForLeaks()) console.log(current().debug.report());
+}
+
+/**
+ * Ends the global allocator: reports leaks (as at exit), returns all memory,
+ * and disarms the exit check. The next use starts a fresh one.
+ *
+ * @example
+ * ```ts
+ * import { deinit, getAllocator } from "@memkit/memkit";
+ *
+ * getAllocator().free(getAllocator().alloc(8));
+ * deinit();
+ * ```
+ */
+export function deinit(): void {
+  if (state === null) return;
+  exitCheck();
+  state.debug.deinit();
+  state = null;
+}
+
+/**
+ * C-style allocation: the address of `size` fresh bytes (0 for size 0).
+ * Reach the bytes with a view from {@linkcode getAllocator} or FFI; free them
+ * with {@linkcode cFree}.
+ *
+ * @example
+ * ```ts
+ * import { cFree, malloc } from "@memkit/memkit";
+ *
+ * const address = malloc(64);
+ * cFree(address, 64);
+ * ```
+ */
+export function malloc(size: number): number {
+  checkSize(size, "malloc");
+  return cStyle.malloc(current().debug, size);
+}
+
+/**
+ * C-style reallocation: moves the block to `newSize` bytes, keeping its
+ * contents, and returns the new address.
+ * @throws {AllocationError} "invalid-free" for an unknown address or a wrong `oldSize`; "double-free".
+ *
+ * @example
+ * ```ts
+ * import { cFree, cRealloc, malloc } from "@memkit/memkit";
+ *
+ * let address = malloc(16);
+ * address = cRealloc(address, 16, 64);
+ * cFree(address, 64);
+ * ```
+ */
+export function cRealloc(address: number, oldSize: number, newSize: number): number {
+  checkAddress(address, "realloc");
+  checkSize(oldSize, "realloc", "oldSize");
+  checkSize(newSize, "realloc", "newSize");
+  return cStyle.realloc(current().debug, address, oldSize, newSize);
+}
+
+/**
+ * C-style free: the size must be the one the block was allocated with.
+ * @throws {AllocationError} "invalid-free" for an unknown address or a wrong size; "double-free"; "corruption" when a canary was overwritten.
+ *
+ * @example
+ * ```ts
+ * import { cFree, malloc } from "@memkit/memkit";
+ *
+ * cFree(malloc(100), 100);
+ * ```
+ */
+export function cFree(address: number, size: number): void {
+  checkAddress(address, "free");
+  checkSize(size, "free");
+  cStyle.free(current().debug, address, size);
+}
+
+function checkAddress(address: unknown, op: string): void {
+  if (typeof address !== "number") {
+    throw new TypeError(`Cannot ${op} as 'address' must be a number: current value is ${describe(address)}`);
+  }
+  if (!Number.isSafeInteger(address) || address < 0) {
+    throw new RangeError(
+      `Cannot ${op} as 'address' must be a non-negative integer: current value is ${describe(address)}`,
+    );
+  }
+}

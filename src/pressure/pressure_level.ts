@@ -1,0 +1,155 @@
+/**
+ * Memory pressure as a level, from a {@linkcode MemoryStatus}.
+ *
+ * @module
+ */
+import { parseOptions, z } from "../base/_validate.ts";
+import type { MemoryStatus } from "./memory_status.ts";
+
+/**
+ * The pressure levels, lowest first.
+ *
+ * @example
+ * ```ts
+ * import { PressureLevel, pressureLevel, readMemoryStatus } from "@memkit/memkit";
+ *
+ * if (pressureLevel(readMemoryStatus()) >= PressureLevel.High) console.log("shed caches");
+ * ```
+ */
+export const PressureLevel = { None: 0, Low: 1, Medium: 2, High: 3, Critical: 4 } as const;
+
+/**
+ * One of {@linkcode PressureLevel}'s values.
+ *
+ * @example
+ * ```ts
+ * import { PressureLevel, type PressureLevelValue } from "@memkit/memkit";
+ *
+ * const level: PressureLevelValue = PressureLevel.Medium;
+ * ```
+ */
+export type PressureLevelValue = typeof PressureLevel[keyof typeof PressureLevel];
+
+/**
+ * Where the levels begin. Available memory is a fraction of the limit (the
+ * cgroup's, else the machine's); PSI values are percentages of stalled time.
+ * The defaults are the design's bands (None above 50 % available, Low from 50 %,
+ * Medium from 25 %, High from 10 %, Critical below 5 %) and PSI bands after
+ * GLib, systemd and lmkd (see shared/reference/platform-memory.md §5.1).
+ *
+ * @example
+ * ```ts
+ * import { pressureLevel, type PressureThresholds, readMemoryStatus } from "@memkit/memkit";
+ *
+ * const cautious: PressureThresholds = { low: 0.6, medium: 0.4, high: 0.2, critical: 0.1 };
+ * pressureLevel(readMemoryStatus(), cautious);
+ * ```
+ */
+export interface PressureThresholds {
+  /** Available fraction at or below which the level is at least Low. @default {0.5} */
+  low?: number;
+  /** … at least Medium. @default {0.25} */
+  medium?: number;
+  /** … at least High. @default {0.1} */
+  high?: number;
+  /** … Critical. @default {0.05} */
+  critical?: number;
+  /** PSI `some` avg10 (%) from which the level is at least Low. @default {5} */
+  psiSomeLow?: number;
+  /** PSI `some` avg10 (%) from which the level is at least Medium. @default {10} */
+  psiSomeMedium?: number;
+  /** PSI `full` avg10 (%) from which the level is at least High. @default {5} */
+  psiFullHigh?: number;
+  /** PSI `full` avg10 (%) from which the level is Critical. @default {25} */
+  psiFullCritical?: number;
+}
+
+const fraction = z.number().min(0, "must be at least 0").max(1, "must be at most 1");
+const percent = z.number().min(0, "must be at least 0").max(100, "must be at most 100");
+const ThresholdsSchema = z.object({
+  low: fraction.optional(),
+  medium: fraction.optional(),
+  high: fraction.optional(),
+  critical: fraction.optional(),
+  psiSomeLow: percent.optional(),
+  psiSomeMedium: percent.optional(),
+  psiFullHigh: percent.optional(),
+  psiFullCritical: percent.optional(),
+}).strict();
+
+/** The thresholds with every default filled in, validated once. */
+export function resolveThresholds(
+  thresholds: PressureThresholds | undefined,
+  op: string,
+): Required<PressureThresholds> {
+  const t = parseOptions(ThresholdsSchema, thresholds ?? {}, op);
+  const resolved = {
+    low: t.low ?? 0.5,
+    medium: t.medium ?? 0.25,
+    high: t.high ?? 0.1,
+    critical: t.critical ?? 0.05,
+    psiSomeLow: t.psiSomeLow ?? 5,
+    psiSomeMedium: t.psiSomeMedium ?? 10,
+    psiFullHigh: t.psiFullHigh ?? 5,
+    psiFullCritical: t.psiFullCritical ?? 25,
+  };
+  if (!(resolved.low >= resolved.medium && resolved.medium >= resolved.high && resolved.high >= resolved.critical)) {
+    throw new RangeError(
+      `Cannot ${op} as the thresholds must not increase from low to critical: current values are ` +
+        `${resolved.low}, ${resolved.medium}, ${resolved.high}, ${resolved.critical}`,
+    );
+  }
+  return resolved;
+}
+
+/**
+ * The pressure level of a status: from the available fraction by the bands,
+ * raised (never lowered) by PSI. cgroup events raise the level in
+ * {@linkcode PressureMonitor}, which sees them change between samples.
+ *
+ * @param status A reading, e.g. from {@linkcode readMemoryStatus}.
+ * @param thresholds Where the levels begin (defaults as documented).
+ * @returns The level, from PressureLevel.None to PressureLevel.Critical.
+ * @throws {TypeError} For a status without numbers, or mistyped thresholds.
+ * @throws {RangeError} For thresholds out of range or out of order.
+ *
+ * @example
+ * ```ts
+ * import { PressureLevel, pressureLevel } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const status = {
+ *   totalBytes: 8e9, availableBytes: 0.6e9, limitBytes: null, usedBytes: 7.4e9, rssBytes: 1e8,
+ *   psi: null, source: "linux-meminfo" as const, events: null,
+ * };
+ * assert.equal(pressureLevel(status), PressureLevel.High); // 7.5 % available
+ * ```
+ */
+export function pressureLevel(status: MemoryStatus, thresholds?: PressureThresholds): PressureLevelValue {
+  const t = resolveThresholds(thresholds, "compute the pressure level");
+  return levelOf(status, t);
+}
+
+/** pressureLevel with resolved thresholds (the monitor's hot path). */
+export function levelOf(status: MemoryStatus, t: Required<PressureThresholds>): PressureLevelValue {
+  if (typeof status !== "object" || status === null || typeof status.availableBytes !== "number") {
+    throw new TypeError("Cannot compute the pressure level as 'status' must be a MemoryStatus");
+  }
+  const capacity = status.limitBytes ?? status.totalBytes;
+  const ratio = capacity > 0 ? status.availableBytes / capacity : 0;
+  let level: PressureLevelValue = PressureLevel.None;
+  if (ratio <= t.critical) level = PressureLevel.Critical;
+  else if (ratio <= t.high) level = PressureLevel.High;
+  else if (ratio <= t.medium) level = PressureLevel.Medium;
+  else if (ratio <= t.low) level = PressureLevel.Low;
+  const psi = status.psi;
+  if (psi) {
+    let fromPsi: PressureLevelValue = PressureLevel.None;
+    if (psi.full10 >= t.psiFullCritical) fromPsi = PressureLevel.Critical;
+    else if (psi.full10 >= t.psiFullHigh) fromPsi = PressureLevel.High;
+    else if (psi.some10 >= t.psiSomeMedium) fromPsi = PressureLevel.Medium;
+    else if (psi.some10 >= t.psiSomeLow) fromPsi = PressureLevel.Low;
+    if (fromPsi > level) level = fromPsi;
+  }
+  return level;
+}

@@ -1,0 +1,291 @@
+/**
+ * Watches memory pressure and tells listeners when the level changes.
+ *
+ * @module
+ */
+import { requestGC, unrefTimer } from "../../ffi/native.ts";
+import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { type MemoryStatus, readMemoryStatus } from "./memory_status.ts";
+import { PsiTrigger } from "./psi_trigger.ts";
+import {
+  levelOf,
+  PressureLevel,
+  type PressureLevelValue,
+  type PressureThresholds,
+  resolveThresholds,
+} from "./pressure_level.ts";
+
+/**
+ * Options of {@linkcode PressureMonitor}.
+ *
+ * @example
+ * ```ts
+ * import { PressureMonitor, type PressureMonitorOptions } from "@memkit/memkit";
+ *
+ * const options: PressureMonitorOptions = { intervalMs: 500, hysteresis: 2 };
+ * using monitor = new PressureMonitor(options);
+ * ```
+ */
+export interface PressureMonitorOptions {
+  /** Sampling interval at None and Low; half of it from Medium up. @default {2000} */
+  intervalMs?: number;
+  /** Where the levels begin. */
+  thresholds?: PressureThresholds;
+  /** Where readings come from (tests inject one). @default {readMemoryStatus} */
+  read?: () => MemoryStatus;
+  /** Consecutive lower readings needed before the level goes down (rising is immediate). @default {3} */
+  hysteresis?: number;
+  /** Ask the runtime for a garbage collection on reaching Critical. @default {false} */
+  gcOnCritical?: boolean;
+  /**
+   * Also wake on a Linux PSI trigger (`some 150 ms` per 2 s on
+   * /proc/pressure/memory): a stall is seen at once instead of at the next
+   * tick. The wait runs on another thread (Deno's non-blocking FFI poll, a
+   * Worker in Bun) and keeps the process alive until `stop()`. Where the kernel refuses
+   * the trigger, `psiTriggerError` says why and the monitor just polls.
+   * @default {false}
+   */
+  psiTrigger?: boolean;
+}
+
+const OptionsSchema = z.object({
+  intervalMs: z.number().int("must be an integer").min(10, "must be at least 10").max(
+    3_600_000,
+    "must be at most an hour",
+  )
+    .optional(),
+  thresholds: z.unknown().optional(),
+  read: typeCheck<() => MemoryStatus>((v) => typeof v === "function", "must be a function").optional(),
+  hysteresis: z.number().int("must be an integer").min(1, "must be at least 1").max(100, "must be at most 100")
+    .optional(),
+  gcOnCritical: z.boolean().optional(),
+  psiTrigger: z.boolean().optional(),
+}).strict();
+
+/**
+ * A callback of {@linkcode PressureMonitor.on}.
+ *
+ * @example
+ * ```ts
+ * import type { PressureListener } from "@memkit/memkit";
+ *
+ * const log: PressureListener = (level, status) => console.log(level, status.availableBytes);
+ * ```
+ */
+export type PressureListener = (level: PressureLevelValue, status: MemoryStatus) => void;
+
+/**
+ * Samples the memory status on a timer (every `intervalMs` at None and Low,
+ * twice as often from Medium up) and reports level changes: rising at once,
+ * falling only after `hysteresis` lower readings in a row. On cgroup v2, a
+ * new `high` event raises the level to at least High and a new `max`, `oom`
+ * or `oom_kill` event to Critical. The timer never keeps the process alive.
+ *
+ * @example
+ * ```ts
+ * import { PressureLevel, PressureMonitor } from "@memkit/memkit";
+ *
+ * using monitor = new PressureMonitor({ intervalMs: 1000 });
+ * monitor.on(PressureLevel.High, (level, status) => {
+ *   console.log(`memory pressure ${level}: ${status.availableBytes} bytes available`);
+ * });
+ * monitor.start();
+ * console.log(monitor.level, monitor.status.source);
+ * ```
+ */
+export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelValue> {
+  readonly #interval: number;
+  readonly #thresholds: Required<PressureThresholds>;
+  readonly #read: () => MemoryStatus;
+  readonly #hysteresis: number;
+  readonly #gcOnCritical: boolean;
+  readonly #listeners = new Map<number, { level: PressureLevelValue; callback: PressureListener }>();
+  readonly #sinks = new Set<(level: PressureLevelValue) => void>();
+  #nextId = 1;
+  #level: PressureLevelValue = PressureLevel.None;
+  #status: MemoryStatus | null = null;
+  #lowerReadings = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #running = false;
+  readonly #wantTrigger: boolean;
+  #trigger: PsiTrigger | null = null;
+  #triggerError: string | null = null;
+
+  /**
+   * Creates a monitor and takes a first reading (the timer starts with `start()`).
+   *
+   * @param options Interval, thresholds, reader, hysteresis, GC on Critical.
+   * @throws {TypeError} For mistyped options.
+   * @throws {RangeError} For out-of-range numbers.
+   */
+  constructor(options: PressureMonitorOptions = {}) {
+    const parsed = parseOptions(OptionsSchema, options, "create PressureMonitor");
+    this.#interval = parsed.intervalMs ?? 2000;
+    this.#thresholds = resolveThresholds(parsed.thresholds as PressureThresholds | undefined, "create PressureMonitor");
+    this.#read = parsed.read ?? readMemoryStatus;
+    this.#hysteresis = parsed.hysteresis ?? 3;
+    this.#gcOnCritical = parsed.gcOnCritical ?? false;
+    this.#wantTrigger = parsed.psiTrigger ?? false;
+    this.#status = this.#read();
+    this.#level = levelOf(this.#status, this.#thresholds);
+  }
+
+  /** The current level. */
+  get level(): PressureLevelValue {
+    return this.#level;
+  }
+
+  /** The latest reading. */
+  get status(): MemoryStatus {
+    return this.#status!;
+  }
+
+  /**
+   * Calls `callback` whenever the level changes to `level`.
+   * @returns An id for {@linkcode PressureMonitor.off}.
+   * @throws {RangeError} For a level that is not one of PressureLevel's.
+   */
+  on(level: PressureLevelValue, callback: PressureListener): number {
+    if (!Number.isInteger(level) || level < 0 || level > 4) {
+      throw new RangeError(
+        `Cannot listen as 'level' must be a PressureLevel from 0 to 4: current value is ${describe(level)}`,
+      );
+    }
+    if (typeof callback !== "function") {
+      throw new TypeError(`Cannot listen as 'callback' must be a function: current value is ${describe(callback)}`);
+    }
+    const id = this.#nextId++;
+    this.#listeners.set(id, { level, callback });
+    return id;
+  }
+
+  /** Stops the calls of a listener; unknown ids are ignored. */
+  off(id: number): void {
+    this.#listeners.delete(id);
+  }
+
+  /** Why the PSI trigger could not be used (the kernel's errno), or null. */
+  get psiTriggerError(): string | null {
+    return this.#triggerError;
+  }
+
+  /** Starts sampling on a timer that does not keep the process alive (and the PSI wait, when asked for). */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#schedule();
+    if (this.#wantTrigger) this.#watchTrigger();
+  }
+
+  /** Stops sampling and closes the PSI trigger. */
+  stop(): void {
+    this.#running = false;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#trigger?.close();
+    this.#trigger = null;
+  }
+
+  #watchTrigger(): void {
+    try {
+      this.#trigger = PsiTrigger.open();
+    } catch (error) {
+      this.#triggerError = error instanceof Error ? error.message : String(error);
+      return;
+    }
+    const trigger = this.#trigger;
+    (async () => {
+      while (this.#running && this.#trigger === trigger) {
+        const fired = await trigger.wait(this.#interval);
+        if (fired && this.#running) this.refresh();
+      }
+    })().catch((error) => {
+      if (this.#running) this.#triggerError = error instanceof Error ? error.message : String(error);
+    });
+  }
+
+  /** Stops sampling, for `using`. */
+  [Symbol.dispose](): void {
+    this.stop();
+  }
+
+  /**
+   * Takes a reading now and updates the level (the timer calls this).
+   * @returns The level after the reading.
+   */
+  refresh(): PressureLevelValue {
+    const previous = this.#status;
+    const status = this.#read();
+    this.#status = status;
+    let level = levelOf(status, this.#thresholds);
+    if (previous?.events && status.events) {
+      if (
+        status.events.max > previous.events.max || status.events.oom > previous.events.oom ||
+        status.events.oomKill > previous.events.oomKill
+      ) level = PressureLevel.Critical;
+      else if (status.events.high > previous.events.high && level < PressureLevel.High) level = PressureLevel.High;
+    }
+    if (level > this.#level) {
+      this.#lowerReadings = 0;
+      this.#change(level);
+    } else if (level < this.#level) {
+      // Lower only after enough lower readings in a row, one level at a time.
+      if (++this.#lowerReadings >= this.#hysteresis) {
+        this.#lowerReadings = 0;
+        this.#change(Math.max(level, this.#level - 1) as PressureLevelValue);
+      }
+    } else {
+      this.#lowerReadings = 0;
+    }
+    return this.#level;
+  }
+
+  /** Yields the level each time it changes (queued, none lost), until the loop is left. */
+  async *[Symbol.asyncIterator](): AsyncIterator<PressureLevelValue> {
+    const queue: PressureLevelValue[] = [];
+    let wake: (() => void) | null = null;
+    const sink = (level: PressureLevelValue) => {
+      queue.push(level);
+      wake?.();
+      wake = null;
+    };
+    this.#sinks.add(sink);
+    try {
+      while (true) {
+        while (queue.length) yield queue.shift()!;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      this.#sinks.delete(sink);
+    }
+  }
+
+  #change(level: PressureLevelValue): void {
+    this.#level = level;
+    if (level === PressureLevel.Critical && this.#gcOnCritical) requestGC();
+    for (const { level: wanted, callback } of [...this.#listeners.values()]) {
+      if (wanted !== level) continue;
+      try {
+        callback(level, this.#status!);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+    for (const sink of this.#sinks) sink(level);
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    const delay = this.#level >= PressureLevel.Medium ? this.#interval / 2 : this.#interval;
+    this.#timer = setTimeout(() => {
+      try {
+        this.refresh();
+      } finally {
+        this.#schedule();
+      }
+    }, delay);
+    unrefTimer(this.#timer);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Linux PSI triggers: the kernel signals when memory stalls pass a threshold.
+ *
+ * @module
+ */
+import { native } from "../../ffi/native.ts";
+import { platformError } from "../base/_platform_error.ts";
+import { describe, parseOptions, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
+
+/**
+ * Options of {@linkcode PsiTrigger.open}.
+ *
+ * @example
+ * ```ts
+ * import type { PsiTriggerOptions } from "@memkit/memkit";
+ *
+ * const options: PsiTriggerOptions = { kind: "some", stallUs: 150_000, windowUs: 2_000_000 };
+ * ```
+ */
+export interface PsiTriggerOptions {
+  /** The PSI file. @default {"/proc/pressure/memory"} */
+  path?: string;
+  /** `some`: any task stalled; `full`: all tasks stalled at once. @default {"some"} */
+  kind?: "some" | "full";
+  /** Stall time within the window that fires the trigger, in µs. @default {150000} */
+  stallUs?: number;
+  /**
+   * The window in µs, 500 ms to 10 s. Without CAP_SYS_RESOURCE the kernel
+   * (6.5+) only accepts multiples of 2 s. @default {2000000}
+   */
+  windowUs?: number;
+}
+
+const OptionsSchema = z.object({
+  path: z.string().min(1, "must not be empty").optional(),
+  kind: z.enum(["some", "full"]).optional(),
+  stallUs: z.number().int("must be an integer").min(1, "must be at least 1").max(10_000_000, "must be at most 10 s")
+    .optional(),
+  windowUs: z.number().int("must be an integer").min(500_000, "must be at least 500 ms")
+    .max(10_000_000, "must be at most 10 s").optional(),
+}).strict();
+
+const POLLPRI = 2;
+const POLLERR = 8;
+
+/**
+ * A PSI trigger (Linux 5.2+): the kernel marks it when memory stalls reach
+ * `stallUs` within `windowUs`. `fired()` checks without waiting; `wait()`
+ * waits on another thread: Deno's non-blocking FFI `poll` (the pending wait
+ * keeps the process alive until it ends), or in Bun a Worker making the
+ * blocking `poll` (unref'd, so it does not). Close it (or `using`) when done.
+ *
+ * @example
+ * ```ts
+ * import { PsiTrigger } from "@memkit/memkit";
+ *
+ * try {
+ *   using trigger = PsiTrigger.open({ windowUs: 2_000_000 });
+ *   console.log(trigger.fired()); // false unless memory stalled lately
+ * } catch (error) {
+ *   console.log(`no PSI trigger here: ${(error as Error).message}`);
+ * }
+ * ```
+ */
+export class PsiTrigger implements Disposable {
+  readonly #fd: number;
+  readonly #fds = new Uint8Array(8); // struct pollfd { int fd; short events; short revents; }
+  readonly #view = new DataView(this.#fds.buffer);
+  /** The PSI file watched. */
+  readonly path: string;
+  #closed = false;
+  #waiter: Worker | null | undefined = undefined;
+  readonly #waiters = new Set<(fired: boolean) => void>();
+
+  private constructor(fd: number, path: string) {
+    this.#fd = fd;
+    this.path = path;
+    this.#view.setInt32(0, fd, true);
+    this.#view.setInt16(4, POLLPRI, true);
+  }
+
+  /**
+   * Creates a trigger.
+   * @throws {TypeError} / {RangeError} For bad options.
+   * @throws {AllocationError} "unsupported" off Linux; "platform" when the kernel refuses (ENOENT without PSI, EINVAL for a window the process may not use, EPERM / EACCES without permission), naming the errno.
+   */
+  static open(options: PsiTriggerOptions = {}): PsiTrigger {
+    const parsed = parseOptions(OptionsSchema, options, "open a PSI trigger");
+    const path = parsed.path ?? "/proc/pressure/memory";
+    const kind = parsed.kind ?? "some";
+    const stall = parsed.stallUs ?? 150_000;
+    const window = parsed.windowUs ?? 2_000_000;
+    if (stall > window) {
+      throw new RangeError(
+        `Cannot open a PSI trigger as 'stallUs' must not exceed 'windowUs': current value is ${stall}`,
+      );
+    }
+    if (native.os !== "linux") {
+      throw new AllocationError("unsupported", `PSI triggers exist only on Linux, not ${native.os}`);
+    }
+    if (native.libcError) throw new AllocationError("unsupported", native.libcError);
+    const c = native.platform;
+    const fd = native.libc.open(new TextEncoder().encode(`${path}\0`), c.O_RDWR | c.O_NONBLOCK | c.O_CLOEXEC);
+    if (fd < 0) throw platformError("open", describe(path));
+    // The kernel replaces the last byte with NUL: write the terminator too.
+    const text = new TextEncoder().encode(`${kind} ${stall} ${window}\0`);
+    if (native.libc.write(fd, text, text.length) < 0) {
+      const error = platformError("write", `${describe(path)}, "${kind} ${stall} ${window}"`);
+      native.libc.close(fd);
+      throw error;
+    }
+    return new PsiTrigger(fd, path);
+  }
+
+  /** Whether the trigger fired since the last check, without waiting. */
+  fired(): boolean {
+    return this.#poll(native.libc.poll(this.#fds, 1, 0));
+  }
+
+  /**
+   * Waits up to `timeoutMs` for the trigger.
+   * @returns Whether it fired.
+   */
+  async wait(timeoutMs: number): Promise<boolean> {
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 3_600_000) {
+      throw new RangeError(
+        `Cannot wait as 'timeoutMs' must be an integer from 0 to 3600000: current value is ${describe(timeoutMs)}`,
+      );
+    }
+    const pollAsync = native.libc.poll_async;
+    if (pollAsync) return this.#poll(await pollAsync(this.#fds, 1, timeoutMs));
+    // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
+    if (this.fired()) return true;
+    const worker = this.#worker();
+    if (worker === null) return await this.#checkEvery50ms(timeoutMs);
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (fired: boolean) => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        resolve(fired);
+      };
+      this.#waiters.add(done);
+    });
+  }
+
+  #worker(): Worker | null {
+    if (this.#waiter !== undefined) return this.#waiter;
+    try {
+      const worker = new Worker(new URL("./_psi_worker.ts", import.meta.url), { type: "module" });
+      (worker as unknown as { unref?: () => void }).unref?.();
+      worker.onmessage = (event: MessageEvent<string>) => {
+        for (const done of [...this.#waiters]) done(event.data === "fired");
+      };
+      worker.onerror = () => {
+        // The Worker could not start or poll: later waits check every 50 ms instead.
+        worker.terminate();
+        this.#waiter = null;
+      };
+      worker.postMessage({ fd: this.#fd });
+      this.#waiter = worker;
+    } catch {
+      this.#waiter = null;
+    }
+    return this.#waiter;
+  }
+
+  async #checkEvery50ms(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (!this.fired()) {
+      if (Date.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(0, until - Date.now()))));
+    }
+    return true;
+  }
+
+  /** Closes the trigger; a second call does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiter?.terminate();
+    for (const done of [...this.#waiters]) done(false);
+    native.libc.close(this.#fd);
+  }
+
+  /** Same as {@linkcode PsiTrigger.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #poll(result: number): boolean {
+    if (this.#closed) throw new AllocationError("use-after-free", "Cannot poll a closed PSI trigger");
+    if (result < 0) throw platformError("poll", describe(this.path));
+    const revents = this.#view.getInt16(6, true);
+    if (revents & POLLERR) {
+      throw new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`);
+    }
+    return result > 0 && (revents & POLLPRI) !== 0;
+  }
+}

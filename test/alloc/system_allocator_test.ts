@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../../mod.ts";
+import { below, xorshift32 } from "../_helpers.ts";
+
+interface ModelBlock {
+  view: Uint8Array;
+  size: number;
+  byte: number;
+}
+
+function randomSize(next: () => number): number {
+  const r = below(next, 100);
+  if (r < 5) return 0;
+  if (r < 70) return 1 + below(next, 256);
+  if (r < 97) return 257 + below(next, 16_384);
+  return (1 << 20) + below(next, 1 << 20); // mmap-backed
+}
+
+function checkContents(block: ModelBlock, seed: number, step: number): void {
+  const { view, size, byte } = block;
+  assert.equal(view.length, size, `seed ${seed} step ${step}: length`);
+  if (size === 0) return;
+  assert.equal(view[0], byte, `seed ${seed} step ${step}: first byte`);
+  assert.equal(view[size - 1], byte, `seed ${seed} step ${step}: last byte`);
+}
+
+test("SystemAllocator stats match a model over 10,000 seeded alloc/free/resize steps", () => {
+  const seed = 0x5eed2;
+  const next = xorshift32(seed);
+  // A low mmap threshold so the mmap path takes part too.
+  const allocator = new SystemAllocator({ mmapThreshold: 1 << 20 });
+  const live: ModelBlock[] = [];
+  let allocs = 0, frees = 0, peak = 0, peakWithMoves = 0;
+  const bytesLive = () => live.reduce((sum, b) => sum + b.size, 0);
+
+  for (let step = 0; step < 10_000; step++) {
+    const op = below(next, 10);
+    if (op < 4 || live.length === 0) {
+      const size = randomSize(next);
+      const align = 1 << below(next, 13);
+      const view = allocator.alloc(size, align);
+      assert.equal(addressOf(view) % align, 0, `seed ${seed} step ${step}: alignment`);
+      const byte = below(next, 256);
+      view.fill(byte);
+      live.push({ view, size, byte });
+      if (size > 0) allocs++;
+    } else if (op < 7) {
+      const index = below(next, live.length);
+      const [block] = live.splice(index, 1);
+      checkContents(block, seed, step);
+      allocator.free(block.view);
+      assert.equal(block.view.length, 0, `seed ${seed} step ${step}: freed view detached`);
+      if (block.size > 0) frees++;
+    } else {
+      const block = live[below(next, live.length)];
+      checkContents(block, seed, step);
+      const newSize = randomSize(next);
+      const old = block.view;
+      // A moving resize holds old and new block at once for a moment.
+      peakWithMoves = Math.max(peakWithMoves, bytesLive() + newSize);
+      block.view = allocator.resize(old, newSize);
+      const kept = Math.min(block.size, newSize);
+      for (const i of [0, kept - 1]) {
+        if (kept > 0) assert.equal(block.view[i], block.byte, `seed ${seed} step ${step}: resize kept contents`);
+      }
+      if (newSize !== block.size) {
+        if (block.size > 0) frees++;
+        if (newSize > 0) allocs++;
+        if (block.size > 0) assert.equal(old.length, 0, `seed ${seed} step ${step}: old view detached`);
+      }
+      block.size = newSize;
+      block.view.fill(block.byte);
+    }
+    peak = Math.max(peak, bytesLive());
+    peakWithMoves = Math.max(peakWithMoves, peak);
+
+    const stats = allocator.stats();
+    const nonEmpty = live.filter((b) => b.size > 0).length;
+    assert.equal(stats.liveAllocations, nonEmpty, `seed ${seed} step ${step}: live`);
+    assert.equal(stats.allocatedBytes, bytesLive(), `seed ${seed} step ${step}: bytes`);
+    assert.equal(stats.totalAllocations, allocs, `seed ${seed} step ${step}: allocations`);
+    assert.equal(stats.totalFrees, frees, `seed ${seed} step ${step}: frees`);
+    assert.ok(stats.peakBytes >= peak && stats.peakBytes <= peakWithMoves, `seed ${seed} step ${step}: peak`);
+    assert.ok(stats.capacityBytes >= stats.allocatedBytes, `seed ${seed} step ${step}: capacity`);
+    assert.equal(stats.overheadBytes, stats.capacityBytes - stats.allocatedBytes);
+
+    if (step % 500 === 0) {
+      // Blocks never overlap.
+      const ranges = live.filter((b) => b.size > 0).map((b) => [addressOf(b.view), b.size]).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) {
+        assert.ok(ranges[i - 1][0] + ranges[i - 1][1] <= ranges[i][0], `seed ${seed} step ${step}: overlap`);
+      }
+      for (const block of live) assert.equal(block.view.indexOf(block.byte ^ 1), -1, `seed ${seed} step ${step}`);
+    }
+  }
+  for (const block of live) allocator.free(block.view);
+  const end = allocator.stats();
+  assert.equal(end.liveAllocations, 0);
+  assert.equal(end.allocatedBytes, 0);
+  assert.equal(end.capacityBytes, 0);
+});
+
+test("SystemAllocator maps blocks from mmapThreshold up: page-aligned, zero-filled", () => {
+  const allocator = new SystemAllocator({ mmapThreshold: 1 << 16 });
+  for (let round = 0; round < 3; round++) {
+    const block = allocator.alloc((1 << 16) + 1);
+    assert.equal(addressOf(block) % nativeInfo().pageSize, 0);
+    assert.equal(block.indexOf(1), -1);
+    block.fill(1);
+    const stats = allocator.stats();
+    // The mapping is rounded up to whole pages: that rounding is overhead.
+    assert.equal(stats.capacityBytes, (1 << 16) + nativeInfo().pageSize);
+    assert.equal(stats.overheadBytes, nativeInfo().pageSize - 1);
+    allocator.free(block);
+  }
+});
+
+test("SystemAllocator.alloc(0) returns an empty view that free() accepts", () => {
+  const allocator = new SystemAllocator();
+  const empty = allocator.alloc(0);
+  assert.equal(empty.length, 0);
+  allocator.free(empty);
+  assert.equal(allocator.stats().totalAllocations, 0);
+  const grown = allocator.resize(allocator.alloc(0), 10);
+  assert.equal(grown.length, 10);
+  allocator.free(grown);
+});
+
+test("SystemAllocator.tryAlloc() returns null when the system refuses", () => {
+  const allocator = new SystemAllocator();
+  // 2^47 bytes passes validation but is the whole user address space: no
+  // system can map it, whatever its overcommit policy.
+  assert.equal(allocator.tryAlloc(2 ** 47), null);
+  assert.equal(allocator.stats().failedAllocations, 1);
+  assert.throws(
+    () => allocator.alloc(2 ** 47),
+    (e: unknown) => e instanceof AllocationError && e.category === "out-of-memory" && /ENOMEM/.test(e.message),
+  );
+  assert.equal(allocator.stats().failedAllocations, 2);
+  const small = allocator.alloc(64);
+  allocator.free(small);
+});
+
+test("SystemAllocator.owns() knows its own live blocks only", () => {
+  const a = new SystemAllocator();
+  const b = new SystemAllocator();
+  const block = a.alloc(64);
+  assert.equal(a.owns(block), true);
+  assert.equal(a.owns(block.subarray(8)), true);
+  assert.equal(b.owns(block), false);
+  assert.equal(a.owns(new Uint8Array(64)), false);
+  a.free(block);
+  assert.equal(a.owns(block), false);
+});
+
+test("SystemAllocator.free() accepts any view starting at the block's first byte", () => {
+  const allocator = new SystemAllocator();
+  const block = allocator.alloc(64);
+  const asFloats = new Float32Array(block.buffer, 0, 4);
+  allocator.free(asFloats);
+  assert.equal(block.length, 0);
+  const other = allocator.alloc(64);
+  allocator.free(new DataView(other.buffer));
+  assert.equal(allocator.stats().liveAllocations, 0);
+});

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { addressOf, audioArray, FreeListAllocator, struct, uniformArray, vertexArray } from "../../mod.ts";
+
+const Vertex = struct({ position: "f32x3", color: "f32x4" });
+const Uniforms = struct({ mvp: "f32x4x4", tint: "f32x4", time: "f32" });
+
+test("vertexArray: storage aligned to 16 bytes, Vertex records of 32 bytes", () => {
+  const heap = new FreeListAllocator({ capacity: 1 << 20 });
+  heap.alloc(3); // so the next block would not be 16-aligned by accident of an empty heap
+  using vertices = vertexArray<{ position: number[]; color: number[] }>(Vertex, { allocator: heap, capacity: 1 });
+  for (let i = 0; i < 100; i++) vertices.push({ position: [i, i, i], color: [1, 0, 0, 1] });
+  assert.equal(addressOf(vertices.bytes) % 16, 0);
+  assert.equal(vertices.stride, 32);
+  assert.deepEqual(vertices.get(99), { position: [99, 99, 99], color: [1, 0, 0, 1] });
+  using wider = vertexArray(Vertex, { alignment: 64 });
+  assert.equal(addressOf(wider.bytes) % 64, 0);
+  assert.throws(() => vertexArray(null as never), TypeError);
+  assert.throws(() => vertexArray(Vertex, { alignment: 24 }), RangeError);
+  assert.throws(() => vertexArray(Vertex, { alignment: "16" as never }), TypeError);
+});
+
+test("uniformArray: one 256-byte slot per element, each bindable by offset", () => {
+  using uniforms = uniformArray<{ mvp: number[]; tint: number[]; time: number }>(Uniforms);
+  assert.equal(uniforms.stride, 256);
+  for (let i = 0; i < 5; i++) uniforms.push({ mvp: new Array(16).fill(i), tint: [i, i, i, 1], time: i / 2 });
+  assert.equal(addressOf(uniforms.bytes) % 256, 0);
+  const floats = uniforms.view(Float32Array);
+  for (let i = 0; i < 5; i++) {
+    assert.equal(floats[i * 64], i, "mvp[0] at the start of slot i");
+    assert.equal(floats[i * 64 + 16], i, "tint at byte 64 of slot i");
+    assert.equal(floats[i * 64 + 20], i / 2, "time at byte 80 of slot i");
+  }
+  assert.deepEqual(uniforms.get(3), { mvp: new Array(16).fill(3), tint: [3, 3, 3, 1], time: 1.5 });
+  const Big = struct({ a: "f32x4x4", b: "f32x4x4", c: "f32x4x4", d: "f32x4x4", e: "f32" });
+  using big = uniformArray(Big);
+  assert.equal(big.stride, 512, "a 260-byte record takes two slots");
+  assert.throws(() => uniformArray("f32" as never), TypeError);
+});
+
+test("audioArray: f32 samples with the SIMD kernels", () => {
+  const samples = audioArray({ capacity: 8 });
+  samples.pushMany(new Float32Array([0.5, -0.5, 0.25, 1]));
+  samples.scale(0.5);
+  assert.deepEqual([...samples], [0.25, -0.25, 0.125, 0.5]);
+  assert.equal(samples.sum(), 0.625);
+  assert.equal(addressOf(samples.bytes) % 16, 0);
+  samples.free();
+});

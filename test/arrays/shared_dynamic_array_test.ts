@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { AllocationError, SharedDynamicArray, struct } from "../../mod.ts";
+import { Sample, sample, type SampleRecord, torn } from "../fixtures/shared_sample.ts";
+
+test("SharedDynamicArray: push, get, set, pop, clear, pushMany and iteration, in place as it grows", () => {
+  const shared = new SharedDynamicArray<SampleRecord>(Sample, { maxCapacity: 100, capacity: 1 });
+  const buffer = shared.buffer;
+  assert.equal(shared.stride, 48);
+  for (let k = 0; k < 10; k++) assert.equal(shared.push(sample(k)), k + 1);
+  assert.equal(shared.buffer, buffer, "grows in place");
+  assert.ok(shared.capacity >= 10 && buffer.byteLength === 16 + shared.capacity * 48);
+  assert.deepEqual(shared.get(3), sample(3));
+  shared.set(3, sample(33));
+  assert.deepEqual(shared.get(3), sample(33));
+  assert.deepEqual(shared.pop(), sample(9));
+  assert.equal(shared.pushMany([sample(50), sample(51)]), 11);
+  assert.deepEqual([...shared].map((r) => r.a), [0, 1, 2, 33, 4, 5, 6, 7, 8, 50, 51]);
+  assert.equal(shared.toArray().length, 11);
+  shared.clear();
+  assert.equal(shared.length, 0);
+  assert.equal(shared.pop(), undefined);
+  assert.deepEqual(shared.toArray(), []);
+});
+
+test("SharedDynamicArray.attach sees the same elements; bad input is refused before touching the buffer", () => {
+  const numbers = new SharedDynamicArray<number>("f64", { maxCapacity: 4 });
+  const twin = SharedDynamicArray.attach<number>(numbers.buffer, "f64");
+  twin.push(1.5);
+  numbers.push(2.5);
+  assert.deepEqual(twin.toArray(), [1.5, 2.5]);
+  assert.equal(twin.maxCapacity, 4);
+  numbers.pushMany([3, 4]);
+  assert.throws(() => numbers.push(5), RangeError, "maxCapacity");
+  assert.throws(() => numbers.pushMany([5]), RangeError);
+  assert.equal(numbers.length, 4);
+  assert.throws(() => numbers.get(4), RangeError);
+  assert.throws(() => numbers.get(-1), RangeError);
+  assert.throws(() => numbers.set(1.5, 1), RangeError);
+  assert.throws(() => numbers.set(0, "1" as unknown as number), TypeError);
+  assert.equal(numbers.get(0), 1.5, "a refused value never reaches the buffer");
+  assert.throws(() => SharedDynamicArray.attach(numbers.buffer, "f32"), TypeError);
+  assert.throws(() => SharedDynamicArray.attach(new ArrayBuffer(64) as unknown as SharedArrayBuffer, "f64"), TypeError);
+  assert.throws(() => SharedDynamicArray.attach(new SharedArrayBuffer(64), "f64"), TypeError);
+  const Vec = struct({ v: "f32x3" });
+  const vectors = new SharedDynamicArray<{ v: number[] }>(Vec, { maxCapacity: 2 });
+  assert.throws(() => vectors.push({ v: [1, 2] }), RangeError);
+  assert.throws(() => vectors.push({ v: 1 as unknown as number[] }), TypeError);
+  assert.equal(vectors.length, 0);
+});
+
+test("SharedDynamicArray with two Workers writing and reading at once: no torn reads, nothing lost", async () => {
+  const count = 20_000;
+  const shared = new SharedDynamicArray<SampleRecord>(Sample, { maxCapacity: 2 * count, capacity: 1 });
+  const url = new URL("../fixtures/shared_array_worker.ts", import.meta.url);
+  const workers = [0, 1].map(() => new Worker(url, { type: "module" }));
+  const start = new SharedArrayBuffer(4);
+  try {
+    const results = await Promise.all(
+      workers.map((worker, index) =>
+        new Promise<{ reads: number; tornReads: number; shrank: number }>((resolve, reject) => {
+          worker.onmessage = (event) => {
+            if (event.data === "ready") {
+              worker.postMessage({ buffer: shared.buffer, start, workers: workers.length, worker: index, count });
+            } else resolve(event.data);
+          };
+          worker.onerror = (event) => reject(event);
+        })
+      ),
+    );
+    for (const { reads, tornReads, shrank } of results) {
+      assert.ok(reads > count * 4, `each worker read (${reads})`);
+      assert.equal(tornReads, 0, "no torn record read");
+      assert.equal(shrank, 0, "the length never went back");
+    }
+    assert.equal(shared.length, 2 * count);
+    const all = shared.toArray();
+    assert.equal(all.filter(torn).length, 0);
+    // Every push landed once: the keys not overwritten by set() are distinct.
+    const pushed = all.map((r) => r.a).filter((k) => k < 4_000_000);
+    assert.equal(new Set(pushed).size, pushed.length);
+    assert.ok(pushed.length > count, "most pushes kept");
+  } finally {
+    for (const worker of workers) worker.terminate();
+  }
+});
+
+test("SharedDynamicArray gives up with AllocationError('timeout') when a writer never finishes", () => {
+  const values = new SharedDynamicArray<number>("i32", { maxCapacity: 8, timeoutMs: 50 });
+  values.push(7);
+  // What a Worker terminated in the middle of a write leaves behind: the lock
+  // taken and the sequence odd. (Words 0 and 2 of the buffer; see the source.)
+  const header = new Int32Array(values.buffer, 0, 4);
+  Atomics.store(header, 2, 1);
+  Atomics.add(header, 0, 1);
+  const timedOut = (e: unknown) => e instanceof AllocationError && e.category === "timeout" && /50 ms/.test(e.message);
+  const started = Date.now();
+  assert.throws(() => values.push(8), timedOut);
+  assert.throws(() => values.get(0), timedOut);
+  assert.throws(() => values.toArray(), timedOut);
+  assert.ok(Date.now() - started >= 100, "each waited for its timeout");
+  const other = SharedDynamicArray.attach<number>(values.buffer, "i32", { timeoutMs: 20 });
+  assert.throws(() => other.set(0, 1), (e: unknown) => e instanceof AllocationError && e.category === "timeout");
+  // Released, everything works again.
+  Atomics.add(header, 0, 1);
+  Atomics.store(header, 2, 0);
+  assert.equal(values.push(8), 2);
+  assert.deepEqual(other.toArray(), [7, 8]);
+  assert.throws(() => new SharedDynamicArray("i32", { maxCapacity: 1, timeoutMs: -1 }), RangeError);
+});

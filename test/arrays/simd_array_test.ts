@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { native, type SimdLevel, useKernels } from "../../ffi/native.ts";
+import { SIMDArray, type SIMDType } from "../../mod.ts";
+import { xorshift32 } from "../_helpers.ts";
+
+const DIMS: Record<SIMDType, number> = { f32: 1, f32x2: 2, f32x3: 3, f32x4: 4 };
+
+function fill(type: SIMDType, n: number, seed: number): SIMDArray {
+  const next = xorshift32(seed);
+  const array = new SIMDArray(type, { capacity: Math.max(1, n) });
+  const d = DIMS[type];
+  for (let i = 0; i < n; i++) {
+    const v = Array.from({ length: d }, () => ((next() % 2001) - 1000) / 64);
+    array.push(d === 1 ? v[0] : v);
+  }
+  return array;
+}
+
+function run(level: SimdLevel, type: SIMDType, n: number) {
+  const before = native.simd;
+  useKernels(level);
+  try {
+    const a = fill(type, n, 7 + n), b = fill(type, n, 11 + n);
+    const results = {
+      magnitudes: [...a.magnitudes()],
+      dot: [...a.dot(b)],
+      sum: a.sum(),
+    };
+    a.axpy(0.5, b);
+    a.scale(1.25);
+    a.sub(b);
+    a.add(b);
+    a.normalize();
+    const out = { ...results, after: [...a].flat() };
+    a.free();
+    b.free();
+    return out;
+  } finally {
+    useKernels(before);
+  }
+}
+
+test("SIMDArray kernels agree with the TypeScript fallback on sizes 0..1025 (odd lengths, padded f32x3)", () => {
+  for (const type of ["f32", "f32x2", "f32x3", "f32x4"] as SIMDType[]) {
+    for (const n of [0, 1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 127, 255, 257, 511, 1023, 1025]) {
+      const fast = run("avx2", type, n), slow = run("js", type, n);
+      assert.deepEqual(fast.magnitudes, slow.magnitudes, `${type} ${n} magnitudes`);
+      assert.deepEqual(fast.dot, slow.dot, `${type} ${n} dot`);
+      assert.deepEqual(fast.after, slow.after, `${type} ${n} element-wise`);
+      assert.ok(Math.abs(fast.sum - slow.sum) <= 1e-6 * (1 + Math.abs(slow.sum)), `${type} ${n} sum`);
+    }
+  }
+});
+
+test("SIMDArray math matches plain JavaScript, and checks its arguments", () => {
+  using a = new SIMDArray("f32x3");
+  using b = new SIMDArray("f32x3");
+  a.pushMany([[1, 2, 2], [0, 3, 4]]);
+  b.pushMany([[2, 0, 1], [1, 1, 1]]);
+  assert.deepEqual([...a.magnitudes()], [3, 5]);
+  assert.deepEqual([...a.dot(b)], [4, 7]);
+  assert.equal(a.sum(), 12);
+  a.axpy(2, b);
+  assert.deepEqual(a.get(0), [5, 2, 4]);
+  assert.deepEqual([...a.view(Float32Array).subarray(0, 4)], [5, 2, 4, 0], "padding stays 0");
+  using c = new SIMDArray("f32x3");
+  c.push([1, 1, 1]);
+  assert.throws(() => a.add(c), RangeError);
+  assert.throws(() => a.scale("2" as unknown as number), TypeError);
+  assert.throws(() => a.add({} as SIMDArray), TypeError);
+  assert.throws(() => a.magnitudes(new Float32Array(1)), RangeError);
+  assert.throws(() => new SIMDArray("f64" as SIMDType), TypeError);
+  const out = new Float32Array(2);
+  assert.equal(a.magnitudes(out), out);
+});
+
+test("SIMDArray kernels that write leave a snapshot's elements alone (copy on write)", () => {
+  const a = new SIMDArray("f32x3");
+  a.pushMany([[1, 2, 3], [4, 5, 6]]);
+  const before = a.snapshot();
+  a.scale(2);
+  const other = new SIMDArray("f32x3");
+  other.pushMany([[1, 1, 1], [1, 1, 1]]);
+  a.add(other);
+  assert.deepEqual([...before], [[1, 2, 3], [4, 5, 6]]);
+  assert.deepEqual([...a], [[3, 5, 7], [9, 11, 13]]);
+  assert.deepEqual([...a.dot(other)], [15, 33]);
+  for (const array of [a, before, other]) array.free();
+  assert.throws(() => a.sum(), (e: unknown) => e instanceof Error && /after free/.test(e.message));
+});
