@@ -6,7 +6,6 @@ import { spyOnNativeCalls } from "../ffi/native.ts";
 import {
   addressOf,
   AllocationError,
-  type AllocationErrorCategory,
   Arena,
   audioArray,
   BuddyAllocator,
@@ -33,8 +32,7 @@ import {
   vertexArray,
 } from "../mod.ts";
 import type { Mapping } from "../mod.ts";
-
-type Expected = typeof TypeError | typeof RangeError | AllocationErrorCategory;
+import { type Expected, matches } from "./_bad_input.ts";
 
 interface Context {
   allocator: SystemAllocator;
@@ -444,11 +442,6 @@ const ROWS: Row[] = [
     expect: RangeError,
   },
 ];
-
-function matches(error: unknown, expected: Expected): boolean {
-  if (typeof expected === "string") return error instanceof AllocationError && error.category === expected;
-  return error instanceof expected && !(error instanceof AllocationError);
-}
 
 function freshContext(): Context {
   const allocator = new SystemAllocator();
