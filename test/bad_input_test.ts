@@ -5,7 +5,6 @@ import { test } from "node:test";
 import { spyOnNativeCalls } from "../ffi/native.ts";
 import {
   addressOf,
-  AllocationError,
   Arena,
   audioArray,
   BuddyAllocator,
