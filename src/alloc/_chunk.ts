@@ -1,15 +1,13 @@
-// A native chunk taken from a backing allocator, with the allocator's own
-// ArrayBuffer over it (so the allocator can detach it whatever the backing).
+// Transitional: the old chunk helpers, until every allocator takes its chunks through ChunkSource (_chunks.ts).
 import { native } from "../../ffi/native.ts";
 import type { Allocator } from "../base/allocator.ts";
+export { roundToPage } from "./_chunks.ts";
 
 /** A page-aligned region of native memory an allocator carves blocks from. */
 export interface Chunk {
-  /** The block the backing gave. */
   readonly block: Uint8Array;
   readonly address: number;
   readonly size: number;
-  /** The allocator's own buffer over the whole chunk. */
   buffer: ArrayBuffer;
 }
 
@@ -21,14 +19,8 @@ export function takeChunk(backing: Allocator, size: number): Chunk | null {
   return { block, address, size, buffer: native.wrap(address, size) };
 }
 
-/** Detaches the chunk's buffer (rule 1: before the memory goes back), then returns it. */
+/** Detaches the chunk's buffer, then returns it. */
 export function returnChunk(backing: Allocator, chunk: Chunk): void {
   chunk.buffer.transfer(0);
   backing.free(chunk.block);
-}
-
-/** `bytes` rounded up to whole pages. */
-export function roundToPage(bytes: number): number {
-  const page = native.pageSize;
-  return Math.ceil(bytes / page) * page;
 }

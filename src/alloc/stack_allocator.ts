@@ -4,13 +4,15 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
+import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { LEASES, LeaseTable } from "./_lease.ts";
+import { Ledger } from "./_ledger.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { typedArrayOf } from "./_typed_array_of.ts";
 import {
   checkAlignment,
   checkSize,
-  checkTypedArrayConstructor,
   checkView,
   describe,
   MAX_BLOCK_SIZE,
@@ -20,7 +22,6 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
-import { fragmentation } from "./fragmentation.ts";
 
 /**
  * Options of {@linkcode StackAllocator}.
@@ -103,23 +104,23 @@ class Marker implements StackMarker {
  * stack.dispose();
  * ```
  */
-export class StackAllocator implements Allocator {
+export class StackAllocator implements Allocator, Disposable {
   /** Always `"stack"`. */
   readonly kind = "stack" as const;
-  readonly #backing: Allocator;
-  #chunk: Chunk | null;
+  /** Leases on this stack's blocks (see _lease.ts). */
+  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #ledger = new Ledger("stack", "StackAllocator");
+  readonly #source: ChunkSource;
+  readonly #chunk: Chunk;
   readonly #size: number;
-  // Live blocks, bottom to top: chunk offset and requested size.
+  // Live blocks, bottom to top: chunk offset, requested size, and an id so a
+  // stale marker is recognised. Invariant: starts increase, and every block
+  // ends at or before the next one's start; #cursor is the top block's end.
   #starts: number[] = [];
   #sizes: number[] = [];
   #ids: number[] = [];
   #nextId = 1;
   #cursor = 0;
-  #allocatedBytes = 0;
-  #peakBytes = 0;
-  #totalAllocations = 0;
-  #totalFrees = 0;
-  #failedAllocations = 0;
 
   /**
    * Takes the stack's chunk from the backing.
@@ -127,21 +128,27 @@ export class StackAllocator implements Allocator {
    * @param options The capacity, and optionally the backing.
    * @throws {TypeError} For missing or mistyped options.
    * @throws {RangeError} For a capacity that is not an integer from 1 to 2^47.
-   * @throws {AllocationError} "out-of-memory" when the backing refuses the chunk.
+   * @throws {AllocationError} "out-of-memory" when the backing refuses the chunk; "corruption" when it returns a block it must not.
    */
   constructor(options: StackAllocatorOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create StackAllocator");
-    this.#backing = parsed.backing ?? defaultBacking();
     this.#size = roundToPage(parsed.capacity);
-    this.#chunk = takeChunk(this.#backing, this.#size);
-    if (this.#chunk === null) {
-      throw new AllocationError("out-of-memory", `Cannot create StackAllocator: no ${this.#size}-byte chunk`);
+    this.#source = new ChunkSource(
+      parsed.backing ?? defaultBacking(),
+      "StackAllocator",
+      (reason, partial) => this.#revoke(reason, partial),
+    );
+    const chunk = this.#source.take(this.#size);
+    if (chunk === null) {
+      throw new AllocationError("out-of-memory", `Cannot create StackAllocator: ${this.#source.refusal}`);
     }
+    this.#chunk = chunk;
     registerOwner(this, "stack", StackAllocator.#holds);
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
-    return (owner as StackAllocator).#chunk?.buffer === buffer;
+    const stack = owner as StackAllocator;
+    return stack.#ledger.ended === null && stack.#chunk.buffer === buffer;
   }
 
   /**
@@ -150,31 +157,19 @@ export class StackAllocator implements Allocator {
    */
   alloc(size: number, align?: number): Uint8Array {
     const view = this.tryAlloc(size, align);
-    if (view === null) {
-      throw new AllocationError(
-        "out-of-memory",
-        `Cannot allocate ${size} bytes: the stack has ${this.#size - this.#cursor} of ${this.#size} bytes left`,
-      );
-    }
+    if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode StackAllocator.alloc}, but `null` when the stack is full. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
     const start = this.#push(size, align, "allocate");
-    return start < 0 ? null : new Uint8Array(this.#chunk!.buffer, start, size);
+    return start < 0 ? null : new Uint8Array(this.#chunk.buffer, start, size);
   }
 
-  /** A typed array of `length` elements on top of the stack. */
+  /** A typed array of `length` elements on top of the stack, aligned to at least its element size. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
-    checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
-    const size = length * bytesPerElement;
-    const start = this.#push(size, align ?? Math.max(16, bytesPerElement), "allocate an array");
-    if (start < 0) {
-      throw new AllocationError("out-of-memory", `Cannot allocate ${size} bytes: the stack is full`);
-    }
-    return new ctor(this.#chunk!.buffer, start, length);
+    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align);
   }
 
   /**
@@ -184,11 +179,11 @@ export class StackAllocator implements Allocator {
   free(view: ArrayBufferView): void {
     const depth = this.#find(view, "free");
     if (depth < 0) return; // an empty view holds nothing
-    this.#popTo(depth);
+    this.#popTo(depth, "StackAllocator.free() released it");
   }
 
   /**
-   * Resizes the top block in place. Other blocks cannot change size in a stack.
+   * Resizes the top block in place; `newSize` 0 frees it. Other blocks cannot change size in a stack.
    * @throws {AllocationError} "out-of-memory" when the stack lacks room, "unsupported" below the top.
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
@@ -204,28 +199,47 @@ export class StackAllocator implements Allocator {
           "stack can change size",
       );
     }
+    if (newSize === 0) {
+      // A 0-byte block would hold nothing yet block every free below it.
+      this.#popTo(top, "StackAllocator.resize(view, 0) released it");
+      return new Uint8Array(0);
+    }
     const start = this.#starts[top];
     if (start + newSize > this.#size) {
-      this.#failedAllocations++;
-      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: the stack is full`);
+      this.#ledger.fail("out-of-memory", "the stack is full");
+      throw new AllocationError(
+        "out-of-memory",
+        `Cannot resize to ${newSize} bytes: the stack has ${this.#size - start} bytes above the block's start`,
+      );
     }
-    this.#allocatedBytes += newSize - this.#sizes[top];
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    const leases = this[LEASES];
+    if (leases.count !== 0 && newSize < this.#sizes[top]) {
+      leases.released(this.#chunk.address + start + newSize, this.#chunk.address + this.#cursor, "the block shrank");
+    }
+    this.#ledger.resized(this.#sizes[top], newSize);
     this.#sizes[top] = newSize;
     this.#cursor = start + newSize;
-    return new Uint8Array(this.#chunk!.buffer, start, newSize);
+    return new Uint8Array(this.#chunk.buffer, start, newSize);
   }
 
   /** Whether `view` lies in a live block of this stack. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    return this.#chunk !== null && view.buffer === this.#chunk.buffer && view.byteOffset < this.#cursor &&
-      this.#starts.length > 0;
+    if (this.#ledger.ended !== null || view.buffer !== this.#chunk.buffer || this.#starts.length === 0) return false;
+    // Inside some block (not in the alignment padding between blocks).
+    const offset = view.byteOffset;
+    let lo = 0, hi = this.#starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#starts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return offset >= this.#starts[lo] && offset < this.#starts[lo] + this.#sizes[lo];
   }
 
   /** A marker for the current top, to {@linkcode StackAllocator.rewind} to. */
   mark(): StackMarker {
-    this.#live("mark");
+    this.#ledger.guard("mark");
     const depth = this.#starts.length;
     return new Marker(this, depth, depth === 0 ? 0 : this.#ids[depth - 1]);
   }
@@ -242,7 +256,7 @@ export class StackAllocator implements Allocator {
     if (marker.owner !== this) {
       throw new AllocationError("mismatched-allocator", "Cannot rewind to a marker of another StackAllocator");
     }
-    this.#live("rewind");
+    this.#ledger.guard("rewind");
     const depth = this.#starts.length;
     if (marker.depth > depth || (marker.depth > 0 && this.#ids[marker.depth - 1] !== marker.topId)) {
       throw new AllocationError(
@@ -251,26 +265,25 @@ export class StackAllocator implements Allocator {
           "marker covered were already freed",
       );
     }
-    this.#popTo(marker.depth);
+    this.#popTo(marker.depth, "StackAllocator.rewind() released it");
   }
 
   /** Frees every block. */
   reset(): void {
-    this.#live("reset");
-    this.#popTo(0);
+    this.#ledger.guard("reset");
+    this.#popTo(0, "StackAllocator.reset() released it");
   }
 
-  /** Returns the chunk to the backing (detaching every view); the stack is unusable afterwards. */
+  /**
+   * Returns the chunk to the backing; every view the stack handed out reads
+   * as length 0 and every later call throws "use-after-free". A second call
+   * does nothing.
+   */
   dispose(): void {
-    if (this.#chunk === null) return;
-    this.#totalFrees += this.#starts.length;
-    this.#starts = [];
-    this.#sizes = [];
-    this.#ids = [];
-    this.#cursor = 0;
-    this.#allocatedBytes = 0;
-    returnChunk(this.#backing, this.#chunk);
-    this.#chunk = null;
+    if (!this.#ledger.end("was disposed")) return;
+    this[LEASES].releasedAll("StackAllocator.dispose() released it");
+    this.#teardown();
+    this.#source.give(this.#chunk);
   }
 
   /** Same as {@linkcode StackAllocator.dispose}, for `using`. */
@@ -280,28 +293,33 @@ export class StackAllocator implements Allocator {
 
   /** Counters; the free space is the one region above the top. */
   stats(): AllocatorStats {
-    const capacity = this.#chunk === null ? 0 : this.#size;
+    const ended = this.#ledger.ended !== null;
+    const capacity = ended ? 0 : this.#size;
     const available = capacity - this.#cursor;
-    return {
-      kind: "stack",
+    return this.#ledger.stats({
       capacityBytes: capacity,
-      allocatedBytes: this.#allocatedBytes,
       availableBytes: available,
-      peakBytes: this.#peakBytes,
-      liveAllocations: this.#starts.length,
-      totalAllocations: this.#totalAllocations,
-      totalFrees: this.#totalFrees,
-      failedAllocations: this.#failedAllocations,
       largestFreeBlock: available,
-      fragmentation: fragmentation([available]),
-      overheadBytes: this.#cursor - this.#allocatedBytes,
-    };
+      freeBlocks: [available],
+      overheadBytes: this.#cursor - this.#ledger.allocatedBytes,
+    });
   }
 
-  #live(op: string): void {
-    if (this.#chunk === null) {
-      throw new AllocationError("use-after-free", `Cannot ${op}: the StackAllocator was disposed`);
-    }
+  // The backing released the chunk (its reset, scope end, dispose): end here too.
+  #revoke(reason: string, partial: boolean): void {
+    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+    this[LEASES].releasedAll(`the StackAllocator lost its memory (${reason})`);
+    this.#teardown();
+    if (partial) this.#source.giveQuietly(this.#chunk);
+    else this.#chunk.buffer.transfer(0);
+  }
+
+  #teardown(): void {
+    this.#ledger.freedAll();
+    this.#starts = [];
+    this.#sizes = [];
+    this.#ids = [];
+    this.#cursor = 0;
   }
 
   // Reserves a block on top; returns its offset, or -1 when full. Size 0
@@ -309,32 +327,34 @@ export class StackAllocator implements Allocator {
   #push(size: number, align: number | undefined, op: string): number {
     checkSize(size, op);
     const a = checkAlignment(align, op, native.pageSize);
-    this.#live(op);
+    this.#ledger.guard(op);
     if (size === 0) return this.#cursor; // an empty view: not a block, nothing to free
     const rem = this.#cursor % a;
     const start = rem === 0 ? this.#cursor : this.#cursor + a - rem;
     if (start + size > this.#size) {
-      this.#failedAllocations++;
+      this.#ledger.fail("out-of-memory", `the stack has ${this.#size - this.#cursor} of its ${this.#size} bytes left`);
       return -1;
     }
     this.#starts.push(start);
     this.#sizes.push(size);
     this.#ids.push(this.#nextId++);
     this.#cursor = start + size;
-    this.#allocatedBytes += size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-    this.#totalAllocations++;
+    this.#ledger.allocated(size);
     return start;
   }
 
-  #popTo(depth: number): void {
+  #popTo(depth: number, reason: string): void {
+    const cursor = depth === 0 ? 0 : this.#starts[depth - 1] + this.#sizes[depth - 1];
+    const leases = this[LEASES];
+    if (leases.count !== 0) {
+      leases.released(this.#chunk.address + cursor, this.#chunk.address + this.#cursor, reason);
+    }
     while (this.#starts.length > depth) {
       this.#starts.pop();
       this.#ids.pop();
-      this.#allocatedBytes -= this.#sizes.pop()!;
-      this.#totalFrees++;
+      this.#ledger.freed(this.#sizes.pop()!);
     }
-    this.#cursor = depth === 0 ? 0 : this.#starts[depth - 1] + this.#sizes[depth - 1];
+    this.#cursor = cursor;
   }
 
   // The depth of the top block `view` starts, checking everything else.
@@ -354,11 +374,9 @@ export class StackAllocator implements Allocator {
   // Index of the live block starting at `view`, -1 for an empty view; throws otherwise.
   #locate(view: ArrayBufferView, op: string): number {
     const buffer = view.buffer as ArrayBuffer;
-    if (this.#chunk === null || buffer !== this.#chunk.buffer) {
+    this.#ledger.guard(op);
+    if (buffer !== this.#chunk.buffer) {
       if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
-      if (this.#chunk === null && buffer.detached) {
-        throw new AllocationError("use-after-free", `Cannot ${op}: the StackAllocator was disposed`);
-      }
       const kind = ownerKindOf(buffer, this);
       if (kind !== null) {
         return this.#throw(

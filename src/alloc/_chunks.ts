@@ -1,0 +1,166 @@
+// Where chunked allocators (Arena, Stack, Pool, Buddy, FreeList) get their
+// memory: blocks of a backing allocator, checked before they are carved,
+// leased so a release anywhere above reaches them, and each given the owner's
+// own ArrayBuffer so the owner can detach every view it made (rule 4).
+import { native } from "../../ffi/native.ts";
+import { describe } from "../base/_validate.ts";
+import type { Allocator } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { type Lease, leaseBlock } from "./_lease.ts";
+
+/** A region of native memory an allocator carves blocks from. */
+export interface Chunk {
+  /** The block the backing gave (freed through the backing). */
+  readonly block: Uint8Array;
+  readonly address: number;
+  readonly size: number;
+  /** The owner's own buffer over the whole chunk; every view the owner makes is over it (or a segment of it). */
+  buffer: ArrayBuffer;
+  /** The lease on `block` while the backing is a memkit allocator. */
+  lease: Lease | null;
+  /** True once the backing released the chunk itself (it must not be freed again). */
+  lost: boolean;
+}
+
+// The chunks taken from each backing, to catch a backing that hands out the
+// same memory twice. (A grandchild's chunk lies inside its parent's chunk, so
+// only chunks of one backing are compared.) Chunks are taken rarely, so a
+// scan is cheap enough.
+const heldFrom = new WeakMap<Allocator, Set<Chunk>>();
+
+const typedArrayByteLength = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype),
+  "byteLength",
+)!.get!;
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "buffer")!.get!;
+const arrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached")?.get;
+
+/** `bytes` rounded up to whole pages. */
+export function roundToPage(bytes: number): number {
+  const page = native.pageSize;
+  return Math.ceil(bytes / page) * page;
+}
+
+/**
+ * The chunks of one allocator. `onRevoke` is called once when the backing
+ * releases any of them without being asked (its reset, scope end, dispose);
+ * the owner then detaches everything and ends itself, and may `give` back
+ * its other chunks when `partial` says the backing lives on.
+ */
+export class ChunkSource {
+  /** Where chunks come from. */
+  readonly backing: Allocator;
+  /** Why the last `take` returned null. */
+  refusal = "";
+  readonly #owner: string;
+  readonly #held: Set<Chunk>;
+  readonly #onRevoke: (reason: string, partial: boolean) => void;
+
+  constructor(backing: Allocator, owner: string, onRevoke: (reason: string, partial: boolean) => void) {
+    this.backing = backing;
+    this.#owner = owner;
+    this.#onRevoke = onRevoke;
+    let held = heldFrom.get(backing);
+    if (held === undefined) heldFrom.set(backing, held = new Set());
+    this.#held = held;
+  }
+
+  /**
+   * A chunk of `size` bytes aligned to `align` (default: the page size), or
+   * null when the backing cannot give one (`refusal` says why).
+   * @throws {AllocationError} "corruption" when the backing returns something it must not (named in the message).
+   */
+  take(size: number, align: number = native.pageSize): Chunk | null {
+    let block: unknown;
+    try {
+      block = this.backing.tryAlloc(size, align);
+    } catch (error) {
+      // A backing that cannot serve this size at all (a pool's block size, a
+      // stack's capacity) refuses; only its state errors are the caller's problem.
+      if (
+        error instanceof AllocationError && error.category !== "out-of-memory" && error.category !== "limit-exceeded"
+      ) {
+        throw error;
+      }
+      this.refusal = `the backing ${this.#backingName()} cannot give a ${size}-byte chunk: ${(error as Error).message}`;
+      return null;
+    }
+    if (block === null) {
+      this.refusal = `the backing ${this.#backingName()} refused a ${size}-byte chunk`;
+      return null;
+    }
+    const problem = this.#check(block, size, align);
+    if (problem !== null) {
+      throw new AllocationError(
+        "corruption",
+        `The ${this.#owner} cannot use what its backing ${this.#backingName()} returned for a ${size}-byte chunk ` +
+          `aligned to ${align}: ${problem}`,
+      );
+    }
+    const view = block as Uint8Array;
+    const address = native.addressOf(view);
+    // SAFETY: the backing gave `size` bytes at `address` (checked above), and
+    // the owner detaches this buffer before the chunk goes back.
+    const chunk: Chunk = { block: view, address, size, buffer: native.wrap(address, size), lease: null, lost: false };
+    chunk.lease = leaseBlock(this.backing, view, {
+      revoke: (reason, partial) => {
+        chunk.lost = true;
+        chunk.lease = null;
+        this.#held.delete(chunk);
+        this.#onRevoke(reason, partial);
+      },
+    });
+    this.#held.add(chunk);
+    return chunk;
+  }
+
+  /** Detaches the owner's buffer over `chunk` (rule 1: before the memory goes back) and returns it to the backing. */
+  give(chunk: Chunk): void {
+    chunk.buffer.transfer(0);
+    this.#held.delete(chunk);
+    if (chunk.lost) return;
+    chunk.lease?.end();
+    chunk.lease = null;
+    chunk.lost = true;
+    this.backing.free(chunk.block);
+  }
+
+  /** Like `give`, for teardown after a revocation: a backing that refuses is not the owner's failure. */
+  giveQuietly(chunk: Chunk): void {
+    try {
+      this.give(chunk);
+    } catch {
+      // The backing already let go of it (or is gone): nothing left to return.
+    }
+  }
+
+  /** Detaches the owner's buffer over `chunk` and makes a fresh one (stale views read as length 0). */
+  rewrap(chunk: Chunk): void {
+    chunk.buffer.transfer(0);
+    chunk.buffer = native.wrap(chunk.address, chunk.size);
+  }
+
+  #backingName(): string {
+    const name = (this.backing as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === "string" && name !== "Object" ? name : describe(this.backing);
+  }
+
+  // What is wrong with a block the backing returned, or null.
+  #check(block: unknown, size: number, align: number): string | null {
+    if (!ArrayBuffer.isView(block) || !(block instanceof Uint8Array)) {
+      return `${describe(block)} is not a Uint8Array view of memory`;
+    }
+    const buffer = typedArrayBuffer.call(block) as ArrayBuffer;
+    if (arrayBufferDetached?.call(buffer)) return "its buffer is detached (that memory was released)";
+    const length = typedArrayByteLength.call(block) as number;
+    if (length < size) return `it has ${length} bytes`;
+    const address = native.addressOf(block);
+    if (address % align !== 0) return `its address 0x${address.toString(16)} is not a multiple of ${align}`;
+    for (const other of this.#held) {
+      if (address < other.address + other.size && other.address < address + size) {
+        return `it overlaps memory already in use as a ${other.size}-byte chunk at 0x${other.address.toString(16)}`;
+      }
+    }
+    return null;
+  }
+}

@@ -1,0 +1,162 @@
+import { native } from "../../ffi/native.ts";
+
+// Leases: how an object that keeps its memory inside another allocator's
+// block learns that the block went away (DESIGN §2 rules 4 and 6).
+//
+// A child allocator's chunk, a DynamicArray's storage and a SIMDArray's
+// vectors are ordinary blocks of their allocator. Whoever holds such a block
+// *leases* it: the allocator records the block's address and, when the block
+// is released by anything other than the holder (a `free` through another
+// view, a scope's end, `reset()`, `dispose()`, or the allocator's own backing
+// releasing it), revokes the lease. The holder then detaches every view it
+// made over that memory and refuses further use with "use-after-free". The
+// holder's own frees and resizes end the lease first, so they revoke nothing.
+//
+// Revocation goes down a chain by itself: a revoked child allocator disposes
+// its own table, which revokes its own holders, and so on to any depth.
+//
+// Allocators that hand out many small blocks on behalf of their users (the
+// DebugAllocator) *watch* their backing instead: they are told the address
+// ranges a bulk release (scope end, reset, dispose) gave back, and retire the
+// blocks inside them. Watching costs nothing per allocation.
+//
+// Cost: every release path of an allocator tests `leases.count !== 0` before
+// doing anything; only chained allocators and arrays pay for lookups.
+
+/** Something that keeps memory inside a block it leased. */
+export interface LeaseHolder {
+  /**
+   * The leased block was released by someone other than the holder. Called
+   * once, after the lessor's own state is consistent. `partial` is true when
+   * the lessor itself lives on (a free, a scope's end, a reset), so the holder
+   * may still return its other blocks to it; false when the lessor is gone.
+   * Must not throw.
+   */
+  revoke(reason: string, partial: boolean): void;
+}
+
+/** Something that retires its own records of memory a bulk release gave back. */
+export interface RangeWatcher {
+  /** Memory in [lo, hi) went back (a scope's end, a reset); the lessor lives on. */
+  released(lo: number, hi: number, reason: string): void;
+  /** Everything went back: the lessor was disposed or revoked. */
+  releasedAll(reason: string): void;
+}
+
+/** A holder's claim on one block. */
+export interface Lease {
+  /** Whether the lease still holds (false after `end()` or a revocation). */
+  readonly active: boolean;
+  /** The holder is about to free or resize the block itself: stop watching it. Idempotent. */
+  end(): void;
+}
+
+interface Entry extends Lease {
+  readonly address: number;
+  readonly size: number;
+  readonly holder: LeaseHolder;
+}
+
+/** The property under which a memkit allocator keeps its lease table. */
+export const LEASES: unique symbol = Symbol("memkit.leases");
+
+/** The leases and watchers of one allocator. */
+export class LeaseTable {
+  /** Leases plus watchers; release paths skip everything when it is 0. */
+  count = 0;
+  readonly #byStart = new Map<number, Entry[]>();
+  readonly #watchers = new Set<RangeWatcher>();
+
+  /** Records that `holder` keeps memory in the block of `size` bytes at `address`. */
+  lease(address: number, size: number, holder: LeaseHolder): Lease {
+    const table = this;
+    const entry: Entry = {
+      address,
+      size,
+      holder,
+      active: true,
+      end() {
+        if (entry.active) table.#remove(entry);
+      },
+    };
+    const list = this.#byStart.get(address);
+    if (list === undefined) this.#byStart.set(address, [entry]);
+    else list.push(entry);
+    this.count++;
+    return entry;
+  }
+
+  /** Tells `watcher` about every bulk release until the returned function is called. */
+  watch(watcher: RangeWatcher): () => void {
+    if (!this.#watchers.has(watcher)) {
+      this.#watchers.add(watcher);
+      this.count++;
+    }
+    return () => {
+      if (this.#watchers.delete(watcher)) this.count--;
+    };
+  }
+
+  /** The block starting at `address` was freed or moved by someone other than its holder. */
+  freed(address: number, reason: string): void {
+    const list = this.#byStart.get(address);
+    if (list === undefined) return;
+    const revoked = [...list];
+    for (const entry of revoked) this.#remove(entry);
+    for (const entry of revoked) entry.holder.revoke(reason, true);
+  }
+
+  /** Memory in [lo, hi) went back to the allocator; the allocator lives on. */
+  released(lo: number, hi: number, reason: string): void {
+    if (hi <= lo) return;
+    const revoked: Entry[] = [];
+    for (const list of this.#byStart.values()) {
+      for (const entry of list) {
+        if (entry.address < hi && entry.address + Math.max(entry.size, 1) > lo) revoked.push(entry);
+      }
+    }
+    for (const entry of revoked) this.#remove(entry);
+    for (const entry of revoked) entry.holder.revoke(reason, true);
+    for (const watcher of [...this.#watchers]) watcher.released(lo, hi, reason);
+  }
+
+  /** Everything went back: the allocator was disposed or revoked. Watchers are dropped too. */
+  releasedAll(reason: string): void {
+    const revoked: Entry[] = [];
+    for (const list of this.#byStart.values()) revoked.push(...list);
+    const watchers = [...this.#watchers];
+    for (const entry of revoked) this.#remove(entry);
+    this.#watchers.clear();
+    this.count = 0;
+    for (const entry of revoked) entry.holder.revoke(reason, false);
+    for (const watcher of watchers) watcher.releasedAll(reason);
+  }
+
+  #remove(entry: Entry): void {
+    (entry as { active: boolean }).active = false;
+    const list = this.#byStart.get(entry.address);
+    if (list === undefined) return;
+    const at = list.indexOf(entry);
+    if (at < 0) return;
+    list.splice(at, 1);
+    if (list.length === 0) this.#byStart.delete(entry.address);
+    this.count--;
+  }
+}
+
+/** The lease table of a memkit allocator, or null for any other object. */
+export function leaseTableOf(allocator: unknown): LeaseTable | null {
+  if (typeof allocator !== "object" || allocator === null) return null;
+  const table = (allocator as { [LEASES]?: unknown })[LEASES];
+  return table instanceof LeaseTable ? table : null;
+}
+
+/**
+ * Leases `block` of `allocator` for `holder`; null when the allocator is not a
+ * memkit allocator (it cannot tell anyone about releases) or the block is empty.
+ */
+export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: LeaseHolder): Lease | null {
+  const table = leaseTableOf(allocator);
+  if (table === null || block.byteLength === 0) return null;
+  return table.lease(native.addressOf(block), block.byteLength, holder);
+}

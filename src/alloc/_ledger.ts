@@ -1,0 +1,136 @@
+// The bookkeeping every allocator shares: counters, the record of the last
+// failure, and whether the allocator is still alive. One instance per
+// allocator, held in a private field; hot paths touch its plain fields.
+import { AllocationError, type AllocationErrorCategory } from "../base/errors.ts";
+import type { AllocatorKind, AllocatorStats } from "../base/allocator.ts";
+import { fragmentation } from "./fragmentation.ts";
+
+/** What an allocator knows about its free space, for {@linkcode Ledger.stats}. */
+export interface FreeSpace {
+  /** Bytes held from the backing (or the OS). */
+  capacityBytes: number;
+  /** Bytes it can hand out without asking its backing for more. */
+  availableBytes: number;
+  /** Largest block it could hand out now. */
+  largestFreeBlock: number;
+  /** Sizes of its free blocks (for the fragmentation metric), or the metric itself. */
+  freeBlocks: Iterable<number> | number;
+  /** Bytes held beyond what was requested; default: capacity - available - allocated. */
+  overheadBytes?: number;
+}
+
+/**
+ * Counters, the last failure and the lifetime of one allocator.
+ *
+ * Invariants: `live === totalAllocations - totalFrees`; `allocatedBytes` is
+ * the sum of the requested sizes of live blocks; zero-size blocks are never
+ * counted (they hold no memory).
+ */
+export class Ledger {
+  /** Which allocator (for stats). */
+  readonly kind: AllocatorKind;
+  /** Its class name, for messages. */
+  readonly name: string;
+  allocatedBytes = 0;
+  peakBytes = 0;
+  live = 0;
+  totalAllocations = 0;
+  totalFrees = 0;
+  failedAllocations = 0;
+  /** Null while the allocator can be used; otherwise why not ("was disposed", ...). */
+  ended: string | null = null;
+  #category: AllocationErrorCategory = "out-of-memory";
+  #reason = "";
+  #call: string | undefined;
+  #errno: number | undefined;
+
+  constructor(kind: AllocatorKind, name: string) {
+    this.kind = kind;
+    this.name = name;
+  }
+
+  /** A block of `size` bytes was handed out. */
+  allocated(size: number): void {
+    this.allocatedBytes += size;
+    if (this.allocatedBytes > this.peakBytes) this.peakBytes = this.allocatedBytes;
+    this.live++;
+    this.totalAllocations++;
+  }
+
+  /** A block of `size` bytes came back. */
+  freed(size: number): void {
+    this.allocatedBytes -= size;
+    this.live--;
+    this.totalFrees++;
+  }
+
+  /** A live block changed size in place. */
+  resized(oldSize: number, newSize: number): void {
+    this.allocatedBytes += newSize - oldSize;
+    if (this.allocatedBytes > this.peakBytes) this.peakBytes = this.allocatedBytes;
+  }
+
+  /** Every live block came back at once. */
+  freedAll(): void {
+    this.totalFrees += this.live;
+    this.live = 0;
+    this.allocatedBytes = 0;
+  }
+
+  /** Records why an allocation failed; returns null for `tryAlloc` to pass on. */
+  fail(category: "out-of-memory" | "limit-exceeded", reason: string, cause?: AllocationError): null {
+    this.failedAllocations++;
+    this.#category = category;
+    this.#reason = reason;
+    this.#call = cause?.call;
+    this.#errno = cause?.errno;
+    return null;
+  }
+
+  /** The error `alloc` throws after `tryAlloc` returned null. */
+  failure(size: number, align?: number): AllocationError {
+    return new AllocationError(
+      this.#category,
+      `Cannot allocate ${size} bytes${align === undefined ? "" : ` aligned to ${align}`} in the ${this.name}: ` +
+        this.#reason,
+      { call: this.#call, errno: this.#errno },
+    );
+  }
+
+  /** Throws "use-after-free" once the allocator has ended. */
+  guard(op: string): void {
+    if (this.ended !== null) throw this.usedAfterEnd(op);
+  }
+
+  /** The error for any use after the allocator ended. */
+  usedAfterEnd(op: string): AllocationError {
+    return new AllocationError("use-after-free", `Cannot ${op}: the ${this.name} ${this.ended}`);
+  }
+
+  /** Marks the allocator ended; false when it already was. */
+  end(reason: string): boolean {
+    if (this.ended !== null) return false;
+    this.ended = reason;
+    return true;
+  }
+
+  /** The stats every allocator reports, from the counters and its free space. */
+  stats(space: FreeSpace): AllocatorStats {
+    const frag = typeof space.freeBlocks === "number" ? space.freeBlocks : fragmentation(space.freeBlocks);
+    return {
+      kind: this.kind,
+      capacityBytes: space.capacityBytes,
+      allocatedBytes: this.allocatedBytes,
+      availableBytes: space.availableBytes,
+      peakBytes: this.peakBytes,
+      liveAllocations: this.live,
+      totalAllocations: this.totalAllocations,
+      totalFrees: this.totalFrees,
+      failedAllocations: this.failedAllocations,
+      largestFreeBlock: space.largestFreeBlock,
+      fragmentation: frag,
+      overheadBytes: space.overheadBytes ??
+        Math.max(0, space.capacityBytes - space.availableBytes - this.allocatedBytes),
+    };
+  }
+}
