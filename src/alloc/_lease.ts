@@ -69,14 +69,13 @@ export class LeaseTable {
 
   /** Records that `holder` keeps memory in the block of `size` bytes at `address`. */
   lease(address: number, size: number, holder: LeaseHolder): Lease {
-    const table = this;
     const entry: Entry = {
       address,
       size,
       holder,
       active: true,
-      end() {
-        if (entry.active) table.#remove(entry);
+      end: () => {
+        if (entry.active) this.#remove(entry);
       },
     };
     const list = this.#byStart.get(address);
