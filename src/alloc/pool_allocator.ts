@@ -4,8 +4,10 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
+import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { LEASES, LeaseTable } from "./_lease.ts";
+import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
@@ -47,13 +49,13 @@ export interface PoolAllocatorOptions {
   backing?: Allocator;
   /**
    * Give each block its own ArrayBuffer and detach it on `free`, so a freed
-   * block's views read as length 0. Costs one ArrayBuffer wrap (~0.5–1 µs) per
-   * allocation. @default {false}
+   * block's views read as length 0 (the same option as the DebugAllocator's).
+   * Costs one ArrayBuffer wrap (~0.5–1 µs) per allocation. @default {false}
    */
-  safety?: boolean;
+  detachFreed?: boolean;
 }
 
-// With safety, each block's ArrayBuffer carries its pool and index (a
+// With detachFreed, each block's ArrayBuffer carries its pool and index (a
 // property, not a Map: see _offset_table.ts on Map churn).
 const BLOCK_TAG = Symbol("memkit.poolBlock");
 
@@ -78,7 +80,7 @@ const OptionsSchema = z.object({
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
   ).optional(),
-  safety: z.boolean().optional(),
+  detachFreed: z.boolean().optional(),
 }).strict();
 
 /**
@@ -89,7 +91,7 @@ const OptionsSchema = z.object({
  *
  * Blocks are views over their chunk's ArrayBuffer; chunks are detached before
  * they go back (`dispose()`). A freed block's views stay readable and see the
- * block's next user unless `safety` gives each block its own ArrayBuffer.
+ * block's next user unless `detachFreed` gives each block its own ArrayBuffer.
  *
  * @example
  * ```ts
@@ -104,39 +106,37 @@ const OptionsSchema = z.object({
  * particles.dispose();
  * ```
  */
-export class PoolAllocator implements Allocator {
+export class PoolAllocator implements Allocator, Disposable {
   /** Always `"pool"`. */
   readonly kind = "pool" as const;
-  readonly #backing: Allocator;
+  /** Leases on this pool's blocks (see _lease.ts). */
+  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #ledger = new Ledger("pool", "PoolAllocator");
+  readonly #source: ChunkSource;
   readonly #blockSize: number;
   readonly #stride: number;
   readonly #align: number;
   readonly #perChunk: number;
   readonly #maxBlocks: number;
-  readonly #safety: boolean;
+  readonly #detach: boolean;
   readonly #chunks: Chunk[] = [];
   readonly #chunkOf = new Map<ArrayBuffer, number>();
+  // Block i lives in chunk floor(i / perChunk) at slot i % perChunk.
   // Per block: requested size (0 = free). Free blocks' indices on a stack.
+  // Invariant: #sizes[i] === 0 exactly for the indices in #free[0, #freeCount).
   #sizes = new Float64Array(0);
   #free = new Int32Array(0);
   #freeCount = 0;
-  // With safety: each live block's own buffer, by block index.
+  // With detachFreed: each live block's own buffer, by block index.
   readonly #bufferOfBlock: (ArrayBuffer | undefined)[] = [];
-  #disposed = false;
   // The chunk `free` looked up last, so a run of frees skips the Map.
   #hotBuffer: ArrayBuffer | null = null;
   #hotChunk = 0;
-  #allocatedBytes = 0;
-  #peakBytes = 0;
-  #live = 0;
-  #totalAllocations = 0;
-  #totalFrees = 0;
-  #failedAllocations = 0;
 
   /**
    * Creates a pool; the first chunk is taken on the first allocation.
    *
-   * @param options Block size, chunking, limit, alignment, backing, safety.
+   * @param options Block size, chunking, limit, alignment, backing, detachFreed.
    * @throws {TypeError} For missing or mistyped options.
    * @throws {RangeError} For out-of-range sizes or an alignment that is not a power of two up to the page size.
    */
@@ -152,8 +152,12 @@ export class PoolAllocator implements Allocator {
     this.#stride = Math.ceil(parsed.blockSize / this.#align) * this.#align;
     this.#perChunk = parsed.blocksPerChunk ?? Math.max(16, Math.floor((64 << 10) / this.#stride));
     this.#maxBlocks = parsed.maxBlocks ?? 2 ** 31;
-    this.#backing = parsed.backing ?? defaultBacking();
-    this.#safety = parsed.safety ?? false;
+    this.#source = new ChunkSource(
+      parsed.backing ?? defaultBacking(),
+      "PoolAllocator",
+      (reason, partial) => this.#revoke(reason, partial),
+    );
+    this.#detach = parsed.detachFreed ?? false;
     registerOwner(this, "pool", PoolAllocator.#holds);
   }
 
@@ -174,15 +178,15 @@ export class PoolAllocator implements Allocator {
    */
   alloc(size: number, align?: number): Uint8Array {
     const view = this.tryAlloc(size, align);
-    if (view === null) throw this.#exhausted(size);
+    if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode PoolAllocator.alloc}, but `null` when no block can be had. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
-    // Fast path: a free block, no safety, a plain size. Everything else below.
+    // Fast path: a free block, no per-block buffers, a plain size. Everything else below.
     if (
-      this.#freeCount !== 0 && align === undefined && !this.#safety && size > 0 && size <= this.#blockSize &&
+      this.#freeCount !== 0 && align === undefined && !this.#detach && size > 0 && size <= this.#blockSize &&
       Number.isInteger(size)
     ) {
       const index = this.#take(size);
@@ -191,7 +195,7 @@ export class PoolAllocator implements Allocator {
     }
     if (!Number.isInteger(size) || size < 0 || size > this.#blockSize) this.#checkFits(size, "allocate");
     if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate");
-    if (this.#disposed) throw this.#disposedError("allocate");
+    this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
     const index = this.#take(size);
     if (index < 0) return null;
@@ -203,11 +207,17 @@ export class PoolAllocator implements Allocator {
     const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
     checkSize(length, "allocate an array", "length", Math.floor(this.#blockSize / bytesPerElement));
     if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate an array");
-    if (this.#disposed) throw this.#disposedError("allocate");
+    if (bytesPerElement > this.#align) {
+      throw new RangeError(
+        `Cannot allocate an array as its elements (${bytesPerElement} bytes) need more than the pool's alignment ` +
+          `${this.#align}: current value is ${describe(ctor)}`,
+      );
+    }
+    this.#ledger.guard("allocate");
     const size = length * bytesPerElement;
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
     const index = this.#take(size);
-    if (index < 0) throw this.#exhausted(size);
+    if (index < 0) throw this.#ledger.failure(size);
     return new ctor(this.#bufferFor(index), this.#offsetIn(index), length);
   }
 
@@ -216,27 +226,25 @@ export class PoolAllocator implements Allocator {
    * @throws {AllocationError} "double-free", "invalid-free" (interior or foreign view), "mismatched-allocator".
    */
   free(view: ArrayBufferView): void {
-    // Fast path: a view over the most recently used chunk, at a block start.
-    if (!this.#safety && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer) {
+    // Fast path: a view over the most recently used chunk, at a block start, no lease.
+    if (!this.#detach && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer && this[LEASES].count === 0) {
       const offset = view.byteOffset;
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
       if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
-        this.#allocatedBytes -= this.#sizes[index];
+        this.#ledger.freed(this.#sizes[index]);
         this.#sizes[index] = 0;
         this.#free[this.#freeCount++] = index;
-        this.#live--;
-        this.#totalFrees++;
         return;
       }
     }
     const index = this.#indexOf(view, "free");
     if (index < 0) return;
-    this.#release(index);
+    this.#release(index, "PoolAllocator.free() released it");
   }
 
   /**
-   * A block keeps its place: any size up to `blockSize` is a new view of the same block.
+   * A block keeps its place: any size up to `blockSize` is a new view of the same block; 0 frees it.
    * @throws {RangeError} When `newSize` exceeds `blockSize`.
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
@@ -245,60 +253,52 @@ export class PoolAllocator implements Allocator {
     const index = this.#indexOf(view, "resize");
     if (index < 0) return this.alloc(newSize);
     if (newSize === 0) {
-      this.#release(index);
+      this.#release(index, "PoolAllocator.resize(view, 0) released it");
       return new Uint8Array(0);
     }
-    this.#allocatedBytes += newSize - this.#sizes[index];
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    this.#ledger.resized(this.#sizes[index], newSize);
     this.#sizes[index] = newSize;
     return new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, newSize);
   }
 
-  /** Whether `view` lies in a live block of this pool. */
+  /** Whether `view` lies in a live block of this pool (within the block's requested size). */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     const buffer = view.buffer as ArrayBuffer;
     const tag = blockTag(buffer);
-    if (tag !== undefined && tag.pool === this) return !buffer.detached && this.#sizes[tag.index] > 0;
+    if (tag !== undefined && tag.pool === this) {
+      return !buffer.detached && view.byteOffset < this.#sizes[tag.index];
+    }
     const chunk = this.#chunkOf.get(buffer);
     if (chunk === undefined) return false;
-    const index = chunk * this.#perChunk + Math.floor(view.byteOffset / this.#stride);
-    return this.#sizes[index] > 0;
+    const slot = Math.floor(view.byteOffset / this.#stride);
+    if (slot >= this.#perChunk) return false;
+    return view.byteOffset - slot * this.#stride < this.#sizes[chunk * this.#perChunk + slot];
   }
 
   /** Counters. Every free block fits every request, so fragmentation is always 0. */
   stats(): AllocatorStats {
     const capacity = this.#chunks.reduce((sum, c) => sum + c.size, 0);
     const available = this.#freeCount * this.#blockSize;
-    return {
-      kind: "pool",
+    return this.#ledger.stats({
       capacityBytes: capacity,
-      allocatedBytes: this.#allocatedBytes,
       availableBytes: available,
-      peakBytes: this.#peakBytes,
-      liveAllocations: this.#live,
-      totalAllocations: this.#totalAllocations,
-      totalFrees: this.#totalFrees,
-      failedAllocations: this.#failedAllocations,
       largestFreeBlock: this.#freeCount > 0 ? this.#blockSize : 0,
-      fragmentation: 0,
       // Padding to the alignment, the unused tails of blocks, page rounding.
-      overheadBytes: capacity - this.#allocatedBytes - available,
-    };
+      freeBlocks: 0,
+    });
   }
 
-  /** Returns every chunk to the backing, detaching all views; the pool is unusable afterwards. */
+  /**
+   * Returns every chunk to the backing; every view the pool handed out reads
+   * as length 0 and every later call throws "use-after-free". A second call
+   * does nothing.
+   */
   dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#hotBuffer = null;
-    for (const buffer of this.#bufferOfBlock) buffer?.transfer(0);
-    this.#bufferOfBlock.length = 0;
-    for (const chunk of this.#chunks) returnChunk(this.#backing, chunk);
-    this.#totalFrees += this.#live;
-    this.#live = 0;
-    this.#allocatedBytes = 0;
-    this.#freeCount = 0;
+    if (!this.#ledger.end("was disposed")) return;
+    this[LEASES].releasedAll("PoolAllocator.dispose() released it");
+    this.#teardown();
+    for (const chunk of this.#chunks) this.#source.give(chunk);
   }
 
   /** Same as {@linkcode PoolAllocator.dispose}, for `using`. */
@@ -306,13 +306,33 @@ export class PoolAllocator implements Allocator {
     this.dispose();
   }
 
+  // The backing released a chunk (its reset, scope end, dispose): end here too.
+  #revoke(reason: string, partial: boolean): void {
+    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+    this[LEASES].releasedAll(`the PoolAllocator lost its memory (${reason})`);
+    this.#teardown();
+    for (const chunk of this.#chunks) {
+      if (partial) this.#source.giveQuietly(chunk);
+      else chunk.buffer.transfer(0);
+    }
+  }
+
+  #teardown(): void {
+    this.#hotBuffer = null;
+    for (const buffer of this.#bufferOfBlock) buffer?.transfer(0);
+    this.#bufferOfBlock.length = 0;
+    this.#ledger.freedAll();
+    this.#freeCount = 0;
+  }
+
   #offsetIn(index: number): number {
-    return this.#safety ? 0 : (index % this.#perChunk) * this.#stride;
+    return this.#detach ? 0 : (index % this.#perChunk) * this.#stride;
   }
 
   #bufferFor(index: number): ArrayBuffer {
-    if (!this.#safety) return this.#chunks[(index / this.#perChunk) | 0].buffer;
+    if (!this.#detach) return this.#chunks[(index / this.#perChunk) | 0].buffer;
     const chunk = this.#chunks[(index / this.#perChunk) | 0];
+    // SAFETY: the block lies inside a chunk this pool holds; free and dispose detach this buffer first.
     const buffer = native.wrap(chunk.address + (index % this.#perChunk) * this.#stride, this.#blockSize);
     (buffer as unknown as Record<symbol, BlockTag>)[BLOCK_TAG] = { pool: this, index };
     this.#bufferOfBlock[index] = buffer;
@@ -321,44 +341,40 @@ export class PoolAllocator implements Allocator {
 
   // Pops a free block (growing by a chunk if needed); -1 when none can be had.
   #take(size: number): number {
-    if (this.#freeCount === 0 && !this.#grow()) {
-      this.#failedAllocations++;
-      return -1;
-    }
+    if (this.#freeCount === 0 && !this.#grow()) return -1;
     const index = this.#free[--this.#freeCount];
     this.#sizes[index] = size;
-    this.#allocatedBytes += size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-    this.#live++;
-    this.#totalAllocations++;
+    this.#ledger.allocated(size);
     return index;
   }
 
-  #release(index: number): void {
-    this.#allocatedBytes -= this.#sizes[index];
+  #release(index: number, reason: string): void {
+    const leases = this[LEASES];
+    if (leases.count !== 0) leases.freed(this.#addressOf(index), reason);
+    this.#ledger.freed(this.#sizes[index]);
     this.#sizes[index] = 0;
     this.#free[this.#freeCount++] = index;
-    this.#live--;
-    this.#totalFrees++;
-    if (this.#safety) {
+    if (this.#detach) {
       const buffer = this.#bufferOfBlock[index]!;
       this.#bufferOfBlock[index] = undefined;
       buffer.transfer(0);
     }
   }
 
-  #lastFailure = "";
+  #addressOf(index: number): number {
+    return this.#chunks[(index / this.#perChunk) | 0].address + (index % this.#perChunk) * this.#stride;
+  }
 
   #grow(): boolean {
     const blocks = this.#chunks.length * this.#perChunk;
     const count = Math.min(this.#perChunk, this.#maxBlocks - blocks);
     if (count <= 0) {
-      this.#lastFailure = `the pool holds its maximum of ${this.#maxBlocks} blocks`;
+      this.#ledger.fail("limit-exceeded", `the pool holds its maximum of ${this.#maxBlocks} blocks`);
       return false;
     }
-    const chunk = takeChunk(this.#backing, roundToPage(this.#perChunk * this.#stride));
+    const chunk = this.#source.take(roundToPage(this.#perChunk * this.#stride));
     if (chunk === null) {
-      this.#lastFailure = "the backing allocator refused a new chunk";
+      this.#ledger.fail("out-of-memory", this.#source.refusal);
       return false;
     }
     this.#chunkOf.set(chunk.buffer, this.#chunks.length);
@@ -373,11 +389,6 @@ export class PoolAllocator implements Allocator {
     // Lowest addresses first: pushed last so they are popped first.
     for (let i = count - 1; i >= 0; i--) this.#free[this.#freeCount++] = blocks + i;
     return true;
-  }
-
-  #exhausted(size: number): AllocationError {
-    const category = this.#lastFailure.startsWith("the pool holds") ? "limit-exceeded" : "out-of-memory";
-    return new AllocationError(category, `Cannot allocate a ${size}-byte block: ${this.#lastFailure}`);
   }
 
   #checkFits(size: unknown, op: string): never {
@@ -397,16 +408,13 @@ export class PoolAllocator implements Allocator {
     }
   }
 
-  #disposedError(op: string): AllocationError {
-    return new AllocationError("use-after-free", `Cannot ${op}: the PoolAllocator was disposed`);
-  }
-
   // The block index `view` starts, -1 for an empty view; throws for anything else.
   #indexOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
+    this.#ledger.guard(op);
     const buffer = view.buffer as ArrayBuffer;
     let index: number | undefined;
-    if (this.#safety) {
+    if (this.#detach) {
       const tag = blockTag(buffer);
       index = tag !== undefined && tag.pool === this && !buffer.detached ? tag.index : undefined;
       if (index !== undefined && view.byteOffset !== 0) index = -2;

@@ -3,12 +3,12 @@ import { test } from "node:test";
 import { addressOf, AllocationError, PoolAllocator } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
-function poolModel(safety: boolean, seed: number): void {
+function poolModel(detachFreed: boolean, seed: number): void {
   const next = xorshift32(seed);
-  const pool = new PoolAllocator({ blockSize: 100, blocksPerChunk: 64, maxBlocks: 1000, align: 32, safety });
+  const pool = new PoolAllocator({ blockSize: 100, blocksPerChunk: 64, maxBlocks: 1000, align: 32, detachFreed });
   const live: { view: Uint8Array; size: number; byte: number }[] = [];
   let allocations = 0, frees = 0, failed = 0, peak = 0;
-  const where = (step: number) => `seed ${seed} safety ${safety} step ${step}`;
+  const where = (step: number) => `seed ${seed} detachFreed ${detachFreed} step ${step}`;
   const bytes = () => live.reduce((s, b) => s + b.size, 0);
   for (let step = 0; step < 20_000; step++) {
     const op = below(next, 100);
@@ -29,7 +29,7 @@ function poolModel(safety: boolean, seed: number): void {
       const [block] = live.splice(below(next, live.length), 1);
       assert.equal(block.view[block.size - 1], block.byte, `${where(step)}: contents`);
       pool.free(block.view);
-      if (safety) assert.equal(block.view.length, 0, `${where(step)}: detached`);
+      if (detachFreed) assert.equal(block.view.length, 0, `${where(step)}: detached`);
       frees++;
     } else {
       const block = live[below(next, live.length)];
@@ -63,7 +63,7 @@ function poolModel(safety: boolean, seed: number): void {
 }
 
 test("PoolAllocator matches a model over 20,000 seeded steps", () => poolModel(false, 0x9001));
-test("PoolAllocator with safety matches a model and detaches freed blocks", () => poolModel(true, 0x9002));
+test("PoolAllocator with detachFreed matches a model and detaches freed blocks", () => poolModel(true, 0x9002));
 
 test("PoolAllocator reports double frees, interior views and wrong pools", () => {
   using a = new PoolAllocator({ blockSize: 64 });
