@@ -5,6 +5,8 @@
  */
 import { native } from "../../ffi/native.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
+import { LEASES, LeaseTable } from "./_lease.ts";
+import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import { platformError } from "../base/_platform_error.ts";
 import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
@@ -62,6 +64,8 @@ interface LiveBlock extends Block {
   readonly owner: SystemAllocator;
   /** Position in the owner's list of live blocks. */
   index: number;
+  /** The block's buffer, to detach it on dispose. */
+  buffer: ArrayBuffer;
 }
 
 // Each block's ArrayBuffer carries its record here: a property lookup instead
@@ -102,22 +106,17 @@ function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
  * assert.equal(samples.length, 0); // detached
  * ```
  */
-export class SystemAllocator implements Allocator {
+export class SystemAllocator implements Allocator, Disposable {
   /** Always `"system"`. */
   readonly kind = "system" as const;
+  /** Leases on this allocator's blocks (see _lease.ts). */
+  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #ledger = new Ledger("system", "SystemAllocator");
   readonly #blocks: LiveBlock[] = [];
   readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
   readonly #out = new Uint32Array(2);
-  #lastFailure = "";
-  #lastCall = "";
-  #lastErrno = 0;
-  #allocatedBytes = 0;
-  #peakBytes = 0;
-  #totalAllocations = 0;
-  #totalFrees = 0;
-  #failedAllocations = 0;
 
   /**
    * Creates an allocator; it holds no memory until the first `alloc`.
@@ -150,17 +149,11 @@ export class SystemAllocator implements Allocator {
    * Allocates `size` bytes aligned to `align` (default 16).
    * @throws {TypeError} When size or align is not a number.
    * @throws {RangeError} When size is negative, fractional or above 2^47, or align is not a power of two up to the page size.
-   * @throws {AllocationError} "out-of-memory" when the system refuses.
+   * @throws {AllocationError} "out-of-memory" when the system refuses, or the runtime cannot view that many bytes at once.
    */
   alloc(size: number, align?: number): Uint8Array {
     const view = this.tryAlloc(size, align);
-    if (view === null) {
-      throw new AllocationError(
-        "out-of-memory",
-        `Cannot allocate ${size} bytes aligned to ${align ?? 16}: ${this.#lastFailure}`,
-        { call: this.#lastCall, errno: this.#lastErrno },
-      );
-    }
+    if (view === null) throw this.#ledger.failure(size, align ?? 16);
     return view;
   }
 
@@ -168,6 +161,7 @@ export class SystemAllocator implements Allocator {
   tryAlloc(size: number, align?: number): Uint8Array | null {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
+    this.#ledger.guard("allocate");
     if (size === 0) return this.#empty();
     const block = this.#allocateBlock(size, alignment);
     if (block === null) return null;
@@ -190,6 +184,7 @@ export class SystemAllocator implements Allocator {
    */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
+    this.#ledger.guard("free");
     const buffer = view.buffer;
     const block = this.#own(buffer);
     if (block === undefined) {
@@ -197,17 +192,19 @@ export class SystemAllocator implements Allocator {
       throw this.#unknownBlock(view, "free");
     }
     if (view.byteOffset !== 0) throw this.#interior(view, block, "free");
-    this.#release(buffer, block);
+    this.#release(buffer, block, "SystemAllocator.free() released it");
   }
 
   /**
    * Resizes a block, keeping `min(old, new)` bytes. Always returns a new view
-   * and detaches the old one, whether or not the memory moved.
+   * and detaches the old one, whether or not the memory moved (so a stale
+   * view is caught at once).
    * @throws {AllocationError} "out-of-memory" (the old block stays valid), "use-after-free", "invalid-free", "mismatched-allocator".
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
+    this.#ledger.guard("resize");
     const buffer = view.buffer;
     const block = this.#own(buffer);
     if (block === undefined) {
@@ -215,11 +212,21 @@ export class SystemAllocator implements Allocator {
       throw this.#unknownBlock(view, "resize");
     }
     if (view.byteOffset !== 0) throw this.#interior(view, block, "resize");
+    const reason = "SystemAllocator.resize() moved it";
     if (newSize === 0) {
-      this.#release(buffer, block);
+      this.#release(buffer, block, reason);
       return this.#empty();
     }
-    if (newSize === block.size) return new Uint8Array(buffer);
+    if (newSize === block.size) {
+      // Same place, same size: only the old views are detached, as promised.
+      const leases = this[LEASES];
+      if (leases.count !== 0) leases.freed(block.address, reason);
+      (buffer as ArrayBuffer).transfer(0);
+      // SAFETY: the same live block, wrapped again.
+      block.buffer = native.wrap(block.address, block.size);
+      (block.buffer as unknown as Record<symbol, LiveBlock>)[BLOCK] = block;
+      return new Uint8Array(block.buffer);
+    }
 
     if (block.mapped === 0 && block.align <= 16) {
       // realloc may grow in place and keeps malloc's 16-byte alignment; a block
@@ -227,22 +234,25 @@ export class SystemAllocator implements Allocator {
       // blocks with mremap (no copy, no fresh page faults for the old bytes).
       const address = native.libc.realloc(block.address, newSize);
       if (address === 0) {
-        this.#fail(platformError("realloc", `${newSize}`, "out-of-memory"));
-        throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastFailure}`);
+        const error = platformError("realloc", `${newSize}`, "out-of-memory");
+        this.#ledger.fail("out-of-memory", error.message, error);
+        throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${error.message}`, error);
       }
-      this.#forget(buffer, block);
-      const moved: Block = { address, size: newSize, align: block.align, mapped: 0 };
-      const fresh = this.#adopt(moved);
+      this.#forget(buffer, block, reason);
+      const fresh = this.#adopt({ address, size: newSize, align: block.align, mapped: 0 });
+      if (fresh === null) {
+        throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
+      }
       if (this.#zero && newSize > block.size) fresh.fill(0, block.size);
       return fresh;
     }
     const next = this.#allocateBlock(newSize, block.align);
-    if (next === null) {
-      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastFailure}`);
+    const fresh = next === null ? null : this.#adopt(next);
+    if (fresh === null) {
+      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
     }
-    const fresh = this.#adopt(next);
     fresh.set(new Uint8Array(buffer, 0, Math.min(block.size, newSize)));
-    this.#release(buffer, block);
+    this.#release(buffer, block, reason);
     return fresh;
   }
 
@@ -262,20 +272,27 @@ export class SystemAllocator implements Allocator {
     for (const block of this.#blocks) {
       capacity += block.mapped || (usable ? usable(block.address) : block.size);
     }
-    return {
-      kind: "system",
-      capacityBytes: capacity,
-      allocatedBytes: this.#allocatedBytes,
-      availableBytes: 0,
-      peakBytes: this.#peakBytes,
-      liveAllocations: this.#blocks.length,
-      totalAllocations: this.#totalAllocations,
-      totalFrees: this.#totalFrees,
-      failedAllocations: this.#failedAllocations,
-      largestFreeBlock: 0,
-      fragmentation: 0,
-      overheadBytes: capacity - this.#allocatedBytes,
-    };
+    return this.#ledger.stats({ capacityBytes: capacity, availableBytes: 0, largestFreeBlock: 0, freeBlocks: 0 });
+  }
+
+  /**
+   * Frees every live block (its views read as length 0) and ends the
+   * allocator: every later call throws "use-after-free". A second call does
+   * nothing.
+   */
+  dispose(): void {
+    if (!this.#ledger.end("was disposed")) return;
+    this[LEASES].releasedAll("SystemAllocator.dispose() released it");
+    for (const block of [...this.#blocks]) {
+      block.buffer.transfer(0);
+      this.#forgetRecord(block);
+      this.#giveBack(block);
+    }
+  }
+
+  /** Same as {@linkcode SystemAllocator.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   #empty(): Uint8Array {
@@ -284,6 +301,8 @@ export class SystemAllocator implements Allocator {
     return view;
   }
 
+  #lastReason = "";
+
   #allocateBlock(size: number, align: number): Block | null {
     const libc = native.libc;
     if (size >= this.#mmapThreshold) {
@@ -291,55 +310,70 @@ export class SystemAllocator implements Allocator {
       const p = native.platform;
       const address = libc.mmap(0, length, p.PROT_READ | p.PROT_WRITE, p.MAP_PRIVATE | p.MAP_ANONYMOUS, -1, 0);
       if (address >= 2 ** 63 || address === 0) {
-        this.#fail(platformError("mmap", `${length} bytes`, "out-of-memory"));
-        return null;
+        return this.#fail(platformError("mmap", `${length} bytes`, "out-of-memory"));
       }
       return { address, size, align, mapped: length };
     }
     if (align <= 16) {
       // malloc already aligns to 16 on every 64-bit libc memkit supports.
       const address = libc.malloc(size);
-      if (address === 0) {
-        this.#fail(platformError("malloc", `${size}`, "out-of-memory"));
-        return null;
-      }
+      if (address === 0) return this.#fail(platformError("malloc", `${size}`, "out-of-memory"));
       return { address, size, align, mapped: 0 };
     }
     const code = libc.posix_memalign(this.#out, align, size);
     if (code !== 0) {
-      this.#lastCall = "posix_memalign";
-      this.#lastErrno = code;
-      this.#lastFailure = `posix_memalign returned ${code === 12 ? "ENOMEM (out of memory)" : `error ${code}`}`;
-      this.#failedAllocations++;
-      return null;
+      return this.#fail(
+        new AllocationError(
+          "out-of-memory",
+          `posix_memalign returned ${code === 12 ? "ENOMEM (out of memory)" : `error ${code}`}`,
+          { call: "posix_memalign", errno: code },
+        ),
+      );
     }
     const address = this.#out[0] + this.#out[1] * 2 ** 32;
     return { address, size, align, mapped: 0 };
   }
 
-  #fail(error: AllocationError): void {
-    this.#lastFailure = error.message;
-    this.#lastCall = error.call ?? "";
-    this.#lastErrno = error.errno ?? 0;
-    this.#failedAllocations++;
+  #fail(error: AllocationError): null {
+    this.#lastReason = error.message;
+    return this.#ledger.fail("out-of-memory", error.message, error);
   }
 
-  #adopt(block: Block): Uint8Array {
-    const buffer = native.wrap(block.address, block.size);
-    const live: LiveBlock = { ...block, owner: this, index: this.#blocks.length };
+  // A view over a fresh block, or null (the block given back) when the
+  // runtime refuses to view that many bytes at once.
+  #adopt(block: Block): Uint8Array | null {
+    let buffer: ArrayBuffer;
+    try {
+      // SAFETY: the block is `size` bytes this allocator owns; free/resize/dispose detach the buffer first.
+      buffer = native.wrap(block.address, block.size);
+    } catch (error) {
+      // No native resource may outlive a failed wrap.
+      this.#giveBack(block);
+      return this.#fail(
+        new AllocationError(
+          "out-of-memory",
+          `the runtime cannot view ${block.size} bytes in one ArrayBuffer (${(error as Error).message})`,
+        ),
+      );
+    }
+    const live: LiveBlock = { ...block, owner: this, index: this.#blocks.length, buffer };
     this.#blocks.push(live);
     (buffer as unknown as Record<symbol, LiveBlock>)[BLOCK] = live;
-    this.#totalAllocations++;
-    this.#allocatedBytes += block.size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+    this.#ledger.allocated(block.size);
     const view = new Uint8Array(buffer);
     if (this.#zero && block.mapped === 0) view.fill(0);
     return view;
   }
 
   // Detaches every view of the block, then forgets it (the memory is not freed).
-  #forget(buffer: ArrayBufferLike, block: LiveBlock): void {
+  #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
+    const leases = this[LEASES];
+    if (leases.count !== 0) leases.freed(block.address, reason);
     (buffer as ArrayBuffer).transfer(0);
+    this.#forgetRecord(block);
+  }
+
+  #forgetRecord(block: LiveBlock): void {
     // Swap-remove from the live list.
     const last = this.#blocks.pop()!;
     if (last !== block) {
@@ -347,13 +381,16 @@ export class SystemAllocator implements Allocator {
       last.index = block.index;
     }
     block.index = -1;
-    this.#allocatedBytes -= block.size;
-    this.#totalFrees++;
+    this.#ledger.freed(block.size);
   }
 
-  #release(buffer: ArrayBufferLike, block: LiveBlock): void {
+  #release(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
     // Rule 1 of DESIGN.md §2: detach before the memory goes back.
-    this.#forget(buffer, block);
+    this.#forget(buffer, block, reason);
+    this.#giveBack(block);
+  }
+
+  #giveBack(block: Block): void {
     if (block.mapped) native.libc.munmap(block.address, block.mapped);
     else native.libc.free(block.address);
   }
