@@ -4,16 +4,17 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import { type Chunk, returnChunk, takeChunk } from "./_chunk.ts";
+import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { LEASES, LeaseTable } from "./_lease.ts";
+import { Ledger } from "./_ledger.ts";
+import { typedArrayOf } from "./_typed_array_of.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
   checkSize,
-  checkTypedArrayConstructor,
   checkView,
   describe,
-  MAX_BLOCK_SIZE,
   parseOptions,
   powerOfTwo,
   typeCheck,
@@ -86,11 +87,14 @@ const USED = 3;
  * assert.equal(buddy.stats().largestFreeBlock, 1 << 16);
  * ```
  */
-export class BuddyAllocator implements Allocator {
+export class BuddyAllocator implements Allocator, Disposable {
   /** Always `"buddy"`. */
   readonly kind = "buddy" as const;
-  readonly #backing: Allocator;
-  #chunk: Chunk | null;
+  /** Leases on this allocator's blocks (see _lease.ts). */
+  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #ledger = new Ledger("buddy", "BuddyAllocator");
+  readonly #source: ChunkSource;
+  readonly #chunk: Chunk;
   readonly #capacity: number;
   readonly #minBlock: number;
   readonly #levels: number; // orders 0 (whole) .. #levels - 1 (minBlock)
@@ -101,13 +105,7 @@ export class BuddyAllocator implements Allocator {
   readonly #prev: Int32Array;
   // Per leaf (offset / minBlock): requested size of the block starting there.
   readonly #requested: Float64Array;
-  #allocatedBytes = 0;
   #freeBytes = 0;
-  #peakBytes = 0;
-  #live = 0;
-  #totalAllocations = 0;
-  #totalFrees = 0;
-  #failedAllocations = 0;
 
   /**
    * Takes the memory from the backing.
@@ -146,18 +144,24 @@ export class BuddyAllocator implements Allocator {
     this.#prev = new Int32Array(nodes).fill(-1);
     this.#head = new Int32Array(this.#levels).fill(-1);
     this.#requested = new Float64Array(capacity / minBlock);
-    this.#backing = parsed.backing ?? defaultBacking();
-    this.#chunk = takeChunk(this.#backing, capacity);
-    if (this.#chunk === null) {
-      throw new AllocationError("out-of-memory", `Cannot create BuddyAllocator: no ${capacity}-byte chunk`);
+    this.#source = new ChunkSource(
+      parsed.backing ?? defaultBacking(),
+      "BuddyAllocator",
+      (reason, partial) => this.#revoke(reason, partial),
+    );
+    const chunk = this.#source.take(capacity);
+    if (chunk === null) {
+      throw new AllocationError("out-of-memory", `Cannot create BuddyAllocator: ${this.#source.refusal}`);
     }
+    this.#chunk = chunk;
     this.#push(1, 0);
     this.#freeBytes = capacity;
     registerOwner(this, "buddy", BuddyAllocator.#holds);
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
-    return (owner as BuddyAllocator).#chunk?.buffer === buffer;
+    const buddy = owner as BuddyAllocator;
+    return buddy.#ledger.ended === null && buddy.#chunk.buffer === buffer;
   }
 
   /**
@@ -167,13 +171,7 @@ export class BuddyAllocator implements Allocator {
    */
   alloc(size: number, align?: number): Uint8Array {
     const view = this.tryAlloc(size, align);
-    if (view === null) {
-      throw new AllocationError(
-        "out-of-memory",
-        `Cannot allocate ${size} bytes: no free block of ${this.#blockFor(size, align ?? 16)} bytes ` +
-          `(largest free: ${this.#largestFree()})`,
-      );
-    }
+    if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
@@ -181,28 +179,15 @@ export class BuddyAllocator implements Allocator {
   tryAlloc(size: number, align?: number): Uint8Array | null {
     checkSize(size, "allocate", "size", this.#capacity);
     const a = checkAlignment(align, "allocate", native.pageSize);
-    this.#live_("allocate");
+    this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
     const offset = this.#take(size, a);
-    return offset < 0 ? null : new Uint8Array(this.#chunk!.buffer, offset, size);
+    return offset < 0 ? null : new Uint8Array(this.#chunk.buffer, offset, size);
   }
 
-  /** A typed array of `length` elements in one block. */
+  /** A typed array of `length` elements in one block, aligned to at least its element size. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
-    checkSize(
-      length,
-      "allocate an array",
-      "length",
-      Math.floor(Math.min(this.#capacity, MAX_BLOCK_SIZE) / bytesPerElement),
-    );
-    const a = checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
-    this.#live_("allocate");
-    const size = length * bytesPerElement;
-    if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
-    const offset = this.#take(size, a);
-    if (offset < 0) throw new AllocationError("out-of-memory", `Cannot allocate ${size} bytes: no free block`);
-    return new ctor(this.#chunk!.buffer, offset, length);
+    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align);
   }
 
   /**
@@ -212,7 +197,7 @@ export class BuddyAllocator implements Allocator {
   free(view: ArrayBufferView): void {
     const node = this.#nodeOf(view, "free");
     if (node < 0) return;
-    this.#release(node, view.byteOffset);
+    this.#release(node, view.byteOffset, "BuddyAllocator.free() released it");
   }
 
   /**
@@ -228,31 +213,33 @@ export class BuddyAllocator implements Allocator {
     const offset = view.byteOffset;
     const leaf = offset / this.#minBlock;
     if (newSize === 0) {
-      this.#release(node, offset);
+      this.#release(node, offset, "BuddyAllocator.resize(view, 0) released it");
       return new Uint8Array(0);
     }
     if (newSize <= this.#sizeOfNode(node)) {
-      this.#allocatedBytes += newSize - this.#requested[leaf];
-      if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
+      this.#ledger.resized(this.#requested[leaf], newSize);
       this.#requested[leaf] = newSize;
-      return new Uint8Array(this.#chunk!.buffer, offset, newSize);
+      return new Uint8Array(this.#chunk.buffer, offset, newSize);
     }
+    // A larger block: every block is aligned to its size up to the page, so
+    // the new one keeps at least the old one's alignment.
     const moved = this.#take(newSize, 16);
-    if (moved < 0) {
-      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: no free block large enough`);
-    }
-    const fresh = new Uint8Array(this.#chunk!.buffer, moved, newSize);
-    fresh.set(new Uint8Array(this.#chunk!.buffer, offset, this.#requested[leaf]));
-    this.#release(node, offset);
+    if (moved < 0) throw this.#ledger.failure(newSize);
+    const fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
+    fresh.set(new Uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
+    this.#release(node, offset, "BuddyAllocator.resize() moved it");
     return fresh;
   }
 
   /** Whether `view` lies in a live block. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#chunk === null || view.buffer !== this.#chunk.buffer) return false;
+    if (this.#ledger.ended !== null || view.buffer !== this.#chunk.buffer) return false;
     const node = this.#enclosing(view.byteOffset);
-    return node > 0 && this.#state[node] === USED;
+    if (node <= 0 || this.#state[node] !== USED) return false;
+    // Within the requested bytes, not the rounding after them.
+    const start = (node - 2 ** Math.floor(Math.log2(node))) * this.#sizeOfNode(node);
+    return view.byteOffset - start < this.#requested[start / this.#minBlock];
   }
 
   /** Counters; free blocks are listed per order, so this is O(levels). */
@@ -266,32 +253,27 @@ export class BuddyAllocator implements Allocator {
       squares += count * size * size;
       if (count > 0 && size > largest) largest = size;
     }
-    const capacity = this.#chunk === null ? 0 : this.#capacity;
-    return {
-      kind: "buddy",
+    const capacity = this.#ledger.ended === null ? this.#capacity : 0;
+    return this.#ledger.stats({
       capacityBytes: capacity,
-      allocatedBytes: this.#allocatedBytes,
       availableBytes: sum,
-      peakBytes: this.#peakBytes,
-      liveAllocations: this.#live,
-      totalAllocations: this.#totalAllocations,
-      totalFrees: this.#totalFrees,
-      failedAllocations: this.#failedAllocations,
       largestFreeBlock: largest,
-      fragmentation: sum === 0 ? 0 : Math.max(0, 1 - Math.sqrt(squares) / sum),
+      freeBlocks: sum === 0 ? 0 : Math.max(0, 1 - Math.sqrt(squares) / sum),
       // Rounding requests up to powers of two.
-      overheadBytes: capacity - sum - this.#allocatedBytes,
-    };
+      overheadBytes: capacity === 0 ? 0 : capacity - sum - this.#ledger.allocatedBytes,
+    });
   }
 
-  /** Returns the memory to the backing, detaching every view; unusable afterwards. */
+  /**
+   * Returns the memory to the backing; every view it handed out reads as
+   * length 0 and every later call throws "use-after-free". A second call
+   * does nothing.
+   */
   dispose(): void {
-    if (this.#chunk === null) return;
-    this.#totalFrees += this.#live;
-    this.#live = 0;
-    this.#allocatedBytes = 0;
-    returnChunk(this.#backing, this.#chunk);
-    this.#chunk = null;
+    if (!this.#ledger.end("was disposed")) return;
+    this[LEASES].releasedAll("BuddyAllocator.dispose() released it");
+    this.#ledger.freedAll();
+    this.#source.give(this.#chunk);
   }
 
   /** Same as {@linkcode BuddyAllocator.dispose}, for `using`. */
@@ -299,10 +281,13 @@ export class BuddyAllocator implements Allocator {
     this.dispose();
   }
 
-  #live_(op: string): void {
-    if (this.#chunk === null) {
-      throw new AllocationError("use-after-free", `Cannot ${op}: the BuddyAllocator was disposed`);
-    }
+  // The backing released the chunk (its reset, scope end, dispose): end here too.
+  #revoke(reason: string, partial: boolean): void {
+    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+    this[LEASES].releasedAll(`the BuddyAllocator lost its memory (${reason})`);
+    this.#ledger.freedAll();
+    if (partial) this.#source.giveQuietly(this.#chunk);
+    else this.#chunk.buffer.transfer(0);
   }
 
   #blockFor(size: number, align: number): number {
@@ -326,14 +311,14 @@ export class BuddyAllocator implements Allocator {
   #take(size: number, align: number): number {
     const block = this.#blockFor(size, align);
     if (block > this.#capacity) {
-      this.#failedAllocations++;
+      this.#ledger.fail("out-of-memory", `a ${block}-byte block exceeds its capacity of ${this.#capacity} bytes`);
       return -1;
     }
     const order = Math.log2(this.#capacity / block);
     let found = order;
     while (found >= 0 && this.#head[found] === -1) found--;
     if (found < 0) {
-      this.#failedAllocations++;
+      this.#ledger.fail("out-of-memory", `no free block of ${block} bytes (largest free: ${this.#largestFree()})`);
       return -1;
     }
     let node = this.#head[found];
@@ -348,19 +333,16 @@ export class BuddyAllocator implements Allocator {
     const offset = (node - 2 ** order) * block;
     this.#requested[offset / this.#minBlock] = size;
     this.#freeBytes -= block;
-    this.#allocatedBytes += size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-    this.#live++;
-    this.#totalAllocations++;
+    this.#ledger.allocated(size);
     return offset;
   }
 
-  #release(node: number, offset: number): void {
+  #release(node: number, offset: number, reason: string): void {
+    const leases = this[LEASES];
+    if (leases.count !== 0) leases.freed(this.#chunk.address + offset, reason);
     const leaf = offset / this.#minBlock;
-    this.#allocatedBytes -= this.#requested[leaf];
+    this.#ledger.freed(this.#requested[leaf]);
     this.#requested[leaf] = 0;
-    this.#live--;
-    this.#totalFrees++;
     let order = Math.floor(Math.log2(node));
     this.#freeBytes += this.#capacity / 2 ** order;
     // Merge with the buddy while it is free.
@@ -407,12 +389,10 @@ export class BuddyAllocator implements Allocator {
   // The USED node `view` starts, -1 for an empty view; throws for anything else.
   #nodeOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
+    this.#ledger.guard(op);
     const buffer = view.buffer as ArrayBuffer;
-    if (this.#chunk === null || buffer !== this.#chunk.buffer) {
+    if (buffer !== this.#chunk.buffer) {
       if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
-      if (this.#chunk === null && buffer.detached) {
-        throw new AllocationError("use-after-free", `Cannot ${op}: the BuddyAllocator was disposed`);
-      }
       const kind = ownerKindOf(buffer, this);
       throw kind !== null
         ? new AllocationError(
