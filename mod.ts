@@ -42,7 +42,8 @@ export type { NativeInfo } from "./src/base/native_info.ts";
 export { mapFile, mapPages } from "./src/pages/mapping.ts";
 export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/pages/mapping.ts";
 export { SystemAllocator } from "./src/alloc/system_allocator.ts";
-export { Arena, workerArena } from "./src/alloc/arena.ts";
+export { Arena } from "./src/alloc/arena.ts";
+export { workerArena } from "./src/alloc/worker_arena.ts";
 export { StackAllocator } from "./src/alloc/stack_allocator.ts";
 export type { StackAllocatorOptions, StackMarker } from "./src/alloc/stack_allocator.ts";
 export { PoolAllocator } from "./src/alloc/pool_allocator.ts";
@@ -96,7 +97,7 @@ export type {
   ArenaScope,
   ArenaScopeStats,
   ArenaStats,
-} from "./src/alloc/arena.ts";
+} from "./src/alloc/arena_types.ts";
 export type { SystemAllocatorOptions } from "./src/alloc/system_allocator.ts";
 export { simd } from "./src/arrays/simd.ts";
 export type { Simd } from "./src/arrays/simd.ts";

@@ -4,7 +4,11 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
+import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
+import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { LEASES, LeaseTable } from "./_lease.ts";
+import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
   checkAlignment,
@@ -18,238 +22,18 @@ import {
   typeCheck,
   z,
 } from "../base/_validate.ts";
-import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
-import { fragmentation } from "./fragmentation.ts";
 import { addressOf } from "../base/native_info.ts";
-
-/**
- * How an {@linkcode Arena} grows when its chunks are full: `"fixed"` never
- * (allocation fails with "out-of-memory"), `"linear"` by `capacity` each time,
- * `"exponential"` by twice the last chunk, `"adaptive"` like exponential, and
- * `reset("retain-capacity")` then merges its chunks into one, so a workload
- * that repeats settles on a single chunk of the size it needs.
- *
- * @example
- * ```ts
- * import { Arena, type ArenaGrowth } from "@memkit/memkit";
- *
- * const growth: ArenaGrowth = "adaptive";
- * const arena = new Arena({ capacity: 4096, growth });
- * arena.reset("free-all");
- * ```
- */
-export type ArenaGrowth = "fixed" | "linear" | "exponential" | "adaptive";
-
-/**
- * The alignment an {@linkcode Arena} uses when a call gives none: `"natural"`
- * (16 for `alloc`, the element size for `array` and `clone`), `"cache-line"`
- * (64), `"page"` (the page size) or a power of two.
- *
- * @example
- * ```ts
- * import { addressOf, Arena, type ArenaAlignment } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * const alignment: ArenaAlignment = "cache-line";
- * const arena = new Arena({ alignment });
- * assert.equal(addressOf(arena.alloc(10)) % 64, 0);
- * arena.reset("free-all");
- * ```
- */
-export type ArenaAlignment = "natural" | "cache-line" | "page" | number;
-
-/**
- * Options of {@linkcode Arena}.
- *
- * @example
- * ```ts
- * import { Arena, type ArenaOptions } from "@memkit/memkit";
- *
- * const options: ArenaOptions = { capacity: 1 << 20, growth: "exponential", maxCapacity: 64 << 20 };
- * const arena = new Arena(options);
- * arena.reset("free-all");
- * ```
- */
-export interface ArenaOptions {
-  /** Size of the first chunk in bytes (rounded up to whole pages). @default {1048576} */
-  capacity?: number;
-  /** How to grow when full. @default {"exponential"} */
-  growth?: ArenaGrowth;
-  /** Default alignment when a call gives none. @default {"natural"} */
-  alignment?: ArenaAlignment;
-  /** Upper bound on the bytes held in chunks; beyond it allocation fails with "limit-exceeded". @default {2 ** 47} */
-  maxCapacity?: number;
-  /**
-   * Where chunks come from. `null`: the first chunk comes from the system and
-   * the arena never grows (it fails with "out-of-memory" instead).
-   * @default {a shared SystemAllocator}
-   */
-  backing?: Allocator | null;
-  /** Measure the average time of `alloc` (`stats().avgAllocationNs`). @default {false} */
-  timing?: boolean;
-  /**
-   * Detach every view into memory released by `reset()` or a scope's end, so
-   * stale views read as length 0 instead of seeing reused memory. Costs about
-   * 0.5–1.5 µs per scope (one ArrayBuffer wrap and detach per 64 MiB the scope
-   * uses in Deno, per MiB in Bun)
-   * and one re-wrap per chunk on `reset()`; `false` leaves released views
-   * readable over memory the arena hands out again. @default {true}
-   */
-  safety?: boolean;
-}
-
-/**
- * What {@linkcode Arena.reset} keeps: `"free-all"` returns every chunk,
- * `"retain-capacity"` keeps them all for reuse, `{ retainLimit }` keeps chunks
- * up to that many bytes and returns the rest.
- *
- * @example
- * ```ts
- * import { Arena, type ArenaResetMode } from "@memkit/memkit";
- *
- * const arena = new Arena();
- * const mode: ArenaResetMode = { retainLimit: 1 << 20 };
- * arena.reset(mode);
- * ```
- */
-export type ArenaResetMode = "free-all" | "retain-capacity" | { retainLimit: number };
-
-/**
- * Callbacks an {@linkcode Arena} calls on allocation, free and scope changes.
- *
- * @example
- * ```ts
- * import { Arena } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * const arena = new Arena();
- * let bytes = 0;
- * const stop = arena.observe({ onAlloc: (view) => (bytes += view.length) });
- * arena.alloc(100);
- * stop();
- * arena.alloc(100);
- * assert.equal(bytes, 100);
- * arena.reset("free-all");
- * ```
- */
-export interface ArenaObserver {
-  /** After each allocation, with the new view and its alignment. */
-  onAlloc?(view: Uint8Array, align: number): void;
-  /** After each `free`; `rolledBack` tells whether the memory was reclaimed. */
-  onFree?(view: ArrayBufferView, rolledBack: boolean): void;
-  /** After a scope begins. */
-  onScopeEnter?(scope: ArenaScope): void;
-  /** After a scope ends, with its final statistics. */
-  onScopeExit?(scope: ArenaScope): void;
-}
-
-/**
- * Counters of one {@linkcode ArenaScope}.
- *
- * @example
- * ```ts
- * import { Arena, type ArenaScopeStats } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * const arena = new Arena();
- * using scope = arena.scope();
- * arena.alloc(64);
- * const stats: ArenaScopeStats = scope.stats();
- * assert.equal(stats.allocations, 1);
- * ```
- */
-export interface ArenaScopeStats {
-  /** Allocations made while the scope was open (nested scopes included). */
-  allocations: number;
-  /** Bytes requested by those allocations. */
-  bytes: number;
-  /** How long the scope has been (or was) open. */
-  lifetimeMs: number;
-}
-
-/**
- * A region of an arena's lifetime: when it ends (leaving a `using` block, or
- * `end()`), everything allocated since it began is released at once. Scopes
- * nest; ending an outer scope ends the inner ones first.
- *
- * @example
- * ```ts
- * import { Arena } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * const arena = new Arena();
- * const kept = arena.alloc(16);
- * {
- *   using _scope = arena.scope();
- *   arena.array(Float64Array, 10_000); // a temporary
- * } // released here
- * assert.equal(arena.stats().allocatedBytes, 16);
- * assert.equal(kept.length, 16); // allocated before the scope: still valid
- * arena.reset("free-all");
- * ```
- */
-export interface ArenaScope extends Disposable {
-  /** Nesting depth, 1 for an outermost scope. */
-  readonly depth: number;
-  /** False once the scope has ended. */
-  readonly active: boolean;
-  /** Allocations, bytes and lifetime of the scope so far. */
-  stats(): ArenaScopeStats;
-  /** Ends the scope (and any inner ones); a second call does nothing. */
-  end(): void;
-}
-
-/**
- * {@linkcode AllocatorStats} of an arena, plus its own counters.
- *
- * @example
- * ```ts
- * import { Arena, type ArenaStats } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * const arena = new Arena({ timing: true });
- * arena.alloc(8);
- * const stats: ArenaStats = arena.stats();
- * assert.equal(stats.chunks, 1);
- * assert.ok(stats.avgAllocationNs !== undefined);
- * arena.reset("free-all");
- * ```
- */
-export interface ArenaStats extends AllocatorStats {
-  /** Average time of one `alloc` in nanoseconds, when `timing` is on. */
-  avgAllocationNs?: number;
-  /** Chunks held. */
-  chunks: number;
-  /** Scopes open now. */
-  scopeDepth: number;
-  /** `free` calls for blocks other than the most recent one, which an arena cannot reclaim. */
-  ignoredFrees: number;
-}
-
-interface Chunk {
-  /** The block the backing gave (null once returned). */
-  readonly block: Uint8Array;
-  readonly address: number;
-  readonly size: number;
-  /** The arena's own ArrayBuffer over the whole chunk (replaced after a safety reset). */
-  buffer: ArrayBuffer;
-}
-
-interface ScopeRecord {
-  readonly handle: ScopeHandle;
-  readonly index: number;
-  readonly cursor: number;
-  readonly buffer: ArrayBuffer | null;
-  readonly bufferBase: number;
-  readonly limit: number;
-  readonly live: number;
-  readonly allocatedBytes: number;
-  readonly totalAllocations: number;
-  readonly totalBytes: number;
-  readonly segments: number;
-  readonly startedAt: number;
-}
+import type {
+  ArenaGrowth,
+  ArenaObserver,
+  ArenaOptions,
+  ArenaResetMode,
+  ArenaScope,
+  ArenaScopeStats,
+  ArenaStats,
+} from "./arena_types.ts";
 
 const GrowthSchema = z.enum(["fixed", "linear", "exponential", "adaptive"]);
 
@@ -276,33 +60,28 @@ const ResetSchema = z.union([
   }).strict(),
 ]);
 
-class ScopeHandle implements ArenaScope {
-  readonly #end: (handle: ScopeHandle) => void;
-  readonly #stats: (handle: ScopeHandle) => ArenaScopeStats;
-  readonly depth: number;
-  active = true;
-  final: ArenaScopeStats | null = null;
+// Each ArrayBuffer an arena makes carries the arena here: a property lookup
+// instead of a Map, whose set+delete churn costs O(entries) in V8 and JSC.
+const ARENA = Symbol("memkit.arena");
 
-  constructor(
-    depth: number,
-    end: (handle: ScopeHandle) => void,
-    stats: (handle: ScopeHandle) => ArenaScopeStats,
-  ) {
-    this.depth = depth;
-    this.#end = end;
-    this.#stats = stats;
-  }
+function mark(buffer: ArrayBuffer, arena: Arena): ArrayBuffer {
+  (buffer as unknown as Record<symbol, Arena>)[ARENA] = arena;
+  return buffer;
+}
 
-  stats(): ArenaScopeStats {
-    return this.final ?? this.#stats(this);
-  }
+function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
+  return (buffer as unknown as Record<symbol, Arena | undefined>)[ARENA] === arena && !(buffer as ArrayBuffer).detached;
+}
 
-  end(): void {
-    if (this.active) this.#end(this);
-  }
-
-  [Symbol.dispose](): void {
-    this.end();
+// Observers are notifications: one that throws must not undo or half-do the
+// operation it observes, so its error is reported on its own.
+function notify(call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }
 
@@ -319,6 +98,10 @@ class ScopeHandle implements ArenaScope {
  * whatever is allocated there next, which saves about 1–2 µs per scope. The
  * block rolled back by `free` is never detached: it is the next one handed out.
  *
+ * An allocation larger than the next chunk would be gets a chunk of its own,
+ * and the current chunk stays current, so small allocations after a huge one
+ * still use the space left before it.
+ *
  * @example Temporaries in a scope
  * ```ts
  * import { Arena } from "@memkit/memkit";
@@ -332,13 +115,16 @@ class ScopeHandle implements ArenaScope {
  *   b.fill(iteration);
  * } // everything from the iteration is released here
  * assert.equal(arena.stats().allocatedBytes, 0);
- * arena.reset("free-all"); // return the chunks
+ * arena.dispose(); // return the chunks
  * ```
  */
-export class Arena implements Allocator {
+export class Arena implements Allocator, Disposable {
   /** Always `"arena"`. */
   readonly kind = "arena" as const;
-  readonly #backing: Allocator;
+  /** Leases on this arena's blocks (see _lease.ts). */
+  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #ledger = new Ledger("arena", "Arena");
+  readonly #source: ChunkSource;
   readonly #growth: ArenaGrowth;
   readonly #capacity: number;
   readonly #maxCapacity: number;
@@ -348,8 +134,15 @@ export class Arena implements Allocator {
   readonly #safety: boolean;
   readonly #canGrow: boolean;
   readonly #nullBacking: boolean;
-  readonly #chunks: Chunk[] = [];
 
+  // Invariants: #chunks are the regular chunks, used in order: those before
+  // #index are full (or abandoned), #index is current, later ones are
+  // retained and empty. #oversized holds chunks of one allocation each,
+  // newest last. Every live block lies below the allocation point (#index,
+  // #cursor) or in an oversized chunk.
+  readonly #chunks: Chunk[] = [];
+  readonly #oversized: Chunk[] = [];
+  /** Safety segments: buffers over parts of chunks, detached when their scope ends. */
   readonly #segments: ArrayBuffer[] = [];
   readonly #scopes: ScopeRecord[] = [];
   #observers: ArenaObserver[] = [];
@@ -363,21 +156,18 @@ export class Arena implements Allocator {
   #limit = -1;
   #buffer: ArrayBuffer | null = null;
   #bufferBase = 0;
+  // The most recent block, which `free` rolls back: its buffer, its offset
+  // there, its chunk offset (regular chunks) and size; #lastOversized when it
+  // has a chunk of its own.
   #lastBuffer: ArrayBuffer | null = null;
+  #lastOffset = 0;
   #lastStart = 0;
   #lastSize = 0;
+  #lastOversized: Chunk | null = null;
 
   #capacityBytes = 0;
-  #allocatedBytes = 0;
-  #peakBytes = 0;
-  #live = 0;
-  #totalAllocations = 0;
   #totalBytes = 0;
-  #totalFrees = 0;
   #ignoredFrees = 0;
-  #failedAllocations = 0;
-  #lastFailure = "";
-  #lastCategory: "out-of-memory" | "limit-exceeded" = "out-of-memory";
   #timedNs = 0;
   #timedCount = 0;
 
@@ -387,7 +177,7 @@ export class Arena implements Allocator {
    * @param options Capacity, growth, alignment, limits, backing, timing, safety.
    * @throws {TypeError} For options of the wrong type or unknown keys.
    * @throws {RangeError} For an out-of-range capacity or alignment.
-   * @throws {AllocationError} "out-of-memory" when the first chunk cannot be had.
+   * @throws {AllocationError} "out-of-memory" when the first chunk cannot be had; "corruption" when the backing returns a block it must not.
    */
   constructor(options: ArenaOptions = {}) {
     const parsed = parseOptions(OptionsSchema, options, "create Arena");
@@ -410,16 +200,17 @@ export class Arena implements Allocator {
     this.#growth = parsed.growth ?? "exponential";
     this.#nullBacking = parsed.backing === null;
     this.#canGrow = !this.#nullBacking && this.#growth !== "fixed";
-    this.#backing = parsed.backing ?? defaultBacking();
+    this.#source = new ChunkSource(
+      parsed.backing ?? defaultBacking(),
+      "Arena",
+      (reason, partial) => this.#revoke(reason, partial),
+    );
     this.#timing = parsed.timing ?? false;
     this.#safety = parsed.safety ?? true;
     registerOwner(this, "arena", Arena.#holds);
-    if (!this.#addChunk(this.#capacity)) {
-      throw new AllocationError(
-        "out-of-memory",
-        `Cannot create Arena: no ${this.#capacity}-byte chunk from the backing`,
-      );
-    }
+    const first = this.#source.take(this.#capacity);
+    if (first === null) throw new AllocationError("out-of-memory", `Cannot create Arena: ${this.#source.refusal}`);
+    this.#adopt(first);
     this.#enterChunk(0);
   }
 
@@ -431,11 +222,11 @@ export class Arena implements Allocator {
    * Allocates `size` bytes, aligned to `align` or the arena's default.
    * @throws {TypeError} When size or align is not a number.
    * @throws {RangeError} When size or align is out of range.
-   * @throws {AllocationError} "out-of-memory" (fixed growth or null backing, or the backing refused) or "limit-exceeded" (`maxCapacity`).
+   * @throws {AllocationError} "out-of-memory" (fixed growth or null backing, or the backing refused), "limit-exceeded" (`maxCapacity`), "use-after-free" after `dispose()`.
    */
   alloc(size: number, align?: number): Uint8Array {
     const view = this.tryAlloc(size, align);
-    if (view === null) throw this.#failure(size);
+    if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
@@ -444,33 +235,36 @@ export class Arena implements Allocator {
     const started = this.#timing ? performance.now() : 0;
     if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
     const a = align === undefined ? this.#defaultAlign : checkAlignment(align, "allocate", native.pageSize);
+    if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
     if (size === 0) return this.#empty();
-    const start = this.#bump(size, a);
-    if (start < 0) return null;
-    const view = new Uint8Array(this.#buffer!, start - this.#bufferBase, size);
-    if (this.#observers.length !== 0) { for (const o of this.#observers) o.onAlloc?.(view, a); }
+    if (!this.#bump(size, a)) return null;
+    const view = new Uint8Array(this.#lastBuffer!, this.#lastOffset, size);
+    if (this.#observers.length !== 0) this.#notifyAlloc(view, a);
     if (this.#timing) this.#timed(started);
     return view;
   }
 
-  /** A typed array of `length` elements, aligned to its element size under the "natural" policy. */
+  /** A typed array of `length` elements, aligned to its element size under the "natural" policy (never less). */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
     const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
     if (!Number.isInteger(length) || length < 0 || length > MAX_BLOCK_SIZE / bytesPerElement) {
       checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
     }
+    let a = align === undefined
+      ? this.#arrayAlign(bytesPerElement)
+      : checkAlignment(align, "allocate", native.pageSize);
+    // A typed array cannot start between elements; a stricter alignment satisfies the request.
+    if (a < bytesPerElement) a = bytesPerElement;
     if (this.#observers.length !== 0 || this.#timing) {
-      const bytes = this.alloc(length * bytesPerElement, align ?? this.#arrayAlign(bytesPerElement));
+      const bytes = this.alloc(length * bytesPerElement, a);
       return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length);
     }
     // The common case makes one view, of the caller's type, and no other object.
-    const a = align === undefined
-      ? this.#arrayAlign(bytesPerElement)
-      : checkAlignment(align, "allocate", native.pageSize);
+    if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
     const size = length * bytesPerElement;
-    const start = this.#bump(size, a);
-    if (start < 0) throw this.#failure(size);
-    return new ctor(this.#buffer!, start - this.#bufferBase, length);
+    if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
+    if (!this.#bump(size, a)) throw this.#ledger.failure(size, a);
+    return new ctor(this.#lastBuffer!, this.#lastOffset, length);
   }
 
   /**
@@ -482,8 +276,9 @@ export class Arena implements Allocator {
     const length = view.byteLength;
     const bytesPerElement = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
     const align = this.#alignment === "natural" ? Math.max(bytesPerElement, 1) : this.#defaultAlign;
-    const copy = this.alloc(length, align);
-    copy.set(new Uint8Array(view.buffer, view.byteOffset, length));
+    const source = new Uint8Array(view.buffer, view.byteOffset, length);
+    const copy = this.alloc(length, Math.max(align, bytesPerElement));
+    copy.set(source);
     if (view instanceof Uint8Array && view.constructor === Uint8Array) return copy as unknown as T;
     if (view instanceof DataView) return new DataView(copy.buffer, copy.byteOffset, length) as unknown as T;
     const ctor = view.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => T;
@@ -498,14 +293,11 @@ export class Arena implements Allocator {
    */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
+    if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("free");
     const buffer = view.buffer as ArrayBuffer;
     if (this.#isLast(buffer, view)) {
-      this.#cursor = this.#lastStart;
-      this.#allocatedBytes -= this.#lastSize;
-      this.#live--;
-      this.#totalFrees++;
-      this.#lastBuffer = null;
-      if (this.#observers.length !== 0) { for (const o of this.#observers) o.onFree?.(view, true); }
+      this.#rollBack("Arena.free() released it");
+      if (this.#observers.length !== 0) this.#notifyFree(view, true);
       return;
     }
     if (!ownsBuffer(this, buffer)) {
@@ -514,40 +306,43 @@ export class Arena implements Allocator {
     }
     if (view.byteLength === 0) return; // alloc(0)'s views hold no memory
     this.#ignoredFrees++;
-    if (this.#observers.length !== 0) { for (const o of this.#observers) o.onFree?.(view, false); }
+    if (this.#observers.length !== 0) this.#notifyFree(view, false);
   }
 
   /**
    * Resizes a block. The most recent block grows or shrinks in place when its
    * chunk has room (the returned view is over the same memory); any other
-   * block is copied into a new one, and the old one is reclaimed at the next
-   * reset or scope end. Its old size is taken to be `view.byteLength`.
+   * block is copied into a new one with at least the old one's alignment,
+   * and the old one is reclaimed at the next reset or scope end. Its old
+   * size is taken to be `view.byteLength`.
    * @throws {AllocationError} As for `free`, and "out-of-memory" / "limit-exceeded" when a copy is needed and fails.
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
+    if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("resize");
     const buffer = view.buffer as ArrayBuffer;
     if (newSize === 0) {
       this.free(view);
       return this.#empty();
     }
     if (this.#isLast(buffer, view)) {
-      if (this.#lastStart + newSize <= this.#limit) {
-        this.#cursor = this.#lastStart + newSize;
-        this.#allocatedBytes += newSize - this.#lastSize;
+      const oversized = this.#lastOversized;
+      if (oversized !== null ? newSize <= oversized.size : this.#lastStart + newSize <= this.#limit) {
+        if (oversized === null) this.#cursor = this.#lastStart + newSize;
+        this.#ledger.resized(this.#lastSize, newSize);
         this.#totalBytes += Math.max(0, newSize - this.#lastSize);
-        if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
         this.#lastSize = newSize;
         return new Uint8Array(buffer, view.byteOffset, newSize);
       }
-    } else if (
-      !ownsBuffer(this, buffer) && !(view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached)
-    ) {
+    } else if (!ownsBuffer(this, buffer) && !(view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached)) {
       throw this.#unknownBlock(view, "resize");
     }
     const oldSize = view.byteLength;
-    const fresh = this.alloc(newSize, this.#defaultAlign);
+    // Keep the alignment the block has (its address's lowest set bit, up to a page).
+    const address = oldSize > 0 ? addressOf(view) : 0;
+    const align = Math.min(native.pageSize, address === 0 ? native.pageSize : address & -address);
+    const fresh = this.alloc(newSize, Math.max(align, this.#defaultAlign));
     fresh.set(new Uint8Array(buffer, view.byteOffset, Math.min(oldSize, newSize)));
     if (oldSize > 0) this.#ignoredFrees++;
     return fresh;
@@ -556,6 +351,7 @@ export class Arena implements Allocator {
   /** Whether `view` points into memory this arena has handed out and not yet released. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
+    if (this.#ledger.ended !== null) return false;
     // By address, so views made by a child allocator over this arena's memory count too.
     if (view.byteLength === 0 && (view.buffer as ArrayBuffer).detached) return false;
     const address = addressOf(view);
@@ -564,6 +360,9 @@ export class Arena implements Allocator {
       const offset = address - chunk.address;
       const used = i < this.#index ? chunk.size : this.#cursor;
       if (offset >= 0 && offset < used) return true;
+    }
+    for (const chunk of this.#oversized) {
+      if (address >= chunk.address && address < chunk.address + chunk.size) return true;
     }
     return false;
   }
@@ -575,19 +374,13 @@ export class Arena implements Allocator {
     for (let i = this.#index + 1; i < this.#chunks.length; i++) free.push(this.#chunks[i].size);
     const available = free.reduce((sum, f) => sum + f, 0);
     const stats: ArenaStats = {
-      kind: "arena",
-      capacityBytes: this.#capacityBytes,
-      allocatedBytes: this.#allocatedBytes,
-      availableBytes: available,
-      peakBytes: this.#peakBytes,
-      liveAllocations: this.#live,
-      totalAllocations: this.#totalAllocations,
-      totalFrees: this.#totalFrees,
-      failedAllocations: this.#failedAllocations,
-      largestFreeBlock: free.length ? Math.max(...free) : 0,
-      fragmentation: fragmentation(free),
-      overheadBytes: this.#capacityBytes - available - this.#allocatedBytes,
-      chunks: this.#chunks.length,
+      ...this.#ledger.stats({
+        capacityBytes: this.#capacityBytes,
+        availableBytes: available,
+        largestFreeBlock: free.length ? Math.max(...free) : 0,
+        freeBlocks: free,
+      }),
+      chunks: this.#chunks.length + this.#oversized.length,
       scopeDepth: this.#scopes.length,
       ignoredFrees: this.#ignoredFrees,
     };
@@ -598,8 +391,10 @@ export class Arena implements Allocator {
   /**
    * Opens a scope: everything allocated until it ends is released together.
    * Use it with `using`, or call `end()`.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   scope(): ArenaScope {
+    this.#ledger.guard("open a scope");
     const handle: ScopeHandle = new ScopeHandle(
       this.#scopes.length + 1,
       (h) => this.#endScope(h),
@@ -612,16 +407,19 @@ export class Arena implements Allocator {
       buffer: this.#buffer,
       bufferBase: this.#bufferBase,
       limit: this.#limit,
-      live: this.#live,
-      allocatedBytes: this.#allocatedBytes,
-      totalAllocations: this.#totalAllocations,
-      totalBytes: this.#totalBytes,
+      oversized: this.#oversized.length,
       segments: this.#segments.length,
+      live: this.#ledger.live,
+      allocatedBytes: this.#ledger.allocatedBytes,
+      totalAllocations: this.#ledger.totalAllocations,
+      totalBytes: this.#totalBytes,
       startedAt: performance.now(),
     });
     this.#lastBuffer = null;
     if (this.#safety && this.#index >= 0) this.#openSegment(this.#chunks[this.#index], this.#cursor, 0);
-    if (this.#observers.length !== 0) { for (const o of this.#observers) o.onScopeEnter?.(handle); }
+    if (this.#observers.length !== 0) {
+      for (const o of this.#observers) notify(() => o.onScopeEnter?.(handle));
+    }
     return handle;
   }
 
@@ -630,6 +428,7 @@ export class Arena implements Allocator {
    * returns chunks by `mode`. Chunks returned are detached first; with
    * `safety`, every view into the arena is detached.
    * @param mode "free-all", "retain-capacity" (default) or `{ retainLimit }`.
+   * @throws {TypeError} For a mode that is none of those; {RangeError} for a bad `retainLimit`.
    */
   reset(mode: ArenaResetMode = "retain-capacity"): void {
     const parsed = ResetSchema.safeParse(mode);
@@ -649,27 +448,36 @@ export class Arena implements Allocator {
         }`,
       );
     }
+    this.#ledger.guard("reset");
     while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);
+    const reason = "Arena.reset() released it";
+    const leases = this[LEASES];
+    if (leases.count !== 0) {
+      for (const chunk of [...this.#chunks, ...this.#oversized]) {
+        leases.released(chunk.address, chunk.address + chunk.size, reason);
+      }
+    }
+    // Oversized chunks join the regular ones: the next cycle reuses them.
+    for (const chunk of this.#oversized.splice(0)) this.#chunks.push(chunk);
     let keep = this.#chunks.length;
-    if (mode === "free-all") keep = 0;
-    else if (typeof mode === "object") {
+    if (parsed.data === "free-all") keep = 0;
+    else if (typeof parsed.data === "object") {
       let bytes = 0;
       keep = 0;
-      while (keep < this.#chunks.length && bytes + this.#chunks[keep].size <= mode.retainLimit) {
+      while (keep < this.#chunks.length && bytes + this.#chunks[keep].size <= parsed.data.retainLimit) {
         bytes += this.#chunks[keep++].size;
       }
     } else if (this.#growth === "adaptive" && this.#chunks.length > 1) {
-      // Merge: next cycle runs in one chunk of everything the last one needed.
+      // Merge: the next cycle runs in one chunk of everything the last one needed.
       const total = this.#capacityBytes;
       this.#releaseChunks(0);
-      if (this.#addChunk(total)) keep = 1;
-      else keep = 0;
+      const merged = this.#source.take(total);
+      if (merged !== null) this.#adopt(merged);
+      keep = this.#chunks.length;
     }
     this.#releaseChunks(keep);
     if (this.#safety) { for (const chunk of this.#chunks) this.#rewrap(chunk); }
-    this.#totalFrees += this.#live;
-    this.#live = 0;
-    this.#allocatedBytes = 0;
+    this.#ledger.freedAll();
     this.#lastBuffer = null;
     if (this.#chunks.length) this.#enterChunk(0);
     else {
@@ -682,7 +490,29 @@ export class Arena implements Allocator {
   }
 
   /**
-   * Registers callbacks; returns a function that unregisters them.
+   * Returns every chunk to the backing; every view the arena handed out
+   * reads as length 0 and every later call throws "use-after-free". A second
+   * call does nothing.
+   */
+  dispose(): void {
+    if (!this.#ledger.end("was disposed")) return;
+    this[LEASES].releasedAll("Arena.dispose() released it");
+    this.#teardown();
+    for (const chunk of [...this.#chunks, ...this.#oversized]) this.#source.give(chunk);
+    this.#chunks.length = 0;
+    this.#oversized.length = 0;
+    this.#capacityBytes = 0;
+  }
+
+  /** Same as {@linkcode Arena.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
+   * Registers callbacks; returns a function that unregisters them. A
+   * callback that throws does not undo the operation it observes: its error
+   * is reported on its own (as an uncaught error in a microtask).
    * @throws {TypeError} When `observer` is not an object.
    */
   observe(observer: ArenaObserver): () => void {
@@ -700,8 +530,26 @@ export class Arena implements Allocator {
   // The most recent block, if `view` starts at its first byte. An empty view
   // there is an earlier empty block unless the most recent one is empty too.
   #isLast(buffer: ArrayBuffer, view: ArrayBufferView): boolean {
-    return buffer === this.#lastBuffer && view.byteOffset === this.#lastStart - this.#bufferBase &&
-      view.byteLength !== 0;
+    return buffer === this.#lastBuffer && view.byteOffset === this.#lastOffset && view.byteLength !== 0;
+  }
+
+  #rollBack(reason: string): void {
+    const leases = this[LEASES];
+    const oversized = this.#lastOversized;
+    if (leases.count !== 0) {
+      const address = oversized !== null ? oversized.address : this.#chunks[this.#index].address + this.#lastStart;
+      leases.freed(address, reason);
+    }
+    if (oversized !== null) {
+      this.#oversized.pop();
+      this.#capacityBytes -= oversized.size;
+      this.#source.give(oversized);
+    } else {
+      this.#cursor = this.#lastStart;
+    }
+    this.#ledger.freed(this.#lastSize);
+    this.#lastBuffer = null;
+    this.#lastOversized = null;
   }
 
   // alloc(0): an empty view, neither counted nor the block `free` rolls back,
@@ -715,26 +563,33 @@ export class Arena implements Allocator {
     return this.#alignment === "natural" ? bytesPerElement : this.#defaultAlign;
   }
 
-  // Reserves `size` bytes aligned to `align` and returns their chunk offset
-  // (views are made over #buffer at offset - #bufferBase), or -1.
-  #bump(size: number, align: number): number {
+  // Reserves `size` bytes aligned to `align`; the block is #lastBuffer at
+  // #lastOffset. False (with the failure recorded) when it cannot be had.
+  #bump(size: number, align: number): boolean {
     // Chunks start page-aligned, so aligning the offset aligns the address.
     const rem = this.#cursor % align;
     let start = rem === 0 ? this.#cursor : this.#cursor + align - rem;
     if (start + size > this.#limit) {
       start = this.#grow(start, size);
-      if (start < 0) return -1;
+      if (start === -1) return false;
+      if (start === -2) {
+        this.#counted(size);
+        return true; // an oversized chunk: #grow set the last block
+      }
     }
     this.#cursor = start + size;
-    this.#allocatedBytes += size;
-    this.#totalBytes += size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-    this.#live++;
-    this.#totalAllocations++;
     this.#lastBuffer = this.#buffer;
+    this.#lastOffset = start - this.#bufferBase;
     this.#lastStart = start;
+    this.#lastOversized = null;
+    this.#counted(size);
+    return true;
+  }
+
+  #counted(size: number): void {
+    this.#ledger.allocated(size);
+    this.#totalBytes += size;
     this.#lastSize = size;
-    return start;
   }
 
   #timed(started: number): void {
@@ -742,8 +597,9 @@ export class Arena implements Allocator {
     this.#timedCount++;
   }
 
-  // Makes room for `size` bytes at `start` in a new safety segment of this
-  // chunk, or at offset 0 of another chunk; returns the offset, or -1.
+  // Makes room for `size` bytes: at `start` in a new safety segment of this
+  // chunk, at offset 0 of another chunk (returns that offset), or in an
+  // oversized chunk of its own (returns -2); -1 when none can be had.
   #grow(start: number, size: number): number {
     if (this.#limit < this.#chunkSize && start + size <= this.#chunkSize) {
       this.#openSegment(this.#chunks[this.#index], start, size);
@@ -758,50 +614,55 @@ export class Arena implements Allocator {
       this.#enterChunk(this.#index + 1);
     }
     if (!this.#canGrow && this.#chunks.length > 0) {
-      this.#failedAllocations++;
-      this.#lastFailure = this.#nullBacking
+      const reason = this.#nullBacking
         ? `its ${this.#capacityBytes}-byte chunk is full and it has no backing to grow from`
         : `its ${this.#capacityBytes} bytes are full and its growth policy is fixed`;
-      this.#lastCategory = "out-of-memory";
-      return -1;
+      return this.#refuse("out-of-memory", reason);
     }
     const last = this.#chunks.length ? this.#chunks[this.#chunks.length - 1].size : 0;
-    const wanted = this.#growth === "exponential" || this.#growth === "adaptive"
-      ? Math.max(this.#capacity, last * 2, this.#growth === "adaptive" ? this.#capacityBytes : 0)
-      : this.#capacity;
+    const wanted = roundToPage(
+      this.#growth === "exponential" || this.#growth === "adaptive"
+        ? Math.max(this.#capacity, last * 2)
+        : this.#capacity,
+    );
     const needed = roundToPage(Math.max(size, 1));
-    let chunkSize = Math.max(roundToPage(wanted), needed);
+    // Larger than the next chunk would be: a chunk of its own, and the current
+    // chunk stays current (so the space left in it is not abandoned).
+    const oversized = needed > wanted && this.#chunks.length > 0;
+    let chunkSize = oversized ? needed : Math.max(wanted, needed);
     if (this.#capacityBytes + chunkSize > this.#maxCapacity) chunkSize = needed;
     if (this.#capacityBytes + chunkSize > this.#maxCapacity) {
-      this.#failedAllocations++;
-      this.#lastFailure = `a ${chunkSize}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ` +
-        `${this.#capacityBytes} held)`;
-      this.#lastCategory = "limit-exceeded";
-      return -1;
+      return this.#refuse(
+        "limit-exceeded",
+        `a ${chunkSize}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ${this.#capacityBytes} held)`,
+      );
     }
-    if (!this.#addChunk(chunkSize)) {
-      this.#failedAllocations++;
-      this.#lastFailure = `the backing allocator refused a ${chunkSize}-byte chunk`;
-      this.#lastCategory = "out-of-memory";
-      return -1;
+    const chunk = this.#source.take(chunkSize);
+    if (chunk === null) return this.#refuse("out-of-memory", this.#source.refusal);
+    mark(chunk.buffer, this);
+    this.#capacityBytes += chunk.size;
+    if (oversized) {
+      this.#oversized.push(chunk);
+      this.#lastBuffer = chunk.buffer;
+      this.#lastOffset = 0;
+      this.#lastStart = 0;
+      this.#lastOversized = chunk;
+      return -2;
     }
+    this.#chunks.push(chunk);
     this.#enterChunk(this.#chunks.length - 1, size);
     return 0;
   }
 
-  #failure(size: number): AllocationError {
-    return new AllocationError(this.#lastCategory, `Cannot allocate ${size} bytes in the arena: ${this.#lastFailure}`);
+  #refuse(category: "out-of-memory" | "limit-exceeded", reason: string): -1 {
+    this.#ledger.fail(category, reason);
+    return -1;
   }
 
-  #addChunk(size: number): boolean {
-    const block = this.#backing.tryAlloc(size, native.pageSize);
-    if (block === null) return false;
-    const address = native.addressOf(block);
-    const chunk: Chunk = { block, address, size, buffer: native.wrap(address, size) };
-    this.#chunks.push(chunk);
+  #adopt(chunk: Chunk): void {
     mark(chunk.buffer, this);
-    this.#capacityBytes += size;
-    return true;
+    this.#chunks.push(chunk);
+    this.#capacityBytes += chunk.size;
   }
 
   #enterChunk(index: number, atLeast = 0): void {
@@ -822,29 +683,59 @@ export class Arena implements Allocator {
   // more): Bun's cost of wrapping native memory grows with its size.
   #openSegment(chunk: Chunk, from: number, atLeast: number): void {
     const length = Math.min(chunk.size - from, Math.max(native.wrapChunkBytes, atLeast));
+    // SAFETY: [from, from + length) lies in a chunk the arena holds; scope end,
+    // reset and dispose detach the segment before that memory is reused or returned.
     const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);
-    this.#segments.push(buffer);
-    mark(buffer, this);
+    this.#segments.push(mark(buffer, this));
     this.#buffer = buffer;
     this.#bufferBase = from;
     this.#limit = from + length;
   }
 
   #rewrap(chunk: Chunk): void {
-    chunk.buffer.transfer(0);
-    chunk.buffer = native.wrap(chunk.address, chunk.size);
+    this.#source.rewrap(chunk);
     mark(chunk.buffer, this);
   }
 
   #releaseChunks(keep: number): void {
     while (this.#chunks.length > keep) {
       const chunk = this.#chunks.pop()!;
-      // Rule 1: no view may outlive memory returned to the backing. Safety
-      // segments over the chunk died with their scopes (reset ends them first).
-      chunk.buffer.transfer(0);
       this.#capacityBytes -= chunk.size;
-      this.#backing.free(chunk.block);
+      // Rule 1: the buffer is detached before the chunk goes back. Safety
+      // segments over it died with their scopes (reset ends them first).
+      this.#source.give(chunk);
     }
+  }
+
+  // Detaches every buffer the arena made and forgets every block.
+  #teardown(): void {
+    for (const segment of this.#segments.splice(0)) segment.transfer(0);
+    for (const record of this.#scopes.splice(0)) {
+      record.handle.final = this.#scopeStats(record.handle, record);
+      record.handle.active = false;
+    }
+    this.#ledger.freedAll();
+    this.#index = -1;
+    this.#chunkSize = -1;
+    this.#limit = -1;
+    this.#cursor = 0;
+    this.#buffer = null;
+    this.#lastBuffer = null;
+    this.#lastOversized = null;
+  }
+
+  // The backing released a chunk (its reset, scope end, dispose): end here too.
+  #revoke(reason: string, partial: boolean): void {
+    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+    this[LEASES].releasedAll(`the Arena lost its memory (${reason})`);
+    this.#teardown();
+    for (const chunk of [...this.#chunks, ...this.#oversized]) {
+      if (partial) this.#source.giveQuietly(chunk);
+      else chunk.buffer.transfer(0);
+    }
+    this.#chunks.length = 0;
+    this.#oversized.length = 0;
+    this.#capacityBytes = 0;
   }
 
   #endScope(handle: ScopeHandle): void {
@@ -854,13 +745,11 @@ export class Arena implements Allocator {
       const record = this.#scopes.pop()!;
       record.handle.final = this.#scopeStats(record.handle, record);
       record.handle.active = false;
-      this.#totalFrees += this.#live - record.live;
-      this.#live = record.live;
-      this.#allocatedBytes = record.allocatedBytes;
-      while (this.#segments.length > record.segments) {
-        const segment = this.#segments.pop()!;
-        segment.transfer(0);
-      }
+      this.#releaseSince(record);
+      this.#ledger.totalFrees += this.#ledger.live - record.live;
+      this.#ledger.live = record.live;
+      this.#ledger.allocatedBytes = record.allocatedBytes;
+      while (this.#segments.length > record.segments) this.#segments.pop()!.transfer(0);
       if (record.index >= 0 && record.index < this.#chunks.length) {
         this.#index = record.index;
         this.#cursor = record.cursor;
@@ -872,67 +761,53 @@ export class Arena implements Allocator {
         this.#enterChunk(0);
       }
       this.#lastBuffer = null;
-      if (this.#observers.length !== 0) { for (const o of this.#observers) o.onScopeExit?.(record.handle); }
+      this.#lastOversized = null;
+      if (this.#observers.length !== 0) {
+        for (const o of this.#observers) notify(() => o.onScopeExit?.(record.handle));
+      }
+    }
+  }
+
+  // Tells lease holders what a scope's end releases, and returns the
+  // oversized chunks allocated inside it.
+  #releaseSince(record: ScopeRecord): void {
+    const reason = "the Arena scope it was allocated in ended";
+    const leases = this[LEASES];
+    if (leases.count !== 0) {
+      const first = Math.max(record.index, 0);
+      for (let i = first; i <= this.#index && i < this.#chunks.length; i++) {
+        const chunk = this.#chunks[i];
+        const from = i === record.index ? record.cursor : 0;
+        leases.released(chunk.address + from, chunk.address + chunk.size, reason);
+      }
+    }
+    while (this.#oversized.length > record.oversized) {
+      const chunk = this.#oversized.pop()!;
+      if (leases.count !== 0) leases.released(chunk.address, chunk.address + chunk.size, reason);
+      this.#capacityBytes -= chunk.size;
+      this.#source.give(chunk);
     }
   }
 
   #scopeStats(handle: ScopeHandle, found?: ScopeRecord): ArenaScopeStats {
     const record = found ?? this.#scopes.find((s) => s.handle === handle)!;
     return {
-      allocations: this.#totalAllocations - record.totalAllocations,
+      allocations: this.#ledger.totalAllocations - record.totalAllocations,
       bytes: this.#totalBytes - record.totalBytes,
       lifetimeMs: performance.now() - record.startedAt,
     };
+  }
+
+  #notifyAlloc(view: Uint8Array, align: number): void {
+    for (const o of this.#observers) notify(() => o.onAlloc?.(view, align));
+  }
+
+  #notifyFree(view: ArrayBufferView, rolledBack: boolean): void {
+    for (const o of this.#observers) notify(() => o.onFree?.(view, rolledBack));
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {
     // Detached: released by a scope's end, reset() or free of a returned chunk.
     return foreignBlockError(view, op, this, "Arena");
   }
-}
-
-// Each ArrayBuffer an arena makes carries the arena here: a property lookup
-// instead of a Map, whose set+delete churn costs O(entries) in V8 and JSC.
-const ARENA = Symbol("memkit.arena");
-
-function mark(buffer: ArrayBuffer, arena: Arena): void {
-  (buffer as unknown as Record<symbol, Arena>)[ARENA] = arena;
-}
-
-function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
-  return (buffer as unknown as Record<symbol, Arena | undefined>)[ARENA] === arena && !(buffer as ArrayBuffer).detached;
-}
-
-function roundToPage(bytes: number): number {
-  const page = native.pageSize;
-  return Math.ceil(bytes / page) * page;
-}
-
-let threadArena: Arena | null = null;
-
-/**
- * This thread's arena (the seed's ThreadLocalArena): each Worker, and the main
- * thread, gets its own, created on first call with `options` (later calls
- * return the same arena and ignore `options`). Nothing is shared between
- * threads, so no locking is needed.
- *
- * @param options Options for the arena when this call creates it.
- * @returns The arena of the calling thread.
- *
- * @example
- * ```ts
- * import { workerArena } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * const arena = workerArena({ capacity: 64 << 20 });
- * assert.equal(workerArena(), arena);
- * {
- *   using _scope = arena.scope();
- *   arena.array(Float32Array, 1024);
- * }
- * ```
- */
-export function workerArena(options?: ArenaOptions): Arena {
-  threadArena ??= new Arena(options);
-  return threadArena;
 }

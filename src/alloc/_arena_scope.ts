@@ -1,0 +1,59 @@
+// Scopes of an Arena: the handle users hold, and what the arena records when
+// one begins so that ending it can roll everything back.
+import type { ArenaScope, ArenaScopeStats } from "./arena_types.ts";
+
+/**
+ * The allocation point and counters when a scope began. Ending the scope
+ * restores the point (everything after it is released) and the counters.
+ */
+export interface ScopeRecord {
+  readonly handle: ScopeHandle;
+  /** Regular chunk index and offset in it. */
+  readonly index: number;
+  readonly cursor: number;
+  /** The buffer views were made from, its base offset in the chunk, and the end it covers. */
+  readonly buffer: ArrayBuffer | null;
+  readonly bufferBase: number;
+  readonly limit: number;
+  /** Oversized chunks held then (later ones go back at the end). */
+  readonly oversized: number;
+  /** Safety segments open then (later ones are detached at the end). */
+  readonly segments: number;
+  readonly live: number;
+  readonly allocatedBytes: number;
+  readonly totalAllocations: number;
+  readonly totalBytes: number;
+  readonly startedAt: number;
+}
+
+/** What a user holds: ends the scope once, reports its statistics. */
+export class ScopeHandle implements ArenaScope {
+  readonly #end: (handle: ScopeHandle) => void;
+  readonly #stats: (handle: ScopeHandle) => ArenaScopeStats;
+  readonly depth: number;
+  active = true;
+  /** The statistics frozen when the scope ended. */
+  final: ArenaScopeStats | null = null;
+
+  constructor(
+    depth: number,
+    end: (handle: ScopeHandle) => void,
+    stats: (handle: ScopeHandle) => ArenaScopeStats,
+  ) {
+    this.depth = depth;
+    this.#end = end;
+    this.#stats = stats;
+  }
+
+  stats(): ArenaScopeStats {
+    return this.final ?? this.#stats(this);
+  }
+
+  end(): void {
+    if (this.active) this.#end(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.end();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * One arena per thread (the RVF design's ThreadLocalArena).
+ *
+ * @module
+ */
+import { Arena } from "./arena.ts";
+import type { ArenaOptions } from "./arena_types.ts";
+
+let threadArena: Arena | null = null;
+
+/**
+ * This thread's arena (the seed's ThreadLocalArena): each Worker, and the main
+ * thread, gets its own, created on first call with `options` (later calls
+ * return the same arena and ignore `options`). Nothing is shared between
+ * threads, so no locking is needed.
+ *
+ * @param options Options for the arena when this call creates it.
+ * @returns The arena of the calling thread.
+ *
+ * @example
+ * ```ts
+ * import { workerArena } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const arena = workerArena({ capacity: 64 << 20 });
+ * assert.equal(workerArena(), arena);
+ * {
+ *   using _scope = arena.scope();
+ *   arena.array(Float32Array, 1024);
+ * }
+ * ```
+ */
+export function workerArena(options?: ArenaOptions): Arena {
+  threadArena ??= new Arena(options);
+  return threadArena;
+}
