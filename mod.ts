@@ -51,7 +51,7 @@ export type { PoolAllocatorOptions } from "./src/alloc/pool_allocator.ts";
 export { BuddyAllocator } from "./src/alloc/buddy_allocator.ts";
 export type { BuddyAllocatorOptions } from "./src/alloc/buddy_allocator.ts";
 export { FreeListAllocator } from "./src/alloc/free_list_allocator.ts";
-export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/alloc/free_list_allocator.ts";
+export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/alloc/free_list_types.ts";
 export { DebugAllocator } from "./src/debug/debug_allocator.ts";
 export type { DebugAllocatorOptions, LeakRecord } from "./src/debug/debug_allocator.ts";
 export {

@@ -1,15 +1,21 @@
 /**
- * A general-purpose allocator with O(1) allocation and free (TLSF), in-place
- * resize, and relocatable handles that `defragment()` compacts.
+ * A general-purpose allocator: Two-Level Segregated Fit over native chunks,
+ * with relocatable handles and compaction.
  *
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import { typedArrayOf } from "./_typed_array_of.ts";
-import { type Chunk, returnChunk, roundToPage, takeChunk } from "./_chunk.ts";
+import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
+import { BlockRecords } from "./_block_records.ts";
+import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { type HandleHooks, HandleImpl, handleOf, tagHandleBuffer } from "./_handle.ts";
+import { LEASES, LeaseTable } from "./_lease.ts";
+import { Ledger } from "./_ledger.ts";
 import { OffsetTable } from "./_offset_table.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
+import { SMALL, TlsfIndex } from "./_tlsf_index.ts";
+import { typedArrayOf } from "./_typed_array_of.ts";
 import {
   checkAlignment,
   checkSize,
@@ -22,93 +28,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
-
-/**
- * Options of {@linkcode FreeListAllocator}.
- *
- * @example
- * ```ts
- * import { FreeListAllocator, type FreeListAllocatorOptions } from "@memkit/memkit";
- *
- * const options: FreeListAllocatorOptions = { capacity: 1 << 20, growth: "fixed" };
- * const heap = new FreeListAllocator(options);
- * heap.dispose();
- * ```
- */
-export interface FreeListAllocatorOptions {
-  /** Bytes of the first chunk (rounded up to whole pages). @default {1048576} */
-  capacity?: number;
-  /** `"fixed"`: one chunk; `"linear"`: add `capacity`; `"exponential"`: double the last chunk. @default {"exponential"} */
-  growth?: "fixed" | "linear" | "exponential";
-  /** Upper bound on bytes held; beyond it allocation fails with "limit-exceeded". @default {2 ** 47} */
-  maxCapacity?: number;
-  /** Where chunks come from. @default {a shared SystemAllocator} */
-  backing?: Allocator;
-}
-
-/**
- * A relocatable block from {@linkcode FreeListAllocator.handle}: read
- * `bytes` each time you need the memory, because `defragment()` may move an
- * unpinned handle (its old views are then detached). `pin()` keeps it in place.
- *
- * @example
- * ```ts
- * import { FreeListAllocator } from "@memkit/memkit";
- * import assert from "node:assert/strict";
- *
- * using heap = new FreeListAllocator();
- * const handle = heap.handle(64);
- * handle.bytes[0] = 7;
- * heap.defragment();
- * assert.equal(handle.bytes[0], 7); // wherever it lives now
- * handle.free();
- * ```
- */
-export interface Handle {
-  /** The block's bytes, at its current place. */
-  readonly bytes: Uint8Array;
-  /** Size in bytes. */
-  readonly size: number;
-  /** Whether `defragment()` must leave it in place. */
-  readonly pinned: boolean;
-  /** Whether it has been freed. */
-  readonly freed: boolean;
-  /** Keeps the block in place until a matching `unpin()` (pins nest). */
-  pin(): void;
-  /** Undoes one `pin()`. */
-  unpin(): void;
-  /** Frees the block; its views are detached. */
-  free(): void;
-}
-
-/**
- * What {@linkcode FreeListAllocator.defragment} did.
- *
- * @example
- * ```ts
- * import { FreeListAllocator, type DefragReport } from "@memkit/memkit";
- *
- * using heap = new FreeListAllocator();
- * const report: DefragReport = heap.defragment();
- * console.log(`${report.movedBytes} bytes moved`);
- * ```
- */
-export interface DefragReport {
-  /** Bytes copied. */
-  movedBytes: number;
-  /** Handles moved. */
-  movedBlocks: number;
-  /** The fragmentation metric before compaction. */
-  fragmentationBefore: number;
-  /** The fragmentation metric after compaction. */
-  fragmentationAfter: number;
-  /** Largest free block before compaction. */
-  largestFreeBlockBefore: number;
-  /** Largest free block after compaction. */
-  largestFreeBlockAfter: number;
-  /** Wall time of the compaction. */
-  durationMs: number;
-}
+import type { DefragReport, FreeListAllocatorOptions, Handle } from "./free_list_types.ts";
 
 const OptionsSchema = z.object({
   capacity: z.number().int("must be an integer").min(1, "must be at least 1")
@@ -122,102 +42,17 @@ const OptionsSchema = z.object({
   ).optional(),
 }).strict();
 
-// TLSF parameters: 16-byte granule, 16 second-level lists per power of two,
-// sizes below 256 bytes mapped linearly.
-const GRANULE = 16;
-const SL_LOG2 = 4;
-const SL_COUNT = 1 << SL_LOG2;
-const SMALL = 256;
-const FL_SHIFT = 8; // log2(SMALL)
-const FL_COUNT = 48 - FL_SHIFT + 1;
-
-const FREE = 1;
-const USED = 2;
-const HANDLE = 4;
-/** A small freed block kept in a quick list: free, but not merged or listed yet. */
-const CACHED = 8;
 // Quick lists in front of TLSF (like a thread cache): up to QUICK_DEPTH freed
 // blocks of each size below 256 bytes, reused by the next allocation of that
 // exact size without splitting or merging. Flushed into the heap when an
 // allocation would otherwise fail, and before defragment().
 const QUICK_DEPTH = 64;
 
-// Each handle's ArrayBuffer carries its handle here (a property, not a Map:
-// see _offset_table.ts for why per-operation Map churn is avoided).
-const HANDLE_KEY = Symbol("memkit.handle");
-
-function handleOf(buffer: ArrayBufferLike): HandleImpl | undefined {
-  return (buffer as unknown as Record<symbol, HandleImpl | undefined>)[HANDLE_KEY];
-}
-
-function log2Floor(n: number): number {
-  if (n < 2 ** 31) return 31 - Math.clz32(n);
-  return 63 - Math.clz32(Math.floor(n / 2 ** 32));
-}
-
-function lowestBit(mask: number): number {
-  return 31 - Math.clz32(mask & -mask);
-}
-
-class HandleImpl implements Handle {
-  readonly owner: FreeListAllocator;
-  readonly #hooks: HandleHooks;
-  readonly id: number;
-  view: Uint8Array | null = null;
-  pins = 0;
-  isFreed = false;
-
-  constructor(owner: FreeListAllocator, hooks: HandleHooks, id: number) {
-    this.owner = owner;
-    this.#hooks = hooks;
-    this.id = id;
-  }
-
-  get bytes(): Uint8Array {
-    if (this.isFreed) throw new AllocationError("use-after-free", "Cannot read the bytes of a freed Handle");
-    if (this.view === null || this.view.length === 0) this.view = this.#hooks.view(this);
-    return this.view;
-  }
-
-  get size(): number {
-    return this.#hooks.size(this);
-  }
-
-  get pinned(): boolean {
-    return this.pins > 0;
-  }
-
-  get freed(): boolean {
-    return this.isFreed;
-  }
-
-  pin(): void {
-    if (this.isFreed) throw new AllocationError("use-after-free", "Cannot pin a freed Handle");
-    this.pins++;
-  }
-
-  unpin(): void {
-    if (this.isFreed) throw new AllocationError("use-after-free", "Cannot unpin a freed Handle");
-    if (this.pins === 0) throw new RangeError("Cannot unpin as the Handle is not pinned: current pin count is 0");
-    this.pins--;
-  }
-
-  free(): void {
-    if (this.isFreed) throw new AllocationError("double-free", "Cannot free a Handle twice");
-    this.#hooks.free(this);
-  }
-}
-
-interface HandleHooks {
-  view(handle: HandleImpl): Uint8Array;
-  size(handle: HandleImpl): number;
-  free(handle: HandleImpl): void;
-}
-
 interface HeapChunk {
   readonly chunk: Chunk;
   /** Used blocks by start offset. */
   readonly used: OffsetTable;
+  /** The first block of the chunk's physical list. */
   first: number;
 }
 
@@ -251,57 +86,34 @@ interface HeapChunk {
  * assert.equal(heap.stats().liveAllocations, 0);
  * ```
  */
-export class FreeListAllocator implements Allocator {
+export class FreeListAllocator implements Allocator, Disposable {
   /** Always `"free-list"`. */
   readonly kind = "free-list" as const;
-  readonly #backing: Allocator;
+  /** Leases on this heap's blocks (see _lease.ts). */
+  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #ledger = new Ledger("free-list", "FreeListAllocator");
+  readonly #source: ChunkSource;
   readonly #growth: "fixed" | "linear" | "exponential";
   readonly #capacity: number;
   readonly #maxCapacity: number;
   readonly #chunks: HeapChunk[] = [];
   readonly #chunkOf = new Map<ArrayBuffer, number>();
-  #disposed = false;
   #defragmenting = false;
   // The chunk the last free() looked up, so runs of frees skip the Map.
   #hotBuffer: ArrayBuffer | null = null;
   #hotIndex = 0;
 
-  // Size-class index: first-level bitmap (two 32-bit words), second-level bitmaps, list heads.
-  #flLow = 0;
-  #flHigh = 0;
-  readonly #slBitmap = new Uint32Array(FL_COUNT);
-  readonly #heads = new Int32Array(FL_COUNT * SL_COUNT).fill(-1);
+  readonly #records = new BlockRecords();
+  readonly #index = new TlsfIndex(this.#records);
   readonly #quick = new Int32Array((SMALL / GRANULE) * QUICK_DEPTH);
   readonly #quickCount = new Int32Array(SMALL / GRANULE);
   #quickBlocks = 0;
-
-  // Block records, by id.
-  #start = new Float64Array(256);
-  #size = new Float64Array(256);
-  #requested = new Float64Array(256);
-  #align = new Float64Array(256);
-  #chunk = new Int32Array(256);
-  #prevPhys = new Int32Array(256);
-  #nextPhys = new Int32Array(256);
-  #prevFree = new Int32Array(256);
-  #nextFree = new Int32Array(256);
-  #flags = new Uint8Array(256);
-  #records = 0;
-  readonly #spareIds: number[] = [];
-  // Live handles by block id; each handle's buffer carries it under HANDLE_KEY.
+  // Live handles by block id; each handle's buffer carries it (see _handle.ts).
   readonly #handles: (HandleImpl | undefined)[] = [];
   readonly #hooks: HandleHooks;
 
   #capacityBytes = 0;
   #freeBytes = 0;
-  #allocatedBytes = 0;
-  #peakBytes = 0;
-  #live = 0;
-  #totalAllocations = 0;
-  #totalFrees = 0;
-  #failedAllocations = 0;
-  #lastFailure = "";
-  #lastCategory: "out-of-memory" | "limit-exceeded" = "out-of-memory";
 
   /**
    * Creates the heap and takes its first chunk.
@@ -309,7 +121,7 @@ export class FreeListAllocator implements Allocator {
    * @param options Capacity, growth, limit and backing.
    * @throws {TypeError} For mistyped options.
    * @throws {RangeError} For out-of-range sizes.
-   * @throws {AllocationError} "out-of-memory" when the backing refuses the first chunk.
+   * @throws {AllocationError} "out-of-memory" when the backing refuses the first chunk; "corruption" when it returns a block it must not.
    */
   constructor(options: FreeListAllocatorOptions = {}) {
     const parsed = parseOptions(OptionsSchema, options, "create FreeListAllocator");
@@ -322,14 +134,19 @@ export class FreeListAllocator implements Allocator {
       );
     }
     this.#growth = parsed.growth ?? "exponential";
-    this.#backing = parsed.backing ?? defaultBacking();
+    this.#source = new ChunkSource(
+      parsed.backing ?? defaultBacking(),
+      "FreeListAllocator",
+      (reason, partial) => this.#revoke(reason, partial),
+    );
     this.#hooks = {
       view: (h) => this.#handleView(h),
-      size: (h) => this.#requested[h.id],
+      size: (h) => this.#records.requested[h.id],
       free: (h) => this.#freeHandle(h),
+      ended: () => this.#ledger.ended,
     };
     if (!this.#addChunk(this.#capacity)) {
-      throw new AllocationError("out-of-memory", `Cannot create FreeListAllocator: no ${this.#capacity}-byte chunk`);
+      throw new AllocationError("out-of-memory", `Cannot create FreeListAllocator: ${this.#source.refusal}`);
     }
     registerOwner(this, "free-list", FreeListAllocator.#holds);
   }
@@ -345,9 +162,7 @@ export class FreeListAllocator implements Allocator {
    */
   alloc(size: number, align?: number): Uint8Array {
     const view = this.tryAlloc(size, align);
-    if (view === null) {
-      throw new AllocationError(this.#lastCategory, `Cannot allocate ${size} bytes: ${this.#lastFailure}`);
-    }
+    if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
@@ -355,11 +170,11 @@ export class FreeListAllocator implements Allocator {
   tryAlloc(size: number, align?: number): Uint8Array | null {
     if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
     const a = align === undefined ? GRANULE : checkAlignment(align, "allocate", native.pageSize);
-    if (this.#disposed || this.#defragmenting) this.#usable("allocate");
+    if (this.#ledger.ended !== null || this.#defragmenting) this.#usable("allocate");
     if (size === 0) return new Uint8Array(0);
     const id = this.#allocate(size, a, 0);
     if (id < 0) return null;
-    return new Uint8Array(this.#chunks[this.#chunk[id]].chunk.buffer, this.#start[id], size);
+    return new Uint8Array(this.#chunks[this.#records.chunk[id]].chunk.buffer, this.#records.start[id], size);
   }
 
   /** A typed array of `length` elements, aligned to at least its element size and 16. */
@@ -377,9 +192,7 @@ export class FreeListAllocator implements Allocator {
     if (size === 0) throw new RangeError("Cannot allocate a handle as 'size' must be at least 1: current value is 0");
     this.#usable("allocate a handle");
     const id = this.#allocate(size, GRANULE, HANDLE);
-    if (id < 0) {
-      throw new AllocationError(this.#lastCategory, `Cannot allocate a ${size}-byte handle: ${this.#lastFailure}`);
-    }
+    if (id < 0) throw this.#ledger.failure(size);
     const handle = new HandleImpl(this, this.#hooks, id);
     this.#handles[id] = handle;
     return handle;
@@ -393,12 +206,13 @@ export class FreeListAllocator implements Allocator {
     const id = this.#blockOf(view, "free");
     if (id < 0) return;
     if (this.#defragmenting) this.#usable("free");
-    this.#release(id);
+    this.#release(id, "FreeListAllocator.free() released it");
   }
 
   /**
    * Resizes in place when the block, or the block and its free neighbour, can
-   * hold `newSize`; otherwise moves it (use only the returned view).
+   * hold `newSize`; otherwise moves it, keeping its alignment (use only the
+   * returned view).
    * @throws {AllocationError} "out-of-memory" (the old block stays valid), and as for `free`.
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
@@ -408,51 +222,48 @@ export class FreeListAllocator implements Allocator {
     if (id < 0) return this.alloc(newSize);
     this.#usable("resize");
     if (newSize === 0) {
-      this.#release(id);
+      this.#release(id, "FreeListAllocator.resize(view, 0) released it");
       return new Uint8Array(0);
     }
-    const buffer = this.#chunks[this.#chunk[id]].chunk.buffer;
+    const r = this.#records;
+    const buffer = this.#chunks[r.chunk[id]].chunk.buffer;
     const needed = Math.max(GRANULE, Math.ceil(newSize / GRANULE) * GRANULE);
-    if (needed > this.#size[id] && this.#nextPhys[id] !== -1 && this.#flags[this.#nextPhys[id]] === CACHED) {
-      this.#uncache(this.#nextPhys[id]); // merge the cached neighbour so the block can grow into it
+    if (needed > r.size[id] && r.nextPhys[id] !== -1 && r.flags[r.nextPhys[id]] === CACHED) {
+      this.#uncache(r.nextPhys[id]); // merge the cached neighbour so the block can grow into it
     }
-    const next = this.#nextPhys[id];
-    if (
-      needed > this.#size[id] && next !== -1 && this.#flags[next] === FREE &&
-      this.#size[id] + this.#size[next] >= needed
-    ) {
-      this.#removeFree(next);
-      this.#freeBytes -= this.#size[next];
-      this.#size[id] += this.#size[next];
+    const next = r.nextPhys[id];
+    if (needed > r.size[id] && next !== -1 && r.flags[next] === FREE && r.size[id] + r.size[next] >= needed) {
+      this.#index.remove(next);
+      this.#freeBytes -= r.size[next];
+      r.size[id] += r.size[next];
       this.#unlinkPhys(next);
     }
-    if (needed <= this.#size[id]) {
+    if (needed <= r.size[id]) {
       this.#trim(id, needed);
-      this.#allocatedBytes += newSize - this.#requested[id];
-      if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-      this.#requested[id] = newSize;
-      return new Uint8Array(buffer, this.#start[id], newSize);
+      this.#ledger.resized(r.requested[id], newSize);
+      r.requested[id] = newSize;
+      return new Uint8Array(buffer, r.start[id], newSize);
     }
-    const moved = this.#allocate(newSize, this.#align[id], 0);
-    if (moved < 0) {
-      throw new AllocationError(this.#lastCategory, `Cannot resize to ${newSize} bytes: ${this.#lastFailure}`);
-    }
-    const fresh = new Uint8Array(this.#chunks[this.#chunk[moved]].chunk.buffer, this.#start[moved], newSize);
-    fresh.set(new Uint8Array(buffer, this.#start[id], Math.min(this.#requested[id], newSize)));
-    this.#release(id);
+    const moved = this.#allocate(newSize, r.align[id], 0);
+    if (moved < 0) throw this.#ledger.failure(newSize);
+    const fresh = new Uint8Array(this.#chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
+    fresh.set(new Uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
+    this.#release(id, "FreeListAllocator.resize() moved it");
     return fresh;
   }
 
   /** Whether `view` lies in a live block (or is a live handle's view). */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
+    if (this.#ledger.ended !== null) return false;
     const buffer = view.buffer as ArrayBuffer;
     const handle = handleOf(buffer);
     if (handle !== undefined) return handle.owner === this && !handle.isFreed;
     const index = this.#chunkOf.get(buffer);
     if (index === undefined) return false;
     const id = this.#containing(index, view.byteOffset);
-    return id !== -1 && (this.#flags[id] & USED) !== 0;
+    const r = this.#records;
+    return id !== -1 && (r.flags[id] & USED) !== 0 && view.byteOffset < r.start[id] + r.requested[id];
   }
 
   /**
@@ -472,12 +283,13 @@ export class FreeListAllocator implements Allocator {
       );
     }
     this.#usable("defragment");
+    const r = this.#records;
     const started = performance.now();
     this.#flushQuick(); // cached blocks become mergeable free space
     const before = this.#freeSummary();
     let total = 0;
     for (const handle of this.#handles) {
-      if (handle !== undefined && handle.pins === 0) total += this.#requested[handle.id];
+      if (handle !== undefined && handle.pins === 0) total += r.requested[handle.id];
     }
     let movedBytes = 0, movedBlocks = 0;
     this.#defragmenting = true;
@@ -486,19 +298,21 @@ export class FreeListAllocator implements Allocator {
         const bytes = new Uint8Array(heapChunk.chunk.buffer);
         let id = heapChunk.first;
         while (id !== -1) {
-          const next = this.#nextPhys[id];
-          if (this.#flags[id] === FREE && next !== -1 && this.#flags[next] === (USED | HANDLE)) {
+          const next = r.nextPhys[id];
+          if (r.flags[id] === FREE && next !== -1 && r.flags[next] === (USED | HANDLE)) {
             const handle = this.#handles[next]!;
             if (handle.pins === 0) {
               this.#slideDown(heapChunk, id, next, bytes);
-              movedBytes += this.#requested[next];
+              movedBytes += r.requested[next];
               movedBlocks++;
               onProgress?.(movedBytes, total, total === 0 ? 1 : movedBytes / total);
+              if (this.#ledger.ended !== null) break; // the callback disposed the heap
               continue; // `id` is now the free block after the moved handle
             }
           }
           id = next;
         }
+        if (this.#ledger.ended !== null) break;
       }
     } finally {
       this.#defragmenting = false;
@@ -515,41 +329,33 @@ export class FreeListAllocator implements Allocator {
     };
   }
 
-  /** Counters; fragmentation and the largest free block walk the free lists. */
+  /**
+   * Counters; fragmentation and the largest free block walk the free lists.
+   * `largestFreeBlock` is exactly the largest `tryAlloc` the heap serves
+   * without growing.
+   */
   stats(): AllocatorStats {
     const free = this.#freeSummary();
-    return {
-      kind: "free-list",
+    return this.#ledger.stats({
       capacityBytes: this.#capacityBytes,
-      allocatedBytes: this.#allocatedBytes,
       availableBytes: this.#freeBytes,
-      peakBytes: this.#peakBytes,
-      liveAllocations: this.#live,
-      totalAllocations: this.#totalAllocations,
-      totalFrees: this.#totalFrees,
-      failedAllocations: this.#failedAllocations,
       largestFreeBlock: free.largest,
-      fragmentation: free.fragmentation,
+      freeBlocks: free.fragmentation,
       // Rounding to the 16-byte granule and alignment gaps too small to list.
-      overheadBytes: this.#capacityBytes - this.#freeBytes - this.#allocatedBytes,
-    };
+      overheadBytes: this.#capacityBytes - this.#freeBytes - this.#ledger.allocatedBytes,
+    });
   }
 
-  /** Returns every chunk to the backing, detaching all views; unusable afterwards. */
+  /**
+   * Returns every chunk to the backing; every view and handle it handed out
+   * reads as length 0 / throws "use-after-free", as does every later call. A
+   * second call does nothing.
+   */
   dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#hotBuffer = null;
-    for (const handle of this.#handles) {
-      if (handle === undefined) continue;
-      handle.isFreed = true;
-      (handle.view?.buffer as ArrayBuffer | undefined)?.transfer(0);
-    }
-    this.#handles.length = 0;
-    for (const heapChunk of this.#chunks) returnChunk(this.#backing, heapChunk.chunk);
-    this.#totalFrees += this.#live;
-    this.#live = 0;
-    this.#allocatedBytes = 0;
+    if (!this.#ledger.end("was disposed")) return;
+    this[LEASES].releasedAll("FreeListAllocator.dispose() released it");
+    this.#teardown();
+    for (const heapChunk of this.#chunks) this.#source.give(heapChunk.chunk);
   }
 
   /** Same as {@linkcode FreeListAllocator.dispose}, for `using`. */
@@ -559,29 +365,67 @@ export class FreeListAllocator implements Allocator {
 
   // ---------------------------------------------------------------- internals
 
+  // The backing released a chunk (its reset, scope end, dispose): end here too.
+  #revoke(reason: string, partial: boolean): void {
+    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+    this[LEASES].releasedAll(`the FreeListAllocator lost its memory (${reason})`);
+    this.#teardown();
+    for (const heapChunk of this.#chunks) {
+      if (partial) this.#source.giveQuietly(heapChunk.chunk);
+      else heapChunk.chunk.buffer.transfer(0);
+    }
+  }
+
+  #teardown(): void {
+    this.#hotBuffer = null;
+    for (const handle of this.#handles) handle?.detach();
+    this.#handles.length = 0;
+    this.#ledger.freedAll();
+  }
+
   #usable(op: string): void {
-    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op}: the FreeListAllocator was disposed`);
+    this.#ledger.guard(op);
     if (this.#defragmenting) {
       throw new AllocationError("unsupported", `Cannot ${op} during defragment(): blocks are being moved`);
     }
   }
 
   #freeSummary(): { largest: number; fragmentation: number } {
+    const r = this.#records;
     let sum = 0, squares = 0, largest = 0;
+    if (this.#ledger.ended !== null) return { largest, fragmentation: 0 };
     for (const heapChunk of this.#chunks) {
-      for (let id = heapChunk.first; id !== -1; id = this.#nextPhys[id]) {
-        if (this.#flags[id] !== FREE && this.#flags[id] !== CACHED) continue;
-        const size = this.#size[id];
+      for (let id = heapChunk.first; id !== -1; id = r.nextPhys[id]) {
+        if (r.flags[id] !== FREE && r.flags[id] !== CACHED) continue;
+        const size = r.size[id];
         sum += size;
         squares += size * size;
         if (size > largest) largest = size;
       }
     }
+    // Cached blocks are merged before an allocation fails, so two cached or
+    // free neighbours serve as one block: measure runs of them.
+    if (this.#quickBlocks > 0) largest = this.#largestRun(largest);
     return { largest, fragmentation: sum === 0 ? 0 : Math.max(0, 1 - Math.sqrt(squares) / sum) };
+  }
+
+  #largestRun(atLeast: number): number {
+    const r = this.#records;
+    let largest = atLeast;
+    for (const heapChunk of this.#chunks) {
+      let run = 0;
+      for (let id = heapChunk.first; id !== -1; id = r.nextPhys[id]) {
+        if (r.flags[id] === FREE || r.flags[id] === CACHED) run += r.size[id];
+        else run = 0;
+        if (run > largest) largest = run;
+      }
+    }
+    return largest;
   }
 
   // Finds, splits and marks a block; returns its id, or -1.
   #allocate(size: number, align: number, kind: number): number {
+    const r = this.#records;
     const needed = Math.max(GRANULE, Math.ceil(size / GRANULE) * GRANULE);
     if (needed < SMALL && this.#quickCount[needed >>> 4] !== 0) {
       // Every cached block of this class has exactly `needed` bytes; chunks are
@@ -589,36 +433,31 @@ export class FreeListAllocator implements Allocator {
       const cls = needed >>> 4;
       const id = this.#quick[cls * QUICK_DEPTH + --this.#quickCount[cls]];
       this.#quickBlocks--;
-      if (align <= GRANULE || this.#start[id] % align === 0) return this.#use(id, size, align, kind);
+      if (align <= GRANULE || r.start[id] % align === 0) return this.#use(id, size, align, kind);
       this.#quickCount[cls]++; // keep it for a later request; fall through
       this.#quickBlocks++;
     }
     const search = align > GRANULE ? needed + align - GRANULE : needed;
-    let id = this.#findFree(search);
+    let id = this.#index.find(search);
     if (id === -1 && this.#quickBlocks > 0) {
       this.#flushQuick();
-      id = this.#findFree(search);
+      id = this.#index.find(search);
     }
     if (id === -1) {
-      // The new chunk must reach the size class findFree rounds `search` up to.
-      const rounded = search >= SMALL ? search + 2 ** (log2Floor(search) - SL_LOG2) : search;
-      if (this.#grow(rounded)) id = this.#findFree(search);
-      if (id === -1) {
-        this.#failedAllocations++;
-        return -1;
-      }
+      if (this.#grow(search)) id = this.#index.find(search);
+      if (id === -1) return -1;
     }
-    this.#removeFree(id);
-    this.#freeBytes -= this.#size[id];
-    this.#flags[id] = USED | kind;
+    this.#index.remove(id);
+    this.#freeBytes -= r.size[id];
+    r.flags[id] = USED | kind;
     if (align > GRANULE) {
       // Chunks are page-aligned, so aligning the offset aligns the address.
-      const gap = (align - (this.#start[id] % align)) % align;
+      const gap = (align - (r.start[id] % align)) % align;
       if (gap > 0) {
-        const front = this.#newRecord(this.#start[id], gap, this.#chunk[id]);
+        const front = r.create(r.start[id], gap, r.chunk[id]);
         this.#linkPhysBefore(front, id);
-        this.#start[id] += gap;
-        this.#size[id] -= gap;
+        r.start[id] += gap;
+        r.size[id] -= gap;
         this.#markFree(front);
       }
     }
@@ -628,61 +467,61 @@ export class FreeListAllocator implements Allocator {
 
   // Splits the tail beyond `keep` bytes off a used block, as a free block.
   #trim(id: number, keep: number): void {
-    const rest = this.#size[id] - keep;
+    const r = this.#records;
+    const rest = r.size[id] - keep;
     if (rest < GRANULE) return;
-    const tail = this.#newRecord(this.#start[id] + keep, rest, this.#chunk[id]);
+    const tail = r.create(r.start[id] + keep, rest, r.chunk[id]);
     this.#linkPhysAfter(tail, id);
-    this.#size[id] = keep;
+    r.size[id] = keep;
     this.#markFree(tail);
   }
 
   // Frees a used block and merges it with free neighbours.
-  #release(id: number): void {
-    const heapChunk = this.#chunks[this.#chunk[id]];
-    heapChunk.used.delete(this.#start[id]);
-    this.#allocatedBytes -= this.#requested[id];
-    this.#requested[id] = 0;
-    this.#live--;
-    this.#totalFrees++;
-    const size = this.#size[id];
-    if (size < SMALL && this.#flags[id] === USED && !this.#defragmenting) {
+  #release(id: number, reason: string): void {
+    const r = this.#records;
+    const heapChunk = this.#chunks[r.chunk[id]];
+    const leases = this[LEASES];
+    if (leases.count !== 0) leases.freed(heapChunk.chunk.address + r.start[id], reason);
+    heapChunk.used.delete(r.start[id]);
+    this.#ledger.freed(r.requested[id]);
+    r.requested[id] = 0;
+    const size = r.size[id];
+    if (size < SMALL && r.flags[id] === USED && !this.#defragmenting) {
       const cls = size >>> 4;
       if (this.#quickCount[cls] < QUICK_DEPTH) {
-        this.#flags[id] = CACHED;
+        r.flags[id] = CACHED;
         this.#freeBytes += size;
         this.#quick[cls * QUICK_DEPTH + this.#quickCount[cls]++] = id;
         this.#quickBlocks++;
         return;
       }
     }
-    this.#flags[id] = 0;
+    r.flags[id] = 0;
     this.#markFree(id);
   }
 
-  // Marks a block taken from a quick list as used.
   // A quick-list block, already the right size, taken into use.
   #use(id: number, size: number, align: number, kind: number): number {
-    this.#flags[id] = USED | kind;
-    this.#freeBytes -= this.#size[id];
+    this.#records.flags[id] = USED | kind;
+    this.#freeBytes -= this.#records.size[id];
     return this.#claim(id, size, align);
   }
 
   // The bookkeeping of every allocation once its block is final (placed,
   // aligned, trimmed): record it by offset and count it.
   #claim(id: number, size: number, align: number): number {
-    this.#requested[id] = size;
-    this.#align[id] = align;
-    this.#chunks[this.#chunk[id]].used.set(this.#start[id], id);
-    this.#allocatedBytes += size;
-    if (this.#allocatedBytes > this.#peakBytes) this.#peakBytes = this.#allocatedBytes;
-    this.#live++;
-    this.#totalAllocations++;
+    const r = this.#records;
+    r.requested[id] = size;
+    r.align[id] = align;
+    this.#chunks[r.chunk[id]].used.set(r.start[id], id);
+    this.#ledger.allocated(size);
     return id;
   }
 
   // Takes one block out of its quick list and frees it for real.
   #uncache(id: number): void {
-    const cls = this.#size[id] >>> 4;
+    const r = this.#records;
+    const cls = r.size[id] >>> 4;
     const base = cls * QUICK_DEPTH;
     const count = this.#quickCount[cls];
     for (let i = 0; i < count; i++) {
@@ -690,8 +529,8 @@ export class FreeListAllocator implements Allocator {
       this.#quick[base + i] = this.#quick[base + count - 1];
       this.#quickCount[cls]--;
       this.#quickBlocks--;
-      this.#flags[id] = 0;
-      this.#freeBytes -= this.#size[id]; // markFree counts it again
+      r.flags[id] = 0;
+      this.#freeBytes -= r.size[id]; // markFree counts it again
       this.#markFree(id);
       return;
     }
@@ -699,11 +538,12 @@ export class FreeListAllocator implements Allocator {
 
   // Returns every cached block to the heap proper, merging as a free would.
   #flushQuick(): void {
+    const r = this.#records;
     for (let cls = 0; cls < this.#quickCount.length; cls++) {
       while (this.#quickCount[cls] > 0) {
         const id = this.#quick[cls * QUICK_DEPTH + --this.#quickCount[cls]];
-        this.#flags[id] = 0;
-        this.#freeBytes -= this.#size[id]; // markFree counts it again
+        r.flags[id] = 0;
+        this.#freeBytes -= r.size[id]; // markFree counts it again
         this.#markFree(id);
       }
     }
@@ -712,83 +552,81 @@ export class FreeListAllocator implements Allocator {
 
   // Marks a block free, merging with free physical neighbours, and lists it.
   #markFree(id: number): void {
-    this.#freeBytes += this.#size[id];
-    const prev = this.#prevPhys[id];
-    if (prev !== -1 && this.#flags[prev] === FREE) {
-      this.#removeFree(prev);
-      this.#size[prev] += this.#size[id];
+    const r = this.#records;
+    this.#freeBytes += r.size[id];
+    const prev = r.prevPhys[id];
+    if (prev !== -1 && r.flags[prev] === FREE) {
+      this.#index.remove(prev);
+      r.size[prev] += r.size[id];
       this.#unlinkPhys(id);
       id = prev;
     }
-    const next = this.#nextPhys[id];
-    if (next !== -1 && this.#flags[next] === FREE) {
-      this.#removeFree(next);
-      this.#size[id] += this.#size[next];
+    const next = r.nextPhys[id];
+    if (next !== -1 && r.flags[next] === FREE) {
+      this.#index.remove(next);
+      r.size[id] += r.size[next];
       this.#unlinkPhys(next);
     }
-    this.#flags[id] = FREE;
-    this.#insertFree(id);
+    r.flags[id] = FREE;
+    this.#index.insert(id);
   }
 
   // Moves used handle `used` down to the start of free block `free` before it.
   #slideDown(heapChunk: HeapChunk, free: number, used: number, bytes: Uint8Array): void {
-    const from = this.#start[used];
-    const to = this.#start[free];
-    const length = this.#size[used];
-    bytes.copyWithin(to, from, from + this.#requested[used]);
-    this.#removeFree(free);
+    const r = this.#records;
+    const from = r.start[used];
+    const to = r.start[free];
+    const length = r.size[used];
+    bytes.copyWithin(to, from, from + r.requested[used]);
+    this.#index.remove(free);
     // Swap the two in physical order: ..., used, free, ...
-    const before = this.#prevPhys[free];
-    const after = this.#nextPhys[used];
-    this.#prevPhys[used] = before;
-    if (before !== -1) this.#nextPhys[before] = used;
+    const before = r.prevPhys[free];
+    const after = r.nextPhys[used];
+    r.prevPhys[used] = before;
+    if (before !== -1) r.nextPhys[before] = used;
     else heapChunk.first = used;
-    this.#nextPhys[used] = free;
-    this.#prevPhys[free] = used;
-    this.#nextPhys[free] = after;
-    if (after !== -1) this.#prevPhys[after] = free;
-    this.#start[used] = to;
-    this.#start[free] = to + length;
+    r.nextPhys[used] = free;
+    r.prevPhys[free] = used;
+    r.nextPhys[free] = after;
+    if (after !== -1) r.prevPhys[after] = free;
+    r.start[used] = to;
+    r.start[free] = to + length;
     heapChunk.used.delete(from);
     heapChunk.used.set(to, used);
-    const next = this.#nextPhys[free];
-    if (next !== -1 && this.#flags[next] === FREE) {
-      this.#removeFree(next);
-      this.#size[free] += this.#size[next];
+    const next = r.nextPhys[free];
+    if (next !== -1 && r.flags[next] === FREE) {
+      this.#index.remove(next);
+      r.size[free] += r.size[next];
       this.#unlinkPhys(next);
     }
-    this.#insertFree(free);
+    this.#index.insert(free);
     // The handle's old views point at the old place: detach them.
-    const handle = this.#handles[used]!;
-    if (handle.view !== null) {
-      (handle.view.buffer as ArrayBuffer).transfer(0);
-      handle.view = null;
-    }
+    this.#handles[used]!.detach();
   }
 
   #handleView(handle: HandleImpl): Uint8Array {
     const id = handle.id;
-    const chunk = this.#chunks[this.#chunk[id]].chunk;
-    const buffer = native.wrap(chunk.address + this.#start[id], this.#requested[id]);
-    (buffer as unknown as Record<symbol, HandleImpl>)[HANDLE_KEY] = handle;
+    const chunk = this.#chunks[this.#records.chunk[id]].chunk;
+    // SAFETY: the handle's block lies in a chunk the heap holds; a move, free or dispose detaches this buffer first.
+    const buffer = native.wrap(chunk.address + this.#records.start[id], this.#records.requested[id]);
+    tagHandleBuffer(buffer, handle);
     return new Uint8Array(buffer);
   }
 
   #freeHandle(handle: HandleImpl): void {
     this.#usable("free a handle");
     handle.isFreed = true;
-    if (handle.view !== null) {
-      (handle.view.buffer as ArrayBuffer).transfer(0);
-      handle.view = null;
-    }
+    handle.detach();
     this.#handles[handle.id] = undefined;
-    this.#release(handle.id);
+    this.#release(handle.id, "its Handle was freed");
   }
 
   #grow(needed: number): boolean {
     if (this.#growth === "fixed") {
-      this.#lastFailure = `no free block of ${needed} bytes in its ${this.#capacityBytes} bytes, and growth is fixed`;
-      this.#lastCategory = "out-of-memory";
+      this.#ledger.fail(
+        "out-of-memory",
+        `no free block of ${needed} bytes in its ${this.#capacityBytes} bytes, and growth is fixed`,
+      );
       return false;
     }
     const last = this.#chunks.length ? this.#chunks[this.#chunks.length - 1].chunk.size : this.#capacity;
@@ -797,24 +635,24 @@ export class FreeListAllocator implements Allocator {
     let size = Math.max(roundToPage(wanted), minimum);
     if (this.#capacityBytes + size > this.#maxCapacity) size = minimum;
     if (this.#capacityBytes + size > this.#maxCapacity) {
-      this.#lastFailure = `a ${size}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ` +
-        `${this.#capacityBytes} held)`;
-      this.#lastCategory = "limit-exceeded";
+      this.#ledger.fail(
+        "limit-exceeded",
+        `a ${size}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ${this.#capacityBytes} held)`,
+      );
       return false;
     }
     if (!this.#addChunk(size)) {
-      this.#lastFailure = `the backing allocator refused a ${size}-byte chunk`;
-      this.#lastCategory = "out-of-memory";
+      this.#ledger.fail("out-of-memory", this.#source.refusal);
       return false;
     }
     return true;
   }
 
   #addChunk(size: number): boolean {
-    const chunk = takeChunk(this.#backing, size);
+    const chunk = this.#source.take(size);
     if (chunk === null) return false;
     const index = this.#chunks.length;
-    const id = this.#newRecord(0, size, index);
+    const id = this.#records.create(0, size, index);
     this.#chunks.push({ chunk, used: new OffsetTable(), first: id });
     this.#chunkOf.set(chunk.buffer, index);
     this.#capacityBytes += size;
@@ -822,142 +660,40 @@ export class FreeListAllocator implements Allocator {
     return true;
   }
 
-  #newRecord(start: number, size: number, chunk: number): number {
-    let id = this.#spareIds.pop();
-    if (id === undefined) {
-      if (this.#records === this.#start.length) this.#growRecords();
-      id = this.#records++;
-    }
-    this.#start[id] = start;
-    this.#size[id] = size;
-    this.#requested[id] = 0;
-    this.#align[id] = GRANULE;
-    this.#chunk[id] = chunk;
-    this.#prevPhys[id] = this.#nextPhys[id] = -1;
-    this.#prevFree[id] = this.#nextFree[id] = -1;
-    this.#flags[id] = 0;
-    return id;
-  }
-
-  #growRecords(): void {
-    const n = this.#start.length * 2;
-    const grow = <T extends Float64Array | Int32Array | Uint8Array>(old: T, make: (n: number) => T): T => {
-      const fresh = make(n);
-      fresh.set(old);
-      return fresh;
-    };
-    this.#start = grow(this.#start, (k) => new Float64Array(k));
-    this.#size = grow(this.#size, (k) => new Float64Array(k));
-    this.#requested = grow(this.#requested, (k) => new Float64Array(k));
-    this.#align = grow(this.#align, (k) => new Float64Array(k));
-    this.#chunk = grow(this.#chunk, (k) => new Int32Array(k));
-    this.#prevPhys = grow(this.#prevPhys, (k) => new Int32Array(k));
-    this.#nextPhys = grow(this.#nextPhys, (k) => new Int32Array(k));
-    this.#prevFree = grow(this.#prevFree, (k) => new Int32Array(k));
-    this.#nextFree = grow(this.#nextFree, (k) => new Int32Array(k));
-    this.#flags = grow(this.#flags, (k) => new Uint8Array(k));
-  }
-
   #linkPhysBefore(id: number, before: number): void {
-    const prev = this.#prevPhys[before];
-    this.#prevPhys[id] = prev;
-    this.#nextPhys[id] = before;
-    this.#prevPhys[before] = id;
-    if (prev !== -1) this.#nextPhys[prev] = id;
-    else this.#chunks[this.#chunk[id]].first = id;
+    const r = this.#records;
+    const prev = r.prevPhys[before];
+    r.prevPhys[id] = prev;
+    r.nextPhys[id] = before;
+    r.prevPhys[before] = id;
+    if (prev !== -1) r.nextPhys[prev] = id;
+    else this.#chunks[r.chunk[id]].first = id;
   }
 
   #linkPhysAfter(id: number, after: number): void {
-    const next = this.#nextPhys[after];
-    this.#prevPhys[id] = after;
-    this.#nextPhys[id] = next;
-    this.#nextPhys[after] = id;
-    if (next !== -1) this.#prevPhys[next] = id;
+    const r = this.#records;
+    const next = r.nextPhys[after];
+    r.prevPhys[id] = after;
+    r.nextPhys[id] = next;
+    r.nextPhys[after] = id;
+    if (next !== -1) r.prevPhys[next] = id;
   }
 
   // Removes a record from the physical list and recycles its id.
   #unlinkPhys(id: number): void {
-    const prev = this.#prevPhys[id], next = this.#nextPhys[id];
-    if (prev !== -1) this.#nextPhys[prev] = next;
-    else this.#chunks[this.#chunk[id]].first = next;
-    if (next !== -1) this.#prevPhys[next] = prev;
-    this.#flags[id] = 0;
-    this.#spareIds.push(id);
-  }
-
-  // TLSF mapping: size → (first level, second level).
-  #classOf(size: number): number {
-    if (size < SMALL) return size >>> 4;
-    if (size < 2 ** 31) {
-      const fl = 31 - Math.clz32(size);
-      return ((fl - FL_SHIFT + 1) << SL_LOG2) + (size >>> (fl - SL_LOG2)) - SL_COUNT;
-    }
-    const fl = log2Floor(size);
-    const sl = Math.floor(size / 2 ** (fl - SL_LOG2)) - SL_COUNT;
-    return (fl - FL_SHIFT + 1) * SL_COUNT + sl;
-  }
-
-  #insertFree(id: number): void {
-    const cls = this.#classOf(this.#size[id]);
-    const head = this.#heads[cls];
-    this.#prevFree[id] = -1;
-    this.#nextFree[id] = head;
-    if (head !== -1) this.#prevFree[head] = id;
-    this.#heads[cls] = id;
-    const fl = cls >> SL_LOG2;
-    this.#slBitmap[fl] |= 1 << (cls & (SL_COUNT - 1));
-    if (fl < 32) this.#flLow |= 1 << fl;
-    else this.#flHigh |= 1 << (fl - 32);
-  }
-
-  #removeFree(id: number): void {
-    const cls = this.#classOf(this.#size[id]);
-    const prev = this.#prevFree[id], next = this.#nextFree[id];
-    if (prev !== -1) this.#nextFree[prev] = next;
-    else this.#heads[cls] = next;
-    if (next !== -1) this.#prevFree[next] = prev;
-    this.#prevFree[id] = this.#nextFree[id] = -1;
-    if (this.#heads[cls] === -1) {
-      const fl = cls >> SL_LOG2;
-      this.#slBitmap[fl] &= ~(1 << (cls & (SL_COUNT - 1)));
-      if (this.#slBitmap[fl] === 0) {
-        if (fl < 32) this.#flLow &= ~(1 << fl);
-        else this.#flHigh &= ~(1 << (fl - 32));
-      }
-    }
-  }
-
-  // A free block of at least `size` bytes in O(1): round the size up to the
-  // next class so that every block listed there fits, then take the first
-  // non-empty list at or above it.
-  #findFree(size: number): number {
-    let rounded = size;
-    if (size >= SMALL) {
-      rounded = size < 2 ** 30
-        ? size + (1 << (27 - Math.clz32(size))) - 1
-        : size + 2 ** (log2Floor(size) - SL_LOG2) - 1;
-    }
-    const cls = this.#classOf(rounded);
-    let fl = cls >> SL_LOG2;
-    if (fl >= FL_COUNT) return -1;
-    let slMap = this.#slBitmap[fl] & (~0 << (cls & (SL_COUNT - 1)));
-    if (slMap === 0) {
-      const low = fl + 1 < 32 ? this.#flLow & (~0 << (fl + 1)) : 0;
-      if (low !== 0) fl = lowestBit(low);
-      else {
-        const high = fl + 1 < 32 ? this.#flHigh : this.#flHigh & (~0 << (fl + 1 - 32));
-        if (high === 0) return -1;
-        fl = lowestBit(high) + 32;
-      }
-      slMap = this.#slBitmap[fl];
-    }
-    return this.#heads[fl * SL_COUNT + lowestBit(slMap)];
+    const r = this.#records;
+    const prev = r.prevPhys[id], next = r.nextPhys[id];
+    if (prev !== -1) r.nextPhys[prev] = next;
+    else this.#chunks[r.chunk[id]].first = next;
+    if (next !== -1) r.prevPhys[next] = prev;
+    r.recycle(id);
   }
 
   // The block containing `offset` in a chunk (a walk: error paths and owns()).
   #containing(index: number, offset: number): number {
-    for (let id = this.#chunks[index].first; id !== -1; id = this.#nextPhys[id]) {
-      if (offset >= this.#start[id] && offset < this.#start[id] + this.#size[id]) return id;
+    const r = this.#records;
+    for (let id = this.#chunks[index].first; id !== -1; id = r.nextPhys[id]) {
+      if (offset >= r.start[id] && offset < r.start[id] + r.size[id]) return id;
     }
     return -1;
   }
@@ -965,14 +701,16 @@ export class FreeListAllocator implements Allocator {
   // The used, non-handle block `view` starts; -1 for an empty view; throws otherwise.
   #blockOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
+    this.#ledger.guard(op);
     const buffer = view.buffer as ArrayBuffer;
     const index = buffer === this.#hotBuffer ? this.#hotIndex : this.#chunkOf.get(buffer);
-    if (index !== undefined && !this.#disposed) {
+    if (index !== undefined) {
       this.#hotBuffer = buffer;
       this.#hotIndex = index;
+      const r = this.#records;
       const id = this.#chunks[index].used.get(view.byteOffset);
       if (id !== -1 && view.byteLength !== 0) {
-        if (this.#flags[id] & HANDLE) {
+        if (r.flags[id] & HANDLE) {
           throw new AllocationError(
             "invalid-free",
             `Cannot ${op} ${describe(view)}: it is a Handle's block; use handle.free()`,
@@ -982,7 +720,7 @@ export class FreeListAllocator implements Allocator {
       }
       if (view.byteLength === 0) return -1;
       const at = this.#containing(index, view.byteOffset);
-      if (at !== -1 && (this.#flags[at] === FREE || this.#flags[at] === CACHED)) {
+      if (at !== -1 && (r.flags[at] === FREE || r.flags[at] === CACHED)) {
         throw new AllocationError(
           op === "free" ? "double-free" : "use-after-free",
           `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: that memory is already free`,
