@@ -1,24 +1,60 @@
 /**
  * memkit gives Deno and Bun programs memory that the garbage collector does
- * not own: aligned native blocks from `posix_memalign` and `mmap`, page and
- * file mappings, and SIMD byte kernels from a small C library, through one
- * API that runs unchanged on both runtimes.
+ * not own, through one API that runs unchanged on both runtimes. Every block
+ * is a plain typed array over native memory, and every view is detached
+ * (length 0) when its memory goes back, so no view can reach freed memory.
  *
  * Run Deno with `--allow-ffi` (plus `--allow-read --allow-write --allow-run
  * --allow-env` so memkit can build and cache its C library on first use;
- * without them the kernels fall back to TypeScript).
+ * without them the kernels fall back to TypeScript). Bun needs nothing.
+ *
+ * The families, in the order below:
+ *
+ * - **Runtime and pages**: {@linkcode nativeInfo}, {@linkcode addressOf},
+ *   page and file mappings ({@linkcode mapPages}, {@linkcode mapFile}) with
+ *   `protect`, `advise` and `lock`.
+ * - **Allocators**: one {@linkcode Allocator} interface and its
+ *   implementations: {@linkcode SystemAllocator} (malloc / mmap per block),
+ *   {@linkcode Arena} (bump allocation with `using` scopes),
+ *   {@linkcode StackAllocator}, {@linkcode PoolAllocator},
+ *   {@linkcode BuddyAllocator} and {@linkcode FreeListAllocator} (TLSF, with
+ *   relocatable handles and `defragment()`). They chain: each takes its chunks
+ *   from a `backing` allocator, and when any allocator in a chain releases
+ *   memory, every view below it reads as length 0.
+ * - **Leak tracking**: {@linkcode DebugAllocator}, the global allocator
+ *   ({@linkcode initAllocator}, {@linkcode malloc}, ...) with its leak check
+ *   at exit, testing helpers ({@linkcode leakCheck},
+ *   {@linkcode FailingAllocator}) and GC hooks.
+ * - **Memory pressure**: {@linkcode readMemoryStatus}, {@linkcode PressureLevel},
+ *   {@linkcode PressureMonitor}, PSI triggers and thermal state.
+ * - **Arrays and SIMD**: C-layout records ({@linkcode struct}), growable
+ *   arrays of them ({@linkcode DynamicArray}, {@linkcode SharedDynamicArray}
+ *   across Workers), {@linkcode SIMDArray} and the byte kernels of
+ *   {@linkcode simd}.
+ *
+ * Errors follow one rule: a wrong type is a `TypeError`, a size, alignment or
+ * count out of range a `RangeError`, anything about the state of memory an
+ * {@linkcode AllocationError} with a `category`.
  *
  * @example A quick tour
  * ```ts
- * import { mapPages, nativeInfo, simd, SystemAllocator } from "@memkit/memkit";
+ * import { Arena, mapPages, nativeInfo, PoolAllocator, simd, SystemAllocator } from "@memkit/memkit";
  * import assert from "node:assert/strict";
  *
  * console.log(nativeInfo().simd); // "avx2", "neon", ... or "js"
  *
- * const allocator = new SystemAllocator();
- * const samples = allocator.array(Float64Array, 1024, 64); // 64-byte aligned
+ * using system = new SystemAllocator();
+ * const samples = system.array(Float64Array, 1024, 64); // 64-byte aligned
  * samples.fill(1.5);
- * allocator.free(samples); // samples.length is now 0: no dangling view
+ * system.free(samples); // samples.length is now 0: no dangling view
+ *
+ * // Chains: a pool draws its chunks from an arena; the arena's reset reaches the pool's views.
+ * const arena = new Arena({ capacity: 1 << 20 });
+ * const pool = new PoolAllocator({ blockSize: 64, backing: arena });
+ * const node = pool.alloc(64);
+ * arena.reset();
+ * assert.equal(node.length, 0);
+ * arena.dispose();
  *
  * using pages = mapPages(1 << 20); // unmapped at the end of the scope
  * simd.fill(pages.bytes, 0xff);
@@ -27,6 +63,8 @@
  *
  * @module
  */
+
+// Errors and the allocator interface.
 export { AllocationError } from "./src/base/errors.ts";
 export type { AllocationErrorCategory, AllocationErrorOptions } from "./src/base/errors.ts";
 export type {
@@ -36,14 +74,29 @@ export type {
   TypedArray,
   TypedArrayConstructor,
 } from "./src/base/allocator.ts";
-export { fragmentation } from "./src/alloc/fragmentation.ts";
+
+// Runtime and pages.
 export { addressOf, nativeInfo } from "./src/base/native_info.ts";
 export type { NativeInfo } from "./src/base/native_info.ts";
 export { mapFile, mapPages } from "./src/pages/mapping.ts";
 export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/pages/mapping.ts";
+
+// Allocators.
+export { fragmentation } from "./src/alloc/fragmentation.ts";
 export { SystemAllocator } from "./src/alloc/system_allocator.ts";
+export type { SystemAllocatorOptions } from "./src/alloc/system_allocator.ts";
 export { Arena } from "./src/alloc/arena.ts";
 export { workerArena } from "./src/alloc/worker_arena.ts";
+export type {
+  ArenaAlignment,
+  ArenaGrowth,
+  ArenaObserver,
+  ArenaOptions,
+  ArenaResetMode,
+  ArenaScope,
+  ArenaScopeStats,
+  ArenaStats,
+} from "./src/alloc/arena_types.ts";
 export { StackAllocator } from "./src/alloc/stack_allocator.ts";
 export type { StackAllocatorOptions, StackMarker } from "./src/alloc/stack_allocator.ts";
 export { PoolAllocator } from "./src/alloc/pool_allocator.ts";
@@ -52,6 +105,8 @@ export { BuddyAllocator } from "./src/alloc/buddy_allocator.ts";
 export type { BuddyAllocatorOptions } from "./src/alloc/buddy_allocator.ts";
 export { FreeListAllocator } from "./src/alloc/free_list_allocator.ts";
 export type { DefragReport, FreeListAllocatorOptions, Handle } from "./src/alloc/free_list_types.ts";
+
+// Leak tracking.
 export { DebugAllocator } from "./src/debug/debug_allocator.ts";
 export type { DebugAllocatorOptions, LeakRecord } from "./src/debug/debug_allocator.ts";
 export {
@@ -69,6 +124,8 @@ export type { GlobalAllocatorConfig, MemStats } from "./src/debug/global_allocat
 export { FailingAllocator, leakCheck } from "./src/debug/testing.ts";
 export type { FailingAllocatorOptions } from "./src/debug/testing.ts";
 export { gcHint, onGC } from "./src/debug/gc_hooks.ts";
+
+// Memory pressure.
 export { readMemoryStatus } from "./src/pressure/memory_status.ts";
 export type { MemoryStatus, PsiAverages } from "./src/pressure/memory_status.ts";
 export { PressureLevel, pressureLevel } from "./src/pressure/pressure_level.ts";
@@ -78,26 +135,17 @@ export type { PressureListener, PressureMonitorOptions } from "./src/pressure/pr
 export { PsiTrigger } from "./src/pressure/psi_trigger.ts";
 export type { PsiTriggerOptions } from "./src/pressure/psi_trigger.ts";
 export { readThermalState } from "./src/pressure/thermal_state.ts";
+export type { ThermalState } from "./src/pressure/thermal_state.ts";
+
+// Arrays and SIMD.
 export { struct } from "./src/arrays/struct.ts";
 export type { FieldType, StructField, StructLayout } from "./src/arrays/struct.ts";
 export { DynamicArray } from "./src/arrays/dynamic_array.ts";
 export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/arrays/dynamic_array.ts";
 export { SIMDArray } from "./src/arrays/simd_array.ts";
-export { SharedDynamicArray } from "./src/arrays/shared_dynamic_array.ts";
-export { audioArray, uniformArray, vertexArray } from "./src/arrays/array_factories.ts";
-export type { SharedDynamicArrayOptions } from "./src/arrays/shared_dynamic_array.ts";
 export type { SIMDType } from "./src/arrays/simd_array.ts";
-export type { ThermalState } from "./src/pressure/thermal_state.ts";
-export type {
-  ArenaAlignment,
-  ArenaGrowth,
-  ArenaObserver,
-  ArenaOptions,
-  ArenaResetMode,
-  ArenaScope,
-  ArenaScopeStats,
-  ArenaStats,
-} from "./src/alloc/arena_types.ts";
-export type { SystemAllocatorOptions } from "./src/alloc/system_allocator.ts";
+export { SharedDynamicArray } from "./src/arrays/shared_dynamic_array.ts";
+export type { SharedDynamicArrayOptions } from "./src/arrays/shared_dynamic_array.ts";
+export { audioArray, uniformArray, vertexArray } from "./src/arrays/array_factories.ts";
 export { simd } from "./src/arrays/simd.ts";
 export type { Simd } from "./src/arrays/simd.ts";
