@@ -8,6 +8,7 @@ import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { LEASES, LeaseTable } from "./_lease.ts";
+import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
@@ -620,21 +621,21 @@ export class Arena implements Allocator, Disposable {
       return this.#refuse("out-of-memory", reason);
     }
     const last = this.#chunks.length ? this.#chunks[this.#chunks.length - 1].size : 0;
-    const wanted = roundToPage(
-      this.#growth === "exponential" || this.#growth === "adaptive"
-        ? Math.max(this.#capacity, last * 2)
-        : this.#capacity,
-    );
+    const wanted = plannedChunkSize(this.#growth, this.#capacity, last, this.#capacityBytes);
     const needed = roundToPage(Math.max(size, 1));
     // Larger than the next chunk would be: a chunk of its own, and the current
     // chunk stays current (so the space left in it is not abandoned).
     const oversized = needed > wanted && this.#chunks.length > 0;
-    let chunkSize = oversized ? needed : Math.max(wanted, needed);
-    if (this.#capacityBytes + chunkSize > this.#maxCapacity) chunkSize = needed;
-    if (this.#capacityBytes + chunkSize > this.#maxCapacity) {
+    const chunkSize = capChunkSize(
+      oversized ? needed : Math.max(wanted, needed),
+      needed,
+      this.#capacityBytes,
+      this.#maxCapacity,
+    );
+    if (chunkSize < 0) {
       return this.#refuse(
         "limit-exceeded",
-        `a ${chunkSize}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ${this.#capacityBytes} held)`,
+        `a ${needed}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ${this.#capacityBytes} held)`,
       );
     }
     const chunk = this.#source.take(chunkSize);

@@ -11,6 +11,7 @@ import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { type HandleHooks, HandleImpl, handleOf, tagHandleBuffer } from "./_handle.ts";
 import { LEASES, LeaseTable } from "./_lease.ts";
+import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { OffsetTable } from "./_offset_table.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -630,14 +631,13 @@ export class FreeListAllocator implements Allocator, Disposable {
       return false;
     }
     const last = this.#chunks.length ? this.#chunks[this.#chunks.length - 1].chunk.size : this.#capacity;
-    const wanted = this.#growth === "exponential" ? last * 2 : this.#capacity;
-    const minimum = roundToPage(needed);
-    let size = Math.max(roundToPage(wanted), minimum);
-    if (this.#capacityBytes + size > this.#maxCapacity) size = minimum;
-    if (this.#capacityBytes + size > this.#maxCapacity) {
+    const planned = plannedChunkSize(this.#growth, this.#capacity, last, this.#capacityBytes);
+    const size = capChunkSize(Math.max(planned, roundToPage(needed)), needed, this.#capacityBytes, this.#maxCapacity);
+    if (size < 0) {
       this.#ledger.fail(
         "limit-exceeded",
-        `a ${size}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ${this.#capacityBytes} held)`,
+        `a ${roundToPage(needed)}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ` +
+          `${this.#capacityBytes} held)`,
       );
       return false;
     }
