@@ -99,9 +99,20 @@ export class ChunkSource {
     }
     const view = block as Uint8Array;
     const address = native.addressOf(view);
-    // SAFETY: the backing gave `size` bytes at `address` (checked above), and
-    // the owner detaches this buffer before the chunk goes back.
-    const chunk: Chunk = { block: view, address, size, buffer: native.wrap(address, size), lease: null, lost: false };
+    let buffer: ArrayBuffer;
+    try {
+      // SAFETY: the backing gave `size` bytes at `address` (checked above), and
+      // the owner detaches this buffer before the chunk goes back.
+      buffer = native.wrap(address, size);
+    } catch (error) {
+      // No chunk may outlive a failed wrap (Bun cannot view 4 GiB at once).
+      try {
+        this.backing.free(view);
+      } catch { /* the backing is gone: nothing to return */ }
+      this.refusal = `the runtime cannot view a ${size}-byte chunk at once: ${(error as Error).message}`;
+      return null;
+    }
+    const chunk: Chunk = { block: view, address, size, buffer, lease: null, lost: false };
     chunk.lease = leaseBlock(this.backing, view, {
       revoke: (reason, partial) => {
         chunk.lost = true;
@@ -137,6 +148,7 @@ export class ChunkSource {
   /** Detaches the owner's buffer over `chunk` and makes a fresh one (stale views read as length 0). */
   rewrap(chunk: Chunk): void {
     chunk.buffer.transfer(0);
+    // SAFETY: the same live chunk, wrapped again.
     chunk.buffer = native.wrap(chunk.address, chunk.size);
   }
 
