@@ -1,5 +1,6 @@
 // Scopes of an Arena: the handle users hold, and what the arena records when
 // one begins so that ending it can roll everything back.
+import type { BumpPoint } from "./_bump_cursor.ts";
 import type { ArenaScope, ArenaScopeStats } from "./arena_types.ts";
 
 /**
@@ -8,17 +9,8 @@ import type { ArenaScope, ArenaScopeStats } from "./arena_types.ts";
  */
 export interface ScopeRecord {
   readonly handle: ScopeHandle;
-  /** Regular chunk index and offset in it. */
-  readonly index: number;
-  readonly cursor: number;
-  /** The buffer views were made from, its base offset in the chunk, and the end it covers. */
-  readonly buffer: ArrayBuffer | null;
-  readonly bufferBase: number;
-  readonly limit: number;
-  /** Oversized chunks held then (later ones go back at the end). */
-  readonly oversized: number;
-  /** Safety segments open then (later ones are detached at the end). */
-  readonly segments: number;
+  /** The allocation point when the scope began. */
+  readonly point: BumpPoint;
   readonly live: number;
   readonly allocatedBytes: number;
   readonly totalAllocations: number;

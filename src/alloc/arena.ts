@@ -5,10 +5,10 @@
  */
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
-import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
+import { BumpCursor } from "./_bump_cursor.ts";
+import { ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { LEASES, LeaseTable } from "./_lease.ts";
-import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
@@ -125,48 +125,14 @@ export class Arena implements Allocator, Disposable {
   /** Leases on this arena's blocks (see _lease.ts). */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("arena", "Arena");
-  readonly #source: ChunkSource;
+  readonly #at: BumpCursor;
   readonly #growth: ArenaGrowth;
-  readonly #capacity: number;
-  readonly #maxCapacity: number;
   readonly #alignment: "natural" | number;
   readonly #defaultAlign: number;
   readonly #timing: boolean;
   readonly #safety: boolean;
-  readonly #canGrow: boolean;
-  readonly #nullBacking: boolean;
-
-  // Invariants: #chunks are the regular chunks, used in order: those before
-  // #index are full (or abandoned), #index is current, later ones are
-  // retained and empty. #oversized holds chunks of one allocation each,
-  // newest last. Every live block lies below the allocation point (#index,
-  // #cursor) or in an oversized chunk.
-  readonly #chunks: Chunk[] = [];
-  readonly #oversized: Chunk[] = [];
-  /** Safety segments: buffers over parts of chunks, detached when their scope ends. */
-  readonly #segments: ArrayBuffer[] = [];
   readonly #scopes: ScopeRecord[] = [];
   #observers: ArenaObserver[] = [];
-
-  // The allocation point: chunk index, offset in it, and the buffer views are
-  // made from (the chunk's own, or a safety segment starting at #bufferBase).
-  #index = -1;
-  #cursor = 0;
-  #chunkSize = -1;
-  /** End (chunk offset) of the memory #buffer covers: the chunk's end, or a safety segment's. */
-  #limit = -1;
-  #buffer: ArrayBuffer | null = null;
-  #bufferBase = 0;
-  // The most recent block, which `free` rolls back: its buffer, its offset
-  // there, its chunk offset (regular chunks) and size; #lastOversized when it
-  // has a chunk of its own.
-  #lastBuffer: ArrayBuffer | null = null;
-  #lastOffset = 0;
-  #lastStart = 0;
-  #lastSize = 0;
-  #lastOversized: Chunk | null = null;
-
-  #capacityBytes = 0;
   #totalBytes = 0;
   #ignoredFrees = 0;
   #timedNs = 0;
@@ -190,29 +156,33 @@ export class Arena implements Allocator, Disposable {
     else alignment = parseOptions(z.object({ alignment: powerOfTwo(pageSize) }), parsed, "create Arena").alignment;
     this.#alignment = alignment;
     this.#defaultAlign = alignment === "natural" ? 16 : alignment;
-    this.#capacity = roundToPage(parsed.capacity ?? 1 << 20);
-    this.#maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
-    if (this.#capacity > this.#maxCapacity) {
+    const capacity = roundToPage(parsed.capacity ?? 1 << 20);
+    const maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
+    if (capacity > maxCapacity) {
       throw new RangeError(
-        `Cannot create Arena as 'capacity' (${this.#capacity} bytes in whole pages) must not exceed 'maxCapacity': ` +
-          `current value is ${this.#maxCapacity}`,
+        `Cannot create Arena as 'capacity' (${capacity} bytes in whole pages) must not exceed 'maxCapacity': ` +
+          `current value is ${maxCapacity}`,
       );
     }
     this.#growth = parsed.growth ?? "exponential";
-    this.#nullBacking = parsed.backing === null;
-    this.#canGrow = !this.#nullBacking && this.#growth !== "fixed";
-    this.#source = new ChunkSource(
+    const source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "Arena",
       (reason, partial) => this.#revoke(reason, partial),
     );
+    this.#at = new BumpCursor(
+      source,
+      this.#ledger,
+      { policy: this.#growth, capacity, maxCapacity, hasBacking: parsed.backing !== null },
+      (buffer) => mark(buffer, this),
+    );
     this.#timing = parsed.timing ?? false;
     this.#safety = parsed.safety ?? true;
     registerOwner(this, "arena", Arena.#holds);
-    const first = this.#source.take(this.#capacity);
-    if (first === null) throw new AllocationError("out-of-memory", `Cannot create Arena: ${this.#source.refusal}`);
-    this.#adopt(first);
-    this.#enterChunk(0);
+    const first = source.take(capacity);
+    if (first === null) throw new AllocationError("out-of-memory", `Cannot create Arena: ${source.refusal}`);
+    this.#at.adopt(first);
+    this.#at.enter(0);
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
@@ -237,9 +207,11 @@ export class Arena implements Allocator, Disposable {
     if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
     const a = align === undefined ? this.#defaultAlign : checkAlignment(align, "allocate", native.pageSize);
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
-    if (size === 0) return this.#empty();
-    if (!this.#bump(size, a)) return null;
-    const view = new Uint8Array(this.#lastBuffer!, this.#lastOffset, size);
+    if (size === 0) return this.#at.empty();
+    const at = this.#at;
+    if (!at.bump(size, a)) return null;
+    this.#counted(size);
+    const view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
     if (this.#observers.length !== 0) this.#notifyAlloc(view, a);
     if (this.#timing) this.#timed(started);
     return view;
@@ -264,8 +236,10 @@ export class Arena implements Allocator, Disposable {
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
     const size = length * bytesPerElement;
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
-    if (!this.#bump(size, a)) throw this.#ledger.failure(size, a);
-    return new ctor(this.#lastBuffer!, this.#lastOffset, length);
+    const at = this.#at;
+    if (!at.bump(size, a)) throw this.#ledger.failure(size, a);
+    this.#counted(size);
+    return new ctor(at.lastBuffer!, at.lastOffset, length);
   }
 
   /**
@@ -296,8 +270,12 @@ export class Arena implements Allocator, Disposable {
     checkView(view, "free");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("free");
     const buffer = view.buffer as ArrayBuffer;
-    if (this.#isLast(buffer, view)) {
-      this.#rollBack("Arena.free() released it");
+    const at = this.#at;
+    if (at.isLast(buffer, view.byteOffset, view.byteLength)) {
+      const leases = this[LEASES];
+      if (leases.count !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
+      this.#ledger.freed(at.lastSize);
+      at.rollBack();
       if (this.#observers.length !== 0) this.#notifyFree(view, true);
       return;
     }
@@ -325,15 +303,14 @@ export class Arena implements Allocator, Disposable {
     const buffer = view.buffer as ArrayBuffer;
     if (newSize === 0) {
       this.free(view);
-      return this.#empty();
+      return this.#at.empty();
     }
-    if (this.#isLast(buffer, view)) {
-      const oversized = this.#lastOversized;
-      if (oversized !== null ? newSize <= oversized.size : this.#lastStart + newSize <= this.#limit) {
-        if (oversized === null) this.#cursor = this.#lastStart + newSize;
-        this.#ledger.resized(this.#lastSize, newSize);
-        this.#totalBytes += Math.max(0, newSize - this.#lastSize);
-        this.#lastSize = newSize;
+    const at = this.#at;
+    if (at.isLast(buffer, view.byteOffset, view.byteLength)) {
+      const oldSize = at.lastSize;
+      if (at.resizeLast(newSize)) {
+        this.#ledger.resized(oldSize, newSize);
+        this.#totalBytes += Math.max(0, newSize - oldSize);
         return new Uint8Array(buffer, view.byteOffset, newSize);
       }
     } else if (!ownsBuffer(this, buffer) && !(view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached)) {
@@ -356,13 +333,14 @@ export class Arena implements Allocator, Disposable {
     // By address, so views made by a child allocator over this arena's memory count too.
     if (view.byteLength === 0 && (view.buffer as ArrayBuffer).detached) return false;
     const address = addressOf(view);
-    for (let i = 0; i <= this.#index && i < this.#chunks.length; i++) {
-      const chunk = this.#chunks[i];
+    const at = this.#at;
+    for (let i = 0; i <= at.index && i < at.chunks.length; i++) {
+      const chunk = at.chunks[i];
       const offset = address - chunk.address;
-      const used = i < this.#index ? chunk.size : this.#cursor;
+      const used = i < at.index ? chunk.size : at.cursor;
       if (offset >= 0 && offset < used) return true;
     }
-    for (const chunk of this.#oversized) {
+    for (const chunk of at.oversized) {
       if (address >= chunk.address && address < chunk.address + chunk.size) return true;
     }
     return false;
@@ -370,18 +348,19 @@ export class Arena implements Allocator, Disposable {
 
   /** Counters, including fragmentation of the free space left in the chunks. */
   stats(): ArenaStats {
+    const at = this.#at;
     const free: number[] = [];
-    if (this.#index >= 0) free.push(this.#chunkSize - this.#cursor);
-    for (let i = this.#index + 1; i < this.#chunks.length; i++) free.push(this.#chunks[i].size);
+    if (at.index >= 0) free.push(at.chunkSize - at.cursor);
+    for (let i = at.index + 1; i < at.chunks.length; i++) free.push(at.chunks[i].size);
     const available = free.reduce((sum, f) => sum + f, 0);
     const stats: ArenaStats = {
       ...this.#ledger.stats({
-        capacityBytes: this.#capacityBytes,
+        capacityBytes: at.capacityBytes,
         availableBytes: available,
         largestFreeBlock: free.length ? Math.max(...free) : 0,
         freeBlocks: free,
       }),
-      chunks: this.#chunks.length + this.#oversized.length,
+      chunks: at.chunks.length + at.oversized.length,
       scopeDepth: this.#scopes.length,
       ignoredFrees: this.#ignoredFrees,
     };
@@ -401,23 +380,21 @@ export class Arena implements Allocator, Disposable {
       (h) => this.#endScope(h),
       (h) => this.#scopeStats(h),
     );
+    const at = this.#at;
     this.#scopes.push({
       handle,
-      index: this.#index,
-      cursor: this.#cursor,
-      buffer: this.#buffer,
-      bufferBase: this.#bufferBase,
-      limit: this.#limit,
-      oversized: this.#oversized.length,
-      segments: this.#segments.length,
+      point: at.point(),
       live: this.#ledger.live,
       allocatedBytes: this.#ledger.allocatedBytes,
       totalAllocations: this.#ledger.totalAllocations,
       totalBytes: this.#totalBytes,
       startedAt: performance.now(),
     });
-    this.#lastBuffer = null;
-    if (this.#safety && this.#index >= 0) this.#openSegment(this.#chunks[this.#index], this.#cursor, 0);
+    at.forgetLast();
+    if (this.#safety) {
+      at.segmented = true;
+      at.openSegmentHere();
+    }
     if (this.#observers.length !== 0) {
       for (const o of this.#observers) notify(() => o.onScopeEnter?.(handle));
     }
@@ -451,43 +428,35 @@ export class Arena implements Allocator, Disposable {
     }
     this.#ledger.guard("reset");
     while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);
-    const reason = "Arena.reset() released it";
+    const at = this.#at;
     const leases = this[LEASES];
     if (leases.count !== 0) {
-      for (const chunk of [...this.#chunks, ...this.#oversized]) {
-        leases.released(chunk.address, chunk.address + chunk.size, reason);
+      for (const chunk of [...at.chunks, ...at.oversized]) {
+        leases.released(chunk.address, chunk.address + chunk.size, "Arena.reset() released it");
       }
     }
-    // Oversized chunks join the regular ones: the next cycle reuses them.
-    for (const chunk of this.#oversized.splice(0)) this.#chunks.push(chunk);
-    let keep = this.#chunks.length;
+    at.absorbOversized();
+    let keep = at.chunks.length;
     if (parsed.data === "free-all") keep = 0;
     else if (typeof parsed.data === "object") {
       let bytes = 0;
       keep = 0;
-      while (keep < this.#chunks.length && bytes + this.#chunks[keep].size <= parsed.data.retainLimit) {
-        bytes += this.#chunks[keep++].size;
+      while (keep < at.chunks.length && bytes + at.chunks[keep].size <= parsed.data.retainLimit) {
+        bytes += at.chunks[keep++].size;
       }
-    } else if (this.#growth === "adaptive" && this.#chunks.length > 1) {
+    } else if (this.#growth === "adaptive" && at.chunks.length > 1) {
       // Merge: the next cycle runs in one chunk of everything the last one needed.
-      const total = this.#capacityBytes;
-      this.#releaseChunks(0);
-      const merged = this.#source.take(total);
-      if (merged !== null) this.#adopt(merged);
-      keep = this.#chunks.length;
+      const total = at.capacityBytes;
+      at.releaseChunks(0);
+      const merged = at.source.take(total);
+      if (merged !== null) at.adopt(merged);
+      keep = at.chunks.length;
     }
-    this.#releaseChunks(keep);
-    if (this.#safety) { for (const chunk of this.#chunks) this.#rewrap(chunk); }
+    at.releaseChunks(keep);
+    if (this.#safety) at.rewrapAll();
     this.#ledger.freedAll();
-    this.#lastBuffer = null;
-    if (this.#chunks.length) this.#enterChunk(0);
-    else {
-      this.#index = -1;
-      this.#chunkSize = -1;
-      this.#limit = -1;
-      this.#cursor = 0;
-      this.#buffer = null;
-    }
+    if (at.chunks.length) at.enter(0);
+    else at.clear();
   }
 
   /**
@@ -499,10 +468,8 @@ export class Arena implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this[LEASES].releasedAll("Arena.dispose() released it");
     this.#teardown();
-    for (const chunk of [...this.#chunks, ...this.#oversized]) this.#source.give(chunk);
-    this.#chunks.length = 0;
-    this.#oversized.length = 0;
-    this.#capacityBytes = 0;
+    const source = this.#at.source;
+    this.#at.drain((chunk) => source.give(chunk));
   }
 
   /** Same as {@linkcode Arena.dispose}, for `using`. */
@@ -528,69 +495,13 @@ export class Arena implements Allocator, Disposable {
 
   // ---------------------------------------------------------------- internals
 
-  // The most recent block, if `view` starts at its first byte. An empty view
-  // there is an earlier empty block unless the most recent one is empty too.
-  #isLast(buffer: ArrayBuffer, view: ArrayBufferView): boolean {
-    return buffer === this.#lastBuffer && view.byteOffset === this.#lastOffset && view.byteLength !== 0;
-  }
-
-  #rollBack(reason: string): void {
-    const leases = this[LEASES];
-    const oversized = this.#lastOversized;
-    if (leases.count !== 0) {
-      const address = oversized !== null ? oversized.address : this.#chunks[this.#index].address + this.#lastStart;
-      leases.freed(address, reason);
-    }
-    if (oversized !== null) {
-      this.#oversized.pop();
-      this.#capacityBytes -= oversized.size;
-      this.#source.give(oversized);
-    } else {
-      this.#cursor = this.#lastStart;
-    }
-    this.#ledger.freed(this.#lastSize);
-    this.#lastBuffer = null;
-    this.#lastOversized = null;
-  }
-
-  // alloc(0): an empty view, neither counted nor the block `free` rolls back,
-  // as two empty blocks can share an offset.
-  #empty(): Uint8Array {
-    if (this.#buffer === null || this.#cursor - this.#bufferBase > this.#buffer.byteLength) return new Uint8Array(0);
-    return new Uint8Array(this.#buffer, this.#cursor - this.#bufferBase, 0);
+  #counted(size: number): void {
+    this.#ledger.allocated(size);
+    this.#totalBytes += size;
   }
 
   #arrayAlign(bytesPerElement: number): number {
     return this.#alignment === "natural" ? bytesPerElement : this.#defaultAlign;
-  }
-
-  // Reserves `size` bytes aligned to `align`; the block is #lastBuffer at
-  // #lastOffset. False (with the failure recorded) when it cannot be had.
-  #bump(size: number, align: number): boolean {
-    // Chunks start page-aligned, so aligning the offset aligns the address.
-    const rem = this.#cursor % align;
-    let start = rem === 0 ? this.#cursor : this.#cursor + align - rem;
-    if (start + size > this.#limit) {
-      start = this.#grow(start, size);
-      if (start === -1) return false;
-      if (start === -2) {
-        this.#counted(size);
-        return true; // an oversized chunk: #grow set the last block
-      }
-    }
-    this.#cursor = start + size;
-    this.#lastBuffer = this.#buffer;
-    this.#lastOffset = start - this.#bufferBase;
-    this.#lastStart = start;
-    this.#lastOversized = null;
-    this.#counted(size);
-    return true;
-  }
-
-  #counted(size: number): void {
-    this.#ledger.allocated(size);
-    this.#totalBytes += size;
-    this.#lastSize = size;
   }
 
   #timed(started: number): void {
@@ -598,131 +509,14 @@ export class Arena implements Allocator, Disposable {
     this.#timedCount++;
   }
 
-  // Makes room for `size` bytes: at `start` in a new safety segment of this
-  // chunk, at offset 0 of another chunk (returns that offset), or in an
-  // oversized chunk of its own (returns -2); -1 when none can be had.
-  #grow(start: number, size: number): number {
-    if (this.#limit < this.#chunkSize && start + size <= this.#chunkSize) {
-      this.#openSegment(this.#chunks[this.#index], start, size);
-      return start;
-    }
-    // Move on to a retained chunk that fits; chunks start aligned to the page.
-    while (this.#index + 1 < this.#chunks.length) {
-      if (size <= this.#chunks[this.#index + 1].size) {
-        this.#enterChunk(this.#index + 1, size);
-        return 0;
-      }
-      this.#enterChunk(this.#index + 1);
-    }
-    if (!this.#canGrow && this.#chunks.length > 0) {
-      const reason = this.#nullBacking
-        ? `its ${this.#capacityBytes}-byte chunk is full and it has no backing to grow from`
-        : `its ${this.#capacityBytes} bytes are full and its growth policy is fixed`;
-      return this.#refuse("out-of-memory", reason);
-    }
-    const last = this.#chunks.length ? this.#chunks[this.#chunks.length - 1].size : 0;
-    const wanted = plannedChunkSize(this.#growth, this.#capacity, last, this.#capacityBytes);
-    const needed = roundToPage(Math.max(size, 1));
-    // Larger than the next chunk would be: a chunk of its own, and the current
-    // chunk stays current (so the space left in it is not abandoned).
-    const oversized = needed > wanted && this.#chunks.length > 0;
-    const chunkSize = capChunkSize(
-      oversized ? needed : Math.max(wanted, needed),
-      needed,
-      this.#capacityBytes,
-      this.#maxCapacity,
-    );
-    if (chunkSize < 0) {
-      return this.#refuse(
-        "limit-exceeded",
-        `a ${needed}-byte chunk would exceed maxCapacity (${this.#maxCapacity} bytes, ${this.#capacityBytes} held)`,
-      );
-    }
-    const chunk = this.#source.take(chunkSize);
-    if (chunk === null) return this.#refuse("out-of-memory", this.#source.refusal);
-    mark(chunk.buffer, this);
-    this.#capacityBytes += chunk.size;
-    if (oversized) {
-      this.#oversized.push(chunk);
-      this.#lastBuffer = chunk.buffer;
-      this.#lastOffset = 0;
-      this.#lastStart = 0;
-      this.#lastOversized = chunk;
-      return -2;
-    }
-    this.#chunks.push(chunk);
-    this.#enterChunk(this.#chunks.length - 1, size);
-    return 0;
-  }
-
-  #refuse(category: "out-of-memory" | "limit-exceeded", reason: string): -1 {
-    this.#ledger.fail(category, reason);
-    return -1;
-  }
-
-  #adopt(chunk: Chunk): void {
-    mark(chunk.buffer, this);
-    this.#chunks.push(chunk);
-    this.#capacityBytes += chunk.size;
-  }
-
-  #enterChunk(index: number, atLeast = 0): void {
-    const chunk = this.#chunks[index];
-    this.#index = index;
-    this.#cursor = 0;
-    this.#chunkSize = chunk.size;
-    if (this.#safety && this.#scopes.length > 0) this.#openSegment(chunk, 0, atLeast);
-    else {
-      this.#buffer = chunk.buffer;
-      this.#bufferBase = 0;
-      this.#limit = chunk.size;
-    }
-  }
-
-  // A fresh ArrayBuffer over part of a chunk, detached when the scope ends.
-  // Segments are at most native.wrapChunkBytes (unless one allocation needs
-  // more): Bun's cost of wrapping native memory grows with its size.
-  #openSegment(chunk: Chunk, from: number, atLeast: number): void {
-    const length = Math.min(chunk.size - from, Math.max(native.wrapChunkBytes, atLeast));
-    // SAFETY: [from, from + length) lies in a chunk the arena holds; scope end,
-    // reset and dispose detach the segment before that memory is reused or returned.
-    const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);
-    this.#segments.push(mark(buffer, this));
-    this.#buffer = buffer;
-    this.#bufferBase = from;
-    this.#limit = from + length;
-  }
-
-  #rewrap(chunk: Chunk): void {
-    this.#source.rewrap(chunk);
-    mark(chunk.buffer, this);
-  }
-
-  #releaseChunks(keep: number): void {
-    while (this.#chunks.length > keep) {
-      const chunk = this.#chunks.pop()!;
-      this.#capacityBytes -= chunk.size;
-      // Rule 1: the buffer is detached before the chunk goes back. Safety
-      // segments over it died with their scopes (reset ends them first).
-      this.#source.give(chunk);
-    }
-  }
-
-  // Detaches every buffer the arena made and forgets every block.
+  // Ends every scope (their handles report their final statistics).
   #teardown(): void {
-    for (const segment of this.#segments.splice(0)) segment.transfer(0);
+    this.#at.detachSegments();
     for (const record of this.#scopes.splice(0)) {
       record.handle.final = this.#scopeStats(record.handle, record);
       record.handle.active = false;
     }
     this.#ledger.freedAll();
-    this.#index = -1;
-    this.#chunkSize = -1;
-    this.#limit = -1;
-    this.#cursor = 0;
-    this.#buffer = null;
-    this.#lastBuffer = null;
-    this.#lastOversized = null;
   }
 
   // The backing released a chunk (its reset, scope end, dispose): end here too.
@@ -730,63 +524,33 @@ export class Arena implements Allocator, Disposable {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
     this[LEASES].releasedAll(`the Arena lost its memory (${reason})`);
     this.#teardown();
-    for (const chunk of [...this.#chunks, ...this.#oversized]) {
-      if (partial) this.#source.giveQuietly(chunk);
-      else chunk.buffer.transfer(0);
-    }
-    this.#chunks.length = 0;
-    this.#oversized.length = 0;
-    this.#capacityBytes = 0;
+    const source = this.#at.source;
+    this.#at.drain((chunk) => partial ? source.giveQuietly(chunk) : chunk.buffer.transfer(0));
   }
 
   #endScope(handle: ScopeHandle): void {
     const at = this.#scopes.findIndex((s) => s.handle === handle);
     if (at < 0) return;
+    const cursor = this.#at;
     while (this.#scopes.length > at) {
       const record = this.#scopes.pop()!;
       record.handle.final = this.#scopeStats(record.handle, record);
       record.handle.active = false;
-      this.#releaseSince(record);
+      const leases = this[LEASES];
+      if (leases.count !== 0) {
+        cursor.rangesSince(
+          record.point,
+          (lo, hi) => leases.released(lo, hi, "the Arena scope it was allocated in ended"),
+        );
+      }
       this.#ledger.totalFrees += this.#ledger.live - record.live;
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
-      while (this.#segments.length > record.segments) this.#segments.pop()!.transfer(0);
-      if (record.index >= 0 && record.index < this.#chunks.length) {
-        this.#index = record.index;
-        this.#cursor = record.cursor;
-        this.#chunkSize = this.#chunks[record.index].size;
-        this.#buffer = record.buffer;
-        this.#bufferBase = record.bufferBase;
-        this.#limit = record.limit;
-      } else if (this.#chunks.length) {
-        this.#enterChunk(0);
-      }
-      this.#lastBuffer = null;
-      this.#lastOversized = null;
+      cursor.segmented = this.#safety && this.#scopes.length > 0;
+      cursor.restore(record.point);
       if (this.#observers.length !== 0) {
         for (const o of this.#observers) notify(() => o.onScopeExit?.(record.handle));
       }
-    }
-  }
-
-  // Tells lease holders what a scope's end releases, and returns the
-  // oversized chunks allocated inside it.
-  #releaseSince(record: ScopeRecord): void {
-    const reason = "the Arena scope it was allocated in ended";
-    const leases = this[LEASES];
-    if (leases.count !== 0) {
-      const first = Math.max(record.index, 0);
-      for (let i = first; i <= this.#index && i < this.#chunks.length; i++) {
-        const chunk = this.#chunks[i];
-        const from = i === record.index ? record.cursor : 0;
-        leases.released(chunk.address + from, chunk.address + chunk.size, reason);
-      }
-    }
-    while (this.#oversized.length > record.oversized) {
-      const chunk = this.#oversized.pop()!;
-      if (leases.count !== 0) leases.released(chunk.address, chunk.address + chunk.size, reason);
-      this.#capacityBytes -= chunk.size;
-      this.#source.give(chunk);
     }
   }
 

@@ -1,0 +1,350 @@
+// The allocation point of an Arena: its chunks, where the next block goes,
+// how it grows, and the buffers views are made from. The Arena owns scopes,
+// counters and policy; this owns memory.
+import { native } from "../../ffi/native.ts";
+import { type Chunk, type ChunkSource, roundToPage } from "./_chunks.ts";
+import { capChunkSize, type GrowthPolicy, plannedChunkSize } from "./_growth.ts";
+import type { Ledger } from "./_ledger.ts";
+
+/** Where the allocation point was; a scope restores it when it ends. */
+export interface BumpPoint {
+  readonly index: number;
+  readonly cursor: number;
+  readonly buffer: ArrayBuffer | null;
+  readonly bufferBase: number;
+  readonly limit: number;
+  readonly oversized: number;
+  readonly segments: number;
+}
+
+/** How the cursor grows. */
+export interface BumpGrowth {
+  readonly policy: GrowthPolicy;
+  /** The first chunk's size, whole pages. */
+  readonly capacity: number;
+  readonly maxCapacity: number;
+  /** False with `backing: null`: the first chunk is all there is. */
+  readonly hasBacking: boolean;
+}
+
+/**
+ * Invariants: `chunks` are the regular chunks, used in order: those before
+ * `index` are full (or abandoned), `index` is current, later ones are retained
+ * and empty. `oversized` holds chunks of one allocation each, newest last.
+ * Every live block lies below the allocation point (`index`, `cursor`) or in
+ * an oversized chunk. `buffer` covers chunk offsets [bufferBase, limit) of the
+ * current chunk: the chunk's own buffer, or a safety segment while
+ * `segmented`.
+ */
+export class BumpCursor {
+  readonly chunks: Chunk[] = [];
+  readonly oversized: Chunk[] = [];
+  /** Safety segments: buffers over parts of chunks, detached when their scope ends. */
+  readonly segments: ArrayBuffer[] = [];
+  capacityBytes = 0;
+  /** Make views from segments (safety on, inside a scope), so a scope's end can detach them. */
+  segmented = false;
+
+  index = -1;
+  cursor = 0;
+  chunkSize = -1;
+  limit = -1;
+  buffer: ArrayBuffer | null = null;
+  bufferBase = 0;
+
+  // The most recent block, which `free` rolls back: its buffer and offset
+  // there, its chunk offset (regular chunks), its size, and its chunk when it
+  // has one of its own.
+  lastBuffer: ArrayBuffer | null = null;
+  lastOffset = 0;
+  lastStart = 0;
+  lastSize = 0;
+  lastOversized: Chunk | null = null;
+
+  readonly #source: ChunkSource;
+  readonly #ledger: Ledger;
+  readonly #growth: BumpGrowth;
+  readonly #mark: (buffer: ArrayBuffer) => ArrayBuffer;
+
+  constructor(source: ChunkSource, ledger: Ledger, growth: BumpGrowth, mark: (buffer: ArrayBuffer) => ArrayBuffer) {
+    this.#source = source;
+    this.#ledger = ledger;
+    this.#growth = growth;
+    this.#mark = mark;
+  }
+
+  /** Where chunks come from. */
+  get source(): ChunkSource {
+    return this.#source;
+  }
+
+  /**
+   * Reserves `size` bytes aligned to `align`: the block is `lastBuffer` at
+   * `lastOffset`. False (the failure recorded in the ledger) when it cannot
+   * be had.
+   */
+  bump(size: number, align: number): boolean {
+    // Chunks start page-aligned, so aligning the offset aligns the address.
+    const rem = this.cursor % align;
+    let start = rem === 0 ? this.cursor : this.cursor + align - rem;
+    if (start + size > this.limit) {
+      start = this.#grow(start, size);
+      if (start === -1) return false;
+      if (start === -2) {
+        this.lastSize = size; // an oversized chunk: #grow set the rest of the last block
+        return true;
+      }
+    }
+    this.cursor = start + size;
+    this.lastBuffer = this.buffer;
+    this.lastOffset = start - this.bufferBase;
+    this.lastStart = start;
+    this.lastSize = size;
+    this.lastOversized = null;
+    return true;
+  }
+
+  /** An empty view at the allocation point (alloc(0): not a block). */
+  empty(): Uint8Array {
+    if (this.buffer === null || this.cursor - this.bufferBase > this.buffer.byteLength) return new Uint8Array(0);
+    return new Uint8Array(this.buffer, this.cursor - this.bufferBase, 0);
+  }
+
+  /** Whether a view starting at `offset` of `buffer`, `byteLength` long, is the most recent block. */
+  isLast(buffer: ArrayBufferLike, offset: number, byteLength: number): boolean {
+    return buffer === this.lastBuffer && offset === this.lastOffset && byteLength !== 0;
+  }
+
+  /** The address of the most recent block. */
+  lastAddress(): number {
+    const oversized = this.lastOversized;
+    return oversized !== null ? oversized.address : this.chunks[this.index].address + this.lastStart;
+  }
+
+  /** Undoes the most recent block (an oversized one's chunk goes back). */
+  rollBack(): void {
+    const oversized = this.lastOversized;
+    if (oversized !== null) {
+      this.oversized.pop();
+      this.capacityBytes -= oversized.size;
+      this.#source.give(oversized);
+    } else {
+      this.cursor = this.lastStart;
+    }
+    this.forgetLast();
+  }
+
+  /** Grows or shrinks the most recent block in place; false when it does not fit there. */
+  resizeLast(newSize: number): boolean {
+    const oversized = this.lastOversized;
+    if (oversized !== null ? newSize > oversized.size : this.lastStart + newSize > this.limit) return false;
+    if (oversized === null) this.cursor = this.lastStart + newSize;
+    this.lastSize = newSize;
+    return true;
+  }
+
+  /** No block can be rolled back (a scope began or ended). */
+  forgetLast(): void {
+    this.lastBuffer = null;
+    this.lastOversized = null;
+  }
+
+  /** Adds a regular chunk at the end. */
+  adopt(chunk: Chunk): void {
+    this.#mark(chunk.buffer);
+    this.chunks.push(chunk);
+    this.capacityBytes += chunk.size;
+  }
+
+  /** Makes chunk `index` current, from its start. */
+  enter(index: number, atLeast = 0): void {
+    const chunk = this.chunks[index];
+    this.index = index;
+    this.cursor = 0;
+    this.chunkSize = chunk.size;
+    if (this.segmented) this.openSegment(chunk, 0, atLeast);
+    else {
+      this.buffer = chunk.buffer;
+      this.bufferBase = 0;
+      this.limit = chunk.size;
+    }
+  }
+
+  /** No chunk is current (every chunk was returned). */
+  clear(): void {
+    this.index = -1;
+    this.chunkSize = -1;
+    this.limit = -1;
+    this.cursor = 0;
+    this.buffer = null;
+    this.forgetLast();
+  }
+
+  /** Opens a segment at the allocation point (a scope begins with safety on). */
+  openSegmentHere(): void {
+    if (this.index >= 0) this.openSegment(this.chunks[this.index], this.cursor, 0);
+  }
+
+  /** The allocation point now, for a scope to restore. */
+  point(): BumpPoint {
+    return {
+      index: this.index,
+      cursor: this.cursor,
+      buffer: this.buffer,
+      bufferBase: this.bufferBase,
+      limit: this.limit,
+      oversized: this.oversized.length,
+      segments: this.segments.length,
+    };
+  }
+
+  /**
+   * Calls `released(lo, hi)` for every address range allocated since `point`
+   * (up to the end of each chunk touched): what a scope's end releases.
+   */
+  rangesSince(point: BumpPoint, released: (lo: number, hi: number) => void): void {
+    for (let i = Math.max(point.index, 0); i <= this.index && i < this.chunks.length; i++) {
+      const chunk = this.chunks[i];
+      const from = i === point.index ? point.cursor : 0;
+      released(chunk.address + from, chunk.address + chunk.size);
+    }
+    for (let i = point.oversized; i < this.oversized.length; i++) {
+      released(this.oversized[i].address, this.oversized[i].address + this.oversized[i].size);
+    }
+  }
+
+  /** Returns to `point`: later oversized chunks go back and later segments are detached. */
+  restore(point: BumpPoint): void {
+    while (this.oversized.length > point.oversized) {
+      const chunk = this.oversized.pop()!;
+      this.capacityBytes -= chunk.size;
+      this.#source.give(chunk);
+    }
+    while (this.segments.length > point.segments) this.segments.pop()!.transfer(0);
+    if (point.index >= 0 && point.index < this.chunks.length) {
+      this.index = point.index;
+      this.cursor = point.cursor;
+      this.chunkSize = this.chunks[point.index].size;
+      this.buffer = point.buffer;
+      this.bufferBase = point.bufferBase;
+      this.limit = point.limit;
+    } else if (this.chunks.length) {
+      this.enter(0);
+    }
+    this.forgetLast();
+  }
+
+  /** Oversized chunks join the regular ones (a reset: the next cycle reuses them). */
+  absorbOversized(): void {
+    for (const chunk of this.oversized.splice(0)) this.chunks.push(chunk);
+  }
+
+  /** Returns every regular chunk after the first `keep` to the backing. */
+  releaseChunks(keep: number): void {
+    while (this.chunks.length > keep) {
+      const chunk = this.chunks.pop()!;
+      this.capacityBytes -= chunk.size;
+      // Rule 1: the buffer is detached before the chunk goes back. Safety
+      // segments over it died with their scopes (reset ends them first).
+      this.#source.give(chunk);
+    }
+  }
+
+  /** Detaches each chunk's buffer and makes a fresh one (every view into the arena reads as length 0). */
+  rewrapAll(): void {
+    for (const chunk of this.chunks) {
+      this.#source.rewrap(chunk);
+      this.#mark(chunk.buffer);
+    }
+  }
+
+  /** Detaches every segment. */
+  detachSegments(): void {
+    for (const segment of this.segments.splice(0)) segment.transfer(0);
+  }
+
+  /**
+   * Every chunk, regular and oversized, for `each`, then none: the arena is
+   * ending (`give` returns them; a revoked arena detaches or gives quietly).
+   */
+  drain(each: (chunk: Chunk) => void): void {
+    for (const chunk of [...this.chunks, ...this.oversized]) each(chunk);
+    this.chunks.length = 0;
+    this.oversized.length = 0;
+    this.capacityBytes = 0;
+    this.clear();
+  }
+
+  // Makes room for `size` bytes: at `start` in a new safety segment of this
+  // chunk, at offset 0 of another chunk (returns that offset), or in an
+  // oversized chunk of its own (returns -2); -1 when none can be had.
+  #grow(start: number, size: number): number {
+    if (this.limit < this.chunkSize && start + size <= this.chunkSize) {
+      this.openSegment(this.chunks[this.index], start, size);
+      return start;
+    }
+    // Move on to a retained chunk that fits; chunks start aligned to the page.
+    while (this.index + 1 < this.chunks.length) {
+      if (size <= this.chunks[this.index + 1].size) {
+        this.enter(this.index + 1, size);
+        return 0;
+      }
+      this.enter(this.index + 1);
+    }
+    const growth = this.#growth;
+    if ((!growth.hasBacking || growth.policy === "fixed") && this.chunks.length > 0) {
+      const reason = growth.hasBacking
+        ? `its ${this.capacityBytes} bytes are full and its growth policy is fixed`
+        : `its ${this.capacityBytes}-byte chunk is full and it has no backing to grow from`;
+      return this.#refuse("out-of-memory", reason);
+    }
+    const last = this.chunks.length ? this.chunks[this.chunks.length - 1].size : 0;
+    const wanted = plannedChunkSize(growth.policy, growth.capacity, last, this.capacityBytes);
+    const needed = roundToPage(Math.max(size, 1));
+    // Larger than the next chunk would be: a chunk of its own, and the current
+    // chunk stays current (so the space left in it is not abandoned).
+    const oversized = needed > wanted && this.chunks.length > 0;
+    const planned = oversized ? needed : Math.max(wanted, needed);
+    const chunkSize = capChunkSize(planned, needed, this.capacityBytes, growth.maxCapacity);
+    if (chunkSize < 0) {
+      return this.#refuse(
+        "limit-exceeded",
+        `a ${needed}-byte chunk would exceed maxCapacity (${growth.maxCapacity} bytes, ${this.capacityBytes} held)`,
+      );
+    }
+    const chunk = this.#source.take(chunkSize);
+    if (chunk === null) return this.#refuse("out-of-memory", this.#source.refusal);
+    if (oversized) {
+      this.#mark(chunk.buffer);
+      this.oversized.push(chunk);
+      this.capacityBytes += chunk.size;
+      this.lastBuffer = chunk.buffer;
+      this.lastOffset = 0;
+      this.lastStart = 0;
+      this.lastOversized = chunk;
+      return -2;
+    }
+    this.adopt(chunk);
+    this.enter(this.chunks.length - 1, size);
+    return 0;
+  }
+
+  #refuse(category: "out-of-memory" | "limit-exceeded", reason: string): -1 {
+    this.#ledger.fail(category, reason);
+    return -1;
+  }
+
+  // A fresh ArrayBuffer over part of a chunk, detached when the scope ends.
+  // Segments are at most native.wrapChunkBytes (unless one allocation needs
+  // more): Bun's cost of wrapping native memory grows with its size.
+  openSegment(chunk: Chunk, from: number, atLeast: number): void {
+    const length = Math.min(chunk.size - from, Math.max(native.wrapChunkBytes, atLeast));
+    // SAFETY: [from, from + length) lies in a chunk the arena holds; scope end,
+    // reset and dispose detach the segment before that memory is reused or returned.
+    const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);
+    this.segments.push(this.#mark(buffer));
+    this.buffer = buffer;
+    this.bufferBase = from;
+    this.limit = from + length;
+  }
+}
