@@ -263,12 +263,8 @@ export class BumpCursor {
     for (const segment of this.segments.splice(0)) segment.transfer(0);
   }
 
-  /**
-   * Every chunk, regular and oversized, for `each`, then none: the arena is
-   * ending (`give` returns them; a revoked arena detaches or gives quietly).
-   */
-  drain(each: (chunk: Chunk) => void): void {
-    for (const chunk of [...this.chunks, ...this.oversized]) each(chunk);
+  /** Forgets every chunk: the arena is ending (its ChunkSource gives them back). */
+  drain(): void {
     this.chunks.length = 0;
     this.oversized.length = 0;
     this.capacityBytes = 0;
@@ -337,8 +333,13 @@ export class BumpCursor {
   // A fresh ArrayBuffer over part of a chunk, detached when the scope ends.
   // Segments are at most native.wrapChunkBytes (unless one allocation needs
   // more): Bun's cost of wrapping native memory grows with its size.
-  openSegment(chunk: Chunk, from: number, atLeast: number): void {
-    const length = Math.min(chunk.size - from, Math.max(native.wrapChunkBytes, atLeast));
+  openSegment(chunk: Chunk, at: number, atLeast: number): void {
+    // Start on the granule, so a view's offset in the segment is a multiple of
+    // every element size (a typed array cannot start between elements). The
+    // few bytes before `at` belong to earlier blocks, whose views are not
+    // made from this segment.
+    const from = at - (at % 16);
+    const length = Math.min(chunk.size - from, Math.max(native.wrapChunkBytes, atLeast + at - from));
     // SAFETY: [from, from + length) lies in a chunk the arena holds; scope end,
     // reset and dispose detach the segment before that memory is reused or returned.
     const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);

@@ -54,6 +54,8 @@ export class ChunkSource {
   refusal = "";
   readonly #owner: string;
   readonly #held: Set<Chunk>;
+  /** This owner's chunks, oldest first (they go back newest first, which a stack backing needs). */
+  readonly #live: Chunk[] = [];
   readonly #onRevoke: (reason: string, partial: boolean) => void;
 
   constructor(backing: Allocator, owner: string, onRevoke: (reason: string, partial: boolean) => void) {
@@ -122,6 +124,7 @@ export class ChunkSource {
       },
     });
     this.#held.add(chunk);
+    this.#live.push(chunk);
     return chunk;
   }
 
@@ -129,6 +132,8 @@ export class ChunkSource {
   give(chunk: Chunk): void {
     chunk.buffer.transfer(0);
     this.#held.delete(chunk);
+    const at = this.#live.lastIndexOf(chunk);
+    if (at >= 0) this.#live.splice(at, 1);
     if (chunk.lost) return;
     chunk.lease?.end();
     chunk.lease = null;
@@ -142,6 +147,27 @@ export class ChunkSource {
       this.give(chunk);
     } catch {
       // The backing already let go of it (or is gone): nothing left to return.
+    }
+  }
+
+  /**
+   * Gives back every chunk, newest first (the reverse of the order they were
+   * taken, which a stack backing needs). `quietly` after a revocation: a
+   * backing that refuses is not the owner's failure.
+   */
+  giveAll(quietly: boolean): void {
+    while (this.#live.length > 0) {
+      const chunk = this.#live[this.#live.length - 1];
+      if (quietly) this.giveQuietly(chunk);
+      else this.give(chunk);
+    }
+  }
+
+  /** Detaches the owner's buffer over every chunk (the backing already took the memory back). */
+  detachAll(): void {
+    for (const chunk of this.#live.splice(0)) {
+      chunk.buffer.transfer(0);
+      this.#held.delete(chunk);
     }
   }
 

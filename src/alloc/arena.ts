@@ -468,8 +468,8 @@ export class Arena implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this[LEASES].releasedAll("Arena.dispose() released it");
     this.#teardown();
-    const source = this.#at.source;
-    this.#at.drain((chunk) => source.give(chunk));
+    this.#at.drain();
+    this.#at.source.giveAll(false);
   }
 
   /** Same as {@linkcode Arena.dispose}, for `using`. */
@@ -524,8 +524,9 @@ export class Arena implements Allocator, Disposable {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
     this[LEASES].releasedAll(`the Arena lost its memory (${reason})`);
     this.#teardown();
-    const source = this.#at.source;
-    this.#at.drain((chunk) => partial ? source.giveQuietly(chunk) : chunk.buffer.transfer(0));
+    this.#at.drain();
+    if (partial) this.#at.source.giveAll(true);
+    else this.#at.source.detachAll();
   }
 
   #endScope(handle: ScopeHandle): void {

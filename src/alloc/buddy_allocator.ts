@@ -273,7 +273,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this[LEASES].releasedAll("BuddyAllocator.dispose() released it");
     this.#ledger.freedAll();
-    this.#source.give(this.#chunk);
+    this.#source.giveAll(false);
   }
 
   /** Same as {@linkcode BuddyAllocator.dispose}, for `using`. */
@@ -286,8 +286,8 @@ export class BuddyAllocator implements Allocator, Disposable {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
     this[LEASES].releasedAll(`the BuddyAllocator lost its memory (${reason})`);
     this.#ledger.freedAll();
-    if (partial) this.#source.giveQuietly(this.#chunk);
-    else this.#chunk.buffer.transfer(0);
+    if (partial) this.#source.giveAll(true);
+    else this.#source.detachAll();
   }
 
   #blockFor(size: number, align: number): number {

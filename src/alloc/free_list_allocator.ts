@@ -328,7 +328,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this[LEASES].releasedAll("FreeListAllocator.dispose() released it");
     this.#teardown();
-    for (const heapChunk of this.#heap.chunks) this.#source.give(heapChunk.chunk);
+    this.#source.giveAll(false);
   }
 
   /** Same as {@linkcode FreeListAllocator.dispose}, for `using`. */
@@ -343,10 +343,8 @@ export class FreeListAllocator implements Allocator, Disposable {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
     this[LEASES].releasedAll(`the FreeListAllocator lost its memory (${reason})`);
     this.#teardown();
-    for (const heapChunk of this.#heap.chunks) {
-      if (partial) this.#source.giveQuietly(heapChunk.chunk);
-      else heapChunk.chunk.buffer.transfer(0);
-    }
+    if (partial) this.#source.giveAll(true);
+    else this.#source.detachAll();
   }
 
   #teardown(): void {

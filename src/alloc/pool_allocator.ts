@@ -264,6 +264,7 @@ export class PoolAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block of this pool (within the block's requested size). */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
+    if (this.#ledger.ended !== null) return false;
     const buffer = view.buffer as ArrayBuffer;
     const tag = blockTag(buffer);
     if (tag !== undefined && tag.pool === this) {
@@ -298,7 +299,7 @@ export class PoolAllocator implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this[LEASES].releasedAll("PoolAllocator.dispose() released it");
     this.#teardown();
-    for (const chunk of this.#chunks) this.#source.give(chunk);
+    this.#source.giveAll(false);
   }
 
   /** Same as {@linkcode PoolAllocator.dispose}, for `using`. */
@@ -311,10 +312,8 @@ export class PoolAllocator implements Allocator, Disposable {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
     this[LEASES].releasedAll(`the PoolAllocator lost its memory (${reason})`);
     this.#teardown();
-    for (const chunk of this.#chunks) {
-      if (partial) this.#source.giveQuietly(chunk);
-      else chunk.buffer.transfer(0);
-    }
+    if (partial) this.#source.giveAll(true);
+    else this.#source.detachAll();
   }
 
   #teardown(): void {

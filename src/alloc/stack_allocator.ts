@@ -283,7 +283,7 @@ export class StackAllocator implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this[LEASES].releasedAll("StackAllocator.dispose() released it");
     this.#teardown();
-    this.#source.give(this.#chunk);
+    this.#source.giveAll(false);
   }
 
   /** Same as {@linkcode StackAllocator.dispose}, for `using`. */
@@ -310,8 +310,8 @@ export class StackAllocator implements Allocator, Disposable {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
     this[LEASES].releasedAll(`the StackAllocator lost its memory (${reason})`);
     this.#teardown();
-    if (partial) this.#source.giveQuietly(this.#chunk);
-    else this.#chunk.buffer.transfer(0);
+    if (partial) this.#source.giveAll(true);
+    else this.#source.detachAll();
   }
 
   #teardown(): void {
