@@ -103,19 +103,35 @@ function expectOk(result: CaseResult): void {
   if (!result.ok) assert.fail(`${result.failures.length} check(s) failed:\n  ${result.failures.join("\n  ")}`);
 }
 
-// Parent releases: one child process per parent.
+/** Checks of the debug allocator the fixture stacks on a (non-debug) child: rule 4 at depth 3. */
+const GRANDCHILD = "DebugAllocator(child)";
+
+/** The part of a case's result about the child itself, or about the debug allocator over it. */
+function part(result: CaseResult, grandchild: boolean): CaseResult {
+  const mine = (f: string) =>
+    f.startsWith(GRANDCHILD) === grandchild ||
+    /^(the release|the parent|setting up|the process|the case|no result)/.test(f);
+  const failures = result.failures.filter(mine);
+  return { id: result.id, ok: failures.length === 0, failures };
+}
+
+// Parent releases: one child process per parent. Each case is two tests: the
+// child is revoked, and a DebugAllocator made over the child is revoked too.
 for (const parent of PARENTS) {
-  const cases: { name: string; id: string }[] = [];
+  const cases: { name: string; id: string; grandchild: boolean }[] = [];
   for (const child of CHILDREN) {
     for (const release of parent.releases) {
-      cases.push({
-        name: `conformance: chain ${parent.name} > ${child.name}: ${RELEASE_LABEL[release]} revokes the child`,
-        id: `release|${parent.name}|${child.name}|${release}`,
-      });
+      const prefix = `conformance: chain ${parent.name} > ${child.name}: ${RELEASE_LABEL[release]} revokes`;
+      const id = `release|${parent.name}|${child.name}|${release}`;
+      cases.push({ name: `${prefix} the child`, id, grandchild: false });
+      if (child.name !== "DebugAllocator") {
+        cases.push({ name: `${prefix} a DebugAllocator over the child`, id, grandchild: true });
+      }
     }
   }
-  const results = batch(cases.filter((c) => willRun(c.name)).map((c) => c.id));
-  for (const c of cases) conformanceTest(c.name, () => expectOk(results(c.id)));
+  const ids = [...new Set(cases.filter((c) => willRun(c.name)).map((c) => c.id))];
+  const results = batch(ids);
+  for (const c of cases) conformanceTest(c.name, () => expectOk(part(results(c.id), c.grandchild)));
 }
 
 // Lying backings: one child process for all.
