@@ -214,13 +214,19 @@ for (const subject of SUBJECTS) {
       a.free(r);
       counts("after freeing the view resize(v, 0) returned");
     });
-    await withSubject(subject, async (a) => {
-      await leakCheck((d) => {
-        d.alloc(0);
-        d.resize(d.alloc(8), 0);
-      }, a);
-    });
   });
+
+  // 3b. The same through leakCheck's debug allocator over this one.
+  conformanceTest(
+    name("leakCheck over it: alloc(0) and resize(v, 0) leak nothing"),
+    () =>
+      withSubject(subject, async (a) => {
+        await leakCheck((d) => {
+          d.alloc(0);
+          d.resize(d.alloc(8), 0);
+        }, a);
+      }),
+  );
 
   // 4. Limits: AllocationError("limit-exceeded" / "out-of-memory") from alloc, null from tryAlloc, nothing changed.
   conformanceTest(name("limits fail with AllocationError from alloc and null from tryAlloc"), () => {
