@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { intrinsic } from "./boundary.ts";
 import type { NativeType, SymbolDefinition } from "./symbols.ts";
 import type { FfiAdapter } from "./types.ts";
 
@@ -85,8 +86,9 @@ export function createBunAdapter(): FfiAdapter {
       return ffi.toArrayBuffer(address, 0, byteLength);
     },
     addressOf(view) {
-      // Small JS-heap typed arrays may move until their buffer is materialized.
-      void view.buffer;
+      // Small JS-heap typed arrays may move until their buffer is materialized;
+      // the intrinsic getter does that whatever a subclass or own property says.
+      intrinsic.range(view);
       return ffi.ptr(view);
     },
   };

@@ -6,17 +6,25 @@
  *
  * @module
  */
-import type { Kernels } from "./types.ts";
+import type { KernelImpl } from "./types.ts";
 
 const fround = Math.fround;
+// The intrinsic methods: a subclass overriding set or fill changes nothing.
+const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype) as Uint8Array;
+const set = TypedArrayPrototype.set;
+const fill = TypedArrayPrototype.fill;
 
-/** Kernels in plain TypeScript. */
-export const fallbackKernels: Kernels = {
-  copy(dst, src) {
-    dst.set(src);
+/**
+ * Kernels in plain TypeScript. Like libmemkit's, they trust their arguments:
+ * `native.kernels` checks every call first (ffi/boundary.ts).
+ */
+export const fallbackKernels: KernelImpl = {
+  copy(dst, src, bytes) {
+    // The boundary passes all of src (bytes is its real length); set copies as memmove.
+    if (bytes > 0) set.call(dst, src);
   },
-  fill(dst, byte) {
-    dst.fill(byte);
+  fill(dst, byte, bytes) {
+    fill.call(dst, byte, 0, bytes);
   },
   compare(a, b, bytes) {
     for (let i = 0; i < bytes; i++) if (a[i] !== b[i]) return i;

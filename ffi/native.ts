@@ -2,7 +2,8 @@
  * The native layer's single entry point. On import it detects the runtime,
  * opens libc through that runtime's adapter and finds or builds libmemkit
  * (falling back to TypeScript kernels). `src/` imports `native` from here and
- * nothing else from `ffi/`.
+ * nothing else from `ffi/`, except the engine's intrinsic view accessors
+ * (`intrinsic` in boundary.ts, also re-exported here), which need no runtime.
  *
  * A missing libc (no `--allow-ffi`, an unsupported OS) does not fail the
  * import: `native.libcError` says why and every libc function throws it, so
@@ -10,16 +11,19 @@
  *
  * @module
  */
+import { AllocationError } from "../src/base/errors.ts";
+import { checkedKernels } from "./boundary.ts";
 import { createBunAdapter } from "./bun.ts";
 import { createDenoAdapter } from "./deno.ts";
 import { fallbackKernels } from "./fallback.ts";
 import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
+export { intrinsic } from "./boundary.ts";
 export { onProcessExit, requestGC, setExitCode, unrefTimer } from "./host.ts";
 import { loadLibmemkit } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";
-import type { FfiAdapter, Kernels, Libc, MemkitLibrary } from "./types.ts";
+import type { FfiAdapter, KernelImpl, Kernels, Libc, MemkitLibrary } from "./types.ts";
 
 /** SIMD levels as libmemkit numbers them (MK_SIMD_* in memkit.h). */
 export const SIMD_LEVELS = ["scalar", "sse2", "avx2", "neon"] as const;
@@ -37,13 +41,42 @@ export interface NativeLayer {
   /** libc; its functions throw `libcError` when it could not be opened. */
   readonly libc: Libc;
   readonly libcError: string | null;
-  /** An ArrayBuffer over native memory (no deallocator: memkit frees it). */
+  /**
+   * Why the runtime's FFI cannot be used at all (Deno without `--allow-ffi`:
+   * "memkit needs FFI access: run Deno with --allow-ffi"), or null. Raw
+   * pointers (`addressOf`, `wrap`) need it even where libc is not needed.
+   */
+  readonly ffiError: string | null;
+  /**
+   * The largest ArrayBuffer this runtime can create over native memory, in
+   * bytes, found by experiment: Deno (V8) 2^53 − 1 (`JSArrayBuffer::
+   * kMaxByteLength`; one byte more aborts the process), Bun (JSC) 2^32 = 4 GiB
+   * (`toArrayBuffer` of 4 GiB + 1 throws "RangeError: Out of memory").
+   */
+  readonly maxViewBytes: number;
+  /**
+   * An ArrayBuffer over `byteLength` bytes of native memory at `address` (no
+   * deallocator: memkit frees it). The caller owns the memory for at least
+   * that long.
+   *
+   * Checked before the runtime is asked, so a caller can release the memory
+   * when it throws (nothing was created):
+   * @throws {RangeError} For an address that is not a positive safe integer, or a
+   *   length that is not a non-negative safe integer (a bug in the caller).
+   * @throws {AllocationError} "unsupported" when `byteLength > maxViewBytes`
+   *   (the message names the runtime's limit); "out-of-memory" when the runtime
+   *   refuses anyway (its error is the cause).
+   */
   wrap(address: number, byteLength: number): ArrayBuffer;
   /** Address of a non-empty view's first byte. */
   addressOf(view: ArrayBufferView): number;
   /** The calling thread's errno; read it right after the failing call. */
   errno(): number;
-  /** Kernels in use: libmemkit's, or the TypeScript fallback. */
+  /**
+   * Kernels in use: libmemkit's, or the TypeScript fallback, behind the one
+   * checked boundary (ffi/boundary.ts): every count is checked against the
+   * real byte length of its arrays before either implementation runs.
+   */
   kernels: Kernels;
   /** libmemkit itself when loaded (tests use it to force dispatch levels). */
   readonly memkit: MemkitLibrary | null;
@@ -65,6 +98,8 @@ export interface NativeLayer {
   readonly libraryError: string | null;
 }
 
+const FFI_ERROR = "memkit needs FFI access: run Deno with --allow-ffi";
+
 function unavailableLibc(reason: string): Libc {
   const fail = (): never => {
     throw new Error(reason);
@@ -75,7 +110,7 @@ function unavailableLibc(reason: string): Libc {
 function openLibc(adapter: FfiAdapter, platform: PlatformConstants | null, os: string) {
   if (!platform) return { libc: null, error: `memkit has no native support for the OS "${os}"` };
   if (!granted({ name: "ffi" })) {
-    return { libc: null, error: "memkit needs FFI access: run Deno with --allow-ffi" };
+    return { libc: null, error: FFI_ERROR };
   }
   const reasons: string[] = [];
   for (const path of platform.libcPaths) {
@@ -88,10 +123,10 @@ function openLibc(adapter: FfiAdapter, platform: PlatformConstants | null, os: s
   return { libc: null, error: `memkit could not open the C library; tried:\n${reasons.join("\n")}` };
 }
 
-function nativeKernels(lib: MemkitLibrary): Kernels {
+function nativeKernels(lib: MemkitLibrary): KernelImpl {
   return {
-    copy: (dst, src) => lib.mk_copy(dst, src, src.length),
-    fill: (dst, byte) => lib.mk_fill(dst, byte, dst.length),
+    copy: (dst, src, bytes) => lib.mk_copy(dst, src, bytes),
+    fill: (dst, byte, bytes) => lib.mk_fill(dst, byte, bytes),
     compare: (a, b, bytes) => lib.mk_compare(a, b, bytes),
     f32Scale: (x, n, k) => lib.mk_f32_scale(x, n, k),
     f32Add: (y, x, n) => lib.mk_f32_add(y, x, n),
@@ -104,6 +139,47 @@ function nativeKernels(lib: MemkitLibrary): Kernels {
     f32Normalize: (v, count, stride, dims) => lib.mk_f32_normalize(v, count, stride, dims),
   };
 }
+
+// Per-ArrayBuffer limits measured on this machine's Deno 2.9.6 and Bun 1.4.5 (see NativeLayer.maxViewBytes).
+const MAX_VIEW_BYTES = { deno: Number.MAX_SAFE_INTEGER, bun: 2 ** 32 } as const;
+
+function checkedWrap(adapter: FfiAdapter, maxViewBytes: number): (address: number, byteLength: number) => ArrayBuffer {
+  const runtime = adapter.runtime === "deno" ? "Deno" : "Bun";
+  return (address, byteLength) => {
+    if (!Number.isSafeInteger(address) || address <= 0) {
+      throw new RangeError(
+        `Cannot wrap native memory as 'address' must be a positive integer: current value is ${address}`,
+      );
+    }
+    if (!Number.isSafeInteger(byteLength) || byteLength < 0) {
+      throw new RangeError(
+        `Cannot wrap native memory as 'byteLength' must be a non-negative integer: current value is ${byteLength}`,
+      );
+    }
+    const where = `${byteLength} bytes at 0x${address.toString(16)}`;
+    if (byteLength > maxViewBytes) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot wrap ${where} in one ArrayBuffer: ${runtime} allows at most ${maxViewBytes} bytes per ArrayBuffer ` +
+          `(native.maxViewBytes); use views of at most that size`,
+      );
+    }
+    try {
+      return adapter.wrap(address, byteLength);
+    } catch (error) {
+      throw new AllocationError("out-of-memory", `Cannot wrap ${where}: ${runtime} refused (${error})`, {
+        cause: error,
+      });
+    }
+  };
+}
+
+// One checked table per implementation, made once: useKernels only switches between them.
+const fallbackChecked: Kernels = checkedKernels(fallbackKernels);
+let nativeChecked: Kernels | null = null;
+let nativeImpl: KernelImpl | null = null;
+// The implementation behind native.kernels (what spyOnNativeCalls records).
+let activeImpl: KernelImpl = fallbackKernels;
 
 async function initialize(): Promise<NativeLayer> {
   const runtime = detectRuntime();
@@ -122,6 +198,13 @@ async function initialize(): Promise<NativeLayer> {
     ? await loadLibmemkit(adapter, platform, arch)
     : { library: null, path: null, error: opened.error };
   const memkit = load.library;
+  const ffiError = granted({ name: "ffi" }) ? null : FFI_ERROR;
+  const maxViewBytes = MAX_VIEW_BYTES[runtime];
+  if (memkit) {
+    nativeImpl = nativeKernels(memkit);
+    nativeChecked = checkedKernels(nativeImpl);
+    activeImpl = nativeImpl;
+  }
   return {
     runtime,
     os,
@@ -130,7 +213,9 @@ async function initialize(): Promise<NativeLayer> {
     pageSize: pageSize > 0 ? pageSize : 4096,
     libc,
     libcError: opened.error,
-    wrap: adapter.wrap,
+    ffiError,
+    maxViewBytes,
+    wrap: checkedWrap(adapter, maxViewBytes),
     addressOf: adapter.addressOf,
     errno() {
       // errno lives in thread-local storage; this module instance belongs to
@@ -138,7 +223,7 @@ async function initialize(): Promise<NativeLayer> {
       errnoView ??= new Int32Array(adapter.wrap(libc.errno_location(), 4));
       return errnoView[0];
     },
-    kernels: memkit ? nativeKernels(memkit) : fallbackKernels,
+    kernels: nativeChecked ?? fallbackChecked,
     memkit,
     simd: memkit ? SIMD_LEVELS[memkit.mk_simd_level()] ?? "scalar" : "js",
     jsBelowBytes: runtime === "deno" ? 512 : 32,
@@ -151,7 +236,11 @@ async function initialize(): Promise<NativeLayer> {
 /** The native layer of this JS thread. */
 export const native: NativeLayer = await initialize();
 
-/** Records every libc and kernel call until `restore()`; for tests that prove bad input makes none. */
+/**
+ * Records every libc call and every call that reaches a kernel implementation
+ * (past the checks of the boundary) until `restore()`; for tests that prove
+ * bad input makes none.
+ */
 export function spyOnNativeCalls(): { readonly calls: string[]; restore(): void } {
   const calls: string[] = [];
   const libc = native.libc as unknown as Record<string, unknown>;
@@ -165,13 +254,13 @@ export function spyOnNativeCalls(): { readonly calls: string[]; restore(): void 
   }
   const originalKernels = native.kernels;
   const spied: Record<string, unknown> = {};
-  for (const [key, f] of Object.entries(originalKernels)) {
+  for (const [key, f] of Object.entries(activeImpl)) {
     spied[key] = (...args: unknown[]) => {
       calls.push(`kernel.${key}`);
       return (f as (...a: unknown[]) => unknown)(...args);
     };
   }
-  native.kernels = spied as unknown as Kernels;
+  native.kernels = checkedKernels(spied as unknown as KernelImpl);
   return {
     calls,
     restore() {
@@ -184,12 +273,14 @@ export function spyOnNativeCalls(): { readonly calls: string[]; restore(): void 
 /** Switches kernels between libmemkit (at a given level) and the fallback; for tests and benchmarks. */
 export function useKernels(level: SimdLevel): SimdLevel {
   if (level === "js" || !native.memkit) {
-    native.kernels = fallbackKernels;
+    native.kernels = fallbackChecked;
+    activeImpl = fallbackKernels;
     native.simd = "js";
     return "js";
   }
   const got = native.memkit.mk_simd_force(SIMD_LEVELS.indexOf(level as typeof SIMD_LEVELS[number]));
-  native.kernels = nativeKernels(native.memkit);
+  native.kernels = nativeChecked!;
+  activeImpl = nativeImpl!;
   native.simd = SIMD_LEVELS[got] ?? "scalar";
   return native.simd;
 }

@@ -67,11 +67,18 @@ export interface MemkitLibrary {
 }
 
 /**
- * The compute kernels, implemented by libmemkit or by the TypeScript
- * fallback. Callers pass non-empty arrays whose lengths cover the counts.
+ * The compute kernels as memkit calls them: `native.kernels`. Every call is
+ * checked first (ffi/boundary.ts): counts are non-negative integers, each
+ * array's real byte length (read through the engine's intrinsic getters)
+ * covers them, and a detached array is `AllocationError("use-after-free")`.
+ * Counts are in elements: floats for the f32 kernels, bytes for `compare`.
+ * Strided kernels take vectors of `dims` components every `stride` floats
+ * (1 <= dims <= stride) and need `count × stride` floats.
  */
 export interface Kernels {
+  /** Copies all of `src` to the start of `dst` (memmove). */
   copy(dst: Uint8Array, src: Uint8Array): void;
+  /** Sets every byte of `dst`. */
   fill(dst: Uint8Array, byte: number): void;
   compare(a: Uint8Array, b: Uint8Array, bytes: number): number;
   f32Scale(x: Float32Array, n: number, k: number): void;
@@ -83,6 +90,16 @@ export interface Kernels {
   f32Magnitudes(v: Float32Array, count: number, stride: number, dims: number, out: Float32Array): void;
   f32Dots(a: Float32Array, b: Float32Array, count: number, stride: number, dims: number, out: Float32Array): void;
   f32Normalize(v: Float32Array, count: number, stride: number, dims: number): void;
+}
+
+/**
+ * A kernel implementation (libmemkit's or the TypeScript fallback). It trusts
+ * its arguments: only ffi/boundary.ts calls it, after checking them, and
+ * passes every count explicitly (copy and fill included).
+ */
+export interface KernelImpl extends Omit<Kernels, "copy" | "fill"> {
+  copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;
+  fill(dst: Uint8Array, byte: number, bytes: number): void;
 }
 
 /** What one runtime's FFI offers, behind one shape. */

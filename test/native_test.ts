@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { native } from "../ffi/native.ts";
 import { VERSION } from "../ffi/version.ts";
-import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../mod.ts";
+import { addressOf, AllocationError, fragmentation, nativeInfo, SystemAllocator } from "../mod.ts";
+import { badInputTable } from "./_bad_input.ts";
 import { platformError } from "../src/base/_platform_error.ts";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
@@ -126,3 +127,100 @@ test("Deno without permissions: memkit imports, explains what is missing, and ne
   assert.match(out.message, /--allow-ffi/);
   assert.equal(out.equals, true);
 });
+
+test("Deno without --allow-ffi or /proc access: addressOf and readMemoryStatus say which permission is missing", {
+  skip: nativeInfo().runtime !== "deno",
+}, () => {
+  const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+  const run = (...permissions: string[]) => {
+    const result = spawnSync(deno, ["run", "--no-prompt", ...permissions, fixture("no_permission_errors.ts")], {
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+      input: "",
+    });
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout);
+  };
+  const none = run();
+  assert.deepEqual(
+    { name: none.addressOf.name, category: none.addressOf.category },
+    { name: "AllocationError", category: "unsupported" },
+  );
+  assert.equal(none.addressOf.message, "memkit needs FFI access: run Deno with --allow-ffi");
+  assert.equal(none.memoryStatus.category, "unsupported");
+  assert.match(none.memoryStatus.message, /Deno denied reading \/proc: .*--allow-read/);
+  assert.doesNotMatch(none.memoryStatus.message, /MemTotal/);
+  // With FFI: addressOf works. Deno 2 wants --allow-all for /proc even with --allow-read, and says so.
+  const ffiRead = run("--allow-ffi", "--allow-read");
+  assert.deepEqual(ffiRead.addressOf, { ok: true });
+  assert.equal(ffiRead.memoryStatus.category, "unsupported");
+  assert.match(ffiRead.memoryStatus.message, /Deno denied reading \/proc: .*--allow-all/);
+  assert.deepEqual(run("--allow-all").memoryStatus, { ok: true });
+});
+
+test("addressOf() reads the view's range from internal slots: own properties and subclass getters change nothing", () => {
+  const allocator = new SystemAllocator();
+  const block = allocator.alloc(256);
+  const base = addressOf(block);
+  const sub = block.subarray(16, 32);
+  Object.defineProperty(sub, "byteOffset", { value: 1 << 30 });
+  Object.defineProperty(sub, "byteLength", { value: 0 });
+  Object.defineProperty(sub, "buffer", { value: new ArrayBuffer(8) });
+  assert.equal(addressOf(sub), base + 16);
+  const empty = block.subarray(100, 100);
+  Object.defineProperty(empty, "byteOffset", { value: 7 });
+  assert.equal(addressOf(empty), base + 100, "an empty view: its real offset");
+  class Lying extends Float64Array {
+    override get byteOffset(): number {
+      return 1 << 30;
+    }
+    override get byteLength(): number {
+      return 0;
+    }
+  }
+  assert.equal(addressOf(new Lying(block.buffer as ArrayBuffer, 64, 2)), base + 64);
+  allocator.free(block);
+});
+
+test("native.maxViewBytes is the runtime's per-ArrayBuffer limit", () => {
+  assert.equal(native.maxViewBytes, native.runtime === "bun" ? 2 ** 32 : Number.MAX_SAFE_INTEGER);
+});
+
+badInputTable<number>("native boundary and helpers", [
+  { name: "fragmentation('16')", act: () => fragmentation(any("16")), expect: TypeError },
+  { name: "fragmentation(16)", act: () => fragmentation(any(16)), expect: TypeError },
+  { name: "fragmentation(null)", act: () => fragmentation(any(null)), expect: TypeError },
+  { name: "fragmentation({})", act: () => fragmentation(any({})), expect: TypeError },
+  { name: "fragmentation(['16'])", act: () => fragmentation(any(["16"])), expect: TypeError },
+  { name: "fragmentation([16, 16n])", act: () => fragmentation(any([16, 16n])), expect: TypeError },
+  {
+    name: "addressOf(Proxy of a typed array)",
+    act: () => addressOf(new Proxy(new Uint8Array(8), {})),
+    expect: TypeError,
+  },
+  { name: "native.wrap(0, 16)", act: () => native.wrap(0, 16), expect: RangeError },
+  { name: "native.wrap(-4096, 16)", act: () => native.wrap(-4096, 16), expect: RangeError },
+  {
+    name: "native.wrap(address, -1)",
+    arrange: () => addressOf(new Uint8Array(16)),
+    act: (address) => native.wrap(address, -1),
+    expect: RangeError,
+  },
+  {
+    name: "native.wrap(address, 1.5)",
+    arrange: () => addressOf(new Uint8Array(16)),
+    act: (address) => native.wrap(address, 1.5),
+    expect: RangeError,
+  },
+  {
+    name: "native.wrap(address, NaN)",
+    arrange: () => addressOf(new Uint8Array(16)),
+    act: (address) => native.wrap(address, NaN),
+    expect: RangeError,
+  },
+]);
+
+// deno-lint-ignore no-explicit-any
+function any(value: unknown): any {
+  return value;
+}

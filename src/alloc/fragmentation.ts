@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { describe } from "../base/_validate.ts";
 
 /**
  * Fragmentation of free space as `1 - sqrt(Σ fᵢ²) / Σ fᵢ` over free block
@@ -10,8 +11,9 @@
  * one block (or there is none), approaching 1 as it splinters into many
  * small blocks. Two equal free blocks give about 0.29, ten give about 0.68.
  *
- * @param freeBlockSizes The sizes of the free blocks, in bytes.
+ * @param freeBlockSizes The sizes of the free blocks, in bytes (any iterable of numbers, e.g. an array).
  * @returns A number from 0 to 1.
+ * @throws {TypeError} When `freeBlockSizes` is not an iterable object (a string is not), or a size is not a number.
  *
  * @example
  * ```ts
@@ -23,9 +25,24 @@
  * ```
  */
 export function fragmentation(freeBlockSizes: Iterable<number>): number {
+  if (
+    typeof freeBlockSizes !== "object" || freeBlockSizes === null ||
+    typeof (freeBlockSizes as { [Symbol.iterator]?: unknown })[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `Cannot compute fragmentation as 'freeBlockSizes' must be an iterable of numbers: current value is ${
+        describe(freeBlockSizes)
+      }`,
+    );
+  }
   let sum = 0;
   let squares = 0;
   for (const size of freeBlockSizes) {
+    if (typeof size !== "number") {
+      throw new TypeError(
+        `Cannot compute fragmentation as every free block size must be a number: current value is ${describe(size)}`,
+      );
+    }
     sum += size;
     squares += size * size;
   }

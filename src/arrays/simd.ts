@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { native } from "../../ffi/native.ts";
-import { bytesOf, checkView, describe } from "../base/_validate.ts";
+import { intrinsic, native } from "../../ffi/native.ts";
+import { byteLengthOf, checkView, describe, viewBytes } from "../base/_validate.ts";
 
 /**
  * The byte operations of {@linkcode simd}.
@@ -23,19 +23,28 @@ export interface Simd {
    * Copies all of `src` into the start of `dst` (overlap allowed).
    * @throws {TypeError} When either is not a typed array or DataView.
    * @throws {RangeError} When `src` has more bytes than `dst`.
+   * @throws {AllocationError} "use-after-free" when either is a view over a detached (freed) buffer.
    */
   copy(dst: ArrayBufferView, src: ArrayBufferView): void;
   /**
    * Sets every byte of `dst` to `byte`.
+   * @throws {TypeError} When `dst` is not a typed array or DataView, or `byte` is not a number.
    * @throws {RangeError} When `byte` is not an integer from 0 to 255.
+   * @throws {AllocationError} "use-after-free" when `dst` is a view over a detached (freed) buffer.
    */
   fill(dst: ArrayBufferView, byte: number): void;
   /**
    * The index of the first byte where `a` and `b` differ, or -1 when their
    * bytes are equal. When one is a prefix of the other, the shorter length.
+   * @throws {TypeError} When either is not a typed array or DataView.
+   * @throws {AllocationError} "use-after-free" when either is a view over a detached (freed) buffer.
    */
   compare(a: ArrayBufferView, b: ArrayBufferView): number;
-  /** Whether `a` and `b` have the same length and bytes. */
+  /**
+   * Whether `a` and `b` have the same length and bytes.
+   * @throws {TypeError} When either is not a typed array or DataView.
+   * @throws {AllocationError} "use-after-free" when either is a view over a detached (freed) buffer.
+   */
   equals(a: ArrayBufferView, b: ArrayBufferView): boolean;
 }
 
@@ -54,6 +63,11 @@ function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
  * measure as fast as libmemkit's at every size (they already run at memory
  * bandwidth), so they never pay for an FFI call.
  *
+ * Lengths come from the engine's intrinsic getters, never from properties a
+ * caller can define: a subclass with its own `length` getter, or an own
+ * `length`/`byteLength` property, is measured by its real bytes. A view over
+ * a detached buffer (memory memkit freed) is `AllocationError("use-after-free")`.
+ *
  * @example
  * ```ts
  * import { simd } from "@memkit/memkit";
@@ -67,24 +81,40 @@ function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
  * b[1000] = 0;
  * assert.equal(simd.compare(a, b), 1000);
  * ```
+ *
+ * @example Lengths cannot be faked
+ * ```ts
+ * import { AllocationError, simd, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const a = new Uint8Array(4096);
+ * Object.defineProperty(a, "length", { value: 2 ** 40 }); // a lie: the real length is 4096
+ * assert.equal(simd.compare(a, a), -1);
+ *
+ * const allocator = new SystemAllocator();
+ * const block = allocator.alloc(64);
+ * allocator.free(block); // block is detached now
+ * assert.throws(() => simd.fill(block, 0), (e) => e instanceof AllocationError && e.category === "use-after-free");
+ * ```
  */
 export const simd: Simd = {
   copy(dst, src) {
-    const d = bytesOf(checkView(dst, "copy", "dst"));
-    const s = bytesOf(checkView(src, "copy", "src"));
-    if (s.length > d.length) {
+    const d = viewBytes(checkView(dst, "copy", "dst"), "copy", "dst");
+    const s = viewBytes(checkView(src, "copy", "src"), "copy", "src");
+    const room = byteLengthOf(d, "copy", "dst");
+    const n = byteLengthOf(s, "copy", "src");
+    if (n > room) {
       throw new RangeError(
-        `Cannot copy as 'src' (${s.length} bytes) must fit in 'dst' (${d.length} bytes): current value is ${
-          describe(src)
-        }`,
+        `Cannot copy as 'src' (${n} bytes) must fit in 'dst' (${room} bytes): current value is ${describe(src)}`,
       );
     }
     // The runtime's own memmove runs at memory bandwidth, as fast as libmemkit's
-    // (bench/simd_bench.ts), without the FFI call.
-    d.set(s);
+    // (bench/simd_bench.ts), without the FFI call. The intrinsic set: a
+    // subclass's own `set` is not called.
+    if (n > 0) intrinsic.set(d, s);
   },
   fill(dst, byte) {
-    const d = bytesOf(checkView(dst, "fill", "dst"));
+    const d = viewBytes(checkView(dst, "fill", "dst"), "fill", "dst");
     if (typeof byte !== "number") {
       throw new TypeError(`Cannot fill as 'byte' must be a number: current value is ${describe(byte)}`);
     }
@@ -93,22 +123,21 @@ export const simd: Simd = {
         `Cannot fill as 'byte' must be an integer from 0 to 255: current value is ${describe(byte)}`,
       );
     }
-    d.fill(byte);
+    if (byteLengthOf(d, "fill", "dst") > 0) intrinsic.fill(d, byte);
   },
   compare(a, b) {
-    checkView(a, "compare", "a");
-    checkView(b, "compare", "b");
-    const x = bytesOf(a);
-    const y = bytesOf(b);
-    const n = x.length < y.length ? x.length : y.length;
+    const x = viewBytes(checkView(a, "compare", "a"), "compare", "a");
+    const y = viewBytes(checkView(b, "compare", "b"), "compare", "b");
+    const xn = byteLengthOf(x, "compare", "a");
+    const yn = byteLengthOf(y, "compare", "b");
+    const n = xn < yn ? xn : yn;
     const at = compareBytes(x, y, n);
-    return at >= 0 || x.length === y.length ? at : n;
+    return at >= 0 || xn === yn ? at : n;
   },
   equals(a, b) {
-    checkView(a, "compare", "a");
-    checkView(b, "compare", "b");
-    const x = bytesOf(a);
-    const y = bytesOf(b);
-    return x.length === y.length && compareBytes(x, y, x.length) < 0;
+    const x = viewBytes(checkView(a, "compare", "a"), "compare", "a");
+    const y = viewBytes(checkView(b, "compare", "b"), "compare", "b");
+    const xn = byteLengthOf(x, "compare", "a");
+    return xn === byteLengthOf(y, "compare", "b") && compareBytes(x, y, xn) < 0;
   },
 };

@@ -2,6 +2,8 @@
 // use the hand-written checks; options objects go through zod once, in
 // constructors and factories. All of them run before any native call.
 import { z } from "zod";
+import { intrinsic } from "../../ffi/boundary.ts";
+import { AllocationError } from "./errors.ts";
 
 /** Largest block size any memkit allocator accepts: 2^47, the x86-64/arm64 user address space. */
 export const MAX_BLOCK_SIZE: number = 2 ** 47;
@@ -56,6 +58,40 @@ export function checkView(value: unknown, op: string, name = "view"): ArrayBuffe
 /** The bytes of a view, as a Uint8Array over the same memory. */
 export function bytesOf(view: ArrayBufferView): Uint8Array {
   return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * The bytes of a view as a Uint8Array over the same memory, found through the
+ * engine's intrinsic getters (DESIGN §2 rule 3): a subclass getter or an own
+ * `length`, `byteLength`, `byteOffset` or `buffer` property changes nothing.
+ * A plain Uint8Array is returned as is; read its length with
+ * {@linkcode byteLengthOf}, never `.length`. Call after {@linkcode checkView}.
+ *
+ * @throws {AllocationError} "use-after-free" for a view over a detached buffer.
+ */
+export function viewBytes(view: ArrayBufferView, op: string, name = "view"): Uint8Array {
+  if (intrinsic.isPlainUint8Array(view)) return view;
+  const [buffer, byteOffset, byteLength] = intrinsic.range(view);
+  if (byteLength === 0 && intrinsic.isDetached(buffer)) throw detachedError(op, name);
+  return intrinsic.uint8Array(buffer, byteOffset, byteLength);
+}
+
+/**
+ * The real byte length of a Uint8Array (from {@linkcode viewBytes}).
+ *
+ * @throws {AllocationError} "use-after-free" when it is over a detached buffer.
+ */
+export function byteLengthOf(bytes: Uint8Array, op: string, name = "view"): number {
+  const length = intrinsic.typedArrayByteLength(bytes);
+  if (length === 0 && intrinsic.isDetached(intrinsic.range(bytes)[0])) throw detachedError(op, name);
+  return length;
+}
+
+function detachedError(op: string, name: string): AllocationError {
+  return new AllocationError(
+    "use-after-free",
+    `Cannot ${op} as '${name}' is a view over a detached ArrayBuffer: its memory was freed or unmapped`,
+  );
 }
 
 /**

@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { native } from "../../ffi/native.ts";
+import { intrinsic, native } from "../../ffi/native.ts";
 import { checkView } from "./_validate.ts";
+import { AllocationError } from "./errors.ts";
 
 /**
  * The runtime, platform and SIMD level memkit runs with.
@@ -69,10 +70,14 @@ export function nativeInfo(): NativeInfo {
  * addresses fit in 2^53). For an empty view, the address it would start at;
  * 0 for a view over a detached or empty buffer. Addresses of memkit blocks are
  * stable; those of ordinary JS typed arrays are only valid while they live.
+ * The view's range is read through the engine's intrinsic getters: an own
+ * `byteOffset` or `byteLength` property, or a subclass getter, changes nothing.
  *
  * @param view Any typed array or DataView.
  * @returns The address.
  * @throws {TypeError} When `view` is not a typed array or DataView.
+ * @throws {AllocationError} "unsupported" when the runtime gives memkit no FFI
+ *   (Deno without `--allow-ffi`: "memkit needs FFI access: run Deno with --allow-ffi").
  *
  * @example
  * ```ts
@@ -88,8 +93,10 @@ export function nativeInfo(): NativeInfo {
  */
 export function addressOf(view: ArrayBufferView): number {
   checkView(view, "take the address", "view");
-  if (view.byteLength > 0) return native.addressOf(view);
-  const buffer = view.buffer;
-  if (buffer.byteLength === 0) return 0;
-  return native.addressOf(new Uint8Array(buffer)) + view.byteOffset;
+  if (native.ffiError) throw new AllocationError("unsupported", native.ffiError);
+  if (intrinsic.byteLength(view) > 0) return native.addressOf(view);
+  const [buffer, byteOffset] = intrinsic.range(view);
+  const bufferLength = intrinsic.bufferByteLength(buffer);
+  if (bufferLength === 0) return 0;
+  return native.addressOf(intrinsic.uint8Array(buffer, 0, bufferLength)) + byteOffset;
 }

@@ -54,14 +54,6 @@ export interface MemoryStatus {
 /** Reads a file as text, or null when it cannot be read. */
 export type FileReader = (path: string) => string | null;
 
-function readFile(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-}
-
 function join(base: string, path: string): string {
   return `${base.replace(/\/$/, "")}/${path.replace(/^\//, "")}`;
 }
@@ -175,7 +167,9 @@ export function readLinuxStatus(read: FileReader, pageSize: number = native.page
  * kernel's verdict, reported through `psi`), `host_statistics64` and the
  * process's `phys_footprint` through FFI.
  *
- * @throws {AllocationError} "unsupported" on other systems, "platform" when the sources are unreadable.
+ * @throws {AllocationError} "unsupported" on other systems, or when Deno denies reading `/proc` (the message
+ *   is Deno's, naming the flag it needs: `--allow-read`, and `--allow-all` for `/proc` since Deno 2);
+ *   "platform" when the sources are unreadable.
  *
  * @example
  * ```ts
@@ -186,7 +180,30 @@ export function readLinuxStatus(read: FileReader, pageSize: number = native.page
  * ```
  */
 export function readMemoryStatus(): MemoryStatus {
-  if (native.os === "linux") return readLinuxStatus(readFile);
+  if (native.os === "linux") {
+    // Deno refuses /proc without a permission (NotCapable: --allow-read, and
+    // since Deno 2 --allow-all for /proc): say so instead of "no MemTotal".
+    let denied: Error | null = null;
+    const read: FileReader = (path) => {
+      try {
+        return readFileSync(path, "utf8");
+      } catch (error) {
+        const name = (error as Error)?.name;
+        if (name === "NotCapable" || name === "PermissionDenied") denied ??= error as Error;
+        return null;
+      }
+    };
+    try {
+      return readLinuxStatus(read);
+    } catch (error) {
+      if (denied === null) throw error;
+      throw new AllocationError(
+        "unsupported",
+        `Cannot read the memory status as Deno denied reading /proc: ${(denied as Error).message}`,
+        { cause: denied },
+      );
+    }
+  }
   if (native.os === "darwin") return readDarwinStatus();
   throw new AllocationError("unsupported", `Cannot read the memory status on ${native.os}`);
 }
