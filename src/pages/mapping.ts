@@ -39,18 +39,45 @@ export type Protection = "none" | "read" | "read-write";
 export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-need" | "free" | "huge-page";
 
 /**
- * A range of pages mapped with `mmap`. `bytes` is a view over all of it,
- * created on first use. `unmap()` (or leaving a `using` block) detaches
- * `bytes` and returns the pages; every other method then throws
- * `AllocationError("use-after-free")`.
+ * A range of pages mapped with `mmap`.
+ *
+ * **Views.** `bytes` is a view over all of it, and `view(offset, length)` a
+ * window over part of it, each created on first use. No view that could fault
+ * is ever reachable: `protect("read")` or `protect("none")` detaches every
+ * view handed out so far (they read as length 0), and while the protection is
+ * below "read-write", `bytes` and `view()` throw (JavaScript has no read-only
+ * typed array, and a store into a read-only page kills the process); copy
+ * bytes out with `read()` instead. After `protect("read-write")`, get `bytes`
+ * again: it is a new view.
+ *
+ * **Size.** One ArrayBuffer holds at most `maxViewBytes` bytes (Bun: 4 GiB;
+ * Deno: 2^53 − 1): `bytes` of a larger mapping throws; use `view()` windows.
+ *
+ * **Lifetime.** `unmap()` (or leaving a `using` block) detaches every view and
+ * returns the pages; `bytes` then reads as a detached, empty view, and every
+ * method but `unmap()` throws `AllocationError("use-after-free")` naming the
+ * mapping.
+ *
+ * **Files.** A file mapping reads the file's pages, so a file truncated by
+ * anyone (another process, or this one) while it is mapped turns the next
+ * access past the new end into SIGBUS, which kills the process. memkit cannot
+ * catch that in JavaScript: map only files that are not truncated while
+ * mapped (for instance, write new data to a new file and rename it).
+ *
  * @example
  * ```ts
- * import { type Mapping, mapPages } from "@memkit/memkit";
+ * import { AllocationError, type Mapping, mapPages } from "@memkit/memkit";
  * import assert from "node:assert/strict";
  *
  * const mapping: Mapping = mapPages(8192);
- * mapping.bytes.fill(1);
+ * const bytes = mapping.bytes;
+ * bytes.fill(1);
  * mapping.protect("read");
+ * assert.equal(bytes.length, 0); // detached: a store can no longer fault
+ * assert.deepEqual([...mapping.read(0, 3)], [1, 1, 1]); // a copy
+ * assert.throws(() => mapping.bytes, AllocationError);
+ * mapping.protect("read-write");
+ * mapping.bytes[0] = 2; // a new view
  * mapping.unmap();
  * assert.equal(mapping.bytes.length, 0);
  * ```
@@ -58,21 +85,72 @@ export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-ne
 export interface Mapping extends Disposable {
   /** Address of the first byte. */
   readonly address: number;
-  /** Length in bytes (whole pages for `mapPages`, the file size for `mapFile`). */
+  /** Length in bytes (whole pages for `mapPages`, the file size for `mapFile`); 0 after `unmap()`. */
   readonly byteLength: number;
-  /** The mapped bytes; length 0 after `unmap()`. */
+  /** The protection set last (`mapPages`' option, "read-write" for `mapFile`, then `protect()`). */
+  readonly protection: Protection;
+  /**
+   * The mapped bytes, one view over all of them, created on first use; an
+   * empty, detached view after `unmap()`.
+   * @throws {AllocationError} "unsupported" while the protection is "read" or
+   *   "none" (use `read()`), or when the mapping is larger than one ArrayBuffer
+   *   can be on this runtime (use `view()`).
+   */
   readonly bytes: Uint8Array;
-  /** Changes the protection of every page (`mprotect`). */
+  /**
+   * A window of `length` bytes from `offset`: a writable view over the mapped
+   * memory, detached (length 0) with `bytes` by `protect("read" | "none")` and
+   * `unmap()`. Windows that fit in one ArrayBuffer segment of the mapping are
+   * views into it; others get their own ArrayBuffer, kept until then.
+   * @param offset Byte offset, 0 to `byteLength`. @default {0}
+   * @param length Bytes, up to `byteLength - offset` and `maxViewBytes`. @default {byteLength - offset}
+   * @throws {TypeError} For a non-number offset or length.
+   * @throws {RangeError} For a range that is not inside the mapping.
+   * @throws {AllocationError} "unsupported" while the protection is below "read-write" or for a
+   *   window larger than one ArrayBuffer can be; "use-after-free" after `unmap()`.
+   */
+  view(offset?: number, length?: number): Uint8Array;
+  /**
+   * A copy of `length` bytes from `offset`, in a new JS-owned Uint8Array: the
+   * read path while the protection is "read".
+   * @param offset Byte offset, 0 to `byteLength`. @default {0}
+   * @param length Bytes, up to `byteLength - offset`. @default {byteLength - offset}
+   * @throws {TypeError} For a non-number offset or length.
+   * @throws {RangeError} For a range that is not inside the mapping.
+   * @throws {AllocationError} "unsupported" while the protection is "none", or for more bytes than one
+   *   ArrayBuffer can hold; "use-after-free" after `unmap()`.
+   */
+  read(offset?: number, length?: number): Uint8Array;
+  /**
+   * Changes the protection of every page (`mprotect`). Going below
+   * "read-write" detaches `bytes` and every window first.
+   * @throws {TypeError} For another value.
+   * @throws {AllocationError} "platform" when the kernel refuses (nothing changes then);
+   *   "use-after-free" after `unmap()`.
+   */
   protect(p: Protection): void;
-  /** Tells the kernel how the pages will be used (`madvise`). */
+  /**
+   * Tells the kernel how the pages will be used (`madvise`).
+   * @throws {AllocationError} "unsupported" for advice this OS lacks; "platform" when the kernel refuses;
+   *   "use-after-free" after `unmap()`.
+   */
   advise(a: Advice): void;
-  /** Pins the pages in RAM (`mlock`; limited by RLIMIT_MEMLOCK). */
+  /**
+   * Pins the pages in RAM (`mlock`; limited by RLIMIT_MEMLOCK).
+   * @throws {AllocationError} "platform" when the kernel refuses; "use-after-free" after `unmap()`.
+   */
   lock(): void;
-  /** Undoes `lock()`. */
+  /**
+   * Undoes `lock()`.
+   * @throws {AllocationError} "platform" when the kernel refuses; "use-after-free" after `unmap()`.
+   */
   unlock(): void;
-  /** Writes changed pages of a shared file mapping back to the file (`msync`). */
+  /**
+   * Writes changed pages of a shared file mapping back to the file (`msync`).
+   * @throws {AllocationError} "platform" when the kernel refuses; "use-after-free" after `unmap()`.
+   */
   sync(): void;
-  /** Detaches `bytes` and unmaps the pages; a second call does nothing. */
+  /** Detaches `bytes` and every window, and unmaps the pages; a second call does nothing. */
   unmap(): void;
 }
 
@@ -99,7 +177,10 @@ export interface MapPagesOptions {
 }
 
 /**
- * Options of {@linkcode mapFile}.
+ * Options of {@linkcode mapFile}. Stores reach the file only with `write`
+ * and `shared` both true; every other combination is a private copy-on-write
+ * mapping, where a store changes this mapping's copy of the page and never
+ * the file.
  *
  * @example
  * ```ts
@@ -117,9 +198,9 @@ export interface MapPagesOptions {
  * ```
  */
 export interface MapFileOptions {
-  /** Map writable (the file must be writable when `shared`). @default {false} */
+  /** With `shared`, stores reach the file (which must then be writable). @default {false} */
   write?: boolean;
-  /** `true`: writes reach the file and other mappers; `false`: private copy-on-write. @default {true} */
+  /** With `write`: `true`, stores reach the file and other mappers; `false`, private copy-on-write. @default {true} */
   shared?: boolean;
 }
 
@@ -152,17 +233,44 @@ function checkEnum<T extends string>(schema: z.ZodType<T>, value: unknown, op: s
   return result.data;
 }
 
+const RUNTIME = native.runtime === "deno" ? "Deno" : "Bun";
+
+const RANK: Record<Protection, number> = { "none": 0, "read": 1, "read-write": 2 };
+
+// Offsets and lengths of view() and read(): numbers, integers, inside the mapping.
+function checkRange(offset: unknown, length: unknown, byteLength: number, op: string): [number, number] {
+  const from = offset === undefined ? 0 : checkSize(offset, op, "offset", byteLength);
+  const count = length === undefined ? byteLength - from : checkSize(length, op, "length", byteLength);
+  if (from + count > byteLength) {
+    throw new RangeError(
+      `Cannot ${op} as 'offset' + 'length' (${from} + ${count}) must be at most the mapping's ${byteLength} bytes`,
+    );
+  }
+  return [from, count];
+}
+
 class PageMapping implements Mapping {
   readonly #address: number;
   readonly #byteLength: number;
   readonly #label: string;
+  #protection: Protection;
+  // ArrayBuffers over the mapping, every one of them detached before protect()
+  // lowers the protection and before munmap: segment i covers
+  // [i × maxViewBytes, (i + 1) × maxViewBytes) and is made on first use;
+  // windows across a segment boundary get their own buffer in #crossing.
+  // Strong references on purpose: a view keeps its memory alive without its
+  // ArrayBuffer object (Bun may collect the wrapper and make a new one), so a
+  // buffer reached only through a WeakRef could not always be detached.
+  #segments: (ArrayBuffer | undefined)[] = [];
+  #crossing: ArrayBuffer[] = [];
   #bytes: Uint8Array | null = null;
   #unmapped = false;
 
-  constructor(address: number, byteLength: number, label: string) {
+  constructor(address: number, byteLength: number, label: string, protection: Protection) {
     this.#address = address;
     this.#byteLength = byteLength;
     this.#label = label;
+    this.#protection = protection;
   }
 
   get address(): number {
@@ -173,22 +281,78 @@ class PageMapping implements Mapping {
     return this.#unmapped ? 0 : this.#byteLength;
   }
 
+  get protection(): Protection {
+    return this.#protection;
+  }
+
   get bytes(): Uint8Array {
-    if (this.#bytes === null) {
-      // Created lazily: wrapping a large mapping costs time in Bun.
-      this.#bytes = this.#unmapped || this.#byteLength === 0
-        ? new Uint8Array(0)
-        : new Uint8Array(native.wrap(this.#address, this.#byteLength));
+    if (this.#unmapped) return this.#bytes ??= new Uint8Array(0); // detached by unmap(), or never made
+    if (this.#bytes !== null) return this.#bytes;
+    this.#writable("get the bytes of");
+    if (this.#byteLength > native.maxViewBytes) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot get the bytes of ${this.#label} as one view: ${RUNTIME} allows at most ` +
+          `${native.maxViewBytes} bytes per ArrayBuffer; use mapping.view(offset, length) for windows`,
+      );
     }
+    // Created lazily: wrapping a large mapping costs time in Bun.
+    this.#bytes = this.#byteLength === 0 ? new Uint8Array(0) : new Uint8Array(this.#segment(0));
     return this.#bytes;
+  }
+
+  view(offset?: number, length?: number): Uint8Array {
+    const [from, count] = checkRange(offset, length, this.#byteLength, "view a mapping");
+    this.#live("view");
+    this.#writable("view");
+    if (count > native.maxViewBytes) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot view ${count} bytes of ${this.#label}: ${RUNTIME} allows at most ` +
+          `${native.maxViewBytes} bytes per ArrayBuffer; use smaller windows`,
+      );
+    }
+    if (count === 0) return new Uint8Array(0);
+    const size = native.maxViewBytes;
+    const index = Math.floor(from / size);
+    const start = index * size;
+    if (from + count <= start + size) return new Uint8Array(this.#segment(index), from - start, count);
+    const buffer = native.wrap(this.#address + from, count);
+    this.#crossing.push(buffer);
+    return new Uint8Array(buffer);
+  }
+
+  read(offset?: number, length?: number): Uint8Array {
+    const [from, count] = checkRange(offset, length, this.#byteLength, "read a mapping");
+    this.#live("read");
+    if (this.#protection === "none") {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot read ${this.#label}: its protection is "none" (protect("read") first)`,
+      );
+    }
+    if (count === 0) return new Uint8Array(0);
+    // A temporary view, detached again before returning: nothing outlives the copy.
+    const buffer = native.wrap(this.#address + from, count);
+    try {
+      return new Uint8Array(buffer).slice();
+    } finally {
+      buffer.transfer(0);
+    }
   }
 
   protect(p: Protection): void {
     const protection = checkEnum(ProtectionSchema, p, "protect", "protection");
-    if (this.#live("protect")) return;
+    if (this.#live("protect")) {
+      this.#protection = protection;
+      return;
+    }
     if (native.libc.mprotect(this.#address, this.#byteLength, protectionFlags(protection)) !== 0) {
       throw platformError("mprotect", `${this.#label}, ${protection}`);
     }
+    // No JS runs between mprotect and here, so no view can touch the pages in between.
+    if (RANK[protection] < RANK["read-write"]) this.#detachAll();
+    this.#protection = protection;
   }
 
   advise(a: Advice): void {
@@ -237,8 +401,9 @@ class PageMapping implements Mapping {
     if (this.#unmapped) return;
     this.#unmapped = true;
     // Detach before munmap: a view over unmapped pages would segfault on use.
-    (this.#bytes?.buffer as ArrayBuffer | undefined)?.transfer(0);
-    this.#bytes ??= new Uint8Array(0);
+    const bytes = this.#bytes;
+    this.#detachAll();
+    this.#bytes = bytes;
     if (this.#byteLength > 0 && native.libc.munmap(this.#address, this.#byteLength) !== 0) {
       throw platformError("munmap", this.#label);
     }
@@ -246,6 +411,36 @@ class PageMapping implements Mapping {
 
   [Symbol.dispose](): void {
     this.unmap();
+  }
+
+  // The ArrayBuffer of segment `index`, wrapped on first use.
+  #segment(index: number): ArrayBuffer {
+    let buffer = this.#segments[index];
+    if (buffer === undefined) {
+      const start = index * native.maxViewBytes;
+      buffer = native.wrap(this.#address + start, Math.min(native.maxViewBytes, this.#byteLength - start));
+      this.#segments[index] = buffer;
+    }
+    return buffer;
+  }
+
+  #detachAll(): void {
+    for (const buffer of this.#segments) buffer?.transfer(0);
+    for (const buffer of this.#crossing) buffer.transfer(0);
+    this.#segments = [];
+    this.#crossing = [];
+    this.#bytes = null;
+  }
+
+  #writable(op: string): void {
+    if (this.#protection !== "read-write") {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot ${op} ${this.#label} while its protection is "${this.#protection}": a JavaScript view is ` +
+          `always writable, and a store into a read-only page would kill the process; use mapping.read() for a ` +
+          `copy, or protect("read-write") first`,
+      );
+    }
   }
 
   // Throws after unmap; true for an empty mapping, where there is nothing to do.
@@ -260,13 +455,22 @@ class PageMapping implements Mapping {
 /**
  * Maps fresh anonymous pages: zero-filled, page-aligned, and not backed by RAM
  * until touched (unless `populate`). `byteLength` is rounded up to whole pages.
+ * With protection "read" or "none", `bytes` and `view()` throw until
+ * `protect("read-write")` (see {@linkcode Mapping}); a mapping larger than
+ * one ArrayBuffer can be (4 GiB on Bun) is used through `view()` windows.
+ *
+ * Protection "none" maps a reservation (`MAP_NORESERVE`): address space that
+ * the kernel does not charge to its commit limit, even after
+ * `protect("read-write")`. Its pages take RAM only when touched; if none is
+ * left then, the process is killed instead of `mmap` failing up front.
  *
  * @param byteLength Bytes wanted, 1 to 2^47.
  * @param options Protection, huge pages, populate, shared.
  * @returns The mapping; unmap it, or let `using` do it.
  * @throws {TypeError} For a non-number length or bad options.
  * @throws {RangeError} For a length that is not an integer from 1 to 2^47.
- * @throws {AllocationError} "out-of-memory" when mmap fails; "unsupported" for huge pages off Linux.
+ * @throws {AllocationError} "out-of-memory" when mmap fails; "unsupported" for huge pages off Linux,
+ *   or without FFI (Deno without `--allow-ffi`).
  *
  * @example Reserve a large range cheaply
  * ```ts
@@ -278,7 +482,20 @@ class PageMapping implements Mapping {
  *   pages.bytes[0] = 42;
  *   assert.equal(pages.bytes[0], 42);
  *   pages.protect("read");
- * } // unmapped here; `bytes` is detached
+ *   assert.equal(pages.read(0, 1)[0], 42);
+ * } // unmapped here; every view is detached
+ * ```
+ *
+ * @example Windows into a mapping larger than one ArrayBuffer
+ * ```ts
+ * import { mapPages } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using pages = mapPages(2 ** 33, { protection: "none" }); // 8 GiB of address space, no RAM
+ * pages.protect("read-write");
+ * const window = pages.view(2 ** 32 + 4096, 4096); // past 4 GiB: fine on Bun too
+ * window[0] = 1;
+ * assert.equal(pages.read(2 ** 32 + 4096, 1)[0], 1);
  * ```
  */
 export function mapPages(byteLength: number, options: MapPagesOptions = {}): Mapping {
@@ -296,11 +513,14 @@ export function mapPages(byteLength: number, options: MapPagesOptions = {}): Map
   let flags = c.MAP_ANONYMOUS | (parsed.shared ? c.MAP_SHARED : c.MAP_PRIVATE);
   if (parsed.populate && c.MAP_POPULATE) flags |= c.MAP_POPULATE;
   const protection = parsed.protection ?? "read-write";
+  // An inaccessible mapping is a reservation: not charged to the commit limit,
+  // even after protect("read-write").
+  if (protection === "none") flags |= c.MAP_NORESERVE;
   const address = native.libc.mmap(0, length, protectionFlags(protection), flags, -1, 0);
   if (address >= 2 ** 63 || address === 0) {
     throw platformError("mmap", `${length} bytes, ${protection}`, "out-of-memory");
   }
-  const mapping = new PageMapping(address, length, `${length} mapped bytes at 0x${address.toString(16)}`);
+  const mapping = new PageMapping(address, length, `${length} mapped bytes at 0x${address.toString(16)}`, protection);
   if (parsed.hugePages) mapping.advise("huge-page");
   if (parsed.populate && !c.MAP_POPULATE) mapping.advise("will-need");
   return mapping;
@@ -308,27 +528,51 @@ export function mapPages(byteLength: number, options: MapPagesOptions = {}): Map
 
 /**
  * Maps a file into memory, zero-copy: `bytes` reads the file's pages
- * directly. With `write` and `shared` (the default), writes through `bytes`
- * change the file; `sync()` flushes them. An empty file gives an empty mapping.
+ * directly. An empty file gives an empty mapping.
+ *
+ * By default (no `write`), the mapping is private copy-on-write
+ * (`MAP_PRIVATE | MAP_NORESERVE`, readable and writable): a store through
+ * `bytes` changes this mapping's copy of that page, never the file, and
+ * cannot crash the process; pages never stored to keep reading the file
+ * (on Linux, also changes others make to it later). With `write` and
+ * `shared`, the mapping is `MAP_SHARED`: stores reach the file and other
+ * mappers, and `sync()` flushes them. The copied pages of a private mapping
+ * are anonymous memory, taken from RAM as they are written (the kernel
+ * reserves none up front).
+ *
+ * Truncation: if the file is truncated (by another process or this one)
+ * while mapped, reading or writing a page past its new end raises SIGBUS,
+ * and the process dies; JavaScript cannot catch it. Map files that nobody
+ * truncates while they are mapped (write new contents to a new file and
+ * rename it over the old one instead).
  *
  * @param path A path or `file:` URL.
  * @param options `write` and `shared`.
- * @returns The mapping; unmap it, or let `using` do it.
- * @throws {TypeError} For a path that is not a string or URL, or is not a regular file.
- * @throws {AllocationError} "platform" when open or mmap fails (the message names the errno).
+ * @returns The mapping, protection "read-write"; unmap it, or let `using` do it.
+ * @throws {TypeError} For a path that is not a string or URL, or is not a regular file; for bad options.
+ * @throws {RangeError} For a file larger than 2^47 bytes.
+ * @throws {AllocationError} "platform" when stat, open or mmap fails (the message names the errno);
+ *   "unsupported" without FFI (Deno without `--allow-ffi`).
  *
  * @example Read a file without copying it
  * ```ts
  * import { mapFile } from "@memkit/memkit";
- * import { mkdtempSync, writeFileSync } from "node:fs";
+ * import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import assert from "node:assert/strict";
  *
  * const path = `${mkdtempSync(`${tmpdir()}/memkit-`)}/data.bin`;
  * writeFileSync(path, new Uint8Array([1, 2, 3]));
- * using file = mapFile(path, { write: true });
- * assert.deepEqual([...file.bytes], [1, 2, 3]);
- * file.bytes[0] = 9; // reaches the file: the mapping is shared
+ * {
+ *   using file = mapFile(path); // private copy-on-write
+ *   assert.deepEqual([...file.bytes], [1, 2, 3]);
+ *   file.bytes[0] = 7; // changes this mapping only
+ *   assert.equal(readFileSync(path)[0], 1);
+ * }
+ * using shared = mapFile(path, { write: true, shared: true });
+ * shared.bytes[0] = 9; // reaches the file
+ * shared.sync();
+ * assert.equal(readFileSync(path)[0], 9);
  * ```
  */
 export function mapFile(path: string | URL, options: MapFileOptions = {}): Mapping {
@@ -363,17 +607,22 @@ export function mapFile(path: string | URL, options: MapFileOptions = {}): Mappi
   const write = parsed.write ?? false;
   const shared = parsed.shared ?? true;
   const label = `file ${describe(filePath)}`;
-  if (stat.size === 0) return new PageMapping(0, 0, label);
+  if (stat.size === 0) return new PageMapping(0, 0, label, "read-write");
 
   const c = native.platform;
   const cPath = new TextEncoder().encode(`${filePath}\0`);
   const fd = native.libc.open(cPath, (write && shared ? c.O_RDWR : c.O_RDONLY) | c.O_CLOEXEC);
   if (fd < 0) throw platformError("open", label);
-  const protection = write ? c.PROT_READ | c.PROT_WRITE : c.PROT_READ;
-  const address = native.libc.mmap(0, stat.size, protection, shared ? c.MAP_SHARED : c.MAP_PRIVATE, fd, 0);
+  // Always writable, so no store through `bytes` can fault. Unless stores are to
+  // reach the file, the mapping is private copy-on-write, and MAP_NORESERVE
+  // keeps the kernel from charging the whole file to the commit limit (without
+  // it, a private writable mapping of a 64 GiB file fails with ENOMEM on a
+  // 23 GiB machine in the default overcommit mode).
+  const flags = write && shared ? c.MAP_SHARED : c.MAP_PRIVATE | c.MAP_NORESERVE;
+  const address = native.libc.mmap(0, stat.size, c.PROT_READ | c.PROT_WRITE, flags, fd, 0);
   const failed = address >= 2 ** 63 || address === 0;
   const error = failed ? platformError("mmap", `${label}, ${stat.size} bytes`) : null;
   native.libc.close(fd); // The mapping keeps the file open on its own.
   if (error) throw error;
-  return new PageMapping(address, stat.size, label);
+  return new PageMapping(address, stat.size, label, "read-write");
 }
