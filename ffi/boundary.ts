@@ -55,6 +55,13 @@ const Uint8ArrayPrototype = Uint8Array.prototype;
 const fill = (TypedArrayPrototype as Uint8Array).fill as (this: unknown, value: number) => unknown;
 const set = (TypedArrayPrototype as Uint8Array).set as (this: unknown, source: ArrayLike<number>) => void;
 
+/**
+ * `%TypedArray%.prototype.byteLength`'s getter itself, for hot paths that call
+ * it directly (`typedArrayByteLength.call(view)`): in Bun, a wrapper function
+ * around it costs as much again. Throws TypeError for a non-typed-array.
+ */
+export const typedArrayByteLength: (this: unknown) => number = taByteLength;
+
 /** Whether `buffer` is an ArrayBuffer that has been detached (a SharedArrayBuffer never is). */
 function isDetached(buffer: ArrayBufferLike): boolean {
   try {
@@ -230,10 +237,32 @@ function strided(c: unknown, stride: unknown, dims: unknown, op: string): number
 /**
  * Wraps a kernel implementation so every call is checked first. The result
  * is what `native.kernels` holds, for libmemkit and for the TypeScript
- * fallback alike.
+ * fallback alike. `compareAll` runs inputs shorter than `jsBelowBytes` as a
+ * JavaScript loop, where one FFI call would cost more than the work.
  */
-export function checkedKernels(impl: KernelImpl): Kernels {
+export function checkedKernels(impl: KernelImpl, jsBelowBytes = 0): Kernels {
   return {
+    compareAll(a, b) {
+      // Two intrinsic getter calls in all: `simd.compare` and `simd.equals`
+      // read no length of their own.
+      const x = bytesOf(a, "compare", "a");
+      const y = bytesOf(b, "compare", "b");
+      if (x === 0) checkAttached(a, "compare", "a");
+      if (y === 0) checkAttached(b, "compare", "b");
+      const n = x < y ? x : y;
+      let at = -1;
+      if (n >= jsBelowBytes) {
+        if (n > 0) at = impl.compare(a, b, n);
+      } else {
+        for (let i = 0; i < n; i++) {
+          if (a[i] !== b[i]) {
+            at = i;
+            break;
+          }
+        }
+      }
+      return at >= 0 || x === y ? at : n;
+    },
     copy(dst, src) {
       const n = bytesOf(src, "copy", "src");
       const room = bytesOf(dst, "copy", "dst");

@@ -18,7 +18,7 @@ import { createDenoAdapter } from "./deno.ts";
 import { fallbackKernels } from "./fallback.ts";
 import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
-export { intrinsic } from "./boundary.ts";
+export { intrinsic, typedArrayByteLength } from "./boundary.ts";
 export { onProcessExit, requestGC, setExitCode, unrefTimer } from "./host.ts";
 import { loadLibmemkit } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
@@ -123,20 +123,22 @@ function openLibc(adapter: FfiAdapter, platform: PlatformConstants | null, os: s
   return { libc: null, error: `memkit could not open the C library; tried:\n${reasons.join("\n")}` };
 }
 
+// libmemkit's functions take the kernels' arguments in the same order: the
+// checked layer calls them directly, with no wrapper in between.
 function nativeKernels(lib: MemkitLibrary): KernelImpl {
   return {
-    copy: (dst, src, bytes) => lib.mk_copy(dst, src, bytes),
-    fill: (dst, byte, bytes) => lib.mk_fill(dst, byte, bytes),
-    compare: (a, b, bytes) => lib.mk_compare(a, b, bytes),
-    f32Scale: (x, n, k) => lib.mk_f32_scale(x, n, k),
-    f32Add: (y, x, n) => lib.mk_f32_add(y, x, n),
-    f32Sub: (y, x, n) => lib.mk_f32_sub(y, x, n),
-    f32Axpy: (y, a, x, n) => lib.mk_f32_axpy(y, a, x, n),
-    f32Dot: (a, b, n) => lib.mk_f32_dot(a, b, n),
-    f32Sum: (x, n) => lib.mk_f32_sum(x, n),
-    f32Magnitudes: (v, count, stride, dims, out) => lib.mk_f32_magnitudes(v, count, stride, dims, out),
-    f32Dots: (a, b, count, stride, dims, out) => lib.mk_f32_dots(a, b, count, stride, dims, out),
-    f32Normalize: (v, count, stride, dims) => lib.mk_f32_normalize(v, count, stride, dims),
+    copy: lib.mk_copy,
+    fill: lib.mk_fill,
+    compare: lib.mk_compare,
+    f32Scale: lib.mk_f32_scale,
+    f32Add: lib.mk_f32_add,
+    f32Sub: lib.mk_f32_sub,
+    f32Axpy: lib.mk_f32_axpy,
+    f32Dot: lib.mk_f32_dot,
+    f32Sum: lib.mk_f32_sum,
+    f32Magnitudes: lib.mk_f32_magnitudes,
+    f32Dots: lib.mk_f32_dots,
+    f32Normalize: lib.mk_f32_normalize,
   };
 }
 
@@ -175,8 +177,9 @@ function checkedWrap(adapter: FfiAdapter, maxViewBytes: number): (address: numbe
 }
 
 // One checked table per implementation, made once: useKernels only switches between them.
-const fallbackChecked: Kernels = checkedKernels(fallbackKernels);
+let fallbackChecked: Kernels = checkedKernels(fallbackKernels);
 let nativeChecked: Kernels | null = null;
+let jsBelow = 0;
 let nativeImpl: KernelImpl | null = null;
 // The implementation behind native.kernels (what spyOnNativeCalls records).
 let activeImpl: KernelImpl = fallbackKernels;
@@ -200,9 +203,11 @@ async function initialize(): Promise<NativeLayer> {
   const memkit = load.library;
   const ffiError = granted({ name: "ffi" }) ? null : FFI_ERROR;
   const maxViewBytes = MAX_VIEW_BYTES[runtime];
+  jsBelow = runtime === "deno" ? 512 : 32;
+  fallbackChecked = checkedKernels(fallbackKernels, jsBelow);
   if (memkit) {
     nativeImpl = nativeKernels(memkit);
-    nativeChecked = checkedKernels(nativeImpl);
+    nativeChecked = checkedKernels(nativeImpl, jsBelow);
     activeImpl = nativeImpl;
   }
   return {
@@ -226,7 +231,7 @@ async function initialize(): Promise<NativeLayer> {
     kernels: nativeChecked ?? fallbackChecked,
     memkit,
     simd: memkit ? SIMD_LEVELS[memkit.mk_simd_level()] ?? "scalar" : "js",
-    jsBelowBytes: runtime === "deno" ? 512 : 32,
+    jsBelowBytes: jsBelow,
     wrapChunkBytes: runtime === "deno" ? 64 << 20 : 1 << 20,
     library: load.path,
     libraryError: load.error,
@@ -260,7 +265,7 @@ export function spyOnNativeCalls(): { readonly calls: string[]; restore(): void 
       return (f as (...a: unknown[]) => unknown)(...args);
     };
   }
-  native.kernels = checkedKernels(spied as unknown as KernelImpl);
+  native.kernels = checkedKernels(spied as unknown as KernelImpl, native.jsBelowBytes);
   return {
     calls,
     restore() {

@@ -80,7 +80,14 @@ export interface Kernels {
   copy(dst: Uint8Array, src: Uint8Array): void;
   /** Sets every byte of `dst`. */
   fill(dst: Uint8Array, byte: number): void;
+  /** Index of the first differing byte in the first `bytes` of both, or -1. */
   compare(a: Uint8Array, b: Uint8Array, bytes: number): number;
+  /**
+   * `simd.compare` of two whole byte arrays: the index of the first
+   * difference, the shorter length when one is a prefix of the other, or -1
+   * when both are equal. Short inputs run in JavaScript (`jsBelowBytes`).
+   */
+  compareAll(a: Uint8Array, b: Uint8Array): number;
   f32Scale(x: Float32Array, n: number, k: number): void;
   f32Add(y: Float32Array, x: Float32Array, n: number): void;
   f32Sub(y: Float32Array, x: Float32Array, n: number): void;
@@ -97,7 +104,7 @@ export interface Kernels {
  * its arguments: only ffi/boundary.ts calls it, after checking them, and
  * passes every count explicitly (copy and fill included).
  */
-export interface KernelImpl extends Omit<Kernels, "copy" | "fill"> {
+export interface KernelImpl extends Omit<Kernels, "copy" | "fill" | "compareAll"> {
   copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;
   fill(dst: Uint8Array, byte: number, bytes: number): void;
 }

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { intrinsic, native } from "../../ffi/native.ts";
+import { intrinsic, native, typedArrayByteLength } from "../../ffi/native.ts";
 import { byteLengthOf, checkView, describe, viewBytes } from "../base/_validate.ts";
 
 /**
@@ -48,11 +48,28 @@ export interface Simd {
   equals(a: ArrayBufferView, b: ArrayBufferView): boolean;
 }
 
-function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
-  // Empty and small inputs stay in JS, where one FFI call would cost more than the loop.
-  if (n >= native.jsBelowBytes) return native.kernels.compare(a, b, n);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return -1;
+// The hot path takes a plain Uint8Array as it is and reads its real length
+// with the intrinsic getter; everything else (other typed arrays, DataViews,
+// subclasses, non-views) goes through these out-of-line helpers, which keeps
+// the hot path small enough for the JITs to inline.
+const getPrototypeOf = Object.getPrototypeOf;
+const Uint8ArrayPrototype = Uint8Array.prototype;
+
+function bytesOf(view: ArrayBufferView, op: string, name: string): Uint8Array {
+  return viewBytes(checkView(view, op, name), op, name);
+}
+
+// The real byte length of a Uint8Array from bytesOf (a Proxy claiming
+// Uint8Array's prototype gets checkView's TypeError).
+function lengthOf(bytes: Uint8Array, original: unknown, op: string, name: string): number {
+  let length: number;
+  try {
+    length = typedArrayByteLength.call(bytes);
+  } catch (error) {
+    checkView(original, op, name);
+    throw error;
+  }
+  return length === 0 ? byteLengthOf(bytes, op, name) : length; // 0: detached is use-after-free
 }
 
 /**
@@ -99,10 +116,10 @@ function compareBytes(a: Uint8Array, b: Uint8Array, n: number): number {
  */
 export const simd: Simd = {
   copy(dst, src) {
-    const d = viewBytes(checkView(dst, "copy", "dst"), "copy", "dst");
-    const s = viewBytes(checkView(src, "copy", "src"), "copy", "src");
-    const room = byteLengthOf(d, "copy", "dst");
-    const n = byteLengthOf(s, "copy", "src");
+    const d = getPrototypeOf(dst) === Uint8ArrayPrototype ? dst as Uint8Array : bytesOf(dst, "copy", "dst");
+    const s = getPrototypeOf(src) === Uint8ArrayPrototype ? src as Uint8Array : bytesOf(src, "copy", "src");
+    const room = lengthOf(d, dst, "copy", "dst");
+    const n = lengthOf(s, src, "copy", "src");
     if (n > room) {
       throw new RangeError(
         `Cannot copy as 'src' (${n} bytes) must fit in 'dst' (${room} bytes): current value is ${describe(src)}`,
@@ -114,7 +131,8 @@ export const simd: Simd = {
     if (n > 0) intrinsic.set(d, s);
   },
   fill(dst, byte) {
-    const d = viewBytes(checkView(dst, "fill", "dst"), "fill", "dst");
+    const d = getPrototypeOf(dst) === Uint8ArrayPrototype ? dst as Uint8Array : bytesOf(dst, "fill", "dst");
+    const n = lengthOf(d, dst, "fill", "dst");
     if (typeof byte !== "number") {
       throw new TypeError(`Cannot fill as 'byte' must be a number: current value is ${describe(byte)}`);
     }
@@ -123,21 +141,17 @@ export const simd: Simd = {
         `Cannot fill as 'byte' must be an integer from 0 to 255: current value is ${describe(byte)}`,
       );
     }
-    if (byteLengthOf(d, "fill", "dst") > 0) intrinsic.fill(d, byte);
+    if (n > 0) intrinsic.fill(d, byte);
   },
   compare(a, b) {
-    const x = viewBytes(checkView(a, "compare", "a"), "compare", "a");
-    const y = viewBytes(checkView(b, "compare", "b"), "compare", "b");
-    const xn = byteLengthOf(x, "compare", "a");
-    const yn = byteLengthOf(y, "compare", "b");
-    const n = xn < yn ? xn : yn;
-    const at = compareBytes(x, y, n);
-    return at >= 0 || xn === yn ? at : n;
+    // Lengths, the detached check and the small-input JS loop are the kernel boundary's.
+    const x = getPrototypeOf(a) === Uint8ArrayPrototype ? a as Uint8Array : bytesOf(a, "compare", "a");
+    const y = getPrototypeOf(b) === Uint8ArrayPrototype ? b as Uint8Array : bytesOf(b, "compare", "b");
+    return native.kernels.compareAll(x, y);
   },
   equals(a, b) {
-    const x = viewBytes(checkView(a, "compare", "a"), "compare", "a");
-    const y = viewBytes(checkView(b, "compare", "b"), "compare", "b");
-    const xn = byteLengthOf(x, "compare", "a");
-    return xn === byteLengthOf(y, "compare", "b") && compareBytes(x, y, xn) < 0;
+    const x = getPrototypeOf(a) === Uint8ArrayPrototype ? a as Uint8Array : bytesOf(a, "compare", "a");
+    const y = getPrototypeOf(b) === Uint8ArrayPrototype ? b as Uint8Array : bytesOf(b, "compare", "b");
+    return native.kernels.compareAll(x, y) === -1; // -1 only for equal lengths and bytes
   },
 };
