@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { codecFor, type FieldValue, type RecordCodec, type Views } from "./_record_codec.ts";
+import { codecFor, type FieldValue, type RecordCodec, type Target, type Views } from "./_record_codec.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
@@ -58,6 +58,12 @@ export interface SharedDynamicArrayOptions {
    * in the middle of a write leaves the lock taken for good. @default {5000}
    */
   timeoutMs?: number;
+  /**
+   * Store integers that do not fit their field as C converts them (wrapped
+   * modulo 2^bits) instead of refusing them with a RangeError; see
+   * DynamicArrayOptions.wrap. @default {false}
+   */
+  wrap?: boolean;
 }
 
 const TimeoutSchema = z.number().min(0, "must be at least 0").optional();
@@ -69,9 +75,49 @@ const OptionsSchema = z.object({
   ),
   capacity: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
   timeoutMs: TimeoutSchema,
+  wrap: z.boolean().optional(),
 }).strict();
 
-const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema }).strict();
+const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean().optional() }).strict();
+
+/** Where push() writes: claiming takes the writers' lock (released by push once the element is in). */
+class PushTarget implements Target {
+  next = 0;
+  limit = 0; // always claim(): it takes the lock
+  views: Views | null;
+  bytes: Uint8Array;
+  readonly array: SharedDynamicArray<unknown>;
+  constructor(array: SharedDynamicArray<unknown>, views: Views | null, bytes: Uint8Array) {
+    this.array = array;
+    this.views = views;
+    this.bytes = bytes;
+  }
+  claim(): number {
+    return claimPush(this.array);
+  }
+}
+
+/** Where set() writes: claiming takes the lock and checks the index against the length inside it. */
+class SetTarget implements Target {
+  next = 0;
+  limit = 0;
+  views: Views | null;
+  bytes: Uint8Array;
+  readonly array: SharedDynamicArray<unknown>;
+  readonly index: number;
+  constructor(array: SharedDynamicArray<unknown>, views: Views | null, bytes: Uint8Array, index: number) {
+    this.array = array;
+    this.views = views;
+    this.bytes = bytes;
+    this.index = index;
+  }
+  claim(): number {
+    return claimSet(this.array, this.index);
+  }
+}
+
+let claimPush: (array: SharedDynamicArray<unknown>) => number;
+let claimSet: (array: SharedDynamicArray<unknown>, index: number) => number;
 
 /**
  * A growable array of records (a {@linkcode StructLayout}) or scalars in a
@@ -82,9 +128,14 @@ const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema }).strict();
  * Writers (in any thread) take turns through a lock in the buffer. Readers
  * take no lock: a sequence counter (a seqlock) tells them when a write
  * overlapped their read, and they read again, so they never see a torn
- * element or a length that disagrees with the elements. Writes encode the
- * element before taking the lock, so the lock is held only for a copy, and a
- * value that fails validation never reaches the shared buffer.
+ * element or a length that disagrees with the elements. Writes read and
+ * check the value in full before taking the lock (getters, Proxies and
+ * `values.length` run once, and never inside it), so the lock is held only
+ * while the element is stored, and a value that fails its check never
+ * reaches the shared buffer. Values are checked as in a DynamicArray (exact
+ * fields, integers that fit unless `wrap`); indexes must be numbers.
+ * Its storage is a SharedArrayBuffer, which cannot be detached or freed, so
+ * it never loses it.
  *
  * @example
  * ```ts
@@ -109,25 +160,23 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   readonly #stride: number;
   readonly #maxCapacity: number;
   readonly #timeoutMs: number;
-  // One element, encoded outside the lock.
-  readonly #scratch: Uint8Array;
-  readonly #scratchView: DataView;
-  // The codec's typed arrays (null: the DataView path): over the elements,
-  // tracking the buffer's growth, and over the scratch element.
+  // The codec's typed arrays over the elements (null: the DataView path) and
+  // the elements' bytes, all tracking the buffer's growth.
   readonly #elements: Views | null;
-  readonly #scratchViews: Views | null;
+  readonly #elementBytes: Uint8Array;
+  readonly #pushTarget: PushTarget;
 
   /**
    * Creates an empty array in a new growable SharedArrayBuffer.
    *
    * @param type A StructLayout from `struct()`, or a field type.
-   * @param options `maxCapacity` (required) and the initial `capacity`.
+   * @param options `maxCapacity` (required), the initial `capacity`, `timeoutMs`, `wrap`.
    * @throws {TypeError} For an unknown type or mistyped options.
    * @throws {RangeError} For out-of-range numbers, or a `capacity` above `maxCapacity`.
    */
   constructor(type: StructLayout | FieldType, options: SharedDynamicArrayOptions) {
-    const codec = codecFor(type, "create SharedDynamicArray");
     const parsed = parseOptions(OptionsSchema, options, "create SharedDynamicArray");
+    const codec = codecFor(type, "create SharedDynamicArray", parsed.wrap ?? false);
     if (parsed.capacity !== undefined && parsed.capacity > parsed.maxCapacity) {
       throw new RangeError(
         `Cannot create SharedDynamicArray as 'capacity' must be at most maxCapacity (${parsed.maxCapacity}): current value is ${parsed.capacity}`,
@@ -144,10 +193,9 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     // Length-tracking views: they follow the buffer as it grows, in every thread.
     this.#view = new DataView(buffer);
     this.#bytes = new Uint8Array(buffer);
-    this.#scratch = new Uint8Array(codec.stride);
-    this.#scratchView = new DataView(this.#scratch.buffer);
     this.#elements = codec.viewsOver(buffer, HEADER);
-    this.#scratchViews = codec.viewsOf(this.#scratch);
+    this.#elementBytes = new Uint8Array(buffer, HEADER);
+    this.#pushTarget = new PushTarget(this as SharedDynamicArray<unknown>, this.#elements, this.#elementBytes);
     if (attaching === null) Atomics.store(this.#header, STRIDE, codec.stride);
   }
 
@@ -156,13 +204,25 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    *
    * @param buffer The `buffer` of a SharedDynamicArray.
    * @param type The same element type it was created with.
-   * @param options `timeoutMs` for this thread's reads and writes.
+   * @param options `timeoutMs` for this thread's reads and writes; `wrap` for this thread's writes (default false).
    * @throws {TypeError} When `buffer` is not a SharedDynamicArray's buffer, or `type` has another size.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const levels = new SharedDynamicArray<number>("u8", { maxCapacity: 64 });
+   * // In a Worker, after postMessage(levels.buffer):
+   * const seen = SharedDynamicArray.attach<number>(levels.buffer, "u8", { timeoutMs: 100, wrap: true });
+   * seen.push(256 + 7); // wrapped, as C converts it
+   * assert.deepEqual(levels.toArray(), [7]);
+   * ```
    */
   static attach<U = FieldValue | Record<string, FieldValue>>(
     buffer: SharedArrayBuffer,
     type: StructLayout | FieldType,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; wrap?: boolean } = {},
   ): SharedDynamicArray<U> {
     if (!(buffer instanceof SharedArrayBuffer) || !buffer.growable || buffer.byteLength < HEADER) {
       throw new TypeError(
@@ -171,8 +231,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
         }`,
       );
     }
-    const codec = codecFor(type, "attach a SharedDynamicArray");
-    const { timeoutMs } = parseOptions(AttachOptionsSchema, options, "attach a SharedDynamicArray");
+    const { timeoutMs, wrap } = parseOptions(AttachOptionsSchema, options, "attach a SharedDynamicArray");
+    const codec = codecFor(type, "attach a SharedDynamicArray", wrap ?? false);
     const stride = Atomics.load(new Int32Array(buffer, 0, 4), STRIDE);
     if (stride !== codec.stride) {
       throw new TypeError(
@@ -184,6 +244,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       return new SharedDynamicArray<U>(type, {
         maxCapacity: Math.floor((buffer.maxByteLength - HEADER) / stride),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(wrap === undefined ? {} : { wrap }),
       });
     } finally {
       attaching = null;
@@ -216,78 +277,183 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   }
 
   /**
-   * Appends one element, growing the buffer in place when needed.
+   * Appends one element, growing the buffer in place when needed. The value
+   * is read and checked in full before the writers' lock is taken, so user
+   * code (getters, Proxies) never runs inside it, and a bad value changes
+   * nothing.
    * @returns The new length.
-   * @throws {RangeError} At `maxCapacity`. @throws {TypeError} For a value of the wrong shape.
+   * @throws {TypeError} For a value of the wrong shape or type, a missing or unknown field.
+   * @throws {RangeError} At `maxCapacity`; for a vector of the wrong length or an integer that does not fit.
+   * @throws {AllocationError} "timeout" when the lock is held past `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const levels = new SharedDynamicArray<number>("u8", { maxCapacity: 16 });
+   * assert.equal(levels.push(200), 1);
+   * assert.throws(() => levels.push(300), RangeError); // does not fit a u8
+   * assert.equal(levels.length, 1);
+   * ```
    */
   push(value: T): number {
-    this.#encode(value);
-    return this.#locked(() => {
-      const length = this.#header[LENGTH];
-      this.#ensure(length + 1);
-      this.#bytes.set(this.#scratch, HEADER + length * this.#stride);
-      Atomics.store(this.#header, LENGTH, length + 1);
-      return length + 1;
-    });
+    const header = this.#header;
+    let index: number;
+    try {
+      index = this.#codec.store(value, this.#pushTarget);
+    } catch (error) {
+      // Only claim() takes the lock, and nothing after it throws; this is for safety's sake.
+      if (this.#holding) this.#unlock();
+      throw error;
+    }
+    Atomics.store(header, LENGTH, index + 1);
+    this.#unlock();
+    return index + 1;
   }
 
   /**
-   * Appends many elements in one write (readers see none or all of them).
+   * Appends many elements in one write, all or none (readers see none or all
+   * of them): `values.length` and each element are read once, and every
+   * value is checked, before the lock is taken.
    * @returns The new length.
-   * @throws {RangeError} Past `maxCapacity`. @throws {TypeError} For a value of the wrong shape.
+   * @throws {TypeError} When `values` is not an array, or for a bad value (the message names its index).
+   * @throws {RangeError} Past `maxCapacity`, or for a bad value.
+   * @throws {AllocationError} "timeout" when the lock is held past `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const values = new SharedDynamicArray<number>("i16", { maxCapacity: 16 });
+   * values.pushMany([1, 2, 3]);
+   * assert.throws(() => values.pushMany([4, "5" as never]), TypeError);
+   * assert.deepEqual(values.toArray(), [1, 2, 3]);
+   * ```
    */
   pushMany(values: readonly T[]): number {
     if (!Array.isArray(values)) {
       throw new TypeError(`Cannot push many as 'values' must be an array: current value is ${describe(values)}`);
     }
-    const encoded = new Uint8Array(values.length * this.#stride);
-    const views = this.#codec.viewsOf(encoded);
-    const view = new DataView(encoded.buffer);
-    values.forEach((value, i) => {
-      if (views !== null) this.#codec.writeViews(views, i, value);
-      else this.#codec.write(view, encoded, i * this.#stride, value);
-    });
-    return this.#locked(() => {
+    const { bytes, count } = this.#codec.encodeMany(values, "push many to a SharedDynamicArray");
+    this.#lock();
+    try {
       const length = this.#header[LENGTH];
-      this.#ensure(length + values.length);
-      this.#bytes.set(encoded, HEADER + length * this.#stride);
-      Atomics.store(this.#header, LENGTH, length + values.length);
-      return length + values.length;
-    });
+      this.#ensure(length + count);
+      this.#elementBytes.set(bytes, length * this.#stride);
+      Atomics.store(this.#header, LENGTH, length + count);
+      return length + count;
+    } finally {
+      this.#unlock();
+    }
   }
 
   /**
-   * Replaces the element at `index`; readers see the old or the new one, never a mix.
-   * @throws {RangeError} For an index out of range. @throws {TypeError} For a value of the wrong shape.
+   * Replaces the element at `index`; readers see the old or the new one,
+   * never a mix. `index` must be a number (no `valueOf` runs); the value is
+   * checked before the lock is taken, the index against the length inside it.
+   * @throws {TypeError} When `index` is not a number, or for a value of the wrong shape.
+   * @throws {RangeError} For an index out of range, or a bad value.
+   * @throws {AllocationError} "timeout" when the lock is held past `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const values = new SharedDynamicArray<number>("f32", { maxCapacity: 4 });
+   * values.push(1);
+   * values.set(0, 2);
+   * assert.equal(values.get(0), 2);
+   * assert.throws(() => values.set("0" as never, 3), TypeError);
+   * assert.throws(() => values.set(1, 3), RangeError);
+   * ```
    */
   set(index: number, value: T): void {
-    this.#encode(value);
-    this.#locked(() => {
-      this.#checkIndex(index, this.#header[LENGTH]);
-      this.#bytes.set(this.#scratch, HEADER + index * this.#stride);
-    });
+    this.#checkIndexType(index, "set an element of");
+    if (!Number.isInteger(index) || index < 0) this.#checkIndex(index, this.length, "set an element of");
+    try {
+      this.#codec.store(
+        value,
+        new SetTarget(this as SharedDynamicArray<unknown>, this.#elements, this.#elementBytes, index),
+      );
+    } finally {
+      if (this.#holding) this.#unlock();
+    }
   }
 
-  /** Removes and returns the last element, or undefined when empty. */
+  /**
+   * Removes and returns the last element, or undefined when empty.
+   * @throws {AllocationError} "timeout" when the lock is held past `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const values = new SharedDynamicArray<number>("f64", { maxCapacity: 4 });
+   * values.push(1.5);
+   * assert.equal(values.pop(), 1.5);
+   * assert.equal(values.pop(), undefined);
+   * ```
+   */
   pop(): T | undefined {
-    return this.#locked(() => {
+    this.#lock();
+    try {
       const length = this.#header[LENGTH];
       if (length === 0) return undefined;
       Atomics.store(this.#header, LENGTH, length - 1);
       return this.#read(length - 1);
-    });
+    } finally {
+      this.#unlock();
+    }
   }
 
-  /** Removes every element (the buffer keeps its size: a SharedArrayBuffer cannot shrink). */
+  /**
+   * Removes every element (the buffer keeps its size: a SharedArrayBuffer cannot shrink).
+   * @throws {AllocationError} "timeout" when the lock is held past `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const values = new SharedDynamicArray<number>("f64", { maxCapacity: 4 });
+   * values.pushMany([1, 2]);
+   * values.clear();
+   * assert.equal(values.length, 0);
+   * ```
+   */
   clear(): void {
-    this.#locked(() => Atomics.store(this.#header, LENGTH, 0));
+    this.#lock();
+    try {
+      Atomics.store(this.#header, LENGTH, 0);
+    } finally {
+      this.#unlock();
+    }
   }
 
   /**
    * The element at `index` (a fresh object for records), as one write left it.
+   * @throws {TypeError} When `index` is not a number.
    * @throws {RangeError} For an index out of range.
+   * @throws {AllocationError} "timeout" when a write holds the array past `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray, struct } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const Point = struct({ x: "f32", y: "f32" });
+   * const points = new SharedDynamicArray<{ x: number; y: number }>(Point, { maxCapacity: 4 });
+   * points.push({ x: 1, y: 2 });
+   * assert.deepEqual(points.get(0), { x: 1, y: 2 });
+   * assert.throws(() => points.get(0n as never), TypeError);
+   * ```
    */
   get(index: number): T {
+    this.#checkIndexType(index, "get an element of");
     for (let spins = 0;; spins++) {
       const before = Atomics.load(this.#header, SEQ);
       if ((before & 1) === 0) {
@@ -295,7 +461,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
         const inRange = Number.isInteger(index) && index >= 0 && index < length;
         const value = inRange ? this.#read(index) : undefined;
         if (Atomics.load(this.#header, SEQ) === before) {
-          if (!inRange) this.#checkIndex(index, length);
+          if (!inRange) this.#checkIndex(index, length, "get an element of");
           return value as T;
         }
       }
@@ -327,19 +493,26 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     return this.toArray()[Symbol.iterator]();
   }
 
-  #encode(value: T): void {
-    if (this.#scratchViews !== null) this.#codec.writeViews(this.#scratchViews, 0, value);
-    else this.#codec.write(this.#scratchView, this.#scratch, 0, value);
-  }
-
   #read(index: number): T {
     if (this.#elements !== null) return this.#codec.readViews(this.#elements, index) as T;
     return this.#codec.read(this.#view, HEADER + index * this.#stride) as T;
   }
 
-  #checkIndex(index: number, length: number): void {
+  #checkIndexType(index: unknown, op: string): void {
+    if (typeof index !== "number") {
+      throw new TypeError(
+        `Cannot ${op} a SharedDynamicArray as 'index' must be a number: current value is ${describe(index)}`,
+      );
+    }
+  }
+
+  #checkIndex(index: number, length: number, op: string): void {
     if (!Number.isInteger(index) || index < 0 || index >= length) {
-      throw new RangeError(`Index out of range: ${describe(index)} (length ${length})`);
+      throw new RangeError(
+        `Cannot ${op} a SharedDynamicArray as 'index' must be an integer ${
+          length === 0 ? "but the array is empty" : `from 0 to ${length - 1}`
+        }: current value is ${describe(index)}`,
+      );
     }
   }
 
@@ -373,8 +546,11 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     );
   }
 
-  // Runs `body` holding the writers' lock, with SEQ odd while it runs.
-  #locked<R>(body: () => R): R {
+  // Whether this thread holds the writers' lock (between a claim and the end of its write).
+  #holding = false;
+
+  // Takes the writers' lock and makes SEQ odd; no user code runs until #unlock().
+  #lock(): void {
     const header = this.#header;
     if (Atomics.compareExchange(header, LOCK, 0, 1) !== 0) {
       const deadline = Date.now() + this.#timeoutMs;
@@ -385,12 +561,39 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       } while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0);
     }
     Atomics.add(header, SEQ, 1);
-    try {
-      return body();
-    } finally {
-      Atomics.add(header, SEQ, 1);
-      Atomics.store(header, LOCK, 0);
-      Atomics.notify(header, LOCK, 1);
-    }
+    this.#holding = true;
+  }
+
+  // Makes SEQ even again and releases the lock.
+  #unlock(): void {
+    const header = this.#header;
+    this.#holding = false;
+    Atomics.add(header, SEQ, 1);
+    Atomics.store(header, LOCK, 0);
+    Atomics.notify(header, LOCK, 1);
+  }
+
+  static {
+    claimPush = (array) => {
+      array.#lock();
+      const length = array.#header[LENGTH];
+      try {
+        array.#ensure(length + 1);
+      } catch (error) {
+        array.#unlock();
+        throw error;
+      }
+      return length;
+    };
+    claimSet = (array, index) => {
+      array.#lock();
+      try {
+        array.#checkIndex(index, array.#header[LENGTH], "set an element of");
+      } catch (error) {
+        array.#unlock();
+        throw error;
+      }
+      return index;
+    };
   }
 }

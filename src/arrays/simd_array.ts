@@ -5,7 +5,8 @@
  */
 import { native } from "../../ffi/native.ts";
 import { describe } from "../base/_validate.ts";
-import { DynamicArray, type DynamicArrayOptions, storageOf } from "./dynamic_array.ts";
+import { arrayInternals, DynamicArray, type DynamicArrayOptions } from "./dynamic_array.ts";
+import { typedArrayKind, typedArrayLength } from "./_record_codec.ts";
 
 /**
  * The element types of a {@linkcode SIMDArray}: one float, or 2, 3 or 4 of
@@ -28,11 +29,20 @@ const SHAPES: Record<SIMDType, { dims: number; stride: number }> = {
   f32x4: { dims: 4, stride: 4 },
 };
 
+const { storageOf, lengthOf, rename } = arrayInternals;
+
 /**
  * A {@linkcode DynamicArray} of float vectors whose math runs in libmemkit
  * (AVX2 / SSE2 / NEON, or the TypeScript fallback): element-wise results are
  * identical on every path; `sum` accumulates in double precision. Elements
  * are numbers (`f32`) or arrays of 2–4 numbers.
+ *
+ * Every count a kernel gets comes from the array's own private state, and
+ * every `out` array is measured with the engine's own getters: a subclass
+ * that overrides `length`, or an `out` with an own `length` property, changes
+ * nothing (DESIGN §2 rule 3). Before each kernel the array checks that its
+ * storage is alive: once `free()` ran or its allocator released the block,
+ * every method throws `AllocationError("use-after-free")` naming the array.
  *
  * @example
  * ```ts
@@ -55,92 +65,248 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    * Creates an array of `type` vectors.
    * @param type "f32", "f32x2", "f32x3" or "f32x4".
    * @param options As for DynamicArray.
-   * @throws {TypeError} For another type.
+   * @throws {TypeError} For another type, or mistyped options.
+   * @throws {RangeError} For out-of-range options.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   *
+   * using velocities = new SIMDArray("f32x2", { capacity: 4096 });
+   * velocities.push([1, 0]);
+   * ```
    */
   constructor(type: SIMDType, options: DynamicArrayOptions = {}) {
-    const shape = SHAPES[type];
+    const shape = typeof type === "string" && Object.hasOwn(SHAPES, type) ? SHAPES[type] : undefined;
     if (shape === undefined) {
       throw new TypeError(
         `Cannot create SIMDArray as 'type' must be f32, f32x2, f32x3 or f32x4: current value is ${describe(type)}`,
       );
     }
     super(type, options);
+    rename(this as DynamicArray<unknown>, "SIMDArray");
     this.#dims = shape.dims;
     this.#floatStride = shape.stride;
   }
 
-  /** Multiplies every component by `k`. */
+  /**
+   * Multiplies every component by `k`.
+   * @throws {TypeError} When `k` is not a number.
+   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32x2");
+   * a.push([1, 2]);
+   * a.scale(3);
+   * assert.deepEqual(a.get(0), [3, 6]);
+   * ```
+   */
   scale(k: number): void {
     this.#number(k, "scale", "k");
+    const y = this.#floats(true, "scale");
     const n = this.#count();
-    if (n) native.kernels.f32Scale(this.#floats(true), n, k);
+    if (n) native.kernels.f32Scale(y, n, k);
   }
 
-  /** Adds `other` element by element (same length). */
+  /**
+   * Adds `other` element by element.
+   * @throws {TypeError} When `other` is not a SIMDArray.
+   * @throws {RangeError} When it has another type or length.
+   * @throws {AllocationError} "use-after-free" when either array's storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32");
+   * using b = new SIMDArray("f32");
+   * a.pushMany([1, 2]);
+   * b.pushMany([10, 20]);
+   * a.add(b);
+   * assert.deepEqual([...a], [11, 22]);
+   * ```
+   */
   add(other: SIMDArray): void {
-    this.#pair(other, "add");
+    this.#pair(other, "add to");
+    const y = this.#floats(true, "add to");
+    const x = other.#floats(false, "add with");
     const n = this.#count();
-    if (n) native.kernels.f32Add(this.#floats(true), other.#floats(), n);
+    if (n) native.kernels.f32Add(y, x, n);
   }
 
-  /** Subtracts `other` element by element (same length). */
+  /**
+   * Subtracts `other` element by element.
+   * @throws {TypeError} When `other` is not a SIMDArray.
+   * @throws {RangeError} When it has another type or length.
+   * @throws {AllocationError} "use-after-free" when either array's storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32");
+   * using b = new SIMDArray("f32");
+   * a.pushMany([1, 2]);
+   * b.pushMany([10, 20]);
+   * a.sub(b);
+   * assert.deepEqual([...a], [-9, -18]);
+   * ```
+   */
   sub(other: SIMDArray): void {
-    this.#pair(other, "subtract");
+    this.#pair(other, "subtract from");
+    const y = this.#floats(true, "subtract from");
+    const x = other.#floats(false, "subtract with");
     const n = this.#count();
-    if (n) native.kernels.f32Sub(this.#floats(true), other.#floats(), n);
+    if (n) native.kernels.f32Sub(y, x, n);
   }
 
-  /** `this += a * x`, element by element (same length). */
+  /**
+   * `this += a * x`, element by element.
+   * @throws {TypeError} When `a` is not a number or `x` not a SIMDArray.
+   * @throws {RangeError} When `x` has another type or length.
+   * @throws {AllocationError} "use-after-free" when either array's storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using position = new SIMDArray("f32x2");
+   * using velocity = new SIMDArray("f32x2");
+   * position.push([0, 0]);
+   * velocity.push([1, 2]);
+   * position.axpy(0.5, velocity); // one half step
+   * assert.deepEqual(position.get(0), [0.5, 1]);
+   * ```
+   */
   axpy(a: number, x: SIMDArray): void {
-    this.#number(a, "axpy", "a");
-    this.#pair(x, "axpy");
+    this.#number(a, "axpy into", "a");
+    this.#pair(x, "axpy into");
+    const y = this.#floats(true, "axpy into");
+    const xs = x.#floats(false, "axpy with");
     const n = this.#count();
-    if (n) native.kernels.f32Axpy(this.#floats(true), a, x.#floats(), n);
+    if (n) native.kernels.f32Axpy(y, a, xs, n);
   }
 
-  /** Scales every vector to length 1 (zero vectors stay zero). */
+  /**
+   * Scales every vector to length 1 (zero vectors stay zero).
+   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32x2");
+   * a.pushMany([[3, 4], [0, 0]]);
+   * a.normalize();
+   * assert.deepEqual([...a.magnitudes()], [1, 0]);
+   * ```
+   */
   normalize(): void {
-    if (this.length) native.kernels.f32Normalize(this.#floats(true), this.length, this.#floatStride, this.#dims);
+    const v = this.#floats(true, "normalize");
+    const count = lengthOf(this as DynamicArray<unknown>);
+    if (count) native.kernels.f32Normalize(v, count, this.#floatStride, this.#dims);
   }
 
-  /** Each vector's length, into `out` (or a new Float32Array). */
+  /**
+   * Each vector's length, into `out` (or a new Float32Array of `length` floats).
+   * @param out Where to write: a Float32Array of at least `length` floats (measured with the engine's own getter).
+   * @returns `out`, or the new array.
+   * @throws {TypeError} When `out` is not a Float32Array.
+   * @throws {RangeError} When `out` is too short.
+   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32x3");
+   * a.pushMany([[3, 4, 0], [0, 0, 2]]);
+   * const out = new Float32Array(2);
+   * assert.equal(a.magnitudes(out), out);
+   * assert.deepEqual([...out], [5, 2]);
+   * ```
+   */
   magnitudes(out?: Float32Array): Float32Array {
-    const result = this.#out(out, "magnitudes");
-    if (this.length) {
-      native.kernels.f32Magnitudes(this.#floats(), this.length, this.#floatStride, this.#dims, result);
-    }
+    const v = this.#floats(false, "compute magnitudes of");
+    const count = lengthOf(this as DynamicArray<unknown>);
+    const result = this.#out(out, count, "magnitudes");
+    if (count) native.kernels.f32Magnitudes(v, count, this.#floatStride, this.#dims, result);
     return result;
   }
 
-  /** Each element's dot product with `other`'s, into `out` (or a new Float32Array). */
+  /**
+   * Each element's dot product with `other`'s, into `out` (or a new Float32Array).
+   * @param out Where to write: a Float32Array of at least `length` floats.
+   * @returns `out`, or the new array.
+   * @throws {TypeError} When `other` is not a SIMDArray or `out` not a Float32Array.
+   * @throws {RangeError} When `other` has another type or length, or `out` is too short.
+   * @throws {AllocationError} "use-after-free" when either array's storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32x3");
+   * using b = new SIMDArray("f32x3");
+   * a.push([1, 2, 3]);
+   * b.push([4, 5, 6]);
+   * assert.deepEqual([...a.dot(b)], [32]);
+   * ```
+   */
   dot(other: SIMDArray, out?: Float32Array): Float32Array {
-    this.#pair(other, "dot");
-    const result = this.#out(out, "dot");
-    if (this.length) {
-      native.kernels.f32Dots(this.#floats(), other.#floats(), this.length, this.#floatStride, this.#dims, result);
-    }
+    this.#pair(other, "compute dot products of");
+    const a = this.#floats(false, "compute dot products of");
+    const b = other.#floats(false, "compute dot products with");
+    const count = lengthOf(this as DynamicArray<unknown>);
+    const result = this.#out(out, count, "dot");
+    if (count) native.kernels.f32Dots(a, b, count, this.#floatStride, this.#dims, result);
     return result;
   }
 
-  /** The sum of every component (padding is always 0), in double precision. */
+  /**
+   * The sum of every component (padding is always 0), in double precision.
+   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32x3");
+   * a.pushMany([[1, 2, 3], [4, 5, 6]]);
+   * assert.equal(a.sum(), 21);
+   * ```
+   */
   sum(): number {
+    const x = this.#floats(false, "sum");
     const n = this.#count();
-    return n ? native.kernels.f32Sum(this.#floats(), n) : 0;
+    return n ? native.kernels.f32Sum(x, n) : 0;
   }
 
-  // Floats in use (components and padding of every element).
+  // Floats in use (components and padding of every element), from private state.
   #count(): number {
-    return this.length * this.#floatStride;
+    return lengthOf(this as DynamicArray<unknown>) * this.#floatStride;
   }
 
-  // A Float32Array over the whole storage, made again only when the storage
-  // moves: a view per call costs more than a small kernel (the kernels take
-  // their count separately). Writers copy a storage shared with a snapshot first.
-  #floats(forWrite = false): Float32Array {
-    const block = storageOf(this as DynamicArray<unknown>, forWrite);
+  // A Float32Array over the whole live storage, made again only when the
+  // storage moves: a view per call costs more than a small kernel (the
+  // kernels take their count separately). Checks that the storage is alive;
+  // writers copy a storage shared with a snapshot first.
+  #floats(forWrite: boolean, op: string): Float32Array {
+    const block = storageOf(this as DynamicArray<unknown>, forWrite, op);
     if (block !== this.#block) {
       this.#block = block;
-      this.#view = new Float32Array(block.buffer, block.byteOffset, block.byteLength >> 2);
+      this.#view = new Float32Array(block.buffer, block.byteOffset, block.length >> 2);
     }
     return this.#view!;
   }
@@ -149,28 +315,38 @@ export class SIMDArray extends DynamicArray<number | number[]> {
 
   #number(value: unknown, op: string, name: string): void {
     if (typeof value !== "number") {
-      throw new TypeError(`Cannot ${op} as '${name}' must be a number: current value is ${describe(value)}`);
-    }
-  }
-
-  #pair(other: SIMDArray, op: string): void {
-    if (!(other instanceof SIMDArray)) {
-      throw new TypeError(`Cannot ${op} as 'other' must be a SIMDArray: current value is ${describe(other)}`);
-    }
-    if (other.#dims !== this.#dims || other.length !== this.length) {
-      throw new RangeError(
-        `Cannot ${op} as 'other' must have the same type and length: ${other.length} × ${other.#dims} against ${this.length} × ${this.#dims}`,
+      throw new TypeError(
+        `Cannot ${op} a SIMDArray as '${name}' must be a number: current value is ${describe(value)}`,
       );
     }
   }
 
-  #out(out: Float32Array | undefined, op: string): Float32Array {
-    if (out === undefined) return new Float32Array(this.length);
-    if (!(out instanceof Float32Array)) {
+  // `other` is a live SIMDArray of the same shape and length as this live one (private state only).
+  #pair(other: SIMDArray, op: string): void {
+    if (!(typeof other === "object" && other !== null && #dims in other)) {
+      throw new TypeError(
+        `Cannot ${op} a SIMDArray as 'other' must be a SIMDArray: current value is ${describe(other)}`,
+      );
+    }
+    storageOf(this as DynamicArray<unknown>, false, op);
+    storageOf(other as DynamicArray<unknown>, false, `${op} with`);
+    const mine = lengthOf(this as DynamicArray<unknown>), theirs = lengthOf(other as DynamicArray<unknown>);
+    if (other.#dims !== this.#dims || theirs !== mine) {
+      throw new RangeError(
+        `Cannot ${op} a SIMDArray as 'other' must have the same type and length: ${theirs} × ${other.#dims} against ${mine} × ${this.#dims}`,
+      );
+    }
+  }
+
+  // `out`, a real Float32Array of at least `count` floats (by the engine's own getter), or a new one.
+  #out(out: Float32Array | undefined, count: number, op: string): Float32Array {
+    if (out === undefined) return new Float32Array(count);
+    if (typedArrayKind(out) !== "Float32Array") {
       throw new TypeError(`Cannot compute ${op} as 'out' must be a Float32Array: current value is ${describe(out)}`);
     }
-    if (out.length < this.length) {
-      throw new RangeError(`Cannot compute ${op} as 'out' holds ${out.length} of ${this.length} values`);
+    const length = typedArrayLength(out);
+    if (length < count) {
+      throw new RangeError(`Cannot compute ${op} as 'out' holds ${length} of the ${count} floats needed`);
     }
     return out;
   }

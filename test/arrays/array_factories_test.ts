@@ -47,3 +47,21 @@ test("audioArray: f32 samples with the SIMD kernels", () => {
   assert.equal(addressOf(samples.bytes) % 16, 0);
   samples.free();
 });
+
+test("factories check values strictly, and pass `wrap` on", () => {
+  const Colored = struct({ position: "f32x3", rgba: "u32" });
+  using strict = vertexArray<{ position: number[]; rgba: number }>(Colored);
+  assert.throws(() => strict.push({ position: [0, 0, 0], rgba: -1 }), RangeError);
+  assert.throws(() => strict.push({ position: [0, 0, 0], rgba: 1, alpha: 1 } as never), TypeError);
+  using wrapping = vertexArray<{ position: number[]; rgba: number }>(Colored, { wrap: true });
+  wrapping.push({ position: [0, 0, 0], rgba: -1 });
+  assert.equal(wrapping.get(0).rgba, 0xffffffff);
+  using uniforms = uniformArray<{ rgba: number }>(struct({ rgba: "u32" }), { wrap: true });
+  uniforms.push({ rgba: 2 ** 32 + 7 });
+  assert.equal(uniforms.get(0).rgba, 7);
+  const samples = audioArray();
+  assert.throws(() => samples.push("0.5" as never), TypeError);
+  samples.pushMany([Infinity, NaN]);
+  assert.equal(samples.length, 2);
+  samples.free();
+});

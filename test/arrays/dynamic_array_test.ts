@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, DynamicArray, FreeListAllocator, struct } from "../../mod.ts";
+import { AllocationError, Arena, DynamicArray, FreeListAllocator, struct, SystemAllocator } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 import { RecordCodec } from "../../src/arrays/_record_codec.ts";
 
@@ -170,17 +170,12 @@ test("float-only records take the Float32Array path and behave the same", () => 
   assert.throws(() => particles.push({ ...make(), velocity: [1, 2, 3] }), RangeError);
   assert.throws(() => particles.push({ ...make(), position: 5 as unknown as number[] }), TypeError);
   assert.throws(() => particles.push({ ...make(), mass: "x" as unknown as number }), TypeError);
-  // Shapes the generated writer leaves to the checked path: typed arrays, missing fields.
+  // Shapes the generated writer leaves to the checked path: typed arrays (stored), missing fields (refused).
   const p = make();
   particles.set(0, { ...p, position: new Float32Array(p.position) as unknown as number[] });
   assert.deepEqual(particles.get(0), p);
-  particles.set(0, { mass: 2 } as P);
-  assert.deepEqual(particles.get(0), {
-    position: [0, 0, 0],
-    mass: 2,
-    velocity: [0, 0],
-    transform: new Array(16).fill(0),
-  });
+  assert.throws(() => particles.set(0, { mass: 2 } as P), TypeError);
+  assert.deepEqual(particles.get(0), p, "a refused record leaves the element as it was");
 });
 
 test("float-only records are written the same where code generation is not allowed", () => {
@@ -235,11 +230,17 @@ test("generated readers and writers store the same bytes as the DataView path, f
     o: vector(4).map(Math.trunc),
     p: vector(16),
   });
-  const generated = new DynamicArray(struct(fields));
-  const generic = withoutCodegen(() => new DynamicArray<unknown>(struct(fields)));
+  // Integers here overflow their fields and have fractions: both paths wrap them as C converts them.
+  const generated = new DynamicArray(struct(fields), { wrap: true });
+  const generic = withoutCodegen(() => new DynamicArray<unknown>(struct(fields), { wrap: true }));
   for (let step = 0; step < 500; step++) {
     const r = record();
-    if (below(next, 5) === 0) delete (r as Partial<typeof r>).h; // a missing field is stored as zeros
+    if (below(next, 5) === 0) {
+      delete (r as Partial<typeof r>).h; // a missing field is refused by both
+      assert.throws(() => generated.push(r), TypeError);
+      assert.throws(() => generic.push(r), TypeError);
+      continue;
+    }
     generated.push(r);
     generic.push(r);
   }
@@ -271,11 +272,18 @@ test("generated and DataView paths agree on 300 random layouts and on every scal
     "f32x4x4",
   ] as const;
   const next = xorshift32(0x1a7);
-  const valueOf = (type: (typeof types)[number]) => {
-    const n = (next() % 2001) - 1000 + (below(next, 3) === 0 ? 0.5 : 0);
-    if (type === "i64" || type === "u64") return BigInt(Math.trunc(n));
+  // With `wrap`, any number (fractions and negative unsigned values included); strict, values that fit.
+  const valueOf = (type: (typeof types)[number], wrap: boolean) => {
+    const unsigned = type.startsWith("u");
+    const integer = !type.startsWith("f");
+    const n = (next() % 2001) - (wrap || !unsigned ? 1000 : 0) +
+      (below(next, 3) === 0 && (wrap || !integer) ? 0.5 : 0);
+    const fit = !wrap && (type === "i8" || type === "u8") ? (unsigned ? n % 256 : (n % 256) - 128 * Math.sign(n)) : n;
+    if (type === "i64" || type === "u64") return BigInt(Math.trunc(fit));
     const count = { f32x2: 2, f32x3: 3, f32x4: 4, i32x4: 4, u32x4: 4, f32x4x4: 16 }[type as string];
-    return count === undefined ? n : Array.from({ length: count }, () => (next() % 2001) - 1000);
+    return count === undefined
+      ? fit
+      : Array.from({ length: count }, () => (next() % 2001) - (wrap || !unsigned ? 1000 : 0));
   };
   const check = (make: () => DynamicArray<unknown>, value: () => unknown, label: string) => {
     const generated = make();
@@ -291,34 +299,376 @@ test("generated and DataView paths agree on 300 random layouts and on every scal
     generic.free();
   };
   // Scalar codecs are cached per type name, so the DataView side is a codec made directly.
-  for (const type of types) {
-    const generated = new DynamicArray(type);
-    const generic = withoutCodegen(() => new RecordCodec(type, "test"));
-    const bytes = new Uint8Array(20 * generic.stride);
-    const view = new DataView(bytes.buffer);
-    for (let i = 0; i < 20; i++) {
-      const v = valueOf(type);
-      generated.push(v);
-      generic.write(view, bytes, i * generic.stride, v);
+  for (const wrap of [true, false]) {
+    for (const type of types) {
+      const generated = new DynamicArray(type, { wrap });
+      const generic = withoutCodegen(() => new RecordCodec(type, "test", wrap));
+      const values = Array.from({ length: 20 }, () => valueOf(type, wrap));
+      for (const v of values) generated.push(v);
+      const bytes = generic.encodeMany(values, "test").bytes;
+      const view = new DataView(bytes.buffer);
+      assert.deepEqual([...generated.bytes], [...bytes], type);
+      assert.deepEqual(
+        [...generated],
+        Array.from({ length: 20 }, (_, i) => generic.read(view, i * generic.stride)),
+        type,
+      );
+      generated.free();
     }
-    assert.deepEqual([...generated.bytes], [...bytes], type);
-    assert.deepEqual(
-      [...generated],
-      Array.from({ length: 20 }, (_, i) => generic.read(view, i * generic.stride)),
-      type,
-    );
-    generated.free();
   }
   for (let n = 0; n < 300; n++) {
     const fields: Record<string, (typeof types)[number]> = {};
     const count = 1 + below(next, 6);
     for (let f = 0; f < count; f++) fields[`f${f}`] = types[below(next, types.length)];
     const options = { packed: below(next, 4) === 0, align: below(next, 4) === 0 ? 64 : undefined };
+    const wrap = n % 2 === 0;
     // A fresh layout object for each path, so neither shares the other's cached codec.
     check(
-      () => new DynamicArray(struct(fields, options)),
-      () => Object.fromEntries(Object.entries(fields).map(([name, type]) => [name, valueOf(type)])),
-      `${JSON.stringify(fields)} ${JSON.stringify(options)}`,
+      () => new DynamicArray(struct(fields, options), { wrap }),
+      () => Object.fromEntries(Object.entries(fields).map(([name, type]) => [name, valueOf(type, wrap)])),
+      `${JSON.stringify(fields)} ${JSON.stringify(options)} wrap ${wrap}`,
     );
   }
+});
+
+// ---------------------------------------------------------------- issue 10: all or nothing (DESIGN §2 rule 5)
+
+const isUseAfterFree = (e: unknown) => e instanceof AllocationError && e.category === "use-after-free";
+const Item = struct({ id: "u32", pos: "f32x3" });
+type ItemRecord = { id: number; pos: number[] };
+
+for (const [label, make] of [["generated", (f: () => unknown) => f()], ["DataView", withoutCodegen]] as const) {
+  test(`issue 10 #5 (${label} path): set() with a bad vector leaves the element exactly as it was`, () => {
+    const array = make(() => new DynamicArray<ItemRecord>(struct({ id: "u32", pos: "f32x3" }))) as DynamicArray<
+      ItemRecord
+    >;
+    array.push({ id: 42, pos: [1, 2, 3] });
+    const before = [...array.bytes];
+    assert.throws(() => array.set(0, { id: 7, pos: [9, 9] }), RangeError);
+    assert.throws(() => array.set(0, { id: 7, pos: [9, 9, "9" as unknown as number] }), TypeError);
+    assert.throws(() => array.set(0, { id: 300.5, pos: [9, 9, 9] }), RangeError);
+    assert.throws(() => array.set(0, { id: 7, pos: [9, 9, 9], extra: 1 } as ItemRecord), TypeError);
+    assert.deepEqual([...array.bytes], before, "not zeroed, id not overwritten");
+    assert.deepEqual(array.get(0), { id: 42, pos: [1, 2, 3] });
+    array.free();
+  });
+}
+
+test("issue 10 #6: a field getter that pushes to the same array runs before the slot is taken", () => {
+  for (const wrap of [false, true]) {
+    using array = new DynamicArray<ItemRecord>(Item, { capacity: 1, wrap });
+    array.push({ id: 1, pos: [1, 1, 1] }); // full: the outer push must grow after the getter ran
+    const record = {
+      get id() {
+        for (let i = 0; i < 100; i++) array.push({ id: 100 + i, pos: [i, i, i] }); // grows, maybe moves
+        return 2;
+      },
+      pos: [2, 2, 2],
+    };
+    assert.equal(array.push(record), 102);
+    assert.equal(array.length, 102);
+    assert.deepEqual(array.get(101), { id: 2, pos: [2, 2, 2] }, "the outer value is the last element");
+    assert.deepEqual(array.get(1), { id: 100, pos: [0, 0, 0] });
+    assert.equal([...array].filter((r) => r.id === 0).length, 0, "no unwritten element was counted");
+  }
+});
+
+test("issue 10 #6: a field getter that frees the array: use-after-free, and nothing written anywhere", () => {
+  const heap = new FreeListAllocator({ capacity: 1 << 16 });
+  const array = new DynamicArray<ItemRecord>(Item, { allocator: heap, capacity: 4 });
+  array.push({ id: 1, pos: [1, 1, 1] });
+  let neighbour: Uint8Array | null = null;
+  const record = {
+    id: 7,
+    get pos() {
+      array.free();
+      neighbour = heap.alloc(4 * 32); // likely the freed block's memory
+      neighbour.fill(0xab);
+      return [9, 9, 9];
+    },
+  };
+  assert.throws(() => array.push(record), isUseAfterFree);
+  assert.ok(neighbour !== null);
+  assert.ok((neighbour as Uint8Array).every((b) => b === 0xab), "the write did not land in another live block");
+  heap.free(neighbour!);
+});
+
+test("issue 10 #6: a getter that frees the storage through the allocator (SystemAllocator.free): use-after-free", () => {
+  const allocator = new SystemAllocator();
+  const array = new DynamicArray<ItemRecord>(Item, { allocator });
+  array.push({ id: 1, pos: [1, 1, 1] });
+  const record = {
+    id: 7,
+    get pos() {
+      allocator.free(array.bytes);
+      return [9, 9, 9];
+    },
+  };
+  assert.throws(() => array.push(record), isUseAfterFree);
+  assert.equal(array.length, 0);
+  array.free(); // nothing left to give back
+});
+
+test("issue 10 #9: pushMany is all or nothing; each value is read once", () => {
+  for (const make of [(f: () => unknown) => f(), withoutCodegen]) {
+    const array = make(() =>
+      new DynamicArray<ItemRecord>(struct({ id: "u32", pos: "f32x3" }), { capacity: 2 })
+    ) as DynamicArray<ItemRecord>;
+    array.push({ id: 1, pos: [1, 1, 1] });
+    const before = [...array.bytes];
+    const good = (id: number) => ({ id, pos: [id, id, id] });
+    assert.throws(() => array.pushMany([good(2), good(3), { id: 4, pos: [4, 4] }, good(5)]), /values\[2\]/);
+    assert.throws(() => array.pushMany([good(2), { id: -1, pos: [1, 1, 1] }]), RangeError);
+    assert.deepEqual([...array.bytes], before);
+    assert.equal(array.capacity, 2, "it did not grow for values it refused");
+    assert.equal(array.metrics().reallocations, 0);
+    // Every getter runs once, before anything is stored.
+    let reads = 0;
+    const counted = {
+      get id() {
+        return ++reads;
+      },
+      pos: [0, 0, 0],
+    };
+    array.pushMany([counted, counted, counted]);
+    assert.equal(reads, 3);
+    assert.deepEqual([...array].map((r) => r.id), [1, 1, 2, 3]);
+    // A getter that pushes: its element lands first, then all of the batch.
+    const sneaky = {
+      get id() {
+        array.push(good(99));
+        return 10;
+      },
+      pos: [0, 0, 0],
+    };
+    array.pushMany([good(8), sneaky, good(11)]);
+    assert.deepEqual([...array].map((r) => r.id), [1, 1, 2, 3, 99, 8, 10, 11]);
+    // A getter's own error passes through unchanged.
+    class Mine extends Error {}
+    assert.throws(() =>
+      array.pushMany([{
+        get id(): number {
+          throw new Mine("mine");
+        },
+        pos: [0, 0, 0],
+      }]), Mine);
+    assert.equal(array.length, 8);
+    array.free();
+  }
+});
+
+test("issue 10 #10: pushMany(arr.bytes) when the array must grow copies the source first", () => {
+  for (const allocator of [new SystemAllocator(), new FreeListAllocator({ capacity: 1 << 16 }), new Arena()]) {
+    using array = new DynamicArray<number>("u32", { allocator, capacity: 3 });
+    array.pushMany([1, 2, 3]);
+    assert.equal(array.pushMany(array.bytes), 6);
+    assert.equal(array.pushMany(array.view(Uint32Array).subarray(1, 3)), 8);
+    assert.equal(array.pushMany(array.view(DataView)), 16);
+    assert.deepEqual([...array], [1, 2, 3, 1, 2, 3, 2, 3, 1, 2, 3, 1, 2, 3, 2, 3]);
+  }
+});
+
+test("strict records: exactly the layout's fields; integers that fit; floats of any value; class instances work", () => {
+  const All = {
+    a: "u8",
+    b: "i8",
+    c: "i16",
+    d: "u16",
+    e: "i32",
+    f: "u32",
+    g: "i64",
+    h: "u64",
+    x: "f32",
+    y: "f64",
+  } as const;
+  const fit = {
+    a: 255,
+    b: -128,
+    c: -32768,
+    d: 65535,
+    e: -(2 ** 31),
+    f: 2 ** 32 - 1,
+    g: -(2n ** 63n),
+    h: 2n ** 64n - 1n,
+  };
+  for (const make of [(f: () => unknown) => f(), withoutCodegen]) {
+    const array = make(() => new DynamicArray<Record<string, unknown>>(struct(All))) as DynamicArray<
+      Record<string, unknown>
+    >;
+    array.push({ ...fit, x: Infinity, y: NaN });
+    assert.deepEqual(array.get(0), { ...fit, x: Infinity, y: NaN });
+    array.push({ ...fit, g: 5, h: 2 ** 53, x: -0, y: 1e300 }); // numbers for 64-bit fields, when integers
+    assert.deepEqual(array.get(1), { ...fit, g: 5n, h: 2n ** 53n, x: -0, y: 1e300 });
+    class Record_ {
+      get a() {
+        return 1;
+      }
+      b = 2;
+      c = 3;
+      d = 4;
+      e = 5;
+      f = 6;
+      g = 7n;
+      h = 8n;
+      x = 9;
+      y = 10;
+    }
+    array.push(new Record_() as unknown as Record<string, unknown>); // a getter on the prototype is a field
+    assert.deepEqual(array.get(2), { a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7n, h: 8n, x: 9, y: 10 });
+    const inherited = Object.assign(Object.create({ extra: 1 }), { ...fit, x: 0, y: 0 });
+    assert.throws(() => array.push(inherited), TypeError, "an enumerable inherited property is not a field");
+    assert.equal(array.length, 3);
+    array.free();
+  }
+});
+
+test("wrap: true stores integers as C converts them, on both paths and for every integer type", () => {
+  const All = { a: "u8", b: "i8", c: "i16", d: "u16", e: "i32", f: "u32", g: "i64", h: "u64", v: "i32x4" } as const;
+  const input = {
+    a: 300,
+    b: 200,
+    c: 40000,
+    d: -1,
+    e: 2 ** 31,
+    f: -1.9,
+    g: 2n ** 63n,
+    h: -1,
+    v: [NaN, 1.9, -1.9, 2 ** 32 + 3],
+  };
+  const expected = {
+    a: 44,
+    b: -56,
+    c: -25536,
+    d: 65535,
+    e: -(2 ** 31),
+    f: 4294967295,
+    g: -(2n ** 63n),
+    h: 2n ** 64n - 1n,
+    v: [0, 1, -1, 3],
+  };
+  for (const make of [(f: () => unknown) => f(), withoutCodegen]) {
+    const array = make(() => new DynamicArray<Record<string, unknown>>(struct(All), { wrap: true })) as DynamicArray<
+      Record<string, unknown>
+    >;
+    array.push(input);
+    assert.deepEqual(array.get(0), expected);
+    assert.throws(() => array.push({ ...input, a: "300" }), TypeError, "wrapping converts numbers only");
+    const snap = array.snapshot();
+    snap.push(input); // a snapshot wraps too
+    assert.deepEqual(snap.get(1), expected);
+    snap.free();
+    array.free();
+  }
+  using bytes = new DynamicArray<number>("u8", { wrap: true });
+  bytes.pushMany([256, 257, -1, 1.5, Infinity]);
+  assert.deepEqual([...bytes], [0, 1, 255, 1, 0]);
+});
+
+test("view(DataView) gives a DataView over the live bytes on both runtimes; view() refuses other constructors", () => {
+  using array = new DynamicArray<ItemRecord>(Item);
+  array.push({ id: 7, pos: [1, 2, 3] });
+  const view = array.view(DataView);
+  assert.ok(view instanceof DataView);
+  assert.equal(view.byteLength, 32);
+  assert.equal(view.getUint32(0, true), 7);
+  assert.equal(view.getFloat32(20, true), 2);
+  assert.throws(() => array.view(Array as never), TypeError);
+  assert.throws(() => array.view(class extends Uint8Array {}), TypeError);
+});
+
+test("indexes: a non-number is a TypeError, a number out of range a RangeError", () => {
+  using array = new DynamicArray<number>("u32");
+  array.pushMany([1, 2]);
+  for (const bad of ["0", 0n, null, {}, { valueOf: () => 0 }]) {
+    for (const use of [(i: never) => array.get(i), (i: never) => array.set(i, 5), (i: never) => array.remove(i)]) {
+      assert.throws(() => use(bad as never), TypeError);
+    }
+  }
+  for (const bad of [-1, 0.5, 2, NaN, Infinity]) assert.throws(() => array.get(bad), RangeError);
+  assert.deepEqual([...array], [1, 2]);
+});
+
+test("an allocator that returns something unusable is named in AllocationError('corruption')", () => {
+  const system = new SystemAllocator();
+  const lying = (returns: (size: number) => unknown) => ({
+    kind: "system" as const,
+    alloc: (size: number) => returns(size),
+    tryAlloc: (size: number) => returns(size),
+    array: system.array.bind(system),
+    free: () => {},
+    resize: (_: ArrayBufferView, size: number) => returns(size),
+    owns: () => false,
+    stats: () => system.stats(),
+  });
+  const corrupt = (e: unknown) =>
+    e instanceof AllocationError && e.category === "corruption" && /system/.test(e.message);
+  assert.throws(() => new DynamicArray("f32", { allocator: lying(() => new Uint8Array(2)) as never }), corrupt);
+  assert.throws(
+    () => new DynamicArray("f32", { allocator: lying((n) => new DataView(new ArrayBuffer(n))) as never }),
+    corrupt,
+  );
+  assert.throws(
+    () => new DynamicArray("f32", { allocator: lying((n) => new Uint8Array(new ArrayBuffer(n + 4), 4, n)) as never }),
+    corrupt,
+  );
+  // A resize that returns garbage leaves the array unusable, not writing through the garbage.
+  let calls = 0;
+  const array = new DynamicArray<number>("f32", {
+    allocator: lying((n) => (calls++ === 0 ? new Uint8Array(n) : new Uint8Array(1))) as never,
+    capacity: 1,
+  });
+  array.push(1);
+  assert.throws(() => array.push(2), corrupt);
+  assert.throws(() => array.get(0), isUseAfterFree);
+});
+
+test("an iteration started before free() stops with use-after-free", () => {
+  const array = new DynamicArray<number>("u8");
+  array.pushMany([1, 2, 3]);
+  const seen: number[] = [];
+  assert.throws(() => {
+    for (const value of array) {
+      seen.push(value);
+      if (value === 2) array.free();
+    }
+  }, isUseAfterFree);
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(array.length, 0);
+  assert.throws(() => array.bytes, isUseAfterFree);
+});
+
+test("a user-written allocator that detaches on free: the array sees it; a call from inside its resize is refused", () => {
+  const system = new SystemAllocator();
+  let array: DynamicArray<number> | null = null;
+  let reentered: unknown = null;
+  const own = {
+    kind: "system" as const,
+    alloc: (size: number) => new Uint8Array(new ArrayBuffer(size)),
+    tryAlloc: (size: number) => new Uint8Array(new ArrayBuffer(size)),
+    array: system.array.bind(system),
+    free: (view: ArrayBufferView) => void (view.buffer as ArrayBuffer).transfer(0),
+    resize: (view: ArrayBufferView, size: number) => {
+      try {
+        array?.push(99);
+      } catch (error) {
+        reentered = error;
+      }
+      const bigger = new Uint8Array(new ArrayBuffer(size));
+      bigger.set(new Uint8Array(view.buffer, view.byteOffset, Math.min(size, view.byteLength)));
+      (view.buffer as ArrayBuffer).transfer(0);
+      return bigger;
+    },
+    owns: () => false,
+    stats: () => system.stats(),
+  };
+  array = new DynamicArray<number>("u32", { allocator: own, capacity: 1 });
+  array.push(1);
+  array.push(2); // grows: the allocator's push from inside resize is refused
+  assert.ok(reentered instanceof AllocationError && reentered.category === "unsupported", String(reentered));
+  assert.deepEqual([...array], [1, 2]);
+  own.free(array.bytes);
+  assert.equal(array.length, 0);
+  assert.throws(() => array!.push(3), isUseAfterFree);
+  assert.throws(() => array!.get(0), isUseAfterFree);
+  array.free();
 });

@@ -108,3 +108,78 @@ test("SharedDynamicArray gives up with AllocationError('timeout') when a writer 
   assert.deepEqual(other.toArray(), [7, 8]);
   assert.throws(() => new SharedDynamicArray("i32", { maxCapacity: 1, timeoutMs: -1 }), RangeError);
 });
+
+// ---------------------------------------------------------------- issue 10: all or nothing, no user code under the lock
+
+test("issue 10 #7: pushMany reads values.length once; a length that changes under it changes nothing", () => {
+  const values = new SharedDynamicArray<number>("f64", { maxCapacity: 100 });
+  values.pushMany([1, 2, 3]);
+  let reads = 0;
+  const liar = new Proxy([10, 20], {
+    get(target, key, receiver) {
+      if (key === "length") return reads++ === 0 ? 2 : 5;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  assert.equal(values.pushMany(liar), 5);
+  assert.equal(reads, 1);
+  assert.deepEqual(values.toArray(), [1, 2, 3, 10, 20]);
+  assert.equal(values.pop(), 20);
+  assert.equal(values.pop(), 10);
+  assert.equal(values.pop(), 3, "no popped record comes back");
+  assert.equal(values.length, 2);
+});
+
+test("issue 10 #8: set() with an index whose valueOf writes is a TypeError at once, never a timeout", () => {
+  const values = new SharedDynamicArray<number>("f64", { maxCapacity: 8, timeoutMs: 2000 });
+  values.push(1);
+  let called = false;
+  const index = {
+    valueOf() {
+      called = true;
+      values.push(2);
+      return 0;
+    },
+  };
+  const started = Date.now();
+  assert.throws(() => values.set(index as unknown as number, 5), TypeError);
+  assert.ok(Date.now() - started < 1000, "no wait for the lock");
+  assert.equal(called, false, "valueOf never ran");
+  assert.deepEqual(values.toArray(), [1]);
+  assert.throws(() => values.get("0" as unknown as number), TypeError);
+  assert.throws(() => values.set(0.5, 1), RangeError);
+});
+
+test("issue 10 #9: pushMany is all or nothing; a getter that writes runs before the lock", () => {
+  const Point = struct({ x: "f32", id: "u16" });
+  const points = new SharedDynamicArray<{ x: number; id: number }>(Point, { maxCapacity: 16, timeoutMs: 200 });
+  points.push({ x: 0, id: 0 });
+  assert.throws(() => points.pushMany([{ x: 1, id: 1 }, { x: 2, id: 70000 }, { x: 3, id: 3 }]), /values\[1\]/);
+  assert.deepEqual(points.toArray(), [{ x: 0, id: 0 }]);
+  const writes = {
+    get x() {
+      points.push({ x: 9, id: 9 }); // takes and releases the lock itself: nobody holds it yet
+      return 1;
+    },
+    id: 1,
+  };
+  const started = Date.now();
+  assert.equal(points.push(writes), 3);
+  assert.equal(points.pushMany([writes, { x: 2, id: 2 }]), 6);
+  assert.ok(Date.now() - started < 150, "no timeout");
+  assert.deepEqual(points.toArray().map((p) => p.id), [0, 9, 1, 9, 1, 2]);
+  points.set(0, writes);
+  assert.deepEqual(points.get(0), { x: 1, id: 1 });
+  assert.equal(points.length, 7);
+});
+
+test("SharedDynamicArray wrap: the option, and attach() with it", () => {
+  const bytes = new SharedDynamicArray<number>("u8", { maxCapacity: 8, wrap: true });
+  bytes.pushMany([256, -1, 300]);
+  assert.deepEqual(bytes.toArray(), [0, 255, 44]);
+  const strict = SharedDynamicArray.attach<number>(bytes.buffer, "u8");
+  assert.throws(() => strict.push(256), RangeError);
+  const wrapping = SharedDynamicArray.attach<number>(bytes.buffer, "u8", { wrap: true });
+  wrapping.push(257);
+  assert.deepEqual(strict.toArray(), [0, 255, 44, 1]);
+});

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { native, type SimdLevel, useKernels } from "../../ffi/native.ts";
-import { SIMDArray, type SIMDType } from "../../mod.ts";
-import { xorshift32 } from "../_helpers.ts";
+import { AllocationError, SIMDArray, type SIMDType } from "../../mod.ts";
+import { fixture, runChild, xorshift32 } from "../_helpers.ts";
 
 const DIMS: Record<SIMDType, number> = { f32: 1, f32x2: 2, f32x3: 3, f32x4: 4 };
 
@@ -87,5 +87,65 @@ test("SIMDArray kernels that write leave a snapshot's elements alone (copy on wr
   assert.deepEqual([...a], [[3, 5, 7], [9, 11, 13]]);
   assert.deepEqual([...a.dot(other)], [15, 33]);
   for (const array of [a, before, other]) array.free();
-  assert.throws(() => a.sum(), (e: unknown) => e instanceof Error && /after free/.test(e.message));
+  assert.throws(
+    () => a.sum(),
+    (e: unknown) =>
+      e instanceof AllocationError && e.category === "use-after-free" && /SIMDArray after its free/.test(e.message),
+  );
+});
+
+// ---------------------------------------------------------------- issue 10: crashes, in child processes
+
+function child(scenario: string): unknown {
+  const result = runChild(fixture("array_release_child.ts"), {}, [scenario]);
+  assert.equal(result.signal, null, `${scenario}: killed by ${result.signal}\n${result.stderr}`);
+  assert.equal(result.status, 0, `${scenario}: exit ${result.status}\n${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split("\n").pop()!);
+}
+
+test("issue 10 A: magnitudes() after the arena scope ended is use-after-free, not a segfault (child process)", () => {
+  assert.equal(child("simd magnitudes after scope end"), "uaf");
+});
+
+test("issue 10 D: a subclass whose length claims 2^26 changes nothing; the kernels use private state (child process)", () => {
+  assert.deepEqual(child("simd Liar length"), ["ok 2", "ok 1", "ok undefined", "ok undefined", "ok [3]"]);
+});
+
+test("issue 10 D: an `out` that lies about its length is a RangeError, not a 4 MiB write (child process)", () => {
+  const [own, dot, subclass, fake, tracking] = child("simd lying out") as string[];
+  assert.match(own, /^RangeError: .*holds 1 of the 3 floats/);
+  assert.match(dot, /^RangeError: /);
+  assert.match(subclass, /^RangeError: /);
+  assert.match(fake, /^TypeError: /);
+  assert.match(tracking, /^RangeError: .*holds 2 of the 3/);
+});
+
+test("kernels check both arrays: a released `other` is use-after-free, and nothing was changed", () => {
+  const a = new SIMDArray("f32x2");
+  const b = new SIMDArray("f32x2");
+  a.pushMany([[1, 2], [3, 4]]);
+  b.pushMany([[1, 1], [1, 1]]);
+  b.free();
+  const uaf = (e: unknown) => e instanceof AllocationError && e.category === "use-after-free";
+  for (const use of [() => a.add(b), () => a.sub(b), () => a.axpy(2, b), () => a.dot(b)]) assert.throws(use, uaf);
+  assert.deepEqual([...a], [[1, 2], [3, 4]]);
+  a.free();
+  assert.throws(() => a.scale(2), uaf);
+  assert.throws(() => a.normalize(), uaf);
+  assert.equal(a.length, 0);
+});
+
+test("kernels count from private state: an array whose `length` getter lies sums its real elements", () => {
+  class Liar extends SIMDArray {
+    override get length(): number {
+      return 1000;
+    }
+  }
+  using liar = new Liar("f32x3");
+  liar.pushMany([[1, 2, 3]]);
+  assert.equal(liar.sum(), 6);
+  assert.equal(liar.magnitudes().length, 1);
+  using other = new SIMDArray("f32x3");
+  other.push([1, 1, 1]);
+  assert.deepEqual([...liar.dot(other)], [6], "the pair check uses private lengths too");
 });

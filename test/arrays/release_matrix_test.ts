@@ -1,0 +1,148 @@
+// The release matrix (issue 10, DESIGN §2 rule 6): for each owner of storage
+// and each way its storage can be released, every public method and getter
+// either works or throws AllocationError("use-after-free"); none crashes the
+// process, lets the engine's "detached ArrayBuffer" TypeError through, or
+// "succeeds" over memory that is gone. Each combination runs in a child
+// process (test/fixtures/array_release_child.ts), so a crash fails one test.
+//
+// Some combinations can only be detected when the allocator tells the array
+// (a lease, src/alloc/_lease.ts): an allocator that neither detaches the
+// memory nor calls its lease table yet leaves the array unaware. Those are
+// listed in KNOWN_FAILING and skipped; MEMKIT_ALL=1 runs them too.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { nativeInfo, SharedDynamicArray } from "../../mod.ts";
+import { fixture } from "../_helpers.ts";
+
+const OWNERS = ["DynamicArray", "SIMDArray", "snapshot"] as const;
+const WAYS = [
+  "free",
+  "dispose",
+  "system free(bytes)",
+  "free-list free(bytes)",
+  "free-list dispose()",
+  "arena free(bytes)",
+  "arena scope end",
+  "arena scope end, safety false",
+  "arena reset()",
+  "arena reset(), safety false",
+  "arena dispose()",
+  "debug free(bytes)",
+  "debug deinit()",
+  "debug deinit(), safety false",
+  "initAllocator() again",
+  "initAllocator() again, safety false",
+  "global deinit()",
+] as const;
+
+/**
+ * Combinations that need an allocator to call its lease table on that
+ * release path (it neither detaches the block's memory nor tells the array
+ * otherwise). At 2aeb3e7 only the DebugAllocator without safety is left: its
+ * deinit() returns every block to its backing without telling anyone.
+ * Remove a row when its allocator is converted (the test says when one
+ * passes); MEMKIT_ALL=1 runs them.
+ */
+const KNOWN_FAILING: ReadonlySet<string> = new Set(
+  OWNERS.flatMap((owner) => [
+    `${owner} after debug deinit(), safety false`,
+    `${owner} after initAllocator() again, safety false`,
+  ]),
+);
+
+const runAll = process.env.MEMKIT_ALL === "1";
+
+// The members that keep working on an array whose storage is gone, and what they must return.
+function allowed(member: string, outcome: string): boolean {
+  if (member === "length" || member === "capacity" || member === "length after free()") return outcome === "ok 0";
+  if (member === "stride") return /^ok \d+$/.test(outcome);
+  if (member === "metrics()") {
+    if (!outcome.startsWith("ok ")) return false;
+    const m = JSON.parse(outcome.slice(3));
+    return m.count === 0 && m.capacity === 0 && m.memoryUsage === 0;
+  }
+  if (member === "free()" || member === "free() again" || member === "[Symbol.dispose]()") {
+    return outcome === "ok undefined";
+  }
+  return outcome === "uaf";
+}
+
+interface Child {
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+// Children run a few at a time, all started when the module loads, so the tests mostly wait.
+const configPath = fileURLToPath(new URL("../../deno.json", import.meta.url));
+let running = 0;
+const queue: (() => void)[] = [];
+function runChildAsync(args: string[]): Promise<Child> {
+  return new Promise((resolve) => {
+    const start = () => {
+      running++;
+      const runtime = nativeInfo().runtime;
+      const script = fixture("array_release_child.ts");
+      const argv = runtime === "deno"
+        ? ["run", "-A", `--config=${configPath}`, script, ...args]
+        : ["run", script, ...args];
+      const child = spawn(process.execPath, argv, { env: { ...process.env, NO_COLOR: "1" } });
+      let stdout = "", stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      child.on("close", (status, signal) => {
+        clearTimeout(timer);
+        running--;
+        queue.shift()?.();
+        resolve({ status, signal, stdout, stderr });
+      });
+    };
+    if (running < 4) start();
+    else queue.push(start);
+  });
+}
+
+const pending = new Map<string, Promise<Child>>();
+for (const owner of OWNERS) {
+  for (const way of WAYS) {
+    const name = `${owner} after ${way}`;
+    if (runAll || !KNOWN_FAILING.has(name)) pending.set(name, runChildAsync(["matrix", owner, way]));
+  }
+}
+
+for (const owner of OWNERS) {
+  for (const way of WAYS) {
+    const name = `${owner} after ${way}`;
+    const known = KNOWN_FAILING.has(name);
+    test(
+      `release matrix: ${name}: every member works or throws use-after-free (child process)`,
+      {
+        skip: known && !runAll
+          ? "KNOWN_FAILING: the allocator does not tell the array yet (MEMKIT_ALL=1 runs it)"
+          : false,
+      },
+      async () => {
+        const child = await pending.get(name)!;
+        assert.equal(child.signal, null, `killed by ${child.signal}:\n${child.stderr}`);
+        assert.equal(child.status, 0, `exit ${child.status}:\n${child.stderr}`);
+        const results: Record<string, string> = JSON.parse(child.stdout.trim().split("\n").pop()!);
+        const wrong = Object.entries(results).filter(([member, outcome]) => !allowed(member, outcome));
+        assert.deepEqual(wrong, [], `${name}: members that neither worked nor threw use-after-free`);
+        if (known) console.log(`release matrix: "${name}" passes now: remove it from KNOWN_FAILING`);
+      },
+    );
+  }
+}
+
+test("release matrix: a SharedDynamicArray's storage cannot be released (a SharedArrayBuffer is never detached)", () => {
+  const shared = new SharedDynamicArray<number>("f64", { maxCapacity: 16 });
+  shared.pushMany([1, 2]);
+  assert.throws(() => structuredClone(shared.buffer, { transfer: [shared.buffer as unknown as ArrayBuffer] }));
+  assert.equal(shared.push(3), 3);
+  assert.deepEqual(shared.toArray(), [1, 2, 3]);
+});
