@@ -27,7 +27,8 @@ const runs: Run[] = [
   {
     name: "bun",
     command: bin("bun"),
-    args: ["test"],
+    // Bun reads a test timeout only from the command line (it ignores bunfig.toml's).
+    args: ["test", "--timeout", "120000"],
     count(output) {
       const passed = [...output.matchAll(/^\s*(\d+) pass$/gm)].at(-1);
       const failed = [...output.matchAll(/^\s*(\d+) fail$/gm)].at(-1);
