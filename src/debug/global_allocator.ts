@@ -7,7 +7,8 @@
 import { onProcessExit, setExitCode } from "../../ffi/native.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
-import { cStyle, DebugAllocator } from "./debug_allocator.ts";
+import { cFreeIn, cMalloc, cReallocIn } from "./_c_style.ts";
+import { DebugAllocator } from "./debug_allocator.ts";
 
 /**
  * Options of {@linkcode initAllocator}. Mapping to Zig's DebugAllocator:
@@ -240,7 +241,10 @@ export function deinit(): void {
  */
 export function malloc(size: number): number {
   checkSize(size, "malloc");
-  return cStyle.malloc(current().debug, size);
+  const address = cMalloc(current().debug, size, malloc, 1);
+  // Never true; a call in tail position would lose this frame in JavaScriptCore (see _traces.ts).
+  if (address < 0) throw new RangeError(`malloc returned ${address}`);
+  return address;
 }
 
 /**
@@ -261,7 +265,10 @@ export function cRealloc(address: number, oldSize: number, newSize: number): num
   checkAddress(address, "realloc");
   checkSize(oldSize, "realloc", "oldSize");
   checkSize(newSize, "realloc", "newSize");
-  return cStyle.realloc(current().debug, address, oldSize, newSize);
+  const moved = cReallocIn(current().debug, address, oldSize, newSize, cRealloc, 1);
+  // Never true; a call in tail position would lose this frame in JavaScriptCore (see _traces.ts).
+  if (moved < 0) throw new RangeError(`realloc returned ${moved}`);
+  return moved;
 }
 
 /**
@@ -278,7 +285,7 @@ export function cRealloc(address: number, oldSize: number, newSize: number): num
 export function cFree(address: number, size: number): void {
   checkAddress(address, "free");
   checkSize(size, "free");
-  cStyle.free(current().debug, address, size);
+  cFreeIn(current().debug, address, size, cFree, 1);
 }
 
 function checkAddress(address: unknown, op: string): void {

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { parseOptions, z } from "../base/_validate.ts";
+import { LEASES, type LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
+import { checkView, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { DebugAllocator } from "./debug_allocator.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -68,22 +69,33 @@ export interface FailingAllocatorOptions {
  * walk every out-of-memory path: run once to count allocations, then once per
  * `failAfter` from 0 to that count (Zig's `checkAllAllocationFailures`).
  *
+ * Its blocks are the backing's (so are their leases). `dispose()` frees the
+ * blocks it handed out that are still live, newest first; every later call
+ * throws "use-after-free".
+ *
  * @example
  * ```ts
  * import { AllocationError, FailingAllocator, SystemAllocator } from "@memkit/memkit";
  * import assert from "node:assert/strict";
  *
- * const failing = new FailingAllocator(new SystemAllocator(), { failAfter: 1 });
+ * using failing = new FailingAllocator(new SystemAllocator(), { failAfter: 1 });
  * const first = failing.alloc(8);
  * assert.throws(() => failing.alloc(8), AllocationError);
  * failing.free(first);
  * ```
  */
-export class FailingAllocator implements Allocator {
+export class FailingAllocator implements Allocator, Disposable {
   readonly #backing: Allocator;
   readonly #failAfter: number;
   #allocations = 0;
   #failures = 0;
+  #disposed = false;
+  // The blocks handed out and not yet freed through this allocator, by buffer
+  // and offset (a free may pass a different view of the same block), in the
+  // order they were handed out.
+  #live = new Map<ArrayBufferLike, Map<number, ArrayBufferView>>();
+  #order: ArrayBufferView[] = [];
+  #liveCount = 0;
 
   /**
    * Wraps `backing`.
@@ -111,6 +123,11 @@ export class FailingAllocator implements Allocator {
     return this.#backing.kind;
   }
 
+  /** The backing's lease table: the blocks are the backing's (see src/alloc/_lease.ts). */
+  get [LEASES](): LeaseTable | null {
+    return leaseTableOf(this.#backing);
+  }
+
   /** Allocations attempted so far (successful or not). */
   get allocations(): number {
     return this.#allocations;
@@ -123,50 +140,117 @@ export class FailingAllocator implements Allocator {
 
   /** Allocates, or fails with "out-of-memory" from allocation number `failAfter` on. */
   alloc(size: number, align?: number): Uint8Array {
+    this.#guard("allocate");
     if (this.#shouldFail()) {
       throw new AllocationError(
         "out-of-memory",
         `FailingAllocator: allocation ${this.#allocations - 1} fails on purpose`,
       );
     }
-    return this.#backing.alloc(size, align);
+    return this.#track(this.#backing.alloc(size, align));
   }
 
   /** Like `alloc`, but `null` instead of failing. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
-    return this.#shouldFail() ? null : this.#backing.tryAlloc(size, align);
+    this.#guard("allocate");
+    if (this.#shouldFail()) return null;
+    const view = this.#backing.tryAlloc(size, align);
+    return view === null ? null : this.#track(view);
   }
 
   /** A typed array, or a failure like `alloc`. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
+    this.#guard("allocate an array");
     if (this.#shouldFail()) {
       throw new AllocationError(
         "out-of-memory",
         `FailingAllocator: allocation ${this.#allocations - 1} fails on purpose`,
       );
     }
-    return this.#backing.array(ctor, length, align);
+    return this.#track(this.#backing.array(ctor, length, align));
   }
 
   /** Frees through the backing. */
   free(view: ArrayBufferView): void {
+    checkView(view, "free");
+    this.#guard("free");
+    const buffer = view.buffer, offset = view.byteOffset; // before the backing detaches it
     this.#backing.free(view);
+    this.#untrack(buffer, offset);
   }
 
   /** Resizes through the backing (a resize is not counted as an allocation). */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
-    return this.#backing.resize(view, newSize);
+    checkView(view, "resize");
+    this.#guard("resize");
+    const buffer = view.buffer, offset = view.byteOffset;
+    const fresh = this.#backing.resize(view, newSize);
+    this.#untrack(buffer, offset);
+    return this.#track(fresh);
   }
 
-  /** Asks the backing. */
+  /** Asks the backing (false after `dispose()`). */
   owns(view: ArrayBufferView): boolean {
-    return this.#backing.owns(view);
+    return !this.#disposed && this.#backing.owns(view);
   }
 
   /** The backing's counters, with the failures added. */
   stats(): AllocatorStats {
     const stats = this.#backing.stats();
     return { ...stats, failedAllocations: stats.failedAllocations + this.#failures };
+  }
+
+  /**
+   * Frees every block it handed out that is still live (newest first, so a
+   * stack takes them back); afterwards every call throws "use-after-free". A
+   * second call does nothing. The backing itself is not disposed.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const live = this.#order.filter((view) => this.#live.get(view.buffer)?.get(view.byteOffset) === view);
+    this.#live.clear();
+    this.#order = [];
+    this.#liveCount = 0;
+    for (let i = live.length - 1; i >= 0; i--) {
+      try {
+        this.#backing.free(live[i]);
+      } catch {
+        // The backing already let go of it (its own reset or dispose).
+      }
+    }
+  }
+
+  /** Same as {@linkcode FailingAllocator.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #guard(op: string): void {
+    if (this.#disposed) {
+      throw new AllocationError("use-after-free", `Cannot ${op}: the FailingAllocator was disposed`);
+    }
+  }
+
+  #track<V extends ArrayBufferView>(view: V): V {
+    if (view.byteLength === 0) return view; // an empty view holds nothing
+    let offsets = this.#live.get(view.buffer);
+    if (offsets === undefined) this.#live.set(view.buffer, offsets = new Map());
+    if (!offsets.has(view.byteOffset)) this.#liveCount++;
+    offsets.set(view.byteOffset, view);
+    this.#order.push(view);
+    // Drop freed views from the allocation order now and then (amortised O(1)).
+    if (this.#order.length > 64 && this.#order.length > 2 * this.#liveCount) {
+      this.#order = this.#order.filter((v) => this.#live.get(v.buffer)?.get(v.byteOffset) === v);
+    }
+    return view;
+  }
+
+  #untrack(buffer: ArrayBufferLike, offset: number): void {
+    const offsets = this.#live.get(buffer);
+    if (offsets === undefined || !offsets.delete(offset)) return;
+    this.#liveCount--;
+    if (offsets.size === 0) this.#live.delete(buffer);
   }
 
   #shouldFail(): boolean {

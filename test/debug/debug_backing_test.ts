@@ -1,0 +1,281 @@
+// The DebugAllocator and its backing (issue 11 items 8 and 9, DESIGN §2 rules
+// 4 and 5): it serves every request the backing can serve (out-of-band checks
+// when the canaries do not fit), resizes over a backing that can only resize
+// in place, changes nothing when the backing refuses, and checks what the
+// backing returns before it carves it.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { native } from "../../ffi/native.ts";
+import {
+  addressOf,
+  AllocationError,
+  type Allocator,
+  Arena,
+  DebugAllocator,
+  PoolAllocator,
+  StackAllocator,
+  SystemAllocator,
+} from "../../mod.ts";
+
+const MODES = [{ detachFreed: true }, { detachFreed: false }];
+
+function category(fn: () => unknown): string {
+  try {
+    fn();
+    return "nothing thrown";
+  } catch (error) {
+    return error instanceof AllocationError ? error.category : (error as Error).name;
+  }
+}
+
+const pattern = (i: number) => (i * 37 + 11) & 255;
+function fill(v: Uint8Array): void {
+  for (let i = 0; i < v.length; i++) v[i] = pattern(i);
+}
+function same(v: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (v[i] !== pattern(i)) return false;
+  return true;
+}
+
+// ------------------------------------------------------------------ item 8
+
+for (const mode of MODES) {
+  const label = mode.detachFreed ? "" : " (detachFreed: false)";
+  test(`item 8: DebugAllocator${label} over a pool of 64-byte blocks serves alloc(64), checked out of band`, () => {
+    const pool = new PoolAllocator({ blockSize: 64 });
+    const debug = new DebugAllocator(pool, mode);
+    const v = debug.alloc(64);
+    assert.equal(v.length, 64);
+    fill(v);
+    const w = debug.tryAlloc(64);
+    assert.ok(w !== null, "tryAlloc(64)");
+    const small = debug.alloc(16); // its canaries fit: in band
+    assert.equal(pool.stats().liveAllocations, 3);
+    assert.ok(debug.owns(v) && debug.owns(w) && debug.owns(small));
+    assert.equal(debug.leaks().length, 3);
+    debug.check();
+    assert.equal(category(() => debug.free(v.subarray(8))), "invalid-free", "an interior view");
+    debug.free(v);
+    assert.equal(category(() => debug.free(v)), "double-free");
+    debug.free(w);
+    debug.free(small);
+    assert.equal(pool.stats().liveAllocations, 0, "every pool block back");
+    assert.equal(debug.deinit(), "ok");
+    pool.dispose();
+  });
+}
+
+test("item 8: a request the backing can never serve is a refusal: AllocationError from alloc, null from tryAlloc", () => {
+  const pool = new PoolAllocator({ blockSize: 64 });
+  const debug = new DebugAllocator(pool);
+  assert.equal(debug.tryAlloc(65), null);
+  assert.equal(debug.tryAlloc(8, 32), null, "an alignment the pool cannot give");
+  assert.throws(
+    () => debug.alloc(100),
+    (e: unknown) => e instanceof AllocationError && e.category === "out-of-memory" && /PoolAllocator/.test(e.message),
+  );
+  assert.equal(debug.stats().liveAllocations, 0);
+  assert.equal(debug.stats().failedAllocations, 3);
+  assert.equal(debug.deinit(), "ok");
+  pool.dispose();
+});
+
+test("item 8: a backing that throws RangeError or TypeError for the padded size, or returns null, gets the plain size", () => {
+  const system = new SystemAllocator();
+  for (const refusal of ["null", "RangeError", "TypeError"] as const) {
+    const asked: number[] = [];
+    const small: Allocator = {
+      kind: "system",
+      alloc: (size, align) => system.alloc(size, align),
+      tryAlloc: (size, align) => {
+        asked.push(size);
+        if (size <= 100) return system.tryAlloc(size, align);
+        if (refusal === "null") return null;
+        throw refusal === "RangeError" ? new RangeError("too big") : new TypeError("not like that");
+      },
+      array: (ctor, length, align) => system.array(ctor, length, align),
+      free: (view) => system.free(view),
+      resize: (view, size) => system.resize(view, size),
+      owns: (view) => system.owns(view),
+      stats: () => system.stats(),
+    };
+    const debug = new DebugAllocator(small);
+    const v = debug.tryAlloc(100);
+    assert.ok(v !== null && v.length === 100, `${refusal}: tryAlloc(100) served`);
+    assert.deepEqual(asked, [132, 100], `${refusal}: padded size first, then the plain size`);
+    assert.equal(debug.tryAlloc(101), null, `${refusal}: tryAlloc(101) is null, not a throw`);
+    debug.free(v);
+    assert.equal(debug.deinit(), "ok");
+  }
+  system.dispose();
+});
+
+// ------------------------------------------------------------------ item 9
+
+for (const mode of MODES) {
+  const label = mode.detachFreed ? "" : " (detachFreed: false)";
+  test(`item 9: DebugAllocator${label} over a StackAllocator resizes the top block, with no leak and nothing stranded`, () => {
+    const stack = new StackAllocator({ capacity: 1 << 20 });
+    const debug = new DebugAllocator(stack, mode);
+    const below = debug.alloc(100);
+    let top = debug.alloc(100);
+    let prev = 100;
+    fill(top);
+    for (const size of [5000, 300, 20_000, 50, 1, 4096]) {
+      const next = debug.resize(top, size);
+      assert.equal(next.length, size);
+      assert.ok(same(next, Math.min(size, prev)), `contents kept by resize(top, ${size})`);
+      prev = size;
+      if (mode.detachFreed) assert.equal(top.length, 0, "the old view reads as length 0");
+      fill(next);
+      top = next;
+      debug.check();
+    }
+    assert.equal(debug.stats().liveAllocations, 2);
+    assert.equal(debug.stats().allocatedBytes, 100 + 4096);
+    debug.free(top);
+    debug.free(below);
+    assert.equal(debug.deinit(), "ok");
+    assert.equal(stack.stats().liveAllocations, 0, "nothing stranded in the stack");
+    stack.dispose();
+  });
+}
+
+test("item 9: a resize or free the stack refuses leaves the DebugAllocator exactly as it was", () => {
+  for (const mode of MODES) {
+    const stack = new StackAllocator({ capacity: 16 << 10 });
+    const debug = new DebugAllocator(stack, { ...mode, poison: true });
+    const a = debug.alloc(100);
+    const b = debug.alloc(100);
+    fill(a);
+    const before = debug.stats();
+    const stackBefore = stack.stats();
+    assert.equal(category(() => debug.free(a)), "invalid-free", "a free out of LIFO order");
+    assert.equal(a.length, 100, "the refused block's view is still usable");
+    assert.ok(same(a, 100), "and its bytes are not poisoned");
+    assert.notEqual(category(() => debug.resize(a, 200)), "nothing thrown", "a resize below the top");
+    assert.equal(a.length, 100);
+    assert.ok(same(a, 100));
+    assert.equal(category(() => debug.resize(b, 64 << 10)), "out-of-memory", "a resize past the stack's capacity");
+    assert.equal(b.length, 100);
+    assert.deepEqual({ ...debug.stats(), failedAllocations: 0 }, { ...before, failedAllocations: 0 });
+    assert.deepEqual(stack.stats().liveAllocations, stackBefore.liveAllocations);
+    debug.check();
+    debug.free(b);
+    debug.free(a);
+    assert.equal(debug.deinit(), "ok");
+    assert.equal(stack.stats().liveAllocations, 0);
+    stack.dispose();
+  }
+});
+
+test("item 9: resizing the top block through two debug allocators over a stack (the generic fallback)", () => {
+  const stack = new StackAllocator({ capacity: 1 << 20 });
+  const inner = new DebugAllocator(stack);
+  const outer = new DebugAllocator(inner);
+  let v = outer.alloc(40);
+  fill(v);
+  for (const size of [400, 4000, 20]) {
+    v = outer.resize(v, size);
+    assert.ok(same(v, Math.min(size, 20)));
+    fill(v);
+  }
+  outer.free(v);
+  assert.equal(outer.deinit(), "ok");
+  assert.equal(inner.deinit(), "ok");
+  assert.equal(stack.stats().liveAllocations, 0);
+  stack.dispose();
+});
+
+test("item 9: resize checks memoryLimit before asking the backing, and a damaged block is not resized", () => {
+  const arena = new Arena({ capacity: 1 << 16 });
+  const debug = new DebugAllocator(arena, { memoryLimit: 1000 });
+  const v = debug.alloc(600);
+  const before = arena.stats().totalAllocations;
+  assert.equal(category(() => debug.resize(v, 2000)), "limit-exceeded");
+  assert.equal(arena.stats().totalAllocations, before, "the backing was not asked");
+  assert.equal(v.length, 600);
+  // SAFETY: one byte past the block, inside its back canary.
+  new Uint8Array(native.wrap(addressOf(v), 601))[600] = 1;
+  const live = debug.stats();
+  assert.equal(category(() => debug.resize(v, 700)), "corruption");
+  assert.equal(v.length, 600, "a damaged block is left as it is");
+  assert.deepEqual(debug.stats(), live);
+  assert.equal(category(() => debug.free(v)), "corruption", "free still frees it, and reports the damage");
+  assert.equal(debug.stats().liveAllocations, 0);
+  assert.equal(debug.deinit(), "ok");
+  arena.dispose();
+});
+
+// ------------------------------------------------------------------ rule 4: what the backing returns is checked
+
+type Lie = "short" | "misaligned" | "detached" | "not-a-view" | "array-buffer" | "twice";
+
+function lyingBacking(lie: Lie): Allocator {
+  const system = new SystemAllocator();
+  let first: Uint8Array | null = null;
+  const give = (size: number, align?: number): unknown => {
+    const real = system.alloc(size + 64, 64);
+    switch (lie) {
+      case "short":
+        return real.subarray(0, size - 1);
+      case "misaligned":
+        return real.subarray(1, size + 1);
+      case "detached": {
+        const copy = new Uint8Array(new ArrayBuffer(size + 64));
+        copy.buffer.transfer(0);
+        return copy;
+      }
+      case "not-a-view":
+        return { byteLength: size, buffer: real.buffer, byteOffset: 0 };
+      case "array-buffer":
+        return real.buffer;
+      case "twice":
+        first ??= real.subarray(0, size);
+        return first.subarray(0, size);
+    }
+    void align;
+  };
+  return {
+    kind: "system",
+    alloc: (size, align) => give(size, align) as Uint8Array,
+    tryAlloc: (size, align) => give(size, align) as Uint8Array,
+    array: (ctor, length, align) => system.array(ctor, length, align),
+    free: () => {},
+    resize: (view) => view as Uint8Array,
+    owns: () => true,
+    stats: () => system.stats(),
+  };
+}
+
+for (const lie of ["short", "misaligned", "detached", "not-a-view", "array-buffer", "twice"] as const) {
+  test(`rule 4: a backing that returns ${lie === "twice" ? "the same memory twice" : `a ${lie} block`} is AllocationError("corruption") naming it`, () => {
+    for (const mode of MODES) {
+      const debug = new DebugAllocator(lyingBacking(lie), mode);
+      let thrown: unknown = null;
+      try {
+        debug.alloc(40);
+        debug.alloc(40);
+      } catch (error) {
+        thrown = error;
+      }
+      assert.ok(thrown instanceof AllocationError, `${lie}: got ${thrown}`);
+      assert.equal(thrown.category, "corruption", thrown.message);
+      assert.match(thrown.message, /backing/);
+      assert.ok(debug.stats().liveAllocations <= 1, "the lie was not recorded as a block");
+    }
+  });
+}
+
+test("rule 4: blocks keep their alignment over a backing whose blocks start at odd offsets", () => {
+  const arena = new Arena({ capacity: 1 << 16, safety: false });
+  const debug = new DebugAllocator(arena);
+  debug.alloc(3, 1);
+  for (const align of [1, 2, 4, 8, 16, 32, 64, 256, 4096]) {
+    const v = debug.alloc(5, align);
+    assert.equal(addressOf(v) % align, 0, `alloc(5, ${align})`);
+  }
+  debug.check();
+  debug.deinit();
+  arena.dispose();
+});
