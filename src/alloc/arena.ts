@@ -122,7 +122,7 @@ function notify(call: () => void): void {
 export class Arena implements Allocator, Disposable {
   /** Always `"arena"`. */
   readonly kind = "arena" as const;
-  /** Leases on this arena's blocks (see _lease.ts). */
+  /** @ignore Leases on this arena's blocks (see _lease.ts): internal to memkit. */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("arena", "Arena");
   readonly #at: BumpCursor;

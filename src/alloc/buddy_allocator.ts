@@ -90,7 +90,7 @@ const USED = 3;
 export class BuddyAllocator implements Allocator, Disposable {
   /** Always `"buddy"`. */
   readonly kind = "buddy" as const;
-  /** Leases on this allocator's blocks (see _lease.ts). */
+  /** @ignore Leases on this allocator's blocks (see _lease.ts): internal to memkit. */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("buddy", "BuddyAllocator");
   readonly #source: ChunkSource;

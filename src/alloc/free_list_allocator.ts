@@ -74,7 +74,7 @@ const OptionsSchema = z.object({
 export class FreeListAllocator implements Allocator, Disposable {
   /** Always `"free-list"`. */
   readonly kind = "free-list" as const;
-  /** Leases on this heap's blocks (see _lease.ts). */
+  /** @ignore Leases on this heap's blocks (see _lease.ts): internal to memkit. */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("free-list", "FreeListAllocator");
   readonly #source: ChunkSource;

@@ -109,7 +109,7 @@ const OptionsSchema = z.object({
 export class PoolAllocator implements Allocator, Disposable {
   /** Always `"pool"`. */
   readonly kind = "pool" as const;
-  /** Leases on this pool's blocks (see _lease.ts). */
+  /** @ignore Leases on this pool's blocks (see _lease.ts): internal to memkit. */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("pool", "PoolAllocator");
   readonly #source: ChunkSource;

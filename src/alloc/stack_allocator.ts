@@ -107,7 +107,7 @@ class Marker implements StackMarker {
 export class StackAllocator implements Allocator, Disposable {
   /** Always `"stack"`. */
   readonly kind = "stack" as const;
-  /** Leases on this stack's blocks (see _lease.ts). */
+  /** @ignore Leases on this stack's blocks (see _lease.ts): internal to memkit. */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("stack", "StackAllocator");
   readonly #source: ChunkSource;

@@ -109,7 +109,7 @@ function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
 export class SystemAllocator implements Allocator, Disposable {
   /** Always `"system"`. */
   readonly kind = "system" as const;
-  /** Leases on this allocator's blocks (see _lease.ts). */
+  /** @ignore Leases on this allocator's blocks (see _lease.ts): internal to memkit. */
   readonly [LEASES]: LeaseTable = new LeaseTable();
   readonly #ledger = new Ledger("system", "SystemAllocator");
   readonly #blocks: LiveBlock[] = [];
