@@ -9,6 +9,7 @@
 // with `retainMetadata` the freed memory is held in a quarantine so the
 // address is not reused while its record is kept (see _freed_records.ts).
 import type { DebugHeap } from "./_debug_heap.ts";
+import { resizeBlock } from "./_heap_resize.ts";
 import { goneError, noBlockError, wrongSizeError } from "./_misuse.ts";
 
 const heaps = new WeakMap<object, DebugHeap>();
@@ -34,8 +35,18 @@ function heapOf(debug: object, op: string): DebugHeap {
 export function cMalloc(debug: object, size: number, entry: unknown, depth: number): number {
   const heap = heapOf(debug, "allocate");
   if (size === 0) return 0;
-  const address = heap.allocAddress(size, entry, depth + 1);
-  if (address < 0) throw heap.ledger.failure(size);
+  if (heap.ledger.allocatedBytes + size > heap.limit) {
+    heap.failLimit();
+    throw heap.ledger.failure(size);
+  }
+  const slot = heap.take(size, 16, entry, depth + 1);
+  if (slot < 0) {
+    heap.ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
+    throw heap.ledger.failure(size);
+  }
+  const address = heap.blocks.addresses[slot];
+  heap.index.set(address, slot); // C-style blocks are found by address
+  heap.ledger.allocated(size);
   return address;
 }
 
@@ -79,7 +90,7 @@ export function cReallocIn(
     heap.freeBlock(slot, "cRealloc(address, size, 0) released it", entry, depth + 1);
     return 0;
   }
-  const moved = heap.resizeBlock(slot, newSize, false, entry, depth + 1);
+  const moved = resizeBlock(heap, slot, newSize, false, entry, depth + 1);
   const next = heap.blocks.addresses[moved];
   heap.index.set(next, moved);
   return next;
@@ -87,7 +98,9 @@ export function cReallocIn(
 
 // The live block at `address`, checking the size; throws for everything else.
 function slotOf(heap: DebugHeap, address: number, size: number, op: string): number {
-  const slot = heap.slotAt(address);
+  const blocks = heap.blocks;
+  let slot = heap.index.size !== 0 ? heap.index.get(address) : -1;
+  if (slot < 0 || blocks.ids[slot] === 0 || blocks.addresses[slot] !== address) slot = blocks.find(address);
   if (slot < 0) {
     const freed = heap.records.byAddress(address);
     if (freed !== null) throw goneError(op, `0x${address.toString(16)}`, freed, heap.tracer, false);

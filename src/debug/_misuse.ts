@@ -106,6 +106,18 @@ function diagnoseByAddress(view: ArrayBufferView, op: Op, context: MisuseContext
   throw foreign(view, op, context, otherDebugHolds(buffer, address, context));
 }
 
+/**
+ * `view` starts live `slot` but is not the view handed out for it (views of
+ * the backing's memory): a stale view of an older block at the same address
+ * is a double free, and the live block is left alone.
+ */
+export function checkGeneration(view: ArrayBufferView, slot: number, op: Op, context: MisuseContext): void {
+  const stale = context.records.byView(view);
+  if (stale !== null && stale.id !== context.blocks.ids[slot]) {
+    throw goneError(op, describe(view), stale, context.tracer, false);
+  }
+}
+
 function foreign(view: ArrayBufferView, op: Op, context: MisuseContext, otherDebug: boolean): AllocationError {
   const kind = otherDebug ? "debug" : ownerKindOf(view.buffer, context.owner);
   if (kind !== null) {

@@ -15,7 +15,9 @@ import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } fro
 import { cachedWordsOf, tagOf } from "./_block_layout.ts";
 import { registerHeap } from "./_c_style.ts";
 import { DebugHeap } from "./_debug_heap.ts";
-import { diagnose, registerDebugOwner } from "./_misuse.ts";
+import { teardown } from "./_heap_release.ts";
+import { resizeBlock } from "./_heap_resize.ts";
+import { checkGeneration, diagnose, registerDebugOwner } from "./_misuse.ts";
 import { Tracer } from "./_traces.ts";
 /**
  * Options of {@linkcode DebugAllocator}. The names follow Zig's
@@ -334,7 +336,7 @@ export class DebugAllocator implements Allocator, Disposable {
       return new Uint8Array(0);
     }
     if (corruption !== null) throw corruption;
-    heap.resizeBlock(slot, newSize, true, this.resize, 1);
+    resizeBlock(heap, slot, newSize, true, this.resize, 1);
     const fresh = heap.lastView!;
     heap.lastView = null;
     return fresh;
@@ -436,13 +438,13 @@ export class DebugAllocator implements Allocator, Disposable {
    * @returns "leak" when blocks were still allocated, else "ok".
    */
   deinit(): "ok" | "leak" {
-    const leaked = this.#heap.teardown("was deinitialized", "DebugAllocator.deinit() released it");
+    const leaked = teardown(this.#heap, "was deinitialized", "DebugAllocator.deinit() released it");
     return leaked === true ? "leak" : "ok";
   }
 
   /** {@linkcode DebugAllocator.deinit} without the verdict, for `using`; a second call does nothing. */
   dispose(): void {
-    this.#heap.teardown("was disposed", "DebugAllocator.dispose() released it");
+    teardown(this.#heap, "was disposed", "DebugAllocator.dispose() released it");
   }
 
   /** Same as {@linkcode DebugAllocator.dispose}. */
@@ -457,7 +459,7 @@ export class DebugAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     const slot = heap.locate(view);
     if (slot >= 0) {
-      if (!this.#detach && this.#safety && view !== heap.blocks.handed[slot]) heap.checkGeneration(view, slot, op);
+      if (!this.#detach && this.#safety && view !== heap.blocks.handed[slot]) checkGeneration(view, slot, op, heap);
       return slot;
     }
     if (this.#safety) return diagnose(view, op, heap);

@@ -1,0 +1,110 @@
+// What a DebugAllocator takes from its backing: asking for a block (a
+// refusal is a null, whatever form it takes), and checking what comes back
+// before anything is written into it (DESIGN §2 rule 4): a Uint8Array view,
+// long enough, inside its buffer, aligned as asked. The memory handed out
+// twice is caught by the heap, which knows the live blocks.
+import { describe } from "../base/_validate.ts";
+import type { Allocator } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
+import { backingName } from "./_misuse.ts";
+
+/** Requests to one backing, and the last one's outcome. */
+export class BackingIntake {
+  readonly backing: Allocator;
+  /** Why the last request was refused (for the failure record). */
+  refusal = "";
+  /** The backing's own error behind the refusal, if it threw one. */
+  cause: AllocationError | undefined = undefined;
+  /** What `check` found: the block's buffer words … */
+  host: BufferWords | null = null;
+  /** … and the block's offset in that buffer. */
+  offset = 0;
+  // The last buffer seen: most blocks come from a few chunks, so this skips a property lookup.
+  #last: BufferWords | null = null;
+
+  constructor(backing: Allocator) {
+    this.backing = backing;
+  }
+
+  /**
+   * The backing's block of `n` bytes, or null when it cannot serve it (it
+   * returned null, or threw "out-of-memory", "limit-exceeded", RangeError or
+   * TypeError: a size or alignment it never serves). Its other errors (its
+   * state: "use-after-free" and the like) go on.
+   */
+  ask(n: number, alignArg: number | undefined): unknown {
+    let block: unknown;
+    try {
+      block = this.backing.tryAlloc(n, alignArg);
+    } catch (error) {
+      return this.refused(error, n);
+    }
+    if (block === null) this.refuse(`the backing ${backingName(this.backing)} refused ${n} bytes`, undefined);
+    return block;
+  }
+
+  /** What the backing threw for `n` bytes, as a refusal (null); its state errors are rethrown. */
+  refused(error: unknown, n: number): null {
+    if (error instanceof AllocationError) {
+      if (error.category !== "out-of-memory" && error.category !== "limit-exceeded") throw error;
+    } else if (!(error instanceof RangeError) && !(error instanceof TypeError)) throw error;
+    this.refuse(
+      `the backing ${backingName(this.backing)} cannot serve ${n} bytes: ${(error as Error).message}`,
+      error instanceof AllocationError ? error : undefined,
+    );
+    return null;
+  }
+
+  /** Records why a request failed. */
+  refuse(reason: string, cause: AllocationError | undefined): void {
+    this.refusal = reason;
+    this.cause = cause;
+  }
+
+  /**
+   * What is wrong with `outer`, returned for `need` bytes aligned to `align`,
+   * or null (then `host` and `offset` say where it is).
+   */
+  check(outer: unknown, need: number, align: number): string | null {
+    if (!(outer instanceof Uint8Array)) return `${describe(outer)} is not a Uint8Array view of memory`;
+    const buffer = outer.buffer;
+    const length = outer.byteLength;
+    const offset = outer.byteOffset;
+    if (length < need) {
+      return (buffer as ArrayBuffer).detached === true
+        ? "its buffer is detached (that memory was released)"
+        : `it has ${length} bytes`;
+    }
+    const host = this.hostOf(buffer);
+    if (offset + need > host.byteLength) return `it claims bytes past the end of its ${host.byteLength}-byte buffer`;
+    if (!alignedAt(host, offset, align)) {
+      return `its address 0x${(host.base + offset).toString(16)} is not a multiple of ${align}`;
+    }
+    this.host = host;
+    this.offset = offset;
+    return null;
+  }
+
+  /** The words of `buffer` (made on first use). */
+  hostOf(buffer: ArrayBufferLike): BufferWords {
+    let host = this.#last;
+    if (host === null || host.buffer !== buffer) this.#last = host = wordsOf(buffer);
+    return host;
+  }
+
+  /** The words of `buffer` if it ever held a debug block, else undefined. */
+  knownHostOf(buffer: ArrayBufferLike): BufferWords | undefined {
+    const host = this.#last;
+    return host !== null && host.buffer === buffer ? host : cachedWordsOf(buffer);
+  }
+
+  /** Frees `outer` through the backing, ignoring a refusal (teardown, undo). */
+  freeQuietly(outer: Uint8Array): void {
+    try {
+      this.backing.free(outer);
+    } catch {
+      // The backing keeps it (or already let go of it): nothing left to return.
+    }
+  }
+}

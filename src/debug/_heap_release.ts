@@ -1,0 +1,68 @@
+// When a DebugAllocator's memory goes by itself (its backing released it:
+// DESIGN §2 rule 4) and when the allocator ends (deinit, dispose).
+import { OffsetTable } from "../alloc/_offset_table.ts";
+import type { DebugHeap } from "./_debug_heap.ts";
+
+/**
+ * The backing released [lo, hi) by itself (a scope's end, `reset()`, a
+ * rewind): every block whose outer block starts there is retired, not freed
+ * again: its views detached, its record kept as released (a later free says
+ * what released it), counted as freed. Then the news goes on to the
+ * allocator's own lessees and watchers, whose memory lies inside its blocks.
+ */
+export function retireRange(heap: DebugHeap, lo: number, hi: number, reason: string): void {
+  if (heap.ledger.ended !== null) return;
+  const blocks = heap.blocks;
+  let retired = 0;
+  for (let slot = 0; slot < blocks.end; slot++) {
+    if (blocks.ids[slot] === 0 || slot === heap.busy) continue;
+    const start = blocks.addresses[slot] - blocks.fronts[slot];
+    if (start >= lo && start < hi) {
+      heap.retire(slot, reason);
+      retired++;
+    }
+  }
+  heap.quarantine?.takeRange(lo, hi);
+  if (retired !== 0 && heap.leases.count !== 0) heap.leases.released(lo, hi, reason);
+}
+
+/**
+ * The backing released everything (it was disposed, or lost its own
+ * memory): the allocator ends, and every later call throws
+ * "use-after-free" naming why.
+ */
+export function retireAll(heap: DebugHeap, reason: string): void {
+  if (!heap.ledger.end(`lost its memory: ${reason}`)) return;
+  heap.unwatch?.();
+  if (heap.leases.count !== 0) heap.leases.releasedAll(`the DebugAllocator lost its memory (${reason})`);
+  for (const slot of heap.blocks.liveSlots()) heap.retire(slot, reason);
+  heap.quarantine?.drain();
+  heap.ledger.freedAll();
+}
+
+/**
+ * Ends the allocator (deinit or dispose): its lessees first, then every
+ * block, live or quarantined, back to the backing, newest first so a LIFO
+ * backing takes them all. Returns whether blocks were still live, or null
+ * when it had already ended.
+ */
+export function teardown(heap: DebugHeap, ended: string, released: string): boolean | null {
+  if (!heap.ledger.end(ended)) return null;
+  heap.unwatch?.();
+  if (heap.leases.count !== 0) heap.leases.releasedAll(released);
+  const blocks = heap.blocks;
+  const leaked = blocks.live > 0;
+  const outers: { outer: Uint8Array; id: number }[] = [];
+  for (const slot of blocks.liveSlots()) {
+    if (heap.detach) heap.detachOwn(slot, released, null, false);
+    outers.push({ outer: blocks.outers[slot]!, id: blocks.ids[slot] });
+    blocks.release(slot);
+  }
+  for (const held of heap.quarantine?.drain() ?? []) outers.push(held);
+  outers.sort((a, b) => b.id - a.id);
+  for (const { outer } of outers) heap.intake.freeQuietly(outer);
+  heap.ledger.freedAll();
+  heap.index = new OffsetTable();
+  heap.top = -1;
+  return leaked;
+}

@@ -1,0 +1,110 @@
+// Resizing a DebugAllocator's block. Moving it (a new block, a copy, the old
+// one freed) catches stale pointers best, so it comes first; a backing that
+// can only resize in place (a stack) gets its own resize for its top block,
+// and any backing gets it when a move is impossible (the old block refused
+// out of order, or no room for a new one). A failure leaves the block, its
+// view, the counters and the backing as they were (rule 5).
+import { AllocationError } from "../base/errors.ts";
+import { armBlock, bytesOf, CANARY, FRESH_BYTE } from "./_block_layout.ts";
+import type { DebugHeap } from "./_debug_heap.ts";
+import { badBlockError } from "./_misuse.ts";
+
+/**
+ * Resizes live `slot` of `heap` to `newSize` > 0 bytes; returns the block's
+ * slot (a new one when it moved). With `dress`, `heap.lastView` is the view
+ * to hand out (the old one then reads as length 0). `entry` and `depth` are
+ * for the trace of a new block (see _traces.ts).
+ * @throws {AllocationError} "limit-exceeded" (before the backing is asked), "out-of-memory", or the backing's own refusal.
+ */
+export function resizeBlock(
+  heap: DebugHeap,
+  slot: number,
+  newSize: number,
+  dress: boolean,
+  entry: unknown,
+  depth: number,
+): number {
+  const blocks = heap.blocks;
+  const ledger = heap.ledger;
+  const oldSize = blocks.sizes[slot];
+  if (ledger.allocatedBytes - oldSize + newSize > heap.limit) {
+    heap.failLimit();
+    throw ledger.failure(newSize);
+  }
+  const inPlaceFirst = heap.lifo && slot === heap.top;
+  if (inPlaceFirst && resizeInPlace(heap, slot, newSize, dress) === null) return slot;
+  const top = heap.top;
+  const fresh = heap.take(newSize, blocks.aligns[slot], entry, depth + 1);
+  if (fresh < 0) {
+    if (!inPlaceFirst && resizeInPlace(heap, slot, newSize, dress) === null) return slot;
+    ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
+    throw ledger.failure(newSize);
+  }
+  heap.userBytes(fresh).set(heap.userBytes(slot).subarray(0, Math.min(oldSize, newSize)));
+  let view: Uint8Array | null = null;
+  try {
+    if (dress) view = heap.dress(fresh);
+    heap.giveBack(slot);
+  } catch (error) {
+    // A backing that frees only in LIFO order refuses the old block while the
+    // new one is above it (or the new view could not be made): undo, then
+    // let the backing resize the old block itself.
+    heap.discard(fresh);
+    heap.top = top;
+    const refusal = inPlaceFirst ? null : resizeInPlace(heap, slot, newSize, dress);
+    if (refusal === null && !inPlaceFirst) return slot;
+    // The backing's own reason is the clearer one (a stack: "only the top block can change size").
+    throw refusal instanceof AllocationError ? refusal : error;
+  }
+  heap.forget(slot, "DebugAllocator.resize() moved it", entry, depth + 1, true);
+  ledger.allocated(newSize);
+  ledger.freed(oldSize);
+  heap.lastView = view;
+  return fresh;
+}
+
+/**
+ * The backing's own resize of `slot`'s outer block: null when it worked
+ * (the old view then reads as length 0), or what the backing threw, with
+ * nothing changed.
+ */
+export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dress: boolean): unknown {
+  const blocks = heap.blocks;
+  const front = blocks.fronts[slot];
+  const need = front === 0 ? newSize : front + newSize + CANARY;
+  let outer: unknown;
+  heap.busy = slot;
+  try {
+    outer = heap.backing.resize(blocks.outers[slot]!, need);
+  } catch (error) {
+    if (error instanceof AllocationError) heap.intake.refuse(error.message, error);
+    return error ?? new Error("the backing refused");
+  } finally {
+    heap.busy = -1;
+  }
+  const align = blocks.aligns[slot];
+  const problem = heap.intake.check(outer, need, align);
+  if (problem !== null) throw badBlockError(heap.backing, need, align, problem);
+  const host = heap.intake.host!;
+  const user = heap.intake.offset + front;
+  const address = host.base + user;
+  const oldAddress = blocks.addresses[slot];
+  const oldSize = blocks.sizes[slot];
+  if (address !== oldAddress && heap.leases.count !== 0) {
+    heap.leases.freed(oldAddress, "DebugAllocator.resize() moved it");
+  }
+  if (heap.detach) heap.detachOwn(slot, null, null, true);
+  const indexed = heap.index.size !== 0 && heap.index.delete(oldAddress);
+  blocks.outers[slot] = outer as Uint8Array;
+  blocks.hosts[slot] = host;
+  blocks.userOffsets[slot] = user;
+  blocks.addresses[slot] = address;
+  blocks.sizes[slot] = newSize;
+  if (front === 0 || !armBlock(host, user, front, newSize, slot, blocks.ids[slot]) || indexed) {
+    heap.index.set(address, slot);
+  }
+  if (heap.poison && newSize > oldSize) bytesOf(host).fill(FRESH_BYTE, user + oldSize, user + newSize);
+  heap.ledger.resized(oldSize, newSize);
+  heap.lastView = dress ? heap.dress(slot) : null;
+  return null;
+}
