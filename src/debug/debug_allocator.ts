@@ -229,9 +229,9 @@ export class DebugAllocator implements Allocator, Disposable {
   }
 
   /**
-   * Leases on this allocator's blocks (see src/alloc/_lease.ts), so arrays
-   * and child allocators learn when a block goes; with `safety: false` the
-   * blocks, and their leases, are the backing's.
+   * @ignore Leases on this allocator's blocks (see src/alloc/_lease.ts), so
+   * arrays and child allocators learn when a block goes; with `safety: false`
+   * the blocks, and their leases, are the backing's. Internal to memkit.
    */
   get [LEASES](): LeaseTable | null {
     return this.#safety ? this.#heap.leases : leaseTableOf(this.#heap.backing);

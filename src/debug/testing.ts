@@ -123,7 +123,7 @@ export class FailingAllocator implements Allocator, Disposable {
     return this.#backing.kind;
   }
 
-  /** The backing's lease table: the blocks are the backing's (see src/alloc/_lease.ts). */
+  /** @ignore The backing's lease table: the blocks are the backing's (see src/alloc/_lease.ts). Internal to memkit. */
   get [LEASES](): LeaseTable | null {
     return leaseTableOf(this.#backing);
   }
