@@ -3,7 +3,7 @@
 //
 // An in-band block, from the outer block's first byte:
 //
-//   [ front canary (front - 16 bytes of 0xFD) | header (16 bytes) | user bytes (size) | back canary (16 bytes of 0xFD) ]
+//   [ front canary (front - 16 bytes, 0xFD) | header (16) | user bytes (size) | back canary (16, 0xFD) ]
 //
 // where `front = max(align, 16)`, so the user bytes keep the alignment the
 // outer block has. The header is four Int32 words: the block's slot in the

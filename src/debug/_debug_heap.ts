@@ -73,7 +73,7 @@ export class DebugHeap implements MisuseContext {
    * the blocks are the backing's, and so are their leases (this table stays empty).
    */
   readonly leases: LeaseTable = new LeaseTable();
-  /** Live blocks without a readable header, by address: out-of-band, unaligned, C-style, every block with safety off. */
+  /** Live blocks without a readable header, by address: out-of-band, unaligned, C-style; all with safety off. */
   index: OffsetTable = new OffsetTable();
   /** The view the last `resizeBlock` handed out (when asked to). */
   lastView: Uint8Array | null = null;

@@ -30,7 +30,7 @@ import type { Trace } from "./_traces.ts";
 
 /** Frees whose address, id and view are always remembered. */
 const RING = 256;
-/** Records kept by address with `retainMetadata` (without it: only blocks the backing released, up to RETIRED_RECORDS). */
+/** Records kept by address with `retainMetadata` (without it: blocks the backing released, up to RETIRED_RECORDS). */
 const KEPT_RECORDS = 65_536;
 const RETIRED_RECORDS = 4096;
 /** Bytes of freed memory `retainMetadata` holds back from the backing, so their addresses are not reused. */

@@ -31,11 +31,18 @@ export interface GlobalAllocatorConfig {
   enableLeakDetection?: boolean;
   /** Keep the counters `getMemStats()` reports. @default {true} */
   enableTracking?: boolean;
-  /** Canaries, double-free and invalid-free checks, detached views. @default {true} */
+  /**
+   * Canaries, double-free and invalid-free checks, detached views; off, only
+   * the counters and the leak list. @default {true}
+   */
   enableSafety?: boolean;
   /** Never reuse freed memory until `deinit()`. @default {false} */
   neverUnmap?: boolean;
-  /** Remember freed blocks so late double frees are named. @default {false} */
+  /**
+   * Remember freed blocks and hold their memory back (the most recent 64 MiB
+   * freed), so a second `cFree` of an address is reported as a double free
+   * even when the allocator would have reused the address. @default {false}
+   */
   retainMetadata?: boolean;
   /** Frames of allocation stack trace in leak reports (0: none). @default {0} */
   stackTraceFrames?: number;
