@@ -20,8 +20,10 @@ import { native } from "../../ffi/native.ts";
 // ranges a bulk release (scope end, reset, dispose) gave back, and retire the
 // blocks inside them. Watching costs nothing per allocation.
 //
-// Cost: every release path of an allocator tests `leases.count !== 0` before
-// doing anything; only chained allocators and arrays pay for lookups.
+// Cost: a single block's free tests `leases.leased !== 0`, a bulk release
+// `leases.count !== 0`, before doing anything; only chained allocators and
+// arrays pay for lookups, and a watching DebugAllocator costs its backing's
+// frees nothing.
 
 /** Something that keeps memory inside a block it leased. */
 export interface LeaseHolder {
@@ -62,8 +64,10 @@ export const LEASES: unique symbol = Symbol("memkit.leases");
 
 /** The leases and watchers of one allocator. */
 export class LeaseTable {
-  /** Leases plus watchers; release paths skip everything when it is 0. */
+  /** Leases plus watchers: bulk release paths (scope end, reset, rewind) skip everything when it is 0. */
   count = 0;
+  /** Leases alone: a single block's free skips `freed()` when it is 0 (watchers hear only of bulk releases). */
+  leased = 0;
   readonly #byStart = new Map<number, Entry[]>();
   readonly #watchers = new Set<RangeWatcher>();
 
@@ -82,6 +86,7 @@ export class LeaseTable {
     if (list === undefined) this.#byStart.set(address, [entry]);
     else list.push(entry);
     this.count++;
+    this.leased++;
     return entry;
   }
 
@@ -127,6 +132,7 @@ export class LeaseTable {
     for (const entry of revoked) this.#remove(entry);
     this.#watchers.clear();
     this.count = 0;
+    this.leased = 0;
     for (const entry of revoked) entry.holder.revoke(reason, false);
     for (const watcher of watchers) watcher.releasedAll(reason);
   }
@@ -140,6 +146,7 @@ export class LeaseTable {
     list.splice(at, 1);
     if (list.length === 0) this.#byStart.delete(entry.address);
     this.count--;
+    this.leased--;
   }
 }
 

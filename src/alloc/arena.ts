@@ -273,7 +273,7 @@ export class Arena implements Allocator, Disposable {
     const at = this.#at;
     if (at.isLast(buffer, view.byteOffset, view.byteLength)) {
       const leases = this[LEASES];
-      if (leases.count !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
+      if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
       this.#ledger.freed(at.lastSize);
       at.rollBack();
       if (this.#observers.length !== 0) this.#notifyFree(view, true);

@@ -339,7 +339,7 @@ export class BuddyAllocator implements Allocator, Disposable {
 
   #release(node: number, offset: number, reason: string): void {
     const leases = this[LEASES];
-    if (leases.count !== 0) leases.freed(this.#chunk.address + offset, reason);
+    if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason);
     const leaf = offset / this.#minBlock;
     this.#ledger.freed(this.#requested[leaf]);
     this.#requested[leaf] = 0;

@@ -378,7 +378,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     const r = heap.records;
     const leases = this[LEASES];
-    if (leases.count !== 0) leases.freed(heap.chunks[r.chunk[id]].chunk.address + r.start[id], reason);
+    if (leases.leased !== 0) leases.freed(heap.chunks[r.chunk[id]].chunk.address + r.start[id], reason);
     this.#ledger.freed(r.requested[id]);
     heap.release(id);
   }

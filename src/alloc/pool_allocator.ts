@@ -227,7 +227,7 @@ export class PoolAllocator implements Allocator, Disposable {
    */
   free(view: ArrayBufferView): void {
     // Fast path: a view over the most recently used chunk, at a block start, no lease.
-    if (!this.#detach && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer && this[LEASES].count === 0) {
+    if (!this.#detach && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer && this[LEASES].leased === 0) {
       const offset = view.byteOffset;
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
@@ -349,7 +349,7 @@ export class PoolAllocator implements Allocator, Disposable {
 
   #release(index: number, reason: string): void {
     const leases = this[LEASES];
-    if (leases.count !== 0) leases.freed(this.#addressOf(index), reason);
+    if (leases.leased !== 0) leases.freed(this.#addressOf(index), reason);
     this.#ledger.freed(this.#sizes[index]);
     this.#sizes[index] = 0;
     this.#free[this.#freeCount++] = index;

@@ -179,7 +179,7 @@ export class StackAllocator implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     const depth = this.#find(view, "free");
     if (depth < 0) return; // an empty view holds nothing
-    this.#popTo(depth, "StackAllocator.free() released it");
+    this.#popTop("StackAllocator.free() released it");
   }
 
   /**
@@ -201,7 +201,7 @@ export class StackAllocator implements Allocator, Disposable {
     }
     if (newSize === 0) {
       // A 0-byte block would hold nothing yet block every free below it.
-      this.#popTo(top, "StackAllocator.resize(view, 0) released it");
+      this.#popTop("StackAllocator.resize(view, 0) released it");
       return new Uint8Array(0);
     }
     const start = this.#starts[top];
@@ -343,6 +343,18 @@ export class StackAllocator implements Allocator, Disposable {
     return start;
   }
 
+  // Frees the top block alone (a lease on it is revoked; watchers hear only of bulk releases).
+  #popTop(reason: string): void {
+    const top = this.#starts.length - 1;
+    const leases = this[LEASES];
+    if (leases.leased !== 0) leases.freed(this.#chunk.address + this.#starts[top], reason);
+    this.#starts.pop();
+    this.#ids.pop();
+    this.#ledger.freed(this.#sizes.pop()!);
+    this.#cursor = top === 0 ? 0 : this.#starts[top - 1] + this.#sizes[top - 1];
+  }
+
+  // Frees every block above `depth` at once (a rewind or reset).
   #popTo(depth: number, reason: string): void {
     const cursor = depth === 0 ? 0 : this.#starts[depth - 1] + this.#sizes[depth - 1];
     const leases = this[LEASES];

@@ -220,7 +220,7 @@ export class SystemAllocator implements Allocator, Disposable {
     if (newSize === block.size) {
       // Same place, same size: only the old views are detached, as promised.
       const leases = this[LEASES];
-      if (leases.count !== 0) leases.freed(block.address, reason);
+      if (leases.leased !== 0) leases.freed(block.address, reason);
       (buffer as ArrayBuffer).transfer(0);
       // SAFETY: the same live block, wrapped again.
       block.buffer = native.wrap(block.address, block.size);
@@ -368,7 +368,7 @@ export class SystemAllocator implements Allocator, Disposable {
   // Detaches every view of the block, then forgets it (the memory is not freed).
   #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
     const leases = this[LEASES];
-    if (leases.count !== 0) leases.freed(block.address, reason);
+    if (leases.leased !== 0) leases.freed(block.address, reason);
     (buffer as ArrayBuffer).transfer(0);
     this.#forgetRecord(block);
   }

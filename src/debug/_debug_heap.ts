@@ -432,7 +432,7 @@ export class DebugHeap implements MisuseContext {
     const size = blocks.sizes[slot];
     const trace = blocks.traces[slot];
     const leases = this.leases;
-    if (leases.count !== 0) leases.freed(address, reason);
+    if (leases.leased !== 0) leases.freed(address, reason);
     if (this.safety) {
       const freedTrace: Trace | null = trace !== null ? this.tracer.capture(entry, depth + 1) : null;
       if (this.detach) this.detachOwn(slot, null, freedTrace, resized);

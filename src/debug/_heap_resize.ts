@@ -90,7 +90,7 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   const address = host.base + user;
   const oldAddress = blocks.addresses[slot];
   const oldSize = blocks.sizes[slot];
-  if (address !== oldAddress && heap.leases.count !== 0) {
+  if (address !== oldAddress && heap.leases.leased !== 0) {
     heap.leases.freed(oldAddress, "DebugAllocator.resize() moved it");
   }
   if (heap.detach) heap.detachOwn(slot, null, null, true);
