@@ -145,6 +145,11 @@ function nativeKernels(lib: MemkitLibrary): KernelImpl {
 // Per-ArrayBuffer limits measured on this machine's Deno 2.9.6 and Bun 1.4.5 (see NativeLayer.maxViewBytes).
 const MAX_VIEW_BYTES = { deno: Number.MAX_SAFE_INTEGER, bun: 2 ** 32 } as const;
 
+// Built only on failure: wrap runs on every allocation that makes a buffer.
+function wrapTarget(address: number, byteLength: number): string {
+  return `${byteLength} bytes at 0x${address.toString(16)}`;
+}
+
 function checkedWrap(adapter: FfiAdapter, maxViewBytes: number): (address: number, byteLength: number) => ArrayBuffer {
   const runtime = adapter.runtime === "deno" ? "Deno" : "Bun";
   return (address, byteLength) => {
@@ -158,20 +163,25 @@ function checkedWrap(adapter: FfiAdapter, maxViewBytes: number): (address: numbe
         `Cannot wrap native memory as 'byteLength' must be a non-negative integer: current value is ${byteLength}`,
       );
     }
-    const where = `${byteLength} bytes at 0x${address.toString(16)}`;
     if (byteLength > maxViewBytes) {
       throw new AllocationError(
         "unsupported",
-        `Cannot wrap ${where} in one ArrayBuffer: ${runtime} allows at most ${maxViewBytes} bytes per ArrayBuffer ` +
+        `Cannot wrap ${
+          wrapTarget(address, byteLength)
+        } in one ArrayBuffer: ${runtime} allows at most ${maxViewBytes} bytes per ArrayBuffer ` +
           `(native.maxViewBytes); use views of at most that size`,
       );
     }
     try {
       return adapter.wrap(address, byteLength);
     } catch (error) {
-      throw new AllocationError("out-of-memory", `Cannot wrap ${where}: ${runtime} refused (${error})`, {
-        cause: error,
-      });
+      throw new AllocationError(
+        "out-of-memory",
+        `Cannot wrap ${wrapTarget(address, byteLength)}: ${runtime} refused (${error})`,
+        {
+          cause: error,
+        },
+      );
     }
   };
 }
