@@ -5,7 +5,8 @@
  * @module
  */
 import { describe } from "../base/_validate.ts";
-import { DynamicArray, type DynamicArrayOptions, type FieldValue } from "./dynamic_array.ts";
+import { DynamicArray } from "./dynamic_array.ts";
+import type { DynamicArrayOptions, FieldValue } from "./dynamic_array_types.ts";
 import { SIMDArray } from "./simd_array.ts";
 import { type FieldType, struct, type StructLayout } from "./struct.ts";
 

@@ -4,113 +4,14 @@
  * @module
  */
 import { defaultBacking } from "../alloc/_default_backing.ts";
-import { type Lease, leaseBlock, type LeaseHolder } from "../alloc/_lease.ts";
-import {
-  checkAlignment,
-  checkSize,
-  checkTypedArrayConstructor,
-  describe,
-  parseOptions,
-  typeCheck,
-  z,
-} from "../base/_validate.ts";
+import { checkAlignment, checkSize, describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
-import { AllocationError } from "../base/errors.ts";
 import { addressOf } from "../base/native_info.ts";
-import {
-  blockParts,
-  bytesOfView,
-  codecFor,
-  type FieldValue,
-  type RecordCodec,
-  type Target,
-  type Views,
-} from "./_record_codec.ts";
+import { ArrayStore, MAX_CAPACITY, SetTarget, type Storage } from "./_array_storage.ts";
+import { bytesOfView } from "./_intrinsic_views.ts";
+import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import type { DynamicArrayMetrics, DynamicArrayOptions } from "./dynamic_array_types.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
-
-/**
- * The scalar element types of a {@linkcode DynamicArray}.
- *
- * @example
- * ```ts
- * import { DynamicArray, type ScalarType } from "@memkit/memkit";
- *
- * const type: ScalarType = "f64";
- * using samples = new DynamicArray(type);
- * ```
- */
-export type ScalarType = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f32" | "f64";
-
-export type { FieldValue };
-
-/**
- * Options of {@linkcode DynamicArray}.
- *
- * @example
- * ```ts
- * import { DynamicArray, type DynamicArrayOptions } from "@memkit/memkit";
- *
- * const options: DynamicArrayOptions = { capacity: 1024, growth: 1.5 };
- * using values = new DynamicArray("f32", options);
- * ```
- */
-export interface DynamicArrayOptions {
-  /** Where the storage comes from; growth uses its `resize`. @default {a shared SystemAllocator} */
-  allocator?: Allocator;
-  /** Elements to make room for at first. @default {16} */
-  capacity?: number;
-  /** Alignment of the storage. @default {the element's alignment, at least 16} */
-  alignment?: number;
-  /** Growth factor when full, above 1. @default {2} */
-  growth?: number;
-  /**
-   * Store integers that do not fit their field as C converts them (truncated
-   * toward zero, then wrapped modulo 2^bits: 300 in a `u8` is 44, NaN is 0)
-   * instead of refusing them with a RangeError. Floats are never refused.
-   * @default {false}
-   *
-   * @example
-   * ```ts
-   * import { DynamicArray } from "@memkit/memkit";
-   * import assert from "node:assert/strict";
-   *
-   * using strict = new DynamicArray<number>("u8");
-   * assert.throws(() => strict.push(300), RangeError);
-   * using wrapping = new DynamicArray<number>("u8", { wrap: true });
-   * wrapping.push(300);
-   * assert.equal(wrapping.get(0), 44);
-   * ```
-   */
-  wrap?: boolean;
-}
-
-/**
- * Counters of a {@linkcode DynamicArray}.
- *
- * @example
- * ```ts
- * import { DynamicArray, type DynamicArrayMetrics } from "@memkit/memkit";
- *
- * using values = new DynamicArray("u32");
- * values.push(1);
- * const m: DynamicArrayMetrics = values.metrics();
- * console.log(m.utilization);
- * ```
- */
-export interface DynamicArrayMetrics {
-  /** Elements stored (0 once the storage is gone). */
-  count: number;
-  /** Elements that fit without growing (0 once the storage is gone). */
-  capacity: number;
-  /** Bytes of storage held. */
-  memoryUsage: number;
-  /** count / capacity. */
-  utilization: number;
-  /** Storage allocations made. */
-  allocations: number;
-  /** Times the storage was resized. */
-  reallocations: number;
-}
 
 const OptionsSchema = z.object({
   allocator: typeCheck<Allocator>(
@@ -125,107 +26,6 @@ const OptionsSchema = z.object({
   growth: z.number().min(1.01, "must be above 1").max(16, "must be at most 16").optional(),
   wrap: z.boolean().optional(),
 }).strict();
-
-/** Most elements a DynamicArray holds. */
-const MAX_CAPACITY = 2 ** 40;
-
-const EMPTY = new Uint8Array(0);
-
-// Why a storage is gone when the engine says so but no lease told us why.
-const DETACHED =
-  "the allocator detached its memory: a free through another view, an arena scope's end or reset, or the allocator's dispose";
-
-/**
- * The storage block of a live array, one holder for every snapshot that
- * shares it: the allocator's view (`given`, handed back to free and resize),
- * memkit's own views over the same bytes, the share count and the lease.
- * `block` is EMPTY once the block is gone, so one length test tells.
- */
-class Storage implements LeaseHolder {
-  block: Uint8Array;
-  given: Uint8Array;
-  views: Views | null;
-  view: DataView | null;
-  refs = 1;
-  lease: Lease | null = null;
-  /** Why the block is gone (null while it lives, or when only the engine's detach told). */
-  released: string | null;
-  /** The cursors of the arrays that share this storage (so a revocation closes their fast path). */
-  cursors: Cursor[] = [];
-
-  constructor(given: Uint8Array, block: Uint8Array, views: Views | null, released: string | null = null) {
-    this.given = given;
-    this.block = block;
-    this.views = views;
-    this.view = views === null && block.length !== 0
-      ? new DataView(block.buffer, block.byteOffset, block.length)
-      : null;
-    this.released = released;
-  }
-
-  /** The allocator released the block (DESIGN §2 rule 6): forget it, so every use finds it gone. */
-  revoke(reason: string): void {
-    this.released ??= reason;
-    this.lease = null;
-    this.block = EMPTY;
-    this.given = EMPTY;
-    this.views = null;
-    this.view = null;
-    for (const cursor of this.cursors) cursor.close();
-  }
-}
-
-// Every array's storage after free(), and while its allocator works on it.
-const FREED = new Storage(EMPTY, EMPTY, null, "free");
-FREED.refs = 0;
-const BUSY = new Storage(EMPTY, EMPTY, null, "busy");
-BUSY.refs = 0;
-
-/**
- * An array's length and the hot state of push(): the writer takes slot
- * `next` at once while it is below `limit` (the capacity, when the storage
- * is alive and this array's alone; else 0) and `bytes` is not detached, and
- * calls `claim()` otherwise. The array's length is `next`.
- */
-class Cursor implements Target {
-  next = 0;
-  limit = 0;
-  views: Views | null = null;
-  bytes: Uint8Array = EMPTY;
-  readonly array: DynamicArray<unknown>;
-  constructor(array: DynamicArray<unknown>) {
-    this.array = array;
-  }
-  claim(): number {
-    return claimPush(this.array, this);
-  }
-  /** No more slots without claim(). */
-  close(): void {
-    this.limit = 0;
-    this.views = null;
-    this.bytes = EMPTY;
-  }
-}
-
-/** Where set() writes: a slot checked again once the value is checked. */
-class SetTarget implements Target {
-  next = 0;
-  limit = 0;
-  views: Views | null = null;
-  bytes: Uint8Array = EMPTY;
-  readonly array: DynamicArray<unknown>;
-  readonly index: number;
-  constructor(array: DynamicArray<unknown>, index: number) {
-    this.array = array;
-    this.index = index;
-  }
-  claim(): number {
-    return claimSet(this.array, this);
-  }
-}
-
-let claimPush: (array: DynamicArray<unknown>, cursor: Cursor) => number;
-let claimSet: (array: DynamicArray<unknown>, target: SetTarget) => number;
 
 /**
  * Access to a DynamicArray's private state for SIMDArray (not public): the
@@ -297,17 +97,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   readonly #type: StructLayout | FieldType;
   readonly #codec: RecordCodec;
   readonly #stride: number;
-  readonly #allocator: Allocator;
-  readonly #align: number;
-  readonly #growth: number;
   readonly #wrap: boolean;
-  // The length (`next`) and push's fast path; see Cursor.
-  readonly #cursor: Cursor;
-  #name = "DynamicArray";
-  #storage: Storage;
-  #capacity: number;
-  #allocations = 1;
-  #reallocations = 0;
+  // The storage, its capacity and counters, the name errors use, and the
+  // length (`next`) with push's fast path: the Target push() writes to.
+  readonly #store: ArrayStore;
 
   /**
    * Creates an array and allocates room for `capacity` elements.
@@ -336,28 +129,16 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#wrap = parsed.wrap ?? false;
     this.#codec = codecFor(type, "create DynamicArray", this.#wrap);
     this.#stride = this.#codec.stride;
-    this.#align = Math.max(16, this.#codec.align);
-    if (parsed.alignment !== undefined) this.#align = checkAlignment(parsed.alignment, "create DynamicArray", 4096);
-    this.#allocator = parsed.allocator ?? defaultBacking();
-    this.#growth = parsed.growth ?? 2;
-    this.#capacity = Math.max(1, parsed.capacity ?? 16);
-    this.#cursor = new Cursor(this as DynamicArray<unknown>);
-    if (share !== null) {
-      const from = share;
-      const s = from.#use("take a snapshot of");
-      s.refs++;
-      this.#storage = s;
-      this.#cursor.next = from.#cursor.next;
-      this.#capacity = from.#capacity;
-      this.#allocations = 0;
-      this.#name = from.#name;
-      this.#attach(s);
-      from.#bind(); // shared now: its fast path closes
-      return;
-    }
-    const size = this.#capacity * this.#stride;
-    this.#storage = this.#adopt(this.#allocator.alloc(size, this.#align), size, "alloc");
-    this.#attach(this.#storage);
+    let align = Math.max(16, this.#codec.align);
+    if (parsed.alignment !== undefined) align = checkAlignment(parsed.alignment, "create DynamicArray", 4096);
+    this.#store = new ArrayStore(
+      this.#codec,
+      parsed.allocator ?? defaultBacking(),
+      align,
+      parsed.growth ?? 2,
+      Math.max(1, parsed.capacity ?? 16),
+      share === null ? null : share.#store,
+    );
   }
 
   /**
@@ -376,7 +157,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get length(): number {
-    return this.#storage.block.length !== 0 ? this.#cursor.next : 0;
+    return this.#store.alive ? this.#store.next : 0;
   }
 
   /**
@@ -392,7 +173,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get capacity(): number {
-    return this.#storage.block.length !== 0 ? this.#capacity : 0;
+    return this.#store.alive ? this.#store.capacity : 0;
   }
 
   /**
@@ -427,8 +208,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get bytes(): Uint8Array {
-    const s = this.#use("read the bytes of");
-    return new Uint8Array(s.block.buffer, s.block.byteOffset, this.#cursor.next * this.#stride);
+    const s = this.#store.use("read the bytes of");
+    return new Uint8Array(s.block.buffer, s.block.byteOffset, this.#store.next * this.#stride);
   }
 
   /**
@@ -445,7 +226,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get address(): number {
-    const s = this.#use("take the address of");
+    const s = this.#store.use("take the address of");
     return addressOf(s.block);
   }
 
@@ -485,21 +266,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   view(ctor: DataViewConstructor): DataView;
   view(ctor: unknown): unknown {
-    const size = ctor === DataView ? 1 : checkTypedArrayConstructor(ctor, `view a ${this.#name}`);
-    const s = this.#use("view");
-    const bytes = this.#cursor.next * this.#stride;
-    if (bytes % size !== 0) {
-      throw new RangeError(
-        `Cannot view ${bytes} bytes as ${(ctor as { name: string }).name}: not a whole number of ${size}-byte elements`,
-      );
-    }
-    // Storage starts at a multiple of 8 in its buffer (checked when it was allocated), so any element size fits.
-    if (ctor === DataView) return new DataView(s.block.buffer, s.block.byteOffset, bytes);
-    return new (ctor as TypedArrayConstructor<TypedArray>)(
-      s.block.buffer as ArrayBuffer,
-      s.block.byteOffset,
-      bytes / size,
-    );
+    return this.#store.view(ctor);
   }
 
   /**
@@ -524,7 +291,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   push(value: T): number {
-    return this.#codec.store(value, this.#cursor) + 1;
+    return this.#codec.store(value, this.#store) + 1;
   }
 
   /**
@@ -551,40 +318,17 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   pushMany(values: readonly T[] | ArrayBufferView): number {
-    const op = "push many to";
     const source = bytesOfView(values);
-    if (source !== null) {
-      const byteLength = source.length;
-      if (byteLength % this.#stride !== 0) {
-        throw new RangeError(
-          `Cannot push ${byteLength} bytes to a ${this.#name}: not a whole number of ${this.#stride}-byte elements`,
-        );
-      }
-      const s = this.#use(op);
-      const count = byteLength / this.#stride;
-      if (count === 0) return this.#cursor.next;
-      // Bytes in this array's own buffer would move (or be detached) as it grows: copy them first.
-      const data = source.buffer === s.block.buffer ? source.slice() : source;
-      const target = this.#makeRoom(count, op);
-      if (data.length !== byteLength) {
-        throw new AllocationError("use-after-free", `Cannot ${op} a ${this.#name}: the source was released meanwhile`);
-      }
-      target.block.set(data, this.#cursor.next * this.#stride);
-      return this.#cursor.next += count;
-    }
+    if (source !== null) return this.#store.appendBytes(source, "push many to");
     if (!Array.isArray(values)) {
       throw new TypeError(
-        `Cannot push many to a ${this.#name} as 'values' must be an array, a typed array or a DataView: current value is ${
+        `Cannot push many to a ${this.#store.name} as 'values' must be an array, a typed array or a DataView: current value is ${
           describe(values)
         }`,
       );
     }
-    const { bytes, count } = this.#codec.encodeMany(values, `push many to a ${this.#name}`);
-    const s = this.#use(op);
-    if (count === 0) return this.#cursor.next;
-    const target = s.refs === 1 && this.#cursor.next + count <= this.#capacity ? s : this.#makeRoom(count, op);
-    target.block.set(bytes, this.#cursor.next * this.#stride);
-    return this.#cursor.next += count;
+    const { bytes, count } = this.#codec.encodeMany(values, `push many to a ${this.#store.name}`);
+    return this.#store.append(bytes, count, "push many to");
   }
 
   /**
@@ -606,11 +350,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get(index: number): T {
-    const s = this.#index(index, "get an element of");
-    const views = s.views;
+    const views = this.#store.viewsAt(index, "get an element of");
     return (views !== null
       ? this.#codec.readViews(views, index)
-      : this.#codec.read(s.view!, index * this.#stride)) as T;
+      : this.#codec.read(this.#store.storage.view!, index * this.#stride)) as T;
   }
 
   /**
@@ -634,8 +377,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   set(index: number, value: T): void {
-    this.#index(index, "set an element of");
-    this.#codec.store(value, new SetTarget(this as DynamicArray<unknown>, index));
+    this.#store.at(index, "set an element of");
+    this.#codec.store(value, new SetTarget(this.#store, index));
   }
 
   /**
@@ -656,11 +399,11 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   remove(index: number): T {
-    this.#index(index, "remove an element of");
-    const s = this.#mutable();
+    this.#store.at(index, "remove an element of");
+    const s = this.#store.mutable();
     const value = this.#read(s, index);
-    s.block.copyWithin(index * this.#stride, (index + 1) * this.#stride, this.#cursor.next * this.#stride);
-    this.#cursor.next--;
+    s.block.copyWithin(index * this.#stride, (index + 1) * this.#stride, this.#store.next * this.#stride);
+    this.#store.next--;
     return value;
   }
 
@@ -682,12 +425,12 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   swapRemove(index: number): T {
-    this.#index(index, "remove an element of");
-    const s = this.#mutable();
+    this.#store.at(index, "remove an element of");
+    const s = this.#store.mutable();
     const value = this.#read(s, index);
-    const last = this.#cursor.next - 1;
+    const last = this.#store.next - 1;
     if (index !== last) s.block.copyWithin(index * this.#stride, last * this.#stride, (last + 1) * this.#stride);
-    this.#cursor.next--;
+    this.#store.next--;
     return value;
   }
 
@@ -707,10 +450,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   pop(): T | undefined {
-    this.#use("pop from");
-    if (this.#cursor.next === 0) return undefined;
-    const s = this.#mutable();
-    return this.#read(s, --this.#cursor.next);
+    this.#store.use("pop from");
+    if (this.#store.next === 0) return undefined;
+    const s = this.#store.mutable();
+    return this.#read(s, --this.#store.next);
   }
 
   /**
@@ -730,11 +473,11 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   reserve(capacity: number): void {
-    checkSize(capacity, `reserve room in a ${this.#name}`, "capacity", MAX_CAPACITY);
-    this.#use("reserve room in");
-    if (capacity > this.#capacity) {
-      this.#mutable();
-      this.#resize(capacity);
+    checkSize(capacity, `reserve room in a ${this.#store.name}`, "capacity", MAX_CAPACITY);
+    this.#store.use("reserve room in");
+    if (capacity > this.#store.capacity) {
+      this.#store.mutable();
+      this.#store.resize(capacity);
     }
   }
 
@@ -754,10 +497,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   compact(): void {
-    this.#use("compact");
-    this.#mutable();
-    const capacity = Math.max(1, this.#cursor.next);
-    if (capacity !== this.#capacity) this.#resize(capacity);
+    this.#store.use("compact");
+    this.#store.mutable();
+    const capacity = Math.max(1, this.#store.next);
+    if (capacity !== this.#store.capacity) this.#store.resize(capacity);
   }
 
   /**
@@ -776,9 +519,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   clear(): void {
-    this.#use("clear");
-    this.#mutable();
-    this.#cursor.next = 0;
+    this.#store.use("clear");
+    this.#store.mutable();
+    this.#store.next = 0;
   }
 
   /**
@@ -797,14 +540,14 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   metrics(): DynamicArrayMetrics {
-    const alive = this.#storage.block.length !== 0;
+    const store = this.#store, alive = store.alive;
     return {
-      count: alive ? this.#cursor.next : 0,
-      capacity: alive ? this.#capacity : 0,
-      memoryUsage: alive ? this.#capacity * this.#stride : 0,
-      utilization: alive ? this.#cursor.next / this.#capacity : 0,
-      allocations: this.#allocations,
-      reallocations: this.#reallocations,
+      count: alive ? this.#store.next : 0,
+      capacity: alive ? store.capacity : 0,
+      memoryUsage: alive ? store.capacity * this.#stride : 0,
+      utilization: alive ? this.#store.next / store.capacity : 0,
+      allocations: store.allocations,
+      reallocations: store.reallocations,
     };
   }
 
@@ -828,13 +571,13 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   snapshot(): DynamicArray<T> {
-    this.#use("take a snapshot of");
+    this.#store.use("take a snapshot of");
     pendingShare = this as DynamicArray<unknown>;
     try {
       return new DynamicArray<T>(this.#type, {
-        allocator: this.#allocator,
-        alignment: this.#align,
-        growth: this.#growth,
+        allocator: this.#store.allocator,
+        alignment: this.#store.align,
+        growth: this.#store.growth,
         wrap: this.#wrap,
       });
     } finally {
@@ -858,8 +601,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   *[Symbol.iterator](): Iterator<T> {
     for (let i = 0;; i++) {
-      const s = this.#use("iterate over");
-      if (i >= this.#cursor.next) return;
+      const s = this.#store.use("iterate over");
+      if (i >= this.#store.next) return;
       yield this.#read(s, i);
     }
   }
@@ -882,19 +625,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   free(): void {
-    const s = this.#storage;
-    if (s === FREED) return;
-    if (s === BUSY) throw this.#gone(s, "free");
-    this.#storage = FREED;
-    this.#detach(s);
-    if (--s.refs !== 0) return;
-    const lease = s.lease;
-    s.lease = null;
-    lease?.end();
-    if (s.block.length === 0) return; // the allocator released it already: nothing to give back
-    const given = s.given;
-    s.revoke("free");
-    this.#allocator.free(given);
+    this.#store.free();
   }
 
   /**
@@ -914,76 +645,6 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.free();
   }
 
-  // ---------------------------------------------------------------- internals
-
-  // This array now holds `s` (its cursor follows it).
-  #attach(s: Storage): void {
-    s.cursors.push(this.#cursor);
-    this.#bind();
-  }
-
-  // This array no longer holds `s`.
-  #detach(s: Storage): void {
-    const at = s.cursors.indexOf(this.#cursor);
-    if (at >= 0) s.cursors.splice(at, 1);
-    this.#cursor.close();
-  }
-
-  // The cursor over the current storage: push's fast path is open while the storage is alive and not shared.
-  #bind(): void {
-    const s = this.#storage, cursor = this.#cursor;
-    const open = s.refs === 1 && s.block.length !== 0;
-    cursor.views = open ? s.views : null;
-    cursor.bytes = open ? s.block : EMPTY;
-    cursor.limit = open ? this.#capacity : 0;
-  }
-
-  // The live storage, or the error that says why there is none.
-  #use(op: string): Storage {
-    const s = this.#storage;
-    if (s.block.length === 0) throw this.#gone(s, op);
-    return s;
-  }
-
-  #gone(s: Storage, op: string): AllocationError {
-    if (s === BUSY) {
-      return new AllocationError(
-        "unsupported",
-        `Cannot ${op} a ${this.#name} while its allocator is allocating or resizing its storage (a call from inside it)`,
-      );
-    }
-    if (s === FREED) {
-      return new AllocationError("use-after-free", `Cannot ${op} a ${this.#name} after its free()`);
-    }
-    if (s.released === null) {
-      // Only the engine told: the buffer is detached. Remember it (and stop leasing a block that is gone).
-      s.lease?.end();
-      s.revoke(DETACHED);
-    }
-    return new AllocationError(
-      "use-after-free",
-      `Cannot ${op} a ${this.#name}: its storage was released (${s.released})`,
-    );
-  }
-
-  // `index` checked against the live storage: TypeError for a non-number, RangeError out of range.
-  #index(index: number, op: string): Storage {
-    if (typeof index !== "number") {
-      throw new TypeError(
-        `Cannot ${op} a ${this.#name} as 'index' must be a number: current value is ${describe(index)}`,
-      );
-    }
-    const s = this.#use(op);
-    if (!(index >= 0 && index < this.#cursor.next && Number.isInteger(index))) {
-      throw new RangeError(
-        `Cannot ${op} a ${this.#name} as 'index' must be an integer ${
-          this.#cursor.next === 0 ? "but the array is empty" : `from 0 to ${this.#cursor.next - 1}`
-        }: current value is ${describe(index)}`,
-      );
-    }
-    return s;
-  }
-
   #read(s: Storage, index: number): T {
     const views = s.views;
     return (views !== null
@@ -991,125 +652,15 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
       : this.#codec.read(s.view!, index * this.#stride)) as T;
   }
 
-  // What the allocator returned, checked (DESIGN §2 rule 4), as storage with memkit's own views, leased.
-  #adopt(given: unknown, size: number, call: string): Storage {
-    const parts = blockParts(given, size);
-    if (typeof parts === "string") {
-      throw new AllocationError(
-        "corruption",
-        `Cannot use what ${this.#allocatorName()}.${call}() returned for a ${this.#name}'s ${size}-byte storage: ${parts}`,
-      );
-    }
-    const block = new Uint8Array(parts[0] as ArrayBuffer, parts[1], parts[2]);
-    const storage = new Storage(given as Uint8Array, block, this.#codec.viewsOf(block));
-    storage.lease = leaseBlock(this.#allocator, block, storage);
-    return storage;
-  }
-
-  #allocatorName(): string {
-    const kind = (this.#allocator as { kind?: unknown }).kind;
-    return typeof kind === "string" ? `the ${kind} allocator` : "its allocator";
-  }
-
-  // Storage of this array alone (a snapshot's share is copied first); the caller checked it is live.
-  #mutable(): Storage {
-    const old = this.#storage;
-    if (old.refs === 1) return old;
-    const size = this.#capacity * this.#stride;
-    this.#storage = BUSY;
-    this.#cursor.close();
-    let next: Storage;
-    try {
-      next = this.#adopt(this.#allocator.alloc(size, this.#align), size, "alloc");
-    } catch (error) {
-      this.#storage = old;
-      this.#bind();
-      throw error;
-    }
-    if (old.block.length === 0) {
-      // The shared block went away while the allocator ran: give the new one back.
-      next.lease?.end();
-      this.#storage = old;
-      this.#allocator.free(next.given);
-      throw this.#gone(old, "copy");
-    }
-    next.block.set(old.block.subarray(0, this.#cursor.next * this.#stride));
-    old.refs--;
-    this.#detach(old);
-    this.#storage = next;
-    this.#attach(next);
-    this.#allocations++;
-    return next;
-  }
-
-  // Live storage of this array alone with room for `count` more elements.
-  #makeRoom(count: number, op: string): Storage {
-    this.#use(op);
-    this.#mutable();
-    const needed = this.#cursor.next + count;
-    if (needed > this.#capacity) {
-      if (needed > MAX_CAPACITY) {
-        throw new RangeError(`Cannot ${op} a ${this.#name}: ${needed} elements is more than 2^40`);
-      }
-      this.#resize(Math.min(MAX_CAPACITY, Math.max(needed, Math.ceil(this.#capacity * this.#growth))));
-    }
-    return this.#storage;
-  }
-
-  // Resizes this array's own live storage (refs 1) to `capacity` elements through the allocator.
-  #resize(capacity: number): void {
-    const old = this.#storage;
-    const size = capacity * this.#stride;
-    // The array's own resize must not revoke its own lease.
-    old.lease?.end();
-    old.lease = null;
-    this.#storage = BUSY;
-    this.#cursor.close();
-    let given: unknown;
-    try {
-      given = this.#allocator.resize(old.given, size);
-    } catch (error) {
-      this.#storage = old; // the allocator failed and kept the block as it was
-      old.lease = leaseBlock(this.#allocator, old.block, old);
-      this.#bind();
-      throw error;
-    }
-    let next: Storage;
-    try {
-      next = this.#adopt(given, size, "resize");
-    } catch (error) {
-      this.#storage = old;
-      old.revoke("its allocator's resize() returned an unusable block");
-      throw error;
-    }
-    this.#detach(old);
-    this.#storage = next;
-    this.#capacity = capacity;
-    this.#attach(next);
-    this.#reallocations++;
-  }
-
   static {
-    // push's slow path: the storage is gone, shared, full or detached (the writer checked `limit` and `bytes`).
-    claimPush = (array, cursor) => {
-      array.#makeRoom(1, "push to");
-      array.#bind();
-      return cursor.next++;
-    };
-    claimSet = (array, target) => {
-      array.#index(target.index, "set an element of");
-      const s = array.#mutable();
-      target.views = s.views;
-      target.bytes = s.block;
-      return target.index;
-    };
     arrayInternals.storageOf = (array, forWrite, op) => {
-      array.#use(op);
-      return (forWrite ? array.#mutable() : array.#storage).block;
+      const store = array.#store;
+      store.use(op);
+      return (forWrite ? store.mutable() : store.storage).block;
     };
-    arrayInternals.lengthOf = (array) => array.#cursor.next;
+    arrayInternals.lengthOf = (array) => array.#store.next;
     arrayInternals.rename = (array, name) => {
-      array.#name = name;
+      array.#store.name = name;
     };
   }
 }

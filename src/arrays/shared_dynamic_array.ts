@@ -4,36 +4,15 @@
  *
  * @module
  */
-import { codecFor, type FieldValue, type RecordCodec, type Target, type Views } from "./_record_codec.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
-import { AllocationError } from "../base/errors.ts";
+import { indexRangeError, indexTypeError } from "./_array_checks.ts";
+import type { Views } from "./_codec_layout.ts";
+import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import { HEADER, MAX_ELEMENTS, PushTarget, reserve, SetTarget, SharedHeader, strideOf } from "./_shared_header.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
-
-// The buffer starts with four Int32 words, then the elements:
-// SEQ counts writes and is odd while one is in progress (a seqlock), LENGTH
-// is the element count, LOCK is the writers' lock, STRIDE guards attach().
-const SEQ = 0;
-const LENGTH = 1;
-const LOCK = 2;
-const STRIDE = 3;
-const HEADER = 16;
-// Most elements, so byte offsets stay exact and Int32 LENGTH never overflows.
-const MAX_ELEMENTS = 2 ** 31 - 1;
 
 // Set by attach() around its constructor call: the buffer to adopt.
 let attaching: SharedArrayBuffer | null = null;
-
-// A growable SharedArrayBuffer; the runtime reserves `max` bytes of address space up front.
-function reserve(bytes: number, max: number): SharedArrayBuffer {
-  try {
-    return new SharedArrayBuffer(bytes, { maxByteLength: max });
-  } catch (error) {
-    throw new RangeError(
-      `Cannot create SharedDynamicArray: the runtime refused a growable SharedArrayBuffer of up to ${max} bytes ` +
-        `(${(error as Error).message}); ask for a smaller maxCapacity`,
-    );
-  }
-}
 
 /**
  * Options of {@linkcode SharedDynamicArray}.
@@ -80,45 +59,6 @@ const OptionsSchema = z.object({
 
 const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean().optional() }).strict();
 
-/** Where push() writes: claiming takes the writers' lock (released by push once the element is in). */
-class PushTarget implements Target {
-  next = 0;
-  limit = 0; // always claim(): it takes the lock
-  views: Views | null;
-  bytes: Uint8Array;
-  readonly array: SharedDynamicArray<unknown>;
-  constructor(array: SharedDynamicArray<unknown>, views: Views | null, bytes: Uint8Array) {
-    this.array = array;
-    this.views = views;
-    this.bytes = bytes;
-  }
-  claim(): number {
-    return claimPush(this.array);
-  }
-}
-
-/** Where set() writes: claiming takes the lock and checks the index against the length inside it. */
-class SetTarget implements Target {
-  next = 0;
-  limit = 0;
-  views: Views | null;
-  bytes: Uint8Array;
-  readonly array: SharedDynamicArray<unknown>;
-  readonly index: number;
-  constructor(array: SharedDynamicArray<unknown>, views: Views | null, bytes: Uint8Array, index: number) {
-    this.array = array;
-    this.views = views;
-    this.bytes = bytes;
-    this.index = index;
-  }
-  claim(): number {
-    return claimSet(this.array, this.index);
-  }
-}
-
-let claimPush: (array: SharedDynamicArray<unknown>) => number;
-let claimSet: (array: SharedDynamicArray<unknown>, index: number) => number;
-
 /**
  * A growable array of records (a {@linkcode StructLayout}) or scalars in a
  * growable `SharedArrayBuffer`. Post its `buffer` to Workers and call
@@ -153,13 +93,12 @@ let claimSet: (array: SharedDynamicArray<unknown>, index: number) => number;
  */
 export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> implements Iterable<T> {
   readonly #buffer: SharedArrayBuffer;
-  readonly #header: Int32Array;
+  // The lock, the seqlock, the length and growth, over the buffer's first 16 bytes.
+  readonly #header: SharedHeader;
   readonly #view: DataView;
   readonly #bytes: Uint8Array;
   readonly #codec: RecordCodec;
   readonly #stride: number;
-  readonly #maxCapacity: number;
-  readonly #timeoutMs: number;
   // The codec's typed arrays over the elements (null: the DataView path) and
   // the elements' bytes, all tracking the buffer's growth.
   readonly #elements: Views | null;
@@ -186,17 +125,14 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     const buffer = attaching ?? reserve(HEADER + capacity * codec.stride, HEADER + parsed.maxCapacity * codec.stride);
     this.#codec = codec;
     this.#stride = codec.stride;
-    this.#maxCapacity = Math.floor((buffer.maxByteLength - HEADER) / codec.stride);
-    this.#timeoutMs = parsed.timeoutMs ?? 5000;
     this.#buffer = buffer;
-    this.#header = new Int32Array(buffer, 0, 4);
+    this.#header = new SharedHeader(buffer, codec.stride, parsed.timeoutMs ?? 5000, attaching === null);
     // Length-tracking views: they follow the buffer as it grows, in every thread.
     this.#view = new DataView(buffer);
     this.#bytes = new Uint8Array(buffer);
     this.#elements = codec.viewsOver(buffer, HEADER);
     this.#elementBytes = new Uint8Array(buffer, HEADER);
-    this.#pushTarget = new PushTarget(this as SharedDynamicArray<unknown>, this.#elements, this.#elementBytes);
-    if (attaching === null) Atomics.store(this.#header, STRIDE, codec.stride);
+    this.#pushTarget = new PushTarget(this.#header, this.#elements, this.#elementBytes);
   }
 
   /**
@@ -233,7 +169,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     }
     const { timeoutMs, wrap } = parseOptions(AttachOptionsSchema, options, "attach a SharedDynamicArray");
     const codec = codecFor(type, "attach a SharedDynamicArray", wrap ?? false);
-    const stride = Atomics.load(new Int32Array(buffer, 0, 4), STRIDE);
+    const stride = strideOf(buffer);
     if (stride !== codec.stride) {
       throw new TypeError(
         `Cannot attach a SharedDynamicArray of ${codec.stride}-byte elements to a buffer of ${stride}-byte elements`,
@@ -258,17 +194,17 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
 
   /** Elements stored now. */
   get length(): number {
-    return Atomics.load(this.#header, LENGTH);
+    return this.#header.length;
   }
 
   /** Elements that fit before the buffer grows. */
   get capacity(): number {
-    return Math.floor((this.#buffer.byteLength - HEADER) / this.#stride);
+    return this.#header.capacity;
   }
 
   /** Most elements the array can hold. */
   get maxCapacity(): number {
-    return this.#maxCapacity;
+    return this.#header.maxCapacity;
   }
 
   /** Bytes per element. */
@@ -304,11 +240,11 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       index = this.#codec.store(value, this.#pushTarget);
     } catch (error) {
       // Only claim() takes the lock, and nothing after it throws; this is for safety's sake.
-      if (this.#holding) this.#unlock();
+      if (header.holding) header.unlock();
       throw error;
     }
-    Atomics.store(header, LENGTH, index + 1);
-    this.#unlock();
+    header.setLength(index + 1);
+    header.unlock();
     return index + 1;
   }
 
@@ -337,15 +273,16 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       throw new TypeError(`Cannot push many as 'values' must be an array: current value is ${describe(values)}`);
     }
     const { bytes, count } = this.#codec.encodeMany(values, "push many to a SharedDynamicArray");
-    this.#lock();
+    const header = this.#header;
+    header.lock();
     try {
-      const length = this.#header[LENGTH];
-      this.#ensure(length + count);
+      const length = header.lockedLength;
+      header.ensure(length + count);
       this.#elementBytes.set(bytes, length * this.#stride);
-      Atomics.store(this.#header, LENGTH, length + count);
+      header.setLength(length + count);
       return length + count;
     } finally {
-      this.#unlock();
+      header.unlock();
     }
   }
 
@@ -371,15 +308,14 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   set(index: number, value: T): void {
-    this.#checkIndexType(index, "set an element of");
-    if (!Number.isInteger(index) || index < 0) this.#checkIndex(index, this.length, "set an element of");
+    const op = "set an element of";
+    if (typeof index !== "number") throw indexTypeError(index, "SharedDynamicArray", op);
+    if (!Number.isInteger(index) || index < 0) throw indexRangeError(index, this.length, "SharedDynamicArray", op);
+    const header = this.#header;
     try {
-      this.#codec.store(
-        value,
-        new SetTarget(this as SharedDynamicArray<unknown>, this.#elements, this.#elementBytes, index),
-      );
+      this.#codec.store(value, new SetTarget(header, this.#elements, this.#elementBytes, index));
     } finally {
-      if (this.#holding) this.#unlock();
+      if (header.holding) header.unlock();
     }
   }
 
@@ -399,14 +335,15 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   pop(): T | undefined {
-    this.#lock();
+    const header = this.#header;
+    header.lock();
     try {
-      const length = this.#header[LENGTH];
+      const length = header.lockedLength;
       if (length === 0) return undefined;
-      Atomics.store(this.#header, LENGTH, length - 1);
+      header.setLength(length - 1);
       return this.#read(length - 1);
     } finally {
-      this.#unlock();
+      header.unlock();
     }
   }
 
@@ -426,11 +363,12 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   clear(): void {
-    this.#lock();
+    const header = this.#header;
+    header.lock();
     try {
-      Atomics.store(this.#header, LENGTH, 0);
+      header.setLength(0);
     } finally {
-      this.#unlock();
+      header.unlock();
     }
   }
 
@@ -453,19 +391,21 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   get(index: number): T {
-    this.#checkIndexType(index, "get an element of");
+    const op = "get an element of";
+    if (typeof index !== "number") throw indexTypeError(index, "SharedDynamicArray", op);
+    const header = this.#header;
     for (let spins = 0;; spins++) {
-      const before = Atomics.load(this.#header, SEQ);
+      const before = header.readBegin();
       if ((before & 1) === 0) {
-        const length = Atomics.load(this.#header, LENGTH);
+        const length = header.length;
         const inRange = Number.isInteger(index) && index >= 0 && index < length;
         const value = inRange ? this.#read(index) : undefined;
-        if (Atomics.load(this.#header, SEQ) === before) {
-          if (!inRange) this.#checkIndex(index, length, "get an element of");
+        if (header.readValid(before)) {
+          if (!inRange) throw indexRangeError(index, length, "SharedDynamicArray", op);
           return value as T;
         }
       }
-      this.#waitForWriter(spins, "read");
+      header.waitForWriter(spins, "read");
     }
   }
 
@@ -473,14 +413,15 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   toArray(): T[] {
     let copy: Uint8Array;
     let length: number;
+    const header = this.#header;
     for (let spins = 0;; spins++) {
-      const before = Atomics.load(this.#header, SEQ);
+      const before = header.readBegin();
       if ((before & 1) === 0) {
-        length = Atomics.load(this.#header, LENGTH);
+        length = header.length;
         copy = this.#bytes.slice(HEADER, HEADER + length * this.#stride);
-        if (Atomics.load(this.#header, SEQ) === before) break;
+        if (header.readValid(before)) break;
       }
-      this.#waitForWriter(spins, "read");
+      header.waitForWriter(spins, "read");
     }
     const views = this.#codec.viewsOf(copy);
     if (views !== null) return Array.from({ length }, (_, i) => this.#codec.readViews(views, i) as T);
@@ -496,104 +437,5 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   #read(index: number): T {
     if (this.#elements !== null) return this.#codec.readViews(this.#elements, index) as T;
     return this.#codec.read(this.#view, HEADER + index * this.#stride) as T;
-  }
-
-  #checkIndexType(index: unknown, op: string): void {
-    if (typeof index !== "number") {
-      throw new TypeError(
-        `Cannot ${op} a SharedDynamicArray as 'index' must be a number: current value is ${describe(index)}`,
-      );
-    }
-  }
-
-  #checkIndex(index: number, length: number, op: string): void {
-    if (!Number.isInteger(index) || index < 0 || index >= length) {
-      throw new RangeError(
-        `Cannot ${op} a SharedDynamicArray as 'index' must be an integer ${
-          length === 0 ? "but the array is empty" : `from 0 to ${length - 1}`
-        }: current value is ${describe(index)}`,
-      );
-    }
-  }
-
-  // Room for `count` elements: the buffer grows in place (doubling), up to maxCapacity.
-  #ensure(count: number): void {
-    if (count > this.#maxCapacity) {
-      throw new RangeError(
-        `Cannot grow the SharedDynamicArray to ${count} elements: its maxCapacity is ${this.#maxCapacity}`,
-      );
-    }
-    const needed = HEADER + count * this.#stride;
-    if (needed <= this.#buffer.byteLength) return;
-    const doubled = HEADER + 2 * (this.#buffer.byteLength - HEADER);
-    this.#buffer.grow(Math.min(this.#buffer.maxByteLength, Math.max(needed, doubled)));
-  }
-
-  // A reader overlapped a write: retry at once a few times, then check the
-  // clock now and then, so a write that never ends becomes an error.
-  #started = 0;
-  #waitForWriter(spins: number, op: string): void {
-    if (spins < 64) return;
-    if (spins === 64) this.#started = Date.now();
-    else if ((spins & 1023) === 0 && Date.now() - this.#started > this.#timeoutMs) throw this.#timeout(op);
-  }
-
-  #timeout(op: string): AllocationError {
-    return new AllocationError(
-      "timeout",
-      `Cannot ${op} the SharedDynamicArray: a write has held it for over ${this.#timeoutMs} ms ` +
-        `(a Worker terminated in the middle of a write leaves it locked)`,
-    );
-  }
-
-  // Whether this thread holds the writers' lock (between a claim and the end of its write).
-  #holding = false;
-
-  // Takes the writers' lock and makes SEQ odd; no user code runs until #unlock().
-  #lock(): void {
-    const header = this.#header;
-    if (Atomics.compareExchange(header, LOCK, 0, 1) !== 0) {
-      const deadline = Date.now() + this.#timeoutMs;
-      do {
-        const left = deadline - Date.now();
-        if (left <= 0) throw this.#timeout("write");
-        Atomics.wait(header, LOCK, 1, Math.min(left, 10));
-      } while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0);
-    }
-    Atomics.add(header, SEQ, 1);
-    this.#holding = true;
-  }
-
-  // Makes SEQ even again and releases the lock.
-  #unlock(): void {
-    const header = this.#header;
-    this.#holding = false;
-    Atomics.add(header, SEQ, 1);
-    Atomics.store(header, LOCK, 0);
-    Atomics.notify(header, LOCK, 1);
-  }
-
-  static {
-    claimPush = (array) => {
-      array.#lock();
-      const length = array.#header[LENGTH];
-      try {
-        array.#ensure(length + 1);
-      } catch (error) {
-        array.#unlock();
-        throw error;
-      }
-      return length;
-    };
-    claimSet = (array, index) => {
-      array.#lock();
-      try {
-        array.#checkIndex(index, array.#header[LENGTH], "set an element of");
-      } catch (error) {
-        array.#unlock();
-        throw error;
-      }
-      return index;
-    };
   }
 }

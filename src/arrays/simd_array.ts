@@ -3,10 +3,11 @@
  *
  * @module
  */
-import { native } from "../../ffi/native.ts";
+import { intrinsic, native } from "../../ffi/native.ts";
 import { describe } from "../base/_validate.ts";
-import { arrayInternals, DynamicArray, type DynamicArrayOptions } from "./dynamic_array.ts";
-import { typedArrayKind, typedArrayLength } from "./_record_codec.ts";
+import { arrayInternals, DynamicArray } from "./dynamic_array.ts";
+import type { DynamicArrayOptions } from "./dynamic_array_types.ts";
+import { typedArrayKind } from "./_intrinsic_views.ts";
 
 /**
  * The element types of a {@linkcode SIMDArray}: one float, or 2, 3 or 4 of
@@ -344,7 +345,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
     if (typedArrayKind(out) !== "Float32Array") {
       throw new TypeError(`Cannot compute ${op} as 'out' must be a Float32Array: current value is ${describe(out)}`);
     }
-    const length = typedArrayLength(out);
+    const length = intrinsic.typedArrayLength(out);
     if (length < count) {
       throw new RangeError(`Cannot compute ${op} as 'out' holds ${length} of the ${count} floats needed`);
     }

@@ -1,0 +1,435 @@
+// The storage of a DynamicArray: one block of its allocator, leased so the
+// array learns when the allocator releases it (DESIGN §2 rule 6), shared
+// copy-on-write between an array and its snapshots, and grown through the
+// allocator's `resize`. The public class (dynamic_array.ts) keeps the element
+// API and asks its ArrayStore for the bytes: live storage, storage of its own
+// (copied from a snapshot's), room to grow, views.
+import { type Lease, leaseBlock, type LeaseHolder } from "../alloc/_lease.ts";
+import { checkTypedArrayConstructor } from "../base/_validate.ts";
+import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { indexRangeError, indexTypeError } from "./_array_checks.ts";
+import type { Views } from "./_codec_layout.ts";
+import { blockParts } from "./_intrinsic_views.ts";
+import type { RecordCodec } from "./_record_codec.ts";
+import type { Target } from "./_record_target.ts";
+
+/** Most elements a DynamicArray holds. */
+export const MAX_CAPACITY = 2 ** 40;
+
+const EMPTY = new Uint8Array(0);
+
+// Why a storage is gone when the engine says so but no lease told us why.
+const DETACHED =
+  "the allocator detached its memory: a free through another view, an arena scope's end or reset, or the allocator's dispose";
+
+/**
+ * The storage block of a live array, one holder for every snapshot that
+ * shares it: the allocator's view (`given`, handed back to free and resize),
+ * memkit's own views over the same bytes, the share count and the lease.
+ *
+ * Invariants: `block.length === 0` exactly when the block is gone (revoked,
+ * or detached by the allocator before any lease told: `released` is null
+ * then until the next use notices); `refs` counts the arrays holding it and
+ * `holders` holds their stores; `lease` is null while the array itself
+ * frees or resizes the block, and once it is gone.
+ */
+export class Storage implements LeaseHolder {
+  block: Uint8Array;
+  given: Uint8Array;
+  views: Views | null;
+  view: DataView | null;
+  refs = 1;
+  lease: Lease | null = null;
+  /** Why the block is gone (null while it lives, or when only the engine's detach told). */
+  released: string | null;
+  /** The stores of the arrays that share this storage (so a revocation closes their fast path). */
+  holders: ArrayStore[] = [];
+
+  constructor(given: Uint8Array, block: Uint8Array, views: Views | null, released: string | null = null) {
+    this.given = given;
+    this.block = block;
+    this.views = views;
+    this.view = views === null && block.length !== 0
+      ? new DataView(block.buffer, block.byteOffset, block.length)
+      : null;
+    this.released = released;
+  }
+
+  /** The allocator released the block (DESIGN §2 rule 6): forget it, so every use finds it gone. */
+  revoke(reason: string): void {
+    this.released ??= reason;
+    this.lease = null;
+    this.block = EMPTY;
+    this.given = EMPTY;
+    this.views = null;
+    this.view = null;
+    for (const holder of this.holders) holder.close();
+  }
+}
+
+// Every array's storage after free(), and while its allocator works on it.
+const FREED = new Storage(EMPTY, EMPTY, null, "free");
+FREED.refs = 0;
+const BUSY = new Storage(EMPTY, EMPTY, null, "busy");
+BUSY.refs = 0;
+
+/** Where set() writes: a slot checked again once the value is checked. */
+export class SetTarget implements Target {
+  next = 0;
+  limit = 0;
+  views: Views | null = null;
+  bytes: Uint8Array = EMPTY;
+  readonly store: ArrayStore;
+  readonly index: number;
+  constructor(store: ArrayStore, index: number) {
+    this.store = store;
+    this.index = index;
+  }
+  claim(): number {
+    this.store.at(this.index, "set an element of");
+    const s = this.store.mutable();
+    this.views = s.views;
+    this.bytes = s.block;
+    return this.index;
+  }
+}
+
+/**
+ * One DynamicArray's hold on its storage, and the Target its push() writes
+ * to: the array's length is `next`. The writer takes slot `next` at once
+ * while it is below `limit` and `bytes` is not detached, and calls `claim()`
+ * otherwise.
+ *
+ * Invariants: `storage` is FREED after free(), BUSY while the allocator runs
+ * on this array's behalf (so a call back into the array from inside it finds
+ * no storage), else a Storage whose `holders` include this store. While the
+ * storage lives, `capacity * stride` of its bytes are the array's and
+ * `next <= capacity`. Push's fast path is open (`limit` is the capacity,
+ * `views` and `bytes` the storage's) only while the storage lives and
+ * `refs === 1`; else `limit` is 0, `views` null and `bytes` empty (a
+ * shared storage is copied by mutable() before any change). get() relies on
+ * this through viewsAt().
+ */
+export class ArrayStore implements Target {
+  next = 0;
+  limit = 0;
+  views: Views | null = null;
+  bytes: Uint8Array = EMPTY;
+  storage: Storage;
+  capacity: number;
+  readonly allocator: Allocator;
+  readonly align: number;
+  readonly growth: number;
+  readonly #codec: RecordCodec;
+  readonly #stride: number;
+  /** The name errors use ("DynamicArray", "SIMDArray"). */
+  name: string;
+  allocations = 1;
+  reallocations = 0;
+
+  /**
+   * Allocates room for `capacity` elements, or, with `share`, holds the
+   * storage of another live array (a snapshot: both copy on write).
+   * @throws {AllocationError} As the allocator's `alloc`; "corruption" when it returns something unusable.
+   */
+  constructor(
+    codec: RecordCodec,
+    allocator: Allocator,
+    align: number,
+    growth: number,
+    capacity: number,
+    share: ArrayStore | null,
+  ) {
+    this.#codec = codec;
+    this.#stride = codec.stride;
+    this.allocator = allocator;
+    this.align = align;
+    this.growth = growth;
+    this.capacity = capacity;
+    this.name = "DynamicArray";
+    if (share !== null) {
+      const s = share.use("take a snapshot of");
+      s.refs++;
+      this.storage = s;
+      this.next = share.next;
+      this.capacity = share.capacity;
+      this.allocations = 0;
+      this.name = share.name;
+      this.#attach(s);
+      share.bind(); // shared now: its fast path closes
+      return;
+    }
+    const size = capacity * this.#stride;
+    this.storage = this.#adopt(allocator.alloc(size, align), size, "alloc");
+    this.#attach(this.storage);
+  }
+
+  // push's slow path: the storage is gone, shared, full or detached (the writer checked `limit` and `bytes`).
+  claim(): number {
+    this.makeRoom(1, "push to");
+    this.bind();
+    return this.next++;
+  }
+
+  /** No more slots without claim(). */
+  close(): void {
+    this.limit = 0;
+    this.views = null;
+    this.bytes = EMPTY;
+  }
+
+  /** Whether the storage lives. */
+  get alive(): boolean {
+    return this.storage.block.length !== 0;
+  }
+
+  /** The live storage, or the error that says why there is none. */
+  use(op: string): Storage {
+    const s = this.storage;
+    if (s.block.length === 0) throw this.gone(s, op);
+    return s;
+  }
+
+  /** The live storage with `index` checked: TypeError for a non-number, RangeError out of range. */
+  at(index: number, op: string): Storage {
+    if (typeof index !== "number") throw indexTypeError(index, this.name, op);
+    const s = this.use(op);
+    const length = this.next;
+    if (!(index >= 0 && index < length && Number.isInteger(index))) throw indexRangeError(index, length, this.name, op);
+    return s;
+  }
+
+  /**
+   * What at() checks, for get(): the live storage's views when `index` is
+   * valid (null: read through `storage.view`). The first test is at()'s in
+   * one expression, on push's fast path: `bytes` is not empty only while
+   * the storage lives and is this array's alone, and `views` are then its
+   * views. (Through `storage`, one more load per call costs get() ~4% in Deno.)
+   */
+  viewsAt(index: number, op: string): Views | null {
+    if (
+      typeof index === "number" && this.bytes.length !== 0 && index >= 0 && index < this.next && Number.isInteger(index)
+    ) {
+      return this.views;
+    }
+    return this.at(index, op).views;
+  }
+
+  /** The error for storage `s` being gone (remembering an engine's detach as a release). */
+  gone(s: Storage, op: string): AllocationError {
+    if (s === BUSY) {
+      return new AllocationError(
+        "unsupported",
+        `Cannot ${op} a ${this.name} while its allocator is allocating or resizing its storage (a call from inside it)`,
+      );
+    }
+    if (s === FREED) {
+      return new AllocationError("use-after-free", `Cannot ${op} a ${this.name} after its free()`);
+    }
+    if (s.released === null) {
+      // Only the engine told: the buffer is detached. Remember it (and stop leasing a block that is gone).
+      s.lease?.end();
+      s.revoke(DETACHED);
+    }
+    return new AllocationError(
+      "use-after-free",
+      `Cannot ${op} a ${this.name}: its storage was released (${s.released})`,
+    );
+  }
+
+  /** Opens push's fast path over the current storage while it is alive and not shared, else closes it. */
+  bind(): void {
+    const s = this.storage;
+    const open = s.refs === 1 && s.block.length !== 0;
+    this.views = open ? s.views : null;
+    this.bytes = open ? s.block : EMPTY;
+    this.limit = open ? this.capacity : 0;
+  }
+
+  /** Storage of this array alone (a snapshot's share is copied first); the caller checked it is live. */
+  mutable(): Storage {
+    const old = this.storage;
+    if (old.refs === 1) return old;
+    const size = this.capacity * this.#stride;
+    this.storage = BUSY;
+    this.close();
+    let next: Storage;
+    try {
+      next = this.#adopt(this.allocator.alloc(size, this.align), size, "alloc");
+    } catch (error) {
+      this.storage = old;
+      this.bind();
+      throw error;
+    }
+    if (old.block.length === 0) {
+      // The shared block went away while the allocator ran: give the new one back.
+      next.lease?.end();
+      this.storage = old;
+      this.allocator.free(next.given);
+      throw this.gone(old, "copy");
+    }
+    next.block.set(old.block.subarray(0, this.next * this.#stride));
+    old.refs--;
+    this.#detach(old);
+    this.storage = next;
+    this.#attach(next);
+    this.allocations++;
+    return next;
+  }
+
+  /** Live storage of this array alone with room for `count` more elements. */
+  makeRoom(count: number, op: string): Storage {
+    this.use(op);
+    this.mutable();
+    const needed = this.next + count;
+    if (needed > this.capacity) {
+      if (needed > MAX_CAPACITY) {
+        throw new RangeError(`Cannot ${op} a ${this.name}: ${needed} elements is more than 2^40`);
+      }
+      this.resize(Math.min(MAX_CAPACITY, Math.max(needed, Math.ceil(this.capacity * this.growth))));
+    }
+    return this.storage;
+  }
+
+  /** Resizes this array's own live storage (refs 1) to `capacity` elements through the allocator. */
+  resize(capacity: number): void {
+    const old = this.storage;
+    const size = capacity * this.#stride;
+    // The array's own resize must not revoke its own lease.
+    old.lease?.end();
+    old.lease = null;
+    this.storage = BUSY;
+    this.close();
+    let given: unknown;
+    try {
+      given = this.allocator.resize(old.given, size);
+    } catch (error) {
+      this.storage = old; // the allocator failed and kept the block as it was
+      old.lease = leaseBlock(this.allocator, old.block, old);
+      this.bind();
+      throw error;
+    }
+    let next: Storage;
+    try {
+      next = this.#adopt(given, size, "resize");
+    } catch (error) {
+      this.storage = old;
+      old.revoke("its allocator's resize() returned an unusable block");
+      throw error;
+    }
+    this.#detach(old);
+    this.storage = next;
+    this.capacity = capacity;
+    this.#attach(next);
+    this.reallocations++;
+  }
+
+  /**
+   * Appends whole elements copied from `source` (also from this array's own
+   * bytes, which growing would move), all or nothing.
+   * @throws {RangeError} When `source` is not a whole number of elements.
+   * @throws {AllocationError} "use-after-free" when the storage is gone, or the source went while growing.
+   */
+  appendBytes(source: Uint8Array, op: string): number {
+    const byteLength = source.length, stride = this.#stride;
+    if (byteLength % stride !== 0) {
+      throw new RangeError(
+        `Cannot push ${byteLength} bytes to a ${this.name}: not a whole number of ${stride}-byte elements`,
+      );
+    }
+    const s = this.use(op);
+    const count = byteLength / stride;
+    if (count === 0) return this.next;
+    // Bytes in this array's own buffer would move (or be detached) as it grows: copy them first.
+    const data = source.buffer === s.block.buffer ? source.slice() : source;
+    const target = this.makeRoom(count, op);
+    if (data.length !== byteLength) {
+      throw new AllocationError("use-after-free", `Cannot ${op} a ${this.name}: the source was released meanwhile`);
+    }
+    target.block.set(data, this.next * stride);
+    return this.next += count;
+  }
+
+  /** Appends `count` elements already encoded in `bytes` (a fresh buffer). */
+  append(bytes: Uint8Array, count: number, op: string): number {
+    const s = this.use(op);
+    if (count === 0) return this.next;
+    const target = s.refs === 1 && this.next + count <= this.capacity ? s : this.makeRoom(count, op);
+    target.block.set(bytes, this.next * this.#stride);
+    return this.next += count;
+  }
+
+  /**
+   * A `ctor` (typed array constructor or DataView) over the live elements' bytes.
+   * @throws {TypeError} For another `ctor`. @throws {RangeError} For bytes that are not whole `ctor` elements.
+   */
+  view(ctor: unknown): unknown {
+    const size = ctor === DataView ? 1 : checkTypedArrayConstructor(ctor, `view a ${this.name}`);
+    const s = this.use("view");
+    const bytes = this.next * this.#stride;
+    if (bytes % size !== 0) {
+      throw new RangeError(
+        `Cannot view ${bytes} bytes as ${(ctor as { name: string }).name}: not a whole number of ${size}-byte elements`,
+      );
+    }
+    // Storage starts at a multiple of 8 in its buffer (checked when it was allocated), so any element size fits.
+    if (ctor === DataView) return new DataView(s.block.buffer, s.block.byteOffset, bytes);
+    return new (ctor as TypedArrayConstructor<TypedArray>)(
+      s.block.buffer as ArrayBuffer,
+      s.block.byteOffset,
+      bytes / size,
+    );
+  }
+
+  /**
+   * Lets go of the storage, returning it to the allocator when no snapshot
+   * still holds it. Nothing after a first call, or once the allocator released it.
+   * @throws {AllocationError} What the allocator's `free` throws; "unsupported" from inside the allocator.
+   */
+  free(): void {
+    const s = this.storage;
+    if (s === FREED) return;
+    if (s === BUSY) throw this.gone(s, "free");
+    this.storage = FREED;
+    this.#detach(s);
+    if (--s.refs !== 0) return;
+    const lease = s.lease;
+    s.lease = null;
+    lease?.end();
+    if (s.block.length === 0) return; // the allocator released it already: nothing to give back
+    const given = s.given;
+    s.revoke("free");
+    this.allocator.free(given);
+  }
+
+  // This array now holds `s` (push's fast path follows it).
+  #attach(s: Storage): void {
+    s.holders.push(this);
+    this.bind();
+  }
+
+  // This array no longer holds `s`.
+  #detach(s: Storage): void {
+    const at = s.holders.indexOf(this);
+    if (at >= 0) s.holders.splice(at, 1);
+    this.close();
+  }
+
+  // What the allocator returned, checked (DESIGN §2 rule 4), as storage with memkit's own views, leased.
+  #adopt(given: unknown, size: number, call: string): Storage {
+    const parts = blockParts(given, size);
+    if (typeof parts === "string") {
+      const kind = (this.allocator as { kind?: unknown }).kind;
+      const allocator = typeof kind === "string" ? `the ${kind} allocator` : "its allocator";
+      throw new AllocationError(
+        "corruption",
+        `Cannot use what ${allocator}.${call}() returned for a ${this.name}'s ${size}-byte storage: ${parts}`,
+      );
+    }
+    const block = new Uint8Array(parts[0] as ArrayBuffer, parts[1], parts[2]);
+    const storage = new Storage(given as Uint8Array, block, this.#codec.viewsOf(block));
+    storage.lease = leaseBlock(this.allocator, block, storage);
+    return storage;
+  }
+}

@@ -1,0 +1,190 @@
+// The checked path of a record codec, through a DataView: reading a value
+// and checking all of it into a scratch element (the path for every value the
+// generated writer does not take, and for every type where there is none),
+// and reading an element back. The checks here define what a value must be;
+// the generated writer's inline checks only pick the values it can take.
+import { intrinsic } from "../../ffi/boundary.ts";
+import { describe } from "../base/_validate.ts";
+import type { FieldValue } from "./_record_codec.ts";
+import type { Field, Kind } from "./_codec_layout.ts";
+import { typedArrayKind } from "./_intrinsic_views.ts";
+
+// Errors the checks made (encodeMany names the element in them; a getter's own errors pass unchanged).
+const checkErrors = new WeakSet<Error>();
+
+/** Marks `error` as one a check made, and returns it. */
+export function fail<E extends Error>(error: E): E {
+  checkErrors.add(error);
+  return error;
+}
+
+/** Whether a check made `error` (rather than user code it ran). */
+export function isCheckError(error: unknown): boolean {
+  return checkErrors.has(error as Error);
+}
+
+// Integer kinds' ranges; a value outside is a RangeError unless the array wraps.
+const INT_RANGE: Partial<Record<Kind, [number, number]>> = {
+  i8: [-128, 127],
+  u8: [0, 255],
+  i16: [-32768, 32767],
+  u16: [0, 65535],
+  i32: [-(2 ** 31), 2 ** 31 - 1],
+  u32: [0, 2 ** 32 - 1],
+};
+const I64_MIN = -(2n ** 63n), I64_MAX = 2n ** 63n - 1n, U64_MAX = 2n ** 64n - 1n;
+
+const WRAP_HINT = "(create the array with { wrap: true } to store it wrapped, as C converts integers)";
+
+// Checks one number for `kind` and returns what to store. Strict: integers
+// must fit; with `wrap`, any number is converted as C (and a typed array)
+// would: truncated toward zero, then taken modulo 2^bits (NaN and ±Infinity as 0).
+function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): number | bigint {
+  if (kind === "i64" || kind === "u64") {
+    let big: bigint;
+    if (typeof x === "bigint") big = x;
+    else if (typeof x === "number") {
+      if (Number.isInteger(x)) big = BigInt(x);
+      else if (wrap) big = Number.isFinite(x) ? BigInt(Math.trunc(x)) : 0n;
+      else {throw fail(
+          new RangeError(`Cannot store ${what} as a ${kind} must be an integer ${WRAP_HINT}: got ${describe(x)}`),
+        );}
+    } else {
+      throw fail(new TypeError(`Cannot store ${what} as a ${kind} must be a bigint or a number: got ${describe(x)}`));
+    }
+    if (wrap) return kind === "i64" ? BigInt.asIntN(64, big) : BigInt.asUintN(64, big);
+    const [min, max] = kind === "i64" ? [I64_MIN, I64_MAX] : [0n, U64_MAX];
+    if (big < min || big > max) {
+      throw fail(
+        new RangeError(`Cannot store ${what} as a ${kind} must be from ${min} to ${max} ${WRAP_HINT}: got ${big}n`),
+      );
+    }
+    return big;
+  }
+  if (typeof x !== "number") {
+    throw fail(new TypeError(`Cannot store ${what} as a ${kind} must be a number: got ${describe(x)}`));
+  }
+  const range = INT_RANGE[kind];
+  if (range === undefined || wrap) return x;
+  if (!Number.isInteger(x) || x < range[0] || x > range[1]) {
+    throw fail(
+      new RangeError(
+        `Cannot store ${what} as a ${kind} must be an integer from ${range[0]} to ${range[1]} ${WRAP_HINT}: got ${
+          describe(x)
+        }`,
+      ),
+    );
+  }
+  return x;
+}
+
+const SET = {
+  i8: (v: DataView, p: number, x: number | bigint) => v.setInt8(p, x as number),
+  u8: (v: DataView, p: number, x: number | bigint) => v.setUint8(p, x as number),
+  i16: (v: DataView, p: number, x: number | bigint) => v.setInt16(p, x as number, true),
+  u16: (v: DataView, p: number, x: number | bigint) => v.setUint16(p, x as number, true),
+  i32: (v: DataView, p: number, x: number | bigint) => v.setInt32(p, x as number, true),
+  u32: (v: DataView, p: number, x: number | bigint) => v.setUint32(p, x as number, true),
+  i64: (v: DataView, p: number, x: number | bigint) => v.setBigInt64(p, x as bigint, true),
+  u64: (v: DataView, p: number, x: number | bigint) => v.setBigUint64(p, x as bigint, true),
+  f32: (v: DataView, p: number, x: number | bigint) => v.setFloat32(p, x as number, true),
+  f64: (v: DataView, p: number, x: number | bigint) => v.setFloat64(p, x as number, true),
+};
+
+const GET = {
+  i8: (v: DataView, p: number) => v.getInt8(p),
+  u8: (v: DataView, p: number) => v.getUint8(p),
+  i16: (v: DataView, p: number) => v.getInt16(p, true),
+  u16: (v: DataView, p: number) => v.getUint16(p, true),
+  i32: (v: DataView, p: number) => v.getInt32(p, true),
+  u32: (v: DataView, p: number) => v.getUint32(p, true),
+  i64: (v: DataView, p: number) => v.getBigInt64(p, true),
+  u64: (v: DataView, p: number) => v.getBigUint64(p, true),
+  f32: (v: DataView, p: number) => v.getFloat32(p, true),
+  f64: (v: DataView, p: number) => v.getFloat64(p, true),
+};
+
+// Checks `x` for `field` (reading a vector's length and elements once each)
+// and stores it in the scratch `view` at `at`. Throws before storing anything
+// of this field when any part is wrong.
+function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at: number, what: string): void {
+  const { kind, count } = field;
+  const put = SET[kind];
+  if (count === 1) {
+    put(view, at, scalarValue(kind, x, wrap, what));
+    return;
+  }
+  let length: number;
+  const tag = typedArrayKind(x);
+  if (tag !== undefined && tag !== "BigInt64Array" && tag !== "BigUint64Array") length = intrinsic.typedArrayLength(x);
+  else if (Array.isArray(x)) length = x.length;
+  else {
+    throw fail(new TypeError(`Cannot store ${what} as it must be an array of ${count} numbers: got ${describe(x)}`));
+  }
+  if (length !== count) {
+    throw fail(new RangeError(`Cannot store ${what} as it must hold ${count} numbers: got ${describe(length)}`));
+  }
+  const values: unknown[] = new Array(count);
+  for (let i = 0; i < count; i++) values[i] = (x as ArrayLike<unknown>)[i];
+  const checked = values.map((v, i) => scalarValue(kind, v, wrap, `${what}[${i}]`));
+  for (let i = 0; i < count; i++) put(view, at + i * 4, checked[i]);
+}
+
+/**
+ * Reads and checks all of `value` (an element of `fields`, a record when
+ * `record`) into the zeroed scratch element `view`. `read` holds the fields
+ * the generated writer already read, in order (so no getter runs twice), or
+ * null to read them here, after checking that every key is a field.
+ * @throws {TypeError | RangeError} Marked by fail(), before anything is claimed.
+ */
+export function stageValue(
+  record: boolean,
+  fields: readonly Field[],
+  names: ReadonlySet<string>,
+  wrap: boolean,
+  value: unknown,
+  read: unknown[] | null,
+  view: DataView,
+): void {
+  if (!record) {
+    stageField(fields[0], value, wrap, view, 0, "the value");
+    return;
+  }
+  const list = [...names].join(", ");
+  if (typeof value !== "object" || value === null) {
+    throw fail(new TypeError(`Cannot store ${describe(value)} as a record must be an object with the fields ${list}`));
+  }
+  if (read === null) {
+    for (const key in value) {
+      if (!names.has(key)) {
+        throw fail(
+          new TypeError(
+            `Cannot store the record as '${key}' is not one of its fields (${list}); a misspelled field is never stored`,
+          ),
+        );
+      }
+    }
+    read = fields.map((field) => (value as Record<string, unknown>)[field.name!]);
+  }
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i];
+    if (read[i] === undefined) {
+      throw fail(new TypeError(`Cannot store the record as field '${field.name}' is missing (the fields are ${list})`));
+    }
+    stageField(field, read[i], wrap, view, field.offset, `field '${field.name}'`);
+  }
+}
+
+function readField(field: Field, view: DataView, at: number): FieldValue {
+  const get = GET[field.kind];
+  if (field.count === 1) return get(view, at);
+  return Array.from({ length: field.count }, (_, i) => get(view, at + i * 4) as number);
+}
+
+/** Reads the element at byte `at` of `view`: a fresh object for a record, else its one field's value. */
+export function readElement(record: boolean, fields: readonly Field[], view: DataView, at: number): unknown {
+  if (!record) return readField(fields[0], view, at);
+  const out: Record<string, FieldValue> = {};
+  for (const field of fields) out[field.name!] = readField(field, view, at + field.offset);
+  return out;
+}
