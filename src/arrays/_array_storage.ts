@@ -14,6 +14,21 @@ import { blockParts } from "./_intrinsic_views.ts";
 import type { RecordCodec } from "./_record_codec.ts";
 import type { Target } from "./_record_target.ts";
 
+/**
+ * A size the array computed itself that its allocator cannot serve (a pool's
+ * block size, a stack's capacity) is an allocation failure, not a RangeError
+ * about a number the user never passed.
+ */
+function refusal(error: unknown, allocator: Allocator, size: number, name: string): unknown {
+  if (!(error instanceof RangeError) || error instanceof AllocationError) return error;
+  const by = (allocator as { constructor?: { name?: string } }).constructor?.name ?? "allocator";
+  return new AllocationError(
+    "out-of-memory",
+    `Cannot give the ${name} ${size} bytes of storage: its ${by} cannot serve that size (${error.message})`,
+    { cause: error },
+  );
+}
+
 /** Most elements a DynamicArray holds. */
 export const MAX_CAPACITY = 2 ** 40;
 
@@ -161,7 +176,13 @@ export class ArrayStore implements Target {
       return;
     }
     const size = capacity * this.#stride;
-    this.storage = this.#adopt(allocator.alloc(size, align), size, "alloc");
+    let given: unknown;
+    try {
+      given = allocator.alloc(size, align);
+    } catch (error) {
+      throw refusal(error, allocator, size, this.name);
+    }
+    this.storage = this.#adopt(given, size, "alloc");
     this.#attach(this.storage);
   }
 
@@ -260,7 +281,7 @@ export class ArrayStore implements Target {
     } catch (error) {
       this.storage = old;
       this.bind();
-      throw error;
+      throw refusal(error, this.allocator, size, this.name);
     }
     if (old.block.length === 0) {
       // The shared block went away while the allocator ran: give the new one back.
@@ -308,7 +329,7 @@ export class ArrayStore implements Target {
       this.storage = old; // the allocator failed and kept the block as it was
       old.lease = leaseBlock(this.allocator, old.block, old);
       this.bind();
-      throw error;
+      throw refusal(error, this.allocator, size, this.name);
     }
     let next: Storage;
     try {

@@ -45,9 +45,7 @@ export const CHAIN_OPS: number = LONG ? 50_000 : 1_000;
  * Tests that fail today. They are registered as skipped unless MEMKIT_ALL=1.
  * Remove a name when its test passes on both runtimes.
  */
-export const KNOWN_FAILING: ReadonlySet<string> = new Set<string>([
-  "conformance: DynamicArray over PoolAllocator(64): outgrowing the pool is AllocationError, never RangeError",
-]);
+export const KNOWN_FAILING: ReadonlySet<string> = new Set<string>([]);
 
 /** Registers a test, skipped when it is known to fail (unless MEMKIT_ALL=1). */
 export function conformanceTest(name: string, fn: () => void | Promise<void>): void {
