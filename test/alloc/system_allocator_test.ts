@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { readFileSync } from "node:fs";
+import { native } from "../../ffi/native.ts";
 import { addressOf, AllocationError, nativeInfo, SystemAllocator } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
@@ -163,4 +165,31 @@ test("SystemAllocator.free() accepts any view starting at the block's first byte
   const other = allocator.alloc(64);
   allocator.free(new DataView(other.buffer));
   assert.equal(allocator.stats().liveAllocations, 0);
+});
+
+test("a block larger than one ArrayBuffer can hold goes straight back (Bun: 4 GiB), and VmSize returns to its baseline", () => {
+  const vmSize = () => Number(/VmSize:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))![1]) * 1024;
+  const allocator = new SystemAllocator();
+  const size = 2 ** 32 + 4096;
+  const before = vmSize();
+  for (let i = 0; i < 3; i++) {
+    if (native.maxViewBytes >= size) {
+      // Deno: one ArrayBuffer holds it; the pages are only reserved, never touched.
+      const block = allocator.tryAlloc(size);
+      assert.ok(block !== null);
+      assert.equal(block.length, size);
+      allocator.free(block);
+    } else {
+      assert.equal(allocator.tryAlloc(size), null);
+      assert.throws(
+        () => allocator.alloc(size),
+        (error) =>
+          error instanceof AllocationError && error.category === "out-of-memory" &&
+          /4294967296 bytes per ArrayBuffer/.test(error.message),
+      );
+    }
+  }
+  assert.ok(vmSize() - before < 64 << 20, `VmSize grew by ${vmSize() - before} bytes`);
+  assert.equal(allocator.stats().liveAllocations, 0);
+  allocator.dispose();
 });
