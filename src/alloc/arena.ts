@@ -6,7 +6,7 @@
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
-import { ChunkSource, roundToPage } from "./_chunks.ts";
+import { ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { LEASES, LeaseTable } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
@@ -18,14 +18,11 @@ import {
   checkView,
   describe,
   MAX_BLOCK_SIZE,
-  parseOptions,
-  powerOfTwo,
-  typeCheck,
-  z,
 } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { addressOf } from "../base/native_info.ts";
+import { parseArenaOptions, parseResetMode } from "./_arena_options.ts";
 import type {
   ArenaGrowth,
   ArenaObserver,
@@ -35,31 +32,6 @@ import type {
   ArenaScopeStats,
   ArenaStats,
 } from "./arena_types.ts";
-
-const GrowthSchema = z.enum(["fixed", "linear", "exponential", "adaptive"]);
-
-const OptionsSchema = z.object({
-  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
-  growth: GrowthSchema.optional(),
-  alignment: z.union([z.enum(["natural", "cache-line", "page"]), z.number()]).optional(),
-  maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
-  backing: typeCheck<Allocator | null>(
-    (v) => v === null || (typeof v === "object" && typeof (v as Allocator).alloc === "function"),
-    "must be an Allocator or null",
-  ).optional(),
-  timing: z.boolean().optional(),
-  safety: z.boolean().optional(),
-}).strict();
-
-const ResetSchema = z.union([
-  z.enum(["free-all", "retain-capacity"]),
-  z.object({
-    retainLimit: z.number().int("must be an integer").min(0, "must be at least 0")
-      .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
-  }).strict(),
-]);
 
 // Each ArrayBuffer an arena makes carries the arena here: a property lookup
 // instead of a Map, whose set+delete churn costs O(entries) in V8 and JSC.
@@ -147,24 +119,10 @@ export class Arena implements Allocator, Disposable {
    * @throws {AllocationError} "out-of-memory" when the first chunk cannot be had; "corruption" when the backing returns a block it must not.
    */
   constructor(options: ArenaOptions = {}) {
-    const parsed = parseOptions(OptionsSchema, options, "create Arena");
-    const pageSize = native.pageSize;
-    let alignment: "natural" | number = 16;
-    if (parsed.alignment === undefined || parsed.alignment === "natural") alignment = "natural";
-    else if (parsed.alignment === "cache-line") alignment = 64;
-    else if (parsed.alignment === "page") alignment = pageSize;
-    else alignment = parseOptions(z.object({ alignment: powerOfTwo(pageSize) }), parsed, "create Arena").alignment;
-    this.#alignment = alignment;
-    this.#defaultAlign = alignment === "natural" ? 16 : alignment;
-    const capacity = roundToPage(parsed.capacity ?? 1 << 20);
-    const maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
-    if (capacity > maxCapacity) {
-      throw new RangeError(
-        `Cannot create Arena as 'capacity' (${capacity} bytes in whole pages) must not exceed 'maxCapacity': ` +
-          `current value is ${maxCapacity}`,
-      );
-    }
-    this.#growth = parsed.growth ?? "exponential";
+    const parsed = parseArenaOptions(options);
+    this.#alignment = parsed.alignment;
+    this.#defaultAlign = parsed.alignment === "natural" ? 16 : parsed.alignment;
+    this.#growth = parsed.growth;
     const source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "Arena",
@@ -173,13 +131,18 @@ export class Arena implements Allocator, Disposable {
     this.#at = new BumpCursor(
       source,
       this.#ledger,
-      { policy: this.#growth, capacity, maxCapacity, hasBacking: parsed.backing !== null },
+      {
+        policy: this.#growth,
+        capacity: parsed.capacity,
+        maxCapacity: parsed.maxCapacity,
+        hasBacking: parsed.backing !== null,
+      },
       (buffer) => mark(buffer, this),
     );
-    this.#timing = parsed.timing ?? false;
-    this.#safety = parsed.safety ?? true;
+    this.#timing = parsed.timing;
+    this.#safety = parsed.safety;
     registerOwner(this, "arena", Arena.#holds);
-    const first = source.take(capacity);
+    const first = source.take(parsed.capacity);
     if (first === null) throw new AllocationError("out-of-memory", `Cannot create Arena: ${source.refusal}`);
     this.#at.adopt(first);
     this.#at.enter(0);
@@ -409,23 +372,7 @@ export class Arena implements Allocator, Disposable {
    * @throws {TypeError} For a mode that is none of those; {RangeError} for a bad `retainLimit`.
    */
   reset(mode: ArenaResetMode = "retain-capacity"): void {
-    const parsed = ResetSchema.safeParse(mode);
-    if (!parsed.success) {
-      if (
-        typeof mode === "object" && mode !== null && typeof (mode as { retainLimit?: unknown }).retainLimit === "number"
-      ) {
-        throw new RangeError(
-          `Cannot reset as 'retainLimit' must be an integer from 0 to ${MAX_BLOCK_SIZE}: current value is ${
-            describe((mode as { retainLimit: number }).retainLimit)
-          }`,
-        );
-      }
-      throw new TypeError(
-        `Cannot reset as 'mode' must be "free-all", "retain-capacity" or { retainLimit }: current value is ${
-          describe(mode)
-        }`,
-      );
-    }
+    const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
     while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);
     const at = this.#at;
@@ -437,11 +384,11 @@ export class Arena implements Allocator, Disposable {
     }
     at.absorbOversized();
     let keep = at.chunks.length;
-    if (parsed.data === "free-all") keep = 0;
-    else if (typeof parsed.data === "object") {
+    if (parsed === "free-all") keep = 0;
+    else if (typeof parsed === "object") {
       let bytes = 0;
       keep = 0;
-      while (keep < at.chunks.length && bytes + at.chunks[keep].size <= parsed.data.retainLimit) {
+      while (keep < at.chunks.length && bytes + at.chunks[keep].size <= parsed.retainLimit) {
         bytes += at.chunks[keep++].size;
       }
     } else if (this.#growth === "adaptive" && at.chunks.length > 1) {

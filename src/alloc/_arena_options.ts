@@ -1,0 +1,93 @@
+// The options of an Arena and the modes of its reset(), validated at the
+// public boundary (TypeError for a wrong type, RangeError for a bad number).
+import { native } from "../../ffi/native.ts";
+import { describe, MAX_BLOCK_SIZE, parseOptions, powerOfTwo, typeCheck, z } from "../base/_validate.ts";
+import type { Allocator } from "../base/allocator.ts";
+import { roundToPage } from "./_chunks.ts";
+import type { ArenaGrowth, ArenaOptions } from "./arena_types.ts";
+
+const OptionsSchema = z.object({
+  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
+    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  growth: z.enum(["fixed", "linear", "exponential", "adaptive"]).optional(),
+  alignment: z.union([z.enum(["natural", "cache-line", "page"]), z.number()]).optional(),
+  maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1")
+    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  backing: typeCheck<Allocator | null>(
+    (v) => v === null || (typeof v === "object" && typeof (v as Allocator).alloc === "function"),
+    "must be an Allocator or null",
+  ).optional(),
+  timing: z.boolean().optional(),
+  safety: z.boolean().optional(),
+}).strict();
+
+const ResetSchema = z.union([
+  z.enum(["free-all", "retain-capacity"]),
+  z.object({
+    retainLimit: z.number().int("must be an integer").min(0, "must be at least 0")
+      .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
+  }).strict(),
+]);
+
+/** An Arena's options with their defaults applied. */
+export interface ArenaSettings {
+  /** Default alignment: "natural" (16 for alloc, the element size for arrays) or a power of two. */
+  alignment: "natural" | number;
+  /** The first chunk's size, whole pages. */
+  capacity: number;
+  maxCapacity: number;
+  growth: ArenaGrowth;
+  /** undefined: the shared SystemAllocator; null: one chunk, no growth. */
+  backing: Allocator | null | undefined;
+  timing: boolean;
+  safety: boolean;
+}
+
+/** Validates `options` and applies the defaults. */
+export function parseArenaOptions(options: ArenaOptions): ArenaSettings {
+  const parsed = parseOptions(OptionsSchema, options, "create Arena");
+  const pageSize = native.pageSize;
+  let alignment: "natural" | number;
+  if (parsed.alignment === undefined || parsed.alignment === "natural") alignment = "natural";
+  else if (parsed.alignment === "cache-line") alignment = 64;
+  else if (parsed.alignment === "page") alignment = pageSize;
+  else alignment = parseOptions(z.object({ alignment: powerOfTwo(pageSize) }), parsed, "create Arena").alignment;
+  const capacity = roundToPage(parsed.capacity ?? 1 << 20);
+  const maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
+  if (capacity > maxCapacity) {
+    throw new RangeError(
+      `Cannot create Arena as 'capacity' (${capacity} bytes in whole pages) must not exceed 'maxCapacity': ` +
+        `current value is ${maxCapacity}`,
+    );
+  }
+  return {
+    alignment,
+    capacity,
+    maxCapacity,
+    growth: parsed.growth ?? "exponential",
+    backing: parsed.backing,
+    timing: parsed.timing ?? false,
+    safety: parsed.safety ?? true,
+  };
+}
+
+/** Validates a reset() mode. */
+export function parseResetMode(mode: unknown): "free-all" | "retain-capacity" | { retainLimit: number } {
+  const parsed = ResetSchema.safeParse(mode);
+  if (parsed.success) return parsed.data;
+  if (
+    typeof mode === "object" && mode !== null && typeof (mode as { retainLimit?: unknown }).retainLimit === "number"
+  ) {
+    throw new RangeError(
+      `Cannot reset as 'retainLimit' must be an integer from 0 to ${MAX_BLOCK_SIZE}: current value is ${
+        describe((mode as { retainLimit: number }).retainLimit)
+      }`,
+    );
+  }
+  throw new TypeError(
+    `Cannot reset as 'mode' must be "free-all", "retain-capacity" or { retainLimit }: current value is ${
+      describe(mode)
+    }`,
+  );
+}
+
