@@ -141,7 +141,12 @@ export type { ThermalState } from "./src/pressure/thermal_state.ts";
 export { struct } from "./src/arrays/struct.ts";
 export type { FieldType, StructField, StructLayout } from "./src/arrays/struct.ts";
 export { DynamicArray } from "./src/arrays/dynamic_array.ts";
-export type { DynamicArrayMetrics, DynamicArrayOptions, FieldValue, ScalarType } from "./src/arrays/dynamic_array_types.ts";
+export type {
+  DynamicArrayMetrics,
+  DynamicArrayOptions,
+  FieldValue,
+  ScalarType,
+} from "./src/arrays/dynamic_array_types.ts";
 export { SIMDArray } from "./src/arrays/simd_array.ts";
 export type { SIMDType } from "./src/arrays/simd_array.ts";
 export { SharedDynamicArray } from "./src/arrays/shared_dynamic_array.ts";

@@ -90,4 +90,3 @@ export function parseResetMode(mode: unknown): "free-all" | "retain-capacity" | 
     }`,
   );
 }
-
