@@ -1,7 +1,7 @@
 // Arena against what a user would otherwise write: `new Float64Array(n)` /
 // `new Uint8Array(n)`, SystemAllocator, and @thi.ng/malloc's MemPool (a
 // pure-TypeScript allocator over one ArrayBuffer). Workloads W1, W5, W6, W7 of
-// allocator-anchors.md §8 and the two RVF arena targets.
+// the allocator workloads W1–W7 and the two RVF arena targets.
 import { MemPool } from "@thi.ng/malloc";
 import { Arena, SystemAllocator } from "../mod.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";

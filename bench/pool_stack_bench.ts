@@ -1,6 +1,6 @@
 // PoolAllocator and StackAllocator against SystemAllocator, @thi.ng/malloc and
 // `new Uint8Array(n)`: workloads W1 (alloc+free pairs), W3 (LIFO batches) and
-// W4 (bursts of one object size) of allocator-anchors.md §8.
+// W4 (bursts of one object size).
 import { MemPool } from "@thi.ng/malloc";
 import { BuddyAllocator, FreeListAllocator, PoolAllocator, StackAllocator, SystemAllocator } from "../mod.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";

@@ -1,5 +1,5 @@
 /**
- * The checked side of the native boundary (DESIGN §2 rule 3): every length,
+ * The checked side of the native boundary (the safety model: lengths cannot be faked): every length,
  * offset and count that reaches a kernel is checked here, in one place,
  * against the real byte length of the typed arrays it is about.
  *
@@ -11,7 +11,7 @@
  * `byteLength` of a view over a detached buffer, or of a fixed-length view
  * that a shrunk resizable buffer no longer covers, is 0.
  *
- * Errors follow DESIGN §4: a wrong type is a TypeError, a count the arrays do
+ * Errors follow the error contract: a wrong type is a TypeError, a count the arrays do
  * not cover a RangeError, and a count over a detached buffer (freed memory)
  * `AllocationError("use-after-free")`; the engine's "detached ArrayBuffer"
  * TypeError never reaches the caller. Checks run before the implementation
@@ -24,7 +24,7 @@
  *
  * @module
  */
-// The error class is the contract both layers share (DESIGN §4); errors.ts
+// The error class is the contract both layers share (the error contract); errors.ts
 // imports nothing, so this adds no cycle.
 import { AllocationError } from "../src/base/errors.ts";
 import type { KernelImpl, Kernels } from "./types.ts";

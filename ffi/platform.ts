@@ -1,7 +1,6 @@
 /**
  * Operating-system constants for the native layer, Linux and macOS in one
- * place. Values come from the kernel and libc headers (see
- * shared/reference/platform-memory.md §3.3); everything else in memkit reads
+ * place. Values come from the kernel and libc headers; everything else in memkit reads
  * them from here.
  *
  * @module

@@ -1,7 +1,7 @@
 import { native } from "../../ffi/native.ts";
 
 // Leases: how an object that keeps its memory inside another allocator's
-// block learns that the block went away (DESIGN §2 rules 4 and 6).
+// block learns that the block went away (the safety model: chains cannot dangle, and an owner knows when its storage is gone).
 //
 // A child allocator's chunk, a DynamicArray's storage and a SIMDArray's
 // vectors are ordinary blocks of their allocator. Whoever holds such a block

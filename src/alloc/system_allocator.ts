@@ -385,7 +385,7 @@ export class SystemAllocator implements Allocator, Disposable {
   }
 
   #release(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
-    // Rule 1 of DESIGN.md §2: detach before the memory goes back.
+    // The first rule of the safety model: detach before the memory goes back.
     this.#forget(buffer, block, reason);
     this.#giveBack(block);
   }

@@ -9,7 +9,7 @@ import type { ArenaOptions } from "./arena_types.ts";
 let threadArena: Arena | null = null;
 
 /**
- * This thread's arena (the seed's ThreadLocalArena): each Worker, and the main
+ * This thread's arena (the ThreadLocalArena of arena designs): each Worker, and the main
  * thread, gets its own, created on first call with `options` (later calls
  * return the same arena and ignore `options`). Nothing is shared between
  * threads, so no locking is needed.

@@ -1,5 +1,5 @@
 // The storage of a DynamicArray: one block of its allocator, leased so the
-// array learns when the allocator releases it (DESIGN §2 rule 6), shared
+// array learns when the allocator releases it (the safety model: an owner knows when its storage is gone), shared
 // copy-on-write between an array and its snapshots, and grown through the
 // allocator's `resize`. The public class (dynamic_array.ts) keeps the element
 // API and asks its ArrayStore for the bytes: live storage, storage of its own
@@ -71,7 +71,7 @@ export class Storage implements LeaseHolder {
     this.released = released;
   }
 
-  /** The allocator released the block (DESIGN §2 rule 6): forget it, so every use finds it gone. */
+  /** The allocator released the block (the safety model: an owner knows when its storage is gone): forget it, so every use finds it gone. */
   revoke(reason: string): void {
     this.released ??= reason;
     this.lease = null;
@@ -437,7 +437,7 @@ export class ArrayStore implements Target {
     this.close();
   }
 
-  // What the allocator returned, checked (DESIGN §2 rule 4), as storage with memkit's own views, leased.
+  // What the allocator returned, checked (the safety model: chains cannot dangle), as storage with memkit's own views, leased.
   #adopt(given: unknown, size: number, call: string): Storage {
     const parts = blockParts(given, size);
     if (typeof parts === "string") {

@@ -1,7 +1,7 @@
 // What the arrays read of a typed array or DataView a caller passes, or an
 // allocator returns: always through the engine's own getters (ffi/boundary.ts
 // `intrinsic`), so an own property, a subclass getter or a Proxy cannot change
-// what they report (DESIGN §2 rule 3).
+// what they report (the safety model: lengths cannot be faked).
 import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
 

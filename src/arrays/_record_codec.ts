@@ -1,7 +1,7 @@
 // Reading and writing one element of a DynamicArray or SharedDynamicArray:
 // a scalar, a vector, or a record of a StructLayout.
 //
-// Writing is all or nothing (DESIGN §2 rule 5). A write first reads the value
+// Writing is all or nothing (the safety model: all or nothing). A write first reads the value
 // (each field once: getters, Proxies and array elements run here, and only
 // here) and checks all of it, then asks its Target for the slot
 // (`claim()`: where memkit looks at and changes its own state, grows the

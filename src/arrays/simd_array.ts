@@ -41,7 +41,7 @@ const { storageOf, lengthOf, rename } = arrayInternals;
  * Every count a kernel gets comes from the array's own private state, and
  * every `out` array is measured with the engine's own getters: a subclass
  * that overrides `length`, or an `out` with an own `length` property, changes
- * nothing (DESIGN §2 rule 3). Before each kernel the array checks that its
+ * nothing (the safety model: lengths cannot be faked). Before each kernel the array checks that its
  * storage is alive: once `free()` ran or its allocator released the block,
  * every method throws `AllocationError("use-after-free")` naming the array.
  *

@@ -62,7 +62,7 @@ export function bytesOf(view: ArrayBufferView): Uint8Array {
 
 /**
  * The bytes of a view as a Uint8Array over the same memory, found through the
- * engine's intrinsic getters (DESIGN §2 rule 3): a subclass getter or an own
+ * engine's intrinsic getters (the safety model: lengths cannot be faked): a subclass getter or an own
  * `length`, `byteLength`, `byteOffset` or `buffer` property changes nothing.
  * A plain Uint8Array is returned as is; read its length with
  * {@linkcode byteLengthOf}, never `.length`. Call after {@linkcode checkView}.

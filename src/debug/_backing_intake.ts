@@ -1,6 +1,6 @@
 // What a DebugAllocator takes from its backing: asking for a block (a
 // refusal is a null, whatever form it takes), and checking what comes back
-// before anything is written into it (DESIGN §2 rule 4): a Uint8Array view,
+// before anything is written into it (the safety model: chains cannot dangle): a Uint8Array view,
 // long enough, inside its buffer, aligned as asked. The memory handed out
 // twice is caught by the heap, which knows the live blocks.
 import { describe } from "../base/_validate.ts";

@@ -1,5 +1,5 @@
 // When a DebugAllocator's memory goes by itself (its backing released it:
-// DESIGN §2 rule 4) and when the allocator ends (deinit, dispose).
+// the safety model: chains cannot dangle) and when the allocator ends (deinit, dispose).
 import { OffsetTable } from "../alloc/_offset_table.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 

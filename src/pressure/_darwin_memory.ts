@@ -1,5 +1,5 @@
 // macOS memory status: decoders for the structures the kernel fills in
-// (offsets from xnu's headers, see shared/reference/platform-memory.md §2),
+// (offsets from xnu's headers),
 // and the reader that calls sysctlbyname, host_statistics64 and
 // proc_pid_rusage through FFI. The decoders are tested on synthetic buffers
 // here; the FFI calls can only run on macOS.

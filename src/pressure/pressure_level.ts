@@ -35,7 +35,7 @@ export type PressureLevelValue = typeof PressureLevel[keyof typeof PressureLevel
  * cgroup's, else the machine's); PSI values are percentages of stalled time.
  * The defaults are the design's bands (None above 50 % available, Low from 50 %,
  * Medium from 25 %, High from 10 %, Critical below 5 %) and PSI bands after
- * GLib, systemd and lmkd (see shared/reference/platform-memory.md §5.1).
+ * GLib, systemd and lmkd.
  *
  * @example
  * ```ts

@@ -1,4 +1,4 @@
-// Rule 4 of DESIGN §2 over every parent × child chain: when the parent
+// The chain rule of the safety model over every parent × child chain: when the parent
 // releases the memory a child allocator carved its blocks from (reset,
 // reset("free-all"), the end of a scope, rewind, dispose, deinit), every view
 // the child handed out reads as length 0 and every child method throws

@@ -1,4 +1,4 @@
-// Bad input at the native boundary (issue 10, DESIGN §2 rule 3): typed arrays
+// Bad input at the native boundary (issue 10, the safety model: lengths cannot be faked): typed arrays
 // that lie about their length, freed views, Proxies, and counts the arrays do
 // not cover, through native.kernels (libmemkit and the TypeScript fallback)
 // and simd. Rows that reach libmemkit run in child processes: a broken check

@@ -331,7 +331,7 @@ test("generated and DataView paths agree on 300 random layouts and on every scal
   }
 });
 
-// ---------------------------------------------------------------- issue 10: all or nothing (DESIGN §2 rule 5)
+// ---------------------------------------------------------------- issue 10: all or nothing (the safety model: all or nothing)
 
 const isUseAfterFree = (e: unknown) => e instanceof AllocationError && e.category === "use-after-free";
 const Item = struct({ id: "u32", pos: "f32x3" });

@@ -1,4 +1,4 @@
-// The release matrix (issue 10, DESIGN §2 rule 6): for each owner of storage
+// The release matrix (issue 10, the safety model: an owner knows when its storage is gone): for each owner of storage
 // and each way its storage can be released, every public method and getter
 // either works or throws AllocationError("use-after-free"); none crashes the
 // process, lets the engine's "detached ArrayBuffer" TypeError through, or

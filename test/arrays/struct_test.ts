@@ -20,7 +20,7 @@ test("struct() lays out fields as C does (table)", () => {
     [{ a: "u8", b: "u16", c: "u8" }, {}, 6, 2, { a: 0, b: 2, c: 4 }],
     [{ uv: "f32x2", n: "f32" }, {}, 16, 8, { uv: 0, n: 8 }],
     [{ m: "f32x4x4", id: "u32" }, {}, 80, 16, { m: 0, id: 64 }],
-    [{ x: "f32" }, { align: 256 }, 256, 256, { x: 0 }], // the seed's uniform stride
+    [{ x: "f32" }, { align: 256 }, 256, 256, { x: 0 }], // a uniform buffer's stride
     [{ a: "i8", b: "i64", c: "i32x4" }, {}, 32, 16, { a: 0, b: 8, c: 16 }],
   ];
   for (const [fields, options, size, align, offsets] of rows) {

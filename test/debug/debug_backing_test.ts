@@ -1,4 +1,4 @@
-// The DebugAllocator and its backing (issue 11 items 8 and 9, DESIGN §2 rules
+// The DebugAllocator and its backing (issue 11 items 8 and 9; the safety model's rules
 // 4 and 5): it serves every request the backing can serve (out-of-band checks
 // when the canaries do not fit), resizes over a backing that can only resize
 // in place, changes nothing when the backing refuses, and checks what the
