@@ -91,6 +91,37 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   }
 
   /**
+   * Appends vectors (arrays of numbers), or raw elements: bytes of whole
+   * elements copied as they are (for `"f32x3"`, 16 bytes each: x, y, z and a
+   * padding float). Raw elements have their padding set to 0, so `sum()` and
+   * the other kernels see only components. All or nothing.
+   * @returns The new length.
+   * @throws {TypeError} / {RangeError} As for {@linkcode DynamicArray.pushMany}.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using a = new SIMDArray("f32x3");
+   * a.pushMany(new Float32Array([1, 2, 3, 99])); // one raw element: x, y, z, padding
+   * assert.equal(a.sum(), 6); // the padding was cleared
+   * ```
+   */
+  override pushMany(values: readonly (number | number[])[] | ArrayBufferView): number {
+    const before = lengthOf(this as DynamicArray<unknown>);
+    const length = super.pushMany(values);
+    const stride = this.#floatStride;
+    if (stride !== this.#dims && ArrayBuffer.isView(values) && length > before) {
+      const floats = this.#floats(true, "push to");
+      for (let i = before * stride + this.#dims; i < length * stride; i += stride) {
+        for (let lane = 0; lane < stride - this.#dims; lane++) floats[i + lane] = 0;
+      }
+    }
+    return length;
+  }
+
+  /**
    * Multiplies every component by `k`.
    * @throws {TypeError} When `k` is not a number.
    * @throws {AllocationError} "use-after-free" once the storage is gone.
@@ -275,7 +306,8 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   }
 
   /**
-   * The sum of every component (padding is always 0), in double precision.
+   * The sum of every component, in double precision. (Padding floats are
+   * kept 0 by every write memkit makes; one written through `view()` counts.)
    * @throws {AllocationError} "use-after-free" once the storage is gone.
    *
    * @example

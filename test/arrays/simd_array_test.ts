@@ -149,3 +149,13 @@ test("kernels count from private state: an array whose `length` getter lies sums
   other.push([1, 1, 1]);
   assert.deepEqual([...liar.dot(other)], [6], "the pair check uses private lengths too");
 });
+
+test("raw f32x3 elements pushed with pushMany have their padding cleared, so sum() counts components only", () => {
+  using a = new SIMDArray("f32x3");
+  a.pushMany(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]));
+  assert.equal(a.length, 3);
+  assert.equal(a.sum(), 1 + 2 + 3 + 5 + 6 + 7 + 9 + 10 + 11);
+  assert.deepEqual([...a.view(Float32Array)], [1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0]);
+  a.scale(2);
+  assert.equal(a.sum(), 2 * (1 + 2 + 3 + 5 + 6 + 7 + 9 + 10 + 11));
+});
