@@ -164,7 +164,12 @@ export async function loadLibmemkit(
   const base = options.sourceBase ?? new URL("./", import.meta.url);
   const root = cacheRoot(platform.os);
   if (!root) {
-    attempts.add("cache directory", "no MEMKIT_CACHE_DIR, XDG_CACHE_HOME or readable HOME");
+    attempts.add(
+      "cache directory",
+      granted({ name: "env" })
+        ? "no MEMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME is set"
+        : "no permission to read MEMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME (run Deno with --allow-env)",
+    );
     return { library: null, path: null, error: attempts.toString() };
   }
 

@@ -368,7 +368,10 @@ export class PoolAllocator implements Allocator, Disposable {
     const blocks = this.#chunks.length * this.#perChunk;
     const count = Math.min(this.#perChunk, this.#maxBlocks - blocks);
     if (count <= 0) {
-      this.#ledger.fail("limit-exceeded", `the pool holds its maximum of ${this.#maxBlocks} blocks`);
+      this.#ledger.fail(
+        "limit-exceeded",
+        `the pool holds its maximum of ${this.#maxBlocks} block${this.#maxBlocks === 1 ? "" : "s"}`,
+      );
       return false;
     }
     const chunk = this.#source.take(roundToPage(this.#perChunk * this.#stride));
