@@ -1,0 +1,2034 @@
+// The hostile-argument suite (issue 10: "Tests that catch the whole kind"),
+// generated from the exports of mod.ts. For every exported function, every
+// exported class (its constructor, its static methods, and every method and
+// getter of a healthy instance, found through the prototype chain) and the
+// objects they hand out (Mapping, Handle, ArenaScope), each argument position
+// gets hostile values: typed arrays that lie about their length, Proxies,
+// throwing and re-entrant hooks, BigInt, NaN, detached and shrunk views, ...
+//
+// test/fixtures/hostile_child.ts runs the cases of one group in a child
+// process (a crash there fails one group, naming the case that was running)
+// and prints one line per case; test/hostile_test.ts judges every line:
+//   (a) the child exits normally;
+//   (b) the call returns, or throws TypeError, RangeError or AllocationError
+//       whose message is memkit's own, not the engine's (ENGINE_MESSAGES);
+//   (c) the instance is still usable afterwards (a healthy follow-up works),
+//       or, when the call legitimately ended it, the follow-up throws
+//       AllocationError("use-after-free").
+//
+// A new export needs an entry in CLASSES, FUNCTIONS, NAMESPACES or CONSTANTS
+// (the suite fails until it has one); its methods are found on their own.
+// Methods without an entry in their class's `args` get no healthy arguments
+// (positions past the first are then tried with undefined before them).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import process from "node:process";
+import * as memkit from "../mod.ts";
+import {
+  AllocationError,
+  Arena,
+  BuddyAllocator,
+  DebugAllocator,
+  DynamicArray,
+  FailingAllocator,
+  FreeListAllocator,
+  initAllocator,
+  malloc,
+  mapFile,
+  mapPages,
+  PoolAllocator,
+  PressureMonitor,
+  PsiTrigger,
+  readMemoryStatus,
+  SharedDynamicArray,
+  SIMDArray,
+  StackAllocator,
+  struct,
+  SystemAllocator,
+} from "../mod.ts";
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+/** Any function or class. */
+type Callable = (...args: Any[]) => Any;
+
+// ------------------------------------------------------------------ hostile values
+
+/** Thrown by the hooks of hostile values; seen outside memkit only if memkit ran the hook. */
+export class HostileError extends Error {
+  constructor(what: string) {
+    super(`hostile ${what}`);
+    this.name = "HostileError";
+  }
+}
+
+/** What a hostile value may do to the case's receiver. */
+export interface Ctx {
+  /** A healthy operation on the receiver (its follow-up), or a healthy call of the function. */
+  reenter(): void;
+  /** Ends the receiver (dispose, free, unmap); null when the case has nothing to end. */
+  end: (() => void) | null;
+  reentered: boolean;
+  ended: boolean;
+}
+
+/** One kind of hostile value. */
+export interface Hostile {
+  name: string;
+  make(ctx: Ctx): unknown;
+  /** Part of the representative subset used for later argument positions and option fields. */
+  subset?: boolean;
+  /**
+   * memkit may legitimately run this user code (a Proxy trap, a getter of a
+   * plain object, an iterator, a callback), so a HostileError it throws may
+   * pass through unchanged. Coercion hooks (valueOf, toString,
+   * Symbol.toPrimitive) and own getters of typed arrays must never run.
+   */
+  mayRun?: boolean;
+  /** Only for cases whose receiver can be ended. */
+  needsEnd?: boolean;
+}
+
+const HUGE = 2 ** 40;
+
+function ownProperty(prop: string, value: unknown, view: ArrayBufferView = new Uint8Array(16)): ArrayBufferView {
+  Object.defineProperty(view, prop, { value, configurable: true });
+  return view;
+}
+
+class LiarLength extends Uint8Array {
+  override get length(): number {
+    return 1 << 26;
+  }
+}
+
+class LiarAll extends Uint8Array {
+  override get length(): number {
+    return 1 << 26;
+  }
+  override get byteLength(): number {
+    return 1 << 26;
+  }
+  override get byteOffset(): number {
+    return HUGE;
+  }
+  override get buffer(): ArrayBuffer {
+    return new ArrayBuffer(8);
+  }
+}
+
+class LiarFloat32 extends Float32Array {
+  override get length(): number {
+    return 1 << 26;
+  }
+  override get byteLength(): number {
+    return 1 << 28;
+  }
+}
+
+function throwingTraps(target: object): object {
+  const trap = (name: string) => () => {
+    throw new HostileError(`Proxy ${name} trap`);
+  };
+  return new Proxy(target, {
+    get: trap("get"),
+    has: trap("has"),
+    ownKeys: trap("ownKeys"),
+    getOwnPropertyDescriptor: trap("getOwnPropertyDescriptor"),
+    getPrototypeOf: trap("getPrototypeOf"),
+    set: trap("set"),
+    defineProperty: trap("defineProperty"),
+    deleteProperty: trap("deleteProperty"),
+  });
+}
+
+const GETTER_NAMES = [
+  "length",
+  "byteLength",
+  "byteOffset",
+  "buffer",
+  "size",
+  "capacity",
+  "alloc",
+  "free",
+  "resize",
+  "kind",
+  "then",
+  "onAlloc",
+  "protection",
+  "id",
+  "pos",
+  "a",
+  "b",
+];
+
+function throwingGetters(target: object = {}): object {
+  for (const name of GETTER_NAMES) {
+    Object.defineProperty(target, name, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        throw new HostileError(`getter ${name}`);
+      },
+    });
+  }
+  return target;
+}
+
+function hook<K extends PropertyKey>(key: K, body: () => unknown): Record<K, () => unknown> {
+  return { [key]: body } as Record<K, () => unknown>;
+}
+
+function resizableView(tracking: boolean): Uint8Array {
+  const buffer = new ArrayBuffer(64, { maxByteLength: 128 });
+  const view = tracking ? new Uint8Array(buffer, 16) : new Uint8Array(buffer, 16, 32);
+  buffer.resize(8); // now out of bounds: its real length is 0
+  return view;
+}
+
+function freedNativeView(): Uint8Array {
+  const system = new SystemAllocator();
+  const view = system.alloc(64);
+  system.free(view); // detached, over memory given back to libc
+  return view;
+}
+
+// An allocator written by a user, which lies about what it hands out.
+function lyingAllocator(): object {
+  const liar = () => ownProperty("byteLength", HUGE, ownProperty("length", HUGE, new Uint8Array(64))) as Uint8Array;
+  return {
+    kind: "system",
+    alloc: liar,
+    tryAlloc: liar,
+    array: () => new Float32Array(4),
+    free() {},
+    resize: liar,
+    owns: () => true,
+    stats: () => ({}),
+  };
+}
+
+function disposedAllocator(): object {
+  const allocator = new FreeListAllocator({ capacity: 4096 });
+  allocator.dispose();
+  return allocator;
+}
+
+function endArguments(...args: unknown[]): void {
+  for (const arg of args) {
+    const target = arg as Record<string, unknown> | null;
+    if (target === null || typeof target !== "object") continue;
+    for (const method of ["dispose", "unmap", "close", "deinit"]) {
+      if (typeof target[method] === "function") {
+        (target[method] as () => void)();
+        break;
+      }
+    }
+  }
+}
+
+/** Every hostile value; all of them go to the first argument of everything. */
+export const HOSTILE: readonly Hostile[] = [
+  { name: "typed array with own length 2^40", subset: true, make: () => ownProperty("length", HUGE) },
+  { name: "typed array with own byteLength 2^40", subset: true, make: () => ownProperty("byteLength", HUGE) },
+  { name: "typed array with own byteOffset 2^40", make: () => ownProperty("byteOffset", HUGE) },
+  {
+    name: "typed array with own buffer of 1 MiB",
+    make: () => ownProperty("buffer", new ArrayBuffer(1 << 20)),
+  },
+  {
+    name: "DataView with own byteLength 2^40",
+    make: () => ownProperty("byteLength", HUGE, new DataView(new ArrayBuffer(16))),
+  },
+  { name: "Uint8Array subclass whose length getter lies", subset: true, make: () => new LiarLength(16) },
+  { name: "Uint8Array subclass whose length/byteLength/byteOffset/buffer lie", make: () => new LiarAll(16) },
+  { name: "Float32Array subclass whose length/byteLength lie", subset: true, make: () => new LiarFloat32(4) },
+  {
+    name: "typed array with throwing own getters",
+    make: () => {
+      const view = new Uint8Array(16);
+      for (const name of ["length", "byteLength", "byteOffset", "buffer", "constructor"]) {
+        Object.defineProperty(view, name, {
+          get() {
+            throw new HostileError(`typed array own getter ${name}`);
+          },
+        });
+      }
+      return view;
+    },
+  },
+  {
+    name: "Proxy around a Uint8Array (lying length)",
+    subset: true,
+    mayRun: true,
+    make: () =>
+      new Proxy(new Uint8Array(16), {
+        get: (t, k) => (k === "length" || k === "byteLength" ? HUGE : Reflect.get(t, k)),
+      }),
+  },
+  {
+    name: "Proxy around a Float32Array (throwing traps)",
+    mayRun: true,
+    make: () => throwingTraps(new Float32Array(4)),
+  },
+  {
+    name: "Proxy around a plain object (every property 2^40)",
+    mayRun: true,
+    make: () => new Proxy({}, { get: (_, k) => (typeof k === "symbol" ? undefined : HUGE) }),
+  },
+  { name: "Proxy around a plain object (throwing traps)", subset: true, mayRun: true, make: () => throwingTraps({}) },
+  { name: "object with throwing getters", subset: true, mayRun: true, make: () => throwingGetters() },
+  {
+    name: "valueOf throws",
+    subset: true,
+    make: () =>
+      hook("valueOf", () => {
+        throw new HostileError("valueOf");
+      }),
+  },
+  {
+    name: "toString throws",
+    make: () =>
+      hook("toString", () => {
+        throw new HostileError("toString");
+      }),
+  },
+  {
+    name: "Symbol.toPrimitive throws",
+    make: () =>
+      hook(Symbol.toPrimitive, () => {
+        throw new HostileError("Symbol.toPrimitive");
+      }),
+  },
+  {
+    name: "valueOf re-enters the receiver",
+    subset: true,
+    make: (ctx) =>
+      hook("valueOf", () => {
+        ctx.reenter();
+        return 64;
+      }),
+  },
+  {
+    name: "toString re-enters the receiver",
+    make: (ctx) =>
+      hook("toString", () => {
+        ctx.reenter();
+        return "read-write";
+      }),
+  },
+  {
+    name: "Symbol.toPrimitive ends the receiver",
+    needsEnd: true,
+    make: (ctx) =>
+      hook(Symbol.toPrimitive, () => {
+        ctx.end!();
+        return 64;
+      }),
+  },
+  { name: "BigInt 64n", subset: true, make: () => 64n },
+  { name: "-0", make: () => -0 },
+  { name: "NaN", subset: true, make: () => NaN },
+  { name: "Infinity", make: () => Infinity },
+  { name: "-Infinity", make: () => -Infinity },
+  { name: "2^53", subset: true, make: () => 2 ** 53 },
+  { name: "2^64", make: () => 2 ** 64 },
+  { name: "1e308", make: () => 1e308 },
+  { name: "-1", subset: true, make: () => -1 },
+  { name: "-2^53", make: () => -(2 ** 53) },
+  { name: "0.5", make: () => 0.5 },
+  { name: 'string "64"', subset: true, make: () => "64" },
+  { name: "empty string", make: () => "" },
+  { name: "string with NUL", make: () => "a\0b" },
+  { name: "null", subset: true, make: () => null },
+  { name: "undefined", subset: true, make: () => undefined },
+  { name: "symbol", subset: true, make: () => Symbol("hostile") },
+  { name: "true", make: () => true },
+  {
+    name: "detached view (buffer.transfer(0))",
+    subset: true,
+    make: () => {
+      const view = new Uint8Array(64);
+      view.buffer.transfer(0);
+      return view;
+    },
+  },
+  { name: "freed native view (memkit SystemAllocator)", make: freedNativeView },
+  { name: "view over a resizable ArrayBuffer shrunk after the view", subset: true, make: () => resizableView(false) },
+  { name: "length-tracking view over a shrunk resizable ArrayBuffer", make: () => resizableView(true) },
+  { name: "view over a SharedArrayBuffer", subset: true, make: () => new Uint8Array(new SharedArrayBuffer(64)) },
+  {
+    name: "view over a growable SharedArrayBuffer",
+    make: () => new Float32Array(new SharedArrayBuffer(64, { maxByteLength: 128 })),
+  },
+  { name: "empty Uint8Array", make: () => new Uint8Array(0) },
+  { name: "BigInt64Array", make: () => new BigInt64Array(4) },
+  { name: "frozen empty object", subset: true, make: () => Object.freeze({}) },
+  { name: "frozen array [64, 16]", make: () => Object.freeze([64, 16]) },
+  { name: "array with holes [64, , 16]", subset: true, make: () => [64, , 16] },
+  {
+    name: "sparse array of length 2^32 - 1",
+    make: () => {
+      const array: number[] = [];
+      array.length = 2 ** 32 - 1;
+      return array;
+    },
+  },
+  { name: "array-like { length: 2^40 }", make: () => ({ length: HUGE, 0: 1 }) },
+  { name: "object with a null prototype", make: () => Object.create(null) },
+  {
+    name: "function that throws",
+    subset: true,
+    mayRun: true,
+    make: () => () => {
+      throw new HostileError("function");
+    },
+  },
+  {
+    name: "function that re-enters the receiver",
+    mayRun: true,
+    make: (ctx) => () => ctx.reenter(),
+  },
+  {
+    name: "function that ends the receiver",
+    mayRun: true,
+    needsEnd: true,
+    make: (ctx) => () => ctx.end!(),
+  },
+  { name: "function that disposes its arguments", mayRun: true, make: () => endArguments },
+  {
+    name: "iterable whose iterator throws",
+    mayRun: true,
+    make: () => ({
+      [Symbol.iterator]() {
+        throw new HostileError("iterator");
+      },
+    }),
+  },
+  { name: "allocator whose blocks lie about their length", make: lyingAllocator },
+  { name: "disposed FreeListAllocator", make: disposedAllocator },
+];
+
+/** The representative subset for positions after the first and for option fields. */
+export const SUBSET: readonly Hostile[] = HOSTILE.filter((h) => h.subset);
+
+// ------------------------------------------------------------------ tables
+
+/** Something whose members get hostile arguments: an instance of a class, or an object one hands out. */
+export interface SubjectSpec<T = Any> {
+  /** A healthy instance (register extra cleanup with `later`). */
+  make(): T;
+  /** A healthy follow-up operation; throws unless the instance is usable. */
+  check(x: T): void;
+  /** Members that legitimately end the instance when they return (named as in case names). */
+  ends?: string[];
+  /** Ends it from inside a hostile hook (without it, hostile values that end the receiver do not apply). */
+  end?(x: T): void;
+  /** Healthy arguments per member. */
+  args?: Record<string, (x: T) => unknown[]>;
+  /** Releases it after a case (default: `[Symbol.dispose]` when it has one). */
+  cleanup?(x: T): void;
+}
+
+/** An exported class: how to construct a healthy instance, and that instance as a subject. */
+export interface ClassSpec<T = Any> extends SubjectSpec<T> {
+  /** The documented constructor arguments of a healthy instance. */
+  ctorArgs(): unknown[];
+  /** The constructor is private in TypeScript (instances come from a static factory). */
+  privateConstructor?: string;
+}
+
+/** An exported function (or a static method, or a namespace member). */
+export interface FunctionSpec {
+  /** Healthy arguments. */
+  args(): unknown[];
+  /** A healthy follow-up (default: a call with `args()`, its result released). */
+  check?(): void;
+  /** Releases what a call returned (default: unsubscribe functions are called, disposables disposed). */
+  cleanup?(result: unknown): void;
+  /** Runs before each case (process-wide state). */
+  before?(): void;
+}
+
+const cleanups: (() => void)[] = [];
+/** Registers cleanup for the current case (a backing or another array made for it). */
+function later(f: () => void): void {
+  cleanups.push(f);
+}
+
+function expect(condition: boolean, what: string): void {
+  if (!condition) throw new Error(`follow-up check failed: ${what}`);
+}
+
+const Rec = struct({ id: "u32", pos: "f32x3" });
+const rec = () => ({ id: 1, pos: [1, 2, 3] });
+
+function allocatorSubject<T extends memkit.Allocator & { dispose(): void }>(
+  make: () => T,
+  ctorArgs: () => unknown[],
+  extra: Record<string, (x: T) => unknown[]> = {},
+  ends: string[] = [],
+): ClassSpec<T> {
+  return {
+    ctorArgs,
+    make,
+    check(x) {
+      const view = x.alloc(64);
+      expect(view.length === 64, `alloc(64) gave ${view.length} bytes`);
+      view[63] = 1;
+      x.free(view);
+    },
+    ends: ["dispose", "[Symbol.dispose]", ...ends],
+    end: (x) => x.dispose(),
+    args: {
+      alloc: () => [64, 16],
+      tryAlloc: () => [64, 16],
+      array: () => [Float32Array, 4, 16],
+      free: (x) => [x.alloc(64)],
+      resize: (x) => [x.alloc(64), 32],
+      owns: (x) => [x.alloc(64)],
+      ...extra,
+    },
+    cleanup: (x) => x.dispose(),
+  };
+}
+
+function arraySubject<T extends DynamicArray<Any>>(
+  make: () => T,
+  ctorArgs: () => unknown[],
+  value: () => unknown,
+  extra: Record<string, (x: T) => unknown[]> = {},
+): ClassSpec<T> {
+  const filled = (x: T) => {
+    x.push(value());
+    return x;
+  };
+  return {
+    ctorArgs,
+    make,
+    check(x) {
+      const length = x.push(value());
+      expect(length === x.length && length > 0, `push returned ${length}`);
+      expect(JSON.stringify(x.get(length - 1)) === JSON.stringify(value()), "get(length - 1) reads the value pushed");
+      x.pop();
+    },
+    ends: ["free", "[Symbol.dispose]"],
+    end: (x) => x.free(),
+    args: {
+      view: () => [Float32Array],
+      push: () => [value()],
+      pushMany: () => [[value(), value()]],
+      get: (x) => [filled(x).length - 1],
+      set: (x) => [filled(x).length - 1, value()],
+      remove: (x) => [filled(x).length - 1],
+      swapRemove: (x) => [filled(x).length - 1],
+      reserve: () => [16],
+      ...extra,
+    },
+    cleanup: (x) => x.free(),
+  };
+}
+
+function simdOther(): SIMDArray {
+  const other = new SIMDArray("f32x3");
+  other.pushMany([[1, 2, 3], [4, 5, 6]]);
+  later(() => other.free());
+  return other;
+}
+
+let tmpDir: string | null = null;
+/** A small file for mapFile (removed by `removeTempFiles`). */
+export function tempFile(): string {
+  tmpDir ??= mkdtempSync(`${tmpdir()}/memkit-hostile-`);
+  const path = `${tmpDir}/data.bin`;
+  writeFileSync(path, new Uint8Array(8192).fill(7));
+  return path;
+}
+
+export function removeTempFiles(): void {
+  if (tmpDir !== null) rmSync(tmpDir, { recursive: true, force: true });
+  tmpDir = null;
+}
+
+function mappingSubject(make: () => memkit.Mapping): SubjectSpec<memkit.Mapping> {
+  return {
+    make,
+    check(x) {
+      expect(x.read(0, 1).length === 1, "read(0, 1) gives one byte");
+      if (x.protection === "read-write") {
+        x.bytes[0] = 9;
+        expect(x.read(0, 1)[0] === 9, "a store through bytes is read back");
+      }
+    },
+    ends: ["unmap", "[Symbol.dispose]"],
+    end: (x) => x.unmap(),
+    args: {
+      view: () => [0, 16],
+      read: () => [0, 16],
+      protect: () => ["read-write"],
+      advise: () => ["normal"],
+    },
+    cleanup: (x) => x.unmap(),
+  };
+}
+
+/** Every exported class: how to construct a healthy instance, its follow-up, what ends it. */
+export const CLASSES: Record<string, ClassSpec> = {
+  AllocationError: {
+    ctorArgs: () => ["leak", "a hostile test", { call: "malloc", errno: 12 }],
+    make: () => new AllocationError("leak", "a hostile test", { call: "malloc", errno: 12 }),
+    check: (x: AllocationError) => expect(x.category === "leak" && String(x).includes("hostile"), "category, message"),
+  },
+  SystemAllocator: allocatorSubject(() => new SystemAllocator({ zero: true }), () => [{ zero: true }]),
+  Arena: allocatorSubject(() => new Arena({ capacity: 65536 }), () => [{ capacity: 65536 }], {
+    clone: () => [new Float32Array(4)],
+    reset: () => ["free-all"],
+    observe: () => [{ onAlloc() {}, onFree() {}, onScopeEnter() {}, onScopeExit() {} }],
+  }),
+  StackAllocator: allocatorSubject(() => new StackAllocator({ capacity: 65536 }), () => [{ capacity: 65536 }], {
+    rewind: (x) => [x.mark()],
+  }),
+  PoolAllocator: allocatorSubject(
+    () => new PoolAllocator({ blockSize: 64, maxBlocks: 1024 }),
+    () => [{ blockSize: 64, maxBlocks: 1024 }],
+  ),
+  BuddyAllocator: allocatorSubject(() => new BuddyAllocator({ capacity: 65536 }), () => [{ capacity: 65536 }]),
+  FreeListAllocator: allocatorSubject(() => new FreeListAllocator({ capacity: 65536 }), () => [{ capacity: 65536 }], {
+    handle: () => [64],
+    defragment: () => [() => {}],
+  }),
+  DebugAllocator: allocatorSubject(
+    () => new DebugAllocator(new SystemAllocator(), { poison: true }),
+    () => [new SystemAllocator(), { poison: true }],
+    {},
+    ["deinit"],
+  ),
+  FailingAllocator: allocatorSubject(
+    () => new FailingAllocator(new SystemAllocator(), { failAfter: 1e9 }),
+    () => [new SystemAllocator(), { failAfter: 1e9 }],
+  ),
+  DynamicArray: arraySubject(() => new DynamicArray(Rec, { capacity: 4 }), () => [Rec, { capacity: 4 }], rec),
+  SIMDArray: arraySubject(
+    () => {
+      const x = new SIMDArray("f32x3", { capacity: 4 });
+      x.pushMany([[1, 2, 3], [4, 5, 6]]);
+      return x;
+    },
+    () => ["f32x3", { capacity: 4 }],
+    () => [1, 2, 3],
+    {
+      scale: () => [2],
+      add: () => [simdOther()],
+      sub: () => [simdOther()],
+      axpy: () => [2, simdOther()],
+      magnitudes: (x) => [new Float32Array(x.length)],
+      dot: (x) => [simdOther(), new Float32Array(x.length)],
+    },
+  ),
+  SharedDynamicArray: {
+    ctorArgs: () => [Rec, { maxCapacity: 64 }],
+    make: () => new SharedDynamicArray(Rec, { maxCapacity: 64 }),
+    check(x: SharedDynamicArray<Any>) {
+      const length = x.push(rec());
+      expect(JSON.stringify(x.get(length - 1)) === JSON.stringify(rec()), "get(length - 1) reads the value pushed");
+      x.pop();
+    },
+    args: {
+      push: () => [rec()],
+      pushMany: () => [[rec(), rec()]],
+      set: (x) => [x.push(rec()) - 1, rec()],
+      get: (x) => [x.push(rec()) - 1],
+    },
+  },
+  PressureMonitor: {
+    ctorArgs: () => [{ intervalMs: 1000, hysteresis: 2 }],
+    make: () => new PressureMonitor({ intervalMs: 1000, hysteresis: 2 }),
+    check(x: PressureMonitor) {
+      const level = x.refresh();
+      expect(level === x.level && level >= 0 && level <= 4, `refresh() gave ${level}`);
+    },
+    args: { on: () => [1, () => {}], off: () => [1] },
+    cleanup: (x: PressureMonitor) => x.stop(),
+  },
+  PsiTrigger: {
+    privateConstructor: "PsiTrigger.open()",
+    ctorArgs: () => [-1, "/proc/pressure/memory"],
+    make: () => PsiTrigger.open(),
+    check: (x: PsiTrigger) => expect(typeof x.fired() === "boolean", "fired() gives a boolean"),
+    ends: ["close", "[Symbol.dispose]"],
+    end: (x: PsiTrigger) => x.close(),
+    args: { wait: () => [0] },
+    cleanup: (x: PsiTrigger) => x.close(),
+  },
+};
+
+/** Objects the exports hand out, tested with the export that makes them. */
+export const DERIVED: Record<string, Record<string, SubjectSpec>> = {
+  FreeListAllocator: {
+    Handle: {
+      make() {
+        const heap = new FreeListAllocator({ capacity: 65536 });
+        later(() => heap.dispose());
+        const hole = heap.handle(32);
+        const handle = heap.handle(64);
+        hole.free(); // a hole below it, so defragment() moves it
+        return handle;
+      },
+      check(x: memkit.Handle) {
+        x.bytes[0] = 5;
+        expect(x.bytes[0] === 5 && x.size === 64 && !x.freed, "bytes, size, freed");
+      },
+      ends: ["free"],
+      end: (x: memkit.Handle) => x.free(),
+      cleanup() {},
+    },
+  },
+  Arena: {
+    ArenaScope: {
+      make() {
+        const arena = new Arena({ capacity: 65536 });
+        later(() => arena.dispose());
+        const scope = arena.scope();
+        arena.alloc(64);
+        return scope;
+      },
+      check: (x: memkit.ArenaScope) => expect(x.stats().allocations >= 0, "stats()"),
+    },
+  },
+  mapPages: { Mapping: mappingSubject(() => mapPages(8192)) },
+  mapFile: { Mapping: mappingSubject(() => mapFile(tempFile())) },
+};
+
+function releaseResult(result: unknown): void {
+  if (typeof result === "function") {
+    result(); // an unsubscribe function
+    return;
+  }
+  if (result === null || typeof result !== "object" || ArrayBuffer.isView(result)) return;
+  const r = result as Record<PropertyKey, unknown>;
+  if (typeof r[Symbol.dispose] === "function") (r[Symbol.dispose] as () => void)();
+  else if (typeof r[Symbol.asyncIterator] === "function" && typeof r.return === "function") {
+    (r.return as () => Promise<unknown>)().catch(() => {});
+  }
+}
+
+/** Healthy global allocator state before each case of its group. */
+function freshGlobal(): void {
+  initAllocator({ leakCheckAtExit: "off" });
+}
+
+const u8 = () => new Uint8Array(64);
+
+/** Every exported function, static method and namespace member. */
+export const FUNCTIONS: Record<string, FunctionSpec> = {
+  addressOf: { args: () => [u8()] },
+  nativeInfo: { args: () => [] },
+  mapPages: { args: () => [8192, { protection: "read-write", populate: false }] },
+  mapFile: { args: () => [tempFile(), { write: false, shared: false }] },
+  fragmentation: { args: () => [[64, 32, 16]] },
+  workerArena: {
+    // One arena per thread, made on the first call: what it returns must not be disposed.
+    args: () => [{ capacity: 65536 }],
+    check() {
+      const arena = memkit.workerArena();
+      arena.free(arena.alloc(64));
+    },
+    cleanup() {},
+  },
+  leakCheck: { args: () => [(a: memkit.Allocator) => a.free(a.alloc(16)), new SystemAllocator()] },
+  readMemoryStatus: { args: () => [] },
+  pressureLevel: { args: () => [readMemoryStatus(), { low: 0.5, medium: 0.25 }] },
+  readThermalState: { args: () => [] },
+  struct: { args: () => [{ a: "f32", b: "u8" }, { packed: false }] },
+  audioArray: { args: () => [] },
+  uniformArray: { args: () => [Rec] },
+  vertexArray: { args: () => [Rec] },
+  initAllocator: { before: freshGlobal, args: () => [{ leakCheckAtExit: "off", enableSafety: true }] },
+  deinit: { before: freshGlobal, args: () => [] },
+  getAllocator: { before: freshGlobal, args: () => [], cleanup() {} },
+  getMemStats: { before: freshGlobal, args: () => [] },
+  checkForLeaks: { before: freshGlobal, args: () => [] },
+  printMemStats: { before: freshGlobal, args: () => [] },
+  malloc: {
+    before: freshGlobal,
+    args: () => [64],
+    cleanup: (address) => memkit.cFree(address as number, 64),
+  },
+  cRealloc: {
+    before: freshGlobal,
+    args: () => [malloc(64), 64, 128],
+    cleanup: (address) => memkit.cFree(address as number, 128),
+  },
+  cFree: { before: freshGlobal, args: () => [malloc(64), 64] },
+  onGC: { args: () => [() => {}] },
+  gcHint: { args: () => [] },
+  "PsiTrigger.open": { args: () => [{ kind: "some", stallUs: 150_000, windowUs: 2_000_000 }] },
+  "SharedDynamicArray.attach": {
+    args: () => [new SharedDynamicArray(Rec, { maxCapacity: 8 }).buffer, Rec],
+  },
+  "simd.copy": { args: () => [u8(), u8()] },
+  "simd.fill": { args: () => [u8(), 7] },
+  "simd.compare": { args: () => [u8(), u8()] },
+  "simd.equals": { args: () => [u8(), u8()] },
+};
+
+/** Exported objects whose members are functions (each one needs an entry in FUNCTIONS). */
+export const NAMESPACES: readonly string[] = ["simd"];
+
+/** Exported constants: no function to call. */
+export const CONSTANTS: readonly string[] = ["PressureLevel"];
+
+/** Exports that change process-wide state share a child of their own, away from the others. */
+export const SHARED_GROUPS: Record<string, readonly string[]> = {
+  "global allocator": [
+    "initAllocator",
+    "deinit",
+    "getAllocator",
+    "getMemStats",
+    "checkForLeaks",
+    "printMemStats",
+    "malloc",
+    "cRealloc",
+    "cFree",
+  ],
+  "gc hooks": ["onGC", "gcHint"],
+};
+
+// ------------------------------------------------------------------ discovery
+
+const MOD = memkit as unknown as Record<string, unknown>;
+
+function isClass(value: unknown): boolean {
+  return typeof value === "function" && /^class\b/.test(Function.prototype.toString.call(value));
+}
+
+/** Static methods of a class (own and inherited from memkit classes, not from built-ins like Error), by name. */
+function staticMethods(ctor: Callable): string[] {
+  const names: string[] = [];
+  for (let c = ctor; isClass(c); c = Object.getPrototypeOf(c)) {
+    for (const key of Object.getOwnPropertyNames(c)) {
+      if (["length", "name", "prototype"].includes(key) || names.includes(key)) continue;
+      const d = Object.getOwnPropertyDescriptor(c, key)!;
+      if (typeof d.value === "function") names.push(key);
+    }
+  }
+  return names;
+}
+
+/** What the tables miss or name in vain; empty when every export has its entry. */
+export function tableProblems(): string[] {
+  const problems: string[] = [];
+  const wanted = new Set<string>();
+  for (const [name, value] of Object.entries(MOD)) {
+    if (CONSTANTS.includes(name)) {
+      if (typeof value === "function") problems.push(`${name} is listed as a constant but is a function`);
+      continue;
+    }
+    if (isClass(value)) {
+      if (!CLASSES[name]) problems.push(`class ${name} has no entry in CLASSES (how to construct a healthy one)`);
+      for (const s of staticMethods(value as Callable)) wanted.add(`${name}.${s}`);
+    } else if (typeof value === "function") {
+      wanted.add(name);
+    } else if (NAMESPACES.includes(name)) {
+      for (const [key, member] of Object.entries(value as object)) {
+        if (typeof member === "function") wanted.add(`${name}.${key}`);
+      }
+    } else {
+      problems.push(`export ${name} (${typeof value}) is in none of CLASSES, FUNCTIONS, NAMESPACES, CONSTANTS`);
+    }
+  }
+  for (const name of wanted) if (!FUNCTIONS[name]) problems.push(`function ${name} has no entry in FUNCTIONS`);
+  for (const name of Object.keys(FUNCTIONS)) if (!wanted.has(name)) problems.push(`FUNCTIONS.${name}: no such export`);
+  for (const name of Object.keys(CLASSES)) if (!isClass(MOD[name])) problems.push(`CLASSES.${name}: no such class`);
+  for (const name of [...NAMESPACES, ...CONSTANTS]) if (!(name in MOD)) problems.push(`${name}: no such export`);
+  for (const name of Object.keys(DERIVED)) if (!(name in MOD)) problems.push(`DERIVED.${name}: no such export`);
+  return problems;
+}
+
+/** The groups, each run in its own child: one per export, and the shared ones. */
+export function groups(): string[] {
+  const shared = new Set(Object.values(SHARED_GROUPS).flat());
+  const names = Object.keys(MOD).filter((n) => !shared.has(n) && !CONSTANTS.includes(n)).sort();
+  return [...names, ...Object.keys(SHARED_GROUPS)];
+}
+
+function resolve(path: string): Callable {
+  let value: unknown = MOD;
+  for (const part of path.split(".")) value = (value as Record<string, unknown>)[part];
+  return value as Callable;
+}
+
+function memberName(key: PropertyKey): string {
+  if (typeof key !== "symbol") return String(key);
+  const d = key.description ?? "";
+  return `[${d}]`;
+}
+
+interface Member {
+  name: string;
+  key: PropertyKey;
+  kind: "method" | "getter";
+  length: number;
+}
+
+function membersOf(instance: object): Member[] {
+  const found: Member[] = [];
+  const seen = new Set<PropertyKey>();
+  for (let p = Object.getPrototypeOf(instance); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const key of Reflect.ownKeys(p)) {
+      if (key === "constructor" || seen.has(key)) continue;
+      seen.add(key);
+      const d = Object.getOwnPropertyDescriptor(p, key)!;
+      if (d.get) found.push({ name: memberName(key), key, kind: "getter", length: 0 });
+      else if (typeof d.value === "function") {
+        found.push({ name: memberName(key), key, kind: "method", length: d.value.length });
+      }
+    }
+  }
+  return found;
+}
+
+// ------------------------------------------------------------------ cases
+
+/** What a call did: returned, or threw (class, category, message, whether it is a hostile hook's own error). */
+export interface Outcome {
+  ok: boolean;
+  cls?: string;
+  category?: string;
+  message?: string;
+  hostile?: boolean;
+  pending?: boolean;
+}
+
+/** One line of the child's output per case. */
+export interface CaseResult {
+  name: string;
+  call: Outcome;
+  /** The follow-up before the call's result is released. */
+  probe: Outcome;
+  /** The follow-up after everything the call returned is released. */
+  after: Outcome;
+  /** Errors reported outside the call while the case ran (uncaught in a microtask, unhandled rejections). */
+  reported: Outcome[];
+  /** The receiver was legitimately ended (an ending member returned, or a hostile hook ended it). */
+  ended: boolean;
+  /** A hook the call installed ended it during the first follow-up (which may then fail in any allowed way). */
+  endedByProbe: boolean;
+  /** A hostile hook ended it while the call ran, and the call returned normally anyway. */
+  endedDuringCall: boolean;
+  mayRun: boolean;
+}
+
+interface Variant {
+  name: string;
+  make(ctx: Ctx, healthy: unknown): unknown;
+  mayRun?: boolean;
+  needsEnd?: boolean;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+// Variants of a healthy options object or record: each field hostile, getters, frozen, Proxy.
+function objectVariants(sample: Record<string, unknown>): Variant[] {
+  const variants: Variant[] = [];
+  for (const key of Object.keys(sample)) {
+    for (const h of SUBSET) {
+      variants.push({
+        name: `.${key}=${h.name}`,
+        mayRun: h.mayRun,
+        needsEnd: h.needsEnd,
+        make: (ctx, healthy) => ({ ...(healthy as object), [key]: h.make(ctx) }),
+      });
+    }
+    const getter = (name: string, body: (ctx: Ctx, value: unknown) => unknown, extra: Partial<Variant> = {}) =>
+      variants.push({
+        name: `.${key} ${name}`,
+        mayRun: true,
+        ...extra,
+        make: (ctx, healthy) => {
+          const copy = { ...(healthy as Record<string, unknown>) };
+          const value = copy[key];
+          Object.defineProperty(copy, key, { enumerable: true, get: () => body(ctx, value) });
+          return copy;
+        },
+      });
+    getter("getter throws", () => {
+      throw new HostileError(`getter ${key}`);
+    });
+    getter("getter re-enters the receiver", (ctx, value) => {
+      ctx.reenter();
+      return value;
+    });
+    getter("getter ends the receiver", (ctx, value) => {
+      ctx.end!();
+      return value;
+    }, { needsEnd: true });
+  }
+  variants.push(
+    { name: " frozen", make: (_, healthy) => Object.freeze({ ...(healthy as object) }) },
+    {
+      name: " with a null prototype",
+      make: (_, healthy) => Object.assign(Object.create(null), healthy),
+    },
+    { name: " in a Proxy", mayRun: true, make: (_, healthy) => new Proxy({ ...(healthy as object) }, {}) },
+    { name: " with an extra field", make: (_, healthy) => ({ ...(healthy as object), hostileExtra: 1 }) },
+  );
+  return variants;
+}
+
+// Variants of a healthy array argument: holes, element getters, Proxy, frozen, huge sparse length.
+function arrayVariants(): Variant[] {
+  const element = (name: string, body: (ctx: Ctx, value: unknown) => unknown, extra: Partial<Variant> = {}) => ({
+    name: ` element 0 ${name}`,
+    mayRun: true,
+    ...extra,
+    make: (ctx: Ctx, healthy: unknown) => {
+      const copy = [...(healthy as unknown[])];
+      const value = copy[0];
+      Object.defineProperty(copy, 0, { enumerable: true, get: () => body(ctx, value) });
+      return copy;
+    },
+  });
+  return [
+    {
+      name: " with a hole at 0",
+      make: (_, healthy) => {
+        const copy = [...(healthy as unknown[])];
+        delete copy[0];
+        return copy;
+      },
+    },
+    element("getter throws", () => {
+      throw new HostileError("element getter");
+    }),
+    element("getter re-enters the receiver", (ctx, value) => {
+      ctx.reenter();
+      return value;
+    }),
+    element("getter ends the receiver", (ctx, value) => {
+      ctx.end!();
+      return value;
+    }, { needsEnd: true }),
+    { name: " in a Proxy", mayRun: true, make: (_, healthy) => new Proxy([...(healthy as unknown[])], {}) },
+    { name: " frozen", make: (_, healthy) => Object.freeze([...(healthy as unknown[])]) },
+    {
+      name: " with length 2^32 - 1",
+      make: (_, healthy) => {
+        const copy = [...(healthy as unknown[])];
+        copy.length = 2 ** 32 - 1;
+        return copy;
+      },
+    },
+  ];
+}
+
+/** A planned case: which argument lists to build and how to call. */
+interface Plan {
+  name: string;
+  /** Why this case cannot run on this machine (reported as skipped). */
+  unavailable?: string;
+  mayRun: boolean;
+  needsEnd: boolean;
+  /** The subject whose instance is the receiver, if any. */
+  subject?: SubjectSpec;
+  /** The member whose return ends the receiver. */
+  ending: boolean;
+  /** Builds the arguments (given the receiver and its healthy arguments). */
+  build(ctx: Ctx, healthy: unknown[]): unknown[];
+  healthy(receiver: unknown): unknown[];
+  invoke(receiver: unknown, args: unknown[]): unknown;
+  /** The follow-up for cases without a receiver. */
+  follow?(): void;
+  before?(): void;
+  release(result: unknown): void;
+}
+
+// The positions and values of one callable: all values at position 0, the subset later,
+// and variants of option objects, records and arrays among the healthy arguments.
+function argumentPlans(
+  label: string,
+  length: number,
+  sample: unknown[],
+  base: Omit<Plan, "name" | "mayRun" | "needsEnd" | "build">,
+): Plan[] {
+  const plans: Plan[] = [];
+  const positions = Math.max(length, sample.length, 1);
+  for (let p = 0; p < positions; p++) {
+    for (const h of p === 0 ? HOSTILE : SUBSET) {
+      plans.push({
+        ...base,
+        name: `${label} arg${p}=${h.name}`,
+        mayRun: !!h.mayRun,
+        needsEnd: !!h.needsEnd,
+        build(ctx, healthy) {
+          const args = Array.from({ length: positions }, (_, i) => healthy[i]);
+          args[p] = h.make(ctx);
+          return args;
+        },
+      });
+    }
+    const value = sample[p];
+    const variants = isPlainObject(value) ? objectVariants(value) : Array.isArray(value) ? arrayVariants() : [];
+    for (const v of variants) {
+      plans.push({
+        ...base,
+        name: `${label} arg${p}${v.name}`,
+        mayRun: !!v.mayRun,
+        needsEnd: !!v.needsEnd,
+        build(ctx, healthy) {
+          const args = Array.from({ length: positions }, (_, i) => healthy[i]);
+          args[p] = v.make(ctx, healthy[p]);
+          return args;
+        },
+      });
+    }
+  }
+  return plans;
+}
+
+const UNAVAILABLE: Omit<Plan, "name"> = {
+  mayRun: false,
+  needsEnd: false,
+  ending: false,
+  build: () => [],
+  healthy: () => [],
+  invoke: () => undefined,
+  release: () => {},
+};
+
+function defaultCleanup(x: unknown): void {
+  const dispose = (x as Record<symbol, unknown> | null)?.[Symbol.dispose];
+  if (typeof dispose === "function") dispose.call(x);
+}
+
+function runCleanups(): void {
+  while (cleanups.length) {
+    try {
+      cleanups.pop()!();
+    } catch {
+      // already released
+    }
+  }
+}
+
+function subjectPlans(label: string, subject: SubjectSpec): Plan[] {
+  let instance: unknown;
+  try {
+    instance = subject.make();
+  } catch (error) {
+    // A facility this machine lacks (no PSI, no permission): reported as skipped, never silently.
+    if (!(error instanceof AllocationError) || !["platform", "unsupported"].includes(error.category)) throw error;
+    return [{ ...UNAVAILABLE, name: `${label} (every member)`, unavailable: `unavailable here: ${error.message}` }];
+  }
+  const members = membersOf(instance as object);
+  const plans: Plan[] = [];
+  for (const member of members) {
+    const full = `${label}.${member.name}`;
+    const ending = (subject.ends ?? []).includes(member.name);
+    const healthy = (x: unknown) => subject.args?.[member.name]?.(x) ?? [];
+    if (member.kind === "getter") {
+      plans.push({
+        name: `${full} (getter)`,
+        mayRun: false,
+        needsEnd: false,
+        subject,
+        ending,
+        build: () => [],
+        healthy: () => [],
+        invoke: (x) => (x as Record<PropertyKey, unknown>)[member.key],
+        release: releaseResult,
+      });
+      continue;
+    }
+    let sample: unknown[] = [];
+    try {
+      sample = healthy(instance);
+    } catch {
+      // planned without a sample; the case reports the failure when it builds its arguments
+    }
+    plans.push(...argumentPlans(full, member.length, sample, {
+      subject,
+      ending,
+      healthy,
+      invoke: (x, args) => (x as Record<PropertyKey, (...a: unknown[]) => unknown>)[member.key](...args),
+      release: releaseResult,
+    }));
+  }
+  try {
+    (subject.cleanup ?? defaultCleanup)(instance);
+  } catch {
+    // released by its cleanup already
+  }
+  runCleanups();
+  return plans;
+}
+
+function functionPlans(path: string, spec: FunctionSpec): Plan[] {
+  const fn = resolve(path);
+  spec.before?.();
+  const sample = spec.args();
+  const release = spec.cleanup ?? releaseResult;
+  const follow = spec.check ?? (() => release(fn(...spec.args())));
+  return argumentPlans(path, fn.length, sample, {
+    ending: false,
+    healthy: () => spec.args(),
+    invoke: (_, args) => fn(...args),
+    follow,
+    before: spec.before,
+    release,
+  });
+}
+
+function classPlans(name: string): Plan[] {
+  const spec = CLASSES[name];
+  const ctor = MOD[name] as new (...args: unknown[]) => unknown;
+  const plans: Plan[] = [];
+  // The constructor: hostile arguments; the follow-up constructs and checks a healthy instance.
+  plans.push(...argumentPlans(`new ${name}`, ctor.length, spec.ctorArgs(), {
+    ending: false,
+    healthy: () => spec.ctorArgs(),
+    invoke: (_, args) => new ctor(...args),
+    follow() {
+      const x = spec.make();
+      try {
+        spec.check(x);
+      } finally {
+        (spec.cleanup ?? defaultCleanup)(x);
+      }
+    },
+    // A private constructor's objects are not released: what they hold is not theirs.
+    release: spec.privateConstructor ? () => {} : (x) => (spec.cleanup ?? defaultCleanup)(x),
+  }));
+  for (const s of staticMethods(ctor as unknown as Callable)) {
+    plans.push(...functionPlans(`${name}.${s}`, FUNCTIONS[`${name}.${s}`]));
+  }
+  plans.push(...subjectPlans(name, spec));
+  for (const [label, derived] of Object.entries(DERIVED[name] ?? {})) plans.push(...subjectPlans(label, derived));
+  return plans;
+}
+
+/** The planned cases of a group, by name (for counting and for KNOWN_FAILING). */
+function plansOf(group: string): (Plan & { export: string })[] {
+  const exports = SHARED_GROUPS[group] ?? [group];
+  const all: (Plan & { export: string })[] = [];
+  for (const name of exports) {
+    const plans: Plan[] = [];
+    const value = MOD[name];
+    if (isClass(value)) plans.push(...classPlans(name));
+    else if (typeof value === "function") {
+      plans.push(...functionPlans(name, FUNCTIONS[name]));
+      for (const [label, derived] of Object.entries(DERIVED[name] ?? {})) {
+        plans.push(...subjectPlans(`${label} (${name})`, derived));
+      }
+    } else if (NAMESPACES.includes(name)) {
+      for (const key of Object.keys(value as object).sort()) {
+        plans.push(...functionPlans(`${name}.${key}`, FUNCTIONS[`${name}.${key}`]));
+      }
+    }
+    all.push(...plans.map((plan) => ({ ...plan, export: name })));
+  }
+  return all;
+}
+
+const ALLOWED = ["TypeError", "RangeError", "AllocationError"];
+
+function outcomeOf(error: unknown): Outcome {
+  const e = error as { message?: unknown; constructor?: { name?: string } } | null;
+  const cls = error instanceof AllocationError
+    ? "AllocationError"
+    : error instanceof HostileError
+    ? "HostileError"
+    : error instanceof RangeError
+    ? "RangeError"
+    : error instanceof TypeError
+    ? "TypeError"
+    : error instanceof Error
+    ? (e?.constructor?.name ?? "Error")
+    : `thrown ${typeof error}`;
+  let message: string;
+  try {
+    message = String(e?.message ?? error);
+  } catch {
+    message = "(unprintable)";
+  }
+  return {
+    ok: false,
+    cls,
+    category: error instanceof AllocationError ? error.category : undefined,
+    message: message.length > 400 ? `${message.slice(0, 400)}…` : message,
+    hostile: error instanceof HostileError,
+  };
+}
+
+async function settle(value: unknown): Promise<Outcome> {
+  if (value instanceof Promise || (value !== null && typeof (value as { then?: unknown })?.then === "function")) {
+    const promise = Promise.resolve(value as Promise<unknown>);
+    promise.catch(() => {}); // a late rejection is not an unhandled one
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: true, pending: true }), 1000);
+    });
+    try {
+      return await Promise.race([promise.then(() => ({ ok: true }), outcomeOf), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return { ok: true };
+}
+
+function attempt(f: () => void): Outcome {
+  try {
+    f();
+    return { ok: true };
+  } catch (error) {
+    return outcomeOf(error);
+  }
+}
+
+/** What the child prints. */
+export type Line =
+  | { type: "start"; name: string }
+  | { type: "case"; result: CaseResult }
+  | { type: "skip"; name: string; reason: string }
+  | { type: "done"; ran: number; skipped: number; perExport: Record<string, number> };
+
+async function runPlan(plan: Plan): Promise<CaseResult> {
+  plan.before?.();
+  const subject = plan.subject;
+  const receiver = subject ? subject.make() : undefined;
+  const follow = subject ? () => subject.check(receiver) : plan.follow!;
+  const endIt = subject?.end;
+  let reentering = false;
+  const ctx: Ctx = {
+    reentered: false,
+    ended: false,
+    reenter() {
+      // Once at a time: a hook memkit calls on every operation (an observer's getter) must not recurse forever.
+      if (reentering) return;
+      reentering = true;
+      ctx.reentered = true;
+      try {
+        follow();
+      } finally {
+        reentering = false;
+      }
+    },
+    end: endIt
+      ? () => {
+        ctx.ended = true;
+        endIt(receiver);
+      }
+      : null,
+  };
+  let call: Outcome;
+  let result: unknown = undefined;
+  try {
+    const args = plan.build(ctx, plan.healthy(receiver));
+    result = plan.invoke(receiver, args);
+    // A sync iterator: take a few steps, as a for-of would.
+    if (
+      result !== null && typeof result === "object" && typeof (result as Iterator<unknown>).next === "function" &&
+      typeof (result as Record<symbol, unknown>)[Symbol.iterator] === "function"
+    ) {
+      for (let i = 0; i < 3; i++) if ((result as Iterator<unknown>).next().done) break;
+    }
+    call = await settle(result);
+  } catch (error) {
+    call = outcomeOf(error);
+  }
+  const endedDuringCall = ctx.ended && call.ok && !plan.ending;
+  const ended = ctx.ended || (plan.ending && call.ok);
+  await Promise.resolve(); // errors memkit reports from a microtask (an observer's) belong to this case
+  const probe = attempt(follow);
+  // A hook the call installed (an observer) may end the receiver during the follow-up itself.
+  const endedByProbe = !ended && ctx.ended;
+  const released = call.ok && result !== undefined ? attempt(() => plan.release(result)) : { ok: true };
+  const after = released.ok ? attempt(follow) : released;
+  if (subject) attempt(() => (subject.cleanup ?? defaultCleanup)(receiver));
+  runCleanups();
+  await Promise.resolve();
+  const reported = asyncErrors.splice(0).map(outcomeOf);
+  return { name: plan.name, call, probe, after, reported, ended, endedByProbe, endedDuringCall, mayRun: plan.mayRun };
+}
+
+// Errors thrown outside any call (memkit rethrows an observer's error in a microtask), by case.
+const asyncErrors: unknown[] = [];
+
+/** Catches errors reported outside any call (uncaught in a microtask, unhandled rejections) for the case running. */
+export function catchReportedErrors(): void {
+  const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  if (deno) {
+    globalThis.addEventListener("error", (event) => {
+      asyncErrors.push((event as ErrorEvent).error);
+      event.preventDefault();
+    });
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      asyncErrors.push((event as PromiseRejectionEvent).reason);
+      event.preventDefault();
+    });
+  } else {
+    process.on("uncaughtException", (error) => asyncErrors.push(error));
+    process.on("unhandledRejection", (reason) => asyncErrors.push(reason));
+  }
+}
+
+/** Runs every case of `group` (in the child), writing one line per case through `emit`. */
+export async function runGroup(
+  group: string,
+  emit: (line: Line) => void,
+  skip: ReadonlySet<string>,
+): Promise<void> {
+  let ran = 0, skipped = 0;
+  const perExport: Record<string, number> = {};
+  try {
+    const plans = plansOf(group);
+    for (const plan of plans) {
+      if (skip.has(plan.name)) {
+        emit({ type: "skip", name: plan.name, reason: "KNOWN_FAILING" });
+        skipped++;
+        continue;
+      }
+      if (plan.unavailable) {
+        emit({ type: "skip", name: plan.name, reason: plan.unavailable });
+        skipped++;
+        continue;
+      }
+      if (plan.needsEnd && !(plan.subject?.end)) {
+        emit({ type: "skip", name: plan.name, reason: "no receiver to end" });
+        skipped++;
+        continue;
+      }
+      emit({ type: "start", name: plan.name });
+      emit({ type: "case", result: await runPlan(plan) });
+      ran++;
+      perExport[plan.export] = (perExport[plan.export] ?? 0) + 1;
+    }
+  } finally {
+    removeTempFiles();
+    // Leave no global allocator behind: its exit check must not print or set the exit code.
+    if (SHARED_GROUPS[group]?.includes("initAllocator")) {
+      initAllocator({ leakCheckAtExit: "off" });
+      memkit.deinit();
+    }
+  }
+  emit({ type: "done", ran, skipped, perExport });
+}
+
+// ------------------------------------------------------------------ judging (in the parent)
+
+/**
+ * Messages that come from the engine, a runtime or a library inside memkit,
+ * never from memkit's own checks: seeing one means a hostile value got past
+ * memkit's validation.
+ */
+export const ENGINE_MESSAGES: readonly RegExp[] = [
+  /detached ArrayBuffer/i, // V8: "Cannot perform Construct on a detached ArrayBuffer"
+  /Cannot perform /, // V8: "Cannot perform %TypedArray%.prototype.set on ..."
+  /Underlying ArrayBuffer has been detached/i, // JSC
+  /is not a function/, // V8 and JSC ("x is not a function. (In 'x()', ...)")
+  /is not a constructor/,
+  /is not iterable/,
+  /is not an object/, // JSC: "undefined is not an object (evaluating ...)"
+  /Cannot read propert/, // V8: "Cannot read properties of undefined"
+  /Cannot set propert/,
+  /Cannot create property/,
+  /Cannot assign to read only/,
+  /Attempted to assign to readonly/,
+  /not extensible/,
+  /Cannot (re)?define property/,
+  /Cannot convert (a |an )?(BigInt|Symbol|symbol|undefined or null|object)/i,
+  /Cannot mix BigInt/,
+  /Conversion from 'BigInt'/,
+  /Invalid mix of BigInt/,
+  /Do not know how to serialize/,
+  /Invalid typed array length/,
+  /Invalid array length/,
+  /Array buffer allocation failed/,
+  /Invalid DataView length/,
+  /out of bounds/i, // V8 "offset is out of bounds", JSC "Out of bounds access"
+  /outside the bounds/, // V8: "Start offset N is outside the bounds of the buffer"
+  /Length out of range/, // JSC
+  /Buffer is already detached/, // JSC
+  /length larger than/, // JSC: "length larger than (2 ** 53) - 1"
+  /length cannot be negative/, // JSC
+  /requires that input parameter not be null/, // JSC: Object.entries(null)
+  /No default value/, // JSC: ToPrimitive of an object without valueOf/toString
+  /Maximum call stack/,
+  /incompatible receiver/, // V8
+  /Receiver should be/, // JSC
+  /called on (a )?non-/, // V8: "... called on non-object"
+  /on proxy: /, // V8 Proxy invariant messages
+  /Proxy object's/, // JSC
+  /trap returned/,
+  /Invalid FFI/i, // Deno FFI
+  /to a pointer/, // Bun FFI
+  /argument must be/, // node-style (ERR_INVALID_ARG_TYPE) messages
+  /Invalid input/, // zod
+  /must be a nonoptional/, // zod's name for a required value
+  /expected \w+, received/, // zod
+  /Reduce of empty array/,
+  /Cannot destructure/,
+  /cannot be invoked without 'new'/,
+  /Class constructor/,
+];
+
+/** The engine pattern a message matches, if any. */
+export function engineMessage(message: string | undefined): RegExp | null {
+  if (message === undefined) return null;
+  return ENGINE_MESSAGES.find((p) => p.test(message)) ?? null;
+}
+
+function describeOutcome(o: Outcome): string {
+  if (o.ok) return o.pending ? "returned (promise still pending after 1 s)" : "returned";
+  return `${o.cls}${o.category ? `("${o.category}")` : ""}: ${o.message}`;
+}
+
+/** Why an outcome of the call (or a follow-up allowed to fail) is wrong, or null. */
+function wrongThrow(o: Outcome, mayRun: boolean): string | null {
+  if (o.ok) return null;
+  if (o.hostile) return mayRun ? null : `memkit ran a coercion hook or an own getter of a view: ${o.message}`;
+  if (!ALLOWED.includes(o.cls!)) return `threw ${describeOutcome(o)}`;
+  if (o.cls !== "AllocationError" || !/use-after-free/.test(o.category ?? "")) {
+    const pattern = engineMessage(o.message);
+    if (pattern) return `the engine's message leaks (${pattern}): ${describeOutcome(o)}`;
+  }
+  return null;
+}
+
+function isUseAfterFree(o: Outcome): boolean {
+  return !o.ok && o.cls === "AllocationError" && o.category === "use-after-free";
+}
+
+/** Why a case fails (b) or (c), or null when it passes. */
+export function judge(r: CaseResult): string | null {
+  const call = wrongThrow(r.call, r.mayRun);
+  if (call) return `call: ${call}`;
+  for (const o of r.reported) {
+    // Only a hostile hook's own error may surface outside the call (an observer that throws is reported so).
+    if (!(o.hostile && r.mayRun)) return `an error surfaced outside the call (uncaught): ${describeOutcome(o)}`;
+  }
+  if (r.ended) {
+    if (!isUseAfterFree(r.probe)) {
+      return `ended, but the follow-up did not throw AllocationError("use-after-free"): ${describeOutcome(r.probe)}`;
+    }
+    if (!isUseAfterFree(r.after)) {
+      return `ended, but the follow-up after release did not throw use-after-free: ${describeOutcome(r.after)}`;
+    }
+    return null;
+  }
+  if (r.endedByProbe) {
+    // The follow-up ran user code that ended the receiver mid-way: whatever it saw, the next one must refuse.
+    if (!isUseAfterFree(r.after)) {
+      return `ended during the follow-up, but the next one did not throw use-after-free: ${describeOutcome(r.after)}`;
+    }
+    return null;
+  }
+  const probe = wrongThrow(r.probe, r.mayRun);
+  if (probe) return `follow-up: ${probe}`;
+  if (!r.after.ok) return `not usable afterwards: the follow-up ${describeOutcome(r.after)}`;
+  return null;
+}
+
+/** The observed outcome of a case, for KNOWN_FAILING and reports. */
+export function summarize(r: CaseResult): string {
+  return `call ${describeOutcome(r.call)}; follow-up ${describeOutcome(r.after)}`;
+}
+
+/** A bug the suite found, with the cases it fails. */
+export interface KnownBug {
+  id: string;
+  /** What is wrong, and where. */
+  bug: string;
+  /** A minimal reproduction. */
+  repro: string;
+  /** What the reproduction does on each runtime. */
+  observed: { deno: string; bun: string };
+  /** Cases that fail on both runtimes. */
+  cases: readonly string[];
+  denoOnly?: readonly string[];
+  bunOnly?: readonly string[];
+}
+
+/**
+ * Cases that fail today: real bugs in src/, to be fixed there (never by
+ * weakening the judge). Skipped unless MEMKIT_ALL=1; the test says when one
+ * passes, so its entry can go.
+ */
+export const KNOWN_BUGS: readonly KnownBug[] = [
+  {
+    id: "own-getter",
+    bug:
+      "free/resize/owns of every allocator (and DynamicArray/SharedDynamicArray argument checks) read a view's own `buffer` property, Arena.clone its own `byteLength`, and addressOf in Deno its own `length`, instead of the intrinsic getters (DESIGN §2 rule 3): a throwing own getter runs; an own `buffer` set to another live block's buffer frees that block",
+    repro:
+      'new SystemAllocator().free(Object.defineProperty(new Uint8Array(16), "buffer", { get() { throw new Error("user getter ran"); } }))\n// and: const s = new SystemAllocator(); s.alloc(64); const b = s.alloc(64);\n// s.free(Object.defineProperty(new Uint8Array(64), "buffer", { value: b.buffer })) frees b (b.length === 0)',
+    observed: { deno: "Error: user getter ran", bun: "Error: user getter ran (addressOf passes in Bun)" },
+    cases: [
+      "Arena.clone arg0=typed array with throwing own getters",
+      "Arena.free arg0=typed array with throwing own getters",
+      "Arena.owns arg0=typed array with throwing own getters",
+      "Arena.resize arg0=typed array with throwing own getters",
+      "BuddyAllocator.free arg0=typed array with throwing own getters",
+      "BuddyAllocator.owns arg0=typed array with throwing own getters",
+      "BuddyAllocator.resize arg0=typed array with throwing own getters",
+      "DebugAllocator.free arg0=typed array with throwing own getters",
+      "DebugAllocator.owns arg0=typed array with throwing own getters",
+      "DebugAllocator.resize arg0=typed array with throwing own getters",
+      "FailingAllocator.free arg0=typed array with throwing own getters",
+      "FailingAllocator.owns arg0=typed array with throwing own getters",
+      "FailingAllocator.resize arg0=typed array with throwing own getters",
+      "FreeListAllocator.free arg0=typed array with throwing own getters",
+      "FreeListAllocator.owns arg0=typed array with throwing own getters",
+      "FreeListAllocator.resize arg0=typed array with throwing own getters",
+      "PoolAllocator.free arg0=typed array with throwing own getters",
+      "PoolAllocator.owns arg0=typed array with throwing own getters",
+      "PoolAllocator.resize arg0=typed array with throwing own getters",
+      "StackAllocator.free arg0=typed array with throwing own getters",
+      "StackAllocator.owns arg0=typed array with throwing own getters",
+      "StackAllocator.resize arg0=typed array with throwing own getters",
+      "SystemAllocator.free arg0=typed array with throwing own getters",
+      "SystemAllocator.owns arg0=typed array with throwing own getters",
+      "SystemAllocator.resize arg0=typed array with throwing own getters",
+    ],
+    denoOnly: [
+      "addressOf arg0=typed array with throwing own getters",
+    ],
+  },
+  {
+    id: "describe-constructor",
+    bug:
+      "describe() (src/base/_validate.ts), which renders a value for an error message, reads a view's own `constructor` (and `byteLength`) property: a typed array with a throwing own getter makes every check that rejects it throw the user's error instead of its TypeError/RangeError",
+    repro:
+      'new SystemAllocator().alloc(Object.defineProperty(new Uint8Array(16), "constructor", { get() { throw new Error("user getter ran"); } }))',
+    observed: {
+      deno: "Error: user getter ran (the getter's own error, not a TypeError)",
+      bun: "Error: user getter ran",
+    },
+    cases: [
+      "Arena.alloc arg0=typed array with throwing own getters",
+      "Arena.array arg0=typed array with throwing own getters",
+      "Arena.reset arg0=typed array with throwing own getters",
+      "Arena.tryAlloc arg0=typed array with throwing own getters",
+      "BuddyAllocator.alloc arg0=typed array with throwing own getters",
+      "BuddyAllocator.array arg0=typed array with throwing own getters",
+      "BuddyAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "DebugAllocator.alloc arg0=typed array with throwing own getters",
+      "DebugAllocator.array arg0=typed array with throwing own getters",
+      "DebugAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "DynamicArray.get arg0=typed array with throwing own getters",
+      "DynamicArray.remove arg0=typed array with throwing own getters",
+      "DynamicArray.reserve arg0=typed array with throwing own getters",
+      "DynamicArray.set arg0=typed array with throwing own getters",
+      "DynamicArray.swapRemove arg0=typed array with throwing own getters",
+      "DynamicArray.view arg0=typed array with throwing own getters",
+      "FailingAllocator.alloc arg0=typed array with throwing own getters",
+      "FailingAllocator.array arg0=typed array with throwing own getters",
+      "FailingAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "FreeListAllocator.alloc arg0=typed array with throwing own getters",
+      "FreeListAllocator.array arg0=typed array with throwing own getters",
+      "FreeListAllocator.defragment arg0=typed array with throwing own getters",
+      "FreeListAllocator.handle arg0=typed array with throwing own getters",
+      "FreeListAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "Mapping (mapFile).advise arg0=typed array with throwing own getters",
+      "Mapping (mapFile).protect arg0=typed array with throwing own getters",
+      "Mapping (mapFile).read arg0=typed array with throwing own getters",
+      "Mapping (mapFile).view arg0=typed array with throwing own getters",
+      "Mapping (mapPages).advise arg0=typed array with throwing own getters",
+      "Mapping (mapPages).protect arg0=typed array with throwing own getters",
+      "Mapping (mapPages).read arg0=typed array with throwing own getters",
+      "Mapping (mapPages).view arg0=typed array with throwing own getters",
+      "PoolAllocator.alloc arg0=typed array with throwing own getters",
+      "PoolAllocator.array arg0=typed array with throwing own getters",
+      "PoolAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "PressureMonitor.on arg0=typed array with throwing own getters",
+      "PsiTrigger.wait arg0=typed array with throwing own getters",
+      "SIMDArray.add arg0=typed array with throwing own getters",
+      "SIMDArray.axpy arg0=typed array with throwing own getters",
+      "SIMDArray.dot arg0=typed array with throwing own getters",
+      "SIMDArray.get arg0=typed array with throwing own getters",
+      "SIMDArray.magnitudes arg0=typed array with throwing own getters",
+      "SIMDArray.remove arg0=typed array with throwing own getters",
+      "SIMDArray.reserve arg0=typed array with throwing own getters",
+      "SIMDArray.scale arg0=typed array with throwing own getters",
+      "SIMDArray.set arg0=typed array with throwing own getters",
+      "SIMDArray.sub arg0=typed array with throwing own getters",
+      "SIMDArray.swapRemove arg0=typed array with throwing own getters",
+      "SIMDArray.view arg0=typed array with throwing own getters",
+      "SharedDynamicArray.attach arg0=typed array with throwing own getters",
+      "SharedDynamicArray.get arg0=typed array with throwing own getters",
+      "SharedDynamicArray.pushMany arg0=typed array with throwing own getters",
+      "SharedDynamicArray.set arg0=typed array with throwing own getters",
+      "StackAllocator.alloc arg0=typed array with throwing own getters",
+      "StackAllocator.array arg0=typed array with throwing own getters",
+      "StackAllocator.rewind arg0=typed array with throwing own getters",
+      "StackAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "SystemAllocator.alloc arg0=typed array with throwing own getters",
+      "SystemAllocator.array arg0=typed array with throwing own getters",
+      "SystemAllocator.tryAlloc arg0=typed array with throwing own getters",
+      "cFree arg0=typed array with throwing own getters",
+      "cRealloc arg0=typed array with throwing own getters",
+      "malloc arg0=typed array with throwing own getters",
+      "mapFile arg0=typed array with throwing own getters",
+      "mapPages arg0=typed array with throwing own getters",
+      "new DebugAllocator arg0=typed array with throwing own getters",
+      "new DynamicArray arg0=typed array with throwing own getters",
+      "new SIMDArray arg0=typed array with throwing own getters",
+      "new SharedDynamicArray arg0=typed array with throwing own getters",
+      "uniformArray arg0=typed array with throwing own getters",
+      "vertexArray arg0=typed array with throwing own getters",
+    ],
+  },
+  {
+    id: "clone",
+    bug:
+      "Arena.clone() sizes the copy from the view's own/subclass `byteLength`/`byteOffset` and copies a detached view through the engine",
+    repro:
+      'new Arena().clone(Object.defineProperty(new Uint8Array(16), "byteLength", { value: 2 ** 40 })); new Arena().clone(detachedView)',
+    observed: {
+      deno:
+        "RangeError: Invalid typed array length: 1099511627776; TypeError: Cannot perform Construct on a detached ArrayBuffer",
+      bun: "RangeError: Length out of range of buffer; TypeError: Buffer is already detached",
+    },
+    cases: [
+      "Arena.clone arg0=DataView with own byteLength 2^40",
+      "Arena.clone arg0=Float32Array subclass whose length/byteLength lie",
+      "Arena.clone arg0=Uint8Array subclass whose length/byteLength/byteOffset/buffer lie",
+      "Arena.clone arg0=detached view (buffer.transfer(0))",
+      "Arena.clone arg0=freed native view (memkit SystemAllocator)",
+      "Arena.clone arg0=typed array with own byteLength 2^40",
+      "Arena.clone arg0=typed array with own byteOffset 2^40",
+    ],
+  },
+  {
+    id: "pushMany-detached",
+    bug:
+      'DynamicArray/SIMDArray.pushMany(typed array) copies a detached view through the engine instead of throwing AllocationError("use-after-free")',
+    repro: 'const v = new Uint8Array(4); v.buffer.transfer(0); new DynamicArray("u8").pushMany(v)',
+    observed: {
+      deno: "TypeError: Cannot perform Construct on a detached ArrayBuffer",
+      bun: "TypeError: Buffer is already detached",
+    },
+    cases: [
+      "DynamicArray.pushMany arg0=detached view (buffer.transfer(0))",
+      "DynamicArray.pushMany arg0=freed native view (memkit SystemAllocator)",
+      "SIMDArray.pushMany arg0=detached view (buffer.transfer(0))",
+      "SIMDArray.pushMany arg0=freed native view (memkit SystemAllocator)",
+    ],
+  },
+  {
+    id: "forged-layout",
+    bug:
+      "DynamicArray, SharedDynamicArray (and attach), vertexArray and uniformArray trust any object shaped like a StructLayout: a forged `size`, `align` or `fields` reaches the engine (typed array lengths, template strings, Object.entries)",
+    repro:
+      'new DynamicArray({ ...struct({ a: "f32" }), size: -1 }); new DynamicArray({ ...struct({ a: "f32" }), fields: { a: 1 } })',
+    observed: {
+      deno:
+        "RangeError: Invalid typed array length: -1; TypeError: Cannot read properties of undefined (reading 'startsWith')",
+      bun:
+        "RangeError: length cannot be negative; TypeError: undefined is not an object (evaluating 'type.startsWith')",
+    },
+    cases: [
+      "SharedDynamicArray.attach arg1.fields=Float32Array subclass whose length/byteLength lie",
+      "SharedDynamicArray.attach arg1.fields=Proxy around a Uint8Array (lying length)",
+      "SharedDynamicArray.attach arg1.fields=Uint8Array subclass whose length getter lies",
+      "SharedDynamicArray.attach arg1.fields=array with holes [64, , 16]",
+      "SharedDynamicArray.attach arg1.fields=null",
+      "SharedDynamicArray.attach arg1.fields=typed array with own byteLength 2^40",
+      "SharedDynamicArray.attach arg1.fields=typed array with own length 2^40",
+      "SharedDynamicArray.attach arg1.fields=valueOf re-enters the receiver",
+      "SharedDynamicArray.attach arg1.fields=valueOf throws",
+      "SharedDynamicArray.attach arg1.fields=view over a SharedArrayBuffer",
+      "SharedDynamicArray.attach arg1.size=-1",
+      "SharedDynamicArray.attach arg1.size=2^53",
+      "new DynamicArray arg0.align=BigInt 64n",
+      "new DynamicArray arg0.align=Proxy around a Uint8Array (lying length)",
+      "new DynamicArray arg0.align=detached view (buffer.transfer(0))",
+      "new DynamicArray arg0.align=symbol",
+      "new DynamicArray arg0.align=valueOf throws",
+      "new DynamicArray arg0.align=view over a resizable ArrayBuffer shrunk after the view",
+      "new DynamicArray arg0.fields=Float32Array subclass whose length/byteLength lie",
+      "new DynamicArray arg0.fields=Proxy around a Uint8Array (lying length)",
+      "new DynamicArray arg0.fields=Uint8Array subclass whose length getter lies",
+      "new DynamicArray arg0.fields=array with holes [64, , 16]",
+      "new DynamicArray arg0.fields=null",
+      "new DynamicArray arg0.fields=typed array with own byteLength 2^40",
+      "new DynamicArray arg0.fields=typed array with own length 2^40",
+      "new DynamicArray arg0.fields=valueOf re-enters the receiver",
+      "new DynamicArray arg0.fields=valueOf throws",
+      "new DynamicArray arg0.fields=view over a SharedArrayBuffer",
+      "new DynamicArray arg0.size=-1",
+      "new DynamicArray arg0.size=2^53",
+      "new SharedDynamicArray arg0.fields=Float32Array subclass whose length/byteLength lie",
+      "new SharedDynamicArray arg0.fields=Proxy around a Uint8Array (lying length)",
+      "new SharedDynamicArray arg0.fields=Uint8Array subclass whose length getter lies",
+      "new SharedDynamicArray arg0.fields=array with holes [64, , 16]",
+      "new SharedDynamicArray arg0.fields=null",
+      "new SharedDynamicArray arg0.fields=typed array with own byteLength 2^40",
+      "new SharedDynamicArray arg0.fields=typed array with own length 2^40",
+      "new SharedDynamicArray arg0.fields=valueOf re-enters the receiver",
+      "new SharedDynamicArray arg0.fields=valueOf throws",
+      "new SharedDynamicArray arg0.fields=view over a SharedArrayBuffer",
+      "new SharedDynamicArray arg0.size=-1",
+      "new SharedDynamicArray arg0.size=2^53",
+      "new SharedDynamicArray arg0.size=NaN",
+      "uniformArray arg0.align=BigInt 64n",
+      "uniformArray arg0.align=Proxy around a Uint8Array (lying length)",
+      "uniformArray arg0.align=detached view (buffer.transfer(0))",
+      "uniformArray arg0.align=symbol",
+      "uniformArray arg0.align=valueOf throws",
+      "uniformArray arg0.align=view over a resizable ArrayBuffer shrunk after the view",
+      "uniformArray arg0.fields=null",
+      "vertexArray arg0.align=BigInt 64n",
+      "vertexArray arg0.align=Proxy around a Uint8Array (lying length)",
+      "vertexArray arg0.align=detached view (buffer.transfer(0))",
+      "vertexArray arg0.align=symbol",
+      "vertexArray arg0.align=valueOf throws",
+      "vertexArray arg0.align=view over a resizable ArrayBuffer shrunk after the view",
+      "vertexArray arg0.fields=Float32Array subclass whose length/byteLength lie",
+      "vertexArray arg0.fields=Proxy around a Uint8Array (lying length)",
+      "vertexArray arg0.fields=Uint8Array subclass whose length getter lies",
+      "vertexArray arg0.fields=array with holes [64, , 16]",
+      "vertexArray arg0.fields=null",
+      "vertexArray arg0.fields=typed array with own byteLength 2^40",
+      "vertexArray arg0.fields=typed array with own length 2^40",
+      "vertexArray arg0.fields=valueOf re-enters the receiver",
+      "vertexArray arg0.fields=valueOf throws",
+      "vertexArray arg0.fields=view over a SharedArrayBuffer",
+      "vertexArray arg0.size=-1",
+      "vertexArray arg0.size=2^53",
+    ],
+  },
+  {
+    id: "struct-message",
+    bug:
+      "struct(fields) builds its error message by interpolating the field's value (`${value}`), which runs the engine's join on views",
+    repro: "const v = new Uint8Array(4); v.buffer.transfer(0); struct({ a: v })",
+    observed: {
+      deno: "TypeError: Cannot perform %TypedArray%.prototype.join on a detached or out-of-bounds ArrayBuffer",
+      bun: "TypeError: Underlying ArrayBuffer has been detached from the view or out-of-bounds",
+    },
+    cases: [
+      "struct arg0.a=Proxy around a Uint8Array (lying length)",
+      "struct arg0.a=detached view (buffer.transfer(0))",
+      "struct arg0.a=view over a resizable ArrayBuffer shrunk after the view",
+      "struct arg0.b=Proxy around a Uint8Array (lying length)",
+      "struct arg0.b=detached view (buffer.transfer(0))",
+      "struct arg0.b=view over a resizable ArrayBuffer shrunk after the view",
+    ],
+  },
+  {
+    id: "observe",
+    bug:
+      "Arena.observe(observer) accepts hooks that are not functions (and any object, even a Proxy): the next alloc/free calls them and the engine's TypeError is rethrown from a microtask, uncaught (it ends the process unless a global handler catches it)",
+    repro: "const arena = new Arena(); arena.observe({ onAlloc: 1 }); arena.alloc(8)",
+    observed: {
+      deno: "alloc returns; then uncaught TypeError: o.onAlloc is not a function",
+      bun:
+        "alloc returns; then uncaught TypeError: o.onAlloc is not a function. (In 'o.onAlloc?.(view, align)', 'o.onAlloc' is 1)",
+    },
+    cases: [
+      "Arena.observe arg0.onAlloc=-1",
+      "Arena.observe arg0.onAlloc=2^53",
+      "Arena.observe arg0.onAlloc=BigInt 64n",
+      "Arena.observe arg0.onAlloc=Float32Array subclass whose length/byteLength lie",
+      "Arena.observe arg0.onAlloc=NaN",
+      "Arena.observe arg0.onAlloc=Proxy around a Uint8Array (lying length)",
+      "Arena.observe arg0.onAlloc=Proxy around a plain object (throwing traps)",
+      "Arena.observe arg0.onAlloc=Uint8Array subclass whose length getter lies",
+      "Arena.observe arg0.onAlloc=array with holes [64, , 16]",
+      "Arena.observe arg0.onAlloc=detached view (buffer.transfer(0))",
+      "Arena.observe arg0.onAlloc=frozen empty object",
+      "Arena.observe arg0.onAlloc=object with throwing getters",
+      'Arena.observe arg0.onAlloc=string "64"',
+      "Arena.observe arg0.onAlloc=symbol",
+      "Arena.observe arg0.onAlloc=typed array with own byteLength 2^40",
+      "Arena.observe arg0.onAlloc=typed array with own length 2^40",
+      "Arena.observe arg0.onAlloc=valueOf re-enters the receiver",
+      "Arena.observe arg0.onAlloc=valueOf throws",
+      "Arena.observe arg0.onAlloc=view over a SharedArrayBuffer",
+      "Arena.observe arg0.onAlloc=view over a resizable ArrayBuffer shrunk after the view",
+      "Arena.observe arg0.onFree=-1",
+      "Arena.observe arg0.onFree=2^53",
+      "Arena.observe arg0.onFree=BigInt 64n",
+      "Arena.observe arg0.onFree=Float32Array subclass whose length/byteLength lie",
+      "Arena.observe arg0.onFree=NaN",
+      "Arena.observe arg0.onFree=Proxy around a Uint8Array (lying length)",
+      "Arena.observe arg0.onFree=Proxy around a plain object (throwing traps)",
+      "Arena.observe arg0.onFree=Uint8Array subclass whose length getter lies",
+      "Arena.observe arg0.onFree=array with holes [64, , 16]",
+      "Arena.observe arg0.onFree=detached view (buffer.transfer(0))",
+      "Arena.observe arg0.onFree=frozen empty object",
+      "Arena.observe arg0.onFree=object with throwing getters",
+      'Arena.observe arg0.onFree=string "64"',
+      "Arena.observe arg0.onFree=symbol",
+      "Arena.observe arg0.onFree=typed array with own byteLength 2^40",
+      "Arena.observe arg0.onFree=typed array with own length 2^40",
+      "Arena.observe arg0.onFree=valueOf re-enters the receiver",
+      "Arena.observe arg0.onFree=valueOf throws",
+      "Arena.observe arg0.onFree=view over a SharedArrayBuffer",
+      "Arena.observe arg0.onFree=view over a resizable ArrayBuffer shrunk after the view",
+      "Arena.observe arg0=Proxy around a plain object (every property 2^40)",
+    ],
+  },
+  {
+    id: "pressureLevel-status",
+    bug:
+      "pressureLevel(status) does not check the status it is given: BigInt, symbols, views and objects in totalBytes/limitBytes reach arithmetic (coercion hooks run)",
+    repro: "pressureLevel({ ...readMemoryStatus(), totalBytes: 1n })",
+    observed: {
+      deno: "TypeError: Cannot mix BigInt and other types, use explicit conversions",
+      bun: "TypeError: Invalid mix of BigInt and other type in division.",
+    },
+    cases: [
+      "pressureLevel arg0.limitBytes=BigInt 64n",
+      "pressureLevel arg0.limitBytes=Proxy around a Uint8Array (lying length)",
+      "pressureLevel arg0.limitBytes=detached view (buffer.transfer(0))",
+      "pressureLevel arg0.limitBytes=symbol",
+      "pressureLevel arg0.limitBytes=valueOf throws",
+      "pressureLevel arg0.limitBytes=view over a resizable ArrayBuffer shrunk after the view",
+      "pressureLevel arg0.totalBytes=BigInt 64n",
+      "pressureLevel arg0.totalBytes=Proxy around a Uint8Array (lying length)",
+      "pressureLevel arg0.totalBytes=detached view (buffer.transfer(0))",
+      "pressureLevel arg0.totalBytes=symbol",
+      "pressureLevel arg0.totalBytes=valueOf throws",
+      "pressureLevel arg0.totalBytes=view over a resizable ArrayBuffer shrunk after the view",
+    ],
+  },
+  {
+    id: "simd-null",
+    bug: "simd.copy/fill/compare/equals call Object.getPrototypeOf on null or undefined arguments before checking them",
+    repro: "simd.copy(null, new Uint8Array(1))",
+    observed: {
+      deno: "TypeError: Cannot convert undefined or null to object",
+      bun: "TypeError: null is not an object (evaluating 'getPrototypeOf(dst)')",
+    },
+    cases: [
+      "simd.compare arg0=null",
+      "simd.compare arg0=undefined",
+      "simd.compare arg1=null",
+      "simd.compare arg1=undefined",
+      "simd.copy arg0=null",
+      "simd.copy arg0=undefined",
+      "simd.copy arg1=null",
+      "simd.copy arg1=undefined",
+      "simd.equals arg0=null",
+      "simd.equals arg0=undefined",
+      "simd.equals arg1=null",
+      "simd.equals arg1=undefined",
+      "simd.fill arg0=null",
+      "simd.fill arg0=undefined",
+    ],
+  },
+  {
+    id: "fragmentation",
+    bug: "fragmentation(sizes) iterates a detached, shrunk or Proxy-wrapped typed array through the engine",
+    repro: "const v = new Float64Array(4); v.buffer.transfer(0); fragmentation(v)",
+    observed: {
+      deno: "TypeError: Cannot perform %TypedArray%.prototype.values on a detached or out-of-bounds ArrayBuffer",
+      bun: "TypeError: Underlying ArrayBuffer has been detached from the view or out-of-bounds",
+    },
+    cases: [
+      "fragmentation arg0=detached view (buffer.transfer(0))",
+      "fragmentation arg0=freed native view (memkit SystemAllocator)",
+      "fragmentation arg0=length-tracking view over a shrunk resizable ArrayBuffer",
+      "fragmentation arg0=view over a resizable ArrayBuffer shrunk after the view",
+    ],
+    bunOnly: [
+      "fragmentation arg0=Proxy around a Uint8Array (lying length)",
+    ],
+  },
+  {
+    id: "wait-minus-zero",
+    bug: "PsiTrigger.wait(-0) passes -0 (Number.isInteger(-0) is true) to the FFI `poll` call, which Deno rejects",
+    repro: "await PsiTrigger.open().wait(-0)",
+    observed: { deno: "TypeError: Invalid FFI i32 type, expected integer", bun: "returns false (passes)" },
+    cases: [],
+    denoOnly: [
+      "PsiTrigger.wait arg0=-0",
+    ],
+  },
+  {
+    id: "allocerror-ctor",
+    bug:
+      "new AllocationError(category, message, options) converts a non-string message with the engine and reads `options.cause` of null",
+    repro: 'new AllocationError("leak", "m", null); new AllocationError("leak", Symbol())',
+    observed: {
+      deno:
+        "TypeError: Cannot read properties of null (reading 'cause'); TypeError: Cannot convert a Symbol value to a string",
+      bun:
+        "TypeError: null is not an object (evaluating 'options.cause'); TypeError: Cannot convert a symbol to a string",
+    },
+    cases: [
+      "new AllocationError arg1=Proxy around a Uint8Array (lying length)",
+      "new AllocationError arg1=detached view (buffer.transfer(0))",
+      "new AllocationError arg1=symbol",
+      "new AllocationError arg1=view over a resizable ArrayBuffer shrunk after the view",
+      "new AllocationError arg2=null",
+    ],
+  },
+  {
+    id: "zod-nonoptional",
+    bug:
+      'parseOptions() lets zod\'s vocabulary through: an options object without own keys whose reads give numbers (a Proxy) gets "must be a nonoptional"',
+    repro: "new StackAllocator(new Proxy({}, { get: () => 2 ** 40 }))",
+    observed: {
+      deno:
+        "TypeError: Cannot create StackAllocator as 'capacity' must be a nonoptional: current value is 1099511627776",
+      bun: "the same",
+    },
+    cases: [
+      "new BuddyAllocator arg0=Proxy around a plain object (every property 2^40)",
+      "new PoolAllocator arg0=Proxy around a plain object (every property 2^40)",
+      "new StackAllocator arg0=Proxy around a plain object (every property 2^40)",
+    ],
+  },
+  {
+    id: "psi-ctor",
+    bug:
+      "PsiTrigger's constructor (private in TypeScript, callable from JavaScript) coerces its fd argument with DataView.setInt32: coercion hooks run and engine messages leak; in Bun a sparse array of length 2^32 - 1 takes minutes (its join)",
+    repro: 'new PsiTrigger(Symbol(), "/proc/pressure/memory")',
+    observed: {
+      deno: "TypeError: Cannot convert a Symbol value to a number",
+      bun: "TypeError: Cannot convert a symbol to a number",
+    },
+    cases: [
+      "new PsiTrigger arg0=BigInt 64n",
+      "new PsiTrigger arg0=Proxy around a Uint8Array (lying length)",
+      "new PsiTrigger arg0=Proxy around a plain object (every property 2^40)",
+      "new PsiTrigger arg0=Symbol.toPrimitive throws",
+      "new PsiTrigger arg0=detached view (buffer.transfer(0))",
+      "new PsiTrigger arg0=freed native view (memkit SystemAllocator)",
+      "new PsiTrigger arg0=length-tracking view over a shrunk resizable ArrayBuffer",
+      "new PsiTrigger arg0=object with a null prototype",
+      "new PsiTrigger arg0=symbol",
+      "new PsiTrigger arg0=toString throws",
+      "new PsiTrigger arg0=valueOf throws",
+      "new PsiTrigger arg0=view over a resizable ArrayBuffer shrunk after the view",
+    ],
+    bunOnly: [
+      "new PsiTrigger arg0=sparse array of length 2^32 - 1",
+    ],
+  },
+];
+
+/** Every known-failing case on `runtime`, with its bug and the outcome observed there. */
+export function knownFailing(runtime: "deno" | "bun"): Map<string, string> {
+  const known = new Map<string, string>();
+  for (const b of KNOWN_BUGS) {
+    const only = runtime === "deno" ? b.denoOnly : b.bunOnly;
+    for (const name of [...b.cases, ...(only ?? [])]) known.set(name, `${b.id}: ${b.observed[runtime]}`);
+  }
+  return known;
+}
+
+/** The KNOWN_FAILING list: case name → bug and observed outcome (on Deno / on Bun). */
+export const KNOWN_FAILING: Readonly<Record<string, string>> = Object.fromEntries(
+  KNOWN_BUGS.flatMap((b) =>
+    [...b.cases, ...(b.denoOnly ?? []), ...(b.bunOnly ?? [])].map((name) => [
+      name,
+      `${b.id}: ${b.bug} (Deno: ${b.observed.deno}; Bun: ${b.observed.bun})`,
+    ])
+  ),
+);
