@@ -42,6 +42,7 @@ const taByteLength = getter<number>(TypedArrayPrototype, "byteLength");
 const taByteOffset = getter<number>(TypedArrayPrototype, "byteOffset");
 const taLength = getter<number>(TypedArrayPrototype, "length");
 const taBuffer = getter<ArrayBufferLike>(TypedArrayPrototype, "buffer");
+const taTag = getter<string | undefined>(TypedArrayPrototype, Symbol.toStringTag);
 const dvByteLength = getter<number>(DataView.prototype, "byteLength");
 const dvByteOffset = getter<number>(DataView.prototype, "byteOffset");
 const dvBuffer = getter<ArrayBufferLike>(DataView.prototype, "buffer");
@@ -61,6 +62,16 @@ const set = (TypedArrayPrototype as Uint8Array).set as (this: unknown, source: A
  * around it costs as much again. Throws TypeError for a non-typed-array.
  */
 export const typedArrayByteLength: (this: unknown) => number = taByteLength;
+
+// A DataView's offset or length: 0 when detached or out of bounds (its getters throw then).
+function dataViewPart(get: Getter<number>, view: unknown): number {
+  if (!isView(view)) return get.call(view); // not a view at all: the getter's TypeError
+  try {
+    return get.call(view);
+  } catch {
+    return 0;
+  }
+}
 
 /** Whether `buffer` is an ArrayBuffer that has been detached (a SharedArrayBuffer never is). */
 function isDetached(buffer: ArrayBufferLike): boolean {
@@ -116,6 +127,39 @@ export const intrinsic = {
     } catch {
       return [buffer, 0, 0]; // detached, or out of bounds of a shrunk resizable buffer
     }
+  },
+  /**
+   * The buffer of any typed array or DataView, from its internal slot (an own
+   * `buffer` property or a subclass getter is never read). The allocators use
+   * it to find the block a view belongs to.
+   */
+  bufferOf(view: ArrayBufferView): ArrayBufferLike {
+    // The typed-array getter throws for a DataView (rare here): only then is the DataView's asked.
+    try {
+      return taBuffer.call(view);
+    } catch {
+      return dvBuffer.call(view);
+    }
+  },
+  /** The byte offset of any typed array or DataView, from its internal slot (0 when detached). */
+  offsetOf(view: ArrayBufferView): number {
+    try {
+      return taByteOffset.call(view);
+    } catch {
+      return dataViewPart(dvByteOffset, view);
+    }
+  },
+  /** The byte length of any typed array or DataView, from its internal slot (0 when detached). */
+  lengthOf(view: ArrayBufferView): number {
+    try {
+      return taByteLength.call(view);
+    } catch {
+      return dataViewPart(dvByteLength, view);
+    }
+  },
+  /** The name of a typed array's type ("Uint8Array"), or undefined for anything else (no user code runs). */
+  typedArrayTag(value: unknown): string | undefined {
+    return taTag.call(value);
   },
   /** A buffer's real byte length (ArrayBuffer or SharedArrayBuffer; 0 when detached). */
   bufferByteLength(buffer: ArrayBufferLike): number {

@@ -1,75 +1,102 @@
 // Relocatable blocks of a FreeListAllocator. A handle is the only way to a
 // block that defragment() may move: `bytes` re-creates its view after a move,
 // and every view of the old place is detached.
+//
+// The public Handle holds nothing a caller can change: its state lives in
+// module-private WeakMaps that only the allocator reaches.
+import { bufferOf, lengthOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Handle } from "./free_list_types.ts";
 
 /** What a handle asks its allocator (so the handle holds no allocator internals). */
 export interface HandleHooks {
   /** A fresh view of the block at its current place (its own ArrayBuffer). */
-  view(handle: HandleImpl): Uint8Array;
-  size(handle: HandleImpl): number;
-  free(handle: HandleImpl): void;
+  view(state: HandleState): Uint8Array;
+  size(state: HandleState): number;
+  free(state: HandleState): void;
   /** Null while the allocator can be used; otherwise why not. */
   ended(): string | null;
 }
 
-// Each handle's ArrayBuffer carries its handle here (a property, not a Map).
-const HANDLE_KEY = Symbol("memkit.handle");
-
-/** The handle whose view `buffer` backs, if any. */
-export function handleOf(buffer: ArrayBufferLike): HandleImpl | undefined {
-  return (buffer as unknown as Record<symbol, HandleImpl | undefined>)[HANDLE_KEY];
-}
-
-/** Marks `buffer` as the view buffer of `handle`. */
-export function tagHandleBuffer(buffer: ArrayBuffer, handle: HandleImpl): void {
-  (buffer as unknown as Record<symbol, HandleImpl>)[HANDLE_KEY] = handle;
-}
-
-/** The Handle implementation; `id` is its block record. */
-export class HandleImpl implements Handle {
+/** A handle's state, seen by its allocator only. */
+export interface HandleState {
   readonly owner: object;
-  readonly #hooks: HandleHooks;
+  /** The block record. */
   readonly id: number;
-  view: Uint8Array | null = null;
-  pins = 0;
-  isFreed = false;
+  /** The public handle. */
+  readonly handle: Handle;
+  view: Uint8Array | null;
+  pins: number;
+  freed: boolean;
+}
 
-  constructor(owner: object, hooks: HandleHooks, id: number) {
-    this.owner = owner;
+const stateOfHandle = new WeakMap<object, HandleState>();
+const stateOfBuffer = new WeakMap<object, HandleState>();
+
+/** The state of the handle whose view `buffer` backs, if any. */
+export function handleOf(buffer: ArrayBufferLike): HandleState | undefined {
+  return stateOfBuffer.get(buffer);
+}
+
+/** Detaches the state's current view (the block moved or is gone). */
+export function detachHandle(state: HandleState): void {
+  if (state.view !== null) {
+    // From the internal slot: the view was handed out, and a caller may have given it an own `buffer`.
+    const buffer = bufferOf(state.view) as ArrayBuffer;
+    stateOfBuffer.delete(buffer);
+    buffer.transfer(0);
+    state.view = null;
+  }
+}
+
+/** A new handle for block `id` of `owner`; its state goes to the allocator. */
+export function createHandle(owner: object, hooks: HandleHooks, id: number): HandleState {
+  const handle = new HandleImpl(hooks);
+  const state: HandleState = { owner, id, handle, view: null, pins: 0, freed: false };
+  stateOfHandle.set(handle, state);
+  return state;
+}
+
+/** Records that `view` (its own buffer) is the current view of `state`'s block. */
+export function tagHandleView(view: Uint8Array, state: HandleState): Uint8Array {
+  stateOfBuffer.set(bufferOf(view), state);
+  state.view = view;
+  return view;
+}
+
+class HandleImpl implements Handle {
+  readonly #hooks: HandleHooks;
+
+  constructor(hooks: HandleHooks) {
     this.#hooks = hooks;
-    this.id = id;
   }
 
   get bytes(): Uint8Array {
-    this.#live("read the bytes of");
-    if (this.view === null || this.view.length === 0) this.view = this.#hooks.view(this);
-    return this.view;
+    const state = this.#live("read the bytes of");
+    if (state.view === null || lengthOf(state.view) === 0) this.#hooks.view(state);
+    return state.view!;
   }
 
   get size(): number {
-    this.#live("read the size of");
-    return this.#hooks.size(this);
+    return this.#hooks.size(this.#live("read the size of"));
   }
 
   get pinned(): boolean {
-    return this.pins > 0;
+    return stateOfHandle.get(this)!.pins > 0;
   }
 
   get freed(): boolean {
-    return this.isFreed || this.#hooks.ended() !== null;
+    return stateOfHandle.get(this)!.freed || this.#hooks.ended() !== null;
   }
 
   pin(): void {
-    this.#live("pin");
-    this.pins++;
+    this.#live("pin").pins++;
   }
 
   unpin(): void {
-    this.#live("unpin");
-    if (this.pins === 0) throw new RangeError("Cannot unpin as the Handle is not pinned: current pin count is 0");
-    this.pins--;
+    const state = this.#live("unpin");
+    if (state.pins === 0) throw new RangeError("Cannot unpin as the Handle is not pinned: current pin count is 0");
+    state.pins--;
   }
 
   free(): void {
@@ -77,23 +104,18 @@ export class HandleImpl implements Handle {
     if (ended !== null) {
       throw new AllocationError("use-after-free", `Cannot free a Handle: its FreeListAllocator ${ended}`);
     }
-    if (this.isFreed) throw new AllocationError("double-free", "Cannot free a Handle twice");
-    this.#hooks.free(this);
+    const state = stateOfHandle.get(this)!;
+    if (state.freed) throw new AllocationError("double-free", "Cannot free a Handle twice");
+    this.#hooks.free(state);
   }
 
-  /** Detaches the current view (the block moved or is gone). */
-  detach(): void {
-    if (this.view !== null) {
-      (this.view.buffer as ArrayBuffer).transfer(0);
-      this.view = null;
-    }
-  }
-
-  #live(op: string): void {
+  #live(op: string): HandleState {
     const ended = this.#hooks.ended();
     if (ended !== null) {
       throw new AllocationError("use-after-free", `Cannot ${op} a Handle: its FreeListAllocator ${ended}`);
     }
-    if (this.isFreed) throw new AllocationError("use-after-free", `Cannot ${op} a freed Handle`);
+    const state = stateOfHandle.get(this)!;
+    if (state.freed) throw new AllocationError("use-after-free", `Cannot ${op} a freed Handle`);
+    return state;
   }
 }

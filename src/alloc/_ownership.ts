@@ -1,4 +1,4 @@
-import { describe } from "../base/_validate.ts";
+import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 
 // Which allocator holds a buffer, asked only on error paths: every allocator
@@ -46,7 +46,7 @@ export function foreignBlockError(
   self: object,
   name: string,
 ): AllocationError {
-  const buffer = view.buffer as ArrayBuffer;
+  const buffer = bufferOf(view) as ArrayBuffer;
   if (buffer.detached) {
     return new AllocationError(
       op === "free" ? "double-free" : "use-after-free",
@@ -65,6 +65,6 @@ export function foreignBlockError(
 
 /** An empty view over an empty, live buffer: what `alloc(0)` returns, holding no memory. */
 export function isEmptyView(view: ArrayBufferView): boolean {
-  const buffer = view.buffer as ArrayBuffer;
-  return view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached;
+  const buffer = bufferOf(view) as ArrayBuffer;
+  return lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached;
 }

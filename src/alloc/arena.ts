@@ -12,12 +12,17 @@ import { LEASES, LeaseTable } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
+  bufferOf,
   checkAlignment,
   checkSize,
   checkTypedArrayConstructor,
   checkView,
   describe,
+  intrinsicConstructorOf,
+  isDetached,
+  lengthOf,
   MAX_BLOCK_SIZE,
+  offsetOf,
 } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -46,15 +51,26 @@ function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
   return (buffer as unknown as Record<symbol, Arena | undefined>)[ARENA] === arena && !(buffer as ArrayBuffer).detached;
 }
 
-// Observers are notifications: one that throws must not undo or half-do the
-// operation it observes, so its error is reported on its own.
-function notify(call: () => void): void {
+// An observer's hooks, read once when it registers.
+interface Hooks {
+  readonly observer: ArenaObserver;
+  readonly onAlloc?: (view: Uint8Array, align: number) => void;
+  readonly onFree?: (view: ArrayBufferView, rolledBack: boolean) => void;
+  readonly onScopeEnter?: (scope: ArenaScope) => void;
+  readonly onScopeExit?: (scope: ArenaScope) => void;
+}
+
+const HOOK_NAMES = ["onAlloc", "onFree", "onScopeEnter", "onScopeExit"] as const;
+
+// Observers are notifications of a finished operation: one that throws must
+// not undo it, half-do it, or make its caller think it failed (an allocation
+// that "threw" would be lost). Its error goes to the console instead.
+function notify(hook: ((...args: never[]) => void) | undefined, observer: ArenaObserver, ...args: unknown[]): void {
+  if (hook === undefined) return;
   try {
-    call();
+    (hook as (...a: unknown[]) => void).apply(observer, args);
   } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
+    console.error("memkit: an Arena observer threw; the operation it observed is done:", error);
   }
 }
 
@@ -104,7 +120,7 @@ export class Arena implements Allocator, Disposable {
   readonly #timing: boolean;
   readonly #safety: boolean;
   readonly #scopes: ScopeRecord[] = [];
-  #observers: ArenaObserver[] = [];
+  #observers: Hooks[] = [];
   #totalBytes = 0;
   #ignoredFrees = 0;
   #timedNs = 0;
@@ -211,16 +227,22 @@ export class Arena implements Allocator, Disposable {
    */
   clone<T extends ArrayBufferView>(view: T): T {
     checkView(view, "clone");
-    const length = view.byteLength;
-    const bytesPerElement = (view as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-    const align = this.#alignment === "natural" ? Math.max(bytesPerElement, 1) : this.#defaultAlign;
-    const source = new Uint8Array(view.buffer, view.byteOffset, length);
+    const buffer = bufferOf(view);
+    const length = lengthOf(view);
+    if (length === 0 && isDetached(buffer)) {
+      throw new AllocationError(
+        "use-after-free",
+        "Cannot clone a view over a detached ArrayBuffer: its memory was already released",
+      );
+    }
+    // The view's type from its internal slot (a subclass clones as its base type).
+    const { ctor, bytesPerElement } = intrinsicConstructorOf(view);
+    const align = this.#alignment === "natural" ? bytesPerElement : this.#defaultAlign;
+    const source = new Uint8Array(buffer, offsetOf(view), length);
     const copy = this.alloc(length, Math.max(align, bytesPerElement));
     copy.set(source);
-    if (view instanceof Uint8Array && view.constructor === Uint8Array) return copy as unknown as T;
-    if (view instanceof DataView) return new DataView(copy.buffer, copy.byteOffset, length) as unknown as T;
-    const ctor = view.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => T;
-    return new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement);
+    if (ctor === Uint8Array) return copy as unknown as T;
+    return new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement) as unknown as T;
   }
 
   /**
@@ -232,9 +254,9 @@ export class Arena implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     checkView(view, "free");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("free");
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     const at = this.#at;
-    if (at.isLast(buffer, view.byteOffset, view.byteLength)) {
+    if (at.isLast(buffer, offsetOf(view), lengthOf(view))) {
       const leases = this[LEASES];
       if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
       this.#ledger.freed(at.lastSize);
@@ -243,10 +265,10 @@ export class Arena implements Allocator, Disposable {
       return;
     }
     if (!ownsBuffer(this, buffer)) {
-      if (view.byteLength === 0 && !buffer.detached && buffer.byteLength === 0) return; // an alloc(0) view
+      if (lengthOf(view) === 0 && !buffer.detached && buffer.byteLength === 0) return; // an alloc(0) view
       throw this.#unknownBlock(view, "free");
     }
-    if (view.byteLength === 0) return; // alloc(0)'s views hold no memory
+    if (lengthOf(view) === 0) return; // alloc(0)'s views hold no memory
     this.#ignoredFrees++;
     if (this.#observers.length !== 0) this.#notifyFree(view, false);
   }
@@ -263,28 +285,28 @@ export class Arena implements Allocator, Disposable {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("resize");
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     if (newSize === 0) {
       this.free(view);
       return this.#at.empty();
     }
     const at = this.#at;
-    if (at.isLast(buffer, view.byteOffset, view.byteLength)) {
+    if (at.isLast(buffer, offsetOf(view), lengthOf(view))) {
       const oldSize = at.lastSize;
       if (at.resizeLast(newSize)) {
         this.#ledger.resized(oldSize, newSize);
         this.#totalBytes += Math.max(0, newSize - oldSize);
-        return new Uint8Array(buffer, view.byteOffset, newSize);
+        return new Uint8Array(buffer, offsetOf(view), newSize);
       }
-    } else if (!ownsBuffer(this, buffer) && !(view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached)) {
+    } else if (!ownsBuffer(this, buffer) && !(lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached)) {
       throw this.#unknownBlock(view, "resize");
     }
-    const oldSize = view.byteLength;
+    const oldSize = lengthOf(view);
     // Keep the alignment the block has (its address's lowest set bit, up to a page).
     const address = oldSize > 0 ? addressOf(view) : 0;
     const align = Math.min(native.pageSize, address === 0 ? native.pageSize : address & -address);
     const fresh = this.alloc(newSize, Math.max(align, this.#defaultAlign));
-    fresh.set(new Uint8Array(buffer, view.byteOffset, Math.min(oldSize, newSize)));
+    fresh.set(new Uint8Array(buffer, offsetOf(view), Math.min(oldSize, newSize)));
     if (oldSize > 0) this.#ignoredFrees++;
     return fresh;
   }
@@ -294,7 +316,7 @@ export class Arena implements Allocator, Disposable {
     checkView(view, "check ownership");
     if (this.#ledger.ended !== null) return false;
     // By address, so views made by a child allocator over this arena's memory count too.
-    if (view.byteLength === 0 && (view.buffer as ArrayBuffer).detached) return false;
+    if (lengthOf(view) === 0 && (bufferOf(view) as ArrayBuffer).detached) return false;
     const address = addressOf(view);
     const at = this.#at;
     for (let i = 0; i <= at.index && i < at.chunks.length; i++) {
@@ -359,7 +381,7 @@ export class Arena implements Allocator, Disposable {
       at.openSegmentHere();
     }
     if (this.#observers.length !== 0) {
-      for (const o of this.#observers) notify(() => o.onScopeEnter?.(handle));
+      for (const o of this.#observers) notify(o.onScopeEnter, o.observer, handle);
     }
     return handle;
   }
@@ -425,18 +447,30 @@ export class Arena implements Allocator, Disposable {
   }
 
   /**
-   * Registers callbacks; returns a function that unregisters them. A
-   * callback that throws does not undo the operation it observes: its error
-   * is reported on its own (as an uncaught error in a microtask).
-   * @throws {TypeError} When `observer` is not an object.
+   * Registers callbacks (each read once, now); returns a function that
+   * unregisters them. Callbacks run after the operation they observe is
+   * complete; one that throws does not undo it or reach its caller: the
+   * error is printed with `console.error`.
+   * @throws {TypeError} When `observer` is not an object, or one of its hooks is neither a function nor undefined.
    */
   observe(observer: ArenaObserver): () => void {
     if (typeof observer !== "object" || observer === null) {
       throw new TypeError(`Cannot observe as 'observer' must be an object: current value is ${describe(observer)}`);
     }
-    this.#observers = [...this.#observers, observer];
+    const hooks: Record<string, unknown> = { observer };
+    for (const name of HOOK_NAMES) {
+      const hook = observer[name];
+      if (hook !== undefined && typeof hook !== "function") {
+        throw new TypeError(
+          `Cannot observe as 'observer.${name}' must be a function or undefined: current value is ${describe(hook)}`,
+        );
+      }
+      hooks[name] = hook;
+    }
+    const entry = hooks as unknown as Hooks;
+    this.#observers = [...this.#observers, entry];
     return () => {
-      this.#observers = this.#observers.filter((o) => o !== observer);
+      this.#observers = this.#observers.filter((o) => o !== entry);
     };
   }
 
@@ -497,7 +531,7 @@ export class Arena implements Allocator, Disposable {
       cursor.segmented = this.#safety && this.#scopes.length > 0;
       cursor.restore(record.point);
       if (this.#observers.length !== 0) {
-        for (const o of this.#observers) notify(() => o.onScopeExit?.(record.handle));
+        for (const o of this.#observers) notify(o.onScopeExit, o.observer, record.handle);
       }
     }
   }
@@ -512,11 +546,11 @@ export class Arena implements Allocator, Disposable {
   }
 
   #notifyAlloc(view: Uint8Array, align: number): void {
-    for (const o of this.#observers) notify(() => o.onAlloc?.(view, align));
+    for (const o of this.#observers) notify(o.onAlloc, o.observer, view, align);
   }
 
   #notifyFree(view: ArrayBufferView, rolledBack: boolean): void {
-    for (const o of this.#observers) notify(() => o.onFree?.(view, rolledBack));
+    for (const o of this.#observers) notify(o.onFree, o.observer, view, rolledBack);
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {

@@ -11,10 +11,13 @@ import { Ledger } from "./_ledger.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import {
+  bufferOf,
   checkAlignment,
   checkSize,
   checkView,
   describe,
+  lengthOf,
+  offsetOf,
   parseOptions,
   powerOfTwo,
   typeCheck,
@@ -197,7 +200,7 @@ export class BuddyAllocator implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     const node = this.#nodeOf(view, "free");
     if (node < 0) return;
-    this.#release(node, view.byteOffset, "BuddyAllocator.free() released it");
+    this.#release(node, offsetOf(view), "BuddyAllocator.free() released it");
   }
 
   /**
@@ -210,7 +213,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     checkSize(newSize, "resize", "newSize", this.#capacity);
     const node = this.#nodeOf(view, "resize");
     if (node < 0) return this.alloc(newSize);
-    const offset = view.byteOffset;
+    const offset = offsetOf(view);
     const leaf = offset / this.#minBlock;
     if (newSize === 0) {
       this.#release(node, offset, "BuddyAllocator.resize(view, 0) released it");
@@ -234,12 +237,12 @@ export class BuddyAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null || view.buffer !== this.#chunk.buffer) return false;
-    const node = this.#enclosing(view.byteOffset);
+    if (this.#ledger.ended !== null || bufferOf(view) !== this.#chunk.buffer) return false;
+    const node = this.#enclosing(offsetOf(view));
     if (node <= 0 || this.#state[node] !== USED) return false;
     // Within the requested bytes, not the rounding after them.
     const start = (node - 2 ** Math.floor(Math.log2(node))) * this.#sizeOfNode(node);
-    return view.byteOffset - start < this.#requested[start / this.#minBlock];
+    return offsetOf(view) - start < this.#requested[start / this.#minBlock];
   }
 
   /** Counters; free blocks are listed per order, so this is O(levels). */
@@ -390,9 +393,9 @@ export class BuddyAllocator implements Allocator, Disposable {
   #nodeOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
     this.#ledger.guard(op);
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     if (buffer !== this.#chunk.buffer) {
-      if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
+      if (lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
       const kind = ownerKindOf(buffer, this);
       throw kind !== null
         ? new AllocationError(
@@ -404,7 +407,7 @@ export class BuddyAllocator implements Allocator, Disposable {
           `Cannot ${op} ${describe(view)}: it was not allocated by this BuddyAllocator`,
         );
     }
-    const offset = view.byteOffset;
+    const offset = offsetOf(view);
     const node = this.#enclosing(offset);
     const start = node > 0 ? (node - 2 ** Math.floor(Math.log2(node))) * this.#sizeOfNode(node) : -1;
     if (node > 0 && this.#state[node] === USED && start === offset) return node;

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { describe } from "../base/_validate.ts";
+import { bufferOf, describe, intrinsicConstructorOf, isDetached, lengthOf, offsetOf } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 
 /**
  * Fragmentation of free space as `1 - sqrt(Σ fᵢ²) / Σ fᵢ` over free block
@@ -14,6 +15,8 @@ import { describe } from "../base/_validate.ts";
  * @param freeBlockSizes The sizes of the free blocks, in bytes (any iterable of numbers, e.g. an array).
  * @returns A number from 0 to 1.
  * @throws {TypeError} When `freeBlockSizes` is not an iterable object (a string is not), or a size is not a number.
+ * @throws {RangeError} When a size is negative, NaN or infinite.
+ * @throws {AllocationError} "use-after-free" for a typed array over a detached buffer.
  *
  * @example
  * ```ts
@@ -35,12 +38,54 @@ export function fragmentation(freeBlockSizes: Iterable<number>): number {
       }`,
     );
   }
+  let sizes: Iterable<unknown> = freeBlockSizes;
+  if (ArrayBuffer.isView(freeBlockSizes)) {
+    // A typed array is read through its internal slots (its own iterator or length never runs).
+    const buffer = bufferOf(freeBlockSizes);
+    const length = lengthOf(freeBlockSizes);
+    if (length === 0 && isDetached(buffer)) {
+      throw new AllocationError(
+        "use-after-free",
+        "Cannot compute fragmentation of a view over a detached ArrayBuffer: its memory was released",
+      );
+    }
+    const { ctor, bytesPerElement } = intrinsicConstructorOf(freeBlockSizes);
+    sizes = new ctor(buffer, offsetOf(freeBlockSizes), length / bytesPerElement) as unknown as Iterable<unknown>;
+  }
   let sum = 0;
   let squares = 0;
-  for (const size of freeBlockSizes) {
+  let iterator: Iterator<unknown>;
+  try {
+    iterator = sizes[Symbol.iterator]();
+  } catch (error) {
+    throw new TypeError(
+      "Cannot compute fragmentation as 'freeBlockSizes' cannot be iterated: its iterator threw (the error is the cause)",
+      {
+        cause: error,
+      },
+    );
+  }
+  for (;;) {
+    let step: IteratorResult<unknown>;
+    try {
+      step = iterator.next();
+    } catch (error) {
+      throw new TypeError("Cannot compute fragmentation as iterating 'freeBlockSizes' threw (the error is the cause)", {
+        cause: error,
+      });
+    }
+    if (step.done) break;
+    const size = step.value;
     if (typeof size !== "number") {
       throw new TypeError(
         `Cannot compute fragmentation as every free block size must be a number: current value is ${describe(size)}`,
+      );
+    }
+    if (!(size >= 0) || size === Infinity) {
+      throw new RangeError(
+        `Cannot compute fragmentation as every free block size must be a finite number from 0: current value is ${
+          describe(size)
+        }`,
       );
     }
     sum += size;

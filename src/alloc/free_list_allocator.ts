@@ -8,7 +8,7 @@ import { native } from "../../ffi/native.ts";
 import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
 import { ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { type HandleHooks, HandleImpl, handleOf, tagHandleBuffer } from "./_handle.ts";
+import { createHandle, detachHandle, type HandleHooks, handleOf, type HandleState, tagHandleView } from "./_handle.ts";
 import { LEASES, LeaseTable } from "./_lease.ts";
 import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
@@ -16,11 +16,14 @@ import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import { TlsfHeap } from "./_tlsf_heap.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import {
+  bufferOf,
   checkAlignment,
   checkSize,
   checkView,
   describe,
+  lengthOf,
   MAX_BLOCK_SIZE,
+  offsetOf,
   parseOptions,
   typeCheck,
   z,
@@ -87,7 +90,7 @@ export class FreeListAllocator implements Allocator, Disposable {
   #hotBuffer: ArrayBuffer | null = null;
   #hotIndex = 0;
   // Live handles by block id; each handle's buffer carries it (see _handle.ts).
-  readonly #handles: (HandleImpl | undefined)[] = [];
+  readonly #handles: (HandleState | undefined)[] = [];
   readonly #hooks: HandleHooks;
 
   /**
@@ -169,9 +172,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     this.#usable("allocate a handle");
     const id = this.#allocate(size, GRANULE, HANDLE);
     if (id < 0) throw this.#ledger.failure(size);
-    const handle = new HandleImpl(this, this.#hooks, id);
-    this.#handles[id] = handle;
-    return handle;
+    const state = createHandle(this, this.#hooks, id);
+    this.#handles[id] = state;
+    return state.handle;
   }
 
   /**
@@ -221,14 +224,14 @@ export class FreeListAllocator implements Allocator, Disposable {
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     if (this.#ledger.ended !== null) return false;
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     const handle = handleOf(buffer);
-    if (handle !== undefined) return handle.owner === this && !handle.isFreed;
+    if (handle !== undefined) return handle.owner === this && !handle.freed;
     const index = this.#heap.chunkOf.get(buffer);
     if (index === undefined) return false;
-    const id = this.#heap.containing(index, view.byteOffset);
+    const id = this.#heap.containing(index, offsetOf(view));
     const r = this.#heap.records;
-    return id !== -1 && (r.flags[id] & USED) !== 0 && view.byteOffset < r.start[id] + r.requested[id];
+    return id !== -1 && (r.flags[id] & USED) !== 0 && offsetOf(view) < r.start[id] + r.requested[id];
   }
 
   /**
@@ -270,7 +273,7 @@ export class FreeListAllocator implements Allocator, Disposable {
             const handle = this.#handles[next]!;
             if (handle.pins === 0) {
               heap.slideDown(heapChunk, id, next, bytes);
-              handle.detach(); // its old views point at the old place
+              detachHandle(handle); // its old views point at the old place
               movedBytes += r.requested[next];
               movedBlocks++;
               onProgress?.(movedBytes, total, total === 0 ? 1 : movedBytes / total);
@@ -349,7 +352,7 @@ export class FreeListAllocator implements Allocator, Disposable {
 
   #teardown(): void {
     this.#hotBuffer = null;
-    for (const handle of this.#handles) handle?.detach();
+    for (const handle of this.#handles) if (handle !== undefined) detachHandle(handle);
     this.#handles.length = 0;
     this.#ledger.freedAll();
   }
@@ -383,20 +386,19 @@ export class FreeListAllocator implements Allocator, Disposable {
     heap.release(id);
   }
 
-  #handleView(handle: HandleImpl): Uint8Array {
+  #handleView(handle: HandleState): Uint8Array {
     const id = handle.id;
     const r = this.#heap.records;
     const chunk = this.#heap.chunks[r.chunk[id]].chunk;
     // SAFETY: the handle's block lies in a chunk the heap holds; a move, free or dispose detaches this buffer first.
     const buffer = native.wrap(chunk.address + r.start[id], r.requested[id]);
-    tagHandleBuffer(buffer, handle);
-    return new Uint8Array(buffer);
+    return tagHandleView(new Uint8Array(buffer), handle);
   }
 
-  #freeHandle(handle: HandleImpl): void {
+  #freeHandle(handle: HandleState): void {
     this.#usable("free a handle");
-    handle.isFreed = true;
-    handle.detach();
+    handle.freed = true;
+    detachHandle(handle);
     this.#handles[handle.id] = undefined;
     this.#release(handle.id, "its Handle was freed");
   }
@@ -439,15 +441,15 @@ export class FreeListAllocator implements Allocator, Disposable {
   #blockOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
     this.#ledger.guard(op);
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     const heap = this.#heap;
     const index = buffer === this.#hotBuffer ? this.#hotIndex : heap.chunkOf.get(buffer);
     if (index !== undefined) {
       this.#hotBuffer = buffer;
       this.#hotIndex = index;
       const r = heap.records;
-      const id = heap.chunks[index].used.get(view.byteOffset);
-      if (id !== -1 && view.byteLength !== 0) {
+      const id = heap.chunks[index].used.get(offsetOf(view));
+      if (id !== -1 && lengthOf(view) !== 0) {
         if (r.flags[id] & HANDLE) {
           throw new AllocationError(
             "invalid-free",
@@ -456,17 +458,17 @@ export class FreeListAllocator implements Allocator, Disposable {
         }
         return id;
       }
-      if (view.byteLength === 0) return -1;
-      const at = heap.containing(index, view.byteOffset);
+      if (lengthOf(view) === 0) return -1;
+      const at = heap.containing(index, offsetOf(view));
       if (at !== -1 && (r.flags[at] === FREE || r.flags[at] === CACHED)) {
         throw new AllocationError(
           op === "free" ? "double-free" : "use-after-free",
-          `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: that memory is already free`,
+          `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)}: that memory is already free`,
         );
       }
       throw new AllocationError(
         "invalid-free",
-        `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: it starts inside a block, not at its first byte`,
+        `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)}: it starts inside a block, not at its first byte`,
       );
     }
     if (handleOf(buffer) !== undefined && !buffer.detached) {

@@ -10,12 +10,14 @@ import { LEASES, LeaseTable } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
+  bufferOf,
   checkAlignment,
   checkSize,
   checkTypedArrayConstructor,
   checkView,
   describe,
   MAX_BLOCK_SIZE,
+  offsetOf,
   parseOptions,
   powerOfTwo,
   typeCheck,
@@ -227,8 +229,8 @@ export class PoolAllocator implements Allocator, Disposable {
    */
   free(view: ArrayBufferView): void {
     // Fast path: a view over the most recently used chunk, at a block start, no lease.
-    if (!this.#detach && ArrayBuffer.isView(view) && view.buffer === this.#hotBuffer && this[LEASES].leased === 0) {
-      const offset = view.byteOffset;
+    if (!this.#detach && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this[LEASES].leased === 0) {
+      const offset = offsetOf(view);
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
       if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
@@ -258,23 +260,23 @@ export class PoolAllocator implements Allocator, Disposable {
     }
     this.#ledger.resized(this.#sizes[index], newSize);
     this.#sizes[index] = newSize;
-    return new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, newSize);
+    return new Uint8Array(bufferOf(view) as ArrayBuffer, offsetOf(view), newSize);
   }
 
   /** Whether `view` lies in a live block of this pool (within the block's requested size). */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     if (this.#ledger.ended !== null) return false;
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     const tag = blockTag(buffer);
     if (tag !== undefined && tag.pool === this) {
-      return !buffer.detached && view.byteOffset < this.#sizes[tag.index];
+      return !buffer.detached && offsetOf(view) < this.#sizes[tag.index];
     }
     const chunk = this.#chunkOf.get(buffer);
     if (chunk === undefined) return false;
-    const slot = Math.floor(view.byteOffset / this.#stride);
+    const slot = Math.floor(offsetOf(view) / this.#stride);
     if (slot >= this.#perChunk) return false;
-    return view.byteOffset - slot * this.#stride < this.#sizes[chunk * this.#perChunk + slot];
+    return offsetOf(view) - slot * this.#stride < this.#sizes[chunk * this.#perChunk + slot];
   }
 
   /** Counters. Every free block fits every request, so fragmentation is always 0. */
@@ -414,18 +416,18 @@ export class PoolAllocator implements Allocator, Disposable {
   #indexOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
     this.#ledger.guard(op);
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     let index: number | undefined;
     if (this.#detach) {
       const tag = blockTag(buffer);
       index = tag !== undefined && tag.pool === this && !buffer.detached ? tag.index : undefined;
-      if (index !== undefined && view.byteOffset !== 0) index = -2;
+      if (index !== undefined && offsetOf(view) !== 0) index = -2;
     } else {
       const chunk = this.#chunkOf.get(buffer);
       if (chunk !== undefined) {
         this.#hotBuffer = buffer;
         this.#hotChunk = chunk;
-        const offset = view.byteOffset;
+        const offset = offsetOf(view);
         const slot = Math.floor(offset / this.#stride);
         index = offset % this.#stride === 0 && slot < this.#perChunk ? chunk * this.#perChunk + slot : -2;
       }
@@ -437,7 +439,7 @@ export class PoolAllocator implements Allocator, Disposable {
     if (index === -2) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot ${op} ${describe(view)} at offset ${view.byteOffset}: it starts inside a block, not at its first byte`,
+        `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)}: it starts inside a block, not at its first byte`,
       );
     }
     if (this.#sizes[index] === 0) {

@@ -11,11 +11,14 @@ import { Ledger } from "./_ledger.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import {
+  bufferOf,
   checkAlignment,
   checkSize,
   checkView,
   describe,
+  lengthOf,
   MAX_BLOCK_SIZE,
+  offsetOf,
   parseOptions,
   typeCheck,
   z,
@@ -225,9 +228,9 @@ export class StackAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block of this stack. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null || view.buffer !== this.#chunk.buffer || this.#starts.length === 0) return false;
+    if (this.#ledger.ended !== null || bufferOf(view) !== this.#chunk.buffer || this.#starts.length === 0) return false;
     // Inside some block (not in the alignment padding between blocks).
-    const offset = view.byteOffset;
+    const offset = offsetOf(view);
     let lo = 0, hi = this.#starts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
@@ -385,10 +388,10 @@ export class StackAllocator implements Allocator, Disposable {
 
   // Index of the live block starting at `view`, -1 for an empty view; throws otherwise.
   #locate(view: ArrayBufferView, op: string): number {
-    const buffer = view.buffer as ArrayBuffer;
+    const buffer = bufferOf(view) as ArrayBuffer;
     this.#ledger.guard(op);
     if (buffer !== this.#chunk.buffer) {
-      if (view.byteLength === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
+      if (lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
       const kind = ownerKindOf(buffer, this);
       if (kind !== null) {
         return this.#throw(
@@ -398,8 +401,8 @@ export class StackAllocator implements Allocator, Disposable {
       }
       return this.#throw("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this StackAllocator`);
     }
-    if (view.byteLength === 0) return -1;
-    const offset = view.byteOffset;
+    if (lengthOf(view) === 0) return -1;
+    const offset = offsetOf(view);
     // Binary search: starts are increasing.
     let lo = 0, hi = this.#starts.length - 1;
     while (lo <= hi) {

@@ -9,7 +9,17 @@ import { LEASES, LeaseTable } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import { platformError } from "../base/_platform_error.ts";
-import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
+import {
+  bufferOf,
+  checkAlignment,
+  checkSize,
+  checkView,
+  describe,
+  MAX_BLOCK_SIZE,
+  offsetOf,
+  parseOptions,
+  z,
+} from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -185,13 +195,13 @@ export class SystemAllocator implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     checkView(view, "free");
     this.#ledger.guard("free");
-    const buffer = view.buffer;
+    const buffer = bufferOf(view);
     const block = this.#own(buffer);
     if (block === undefined) {
       if (this.#emptyBlocks.has(buffer)) return; // alloc(0)'s block: nothing to return
       throw this.#unknownBlock(view, "free");
     }
-    if (view.byteOffset !== 0) throw this.#interior(view, block, "free");
+    if (offsetOf(view) !== 0) throw this.#interior(view, block, "free");
     this.#release(buffer, block, "SystemAllocator.free() released it");
   }
 
@@ -205,13 +215,13 @@ export class SystemAllocator implements Allocator, Disposable {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     this.#ledger.guard("resize");
-    const buffer = view.buffer;
+    const buffer = bufferOf(view);
     const block = this.#own(buffer);
     if (block === undefined) {
       if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
       throw this.#unknownBlock(view, "resize");
     }
-    if (view.byteOffset !== 0) throw this.#interior(view, block, "resize");
+    if (offsetOf(view) !== 0) throw this.#interior(view, block, "resize");
     const reason = "SystemAllocator.resize() moved it";
     if (newSize === 0) {
       this.#release(buffer, block, reason);
@@ -259,7 +269,7 @@ export class SystemAllocator implements Allocator, Disposable {
   /** Whether `view` points into a live block of this allocator. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    return this.#own(view.buffer) !== undefined;
+    return this.#own(bufferOf(view)) !== undefined;
   }
 
   /**
@@ -297,7 +307,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
   #empty(): Uint8Array {
     const view = new Uint8Array(0);
-    this.#emptyBlocks.add(view.buffer);
+    this.#emptyBlocks.add(bufferOf(view));
     return view;
   }
 
@@ -403,7 +413,7 @@ export class SystemAllocator implements Allocator, Disposable {
   #interior(view: ArrayBufferView, block: LiveBlock, op: "free" | "resize"): AllocationError {
     return new AllocationError(
       "invalid-free",
-      `Cannot ${op} ${describe(view)} at offset ${view.byteOffset} of a ${block.size}-byte block: ` +
+      `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)} of a ${block.size}-byte block: ` +
         "pass a view that starts at the block's first byte",
     );
   }

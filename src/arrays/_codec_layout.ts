@@ -1,7 +1,7 @@
 // The layout analysis of a record codec: what an element type stores where
 // (each field's offset, element kind and count), and the typed arrays over a
 // storage block that the generated reader and writer index.
-import { FIELD_TYPES, type FieldType, type StructLayout } from "./struct.ts";
+import { FIELD_TYPES, type FieldType, isStructLayout, type StructLayout } from "./struct.ts";
 
 /** The element kinds a field stores: a scalar type, or a vector type's lanes. */
 export type Kind = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f32" | "f64";
@@ -58,9 +58,7 @@ export function layoutOf(type: StructLayout | FieldType): Layout | null {
     stride = FIELD_TYPES[type].size;
     align = FIELD_TYPES[type].align;
     entries = [[null, { offset: 0, type }]];
-  } else if (
-    typeof type === "object" && type !== null && typeof type.size === "number" && typeof type.fields === "object"
-  ) {
+  } else if (isStructLayout(type)) {
     record = true;
     stride = type.size;
     align = type.align;

@@ -4,33 +4,34 @@
 // what they report (the safety model: lengths cannot be faked).
 import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 
-// `intrinsic` has no accessor for a typed array's class name; this is the one
-// engine getter the arrays capture themselves (it reads an internal slot).
-const taTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), Symbol.toStringTag)!
-  .get! as (this: unknown) => string | undefined;
 const isView = ArrayBuffer.isView;
 
 /** The typed array class name of `value` ("Float32Array", ...), or undefined for anything else (a DataView, a Proxy, a fake). */
 export function typedArrayKind(value: unknown): string | undefined {
-  return taTag.call(value);
+  return intrinsic.typedArrayTag(value);
 }
 
 /**
  * The bytes of any typed array or DataView, read from internal slots: a
- * fresh Uint8Array over the same memory (empty when a DataView's buffer is
- * detached or no longer covers it), or null for anything that is not a view.
+ * fresh Uint8Array over the same memory (empty when a view no longer covers
+ * its shrunk buffer), or null for anything that is not a view.
+ * @throws {AllocationError} "use-after-free" for a view over a detached buffer (its memory was released).
  */
 export function bytesOfView(value: unknown): Uint8Array | null {
   if (!isView(value)) return null;
   const [buffer, byteOffset, byteLength] = intrinsic.range(value);
-  // A typed array over a detached buffer throws here, as the engine's constructor does.
-  if (taTag.call(value) !== undefined) return new Uint8Array(buffer, byteOffset, byteLength);
-  try {
-    return new Uint8Array(buffer, byteOffset, byteLength);
-  } catch {
-    return new Uint8Array(0); // a DataView over a detached buffer
+  if (byteLength === 0) {
+    if (intrinsic.isDetached(buffer)) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot read ${describe(value)}: it is a view over a detached ArrayBuffer (its memory was released)`,
+      );
+    }
+    return new Uint8Array(0);
   }
+  return new Uint8Array(buffer, byteOffset, byteLength);
 }
 
 /**
@@ -40,7 +41,7 @@ export function bytesOfView(value: unknown): Uint8Array | null {
  * of 8-byte elements cannot start at.
  */
 export function blockParts(value: unknown, size: number): [ArrayBufferLike, number, number] | string {
-  if (taTag.call(value) !== "Uint8Array") return `${describe(value)} is not a Uint8Array`;
+  if (intrinsic.typedArrayTag(value) !== "Uint8Array") return `${describe(value)} is not a Uint8Array`;
   const [buffer, offset, length] = intrinsic.range(value as Uint8Array);
   if (length < size) {
     return length === 0 ? "its buffer is detached (that memory was released)" : `it has ${length} of ${size} bytes`;

@@ -8,13 +8,13 @@ import { describe } from "../base/_validate.ts";
 import { DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions, FieldValue } from "./dynamic_array_types.ts";
 import { SIMDArray } from "./simd_array.ts";
-import { type FieldType, struct, type StructLayout } from "./struct.ts";
+import { type FieldType, isStructLayout, struct, type StructLayout } from "./struct.ts";
 
 /** Uniform buffer offsets must be multiples of this (WebGPU's minUniformBufferOffsetAlignment; Metal's constant buffers). */
 const UNIFORM_STRIDE = 256;
 
 function checkLayout(layout: StructLayout, op: string): void {
-  if (typeof layout !== "object" || layout === null || typeof layout.fields !== "object") {
+  if (!isStructLayout(layout)) {
     throw new TypeError(
       `Cannot create ${op} as 'layout' must be a StructLayout from struct(): current value is ${describe(layout)}`,
     );

@@ -72,6 +72,11 @@ function lengthOf(bytes: Uint8Array, original: unknown, op: string, name: string
   return length === 0 ? byteLengthOf(bytes, op, name) : length; // 0: detached is use-after-free
 }
 
+// A plain Uint8Array is used as it is (its lengths are still read at the boundary).
+function isPlain(value: unknown): value is Uint8Array {
+  return typeof value === "object" && value !== null && getPrototypeOf(value) === Uint8ArrayPrototype;
+}
+
 /**
  * Byte-level operations on any typed arrays or DataViews, native or JS-owned,
  * dispatched to libmemkit (AVX2 / SSE2 / NEON / scalar) or, without it, to
@@ -116,8 +121,8 @@ function lengthOf(bytes: Uint8Array, original: unknown, op: string, name: string
  */
 export const simd: Simd = {
   copy(dst, src) {
-    const d = getPrototypeOf(dst) === Uint8ArrayPrototype ? dst as Uint8Array : bytesOf(dst, "copy", "dst");
-    const s = getPrototypeOf(src) === Uint8ArrayPrototype ? src as Uint8Array : bytesOf(src, "copy", "src");
+    const d = isPlain(dst) ? dst : bytesOf(dst, "copy", "dst");
+    const s = isPlain(src) ? src : bytesOf(src, "copy", "src");
     const room = lengthOf(d, dst, "copy", "dst");
     const n = lengthOf(s, src, "copy", "src");
     if (n > room) {
@@ -131,7 +136,7 @@ export const simd: Simd = {
     if (n > 0) intrinsic.set(d, s);
   },
   fill(dst, byte) {
-    const d = getPrototypeOf(dst) === Uint8ArrayPrototype ? dst as Uint8Array : bytesOf(dst, "fill", "dst");
+    const d = isPlain(dst) ? dst : bytesOf(dst, "fill", "dst");
     const n = lengthOf(d, dst, "fill", "dst");
     if (typeof byte !== "number") {
       throw new TypeError(`Cannot fill as 'byte' must be a number: current value is ${describe(byte)}`);
@@ -145,13 +150,13 @@ export const simd: Simd = {
   },
   compare(a, b) {
     // Lengths, the detached check and the small-input JS loop are the kernel boundary's.
-    const x = getPrototypeOf(a) === Uint8ArrayPrototype ? a as Uint8Array : bytesOf(a, "compare", "a");
-    const y = getPrototypeOf(b) === Uint8ArrayPrototype ? b as Uint8Array : bytesOf(b, "compare", "b");
+    const x = isPlain(a) ? a : bytesOf(a, "compare", "a");
+    const y = isPlain(b) ? b : bytesOf(b, "compare", "b");
     return native.kernels.compareAll(x, y);
   },
   equals(a, b) {
-    const x = getPrototypeOf(a) === Uint8ArrayPrototype ? a as Uint8Array : bytesOf(a, "compare", "a");
-    const y = getPrototypeOf(b) === Uint8ArrayPrototype ? b as Uint8Array : bytesOf(b, "compare", "b");
+    const x = isPlain(a) ? a : bytesOf(a, "compare", "a");
+    const y = isPlain(b) ? b : bytesOf(b, "compare", "b");
     return native.kernels.compareAll(x, y) === -1; // -1 only for equal lengths and bytes
   },
 };

@@ -111,6 +111,22 @@ const OptionsSchema = z.object({
   align: powerOfTwo(4096).optional(),
 }).strict();
 
+// Every layout struct() made: arrays accept these and nothing else, so a
+// forged or edited layout (a negative size, a field past the end) never
+// decides where memkit reads and writes.
+const LAYOUTS = new WeakSet<object>();
+
+function registered(layout: StructLayout): StructLayout {
+  const frozen = Object.freeze(layout);
+  LAYOUTS.add(frozen);
+  return frozen;
+}
+
+/** Whether `value` is a layout made by {@linkcode struct} (frozen, never forged). */
+export function isStructLayout(value: unknown): value is StructLayout {
+  return typeof value === "object" && value !== null && LAYOUTS.has(value);
+}
+
 /**
  * Defines a record type with C layout: each field at the next offset
  * aligned to its type (no padding when `packed`), the record aligned to its
@@ -161,8 +177,11 @@ export function struct(
         }`,
       );
     }
-    const info = FIELD_TYPES[type as FieldType];
-    if (typeof type !== "string" || info === undefined) {
+    // The type is checked before it is used as a key (a key is converted to a string: user code).
+    const info = typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)
+      ? FIELD_TYPES[type as FieldType]
+      : undefined;
+    if (info === undefined) {
       throw new TypeError(
         `Cannot define a struct as field '${name}' must have one of ${Object.keys(FIELD_TYPES).join(", ")}: ` +
           `current value is ${describe(type)}`,
@@ -177,7 +196,7 @@ export function struct(
   align = Math.max(align, parsed.align ?? 1);
   const size = Math.ceil(offset / align) * align;
   const frozen = Object.freeze(layout);
-  return Object.freeze({
+  return registered({
     size,
     align,
     fields: frozen,

@@ -12,10 +12,51 @@ export const MAX_BLOCK_SIZE: number = 2 ** 47;
 export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  if (typeof value === "symbol") return value.toString();
+  if (typeof value === "function") {
+    // The name as data: a getter on it would be user code running inside an error path.
+    const name = Object.getOwnPropertyDescriptor(value, "name")?.value;
+    return `function ${typeof name === "string" && name ? name : "(anonymous)"}`;
+  }
   if (value === null || typeof value !== "object") return String(value);
-  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.byteLength} bytes)`;
-  return Object.prototype.toString.call(value);
+  if (ArrayBuffer.isView(value)) {
+    // From internal slots: an own `constructor` or `byteLength` getter never runs here.
+    return `${intrinsic.typedArrayTag(value) ?? "DataView"}(${intrinsic.lengthOf(value)} bytes)`;
+  }
+  try {
+    return Object.prototype.toString.call(value); // a Proxy's trap or a Symbol.toStringTag getter may throw
+  } catch {
+    return "[object]";
+  }
+}
+
+/** A view's buffer, from its internal slot (an own `buffer` property or a subclass getter is never read). */
+export const bufferOf: (view: ArrayBufferView) => ArrayBufferLike = intrinsic.bufferOf;
+/** A view's byte offset, from its internal slot (0 when detached). */
+export const offsetOf: (view: ArrayBufferView) => number = intrinsic.offsetOf;
+/** A view's byte length, from its internal slot (0 when detached). */
+export const lengthOf: (view: ArrayBufferView) => number = intrinsic.lengthOf;
+/** Whether an ArrayBuffer was detached (a SharedArrayBuffer never is). */
+export const isDetached: (buffer: ArrayBufferLike) => boolean = intrinsic.isDetached;
+
+type ViewConstructor = new (buffer: ArrayBufferLike, offset: number, length: number) => ArrayBufferView;
+let typedArraysByTag: Map<string, ViewConstructor> | null = null;
+
+/**
+ * The built-in constructor of a view's type, from its internal slot: the
+ * base type for a subclass, `DataView` for a DataView (its own `constructor`
+ * property is never read).
+ */
+export function intrinsicConstructorOf(
+  view: ArrayBufferView,
+): { ctor: ViewConstructor; bytesPerElement: number } {
+  typedArraysByTag ??= new Map(
+    [...TYPED_ARRAY_CONSTRUCTORS].map((c) => [(c as ViewConstructor).name, c as ViewConstructor]),
+  );
+  const tag = intrinsic.typedArrayTag(view);
+  const ctor = tag === undefined ? undefined : typedArraysByTag.get(tag);
+  if (ctor === undefined) return { ctor: DataView, bytesPerElement: 1 };
+  return { ctor, bytesPerElement: (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT };
 }
 
 /** A byte count: a non-negative safe integer no larger than `max`. */
@@ -57,7 +98,7 @@ export function checkView(value: unknown, op: string, name = "view"): ArrayBuffe
 
 /** The bytes of a view, as a Uint8Array over the same memory. */
 export function bytesOf(view: ArrayBufferView): Uint8Array {
-  return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  return intrinsic.isPlainUint8Array(view) ? view : new Uint8Array(bufferOf(view), offsetOf(view), lengthOf(view));
 }
 
 /**
@@ -121,6 +162,10 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   if (issue.code === "invalid_value") {
     message = `must be one of ${issue.values!.map((v) => JSON.stringify(v)).join(", ")}`;
   } else if (issue.code === "invalid_type") {
+    if (issue.expected === "nonoptional") {
+      // A required option the object does not have (an accessor or a Proxy may still answer a read of it).
+      throw new TypeError(`Cannot ${op} as option ${name} is required and missing`, { cause: result.error });
+    }
     const expected = issue.expected === "int" ? "number" : issue.expected;
     if (numeric && expected === "number") {
       // NaN, Infinity or a fraction where an integer was wanted: the type was right.

@@ -29,6 +29,20 @@ export type AllocationErrorCategory =
   | "timeout"
   | "unsupported";
 
+const CATEGORIES: ReadonlySet<string> = new Set<AllocationErrorCategory>([
+  "out-of-memory",
+  "limit-exceeded",
+  "invalid-free",
+  "double-free",
+  "mismatched-allocator",
+  "use-after-free",
+  "corruption",
+  "leak",
+  "platform",
+  "timeout",
+  "unsupported",
+]);
+
 /**
  * Extra facts an {@linkcode AllocationError} may carry.
  *
@@ -87,12 +101,31 @@ export class AllocationError extends Error {
    * @param category What kind of failure this is.
    * @param message What happened, naming the value and what was expected.
    * @param options Cause, failing call and errno.
+   * @throws {TypeError} For an unknown category, a message that is not a string, or options that are not an object.
    */
   constructor(category: AllocationErrorCategory, message: string, options: AllocationErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    if (!CATEGORIES.has(category)) {
+      throw new TypeError(
+        `Cannot create an AllocationError as 'category' must be one of ${
+          [...CATEGORIES].join(", ")
+        }: current value is ${typeof category === "string" ? JSON.stringify(category) : typeof category}`,
+      );
+    }
+    if (typeof message !== "string") {
+      throw new TypeError(
+        `Cannot create an AllocationError as 'message' must be a string: current value is ${typeof message}`,
+      );
+    }
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw new TypeError(
+        `Cannot create an AllocationError as 'options' must be an object: current value is ${typeof options}`,
+      );
+    }
+    const { cause, call, errno } = options ?? {};
+    super(message, cause === undefined ? undefined : { cause });
     this.name = "AllocationError";
     this.category = category;
-    this.call = options.call;
-    this.errno = options.errno;
+    this.call = typeof call === "string" ? call : undefined;
+    this.errno = typeof errno === "number" ? errno : undefined;
   }
 }

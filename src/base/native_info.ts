@@ -94,7 +94,8 @@ export function nativeInfo(): NativeInfo {
 export function addressOf(view: ArrayBufferView): number {
   checkView(view, "take the address", "view");
   if (native.ffiError) throw new AllocationError("unsupported", native.ffiError);
-  if (intrinsic.byteLength(view) > 0) return native.addressOf(view);
+  // The runtime is handed a fresh view made from internal slots: its own
+  // pointer code may read properties (length, buffer) a caller can redefine.
   const [buffer, byteOffset] = intrinsic.range(view);
   const bufferLength = intrinsic.bufferByteLength(buffer);
   if (bufferLength === 0) return 0;

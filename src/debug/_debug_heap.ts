@@ -12,6 +12,7 @@
 // the block's own buffer detached and its record dropped. No user code runs
 // in between (the backing's own bookkeeping does), so the detached-late
 // buffer is never read while its memory is gone (rule 1).
+import { bufferOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
 import { LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
@@ -313,14 +314,14 @@ export class DebugHeap implements MisuseContext {
 
   /** The live block `view` starts (its slot), or -1; never throws. */
   locate(view: ArrayBufferView): number {
-    const buffer = view.buffer;
+    const buffer = bufferOf(view);
     if (this.detach) {
       const tag = tagOf(buffer);
-      return tag !== undefined && tag.owner === this.owner && !tag.freed && view.byteOffset === 0 ? tag.slot : -1;
+      return tag !== undefined && tag.owner === this.owner && !tag.freed && offsetOf(view) === 0 ? tag.slot : -1;
     }
     const host = this.intake.knownHostOf(buffer);
     if (host === undefined) return -1;
-    const user = view.byteOffset;
+    const user = offsetOf(view);
     const blocks = this.blocks;
     if (this.safety) {
       // A header names a slot; the slot must name this very block back.

@@ -5,7 +5,7 @@
 // AllocationError a user can act on, or says the view is an empty one that
 // holds nothing (freeing it is a no-op).
 import { isEmptyView, ownerKindOf } from "../alloc/_ownership.ts";
-import { describe } from "../base/_validate.ts";
+import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { type BlockTag, cachedWordsOf, type Damage, tagOf } from "./_block_layout.ts";
 import type { BlockTable } from "./_block_table.ts";
@@ -66,25 +66,25 @@ export function diagnose(view: ArrayBufferView, op: Op, context: MisuseContext):
 
 // Views with their own buffer: its tag says whose block it was and what became of it.
 function diagnoseTagged(view: ArrayBufferView, op: Op, context: MisuseContext): number {
-  const buffer = view.buffer;
+  const buffer = bufferOf(view);
   const tag = tagOf(buffer);
   if (tag === undefined || tag.owner !== context.owner) {
     if (tag === undefined && isEmptyView(view)) return -1;
     throw foreign(view, op, context, tag !== undefined || otherDebugHolds(buffer, -1, context));
   }
   if (tag.freed) throw goneError(op, describe(view), fromTag(tag), context.tracer, tag.resized);
-  throw interiorError(view, op, tag.size, tag.address, view.byteOffset);
+  throw interiorError(view, op, tag.size, tag.address, offsetOf(view));
 }
 
 // Views of the backing's memory: classify by address, then by what is remembered.
 function diagnoseByAddress(view: ArrayBufferView, op: Op, context: MisuseContext): number {
-  const buffer = view.buffer as ArrayBuffer;
+  const buffer = bufferOf(view) as ArrayBuffer;
   const info = cachedWordsOf(buffer);
   if (info === undefined && isEmptyView(view)) return -1;
   const blocks = context.blocks;
   const detached = buffer.detached === true;
   // A buffer that never held a debug block cannot hold one of this allocator's blocks.
-  const address = !detached && info !== undefined ? info.base + view.byteOffset : -1;
+  const address = !detached && info !== undefined ? info.base + offsetOf(view) : -1;
   if (address >= 0) {
     const slot = blocks.find(address);
     if (slot >= 0 && blocks.hosts[slot] === info) return slot;
@@ -119,7 +119,7 @@ export function checkGeneration(view: ArrayBufferView, slot: number, op: Op, con
 }
 
 function foreign(view: ArrayBufferView, op: Op, context: MisuseContext, otherDebug: boolean): AllocationError {
-  const kind = otherDebug ? "debug" : ownerKindOf(view.buffer, context.owner);
+  const kind = otherDebug ? "debug" : ownerKindOf(bufferOf(view), context.owner);
   if (kind !== null) {
     return new AllocationError(
       "mismatched-allocator",

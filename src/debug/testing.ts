@@ -6,7 +6,7 @@
  * @module
  */
 import { LEASES, type LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
-import { checkView, parseOptions, z } from "../base/_validate.ts";
+import { bufferOf, checkView, lengthOf, offsetOf, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { DebugAllocator } from "./debug_allocator.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -174,7 +174,7 @@ export class FailingAllocator implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     checkView(view, "free");
     this.#guard("free");
-    const buffer = view.buffer, offset = view.byteOffset; // before the backing detaches it
+    const buffer = bufferOf(view), offset = offsetOf(view); // before the backing detaches it
     this.#backing.free(view);
     this.#untrack(buffer, offset);
   }
@@ -183,7 +183,7 @@ export class FailingAllocator implements Allocator, Disposable {
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
     checkView(view, "resize");
     this.#guard("resize");
-    const buffer = view.buffer, offset = view.byteOffset;
+    const buffer = bufferOf(view), offset = offsetOf(view);
     const fresh = this.#backing.resize(view, newSize);
     this.#untrack(buffer, offset);
     return this.#track(fresh);
@@ -208,7 +208,7 @@ export class FailingAllocator implements Allocator, Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    const live = this.#order.filter((view) => this.#live.get(view.buffer)?.get(view.byteOffset) === view);
+    const live = this.#order.filter((view) => this.#live.get(bufferOf(view))?.get(offsetOf(view)) === view);
     this.#live.clear();
     this.#order = [];
     this.#liveCount = 0;
@@ -233,11 +233,11 @@ export class FailingAllocator implements Allocator, Disposable {
   }
 
   #track<V extends ArrayBufferView>(view: V): V {
-    if (view.byteLength === 0) return view; // an empty view holds nothing
-    let offsets = this.#live.get(view.buffer);
-    if (offsets === undefined) this.#live.set(view.buffer, offsets = new Map());
-    if (!offsets.has(view.byteOffset)) this.#liveCount++;
-    offsets.set(view.byteOffset, view);
+    if (lengthOf(view) === 0) return view; // an empty view holds nothing
+    let offsets = this.#live.get(bufferOf(view));
+    if (offsets === undefined) this.#live.set(bufferOf(view), offsets = new Map());
+    if (!offsets.has(offsetOf(view))) this.#liveCount++;
+    offsets.set(offsetOf(view), view);
     this.#order.push(view);
     // Drop freed views from the allocation order now and then (amortised O(1)).
     if (this.#order.length > 64 && this.#order.length > 2 * this.#liveCount) {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseOptions, z } from "../base/_validate.ts";
+import { describe, parseOptions, z } from "../base/_validate.ts";
 import type { MemoryStatus } from "./memory_status.ts";
 
 /**
@@ -130,25 +130,49 @@ export function pressureLevel(status: MemoryStatus, thresholds?: PressureThresho
   return levelOf(status, t);
 }
 
+function checkNumber(value: unknown, name: string): asserts value is number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot compute the pressure level as 'status.${name}' must be a number: current value is ${describe(value)}`,
+    );
+  }
+}
+
 /** pressureLevel with resolved thresholds (the monitor's hot path). */
 export function levelOf(status: MemoryStatus, t: Required<PressureThresholds>): PressureLevelValue {
-  if (typeof status !== "object" || status === null || typeof status.availableBytes !== "number") {
-    throw new TypeError("Cannot compute the pressure level as 'status' must be a MemoryStatus");
+  if (typeof status !== "object" || status === null) {
+    throw new TypeError(
+      `Cannot compute the pressure level as 'status' must be a MemoryStatus: current value is ${describe(status)}`,
+    );
   }
-  const capacity = status.limitBytes ?? status.totalBytes;
-  const ratio = capacity > 0 ? status.availableBytes / capacity : 0;
+  // Each field is read once and checked before it is used: no coercion runs user code.
+  const available = status.availableBytes, limit = status.limitBytes, total = status.totalBytes, psi = status.psi;
+  checkNumber(available, "availableBytes");
+  checkNumber(total, "totalBytes");
+  if (limit !== null && limit !== undefined) checkNumber(limit, "limitBytes");
+  const capacity = limit ?? total;
+  const ratio = capacity > 0 ? available / capacity : 0;
   let level: PressureLevelValue = PressureLevel.None;
   if (ratio <= t.critical) level = PressureLevel.Critical;
   else if (ratio <= t.high) level = PressureLevel.High;
   else if (ratio <= t.medium) level = PressureLevel.Medium;
   else if (ratio <= t.low) level = PressureLevel.Low;
-  const psi = status.psi;
-  if (psi) {
+  if (psi !== null && psi !== undefined) {
+    if (typeof psi !== "object") {
+      throw new TypeError(
+        `Cannot compute the pressure level as 'status.psi' must be PSI averages or null: current value is ${
+          describe(psi)
+        }`,
+      );
+    }
+    const full10 = psi.full10, some10 = psi.some10;
+    checkNumber(full10, "psi.full10");
+    checkNumber(some10, "psi.some10");
     let fromPsi: PressureLevelValue = PressureLevel.None;
-    if (psi.full10 >= t.psiFullCritical) fromPsi = PressureLevel.Critical;
-    else if (psi.full10 >= t.psiFullHigh) fromPsi = PressureLevel.High;
-    else if (psi.some10 >= t.psiSomeMedium) fromPsi = PressureLevel.Medium;
-    else if (psi.some10 >= t.psiSomeLow) fromPsi = PressureLevel.Low;
+    if (full10 >= t.psiFullCritical) fromPsi = PressureLevel.Critical;
+    else if (full10 >= t.psiFullHigh) fromPsi = PressureLevel.High;
+    else if (some10 >= t.psiSomeMedium) fromPsi = PressureLevel.Medium;
+    else if (some10 >= t.psiSomeLow) fromPsi = PressureLevel.Low;
     if (fromPsi > level) level = fromPsi;
   }
   return level;

@@ -44,6 +44,9 @@ const OptionsSchema = z.object({
 const POLLPRI = 2;
 const POLLERR = 8;
 
+// Only open() constructs a trigger.
+const OPEN_KEY: unique symbol = Symbol("PsiTrigger.open");
+
 /**
  * A PSI trigger (Linux 5.2+): the kernel marks it when memory stalls reach
  * `stallUs` within `windowUs`. `fired()` checks without waiting; `wait()`
@@ -73,7 +76,9 @@ export class PsiTrigger implements Disposable {
   #waiter: Worker | null | undefined = undefined;
   readonly #waiters = new Set<(fired: boolean) => void>();
 
-  private constructor(fd: number, path: string) {
+  private constructor(key: symbol, fd: number, path: string) {
+    // Private in TypeScript, and in JavaScript too: only open() has the key.
+    if (key !== OPEN_KEY) throw new TypeError("Cannot construct a PsiTrigger directly: use PsiTrigger.open(options)");
     this.#fd = fd;
     this.path = path;
     this.#view.setInt32(0, fd, true);
@@ -110,7 +115,7 @@ export class PsiTrigger implements Disposable {
       native.libc.close(fd);
       throw error;
     }
-    return new PsiTrigger(fd, path);
+    return new PsiTrigger(OPEN_KEY, fd, path);
   }
 
   /** Whether the trigger fired since the last check, without waiting. */
@@ -123,11 +128,15 @@ export class PsiTrigger implements Disposable {
    * @returns Whether it fired.
    */
   async wait(timeoutMs: number): Promise<boolean> {
+    if (typeof timeoutMs !== "number") {
+      throw new TypeError(`Cannot wait as 'timeoutMs' must be a number: current value is ${describe(timeoutMs)}`);
+    }
     if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 3_600_000) {
       throw new RangeError(
         `Cannot wait as 'timeoutMs' must be an integer from 0 to 3600000: current value is ${describe(timeoutMs)}`,
       );
     }
+    timeoutMs += 0; // -0 becomes 0: FFI integers refuse -0
     const pollAsync = native.libc.poll_async;
     if (pollAsync) return this.#poll(await pollAsync(this.#fds, 1, timeoutMs));
     // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
