@@ -59,8 +59,16 @@ interface Entry extends Lease {
   readonly holder: LeaseHolder;
 }
 
-/** The property under which a memkit allocator keeps its lease table. */
-export const LEASES: unique symbol = Symbol("memkit.leases");
+// Each memkit allocator's lease table, by allocator: module-private, so no
+// caller can swap a table and make a release go unheard. A wrapper whose
+// blocks are another allocator's (a FailingAllocator, a counters-only
+// DebugAllocator) registers a function that finds that allocator's table.
+const tables = new WeakMap<object, LeaseTable | (() => LeaseTable | null)>();
+
+/** Gives `owner` its lease table, or a function that finds the table of the allocator whose blocks it hands out. */
+export function registerLeases(owner: object, table: LeaseTable | (() => LeaseTable | null)): void {
+  tables.set(owner, table);
+}
 
 /** The leases and watchers of one allocator. */
 export class LeaseTable {
@@ -153,8 +161,8 @@ export class LeaseTable {
 /** The lease table of a memkit allocator, or null for any other object. */
 export function leaseTableOf(allocator: unknown): LeaseTable | null {
   if (typeof allocator !== "object" || allocator === null) return null;
-  const table = (allocator as { [LEASES]?: unknown })[LEASES];
-  return table instanceof LeaseTable ? table : null;
+  const table = tables.get(allocator);
+  return table === undefined ? null : typeof table === "function" ? table() : table;
 }
 
 /**

@@ -8,7 +8,7 @@ import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
 import { ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LEASES, LeaseTable } from "./_lease.ts";
+import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
@@ -110,8 +110,7 @@ function notify(hook: ((...args: never[]) => void) | undefined, observer: ArenaO
 export class Arena implements Allocator, Disposable {
   /** Always `"arena"`. */
   readonly kind = "arena" as const;
-  /** @ignore Leases on this arena's blocks (see _lease.ts): internal to memkit. */
-  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("arena", "Arena");
   readonly #at: BumpCursor;
   readonly #growth: ArenaGrowth;
@@ -135,6 +134,7 @@ export class Arena implements Allocator, Disposable {
    * @throws {AllocationError} "out-of-memory" when the first chunk cannot be had; "corruption" when the backing returns a block it must not.
    */
   constructor(options: ArenaOptions = {}) {
+    registerLeases(this, this.#leases);
     const parsed = parseArenaOptions(options);
     this.#alignment = parsed.alignment;
     this.#defaultAlign = parsed.alignment === "natural" ? 16 : parsed.alignment;
@@ -257,7 +257,7 @@ export class Arena implements Allocator, Disposable {
     const buffer = bufferOf(view) as ArrayBuffer;
     const at = this.#at;
     if (at.isLast(buffer, offsetOf(view), lengthOf(view))) {
-      const leases = this[LEASES];
+      const leases = this.#leases;
       if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
       this.#ledger.freed(at.lastSize);
       at.rollBack();
@@ -398,7 +398,7 @@ export class Arena implements Allocator, Disposable {
     this.#ledger.guard("reset");
     while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);
     const at = this.#at;
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.count !== 0) {
       for (const chunk of [...at.chunks, ...at.oversized]) {
         leases.released(chunk.address, chunk.address + chunk.size, "Arena.reset() released it");
@@ -435,7 +435,7 @@ export class Arena implements Allocator, Disposable {
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
-    this[LEASES].releasedAll("Arena.dispose() released it");
+    this.#leases.releasedAll("Arena.dispose() released it");
     this.#teardown();
     this.#at.drain();
     this.#at.source.giveAll(false);
@@ -503,7 +503,7 @@ export class Arena implements Allocator, Disposable {
   // The backing released a chunk (its reset, scope end, dispose): end here too.
   #revoke(reason: string, partial: boolean): void {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
-    this[LEASES].releasedAll(`the Arena lost its memory (${reason})`);
+    this.#leases.releasedAll(`the Arena lost its memory (${reason})`);
     this.#teardown();
     this.#at.drain();
     if (partial) this.#at.source.giveAll(true);
@@ -518,7 +518,7 @@ export class Arena implements Allocator, Disposable {
       const record = this.#scopes.pop()!;
       record.handle.final = this.#scopeStats(record.handle, record);
       record.handle.active = false;
-      const leases = this[LEASES];
+      const leases = this.#leases;
       if (leases.count !== 0) {
         cursor.rangesSince(
           record.point,

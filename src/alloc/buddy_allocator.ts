@@ -6,7 +6,7 @@
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LEASES, LeaseTable } from "./_lease.ts";
+import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
@@ -93,8 +93,7 @@ const USED = 3;
 export class BuddyAllocator implements Allocator, Disposable {
   /** Always `"buddy"`. */
   readonly kind = "buddy" as const;
-  /** @ignore Leases on this allocator's blocks (see _lease.ts): internal to memkit. */
-  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("buddy", "BuddyAllocator");
   readonly #source: ChunkSource;
   readonly #chunk: Chunk;
@@ -119,6 +118,7 @@ export class BuddyAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "out-of-memory" when the backing refuses.
    */
   constructor(options: BuddyAllocatorOptions) {
+    registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create BuddyAllocator");
     const minBlock = parseOptions(
       z.object({ minBlockSize: powerOfTwo(2 ** 30).optional() }),
@@ -274,7 +274,7 @@ export class BuddyAllocator implements Allocator, Disposable {
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
-    this[LEASES].releasedAll("BuddyAllocator.dispose() released it");
+    this.#leases.releasedAll("BuddyAllocator.dispose() released it");
     this.#ledger.freedAll();
     this.#source.giveAll(false);
   }
@@ -287,7 +287,7 @@ export class BuddyAllocator implements Allocator, Disposable {
   // The backing released the chunk (its reset, scope end, dispose): end here too.
   #revoke(reason: string, partial: boolean): void {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
-    this[LEASES].releasedAll(`the BuddyAllocator lost its memory (${reason})`);
+    this.#leases.releasedAll(`the BuddyAllocator lost its memory (${reason})`);
     this.#ledger.freedAll();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -341,7 +341,7 @@ export class BuddyAllocator implements Allocator, Disposable {
   }
 
   #release(node: number, offset: number, reason: string): void {
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason);
     const leaf = offset / this.#minBlock;
     this.#ledger.freed(this.#requested[leaf]);

@@ -9,7 +9,7 @@ import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
 import { ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { createHandle, detachHandle, type HandleHooks, handleOf, type HandleState, tagHandleView } from "./_handle.ts";
-import { LEASES, LeaseTable } from "./_lease.ts";
+import { LeaseTable, registerLeases } from "./_lease.ts";
 import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -77,8 +77,7 @@ const OptionsSchema = z.object({
 export class FreeListAllocator implements Allocator, Disposable {
   /** Always `"free-list"`. */
   readonly kind = "free-list" as const;
-  /** @ignore Leases on this heap's blocks (see _lease.ts): internal to memkit. */
-  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("free-list", "FreeListAllocator");
   readonly #source: ChunkSource;
   readonly #growth: "fixed" | "linear" | "exponential";
@@ -102,6 +101,7 @@ export class FreeListAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "out-of-memory" when the backing refuses the first chunk; "corruption" when it returns a block it must not.
    */
   constructor(options: FreeListAllocatorOptions = {}) {
+    registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create FreeListAllocator");
     this.#capacity = roundToPage(parsed.capacity ?? 1 << 20);
     this.#maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
@@ -329,7 +329,7 @@ export class FreeListAllocator implements Allocator, Disposable {
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
-    this[LEASES].releasedAll("FreeListAllocator.dispose() released it");
+    this.#leases.releasedAll("FreeListAllocator.dispose() released it");
     this.#teardown();
     this.#source.giveAll(false);
   }
@@ -344,7 +344,7 @@ export class FreeListAllocator implements Allocator, Disposable {
   // The backing released a chunk (its reset, scope end, dispose): end here too.
   #revoke(reason: string, partial: boolean): void {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
-    this[LEASES].releasedAll(`the FreeListAllocator lost its memory (${reason})`);
+    this.#leases.releasedAll(`the FreeListAllocator lost its memory (${reason})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -380,7 +380,7 @@ export class FreeListAllocator implements Allocator, Disposable {
   #release(id: number, reason: string): void {
     const heap = this.#heap;
     const r = heap.records;
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.leased !== 0) leases.freed(heap.chunks[r.chunk[id]].chunk.address + r.start[id], reason);
     this.#ledger.freed(r.requested[id]);
     heap.release(id);

@@ -6,7 +6,7 @@
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LEASES, LeaseTable } from "./_lease.ts";
+import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
@@ -111,8 +111,7 @@ const OptionsSchema = z.object({
 export class PoolAllocator implements Allocator, Disposable {
   /** Always `"pool"`. */
   readonly kind = "pool" as const;
-  /** @ignore Leases on this pool's blocks (see _lease.ts): internal to memkit. */
-  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("pool", "PoolAllocator");
   readonly #source: ChunkSource;
   readonly #blockSize: number;
@@ -143,6 +142,7 @@ export class PoolAllocator implements Allocator, Disposable {
    * @throws {RangeError} For out-of-range sizes or an alignment that is not a power of two up to the page size.
    */
   constructor(options: PoolAllocatorOptions) {
+    registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create PoolAllocator");
     this.#align = parseOptions(
       z.object({ align: powerOfTwo(native.pageSize).optional() }),
@@ -229,7 +229,7 @@ export class PoolAllocator implements Allocator, Disposable {
    */
   free(view: ArrayBufferView): void {
     // Fast path: a view over the most recently used chunk, at a block start, no lease.
-    if (!this.#detach && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this[LEASES].leased === 0) {
+    if (!this.#detach && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this.#leases.leased === 0) {
       const offset = offsetOf(view);
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
@@ -299,7 +299,7 @@ export class PoolAllocator implements Allocator, Disposable {
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
-    this[LEASES].releasedAll("PoolAllocator.dispose() released it");
+    this.#leases.releasedAll("PoolAllocator.dispose() released it");
     this.#teardown();
     this.#source.giveAll(false);
   }
@@ -312,7 +312,7 @@ export class PoolAllocator implements Allocator, Disposable {
   // The backing released a chunk (its reset, scope end, dispose): end here too.
   #revoke(reason: string, partial: boolean): void {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
-    this[LEASES].releasedAll(`the PoolAllocator lost its memory (${reason})`);
+    this.#leases.releasedAll(`the PoolAllocator lost its memory (${reason})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -350,7 +350,7 @@ export class PoolAllocator implements Allocator, Disposable {
   }
 
   #release(index: number, reason: string): void {
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.leased !== 0) leases.freed(this.#addressOf(index), reason);
     this.#ledger.freed(this.#sizes[index]);
     this.#sizes[index] = 0;

@@ -6,7 +6,7 @@
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LEASES, LeaseTable } from "./_lease.ts";
+import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { ownerKindOf, registerOwner } from "./_ownership.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
@@ -110,8 +110,7 @@ class Marker implements StackMarker {
 export class StackAllocator implements Allocator, Disposable {
   /** Always `"stack"`. */
   readonly kind = "stack" as const;
-  /** @ignore Leases on this stack's blocks (see _lease.ts): internal to memkit. */
-  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("stack", "StackAllocator");
   readonly #source: ChunkSource;
   readonly #chunk: Chunk;
@@ -134,6 +133,7 @@ export class StackAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "out-of-memory" when the backing refuses the chunk; "corruption" when it returns a block it must not.
    */
   constructor(options: StackAllocatorOptions) {
+    registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create StackAllocator");
     this.#size = roundToPage(parsed.capacity);
     this.#source = new ChunkSource(
@@ -215,7 +215,7 @@ export class StackAllocator implements Allocator, Disposable {
         `Cannot resize to ${newSize} bytes: the stack has ${this.#size - start} bytes above the block's start`,
       );
     }
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.count !== 0 && newSize < this.#sizes[top]) {
       leases.released(this.#chunk.address + start + newSize, this.#chunk.address + this.#cursor, "the block shrank");
     }
@@ -284,7 +284,7 @@ export class StackAllocator implements Allocator, Disposable {
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
-    this[LEASES].releasedAll("StackAllocator.dispose() released it");
+    this.#leases.releasedAll("StackAllocator.dispose() released it");
     this.#teardown();
     this.#source.giveAll(false);
   }
@@ -311,7 +311,7 @@ export class StackAllocator implements Allocator, Disposable {
   // The backing released the chunk (its reset, scope end, dispose): end here too.
   #revoke(reason: string, partial: boolean): void {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
-    this[LEASES].releasedAll(`the StackAllocator lost its memory (${reason})`);
+    this.#leases.releasedAll(`the StackAllocator lost its memory (${reason})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -349,7 +349,7 @@ export class StackAllocator implements Allocator, Disposable {
   // Frees the top block alone (a lease on it is revoked; watchers hear only of bulk releases).
   #popTop(reason: string): void {
     const top = this.#starts.length - 1;
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.leased !== 0) leases.freed(this.#chunk.address + this.#starts[top], reason);
     this.#starts.pop();
     this.#ids.pop();
@@ -360,7 +360,7 @@ export class StackAllocator implements Allocator, Disposable {
   // Frees every block above `depth` at once (a rewind or reset).
   #popTo(depth: number, reason: string): void {
     const cursor = depth === 0 ? 0 : this.#starts[depth - 1] + this.#sizes[depth - 1];
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.count !== 0) {
       leases.released(this.#chunk.address + cursor, this.#chunk.address + this.#cursor, reason);
     }

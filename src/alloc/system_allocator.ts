@@ -5,7 +5,7 @@
  */
 import { native } from "../../ffi/native.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
-import { LEASES, LeaseTable } from "./_lease.ts";
+import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import { platformError } from "../base/_platform_error.ts";
@@ -119,8 +119,7 @@ function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
 export class SystemAllocator implements Allocator, Disposable {
   /** Always `"system"`. */
   readonly kind = "system" as const;
-  /** @ignore Leases on this allocator's blocks (see _lease.ts): internal to memkit. */
-  readonly [LEASES]: LeaseTable = new LeaseTable();
+  readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("system", "SystemAllocator");
   readonly #blocks: LiveBlock[] = [];
   readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
@@ -137,6 +136,7 @@ export class SystemAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "unsupported" when libc cannot be opened (e.g. Deno without `--allow-ffi`).
    */
   constructor(options: SystemAllocatorOptions = {}) {
+    registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create SystemAllocator");
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);
     this.#mmapThreshold = parsed.mmapThreshold ?? 32 << 20;
@@ -229,7 +229,7 @@ export class SystemAllocator implements Allocator, Disposable {
     }
     if (newSize === block.size) {
       // Same place, same size: only the old views are detached, as promised.
-      const leases = this[LEASES];
+      const leases = this.#leases;
       if (leases.leased !== 0) leases.freed(block.address, reason);
       (buffer as ArrayBuffer).transfer(0);
       // SAFETY: the same live block, wrapped again.
@@ -292,7 +292,7 @@ export class SystemAllocator implements Allocator, Disposable {
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
-    this[LEASES].releasedAll("SystemAllocator.dispose() released it");
+    this.#leases.releasedAll("SystemAllocator.dispose() released it");
     for (const block of [...this.#blocks]) {
       block.buffer.transfer(0);
       this.#forgetRecord(block);
@@ -377,7 +377,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
   // Detaches every view of the block, then forgets it (the memory is not freed).
   #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
-    const leases = this[LEASES];
+    const leases = this.#leases;
     if (leases.leased !== 0) leases.freed(block.address, reason);
     (buffer as ArrayBuffer).transfer(0);
     this.#forgetRecord(block);

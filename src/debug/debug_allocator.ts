@@ -7,7 +7,7 @@
  */
 import { native } from "../../ffi/native.ts";
 import { defaultBacking } from "../alloc/_default_backing.ts";
-import { LEASES, type LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
+import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import { isEmptyView, registerOwner } from "../alloc/_ownership.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
@@ -209,6 +209,9 @@ export class DebugAllocator implements Allocator, Disposable {
       tracer: new Tracer(parsed.stackTraceFrames ?? 0, parsed.sampleEvery ?? 1),
       reportUnreachable: parsed.reportUnreachable ?? false,
     });
+    const heap = this.#heap;
+    // Arrays and child allocators lease its blocks; with safety off the blocks, and their leases, are the backing's.
+    registerLeases(this, this.#safety ? heap.leases : () => leaseTableOf(heap.backing));
     registerOwner(this, "debug", DebugAllocator.#holds);
     registerHeap(this, this.#heap);
     if (this.#safety) registerDebugOwner(this.#heap);
@@ -226,15 +229,6 @@ export class DebugAllocator implements Allocator, Disposable {
       if (blocks.ids[slot] !== 0 && blocks.hosts[slot] === host) return true;
     }
     return false;
-  }
-
-  /**
-   * @ignore Leases on this allocator's blocks (see src/alloc/_lease.ts), so
-   * arrays and child allocators learn when a block goes; with `safety: false`
-   * the blocks, and their leases, are the backing's. Internal to memkit.
-   */
-  get [LEASES](): LeaseTable | null {
-    return this.#safety ? this.#heap.leases : leaseTableOf(this.#heap.backing);
   }
 
   /**

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { LEASES, type LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
+import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import { bufferOf, checkView, lengthOf, offsetOf, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { DebugAllocator } from "./debug_allocator.ts";
@@ -115,17 +115,14 @@ export class FailingAllocator implements Allocator, Disposable {
       "create FailingAllocator",
     );
     this.#backing = backing;
+    // Its blocks, and their leases, are the backing's.
+    registerLeases(this, () => leaseTableOf(backing));
     this.#failAfter = parsed.failAfter;
   }
 
   /** The kind of the backing allocator. */
   get kind(): Allocator["kind"] {
     return this.#backing.kind;
-  }
-
-  /** @ignore The backing's lease table: the blocks are the backing's (see src/alloc/_lease.ts). Internal to memkit. */
-  get [LEASES](): LeaseTable | null {
-    return leaseTableOf(this.#backing);
   }
 
   /** Allocations attempted so far (successful or not). */

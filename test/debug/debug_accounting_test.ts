@@ -345,7 +345,7 @@ test("FailingAllocator.dispose() frees what it handed out (newest first), then e
   }
 });
 
-test("FailingAllocator's blocks are leased from its backing (its [LEASES] is the backing's)", () => {
+test("FailingAllocator's blocks are leased from its backing (its lease table is the backing's)", () => {
   const pool = new PoolAllocator({ blockSize: 64 });
   const failing = new FailingAllocator(pool, { failAfter: 100 });
   assert.equal(leaseTableOf(failing), leaseTableOf(pool));
