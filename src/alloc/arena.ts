@@ -40,15 +40,15 @@ import type {
 
 // Each ArrayBuffer an arena makes carries the arena here: a property lookup
 // instead of a Map, whose set+delete churn costs O(entries) in V8 and JSC.
-const ARENA = Symbol("memkit.arena");
+const ARENAS = new WeakMap<ArrayBufferLike, Arena>(); // module-private: no caller can mark a buffer
 
 function mark(buffer: ArrayBuffer, arena: Arena): ArrayBuffer {
-  (buffer as unknown as Record<symbol, Arena>)[ARENA] = arena;
+  ARENAS.set(buffer, arena);
   return buffer;
 }
 
 function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
-  return (buffer as unknown as Record<symbol, Arena | undefined>)[ARENA] === arena && !(buffer as ArrayBuffer).detached;
+  return ARENAS.get(buffer) === arena && !isDetached(buffer);
 }
 
 // An observer's hooks, read once when it registers.

@@ -59,7 +59,7 @@ export interface PoolAllocatorOptions {
 
 // With detachFreed, each block's ArrayBuffer carries its pool and index (a
 // property, not a Map: see _offset_table.ts on Map churn).
-const BLOCK_TAG = Symbol("memkit.poolBlock");
+const BLOCK_TAGS = new WeakMap<ArrayBufferLike, BlockTag>(); // module-private: no caller can edit a tag
 
 interface BlockTag {
   readonly pool: PoolAllocator;
@@ -67,7 +67,7 @@ interface BlockTag {
 }
 
 function blockTag(buffer: ArrayBufferLike): BlockTag | undefined {
-  return (buffer as unknown as Record<symbol, BlockTag | undefined>)[BLOCK_TAG];
+  return BLOCK_TAGS.get(buffer);
 }
 
 const OptionsSchema = z.object({
@@ -335,7 +335,7 @@ export class PoolAllocator implements Allocator, Disposable {
     const chunk = this.#chunks[(index / this.#perChunk) | 0];
     // SAFETY: the block lies inside a chunk this pool holds; free and dispose detach this buffer first.
     const buffer = native.wrap(chunk.address + (index % this.#perChunk) * this.#stride, this.#blockSize);
-    (buffer as unknown as Record<symbol, BlockTag>)[BLOCK_TAG] = { pool: this, index };
+    BLOCK_TAGS.set(buffer, { pool: this, index });
     this.#bufferOfBlock[index] = buffer;
     return buffer;
   }

@@ -80,10 +80,12 @@ interface LiveBlock extends Block {
 
 // Each block's ArrayBuffer carries its record here: a property lookup instead
 // of a Map, whose set+delete churn costs O(live blocks) in V8 and JSC.
-const BLOCK = Symbol("memkit.systemBlock");
+// Module-private: a block's record is never reachable from its buffer by
+// other code (a symbol property would be, through getOwnPropertySymbols).
+const BLOCKS = new WeakMap<ArrayBufferLike, LiveBlock>();
 
 function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
-  return (buffer as unknown as Record<symbol, LiveBlock | undefined>)[BLOCK];
+  return BLOCKS.get(buffer);
 }
 
 /**
@@ -234,7 +236,7 @@ export class SystemAllocator implements Allocator, Disposable {
       (buffer as ArrayBuffer).transfer(0);
       // SAFETY: the same live block, wrapped again.
       block.buffer = native.wrap(block.address, block.size);
-      (block.buffer as unknown as Record<symbol, LiveBlock>)[BLOCK] = block;
+      BLOCKS.set(block.buffer, block);
       return new Uint8Array(block.buffer);
     }
 
@@ -368,7 +370,7 @@ export class SystemAllocator implements Allocator, Disposable {
     }
     const live: LiveBlock = { ...block, owner: this, index: this.#blocks.length, buffer };
     this.#blocks.push(live);
-    (buffer as unknown as Record<symbol, LiveBlock>)[BLOCK] = live;
+    BLOCKS.set(buffer, live);
     this.#ledger.allocated(block.size);
     const view = new Uint8Array(buffer);
     if (this.#zero && block.mapped === 0) view.fill(0);

@@ -55,12 +55,11 @@ export interface BufferWords {
   bytes: Uint8Array | null;
 }
 
-const WORDS = Symbol("memkit.debugBufferWords");
+const WORDS = new WeakMap<ArrayBufferLike, BufferWords>(); // module-private: no caller can edit a base address
 
 /** The cached words of `buffer`, made on first use. */
 export function wordsOf(buffer: ArrayBufferLike): BufferWords {
-  const tagged = buffer as unknown as Record<symbol, BufferWords | undefined>;
-  let info = tagged[WORDS];
+  let info = WORDS.get(buffer);
   if (info === undefined) {
     const byteLength = arrayBufferByteLength.call(buffer) as number;
     const base = byteLength > 0 ? native.addressOf(new Uint8Array(buffer, 0, 1)) : 0;
@@ -72,7 +71,7 @@ export function wordsOf(buffer: ArrayBufferLike): BufferWords {
       words: new Int32Array(buffer, 0, Math.min(Math.floor(byteLength / 4), 2 ** 30)),
       bytes: null,
     };
-    tagged[WORDS] = info;
+    WORDS.set(buffer, info);
   }
   return info;
 }
@@ -85,7 +84,7 @@ export function alignedAt(info: BufferWords, offset: number, align: number): boo
 
 /** The cached words of `buffer` if it ever held a debug block, else undefined. */
 export function cachedWordsOf(buffer: ArrayBufferLike): BufferWords | undefined {
-  return (buffer as unknown as Record<symbol, BufferWords | undefined>)[WORDS];
+  return WORDS.get(buffer);
 }
 
 /** The bytes of `info`'s buffer. */
@@ -238,14 +237,14 @@ export interface BlockTag {
   resized: boolean;
 }
 
-const TAG = Symbol("memkit.debugBlock");
+const TAGS = new WeakMap<ArrayBufferLike, BlockTag>(); // module-private: no caller can flip `freed`
 
 /** The tag of a block's own buffer, if `buffer` is one. */
 export function tagOf(buffer: ArrayBufferLike): BlockTag | undefined {
-  return (buffer as unknown as Record<symbol, BlockTag | undefined>)[TAG];
+  return TAGS.get(buffer);
 }
 
 /** Tags `buffer` as the own buffer of a debug block. */
 export function setTag(buffer: ArrayBuffer, tag: BlockTag): void {
-  (buffer as unknown as Record<symbol, BlockTag>)[TAG] = tag;
+  TAGS.set(buffer, tag);
 }
