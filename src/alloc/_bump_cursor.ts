@@ -2,9 +2,17 @@
 // how it grows, and the buffers views are made from. The Arena owns scopes,
 // counters and policy; this owns memory.
 import { native } from "../../ffi/native.ts";
+import { detach, isDetached } from "../base/_detach.ts";
 import { type Chunk, type ChunkSource, roundToPage } from "./_chunks.ts";
 import { capChunkSize, type GrowthPolicy, plannedChunkSize } from "./_growth.ts";
 import type { Ledger } from "./_ledger.ts";
+
+/** A safety segment: the buffer and the memory it covers. */
+interface Segment {
+  readonly buffer: ArrayBuffer;
+  readonly address: number;
+  readonly length: number;
+}
 
 /** Where the allocation point was; a scope restores it when it ends. */
 export interface BumpPoint {
@@ -40,7 +48,7 @@ export class BumpCursor {
   readonly chunks: Chunk[] = [];
   readonly oversized: Chunk[] = [];
   /** Safety segments: buffers over parts of chunks, detached when their scope ends. */
-  readonly segments: ArrayBuffer[] = [];
+  readonly segments: Segment[] = [];
   capacityBytes = 0;
   /** Make views from segments (safety on, inside a scope), so a scope's end can detach them. */
   segmented = false;
@@ -106,7 +114,9 @@ export class BumpCursor {
 
   /** An empty view at the allocation point (alloc(0): not a block). */
   empty(): Uint8Array {
-    if (this.buffer === null || this.cursor - this.bufferBase > this.buffer.byteLength) return new Uint8Array(0);
+    if (this.buffer === null || isDetached(this.buffer) || this.cursor - this.bufferBase > this.buffer.byteLength) {
+      return new Uint8Array(0);
+    }
     return new Uint8Array(this.buffer, this.cursor - this.bufferBase, 0);
   }
 
@@ -220,7 +230,10 @@ export class BumpCursor {
       this.capacityBytes -= chunk.size;
       this.#source.give(chunk);
     }
-    while (this.segments.length > point.segments) this.segments.pop()!.transfer(0);
+    while (this.segments.length > point.segments) {
+      const segment = this.segments.pop()!;
+      detach(segment.buffer, segment.address, segment.length);
+    }
     if (point.index >= 0 && point.index < this.chunks.length) {
       this.index = point.index;
       this.cursor = point.cursor;
@@ -258,9 +271,16 @@ export class BumpCursor {
     }
   }
 
+  /** Whether one of the arena's buffers (chunk or segment) was detached by someone else (transferred away). */
+  anyTransferred(): boolean {
+    if (this.#source.anyTransferred()) return true;
+    for (const segment of this.segments) if (isDetached(segment.buffer)) return true;
+    return false;
+  }
+
   /** Detaches every segment. */
   detachSegments(): void {
-    for (const segment of this.segments.splice(0)) segment.transfer(0);
+    for (const segment of this.segments.splice(0)) detach(segment.buffer, segment.address, segment.length);
   }
 
   /** Forgets every chunk: the arena is ending (its ChunkSource gives them back). */
@@ -343,7 +363,7 @@ export class BumpCursor {
     // SAFETY: [from, from + length) lies in a chunk the arena holds; scope end,
     // reset and dispose detach the segment before that memory is reused or returned.
     const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);
-    this.segments.push(this.#mark(buffer));
+    this.segments.push({ buffer: this.#mark(buffer), address: chunk.address + from, length });
     this.buffer = buffer;
     this.bufferBase = from;
     this.limit = from + length;

@@ -6,6 +6,7 @@ import { native } from "../../ffi/native.ts";
 import { describe } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { detach, isDetached } from "../base/_detach.ts";
 import { type Lease, leaseBlock } from "./_lease.ts";
 
 /** A region of native memory an allocator carves blocks from. */
@@ -130,7 +131,7 @@ export class ChunkSource {
 
   /** Detaches the owner's buffer over `chunk` (rule 1: before the memory goes back) and returns it to the backing. */
   give(chunk: Chunk): void {
-    chunk.buffer.transfer(0);
+    detach(chunk.buffer, chunk.address, chunk.size);
     this.#held.delete(chunk);
     const at = this.#live.lastIndexOf(chunk);
     if (at >= 0) this.#live.splice(at, 1);
@@ -166,14 +167,20 @@ export class ChunkSource {
   /** Detaches the owner's buffer over every chunk (the backing already took the memory back). */
   detachAll(): void {
     for (const chunk of this.#live.splice(0)) {
-      chunk.buffer.transfer(0);
+      detach(chunk.buffer, chunk.address, chunk.size);
       this.#held.delete(chunk);
     }
   }
 
+  /** Whether one of the owner's chunk buffers was detached by someone else (transferred away). */
+  anyTransferred(): boolean {
+    for (const chunk of this.#live) if (isDetached(chunk.buffer)) return true;
+    return false;
+  }
+
   /** Detaches the owner's buffer over `chunk` and makes a fresh one (stale views read as length 0). */
   rewrap(chunk: Chunk): void {
-    chunk.buffer.transfer(0);
+    detach(chunk.buffer, chunk.address, chunk.size);
     // SAFETY: the same live chunk, wrapped again.
     chunk.buffer = native.wrap(chunk.address, chunk.size);
   }

@@ -4,6 +4,7 @@
 //
 // The public Handle holds nothing a caller can change: its state lives in
 // module-private WeakMaps that only the allocator reaches.
+import { detach } from "../base/_detach.ts";
 import { bufferOf, lengthOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Handle } from "./free_list_types.ts";
@@ -26,6 +27,9 @@ export interface HandleState {
   /** The public handle. */
   readonly handle: Handle;
   view: Uint8Array | null;
+  /** Where `view` is, and how many bytes. */
+  viewAddress: number;
+  viewLength: number;
   pins: number;
   freed: boolean;
 }
@@ -44,7 +48,7 @@ export function detachHandle(state: HandleState): void {
     // From the internal slot: the view was handed out, and a caller may have given it an own `buffer`.
     const buffer = bufferOf(state.view) as ArrayBuffer;
     stateOfBuffer.delete(buffer);
-    buffer.transfer(0);
+    detach(buffer, state.viewAddress, state.viewLength);
     state.view = null;
   }
 }
@@ -52,15 +56,17 @@ export function detachHandle(state: HandleState): void {
 /** A new handle for block `id` of `owner`; its state goes to the allocator. */
 export function createHandle(owner: object, hooks: HandleHooks, id: number): HandleState {
   const handle = new HandleImpl(hooks);
-  const state: HandleState = { owner, id, handle, view: null, pins: 0, freed: false };
+  const state: HandleState = { owner, id, handle, view: null, viewAddress: 0, viewLength: 0, pins: 0, freed: false };
   stateOfHandle.set(handle, state);
   return state;
 }
 
-/** Records that `view` (its own buffer) is the current view of `state`'s block. */
-export function tagHandleView(view: Uint8Array, state: HandleState): Uint8Array {
+/** Records that `view` (its own buffer, `byteLength` bytes at `address`) is the current view of `state`'s block. */
+export function tagHandleView(view: Uint8Array, state: HandleState, address: number, byteLength: number): Uint8Array {
   stateOfBuffer.set(bufferOf(view), state);
   state.view = view;
+  state.viewAddress = address;
+  state.viewLength = byteLength;
   return view;
 }
 

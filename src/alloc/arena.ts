@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
@@ -190,7 +191,12 @@ export class Arena implements Allocator, Disposable {
     const at = this.#at;
     if (!at.bump(size, a)) return null;
     this.#counted(size);
-    const view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
+    let view: Uint8Array;
+    try {
+      view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
     if (this.#observers.length !== 0) this.#notifyAlloc(view, a);
     if (this.#timing) this.#timed(started);
     return view;
@@ -218,7 +224,11 @@ export class Arena implements Allocator, Disposable {
     const at = this.#at;
     if (!at.bump(size, a)) throw this.#ledger.failure(size, a);
     this.#counted(size);
-    return new ctor(at.lastBuffer!, at.lastOffset, length);
+    try {
+      return new ctor(at.lastBuffer!, at.lastOffset, length);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
   }
 
   /**
@@ -296,7 +306,11 @@ export class Arena implements Allocator, Disposable {
       if (at.resizeLast(newSize)) {
         this.#ledger.resized(oldSize, newSize);
         this.#totalBytes += Math.max(0, newSize - oldSize);
-        return new Uint8Array(buffer, offsetOf(view), newSize);
+        try {
+          return new Uint8Array(buffer, offsetOf(view), newSize);
+        } catch (error) {
+          this.#transferred(error, "resize");
+        }
       }
     } else if (!ownsBuffer(this, buffer) && !(lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached)) {
       throw this.#unknownBlock(view, "resize");
@@ -306,7 +320,11 @@ export class Arena implements Allocator, Disposable {
     const address = oldSize > 0 ? addressOf(view) : 0;
     const align = Math.min(native.pageSize, address === 0 ? native.pageSize : address & -address);
     const fresh = this.alloc(newSize, Math.max(align, this.#defaultAlign));
-    fresh.set(new Uint8Array(buffer, offsetOf(view), Math.min(oldSize, newSize)));
+    try {
+      fresh.set(new Uint8Array(buffer, offsetOf(view), Math.min(oldSize, newSize)));
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
     if (oldSize > 0) this.#ignoredFrees++;
     return fresh;
   }
@@ -498,6 +516,15 @@ export class Arena implements Allocator, Disposable {
       record.handle.active = false;
     }
     this.#ledger.freedAll();
+  }
+
+  // A view could not be made over one of the arena's buffers because someone
+  // transferred it away: the arena ends (the memory another buffer may reach
+  // is never freed) and says so. Any other error passes on.
+  #transferred(error: unknown, op: string): never {
+    if (!this.#at.anyTransferred()) throw error;
+    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    throw transferredError(op, "memory of this Arena");
   }
 
   // The backing released a chunk (its reset, scope end, dispose): end here too.

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -185,7 +186,12 @@ export class BuddyAllocator implements Allocator, Disposable {
     this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
     const offset = this.#take(size, a);
-    return offset < 0 ? null : new Uint8Array(this.#chunk.buffer, offset, size);
+    if (offset < 0) return null;
+    try {
+      return new Uint8Array(this.#chunk.buffer, offset, size);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
   }
 
   /** A typed array of `length` elements in one block, aligned to at least its element size. */
@@ -222,14 +228,23 @@ export class BuddyAllocator implements Allocator, Disposable {
     if (newSize <= this.#sizeOfNode(node)) {
       this.#ledger.resized(this.#requested[leaf], newSize);
       this.#requested[leaf] = newSize;
-      return new Uint8Array(this.#chunk.buffer, offset, newSize);
+      try {
+        return new Uint8Array(this.#chunk.buffer, offset, newSize);
+      } catch (error) {
+        this.#transferred(error, "resize");
+      }
     }
     // A larger block: every block is aligned to its size up to the page, so
     // the new one keeps at least the old one's alignment.
     const moved = this.#take(newSize, 16);
     if (moved < 0) throw this.#ledger.failure(newSize);
-    const fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
-    fresh.set(new Uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
+    let fresh: Uint8Array;
+    try {
+      fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
+      fresh.set(new Uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
     this.#release(node, offset, "BuddyAllocator.resize() moved it");
     return fresh;
   }
@@ -282,6 +297,15 @@ export class BuddyAllocator implements Allocator, Disposable {
   /** Same as {@linkcode BuddyAllocator.dispose}, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  // A view could not be made over one of this allocator's buffers because
+  // someone transferred it away: the allocator ends (the memory another
+  // buffer may reach is never freed) and says so. Any other error passes on.
+  #transferred(error: unknown, op: string): never {
+    if (!this.#source.anyTransferred()) throw error;
+    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    throw transferredError(op, `memory of this BuddyAllocator`);
   }
 
   // The backing released the chunk (its reset, scope end, dispose): end here too.

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
 import { ChunkSource, roundToPage } from "./_chunks.ts";
@@ -153,7 +154,11 @@ export class FreeListAllocator implements Allocator, Disposable {
     const id = this.#allocate(size, a, 0);
     if (id < 0) return null;
     const heap = this.#heap;
-    return new Uint8Array(heap.chunks[heap.records.chunk[id]].chunk.buffer, heap.records.start[id], size);
+    try {
+      return new Uint8Array(heap.chunks[heap.records.chunk[id]].chunk.buffer, heap.records.start[id], size);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
   }
 
   /** A typed array of `length` elements, aligned to at least its element size and 16. */
@@ -210,12 +215,21 @@ export class FreeListAllocator implements Allocator, Disposable {
     const oldSize = r.requested[id];
     if (heap.resizeInPlace(id, newSize)) {
       this.#ledger.resized(oldSize, newSize);
-      return new Uint8Array(buffer, r.start[id], newSize);
+      try {
+        return new Uint8Array(buffer, r.start[id], newSize);
+      } catch (error) {
+        this.#transferred(error, "resize");
+      }
     }
     const moved = this.#allocate(newSize, r.align[id], 0);
     if (moved < 0) throw this.#ledger.failure(newSize);
-    const fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
-    fresh.set(new Uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
+    let fresh: Uint8Array;
+    try {
+      fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
+      fresh.set(new Uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
     this.#release(id, "FreeListAllocator.resize() moved it");
     return fresh;
   }
@@ -265,7 +279,13 @@ export class FreeListAllocator implements Allocator, Disposable {
     heap.noCache = true;
     try {
       for (const heapChunk of heap.chunks) {
-        const bytes = new Uint8Array(heapChunk.chunk.buffer);
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(heapChunk.chunk.buffer);
+        } catch (error) {
+          this.#defragmenting = false;
+          this.#transferred(error, "defragment");
+        }
         let id = heapChunk.first;
         while (id !== -1) {
           const next = r.nextPhys[id];
@@ -341,6 +361,15 @@ export class FreeListAllocator implements Allocator, Disposable {
 
   // ---------------------------------------------------------------- internals
 
+  // A view could not be made over one of this allocator's buffers because
+  // someone transferred it away: the allocator ends (the memory another
+  // buffer may reach is never freed) and says so. Any other error passes on.
+  #transferred(error: unknown, op: string): never {
+    if (!this.#source.anyTransferred()) throw error;
+    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    throw transferredError(op, `memory of this FreeListAllocator`);
+  }
+
   // The backing released a chunk (its reset, scope end, dispose): end here too.
   #revoke(reason: string, partial: boolean): void {
     if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
@@ -391,8 +420,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     const r = this.#heap.records;
     const chunk = this.#heap.chunks[r.chunk[id]].chunk;
     // SAFETY: the handle's block lies in a chunk the heap holds; a move, free or dispose detaches this buffer first.
-    const buffer = native.wrap(chunk.address + r.start[id], r.requested[id]);
-    return tagHandleView(new Uint8Array(buffer), handle);
+    const address = chunk.address + r.start[id];
+    const buffer = native.wrap(address, r.requested[id]);
+    return tagHandleView(new Uint8Array(buffer), handle, address, r.requested[id]);
   }
 
   #freeHandle(handle: HandleState): void {

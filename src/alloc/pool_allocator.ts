@@ -3,9 +3,11 @@
  *
  * @module
  */
+import { transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { detach } from "../base/_detach.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -193,7 +195,11 @@ export class PoolAllocator implements Allocator, Disposable {
     ) {
       const index = this.#take(size);
       const chunk = (index / this.#perChunk) | 0;
-      return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
+      try {
+        return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
+      } catch (error) {
+        this.#transferred(error, "allocate");
+      }
     }
     if (!Number.isInteger(size) || size < 0 || size > this.#blockSize) this.#checkFits(size, "allocate");
     if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate");
@@ -201,7 +207,11 @@ export class PoolAllocator implements Allocator, Disposable {
     if (size === 0) return new Uint8Array(0);
     const index = this.#take(size);
     if (index < 0) return null;
-    return new Uint8Array(this.#bufferFor(index), this.#offsetIn(index), size);
+    try {
+      return new Uint8Array(this.#bufferFor(index), this.#offsetIn(index), size);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
   }
 
   /** A typed array of `length` elements in one block. */
@@ -220,7 +230,11 @@ export class PoolAllocator implements Allocator, Disposable {
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
     const index = this.#take(size);
     if (index < 0) throw this.#ledger.failure(size);
-    return new ctor(this.#bufferFor(index), this.#offsetIn(index), length);
+    try {
+      return new ctor(this.#bufferFor(index), this.#offsetIn(index), length);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
   }
 
   /**
@@ -260,7 +274,11 @@ export class PoolAllocator implements Allocator, Disposable {
     }
     this.#ledger.resized(this.#sizes[index], newSize);
     this.#sizes[index] = newSize;
-    return new Uint8Array(bufferOf(view) as ArrayBuffer, offsetOf(view), newSize);
+    try {
+      return new Uint8Array(bufferOf(view) as ArrayBuffer, offsetOf(view), newSize);
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
   }
 
   /** Whether `view` lies in a live block of this pool (within the block's requested size). */
@@ -318,9 +336,20 @@ export class PoolAllocator implements Allocator, Disposable {
     else this.#source.detachAll();
   }
 
+  // A view could not be made over one of this allocator's buffers because
+  // someone transferred it away: the allocator ends (the memory another
+  // buffer may reach is never freed) and says so. Any other error passes on.
+  #transferred(error: unknown, op: string): never {
+    if (!this.#source.anyTransferred()) throw error;
+    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    throw transferredError(op, `memory of this PoolAllocator`);
+  }
+
   #teardown(): void {
     this.#hotBuffer = null;
-    for (const buffer of this.#bufferOfBlock) buffer?.transfer(0);
+    this.#bufferOfBlock.forEach((buffer, index) => {
+      if (buffer !== undefined) detach(buffer, this.#addressOf(index), this.#blockSize);
+    });
     this.#bufferOfBlock.length = 0;
     this.#ledger.freedAll();
     this.#freeCount = 0;
@@ -358,7 +387,7 @@ export class PoolAllocator implements Allocator, Disposable {
     if (this.#detach) {
       const buffer = this.#bufferOfBlock[index]!;
       this.#bufferOfBlock[index] = undefined;
-      buffer.transfer(0);
+      detach(buffer, this.#addressOf(index), this.#blockSize);
     }
   }
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -167,7 +168,12 @@ export class StackAllocator implements Allocator, Disposable {
   /** Like {@linkcode StackAllocator.alloc}, but `null` when the stack is full. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
     const start = this.#push(size, align, "allocate");
-    return start < 0 ? null : new Uint8Array(this.#chunk.buffer, start, size);
+    if (start < 0) return null;
+    try {
+      return new Uint8Array(this.#chunk.buffer, start, size);
+    } catch (error) {
+      this.#transferred(error, "allocate");
+    }
   }
 
   /** A typed array of `length` elements on top of the stack, aligned to at least its element size. */
@@ -222,7 +228,11 @@ export class StackAllocator implements Allocator, Disposable {
     this.#ledger.resized(this.#sizes[top], newSize);
     this.#sizes[top] = newSize;
     this.#cursor = start + newSize;
-    return new Uint8Array(this.#chunk.buffer, start, newSize);
+    try {
+      return new Uint8Array(this.#chunk.buffer, start, newSize);
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
   }
 
   /** Whether `view` lies in a live block of this stack. */
@@ -315,6 +325,15 @@ export class StackAllocator implements Allocator, Disposable {
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
+  }
+
+  // A view could not be made over one of this allocator's buffers because
+  // someone transferred it away: the allocator ends (the memory another
+  // buffer may reach is never freed) and says so. Any other error passes on.
+  #transferred(error: unknown, op: string): never {
+    if (!this.#source.anyTransferred()) throw error;
+    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    throw transferredError(op, `memory of this StackAllocator`);
   }
 
   #teardown(): void {

@@ -5,6 +5,7 @@
  */
 import { native } from "../../ffi/native.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
+import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
@@ -204,6 +205,7 @@ export class SystemAllocator implements Allocator, Disposable {
       throw this.#unknownBlock(view, "free");
     }
     if (offsetOf(view) !== 0) throw this.#interior(view, block, "free");
+    if (isDetached(block.buffer)) throw transferredError("free", this.#describe(block));
     this.#release(buffer, block, "SystemAllocator.free() released it");
   }
 
@@ -224,6 +226,9 @@ export class SystemAllocator implements Allocator, Disposable {
       throw this.#unknownBlock(view, "resize");
     }
     if (offsetOf(view) !== 0) throw this.#interior(view, block, "resize");
+    if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
+      throw transferredError("resize", this.#describe(block));
+    }
     const reason = "SystemAllocator.resize() moved it";
     if (newSize === 0) {
       this.#release(buffer, block, reason);
@@ -233,7 +238,7 @@ export class SystemAllocator implements Allocator, Disposable {
       // Same place, same size: only the old views are detached, as promised.
       const leases = this.#leases;
       if (leases.leased !== 0) leases.freed(block.address, reason);
-      (buffer as ArrayBuffer).transfer(0);
+      detach(buffer, block.address, block.size);
       // SAFETY: the same live block, wrapped again.
       block.buffer = native.wrap(block.address, block.size);
       BLOCKS.set(block.buffer, block);
@@ -296,8 +301,8 @@ export class SystemAllocator implements Allocator, Disposable {
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("SystemAllocator.dispose() released it");
     for (const block of [...this.#blocks]) {
-      block.buffer.transfer(0);
       this.#forgetRecord(block);
+      detach(block.buffer, block.address, block.size);
       this.#giveBack(block);
     }
   }
@@ -381,7 +386,7 @@ export class SystemAllocator implements Allocator, Disposable {
   #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
     const leases = this.#leases;
     if (leases.leased !== 0) leases.freed(block.address, reason);
-    (buffer as ArrayBuffer).transfer(0);
+    detach(buffer, block.address, block.size); // attached: free and resize check that first
     this.#forgetRecord(block);
   }
 
@@ -403,8 +408,14 @@ export class SystemAllocator implements Allocator, Disposable {
   }
 
   #giveBack(block: Block): void {
+    // Memory another buffer may still reach (a memkit buffer over it was transferred away) is kept.
+    if (!mayRelease(block.address, block.mapped || block.size)) return;
     if (block.mapped) native.libc.munmap(block.address, block.mapped);
     else native.libc.free(block.address);
+  }
+
+  #describe(block: LiveBlock): string {
+    return `the ${block.size}-byte block at 0x${block.address.toString(16)}`;
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {

@@ -12,6 +12,7 @@
 // the block's own buffer detached and its record dropped. No user code runs
 // in between (the backing's own bookkeeping does), so the detached-late
 // buffer is never read while its memory is gone (rule 1).
+import { detach, isDetached } from "../base/_detach.ts";
 import { bufferOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
 import { LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
@@ -393,6 +394,10 @@ export class DebugHeap implements MisuseContext {
   giveBack(slot: number): void {
     const blocks = this.blocks;
     const outer = blocks.outers[slot]!;
+    // A block whose own buffer was transferred away is recorded as reachable
+    // elsewhere before it goes back, so no allocator below ever frees it to
+    // the system (the backing may reuse it; the thief's buffer then aliases it).
+    if (this.detach) this.#noteTransferred(slot);
     if (this.quarantine !== null) {
       const host = blocks.hosts[slot]!;
       const user = blocks.userOffsets[slot];
@@ -445,6 +450,15 @@ export class DebugHeap implements MisuseContext {
     blocks.release(slot);
   }
 
+  #noteTransferred(slot: number): void {
+    const held = this.blocks.buffers[slot];
+    const buffer = held instanceof WeakRef ? held.deref() : held;
+    if (buffer !== undefined && isDetached(buffer)) {
+      const tag = tagOf(buffer)!;
+      detach(buffer, tag.address, tag.size); // records the memory as reachable elsewhere
+    }
+  }
+
   // Detaches the block's own buffer, tagging why.
   detachOwn(slot: number, releasedBy: string | null, freedTrace: Trace | null, resized: boolean): void {
     const held = this.blocks.buffers[slot];
@@ -456,7 +470,7 @@ export class DebugHeap implements MisuseContext {
     tag.releasedBy = releasedBy;
     tag.resized = resized;
     this.#registry?.unregister(tag);
-    buffer.transfer(0);
+    detach(buffer, tag.address, tag.size);
   }
 
   // A block taken but never handed out: back to the backing, not counted.

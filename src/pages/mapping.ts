@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { detach, mayRelease, transferredError } from "../base/_detach.ts";
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { native } from "../../ffi/native.ts";
@@ -262,7 +263,7 @@ class PageMapping implements Mapping {
   // ArrayBuffer object (Bun may collect the wrapper and make a new one), so a
   // buffer reached only through a WeakRef could not always be detached.
   #segments: (ArrayBuffer | undefined)[] = [];
-  #crossing: ArrayBuffer[] = [];
+  #crossing: { buffer: ArrayBuffer; address: number; length: number }[] = [];
   #bytes: Uint8Array | null = null;
   #unmapped = false;
 
@@ -318,7 +319,7 @@ class PageMapping implements Mapping {
     const start = index * size;
     if (from + count <= start + size) return new Uint8Array(this.#segment(index), from - start, count);
     const buffer = native.wrap(this.#address + from, count);
-    this.#crossing.push(buffer);
+    this.#crossing.push({ buffer, address: this.#address + from, length: count });
     return new Uint8Array(buffer);
   }
 
@@ -337,7 +338,7 @@ class PageMapping implements Mapping {
     try {
       return new Uint8Array(buffer).slice();
     } finally {
-      buffer.transfer(0);
+      detach(buffer, this.#address + from, count);
     }
   }
 
@@ -347,11 +348,14 @@ class PageMapping implements Mapping {
       this.#protection = protection;
       return;
     }
+    // Below read-write, no view may reach the pages: detach them first, and
+    // refuse when one was transferred away (its new owner would fault).
+    if (RANK[protection] < RANK["read-write"] && !this.#detachAll()) {
+      throw transferredError(`protect ${this.#label} as "${protection}"`, "now");
+    }
     if (native.libc.mprotect(this.#address, this.#byteLength, protectionFlags(protection)) !== 0) {
       throw platformError("mprotect", `${this.#label}, ${protection}`);
     }
-    // No JS runs between mprotect and here, so no view can touch the pages in between.
-    if (RANK[protection] < RANK["read-write"]) this.#detachAll();
     this.#protection = protection;
   }
 
@@ -402,8 +406,10 @@ class PageMapping implements Mapping {
     this.#unmapped = true;
     // Detach before munmap: a view over unmapped pages would segfault on use.
     const bytes = this.#bytes;
-    this.#detachAll();
+    const intact = this.#detachAll();
     this.#bytes = bytes;
+    // Pages another buffer may still reach (one of memkit's was transferred away) stay mapped.
+    if (!intact || !mayRelease(this.#address, this.#byteLength)) return;
     if (this.#byteLength > 0 && native.libc.munmap(this.#address, this.#byteLength) !== 0) {
       throw platformError("munmap", this.#label);
     }
@@ -424,12 +430,22 @@ class PageMapping implements Mapping {
     return buffer;
   }
 
-  #detachAll(): void {
-    for (const buffer of this.#segments) buffer?.transfer(0);
-    for (const buffer of this.#crossing) buffer.transfer(0);
+  // Detaches every view; false when one of memkit's buffers was transferred
+  // away first (another buffer may reach the pages: they must stay mapped and writable).
+  #detachAll(): boolean {
+    let intact = true;
+    const size = native.maxViewBytes;
+    this.#segments.forEach((buffer, index) => {
+      const start = index * size;
+      if (buffer !== undefined) {
+        intact = detach(buffer, this.#address + start, Math.min(size, this.#byteLength - start)) && intact;
+      }
+    });
+    for (const { buffer, address, length } of this.#crossing) intact = detach(buffer, address, length) && intact;
     this.#segments = [];
     this.#crossing = [];
     this.#bytes = null;
+    return intact;
   }
 
   #writable(op: string): void {
