@@ -325,6 +325,17 @@ const ROWS: Row[] = [
     expect: RangeError,
   },
   { name: "onGC(42)", act: () => onGC(any(42)), expect: TypeError },
+  {
+    name: "new Arena({ backing: Proxy(SystemAllocator) }) (a Proxy cannot reach the allocator's private state)",
+    act: () => new Arena({ backing: new Proxy(new SystemAllocator(), {}) }),
+    expect: TypeError,
+  },
+  { name: "mapFile(an http: URL)", act: () => mapFile(new URL("http://example.com/x")), expect: TypeError },
+  {
+    name: "new BuddyAllocator({ capacity: 1024, minBlockSize: 4096 })",
+    act: () => new BuddyAllocator({ capacity: 1024, minBlockSize: 4096 }),
+    expect: RangeError,
+  },
   { name: "struct({})", act: () => struct({}), expect: TypeError },
   { name: "struct({ x: 'f16' })", act: () => struct({ x: any("f16") }), expect: TypeError },
   { name: "struct({ 'x y': 'u8' })", act: () => struct({ "x y": "u8" }), expect: TypeError },

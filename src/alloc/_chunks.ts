@@ -85,6 +85,14 @@ export class ChunkSource {
       ) {
         throw error;
       }
+      if (!(error instanceof AllocationError) && !(error instanceof RangeError)) {
+        // Not a refusal: the backing does not work (a Proxy around an allocator cannot reach its private state).
+        throw new TypeError(
+          `The ${this.#owner}'s backing ${this.#backingName()} is not a usable Allocator: its tryAlloc threw ` +
+            "(the error is the cause)",
+          { cause: error },
+        );
+      }
       this.refusal = `the backing ${this.#backingName()} cannot give a ${size}-byte chunk: ${(error as Error).message}`;
       return null;
     }

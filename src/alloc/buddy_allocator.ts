@@ -131,6 +131,11 @@ export class BuddyAllocator implements Allocator, Disposable {
         `Cannot create BuddyAllocator as 'minBlockSize' must be at least 16: current value is ${minBlock}`,
       );
     }
+    if (minBlock > parsed.capacity) {
+      throw new RangeError(
+        `Cannot create BuddyAllocator as 'minBlockSize' must be at most 'capacity' (${parsed.capacity}): current value is ${minBlock}`,
+      );
+    }
     let capacity = Math.max(native.pageSize, minBlock);
     while (capacity < parsed.capacity) capacity *= 2;
     if (capacity / minBlock > MAX_LEAVES) {

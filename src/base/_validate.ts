@@ -59,14 +59,14 @@ export function intrinsicConstructorOf(
   return { ctor, bytesPerElement: (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT };
 }
 
-/** A byte count: a non-negative safe integer no larger than `max`. */
-export function checkSize(value: unknown, op: string, name = "size", max = MAX_BLOCK_SIZE): number {
+/** A byte count: a safe integer from `min` (default 0) to `max`. */
+export function checkSize(value: unknown, op: string, name = "size", max = MAX_BLOCK_SIZE, min = 0): number {
   if (typeof value !== "number") {
     throw new TypeError(`Cannot ${op} as '${name}' must be a number: current value is ${describe(value)}`);
   }
-  if (!Number.isInteger(value) || value < 0 || value > max) {
+  if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(
-      `Cannot ${op} as '${name}' must be an integer from 0 to ${max}: current value is ${describe(value)}`,
+      `Cannot ${op} as '${name}' must be an integer from ${min} to ${max}: current value is ${describe(value)}`,
     );
   }
   return value;

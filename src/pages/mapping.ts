@@ -515,10 +515,7 @@ class PageMapping implements Mapping {
  * ```
  */
 export function mapPages(byteLength: number, options: MapPagesOptions = {}): Mapping {
-  checkSize(byteLength, "map pages", "byteLength");
-  if (byteLength === 0) {
-    throw new RangeError("Cannot map pages as 'byteLength' must be an integer from 1 to 2^47: current value is 0");
-  }
+  checkSize(byteLength, "map pages", "byteLength", MAX_BLOCK_SIZE, 1);
   const parsed = parseOptions(MapPagesSchema, options, "map pages");
   if (native.libcError) throw new AllocationError("unsupported", native.libcError);
   const c = native.platform;
@@ -596,6 +593,11 @@ export function mapFile(path: string | URL, options: MapFileOptions = {}): Mappi
     throw new TypeError(`Cannot map a file as 'path' must be a string or URL: current value is ${describe(path)}`);
   }
   const parsed = parseOptions(MapFileSchema, options, "map a file");
+  if (path instanceof URL && path.protocol !== "file:") {
+    throw new TypeError(
+      `Cannot map a file as 'path' must be a file: URL or a path: current value is ${describe(path.href)}`,
+    );
+  }
   const filePath = path instanceof URL ? fileURLToPath(path) : path;
   if (filePath.length === 0 || filePath.includes("\0")) {
     throw new TypeError(`Cannot map a file as 'path' must be a non-empty path: current value is ${describe(path)}`);
