@@ -264,14 +264,11 @@ export class Arena implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     checkView(view, "free");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("free");
-    const buffer = bufferOf(view) as ArrayBuffer;
     const at = this.#at;
-    if (at.isLast(buffer, offsetOf(view), lengthOf(view))) {
-      const leases = this.#leases;
-      if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
-      this.#ledger.freed(at.lastSize);
-      at.rollBack();
-      if (this.#observers.length !== 0) this.#notifyFree(view, true);
+    const buffer = bufferOf(view) as ArrayBuffer;
+    // The buffer first: the offset and length are read only when it is the most recent block's.
+    if (buffer === at.lastBuffer && at.isLast(buffer, offsetOf(view), lengthOf(view))) {
+      this.#rollBack(view);
       return;
     }
     if (!ownsBuffer(this, buffer)) {
@@ -442,6 +439,7 @@ export class Arena implements Allocator, Disposable {
     at.releaseChunks(keep);
     if (this.#safety) at.rewrapAll();
     this.#ledger.freedAll();
+    at.forgetLast(); // the most recent block is gone: free() must not roll back to it
     if (at.chunks.length) at.enter(0);
     else at.clear();
   }
@@ -493,6 +491,15 @@ export class Arena implements Allocator, Disposable {
   }
 
   // ---------------------------------------------------------------- internals
+
+  #rollBack(view: ArrayBufferView): void {
+    const at = this.#at;
+    const leases = this.#leases;
+    if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
+    this.#ledger.freed(at.lastSize);
+    at.rollBack();
+    if (this.#observers.length !== 0) this.#notifyFree(view, true);
+  }
 
   #counted(size: number): void {
     this.#ledger.allocated(size);

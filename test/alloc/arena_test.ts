@@ -419,3 +419,24 @@ test("workerArena() gives each Worker its own arena", async () => {
     worker.terminate();
   }
 });
+
+test("free() of the most recent block from before a reset rolls nothing back (safety on and off)", () => {
+  for (const safety of [true, false]) {
+    const arena = new Arena({ capacity: 4096, safety });
+    arena.alloc(100);
+    const last = arena.alloc(100);
+    arena.reset();
+    const a = arena.alloc(16);
+    a.fill(1);
+    try {
+      arena.free(last);
+    } catch (error) {
+      assert.ok(error instanceof AllocationError, `safety ${safety}: ${error}`);
+    }
+    const b = arena.alloc(16);
+    b.fill(2);
+    assert.notEqual(a.byteOffset, b.byteOffset, `safety ${safety}: a block was handed out twice`);
+    assert.equal(a[0], 1);
+    arena.dispose();
+  }
+});
