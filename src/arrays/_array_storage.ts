@@ -4,6 +4,15 @@
 // allocator's `resize`. The public class (dynamic_array.ts) keeps the element
 // API and asks its ArrayStore for the bytes: live storage, storage of its own
 // (copied from a snapshot's), room to grow, views.
+//
+// Views handed to the user (`bytes`, `view()`) are over an ArrayBuffer of the
+// array's own over the block (the safety model: no view outlives its memory),
+// never over the allocator's buffer: an allocator that releases memory
+// without detaching its buffer (a stack's rewind, an arena without safety)
+// revokes the lease, and the revocation detaches that buffer, so every view
+// the user holds reads as length 0 before the memory is used again.
+import { native } from "../../ffi/native.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
 import { type Lease, leaseBlock, type LeaseHolder } from "../alloc/_lease.ts";
 import { checkTypedArrayConstructor } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -38,33 +47,62 @@ const EMPTY = new Uint8Array(0);
 const DETACHED =
   "the allocator detached its memory: a free through another view, an arena scope's end or reset, or the allocator's dispose";
 
+// Captured at load: a user can give the array's own buffer an own `transfer` property (arr.bytes.buffer).
+const transfer = ArrayBuffer.prototype.transfer as (this: ArrayBuffer, length?: number) => ArrayBuffer;
+
+// Each own buffer keeps the allocator's view of its block reachable (and so
+// the allocator's buffer): memory a JavaScript backing gave stays alive as
+// long as any view over the own buffer does.
+const keepAlive = new WeakMap<ArrayBuffer, Uint8Array>();
+
+// What was found when the array's own buffer had been detached outside memkit.
+const STOLEN = "its buffer was detached outside memkit (ArrayBuffer.prototype.transfer(), or a transfer to a " +
+  "Worker, of the buffer behind its bytes or a view), and the buffer that took it may still reach the storage";
+
 /**
  * The storage block of a live array, one holder for every snapshot that
  * shares it: the allocator's view (`given`, handed back to free and resize),
- * memkit's own views over the same bytes, the share count and the lease.
+ * memkit's own views over the same bytes (internal: never handed out), the
+ * buffer the user's views are made over (`own`), the share count and the lease.
  *
  * Invariants: `block.length === 0` exactly when the block is gone (revoked,
  * or detached by the allocator before any lease told: `released` is null
  * then until the next use notices); `refs` counts the arrays holding it and
  * `holders` holds their stores; `lease` is null while the array itself
- * frees or resizes the block, and once it is gone.
+ * frees or resizes the block, and once it is gone. `own` is null until a
+ * view is first handed out over a leased block, and again once memkit
+ * detached it (the block went, or is about to go, or to move); it is
+ * detached before the block goes back to the allocator. `exposed` is true
+ * once a view or the address was handed out: such a storage is never shared
+ * (a snapshot copies it at once, as a view may write), so `refs === 1`
+ * whenever `exposed`. `stolen` is set once `own` is found detached by
+ * someone else: memkit then never gives the block back.
  */
 export class Storage implements LeaseHolder {
   block: Uint8Array;
   given: Uint8Array;
   views: Views | null;
   view: DataView | null;
+  /** Bytes of the block that are the arrays' (what `own` covers). */
+  readonly size: number;
   refs = 1;
   lease: Lease | null = null;
   /** Why the block is gone (null while it lives, or when only the engine's detach told). */
   released: string | null;
   /** The stores of the arrays that share this storage (so a revocation closes their fast path). */
   holders: ArrayStore[] = [];
+  /** The ArrayBuffer of the array's own over the block, under every view handed out; made on first ask. */
+  own: ArrayBuffer | null = null;
+  /** Whether a view or the address was handed out over this storage (it may be written from outside). */
+  exposed = false;
+  /** Whether `own` was detached outside memkit: its memory may still be reachable, so it is never freed. */
+  stolen = false;
 
-  constructor(given: Uint8Array, block: Uint8Array, views: Views | null, released: string | null = null) {
+  constructor(given: Uint8Array, block: Uint8Array, views: Views | null, size: number, released: string | null = null) {
     this.given = given;
     this.block = block;
     this.views = views;
+    this.size = size;
     this.view = views === null && block.length !== 0
       ? new DataView(block.buffer, block.byteOffset, block.length)
       : null;
@@ -75,18 +113,77 @@ export class Storage implements LeaseHolder {
   revoke(reason: string): void {
     this.released ??= reason;
     this.lease = null;
+    this.detachOwn();
     this.block = EMPTY;
     this.given = EMPTY;
     this.views = null;
     this.view = null;
     for (const holder of this.holders) holder.close();
   }
+
+  /**
+   * The buffer and offset the user's views are made over: the array's own
+   * buffer over a leased block (made now the first time: a push-only array
+   * never pays for it), or, for an allocator that is not memkit's (no lease:
+   * only its own detach can tell anyone of a release), its own buffer.
+   * Marks the storage exposed. The caller checked it is live and not shared.
+   * @throws {AllocationError} When the runtime cannot make the buffer (as `native.wrap`).
+   */
+  handOut(): [ArrayBuffer, number] {
+    if (this.lease === null) {
+      this.exposed = true;
+      return [this.block.buffer as ArrayBuffer, this.block.byteOffset];
+    }
+    let own = this.own;
+    if (own !== null && intrinsic.isDetached(own)) {
+      this.stolen = true; // someone else detached it: a new one, and this block is never given back
+      own = null;
+    }
+    if (own === null) {
+      // SAFETY: `block` is a live block of a memkit allocator, leased by this
+      // storage, and `size` of its bytes are the array's. The buffer is
+      // detached before memkit gives the block back or moves it (free(),
+      // resize()), and when the lease is revoked (anyone else releasing it),
+      // so no view over it outlives the memory; one detached by anyone else
+      // (`stolen`) keeps the block from ever being given back.
+      own = native.wrap(native.addressOf(this.block), this.size);
+      keepAlive.set(own, this.given);
+      this.own = own;
+    }
+    this.exposed = true;
+    return [own, 0];
+  }
+
+  /** Detaches `own` (memkit's own doing); one detached by someone else marks the storage stolen. Never throws. */
+  detachOwn(): void {
+    const own = this.own;
+    if (own === null) return;
+    this.own = null;
+    if (intrinsic.isDetached(own)) this.stolen = true;
+    else transfer.call(own, 0);
+  }
+
+  /**
+   * Before memkit gives the block back or moves it: a block whose own buffer
+   * was detached by someone else is never given back.
+   * @throws {AllocationError} "corruption" naming what happened; nothing changed.
+   */
+  checkKept(name: string, op: string): void {
+    if (this.own !== null && intrinsic.isDetached(this.own)) this.stolen = true;
+    if (this.stolen) {
+      throw new AllocationError(
+        "corruption",
+        `Cannot ${op} a ${name}: ${STOLEN}; its ${this.size}-byte block stays allocated (memkit never frees or ` +
+          `moves memory a buffer it did not make may reach)`,
+      );
+    }
+  }
 }
 
 // Every array's storage after free(), and while its allocator works on it.
-const FREED = new Storage(EMPTY, EMPTY, null, "free");
+const FREED = new Storage(EMPTY, EMPTY, null, 0, "free");
 FREED.refs = 0;
-const BUSY = new Storage(EMPTY, EMPTY, null, "busy");
+const BUSY = new Storage(EMPTY, EMPTY, null, 0, "busy");
 BUSY.refs = 0;
 
 /** Where set() writes: a slot checked again once the value is checked. */
@@ -165,12 +262,19 @@ export class ArrayStore implements Target {
     this.name = "DynamicArray";
     if (share !== null) {
       const s = share.use("take a snapshot of");
-      s.refs++;
-      this.storage = s;
       this.next = share.next;
       this.capacity = share.capacity;
-      this.allocations = 0;
       this.name = share.name;
+      if (s.exposed) {
+        // Views (or the address) handed out over `s` may write to it at any
+        // time, which would change the snapshot too: it takes a copy now.
+        this.storage = this.#copyOf(s, share, "take a snapshot of");
+        this.#attach(this.storage);
+        return;
+      }
+      s.refs++;
+      this.storage = s;
+      this.allocations = 0;
       this.#attach(s);
       share.bind(); // shared now: its fast path closes
       return;
@@ -184,6 +288,26 @@ export class ArrayStore implements Target {
     }
     this.storage = this.#adopt(given, size, "alloc");
     this.#attach(this.storage);
+  }
+
+  // New storage of this array's capacity holding the first `next` elements
+  // of `from`, the live storage of `holder` (this array or another).
+  #copyOf(from: Storage, holder: ArrayStore, op: string): Storage {
+    const size = this.capacity * this.#stride;
+    let next: Storage;
+    try {
+      next = this.#adopt(this.allocator.alloc(size, this.align), size, "alloc");
+    } catch (error) {
+      throw refusal(error, this.allocator, size, this.name);
+    }
+    if (from.block.length === 0) {
+      // The block went away while the allocator ran: give the new one back.
+      next.lease?.end();
+      this.allocator.free(next.given);
+      throw holder.gone(from, op);
+    }
+    next.block.set(from.block.subarray(0, this.next * this.#stride));
+    return next;
   }
 
   // push's slow path: the storage is gone, shared, full or detached (the writer checked `limit` and `bytes`).
@@ -272,25 +396,16 @@ export class ArrayStore implements Target {
   mutable(): Storage {
     const old = this.storage;
     if (old.refs === 1) return old;
-    const size = this.capacity * this.#stride;
     this.storage = BUSY;
     this.close();
     let next: Storage;
     try {
-      next = this.#adopt(this.allocator.alloc(size, this.align), size, "alloc");
+      next = this.#copyOf(old, this, "copy");
     } catch (error) {
       this.storage = old;
       this.bind();
-      throw refusal(error, this.allocator, size, this.name);
+      throw error;
     }
-    if (old.block.length === 0) {
-      // The shared block went away while the allocator ran: give the new one back.
-      next.lease?.end();
-      this.storage = old;
-      this.allocator.free(next.given);
-      throw this.gone(old, "copy");
-    }
-    next.block.set(old.block.subarray(0, this.next * this.#stride));
     old.refs--;
     this.#detach(old);
     this.storage = next;
@@ -313,10 +428,18 @@ export class ArrayStore implements Target {
     return this.storage;
   }
 
-  /** Resizes this array's own live storage (refs 1) to `capacity` elements through the allocator. */
+  /**
+   * Resizes this array's own live storage (refs 1) to `capacity` elements
+   * through the allocator. Views handed out over the old storage are
+   * detached first (the allocator may free or move it), also when the
+   * allocator then fails and the storage stays.
+   * @throws {AllocationError} "corruption" when the storage's own buffer was detached outside memkit (nothing changed).
+   */
   resize(capacity: number): void {
     const old = this.storage;
     const size = capacity * this.#stride;
+    old.checkKept(this.name, "grow or shrink");
+    old.detachOwn();
     // The array's own resize must not revoke its own lease.
     old.lease?.end();
     old.lease = null;
@@ -362,8 +485,9 @@ export class ArrayStore implements Target {
     const s = this.use(op);
     const count = byteLength / stride;
     if (count === 0) return this.next;
-    // Bytes in this array's own buffer would move (or be detached) as it grows: copy them first.
-    const data = source.buffer === s.block.buffer ? source.slice() : source;
+    // Bytes in this array's own buffers would move (or be detached) as it grows: copy them first.
+    const buffer = source.buffer;
+    const data = buffer === s.block.buffer || buffer === s.own ? source.slice() : source;
     const target = this.makeRoom(count, op);
     if (data.length !== byteLength) {
       throw new AllocationError("use-after-free", `Cannot ${op} a ${this.name}: the source was released meanwhile`);
@@ -387,20 +511,34 @@ export class ArrayStore implements Target {
    */
   view(ctor: unknown): unknown {
     const size = ctor === DataView ? 1 : checkTypedArrayConstructor(ctor, `view a ${this.name}`);
-    const s = this.use("view");
+    this.use("view");
     const bytes = this.next * this.#stride;
     if (bytes % size !== 0) {
       throw new RangeError(
         `Cannot view ${bytes} bytes as ${(ctor as { name: string }).name}: not a whole number of ${size}-byte elements`,
       );
     }
+    const [buffer, offset] = this.handOut("view");
     // Storage starts at a multiple of 8 in its buffer (checked when it was allocated), so any element size fits.
-    if (ctor === DataView) return new DataView(s.block.buffer, s.block.byteOffset, bytes);
-    return new (ctor as TypedArrayConstructor<TypedArray>)(
-      s.block.buffer as ArrayBuffer,
-      s.block.byteOffset,
-      bytes / size,
-    );
+    if (ctor === DataView) return new DataView(buffer, offset, bytes);
+    return new (ctor as TypedArrayConstructor<TypedArray>)(buffer, offset, bytes / size);
+  }
+
+  /** A Uint8Array over the live elements' bytes (as `view(Uint8Array)`). */
+  userBytes(op: string): Uint8Array {
+    this.use(op);
+    const [buffer, offset] = this.handOut(op);
+    return new Uint8Array(buffer, offset, this.next * this.#stride);
+  }
+
+  /**
+   * The live storage, made this array's alone first (a view handed out may
+   * write, and must not change a snapshot), marked exposed: the buffer and
+   * offset to make the user's views over.
+   */
+  handOut(op: string): [ArrayBuffer, number] {
+    this.use(op);
+    return this.mutable().handOut();
   }
 
   /**
@@ -412,15 +550,19 @@ export class ArrayStore implements Target {
     const s = this.storage;
     if (s === FREED) return;
     if (s === BUSY) throw this.gone(s, "free");
+    if (s.refs === 1 && s.block.length !== 0) s.checkKept(this.name, "free");
     this.storage = FREED;
     this.#detach(s);
     if (--s.refs !== 0) return;
     const lease = s.lease;
     s.lease = null;
     lease?.end();
-    if (s.block.length === 0) return; // the allocator released it already: nothing to give back
+    if (s.block.length === 0) {
+      s.revoke(DETACHED); // the allocator released it already: nothing to give back (and no view stays)
+      return;
+    }
     const given = s.given;
-    s.revoke("free");
+    s.revoke("free"); // detaches the array's own buffer before the memory goes
     this.allocator.free(given);
   }
 
@@ -449,7 +591,7 @@ export class ArrayStore implements Target {
       );
     }
     const block = new Uint8Array(parts[0] as ArrayBuffer, parts[1], parts[2]);
-    const storage = new Storage(given as Uint8Array, block, this.#codec.viewsOf(block));
+    const storage = new Storage(given as Uint8Array, block, this.#codec.viewsOf(block), size);
     storage.lease = leaseBlock(this.allocator, block, storage);
     return storage;
   }

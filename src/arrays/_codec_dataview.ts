@@ -5,9 +5,12 @@
 // the generated writer's inline checks only pick the values it can take.
 import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 import type { FieldValue } from "./_record_codec.ts";
 import type { Field, Kind } from "./_codec_layout.ts";
 import { typedArrayKind } from "./_intrinsic_views.ts";
+
+const isView = ArrayBuffer.isView;
 
 // Errors the checks made (encodeMany names the element in them; a getter's own errors pass unchanged).
 const checkErrors = new WeakSet<Error>();
@@ -106,10 +109,19 @@ const GET = {
 
 // Checks `x` for `field` (reading a vector's length and elements once each)
 // and stores it in the scratch `view` at `at`. Throws before storing anything
-// of this field when any part is wrong.
+// of this field when any part is wrong; a view over freed memory (a detached
+// buffer) is a use-after-free, whatever the field.
 function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at: number, what: string): void {
   const { kind, count } = field;
   const put = SET[kind];
+  if (isView(x) && intrinsic.isDetached(intrinsic.bufferOf(x))) {
+    throw fail(
+      new AllocationError(
+        "use-after-free",
+        `Cannot store ${what} as it is a view over a detached ArrayBuffer: its memory was released`,
+      ),
+    );
+  }
   if (count === 1) {
     put(view, at, scalarValue(kind, x, wrap, what));
     return;

@@ -14,6 +14,21 @@ export function typedArrayKind(value: unknown): string | undefined {
 }
 
 /**
+ * Throws when `value` is a typed array or DataView over a detached buffer
+ * (its memory was released): whatever else is wrong with it, that is a
+ * use-after-free. Anything else passes (the caller checks its type).
+ * @throws {AllocationError} "use-after-free", naming `name`.
+ */
+export function checkNotFreed(value: unknown, op: string, name: string): void {
+  if (isView(value) && intrinsic.isDetached(intrinsic.bufferOf(value))) {
+    throw new AllocationError(
+      "use-after-free",
+      `Cannot ${op} as '${name}' is a view over a detached ArrayBuffer: its memory was released`,
+    );
+  }
+}
+
+/**
  * The bytes of any typed array or DataView, read from internal slots: a
  * fresh Uint8Array over the same memory (empty when a view no longer covers
  * its shrunk buffer), or null for anything that is not a view.

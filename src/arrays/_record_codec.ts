@@ -13,6 +13,7 @@
 // checked path), _codec_generate.ts (the generated fast path), and
 // _record_target.ts (the write protocol with the arrays).
 import { describe } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 import { fail, isCheckError, readElement, stageValue } from "./_codec_dataview.ts";
 import { generate } from "./_codec_generate.ts";
 import { type Field, layoutOf, makeViews, type ViewKind, type Views } from "./_codec_layout.ts";
@@ -143,7 +144,13 @@ export class RecordCodec {
     } catch (error) {
       if (!isCheckError(error)) throw error;
       const message = `Cannot ${op} as values[${i}] is wrong: ${(error as Error).message}`;
-      throw fail(error instanceof RangeError ? new RangeError(message) : new TypeError(message));
+      throw fail(
+        error instanceof AllocationError
+          ? new AllocationError(error.category, message)
+          : error instanceof RangeError
+          ? new RangeError(message)
+          : new TypeError(message),
+      );
     }
     return { bytes, count };
   }

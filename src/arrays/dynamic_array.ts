@@ -36,6 +36,8 @@ export const arrayInternals: {
   storageOf(array: DynamicArray<unknown>, forWrite: boolean, op: string): Uint8Array;
   lengthOf(array: DynamicArray<unknown>): number;
   rename(array: DynamicArray<unknown>, name: string): void;
+  /** What `make` creates (given the options of `array`) shares the storage of `array`: a snapshot. */
+  snapshotOf<A>(array: DynamicArray<unknown>, make: (options: DynamicArrayOptions) => A): A;
 } = {} as never;
 
 // Set by snapshot() around its constructor call, so the new array shares storage.
@@ -46,9 +48,23 @@ let pendingShare: DynamicArray<unknown> | null = null;
  * native memory: amortized O(1) `push`, the bytes ready for FFI (`bytes`,
  * `address`) and for typed views. Growth goes through the allocator's
  * `resize` (so a FreeListAllocator can grow it in place); views taken
- * earlier are then detached or, after an in-place growth, still valid, but
- * never point at freed memory. `snapshot()` shares the storage until either
- * side changes it.
+ * earlier are then detached (they read as length 0; also when the allocator
+ * fails to grow it, since they are detached before the allocator runs).
+ * `snapshot()` shares the storage until either side changes it.
+ *
+ * Every view it hands out (`bytes`, `view()`) is over an ArrayBuffer of the
+ * array's own over its storage (made the first time one is asked for), which
+ * is detached whenever the storage goes away or moves: the array's
+ * `free()`, a growth, or its allocator releasing the memory (a scope's end,
+ * `reset()`, a stack's `rewind()`), so no view ever reads or writes memory
+ * that is no longer the array's. A view may write, so asking for one first
+ * gives the array storage of its own if a snapshot shares it, and a
+ * snapshot of an array that handed out views (or its `address`) copies at
+ * once. A view's buffer belongs to memkit: an array whose buffer someone
+ * detached (`bytes.buffer.transfer()`) never gives that memory back, and
+ * its `free()` or growth throws `AllocationError("corruption")`. (With an
+ * allocator that is not memkit's, views are over that allocator's own
+ * buffer, and only its own detach retires them.)
  *
  * Values are checked in full before anything is stored (each field read
  * once, so getters and Proxies run before memkit changes anything), and a
@@ -194,8 +210,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
 
   /**
    * The live elements' bytes: a view over the storage (it reads as length 0
-   * once the storage moves or is released).
-   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   * once the storage moves or is released). The storage is first made this
+   * array's alone when a snapshot shares it (a view may write).
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when a snapshot's share must be copied.
    *
    * @example
    * ```ts
@@ -208,13 +225,14 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get bytes(): Uint8Array {
-    const s = this.#store.use("read the bytes of");
-    return new Uint8Array(s.block.buffer, s.block.byteOffset, this.#store.next * this.#stride);
+    return this.#store.userBytes("read the bytes of");
   }
 
   /**
    * Address of the first element, for FFI (valid until the storage grows).
-   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   * Native code may write there, so, as for `bytes`, a storage a snapshot
+   * shares is first copied.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when a snapshot's share must be copied.
    *
    * @example
    * ```ts
@@ -226,17 +244,21 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   get address(): number {
-    const s = this.#store.use("take the address of");
+    this.#store.use("take the address of");
+    const s = this.#store.mutable();
+    s.exposed = true;
     return addressOf(s.block);
   }
 
   /**
    * A view over the live elements' bytes: any typed array (e.g. a
-   * Float32Array over a SIMD array), or a DataView.
+   * Float32Array over a SIMD array), or a DataView. Like `bytes`, it reads
+   * as length 0 once the storage moves or is released, and a storage a
+   * snapshot shares is first copied.
    * @param ctor A typed array constructor, or `DataView`.
    * @throws {TypeError} For anything else (subclasses included).
    * @throws {RangeError} When the bytes are not a whole number of `ctor` elements.
-   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when a snapshot's share must be copied.
    *
    * @example
    * ```ts
@@ -554,9 +576,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   /**
    * A copy that shares the storage until either side changes (copy on
    * write). It shares the storage's fate too: when the allocator releases
-   * it, both arrays are gone.
+   * it, both arrays are gone. An array that handed out views or its
+   * `address` (which may write at any time) is copied at once instead.
    * @returns A new DynamicArray with the same elements.
-   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when it copies.
    *
    * @example
    * ```ts
@@ -571,18 +594,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ```
    */
   snapshot(): DynamicArray<T> {
-    this.#store.use("take a snapshot of");
-    pendingShare = this as DynamicArray<unknown>;
-    try {
-      return new DynamicArray<T>(this.#type, {
-        allocator: this.#store.allocator,
-        alignment: this.#store.align,
-        growth: this.#store.growth,
-        wrap: this.#wrap,
-      });
-    } finally {
-      pendingShare = null;
-    }
+    return arrayInternals.snapshotOf(
+      this as DynamicArray<unknown>,
+      (options) => new DynamicArray<T>(this.#type, options),
+    );
   }
 
   /**
@@ -609,9 +624,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
 
   /**
    * Returns the storage to the allocator (when no snapshot still shares it);
-   * the array is unusable afterwards. A second call, or a call after the
-   * allocator released the storage itself, does nothing.
-   * @throws {AllocationError} What the allocator's `free` throws.
+   * the array is unusable afterwards, and every view it handed out reads as
+   * length 0. A second call, or a call after the allocator released the
+   * storage itself, does nothing.
+   * @throws {AllocationError} What the allocator's `free` throws; "corruption" (and the array keeps its storage) when the buffer behind its views was detached outside memkit (`bytes.buffer.transfer()`): that memory is never given back.
    *
    * @example
    * ```ts
@@ -661,6 +677,16 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     arrayInternals.lengthOf = (array) => array.#store.next;
     arrayInternals.rename = (array, name) => {
       array.#store.name = name;
+    };
+    arrayInternals.snapshotOf = (array, make) => {
+      const store = array.#store;
+      store.use("take a snapshot of");
+      pendingShare = array;
+      try {
+        return make({ allocator: store.allocator, alignment: store.align, growth: store.growth, wrap: array.#wrap });
+      } finally {
+        pendingShare = null;
+      }
     };
   }
 }

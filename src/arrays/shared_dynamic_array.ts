@@ -8,7 +8,18 @@ import { describe, parseOptions, z } from "../base/_validate.ts";
 import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
-import { HEADER, MAX_ELEMENTS, PushTarget, reserve, SetTarget, SharedHeader, strideOf } from "./_shared_header.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
+import { AllocationError } from "../base/errors.ts";
+import {
+  checkAttachable,
+  growableLengths,
+  HEADER,
+  MAX_ELEMENTS,
+  PushTarget,
+  reserve,
+  SetTarget,
+  SharedHeader,
+} from "./_shared_header.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
 
 // Set by attach() around its constructor call: the buffer to adopt.
@@ -75,7 +86,10 @@ const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean
  * reaches the shared buffer. Values are checked as in a DynamicArray (exact
  * fields, integers that fit unless `wrap`); indexes must be numbers.
  * Its storage is a SharedArrayBuffer, which cannot be detached or freed, so
- * it never loses it.
+ * it never loses it. Any code holding `buffer` can write its header, so the
+ * array checks every word it reads there (a length within the buffer, a lock
+ * word of 0 or 1, the element size) before using it, and anything else is
+ * `AllocationError("corruption")`.
  *
  * @example
  * ```ts
@@ -141,7 +155,10 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * @param buffer The `buffer` of a SharedDynamicArray.
    * @param type The same element type it was created with.
    * @param options `timeoutMs` for this thread's reads and writes; `wrap` for this thread's writes (default false).
-   * @throws {TypeError} When `buffer` is not a SharedDynamicArray's buffer, or `type` has another size.
+   * @throws {TypeError} When `buffer` is not a growable SharedArrayBuffer, or `type` has another size.
+   * @throws {AllocationError} "corruption" when its header is not one a SharedDynamicArray wrote (an element
+   *   size word its lengths are not made of, a lock word other than 0 or 1, a length the buffer does not hold);
+   *   "use-after-free" for a detached ArrayBuffer or a view over one.
    *
    * @example
    * ```ts
@@ -160,7 +177,17 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     type: StructLayout | FieldType,
     options: { timeoutMs?: number; wrap?: boolean } = {},
   ): SharedDynamicArray<U> {
-    if (!(buffer instanceof SharedArrayBuffer) || !buffer.growable || buffer.byteLength < HEADER) {
+    const lengths = growableLengths(buffer);
+    if (lengths === null) {
+      const freed = ArrayBuffer.isView(buffer) ? intrinsic.bufferOf(buffer) : buffer;
+      if (intrinsic.isDetached(freed)) {
+        throw new AllocationError(
+          "use-after-free",
+          `Cannot attach a SharedDynamicArray to ${describe(buffer)}: it is a detached ArrayBuffer${
+            freed === buffer ? "" : "'s view"
+          } (its memory was released), and never a SharedDynamicArray's buffer`,
+        );
+      }
       throw new TypeError(
         `Cannot attach a SharedDynamicArray as 'buffer' must be the growable SharedArrayBuffer of one: current value is ${
           describe(buffer)
@@ -169,7 +196,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     }
     const { timeoutMs, wrap } = parseOptions(AttachOptionsSchema, options, "attach a SharedDynamicArray");
     const codec = codecFor(type, "attach a SharedDynamicArray", wrap ?? false);
-    const stride = strideOf(buffer);
+    const [byteLength, maxByteLength] = lengths;
+    const stride = checkAttachable(buffer, byteLength, maxByteLength);
     if (stride !== codec.stride) {
       throw new TypeError(
         `Cannot attach a SharedDynamicArray of ${codec.stride}-byte elements to a buffer of ${stride}-byte elements`,
@@ -178,7 +206,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     attaching = buffer;
     try {
       return new SharedDynamicArray<U>(type, {
-        maxCapacity: Math.floor((buffer.maxByteLength - HEADER) / stride),
+        maxCapacity: (maxByteLength - HEADER) / stride,
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
         ...(wrap === undefined ? {} : { wrap }),
       });
@@ -192,7 +220,10 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     return this.#buffer;
   }
 
-  /** Elements stored now. */
+  /**
+   * Elements stored now.
+   * @throws {AllocationError} "corruption" when the buffer's length word was written outside memkit.
+   */
   get length(): number {
     return this.#header.length;
   }

@@ -7,7 +7,7 @@ import { intrinsic, native } from "../../ffi/native.ts";
 import { describe } from "../base/_validate.ts";
 import { arrayInternals, DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions } from "./dynamic_array_types.ts";
-import { typedArrayKind } from "./_intrinsic_views.ts";
+import { checkNotFreed, typedArrayKind } from "./_intrinsic_views.ts";
 
 /**
  * The element types of a {@linkcode SIMDArray}: one float, or 2, 3 or 4 of
@@ -30,7 +30,7 @@ const SHAPES: Record<SIMDType, { dims: number; stride: number }> = {
   f32x4: { dims: 4, stride: 4 },
 };
 
-const { storageOf, lengthOf, rename } = arrayInternals;
+const { storageOf, lengthOf, rename, snapshotOf } = arrayInternals;
 
 /**
  * A {@linkcode DynamicArray} of float vectors whose math runs in libmemkit
@@ -59,6 +59,7 @@ const { storageOf, lengthOf, rename } = arrayInternals;
  * ```
  */
 export class SIMDArray extends DynamicArray<number | number[]> {
+  readonly #type: SIMDType;
   readonly #dims: number;
   readonly #floatStride: number;
 
@@ -86,6 +87,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
     }
     super(type, options);
     rename(this as DynamicArray<unknown>, "SIMDArray");
+    this.#type = type;
     this.#dims = shape.dims;
     this.#floatStride = shape.stride;
   }
@@ -119,6 +121,30 @@ export class SIMDArray extends DynamicArray<number | number[]> {
       }
     }
     return length;
+  }
+
+  /**
+   * A SIMDArray of the same type that shares the storage until either side
+   * changes it (copy on write), as {@linkcode DynamicArray.snapshot}: it can
+   * be given to `add`, `sub`, `axpy` and `dot` of this array.
+   * @returns A new SIMDArray with the same elements.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when it copies.
+   *
+   * @example
+   * ```ts
+   * import { SIMDArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using velocity = new SIMDArray("f32x2");
+   * velocity.push([1, 2]);
+   * using before = velocity.snapshot();
+   * velocity.add(before); // doubles velocity; the snapshot keeps [1, 2]
+   * assert.deepEqual(velocity.get(0), [2, 4]);
+   * assert.deepEqual(before.get(0), [1, 2]);
+   * ```
+   */
+  override snapshot(): SIMDArray {
+    return snapshotOf(this as DynamicArray<unknown>, (options) => new SIMDArray(this.#type, options));
   }
 
   /**
@@ -253,7 +279,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    * @returns `out`, or the new array.
    * @throws {TypeError} When `out` is not a Float32Array.
    * @throws {RangeError} When `out` is too short.
-   * @throws {AllocationError} "use-after-free" once the storage is gone.
+   * @throws {AllocationError} "use-after-free" once the storage is gone, or when `out` is a view over freed memory.
    *
    * @example
    * ```ts
@@ -281,7 +307,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    * @returns `out`, or the new array.
    * @throws {TypeError} When `other` is not a SIMDArray or `out` not a Float32Array.
    * @throws {RangeError} When `other` has another type or length, or `out` is too short.
-   * @throws {AllocationError} "use-after-free" when either array's storage is gone.
+   * @throws {AllocationError} "use-after-free" when either array's storage is gone, or when `out` is a view over freed memory.
    *
    * @example
    * ```ts
@@ -372,8 +398,10 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   }
 
   // `out`, a real Float32Array of at least `count` floats (by the engine's own getter), or a new one.
+  // A view over a detached buffer (freed memory) is use-after-free, whatever its type.
   #out(out: Float32Array | undefined, count: number, op: string): Float32Array {
     if (out === undefined) return new Float32Array(count);
+    checkNotFreed(out, `compute ${op}`, "out");
     if (typedArrayKind(out) !== "Float32Array") {
       throw new TypeError(`Cannot compute ${op} as 'out' must be a Float32Array: current value is ${describe(out)}`);
     }

@@ -3,7 +3,9 @@
 // arrays whose storage is gone. Each row gets its documented error class,
 // makes no native call, and leaves the array as it was (`after`).
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import {
+  AllocationError,
   Arena,
   DynamicArray,
   SharedDynamicArray,
@@ -14,6 +16,7 @@ import {
   vertexArray,
 } from "../../mod.ts";
 import { badInputTable } from "../_bad_input.ts";
+import { spyBlocks } from "../fixtures/block_spy.ts";
 
 // deno-lint-ignore no-explicit-any
 const any = (value: unknown): any => value;
@@ -164,6 +167,109 @@ badInputTable<SharedDynamicArray<ItemRecord>>(
   }),
 );
 
+// ---------------------------------------------------------------- views over freed memory as values (use-after-free)
+
+// A view over a detached buffer (its memory was released) given where a value
+// goes is a use-after-free, whatever else is wrong with it (its length reads 0).
+function detached<T extends ArrayBufferView>(view: T): T {
+  (view.buffer as ArrayBuffer).transfer(0);
+  return view;
+}
+
+const FREED_VALUES: [string, unknown][] = [
+  ["a detached Float32Array of 3 for an f32x3", { id: 7, pos: detached(new Float32Array(3)) }],
+  ["a detached Float64Array of 3 for an f32x3", { id: 7, pos: detached(new Float64Array(3)) }],
+  ["a detached DataView for an f32x3", { id: 7, pos: detached(new DataView(new ArrayBuffer(12))) }],
+  ["a detached Uint32Array for a u32", { id: detached(new Uint32Array(1)), pos: [1, 2, 3] }],
+];
+
+badInputTable<DynamicArray<ItemRecord>>(
+  "DynamicArray record with a view over freed memory",
+  FREED_VALUES.flatMap(([label, value]) => [
+    {
+      name: `push(${label})`,
+      arrange: items,
+      act: (a) => a.push(any(value)),
+      expect: "use-after-free",
+      after: unchanged,
+    },
+    {
+      name: `set(0, ${label})`,
+      arrange: items,
+      act: (a) => a.set(0, any(value)),
+      expect: "use-after-free",
+      after: unchanged,
+    },
+    {
+      name: `pushMany([good, ${label}])`,
+      arrange: items,
+      act: (a) => a.pushMany([{ id: 1, pos: [0, 0, 0] }, any(value)]),
+      expect: "use-after-free",
+      after: unchanged,
+    },
+  ]),
+);
+
+badInputTable<SharedDynamicArray<ItemRecord>>(
+  "SharedDynamicArray record with a view over freed memory",
+  FREED_VALUES.flatMap(([label, value]) => {
+    const arrange = () => {
+      const array = new SharedDynamicArray<ItemRecord>(Item, { maxCapacity: 8, timeoutMs: 50 });
+      array.push({ id: 42, pos: [1, 2, 3] });
+      return array;
+    };
+    const after = (a: SharedDynamicArray<ItemRecord>) => {
+      assert.deepEqual(a.toArray(), [{ id: 42, pos: [1, 2, 3] }]);
+      assert.equal(a.push({ id: 1, pos: [0, 0, 0] }), 2, "the lock was released");
+    };
+    return [
+      { name: `push(${label})`, arrange, act: (a) => a.push(any(value)), expect: "use-after-free", after },
+      { name: `set(0, ${label})`, arrange, act: (a) => a.set(0, any(value)), expect: "use-after-free", after },
+      {
+        name: `pushMany([good, ${label}])`,
+        arrange,
+        act: (a) => a.pushMany([{ id: 1, pos: [0, 0, 0] }, any(value)]),
+        expect: "use-after-free",
+        after,
+      },
+    ];
+  }),
+);
+
+test("pushMany of a list holding a view over freed memory names the element", () => {
+  using array = items();
+  assert.throws(
+    () => array.pushMany([{ id: 1, pos: [0, 0, 0] }, any(FREED_VALUES[0][1])]),
+    (e: unknown) =>
+      e instanceof AllocationError && e.category === "use-after-free" && /values\[1\]/.test(e.message) &&
+      /field 'pos'/.test(e.message),
+  );
+  assert.equal(array.length, 1);
+});
+
+badInputTable<unknown>("SharedDynamicArray.attach of freed memory", [
+  {
+    name: "attach(a detached ArrayBuffer)",
+    act: () => SharedDynamicArray.attach(any(detached(new Uint8Array(64)).buffer), "f64"),
+    expect: "use-after-free",
+  },
+  {
+    name: "attach(a view over a detached ArrayBuffer)",
+    act: () => SharedDynamicArray.attach(any(detached(new Uint8Array(64))), "f64"),
+    expect: "use-after-free",
+  },
+  {
+    name: "attach(an ArrayBuffer)",
+    act: () => SharedDynamicArray.attach(any(new ArrayBuffer(64)), "f64"),
+    expect: TypeError,
+  },
+  {
+    name: "attach(a fixed-length SharedArrayBuffer)",
+    act: () => SharedDynamicArray.attach(new SharedArrayBuffer(64), "f64"),
+    expect: TypeError,
+  },
+]);
+
 const SCALARS: [string, string, unknown, typeof TypeError | typeof RangeError][] = [
   ["i8", "a", -129, RangeError],
   ["i8", "a", 128, RangeError],
@@ -282,6 +388,15 @@ function simdUnchanged(array: SIMDArray): void {
   assert.deepEqual([...array], [1, 2, 3]);
   array.free();
 }
+function simd4(): SIMDArray {
+  const array = new SIMDArray("f32x4");
+  array.push([1, 2, 3, 4]);
+  return array;
+}
+function simd4Unchanged(array: SIMDArray): void {
+  assert.deepEqual([...array], [[1, 2, 3, 4]]);
+  array.free();
+}
 class LongFloats extends Float32Array {
   override get length(): number {
     return 1 << 20;
@@ -330,8 +445,57 @@ badInputTable<SIMDArray>("SIMDArray", [
       out.buffer.transfer(0);
       return a.magnitudes(out);
     },
-    expect: RangeError,
+    expect: "use-after-free",
     after: simdUnchanged,
+  },
+  {
+    name: "magnitudes(out) with a detached Float64Array (the wrong type too)",
+    arrange: simd,
+    act: (a) => a.magnitudes(any(detached(new Float64Array(3)))),
+    expect: "use-after-free",
+    after: simdUnchanged,
+  },
+  {
+    name: "dot(other, out) with a detached Float32Array",
+    arrange: simd,
+    act: (a) => a.dot(a, detached(new Float32Array(3))),
+    expect: "use-after-free",
+    after: simdUnchanged,
+  },
+  {
+    name: "push(a detached Float32Array) to an f32 array",
+    arrange: simd,
+    act: (a) => a.push(any(detached(new Float32Array(1)))),
+    expect: "use-after-free",
+    after: simdUnchanged,
+  },
+  {
+    name: "push(a detached Float32Array of 4) to an f32x4 array",
+    arrange: simd4,
+    act: (a) => a.push(any(detached(new Float32Array(4)))),
+    expect: "use-after-free",
+    after: simd4Unchanged,
+  },
+  {
+    name: "set(0, a detached Float32Array of 4) in an f32x4 array",
+    arrange: simd4,
+    act: (a) => a.set(0, any(detached(new Float32Array(4)))),
+    expect: "use-after-free",
+    after: simd4Unchanged,
+  },
+  {
+    name: "pushMany([good, a detached Float32Array of 4]) to an f32x4 array",
+    arrange: simd4,
+    act: (a) => a.pushMany([[1, 1, 1, 1], any(detached(new Float32Array(4)))]),
+    expect: "use-after-free",
+    after: simd4Unchanged,
+  },
+  {
+    name: "pushMany(a detached Float32Array) to an f32x4 array",
+    arrange: simd4,
+    act: (a) => a.pushMany(detached(new Float32Array(4))),
+    expect: "use-after-free",
+    after: simd4Unchanged,
   },
   {
     name: "dot(other, out) with an out whose own length says 2^20",
@@ -374,9 +538,10 @@ function freed(): SIMDArray {
 }
 function releasedBySystem(): SIMDArray {
   const allocator = new SystemAllocator();
+  const spy = spyBlocks(allocator);
   const array = new SIMDArray("f32", { allocator });
   array.pushMany([1, 2, 3]);
-  allocator.free(array.bytes);
+  allocator.free(spy.last()); // the allocator's own view of the storage, as a wrapper allocator could keep
   return array;
 }
 function releasedByScope(): SIMDArray {
@@ -403,7 +568,7 @@ const GONE: [string, (a: SIMDArray) => unknown][] = [
 ];
 
 for (
-  const [how, arrange] of [["after free()", freed], ["after SystemAllocator.free(bytes)", releasedBySystem], [
+  const [how, arrange] of [["after free()", freed], ["after SystemAllocator.free(its block)", releasedBySystem], [
     "after its Arena scope ended",
     releasedByScope,
   ]] as const

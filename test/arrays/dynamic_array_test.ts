@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, Arena, DynamicArray, FreeListAllocator, struct, SystemAllocator } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
+import { spyBlocks } from "../fixtures/block_spy.ts";
 import { RecordCodec } from "../../src/arrays/_record_codec.ts";
 
 const Vertex = struct({ position: "f32x3", color: "f32x4", id: "u32" });
@@ -395,12 +396,14 @@ test("issue 10 #6: a field getter that frees the array: use-after-free, and noth
 
 test("issue 10 #6: a getter that frees the storage through the allocator (SystemAllocator.free): use-after-free", () => {
   const allocator = new SystemAllocator();
+  const spy = spyBlocks(allocator);
   const array = new DynamicArray<ItemRecord>(Item, { allocator });
   array.push({ id: 1, pos: [1, 1, 1] });
+  const block = spy.last(); // the allocator's own view of the storage
   const record = {
     id: 7,
     get pos() {
-      allocator.free(array.bytes);
+      allocator.free(block);
       return [9, 9, 9];
     },
   };

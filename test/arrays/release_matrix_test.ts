@@ -2,8 +2,11 @@
 // and each way its storage can be released, every public method and getter
 // either works or throws AllocationError("use-after-free"); none crashes the
 // process, lets the engine's "detached ArrayBuffer" TypeError through, or
-// "succeeds" over memory that is gone. Each combination runs in a child
-// process (test/fixtures/array_release_child.ts), so a crash fails one test.
+// "succeeds" over memory that is gone; and every view the array handed out
+// before (bytes, view() of any type, DataView, a subarray) reads as length 0,
+// also once the allocator hands the memory out again, and never writes to it.
+// Each combination runs in a child process
+// (test/fixtures/array_release_child.ts), so a crash fails one test.
 //
 // Some combinations can only be detected when the allocator tells the array
 // (a lease, src/alloc/_lease.ts): an allocator that neither detaches the
@@ -21,21 +24,27 @@ const OWNERS = ["DynamicArray", "SIMDArray", "snapshot"] as const;
 const WAYS = [
   "free",
   "dispose",
-  "system free(bytes)",
-  "free-list free(bytes)",
+  "system free(its block)",
+  "free-list free(its block)",
   "free-list dispose()",
-  "arena free(bytes)",
+  "arena free(its block)",
   "arena scope end",
   "arena scope end, safety false",
   "arena reset()",
   "arena reset(), safety false",
   "arena dispose()",
-  "debug free(bytes)",
+  "debug free(its block)",
   "debug deinit()",
   "debug deinit(), safety false",
   "initAllocator() again",
   "initAllocator() again, safety false",
   "global deinit()",
+  "stack rewind",
+  "stack reset()",
+  "debug (detachFreed false) over a stack, stack rewind",
+  "failing allocator over a stack, stack rewind",
+  "debug (safety false) over an arena, arena reset()",
+  "debug (safety false) over an arena (safety false), scope end",
 ] as const;
 
 /**
@@ -63,6 +72,13 @@ function allowed(member: string, outcome: string): boolean {
     return outcome === "ok undefined";
   }
   return outcome === "uaf";
+}
+
+// What each view handed out before the release must read after it: length 0 (and the new block untouched).
+function viewAllowed(entry: string, outcome: string): boolean {
+  if (outcome.startsWith("info ")) return true;
+  if (entry === "get(0)") return outcome === "uaf";
+  return outcome === "ok 0";
 }
 
 interface Child {
@@ -115,7 +131,7 @@ for (const owner of OWNERS) {
     const name = `${owner} after ${way}`;
     const known = KNOWN_FAILING.has(name);
     test(
-      `release matrix: ${name}: every member works or throws use-after-free (child process)`,
+      `release matrix: ${name}: every member works or throws use-after-free, every view reads as length 0 (child process)`,
       {
         skip: known && !runAll
           ? "KNOWN_FAILING: the allocator does not tell the array yet (MEMKIT_ALL=1 runs it)"
@@ -125,8 +141,13 @@ for (const owner of OWNERS) {
         const child = await pending.get(name)!;
         assert.equal(child.signal, null, `killed by ${child.signal}:\n${child.stderr}`);
         assert.equal(child.status, 0, `exit ${child.status}:\n${child.stderr}`);
-        const results: Record<string, string> = JSON.parse(child.stdout.trim().split("\n").pop()!);
-        const wrong = Object.entries(results).filter(([member, outcome]) => !allowed(member, outcome));
+        const results: { views: Record<string, string>; members: Record<string, string> } = JSON.parse(
+          child.stdout.trim().split("\n").pop()!,
+        );
+        const stale = Object.entries(results.views).filter(([entry, outcome]) => !viewAllowed(entry, outcome));
+        assert.deepEqual(stale, [], `${name}: views that outlived the release of the storage`);
+        assert.ok(Object.keys(results.views).length >= 13, "every view was checked");
+        const wrong = Object.entries(results.members).filter(([member, outcome]) => !allowed(member, outcome));
         assert.deepEqual(wrong, [], `${name}: members that neither worked nor threw use-after-free`);
         if (known) console.log(`release matrix: "${name}" passes now: remove it from KNOWN_FAILING`);
       },

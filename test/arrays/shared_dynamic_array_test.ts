@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, SharedDynamicArray, struct } from "../../mod.ts";
+import { fixture, runChild } from "../_helpers.ts";
 import { Sample, sample, type SampleRecord, torn } from "../fixtures/shared_sample.ts";
 
 test("SharedDynamicArray: push, get, set, pop, clear, pushMany and iteration, in place as it grows", () => {
@@ -182,4 +183,129 @@ test("SharedDynamicArray wrap: the option, and attach() with it", () => {
   const wrapping = SharedDynamicArray.attach<number>(bytes.buffer, "u8", { wrap: true });
   wrapping.push(257);
   assert.deepEqual(strict.toArray(), [0, 255, 44, 1]);
+});
+
+// ---------------------------------------------------------------- a header written outside memkit (adversarial 4)
+
+const isCorruption = (e: unknown) =>
+  e instanceof AllocationError && e.category === "corruption" && /written outside memkit/.test(e.message);
+
+// Words of the header: 0 sequence, 1 length, 2 lock, 3 element size (see src/arrays/_shared_header.ts).
+function words(array: SharedDynamicArray<unknown>): Int32Array {
+  return new Int32Array(array.buffer, 0, 4);
+}
+
+test("adversarial 4: a length word beyond the buffer's elements, or negative, is corruption on every read and write, before any loop", () => {
+  const Point = struct({ x: "f32", id: "u32" });
+  for (const bad of [100_000, 5, -1, -(2 ** 31), 2 ** 31 - 1]) {
+    const points = new SharedDynamicArray<{ x: number; id: number }>(Point, { maxCapacity: 1 << 20, capacity: 4 });
+    points.pushMany([{ x: 1, id: 1 }, { x: 2, id: 2 }]);
+    const header = words(points as SharedDynamicArray<unknown>);
+    Atomics.store(header, 1, bad);
+    const label = `length word ${bad}`;
+    const started = Date.now();
+    for (
+      const use of [
+        () => points.length,
+        () => points.get(1),
+        () => points.get(50),
+        () => points.set(1, { x: 9, id: 9 }),
+        () => points.set(50, { x: 9, id: 9 }),
+        () => points.push({ x: 3, id: 3 }),
+        () => points.pushMany([{ x: 3, id: 3 }]),
+        () => points.pop(),
+        () => points.toArray(),
+        () => [...points],
+        () => SharedDynamicArray.attach(points.buffer, Point),
+      ]
+    ) {
+      assert.throws(use, isCorruption, `${label}: ${use}`);
+    }
+    assert.ok(Date.now() - started < 1000, `${label}: no loop or copy sized by it`);
+    assert.equal(Atomics.load(header, 2), 0, `${label}: every writer released the lock`);
+    assert.equal(Atomics.load(header, 0) % 2, 0, `${label}: and left the sequence even`);
+    // Put right, the array is as it was: the refusals changed nothing.
+    Atomics.store(header, 1, 2);
+    assert.deepEqual(points.toArray(), [{ x: 1, id: 1 }, { x: 2, id: 2 }], label);
+    assert.equal(points.push({ x: 3, id: 3 }), 3);
+    assert.equal(points.capacity, 4);
+  }
+});
+
+test("adversarial 4: toArray() with a length word of 2^31 - 1 is corruption at once, in both runtimes (child process)", () => {
+  const result = runChild(fixture("array_release_child.ts"), {}, ["shared length 2^31-1"]);
+  assert.equal(result.signal, null, `killed by ${result.signal}\n${result.stderr}`);
+  assert.equal(result.status, 0, `exit ${result.status}\n${result.stderr}`);
+  const { results, ms } = JSON.parse(result.stdout.trim().split("\n").pop()!);
+  for (const [member, outcome] of Object.entries(results as Record<string, string>)) {
+    assert.match(outcome, /^corruption: .*length word reads 2147483647, but the buffer holds 4 elements/, member);
+  }
+  assert.ok(ms < 1000, `took ${ms} ms`);
+});
+
+test("adversarial 4: a lock word other than 0 or 1, an odd sequence with the lock free, or another element size is corruption, not a timeout", () => {
+  const values = new SharedDynamicArray<number>("f64", { maxCapacity: 16, timeoutMs: 5_000 });
+  values.pushMany([1, 2]);
+  const header = words(values as SharedDynamicArray<unknown>);
+  const started = Date.now();
+
+  Atomics.store(header, 2, 7); // lock
+  assert.throws(() => values.push(3), isCorruption);
+  assert.throws(() => values.clear(), isCorruption);
+  assert.throws(() => SharedDynamicArray.attach(values.buffer, "f64"), isCorruption);
+  assert.deepEqual(values.toArray(), [1, 2], "readers take no lock");
+  Atomics.store(header, 2, 0);
+
+  Atomics.store(header, 0, 5); // sequence odd, lock free: no writer is writing
+  assert.throws(() => values.get(0), isCorruption);
+  assert.throws(() => values.toArray(), isCorruption);
+  assert.throws(() => values.push(3), isCorruption);
+  assert.equal(Atomics.load(header, 2), 0, "the writer released the lock");
+  Atomics.store(header, 0, 6);
+
+  Atomics.store(header, 3, 4); // element size
+  assert.throws(() => values.push(3), isCorruption);
+  assert.throws(() => values.set(0, 3), isCorruption);
+  Atomics.store(header, 3, 8);
+
+  assert.ok(Date.now() - started < 2_000, "no waiting for the 5 s timeout");
+  assert.equal(values.push(3), 3);
+  assert.deepEqual(values.toArray(), [1, 2, 3]);
+});
+
+test("adversarial 4: attach() to a buffer whose header is garbage is corruption; another element size is still a TypeError", () => {
+  const make = () => {
+    const values = new SharedDynamicArray<number>("f64", { maxCapacity: 16, capacity: 4 });
+    values.pushMany([1, 2]);
+    return values;
+  };
+  for (
+    const [word, value] of [[3, 0], [3, -8], [3, 3], [3, 2 ** 30], [2, 2], [2, -1], [1, -1], [1, 5]] as const
+  ) {
+    const values = make();
+    Atomics.store(words(values as SharedDynamicArray<unknown>), word, value);
+    assert.throws(() => SharedDynamicArray.attach(values.buffer, "f64"), isCorruption, `word ${word} = ${value}`);
+  }
+  const zeros = new SharedArrayBuffer(64, { maxByteLength: 1024 });
+  assert.throws(() => SharedDynamicArray.attach(zeros, "f64"), isCorruption, "a growable buffer no array made");
+  const values = make();
+  assert.throws(() => SharedDynamicArray.attach(values.buffer, "f32"), TypeError, "4-byte elements in an 8-byte array");
+  assert.deepEqual(SharedDynamicArray.attach(values.buffer, "f64").toArray(), [1, 2]);
+});
+
+test("adversarial 4: own byteLength / maxByteLength / grow properties on the buffer change nothing", () => {
+  const values = new SharedDynamicArray<number>("u32", { maxCapacity: 64, capacity: 2 });
+  values.pushMany([1, 2]);
+  const buffer = values.buffer;
+  Object.defineProperty(buffer, "byteLength", { value: 1 << 30 });
+  Object.defineProperty(buffer, "maxByteLength", { value: 1 << 30 });
+  Object.defineProperty(buffer, "grow", { value: () => {} });
+  assert.equal(values.capacity, 2);
+  Atomics.store(words(values as SharedDynamicArray<unknown>), 1, 100);
+  assert.throws(() => values.length, isCorruption);
+  Atomics.store(words(values as SharedDynamicArray<unknown>), 1, 2);
+  assert.equal(values.push(3), 3, "grew through the real grow()");
+  assert.ok(values.capacity >= 3);
+  assert.deepEqual(SharedDynamicArray.attach<number>(buffer, "u32").toArray(), [1, 2, 3]);
+  assert.equal(SharedDynamicArray.attach<number>(buffer, "u32").maxCapacity, 64);
 });
