@@ -11,6 +11,7 @@
 // without detaching its buffer (a stack's rewind, an arena without safety)
 // revokes the lease, and the revocation detaches that buffer, so every view
 // the user holds reads as length 0 before the memory is used again.
+import { detach } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { type Lease, leaseBlock, type LeaseHolder } from "../alloc/_lease.ts";
@@ -46,9 +47,6 @@ const EMPTY = new Uint8Array(0);
 // Why a storage is gone when the engine says so but no lease told us why.
 const DETACHED =
   "the allocator detached its memory: a free through another view, an arena scope's end or reset, or the allocator's dispose";
-
-// Captured at load: a user can give the array's own buffer an own `transfer` property (arr.bytes.buffer).
-const transfer = ArrayBuffer.prototype.transfer as (this: ArrayBuffer, length?: number) => ArrayBuffer;
 
 // Each own buffer keeps the allocator's view of its block reachable (and so
 // the allocator's buffer): memory a JavaScript backing gave stays alive as
@@ -93,6 +91,8 @@ export class Storage implements LeaseHolder {
   holders: ArrayStore[] = [];
   /** The ArrayBuffer of the array's own over the block, under every view handed out; made on first ask. */
   own: ArrayBuffer | null = null;
+  /** The address `own` covers (kept: the block may be detached by the time `own` is). */
+  ownAddress = 0;
   /** Whether a view or the address was handed out over this storage (it may be written from outside). */
   exposed = false;
   /** Whether `own` was detached outside memkit: its memory may still be reachable, so it is never freed. */
@@ -146,9 +146,11 @@ export class Storage implements LeaseHolder {
       // resize()), and when the lease is revoked (anyone else releasing it),
       // so no view over it outlives the memory; one detached by anyone else
       // (`stolen`) keeps the block from ever being given back.
-      own = native.wrap(native.addressOf(this.block), this.size);
+      const address = native.addressOf(this.block);
+      own = native.wrap(address, this.size);
       keepAlive.set(own, this.given);
       this.own = own;
+      this.ownAddress = address;
     }
     this.exposed = true;
     return [own, 0];
@@ -159,8 +161,8 @@ export class Storage implements LeaseHolder {
     const own = this.own;
     if (own === null) return;
     this.own = null;
-    if (intrinsic.isDetached(own)) this.stolen = true;
-    else transfer.call(own, 0);
+    // detach() records memory another buffer may reach, so no allocator below ever frees it.
+    if (!detach(own, this.ownAddress, this.size)) this.stolen = true;
   }
 
   /**

@@ -15,6 +15,9 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "./errors.ts";
 
+// The engine's own transfer: a `transfer` property a caller put on a buffer is never called.
+const transfer = ArrayBuffer.prototype.transfer as (this: ArrayBufferLike, length?: number) => ArrayBuffer;
+
 // [start, end) address ranges another buffer may reach. Thefts are rare: a
 // scan is enough, and the common case is one length check.
 const taken: number[] = [];
@@ -29,7 +32,7 @@ export function detach(buffer: ArrayBufferLike, address: number, byteLength: num
     if (byteLength > 0) taken.push(address, address + byteLength);
     return false;
   }
-  (buffer as ArrayBuffer).transfer(0);
+  transfer.call(buffer, 0);
   return true;
 }
 
