@@ -112,17 +112,18 @@ export class BumpCursor {
     return true;
   }
 
-  /** An empty view at the allocation point (alloc(0): not a block). */
+  /**
+   * What alloc(0) returns: an empty view over a buffer of its own, so no empty
+   * view of the arena's buffers is ever memkit's (and one at the most recent
+   * block's start is that block's, as free() takes it).
+   */
   empty(): Uint8Array {
-    if (this.buffer === null || isDetached(this.buffer) || this.cursor - this.bufferBase > this.buffer.byteLength) {
-      return new Uint8Array(0);
-    }
-    return new Uint8Array(this.buffer, this.cursor - this.bufferBase, 0);
+    return new Uint8Array(0);
   }
 
-  /** Whether a view starting at `offset` of `buffer`, `byteLength` long, is the most recent block. */
-  isLast(buffer: ArrayBufferLike, offset: number, byteLength: number): boolean {
-    return buffer === this.lastBuffer && offset === this.lastOffset && byteLength !== 0;
+  /** Whether a view starting at `offset` of `buffer` is the most recent block. */
+  isLast(buffer: ArrayBufferLike, offset: number): boolean {
+    return buffer === this.lastBuffer && offset === this.lastOffset;
   }
 
   /** The address of the most recent block. */

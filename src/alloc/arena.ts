@@ -266,8 +266,9 @@ export class Arena implements Allocator, Disposable {
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("free");
     const at = this.#at;
     const buffer = bufferOf(view) as ArrayBuffer;
-    // The buffer first: the offset and length are read only when it is the most recent block's.
-    if (buffer === at.lastBuffer && at.isLast(buffer, offsetOf(view), lengthOf(view))) {
+    // The buffer first: the offset is read only when it is the most recent block's. (An empty view there is that
+    // block's too: alloc(0) views have buffers of their own.)
+    if (buffer === at.lastBuffer && offsetOf(view) === at.lastOffset) {
       this.#rollBack(view);
       return;
     }
@@ -298,7 +299,7 @@ export class Arena implements Allocator, Disposable {
       return this.#at.empty();
     }
     const at = this.#at;
-    if (at.isLast(buffer, offsetOf(view), lengthOf(view))) {
+    if (at.isLast(buffer, offsetOf(view))) {
       const oldSize = at.lastSize;
       if (at.resizeLast(newSize)) {
         this.#ledger.resized(oldSize, newSize);

@@ -478,8 +478,9 @@ export class FreeListAllocator implements Allocator, Disposable {
       this.#hotBuffer = buffer;
       this.#hotIndex = index;
       const r = heap.records;
+      // A block's start. (An empty view there is that block's too: alloc(0) views have buffers of their own.)
       const id = heap.chunks[index].used.get(offsetOf(view));
-      if (id !== -1 && lengthOf(view) !== 0) {
+      if (id !== -1) {
         if (r.flags[id] & HANDLE) {
           throw new AllocationError(
             "invalid-free",
