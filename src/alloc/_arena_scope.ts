@@ -7,10 +7,8 @@ import type { ArenaScope, ArenaScopeStats } from "./arena_types.ts";
  * The allocation point and counters when a scope began. Ending the scope
  * restores the point (everything after it is released) and the counters.
  */
-export interface ScopeRecord {
+export interface ScopeRecord extends BumpPoint {
   readonly handle: ScopeHandle;
-  /** The allocation point when the scope began. */
-  readonly point: BumpPoint;
   readonly live: number;
   readonly allocatedBytes: number;
   readonly totalAllocations: number;

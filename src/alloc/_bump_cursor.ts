@@ -196,19 +196,6 @@ export class BumpCursor {
     if (this.index >= 0) this.openSegment(this.chunks[this.index], this.cursor, 0);
   }
 
-  /** The allocation point now, for a scope to restore. */
-  point(): BumpPoint {
-    return {
-      index: this.index,
-      cursor: this.cursor,
-      buffer: this.buffer,
-      bufferBase: this.bufferBase,
-      limit: this.limit,
-      oversized: this.oversized.length,
-      segments: this.segments.length,
-    };
-  }
-
   /**
    * Calls `released(lo, hi)` for every address range allocated since `point`
    * (up to the end of each chunk touched): what a scope's end releases.

@@ -384,7 +384,14 @@ export class Arena implements Allocator, Disposable {
     const at = this.#at;
     this.#scopes.push({
       handle,
-      point: at.point(),
+      // The allocation point, in the record itself (one object per scope).
+      index: at.index,
+      cursor: at.cursor,
+      buffer: at.buffer,
+      bufferBase: at.bufferBase,
+      limit: at.limit,
+      oversized: at.oversized.length,
+      segments: at.segments.length,
       live: this.#ledger.live,
       allocatedBytes: this.#ledger.allocatedBytes,
       totalAllocations: this.#ledger.totalAllocations,
@@ -556,7 +563,7 @@ export class Arena implements Allocator, Disposable {
       const leases = this.#leases;
       if (leases.count !== 0) {
         cursor.rangesSince(
-          record.point,
+          record,
           (lo, hi) => leases.released(lo, hi, "the Arena scope it was allocated in ended"),
         );
       }
@@ -564,7 +571,7 @@ export class Arena implements Allocator, Disposable {
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
       cursor.segmented = this.#safety && this.#scopes.length > 0;
-      cursor.restore(record.point);
+      cursor.restore(record);
       if (this.#observers.length !== 0) {
         for (const o of this.#observers) notify(o.onScopeExit, o.observer, record.handle);
       }
