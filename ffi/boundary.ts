@@ -31,9 +31,29 @@ import type { KernelImpl, Kernels } from "./types.ts";
 
 type Getter<T> = (this: unknown) => T;
 
+// The safety model assumes these are the engine's own functions: code that
+// runs before memkit loads can replace them (as it could replace anything a
+// library captures), and that is outside what memkit can defend. A plain
+// replacement (a JavaScript function, or a bound one) is caught here, and
+// memkit refuses to load rather than trust it.
+const functionSource = Function.prototype.toString;
+
+function checkNative(fn: unknown, name: string, what: string): void {
+  if (
+    typeof fn !== "function" || fn.name !== name || !/\{\s*\[native code\]\s*\}\s*$/.test(functionSource.call(fn))
+  ) {
+    throw new Error(
+      `memkit cannot load: ${what} was replaced before memkit loaded, so memkit could not trust it to read ` +
+        "lengths or release views; import memkit before code that patches built-in prototypes",
+    );
+  }
+}
+
 function getter<T>(target: object, key: PropertyKey): Getter<T> {
   const get = Object.getOwnPropertyDescriptor(target, key)?.get;
   if (typeof get !== "function") throw new Error(`memkit: this runtime has no ${String(key)} getter`);
+  const name = typeof key === "symbol" ? `get [${key.description}]` : `get ${key}`;
+  checkNative(get, name, `the ${String(key)} getter`);
   return get as Getter<T>;
 }
 
@@ -55,6 +75,10 @@ const Uint8ArrayConstructor = Uint8Array;
 const Uint8ArrayPrototype = Uint8Array.prototype;
 const fill = (TypedArrayPrototype as Uint8Array).fill as (this: unknown, value: number) => unknown;
 const set = (TypedArrayPrototype as Uint8Array).set as (this: unknown, source: ArrayLike<number>) => void;
+const transfer = ArrayBuffer.prototype.transfer as (this: unknown, length?: number) => ArrayBuffer;
+checkNative(fill, "fill", "TypedArray.prototype.fill");
+checkNative(set, "set", "TypedArray.prototype.set");
+checkNative(transfer, "transfer", "ArrayBuffer.prototype.transfer");
 
 /**
  * `%TypedArray%.prototype.byteLength`'s getter itself, for hot paths that call
@@ -190,6 +214,13 @@ export const intrinsic = {
   /** `%TypedArray%.prototype.set` (memmove for overlapping typed arrays), immune to subclasses. */
   set(target: Uint8Array, source: Uint8Array): void {
     set.call(target, source);
+  },
+  /**
+   * Detaches `buffer` through the engine's own `ArrayBuffer.prototype.transfer(0)`
+   * (a `transfer` property put on the buffer is never called); the memory it covered is left alone.
+   */
+  detach(buffer: ArrayBufferLike): void {
+    transfer.call(buffer, 0);
   },
 } as const;
 

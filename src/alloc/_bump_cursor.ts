@@ -2,7 +2,7 @@
 // how it grows, and the buffers views are made from. The Arena owns scopes,
 // counters and policy; this owns memory.
 import { native } from "../../ffi/native.ts";
-import { detach, isDetached } from "../base/_detach.ts";
+import { anyTaken, detach, isDetached, mayRelease } from "../base/_detach.ts";
 import { type Chunk, type ChunkSource, roundToPage } from "./_chunks.ts";
 import { capChunkSize, type GrowthPolicy, plannedChunkSize } from "./_growth.ts";
 import type { Ledger } from "./_ledger.ts";
@@ -211,16 +211,26 @@ export class BumpCursor {
     }
   }
 
-  /** Returns to `point`: later oversized chunks go back and later segments are detached. */
-  restore(point: BumpPoint): void {
+  /**
+   * Returns to `point`: later oversized chunks go back and later segments are
+   * detached. False when memory it makes available again may be reached by a
+   * buffer that was transferred away (the owner must not hand it out again).
+   */
+  restore(point: BumpPoint): boolean {
     while (this.oversized.length > point.oversized) {
       const chunk = this.oversized.pop()!;
       this.capacityBytes -= chunk.size;
-      this.#source.give(chunk);
+      this.#source.give(chunk); // kept in the backing when a transferred buffer reaches it
     }
+    let clean = true;
     while (this.segments.length > point.segments) {
       const segment = this.segments.pop()!;
-      detach(segment.buffer, segment.address, segment.length);
+      clean = detach(segment.buffer, segment.address, segment.length) && clean;
+    }
+    if (clean && anyTaken()) {
+      this.rangesSince(point, (lo, hi) => {
+        if (!mayRelease(lo, hi - lo)) clean = false;
+      });
     }
     if (point.index >= 0 && point.index < this.chunks.length) {
       this.index = point.index;
@@ -233,6 +243,14 @@ export class BumpCursor {
       this.enter(0);
     }
     this.forgetLast();
+    return clean;
+  }
+
+  /** Whether a chunk holds memory a transferred buffer may reach (so it must not be reused). */
+  reusesTaken(): boolean {
+    if (!anyTaken()) return false;
+    for (const chunk of this.chunks) if (!mayRelease(chunk.address, chunk.size)) return true;
+    return false;
   }
 
   /** Oversized chunks join the regular ones (a reset: the next cycle reuses them). */

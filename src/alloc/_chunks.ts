@@ -3,10 +3,10 @@
 // leased so a release anywhere above reaches them, and each given the owner's
 // own ArrayBuffer so the owner can detach every view it made (rule 4).
 import { native } from "../../ffi/native.ts";
-import { describe } from "../base/_validate.ts";
+import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
-import { detach, isDetached } from "../base/_detach.ts";
+import { detach, isDetached, mayRelease } from "../base/_detach.ts";
 import { type Lease, leaseBlock } from "./_lease.ts";
 
 /** A region of native memory an allocator carves blocks from. */
@@ -28,13 +28,6 @@ export interface Chunk {
 // only chunks of one backing are compared.) Chunks are taken rarely, so a
 // scan is cheap enough.
 const heldFrom = new WeakMap<Allocator, Set<Chunk>>();
-
-const typedArrayByteLength = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(Uint8Array.prototype),
-  "byteLength",
-)!.get!;
-const typedArrayBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "buffer")!.get!;
-const arrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached")?.get;
 
 /** `bytes` rounded up to whole pages. */
 export function roundToPage(bytes: number): number {
@@ -137,9 +130,14 @@ export class ChunkSource {
     return chunk;
   }
 
-  /** Detaches the owner's buffer over `chunk` (rule 1: before the memory goes back) and returns it to the backing. */
+  /**
+   * Detaches the owner's buffer over `chunk` (rule 1: before the memory goes
+   * back) and returns it to the backing, unless a buffer over any of it was
+   * transferred away: that chunk stays allocated in the backing for good
+   * (the owner forgets it; nothing reuses memory another buffer may reach).
+   */
   give(chunk: Chunk): void {
-    detach(chunk.buffer, chunk.address, chunk.size);
+    const intact = detach(chunk.buffer, chunk.address, chunk.size);
     this.#held.delete(chunk);
     const at = this.#live.lastIndexOf(chunk);
     if (at >= 0) this.#live.splice(at, 1);
@@ -147,6 +145,7 @@ export class ChunkSource {
     chunk.lease?.end();
     chunk.lease = null;
     chunk.lost = true;
+    if (!intact || !mayRelease(chunk.address, chunk.size)) return;
     this.backing.free(chunk.block);
   }
 
@@ -203,9 +202,8 @@ export class ChunkSource {
     if (!ArrayBuffer.isView(block) || !(block instanceof Uint8Array)) {
       return `${describe(block)} is not a Uint8Array view of memory`;
     }
-    const buffer = typedArrayBuffer.call(block) as ArrayBuffer;
-    if (arrayBufferDetached?.call(buffer)) return "its buffer is detached (that memory was released)";
-    const length = typedArrayByteLength.call(block) as number;
+    if (isDetached(bufferOf(block))) return "its buffer is detached (that memory was released)";
+    const length = lengthOf(block);
     if (length < size) return `it has ${length} bytes`;
     const address = native.addressOf(block);
     if (address % align !== 0) return `its address 0x${address.toString(16)} is not a multiple of ${align}`;

@@ -4,8 +4,8 @@
 //
 // The public Handle holds nothing a caller can change: its state lives in
 // module-private WeakMaps that only the allocator reaches.
-import { detach } from "../base/_detach.ts";
-import { bufferOf, lengthOf } from "../base/_validate.ts";
+import { detach, isDetached } from "../base/_detach.ts";
+import { bufferOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Handle } from "./free_list_types.ts";
 
@@ -32,6 +32,11 @@ export interface HandleState {
   viewLength: number;
   pins: number;
   freed: boolean;
+  /**
+   * Its view's buffer was transferred away: another buffer may reach the
+   * block, so it is never freed or moved again (its memory is recorded as kept).
+   */
+  stolen: boolean;
 }
 
 const stateOfHandle = new WeakMap<object, HandleState>();
@@ -42,21 +47,41 @@ export function handleOf(buffer: ArrayBufferLike): HandleState | undefined {
   return stateOfBuffer.get(buffer);
 }
 
-/** Detaches the state's current view (the block moved or is gone). */
+/** Detaches the state's current view (the block moved or is gone); one found transferred away marks it `stolen`. */
 export function detachHandle(state: HandleState): void {
   if (state.view !== null) {
     // From the internal slot: the view was handed out, and a caller may have given it an own `buffer`.
     const buffer = bufferOf(state.view) as ArrayBuffer;
     stateOfBuffer.delete(buffer);
-    detach(buffer, state.viewAddress, state.viewLength);
+    if (!detach(buffer, state.viewAddress, state.viewLength)) state.stolen = true;
     state.view = null;
   }
+}
+
+/**
+ * Whether the handle's block may be reached by a buffer that was transferred
+ * away (its current view's buffer was detached by someone else); each time
+ * one is found, that memory is recorded as kept and the view forgotten.
+ */
+export function isStolen(state: HandleState): boolean {
+  if (state.view !== null && isDetached(bufferOf(state.view))) detachHandle(state);
+  return state.stolen;
 }
 
 /** A new handle for block `id` of `owner`; its state goes to the allocator. */
 export function createHandle(owner: object, hooks: HandleHooks, id: number): HandleState {
   const handle = new HandleImpl(hooks);
-  const state: HandleState = { owner, id, handle, view: null, viewAddress: 0, viewLength: 0, pins: 0, freed: false };
+  const state: HandleState = {
+    owner,
+    id,
+    handle,
+    view: null,
+    viewAddress: 0,
+    viewLength: 0,
+    pins: 0,
+    freed: false,
+    stolen: false,
+  };
   stateOfHandle.set(handle, state);
   return state;
 }
@@ -79,7 +104,9 @@ class HandleImpl implements Handle {
 
   get bytes(): Uint8Array {
     const state = this.#live("read the bytes of");
-    if (state.view === null || lengthOf(state.view) === 0) this.#hooks.view(state);
+    // memkit nulls `view` when it detaches it, so a detached one was transferred
+    // away: isStolen records that (the block is kept for good) and a new view is made.
+    if (state.view === null || isStolen(state) && state.view === null) this.#hooks.view(state);
     return state.view!;
   }
 

@@ -39,6 +39,8 @@ export class Ledger {
   failedAllocations = 0;
   /** Null while the allocator can be used; otherwise why not ("was disposed", ...). */
   ended: string | null = null;
+  /** What a use after the end is: "use-after-free", or "corruption" when the allocator ended on a theft. */
+  endedAs: "use-after-free" | "corruption" = "use-after-free";
   #category: AllocationErrorCategory = "out-of-memory";
   #reason = "";
   #call: string | undefined;
@@ -57,6 +59,18 @@ export class Ledger {
     this.totalAllocations++;
   }
 
+  /**
+   * Takes back the count of an allocation whose view could not be made (an
+   * operation that throws changes nothing); `peakBefore` is `peakBytes` from
+   * before it.
+   */
+  retract(size: number, peakBefore: number): void {
+    this.allocatedBytes -= size;
+    this.peakBytes = peakBefore;
+    this.live--;
+    this.totalAllocations--;
+  }
+
   /** A block of `size` bytes came back. */
   freed(size: number): void {
     this.allocatedBytes -= size;
@@ -70,8 +84,12 @@ export class Ledger {
     if (this.allocatedBytes > this.peakBytes) this.peakBytes = this.allocatedBytes;
   }
 
-  /** Every live block came back at once. */
+  /**
+   * Every live block came back at once. Not after an end on a theft: that
+   * memory is kept, so the counters stay as they were when it was found.
+   */
   freedAll(): void {
+    if (this.endedAs === "corruption") return;
     this.totalFrees += this.live;
     this.live = 0;
     this.allocatedBytes = 0;
@@ -104,13 +122,14 @@ export class Ledger {
 
   /** The error for any use after the allocator ended. */
   usedAfterEnd(op: string): AllocationError {
-    return new AllocationError("use-after-free", `Cannot ${op}: the ${this.name} ${this.ended}`);
+    return new AllocationError(this.endedAs, `Cannot ${op}: the ${this.name} ${this.ended}`);
   }
 
   /** Marks the allocator ended; false when it already was. */
-  end(reason: string): boolean {
+  end(reason: string, as: "use-after-free" | "corruption" = "use-after-free"): boolean {
     if (this.ended !== null) return false;
     this.ended = reason;
+    this.endedAs = as;
     return true;
   }
 

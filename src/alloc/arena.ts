@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { transferredError } from "../base/_detach.ts";
+import { ENDED_ON_THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
@@ -190,12 +190,13 @@ export class Arena implements Allocator, Disposable {
     if (size === 0) return this.#at.empty();
     const at = this.#at;
     if (!at.bump(size, a)) return null;
+    const peak = this.#ledger.peakBytes;
     this.#counted(size);
     let view: Uint8Array;
     try {
       view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
     } catch (error) {
-      this.#transferred(error, "allocate");
+      this.#transferred(error, "allocate", size, peak);
     }
     if (this.#observers.length !== 0) this.#notifyAlloc(view, a);
     if (this.#timing) this.#timed(started);
@@ -223,11 +224,12 @@ export class Arena implements Allocator, Disposable {
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
     const at = this.#at;
     if (!at.bump(size, a)) throw this.#ledger.failure(size, a);
+    const peak = this.#ledger.peakBytes;
     this.#counted(size);
     try {
       return new ctor(at.lastBuffer!, at.lastOffset, length);
     } catch (error) {
-      this.#transferred(error, "allocate");
+      this.#transferred(error, "allocate", size, peak);
     }
   }
 
@@ -269,6 +271,8 @@ export class Arena implements Allocator, Disposable {
     // The buffer first: the offset is read only when it is the most recent block's. (An empty view there is that
     // block's too: alloc(0) views have buffers of their own.)
     if (buffer === at.lastBuffer && offsetOf(view) === at.lastOffset) {
+      // A view of a buffer transferred away reads offset 0.
+      if (at.lastOffset === 0 && isDetached(buffer)) this.#theftFound("free");
       this.#rollBack(view);
       return;
     }
@@ -294,6 +298,8 @@ export class Arena implements Allocator, Disposable {
     checkSize(newSize, "resize", "newSize");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("resize");
     const buffer = bufferOf(view) as ArrayBuffer;
+    // One of the arena's buffers transferred away: found before anything changes.
+    if (isDetached(buffer)) this.#theftFound("resize");
     if (newSize === 0) {
       this.free(view);
       return this.#at.empty();
@@ -420,6 +426,7 @@ export class Arena implements Allocator, Disposable {
     const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
     while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);
+    if (this.#ledger.ended !== null) return; // a scope's end found a theft: the arena ended, keeping its memory
     const at = this.#at;
     const leases = this.#leases;
     if (leases.count !== 0) {
@@ -450,6 +457,9 @@ export class Arena implements Allocator, Disposable {
     at.forgetLast(); // the most recent block is gone: free() must not roll back to it
     if (at.chunks.length) at.enter(0);
     else at.clear();
+    // Memory a transferred buffer may reach (found by the detaches above, or
+    // anywhere below) must never be handed out again.
+    if (at.reusesTaken()) this.#revoke("", true, true);
   }
 
   /**
@@ -533,18 +543,33 @@ export class Arena implements Allocator, Disposable {
     this.#ledger.freedAll();
   }
 
+  // A detached buffer where a live one was expected: when one of this
+  // allocator's buffers was transferred away, it ends and throws "corruption".
+  #theftFound(op: string): void {
+    if (this.#at.anyTransferred()) this.#transferred(null, op);
+  }
+
   // A view could not be made over one of the arena's buffers because someone
   // transferred it away: the arena ends (the memory another buffer may reach
   // is never freed) and says so. Any other error passes on.
-  #transferred(error: unknown, op: string): never {
+  // An allocation counted before its view failed (`size` bytes, `peak` before) is taken back first.
+  #transferred(error: unknown, op: string, size = 0, peak = 0): never {
     if (!this.#at.anyTransferred()) throw error;
-    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    if (size !== 0) {
+      this.#ledger.retract(size, peak);
+      this.#totalBytes -= size;
+    }
+    this.#revoke("", true, true);
     throw transferredError(op, "memory of this Arena");
   }
 
-  // The backing released a chunk (its reset, scope end, dispose): end here too.
-  #revoke(reason: string, partial: boolean): void {
-    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+  // The backing released a chunk (its reset, scope end, dispose): end here
+  // too. On a theft (memory another buffer may reach would be reused) the
+  // arena ends as "corruption" and keeps that memory.
+  #revoke(reason: string, partial: boolean, theft = false): void {
+    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
+      return;
+    }
     this.#leases.releasedAll(`the Arena lost its memory (${reason})`);
     this.#teardown();
     this.#at.drain();
@@ -556,6 +581,7 @@ export class Arena implements Allocator, Disposable {
     const at = this.#scopes.findIndex((s) => s.handle === handle);
     if (at < 0) return;
     const cursor = this.#at;
+    let clean = true;
     while (this.#scopes.length > at) {
       const record = this.#scopes.pop()!;
       record.handle.final = this.#scopeStats(record.handle, record);
@@ -571,11 +597,13 @@ export class Arena implements Allocator, Disposable {
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
       cursor.segmented = this.#safety && this.#scopes.length > 0;
-      cursor.restore(record);
+      clean = cursor.restore(record) && clean;
       if (this.#observers.length !== 0) {
         for (const o of this.#observers) notify(o.onScopeExit, o.observer, record.handle);
       }
     }
+    // Memory the scope released that a transferred buffer may reach must never be handed out again.
+    if (!clean) this.#revoke("", true, true);
   }
 
   #scopeStats(handle: ScopeHandle, found?: ScopeRecord): ArenaScopeStats {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { transferredError } from "../base/_detach.ts";
+import { ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -190,12 +190,13 @@ export class BuddyAllocator implements Allocator, Disposable {
     const a = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
+    const peak = this.#ledger.peakBytes;
     const offset = this.#take(size, a);
     if (offset < 0) return null;
     try {
       return new Uint8Array(this.#chunk.buffer, offset, size);
     } catch (error) {
-      this.#transferred(error, "allocate");
+      this.#transferred(error, "allocate", size, peak);
     }
   }
 
@@ -231,16 +232,19 @@ export class BuddyAllocator implements Allocator, Disposable {
       return new Uint8Array(0);
     }
     if (newSize <= this.#sizeOfNode(node)) {
-      this.#ledger.resized(this.#requested[leaf], newSize);
-      this.#requested[leaf] = newSize;
+      let kept: Uint8Array;
       try {
-        return new Uint8Array(this.#chunk.buffer, offset, newSize);
+        kept = new Uint8Array(this.#chunk.buffer, offset, newSize); // first: a throw here changes nothing
       } catch (error) {
         this.#transferred(error, "resize");
       }
+      this.#ledger.resized(this.#requested[leaf], newSize);
+      this.#requested[leaf] = newSize;
+      return kept;
     }
     // A larger block: every block is aligned to its size up to the page, so
     // the new one keeps at least the old one's alignment.
+    const peak = this.#ledger.peakBytes;
     const moved = this.#take(newSize, 16);
     if (moved < 0) throw this.#ledger.failure(newSize);
     let fresh: Uint8Array;
@@ -248,7 +252,7 @@ export class BuddyAllocator implements Allocator, Disposable {
       fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
       fresh.set(new Uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
     } catch (error) {
-      this.#transferred(error, "resize");
+      this.#transferred(error, "resize", newSize, peak);
     }
     this.#release(node, offset, "BuddyAllocator.resize() moved it");
     return fresh;
@@ -304,18 +308,29 @@ export class BuddyAllocator implements Allocator, Disposable {
     this.dispose();
   }
 
+  // A detached buffer where a live one was expected: when one of this
+  // allocator's buffers was transferred away, it ends and throws "corruption".
+  #theftFound(op: string): void {
+    if (this.#source.anyTransferred()) this.#transferred(null, op);
+  }
+
   // A view could not be made over one of this allocator's buffers because
   // someone transferred it away: the allocator ends (the memory another
   // buffer may reach is never freed) and says so. Any other error passes on.
-  #transferred(error: unknown, op: string): never {
+  // An allocation counted before its view failed (`size` bytes, `peak` before) is taken back first.
+  #transferred(error: unknown, op: string, size = 0, peak = 0): never {
     if (!this.#source.anyTransferred()) throw error;
-    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    if (size !== 0) this.#ledger.retract(size, peak);
+    this.#revoke("", true, true);
     throw transferredError(op, `memory of this BuddyAllocator`);
   }
 
-  // The backing released the chunk (its reset, scope end, dispose): end here too.
-  #revoke(reason: string, partial: boolean): void {
-    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+  // The backing released the chunk (its reset, scope end, dispose): end here
+  // too. On a theft the allocator ends as "corruption" and keeps that memory.
+  #revoke(reason: string, partial: boolean, theft = false): void {
+    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
+      return;
+    }
     this.#leases.releasedAll(`the BuddyAllocator lost its memory (${reason})`);
     this.#ledger.freedAll();
     if (partial) this.#source.giveAll(true);
@@ -423,6 +438,8 @@ export class BuddyAllocator implements Allocator, Disposable {
     checkView(view, op);
     this.#ledger.guard(op);
     const buffer = bufferOf(view) as ArrayBuffer;
+    // A view over the chunk's buffer that someone transferred away (its offset reads 0).
+    if (buffer === this.#chunk.buffer && isDetached(buffer)) this.#theftFound(op);
     if (buffer !== this.#chunk.buffer) {
       if (lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
       const kind = ownerKindOf(buffer, this);

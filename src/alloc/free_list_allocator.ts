@@ -4,12 +4,20 @@
  *
  * @module
  */
-import { transferredError } from "../base/_detach.ts";
+import { ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
 import { ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { createHandle, detachHandle, type HandleHooks, handleOf, type HandleState, tagHandleView } from "./_handle.ts";
+import {
+  createHandle,
+  detachHandle,
+  type HandleHooks,
+  handleOf,
+  type HandleState,
+  isStolen,
+  tagHandleView,
+} from "./_handle.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
@@ -151,13 +159,14 @@ export class FreeListAllocator implements Allocator, Disposable {
     const a = align === undefined ? GRANULE : checkAlignment(align, "allocate", native.pageSize);
     if (this.#ledger.ended !== null || this.#defragmenting) this.#usable("allocate");
     if (size === 0) return new Uint8Array(0);
+    const peak = this.#ledger.peakBytes;
     const id = this.#allocate(size, a, 0);
     if (id < 0) return null;
     const heap = this.#heap;
     try {
       return new Uint8Array(heap.chunks[heap.records.chunk[id]].chunk.buffer, heap.records.start[id], size);
     } catch (error) {
-      this.#transferred(error, "allocate");
+      this.#transferred(error, "allocate", size, peak);
     }
   }
 
@@ -212,6 +221,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     const r = heap.records;
     const buffer = heap.chunks[r.chunk[id]].chunk.buffer;
+    if (isDetached(buffer)) this.#theftFound("resize"); // before anything changes
     const oldSize = r.requested[id];
     if (heap.resizeInPlace(id, newSize)) {
       this.#ledger.resized(oldSize, newSize);
@@ -221,6 +231,7 @@ export class FreeListAllocator implements Allocator, Disposable {
         this.#transferred(error, "resize");
       }
     }
+    const peak = this.#ledger.peakBytes;
     const moved = this.#allocate(newSize, r.align[id], 0);
     if (moved < 0) throw this.#ledger.failure(newSize);
     let fresh: Uint8Array;
@@ -228,7 +239,7 @@ export class FreeListAllocator implements Allocator, Disposable {
       fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
       fresh.set(new Uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
     } catch (error) {
-      this.#transferred(error, "resize");
+      this.#transferred(error, "resize", newSize, peak);
     }
     this.#release(id, "FreeListAllocator.resize() moved it");
     return fresh;
@@ -272,7 +283,8 @@ export class FreeListAllocator implements Allocator, Disposable {
     const before = heap.freeSummary();
     let total = 0;
     for (const handle of this.#handles) {
-      if (handle !== undefined && handle.pins === 0) total += r.requested[handle.id];
+      // A handle whose view was transferred away stays where it is, as if pinned.
+      if (handle !== undefined && handle.pins === 0 && !isStolen(handle)) total += r.requested[handle.id];
     }
     let movedBytes = 0, movedBlocks = 0;
     this.#defragmenting = true;
@@ -291,7 +303,7 @@ export class FreeListAllocator implements Allocator, Disposable {
           const next = r.nextPhys[id];
           if (r.flags[id] === FREE && next !== -1 && r.flags[next] === (USED | HANDLE)) {
             const handle = this.#handles[next]!;
-            if (handle.pins === 0) {
+            if (handle.pins === 0 && !isStolen(handle)) {
               heap.slideDown(heapChunk, id, next, bytes);
               detachHandle(handle); // its old views point at the old place
               movedBytes += r.requested[next];
@@ -361,18 +373,29 @@ export class FreeListAllocator implements Allocator, Disposable {
 
   // ---------------------------------------------------------------- internals
 
+  // A detached buffer where a live one was expected: when one of this
+  // allocator's buffers was transferred away, it ends and throws "corruption".
+  #theftFound(op: string): void {
+    if (this.#source.anyTransferred()) this.#transferred(null, op);
+  }
+
   // A view could not be made over one of this allocator's buffers because
   // someone transferred it away: the allocator ends (the memory another
   // buffer may reach is never freed) and says so. Any other error passes on.
-  #transferred(error: unknown, op: string): never {
+  // An allocation counted before its view failed (`size` bytes, `peak` before) is taken back first.
+  #transferred(error: unknown, op: string, size = 0, peak = 0): never {
     if (!this.#source.anyTransferred()) throw error;
-    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    if (size !== 0) this.#ledger.retract(size, peak);
+    this.#revoke("", true, true);
     throw transferredError(op, `memory of this FreeListAllocator`);
   }
 
-  // The backing released a chunk (its reset, scope end, dispose): end here too.
-  #revoke(reason: string, partial: boolean): void {
-    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+  // The backing released a chunk (its reset, scope end, dispose): end here
+  // too. On a theft the heap ends as "corruption" and keeps that memory.
+  #revoke(reason: string, partial: boolean, theft = false): void {
+    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
+      return;
+    }
     this.#leases.releasedAll(`the FreeListAllocator lost its memory (${reason})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
@@ -427,6 +450,7 @@ export class FreeListAllocator implements Allocator, Disposable {
 
   #freeHandle(handle: HandleState): void {
     this.#usable("free a handle");
+    if (isStolen(handle)) throw transferredError("free", "a Handle of this FreeListAllocator"); // it stays allocated
     handle.freed = true;
     detachHandle(handle);
     this.#handles[handle.id] = undefined;
@@ -475,6 +499,8 @@ export class FreeListAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     const index = buffer === this.#hotBuffer ? this.#hotIndex : heap.chunkOf.get(buffer);
     if (index !== undefined) {
+      // A view over a chunk's buffer that someone transferred away (its offset reads 0).
+      if (offsetOf(view) === 0 && isDetached(buffer)) this.#theftFound(op);
       this.#hotBuffer = buffer;
       this.#hotIndex = index;
       const r = heap.records;

@@ -3,11 +3,10 @@
  *
  * @module
  */
-import { transferredError } from "../base/_detach.ts";
+import { detach, ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { detach } from "../base/_detach.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -193,11 +192,13 @@ export class PoolAllocator implements Allocator, Disposable {
       this.#freeCount !== 0 && align === undefined && !this.#detach && size > 0 && size <= this.#blockSize &&
       Number.isInteger(size)
     ) {
+      const peak = this.#ledger.peakBytes;
       const index = this.#take(size);
       const chunk = (index / this.#perChunk) | 0;
       try {
         return new Uint8Array(this.#chunks[chunk].buffer, (index - chunk * this.#perChunk) * this.#stride, size);
       } catch (error) {
+        this.#untake(index, peak);
         this.#transferred(error, "allocate");
       }
     }
@@ -205,11 +206,13 @@ export class PoolAllocator implements Allocator, Disposable {
     if (align !== undefined && align !== this.#align) this.#checkAlign(align, "allocate");
     this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
+    const peak = this.#ledger.peakBytes;
     const index = this.#take(size);
     if (index < 0) return null;
     try {
       return new Uint8Array(this.#bufferFor(index), this.#offsetIn(index), size);
     } catch (error) {
+      this.#untake(index, peak);
       this.#transferred(error, "allocate");
     }
   }
@@ -228,11 +231,13 @@ export class PoolAllocator implements Allocator, Disposable {
     this.#ledger.guard("allocate");
     const size = length * bytesPerElement;
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
+    const peak = this.#ledger.peakBytes;
     const index = this.#take(size);
     if (index < 0) throw this.#ledger.failure(size);
     try {
       return new ctor(this.#bufferFor(index), this.#offsetIn(index), length);
     } catch (error) {
+      this.#untake(index, peak);
       this.#transferred(error, "allocate");
     }
   }
@@ -245,9 +250,13 @@ export class PoolAllocator implements Allocator, Disposable {
     // Fast path: a view over the most recently used chunk, at a block start, no lease.
     if (!this.#detach && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this.#leases.leased === 0) {
       const offset = offsetOf(view);
+      // A view of a buffer transferred away reads offset 0: the slow path says so.
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
-      if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
+      if (
+        slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0 &&
+        (offset !== 0 || !isDetached(this.#hotBuffer!))
+      ) {
         this.#ledger.freed(this.#sizes[index]);
         this.#sizes[index] = 0;
         this.#free[this.#freeCount++] = index;
@@ -272,13 +281,15 @@ export class PoolAllocator implements Allocator, Disposable {
       this.#release(index, "PoolAllocator.resize(view, 0) released it");
       return new Uint8Array(0);
     }
-    this.#ledger.resized(this.#sizes[index], newSize);
-    this.#sizes[index] = newSize;
+    let resized: Uint8Array;
     try {
-      return new Uint8Array(bufferOf(view) as ArrayBuffer, offsetOf(view), newSize);
+      resized = new Uint8Array(bufferOf(view) as ArrayBuffer, offsetOf(view), newSize); // first: a throw changes nothing
     } catch (error) {
       this.#transferred(error, "resize");
     }
+    this.#ledger.resized(this.#sizes[index], newSize);
+    this.#sizes[index] = newSize;
+    return resized;
   }
 
   /** Whether `view` lies in a live block of this pool (within the block's requested size). */
@@ -327,13 +338,22 @@ export class PoolAllocator implements Allocator, Disposable {
     this.dispose();
   }
 
-  // The backing released a chunk (its reset, scope end, dispose): end here too.
-  #revoke(reason: string, partial: boolean): void {
-    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+  // The backing released a chunk (its reset, scope end, dispose): end here
+  // too. On a theft the pool ends as "corruption" and keeps that memory.
+  #revoke(reason: string, partial: boolean, theft = false): void {
+    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
+      return;
+    }
     this.#leases.releasedAll(`the PoolAllocator lost its memory (${reason})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
+  }
+
+  // A detached buffer where a live one was expected: when one of this
+  // allocator's buffers was transferred away, it ends and throws "corruption".
+  #theftFound(op: string): void {
+    if (this.#source.anyTransferred()) this.#transferred(null, op);
   }
 
   // A view could not be made over one of this allocator's buffers because
@@ -341,8 +361,15 @@ export class PoolAllocator implements Allocator, Disposable {
   // buffer may reach is never freed) and says so. Any other error passes on.
   #transferred(error: unknown, op: string): never {
     if (!this.#source.anyTransferred()) throw error;
-    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    this.#revoke("", true, true);
     throw transferredError(op, `memory of this PoolAllocator`);
+  }
+
+  // Undoes #take of a block whose view could not be made (`peak`: peakBytes before).
+  #untake(index: number, peak: number): void {
+    this.#ledger.retract(this.#sizes[index], peak);
+    this.#sizes[index] = 0;
+    this.#free[this.#freeCount++] = index;
   }
 
   #teardown(): void {
@@ -449,10 +476,17 @@ export class PoolAllocator implements Allocator, Disposable {
     let index: number | undefined;
     if (this.#detach) {
       const tag = blockTag(buffer);
+      if (tag !== undefined && tag.pool === this && buffer.detached && this.#bufferOfBlock[tag.index] === buffer) {
+        // A live block's own buffer, detached by someone else: that block stays allocated for good.
+        detach(buffer, this.#addressOf(tag.index), this.#blockSize); // records the memory
+        throw transferredError(op, `block ${tag.index} of this PoolAllocator`);
+      }
       index = tag !== undefined && tag.pool === this && !buffer.detached ? tag.index : undefined;
       if (index !== undefined && offsetOf(view) !== 0) index = -2;
     } else {
       const chunk = this.#chunkOf.get(buffer);
+      // A view over a chunk's buffer that someone transferred away (its offset reads 0).
+      if (chunk !== undefined && isDetached(buffer)) this.#theftFound(op);
       if (chunk !== undefined) {
         this.#hotBuffer = buffer;
         this.#hotChunk = chunk;

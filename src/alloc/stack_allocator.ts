@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { transferredError } from "../base/_detach.ts";
+import { anyTaken, ENDED_ON_THEFT, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -167,11 +167,13 @@ export class StackAllocator implements Allocator, Disposable {
 
   /** Like {@linkcode StackAllocator.alloc}, but `null` when the stack is full. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
+    const peak = this.#ledger.peakBytes;
     const start = this.#push(size, align, "allocate");
     if (start < 0) return null;
     try {
       return new Uint8Array(this.#chunk.buffer, start, size);
     } catch (error) {
+      if (size !== 0) this.#unpush(peak);
       this.#transferred(error, "allocate");
     }
   }
@@ -221,18 +223,22 @@ export class StackAllocator implements Allocator, Disposable {
         `Cannot resize to ${newSize} bytes: the stack has ${this.#size - start} bytes above the block's start`,
       );
     }
+    let resized: Uint8Array;
+    try {
+      resized = new Uint8Array(this.#chunk.buffer, start, newSize); // first: a throw here changes nothing
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
     const leases = this.#leases;
     if (leases.count !== 0 && newSize < this.#sizes[top]) {
       leases.released(this.#chunk.address + start + newSize, this.#chunk.address + this.#cursor, "the block shrank");
     }
     this.#ledger.resized(this.#sizes[top], newSize);
     this.#sizes[top] = newSize;
+    const end = this.#cursor;
     this.#cursor = start + newSize;
-    try {
-      return new Uint8Array(this.#chunk.buffer, start, newSize);
-    } catch (error) {
-      this.#transferred(error, "resize");
-    }
+    this.#reusable(this.#cursor, end);
+    return resized;
   }
 
   /** Whether `view` lies in a live block of this stack. */
@@ -318,13 +324,23 @@ export class StackAllocator implements Allocator, Disposable {
     });
   }
 
-  // The backing released the chunk (its reset, scope end, dispose): end here too.
-  #revoke(reason: string, partial: boolean): void {
-    if (!this.#ledger.end(`lost its memory: ${reason}`)) return;
+  // The backing released the chunk (its reset, scope end, dispose): end here
+  // too. On a theft (memory another buffer may reach) the stack ends as
+  // "corruption", and the chunk stays allocated in the backing.
+  #revoke(reason: string, partial: boolean, theft = false): void {
+    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
+      return;
+    }
     this.#leases.releasedAll(`the StackAllocator lost its memory (${reason})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
+  }
+
+  // A detached buffer where a live one was expected: when one of this
+  // allocator's buffers was transferred away, it ends and throws "corruption".
+  #theftFound(op: string): void {
+    if (this.#source.anyTransferred()) this.#transferred(null, op);
   }
 
   // A view could not be made over one of this allocator's buffers because
@@ -332,7 +348,7 @@ export class StackAllocator implements Allocator, Disposable {
   // buffer may reach is never freed) and says so. Any other error passes on.
   #transferred(error: unknown, op: string): never {
     if (!this.#source.anyTransferred()) throw error;
-    this.#revoke("one of its ArrayBuffers was transferred away", true);
+    this.#revoke("", true, true);
     throw transferredError(op, `memory of this StackAllocator`);
   }
 
@@ -373,7 +389,9 @@ export class StackAllocator implements Allocator, Disposable {
     this.#starts.pop();
     this.#ids.pop();
     this.#ledger.freed(this.#sizes.pop()!);
+    const end = this.#cursor;
     this.#cursor = top === 0 ? 0 : this.#starts[top - 1] + this.#sizes[top - 1];
+    this.#reusable(this.#cursor, end);
   }
 
   // Frees every block above `depth` at once (a rewind or reset).
@@ -388,7 +406,26 @@ export class StackAllocator implements Allocator, Disposable {
       this.#ids.pop();
       this.#ledger.freed(this.#sizes.pop()!);
     }
+    const top = this.#cursor;
     this.#cursor = cursor;
+    this.#reusable(cursor, top);
+  }
+
+  // Undoes #push of the top block whose view could not be made (nothing changes).
+  #unpush(peak: number): void {
+    this.#starts.pop();
+    this.#ids.pop();
+    this.#nextId--;
+    this.#ledger.retract(this.#sizes.pop()!, peak);
+    const top = this.#starts.length - 1;
+    this.#cursor = top < 0 ? 0 : this.#starts[top] + this.#sizes[top];
+  }
+
+  // Chunk offsets [from, to) are free again: if a buffer over any of them was
+  // transferred away (a child found it when the release reached it), the
+  // stack must never hand them out again, so it ends, keeping its chunk.
+  #reusable(from: number, to: number): void {
+    if (anyTaken() && to > from && !mayRelease(this.#chunk.address + from, to - from)) this.#revoke("", true, true);
   }
 
   // The depth of the top block `view` starts, checking everything else.
@@ -409,6 +446,8 @@ export class StackAllocator implements Allocator, Disposable {
   #locate(view: ArrayBufferView, op: string): number {
     const buffer = bufferOf(view) as ArrayBuffer;
     this.#ledger.guard(op);
+    // A view over the chunk's buffer that someone transferred away (its offset reads 0).
+    if (buffer === this.#chunk.buffer && isDetached(buffer)) this.#theftFound(op);
     if (buffer !== this.#chunk.buffer) {
       if (lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
       const kind = ownerKindOf(buffer, this);

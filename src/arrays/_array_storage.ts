@@ -134,11 +134,10 @@ export class Storage implements LeaseHolder {
       this.exposed = true;
       return [this.block.buffer as ArrayBuffer, this.block.byteOffset];
     }
-    let own = this.own;
-    if (own !== null && intrinsic.isDetached(own)) {
-      this.stolen = true; // someone else detached it: a new one, and this block is never given back
-      own = null;
+    if (this.own !== null && intrinsic.isDetached(this.own)) {
+      this.detachOwn(); // someone else detached it: recorded, a new one, and this block is never given back
     }
+    let own = this.own;
     if (own === null) {
       // SAFETY: `block` is a live block of a memkit allocator, leased by this
       // storage, and `size` of its bytes are the array's. The buffer is
@@ -171,7 +170,7 @@ export class Storage implements LeaseHolder {
    * @throws {AllocationError} "corruption" naming what happened; nothing changed.
    */
   checkKept(name: string, op: string): void {
-    if (this.own !== null && intrinsic.isDetached(this.own)) this.stolen = true;
+    if (this.own !== null && intrinsic.isDetached(this.own)) this.detachOwn(); // records the memory as kept
     if (this.stolen) {
       throw new AllocationError(
         "corruption",

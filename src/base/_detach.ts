@@ -8,15 +8,14 @@
 // (the new buffer would dangle). Every memkit buffer is detached through
 // `detach()` before its memory is released anywhere (rule 1 of the safety
 // model); when it was already detached, the memory it covered is recorded
-// here, and the places that return memory to the system (`mayRelease`) keep
-// any block that overlaps such memory. The record is process-wide, so a
-// theft found low in a chain of allocators stops every allocator above it
-// from freeing that memory.
+// here, and every place that releases or reuses memory (`mayRelease`: a
+// chunk going back to its backing, a block going back to libc, a reset or a
+// scope's end making memory available again) keeps memory that overlaps it.
+// The record is process-wide, so a theft found anywhere in a chain of
+// allocators stops every allocator in it from releasing or reusing that
+// memory.
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "./errors.ts";
-
-// The engine's own transfer: a `transfer` property a caller put on a buffer is never called.
-const transfer = ArrayBuffer.prototype.transfer as (this: ArrayBufferLike, length?: number) => ArrayBuffer;
 
 // [start, end) address ranges another buffer may reach. Thefts are rare: a
 // scan is enough, and the common case is one length check.
@@ -29,22 +28,38 @@ const taken: number[] = [];
  */
 export function detach(buffer: ArrayBufferLike, address: number, byteLength: number): boolean {
   if (intrinsic.isDetached(buffer)) {
-    if (byteLength > 0) taken.push(address, address + byteLength);
+    keep(address, byteLength);
     return false;
   }
-  transfer.call(buffer, 0);
+  intrinsic.detach(buffer); // the engine's own transfer, captured when memkit loaded
   return true;
 }
 
 /**
- * Whether the `byteLength` bytes at `address` may go back to libc or the OS:
- * false when a buffer memkit made over any of them was transferred away.
+ * Records that the `byteLength` bytes at `address` may be reached by a buffer
+ * memkit cannot see (a block whose buffer was collected before memkit could
+ * check it): that memory is never released or reused, as if transferred.
+ */
+export function keep(address: number, byteLength: number): void {
+  if (byteLength > 0 && mayRelease(address, byteLength)) taken.push(address, address + byteLength);
+}
+
+/**
+ * Whether the `byteLength` bytes at `address` may be released or reused
+ * (given back to a backing, to libc or the OS, or handed out again after a
+ * reset or a scope's end): false when a buffer memkit made over any of them
+ * was transferred away.
  */
 export function mayRelease(address: number, byteLength: number): boolean {
   for (let i = 0; i < taken.length; i += 2) {
     if (address < taken[i + 1] && taken[i] < address + byteLength) return false;
   }
   return true;
+}
+
+/** Whether any memory was ever found transferred away (the common case is no: one length check). */
+export function anyTaken(): boolean {
+  return taken.length !== 0;
 }
 
 /** Whether `buffer` was detached. */
@@ -58,3 +73,11 @@ export function transferredError(op: string, what: string): AllocationError {
       "transfer list), so another buffer may still reach its memory; memkit keeps that memory and never frees it",
   );
 }
+
+/**
+ * Why an allocator ended when it found memory it holds reachable through a
+ * transferred buffer (its later calls throw "corruption" with this reason).
+ */
+export const ENDED_ON_THEFT = "ended: one of the ArrayBuffers over its memory was transferred away (ArrayBuffer." +
+  "prototype.transfer, or a postMessage transfer list), so another buffer may reach that memory; memkit keeps it " +
+  "and never reuses it";

@@ -22,6 +22,7 @@
 // address and checked for double, interior and foreign frees, but not for
 // overflow. With `safety: false` every block is out-of-band.
 import { native } from "../../ffi/native.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
 import type { Trace } from "./_traces.ts";
 
 /** Bytes of canary after a block, and of header + canary before it. */
@@ -32,8 +33,6 @@ export const CANARY_WORD: number = 0xfdfdfdfd | 0;
 export const FRESH_BYTE = 0xaa;
 /** What `poison` fills freed bytes with. */
 export const FREED_BYTE = 0xdd;
-
-const arrayBufferByteLength = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength")!.get!;
 
 /**
  * What memkit caches on an ArrayBuffer that holds debug blocks (a backing's
@@ -61,7 +60,7 @@ const WORDS = new WeakMap<ArrayBufferLike, BufferWords>(); // module-private: no
 export function wordsOf(buffer: ArrayBufferLike): BufferWords {
   let info = WORDS.get(buffer);
   if (info === undefined) {
-    const byteLength = arrayBufferByteLength.call(buffer) as number;
+    const byteLength = intrinsic.bufferByteLength(buffer);
     const base = byteLength > 0 ? native.addressOf(new Uint8Array(buffer, 0, 1)) : 0;
     info = {
       buffer,

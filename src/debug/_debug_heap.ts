@@ -12,7 +12,7 @@
 // the block's own buffer detached and its record dropped. No user code runs
 // in between (the backing's own bookkeeping does), so the detached-late
 // buffer is never read while its memory is gone (rule 1).
-import { detach, isDetached } from "../base/_detach.ts";
+import { anyTaken, detach, isDetached, keep, mayRelease, transferredError } from "../base/_detach.ts";
 import { bufferOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
 import { LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
@@ -368,6 +368,7 @@ export class DebugHeap implements MisuseContext {
    * and nothing has changed), then leases, the block's own view and its record.
    */
   freeBlock(slot: number, reason: string, entry: unknown, depth: number): void {
+    this.checkKept(slot, "free");
     const size = this.blocks.sizes[slot];
     if (!this.safety) {
       // Counters only: the backing's block (and its leases, which the backing revokes).
@@ -394,10 +395,8 @@ export class DebugHeap implements MisuseContext {
   giveBack(slot: number): void {
     const blocks = this.blocks;
     const outer = blocks.outers[slot]!;
-    // A block whose own buffer was transferred away is recorded as reachable
-    // elsewhere before it goes back, so no allocator below ever frees it to
-    // the system (the backing may reuse it; the thief's buffer then aliases it).
-    if (this.detach) this.#noteTransferred(slot);
+    // Memory another buffer may reach stays allocated in the backing for good.
+    if (this.mustKeep(slot)) return;
     if (this.quarantine !== null) {
       const host = blocks.hosts[slot]!;
       const user = blocks.userOffsets[slot];
@@ -450,12 +449,42 @@ export class DebugHeap implements MisuseContext {
     blocks.release(slot);
   }
 
-  #noteTransferred(slot: number): void {
-    const held = this.blocks.buffers[slot];
-    const buffer = held instanceof WeakRef ? held.deref() : held;
-    if (buffer !== undefined && isDetached(buffer)) {
-      const tag = tagOf(buffer)!;
-      detach(buffer, tag.address, tag.size); // records the memory as reachable elsewhere
+  /**
+   * Whether `slot`'s memory must never go back to the backing: its own buffer
+   * was transferred away (recorded here), or collected before it could be
+   * checked (unreachable blocks reported: memkit cannot tell whether it was
+   * transferred first), or it overlaps memory recorded as reachable elsewhere.
+   */
+  mustKeep(slot: number): boolean {
+    const blocks = this.blocks;
+    const front = blocks.fronts[slot];
+    const start = blocks.addresses[slot] - front;
+    const bytes = front === 0 ? blocks.sizes[slot] : front + blocks.sizes[slot] + CANARY;
+    if (this.detach) {
+      const held = blocks.buffers[slot];
+      const buffer = held instanceof WeakRef ? held.deref() : held;
+      if (held !== undefined && buffer === undefined) {
+        keep(start, bytes);
+        return true;
+      }
+      if (buffer !== undefined && isDetached(buffer) && !tagOf(buffer)!.freed) {
+        detach(buffer, start, bytes); // records the memory as reachable elsewhere
+        return true;
+      }
+    }
+    return anyTaken() && !mayRelease(start, bytes);
+  }
+
+  /**
+   * Throws "corruption" (nothing changed) when a free or resize would give
+   * back memory another buffer may reach; the block stays allocated for good.
+   */
+  checkKept(slot: number, op: string): void {
+    if (this.mustKeep(slot)) {
+      throw transferredError(
+        op,
+        `the ${this.blocks.sizes[slot]}-byte block at 0x${this.blocks.addresses[slot].toString(16)}`,
+      );
     }
   }
 

@@ -54,8 +54,10 @@ export function teardown(heap: DebugHeap, ended: string, released: string): bool
   const leaked = blocks.live > 0;
   const outers: { outer: Uint8Array; id: number }[] = [];
   for (const slot of blocks.liveSlots()) {
+    // Memory another buffer may reach stays allocated in the backing for good.
+    const kept = heap.mustKeep(slot);
     if (heap.detach) heap.detachOwn(slot, released, null, false);
-    outers.push({ outer: blocks.outers[slot]!, id: blocks.ids[slot] });
+    if (!kept) outers.push({ outer: blocks.outers[slot]!, id: blocks.ids[slot] });
     blocks.release(slot);
   }
   for (const held of heap.quarantine?.drain() ?? []) outers.push(held);

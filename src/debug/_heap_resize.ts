@@ -26,6 +26,7 @@ export function resizeBlock(
 ): number {
   const blocks = heap.blocks;
   const ledger = heap.ledger;
+  heap.checkKept(slot, "resize"); // a move or the backing's resize would give that memory back
   const oldSize = blocks.sizes[slot];
   if (ledger.allocatedBytes - oldSize + newSize > heap.limit) {
     heap.failLimit();

@@ -6,6 +6,7 @@
 // holds nothing (freeing it is a no-op).
 import { isEmptyView, ownerKindOf } from "../alloc/_ownership.ts";
 import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
+import { detach, isDetached, transferredError } from "../base/_detach.ts";
 import { AllocationError } from "../base/errors.ts";
 import { type BlockTag, cachedWordsOf, type Damage, tagOf } from "./_block_layout.ts";
 import type { BlockTable } from "./_block_table.ts";
@@ -73,6 +74,11 @@ function diagnoseTagged(view: ArrayBufferView, op: Op, context: MisuseContext): 
     throw foreign(view, op, context, tag !== undefined || otherDebugHolds(buffer, -1, context));
   }
   if (tag.freed) throw goneError(op, describe(view), fromTag(tag), context.tracer, tag.resized);
+  if (isDetached(buffer)) {
+    // A live block's own buffer that someone else detached: transferred away. Recorded; the block stays allocated.
+    detach(buffer, tag.address, tag.size);
+    throw transferredError(op, `the ${tag.size}-byte block at 0x${tag.address.toString(16)}`);
+  }
   throw interiorError(view, op, tag.size, tag.address, offsetOf(view));
 }
 
@@ -91,6 +97,10 @@ function diagnoseByAddress(view: ArrayBufferView, op: Op, context: MisuseContext
   }
   const stale = context.records.byView(view) ?? (address >= 0 ? context.records.byAddress(address) : null);
   if (stale !== null) throw goneError(op, describe(view), stale, context.tracer, false);
+  if (detached && info !== undefined && hostsLiveBlock(blocks, info)) {
+    // The backing's buffer under live blocks, detached by someone else: transferred away.
+    throw transferredError(op, "memory of this DebugAllocator's backing");
+  }
   if (detached) {
     throw new AllocationError(
       op === "free" ? "double-free" : "use-after-free",
@@ -236,4 +246,9 @@ export function badBlockError(backing: unknown, size: number, align: number, pro
 export function backingName(backing: unknown): string {
   const name = (backing as { constructor?: { name?: unknown } })?.constructor?.name;
   return typeof name === "string" && name !== "Object" ? name : describe(backing);
+}
+
+function hostsLiveBlock(blocks: BlockTable, info: object): boolean {
+  for (let slot = 0; slot < blocks.end; slot++) if (blocks.ids[slot] !== 0 && blocks.hosts[slot] === info) return true;
+  return false;
 }

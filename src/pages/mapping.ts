@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { detach, mayRelease, transferredError } from "../base/_detach.ts";
+import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { native } from "../../ffi/native.ts";
@@ -266,6 +266,9 @@ class PageMapping implements Mapping {
   #crossing: { buffer: ArrayBuffer; address: number; length: number }[] = [];
   #bytes: Uint8Array | null = null;
   #unmapped = false;
+  // One of the buffers above was transferred away: another buffer may reach
+  // the pages, so they stay mapped and read-write for good (the memory is recorded as kept).
+  #stolen = false;
 
   constructor(address: number, byteLength: number, label: string, protection: Protection) {
     this.#address = address;
@@ -288,7 +291,8 @@ class PageMapping implements Mapping {
 
   get bytes(): Uint8Array {
     if (this.#unmapped) return this.#bytes ??= new Uint8Array(0); // detached by unmap(), or never made
-    if (this.#bytes !== null) return this.#bytes;
+    if (this.#bytes !== null && (this.#byteLength === 0 || !isDetached(this.#segments[0]!))) return this.#bytes;
+    this.#bytes = null;
     this.#writable("get the bytes of");
     if (this.#byteLength > native.maxViewBytes) {
       throw new AllocationError(
@@ -348,10 +352,12 @@ class PageMapping implements Mapping {
       this.#protection = protection;
       return;
     }
-    // Below read-write, no view may reach the pages: detach them first, and
-    // refuse when one was transferred away (its new owner would fault).
-    if (RANK[protection] < RANK["read-write"] && !this.#detachAll()) {
-      throw transferredError(`protect ${this.#label} as "${protection}"`, "now");
+    // Below read-write, no view may reach the pages: refuse (changing
+    // nothing) when one was ever transferred away (its new owner would fault),
+    // else detach them all first.
+    if (RANK[protection] < RANK["read-write"]) {
+      if (this.#findThefts()) throw transferredError(`protect ${this.#label} as "${protection}"`, "now");
+      this.#detachAll();
     }
     if (native.libc.mprotect(this.#address, this.#byteLength, protectionFlags(protection)) !== 0) {
       throw platformError("mprotect", `${this.#label}, ${protection}`);
@@ -409,7 +415,7 @@ class PageMapping implements Mapping {
     const intact = this.#detachAll();
     this.#bytes = bytes;
     // Pages another buffer may still reach (one of memkit's was transferred away) stay mapped.
-    if (!intact || !mayRelease(this.#address, this.#byteLength)) return;
+    if (!intact || this.#stolen || !mayRelease(this.#address, this.#byteLength)) return;
     if (this.#byteLength > 0 && native.libc.munmap(this.#address, this.#byteLength) !== 0) {
       throw platformError("munmap", this.#label);
     }
@@ -419,15 +425,42 @@ class PageMapping implements Mapping {
     this.unmap();
   }
 
-  // The ArrayBuffer of segment `index`, wrapped on first use.
+  // The ArrayBuffer of segment `index`, wrapped on first use (and again after
+  // a theft, which is recorded: the pages then stay mapped for good).
   #segment(index: number): ArrayBuffer {
     let buffer = this.#segments[index];
+    if (buffer !== undefined && isDetached(buffer)) {
+      this.#findThefts();
+      buffer = undefined;
+    }
     if (buffer === undefined) {
       const start = index * native.maxViewBytes;
       buffer = native.wrap(this.#address + start, Math.min(native.maxViewBytes, this.#byteLength - start));
       this.#segments[index] = buffer;
     }
     return buffer;
+  }
+
+  // Whether a buffer over the mapping was ever transferred away; each one
+  // found now is recorded and dropped (so a fresh one can be made).
+  #findThefts(): boolean {
+    const size = native.maxViewBytes;
+    this.#segments.forEach((buffer, index) => {
+      if (buffer !== undefined && isDetached(buffer)) {
+        const start = index * size;
+        detach(buffer, this.#address + start, Math.min(size, this.#byteLength - start)); // records it
+        this.#segments[index] = undefined;
+        if (index === 0) this.#bytes = null;
+        this.#stolen = true;
+      }
+    });
+    this.#crossing = this.#crossing.filter(({ buffer, address, length }) => {
+      if (!isDetached(buffer)) return true;
+      detach(buffer, address, length);
+      this.#stolen = true;
+      return false;
+    });
+    return this.#stolen;
   }
 
   // Detaches every view; false when one of memkit's buffers was transferred
