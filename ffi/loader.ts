@@ -47,7 +47,8 @@ export interface LoadOptions {
 class Attempts {
   readonly lines: string[] = [];
   add(what: string, why: unknown): void {
-    const text = why instanceof Error ? why.message : String(why);
+    // Deno's dlopen error repeats its own prefix ("Could not open library: Could not open library: ...").
+    const text = (why instanceof Error ? why.message : String(why)).replace(/(Could not open library: )\1+/, "$1");
     this.lines.push(`  - ${what}: ${text.split("\n").slice(0, 6).join("\n      ")}`);
   }
   toString(): string {

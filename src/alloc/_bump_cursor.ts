@@ -216,22 +216,32 @@ export class BumpCursor {
    * detached. False when memory it makes available again may be reached by a
    * buffer that was transferred away (the owner must not hand it out again).
    */
-  restore(point: BumpPoint): boolean {
-    while (this.oversized.length > point.oversized) {
-      const chunk = this.oversized.pop()!;
-      this.capacityBytes -= chunk.size;
-      this.#source.give(chunk); // kept in the backing when a transferred buffer reaches it
-    }
+  restore(point: BumpPoint, detachViews: boolean): boolean {
     let clean = true;
     while (this.segments.length > point.segments) {
       const segment = this.segments.pop()!;
       clean = detach(segment.buffer, segment.address, segment.length) && clean;
     }
+    // Oversized chunks taken since the point stay as retained chunks (a frame
+    // that needs a large block every time reuses one instead of mapping it
+    // anew); their views are detached with `detachViews`.
+    const retained: Chunk[] = [];
+    while (this.oversized.length > point.oversized) {
+      const chunk = this.oversized.pop()!;
+      if (detachViews) {
+        clean = detach(chunk.buffer, chunk.address, chunk.size) && clean;
+        // SAFETY: the same live chunk, wrapped again after its old buffer was detached.
+        chunk.buffer = this.#mark(native.wrap(chunk.address, chunk.size));
+      }
+      retained.push(chunk);
+    }
     if (clean && anyTaken()) {
       this.rangesSince(point, (lo, hi) => {
         if (!mayRelease(lo, hi - lo)) clean = false;
       });
+      for (const chunk of retained) if (!mayRelease(chunk.address, chunk.size)) clean = false;
     }
+    for (let i = retained.length - 1; i >= 0; i--) this.chunks.push(retained[i]);
     if (point.index >= 0 && point.index < this.chunks.length) {
       this.index = point.index;
       this.cursor = point.cursor;

@@ -57,7 +57,7 @@ export function foreignBlockError(
   if (kind !== null) {
     return new AllocationError(
       "mismatched-allocator",
-      `Cannot ${op} ${describe(view)} in this ${name}: it belongs to a ${kind} allocator`,
+      `Cannot ${op} ${describe(view)} in this ${name}: it belongs to another ${kind} allocator`,
     );
   }
   return new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this ${name}`);

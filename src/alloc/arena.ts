@@ -597,7 +597,7 @@ export class Arena implements Allocator, Disposable {
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
       cursor.segmented = this.#safety && this.#scopes.length > 0;
-      clean = cursor.restore(record) && clean;
+      clean = cursor.restore(record, this.#safety) && clean;
       if (this.#observers.length !== 0) {
         for (const o of this.#observers) notify(o.onScopeExit, o.observer, record.handle);
       }

@@ -446,7 +446,7 @@ export class BuddyAllocator implements Allocator, Disposable {
       throw kind !== null
         ? new AllocationError(
           "mismatched-allocator",
-          `Cannot ${op} ${describe(view)} in this BuddyAllocator: it belongs to a ${kind} allocator`,
+          `Cannot ${op} ${describe(view)} in this BuddyAllocator: it belongs to another ${kind} allocator`,
         )
         : new AllocationError(
           "invalid-free",

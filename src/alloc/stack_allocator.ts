@@ -454,7 +454,7 @@ export class StackAllocator implements Allocator, Disposable {
       if (kind !== null) {
         return this.#throw(
           "mismatched-allocator",
-          `Cannot ${op} ${describe(view)} in this StackAllocator: it belongs to a ${kind} allocator`,
+          `Cannot ${op} ${describe(view)} in this StackAllocator: it belongs to another ${kind} allocator`,
         );
       }
       return this.#throw("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this StackAllocator`);

@@ -181,6 +181,34 @@ export class Storage implements LeaseHolder {
   }
 }
 
+// The live storages over each buffer and where they start, so an allocator
+// that hands the same bytes to two arrays (which would alias them silently)
+// is caught. Entries of storages that are gone (released, or held by no array
+// since a resize replaced them) are dropped as they are found.
+const claims = new WeakMap<ArrayBufferLike, { storage: Storage; start: number }[]>();
+
+function claimOf(buffer: ArrayBufferLike, start: number, size: number, except: Storage | null): Storage | null {
+  const list = claims.get(buffer);
+  if (list === undefined) return null;
+  let kept = 0;
+  let found: Storage | null = null;
+  for (const entry of list) {
+    const held = entry.storage;
+    if (held.block.length === 0 || held.released !== null || held.holders.length === 0) continue; // gone
+    list[kept++] = entry;
+    const other = entry.storage;
+    if (other !== except && start < entry.start + other.size && entry.start < start + size) found ??= other;
+  }
+  list.length = kept;
+  return found;
+}
+
+function claim(buffer: ArrayBufferLike, start: number, storage: Storage): void {
+  const list = claims.get(buffer);
+  if (list === undefined) claims.set(buffer, [{ storage, start }]);
+  else list.push({ storage, start });
+}
+
 // Every array's storage after free(), and while its allocator works on it.
 const FREED = new Storage(EMPTY, EMPTY, null, 0, "free");
 FREED.refs = 0;
@@ -457,7 +485,7 @@ export class ArrayStore implements Target {
     }
     let next: Storage;
     try {
-      next = this.#adopt(given, size, "resize");
+      next = this.#adopt(given, size, "resize", old);
     } catch (error) {
       this.storage = old;
       old.revoke("its allocator's resize() returned an unusable block");
@@ -581,8 +609,13 @@ export class ArrayStore implements Target {
   }
 
   // What the allocator returned, checked (the safety model: chains cannot dangle), as storage with memkit's own views, leased.
-  #adopt(given: unknown, size: number, call: string): Storage {
-    const parts = blockParts(given, size);
+  // `replacing`: the storage a resize replaces (its bytes may be the same).
+  #adopt(given: unknown, size: number, call: string, replacing: Storage | null = null): Storage {
+    let parts = blockParts(given, size);
+    if (typeof parts !== "string") {
+      const other = claimOf(parts[0], parts[1], size, replacing);
+      if (other !== null) parts = `its bytes overlap the ${other.size}-byte storage of another live array`;
+    }
     if (typeof parts === "string") {
       const kind = (this.allocator as { kind?: unknown }).kind;
       const allocator = typeof kind === "string" ? `the ${kind} allocator` : "its allocator";
@@ -594,6 +627,7 @@ export class ArrayStore implements Target {
     const block = new Uint8Array(parts[0] as ArrayBuffer, parts[1], parts[2]);
     const storage = new Storage(given as Uint8Array, block, this.#codec.viewsOf(block), size);
     storage.lease = leaseBlock(this.allocator, block, storage);
+    claim(parts[0], parts[1], storage);
     return storage;
   }
 }

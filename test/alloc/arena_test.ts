@@ -440,3 +440,26 @@ test("free() of the most recent block from before a reset rolls nothing back (sa
     arena.dispose();
   }
 });
+
+test("Arena: a chunk grown into inside a scope stays for the next frame; its views are detached at the scope's end", () => {
+  for (const safety of [true, false]) {
+    const system = new SystemAllocator();
+    const arena = new Arena({ capacity: 1 << 20, safety, backing: system });
+    let kept: Float64Array | null = null;
+    for (let frame = 0; frame < 5; frame++) {
+      using _frame = arena.scope();
+      const big = arena.array(Float64Array, 1_000_000); // 8 MB: a chunk of its own
+      big[999_999] = frame;
+      kept = big;
+      // The chunk the first frame grew into serves every later one: nothing more is taken from the backing.
+      assert.equal(system.stats().totalAllocations, 2, `safety ${safety}, frame ${frame}`);
+    }
+    assert.equal(arena.stats().allocatedBytes, 0);
+    if (safety) assert.equal(kept!.length, 0, "a view from an ended scope reads as length 0");
+    else assert.equal(kept!.length, 1_000_000);
+    arena.reset("free-all");
+    assert.equal(arena.stats().capacityBytes, 0);
+    arena.dispose();
+    system.dispose();
+  }
+});

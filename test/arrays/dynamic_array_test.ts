@@ -675,3 +675,33 @@ test("a user-written allocator that detaches on free: the array sees it; a call 
   assert.throws(() => array!.get(0), isUseAfterFree);
   array.free();
 });
+
+test("an allocator that hands the same bytes to two live arrays is corruption; a resize in place is not", () => {
+  const memory = new ArrayBuffer(1 << 12);
+  // A (broken) allocator whose every block is the start of one buffer, grown or shrunk in place.
+  const same = {
+    kind: "system" as const,
+    alloc: (size: number) => new Uint8Array(memory, 0, size),
+    tryAlloc: (size: number) => new Uint8Array(memory, 0, size),
+    array: () => {
+      throw new Error("not used");
+    },
+    free: () => {},
+    resize: (_view: ArrayBufferView, size: number) => new Uint8Array(memory, 0, size),
+    owns: () => true,
+    stats: () => new SystemAllocator().stats(),
+  };
+  const a = new DynamicArray<number>("u32", { allocator: same as never, capacity: 4 });
+  a.pushMany([1, 2, 3, 4, 5]); // grows in place: the block replaces its own storage
+  assert.deepEqual([...a], [1, 2, 3, 4, 5]);
+  assert.throws(
+    () => new DynamicArray<number>("u32", { allocator: same as never }),
+    (e) => e instanceof AllocationError && e.category === "corruption" && /overlap/.test(e.message),
+  );
+  assert.deepEqual([...a], [1, 2, 3, 4, 5]); // the first array is untouched
+  a.free();
+  const b = new DynamicArray<number>("u32", { allocator: same as never }); // the bytes are free again
+  b.push(7);
+  assert.deepEqual([...b], [7]);
+  b.free();
+});
