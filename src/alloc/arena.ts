@@ -271,8 +271,9 @@ export class Arena implements Allocator, Disposable {
     // The buffer first: the offset is read only when it is the most recent block's. (An empty view there is that
     // block's too: alloc(0) views have buffers of their own.)
     if (buffer === at.lastBuffer && offsetOf(view) === at.lastOffset) {
-      // A view of a buffer transferred away reads offset 0.
-      if (at.lastOffset === 0 && isDetached(buffer)) this.#theftFound("free");
+      // (A view of a buffer transferred away reads offset 0 and may roll back
+      // the last block: no view over that buffer can be made again, so the
+      // next allocation from it ends the arena.)
       this.#rollBack(view);
       return;
     }

@@ -499,13 +499,14 @@ export class FreeListAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     const index = buffer === this.#hotBuffer ? this.#hotIndex : heap.chunkOf.get(buffer);
     if (index !== undefined) {
+      const offset = offsetOf(view);
       // A view over a chunk's buffer that someone transferred away (its offset reads 0).
-      if (offsetOf(view) === 0 && isDetached(buffer)) this.#theftFound(op);
+      if (offset === 0 && isDetached(buffer)) this.#theftFound(op);
       this.#hotBuffer = buffer;
       this.#hotIndex = index;
       const r = heap.records;
       // A block's start. (An empty view there is that block's too: alloc(0) views have buffers of their own.)
-      const id = heap.chunks[index].used.get(offsetOf(view));
+      const id = heap.chunks[index].used.get(offset);
       if (id !== -1) {
         if (r.flags[id] & HANDLE) {
           throw new AllocationError(

@@ -249,14 +249,13 @@ export class PoolAllocator implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     // Fast path: a view over the most recently used chunk, at a block start, no lease.
     if (!this.#detach && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this.#leases.leased === 0) {
+      // (A view of a chunk buffer transferred away reads offset 0 and may free
+      // slot 0: no view over that buffer can be made again, so the next
+      // allocation from it ends the pool, and dispose keeps that chunk.)
       const offset = offsetOf(view);
-      // A view of a buffer transferred away reads offset 0: the slow path says so.
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
-      if (
-        slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0 &&
-        (offset !== 0 || !isDetached(this.#hotBuffer!))
-      ) {
+      if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
         this.#ledger.freed(this.#sizes[index]);
         this.#sizes[index] = 0;
         this.#free[this.#freeCount++] = index;
