@@ -4,6 +4,7 @@
 //
 // The public Handle holds nothing a caller can change: its state lives in
 // module-private WeakMaps that only the allocator reaches.
+import { createStamp } from "../base/_stamp.ts";
 import { detach, isDetached } from "../base/_detach.ts";
 import { bufferOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -40,7 +41,7 @@ export interface HandleState {
 }
 
 const stateOfHandle = new WeakMap<object, HandleState>();
-const stateOfBuffer = new WeakMap<object, HandleState>();
+const stateOfBuffer = createStamp<HandleState | undefined>(); // on the views' own buffers
 
 /** The state of the handle whose view `buffer` backs, if any. */
 export function handleOf(buffer: ArrayBufferLike): HandleState | undefined {
@@ -52,7 +53,7 @@ export function detachHandle(state: HandleState): void {
   if (state.view !== null) {
     // From the internal slot: the view was handed out, and a caller may have given it an own `buffer`.
     const buffer = bufferOf(state.view) as ArrayBuffer;
-    stateOfBuffer.delete(buffer);
+    stateOfBuffer.set(buffer, undefined);
     if (!detach(buffer, state.viewAddress, state.viewLength)) state.stolen = true;
     state.view = null;
   }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { createStamp } from "../base/_stamp.ts";
 import { ENDED_ON_THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
@@ -41,7 +42,7 @@ import type {
 
 // Each ArrayBuffer an arena makes carries the arena here: a property lookup
 // instead of a Map, whose set+delete churn costs O(entries) in V8 and JSC.
-const ARENAS = new WeakMap<ArrayBufferLike, Arena>(); // module-private: no caller can mark a buffer
+const ARENAS = createStamp<Arena>(); // a private slot: no caller can mark a buffer
 
 function mark(buffer: ArrayBuffer, arena: Arena): ArrayBuffer {
   ARENAS.set(buffer, arena);

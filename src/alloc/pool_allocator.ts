@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { createStamp } from "../base/_stamp.ts";
 import { detach, ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
@@ -60,7 +61,7 @@ export interface PoolAllocatorOptions {
 
 // With detachFreed, each block's ArrayBuffer carries its pool and index (a
 // property, not a Map: see _offset_table.ts on Map churn).
-const BLOCK_TAGS = new WeakMap<ArrayBufferLike, BlockTag>(); // module-private: no caller can edit a tag
+const BLOCK_TAGS = createStamp<BlockTag>(); // a private slot: no caller can edit a tag
 
 interface BlockTag {
   readonly pool: PoolAllocator;

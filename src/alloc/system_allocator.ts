@@ -4,6 +4,7 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
+import { createStamp } from "../base/_stamp.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
@@ -79,11 +80,10 @@ interface LiveBlock extends Block {
   buffer: ArrayBuffer;
 }
 
-// Each block's ArrayBuffer carries its record here: a property lookup instead
-// of a Map, whose set+delete churn costs O(live blocks) in V8 and JSC.
-// Module-private: a block's record is never reachable from its buffer by
-// other code (a symbol property would be, through getOwnPropertySymbols).
-const BLOCKS = new WeakMap<ArrayBufferLike, LiveBlock>();
+// Each block's ArrayBuffer carries its record in a private slot: no other
+// code can reach or edit it, and it costs a property add, not a Map or
+// WeakMap entry per block (see _stamp.ts).
+const BLOCKS = createStamp<LiveBlock>();
 
 function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
   return BLOCKS.get(buffer);

@@ -11,6 +11,7 @@
 // without detaching its buffer (a stack's rewind, an arena without safety)
 // revokes the lease, and the revocation detaches that buffer, so every view
 // the user holds reads as length 0 before the memory is used again.
+import { createStamp } from "../base/_stamp.ts";
 import { detach } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
@@ -51,7 +52,7 @@ const DETACHED =
 // Each own buffer keeps the allocator's view of its block reachable (and so
 // the allocator's buffer): memory a JavaScript backing gave stays alive as
 // long as any view over the own buffer does.
-const keepAlive = new WeakMap<ArrayBuffer, Uint8Array>();
+const keepAlive = createStamp<Uint8Array>();
 
 // What was found when the array's own buffer had been detached outside memkit.
 const STOLEN = "its buffer was detached outside memkit (ArrayBuffer.prototype.transfer(), or a transfer to a " +

@@ -21,6 +21,7 @@
 // request, a stack or arena that is nearly full); such a block is found by
 // address and checked for double, interior and foreign frees, but not for
 // overflow. With `safety: false` every block is out-of-band.
+import { createStamp } from "../base/_stamp.ts";
 import { native } from "../../ffi/native.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import type { Trace } from "./_traces.ts";
@@ -236,7 +237,7 @@ export interface BlockTag {
   resized: boolean;
 }
 
-const TAGS = new WeakMap<ArrayBufferLike, BlockTag>(); // module-private: no caller can flip `freed`
+const TAGS = createStamp<BlockTag>(); // a private slot on the block's own buffer: no caller can flip `freed`
 
 /** The tag of a block's own buffer, if `buffer` is one. */
 export function tagOf(buffer: ArrayBufferLike): BlockTag | undefined {
