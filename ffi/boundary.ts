@@ -73,11 +73,27 @@ const getPrototypeOf = Object.getPrototypeOf;
 const isView = ArrayBuffer.isView;
 const Uint8ArrayConstructor = Uint8Array;
 const Uint8ArrayPrototype = Uint8Array.prototype;
-const fill = (TypedArrayPrototype as Uint8Array).fill as (this: unknown, value: number) => unknown;
-const set = (TypedArrayPrototype as Uint8Array).set as (this: unknown, source: ArrayLike<number>) => void;
+const fill = (TypedArrayPrototype as Uint8Array).fill as (
+  this: unknown,
+  value: number,
+  start?: number,
+  end?: number,
+) => unknown;
+const set = (TypedArrayPrototype as Uint8Array).set as (
+  this: unknown,
+  source: ArrayLike<number>,
+  offset?: number,
+) => void;
 const transfer = ArrayBuffer.prototype.transfer as (this: unknown, length?: number) => ArrayBuffer;
+const copyWithin = (TypedArrayPrototype as Uint8Array).copyWithin as (
+  this: unknown,
+  target: number,
+  start: number,
+  end: number,
+) => unknown;
 checkNative(fill, "fill", "TypedArray.prototype.fill");
 checkNative(set, "set", "TypedArray.prototype.set");
+checkNative(copyWithin, "copyWithin", "TypedArray.prototype.copyWithin");
 checkNative(transfer, "transfer", "ArrayBuffer.prototype.transfer");
 
 /**
@@ -208,12 +224,25 @@ export const intrinsic = {
     return new Uint8ArrayConstructor(buffer, byteOffset, byteLength);
   },
   /** `%TypedArray%.prototype.fill`, immune to subclasses. */
-  fill(view: Uint8Array, byte: number): void {
-    fill.call(view, byte);
+  fill(view: Uint8Array, byte: number, start?: number, end?: number): void {
+    fill.call(view, byte, start, end);
   },
   /** `%TypedArray%.prototype.set` (memmove for overlapping typed arrays), immune to subclasses. */
-  set(target: Uint8Array, source: Uint8Array): void {
-    set.call(target, source);
+  set(target: Uint8Array, source: Uint8Array, offset = 0): void {
+    set.call(target, source, offset);
+  },
+  /** `%TypedArray%.prototype.copyWithin`, immune to subclasses and to a prototype patched after load. */
+  copyWithin(view: Uint8Array, target: number, start: number, end: number): void {
+    copyWithin.call(view, target, start, end);
+  },
+  /**
+   * A copy of `length` bytes of `view` from `start` in a fresh Uint8Array
+   * (where `slice` would ask the view's constructor, which code can patch).
+   */
+  copyOf(view: Uint8Array, start = 0, length: number = intrinsic.lengthOf(view) - start): Uint8Array {
+    const copy = new Uint8ArrayConstructor(length);
+    set.call(copy, new Uint8ArrayConstructor(intrinsic.bufferOf(view), intrinsic.offsetOf(view) + start, length));
+    return copy;
   },
   /**
    * Detaches `buffer` through the engine's own `ArrayBuffer.prototype.transfer(0)`

@@ -59,6 +59,8 @@ export class BumpCursor {
   limit = -1;
   buffer: ArrayBuffer | null = null;
   bufferBase = 0;
+  /** The current chunk's own buffer (a segment's memory is reachable through it too). */
+  chunkBuffer: ArrayBuffer | null = null;
 
   // The most recent block, which `free` rolls back: its buffer and offset
   // there, its chunk offset (regular chunks), its size, and its chunk when it
@@ -173,6 +175,7 @@ export class BumpCursor {
     this.index = index;
     this.cursor = 0;
     this.chunkSize = chunk.size;
+    this.chunkBuffer = chunk.buffer;
     if (this.segmented) this.openSegment(chunk, 0, atLeast);
     else {
       this.buffer = chunk.buffer;
@@ -188,6 +191,7 @@ export class BumpCursor {
     this.limit = -1;
     this.cursor = 0;
     this.buffer = null;
+    this.chunkBuffer = null;
     this.forgetLast();
   }
 
@@ -246,6 +250,7 @@ export class BumpCursor {
       this.index = point.index;
       this.cursor = point.cursor;
       this.chunkSize = this.chunks[point.index].size;
+      this.chunkBuffer = this.chunks[point.index].buffer;
       this.buffer = point.buffer;
       this.bufferBase = point.bufferBase;
       this.limit = point.limit;
@@ -285,6 +290,7 @@ export class BumpCursor {
       this.#source.rewrap(chunk);
       this.#mark(chunk.buffer);
     }
+    if (this.index >= 0 && this.index < this.chunks.length) this.chunkBuffer = this.chunks[this.index].buffer;
   }
 
   /** Whether one of the arena's buffers (chunk or segment) was detached by someone else (transferred away). */

@@ -148,8 +148,11 @@ export class Ledger {
       failedAllocations: this.failedAllocations,
       largestFreeBlock: space.largestFreeBlock,
       fragmentation: frag,
-      overheadBytes: space.overheadBytes ??
-        Math.max(0, space.capacityBytes - space.availableBytes - this.allocatedBytes),
+      // Never negative: an allocator that ended on a theft holds no capacity but keeps its counters.
+      overheadBytes: Math.max(
+        0,
+        space.overheadBytes ?? space.capacityBytes - space.availableBytes - this.allocatedBytes,
+      ),
     };
   }
 }

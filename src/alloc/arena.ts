@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { intrinsic } from "../../ffi/boundary.ts";
 import { createStamp } from "../base/_stamp.ts";
 import { ENDED_ON_THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
@@ -191,6 +192,8 @@ export class Arena implements Allocator, Disposable {
     if (size === 0) return this.#at.empty();
     const at = this.#at;
     if (!at.bump(size, a)) return null;
+    // In a safety segment the view is over a fresh buffer: the chunk's own may have been transferred away.
+    if (at.segmented && isDetached(at.chunkBuffer!)) this.#theftFound("allocate");
     const peak = this.#ledger.peakBytes;
     this.#counted(size);
     let view: Uint8Array;
@@ -225,6 +228,7 @@ export class Arena implements Allocator, Disposable {
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
     const at = this.#at;
     if (!at.bump(size, a)) throw this.#ledger.failure(size, a);
+    if (at.segmented && isDetached(at.chunkBuffer!)) this.#theftFound("allocate");
     const peak = this.#ledger.peakBytes;
     this.#counted(size);
     try {
@@ -251,9 +255,9 @@ export class Arena implements Allocator, Disposable {
     // The view's type from its internal slot (a subclass clones as its base type).
     const { ctor, bytesPerElement } = intrinsicConstructorOf(view);
     const align = this.#alignment === "natural" ? bytesPerElement : this.#defaultAlign;
-    const source = new Uint8Array(buffer, offsetOf(view), length);
+    const source = intrinsic.uint8Array(buffer, offsetOf(view), length);
     const copy = this.alloc(length, Math.max(align, bytesPerElement));
-    copy.set(source);
+    intrinsic.set(copy, source);
     if (ctor === Uint8Array) return copy as unknown as T;
     return new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement) as unknown as T;
   }
@@ -327,7 +331,7 @@ export class Arena implements Allocator, Disposable {
     const align = Math.min(native.pageSize, address === 0 ? native.pageSize : address & -address);
     const fresh = this.alloc(newSize, Math.max(align, this.#defaultAlign));
     try {
-      fresh.set(new Uint8Array(buffer, offsetOf(view), Math.min(oldSize, newSize)));
+      intrinsic.set(fresh, intrinsic.uint8Array(buffer, offsetOf(view), Math.min(oldSize, newSize)));
     } catch (error) {
       this.#transferred(error, "resize");
     }
@@ -562,7 +566,7 @@ export class Arena implements Allocator, Disposable {
       this.#totalBytes -= size;
     }
     this.#revoke("", true, true);
-    throw transferredError(op, "memory of this Arena");
+    throw transferredError(op, "this Arena's memory");
   }
 
   // The backing released a chunk (its reset, scope end, dispose): end here

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { intrinsic } from "../../ffi/boundary.ts";
 import { ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
@@ -250,7 +251,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     let fresh: Uint8Array;
     try {
       fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
-      fresh.set(new Uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
+      intrinsic.set(fresh, intrinsic.uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
     } catch (error) {
       this.#transferred(error, "resize", newSize, peak);
     }
@@ -272,7 +273,8 @@ export class BuddyAllocator implements Allocator, Disposable {
   /** Counters; free blocks are listed per order, so this is O(levels). */
   stats(): AllocatorStats {
     let sum = 0, squares = 0, largest = 0;
-    for (let order = 0; order < this.#levels; order++) {
+    // An ended allocator has no free space to report (its tree is not kept up to date).
+    for (let order = 0; order < this.#levels && this.#ledger.ended === null; order++) {
       let count = 0;
       for (let node = this.#head[order]; node !== -1; node = this.#next[node]) count++;
       const size = this.#capacity / 2 ** order;
@@ -322,7 +324,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     if (!this.#source.anyTransferred()) throw error;
     if (size !== 0) this.#ledger.retract(size, peak);
     this.#revoke("", true, true);
-    throw transferredError(op, `memory of this BuddyAllocator`);
+    throw transferredError(op, "this BuddyAllocator's memory");
   }
 
   // The backing released the chunk (its reset, scope end, dispose): end here

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { intrinsic } from "../../ffi/boundary.ts";
 import { ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
@@ -184,6 +185,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     checkSize(size, "allocate a handle");
     if (size === 0) throw new RangeError("Cannot allocate a handle as 'size' must be at least 1: current value is 0");
     this.#usable("allocate a handle");
+    // A handle's view is a buffer of its own over chunk memory: never over a chunk someone can reach through a
+    // transferred buffer.
+    this.#theftFound("allocate a handle");
     const id = this.#allocate(size, GRANULE, HANDLE);
     if (id < 0) throw this.#ledger.failure(size);
     const state = createHandle(this, this.#hooks, id);
@@ -237,7 +241,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     let fresh: Uint8Array;
     try {
       fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
-      fresh.set(new Uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
+      intrinsic.set(fresh, intrinsic.uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
     } catch (error) {
       this.#transferred(error, "resize", newSize, peak);
     }
@@ -387,7 +391,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     if (!this.#source.anyTransferred()) throw error;
     if (size !== 0) this.#ledger.retract(size, peak);
     this.#revoke("", true, true);
-    throw transferredError(op, `memory of this FreeListAllocator`);
+    throw transferredError(op, "this FreeListAllocator's memory");
   }
 
   // The backing released a chunk (its reset, scope end, dispose): end here
@@ -442,6 +446,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     const id = handle.id;
     const r = this.#heap.records;
     const chunk = this.#heap.chunks[r.chunk[id]].chunk;
+    if (isDetached(chunk.buffer)) this.#theftFound("read the bytes of a Handle");
     // SAFETY: the handle's block lies in a chunk the heap holds; a move, free or dispose detaches this buffer first.
     const address = chunk.address + r.start[id];
     const buffer = native.wrap(address, r.requested[id]);

@@ -362,7 +362,7 @@ export class PoolAllocator implements Allocator, Disposable {
   #transferred(error: unknown, op: string): never {
     if (!this.#source.anyTransferred()) throw error;
     this.#revoke("", true, true);
-    throw transferredError(op, `memory of this PoolAllocator`);
+    throw transferredError(op, "this PoolAllocator's memory");
   }
 
   // Undoes #take of a block whose view could not be made (`peak`: peakBytes before).

@@ -349,7 +349,7 @@ export class StackAllocator implements Allocator, Disposable {
   #transferred(error: unknown, op: string): never {
     if (!this.#source.anyTransferred()) throw error;
     this.#revoke("", true, true);
-    throw transferredError(op, `memory of this StackAllocator`);
+    throw transferredError(op, "this StackAllocator's memory");
   }
 
   #teardown(): void {

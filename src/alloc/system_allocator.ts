@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { intrinsic } from "../../ffi/boundary.ts";
 import { native } from "../../ffi/native.ts";
 import { createStamp } from "../base/_stamp.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
@@ -260,7 +261,7 @@ export class SystemAllocator implements Allocator, Disposable {
       if (fresh === null) {
         throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
       }
-      if (this.#zero && newSize > block.size) fresh.fill(0, block.size);
+      if (this.#zero && newSize > block.size) intrinsic.fill(fresh, 0, block.size);
       return fresh;
     }
     const next = this.#allocateBlock(newSize, block.align);
@@ -268,7 +269,7 @@ export class SystemAllocator implements Allocator, Disposable {
     if (fresh === null) {
       throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
     }
-    fresh.set(new Uint8Array(buffer, 0, Math.min(block.size, newSize)));
+    intrinsic.set(fresh, intrinsic.uint8Array(buffer, 0, Math.min(block.size, newSize)));
     this.#release(buffer, block, reason);
     return fresh;
   }
@@ -378,7 +379,7 @@ export class SystemAllocator implements Allocator, Disposable {
     BLOCKS.set(buffer, live);
     this.#ledger.allocated(block.size);
     const view = new Uint8Array(buffer);
-    if (this.#zero && block.mapped === 0) view.fill(0);
+    if (this.#zero && block.mapped === 0) intrinsic.fill(view, 0);
     return view;
   }
 

@@ -336,7 +336,10 @@ export class ArrayStore implements Target {
       this.allocator.free(next.given);
       throw holder.gone(from, op);
     }
-    next.block.set(from.block.subarray(0, this.next * this.#stride));
+    intrinsic.set(
+      next.block,
+      intrinsic.uint8Array(intrinsic.bufferOf(from.block), intrinsic.offsetOf(from.block), this.next * this.#stride),
+    );
     return next;
   }
 
@@ -517,12 +520,12 @@ export class ArrayStore implements Target {
     if (count === 0) return this.next;
     // Bytes in this array's own buffers would move (or be detached) as it grows: copy them first.
     const buffer = source.buffer;
-    const data = buffer === s.block.buffer || buffer === s.own ? source.slice() : source;
+    const data = buffer === s.block.buffer || buffer === s.own ? intrinsic.copyOf(source) : source;
     const target = this.makeRoom(count, op);
     if (data.length !== byteLength) {
       throw new AllocationError("use-after-free", `Cannot ${op} a ${this.name}: the source was released meanwhile`);
     }
-    target.block.set(data, this.next * stride);
+    intrinsic.set(target.block, data, this.next * stride);
     return this.next += count;
   }
 
@@ -531,7 +534,7 @@ export class ArrayStore implements Target {
     const s = this.use(op);
     if (count === 0) return this.next;
     const target = s.refs === 1 && this.next + count <= this.capacity ? s : this.makeRoom(count, op);
-    target.block.set(bytes, this.next * this.#stride);
+    intrinsic.set(target.block, bytes, this.next * this.#stride);
     return this.next += count;
   }
 

@@ -12,6 +12,7 @@
 // The parts: _codec_layout.ts (what is stored where), _codec_dataview.ts (the
 // checked path), _codec_generate.ts (the generated fast path), and
 // _record_target.ts (the write protocol with the arrays).
+import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { fail, isCheckError, readElement, stageValue } from "./_codec_dataview.ts";
@@ -181,7 +182,7 @@ export class RecordCodec {
       scratch.bytes.fill(0);
       stageValue(this.#record, this.#fields, this.#names, this.wrap, value, read, scratch.view);
       const index = claimOf(target);
-      target.bytes.set(scratch.bytes, index * this.stride);
+      intrinsic.set(target.bytes, scratch.bytes, index * this.stride);
       return index;
     } finally {
       this.#depth--;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { intrinsic } from "../../ffi/boundary.ts";
 import { defaultBacking } from "../alloc/_default_backing.ts";
 import { checkAlignment, checkSize, describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -424,7 +425,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#store.at(index, "remove an element of");
     const s = this.#store.mutable();
     const value = this.#read(s, index);
-    s.block.copyWithin(index * this.#stride, (index + 1) * this.#stride, this.#store.next * this.#stride);
+    intrinsic.copyWithin(s.block, index * this.#stride, (index + 1) * this.#stride, this.#store.next * this.#stride);
     this.#store.next--;
     return value;
   }
@@ -451,7 +452,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     const s = this.#store.mutable();
     const value = this.#read(s, index);
     const last = this.#store.next - 1;
-    if (index !== last) s.block.copyWithin(index * this.#stride, last * this.#stride, (last + 1) * this.#stride);
+    if (index !== last) {
+      intrinsic.copyWithin(s.block, index * this.#stride, last * this.#stride, (last + 1) * this.#stride);
+    }
     this.#store.next--;
     return value;
   }

@@ -65,12 +65,15 @@ export function anyTaken(): boolean {
 /** Whether `buffer` was detached. */
 export const isDetached: (buffer: ArrayBufferLike) => boolean = intrinsic.isDetached;
 
-/** The error for an operation on memory whose buffer was transferred away (nothing was changed). */
-export function transferredError(op: string, what: string): AllocationError {
+/**
+ * The error for an operation on memory an ArrayBuffer reaches that was
+ * transferred away (nothing was changed): `subject` names that memory.
+ */
+export function transferredError(op: string, subject: string): AllocationError {
   return new AllocationError(
     "corruption",
-    `Cannot ${op} ${what}: its ArrayBuffer was transferred away (ArrayBuffer.prototype.transfer, or a postMessage ` +
-      "transfer list), so another buffer may still reach its memory; memkit keeps that memory and never frees it",
+    `Cannot ${op}: an ArrayBuffer over ${subject} was transferred away (ArrayBuffer.prototype.transfer, or a ` +
+      "postMessage transfer list), so another buffer may still reach that memory; memkit keeps it and never frees it",
   );
 }
 

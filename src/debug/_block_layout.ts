@@ -138,9 +138,9 @@ export function armBlock(
     words[h + 1] = id | 0;
     words[h + 2] = CANARY_WORD;
     words[h + 3] = CANARY_WORD;
-    if (front > CANARY) bytesOf(info).fill(CANARY_BYTE, user - front, user - CANARY);
+    if (front > CANARY) intrinsic.fill(bytesOf(info), CANARY_BYTE, user - front, user - CANARY);
   } else {
-    bytesOf(info).fill(CANARY_BYTE, user - front, user);
+    intrinsic.fill(bytesOf(info), CANARY_BYTE, user - front, user);
   }
   armBack(info, user + size);
   return header;
@@ -156,7 +156,7 @@ export function armBack(info: BufferWords, end: number): void {
     words[e + 2] = CANARY_WORD;
     words[e + 3] = CANARY_WORD;
   } else {
-    bytesOf(info).fill(CANARY_BYTE, end, end + CANARY);
+    intrinsic.fill(bytesOf(info), CANARY_BYTE, end, end + CANARY);
   }
 }
 

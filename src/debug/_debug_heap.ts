@@ -12,6 +12,7 @@
 // the block's own buffer detached and its record dropped. No user code runs
 // in between (the backing's own bookkeeping does), so the detached-late
 // buffer is never read while its memory is gone (rule 1).
+import { intrinsic } from "../../ffi/boundary.ts";
 import { anyTaken, detach, isDetached, keep, mayRelease, transferredError } from "../base/_detach.ts";
 import { bufferOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
@@ -258,7 +259,7 @@ export class DebugHeap implements MisuseContext {
     blocks.hosts[slot] = host;
     if (front === 0 || !armBlock(host, user, front, size, slot, id)) this.index.set(address, slot);
     if (this.records.kept !== 0) this.records.supersede(address); // an older generation lived here
-    if (this.poison) bytesOf(host).fill(FRESH_BYTE, user, user + size);
+    if (this.poison) intrinsic.fill(bytesOf(host), FRESH_BYTE, user, user + size);
     if (this.tracer.frames > 0 && this.tracer.sampled(id)) blocks.traces[slot] = this.tracer.capture(entry, depth + 1);
     this.top = slot;
     return slot;
@@ -401,7 +402,7 @@ export class DebugHeap implements MisuseContext {
       const host = blocks.hosts[slot]!;
       const user = blocks.userOffsets[slot];
       const size = blocks.sizes[slot];
-      if (this.poison) bytesOf(host).fill(FREED_BYTE, user, user + size);
+      if (this.poison) intrinsic.fill(bytesOf(host), FREED_BYTE, user, user + size);
       const front = blocks.fronts[slot];
       const evicted = this.quarantine.add({
         outer,
@@ -415,13 +416,13 @@ export class DebugHeap implements MisuseContext {
     const bytes = this.poison ? bytesOf(blocks.hosts[slot]!) : null;
     const user = blocks.userOffsets[slot];
     const end = user + blocks.sizes[slot];
-    const saved = bytes?.slice(user, end);
-    bytes?.fill(FREED_BYTE, user, end);
+    const saved = bytes === null ? undefined : intrinsic.copyOf(bytes, user, end - user);
+    if (bytes !== null) intrinsic.fill(bytes, FREED_BYTE, user, end);
     this.busy = slot;
     try {
       this.backing.free(outer);
     } catch (error) {
-      if (saved !== undefined) bytes!.set(saved, user);
+      if (saved !== undefined) intrinsic.set(bytes!, saved, user);
       throw error;
     } finally {
       this.busy = -1;
@@ -475,6 +476,13 @@ export class DebugHeap implements MisuseContext {
     return anyTaken() && !mayRelease(start, bytes);
   }
 
+  /** Records `slot`'s memory as reachable elsewhere: it never goes back to the backing. */
+  keepBlock(slot: number): void {
+    const blocks = this.blocks;
+    const front = blocks.fronts[slot];
+    keep(blocks.addresses[slot] - front, front === 0 ? blocks.sizes[slot] : front + blocks.sizes[slot] + CANARY);
+  }
+
   /**
    * Throws "corruption" (nothing changed) when a free or resize would give
    * back memory another buffer may reach; the block stays allocated for good.
@@ -518,6 +526,9 @@ export class DebugHeap implements MisuseContext {
   // record kept as released (a later free says so), counted as freed.
   retire(slot: number, reason: string): void {
     const blocks = this.blocks;
+    // Recorded before the backing lets the memory go (it checks the record):
+    // a block whose buffer was transferred away, or collected unchecked.
+    this.mustKeep(slot);
     const record: FreedBlock = {
       id: blocks.ids[slot],
       address: blocks.addresses[slot],

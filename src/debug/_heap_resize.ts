@@ -4,6 +4,7 @@
 // and any backing gets it when a move is impossible (the old block refused
 // out of order, or no room for a new one). A failure leaves the block, its
 // view, the counters and the backing as they were (rule 5).
+import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { armBlock, bytesOf, CANARY, FRESH_BYTE } from "./_block_layout.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
@@ -41,7 +42,11 @@ export function resizeBlock(
     ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
     throw ledger.failure(newSize);
   }
-  heap.userBytes(fresh).set(heap.userBytes(slot).subarray(0, Math.min(oldSize, newSize)));
+  const old = heap.userBytes(slot);
+  intrinsic.set(
+    heap.userBytes(fresh),
+    intrinsic.uint8Array(intrinsic.bufferOf(old), intrinsic.offsetOf(old), Math.min(oldSize, newSize)),
+  );
   let view: Uint8Array | null = null;
   try {
     if (dress) view = heap.dress(fresh);
@@ -104,7 +109,7 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   if (front === 0 || !armBlock(host, user, front, newSize, slot, blocks.ids[slot]) || indexed) {
     heap.index.set(address, slot);
   }
-  if (heap.poison && newSize > oldSize) bytesOf(host).fill(FRESH_BYTE, user + oldSize, user + newSize);
+  if (heap.poison && newSize > oldSize) intrinsic.fill(bytesOf(host), FRESH_BYTE, user + oldSize, user + newSize);
   heap.ledger.resized(oldSize, newSize);
   heap.lastView = dress ? heap.dress(slot) : null;
   return null;

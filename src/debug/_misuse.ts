@@ -99,7 +99,7 @@ function diagnoseByAddress(view: ArrayBufferView, op: Op, context: MisuseContext
   if (stale !== null) throw goneError(op, describe(view), stale, context.tracer, false);
   if (detached && info !== undefined && hostsLiveBlock(blocks, info)) {
     // The backing's buffer under live blocks, detached by someone else: transferred away.
-    throw transferredError(op, "memory of this DebugAllocator's backing");
+    throw transferredError(op, "memory this DebugAllocator's blocks are in");
   }
   if (detached) {
     throw new AllocationError(

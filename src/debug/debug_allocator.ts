@@ -10,7 +10,17 @@ import { defaultBacking } from "../alloc/_default_backing.ts";
 import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import { isEmptyView, registerOwner } from "../alloc/_ownership.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
-import { checkAlignment, checkSize, checkView, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
+import {
+  bufferOf,
+  checkAlignment,
+  checkSize,
+  checkView,
+  describe,
+  MAX_BLOCK_SIZE,
+  parseOptions,
+  z,
+} from "../base/_validate.ts";
+import { isDetached, transferredError } from "../base/_detach.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { cachedWordsOf, tagOf } from "./_block_layout.ts";
 import { registerHeap } from "./_c_style.ts";
@@ -452,6 +462,14 @@ export class DebugAllocator implements Allocator, Disposable {
   #slotOf(view: ArrayBufferView, op: "free" | "resize"): number {
     const heap = this.#heap;
     const slot = heap.locate(view);
+    if (slot >= 0 && isDetached(bufferOf(view))) {
+      // A live block seen through a detached buffer: transferred away (memkit detaches only what it releases).
+      heap.keepBlock(slot);
+      throw transferredError(
+        op,
+        `the ${heap.blocks.sizes[slot]}-byte block at 0x${heap.blocks.addresses[slot].toString(16)}`,
+      );
+    }
     if (slot >= 0) {
       if (!this.#detach && this.#safety && view !== heap.blocks.handed[slot]) checkGeneration(view, slot, op, heap);
       return slot;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { intrinsic } from "../../ffi/boundary.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -340,7 +341,7 @@ class PageMapping implements Mapping {
     // A temporary view, detached again before returning: nothing outlives the copy.
     const buffer = native.wrap(this.#address + from, count);
     try {
-      return new Uint8Array(buffer).slice();
+      return intrinsic.copyOf(intrinsic.uint8Array(buffer, 0, count)); // no method a caller can patch sees it
     } finally {
       detach(buffer, this.#address + from, count);
     }
@@ -356,7 +357,9 @@ class PageMapping implements Mapping {
     // nothing) when one was ever transferred away (its new owner would fault),
     // else detach them all first.
     if (RANK[protection] < RANK["read-write"]) {
-      if (this.#findThefts()) throw transferredError(`protect ${this.#label} as "${protection}"`, "now");
+      if (this.#findThefts() || !mayRelease(this.#address, this.#byteLength)) {
+        throw transferredError(`protect ${this.#label} as "${protection}"`, "its pages");
+      }
       this.#detachAll();
     }
     if (native.libc.mprotect(this.#address, this.#byteLength, protectionFlags(protection)) !== 0) {

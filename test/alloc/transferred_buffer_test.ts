@@ -34,6 +34,11 @@ const cases: Record<string, RegExp> = {
       .join(""),
   ),
   "detach-freed": /pool free: corruption\npool live 1\ndebug free: corruption\n/,
+  "debug-unreachable-release": /system dispose: ok\narena reset: ok\narena aliased: false\n/,
+  "arena-scope-after-steal": /alloc in scope: corruption\nscope end: ok\narena aliased: false\n/,
+  "handle-after-steal": /handle: corruption\nheap aliased: false\n/,
+  "debug-no-safety-resize": /resize: corruption\nresize again: corruption\nbacking live 1\n/,
+  "patched-after-load": /internal views seen: 0\n/,
 };
 
 for (const [how, expected] of Object.entries(cases)) {
