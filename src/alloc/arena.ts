@@ -192,8 +192,7 @@ export class Arena implements Allocator, Disposable {
     if (size === 0) return this.#at.empty();
     const at = this.#at;
     if (!at.bump(size, a)) return null;
-    // In a safety segment the view is over a fresh buffer: the chunk's own may have been transferred away.
-    if (at.segmented && isDetached(at.chunkBuffer!)) this.#theftFound("allocate");
+    if (at.segmented) this.#checkChunk();
     const peak = this.#ledger.peakBytes;
     this.#counted(size);
     let view: Uint8Array;
@@ -228,7 +227,7 @@ export class Arena implements Allocator, Disposable {
     if (size === 0) return new ctor(new ArrayBuffer(0), 0, 0);
     const at = this.#at;
     if (!at.bump(size, a)) throw this.#ledger.failure(size, a);
-    if (at.segmented && isDetached(at.chunkBuffer!)) this.#theftFound("allocate");
+    if (at.segmented) this.#checkChunk();
     const peak = this.#ledger.peakBytes;
     this.#counted(size);
     try {
@@ -547,6 +546,12 @@ export class Arena implements Allocator, Disposable {
       record.handle.active = false;
     }
     this.#ledger.freedAll();
+  }
+
+  // In a safety segment a view is made over a fresh buffer, so the view
+  // cannot show that the chunk's own buffer was transferred away: ask it.
+  #checkChunk(): void {
+    if (isDetached(this.#at.chunkBuffer!)) this.#theftFound("allocate");
   }
 
   // A detached buffer where a live one was expected: when one of this
