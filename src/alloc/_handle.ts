@@ -107,7 +107,8 @@ class HandleImpl implements Handle {
     const state = this.#live("read the bytes of");
     // memkit nulls `view` when it detaches it, so a detached one was transferred
     // away: isStolen records that (the block is kept for good) and a new view is made.
-    if (state.view === null || isStolen(state) && state.view === null) this.#hooks.view(state);
+    isStolen(state);
+    if (state.view === null) this.#hooks.view(state);
     return state.view!;
   }
 

@@ -1,6 +1,7 @@
 // The bookkeeping every allocator shares: counters, the record of the last
 // failure, and whether the allocator is still alive. One instance per
 // allocator, held in a private field; hot paths touch its plain fields.
+import { ENDED_ON_THEFT } from "../base/_detach.ts";
 import { AllocationError, type AllocationErrorCategory } from "../base/errors.ts";
 import type { AllocatorKind, AllocatorStats } from "../base/allocator.ts";
 import { fragmentation } from "./fragmentation.ts";
@@ -123,6 +124,16 @@ export class Ledger {
   /** The error for any use after the allocator ended. */
   usedAfterEnd(op: string): AllocationError {
     return new AllocationError(this.endedAs, `Cannot ${op}: the ${this.name} ${this.ended}`);
+  }
+
+  /**
+   * Ends the allocator because it lost its memory: `reason` names the release
+   * that took it (later calls are "use-after-free"), or null for a theft
+   * (memory a transferred buffer may reach, kept for good: later calls are
+   * "corruption"). False when it had already ended.
+   */
+  lose(reason: string | null): boolean {
+    return reason === null ? this.end(ENDED_ON_THEFT, "corruption") : this.end(`lost its memory: ${reason}`);
   }
 
   /** Marks the allocator ended; false when it already was. */

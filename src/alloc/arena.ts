@@ -5,7 +5,7 @@
  */
 import { intrinsic } from "../../ffi/boundary.ts";
 import { createStamp } from "../base/_stamp.ts";
-import { ENDED_ON_THEFT, transferredError } from "../base/_detach.ts";
+import { THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
@@ -464,7 +464,7 @@ export class Arena implements Allocator, Disposable {
     else at.clear();
     // Memory a transferred buffer may reach (found by the detaches above, or
     // anywhere below) must never be handed out again.
-    if (at.reusesTaken()) this.#revoke("", true, true);
+    if (at.reusesTaken()) this.#revoke(null, true);
   }
 
   /**
@@ -570,18 +570,16 @@ export class Arena implements Allocator, Disposable {
       this.#ledger.retract(size, peak);
       this.#totalBytes -= size;
     }
-    this.#revoke("", true, true);
+    this.#revoke(null, true);
     throw transferredError(op, "this Arena's memory");
   }
 
   // The backing released a chunk (its reset, scope end, dispose): end here
   // too. On a theft (memory another buffer may reach would be reused) the
   // arena ends as "corruption" and keeps that memory.
-  #revoke(reason: string, partial: boolean, theft = false): void {
-    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
-      return;
-    }
-    this.#leases.releasedAll(`the Arena lost its memory (${reason})`);
+  #revoke(reason: string | null, partial: boolean): void {
+    if (!this.#ledger.lose(reason)) return;
+    this.#leases.releasedAll(`the Arena lost its memory (${reason ?? THEFT})`);
     this.#teardown();
     this.#at.drain();
     if (partial) this.#at.source.giveAll(true);
@@ -614,7 +612,7 @@ export class Arena implements Allocator, Disposable {
       }
     }
     // Memory the scope released that a transferred buffer may reach must never be handed out again.
-    if (!clean) this.#revoke("", true, true);
+    if (!clean) this.#revoke(null, true);
   }
 
   #scopeStats(handle: ScopeHandle, found?: ScopeRecord): ArenaScopeStats {

@@ -4,7 +4,7 @@
  * @module
  */
 import { intrinsic } from "../../ffi/boundary.ts";
-import { ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
+import { isDetached, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -323,17 +323,15 @@ export class BuddyAllocator implements Allocator, Disposable {
   #transferred(error: unknown, op: string, size = 0, peak = 0): never {
     if (!this.#source.anyTransferred()) throw error;
     if (size !== 0) this.#ledger.retract(size, peak);
-    this.#revoke("", true, true);
+    this.#revoke(null, true);
     throw transferredError(op, "this BuddyAllocator's memory");
   }
 
   // The backing released the chunk (its reset, scope end, dispose): end here
   // too. On a theft the allocator ends as "corruption" and keeps that memory.
-  #revoke(reason: string, partial: boolean, theft = false): void {
-    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
-      return;
-    }
-    this.#leases.releasedAll(`the BuddyAllocator lost its memory (${reason})`);
+  #revoke(reason: string | null, partial: boolean): void {
+    if (!this.#ledger.lose(reason)) return;
+    this.#leases.releasedAll(`the BuddyAllocator lost its memory (${reason ?? THEFT})`);
     this.#ledger.freedAll();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();

@@ -4,7 +4,7 @@
  * @module
  */
 import { createStamp } from "../base/_stamp.ts";
-import { detach, ENDED_ON_THEFT, isDetached, transferredError } from "../base/_detach.ts";
+import { detach, isDetached, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -340,11 +340,9 @@ export class PoolAllocator implements Allocator, Disposable {
 
   // The backing released a chunk (its reset, scope end, dispose): end here
   // too. On a theft the pool ends as "corruption" and keeps that memory.
-  #revoke(reason: string, partial: boolean, theft = false): void {
-    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
-      return;
-    }
-    this.#leases.releasedAll(`the PoolAllocator lost its memory (${reason})`);
+  #revoke(reason: string | null, partial: boolean): void {
+    if (!this.#ledger.lose(reason)) return;
+    this.#leases.releasedAll(`the PoolAllocator lost its memory (${reason ?? THEFT})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -361,7 +359,7 @@ export class PoolAllocator implements Allocator, Disposable {
   // buffer may reach is never freed) and says so. Any other error passes on.
   #transferred(error: unknown, op: string): never {
     if (!this.#source.anyTransferred()) throw error;
-    this.#revoke("", true, true);
+    this.#revoke(null, true);
     throw transferredError(op, "this PoolAllocator's memory");
   }
 

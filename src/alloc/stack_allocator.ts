@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { anyTaken, ENDED_ON_THEFT, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
+import { anyTaken, isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -327,11 +327,9 @@ export class StackAllocator implements Allocator, Disposable {
   // The backing released the chunk (its reset, scope end, dispose): end here
   // too. On a theft (memory another buffer may reach) the stack ends as
   // "corruption", and the chunk stays allocated in the backing.
-  #revoke(reason: string, partial: boolean, theft = false): void {
-    if (!this.#ledger.end(theft ? ENDED_ON_THEFT : `lost its memory: ${reason}`, theft ? "corruption" : undefined)) {
-      return;
-    }
-    this.#leases.releasedAll(`the StackAllocator lost its memory (${reason})`);
+  #revoke(reason: string | null, partial: boolean): void {
+    if (!this.#ledger.lose(reason)) return;
+    this.#leases.releasedAll(`the StackAllocator lost its memory (${reason ?? THEFT})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -348,7 +346,7 @@ export class StackAllocator implements Allocator, Disposable {
   // buffer may reach is never freed) and says so. Any other error passes on.
   #transferred(error: unknown, op: string): never {
     if (!this.#source.anyTransferred()) throw error;
-    this.#revoke("", true, true);
+    this.#revoke(null, true);
     throw transferredError(op, "this StackAllocator's memory");
   }
 
@@ -425,7 +423,7 @@ export class StackAllocator implements Allocator, Disposable {
   // transferred away (a child found it when the release reached it), the
   // stack must never hand them out again, so it ends, keeping its chunk.
   #reusable(from: number, to: number): void {
-    if (anyTaken() && to > from && !mayRelease(this.#chunk.address + from, to - from)) this.#revoke("", true, true);
+    if (anyTaken() && to > from && !mayRelease(this.#chunk.address + from, to - from)) this.#revoke(null, true);
   }
 
   // The depth of the top block `view` starts, checking everything else.

@@ -77,10 +77,12 @@ export function transferredError(op: string, subject: string): AllocationError {
   );
 }
 
+/** What happened, in a few words, when a buffer over an allocator's memory was transferred away. */
+export const THEFT = "one of the ArrayBuffers over its memory was transferred away";
+
 /**
  * Why an allocator ended when it found memory it holds reachable through a
  * transferred buffer (its later calls throw "corruption" with this reason).
  */
-export const ENDED_ON_THEFT = "ended: one of the ArrayBuffers over its memory was transferred away (ArrayBuffer." +
-  "prototype.transfer, or a postMessage transfer list), so another buffer may reach that memory; memkit keeps it " +
-  "and never reuses it";
+export const ENDED_ON_THEFT = `ended: ${THEFT} (ArrayBuffer.prototype.transfer, or a postMessage transfer ` +
+  "list), so another buffer may reach that memory; memkit keeps it and never reuses it";

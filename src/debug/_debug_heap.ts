@@ -392,12 +392,10 @@ export class DebugHeap implements MisuseContext {
   }
 
   // Returns the outer block to the backing, or to the quarantine. Poisoned
-  // bytes are restored when the backing refuses.
+  // bytes are restored when the backing refuses. Callers check mustKeep first.
   giveBack(slot: number): void {
     const blocks = this.blocks;
     const outer = blocks.outers[slot]!;
-    // Memory another buffer may reach stays allocated in the backing for good.
-    if (this.mustKeep(slot)) return;
     if (this.quarantine !== null) {
       const host = blocks.hosts[slot]!;
       const user = blocks.userOffsets[slot];

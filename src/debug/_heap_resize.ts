@@ -50,7 +50,9 @@ export function resizeBlock(
   let view: Uint8Array | null = null;
   try {
     if (dress) view = heap.dress(fresh);
-    heap.giveBack(slot);
+    // Checked again: the backing's take() above may have run code that transferred the old block's buffer
+    // (then the old block stays allocated in the backing for good).
+    if (!heap.mustKeep(slot)) heap.giveBack(slot);
   } catch (error) {
     // A backing that frees only in LIFO order refuses the old block while the
     // new one is above it (or the new view could not be made): undo, then
