@@ -33,62 +33,61 @@ export interface Generated {
  * must be a field), checks them all, and only then claims the slot and
  * stores each value at a constant offset through the typed array of its kind
  * (padding as 0). Anything but the plain shape (a typed array for a vector, a
- * number for an i64, a missing or unknown field, a value out of range) goes
- * to `slow`, the checked path, with the fields already read, so no getter
- * runs twice. Field names enter the code only as JSON string literals.
- * `fields` holds one entry with a null name for a scalar or vector element
- * type. Null when a field is not naturally aligned (packed layouts) or code
- * generation is disallowed.
+ * number for an i64, a missing or unknown field, a value out of range) leaves
+ * the `check` block for the one call of `slow`, the checked path, with the
+ * fields already read, so no getter runs twice. Field names enter the code
+ * only as JSON string literals. `fields` holds one entry with a null name for
+ * a scalar or vector element type. Null when a field is not naturally aligned
+ * (packed layouts) or code generation is disallowed.
+ *
+ * Why one bail site and one condition: the writer must stay under V8's
+ * inlining limit (460 bytes of bytecode) so that push, the codec and the
+ * writer compile into the caller's loop; every extra `return slow(...)`
+ * costs bytecode, and an un-inlined writer made push 1.8× slower in Deno.
  */
 export function generate(fields: readonly Field[], stride: number, wrap: boolean): Generated | null {
   const kinds = new Set<ViewKind>();
   const covered = new Uint8Array(stride);
   const scalar = fields.length === 1 && fields[0].name === null;
-  const head: string[] = []; // reads and checks (user code runs here)
-  const body: string[] = []; // stores, after claim()
+  const shape: string[] = []; // checks on what the fields are, in field order (user code runs here)
+  const elements: string[] = []; // reads and checks of vector elements, after every shape check
+  const body: string[] = []; // stores, after the claim
   const read: string[] = [];
-  const bail = scalar
-    ? "return slow(value, target, null);"
-    : `return slow(value, target, [${fields.map((_, i) => `v${i}`).join(", ")}]);`;
-  if (!scalar) {
-    head.push(`if (typeof value !== "object" || value === null) return slow(value, target, null);`);
-    const known = fields.map(({ name }) => `key !== ${JSON.stringify(name)}`).join(" && ");
-    head.push(`for (const key in value) { if (${known}) return slow(value, target, null); }`);
-    head.push(`const ${fields.map(({ name }, i) => `v${i} = value[${JSON.stringify(name)}]`).join(", ")};`);
-  } else {
-    head.push("const v0 = value;");
-  }
-  const elementChecks: string[] = [];
-  for (const [i, { name, offset, kind, count }] of fields.entries()) {
+  const locals: string[] = [];
+  const used = new Set<keyof Views>();
+  const indexOf = (size: number) => `at${size}`;
+  for (const [i, { offset, kind, count }] of fields.entries()) {
     const size = ELEMENT_SIZE[kind];
     if (offset % size !== 0 || stride % size !== 0) return null;
     if (kind !== "u8" && kind !== "u32") kinds.add(kind);
+    used.add(kind);
     // Integer index arithmetic only: element `index` starts at typed-array index `index * (stride / size)`.
-    const slot = (k: number) => `i${size} + ${offset / size + k}`;
+    const slot = (k: number) => `${indexOf(size)} + ${offset / size + k}`;
     const v = `v${i}`;
     const big = kind === "i64" || kind === "u64";
-    const check = (x: string) => {
+    const check = (x: string, load: string) => {
       // Wrapping arrays store any number (or bigint) as the typed array converts it: C's conversion.
       const range = wrap ? null : OUT_OF_RANGE[kind](x);
-      return `typeof ${x} !== "${big ? "bigint" : "number"}"${range === null ? "" : ` || ${range}`}`;
+      return `typeof ${load} !== "${big ? "bigint" : "number"}"${range === null ? "" : ` || ${range}`}`;
     };
-    const elements: string[] = [];
+    const stored: string[] = [];
     if (count > 1) {
-      head.push(`if (!Array.isArray(${v}) || ${v}.length !== ${count}) ${bail}`);
-      const locals = Array.from({ length: count }, (_, k) => `${v}_${k}`);
-      elementChecks.push(`const ${locals.map((local, k) => `${local} = ${v}[${k}]`).join(", ")};`);
-      elementChecks.push(`if (${locals.map((local) => `${check(local)}`).join(" || ")}) ${bail}`);
-      for (let k = 0; k < count; k++) body.push(`${kind}[${slot(k)}] = ${locals[k]};`);
+      shape.push(`!Array.isArray(${v}) || ${v}.length !== ${count}`);
+      for (let k = 0; k < count; k++) {
+        const local = `${v}_${k}`;
+        locals.push(local);
+        elements.push(check(local, `(${local} = ${v}[${k}])`));
+        body.push(`${kind}[${slot(k)}] = ${local};`);
+      }
     } else {
-      head.push(`if (${check(v)}) ${bail}`);
+      shape.push(check(v, v));
       body.push(`${kind}[${slot(0)}] = ${v};`);
     }
     for (let k = 0; k < count; k++) {
-      elements.push(`${kind}[${slot(k)}]`);
+      stored.push(`${kind}[${slot(k)}]`);
       covered.fill(1, offset + k * size, offset + (k + 1) * size);
     }
-    const expression = count > 1 ? `[${elements.join(", ")}]` : elements[0];
-    read.push(name === null ? expression : `${JSON.stringify(name)}: ${expression}`);
+    read.push(count > 1 ? `[${stored.join(", ")}]` : stored[0]);
   }
   // Padding (between fields, an f32x3's fourth float, the tail) is written as zeros.
   for (let b = 0; b < stride;) {
@@ -98,36 +97,58 @@ export function generate(fields: readonly Field[], stride: number, wrap: boolean
     }
     let end = b;
     while (end < stride && !covered[end]) end++;
-    if (end - b > 32) body.push(`u8.fill(0, i1 + ${b}, i1 + ${end});`);
-    else {
-      for (let k = b; k < end;) {
-        if (k % 4 === 0 && k + 4 <= end) {
-          body.push(`u32[i4 + ${k / 4}] = 0;`);
-          k += 4;
-        } else body.push(`u8[i1 + ${k++}] = 0;`);
+    for (let k = b; k < end;) {
+      if (end - b > 32) {
+        // A loop, not u8.fill: a prototype method the program may have replaced.
+        body.push(`for (var p = at1 + ${b}; p < at1 + ${end}; p++) u8[p] = 0;`);
+        used.add("u8");
+        break;
+      }
+      if (k % 4 === 0 && k + 4 <= end) {
+        body.push(`u32[at4 + ${k / 4}] = 0;`);
+        used.add("u32");
+        k += 4;
+      } else {
+        body.push(`u8[at1 + ${k++}] = 0;`);
+        used.add("u8");
       }
     }
     b = end;
   }
-  // Each typed array the code uses, loaded once.
-  const used = ["u8", "u32", ...kinds] as (keyof Views)[];
-  const locals = used.map((kind) => `const ${kind} = views.${kind};`).join(" ") + " " +
-    [...new Set(used.map((kind) => ELEMENT_SIZE[kind]))].filter((size) => stride % size === 0)
-      .map((size) => `const i${size} = index * ${stride / size};`).join(" ");
-  const readBody = `${locals}\n` + (scalar ? `return ${read[0]};` : `return { ${read.join(", ")} };`);
-  const writeBody = [
-    ...head,
-    ...elementChecks,
+  // Each typed array the code uses, loaded once, and the index of the element in each size it uses.
+  const sizes = [...new Set([...used].map((kind) => ELEMENT_SIZE[kind]))];
+  const load = [
+    ...[...used].map((kind) => `${kind} = views.${kind}`),
+    ...sizes.map((size) => `${indexOf(size)} = index * ${stride / size}`),
+  ].join(", ");
+  const names = fields.map((_, i) => `v${i}`);
+  const write = [
+    `var ${[...names, ...locals, "index", "views", ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
+    "check: {",
+    ...(scalar ? ["v0 = value;"] : [
+      `if (typeof value !== "object" || value === null) break check;`,
+      `for (var key in value) if (${
+        fields.map(({ name }) => `key !== ${JSON.stringify(name)}`).join(" && ")
+      }) break check;`,
+      `${fields.map(({ name }, i) => `v${i} = value[${JSON.stringify(name)}]`).join(", ")};`,
+      "got = true;",
+    ]),
+    `if (${[...shape, ...elements].join(" ||\n  ")}) break check;`,
     // The slot, as claimOf() takes it.
-    "let index = target.next;",
+    "index = target.next;",
     "if (index < target.limit && target.bytes.length !== 0) target.next = index + 1; else index = target.claim();",
-    "const views = target.views;",
-    locals,
+    `views = target.views, ${load};`,
     ...body,
     "return index;",
+    "}",
+    `return slow(value, target, got ? [${names.join(", ")}] : null);`,
   ].join("\n");
+  const readBody = `var ${load};\n` +
+    (scalar
+      ? `return ${read[0]};`
+      : `return { ${fields.map(({ name }, i) => `${JSON.stringify(name)}: ${read[i]}`).join(", ")} };`);
   try {
-    const makeWriter = new Function("slow", `return function write(value, target) {\n${writeBody}\n};`);
+    const makeWriter = new Function("slow", `return function write(value, target) {\n${write}\n};`);
     const reader = new Function(`return function read(views, index) {\n${readBody}\n};`)() as Reader;
     return { writer: (slow) => makeWriter(slow) as Writer, reader, kinds: [...kinds] };
   } catch {
