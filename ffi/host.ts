@@ -52,19 +52,48 @@ export function hostArch(): string {
   return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
 }
 
-/** Runs `callback` once when the process exits (Deno `unload`, Bun/Node `process.on("exit")`). */
-export function onProcessExit(callback: () => void): void {
+/**
+ * Runs `callback` once when the process exits, with the exit code when the
+ * runtime tells it (else null: read currentExitCode()). Deno: `unload` (a
+ * return, `Deno.exit`, `process.exit`, an exit from a signal handler) and an
+ * uncaught error or unhandled rejection that no earlier listener prevented
+ * (Deno fires no `unload` then; the process ends with code 1). Bun:
+ * `process.on("exit")`, which covers every path.
+ */
+export function onProcessExit(callback: (code: number | null) => void): void {
+  let ran = false;
+  const once = (code: number | null) => {
+    if (ran) return;
+    ran = true;
+    callback(code);
+  };
   if (detectRuntime() === "deno") {
-    globalThis.addEventListener("unload", () => callback());
+    globalThis.addEventListener("unload", () => once(null));
+    globalThis.addEventListener("error", (event) => {
+      if (!event.defaultPrevented) once(1);
+    });
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      if (!event.defaultPrevented) once(1);
+    });
     return;
   }
-  (globalThis as unknown as { process: { on(event: string, f: () => void): void } }).process.on("exit", callback);
+  (globalThis as unknown as { process: { on(event: string, f: (code: number) => void): void } }).process.on(
+    "exit",
+    (code) => once(typeof code === "number" ? code : null),
+  );
 }
 
 /** Sets the exit code the process will end with. */
 export function setExitCode(code: number): void {
   if (detectRuntime() === "deno") Deno.exitCode = code;
   else (globalThis as unknown as { process: { exitCode: number } }).process.exitCode = code;
+}
+
+/** The exit code the process would end with now (0 unless the program set one). */
+export function currentExitCode(): number {
+  if (detectRuntime() === "deno") return Deno.exitCode;
+  const code = (globalThis as unknown as { process: { exitCode?: number | string } }).process.exitCode;
+  return typeof code === "number" ? code : Number(code ?? 0) || 0;
 }
 
 /** Asks the runtime for a full garbage collection; false when it does not allow it. */

@@ -8,6 +8,7 @@ import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { detach, isDetached, mayRelease } from "../base/_detach.ts";
 import { type Lease, leaseBlock } from "./_lease.ts";
+import { beginTake, type CensusOwner, censusOwner, endTake } from "../base/_native_census.ts";
 
 /** A region of native memory an allocator carves blocks from. */
 export interface Chunk {
@@ -51,10 +52,13 @@ export class ChunkSource {
   /** This owner's chunks, oldest first (they go back newest first, which a stack backing needs). */
   readonly #live: Chunk[] = [];
   readonly #onRevoke: (reason: string, partial: boolean) => void;
+  /** Who the chunks are for in the census of native memory (the leak check at exit). */
+  readonly #census: CensusOwner;
 
   constructor(backing: Allocator, owner: string, onRevoke: (reason: string, partial: boolean) => void) {
     this.backing = backing;
     this.#owner = owner;
+    this.#census = censusOwner(owner);
     this.#onRevoke = onRevoke;
     let held = heldFrom.get(backing);
     if (held === undefined) heldFrom.set(backing, held = new Set());
@@ -68,6 +72,7 @@ export class ChunkSource {
    */
   take(size: number, align: number = native.pageSize): Chunk | null {
     let block: unknown;
+    const outer = beginTake(this.#census);
     try {
       block = this.backing.tryAlloc(size, align);
     } catch (error) {
@@ -88,6 +93,8 @@ export class ChunkSource {
       }
       this.refusal = `the backing ${this.#backingName()} cannot give a ${size}-byte chunk: ${(error as Error).message}`;
       return null;
+    } finally {
+      endTake(outer);
     }
     if (block === null) {
       this.refusal = `the backing ${this.#backingName()} refused a ${size}-byte chunk`;

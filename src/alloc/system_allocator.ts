@@ -6,6 +6,7 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { native } from "../../ffi/native.ts";
 import { createStamp } from "../base/_stamp.ts";
+import { type CensusEntry, type CensusOwner, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
@@ -75,6 +76,8 @@ interface Block {
 
 interface LiveBlock extends Block {
   readonly owner: SystemAllocator;
+  /** Its line in the census of native memory (the leak check at exit). */
+  readonly census: CensusEntry;
   /** Position in the owner's list of live blocks. */
   index: number;
   /** The block's buffer, to detach it on dispose. */
@@ -130,6 +133,8 @@ export class SystemAllocator implements Allocator, Disposable {
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
   readonly #out = new Uint32Array(2);
+  // Blocks taken with no memkit owner's call running are this allocator's own.
+  readonly #censusOwner = censusOwner("SystemAllocator");
 
   /**
    * Creates an allocator; it holds no memory until the first `alloc`.
@@ -257,7 +262,7 @@ export class SystemAllocator implements Allocator, Disposable {
         throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${error.message}`, error);
       }
       this.#forget(buffer, block, reason);
-      const fresh = this.#adopt({ address, size: newSize, align: block.align, mapped: 0 });
+      const fresh = this.#adopt({ address, size: newSize, align: block.align, mapped: 0 }, block.census.owner);
       if (fresh === null) {
         throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
       }
@@ -265,7 +270,7 @@ export class SystemAllocator implements Allocator, Disposable {
       return fresh;
     }
     const next = this.#allocateBlock(newSize, block.align);
-    const fresh = next === null ? null : this.#adopt(next);
+    const fresh = next === null ? null : this.#adopt(next, block.census.owner);
     if (fresh === null) {
       throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
     }
@@ -359,7 +364,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
   // A view over a fresh block, or null (the block given back) when the
   // runtime refuses to view that many bytes at once.
-  #adopt(block: Block): Uint8Array | null {
+  #adopt(block: Block, keep: CensusOwner | null = null): Uint8Array | null {
     let buffer: ArrayBuffer;
     try {
       // SAFETY: the block is `size` bytes this allocator owns; free/resize/dispose detach the buffer first.
@@ -374,7 +379,8 @@ export class SystemAllocator implements Allocator, Disposable {
         ),
       );
     }
-    const live: LiveBlock = { ...block, owner: this, index: this.#blocks.length, buffer };
+    const census = enterCensus(block.address, block.size, this.#censusOwner, keep);
+    const live: LiveBlock = { ...block, owner: this, census, index: this.#blocks.length, buffer };
     this.#blocks.push(live);
     BLOCKS.set(buffer, live);
     this.#ledger.allocated(block.size);
@@ -399,6 +405,7 @@ export class SystemAllocator implements Allocator, Disposable {
       last.index = block.index;
     }
     block.index = -1;
+    leaveCensus(block.census);
     this.#ledger.freed(block.size);
   }
 

@@ -22,6 +22,7 @@ import type { Views } from "./_codec_layout.ts";
 import { blockParts } from "./_intrinsic_views.ts";
 import type { RecordCodec } from "./_record_codec.ts";
 import type { Target } from "./_record_target.ts";
+import { beginTake, type CensusOwner, censusSite, endTake } from "../base/_native_census.ts";
 
 /**
  * A size the array computed itself that its allocator cannot serve (a pool's
@@ -94,6 +95,8 @@ export class ArrayStore implements Target {
   name: string;
   allocations = 1;
   reallocations = 0;
+  /** Who the storage is for in the census of native memory (the leak check at exit). */
+  readonly census: CensusOwner;
 
   /**
    * Allocates room for `capacity` elements, or, with `share`, holds the
@@ -115,6 +118,14 @@ export class ArrayStore implements Target {
     this.growth = growth;
     this.capacity = capacity;
     this.name = "DynamicArray";
+    const name = () => this.name;
+    this.census = {
+      get kind() {
+        return name();
+      },
+      site: censusSite(),
+      holder: null,
+    };
     if (share !== null) {
       const s = share.use("take a snapshot of");
       this.next = share.next;
@@ -136,10 +147,13 @@ export class ArrayStore implements Target {
     }
     const size = capacity * this.#stride;
     let given: unknown;
+    const outer = beginTake(this.census);
     try {
       given = allocator.alloc(size, align);
     } catch (error) {
       throw refusal(error, allocator, size, this.name);
+    } finally {
+      endTake(outer);
     }
     this.storage = this.#adopt(given, size, "alloc");
     this.#attach(this.storage);
@@ -150,10 +164,13 @@ export class ArrayStore implements Target {
   #copyOf(from: Storage, holder: ArrayStore, op: string): Storage {
     const size = this.capacity * this.#stride;
     let next: Storage;
+    const outer = beginTake(this.census);
     try {
       next = this.#adopt(this.allocator.alloc(size, this.align), size, "alloc");
     } catch (error) {
       throw refusal(error, this.allocator, size, this.name);
+    } finally {
+      endTake(outer);
     }
     if (from.block.length === 0) {
       // The block went away while the allocator ran: give the new one back.
@@ -304,6 +321,7 @@ export class ArrayStore implements Target {
     this.storage = BUSY;
     this.close();
     let given: unknown;
+    const outer = beginTake(this.census);
     try {
       given = this.allocator.resize(old.given, size);
     } catch (error) {
@@ -311,6 +329,8 @@ export class ArrayStore implements Target {
       old.lease = leaseBlock(this.allocator, old.block, old);
       this.bind();
       throw refusal(error, this.allocator, size, this.name);
+    } finally {
+      endTake(outer);
     }
     let next: Storage;
     try {

@@ -6,6 +6,7 @@
 import { describe } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { beginTake, type CensusOwner, endTake } from "../base/_native_census.ts";
 import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
 import { backingName } from "./_misuse.ts";
 
@@ -23,8 +24,11 @@ export class BackingIntake {
   // The last buffer seen: most blocks come from a few chunks, so this skips a property lookup.
   #last: BufferWords | null = null;
 
-  constructor(backing: Allocator) {
+  readonly #census: CensusOwner;
+
+  constructor(backing: Allocator, census: CensusOwner) {
     this.backing = backing;
+    this.#census = census;
   }
 
   /**
@@ -35,10 +39,13 @@ export class BackingIntake {
    */
   ask(n: number, alignArg: number | undefined): unknown {
     let block: unknown;
+    const outer = beginTake(this.#census);
     try {
       block = this.backing.tryAlloc(n, alignArg);
     } catch (error) {
       return this.refused(error, n);
+    } finally {
+      endTake(outer);
     }
     if (block === null) this.refuse(`the backing ${backingName(this.backing)} refused ${n} bytes`, undefined);
     return block;

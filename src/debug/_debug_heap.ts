@@ -22,6 +22,7 @@ import { OffsetTable } from "../alloc/_offset_table.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { BackingIntake } from "./_backing_intake.ts";
+import { beginTake, type CensusOwner, censusOwner, endTake } from "../base/_native_census.ts";
 import {
   armBlock,
   type BlockTag,
@@ -82,6 +83,8 @@ export class DebugHeap implements MisuseContext {
   lastView: Uint8Array | null = null;
   /** Asks the backing and checks what it returns. */
   readonly intake: BackingIntake;
+  /** Who the blocks are for in the census of native memory (the leak check at exit). */
+  readonly census: CensusOwner;
   /** Freed blocks held back from the backing (neverUnmap, retainMetadata), or null. */
   readonly quarantine: Quarantine | null;
   /** The backing frees only in LIFO order (a stack): its top block is resized in place. */
@@ -110,7 +113,8 @@ export class DebugHeap implements MisuseContext {
     this.safety = config.safety;
     this.detach = config.safety && config.detach;
     this.tracer = config.tracer;
-    this.intake = new BackingIntake(backing);
+    this.census = censusOwner("DebugAllocator", owner);
+    this.intake = new BackingIntake(backing, this.census);
     this.poison = config.safety && config.poison;
     this.#retainMetadata = config.safety && config.retainMetadata;
     this.limit = config.limit;
@@ -171,10 +175,13 @@ export class DebugHeap implements MisuseContext {
   // beyond the backing's own; the lean path keeps counters-only cheap).
   #allocCounted(size: number, align: number, entry: unknown, depth: number): Uint8Array | null {
     let outer: unknown;
+    const previous = beginTake(this.census);
     try {
       outer = this.backing.tryAlloc(size, align === 16 ? undefined : align);
     } catch (error) {
       outer = this.intake.refused(error, size);
+    } finally {
+      endTake(previous);
     }
     if (outer === null) return this.ledger.fail("out-of-memory", this.intake.refusal, this.intake.cause);
     if (!(outer instanceof Uint8Array) || outer.byteLength < size) {

@@ -6,6 +6,7 @@
 // view, the counters and the backing as they were (rule 5).
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
+import { beginTake, endTake } from "../base/_native_census.ts";
 import { armBlock, bytesOf, CANARY, FRESH_BYTE } from "./_block_layout.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { badBlockError } from "./_misuse.ts";
@@ -82,12 +83,14 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   const need = front === 0 ? newSize : front + newSize + CANARY;
   let outer: unknown;
   heap.busy = slot;
+  const previous = beginTake(heap.census);
   try {
     outer = heap.backing.resize(blocks.outers[slot]!, need);
   } catch (error) {
     if (error instanceof AllocationError) heap.intake.refuse(error.message, error);
     return error ?? new Error("the backing refused");
   } finally {
+    endTake(previous);
     heap.busy = -1;
   }
   const align = blocks.aligns[slot];

@@ -12,7 +12,13 @@
 // not alloc, free, ...). Where `captureStackTrace` is missing, a plain Error
 // is captured and the counted number of frames between the capture and the
 // entry is dropped.
+//
+// A public function that calls another (array() calls alloc()) leaves memkit
+// frames above the entry, and JavaScriptCore may drop the entry's caller, so
+// a few more frames are captured than kept and memkit's own are dropped when
+// the trace is formatted: the program's frame comes first.
 import { native } from "../../ffi/native.ts";
+import { INTERNAL_MARGIN, userFrames } from "../base/_call_site.ts";
 
 /** An unformatted trace: V8 formats `stack` when it is first read; JavaScriptCore has it at once. */
 export interface Trace {
@@ -56,10 +62,10 @@ export class Tracer {
     Error.stackTraceLimit = 0;
     const holder: Trace = errorTarget ? new Error() : {};
     if (captureStackTrace !== undefined) {
-      Error.stackTraceLimit = this.frames;
+      Error.stackTraceLimit = this.frames + INTERNAL_MARGIN;
       captureStackTrace(holder, entry);
     } else {
-      Error.stackTraceLimit = this.frames + depth + 1;
+      Error.stackTraceLimit = this.frames + INTERNAL_MARGIN + depth + 1;
       holder.stack = new Error().stack;
       holder.skip = depth + 1;
     }
@@ -72,9 +78,7 @@ export class Tracer {
     if (trace === null || trace === undefined) return undefined;
     const stack = trace.stack;
     if (typeof stack !== "string") return undefined;
-    // The first line is the (empty) message.
-    const lines = stack.split("\n").slice(1 + (trace.skip ?? 0), 1 + (trace.skip ?? 0) + this.frames)
-      .map((line) => line.trim()).filter((line) => line.length > 0);
+    const lines = userFrames(stack, this.frames, trace.skip ?? 0);
     return lines.length > 0 ? lines.join("\n") : undefined;
   }
 }

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { onProcessExit, setExitCode } from "../../ffi/native.ts";
+import { currentExitCode, onProcessExit, readEnv, setExitCode } from "../../ffi/native.ts";
+import { census, censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { cFreeIn, cMalloc, cReallocIn } from "./_c_style.ts";
@@ -44,9 +45,20 @@ export interface GlobalAllocatorConfig {
    * even when the allocator would have reused the address. @default {false}
    */
   retainMetadata?: boolean;
-  /** Frames of allocation stack trace in leak reports (0: none). @default {0} */
+  /**
+   * Frames of allocation stack trace in leak reports (0: none), the
+   * program's own frames only (memkit's are dropped). @default {the
+   * environment variable MEMKIT_TRACE_FRAMES, else 0}
+   */
   stackTraceFrames?: number;
-  /** At process exit: say nothing, print the leaks, or print them and exit non-zero. @default {"warn"} */
+  /**
+   * At process exit: say nothing, print the leaks, or print them and exit
+   * non-zero (1 where the program would have exited 0; its own non-zero code
+   * is kept). The check covers the global allocator's blocks and every other
+   * piece of native memory memkit still holds (arrays, allocators on the
+   * default backing, SystemAllocator blocks, page mappings), by owner.
+   * @default {"warn"}
+   */
   leakCheckAtExit?: "off" | "warn" | "fail";
 }
 
@@ -89,23 +101,111 @@ interface GlobalState {
   readonly debug: DebugAllocator;
   readonly leakDetection: boolean;
   readonly tracking: boolean;
-  readonly atExit: "off" | "warn" | "fail";
 }
 
+/** What the exit check does; it outlives `deinit()`, which ends the allocator but not the program. */
+interface ExitCheck {
+  readonly leakDetection: boolean;
+  readonly atExit: "off" | "warn" | "fail";
+  readonly frames: number;
+}
+
+/** The environment variable that turns on allocation sites without a code change. */
+export const TRACE_FRAMES_VARIABLE = "MEMKIT_TRACE_FRAMES";
+
 let state: GlobalState | null = null;
+let exitCheckConfig: ExitCheck | null = null;
 let exitHookInstalled = false;
 
-function exitCheck(): void {
-  if (state === null || !state.leakDetection || state.atExit === "off") return;
-  if (state.debug.leaks().length === 0) return;
-  console.error(state.debug.report());
-  if (state.atExit === "fail") setExitCode(1);
+// Allocation sites from the start when the environment asks for them, so
+// owners created before initAllocator() have theirs too.
+const fromEnvironment = traceFramesFromEnvironment();
+if (fromEnvironment > 0) census.frames = fromEnvironment;
+
+function traceFramesFromEnvironment(): number {
+  const value = readEnv(TRACE_FRAMES_VARIABLE);
+  if (value === undefined || !/^\d{1,3}$/.test(value.trim())) return 0;
+  return Math.min(100, Number(value.trim()));
+}
+
+/**
+ * The leak check at exit: the global allocator's live blocks, then every
+ * other owner of native memory memkit still holds (arrays, allocators on the
+ * default backing, a program's own SystemAllocator blocks, page mappings),
+ * grouped by owner. Under "fail", a clean exit (code 0) becomes 1; a
+ * program's own non-zero code is kept.
+ */
+function exitCheck(code: number | null): void {
+  const check = exitCheckConfig;
+  if (check === null || !check.leakDetection || check.atExit === "off") return;
+  const report = exitReport(check.frames);
+  if (report === null) return;
+  console.error(report);
+  if (check.atExit === "fail" && (code ?? currentExitCode()) === 0) setExitCode(1);
+}
+
+/** The whole report printed at exit, or null when nothing leaked. */
+function exitReport(frames: number): string | null {
+  const parts: string[] = [];
+  const global = state;
+  if (global !== null && global.leakDetection && global.debug.leaks().length > 0) parts.push(global.debug.report());
+  const held = censusReport(global?.debug ?? null);
+  if (held !== null) parts.push(held);
+  if (parts.length === 0) return null;
+  if (frames === 0) {
+    parts.push(
+      `memkit: to see where each leak was allocated, run with ${TRACE_FRAMES_VARIABLE}=8 in the environment ` +
+        "or call initAllocator({ stackTraceFrames: 8 }) first.",
+    );
+  }
+  return parts.join("\n");
+}
+
+const LISTED_PER_OWNER = 8;
+
+/** Native memory memkit still holds outside the global allocator, by owner; null when there is none. */
+function censusReport(globalDebug: object | null): string | null {
+  const byOwner = new Map<CensusOwner, CensusEntry[]>();
+  for (const entry of censusEntries()) {
+    if (globalDebug !== null && entry.owner.holder === globalDebug) continue; // in the global allocator's own report
+    const list = byOwner.get(entry.owner);
+    if (list === undefined) byOwner.set(entry.owner, [entry]);
+    else list.push(entry);
+  }
+  if (byOwner.size === 0) return null;
+  const now = performance.now();
+  let blocks = 0, bytes = 0;
+  const lines: string[] = [];
+  for (const [owner, entries] of byOwner) {
+    const total = entries.reduce((sum, e) => sum + e.size, 0);
+    blocks += entries.length;
+    bytes += total;
+    lines.push(`  ${owner.kind}: ${plural(entries.length, "block")}, ${total} bytes`);
+    if (owner.site !== null) lines.push(`    created ${indent(owner.site, "      ")}`);
+    for (const entry of entries.slice(0, LISTED_PER_OWNER)) {
+      const age = ((now - entry.takenAt) / 1000).toFixed(2);
+      lines.push(`    ${entry.size} bytes at 0x${entry.address.toString(16)}, taken ${age} s before exit`);
+      if (entry.site !== null && entry.site !== owner.site) lines.push(`      ${indent(entry.site, "      ")}`);
+    }
+    if (entries.length > LISTED_PER_OWNER) lines.push(`    … and ${entries.length - LISTED_PER_OWNER} more`);
+  }
+  return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
+    `${bytes} bytes (free, dispose or unmap each before exit)\n${lines.join("\n")}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function indent(site: string, by: string): string {
+  return site.replaceAll("\n", `\n${by}`);
 }
 
 /**
  * Sets up the global allocator (replacing an earlier one, whose leaks are
  * then reported like at exit). Optional: the first use initialises it with
- * the defaults.
+ * the defaults. Allocation sites in reports: `stackTraceFrames`, or the
+ * environment variable `MEMKIT_TRACE_FRAMES` when the option is not given.
  *
  * @param config What to track and check, and what to do at exit.
  * @throws {TypeError} For mistyped options.
@@ -113,20 +213,26 @@ function exitCheck(): void {
 export function initAllocator(config: GlobalAllocatorConfig = {}): void {
   const parsed = parseOptions(ConfigSchema, config, "initialise the global allocator");
   if (state !== null) deinit();
+  const frames = parsed.stackTraceFrames ?? fromEnvironment;
+  census.frames = frames;
   state = {
     debug: new DebugAllocator(undefined, {
       safety: parsed.enableSafety ?? true,
-      stackTraceFrames: parsed.stackTraceFrames ?? 0,
+      stackTraceFrames: frames,
       neverUnmap: parsed.neverUnmap ?? false,
       retainMetadata: parsed.retainMetadata ?? false,
     }),
     leakDetection: parsed.enableLeakDetection ?? true,
     tracking: parsed.enableTracking ?? true,
+  };
+  exitCheckConfig = {
+    leakDetection: parsed.enableLeakDetection ?? true,
     atExit: parsed.leakCheckAtExit ?? "warn",
+    frames,
   };
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    onProcessExit(exitCheck);
+    onProcessExit(exitCheck); // once per process: later calls change only the configuration above
   }
 }
 
@@ -228,8 +334,12 @@ export function printMemStats(): void {
  */
 export function deinit(): void {
   if (state === null) return;
-  exitCheck();
-  state.debug.deinit();
+  const global = state;
+  if (exitCheckConfig !== null && exitCheckConfig.atExit !== "off" && checkForLeaks()) {
+    console.error(global.debug.report());
+    if (exitCheckConfig.atExit === "fail" && currentExitCode() === 0) setExitCode(1);
+  }
+  global.debug.deinit();
   state = null;
 }
 

@@ -9,6 +9,7 @@ import { platformError } from "../base/_platform_error.ts";
 import { checkSize, describe, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Advice, Mapping, Protection } from "./mapping.ts";
+import { type CensusEntry, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
 
 /** The protections `protect()` and `mapPages` take. */
 export const ProtectionSchema: z.ZodType<Protection> = z.enum(["none", "read", "read-write"]);
@@ -74,11 +75,18 @@ export class PageMapping implements Mapping {
   // the pages, so they stay mapped and read-write for good (the memory is recorded as kept).
   #stolen = false;
 
+  // The mapping's line in the census of native memory (the leak check at exit), until unmap().
+  #census: CensusEntry | null = null;
+
   constructor(address: number, byteLength: number, label: string, protection: Protection) {
     this.#address = address;
     this.#byteLength = byteLength;
     this.#label = label;
     this.#protection = protection;
+    if (byteLength > 0) {
+      const owner = censusOwner(label.startsWith("file ") ? `mapFile (${label})` : "mapPages");
+      this.#census = enterCensus(address, byteLength, owner);
+    }
   }
 
   get address(): number {
@@ -216,6 +224,7 @@ export class PageMapping implements Mapping {
   unmap(): void {
     if (this.#unmapped) return;
     this.#unmapped = true;
+    if (this.#census !== null) leaveCensus(this.#census);
     // Detach before munmap: a view over unmapped pages would segfault on use.
     const bytes = this.#bytes;
     const intact = this.#detachAll();

@@ -1,0 +1,100 @@
+// Who holds memkit's native memory, for the leak check at exit. Every block a
+// SystemAllocator takes from libc and every page mapping is counted here with
+// its owner: the memkit object it was taken for (an Arena's chunk, a
+// DynamicArray's storage, a block a program took from its own
+// SystemAllocator), whatever allocators sit in between. Only the roots are
+// counted (memory taken from the system), so nothing is counted twice, and
+// each entry is added and removed where the memory is taken and given back:
+// the cost is one Set operation per system allocation, none per arena or
+// pool allocation.
+//
+// Invariants: `live` holds exactly the entries whose memory has not gone back
+// to the system; an entry's owner never changes (a moving resize keeps it);
+// `requester` is non-null only while an owner's own call into its backing
+// runs (beginTake/endTake), and is restored on every exit from that call.
+import { captureSite } from "./_call_site.ts";
+
+/** A memkit object that takes native memory for itself. */
+export interface CensusOwner {
+  /** What it is, as a reader knows it: "Arena", "DynamicArray", "mapPages", ... */
+  readonly kind: string;
+  /** Where it was created (the first frame outside memkit), when allocation sites are traced. */
+  readonly site: string | null;
+  /** The memkit object itself, when a report must recognise it (the global allocator's own blocks). */
+  readonly holder: object | null;
+}
+
+/** Memory taken from the system and not yet given back. */
+export interface CensusEntry {
+  readonly owner: CensusOwner;
+  readonly address: number;
+  readonly size: number;
+  /** `performance.now()` when it was taken. */
+  readonly takenAt: number;
+  /** Where it was taken (the first frame outside memkit), when traced. */
+  readonly site: string | null;
+}
+
+const live = new Set<CensusEntry>();
+let requester: CensusOwner | null = null;
+
+/** Frames of each allocation site to keep (0: none), set by the global allocator's configuration. */
+export const census = { frames: 0 };
+
+/** Where an owner is being created, when allocation sites are traced. */
+export function censusSite(): string | null {
+  return census.frames > 0 ? captureSite(census.frames) : null;
+}
+
+/** A new owner; its creation site is captured when allocation sites are traced. */
+export function censusOwner(kind: string, holder: object | null = null): CensusOwner {
+  return { kind, site: censusSite(), holder };
+}
+
+/**
+ * Makes `owner` the one memory taken from now on is for, until endTake()
+ * with what this returns (call it in a `finally`): brackets an owner's call
+ * into its backing, without a closure per call on the debug allocator's path.
+ */
+export function beginTake(owner: CensusOwner): CensusOwner | null {
+  const outer = requester;
+  requester = owner;
+  return outer;
+}
+
+/** Ends the bracket beginTake() opened. */
+export function endTake(outer: CensusOwner | null): void {
+  requester = outer;
+}
+
+/**
+ * Counts memory just taken from the system: for the owner whose call into
+ * its backing is running, else for `fallback` (the SystemAllocator or mapping
+ * itself), or for `keep` when a resize moved memory that already had one.
+ */
+export function enterCensus(
+  address: number,
+  size: number,
+  fallback: CensusOwner,
+  keep: CensusOwner | null = null,
+): CensusEntry {
+  const entry: CensusEntry = {
+    owner: keep ?? requester ?? fallback,
+    address,
+    size,
+    takenAt: performance.now(),
+    site: census.frames > 0 ? captureSite(census.frames) : null,
+  };
+  live.add(entry);
+  return entry;
+}
+
+/** The memory went back to the system. */
+export function leaveCensus(entry: CensusEntry): void {
+  live.delete(entry);
+}
+
+/** Everything still held, oldest first. */
+export function censusEntries(): CensusEntry[] {
+  return [...live];
+}

@@ -1,0 +1,107 @@
+// The leak check at exit, in real child processes: every owner of native
+// memory memkit hands out is reported (by owner, then its blocks), on every
+// exit path the runtime allows, with the program's exit code kept under
+// "fail" unless it was 0, and allocation sites that start at the program's
+// own frame.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
+import { nativeInfo } from "../../mod.ts";
+import { fixture, runChild } from "../_helpers.ts";
+
+const CHILD = fixture("exit_leaks_child.ts");
+const runtime = nativeInfo().runtime;
+const OWNERS = ["DynamicArray", "Arena", "SystemAllocator", "PoolAllocator", "mapPages"];
+
+function assertFullReport(stderr: string): void {
+  assert.match(stderr, /memkit: 1 leaked block, 24 bytes/, stderr); // the global allocator's own report
+  assert.match(stderr, /native memory still held at exit: 5 owners, 5 blocks/, stderr);
+  for (const owner of OWNERS) assert.match(stderr, new RegExp(`^  ${owner}: 1 block, \\d+ bytes$`, "m"), stderr);
+}
+
+for (const mode of ["warn", "fail"] as const) {
+  test(`every owner a script leaks is reported at exit, grouped by owner ("${mode}")`, () => {
+    const child = runChild(CHILD, {}, ["return", mode, "all"]);
+    assertFullReport(child.stderr);
+    assert.equal(child.status, mode === "fail" ? 1 : 0, child.stderr);
+  });
+}
+
+test('"off" prints nothing and keeps the exit code', () => {
+  const child = runChild(CHILD, {}, ["return", "off", "all"]);
+  assert.equal(child.stderr.trim(), "");
+  assert.equal(child.status, 0);
+});
+
+test("a script that gives everything back prints nothing and exits 0 under fail", () => {
+  const child = runChild(CHILD, {}, ["return", "fail", "none"]);
+  assert.equal(child.stderr.trim(), "");
+  assert.equal(child.status, 0);
+});
+
+// Each exit path, and the code the process must end with under "fail".
+const PATHS: { how: string; code: number; only?: "deno" }[] = [
+  { how: "return", code: 1 },
+  { how: "process.exit", code: 1 },
+  { how: "process.exit(3)", code: 3 },
+  { how: "Deno.exit", code: 1, only: "deno" },
+  { how: "throw", code: 1 },
+  { how: "throw later", code: 1 },
+  { how: "reject", code: 1 },
+];
+for (const { how, code, only } of PATHS) {
+  test(`exit path "${how}": the report is printed and the process ends with ${code}`, (t) => {
+    if (only !== undefined && only !== runtime) {
+      t.skip(`${how} exists only in ${only}`);
+      return;
+    }
+    const child = runChild(CHILD, {}, [how, "fail", "all"]);
+    assertFullReport(child.stderr);
+    assert.equal(child.status, code, child.stderr);
+  });
+}
+
+test("exit from a signal handler: the report is printed and the process ends with 1", async () => {
+  const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
+  const argv = runtime === "deno"
+    ? ["run", "-A", `--config=${config}`, CHILD, "signal", "fail", "all"]
+    : ["run", CHILD, "signal", "fail", "all"];
+  const child = spawn(process.execPath, argv, { env: { ...process.env, NO_COLOR: "1" } });
+  let stdout = "", stderr = "";
+  child.stderr.on("data", (chunk) => stderr += chunk);
+  let sent = false;
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      if (!sent && stdout.includes("ready")) {
+        sent = true; // once: a second signal during the exit would end the process by its default action
+        // process.kill, not child.kill: Deno's child_process then reports the signal, not the real exit code.
+        process.kill(child.pid!, "SIGTERM");
+      }
+    });
+    child.on("close", (status) => resolve(status));
+  });
+  assertFullReport(stderr);
+  assert.equal(code, 1, `exit code ${code}: ${stderr}`);
+});
+
+test("without traces the report says how to turn them on; with MEMKIT_TRACE_FRAMES the program's frame comes first", () => {
+  const plain = runChild(CHILD, {}, ["return", "warn", "all"]);
+  assert.match(plain.stderr, /MEMKIT_TRACE_FRAMES=8/);
+  assert.match(plain.stderr, /stackTraceFrames: 8/);
+  const traced = runChild(CHILD, { MEMKIT_TRACE_FRAMES: "3" }, ["return", "warn", "all"]);
+  assert.doesNotMatch(traced.stderr, /MEMKIT_TRACE_FRAMES=8/);
+  // Every frame shown is the program's: none of memkit's src/ or ffi/ files.
+  const frames = traced.stderr.split("\n").filter((line) => /^\s+(created )?at /.test(line));
+  assert.ok(frames.length >= 6, traced.stderr);
+  for (const frame of frames) assert.match(frame, /exit_leaks_child\.ts:\d+:\d+/, frame);
+  // Where each owner was created and, for a block taken by a call of the program, where that call was.
+  assert.match(traced.stderr, /SystemAllocator: 1 block, 300 bytes\n\s+created at \S*exit_leaks_child\.ts:27:\d+/);
+  assert.match(
+    traced.stderr,
+    /300 bytes at 0x[0-9a-f]+, taken [\d.]+ s before exit\n\s+at \S*exit_leaks_child\.ts:28:\d+/,
+  );
+  assert.match(traced.stderr, /24 bytes at 0x[0-9a-f]+.*\n\s+at \S*exit_leaks_child\.ts:21:\d+/);
+});
