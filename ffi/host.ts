@@ -61,26 +61,44 @@ export function hostArch(): string {
  * `process.on("exit")`, which covers every path.
  */
 export function onProcessExit(callback: (code: number | null) => void): void {
-  let ran = false;
-  const once = (code: number | null) => {
-    if (ran) return;
-    ran = true;
-    callback(code);
-  };
   if (detectRuntime() === "deno") {
-    globalThis.addEventListener("unload", () => once(null));
-    globalThis.addEventListener("error", (event) => {
-      if (!event.defaultPrevented) once(1);
+    let ran = false;
+    globalThis.addEventListener("unload", () => {
+      if (ran) return;
+      ran = true;
+      callback(null);
     });
-    globalThis.addEventListener("unhandledrejection", (event) => {
-      if (!event.defaultPrevented) once(1);
-    });
+    // No unload follows an uncaught error: report it here, unless the program
+    // handles it (an earlier listener prevented it, or node:process handlers,
+    // which Deno registers after this listener). A later listener that prevents
+    // it keeps the process alive, and unload then checks again.
+    const onError = (event: Event, handlers: string) => {
+      if (event.defaultPrevented || ran || nodeHandlers(handlers) > 0) return;
+      callback(1);
+    };
+    globalThis.addEventListener("error", (event) => onError(event, "uncaughtException"));
+    globalThis.addEventListener("unhandledrejection", (event) => onError(event, "unhandledRejection"));
     return;
   }
+  let ran = false;
   (globalThis as unknown as { process: { on(event: string, f: (code: number) => void): void } }).process.on(
     "exit",
-    (code) => once(typeof code === "number" ? code : null),
+    (code) => {
+      if (ran) return;
+      ran = true;
+      callback(typeof code === "number" ? code : null);
+    },
   );
+}
+
+// How many node:process listeners the program added for `event`.
+function nodeHandlers(event: string): number {
+  const process = (globalThis as { process?: { listenerCount?(event: string): number } }).process;
+  try {
+    return process?.listenerCount?.(event) ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Sets the exit code the process will end with. */

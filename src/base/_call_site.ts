@@ -14,9 +14,10 @@ const INTERNAL = [ROOT_URL, ...(ROOT_PATH === null ? [] : [ROOT_PATH])].flatMap(
 /** Extra frames captured so that `frames` remain once memkit's own are dropped. */
 export const INTERNAL_MARGIN = 12;
 
-/** Whether a formatted stack line is a frame of memkit's own code (or a runtime-internal frame). */
+/** Whether a formatted stack line is a frame of memkit's own code, the runtime's or a built-in's (`Array.map`). */
 export function isInternalFrame(line: string): boolean {
-  if (line.includes("ext:") || line.includes("node:internal")) return true;
+  if (line.includes("ext:") || line.includes("node:internal") || line.includes("(native:")) return true;
+  if (line.endsWith("(<anonymous>)") || line.endsWith("(native)")) return true;
   for (const prefix of INTERNAL) if (line.includes(prefix)) return true;
   return false;
 }
@@ -33,12 +34,29 @@ export function userFrames(stack: string, frames: number, skip = 0): string[] {
   return out;
 }
 
-/** The current call site: up to `frames` frames outside memkit, one per line, or null when there are none. */
+/**
+ * The current call site: up to `frames` frames outside memkit, one per line,
+ * or null when there are none. The program's `Error.prepareStackTrace` is set
+ * aside meanwhile (it may throw or return call sites instead of text), and a
+ * capture the program made impossible (a frozen `stackTraceLimit`) is null.
+ */
 export function captureSite(frames: number): string | null {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = frames + INTERNAL_MARGIN;
-  const stack = new Error().stack;
-  Error.stackTraceLimit = limit;
+  const ErrorCtor = Error as { prepareStackTrace?: unknown; stackTraceLimit: number };
+  let stack: unknown;
+  try {
+    const prepare = ErrorCtor.prepareStackTrace;
+    const limit = ErrorCtor.stackTraceLimit;
+    ErrorCtor.prepareStackTrace = undefined;
+    ErrorCtor.stackTraceLimit = frames + INTERNAL_MARGIN;
+    try {
+      stack = new Error().stack;
+    } finally {
+      ErrorCtor.stackTraceLimit = limit;
+      ErrorCtor.prepareStackTrace = prepare;
+    }
+  } catch {
+    return null;
+  }
   if (typeof stack !== "string") return null;
   const lines = userFrames(stack, frames);
   return lines.length > 0 ? lines.join("\n") : null;

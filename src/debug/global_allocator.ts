@@ -116,6 +116,8 @@ export const TRACE_FRAMES_VARIABLE = "MEMKIT_TRACE_FRAMES";
 let state: GlobalState | null = null;
 let exitCheckConfig: ExitCheck | null = null;
 let exitHookInstalled = false;
+// The configuration a use after deinit() starts the next global allocator with.
+let lastConfig: GlobalAllocatorConfig = {};
 
 // Allocation sites from the start when the environment asks for them, so
 // owners created before initAllocator() have theirs too.
@@ -155,13 +157,14 @@ function exitReport(frames: number): string | null {
   if (frames === 0) {
     parts.push(
       `memkit: to see where each leak was allocated, run with ${TRACE_FRAMES_VARIABLE}=8 in the environment ` +
-        "or call initAllocator({ stackTraceFrames: 8 }) first.",
+        "(Deno: with --allow-env) or call initAllocator({ stackTraceFrames: 8 }) first.",
     );
   }
   return parts.join("\n");
 }
 
 const LISTED_PER_OWNER = 8;
+const LISTED_OWNERS = 50;
 
 /** Native memory memkit still holds outside the global allocator, by owner; null when there is none. */
 function censusReport(globalDebug: object | null): string | null {
@@ -176,10 +179,12 @@ function censusReport(globalDebug: object | null): string | null {
   const now = performance.now();
   let blocks = 0, bytes = 0;
   const lines: string[] = [];
+  let listed = 0;
   for (const [owner, entries] of byOwner) {
     const total = entries.reduce((sum, e) => sum + e.size, 0);
     blocks += entries.length;
     bytes += total;
+    if (++listed > LISTED_OWNERS) continue; // counted, not listed
     lines.push(`  ${owner.kind}: ${plural(entries.length, "block")}, ${total} bytes`);
     if (owner.site !== null) lines.push(`    created ${indent(owner.site, "      ")}`);
     for (const entry of entries.slice(0, LISTED_PER_OWNER)) {
@@ -189,6 +194,7 @@ function censusReport(globalDebug: object | null): string | null {
     }
     if (entries.length > LISTED_PER_OWNER) lines.push(`    … and ${entries.length - LISTED_PER_OWNER} more`);
   }
+  if (byOwner.size > LISTED_OWNERS) lines.push(`  … and ${byOwner.size - LISTED_OWNERS} more owners`);
   return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
     `${bytes} bytes (free, dispose or unmap each before exit)\n${lines.join("\n")}`;
 }
@@ -213,6 +219,7 @@ function indent(site: string, by: string): string {
 export function initAllocator(config: GlobalAllocatorConfig = {}): void {
   const parsed = parseOptions(ConfigSchema, config, "initialise the global allocator");
   if (state !== null) deinit();
+  lastConfig = { ...parsed };
   const frames = parsed.stackTraceFrames ?? fromEnvironment;
   census.frames = frames;
   state = {
@@ -237,7 +244,7 @@ export function initAllocator(config: GlobalAllocatorConfig = {}): void {
 }
 
 function current(): GlobalState {
-  if (state === null) initAllocator();
+  if (state === null) initAllocator(lastConfig);
   return state!;
 }
 
@@ -321,8 +328,10 @@ export function printMemStats(): void {
 }
 
 /**
- * Ends the global allocator: reports leaks (as at exit), returns all memory,
- * and disarms the exit check. The next use starts a fresh one.
+ * Ends the global allocator: reports its leaks (as at exit), returns all its
+ * memory. The exit check stays armed for the rest of the program's native
+ * memory. The next use starts a fresh global allocator with the same
+ * configuration.
  *
  * @example
  * ```ts

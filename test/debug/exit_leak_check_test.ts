@@ -98,10 +98,38 @@ test("without traces the report says how to turn them on; with MEMKIT_TRACE_FRAM
   assert.ok(frames.length >= 6, traced.stderr);
   for (const frame of frames) assert.match(frame, /exit_leaks_child\.ts:\d+:\d+/, frame);
   // Where each owner was created and, for a block taken by a call of the program, where that call was.
-  assert.match(traced.stderr, /SystemAllocator: 1 block, 300 bytes\n\s+created at \S*exit_leaks_child\.ts:27:\d+/);
+  assert.match(traced.stderr, /SystemAllocator: 1 block, 300 bytes\n\s+created at \S*exit_leaks_child\.ts:28:\d+/);
   assert.match(
     traced.stderr,
-    /300 bytes at 0x[0-9a-f]+, taken [\d.]+ s before exit\n\s+at \S*exit_leaks_child\.ts:28:\d+/,
+    /300 bytes at 0x[0-9a-f]+, taken [\d.]+ s before exit\n\s+at \S*exit_leaks_child\.ts:29:\d+/,
   );
-  assert.match(traced.stderr, /24 bytes at 0x[0-9a-f]+.*\n\s+at \S*exit_leaks_child\.ts:21:\d+/);
+  assert.match(traced.stderr, /24 bytes at 0x[0-9a-f]+.*\n\s+at \S*exit_leaks_child\.ts:22:\d+/);
+});
+
+test("an uncaught error the program handles is no exit: one report, at the real exit, with its code", () => {
+  const child = runChild(CHILD, {}, ["handled", "fail", "all"]);
+  assert.match(child.stdout, /went on/);
+  assertFullReport(child.stderr);
+  assert.equal(child.stderr.split("still held at exit").length, 2, child.stderr); // printed once
+  assert.equal(child.status, 1, child.stderr);
+});
+
+test("after deinit(), the next global allocator keeps the configuration (fail, traces)", () => {
+  const child = runChild(CHILD, {}, ["return", "fail", "deinit"]);
+  assert.match(child.stderr, /memkit: 1 leaked block, 8 bytes/);
+  assert.equal(child.status, 1, child.stderr);
+});
+
+test("sites taken in a built-in's callback show the program's frames only (no native or anonymous frames)", () => {
+  const child = runChild(CHILD, { MEMKIT_TRACE_FRAMES: "3" }, ["return", "warn", "map"]);
+  assert.match(child.stderr, /SystemAllocator: 2 blocks, 20 bytes/, child.stderr);
+  const frames = child.stderr.split("\n").filter((line) => /^\s+(created )?at /.test(line));
+  assert.ok(frames.length >= 3, child.stderr);
+  for (const frame of frames) assert.match(frame, /exit_leaks_child\.ts:\d+:\d+/, frame);
+});
+
+test("a throwing Error.prepareStackTrace changes nothing: sites are captured, nothing throws", () => {
+  const child = runChild(CHILD, { MEMKIT_TRACE_FRAMES: "3" }, ["return", "warn", "prepare"]);
+  assert.equal(child.status, 0, child.stderr);
+  assert.match(child.stderr, /DynamicArray: 1 block, \d+ bytes\n\s+created at \S*exit_leaks_child\.ts:\d+:\d+/);
 });
