@@ -116,5 +116,7 @@ export function readDarwinStatus(): MemoryStatus {
     psi: kernelLevelAsPsi(kernelLevel),
     source: "darwin",
     events: null,
+    limitFile: null,
+    totalSource: "sysctl",
   };
 }

@@ -79,17 +79,23 @@ export type PressureListener = (level: PressureLevelValue, status: MemoryStatus)
  * twice as often from Medium up) and reports level changes: rising at once,
  * falling only after `hysteresis` lower readings in a row. On cgroup v2, a
  * new `high` event raises the level to at least High and a new `max`, `oom`
- * or `oom_kill` event to Critical. The timer never keeps the process alive.
+ * or `oom_kill` event to Critical. A listener for a level hears every rise
+ * to that level or above (see {@linkcode PressureMonitor.on}).
+ *
+ * The timer never keeps the process alive (nor does `for await` over the
+ * monitor), which is right inside a server whose sockets do. A program that
+ * only watches must wait on something that keeps it alive, such as a timer.
  *
  * @example
  * ```ts
  * import { PressureLevel, PressureMonitor } from "@memkit/memkit";
  *
- * using monitor = new PressureMonitor({ intervalMs: 1000 });
+ * using monitor = new PressureMonitor({ intervalMs: 100 });
  * monitor.on(PressureLevel.High, (level, status) => {
  *   console.log(`memory pressure ${level}: ${status.availableBytes} bytes available`);
  * });
  * monitor.start();
+ * await new Promise((resolve) => setTimeout(resolve, 300)); // keeps the program alive while it watches
  * console.log(monitor.level, monitor.status.source);
  * ```
  */
@@ -141,14 +147,60 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   }
 
   /**
-   * Calls `callback` whenever the level changes to `level`.
+   * Calls `callback(newLevel, status)` each time the level rises from below
+   * `level` to `level` or above: a listener for High hears a jump from Low
+   * straight to Critical. It is called once per such rise: not again while
+   * the level stays at or above `level` (High → Critical → High is silent), and
+   * again after the level has fallen below `level` and risen once more.
+   * Falling never calls it (`for await (const level of monitor)` sees every
+   * change). A listener added while the level is already at or above `level`
+   * is not called for that; read {@linkcode PressureMonitor.level} once.
+   * Listeners run in the order they were added; one that throws does not stop
+   * the others (its error is rethrown in a microtask).
+   *
+   * @param level The level to watch, PressureLevel.Low (1) to PressureLevel.Critical (4). None (0) is refused:
+   *   the level never rises to None.
+   * @param callback Called with the new level (which may be above `level`) and the reading that raised it.
    * @returns An id for {@linkcode PressureMonitor.off}.
-   * @throws {RangeError} For a level that is not one of PressureLevel's.
+   * @throws {RangeError} For a level that is not one of PressureLevel's from Low to Critical.
+   * @throws {TypeError} For a level that is not a number, or a callback that is not a function.
+   *
+   * @example
+   * ```ts
+   * import { PressureLevel, PressureMonitor, type MemoryStatus } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const reading = (availableBytes: number): MemoryStatus => ({
+   *   totalBytes: 100, availableBytes, limitBytes: null, usedBytes: 100 - availableBytes, rssBytes: 0,
+   *   psi: null, source: "linux-meminfo", events: null,
+   * });
+   * let next = reading(90); // 90 % available: None
+   * const monitor = new PressureMonitor({ read: () => next, hysteresis: 1 });
+   * const feed = (availableBytes: number) => {
+   *   next = reading(availableBytes);
+   *   return monitor.refresh();
+   * };
+   * const heard: number[] = [];
+   * monitor.on(PressureLevel.High, (level) => heard.push(level));
+   * feed(40); // Low: below High, silent
+   * feed(1); // Critical: crossed High, heard
+   * feed(8); // falls to High: stayed at or above High, silent
+   * feed(40); // Medium (one level per `hysteresis` readings), silent
+   * feed(40); // Low, silent
+   * feed(8); // High again: crossed High, heard
+   * assert.deepEqual(heard, [PressureLevel.Critical, PressureLevel.High]);
+   * ```
    */
   on(level: PressureLevelValue, callback: PressureListener): number {
-    if (!Number.isInteger(level) || level < 0 || level > 4) {
+    if (typeof level !== "number") {
+      throw new TypeError(
+        `Cannot listen as 'level' must be a PressureLevel number: current value is ${describe(level)}`,
+      );
+    }
+    if (!Number.isInteger(level) || level < PressureLevel.Low || level > PressureLevel.Critical) {
       throw new RangeError(
-        `Cannot listen as 'level' must be a PressureLevel from 0 to 4: current value is ${describe(level)}`,
+        `Cannot listen as 'level' must be a PressureLevel from Low (1) to Critical (4), as a listener hears the ` +
+          `level rise to its level or above: current value is ${describe(level)}`,
       );
     }
     if (typeof callback !== "function") {
@@ -169,7 +221,10 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     return this.#triggerError;
   }
 
-  /** Starts sampling on a timer that does not keep the process alive (and the PSI wait, when asked for). */
+  /**
+   * Starts sampling on a timer that does not keep the process alive (and the
+   * PSI wait, which does, when asked for). Calling it again while started does nothing.
+   */
   start(): void {
     if (this.#running) return;
     this.#running = true;
@@ -260,11 +315,14 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     }
   }
 
+  // Listeners fire on a rise across their level: previous < wanted <= level.
+  // That needs no state per listener, and holds for any jump size.
   #change(level: PressureLevelValue): void {
+    const previous = this.#level;
     this.#level = level;
     if (level === PressureLevel.Critical && this.#gcOnCritical) requestGC();
     for (const { level: wanted, callback } of [...this.#listeners.values()]) {
-      if (wanted !== level) continue;
+      if (!(previous < wanted && wanted <= level)) continue;
       try {
         callback(level, this.#status!);
       } catch (error) {

@@ -1,0 +1,103 @@
+// Issue 12 item 8: a listener for level L hears every rise from below L to L
+// or above (a jump from Low straight to Critical included), once per rise: not
+// again while the level stays at or above L, again after it fell below L and
+// rose. Falls are never heard (the async iterator sees them).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type MemoryStatus, PressureLevel, type PressureLevelValue, PressureMonitor } from "../../mod.ts";
+
+// A reading at each level by the default bands (fraction of 1000 bytes available).
+const AVAILABLE: Record<PressureLevelValue, number> = { 0: 900, 1: 400, 2: 200, 3: 80, 4: 10 };
+function reading(level: PressureLevelValue, events: MemoryStatus["events"] = null): MemoryStatus {
+  const availableBytes = AVAILABLE[level];
+  return {
+    totalBytes: 1000,
+    availableBytes,
+    limitBytes: null,
+    usedBytes: 1000 - availableBytes,
+    rssBytes: 0,
+    psi: null,
+    source: "linux-meminfo",
+    events,
+  };
+}
+
+// A monitor fed a list of readings (hysteresis 1: each lower reading takes the level down one step),
+// with one listener per level from Low to Critical recording what it heard.
+function watch(start: PressureLevelValue) {
+  let next = reading(start);
+  const monitor = new PressureMonitor({ read: () => next, hysteresis: 1 });
+  const heard: Record<number, PressureLevelValue[]> = { 1: [], 2: [], 3: [], 4: [] };
+  for (const level of [1, 2, 3, 4] as PressureLevelValue[]) monitor.on(level, (now) => heard[level].push(now));
+  const feed = (level: PressureLevelValue) => {
+    next = reading(level);
+    return monitor.refresh();
+  };
+  return { monitor, heard, feed };
+}
+
+test("a jump from Low straight to Critical is heard by the High, Medium and Critical listeners, once", () => {
+  const { heard, feed } = watch(PressureLevel.Low);
+  assert.equal(feed(PressureLevel.Critical), PressureLevel.Critical);
+  assert.deepEqual(heard, { 1: [], 2: [4], 3: [4], 4: [4] }, "Low was already reached: its listener is silent");
+  feed(PressureLevel.Critical);
+  assert.deepEqual(heard, { 1: [], 2: [4], 3: [4], 4: [4] }, "staying is silent");
+});
+
+test("staying at or above L is silent, falling is silent, falling below L and rising again is heard again", () => {
+  const { monitor, heard, feed } = watch(PressureLevel.None);
+  const steps: [PressureLevelValue, PressureLevelValue, Record<number, PressureLevelValue[]>][] = [
+    // [reading, level after it, what every listener has heard so far]
+    [PressureLevel.High, PressureLevel.High, { 1: [3], 2: [3], 3: [3], 4: [] }],
+    [PressureLevel.Critical, PressureLevel.Critical, { 1: [3], 2: [3], 3: [3], 4: [4] }],
+    [PressureLevel.None, PressureLevel.High, { 1: [3], 2: [3], 3: [3], 4: [4] }], // falls one step: silent
+    [PressureLevel.Critical, PressureLevel.Critical, { 1: [3], 2: [3], 3: [3], 4: [4, 4] }], // High stayed: silent
+    [PressureLevel.None, PressureLevel.High, { 1: [3], 2: [3], 3: [3], 4: [4, 4] }],
+    [PressureLevel.None, PressureLevel.Medium, { 1: [3], 2: [3], 3: [3], 4: [4, 4] }], // now below High
+    [PressureLevel.High, PressureLevel.High, { 1: [3], 2: [3], 3: [3, 3], 4: [4, 4] }], // heard again
+    [PressureLevel.None, PressureLevel.Medium, { 1: [3], 2: [3], 3: [3, 3], 4: [4, 4] }],
+    [PressureLevel.None, PressureLevel.Low, { 1: [3], 2: [3], 3: [3, 3], 4: [4, 4] }],
+    [PressureLevel.None, PressureLevel.None, { 1: [3], 2: [3], 3: [3, 3], 4: [4, 4] }],
+    [PressureLevel.Medium, PressureLevel.Medium, { 1: [3, 2], 2: [3, 2], 3: [3, 3], 4: [4, 4] }],
+    [PressureLevel.Critical, PressureLevel.Critical, { 1: [3, 2], 2: [3, 2], 3: [3, 3, 4], 4: [4, 4, 4] }],
+  ];
+  for (const [index, [level, after, expected]] of steps.entries()) {
+    assert.equal(feed(level), after, `step ${index}: level`);
+    assert.deepEqual(heard, expected, `step ${index}: heard`);
+  }
+  assert.equal(monitor.level, PressureLevel.Critical);
+});
+
+test("a rise from a cgroup event is heard like any other; a listener added above its level waits for a new rise", () => {
+  let next = reading(PressureLevel.None, { high: 0, max: 0, oom: 0, oomKill: 0 });
+  const monitor = new PressureMonitor({ read: () => next, hysteresis: 1 });
+  const high: PressureLevelValue[] = [];
+  monitor.on(PressureLevel.High, (level) => high.push(level));
+  next = reading(PressureLevel.None, { high: 1, max: 0, oom: 0, oomKill: 0 });
+  assert.equal(monitor.refresh(), PressureLevel.High);
+  assert.deepEqual(high, [PressureLevel.High]);
+  const late: PressureLevelValue[] = [];
+  monitor.on(PressureLevel.Medium, (level) => late.push(level));
+  next = reading(PressureLevel.High, { high: 1, max: 0, oom: 0, oomKill: 0 });
+  monitor.refresh();
+  assert.deepEqual(late, [], "the level was already above Medium when it was added");
+  next = reading(PressureLevel.Low, { high: 1, max: 0, oom: 0, oomKill: 0 });
+  monitor.refresh();
+  monitor.refresh();
+  assert.equal(monitor.level, PressureLevel.Low);
+  next = reading(PressureLevel.Critical, { high: 1, max: 0, oom: 0, oomKill: 0 });
+  monitor.refresh();
+  assert.deepEqual(late, [PressureLevel.Critical]);
+  assert.deepEqual(high, [PressureLevel.High, PressureLevel.Critical]);
+});
+
+test("on() refuses None (the level never rises to it), levels out of range, and wrong types", () => {
+  const monitor = new PressureMonitor({ read: () => reading(PressureLevel.None) });
+  assert.throws(() => monitor.on(PressureLevel.None, () => {}), RangeError);
+  for (const bad of [5, -1, 1.5, Number.NaN]) {
+    assert.throws(() => monitor.on(bad as PressureLevelValue, () => {}), RangeError, String(bad));
+  }
+  assert.throws(() => monitor.on("3" as unknown as PressureLevelValue, () => {}), TypeError);
+  assert.throws(() => monitor.on(PressureLevel.High, null as unknown as () => void), TypeError);
+  assert.equal(typeof monitor.on(PressureLevel.Low, () => {}), "number");
+});
