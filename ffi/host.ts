@@ -6,6 +6,8 @@
  * @module
  */
 
+import { isMainThread as nodeIsMainThread, threadId } from "node:worker_threads";
+
 /** Which runtime this is. */
 export function detectRuntime(): "deno" | "bun" | null {
   if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") return "bun";
@@ -133,4 +135,17 @@ export function requestGC(): boolean {
 export function unrefTimer(timer: unknown): void {
   if (detectRuntime() === "deno") Deno.unrefTimer(timer as number);
   else (timer as { unref?: () => void }).unref?.();
+}
+
+/**
+ * How a report names this thread: null on the main thread, else the Worker's
+ * name (Deno: the `name` option; Bun does not expose it, so its thread id).
+ */
+export function workerLabel(): string | null {
+  if (detectRuntime() === "deno") {
+    if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "undefined") return null;
+    const name = (globalThis as { name?: unknown }).name;
+    return typeof name === "string" && name.length > 0 ? `Worker "${name}"` : "a Worker";
+  }
+  return nodeIsMainThread ? null : `Worker (thread ${threadId})`;
 }

@@ -499,3 +499,18 @@ void mk_f32_dots(const float *a, const float *b, size_t count, size_t stride, si
 void mk_f32_normalize(float *v, size_t count, size_t stride, size_t dims) {
   if (count && dims) active->normalize(v, count, stride, dims);
 }
+
+/* ---------------------------------------------------------------- census */
+
+static _Alignas(64) unsigned char census_table[MK_CENSUS_SLOTS * MK_CENSUS_SLOT_BYTES];
+
+void *mk_census_table(void) { return census_table; }
+
+int32_t mk_census_claim(void) {
+  for (int32_t i = 0; i < MK_CENSUS_SLOTS; i++) {
+    int32_t *state = (int32_t *)(census_table + (size_t)i * MK_CENSUS_SLOT_BYTES);
+    int32_t expected = 0;
+    if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return i;
+  }
+  return -1;
+}

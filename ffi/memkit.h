@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MEMKIT_ABI_VERSION 1
+#define MEMKIT_ABI_VERSION 2
 
 /* Dispatch levels, as returned by mk_simd_level(). */
 #define MK_SIMD_SCALAR 0
@@ -58,6 +58,19 @@ double mk_f32_sum(const float *x, size_t n);
 void mk_f32_magnitudes(const float *v, size_t count, size_t stride, size_t dims, float *out);
 void mk_f32_dots(const float *a, const float *b, size_t count, size_t stride, size_t dims, float *out);
 void mk_f32_normalize(float *v, size_t count, size_t stride, size_t dims);
+
+/* The census of native memory per thread, for the leak check at exit: one
+ * table per process (every thread's memkit loads this same library, so they
+ * share its static data). A thread that holds memory claims a slot and keeps
+ * its counts in it; the main thread reads the others' slots at exit, also of
+ * Workers that were terminated. Slot layout (MK_CENSUS_SLOT_BYTES bytes):
+ * int32 state (0 free, 1 claimed), int32 unused, double blocks, double bytes,
+ * then a zero-terminated UTF-8 name. */
+#define MK_CENSUS_SLOTS 64
+#define MK_CENSUS_SLOT_BYTES 128
+void *mk_census_table(void);
+/* Claims a free slot atomically: its index, or -1 when all are taken. */
+int32_t mk_census_claim(void);
 
 #ifdef __cplusplus
 }

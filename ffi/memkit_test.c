@@ -149,6 +149,17 @@ static void test_floats(int level) {
   free(out);
 }
 
+/* Every slot once, then none; a freed slot is claimed again. */
+static void test_census(void) {
+  unsigned char *table = mk_census_table();
+  CHECK(table != NULL, "census table");
+  for (int i = 0; i < MK_CENSUS_SLOTS; i++) CHECK(mk_census_claim() == i, "census claim %d", i);
+  CHECK(mk_census_claim() == -1, "census full");
+  int32_t free_state = 0;
+  memcpy(table + 5 * MK_CENSUS_SLOT_BYTES, &free_state, sizeof free_state);
+  CHECK(mk_census_claim() == 5, "census reclaims a freed slot");
+}
+
 int main(void) {
   static const char *names[] = {"scalar", "sse2", "avx2", "neon"};
   CHECK(mk_abi_version() == MEMKIT_ABI_VERSION, "abi version");
@@ -165,6 +176,7 @@ int main(void) {
   }
   mk_simd_force(best);
   CHECK(tested >= 1, "at least one level tested");
+  test_census();
   printf("libmemkit C tests: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

@@ -116,6 +116,10 @@ export const MEMKIT_SYMBOLS: SymbolTable = {
   mk_simd_best: { parameters: [], result: "i32" },
   // int32_t mk_simd_force(int32_t level)
   mk_simd_force: { parameters: ["i32"], result: "i32" },
+  // void *mk_census_table(void)
+  mk_census_table: { parameters: [], result: "usize" },
+  // int32_t mk_census_claim(void)
+  mk_census_claim: { parameters: [], result: "i32" },
   // void mk_copy(void *dst, const void *src, size_t bytes)
   mk_copy: { parameters: ["buffer", "buffer", "usize"], result: "void" },
   // void mk_fill(void *dst, int32_t byte, size_t bytes)

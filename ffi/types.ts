@@ -44,6 +44,8 @@ export interface MemkitLibrary {
   mk_simd_level(): number;
   mk_simd_best(): number;
   mk_simd_force(level: number): number;
+  mk_census_table(): number;
+  mk_census_claim(): number;
   mk_copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;
   mk_fill(dst: Uint8Array, byte: number, bytes: number): void;
   mk_compare(a: Uint8Array, b: Uint8Array, bytes: number): number;

@@ -13,6 +13,7 @@
 // `requester` is non-null only while an owner's own call into its backing
 // runs (beginTake/endTake), and is restored on every exit from that call.
 import { captureSite } from "./_call_site.ts";
+import { publishThreadTotals } from "./_thread_census.ts";
 
 /** A memkit object that takes native memory for itself. */
 export interface CensusOwner {
@@ -36,6 +37,7 @@ export interface CensusEntry {
 }
 
 const live = new Set<CensusEntry>();
+let liveBytes = 0;
 let requester: CensusOwner | null = null;
 
 /** Frames of each allocation site to keep (0: none), set by the global allocator's configuration. */
@@ -86,12 +88,16 @@ export function enterCensus(
     site: census.frames > 0 ? captureSite(census.frames) : null,
   };
   live.add(entry);
+  liveBytes += size;
+  publishThreadTotals(live.size, liveBytes);
   return entry;
 }
 
 /** The memory went back to the system. */
 export function leaveCensus(entry: CensusEntry): void {
-  live.delete(entry);
+  if (!live.delete(entry)) return;
+  liveBytes -= entry.size;
+  publishThreadTotals(live.size, liveBytes);
 }
 
 /** Everything still held, oldest first. */

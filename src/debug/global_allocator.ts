@@ -6,6 +6,7 @@
  */
 import { currentExitCode, onProcessExit, readEnv, setExitCode } from "../../ffi/native.ts";
 import { census, censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
+import { workerTotals } from "../base/_thread_census.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { cFreeIn, cMalloc, cReallocIn } from "./_c_style.ts";
@@ -153,6 +154,14 @@ function exitReport(frames: number): string | null {
   if (global !== null && global.leakDetection && global.debug.leaks().length > 0) parts.push(global.debug.report());
   const held = censusReport(global?.debug ?? null);
   if (held !== null) parts.push(held);
+  const workers = workerTotals();
+  if (workers.length > 0) {
+    const lines = workers.map(({ name, blocks, bytes }) => `  ${name}: ${plural(blocks, "block")}, ${bytes} bytes`);
+    parts.push(
+      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")} ` +
+        `(each Worker's own report lists its blocks where its runtime lets it print one)\n${lines.join("\n")}`,
+    );
+  }
   if (parts.length === 0) return null;
   if (frames === 0) {
     parts.push(

@@ -133,3 +133,26 @@ test("a throwing Error.prepareStackTrace changes nothing: sites are captured, no
   assert.equal(child.status, 0, child.stderr);
   assert.match(child.stderr, /DynamicArray: 1 block, \d+ bytes\n\s+created at \S*exit_leaks_child\.ts:\d+:\d+/);
 });
+
+// Workers: each has its own memkit; what a Worker still holds reaches the main thread's report through libmemkit's
+// process-wide census table, however the Worker ended.
+const WORKER_PARENT = fixture("exit_worker_parent.ts");
+for (const how of ["terminate", "close", "running"] as const) {
+  test(`a Worker that leaks and then ${how === "running" ? "is still running at exit" : `ends by ${how}`}: reported by name, fail exits 1`, () => {
+    const child = runChild(WORKER_PARENT, {}, [how, "fail"]);
+    assert.match(child.stdout, /parent done/);
+    assert.match(child.stderr, /native memory Workers still held at exit: 1 Worker/, child.stderr);
+    const name = runtime === "deno" ? 'Worker "leaky"' : "Worker \\(thread \\d+\\)";
+    assert.match(child.stderr, new RegExp(`^  ${name}: 2 blocks, 1049608 bytes$`, "m"), child.stderr);
+    assert.equal(child.status, 1, child.stderr);
+  });
+}
+
+test("a Worker that leaks under warn keeps exit code 0; one that gave everything back is not reported", () => {
+  const warned = runChild(WORKER_PARENT, {}, ["terminate", "warn"]);
+  assert.match(warned.stderr, /Workers still held at exit/);
+  assert.equal(warned.status, 0, warned.stderr);
+  const clean = runChild(WORKER_PARENT, {}, ["clean", "fail"]);
+  assert.equal(clean.stderr.trim(), "");
+  assert.equal(clean.status, 0);
+});
