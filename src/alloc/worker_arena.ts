@@ -4,6 +4,7 @@
  * @module
  */
 import { Arena } from "./arena.ts";
+import { createLifetimeOwner } from "../base/_native_census.ts";
 import type { ArenaOptions } from "./arena_types.ts";
 
 let threadArena: Arena | null = null;
@@ -12,7 +13,9 @@ let threadArena: Arena | null = null;
  * This thread's arena (the ThreadLocalArena of arena designs): each Worker, and the main
  * thread, gets its own, created on first call with `options` (later calls
  * return the same arena and ignore `options`). Nothing is shared between
- * threads, so no locking is needed.
+ * threads, so no locking is needed. It lives as long as its thread, so the
+ * leak check at exit does not count it; after its `dispose()`, the next call
+ * creates a fresh one.
  *
  * @param options Options for the arena when this call creates it.
  * @returns The arena of the calling thread.
@@ -31,6 +34,9 @@ let threadArena: Arena | null = null;
  * ```
  */
 export function workerArena(options?: ArenaOptions): Arena {
-  threadArena ??= new Arena(options);
+  // A disposed arena reports no capacity (a live one always holds its first chunk): the thread gets a new one.
+  if (threadArena === null || threadArena.stats().capacityBytes === 0) {
+    threadArena = createLifetimeOwner(() => new Arena(options));
+  }
   return threadArena;
 }

@@ -125,6 +125,7 @@ export class ArrayStore implements Target {
       },
       site: censusSite(),
       holder: null,
+      lifetime: false,
     };
     if (share !== null) {
       const s = share.use("take a snapshot of");

@@ -23,6 +23,8 @@ export interface CensusOwner {
   readonly site: string | null;
   /** The memkit object itself, when a report must recognise it (the global allocator's own blocks). */
   readonly holder: object | null;
+  /** Memory memkit keeps for the thread's life by design (the thread's `workerArena()`): never a leak, not counted. */
+  readonly lifetime: boolean;
 }
 
 /** Memory taken from the system and not yet given back. */
@@ -37,6 +39,8 @@ export interface CensusEntry {
 }
 
 const live = new Set<CensusEntry>();
+// True while memkit creates an owner whose memory lives as long as the thread (see `lifetime`).
+let creatingLifetimeOwner = false;
 let liveBytes = 0;
 let requester: CensusOwner | null = null;
 
@@ -50,7 +54,18 @@ export function censusSite(): string | null {
 
 /** A new owner; its creation site is captured when allocation sites are traced. */
 export function censusOwner(kind: string, holder: object | null = null): CensusOwner {
-  return { kind, site: censusSite(), holder };
+  return { kind, site: censusSite(), holder, lifetime: creatingLifetimeOwner };
+}
+
+/** Creates, with `create`, an owner whose memory is kept for the thread's life (not counted by the census). */
+export function createLifetimeOwner<T>(create: () => T): T {
+  const outer = creatingLifetimeOwner;
+  creatingLifetimeOwner = true;
+  try {
+    return create();
+  } finally {
+    creatingLifetimeOwner = outer;
+  }
 }
 
 /**
@@ -87,6 +102,7 @@ export function enterCensus(
     takenAt: performance.now(),
     site: census.frames > 0 ? captureSite(census.frames) : null,
   };
+  if (entry.owner.lifetime) return entry; // kept for the thread's life: never in the census
   live.add(entry);
   liveBytes += size;
   publishThreadTotals(live.size, liveBytes);
