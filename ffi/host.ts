@@ -63,12 +63,29 @@ export function hostArch(): string {
  * `process.on("exit")`, which covers every path.
  */
 export function onProcessExit(callback: (code: number | null) => void): void {
+  let ran = false;
   if (detectRuntime() === "deno") {
-    let ran = false;
-    globalThis.addEventListener("unload", () => {
+    const onUnload = () => {
       if (ran) return;
       ran = true;
       callback(null);
+    };
+    globalThis.addEventListener("unload", onUnload);
+    // When the program ends by returning, Deno fires unload and then
+    // node:process "exit": run in the last "exit" listener instead, so memory
+    // the program frees in its own exit listeners counts as freed. (process.exit()
+    // fires "exit" before unload, so unload is already last; Deno.exit() fires
+    // unload only.)
+    globalThis.addEventListener("beforeunload", (event) => {
+      if (event.defaultPrevented) return;
+      globalThis.removeEventListener("unload", onUnload);
+      const process = nodeProcess();
+      if (process === null) {
+        globalThis.addEventListener("unload", onUnload);
+        return;
+      }
+      process.removeListener("exit", onUnload);
+      process.on("exit", onUnload);
     });
     // No unload follows an uncaught error: report it here, unless the program
     // handles it (an earlier listener prevented it, or node:process handlers,
@@ -82,15 +99,34 @@ export function onProcessExit(callback: (code: number | null) => void): void {
     globalThis.addEventListener("unhandledrejection", (event) => onError(event, "unhandledRejection"));
     return;
   }
-  let ran = false;
-  (globalThis as unknown as { process: { on(event: string, f: (code: number) => void): void } }).process.on(
-    "exit",
-    (code) => {
-      if (ran) return;
-      ran = true;
-      callback(typeof code === "number" ? code : null);
-    },
-  );
+  const process = (globalThis as unknown as {
+    process: {
+      on(event: string, f: (code: number) => void): void;
+      removeListener(event: string, f: (code: number) => void): void;
+    };
+  }).process;
+  const onExit = (code: number) => {
+    if (ran) return;
+    ran = true;
+    callback(typeof code === "number" ? code : null);
+  };
+  process.on("exit", onExit);
+  // As in Deno: at the end of a program that returns, be the last exit listener.
+  process.on("beforeExit", () => {
+    process.removeListener("exit", onExit);
+    process.on("exit", onExit);
+  });
+}
+
+interface NodeProcess {
+  on(event: string, f: (code: number) => void): void;
+  removeListener(event: string, f: (code: number) => void): void;
+  listenerCount?(event: string): number;
+}
+
+// The global node:process object, where the runtime has one.
+function nodeProcess(): NodeProcess | null {
+  return (globalThis as { process?: NodeProcess }).process ?? null;
 }
 
 // How many node:process listeners the program added for `event`.

@@ -141,11 +141,24 @@ function traceFramesFromEnvironment(): number {
 function exitCheck(code: number | null): void {
   const check = exitCheckConfig;
   if (check === null || !check.leakDetection || check.atExit === "off") return;
-  const report = exitReport(check.frames);
+  let report: string | null;
+  try {
+    report = exitReport(check.frames);
+  } catch (error) {
+    // Built-ins the program replaced can break the report; the verdict stands without it.
+    report = `memkit: the leak check at exit could not list the leaks (${describe(error)})`;
+  }
   if (report === null) return;
-  console.error(report);
+  try {
+    printError(report);
+  } catch {
+    // Nowhere to print: the exit code still says it.
+  }
   if (check.atExit === "fail" && (code ?? currentExitCode()) === 0) setExitCode(1);
 }
+
+// console.error as it was when memkit loaded: a program may replace it before exit.
+const printError: (text: string) => void = console.error.bind(console);
 
 /** The whole report printed at exit, or null when nothing leaked. */
 function exitReport(frames: number): string | null {

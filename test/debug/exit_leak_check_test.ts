@@ -39,7 +39,7 @@ test('"off" prints nothing and keeps the exit code', () => {
   assert.equal(child.status, 0);
 });
 
-for (const what of ["none", "thread arena"]) {
+for (const what of ["none", "thread arena", "exit listener"]) {
   test(`a script that gives everything back prints nothing and exits 0 under fail (${what})`, () => {
     const child = runChild(CHILD, {}, ["return", "fail", what]);
     assert.equal(child.stderr.trim(), "");
@@ -166,4 +166,10 @@ test("a Worker that leaks under warn keeps exit code 0; one that gave everything
   const clean = runChild(WORKER_PARENT, {}, ["clean", "fail"]);
   assert.equal(clean.stderr.trim(), "");
   assert.equal(clean.status, 0);
+});
+
+test("a program that replaced console.error still gets the report and the exit code", () => {
+  const child = runChild(CHILD, {}, ["return", "fail", "console replaced"]);
+  assert.match(child.stderr, /memkit: 1 leaked block, 24 bytes/);
+  assert.equal(child.status, 1, child.stderr);
 });
