@@ -136,7 +136,8 @@ export class Arena implements Allocator, Disposable {
    * @throws {RangeError} For an out-of-range capacity or alignment.
    * @throws {AllocationError} "out-of-memory" when the first chunk cannot be had; "corruption" when the backing returns a block it must not.
    */
-  constructor(options: ArenaOptions = {}) {
+  constructor(options?: ArenaOptions) {
+    if (options === undefined) options = {};
     registerLeases(this, this.#leases);
     const parsed = parseArenaOptions(options);
     this.#alignment = parsed.alignment;
@@ -427,7 +428,8 @@ export class Arena implements Allocator, Disposable {
    * @param mode "free-all", "retain-capacity" (default) or `{ retainLimit }`.
    * @throws {TypeError} For a mode that is none of those; {RangeError} for a bad `retainLimit`.
    */
-  reset(mode: ArenaResetMode = "retain-capacity"): void {
+  reset(mode?: ArenaResetMode): void {
+    if (mode === undefined) mode = "retain-capacity";
     const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
     while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);

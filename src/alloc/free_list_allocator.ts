@@ -110,7 +110,8 @@ export class FreeListAllocator implements Allocator, Disposable {
    * @throws {RangeError} For out-of-range sizes.
    * @throws {AllocationError} "out-of-memory" when the backing refuses the first chunk; "corruption" when it returns a block it must not.
    */
-  constructor(options: FreeListAllocatorOptions = {}) {
+  constructor(options?: FreeListAllocatorOptions) {
+    if (options === undefined) options = {};
     registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create FreeListAllocator");
     this.#capacity = roundToPage(parsed.capacity ?? 1 << 20);

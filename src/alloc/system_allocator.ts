@@ -144,7 +144,8 @@ export class SystemAllocator implements Allocator, Disposable {
    * @throws {RangeError} For an out-of-range `mmapThreshold`.
    * @throws {AllocationError} "unsupported" when libc cannot be opened (e.g. Deno without `--allow-ffi`).
    */
-  constructor(options: SystemAllocatorOptions = {}) {
+  constructor(options?: SystemAllocatorOptions) {
+    if (options === undefined) options = {};
     registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create SystemAllocator");
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);

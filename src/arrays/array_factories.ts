@@ -43,8 +43,9 @@ function checkLayout(layout: StructLayout, op: string): void {
  */
 export function vertexArray<T = Record<string, FieldValue>>(
   layout: StructLayout,
-  options: DynamicArrayOptions = {},
+  options?: DynamicArrayOptions,
 ): DynamicArray<T> {
+  if (options === undefined) options = {};
   checkLayout(layout, "a vertex array");
   return new DynamicArray<T>(layout, withAlignment(options, 16));
 }
@@ -74,8 +75,9 @@ export function vertexArray<T = Record<string, FieldValue>>(
  */
 export function uniformArray<T = Record<string, FieldValue>>(
   layout: StructLayout,
-  options: DynamicArrayOptions = {},
+  options?: DynamicArrayOptions,
 ): DynamicArray<T> {
+  if (options === undefined) options = {};
   checkLayout(layout, "a uniform array");
   const types: Record<string, FieldType> = {};
   for (const [name, field] of Object.entries(layout.fields)) types[name] = field.type;
@@ -101,7 +103,8 @@ export function uniformArray<T = Record<string, FieldValue>>(
  * samples.free();
  * ```
  */
-export function audioArray(options: DynamicArrayOptions = {}): SIMDArray {
+export function audioArray(options?: DynamicArrayOptions): SIMDArray {
+  if (options === undefined) options = {};
   return new SIMDArray("f32", options);
 }
 

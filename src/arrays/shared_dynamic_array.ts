@@ -175,8 +175,9 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   static attach<U = FieldValue | Record<string, FieldValue>>(
     buffer: SharedArrayBuffer,
     type: StructLayout | FieldType,
-    options: { timeoutMs?: number; wrap?: boolean } = {},
+    options?: { timeoutMs?: number; wrap?: boolean },
   ): SharedDynamicArray<U> {
+    if (options === undefined) options = {};
     const lengths = growableLengths(buffer);
     if (lengths === null) {
       const freed = ArrayBuffer.isView(buffer) ? intrinsic.bufferOf(buffer) : buffer;

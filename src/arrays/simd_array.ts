@@ -78,7 +78,8 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    * velocities.push([1, 0]);
    * ```
    */
-  constructor(type: SIMDType, options: DynamicArrayOptions = {}) {
+  constructor(type: SIMDType, options?: DynamicArrayOptions) {
+    if (options === undefined) options = {};
     const shape = typeof type === "string" && Object.hasOwn(SHAPES, type) ? SHAPES[type] : undefined;
     if (shape === undefined) {
       throw new TypeError(

@@ -150,11 +150,12 @@ export function isStructLayout(value: unknown): value is StructLayout {
  */
 export function struct(
   fields: Record<string, FieldType>,
-  options: { packed?: boolean; align?: number } = {},
+  options?: { packed?: boolean; align?: number },
 ): StructLayout {
   if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
     throw new TypeError(`Cannot define a struct as 'fields' must be an object: current value is ${describe(fields)}`);
   }
+  if (options === undefined) options = {};
   const parsed = parseOptions(OptionsSchema, options, "define a struct");
   const entries = Object.entries(fields);
   if (entries.length === 0) throw new TypeError("Cannot define a struct as 'fields' must name at least one field");

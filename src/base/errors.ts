@@ -103,7 +103,8 @@ export class AllocationError extends Error {
    * @param options Cause, failing call and errno.
    * @throws {TypeError} For an unknown category, a message that is not a string, or options that are not an object.
    */
-  constructor(category: AllocationErrorCategory, message: string, options: AllocationErrorOptions = {}) {
+  constructor(category: AllocationErrorCategory, message: string, options?: AllocationErrorOptions) {
+    if (options === undefined) options = {};
     if (!CATEGORIES.has(category)) {
       throw new TypeError(
         `Cannot create an AllocationError as 'category' must be one of ${

@@ -198,7 +198,8 @@ export class DebugAllocator implements Allocator, Disposable {
    * @throws {TypeError} For a backing that is not an Allocator, or mistyped options.
    * @throws {RangeError} For out-of-range numbers.
    */
-  constructor(backing?: Allocator, options: DebugAllocatorOptions = {}) {
+  constructor(backing?: Allocator, options?: DebugAllocatorOptions) {
+    if (options === undefined) options = {};
     if (
       backing !== undefined && (typeof backing !== "object" || backing === null || typeof backing.alloc !== "function")
     ) {

@@ -238,7 +238,8 @@ function indent(site: string, by: string): string {
  * @param config What to track and check, and what to do at exit.
  * @throws {TypeError} For mistyped options.
  */
-export function initAllocator(config: GlobalAllocatorConfig = {}): void {
+export function initAllocator(config?: GlobalAllocatorConfig): void {
+  if (config === undefined) config = {};
   const parsed = parseOptions(ConfigSchema, config, "initialise the global allocator");
   if (state !== null) deinit();
   lastConfig = { ...parsed };

@@ -263,7 +263,8 @@ const MapFileSchema = z.object({
  * assert.equal(pages.read(2 ** 32 + 4096, 1)[0], 1);
  * ```
  */
-export function mapPages(byteLength: number, options: MapPagesOptions = {}): Mapping {
+export function mapPages(byteLength: number, options?: MapPagesOptions): Mapping {
+  if (options === undefined) options = {};
   checkSize(byteLength, "map pages", "byteLength", MAX_BLOCK_SIZE, 1);
   const parsed = parseOptions(MapPagesSchema, options, "map pages");
   if (native.libcError) throw new AllocationError("unsupported", native.libcError);
@@ -337,7 +338,8 @@ export function mapPages(byteLength: number, options: MapPagesOptions = {}): Map
  * assert.equal(readFileSync(path)[0], 9);
  * ```
  */
-export function mapFile(path: string | URL, options: MapFileOptions = {}): Mapping {
+export function mapFile(path: string | URL, options?: MapFileOptions): Mapping {
+  if (options === undefined) options = {};
   if (typeof path !== "string" && !(path instanceof URL)) {
     throw new TypeError(`Cannot map a file as 'path' must be a string or URL: current value is ${describe(path)}`);
   }

@@ -124,7 +124,8 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
    * @throws {TypeError} For mistyped options.
    * @throws {RangeError} For out-of-range numbers.
    */
-  constructor(options: PressureMonitorOptions = {}) {
+  constructor(options?: PressureMonitorOptions) {
+    if (options === undefined) options = {};
     const parsed = parseOptions(OptionsSchema, options, "create PressureMonitor");
     this.#interval = parsed.intervalMs ?? 2000;
     this.#thresholds = resolveThresholds(parsed.thresholds as PressureThresholds | undefined, "create PressureMonitor");

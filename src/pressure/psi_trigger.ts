@@ -90,7 +90,8 @@ export class PsiTrigger implements Disposable {
    * @throws {TypeError} / {RangeError} For bad options.
    * @throws {AllocationError} "unsupported" off Linux; "platform" when the kernel refuses (ENOENT without PSI, EINVAL for a window the process may not use, EPERM / EACCES without permission), naming the errno.
    */
-  static open(options: PsiTriggerOptions = {}): PsiTrigger {
+  static open(options?: PsiTriggerOptions): PsiTrigger {
+    if (options === undefined) options = {};
     const parsed = parseOptions(OptionsSchema, options, "open a PSI trigger");
     const path = parsed.path ?? "/proc/pressure/memory";
     const kind = parsed.kind ?? "some";
