@@ -149,40 +149,55 @@ function exitCheck(code: number | null): void {
     report = `memkit: the leak check at exit could not list the leaks (${describe(error)})`;
   }
   if (report === null) return;
+  const fail = check.atExit === "fail" && (code ?? currentExitCode()) === 0;
+  const verdict = check.atExit === "fail"
+    ? (fail ? 'exit code set to 1 (leakCheckAtExit: "fail")' : "the program's own exit code is kept")
+    : 'the exit code is unchanged (leakCheckAtExit: "warn")';
   try {
-    printError(report);
+    printError(`${report}\nmemkit: leaks at exit; ${verdict}.`);
   } catch {
     // Nowhere to print: the exit code still says it.
   }
-  if (check.atExit === "fail" && (code ?? currentExitCode()) === 0) setExitCode(1);
+  if (fail) setExitCode(1);
 }
 
 // console.error as it was when memkit loaded: a program may replace it before exit.
 const printError: (text: string) => void = console.error.bind(console);
 
-/** The whole report printed at exit, or null when nothing leaked. */
+/** The whole report printed at exit (without the verdict), or null when nothing leaked. */
 function exitReport(frames: number): string | null {
   const parts: string[] = [];
   const global = state;
-  if (global !== null && global.leakDetection && global.debug.leaks().length > 0) parts.push(global.debug.report());
+  if (global !== null && global.leakDetection && global.debug.leaks().length > 0) {
+    parts.push(
+      "memkit: the global allocator (getAllocator(), malloc()) still holds blocks " +
+        "(free each with free(view) or cFree(address, size)):\n" + global.debug.report(),
+    );
+  }
   const held = censusReport(global?.debug ?? null);
   if (held !== null) parts.push(held);
   const workers = workerTotals();
   if (workers.length > 0) {
     const lines = workers.map(({ name, blocks, bytes }) => `  ${name}: ${plural(blocks, "block")}, ${bytes} bytes`);
     parts.push(
-      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")} ` +
-        `(each Worker's own report lists its blocks where its runtime lets it print one)\n${lines.join("\n")}`,
+      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")}\n${lines.join("\n")}\n` +
+        "  (to list a Worker's blocks and where they were taken, have it call initAllocator({ stackTraceFrames: 8 }) " +
+        "and end itself with close(): Bun prints its report then; Deno fires no exit event in Workers)",
     );
   }
   if (parts.length === 0) return null;
-  if (frames === 0) {
-    parts.push(
-      `memkit: to see where each leak was allocated, run with ${TRACE_FRAMES_VARIABLE}=8 in the environment ` +
-        "(Deno: with --allow-env) or call initAllocator({ stackTraceFrames: 8 }) first.",
-    );
-  }
+  if (frames === 0) parts.push(traceHint());
   return parts.join("\n");
+}
+
+// How to get allocation sites, and why the environment variable did not give them when it is set.
+function traceHint(): string {
+  const value = readEnv(TRACE_FRAMES_VARIABLE);
+  const set = value === undefined
+    ? ""
+    : ` (${TRACE_FRAMES_VARIABLE}=${JSON.stringify(value)} is not a number from 1 to 100)`;
+  return `memkit: to see where each leak was allocated, run with ${TRACE_FRAMES_VARIABLE}=8 in the environment ` +
+    `(Deno: with --allow-env) or call initAllocator({ stackTraceFrames: 8 }) first${set}.`;
 }
 
 const LISTED_PER_OWNER = 8;
@@ -368,7 +383,7 @@ export function deinit(): void {
   if (state === null) return;
   const global = state;
   if (exitCheckConfig !== null && exitCheckConfig.atExit !== "off" && checkForLeaks()) {
-    console.error(global.debug.report());
+    printError(`memkit: deinit() ended the global allocator while it still held blocks:\n${global.debug.report()}`);
     if (exitCheckConfig.atExit === "fail" && currentExitCode() === 0) setExitCode(1);
   }
   global.debug.deinit();

@@ -30,8 +30,19 @@ for (const mode of ["warn", "fail"] as const) {
     const child = runChild(CHILD, {}, ["return", mode, "all"]);
     assertFullReport(child.stderr);
     assert.equal(child.status, mode === "fail" ? 1 : 0, child.stderr);
+    // The last line says what happened to the exit code.
+    const verdict = mode === "fail"
+      ? 'memkit: leaks at exit; exit code set to 1 (leakCheckAtExit: "fail").'
+      : 'memkit: leaks at exit; the exit code is unchanged (leakCheckAtExit: "warn").';
+    assert.equal(child.stderr.trim().split("\n").at(-1), verdict);
   });
 }
+
+test("a MEMKIT_TRACE_FRAMES that is not a number of frames is ignored, and the hint says why", () => {
+  const child = runChild(CHILD, { MEMKIT_TRACE_FRAMES: "abc" }, ["return", "warn", "all"]);
+  assert.match(child.stderr, /MEMKIT_TRACE_FRAMES="abc" is not a number from 1 to 100/);
+  assert.equal(child.status, 0);
+});
 
 test('"off" prints nothing and keeps the exit code', () => {
   const child = runChild(CHILD, {}, ["return", "off", "all"]);
