@@ -64,7 +64,11 @@ export interface PressureThresholds {
   psiFullCritical?: number;
 }
 
-const fraction = z.number().min(0, "must be at least 0").max(1, "must be at most 1");
+// Bands are fractions of the limit (0.1 is 10 %), PSI thresholds percentages: the messages say which.
+const fraction = z.number().min(0, "must be a fraction from 0 to 1 (0.1 is 10 %)").max(
+  1,
+  "must be a fraction from 0 to 1 (0.1 is 10 %)",
+);
 const percent = z.number().min(0, "must be at least 0").max(100, "must be at most 100");
 const ThresholdsSchema = z.object({
   low: fraction.optional(),
