@@ -78,21 +78,24 @@ export function onProcessExit(callback: (code: number | null) => void): void {
     // unload only.)
     globalThis.addEventListener("beforeunload", (event) => {
       if (event.defaultPrevented) return;
-      globalThis.removeEventListener("unload", onUnload);
       const process = nodeProcess();
-      if (process === null) {
-        globalThis.addEventListener("unload", onUnload);
-        return;
+      if (process === null) return;
+      try {
+        process.removeListener("exit", onUnload);
+        process.on("exit", onUnload);
+      } catch {
+        return; // a process object the program froze: stay with unload
       }
-      process.removeListener("exit", onUnload);
-      process.on("exit", onUnload);
+      globalThis.removeEventListener("unload", onUnload);
     });
     // No unload follows an uncaught error: report it here, unless the program
     // handles it (an earlier listener prevented it, or node:process handlers,
     // which Deno registers after this listener). A later listener that prevents
     // it keeps the process alive, and unload then checks again.
+    let reportedError = false; // one report per death: a Worker's error can fire both events
     const onError = (event: Event, handlers: string) => {
-      if (event.defaultPrevented || ran || nodeHandlers(handlers) > 0) return;
+      if (event.defaultPrevented || ran || reportedError || nodeHandlers(handlers) > 0) return;
+      reportedError = true;
       callback(1);
     };
     globalThis.addEventListener("error", (event) => onError(event, "uncaughtException"));
@@ -113,8 +116,12 @@ export function onProcessExit(callback: (code: number | null) => void): void {
   process.on("exit", onExit);
   // As in Deno: at the end of a program that returns, be the last exit listener.
   process.on("beforeExit", () => {
-    process.removeListener("exit", onExit);
-    process.on("exit", onExit);
+    try {
+      process.removeListener("exit", onExit);
+      process.on("exit", onExit);
+    } catch {
+      process.on("exit", onExit); // a process object the program froze: keep (or restore) the listener
+    }
   });
 }
 

@@ -211,6 +211,15 @@ async function initialize(): Promise<NativeLayer> {
     ? await loadLibmemkit(adapter, platform, arch)
     : { library: null, path: null, error: opened.error };
   const memkit = load.library;
+  // Never unloaded: Deno unloads a library when the last thread that opened it
+  // ends, which would lose the census table Workers keep in it (memkit.h).
+  if (memkit !== null && load.path !== null && libc.dlopen !== undefined && platform) {
+    try {
+      libc.dlopen(new TextEncoder().encode(`${load.path}\0`), platform.RTLD_NOW_NODELETE);
+    } catch {
+      // Pinning is best effort: without it only the Workers' totals can be lost.
+    }
+  }
   const ffiError = granted({ name: "ffi" }) ? null : FFI_ERROR;
   const maxViewBytes = MAX_VIEW_BYTES[runtime];
   jsBelow = runtime === "deno" ? 512 : 32;

@@ -43,6 +43,8 @@ export interface PlatformConstants {
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly _SC_PAGESIZE: number;
+  /** dlopen flags RTLD_NOW | RTLD_NODELETE: pin a library for the process's life. */
+  readonly RTLD_NOW_NODELETE: number;
 }
 
 const LINUX: PlatformConstants = {
@@ -72,6 +74,7 @@ const LINUX: PlatformConstants = {
   O_CLOEXEC: 0o2000000,
   O_NONBLOCK: 0o4000,
   _SC_PAGESIZE: 30,
+  RTLD_NOW_NODELETE: 0x2 | 0x1000,
 };
 
 const DARWIN: PlatformConstants = {
@@ -102,6 +105,7 @@ const DARWIN: PlatformConstants = {
   O_CLOEXEC: 0x01000000,
   O_NONBLOCK: 0x4,
   _SC_PAGESIZE: 29,
+  RTLD_NOW_NODELETE: 0x2 | 0x80,
 };
 
 /** The constants of `os`, or `null` when memkit has none for it. */

@@ -70,6 +70,8 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
       result: "usize",
       optional: true,
     },
+    // void *dlopen(const char *path, int flags): pins libmemkit (RTLD_NODELETE)
+    dlopen: { parameters: ["buffer", "i32"], result: "usize", optional: true },
     // long sysconf(int name)
     sysconf: { parameters: ["i32"], result: "i64" },
     // int open(const char *path, int flags): never called with a mode, so the

@@ -34,6 +34,7 @@ export interface Libc {
   host_statistics64?: (host: number, flavor: number, info: Uint8Array, count: Uint8Array) => number;
   proc_pid_rusage?: (pid: number, flavor: number, buffer: Uint8Array) => number;
   getpid?: () => number;
+  dlopen?: (path: Uint8Array, flags: number) => number;
   notify_register_check?: (name: Uint8Array, token: Uint8Array) => number;
   notify_get_state?: (token: number, state: Uint8Array) => number;
 }

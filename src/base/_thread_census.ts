@@ -10,6 +10,11 @@
 import { native, workerLabel } from "../../ffi/native.ts";
 
 const SLOTS = 64;
+/** How many Workers can hold memory at once and be counted. */
+export const WORKER_SLOTS = SLOTS;
+// Captured at load: a program may replace built-ins before the exit check reads the table.
+const atomicsLoad = Atomics.load;
+const atomicsStore = Atomics.store;
 const SLOT_BYTES = 128;
 const NAME_BYTES = SLOT_BYTES - 24;
 
@@ -58,9 +63,17 @@ export function publishThreadTotals(blocks: number, bytes: number): void {
   t.counts[base + 1] = blocks;
   t.counts[base + 2] = bytes;
   if (blocks === 0) {
-    Atomics.store(t.states, slot * (SLOT_BYTES / 4), 0); // free for the next Worker
+    atomicsStore(t.states, slot * (SLOT_BYTES / 4), 0); // free for the next Worker
     slot = -1;
   }
+}
+
+/** Whether every slot is claimed (a Worker may then have gone uncounted). */
+export function workersUncounted(): boolean {
+  const t = tableOf();
+  if (t === null) return false;
+  for (let i = 0; i < SLOTS; i++) if (atomicsLoad(t.states, i * (SLOT_BYTES / 4)) !== 1) return false;
+  return true;
 }
 
 /** What each Worker still holds (on the main thread; empty elsewhere or without libmemkit). */
@@ -70,13 +83,13 @@ export function workerTotals(): { name: string; blocks: number; bytes: number }[
   if (t === null) return [];
   const out: { name: string; blocks: number; bytes: number }[] = [];
   for (let i = 0; i < SLOTS; i++) {
-    if (Atomics.load(t.states, i * (SLOT_BYTES / 4)) !== 1) continue;
+    if (atomicsLoad(t.states, i * (SLOT_BYTES / 4)) !== 1) continue;
     const blocks = t.counts[i * (SLOT_BYTES / 8) + 1], bytes = t.counts[i * (SLOT_BYTES / 8) + 2];
     if (!(blocks > 0)) continue;
     const at = i * SLOT_BYTES + 24;
     const end = t.bytes.indexOf(0, at);
     const name = new TextDecoder().decode(t.bytes.slice(at, end < 0 || end > at + NAME_BYTES ? at + NAME_BYTES : end));
-    out.push({ name, blocks, bytes });
+    out[out.length] = { name, blocks, bytes };
   }
   return out;
 }

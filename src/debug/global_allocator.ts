@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { currentExitCode, onProcessExit, readEnv, setExitCode } from "../../ffi/native.ts";
+import { currentExitCode, onProcessExit, readEnv, setExitCode, workerLabel } from "../../ffi/native.ts";
 import { census, censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
-import { workerTotals } from "../base/_thread_census.ts";
+import { WORKER_SLOTS, workersUncounted, workerTotals } from "../base/_thread_census.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { cFreeIn, cMalloc, cReallocIn } from "./_c_style.ts";
@@ -146,48 +146,72 @@ function exitCheck(code: number | null): void {
     report = exitReport(check.frames);
   } catch (error) {
     // Built-ins the program replaced can break the report; the verdict stands without it.
-    report = `memkit: the leak check at exit could not list the leaks (${describe(error)})`;
+    report = `memkit: the leak check at exit could not list the leaks (${
+      error instanceof Error ? error.message : describe(error)
+    })`;
   }
   if (report === null) return;
   const fail = check.atExit === "fail" && (code ?? currentExitCode()) === 0;
-  const verdict = check.atExit === "fail"
-    ? (fail ? 'exit code set to 1 (leakCheckAtExit: "fail")' : "the program's own exit code is kept")
-    : 'the exit code is unchanged (leakCheckAtExit: "warn")';
+  const worker = workerLabel();
+  const verdict = worker !== null
+    ? `leaks at exit in ${worker}; the main thread's check reports them too and decides the process's exit code`
+    : check.atExit === "fail"
+    ? (fail
+      ? 'leaks at exit; exit code set to 1 (leakCheckAtExit: "fail")'
+      : "leaks at exit; the program's own exit code is kept")
+    : 'leaks at exit; the exit code is unchanged (leakCheckAtExit: "warn")';
   try {
-    printError(`${report}\nmemkit: leaks at exit; ${verdict}.`);
+    printError(`${report}\nmemkit: ${verdict}.`);
   } catch {
     // Nowhere to print: the exit code still says it.
   }
   if (fail) setExitCode(1);
 }
 
-// console.error as it was when memkit loaded: a program may replace it before exit.
+// console.error, join and Reflect.apply as they were when memkit loaded: a
+// program may replace built-ins before exit, and the report must still be
+// printed (or, when it cannot be built, the verdict still stands).
 const printError: (text: string) => void = console.error.bind(console);
+const arrayJoin = Array.prototype.join;
+const apply = Reflect.apply;
+
+function add(list: string[], line: string): void {
+  list[list.length] = line;
+}
+
+function joinLines(list: string[]): string {
+  return apply(arrayJoin, list, ["\n"]) as string;
+}
 
 /** The whole report printed at exit (without the verdict), or null when nothing leaked. */
 function exitReport(frames: number): string | null {
   const parts: string[] = [];
   const global = state;
   if (global !== null && global.leakDetection && global.debug.leaks().length > 0) {
-    parts.push(
+    add(
+      parts,
       "memkit: the global allocator (getAllocator(), malloc()) still holds blocks " +
         "(free each with free(view) or cFree(address, size)):\n" + global.debug.report(),
     );
   }
   const held = censusReport(global?.debug ?? null);
-  if (held !== null) parts.push(held);
+  if (held !== null) add(parts, held);
   const workers = workerTotals();
   if (workers.length > 0) {
     const lines = workers.map(({ name, blocks, bytes }) => `  ${name}: ${plural(blocks, "block")}, ${bytes} bytes`);
-    parts.push(
-      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")}\n${lines.join("\n")}\n` +
-        "  (to list a Worker's blocks and where they were taken, have it call initAllocator({ stackTraceFrames: 8 }) " +
-        "and end itself with close(): Bun prints its report then; Deno fires no exit event in Workers)",
+    add(
+      parts,
+      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")}\n${joinLines(lines)}\n` +
+        (workersUncounted()
+          ? `  (all ${WORKER_SLOTS} Worker slots are in use: more Workers may hold memory uncounted)\n`
+          : "") +
+        "  (bytes as taken from the system; to list a Worker's blocks and where they were taken, have it call " +
+        "initAllocator({ stackTraceFrames: 8 }) and end itself with process.exit(): it prints its own report then)",
     );
   }
   if (parts.length === 0) return null;
-  if (frames === 0) parts.push(traceHint());
-  return parts.join("\n");
+  if (frames === 0) add(parts, traceHint());
+  return joinLines(parts);
 }
 
 // How to get allocation sites, and why the environment variable did not give them when it is set.
@@ -210,7 +234,7 @@ function censusReport(globalDebug: object | null): string | null {
     if (globalDebug !== null && entry.owner.holder === globalDebug) continue; // in the global allocator's own report
     const list = byOwner.get(entry.owner);
     if (list === undefined) byOwner.set(entry.owner, [entry]);
-    else list.push(entry);
+    else list[list.length] = entry;
   }
   if (byOwner.size === 0) return null;
   const now = performance.now();
@@ -222,18 +246,18 @@ function censusReport(globalDebug: object | null): string | null {
     blocks += entries.length;
     bytes += total;
     if (++listed > LISTED_OWNERS) continue; // counted, not listed
-    lines.push(`  ${owner.kind}: ${plural(entries.length, "block")}, ${total} bytes`);
-    if (owner.site !== null) lines.push(`    created ${indent(owner.site, "      ")}`);
+    add(lines, `  ${owner.kind}: ${plural(entries.length, "block")}, ${total} bytes`);
+    if (owner.site !== null) add(lines, `    created ${indent(owner.site, "      ")}`);
     for (const entry of entries.slice(0, LISTED_PER_OWNER)) {
       const age = ((now - entry.takenAt) / 1000).toFixed(2);
-      lines.push(`    ${entry.size} bytes at 0x${entry.address.toString(16)}, taken ${age} s before exit`);
-      if (entry.site !== null && entry.site !== owner.site) lines.push(`      ${indent(entry.site, "      ")}`);
+      add(lines, `    ${entry.size} bytes at 0x${entry.address.toString(16)}, taken ${age} s before exit`);
+      if (entry.site !== null && entry.site !== owner.site) add(lines, `      ${indent(entry.site, "      ")}`);
     }
-    if (entries.length > LISTED_PER_OWNER) lines.push(`    … and ${entries.length - LISTED_PER_OWNER} more`);
+    if (entries.length > LISTED_PER_OWNER) add(lines, `    … and ${entries.length - LISTED_PER_OWNER} more`);
   }
-  if (byOwner.size > LISTED_OWNERS) lines.push(`  … and ${byOwner.size - LISTED_OWNERS} more owners`);
+  if (byOwner.size > LISTED_OWNERS) add(lines, `  … and ${byOwner.size - LISTED_OWNERS} more owners`);
   return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
-    `${bytes} bytes (free, dispose or unmap each before exit)\n${lines.join("\n")}`;
+    `${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
 }
 
 function plural(n: number, word: string): string {

@@ -170,6 +170,13 @@ for (const how of ["terminate", "close", "running"] as const) {
   });
 }
 
+test("a Worker terminated before the main thread loads memkit is still reported (libmemkit stays loaded)", () => {
+  const child = runChild(fixture("exit_worker_late.ts"), {}, []);
+  assert.match(child.stdout, /parent done/);
+  assert.match(child.stderr, /Workers still held at exit: 1 Worker\n  \S.*: 2 blocks, 1049608 bytes/, child.stderr);
+  assert.equal(child.status, 1, child.stderr);
+});
+
 test("a Worker that leaks under warn keeps exit code 0; one that gave everything back is not reported", () => {
   const warned = runChild(WORKER_PARENT, {}, ["terminate", "warn"]);
   assert.match(warned.stderr, /Workers still held at exit/);
@@ -182,5 +189,11 @@ test("a Worker that leaks under warn keeps exit code 0; one that gave everything
 test("a program that replaced console.error still gets the report and the exit code", () => {
   const child = runChild(CHILD, {}, ["return", "fail", "console replaced"]);
   assert.match(child.stderr, /memkit: 1 leaked block, 24 bytes/);
+  assert.equal(child.status, 1, child.stderr);
+});
+
+test("a program that replaced Array.prototype.push with a no-op still gets the report of native memory", () => {
+  const child = runChild(CHILD, {}, ["return", "fail", "push replaced"]);
+  assert.match(child.stderr, /^  DynamicArray: 1 block, \d+ bytes$/m, child.stderr);
   assert.equal(child.status, 1, child.stderr);
 });
