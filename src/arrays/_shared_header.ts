@@ -93,7 +93,10 @@ export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, m
   const lock = Atomics.load(words, LOCK);
   if (lock !== 0 && lock !== 1) throw corrupt(op, `its lock word reads ${lock} (0 or 1 expected)`);
   const length = Atomics.load(words, LENGTH);
-  const capacity = (byteLength - HEADER) / stride;
+  // Another thread may grow the buffer and publish a longer length between the
+  // caller's read of byteLength and this one: a writer grows before it publishes,
+  // so the byte length read after the length covers it.
+  const capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
   if (!(length >= 0 && length <= capacity)) {
     throw corrupt(op, `its length word reads ${length}, but the buffer holds ${capacity} elements`);
   }

@@ -86,6 +86,34 @@ test("SharedDynamicArray with two Workers writing and reading at once: no torn r
   }
 });
 
+test("SharedDynamicArray.attach while other Workers grow the array is never reported as corruption", async () => {
+  // The attach reads the length after another Worker grew the buffer and published a longer length.
+  const url = new URL("../fixtures/shared_attach_worker.ts", import.meta.url);
+  for (let round = 0; round < 3; round++) {
+    const shared = new SharedDynamicArray<{ time: number; value: number }>(struct({ time: "f64", value: "f32" }), {
+      maxCapacity: 1 << 16,
+    });
+    const workers = [0, 1, 2, 3].map(() => new Worker(url, { type: "module" }));
+    try {
+      const answers = await Promise.all(
+        workers.map((worker) =>
+          new Promise<string>((resolve, reject) => {
+            worker.onmessage = (event) => {
+              if (event.data === "ready") worker.postMessage({ buffer: shared.buffer, count: 1000 });
+              else resolve(event.data);
+            };
+            worker.onerror = (event) => reject(event);
+          })
+        ),
+      );
+      assert.deepEqual(answers, ["ok", "ok", "ok", "ok"]);
+      assert.equal(shared.length, 4000);
+    } finally {
+      for (const worker of workers) worker.terminate();
+    }
+  }
+});
+
 test("SharedDynamicArray gives up with AllocationError('timeout') when a writer never finishes", () => {
   const values = new SharedDynamicArray<number>("i32", { maxCapacity: 8, timeoutMs: 50 });
   values.push(7);
