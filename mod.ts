@@ -10,7 +10,7 @@
  *
  * The families, in the order below:
  *
- * - **Runtime and pages**: {@linkcode nativeInfo}, {@linkcode addressOf},
+ * - **Runtime and pages**: {@linkcode nativeInfo}, {@linkcode nativeReady}, {@linkcode addressOf},
  *   page and file mappings ({@linkcode mapPages}, {@linkcode mapFile}) with
  *   `protect`, `advise` and `lock`.
  * - **Allocators**: one {@linkcode Allocator} interface and its
@@ -76,7 +76,7 @@ export type {
 } from "./src/base/allocator.ts";
 
 // Runtime and pages.
-export { addressOf, nativeInfo } from "./src/base/native_info.ts";
+export { addressOf, nativeInfo, nativeReady } from "./src/base/native_info.ts";
 export type { NativeInfo } from "./src/base/native_info.ts";
 export { mapFile, mapPages } from "./src/pages/mapping.ts";
 export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/pages/mapping.ts";

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -83,21 +84,20 @@ export function cacheRoot(os: string): string | null {
   return os === "darwin" ? join(home, "Library", "Caches", "memkit") : join(home, ".cache", "memkit");
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function readLocalSources(base: URL): { c: string; h: string } {
+  return {
+    c: readFileSync(fileURLToPath(new URL("memkit.c", base)), "utf8"),
+    h: readFileSync(fileURLToPath(new URL("memkit.h", base)), "utf8"),
+  };
 }
 
 async function readSources(base: URL): Promise<{ c: string; h: string }> {
-  const cUrl = new URL("memkit.c", base);
-  const hUrl = new URL("memkit.h", base);
-  if (base.protocol === "file:") {
-    return {
-      c: readFileSync(fileURLToPath(cUrl), "utf8"),
-      h: readFileSync(fileURLToPath(hUrl), "utf8"),
-    };
-  }
-  const [c, h] = await Promise.all([cUrl, hUrl].map(async (url) => {
+  if (base.protocol === "file:") return readLocalSources(base);
+  const [c, h] = await Promise.all([new URL("memkit.c", base), new URL("memkit.h", base)].map(async (url) => {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
     return await response.text();
@@ -110,7 +110,18 @@ function compilers(): string[] {
   return [...new Set(list)];
 }
 
-function compile(dir: string, libFile: string, attempts: Attempts): boolean {
+// The compiler as a child process that does not block this thread (the build
+// runs while the program goes on with the TypeScript kernels).
+function run(command: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd, timeout: 120_000, encoding: "utf8" }, (error, _stdout, stderr) => {
+      if (error === null) resolve();
+      else reject(stderr && stderr.trim().length > 0 ? new Error(stderr.trim()) : error);
+    });
+  });
+}
+
+async function compile(dir: string, libFile: string, attempts: Attempts): Promise<boolean> {
   for (const cc of compilers()) {
     if (!granted({ name: "run", command: cc })) {
       attempts.add(cc, "no permission to run it (run Deno with --allow-run)");
@@ -118,18 +129,12 @@ function compile(dir: string, libFile: string, attempts: Attempts): boolean {
     }
     const temporary = `${libFile}.${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      execFileSync(cc, [...COMPILE_FLAGS, "-o", temporary, join(dir, "memkit.c"), "-lm"], {
-        cwd: dir,
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: 120_000,
-      });
+      await run(cc, [...COMPILE_FLAGS, "-o", temporary, join(dir, "memkit.c"), "-lm"], dir);
       // Rename is atomic, so concurrent first uses never load a half-written file.
       renameSync(temporary, libFile);
       return true;
     } catch (error) {
-      const stderr = (error as { stderr?: Uint8Array }).stderr;
-      const detail = stderr && stderr.length ? new TextDecoder().decode(stderr).trim() : error;
-      attempts.add(`compile with ${cc}`, detail);
+      attempts.add(`compile with ${cc}`, error);
       try {
         rmSync(temporary, { force: true });
       } catch { /* nothing to clean */ }
@@ -138,20 +143,30 @@ function compile(dir: string, libFile: string, attempts: Attempts): boolean {
   return false;
 }
 
-/** Finds or builds libmemkit; never throws unless `MEMKIT_LIB` is set and unusable. */
-export async function loadLibmemkit(
+/** What a synchronous look for libmemkit found, and how to build it when it found no build. */
+export interface LibraryLookup extends LibraryLoad {
+  /** Builds (compiles into the cache) and opens libmemkit; null when there is nothing to build. */
+  readonly build: (() => Promise<LibraryLoad>) | null;
+}
+
+/**
+ * Looks for libmemkit without blocking on a build: `MEMKIT_NATIVE=0`,
+ * `MEMKIT_LIB`, then the cached build for these sources (a synchronous
+ * dlopen). When there is none, `build` compiles it asynchronously. Never
+ * throws unless `MEMKIT_LIB` is set and unusable.
+ */
+export function findLibmemkit(
   adapter: FfiAdapter,
   platform: PlatformConstants,
   arch: string,
   options: LoadOptions = {},
-): Promise<LibraryLoad> {
-  if (readEnv("MEMKIT_NATIVE") === "0") {
-    return { library: null, path: null, error: "disabled by MEMKIT_NATIVE=0" };
-  }
+): LibraryLookup {
+  const none = (error: string): LibraryLookup => ({ library: null, path: null, error, build: null });
+  if (readEnv("MEMKIT_NATIVE") === "0") return none("disabled by MEMKIT_NATIVE=0");
   const explicit = readEnv("MEMKIT_LIB");
   if (explicit) {
     try {
-      return { library: openLibrary(adapter, explicit), path: explicit, error: null };
+      return { library: openLibrary(adapter, explicit), path: explicit, error: null, build: null };
     } catch (error) {
       const attempts = new Attempts();
       attempts.add(`MEMKIT_LIB=${explicit}`, error);
@@ -171,7 +186,7 @@ export async function loadLibmemkit(
         ? "no MEMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME is set"
         : "no permission to read MEMKIT_CACHE_DIR, XDG_CACHE_HOME or HOME (run Deno with --allow-env)",
     );
-    return { library: null, path: null, error: attempts.toString() };
+    return none(attempts.toString());
   }
 
   // A remote (published) source never changes under one URL, so its URL is the
@@ -179,23 +194,23 @@ export async function loadLibmemkit(
   const remote = base.protocol !== "file:";
   let sources: { c: string; h: string } | null = null;
   try {
-    if (!remote) sources = await readSources(base);
+    if (!remote) sources = readLocalSources(base);
   } catch (error) {
     attempts.add(`read ${new URL("memkit.c", base)}`, error);
-    return { library: null, path: null, error: attempts.toString() };
+    return none(attempts.toString());
   }
   const identity = remote ? base.href : `${sources!.c}\n${sources!.h}`;
-  const key = (await sha256Hex(`${COMPILE_FLAGS.join(" ")}\n${identity}`)).slice(0, 16);
+  const key = sha256Hex(`${COMPILE_FLAGS.join(" ")}\n${identity}`).slice(0, 16);
   const dir = join(root, `${VERSION}-${key}-${platform.os}-${arch}`);
   const libFile = join(dir, `libmemkit${platform.sharedLibrarySuffix}`);
 
   if (!granted({ name: "read", path: dir }) || !granted({ name: "write", path: dir })) {
     attempts.add(dir, "no permission to read and write the cache (run Deno with --allow-read --allow-write)");
-    return { library: null, path: null, error: attempts.toString() };
+    return none(attempts.toString());
   }
   if (!options.rebuild && existsSync(libFile)) {
     try {
-      return { library: openLibrary(adapter, libFile), path: libFile, error: null };
+      return { library: openLibrary(adapter, libFile), path: libFile, error: null, build: null };
     } catch (error) {
       attempts.add(libFile, error); // A stale or broken build: rebuild it below.
     }
@@ -203,22 +218,36 @@ export async function loadLibmemkit(
     attempts.add(libFile, "not built yet");
   }
 
-  try {
-    sources ??= await readSources(base);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "memkit.c"), sources.c);
-    writeFileSync(join(dir, "memkit.h"), sources.h);
-  } catch (error) {
-    attempts.add(`prepare ${dir}`, error);
-    return { library: null, path: null, error: attempts.toString() };
-  }
-  if (!compile(dir, libFile, attempts)) {
-    return { library: null, path: null, error: attempts.toString() };
-  }
-  try {
-    return { library: openLibrary(adapter, libFile), path: libFile, error: null };
-  } catch (error) {
-    attempts.add(libFile, error);
-    return { library: null, path: null, error: attempts.toString() };
-  }
+  const build = async (): Promise<LibraryLoad> => {
+    try {
+      sources ??= await readSources(base);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "memkit.c"), sources.c);
+      writeFileSync(join(dir, "memkit.h"), sources.h);
+    } catch (error) {
+      attempts.add(`prepare ${dir}`, error);
+      return { library: null, path: null, error: attempts.toString() };
+    }
+    if (!(await compile(dir, libFile, attempts))) {
+      return { library: null, path: null, error: attempts.toString() };
+    }
+    try {
+      return { library: openLibrary(adapter, libFile), path: libFile, error: null };
+    } catch (error) {
+      attempts.add(libFile, error);
+      return { library: null, path: null, error: attempts.toString() };
+    }
+  };
+  return { library: null, path: null, error: attempts.toString(), build };
+}
+
+/** Finds or builds libmemkit, waiting for the build; never throws unless `MEMKIT_LIB` is set and unusable. */
+export async function loadLibmemkit(
+  adapter: FfiAdapter,
+  platform: PlatformConstants,
+  arch: string,
+  options: LoadOptions = {},
+): Promise<LibraryLoad> {
+  const found = findLibmemkit(adapter, platform, arch, options);
+  return found.build === null ? found : await found.build();
 }

@@ -20,7 +20,7 @@ import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
 export { intrinsic, typedArrayByteLength } from "./boundary.ts";
 export { currentExitCode, onProcessExit, readEnv, requestGC, setExitCode, unrefTimer, workerLabel } from "./host.ts";
-import { loadLibmemkit } from "./loader.ts";
+import { findLibmemkit } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";
 import type { FfiAdapter, KernelImpl, Kernels, Libc, MemkitLibrary } from "./types.ts";
@@ -194,7 +194,21 @@ let nativeImpl: KernelImpl | null = null;
 // The implementation behind native.kernels (what spyOnNativeCalls records).
 let activeImpl: KernelImpl = fallbackKernels;
 
-async function initialize(): Promise<NativeLayer> {
+// libmemkit's state in this thread. Nothing is looked up at import: the first
+// use of a kernel (or of `memkit`, `simd`, `library`) opens a cached build
+// synchronously, or starts an asynchronous build and runs the TypeScript
+// kernels until it is done, so importing memkit never blocks on a compiler
+// and never delays a Worker's message handlers.
+interface LibraryState {
+  memkit: MemkitLibrary | null;
+  path: string | null;
+  error: string | null;
+  /** The build in flight, or null. */
+  building: Promise<void> | null;
+  looked: boolean;
+}
+
+function initialize(): NativeLayer {
   const runtime = detectRuntime();
   if (runtime === null) throw new Error("memkit runs on Deno 2 or Bun 1");
   const adapter = runtime === "deno" ? createDenoAdapter() : createBunAdapter();
@@ -206,29 +220,61 @@ async function initialize(): Promise<NativeLayer> {
 
   let errnoView: Int32Array | null = null;
   const pageSize = opened.libc && platform ? libc.sysconf(platform._SC_PAGESIZE) : 4096;
-
-  const load = opened.libc && platform
-    ? await loadLibmemkit(adapter, platform, arch)
-    : { library: null, path: null, error: opened.error };
-  const memkit = load.library;
-  // Never unloaded: Deno unloads a library when the last thread that opened it
-  // ends, which would lose the census table Workers keep in it (memkit.h).
-  if (memkit !== null && load.path !== null && libc.dlopen !== undefined && platform) {
-    try {
-      libc.dlopen(new TextEncoder().encode(`${load.path}\0`), platform.RTLD_NOW_NODELETE);
-    } catch {
-      // Pinning is best effort: without it only the Workers' totals can be lost.
-    }
-  }
   const ffiError = granted({ name: "ffi" }) ? null : FFI_ERROR;
   const maxViewBytes = MAX_VIEW_BYTES[runtime];
   jsBelow = runtime === "deno" ? 512 : 32;
   fallbackChecked = checkedKernels(fallbackKernels, jsBelow);
-  if (memkit) {
+
+  const state: LibraryState = { memkit: null, path: null, error: null, building: null, looked: false };
+  let kernels: Kernels | null = null; // set by useKernels/spyOnNativeCalls, else follows the library
+  let simd: SimdLevel | null = null;
+
+  const install = (memkit: MemkitLibrary, path: string) => {
+    state.memkit = memkit;
+    state.path = path;
+    state.error = null;
     nativeImpl = nativeKernels(memkit);
     nativeChecked = checkedKernels(nativeImpl, jsBelow);
-    activeImpl = nativeImpl;
-  }
+    if (kernels === null) activeImpl = nativeImpl;
+    // Never unloaded: Deno unloads a library when the last thread that opened it
+    // ends, which would lose the census table Workers keep in it (memkit.h).
+    if (libc.dlopen !== undefined && platform) {
+      try {
+        libc.dlopen(new TextEncoder().encode(`${path}\0`), platform.RTLD_NOW_NODELETE);
+      } catch {
+        // Pinning is best effort: without it only the Workers' totals can be lost.
+      }
+    }
+  };
+  const look = () => {
+    if (state.looked) return;
+    state.looked = true;
+    if (!opened.libc || !platform) {
+      state.error = opened.error;
+      return;
+    }
+    const found = findLibmemkit(adapter, platform, arch);
+    if (found.library !== null) {
+      install(found.library, found.path!);
+      return;
+    }
+    state.error = found.error;
+    if (found.build === null) return;
+    state.error = `${found.error}\n  - building it in the background; TypeScript kernels until it is ready`;
+    state.building = found.build().then((built) => {
+      if (built.library !== null) install(built.library, built.path!);
+      else state.error = built.error;
+    }, (error) => {
+      state.error = `libmemkit could not be built: ${error}`;
+    }).finally(() => {
+      state.building = null;
+    });
+  };
+  ready = async () => {
+    look();
+    if (state.building !== null) await state.building;
+  };
+
   return {
     runtime,
     os,
@@ -247,18 +293,53 @@ async function initialize(): Promise<NativeLayer> {
       errnoView ??= new Int32Array(adapter.wrap(libc.errno_location(), 4));
       return errnoView[0];
     },
-    kernels: nativeChecked ?? fallbackChecked,
-    memkit,
-    simd: memkit ? SIMD_LEVELS[memkit.mk_simd_level()] ?? "scalar" : "js",
+    get kernels(): Kernels {
+      if (kernels !== null) return kernels;
+      look();
+      return nativeChecked ?? fallbackChecked;
+    },
+    set kernels(value: Kernels) {
+      kernels = value;
+    },
+    get memkit(): MemkitLibrary | null {
+      look();
+      return state.memkit;
+    },
+    get simd(): SimdLevel {
+      if (simd !== null) return simd;
+      look();
+      return state.memkit ? SIMD_LEVELS[state.memkit.mk_simd_level()] ?? "scalar" : "js";
+    },
+    set simd(value: SimdLevel) {
+      simd = value;
+    },
     jsBelowBytes: jsBelow,
     wrapChunkBytes: runtime === "deno" ? 64 << 20 : 1 << 20,
-    library: load.path,
-    libraryError: load.error,
+    get library(): string | null {
+      look();
+      return state.path;
+    },
+    get libraryError(): string | null {
+      look();
+      return state.error;
+    },
   };
 }
 
+let ready: () => Promise<void> = () => Promise.resolve();
+
 /** The native layer of this JS thread. */
-export const native: NativeLayer = await initialize();
+export const native: NativeLayer = initialize();
+
+/**
+ * Waits until libmemkit is loaded or known to be unavailable: opens a cached
+ * build, or waits for the build the first use started. Programs never need it
+ * (memkit runs the TypeScript kernels meanwhile); benchmarks and tests that
+ * must measure the native kernels do.
+ */
+export function nativeReady(): Promise<void> {
+  return ready();
+}
 
 /**
  * Records every libc call and every call that reaches a kernel implementation
@@ -266,6 +347,7 @@ export const native: NativeLayer = await initialize();
  * bad input makes none.
  */
 export function spyOnNativeCalls(): { readonly calls: string[]; restore(): void } {
+  void native.memkit; // look for libmemkit now: its lookup is no call of the code under test
   const calls: string[] = [];
   const libc = native.libc as unknown as Record<string, unknown>;
   const originalLibc = { ...libc };

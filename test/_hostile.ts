@@ -723,6 +723,7 @@ const u8 = () => new Uint8Array(64);
 export const FUNCTIONS: Record<string, FunctionSpec> = {
   addressOf: { args: () => [u8()] },
   nativeInfo: { args: () => [] },
+  nativeReady: { args: () => [] },
   mapPages: { args: () => [8192, { protection: "read-write", populate: false }] },
   mapFile: { args: () => [tempFile(), { write: false, shared: false }] },
   fragmentation: { args: () => [[64, 32, 16]] },

@@ -37,7 +37,7 @@ function copyPublished(files: string[], target: string): void {
 }
 
 const CONSUMER = (moduleUrl: string) => `
-import { nativeInfo, simd, SystemAllocator } from ${JSON.stringify(moduleUrl)};
+import { nativeReady, simd, SystemAllocator } from ${JSON.stringify(moduleUrl)};
 const allocator = new SystemAllocator();
 const block = allocator.alloc(4096, 64);
 block.fill(7);
@@ -45,7 +45,8 @@ const other = block.slice();
 other[3000] = 1;
 const found = simd.compare(block, other);
 allocator.free(block);
-console.log(JSON.stringify({ ...nativeInfo(), found, detached: block.length === 0 }));
+// The first use started the native build in the background; wait for it.
+console.log(JSON.stringify({ ...(await nativeReady()), found, detached: block.length === 0 }));
 `;
 
 function run(

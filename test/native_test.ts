@@ -87,6 +87,23 @@ test("the library is compiled on first use into the cache and reused", () => {
   }
 });
 
+test("importing memkit never waits for a build: the first use builds in the background, nativeReady() waits", () => {
+  const cache = mkdtempSync(`${tmpdir()}/memkit-cache-`);
+  try {
+    const child = runChild(fixture("native_lazy.ts"), { MEMKIT_CACHE_DIR: cache });
+    assert.equal(child.status, 0, child.stderr);
+    const out = JSON.parse(child.stdout);
+    assert.equal(out.first.simd, "js", "the TypeScript kernels while the library builds");
+    assert.match(out.first.libraryError, /building it in the background/);
+    assert.equal(out.first.compare, 5);
+    assert.notEqual(out.ready.simd, "js");
+    assert.ok(out.ready.library.startsWith(cache), out.ready.library);
+    assert.equal(out.compare, 5);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
 test("without a compiler, the failure lists every compiler tried and falls back", () => {
   const cache = mkdtempSync(`${tmpdir()}/memkit-cache-`);
   try {

@@ -1,9 +1,10 @@
 /**
- * What the native layer found at start-up, and raw addresses of views.
+ * What the native layer found, waiting for its native library, and raw
+ * addresses of views.
  *
  * @module
  */
-import { intrinsic, native } from "../../ffi/native.ts";
+import { intrinsic, native, nativeReady as libraryReady } from "../../ffi/native.ts";
 import { checkView } from "./_validate.ts";
 import { AllocationError } from "./errors.ts";
 
@@ -63,6 +64,31 @@ export function nativeInfo(): NativeInfo {
     libraryError: native.libraryError,
     libcError: native.libcError,
   };
+}
+
+/**
+ * Waits for memkit's native library (libmemkit, the SIMD kernels): importing
+ * memkit never blocks, and the first use of a kernel opens a cached build
+ * or starts building one with the system C compiler in the background,
+ * running the TypeScript kernels until it is ready. A program never needs to
+ * wait; a benchmark or a test that measures the native kernels does. Resolves
+ * (never rejects) once the library is loaded or known to be unavailable
+ * (`simd` is then "js" and `libraryError` says why). `deno task build` builds
+ * it ahead of time.
+ *
+ * @returns What {@linkcode nativeInfo} reports then.
+ *
+ * @example
+ * ```ts
+ * import { nativeReady } from "@memkit/memkit";
+ *
+ * const info = await nativeReady();
+ * console.log(`kernels: ${info.simd}`); // "avx2", "neon", ... or "js" with info.libraryError
+ * ```
+ */
+export async function nativeReady(): Promise<NativeInfo> {
+  await libraryReady();
+  return nativeInfo();
 }
 
 /**

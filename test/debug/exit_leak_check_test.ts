@@ -173,7 +173,7 @@ for (const how of ["terminate", "close", "running"] as const) {
 test("a Worker terminated before the main thread loads memkit is still reported (libmemkit stays loaded)", () => {
   const child = runChild(fixture("exit_worker_late.ts"), {}, []);
   assert.match(child.stdout, /parent done/);
-  assert.match(child.stderr, /Workers still held at exit: 1 Worker\n  \S.*: 2 blocks, 1049608 bytes/, child.stderr);
+  assert.match(child.stderr, /Workers still held at exit: 1 Worker\n {2}\S.*: 2 blocks, 1049608 bytes/, child.stderr);
   assert.equal(child.status, 1, child.stderr);
 });
 
@@ -194,6 +194,6 @@ test("a program that replaced console.error still gets the report and the exit c
 
 test("a program that replaced Array.prototype.push with a no-op still gets the report of native memory", () => {
   const child = runChild(CHILD, {}, ["return", "fail", "push replaced"]);
-  assert.match(child.stderr, /^  DynamicArray: 1 block, \d+ bytes$/m, child.stderr);
+  assert.match(child.stderr, /^ {2}DynamicArray: 1 block, \d+ bytes$/m, child.stderr);
   assert.equal(child.status, 1, child.stderr);
 });
