@@ -125,7 +125,8 @@ function openLibc(adapter: FfiAdapter, platform: PlatformConstants | null, os: s
 
 // libmemkit's functions take the kernels' arguments in the same order: the
 // checked layer calls them directly, with no wrapper in between.
-function nativeKernels(lib: MemkitLibrary): KernelImpl {
+/** libmemkit's kernels as the checked boundary takes them. */
+export function nativeKernels(lib: MemkitLibrary): KernelImpl {
   return {
     copy: lib.mk_copy,
     fill: lib.mk_fill,
@@ -186,13 +187,10 @@ function checkedWrap(adapter: FfiAdapter, maxViewBytes: number): (address: numbe
   };
 }
 
-// One checked table per implementation, made once: useKernels only switches between them.
+// One checked table per implementation, made once.
 let fallbackChecked: Kernels = checkedKernels(fallbackKernels);
 let nativeChecked: Kernels | null = null;
 let jsBelow = 0;
-let nativeImpl: KernelImpl | null = null;
-// The implementation behind native.kernels (what spyOnNativeCalls records).
-let activeImpl: KernelImpl = fallbackKernels;
 
 // libmemkit's state in this thread. Nothing is looked up at import: the first
 // use of a kernel (or of `memkit`, `simd`, `library`) opens a cached build
@@ -233,9 +231,7 @@ function initialize(): NativeLayer {
     state.memkit = memkit;
     state.path = path;
     state.error = null;
-    nativeImpl = nativeKernels(memkit);
-    nativeChecked = checkedKernels(nativeImpl, jsBelow);
-    if (kernels === null) activeImpl = nativeImpl;
+    nativeChecked = checkedKernels(nativeKernels(memkit), jsBelow);
     // Never unloaded: Deno unloads a library when the last thread that opened it
     // ends, which would lose the census table Workers keep in it (memkit.h).
     if (libc.dlopen !== undefined && platform) {
@@ -339,54 +335,4 @@ export const native: NativeLayer = initialize();
  */
 export function nativeReady(): Promise<void> {
   return ready();
-}
-
-/**
- * Records every libc call and every call that reaches a kernel implementation
- * (past the checks of the boundary) until `restore()`; for tests that prove
- * bad input makes none.
- */
-export function spyOnNativeCalls(): { readonly calls: string[]; restore(): void } {
-  void native.memkit; // look for libmemkit now: its lookup is no call of the code under test
-  const calls: string[] = [];
-  const libc = native.libc as unknown as Record<string, unknown>;
-  const originalLibc = { ...libc };
-  for (const [key, f] of Object.entries(originalLibc)) {
-    if (typeof f !== "function") continue;
-    libc[key] = (...args: unknown[]) => {
-      calls.push(key);
-      return (f as (...a: unknown[]) => unknown)(...args);
-    };
-  }
-  const originalKernels = native.kernels;
-  const spied: Record<string, unknown> = {};
-  for (const [key, f] of Object.entries(activeImpl)) {
-    spied[key] = (...args: unknown[]) => {
-      calls.push(`kernel.${key}`);
-      return (f as (...a: unknown[]) => unknown)(...args);
-    };
-  }
-  native.kernels = checkedKernels(spied as unknown as KernelImpl, native.jsBelowBytes);
-  return {
-    calls,
-    restore() {
-      Object.assign(libc, originalLibc);
-      native.kernels = originalKernels;
-    },
-  };
-}
-
-/** Switches kernels between libmemkit (at a given level) and the fallback; for tests and benchmarks. */
-export function useKernels(level: SimdLevel): SimdLevel {
-  if (level === "js" || !native.memkit) {
-    native.kernels = fallbackChecked;
-    activeImpl = fallbackKernels;
-    native.simd = "js";
-    return "js";
-  }
-  const got = native.memkit.mk_simd_force(SIMD_LEVELS.indexOf(level as typeof SIMD_LEVELS[number]));
-  native.kernels = nativeChecked!;
-  activeImpl = nativeImpl!;
-  native.simd = SIMD_LEVELS[got] ?? "scalar";
-  return native.simd;
 }

@@ -3,7 +3,7 @@
 // call while it runs, and leaves memkit usable.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { spyOnNativeCalls } from "../ffi/native.ts";
+import { spyOnNativeCalls } from "./_native_hooks.ts";
 import { AllocationError, type AllocationErrorCategory } from "../mod.ts";
 
 /** What a row must throw: an error class, or an AllocationError category. */

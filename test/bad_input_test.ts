@@ -2,7 +2,7 @@
 // documented error, makes no native call, and leaves memkit usable.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { spyOnNativeCalls } from "../ffi/native.ts";
+import { spyOnNativeCalls } from "./_native_hooks.ts";
 import {
   addressOf,
   Arena,

@@ -29,6 +29,23 @@ function publishedFiles(): string[] {
   return files;
 }
 
+test("the published files hold no test hooks and cite no documents outside the package", () => {
+  for (const file of publishedFiles()) {
+    const text = readFileSync(join(root, file), "utf8");
+    assert.doesNotMatch(text, /\bexport function (spyOnNativeCalls|useKernels)\b/, `${file} exports a test hook`);
+    assert.doesNotMatch(
+      text,
+      /\.\.\/shared\/|shared\/reference|shared\/seeds|DESIGN\.md/,
+      `${file} cites a document outside`,
+    );
+    assert.doesNotMatch(
+      text,
+      /MufiZ|MetalHead|RVF design|allocator anchors/i,
+      `${file} uses a name a reader cannot know`,
+    );
+  }
+});
+
 function copyPublished(files: string[], target: string): void {
   for (const file of files) {
     mkdirSync(dirname(join(target, file)), { recursive: true });

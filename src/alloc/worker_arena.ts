@@ -1,5 +1,5 @@
 /**
- * One arena per thread (the RVF design's ThreadLocalArena).
+ * One arena per thread (a thread-local arena).
  *
  * @module
  */
@@ -10,7 +10,7 @@ import type { ArenaOptions } from "./arena_types.ts";
 let threadArena: Arena | null = null;
 
 /**
- * This thread's arena (the ThreadLocalArena of arena designs): each Worker, and the main
+ * This thread's arena (a thread-local arena): each Worker, and the main
  * thread, gets its own, created on first call with `options` (later calls
  * return the same arena and ignore `options`). Nothing is shared between
  * threads, so no locking is needed. It lives as long as its thread, so the

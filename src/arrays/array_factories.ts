@@ -1,5 +1,5 @@
 /**
- * Arrays for the three regions of the MetalHead design: vertices (16-byte
+ * Arrays for the three regions a renderer and an audio engine keep: vertices (16-byte
  * aligned), uniforms (one 256-byte slot per element) and audio samples (f32).
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * One process-wide debugging allocator (the MufiZ design), with C-style
+ * One process-wide debugging allocator, with C-style
  * functions and a leak check when the process exits.
  *
  * @module

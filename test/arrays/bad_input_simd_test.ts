@@ -5,7 +5,8 @@
 // there is a segfault, and it must fail one test, not the runner.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { native, type SimdLevel, useKernels } from "../../ffi/native.ts";
+import { native, type SimdLevel } from "../../ffi/native.ts";
+import { useKernels } from "../_native_hooks.ts";
 import { simd, SystemAllocator } from "../../mod.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
 import { kernelRows, truthRows } from "../fixtures/boundary_rows.ts";

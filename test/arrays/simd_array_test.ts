@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { native, type SimdLevel, useKernels } from "../../ffi/native.ts";
+import { native, type SimdLevel } from "../../ffi/native.ts";
+import { useKernels } from "../_native_hooks.ts";
 import { AllocationError, SIMDArray, type SIMDType } from "../../mod.ts";
 import { fixture, runChild, xorshift32 } from "../_helpers.ts";
 

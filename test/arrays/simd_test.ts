@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fallbackKernels } from "../../ffi/fallback.ts";
-import { native, type SimdLevel, spyOnNativeCalls, useKernels } from "../../ffi/native.ts";
+import { native, type SimdLevel } from "../../ffi/native.ts";
+import { spyOnNativeCalls, useKernels } from "../_native_hooks.ts";
 import { nativeInfo, simd, SystemAllocator } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
