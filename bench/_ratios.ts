@@ -55,18 +55,34 @@ export function compare(
 
 export { do_not_optimize };
 
-/** Runs everything registered, then prints the ratio table (markdown). */
-export async function runAndReport(filter?: RegExp): Promise<void> {
-  const result = await run({ filter });
+/** Runs the registered benchmarks `filter` selects without printing, and returns each one's mean time (ns) by name. */
+export async function runQuiet(filter: RegExp): Promise<Map<string, number>> {
+  const result = await run({ filter, format: "quiet" });
+  return meansOf(result.benchmarks);
+}
+
+function meansOf(benchmarks: { runs: { name: string; stats?: { avg: number } }[] }[]): Map<string, number> {
   const avg = new Map<string, number>();
-  for (const trial of result.benchmarks) {
+  for (const trial of benchmarks) {
     for (const r of trial.runs) if (r.stats) avg.set(r.name, r.stats.avg);
   }
+  return avg;
+}
+
+/** Runs everything registered, then prints the ratio table (markdown) and returns it. */
+export async function runAndReport(filter?: RegExp): Promise<string> {
+  const out: string[] = [];
+  const print = (line: string) => {
+    print(line);
+    out.push(line);
+  };
+  const result = await run({ filter });
+  const avg = meansOf(result.benchmarks);
   const info = nativeInfo();
-  console.log(`\n### Ratios on ${info.runtime} (${info.os}/${info.arch}, kernels: ${info.simd})`);
-  console.log("time relative to the baseline (lower is faster; 0.5 = twice as fast)\n");
-  console.log("| comparison | case | time | × baseline |");
-  console.log("|---|---|---|---|");
+  print(`\n### Ratios on ${info.runtime} (${info.os}/${info.arch}, kernels: ${info.simd})`);
+  print("time relative to the baseline (lower is faster; 0.5 = twice as fast)\n");
+  print("| comparison | case | time | × baseline |");
+  print("|---|---|---|---|");
   for (const c of comparisons) {
     const base = avg.get(`${c.title} :: ${c.baseline}`);
     if (base === undefined) continue;
@@ -74,32 +90,33 @@ export async function runAndReport(filter?: RegExp): Promise<void> {
       const t = avg.get(name);
       if (t === undefined) continue;
       const label = name.slice(c.title.length + 4);
-      console.log(
+      print(
         `| ${c.title} | ${label}${label === c.baseline ? " (baseline)" : ""} | ${format(t)} | ${
           (t / base).toFixed(2)
         } |`,
       );
     }
   }
-  printThroughput(avg);
+  printThroughput(avg, print);
+  return out.join("\n");
 }
 
-function printThroughput(avg: Map<string, number>): void {
+function printThroughput(avg: Map<string, number>, print: (line: string) => void): void {
   const rows = comparisons.filter((c) => traffic.has(c.title));
   if (rows.length === 0) return;
   const reference = bandwidthCase === null ? undefined : avg.get(bandwidthCase);
   const referenceBytes = bandwidthCase === null ? 0 : traffic.get(bandwidthCase.split(" :: ")[0])!;
   const referenceRate = reference === undefined ? undefined : referenceBytes / reference;
-  console.log("\nthroughput: bytes read plus written per second (1 GB = 1e9 B)\n");
-  console.log("| comparison | case | GB/s | × copy bandwidth |");
-  console.log("|---|---|---|---|");
+  print("\nthroughput: bytes read plus written per second (1 GB = 1e9 B)\n");
+  print("| comparison | case | GB/s | × copy bandwidth |");
+  print("|---|---|---|---|");
   for (const c of rows) {
     for (const name of c.names) {
       const t = avg.get(name);
       if (t === undefined) continue;
       const rate = traffic.get(c.title)! / t; // bytes per ns = GB/s
       const share = referenceRate === undefined ? "" : (rate / referenceRate).toFixed(2);
-      console.log(`| ${c.title} | ${name.slice(c.title.length + 4)} | ${rate.toFixed(2)} | ${share} |`);
+      print(`| ${c.title} | ${name.slice(c.title.length + 4)} | ${rate.toFixed(2)} | ${share} |`);
     }
   }
 }

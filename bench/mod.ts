@@ -1,9 +1,13 @@
-// `deno task bench` (or `bun run bench/mod.ts`): every benchmark in one run,
-// then the ratio tables README quotes, then the W13 and W14 reports. Pass a
-// regular expression to run only the matching benchmarks (and no reports).
+// `deno task bench` (or `bun run bench/mod.ts`): the scorecard of the headline
+// comparisons (under a minute). `--full`: every benchmark in one run, then the
+// ratio tables bench/README.md quotes, then the W13 and W14 reports. A regular
+// expression runs only the matching benchmarks, with their tables.
+import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { nativeReady } from "../mod.ts";
-import { runAndReport } from "./_ratios.ts";
+import { fileURLToPath } from "node:url";
+import { nativeInfo, nativeReady } from "../mod.ts";
+import { runAndReport, runQuiet } from "./_ratios.ts";
+import { scorecard, scorecardFilter } from "./scorecard.ts";
 import { fragmentationReport, latencyReport } from "./latency_report.ts";
 import "./system_allocator_bench.ts";
 import "./simd_bench.ts";
@@ -15,9 +19,37 @@ import "./arrays_bench.ts";
 
 // The native kernels, not the TypeScript ones a cold cache would run while libmemkit builds.
 await nativeReady();
-const pattern = process.argv[2];
-await runAndReport(pattern ? new RegExp(pattern) : undefined);
-if (!pattern || /W13|W14/.test(pattern)) {
-  fragmentationReport();
-  latencyReport();
+const args = process.argv.slice(2);
+const full = args.includes("--full");
+const pattern = args.find((a) => !a.startsWith("--"));
+if (!full && pattern === undefined) {
+  // The main job: the headline comparisons only, as a scorecard.
+  const started = performance.now();
+  const avg = await runQuiet(scorecardFilter());
+  console.log(scorecard(avg, (performance.now() - started) / 1000));
+} else {
+  const tables = await runAndReport(pattern ? new RegExp(pattern) : undefined);
+  if (!pattern || /W13|W14/.test(pattern)) {
+    fragmentationReport();
+    latencyReport();
+  }
+  if (full && pattern === undefined) recordFullRun(tables);
+}
+
+// Writes a full run's tables into bench/README.md, between the markers of this
+// runtime (added at the end the first time), so the figures there are the last run's.
+function recordFullRun(tables: string): void {
+  const file = fileURLToPath(new URL("./README.md", import.meta.url));
+  const runtime = nativeInfo().runtime;
+  const start = `<!-- full run on ${runtime}: start -->`, end = `<!-- full run on ${runtime}: end -->`;
+  const body = `${start}\n\n${`Written by \`${
+    runtime === "deno" ? "npx deno task bench --full" : "npx bun run bench/mod.ts --full"
+  }\` on ${new Date().toISOString().slice(0, 10)}.`}\n${tables}\n\n${end}`;
+  let text = readFileSync(file, "utf8");
+  const at = text.indexOf(start), until = text.indexOf(end);
+  text = at >= 0 && until > at
+    ? text.slice(0, at) + body + text.slice(until + end.length)
+    : `${text.trimEnd()}\n\n## The latest full run on ${runtime}\n\n${body}\n`;
+  writeFileSync(file, text);
+  console.log(`\nwrote the tables into ${file}`);
 }

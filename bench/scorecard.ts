@@ -1,0 +1,122 @@
+// The main job's answer in ten seconds: each headline comparison as "N× faster
+// (or slower) than <baseline>", its target and a verdict, from one quiet run of
+// just those benchmarks on this runtime. `--full` runs everything instead.
+import { nativeInfo } from "../mod.ts";
+
+/** One headline: memkit's case against the baseline a user would otherwise use, in one comparison. */
+interface Headline {
+  what: string;
+  comparison: string;
+  memkit: string;
+  baseline: string;
+  /** The speed-up the target asks for (1 = at least as fast). */
+  target: number;
+}
+
+const VIEW_64 = "W1 64 B pair returning a view";
+const CHURN = "W2 churn, 1,000 live blocks of 16–1,024 B (100 free+alloc steps)";
+
+export const HEADLINES: readonly Headline[] = [
+  {
+    what: "Arena array(Float64Array, 1e6) + free",
+    comparison: "Float64Array(1,000,000)",
+    memkit: "Arena array+free (rollback)",
+    baseline: "new Float64Array(n)",
+    target: 5000,
+  },
+  {
+    what: "100 temporaries of 10,000 doubles in an Arena scope",
+    comparison: "100 × Float64Array(10,000) temporaries",
+    memkit: "Arena scope, safety: true",
+    baseline: "new Float64Array(n)",
+    target: 50,
+  },
+  {
+    what: "PoolAllocator 64 B alloc+free",
+    comparison: VIEW_64,
+    memkit: "PoolAllocator alloc+free",
+    baseline: "SystemAllocator alloc+free",
+    target: 5,
+  },
+  {
+    what: "FreeListAllocator (TLSF) 64 B alloc+free",
+    comparison: VIEW_64,
+    memkit: "FreeListAllocator (TLSF) alloc+free",
+    baseline: "SystemAllocator alloc+free",
+    target: 5,
+  },
+  {
+    what: "TLSF under churn (1,000 live blocks)",
+    comparison: CHURN,
+    memkit: "FreeListAllocator (TLSF)",
+    baseline: "@thi.ng/malloc mallocAs/free",
+    target: 10,
+  },
+  {
+    what: "SIMDArray.dot, 4K f32x3 vectors",
+    comparison: "f32x3 dot, 4K vectors",
+    memkit: "SIMDArray.dot",
+    baseline: "plain JS loop",
+    target: 4,
+  },
+  {
+    what: "SIMDArray.dot, 1M f32x3 vectors",
+    comparison: "f32x3 dot, 1M vectors",
+    memkit: "SIMDArray.dot",
+    baseline: "plain JS loop",
+    target: 1.5,
+  },
+  {
+    what: "DynamicArray.push, 1M Vertex records",
+    comparison: "push 1M Vertex records",
+    memkit: "DynamicArray(Vertex).push",
+    baseline: "hand-written Float32Array doubling buffer",
+    target: 1,
+  },
+  {
+    what: "DynamicArray.push, 1M Vertex records",
+    comparison: "push 1M Vertex records",
+    memkit: "DynamicArray(Vertex).push",
+    baseline: "array of objects",
+    target: 3,
+  },
+];
+
+/** The mitata names of every case the scorecard needs, as one filter. */
+export function scorecardFilter(): RegExp {
+  const names = new Set(
+    HEADLINES.flatMap((h) => [`${h.comparison} :: ${h.memkit}`, `${h.comparison} :: ${h.baseline}`]),
+  );
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^(${[...names].map(escape).join("|")})$`);
+}
+
+function speedText(speedUp: number): string {
+  if (speedUp >= 1) return `${speedUp >= 100 ? Math.round(speedUp).toLocaleString("en") : speedUp.toFixed(1)}× faster`;
+  return `${(1 / speedUp).toFixed(1)}× slower`;
+}
+
+/** The scorecard for mean times `avg` (ns, by mitata name). */
+export function scorecard(avg: ReadonlyMap<string, number>, seconds: number): string {
+  const info = nativeInfo();
+  const rows = HEADLINES.map((h) => {
+    const mine = avg.get(`${h.comparison} :: ${h.memkit}`), base = avg.get(`${h.comparison} :: ${h.baseline}`);
+    if (mine === undefined || base === undefined) return [h.what, "not measured", `≥ ${h.target}×`, "?", h.baseline];
+    const speedUp = base / mine;
+    const target = h.target === 1 ? "at least as fast" : `≥ ${h.target}× faster`;
+    return [h.what, speedText(speedUp), target, speedUp >= h.target ? "met" : "MISSED", h.baseline];
+  });
+  const width = (i: number) => Math.max(...rows.map((r) => r[i].length));
+  const lines = rows.map((r) =>
+    `${r[3] === "met" ? "✓" : "✗"} ${r[0].padEnd(width(0))}  ${r[1].padStart(width(1))} than ${r[4]}` +
+    `  (target ${r[2]}: ${r[3]})`
+  );
+  const met = rows.filter((r) => r[3] === "met").length;
+  const other = info.runtime === "deno" ? "npx bun run bench/mod.ts" : "npx deno task bench";
+  return [
+    `memkit on ${info.runtime} (${info.os}/${info.arch}, kernels: ${info.simd}): ${met} of ${rows.length} targets met` +
+    ` (${seconds.toFixed(0)} s; one run, mean times, side by side in this process)`,
+    ...lines,
+    `Same on the other runtime: ${other}. Every benchmark and its tables: add --full.`,
+  ].join("\n");
+}
