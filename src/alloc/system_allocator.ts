@@ -11,6 +11,8 @@ import { typedArrayOf } from "./_typed_array_of.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
+import { type Extent, RetainedExtents } from "./_retained_extents.ts";
+import { registerTrimmer } from "../base/_trimmers.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import { platformError } from "../base/_platform_error.ts";
 import {
@@ -58,12 +60,23 @@ export interface SystemAllocatorOptions {
    * @default {false}
    */
   zero?: boolean;
+  /**
+   * Bytes of freed large blocks (128 KiB and up) kept, with their pages, for
+   * the next large allocation or growth instead of going back to libc: a
+   * reused block takes no page faults (a fresh page costs one on first
+   * touch). 0 turns it off. `trim()`, `dispose()` and a `PressureMonitor`
+   * reaching High give them back to the system.
+   * @default {67108864}
+   */
+  retainBytes?: number;
 }
 
 const OptionsSchema = z.object({
   mmapThreshold: z.number().int("must be an integer").min(1, "must be at least 1")
     .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
   zero: z.boolean().optional(),
+  retainBytes: z.number().int("must be an integer").min(0, "must be at least 0")
+    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
 }).strict();
 
 interface Block {
@@ -72,6 +85,10 @@ interface Block {
   readonly align: number;
   /** Bytes mapped with mmap, or 0 for a malloc block. */
   readonly mapped: number;
+  /** Bytes libc holds for it (at least `size`: a reused retained extent may be larger). */
+  readonly capacity: number;
+  /** Memory that was used before (a retained extent): its old bytes are still there. */
+  readonly reused?: boolean;
 }
 
 interface LiveBlock extends Block {
@@ -132,6 +149,7 @@ export class SystemAllocator implements Allocator, Disposable {
   readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
+  readonly #retained: RetainedExtents;
   readonly #out = new Uint32Array(2);
   // Blocks taken with no memkit owner's call running are this allocator's own.
   readonly #censusOwner = censusOwner("SystemAllocator");
@@ -151,7 +169,9 @@ export class SystemAllocator implements Allocator, Disposable {
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);
     this.#mmapThreshold = parsed.mmapThreshold ?? 32 << 20;
     this.#zero = parsed.zero ?? false;
+    this.#retained = new RetainedExtents(parsed.retainBytes ?? 64 << 20);
     registerOwner(this, "system", SystemAllocator.#holds);
+    registerTrimmer(this, () => this.trim());
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
@@ -252,10 +272,27 @@ export class SystemAllocator implements Allocator, Disposable {
       return new Uint8Array(block.buffer);
     }
 
-    if (block.mapped === 0 && block.align <= 16) {
+    if (newSize <= block.capacity && 2 * newSize >= block.capacity) {
+      // Within the memory it already has (a reused extent is larger than its
+      // block), and not shrinking it below half: no libc call, no copy.
+      this.#forget(buffer, block, reason);
+      const fresh = this.#adopt(
+        { address: block.address, size: newSize, align: block.align, mapped: block.mapped, capacity: block.capacity },
+        block.census.owner,
+        false,
+      );
+      if (fresh === null) {
+        throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
+      }
+      if ((this.#zero || block.mapped !== 0) && newSize > block.size) intrinsic.fill(fresh, 0, block.size);
+      return fresh;
+    }
+    if (block.mapped === 0 && block.align <= 16 && !this.#retained.fits(newSize, 16)) {
       // realloc may grow in place and keeps malloc's 16-byte alignment; a block
       // that grows past mmapThreshold stays with it too, since glibc moves large
       // blocks with mremap (no copy, no fresh page faults for the old bytes).
+      // (A retained extent that fits is better still: no fresh pages at all,
+      // so the general path below takes it.)
       const address = native.libc.realloc(block.address, newSize);
       if (address === 0) {
         const error = platformError("realloc", `${newSize}`, "out-of-memory");
@@ -263,7 +300,11 @@ export class SystemAllocator implements Allocator, Disposable {
         throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${error.message}`, error);
       }
       this.#forget(buffer, block, reason);
-      const fresh = this.#adopt({ address, size: newSize, align: block.align, mapped: 0 }, block.census.owner);
+      const fresh = this.#adopt(
+        { address, size: newSize, align: block.align, mapped: 0, capacity: newSize },
+        block.census.owner,
+        false,
+      );
       if (fresh === null) {
         throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
       }
@@ -312,6 +353,7 @@ export class SystemAllocator implements Allocator, Disposable {
       detach(block.buffer, block.address, block.size);
       this.#giveBack(block);
     }
+    this.trim();
   }
 
   /** Same as {@linkcode SystemAllocator.dispose}, for `using`. */
@@ -328,6 +370,10 @@ export class SystemAllocator implements Allocator, Disposable {
   #lastReason = "";
 
   #allocateBlock(size: number, align: number): Block | null {
+    const kept = this.#retained.take(size, align);
+    if (kept !== null) {
+      return { address: kept.address, size, align, mapped: kept.mapped, capacity: kept.capacity, reused: true };
+    }
     const libc = native.libc;
     if (size >= this.#mmapThreshold) {
       const length = Math.ceil(size / native.pageSize) * native.pageSize;
@@ -336,13 +382,13 @@ export class SystemAllocator implements Allocator, Disposable {
       if (address >= 2 ** 63 || address === 0) {
         return this.#fail(platformError("mmap", `${length} bytes`, "out-of-memory"));
       }
-      return { address, size, align, mapped: length };
+      return { address, size, align, mapped: length, capacity: length };
     }
     if (align <= 16) {
       // malloc already aligns to 16 on every 64-bit libc memkit supports.
       const address = libc.malloc(size);
       if (address === 0) return this.#fail(platformError("malloc", `${size}`, "out-of-memory"));
-      return { address, size, align, mapped: 0 };
+      return { address, size, align, mapped: 0, capacity: size };
     }
     const code = libc.posix_memalign(this.#out, align, size);
     if (code !== 0) {
@@ -355,7 +401,7 @@ export class SystemAllocator implements Allocator, Disposable {
       );
     }
     const address = this.#out[0] + this.#out[1] * 2 ** 32;
-    return { address, size, align, mapped: 0 };
+    return { address, size, align, mapped: 0, capacity: size };
   }
 
   #fail(error: AllocationError): null {
@@ -365,7 +411,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
   // A view over a fresh block, or null (the block given back) when the
   // runtime refuses to view that many bytes at once.
-  #adopt(block: Block, keep: CensusOwner | null = null): Uint8Array | null {
+  #adopt(block: Block, keep: CensusOwner | null = null, fill = true): Uint8Array | null {
     let buffer: ArrayBuffer;
     try {
       // SAFETY: the block is `size` bytes this allocator owns; free/resize/dispose detach the buffer first.
@@ -386,7 +432,11 @@ export class SystemAllocator implements Allocator, Disposable {
     BLOCKS.set(buffer, live);
     this.#ledger.allocated(block.size);
     const view = new Uint8Array(buffer);
-    if (this.#zero && block.mapped === 0) intrinsic.fill(view, 0);
+    // mmap blocks are zero-filled by the system; a reused one is filled here to keep that promise.
+    // (`fill` false: a resize in place or by realloc, whose contents are the block's own.)
+    if (fill && (this.#zero ? block.mapped === 0 || block.reused : block.mapped !== 0 && block.reused)) {
+      intrinsic.fill(view, 0);
+    }
     return view;
   }
 
@@ -418,9 +468,41 @@ export class SystemAllocator implements Allocator, Disposable {
 
   #giveBack(block: Block): void {
     // Memory another buffer may still reach (a memkit buffer over it was transferred away) is kept.
-    if (!mayRelease(block.address, block.mapped || block.size)) return;
-    if (block.mapped) native.libc.munmap(block.address, block.mapped);
-    else native.libc.free(block.address);
+    if (!mayRelease(block.address, block.capacity)) return;
+    if (this.#ledger.ended === null && this.#retained.keep(block, SystemAllocator.#toSystem)) return; // its pages serve the next large block
+    SystemAllocator.#toSystem(block);
+  }
+
+  static #toSystem(extent: Extent): void {
+    if (extent.mapped) native.libc.munmap(extent.address, extent.mapped);
+    else native.libc.free(extent.address);
+  }
+
+  /**
+   * Gives the retained extents (freed large blocks kept for reuse) back to
+   * the system. Called by `dispose()` and, for every SystemAllocator, when a
+   * `PressureMonitor` reaches High.
+   * @returns The bytes given back.
+   *
+   * @example
+   * ```ts
+   * import { SystemAllocator } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using allocator = new SystemAllocator();
+   * allocator.free(allocator.alloc(1 << 20)); // kept: the next 1 MiB block reuses its pages
+   * assert.equal(allocator.retainedBytes, 1 << 20);
+   * assert.equal(allocator.trim(), 1 << 20);
+   * assert.equal(allocator.retainedBytes, 0);
+   * ```
+   */
+  trim(): number {
+    return this.#retained.drain(SystemAllocator.#toSystem);
+  }
+
+  /** Bytes of freed large blocks kept for reuse (see `retainBytes`). */
+  get retainedBytes(): number {
+    return this.#retained.bytes;
   }
 
   #describe(block: LiveBlock): string {

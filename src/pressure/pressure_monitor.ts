@@ -5,6 +5,7 @@
  */
 import { requestGC, unrefTimer } from "../../ffi/native.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { trimAll } from "../base/_trimmers.ts";
 import { type MemoryStatus, readMemoryStatus } from "./memory_status.ts";
 import { PsiTrigger } from "./psi_trigger.ts";
 import {
@@ -322,6 +323,8 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     const previous = this.#level;
     this.#level = level;
     if (level === PressureLevel.Critical && this.#gcOnCritical) requestGC();
+    // Freed memory memkit keeps for reuse (SystemAllocator's retained extents) goes back on a rise to High.
+    if (previous < PressureLevel.High && level >= PressureLevel.High) trimAll();
     for (const { level: wanted, callback } of [...this.#listeners.values()]) {
       if (!(previous < wanted && wanted <= level)) continue;
       try {
