@@ -193,3 +193,15 @@ test("a block larger than one ArrayBuffer can hold goes straight back (Bun: 4 Gi
   assert.equal(allocator.stats().liveAllocations, 0);
   allocator.dispose();
 });
+
+test("zero: true keeps a block's contents across resize and zero-fills only the new bytes", () => {
+  using allocator = new SystemAllocator({ zero: true });
+  for (const [from, to] of [[100, 200], [100, 50], [300 << 10, 700 << 10], [64, 1 << 20]]) {
+    let block = allocator.alloc(from).fill(5);
+    block = allocator.resize(block, to);
+    const kept = Math.min(from, to);
+    assert.ok(block.subarray(0, kept).every((b) => b === 5), `${from} -> ${to}: the old bytes stay`);
+    assert.ok(block.subarray(kept).every((b) => b === 0), `${from} -> ${to}: the new bytes are zero`);
+    allocator.free(block);
+  }
+});
