@@ -11,10 +11,11 @@
  *
  * @module
  */
-import { execFile } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
+import process from "node:process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { granted, readEnv } from "./host.ts";
@@ -110,37 +111,129 @@ function compilers(): string[] {
   return [...new Set(list)];
 }
 
-// The compiler as a child process that does not block this thread (the build
-// runs while the program goes on with the TypeScript kernels).
-function run(command: string, args: string[], cwd: string): Promise<void> {
+// Compiler processes in flight. They do not keep the process alive (a short
+// program exits at once and the build still finishes and lands in the cache),
+// unless someone waits for them (holdBuilds).
+const running = new Set<ChildProcess>();
+let holding = 0;
+
+/** While `on`, builds in flight keep the process alive (nativeReady() is waiting for one). */
+export function holdBuilds(on: boolean): void {
+  holding += on ? 1 : -1;
+  for (const child of running) {
+    if (holding > 0) child.ref();
+    else child.unref();
+  }
+}
+
+// The absolute path `command` runs from (PATH searched as a shell would), or
+// null when there is none: Deno's spawn of a missing command throws where no
+// handler can catch it, so memkit never spawns one it cannot find.
+function findCommand(command: string): string | null {
+  if (command.includes("/")) return existsSync(command) ? command : null;
+  const path = readEnv("PATH");
+  if (path === undefined) return command; // cannot search: let the spawn say
+  for (const dir of path.split(":")) {
+    if (dir && existsSync(join(dir, command))) return join(dir, command);
+  }
+  return null;
+}
+
+// Runs `command`, resolving with its exit code; its output goes to files, so
+// the process holds no pipe that would keep this one alive.
+function start(
+  command: string,
+  args: string[],
+  cwd: string,
+  env?: Record<string, string>,
+): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, timeout: 120_000, encoding: "utf8" }, (error, _stdout, stderr) => {
-      if (error === null) resolve();
-      else reject(stderr && stderr.trim().length > 0 ? new Error(stderr.trim()) : error);
+    const found = findCommand(command);
+    if (found === null) {
+      reject(new Error(`spawn ${command} ENOENT (not found)`));
+      return;
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(found, args, { cwd, stdio: "ignore", env: env && { ...process.env, ...env } });
+    } catch (error) {
+      reject(error); // Deno throws here for a command it cannot find; Node and Bun emit "error"
+      return;
+    }
+    running.add(child);
+    if (holding === 0) child.unref();
+    child.on("error", (error) => {
+      running.delete(child);
+      reject(error);
+    });
+    child.on("exit", (code) => {
+      running.delete(child);
+      resolve(code);
     });
   });
 }
 
-async function compile(dir: string, libFile: string, attempts: Attempts): Promise<boolean> {
+/**
+ * Compiles the sources in the private directory `work` into `libFile`. Where
+ * a shell may be run, the shell renames the result into place itself, so a
+ * program that exits mid-build still leaves a finished library in the cache;
+ * the rename is atomic, so no process ever loads a half-written file, and each
+ * build reads its own copy of the sources, so none compiles half-written ones.
+ */
+async function compile(work: string, libFile: string, attempts: Attempts): Promise<boolean> {
+  const object = join(work, "libmemkit.tmp");
+  const log = join(work, "cc.log");
+  const flags = [...COMPILE_FLAGS, "-o", object, join(work, "memkit.c"), "-lm"];
+  let shell = granted({ name: "run", command: "sh" }) && granted({ name: "env" });
   for (const cc of compilers()) {
     if (!granted({ name: "run", command: cc })) {
       attempts.add(cc, "no permission to run it (run Deno with --allow-run)");
       continue;
     }
-    const temporary = `${libFile}.${Date.now()}-${Math.random().toString(36).slice(2)}.tmp`;
     try {
-      await run(cc, [...COMPILE_FLAGS, "-o", temporary, join(dir, "memkit.c"), "-lm"], dir);
-      // Rename is atomic, so concurrent first uses never load a half-written file.
-      renameSync(temporary, libFile);
+      // Paths reach the shell as variables, never as script text.
+      let code: number | null | undefined;
+      if (shell) {
+        code = await start("sh", ["-c", '"$0" "$@" 2>"$MK_LOG" && mv -f "$MK_OBJECT" "$MK_LIB"', cc, ...flags], work, {
+          MK_LOG: log,
+          MK_OBJECT: object,
+          MK_LIB: libFile,
+        }).catch(() => {
+          shell = false; // no sh here: run the compiler directly (the rename then needs this process alive)
+          return undefined;
+        });
+      }
+      if (code === undefined) code = await start(cc, flags, work);
+      if (code !== 0) throw new Error(readLog(log) || `exited with code ${code}`);
+      if (!shell) renameSync(object, libFile);
       return true;
     } catch (error) {
       attempts.add(`compile with ${cc}`, error);
-      try {
-        rmSync(temporary, { force: true });
-      } catch { /* nothing to clean */ }
     }
   }
   return false;
+}
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+// Build directories older than an hour are from builds whose process died
+// before the shell could rename (or without a shell): remove them.
+function removeStaleBuilds(dir: string): void {
+  try {
+    for (const name of readdirSync(dir)) {
+      if (!name.startsWith("build-")) continue;
+      const path = join(dir, name);
+      if (Date.now() - statSync(path).mtimeMs > 3600_000) rmSync(path, { recursive: true, force: true });
+    }
+  } catch {
+    // nothing to clean, or not ours to clean
+  }
 }
 
 /** What a synchronous look for libmemkit found, and how to build it when it found no build. */
@@ -219,17 +312,24 @@ export function findLibmemkit(
   }
 
   const build = async (): Promise<LibraryLoad> => {
+    // A private directory per build: concurrent first uses never read each other's half-written sources.
+    const work = join(dir, `build-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     try {
       sources ??= await readSources(base);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, "memkit.c"), sources.c);
-      writeFileSync(join(dir, "memkit.h"), sources.h);
+      mkdirSync(work, { recursive: true });
+      removeStaleBuilds(dir);
+      writeFileSync(join(work, "memkit.c"), sources.c);
+      writeFileSync(join(work, "memkit.h"), sources.h);
     } catch (error) {
-      attempts.add(`prepare ${dir}`, error);
+      attempts.add(`prepare ${work}`, error);
       return { library: null, path: null, error: attempts.toString() };
     }
-    if (!(await compile(dir, libFile, attempts))) {
-      return { library: null, path: null, error: attempts.toString() };
+    try {
+      if (!(await compile(work, libFile, attempts))) {
+        return { library: null, path: null, error: attempts.toString() };
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
     try {
       return { library: openLibrary(adapter, libFile), path: libFile, error: null };

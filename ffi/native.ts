@@ -20,7 +20,7 @@ import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
 export { intrinsic, typedArrayByteLength } from "./boundary.ts";
 export { currentExitCode, onProcessExit, readEnv, requestGC, setExitCode, unrefTimer, workerLabel } from "./host.ts";
-import { findLibmemkit } from "./loader.ts";
+import { findLibmemkit, holdBuilds, type LibraryLookup } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";
 import type { FfiAdapter, KernelImpl, Kernels, Libc, MemkitLibrary } from "./types.ts";
@@ -203,6 +203,8 @@ interface LibraryState {
   error: string | null;
   /** The build in flight, or null. */
   building: Promise<void> | null;
+  /** Set when MEMKIT_LIB names an unusable library: what every kernel use throws. */
+  fatal: AllocationError | null;
   looked: boolean;
 }
 
@@ -223,7 +225,7 @@ function initialize(): NativeLayer {
   jsBelow = runtime === "deno" ? 512 : 32;
   fallbackChecked = checkedKernels(fallbackKernels, jsBelow);
 
-  const state: LibraryState = { memkit: null, path: null, error: null, building: null, looked: false };
+  const state: LibraryState = { memkit: null, path: null, error: null, building: null, looked: false, fatal: null };
   let kernels: Kernels | null = null; // set by useKernels/spyOnNativeCalls, else follows the library
   let simd: SimdLevel | null = null;
 
@@ -249,7 +251,16 @@ function initialize(): NativeLayer {
       state.error = opened.error;
       return;
     }
-    const found = findLibmemkit(adapter, platform, arch);
+    let found: LibraryLookup;
+    try {
+      found = findLibmemkit(adapter, platform, arch);
+    } catch (error) {
+      // MEMKIT_LIB names a library that cannot be used: the user asked for it,
+      // so every use of a kernel says so (never a silent fallback).
+      state.error = (error as Error).message;
+      state.fatal = new AllocationError("unsupported", state.error, { cause: error });
+      return;
+    }
     if (found.library !== null) {
       install(found.library, found.path!);
       return;
@@ -268,7 +279,13 @@ function initialize(): NativeLayer {
   };
   ready = async () => {
     look();
-    if (state.building !== null) await state.building;
+    if (state.building === null) return;
+    holdBuilds(true); // a build waited for keeps the process alive
+    try {
+      await state.building;
+    } finally {
+      holdBuilds(false);
+    }
   };
 
   return {
@@ -292,6 +309,7 @@ function initialize(): NativeLayer {
     get kernels(): Kernels {
       if (kernels !== null) return kernels;
       look();
+      if (state.fatal !== null) throw state.fatal;
       return nativeChecked ?? fallbackChecked;
     },
     set kernels(value: Kernels) {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { native } from "../ffi/native.ts";
@@ -7,7 +8,7 @@ import { VERSION } from "../ffi/version.ts";
 import { addressOf, AllocationError, fragmentation, nativeInfo, SystemAllocator } from "../mod.ts";
 import { badInputTable } from "./_bad_input.ts";
 import { platformError } from "../src/base/_platform_error.ts";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { fixture, runChild } from "./_helpers.ts";
@@ -64,11 +65,72 @@ test("MEMKIT_NATIVE=0 runs the TypeScript kernels", () => {
   assert.equal(info.compare, 777);
 });
 
-test("a bad MEMKIT_LIB fails loudly, naming the path and why", () => {
-  const child = runChild(fixture("native_info.ts"), { MEMKIT_LIB: "/nonexistent/libmemkit.so" });
-  assert.notEqual(child.status, 0);
-  assert.match(child.stderr, /libmemkit could not be loaded; tried:/);
-  assert.match(child.stderr, /MEMKIT_LIB=\/nonexistent\/libmemkit\.so/);
+test("a bad MEMKIT_LIB fails loudly, naming the path and why, on every kernel use", () => {
+  const child = runChild(fixture("native_bad_lib.ts"), { MEMKIT_LIB: "/nonexistent/libmemkit.so" });
+  assert.equal(child.status, 0, child.stderr);
+  const out = JSON.parse(child.stdout);
+  assert.equal(out.simd, "js");
+  assert.match(out.libraryError, /libmemkit could not be loaded; tried:/);
+  assert.match(out.libraryError, /MEMKIT_LIB=\/nonexistent\/libmemkit\.so/);
+  assert.equal(out.throws.length, 2);
+  for (const thrown of out.throws) assert.match(thrown, /^unsupported: libmemkit could not be loaded; tried:/);
+});
+
+test("six processes building on one empty cache at once all end with a working library", async () => {
+  const cache = mkdtempSync(`${tmpdir()}/memkit-cache-`);
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        new Promise<{ status: number | null; out: string }>((resolve) => {
+          // Staggered starts: a build that begins while another writes its files is the case that matters.
+          setTimeout(() => {
+            const config = fileURLToPath(new URL("../deno.json", import.meta.url));
+            const args = nativeInfo().runtime === "deno"
+              ? ["run", "-A", `--config=${config}`, fixture("native_info.ts")]
+              : ["run", fixture("native_info.ts")];
+            const child = spawn(process.execPath, args, {
+              env: { ...process.env, MEMKIT_CACHE_DIR: cache, NO_COLOR: "1" },
+            });
+            let out = "";
+            child.stdout.on("data", (d) => out += d);
+            child.stderr.on("data", (d) => out += d);
+            child.on("close", (status) => resolve({ status, out }));
+          }, i * 150);
+        })),
+    );
+    for (const { status, out } of runs) {
+      assert.equal(status, 0, out);
+      const info = JSON.parse(out.trim().split("\n").at(-1)!);
+      assert.notEqual(info.simd, "js", info.libraryError);
+      assert.equal(info.compare, 777);
+    }
+    assert.deepEqual(readdirSync(join(cache, readdirSync(cache)[0])).filter((f) => f.startsWith("build-")), []);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
+test("a program that exits right after its first kernel use still leaves the library in the cache", async () => {
+  const cache = mkdtempSync(`${tmpdir()}/memkit-cache-`);
+  try {
+    const child = runChild(fixture("native_exit_early.ts"), { MEMKIT_CACHE_DIR: cache });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout.trim(), "-1");
+    // The build goes on after the process ended, then renames the library into place.
+    let library: string | undefined;
+    for (let i = 0; i < 600 && library === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const dirs = readdirSync(cache);
+      library = dirs.length === 0
+        ? undefined
+        : readdirSync(join(cache, dirs[0])).find((f) => f.startsWith("libmemkit."));
+    }
+    assert.ok(library !== undefined, "libmemkit is in the cache");
+    const next = runChild(fixture("native_info.ts"), { MEMKIT_CACHE_DIR: cache });
+    assert.ok(JSON.parse(next.stdout).library.startsWith(cache));
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
 });
 
 test("the library is compiled on first use into the cache and reused", () => {

@@ -50,11 +50,11 @@ export class RetainedExtents {
 
   /**
    * The smallest kept extent that holds `size` bytes at an address aligned to
-   * `align`, taken out of the cache; null when none does. An extent more than
-   * twice `size` stays for a larger request.
+   * `align` (with `mappedOnly`, an mmap one), taken out of the cache; null
+   * when none does. An extent more than twice `size` stays for a larger request.
    */
-  take(size: number, align: number): Extent | null {
-    const best = this.#bestFit(size, align);
+  take(size: number, align: number, mappedOnly = false): Extent | null {
+    const best = this.#bestFit(size, align, mappedOnly);
     if (best < 0) return null;
     const [extent] = this.#extents.splice(best, 1);
     this.bytes -= extent.capacity;
@@ -62,16 +62,17 @@ export class RetainedExtents {
   }
 
   /** Whether take(size, align) would find an extent (it is left in the cache). */
-  fits(size: number, align: number): boolean {
-    return this.#bestFit(size, align) >= 0;
+  fits(size: number, align: number, mappedOnly = false): boolean {
+    return this.#bestFit(size, align, mappedOnly) >= 0;
   }
 
-  #bestFit(size: number, align: number): number {
+  #bestFit(size: number, align: number, mappedOnly: boolean): number {
     if (size < RETAIN_MIN_BYTES) return -1;
     let best = -1;
     for (let i = 0; i < this.#extents.length; i++) {
       const e = this.#extents[i];
       if (e.capacity < size || e.capacity > 2 * size || e.address % align !== 0) continue;
+      if (mappedOnly && e.mapped === 0) continue;
       if (best < 0 || e.capacity < this.#extents[best].capacity) best = i;
     }
     return best;

@@ -370,7 +370,9 @@ export class SystemAllocator implements Allocator, Disposable {
   #lastReason = "";
 
   #allocateBlock(size: number, align: number): Block | null {
-    const kept = this.#retained.take(size, align);
+    // From mmapThreshold up a block is an mmap (page-aligned, zero-filled): only a mapped extent can stand in for one.
+    const mapped = size >= this.#mmapThreshold;
+    const kept = this.#retained.take(size, mapped ? Math.max(align, native.pageSize) : align, mapped);
     if (kept !== null) {
       return { address: kept.address, size, align, mapped: kept.mapped, capacity: kept.capacity, reused: true };
     }
