@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { Arena, DynamicArray, PressureLevel, PressureMonitor, struct, SystemAllocator } from "../../mod.ts";
+import { addressOf, Arena, DynamicArray, PressureLevel, PressureMonitor, struct, SystemAllocator } from "../../mod.ts";
 import { readMemoryStatus } from "../../mod.ts";
 
 const PAGE = 4096;
@@ -117,6 +117,16 @@ test("a reused block keeps the promises of a fresh one: mmap blocks and zero: tr
   assert.equal(block[0], 5);
   assert.equal(block[(400 << 10) - 1], 5);
   assert.ok(block.subarray(400 << 10).every((b) => b === 0));
+});
+
+test("a block at or above mmapThreshold reuses only a mapped extent: page-aligned and zero-filled, as promised", () => {
+  using allocator = new SystemAllocator();
+  let grown = allocator.alloc(20 << 20);
+  grown = allocator.resize(grown, 40 << 20); // grown by realloc: a malloc block past the threshold, 16-byte aligned
+  allocator.free(grown.fill(0xcc));
+  const big = allocator.alloc(33 << 20);
+  assert.equal(addressOf(big) % 4096, 0);
+  assert.ok(big.every((b) => b === 0));
 });
 
 test("a PressureMonitor reaching High gives every SystemAllocator's retained extents back", () => {
