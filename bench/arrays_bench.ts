@@ -37,6 +37,29 @@ compare("push 1M Vertex records", "array of objects", {
     }
     do_not_optimize(buffer);
   },
+  // The same buffer written with scalar stores and no per-record arrays: what a
+  // program that computes each field in place would write (the fastest baseline).
+  "hand-written Float32Array doubling buffer, scalar stores": () => {
+    let buffer = new Float32Array(16 * 8);
+    let length = 0;
+    for (let i = 0; i < N; i++) {
+      if ((length + 1) * 8 > buffer.length) {
+        const bigger = new Float32Array(buffer.length * 2);
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const at = length++ * 8;
+      buffer[at] = i;
+      buffer[at + 1] = i + 1;
+      buffer[at + 2] = i + 2;
+      buffer[at + 3] = 0;
+      buffer[at + 4] = 0.5;
+      buffer[at + 5] = 0.5;
+      buffer[at + 6] = i;
+      buffer[at + 7] = 1;
+    }
+    do_not_optimize(buffer);
+  },
   "DynamicArray(Vertex).push": () => {
     const vertices = new DynamicArray(Vertex);
     for (let i = 0; i < N; i++) vertices.push({ position: [i, i + 1, i + 2], color: [0.5, 0.5, i, 1] });

@@ -286,6 +286,11 @@ export function findLibmemkit(
   // key and a cached build is found without fetching; local sources are hashed.
   const remote = base.protocol !== "file:";
   let sources: { c: string; h: string } | null = null;
+  if (!remote && !granted({ name: "read", path: fileURLToPath(base) })) {
+    // Asked first, so Deno never prompts (a terminal would wait for an answer).
+    attempts.add(fileURLToPath(base), "no permission to read the C source (run Deno with --allow-read)");
+    return none(attempts.toString());
+  }
   try {
     if (!remote) sources = readLocalSources(base);
   } catch (error) {

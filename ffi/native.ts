@@ -19,7 +19,16 @@ import { fallbackKernels } from "./fallback.ts";
 import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
 export { intrinsic, typedArrayByteLength } from "./boundary.ts";
-export { currentExitCode, onProcessExit, readEnv, requestGC, setExitCode, unrefTimer, workerLabel } from "./host.ts";
+export {
+  currentExitCode,
+  granted,
+  onProcessExit,
+  readEnv,
+  requestGC,
+  setExitCode,
+  unrefTimer,
+  workerLabel,
+} from "./host.ts";
 import { findLibmemkit, holdBuilds, type LibraryLookup } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";

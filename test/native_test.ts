@@ -187,6 +187,28 @@ test("without a compiler, the failure lists every compiler tried and falls back"
   }
 });
 
+test("in a terminal, with any set of the usual permissions, nothing memkit does makes Deno prompt", (t) => {
+  // --no-prompt (the other tests) turns a prompt into an error, which memkit would quietly handle: only a real
+  // terminal shows one. `script` gives the child a pseudo-terminal; a prompt would wait there for an answer.
+  if (nativeInfo().runtime !== "deno") return t.skip("Bun has no permission prompts");
+  if (spawnSync("script", ["--version"]).status !== 0) return t.skip("no `script` command to give Deno a terminal");
+  const deno = fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url));
+  const config = fileURLToPath(new URL("../deno.json", import.meta.url));
+  const sets = ["", "--allow-ffi", "--allow-ffi --allow-env", "--allow-ffi --allow-env --allow-read --allow-write"];
+  for (const permissions of sets) {
+    const command = `'${deno}' run --config='${config}' ${permissions} '${fixture("no_prompt_tour.ts")}'`;
+    const result = spawnSync("script", ["-qec", command, "/dev/null"], {
+      input: "",
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const output = `${result.stdout}${result.stderr}`;
+    assert.doesNotMatch(output, /Deno requests/, `${permissions || "no permissions"}: ${output}`);
+    assert.match(output, /^done /m, `${permissions || "no permissions"}: ${output}`);
+  }
+});
+
 test("Deno without permissions: memkit imports, explains what is missing, and never prompts", {
   skip: nativeInfo().runtime !== "deno",
 }, () => {
@@ -227,13 +249,13 @@ test("Deno without --allow-ffi or /proc access: addressOf and readMemoryStatus s
   );
   assert.equal(none.addressOf.message, "memkit needs FFI access: run Deno with --allow-ffi");
   assert.equal(none.memoryStatus.category, "unsupported");
-  assert.match(none.memoryStatus.message, /Deno denied reading \/proc: .*--allow-read/);
+  assert.match(none.memoryStatus.message, /Deno denied reading \/proc .*--allow-all \(-A\)/);
   assert.doesNotMatch(none.memoryStatus.message, /MemTotal/);
   // With FFI: addressOf works. Deno 2 wants --allow-all for /proc even with --allow-read, and says so.
   const ffiRead = run("--allow-ffi", "--allow-read");
   assert.deepEqual(ffiRead.addressOf, { ok: true });
   assert.equal(ffiRead.memoryStatus.category, "unsupported");
-  assert.match(ffiRead.memoryStatus.message, /Deno denied reading \/proc: .*--allow-all/);
+  assert.match(ffiRead.memoryStatus.message, /Deno denied reading \/proc .*--allow-all \(-A\)/);
   assert.deepEqual(run("--allow-all").memoryStatus, { ok: true });
 });
 

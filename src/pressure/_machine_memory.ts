@@ -12,6 +12,7 @@
 // under such a file Deno's gives 0 (Bun's gave a plausible figure), so an
 // available count of 0 from it is treated as unknown too.
 import { freemem, totalmem } from "node:os";
+import { granted } from "../../ffi/native.ts";
 import { parseMeminfo } from "./_proc_parsers.ts";
 
 /** The machine's memory as one source saw it. */
@@ -28,6 +29,8 @@ export type SystemMemoryReader = () => { totalBytes: number; freeBytes: number }
 
 /** `os.totalmem()` and `os.freemem()`; null where the runtime refuses (Deno without --allow-sys). */
 export const runtimeSystemMemory: SystemMemoryReader = (): { totalBytes: number; freeBytes: number } | null => {
+  // Asked first, so Deno never prompts (a terminal would wait for an answer).
+  if (!granted({ name: "sys", kind: "systemMemoryInfo" })) return null;
   try {
     return { totalBytes: totalmem(), freeBytes: freemem() };
   } catch {

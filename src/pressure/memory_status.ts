@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { native } from "../../ffi/native.ts";
+import { granted, native } from "../../ffi/native.ts";
 import { parsePsi, type PsiAverages } from "./_proc_parsers.ts";
 import { type FileReader, readCgroupMemory } from "./_cgroup_memory.ts";
 import {
@@ -150,8 +150,8 @@ export function readLinuxStatus(
  * kernel's verdict, reported through `psi`), `host_statistics64` and the
  * process's `phys_footprint` through FFI.
  *
- * @throws {AllocationError} "unsupported" on other systems, or when Deno denies reading `/proc` (the message
- *   is Deno's, naming the flag it needs: `--allow-read`, and `--allow-all` for `/proc` since Deno 2);
+ * @throws {AllocationError} "unsupported" on other systems, or when Deno denies reading `/proc` (Deno 2 reads
+ *   it only with `--allow-all`; memkit asks before reading, so Deno never prompts);
  *   "platform" when the sources are unreadable.
  *
  * @example
@@ -168,6 +168,11 @@ export function readMemoryStatus(): MemoryStatus {
     // since Deno 2 --allow-all for /proc): say so instead of "no MemTotal".
     let denied: Error | null = null;
     const read: FileReader = (path) => {
+      // Asked first, so Deno never prompts (a terminal would wait for an answer).
+      if (!granted({ name: "read", path })) {
+        denied ??= new Error(`no permission to read ${path}`);
+        return null;
+      }
       try {
         return readFileSync(path, "utf8");
       } catch (error) {
@@ -188,7 +193,9 @@ export function readMemoryStatus(): MemoryStatus {
     if (denied !== null) {
       throw new AllocationError(
         "unsupported",
-        `Cannot read the memory status as Deno denied reading /proc: ${(denied as Error).message}`,
+        `Cannot read the memory status as Deno denied reading /proc (${
+          (denied as Error).message
+        }): Deno 2 reads /proc only with --allow-all (-A)`,
         { cause: denied },
       );
     }

@@ -4,7 +4,7 @@
  * @module
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { native } from "../../ffi/native.ts";
+import { granted, native } from "../../ffi/native.ts";
 
 /**
  * Thermal pressure, in NSProcessInfo's terms: `fair` means throttling may
@@ -27,8 +27,10 @@ export interface ThermalReader {
   read(path: string): string | null;
 }
 
+// Permission is asked first, so Deno never prompts (a terminal would wait for an answer).
 const fsReader: ThermalReader = {
   list(dir) {
+    if (!granted({ name: "read", path: dir })) return [];
     try {
       return readdirSync(dir);
     } catch {
@@ -36,6 +38,7 @@ const fsReader: ThermalReader = {
     }
   },
   read(path) {
+    if (!granted({ name: "read", path })) return null;
     try {
       return readFileSync(path, "utf8");
     } catch {
