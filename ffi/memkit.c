@@ -500,6 +500,27 @@ void mk_f32_normalize(float *v, size_t count, size_t stride, size_t dims) {
   if (count && dims) active->normalize(v, count, stride, dims);
 }
 
+/* ------------------------------------------------------ 32-bit counts */
+
+void mk_copy_u32(void *dst, const void *src, uint32_t bytes) { mk_copy(dst, src, bytes); }
+void mk_fill_u32(void *dst, int32_t byte, uint32_t bytes) { mk_fill(dst, byte, bytes); }
+double mk_compare_u32(const void *a, const void *b, uint32_t bytes) { return (double)mk_compare(a, b, bytes); }
+void mk_f32_scale_u32(float *x, uint32_t n, float k) { mk_f32_scale(x, n, k); }
+void mk_f32_add_u32(float *y, const float *x, uint32_t n) { mk_f32_add(y, x, n); }
+void mk_f32_sub_u32(float *y, const float *x, uint32_t n) { mk_f32_sub(y, x, n); }
+void mk_f32_axpy_u32(float *y, float a, const float *x, uint32_t n) { mk_f32_axpy(y, a, x, n); }
+double mk_f32_dot_u32(const float *a, const float *b, uint32_t n) { return mk_f32_dot(a, b, n); }
+double mk_f32_sum_u32(const float *x, uint32_t n) { return mk_f32_sum(x, n); }
+void mk_f32_magnitudes_u32(const float *v, uint32_t count, uint32_t stride, uint32_t dims, float *out) {
+  mk_f32_magnitudes(v, count, stride, dims, out);
+}
+void mk_f32_dots_u32(const float *a, const float *b, uint32_t count, uint32_t stride, uint32_t dims, float *out) {
+  mk_f32_dots(a, b, count, stride, dims, out);
+}
+void mk_f32_normalize_u32(float *v, uint32_t count, uint32_t stride, uint32_t dims) {
+  mk_f32_normalize(v, count, stride, dims);
+}
+
 /* ---------------------------------------------------------------- census */
 
 static _Alignas(64) unsigned char census_table[MK_CENSUS_SLOTS * MK_CENSUS_SLOT_BYTES];

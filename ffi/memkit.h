@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MEMKIT_ABI_VERSION 2
+#define MEMKIT_ABI_VERSION 3
 
 /* Dispatch levels, as returned by mk_simd_level(). */
 #define MK_SIMD_SCALAR 0
@@ -58,6 +58,23 @@ double mk_f32_sum(const float *x, size_t n);
 void mk_f32_magnitudes(const float *v, size_t count, size_t stride, size_t dims, float *out);
 void mk_f32_dots(const float *a, const float *b, size_t count, size_t stride, size_t dims, float *out);
 void mk_f32_normalize(float *v, size_t count, size_t stride, size_t dims);
+
+/* The same kernels with 32-bit counts, for calls whose counts fit: Deno's
+ * FFI passes a u32 argument several times faster than a 64-bit one (measured
+ * here: a no-op with three size_t arguments 108 ns a call, with uint32_t 17 ns).
+ * mk_compare_u32 returns the index as a double (exact below 2^53). */
+void mk_copy_u32(void *dst, const void *src, uint32_t bytes);
+void mk_fill_u32(void *dst, int32_t byte, uint32_t bytes);
+double mk_compare_u32(const void *a, const void *b, uint32_t bytes);
+void mk_f32_scale_u32(float *x, uint32_t n, float k);
+void mk_f32_add_u32(float *y, const float *x, uint32_t n);
+void mk_f32_sub_u32(float *y, const float *x, uint32_t n);
+void mk_f32_axpy_u32(float *y, float a, const float *x, uint32_t n);
+double mk_f32_dot_u32(const float *a, const float *b, uint32_t n);
+double mk_f32_sum_u32(const float *x, uint32_t n);
+void mk_f32_magnitudes_u32(const float *v, uint32_t count, uint32_t stride, uint32_t dims, float *out);
+void mk_f32_dots_u32(const float *a, const float *b, uint32_t count, uint32_t stride, uint32_t dims, float *out);
+void mk_f32_normalize_u32(float *v, uint32_t count, uint32_t stride, uint32_t dims);
 
 /* The census of native memory per thread, for the leak check at exit: one
  * table per process (every thread's memkit loads this same library, so they

@@ -149,6 +149,28 @@ static void test_floats(int level) {
   free(out);
 }
 
+/* The 32-bit-count entry points forward to the size_t ones. */
+static void test_u32_entry_points(void) {
+  unsigned char a[300], b[300];
+  memset(a, 1, sizeof a);
+  memcpy(b, a, sizeof b);
+  b[217] = 2;
+  CHECK(mk_compare_u32(a, b, 300) == 217.0, "compare_u32");
+  CHECK(mk_compare_u32(a, a, 300) == -1.0, "compare_u32 equal");
+  mk_fill_u32(b, 7, 10);
+  CHECK(b[0] == 7 && b[9] == 7 && b[10] == 1, "fill_u32");
+  mk_copy_u32(a, b, 10);
+  CHECK(a[5] == 7, "copy_u32");
+  float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  CHECK(mk_f32_dot_u32(x, y, 8) == mk_f32_dot(x, y, 8), "dot_u32");
+  CHECK(mk_f32_sum_u32(x, 8) == 36.0, "sum_u32");
+  mk_f32_scale_u32(y, 8, 2.0f);
+  CHECK(y[7] == 2.0f, "scale_u32");
+  float m[2];
+  mk_f32_magnitudes_u32(x, 2, 4, 3, m);
+  CHECK(same_bits(m[0], sqrtf(1 + 4 + 9)), "magnitudes_u32");
+}
+
 /* Every slot once, then none; a freed slot is claimed again. */
 static void test_census(void) {
   unsigned char *table = mk_census_table();
@@ -177,6 +199,7 @@ int main(void) {
   mk_simd_force(best);
   CHECK(tested >= 1, "at least one level tested");
   test_census();
+  test_u32_entry_points();
   printf("libmemkit C tests: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

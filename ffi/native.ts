@@ -136,19 +136,32 @@ function openLibc(adapter: FfiAdapter, platform: PlatformConstants | null, os: s
 // checked layer calls them directly, with no wrapper in between.
 /** libmemkit's kernels as the checked boundary takes them. */
 export function nativeKernels(lib: MemkitLibrary): KernelImpl {
+  // Counts that fit 32 bits (all but the largest arrays) go through the
+  // uint32_t entry points: Deno passes them several times faster (memkit.h),
+  // Bun somewhat faster (a 1 KiB compare: 32 -> 24 ns).
+  const U32 = 0xffff_ffff;
   return {
-    copy: lib.mk_copy,
-    fill: lib.mk_fill,
-    compare: lib.mk_compare,
-    f32Scale: lib.mk_f32_scale,
-    f32Add: lib.mk_f32_add,
-    f32Sub: lib.mk_f32_sub,
-    f32Axpy: lib.mk_f32_axpy,
-    f32Dot: lib.mk_f32_dot,
-    f32Sum: lib.mk_f32_sum,
-    f32Magnitudes: lib.mk_f32_magnitudes,
-    f32Dots: lib.mk_f32_dots,
-    f32Normalize: lib.mk_f32_normalize,
+    copy: (dst, src, bytes) => bytes <= U32 ? lib.mk_copy_u32(dst, src, bytes) : lib.mk_copy(dst, src, bytes),
+    fill: (dst, byte, bytes) => bytes <= U32 ? lib.mk_fill_u32(dst, byte, bytes) : lib.mk_fill(dst, byte, bytes),
+    compare: (a, b, bytes) => bytes <= U32 ? lib.mk_compare_u32(a, b, bytes) : lib.mk_compare(a, b, bytes),
+    f32Scale: (x, n, k) => n <= U32 ? lib.mk_f32_scale_u32(x, n, k) : lib.mk_f32_scale(x, n, k),
+    f32Add: (y, x, n) => n <= U32 ? lib.mk_f32_add_u32(y, x, n) : lib.mk_f32_add(y, x, n),
+    f32Sub: (y, x, n) => n <= U32 ? lib.mk_f32_sub_u32(y, x, n) : lib.mk_f32_sub(y, x, n),
+    f32Axpy: (y, a, x, n) => n <= U32 ? lib.mk_f32_axpy_u32(y, a, x, n) : lib.mk_f32_axpy(y, a, x, n),
+    f32Dot: (a, b, n) => n <= U32 ? lib.mk_f32_dot_u32(a, b, n) : lib.mk_f32_dot(a, b, n),
+    f32Sum: (x, n) => n <= U32 ? lib.mk_f32_sum_u32(x, n) : lib.mk_f32_sum(x, n),
+    f32Magnitudes: (v, count, stride, dims, out) =>
+      count * stride <= U32
+        ? lib.mk_f32_magnitudes_u32(v, count, stride, dims, out)
+        : lib.mk_f32_magnitudes(v, count, stride, dims, out),
+    f32Dots: (a, b, count, stride, dims, out) =>
+      count * stride <= U32
+        ? lib.mk_f32_dots_u32(a, b, count, stride, dims, out)
+        : lib.mk_f32_dots(a, b, count, stride, dims, out),
+    f32Normalize: (v, count, stride, dims) =>
+      count * stride <= U32
+        ? lib.mk_f32_normalize_u32(v, count, stride, dims)
+        : lib.mk_f32_normalize(v, count, stride, dims),
   };
 }
 

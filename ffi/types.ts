@@ -45,6 +45,25 @@ export interface MemkitLibrary {
   mk_simd_level(): number;
   mk_simd_best(): number;
   mk_simd_force(level: number): number;
+  mk_copy_u32(dst: Uint8Array, src: Uint8Array, bytes: number): void;
+  mk_fill_u32(dst: Uint8Array, byte: number, bytes: number): void;
+  mk_compare_u32(a: Uint8Array, b: Uint8Array, bytes: number): number;
+  mk_f32_scale_u32(x: Float32Array, n: number, k: number): void;
+  mk_f32_add_u32(y: Float32Array, x: Float32Array, n: number): void;
+  mk_f32_sub_u32(y: Float32Array, x: Float32Array, n: number): void;
+  mk_f32_axpy_u32(y: Float32Array, a: number, x: Float32Array, n: number): void;
+  mk_f32_dot_u32(a: Float32Array, b: Float32Array, n: number): number;
+  mk_f32_sum_u32(x: Float32Array, n: number): number;
+  mk_f32_magnitudes_u32(v: Float32Array, count: number, stride: number, dims: number, out: Float32Array): void;
+  mk_f32_dots_u32(
+    a: Float32Array,
+    b: Float32Array,
+    count: number,
+    stride: number,
+    dims: number,
+    out: Float32Array,
+  ): void;
+  mk_f32_normalize_u32(v: Float32Array, count: number, stride: number, dims: number): void;
   mk_census_table(): number;
   mk_census_claim(): number;
   mk_copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;
