@@ -73,7 +73,7 @@ function meansOf(benchmarks: { runs: { name: string; stats?: { avg: number } }[]
 export async function runAndReport(filter?: RegExp): Promise<string> {
   const out: string[] = [];
   const print = (line: string) => {
-    print(line);
+    console.log(line);
     out.push(line);
   };
   const result = await run({ filter });

@@ -91,10 +91,10 @@ export interface NativeLayer {
   readonly memkit: MemkitLibrary | null;
   simd: SimdLevel;
   /**
-   * Byte count below which a JS loop beats one FFI call to a kernel. A Deno
-   * FFI call costs ~100 ns here and a Bun one ~20 ns (bench/simd_bench.ts:
-   * a 256-byte compare takes 75 ns in a JS loop, 156 ns through Deno's FFI,
-   * 23 ns through Bun's).
+   * Byte count below which a JS loop beats one FFI call to a kernel. With
+   * 32-bit counts a Deno FFI call costs ~30 ns here and a Bun one ~20 ns
+   * (bench/simd_bench.ts: a 64-byte compare takes 14 ns in a JS loop and
+   * 29 ns through Deno's FFI; 256 bytes 60 ns and 30 ns).
    */
   readonly jsBelowBytes: number;
   /**
@@ -244,7 +244,7 @@ function initialize(): NativeLayer {
   const pageSize = opened.libc && platform ? libc.sysconf(platform._SC_PAGESIZE) : 4096;
   const ffiError = granted({ name: "ffi" }) ? null : FFI_ERROR;
   const maxViewBytes = MAX_VIEW_BYTES[runtime];
-  jsBelow = runtime === "deno" ? 512 : 32;
+  jsBelow = runtime === "deno" ? 128 : 32;
   fallbackChecked = checkedKernels(fallbackKernels, jsBelow);
 
   const state: LibraryState = { memkit: null, path: null, error: null, building: null, looked: false, fatal: null };
