@@ -2,6 +2,7 @@
 // `new Uint8Array(n)`, SystemAllocator, and @thi.ng/malloc's MemPool (a
 // pure-TypeScript allocator over one ArrayBuffer). Workloads W1, W5, W6, W7 of
 // the allocator workloads W1–W7 and the two RVF arena targets.
+import { Buffer } from "node:buffer";
 import { MemPool } from "@thi.ng/malloc";
 import { Arena, SystemAllocator } from "../mod.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";
@@ -10,6 +11,9 @@ const system = new SystemAllocator();
 const thing = new MemPool({ size: 64 << 20 });
 const arena = new Arena({ capacity: 64 << 20, safety: false });
 const safeArena = new Arena({ capacity: 64 << 20, safety: true });
+// What a careful program does without memkit: keep one scratch buffer and take views of it.
+const scratch = new Float64Array(1_000_000);
+const bunAllocUnsafe = (globalThis as { Bun?: { allocUnsafe(bytes: number): Uint8Array } }).Bun?.allocUnsafe;
 
 // Target 1: one Float64Array of n elements (allocation plus its release).
 for (const n of [100, 10_000, 1_000_000]) {
@@ -23,6 +27,21 @@ for (const n of [100, 10_000, 1_000_000]) {
       const a = arena.array(Float64Array, n);
       arena.free(a);
     },
+    "Arena (safety: true) array+free (rollback)": () => {
+      const a = safeArena.array(Float64Array, n);
+      safeArena.free(a);
+    },
+    "reused scratch buffer (subarray)": () => do_not_optimize(scratch.subarray(0, n)),
+    "Buffer.allocUnsafe(8n) as Float64Array": () => {
+      const b = Buffer.allocUnsafe(8 * n);
+      do_not_optimize(new Float64Array(b.buffer, b.byteOffset, n));
+    },
+    ...(bunAllocUnsafe === undefined ? {} : {
+      "Bun.allocUnsafe(8n) as Float64Array": () => {
+        const b = bunAllocUnsafe(8 * n);
+        do_not_optimize(new Float64Array(b.buffer, b.byteOffset, n));
+      },
+    }),
     "SystemAllocator array+free": () => {
       const a = system.array(Float64Array, n);
       system.free(a);

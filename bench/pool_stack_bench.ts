@@ -1,12 +1,15 @@
 // PoolAllocator and StackAllocator against SystemAllocator, @thi.ng/malloc and
 // `new Uint8Array(n)`: workloads W1 (alloc+free pairs), W3 (LIFO batches) and
 // W4 (bursts of one object size).
+import { Buffer } from "node:buffer";
 import { MemPool } from "@thi.ng/malloc";
+import { native } from "../ffi/native.ts";
 import { BuddyAllocator, FreeListAllocator, PoolAllocator, StackAllocator, SystemAllocator } from "../mod.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";
 
 const system = new SystemAllocator();
 const thing = new MemPool({ size: 16 << 20 });
+const bunAllocUnsafe = (globalThis as { Bun?: { allocUnsafe(bytes: number): Uint8Array } }).Bun?.allocUnsafe;
 
 const pools = [16, 64, 256].map((size) => new PoolAllocator({ blockSize: size, blocksPerChunk: 4096 }));
 const tlsf = new FreeListAllocator({ capacity: 1 << 20 });
@@ -25,6 +28,10 @@ for (const pool of pools) {
   compare(`W1 ${size} B pair returning a view`, "SystemAllocator alloc+free", {
     "SystemAllocator alloc+free": () => system.free(system.alloc(size)),
     "new Uint8Array(n)": () => do_not_optimize(new Uint8Array(size)),
+    "Buffer.allocUnsafe(n)": () => do_not_optimize(Buffer.allocUnsafe(size)),
+    ...(bunAllocUnsafe === undefined ? {} : { "Bun.allocUnsafe(n)": () => do_not_optimize(bunAllocUnsafe(size)) }),
+    // The floor of native allocation through FFI: an address, no view, no checks.
+    "raw FFI malloc+free (no view)": () => native.libc.free(native.libc.malloc(size)),
     "@thi.ng/malloc mallocAs+free": () => thing.free(thing.mallocAs("u8", size)!),
     "PoolAllocator alloc+free": () => pool.free(pool.alloc(size)),
     "FreeListAllocator (TLSF) alloc+free": () => tlsf.free(tlsf.alloc(size)),
