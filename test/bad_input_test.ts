@@ -128,6 +128,21 @@ const ROWS: Row[] = [
     expect: RangeError,
   },
   {
+    name: "new SystemAllocator({ retainBytes: -1 })",
+    act: () => new SystemAllocator({ retainBytes: -1 }),
+    expect: RangeError,
+  },
+  {
+    name: "new SystemAllocator({ retainBytes: 1.5 })",
+    act: () => new SystemAllocator({ retainBytes: 1.5 }),
+    expect: RangeError,
+  },
+  {
+    name: "new SystemAllocator({ retainBytes: '64' })",
+    act: () => new SystemAllocator({ retainBytes: any("64") }),
+    expect: TypeError,
+  },
+  {
     name: "new SystemAllocator({ zero: 'yes' })",
     act: () => new SystemAllocator({ zero: any("yes") }),
     expect: TypeError,

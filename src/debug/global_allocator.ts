@@ -5,8 +5,8 @@
  * @module
  */
 import { currentExitCode, onProcessExit, readEnv, setExitCode, workerLabel } from "../../ffi/native.ts";
-import { census, censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
-import { WORKER_SLOTS, workersUncounted, workerTotals } from "../base/_thread_census.ts";
+import { census } from "../base/_native_census.ts";
+import { exitReport, printError, TRACE_FRAMES_VARIABLE } from "./_exit_report.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { cFreeIn, cMalloc, cReallocIn } from "./_c_style.ts";
@@ -111,9 +111,6 @@ interface ExitCheck {
   readonly frames: number;
 }
 
-/** The environment variable that turns on allocation sites without a code change. */
-export const TRACE_FRAMES_VARIABLE = "MEMKIT_TRACE_FRAMES";
-
 let state: GlobalState | null = null;
 let exitCheckConfig: ExitCheck | null = null;
 let exitHookInstalled = false;
@@ -143,7 +140,8 @@ function exitCheck(code: number | null): void {
   if (check === null || !check.leakDetection || check.atExit === "off") return;
   let report: string | null;
   try {
-    report = exitReport(check.frames);
+    const global = state;
+    report = exitReport(global?.debug ?? null, global?.leakDetection ?? false, check.frames);
   } catch (error) {
     // Built-ins the program replaced can break the report; the verdict stands without it.
     report = `memkit: the leak check at exit could not list the leaks (${
@@ -166,106 +164,6 @@ function exitCheck(code: number | null): void {
     // Nowhere to print: the exit code still says it.
   }
   if (fail) setExitCode(1);
-}
-
-// console.error, join and Reflect.apply as they were when memkit loaded: a
-// program may replace built-ins before exit, and the report must still be
-// printed (or, when it cannot be built, the verdict still stands).
-const printError: (text: string) => void = console.error.bind(console);
-const arrayJoin = Array.prototype.join;
-const apply = Reflect.apply;
-
-function add(list: string[], line: string): void {
-  list[list.length] = line;
-}
-
-function joinLines(list: string[]): string {
-  return apply(arrayJoin, list, ["\n"]) as string;
-}
-
-/** The whole report printed at exit (without the verdict), or null when nothing leaked. */
-function exitReport(frames: number): string | null {
-  const parts: string[] = [];
-  const global = state;
-  if (global !== null && global.leakDetection && global.debug.leaks().length > 0) {
-    add(
-      parts,
-      "memkit: the global allocator (getAllocator(), malloc()) still holds blocks " +
-        "(free each with free(view) or cFree(address, size)):\n" + global.debug.report(),
-    );
-  }
-  const held = censusReport(global?.debug ?? null);
-  if (held !== null) add(parts, held);
-  const workers = workerTotals();
-  if (workers.length > 0) {
-    const lines = workers.map(({ name, blocks, bytes }) => `  ${name}: ${plural(blocks, "block")}, ${bytes} bytes`);
-    add(
-      parts,
-      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")}\n${joinLines(lines)}\n` +
-        (workersUncounted()
-          ? `  (all ${WORKER_SLOTS} Worker slots are in use: more Workers may hold memory uncounted)\n`
-          : "") +
-        "  (bytes as taken from the system; to list a Worker's blocks and where they were taken, have it call " +
-        "initAllocator({ stackTraceFrames: 8 }) and end itself with process.exit(): it prints its own report then)",
-    );
-  }
-  if (parts.length === 0) return null;
-  if (frames === 0) add(parts, traceHint());
-  return joinLines(parts);
-}
-
-// How to get allocation sites, and why the environment variable did not give them when it is set.
-function traceHint(): string {
-  const value = readEnv(TRACE_FRAMES_VARIABLE);
-  const set = value === undefined
-    ? ""
-    : ` (${TRACE_FRAMES_VARIABLE}=${JSON.stringify(value)} is not a number from 1 to 100)`;
-  return `memkit: to see where each leak was allocated, run with ${TRACE_FRAMES_VARIABLE}=8 in the environment ` +
-    `(Deno: with --allow-env) or call initAllocator({ stackTraceFrames: 8 }) first${set}.`;
-}
-
-const LISTED_PER_OWNER = 8;
-const LISTED_OWNERS = 50;
-
-/** Native memory memkit still holds outside the global allocator, by owner; null when there is none. */
-function censusReport(globalDebug: object | null): string | null {
-  const byOwner = new Map<CensusOwner, CensusEntry[]>();
-  for (const entry of censusEntries()) {
-    if (globalDebug !== null && entry.owner.holder === globalDebug) continue; // in the global allocator's own report
-    const list = byOwner.get(entry.owner);
-    if (list === undefined) byOwner.set(entry.owner, [entry]);
-    else list[list.length] = entry;
-  }
-  if (byOwner.size === 0) return null;
-  const now = performance.now();
-  let blocks = 0, bytes = 0;
-  const lines: string[] = [];
-  let listed = 0;
-  for (const [owner, entries] of byOwner) {
-    const total = entries.reduce((sum, e) => sum + e.size, 0);
-    blocks += entries.length;
-    bytes += total;
-    if (++listed > LISTED_OWNERS) continue; // counted, not listed
-    add(lines, `  ${owner.kind}: ${plural(entries.length, "block")}, ${total} bytes`);
-    if (owner.site !== null) add(lines, `    created ${indent(owner.site, "      ")}`);
-    for (const entry of entries.slice(0, LISTED_PER_OWNER)) {
-      const age = ((now - entry.takenAt) / 1000).toFixed(2);
-      add(lines, `    ${entry.size} bytes at 0x${entry.address.toString(16)}, taken ${age} s before exit`);
-      if (entry.site !== null && entry.site !== owner.site) add(lines, `      ${indent(entry.site, "      ")}`);
-    }
-    if (entries.length > LISTED_PER_OWNER) add(lines, `    … and ${entries.length - LISTED_PER_OWNER} more`);
-  }
-  if (byOwner.size > LISTED_OWNERS) add(lines, `  … and ${byOwner.size - LISTED_OWNERS} more owners`);
-  return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
-    `${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
-function indent(site: string, by: string): string {
-  return site.replaceAll("\n", `\n${by}`);
 }
 
 /**
