@@ -10,6 +10,7 @@ import { runAndReport, runQuiet } from "./_ratios.ts";
 import { scorecard, scorecardFilter } from "./scorecard.ts";
 import { fragmentationReport, latencyReport } from "./latency_report.ts";
 import "./system_allocator_bench.ts";
+import "./ffi_signatures_bench.ts";
 import "./simd_bench.ts";
 import "./arena_bench.ts";
 import "./pool_stack_bench.ts";

@@ -10,8 +10,16 @@
  */
 #include "memkit.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#if defined(__APPLE__)
+#include <malloc/malloc.h>
+#elif defined(__linux__)
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define MK_X86 1
@@ -534,4 +542,39 @@ int32_t mk_census_claim(void) {
     if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return i;
   }
   return -1;
+}
+
+/* ------------------------------------------------------------ libc's heap */
+
+double mk_malloc(double size) { return (double)(uintptr_t)malloc((size_t)size); }
+
+double mk_realloc(double address, double size) {
+  return (double)(uintptr_t)realloc((void *)(uintptr_t)address, (size_t)size);
+}
+
+double mk_memalign(double alignment, double size) {
+  void *p = NULL;
+  int code = posix_memalign(&p, (size_t)alignment, (size_t)size);
+  if (code != 0) {
+    errno = code;
+    return 0;
+  }
+  return (double)(uintptr_t)p;
+}
+
+void mk_free(double address) { free((void *)(uintptr_t)address); }
+
+double mk_usable_size(double address) {
+#if defined(__APPLE__)
+  return (double)malloc_size((const void *)(uintptr_t)address);
+#elif defined(__GLIBC__) || defined(__linux__)
+  return (double)malloc_usable_size((void *)(uintptr_t)address);
+#else
+  (void)address;
+  return 0;
+#endif
+}
+
+int32_t mk_madvise(double address, double length, int32_t advice) {
+  return madvise((void *)(uintptr_t)address, (size_t)length, advice);
 }

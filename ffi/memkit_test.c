@@ -5,6 +5,7 @@
  */
 #include "memkit.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,21 @@ static void test_census(void) {
   CHECK(mk_census_claim() == 5, "census reclaims a freed slot");
 }
 
+static void test_heap(void) {
+  double a = mk_malloc(100);
+  CHECK(a != 0, "mk_malloc");
+  memset((void *)(uintptr_t)a, 7, 100);
+  CHECK(mk_usable_size(a) >= 100, "usable size covers the request");
+  double b = mk_realloc(a, 5000);
+  CHECK(b != 0 && ((unsigned char *)(uintptr_t)b)[99] == 7, "mk_realloc keeps the contents");
+  mk_free(b);
+  double c = mk_memalign(4096, 10000);
+  CHECK(c != 0 && fmod(c, 4096) == 0, "mk_memalign aligns");
+  CHECK(mk_madvise(c, 0, 0) == 0, "mk_madvise with an empty range");
+  mk_free(c);
+  CHECK(mk_madvise(4097, 4096, 0) == -1 && errno == EINVAL, "mk_madvise of an unaligned address fails");
+}
+
 int main(void) {
   static const char *names[] = {"scalar", "sse2", "avx2", "neon"};
   CHECK(mk_abi_version() == MEMKIT_ABI_VERSION, "abi version");
@@ -197,6 +213,7 @@ int main(void) {
     tested++;
   }
   mk_simd_force(best);
+  test_heap();
   CHECK(tested >= 1, "at least one level tested");
   test_census();
   test_u32_entry_points();

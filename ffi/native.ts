@@ -19,6 +19,7 @@ import { fallbackKernels } from "./fallback.ts";
 import { detectRuntime, granted, hostArch, hostOs } from "./host.ts";
 
 export { intrinsic, typedArrayByteLength } from "./boundary.ts";
+export type { NativeHeap } from "./heap.ts";
 export {
   currentExitCode,
   granted,
@@ -29,6 +30,7 @@ export {
   unrefTimer,
   workerLabel,
 } from "./host.ts";
+import { libcHeap, memkitHeap, type NativeHeap } from "./heap.ts";
 import { findLibmemkit, holdBuilds, type LibraryLookup } from "./loader.ts";
 import { type PlatformConstants, platformConstants } from "./platform.ts";
 import { libcSymbols } from "./symbols.ts";
@@ -79,6 +81,12 @@ export interface NativeLayer {
   wrap(address: number, byteLength: number): ArrayBuffer;
   /** Address of a non-empty view's first byte. */
   addressOf(view: ArrayBufferView): number;
+  /**
+   * libc's heap and madvise through the cheapest declarations loaded
+   * (heap.ts): libmemkit's double-typed ones once it is loaded, libc's until
+   * then. The first use looks for libmemkit, as a kernel's does.
+   */
+  readonly heap: NativeHeap;
   /** The calling thread's errno; read it right after the failing call. */
   errno(): number;
   /**
@@ -99,10 +107,20 @@ export interface NativeLayer {
   readonly jsBelowBytes: number;
   /**
    * Largest ArrayBuffer worth wrapping over native memory in one piece. Deno's
-   * wrap cost does not grow with size (1.5–3 µs from 1 to 64 MiB); Bun's does
-   * (~3 µs at 1 MiB, ~80 µs at 64 MiB, from its external-memory accounting).
+   * wrap cost does not grow with size (1.5–3 µs from 1 to 64 MiB); Bun's does:
+   * JavaScriptCore counts each new buffer's byteLength as allocated heap
+   * memory (Heap::addReference), which paces its collections, so wrapping
+   * runs a full collection every few MB wrapped (wrap + detach here: median
+   * 0.2 µs at any size, mean 1.6 µs at 64 KiB, 25 µs at 1 MiB, 63 µs at 16 MiB).
    */
   readonly wrapChunkBytes: number;
+  /**
+   * Where wraps that grow with demand start (an arena's safety segments
+   * double from here up to `wrapChunkBytes`): Bun 4 KiB, since its cost is
+   * per byte wrapped; Deno `wrapChunkBytes`, since one large wrap costs what
+   * a small one does.
+   */
+  readonly wrapStartBytes: number;
   readonly library: string | null;
   readonly libraryError: string | null;
 }
@@ -138,30 +156,56 @@ function openLibc(adapter: FfiAdapter, platform: PlatformConstants | null, os: s
 export function nativeKernels(lib: MemkitLibrary): KernelImpl {
   // Counts that fit 32 bits (all but the largest arrays) go through the
   // uint32_t entry points: Deno passes them several times faster (memkit.h),
-  // Bun somewhat faster (a 1 KiB compare: 32 -> 24 ns).
+  // Bun somewhat faster (a 1 KiB compare: 32 -> 24 ns). Each function is taken
+  // out of the library's table once: a property load from that table (tens of
+  // symbols added one by one) costs several ns a call.
   const U32 = 0xffff_ffff;
+  const {
+    mk_copy_u32,
+    mk_copy,
+    mk_fill_u32,
+    mk_fill,
+    mk_compare_u32,
+    mk_compare,
+    mk_f32_scale_u32,
+    mk_f32_scale,
+    mk_f32_add_u32,
+    mk_f32_add,
+    mk_f32_sub_u32,
+    mk_f32_sub,
+    mk_f32_axpy_u32,
+    mk_f32_axpy,
+    mk_f32_dot_u32,
+    mk_f32_dot,
+    mk_f32_sum_u32,
+    mk_f32_sum,
+    mk_f32_magnitudes_u32,
+    mk_f32_magnitudes,
+    mk_f32_dots_u32,
+    mk_f32_dots,
+    mk_f32_normalize_u32,
+    mk_f32_normalize,
+  } = lib;
   return {
-    copy: (dst, src, bytes) => bytes <= U32 ? lib.mk_copy_u32(dst, src, bytes) : lib.mk_copy(dst, src, bytes),
-    fill: (dst, byte, bytes) => bytes <= U32 ? lib.mk_fill_u32(dst, byte, bytes) : lib.mk_fill(dst, byte, bytes),
-    compare: (a, b, bytes) => bytes <= U32 ? lib.mk_compare_u32(a, b, bytes) : lib.mk_compare(a, b, bytes),
-    f32Scale: (x, n, k) => n <= U32 ? lib.mk_f32_scale_u32(x, n, k) : lib.mk_f32_scale(x, n, k),
-    f32Add: (y, x, n) => n <= U32 ? lib.mk_f32_add_u32(y, x, n) : lib.mk_f32_add(y, x, n),
-    f32Sub: (y, x, n) => n <= U32 ? lib.mk_f32_sub_u32(y, x, n) : lib.mk_f32_sub(y, x, n),
-    f32Axpy: (y, a, x, n) => n <= U32 ? lib.mk_f32_axpy_u32(y, a, x, n) : lib.mk_f32_axpy(y, a, x, n),
-    f32Dot: (a, b, n) => n <= U32 ? lib.mk_f32_dot_u32(a, b, n) : lib.mk_f32_dot(a, b, n),
-    f32Sum: (x, n) => n <= U32 ? lib.mk_f32_sum_u32(x, n) : lib.mk_f32_sum(x, n),
+    copy: (dst, src, bytes) => bytes <= U32 ? mk_copy_u32(dst, src, bytes) : mk_copy(dst, src, bytes),
+    fill: (dst, byte, bytes) => bytes <= U32 ? mk_fill_u32(dst, byte, bytes) : mk_fill(dst, byte, bytes),
+    compare: (a, b, bytes) => bytes <= U32 ? mk_compare_u32(a, b, bytes) : mk_compare(a, b, bytes),
+    f32Scale: (x, n, k) => n <= U32 ? mk_f32_scale_u32(x, n, k) : mk_f32_scale(x, n, k),
+    f32Add: (y, x, n) => n <= U32 ? mk_f32_add_u32(y, x, n) : mk_f32_add(y, x, n),
+    f32Sub: (y, x, n) => n <= U32 ? mk_f32_sub_u32(y, x, n) : mk_f32_sub(y, x, n),
+    f32Axpy: (y, a, x, n) => n <= U32 ? mk_f32_axpy_u32(y, a, x, n) : mk_f32_axpy(y, a, x, n),
+    f32Dot: (a, b, n) => n <= U32 ? mk_f32_dot_u32(a, b, n) : mk_f32_dot(a, b, n),
+    f32Sum: (x, n) => n <= U32 ? mk_f32_sum_u32(x, n) : mk_f32_sum(x, n),
     f32Magnitudes: (v, count, stride, dims, out) =>
       count * stride <= U32
-        ? lib.mk_f32_magnitudes_u32(v, count, stride, dims, out)
-        : lib.mk_f32_magnitudes(v, count, stride, dims, out),
+        ? mk_f32_magnitudes_u32(v, count, stride, dims, out)
+        : mk_f32_magnitudes(v, count, stride, dims, out),
     f32Dots: (a, b, count, stride, dims, out) =>
       count * stride <= U32
-        ? lib.mk_f32_dots_u32(a, b, count, stride, dims, out)
-        : lib.mk_f32_dots(a, b, count, stride, dims, out),
+        ? mk_f32_dots_u32(a, b, count, stride, dims, out)
+        : mk_f32_dots(a, b, count, stride, dims, out),
     f32Normalize: (v, count, stride, dims) =>
-      count * stride <= U32
-        ? lib.mk_f32_normalize_u32(v, count, stride, dims)
-        : lib.mk_f32_normalize(v, count, stride, dims),
+      count * stride <= U32 ? mk_f32_normalize_u32(v, count, stride, dims) : mk_f32_normalize(v, count, stride, dims),
   };
 }
 
@@ -241,6 +285,12 @@ function initialize(): NativeLayer {
   const libc = opened.libc ?? unavailableLibc(opened.error!);
 
   let errnoView: Int32Array | null = null;
+  const errno = () => {
+    // errno lives in thread-local storage; this module instance belongs to
+    // one JS thread, so the location is fixed after the first read.
+    errnoView ??= new Int32Array(adapter.wrap(libc.errno_location(), 4));
+    return errnoView[0];
+  };
   const pageSize = opened.libc && platform ? libc.sysconf(platform._SC_PAGESIZE) : 4096;
   const ffiError = granted({ name: "ffi" }) ? null : FFI_ERROR;
   const maxViewBytes = MAX_VIEW_BYTES[runtime];
@@ -249,6 +299,7 @@ function initialize(): NativeLayer {
 
   const state: LibraryState = { memkit: null, path: null, error: null, building: null, looked: false, fatal: null };
   let kernels: Kernels | null = null; // set by useKernels/spyOnNativeCalls, else follows the library
+  let heap: NativeHeap | null = null; // set on first use, replaced when libmemkit is installed
   let simd: SimdLevel | null = null;
 
   const install = (memkit: MemkitLibrary, path: string) => {
@@ -256,6 +307,7 @@ function initialize(): NativeLayer {
     state.path = path;
     state.error = null;
     nativeChecked = checkedKernels(nativeKernels(memkit), jsBelow);
+    heap = memkitHeap(memkit, errno);
     // Never unloaded: Deno unloads a library when the last thread that opened it
     // ends, which would lose the census table Workers keep in it (memkit.h).
     if (libc.dlopen !== undefined && platform) {
@@ -322,11 +374,11 @@ function initialize(): NativeLayer {
     maxViewBytes,
     wrap: checkedWrap(adapter, maxViewBytes),
     addressOf: adapter.addressOf,
-    errno() {
-      // errno lives in thread-local storage; this module instance belongs to
-      // one JS thread, so the location is fixed after the first read.
-      errnoView ??= new Int32Array(adapter.wrap(libc.errno_location(), 4));
-      return errnoView[0];
+    errno,
+    get heap(): NativeHeap {
+      if (heap !== null) return heap;
+      look();
+      return heap ??= libcHeap(libc);
     },
     get kernels(): Kernels {
       if (kernels !== null) return kernels;
@@ -351,6 +403,7 @@ function initialize(): NativeLayer {
     },
     jsBelowBytes: jsBelow,
     wrapChunkBytes: runtime === "deno" ? 64 << 20 : 1 << 20,
+    wrapStartBytes: runtime === "deno" ? 64 << 20 : 4 << 10,
     get library(): string | null {
       look();
       return state.path;

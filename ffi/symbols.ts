@@ -131,6 +131,13 @@ export const MEMKIT_SYMBOLS: SymbolTable = {
   mk_f32_magnitudes_u32: { parameters: ["buffer", "u32", "u32", "u32", "buffer"], result: "void" },
   mk_f32_dots_u32: { parameters: ["buffer", "buffer", "u32", "u32", "u32", "buffer"], result: "void" },
   mk_f32_normalize_u32: { parameters: ["buffer", "u32", "u32", "u32"], result: "void" },
+  // libc's heap and madvise with doubles for addresses and sizes (memkit.h): the cheapest FFI signature in both runtimes.
+  mk_malloc: { parameters: ["f64"], result: "f64" },
+  mk_realloc: { parameters: ["f64", "f64"], result: "f64" },
+  mk_memalign: { parameters: ["f64", "f64"], result: "f64" },
+  mk_free: { parameters: ["f64"], result: "void" },
+  mk_usable_size: { parameters: ["f64"], result: "f64" },
+  mk_madvise: { parameters: ["f64", "f64", "i32"], result: "i32" },
   // void *mk_census_table(void)
   mk_census_table: { parameters: [], result: "usize" },
   // int32_t mk_census_claim(void)

@@ -64,6 +64,12 @@ export interface MemkitLibrary {
     out: Float32Array,
   ): void;
   mk_f32_normalize_u32(v: Float32Array, count: number, stride: number, dims: number): void;
+  mk_malloc(size: number): number;
+  mk_realloc(address: number, size: number): number;
+  mk_memalign(alignment: number, size: number): number;
+  mk_free(address: number): void;
+  mk_usable_size(address: number): number;
+  mk_madvise(address: number, length: number, advice: number): number;
   mk_census_table(): number;
   mk_census_claim(): number;
   mk_copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;

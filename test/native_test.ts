@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
-import { native } from "../ffi/native.ts";
+import { native, nativeReady } from "../ffi/native.ts";
+import { libcHeap, memkitHeap } from "../ffi/heap.ts";
 import { VERSION } from "../ffi/version.ts";
 import { addressOf, AllocationError, fragmentation, nativeInfo, SystemAllocator } from "../mod.ts";
 import { badInputTable } from "./_bad_input.ts";
@@ -42,6 +43,30 @@ test("addressOf() gives exact addresses, offsets included", () => {
   allocator.free(block);
   assert.equal(addressOf(block), 0, "detached view");
   assert.ok(addressOf(new Uint8Array(8)) > 0, "JS-owned arrays have addresses too");
+});
+
+test("the heap goes through libmemkit's double-typed calls once it is loaded, and both paths share libc's heap", async () => {
+  await nativeReady();
+  assert.equal(native.heap.via, "libmemkit");
+  const heaps = [libcHeap(native.libc), memkitHeap(native.memkit!, () => native.errno())];
+  for (const [from, to] of [[0, 1], [1, 0], [0, 0], [1, 1]]) {
+    const a = heaps[from].malloc(100);
+    assert.ok(a > 0 && a % 16 === 0);
+    assert.ok(heaps[to].usableSize!(a) >= 100);
+    new Uint8Array(native.wrap(a, 100)).fill(9);
+    const b = heaps[to].realloc(a, 100_000);
+    assert.ok(b > 0);
+    assert.equal(new Uint8Array(native.wrap(b, 100))[99], 9, "realloc kept the bytes");
+    heaps[from].free(b); // a block from either declaration goes back through the other
+    const c = heaps[to].memalign(4096, 5000);
+    assert.ok(c > 0 && c % 4096 === 0);
+    assert.equal(heaps[from].madvise(c, 0, 0), 0);
+    assert.equal(heaps[from].madvise(c + 1, 4096, 0), -1, "an unaligned madvise fails");
+    assert.equal(native.errno(), 22);
+    heaps[to].free(c);
+    // posix_memalign's refusal comes back as minus its error code (EINVAL for an alignment that is not a power of 2).
+    assert.equal(heaps[to].memalign(24, 64), -22);
+  }
 });
 
 test("platform errors name the failed call and errno", () => {

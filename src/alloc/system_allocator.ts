@@ -150,7 +150,6 @@ export class SystemAllocator implements Allocator, Disposable {
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
   readonly #retained: RetainedExtents;
-  readonly #out = new Uint32Array(2);
   // Blocks taken with no memkit owner's call running are this allocator's own.
   readonly #censusOwner = censusOwner("SystemAllocator");
 
@@ -293,7 +292,7 @@ export class SystemAllocator implements Allocator, Disposable {
       // blocks with mremap (no copy, no fresh page faults for the old bytes).
       // (A retained extent that fits is better still: no fresh pages at all,
       // so the general path below takes it.)
-      const address = native.libc.realloc(block.address, newSize);
+      const address = native.heap.realloc(block.address, newSize);
       if (address === 0) {
         const error = platformError("realloc", `${newSize}`, "out-of-memory");
         this.#ledger.fail("out-of-memory", error.message, error);
@@ -333,7 +332,7 @@ export class SystemAllocator implements Allocator, Disposable {
    */
   stats(): AllocatorStats {
     let capacity = 0;
-    const usable = native.libc.malloc_usable_size;
+    const usable = native.heap.usableSize;
     for (const block of this.#blocks) {
       capacity += block.mapped || (usable ? usable(block.address) : block.size);
     }
@@ -388,12 +387,13 @@ export class SystemAllocator implements Allocator, Disposable {
     }
     if (align <= 16) {
       // malloc already aligns to 16 on every 64-bit libc memkit supports.
-      const address = libc.malloc(size);
+      const address = native.heap.malloc(size);
       if (address === 0) return this.#fail(platformError("malloc", `${size}`, "out-of-memory"));
       return { address, size, align, mapped: 0, capacity: size };
     }
-    const code = libc.posix_memalign(this.#out, align, size);
-    if (code !== 0) {
+    const address = native.heap.memalign(align, size);
+    if (address <= 0) {
+      const code = -address;
       return this.#fail(
         new AllocationError(
           "out-of-memory",
@@ -402,7 +402,6 @@ export class SystemAllocator implements Allocator, Disposable {
         ),
       );
     }
-    const address = this.#out[0] + this.#out[1] * 2 ** 32;
     return { address, size, align, mapped: 0, capacity: size };
   }
 
@@ -477,7 +476,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
   static #toSystem(extent: Extent): void {
     if (extent.mapped) native.libc.munmap(extent.address, extent.mapped);
-    else native.libc.free(extent.address);
+    else native.heap.free(extent.address);
   }
 
   /**

@@ -195,7 +195,7 @@ export class PageMapping implements Mapping {
     if (value < 0) {
       throw new AllocationError("unsupported", `Cannot advise "${advice}": ${native.os} has no such madvise advice`);
     }
-    if (native.libc.madvise(this.#address, this.#byteLength, value) !== 0) {
+    if (native.heap.madvise(this.#address, this.#byteLength, value) !== 0) {
       throw platformError("madvise", `${this.#label}, ${advice}`);
     }
   }
