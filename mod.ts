@@ -31,6 +31,9 @@
  *   arrays of them ({@linkcode DynamicArray}, {@linkcode SharedDynamicArray}
  *   across Workers), {@linkcode SIMDArray} and the byte kernels of
  *   {@linkcode simd}.
+ * - **HAL memory**: pages locked in RAM ({@linkcode LockedPageAllocator}),
+ *   guarded, wiped memory for secrets ({@linkcode SecretAllocator}) and named
+ *   memory shared with other Workers and processes ({@linkcode openSharedMemory}).
  *
  * Errors follow one rule: a wrong type is a `TypeError`, a size, alignment or
  * count out of range a `RangeError`, anything about the state of memory an
@@ -154,3 +157,10 @@ export type { SharedDynamicArrayOptions } from "./src/arrays/shared_dynamic_arra
 export { audioArray, uniformArray, vertexArray } from "./src/arrays/array_factories.ts";
 export { simd } from "./src/arrays/simd.ts";
 export type { Simd } from "./src/arrays/simd.ts";
+
+// HAL memory: the native kinds (pages locked in RAM, secrets, named shared memory).
+export { LockedPageAllocator } from "./src/hal/locked_page_allocator.ts";
+export type { LockedPageAllocatorOptions } from "./src/hal/locked_page_allocator.ts";
+export { SecretAllocator } from "./src/hal/secret_allocator.ts";
+export { openSharedMemory } from "./src/hal/shared_memory.ts";
+export type { OpenSharedMemoryOptions, SharedMemory } from "./src/hal/shared_memory.ts";

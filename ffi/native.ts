@@ -280,7 +280,7 @@ function initialize(): NativeLayer {
   const adapter = runtime === "deno" ? createDenoAdapter() : createBunAdapter();
   const os = hostOs();
   const arch = hostArch();
-  const platform = platformConstants(os);
+  const platform = platformConstants(os, arch);
   const opened = openLibc(adapter, platform, os);
   const libc = opened.libc ?? unavailableLibc(opened.error!);
 
@@ -366,7 +366,7 @@ function initialize(): NativeLayer {
     runtime,
     os,
     arch,
-    platform: platform ?? platformConstants("linux")!,
+    platform: platform ?? platformConstants("linux", arch)!,
     pageSize: pageSize > 0 ? pageSize : 4096,
     libc,
     libcError: opened.error,

@@ -40,7 +40,7 @@ export type SymbolTable = Readonly<Record<string, SymbolDefinition>>;
 /** libc, with the names that differ per platform filled in. */
 export function libcSymbols(platform: PlatformConstants): SymbolTable {
   return {
-    ...(platform.os === "darwin" ? DARWIN_SYMBOLS : {}),
+    ...(platform.os === "darwin" ? darwinSymbols(platform) : {}),
     // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
     mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "usize" },
     // int munmap(void *addr, size_t length)
@@ -81,6 +81,12 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
     close: { parameters: ["i32"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count)
     write: { parameters: ["i32", "buffer", "usize"], result: "i64" },
+    // int ftruncate(int fd, off_t length)
+    ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+    // off_t lseek(int fd, off_t offset, int whence): a file's size is lseek(fd, 0, SEEK_END)
+    lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+    // int getrlimit(int resource, struct rlimit *rlim): two 64-bit rlim_t on every 64-bit platform
+    getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
     // int poll(struct pollfd *fds, nfds_t nfds, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
     // The same poll on a worker thread, for waits that must not block the event loop (Deno).
@@ -90,7 +96,30 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
   };
 }
 
-// macOS only (libSystem): memory status. None of these is variadic.
+// macOS only (libSystem): memory status and POSIX shared memory. None is
+// declared variadic (FFI cannot): shm_open's mode goes where the ABI puts it.
+function darwinSymbols(platform: PlatformConstants): SymbolTable {
+  return { ...DARWIN_SYMBOLS, ...darwinSharedMemory(platform) };
+}
+
+function darwinSharedMemory(platform: PlatformConstants): SymbolTable {
+  return {
+    // int shm_open(const char *name, int oflag, ...): the optional mode_t is variadic. On x86-64 it travels
+    // in the third integer register; on arm64 Apple passes variadic arguments on the stack, so six unused
+    // register arguments (x2-x7) come first and the mode lands in the first stack slot, where va_arg reads it.
+    shm_open: {
+      parameters: platform.variadicOnStack
+        ? ["buffer", "i32", "i64", "i64", "i64", "i64", "i64", "i64", "i64"]
+        : ["buffer", "i32", "i32"],
+      result: "i32",
+    },
+    // int shm_unlink(const char *name)
+    shm_unlink: { parameters: ["buffer"], result: "i32" },
+    // int fstat(int fd, struct stat *buf), 64-bit inode layout: st_size at byte 96
+    fstat: { name: platform.fstatSymbol, parameters: ["i32", "buffer"], result: "i32" },
+  };
+}
+
 const DARWIN_SYMBOLS: SymbolTable = {
   // int sysctlbyname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
   sysctlbyname: { parameters: ["buffer", "buffer", "buffer", "usize", "usize"], result: "i32" },

@@ -24,6 +24,10 @@ export interface Libc {
   open(path: Uint8Array, flags: number): number;
   close(fd: number): number;
   write(fd: number, buffer: Uint8Array, count: number): number;
+  ftruncate(fd: number, length: number): number;
+  lseek(fd: number, offset: number, whence: number): number;
+  /** `limits` receives the soft and the hard limit as two 64-bit integers. */
+  getrlimit(resource: number, limits: Uint8Array): number;
   poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
   /** Deno only: poll on a worker thread. */
   poll_async?: (fds: Uint8Array, nfds: number, timeoutMs: number) => Promise<number>;
@@ -37,6 +41,10 @@ export interface Libc {
   dlopen?: (path: Uint8Array, flags: number) => number;
   notify_register_check?: (name: Uint8Array, token: Uint8Array) => number;
   notify_get_state?: (token: number, state: Uint8Array) => number;
+  /** macOS: `mode` is the last argument; on arm64 after six padding arguments (see symbols.ts). */
+  shm_open?: (name: Uint8Array, flags: number, ...rest: number[]) => number;
+  shm_unlink?: (name: Uint8Array) => number;
+  fstat?: (fd: number, stat: Uint8Array) => number;
 }
 
 /** libmemkit's functions as the adapters expose them. */

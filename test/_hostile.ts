@@ -33,13 +33,16 @@ import {
   FailingAllocator,
   FreeListAllocator,
   initAllocator,
+  LockedPageAllocator,
   malloc,
   mapFile,
   mapPages,
+  openSharedMemory,
   PoolAllocator,
   PressureMonitor,
   PsiTrigger,
   readMemoryStatus,
+  SecretAllocator,
   SharedDynamicArray,
   SIMDArray,
   StackAllocator,
@@ -550,6 +553,11 @@ export function removeTempFiles(): void {
   tmpDir = null;
 }
 
+/** A fresh name for openSharedMemory (each case creates its own object and unlinks it). */
+function sharedName(): string {
+  return `mk-hostile-${crypto.randomUUID().slice(0, 12)}`;
+}
+
 function mappingSubject(make: () => memkit.Mapping): SubjectSpec<memkit.Mapping> {
   return {
     make,
@@ -607,6 +615,8 @@ export const CLASSES: Record<string, ClassSpec> = {
     () => new FailingAllocator(new SystemAllocator(), { failAfter: 1e9 }),
     () => [new SystemAllocator(), { failAfter: 1e9 }],
   ),
+  LockedPageAllocator: allocatorSubject(() => new LockedPageAllocator({ zero: true }), () => [{ zero: true }]),
+  SecretAllocator: allocatorSubject(() => new SecretAllocator(), () => []),
   DynamicArray: arraySubject(() => new DynamicArray(Rec, { capacity: 4 }), () => [Rec, { capacity: 4 }], rec),
   SIMDArray: arraySubject(
     () => {
@@ -697,6 +707,16 @@ export const DERIVED: Record<string, Record<string, SubjectSpec>> = {
   },
   mapPages: { Mapping: mappingSubject(() => mapPages(8192)) },
   mapFile: { Mapping: mappingSubject(() => mapFile(tempFile())) },
+  openSharedMemory: {
+    SharedMemory: {
+      ...mappingSubject(() => {
+        const memory = openSharedMemory(sharedName(), 8192, { create: true });
+        later(() => memory.unlink());
+        return memory;
+      }),
+      ends: ["unmap", "close", "[Symbol.dispose]"],
+    },
+  },
 };
 
 function releaseResult(result: unknown): void {
@@ -726,6 +746,14 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
   nativeReady: { args: () => [] },
   mapPages: { args: () => [8192, { protection: "read-write", populate: false }] },
   mapFile: { args: () => [tempFile(), { write: false, shared: false }] },
+  openSharedMemory: {
+    args: () => [sharedName(), 4096, { create: true }],
+    cleanup(result) {
+      const memory = result as memkit.SharedMemory;
+      memory.close();
+      memory.unlink();
+    },
+  },
   fragmentation: { args: () => [[64, 32, 16]] },
   workerArena: {
     // One arena per thread, made on the first call: what it returns must not be disposed.

@@ -78,14 +78,15 @@ export class PageMapping implements Mapping {
   // The mapping's line in the census of native memory (the leak check at exit), until unmap().
   #census: CensusEntry | null = null;
 
-  constructor(address: number, byteLength: number, label: string, protection: Protection) {
+  /** `owner` names the mapping in the census (the leak check at exit); by default mapFile or mapPages. */
+  constructor(address: number, byteLength: number, label: string, protection: Protection, owner?: string) {
     this.#address = address;
     this.#byteLength = byteLength;
     this.#label = label;
     this.#protection = protection;
     if (byteLength > 0) {
-      const owner = censusOwner(label.startsWith("file ") ? `mapFile (${label})` : "mapPages");
-      this.#census = enterCensus(address, byteLength, owner);
+      const kind = owner ?? (label.startsWith("file ") ? `mapFile (${label})` : "mapPages");
+      this.#census = enterCensus(address, byteLength, censusOwner(kind));
     }
   }
 

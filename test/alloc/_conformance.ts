@@ -23,8 +23,10 @@ import {
   FailingAllocator,
   FreeListAllocator,
   type Handle,
+  LockedPageAllocator,
   nativeInfo,
   PoolAllocator,
+  SecretAllocator,
   StackAllocator,
   type StackMarker,
   SystemAllocator,
@@ -232,6 +234,20 @@ export const BASES: BaseSpec[] = [
     family: "free-list",
     make: () => new FreeListAllocator({ capacity: 1 << 20 }),
     caps: { handles: true },
+  },
+  // Every block of these two is at least one locked page: tolerateOom keeps the randomized run's live bytes
+  // small (a few hundred blocks, ~1 MiB locked), well inside an unprivileged RLIMIT_MEMLOCK of 8 MiB.
+  {
+    name: "LockedPageAllocator",
+    family: "system",
+    make: () => new LockedPageAllocator(),
+    caps: { detachesOnFree: true, tolerateOom: true },
+  },
+  {
+    name: "SecretAllocator",
+    family: "system",
+    make: () => new SecretAllocator(),
+    caps: { detachesOnFree: true, tolerateOom: true },
   },
 ];
 

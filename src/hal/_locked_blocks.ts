@@ -1,0 +1,324 @@
+// The engine of the two allocators whose blocks are pages locked in RAM:
+// LockedPageAllocator (one mlock'ed mapping per block) and SecretAllocator
+// (the same, fenced by inaccessible guard pages, excluded from core dumps and
+// wiped on free). Each block is its own mmap, so freeing it gives its pages
+// back to the kernel at once, and the mapping is what the census counts.
+//
+// Invariants: `#blocks` holds exactly the live blocks; each live block's
+// buffer covers exactly its `size` bytes (never a guard page, so no view can
+// fault); a block's pages go back (munmap) only after its buffer was detached
+// and, for a secret, wiped; an operation that throws leaves every block,
+// counter and census entry as it was.
+import { intrinsic } from "../../ffi/boundary.ts";
+import { native } from "../../ffi/native.ts";
+import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
+import { type CensusEntry, type CensusOwner, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
+import { platformError } from "../base/_platform_error.ts";
+import { createStamp } from "../base/_stamp.ts";
+import { bufferOf, checkAlignment, checkSize, checkView, describe, offsetOf } from "../base/_validate.ts";
+import type { AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { LeaseTable, registerLeases } from "../alloc/_lease.ts";
+import { Ledger } from "../alloc/_ledger.ts";
+import { foreignBlockError, registerOwner } from "../alloc/_ownership.ts";
+import { typedArrayOf } from "../alloc/_typed_array_of.ts";
+import { memlockError } from "./_memlock_limit.ts";
+
+/** What sets the two allocators apart. */
+export interface LockedBlocksConfig {
+  /** The public class, for messages and the census ("SecretAllocator"). */
+  readonly name: string;
+  /** How a misdirected free names it: "belongs to another <label> allocator". */
+  readonly label: string;
+  /** A PROT_NONE page on each side of every block, the block ending where the upper one starts. */
+  readonly guardPages: boolean;
+  /** Zero the block's bytes before its pages go back (free, a moving resize, dispose). */
+  readonly wipe: boolean;
+  /** madvise(MADV_DONTDUMP) over the mapping, where the OS has it (Linux). */
+  readonly dontDump: boolean;
+  /** Zero what an in-place resize adds (its pages may hold what the block held before it shrank). */
+  readonly zero: boolean;
+}
+
+interface Block {
+  /** The whole mapping, guard pages included. */
+  readonly mapAddress: number;
+  readonly mapLength: number;
+  /** The locked, read-write pages. */
+  readonly dataAddress: number;
+  readonly dataLength: number;
+  /** The block inside them. */
+  readonly address: number;
+  readonly size: number;
+  readonly align: number;
+}
+
+interface LiveBlock extends Block {
+  /** The public allocator that handed it out. */
+  readonly owner: object;
+  readonly census: CensusEntry;
+  /** Position in the owner's list of live blocks; -1 once released. */
+  index: number;
+  readonly buffer: ArrayBuffer;
+}
+
+// Each block's record rides on its ArrayBuffer in a private slot (see _stamp.ts).
+const BLOCKS = createStamp<LiveBlock>();
+
+/** The allocator behind LockedPageAllocator and SecretAllocator (they delegate every method here). */
+export class LockedBlocks {
+  readonly #config: LockedBlocksConfig;
+  readonly #facade: object;
+  readonly #ledger: Ledger;
+  readonly #leases = new LeaseTable();
+  readonly #blocks: LiveBlock[] = [];
+  readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
+  readonly #censusOwner: CensusOwner;
+  #lockedBytes = 0;
+  #lastError: AllocationError | null = null;
+
+  /** `facade` is the public allocator: leases and ownership checks are registered for it. */
+  constructor(facade: object, config: LockedBlocksConfig) {
+    if (native.libcError) throw new AllocationError("unsupported", native.libcError);
+    this.#config = config;
+    this.#facade = facade;
+    this.#ledger = new Ledger("system", config.name);
+    this.#censusOwner = censusOwner(config.name);
+    registerLeases(facade, this.#leases);
+    registerOwner(facade, config.label, LockedBlocks.#holds);
+  }
+
+  static #holds(owner: object, buffer: ArrayBufferLike): boolean {
+    const block = BLOCKS.get(buffer);
+    return block !== undefined && block.owner === owner && block.index >= 0;
+  }
+
+  #own(buffer: ArrayBufferLike): LiveBlock | undefined {
+    const block = BLOCKS.get(buffer);
+    return block !== undefined && block.owner === this.#facade && block.index >= 0 ? block : undefined;
+  }
+
+  alloc(size: number, align?: number): Uint8Array {
+    const view = this.tryAlloc(size, align);
+    if (view === null) throw this.#lastError!;
+    return view;
+  }
+
+  tryAlloc(size: number, align?: number): Uint8Array | null {
+    checkSize(size, "allocate");
+    const alignment = checkAlignment(align, "allocate", native.pageSize);
+    this.#ledger.guard("allocate");
+    if (size === 0) return this.#empty();
+    const block = this.#map(size, alignment);
+    return block === null ? null : this.#adopt(block, null);
+  }
+
+  array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
+    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align);
+  }
+
+  free(view: ArrayBufferView): void {
+    checkView(view, "free");
+    this.#ledger.guard("free");
+    const buffer = bufferOf(view);
+    const block = this.#own(buffer);
+    if (block === undefined) {
+      if (this.#emptyBlocks.has(buffer)) return;
+      throw foreignBlockError(view, "free", this.#facade, this.#config.name);
+    }
+    if (offsetOf(view) !== 0) throw this.#interior(view, block, "free");
+    if (isDetached(block.buffer)) throw transferredError("free", this.#describe(block));
+    this.#release(block, `${this.#config.name}.free() released it`);
+  }
+
+  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+    checkView(view, "resize");
+    checkSize(newSize, "resize", "newSize");
+    this.#ledger.guard("resize");
+    const buffer = bufferOf(view);
+    const block = this.#own(buffer);
+    if (block === undefined) {
+      if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
+      throw foreignBlockError(view, "resize", this.#facade, this.#config.name);
+    }
+    if (offsetOf(view) !== 0) throw this.#interior(view, block, "resize");
+    if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
+      throw transferredError("resize", this.#describe(block));
+    }
+    const reason = `${this.#config.name}.resize() moved it`;
+    if (newSize === 0) {
+      this.#release(block, reason);
+      return this.#empty();
+    }
+    // Unfenced blocks start at their first page: one that keeps its page count stays where it is. A fenced
+    // block ends at its upper guard page, so any other size starts elsewhere and moves.
+    if (!this.#config.guardPages && Math.ceil(newSize / native.pageSize) * native.pageSize === block.dataLength) {
+      return this.#resizeInPlace(block, newSize, reason);
+    }
+    const next = this.#map(newSize, block.align);
+    const fresh = next === null ? null : this.#adopt(next, block.census.owner);
+    if (fresh === null) throw this.#lastError!; // the old block is untouched
+    intrinsic.set(fresh, intrinsic.uint8Array(block.buffer, 0, Math.min(block.size, newSize)));
+    this.#release(block, reason);
+    return fresh;
+  }
+
+  owns(view: ArrayBufferView): boolean {
+    checkView(view, "check ownership");
+    return this.#own(bufferOf(view)) !== undefined;
+  }
+
+  /** Capacity is the locked bytes (whole pages); guard pages hold address space, not memory, and are not counted. */
+  stats(): AllocatorStats {
+    return this.#ledger.stats({
+      capacityBytes: this.#lockedBytes,
+      availableBytes: 0,
+      largestFreeBlock: 0,
+      freeBlocks: 0,
+    });
+  }
+
+  dispose(): void {
+    if (!this.#ledger.end("was disposed")) return;
+    const reason = `${this.#config.name}.dispose() released it`;
+    this.#leases.releasedAll(reason);
+    for (const block of [...this.#blocks]) this.#unlist(block);
+  }
+
+  // ---------------------------------------------------------------- mapping
+
+  // Maps, fences, marks and locks the pages of one block; null (the reason in
+  // #lastError, nothing left mapped) when the kernel refuses any step.
+  #map(size: number, align: number): Block | null {
+    const c = native.platform;
+    const page = native.pageSize;
+    const dataLength = Math.ceil(size / page) * page;
+    const guard = this.#config.guardPages ? page : 0;
+    const mapLength = dataLength + 2 * guard;
+    const readWrite = c.PROT_READ | c.PROT_WRITE;
+    const mapAddress = native.libc.mmap(
+      0,
+      mapLength,
+      guard ? c.PROT_NONE : readWrite,
+      c.MAP_PRIVATE | c.MAP_ANONYMOUS,
+      -1,
+      0,
+    );
+    if (mapAddress >= 2 ** 63 || mapAddress === 0) {
+      return this.#fail(size, platformError("mmap", `${mapLength} bytes`, "out-of-memory"));
+    }
+    const dataAddress = mapAddress + guard;
+    let error: AllocationError | null = null;
+    if (guard && native.libc.mprotect(dataAddress, dataLength, readWrite) !== 0) {
+      error = platformError("mprotect", `${dataLength} bytes between guard pages, read-write`, "out-of-memory");
+    } else if (
+      this.#config.dontDump && c.MADV_DONTDUMP >= 0 &&
+      native.heap.madvise(mapAddress, mapLength, c.MADV_DONTDUMP) !== 0
+    ) {
+      error = platformError("madvise", `${mapLength} bytes, MADV_DONTDUMP`);
+    } else if (native.libc.mlock(dataAddress, dataLength) !== 0) {
+      error = memlockError(dataLength, native.errno()); // errno first: munmap below may change it
+    }
+    if (error !== null) {
+      native.libc.munmap(mapAddress, mapLength); // munmap also drops any lock taken
+      return this.#fail(size, error);
+    }
+    // A fenced block ends where the upper guard page begins (rounded down to its alignment), so a store one
+    // byte past its end faults; dataAddress is page-aligned, so the start stays inside the data pages.
+    const address = guard ? Math.floor((dataAddress + dataLength - size) / align) * align : dataAddress;
+    return { mapAddress, mapLength, dataAddress, dataLength, address, size, align };
+  }
+
+  #fail(size: number, error: AllocationError): null {
+    this.#lastError = new AllocationError(
+      error.category,
+      `Cannot allocate ${size} bytes in the ${this.#config.name}: ${error.message}`,
+      { cause: error, call: error.call, errno: error.errno },
+    );
+    // The ledger counts every failure; its category is only for its own failure(), which is never asked here.
+    this.#ledger.fail(error.category === "out-of-memory" ? "out-of-memory" : "limit-exceeded", error.message);
+    return null;
+  }
+
+  // A view over a freshly mapped block, or null (its pages given back) when the runtime cannot view it.
+  #adopt(block: Block, keep: CensusOwner | null): Uint8Array | null {
+    let buffer: ArrayBuffer;
+    try {
+      // SAFETY: the block's size bytes are read-write pages this allocator owns until #release detaches this.
+      buffer = native.wrap(block.address, block.size);
+    } catch (error) {
+      native.libc.munmap(block.mapAddress, block.mapLength);
+      return this.#fail(
+        block.size,
+        new AllocationError("out-of-memory", `the runtime cannot view it in one ArrayBuffer (${error})`),
+      );
+    }
+    const census = enterCensus(block.dataAddress, block.dataLength, this.#censusOwner, keep);
+    const live: LiveBlock = { ...block, owner: this.#facade, census, index: this.#blocks.length, buffer };
+    this.#blocks.push(live);
+    BLOCKS.set(buffer, live);
+    this.#lockedBytes += block.dataLength;
+    this.#ledger.allocated(block.size);
+    return new Uint8Array(buffer);
+  }
+
+  #resizeInPlace(block: LiveBlock, newSize: number, reason: string): Uint8Array {
+    // SAFETY: the same locked pages, newSize <= dataLength; the old buffer is detached below.
+    const buffer = native.wrap(block.address, newSize); // may throw: nothing has changed yet
+    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason);
+    detach(block.buffer, block.address, block.size);
+    const live: LiveBlock = { ...block, size: newSize, buffer };
+    this.#blocks[block.index] = live;
+    block.index = -1;
+    BLOCKS.set(buffer, live);
+    this.#ledger.resized(block.size, newSize);
+    const view = new Uint8Array(buffer);
+    if (this.#config.zero && newSize > block.size) intrinsic.fill(view, 0, block.size);
+    return view;
+  }
+
+  // ---------------------------------------------------------------- release
+
+  #release(block: LiveBlock, reason: string): void {
+    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason);
+    this.#unlist(block);
+  }
+
+  // Wipes (a secret), detaches, forgets and unmaps one block: the first rule of the safety model, in order.
+  #unlist(block: LiveBlock): void {
+    const attached = !isDetached(block.buffer);
+    if (this.#config.wipe && attached) intrinsic.fill(new Uint8Array(block.buffer), 0);
+    detach(block.buffer, block.address, block.size); // records a theft found now (dispose)
+    const last = this.#blocks.pop()!;
+    if (last !== block) {
+      this.#blocks[block.index] = last;
+      last.index = block.index;
+    }
+    block.index = -1;
+    leaveCensus(block.census);
+    this.#lockedBytes -= block.dataLength;
+    this.#ledger.freed(block.size);
+    // Pages another buffer may still reach (one over them was transferred away) stay mapped. munmap also
+    // unlocks them (mlock(2)): no separate munlock call.
+    if (!mayRelease(block.address, block.size)) return;
+    native.libc.munmap(block.mapAddress, block.mapLength);
+  }
+
+  #empty(): Uint8Array {
+    const view = new Uint8Array(0);
+    this.#emptyBlocks.add(bufferOf(view));
+    return view;
+  }
+
+  #describe(block: LiveBlock): string {
+    return `the ${block.size}-byte block at 0x${block.address.toString(16)}`;
+  }
+
+  #interior(view: ArrayBufferView, block: LiveBlock, op: "free" | "resize"): AllocationError {
+    return new AllocationError(
+      "invalid-free",
+      `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)} of a ${block.size}-byte block: ` +
+        "pass a view that starts at the block's first byte",
+    );
+  }
+}
