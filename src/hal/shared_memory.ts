@@ -113,6 +113,9 @@ const LINUX_DIRECTORY = "/dev/shm";
  * (no slash: on Linux a name is a file name, on macOS it gets its leading
  * slash from memkit), so the same name works on both systems.
  *
+ * Deno on Linux also needs `--allow-read` and `--allow-write` for `/dev/shm`
+ * (and `/proc/self/fd`); its permission errors pass through unchanged.
+ *
  * @param name The name every opener uses.
  * @param byteLength Bytes to map, 1 to 2^47; required with `create`. @default {the object's size}
  * @param options `create` and `exclusive`.
@@ -265,16 +268,26 @@ function cString(text: string): Uint8Array {
 
 function openLinux(name: string, byteLength: number | undefined, create: boolean, exclusive: boolean): SharedMemory {
   const path = `${LINUX_DIRECTORY}/${name}`;
-  if (create) {
+  if (!create) return openExistingLinux(path, name, byteLength, false);
+  // The name may go (another process unlinks it) between finding it taken and opening it: then create again.
+  for (let attempt = 1;; attempt++) {
     const created = createLinux(path, name, byteLength!, exclusive);
     if (created !== null) return created;
+    try {
+      return openExistingLinux(path, name, byteLength, true);
+    } catch (error) {
+      if (attempt === 3 || !(error instanceof AllocationError) || error.errno !== 2) throw error;
+    }
   }
+}
+
+function openExistingLinux(path: string, name: string, byteLength: number | undefined, create: boolean): SharedMemory {
   // node:fs first: it honours Deno's --allow-read and tells a missing name from other trouble.
   let stat;
   try {
     stat = lstatSync(path);
   } catch (error) {
-    if (codeOf(error) === "ENOENT") throw missing(name);
+    if (codeOf(error) === "ENOENT") throw missing(name, 2);
     throw fileError(error, "lstat", name);
   }
   if (!stat.isFile()) {

@@ -375,6 +375,20 @@ export const PARENTS: ParentSpec[] = [
     returnsFrees: true,
     releases: ["deinit", "dispose"],
   },
+  {
+    name: "LockedPageAllocator",
+    make: () => new LockedPageAllocator(),
+    lifo: false,
+    returnsFrees: true,
+    releases: ["dispose"],
+  },
+  {
+    name: "SecretAllocator",
+    make: () => new SecretAllocator(),
+    lifo: false,
+    returnsFrees: true,
+    releases: ["dispose"],
+  },
 ];
 
 export interface ChildSpec {
