@@ -82,7 +82,14 @@ export type {
 export { addressOf, nativeInfo, nativeReady } from "./src/base/native_info.ts";
 export type { NativeInfo } from "./src/base/native_info.ts";
 export { mapFile, mapPages } from "./src/pages/mapping.ts";
-export type { Advice, MapFileOptions, MapPagesOptions, Mapping, Protection } from "./src/pages/mapping.ts";
+export type {
+  Advice,
+  MapFileOptions,
+  MapPagesOptions,
+  Mapping,
+  MappingWindow,
+  Protection,
+} from "./src/pages/mapping.ts";
 
 // Allocators.
 export { fragmentation } from "./src/alloc/fragmentation.ts";

@@ -69,6 +69,32 @@ compare("100 × Float64Array(10,000) temporaries", "new Float64Array(n)", {
   },
 });
 
+// README's scope example at each capacity, safety on (issue 14 item 9): in Bun
+// a scope used to cost what its arena's capacity made it wrap (~20 µs at 1 MiB).
+const SCOPE_EXAMPLE = "README scope example (Float64Array(1,000), a clone, a fill)";
+function scopeExample(arena: Arena): () => void {
+  return () => {
+    using _scope = arena.scope();
+    const a = arena.array(Float64Array, 1000);
+    const b = arena.clone(a);
+    b.fill(1);
+    do_not_optimize(b);
+  };
+}
+compare(SCOPE_EXAMPLE, "new Float64Array(n), slice(), fill", {
+  "new Float64Array(n), slice(), fill": () => {
+    const a = new Float64Array(1000);
+    const b = a.slice();
+    b.fill(1);
+    do_not_optimize(b);
+  },
+  "Arena scope, capacity 64 KiB": scopeExample(new Arena({ capacity: 64 << 10 })),
+  "Arena scope, capacity 1 MiB": scopeExample(new Arena({ capacity: 1 << 20 })),
+  "Arena scope, capacity 16 MiB": scopeExample(new Arena({ capacity: 16 << 20 })),
+  "Arena scope, capacity 64 MiB": scopeExample(safeArena),
+  "Arena scope, capacity 1 MiB, safety: false": scopeExample(new Arena({ capacity: 1 << 20, safety: false })),
+});
+
 // W1: 64-byte alloc+free pairs.
 compare("W1 64 B alloc+free", "new Uint8Array(n)", {
   "new Uint8Array(n)": () => do_not_optimize(new Uint8Array(64)),

@@ -7,6 +7,17 @@ import { type Chunk, type ChunkSource, roundToPage } from "./_chunks.ts";
 import { capChunkSize, type GrowthPolicy, plannedChunkSize } from "./_growth.ts";
 import type { Ledger } from "./_ledger.ts";
 
+// Whether safety segments follow demand (where wrapping costs per byte) or
+// are always the largest worth wrapping.
+const ADAPTIVE = native.wrapStartBytes < native.wrapChunkBytes;
+
+// A segment length for `bytes`: the next power of two, from wrapStartBytes to wrapChunkBytes.
+function segmentFor(bytes: number): number {
+  if (bytes >= native.wrapChunkBytes) return native.wrapChunkBytes;
+  const power = bytes <= 1 ? 1 : 2 ** (32 - Math.clz32(bytes - 1));
+  return power < native.wrapStartBytes ? native.wrapStartBytes : power;
+}
+
 /** A safety segment: the buffer and the memory it covers. */
 interface Segment {
   readonly buffer: ArrayBuffer;
@@ -23,6 +34,7 @@ export interface BumpPoint {
   readonly limit: number;
   readonly oversized: number;
   readonly segments: number;
+  readonly covering: number;
 }
 
 /** How the cursor grows. */
@@ -41,17 +53,29 @@ export interface BumpGrowth {
  * and empty. `oversized` holds chunks of one allocation each, newest last.
  * Every live block lies below the allocation point (`index`, `cursor`) or in
  * an oversized chunk. `buffer` covers chunk offsets [bufferBase, limit) of the
- * current chunk: the chunk's own buffer, or a safety segment while
- * `segmented`.
+ * current chunk: the chunk's own buffer, or when `segmented` a safety segment
+ * (or null, limit at most the cursor, until the next allocation opens one).
+ * When `segmented`, regular chunks are never wrapped whole: every view of a
+ * regular chunk is over a segment that no other live segment overlaps past
+ * the granule before its first block.
  */
 export class BumpCursor {
   readonly chunks: Chunk[] = [];
   readonly oversized: Chunk[] = [];
   /** Safety segments: buffers over parts of chunks, detached when their scope ends. */
   readonly segments: Segment[] = [];
+  /**
+   * The buffers of enclosing scopes, which reach the free memory past the
+   * allocation point too (a scope's segments start inside their range): each
+   * allocation checks that none was transferred away.
+   */
+  readonly covering: ArrayBuffer[] = [];
   capacityBytes = 0;
-  /** Make views from segments (safety on, inside a scope), so a scope's end can detach them. */
-  segmented = false;
+  /**
+   * Make views from segments (safety on), so a scope's end or a reset detaches
+   * them, and no buffer covers more than the blocks need.
+   */
+  readonly segmented: boolean;
 
   index = -1;
   cursor = 0;
@@ -59,8 +83,6 @@ export class BumpCursor {
   limit = -1;
   buffer: ArrayBuffer | null = null;
   bufferBase = 0;
-  /** The current chunk's own buffer (a segment's memory is reachable through it too). */
-  chunkBuffer: ArrayBuffer | null = null;
 
   // The most recent block, which `free` rolls back: its buffer and offset
   // there, its chunk offset (regular chunks), its size, and its chunk when it
@@ -71,21 +93,39 @@ export class BumpCursor {
   lastSize = 0;
   lastOversized: Chunk | null = null;
 
+  // The length of the next safety segment: what the last scope used (a frame
+  // loop's scopes mostly use about the same), doubled for each further segment
+  // a scope needs. In Bun each byte wrapped costs, so a scope's segments
+  // should cover what it uses, not the chunk.
+  #segmentBytes = native.wrapStartBytes;
+
   readonly #source: ChunkSource;
   readonly #ledger: Ledger;
   readonly #growth: BumpGrowth;
   readonly #mark: (buffer: ArrayBuffer) => ArrayBuffer;
 
-  constructor(source: ChunkSource, ledger: Ledger, growth: BumpGrowth, mark: (buffer: ArrayBuffer) => ArrayBuffer) {
+  constructor(
+    source: ChunkSource,
+    ledger: Ledger,
+    growth: BumpGrowth,
+    mark: (buffer: ArrayBuffer) => ArrayBuffer,
+    segmented: boolean,
+  ) {
     this.#source = source;
     this.#ledger = ledger;
     this.#growth = growth;
     this.#mark = mark;
+    this.segmented = segmented;
   }
 
   /** Where chunks come from. */
   get source(): ChunkSource {
     return this.#source;
+  }
+
+  /** A regular chunk of `size` bytes (wrapped whole unless `segmented`), or null (`source.refusal` says why). */
+  takeChunk(size: number): Chunk | null {
+    return this.#source.take(size, native.pageSize, !this.segmented);
   }
 
   /**
@@ -98,7 +138,7 @@ export class BumpCursor {
     const rem = this.cursor % align;
     let start = rem === 0 ? this.cursor : this.cursor + align - rem;
     if (start + size > this.limit) {
-      start = this.#grow(start, size);
+      start = this.#grow(start, size, align);
       if (start === -1) return false;
       if (start === -2) {
         this.lastSize = size; // an oversized chunk: #grow set the rest of the last block
@@ -147,7 +187,12 @@ export class BumpCursor {
     this.forgetLast();
   }
 
-  /** Grows or shrinks the most recent block in place; false when it does not fit there. */
+  /**
+   * Grows or shrinks the most recent block in place; false when it does not
+   * fit in the buffer its view is over. (With safety that is its segment: a
+   * new segment over the rest would also reach the free memory after the
+   * block, which a transfer of the old one could then reach too.)
+   */
   resizeLast(newSize: number): boolean {
     const oversized = this.lastOversized;
     if (oversized !== null ? newSize > oversized.size : this.lastStart + newSize > this.limit) return false;
@@ -169,15 +214,16 @@ export class BumpCursor {
     this.capacityBytes += chunk.size;
   }
 
-  /** Makes chunk `index` current, from its start. */
+  /** Makes chunk `index` current, from its start (with a segment for `atLeast` bytes, when `segmented`). */
   enter(index: number, atLeast = 0): void {
     const chunk = this.chunks[index];
     this.index = index;
     this.cursor = 0;
     this.chunkSize = chunk.size;
-    this.chunkBuffer = chunk.buffer;
-    if (this.segmented) this.openSegment(chunk, 0, atLeast);
-    else {
+    if (this.segmented) {
+      if (atLeast > 0) this.openSegment(chunk, 0, atLeast);
+      else this.#closed(0);
+    } else {
       this.buffer = chunk.buffer;
       this.bufferBase = 0;
       this.limit = chunk.size;
@@ -191,13 +237,31 @@ export class BumpCursor {
     this.limit = -1;
     this.cursor = 0;
     this.buffer = null;
-    this.chunkBuffer = null;
     this.forgetLast();
   }
 
-  /** Opens a segment at the allocation point (a scope begins with safety on). */
-  openSegmentHere(): void {
-    if (this.index >= 0) this.openSegment(this.chunks[this.index], this.cursor, 0);
+  /**
+   * Ends the current buffer at the allocation point (a scope begins with
+   * safety on): the scope's first allocation opens a segment of its own, so
+   * a scope that allocates nothing wraps nothing.
+   */
+  closeBufferHere(): void {
+    if (this.index < 0) return;
+    if (this.buffer !== null && this.limit > this.cursor) this.covering.push(this.buffer);
+    this.#closed(this.cursor);
+  }
+
+  /** Whether an enclosing scope's buffer was transferred away (its free memory must not be handed out). */
+  coveringTaken(): boolean {
+    for (const buffer of this.covering) if (isDetached(buffer)) return true;
+    return false;
+  }
+
+  // No buffer until the next allocation opens a segment at or after `at`.
+  #closed(at: number): void {
+    this.buffer = null;
+    this.bufferBase = at;
+    this.limit = at;
   }
 
   /**
@@ -222,21 +286,20 @@ export class BumpCursor {
    */
   restore(point: BumpPoint, detachViews: boolean): boolean {
     let clean = true;
+    if (ADAPTIVE && this.segments.length > point.segments) this.#segmentBytes = segmentFor(this.#usedSince(point));
+    this.covering.length = point.covering;
     while (this.segments.length > point.segments) {
       const segment = this.segments.pop()!;
       clean = detach(segment.buffer, segment.address, segment.length) && clean;
     }
     // Oversized chunks taken since the point stay as retained chunks (a frame
     // that needs a large block every time reuses one instead of mapping it
-    // anew); their views are detached with `detachViews`.
+    // anew); with `detachViews` their views are detached, and they are used
+    // through segments from now on.
     const retained: Chunk[] = [];
     while (this.oversized.length > point.oversized) {
       const chunk = this.oversized.pop()!;
-      if (detachViews) {
-        clean = detach(chunk.buffer, chunk.address, chunk.size) && clean;
-        // SAFETY: the same live chunk, wrapped again after its old buffer was detached.
-        chunk.buffer = this.#mark(native.wrap(chunk.address, chunk.size));
-      }
+      if (detachViews) clean = this.#source.unwrap(chunk) && clean;
       retained.push(chunk);
     }
     if (clean && anyTaken()) {
@@ -250,7 +313,6 @@ export class BumpCursor {
       this.index = point.index;
       this.cursor = point.cursor;
       this.chunkSize = this.chunks[point.index].size;
-      this.chunkBuffer = this.chunks[point.index].buffer;
       this.buffer = point.buffer;
       this.bufferBase = point.bufferBase;
       this.limit = point.limit;
@@ -284,13 +346,14 @@ export class BumpCursor {
     }
   }
 
-  /** Detaches each chunk's buffer and makes a fresh one (every view into the arena reads as length 0). */
-  rewrapAll(): void {
-    for (const chunk of this.chunks) {
-      this.#source.rewrap(chunk);
-      this.#mark(chunk.buffer);
-    }
-    if (this.index >= 0 && this.index < this.chunks.length) this.chunkBuffer = this.chunks[this.index].buffer;
+  /**
+   * Detaches every segment and every chunk's own buffer (`segmented`: then
+   * every view into the arena reads as length 0); chunks stay, unwrapped.
+   */
+  detachAll(): void {
+    this.detachSegments();
+    for (const chunk of this.chunks) this.#source.unwrap(chunk);
+    for (const chunk of this.oversized) this.#source.unwrap(chunk);
   }
 
   /** Whether one of the arena's buffers (chunk or segment) was detached by someone else (transferred away). */
@@ -316,10 +379,16 @@ export class BumpCursor {
   // Makes room for `size` bytes: at `start` in a new safety segment of this
   // chunk, at offset 0 of another chunk (returns that offset), or in an
   // oversized chunk of its own (returns -2); -1 when none can be had.
-  #grow(start: number, size: number): number {
-    if (this.limit < this.chunkSize && start + size <= this.chunkSize) {
-      this.openSegment(this.chunks[this.index], start, size);
-      return start;
+  #grow(start: number, size: number, align: number): number {
+    if (this.limit < this.chunkSize) {
+      // The next segment's blocks start past this one (its tail stays unused),
+      // so no two live segments share free memory: a transfer of one never
+      // reaches a block of the other.
+      if (this.buffer !== null && start < this.limit) start = Math.ceil(this.limit / align) * align;
+      if (start + size <= this.chunkSize) {
+        this.openSegment(this.chunks[this.index], start, size);
+        return start;
+      }
     }
     // Move on to a retained chunk that fits; chunks start aligned to the page.
     while (this.index + 1 < this.chunks.length) {
@@ -350,7 +419,8 @@ export class BumpCursor {
         `a ${needed}-byte chunk would exceed maxCapacity (${growth.maxCapacity} bytes, ${this.capacityBytes} held)`,
       );
     }
-    const chunk = this.#source.take(chunkSize);
+    // An oversized chunk's one block is a view over the whole chunk.
+    const chunk = oversized ? this.#source.take(chunkSize) : this.takeChunk(chunkSize);
     if (chunk === null) return this.#refuse("out-of-memory", this.#source.refusal);
     if (oversized) {
       this.#mark(chunk.buffer);
@@ -372,16 +442,27 @@ export class BumpCursor {
     return -1;
   }
 
-  // A fresh ArrayBuffer over part of a chunk, detached when the scope ends.
-  // Segments are at most native.wrapChunkBytes (unless one allocation needs
-  // more): Bun's cost of wrapping native memory grows with its size.
+  // Bytes allocated in regular chunks since `point`.
+  #usedSince(point: BumpPoint): number {
+    let used = 0;
+    for (let i = Math.max(point.index, 0); i <= this.index && i < this.chunks.length; i++) {
+      used += (i === this.index ? this.cursor : this.chunks[i].size) - (i === point.index ? point.cursor : 0);
+    }
+    return used;
+  }
+
+  // A fresh ArrayBuffer over part of a chunk, detached when the scope ends:
+  // #segmentBytes long (or what one allocation needs), at most what is left
+  // of the chunk. Bun's cost of wrapping native memory grows with its size.
   openSegment(chunk: Chunk, at: number, atLeast: number): void {
     // Start on the granule, so a view's offset in the segment is a multiple of
     // every element size (a typed array cannot start between elements). The
     // few bytes before `at` belong to earlier blocks, whose views are not
     // made from this segment.
     const from = at - (at % 16);
-    const length = Math.min(chunk.size - from, Math.max(native.wrapChunkBytes, atLeast + at - from));
+    const length = Math.min(chunk.size - from, Math.max(this.#segmentBytes, atLeast + at - from));
+    // A scope that needs another segment gets a larger one.
+    if (ADAPTIVE) this.#segmentBytes = segmentFor(2 * Math.max(this.#segmentBytes, length));
     // SAFETY: [from, from + length) lies in a chunk the arena holds; scope end,
     // reset and dispose detach the segment before that memory is reused or returned.
     const buffer = length > 0 ? native.wrap(chunk.address + from, length) : new ArrayBuffer(0);

@@ -16,8 +16,15 @@ export interface Chunk {
   readonly block: Uint8Array;
   readonly address: number;
   readonly size: number;
-  /** The owner's own buffer over the whole chunk; every view the owner makes is over it (or a segment of it). */
+  /**
+   * The owner's own buffer over the whole chunk; every view the owner makes is
+   * over it (or a segment of it). Unless `wrapped`, an empty buffer of the
+   * chunk's own that reaches no memory (an owner that views its chunks only
+   * through segments never pays for a buffer over all of it).
+   */
   buffer: ArrayBuffer;
+  /** Whether `buffer` is over the chunk's memory. */
+  wrapped: boolean;
   /** The lease on `block` while the backing is a memkit allocator. */
   lease: Lease | null;
   /** True once the backing released the chunk itself (it must not be freed again). */
@@ -67,10 +74,11 @@ export class ChunkSource {
 
   /**
    * A chunk of `size` bytes aligned to `align` (default: the page size), or
-   * null when the backing cannot give one (`refusal` says why).
+   * null when the backing cannot give one (`refusal` says why); with `wrap`
+   * false, without a buffer over it (see `Chunk.wrapped`).
    * @throws {AllocationError} "corruption" when the backing returns something it must not (named in the message).
    */
-  take(size: number, align: number = native.pageSize): Chunk | null {
+  take(size: number, align: number = native.pageSize, wrap = true): Chunk | null {
     let block: unknown;
     const outer = beginTake(this.#census);
     try {
@@ -114,7 +122,7 @@ export class ChunkSource {
     try {
       // SAFETY: the backing gave `size` bytes at `address` (checked above), and
       // the owner detaches this buffer before the chunk goes back.
-      buffer = native.wrap(address, size);
+      buffer = wrap ? native.wrap(address, size) : new ArrayBuffer(0);
     } catch (error) {
       // No chunk may outlive a failed wrap (Bun cannot view 4 GiB at once).
       try {
@@ -123,7 +131,7 @@ export class ChunkSource {
       this.refusal = `the runtime cannot view a ${size}-byte chunk at once: ${(error as Error).message}`;
       return null;
     }
-    const chunk: Chunk = { block: view, address, size, buffer, lease: null, lost: false };
+    const chunk: Chunk = { block: view, address, size, buffer, wrapped: wrap, lease: null, lost: false };
     chunk.lease = leaseBlock(this.backing, view, {
       revoke: (reason, partial) => {
         chunk.lost = true;
@@ -144,7 +152,7 @@ export class ChunkSource {
    * (the owner forgets it; nothing reuses memory another buffer may reach).
    */
   give(chunk: Chunk): void {
-    const intact = detach(chunk.buffer, chunk.address, chunk.size);
+    const intact = !chunk.wrapped || detach(chunk.buffer, chunk.address, chunk.size);
     this.#held.delete(chunk);
     const at = this.#live.lastIndexOf(chunk);
     if (at >= 0) this.#live.splice(at, 1);
@@ -181,22 +189,27 @@ export class ChunkSource {
   /** Detaches the owner's buffer over every chunk (the backing already took the memory back). */
   detachAll(): void {
     for (const chunk of this.#live.splice(0)) {
-      detach(chunk.buffer, chunk.address, chunk.size);
+      if (chunk.wrapped) detach(chunk.buffer, chunk.address, chunk.size);
       this.#held.delete(chunk);
     }
   }
 
   /** Whether one of the owner's chunk buffers was detached by someone else (transferred away). */
   anyTransferred(): boolean {
-    for (const chunk of this.#live) if (isDetached(chunk.buffer)) return true;
+    for (const chunk of this.#live) if (chunk.wrapped && isDetached(chunk.buffer)) return true;
     return false;
   }
 
-  /** Detaches the owner's buffer over `chunk` and makes a fresh one (stale views read as length 0). */
-  rewrap(chunk: Chunk): void {
-    detach(chunk.buffer, chunk.address, chunk.size);
-    // SAFETY: the same live chunk, wrapped again.
-    chunk.buffer = native.wrap(chunk.address, chunk.size);
+  /**
+   * Detaches the owner's buffer over `chunk` (its views read as length 0) and
+   * leaves the chunk unwrapped; false when someone had transferred it away.
+   */
+  unwrap(chunk: Chunk): boolean {
+    if (!chunk.wrapped) return true;
+    const intact = detach(chunk.buffer, chunk.address, chunk.size);
+    chunk.buffer = new ArrayBuffer(0);
+    chunk.wrapped = false;
+    return intact;
   }
 
   #backingName(): string {

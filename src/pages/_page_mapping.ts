@@ -8,7 +8,8 @@ import { native } from "../../ffi/native.ts";
 import { platformError } from "../base/_platform_error.ts";
 import { checkSize, describe, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import type { Advice, Mapping, Protection } from "./mapping.ts";
+import type { Advice, Mapping, MappingWindow, Protection } from "./mapping.ts";
+import { PageWindow } from "./_mapping_window.ts";
 import { type CensusEntry, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
 
 /** The protections `protect()` and `mapPages` take. */
@@ -42,6 +43,19 @@ const RUNTIME = native.runtime === "deno" ? "Deno" : "Bun";
 
 const RANK: Record<Protection, number> = { "none": 0, "read": 1, "read-write": 2 };
 
+// A view() window's buffer covers the whole granules of the mapping around
+// it. Each live ArrayBuffer's length counts as JavaScript heap in Bun (its
+// heapUsed, and the size the collector plans for) and as external memory in
+// Deno, so a small window of a large mapping must not wrap all of it.
+const GRANULE = 1 << 20;
+
+/** A buffer over part of the mapping and the memory it covers. */
+interface Span {
+  readonly buffer: ArrayBuffer;
+  readonly address: number;
+  readonly length: number;
+}
+
 // Offsets and lengths of view() and read(): numbers, integers, inside the mapping.
 function checkRange(offset: unknown, length: unknown, byteLength: number, op: string): [number, number] {
   const from = offset === undefined ? 0 : checkSize(offset, op, "offset", byteLength);
@@ -61,14 +75,15 @@ export class PageMapping implements Mapping {
   readonly #label: string;
   #protection: Protection;
   // ArrayBuffers over the mapping, every one of them detached before protect()
-  // lowers the protection and before munmap: segment i covers
-  // [i × maxViewBytes, (i + 1) × maxViewBytes) and is made on first use;
-  // windows across a segment boundary get their own buffer in #crossing.
-  // Strong references on purpose: a view keeps its memory alive without its
+  // lowers the protection and before munmap: `#whole` under `bytes`, `#spans`
+  // under view() windows (keyed by first byte and length; whole granules
+  // around each window, made on first use), and the open window()s. Strong
+  // references on purpose: a view keeps its memory alive without its
   // ArrayBuffer object (Bun may collect the wrapper and make a new one), so a
   // buffer reached only through a WeakRef could not always be detached.
-  #segments: (ArrayBuffer | undefined)[] = [];
-  #crossing: { buffer: ArrayBuffer; address: number; length: number }[] = [];
+  #whole: ArrayBuffer | null = null;
+  readonly #spans = new Map<string, Span>();
+  readonly #windows = new Set<PageWindow>();
   #bytes: Uint8Array | null = null;
   #unmapped = false;
   // One of the buffers above was transferred away: another buffer may reach
@@ -104,7 +119,7 @@ export class PageMapping implements Mapping {
 
   get bytes(): Uint8Array {
     if (this.#unmapped) return this.#bytes ??= new Uint8Array(0); // detached by unmap(), or never made
-    if (this.#bytes !== null && (this.#byteLength === 0 || !isDetached(this.#segments[0]!))) return this.#bytes;
+    if (this.#bytes !== null && (this.#byteLength === 0 || !isDetached(this.#whole!))) return this.#bytes;
     this.#bytes = null;
     this.#writable("get the bytes of");
     if (this.#byteLength > native.maxViewBytes) {
@@ -114,8 +129,8 @@ export class PageMapping implements Mapping {
           `${native.maxViewBytes} bytes per ArrayBuffer; use mapping.view(offset, length) for windows`,
       );
     }
-    // Created lazily: wrapping a large mapping costs time in Bun.
-    this.#bytes = this.#byteLength === 0 ? new Uint8Array(0) : new Uint8Array(this.#segment(0));
+    // Created lazily: wrapping a large mapping costs time in Bun, and its whole length counts as heap.
+    this.#bytes = this.#byteLength === 0 ? new Uint8Array(0) : new Uint8Array(this.#wholeBuffer());
     return this.#bytes;
   }
 
@@ -131,13 +146,35 @@ export class PageMapping implements Mapping {
       );
     }
     if (count === 0) return new Uint8Array(0);
-    const size = native.maxViewBytes;
-    const index = Math.floor(from / size);
-    const start = index * size;
-    if (from + count <= start + size) return new Uint8Array(this.#segment(index), from - start, count);
-    const buffer = native.wrap(this.#address + from, count);
-    this.#crossing.push({ buffer, address: this.#address + from, length: count });
-    return new Uint8Array(buffer);
+    // The buffer under `bytes`, when there is one, serves every window.
+    const whole = this.#whole;
+    if (whole !== null && !isDetached(whole)) return new Uint8Array(whole, from, count);
+    let start = Math.floor(from / GRANULE) * GRANULE;
+    let end = Math.min(this.#byteLength, Math.ceil((from + count) / GRANULE) * GRANULE);
+    if (end - start > native.maxViewBytes) [start, end] = [from, from + count]; // (Bun, near 4 GiB) just its bytes
+    return new Uint8Array(this.#span(start, end - start), from - start, count);
+  }
+
+  window(offset?: number, length?: number): MappingWindow {
+    const [from, count] = checkRange(offset, length, this.#byteLength, "open a window of a mapping");
+    this.#live("open a window of");
+    this.#writable("open a window of");
+    if (count > native.maxViewBytes) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot open a window of ${count} bytes of ${this.#label}: ${RUNTIME} allows at most ` +
+          `${native.maxViewBytes} bytes per ArrayBuffer; use smaller windows`,
+      );
+    }
+    const address = this.#address + from;
+    // SAFETY: inside the mapping; the window's close(), protect() below read-write and unmap() detach it first.
+    const buffer = count === 0 ? null : native.wrap(address, count);
+    const window = new PageWindow(buffer, address, from, count, (ended, intact) => {
+      this.#windows.delete(ended);
+      if (!intact) this.#stolen = true; // transferred away: the pages stay mapped (the memory is recorded as kept)
+    });
+    if (buffer !== null) this.#windows.add(window);
+    return window;
   }
 
   read(offset?: number, length?: number): Uint8Array {
@@ -241,58 +278,66 @@ export class PageMapping implements Mapping {
     this.unmap();
   }
 
-  // The ArrayBuffer of segment `index`, wrapped on first use (and again after
-  // a theft, which is recorded: the pages then stay mapped for good).
-  #segment(index: number): ArrayBuffer {
-    let buffer = this.#segments[index];
-    if (buffer !== undefined && isDetached(buffer)) {
+  // The buffer under `bytes`, wrapped on first use (and again after a theft,
+  // which is recorded: the pages then stay mapped for good).
+  #wholeBuffer(): ArrayBuffer {
+    if (this.#whole !== null && isDetached(this.#whole)) this.#findThefts();
+    // SAFETY: the whole mapping; protect() below read-write and unmap() detach it first.
+    return this.#whole ??= native.wrap(this.#address, this.#byteLength);
+  }
+
+  // The buffer over `length` bytes from `start`, made on first use (and again after a theft).
+  #span(start: number, length: number): ArrayBuffer {
+    const key = `${start}:${length}`;
+    let span = this.#spans.get(key);
+    if (span !== undefined && isDetached(span.buffer)) {
       this.#findThefts();
-      buffer = undefined;
+      span = undefined;
     }
-    if (buffer === undefined) {
-      const start = index * native.maxViewBytes;
-      buffer = native.wrap(this.#address + start, Math.min(native.maxViewBytes, this.#byteLength - start));
-      this.#segments[index] = buffer;
+    if (span === undefined) {
+      const address = this.#address + start;
+      // SAFETY: inside the mapping; protect() below read-write and unmap() detach it first.
+      span = { buffer: native.wrap(address, length), address, length };
+      this.#spans.set(key, span);
     }
-    return buffer;
+    return span.buffer;
   }
 
   // Whether a buffer over the mapping was ever transferred away; each one
   // found now is recorded and dropped (so a fresh one can be made).
   #findThefts(): boolean {
-    const size = native.maxViewBytes;
-    this.#segments.forEach((buffer, index) => {
-      if (buffer !== undefined && isDetached(buffer)) {
-        const start = index * size;
-        detach(buffer, this.#address + start, Math.min(size, this.#byteLength - start)); // records it
-        this.#segments[index] = undefined;
-        if (index === 0) this.#bytes = null;
-        this.#stolen = true;
-      }
-    });
-    this.#crossing = this.#crossing.filter(({ buffer, address, length }) => {
-      if (!isDetached(buffer)) return true;
-      detach(buffer, address, length);
+    const whole = this.#whole;
+    if (whole !== null && isDetached(whole)) {
+      detach(whole, this.#address, this.#byteLength); // records it
+      this.#whole = null;
+      this.#bytes = null;
       this.#stolen = true;
-      return false;
-    });
+    }
+    for (const [key, span] of this.#spans) {
+      if (!isDetached(span.buffer)) continue;
+      detach(span.buffer, span.address, span.length);
+      this.#spans.delete(key);
+      this.#stolen = true;
+    }
+    for (const window of this.#windows) {
+      if (!window.taken) continue;
+      window.end(); // records it
+      this.#windows.delete(window);
+      this.#stolen = true;
+    }
     return this.#stolen;
   }
 
-  // Detaches every view; false when one of memkit's buffers was transferred
+  // Detaches every view and closes every window; false when one of memkit's buffers was transferred
   // away first (another buffer may reach the pages: they must stay mapped and writable).
   #detachAll(): boolean {
     let intact = true;
-    const size = native.maxViewBytes;
-    this.#segments.forEach((buffer, index) => {
-      const start = index * size;
-      if (buffer !== undefined) {
-        intact = detach(buffer, this.#address + start, Math.min(size, this.#byteLength - start)) && intact;
-      }
-    });
-    for (const { buffer, address, length } of this.#crossing) intact = detach(buffer, address, length) && intact;
-    this.#segments = [];
-    this.#crossing = [];
+    if (this.#whole !== null) intact = detach(this.#whole, this.#address, this.#byteLength) && intact;
+    for (const { buffer, address, length } of this.#spans.values()) intact = detach(buffer, address, length) && intact;
+    for (const window of this.#windows) intact = (window.end() ?? true) && intact;
+    this.#whole = null;
+    this.#spans.clear();
+    this.#windows.clear();
     this.#bytes = null;
     return intact;
   }

@@ -42,8 +42,9 @@ export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-ne
 /**
  * A range of pages mapped with `mmap`.
  *
- * **Views.** `bytes` is a view over all of it, and `view(offset, length)` a
- * window over part of it, each created on first use. No view that could fault
+ * **Views.** `bytes` is a view over all of it, `view(offset, length)` a
+ * window over part of it, each created on first use, and
+ * `window(offset, length)` a window with a lifetime of its own. No view that could fault
  * is ever reachable: `protect("read")` or `protect("none")` detaches every
  * view handed out so far (they read as length 0), and while the protection is
  * below "read-write", `bytes` and `view()` throw (JavaScript has no read-only
@@ -52,7 +53,13 @@ export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-ne
  * again: it is a new view.
  *
  * **Size.** One ArrayBuffer holds at most `maxViewBytes` bytes (Bun: 4 GiB;
- * Deno: 2^53 − 1): `bytes` of a larger mapping throws; use `view()` windows.
+ * Deno: 2^53 − 1): `bytes` of a larger mapping throws; use windows. Each
+ * ArrayBuffer also counts its whole length as JavaScript heap while it lives
+ * (Bun's `heapUsed`, and the heap size its collector plans for; Deno's
+ * external memory), however little of it is touched: `bytes` counts the whole
+ * mapping. A `view()` window counts the MiBs of the mapping it lies in, until
+ * `protect()` or `unmap()`; a `window()` counts its own bytes until its
+ * `close()`. To walk a mapping of many GiB, open a window, use it, close it.
  *
  * **Lifetime.** `unmap()` (or leaving a `using` block) detaches every view and
  * returns the pages; `bytes` then reads as a detached, empty view, and every
@@ -92,7 +99,9 @@ export interface Mapping extends Disposable {
   readonly protection: Protection;
   /**
    * The mapped bytes, one view over all of them, created on first use; an
-   * empty, detached view after `unmap()`.
+   * empty, detached view after `unmap()`. Its buffer counts the whole mapping
+   * as JavaScript heap (see {@linkcode Mapping}): for a large mapping prefer
+   * windows.
    * @throws {AllocationError} "unsupported" while the protection is "read" or
    *   "none" (use `read()`), or when the mapping is larger than one ArrayBuffer
    *   can be on this runtime (use `view()`).
@@ -101,8 +110,10 @@ export interface Mapping extends Disposable {
   /**
    * A window of `length` bytes from `offset`: a writable view over the mapped
    * memory, detached (length 0) with `bytes` by `protect("read" | "none")` and
-   * `unmap()`. Windows that fit in one ArrayBuffer segment of the mapping are
-   * views into it; others get their own ArrayBuffer, kept until then.
+   * `unmap()`. It is a view into `bytes`' buffer when that was made, else into
+   * a buffer over the whole MiBs of the mapping around it, made on first use
+   * and shared by later windows there; memkit keeps each such buffer (to
+   * detach it) until `protect()` below read-write or `unmap()`.
    * @param offset Byte offset, 0 to `byteLength`. @default {0}
    * @param length Bytes, up to `byteLength - offset` and `maxViewBytes`. @default {byteLength - offset}
    * @throws {TypeError} For a non-number offset or length.
@@ -111,6 +122,19 @@ export interface Mapping extends Disposable {
    *   window larger than one ArrayBuffer can be; "use-after-free" after `unmap()`.
    */
   view(offset?: number, length?: number): Uint8Array;
+  /**
+   * A window of `length` bytes from `offset` with a lifetime of its own: its
+   * `bytes` are over an ArrayBuffer of exactly those bytes, which its
+   * `close()` detaches (as do `protect()` below read-write and `unmap()`), so
+   * the window stops counting as JavaScript heap. Use it with `using`.
+   * @param offset Byte offset, 0 to `byteLength`. @default {0}
+   * @param length Bytes, up to `byteLength - offset` and `maxViewBytes`. @default {byteLength - offset}
+   * @throws {TypeError} For a non-number offset or length.
+   * @throws {RangeError} For a range that is not inside the mapping.
+   * @throws {AllocationError} "unsupported" while the protection is below "read-write" or for a
+   *   window larger than one ArrayBuffer can be; "use-after-free" after `unmap()`.
+   */
+  window(offset?: number, length?: number): MappingWindow;
   /**
    * A copy of `length` bytes from `offset`, in a new JS-owned Uint8Array: the
    * read path while the protection is "read".
@@ -153,6 +177,40 @@ export interface Mapping extends Disposable {
   sync(): void;
   /** Detaches `bytes` and every window, and unmaps the pages; a second call does nothing. */
   unmap(): void;
+}
+
+/**
+ * A window of a {@linkcode Mapping} that ends on its own: `bytes` is a view
+ * over an ArrayBuffer of exactly the window's bytes, detached (length 0) by
+ * `close()`, by the mapping's `protect()` below "read-write" and by its
+ * `unmap()`. While open, it counts its own length as JavaScript heap, not the
+ * mapping's (see {@linkcode Mapping}).
+ *
+ * @example Walk a mapping larger than one ArrayBuffer, one window at a time
+ * ```ts
+ * import { mapPages } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using pages = mapPages(2 ** 33, { protection: "none" }); // 8 GiB of address space, no RAM
+ * pages.protect("read-write");
+ * for (const offset of [0, 2 ** 32, 2 ** 33 - (1 << 20)]) {
+ *   using window = pages.window(offset, 1 << 20);
+ *   window.bytes[0] = 7;
+ * } // each window is detached at the end of its block
+ * assert.equal(pages.read(2 ** 32, 1)[0], 7);
+ * ```
+ */
+export interface MappingWindow extends Disposable {
+  /** Offset of the window's first byte in the mapping. */
+  readonly offset: number;
+  /** Length in bytes; 0 once closed. */
+  readonly byteLength: number;
+  /** The window's bytes; an empty, detached view once closed. */
+  readonly bytes: Uint8Array;
+  /** Whether `close()`, or the mapping's `protect()` below "read-write" or `unmap()`, ended the window. */
+  readonly closed: boolean;
+  /** Detaches `bytes` (and every view over its buffer); a second call does nothing. */
+  close(): void;
 }
 
 /**
@@ -222,7 +280,7 @@ const MapFileSchema = z.object({
  * until touched (unless `populate`). `byteLength` is rounded up to whole pages.
  * With protection "read" or "none", `bytes` and `view()` throw until
  * `protect("read-write")` (see {@linkcode Mapping}); a mapping larger than
- * one ArrayBuffer can be (4 GiB on Bun) is used through `view()` windows.
+ * one ArrayBuffer can be (4 GiB on Bun) is used through windows.
  *
  * Protection "none" maps a reservation (`MAP_NORESERVE`): address space that
  * the kernel does not charge to its commit limit, even after

@@ -47,6 +47,12 @@ const argumentRows: Omit<BadInputRow<Mapping>, "arrange" | "after">[] = [
   { name: "view(8192, 1) of 8192 bytes", act: (m) => m.view(8192, 1), expect: RangeError },
   { name: "view(4096, 4097) of 8192 bytes", act: (m) => m.view(4096, 4097), expect: RangeError },
   { name: "view(2**53)", act: (m) => m.view(2 ** 53), expect: RangeError },
+  { name: "window('0')", act: (m) => m.window(any("0")), expect: TypeError },
+  { name: "window(0, 4n)", act: (m) => m.window(0, any(4n)), expect: TypeError },
+  { name: "window(-1)", act: (m) => m.window(-1), expect: RangeError },
+  { name: "window(0.5, 1)", act: (m) => m.window(0.5, 1), expect: RangeError },
+  { name: "window(4096, 4097) of 8192 bytes", act: (m) => m.window(4096, 4097), expect: RangeError },
+  { name: "window(8193) of 8192 bytes", act: (m) => m.window(8193), expect: RangeError },
   { name: "read('0')", act: (m) => m.read(any("0")), expect: TypeError },
   { name: "read(0, -1)", act: (m) => m.read(0, -1), expect: RangeError },
   { name: "read(4096, 4097) of 8192 bytes", act: (m) => m.read(4096, 4097), expect: RangeError },
@@ -71,6 +77,13 @@ for (const protection of ["read", "none"] as const) {
       expect: "unsupported",
       after: stillUsable,
     },
+    {
+      name: `window(0, 16) while the protection is "${protection}"`,
+      arrange: protectedAs(protection),
+      act: (m) => m.window(0, 16),
+      expect: "unsupported",
+      after: stillUsable,
+    },
   );
 }
 rows.push({
@@ -89,6 +102,7 @@ for (
     ["unlock()", (m: Mapping) => m.unlock()],
     ["sync()", (m: Mapping) => m.sync()],
     ["view(0, 1)", (m: Mapping) => m.view(0, 1)],
+    ["window(0, 1)", (m: Mapping) => m.window(0, 1)],
     ["read(0, 1)", (m: Mapping) => m.read(0, 1)],
   ] as const
 ) {
@@ -123,6 +137,13 @@ if (native.maxViewBytes < 2 ** 33) {
       name: "view(0, 4 GiB + 1) of an 8 GiB mapping",
       arrange: huge,
       act: (m) => m.view(0, 2 ** 32 + 1),
+      expect: "unsupported",
+      after: stillUsable,
+    },
+    {
+      name: "window(0, 4 GiB + 1) of an 8 GiB mapping",
+      arrange: huge,
+      act: (m) => m.window(0, 2 ** 32 + 1),
       expect: "unsupported",
       after: stillUsable,
     },

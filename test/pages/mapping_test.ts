@@ -131,6 +131,7 @@ test("every Mapping method but unmap() throws use-after-free naming the mapping 
     ["unlock", () => mapping.unlock()],
     ["sync", () => mapping.sync()],
     ["view", () => mapping.view(0, 1)],
+    ["window", () => mapping.window(0, 1)],
     ["read", () => mapping.read(0, 1)],
   ];
   for (const [name, call] of calls) {
