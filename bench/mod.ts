@@ -9,6 +9,7 @@ import { nativeInfo, nativeReady } from "../mod.ts";
 import { runAndReport, runQuiet } from "./_ratios.ts";
 import { scorecard, scorecardFilter } from "./scorecard.ts";
 import { fragmentationReport, latencyReport } from "./latency_report.ts";
+import { HAND_WRITTEN_APPEND, sharedAppendNames, sharedAppendTable, sharedAppendTimes } from "./shared_array_bench.ts";
 import "./system_allocator_bench.ts";
 import "./ffi_signatures_bench.ts";
 import "./simd_bench.ts";
@@ -28,14 +29,34 @@ if (!full && pattern === undefined) {
   // The main job: the headline comparisons only, as a scorecard.
   const started = performance.now();
   const avg = await runQuiet(scorecardFilter());
+  await addSharedAppend(avg, scorecardFilter());
   console.log(scorecard(avg, (performance.now() - started) / 1000));
 } else {
-  const tables = await runAndReport(pattern ? new RegExp(pattern) : undefined);
+  let tables = await runAndReport(pattern ? new RegExp(pattern) : undefined);
+  // The cross-thread appends, timed by their own harness (see shared_array_bench.ts).
+  const filter = pattern ? new RegExp(pattern) : /./;
+  if (sharedAppendNames().some((name) => filter.test(name))) {
+    const table = sharedAppendTable(await sharedAppendTimes(filter));
+    console.log(table);
+    tables += `\n${table}`;
+  }
   if (!pattern || /W13|W14/.test(pattern)) {
     fragmentationReport();
     latencyReport();
   }
   if (full && pattern === undefined) recordFullRun(tables);
+}
+
+// The scorecard's cross-thread append headlines, from shared_array_bench.ts's harness: the
+// time it gives a case is the baseline's median time over the case's median same-round ratio,
+// so that the scorecard's division gives back that ratio (rounds drift with the machine's load).
+async function addSharedAppend(avg: Map<string, number>, filter: RegExp): Promise<void> {
+  if (!sharedAppendNames().some((name) => filter.test(name))) return;
+  const { ns, ratio } = await sharedAppendTimes(filter);
+  for (const [name, time] of ns) {
+    const base = ns.get(`${name.split(" :: ")[0]} :: ${HAND_WRITTEN_APPEND}`)!;
+    avg.set(name, name.endsWith(` :: ${HAND_WRITTEN_APPEND}`) ? time : base / ratio.get(name)!);
+  }
 }
 
 // Writes a full run's tables into bench/README.md, between the markers of this

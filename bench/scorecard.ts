@@ -100,6 +100,27 @@ export const HEADLINES: readonly Headline[] = [
     baseline: "hand-written Float32Array doubling buffer, scalar stores",
     target: 1,
   },
+  // A Worker appends while the main thread reads (issue 14 item 11): bench/shared_array_bench.ts times these
+  // with its own harness (mitata times one thread), and bench/mod.ts adds its figures to mitata's.
+  ...[
+    ["{id, x, y} records", "Worker appends 1M {id: u32, x: f32, y: f32} records, main thread reads"],
+    ["f64 values", "Worker appends 1M f64, main thread reads"],
+  ].flatMap(([element, comparison]) => [
+    {
+      what: `SharedDynamicArray.push from a Worker, ${element}`,
+      comparison,
+      memkit: "SharedDynamicArray.push",
+      baseline: "hand-written SharedArrayBuffer + Atomics append",
+      target: 1 / 2,
+    },
+    {
+      what: `SharedDynamicArray.pushMany (256) from a Worker, ${element}`,
+      comparison,
+      memkit: "SharedDynamicArray.pushMany, batches of 256",
+      baseline: "hand-written SharedArrayBuffer + Atomics append",
+      target: 1,
+    },
+  ]),
   ...ffiHeadlines(),
 ];
 

@@ -18,8 +18,11 @@ import { AllocationError } from "../base/errors.ts";
 import { fail, isCheckError, readElement, stageValue } from "./_codec_dataview.ts";
 import { generate } from "./_codec_generate.ts";
 import { type Field, layoutOf, makeViews, type ViewKind, type Views } from "./_codec_layout.ts";
-import { BufferTarget, claimOf, type Reader, type Target, type Writer } from "./_record_target.ts";
+import { BufferTarget, claimOf, type Reader, type Staging, type Target, type Writer } from "./_record_target.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
+
+/** Largest staging buffer an array keeps between encodeMany() calls; bigger batches get a fresh one each time. */
+const STAGING_KEPT = 64 << 10;
 
 /** A field's value: a number, a bigint (i64/u64), or an array of numbers (vector types). */
 export type FieldValue = number | bigint | readonly number[];
@@ -122,11 +125,14 @@ export class RecordCodec {
 
   /**
    * Checks every element of `values` (an array; its length and each element
-   * read once) into a fresh buffer, as `store` would write them: nothing is
+   * read once) into a staging buffer, as `store` would write them: nothing is
    * claimed, so the caller copies the whole buffer in one step, or nothing.
+   * The buffer is fresh, or, with `staging`, the one kept there when it is
+   * free and the batch small enough: then the caller copies it out before any
+   * user code runs (the next encode with it writes over it).
    * @throws {TypeError | RangeError} As `store`, naming the element.
    */
-  encodeMany(values: readonly unknown[], op: string): { bytes: Uint8Array; count: number } {
+  encodeMany(values: readonly unknown[], op: string, staging?: Staging): { bytes: Uint8Array; count: number } {
     const count = values.length;
     if (!Number.isSafeInteger(count) || count < 0 || count * this.stride > 2 ** 32) {
       throw fail(
@@ -137,8 +143,24 @@ export class RecordCodec {
         ),
       );
     }
-    const bytes = new Uint8Array(count * this.stride);
-    const target = new BufferTarget(bytes, this.viewsOf(bytes), count);
+    const size = count * this.stride;
+    const kept = staging !== undefined && !staging.busy && size <= STAGING_KEPT ? staging : null;
+    let target: BufferTarget;
+    if (kept === null) {
+      const bytes = new Uint8Array(size);
+      target = new BufferTarget(bytes, this.viewsOf(bytes), count);
+    } else {
+      if (kept.target === null || kept.size < size) {
+        kept.size = Math.min(STAGING_KEPT, Math.max(size, 2 * kept.size, 512));
+        kept.buffer = new ArrayBuffer(kept.size);
+        const bytes = new Uint8Array(kept.buffer);
+        kept.target = new BufferTarget(bytes, this.viewsOf(bytes), 0);
+      }
+      target = kept.target;
+      target.next = 0;
+      target.limit = count;
+      kept.busy = true;
+    }
     let i = 0;
     try {
       for (; i < count; i++) this.store(values[i], target);
@@ -152,8 +174,11 @@ export class RecordCodec {
           ? new RangeError(message)
           : new TypeError(message),
       );
+    } finally {
+      if (kept !== null) kept.busy = false;
     }
-    return { bytes, count };
+    // (Not subarray(): a prototype method the program may have replaced.)
+    return { bytes: kept === null ? target.bytes : new Uint8Array(kept.buffer, 0, size), count };
   }
 
   /** Reads element `index` through views from viewsOf(). */

@@ -51,6 +51,20 @@ export class BufferTarget implements Target {
   }
 }
 
+/**
+ * A staging buffer an array keeps for encodeMany() between calls (so that a
+ * batch allocates nothing), in use from the start of one encode until the
+ * array has copied it out; a getter that pushes many to the same array in the
+ * middle of an encode finds it busy and gets a fresh one.
+ */
+export interface Staging {
+  target: BufferTarget | null;
+  /** The target's buffer, and its size (0 before the first use). */
+  buffer: ArrayBuffer;
+  size: number;
+  busy: boolean;
+}
+
 /** Writes element of a value already read and checked: `read` holds the fields the generated code read (or null). */
 export type Slow = (value: unknown, target: Target, read: unknown[] | null) => number;
 /** Checks and writes one element, returning its index; generated per type. */

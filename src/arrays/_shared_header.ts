@@ -1,38 +1,59 @@
 // The protocol of a SharedDynamicArray's buffer, the same in every thread
 // that attached it: a header of four Int32 words, then the elements.
 //
-//   SEQ     counts writes; odd while one is in progress (a seqlock)
-//   LENGTH  the element count
-//   LOCK    the writers' lock: 0 free, 1 taken
+//   SEQ     counts writes that change or remove elements; odd while one is in progress (a seqlock)
+//   STATE   the element count times 4, plus the writers' lock in its two low bits:
+//           0 free, 1 taken, 2 taken and another writer may be asleep waiting for it
+//   (word 2 is unused, and 0)
 //   STRIDE  the element size, which attach() checks
 //
-// Invariants: a writer takes LOCK, then makes SEQ odd, changes elements and
-// LENGTH, makes SEQ even, and frees LOCK; nothing in between runs user code
-// or throws (values are checked before lock(), and a claim that fails unlocks
-// before it throws). A reader reads SEQ (even), then LENGTH and elements,
-// then SEQ again: unchanged means no write overlapped, else it reads again.
-// The buffer only grows (in place), inside the lock, up to maxByteLength.
+// Invariants: a writer takes the lock (one compareExchange of STATE from
+// length*4 to length*4+1), changes elements, and frees the lock by writing
+// STATE once more, with the new length (one exchange, which tells it whether
+// to wake a sleeper); nothing in between runs user code or throws (values are
+// checked before the lock is taken, and a claim that fails unlocks before it
+// throws). Appends (push, pushMany) only write elements at and past the
+// length, which no reader reads, then publish the longer length as they free
+// the lock: they leave SEQ alone. Writes that change or remove elements below
+// the length (set, pop, clear) make SEQ odd first and even again at the end.
+// A reader reads SEQ (even), then STATE and the elements below its length,
+// then SEQ again: unchanged means no such write overlapped, else it reads
+// again. (An element an append writes can only be one a reader is reading if
+// a pop or clear removed it first, and that changed SEQ.) The length a reader
+// sees never counts an element being written: the lock bits change, not the
+// count, until the write ends. The buffer only grows (in place), inside the
+// lock, up to maxByteLength.
+//
+// Why the length and the lock share a word: one writer pushing with no other
+// writer pays two atomic operations per push, where a separate lock word costs
+// three (take, publish, free), and each one costs as much as the hand-written
+// append's single Atomics.store while a reader polls the length. No seqlock
+// for appends, no Atomics.notify unless a writer sleeps, no byteLength read
+// (each thread remembers the capacity it last saw, which only grows). Room
+// for the lock bits caps an array at 2^29 - 1 elements.
 //
 // Any code holding the buffer can write the header, so every read of it is
 // checked before it is used (the length before any loop, copy or index sized
-// by it): 0 <= LENGTH <= the elements the buffer holds, LOCK 0 or 1, STRIDE
-// the element size, SEQ even whenever a writer takes the lock. Anything else
-// is AllocationError("corruption"): the buffer was written outside memkit.
-// The buffer's lengths are read through the engine's own getters (an own
-// `byteLength` or `grow` property on the buffer changes nothing).
+// by it): 0 <= the length <= the elements the buffer holds, lock bits 0, 1 or
+// 2 (writers and attach() check them; readers take no lock and only need the
+// length), STRIDE the element size, SEQ even whenever a writer takes the lock.
+// Anything else is AllocationError("corruption"): the buffer was written
+// outside memkit. The buffer's lengths are read through the engine's own
+// getters (an own `byteLength` or `grow` property on the buffer changes nothing).
 import { AllocationError } from "../base/errors.ts";
 import { indexRangeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import type { Target } from "./_record_target.ts";
 
 const SEQ = 0;
-const LENGTH = 1;
-const LOCK = 2;
+const STATE = 1;
 const STRIDE = 3;
+// The lock bits of STATE.
+const FREE = 0, TAKEN = 1, SLEEPER = 2, LOCK_BITS = 3;
 /** Bytes before the first element. */
 export const HEADER = 16;
-/** Most elements, so byte offsets stay exact and Int32 LENGTH never overflows. */
-export const MAX_ELEMENTS = 2 ** 31 - 1;
+/** Most elements, so that the length times 4 plus the lock bits fits the Int32 STATE word. */
+export const MAX_ELEMENTS = 2 ** 29 - 1;
 
 function getter<T>(key: string): (this: SharedArrayBuffer) => T {
   return Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, key)!.get as (this: SharedArrayBuffer) => T;
@@ -59,6 +80,13 @@ export function growableLengths(value: unknown): [number, number] | null {
   return growable && length >= HEADER ? [length, max] : null;
 }
 
+const lockFound = (state: number) =>
+  `its length word reads ${state}, whose lock bits read ${state & LOCK_BITS} (0, 1 or 2 expected)`;
+const lengthFound = (state: number, capacity: number) =>
+  `its length word reads ${state} (${state >> 2} elements), but the buffer holds ${capacity} elements`;
+// Looks at a taken lock before a writer sleeps: another writer's append holds it for a few stores.
+const SPINS = 64;
+
 // The corruption error: what was read, and what that means.
 function corrupt(op: string, found: string): AllocationError {
   return new AllocationError(
@@ -71,8 +99,8 @@ function corrupt(op: string, found: string): AllocationError {
 /**
  * Checks the header of a buffer being attached as elements of `stride`
  * bytes: a stride word that cannot be a SharedDynamicArray's (not a positive
- * size the buffer's lengths are whole multiples of), a lock word other than
- * 0 or 1, or a length outside what the buffer holds.
+ * size the buffer's lengths are whole multiples of), lock bits other than
+ * 0, 1 or 2, or a length outside what the buffer holds.
  * @returns The stride word (the caller compares it with the type's: another size is a TypeError).
  * @throws {AllocationError} "corruption".
  */
@@ -90,16 +118,13 @@ export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, m
         `growing to ${maxByteLength} bytes has`,
     );
   }
-  const lock = Atomics.load(words, LOCK);
-  if (lock !== 0 && lock !== 1) throw corrupt(op, `its lock word reads ${lock} (0 or 1 expected)`);
-  const length = Atomics.load(words, LENGTH);
+  const state = Atomics.load(words, STATE);
+  if ((state & LOCK_BITS) === LOCK_BITS) throw corrupt(op, lockFound(state));
   // Another thread may grow the buffer and publish a longer length between the
   // caller's read of byteLength and this one: a writer grows before it publishes,
   // so the byte length read after the length covers it.
   const capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
-  if (!(length >= 0 && length <= capacity)) {
-    throw corrupt(op, `its length word reads ${length}, but the buffer holds ${capacity} elements`);
-  }
+  if (!(state >= 0 && state >> 2 <= capacity)) throw corrupt(op, lengthFound(state, capacity));
   return stride;
 }
 
@@ -125,6 +150,14 @@ export class SharedHeader {
   readonly maxCapacity: number;
   /** Whether this thread holds the writers' lock (between a claim and the end of its write). */
   holding = false;
+  // While holding: the length when the lock was taken, and the length to publish.
+  #taken = 0;
+  #length = 0;
+  // Whether the write in progress made SEQ odd (set, pop, clear), so unlock() makes it even.
+  #changing = false;
+  // Elements the buffer held when this thread last read its byte length: a
+  // floor on what it holds now (it only grows), so most checks need no read.
+  #capacity: number;
   // When a reader started waiting for a write to finish.
   #started = 0;
 
@@ -138,6 +171,7 @@ export class SharedHeader {
     this.#stride = stride;
     this.#timeoutMs = timeoutMs;
     this.maxCapacity = Math.floor((sabMaxByteLength.call(buffer) - HEADER) / stride);
+    this.#capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
     if (create) Atomics.store(this.#words, STRIDE, stride);
   }
 
@@ -145,37 +179,30 @@ export class SharedHeader {
    * Elements stored now (any thread, any time), checked against what the
    * buffer holds. (A writer grows the buffer before it publishes a length,
    * so a length read first is never more than the byte length read after.)
-   * @throws {AllocationError} "corruption" for a length word no writer stored.
+   * Readers take no lock: the lock bits do not matter here.
+   * @throws {AllocationError} "corruption" for a length no writer stored.
    */
   get length(): number {
-    const length = Atomics.load(this.#words, LENGTH);
-    if (length >= 0 && HEADER + length * this.#stride <= sabByteLength.call(this.#buffer)) return length;
-    throw this.#badLength(length, "read");
+    const state = Atomics.load(this.#words, STATE);
+    const length = state >> 2;
+    return state >= 0 && length <= this.#capacity ? length : this.#checkLength(state, "read");
   }
 
-  /** Publishes a new length; only the lock's holder calls it. */
-  setLength(count: number): void {
-    Atomics.store(this.#words, LENGTH, count);
-  }
-
-  /**
-   * Elements stored, read by the lock's holder (no other thread changes it
-   * then), checked as `length` is. The caller unlocks when it throws.
-   * @throws {AllocationError} "corruption".
-   */
+  /** Elements stored, as the lock's holder sees them (no other thread changes them then). */
   get lockedLength(): number {
-    const length = this.#words[LENGTH];
-    if (length >= 0 && HEADER + length * this.#stride <= sabByteLength.call(this.#buffer)) return length;
-    throw this.#badLength(length, "write");
+    return this.#length;
   }
 
   /** Elements that fit before the buffer grows. */
   get capacity(): number {
-    return Math.floor((sabByteLength.call(this.#buffer) - HEADER) / this.#stride);
+    return (this.#capacity = Math.floor((sabByteLength.call(this.#buffer) - HEADER) / this.#stride));
   }
 
-  #badLength(length: number, op: string): AllocationError {
-    return corrupt(op, `its length word reads ${length}, but the buffer holds ${this.capacity} elements`);
+  // A length past the capacity this thread last saw: another thread may have
+  // grown the buffer since, so look again before calling it corruption.
+  #checkLength(state: number, op: string): number {
+    if (state >= 0 && state >> 2 <= this.capacity) return state >> 2;
+    throw corrupt(op, lengthFound(state, this.#capacity));
   }
 
   // ------------------------------------------------------------ readers
@@ -207,18 +234,19 @@ export class SharedHeader {
   }
 
   /**
-   * SEQ is odd only while a writer holds LOCK: an odd SEQ unchanged across a
-   * read of LOCK that finds it free (or not 0 or 1) was written outside memkit.
-   * (A write that ended and another that began in between would change SEQ.)
+   * SEQ is odd only while a writer holds the lock: an odd SEQ unchanged across
+   * a read of the lock bits that finds them free (or 3) was written outside
+   * memkit. (A write that ended and another that began in between would change SEQ.)
    * @throws {AllocationError} "corruption".
    */
   #checkWriting(op: string): void {
     const words = this.#words;
     const before = Atomics.load(words, SEQ);
-    const lock = Atomics.load(words, LOCK);
+    const state = Atomics.load(words, STATE);
     const after = Atomics.load(words, SEQ);
-    if (lock !== 0 && lock !== 1) throw corrupt(op, `its lock word reads ${lock} (0 or 1 expected)`);
-    if (lock === 0 && before === after && (before & 1) !== 0) {
+    const bits = state & LOCK_BITS;
+    if (bits === LOCK_BITS) throw corrupt(op, lockFound(state));
+    if (bits === FREE && before === after && (before & 1) !== 0) {
       throw corrupt(op, `its sequence word reads ${before} (odd: a write in progress) while no writer holds the lock`);
     }
   }
@@ -226,46 +254,128 @@ export class SharedHeader {
   // ------------------------------------------------------------ writers
 
   /**
-   * Takes the writers' lock and makes SEQ odd; no user code runs until unlock().
-   * @throws {AllocationError} "timeout" when another writer holds it past `timeoutMs`.
+   * Takes the writers' lock for an append (SEQ stays even); no user code runs
+   * until unlock(). Checks, holding it, that the header is as a writer left it.
+   * @throws {AllocationError} "timeout" when another writer holds it past `timeoutMs`; "corruption".
    */
   lock(): void {
     const words = this.#words;
-    let was = Atomics.compareExchange(words, LOCK, 0, 1);
-    if (was !== 0) {
-      const deadline = Date.now() + this.#timeoutMs;
-      do {
-        if (was !== 1) throw corrupt("write", `its lock word reads ${was} (0 or 1 expected)`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw this.#timeout("write");
-        Atomics.wait(words, LOCK, 1, Math.min(left, 10));
-        was = Atomics.compareExchange(words, LOCK, 0, 1);
-      } while (was !== 0);
+    // The uncontended case, the only one with one writer: a plain read of the
+    // length (a guess: the compareExchange checks it) and one compareExchange.
+    let state = words[STATE];
+    if ((state & LOCK_BITS) !== FREE || Atomics.compareExchange(words, STATE, state, state + TAKEN) !== state) {
+      state = this.#wait();
     }
-    // Holding the lock, no other writer changes SEQ or STRIDE: both must be as the last writer left them.
-    const seq = Atomics.load(words, SEQ);
-    const stride = Atomics.load(words, STRIDE);
-    if ((seq & 1) !== 0 || stride !== this.#stride) {
-      Atomics.store(words, LOCK, 0);
-      Atomics.notify(words, LOCK, 1);
+    this.#taken = this.#length = state >> 2;
+    this.holding = true;
+    // Holding the lock, no other writer changes SEQ, STRIDE or the length
+    // (plain reads see what the last holder wrote before it freed the lock).
+    const seq = words[SEQ];
+    const stride = words[STRIDE];
+    if (
+      state < 0 || (seq & 1) !== 0 || stride !== this.#stride ||
+      (state >> 2 > this.#capacity && state >> 2 > this.capacity)
+    ) {
+      this.unlock();
       throw corrupt(
         "write",
-        (seq & 1) !== 0
+        state < 0 || state >> 2 > this.#capacity
+          ? lengthFound(state, this.#capacity)
+          : (seq & 1) !== 0
           ? `its sequence word reads ${seq} (odd: a write in progress) when the lock was free`
           : `its element size word reads ${stride}, not ${this.#stride}`,
       );
     }
-    Atomics.store(words, SEQ, seq + 1);
-    this.holding = true;
   }
 
-  /** Makes SEQ even again and releases the lock. */
-  unlock(): void {
+  /**
+   * Takes the lock for a write that changes or removes elements below the
+   * length (set, pop, clear), and makes SEQ odd so that readers read again.
+   * @throws {AllocationError} "timeout", "corruption", as lock().
+   */
+  lockToChange(): void {
+    this.lock();
     const words = this.#words;
+    Atomics.store(words, SEQ, words[SEQ] + 1);
+    this.#changing = true;
+  }
+
+  /**
+   * Waits for the lock another writer holds: a few looks at once, then sleeps
+   * on STATE, announcing itself with lock bits 2 so the holder wakes it (futex
+   * style: a holder that frees the lock with bits 1 knows nobody sleeps, and
+   * skips Atomics.notify). Once it has slept, it takes the lock with bits 2,
+   * since others may sleep too. Only ever compareExchange, so a word written
+   * outside memkit is reported, never overwritten. Returns STATE as taken
+   * (with the lock bits this thread set).
+   * @throws {AllocationError} "timeout" past `timeoutMs`; "corruption" for lock bits 3.
+   */
+  #wait(): number {
+    const words = this.#words;
+    const deadline = Date.now() + this.#timeoutMs;
+    let bits = TAKEN;
+    for (let looks = 0;; looks++) {
+      const state = Atomics.load(words, STATE);
+      const found = state & LOCK_BITS;
+      if (found === LOCK_BITS) throw corrupt("write", lockFound(state));
+      if (found === FREE) {
+        if (Atomics.compareExchange(words, STATE, state, state + bits) === state) return state;
+        continue;
+      }
+      if (looks < SPINS) continue;
+      const left = deadline - Date.now();
+      if (left <= 0) throw this.#timeout("write");
+      const asleep = state - found + SLEEPER;
+      if (found === SLEEPER || Atomics.compareExchange(words, STATE, state, asleep) === state) {
+        Atomics.wait(words, STATE, asleep, Math.min(left, 10));
+        bits = SLEEPER;
+      }
+    }
+  }
+
+  /**
+   * Publishes a new length (pop, clear, and appends once the elements are in);
+   * it takes effect, for readers, at unlock(). Only the lock's holder calls it.
+   */
+  setLength(count: number): void {
+    this.#length = count;
+  }
+
+  /** Frees the lock, publishing the length (after lockToChange(), also makes SEQ even again). */
+  unlock(): void {
     this.holding = false;
-    Atomics.add(words, SEQ, 1);
-    Atomics.store(words, LOCK, 0);
-    Atomics.notify(words, LOCK, 1);
+    const words = this.#words;
+    if (this.#changing) {
+      this.#changing = false;
+      // A reader that finds SEQ even must find the new length (else it could read, as valid, an
+      // element that a pop or clear removed and the next append rewrites), and the lock stays
+      // taken until SEQ is even (a writer that takes it checks SEQ): publish, then SEQ, then free.
+      // (An add leaves the lock bits, which a sleeper may have set, as they are.)
+      if (this.#length !== this.#taken) Atomics.add(words, STATE, (this.#length - this.#taken) * 4);
+      Atomics.add(words, SEQ, 1);
+    }
+    // One write frees the lock and publishes the length; it wakes a sleeper if one announced itself.
+    if ((Atomics.exchange(words, STATE, this.#length * 4) & SLEEPER) !== 0) Atomics.notify(words, STATE, 1);
+  }
+
+  /**
+   * Takes the lock to append `count` elements (lock(), then room for them):
+   * returns the index of the first, the length now. Unlocks before it throws.
+   * @throws {RangeError} Past maxCapacity.
+   * @throws {AllocationError} "timeout"; "corruption" (see lock()).
+   */
+  claimAppend(count: number): number {
+    this.lock();
+    const length = this.#length;
+    if (length + count > this.#capacity) {
+      try {
+        this.#grow(length + count);
+      } catch (error) {
+        this.unlock();
+        throw error;
+      }
+    }
+    return length;
   }
 
   /**
@@ -273,7 +383,7 @@ export class SharedHeader {
    * maxCapacity. Only the lock's holder calls it.
    * @throws {RangeError} Past maxCapacity.
    */
-  ensure(count: number): void {
+  #grow(count: number): void {
     if (count > this.maxCapacity) {
       throw new RangeError(
         `Cannot grow the SharedDynamicArray to ${count} elements: its maxCapacity is ${this.maxCapacity}`,
@@ -282,9 +392,11 @@ export class SharedHeader {
     const buffer = this.#buffer;
     const needed = HEADER + count * this.#stride;
     const byteLength = sabByteLength.call(buffer);
-    if (needed <= byteLength) return;
-    const doubled = HEADER + 2 * (byteLength - HEADER);
-    sabGrow.call(buffer, Math.min(sabMaxByteLength.call(buffer), Math.max(needed, doubled)));
+    if (needed > byteLength) {
+      const doubled = HEADER + 2 * (byteLength - HEADER);
+      sabGrow.call(buffer, Math.min(sabMaxByteLength.call(buffer), Math.max(needed, doubled)));
+    }
+    this.#capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / this.#stride);
   }
 
   #timeout(op: string): AllocationError {
@@ -309,16 +421,7 @@ export class PushTarget implements Target {
     this.bytes = bytes;
   }
   claim(): number {
-    const header = this.header;
-    header.lock();
-    try {
-      const length = header.lockedLength;
-      header.ensure(length + 1);
-      return length;
-    } catch (error) {
-      header.unlock();
-      throw error;
-    }
+    return this.header.claimAppend(1);
   }
 }
 
@@ -338,14 +441,8 @@ export class SetTarget implements Target {
   }
   claim(): number {
     const header = this.header, index = this.index;
-    header.lock();
-    let length: number;
-    try {
-      length = header.lockedLength;
-    } catch (error) {
-      header.unlock();
-      throw error;
-    }
+    header.lockToChange();
+    const length = header.lockedLength;
     if (!Number.isInteger(index) || index < 0 || index >= length) {
       header.unlock();
       throw indexRangeError(index, length, "SharedDynamicArray", "set an element of");

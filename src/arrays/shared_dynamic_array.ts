@@ -8,6 +8,7 @@ import { describe, parseOptions, z } from "../base/_validate.ts";
 import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import type { Staging } from "./_record_target.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import {
@@ -38,7 +39,10 @@ let attaching: SharedArrayBuffer | null = null;
  * ```
  */
 export interface SharedDynamicArrayOptions {
-  /** Most elements the array can ever hold: the buffer's `maxByteLength` is set from it. */
+  /**
+   * Most elements the array can ever hold, up to 2^29 - 1: the buffer's
+   * `maxByteLength` is set from it (the runtime reserves that address space).
+   */
   maxCapacity: number;
   /** Elements to make room for at first. @default {min(16, maxCapacity)} */
   capacity?: number;
@@ -61,7 +65,7 @@ const TimeoutSchema = z.number().min(0, "must be at least 0").optional();
 const OptionsSchema = z.object({
   maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1").max(
     MAX_ELEMENTS,
-    "must be at most 2^31 - 1",
+    "must be at most 2^29 - 1",
   ),
   capacity: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
   timeoutMs: TimeoutSchema,
@@ -77,9 +81,13 @@ const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean
  * elements, and the buffer grows in place up to `maxCapacity` elements.
  *
  * Writers (in any thread) take turns through a lock in the buffer. Readers
- * take no lock: a sequence counter (a seqlock) tells them when a write
- * overlapped their read, and they read again, so they never see a torn
- * element or a length that disagrees with the elements. Writes read and
+ * take no lock: they never see a torn element or a length that counts one
+ * not yet written (appends publish the length after the elements; `set`,
+ * `pop` and `clear` bump a sequence counter, a seqlock, that makes a reader
+ * overlapping them read again). A `push` by the only writer costs two atomic
+ * operations (the lock shares a word with the length: one to take it, one to
+ * free it and publish the new length); `pushMany` appends its whole batch
+ * with those two, so readers see none or all of it. Writes read and
  * check the value in full before taking the lock (getters, Proxies and
  * `values.length` run once, and never inside it), so the lock is held only
  * while the element is stored, and a value that fails its check never
@@ -87,8 +95,8 @@ const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean
  * fields, integers that fit unless `wrap`); indexes must be numbers.
  * Its storage is a SharedArrayBuffer, which cannot be detached or freed, so
  * it never loses it. Any code holding `buffer` can write its header, so the
- * array checks every word it reads there (a length within the buffer, a lock
- * word of 0 or 1, the element size) before using it, and anything else is
+ * array checks every word it reads there (a length within the buffer, lock
+ * bits of 0, 1 or 2, the element size) before using it, and anything else is
  * `AllocationError("corruption")`.
  *
  * @example
@@ -118,6 +126,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   readonly #elements: Views | null;
   readonly #elementBytes: Uint8Array;
   readonly #pushTarget: PushTarget;
+  readonly #staging: Staging = { target: null, buffer: new ArrayBuffer(0), size: 0, busy: false };
 
   /**
    * Creates an empty array in a new growable SharedArrayBuffer.
@@ -157,7 +166,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * @param options `timeoutMs` for this thread's reads and writes; `wrap` for this thread's writes (default false).
    * @throws {TypeError} When `buffer` is not a growable SharedArrayBuffer, or `type` has another size.
    * @throws {AllocationError} "corruption" when its header is not one a SharedDynamicArray wrote (an element
-   *   size word its lengths are not made of, a lock word other than 0 or 1, a length the buffer does not hold);
+   *   size word its lengths are not made of, lock bits other than 0, 1 or 2, a length the buffer does not hold);
    *   "use-after-free" for a detached ArrayBuffer or a view over one.
    *
    * @example
@@ -304,13 +313,13 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     if (!Array.isArray(values)) {
       throw new TypeError(`Cannot push many as 'values' must be an array: current value is ${describe(values)}`);
     }
-    const { bytes, count } = this.#codec.encodeMany(values, "push many to a SharedDynamicArray");
+    // Staged in the buffer this array keeps: nothing below runs user code before the copy.
+    const { bytes, count } = this.#codec.encodeMany(values, "push many to a SharedDynamicArray", this.#staging);
     const header = this.#header;
-    header.lock();
+    const length = header.claimAppend(count);
     try {
-      const length = header.lockedLength;
-      header.ensure(length + count);
-      this.#elementBytes.set(bytes, length * this.#stride);
+      // The engine's own set: a patched prototype method would run inside the lock.
+      intrinsic.set(this.#elementBytes, bytes, length * this.#stride);
       header.setLength(length + count);
       return length + count;
     } finally {
@@ -368,7 +377,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    */
   pop(): T | undefined {
     const header = this.#header;
-    header.lock();
+    header.lockToChange();
     try {
       const length = header.lockedLength;
       if (length === 0) return undefined;
@@ -396,7 +405,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    */
   clear(): void {
     const header = this.#header;
-    header.lock();
+    header.lockToChange();
     try {
       header.setLength(0);
     } finally {

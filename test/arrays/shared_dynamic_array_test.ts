@@ -118,9 +118,10 @@ test("SharedDynamicArray gives up with AllocationError('timeout') when a writer 
   const values = new SharedDynamicArray<number>("i32", { maxCapacity: 8, timeoutMs: 50 });
   values.push(7);
   // What a Worker terminated in the middle of a write leaves behind: the lock
-  // taken and the sequence odd. (Words 0 and 2 of the buffer; see the source.)
+  // taken (the low bits of word 1, which holds the length times 4) and the
+  // sequence (word 0) odd. (See the source.)
   const header = new Int32Array(values.buffer, 0, 4);
-  Atomics.store(header, 2, 1);
+  Atomics.or(header, 1, 1);
   Atomics.add(header, 0, 1);
   const timedOut = (e: unknown) => e instanceof AllocationError && e.category === "timeout" && /50 ms/.test(e.message);
   const started = Date.now();
@@ -132,7 +133,7 @@ test("SharedDynamicArray gives up with AllocationError('timeout') when a writer 
   assert.throws(() => other.set(0, 1), (e: unknown) => e instanceof AllocationError && e.category === "timeout");
   // Released, everything works again.
   Atomics.add(header, 0, 1);
-  Atomics.store(header, 2, 0);
+  Atomics.and(header, 1, ~3);
   assert.equal(values.push(8), 2);
   assert.deepEqual(other.toArray(), [7, 8]);
   assert.throws(() => new SharedDynamicArray("i32", { maxCapacity: 1, timeoutMs: -1 }), RangeError);
@@ -218,19 +219,20 @@ test("SharedDynamicArray wrap: the option, and attach() with it", () => {
 const isCorruption = (e: unknown) =>
   e instanceof AllocationError && e.category === "corruption" && /written outside memkit/.test(e.message);
 
-// Words of the header: 0 sequence, 1 length, 2 lock, 3 element size (see src/arrays/_shared_header.ts).
+// Words of the header: 0 sequence, 1 the length times 4 plus the lock's two bits (0 free, 1 taken,
+// 2 taken with a writer asleep), 3 element size (see src/arrays/_shared_header.ts).
 function words(array: SharedDynamicArray<unknown>): Int32Array {
   return new Int32Array(array.buffer, 0, 4);
 }
 
 test("adversarial 4: a length word beyond the buffer's elements, or negative, is corruption on every read and write, before any loop", () => {
   const Point = struct({ x: "f32", id: "u32" });
-  for (const bad of [100_000, 5, -1, -(2 ** 31), 2 ** 31 - 1]) {
+  for (const bad of [100_000, 5, -1, -(2 ** 29), 2 ** 29 - 1]) {
     const points = new SharedDynamicArray<{ x: number; id: number }>(Point, { maxCapacity: 1 << 20, capacity: 4 });
     points.pushMany([{ x: 1, id: 1 }, { x: 2, id: 2 }]);
     const header = words(points as SharedDynamicArray<unknown>);
-    Atomics.store(header, 1, bad);
-    const label = `length word ${bad}`;
+    Atomics.store(header, 1, bad * 4); // the lock free
+    const label = `length ${bad}`;
     const started = Date.now();
     for (
       const use of [
@@ -250,45 +252,49 @@ test("adversarial 4: a length word beyond the buffer's elements, or negative, is
       assert.throws(use, isCorruption, `${label}: ${use}`);
     }
     assert.ok(Date.now() - started < 1000, `${label}: no loop or copy sized by it`);
-    assert.equal(Atomics.load(header, 2), 0, `${label}: every writer released the lock`);
+    assert.equal(Atomics.load(header, 1), bad * 4, `${label}: every writer released the lock, the word as it was`);
     assert.equal(Atomics.load(header, 0) % 2, 0, `${label}: and left the sequence even`);
     // Put right, the array is as it was: the refusals changed nothing.
-    Atomics.store(header, 1, 2);
+    Atomics.store(header, 1, 2 * 4);
     assert.deepEqual(points.toArray(), [{ x: 1, id: 1 }, { x: 2, id: 2 }], label);
     assert.equal(points.push({ x: 3, id: 3 }), 3);
     assert.equal(points.capacity, 4);
   }
 });
 
-test("adversarial 4: toArray() with a length word of 2^31 - 1 is corruption at once, in both runtimes (child process)", () => {
-  const result = runChild(fixture("array_release_child.ts"), {}, ["shared length 2^31-1"]);
+test("adversarial 4: toArray() with a length word claiming 2^29 - 1 elements is corruption at once, in both runtimes (child process)", () => {
+  const result = runChild(fixture("array_release_child.ts"), {}, ["shared length 2^29-1"]);
   assert.equal(result.signal, null, `killed by ${result.signal}\n${result.stderr}`);
   assert.equal(result.status, 0, `exit ${result.status}\n${result.stderr}`);
   const { results, ms } = JSON.parse(result.stdout.trim().split("\n").pop()!);
   for (const [member, outcome] of Object.entries(results as Record<string, string>)) {
-    assert.match(outcome, /^corruption: .*length word reads 2147483647, but the buffer holds 4 elements/, member);
+    assert.match(
+      outcome,
+      /^corruption: .*length word reads 2147483644 \(536870911 elements\), but the buffer holds 4 elements/,
+      member,
+    );
   }
   assert.ok(ms < 1000, `took ${ms} ms`);
 });
 
-test("adversarial 4: a lock word other than 0 or 1, an odd sequence with the lock free, or another element size is corruption, not a timeout", () => {
+test("adversarial 4: lock bits other than 0, 1 or 2, an odd sequence with the lock free, or another element size is corruption, not a timeout", () => {
   const values = new SharedDynamicArray<number>("f64", { maxCapacity: 16, timeoutMs: 5_000 });
   values.pushMany([1, 2]);
   const header = words(values as SharedDynamicArray<unknown>);
   const started = Date.now();
 
-  Atomics.store(header, 2, 7); // lock
+  Atomics.store(header, 1, 2 * 4 + 3); // lock bits 3
   assert.throws(() => values.push(3), isCorruption);
   assert.throws(() => values.clear(), isCorruption);
   assert.throws(() => SharedDynamicArray.attach(values.buffer, "f64"), isCorruption);
   assert.deepEqual(values.toArray(), [1, 2], "readers take no lock");
-  Atomics.store(header, 2, 0);
+  Atomics.store(header, 1, 2 * 4);
 
   Atomics.store(header, 0, 5); // sequence odd, lock free: no writer is writing
   assert.throws(() => values.get(0), isCorruption);
   assert.throws(() => values.toArray(), isCorruption);
   assert.throws(() => values.push(3), isCorruption);
-  assert.equal(Atomics.load(header, 2), 0, "the writer released the lock");
+  assert.equal(Atomics.load(header, 1), 2 * 4, "the writer released the lock");
   Atomics.store(header, 0, 6);
 
   Atomics.store(header, 3, 4); // element size
@@ -308,7 +314,7 @@ test("adversarial 4: attach() to a buffer whose header is garbage is corruption;
     return values;
   };
   for (
-    const [word, value] of [[3, 0], [3, -8], [3, 3], [3, 2 ** 30], [2, 2], [2, -1], [1, -1], [1, 5]] as const
+    const [word, value] of [[3, 0], [3, -8], [3, 3], [3, 2 ** 30], [1, 3], [1, 2 * 4 + 3], [1, -1], [1, 5 * 4]] as const
   ) {
     const values = make();
     Atomics.store(words(values as SharedDynamicArray<unknown>), word, value);
@@ -329,9 +335,9 @@ test("adversarial 4: own byteLength / maxByteLength / grow properties on the buf
   Object.defineProperty(buffer, "maxByteLength", { value: 1 << 30 });
   Object.defineProperty(buffer, "grow", { value: () => {} });
   assert.equal(values.capacity, 2);
-  Atomics.store(words(values as SharedDynamicArray<unknown>), 1, 100);
+  Atomics.store(words(values as SharedDynamicArray<unknown>), 1, 100 * 4);
   assert.throws(() => values.length, isCorruption);
-  Atomics.store(words(values as SharedDynamicArray<unknown>), 1, 2);
+  Atomics.store(words(values as SharedDynamicArray<unknown>), 1, 2 * 4);
   assert.equal(values.push(3), 3, "grew through the real grow()");
   assert.ok(values.capacity >= 3);
   assert.deepEqual(SharedDynamicArray.attach<number>(buffer, "u32").toArray(), [1, 2, 3]);

@@ -1,0 +1,21 @@
+// What bench/shared_array_bench.ts and its Worker (_shared_append_worker.ts) agree on.
+import { struct } from "../mod.ts";
+
+/** One round: what to write, into which buffer, and the word the main thread raises to start it. */
+export interface AppendJob {
+  element: "struct" | "f64";
+  writer: "hand-written" | "push" | "pushMany";
+  /** Records per pushMany call (pushMany only): `count` for one call with everything. */
+  batch: number;
+  count: number;
+  buffer: SharedArrayBuffer;
+  start: SharedArrayBuffer;
+}
+
+/** The record: 12 bytes, the same layout memkit's struct() and the hand-written append use. */
+export const Particle = struct({ id: "u32", x: "f32", y: "f32" });
+export type ParticleRecord = { id: number; x: number; y: number };
+
+/** The hand-written append's length word (Int32 index), and where its records start (as a SharedDynamicArray's). */
+export const LENGTH_WORD = 1;
+export const RECORDS_AT = 16;
