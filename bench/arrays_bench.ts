@@ -1,6 +1,6 @@
 // DynamicArray and SIMDArray against plain JavaScript: pushing 1M Vertex
 // records, and dot / magnitudes / scale over f32x3 arrays.
-import { DynamicArray, SIMDArray, struct } from "../mod.ts";
+import { DynamicArray, gcHint, SIMDArray, struct } from "../mod.ts";
 import { native } from "../ffi/native.ts";
 import { bytesMoved, compare, do_not_optimize } from "./_ratios.ts";
 
@@ -65,6 +65,58 @@ compare("push 1M Vertex records", "array of objects", {
     for (let i = 0; i < N; i++) vertices.push({ position: [i, i + 1, i + 2], color: [0.5, 0.5, i, 1] });
     vertices.free();
   },
+});
+
+// 1M pushes right after a forced full collection (issue 14 item 9): in Bun,
+// Bun.gc(true) gives the JavaScript heap's free pages back to the system, so
+// the object literals of the next million pushes take fresh pages (~15,000
+// minor page faults here, with or without memkit); pushes that make no garbage
+// do not notice. Each "after gcHint()" case also pays for that collection:
+// "gcHint() alone" is its cost.
+function pushVertices(): void {
+  const vertices = new DynamicArray(Vertex);
+  for (let i = 0; i < N; i++) vertices.push({ position: [i, i + 1, i + 2], color: [0.5, 0.5, i, 1] });
+  vertices.free();
+}
+function pushHandWritten(): void {
+  let buffer = new Float32Array(16 * 8);
+  for (let i = 0; i < N; i++) {
+    buffer = roomFor(buffer, i + 1);
+    const position = [i, i + 1, i + 2], color = [0.5, 0.5, i, 1];
+    const at = i * 8;
+    buffer[at] = position[0];
+    buffer[at + 1] = position[1];
+    buffer[at + 2] = position[2];
+    buffer[at + 3] = 0;
+    buffer[at + 4] = color[0];
+    buffer[at + 5] = color[1];
+    buffer[at + 6] = color[2];
+    buffer[at + 7] = color[3];
+  }
+  do_not_optimize(buffer);
+}
+function pushScalars(): void {
+  const values = new DynamicArray("f32");
+  for (let i = 0; i < N; i++) values.push(i);
+  values.free();
+}
+compare("push 1M right after a forced full GC", "DynamicArray(Vertex).push, no forced GC", {
+  "DynamicArray(Vertex).push, no forced GC": pushVertices,
+  "DynamicArray(Vertex).push after gcHint()": () => {
+    gcHint();
+    pushVertices();
+  },
+  "hand-written Float32Array doubling buffer, no forced GC": pushHandWritten,
+  "hand-written Float32Array doubling buffer after gcHint()": () => {
+    gcHint();
+    pushHandWritten();
+  },
+  "DynamicArray(f32).push(i), no forced GC": pushScalars,
+  "DynamicArray(f32).push(i) after gcHint()": () => {
+    gcHint();
+    pushScalars();
+  },
+  "gcHint() alone": () => gcHint(),
 });
 
 function jsDot(a: Float32Array, b: Float32Array, out: Float32Array): void {

@@ -4,9 +4,10 @@
 // its collections), so a scope must wrap about what it uses, not the arena's
 // capacity; these tests count the wraps instead of timing them.
 import assert from "node:assert/strict";
+import process from "node:process";
 import { test } from "node:test";
 import { addressOf, Arena } from "../../mod.ts";
-import { native } from "../../ffi/native.ts";
+import { native, requestGC } from "../../ffi/native.ts";
 
 // Records the length of every ArrayBuffer memkit makes over native memory until restore().
 function spyOnWraps(): { lengths: number[]; restore(): void } {
@@ -93,4 +94,18 @@ test("Arena (safety): scopes of changing sizes get segments that fit; every view
   assert.equal(arena.stats().allocatedBytes, 100);
   arena.dispose();
   assert.equal(kept.length, 0);
+});
+
+test("Arena (safety): its capacity is counted as JavaScript heap once (the backing's block), not again for its chunk", () => {
+  requestGC();
+  const before = process.memoryUsage().external;
+  const arena = new Arena({ capacity: 64 << 20 });
+  for (let i = 0; i < 100; i++) {
+    using _scope = arena.scope();
+    arena.alloc(1000).fill(1);
+  }
+  requestGC();
+  const counted = process.memoryUsage().external - before;
+  assert.ok(counted <= (64 << 20) + (1 << 20), `${counted} bytes counted for a 64 MiB arena`);
+  arena.dispose();
 });
