@@ -33,7 +33,11 @@
  *   {@linkcode simd}.
  * - **HAL memory**: pages locked in RAM ({@linkcode LockedPageAllocator}),
  *   guarded, wiped memory for secrets ({@linkcode SecretAllocator}) and named
- *   memory shared with other Workers and processes ({@linkcode openSharedMemory}).
+ *   memory shared with other Workers and processes ({@linkcode openSharedMemory});
+ *   one {@linkcode MemoryInterface} over all of them (typed memory with budgets,
+ *   requests with fallback and timeouts, statistics, pressure callbacks, pointer
+ *   validation) and the {@linkcode RegionAllocator} (vertex, uniform, audio and
+ *   texture regions).
  *
  * Errors follow one rule: a wrong type is a `TypeError`, a size, alignment or
  * count out of range a `RangeError`, anything about the state of memory an
@@ -171,3 +175,20 @@ export type { LockedPageAllocatorOptions } from "./src/hal/locked_page_allocator
 export { SecretAllocator } from "./src/hal/secret_allocator.ts";
 export { openSharedMemory } from "./src/hal/shared_memory.ts";
 export type { OpenSharedMemoryOptions, SharedMemory } from "./src/hal/shared_memory.ts";
+
+// HAL memory: the memory interface (typed memory, budgets, pressure) and the region allocator.
+export { MemoryInterface } from "./src/hal/memory_interface.ts";
+export { MemoryAlignment } from "./src/hal/memory_types.ts";
+export type {
+  AllocationRequest,
+  MemoryAllocation,
+  MemoryFlag,
+  MemoryInterfaceOptions,
+  MemoryPressureCallback,
+  MemoryPressureInfo,
+  MemoryStats,
+  MemoryType,
+  PlatformMemory,
+} from "./src/hal/memory_types.ts";
+export { RegionAllocator } from "./src/hal/region_allocator.ts";
+export type { MemoryReport, RegionAllocatorOptions, RegionName, RegionReport } from "./src/hal/region_allocator.ts";

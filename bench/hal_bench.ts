@@ -3,8 +3,16 @@
 // locked in RAM (LockedPageAllocator) or a secret between guard pages
 // (SecretAllocator), against SystemAllocator's malloc, with one bare
 // mmap+munmap of a page (mapPages) as the floor of any per-block mapping.
-import { LockedPageAllocator, mapPages, SecretAllocator, SystemAllocator } from "../mod.ts";
-import { compare } from "./_ratios.ts";
+import {
+  type AllocationRequest,
+  LockedPageAllocator,
+  mapPages,
+  MemoryInterface,
+  PoolAllocator,
+  SecretAllocator,
+  SystemAllocator,
+} from "../mod.ts";
+import { compare, do_not_optimize } from "./_ratios.ts";
 
 const system = new SystemAllocator();
 const locked = new LockedPageAllocator();
@@ -15,4 +23,45 @@ compare("HAL 64 B alloc+free: native memory kinds", "SystemAllocator alloc+free"
   "mapPages(64) + unmap (one page, the floor of a mapping per block)": () => mapPages(64).unmap(),
   "LockedPageAllocator alloc+free": () => locked.free(locked.alloc(64)),
   "SecretAllocator alloc+free": () => secrets.free(secrets.alloc(64)),
+}, 100);
+
+// The memory interface (issue 15 part A): what a 64-byte allocate+deallocate costs through MemoryInterface
+// against the allocator that serves it, called directly (the pool type's 64-byte class pool; the temporary
+// type's arena), in both forms (allocateTyped, and allocate with a request object); getMemoryStats() cached
+// and after a change, against one allocator's stats(); and the secret flag's cost against a plain block.
+const memory = new MemoryInterface({ pressure: false });
+const classPool = (memory.getAllocator("pool") as unknown as { pool(index: number): PoolAllocator }).pool(2);
+const arena = memory.getAllocator("arena");
+const poolRequest = { size: 64, type: "pool" } as const;
+const temporaryRequest = { size: 64, type: "temporary" } as const;
+
+compare("HAL 64 B pool allocate+deallocate: the interface vs its class pool", "PoolAllocator alloc+free", {
+  "PoolAllocator alloc+free": () => classPool.free(classPool.alloc(64)),
+  "MemoryInterface allocateTyped+deallocate": () => memory.deallocate(memory.allocateTyped(64, "pool")),
+  "MemoryInterface allocate(request)+deallocate": () => memory.deallocate(memory.allocate(poolRequest)),
+}, 100);
+
+compare("HAL 64 B temporary allocate+deallocate: the interface vs its arena", "Arena alloc+free", {
+  "Arena alloc+free": () => arena.free(arena.alloc(64)),
+  "MemoryInterface allocateTyped+deallocate": () => memory.deallocate(memory.allocateTyped(64, "temporary")),
+  "MemoryInterface allocate(request)+deallocate": () => memory.deallocate(memory.allocate(temporaryRequest)),
+}, 100);
+
+const statsPool = new PoolAllocator({ blockSize: 64 });
+statsPool.free(statsPool.alloc(64));
+compare("HAL getMemoryStats()", "PoolAllocator.stats() (one allocator, not cached)", {
+  "PoolAllocator.stats() (one allocator, not cached)": () => do_not_optimize(statsPool.stats()),
+  "getMemoryStats() (cached)": () => do_not_optimize(memory.getMemoryStats()),
+  "getMemoryStats('pool') (cached)": () => do_not_optimize(memory.getMemoryStats("pool")),
+  "allocate+deallocate, then getMemoryStats('pool') (recomputed)": () => {
+    memory.deallocate(memory.allocateTyped(64, "pool"));
+    return do_not_optimize(memory.getMemoryStats("pool"));
+  },
+}, 100);
+
+const secretRequest: AllocationRequest = { size: 64, flags: ["secret"] };
+compare("HAL 64 B secret allocate+deallocate", "SystemAllocator alloc+free", {
+  "SystemAllocator alloc+free": () => system.free(system.alloc(64)),
+  "MemoryInterface allocate(64) (system)": () => memory.deallocate(memory.allocate(64)),
+  "MemoryInterface allocate({ flags: ['secret'] })": () => memory.deallocate(memory.allocate(secretRequest)),
 }, 100);

@@ -122,7 +122,24 @@ export const HEADLINES: readonly Headline[] = [
     },
   ]),
   ...ffiHeadlines(),
+  ...halHeadlines(),
 ];
+
+// Issue 15: what the memory interface adds (its record, per-type counters and address index) to the allocator
+// that serves the type, for a 64-byte allocate+deallocate (bench/hal_bench.ts).
+function halHeadlines(): Headline[] {
+  const rows: [string, string, string][] = [
+    ["pool", "HAL 64 B pool allocate+deallocate: the interface vs its class pool", "PoolAllocator alloc+free"],
+    ["temporary", "HAL 64 B temporary allocate+deallocate: the interface vs its arena", "Arena alloc+free"],
+  ];
+  return rows.map(([type, comparison, baseline]) => ({
+    what: `MemoryInterface 64 B ${type} allocate+deallocate`,
+    comparison,
+    memkit: "MemoryInterface allocateTyped+deallocate",
+    baseline,
+    target: 1 / 1.5,
+  }));
+}
 
 // Issue: every hot native symbol's call from memkit within 1.5× of the cheapest correct declaration called directly.
 function ffiHeadlines(): Headline[] {

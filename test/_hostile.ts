@@ -37,11 +37,13 @@ import {
   malloc,
   mapFile,
   mapPages,
+  MemoryInterface,
   openSharedMemory,
   PoolAllocator,
   PressureMonitor,
   PsiTrigger,
   readMemoryStatus,
+  RegionAllocator,
   SecretAllocator,
   SharedDynamicArray,
   SIMDArray,
@@ -660,6 +662,54 @@ export const CLASSES: Record<string, ClassSpec> = {
     args: { on: () => [1, () => {}], off: () => [1] },
     cleanup: (x: PressureMonitor) => x.stop(),
   },
+  MemoryInterface: {
+    ctorArgs: () => [{ budgets: { pool: 1 << 20, temporary: 1 << 20 }, pressure: false }],
+    make: () => new MemoryInterface({ budgets: { pool: 1 << 20, temporary: 1 << 20 }, pressure: false }),
+    check(x: MemoryInterface) {
+      const a = x.allocateTyped(64, "pool");
+      expect(a.bytes.length === 64 && x.isValidPointer(a.address), "allocateTyped(64, 'pool') gives a valid block");
+      a.bytes[63] = 1;
+      x.deallocate(a);
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: MemoryInterface) => x.dispose(),
+    args: {
+      allocate: () => [{ size: 64, type: "pool", alignment: 16, flags: ["zero"], allowFallback: true }],
+      allocateAsync: () => [{ size: 64, type: "temporary", flags: ["cacheable"], timeoutMs: 10 }],
+      allocateTyped: () => [64, "pool", 16, ["zero"]],
+      deallocate: (x: MemoryInterface) => [x.allocateTyped(64, "pool")],
+      getMemoryStats: () => ["pool"],
+      registerPressureCallback: () => [2, () => {}],
+      unregisterPressureCallback: () => [1],
+      getAllocator: () => ["pool"],
+      defragment: () => [() => {}],
+      defragmentAllocator: () => ["free-list"],
+      isValidPointer: (x: MemoryInterface) => [x.allocateTyped(64, "pool").bytes],
+      getAllocationInfo: (x: MemoryInterface) => [x.allocateTyped(64, "pool").address],
+    },
+    cleanup: (x: MemoryInterface) => x.dispose(),
+  },
+  RegionAllocator: {
+    ctorArgs: () => [{ capacity: 65536 }],
+    make: () => new RegionAllocator({ capacity: 65536 }),
+    check(x: RegionAllocator) {
+      const samples = x.allocateAudioData(16);
+      samples[15] = 1;
+      expect(samples.length === 16, "allocateAudioData(16) gives 16 samples");
+      x.deallocate(samples);
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: RegionAllocator) => x.dispose(),
+    args: {
+      region: () => ["vertex"],
+      allocateVertexData: () => [4, Rec],
+      allocateUniformData: () => [4, Rec],
+      allocateAudioData: () => [16],
+      allocateAlignedBuffer: () => [4, 64, "f32"],
+      deallocate: (x: RegionAllocator) => [x.allocateAudioData(16)],
+    },
+    cleanup: (x: RegionAllocator) => x.dispose(),
+  },
   PsiTrigger: {
     privateConstructor: "PsiTrigger.open()",
     ctorArgs: () => [-1, "/proc/pressure/memory"],
@@ -703,6 +753,20 @@ export const DERIVED: Record<string, Record<string, SubjectSpec>> = {
         return scope;
       },
       check: (x: memkit.ArenaScope) => expect(x.stats().allocations >= 0, "stats()"),
+    },
+  },
+  MemoryInterface: {
+    MemoryAllocation: {
+      make() {
+        const memory = new MemoryInterface({ pressure: false });
+        later(() => memory.dispose());
+        return memory.allocateTyped(64, "pool");
+      },
+      check(x: memkit.MemoryAllocation) {
+        x.bytes[0] = 5;
+        expect(x.bytes[0] === 5 && x.size === 64 && x.address % 64 === 0, "bytes, size, address");
+      },
+      cleanup() {},
     },
   },
   mapPages: { Mapping: mappingSubject(() => mapPages(8192)) },
@@ -805,7 +869,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
 export const NAMESPACES: readonly string[] = ["simd"];
 
 /** Exported constants: no function to call. */
-export const CONSTANTS: readonly string[] = ["PressureLevel"];
+export const CONSTANTS: readonly string[] = ["PressureLevel", "MemoryAlignment"];
 
 /** Exports that change process-wide state share a child of their own, away from the others. */
 export const SHARED_GROUPS: Record<string, readonly string[]> = {

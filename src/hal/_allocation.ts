@@ -1,0 +1,226 @@
+// One allocation made by a MemoryInterface: the fields of MemoryAllocation
+// (read-only getters over private fields, so no caller can edit what the
+// interface counts by), where the block goes back to, which interface made
+// it and whether it is still live. What allocations from one place share
+// lives in their Origin, so an allocation is a small object (its bytes, size,
+// origin and rare extras); `address` is taken on first read (a native call),
+// so allocations nobody asks the address of never pay for it.
+import { addressOf } from "../base/native_info.ts";
+import type { Allocator, AllocatorKind } from "../base/allocator.ts";
+import type { Counters } from "./_memory_stats.ts";
+import { TYPES } from "./_request.ts";
+import type { MemoryAllocation, MemoryFlag, MemoryType } from "./memory_types.ts";
+
+/** The temporary allocations of one frame (or of the time outside frames), released together. */
+export class Frame {
+  open = true;
+  /** Live bytes and allocations in it, by type index (the arena also serves the system type on request). */
+  readonly bytes: Float64Array = new Float64Array(TYPES.length);
+  readonly count: Float64Array = new Float64Array(TYPES.length);
+}
+
+/** Something that is not an allocator but gives its memory back itself (a shared mapping). */
+export interface Releasable {
+  /** Gives the memory back; the views over it read as length 0. */
+  release(): void;
+}
+
+/** What a release updates besides the allocator: the interface's counters, its index, its waiters. */
+export interface Bookkeeping {
+  readonly counters: Counters;
+  /** The newest allocation, if it is this one, leaves the index's list at once. */
+  released(a: Allocation): void;
+}
+
+/**
+ * What allocations from one place share: the interface that made them (and
+ * its bookkeeping), their type, the allocator kind and the allocator they go
+ * back to, their alignment and flags, and for the arena the frame they belong
+ * to. The fast paths keep one per class pool and one per frame.
+ */
+export class Origin {
+  constructor(
+    readonly owner: object,
+    readonly books: Bookkeeping,
+    readonly t: number,
+    readonly allocator: AllocatorKind,
+    readonly alignment: number,
+    readonly flags: MemoryFlag[],
+    /** Where blocks go back; null for a shared mapping (see Extra.releasable). */
+    readonly from: Allocator | null,
+    /** For blocks of the arena: the frame whose end releases them. */
+    readonly frame: Frame | null,
+  ) {}
+}
+
+/** What few allocations have: a padded block, a mapping that releases itself, a name. */
+export interface Extra {
+  /** The block as the allocator gave it (longer than `bytes` when padded to cache lines). */
+  reserved: Uint8Array;
+  releasable: Releasable | null;
+  name: string | undefined;
+}
+
+// A view's address by its buffer's: chunked allocators hand out many views of one buffer, so looking up
+// addresses (the index, isValidPointer) costs one native call per chunk, not per block.
+const bases = new WeakMap<ArrayBufferLike, number>();
+
+function addressOfLive(bytes: Uint8Array): number {
+  if (bytes.byteLength === 0) return 0; // detached (an allocation has at least one byte): its place is gone
+  const buffer = bytes.buffer;
+  let base = bases.get(buffer);
+  if (base === undefined) {
+    base = addressOf(bytes) - bytes.byteOffset;
+    bases.set(buffer, base);
+  }
+  return base + bytes.byteOffset;
+}
+
+/** A live or released allocation. */
+export class Allocation implements MemoryAllocation {
+  readonly #bytes: Uint8Array;
+  /** The size asked for; negated (below 0) once released. */
+  #size: number;
+  readonly #origin: Origin;
+  readonly #extra: Extra | null;
+  #address = -1;
+
+  constructor(origin: Origin, bytes: Uint8Array, size: number, extra: Extra | null) {
+    this.#origin = origin;
+    this.#bytes = bytes;
+    this.#size = size;
+    this.#extra = extra;
+  }
+
+  /** The block (exactly `size` bytes). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** The address of the first byte; 0 when first read after the memory went back. */
+  get address(): number {
+    if (this.#address < 0) this.#address = addressOfLive(this.#bytes);
+    return this.#address;
+  }
+
+  /** Bytes asked for. */
+  get size(): number {
+    return this.#size < 0 ? -this.#size : this.#size;
+  }
+
+  /** The alignment its address is guaranteed to have. */
+  get alignment(): number {
+    return this.#origin.alignment;
+  }
+
+  /** The memory type that served it. */
+  get type(): MemoryType {
+    return TYPES[this.#origin.t];
+  }
+
+  /** The kind of allocator that served it. */
+  get allocator(): AllocatorKind {
+    return this.#origin.allocator;
+  }
+
+  /** The flags it was allocated with (a frozen list). */
+  get flags(): MemoryFlag[] {
+    return this.#origin.flags;
+  }
+
+  /** For the `shared` type: the name another Worker or process opens it by; otherwise undefined. */
+  get name(): string | undefined {
+    return this.#extra?.name;
+  }
+
+  /** The fields as a plain object, without the bytes (for JSON). */
+  toJSON(): Omit<MemoryAllocation, "bytes"> {
+    return {
+      address: this.address,
+      size: this.size,
+      alignment: this.alignment,
+      type: this.type,
+      allocator: this.allocator,
+      flags: this.flags,
+      ...(this.name === undefined ? {} : { name: this.name }),
+    };
+  }
+
+  /** Deno's console shows the fields. */
+  [Symbol.for("Deno.customInspect")](
+    inspect?: (value: unknown, options?: unknown) => string,
+    options?: unknown,
+  ): string {
+    const fields = { bytes: this.#bytes, ...this.toJSON() };
+    return typeof inspect === "function" ? `MemoryAllocation ${inspect(fields, options)}` : "MemoryAllocation";
+  }
+
+  /** Node's and Bun's console show the fields. */
+  [Symbol.for("nodejs.util.inspect.custom")](): MemoryAllocation {
+    return { bytes: this.#bytes, ...this.toJSON() };
+  }
+
+  /** Whether `x` is an Allocation (a brand check: no getter or Proxy fakes it). */
+  static is(x: unknown): x is Allocation {
+    return typeof x === "object" && x !== null && #size in x;
+  }
+
+  /** Whether `owner` made it. */
+  static ownedBy(a: Allocation, owner: object): boolean {
+    return a.#origin.owner === owner;
+  }
+
+  /** Whether it is live: not deallocated, and (temporary memory) its frame not ended. */
+  static isLive(a: Allocation): boolean {
+    return a.#size > 0 && (a.#origin.frame === null || a.#origin.frame.open);
+  }
+
+  /** Why it is not live, for messages. */
+  static whyReleased(a: Allocation): string {
+    return a.#size > 0 ? "its frame ended (endFrame())" : "it was deallocated";
+  }
+
+  /** Its address for the index: known, or taken now if live (0 otherwise). */
+  static addressIfLive(a: Allocation): number {
+    if (a.#address < 0 && Allocation.isLive(a)) a.#address = addressOfLive(a.#bytes);
+    return a.#address < 0 ? 0 : a.#address;
+  }
+
+  /** Its address if it was ever read or looked up; -1 otherwise. */
+  static knownAddress(a: Allocation): number {
+    return a.#address;
+  }
+
+  /**
+   * Gives the memory of `a`, when it is a live allocation of `owner`, back,
+   * and takes it off the counters and the index; false (nothing done) for
+   * anything else. Throws, changing nothing, when its allocator refuses (a
+   * stack block out of order).
+   */
+  static release(a: unknown, owner: object): boolean {
+    if (typeof a !== "object" || a === null || !(#size in a)) return false;
+    const origin = a.#origin, size = a.#size;
+    if (origin.owner !== owner || size < 0) return false;
+    const frame = origin.frame;
+    if (frame !== null && !frame.open) return false;
+    const extra = a.#extra;
+    if (extra === null) origin.from!.free(a.#bytes);
+    else if (origin.from !== null) origin.from.free(extra.reserved);
+    else extra.releasable!.release();
+    a.#size = -size;
+    const t = origin.t;
+    if (frame !== null) {
+      frame.bytes[t] -= size;
+      frame.count[t]--;
+    }
+    const books = origin.books;
+    books.counters.removed(t, size);
+    books.released(a);
+    return true;
+  }
+
+  /** Marks it released without giving anything back (its allocator went away as a whole). */
+  static forget(a: Allocation): void {
+    if (a.#size > 0) a.#size = -a.#size;
+  }
+}

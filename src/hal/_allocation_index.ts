@@ -1,0 +1,110 @@
+// Finding an allocation by address (isValidPointer, getAllocationInfo,
+// deallocate(address | view)). Allocating only appends to a list; the
+// address map is brought up to date when someone asks, so allocations nobody
+// looks up by address never pay for their address (a native call). Released
+// allocations are dropped from the list as it grows, and from the map when
+// it holds more of them than live ones.
+import { Allocation } from "./_allocation.ts";
+
+export class AllocationIndex {
+  /** Allocations added since the map was last brought up to date: the first #count slots of a fixed array. */
+  #pending: (Allocation | undefined)[] = new Array(1024).fill(undefined);
+  #count = 0;
+  readonly #byAddress = new Map<number, Allocation>();
+  #live: () => number;
+
+  /** `live`: how many allocations are live (to size the cleanups). */
+  constructor(live: () => number) {
+    this.#live = live;
+  }
+
+  /** A new allocation. */
+  add(a: Allocation): void {
+    this.#pending[this.#count++] = a;
+    if (this.#count === this.#pending.length) this.#compact();
+  }
+
+  /**
+   * An allocation was released: the newest one (an allocate / deallocate pair) leaves the list at once,
+   * unless its address was read (then the map keeps it, to call a second free of that address one).
+   */
+  released(a: Allocation): void {
+    const last = this.#count - 1;
+    if (last >= 0 && this.#pending[last] === a && Allocation.knownAddress(a) < 0) {
+      this.#pending[last] = undefined;
+      this.#count = last;
+    }
+  }
+
+  /**
+   * The allocation whose first byte is at `address` (the latest one there,
+   * live or released), else, with `containing`, a live one containing it.
+   */
+  find(address: number, containing: boolean): Allocation | undefined {
+    this.#update();
+    const found = this.#byAddress.get(address);
+    if (found !== undefined && (Allocation.isLive(found) || !containing)) return found;
+    if (!containing) return undefined;
+    // Inside a block: a walk over the live ones (interior addresses are rare; exact ones are O(1)).
+    for (const a of this.#byAddress.values()) {
+      if (!Allocation.isLive(a)) continue;
+      const start = Allocation.addressIfLive(a);
+      if (address >= start && address < start + a.size) return a;
+    }
+    return undefined;
+  }
+
+  /** Every live allocation (for dispose). */
+  all(): Allocation[] {
+    this.#update();
+    return [...this.#byAddress.values()].filter((a) => Allocation.isLive(a));
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.#pending.fill(undefined, 0, this.#count);
+    this.#count = 0;
+    this.#byAddress.clear();
+  }
+
+  #update(): void {
+    const pending = this.#pending, count = this.#count;
+    if (count === 0) return;
+    const map = this.#byAddress;
+    // Oldest first: a later allocation at a reused address replaces an earlier, released one.
+    for (let i = 0; i < count; i++) {
+      const a = pending[i]!;
+      pending[i] = undefined;
+      if (Allocation.isLive(a)) map.set(Allocation.addressIfLive(a), a);
+      else {
+        // Released before it was indexed: kept only if someone read its address (to tell a second free
+        // of that address from a foreign one), and never over a live allocation.
+        const address = Allocation.knownAddress(a);
+        const there = map.get(address);
+        if (address > 0 && (there === undefined || !Allocation.isLive(there))) map.set(address, a);
+      }
+    }
+    this.#count = 0;
+    if (map.size > 2 * this.#live() + 1024) {
+      for (const [address, a] of map) if (!Allocation.isLive(a)) map.delete(address);
+    }
+  }
+
+  // The list is full: drop the released allocations in place (a second free of their address then reads as
+  // a foreign one); when at least half are live, double it (amortized O(1) per add).
+  #compact(): void {
+    const pending = this.#pending, count = this.#count;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const a = pending[i]!;
+      if (Allocation.isLive(a)) pending[kept++] = a;
+    }
+    for (let i = kept; i < count; i++) pending[i] = undefined;
+    this.#count = kept;
+    if (kept * 2 >= pending.length) {
+      const larger = new Array(pending.length * 2).fill(undefined);
+      for (let i = 0; i < kept; i++) larger[i] = pending[i];
+      this.#pending = larger;
+    }
+  }
+}

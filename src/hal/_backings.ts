@@ -1,0 +1,293 @@
+// What serves each memory type: the allocators a MemoryInterface holds (each
+// made on first use), the temporary arena's frames, and the shared mappings.
+// `take` asks one backing for a block; `limit` says when a backing can never
+// serve a request (so fallback and allocateAsync know not to wait for it).
+import process from "node:process";
+import { native } from "../../ffi/native.ts";
+import { Arena } from "../alloc/arena.ts";
+import { BuddyAllocator } from "../alloc/buddy_allocator.ts";
+import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
+import { PoolAllocator } from "../alloc/pool_allocator.ts";
+import { StackAllocator } from "../alloc/stack_allocator.ts";
+import { SystemAllocator } from "../alloc/system_allocator.ts";
+import type { ArenaScope } from "../alloc/arena_types.ts";
+import type { Allocator, AllocatorKind } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { Frame, type Releasable } from "./_allocation.ts";
+import { classOf, LARGEST_CLASS, SizeClassPools } from "./_size_class_pools.ts";
+import { LockedPageAllocator } from "./locked_page_allocator.ts";
+import { SecretAllocator } from "./secret_allocator.ts";
+import { openSharedMemory, type SharedMemory } from "./shared_memory.ts";
+
+/** Backings. The first eight are the types' own, by type index. */
+export const B_SYSTEM = 0, B_HEAP = 1, B_LOCKED = 2, B_NETWORK = 3, B_SHARED = 4, B_ARENA = 5, B_STACK = 6;
+export const B_POOLS = 7, B_SECRET = 8, B_BUDDY = 9;
+
+/** The backing a preferred allocator kind names (for the system type). */
+export const BACKING_OF_KIND: Readonly<Record<string, number>> = {
+  system: B_SYSTEM,
+  "free-list": B_HEAP,
+  pool: B_POOLS,
+  arena: B_ARENA,
+  stack: B_STACK,
+  buddy: B_BUDDY,
+};
+
+/** The allocator kind each backing reports. */
+export const KIND_OF: readonly AllocatorKind[] = [
+  "system",
+  "free-list",
+  "system",
+  "pool",
+  "system",
+  "arena",
+  "stack",
+  "pool",
+  "system",
+  "buddy",
+];
+
+/** Packet buffers: an Ethernet MTU (1500) rounded up to whole cache lines, and the line size. */
+export const PACKET_BYTES = 1536;
+export const CACHE_LINE = 64;
+/** Video memory's alignment (WebGPU's uniform-offset and most GPUs' buffer alignment). */
+export const GPU_ALIGN = 256;
+
+/** Sizes of the backings that have one. */
+export interface BackingSizes {
+  /** Bytes of the stack (it never grows). */
+  stackBytes: number;
+  /** First chunk of the temporary arena (it grows). */
+  temporaryBytes: number;
+  /** Bytes the buddy allocator manages. */
+  buddyBytes: number;
+}
+
+/** A block a backing gave, and where it goes back. */
+export interface Taken {
+  view: Uint8Array;
+  from: Allocator | null;
+  releasable: Releasable | null;
+  /** The alignment its address is guaranteed to have. */
+  alignment: number;
+  name: string | undefined;
+}
+
+let sharedNames = 0;
+
+export class Backings {
+  readonly system: SystemAllocator = new SystemAllocator();
+  readonly pools: SizeClassPools = new SizeClassPools();
+  readonly #sizes: BackingSizes;
+  #heap: FreeListAllocator | null = null;
+  #network: PoolAllocator | null = null;
+  #arena: Arena | null = null;
+  #stack: StackAllocator | null = null;
+  #buddy: BuddyAllocator | null = null;
+  #locked: LockedPageAllocator | null = null;
+  #secret: SecretAllocator | null = null;
+  readonly #shared = new Set<SharedMemory>();
+  /** Open frames, innermost last, each with its arena scope; `base` holds what is allocated outside them. */
+  readonly #frames: { frame: Frame; scope: ArenaScope }[] = [];
+  base: Frame = new Frame();
+
+  constructor(sizes: BackingSizes) {
+    this.#sizes = sizes;
+  }
+
+  /** The allocator of a backing (made on first use); null for shared mappings. */
+  allocator(backing: number): Allocator | null {
+    switch (backing) {
+      case B_SYSTEM:
+        return this.system;
+      case B_HEAP:
+        return this.#heap ??= new FreeListAllocator({ capacity: 1 << 20 });
+      case B_LOCKED:
+        return this.#locked ??= new LockedPageAllocator();
+      case B_NETWORK:
+        return this.#network ??= new PoolAllocator({ blockSize: PACKET_BYTES, align: CACHE_LINE });
+      case B_ARENA:
+        return this.arena;
+      case B_STACK:
+        return this.#stack ??= new StackAllocator({ capacity: this.#sizes.stackBytes });
+      case B_POOLS:
+        return this.pools;
+      case B_SECRET:
+        return this.#secret ??= new SecretAllocator();
+      case B_BUDDY:
+        return this.#buddy ??= new BuddyAllocator({ capacity: this.#sizes.buddyBytes });
+      default:
+        return null;
+    }
+  }
+
+  /** The temporary arena. */
+  get arena(): Arena {
+    return this.#arena ??= new Arena({ capacity: this.#sizes.temporaryBytes });
+  }
+
+  /** The frame temporary allocations belong to now. */
+  get frame(): Frame {
+    const frames = this.#frames;
+    return frames.length === 0 ? this.base : frames[frames.length - 1].frame;
+  }
+
+  /** Every allocator made so far, with the backings they are. */
+  made(): { backing: number; allocator: Allocator }[] {
+    const all: [number, Allocator | null][] = [
+      [B_SYSTEM, this.system],
+      [B_HEAP, this.#heap],
+      [B_LOCKED, this.#locked],
+      [B_NETWORK, this.#network],
+      [B_ARENA, this.#arena],
+      [B_STACK, this.#stack],
+      [B_POOLS, this.pools],
+      [B_SECRET, this.#secret],
+      [B_BUDDY, this.#buddy],
+    ];
+    return all.filter(([, a]) => a !== null).map(([backing, allocator]) => ({ backing, allocator: allocator! }));
+  }
+
+  /** Bytes of the stack. */
+  get stackBytes(): number {
+    return this.#sizes.stackBytes;
+  }
+
+  /** Bytes mapped for shared allocations. */
+  sharedBytes(): number {
+    let bytes = 0;
+    for (const memory of this.#shared) bytes += memory.byteLength;
+    return bytes;
+  }
+
+  /**
+   * Why `backing` can never give `size` bytes at `align`, or null when it may.
+   * (A full stack or pool may have room later; a block larger than the stack never will.)
+   */
+  limit(backing: number, size: number, align: number): string | null {
+    switch (backing) {
+      case B_POOLS:
+        return classOf(size, align) < 0 ? `the pool's size classes end at ${LARGEST_CLASS} bytes` : null;
+      case B_NETWORK:
+        if (size > PACKET_BYTES) return `packet buffers hold at most ${PACKET_BYTES} bytes`;
+        return align > CACHE_LINE ? `packet buffers are aligned to ${CACHE_LINE} bytes, not ${align}` : null;
+      case B_STACK:
+        return size + align > this.#sizes.stackBytes + 16
+          ? `the stack holds ${this.#sizes.stackBytes} bytes (budgets.stack sets its size)`
+          : null;
+      case B_BUDDY:
+        return size > this.#sizes.buddyBytes ? `the buddy allocator manages ${this.#sizes.buddyBytes} bytes` : null;
+      default:
+        return null;
+    }
+  }
+
+  /** The alignment `backing` gives when asked for `align` (at least the type's `minimum`). */
+  alignment(backing: number, align: number, size: number): number {
+    switch (backing) {
+      case B_POOLS:
+        return Math.min(16 << classOf(size, align), native.pageSize);
+      case B_NETWORK:
+        return CACHE_LINE;
+      case B_LOCKED:
+      case B_SHARED:
+        return native.pageSize;
+      default:
+        return align;
+    }
+  }
+
+  /**
+   * A block from `backing`, or null when it has no room now (a full stack,
+   * a pool or arena whose backing refused). Throws AllocationError for
+   * failures waiting cannot cure (the kernel refusing to lock pages).
+   */
+  take(backing: number, size: number, align: number, name: string | undefined): Taken | null {
+    if (backing === B_SHARED) return this.#takeShared(size, name);
+    const allocator = this.allocator(backing)!;
+    let view: Uint8Array | null;
+    if (backing === B_POOLS) {
+      view = this.pools.pool(classOf(size, align)).tryAlloc(size);
+    } else if (backing === B_LOCKED || backing === B_SECRET) {
+      view = allocator.alloc(size, align); // its AllocationError names RLIMIT_MEMLOCK when the kernel refuses
+    } else {
+      view = allocator.tryAlloc(size, backing === B_NETWORK ? undefined : align);
+    }
+    if (view === null) return null;
+    const from = backing === B_POOLS ? this.pools.pool(classOf(size, align)) : allocator;
+    return { view, from, releasable: null, alignment: this.alignment(backing, align, size), name: undefined };
+  }
+
+  #takeShared(size: number, name: string | undefined): Taken {
+    const chosen = name ?? uniqueName();
+    const memory = openSharedMemory(chosen, size, { create: true, exclusive: true });
+    const shared = this.#shared;
+    shared.add(memory);
+    const releasable: Releasable = {
+      release() {
+        memory.close();
+        shared.delete(memory);
+        memory.unlink();
+      },
+    };
+    return { view: memory.bytes, from: null, releasable, alignment: native.pageSize, name: chosen };
+  }
+
+  /** Opens a frame: temporary allocations from now until its `endFrame()` are released together. */
+  beginFrame(): void {
+    const scope = this.arena.scope();
+    this.#frames.push({ frame: new Frame(), scope });
+  }
+
+  /**
+   * Ends the innermost frame (or, outside frames, releases every temporary
+   * allocation made outside one): returns the frame whose allocations went.
+   */
+  endFrame(): Frame {
+    const open = this.#frames.pop();
+    if (open !== undefined) {
+      open.frame.open = false;
+      open.scope.end();
+      return open.frame;
+    }
+    const base = this.base;
+    base.open = false;
+    this.base = new Frame();
+    this.#arena?.reset("retain-capacity");
+    return base;
+  }
+
+  /** Frames open now. */
+  get frameDepth(): number {
+    return this.#frames.length;
+  }
+
+  /** Returns everything: every allocator disposed (their views read as length 0), every mapping closed and unlinked. */
+  dispose(): void {
+    for (const frame of this.#frames) frame.frame.open = false;
+    this.#frames.length = 0;
+    this.base.open = false;
+    const errors: unknown[] = [];
+    for (const memory of this.#shared) {
+      try {
+        memory.close();
+        memory.unlink();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    this.#shared.clear();
+    for (const { allocator } of this.made()) (allocator as Allocator & Disposable)[Symbol.dispose]();
+    if (errors.length > 0) {
+      throw new AllocationError("platform", `Cannot remove ${errors.length} shared memory name(s) while disposing`, {
+        cause: errors[0],
+      });
+    }
+  }
+}
+
+// A name no other live mapping has: the process, a counter and randomness (30 characters at most).
+function uniqueName(): string {
+  const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+  return `memkit-${process.pid}-${(sharedNames++).toString(36)}-${random}`.slice(0, 30);
+}

@@ -1,0 +1,24 @@
+// MemoryInterface's options, checked with zod at the public boundary.
+import { MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { TYPES } from "./_request.ts";
+import type { MemoryInterfaceOptions, MemoryType } from "./memory_types.ts";
+
+const budget = z.number().int("must be an integer").min(0, "must be at least 0")
+  .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional();
+
+const OptionsSchema = z.object({
+  budgets: z.object(Object.fromEntries(TYPES.map((t) => [t, budget]))).strict().optional(),
+  pressure: typeCheck<PressureMonitor | false>(
+    (v) => v === false || v instanceof PressureMonitor,
+    "must be a PressureMonitor or false",
+  ).optional(),
+}).strict();
+
+/** The options, checked: budgets by type (absent: none), and the monitor (undefined: one of its own). */
+export function parseInterfaceOptions(
+  options: MemoryInterfaceOptions | undefined,
+): { budgets: Partial<Record<MemoryType, number>>; pressure: PressureMonitor | false | undefined } {
+  const parsed = parseOptions(OptionsSchema, options, "create MemoryInterface");
+  return { budgets: (parsed.budgets ?? {}) as Partial<Record<MemoryType, number>>, pressure: parsed.pressure };
+}

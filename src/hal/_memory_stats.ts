@@ -1,0 +1,122 @@
+// The interface's counters (per type and overall, kept on every allocation
+// and deallocation) and getMemoryStats, whose figures from the allocators
+// (fragmentation, efficiency, the largest block) are computed when something
+// changed and cached otherwise: a call that finds the cache current costs a
+// comparison and a clock read.
+import type { Allocator } from "../base/allocator.ts";
+import { TYPES } from "./_request.ts";
+import type { MemoryStats } from "./memory_types.ts";
+
+const TYPE_COUNT = TYPES.length;
+/**
+ * How long cached figures are used while the interface's own counters are unchanged (its allocators may be
+ * used directly, through getAllocator).
+ */
+const MAX_AGE_MS = 100;
+
+/** Live bytes, their peak and live allocations, per type and overall. */
+export class Counters {
+  readonly used: Float64Array = new Float64Array(TYPE_COUNT);
+  readonly peak: Float64Array = new Float64Array(TYPE_COUNT);
+  readonly count: Float64Array = new Float64Array(TYPE_COUNT);
+  /** Budgets per type (Infinity: none). */
+  readonly budget: Float64Array = new Float64Array(TYPE_COUNT).fill(Infinity);
+  totalUsed = 0;
+  totalPeak = 0;
+  totalCount = 0;
+  /** Changes on every allocation and deallocation. */
+  version = 0;
+
+  added(t: number, size: number): void {
+    const used = (this.used[t] += size);
+    if (used > this.peak[t]) this.peak[t] = used;
+    this.count[t]++;
+    const total = (this.totalUsed += size);
+    if (total > this.totalPeak) this.totalPeak = total;
+    this.totalCount++;
+    this.version++;
+  }
+
+  removed(t: number, size: number, count = 1): void {
+    this.used[t] -= size;
+    this.count[t] -= count;
+    this.totalUsed -= size;
+    this.totalCount -= count;
+    this.version++;
+  }
+}
+
+/** What the stats of one type need from the backings. */
+export interface TypeSources {
+  /** The allocators that serve the type (or every one, for the overall figures). */
+  allocators: Allocator[];
+  /** The largest block the type's allocators could ever give at once (Infinity: no limit of their own). */
+  largestBlock: number;
+  /** Bytes held outside allocators (shared mappings) and the live bytes in them. */
+  extraHeld: number;
+}
+
+interface Cached {
+  stats: MemoryStats;
+  version: number;
+  at: number;
+  /** Calls answered from this entry since the clock was last read. */
+  hits: number;
+}
+
+/** Calls answered from a cache entry between two reads of the clock (a clock read costs more than the rest). */
+const HITS_PER_CLOCK_READ = 64;
+
+export class StatsCache {
+  readonly #cache: (Cached | undefined)[] = new Array(TYPE_COUNT + 1);
+  readonly #sources: (t: number) => TypeSources;
+  readonly #counters: Counters;
+
+  /** `sources(t)`: what type `t`'s figures come from (all types for `t` past the last). */
+  constructor(counters: Counters, sources: (t: number) => TypeSources) {
+    this.#counters = counters;
+    this.#sources = sources;
+  }
+
+  /**
+   * The stats of type `t` (or overall for `t === TYPE_COUNT`): from the cache
+   * while the interface's counters are unchanged and the entry is younger
+   * than MAX_AGE_MS (looked at every HITS_PER_CLOCK_READ calls).
+   */
+  get(t: number, totalBytes: number): MemoryStats {
+    const cached = this.#cache[t];
+    const counters = this.#counters;
+    if (cached !== undefined && cached.version === counters.version && cached.stats.totalBytes === totalBytes) {
+      if (++cached.hits < HITS_PER_CLOCK_READ) return cached.stats;
+      cached.hits = 0;
+      if (Date.now() - cached.at < MAX_AGE_MS) return cached.stats;
+    }
+    const stats = compute(t, counters, totalBytes, this.#sources(t));
+    this.#cache[t] = { stats, version: counters.version, at: Date.now(), hits: 0 };
+    return stats;
+  }
+}
+
+function compute(t: number, counters: Counters, totalBytes: number, sources: TypeSources): MemoryStats {
+  const overall = t === TYPE_COUNT;
+  const used = overall ? counters.totalUsed : counters.used[t];
+  const free = Math.max(0, totalBytes - used);
+  let held = sources.extraHeld, inBlocks = 0, weighted = 0;
+  for (const allocator of sources.allocators) {
+    const s = allocator.stats();
+    held += s.capacityBytes;
+    inBlocks += s.allocatedBytes;
+    weighted += s.fragmentation * s.capacityBytes;
+  }
+  inBlocks += sources.extraHeld; // a shared mapping is all in use
+  return Object.freeze({
+    totalBytes,
+    usedBytes: used,
+    freeBytes: free,
+    peakUsedBytes: overall ? counters.totalPeak : counters.peak[t],
+    allocationCount: overall ? counters.totalCount : counters.count[t],
+    fragmentation: held > 0 ? weighted / held : 0,
+    largestFreeBlock: Math.min(free, sources.largestBlock),
+    allocationEfficiency: held > 0 ? Math.min(1, inBlocks / held) : 1,
+  });
+}

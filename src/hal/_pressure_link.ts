@@ -1,0 +1,138 @@
+// The interface's view of memory pressure: its monitor (its own, started with
+// the platform band's thresholds, or the caller's), the pressure callbacks
+// registered on it, and the platform band read from the memory the process
+// may use.
+import { MAX_BLOCK_SIZE } from "../base/_validate.ts";
+import { describe } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
+import { type MemoryStatus, readMemoryStatus } from "../pressure/memory_status.ts";
+import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
+import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { platformBand } from "./_platform_band.ts";
+import type { MemoryPressureCallback, MemoryPressureInfo, PlatformMemory } from "./memory_types.ts";
+
+/** The memory a status says the process may use: its cgroup limit, else physical memory. */
+export function usableBytes(status: MemoryStatus): number {
+  return status.limitBytes ?? status.totalBytes;
+}
+
+export class PressureLink {
+  /** The monitor, or null with `pressure: false` (or when the system gives no memory status). */
+  readonly monitor: PressureMonitor | null;
+  readonly platform: PlatformMemory;
+  readonly #owned: boolean;
+  readonly #registered = new Map<number, number>(); // our id → the monitor's
+  #nextId = 1;
+
+  constructor(option: PressureMonitor | false | undefined) {
+    if (option instanceof PressureMonitor) {
+      this.monitor = option;
+      this.#owned = false;
+      this.platform = platformBand(usableBytes(option.status));
+      return;
+    }
+    let status: MemoryStatus | null = null;
+    try {
+      status = readMemoryStatus();
+    } catch {
+      // No memory status here (no permission to read /proc, an unknown system): no band, no pressure.
+    }
+    this.platform = platformBand(status === null ? MAX_BLOCK_SIZE : usableBytes(status));
+    this.#owned = true;
+    if (option === false || status === null) {
+      this.monitor = null;
+      return;
+    }
+    this.monitor = new PressureMonitor({ thresholds: this.platform.thresholds, read: readMemoryStatus });
+    this.monitor.start(); // its timer never keeps the process alive
+  }
+
+  /** The level now (None without a monitor). */
+  get level(): PressureLevelValue {
+    return this.monitor?.level ?? PressureLevel.None;
+  }
+
+  /**
+   * Calls `callback` each time the level rises to `level` or above, and once
+   * soon after registering when it is there already. Without a monitor it is
+   * kept but never called.
+   */
+  register(
+    level: PressureLevelValue,
+    callback: MemoryPressureCallback,
+    interfaceBytes: () => number,
+    op: string,
+  ): number {
+    if (typeof level !== "number") {
+      throw new TypeError(
+        `Cannot ${op} as 'level' must be a PressureLevel number: current value is ${describe(level)}`,
+      );
+    }
+    if (!Number.isInteger(level) || level < PressureLevel.Low || level > PressureLevel.Critical) {
+      throw new RangeError(
+        `Cannot ${op} as 'level' must be a PressureLevel from Low (1) to Critical (4): current value is ${
+          describe(level)
+        }`,
+      );
+    }
+    if (typeof callback !== "function") {
+      throw new TypeError(`Cannot ${op} as 'callback' must be a function: current value is ${describe(callback)}`);
+    }
+    const id = this.#nextId++;
+    const monitor = this.monitor;
+    if (monitor === null) {
+      this.#registered.set(id, -1);
+      return id;
+    }
+    const call = (reached: PressureLevelValue, status: MemoryStatus) => {
+      callback(reached, pressureInfo(status, interfaceBytes()));
+    };
+    this.#registered.set(id, monitor.on(level, call));
+    if (monitor.level >= level) {
+      // Already there: the callback hears it now rather than at the next rise.
+      queueMicrotask(() => {
+        if (this.#registered.has(id)) call(monitor.level, monitor.status);
+      });
+    }
+    return id;
+  }
+
+  /** Stops the calls of a callback; unknown ids are ignored. */
+  unregister(id: number): void {
+    const monitorId = this.#registered.get(id);
+    if (monitorId === undefined) return;
+    this.#registered.delete(id);
+    if (monitorId >= 0) this.monitor?.off(monitorId);
+  }
+
+  /** The reason allocateAsync gives when pressure held a request back until its timeout. */
+  heldBackError(): AllocationError {
+    const status = this.monitor?.status;
+    return new AllocationError(
+      "out-of-memory",
+      `memory pressure stayed at ${Object.keys(PressureLevel)[this.level]}${
+        status ? ` (${status.availableBytes} bytes available)` : ""
+      }, which holds waiting allocations back`,
+    );
+  }
+
+  /** Unregisters every callback and stops the monitor if it is the interface's own. */
+  dispose(): void {
+    for (const id of [...this.#registered.keys()]) this.unregister(id);
+    if (this.#owned) this.monitor?.stop();
+  }
+}
+
+/** What a callback is told. */
+export function pressureInfo(status: MemoryStatus, interfaceBytes: number): MemoryPressureInfo {
+  const total = usableBytes(status);
+  const available = status.availableBytes;
+  const ratio = total > 0 ? 1 - available / total : 1;
+  return {
+    availableBytes: available,
+    totalBytes: total,
+    pressureRatio: Math.min(1, Math.max(0, ratio)),
+    interfaceBytes,
+    status,
+  };
+}

@@ -1,0 +1,125 @@
+// How a checked request is served: the candidates it may come from (the
+// preferred allocator, then, with allowFallback, the type's own and the
+// system type), the budget and limits of each, and the block and record made
+// from the first that gives one. A failure says whether waiting could cure it
+// (a budget or allocator that may have room later) for allocateAsync.
+import { native } from "../../ffi/native.ts";
+import { AllocationError } from "../base/errors.ts";
+import { Allocation, type Bookkeeping, Origin } from "./_allocation.ts";
+import {
+  B_ARENA,
+  B_LOCKED,
+  B_SECRET,
+  B_SHARED,
+  B_SYSTEM,
+  BACKING_OF_KIND,
+  type Backings,
+  CACHE_LINE,
+  GPU_ALIGN,
+  KIND_OF,
+} from "./_backings.ts";
+import {
+  F_CACHEABLE,
+  F_DMA,
+  F_SECRET,
+  F_ZERO,
+  type Request,
+  T_AUDIO,
+  T_NETWORK,
+  T_SHARED,
+  T_SYSTEM,
+  T_VIDEO,
+  TYPES,
+} from "./_request.ts";
+
+/** Why a request could not be served. */
+export interface Failure {
+  /** Whether a later try may succeed (a budget or allocator with no room now), or never (too large). */
+  retryable: boolean;
+  /** The error to throw. */
+  error(): Error;
+}
+
+/** Each type's alignment when a request gives none. */
+function typeAlignment(t: number): number {
+  if (t === T_VIDEO) return GPU_ALIGN;
+  if (t === T_NETWORK) return CACHE_LINE;
+  if (t === T_SHARED || t === T_AUDIO) return native.pageSize;
+  return 16;
+}
+
+/** The candidates as [type, backing] pairs, in the order they are tried. */
+function candidates(req: Request): number[] {
+  const t = req.type;
+  const own = req.bits & F_SECRET ? B_SECRET : req.bits & F_DMA ? B_LOCKED : t; // a type's own backing is its index
+  const first = req.preferred === undefined || req.bits & (F_SECRET | F_DMA) ? own : BACKING_OF_KIND[req.preferred];
+  const list = [t, first];
+  if (!req.allowFallback) return list;
+  if (first !== own) list.push(t, own);
+  // Locked, secret and shared memory has no stand-in: the property is the point.
+  const fixed = req.bits & (F_SECRET | F_DMA) || t === T_AUDIO || t === T_SHARED;
+  if (t !== T_SYSTEM && !fixed) list.push(T_SYSTEM, B_SYSTEM);
+  return list;
+}
+
+/** Serves `req` from the first candidate that can; a Failure when none can. */
+export function serve(owner: object, books: Bookkeeping, backings: Backings, req: Request): Allocation | Failure {
+  const counters = books.counters;
+  const list = candidates(req);
+  const size = req.size;
+  let align = req.alignment === 0 ? typeAlignment(req.type) : Math.max(req.alignment, typeAlignment(req.type));
+  let reserve = size;
+  if (req.bits & F_CACHEABLE) {
+    if (align < CACHE_LINE) align = CACHE_LINE;
+    reserve = Math.ceil(size / CACHE_LINE) * CACHE_LINE;
+  }
+  const reasons: string[] = [];
+  let retryable = false, category: "limit-exceeded" | "out-of-memory" | null = null;
+  for (let i = 0; i < list.length; i += 2) {
+    const t = list[i], backing = list[i + 1];
+    const where = `${TYPES[t]} memory from the ${KIND_OF[backing]} allocator`;
+    const limit = backings.limit(backing, reserve, align);
+    if (limit !== null) {
+      reasons.push(`${where}: ${limit}`);
+      continue;
+    }
+    const budget = counters.budget[t];
+    if (counters.used[t] + size > budget) {
+      reasons.push(
+        `${where}: the ${TYPES[t]} budget of ${budget} bytes has ${budget - counters.used[t]} left`,
+      );
+      if (size <= budget) retryable = true;
+      category ??= "limit-exceeded";
+      continue;
+    }
+    const taken = backings.take(backing, reserve, align, req.name);
+    if (taken === null) {
+      reasons.push(`${where}: it has no room (its backing refused more memory)`);
+      retryable = true;
+      category ??= "out-of-memory";
+      continue;
+    }
+    const view = taken.view;
+    const bytes = reserve === size ? view : view.subarray(0, size);
+    // Fresh pages (locked, secret, shared) are zero already.
+    if (req.bits & F_ZERO && backing !== B_LOCKED && backing !== B_SECRET && backing !== B_SHARED) bytes.fill(0);
+    let frame = null;
+    if (backing === B_ARENA) {
+      frame = backings.frame;
+      frame.bytes[t] += size;
+      frame.count[t]++;
+    }
+    const origin = new Origin(owner, books, t, KIND_OF[backing], taken.alignment, req.flags, taken.from, frame);
+    const extra = view !== bytes || taken.releasable !== null || taken.name !== undefined
+      ? { reserved: view, releasable: taken.releasable, name: taken.name }
+      : null;
+    const record = new Allocation(origin, bytes, size, extra);
+    counters.added(t, size);
+    return record;
+  }
+  const message = `Cannot allocate ${size} bytes of ${TYPES[req.type]} memory: ${reasons.join("; ")}`;
+  return {
+    retryable,
+    error: () => category === null ? new RangeError(message) : new AllocationError(category, message),
+  };
+}

@@ -1,0 +1,495 @@
+/**
+ * The HAL memory interface (the Flight design): typed memory with real
+ * backings, requests with fallback and timeouts, per-type budgets and
+ * statistics, pressure callbacks, allocator access, defragmentation and
+ * pointer validation.
+ *
+ * @module
+ */
+import { requestGC } from "../../ffi/native.ts";
+import type { Arena } from "../alloc/arena.ts";
+import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
+import type { DefragReport } from "../alloc/free_list_types.ts";
+import type { PoolAllocator } from "../alloc/pool_allocator.ts";
+import { describe, MAX_BLOCK_SIZE } from "../base/_validate.ts";
+import type { Allocator, AllocatorKind } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
+import { Allocation, Origin } from "./_allocation.ts";
+import { Books } from "./_books.ts";
+import { AllocationIndex } from "./_allocation_index.ts";
+import { B_HEAP, BACKING_OF_KIND, Backings } from "./_backings.ts";
+import { defragmentHeap, typeSources } from "./_interface_parts.ts";
+import { addressOfTarget, findAllocation } from "./_lookup.ts";
+import { Counters, StatsCache } from "./_memory_stats.ts";
+import { PressureLink } from "./_pressure_link.ts";
+import {
+  checkKind,
+  checkRequest,
+  KINDS,
+  NO_FLAGS,
+  readRequest,
+  type Request,
+  T_POOL,
+  T_TEMPORARY,
+  TYPE_INDEX,
+  TYPES,
+} from "./_request.ts";
+import { serve } from "./_serve.ts";
+import { allocateLater } from "./_allocate_later.ts";
+import { parseInterfaceOptions } from "./_interface_options.ts";
+import { LARGEST_CLASS } from "./_size_class_pools.ts";
+import { WaitQueue } from "./_wait_queue.ts";
+import type {
+  AllocationRequest,
+  MemoryAllocation,
+  MemoryFlag,
+  MemoryInterfaceOptions,
+  MemoryPressureCallback,
+  MemoryStats,
+  MemoryType,
+  PlatformMemory,
+} from "./memory_types.ts";
+
+const MiB = 1 << 20;
+const OVERALL = TYPES.length;
+
+/**
+ * One memory interface for a program, from a 16 MiB console to a desktop:
+ * memory by type, each type with a real backing of its own (see
+ * {@linkcode MemoryType}), flags ({@linkcode MemoryFlag}), budgets per type,
+ * statistics, pressure callbacks and pointer validation.
+ *
+ * - `allocate(request)` tries the preferred allocator, then, with
+ *   `allowFallback`, the type's own and the system type; the allocation
+ *   records which `type` and `allocator` served it.
+ * - `allocateAsync(request)` waits up to `timeoutMs` for headroom under the
+ *   type's budget (woken by deallocations and `endFrame()`), and holds the
+ *   request back while pressure is High or Critical (the design's "defer
+ *   non-critical allocations"; woken when the level falls); then it fails
+ *   with `AllocationError("timeout")`.
+ * - Temporary memory lives until `endFrame()` (or the end of a `frame()` scope),
+ *   which releases it all at once; its views then read as length 0.
+ * - `deallocate` takes the allocation, its `bytes` or its address.
+ * - `getMemoryStats(type?)` is cached: a call that finds nothing changed
+ *   costs well under a microsecond.
+ *
+ * Allocators from `getAllocator(kind)` are the interface's own: blocks taken
+ * from them directly are not counted in its statistics or budgets.
+ * `dispose()` gives everything back (every view reads as length 0).
+ *
+ * @example The "Dreamcast" pattern: a sprite pool and a per-frame buffer in 16 MiB
+ * ```ts
+ * import { MemoryInterface } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ budgets: { pool: 12 << 20, temporary: 4 << 20 }, pressure: false });
+ * const sprites = Array.from({ length: 1024 }, () => memory.allocateTyped(64, "pool"));
+ * for (let frame = 0; frame < 3; frame++) {
+ *   const scratch = memory.allocateTyped(256 << 10, "temporary"); // a linear per-frame buffer
+ *   scratch.bytes.fill(frame);
+ *   memory.endFrame(); // every temporary allocation of the frame goes at once
+ *   assert.equal(scratch.bytes.length, 0);
+ * }
+ * assert.equal(memory.getMemoryStats("pool").usedBytes, 64 * 1024);
+ * for (const sprite of sprites) memory.deallocate(sprite);
+ * ```
+ */
+export class MemoryInterface implements Disposable {
+  readonly #backings: Backings;
+  readonly #counters = new Counters();
+  readonly #books: Books;
+  readonly #stats: StatsCache;
+  readonly #index: AllocationIndex;
+  readonly #pressure: PressureLink;
+  readonly #waiters: WaitQueue;
+  /** What the fast paths' allocations share: one origin per class pool, one for the arena (made on first use). */
+  readonly #classOrigins: (Origin | undefined)[] = [];
+  #arenaOrigin: Origin | null = null;
+  #ended: string | null = null;
+
+  /**
+   * Creates an interface; its allocators are made on first use.
+   *
+   * @param options Budgets per type and the pressure monitor.
+   * @throws {TypeError} For options of the wrong type or unknown keys (or types).
+   * @throws {RangeError} For a budget that is not an integer from 0 to 2^47.
+   */
+  constructor(options?: MemoryInterfaceOptions) {
+    const parsed = parseInterfaceOptions(options);
+    const budgets = (parsed.budgets ?? {}) as Partial<Record<MemoryType, number>>;
+    for (const [type, bytes] of Object.entries(budgets)) {
+      if (bytes !== undefined) this.#counters.budget[TYPE_INDEX[type]] = bytes;
+    }
+    this.#backings = new Backings({
+      stackBytes: Math.max(4096, budgets.stack ?? MiB),
+      temporaryBytes: Math.max(4096, Math.min(MiB, budgets.temporary ?? MiB)),
+      buddyBytes: 16 * MiB,
+    });
+    this.#pressure = new PressureLink(parsed.pressure);
+    this.#index = new AllocationIndex(() => this.#counters.totalCount);
+    this.#waiters = new WaitQueue(() => this.#pressure.level >= PressureLevel.High);
+    this.#books = new Books(this.#counters, this.#index, this.#waiters);
+    this.#stats = new StatsCache(this.#counters, (t) => typeSources(this.#backings, t));
+  }
+
+  /** The platform band and the memory the process may use (from its cgroup limit, else physical memory). */
+  get platform(): PlatformMemory {
+    return this.#pressure.platform;
+  }
+
+  /**
+   * Allocates `size` bytes of system memory at `alignment` (default 16).
+   *
+   * @throws {TypeError} For arguments of the wrong type.
+   * @throws {RangeError} For a size or alignment out of range.
+   * @throws {AllocationError} "limit-exceeded" (the system budget), "out-of-memory", "use-after-free" after
+   *   `dispose()`.
+   */
+  allocate(size: number, alignment?: number): MemoryAllocation;
+  /**
+   * Serves a full {@linkcode AllocationRequest}. It never waits: `timeoutMs`
+   * may only be 0 here (use {@linkcode MemoryInterface.allocateAsync} to wait).
+   *
+   * @throws {TypeError} For fields of the wrong type, unknown types, flags or fields, a combination that
+   *   does not go together (`secret` with `shared`, ...), or a `timeoutMs` above 0.
+   * @throws {RangeError} For a size or alignment out of range, or a size no candidate can ever serve.
+   * @throws {AllocationError} "limit-exceeded" (a budget), "out-of-memory", "platform" (e.g. the kernel
+   *   refusing to lock pages), "unsupported" (`preferredAllocator: "debug"`), "use-after-free" after `dispose()`.
+   */
+  allocate(request: AllocationRequest): MemoryAllocation;
+  allocate(sizeOrRequest: number | AllocationRequest, alignment?: number): MemoryAllocation {
+    let req: Request;
+    if (typeof sizeOrRequest === "number") {
+      req = checkRequest(sizeOrRequest, undefined, alignment, undefined, undefined, "allocate");
+    } else {
+      if (alignment !== undefined) {
+        throw new TypeError(
+          `Cannot allocate as 'alignment' goes in the request, not beside it: current value is ${describe(alignment)}`,
+        );
+      }
+      req = readRequest(sizeOrRequest, "allocate");
+      if (req.timeoutMs > 0) {
+        throw new TypeError(
+          `Cannot allocate with 'timeoutMs' ${req.timeoutMs} as allocate() never waits: use allocateAsync(request)`,
+        );
+      }
+      // A plain request for a pool block or temporary memory takes allocateTyped's fast path.
+      if (req.bits === 0 && req.alignment === 0 && req.preferred === undefined && !req.allowFallback) {
+        if (req.type === T_POOL || req.type === T_TEMPORARY) return this.allocateTyped(req.size, TYPES[req.type]);
+      }
+    }
+    return this.#served(req);
+  }
+
+  /**
+   * Serves `request`, waiting up to its `timeoutMs` (default 0: no wait) for
+   * headroom: for memory under the type's budget or in its allocator (a
+   * deallocation or `endFrame()` wakes it), and, while the pressure level is
+   * High or Critical, for the level to fall.
+   *
+   * @returns The allocation; rejects with the errors of `allocate`, with
+   *   AllocationError("timeout") when `timeoutMs` passed, or "use-after-free" when the interface is disposed.
+   */
+  allocateAsync(request: AllocationRequest): Promise<MemoryAllocation> {
+    let req: Request;
+    try {
+      req = readRequest(request, "allocate");
+      this.#usable("allocate");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return allocateLater(req, {
+      usable: () => this.#usable("allocate"),
+      heldBack: () => this.#pressure.level >= PressureLevel.High,
+      heldBackError: () => this.#pressure.heldBackError(),
+      serve: () => {
+        const result = serve(this, this.#books, this.#backings, req);
+        return result instanceof Allocation ? this.#indexed(result) : result;
+      },
+      waiters: this.#waiters,
+    });
+  }
+
+  /**
+   * Allocates `size` bytes of `type` (the design's `allocate_typed`).
+   * @throws As for {@linkcode MemoryInterface.allocate}.
+   */
+  allocateTyped(size: number, type: MemoryType, alignment?: number, flags?: MemoryFlag[]): MemoryAllocation {
+    // Fast paths for the types a hot loop uses: a class pool, or the arena; everything else below.
+    if (alignment === undefined && flags === undefined && this.#ended === null) {
+      if (type === "pool" && size > 0 && size <= LARGEST_CLASS && Number.isInteger(size)) {
+        const counters = this.#counters;
+        if (counters.used[T_POOL] + size <= counters.budget[T_POOL]) {
+          const c = size <= 16 ? 0 : 28 - Math.clz32(size - 1);
+          const origin = this.#classOrigins[c] ?? this.#classOrigin(c);
+          const view = (origin.from as PoolAllocator).tryAlloc(size);
+          if (view !== null) {
+            const a = new Allocation(origin, view, size, null);
+            counters.added(T_POOL, size);
+            this.#index.add(a);
+            return a;
+          }
+        }
+      } else if (type === "temporary" && size > 0 && size <= MAX_BLOCK_SIZE && Number.isInteger(size)) {
+        const counters = this.#counters;
+        if (counters.used[T_TEMPORARY] + size <= counters.budget[T_TEMPORARY]) {
+          const origin = this.#arenaOrigin ?? this.#frameOrigin();
+          const view = (origin.from as Arena).tryAlloc(size);
+          if (view !== null) {
+            const frame = origin.frame!;
+            frame.bytes[T_TEMPORARY] += size;
+            frame.count[T_TEMPORARY]++;
+            const a = new Allocation(origin, view, size, null);
+            counters.added(T_TEMPORARY, size);
+            this.#index.add(a);
+            return a;
+          }
+        }
+      }
+    }
+    return this.#served(checkRequest(size, type, alignment, flags, undefined, "allocate"));
+  }
+
+  /**
+   * Gives an allocation back: the allocation itself, its `bytes` (or any view
+   * starting at its first byte), or its address.
+   * @throws {TypeError} For anything else.
+   * @throws {RangeError} For an address that is not an integer from 0.
+   * @throws {AllocationError} "double-free" (already deallocated, or its frame ended), "invalid-free" (not
+   *   an allocation of this interface, or a view starting inside one), "mismatched-allocator" (another
+   *   interface's), "invalid-free" from a stack freed out of order, "use-after-free" after `dispose()`.
+   */
+  deallocate(target: MemoryAllocation | ArrayBufferView | number): void {
+    if (this.#ended === null && Allocation.release(target, this)) return;
+    const found = findAllocation(this.#index, target, "deallocate", () => this.#usable("deallocate"));
+    if (!Allocation.ownedBy(found, this)) {
+      throw new AllocationError(
+        "mismatched-allocator",
+        "Cannot deallocate: the allocation belongs to another MemoryInterface",
+      );
+    }
+    if (!Allocation.isLive(found)) {
+      throw new AllocationError(
+        "double-free",
+        `Cannot deallocate ${found.size} bytes of ${found.type} memory: ${Allocation.whyReleased(found)}`,
+      );
+    }
+    Allocation.release(found, this); // may throw (a stack out of order), changing nothing
+  }
+
+  /**
+   * Opens a frame: temporary allocations from now until the matching
+   * `endFrame()` are released together. Frames nest.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  beginFrame(): void {
+    this.#usable("begin a frame");
+    this.#backings.beginFrame();
+    this.#arenaOrigin = null;
+  }
+
+  /**
+   * Ends the innermost frame, releasing every temporary allocation made in
+   * it (their views read as length 0); outside frames, releases every
+   * temporary allocation made outside one. Waiting allocations are woken.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  endFrame(): void {
+    this.#usable("end a frame");
+    const frame = this.#backings.endFrame();
+    this.#arenaOrigin = null;
+    for (let t = 0; t < OVERALL; t++) {
+      if (frame.count[t] !== 0) this.#counters.removed(t, frame.bytes[t], frame.count[t]);
+    }
+    if (this.#waiters.size !== 0) this.#waiters.wake();
+  }
+
+  /**
+   * `beginFrame()` now and `endFrame()` when the returned scope is disposed (`using`).
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  frame(): Disposable {
+    this.beginFrame();
+    let ended = false;
+    return {
+      [Symbol.dispose]: () => {
+        if (ended || this.#ended !== null) return;
+        ended = true;
+        this.endFrame();
+      },
+    };
+  }
+
+  /**
+   * Statistics of one type, or of the whole interface without `type`.
+   * Cached: recomputed only after an allocation or deallocation (or 100 ms).
+   * @throws {TypeError} For an unknown type.
+   */
+  getMemoryStats(type?: MemoryType): MemoryStats {
+    let t = OVERALL;
+    if (type !== undefined) {
+      t = typeof type === "string" ? TYPE_INDEX[type] ?? -1 : -1;
+      if (t < 0) {
+        throw new TypeError(
+          `Cannot get memory stats as 'type' must be one of ${TYPES.join(", ")}: current value is ${describe(type)}`,
+        );
+      }
+    }
+    this.#usable("get memory stats");
+    const counters = this.#counters;
+    const total = t < OVERALL && counters.budget[t] !== Infinity ? counters.budget[t] : this.platform.totalBytes;
+    return this.#stats.get(t, total);
+  }
+
+  /**
+   * Calls `callback(level, info)` each time the pressure level rises to
+   * `level` or above (and once, soon, when it is there already). Without a
+   * monitor (`pressure: false`) it is kept but never called.
+   * @returns An id for {@linkcode MemoryInterface.unregisterPressureCallback}.
+   * @throws {TypeError} When `callback` is not a function or `level` not a number.
+   * @throws {RangeError} For a level outside Low (1) to Critical (4).
+   */
+  registerPressureCallback(level: PressureLevelValue, callback: MemoryPressureCallback): number {
+    this.#usable("register a pressure callback");
+    return this.#pressure.register(level, callback, () => this.#counters.totalUsed, "register a pressure callback");
+  }
+
+  /** Stops the calls of a pressure callback; unknown ids are ignored. */
+  unregisterPressureCallback(id: number): void {
+    this.#pressure.unregister(id);
+  }
+
+  /**
+   * The interface's allocator of `kind` (made on first use): `system` (the
+   * system type's), `arena` (temporary), `stack`, `pool` (the size classes as
+   * one allocator), `buddy`, `free-list` (video memory's heap; its handles
+   * are what `defragment()` moves).
+   * @throws {TypeError} For anything but an allocator kind; {AllocationError} "unsupported" for "debug".
+   */
+  getAllocator(kind: AllocatorKind): Allocator {
+    const checked = checkKind(kind, "get an allocator", "kind");
+    this.#usable("get an allocator");
+    return this.#backings.allocator(BACKING_OF_KIND[checked])!;
+  }
+
+  /** The kinds {@linkcode MemoryInterface.getAllocator} gives. */
+  availableAllocators(): AllocatorKind[] {
+    return [...KINDS];
+  }
+
+  /**
+   * Compacts every allocator that can: the free-list heap's unpinned
+   * handles slide down (blocks from `allocate` never move).
+   * @param onProgress Called after each move with bytes moved, bytes movable and the fraction done.
+   * @throws {TypeError} When `onProgress` is not a function.
+   */
+  defragment(onProgress?: (movedBytes: number, totalBytes: number, progress: number) => void): DefragReport {
+    if (onProgress !== undefined && typeof onProgress !== "function") {
+      throw new TypeError(
+        `Cannot defragment as 'onProgress' must be a function: current value is ${describe(onProgress)}`,
+      );
+    }
+    this.#usable("defragment");
+    return defragmentHeap(
+      this.#backings.made().find((m) => m.backing === B_HEAP)?.allocator as FreeListAllocator,
+      onProgress,
+    );
+  }
+
+  /**
+   * Compacts one allocator: only `free-list` can move its blocks.
+   * @throws {TypeError} For anything but an allocator kind.
+   * @throws {AllocationError} "unsupported" for a kind whose blocks cannot move.
+   */
+  defragmentAllocator(kind: AllocatorKind): DefragReport {
+    const checked = checkKind(kind, "defragment an allocator", "kind");
+    if (checked !== "free-list") {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot defragment the ${checked} allocator: its blocks are views the program holds and cannot move; ` +
+          `only the free-list heap's handles can (getAllocator("free-list").handle(size))`,
+      );
+    }
+    return this.defragment();
+  }
+
+  /**
+   * Whether `target` (an address or a view) points into a live allocation of this interface.
+   * @throws {TypeError} For anything but a number or a view.
+   */
+  isValidPointer(target: number | ArrayBufferView): boolean {
+    return this.getAllocationInfo(target) !== null;
+  }
+
+  /**
+   * The live allocation `target` (an address or a view) points into, or null.
+   * @throws {TypeError} For anything but a number or a view.
+   */
+  getAllocationInfo(target: number | ArrayBufferView): MemoryAllocation | null {
+    const address = addressOfTarget(target, "get allocation info", false);
+    if (address === null || this.#ended !== null) return null;
+    const found = this.#index.find(address, true);
+    return found !== undefined && Allocation.isLive(found) && Allocation.ownedBy(found, this) ? found : null;
+  }
+
+  /** Asks the runtime for a garbage collection where it allows one; true if it ran. */
+  gcHint(): boolean {
+    return requestGC();
+  }
+
+  /**
+   * Gives everything back: every allocator is disposed (every view of every
+   * allocation reads as length 0), shared memory closed and unlinked, waiting
+   * allocations rejected, the monitor (if its own) stopped. Later calls throw
+   * "use-after-free"; a second call does nothing.
+   */
+  dispose(): void {
+    if (this.#ended !== null) return;
+    this.#ended = "the MemoryInterface was disposed";
+    this.#waiters.rejectAll(() => this.#endedError("allocate"));
+    this.#pressure.dispose();
+    for (const a of this.#index.all()) Allocation.forget(a);
+    this.#index.clear();
+    this.#backings.dispose();
+  }
+
+  /** Same as {@linkcode MemoryInterface.dispose}, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #served(req: Request): MemoryAllocation {
+    this.#usable("allocate");
+    const result = serve(this, this.#books, this.#backings, req);
+    if (result instanceof Allocation) return this.#indexed(result);
+    throw result.error();
+  }
+
+  #indexed(a: Allocation): Allocation {
+    this.#index.add(a);
+    return a;
+  }
+
+  #classOrigin(c: number): Origin {
+    const pool = this.#backings.pools.pool(c);
+    const origin = new Origin(this, this.#books, T_POOL, "pool", 16 << c, NO_FLAGS, pool, null);
+    this.#classOrigins[c] = origin;
+    return origin;
+  }
+
+  // The arena's origin for the current frame (made again when frames begin and end).
+  #frameOrigin(): Origin {
+    const frame = this.#backings.frame;
+    const arena = this.#backings.arena;
+    return this.#arenaOrigin = new Origin(this, this.#books, T_TEMPORARY, "arena", 16, NO_FLAGS, arena, frame);
+  }
+
+  #usable(op: string): void {
+    if (this.#ended !== null) throw this.#endedError(op);
+  }
+
+  #endedError(op: string): AllocationError {
+    return new AllocationError("use-after-free", `Cannot ${op}: ${this.#ended}`);
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The vocabulary of the HAL memory interface (the Flight design): memory
+ * types, flags, alignments, requests, allocations and statistics.
+ *
+ * @module
+ */
+import type { AllocatorKind } from "../base/allocator.ts";
+import type { MemoryStatus } from "../pressure/memory_status.ts";
+import type { PressureLevelValue } from "../pressure/pressure_level.ts";
+import type { PressureMonitor } from "../pressure/pressure_monitor.ts";
+
+/**
+ * What memory is for; each type has its own backing:
+ *
+ * | type        | backing                                                        | default alignment |
+ * | ----------- | -------------------------------------------------------------- | ----------------- |
+ * | `system`    | a `SystemAllocator` (malloc / mmap per block)                  | 16                |
+ * | `video`     | a `FreeListAllocator` heap, every block 256-byte aligned       | 256               |
+ * | `audio`     | pages locked in RAM (`mlock`) from a `LockedPageAllocator`      | page              |
+ * | `network`   | a pool of MTU-sized (1536 B), cache-line-aligned packet blocks | 64                |
+ * | `shared`    | a named shared mapping other Workers and processes can open    | page              |
+ * | `temporary` | an `Arena`, released at `endFrame()`                            | 16                |
+ * | `stack`     | a `StackAllocator` (free in LIFO order)                         | 16                |
+ * | `pool`      | size-class `PoolAllocator`s, 16 B to 4 KiB                      | the class size    |
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryType } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ pressure: false });
+ * const type: MemoryType = "video";
+ * const texture = memory.allocateTyped(4096, type);
+ * assert.equal(texture.address % 256, 0);
+ * memory.deallocate(texture);
+ * ```
+ */
+export type MemoryType = "system" | "video" | "audio" | "network" | "shared" | "temporary" | "stack" | "pool";
+
+/**
+ * Properties asked of an allocation:
+ * - `zero`: the bytes read as zero;
+ * - `cacheable`: the block starts on a cache line (64 B) and has whole cache lines to itself, so it shares none
+ *   with another allocation (no false sharing);
+ * - `dma-capable`: pages locked in RAM (`mlock`), as for the `audio` type;
+ * - `temporary`: served by the temporary arena (released at `endFrame()`);
+ * - `secret`: its own locked mapping, fenced by guard pages, kept out of core dumps and wiped on free.
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryFlag } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ pressure: false });
+ * const flags: MemoryFlag[] = ["zero", "cacheable"];
+ * const block = memory.allocateTyped(100, "pool", undefined, flags);
+ * assert.equal(block.address % 64, 0);
+ * assert.ok(block.bytes.every((b) => b === 0));
+ * memory.deallocate(block);
+ * ```
+ */
+export type MemoryFlag = "zero" | "cacheable" | "dma-capable" | "temporary" | "secret";
+
+/**
+ * Named alignments, in bytes: the design's table, with a 64-byte cache line.
+ *
+ * @example
+ * ```ts
+ * import { MemoryAlignment, MemoryInterface } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ pressure: false });
+ * const block = memory.allocate(1024, MemoryAlignment.Cache);
+ * assert.equal(block.address % 64, 0);
+ * memory.deallocate(block);
+ * ```
+ */
+export const MemoryAlignment = { None: 1, Word: 4, SIMD: 16, Cache: 64, GPU: 256, Page: 4096 } as const;
+
+/**
+ * A full allocation request for {@linkcode MemoryInterface.allocate} and
+ * {@linkcode MemoryInterface.allocateAsync}.
+ *
+ * @example
+ * ```ts
+ * import { type AllocationRequest, MemoryInterface } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ pressure: false });
+ * const request: AllocationRequest = { size: 200, type: "system", preferredAllocator: "pool", allowFallback: true };
+ * const block = memory.allocate(request);
+ * assert.equal(block.allocator, "pool");
+ * memory.deallocate(block);
+ * ```
+ */
+export interface AllocationRequest {
+  /** Bytes, an integer from 1 to 2^47. */
+  size: number;
+  /** What the memory is for. @default {"system"} */
+  type?: MemoryType;
+  /** A power of two up to the page size; raised to the type's own alignment. @default {the type's} */
+  alignment?: number;
+  /** Properties asked of the block; each at most once. @default {[]} */
+  flags?: MemoryFlag[];
+  /**
+   * The allocator to try first. The `system` type takes any of
+   * {@linkcode MemoryInterface.availableAllocators}; other types only their own.
+   */
+  preferredAllocator?: AllocatorKind;
+  /**
+   * How long {@linkcode MemoryInterface.allocateAsync} waits for headroom, in
+   * ms (`Infinity`: no limit). `allocate` cannot wait: only 0 is allowed there.
+   * @default {0}
+   */
+  timeoutMs?: number;
+  /**
+   * When the preferred allocator cannot serve the request (no room, a budget
+   * reached, a size it never serves), try the type's own allocator, then the
+   * `system` type. @default {false}
+   */
+  allowFallback?: boolean;
+  /** For the `shared` type: the name other processes open it by. @default {a unique name} */
+  name?: string;
+}
+
+/**
+ * A block from a {@linkcode MemoryInterface}: its bytes, where it is, and
+ * which type and allocator served it (after fallback, not necessarily the
+ * ones asked for).
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryAllocation } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ pressure: false });
+ * const packet: MemoryAllocation = memory.allocateTyped(1500, "network");
+ * assert.deepEqual([packet.type, packet.allocator, packet.size, packet.alignment], ["network", "pool", 1500, 64]);
+ * memory.deallocate(packet);
+ * ```
+ */
+export interface MemoryAllocation {
+  /** The block (exactly `size` bytes). */
+  readonly bytes: Uint8Array;
+  /** The address of its first byte. */
+  readonly address: number;
+  /** Bytes asked for. */
+  readonly size: number;
+  /** The alignment its address is guaranteed to have. */
+  readonly alignment: number;
+  /** The memory type that served it. */
+  readonly type: MemoryType;
+  /** The kind of allocator that served it. */
+  readonly allocator: AllocatorKind;
+  /** The flags it was allocated with. */
+  readonly flags: MemoryFlag[];
+  /** For the `shared` type: the name another Worker or process opens it by (`openSharedMemory(name)`). */
+  readonly name?: string;
+}
+
+/**
+ * Statistics of one memory type or of the whole interface, from
+ * {@linkcode MemoryInterface.getMemoryStats}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryStats } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using memory = new MemoryInterface({ budgets: { pool: 1 << 20 }, pressure: false });
+ * const block = memory.allocateTyped(64, "pool");
+ * const stats: MemoryStats = memory.getMemoryStats("pool");
+ * assert.deepEqual([stats.totalBytes, stats.usedBytes, stats.allocationCount], [1 << 20, 64, 1]);
+ * memory.deallocate(block);
+ * ```
+ */
+export interface MemoryStats {
+  /** The budget of the type, or the memory the process may use (cgroup limit or physical memory). */
+  totalBytes: number;
+  /** Bytes in live allocations, as asked for. */
+  usedBytes: number;
+  /** `totalBytes - usedBytes`, at least 0. */
+  freeBytes: number;
+  /** Highest `usedBytes` seen. */
+  peakUsedBytes: number;
+  /** Live allocations. */
+  allocationCount: number;
+  /** 0..1: how scattered the free space of the serving allocators is (capacity-weighted). */
+  fragmentation: number;
+  /** The largest single allocation the type could get now (budget and allocator limits). */
+  largestFreeBlock: number;
+  /** 0..1: bytes in live blocks of the serving allocators over the bytes they hold (1 when they hold none). */
+  allocationEfficiency: number;
+}
+
+/**
+ * What a pressure callback is told, besides the level.
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryPressureInfo, PressureLevel } from "@memkit/memkit";
+ *
+ * using memory = new MemoryInterface();
+ * const id = memory.registerPressureCallback(PressureLevel.High, (_level, info: MemoryPressureInfo) => {
+ *   console.log(`${info.availableBytes} bytes left, pressure ${(info.pressureRatio * 100).toFixed(0)} %`);
+ * });
+ * memory.unregisterPressureCallback(id);
+ * ```
+ */
+export interface MemoryPressureInfo {
+  /** Bytes still available to the process (the tighter of the machine and its cgroup). */
+  availableBytes: number;
+  /** The memory the process may use: its cgroup limit, or physical memory. */
+  totalBytes: number;
+  /** 0..1: `1 - availableBytes / totalBytes`. */
+  pressureRatio: number;
+  /** Bytes in this interface's live allocations. */
+  interfaceBytes: number;
+  /** The reading the level came from. */
+  status: MemoryStatus;
+}
+
+/**
+ * A pressure callback: the level reached, and the figures behind it.
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryPressureCallback, PressureLevel } from "@memkit/memkit";
+ *
+ * const shed: MemoryPressureCallback = (level, info) => console.log(level, info.availableBytes);
+ * using memory = new MemoryInterface();
+ * memory.unregisterPressureCallback(memory.registerPressureCallback(PressureLevel.Medium, shed));
+ * ```
+ */
+export type MemoryPressureCallback = (level: PressureLevelValue, info: MemoryPressureInfo) => void;
+
+/**
+ * The memory band of the platform, picked from the memory the process may
+ * use (see {@linkcode MemoryInterface.platform}).
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type PlatformMemory } from "@memkit/memkit";
+ *
+ * using memory = new MemoryInterface({ pressure: false });
+ * const platform: PlatformMemory = memory.platform;
+ * console.log(platform.band, platform.totalBytes, platform.thresholds.high);
+ * ```
+ */
+export interface PlatformMemory {
+  /** `"constrained"` (≤ 32 MiB), `"moderate"` (≤ 128 MiB) or `"relaxed"`. */
+  band: "constrained" | "moderate" | "relaxed";
+  /** The memory the process may use: the cgroup limit, else physical memory. */
+  totalBytes: number;
+  /** The pressure thresholds of the band (available fractions; see `PressureThresholds`). */
+  thresholds: { low: number; medium: number; high: number; critical: number };
+}
+
+/**
+ * Options of {@linkcode MemoryInterface}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryInterface, type MemoryInterfaceOptions } from "@memkit/memkit";
+ *
+ * const options: MemoryInterfaceOptions = { budgets: { pool: 8 << 20, temporary: 4 << 20 }, pressure: false };
+ * using memory = new MemoryInterface(options);
+ * ```
+ */
+export interface MemoryInterfaceOptions {
+  /**
+   * Most bytes each type may hold in live allocations (beyond it: "limit-exceeded", or
+   * a wait in `allocateAsync`). `stack` also sizes the stack. @default {no budget; a 1 MiB stack}
+   */
+  budgets?: Partial<Record<MemoryType, number>>;
+  /**
+   * The monitor whose level drives pressure callbacks and holds back
+   * `allocateAsync` at High and above; `false` for none. @default {a monitor of
+   * its own, with the platform band's thresholds, stopped by `dispose()`}
+   */
+  pressure?: PressureMonitor | false;
+}
