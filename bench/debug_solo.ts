@@ -10,9 +10,9 @@ import { compare, runAndReport } from "./_ratios.ts";
 
 const RUNGS: Record<string, DebugAllocatorOptions> = {
   "counters": { safety: false },
-  "checks": { detachFreed: false },
-  "detached": {},
+  "checks": {}, // the default options
   "sampled": { stackTraceFrames: 8, sampleEvery: 64 },
+  "detached": { detachFreed: true },
 };
 const rung = process.argv[2] ?? "checks";
 const options = RUNGS[rung];

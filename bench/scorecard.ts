@@ -122,6 +122,7 @@ export const HEADLINES: readonly Headline[] = [
     },
   ]),
   ...ffiHeadlines(),
+  ...debugHeadlines(),
   ...halHeadlines(),
 ];
 
@@ -138,6 +139,24 @@ function halHeadlines(): Headline[] {
     memkit: "MemoryInterface allocateTyped+deallocate",
     baseline,
     target: 1 / 1.5,
+  }));
+}
+
+// Issue 14 item 10: what checking costs against the same backing untracked (bench/debug_bench.ts, W15).
+function debugHeadlines(): Headline[] {
+  const pool = "W15 ladder: 64 B alloc+free on a PoolAllocator";
+  const churn = "W15 ladder: W2 churn on a FreeListAllocator (100 steps)";
+  const rows: [string, string, string, number][] = [
+    ["DebugAllocator, default options, 64 B pool pairs", pool, "+ safety checks (the default)", 10],
+    ["DebugAllocator, default options, W2 churn", churn, "+ safety checks (the default)", 3],
+    ["DebugAllocator, counters only, 64 B pool pairs", pool, "counters only", 1.5],
+  ];
+  return rows.map(([what, comparison, memkit, slower]) => ({
+    what,
+    comparison,
+    memkit,
+    baseline: "untracked",
+    target: 1 / slower,
   }));
 }
 
@@ -202,7 +221,7 @@ export function scorecard(avg: ReadonlyMap<string, number>, seconds: number): st
   const other = info.runtime === "deno" ? "npx bun run bench/mod.ts" : "npx deno task bench";
   return [
     `memkit on ${info.runtime} (${info.os}/${info.arch}, kernels: ${info.simd}): ${met} of ${rows.length} targets met` +
-    ` (${seconds.toFixed(0)} s; one run, mean times, side by side in this process)`,
+    ` (${seconds.toFixed(0)} s; one run, mean times, each comparison's cases side by side in one process)`,
     ...lines,
     `Same on the other runtime: ${other}. Every benchmark and its tables: add --full.`,
   ].join("\n");

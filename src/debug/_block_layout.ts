@@ -34,6 +34,7 @@ export const CANARY_WORD: number = 0xfdfdfdfd | 0;
 export const FRESH_BYTE = 0xaa;
 /** What `poison` fills freed bytes with. */
 export const FREED_BYTE = 0xdd;
+const FREED_WORD = 0xdddddddd | 0;
 
 /**
  * What memkit caches on an ArrayBuffer that holds debug blocks (a backing's
@@ -149,15 +150,57 @@ export function armBlock(
 /** Writes the back canary that starts at `end`. */
 export function armBack(info: BufferWords, end: number): void {
   const words = info.words;
-  if ((end & 3) === 0 && end + CANARY <= words.length * 4) {
-    const e = end >>> 2;
-    words[e] = CANARY_WORD;
-    words[e + 1] = CANARY_WORD;
-    words[e + 2] = CANARY_WORD;
-    words[e + 3] = CANARY_WORD;
-  } else {
-    intrinsic.fill(bytesOf(info), CANARY_BYTE, end, end + CANARY);
+  if (end + CANARY > words.length * 4) {
+    intrinsic.fill(bytesOf(info), CANARY_BYTE, end, end + CANARY); // past the last whole word: rare
+    return;
   }
+  const head = (4 - (end & 3)) & 3; // bytes before the first whole word of the canary
+  const e = (end + head) >>> 2;
+  words[e] = CANARY_WORD;
+  words[e + 1] = CANARY_WORD;
+  words[e + 2] = CANARY_WORD;
+  if (head === 0) words[e + 3] = CANARY_WORD;
+  else {
+    // Most sizes are not multiples of 4: three words and four single bytes, rather than sixteen bytes or a `fill` call.
+    const bytes = bytesOf(info);
+    for (let i = end; i < end + head; i++) bytes[i] = CANARY_BYTE;
+    for (let i = end + head + 12; i < end + CANARY; i++) bytes[i] = CANARY_BYTE;
+  }
+}
+
+/** Whether the back canary that starts at `end` is intact (the same words and bytes `armBack` wrote). */
+export function backIntact(info: BufferWords, end: number): boolean {
+  const words = info.words;
+  if (end + CANARY > words.length * 4) {
+    const bytes = bytesOf(info);
+    for (let i = end; i < end + CANARY; i++) if (bytes[i] !== CANARY_BYTE) return false;
+    return true;
+  }
+  const head = (4 - (end & 3)) & 3;
+  const e = (end + head) >>> 2;
+  if (words[e] !== CANARY_WORD || words[e + 1] !== CANARY_WORD || words[e + 2] !== CANARY_WORD) return false;
+  if (head === 0) return words[e + 3] === CANARY_WORD;
+  const bytes = bytesOf(info);
+  for (let i = end; i < end + head; i++) if (bytes[i] !== CANARY_BYTE) return false;
+  for (let i = end + head + 12; i < end + CANARY; i++) if (bytes[i] !== CANARY_BYTE) return false;
+  return true;
+}
+
+/**
+ * The first of the `size` bytes at `user` of `info`'s buffer that no longer
+ * holds FREED_BYTE (a write after free into a poisoned block), as an offset
+ * from `user`, or -1 when none was written. Compares whole words where it can.
+ */
+export function firstWritten(info: BufferWords, user: number, size: number): number {
+  const bytes = bytesOf(info);
+  const end = user + size;
+  let i = user;
+  for (; i < end && (i & 3) !== 0; i++) if (bytes[i] !== FREED_BYTE) return i - user;
+  const words = info.words;
+  const wordsEnd = Math.min(end, words.length * 4);
+  for (; i + 4 <= wordsEnd; i += 4) if (words[i >>> 2] !== FREED_WORD) break; // the byte loop finds which byte
+  for (; i < end; i++) if (bytes[i] !== FREED_BYTE) return i - user;
+  return -1;
 }
 
 /** Where a block's canaries were damaged: which side and how far from the user bytes. */
@@ -189,14 +232,7 @@ export function damageOf(
     intact = words[h] === slot && words[h + 1] === (id | 0) && words[h + 2] === CANARY_WORD &&
       words[h + 3] === CANARY_WORD;
   }
-  if (intact && (end & 3) === 0 && end + CANARY <= words.length * 4) {
-    const e = end >>> 2;
-    intact = words[e] === CANARY_WORD && words[e + 1] === CANARY_WORD && words[e + 2] === CANARY_WORD &&
-      words[e + 3] === CANARY_WORD;
-  } else if (intact) {
-    const bytes = bytesOf(info);
-    for (let i = end; i < end + CANARY; i++) if (bytes[i] !== CANARY_BYTE) intact = false;
-  }
+  if (intact) intact = backIntact(info, end);
   const canaryBytesBefore = header ? front - CANARY : front;
   if (intact && canaryBytesBefore > 0) {
     const bytes = bytesOf(info);

@@ -22,7 +22,7 @@ import { OffsetTable } from "../alloc/_offset_table.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { BackingIntake } from "./_backing_intake.ts";
-import { beginTake, type CensusOwner, censusOwner, endTake } from "../base/_native_census.ts";
+import { type CensusOwner, censusOwner } from "../base/_native_census.ts";
 import {
   armBlock,
   type BlockTag,
@@ -30,6 +30,7 @@ import {
   bytesOf,
   CANARY,
   damageOf,
+  firstWritten,
   FREED_BYTE,
   FRESH_BYTE,
   frontOf,
@@ -39,8 +40,9 @@ import {
   tagOf,
 } from "./_block_layout.ts";
 import { BlockTable } from "./_block_table.ts";
-import { type FreedBlock, FreedRecords, Quarantine, QUARANTINE_BYTES } from "./_freed_records.ts";
+import { type FreedBlock, FreedRecords, Quarantine, QUARANTINE_BYTES, type Quarantined } from "./_freed_records.ts";
 import { retireAll, retireRange } from "./_heap_release.ts";
+import { allocCounted } from "./_hot_path.ts";
 import { badBlockError, corruptionError, type MisuseContext } from "./_misuse.ts";
 import { taskClock } from "./_task_clock.ts";
 import type { Trace, Tracer } from "./_traces.ts";
@@ -81,6 +83,8 @@ export class DebugHeap implements MisuseContext {
   index: OffsetTable = new OffsetTable();
   /** The view the last `resizeBlock` handed out (when asked to). */
   lastView: Uint8Array | null = null;
+  /** A write after free found in a block as it left the quarantine, for the next `check()` to report. */
+  lateWrite: AllocationError | null = null;
   /** Asks the backing and checks what it returns. */
   readonly intake: BackingIntake;
   /** Who the blocks are for in the census of native memory (the leak check at exit). */
@@ -93,6 +97,12 @@ export class DebugHeap implements MisuseContext {
   readonly limit: number;
   /** Fill fresh blocks with 0xAA and freed ones with 0xDD. */
   readonly poison: boolean;
+  /**
+   * Checks on views of the backing's memory with nothing poisoned or held
+   * back (the default options): alloc and free of 16-aligned blocks take the
+   * flat paths of _hot_path.ts.
+   */
+  readonly leanChecks: boolean;
   /** Stops watching the backing (deinit, dispose), or null when it is not a memkit allocator. */
   readonly unwatch: (() => void) | null;
   /** The most recent block taken from the backing, while live: the top of a LIFO backing. */
@@ -105,7 +115,8 @@ export class DebugHeap implements MisuseContext {
   busy = -1;
   readonly #retainMetadata: boolean;
   readonly #registry: FinalizationRegistry<BlockTag> | null;
-  #nextId = 1;
+  /** The next allocation id (ids only grow: invariant 2 of the block table). */
+  nextId = 1;
 
   constructor(owner: object, backing: Allocator, config: HeapConfig) {
     this.owner = owner;
@@ -127,6 +138,7 @@ export class DebugHeap implements MisuseContext {
       ? new Quarantine(QUARANTINE_BYTES)
       : null;
     this.lifo = (backing as { kind?: unknown }).kind === "stack";
+    this.leanChecks = this.safety && !this.detach && !this.poison && this.quarantine === null && !this.#retainMetadata;
     const blocks = this.blocks;
     this.#registry = this.detach && config.reportUnreachable
       ? new FinalizationRegistry((tag: BlockTag) => {
@@ -150,7 +162,7 @@ export class DebugHeap implements MisuseContext {
    */
   allocBlock(size: number, align: number, entry: unknown, depth: number): Uint8Array | null {
     if (this.ledger.allocatedBytes + size > this.limit) return this.failLimit();
-    if (!this.safety) return this.#allocCounted(size, align, entry, depth + 1);
+    if (!this.safety) return allocCounted(this, size, align, entry, depth + 1);
     const slot = this.take(size, align, entry, depth + 1);
     if (slot < 0) return this.ledger.fail("out-of-memory", this.intake.refusal, this.intake.cause);
     let view: Uint8Array;
@@ -168,45 +180,6 @@ export class DebugHeap implements MisuseContext {
     }
     this.ledger.allocated(size);
     return view;
-  }
-
-  // safety: false: the backing's own block and view, recorded by address so
-  // a free through any view of it counts its real size (no canaries, no checks
-  // beyond the backing's own; the lean path keeps counters-only cheap).
-  #allocCounted(size: number, align: number, entry: unknown, depth: number): Uint8Array | null {
-    let outer: unknown;
-    const previous = beginTake(this.census);
-    try {
-      outer = this.backing.tryAlloc(size, align === 16 ? undefined : align);
-    } catch (error) {
-      outer = this.intake.refused(error, size);
-    } finally {
-      endTake(previous);
-    }
-    if (outer === null) return this.ledger.fail("out-of-memory", this.intake.refusal, this.intake.cause);
-    if (!(outer instanceof Uint8Array) || outer.byteLength < size) {
-      throw badBlockError(this.backing, size, align, this.intake.check(outer, size, align) ?? "it is not a block");
-    }
-    const host = this.intake.hostOf(outer.buffer);
-    const user = outer.byteOffset;
-    const address = host.base + user;
-    const blocks = this.blocks;
-    const slot = blocks.take();
-    const id = this.#nextId++;
-    blocks.ids[slot] = id;
-    blocks.addresses[slot] = address;
-    blocks.sizes[slot] = size;
-    blocks.userOffsets[slot] = user;
-    blocks.aligns[slot] = align;
-    blocks.fronts[slot] = 0;
-    blocks.born[slot] = taskClock();
-    blocks.outers[slot] = outer;
-    blocks.hosts[slot] = host;
-    this.index.set(address, slot);
-    if (this.tracer.frames > 0 && this.tracer.sampled(id)) blocks.traces[slot] = this.tracer.capture(entry, depth + 1);
-    this.top = slot;
-    this.ledger.allocated(size);
-    return outer;
   }
 
   /** The user's view of live `slot` (a fresh one: the block's own buffer, or a view of the backing's). */
@@ -237,6 +210,16 @@ export class DebugHeap implements MisuseContext {
       outer = this.intake.ask(size, alignArg);
       if (outer === null) return -1;
     }
+    return this.adopt(outer, front, size, align, entry, depth + 1);
+  }
+
+  /**
+   * Checks, arms and records `outer`, the backing's answer to a request for
+   * `size` bytes with `front` bytes of canary and header before them (0: an
+   * out-of-band block, no canaries); not yet counted. Its slot.
+   * @throws {AllocationError} "corruption" when `outer` is not a block the heap can use (nothing recorded).
+   */
+  adopt(outer: unknown, front: number, size: number, align: number, entry: unknown, depth: number): number {
     const need = front === 0 ? size : front + size + CANARY;
     const problem = this.intake.check(outer, need, align);
     if (problem !== null) throw badBlockError(this.backing, need, align, problem);
@@ -254,7 +237,7 @@ export class DebugHeap implements MisuseContext {
       );
     }
     const slot = blocks.take();
-    const id = this.#nextId++;
+    const id = this.nextId++;
     blocks.ids[slot] = id;
     blocks.addresses[slot] = address;
     blocks.sizes[slot] = size;
@@ -411,11 +394,18 @@ export class DebugHeap implements MisuseContext {
       const front = blocks.fronts[slot];
       const evicted = this.quarantine.add({
         outer,
+        host,
+        user,
+        size,
         start: blocks.addresses[slot] - front,
         bytes: front === 0 ? size : front + size + CANARY,
         id: blocks.ids[slot],
       });
-      for (const old of evicted) this.intake.freeQuietly(old.outer);
+      for (const old of evicted) {
+        // Its last chance to show a write after free; the next check() reports it.
+        if (this.lateWrite === null) this.lateWrite = this.writtenAfterFree(old);
+        this.intake.freeQuietly(old.outer);
+      }
       return;
     }
     const bytes = this.poison ? bytesOf(blocks.hosts[slot]!) : null;
@@ -434,6 +424,24 @@ export class DebugHeap implements MisuseContext {
     }
   }
 
+  /**
+   * A write after free into held-back memory: "use-after-free" naming the
+   * block and the first written byte, when `held` was poisoned and a byte
+   * no longer holds 0xDD; else null.
+   */
+  writtenAfterFree(held: Quarantined): AllocationError | null {
+    // A buffer transferred away (then detached) reads as empty: nothing to judge.
+    if (!this.poison || isDetached(held.host.buffer)) return null;
+    const at = firstWritten(held.host, held.user, held.size);
+    if (at < 0) return null;
+    return new AllocationError(
+      "use-after-free",
+      `Write after free detected: the ${held.size}-byte block at 0x${
+        (held.host.base + held.user).toString(16)
+      } (allocation #${held.id}) was written at offset ${at} after it was freed (its bytes were poisoned with 0xDD)`,
+    );
+  }
+
   // Drops the record of `slot` after its memory went back: leases, its own
   // buffer (detached, tagged freed), what is remembered of it.
   forget(slot: number, reason: string, entry: unknown, depth: number, resized: boolean): void {
@@ -447,7 +455,7 @@ export class DebugHeap implements MisuseContext {
     if (this.safety) {
       const freedTrace: Trace | null = trace !== null ? this.tracer.capture(entry, depth + 1) : null;
       if (this.detach) this.detachOwn(slot, null, freedTrace, resized);
-      this.records.noteFree(address, id, size, blocks.handed[slot], trace);
+      this.records.noteFree(address, id, size, blocks.handed[slot], trace, freedTrace);
       if (this.#retainMetadata) this.records.keep({ id, address, size, trace, freedTrace, releasedBy: null });
     }
     if (this.index.size !== 0) this.index.delete(address);
@@ -462,6 +470,8 @@ export class DebugHeap implements MisuseContext {
    * transferred first), or it overlaps memory recorded as reachable elsewhere.
    */
   mustKeep(slot: number): boolean {
+    // The common case, checked first: no own buffer to inspect and no memory ever found transferred away.
+    if (!this.detach && !anyTaken()) return false;
     const blocks = this.blocks;
     const front = blocks.fronts[slot];
     const start = blocks.addresses[slot] - front;

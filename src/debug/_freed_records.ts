@@ -6,10 +6,10 @@
 // A free names its block by something that outlives the block; whether a
 // stale name can be told from a live one depends on what it is:
 //
-// - A view with its own ArrayBuffer (detachFreed, the default): the buffer is
+// - A view with its own ArrayBuffer (detachFreed: true): the buffer is
 //   the generation. Freeing detaches it and marks its tag freed; a new block
 //   at the same address gets a new buffer, so a stale view can never reach it.
-// - A view of the backing's memory (detachFreed: false): the view object is
+// - A view of the backing's memory (the default): the view object is
 //   the generation. The table keeps the view it handed out for each block
 //   (BlockTable.handed); a free through any other view of a live block looks
 //   that view up among the views of the last RING freed blocks, and a hit is a
@@ -26,6 +26,7 @@
 //   KEPT_RECORDS); when a new block is allocated at a kept address, its
 //   record is superseded (the new id is larger: the record is of an older
 //   generation) and dropped.
+import type { BufferWords } from "./_block_layout.ts";
 import type { Trace } from "./_traces.ts";
 
 /** Frees whose address, id and view are always remembered. */
@@ -56,6 +57,7 @@ export class FreedRecords {
   readonly #sizes = new Float64Array(RING);
   readonly #views: (object | undefined)[] = new Array(RING).fill(undefined);
   readonly #traces: (Trace | null)[] = new Array(RING).fill(null);
+  readonly #freedTraces: (Trace | null)[] = new Array(RING).fill(null);
   #at = 0;
   readonly #kept = new Map<number, FreedBlock>();
   readonly #keptLimit: number;
@@ -68,14 +70,26 @@ export class FreedRecords {
   /** Records kept by address (0 on the hot path unless `retainMetadata` or a release by the backing). */
   kept = 0;
 
-  /** A block was freed (the hot path: a few stores). `view` is the view handed out for it, if kept. */
-  noteFree(address: number, id: number, size: number, view: object | undefined, trace: Trace | null): void {
+  /**
+   * A block was freed (the hot path: a few stores). `view` is the view handed
+   * out for it, if kept; `trace` and `freedTrace` where it was allocated and
+   * freed, when it was traced.
+   */
+  noteFree(
+    address: number,
+    id: number,
+    size: number,
+    view: object | undefined,
+    trace: Trace | null,
+    freedTrace: Trace | null,
+  ): void {
     const at = this.#at;
     this.#addresses[at] = address;
     this.#ids[at] = id;
     this.#sizes[at] = size;
     this.#views[at] = view;
     this.#traces[at] = trace;
+    this.#freedTraces[at] = freedTrace;
     this.#at = (at + 1) & (RING - 1);
   }
 
@@ -124,7 +138,7 @@ export class FreedRecords {
       address: this.#addresses[at],
       size: this.#sizes[at],
       trace: this.#traces[at],
-      freedTrace: null,
+      freedTrace: this.#freedTraces[at],
       releasedBy: null,
     };
   }
@@ -134,6 +148,10 @@ export class FreedRecords {
 export interface Quarantined {
   /** The backing's block, freed through it when it leaves the quarantine. */
   readonly outer: Uint8Array;
+  /** The words of the outer block's buffer, and where the freed user bytes are in it (checked when poisoned). */
+  readonly host: BufferWords;
+  readonly user: number;
+  readonly size: number;
   /** Address of the outer block's first byte. */
   readonly start: number;
   /** Bytes of the outer block. */
@@ -192,6 +210,11 @@ export class Quarantine {
       this.#head = 0;
     }
     return taken;
+  }
+
+  /** The entries held, oldest first. */
+  held(): Quarantined[] {
+    return this.#entries.slice(this.#head);
   }
 
   /** Removes and returns every entry. */

@@ -27,6 +27,7 @@ import { registerHeap } from "./_c_style.ts";
 import { DebugHeap } from "./_debug_heap.ts";
 import { teardown } from "./_heap_release.ts";
 import { resizeBlock } from "./_heap_resize.ts";
+import { allocChecked, allocCounted, freeChecked, freeCounted } from "./_hot_path.ts";
 import { checkGeneration, diagnose, registerDebugOwner } from "./_misuse.ts";
 import { Tracer } from "./_traces.ts";
 /**
@@ -45,9 +46,10 @@ import { Tracer } from "./_traces.ts";
  */
 export interface DebugAllocatorOptions {
   /**
-   * Canaries, double-free and invalid-free checks, detached views. `false`
-   * keeps only the counters (and the leak list): blocks are the backing's own
-   * views, found by address, and misuse is left to the backing. @default {true}
+   * Canaries, double-free and invalid-free checks (and, with `detachFreed`,
+   * detached views). `false` keeps only the counters (and the leak list):
+   * blocks are the backing's own views, found by address, and misuse is left
+   * to the backing. @default {true}
    */
   safety?: boolean;
   /** Frames of allocation stack trace to keep (0: none). @default {0} */
@@ -67,13 +69,31 @@ export interface DebugAllocatorOptions {
   retainMetadata?: boolean;
   /** Most bytes live at once; beyond it allocation fails with "limit-exceeded". @default {unlimited} */
   memoryLimit?: number;
-  /** Report blocks whose every view was garbage-collected without `free` as "unreachable". @default {false} */
+  /**
+   * Report blocks whose every view was garbage-collected without `free` as
+   * "unreachable" (needs each block's own ArrayBuffer: turns `detachFreed`
+   * on, and `detachFreed: false` with it is a TypeError). @default {false}
+   */
   reportUnreachable?: boolean;
   /**
-   * Give each block its own ArrayBuffer and detach it on free, so stale views
-   * read as length 0 (about 1 µs per block for the wrap). `false` hands out
-   * views of the backing's memory: every other check stays, at a fraction of
-   * the cost, but a stale view can still read reused memory. @default {true}
+   * Give each block its own ArrayBuffer and detach it on free, so every view
+   * of a freed block reads as length 0: the only mode in which a freed view
+   * can no longer reach the memory of a backing that carves its blocks from
+   * larger buffers (a pool, an arena, a free list; a SystemAllocator, the
+   * default backing, detaches each block's own buffer when it is freed). It costs the wrap, about 0.5–1 µs per
+   * block (measured 20–40 times an untracked 64-byte pool pair in Deno, 10 in
+   * Bun), so it is one option away rather than the default.
+   *
+   * Off, blocks are views of the backing's memory, every other check stays,
+   * and a use after free is caught as far as it can be without detaching:
+   * a `free`, `resize` or `owns` through a freed view (one of the last 256
+   * freed, or any with `retainMetadata`) is "double-free" or "use-after-free",
+   * also after the address was reused; with `poison` a freed view reads 0xDD
+   * until the memory is handed out again; with `poison` and `neverUnmap` or
+   * `retainMetadata`, a write through a freed view is reported by `check()`
+   * ("use-after-free"). A freed view can otherwise still read and write the
+   * memory, which the backing may have handed out again.
+   * @default {false, or true with `reportUnreachable`}
    */
   detachFreed?: boolean;
 }
@@ -127,6 +147,8 @@ const OptionsSchema = z.object({
 
 // #slotOf with safety off: not a block of this allocator; the backing judges it.
 const UNKNOWN = -2;
+// What a lease on a freed block says released it.
+const FREED = "DebugAllocator.free() released it";
 
 /**
  * Wraps an allocator (by default a SystemAllocator) and checks every use of it,
@@ -138,8 +160,11 @@ const UNKNOWN = -2;
  * - **double free**, also through a stale view or address after the memory
  *   was reused; **invalid free** of a foreign or interior view; **free into
  *   the wrong allocator**;
- * - **use after free**: each block gets its own ArrayBuffer, detached on free,
- *   so stale views read as length 0; `poison` fills freed memory with 0xDD;
+ * - **use after free**: a free, resize or `owns` through a freed view, also
+ *   after the address was reused; with `poison`, freed memory reads 0xDD, and
+ *   with a quarantine (`neverUnmap`, `retainMetadata`) `check()` reports a
+ *   write to it; with `detachFreed: true`, each block gets its own
+ *   ArrayBuffer, detached on free, so every freed view reads as length 0;
  * - **overflow and underflow** written through raw pointers: a 16-byte canary
  *   after every block and a 16-byte header and canary before it, checked on
  *   free and by `check()`. When the backing cannot serve the padded size (a
@@ -182,6 +207,32 @@ const UNKNOWN = -2;
  * assert.throws(() => debug.free(block), (e) => e instanceof AllocationError && e.category === "use-after-free");
  * assert.equal(debug.deinit(), "ok");
  * ```
+ *
+ * @example Use after free, with and without detaching
+ * ```ts
+ * import { AllocationError, DebugAllocator, PoolAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using pool = new PoolAllocator({ blockSize: 64 }); // freed blocks stay readable in a pool
+ * const isCategory = (category: string) => (e: unknown) => e instanceof AllocationError && e.category === category;
+ *
+ * // The default: views of the pool's memory. What memkit sees of a freed view is caught.
+ * const debug = new DebugAllocator(pool, { poison: true, retainMetadata: true });
+ * const block = debug.alloc(16);
+ * debug.free(block);
+ * assert.equal(block[0], 0xdd); // poisoned
+ * assert.throws(() => debug.free(block), isCategory("double-free"));
+ * block[3] = 1; // a write after free…
+ * assert.throws(() => debug.check(), isCategory("use-after-free")); // …found in the held-back memory
+ * debug.deinit();
+ *
+ * // One option away: every view of a freed block reads as length 0.
+ * const strict = new DebugAllocator(pool, { detachFreed: true });
+ * const view = strict.alloc(16);
+ * strict.free(view);
+ * assert.equal(view.length, 0);
+ * strict.deinit();
+ * ```
  */
 export class DebugAllocator implements Allocator, Disposable {
   /** Always `"debug"`. */
@@ -195,7 +246,7 @@ export class DebugAllocator implements Allocator, Disposable {
    *
    * @param backing Where blocks come from (default: a shared SystemAllocator).
    * @param options What to check and record.
-   * @throws {TypeError} For a backing that is not an Allocator, or mistyped options.
+   * @throws {TypeError} For a backing that is not an Allocator, mistyped options, or `reportUnreachable` with `detachFreed: false`.
    * @throws {RangeError} For out-of-range numbers.
    */
   constructor(backing?: Allocator, options?: DebugAllocatorOptions) {
@@ -209,7 +260,15 @@ export class DebugAllocator implements Allocator, Disposable {
     }
     const parsed = parseOptions(OptionsSchema, options, "create DebugAllocator");
     this.#safety = parsed.safety ?? true;
-    this.#detach = this.#safety && (parsed.detachFreed ?? true);
+    const reportUnreachable = parsed.reportUnreachable ?? false;
+    if (reportUnreachable && parsed.detachFreed === false) {
+      throw new TypeError(
+        "Cannot create DebugAllocator as 'reportUnreachable' and 'detachFreed: false' do not go together: " +
+          "unreachable blocks are found through each block's own ArrayBuffer, which only detachFreed gives",
+      );
+    }
+    // Detaching costs a wrap per block (see detachFreed): on when asked, or when reportUnreachable needs it.
+    this.#detach = this.#safety && (parsed.detachFreed ?? reportUnreachable);
     this.#heap = new DebugHeap(this, backing ?? defaultBacking(), {
       safety: this.#safety,
       detach: this.#detach,
@@ -218,7 +277,7 @@ export class DebugAllocator implements Allocator, Disposable {
       retainMetadata: parsed.retainMetadata ?? false,
       limit: parsed.memoryLimit ?? Infinity,
       tracer: new Tracer(parsed.stackTraceFrames ?? 0, parsed.sampleEvery ?? 1),
-      reportUnreachable: parsed.reportUnreachable ?? false,
+      reportUnreachable,
     });
     const heap = this.#heap;
     // Arrays and child allocators lease its blocks; with safety off the blocks, and their leases, are the backing's.
@@ -252,7 +311,11 @@ export class DebugAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("allocate");
     if (size === 0) return new Uint8Array(0);
-    const view = heap.allocBlock(size, a, this.alloc, 1);
+    const view = heap.leanChecks && a === 16
+      ? allocChecked(heap, size, this.alloc, 1)
+      : this.#safety
+      ? heap.allocBlock(size, a, this.alloc, 1)
+      : allocCounted(heap, size, a, this.alloc, 1);
     if (view === null) throw heap.ledger.failure(size, align);
     return view;
   }
@@ -264,7 +327,12 @@ export class DebugAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("allocate");
     if (size === 0) return new Uint8Array(0);
-    const view = heap.allocBlock(size, a, this.tryAlloc, 1);
+    const view = heap.leanChecks && a === 16
+      ? allocChecked(heap, size, this.tryAlloc, 1)
+      : this.#safety
+      ? heap.allocBlock(size, a, this.tryAlloc, 1)
+      : allocCounted(heap, size, a, this.tryAlloc, 1);
+    // Not a tail call: Bun (JavaScriptCore) drops the caller's frame of a tail call, and traces start at this frame.
     if (view === null) return null;
     return view;
   }
@@ -303,13 +371,17 @@ export class DebugAllocator implements Allocator, Disposable {
     checkView(view, "free");
     const heap = this.#heap;
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("free");
+    // The flat paths take the common case; they change nothing when they decline it.
+    if (heap.leanChecks ? freeChecked(heap, view, FREED, this.free, 1) : !this.#safety && freeCounted(heap, view)) {
+      return;
+    }
     const slot = this.#slotOf(view, "free");
     if (slot < 0) {
       if (slot === UNKNOWN) heap.backing.free(view);
       return;
     }
     const corruption = this.#safety ? heap.corruption(slot) : null;
-    heap.freeBlock(slot, "DebugAllocator.free() released it", this.free, 1);
+    heap.freeBlock(slot, FREED, this.free, 1);
     if (corruption !== null) throw corruption;
   }
 
@@ -402,14 +474,26 @@ export class DebugAllocator implements Allocator, Disposable {
   }
 
   /**
-   * Checks every live block's canaries.
-   * @throws {AllocationError} "corruption" naming the first damaged block; "use-after-free" after `deinit()`.
+   * Checks every live block's canaries and, with `poison` and freed memory
+   * held back (`neverUnmap` or `retainMetadata`), that no freed block was
+   * written after its free (its bytes still read 0xDD); a block that left
+   * the quarantine written is reported by the next call.
+   * @throws {AllocationError} "corruption" naming the first damaged block; "use-after-free" naming a freed block written after its free, and after `deinit()`.
    */
   check(): void {
     const heap = this.#heap;
     heap.ledger.guard("check");
     for (const slot of heap.blocks.liveSlots()) {
       const error = heap.corruption(slot);
+      if (error !== null) throw error;
+    }
+    const late = heap.lateWrite;
+    if (late !== null) {
+      heap.lateWrite = null; // reported once: that memory went back to the backing
+      throw late;
+    }
+    for (const held of heap.quarantine?.held() ?? []) {
+      const error = heap.writtenAfterFree(held);
       if (error !== null) throw error;
     }
   }
@@ -463,7 +547,9 @@ export class DebugAllocator implements Allocator, Disposable {
   #slotOf(view: ArrayBufferView, op: "free" | "resize"): number {
     const heap = this.#heap;
     const slot = heap.locate(view);
-    if (slot >= 0 && isDetached(bufferOf(view))) {
+    // A detached view reads offset 0: without own buffers (whose views all start at 0), locate() matched the
+    // view's offset to the block's, so only a block at offset 0 of the backing's buffer can be seen through one.
+    if (slot >= 0 && (this.#detach || heap.blocks.userOffsets[slot] === 0) && isDetached(bufferOf(view))) {
       // A live block seen through a detached buffer: transferred away (memkit detaches only what it releases).
       heap.keepBlock(slot);
       throw transferredError(

@@ -34,8 +34,12 @@ export interface GlobalAllocatorConfig {
   /** Keep the counters `getMemStats()` reports. @default {true} */
   enableTracking?: boolean;
   /**
-   * Canaries, double-free and invalid-free checks, detached views; off, only
-   * the counters and the leak list. @default {true}
+   * Canaries, double-free and invalid-free checks; off, only the counters
+   * and the leak list. Either way a freed block's views from
+   * `getAllocator()` read as length 0 once its memory goes back (the
+   * SystemAllocator under the global allocator detaches each block's buffer
+   * when it is freed); memory held back by `neverUnmap` or `retainMetadata`
+   * stays readable until then. @default {true}
    */
   enableSafety?: boolean;
   /** Never reuse freed memory until `deinit()`. @default {false} */

@@ -264,12 +264,12 @@ function baseSubject(spec: BaseSpec): Subject {
 function debugSubject(spec: BaseSpec, detachFreed: boolean): Subject {
   const baseCaps = { ...BASE_CAPS, ...spec.caps };
   return {
-    name: `DebugAllocator(${spec.name}${detachFreed ? "" : ", detachFreed:false"})`,
+    name: `DebugAllocator(${spec.name}${detachFreed ? ", detachFreed" : ""})`,
     family: "debug",
     base: spec.family,
     make: () => {
       const backing = spec.make();
-      const allocator = new DebugAllocator(backing, detachFreed ? {} : { detachFreed: false });
+      const allocator = new DebugAllocator(backing, detachFreed ? { detachFreed: true } : {});
       return { allocator, backings: [backing] };
     },
     caps: {
@@ -426,8 +426,10 @@ export const CHILDREN: ChildSpec[] = [
     caps: () => ({ ...CHAIN_CAPS, handles: true }),
   },
   {
+    // The chain rule for its views needs each block's own buffer (with the default, views of the backing's
+    // memory read as length 0 when the backing detaches them: test/debug/debug_chains_test.ts).
     name: "DebugAllocator",
-    make: (backing) => new DebugAllocator(backing),
+    make: (backing) => new DebugAllocator(backing, { detachFreed: true }),
     caps: (parent) => ({ ...CHAIN_CAPS, lifo: parent.lifo, detachesOnFree: true }),
   },
 ];

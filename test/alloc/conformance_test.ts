@@ -315,8 +315,8 @@ for (const subject of SUBJECTS) {
         const { allocator: inner, backings } = subject.make();
         disposeQuietly(inner);
         const backing = backings[0] as Allocator;
-        const detach = !subject.name.includes("detachFreed:false");
-        const a = new DebugAllocator(backing, { memoryLimit: 1000, ...(detach ? {} : { detachFreed: false }) });
+        const detach = subject.name.includes("detachFreed");
+        const a = new DebugAllocator(backing, { memoryLimit: 1000, detachFreed: detach });
         const first = a.alloc(600);
         failsCleanly(a, 600, "limit-exceeded", "DebugAllocator({ memoryLimit: 1000 }) with 600 bytes live");
         // resize respects the limit too

@@ -57,6 +57,12 @@ badInputTable<Arranged>("DebugAllocator", [
     act: () => new DebugAllocator(undefined, any({ unknown: true })),
     expect: TypeError,
   },
+  {
+    // Unreachable blocks are found through each block's own buffer, which only detachFreed gives.
+    name: "new DebugAllocator(undefined, { reportUnreachable: true, detachFreed: false })",
+    act: () => new DebugAllocator(undefined, { reportUnreachable: true, detachFreed: false }),
+    expect: TypeError,
+  },
   { name: "alloc(-1)", arrange, act: ({ debug }) => debug.alloc(-1), expect: RangeError, after: stillWorks },
   { name: "alloc(NaN)", arrange, act: ({ debug }) => debug.alloc(NaN), expect: RangeError, after: stillWorks },
   { name: "alloc('8')", arrange, act: ({ debug }) => debug.alloc(any("8")), expect: TypeError, after: stillWorks },
@@ -84,8 +90,8 @@ badInputTable<Arranged>("DebugAllocator", [
     after: stillWorks,
   },
   {
-    name: "free(a foreign Uint8Array) (detachFreed: false)",
-    arrange: () => arrange({ detachFreed: false }),
+    name: "free(a foreign Uint8Array) (detachFreed: true)",
+    arrange: () => arrange({ detachFreed: true }),
     act: ({ debug }) => debug.free(new Uint8Array(8)),
     expect: "invalid-free",
     after: stillWorks,
@@ -133,6 +139,18 @@ badInputTable<Arranged>("DebugAllocator", [
     after: stillWorks,
   },
   {
+    name: "free(the view of a freed block)",
+    arrange: () => {
+      const arranged = arrange();
+      const gone = arranged.debug.alloc(8);
+      arranged.debug.free(gone);
+      return { ...arranged, extra: gone };
+    },
+    act: ({ debug, extra }) => debug.free(extra as Uint8Array),
+    expect: "double-free",
+    after: stillWorks,
+  },
+  {
     name: "resize past memoryLimit",
     arrange: () => arrange({ memoryLimit: 40 }),
     act: ({ debug, block }) => debug.resize(block, 41),
@@ -140,9 +158,9 @@ badInputTable<Arranged>("DebugAllocator", [
     after: stillWorks,
   },
   {
-    name: "free(the view of a freed block) (detachFreed)",
+    name: "free(the view of a freed block) (detachFreed: true)",
     arrange: () => {
-      const arranged = arrange();
+      const arranged = arrange({ detachFreed: true });
       const gone = arranged.debug.alloc(8);
       arranged.debug.free(gone);
       return { ...arranged, extra: gone };

@@ -268,8 +268,8 @@ test("DebugAllocator reports leaks at deinit with size, address and allocation s
   assert.equal(blocks[1].length, 0, "deinit detaches leaked blocks too");
 });
 
-test("DebugAllocator detaches freed views and poisons memory", () => {
-  const debug = new DebugAllocator(undefined, { poison: true, neverUnmap: true });
+test("DebugAllocator with detachFreed: true detaches freed views and poisons memory", () => {
+  const debug = new DebugAllocator(undefined, { poison: true, neverUnmap: true, detachFreed: true });
   const v = debug.alloc(64);
   assert.ok(v.every((b) => b === 0xaa), "fresh bytes are 0xAA");
   const address = addressOf(v);
