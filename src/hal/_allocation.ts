@@ -30,6 +30,8 @@ export interface Bookkeeping {
   readonly counters: Counters;
   /** The newest allocation, if it is this one, leaves the index's list at once. */
   released(a: Allocation): void;
+  /** An address was read: the index takes the allocations it holds back now. */
+  remember(): void;
 }
 
 /**
@@ -99,7 +101,10 @@ export class Allocation implements MemoryAllocation {
 
   /** The address of the first byte; 0 when first read after the memory went back. */
   get address(): number {
-    if (this.#address < 0) this.#address = addressOfLive(this.#bytes);
+    if (this.#address < 0) {
+      this.#address = addressOfLive(this.#bytes);
+      if (this.#size > 0) this.#origin.books.remember(); // a later free of this address can be recognized
+    }
     return this.#address;
   }
 

@@ -10,6 +10,8 @@ export class AllocationIndex {
   /** Allocations added since the map was last brought up to date: the first #count slots of a fixed array. */
   #pending: (Allocation | undefined)[] = new Array(1024).fill(undefined);
   #count = 0;
+  /** The newest allocation, not yet in the list. */
+  #newest: Allocation | null = null;
   readonly #byAddress = new Map<number, Allocation>();
   #live: () => number;
 
@@ -18,22 +20,38 @@ export class AllocationIndex {
     this.#live = live;
   }
 
-  /** A new allocation. */
+  /**
+   * A new allocation. It waits in a slot of its own until the next one comes,
+   * so an allocate / deallocate pair never touches the list.
+   */
   add(a: Allocation): void {
-    this.#pending[this.#count++] = a;
-    if (this.#count === this.#pending.length) this.#compact();
+    const newest = this.#newest;
+    this.#newest = a;
+    if (newest !== null) {
+      this.#pending[this.#count++] = newest;
+      if (this.#count === this.#pending.length) this.#compact();
+    }
   }
 
-  /**
-   * An allocation was released: the newest one (an allocate / deallocate pair) leaves the list at once,
-   * unless its address was read (then the map keeps it, to call a second free of that address one).
-   */
+  /** An allocation was released: the newest one (or the list's last) leaves at once. */
   released(a: Allocation): void {
+    if (this.#newest === a) {
+      this.#newest = null;
+      return;
+    }
     const last = this.#count - 1;
-    if (last >= 0 && this.#pending[last] === a && Allocation.knownAddress(a) < 0) {
+    if (last >= 0 && this.#pending[last] === a) {
       this.#pending[last] = undefined;
       this.#count = last;
     }
+  }
+
+  /**
+   * Someone read `a`'s address: index it now, so that after its release a
+   * free of that address is told apart from a foreign one ("double-free").
+   */
+  remember(): void {
+    this.#update();
   }
 
   /**
@@ -62,12 +80,19 @@ export class AllocationIndex {
 
   /** Forgets everything. */
   clear(): void {
+    this.#newest = null;
     this.#pending.fill(undefined, 0, this.#count);
     this.#count = 0;
     this.#byAddress.clear();
   }
 
   #update(): void {
+    const newest = this.#newest;
+    if (newest !== null) {
+      this.#newest = null;
+      this.#pending[this.#count++] = newest;
+      if (this.#count === this.#pending.length) this.#compact();
+    }
     const pending = this.#pending, count = this.#count;
     if (count === 0) return;
     const map = this.#byAddress;

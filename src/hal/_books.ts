@@ -11,6 +11,10 @@ export class Books implements Bookkeeping {
 
   released(a: Allocation): void {
     this.index.released(a);
-    if (this.waiters.size !== 0) this.waiters.wake();
+    if (this.waiters.count !== 0) this.waiters.wake();
+  }
+
+  remember(): void {
+    this.index.remember();
   }
 }

@@ -31,10 +31,8 @@ export class WaitQueue {
     this.#underPressure = underPressure;
   }
 
-  /** Waiters now. */
-  get size(): number {
-    return this.#waiters.length;
-  }
+  /** Waiters now (a field, read on every deallocation). */
+  count = 0;
 
   /**
    * Waits up to `timeoutMs` for `attempt` to give a result; rejects with
@@ -54,6 +52,7 @@ export class WaitQueue {
         }, timeoutMs);
       }
       this.#waiters.push(waiter as Waiter<unknown>);
+      this.count = this.#waiters.length;
       this.#watchPressure();
     });
   }
@@ -72,6 +71,7 @@ export class WaitQueue {
   rejectAll(error: () => unknown): void {
     const waiters = this.#waiters;
     this.#waiters = [];
+    this.count = 0;
     this.#stopPoll();
     for (const w of waiters) {
       if (w.timer !== null) clearTimeout(w.timer);
@@ -101,6 +101,7 @@ export class WaitQueue {
     const at = this.#waiters.indexOf(w);
     if (at < 0) return false;
     this.#waiters.splice(at, 1);
+    this.count = this.#waiters.length;
     if (w.timer !== null) clearTimeout(w.timer);
     if (this.#waiters.length === 0) this.#stopPoll();
     return true;

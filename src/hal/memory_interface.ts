@@ -302,7 +302,7 @@ export class MemoryInterface implements Disposable {
     for (let t = 0; t < OVERALL; t++) {
       if (frame.count[t] !== 0) this.#counters.removed(t, frame.bytes[t], frame.count[t]);
     }
-    if (this.#waiters.size !== 0) this.#waiters.wake();
+    if (this.#waiters.count !== 0) this.#waiters.wake();
   }
 
   /**
