@@ -172,7 +172,7 @@ export class Backings {
         if (size > PACKET_BYTES) return `packet buffers hold at most ${PACKET_BYTES} bytes`;
         return align > CACHE_LINE ? `packet buffers are aligned to ${CACHE_LINE} bytes, not ${align}` : null;
       case B_STACK:
-        return size + align > this.#sizes.stackBytes + 16
+        return size > this.#sizes.stackBytes
           ? `the stack holds ${this.#sizes.stackBytes} bytes (budgets.stack sets its size)`
           : null;
       case B_BUDDY:
@@ -204,17 +204,15 @@ export class Backings {
    */
   take(backing: number, size: number, align: number, name: string | undefined): Taken | null {
     if (backing === B_SHARED) return this.#takeShared(size, name);
-    const allocator = this.allocator(backing)!;
+    // A pool block goes back to its class pool; everything else to the backing's allocator.
+    const from = backing === B_POOLS ? this.pools.pool(classOf(size, align)) : this.allocator(backing)!;
     let view: Uint8Array | null;
-    if (backing === B_POOLS) {
-      view = this.pools.pool(classOf(size, align)).tryAlloc(size);
-    } else if (backing === B_LOCKED || backing === B_SECRET) {
-      view = allocator.alloc(size, align); // its AllocationError names RLIMIT_MEMLOCK when the kernel refuses
+    if (backing === B_LOCKED || backing === B_SECRET) {
+      view = from.alloc(size, align); // its AllocationError names RLIMIT_MEMLOCK when the kernel refuses
     } else {
-      view = allocator.tryAlloc(size, backing === B_NETWORK ? undefined : align);
+      view = from.tryAlloc(size, backing === B_NETWORK || backing === B_POOLS ? undefined : align);
     }
     if (view === null) return null;
-    const from = backing === B_POOLS ? this.pools.pool(classOf(size, align)) : allocator;
     return { view, from, releasable: null, alignment: this.alignment(backing, align, size), name: undefined };
   }
 
