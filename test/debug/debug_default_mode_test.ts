@@ -11,7 +11,11 @@ import {
   Arena,
   DebugAllocator,
   type DebugAllocatorOptions,
+  deinit,
   FreeListAllocator,
+  getAllocator,
+  initAllocator,
+  leakCheck,
   PoolAllocator,
   SystemAllocator,
 } from "../../mod.ts";
@@ -57,6 +61,24 @@ test("default options: freed views of a pool's memory keep their length; detachF
   overSystem.free(freed);
   assert.equal(freed.length, 0);
   overSystem.deinit();
+});
+
+test("leakCheck detaches freed blocks whatever the backing; the global allocator's freed views read as length 0", async () => {
+  using pool = new PoolAllocator({ blockSize: 64 });
+  let freed: Uint8Array | null = null;
+  await leakCheck((allocator) => {
+    freed = allocator.alloc(16);
+    allocator.free(freed);
+  }, pool);
+  assert.equal(freed!.length, 0, "leakCheck asks for detachFreed: true");
+  initAllocator({ leakCheckAtExit: "off" });
+  try {
+    const block = getAllocator().alloc(16);
+    getAllocator().free(block);
+    assert.equal(block.length, 0, "its SystemAllocator detaches the block's buffer");
+  } finally {
+    deinit();
+  }
 });
 
 test("default options: a free, resize or owns through a freed view is caught, also after the address was reused", () => {
