@@ -192,3 +192,7 @@ export type {
 } from "./src/hal/memory_types.ts";
 export { RegionAllocator } from "./src/hal/region_allocator.ts";
 export type { MemoryReport, RegionAllocatorOptions, RegionName, RegionReport } from "./src/hal/region_allocator.ts";
+
+// Reclaimable memory, frame pools and resource heaps (the iOS memory design).
+export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
+export type { PurgeableBufferOptions, PurgeableState } from "./src/budget/purgeable_buffer.ts";

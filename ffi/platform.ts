@@ -35,6 +35,8 @@ export interface PlatformConstants {
   readonly MADV_WILLNEED: number;
   readonly MADV_DONTNEED: number;
   readonly MADV_FREE: number;
+  /** Reclaim a range now (Linux 5.4+: lazily freed pages are discarded); -1 where the platform has none (macOS). */
+  readonly MADV_PAGEOUT: number;
   /** -1 where the platform has no transparent huge pages. */
   readonly MADV_HUGEPAGE: number;
   /** Exclude a range from core dumps; -1 where the platform has no such advice (macOS). */
@@ -86,6 +88,7 @@ const LINUX: PlatformConstants = {
   MADV_WILLNEED: 3,
   MADV_DONTNEED: 4,
   MADV_FREE: 8,
+  MADV_PAGEOUT: 21,
   MADV_HUGEPAGE: 14,
   MADV_DONTDUMP: 16,
   MS_SYNC: 4,
@@ -125,6 +128,7 @@ const DARWIN: PlatformConstants = {
   MADV_WILLNEED: 3,
   MADV_DONTNEED: 4,
   MADV_FREE: 5,
+  MADV_PAGEOUT: -1,
   MADV_HUGEPAGE: -1,
   MADV_DONTDUMP: -1,
   MS_SYNC: 0x0010,

@@ -135,6 +135,14 @@ const DARWIN_SYMBOLS: SymbolTable = {
   notify_register_check: { parameters: ["buffer", "buffer"], result: "u32" },
   // uint32_t notify_get_state(int token, uint64_t *state64)
   notify_get_state: { parameters: ["i32", "buffer"], result: "u32" },
+  // Purgeable memory (PurgeableBuffer). mach_port_t mach_task_self(void): the function behind the macro.
+  mach_task_self: { parameters: [], result: "u32" },
+  // kern_return_t vm_allocate(vm_map_t target, vm_address_t *address, vm_size_t size, int flags)
+  vm_allocate: { parameters: ["u32", "buffer", "usize", "i32"], result: "i32" },
+  // kern_return_t vm_deallocate(vm_map_t target, vm_address_t address, vm_size_t size)
+  vm_deallocate: { parameters: ["u32", "usize", "usize"], result: "i32" },
+  // kern_return_t vm_purgable_control(vm_map_t target, vm_address_t address, vm_purgable_t control, int *state)
+  vm_purgable_control: { parameters: ["u32", "usize", "i32", "buffer"], result: "i32" },
 };
 
 /** libmemkit (ffi/memkit.h). */

@@ -45,6 +45,12 @@ export interface Libc {
   shm_open?: (name: Uint8Array, flags: number, ...rest: number[]) => number;
   shm_unlink?: (name: Uint8Array) => number;
   fstat?: (fd: number, stat: Uint8Array) => number;
+  mach_task_self?: () => number;
+  /** `address` receives the new region's address as one 64-bit integer. */
+  vm_allocate?: (task: number, address: Uint8Array, size: number, flags: number) => number;
+  vm_deallocate?: (task: number, address: number, size: number) => number;
+  /** `state` is an int read and written by the kernel (the old state after VM_PURGABLE_SET_STATE). */
+  vm_purgable_control?: (task: number, address: number, control: number, state: Uint8Array) => number;
 }
 
 /** libmemkit's functions as the adapters expose them. */

@@ -1,0 +1,309 @@
+/**
+ * Native memory the operating system may take back while it is volatile.
+ *
+ * @module
+ */
+import { native } from "../../ffi/native.ts";
+import { detach } from "../base/_detach.ts";
+import { checkSize, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
+import { mapPages, type Mapping, type MappingWindow } from "../pages/mapping.ts";
+import {
+  DarwinPurgeableRegion,
+  decodePurgableState,
+  VM_PURGABLE_NONVOLATILE,
+  VM_PURGABLE_VOLATILE,
+} from "./_purgeable_darwin.ts";
+import { PageSentinels } from "./_purgeable_sentinels.ts";
+
+/**
+ * What {@linkcode PurgeableBuffer.makeNonVolatile} found: the contents were
+ * `"kept"`, or the OS took the memory while it was volatile (`"purged"`: the
+ * bytes are zero, then the restore callback refills them).
+ *
+ * @example
+ * ```ts
+ * import { PurgeableBuffer, type PurgeableState } from "@memkit/memkit";
+ *
+ * using buffer = new PurgeableBuffer(4096);
+ * buffer.makeVolatile();
+ * const state: PurgeableState = buffer.makeNonVolatile();
+ * console.log(state); // "kept" unless the kernel needed the page meanwhile
+ * ```
+ */
+export type PurgeableState = "kept" | "purged";
+
+/**
+ * Options of {@linkcode PurgeableBuffer}.
+ *
+ * @example
+ * ```ts
+ * import { PurgeableBuffer, type PurgeableBufferOptions } from "@memkit/memkit";
+ *
+ * const options: PurgeableBufferOptions = { restore: (bytes) => bytes.fill(1) };
+ * using buffer = new PurgeableBuffer(4096, options);
+ * ```
+ */
+export interface PurgeableBufferOptions {
+  /**
+   * Called by `makeNonVolatile()` when the contents were purged, with the new
+   * (zero-filled) view, to recreate them (decode the image again, re-render
+   * the texture). Not called when the contents were kept.
+   */
+  restore?: (bytes: Uint8Array) => void;
+}
+
+const OptionsSchema = z.object({
+  restore: typeCheck<(bytes: Uint8Array) => void>((v) => typeof v === "function", "must be a function").optional(),
+}).strict();
+
+// The storage per OS: a page mapping with sentinels on Linux (madvise MADV_FREE),
+// a purgeable VM region on macOS (vm_purgable_control).
+interface Storage {
+  readonly address: number;
+  /** A fresh view over the first `length` bytes, and how to end it. */
+  open(length: number): { bytes: Uint8Array; close(): void };
+  /** @throws {AllocationError} "platform" when the OS refuses (nothing changed then). */
+  makeVolatile(): void;
+  /** Whether the contents were purged (they read as zeros then). */
+  makeNonVolatile(): boolean;
+  release(): void;
+}
+
+class LinuxStorage implements Storage {
+  readonly #mapping: Mapping;
+  readonly #sentinels: PageSentinels;
+
+  constructor(byteLength: number) {
+    this.#mapping = mapPages(byteLength);
+    this.#sentinels = new PageSentinels(this.#mapping.byteLength / native.pageSize, native.pageSize);
+  }
+
+  get address(): number {
+    return this.#mapping.address;
+  }
+
+  open(length: number): { bytes: Uint8Array; close(): void } {
+    return this.#mapping.window(0, length) as MappingWindow;
+  }
+
+  // The sentinels are read and written through a window of their own, closed at once.
+  #withWords<T>(fn: (words: BigInt64Array) => T): T {
+    using whole = this.#mapping.window();
+    const bytes = whole.bytes;
+    return fn(new BigInt64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8));
+  }
+
+  makeVolatile(): void {
+    this.#withWords((words) => {
+      this.#sentinels.plant(words);
+      try {
+        this.#mapping.advise("free");
+      } catch (error) {
+        this.#sentinels.unplant(words);
+        throw error;
+      }
+    });
+  }
+
+  makeNonVolatile(): boolean {
+    const lost = this.#withWords((words) => this.#sentinels.collect(words));
+    // Some pages went: the whole buffer is purged, so every page reads as zeros (not a mix).
+    if (lost > 0) this.#mapping.advise("dont-need");
+    return lost > 0;
+  }
+
+  release(): void {
+    this.#mapping.unmap();
+  }
+}
+
+class DarwinStorage implements Storage {
+  readonly #region: DarwinPurgeableRegion;
+
+  constructor(byteLength: number) {
+    this.#region = new DarwinPurgeableRegion(Math.ceil(byteLength / native.pageSize) * native.pageSize);
+  }
+
+  get address(): number {
+    return this.#region.address;
+  }
+
+  open(length: number): { bytes: Uint8Array; close(): void } {
+    const buffer = native.wrap(this.#region.address, length);
+    return { bytes: new Uint8Array(buffer), close: () => detach(buffer, this.#region.address, length) };
+  }
+
+  makeVolatile(): void {
+    this.#region.setState(VM_PURGABLE_VOLATILE);
+  }
+
+  makeNonVolatile(): boolean {
+    return decodePurgableState(this.#region.setState(VM_PURGABLE_NONVOLATILE)) === "purged";
+  }
+
+  release(): void {
+    this.#region.release();
+  }
+}
+
+/**
+ * Native memory the operating system may take back while it is volatile, like
+ * a Metal resource's purgeable state: keep a decoded image or a rendered
+ * texture in it, call `makeVolatile()` while it is not in use, and
+ * `makeNonVolatile()` before using it again, which says whether the contents
+ * were `"kept"` or `"purged"` (and then calls `restore` to recreate them).
+ * Under memory pressure the kernel drops volatile pages instead of swapping
+ * or killing the process.
+ *
+ * **Linux**: the pages are advised `MADV_FREE`. The kernel says nothing
+ * about which it took, so the first word of each page is saved aside and a
+ * sentinel written there before the advice; a page without its sentinel
+ * afterwards was taken (it reads as zeros), and the buffer is then purged as
+ * a whole (every page zero, then `restore`). **macOS**: a purgeable VM region
+ * (`vm_allocate` with `VM_FLAGS_PURGABLE`, `vm_purgable_control`), where an
+ * EMPTY state means purged.
+ *
+ * **Views**: `makeVolatile()` detaches `bytes` (every view over it reads as
+ * length 0; memory the OS may take is never reachable from JavaScript), and
+ * `bytes` throws while the buffer is volatile; `makeNonVolatile()` gives a
+ * new view. `dispose()` unmaps the memory; after it every method throws
+ * `AllocationError("use-after-free")`.
+ *
+ * @example
+ * ```ts
+ * import { PurgeableBuffer } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const decode = (bytes: Uint8Array) => bytes.fill(42); // stands for decoding an image again
+ * using image = new PurgeableBuffer(1 << 20, { restore: decode });
+ * decode(image.bytes);
+ * image.makeVolatile(); // not needed for a while: the OS may take it
+ * const state = image.makeNonVolatile(); // needed again
+ * assert.ok(state === "kept" || state === "purged");
+ * assert.equal(image.bytes[12345], 42); // kept, or restored by `decode`
+ * ```
+ */
+export class PurgeableBuffer implements Disposable {
+  /** Bytes asked for (the memory behind them is whole pages). */
+  readonly byteLength: number;
+  readonly #storage: Storage;
+  readonly #restore: ((bytes: Uint8Array) => void) | undefined;
+  #view: { bytes: Uint8Array; close(): void } | null = null;
+  #volatile = false;
+  #disposed = false;
+  #purges = 0;
+
+  /**
+   * Maps `byteLength` bytes (whole pages), non-volatile and zero-filled.
+   *
+   * @param byteLength Bytes, at least 1.
+   * @param options The restore callback.
+   * @throws {TypeError} For a non-number size or mistyped options.
+   * @throws {RangeError} For a size that is not an integer from 1 to 2^47.
+   * @throws {AllocationError} "out-of-memory" when the OS refuses the memory; "unsupported" without FFI.
+   */
+  constructor(byteLength: number, options?: PurgeableBufferOptions) {
+    checkSize(byteLength, "create PurgeableBuffer", "byteLength", MAX_BLOCK_SIZE, 1);
+    const parsed = parseOptions(OptionsSchema, options, "create PurgeableBuffer");
+    if (native.libcError) throw new AllocationError("unsupported", native.libcError);
+    this.byteLength = byteLength;
+    this.#restore = parsed.restore;
+    this.#storage = native.os === "darwin" ? new DarwinStorage(byteLength) : new LinuxStorage(byteLength);
+  }
+
+  /** Address of the first byte (the memory stays at this address for the buffer's life). */
+  get address(): number {
+    return this.#storage.address;
+  }
+
+  /** Whether the OS may take the memory now (between `makeVolatile()` and `makeNonVolatile()`). */
+  get volatile(): boolean {
+    return this.#volatile;
+  }
+
+  /** How many times `makeNonVolatile()` found the contents purged. */
+  get purgeCount(): number {
+    return this.#purges;
+  }
+
+  /** Whether `dispose()` has run. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * The contents, one view until the next `makeVolatile()` (which detaches it).
+   * @throws {AllocationError} "unsupported" while volatile (call `makeNonVolatile()` first);
+   *   "use-after-free" after `dispose()`.
+   */
+  get bytes(): Uint8Array {
+    this.#alive("read bytes");
+    if (this.#volatile) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot read bytes of ${this.#label()} while it is volatile: the OS may take its pages at any time; ` +
+          `call makeNonVolatile() first`,
+      );
+    }
+    this.#view ??= this.#storage.open(this.byteLength);
+    return this.#view.bytes;
+  }
+
+  /**
+   * Lets the OS take the memory when it needs it; detaches `bytes`. Does
+   * nothing when already volatile.
+   * @throws {AllocationError} "platform" when the OS refuses (nothing changes then); "use-after-free" after `dispose()`.
+   */
+  makeVolatile(): void {
+    this.#alive("make volatile");
+    if (this.#volatile) return;
+    this.#storage.makeVolatile();
+    this.#volatile = true;
+    this.#view?.close();
+    this.#view = null;
+  }
+
+  /**
+   * Takes the memory back from the OS: `"kept"` when the contents are as they
+   * were, `"purged"` when the OS took them (the bytes are then zero and
+   * `restore`, when given, has been called with the new view). A buffer that
+   * is not volatile returns `"kept"`.
+   * @throws {AllocationError} "platform" when the OS refuses; "use-after-free" after `dispose()`.
+   *   An error thrown by `restore` propagates; the buffer is then non-volatile with zero bytes.
+   */
+  makeNonVolatile(): PurgeableState {
+    this.#alive("make non-volatile");
+    if (!this.#volatile) return "kept";
+    const purged = this.#storage.makeNonVolatile();
+    this.#volatile = false;
+    if (!purged) return "kept";
+    this.#purges++;
+    this.#restore?.(this.bytes);
+    return "purged";
+  }
+
+  /** Detaches `bytes` and returns the memory to the OS; a second call does nothing. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#view?.close();
+    this.#view = null;
+    this.#storage.release();
+  }
+
+  /** Same as `dispose()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #label(): string {
+    return `PurgeableBuffer of ${this.byteLength} bytes at 0x${this.#storage.address.toString(16)}`;
+  }
+
+  #alive(op: string): void {
+    if (this.#disposed) {
+      throw new AllocationError("use-after-free", `Cannot ${op} of ${this.#label()}: it was disposed`);
+    }
+  }
+}
