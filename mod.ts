@@ -193,6 +193,16 @@ export type {
 export { RegionAllocator } from "./src/hal/region_allocator.ts";
 export type { MemoryReport, RegionAllocatorOptions, RegionName, RegionReport } from "./src/hal/region_allocator.ts";
 
+// Budgets and caches that respond to memory pressure (the iOS memory design).
+export { BudgetPriority, MemoryBudget } from "./src/budget/memory_budget.ts";
+export type {
+  BudgetCategoryStats,
+  MemoryBudgetOptions,
+  MemoryBudgetStats,
+  Reclaimer,
+} from "./src/budget/memory_budget.ts";
+export { BudgetToken } from "./src/budget/budget_token.ts";
+
 // Reclaimable memory, frame pools and resource heaps (the iOS memory design).
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
 export type { PurgeableBufferOptions, PurgeableState } from "./src/budget/purgeable_buffer.ts";

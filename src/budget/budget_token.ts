@@ -1,0 +1,60 @@
+/**
+ * What a {@linkcode MemoryBudget} hands out for bytes it granted.
+ *
+ * @module
+ */
+
+/**
+ * Bytes granted by {@linkcode MemoryBudget.request}: they count against the
+ * budget (and their category) until the token is released. Releasing twice
+ * is a no-op, so `using` and an explicit `release()` may meet.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBudget } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const budget = new MemoryBudget({ physicalBytes: 1 << 20, categories: ["videoFrames"] });
+ * {
+ *   using token = budget.request(4096, "videoFrames")!;
+ *   assert.equal(token.size, 4096);
+ *   assert.equal(budget.usedBytes, 4096);
+ * }
+ * assert.equal(budget.usedBytes, 0); // released at the end of the block
+ * ```
+ */
+export class BudgetToken implements Disposable {
+  /** The bytes granted. */
+  readonly size: number;
+  /** The category they count in. */
+  readonly category: string;
+  /** The priority they were asked at (0..100). */
+  readonly priority: number;
+  #release: ((token: BudgetToken) => void) | null;
+
+  /** Made by {@linkcode MemoryBudget.request} only; `release` gives the bytes back. */
+  constructor(size: number, category: string, priority: number, release: (token: BudgetToken) => void) {
+    this.size = size;
+    this.category = category;
+    this.priority = priority;
+    this.#release = release;
+  }
+
+  /** Whether the bytes went back already. */
+  get released(): boolean {
+    return this.#release === null;
+  }
+
+  /** Gives the bytes back to the budget; a second call does nothing. */
+  release(): void {
+    const release = this.#release;
+    if (release === null) return;
+    this.#release = null;
+    release(this);
+  }
+
+  /** Releases the token, for `using`. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}

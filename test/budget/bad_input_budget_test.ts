@@ -1,0 +1,76 @@
+// Bad input to MemoryBudget: each row gets its documented error without a
+// native call and leaves the budget as it was.
+import assert from "node:assert/strict";
+import { MemoryBudget } from "../../mod.ts";
+import { type BadInputRow, badInputTable } from "../_bad_input.ts";
+
+// deno-lint-ignore no-explicit-any
+const any = (value: unknown): any => value;
+
+function arrange(): MemoryBudget {
+  const budget = new MemoryBudget({ physicalBytes: 1 << 20, categories: ["videoFrames", "ui"] });
+  budget.request(1000, "ui");
+  return budget;
+}
+
+// Nothing changed: the one token is still counted, and the budget still grants.
+function unchanged(budget: MemoryBudget): void {
+  const stats = budget.stats();
+  assert.equal(stats.usedBytes, 1000);
+  assert.equal(stats.totalBytes, 1 << 19);
+  assert.deepEqual(Object.keys(stats.categories), ["videoFrames", "ui"]);
+  assert.equal(stats.categories.videoFrames.refused, 0);
+  budget.request(24, "videoFrames")!.release();
+}
+
+const create = (options: unknown) => () => new MemoryBudget(any(options));
+const rows: BadInputRow<MemoryBudget>[] = [
+  { name: "request(-1)", act: (b) => b.request(-1, "ui"), expect: RangeError },
+  { name: "request(NaN)", act: (b) => b.request(NaN, "ui"), expect: RangeError },
+  { name: "request(1.5)", act: (b) => b.request(1.5, "ui"), expect: RangeError },
+  { name: "request(2^53)", act: (b) => b.request(2 ** 53, "ui"), expect: RangeError },
+  { name: "request('64')", act: (b) => b.request(any("64"), "ui"), expect: TypeError },
+  { name: "request of an undeclared category", act: (b) => b.request(64, "effects"), expect: TypeError },
+  { name: "request with category ''", act: (b) => b.request(64, ""), expect: TypeError },
+  { name: "request with category 7", act: (b) => b.request(64, any(7)), expect: TypeError },
+  { name: "request with priority 101", act: (b) => b.request(64, "ui", 101), expect: RangeError },
+  { name: "request with priority -1", act: (b) => b.request(64, "ui", -1), expect: RangeError },
+  { name: "request with priority NaN", act: (b) => b.request(64, "ui", NaN), expect: RangeError },
+  { name: "request with priority 'high'", act: (b) => b.request(64, "ui", any("high")), expect: TypeError },
+  { name: "addReclaimer(null)", act: (b) => b.addReclaimer(any(null)), expect: TypeError },
+  {
+    name: "addReclaimer with priority 1000",
+    act: (b) => b.addReclaimer(() => 0, { priority: 1000 }),
+    expect: RangeError,
+  },
+  { name: "addReclaimer with options 5", act: (b) => b.addReclaimer(() => 0, any(5)), expect: TypeError },
+  { name: "adaptToPressure(5)", act: (b) => b.adaptToPressure(any(5)), expect: RangeError },
+  { name: "adaptToPressure('high')", act: (b) => b.adaptToPressure(any("high")), expect: TypeError },
+  { name: "adaptToThermalState('hot')", act: (b) => b.adaptToThermalState(any("hot")), expect: TypeError },
+  { name: "new MemoryBudget({ physicalBytes: -1 })", act: create({ physicalBytes: -1 }), expect: RangeError },
+  { name: "new MemoryBudget({ physicalBytes: NaN })", act: create({ physicalBytes: NaN }), expect: RangeError },
+  { name: "new MemoryBudget with fraction 0", act: create({ fractions: { normal: 0 } }), expect: RangeError },
+  { name: "new MemoryBudget with fraction 1.5", act: create({ fractions: { warning: 1.5 } }), expect: RangeError },
+  {
+    name: "new MemoryBudget with fractions growing with pressure",
+    act: create({ physicalBytes: 100, fractions: { normal: 0.2, warning: 0.5 } }),
+    expect: RangeError,
+  },
+  {
+    name: "new MemoryBudget with thermal reduction 1",
+    act: create({ thermalReductions: { fair: 1 } }),
+    expect: RangeError,
+  },
+  {
+    name: "new MemoryBudget with minimumBytes above the normal total",
+    act: create({ physicalBytes: 100, minimumBytes: 51 }),
+    expect: RangeError,
+  },
+  { name: "new MemoryBudget with categories []", act: create({ categories: [] }), expect: TypeError },
+  { name: "new MemoryBudget with a repeated category", act: create({ categories: ["a", "a"] }), expect: TypeError },
+  { name: "new MemoryBudget with an unknown option", act: create({ physicalBytes: 100, limit: 5 }), expect: TypeError },
+  { name: "new MemoryBudget with pressure {}", act: create({ physicalBytes: 100, pressure: {} }), expect: TypeError },
+  { name: "new MemoryBudget(5)", act: create(5), expect: TypeError },
+];
+
+badInputTable("MemoryBudget", rows.map((row) => ({ ...row, arrange, after: unchanged })));
