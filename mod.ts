@@ -206,3 +206,12 @@ export { BudgetToken } from "./src/budget/budget_token.ts";
 // Reclaimable memory, frame pools and resource heaps (the iOS memory design).
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
 export type { PurgeableBufferOptions, PurgeableState } from "./src/budget/purgeable_buffer.ts";
+export { FramePool } from "./src/budget/frame_pool.ts";
+export type {
+  FormatPoolStats,
+  Frame,
+  FrameFormat,
+  FramePoolOptions,
+  FramePoolStats,
+  FrameSet,
+} from "./src/budget/frame_pool.ts";

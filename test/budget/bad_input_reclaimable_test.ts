@@ -2,6 +2,7 @@
 // row gets its documented error without a native call (checked before any)
 // and leaves memkit usable.
 import assert from "node:assert/strict";
+import { FramePool, type FrameSet } from "../../src/budget/frame_pool.ts";
 import { PurgeableBuffer } from "../../src/budget/purgeable_buffer.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
 
@@ -55,3 +56,102 @@ const purgeableRows: BadInputRow<PurgeableBuffer | undefined>[] = [
   })),
 ];
 badInputTable("PurgeableBuffer", purgeableRows);
+
+interface Pools {
+  pool: FramePool;
+  other: FramePool;
+  set: FrameSet;
+  released: FrameSet;
+  foreign: FrameSet;
+}
+
+const format = { width: 16, height: 4, bytesPerPixel: 4 };
+
+function arrangePools(): Pools {
+  const pool = new FramePool({ maxFrames: 9 });
+  const other = new FramePool();
+  const released = pool.acquireFrameSet(format)!;
+  released.release();
+  return { pool, other, set: pool.acquireFrameSet(format)!, released, foreign: other.acquireFrameSet(format)! };
+}
+
+// The pool still serves its format, the set in use is intact, then everything goes.
+function poolsUsable({ pool, other, set }: Pools): void {
+  set.current.bytes[0] = 1;
+  const stats = pool.stats().formats[0];
+  assert.equal(stats.inUse, 3);
+  const more = pool.acquireFrameSet(format)!;
+  more.release();
+  set.release();
+  pool.dispose();
+  other.dispose();
+}
+
+const frameRows: Omit<BadInputRow<Pools>, "arrange" | "after">[] = [
+  { name: "acquireFrameSet(null)", act: (c) => c.pool.acquireFrameSet(any(null)), expect: TypeError },
+  { name: "acquireFrameSet('4k')", act: (c) => c.pool.acquireFrameSet(any("4k")), expect: TypeError },
+  { name: "width 0", act: (c) => c.pool.acquireFrameSet({ ...format, width: 0 }), expect: RangeError },
+  { name: "height 0", act: (c) => c.pool.acquireFrameSet({ ...format, height: 0 }), expect: RangeError },
+  { name: "width 1.5", act: (c) => c.pool.acquireFrameSet({ ...format, width: 1.5 }), expect: RangeError },
+  { name: "height -1", act: (c) => c.pool.acquireFrameSet({ ...format, height: -1 }), expect: RangeError },
+  {
+    name: "bytesPerPixel NaN",
+    act: (c) => c.pool.acquireFrameSet({ ...format, bytesPerPixel: NaN }),
+    expect: RangeError,
+  },
+  {
+    name: "bytesPerPixel 0.5",
+    act: (c) => c.pool.acquireFrameSet({ ...format, bytesPerPixel: 0.5 }),
+    expect: RangeError,
+  },
+  { name: "planes 0", act: (c) => c.pool.acquireFrameSet({ ...format, planes: 0 }), expect: RangeError },
+  { name: "width Infinity", act: (c) => c.pool.acquireFrameSet({ ...format, width: Infinity }), expect: RangeError },
+  { name: "width 2**21", act: (c) => c.pool.acquireFrameSet({ ...format, width: 2 ** 21 }), expect: RangeError },
+  { name: "width '16'", act: (c) => c.pool.acquireFrameSet({ ...format, width: any("16") }), expect: TypeError },
+  { name: "no height", act: (c) => c.pool.acquireFrameSet(any({ width: 4, bytesPerPixel: 4 })), expect: TypeError },
+  {
+    name: "unknown key 'stride'",
+    act: (c) => c.pool.acquireFrameSet(any({ ...format, stride: 64 })),
+    expect: TypeError,
+  },
+  { name: "release(null)", act: (c) => c.pool.release(any(null)), expect: TypeError },
+  { name: "release({})", act: (c) => c.pool.release(any({ current: 1 })), expect: TypeError },
+  { name: "release of a released set", act: (c) => c.pool.release(c.released), expect: "double-free" },
+  { name: "release of a released frame", act: (c) => c.pool.release(c.released.next), expect: "double-free" },
+  { name: "release of another pool's set", act: (c) => c.pool.release(c.foreign), expect: "mismatched-allocator" },
+  {
+    name: "release of another pool's frame",
+    act: (c) => c.pool.release(c.foreign.current),
+    expect: "mismatched-allocator",
+  },
+  { name: "bytes of a released frame", act: (c) => c.released.current.bytes, expect: "use-after-free" },
+  { name: "plane(1) of a one-plane frame", act: (c) => c.set.current.plane(1), expect: RangeError },
+  { name: "row(4) of a 4-row frame", act: (c) => c.set.current.row(4), expect: RangeError },
+  { name: "row('0')", act: (c) => c.set.current.row(any("0")), expect: TypeError },
+  { name: "adaptToPressure(5)", act: (c) => c.pool.adaptToPressure(any(5)), expect: RangeError },
+  { name: "adaptToPressure(-1)", act: (c) => c.pool.adaptToPressure(any(-1)), expect: RangeError },
+  { name: "adaptToPressure(1.5)", act: (c) => c.pool.adaptToPressure(any(1.5)), expect: RangeError },
+  { name: "adaptToPressure('high')", act: (c) => c.pool.adaptToPressure(any("high")), expect: TypeError },
+];
+badInputTable(
+  "FramePool",
+  frameRows.map((row) => ({ ...row, arrange: arrangePools, after: poolsUsable })),
+);
+
+badInputTable<undefined>("FramePool options", [
+  { name: "maxFrames 2", act: () => new FramePool({ maxFrames: 2 }), expect: RangeError },
+  { name: "maxFrames 3.5", act: () => new FramePool({ maxFrames: 3.5 }), expect: RangeError },
+  { name: "maxFrames '6'", act: () => new FramePool({ maxFrames: any("6") }), expect: TypeError },
+  { name: "maxBytes -1", act: () => new FramePool({ maxBytes: -1 }), expect: RangeError },
+  { name: "maxBytes NaN", act: () => new FramePool({ maxBytes: NaN }), expect: RangeError },
+  { name: "unknown option", act: () => new FramePool(any({ frames: 3 })), expect: TypeError },
+  {
+    name: "acquireFrameSet after dispose",
+    act: () => {
+      const pool = new FramePool();
+      pool.dispose();
+      pool.acquireFrameSet(format);
+    },
+    expect: "use-after-free",
+  },
+]);

@@ -1,0 +1,236 @@
+// One frame of a FramePool: its geometry (rows 64-byte aligned, planes one
+// after another, the frame whole pages), the pages behind it, and the handle
+// a caller holds between acquireFrameSet() and release().
+import { native } from "../../ffi/native.ts";
+import { AllocationError } from "../base/errors.ts";
+import type { Mapping, MappingWindow } from "../pages/mapping.ts";
+
+/**
+ * A frame format: pixels per row, rows, bytes per pixel and planes (each
+ * plane the full size, like planar RGB or a Y plane with chroma planes of the
+ * same size).
+ *
+ * @example
+ * ```ts
+ * import { type FrameFormat } from "@memkit/memkit";
+ *
+ * const uhd: FrameFormat = { width: 3840, height: 2160, bytesPerPixel: 4, planes: 1 };
+ * ```
+ */
+export interface FrameFormat {
+  /** Pixels per row, an integer of at least 1. */
+  readonly width: number;
+  /** Rows, an integer of at least 1. */
+  readonly height: number;
+  /** Bytes per pixel, an integer of at least 1. */
+  readonly bytesPerPixel: number;
+  /** Planes, an integer of at least 1. @default {1} */
+  readonly planes?: number;
+}
+
+/** Bytes per row, rounded up to a cache line. */
+export const ROW_ALIGNMENT = 64;
+
+/** The byte layout of one format. */
+export interface FrameGeometry {
+  readonly key: string;
+  readonly format: Readonly<Required<FrameFormat>>;
+  readonly rowBytes: number;
+  readonly planeBytes: number;
+  /** All planes. */
+  readonly byteLength: number;
+  /** What is mapped: `byteLength` rounded up to whole pages. */
+  readonly mappedBytes: number;
+}
+
+/** The layout of a checked format. */
+export function geometryOf(format: Required<FrameFormat>): FrameGeometry {
+  const rowBytes = Math.ceil((format.width * format.bytesPerPixel) / ROW_ALIGNMENT) * ROW_ALIGNMENT;
+  const planeBytes = rowBytes * format.height;
+  const byteLength = planeBytes * format.planes;
+  return {
+    key: `${format.width}x${format.height}x${format.bytesPerPixel}x${format.planes}`,
+    format: Object.freeze({ ...format }),
+    rowBytes,
+    planeBytes,
+    byteLength,
+    mappedBytes: Math.ceil(byteLength / native.pageSize) * native.pageSize,
+  };
+}
+
+/** The pages of one frame, kept by the pool between uses. */
+export interface FrameSlot {
+  readonly mapping: Mapping;
+  readonly geometry: FrameGeometry;
+  /** The handle holding it now, or null while idle. */
+  holder: FrameHandle | null;
+}
+
+/**
+ * One frame handed out by {@linkcode FramePool.acquireFrameSet}: page-aligned
+ * memory whose rows start on 64-byte boundaries. Its views are detached when
+ * it is released (they read as length 0), and every accessor then throws
+ * `AllocationError("use-after-free")` naming the frame: the pool gives the
+ * same memory to the next frame set.
+ *
+ * @example
+ * ```ts
+ * import { FramePool } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using pool = new FramePool();
+ * const set = pool.acquireFrameSet({ width: 100, height: 2, bytesPerPixel: 3 })!;
+ * const frame = set.current;
+ * assert.equal(frame.rowBytes, 320); // 300 bytes rounded up to 64
+ * frame.row(1)[0] = 255; // first pixel of the second row
+ * assert.equal(frame.bytes[320], 255);
+ * set.release();
+ * ```
+ */
+export interface Frame {
+  /** The frame's format. */
+  readonly format: Readonly<Required<FrameFormat>>;
+  /** Bytes per row: `width × bytesPerPixel` rounded up to 64. */
+  readonly rowBytes: number;
+  /** Bytes per plane: `rowBytes × height`. */
+  readonly planeBytes: number;
+  /** Bytes of all planes. */
+  readonly byteLength: number;
+  /** Whether it went back to its pool. */
+  readonly released: boolean;
+  /**
+   * Address of the first byte (page-aligned).
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  readonly address: number;
+  /**
+   * All planes, one view until release (which detaches it).
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  readonly bytes: Uint8Array;
+  /**
+   * Plane `index` (0 first): `planeBytes` bytes starting on a 64-byte boundary.
+   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the planes.
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  plane(index?: number): Uint8Array;
+  /**
+   * Row `y` of plane `plane`: `width × bytesPerPixel` bytes starting on a 64-byte boundary.
+   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the frame.
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  row(y: number, plane?: number): Uint8Array;
+}
+
+/** The one implementation of {@linkcode Frame}, made by the pool. */
+export class FrameHandle implements Frame {
+  /** The frame's format. */
+  readonly format: Readonly<Required<FrameFormat>>;
+  /** Bytes per row: `width × bytesPerPixel` rounded up to 64. */
+  readonly rowBytes: number;
+  /** Bytes per plane: `rowBytes × height`. */
+  readonly planeBytes: number;
+  /** Bytes of all planes. */
+  readonly byteLength: number;
+  #slot: FrameSlot | null;
+  #window: MappingWindow | null = null;
+  readonly #name: string;
+
+  constructor(slot: FrameSlot, name: string) {
+    const g = slot.geometry;
+    this.format = g.format;
+    this.rowBytes = g.rowBytes;
+    this.planeBytes = g.planeBytes;
+    this.byteLength = g.byteLength;
+    this.#slot = slot;
+    this.#name = name;
+    slot.holder = this;
+  }
+
+  /** Whether it went back to its pool. */
+  get released(): boolean {
+    return this.#slot === null;
+  }
+
+  /** Address of the first byte (page-aligned). */
+  get address(): number {
+    return this.#live("read address").mapping.address;
+  }
+
+  /**
+   * All planes, one view until release.
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  get bytes(): Uint8Array {
+    const slot = this.#live("read bytes");
+    this.#window ??= slot.mapping.window(0, this.byteLength);
+    return this.#window.bytes;
+  }
+
+  /**
+   * Plane `index` (0 first): `planeBytes` bytes starting on a 64-byte boundary.
+   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the planes.
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  plane(index = 0): Uint8Array {
+    checkIndex(index, this.format.planes, "plane", this.#name);
+    const bytes = this.bytes;
+    return bytes.subarray(index * this.planeBytes, (index + 1) * this.planeBytes);
+  }
+
+  /**
+   * Row `y` of plane `plane`: `width × bytesPerPixel` bytes starting on a 64-byte boundary.
+   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the frame.
+   * @throws {AllocationError} "use-after-free" after release.
+   */
+  row(y: number, plane = 0): Uint8Array {
+    checkIndex(y, this.format.height, "y", this.#name);
+    const start = this.plane(plane).byteOffset + y * this.rowBytes;
+    return this.bytes.subarray(start, start + this.format.width * this.format.bytesPerPixel);
+  }
+
+  /** The pool ends the handle: detaches its view and gives the slot back. */
+  end(): FrameSlot {
+    const slot = this.#slot!;
+    this.#window?.close();
+    this.#window = null;
+    this.#slot = null;
+    slot.holder = null;
+    return slot;
+  }
+
+  /** The slot this handle holds, or null after release. */
+  slot(): FrameSlot | null {
+    return this.#slot;
+  }
+
+  /** What messages call it. */
+  get label(): string {
+    return this.#name;
+  }
+
+  #live(op: string): FrameSlot {
+    if (this.#slot === null || this.#slot.mapping.byteLength === 0) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot ${op} of ${this.#name}: it was released to its FramePool, which may have given its memory to another frame`,
+      );
+    }
+    return this.#slot;
+  }
+}
+
+function checkIndex(value: unknown, count: number, name: string, frame: string): void {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot read ${name} of ${frame} as '${name}' must be a number: current value is ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 0 || value >= count) {
+    throw new RangeError(
+      `Cannot read ${name} of ${frame} as '${name}' must be an integer from 0 to ${
+        count - 1
+      }: current value is ${value}`,
+    );
+  }
+}
