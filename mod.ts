@@ -202,6 +202,16 @@ export type {
   Reclaimer,
 } from "./src/budget/memory_budget.ts";
 export { BudgetToken } from "./src/budget/budget_token.ts";
+export { ResourceCache } from "./src/budget/resource_cache.ts";
+export type {
+  DisposeReason,
+  Generated,
+  PrefetchReport,
+  Prediction,
+  ResourceCacheOptions,
+  ResourceCacheStats,
+} from "./src/budget/resource_cache.ts";
+export type { EvictionWeights } from "./src/budget/_eviction_score.ts";
 
 // Reclaimable memory, frame pools and resource heaps (the iOS memory design).
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
