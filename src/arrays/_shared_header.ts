@@ -306,8 +306,8 @@ export class SharedHeader {
    * style: a holder that frees the lock with bits 1 knows nobody sleeps, and
    * skips Atomics.notify). Once it has slept, it takes the lock with bits 2,
    * since others may sleep too. Only ever compareExchange, so a word written
-   * outside memkit is reported, never overwritten. Returns STATE as taken
-   * (with the lock bits this thread set).
+   * outside memkit is reported, never overwritten. Returns STATE as it was
+   * just before this thread took the lock (lock bits 0).
    * @throws {AllocationError} "timeout" past `timeoutMs`; "corruption" for lock bits 3.
    */
   #wait(): number {
