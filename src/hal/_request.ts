@@ -31,11 +31,29 @@ export const T_SYSTEM = 0,
   T_STACK = 6,
   T_POOL = 7;
 
-/** A type's index by name (a null-prototype record: "toString" is no type). */
-export const TYPE_INDEX: Readonly<Record<string, number>> = Object.assign(
-  Object.create(null),
-  Object.fromEntries(TYPES.map((t, i) => [t, i])),
-);
+/** A type's index by name, or -1 for anything else (a switch: no lookup in a dictionary, no "toString"). */
+export function typeIndexOf(type: unknown): number {
+  switch (type) {
+    case "system":
+      return T_SYSTEM;
+    case "video":
+      return T_VIDEO;
+    case "audio":
+      return T_AUDIO;
+    case "network":
+      return T_NETWORK;
+    case "shared":
+      return T_SHARED;
+    case "temporary":
+      return T_TEMPORARY;
+    case "stack":
+      return T_STACK;
+    case "pool":
+      return T_POOL;
+    default:
+      return -1;
+  }
+}
 
 const FLAGS: readonly MemoryFlag[] = ["zero", "cacheable", "dma-capable", "temporary", "secret"];
 /** Flag bits. */
@@ -163,7 +181,7 @@ export function checkRequest(
   checkSize(size, op, "size", undefined, 1);
   let t = T_SYSTEM;
   if (type !== undefined) {
-    t = typeof type === "string" ? TYPE_INDEX[type] ?? -1 : -1;
+    t = typeIndexOf(type);
     if (t < 0) {
       throw new TypeError(
         `Cannot ${op} as 'type' must be one of ${TYPES.join(", ")}: current value is ${describe(type)}`,
@@ -248,6 +266,10 @@ function readFlags(flags: unknown, op: string): { readonly bits: number; readonl
   return { bits, list: bits === 0 ? NO_FLAGS : Object.freeze(FLAGS.filter((_, i) => bits & (1 << i))) as MemoryFlag[] };
 }
 
+function conflictError(op: string, what: string, why: string): TypeError {
+  return new TypeError(`Cannot ${op} as ${what} do not go together: ${why}`);
+}
+
 // Which types, flags and allocators go together; returns the type that serves the request.
 function checkCombination(
   type: number,
@@ -256,30 +278,36 @@ function checkCombination(
   name: string | undefined,
   op: string,
 ): number {
-  const conflict = (what: string, why: string) => new TypeError(`Cannot ${op} as ${what} do not go together: ${why}`);
   const typeName = TYPES[type];
   if (bits & F_TEMPORARY) {
     if (type !== T_SYSTEM && type !== T_TEMPORARY) {
-      throw conflict(`the flag "temporary" and the type "${typeName}"`, "temporary memory comes from the arena");
+      throw conflictError(
+        op,
+        `the flag "temporary" and the type "${typeName}"`,
+        "temporary memory comes from the arena",
+      );
     }
     type = T_TEMPORARY;
   }
   if (bits & F_SECRET) {
     if (type === T_SHARED) {
-      throw conflict(
+      throw conflictError(
+        op,
         `the flag "secret" and the type "shared"`,
         "a secret must not be readable by other processes, shared memory is",
       );
     }
     if (type !== T_SYSTEM) {
-      throw conflict(
+      throw conflictError(
+        op,
         `the flag "secret" and the type "${TYPES[type]}"${bits & F_TEMPORARY ? ' (from the flag "temporary")' : ""}`,
         "a secret gets a mapping of its own, fenced by guard pages (use the system type)",
       );
     }
   }
   if (bits & F_DMA && type !== T_SYSTEM && type !== T_AUDIO) {
-    throw conflict(
+    throw conflictError(
+      op,
       `the flag "dma-capable" and the type "${TYPES[type]}"`,
       "DMA-capable memory is locked pages (the system or audio type)",
     );
@@ -287,7 +315,8 @@ function checkCombination(
   if (preferred !== undefined) {
     const own = bits & (F_SECRET | F_DMA) ? "system" : OWN_KIND[type];
     if (preferred !== own && (type !== T_SYSTEM || bits & (F_SECRET | F_DMA))) {
-      throw conflict(
+      throw conflictError(
+        op,
         `preferredAllocator ${JSON.stringify(preferred)} and ${
           bits & (F_SECRET | F_DMA) ? "the flags asked for" : `the type "${TYPES[type]}"`
         }`,
@@ -296,7 +325,7 @@ function checkCombination(
     }
   }
   if (name !== undefined && type !== T_SHARED) {
-    throw conflict(`'name' and the type "${TYPES[type]}"`, "only shared memory has a name");
+    throw conflictError(op, `'name' and the type "${TYPES[type]}"`, "only shared memory has a name");
   }
   return type;
 }

@@ -32,7 +32,7 @@ import {
   type Request,
   T_POOL,
   T_TEMPORARY,
-  TYPE_INDEX,
+  typeIndexOf,
   TYPES,
 } from "./_request.ts";
 import { serve } from "./_serve.ts";
@@ -119,7 +119,7 @@ export class MemoryInterface implements Disposable {
     const parsed = parseInterfaceOptions(options);
     const budgets = (parsed.budgets ?? {}) as Partial<Record<MemoryType, number>>;
     for (const [type, bytes] of Object.entries(budgets)) {
-      if (bytes !== undefined) this.#counters.budget[TYPE_INDEX[type]] = bytes;
+      if (bytes !== undefined) this.#counters.budget[typeIndexOf(type)] = bytes;
     }
     this.#backings = new Backings({
       stackBytes: Math.max(4096, budgets.stack ?? MiB),
@@ -329,7 +329,7 @@ export class MemoryInterface implements Disposable {
   getMemoryStats(type?: MemoryType): MemoryStats {
     let t = OVERALL;
     if (type !== undefined) {
-      t = typeof type === "string" ? TYPE_INDEX[type] ?? -1 : -1;
+      t = typeIndexOf(type);
       if (t < 0) {
         throw new TypeError(
           `Cannot get memory stats as 'type' must be one of ${TYPES.join(", ")}: current value is ${describe(type)}`,
