@@ -225,3 +225,10 @@ export type {
   FramePoolStats,
   FrameSet,
 } from "./src/budget/frame_pool.ts";
+export { ResourceHeap } from "./src/budget/resource_heap.ts";
+export type {
+  HeapResource,
+  ResourceHeapOptions,
+  ResourceHeapStats,
+  ResourceOptions,
+} from "./src/budget/resource_heap.ts";

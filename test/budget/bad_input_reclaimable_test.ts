@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { FramePool, type FrameSet } from "../../src/budget/frame_pool.ts";
 import { PurgeableBuffer } from "../../src/budget/purgeable_buffer.ts";
+import { type HeapResource, ResourceHeap } from "../../src/budget/resource_heap.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -154,4 +155,102 @@ badInputTable<undefined>("FramePool options", [
     },
     expect: "use-after-free",
   },
+]);
+
+interface Heaps {
+  heap: ResourceHeap;
+  other: ResourceHeap;
+  a: HeapResource;
+  fixed: HeapResource;
+  big: HeapResource;
+  released: HeapResource;
+  gone: HeapResource;
+  foreign: HeapResource;
+}
+
+function arrangeHeaps(): Heaps {
+  const heap = new ResourceHeap({ capacity: 1 << 16 });
+  const other = new ResourceHeap({ capacity: 1 << 16 });
+  const released = heap.allocate(64)!;
+  released.release();
+  const gone = heap.allocate(256, { aliasable: true, name: "gone" })!;
+  const taker = heap.allocate(128, { name: "taker" })!;
+  heap.alias(gone, taker);
+  taker.release();
+  const a = heap.allocate(1024, { aliasable: true, name: "a" })!;
+  a.bytes.fill(7);
+  return {
+    heap,
+    other,
+    a,
+    fixed: heap.allocate(512, { name: "fixed" })!,
+    big: heap.allocate(2048, { name: "big" })!,
+    released,
+    gone,
+    foreign: other.allocate(64)!,
+  };
+}
+
+// The heap still places resources and its live ones are intact, then everything goes.
+function heapsUsable({ heap, other, a, fixed, big }: Heaps): void {
+  assert.ok(a.bytes.every((b) => b === 7));
+  assert.equal(heap.stats().resources, 3);
+  heap.allocate(32)!.release();
+  fixed.release();
+  big.release();
+  a.release();
+  heap.dispose();
+  other.dispose();
+}
+
+const heapRows: Omit<BadInputRow<Heaps>, "arrange" | "after">[] = [
+  { name: "allocate(-1)", act: (c) => c.heap.allocate(-1), expect: RangeError },
+  { name: "allocate(NaN)", act: (c) => c.heap.allocate(NaN), expect: RangeError },
+  { name: "allocate(1.5)", act: (c) => c.heap.allocate(1.5), expect: RangeError },
+  { name: "allocate(0)", act: (c) => c.heap.allocate(0), expect: RangeError },
+  { name: "allocate(capacity + 1)", act: (c) => c.heap.allocate(c.heap.capacity + 1), expect: RangeError },
+  { name: "allocate('8')", act: (c) => c.heap.allocate(any("8")), expect: TypeError },
+  { name: "allocate(8, { alignment: 3 })", act: (c) => c.heap.allocate(8, { alignment: 3 }), expect: RangeError },
+  {
+    name: "allocate(8, { alignment: 2 pages })",
+    act: (c) => c.heap.allocate(8, { alignment: 1 << 20 }),
+    expect: RangeError,
+  },
+  {
+    name: "allocate(8, { alignment: '16' })",
+    act: (c) => c.heap.allocate(8, any({ alignment: "16" })),
+    expect: TypeError,
+  },
+  { name: "allocate(8, { aliasable: 1 })", act: (c) => c.heap.allocate(8, any({ aliasable: 1 })), expect: TypeError },
+  { name: "allocate(8, { bogus: 1 })", act: (c) => c.heap.allocate(8, any({ bogus: 1 })), expect: TypeError },
+  { name: "maxAvailableSize(3)", act: (c) => c.heap.maxAvailableSize(3), expect: RangeError },
+  { name: "maxAvailableSize('16')", act: (c) => c.heap.maxAvailableSize(any("16")), expect: TypeError },
+  {
+    name: "alias of resources of different heaps",
+    act: (c) => c.heap.alias(c.a, c.foreign),
+    expect: "mismatched-allocator",
+  },
+  { name: "alias(null, a)", act: (c) => c.heap.alias(any(null), c.a), expect: TypeError },
+  { name: "alias(a, a)", act: (c) => c.heap.alias(c.a, c.a), expect: RangeError },
+  { name: "alias of a resource not aliasable", act: (c) => c.heap.alias(c.fixed, c.a), expect: "unsupported" },
+  {
+    name: "alias into a smaller resource",
+    act: (c) => c.heap.alias(c.a, c.big),
+    expect: RangeError,
+  },
+  { name: "alias of a released resource", act: (c) => c.heap.alias(c.released, c.a), expect: "use-after-free" },
+  { name: "alias of a resource aliased away", act: (c) => c.heap.alias(c.gone, c.a), expect: "use-after-free" },
+  { name: "bytes of a resource aliased away", act: (c) => c.gone.bytes, expect: "use-after-free" },
+  { name: "free of a released resource", act: (c) => c.heap.free(c.released), expect: "double-free" },
+  { name: "free of another heap's resource", act: (c) => c.heap.free(c.foreign), expect: "mismatched-allocator" },
+  { name: "free(new Uint8Array(8))", act: (c) => c.heap.free(any(new Uint8Array(8))), expect: TypeError },
+];
+badInputTable("ResourceHeap", heapRows.map((row) => ({ ...row, arrange: arrangeHeaps, after: heapsUsable })));
+
+badInputTable<undefined>("ResourceHeap options", [
+  { name: "capacity 0", act: () => new ResourceHeap({ capacity: 0 }), expect: RangeError },
+  { name: "capacity -1", act: () => new ResourceHeap({ capacity: -1 }), expect: RangeError },
+  { name: "capacity NaN", act: () => new ResourceHeap({ capacity: NaN }), expect: RangeError },
+  { name: "capacity '1'", act: () => new ResourceHeap({ capacity: any("1") }), expect: TypeError },
+  { name: "unknown option", act: () => new ResourceHeap(any({ size: 1 })), expect: TypeError },
 ]);
