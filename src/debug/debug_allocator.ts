@@ -80,9 +80,10 @@ export interface DebugAllocatorOptions {
    * of a freed block reads as length 0: the only mode in which a freed view
    * can no longer reach the memory of a backing that carves its blocks from
    * larger buffers (a pool, an arena, a free list; a SystemAllocator, the
-   * default backing, detaches each block's own buffer when it is freed). It costs the wrap, about 0.5–1 µs per
-   * block (measured 20–40 times an untracked 64-byte pool pair in Deno, 10 in
-   * Bun), so it is one option away rather than the default.
+   * default backing, detaches each block's own buffer when it is freed). It
+   * costs the wrap, about 0.5–1 µs per block (measured: about 30 times an
+   * untracked 64-byte pool pair in Deno, 10 in Bun), so it is one option away
+   * rather than the default.
    *
    * Off, blocks are views of the backing's memory, every other check stays,
    * and a use after free is caught as far as it can be without detaching:
