@@ -212,6 +212,12 @@ export type {
   ResourceCacheStats,
 } from "./src/budget/resource_cache.ts";
 export type { EvictionWeights } from "./src/budget/_eviction_score.ts";
+export { respondToPressure } from "./src/budget/respond_to_pressure.ts";
+export type {
+  PressureResponse,
+  PressureResponseStats,
+  PressureTargets,
+} from "./src/budget/respond_to_pressure.ts";
 
 // Reclaimable memory, frame pools and resource heaps (the iOS memory design).
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
