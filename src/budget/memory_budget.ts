@@ -347,6 +347,24 @@ export class MemoryBudget implements Disposable {
   }
 
   /**
+   * Whether {@linkcode MemoryBudget.request} accepts `category`: any non-empty
+   * string without declared categories, else one of them.
+   *
+   * @example
+   * ```ts
+   * import { MemoryBudget } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const budget = new MemoryBudget({ physicalBytes: 1 << 20, categories: ["ui"] });
+   * assert.deepEqual([budget.accepts("ui"), budget.accepts("effects")], [true, false]);
+   * ```
+   */
+  accepts(category: string): boolean {
+    return typeof category === "string" && category.length > 0 &&
+      (this.#declared === null || this.#declared.has(category));
+  }
+
+  /**
    * Registers a function that frees memory when a request of a higher
    * priority does not fit, or when the total falls below what is used.
    *

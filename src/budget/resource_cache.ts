@@ -311,7 +311,11 @@ export class ResourceCache<K, V> implements Disposable {
     this.#samples = parsed.evictionSamples ?? 64;
     if (this.#budget) {
       // A declared-category budget refuses an unknown name now, not at the first set.
-      this.#budget.request(0, this.#category, this.#priority)?.release();
+      if (!this.#budget.accepts(this.#category)) {
+        throw new TypeError(
+          `Cannot ${op} as 'category' must be one the budget accepts: current value is ${describe(this.#category)}`,
+        );
+      }
       this.#unregister = this.#budget.addReclaimer((wanted) => this.#evictBytes(wanted, "evict"), {
         priority: this.#priority,
       });

@@ -59,6 +59,12 @@ test("request grants until the total, counts per category, and a released token 
   assert.ok(a instanceof BudgetToken && b instanceof BudgetToken);
   assert.deepEqual([a.size, a.category, a.priority], [600, "videoFrames", BudgetPriority.Normal]);
   assert.equal(budget.request(101, "videoFrames"), null, "1000 total, 900 used");
+  assert.deepEqual([
+    budget.accepts("ui"),
+    budget.accepts("effects"),
+    budget.accepts(""),
+    new MemoryBudget({ physicalBytes: 8 }).accepts("any"),
+  ], [true, false, false, true]);
   assert.equal(budget.request(1001, "ui", BudgetPriority.Critical), null, "larger than the total");
   const zero = budget.request(0, "ui")!;
   assert.equal(zero.size, 0);

@@ -114,6 +114,7 @@ test("with a budget, entries hold tokens and a higher-priority request makes the
   });
   for (let i = 0; i < 8; i++) cache.set(`t${i}`, i, { size: 100 });
   assert.equal(budget.stats().categories.thumbnails.usedBytes, 800);
+  assert.equal(budget.stats().categories.thumbnails.granted, 8, "one grant per entry, nothing else");
   const frame = budget.request(500, "frames", BudgetPriority.High); // 1000 total: 300 missing
   assert.ok(frame !== null);
   assert.equal(left.length, 3);
