@@ -232,6 +232,19 @@ export type {
   FrameSet,
 } from "./src/budget/frame_pool.ts";
 export { ResourceHeap } from "./src/budget/resource_heap.ts";
+
+// GPU memory through WebGPU (Deno's own; Bun through bun-webgpu).
+export { GpuBufferUsage, GpuContext, requestGpu } from "./src/gpu/gpu_context.ts";
+export type {
+  GpuBufferDescriptor,
+  GpuBufferInfo,
+  GpuContextOptions,
+  GpuMemoryStats,
+  GpuUsageCategory,
+  GpuUsageStats,
+} from "./src/gpu/gpu_context.ts";
+export { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "./src/gpu/gpu_transfer.ts";
+export type { GpuElementRange, GpuUploadSource, GpuWriteOptions } from "./src/gpu/gpu_transfer.ts";
 export type {
   HeapResource,
   ResourceHeapOptions,

@@ -4,6 +4,7 @@
 // program may replace them before it exits.
 import { readEnv } from "../../ffi/native.ts";
 import { censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
+import { gpuCensusEntries } from "../base/_gpu_census.ts";
 import { WORKER_SLOTS, workersUncounted, workerTotals } from "../base/_thread_census.ts";
 import type { DebugAllocator } from "./debug_allocator.ts";
 
@@ -41,6 +42,8 @@ export function exitReport(global: DebugAllocator | null, checked: boolean, fram
   }
   const held = censusReport(global);
   if (held !== null) add(parts, held);
+  const gpu = gpuReport();
+  if (gpu !== null) add(parts, gpu);
   const workers = workerTotals();
   if (workers.length > 0) {
     const lines = workers.map(({ name, blocks, bytes }) => `  ${name}: ${plural(blocks, "block")}, ${bytes} bytes`);
@@ -103,6 +106,23 @@ function censusReport(globalDebug: object | null): string | null {
   if (byOwner.size > LISTED_OWNERS) add(lines, `  … and ${byOwner.size - LISTED_OWNERS} more owners`);
   return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
     `${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
+}
+
+/** GPU buffers created through a GpuContext and never destroyed; null when there are none. */
+function gpuReport(): string | null {
+  const entries = gpuCensusEntries();
+  if (entries.length === 0) return null;
+  const lines: string[] = [];
+  let bytes = 0;
+  for (const entry of entries) bytes += entry.size;
+  for (const entry of entries.slice(0, LISTED_OWNERS)) {
+    const label = entry.label === "" ? "unlabelled" : JSON.stringify(entry.label);
+    add(lines, `  ${entry.device}: buffer ${label}, ${entry.size} bytes, ${entry.usage}`);
+    if (entry.site !== null) add(lines, `    created ${indent(entry.site, "      ")}`);
+  }
+  if (entries.length > LISTED_OWNERS) add(lines, `  … and ${entries.length - LISTED_OWNERS} more`);
+  return `memkit: GPU buffers never destroyed: ${plural(entries.length, "buffer")}, ${bytes} bytes ` +
+    `(destroyBuffer, release to their pool, or dispose their GpuContext before exit)\n${joinLines(lines)}`;
 }
 
 function plural(n: number, word: string): string {

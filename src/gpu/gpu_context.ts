@@ -1,0 +1,594 @@
+/**
+ * A WebGPU device with memkit's GPU memory accounting: every buffer created
+ * through it is counted by usage, listed with its creation site when traced,
+ * charged to a MemoryBudget's "gpu" category when one is given, and reported
+ * at exit when never destroyed.
+ *
+ * @module
+ */
+import { enterGpuCensus, type GpuCensusEntry, leaveGpuCensus } from "../base/_gpu_census.ts";
+import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
+import type { BudgetToken } from "../budget/budget_token.ts";
+import { MemoryBudget } from "../budget/memory_budget.ts";
+import { adapterDescription, gpuEntry, gpuRuntime, isRealAdapter, noAdapterError, Usage } from "./_webgpu.ts";
+
+/** What a buffer is for, as GPU memory is accounted (its first matching usage flag, in this order). */
+export type GpuUsageCategory =
+  | "readback"
+  | "upload"
+  | "uniform"
+  | "vertex"
+  | "index"
+  | "storage"
+  | "indirect"
+  | "other";
+
+const CATEGORIES: readonly GpuUsageCategory[] = [
+  "readback",
+  "upload",
+  "uniform",
+  "vertex",
+  "index",
+  "storage",
+  "indirect",
+  "other",
+];
+
+/** The accounting category of a usage mask. */
+export function usageCategory(usage: number): GpuUsageCategory {
+  if (usage & Usage.MAP_READ) return "readback";
+  if (usage & Usage.MAP_WRITE) return "upload";
+  if (usage & Usage.UNIFORM) return "uniform";
+  if (usage & Usage.VERTEX) return "vertex";
+  if (usage & Usage.INDEX) return "index";
+  if (usage & Usage.STORAGE) return "storage";
+  if (usage & Usage.INDIRECT) return "indirect";
+  return "other";
+}
+
+const USAGE_NAMES = Object.entries(Usage) as [string, number][];
+function usageNames(usage: number): string {
+  return USAGE_NAMES.filter(([, bit]) => usage & bit).map(([name]) => name).join("|");
+}
+
+/** Bytes and buffers of one usage category. */
+export interface GpuUsageStats {
+  /** Bytes of the live buffers of this category. */
+  bytes: number;
+  /** Live buffers of this category. */
+  buffers: number;
+}
+
+/**
+ * GPU memory a {@linkcode GpuContext} accounts for: live buffers created
+ * through it (`bytes`, `buffers`, by usage category), the peak, and counts.
+ *
+ * @example
+ * ```ts
+ * import { type GpuMemoryStats } from "@memkit/memkit";
+ *
+ * function summary(stats: GpuMemoryStats): string {
+ *   return `${stats.buffers} buffers, ${stats.bytes} bytes (${stats.byUsage.vertex.bytes} in vertex buffers)`;
+ * }
+ * ```
+ */
+export interface GpuMemoryStats {
+  /** Bytes of the live buffers. */
+  bytes: number;
+  /** Live buffers. */
+  buffers: number;
+  /** The most `bytes` ever was. */
+  peakBytes: number;
+  /** `bytes` and `buffers` by usage category. */
+  byUsage: Record<GpuUsageCategory, GpuUsageStats>;
+  /** Buffers created since the context began. */
+  created: number;
+  /** Buffers destroyed since the context began. */
+  destroyed: number;
+  /** Buffers that were live when the device was lost (no longer counted in `bytes`). */
+  lostBuffers: number;
+  /** Whether the device was lost (or the context disposed). */
+  lost: boolean;
+}
+
+/**
+ * A live buffer as {@linkcode GpuContext.liveBuffers} lists it.
+ *
+ * @example
+ * ```ts
+ * import { type GpuBufferInfo } from "@memkit/memkit";
+ *
+ * const describe = (info: GpuBufferInfo) => `${info.label}: ${info.size} B ${info.usage}`;
+ * ```
+ */
+export interface GpuBufferInfo {
+  /** The label it was created with ("" for none). */
+  label: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Usage flag names, e.g. "COPY_DST|VERTEX". */
+  usage: string;
+  /** Its accounting category. */
+  category: GpuUsageCategory;
+  /** Where it was created, when allocation sites are traced (`MEMKIT_TRACE_FRAMES` or initAllocator). */
+  site: string | null;
+}
+
+/**
+ * What {@linkcode GpuContext.createBuffer} takes: WebGPU's buffer descriptor.
+ *
+ * @example
+ * ```ts
+ * import { GpuBufferUsage, type GpuBufferDescriptor } from "@memkit/memkit";
+ *
+ * const vertices: GpuBufferDescriptor = { size: 4096, usage: GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_DST };
+ * ```
+ */
+export interface GpuBufferDescriptor {
+  /** Bytes (a multiple of 4 when mapped at creation), at most the device's maxBufferSize. */
+  size: number;
+  /** Usage flags, from {@linkcode GpuBufferUsage}. */
+  usage: number;
+  /** Names the buffer in stats and the leak report. */
+  label?: string;
+  /** Creates it mapped, to be filled through getMappedRange() before unmap(). */
+  mappedAtCreation?: boolean;
+}
+
+/**
+ * Options of {@linkcode requestGpu} and {@linkcode GpuContext.fromDevice}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBudget, type GpuContextOptions } from "@memkit/memkit";
+ *
+ * const budget = new MemoryBudget({ physicalBytes: 512 << 20, categories: ["gpu", "textures"] });
+ * const options: GpuContextOptions = { label: "renderer", budget };
+ * ```
+ */
+export interface GpuContextOptions {
+  /** Names the device in stats and the leak report. */
+  label?: string;
+  /** Charges every buffer to this budget's "gpu" category; a refused request throws "limit-exceeded". */
+  budget?: MemoryBudget;
+  /** The priority of those budget requests (default BudgetPriority.Normal). */
+  budgetPriority?: number;
+  /** requestGpu only: the adapter's power preference. */
+  powerPreference?: "low-power" | "high-performance";
+  /** requestGpu only: features the device must have (each must be offered by the adapter). */
+  requiredFeatures?: string[];
+}
+
+/**
+ * WebGPU's buffer usage flags: the values of the specification's
+ * GPUBufferUsage, available on both runtimes before any device exists.
+ *
+ * @example
+ * ```ts
+ * import { GpuBufferUsage } from "@memkit/memkit";
+ *
+ * const usage = GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_DST; // 0x28
+ * ```
+ */
+export const GpuBufferUsage: {
+  readonly MAP_READ: number;
+  readonly MAP_WRITE: number;
+  readonly COPY_SRC: number;
+  readonly COPY_DST: number;
+  readonly INDEX: number;
+  readonly VERTEX: number;
+  readonly UNIFORM: number;
+  readonly STORAGE: number;
+  readonly INDIRECT: number;
+  readonly QUERY_RESOLVE: number;
+} = Object.freeze({ ...Usage });
+
+const contextOptions = z.strictObject({
+  label: z.string().optional(),
+  budget: typeCheck<MemoryBudget>((v) => v instanceof MemoryBudget, "must be a MemoryBudget").optional(),
+  budgetPriority: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
+    .optional(),
+  powerPreference: z.enum(["low-power", "high-performance"]).optional(),
+  requiredFeatures: z.array(z.string()).optional(),
+});
+
+const descriptorSchema = z.strictObject({
+  size: z.number().int("must be an integer").min(0, "must be at least 0"),
+  usage: z.number().int("must be an integer").min(1, "must be at least 1").max(0x3ff, "must be at most 0x3ff"),
+  label: z.string().optional(),
+  mappedAtCreation: z.boolean().optional(),
+});
+
+// A budget must accept the category "gpu" (a budget with declared categories may not): asked once, for 0 bytes.
+function checkBudget(options: GpuContextOptions, op: string): void {
+  if (options.budget === undefined) return;
+  try {
+    options.budget.request(0, "gpu", options.budgetPriority)?.release();
+  } catch (error) {
+    throw new TypeError(`Cannot ${op} as 'budget' must accept the category "gpu": ${(error as Error).message}`);
+  }
+}
+
+interface BufferRecord {
+  readonly size: number;
+  readonly category: GpuUsageCategory;
+  readonly label: string;
+  readonly census: GpuCensusEntry;
+  readonly token: BudgetToken | null;
+}
+
+/**
+ * Asks the runtime for a WebGPU adapter and device (Deno's own WebGPU; in Bun
+ * the npm package `bun-webgpu`) and returns them in a {@linkcode GpuContext}
+ * that accounts for the GPU memory created through it. Dawn's null backend
+ * (what Bun finds with no driver) is refused, since nothing it computes is real.
+ *
+ * @throws {AllocationError} "unsupported" when there is no WebGPU, no package, or no adapter; the message says what to install.
+ * @throws {TypeError} For options of the wrong type, or a required feature the adapter lacks.
+ *
+ * @example
+ * ```ts
+ * import { GpuBufferUsage, requestGpu } from "@memkit/memkit";
+ *
+ * using gpu = await requestGpu({ label: "example" });
+ * const buffer = gpu.createBuffer({ size: 1024, usage: GpuBufferUsage.STORAGE });
+ * console.log(gpu.memoryStats().byUsage.storage.bytes); // 1024
+ * gpu.destroyBuffer(buffer);
+ * ```
+ */
+export async function requestGpu(options?: GpuContextOptions): Promise<GpuContext> {
+  const parsed = parseOptions(contextOptions, options, "request a GPU device");
+  checkBudget(parsed, "request a GPU device");
+  const gpu = await gpuEntry();
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter(
+      parsed.powerPreference === undefined ? undefined : { powerPreference: parsed.powerPreference },
+    );
+  } catch (error) {
+    throw noAdapterError(`requestAdapter() failed (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (adapter === null) throw noAdapterError("no WebGPU adapter was found");
+  if (!isRealAdapter(adapter)) throw noAdapterError("only Dawn's null backend was found (no Vulkan driver)");
+  const features = parsed.requiredFeatures ?? [];
+  for (const feature of features) {
+    if (!adapter.features.has(feature as GPUFeatureName)) {
+      throw new TypeError(
+        `Cannot request a GPU device as feature ${describe(feature)} is not offered by the adapter ` +
+          `(${adapterDescription(adapter)}): it offers ${[...adapter.features].join(", ")}`,
+      );
+    }
+  }
+  const device = await adapter.requestDevice({
+    requiredFeatures: features as GPUFeatureName[],
+    label: parsed.label,
+  } as GPUDeviceDescriptor);
+  return new GpuContext(device, adapter, parsed, true);
+}
+
+/**
+ * A WebGPU device and the accounting of the GPU memory created through it:
+ * bytes and buffers by usage, a peak, live buffers with their creation sites
+ * (when allocation sites are traced), a MemoryBudget's "gpu" category, and
+ * the leak report at exit, which lists buffers never destroyed. When the
+ * device is lost, its buffers stop counting (they are gone with it) and the
+ * context refuses new buffers with "use-after-free".
+ *
+ * Get one from {@linkcode requestGpu}, or wrap a device you already have
+ * with {@linkcode GpuContext.fromDevice}.
+ *
+ * @example
+ * ```ts
+ * import { GpuBufferUsage, requestGpu } from "@memkit/memkit";
+ *
+ * const gpu = await requestGpu();
+ * const vertices = gpu.createBuffer({ size: 65536, usage: GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_DST });
+ * console.log(gpu.memoryStats().bytes); // 65536
+ * gpu.destroyBuffer(vertices);
+ * gpu.dispose(); // destroys what is left, then the device
+ * ```
+ */
+export class GpuContext implements Disposable {
+  /** The device. Buffers made with `device.createBuffer` directly are not accounted: use {@linkcode createBuffer}. */
+  readonly device: GPUDevice;
+  /** The adapter, when the context requested the device itself. */
+  readonly adapter: GPUAdapter | null;
+  /** The runtime WebGPU comes from. */
+  readonly runtime: "deno" | "bun" = gpuRuntime;
+  /** The adapter's description ("llvmpipe ..." on lavapipe), or "unknown". */
+  readonly description: string;
+  readonly #label: string;
+  readonly #owned: boolean;
+  readonly #budget: MemoryBudget | null;
+  readonly #priority: number;
+  readonly #records = new Map<GPUBuffer, BufferRecord>();
+  readonly #byUsage = new Map<GpuUsageCategory, GpuUsageStats>(CATEGORIES.map((c) => [c, { bytes: 0, buffers: 0 }]));
+  readonly #lostListeners = new Set<(reason: string) => void>();
+  #bytes = 0;
+  #peak = 0;
+  #created = 0;
+  #destroyed = 0;
+  #lostBuffers = 0;
+  #gone: string | null = null;
+
+  /** @internal Use {@linkcode requestGpu} or {@linkcode GpuContext.fromDevice}. */
+  constructor(device: GPUDevice, adapter: GPUAdapter | null, options: GpuContextOptions, owned: boolean) {
+    this.device = device;
+    this.adapter = adapter;
+    this.description = adapterDescription(adapter);
+    this.#label = options.label ?? (device.label || "GPU device");
+    this.#owned = owned;
+    this.#budget = options.budget ?? null;
+    this.#priority = options.budgetPriority ?? 50;
+    device.lost.then((info) => this.#lose(`the GPU device was lost (${info.reason}: ${info.message})`));
+  }
+
+  /**
+   * Accounts for the buffers of a device you already have (created through
+   * the returned context from now on). Disposing the context destroys its
+   * buffers but not the device.
+   *
+   * @throws {TypeError} When `device` is not a GPUDevice, or for options of the wrong type.
+   *
+   * @example
+   * ```ts
+   * import { GpuBufferUsage, GpuContext, requestGpu } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const owner = await requestGpu(); // or a device from navigator.gpu
+   * using gpu = GpuContext.fromDevice(owner.device, { label: "mine" });
+   * gpu.createBuffer({ size: 256, usage: GpuBufferUsage.UNIFORM });
+   * assert.equal(gpu.memoryStats().bytes, 256);
+   * assert.equal(owner.memoryStats().bytes, 0); // each context accounts for its own buffers
+   * ```
+   */
+  static fromDevice(device: GPUDevice, options?: GpuContextOptions): GpuContext {
+    if (
+      typeof device !== "object" || device === null || typeof (device as GPUDevice).createBuffer !== "function" ||
+      !((device as GPUDevice).lost instanceof Promise)
+    ) {
+      throw new TypeError(
+        `Cannot wrap a GPU device as 'device' must be a GPUDevice: current value is ${describe(device)}`,
+      );
+    }
+    const parsed = parseOptions(contextOptions, options, "wrap a GPU device");
+    checkBudget(parsed, "wrap a GPU device");
+    return new GpuContext(device, null, parsed, false);
+  }
+
+  /** Whether the device was lost or the context disposed (no new buffers then). */
+  get lost(): boolean {
+    return this.#gone !== null;
+  }
+
+  /**
+   * Creates a buffer and accounts for it (destroy it with {@linkcode destroyBuffer}).
+   *
+   * @throws {TypeError} For a descriptor of the wrong type, or usage flags WebGPU forbids together
+   *   (MAP_READ only with COPY_DST, MAP_WRITE only with COPY_SRC).
+   * @throws {RangeError} For a size above the device's maxBufferSize, or not a multiple of 4 when mappedAtCreation.
+   * @throws {AllocationError} "use-after-free" once the device is lost or the context disposed;
+   *   "limit-exceeded" when the budget refuses the bytes.
+   *
+   * @example
+   * ```ts
+   * import { GpuBufferUsage, requestGpu } from "@memkit/memkit";
+   *
+   * using gpu = await requestGpu();
+   * const uniforms = gpu.createBuffer({ size: 256, usage: GpuBufferUsage.UNIFORM | GpuBufferUsage.COPY_DST, label: "camera" });
+   * console.log(gpu.liveBuffers()[0].label); // "camera"
+   * ```
+   */
+  createBuffer(descriptor: GpuBufferDescriptor): GPUBuffer {
+    const d = parseOptions(descriptorSchema, descriptor, "create a GPU buffer");
+    const op = "create a GPU buffer";
+    if ((d.usage & Usage.MAP_READ) && (d.usage & ~(Usage.MAP_READ | Usage.COPY_DST))) {
+      throw new TypeError(
+        `Cannot ${op} as usage MAP_READ combines only with COPY_DST: current value is ${usageNames(d.usage)}`,
+      );
+    }
+    if ((d.usage & Usage.MAP_WRITE) && (d.usage & ~(Usage.MAP_WRITE | Usage.COPY_SRC))) {
+      throw new TypeError(
+        `Cannot ${op} as usage MAP_WRITE combines only with COPY_SRC: current value is ${usageNames(d.usage)}`,
+      );
+    }
+    const max = this.device.limits.maxBufferSize;
+    if (d.size > max) {
+      throw new RangeError(
+        `Cannot ${op} as 'size' must be at most the device's maxBufferSize ${max}: current value is ${d.size}`,
+      );
+    }
+    if (d.mappedAtCreation === true && d.size % 4 !== 0) {
+      throw new RangeError(
+        `Cannot ${op} as 'size' must be a multiple of 4 when mappedAtCreation: current value is ${d.size}`,
+      );
+    }
+    this.#checkAlive(op);
+    const label = d.label ?? "";
+    let token: BudgetToken | null = null;
+    if (this.#budget !== null) {
+      token = this.#budget.request(d.size, "gpu", this.#priority);
+      if (token === null) {
+        throw new AllocationError(
+          "limit-exceeded",
+          `Cannot ${op} as the memory budget refused ${d.size} bytes in category "gpu" ` +
+            `(${label === "" ? "unlabelled" : `"${label}"`}, ${usageNames(d.usage)})`,
+        );
+      }
+    }
+    let buffer: GPUBuffer;
+    try {
+      buffer = this.device.createBuffer({ size: d.size, usage: d.usage, label, mappedAtCreation: d.mappedAtCreation });
+    } catch (error) {
+      token?.release();
+      throw error;
+    }
+    const category = usageCategory(d.usage);
+    const census = enterGpuCensus(this.#label, label, d.size, usageNames(d.usage));
+    this.#records.set(buffer, { size: d.size, category, label, census, token });
+    const usage = this.#byUsage.get(category)!;
+    usage.bytes += d.size;
+    usage.buffers++;
+    this.#bytes += d.size;
+    if (this.#bytes > this.#peak) this.#peak = this.#bytes;
+    this.#created++;
+    return buffer;
+  }
+
+  /**
+   * Destroys a buffer created by {@linkcode createBuffer} and stops counting
+   * it. After the device was lost this only forgets it (it is gone already).
+   *
+   * @throws {TypeError} When `buffer` is not one of this context's live buffers (never created here, or destroyed twice).
+   *
+   * @example
+   * ```ts
+   * import { GpuBufferUsage, requestGpu } from "@memkit/memkit";
+   *
+   * using gpu = await requestGpu();
+   * const b = gpu.createBuffer({ size: 64, usage: GpuBufferUsage.STORAGE });
+   * gpu.destroyBuffer(b);
+   * console.log(gpu.memoryStats().buffers); // 0
+   * ```
+   */
+  destroyBuffer(buffer: GPUBuffer): void {
+    const record = this.#records.get(buffer);
+    if (record === undefined) {
+      if (this.#gone !== null && typeof buffer === "object" && buffer !== null) return; // forgotten when the device went
+      throw new TypeError(
+        `Cannot destroy a GPU buffer as 'buffer' must be a live buffer created by this context: current value is ${
+          describe(buffer)
+        }${typeof buffer === "object" && buffer !== null ? " (destroyed already, or created elsewhere)" : ""}`,
+      );
+    }
+    this.#forget(buffer, record);
+    this.#destroyed++;
+    buffer.destroy();
+  }
+
+  /** Whether `buffer` is a live buffer of this context. */
+  owns(buffer: GPUBuffer): boolean {
+    return this.#records.has(buffer);
+  }
+
+  /** The accounted bytes of a live buffer of this context, or -1. */
+  sizeOf(buffer: GPUBuffer): number {
+    return this.#records.get(buffer)?.size ?? -1;
+  }
+
+  /**
+   * The GPU memory this context accounts for.
+   *
+   * @example
+   * ```ts
+   * import { requestGpu } from "@memkit/memkit";
+   *
+   * using gpu = await requestGpu();
+   * console.log(gpu.memoryStats()); // { bytes: 0, buffers: 0, peakBytes: 0, byUsage: { ... }, ... }
+   * ```
+   */
+  memoryStats(): GpuMemoryStats {
+    const byUsage = {} as Record<GpuUsageCategory, GpuUsageStats>;
+    for (const [category, { bytes, buffers }] of this.#byUsage) byUsage[category] = { bytes, buffers };
+    return {
+      bytes: this.#bytes,
+      buffers: this.#records.size,
+      peakBytes: this.#peak,
+      byUsage,
+      created: this.#created,
+      destroyed: this.#destroyed,
+      lostBuffers: this.#lostBuffers,
+      lost: this.#gone !== null,
+    };
+  }
+
+  /** Live buffers, oldest first, with their creation sites when traced. */
+  liveBuffers(): GpuBufferInfo[] {
+    return [...this.#records.values()].map((r) => ({
+      label: r.label,
+      size: r.size,
+      usage: r.census.usage,
+      category: r.category,
+      site: r.census.site,
+    }));
+  }
+
+  /**
+   * Calls `listener` once when the device is lost or the context disposed
+   * (pools drop their buffers then); returns a function that unsubscribes.
+   */
+  onLost(listener: (reason: string) => void): () => void {
+    if (typeof listener !== "function") {
+      throw new TypeError(
+        `Cannot listen for device loss as 'listener' must be a function: current value is ${describe(listener)}`,
+      );
+    }
+    if (this.#gone !== null) {
+      queueMicrotask(() => listener(this.#gone!));
+      return () => {};
+    }
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
+  }
+
+  /** @internal Throws "use-after-free" when the device is gone. */
+  checkAlive(op: string): void {
+    this.#checkAlive(op);
+  }
+
+  /**
+   * Destroys every live buffer, then the device when {@linkcode requestGpu}
+   * created it. Twice is a no-op.
+   */
+  dispose(): void {
+    if (this.#gone !== null && this.#records.size === 0) return;
+    for (const [buffer, record] of [...this.#records]) {
+      this.#forget(buffer, record);
+      this.#destroyed++;
+      buffer.destroy();
+    }
+    this.#lose(`the GpuContext "${this.#label}" was disposed`);
+    if (this.#owned) this.device.destroy();
+  }
+
+  /** Same as {@linkcode dispose}. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #checkAlive(op: string): void {
+    if (this.#gone !== null) throw new AllocationError("use-after-free", `Cannot ${op} as ${this.#gone}`);
+  }
+
+  #forget(buffer: GPUBuffer, record: BufferRecord): void {
+    this.#records.delete(buffer);
+    leaveGpuCensus(record.census);
+    record.token?.release();
+    const usage = this.#byUsage.get(record.category)!;
+    usage.bytes -= record.size;
+    usage.buffers--;
+    this.#bytes -= record.size;
+  }
+
+  // The device is gone: its buffers went with it, so they stop counting.
+  #lose(reason: string): void {
+    if (this.#gone !== null) return;
+    this.#gone = reason;
+    for (const [buffer, record] of [...this.#records]) {
+      this.#forget(buffer, record);
+      this.#lostBuffers++;
+    }
+    const listeners = [...this.#lostListeners];
+    this.#lostListeners.clear();
+    for (const listener of listeners) {
+      try {
+        listener(reason);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}

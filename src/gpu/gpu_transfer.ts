@@ -1,0 +1,334 @@
+/**
+ * Uploads from memkit arrays (DynamicArray, SIMDArray, uniformArray) or any
+ * typed array to GPU buffers, partial updates of dirty element ranges, and
+ * readback into native memory through a staging buffer.
+ *
+ * @module
+ */
+import { checkSize, checkView, describe, viewBytes } from "../base/_validate.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
+import { AllocationError } from "../base/errors.ts";
+import { DynamicArray } from "../arrays/dynamic_array.ts";
+import type { GpuContext } from "./gpu_context.ts";
+import { GpuContext as GpuContextClass } from "./gpu_context.ts";
+import { MAP_READ_MODE, Usage } from "./_webgpu.ts";
+
+/** What can be uploaded: a memkit array (its elements `0..length`) or any typed array or DataView. */
+// deno-lint-ignore no-explicit-any
+export type GpuUploadSource = DynamicArray<any> | ArrayBufferView;
+
+/**
+ * A range of a source's elements (records of a DynamicArray, elements of a typed array).
+ *
+ * @example
+ * ```ts
+ * import type { GpuElementRange } from "@memkit/memkit";
+ *
+ * const dirty: GpuElementRange = { first: 100, count: 20 };
+ * ```
+ */
+export interface GpuElementRange {
+  /** The first element. */
+  first: number;
+  /** How many elements. */
+  count: number;
+}
+
+/**
+ * Options of {@linkcode writeGpuBuffer}.
+ *
+ * @example
+ * ```ts
+ * import type { GpuWriteOptions } from "@memkit/memkit";
+ *
+ * // Elements 10..19 and 40..41 changed: write only those, at their places in the buffer.
+ * const dirty: GpuWriteOptions = { ranges: [{ first: 10, count: 10 }, { first: 40, count: 2 }] };
+ * ```
+ */
+export interface GpuWriteOptions {
+  /** Byte offset in the GPU buffer where element 0 of the source goes (a multiple of 4). @default 0 */
+  offset?: number;
+  /** Only these element ranges (dirty ranges), each written at its own place; each is widened to whole 4-byte words. */
+  ranges?: GpuElementRange[];
+}
+
+/** The source's bytes (its live elements) and the size of one element. */
+export function sourceBytes(source: unknown, op: string, name = "source"): { bytes: Uint8Array; element: number } {
+  if (source instanceof DynamicArray) return { bytes: source.bytes, element: source.stride };
+  checkView(source, op, name);
+  const bytes = viewBytes(source as ArrayBufferView, op, name);
+  // The element size from internal slots (a subclass cannot fake it); a DataView's elements are bytes.
+  let element = 1;
+  if (intrinsic.typedArrayTag(source) !== undefined) {
+    const count = intrinsic.typedArrayLength(source);
+    if (count > 0) element = intrinsic.typedArrayByteLength(source) / count;
+  }
+  return { bytes, element };
+}
+
+/** Checks that `buffer` is a GPUBuffer with `flag` among its usages. */
+export function checkBuffer(buffer: unknown, flag: number, flagName: string, op: string): GPUBuffer {
+  if (
+    typeof buffer !== "object" || buffer === null || typeof (buffer as GPUBuffer).mapAsync !== "function" ||
+    typeof (buffer as GPUBuffer).size !== "number"
+  ) {
+    throw new TypeError(`Cannot ${op} as 'buffer' must be a GPUBuffer: current value is ${describe(buffer)}`);
+  }
+  if (((buffer as GPUBuffer).usage & flag) === 0) {
+    throw new TypeError(
+      `Cannot ${op} as 'buffer' must have the usage ${flagName}: buffer "${(buffer as GPUBuffer).label}" has ${
+        (buffer as GPUBuffer).usage
+      }`,
+    );
+  }
+  return buffer as GPUBuffer;
+}
+
+function checkContext(gpu: unknown, op: string): GpuContext {
+  if (!(gpu instanceof GpuContextClass)) {
+    throw new TypeError(`Cannot ${op} as 'gpu' must be a GpuContext: current value is ${describe(gpu)}`);
+  }
+  return gpu;
+}
+
+function checkOffset(value: unknown, op: string, name: string, multiple: number): number {
+  const offset = checkSize(value, op, name);
+  if (offset % multiple !== 0) {
+    throw new RangeError(`Cannot ${op} as '${name}' must be a multiple of ${multiple}: current value is ${offset}`);
+  }
+  return offset;
+}
+
+/**
+ * Creates a GPU buffer holding a copy of `source` (mapped at creation, so no
+ * queue write is needed), sized to the source rounded up to 4 bytes.
+ *
+ * @param usage The buffer's usage flags (GpuBufferUsage), e.g. VERTEX | COPY_DST.
+ * @throws {TypeError} For a `gpu`, `source` or usage of the wrong type.
+ * @throws {AllocationError} "use-after-free" for a freed array or a lost device; what {@linkcode GpuContext.createBuffer} throws.
+ *
+ * @example
+ * ```ts
+ * import { createGpuBufferFrom, GpuBufferUsage, readGpuBuffer, requestGpu, SIMDArray } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using gpu = await requestGpu();
+ * using positions = new SIMDArray("f32x4");
+ * positions.push([1, 2, 3, 4]);
+ * const buffer = createGpuBufferFrom(gpu, positions, GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_SRC);
+ * const back = new Float32Array(4);
+ * await readGpuBuffer(gpu, buffer, back);
+ * assert.deepEqual([...back], [1, 2, 3, 4]);
+ * ```
+ */
+export function createGpuBufferFrom(
+  gpu: GpuContext,
+  source: GpuUploadSource,
+  usage: number,
+  label?: string,
+): GPUBuffer {
+  const op = "create a GPU buffer from an array";
+  checkContext(gpu, op);
+  const { bytes } = sourceBytes(source, op);
+  const length = intrinsic.typedArrayByteLength(bytes);
+  const size = Math.max(4, Math.ceil(length / 4) * 4);
+  const buffer = gpu.createBuffer({ size, usage, label, mappedAtCreation: true });
+  try {
+    new Uint8Array(buffer.getMappedRange(0, size)).set(bytes);
+  } finally {
+    buffer.unmap(); // the mapped view is detached here: nothing keeps it
+  }
+  return buffer;
+}
+
+/**
+ * Writes `source` into `buffer` at `offset` through the queue (ordered with
+ * submitted work: commands submitted before see the old bytes, later ones
+ * the new), whole or only its dirty element ranges. Returns the bytes written.
+ *
+ * Ranges are widened to whole 4-byte words (WebGPU copies words), so
+ * neighbouring bytes of the source are written again, unchanged.
+ *
+ * @throws {TypeError} When `buffer` lacks COPY_DST, or an argument has the wrong type.
+ * @throws {RangeError} For an offset that is not a multiple of 4, a range outside the source,
+ *   a source that does not fit the buffer at `offset`, or bytes that are not whole words at the source's end.
+ * @throws {AllocationError} "use-after-free" for a freed array or a lost device.
+ *
+ * @example
+ * ```ts
+ * import { DynamicArray, GpuBufferUsage, readGpuBuffer, requestGpu, writeGpuBuffer } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using gpu = await requestGpu();
+ * using values = new DynamicArray<number>("u32");
+ * values.pushMany(new Uint32Array(64).fill(1));
+ * const buffer = gpu.createBuffer({ size: 256, usage: GpuBufferUsage.STORAGE | GpuBufferUsage.COPY_DST | GpuBufferUsage.COPY_SRC });
+ * writeGpuBuffer(gpu, buffer, values);
+ * values.set(5, 99);
+ * assert.equal(writeGpuBuffer(gpu, buffer, values, { ranges: [{ first: 5, count: 1 }] }), 4); // one word
+ * const back = new Uint32Array(64);
+ * await readGpuBuffer(gpu, buffer, back);
+ * assert.equal(back[5], 99);
+ * ```
+ */
+export function writeGpuBuffer(
+  gpu: GpuContext,
+  buffer: GPUBuffer,
+  source: GpuUploadSource,
+  options?: GpuWriteOptions,
+): number {
+  const op = "write a GPU buffer";
+  checkContext(gpu, op);
+  checkBuffer(buffer, Usage.COPY_DST, "COPY_DST", op);
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
+  }
+  const offset = checkOffset(options?.offset ?? 0, op, "offset", 4);
+  const { bytes, element } = sourceBytes(source, op);
+  const length = intrinsic.typedArrayByteLength(bytes);
+  const spans = byteSpans(options?.ranges, length, element, op);
+  const size = buffer.size;
+  for (const [start, end] of spans) {
+    if (offset + end > size) {
+      throw new RangeError(
+        `Cannot ${op} as bytes ${start}..${end} of the source at offset ${offset} do not fit buffer "${buffer.label}" of ${size} bytes`,
+      );
+    }
+  }
+  gpu.checkAlive(op);
+  let written = 0;
+  // Every check is done: from here on nothing throws before the queue has the bytes.
+  for (const [start, end] of spans) {
+    if (end === start) continue;
+    gpu.device.queue.writeBuffer(
+      buffer,
+      offset + start,
+      bytes as Uint8Array<ArrayBuffer>,
+      start,
+      end - start,
+    );
+    written += end - start;
+  }
+  return written;
+}
+
+// The byte spans [start, end) of the element ranges, widened to whole words and checked against the source.
+function byteSpans(ranges: unknown, length: number, element: number, op: string): [number, number][] {
+  const widen = (start: number, end: number, name: string): [number, number] => {
+    const s = Math.floor(start / 4) * 4;
+    const e = Math.min(Math.ceil(end / 4) * 4, length);
+    if ((e - s) % 4 !== 0) {
+      throw new RangeError(
+        `Cannot ${op} as ${name} ends ${length % 4} bytes past a whole word at the source's end ` +
+          `(WebGPU writes whole 4-byte words; give the source a length that is a multiple of 4 bytes)`,
+      );
+    }
+    return [s, e];
+  };
+  if (ranges === undefined) return [widen(0, length, "the source")];
+  if (!Array.isArray(ranges)) {
+    throw new TypeError(
+      `Cannot ${op} as 'ranges' must be an array of { first, count }: current value is ${describe(ranges)}`,
+    );
+  }
+  const count = length / element;
+  return ranges.map((range, i) => {
+    if (typeof range !== "object" || range === null) {
+      throw new TypeError(
+        `Cannot ${op} as 'ranges[${i}]' must be { first, count }: current value is ${describe(range)}`,
+      );
+    }
+    const first = checkSize((range as GpuElementRange).first, op, `ranges[${i}].first`);
+    const n = checkSize((range as GpuElementRange).count, op, `ranges[${i}].count`);
+    if (first + n > count) {
+      throw new RangeError(
+        `Cannot ${op} as 'ranges[${i}]' (${first}..${first + n}) must lie within the source's ${count} elements`,
+      );
+    }
+    return widen(first * element, (first + n) * element, `ranges[${i}]`);
+  });
+}
+
+/**
+ * Reads `target.byteLength` bytes of `buffer` from `offset` into `target`
+ * (native memory: any memkit block, typed array or DynamicArray; a DynamicArray
+ * receives up to its length): the buffer is copied into a MAP_READ staging
+ * buffer, mapped, and copied into the target. Resolves to the bytes read.
+ *
+ * The target is written only once the map succeeded, so a failed read
+ * (device lost) leaves it as it was; a target freed while the read waits makes it
+ * reject with "use-after-free" and nothing is written.
+ *
+ * @throws {TypeError} When `buffer` lacks COPY_SRC, or an argument has the wrong type.
+ * @throws {RangeError} For an offset that is not a multiple of 4, a target that is not whole words, or a range past the buffer.
+ * @throws {AllocationError} "use-after-free" for a freed target or a lost device.
+ *
+ * @example
+ * ```ts
+ * import { createGpuBufferFrom, GpuBufferUsage, readGpuBuffer, requestGpu, SystemAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using gpu = await requestGpu();
+ * const buffer = createGpuBufferFrom(gpu, new Uint32Array([1, 2, 3, 4]), GpuBufferUsage.COPY_SRC);
+ * using allocator = new SystemAllocator();
+ * const into = allocator.array(Uint32Array, 2); // native memory
+ * await readGpuBuffer(gpu, buffer, into, { offset: 8 });
+ * assert.deepEqual([...into], [3, 4]);
+ * allocator.free(into);
+ * ```
+ */
+export async function readGpuBuffer(
+  gpu: GpuContext,
+  buffer: GPUBuffer,
+  target: GpuUploadSource,
+  options?: { offset?: number },
+): Promise<number> {
+  const op = "read a GPU buffer";
+  checkContext(gpu, op);
+  checkBuffer(buffer, Usage.COPY_SRC, "COPY_SRC", op);
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
+  }
+  const offset = checkOffset(options?.offset ?? 0, op, "offset", 4);
+  const size = intrinsic.typedArrayByteLength(sourceBytes(target, op, "target").bytes);
+  if (size % 4 !== 0) {
+    throw new RangeError(`Cannot ${op} as the target must be whole 4-byte words: it has ${size} bytes`);
+  }
+  if (offset + size > buffer.size) {
+    throw new RangeError(
+      `Cannot ${op} as bytes ${offset}..${
+        offset + size
+      } lie past the end of buffer "${buffer.label}" (${buffer.size} bytes)`,
+    );
+  }
+  if (size === 0) return 0;
+  gpu.checkAlive(op);
+  const staging = gpu.createBuffer({ size, usage: Usage.MAP_READ | Usage.COPY_DST, label: "memkit readback" });
+  try {
+    const encoder = gpu.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
+    gpu.device.queue.submit([encoder.finish()]);
+    try {
+      await staging.mapAsync(MAP_READ_MODE, 0, size);
+    } catch (error) {
+      gpu.checkAlive(op); // a lost device explains the failure better
+      throw new AllocationError("platform", `Cannot ${op} as mapping the staging buffer failed`, { cause: error });
+    }
+    // The target may have been freed while the map waited: its bytes are fetched (and checked) again.
+    const into = sourceBytes(target, op, "target").bytes;
+    if (intrinsic.typedArrayByteLength(into) < size) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot ${op} as the target shrank or was released while the read waited`,
+      );
+    }
+    try {
+      into.set(new Uint8Array(staging.getMappedRange(0, size)));
+    } finally {
+      staging.unmap(); // detaches the mapped view
+    }
+    return size;
+  } finally {
+    if (gpu.owns(staging)) gpu.destroyBuffer(staging);
+  }
+}
