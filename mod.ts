@@ -27,7 +27,8 @@
  *   {@linkcode FailingAllocator}) and GC hooks.
  * - **Memory pressure**: {@linkcode readMemoryStatus}, {@linkcode PressureLevel},
  *   {@linkcode PressureMonitor}, PSI triggers and thermal state.
- * - **Arrays and SIMD**: C-layout records ({@linkcode struct}), growable
+ * - **Arrays and SIMD**: records laid out as C or as WGSL's GPU buffers
+ *   ({@linkcode struct}, with C and WGSL declarations), growable
  *   arrays of them ({@linkcode DynamicArray}, {@linkcode SharedDynamicArray}
  *   across Workers), {@linkcode SIMDArray} and the byte kernels of
  *   {@linkcode simd}.
@@ -153,7 +154,14 @@ export type { ThermalState } from "./src/pressure/thermal_state.ts";
 
 // Arrays and SIMD.
 export { struct } from "./src/arrays/struct.ts";
-export type { FieldType, StructField, StructLayout } from "./src/arrays/struct.ts";
+export type {
+  FieldType,
+  LayoutRules,
+  StructField,
+  StructFieldType,
+  StructLayout,
+  StructOptions,
+} from "./src/arrays/struct.ts";
 export { DynamicArray } from "./src/arrays/dynamic_array.ts";
 export type {
   DynamicArrayMetrics,

@@ -18,6 +18,7 @@ import "./pool_stack_bench.ts";
 import "./churn_bench.ts";
 import "./debug_bench.ts";
 import "./arrays_bench.ts";
+import "./struct_bench.ts";
 import "./hal_bench.ts";
 
 // The native kernels, not the TypeScript ones a cold cache would run while libmemkit builds.

@@ -7,7 +7,8 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { FieldValue } from "./_record_codec.ts";
-import type { Field, Kind } from "./_codec_layout.ts";
+import { type Field, type Kind, KIND_SIZE } from "./_codec_layout.ts";
+import { getF16, setF16 } from "./_f16.ts";
 import { typedArrayKind } from "./_intrinsic_views.ts";
 
 const isView = ArrayBuffer.isView;
@@ -43,6 +44,13 @@ const WRAP_HINT = "(create the array with { wrap: true } to store it wrapped, as
 // must fit; with `wrap`, any number is converted as C (and a typed array)
 // would: truncated toward zero, then taken modulo 2^bits (NaN and ±Infinity as 0).
 function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): number | bigint {
+  if (kind === "bool") {
+    // Never a number: 2 in a bool would read back as true, not 2 (C's _Bool converts it the same way).
+    if (typeof x !== "boolean") {
+      throw fail(new TypeError(`Cannot store ${what} as a bool must be true or false: got ${describe(x)}`));
+    }
+    return x ? 1 : 0;
+  }
   if (kind === "i64" || kind === "u64") {
     let big: bigint;
     if (typeof x === "bigint") big = x;
@@ -90,8 +98,10 @@ const SET = {
   u32: (v: DataView, p: number, x: number | bigint) => v.setUint32(p, x as number, true),
   i64: (v: DataView, p: number, x: number | bigint) => v.setBigInt64(p, x as bigint, true),
   u64: (v: DataView, p: number, x: number | bigint) => v.setBigUint64(p, x as bigint, true),
+  f16: (v: DataView, p: number, x: number | bigint) => setF16(v, p, x as number),
   f32: (v: DataView, p: number, x: number | bigint) => v.setFloat32(p, x as number, true),
   f64: (v: DataView, p: number, x: number | bigint) => v.setFloat64(p, x as number, true),
+  bool: (v: DataView, p: number, x: number | bigint) => v.setUint8(p, x as number),
 };
 
 const GET = {
@@ -103,17 +113,20 @@ const GET = {
   u32: (v: DataView, p: number) => v.getUint32(p, true),
   i64: (v: DataView, p: number) => v.getBigInt64(p, true),
   u64: (v: DataView, p: number) => v.getBigUint64(p, true),
+  f16: (v: DataView, p: number) => getF16(v, p),
   f32: (v: DataView, p: number) => v.getFloat32(p, true),
   f64: (v: DataView, p: number) => v.getFloat64(p, true),
+  bool: (v: DataView, p: number) => v.getUint8(p) !== 0,
 };
 
-// Checks `x` for `field` (reading a vector's length and elements once each)
-// and stores it in the scratch `view` at `at`. Throws before storing anything
-// of this field when any part is wrong; a view over freed memory (a detached
-// buffer) is a use-after-free, whatever the field.
-function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at: number, what: string): void {
-  const { kind, count } = field;
-  const put = SET[kind];
+// Checks `x` for `field` (reading a vector's or an array's length and
+// elements once each, a nested record's fields once each) and stores it in
+// the scratch `view` at `at`. Throws before storing anything of this field
+// when any part is wrong; a view over freed memory (a detached buffer) is a
+// use-after-free, whatever the field.
+function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at: number, path: string | null): void {
+  const { kind, count, inner } = field;
+  const what = path === null ? "the value" : `field '${path}'`;
   if (isView(x) && intrinsic.isDetached(intrinsic.bufferOf(x))) {
     throw fail(
       new AllocationError(
@@ -122,24 +135,99 @@ function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at:
       ),
     );
   }
+  if (inner !== null) {
+    if (!inner.array) {
+      stageRecord(inner.fields, inner.names, x, null, wrap, view, at, path);
+      return;
+    }
+    if (!Array.isArray(x)) {
+      throw fail(
+        new TypeError(`Cannot store ${what} as it must be an array of ${inner.length} elements: got ${describe(x)}`),
+      );
+    }
+    const length = x.length;
+    if (length !== inner.length) {
+      throw fail(
+        new RangeError(`Cannot store ${what} as it must hold ${inner.length} elements: got ${describe(length)}`),
+      );
+    }
+    for (let i = 0; i < length; i++) {
+      stageField(inner.element, x[i], wrap, view, at + i * inner.stride, `${path}[${i}]`);
+    }
+    return;
+  }
+  const put = SET[kind];
   if (count === 1) {
     put(view, at, scalarValue(kind, x, wrap, what));
     return;
   }
   let length: number;
   const tag = typedArrayKind(x);
-  if (tag !== undefined && tag !== "BigInt64Array" && tag !== "BigUint64Array") length = intrinsic.typedArrayLength(x);
-  else if (Array.isArray(x)) length = x.length;
+  const numbers = kind !== "bool" && kind !== "i64" && kind !== "u64";
+  if (numbers && tag !== undefined && tag !== "BigInt64Array" && tag !== "BigUint64Array") {
+    length = intrinsic.typedArrayLength(x);
+  } else if (Array.isArray(x)) length = x.length;
   else {
-    throw fail(new TypeError(`Cannot store ${what} as it must be an array of ${count} numbers: got ${describe(x)}`));
+    const things = kind === "bool" ? "booleans" : "numbers";
+    throw fail(new TypeError(`Cannot store ${what} as it must be an array of ${count} ${things}: got ${describe(x)}`));
   }
   if (length !== count) {
-    throw fail(new RangeError(`Cannot store ${what} as it must hold ${count} numbers: got ${describe(length)}`));
+    throw fail(new RangeError(`Cannot store ${what} as it must hold ${count} elements: got ${describe(length)}`));
   }
   const values: unknown[] = new Array(count);
   for (let i = 0; i < count; i++) values[i] = (x as ArrayLike<unknown>)[i];
-  const checked = values.map((v, i) => scalarValue(kind, v, wrap, `${what}[${i}]`));
-  for (let i = 0; i < count; i++) put(view, at + i * 4, checked[i]);
+  const checked = values.map((v, i) =>
+    scalarValue(kind, v, wrap, path === null ? `${what}[${i}]` : `field '${path}[${i}]'`)
+  );
+  const step = KIND_SIZE[kind];
+  for (let i = 0; i < count; i++) put(view, at + i * step, checked[i]);
+}
+
+// Checks a record's keys (each must be a field), reads each field once (or
+// takes them from `read`), and stages them at `at`.
+function stageRecord(
+  fields: readonly Field[],
+  names: ReadonlySet<string>,
+  value: unknown,
+  read: unknown[] | null,
+  wrap: boolean,
+  view: DataView,
+  at: number,
+  path: string | null,
+): void {
+  const list = [...names].join(", ");
+  const record = path === null ? "the record" : `field '${path}'`;
+  const prefix = path === null ? "" : `${path}.`;
+  if (typeof value !== "object" || value === null) {
+    throw fail(
+      new TypeError(
+        `Cannot store ${path === null ? describe(value) : `${record} (${describe(value)})`} as a record must be an ` +
+          `object with the fields ${list}`,
+      ),
+    );
+  }
+  if (read === null) {
+    for (const key in value) {
+      if (!names.has(key)) {
+        throw fail(
+          new TypeError(
+            `Cannot store ${record} as '${prefix}${key}' is not one of its fields (${list}); a misspelled field is ` +
+              `never stored`,
+          ),
+        );
+      }
+    }
+    read = fields.map((field) => (value as Record<string, unknown>)[field.name!]);
+  }
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i];
+    if (read[i] === undefined) {
+      throw fail(
+        new TypeError(`Cannot store ${record} as field '${prefix}${field.name}' is missing (the fields are ${list})`),
+      );
+    }
+    stageField(field, read[i], wrap, view, at + field.offset, `${prefix}${field.name}`);
+  }
 }
 
 /**
@@ -159,44 +247,31 @@ export function stageValue(
   view: DataView,
 ): void {
   if (!record) {
-    stageField(fields[0], value, wrap, view, 0, "the value");
+    stageField(fields[0], value, wrap, view, 0, null);
     return;
   }
-  const list = [...names].join(", ");
-  if (typeof value !== "object" || value === null) {
-    throw fail(new TypeError(`Cannot store ${describe(value)} as a record must be an object with the fields ${list}`));
-  }
-  if (read === null) {
-    for (const key in value) {
-      if (!names.has(key)) {
-        throw fail(
-          new TypeError(
-            `Cannot store the record as '${key}' is not one of its fields (${list}); a misspelled field is never stored`,
-          ),
-        );
-      }
-    }
-    read = fields.map((field) => (value as Record<string, unknown>)[field.name!]);
-  }
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i];
-    if (read[i] === undefined) {
-      throw fail(new TypeError(`Cannot store the record as field '${field.name}' is missing (the fields are ${list})`));
-    }
-    stageField(field, read[i], wrap, view, field.offset, `field '${field.name}'`);
-  }
+  stageRecord(fields, names, value, read, wrap, view, 0, null);
 }
 
 function readField(field: Field, view: DataView, at: number): FieldValue {
-  const get = GET[field.kind];
-  if (field.count === 1) return get(view, at);
-  return Array.from({ length: field.count }, (_, i) => get(view, at + i * 4) as number);
+  const { kind, count, inner } = field;
+  if (inner !== null) {
+    if (!inner.array) return readRecord(inner.fields, view, at);
+    return Array.from({ length: inner.length }, (_, i) => readField(inner.element, view, at + i * inner.stride));
+  }
+  const get = GET[kind];
+  if (count === 1) return get(view, at);
+  const step = KIND_SIZE[kind];
+  return Array.from({ length: count }, (_, i) => get(view, at + i * step) as number);
+}
+
+function readRecord(fields: readonly Field[], view: DataView, at: number): { [field: string]: FieldValue } {
+  const out: { [field: string]: FieldValue } = {};
+  for (const field of fields) out[field.name!] = readField(field, view, at + field.offset);
+  return out;
 }
 
 /** Reads the element at byte `at` of `view`: a fresh object for a record, else its one field's value. */
 export function readElement(record: boolean, fields: readonly Field[], view: DataView, at: number): unknown {
-  if (!record) return readField(fields[0], view, at);
-  const out: Record<string, FieldValue> = {};
-  for (const field of fields) out[field.name!] = readField(field, view, at + field.offset);
-  return out;
+  return record ? readRecord(fields, view, at) : readField(fields[0], view, at);
 }

@@ -16,9 +16,15 @@ const OUT_OF_RANGE: Record<Kind, (v: string) => string | null> = {
   u32: (v) => `(${v} >>> 0) !== ${v}`,
   i64: (v) => `BigInt.asIntN(64, ${v}) !== ${v}`,
   u64: (v) => `BigInt.asUintN(64, ${v}) !== ${v}`,
+  f16: () => null,
   f32: () => null,
   f64: () => null,
+  bool: () => null,
 };
+
+// Scalars the writer of one type stores (a 4×4 matrix is 16): past this, a
+// type's code would be large to build for little gain, and the checked path takes it.
+const MAX_LANES = 256;
 
 /** What generate() makes: the writer (given the checked path to fall back to), the reader, the views they use. */
 export interface Generated {
@@ -26,6 +32,9 @@ export interface Generated {
   reader: Reader;
   kinds: ViewKind[];
 }
+
+// Thrown inside generate() when a type is not for generated code.
+const UNSUITED = Symbol("unsuited");
 
 /**
  * The source of a reader and a writer for one type. The writer reads every
@@ -37,8 +46,18 @@ export interface Generated {
  * the `check` block for the one call of `slow`, the checked path, with the
  * fields already read, so no getter runs twice. Field names enter the code
  * only as JSON string literals. `fields` holds one entry with a null name for
- * a scalar or vector element type. Null when a field is not naturally aligned
- * (packed layouts) or code generation is disallowed.
+ * a scalar or vector element type. A bool is stored through the u8 view (a
+ * typed array stores true as 1) and read as `!== 0`.
+ *
+ * Nested records and arrays of non-scalars are checked the same way, depth
+ * first: a nested record's keys, then its fields read once each; an array's
+ * length, then its elements. When the writer hands a value to the checked
+ * path, each nested record and array it has already read goes as a plain
+ * copy of what was read (so no getter of a nested record runs twice either).
+ *
+ * Null when a field is not naturally aligned (packed layouts), the type
+ * stores more than MAX_LANES scalars, has an f16 where the runtime has no
+ * Float16Array, or code generation is disallowed.
  *
  * Why one bail site and one condition: the writer must stay under V8's
  * inlining limit (460 bytes of bytecode) so that push, the codec and the
@@ -46,48 +65,118 @@ export interface Generated {
  * costs bytecode, and an un-inlined writer made push 1.8× slower in Deno.
  */
 export function generate(fields: readonly Field[], stride: number, wrap: boolean): Generated | null {
+  try {
+    return build(fields, stride, wrap);
+  } catch (error) {
+    if (error === UNSUITED) return null;
+    throw error;
+  }
+}
+
+function build(fields: readonly Field[], stride: number, wrap: boolean): Generated | null {
   const kinds = new Set<ViewKind>();
   const covered = new Uint8Array(stride);
   const scalar = fields.length === 1 && fields[0].name === null;
+  const nested = fields.some((field) => field.inner !== null);
   const shape: string[] = []; // checks on what the fields are, in field order (user code runs here)
   const elements: string[] = []; // reads and checks of vector elements, after every shape check
   const body: string[] = []; // stores, after the claim
-  const read: string[] = [];
   const locals: string[] = [];
+  const helpers: string[] = []; // functions the writer calls: the key checks of nested records
   const used = new Set<keyof Views>();
   const indexOf = (size: number) => `at${size}`;
-  for (const [i, { offset, kind, count }] of fields.entries()) {
+  let lanes = 0;
+
+  // A scalar or a vector at local `v`, `offset` bytes into the element: its
+  // checks (a vector's elements into `late`), its stores, and its reader expression.
+  const leaf = (field: Field, v: string, offset: number, early: string[], late: string[]): string => {
+    const { kind: fieldKind, count } = field;
+    lanes += count;
+    if (lanes > MAX_LANES) throw UNSUITED;
+    if (fieldKind === "f16" && typeof (globalThis as { Float16Array?: unknown }).Float16Array !== "function") {
+      throw UNSUITED;
+    }
+    const bool = fieldKind === "bool";
+    const kind = bool ? "u8" : fieldKind;
     const size = ELEMENT_SIZE[kind];
-    if (offset % size !== 0 || stride % size !== 0) return null;
+    if (offset % size !== 0 || stride % size !== 0) throw UNSUITED;
     if (kind !== "u8" && kind !== "u32") kinds.add(kind);
     used.add(kind);
     // Integer index arithmetic only: element `index` starts at typed-array index `index * (stride / size)`.
     const slot = (k: number) => `${indexOf(size)} + ${offset / size + k}`;
-    const v = `v${i}`;
     const big = kind === "i64" || kind === "u64";
     const check = (x: string, load: string) => {
       // Wrapping arrays store any number (or bigint) as the typed array converts it: C's conversion.
-      const range = wrap ? null : OUT_OF_RANGE[kind](x);
-      return `typeof ${load} !== "${big ? "bigint" : "number"}"${range === null ? "" : ` || ${range}`}`;
+      const range = wrap ? null : OUT_OF_RANGE[fieldKind](x);
+      return `typeof ${load} !== "${bool ? "boolean" : big ? "bigint" : "number"}"${
+        range === null ? "" : ` || ${range}`
+      }`;
     };
     const stored: string[] = [];
     if (count > 1) {
-      shape.push(`!Array.isArray(${v}) || ${v}.length !== ${count}`);
+      early.push(`!Array.isArray(${v}) || ${v}.length !== ${count}`);
       for (let k = 0; k < count; k++) {
         const local = `${v}_${k}`;
         locals.push(local);
-        elements.push(check(local, `(${local} = ${v}[${k}])`));
+        late.push(check(local, `(${local} = ${v}[${k}])`));
         body.push(`${kind}[${slot(k)}] = ${local};`);
       }
     } else {
-      shape.push(check(v, v));
+      early.push(check(v, v));
       body.push(`${kind}[${slot(0)}] = ${v};`);
     }
     for (let k = 0; k < count; k++) {
-      stored.push(`${kind}[${slot(k)}]`);
+      stored.push(bool ? `${kind}[${slot(k)}] !== 0` : `${kind}[${slot(k)}]`);
       covered.fill(1, offset + k * size, offset + (k + 1) * size);
     }
-    read.push(count > 1 ? `[${stored.join(", ")}]` : stored[0]);
+    return count > 1 ? `[${stored.join(", ")}]` : stored[0];
+  };
+
+  // Any field at local `v`: its checks in order into `checks`; its reader
+  // expression, and what the checked path gets for it (a copy of what was read).
+  const node = (field: Field, v: string, offset: number, checks: string[]): { read: string; handed: string } => {
+    const inner = field.inner;
+    if (inner === null) return { read: leaf(field, v, offset, checks, checks), handed: v };
+    const done = `${v}_r`; // true once every part of this record or array was read
+    locals.push(done);
+    const parts = inner.array
+      ? Array.from({ length: inner.length }, (_, i) => ({ field: inner.element, at: i * inner.stride, load: `[${i}]` }))
+      : inner.fields.map((f) => ({ field: f, at: f.offset, load: `[${JSON.stringify(f.name)}]` }));
+    const names = parts.map((_, i) => `${v}_${i}`);
+    locals.push(...names);
+    const reads = `(${parts.map(({ load }, i) => `${names[i]} = ${v}${load}`).join(", ")}, ${done} = true, false)`;
+    if (inner.array) {
+      checks.push(`!Array.isArray(${v}) || ${v}.length !== ${inner.length} || ${reads}`);
+    } else {
+      const keys = `${v}_keys`;
+      const unknown = inner.fields.map(({ name }) => `key !== ${JSON.stringify(name)}`).join(" && ");
+      helpers.push(`function ${keys}(o) { for (var key in o) if (${unknown}) return true; return false; }`);
+      checks.push(`typeof ${v} !== "object" || ${v} === null || ${keys}(${v}) || ${reads}`);
+    }
+    const made = parts.map(({ field: part, at }, i) => node(part, names[i], offset + at, checks));
+    if (inner.array) {
+      return {
+        read: `[${made.map(({ read }) => read).join(", ")}]`,
+        handed: `(${done} ? [${made.map(({ handed }) => handed).join(", ")}] : ${v})`,
+      };
+    }
+    const entries = (key: "read" | "handed") =>
+      inner.fields.map(({ name }, i) => `${JSON.stringify(name)}: ${made[i][key]}`).join(", ");
+    return { read: `{ ${entries("read")} }`, handed: `(${done} ? { ${entries("handed")} } : ${v})` };
+  };
+
+  const read: string[] = [];
+  const handed: string[] = [];
+  for (const [i, field] of fields.entries()) {
+    if (nested) {
+      // In field order, each field's checks whole (a nested record's reads come after its keys' check).
+      const made = node(field, `v${i}`, field.offset, shape);
+      read.push(made.read);
+      handed.push(made.handed);
+    } else {
+      read.push(leaf(field, `v${i}`, field.offset, shape, elements));
+      handed.push(`v${i}`);
+    }
   }
   // Padding (between fields, an f32x3's fourth float, the tail) is written as zeros.
   for (let b = 0; b < stride;) {
@@ -141,14 +230,17 @@ export function generate(fields: readonly Field[], stride: number, wrap: boolean
     ...body,
     "return index;",
     "}",
-    `return slow(value, target, got ? [${names.join(", ")}] : null);`,
+    `return slow(value, target, got ? [${handed.join(", ")}] : null);`,
   ].join("\n");
   const readBody = `var ${load};\n` +
     (scalar
       ? `return ${read[0]};`
       : `return { ${fields.map(({ name }, i) => `${JSON.stringify(name)}: ${read[i]}`).join(", ")} };`);
   try {
-    const makeWriter = new Function("slow", `return function write(value, target) {\n${write}\n};`);
+    const makeWriter = new Function(
+      "slow",
+      `${helpers.join("\n")}\nreturn function write(value, target) {\n${write}\n};`,
+    );
     const reader = new Function(`return function read(views, index) {\n${readBody}\n};`)() as Reader;
     return { writer: (slow) => makeWriter(slow) as Writer, reader, kinds: [...kinds] };
   } catch {

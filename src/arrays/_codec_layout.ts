@@ -1,10 +1,11 @@
 // The layout analysis of a record codec: what an element type stores where
 // (each field's offset, element kind and count), and the typed arrays over a
 // storage block that the generated reader and writer index.
-import { FIELD_TYPES, type FieldType, isStructLayout, type StructLayout } from "./struct.ts";
+import { FIELD_TYPES } from "./_struct_rules.ts";
+import { type FieldType, isStructLayout, type StructFieldType, type StructLayout } from "./struct.ts";
 
 /** The element kinds a field stores: a scalar type, or a vector type's lanes. */
-export type Kind = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f32" | "f64";
+export type Kind = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f16" | "f32" | "f64" | "bool";
 
 // Vector types' element counts as stored (f32x3 writes 3 of its 4 floats).
 const VECTOR_COUNT: Partial<Record<FieldType, number>> = {
@@ -14,6 +15,22 @@ const VECTOR_COUNT: Partial<Record<FieldType, number>> = {
   i32x4: 4,
   u32x4: 4,
   f32x4x4: 16,
+};
+
+/** Bytes per element of each kind (a vector's lanes are this far apart). */
+export const KIND_SIZE: Record<Kind, number> = {
+  i8: 1,
+  u8: 1,
+  bool: 1,
+  i16: 2,
+  u16: 2,
+  f16: 2,
+  i32: 4,
+  u32: 4,
+  f32: 4,
+  i64: 8,
+  u64: 8,
+  f64: 8,
 };
 
 /** The element kind a field stores: a vector type's lanes, or the scalar itself. */
@@ -27,15 +44,27 @@ function kindOf(type: FieldType): Kind {
     : type) as Kind;
 }
 
-/** One field (or the whole element of a scalar or vector type): where, and how to check, store and read it. */
+/**
+ * One field (or the whole element of a scalar or vector type): where, and
+ * how to check, store and read it. A scalar or a vector (or an array of
+ * scalars packed one after the other, stored the same way: `count` lanes
+ * KIND_SIZE apart) has `inner` null; any other array and a nested record
+ * have `inner`, and their `kind` and `count` mean nothing.
+ */
 export interface Field {
-  /** The field's name; null for the one field of a scalar or vector element type. */
+  /** The field's name; null for the one field of a scalar or vector element type, and an array's element. */
   name: string | null;
   offset: number;
   kind: Kind;
   /** 1 for scalars, else the vector's element count. */
   count: number;
+  inner: Inner | null;
 }
+
+/** An array of non-scalars (`length` elements `stride` bytes apart), or a nested record's fields. */
+export type Inner =
+  | { array: true; length: number; stride: number; element: Field }
+  | { array: false; fields: readonly Field[]; names: ReadonlySet<string> };
 
 /** What a codec stores for one element type. */
 export interface Layout {
@@ -49,30 +78,42 @@ export interface Layout {
   fields: Field[];
 }
 
+// The field of `type` at `offset`, taking `size` bytes (an array's elements are size / count apart).
+function fieldOf(name: string | null, offset: number, type: StructFieldType, size: number): Field {
+  if (typeof type === "string") {
+    return { name, offset, kind: kindOf(type), count: VECTOR_COUNT[type] ?? 1, inner: null };
+  }
+  if (Array.isArray(type)) {
+    const [element, length] = type as readonly [StructFieldType, number];
+    const stride = size / length;
+    if (typeof element === "string" && VECTOR_COUNT[element] === undefined && stride === FIELD_TYPES[element].size) {
+      // Scalars one after the other: stored and read as a vector's lanes are.
+      return { name, offset, kind: kindOf(element), count: length, inner: null };
+    }
+    const inner: Inner = { array: true, length, stride, element: fieldOf(null, 0, element, stride) };
+    return { name, offset, kind: "u8", count: 1, inner };
+  }
+  const fields = recordFields(type as StructLayout);
+  return { name, offset, kind: "u8", count: 1, inner: { array: false, fields, names: namesOf(fields) } };
+}
+
+function recordFields(layout: StructLayout): Field[] {
+  return Object.entries(layout.fields).map(([name, { offset, type, size }]) => fieldOf(name, offset, type, size));
+}
+
+/** The names of `fields`, in order. */
+export function namesOf(fields: readonly Field[]): ReadonlySet<string> {
+  return new Set(fields.map(({ name }) => name!));
+}
+
 /** The layout of `type` (a StructLayout or a field type), or null when it is neither. */
 export function layoutOf(type: StructLayout | FieldType): Layout | null {
-  let record: boolean, stride: number, align: number;
-  let entries: [string | null, { offset: number; type: FieldType }][];
   if (typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)) {
-    record = false;
-    stride = FIELD_TYPES[type].size;
-    align = FIELD_TYPES[type].align;
-    entries = [[null, { offset: 0, type }]];
-  } else if (isStructLayout(type)) {
-    record = true;
-    stride = type.size;
-    align = type.align;
-    entries = Object.entries(type.fields);
-  } else {
-    return null;
+    const { size, align } = FIELD_TYPES[type];
+    return { record: false, stride: size, align, fields: [fieldOf(null, 0, type, size)] };
   }
-  const fields = entries.map(([name, { offset, type: fieldType }]): Field => ({
-    name,
-    offset,
-    kind: kindOf(fieldType),
-    count: VECTOR_COUNT[fieldType] ?? 1,
-  }));
-  return { record, stride, align, fields };
+  if (isStructLayout(type)) return { record: true, stride: type.size, align: type.align, fields: recordFields(type) };
+  return null;
 }
 
 // ------------------------------------------------------------ typed arrays over a block
@@ -85,6 +126,7 @@ export interface Views {
   i16: Int16Array | null;
   u32: Uint32Array;
   i32: Int32Array | null;
+  f16: Float16Array | null;
   f32: Float32Array | null;
   f64: Float64Array | null;
   i64: BigInt64Array | null;
@@ -99,6 +141,8 @@ const VIEW_TYPES = {
   u16: Uint16Array,
   i16: Int16Array,
   i32: Int32Array,
+  // Absent where the runtime has no Float16Array: generate() then leaves f16 fields to the checked path.
+  f16: (globalThis as { Float16Array?: Float16ArrayConstructor }).Float16Array,
   f32: Float32Array,
   f64: Float64Array,
   i64: BigInt64Array,
@@ -113,6 +157,7 @@ export const ELEMENT_SIZE: Record<keyof Views, number> = {
   i16: 2,
   u32: 4,
   i32: 4,
+  f16: 2,
   f32: 4,
   f64: 8,
   i64: 8,
@@ -142,6 +187,7 @@ export function makeViews(
     i16: null,
     u32: make(Uint32Array, 4),
     i32: null,
+    f16: null,
     f32: null,
     f64: null,
     i64: null,

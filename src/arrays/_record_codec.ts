@@ -24,8 +24,11 @@ import type { FieldType, StructLayout } from "./struct.ts";
 /** Largest staging buffer an array keeps between encodeMany() calls; bigger batches get a fresh one each time. */
 const STAGING_KEPT = 64 << 10;
 
-/** A field's value: a number, a bigint (i64/u64), or an array of numbers (vector types). */
-export type FieldValue = number | bigint | readonly number[];
+/**
+ * A field's value: a number, a bigint (i64/u64), a boolean (bool), an array
+ * (vector types and fixed-size arrays) or an object (a nested record).
+ */
+export type FieldValue = number | bigint | boolean | readonly FieldValue[] | { readonly [field: string]: FieldValue };
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 

@@ -8,7 +8,7 @@ import { describe } from "../base/_validate.ts";
 import { DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions, FieldValue } from "./dynamic_array_types.ts";
 import { SIMDArray } from "./simd_array.ts";
-import { type FieldType, isStructLayout, struct, type StructLayout } from "./struct.ts";
+import { isStructLayout, struct, type StructFieldType, type StructLayout } from "./struct.ts";
 
 /** Uniform buffer offsets must be multiples of this (WebGPU's minUniformBufferOffsetAlignment; Metal's constant buffers). */
 const UNIFORM_STRIDE = 256;
@@ -79,9 +79,13 @@ export function uniformArray<T = Record<string, FieldValue>>(
 ): DynamicArray<T> {
   if (options === undefined) options = {};
   checkLayout(layout, "a uniform array");
-  const types: Record<string, FieldType> = {};
+  const types: Record<string, StructFieldType> = {};
   for (const [name, field] of Object.entries(layout.fields)) types[name] = field.type;
-  const slotted = struct(types, { packed: layout.packed, align: Math.max(UNIFORM_STRIDE, layout.align) });
+  const slotted = struct(types, {
+    packed: layout.packed,
+    align: Math.max(UNIFORM_STRIDE, layout.align),
+    layout: layout.layout,
+  });
   return new DynamicArray<T>(slotted, withAlignment(options, UNIFORM_STRIDE));
 }
 

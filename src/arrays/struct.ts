@@ -1,15 +1,20 @@
 /**
- * C-layout record types: offsets, sizes and alignment computed as a C
- * compiler would, and the matching C declaration.
+ * Record types: offsets, sizes and alignment computed as a C compiler or a
+ * WGSL shader compiler would, and the matching C and WGSL declarations.
  *
  * @module
  */
 import { describe, parseOptions, powerOfTwo, z } from "../base/_validate.ts";
+import { cDeclaration, wgslDeclaration } from "./_struct_declarations.ts";
+import { normalize, place } from "./_struct_rules.ts";
 
 /**
- * A field type. Vector types follow the SIMD/Metal rule: `f32x3` and `f32x4`
- * take 16 bytes aligned 16 (an `f32x3` has 4 bytes of padding), `f32x2` 8
- * aligned 8, `f32x4x4` (a 4×4 matrix) 64 aligned 16.
+ * A field type. Vector types follow the SIMD/Metal rule in C layouts: `f32x3`
+ * and `f32x4` take 16 bytes aligned 16 (an `f32x3` has 4 bytes of padding),
+ * `f32x2` 8 aligned 8, `f32x4x4` (a 4×4 matrix) 64 aligned 16; in WGSL
+ * layouts an `f32x3` is a `vec3<f32>`: 12 bytes aligned 16. `f16` is a half
+ * float (C's `_Float16`), `bool` a byte holding 0 or 1 (C's `_Bool`; WGSL
+ * cannot hold it in a buffer).
  *
  * @example
  * ```ts
@@ -28,14 +33,50 @@ export type FieldType =
   | "u32"
   | "i64"
   | "u64"
+  | "f16"
   | "f32"
   | "f64"
+  | "bool"
   | "f32x2"
   | "f32x3"
   | "f32x4"
   | "i32x4"
   | "u32x4"
   | "f32x4x4";
+
+/**
+ * What a field of a {@linkcode struct} holds: a {@linkcode FieldType}, a
+ * nested record (a layout from `struct()`), or a fixed-size array
+ * `[element, count]` of any of these.
+ *
+ * @example
+ * ```ts
+ * import { struct, type StructFieldType } from "@memkit/memkit";
+ *
+ * const Light = struct({ color: "f32x3", intensity: "f32" }, { layout: "wgsl-uniform" });
+ * const lights: StructFieldType = [Light, 4];
+ * const Scene = struct({ lights, count: "u32" }, { layout: "wgsl-uniform" });
+ * console.log(Scene.fields.count.offset); // 64
+ * ```
+ */
+export type StructFieldType = FieldType | StructLayout | readonly [element: StructFieldType, count: number];
+
+/**
+ * Which rules lay out a {@linkcode struct}: `"c"` (a C compiler's, the
+ * default), `"wgsl-storage"` (WGSL's, for storage buffers) or
+ * `"wgsl-uniform"` (WGSL's plus the uniform address space's: array elements
+ * 16 bytes apart, nested structs aligned to 16 with their size rounded up to
+ * 16 before the next field).
+ *
+ * @example
+ * ```ts
+ * import { type LayoutRules, struct } from "@memkit/memkit";
+ *
+ * const rules: LayoutRules = "wgsl-storage";
+ * console.log(struct({ v: "f32x3", f: "f32" }, { layout: rules }).size); // 16
+ * ```
+ */
+export type LayoutRules = "c" | "wgsl-uniform" | "wgsl-storage";
 
 /**
  * One field of a {@linkcode StructLayout}.
@@ -51,15 +92,17 @@ export type FieldType =
 export interface StructField {
   /** Byte offset from the record's start. */
   readonly offset: number;
-  /** The field's type. */
-  readonly type: FieldType;
-  /** Bytes the field occupies (including an `f32x3`'s padding). */
+  /** The field's type: a field type, a nested layout, or a frozen `[element, count]` array type. */
+  readonly type: StructFieldType;
+  /** Bytes the field occupies (including an `f32x3`'s padding in C layouts). */
   readonly size: number;
+  /** The alignment the field was placed at (1 in packed layouts). */
+  readonly align: number;
 }
 
 /**
- * A record type: its size (a multiple of its alignment, like C's `sizeof`),
- * alignment and fields in declaration order.
+ * A record type: its size (a multiple of its alignment, like C's `sizeof`
+ * and WGSL's `SizeOf`), alignment and fields in declaration order.
  *
  * @example
  * ```ts
@@ -77,31 +120,46 @@ export interface StructLayout {
   readonly align: number;
   /** Fields by name, in declaration order. */
   readonly fields: Readonly<Record<string, StructField>>;
-  /** Whether fields are packed without padding. */
+  /** Whether fields are packed without padding (C layouts only). */
   readonly packed: boolean;
-  /** A C `typedef struct` with the same layout (C11, `<stdint.h>`). */
+  /** The rules the layout follows. */
+  readonly layout: LayoutRules;
+  /**
+   * A C `typedef struct` with the same layout (C11, `<stdint.h>`; nested
+   * records as inline structs, `f16` as `_Float16`).
+   */
   cDeclaration(name: string): string;
+  /**
+   * WGSL struct declarations with the same layout, for a shader to read the
+   * records: nested records as structs named `<name>_<field>`, `enable f16;`
+   * first when a field holds an f16 (the device needs the "shader-f16"
+   * feature; WGSL wants the directive at the top of the module, and allows it
+   * twice). Fields WGSL would place elsewhere get `@align` / `@size`, so a C
+   * layout's declaration matches its C offsets (for storage buffers).
+   * @throws {TypeError} For a field WGSL cannot hold in a buffer (bool, 8-, 16- and 64-bit types), naming it.
+   */
+  wgslDeclaration(name: string): string;
 }
 
-/** Size and alignment of each field type. */
-export const FIELD_TYPES: Readonly<Record<FieldType, { size: number; align: number; c: string; count: number }>> = {
-  i8: { size: 1, align: 1, c: "int8_t", count: 1 },
-  u8: { size: 1, align: 1, c: "uint8_t", count: 1 },
-  i16: { size: 2, align: 2, c: "int16_t", count: 1 },
-  u16: { size: 2, align: 2, c: "uint16_t", count: 1 },
-  i32: { size: 4, align: 4, c: "int32_t", count: 1 },
-  u32: { size: 4, align: 4, c: "uint32_t", count: 1 },
-  i64: { size: 8, align: 8, c: "int64_t", count: 1 },
-  u64: { size: 8, align: 8, c: "uint64_t", count: 1 },
-  f32: { size: 4, align: 4, c: "float", count: 1 },
-  f64: { size: 8, align: 8, c: "double", count: 1 },
-  f32x2: { size: 8, align: 8, c: "float", count: 2 },
-  f32x3: { size: 16, align: 16, c: "float", count: 4 },
-  f32x4: { size: 16, align: 16, c: "float", count: 4 },
-  i32x4: { size: 16, align: 16, c: "int32_t", count: 4 },
-  u32x4: { size: 16, align: 16, c: "uint32_t", count: 4 },
-  f32x4x4: { size: 64, align: 16, c: "float", count: 16 },
-};
+/**
+ * Options of {@linkcode struct}.
+ *
+ * @example
+ * ```ts
+ * import { struct, type StructOptions } from "@memkit/memkit";
+ *
+ * const options: StructOptions = { layout: "wgsl-uniform", align: 256 };
+ * console.log(struct({ time: "f32" }, options).size); // 256
+ * ```
+ */
+export interface StructOptions {
+  /** Fields without padding, as C's `__attribute__((packed))` (only for layout "c"). @default {false} */
+  packed?: boolean;
+  /** A power of two up to 4096 to raise the record's alignment to (and its size to a multiple of). */
+  align?: number;
+  /** The rules: "c", "wgsl-storage" or "wgsl-uniform". @default {"c"} */
+  layout?: LayoutRules;
+}
 
 const IDENTIFIER_REGEXP = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_REGEXP = /^(__|_[A-Z])/;
@@ -109,6 +167,8 @@ const RESERVED_REGEXP = /^(__|_[A-Z])/;
 const OptionsSchema = z.object({
   packed: z.boolean().optional(),
   align: powerOfTwo(4096).optional(),
+  // A string first: a number here is the wrong type (TypeError), not a value out of range.
+  layout: z.string().pipe(z.enum(["c", "wgsl-uniform", "wgsl-storage"])).optional(),
 }).strict();
 
 // Every layout struct() made: arrays accept these and nothing else, so a
@@ -128,15 +188,25 @@ export function isStructLayout(value: unknown): value is StructLayout {
 }
 
 /**
- * Defines a record type with C layout: each field at the next offset
- * aligned to its type (no padding when `packed`), the record aligned to its
- * largest field (or `align`), its size rounded up to that alignment.
+ * Defines a record type: each field at the next offset aligned to its type
+ * (no padding when `packed`), the record aligned to its most aligned field
+ * (or `align`), its size rounded up to that alignment. `layout` picks the
+ * rules: C's (the default), or WGSL's for a GPU buffer, where a `vec3<f32>`
+ * (`f32x3`) is 12 bytes aligned 16, so `{ v: "f32x3", f: "f32" }` is 16 bytes
+ * (32 in C); `"wgsl-uniform"` adds the uniform address space's rules (array
+ * elements 16 bytes apart, nested records aligned to 16 and followed by 16
+ * bytes at least). A field type is a {@linkcode FieldType}, a layout from
+ * `struct()` (a nested record, made with the same rules; a storage layout may
+ * nest a uniform one) or a fixed-size array `[type, count]`.
  *
  * @param fields Field names (C identifiers) and types, in order.
- * @param options `packed`, and `align` to raise the record's alignment.
+ * @param options `packed`, `align` to raise the record's alignment, `layout` for the rules.
  * @returns The layout.
- * @throws {TypeError} For no fields, a name that is not a C identifier, or an unknown type.
- * @throws {RangeError} For an `align` that is not a power of two up to 4096.
+ * @throws {TypeError} For no fields, a name that is not a C identifier, an unknown type, a type the rules
+ *   cannot hold (WGSL has no bool, 8-, 16- or 64-bit integers, f64 in buffers; a uniform array whose elements
+ *   are not 16 bytes apart), naming the field, or `packed` with a WGSL layout.
+ * @throws {RangeError} For an `align` that is not a power of two up to 4096, an array count that is not a
+ *   positive integer, a record larger than 2^30 bytes.
  *
  * @example
  * ```ts
@@ -146,24 +216,34 @@ export function isStructLayout(value: unknown): value is StructLayout {
  * const Particle = struct({ position: "f32x3", velocity: "f32x3", mass: "f32", id: "u32" });
  * assert.equal(Particle.fields.mass.offset, 32);
  * assert.equal(Particle.size, 48);
+ *
+ * // The same fields as a GPU storage buffer's WGSL struct: mass packs into position's last 4 bytes.
+ * const GpuParticle = struct({ pos: "f32x3", mass: "f32", vel: "f32x3", id: "u32" }, { layout: "wgsl-storage" });
+ * assert.equal(GpuParticle.size, 32);
+ * console.log(GpuParticle.wgslDeclaration("Particle"));
+ * // struct Particle {
+ * //   pos: vec3<f32>,
+ * //   mass: f32,
+ * //   vel: vec3<f32>,
+ * //   id: u32,
+ * // }
  * ```
  */
-export function struct(
-  fields: Record<string, FieldType>,
-  options?: { packed?: boolean; align?: number },
-): StructLayout {
+export function struct(fields: Record<string, StructFieldType>, options?: StructOptions): StructLayout {
   if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
     throw new TypeError(`Cannot define a struct as 'fields' must be an object: current value is ${describe(fields)}`);
   }
   if (options === undefined) options = {};
   const parsed = parseOptions(OptionsSchema, options, "define a struct");
-  const entries = Object.entries(fields);
-  if (entries.length === 0) throw new TypeError("Cannot define a struct as 'fields' must name at least one field");
+  const rules: LayoutRules = parsed.layout ?? "c";
   const packed = parsed.packed ?? false;
-  const layout: Record<string, StructField> = {};
-  let offset = 0;
-  let align = 1;
-  for (const [name, type] of entries) {
+  if (packed && rules !== "c") {
+    throw new TypeError(
+      `Cannot define a struct as 'packed' is only for layout "c": WGSL aligns every field (current layout is "${rules}")`,
+    );
+  }
+  const entries: [string, StructFieldType][] = [];
+  for (const [name, type] of Object.entries(fields)) {
     if (!IDENTIFIER_REGEXP.test(name)) {
       throw new TypeError(
         `Cannot define a struct as field names must be C identifiers: current value is ${describe(name)}`,
@@ -178,48 +258,24 @@ export function struct(
         }`,
       );
     }
-    // The type is checked before it is used as a key (a key is converted to a string: user code).
-    const info = typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)
-      ? FIELD_TYPES[type as FieldType]
-      : undefined;
-    if (info === undefined) {
-      throw new TypeError(
-        `Cannot define a struct as field '${name}' must have one of ${Object.keys(FIELD_TYPES).join(", ")}: ` +
-          `current value is ${describe(type)}`,
-      );
-    }
-    const fieldAlign = packed ? 1 : info.align;
-    offset = Math.ceil(offset / fieldAlign) * fieldAlign;
-    layout[name] = Object.freeze({ offset, type, size: info.size });
-    offset += info.size;
-    align = Math.max(align, fieldAlign);
+    // Checked before it is used as a key (a key is converted to a string: user code).
+    entries.push([name, normalize(type, name, isStructLayout)]);
   }
-  align = Math.max(align, parsed.align ?? 1);
-  const size = Math.ceil(offset / align) * align;
-  const frozen = Object.freeze(layout);
-  return registered({
+  if (entries.length === 0) throw new TypeError("Cannot define a struct as 'fields' must name at least one field");
+  const { placements, size, align } = place(entries, rules, packed, parsed.align ?? 1);
+  const layout: Record<string, StructField> = {};
+  entries.forEach(([name, type], i) => {
+    const { offset, size, align } = placements[i];
+    layout[name] = Object.freeze({ offset, type, size, align });
+  });
+  const self: StructLayout = registered({
     size,
     align,
-    fields: frozen,
+    fields: Object.freeze(layout),
     packed,
-    cDeclaration(name: string): string {
-      if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name)) {
-        throw new TypeError(
-          `Cannot declare a struct as 'name' must be a C identifier: current value is ${describe(name)}`,
-        );
-      }
-      const lines = [`typedef struct ${packed ? "__attribute__((packed)) " : ""}{`];
-      for (const [field, { type }] of Object.entries(frozen)) {
-        const info = FIELD_TYPES[type];
-        const aligned = !packed && info.count > 1 ? `_Alignas(${info.align}) ` : "";
-        const array = info.count > 1 ? `[${info.count}]` : "";
-        const note = type === "f32x3" ? " /* f32x3: x, y, z and padding */" : "";
-        lines.push(`  ${aligned}${info.c} ${field}${array};${note}`);
-      }
-      const tail = parsed.align !== undefined ? ` __attribute__((aligned(${align})))` : "";
-      lines.push(`}${tail} ${name};`);
-      lines.push(`_Static_assert(sizeof(${name}) == ${size}, "memkit layout of ${name}");`);
-      return lines.join("\n");
-    },
+    layout: rules,
+    cDeclaration: (name: string): string => cDeclaration(self, name),
+    wgslDeclaration: (name: string): string => wgslDeclaration(self, name),
   });
+  return self;
 }

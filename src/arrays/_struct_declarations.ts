@@ -1,0 +1,235 @@
+// The C and WGSL declarations of a struct() layout: source text that a C
+// compiler and a WGSL shader compiler lay out exactly as memkit does. Where
+// a language's own rules would place a field elsewhere, the text says so
+// explicitly (C's _Alignas and padding members; WGSL's @align and @size).
+import { describe } from "../base/_validate.ts";
+import {
+  arrayStride,
+  FIELD_TYPES,
+  isArrayType,
+  measure,
+  memberRules,
+  type Placement,
+  WGSL_TYPES,
+} from "./_struct_rules.ts";
+import type { FieldType, LayoutRules, StructFieldType, StructLayout } from "./struct.ts";
+
+const IDENTIFIER_REGEXP = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// WGSL's keywords: a struct or member named like one does not compile.
+const WGSL_KEYWORDS = new Set([
+  "alias",
+  "break",
+  "case",
+  "const",
+  "const_assert",
+  "continue",
+  "continuing",
+  "default",
+  "diagnostic",
+  "discard",
+  "else",
+  "enable",
+  "false",
+  "fn",
+  "for",
+  "if",
+  "let",
+  "loop",
+  "override",
+  "requires",
+  "return",
+  "struct",
+  "switch",
+  "true",
+  "var",
+  "while",
+]);
+
+/** A field of a layout as the declarations need it. */
+interface Member extends Placement {
+  name: string;
+  type: StructFieldType;
+}
+
+/** The members of `layout` in order, with the slot each keeps under its rules. */
+export function membersOf(layout: StructLayout): Member[] {
+  return Object.entries(layout.fields).map(([name, field]) => {
+    const m = measure(field.type, layout.layout, name);
+    const slot = memberRules(field.type, m, layout.layout, layout.packed).slot;
+    return { name, type: field.type, offset: field.offset, align: field.align, size: field.size, slot };
+  });
+}
+
+// ------------------------------------------------------------------ C
+
+/** C's own alignment of a field type's base element (a scalar, or a nested struct's). */
+function cNaturalAlign(type: StructFieldType, rules: LayoutRules): number {
+  if (isArrayType(type)) return cNaturalAlign(type[0], rules);
+  if (typeof type === "string") {
+    const c = rules === "c" ? FIELD_TYPES[type].c : WGSL_TYPES[type]!.c;
+    return c === "double" || c.endsWith("64_t") ? 8 : c === "float" || c.endsWith("32_t") ? 4 : c === "_Float16" ||
+        c.endsWith("16_t")
+      ? 2
+      : 1;
+  }
+  return type.align;
+}
+
+/**
+ * The C text of a member `name` of `type`: the base type (an inline struct
+ * for a nested layout) and the array dimensions, where a vector is an array
+ * of its lanes. In an array, a WGSL vec3 takes 4 floats (its stride is 16).
+ */
+function cMember(type: StructFieldType, name: string, rules: LayoutRules, indent: string, dims: number[]): string {
+  if (isArrayType(type)) return cMember(type[0], name, rules, indent, [...dims, type[1]]);
+  if (typeof type === "string") {
+    const info = rules === "c" ? FIELD_TYPES[type] : WGSL_TYPES[type]!;
+    const lanes = rules !== "c" && type === "f32x3" && dims.length > 0 ? 4 : info.count;
+    const all = lanes > 1 ? [...dims, lanes] : dims;
+    return `${info.c} ${name}${all.map((n) => `[${n}]`).join("")}`;
+  }
+  const body = cBody(type, type.layout, `${indent}  `);
+  const attrs = cAttributes(type.packed, declaredMinAlign(type));
+  return `struct ${attrs}{\n${body}${indent}} ${name}${dims.map((n) => `[${n}]`).join("")}`;
+}
+
+function cAttributes(packed: boolean, minAlign: number | undefined): string {
+  return (packed ? "__attribute__((packed)) " : "") +
+    (minAlign !== undefined ? `__attribute__((aligned(${minAlign}))) ` : "");
+}
+
+// The `align` option a layout was made with, as far as the declaration needs
+// it: an alignment above every field's.
+function declaredMinAlign(layout: StructLayout): number | undefined {
+  const widest = Math.max(...Object.values(layout.fields).map((f) => f.align));
+  return layout.align > widest ? layout.align : undefined;
+}
+
+function cBody(layout: StructLayout, rules: LayoutRules, indent: string): string {
+  const members = membersOf(layout);
+  const taken = new Set(members.map((m) => m.name));
+  let pads = 0;
+  const lines: string[] = [];
+  for (const member of members) {
+    const natural = cNaturalAlign(member.type, rules);
+    const aligned = !layout.packed && member.align > natural ? `_Alignas(${member.align}) ` : "";
+    const note = member.type === "f32x3"
+      ? rules === "c" ? " /* f32x3: x, y, z and padding */" : " /* f32x3: x, y, z (WGSL vec3<f32>) */"
+      : "";
+    lines.push(`${indent}${aligned}${cMember(member.type, member.name, rules, indent, [])};${note}`);
+    if (member.slot > member.size) {
+      let pad: string;
+      do pad = `pad${pads++}`; while (taken.has(pad));
+      lines.push(
+        `${indent}uint8_t ${pad}[${member.slot - member.size}]; /* WGSL uniform: after a struct, 16-aligned */`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** A C11 `typedef struct` laid out as `layout`, with a static assertion of its size. */
+export function cDeclaration(layout: StructLayout, name: unknown): string {
+  if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name)) {
+    throw new TypeError(`Cannot declare a struct as 'name' must be a C identifier: current value is ${describe(name)}`);
+  }
+  const minAlign = declaredMinAlign(layout);
+  const packed = layout.packed ? "__attribute__((packed)) " : "";
+  const tail = minAlign !== undefined ? ` __attribute__((aligned(${minAlign})))` : "";
+  return [
+    `typedef struct ${packed}{`,
+    cBody(layout, layout.layout, "  ").trimEnd(),
+    `}${tail} ${name};`,
+    `_Static_assert(sizeof(${name}) == ${layout.size}, "memkit layout of ${name}");`,
+  ].join("\n");
+}
+
+// ------------------------------------------------------------------ WGSL
+
+/** WGSL's own AlignOf and SizeOf of a field type (a nested layout's as its declaration makes them). */
+function wgslNatural(type: StructFieldType, field: string): { size: number; align: number } {
+  if (typeof type === "string") return measure(type, "wgsl-storage", field, "declare a struct in WGSL");
+  if (isArrayType(type)) {
+    const element = wgslNatural(type[0], `${field}[]`);
+    return { size: type[1] * arrayStride(element, "wgsl-storage"), align: element.align };
+  }
+  return { size: type.size, align: type.align };
+}
+
+function wgslName(name: unknown, what: string): string {
+  if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name) || name === "_" || name.startsWith("__")) {
+    throw new TypeError(
+      `Cannot declare a struct in WGSL as ${what} must be a WGSL identifier (letters, digits and "_", not "_" ` +
+        `alone or starting with "__"): current value is ${describe(name)}`,
+    );
+  }
+  if (WGSL_KEYWORDS.has(name)) {
+    throw new TypeError(
+      `Cannot declare a struct in WGSL as ${what} is a WGSL keyword: current value is ${describe(name)}`,
+    );
+  }
+  return name;
+}
+
+/**
+ * WGSL declarations of `layout` named `name`: first `enable f16;` when any
+ * field holds an f16, then a struct per nested layout (named after the
+ * first field that holds it: `Name_field`), then the struct itself. A field
+ * that WGSL would place elsewhere than `layout` says gets `@align` (a larger
+ * alignment) or `@size` (a larger slot); a C layout declared so matches its
+ * C offsets (valid in storage buffers: only "wgsl-uniform" layouts are
+ * checked against the uniform address space's extra rules).
+ * @throws {TypeError} For a bad name, a packed layout, or a field WGSL cannot hold (naming it).
+ */
+export function wgslDeclaration(layout: StructLayout, name: unknown): string {
+  wgslName(name, "'name'");
+  const names = new Map<StructLayout, string>();
+  const taken = new Set<string>([name as string]);
+  const blocks: string[] = [];
+  let f16 = false;
+  const declare = (struct: StructLayout, structName: string, path: string): void => {
+    if (struct.packed) {
+      throw new TypeError(
+        `Cannot declare a struct in WGSL as ${path === "" ? "it" : `field '${path}'`} is packed (WGSL aligns every ` +
+          `field): make it without 'packed'`,
+      );
+    }
+    const lines: string[] = [];
+    const members = membersOf(struct);
+    const minAlign = declaredMinAlign(struct);
+    members.forEach((member, i) => {
+      const where = path === "" ? member.name : `${path}.${member.name}`;
+      wgslName(member.name, `field '${where}'`);
+      const natural = wgslNatural(member.type, where);
+      const text = typeText(member.type, where);
+      const align = i === 0 && minAlign !== undefined ? Math.max(member.align, minAlign) : member.align;
+      const attrs = (align !== natural.align ? `@align(${align}) ` : "") +
+        (member.slot !== natural.size ? `@size(${member.slot}) ` : "");
+      lines.push(`  ${attrs}${member.name}: ${text},`);
+    });
+    blocks.push(`struct ${structName} {\n${lines.join("\n")}\n}`);
+  };
+  const typeText = (type: StructFieldType, where: string): string => {
+    if (typeof type === "string") {
+      if (type === "f16") f16 = true;
+      const info = WGSL_TYPES[type as FieldType];
+      if (info === undefined) measure(type, "wgsl-storage", where, "declare a struct in WGSL"); // throws, naming why
+      return info!.wgsl;
+    }
+    if (isArrayType(type)) return `array<${typeText(type[0], `${where}[]`)}, ${type[1]}>`;
+    let nested = names.get(type);
+    if (nested === undefined) {
+      const base = `${name}_${where.replace(/\[\]/g, "").replace(/\./g, "_")}`;
+      nested = base;
+      for (let k = 2; taken.has(nested); k++) nested = `${base}${k}`;
+      taken.add(nested);
+      names.set(type, nested);
+      declare(type, nested, where);
+    }
+    return nested;
+  };
+  declare(layout, name as string, "");
+  // Nested structs were pushed before the struct that holds them; WGSL does not mind the order, readers do.
+  return (f16 ? "enable f16;\n\n" : "") + blocks.join("\n\n");
+}
