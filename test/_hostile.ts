@@ -38,6 +38,7 @@ import {
   mapFile,
   mapPages,
   MemoryInterface,
+  MemoryProfiler,
   openSharedMemory,
   PoolAllocator,
   PressureMonitor,
@@ -710,6 +711,18 @@ export const CLASSES: Record<string, ClassSpec> = {
     },
     cleanup: (x: RegionAllocator) => x.dispose(),
   },
+  MemoryProfiler: {
+    ctorArgs: () => [{ intervalMs: 1000, sources: { pool: new PoolAllocator({ blockSize: 64 }) }, history: 16 }],
+    make: () => new MemoryProfiler({ intervalMs: 1000, sources: { global: "global" }, history: 16 }),
+    check(x: MemoryProfiler) {
+      const snapshot = x.capture();
+      expect(snapshot.totalAllocated >= 0 && x.snapshots.length > 0, "capture() records a snapshot");
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: MemoryProfiler) => x.dispose(),
+    args: { capture: () => [{ gc: false }], leakSuspicion: () => [{ window: 3 }] },
+    cleanup: (x: MemoryProfiler) => x.dispose(),
+  },
   PsiTrigger: {
     privateConstructor: "PsiTrigger.open()",
     ctorArgs: () => [-1, "/proc/pressure/memory"],
@@ -819,6 +832,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     },
   },
   fragmentation: { args: () => [[64, 32, 16]] },
+  leakSuspicion: { args: () => [[], { window: 5 }] },
   workerArena: {
     // One arena per thread, made on the first call: what it returns must not be disposed.
     args: () => [{ capacity: 65536 }],

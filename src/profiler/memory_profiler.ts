@@ -1,0 +1,305 @@
+/**
+ * The memory profiler: snapshots of what a set of sources holds, on a timer
+ * or on demand, as an async iterable, with leak suspicion on top.
+ *
+ * @module
+ */
+import { requestGC, unrefTimer } from "../../ffi/native.ts";
+import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
+import { readMemoryStatus } from "../pressure/memory_status.ts";
+import { pressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
+import { type Probe, probesOf, type ProfilerSource } from "./_sources.ts";
+import { type LeakSuspicion, leakSuspicion, type LeakSuspicionOptions } from "./leak_suspicion.ts";
+import { type MemorySnapshot, takeSnapshot } from "./snapshot.ts";
+
+/**
+ * Options of {@linkcode MemoryProfiler}.
+ *
+ * @example
+ * ```ts
+ * import { type MemoryProfilerOptions, SystemAllocator } from "@memkit/memkit";
+ *
+ * const options: MemoryProfilerOptions = { intervalMs: 1000, sources: { system: new SystemAllocator() } };
+ * console.log(options.intervalMs);
+ * ```
+ */
+export interface MemoryProfilerOptions {
+  /** Time between timed snapshots, in milliseconds (1 to an hour). @default {1000} */
+  intervalMs?: number;
+  /**
+   * What to watch, by name (`{ arena, cache }`) or as a list (named `<kind>-<index>`).
+   * @default {{ global: "global" }}
+   */
+  sources?: Record<string, ProfilerSource> | ProfilerSource[];
+  /** Snapshots kept for `snapshots`, leak suspicion and pictures (the oldest go first). @default {600} */
+  history?: number;
+  /** Ask for a garbage collection before each timed snapshot (see `gcHint()`), so leak suspicion sees only memory that survives one. @default {true} */
+  gc?: boolean;
+  /** Owners listed in `largestAllocations`. @default {5} */
+  largest?: number;
+  /** Where the pressure level comes from: a monitor's `level`, or read from the system at each snapshot. */
+  pressure?: { readonly level: PressureLevelValue };
+}
+
+const OptionsSchema = z.object({
+  intervalMs: z.number().int("must be an integer").min(1, "must be at least 1").max(
+    3_600_000,
+    "must be at most an hour",
+  ).optional(),
+  sources: z.unknown().optional(),
+  history: z.number().int("must be an integer").min(2, "must be at least 2").max(1_000_000, "must be at most 1e6")
+    .optional(),
+  gc: z.boolean().optional(),
+  largest: z.number().int("must be an integer").min(0, "must be at least 0").max(1000, "must be at most 1000")
+    .optional(),
+  pressure: typeCheck<{ readonly level: PressureLevelValue }>(
+    (v) => typeof v === "object" && v !== null && typeof (v as { level?: unknown }).level === "number",
+    "must be an object with a numeric 'level' (a PressureMonitor)",
+  ).optional(),
+}).strict();
+
+/**
+ * Watches allocators, arrays, the global allocator, a MemoryInterface and
+ * budgets, and records a {@linkcode MemorySnapshot} every `intervalMs` once
+ * started (or when `for await` begins), and on `capture()`. Snapshots are
+ * kept (the last `history`) for {@linkcode MemoryProfiler.leakSuspicion},
+ * heatmaps and reports.
+ *
+ * The timer never keeps the process alive: a program that only profiles
+ * must wait on something that does. A source that was disposed reads as 0
+ * bytes and is listed in the snapshot's `released`.
+ *
+ * @example
+ * ```ts
+ * import { Arena, DynamicArray, MemoryProfiler } from "@memkit/memkit";
+ *
+ * using arena = new Arena({ capacity: 1 << 20 });
+ * using points = new DynamicArray("f32");
+ * using profiler = new MemoryProfiler({ intervalMs: 20, sources: { arena, points } });
+ * const keepAlive = setInterval(() => {}, 1000); // the profiler's timer alone keeps no program alive
+ * let seen = 0;
+ * for await (const snapshot of profiler) { // starts the timer
+ *   points.pushMany(new Float32Array(1000));
+ *   arena.alloc(1024);
+ *   console.log(snapshot.totalAllocated, snapshot.largestAllocations[0]?.name);
+ *   if (++seen === 3) break;
+ * }
+ * clearInterval(keepAlive);
+ * ```
+ */
+export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot> {
+  readonly #interval: number;
+  readonly #probes: Probe[];
+  readonly #history: number;
+  readonly #gc: boolean;
+  readonly #largest: number;
+  readonly #monitor: { readonly level: PressureLevelValue } | null;
+  readonly #snapshots: MemorySnapshot[] = [];
+  readonly #sinks = new Set<(snapshot: MemorySnapshot | null) => void>();
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #running = false;
+  #disposed = false;
+  #statusReadable = true;
+  #error: unknown = null;
+
+  /**
+   * Creates a profiler (the timer starts with `start()` or `for await`).
+   *
+   * @param options Interval, sources, history, collection before snapshots, pressure.
+   * @throws {TypeError} For mistyped options or a source of no known kind.
+   * @throws {RangeError} For an interval, history or `largest` out of range (an interval ≤ 0 or NaN).
+   */
+  constructor(options?: MemoryProfilerOptions) {
+    const op = "create MemoryProfiler";
+    const parsed = parseOptions(OptionsSchema, options, op);
+    this.#probes = probesOf(parsed.sources ?? { global: "global" }, op);
+    this.#interval = parsed.intervalMs ?? 1000;
+    this.#history = parsed.history ?? 600;
+    this.#gc = parsed.gc ?? true;
+    this.#largest = parsed.largest ?? 5;
+    this.#monitor = parsed.pressure ?? null;
+  }
+
+  /** The names of the sources, in order. */
+  get sourceNames(): string[] {
+    return this.#probes.map((p) => p.name);
+  }
+
+  /** The interval between timed snapshots, in milliseconds. */
+  get intervalMs(): number {
+    return this.#interval;
+  }
+
+  /** Whether the timer runs. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** What stopped the timer: the error a source's statistics threw at a timed snapshot, or null. */
+  get error(): unknown {
+    return this.#error;
+  }
+
+  /** The kept snapshots, oldest first (a copy). */
+  get snapshots(): MemorySnapshot[] {
+    return this.#snapshots.slice();
+  }
+
+  /**
+   * Takes a snapshot now and records it (it also reaches every `for await` loop).
+   *
+   * @param options `gc: true` asks for a garbage collection first (the default is false on demand).
+   * @returns The snapshot.
+   * @throws {AllocationError} "use-after-free" after `dispose()`; what a source's statistics throw otherwise.
+   * @throws {TypeError} For mistyped options.
+   *
+   * @example
+   * ```ts
+   * import { MemoryProfiler, PoolAllocator } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using pool = new PoolAllocator({ blockSize: 64 });
+   * using profiler = new MemoryProfiler({ sources: [pool] });
+   * const block = pool.alloc(64);
+   * assert.equal(profiler.capture().categoryBreakdown["allocator-0"], 64);
+   * pool.free(block);
+   * ```
+   */
+  capture(options?: { gc?: boolean }): MemorySnapshot {
+    const op = "capture a snapshot";
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
+    }
+    const gc = options?.gc ?? false;
+    if (typeof gc !== "boolean") {
+      throw new TypeError(`Cannot ${op} as 'gc' must be a boolean: current value is ${describe(gc)}`);
+    }
+    this.#alive(op);
+    return this.#record(gc);
+  }
+
+  /**
+   * Leak suspicion over the kept snapshots: see {@linkcode leakSuspicion}.
+   * @throws {RangeError} For a window out of range.
+   *
+   * @example
+   * ```ts
+   * import { MemoryProfiler } from "@memkit/memkit";
+   *
+   * using profiler = new MemoryProfiler();
+   * for (let i = 0; i < 5; i++) profiler.capture({ gc: true });
+   * console.log(profiler.leakSuspicion().suspected);
+   * ```
+   */
+  leakSuspicion(options?: LeakSuspicionOptions): LeakSuspicion {
+    return leakSuspicion(this.#snapshots, options);
+  }
+
+  /**
+   * Starts the timer (it does not keep the process alive) and clears `error`. Again while running does nothing.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  start(): void {
+    this.#alive("start the profiler");
+    if (this.#running) return;
+    this.#running = true;
+    this.#error = null;
+    this.#schedule();
+  }
+
+  /** Stops the timer; snapshots are kept. */
+  stop(): void {
+    this.#running = false;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  /** Stops the timer and ends every `for await` loop; later calls (but `stop`, `snapshots`) throw "use-after-free". */
+  dispose(): void {
+    this.stop();
+    this.#disposed = true;
+    for (const sink of [...this.#sinks]) sink(null);
+  }
+
+  /** Same as `dispose()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
+   * Yields each snapshot recorded from now on (timed or captured; queued,
+   * none lost), starting the timer when it is not running. Leaving the loop
+   * leaves the timer as it is; `dispose()` ends the loop.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<MemorySnapshot> {
+    this.#alive("iterate the profiler");
+    const queue: MemorySnapshot[] = [];
+    let ended = false;
+    let wake: (() => void) | null = null;
+    const sink = (snapshot: MemorySnapshot | null) => {
+      if (snapshot === null) ended = true;
+      else queue.push(snapshot);
+      wake?.();
+      wake = null;
+    };
+    this.#sinks.add(sink);
+    this.start();
+    try {
+      while (true) {
+        while (queue.length) yield queue.shift()!;
+        if (ended) {
+          if (this.#error !== null) throw this.#error;
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      this.#sinks.delete(sink);
+    }
+  }
+
+  #alive(op: string): void {
+    if (this.#disposed) {
+      throw new AllocationError("use-after-free", `Cannot ${op} as this MemoryProfiler was disposed`);
+    }
+  }
+
+  #record(gc: boolean): MemorySnapshot {
+    const afterGC = gc && requestGC();
+    const snapshot = takeSnapshot(this.#probes, this.#largest, afterGC, () => this.#pressure());
+    this.#snapshots.push(snapshot);
+    if (this.#snapshots.length > this.#history) this.#snapshots.splice(0, this.#snapshots.length - this.#history);
+    for (const sink of this.#sinks) sink(snapshot);
+    return snapshot;
+  }
+
+  #pressure(): PressureLevelValue | null {
+    if (this.#monitor !== null) return this.#monitor.level;
+    if (!this.#statusReadable) return null;
+    try {
+      return pressureLevel(readMemoryStatus());
+    } catch {
+      this.#statusReadable = false; // Deno without -A, or no /proc: not worth retrying every tick
+      return null;
+    }
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    this.#timer = setTimeout(() => {
+      try {
+        this.#record(this.#gc);
+      } catch (error) {
+        // A source failing for another reason than being gone stops the timer; the error ends every
+        // `for await` loop (thrown there) and stays readable in `error`, instead of crashing the process.
+        this.stop();
+        this.#error = error;
+        for (const sink of [...this.#sinks]) sink(null);
+        return;
+      }
+      this.#schedule();
+    }, this.#interval);
+    unrefTimer(this.#timer);
+  }
+}

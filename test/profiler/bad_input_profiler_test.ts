@@ -1,0 +1,111 @@
+// Bad input to the profiler (issue 18): each row gets its documented error,
+// makes no native call, and leaves the profiler usable.
+import assert from "node:assert/strict";
+import { leakSuspicion, MemoryProfiler, type MemorySnapshot } from "../../mod.ts";
+import { badInputTable } from "../_bad_input.ts";
+
+// deno-lint-ignore no-explicit-any
+const any = (value: unknown): any => value;
+
+const create = (options: unknown) => () => new MemoryProfiler(any(options));
+
+badInputTable<void>("new MemoryProfiler()", [
+  { name: "intervalMs 0", act: create({ intervalMs: 0 }), expect: RangeError },
+  { name: "intervalMs -10", act: create({ intervalMs: -10 }), expect: RangeError },
+  { name: "intervalMs NaN", act: create({ intervalMs: NaN }), expect: RangeError },
+  { name: "intervalMs Infinity", act: create({ intervalMs: Infinity }), expect: RangeError },
+  { name: "intervalMs 2.5", act: create({ intervalMs: 2.5 }), expect: RangeError },
+  { name: "intervalMs above an hour", act: create({ intervalMs: 3_600_001 }), expect: RangeError },
+  { name: "intervalMs '100'", act: create({ intervalMs: "100" }), expect: TypeError },
+  { name: "options 'fast'", act: create("fast"), expect: TypeError },
+  { name: "an unknown option", act: create({ every: 10 }), expect: TypeError },
+  { name: "sources 5", act: create({ sources: 5 }), expect: TypeError },
+  { name: "sources 'global' (not in a list)", act: create({ sources: "global" }), expect: TypeError },
+  { name: "an unknown source {}", act: create({ sources: [{}] }), expect: TypeError },
+  { name: "an unknown source 42", act: create({ sources: { answer: 42 } }), expect: TypeError },
+  { name: "an unknown source 'heap'", act: create({ sources: ["heap"] }), expect: TypeError },
+  { name: "a null source", act: create({ sources: { gone: null } }), expect: TypeError },
+  { name: "history 1", act: create({ history: 1 }), expect: RangeError },
+  { name: "history NaN", act: create({ history: NaN }), expect: RangeError },
+  { name: "largest -1", act: create({ largest: -1 }), expect: RangeError },
+  { name: "gc 'yes'", act: create({ gc: "yes" }), expect: TypeError },
+  { name: "pressure {}", act: create({ pressure: {} }), expect: TypeError },
+]);
+
+badInputTable<MemoryProfiler>("MemoryProfiler", [
+  {
+    name: "capture('now')",
+    arrange: () => new MemoryProfiler({ sources: [] }),
+    act: (p) => p.capture(any("now")),
+    expect: TypeError,
+    after: (p) => {
+      assert.equal(p.capture().totalAllocated, 0);
+      p.dispose();
+    },
+  },
+  {
+    name: "capture({ gc: 1 })",
+    arrange: () => new MemoryProfiler({ sources: [] }),
+    act: (p) => p.capture(any({ gc: 1 })),
+    expect: TypeError,
+    after: (p) => {
+      assert.equal(p.snapshots.length, 0); // nothing recorded by the failed call
+      p.dispose();
+    },
+  },
+  {
+    name: "capture after dispose",
+    arrange: () => {
+      const p = new MemoryProfiler({ sources: [] });
+      p.dispose();
+      return p;
+    },
+    act: (p) => p.capture(),
+    expect: "use-after-free",
+  },
+  {
+    name: "start after dispose",
+    arrange: () => {
+      const p = new MemoryProfiler({ sources: [] });
+      p.dispose();
+      return p;
+    },
+    act: (p) => p.start(),
+    expect: "use-after-free",
+    after: (p) => assert.equal(p.running, false),
+  },
+  {
+    name: "leakSuspicion({ window: 1 })",
+    arrange: () => new MemoryProfiler({ sources: [] }),
+    act: (p) => p.leakSuspicion({ window: 1 }),
+    expect: RangeError,
+    after: (p) => {
+      assert.equal(p.leakSuspicion().suspected, false);
+      p.dispose();
+    },
+  },
+]);
+
+const snapshot = (): MemorySnapshot => ({
+  timestamp: 0,
+  totalAllocated: 0,
+  categoryBreakdown: {},
+  largestAllocations: [],
+  fragmentation: 0,
+  rssBytes: 0,
+  jsHeapBytes: 0,
+  pressureLevel: null,
+  afterGC: true,
+  budgetBreakdown: {},
+  released: [],
+});
+
+badInputTable<void>("leakSuspicion()", [
+  { name: "snapshots 'all'", act: () => leakSuspicion(any("all")), expect: TypeError },
+  { name: "a snapshot without totals", act: () => leakSuspicion(any([{}])), expect: TypeError },
+  { name: "a null snapshot", act: () => leakSuspicion(any([snapshot(), null])), expect: TypeError },
+  { name: "window NaN", act: () => leakSuspicion([snapshot()], { window: NaN }), expect: RangeError },
+  { name: "window 0", act: () => leakSuspicion([snapshot()], { window: 0 }), expect: RangeError },
+  { name: "window '5'", act: () => leakSuspicion([snapshot()], any({ window: "5" })), expect: TypeError },
+  { name: "options 5", act: () => leakSuspicion([snapshot()], any(5)), expect: TypeError },
+]);

@@ -1,0 +1,209 @@
+// MemoryProfiler: what each kind of source contributes to a snapshot, the
+// timer and the async iterable, disposed sources, history, and that a
+// running profiler never keeps the process alive (in a child process).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  AllocationError,
+  Arena,
+  DynamicArray,
+  FreeListAllocator,
+  getAllocator,
+  getMemStats,
+  MemoryBudget,
+  MemoryInterface,
+  MemoryProfiler,
+  type MemorySnapshot,
+  PoolAllocator,
+  SharedDynamicArray,
+  SystemAllocator,
+} from "../../mod.ts";
+import { fixture, runChild } from "../_helpers.ts";
+
+// The profiler's timer is unref'd: a test that awaits it keeps the process alive itself.
+async function alive<T>(run: () => Promise<T>): Promise<T> {
+  const keep = setInterval(() => {}, 1000);
+  try {
+    return await run();
+  } finally {
+    clearInterval(keep);
+  }
+}
+
+test("each kind of source shows its own bytes in categoryBreakdown", () => {
+  using system = new SystemAllocator();
+  using pool = new PoolAllocator({ blockSize: 64 });
+  using arena = new Arena({ capacity: 1 << 16 });
+  using values = new DynamicArray("f64", { capacity: 100 });
+  const shared = new SharedDynamicArray("u32", { maxCapacity: 1024 });
+  shared.pushMany([1, 2, 3]);
+  using hal = new MemoryInterface({ pressure: false });
+  using budget = new MemoryBudget({ physicalBytes: 1 << 24, categories: ["ui", "net"] });
+  using profiler = new MemoryProfiler({
+    sources: { system, pool, arena, values, shared, hal, budget, global: "global" },
+    largest: 3,
+  });
+  const big = system.alloc(5000);
+  const blocks = [pool.alloc(64), pool.alloc(64), pool.alloc(32)];
+  arena.alloc(1000);
+  const poolBlock = hal.allocateTyped(64, "pool");
+  const systemBlock = hal.allocateTyped(3000, "system");
+  const token = budget.request(12_345, "ui");
+  const globalBlock = getAllocator().alloc(77);
+
+  const s = profiler.capture();
+  assert.equal(s.categoryBreakdown.system, 5000);
+  assert.equal(s.categoryBreakdown.pool, 160);
+  assert.equal(s.categoryBreakdown.arena, 1000);
+  assert.equal(s.categoryBreakdown.values, 800); // 100 f64 of capacity
+  assert.equal(s.categoryBreakdown.shared, shared.capacity * 4);
+  assert.equal(s.categoryBreakdown["hal.pool"], 64);
+  assert.equal(s.categoryBreakdown["hal.system"], 3000);
+  assert.equal(s.categoryBreakdown.global, getMemStats().currentBytes);
+  assert.equal(s.budgetBreakdown["budget.ui"], 12_345);
+  assert.equal(s.budgetBreakdown["budget.net"], 0); // declared, nothing requested
+  // Budget reservations are not native memory: the total is the sum of the breakdown only.
+  const sum = Object.values(s.categoryBreakdown).reduce((a, b) => a + b, 0);
+  assert.equal(s.totalAllocated, sum);
+  assert.ok(s.totalAllocated >= 5000 + 160 + 1000 + 800 + 64 + 3000);
+  // The largest owners, largest first, three of them.
+  assert.equal(s.largestAllocations.length, 3);
+  assert.deepEqual(s.largestAllocations[0], { name: "system", size: 5000 });
+  assert.ok(s.largestAllocations[1].size >= s.largestAllocations[2].size);
+  assert.ok(s.rssBytes > 1 << 20);
+  assert.ok(s.jsHeapBytes > 0);
+  assert.ok(Math.abs(s.timestamp - Date.now()) < 60_000);
+  assert.equal(s.afterGC, false);
+  assert.deepEqual(s.released, []);
+
+  system.free(big);
+  for (const b of blocks) pool.free(b);
+  hal.deallocate(poolBlock);
+  hal.deallocate(systemBlock);
+  token!.release();
+  getAllocator().free(globalBlock);
+  const after = profiler.capture();
+  assert.equal(after.categoryBreakdown.system, 0);
+  assert.equal(after.categoryBreakdown.pool, 0);
+  assert.equal(after.categoryBreakdown["hal.pool"], undefined);
+  assert.equal(after.budgetBreakdown["budget.ui"], 0);
+});
+
+test("a list of sources is named by kind and index", () => {
+  using pool = new PoolAllocator({ blockSize: 16 });
+  using values = new DynamicArray("u8", { capacity: 10 });
+  using profiler = new MemoryProfiler({ sources: [pool, values, "global"] });
+  assert.deepEqual(profiler.sourceNames, ["allocator-0", "array-1", "global-2"]);
+  const s = profiler.capture();
+  assert.equal(s.categoryBreakdown["array-1"], 10);
+});
+
+test("fragmentation is the allocators' own, weighted by capacity", () => {
+  using heap = new FreeListAllocator({ capacity: 32 * 512, growth: "fixed" });
+  const blocks = Array.from({ length: 32 }, () => heap.alloc(512));
+  for (let i = 0; i < blocks.length; i += 2) heap.free(blocks[i]); // every other block: scattered free space
+  using profiler = new MemoryProfiler({ sources: { heap } });
+  const s = profiler.capture();
+  assert.ok(heap.stats().fragmentation > 0.5);
+  assert.equal(s.fragmentation, heap.stats().fragmentation);
+  using pool = new PoolAllocator({ blockSize: 64 });
+  pool.free(pool.alloc(64)); // a pool's free space is whole blocks: fragmentation 0
+  using both = new MemoryProfiler({ sources: { heap, pool } });
+  const mixed = both.capture();
+  const h = heap.stats(), p = pool.stats();
+  const expected = (h.fragmentation * h.capacityBytes + p.fragmentation * p.capacityBytes) /
+    (h.capacityBytes + p.capacityBytes);
+  assert.ok(Math.abs(mixed.fragmentation - expected) < 1e-12);
+  assert.ok(mixed.fragmentation < s.fragmentation);
+  for (let i = 1; i < blocks.length; i += 2) heap.free(blocks[i]);
+});
+
+test("a disposed source reads as 0 bytes; one that refuses to be read is listed as released", () => {
+  const pool = new PoolAllocator({ blockSize: 64 });
+  pool.alloc(64);
+  const hal = new MemoryInterface({ pressure: false });
+  hal.allocateTyped(128, "system");
+  using profiler = new MemoryProfiler({ sources: { pool, hal } });
+  const before = profiler.capture();
+  assert.equal(before.categoryBreakdown.pool, 64);
+  assert.equal(before.categoryBreakdown["hal.system"], 128);
+  pool.dispose();
+  hal.dispose(); // its statistics now throw use-after-free
+  const s = profiler.capture();
+  assert.equal(s.categoryBreakdown.pool, 0);
+  assert.equal(s.categoryBreakdown.hal, 0);
+  assert.equal(s.totalAllocated, 0);
+  assert.deepEqual(s.released, ["hal"]);
+});
+
+test("history keeps the latest snapshots only", () => {
+  using profiler = new MemoryProfiler({ history: 3 });
+  const taken = Array.from({ length: 5 }, () => profiler.capture());
+  assert.deepEqual(profiler.snapshots, taken.slice(2));
+});
+
+test("capture({ gc: true }) asks for a collection and says so", () => {
+  using profiler = new MemoryProfiler();
+  // Both test commands allow collections (Bun.gc; Deno with --expose-gc).
+  assert.equal(profiler.capture({ gc: true }).afterGC, true);
+  assert.equal(profiler.capture().afterGC, false);
+});
+
+test("for await yields timed snapshots as the sources change, and dispose ends the loop", () =>
+  alive(async () => {
+    using pool = new PoolAllocator({ blockSize: 256 });
+    const profiler = new MemoryProfiler({ intervalMs: 5, sources: { pool } });
+    assert.equal(profiler.running, false);
+    const seen: MemorySnapshot[] = [];
+    const kept: Uint8Array[] = [];
+    for await (const snapshot of profiler) {
+      assert.equal(profiler.running, true);
+      seen.push(snapshot);
+      kept.push(pool.alloc(256));
+      if (seen.length === 4) break;
+    }
+    for (let i = 1; i < seen.length; i++) {
+      assert.ok(seen[i].timestamp >= seen[i - 1].timestamp);
+      assert.ok(seen[i].categoryBreakdown.pool > seen[i - 1].categoryBreakdown.pool);
+      assert.equal(seen[i].afterGC, true); // timed snapshots collect first by default
+    }
+    // A loop that is waiting ends when the profiler is disposed.
+    const loop = (async () => {
+      let count = 0;
+      for await (const _ of profiler) count++;
+      return count;
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    profiler.dispose();
+    assert.ok((await loop) >= 1);
+    assert.equal(profiler.running, false);
+    assert.throws(() => profiler.capture(), (e) => e instanceof AllocationError && e.category === "use-after-free");
+    assert.throws(() => profiler.start(), (e) => e instanceof AllocationError && e.category === "use-after-free");
+    for (const block of kept) pool.free(block);
+  }));
+
+test("a source that fails at a timed snapshot stops the timer and ends the loop with its error", () =>
+  alive(async () => {
+    let fail = false;
+    const flaky = {
+      metrics() {
+        if (fail) throw new Error("metrics broke");
+        return { memoryUsage: 10 };
+      },
+    };
+    using profiler = new MemoryProfiler({ intervalMs: 5, sources: { flaky } });
+    let count = 0;
+    await assert.rejects(async () => {
+      for await (const _ of profiler) if (++count === 2) fail = true;
+    }, /metrics broke/);
+    assert.equal(profiler.running, false);
+    assert.match(String(profiler.error), /metrics broke/);
+  }));
+
+test("a script with a running profiler exits on its own", () => {
+  const child = runChild(fixture("profiler_running_child.ts"));
+  assert.equal(child.signal, null, child.stderr);
+  assert.equal(child.status, 0, child.stderr);
+  const count = Number(/snapshots (\d+)/.exec(child.stdout)?.[1]);
+  assert.ok(count >= 2, `timed snapshots were taken: ${child.stdout}`);
+});
