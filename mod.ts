@@ -253,6 +253,21 @@ export type {
 } from "./src/gpu/gpu_context.ts";
 export { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "./src/gpu/gpu_transfer.ts";
 export type { GpuElementRange, GpuUploadSource, GpuWriteOptions } from "./src/gpu/gpu_transfer.ts";
+export { GpuBufferPool } from "./src/gpu/gpu_buffer_pool.ts";
+export type { GpuBufferPoolOptions, GpuBufferPoolStats } from "./src/gpu/gpu_buffer_pool.ts";
+export { GpuStagingRing } from "./src/gpu/gpu_staging_ring.ts";
+export type { GpuStagingRingOptions, GpuStagingRingStats } from "./src/gpu/gpu_staging_ring.ts";
+export { VirtualAllocator } from "./src/gpu/virtual_allocator.ts";
+export type {
+  VirtualAllocation,
+  VirtualAllocatorOptions,
+  VirtualAllocatorStats,
+  VirtualStrategy,
+} from "./src/gpu/virtual_allocator.ts";
+export { GpuSuballocator } from "./src/gpu/gpu_suballocator.ts";
+export type { GpuSlice, GpuSuballocatorOptions, GpuSuballocatorStats } from "./src/gpu/gpu_suballocator.ts";
+export { GpuUniformRing } from "./src/gpu/gpu_uniform_ring.ts";
+export type { GpuUniformRingOptions } from "./src/gpu/gpu_uniform_ring.ts";
 export type {
   HeapResource,
   ResourceHeapOptions,

@@ -1,0 +1,249 @@
+/**
+ * Many small GPU buffers inside a few large GPUBuffers: each block is a
+ * GPUBuffer of one usage whose offsets a {@linkcode VirtualAllocator} places.
+ *
+ * @module
+ */
+import { checkAlignment, checkSize, describe, parseOptions, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
+import { GpuContext } from "./gpu_context.ts";
+import { type VirtualAllocation, VirtualAllocator, type VirtualStrategy } from "./virtual_allocator.ts";
+import { Usage } from "./_webgpu.ts";
+
+/**
+ * A suballocated buffer: `size` bytes at `offset` of `buffer` (bind it with
+ * that offset and size, or write there with writeGpuBuffer's `offset`).
+ *
+ * @example
+ * ```ts
+ * import type { GpuSlice } from "@memkit/memkit";
+ *
+ * const binding = (slice: GpuSlice) => ({ buffer: slice.buffer, offset: slice.offset, size: slice.size });
+ * ```
+ */
+export interface GpuSlice {
+  /** The large buffer the slice lies in. */
+  readonly buffer: GPUBuffer;
+  /** Where it starts in `buffer` (a multiple of the alignment asked for). */
+  readonly offset: number;
+  /** The bytes asked for. */
+  readonly size: number;
+}
+
+/**
+ * Options of {@linkcode GpuSuballocator}.
+ *
+ * @example
+ * ```ts
+ * import { GpuBufferUsage, type GpuSuballocatorOptions } from "@memkit/memkit";
+ *
+ * const options: GpuSuballocatorOptions = { usage: GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_DST, blockBytes: 8 << 20 };
+ * ```
+ */
+export interface GpuSuballocatorOptions {
+  /** The usage of every block (and so of every slice). */
+  usage: number;
+  /** Bytes of each block (a multiple of 256). A slice larger than this gets a block of its own. @default 4 MiB */
+  blockBytes?: number;
+  /** The default alignment of slices: 256 for UNIFORM or STORAGE usage (WebGPU's offset rule for bindings), else 16. */
+  alignment?: number;
+  /** How offsets are placed in a block. @default "tlsf" */
+  strategy?: VirtualStrategy;
+  /** Names the blocks in stats and the leak report. */
+  label?: string;
+}
+
+/**
+ * What a {@linkcode GpuSuballocator} holds.
+ *
+ * @example
+ * ```ts
+ * import type { GpuSuballocatorStats } from "@memkit/memkit";
+ *
+ * const saved = (s: GpuSuballocatorStats) => s.slices - s.blocks; // GPUBuffers not created
+ * ```
+ */
+export interface GpuSuballocatorStats {
+  /** GPUBuffers created for blocks and still live. */
+  blocks: number;
+  /** Their bytes. */
+  blockBytes: number;
+  /** Live slices. */
+  slices: number;
+  /** Bytes the live slices asked for. */
+  sliceBytes: number;
+}
+
+interface Block {
+  readonly buffer: GPUBuffer;
+  readonly range: VirtualAllocator;
+}
+
+const optionsSchema = z.strictObject({
+  usage: z.number().int("must be an integer").min(1, "must be at least 1").max(0x3ff, "must be at most 0x3ff"),
+  blockBytes: z.number().int("must be an integer").min(256, "must be at least 256").max(2 ** 40, "must be at most 2^40")
+    .refine((v) => v % 256 === 0, "must be a multiple of 256").optional(),
+  alignment: z.number().int("must be an integer").min(1, "must be at least 1").max(65536, "must be at most 65536")
+    .refine((v) => (v & (v - 1)) === 0, "must be a power of two").optional(),
+  strategy: z.enum(["tlsf", "linear"]).optional(),
+  label: z.string().optional(),
+});
+
+/**
+ * Places many small buffers inside a few large GPUBuffers of one usage, with
+ * memkit's TLSF placement over offsets ({@linkcode VirtualAllocator}): one
+ * `createBuffer` per block instead of one per buffer, and freed slices reused
+ * at once. Blocks are created on demand; {@linkcode trim} destroys empty ones.
+ *
+ * @example
+ * ```ts
+ * import { GpuBufferUsage, GpuSuballocator, requestGpu, writeGpuBuffer } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using gpu = await requestGpu();
+ * using meshes = new GpuSuballocator(gpu, { usage: GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_DST, blockBytes: 1 << 20 });
+ * const slices = Array.from({ length: 100 }, () => meshes.allocate(3000));
+ * assert.equal(gpu.memoryStats().buffers, 1); // 100 meshes, one GPUBuffer
+ * writeGpuBuffer(gpu, slices[7].buffer, new Float32Array(750).fill(1), { offset: slices[7].offset });
+ * for (const slice of slices) meshes.free(slice);
+ * ```
+ */
+export class GpuSuballocator implements Disposable {
+  readonly #gpu: GpuContext;
+  readonly #usage: number;
+  readonly #blockBytes: number;
+  readonly #alignment: number;
+  readonly #strategy: VirtualStrategy;
+  readonly #label: string;
+  readonly #blocks: Block[] = [];
+  readonly #slices = new Map<GpuSlice, { block: Block; placed: VirtualAllocation }>();
+  #sliceBytes = 0;
+  #disposed = false;
+
+  /**
+   * Suballocates buffers of one usage on `gpu` (no block created until the first allocate).
+   *
+   * @throws {TypeError} For a `gpu` that is not a GpuContext, or options of the wrong type.
+   * @throws {RangeError} For a block size that is not a multiple of 256, or an alignment that is not a power of two.
+   */
+  constructor(gpu: GpuContext, options: GpuSuballocatorOptions) {
+    if (!(gpu instanceof GpuContext)) {
+      throw new TypeError(
+        `Cannot create GpuSuballocator as 'gpu' must be a GpuContext: current value is ${describe(gpu)}`,
+      );
+    }
+    const parsed = parseOptions(optionsSchema, options, "create GpuSuballocator");
+    this.#gpu = gpu;
+    this.#usage = parsed.usage;
+    this.#blockBytes = parsed.blockBytes ?? 4 << 20;
+    this.#alignment = parsed.alignment ?? (parsed.usage & (Usage.UNIFORM | Usage.STORAGE) ? 256 : 16);
+    this.#strategy = parsed.strategy ?? "tlsf";
+    this.#label = parsed.label ?? "memkit suballocator";
+    gpu.onLost(() => {
+      this.#blocks.length = 0;
+      this.#slices.clear();
+      this.#sliceBytes = 0;
+    });
+  }
+
+  /**
+   * A slice of `size` bytes (a multiple of 4: WebGPU copies words) at an offset
+   * that is a multiple of `alignment` (default: the suballocator's).
+   *
+   * @throws {TypeError} For a size or alignment that is not a number.
+   * @throws {RangeError} For a size that is not a positive multiple of 4, or a bad alignment.
+   * @throws {AllocationError} "use-after-free" after dispose() or once the device is lost; what GpuContext.createBuffer throws.
+   */
+  allocate(size: number, alignment?: number): GpuSlice {
+    const op = "allocate from GpuSuballocator";
+    checkSize(size, op, "size", 2 ** 40, 4);
+    if (size % 4 !== 0) {
+      throw new RangeError(`Cannot ${op} as 'size' must be a multiple of 4: current value is ${size}`);
+    }
+    const align = checkAlignment(alignment, op, 65536, this.#alignment);
+    this.#checkAlive(op);
+    for (const block of this.#blocks) {
+      if (block.range.capacity < size) continue;
+      const placed = block.range.allocate(size, align);
+      if (placed !== null) return this.#record(block, placed, size);
+    }
+    // A fresh block always fits the slice: TLSF searches size + alignment for an aligned block.
+    const bytes = Math.max(this.#blockBytes, Math.ceil((size + align) / 256) * 256);
+    const buffer = this.#gpu.createBuffer({ size: bytes, usage: this.#usage, label: this.#label });
+    const block: Block = { buffer, range: new VirtualAllocator({ capacity: bytes, strategy: this.#strategy }) };
+    this.#blocks.push(block);
+    return this.#record(block, block.range.allocate(size, align)!, size);
+  }
+
+  /**
+   * Frees a slice (its bytes may be handed out again at once: free it only
+   * when no submitted GPU work still reads it).
+   *
+   * @throws {AllocationError} "invalid-free" for a slice this suballocator did not make or freed already.
+   */
+  free(slice: GpuSlice): void {
+    const entry = this.#slices.get(slice);
+    if (entry === undefined) {
+      if (this.#gpu.lost) return; // the device took every slice with it
+      throw new AllocationError(
+        "invalid-free",
+        `Cannot free from GpuSuballocator as ${
+          describe(slice)
+        } is not a live slice it made (freed already, or made elsewhere)`,
+      );
+    }
+    this.#slices.delete(slice);
+    entry.block.range.free(entry.placed);
+    this.#sliceBytes -= slice.size;
+  }
+
+  /** Destroys blocks that hold no slice; returns the bytes destroyed. */
+  trim(): number {
+    let bytes = 0;
+    for (let i = this.#blocks.length - 1; i >= 0; i--) {
+      const block = this.#blocks[i];
+      if (block.range.stats().allocations !== 0) continue;
+      this.#blocks.splice(i, 1);
+      bytes += block.range.capacity;
+      if (this.#gpu.owns(block.buffer)) this.#gpu.destroyBuffer(block.buffer);
+    }
+    return bytes;
+  }
+
+  /** What it holds. */
+  stats(): GpuSuballocatorStats {
+    return {
+      blocks: this.#blocks.length,
+      blockBytes: this.#blocks.reduce((sum, b) => sum + b.range.capacity, 0),
+      slices: this.#slices.size,
+      sliceBytes: this.#sliceBytes,
+    };
+  }
+
+  /** Destroys every block (and so every slice). Twice is a no-op. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const block of this.#blocks) if (this.#gpu.owns(block.buffer)) this.#gpu.destroyBuffer(block.buffer);
+    this.#blocks.length = 0;
+    this.#slices.clear();
+    this.#sliceBytes = 0;
+  }
+
+  /** Same as {@linkcode dispose}. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  #record(block: Block, placed: VirtualAllocation, size: number): GpuSlice {
+    const slice: GpuSlice = Object.freeze({ buffer: block.buffer, offset: placed.offset, size });
+    this.#slices.set(slice, { block, placed });
+    this.#sliceBytes += size;
+    return slice;
+  }
+
+  #checkAlive(op: string): void {
+    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
+    this.#gpu.checkAlive(op);
+  }
+}
