@@ -288,3 +288,18 @@ export type {
 } from "./src/profiler/_sources.ts";
 export { leakSuspicion } from "./src/profiler/leak_suspicion.ts";
 export type { LeakSuspect, LeakSuspicion, LeakSuspicionOptions } from "./src/profiler/leak_suspicion.ts";
+
+// The memory profiler: snapshots, leak suspicion, allocator dumps.
+export { MemoryProfiler } from "./src/profiler/memory_profiler.ts";
+export type { MemoryProfilerOptions } from "./src/profiler/memory_profiler.ts";
+export type { MemorySnapshot } from "./src/profiler/snapshot.ts";
+export type {
+  BudgetSource,
+  MemoryStatsSource,
+  MetricsSource,
+  ProfilerSource,
+  SharedArraySource,
+} from "./src/profiler/_sources.ts";
+export { leakSuspicion } from "./src/profiler/leak_suspicion.ts";
+export type { LeakSuspect, LeakSuspicion, LeakSuspicionOptions } from "./src/profiler/leak_suspicion.ts";
+export type { AllocatorDump, DumpBlock, DumpChunk } from "./src/alloc/dump.ts";

@@ -29,6 +29,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 import { addressOf } from "../base/native_info.ts";
 import { parseArenaOptions, parseResetMode } from "./_arena_options.ts";
 import type {
@@ -388,6 +389,25 @@ export class Arena implements Allocator, Disposable {
     };
     if (this.#timing) stats.avgAllocationNs = this.#timedCount ? this.#timedNs / this.#timedCount : 0;
     return stats;
+  }
+
+  /**
+   * The arena's chunks: each shows its bump run as one used block (an arena does not record its blocks) as a versioned JSON description: chunks and their blocks (offset,
+   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    this.#ledger.guard("dump the Arena");
+    const at = this.#at;
+    const run = (used: number): RawBlock[] => [{ offset: 0, size: used, free: false, owner: "bump" }];
+    return makeDump(this.stats(), [
+      ...at.chunks.map((chunk, i) => ({
+        address: chunk.address,
+        size: chunk.size,
+        blocks: i < at.index ? run(chunk.size) : i === at.index ? run(at.cursor) : [],
+      })),
+      ...at.oversized.map((chunk) => ({ address: chunk.address, size: chunk.size, blocks: run(chunk.size) })),
+    ]);
   }
 
   /**

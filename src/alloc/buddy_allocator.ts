@@ -27,6 +27,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 
 /**
  * Options of {@linkcode BuddyAllocator}.
@@ -291,6 +292,28 @@ export class BuddyAllocator implements Allocator, Disposable {
       // Rounding requests up to powers of two.
       overheadBytes: capacity === 0 ? 0 : capacity - sum - this.#ledger.allocatedBytes,
     });
+  }
+
+  /**
+   * The buddy tree's blocks (power-of-two sizes) as a versioned JSON description: chunks and their blocks (offset,
+   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    this.#ledger.guard("dump the BuddyAllocator");
+    const blocks: RawBlock[] = [];
+    // Node n covers `size` bytes from `offset`; its children 2n and 2n + 1 the two halves.
+    const walk = (node: number, offset: number, size: number): void => {
+      const state = this.#state[node];
+      if (state === SPLIT) {
+        walk(2 * node, offset, size / 2);
+        walk(2 * node + 1, offset + size / 2, size / 2);
+      } else if (state === USED) {
+        blocks.push({ offset, size, free: false, requested: this.#requested[offset / this.#minBlock] });
+      } else if (state === FREE) blocks.push({ offset, size, free: true });
+    };
+    walk(1, 0, this.#capacity);
+    return makeDump(this.stats(), [{ address: this.#chunk.address, size: this.#capacity, blocks }]);
   }
 
   /**

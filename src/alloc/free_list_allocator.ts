@@ -40,6 +40,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 import type { DefragReport, FreeListAllocatorOptions, Handle } from "./free_list_types.ts";
 
 const OptionsSchema = z.object({
@@ -357,6 +358,28 @@ export class FreeListAllocator implements Allocator, Disposable {
       // Rounding to the 16-byte granule and alignment gaps too small to list.
       overheadBytes: capacity - available - this.#ledger.allocatedBytes,
     });
+  }
+
+  /**
+   * The heap's chunks and every block in them (cached free blocks count as free) as a versioned JSON description: chunks and their blocks (offset,
+   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    this.#ledger.guard("dump the FreeListAllocator");
+    const r = this.#heap.records;
+    return makeDump(
+      this.stats(),
+      this.#heap.chunks.map(({ chunk, first }) => {
+        const blocks: RawBlock[] = [];
+        for (let id = first; id !== -1; id = r.nextPhys[id]) {
+          const free = (r.flags[id] & (FREE | CACHED)) !== 0;
+          const owner = r.flags[id] & HANDLE ? "handle" : null;
+          blocks.push({ offset: r.start[id], size: r.size[id], free, requested: r.requested[id], owner });
+        }
+        return { address: chunk.address, size: chunk.size, blocks };
+      }),
+    );
   }
 
   /**

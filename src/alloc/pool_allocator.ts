@@ -27,6 +27,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 
 /**
  * Options of {@linkcode PoolAllocator}.
@@ -319,6 +320,26 @@ export class PoolAllocator implements Allocator, Disposable {
       // Padding to the alignment, the unused tails of blocks, page rounding.
       freeBlocks: 0,
     });
+  }
+
+  /**
+   * The pool's chunks and blocks as a versioned JSON description: chunks and their blocks (offset,
+   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    this.#ledger.guard("dump the PoolAllocator");
+    return makeDump(
+      this.stats(),
+      this.#chunks.map((chunk, c) => {
+        const blocks: RawBlock[] = [];
+        for (let slot = 0; slot < this.#perChunk; slot++) {
+          const requested = this.#sizes[c * this.#perChunk + slot];
+          blocks.push({ offset: slot * this.#stride, size: this.#stride, free: !(requested > 0), requested });
+        }
+        return { address: chunk.address, size: chunk.size, blocks };
+      }),
+    );
   }
 
   /**

@@ -26,6 +26,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 
 /**
  * Options of {@linkcode StackAllocator}.
@@ -322,6 +323,17 @@ export class StackAllocator implements Allocator, Disposable {
       freeBlocks: [available],
       overheadBytes: this.#cursor - this.#ledger.allocatedBytes,
     });
+  }
+
+  /**
+   * The stack's chunk and its live blocks, bottom to top as a versioned JSON description: chunks and their blocks (offset,
+   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    this.#ledger.guard("dump the StackAllocator");
+    const blocks: RawBlock[] = this.#starts.map((offset, i) => ({ offset, size: this.#sizes[i], free: false }));
+    return makeDump(this.stats(), [{ address: this.#chunk.address, size: this.#size, blocks }]);
   }
 
   // The backing released the chunk (its reset, scope end, dispose): end here

@@ -28,6 +28,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type AllocatorDump, makeDump } from "./dump.ts";
 
 /**
  * Options of {@linkcode SystemAllocator}.
@@ -337,6 +338,23 @@ export class SystemAllocator implements Allocator, Disposable {
       capacity += block.mapped || (usable ? usable(block.address) : block.size);
     }
     return this.#ledger.stats({ capacityBytes: capacity, availableBytes: 0, largestFreeBlock: 0, freeBlocks: 0 });
+  }
+
+  /**
+   * Each live block as its own chunk (one `malloc` or `mmap` each; page rounding shows as a free tail) as a versioned JSON description: chunks and their blocks (offset,
+   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    this.#ledger.guard("dump the SystemAllocator");
+    return makeDump(
+      this.stats(),
+      this.#blocks.map((block) => ({
+        address: block.address,
+        size: Math.max(block.mapped, block.size),
+        blocks: [{ offset: 0, size: block.size, free: false }],
+      })),
+    );
   }
 
   /**

@@ -1,7 +1,15 @@
 // Bad input to the profiler (issue 18): each row gets its documented error,
 // makes no native call, and leaves the profiler usable.
 import assert from "node:assert/strict";
-import { leakSuspicion, MemoryProfiler, type MemorySnapshot } from "../../mod.ts";
+import {
+  Arena,
+  FreeListAllocator,
+  leakSuspicion,
+  MemoryProfiler,
+  type MemorySnapshot,
+  PoolAllocator,
+  SystemAllocator,
+} from "../../mod.ts";
 import { badInputTable } from "../_bad_input.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -108,4 +116,37 @@ badInputTable<void>("leakSuspicion()", [
   { name: "window 0", act: () => leakSuspicion([snapshot()], { window: 0 }), expect: RangeError },
   { name: "window '5'", act: () => leakSuspicion([snapshot()], any({ window: "5" })), expect: TypeError },
   { name: "options 5", act: () => leakSuspicion([snapshot()], any(5)), expect: TypeError },
+]);
+
+const disposed = <T extends { dispose(): void }>(make: () => T) => () => {
+  const allocator = make();
+  allocator.dispose();
+  return allocator;
+};
+
+badInputTable<{ dump(): unknown }>("dump() of a disposed allocator", [
+  {
+    name: "PoolAllocator",
+    arrange: disposed(() => new PoolAllocator({ blockSize: 64 })),
+    act: (a) => a.dump(),
+    expect: "use-after-free",
+  },
+  {
+    name: "FreeListAllocator",
+    arrange: disposed(() => new FreeListAllocator({ capacity: 4096 })),
+    act: (a) => a.dump(),
+    expect: "use-after-free",
+  },
+  {
+    name: "Arena",
+    arrange: disposed(() => new Arena({ capacity: 4096 })),
+    act: (a) => a.dump(),
+    expect: "use-after-free",
+  },
+  {
+    name: "SystemAllocator",
+    arrange: disposed(() => new SystemAllocator()),
+    act: (a) => a.dump(),
+    expect: "use-after-free",
+  },
 ]);
