@@ -275,20 +275,6 @@ export type {
   ResourceOptions,
 } from "./src/budget/resource_heap.ts";
 
-// The memory profiler: snapshots, leak suspicion.
-export { MemoryProfiler } from "./src/profiler/memory_profiler.ts";
-export type { MemoryProfilerOptions } from "./src/profiler/memory_profiler.ts";
-export type { MemorySnapshot } from "./src/profiler/snapshot.ts";
-export type {
-  BudgetSource,
-  MemoryStatsSource,
-  MetricsSource,
-  ProfilerSource,
-  SharedArraySource,
-} from "./src/profiler/_sources.ts";
-export { leakSuspicion } from "./src/profiler/leak_suspicion.ts";
-export type { LeakSuspect, LeakSuspicion, LeakSuspicionOptions } from "./src/profiler/leak_suspicion.ts";
-
 // The memory profiler: snapshots, leak suspicion, allocator dumps.
 export { MemoryProfiler } from "./src/profiler/memory_profiler.ts";
 export type { MemoryProfilerOptions } from "./src/profiler/memory_profiler.ts";
