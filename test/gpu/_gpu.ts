@@ -40,7 +40,7 @@ function ensureRuntimeDir(): void {
 async function gpuObject(): Promise<{ gpu: GPU | null; runtime: "deno" | "bun"; reason: string }> {
   const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
   if (!isBun) {
-    const gpu = (navigator as Navigator & { gpu?: GPU }).gpu ?? null;
+    const gpu = (navigator as unknown as { gpu?: GPU }).gpu ?? null;
     return { gpu, runtime: "deno", reason: "this Deno has no navigator.gpu" };
   }
   // A specifier in a variable: Deno's type checker never follows it (the package's types need bun:ffi).
@@ -51,8 +51,8 @@ async function gpuObject(): Promise<{ gpu: GPU | null; runtime: "deno" | "bun"; 
   } catch (error) {
     return { gpu: null, runtime: "bun", reason: `bun-webgpu could not be loaded (npm install): ${error}` };
   }
-  if ((navigator as Navigator & { gpu?: GPU }).gpu === undefined) await setupGlobals();
-  return { gpu: (navigator as Navigator & { gpu?: GPU }).gpu ?? null, runtime: "bun", reason: "" };
+  if ((navigator as unknown as { gpu?: GPU }).gpu === undefined) await setupGlobals();
+  return { gpu: (navigator as unknown as { gpu?: GPU }).gpu ?? null, runtime: "bun", reason: "" };
 }
 
 async function open(): Promise<TestGpuResult> {
