@@ -201,7 +201,7 @@ export type {
 export { RegionAllocator } from "./src/hal/region_allocator.ts";
 export type { MemoryReport, RegionAllocatorOptions, RegionName, RegionReport } from "./src/hal/region_allocator.ts";
 
-// Budgets and caches that respond to memory pressure (the iOS memory design).
+// Budgets and caches that respond to memory pressure (as iOS apps respond to it).
 export { BudgetPriority, MemoryBudget } from "./src/budget/memory_budget.ts";
 export type {
   BudgetCategoryStats,
@@ -227,7 +227,7 @@ export type {
   PressureTargets,
 } from "./src/budget/respond_to_pressure.ts";
 
-// Reclaimable memory, frame pools and resource heaps (the iOS memory design).
+// Reclaimable memory, frame pools and resource heaps (as iOS apps respond to it).
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
 export type { PurgeableBufferOptions, PurgeableState } from "./src/budget/purgeable_buffer.ts";
 export { FramePool } from "./src/budget/frame_pool.ts";

@@ -1,8 +1,8 @@
-// The iOS design's multi-factor eviction score, over entries the cache
-// samples. A higher score is evicted first. The design adds
+// A multi-factor eviction score, over entries the cache
+// samples. A higher score is evicted first. A plain sum would add
 // `recreationCost × 0.2`, which would evict the dearest entries first; here
 // the cost factor is `1 − cost / dearest`, so a cheap entry goes before a
-// dear one, as the design's intent ("recreation cost") says.
+// dear one, as the intent of a recreation cost says.
 
 /**
  * The weights of a {@linkcode ResourceCache}'s eviction score (non-negative, with a positive sum; only their
@@ -39,7 +39,7 @@ export interface Scored {
 /**
  * The index in `candidates` of the entry to evict first. Age is the
  * entry's idle time over the longest idle time among the candidates (0..1),
- * size is over `sizeScale` (the design divides by the memory limit), cost
+ * size is over `sizeScale` (by default the memory limit), cost
  * is over the dearest candidate, frequency is 1 / accesses.
  */
 export function pickVictim(

@@ -1,10 +1,10 @@
-// The iOS design knows three pressure states (normal, warning, critical);
+// iOS apps know three pressure states (normal, warning, critical);
 // memkit's monitor has five levels. One mapping, shared by the budget, the
 // cache and the wiring, so they all answer the same level the same way.
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import type { PressureMonitor } from "../pressure/pressure_monitor.ts";
 
-/** The design's pressure state. */
+/** The pressure state as iOS names it. */
 export type DesignPressure = "normal" | "warning" | "critical";
 
 /** None and Low → normal; Medium and High (under 25 % available) → warning; Critical → critical. */

@@ -138,7 +138,7 @@ interface FormatPool {
 }
 
 // Frames a format may keep at each level: the configured count without pressure, half of it (at least one
-// set) at Medium and High (the design's "warning"), one set at Critical (its "minimum pools").
+// set) at Medium and High (iOS's "warning"), one set at Critical ("minimum pools").
 function capAt(level: PressureLevelValue, maxFrames: number): number {
   if (level >= PressureLevel.Critical) return 3;
   if (level >= PressureLevel.Medium) return Math.max(3, Math.ceil(maxFrames / 2));
@@ -169,7 +169,7 @@ class Triple implements FrameSet {
 
 /**
  * Per-format pools of video frames for a decode or render pipeline under a
- * memory budget (the iOS memory design's frame buffer pool). Each format
+ * memory budget (a frame buffer pool as video apps keep one). Each format
  * (`width`, `height`, `bytesPerPixel`, `planes`) has its own pool of frames,
  * each frame its own page-aligned mapping with rows on 64-byte boundaries.
  * `acquireFrameSet(format)` hands out three frames (current, next, previous),

@@ -1,6 +1,6 @@
 /**
  * A memory budget split into categories, whose total follows memory pressure
- * and thermal state (the iOS memory design's budget manager).
+ * and thermal state (a budget manager as iOS apps keep one).
  *
  * @module
  */
@@ -123,7 +123,7 @@ export interface MemoryBudgetStats {
   availableBytes: number;
   /** The most `usedBytes` ever was. */
   peakBytes: number;
-  /** The pressure state the total follows (the design's three: PressureLevel Medium and High are "warning"). */
+  /** The pressure state the total follows (iOS's three: PressureLevel Medium and High are "warning"). */
   pressure: "normal" | "warning" | "critical";
   /** The thermal state the total follows. */
   thermal: ThermalState;
@@ -470,9 +470,9 @@ export class MemoryBudget implements Disposable {
   }
 
   /**
-   * The memory limit the design recommends for this device: 40 % of the
+   * The memory limit recommended for this device: 40 % of the
    * physical size from 6 GB up, 30 % from 4 GB, else 25 % (decimal GB, as
-   * the design measures them).
+   * device sizes are quoted).
    *
    * @returns Bytes.
    *

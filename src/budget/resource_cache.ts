@@ -1,6 +1,6 @@
 /**
  * A memory-limited cache whose entries carry a size and a recreation cost,
- * evicted by the iOS memory design's multi-factor score.
+ * evicted by a multi-factor score (age, size, recreation cost, frequency).
  *
  * @module
  */
@@ -50,7 +50,7 @@ export interface ResourceCacheOptions<K, V> {
    */
   weights?: Partial<EvictionWeights>;
   /**
-   * How the size factor is scaled: `"limit"` divides by `maxBytes` (the design), `"largest"` by the largest
+   * How the size factor is scaled: `"limit"` divides by `maxBytes` (the default), `"largest"` by the largest
    * entry among the candidates (size then weighs as much as age). @default {"limit"}
    */
   sizeScale?: "limit" | "largest";
@@ -62,7 +62,7 @@ export interface ResourceCacheOptions<K, V> {
   category?: string;
   /** The priority of the entries' budget requests and of the cache's reclaimer. @default {BudgetPriority.Low} */
   priority?: number;
-  /** Trim 30 % when this monitor rises to Medium or above (the design's warning), purge at Critical. */
+  /** Trim 30 % when this monitor rises to Medium or above (iOS's "warning"), purge at Critical. */
   pressure?: PressureMonitor;
   /** `prefetch` loads predictions whose probability is above this. @default {0.7} */
   prefetchThreshold?: number;
@@ -221,7 +221,7 @@ function checkCost(value: unknown, op: string): number {
  * A cache limited by the bytes its entries take, not their number. Each
  * entry carries its size and its recreation cost; when room is needed, the
  * cache scores a sample of entries (all of them up to `evictionSamples`) by
- * the design's score — age 0.3, size 0.3, cost 0.2, 1/frequency 0.2 — and
+ * a score — age 0.3, size 0.3, cost 0.2, 1/frequency 0.2 — and
  * evicts the highest: old, large, cheap to recreate and rarely used entries
  * go first. The `dispose` hook sees every value that leaves, so native values
  * are freed when evicted.
@@ -455,7 +455,7 @@ export class ResourceCache<K, V> implements Disposable {
    * Evicts by score until the cache holds at most `(1 − fraction)` of the
    * bytes it holds now.
    *
-   * @param fraction 0..1 (0.3 is the design's warning response).
+   * @param fraction 0..1 (0.3 is what the warning response trims).
    * @returns Bytes freed.
    * @throws {TypeError} For a fraction that is not a number.
    * @throws {RangeError} For a fraction outside 0..1 or NaN.

@@ -1,6 +1,6 @@
 /**
  * One call that wires budgets, caches, frame pools and heaps to a pressure
- * monitor with the iOS memory design's responses.
+ * monitor with the responses iOS apps give.
  *
  * @module
  */
@@ -57,7 +57,7 @@ export interface PressureTargets {
  * ```
  */
 export interface PressureResponseStats {
-  /** The design's state now. */
+  /** The state now, as iOS names it. */
   state: "normal" | "warning" | "critical";
   /** Times warning was entered (from normal). */
   warnings: number;
@@ -107,9 +107,9 @@ const TargetsSchema = z.object({
 }).strict();
 
 /**
- * Applies the iOS memory design's pressure responses whenever `monitor`'s
+ * Applies the pressure responses iOS apps give whenever `monitor`'s
  * level changes (rises and falls; the monitor must be started, or refreshed
- * by hand). The design's states map from PressureLevel: None and Low are
+ * by hand). iOS's states map from PressureLevel: None and Low are
  * normal, Medium and High warning, Critical critical.
  * - every change: the budget's total follows the level (1/2, 1/3, 1/4 of the
  *   real limit by default) and each frame pool's limits too;

@@ -34,7 +34,7 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
     return null;
   };
   const reason = () => (last as Failure | null)?.error() ?? context.heldBackError();
-  // Under pressure a request that may wait waits from the start: the design's "defer non-critical allocations".
+  // Under pressure a request that may wait waits from the start: "defer non-critical allocations".
   if (req.timeoutMs === 0 || !context.heldBack()) {
     let first: MemoryAllocation | null;
     try {

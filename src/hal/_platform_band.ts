@@ -1,4 +1,4 @@
-// The design's platform thresholds: a process that may use at most 32 MiB
+// Platform thresholds by size: a process that may use at most 32 MiB
 // (a console, a small container) is "constrained", up to 128 MiB (a browser
 // tab, a phone app's share) "moderate", anything larger "relaxed". Each band
 // sets where the pressure levels begin, as the available fraction of that total.
@@ -12,12 +12,12 @@ export const MODERATE_MAX = 128 * MiB;
 
 /**
  * The band and thresholds for a process that may use `totalBytes`.
- * - constrained: by free bytes, as the design sets them (Medium at 8 MiB
+ * - constrained: by free bytes, as small consoles set them (Medium at 8 MiB
  *   free, High at 2 MiB), with Low at 12 MiB and Critical at 1 MiB: on 16 MiB
  *   that is 75 / 50 / 12.5 / 6.25 % available;
  * - moderate: earlier than the defaults (60 / 35 / 15 / 8 %), as there is little
  *   room to absorb a burst;
- * - relaxed: the design's table that every `PressureMonitor` uses by default
+ * - relaxed: the table that every `PressureMonitor` uses by default
  *   (50 / 25 / 10 / 5 %).
  */
 export function platformBand(totalBytes: number): PlatformMemory {

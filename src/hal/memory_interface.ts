@@ -1,5 +1,5 @@
 /**
- * The HAL memory interface (the Flight design): typed memory with real
+ * The HAL memory interface (a game engine's hardware layer): typed memory with real
  * backings, requests with fallback and timeouts, per-type budgets and
  * statistics, pressure callbacks, allocator access, defragmentation and
  * pointer validation.
@@ -65,7 +65,7 @@ const OVERALL = TYPES.length;
  *   records which `type` and `allocator` served it.
  * - `allocateAsync(request)` waits up to `timeoutMs` for headroom under the
  *   type's budget (woken by deallocations and `endFrame()`), and holds the
- *   request back while pressure is High or Critical (the design's "defer
+ *   request back while pressure is High or Critical ("defer
  *   non-critical allocations"; woken when the level falls); then it fails
  *   with `AllocationError("timeout")`.
  * - Temporary memory lives until `endFrame()` (or the end of a `frame()` scope),
@@ -212,7 +212,7 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * Allocates `size` bytes of `type` (the design's `allocate_typed`).
+   * Allocates `size` bytes of `type` (`allocate_typed` in C HALs).
    * @throws As for {@linkcode MemoryInterface.allocate}.
    */
   allocateTyped(size: number, type: MemoryType, alignment?: number, flags?: MemoryFlag[]): MemoryAllocation {

@@ -1,5 +1,5 @@
 /**
- * The vocabulary of the HAL memory interface (the Flight design): memory
+ * The vocabulary of the HAL memory interface (a game engine's hardware layer): memory
  * types, flags, alignments, requests, allocations and statistics.
  *
  * @module
@@ -62,7 +62,7 @@ export type MemoryType = "system" | "video" | "audio" | "network" | "shared" | "
 export type MemoryFlag = "zero" | "cacheable" | "dma-capable" | "temporary" | "secret";
 
 /**
- * Named alignments, in bytes: the design's table, with a 64-byte cache line.
+ * Named alignments, in bytes: the usual table, with a 64-byte cache line.
  *
  * @example
  * ```ts

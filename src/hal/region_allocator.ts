@@ -1,5 +1,5 @@
 /**
- * The MetalHead region allocator: vertex, uniform, audio and texture data,
+ * A renderer's region allocator: vertex, uniform, audio and texture data,
  * each in a region of its own alignment, with a memory report.
  *
  * @module

@@ -33,7 +33,7 @@ export type PressureLevelValue = typeof PressureLevel[keyof typeof PressureLevel
 /**
  * Where the levels begin. Available memory is a fraction of the limit (the
  * cgroup's, else the machine's); PSI values are percentages of stalled time.
- * The defaults are the design's bands (None above 50 % available, Low from 50 %,
+ * The defaults are the usual bands (None above 50 % available, Low from 50 %,
  * Medium from 25 %, High from 10 %, Critical below 5 %) and PSI bands after
  * GLib, systemd and lmkd.
  *
