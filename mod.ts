@@ -227,7 +227,7 @@ export type {
   PressureTargets,
 } from "./src/budget/respond_to_pressure.ts";
 
-// Reclaimable memory, frame pools and resource heaps (as iOS apps respond to it).
+// Reclaimable memory, frame pools and resource heaps.
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";
 export type { PurgeableBufferOptions, PurgeableState } from "./src/budget/purgeable_buffer.ts";
 export { FramePool } from "./src/budget/frame_pool.ts";
