@@ -289,3 +289,7 @@ export type {
 export { leakSuspicion } from "./src/profiler/leak_suspicion.ts";
 export type { LeakSuspect, LeakSuspicion, LeakSuspicionOptions } from "./src/profiler/leak_suspicion.ts";
 export type { AllocatorDump, DumpBlock, DumpChunk } from "./src/alloc/dump.ts";
+export { heatmap } from "./src/profiler/heatmap.ts";
+export type { HeatmapOptions } from "./src/profiler/heatmap.ts";
+export { blockMap } from "./src/profiler/block_map.ts";
+export type { BlockMapOptions } from "./src/profiler/block_map.ts";

@@ -833,6 +833,10 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
   },
   fragmentation: { args: () => [[64, 32, 16]] },
   leakSuspicion: { args: () => [[], { window: 5 }] },
+  heatmap: {
+    args: () => [[new MemoryProfiler({ sources: [] }).capture()], { width: 200, rowHeight: 10, peakFraction: 0.5 }],
+  },
+  blockMap: { args: () => [new SystemAllocator().dump(), { width: 200, maxChunks: 4 }] },
   workerArena: {
     // One arena per thread, made on the first call: what it returns must not be disposed.
     args: () => [{ capacity: 65536 }],

@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import {
   Arena,
+  blockMap,
   FreeListAllocator,
+  heatmap,
   leakSuspicion,
   MemoryProfiler,
   type MemorySnapshot,
@@ -149,4 +151,34 @@ badInputTable<{ dump(): unknown }>("dump() of a disposed allocator", [
     act: (a) => a.dump(),
     expect: "use-after-free",
   },
+]);
+
+const okDump = () => {
+  using pool = new PoolAllocator({ blockSize: 64 });
+  return pool.dump();
+};
+
+badInputTable<void>("heatmap() and blockMap()", [
+  { name: "heatmap of 'all'", act: () => heatmap(any("all")), expect: TypeError },
+  { name: "heatmap of no snapshots", act: () => heatmap([]), expect: RangeError },
+  { name: "heatmap of a non-snapshot", act: () => heatmap(any([{ totalAllocated: 1 }])), expect: TypeError },
+  { name: "heatmap width 10", act: () => heatmap([snapshot()], { width: 10 }), expect: RangeError },
+  { name: "heatmap width NaN", act: () => heatmap([snapshot()], { width: NaN }), expect: RangeError },
+  { name: "heatmap peakFraction 2", act: () => heatmap([snapshot()], { peakFraction: 2 }), expect: RangeError },
+  { name: "heatmap title 5", act: () => heatmap([snapshot()], any({ title: 5 })), expect: TypeError },
+  { name: "heatmap unknown option", act: () => heatmap([snapshot()], any({ colours: 3 })), expect: TypeError },
+  { name: "blockMap of {}", act: () => blockMap(any({})), expect: TypeError },
+  { name: "blockMap of null", act: () => blockMap(any(null)), expect: TypeError },
+  {
+    name: "blockMap of a version 2 dump",
+    act: () => blockMap(any({ ...okDump(), version: 2 })),
+    expect: TypeError,
+  },
+  {
+    name: "blockMap of a dump with malformed blocks",
+    act: () => blockMap(any({ ...okDump(), chunks: [{ address: 0, size: 64, blocks: [{ offset: "0" }] }] })),
+    expect: TypeError,
+  },
+  { name: "blockMap maxChunks 0", act: () => blockMap(okDump(), { maxChunks: 0 }), expect: RangeError },
+  { name: "blockMap rowHeight 1.5", act: () => blockMap(okDump(), { rowHeight: 1.5 }), expect: RangeError },
 ]);

@@ -1,0 +1,36 @@
+// Small helpers shared by the pictures (heatmap, block map, report): text
+// escaping, byte formatting and colour ramps. SVG is written as strings so
+// the pictures need nothing from a DOM and render the same everywhere.
+
+/** Text safe inside SVG/HTML elements and attributes. */
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes, unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** A colour from pale yellow (0) through orange to dark red (1): the heat ramp. */
+export function heat(t: number): string {
+  const x = Math.min(1, Math.max(0, t));
+  // Three stops: #fff7bc, #fe9929, #99000d.
+  const stops = [[255, 247, 188], [254, 153, 41], [153, 0, 13]];
+  const at = x * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(at));
+  const f = at - i;
+  const mix = (k: number) => Math.round(stops[i][k] + (stops[i + 1][k] - stops[i][k]) * f);
+  return `rgb(${mix(0)},${mix(1)},${mix(2)})`;
+}
+
+/** A number fixed to 2 decimals without trailing zeros, for coordinates. */
+export function n(value: number): string {
+  return String(Math.round(value * 100) / 100);
+}

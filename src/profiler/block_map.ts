@@ -1,0 +1,167 @@
+/**
+ * A picture of an allocator's address space from its `dump()`: every chunk
+ * a bar, used and free blocks coloured (the Vulkan Memory Allocator
+ * visualiser's idea), so fragmentation can be seen.
+ *
+ * @module
+ */
+import { describe, parseOptions, z } from "../base/_validate.ts";
+import type { AllocatorDump } from "../alloc/dump.ts";
+import { escapeXml, formatBytes, n } from "./_svg.ts";
+
+/**
+ * Options of {@linkcode blockMap}.
+ *
+ * @example
+ * ```ts
+ * import type { BlockMapOptions } from "@memkit/memkit";
+ *
+ * const options: BlockMapOptions = { width: 640, maxChunks: 16 };
+ * console.log(options.maxChunks);
+ * ```
+ */
+export interface BlockMapOptions {
+  /** Width of the picture in pixels (64 to 10,000). @default {800} */
+  width?: number;
+  /** Height of one chunk's bar in pixels (4 to 200). @default {22} */
+  rowHeight?: number;
+  /** Chunks drawn (the rest are counted in a note). @default {64} */
+  maxChunks?: number;
+  /** A title above the picture. @default {"<kind> allocator: address space"} */
+  title?: string;
+}
+
+const OptionsSchema = z.object({
+  width: z.number().int("must be an integer").min(64, "must be at least 64").max(10_000, "must be at most 10000")
+    .optional(),
+  rowHeight: z.number().int("must be an integer").min(4, "must be at least 4").max(200, "must be at most 200")
+    .optional(),
+  maxChunks: z.number().int("must be an integer").min(1, "must be at least 1").max(100_000, "must be at most 1e5")
+    .optional(),
+  title: z.string().optional(),
+}).strict();
+
+const LEFT = 130, RIGHT = 16, TOP = 48, GAP = 6;
+const USED = "#3b6fb6", HANDLE = "#7e57c2", FREE = "#e8e8e8", EDGE = "#ffffff";
+
+/**
+ * Draws an allocator's dump as SVG: a bar per chunk, the full width of the
+ * picture whatever its size, each block a stretch of it in proportion to its
+ * bytes; used blocks blue (movable handles purple), free blocks grey, with
+ * a thin white edge between blocks so many small free blocks show as
+ * fragmentation. The header gives the kind, capacity, bytes in use and the
+ * fragmentation metric from the dump's stats; hovering a block names it.
+ *
+ * @param dump What an allocator's `dump()` returned (format "memkit.allocator-dump", version 1).
+ * @param options Size, how many chunks, title.
+ * @returns The SVG document, `width` wide.
+ * @throws {TypeError} When `dump` is not a version 1 allocator dump, or an option is mistyped.
+ * @throws {RangeError} For an option out of range.
+ *
+ * @example
+ * ```ts
+ * import { blockMap, FreeListAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using heap = new FreeListAllocator({ capacity: 1 << 16 });
+ * const blocks = Array.from({ length: 20 }, () => heap.alloc(1000));
+ * for (let i = 0; i < blocks.length; i += 2) heap.free(blocks[i]); // every other one: fragmented
+ * const svg = blockMap(heap.dump());
+ * assert.ok(svg.includes("free-list"));
+ * for (let i = 1; i < blocks.length; i += 2) heap.free(blocks[i]);
+ * ```
+ */
+export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string {
+  const op = "draw a block map";
+  checkDump(dump, op);
+  const parsed = parseOptions(OptionsSchema, options, op);
+  const width = parsed.width ?? 800;
+  const rowHeight = parsed.rowHeight ?? 22;
+  const maxChunks = parsed.maxChunks ?? 64;
+  const title = parsed.title ?? `${dump.kind} allocator: address space`;
+  const chunks = dump.chunks.slice(0, maxChunks);
+  const hidden = dump.chunks.length - chunks.length;
+  const height = TOP + Math.max(1, chunks.length) * (rowHeight + GAP) + 40;
+  const plot = width - LEFT - RIGHT;
+  const stats = dump.stats;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+    `font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${LEFT}" y="18" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+    `<text x="${LEFT}" y="34" fill="#555">${dump.chunks.length} chunk${dump.chunks.length === 1 ? "" : "s"}, ${
+      escapeXml(formatBytes(stats.capacityBytes))
+    } held, ${escapeXml(formatBytes(stats.allocatedBytes))} in ${stats.liveAllocations} blocks, fragmentation ${
+      stats.fragmentation.toFixed(2)
+    }</text>`,
+  ];
+  chunks.forEach((chunk, r) => {
+    const y = TOP + r * (rowHeight + GAP);
+    parts.push(
+      `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.45)}" text-anchor="end">0x${chunk.address.toString(16)}</text>`,
+      `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.45 + 11)}" text-anchor="end" fill="#777">${
+        escapeXml(formatBytes(chunk.size))
+      }</text>`,
+      `<rect x="${LEFT}" y="${y}" width="${plot}" height="${rowHeight}" fill="${FREE}"/>`,
+    );
+    const scale = chunk.size > 0 ? plot / chunk.size : 0;
+    for (const block of chunk.blocks) {
+      const bx = LEFT + block.offset * scale;
+      const bw = Math.max(block.size * scale, 0.5);
+      const fill = block.free ? FREE : block.owner === "handle" ? HANDLE : USED;
+      const label = `${block.free ? "free" : "used"} ${formatBytes(block.size)} at +${block.offset}` +
+        (block.owner ? ` (${block.owner})` : "");
+      parts.push(
+        `<rect x="${n(bx)}" y="${y}" width="${n(bw)}" height="${rowHeight}" fill="${fill}" stroke="${EDGE}" ` +
+          `stroke-width="${bw > 3 ? 1 : 0}"><title>${escapeXml(label)}</title></rect>`,
+      );
+    }
+  });
+  if (chunks.length === 0) parts.push(`<text x="${LEFT}" y="${TOP + 14}" fill="#777">no chunks</text>`);
+  const legendY = height - 14;
+  parts.push(
+    `<rect x="${LEFT}" y="${legendY - 9}" width="10" height="10" fill="${USED}"/>`,
+    `<text x="${LEFT + 14}" y="${legendY}">used</text>`,
+    `<rect x="${LEFT + 60}" y="${legendY - 9}" width="10" height="10" fill="${HANDLE}"/>`,
+    `<text x="${LEFT + 74}" y="${legendY}">handle</text>`,
+    `<rect x="${LEFT + 130}" y="${legendY - 9}" width="10" height="10" fill="${FREE}" stroke="#999"/>`,
+    `<text x="${LEFT + 144}" y="${legendY}">free</text>`,
+  );
+  if (hidden > 0) {
+    parts.push(`<text x="${width - RIGHT}" y="${legendY}" text-anchor="end" fill="#777">${hidden} more chunks</text>`);
+  }
+  parts.push(`</svg>`);
+  return parts.join("\n");
+}
+
+/** Checks the shape a dump must have before anything reads it. */
+export function checkDump(dump: unknown, op: string): asserts dump is AllocatorDump {
+  const d = dump as Partial<AllocatorDump> | null;
+  if (typeof d !== "object" || d === null || d.format !== "memkit.allocator-dump") {
+    throw new TypeError(
+      `Cannot ${op} as 'dump' must be what an allocator's dump() returns (format "memkit.allocator-dump"): ` +
+        `current value is ${describe(dump)}`,
+    );
+  }
+  if (d.version !== 1) {
+    throw new TypeError(`Cannot ${op} as this memkit reads dump version 1: current value is ${describe(d.version)}`);
+  }
+  const okChunks = Array.isArray(d.chunks) &&
+    d.chunks.every((c) =>
+      typeof c === "object" && c !== null && typeof c.address === "number" && typeof c.size === "number" &&
+      Array.isArray(c.blocks) &&
+      c.blocks.every((b) =>
+        typeof b === "object" && b !== null && typeof b.offset === "number" && typeof b.size === "number" &&
+        typeof b.free === "boolean" && (b.owner === null || b.owner === undefined || typeof b.owner === "string")
+      )
+    );
+  const s = d.stats;
+  if (
+    !okChunks || typeof d.kind !== "string" || typeof s !== "object" || s === null ||
+    typeof s.capacityBytes !== "number" ||
+    typeof s.allocatedBytes !== "number" || typeof s.fragmentation !== "number" ||
+    typeof s.liveAllocations !== "number"
+  ) {
+    throw new TypeError(`Cannot ${op} as 'dump' has a malformed kind, chunks, blocks or stats`);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * A heatmap of memory use over time: one row per owner, one column per
+ * snapshot, the colour the bytes it held; peak periods are marked.
+ *
+ * @module
+ */
+import { describe, parseOptions, z } from "../base/_validate.ts";
+import { escapeXml, formatBytes, heat, n } from "./_svg.ts";
+import type { MemorySnapshot } from "./snapshot.ts";
+
+/**
+ * Options of {@linkcode heatmap}.
+ *
+ * @example
+ * ```ts
+ * import type { HeatmapOptions } from "@memkit/memkit";
+ *
+ * const options: HeatmapOptions = { width: 640, peakFraction: 0.8 };
+ * console.log(options.width);
+ * ```
+ */
+export interface HeatmapOptions {
+  /** Width of the picture in pixels (64 to 10,000). @default {800} */
+  width?: number;
+  /** Height of one owner's row in pixels (4 to 200). @default {18} */
+  rowHeight?: number;
+  /** A snapshot whose total is at least this fraction of the highest total is in a peak period. @default {0.9} */
+  peakFraction?: number;
+  /** A title above the picture. @default {"Native memory by owner"} */
+  title?: string;
+}
+
+const LEFT = 150, TOP = 44, BOTTOM = 40, RIGHT = 16;
+
+const OptionsSchema = z.object({
+  width: z.number().int("must be an integer").min(64, "must be at least 64").max(10_000, "must be at most 10000")
+    .optional(),
+  rowHeight: z.number().int("must be an integer").min(4, "must be at least 4").max(200, "must be at most 200")
+    .optional(),
+  peakFraction: z.number().min(0, "must be from 0 to 1").max(1, "must be from 0 to 1").optional(),
+  title: z.string().optional(),
+}).strict();
+
+/**
+ * Draws `snapshots` as an SVG heatmap: a row per owner (every key of
+ * `categoryBreakdown` that ever held bytes, largest peak first), a column
+ * per snapshot in time order, each cell coloured by the owner's bytes
+ * against the largest cell (pale: little, dark red: most). Columns where
+ * the total is within `peakFraction` of its maximum are peak periods,
+ * outlined and labelled "peak"; the strip on top is the total.
+ *
+ * @param snapshots Snapshots, oldest first (e.g. `profiler.snapshots`); at least one.
+ * @param options Size, peak threshold, title.
+ * @returns The SVG document, `width` wide.
+ * @throws {TypeError} When `snapshots` is not an array of snapshots, or an option is mistyped.
+ * @throws {RangeError} For no snapshots, or an option out of range.
+ *
+ * @example
+ * ```ts
+ * import { heatmap, MemoryProfiler, PoolAllocator } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using pool = new PoolAllocator({ blockSize: 64 });
+ * using profiler = new MemoryProfiler({ sources: { pool } });
+ * const blocks = [];
+ * for (let i = 0; i < 10; i++) {
+ *   blocks.push(pool.alloc(64));
+ *   profiler.capture();
+ * }
+ * const svg = heatmap(profiler.snapshots);
+ * assert.ok(svg.startsWith("<svg"));
+ * for (const block of blocks) pool.free(block);
+ * ```
+ */
+export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapOptions): string {
+  const op = "draw a heatmap";
+  if (!Array.isArray(snapshots)) {
+    throw new TypeError(`Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}`);
+  }
+  if (snapshots.length === 0) throw new RangeError(`Cannot ${op} as 'snapshots' must hold at least one snapshot`);
+  for (const s of snapshots) {
+    if (
+      typeof s !== "object" || s === null || typeof s.totalAllocated !== "number" ||
+      typeof s.timestamp !== "number" || typeof s.categoryBreakdown !== "object" || s.categoryBreakdown === null
+    ) {
+      throw new TypeError(
+        `Cannot ${op} as every snapshot needs a numeric 'timestamp' and 'totalAllocated' and a ` +
+          `'categoryBreakdown': current value is ${describe(s)}`,
+      );
+    }
+  }
+  const parsed = parseOptions(OptionsSchema, options, op);
+  const width = parsed.width ?? 800;
+  const rowHeight = parsed.rowHeight ?? 18;
+  const peakFraction = parsed.peakFraction ?? 0.9;
+  const title = parsed.title ?? "Native memory by owner";
+
+  const peakOf = new Map<string, number>();
+  for (const s of snapshots) {
+    for (const [owner, bytes] of Object.entries(s.categoryBreakdown)) {
+      if (typeof bytes === "number" && bytes > 0) peakOf.set(owner, Math.max(peakOf.get(owner) ?? 0, bytes));
+    }
+  }
+  const owners = [...peakOf.keys()].sort((a, b) => peakOf.get(b)! - peakOf.get(a)! || (a < b ? -1 : 1));
+  const most = Math.max(1, ...peakOf.values());
+  const totals = snapshots.map((s) => s.totalAllocated);
+  const highest = Math.max(...totals);
+  const rows = Math.max(1, owners.length);
+  const height = TOP + 24 + rows * rowHeight + BOTTOM;
+  const plot = width - LEFT - RIGHT;
+  const cell = plot / snapshots.length;
+  const x = (i: number) => LEFT + i * cell;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+      `font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${LEFT}" y="18" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+    `<text x="${width - RIGHT}" y="18" text-anchor="end" fill="#555">peak ${escapeXml(formatBytes(highest))} total, ` +
+      `${snapshots.length} snapshots</text>`,
+  );
+  // The total strip: one bar per snapshot, scaled to the highest total.
+  const stripTop = TOP - 16, stripHeight = 20;
+  parts.push(`<text x="${LEFT - 6}" y="${stripTop + 14}" text-anchor="end">total</text>`);
+  snapshots.forEach((s, i) => {
+    const h = highest > 0 ? (s.totalAllocated / highest) * stripHeight : 0;
+    parts.push(
+      `<rect x="${n(x(i))}" y="${n(stripTop + stripHeight - h)}" width="${n(Math.max(cell, 0.5))}" height="${
+        n(h)
+      }" fill="#4a6fa5"/>`,
+    );
+  });
+  const gridTop = TOP + 24;
+  owners.forEach((owner, r) => {
+    const y = gridTop + r * rowHeight;
+    parts.push(
+      `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.7)}" text-anchor="end">${escapeXml(clip(owner, 22))}</text>`,
+    );
+    snapshots.forEach((s, i) => {
+      const bytes = s.categoryBreakdown[owner] ?? 0;
+      const fill = bytes > 0 ? heat(Math.sqrt(bytes / most)) : "#f2f2f2";
+      parts.push(
+        `<rect x="${n(x(i))}" y="${n(y)}" width="${n(Math.max(cell, 0.5))}" height="${rowHeight - 1}" fill="${fill}">` +
+          `<title>${escapeXml(owner)}: ${escapeXml(formatBytes(bytes))}</title></rect>`,
+      );
+    });
+  });
+  if (owners.length === 0) {
+    parts.push(`<text x="${LEFT}" y="${gridTop + rowHeight * 0.7}" fill="#777">no native memory held</text>`);
+  }
+  // Peak periods: runs of columns whose total is within peakFraction of the highest.
+  const gridBottom = gridTop + rows * rowHeight;
+  if (highest > 0) {
+    for (let i = 0; i < snapshots.length;) {
+      if (totals[i] < highest * peakFraction) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j + 1 < snapshots.length && totals[j + 1] >= highest * peakFraction) j++;
+      parts.push(
+        `<rect class="peak" x="${n(x(i))}" y="${stripTop - 2}" width="${n((j - i + 1) * cell)}" height="${
+          n(gridBottom - stripTop + 2)
+        }" fill="none" stroke="#1b5e20" stroke-width="2" stroke-dasharray="4 2"/>`,
+        `<text x="${n(x(i) + 2)}" y="${n(gridBottom + 14)}" fill="#1b5e20" font-weight="bold">peak</text>`,
+      );
+      i = j + 1;
+    }
+  }
+  // Time axis: seconds since the first snapshot.
+  const t0 = snapshots[0].timestamp, t1 = snapshots[snapshots.length - 1].timestamp;
+  parts.push(
+    `<text x="${LEFT}" y="${height - 8}" fill="#555">0 s</text>`,
+    `<text x="${width - RIGHT}" y="${height - 8}" text-anchor="end" fill="#555">${n((t1 - t0) / 1000)} s</text>`,
+    `</svg>`,
+  );
+  return parts.join("\n");
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
