@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { nativeInfo, nativeReady } from "../mod.ts";
+import { nativeInfo, nativeReady, requestGpu } from "../mod.ts";
 import { runAndReport, runQuiet } from "./_ratios.ts";
 import { scorecard, scorecardFilter } from "./scorecard.ts";
 import { fragmentationReport, latencyReport } from "./latency_report.ts";
@@ -20,6 +20,10 @@ import "./debug_bench.ts";
 import "./arrays_bench.ts";
 import "./struct_bench.ts";
 import "./hal_bench.ts";
+// The GPU benchmarks need a WebGPU adapter (lavapipe in CI); without one they are left out, saying why.
+const noGpu = await requestGpu().then((gpu) => gpu.dispose(), (error) => String(error?.message ?? error));
+if (noGpu === undefined) await import("./gpu_bench.ts");
+else console.log(`GPU benchmarks left out: ${noGpu}`);
 
 // The native kernels, not the TypeScript ones a cold cache would run while libmemkit builds.
 await nativeReady();
