@@ -1,0 +1,116 @@
+// Bad input to the uploads, readback, rings and suballocator: each row gets
+// its documented error before anything reaches the GPU, and leaves the
+// accounting and the target buffer as they were.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DynamicArray } from "../../src/arrays/dynamic_array.ts";
+import { GpuBufferUsage as U } from "../../src/gpu/gpu_context.ts";
+import { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "../../src/gpu/gpu_transfer.ts";
+import { GpuStagingRing } from "../../src/gpu/gpu_staging_ring.ts";
+import { GpuUniformRing } from "../../src/gpu/gpu_uniform_ring.ts";
+import { GpuSuballocator } from "../../src/gpu/gpu_suballocator.ts";
+import { context, skipGpu } from "./_gpu_context.ts";
+
+test("uploads and readback: bad input rows", { skip: skipGpu }, async () => {
+  using gpu = context();
+  const target = gpu.createBuffer({ size: 64, usage: U.STORAGE | U.COPY_DST | U.COPY_SRC });
+  writeGpuBuffer(gpu, target, new Uint32Array(16).fill(7));
+  const noDst = gpu.createBuffer({ size: 64, usage: U.STORAGE | U.COPY_SRC });
+  const noSrc = gpu.createBuffer({ size: 64, usage: U.STORAGE | U.COPY_DST });
+  const freed = new DynamicArray<number>("u32");
+  freed.push(1);
+  freed.free();
+  const detached = new Uint32Array(new ArrayBuffer(16).transfer(16));
+  (detached.buffer as ArrayBuffer).transfer(0);
+  const words = new Uint32Array(4);
+  const rows: [string, () => unknown, object][] = [
+    ["gpu not a context", () => writeGpuBuffer({} as never, target, words), { name: "TypeError" }],
+    ["buffer not a buffer", () => writeGpuBuffer(gpu, {} as never, words), { name: "TypeError" }],
+    ["buffer without COPY_DST", () => writeGpuBuffer(gpu, noDst, words), { name: "TypeError", message: /COPY_DST/ }],
+    ["source a number", () => writeGpuBuffer(gpu, target, 5 as never), { name: "TypeError" }],
+    ["source a plain array", () => writeGpuBuffer(gpu, target, [1, 2] as never), { name: "TypeError" }],
+    ["source freed", () => writeGpuBuffer(gpu, target, freed), { name: "AllocationError", category: "use-after-free" }],
+    ["source detached", () => writeGpuBuffer(gpu, target, detached), {
+      name: "AllocationError",
+      category: "use-after-free",
+    }],
+    ["offset not a multiple of 4", () => writeGpuBuffer(gpu, target, words, { offset: 2 }), { name: "RangeError" }],
+    ["offset negative", () => writeGpuBuffer(gpu, target, words, { offset: -4 }), { name: "RangeError" }],
+    ["offset a string", () => writeGpuBuffer(gpu, target, words, { offset: "4" as never }), { name: "TypeError" }],
+    ["past the buffer's end", () => writeGpuBuffer(gpu, target, words, { offset: 56 }), { name: "RangeError" }],
+    ["bytes not whole words", () => writeGpuBuffer(gpu, target, new Uint8Array(6)), { name: "RangeError" }],
+    ["ranges not an array", () => writeGpuBuffer(gpu, target, words, { ranges: {} as never }), { name: "TypeError" }],
+    ["range past the source", () => writeGpuBuffer(gpu, target, words, { ranges: [{ first: 3, count: 2 }] }), {
+      name: "RangeError",
+    }],
+    ["range count fractional", () => writeGpuBuffer(gpu, target, words, { ranges: [{ first: 0, count: 1.5 }] }), {
+      name: "RangeError",
+    }],
+    ["range not an object", () => writeGpuBuffer(gpu, target, words, { ranges: [3 as never] }), { name: "TypeError" }],
+    ["options not an object", () => writeGpuBuffer(gpu, target, words, 4 as never), { name: "TypeError" }],
+    ["create from a non-view", () => createGpuBufferFrom(gpu, "abc" as never, U.STORAGE), { name: "TypeError" }],
+    ["create with usage 0", () => createGpuBufferFrom(gpu, words, 0), { name: "RangeError" }],
+  ];
+  for (const [name, run, expected] of rows) {
+    assert.throws(run, expected, name);
+    assert.equal(gpu.memoryStats().buffers, 3, name);
+  }
+  const readRows: [string, () => Promise<unknown>, object][] = [
+    ["read without COPY_SRC", () => readGpuBuffer(gpu, noSrc, new Uint32Array(4)), { name: "TypeError" }],
+    ["read into a non-view", () => readGpuBuffer(gpu, target, {} as never), { name: "TypeError" }],
+    ["read past the end", () => readGpuBuffer(gpu, target, new Uint32Array(4), { offset: 56 }), { name: "RangeError" }],
+    ["read into 3 bytes", () => readGpuBuffer(gpu, target, new Uint8Array(3)), { name: "RangeError" }],
+    ["read at offset 2", () => readGpuBuffer(gpu, target, new Uint32Array(1), { offset: 2 }), { name: "RangeError" }],
+    ["read into a freed array", () => readGpuBuffer(gpu, target, freed), {
+      name: "AllocationError",
+      category: "use-after-free",
+    }],
+  ];
+  for (const [name, run, expected] of readRows) {
+    await assert.rejects(run(), expected, name);
+    assert.equal(gpu.memoryStats().buffers, 3, name);
+  }
+  const back = new Uint32Array(16);
+  await readGpuBuffer(gpu, target, back);
+  assert.deepEqual([...back], new Array(16).fill(7)); // no row wrote anything
+});
+
+test("rings and suballocator: bad options and use after dispose", { skip: skipGpu }, () => {
+  using gpu = context();
+  const rows: [string, () => unknown, object][] = [
+    ["staging ring without a context", () => new GpuStagingRing(null as never), { name: "TypeError" }],
+    ["staging chunk not a multiple of 256", () => new GpuStagingRing(gpu, { chunkBytes: 1000 }), {
+      name: "RangeError",
+    }],
+    ["staging unknown option", () => new GpuStagingRing(gpu, { size: 1 } as never), { name: "TypeError" }],
+    ["uniform ring capacity 100", () => new GpuUniformRing(gpu, { capacity: 100 }), { name: "RangeError" }],
+    ["uniform ring capacity a string", () => new GpuUniformRing(gpu, { capacity: "1" as never }), {
+      name: "TypeError",
+    }],
+    ["suballocator without usage", () => new GpuSuballocator(gpu, {} as never), { name: "TypeError" }],
+    ["suballocator block 1000", () => new GpuSuballocator(gpu, { usage: U.VERTEX, blockBytes: 1000 }), {
+      name: "RangeError",
+    }],
+    ["suballocator alignment 3", () => new GpuSuballocator(gpu, { usage: U.VERTEX, alignment: 3 }), {
+      name: "RangeError",
+    }],
+  ];
+  for (const [name, run, expected] of rows) {
+    assert.throws(run, expected, name);
+    assert.equal(gpu.memoryStats().buffers, 0, name);
+  }
+  const ring = new GpuStagingRing(gpu);
+  const uniforms = new GpuUniformRing(gpu, { capacity: 256 });
+  const heap = new GpuSuballocator(gpu, { usage: U.VERTEX | U.COPY_DST });
+  const target = gpu.createBuffer({ size: 16, usage: U.VERTEX | U.COPY_DST });
+  ring.upload(target, 0, new Uint32Array(4));
+  ring.dispose();
+  uniforms.dispose();
+  heap.dispose();
+  const gone = { name: "AllocationError", category: "use-after-free" };
+  assert.throws(() => ring.upload(target, 0, new Uint32Array(4)), gone);
+  assert.throws(() => ring.flush(), gone);
+  assert.throws(() => uniforms.push(new Uint32Array(64)), gone);
+  assert.throws(() => heap.allocate(16), gone);
+  assert.equal(gpu.memoryStats().buffers, 1); // only the target: every chunk, ring and block destroyed
+});
