@@ -720,7 +720,11 @@ export const CLASSES: Record<string, ClassSpec> = {
     },
     ends: ["dispose", "[Symbol.dispose]"],
     end: (x: MemoryProfiler) => x.dispose(),
-    args: { capture: () => [{ gc: false }], leakSuspicion: () => [{ window: 3 }] },
+    args: {
+      capture: () => [{ gc: false }],
+      leakSuspicion: () => [{ window: 3 }],
+      report: () => [tempFile().replace(/data\.bin$/, "report.html")],
+    },
     cleanup: (x: MemoryProfiler) => x.dispose(),
   },
   PsiTrigger: {

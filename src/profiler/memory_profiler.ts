@@ -4,6 +4,9 @@
  *
  * @module
  */
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { requestGC, unrefTimer } from "../../ffi/native.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -12,6 +15,7 @@ import { pressureLevel, type PressureLevelValue } from "../pressure/pressure_lev
 import { type Probe, probesOf, type ProfilerSource } from "./_sources.ts";
 import { type LeakSuspicion, leakSuspicion, type LeakSuspicionOptions } from "./leak_suspicion.ts";
 import { type MemorySnapshot, takeSnapshot } from "./snapshot.ts";
+import { reportHtml } from "./report.ts";
 
 /**
  * Options of {@linkcode MemoryProfiler}.
@@ -194,6 +198,72 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    */
   leakSuspicion(options?: LeakSuspicionOptions): LeakSuspicion {
     return leakSuspicion(this.#snapshots, options);
+  }
+
+  /**
+   * Writes one self-contained HTML file (inline SVG and CSS, no script,
+   * nothing fetched): the latest figures, suggestions (an array using under
+   * 25 % of its capacity: `compact()`; fragmentation above 0.5:
+   * `defragment()`; an allocator holding four times what it uses; owners that
+   * only grow), a timeline of native bytes, RSS and JS heap, the heatmap, the
+   * leak suspects and a block map of every allocator source.
+   *
+   * @param path Where to write it: a path or a `file:` URL ending in `.html` (or `.htm`) in a directory that exists.
+   * @returns The absolute path written.
+   * @throws {TypeError} When `path` is not a string or a file URL, or does not end in `.html`.
+   * @throws {AllocationError} "platform" when the directory does not exist or the file cannot be written;
+   *   "use-after-free" after `dispose()`.
+   *
+   * @example
+   * ```ts
+   * import { DynamicArray, MemoryProfiler } from "@memkit/memkit";
+   * import { mkdtempSync, readFileSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import assert from "node:assert/strict";
+   *
+   * using values = new DynamicArray("f64", { capacity: 10_000 });
+   * values.push(1); // 1 of 10,000 used
+   * using profiler = new MemoryProfiler({ sources: { values } });
+   * profiler.capture();
+   * const file = profiler.report(`${mkdtempSync(`${tmpdir()}/memkit-`)}/report.html`);
+   * assert.match(readFileSync(file, "utf8"), /compact\(\)/);
+   * ```
+   */
+  report(path: string | URL): string {
+    const op = "write the profiler report";
+    let target: string;
+    if (typeof path === "string" && path.length > 0) target = resolve(path);
+    else if (path instanceof URL && path.protocol === "file:") target = fileURLToPath(path);
+    else {
+      throw new TypeError(
+        `Cannot ${op} as 'path' must be a non-empty string or a file: URL: current value is ${describe(path)}`,
+      );
+    }
+    // Only .html files: a mistyped argument never overwrites some other file.
+    if (!/\.html?$/i.test(target) || target.includes("\0")) {
+      throw new TypeError(
+        `Cannot ${op} as 'path' must name an .html file: current value is ${describe(target)}`,
+      );
+    }
+    this.#alive(op);
+    const directory = dirname(target);
+    if (!existsSync(directory) || !statSync(directory).isDirectory()) {
+      throw new AllocationError(
+        "platform",
+        `Cannot ${op} to ${describe(target)} as its directory ${describe(directory)} does not exist`,
+        { call: "open", errno: 2 },
+      );
+    }
+    const html = reportHtml({ snapshots: this.#snapshots, probes: this.#probes, leaks: this.leakSuspicion() });
+    try {
+      writeFileSync(target, html);
+    } catch (error) {
+      throw new AllocationError("platform", `Cannot ${op} to ${describe(target)}: ${(error as Error)?.message}`, {
+        cause: error,
+        call: "open",
+      });
+    }
+    return target;
   }
 
   /**

@@ -182,3 +182,30 @@ badInputTable<void>("heatmap() and blockMap()", [
   { name: "blockMap maxChunks 0", act: () => blockMap(okDump(), { maxChunks: 0 }), expect: RangeError },
   { name: "blockMap rowHeight 1.5", act: () => blockMap(okDump(), { rowHeight: 1.5 }), expect: RangeError },
 ]);
+
+badInputTable<MemoryProfiler>("MemoryProfiler.report()", [
+  ...[
+    ["path 5", 5, TypeError],
+    ["path ''", "", TypeError],
+    ["an http: URL", new URL("http://127.0.0.1/report.html"), TypeError],
+    ["a path that is not .html", "report.txt", TypeError],
+    ["a path with NUL", "a\0b.html", TypeError],
+    ["a path in a missing directory", "/nonexistent-memkit-dir/deeper/report.html", "platform"],
+  ].map(([name, path, expect]) => ({
+    name: name as string,
+    arrange: () => new MemoryProfiler({ sources: [] }),
+    act: (p: MemoryProfiler) => p.report(any(path)),
+    expect: expect as typeof TypeError | "platform",
+    after: (p: MemoryProfiler) => p.dispose(),
+  })),
+  {
+    name: "report after dispose",
+    arrange: () => {
+      const p = new MemoryProfiler({ sources: [] });
+      p.dispose();
+      return p;
+    },
+    act: (p) => p.report("/tmp/memkit-never-written.html"),
+    expect: "use-after-free",
+  },
+]);

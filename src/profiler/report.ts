@@ -1,0 +1,204 @@
+// The profiler's HTML report: one self-contained file (inline SVG and CSS,
+// no script, nothing fetched) with a timeline, the heatmap, a block map per
+// allocator, the leak suspects and suggestions drawn from what was measured.
+import type { AllocatorDump } from "../alloc/dump.ts";
+import type { Allocator } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import type { Probe } from "./_sources.ts";
+import { escapeXml, formatBytes, n } from "./_svg.ts";
+import { blockMap } from "./block_map.ts";
+import { heatmap } from "./heatmap.ts";
+import type { LeakSuspicion } from "./leak_suspicion.ts";
+import type { MemorySnapshot } from "./snapshot.ts";
+
+/** What the report is made of. */
+export interface ReportInput {
+  snapshots: readonly MemorySnapshot[];
+  probes: readonly Probe[];
+  leaks: LeakSuspicion;
+}
+
+/** One suggestion, with the owner it is about. */
+export interface Suggestion {
+  owner: string;
+  text: string;
+}
+
+/**
+ * Suggestions from the latest state of the sources and the leak verdict:
+ * arrays using under 25 % of their capacity (compact()), allocators with
+ * fragmentation above 0.5 (defragment() where the allocator has it) or
+ * holding over four times what they use, owners growing at every step.
+ */
+export function suggestions(input: ReportInput): Suggestion[] {
+  const out: Suggestion[] = [];
+  for (const probe of input.probes) {
+    try {
+      if (probe.kind === "array") {
+        const m = (probe.source as { metrics(): { utilization?: number; capacity?: number; memoryUsage: number } })
+          .metrics();
+        if (typeof m.utilization === "number" && m.memoryUsage > 0 && m.utilization < 0.25) {
+          out.push({
+            owner: probe.name,
+            text: `utilization ${(m.utilization * 100).toFixed(0)} % (below 25 %) of ${
+              formatBytes(m.memoryUsage)
+            }: compact()`,
+          });
+        }
+      } else if (probe.kind === "allocator") {
+        const allocator = probe.source as Allocator & { defragment?: unknown };
+        const stats = allocator.stats();
+        if (stats.fragmentation > 0.5) {
+          out.push({
+            owner: probe.name,
+            text: `fragmentation ${stats.fragmentation.toFixed(2)} (above 0.5): ` +
+              (typeof allocator.defragment === "function"
+                ? "defragment() (allocate movable blocks with handle() so it can move them)"
+                : "group blocks of similar lifetime, or move them to a FreeListAllocator whose handles defragment() can move"),
+          });
+        }
+        if (stats.capacityBytes >= 1 << 20 && stats.allocatedBytes < stats.capacityBytes / 4) {
+          out.push({
+            owner: probe.name,
+            text: `holds ${formatBytes(stats.capacityBytes)} but uses ${
+              formatBytes(stats.allocatedBytes)
+            } (below 25 %): release what it keeps (reset(), trim() or a smaller capacity)`,
+          });
+        }
+      }
+    } catch {
+      // A source that is gone has nothing to suggest.
+    }
+  }
+  for (const owner of input.leaks.owners) {
+    if (!owner.monotonic) continue;
+    out.push({
+      owner: owner.name,
+      text: `grew by ${formatBytes(owner.growthBytes)} at every step of ${input.leaks.window} snapshots${
+        input.leaks.afterGC ? " taken after garbage collection" : ""
+      }: look for blocks that are allocated and never freed`,
+    });
+  }
+  return out;
+}
+
+/** A line chart of the total, RSS and JS heap over time. */
+function timeline(snapshots: readonly MemorySnapshot[]): string {
+  const width = 800, height = 220, left = 70, right = 16, top = 16, bottom = 34;
+  const series: [string, string, (s: MemorySnapshot) => number][] = [
+    ["native (memkit)", "#3b6fb6", (s) => s.totalAllocated],
+    ["RSS", "#c0392b", (s) => s.rssBytes],
+    ["JS heap", "#27ae60", (s) => s.jsHeapBytes],
+  ];
+  const highest = Math.max(1, ...snapshots.flatMap((s) => series.map(([, , read]) => read(s))));
+  const t0 = snapshots[0]?.timestamp ?? 0;
+  const span = Math.max(1, (snapshots[snapshots.length - 1]?.timestamp ?? 0) - t0);
+  const x = (s: MemorySnapshot, i: number) =>
+    left + (snapshots.length > 1 ? (span > 1 ? (s.timestamp - t0) / span : i / (snapshots.length - 1)) : 0) *
+      (width - left - right);
+  const y = (v: number) => top + (1 - v / highest) * (height - top - bottom);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+    `font-family="sans-serif" font-size="11" class="timeline">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<line x1="${left}" y1="${y(0)}" x2="${width - right}" y2="${y(0)}" stroke="#999"/>`,
+    `<text x="${left - 6}" y="${top + 8}" text-anchor="end" fill="#555">${escapeXml(formatBytes(highest))}</text>`,
+    `<text x="${left - 6}" y="${y(0)}" text-anchor="end" fill="#555">0</text>`,
+    `<text x="${left}" y="${height - 6}" fill="#555">0 s</text>`,
+    `<text x="${width - right}" y="${height - 6}" text-anchor="end" fill="#555">${n(span / 1000)} s</text>`,
+  ];
+  series.forEach(([label, colour, read], k) => {
+    const points = snapshots.map((s, i) => `${n(x(s, i))},${n(y(read(s)))}`).join(" ");
+    parts.push(
+      `<polyline points="${points}" fill="none" stroke="${colour}" stroke-width="2"/>`,
+      `<rect x="${left + 10 + k * 130}" y="${height - 16}" width="10" height="10" fill="${colour}"/>`,
+      `<text x="${left + 24 + k * 130}" y="${height - 7}">${escapeXml(label)}</text>`,
+    );
+  });
+  parts.push(`</svg>`);
+  return parts.join("\n");
+}
+
+/** The whole report as one HTML document. */
+export function reportHtml(input: ReportInput): string {
+  const { snapshots, probes, leaks } = input;
+  const last = snapshots[snapshots.length - 1];
+  const maps: string[] = [];
+  for (const probe of probes) {
+    const source = probe.source as { dump?: () => AllocatorDump };
+    if (probe.kind !== "allocator" || typeof source.dump !== "function") continue;
+    let dump: AllocatorDump;
+    try {
+      dump = source.dump();
+    } catch (error) {
+      if (error instanceof AllocationError && error.category === "use-after-free") {
+        maps.push(`<p class="note">${escapeXml(probe.name)}: released, nothing to draw.</p>`);
+        continue;
+      }
+      throw error;
+    }
+    maps.push(`<h3>${escapeXml(probe.name)}</h3>`, blockMap(dump, { title: `${probe.name} (${dump.kind})` }));
+  }
+  const tips = suggestions(input);
+  const rows = leaks.owners.slice(0, 20).map((o) =>
+    `<tr${o.monotonic ? ' class="suspect"' : ""}><td>${escapeXml(o.name)}</td><td>${
+      escapeXml(formatBytes(o.fromBytes))
+    }</td><td>${escapeXml(formatBytes(o.toBytes))}</td><td>${escapeXml(formatBytes(o.growthBytes))}</td><td>${
+      o.monotonic ? "every step" : "overall"
+    }</td></tr>`
+  );
+  const started = snapshots[0] ? new Date(snapshots[0].timestamp).toISOString() : "-";
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>memkit memory report</title>
+<style>
+body { font-family: sans-serif; margin: 24px; color: #222; max-width: 860px; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; } td, th { padding: 3px 10px; text-align: left; border-bottom: 1px solid #eee; }
+tr.suspect td { color: #99000d; font-weight: bold; }
+.note { color: #666; } ul.suggestions li { margin: 4px 0; }
+</style>
+</head>
+<body>
+<h1>memkit memory report</h1>
+<p>${snapshots.length} snapshots from ${escapeXml(started)}; sources: ${
+    probes.map((p) => `${escapeXml(p.name)} (${p.kind})`).join(", ") || "none"
+  }.</p>
+<p>Latest: ${last ? escapeXml(formatBytes(last.totalAllocated)) : "-"} native, RSS ${
+    last ? escapeXml(formatBytes(last.rssBytes)) : "-"
+  }, JS heap ${last ? escapeXml(formatBytes(last.jsHeapBytes)) : "-"}, fragmentation ${
+    last ? last.fragmentation.toFixed(2) : "-"
+  }, pressure level ${last?.pressureLevel ?? "unknown"}.</p>
+<h2>Suggestions</h2>
+${
+    tips.length
+      ? `<ul class="suggestions">${
+        tips.map((t) => `<li><b>${escapeXml(t.owner)}</b>: ${escapeXml(t.text)}</li>`).join("\n")
+      }</ul>`
+      : `<p class="note">Nothing to suggest.</p>`
+  }
+<h2>Timeline</h2>
+${snapshots.length ? timeline(snapshots) : `<p class="note">No snapshots.</p>`}
+<h2>Heatmap</h2>
+${snapshots.length ? heatmap(snapshots) : `<p class="note">No snapshots.</p>`}
+<h2>Leak suspects</h2>
+<p>${
+    leaks.suspected
+      ? `Suspected: memory grew at every step of the last ${leaks.window} snapshots${
+        leaks.afterGC ? " taken after garbage collection" : ""
+      }.`
+      : `No leak suspected over the last ${leaks.window} snapshots.`
+  }</p>
+${
+    rows.length
+      ? `<table><tr><th>owner</th><th>from</th><th>to</th><th>growth</th><th>grew</th></tr>\n${rows.join("\n")}</table>`
+      : ""
+  }
+<h2>Block maps</h2>
+${maps.length ? maps.join("\n") : `<p class="note">No allocator with dump() among the sources.</p>`}
+</body>
+</html>
+`;
+}

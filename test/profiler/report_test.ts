@@ -1,0 +1,64 @@
+// profiler.report(path): one self-contained HTML file whose parts follow the
+// workload: a block map per allocator, the leaking owner among the suspects,
+// suggestions for an under-used array and a fragmented heap, nothing fetched.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { test } from "node:test";
+import { AllocationError, DynamicArray, FreeListAllocator, MemoryProfiler, PoolAllocator } from "../../mod.ts";
+
+test("report(): timeline, heatmap, block maps, leak suspects and suggestions in one file", () => {
+  const dir = mkdtempSync(`${tmpdir()}/memkit-report-`);
+  try {
+    using heap = new FreeListAllocator({ capacity: 64 << 10, growth: "fixed" });
+    const blocks = Array.from({ length: 32 }, () => heap.alloc(2000));
+    for (let i = 0; i < blocks.length; i += 2) heap.free(blocks[i]); // fragmentation well above 0.5
+    using sparse = new DynamicArray("f64", { capacity: 4096 });
+    sparse.push(1); // 1 of 4096 used
+    using leaky = new PoolAllocator({ blockSize: 128 });
+    using profiler = new MemoryProfiler({ sources: { heap, sparse, leaky } });
+    const kept: Uint8Array[] = [];
+    for (let tick = 0; tick < 6; tick++) {
+      kept.push(leaky.alloc(128));
+      profiler.capture({ gc: true });
+    }
+    const file = profiler.report(`${dir}/report.html`);
+    assert.equal(file, `${dir}/report.html`);
+    const html = readFileSync(file, "utf8");
+    assert.match(html, /^<!DOCTYPE html>/);
+    // Self-contained: no script, no stylesheet link, no image or frame fetched from anywhere.
+    assert.doesNotMatch(html, /<script|<link|<img|<iframe|src=|@import|url\(/i);
+    assert.equal(html.match(/<svg /g)?.length, 2 + 2, "timeline, heatmap, and the two allocators' block maps");
+    assert.match(html, /class="timeline"/);
+    assert.match(html, /<h3>heap<\/h3>/);
+    assert.match(html, /<h3>leaky<\/h3>/);
+    assert.doesNotMatch(html, /<h3>sparse<\/h3>/, "an array has no block map");
+    assert.match(html, /<tr class="suspect"><td>leaky<\/td>/);
+    assert.match(html, /Suspected: memory grew at every step of the last 5 snapshots taken after garbage collection/);
+    assert.match(html, /<b>sparse<\/b>: utilization 0 % \(below 25 %\)[^<]*compact\(\)/);
+    assert.match(html, /<b>heap<\/b>: fragmentation 0\.\d+ \(above 0\.5\): defragment\(\)/);
+    assert.match(html, /<b>leaky<\/b>: grew by 512 B at every step of 5 snapshots/);
+    // With the leak fixed and the heap whole again, those suggestions go.
+    for (const block of kept) leaky.free(block);
+    for (let i = 1; i < blocks.length; i += 2) heap.free(blocks[i]);
+    sparse.compact();
+    for (let tick = 0; tick < 5; tick++) profiler.capture({ gc: true });
+    const after = readFileSync(profiler.report(new URL(`file://${dir}/after.html`)), "utf8");
+    assert.doesNotMatch(after, /defragment\(\)|compact\(\)|never freed/);
+    assert.match(after, /No leak suspected/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("report(): a missing directory is a platform error and writes nothing", () => {
+  using profiler = new MemoryProfiler({ sources: [] });
+  profiler.capture();
+  const dir = mkdtempSync(`${tmpdir()}/memkit-report-`);
+  rmSync(dir, { recursive: true });
+  assert.throws(
+    () => profiler.report(`${dir}/report.html`),
+    (e) => e instanceof AllocationError && e.category === "platform" && /does not exist/.test(e.message),
+  );
+  assert.equal(existsSync(dir), false);
+});
