@@ -20,6 +20,7 @@ import "./debug_bench.ts";
 import "./arrays_bench.ts";
 import "./struct_bench.ts";
 import "./hal_bench.ts";
+import "./profiler_bench.ts";
 // The GPU benchmarks need a WebGPU adapter (lavapipe in CI); without one they are left out, saying why.
 const noGpu = await requestGpu().then((gpu) => gpu.dispose(), (error) => String(error?.message ?? error));
 if (noGpu === undefined) await import("./gpu_bench.ts");

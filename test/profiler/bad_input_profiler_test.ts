@@ -38,7 +38,9 @@ badInputTable<void>("new MemoryProfiler()", [
   { name: "history 1", act: create({ history: 1 }), expect: RangeError },
   { name: "history NaN", act: create({ history: NaN }), expect: RangeError },
   { name: "largest -1", act: create({ largest: -1 }), expect: RangeError },
-  { name: "gc 'yes'", act: create({ gc: "yes" }), expect: TypeError },
+  { name: "gc: true (the option is gcEvery)", act: create({ gc: true }), expect: TypeError },
+  { name: "gcEvery -1", act: create({ gcEvery: -1 }), expect: RangeError },
+  { name: "gcEvery '10'", act: create({ gcEvery: "10" }), expect: TypeError },
   { name: "pressure {}", act: create({ pressure: {} }), expect: TypeError },
 ]);
 

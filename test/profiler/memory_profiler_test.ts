@@ -165,7 +165,6 @@ test("for await yields timed snapshots as the sources change, and dispose ends t
     for (let i = 1; i < seen.length; i++) {
       assert.ok(seen[i].timestamp >= seen[i - 1].timestamp);
       assert.ok(seen[i].categoryBreakdown.pool > seen[i - 1].categoryBreakdown.pool);
-      assert.equal(seen[i].afterGC, true); // timed snapshots collect first by default
     }
     // A loop that is waiting ends when the profiler is disposed.
     const loop = (async () => {
@@ -180,6 +179,17 @@ test("for await yields timed snapshots as the sources change, and dispose ends t
     assert.throws(() => profiler.capture(), (e) => e instanceof AllocationError && e.category === "use-after-free");
     assert.throws(() => profiler.start(), (e) => e instanceof AllocationError && e.category === "use-after-free");
     for (const block of kept) pool.free(block);
+  }));
+
+test("timed snapshots ask for a collection every gcEvery-th time, the first included", () =>
+  alive(async () => {
+    for (const [gcEvery, expected] of [[10, [0, 10]], [1, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]], [0, []]] as const) {
+      using profiler = new MemoryProfiler({ intervalMs: 1, sources: [], gcEvery });
+      let count = 0;
+      for await (const _ of profiler) if (++count === 12) break;
+      const collected = profiler.snapshots.flatMap((s, i) => s.afterGC ? [i] : []);
+      assert.deepEqual(collected, expected, `gcEvery ${gcEvery}`);
+    }
   }));
 
 test("a source that fails at a timed snapshot stops the timer and ends the loop with its error", () =>
