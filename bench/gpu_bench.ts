@@ -36,6 +36,8 @@ const ring = new GpuStagingRing(gpu, { chunkBytes: 2 << 20 });
 const persistent = device.createBuffer({ size: BYTES, usage: VERTEX });
 // What a program without memkit keeps: its particles as JS objects, packed into a fresh Float32Array each frame.
 const jsParticles = Array.from({ length: VERTICES }, (_, i) => ({ x: i, y: 0, z: 0 }));
+// And one that keeps a Float32Array in the JS heap instead (the same bytes as the SIMDArray, without memkit).
+const kept = new Float32Array(positions.bytes.slice().buffer);
 
 compare(
   "GPU upload of 100k vertices per frame (1.6 MB, until the GPU is done)",
@@ -60,6 +62,12 @@ compare(
       queue.submit([]);
       await queue.onSubmittedWorkDone();
       buffer.destroy();
+    },
+    "writeBuffer from a kept Float32Array (JS heap, moved in place)": async () => {
+      for (let i = 1; i < kept.length; i += 4) kept[i] += 1 / 60;
+      queue.writeBuffer(persistent, 0, kept);
+      queue.submit([]);
+      await queue.onSubmittedWorkDone();
     },
     "the floor: an empty frame (submit, wait for the GPU)": async () => {
       queue.submit([]);
