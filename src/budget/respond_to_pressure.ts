@@ -90,8 +90,10 @@ export interface PressureResponseStats {
 export interface PressureResponse extends Disposable {
   /** What the responses did so far. */
   stats(): PressureResponseStats;
-  /** Stops responding (the targets keep their current limits). */
+  /** Stops responding (the targets keep their current limits). A second call does nothing. */
   stop(): void;
+  /** Same as `stop()`, named as every other memkit object that ends names it. */
+  dispose(): void;
 }
 
 const instances = <T>(ctor: abstract new (...args: never[]) => T, name: string) =>
@@ -226,6 +228,7 @@ export function respondToPressure(monitor: PressureMonitor, targets: PressureTar
   return {
     stats: () => ({ ...stats }),
     stop,
+    dispose: stop,
     [Symbol.dispose]: stop,
   };
 }

@@ -109,7 +109,8 @@ test("disposed targets are skipped, stop() ends the responses, a monitor already
   await feed(PressureLevel.Critical);
   assert.equal(other.bytes, 0, "the live cache was purged, the disposed ones skipped");
   assert.equal(response.stats().purgedBytes, 100);
-  response.stop();
+  response.dispose(); // the same as stop()
+  response.stop(); // a second end does nothing
   for (let i = 0; i < 4; i++) await feed(PressureLevel.None);
   assert.equal(budget.totalBytes, 300 * MiB, "stopped: the total stays where the last response left it");
   // Already at Critical when wired: answered at once, synchronously.
