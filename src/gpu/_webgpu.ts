@@ -56,7 +56,7 @@ function setupBun(): Promise<string | null> {
     const name = BUN_PACKAGE;
     try {
       const mod = await import(name) as { setupGlobals(): Promise<void> };
-      if ((navigator as Navigator & { gpu?: GPU }).gpu === undefined) await mod.setupGlobals();
+      if ((navigator as unknown as { gpu?: GPU }).gpu === undefined) await mod.setupGlobals();
       return null;
     } catch (error) {
       return `the npm package ${BUN_PACKAGE} could not be loaded (${
@@ -74,7 +74,7 @@ export async function gpuEntry(): Promise<GPU> {
     const reason = await setupBun();
     if (reason !== null) throw new AllocationError("unsupported", `Cannot use the GPU in Bun as ${reason}`);
   }
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  const gpu = (navigator as unknown as { gpu?: GPU }).gpu;
   if (gpu === undefined) {
     throw new AllocationError(
       "unsupported",

@@ -164,6 +164,13 @@ export class GpuBufferPool implements Disposable {
     const key = `${usage}:${bytes}`;
     const list = this.#idle.get(key);
     let buffer = list?.pop();
+    // An idle buffer destroyed behind the pool's back (gpu.destroyBuffer) is dropped, never handed out.
+    while (buffer !== undefined && !this.#gpu.owns(buffer)) {
+      this.#idleOrder.delete(buffer);
+      this.#keyOf.delete(buffer);
+      this.#idleBytes -= bytes;
+      buffer = list!.pop();
+    }
     if (buffer !== undefined) {
       this.#idleOrder.delete(buffer);
       this.#idleBytes -= bytes;
@@ -182,12 +189,24 @@ export class GpuBufferPool implements Disposable {
    * Gives a buffer back for reuse (destroying the longest idle buffers past `maxIdleBytes`).
    * After the device was lost this is a no-op.
    *
-   * @throws {AllocationError} "double-free" for a buffer released twice; "invalid-free" for one this pool did not hand out.
+   * @throws {AllocationError} "double-free" for a buffer released twice; "invalid-free" for one this pool did not hand out;
+   *   "use-after-free" after dispose(), or for a buffer destroyed with gpu.destroyBuffer (the pool forgets it: it is gone).
    */
   release(buffer: GPUBuffer): void {
+    const op = "release to GpuBufferPool";
+    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
     const key = this.#inUse.get(buffer);
+    if (key !== undefined && !this.#gpu.lost && !this.#gpu.owns(buffer)) {
+      this.#inUse.delete(buffer);
+      this.#keyOf.delete(buffer);
+      this.#inUseBytes -= Number(key.slice(key.indexOf(":") + 1));
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot ${op} as this buffer was destroyed while in use (gpu.destroyBuffer): the pool dropped it`,
+      );
+    }
     if (key === undefined) {
-      if (this.#gpu.lost && !this.#disposed) return;
+      if (this.#gpu.lost) return;
       const twice = this.#idleOrder.has(buffer);
       throw new AllocationError(
         twice ? "double-free" : "invalid-free",

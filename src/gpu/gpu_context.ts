@@ -210,12 +210,59 @@ function checkBudget(options: GpuContextOptions, op: string): void {
   }
 }
 
-interface BufferRecord {
+/** @internal memkit's own record of a buffer: sizes and usages are read from here, never from the object. */
+export interface BufferRecord {
   readonly size: number;
+  readonly usage: number;
   readonly category: GpuUsageCategory;
   readonly label: string;
   readonly census: GpuCensusEntry;
   readonly token: BudgetToken | null;
+  /** "destroyed" through destroyBuffer or dispose; "lost" with its device. */
+  state: "live" | "destroyed" | "lost";
+}
+
+// Every buffer a GpuContext created, kept after it is destroyed (a WeakMap: it
+// never keeps one alive), so a destroyed buffer is told apart from an object
+// memkit never made. Only buffers found here reach WebGPU: a look-alike object
+// handed to bun-webgpu's native side is a segfault, and an own `size` on a real
+// buffer would fake the bounds checks.
+const registry = new WeakMap<object, { readonly context: GpuContext; readonly record: BufferRecord }>();
+
+// The intrinsic GPUBuffer.prototype.mapState getter, captured from the first
+// buffer created (an own property on a buffer cannot change what it reads).
+let mapStateGetter: ((this: GPUBuffer) => GPUBufferMapState) | null = null;
+function captureMapState(buffer: GPUBuffer): void {
+  for (let p = Object.getPrototypeOf(buffer); p !== null && mapStateGetter === null; p = Object.getPrototypeOf(p)) {
+    const getter = Object.getOwnPropertyDescriptor(p, "mapState")?.get;
+    if (getter !== undefined) mapStateGetter = getter as (this: GPUBuffer) => GPUBufferMapState;
+  }
+}
+
+// Contexts by device: device.destroy() is wrapped once per device so that its
+// contexts are lost at once, not when the `lost` promise resolves a task later
+// (in between, WebGPU's own errors would reach the user from every call).
+const contextsOf = new WeakMap<GPUDevice, Set<(reason: string) => void>>();
+function followDestroy(device: GPUDevice, lose: (reason: string) => void): void {
+  let set = contextsOf.get(device);
+  if (set === undefined) {
+    contextsOf.set(device, set = new Set());
+    const destroy = device.destroy;
+    const contexts = set;
+    try {
+      Object.defineProperty(device, "destroy", {
+        configurable: true,
+        writable: true,
+        value: function (this: GPUDevice): void {
+          for (const lose of [...contexts]) lose("the GPU device was lost (destroyed through device.destroy())");
+          destroy.call(this);
+        },
+      });
+    } catch {
+      // A frozen device: its loss is seen when `lost` resolves.
+    }
+  }
+  set.add(lose);
 }
 
 /**
@@ -311,6 +358,9 @@ export class GpuContext implements Disposable {
   #destroyed = 0;
   #lostBuffers = 0;
   #gone: string | null = null;
+  readonly #onDestroy = (reason: string): void => this.#lose(reason);
+  // Read once: a destroyed device's limits are not to be asked for (bun-webgpu warns on each read).
+  readonly #maxBufferSize: number;
 
   /** @internal Use {@linkcode requestGpu} or {@linkcode GpuContext.fromDevice}. */
   constructor(device: GPUDevice, adapter: GPUAdapter | null, options: GpuContextOptions, owned: boolean) {
@@ -321,7 +371,9 @@ export class GpuContext implements Disposable {
     this.#owned = owned;
     this.#budget = options.budget ?? null;
     this.#priority = options.budgetPriority ?? 50;
+    this.#maxBufferSize = device.limits.maxBufferSize;
     device.lost.then((info) => this.#lose(`the GPU device was lost (${info.reason}: ${info.message})`));
+    followDestroy(device, this.#onDestroy);
   }
 
   /**
@@ -393,7 +445,7 @@ export class GpuContext implements Disposable {
         `Cannot ${op} as usage MAP_WRITE combines only with COPY_SRC: current value is ${usageNames(d.usage)}`,
       );
     }
-    const max = this.device.limits.maxBufferSize;
+    const max = this.#maxBufferSize;
     if (d.size > max) {
       throw new RangeError(
         `Cannot ${op} as 'size' must be at most the device's maxBufferSize ${max}: current value is ${d.size}`,
@@ -424,9 +476,12 @@ export class GpuContext implements Disposable {
       token?.release();
       throw error;
     }
+    if (mapStateGetter === null) captureMapState(buffer);
     const category = usageCategory(d.usage);
     const census = enterGpuCensus(this.#label, label, d.size, usageNames(d.usage));
-    this.#records.set(buffer, { size: d.size, category, label, census, token });
+    const record: BufferRecord = { size: d.size, usage: d.usage, category, label, census, token, state: "live" };
+    this.#records.set(buffer, record);
+    registry.set(buffer, { context: this, record });
     const usage = this.#byUsage.get(category)!;
     usage.bytes += d.size;
     usage.buffers++;
@@ -538,6 +593,50 @@ export class GpuContext implements Disposable {
   }
 
   /**
+   * @internal memkit's record of `buffer`, checked for use by `op` on this
+   * context's device: a buffer some GpuContext created (else TypeError), on
+   * this device ("mismatched-allocator"), live ("use-after-free"), with the
+   * usage `flag` (TypeError) and unmapped (TypeError). Nothing of the object
+   * itself is read but its intrinsic map state.
+   */
+  bufferRecord(buffer: unknown, flag: number, flagName: string, op: string, name = "buffer"): BufferRecord {
+    const entry = typeof buffer === "object" && buffer !== null ? registry.get(buffer) : undefined;
+    if (entry === undefined) {
+      throw new TypeError(
+        `Cannot ${op} as '${name}' must be a GPUBuffer created through a GpuContext (createBuffer, createGpuBufferFrom, ` +
+          `a pool, ring or suballocator): current value is ${describe(buffer)}`,
+      );
+    }
+    const { context, record } = entry;
+    const label = record.label === "" ? "(unlabelled)" : `"${record.label}"`;
+    if (context !== this && context.device !== this.device) {
+      throw new AllocationError(
+        "mismatched-allocator",
+        `Cannot ${op} as buffer ${label} belongs to another GPU device (GpuContext "${context.#label}")`,
+      );
+    }
+    this.#checkAlive(op);
+    if (record.state !== "live") {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot ${op} as buffer ${label} was ${record.state === "lost" ? "lost with its device" : "destroyed"}`,
+      );
+    }
+    if ((record.usage & flag) === 0) {
+      throw new TypeError(
+        `Cannot ${op} as '${name}' must have the usage ${flagName}: buffer ${label} has ${usageNames(record.usage)}`,
+      );
+    }
+    const state = mapStateGetter === null ? "unmapped" : mapStateGetter.call(buffer as GPUBuffer);
+    if (state !== "unmapped") {
+      throw new TypeError(
+        `Cannot ${op} as '${name}' must be unmapped: buffer ${label} is ${state} (call unmap() first)`,
+      );
+    }
+    return record;
+  }
+
+  /**
    * Destroys every live buffer, then the device when {@linkcode requestGpu}
    * created it. Twice is a no-op.
    */
@@ -549,6 +648,7 @@ export class GpuContext implements Disposable {
       buffer.destroy();
     }
     this.#lose(`the GpuContext "${this.#label}" was disposed`);
+    contextsOf.get(this.device)?.delete(this.#onDestroy);
     if (this.#owned) this.device.destroy();
   }
 
@@ -563,6 +663,7 @@ export class GpuContext implements Disposable {
 
   #forget(buffer: GPUBuffer, record: BufferRecord): void {
     this.#records.delete(buffer);
+    record.state = "destroyed";
     leaveGpuCensus(record.census);
     record.token?.release();
     const usage = this.#byUsage.get(record.category)!;
@@ -577,6 +678,7 @@ export class GpuContext implements Disposable {
     this.#gone = reason;
     for (const [buffer, record] of [...this.#records]) {
       this.#forget(buffer, record);
+      record.state = "lost";
       this.#lostBuffers++;
     }
     const listeners = [...this.#lostListeners];

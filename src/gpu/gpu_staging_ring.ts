@@ -6,8 +6,8 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { GpuContext } from "./gpu_context.ts";
-import { checkBuffer, type GpuUploadSource, sourceBytes } from "./gpu_transfer.ts";
+import { type BufferRecord, GpuContext } from "./gpu_context.ts";
+import { checkBuffer, type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
 import { MAP_WRITE_MODE, Usage } from "./_webgpu.ts";
 
 /**
@@ -58,6 +58,16 @@ interface Chunk {
   cursor: number;
 }
 
+// A copy recorded by upload(), encoded at flush() (so a target destroyed in between is left out, not the frame).
+interface Copy {
+  readonly chunk: Chunk;
+  readonly at: number;
+  readonly target: GPUBuffer;
+  readonly record: BufferRecord;
+  readonly offset: number;
+  readonly length: number;
+}
+
 const optionsSchema = z.strictObject({
   chunkBytes: z.number().int("must be an integer").min(256, "must be at least 256").max(2 ** 32, "must be at most 2^32")
     .refine((v) => v % 256 === 0, "must be a multiple of 256").optional(),
@@ -100,7 +110,7 @@ export class GpuStagingRing implements Disposable {
   readonly #ready: Chunk[] = [];
   readonly #all = new Set<Chunk>();
   #used: Chunk[] = [];
-  #encoder: GPUCommandEncoder | null = null;
+  #copies: Copy[] = [];
   #created = 0;
   #inFlight = 0;
   #uploaded = 0;
@@ -135,7 +145,8 @@ export class GpuStagingRing implements Disposable {
    */
   upload(target: GPUBuffer, offset: number, source: GpuUploadSource): void {
     const op = "upload through GpuStagingRing";
-    checkBuffer(target, Usage.COPY_DST, "COPY_DST", op);
+    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
+    checkBuffer(this.#gpu, target, Usage.COPY_DST, "COPY_DST", op);
     checkSize(offset, op, "offset");
     if (offset % 4 !== 0) {
       throw new RangeError(`Cannot ${op} as 'offset' must be a multiple of 4: current value is ${offset}`);
@@ -145,42 +156,52 @@ export class GpuStagingRing implements Disposable {
     if (length % 4 !== 0) {
       throw new RangeError(`Cannot ${op} as the source must be whole 4-byte words: it has ${length} bytes`);
     }
-    if (offset + length > target.size) {
+    // Checked again after the source's own code ran (a DynamicArray's getters).
+    const record = checkBuffer(this.#gpu, target, Usage.COPY_DST, "COPY_DST", op);
+    if (offset + length > record.size) {
       throw new RangeError(
-        `Cannot ${op} as ${length} bytes at offset ${offset} do not fit a buffer of ${target.size} bytes`,
+        `Cannot ${op} as ${length} bytes at offset ${offset} do not fit a buffer of ${record.size} bytes`,
       );
     }
     this.#checkAlive(op);
     if (length === 0) return;
-    const chunk = this.#chunkFor(length);
+    const chunk = this.#chunkFor(length, op);
     const at = chunk.cursor;
     chunk.mapped!.set(bytes, at);
     chunk.cursor = at + length;
-    this.#encoder ??= this.#gpu.device.createCommandEncoder({ label: "memkit staging ring" });
-    this.#encoder.copyBufferToBuffer(chunk.buffer, at, target, offset, length);
+    this.#copies.push({ chunk, at, target, record, offset, length });
     this.#uploaded += length;
   }
 
   /**
    * Submits the copies recorded since the last flush and maps their chunks
    * again in the background (each returns to the ring when its map resolves).
-   * Without uploads, nothing is submitted.
+   * Without uploads, nothing is submitted. A target destroyed since its upload
+   * is left out (its bytes have nowhere to go); the other copies run.
    *
+   * @throws {TypeError} When a target was mapped since its upload (nothing is submitted: unmap it and flush again).
    * @throws {AllocationError} "use-after-free" after dispose() or once the device is lost.
    */
   flush(): void {
-    this.#checkAlive("flush GpuStagingRing");
+    const op = "flush GpuStagingRing";
+    this.#checkAlive(op);
+    const copies = this.#copies.filter((c) => c.record.state === "live");
+    // A mapped target would make WebGPU refuse the whole submit: refused here, before anything changes.
+    for (const c of copies) checkBuffer(this.#gpu, c.target, Usage.COPY_DST, "COPY_DST", op);
     this.#flushes++;
-    if (this.#encoder === null) return;
+    if (this.#used.length === 0) return;
     const used = this.#used;
     this.#used = [];
-    for (const chunk of used) {
-      chunk.mapped = null; // unmap detaches the mapped range: drop it first
-      chunk.buffer.unmap();
-    }
-    const commands = this.#encoder.finish();
-    this.#encoder = null;
-    this.#gpu.device.queue.submit([commands]);
+    this.#copies = [];
+    nativeCall(this.#gpu, op, () => {
+      for (const chunk of used) {
+        chunk.mapped = null; // unmap detaches the mapped range: drop it first
+        chunk.buffer.unmap();
+      }
+      const encoder = this.#gpu.device.createCommandEncoder({ label: "memkit staging ring" });
+      for (const c of copies) encoder.copyBufferToBuffer(c.chunk.buffer, c.at, c.target, c.offset, c.length);
+      this.#gpu.device.queue.submit([encoder.finish()]);
+    });
     for (const chunk of used) {
       this.#inFlight++;
       chunk.buffer.mapAsync(MAP_WRITE_MODE).then(
@@ -229,7 +250,7 @@ export class GpuStagingRing implements Disposable {
   }
 
   // A mapped chunk with room for `length` bytes: the one being filled, a ready one, or a new one.
-  #chunkFor(length: number): Chunk {
+  #chunkFor(length: number, op: string): Chunk {
     const current = this.#used.at(-1);
     if (current !== undefined && current.size - current.cursor >= length) return current;
     for (let i = this.#ready.length - 1; i >= 0; i--) {
@@ -246,7 +267,14 @@ export class GpuStagingRing implements Disposable {
       mappedAtCreation: true,
       label: "memkit staging ring",
     });
-    const chunk: Chunk = { buffer, size, mapped: new Uint8Array(buffer.getMappedRange()), cursor: 0 };
+    let mapped: Uint8Array;
+    try {
+      mapped = nativeCall(this.#gpu, op, () => new Uint8Array(buffer.getMappedRange()));
+    } catch (error) {
+      if (this.#gpu.owns(buffer)) this.#gpu.destroyBuffer(buffer);
+      throw error;
+    }
+    const chunk: Chunk = { buffer, size, mapped, cursor: 0 };
     this.#all.add(chunk);
     this.#used.push(chunk);
     this.#created++;
@@ -258,7 +286,7 @@ export class GpuStagingRing implements Disposable {
     this.#all.clear();
     this.#ready.length = 0;
     this.#used = [];
-    this.#encoder = null;
+    this.#copies = [];
   }
 
   #checkAlive(op: string): void {

@@ -163,7 +163,7 @@ export class GpuSuballocator implements Disposable {
     const align = checkAlignment(alignment, op, 65536, this.#alignment);
     this.#checkAlive(op);
     for (const block of this.#blocks) {
-      if (block.range.capacity < size) continue;
+      if (block.range.capacity < size || !this.#gpu.owns(block.buffer)) continue; // too small, or destroyed by hand
       const placed = block.range.allocate(size, align);
       if (placed !== null) return this.#record(block, placed, size);
     }
@@ -179,9 +179,13 @@ export class GpuSuballocator implements Disposable {
    * Frees a slice (its bytes may be handed out again at once: free it only
    * when no submitted GPU work still reads it).
    *
-   * @throws {AllocationError} "invalid-free" for a slice this suballocator did not make or freed already.
+   * @throws {AllocationError} "invalid-free" for a slice this suballocator did not make or freed already;
+   *   "use-after-free" after dispose().
    */
   free(slice: GpuSlice): void {
+    if (this.#disposed) {
+      throw new AllocationError("use-after-free", "Cannot free from GpuSuballocator as it was disposed");
+    }
     const entry = this.#slices.get(slice);
     if (entry === undefined) {
       if (this.#gpu.lost) return; // the device took every slice with it

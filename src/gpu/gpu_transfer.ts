@@ -9,7 +9,7 @@ import { checkSize, checkView, describe, viewBytes } from "../base/_validate.ts"
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { DynamicArray } from "../arrays/dynamic_array.ts";
-import type { GpuContext } from "./gpu_context.ts";
+import type { BufferRecord, GpuContext } from "./gpu_context.ts";
 import { GpuContext as GpuContextClass } from "./gpu_context.ts";
 import { MAP_READ_MODE, Usage } from "./_webgpu.ts";
 
@@ -66,22 +66,34 @@ export function sourceBytes(source: unknown, op: string, name = "source"): { byt
   return { bytes, element };
 }
 
-/** Checks that `buffer` is a GPUBuffer with `flag` among its usages. */
-export function checkBuffer(buffer: unknown, flag: number, flagName: string, op: string): GPUBuffer {
-  if (
-    typeof buffer !== "object" || buffer === null || typeof (buffer as GPUBuffer).mapAsync !== "function" ||
-    typeof (buffer as GPUBuffer).size !== "number"
-  ) {
-    throw new TypeError(`Cannot ${op} as 'buffer' must be a GPUBuffer: current value is ${describe(buffer)}`);
+/**
+ * memkit's record of `buffer` for use by `op` on `gpu` (see GpuContext.bufferRecord):
+ * sizes, usages and labels come from it, never from the object.
+ */
+export function checkBuffer(
+  gpu: GpuContext,
+  buffer: unknown,
+  flag: number,
+  flagName: string,
+  op: string,
+): BufferRecord {
+  return gpu.bufferRecord(buffer, flag, flagName, op);
+}
+
+/**
+ * Runs a WebGPU call whose arguments memkit checked: what it still throws is
+ * the device going away under it (lost by the driver, not through
+ * device.destroy()), reported as memkit's error.
+ */
+export function nativeCall<T>(gpu: GpuContext, op: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    gpu.checkAlive(op);
+    throw new AllocationError("platform", `Cannot ${op} as WebGPU refused it: ${(error as Error)?.message}`, {
+      cause: error,
+    });
   }
-  if (((buffer as GPUBuffer).usage & flag) === 0) {
-    throw new TypeError(
-      `Cannot ${op} as 'buffer' must have the usage ${flagName}: buffer "${(buffer as GPUBuffer).label}" has ${
-        (buffer as GPUBuffer).usage
-      }`,
-    );
-  }
-  return buffer as GPUBuffer;
 }
 
 function checkContext(gpu: unknown, op: string): GpuContext {
@@ -134,9 +146,14 @@ export function createGpuBufferFrom(
   const size = Math.max(4, Math.ceil(length / 4) * 4);
   const buffer = gpu.createBuffer({ size, usage, label, mappedAtCreation: true });
   try {
-    new Uint8Array(buffer.getMappedRange(0, size)).set(bytes);
-  } finally {
-    buffer.unmap(); // the mapped view is detached here: nothing keeps it
+    nativeCall(gpu, op, () => {
+      new Uint8Array(buffer.getMappedRange(0, size)).set(bytes);
+      buffer.unmap(); // the mapped view is detached here: nothing keeps it
+    });
+  } catch (error) {
+    // All or nothing: the buffer goes again (the accounting with it).
+    if (gpu.owns(buffer)) gpu.destroyBuffer(buffer);
+    throw error;
   }
   return buffer;
 }
@@ -179,7 +196,7 @@ export function writeGpuBuffer(
 ): number {
   const op = "write a GPU buffer";
   checkContext(gpu, op);
-  checkBuffer(buffer, Usage.COPY_DST, "COPY_DST", op);
+  const record = checkBuffer(gpu, buffer, Usage.COPY_DST, "COPY_DST", op);
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
   }
@@ -187,26 +204,28 @@ export function writeGpuBuffer(
   const { bytes, element } = sourceBytes(source, op);
   const length = intrinsic.typedArrayByteLength(bytes);
   const spans = byteSpans(options?.ranges, length, element, op);
-  const size = buffer.size;
+  const size = record.size;
   for (const [start, end] of spans) {
     if (offset + end > size) {
       throw new RangeError(
-        `Cannot ${op} as bytes ${start}..${end} of the source at offset ${offset} do not fit buffer "${buffer.label}" of ${size} bytes`,
+        `Cannot ${op} as bytes ${start}..${end} of the source at offset ${offset} do not fit buffer "${record.label}" of ${size} bytes`,
       );
     }
   }
-  gpu.checkAlive(op);
+  // User code (getters of options and ranges) ran above: the buffer is checked again right before the queue.
+  checkBuffer(gpu, buffer, Usage.COPY_DST, "COPY_DST", op);
   let written = 0;
   // Every check is done: from here on nothing throws before the queue has the bytes.
   for (const [start, end] of spans) {
     if (end === start) continue;
-    gpu.device.queue.writeBuffer(
-      buffer,
-      offset + start,
-      bytes as Uint8Array<ArrayBuffer>,
-      start,
-      end - start,
-    );
+    nativeCall(gpu, op, () =>
+      gpu.device.queue.writeBuffer(
+        buffer,
+        offset + start,
+        bytes as Uint8Array<ArrayBuffer>,
+        start,
+        end - start,
+      ));
     written += end - start;
   }
   return written;
@@ -285,7 +304,7 @@ export async function readGpuBuffer(
 ): Promise<number> {
   const op = "read a GPU buffer";
   checkContext(gpu, op);
-  checkBuffer(buffer, Usage.COPY_SRC, "COPY_SRC", op);
+  checkBuffer(gpu, buffer, Usage.COPY_SRC, "COPY_SRC", op);
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
   }
@@ -294,25 +313,38 @@ export async function readGpuBuffer(
   if (size % 4 !== 0) {
     throw new RangeError(`Cannot ${op} as the target must be whole 4-byte words: it has ${size} bytes`);
   }
-  if (offset + size > buffer.size) {
+  // User code (the options' getters, a DynamicArray's length) ran above: the buffer is checked again.
+  const record = checkBuffer(gpu, buffer, Usage.COPY_SRC, "COPY_SRC", op);
+  if (offset + size > record.size) {
     throw new RangeError(
       `Cannot ${op} as bytes ${offset}..${
         offset + size
-      } lie past the end of buffer "${buffer.label}" (${buffer.size} bytes)`,
+      } lie past the end of buffer "${record.label}" (${record.size} bytes)`,
     );
   }
   if (size === 0) return 0;
-  gpu.checkAlive(op);
   const staging = gpu.createBuffer({ size, usage: Usage.MAP_READ | Usage.COPY_DST, label: "memkit readback" });
   try {
-    const encoder = gpu.device.createCommandEncoder();
-    encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
-    gpu.device.queue.submit([encoder.finish()]);
+    // A copy WebGPU refuses still lets the staging buffer map (as zeros): the
+    // validation scope tells, and the target is left alone then.
+    const refused = nativeCall(gpu, op, () => {
+      gpu.device.pushErrorScope("validation");
+      const encoder = gpu.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
+      gpu.device.queue.submit([encoder.finish()]);
+      return gpu.device.popErrorScope();
+    });
+    let error: GPUError | null;
     try {
-      await staging.mapAsync(MAP_READ_MODE, 0, size);
+      [error] = await Promise.all([refused, staging.mapAsync(MAP_READ_MODE, 0, size)]);
     } catch (error) {
       gpu.checkAlive(op); // a lost device explains the failure better
       throw new AllocationError("platform", `Cannot ${op} as mapping the staging buffer failed`, { cause: error });
+    }
+    // The device may have gone while the map waited (the bytes are then not to be trusted).
+    gpu.checkAlive(op);
+    if (error !== null) {
+      throw new AllocationError("platform", `Cannot ${op} as WebGPU refused the copy: ${error.message}`);
     }
     // The target may have been freed while the map waited: its bytes are fetched (and checked) again.
     const into = sourceBytes(target, op, "target").bytes;
@@ -322,13 +354,16 @@ export async function readGpuBuffer(
         `Cannot ${op} as the target shrank or was released while the read waited`,
       );
     }
-    try {
-      into.set(new Uint8Array(staging.getMappedRange(0, size)));
-    } finally {
-      staging.unmap(); // detaches the mapped view
-    }
+    const mapped = nativeCall(gpu, op, () => new Uint8Array(staging.getMappedRange(0, size)));
+    into.set(mapped);
     return size;
   } finally {
+    // Detaches the mapped view; the bytes were taken, so a device lost by now changes nothing.
+    try {
+      if (staging.mapState === "mapped") staging.unmap();
+    } catch {
+      // gone with its device
+    }
     if (gpu.owns(staging)) gpu.destroyBuffer(staging);
   }
 }
