@@ -6,7 +6,7 @@
  */
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
-import { detach } from "../base/_detach.ts";
+import { anyTaken, detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { checkAlignment, checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -128,67 +128,130 @@ interface Block {
   readonly view: Uint8Array; // the allocator's view, never handed out
   readonly address: number;
   readonly size: number;
-  holder: Resource;
+  holder: State;
 }
 
-class Resource implements HeapResource {
+// Everything memkit trusts about a resource lives here, out of the user's reach: the resource object only
+// holds it in a private field, so an own property, a Proxy or an object made from its prototype changes
+// nothing (a Proxy or a forged object fails the brand check and is a TypeError).
+interface State {
   readonly name: string;
   readonly size: number;
   readonly alignment: number;
   readonly aliasable: boolean;
   readonly heap: ResourceHeap;
+  readonly base: number; // the heap block's address
   block: Block;
-  buffer: ArrayBuffer | null = null;
-  bytesView: Uint8Array | null = null;
-  aliasOf: string | null = null;
-  state: "live" | "released" | "aliased" = "live";
-  gaveTo = "";
+  buffer: ArrayBuffer | null;
+  bytesView: Uint8Array | null;
+  aliasOf: string | null;
+  state: "live" | "released" | "aliased";
+  gaveTo: string;
+}
 
-  constructor(heap: ResourceHeap, name: string, size: number, alignment: number, aliasable: boolean, block: Block) {
-    this.heap = heap;
-    this.name = name;
-    this.size = size;
-    this.alignment = alignment;
-    this.aliasable = aliasable;
-    this.block = block;
+// Only this module makes resources: the constructor is reachable through any resource's prototype.
+const MAKE = Symbol("ResourceHeap resource");
+let stateOf: (value: unknown) => State | undefined;
+
+class Resource implements HeapResource {
+  readonly #s: State;
+
+  static {
+    stateOf = (
+      value,
+    ) => (typeof value === "object" && value !== null && #s in value ? (value as Resource).#s : undefined);
+  }
+
+  // The state behind `this`, checked: a getter called on a Proxy or a forged object is a clear TypeError.
+  static #of(self: unknown, what: string): State {
+    const s = stateOf(self);
+    if (s === undefined) {
+      throw new TypeError(`Cannot read ${what} of ${describe(self)}: it is not a resource of a ResourceHeap`);
+    }
+    return s;
+  }
+
+  constructor(key: symbol, state: State) {
+    if (key !== MAKE) throw new TypeError("Illegal constructor: resources come from ResourceHeap.allocate()");
+    this.#s = state;
+  }
+
+  get name(): string {
+    return Resource.#of(this, "name").name;
+  }
+
+  get size(): number {
+    return Resource.#of(this, "size").size;
+  }
+
+  get alignment(): number {
+    return Resource.#of(this, "alignment").alignment;
+  }
+
+  get aliasable(): boolean {
+    return Resource.#of(this, "aliasable").aliasable;
+  }
+
+  get aliasOf(): string | null {
+    return Resource.#of(this, "aliasOf").aliasOf;
+  }
+
+  get state(): "live" | "released" | "aliased" {
+    return Resource.#of(this, "state").state;
   }
 
   get offset(): number {
-    this.check("read offset");
-    return this.block.address - this.heap.baseAddress;
+    const s = Resource.#of(this, "offset");
+    check(s, "read offset");
+    return s.block.address - s.base;
   }
 
   get bytes(): Uint8Array {
-    this.check("read bytes");
-    if (this.bytesView === null) {
-      this.buffer = native.wrap(this.block.address, this.size);
-      this.bytesView = new Uint8Array(this.buffer);
+    const s = Resource.#of(this, "bytes");
+    check(s, "read bytes");
+    if (s.buffer !== null && isDetached(s.buffer)) {
+      detach(s.buffer, s.block.address, s.size); // records the theft: this memory is never reused
+      throw transferredError("read bytes", `${s.name}'s memory`);
     }
-    return this.bytesView;
+    if (s.bytesView === null) {
+      // SAFETY: the resource's block inside the heap block; free, alias and dispose detach this buffer first.
+      s.buffer = native.wrap(s.block.address, s.size);
+      s.bytesView = new Uint8Array(s.buffer);
+    }
+    return s.bytesView;
   }
 
   release(): void {
-    this.heap.free(this);
+    Resource.#of(this, "release").heap.free(this);
   }
+}
 
-  /** Detaches the resource's own view (its memory goes to another resource or back to the heap). */
-  detachView(): void {
-    if (this.buffer !== null) detach(this.buffer, this.block.address, this.size);
-    this.buffer = null;
-    this.bytesView = null;
-  }
+// Detaches the resource's own view (its memory goes to another resource or back to the heap).
+function detachView(s: State): void {
+  if (s.buffer !== null) detach(s.buffer, s.block.address, s.size);
+  s.buffer = null;
+  s.bytesView = null;
+}
 
-  check(op: string): void {
-    if (this.state === "aliased") {
-      throw new AllocationError(
-        "use-after-free",
-        `Cannot ${op} of ${this.name}: alias() gave its memory to ${this.gaveTo}, whose bytes it now holds`,
-      );
-    }
-    if (this.state === "released") {
-      throw new AllocationError("use-after-free", `Cannot ${op} of ${this.name}: it was released`);
-    }
+function check(s: State, op: string): void {
+  if (s.state === "aliased") {
+    throw new AllocationError(
+      "use-after-free",
+      `Cannot ${op} of ${s.name}: alias() gave its memory to ${s.gaveTo}, whose bytes it now holds`,
+    );
   }
+  if (s.state === "released") {
+    throw new AllocationError("use-after-free", `Cannot ${op} of ${s.name}: it was released`);
+  }
+}
+
+// Whether a buffer over the resource's memory was transferred away (recorded, so nothing reuses that memory).
+function stolen(s: State): boolean {
+  if (s.buffer !== null && isDetached(s.buffer)) {
+    detach(s.buffer, s.block.address, s.size);
+    return true;
+  }
+  return anyTaken() && !mayRelease(s.block.address, s.block.size);
 }
 
 /**
@@ -211,6 +274,13 @@ class Resource implements HeapResource {
  * **Pressure**: `compact()` gives every whole free page of the block back to
  * the OS (resident memory falls; the address range stays the heap's).
  *
+ * **Transferred buffers**: when a resource's `bytes` buffer was transferred
+ * away (`ArrayBuffer.prototype.transfer`, a postMessage transfer list), the
+ * new buffer still reaches the resource's memory, so memkit never reuses it:
+ * `release()`, `free()`, `alias()` and `bytes` throw
+ * `AllocationError("corruption")` and the resource keeps its memory (also
+ * after `dispose()`, which leaves such memory mapped).
+ *
  * @example Two passes of a frame sharing one block of memory
  * ```ts
  * import { ResourceHeap } from "@memkit/memkit";
@@ -227,12 +297,10 @@ class Resource implements HeapResource {
  * ```
  */
 export class ResourceHeap implements Disposable {
-  /** Address of the heap block's first byte. */
-  readonly baseAddress: number;
-  /** Bytes of the heap block. */
-  readonly capacity: number;
+  readonly #baseAddress: number;
+  readonly #capacity: number;
   readonly #placement: FreeListAllocator;
-  readonly #live = new Set<Resource>();
+  readonly #live = new Set<State>();
   #count = 0;
   #disposed = false;
 
@@ -243,12 +311,22 @@ export class ResourceHeap implements Disposable {
    */
   constructor(options?: ResourceHeapOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create ResourceHeap");
-    this.capacity = Math.ceil((parsed.capacity ?? 1 << 24) / native.pageSize) * native.pageSize;
-    this.#placement = new FreeListAllocator({ capacity: this.capacity, growth: "fixed" });
+    this.#capacity = Math.ceil((parsed.capacity ?? 1 << 24) / native.pageSize) * native.pageSize;
+    this.#placement = new FreeListAllocator({ capacity: this.#capacity, growth: "fixed" });
     // The block's address: one allocation spanning it, given back at once.
-    const whole = this.#placement.alloc(this.capacity, 16);
-    this.baseAddress = native.addressOf(whole);
+    const whole = this.#placement.alloc(this.#capacity, 16);
+    this.#baseAddress = native.addressOf(whole);
     this.#placement.free(whole);
+  }
+
+  /** Address of the heap block's first byte. */
+  get baseAddress(): number {
+    return this.#baseAddress;
+  }
+
+  /** Bytes of the heap block. */
+  get capacity(): number {
+    return this.#capacity;
   }
 
   /**
@@ -260,7 +338,7 @@ export class ResourceHeap implements Disposable {
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   allocate(size: number, options?: ResourceOptions): HeapResource | null {
-    checkSize(size, "allocate a resource", "size", this.capacity, 1);
+    checkSize(size, "allocate a resource", "size", this.#capacity, 1);
     const parsed = parseOptions(ResourceSchema, options, "allocate a resource");
     const alignment = checkAlignment(parsed.alignment, "allocate a resource", native.pageSize);
     this.#alive("allocate a resource");
@@ -268,9 +346,23 @@ export class ResourceHeap implements Disposable {
     if (view === null) return null;
     const name = parsed.name ?? `resource #${++this.#count}`;
     const block = { view, address: native.addressOf(view), size } as Block;
-    const resource = new Resource(this, name, size, alignment, parsed.aliasable ?? false, block);
-    block.holder = resource;
-    this.#live.add(resource);
+    const state: State = {
+      name,
+      size,
+      alignment,
+      aliasable: parsed.aliasable ?? false,
+      heap: this,
+      base: this.#baseAddress,
+      block,
+      buffer: null,
+      bytesView: null,
+      aliasOf: null,
+      state: "live",
+      gaveTo: "",
+    };
+    block.holder = state;
+    const resource = new Resource(MAKE, state);
+    this.#live.add(state);
     return resource;
   }
 
@@ -292,31 +384,34 @@ export class ResourceHeap implements Disposable {
    * ended: `later`'s bytes are copied into `first`'s memory, `later`'s own
    * block goes back to the heap, and `first` is gone (views length 0, use
    * throws "use-after-free" naming it).
-   * @throws {TypeError} For anything but resources of a ResourceHeap.
+   * @throws {TypeError} For anything but resources this or another ResourceHeap made (a Proxy of one too).
    * @throws {RangeError} For a resource aliased with itself, a `later` larger than `first`'s memory, or one
    *   whose alignment `first`'s address does not meet.
    * @throws {AllocationError} "mismatched-allocator" for resources of different heaps; "use-after-free" for a
-   *   resource released or aliased away; "unsupported" when `first` was not allocated `aliasable`.
+   *   resource released or aliased away; "unsupported" when `first` was not allocated `aliasable`;
+   *   "corruption" when a buffer over either one's memory was transferred away (nothing changes).
    */
   alias(first: HeapResource, later: HeapResource): void {
+    const states: State[] = [];
     for (const [name, r] of [["first", first], ["later", later]] as const) {
-      if (!(r instanceof Resource)) {
+      const s = stateOf(r);
+      if (s === undefined) {
         throw new TypeError(
           `Cannot alias as '${name}' must be a resource of a ResourceHeap: current value is ${describe(r)}`,
         );
       }
+      states.push(s);
     }
-    const a = first as Resource;
-    const b = later as Resource;
+    const [a, b] = states;
     this.#alive("alias");
-    for (const r of [a, b]) {
-      if (r.heap !== this) {
-        throw new AllocationError("mismatched-allocator", `Cannot alias ${r.name}: it belongs to another ResourceHeap`);
+    for (const s of states) {
+      if (s.heap !== this) {
+        throw new AllocationError("mismatched-allocator", `Cannot alias ${s.name}: it belongs to another ResourceHeap`);
       }
     }
     if (a === b) throw new RangeError(`Cannot alias ${a.name} with itself: alias needs two resources`);
-    a.check("alias");
-    b.check("alias");
+    check(a, "alias");
+    check(b, "alias");
     if (!a.aliasable) {
       throw new AllocationError(
         "unsupported",
@@ -331,13 +426,17 @@ export class ResourceHeap implements Disposable {
     if (a.block.address % b.alignment !== 0) {
       throw new RangeError(
         `Cannot alias ${a.name} with ${b.name}: ${b.name} needs an alignment of ${b.alignment}, which ${a.name}'s ` +
-          `memory at offset ${a.block.address - this.baseAddress} does not meet`,
+          `memory at offset ${a.block.address - this.#baseAddress} does not meet`,
       );
+    }
+    // Another buffer reaching either block: `first`'s would be written and handed on, `later`'s reused.
+    for (const s of states) {
+      if (stolen(s)) throw transferredError(`alias ${a.name} with ${b.name}`, `${s.name}'s memory`);
     }
     const own = b.block;
     a.block.view.set(own.view.subarray(0, b.size));
-    a.detachView();
-    b.detachView();
+    detachView(a);
+    detachView(b);
     a.state = "aliased";
     a.gaveTo = b.name;
     this.#live.delete(a);
@@ -349,28 +448,32 @@ export class ResourceHeap implements Disposable {
 
   /**
    * Gives a resource's memory back to the heap; its views read as length 0.
-   * @throws {TypeError} For anything but a resource. @throws {AllocationError} "double-free" for a resource
-   *   released already, "use-after-free" for one aliased away, "mismatched-allocator" for another heap's.
+   * @throws {TypeError} For anything but a resource a ResourceHeap made (a Proxy of one too).
+   * @throws {AllocationError} "double-free" for a resource released already, "use-after-free" for one aliased
+   *   away, "mismatched-allocator" for another heap's, "corruption" when its `bytes` buffer was transferred
+   *   away (the resource keeps its memory: another buffer reaches it).
    */
   free(resource: HeapResource): void {
-    if (!(resource instanceof Resource)) {
+    const s = stateOf(resource);
+    if (s === undefined) {
       throw new TypeError(`Cannot free ${describe(resource)} as it is not a resource of a ResourceHeap`);
     }
-    if (resource.heap !== this) {
+    if (s.heap !== this) {
       throw new AllocationError(
         "mismatched-allocator",
-        `Cannot free ${resource.name}: it belongs to another ResourceHeap`,
+        `Cannot free ${s.name}: it belongs to another ResourceHeap`,
       );
     }
     this.#alive("free a resource");
-    if (resource.state === "released") {
-      throw new AllocationError("double-free", `Cannot free ${resource.name}: it was released already`);
+    if (s.state === "released") {
+      throw new AllocationError("double-free", `Cannot free ${s.name}: it was released already`);
     }
-    resource.check("free");
-    resource.detachView();
-    resource.state = "released";
-    this.#live.delete(resource);
-    if (resource.block.holder === resource) this.#placement.free(resource.block.view);
+    check(s, "free");
+    if (stolen(s)) throw transferredError(`free ${s.name}`, `${s.name}'s memory`);
+    detachView(s);
+    s.state = "released";
+    this.#live.delete(s);
+    if (s.block.holder === s) this.#placement.free(s.block.view);
   }
 
   /**
@@ -385,8 +488,8 @@ export class ResourceHeap implements Disposable {
       .map((b) => [b.address, b.address + Math.ceil(b.size / 16) * 16] as const)
       .sort((x, y) => x[0] - y[0]);
     let released = 0;
-    let cursor = this.baseAddress;
-    for (const [start, end] of [...used, [this.baseAddress + this.capacity, 0] as const]) {
+    let cursor = this.#baseAddress;
+    for (const [start, end] of [...used, [this.#baseAddress + this.#capacity, 0] as const]) {
       const from = Math.ceil(cursor / page) * page;
       const to = Math.floor(start / page) * page;
       if (to > from) {
@@ -414,7 +517,7 @@ export class ResourceHeap implements Disposable {
       }
     }
     return {
-      capacityBytes: this.capacity,
+      capacityBytes: this.#capacity,
       usedBytes: used,
       resources: this.#live.size,
       aliasedResources: aliased,
@@ -423,11 +526,14 @@ export class ResourceHeap implements Disposable {
     };
   }
 
-  /** Detaches every resource's view and unmaps the block; resources then throw "use-after-free". */
+  /**
+   * Detaches every resource's view and unmaps the block; resources then throw "use-after-free". Memory a
+   * transferred buffer reaches stays mapped.
+   */
   dispose(): void {
     if (this.#disposed) return;
     for (const r of this.#live) {
-      r.detachView();
+      detachView(r); // a buffer transferred away is recorded here: the placement then keeps its pages mapped
       r.state = "released";
     }
     this.#live.clear();

@@ -1,0 +1,61 @@
+// ResourceHeap against callers that lie: own properties, Proxies and objects
+// made from a resource's prototype change nothing memkit trusts (its state is
+// private), and a resource whose buffer was transferred away keeps its memory
+// for good. Each group runs in a child process: a regression here is a crash.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { fixture, runChild } from "../_helpers.ts";
+
+function outcomes(group: string): Map<string, string> {
+  const child = runChild(fixture("budget_hostile.ts"), {}, [group]);
+  assert.equal(child.signal, null, `${group} crashed: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  const lines = child.stdout.trim().split("\n");
+  assert.equal(lines.at(-1), "DONE", child.stdout);
+  // `label: outcome`, where a label may hold ": " and an outcome does not.
+  return new Map(
+    lines.slice(0, -1).map((line) => {
+      const at = line.lastIndexOf(": ");
+      return [line.slice(0, at), line.slice(at + 2)];
+    }),
+  );
+}
+
+test("resource state is private: own properties, Proxies and forged resources change nothing (t17, t18, t20, t10)", () => {
+  const seen = outcomes("heap-forged");
+  for (const key of ["size", "state", "aliasable", "aliasOf", "name", "alignment"]) {
+    assert.equal(seen.get(`assign ${key}`), "TypeError", `${key} is read-only`);
+  }
+  assert.equal(seen.get("bytes after own size"), "ok 16");
+  assert.equal(seen.get("touch after own size"), "ok true");
+  assert.equal(seen.get("released with own state live: bytes"), "use-after-free");
+  assert.equal(seen.get("released with own state live: release"), "double-free");
+  for (const step of ["forged bytes", "forged offset", "forged release", "forged free", "forged construct"]) {
+    assert.equal(seen.get(step), "TypeError", step);
+  }
+  for (const step of ["alias to a Proxy", "alias from a Proxy", "free a Proxy", "proxy bytes"]) {
+    assert.equal(seen.get(step), "TypeError", step);
+  }
+  assert.equal(seen.get("alias larger later"), "RangeError");
+  assert.equal(seen.get("b intact after refusals"), "ok live 8192 live");
+  assert.equal(seen.get("alias with own aliasable"), "unsupported");
+  assert.equal(seen.get("free another heap's with own heap"), "mismatched-allocator");
+  assert.equal(seen.get("compact with own baseAddress"), "ok true");
+  assert.equal(seen.get("offset with own baseAddress"), "ok true");
+  assert.equal(seen.get("allocate over own capacity"), "RangeError");
+  assert.equal(seen.get("x intact"), `ok ${0x5a}`);
+});
+
+test("a resource whose buffer was transferred away keeps its memory: free and alias throw corruption (t02)", () => {
+  const seen = outcomes("heap-transfer");
+  assert.equal(seen.get("release stolen"), "corruption");
+  assert.equal(seen.get("free stolen"), "corruption");
+  assert.equal(seen.get("stolen still live"), "ok live 1");
+  assert.equal(seen.get("bytes of stolen"), "corruption");
+  assert.equal(seen.get("stolen untouched by later resources"), "ok true");
+  assert.equal(seen.get("alias into stolen"), "corruption");
+  assert.equal(seen.get("alias left both"), `ok live live ${0xcd} true`);
+  assert.equal(seen.get("alias from stolen later"), "corruption");
+  assert.equal(seen.get("alias left both (later)"), "ok live live");
+  assert.equal(seen.get("read stolen after dispose"), "ok true");
+});
