@@ -224,7 +224,10 @@ function checkCost(value: unknown, op: string): number {
  * a score — age 0.3, size 0.3, cost 0.2, 1/frequency 0.2 — and
  * evicts the highest: old, large, cheap to recreate and rarely used entries
  * go first. The `dispose` hook sees every value that leaves, so native values
- * are freed when evicted.
+ * are freed when evicted. It runs once per value, after the call that removed
+ * it has finished its books, so a hook may use the cache again (delete, set,
+ * purge, or ask the budget for room the cache then gives up) and always finds
+ * bytes, entries and budget tokens in agreement.
  *
  * With a {@linkcode MemoryBudget}, each entry holds a budget token and the
  * cache registers a reclaimer: a higher-priority request that does not fit
@@ -266,6 +269,12 @@ export class ResourceCache<K, V> implements Disposable {
   readonly #inFlight = new Set<K>();
   readonly #waiting: (() => void)[] = [];
   #running = 0;
+  // Dispose hooks of entries that left, run once the operation that removed them is done: user code then
+  // sees the cache's books complete, whatever it calls (delete, set, purge, a budget request that makes this
+  // cache evict); what it removes is queued behind and run by the same loop, so no entry's hook runs twice.
+  readonly #pending: [V, K, DisposeReason][] = [];
+  #depth = 0;
+  #flushing = false;
   #unregister: (() => void) | null = null;
   #monitor: PressureMonitor | null = null;
   #listeners: number[] = [];
@@ -316,7 +325,7 @@ export class ResourceCache<K, V> implements Disposable {
           `Cannot ${op} as 'category' must be one the budget accepts: current value is ${describe(this.#category)}`,
         );
       }
-      this.#unregister = this.#budget.addReclaimer((wanted) => this.#evictBytes(wanted, "evict"), {
+      this.#unregister = this.#budget.addReclaimer((wanted) => this.#run(() => this.#evictBytes(wanted, "evict")), {
         priority: this.#priority,
       });
     }
@@ -406,7 +415,8 @@ export class ResourceCache<K, V> implements Disposable {
    * @returns Whether it was stored.
    * @throws {TypeError} For a missing entry object, a size or cost that is not a number.
    * @throws {RangeError} For a negative, fractional or NaN size, or a negative or NaN cost.
-   * @throws {AllocationError} "use-after-free" after dispose.
+   * @throws {AllocationError} "use-after-free" after dispose, also when the cache was disposed during the call
+   *   (by a getter of `entry`, or by a reclaimer the budget asked): the value then stays the caller's.
    *
    * @example
    * ```ts
@@ -424,9 +434,12 @@ export class ResourceCache<K, V> implements Disposable {
     if (typeof entry !== "object" || entry === null) {
       throw new TypeError(`Cannot ${op} as 'entry' must be { size, cost? }: current value is ${describe(entry)}`);
     }
+    // Each field read once, before any change (a getter may do anything, dispose this cache too).
     const size = checkSize(entry.size, op, "size");
-    const cost = entry.cost === undefined ? 1 : checkCost(entry.cost, op);
-    return this.#store(key, value, size, cost);
+    const rawCost = entry.cost;
+    const cost = rawCost === undefined ? 1 : checkCost(rawCost, op);
+    this.#alive("set");
+    return this.#run(() => this.#store(key, value, size, cost));
   }
 
   /**
@@ -447,7 +460,7 @@ export class ResourceCache<K, V> implements Disposable {
     this.#alive("delete");
     const entry = this.#map.get(key);
     if (entry === undefined) return false;
-    this.#remove(entry, "delete");
+    this.#run(() => this.#remove(entry, "delete"));
     return true;
   }
 
@@ -480,7 +493,7 @@ export class ResourceCache<K, V> implements Disposable {
     if (!(fraction >= 0 && fraction <= 1)) {
       throw new RangeError(`Cannot ${op} as 'fraction' must be from 0 to 1: current value is ${describe(fraction)}`);
     }
-    return this.#evictBytes(Math.round(this.#bytes * fraction), "trim");
+    return this.#run(() => this.#evictBytes(Math.round(this.#bytes * fraction), "trim"));
   }
 
   /**
@@ -499,9 +512,7 @@ export class ResourceCache<K, V> implements Disposable {
    */
   purge(): number {
     this.#alive("purge");
-    const freed = this.#bytes;
-    for (const entry of [...this.#entries]) this.#remove(entry, "purge");
-    return freed;
+    return this.#run(() => this.#removeAll());
   }
 
   /**
@@ -623,11 +634,14 @@ export class ResourceCache<K, V> implements Disposable {
    */
   dispose(): void {
     if (this.#disposed) return;
-    this.purge();
+    // Disposed first: a dispose hook (or a reclaimer) running below cannot store into a cache that is gone.
     this.#disposed = true;
-    this.#unregister?.();
-    for (const id of this.#listeners) this.#monitor?.off(id);
-    this.#listeners = [];
+    this.#run(() => {
+      this.#removeAll();
+      this.#unregister?.();
+      for (const id of this.#listeners) this.#monitor?.off(id);
+      this.#listeners = [];
+    });
   }
 
   /** Same as {@linkcode ResourceCache.dispose}, for `using`. */
@@ -639,6 +653,34 @@ export class ResourceCache<K, V> implements Disposable {
     if (this.#disposed) {
       throw new AllocationError("use-after-free", `Cannot ${op} as this ResourceCache was disposed`);
     }
+  }
+
+  // Runs `body` as one operation: dispose hooks of what it removed run after it, not inside it.
+  #run<T>(body: () => T): T {
+    this.#depth++;
+    try {
+      return body();
+    } finally {
+      this.#depth--;
+      if (this.#depth === 0 && !this.#flushing) this.#flush();
+    }
+  }
+
+  #flush(): void {
+    this.#flushing = true;
+    try {
+      for (let next = this.#pending.shift(); next !== undefined; next = this.#pending.shift()) {
+        this.#callDispose(next[0], next[1], next[2]);
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #removeAll(): number {
+    const freed = this.#bytes;
+    for (const entry of [...this.#entries]) this.#remove(entry, "purge");
+    return freed;
   }
 
   #store(key: K, value: V, size: number, cost: number): boolean {
@@ -661,6 +703,14 @@ export class ResourceCache<K, V> implements Disposable {
         this.#rejected++;
         return false;
       }
+      // The request may have run other reclaimers, and their hooks this cache's methods: look again.
+      if (this.#disposed) {
+        token.release();
+        throw new AllocationError("use-after-free", "Cannot set as this ResourceCache was disposed while it set");
+      }
+      const meanwhile = this.#map.get(key);
+      if (meanwhile !== undefined) this.#remove(meanwhile, "replace");
+      if (this.#bytes + size > this.#maxBytes) this.#evictBytes(this.#bytes + size - this.#maxBytes, "evict");
     }
     const entry: Entry<K, V> = {
       key,
@@ -723,7 +773,7 @@ export class ResourceCache<K, V> implements Disposable {
     this.#map.delete(entry.key);
     this.#bytes -= entry.size;
     entry.token?.release();
-    this.#callDispose(entry.value, entry.key, reason);
+    if (this.#dispose !== null) this.#pending.push([entry.value, entry.key, reason]);
   }
 
   #callDispose(value: V, key: K, reason: DisposeReason): void {
@@ -742,8 +792,10 @@ export class ResourceCache<K, V> implements Disposable {
     generate: (key: K) => Generated<V> | Promise<Generated<V>>,
     report: PrefetchReport<K>,
   ): Promise<void> {
+    // A slot is counted from the moment it is taken: a load that ends hands its slot straight to the next
+    // one waiting, so a prefetch started in between (from a settled generate's .then) finds none free.
     if (this.#running >= this.#concurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#running++;
+    else this.#running++;
     try {
       const made = await generate(key);
       if (typeof made !== "object" || made === null) {
@@ -752,7 +804,15 @@ export class ResourceCache<K, V> implements Disposable {
       const { value, size, cost } = made;
       checkSize(size, "prefetch", "size");
       const checkedCost = cost === undefined ? 1 : checkCost(cost, "prefetch");
-      if (this.#disposed || this.#map.has(key) || !this.#store(key, value, size, checkedCost)) {
+      const stored = !this.#disposed && !this.#map.has(key) && this.#run(() => {
+        try {
+          return this.#store(key, value, size, checkedCost);
+        } catch (error) {
+          if (error instanceof AllocationError && error.category === "use-after-free") return false; // disposed meanwhile
+          throw error;
+        }
+      });
+      if (!stored) {
         report.skipped++;
         this.#callDispose(value, key, "rejected");
       } else report.loaded.push(key);
@@ -760,8 +820,9 @@ export class ResourceCache<K, V> implements Disposable {
       report.failed.push({ key, error });
     } finally {
       this.#inFlight.delete(key);
-      this.#running--;
-      this.#waiting.shift()?.();
+      const next = this.#waiting.shift();
+      if (next !== undefined) next(); // the slot passes on, still counted
+      else this.#running--;
     }
   }
 }
