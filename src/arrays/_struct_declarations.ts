@@ -46,6 +46,43 @@ const WGSL_KEYWORDS = new Set([
   "while",
 ]);
 
+// WGSL's reserved words (WGSL specification, "Reserved Words"): not keywords
+// today, but no identifier may take them, so a field named `type` or `target`
+// does not compile.
+const WGSL_RESERVED = new Set(
+  ("NULL Self abstract active alignas alignof as asm asm_fragment async attribute auto await become " +
+    "binding_array cast catch class co_await co_return co_yield coherent column_major common compile " +
+    "compile_fragment concept const_cast consteval constexpr constinit crate debugger decltype delete demote " +
+    "demote_to_helper do dynamic_cast enum explicit export extends extern external fallthrough filter final " +
+    "finally friend from fxgroup get goto groupshared highp impl implements import inline instanceof interface " +
+    "layout lowp macro macro_rules match mediump meta mod module move mut mutable namespace new nil noexcept " +
+    "noinline nointerpolation non_coherent noncoherent noperspective null nullptr of operator package packoffset " +
+    "partition pass patch pixelfragment precise precision premerge priv protected pub public readonly ref " +
+    "regardless register reinterpret_cast require resource restrict self set shared sizeof smooth snorm static " +
+    "static_assert static_cast std subroutine super target template this thread_local throw trait try type " +
+    "typedef typeid typename typeof union unless unorm unsafe unsized use using varying virtual volatile wgsl " +
+    "where with writeonly yield").split(" "),
+);
+
+// Predeclared type names: a struct named `f32` or `vec4f` is refused by shader compilers (fields may take them).
+const WGSL_TYPE_NAMES = new Set([
+  "bool",
+  "f16",
+  "f32",
+  "i32",
+  "u32",
+  "array",
+  "atomic",
+  "ptr",
+  "sampler",
+  "sampler_comparison",
+  ...["vec2", "vec3", "vec4"].flatMap((v) => [v, `${v}i`, `${v}u`, `${v}f`, `${v}h`]),
+  ...[2, 3, 4].flatMap((c) => [2, 3, 4].flatMap((r) => [`mat${c}x${r}`, `mat${c}x${r}f`, `mat${c}x${r}h`])),
+  ...("1d 2d 2d_array 3d cube cube_array multisampled_2d external storage_1d storage_2d storage_2d_array " +
+    "storage_3d depth_2d depth_2d_array depth_cube depth_cube_array depth_multisampled_2d").split(" ")
+    .map((t) => `texture_${t}`),
+]);
+
 /** A field of a layout as the declarations need it. */
 interface Member extends Placement {
   name: string;
@@ -157,16 +194,23 @@ function wgslNatural(type: StructFieldType, field: string): { size: number; alig
   return { size: type.size, align: type.align };
 }
 
-function wgslName(name: unknown, what: string): string {
+function wgslName(name: unknown, what: string, isStruct = false): string {
   if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name) || name === "_" || name.startsWith("__")) {
     throw new TypeError(
       `Cannot declare a struct in WGSL as ${what} must be a WGSL identifier (letters, digits and "_", not "_" ` +
         `alone or starting with "__"): current value is ${describe(name)}`,
     );
   }
-  if (WGSL_KEYWORDS.has(name)) {
+  if (WGSL_KEYWORDS.has(name) || WGSL_RESERVED.has(name)) {
     throw new TypeError(
-      `Cannot declare a struct in WGSL as ${what} is a WGSL keyword: current value is ${describe(name)}`,
+      `Cannot declare a struct in WGSL as ${what} is a WGSL ${
+        WGSL_KEYWORDS.has(name) ? "keyword" : "reserved word"
+      }: current value is ${describe(name)} (rename the field)`,
+    );
+  }
+  if (isStruct && WGSL_TYPE_NAMES.has(name)) {
+    throw new TypeError(
+      `Cannot declare a struct in WGSL as ${what} is a predeclared WGSL type: current value is ${describe(name)}`,
     );
   }
   return name;
@@ -183,7 +227,7 @@ function wgslName(name: unknown, what: string): string {
  * @throws {TypeError} For a bad name, a packed layout, or a field WGSL cannot hold (naming it).
  */
 export function wgslDeclaration(layout: StructLayout, name: unknown): string {
-  wgslName(name, "'name'");
+  wgslName(name, "'name'", true);
   const names = new Map<StructLayout, string>();
   const taken = new Set<string>([name as string]);
   const blocks: string[] = [];
@@ -222,7 +266,10 @@ export function wgslDeclaration(layout: StructLayout, name: unknown): string {
     if (nested === undefined) {
       const base = `${name}_${where.replace(/\[\]/g, "").replace(/\./g, "_")}`;
       nested = base;
-      for (let k = 2; taken.has(nested); k++) nested = `${base}${k}`;
+      // A derived name may spell a reserved word (struct "static", field "assert"): numbered then.
+      for (let k = 2; taken.has(nested) || WGSL_RESERVED.has(nested) || WGSL_KEYWORDS.has(nested); k++) {
+        nested = `${base}${k}`;
+      }
       taken.add(nested);
       names.set(type, nested);
       declare(type, nested, where);
