@@ -2,6 +2,8 @@
 // after another, the frame whole pages), the pages behind it, and the handle
 // a caller holds between acquireFrameSet() and release().
 import { native } from "../../ffi/native.ts";
+import { isDetached, mayRelease, transferredError } from "../base/_detach.ts";
+import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Mapping, MappingWindow } from "../pages/mapping.ts";
 
@@ -122,49 +124,87 @@ export interface Frame {
   row(y: number, plane?: number): Uint8Array;
 }
 
+// Only the pool makes frames (the constructor is reachable through any frame's prototype).
+const MAKE = Symbol("FramePool frame");
+
+/** Whether `value` is a frame a pool made (a Proxy of one, or an object made from its prototype, is not). */
+export let isFrame: (value: unknown) => value is FrameHandle;
+
+/** Makes a frame holding `slot` (the pool's only way in; not reachable from a frame). */
+export let makeFrame: (slot: FrameSlot, name: string) => FrameHandle;
+
 /** The one implementation of {@linkcode Frame}, made by the pool. */
 export class FrameHandle implements Frame {
-  /** The frame's format. */
-  readonly format: Readonly<Required<FrameFormat>>;
-  /** Bytes per row: `width × bytesPerPixel` rounded up to 64. */
-  readonly rowBytes: number;
-  /** Bytes per plane: `rowBytes × height`. */
-  readonly planeBytes: number;
-  /** Bytes of all planes. */
-  readonly byteLength: number;
+  // The geometry is private: the lengths views are cut with cannot be changed from outside.
+  readonly #geometry: FrameGeometry;
   #slot: FrameSlot | null;
   #window: MappingWindow | null = null;
   readonly #name: string;
 
-  constructor(slot: FrameSlot, name: string) {
-    const g = slot.geometry;
-    this.format = g.format;
-    this.rowBytes = g.rowBytes;
-    this.planeBytes = g.planeBytes;
-    this.byteLength = g.byteLength;
+  static {
+    isFrame = (value): value is FrameHandle => typeof value === "object" && value !== null && #slot in value;
+    makeFrame = (slot, name) => new FrameHandle(MAKE, slot, name);
+  }
+
+  constructor(key: symbol, slot: FrameSlot, name: string) {
+    if (key !== MAKE) throw new TypeError("Illegal constructor: frames come from FramePool.acquireFrameSet()");
+    this.#geometry = slot.geometry;
     this.#slot = slot;
     this.#name = name;
     slot.holder = this;
   }
 
+  /** The frame's format. */
+  get format(): Readonly<Required<FrameFormat>> {
+    return FrameHandle.#of(this, "format").#geometry.format;
+  }
+
+  /** Bytes per row: `width × bytesPerPixel` rounded up to 64. */
+  get rowBytes(): number {
+    return FrameHandle.#of(this, "rowBytes").#geometry.rowBytes;
+  }
+
+  /** Bytes per plane: `rowBytes × height`. */
+  get planeBytes(): number {
+    return FrameHandle.#of(this, "planeBytes").#geometry.planeBytes;
+  }
+
+  /** Bytes of all planes. */
+  get byteLength(): number {
+    return FrameHandle.#of(this, "byteLength").#geometry.byteLength;
+  }
+
   /** Whether it went back to its pool. */
   get released(): boolean {
-    return this.#slot === null;
+    return FrameHandle.#of(this, "released").#slot === null;
   }
 
   /** Address of the first byte (page-aligned). */
   get address(): number {
-    return this.#live("read address").mapping.address;
+    return FrameHandle.#of(this, "address").#live("read address").mapping.address;
   }
 
   /**
    * All planes, one view until release.
-   * @throws {AllocationError} "use-after-free" after release.
+   * @throws {AllocationError} "use-after-free" after release; "corruption" when its buffer was transferred away.
    */
   get bytes(): Uint8Array {
-    const slot = this.#live("read bytes");
-    this.#window ??= slot.mapping.window(0, this.byteLength);
-    return this.#window.bytes;
+    const self = FrameHandle.#of(this, "bytes");
+    const slot = self.#live("read bytes");
+    if (self.stolen()) throw transferredError(`read bytes of ${self.#name}`, `${self.#name}'s memory`);
+    self.#window ??= slot.mapping.window(0, self.#geometry.byteLength);
+    return self.#window.bytes;
+  }
+
+  /**
+   * Whether a buffer over the frame's memory was transferred away: another
+   * buffer may reach it, so the pool must never reuse or unmap it.
+   */
+  stolen(): boolean {
+    const slot = this.#slot;
+    if (slot === null) return false;
+    if (this.#window !== null && !this.#window.closed && isDetached(this.#window.bytes.buffer)) return true;
+    return !mayRelease(slot.mapping.address, slot.geometry.mappedBytes);
   }
 
   /**
@@ -173,9 +213,11 @@ export class FrameHandle implements Frame {
    * @throws {AllocationError} "use-after-free" after release.
    */
   plane(index = 0): Uint8Array {
-    checkIndex(index, this.format.planes, "plane", this.#name);
-    const bytes = this.bytes;
-    return bytes.subarray(index * this.planeBytes, (index + 1) * this.planeBytes);
+    const self = FrameHandle.#of(this, "a plane");
+    const g = self.#geometry;
+    checkIndex(index, g.format.planes, "plane", self.#name);
+    const bytes = self.bytes;
+    return bytes.subarray(index * g.planeBytes, (index + 1) * g.planeBytes);
   }
 
   /**
@@ -184,9 +226,11 @@ export class FrameHandle implements Frame {
    * @throws {AllocationError} "use-after-free" after release.
    */
   row(y: number, plane = 0): Uint8Array {
-    checkIndex(y, this.format.height, "y", this.#name);
-    const start = this.plane(plane).byteOffset + y * this.rowBytes;
-    return this.bytes.subarray(start, start + this.format.width * this.format.bytesPerPixel);
+    const self = FrameHandle.#of(this, "a row");
+    const g = self.#geometry;
+    checkIndex(y, g.format.height, "y", self.#name);
+    const start = self.plane(plane).byteOffset + y * g.rowBytes;
+    return self.bytes.subarray(start, start + g.format.width * g.format.bytesPerPixel);
   }
 
   /** The pool ends the handle: detaches its view and gives the slot back. */
@@ -207,6 +251,14 @@ export class FrameHandle implements Frame {
   /** What messages call it. */
   get label(): string {
     return this.#name;
+  }
+
+  // `self` checked: a getter called on a Proxy or a forged object is a clear TypeError.
+  static #of(self: unknown, what: string): FrameHandle {
+    if (!isFrame(self)) {
+      throw new TypeError(`Cannot read ${what} of ${describe(self)}: it is not a Frame of a FramePool`);
+    }
+    return self;
   }
 
   #live(op: string): FrameSlot {

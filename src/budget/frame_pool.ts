@@ -4,11 +4,21 @@
  *
  * @module
  */
+import { transferredError } from "../base/_detach.ts";
 import { describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { mapPages } from "../pages/mapping.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import { type Frame, type FrameFormat, type FrameGeometry, FrameHandle, type FrameSlot, geometryOf } from "./_frame.ts";
+import {
+  type Frame,
+  type FrameFormat,
+  type FrameGeometry,
+  type FrameHandle,
+  type FrameSlot,
+  geometryOf,
+  isFrame,
+  makeFrame,
+} from "./_frame.ts";
 
 export type { Frame, FrameFormat };
 
@@ -145,25 +155,52 @@ function capAt(level: PressureLevelValue, maxFrames: number): number {
   return maxFrames;
 }
 
+// The frames of a set a pool made, or undefined for anything else (a Proxy, an object from its prototype).
+let framesOf: (value: unknown) => readonly FrameHandle[] | undefined;
+
 class Triple implements FrameSet {
-  readonly current: Frame;
-  readonly next: Frame;
-  readonly previous: Frame;
-  readonly frames: readonly Frame[];
   readonly #pool: FramePool;
+  readonly #frames: readonly FrameHandle[];
+
+  static {
+    framesOf = (value) => (typeof value === "object" && value !== null && #frames in value ? value.#frames : undefined);
+  }
 
   constructor(pool: FramePool, frames: FrameHandle[]) {
     this.#pool = pool;
-    [this.current, this.next, this.previous] = frames;
-    this.frames = Object.freeze(frames);
+    this.#frames = Object.freeze(frames);
+  }
+
+  get current(): Frame {
+    return Triple.#of(this).#frames[0];
+  }
+
+  get next(): Frame {
+    return Triple.#of(this).#frames[1];
+  }
+
+  get previous(): Frame {
+    return Triple.#of(this).#frames[2];
+  }
+
+  get frames(): readonly Frame[] {
+    return Triple.#of(this).#frames;
   }
 
   release(): void {
-    for (const frame of this.frames) if (!frame.released) this.#pool.release(frame);
+    const self = Triple.#of(this);
+    if (self.#frames.some((frame) => !frame.released)) self.#pool.release(self);
   }
 
   [Symbol.dispose](): void {
     this.release();
+  }
+
+  static #of(self: unknown): Triple {
+    if (framesOf(self) === undefined) {
+      throw new TypeError(`Cannot use ${describe(self)} as a FrameSet: it is not one a FramePool made`);
+    }
+    return self as Triple;
   }
 }
 
@@ -232,8 +269,8 @@ export class FramePool implements Disposable {
    * leaves no room even after unmapping idle frames of other formats.
    * @throws {TypeError} For a format that is not an object of numbers, or with unknown keys.
    * @throws {RangeError} For dimensions that are zero, fractional, negative, NaN or too large.
-   * @throws {AllocationError} "out-of-memory" when the OS refuses the pages (nothing changes then);
-   *   "use-after-free" after `dispose()`.
+   * @throws {AllocationError} "out-of-memory" when the OS refuses the pages (nothing changes then, not even
+   *   the formats `stats()` lists); "use-after-free" after `dispose()`.
    */
   acquireFrameSet(format: FrameFormat): FrameSet | null {
     const parsed = parseOptions(FormatSchema, format, "acquire a frame set");
@@ -242,21 +279,30 @@ export class FramePool implements Disposable {
     if (geometry.mappedBytes > MAX_BLOCK_SIZE) {
       throw new RangeError(`Cannot acquire a frame set as a ${geometry.key} frame needs ${geometry.mappedBytes} bytes`);
     }
-    const pool = this.#poolOf(geometry);
+    // A new format is listed once this call returns (a refusal by the OS leaves the pool as it was).
+    const known = this.#pools.get(geometry.key);
+    const pool: FormatPool = known ?? { geometry, idle: [], inUse: 0 };
     const missing = Math.max(0, 3 - pool.idle.length);
     if (missing > 0) {
-      if (pool.idle.length + pool.inUse + missing > capAt(this.#level, this.#maxFrames)) return null;
-      const bytes = missing * geometry.mappedBytes;
-      if (this.#mappedBytes + bytes > this.#maxBytes) {
-        this.#reclaim(this.#mappedBytes + bytes - this.#maxBytes, pool);
-        if (this.#mappedBytes + bytes > this.#maxBytes) return null;
+      if (pool.idle.length + pool.inUse + missing > capAt(this.#level, this.#maxFrames)) {
+        if (known === undefined) this.#pools.set(geometry.key, pool);
+        return null;
       }
-      this.#map(pool, missing);
+      const bytes = missing * geometry.mappedBytes;
+      const over = this.#mappedBytes + bytes - this.#maxBytes;
+      if (over > 0 && this.#idleBytes(pool) < over) {
+        if (known === undefined) this.#pools.set(geometry.key, pool);
+        return null;
+      }
+      const fresh = this.#map(pool, missing); // throws before anything changed
+      if (over > 0) this.#reclaim(over, pool);
+      this.#adopt(pool, fresh);
     }
+    if (known === undefined) this.#pools.set(geometry.key, pool);
     const handles: FrameHandle[] = [];
     for (let i = 0; i < 3; i++) {
       const slot = pool.idle.pop()!;
-      handles.push(new FrameHandle(slot, `frame #${++this.#handles} (${geometry.key})`));
+      handles.push(makeFrame(slot, `frame #${++this.#handles} (${geometry.key})`));
     }
     pool.inUse += 3;
     this.#inUseBytes += 3 * geometry.mappedBytes;
@@ -266,14 +312,16 @@ export class FramePool implements Disposable {
   /**
    * Gives a frame set or one frame back; its views are detached. A frame over
    * its format's current limit is unmapped instead of kept idle.
-   * @throws {TypeError} For anything but a frame or frame set.
+   * @throws {TypeError} For anything but a frame or frame set a FramePool made (a Proxy of one too).
    * @throws {AllocationError} "double-free" for a frame released already; "mismatched-allocator" for a frame of
-   *   another pool.
+   *   another pool; "corruption" when a frame's `bytes` buffer was transferred away (nothing is released then:
+   *   another buffer reaches that frame's memory, so it is never reused or unmapped; release the set's other
+   *   frames one by one).
    */
   release(frames: FrameSet | Frame): void {
-    const list = frames instanceof Triple ? frames.frames : [frames];
+    const list: readonly unknown[] = framesOf(frames) ?? [frames];
     for (const frame of list) {
-      if (!(frame instanceof FrameHandle)) {
+      if (!isFrame(frame)) {
         throw new TypeError(`Cannot release ${describe(frame)} as it is not a Frame or FrameSet from a FramePool`);
       }
     }
@@ -290,6 +338,9 @@ export class FramePool implements Disposable {
           `Cannot release ${frame.label}: it belongs to another FramePool`,
         );
       }
+    }
+    for (const frame of held) {
+      if (frame.stolen()) throw transferredError(`release ${frame.label}`, `${frame.label}'s memory`);
     }
     for (const frame of held) {
       const slot = frame.end();
@@ -386,17 +437,15 @@ export class FramePool implements Disposable {
     return this.#slots.has(slot);
   }
 
-  #poolOf(geometry: FrameGeometry): FormatPool {
-    let pool = this.#pools.get(geometry.key);
-    if (pool === undefined) {
-      pool = { geometry, idle: [], inUse: 0 };
-      this.#pools.set(geometry.key, pool);
-    }
-    return pool;
+  // Bytes of idle frames of formats other than `keep`: what #reclaim can unmap for it.
+  #idleBytes(keep: FormatPool): number {
+    let bytes = 0;
+    for (const pool of this.#pools.values()) if (pool !== keep) bytes += pool.idle.length * pool.geometry.mappedBytes;
+    return bytes;
   }
 
-  // Maps `count` frames into the pool's idle list, or none (a refusal unmaps what this call mapped).
-  #map(pool: FormatPool, count: number): void {
+  // Maps `count` frames of the pool's format, or none (a refusal unmaps what this call mapped).
+  #map(pool: FormatPool, count: number): FrameSlot[] {
     const fresh: FrameSlot[] = [];
     try {
       for (let i = 0; i < count; i++) {
@@ -406,6 +455,11 @@ export class FramePool implements Disposable {
       for (const slot of fresh) slot.mapping.unmap();
       throw error;
     }
+    return fresh;
+  }
+
+  // Puts freshly mapped frames into the pool's idle list.
+  #adopt(pool: FormatPool, fresh: FrameSlot[]): void {
     for (const slot of fresh) {
       this.#slots.add(slot);
       pool.idle.push(slot);

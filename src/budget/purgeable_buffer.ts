@@ -4,7 +4,7 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import { detach } from "../base/_detach.ts";
+import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { checkSize, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { mapPages, type Mapping, type MappingWindow } from "../pages/mapping.ts";
@@ -143,6 +143,8 @@ class DarwinStorage implements Storage {
   }
 
   release(): void {
+    // A region another buffer reaches (one of memkit's was transferred away; open().close() recorded it) stays.
+    if (!mayRelease(this.#region.address, this.#region.byteLength)) return;
     this.#region.release();
   }
 }
@@ -168,7 +170,11 @@ class DarwinStorage implements Storage {
  * length 0; memory the OS may take is never reachable from JavaScript), and
  * `bytes` throws while the buffer is volatile; `makeNonVolatile()` gives a
  * new view. `dispose()` unmaps the memory; after it every method throws
- * `AllocationError("use-after-free")`.
+ * `AllocationError("use-after-free")`. When the buffer under `bytes` was
+ * transferred away (`ArrayBuffer.prototype.transfer`, a postMessage transfer
+ * list), another buffer reaches the memory, so it must never become volatile
+ * or go back: `makeVolatile()` and `bytes` throw `AllocationError("corruption")`
+ * and `dispose()` leaves the memory mapped.
  *
  * @example
  * ```ts
@@ -185,8 +191,7 @@ class DarwinStorage implements Storage {
  * ```
  */
 export class PurgeableBuffer implements Disposable {
-  /** Bytes asked for (the memory behind them is whole pages). */
-  readonly byteLength: number;
+  readonly #byteLength: number;
   readonly #storage: Storage;
   readonly #restore: ((bytes: Uint8Array) => void) | undefined;
   #view: { bytes: Uint8Array; close(): void } | null = null;
@@ -207,9 +212,14 @@ export class PurgeableBuffer implements Disposable {
     checkSize(byteLength, "create PurgeableBuffer", "byteLength", MAX_BLOCK_SIZE, 1);
     const parsed = parseOptions(OptionsSchema, options, "create PurgeableBuffer");
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);
-    this.byteLength = byteLength;
+    this.#byteLength = byteLength;
     this.#restore = parsed.restore;
     this.#storage = native.os === "darwin" ? new DarwinStorage(byteLength) : new LinuxStorage(byteLength);
+  }
+
+  /** Bytes asked for (the memory behind them is whole pages). */
+  get byteLength(): number {
+    return this.#byteLength;
   }
 
   /** Address of the first byte (the memory stays at this address for the buffer's life). */
@@ -235,10 +245,11 @@ export class PurgeableBuffer implements Disposable {
   /**
    * The contents, one view until the next `makeVolatile()` (which detaches it).
    * @throws {AllocationError} "unsupported" while volatile (call `makeNonVolatile()` first);
-   *   "use-after-free" after `dispose()`.
+   *   "use-after-free" after `dispose()`; "corruption" when its buffer was transferred away.
    */
   get bytes(): Uint8Array {
     this.#alive("read bytes");
+    this.#untaken("read bytes");
     if (this.#volatile) {
       throw new AllocationError(
         "unsupported",
@@ -246,18 +257,21 @@ export class PurgeableBuffer implements Disposable {
           `call makeNonVolatile() first`,
       );
     }
-    this.#view ??= this.#storage.open(this.byteLength);
+    this.#view ??= this.#storage.open(this.#byteLength);
     return this.#view.bytes;
   }
 
   /**
    * Lets the OS take the memory when it needs it; detaches `bytes`. Does
    * nothing when already volatile.
-   * @throws {AllocationError} "platform" when the OS refuses (nothing changes then); "use-after-free" after `dispose()`.
+   * @throws {AllocationError} "platform" when the OS refuses (nothing changes then); "use-after-free" after `dispose()`;
+   *   "corruption" when the buffer under `bytes` was transferred away (it stays non-volatile: another buffer
+   *   reaches the memory).
    */
   makeVolatile(): void {
     this.#alive("make volatile");
     if (this.#volatile) return;
+    this.#untaken("make volatile");
     this.#storage.makeVolatile();
     this.#volatile = true;
     this.#view?.close();
@@ -297,8 +311,19 @@ export class PurgeableBuffer implements Disposable {
     this.dispose();
   }
 
+  // Throws "corruption" when a buffer over the memory was transferred away (recorded: it is never given back).
+  #untaken(op: string): void {
+    const view = this.#view;
+    const address = this.#storage.address;
+    if (view !== null && isDetached(view.bytes.buffer)) {
+      detach(view.bytes.buffer, address, this.#byteLength);
+      throw transferredError(`${op} of ${this.#label()}`, "its memory");
+    }
+    if (!mayRelease(address, this.#byteLength)) throw transferredError(`${op} of ${this.#label()}`, "its memory");
+  }
+
   #label(): string {
-    return `PurgeableBuffer of ${this.byteLength} bytes at 0x${this.#storage.address.toString(16)}`;
+    return `PurgeableBuffer of ${this.#byteLength} bytes at 0x${this.#storage.address.toString(16)}`;
   }
 
   #alive(op: string): void {
