@@ -24,20 +24,33 @@
  * ```
  */
 export class BudgetToken implements Disposable {
-  /** The bytes granted. */
-  readonly size: number;
-  /** The category they count in. */
-  readonly category: string;
-  /** The priority they were asked at (0..100). */
-  readonly priority: number;
+  // Private, so what release() gives back is what was granted, whatever is assigned or defined on the token.
+  readonly #size: number;
+  readonly #category: string;
+  readonly #priority: number;
   #release: ((token: BudgetToken) => void) | null;
 
   /** Made by {@linkcode MemoryBudget.request} only; `release` gives the bytes back. */
   constructor(size: number, category: string, priority: number, release: (token: BudgetToken) => void) {
-    this.size = size;
-    this.category = category;
-    this.priority = priority;
+    this.#size = size;
+    this.#category = category;
+    this.#priority = priority;
     this.#release = release;
+  }
+
+  /** The bytes granted. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The category they count in. */
+  get category(): string {
+    return this.#category;
+  }
+
+  /** The priority they were asked at (0..100). */
+  get priority(): number {
+    return this.#priority;
   }
 
   /** Whether the bytes went back already. */

@@ -343,7 +343,8 @@ export class MemoryBudget implements Disposable {
     stats.peakBytes = Math.max(stats.peakBytes, stats.usedBytes);
     stats.tokens++;
     stats.granted++;
-    return new BudgetToken(size, category, priority, (token) => this.#release(token));
+    // The budget takes back what it granted, from its own record, never from the token's properties.
+    return new BudgetToken(size, category, priority, () => this.#release(size, stats));
   }
 
   /**
@@ -505,7 +506,15 @@ export class MemoryBudget implements Disposable {
    */
   stats(): MemoryBudgetStats {
     const categories: Record<string, BudgetCategoryStats> = {};
-    for (const [name, stats] of this.#categories) categories[name] = { ...stats };
+    // Defined, not assigned: a category named "__proto__" is an entry like any other, not the prototype.
+    for (const [name, stats] of this.#categories) {
+      Object.defineProperty(categories, name, {
+        value: { ...stats },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
     return {
       physicalBytes: this.#physical,
       totalBytes: this.#total,
@@ -564,10 +573,9 @@ export class MemoryBudget implements Disposable {
     }
   }
 
-  #release(token: BudgetToken): void {
-    this.#used -= token.size;
-    const stats = this.#categories.get(token.category)!;
-    stats.usedBytes -= token.size;
+  #release(size: number, stats: BudgetCategoryStats): void {
+    this.#used -= size;
+    stats.usedBytes -= size;
     stats.tokens--;
   }
 
