@@ -37,7 +37,8 @@ export function addressOfTarget(target: unknown, op: string, strict: boolean): n
 /**
  * The allocation `target` names exactly (its first byte), live or released;
  * `usable()` runs once the argument is known to be of the right kind.
- * @throws {AllocationError} "double-free" for a view over released memory, "invalid-free" for an address
+ * @throws {AllocationError} "double-free" for a view over released memory or a view at a live allocation's
+ *   first byte that is not its own `bytes`, "invalid-free" for an address
  *   inside an allocation or outside all of them.
  */
 export function findAllocation(index: AllocationIndex, target: unknown, op: string, usable: () => void): Allocation {
@@ -51,7 +52,20 @@ export function findAllocation(index: AllocationIndex, target: unknown, op: stri
     throw new AllocationError("double-free", `Cannot ${op} ${describe(target)}: its memory was already released`);
   }
   const found = index.find(address, false);
-  if (found !== undefined) return found;
+  if (found !== undefined) {
+    // A view names a live allocation only when it is that allocation's own `bytes`: a view kept from an
+    // allocation released since starts at the same byte once the slot is reused, and must never free its
+    // new owner (a view made by hand over the first byte looks the same, so it is refused too).
+    if (ArrayBuffer.isView(target) && target !== found.bytes && Allocation.isLive(found)) {
+      throw new AllocationError(
+        "double-free",
+        `Cannot ${op} ${describe(target)}: it is not the bytes of the live allocation at its address ` +
+          `(a view kept from an allocation released since, whose place was reused); ` +
+          `pass the allocation or its own bytes`,
+      );
+    }
+    return found;
+  }
   const inside = index.find(address, true);
   throw new AllocationError(
     "invalid-free",
@@ -61,4 +75,12 @@ export function findAllocation(index: AllocationIndex, target: unknown, op: stri
       }: it starts inside an allocation of ${inside.size} bytes, not at its first byte`
       : `Cannot ${op} ${describe(target)}: it is not an allocation of this MemoryInterface`,
   );
+}
+
+/**
+ * Whether `target`, when a view starting at `found`'s first byte, is `found`'s own `bytes` (always true for
+ * addresses and interior views): a stale view of a released allocation whose slot `found` took is not.
+ */
+export function viewNamesIt(target: unknown, found: Allocation, address: number): boolean {
+  return !ArrayBuffer.isView(target) || target === found.bytes || address !== Allocation.addressIfLive(found);
 }

@@ -20,7 +20,7 @@ import { Books } from "./_books.ts";
 import { AllocationIndex } from "./_allocation_index.ts";
 import { B_HEAP, BACKING_OF_KIND, Backings } from "./_backings.ts";
 import { defragmentHeap, typeSources } from "./_interface_parts.ts";
-import { addressOfTarget, findAllocation } from "./_lookup.ts";
+import { addressOfTarget, findAllocation, viewNamesIt } from "./_lookup.ts";
 import { Counters, StatsCache } from "./_memory_stats.ts";
 import { PressureLink } from "./_pressure_link.ts";
 import {
@@ -70,7 +70,8 @@ const OVERALL = TYPES.length;
  *   with `AllocationError("timeout")`.
  * - Temporary memory lives until `endFrame()` (or the end of a `frame()` scope),
  *   which releases it all at once; its views then read as length 0.
- * - `deallocate` takes the allocation, its `bytes` or its address.
+ * - `deallocate` takes the allocation, its own `bytes` or its address (a
+ *   view kept from a deallocated block never frees the block now there).
  * - `getMemoryStats(type?)` is cached: a call that finds nothing changed
  *   costs well under a microsecond.
  *
@@ -252,11 +253,14 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * Gives an allocation back: the allocation itself, its `bytes` (or any view
-   * starting at its first byte), or its address.
+   * Gives an allocation back: the allocation itself, its own `bytes`, or its
+   * address. Another view over its first byte is refused ("double-free"):
+   * it cannot be told from a view kept from an allocation released before,
+   * whose slot this one reuses, and that must never free the new owner.
    * @throws {TypeError} For anything else.
    * @throws {RangeError} For an address that is not an integer from 0.
-   * @throws {AllocationError} "double-free" (already deallocated, or its frame ended), "invalid-free" (not
+   * @throws {AllocationError} "double-free" (already deallocated, or its frame ended, or a view that is not
+   *   the live allocation's own `bytes`), "invalid-free" (not
    *   an allocation of this interface, or a view starting inside one), "mismatched-allocator" (another
    *   interface's), "invalid-free" from a stack freed out of order, "use-after-free" after `dispose()`.
    */
@@ -424,13 +428,19 @@ export class MemoryInterface implements Disposable {
 
   /**
    * The live allocation `target` (an address or a view) points into, or null.
+   * A view starting at an allocation's first byte counts only when it is
+   * that allocation's own `bytes` (a view kept from a released allocation
+   * whose slot was reused is not valid).
    * @throws {TypeError} For anything but a number or a view.
    */
   getAllocationInfo(target: number | ArrayBufferView): MemoryAllocation | null {
     const address = addressOfTarget(target, "get allocation info", false);
     if (address === null || this.#ended !== null) return null;
     const found = this.#index.find(address, true);
-    return found !== undefined && Allocation.isLive(found) && Allocation.ownedBy(found, this) ? found : null;
+    return found !== undefined && Allocation.isLive(found) && Allocation.ownedBy(found, this) &&
+        viewNamesIt(target, found, address)
+      ? found
+      : null;
   }
 
   /** Asks the runtime for a garbage collection where it allows one; true if it ran. */
