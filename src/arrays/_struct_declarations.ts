@@ -216,6 +216,10 @@ function wgslName(name: unknown, what: string, isStruct = false): string {
   return name;
 }
 
+function holdsStruct(type: StructFieldType): boolean {
+  return typeof type !== "string" && (!isArrayType(type) || holdsStruct(type[0]));
+}
+
 /**
  * WGSL declarations of `layout` named `name`: first `enable f16;` when any
  * field holds an f16, then a struct per nested layout (named after the
@@ -248,7 +252,10 @@ export function wgslDeclaration(layout: StructLayout, name: unknown): string {
       const natural = wgslNatural(member.type, where);
       const text = typeText(member.type, where);
       const align = i === 0 && minAlign !== undefined ? Math.max(member.align, minAlign) : member.align;
-      const attrs = (align !== natural.align ? `@align(${align}) ` : "") +
+      // A member holding a struct always says its alignment: naga (Deno's WebGPU) takes a struct's alignment
+      // from its members' types and ignores their @align, so a nested layout made with `align` would sit
+      // elsewhere there than the specification (and Tint, and memkit) put it.
+      const attrs = (align !== natural.align || holdsStruct(member.type) ? `@align(${align}) ` : "") +
         (member.slot !== natural.size ? `@size(${member.slot}) ` : "");
       lines.push(`  ${attrs}${member.name}: ${text},`);
     });

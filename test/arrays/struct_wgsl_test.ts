@@ -87,7 +87,7 @@ test("fields report their type, size and alignment; array types are frozen copie
   assert.equal(layout.fields.a.align, 16);
 });
 
-test("wgslDeclaration(): plain when WGSL's rules place every field; @align/@size only where needed", () => {
+test("wgslDeclaration(): plain when WGSL's rules place every field; @align/@size only where needed (and on every member holding a struct)", () => {
   assert.equal(
     struct({ pos: "f32x3", mass: "f32", vel: "f32x3", id: "u32" }, storage).wgslDeclaration("Particle"),
     "struct Particle {\n  pos: vec3<f32>,\n  mass: f32,\n  vel: vec3<f32>,\n  id: u32,\n}",
@@ -103,7 +103,7 @@ test("wgslDeclaration(): plain when WGSL's rules place every field; @align/@size
       "",
       "struct Scene_lights {\n  color: vec3<f32>,\n  intensity: f32,\n}",
       "",
-      "struct Scene {\n  time: f32,\n  @align(16) @size(16) inner: Scene_inner,\n  lights: array<Scene_lights, 2>,\n" +
+      "struct Scene {\n  time: f32,\n  @align(16) @size(16) inner: Scene_inner,\n  @align(16) lights: array<Scene_lights, 2>,\n" +
       "  h: f16,\n  m: mat4x4<f32>,\n}",
     ].join("\n"),
   );

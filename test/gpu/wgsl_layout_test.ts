@@ -104,6 +104,20 @@ const ROWS: Row[] = [
     ),
   },
   {
+    // naga (Deno) ignores a nested struct's member @align when it places the struct: the holder's @align says it.
+    name: "nested layouts made with align, alone and in arrays (storage)",
+    layout: struct(
+      {
+        a: "f32",
+        n: struct({ x: "f32" }, { layout: "wgsl-storage", align: 64 }),
+        b: "f32",
+        list: [struct({ y: "f32" }, { layout: "wgsl-storage", align: 16 }), 3],
+        c: "f32",
+      },
+      { layout: "wgsl-storage" },
+    ),
+  },
+  {
     name: "align 64 (storage: each record 64 bytes apart)",
     layout: struct({ x: "f32", y: "u32" }, { layout: "wgsl-storage", align: 64 }),
     size: 64,
