@@ -4,6 +4,7 @@
 // of the monitor's level, which the monitor itself updates on its own timer).
 // Retries run in a microtask, never inside the deallocate that woke them.
 import { AllocationError } from "../base/errors.ts";
+import { type LongTimer, setLongTimeout } from "./_long_timer.ts";
 
 /** What one try gives: the result, or null to keep waiting (`blocked` says why, for the timeout's message). */
 export type Attempt<T> = () => T | null;
@@ -12,7 +13,8 @@ interface Waiter<T> {
   attempt: Attempt<T>;
   resolve(value: T): void;
   reject(error: unknown): void;
-  timer: ReturnType<typeof setTimeout> | null;
+  /** Its timeout (none for Infinity); longer than setTimeout's limit it is a chain of timers. */
+  timer: LongTimer | null;
   /** Why the last try failed (the timeout's message and cause). */
   reason: () => Error;
 }
@@ -43,7 +45,7 @@ export class WaitQueue {
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, reason };
       if (timeoutMs !== Infinity) {
-        waiter.timer = setTimeout(() => {
+        waiter.timer = setLongTimeout(() => {
           if (!this.#remove(waiter as Waiter<unknown>)) return;
           const cause = reason();
           reject(
@@ -74,7 +76,7 @@ export class WaitQueue {
     this.count = 0;
     this.#stopPoll();
     for (const w of waiters) {
-      if (w.timer !== null) clearTimeout(w.timer);
+      w.timer?.cancel();
       w.reject(error());
     }
   }
@@ -102,7 +104,7 @@ export class WaitQueue {
     if (at < 0) return false;
     this.#waiters.splice(at, 1);
     this.count = this.#waiters.length;
-    if (w.timer !== null) clearTimeout(w.timer);
+    w.timer?.cancel();
     if (this.#waiters.length === 0) this.#stopPoll();
     return true;
   }

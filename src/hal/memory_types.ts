@@ -109,7 +109,8 @@ export interface AllocationRequest {
   preferredAllocator?: AllocatorKind;
   /**
    * How long {@linkcode MemoryInterface.allocateAsync} waits for headroom, in
-   * ms (`Infinity`: no limit). `allocate` cannot wait: only 0 is allowed there.
+   * ms, of any length (above setTimeout's 2^31-1 ms too; `Infinity`: no
+   * limit). `allocate` cannot wait: only 0 is allowed there.
    * @default {0}
    */
   timeoutMs?: number;
