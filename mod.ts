@@ -293,3 +293,5 @@ export { heatmap } from "./src/profiler/heatmap.ts";
 export type { HeatmapOptions } from "./src/profiler/heatmap.ts";
 export { blockMap } from "./src/profiler/block_map.ts";
 export type { BlockMapOptions } from "./src/profiler/block_map.ts";
+export { serveLiveView } from "./src/profiler/live_view.ts";
+export type { LiveView, LiveViewOptions } from "./src/profiler/live_view.ts";

@@ -841,6 +841,13 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
     args: () => [[new MemoryProfiler({ sources: [] }).capture()], { width: 200, rowHeight: 10, peakFraction: 0.5 }],
   },
   blockMap: { args: () => [new SystemAllocator().dump(), { width: 200, maxChunks: 4 }] },
+  serveLiveView: {
+    args: () => [new MemoryProfiler({ sources: [], intervalMs: 1000 }), { port: 0 }],
+    cleanup(result) {
+      // A server that started is closed; a refused call left nothing to close.
+      (result as Promise<memkit.LiveView>).then((view) => view.close(), () => {});
+    },
+  },
   workerArena: {
     // One arena per thread, made on the first call: what it returns must not be disposed.
     args: () => [{ capacity: 65536 }],

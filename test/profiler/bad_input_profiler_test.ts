@@ -10,6 +10,7 @@ import {
   MemoryProfiler,
   type MemorySnapshot,
   PoolAllocator,
+  serveLiveView,
   SystemAllocator,
 } from "../../mod.ts";
 import { badInputTable } from "../_bad_input.ts";
@@ -209,5 +210,36 @@ badInputTable<MemoryProfiler>("MemoryProfiler.report()", [
     },
     act: (p) => p.report("/tmp/memkit-never-written.html"),
     expect: "use-after-free",
+  },
+]);
+
+badInputTable<void>("serveLiveView()", [
+  { name: "profiler 5", act: () => serveLiveView(any(5)), expect: TypeError },
+  { name: "profiler {}", act: () => serveLiveView(any({})), expect: TypeError },
+  {
+    name: "port 70000",
+    act: () => serveLiveView(new MemoryProfiler({ sources: [] }), { port: 70_000 }),
+    expect: RangeError,
+  },
+  { name: "port -1", act: () => serveLiveView(new MemoryProfiler({ sources: [] }), { port: -1 }), expect: RangeError },
+  {
+    name: "port '8080'",
+    act: () => serveLiveView(new MemoryProfiler({ sources: [] }), any({ port: "8080" })),
+    expect: TypeError,
+  },
+  {
+    name: "a short token",
+    act: () => serveLiveView(new MemoryProfiler({ sources: [] }), { token: "abc" }),
+    expect: TypeError,
+  },
+  {
+    name: "a token with '/'",
+    act: () => serveLiveView(new MemoryProfiler({ sources: [] }), { token: "aaaaaaaa/bbbbbbbbbbbb" }),
+    expect: TypeError,
+  },
+  {
+    name: "an unknown option (host)",
+    act: () => serveLiveView(new MemoryProfiler({ sources: [] }), any({ host: "0.0.0.0" })),
+    expect: TypeError,
   },
 ]);

@@ -1,0 +1,191 @@
+/**
+ * The profiler's live view: a page on 127.0.0.1 that draws snapshots as
+ * they arrive (server-sent events), readable only with the token in its URL.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { describe, parseOptions, z } from "../base/_validate.ts";
+import type { MemoryProfiler } from "./memory_profiler.ts";
+import type { MemorySnapshot } from "./snapshot.ts";
+import { LIVE_PAGE } from "./_live_page.ts";
+
+/**
+ * Options of {@linkcode serveLiveView}.
+ *
+ * @example
+ * ```ts
+ * import type { LiveViewOptions } from "@memkit/memkit";
+ *
+ * const options: LiveViewOptions = { port: 0 }; // any free port
+ * console.log(options.port);
+ * ```
+ */
+export interface LiveViewOptions {
+  /** The TCP port on 127.0.0.1 (0: any free port). @default {0} */
+  port?: number;
+  /** The token the URL must carry (at least 16 characters); a random one by default. */
+  token?: string;
+}
+
+/**
+ * A running live view, from {@linkcode serveLiveView}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryProfiler, serveLiveView, type LiveView } from "@memkit/memkit";
+ *
+ * using profiler = new MemoryProfiler({ intervalMs: 100 });
+ * const view: LiveView = await serveLiveView(profiler);
+ * console.log(`open ${view.url}`);
+ * await view.close();
+ * ```
+ */
+export interface LiveView {
+  /** The page's address, token included. */
+  readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
+  /** The read-only token every request must carry (`?token=`). */
+  readonly token: string;
+  /** Stops serving and ends open event streams. */
+  close(): Promise<void>;
+}
+
+const OptionsSchema = z.object({
+  port: z.number().int("must be an integer").min(0, "must be at least 0").max(65_535, "must be at most 65535")
+    .optional(),
+  token: z.string().min(16, "must be at least 16 characters").max(256, "must be at most 256 characters").regex(
+    /^[A-Za-z0-9_-]+$/,
+    "must be letters, digits, '-' or '_'",
+  ).optional(),
+}).strict();
+
+/**
+ * Serves a live view of `profiler` on 127.0.0.1 only: `GET /?token=…` is the
+ * page (self-contained: inline script and styles), `GET /events?token=…` a
+ * stream of server-sent events, one JSON {@linkcode MemorySnapshot} each
+ * (the kept snapshots first, then each new one). Anything without the token
+ * gets 403, anything but GET 405: the view is read-only, and other users of
+ * the machine cannot read it without the token. It starts the profiler's
+ * timer (through its async iterator) and, unlike the profiler, keeps the
+ * process alive until `close()`.
+ *
+ * @param profiler The profiler to show.
+ * @param options Port and token.
+ * @returns The running view, once it listens (rejected when the port cannot be bound).
+ * @throws {TypeError} When `profiler` is not a MemoryProfiler, an option is mistyped, or the token is
+ *   shorter than 16 characters or not made of letters, digits, '-' and '_'.
+ * @throws {RangeError} For a port out of range.
+ *
+ * @example
+ * ```ts
+ * import { MemoryProfiler, PoolAllocator, serveLiveView } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * using pool = new PoolAllocator({ blockSize: 64 });
+ * using profiler = new MemoryProfiler({ intervalMs: 50, sources: { pool } });
+ * const view = await serveLiveView(profiler);
+ * const page = await fetch(view.url);
+ * assert.equal(page.status, 200);
+ * await page.body?.cancel();
+ * assert.equal((await fetch(`http://127.0.0.1:${view.port}/`)).status, 403); // no token
+ * await view.close();
+ * ```
+ */
+export function serveLiveView(profiler: MemoryProfiler, options?: LiveViewOptions): Promise<LiveView> {
+  const op = "serve the live view";
+  if (
+    typeof profiler !== "object" || profiler === null ||
+    typeof (profiler as { capture?: unknown }).capture !== "function" ||
+    typeof (profiler as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function"
+  ) {
+    throw new TypeError(`Cannot ${op} as 'profiler' must be a MemoryProfiler: current value is ${describe(profiler)}`);
+  }
+  // Checked here, synchronously: bad input throws at the call, not in a rejected promise.
+  const parsed = parseOptions(OptionsSchema, options, op);
+  return start(profiler, parsed.port ?? 0, parsed.token ?? randomToken());
+}
+
+async function start(profiler: MemoryProfiler, port: number, token: string): Promise<LiveView> {
+  const streams = new Set<ServerResponse>();
+  const server: Server = createServer((request, response) => handle(request, response));
+
+  function handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? "/", "http://127.0.0.1");
+    if (request.method !== "GET") {
+      response.writeHead(405, { "content-type": "text/plain", allow: "GET" }).end("read-only\n");
+      return;
+    }
+    if (url.searchParams.get("token") !== token) {
+      response.writeHead(403, { "content-type": "text/plain" }).end("a token is needed\n");
+      return;
+    }
+    if (url.pathname === "/") {
+      response.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-store",
+        "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+          "connect-src 'self'; img-src data:",
+      }).end(LIVE_PAGE);
+      return;
+    }
+    if (url.pathname === "/events") {
+      response.writeHead(200, {
+        "content-type": "text/event-stream",
+        "cache-control": "no-store",
+        connection: "keep-alive",
+      });
+      for (const snapshot of profiler.snapshots) send(response, snapshot);
+      streams.add(response);
+      request.on("close", () => streams.delete(response));
+      return;
+    }
+    response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  const bound = typeof address === "object" && address !== null ? address.port : 0;
+
+  // The profiler's snapshots, forwarded to every open stream until close().
+  let open = true;
+  const pump = (async () => {
+    try {
+      for await (const snapshot of profiler) {
+        if (!open) break;
+        for (const stream of streams) send(stream, snapshot);
+      }
+    } catch {
+      // The profiler stopped on a source's error (readable in profiler.error) or was disposed: nothing more to send.
+    }
+  })();
+
+  return {
+    url: `http://127.0.0.1:${bound}/?token=${token}`,
+    port: bound,
+    token,
+    async close(): Promise<void> {
+      open = false;
+      for (const stream of streams) stream.end();
+      streams.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive connections (a browser's, fetch's) would hold close() for seconds.
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await closed;
+      void pump;
+    },
+  };
+}
+
+function send(stream: ServerResponse, snapshot: MemorySnapshot): void {
+  stream.write(`data: ${JSON.stringify(snapshot)}\n\n`);
+}
+
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
