@@ -439,7 +439,12 @@ export class ResourceCache<K, V> implements Disposable {
     const rawCost = entry.cost;
     const cost = rawCost === undefined ? 1 : checkCost(rawCost, op);
     this.#alive("set");
-    return this.#run(() => this.#store(key, value, size, cost));
+    this.#depth++; // #run without a closure on the hot path
+    try {
+      return this.#store(key, value, size, cost);
+    } finally {
+      this.#leave();
+    }
   }
 
   /**
@@ -460,7 +465,12 @@ export class ResourceCache<K, V> implements Disposable {
     this.#alive("delete");
     const entry = this.#map.get(key);
     if (entry === undefined) return false;
-    this.#run(() => this.#remove(entry, "delete"));
+    this.#depth++;
+    try {
+      this.#remove(entry, "delete");
+    } finally {
+      this.#leave();
+    }
     return true;
   }
 
@@ -661,9 +671,13 @@ export class ResourceCache<K, V> implements Disposable {
     try {
       return body();
     } finally {
-      this.#depth--;
-      if (this.#depth === 0 && !this.#flushing) this.#flush();
+      this.#leave();
     }
+  }
+
+  #leave(): void {
+    this.#depth--;
+    if (this.#depth === 0 && !this.#flushing && this.#pending.length !== 0) this.#flush();
   }
 
   #flush(): void {
