@@ -612,8 +612,10 @@ export class Arena implements Allocator, Disposable {
   }
 
   #endScope(handle: ScopeHandle): void {
-    const at = this.#scopes.findIndex((s) => s.handle === handle);
-    if (at < 0) return;
+    // A scope sits at its depth while open (scopes end innermost first), so ending one is O(1) at any
+    // nesting, not a search from the outermost (quadratic when thousands of nested scopes end in turn).
+    const at = handle.depth - 1;
+    if (this.#scopes[at]?.handle !== handle) return;
     const cursor = this.#at;
     let clean = true;
     while (this.#scopes.length > at) {
@@ -640,7 +642,7 @@ export class Arena implements Allocator, Disposable {
   }
 
   #scopeStats(handle: ScopeHandle, found?: ScopeRecord): ArenaScopeStats {
-    const record = found ?? this.#scopes.find((s) => s.handle === handle)!;
+    const record = found ?? this.#scopes[handle.depth - 1];
     return {
       allocations: this.#ledger.totalAllocations - record.totalAllocations,
       bytes: this.#totalBytes - record.totalBytes,

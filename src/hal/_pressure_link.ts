@@ -85,14 +85,13 @@ export class PressureLink {
       return id;
     }
     const call = (reached: PressureLevelValue, status: MemoryStatus) => {
-      callback(reached, pressureInfo(status, interfaceBytes()));
+      // Registered still: a callback earlier in the same dispatch may have unregistered this one.
+      if (this.#registered.has(id)) callback(reached, pressureInfo(status, interfaceBytes()));
     };
     this.#registered.set(id, monitor.on(level, call));
     if (monitor.level >= level) {
       // Already there: the callback hears it now rather than at the next rise.
-      queueMicrotask(() => {
-        if (this.#registered.has(id)) call(monitor.level, monitor.status);
-      });
+      queueMicrotask(() => call(monitor.level, monitor.status));
     }
     return id;
   }

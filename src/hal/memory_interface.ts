@@ -310,17 +310,17 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * `beginFrame()` now and `endFrame()` when the returned scope is disposed (`using`).
+   * `beginFrame()` now, and when the returned scope is disposed (`using`), the
+   * end of that frame: of frames still open inside it too, and of nothing when
+   * it was already ended by hand (`endFrame()`), never of a frame around it.
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   frame(): Disposable {
     this.beginFrame();
-    let ended = false;
+    const own = this.#backings.frame; // the scope's identity: ending frames by count could end an outer one
     return {
       [Symbol.dispose]: () => {
-        if (ended || this.#ended !== null) return;
-        ended = true;
-        this.endFrame();
+        while (own.open && this.#ended === null) this.endFrame();
       },
     };
   }
