@@ -2,7 +2,7 @@
 // text for one element type, indexing typed arrays at constant offsets with
 // constant field names (as fast as hand-written typed-array code once inlined).
 import { ELEMENT_SIZE, type Field, type Kind, type ViewKind, type Views } from "./_codec_layout.ts";
-import type { Reader, Slow, Writer } from "./_record_target.ts";
+import type { Encoder, Reader, Slow, Writer } from "./_record_target.ts";
 
 // The range checks of _codec_dataview.ts as source text: true when `v`
 // (already known to be a number, or a bigint for 64-bit kinds) must go to the
@@ -26,9 +26,13 @@ const OUT_OF_RANGE: Record<Kind, (v: string) => string | null> = {
 // type's code would be large to build for little gain, and the checked path takes it.
 const MAX_LANES = 256;
 
-/** What generate() makes: the writer (given the checked path to fall back to), the reader, the views they use. */
+/**
+ * What generate() makes: the writer and the batch encoder (given the checked
+ * path to fall back to), the reader, the views they use.
+ */
 export interface Generated {
   writer: (slow: Slow) => Writer;
+  encoder: (slow: Slow) => Encoder;
   reader: Reader;
   kinds: ViewKind[];
 }
@@ -63,6 +67,12 @@ const UNSUITED = Symbol("unsuited");
  * inlining limit (460 bytes of bytecode) so that push, the codec and the
  * writer compile into the caller's loop; every extra `return slow(...)`
  * costs bytecode, and an un-inlined writer made push 1.8× slower in Deno.
+ *
+ * The batch encoder (pushMany's staging) is the writer's checks and stores in
+ * a loop over an array, element i at slot i of a staging target with room for
+ * all of them, the views loaded once, where a loop calling the writer pays a
+ * call, a claim and the view loads per element (same-process A/B, batches of
+ * 256 12-byte records: Bun 9.7 -> 7.3 ns a record, Deno 8.1 -> 7.2).
  */
 export function generate(fields: readonly Field[], stride: number, wrap: boolean): Generated | null {
   try {
@@ -82,6 +92,7 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
   const elements: string[] = []; // reads and checks of vector elements, after every shape check
   const body: string[] = []; // stores, after the claim
   const locals: string[] = [];
+  const flags: string[] = []; // locals that say a nested record or array was read (false for each new value)
   const helpers: string[] = []; // functions the writer calls: the key checks of nested records
   const used = new Set<keyof Views>();
   const indexOf = (size: number) => `at${size}`;
@@ -139,6 +150,7 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
     if (inner === null) return { read: leaf(field, v, offset, checks, checks), handed: v };
     const done = `${v}_r`; // true once every part of this record or array was read
     locals.push(done);
+    flags.push(done);
     const parts = inner.array
       ? Array.from({ length: inner.length }, (_, i) => ({ field: inner.element, at: i * inner.stride, load: `[${i}]` }))
       : inner.fields.map((f) => ({ field: f, at: f.offset, load: `[${JSON.stringify(f.name)}]` }));
@@ -206,14 +218,12 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
   }
   // Each typed array the code uses, loaded once, and the index of the element in each size it uses.
   const sizes = [...new Set([...used].map((kind) => ELEMENT_SIZE[kind]))];
-  const load = [
-    ...[...used].map((kind) => `${kind} = views.${kind}`),
-    ...sizes.map((size) => `${indexOf(size)} = index * ${stride / size}`),
-  ].join(", ");
+  const viewLoads = [...used].map((kind) => `${kind} = views.${kind}`);
+  const indexLoads = sizes.map((size) => `${indexOf(size)} = index * ${stride / size}`);
+  const load = [...viewLoads, ...indexLoads].join(", ");
   const names = fields.map((_, i) => `v${i}`);
-  const write = [
-    `var ${[...names, ...locals, "index", "views", ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
-    "check: {",
+  // The checks of one value (user code runs here): `break check` sends it to the checked path.
+  const checks = [
     ...(scalar ? ["v0 = value;"] : [
       `if (typeof value !== "object" || value === null) break check;`,
       `for (var key in value) if (${
@@ -223,6 +233,29 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
       "got = true;",
     ]),
     `if (${[...shape, ...elements].join(" ||\n  ")}) break check;`,
+  ];
+  const encode = [
+    `var ${[...names, ...locals, "value", "index", ...used, ...sizes.map(indexOf)].join(", ")}, got;`,
+    `var views = target.views${viewLoads.map((load) => `, ${load}`).join("")};`,
+    "for (index = 0; index < count; index++) {",
+    // Where the checked path stores this value, and which element an error names.
+    "target.next = index;",
+    "value = values[index];",
+    `got = false${flags.map((flag) => `, ${flag} = false`).join("")};`,
+    "check: {",
+    ...checks,
+    `${indexLoads.join(", ")};`,
+    ...body,
+    "continue;",
+    "}",
+    `slow(value, target, got ? [${handed.join(", ")}] : null);`,
+    "}",
+    "target.next = count;",
+  ].join("\n");
+  const write = [
+    `var ${[...names, ...locals, "index", "views", ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
+    "check: {",
+    ...checks,
     // The slot, as claimOf() takes it.
     "index = target.next;",
     "if (index < target.limit && target.bytes.length !== 0) target.next = index + 1; else index = target.claim();",
@@ -241,8 +274,17 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
       "slow",
       `${helpers.join("\n")}\nreturn function write(value, target) {\n${write}\n};`,
     );
+    const makeEncoder = new Function(
+      "slow",
+      `${helpers.join("\n")}\nreturn function encode(values, count, target) {\n${encode}\n};`,
+    );
     const reader = new Function(`return function read(views, index) {\n${readBody}\n};`)() as Reader;
-    return { writer: (slow) => makeWriter(slow) as Writer, reader, kinds: [...kinds] };
+    return {
+      writer: (slow) => makeWriter(slow) as Writer,
+      encoder: (slow) => makeEncoder(slow) as Encoder,
+      reader,
+      kinds: [...kinds],
+    };
   } catch {
     return null;
   }

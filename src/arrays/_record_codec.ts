@@ -18,7 +18,16 @@ import { AllocationError } from "../base/errors.ts";
 import { fail, isCheckError, readElement, stageValue } from "./_codec_dataview.ts";
 import { generate } from "./_codec_generate.ts";
 import { type Field, layoutOf, makeViews, type ViewKind, type Views } from "./_codec_layout.ts";
-import { BufferTarget, claimOf, type Reader, type Staging, type Target, type Writer } from "./_record_target.ts";
+import {
+  BufferTarget,
+  claimOf,
+  type Encoder,
+  type Reader,
+  type Slow,
+  type Staging,
+  type Target,
+  type Writer,
+} from "./_record_target.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
 
 /** Largest staging buffer an array keeps between encodeMany() calls; bigger batches get a fresh one each time. */
@@ -60,6 +69,7 @@ export class RecordCodec {
   readonly #names: ReadonlySet<string>;
   /** The generated writer, or null (packed layouts, big-endian hosts, code generation disallowed). */
   readonly #writer: Writer | null = null;
+  readonly #encoder: Encoder | null = null;
   readonly #reader: Reader | null = null;
   readonly #kinds: ViewKind[] = [];
   // Scratch elements of the checked path, one per nesting depth (a getter may write to another array of this type).
@@ -89,7 +99,9 @@ export class RecordCodec {
     this.#names = new Set(layout.fields.map(({ name }) => name!));
     const generated = LITTLE_ENDIAN ? generate(layout.fields, this.stride, wrap) : null;
     if (generated !== null) {
-      this.#writer = generated.writer((value, target, read) => this.#slow(value, target, read));
+      const slow: Slow = (value, target, read) => this.#slow(value, target, read);
+      this.#writer = generated.writer(slow);
+      this.#encoder = generated.encoder(slow);
       this.#reader = generated.reader;
       this.#kinds = generated.kinds;
     }
@@ -164,12 +176,14 @@ export class RecordCodec {
       target.limit = count;
       kept.busy = true;
     }
-    let i = 0;
     try {
-      for (; i < count; i++) this.store(values[i], target);
+      const encoder = this.#encoder;
+      if (encoder !== null && target.views !== null) encoder(values, count, target);
+      else for (let i = 0; i < count; i++) this.store(values[i], target);
     } catch (error) {
       if (!isCheckError(error)) throw error;
-      const message = `Cannot ${op} as values[${i}] is wrong: ${(error as Error).message}`;
+      // Both paths leave target.next at the element that failed (a slot is taken only once it is checked).
+      const message = `Cannot ${op} as values[${target.next}] is wrong: ${(error as Error).message}`;
       throw fail(
         error instanceof AllocationError
           ? new AllocationError(error.category, message)

@@ -69,5 +69,11 @@ export interface Staging {
 export type Slow = (value: unknown, target: Target, read: unknown[] | null) => number;
 /** Checks and writes one element, returning its index; generated per type. */
 export type Writer = (value: unknown, target: Target) => number;
+/**
+ * Checks and writes `count` elements of `values` (each read once) at slots 0
+ * to count - 1 of a staging target with room for them, `target.next` the one
+ * it is at (so an error names it); generated per type.
+ */
+export type Encoder = (values: readonly unknown[], count: number, target: Target) => void;
 /** Reads element `index`; generated per type. */
 export type Reader = (views: Views, index: number) => unknown;

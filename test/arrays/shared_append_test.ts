@@ -6,7 +6,7 @@
 // threads lose nothing.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { SharedDynamicArray } from "../../mod.ts";
+import { SharedDynamicArray, struct } from "../../mod.ts";
 import { appendAll, isParticle, Particle, particle, type ParticleRecord } from "../fixtures/shared_append.ts";
 import { Sample, type SampleRecord, torn } from "../fixtures/shared_sample.ts";
 
@@ -221,6 +221,30 @@ test("SharedDynamicArray.pushMany: a getter that pushes many to the same array m
     particle(0, 2),
     { id: 3, x: 1, y: -3 },
   ]);
+});
+
+test("SharedDynamicArray.pushMany of nested records: a value handed to the checked path part way keeps its own nested fields", () => {
+  // pushMany's batch encoder runs the writer's checks in a loop: what it read of one value must not
+  // stand in for the next. The second value's i64 is a number (the checked path takes it), found
+  // before its nested record is read.
+  const Inner = struct({ a: "f32x3", b: "u8" });
+  const Outer = struct({ n: "i64", p: Inner });
+  type OuterRecord = { n: bigint; p: { a: number[]; b: number } };
+  const shared = new SharedDynamicArray<OuterRecord>(Outer, { maxCapacity: 8 });
+  const values = [
+    { n: 1n, p: { a: [1, 2, 3], b: 1 } },
+    { n: 5 as unknown as bigint, p: { a: [4, 5, 6], b: 2 } },
+    { n: 3n, p: { a: [7, 8, 9], b: 3 } },
+  ];
+  assert.equal(shared.pushMany(values), 3);
+  assert.deepEqual(shared.toArray(), [
+    { n: 1n, p: { a: [1, 2, 3], b: 1 } },
+    { n: 5n, p: { a: [4, 5, 6], b: 2 } },
+    { n: 3n, p: { a: [7, 8, 9], b: 3 } },
+  ]);
+  const bad = [{ n: 1n, p: { a: [1, 2, 3], b: 1 } }, { n: 2n, p: { a: [1, 2, 3], b: 256 } }];
+  assert.throws(() => shared.pushMany(bad), (e: unknown) => e instanceof RangeError && /values\[1\]/.test(e.message));
+  assert.equal(shared.length, 3);
 });
 
 test("SharedDynamicArray's maxCapacity is at most 2^29 - 1 (the length shares its word with the lock's two bits)", () => {
