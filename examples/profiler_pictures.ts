@@ -1,15 +1,16 @@
 // The profiler's pictures, from a small workload: an arena reset every
 // frame, a pool of entities that grows and shrinks, a cache that leaks
 // slowly, and a free-list heap left fragmented. Writes the heatmap and the
-// heap's block map as SVG (docs/ by default, or the directory given), and
-// prints the leak verdict.
+// heap's block map as SVG into the directory given (the current directory by
+// default; the README's pictures are `... examples/profiler_pictures.ts docs`),
+// and prints the leak verdict.
 //
 //   deno run -A examples/profiler_pictures.ts [outDir]   |   bun examples/profiler_pictures.ts [outDir]
 import { writeFileSync } from "node:fs";
 import process from "node:process";
 import { Arena, blockMap, FreeListAllocator, heatmap, MemoryProfiler, PoolAllocator } from "../mod.ts";
 
-const outDir = process.argv[2] ?? new URL("../docs/", import.meta.url).pathname;
+const outDir = process.argv[2] ?? process.cwd();
 
 // A seeded generator, so the pictures are the same on every run.
 let seed = 2024;

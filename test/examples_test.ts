@@ -1,6 +1,9 @@
 // The runnable examples under examples/ (README points to them), each run as
 // written in a child process of the runtime running this test.
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runChild } from "./_helpers.ts";
@@ -29,4 +32,18 @@ test("examples/hal_web_platform.ts: 1 MiB of temporary memory with a 1 s timeout
   assert.match(lines[0], /^platform: (constrained|moderate|relaxed) \(\d+ MiB usable\)$/);
   assert.ok(lines.includes("got 1024 KiB of temporary memory once the other task's frame ended"), child.stdout);
   assert.equal(lines.at(-1), 'gave up: AllocationError("timeout")');
+});
+
+test("examples/profiler_pictures.ts: writes the heatmap and the block map into the directory given", () => {
+  const dir = mkdtempSync(join(tmpdir(), "memkit-pictures-"));
+  try {
+    const child = runChild(example("profiler_pictures.ts"), {}, [dir]);
+    assert.equal(child.status, 0, child.stderr);
+    for (const name of ["profiler-heatmap.svg", "profiler-block-map.svg"]) {
+      const svg = readFileSync(join(dir, name), "utf8");
+      assert.match(svg, /^<svg[\s\S]*<\/svg>\s*$/, name);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
