@@ -127,7 +127,13 @@ export class LockedBlocks {
       throw foreignBlockError(view, "free", this.#facade, this.#config.name);
     }
     if (offsetOf(view) !== 0) throw this.#interior(view, block, "free");
-    if (isDetached(block.buffer)) throw transferredError("free", this.#describe(block));
+    if (isDetached(block.buffer)) {
+      const refused = transferredError("free", this.#describe(block));
+      if (!this.#config.wipe) throw refused;
+      // A secret is wiped even so: the buffer that went away must not read the key after its owner freed it.
+      this.#wipeByAddress(block);
+      throw new AllocationError("corruption", `${refused.message}; its bytes were zeroed`);
+    }
     this.#release(block, `${this.#config.name}.free() released it`);
   }
 
@@ -286,8 +292,10 @@ export class LockedBlocks {
 
   // Wipes (a secret), detaches, forgets and unmaps one block: the first rule of the safety model, in order.
   #unlist(block: LiveBlock): void {
-    const attached = !isDetached(block.buffer);
-    if (this.#config.wipe && attached) intrinsic.fill(new Uint8Array(block.buffer), 0);
+    if (this.#config.wipe) {
+      if (!isDetached(block.buffer)) intrinsic.fill(new Uint8Array(block.buffer), 0);
+      else this.#wipeByAddress(block); // transferred away: the pages stay mapped below, so zero them now
+    }
     detach(block.buffer, block.address, block.size); // records a theft found now (dispose)
     const last = this.#blocks.pop()!;
     if (last !== block) {
@@ -302,6 +310,15 @@ export class LockedBlocks {
     // unlocks them (mlock(2)): no separate munlock call.
     if (!mayRelease(block.address, block.size)) return;
     native.libc.munmap(block.mapAddress, block.mapLength);
+  }
+
+  // Zeroes a block whose own buffer was transferred away, through a view of its own over the same pages
+  // (still mapped and read-write: they are never unmapped while another buffer may reach them).
+  #wipeByAddress(block: LiveBlock): void {
+    // SAFETY: the block's pages stay mapped (mayRelease is false for them); this buffer is detached at once.
+    const scratch = native.wrap(block.address, block.size);
+    intrinsic.fill(new Uint8Array(scratch), 0);
+    intrinsic.detach(scratch);
   }
 
   #empty(): Uint8Array {

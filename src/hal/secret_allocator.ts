@@ -96,9 +96,12 @@ export class SecretAllocator implements Allocator, Disposable {
   }
 
   /**
-   * Zeroes the block, detaches its views and unmaps its pages.
+   * Zeroes the block, detaches its views and unmaps its pages. A block whose
+   * ArrayBuffer was transferred away is zeroed too, then kept mapped (the
+   * buffer that went away still reaches it) and refused with "corruption".
    * @throws {TypeError} When `view` is not a typed array or DataView.
-   * @throws {AllocationError} "double-free", "invalid-free" (foreign or interior view) or "mismatched-allocator".
+   * @throws {AllocationError} "double-free", "invalid-free" (foreign or interior view), "mismatched-allocator",
+   *   or "corruption" (its buffer was transferred away; its bytes are zeroed).
    */
   free(view: ArrayBufferView): void {
     this.#blocks.free(view);
@@ -127,7 +130,8 @@ export class SecretAllocator implements Allocator, Disposable {
   }
 
   /**
-   * Wipes and unmaps every live block (its views read as length 0) and ends
+   * Wipes and unmaps every live block (its views read as length 0; one whose
+   * buffer was transferred away is wiped and stays mapped) and ends
    * the allocator: every later call throws "use-after-free". A second call does nothing.
    */
   dispose(): void {
