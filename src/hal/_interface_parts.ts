@@ -17,7 +17,8 @@ import {
   PACKET_BYTES,
 } from "./_backings.ts";
 import type { TypeSources } from "./_memory_stats.ts";
-import { T_NETWORK, T_POOL, T_SHARED, T_STACK } from "./_request.ts";
+import { lockableBytes } from "./_memlock_limit.ts";
+import { T_AUDIO, T_NETWORK, T_POOL, T_SHARED, T_STACK } from "./_request.ts";
 import { LARGEST_CLASS } from "./_size_class_pools.ts";
 
 // The backings that serve each type by default (index: type), whose figures its statistics show.
@@ -39,6 +40,8 @@ export function typeSources(backings: Backings, t: number): TypeSources {
   let largestBlock = Infinity;
   if (t === T_POOL) largestBlock = LARGEST_CLASS;
   else if (t === T_NETWORK) largestBlock = PACKET_BYTES;
+  // Audio blocks are pages locked in RAM: none larger than the kernel will still lock (RLIMIT_MEMLOCK).
+  else if (t === T_AUDIO) largestBlock = lockableBytes();
   else if (t === T_STACK) {
     // The stack's room above its top (all of it before its first use).
     largestBlock = made.find((m) => m.backing === B_STACK)?.allocator.stats().largestFreeBlock ?? backings.stackBytes;

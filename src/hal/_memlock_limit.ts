@@ -27,6 +27,30 @@ export function lockedBytes(): number | null {
   }
 }
 
+/** Whether this process holds CAP_IPC_LOCK (Linux): the kernel then locks past RLIMIT_MEMLOCK. */
+function canLockPastLimit(): boolean {
+  if (native.os !== "linux" || !granted({ name: "read", path: "/proc/self/status" })) return false;
+  try {
+    const match = /^CapEff:\s+([0-9a-f]+)/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return match !== null && (BigInt(`0x${match[1]}`) & (1n << 14n)) !== 0n; // CAP_IPC_LOCK is capability 14
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The largest block of whole pages this process may still lock: the soft
+ * RLIMIT_MEMLOCK less what it has locked (VmLck), rounded down to pages;
+ * Infinity when there is no limit (unlimited, CAP_IPC_LOCK, or it cannot be read).
+ */
+export function lockableBytes(): number {
+  if (native.libcError) return Infinity;
+  const limit = memlockLimit();
+  if (limit === null || limit.soft === null || canLockPastLimit()) return Infinity;
+  const left = Math.max(0, limit.soft - (lockedBytes() ?? 0));
+  return Math.floor(left / native.pageSize) * native.pageSize;
+}
+
 function amount(bytes: number | null): string {
   if (bytes === null) return "unlimited";
   return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;

@@ -118,6 +118,11 @@ export interface AllocationRequest {
    * When the preferred allocator cannot serve the request (no room, a budget
    * reached, a size it never serves), try the type's own allocator, then the
    * `system` type. @default {false}
+   *
+   * A refusal of the kernel is not a lack of room and is never fallen back
+   * from: `audio` memory (or `dma-capable`) that cannot be locked in RAM
+   * under RLIMIT_MEMLOCK throws AllocationError("platform") rather than
+   * handing out pages that may be swapped (being locked is the point).
    */
   allowFallback?: boolean;
   /** For the `shared` type: the name other processes open it by. @default {a unique name} */
@@ -188,7 +193,11 @@ export interface MemoryStats {
   allocationCount: number;
   /** 0..1: how scattered the free space of the serving allocators is (capacity-weighted). */
   fragmentation: number;
-  /** The largest single allocation the type could get now (budget and allocator limits). */
+  /**
+   * The largest single allocation the type could get now (budget and
+   * allocator limits; for `audio`, also the bytes RLIMIT_MEMLOCK still lets
+   * the process lock, in whole pages).
+   */
   largestFreeBlock: number;
   /** 0..1: bytes in live blocks of the serving allocators over the bytes they hold (1 when they hold none). */
   allocationEfficiency: number;
