@@ -17,6 +17,7 @@ import { Frame, type Releasable } from "./_allocation.ts";
 import { classOf, LARGEST_CLASS, SizeClassPools } from "./_size_class_pools.ts";
 import { LockedPageAllocator } from "./locked_page_allocator.ts";
 import { SecretAllocator } from "./secret_allocator.ts";
+import { forgetAtExit, unlinkAtExit } from "./_shared_names.ts";
 import { openSharedMemory, type SharedMemory } from "./shared_memory.ts";
 
 /** Backings. The first eight are the types' own, by type index. */
@@ -221,10 +222,12 @@ export class Backings {
     const memory = openSharedMemory(chosen, size, { create: true, exclusive: true });
     const shared = this.#shared;
     shared.add(memory);
+    if (name === undefined) unlinkAtExit(memory); // a made-up name must not outlive the process
     const releasable: Releasable = {
       release() {
         memory.close();
         shared.delete(memory);
+        forgetAtExit(memory);
         memory.unlink();
       },
     };
@@ -267,6 +270,7 @@ export class Backings {
     this.base.open = false;
     const errors: unknown[] = [];
     for (const memory of this.#shared) {
+      forgetAtExit(memory);
       try {
         memory.close();
         memory.unlink();

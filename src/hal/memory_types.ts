@@ -125,7 +125,12 @@ export interface AllocationRequest {
    * handing out pages that may be swapped (being locked is the point).
    */
   allowFallback?: boolean;
-  /** For the `shared` type: the name other processes open it by. @default {a unique name} */
+  /**
+   * For the `shared` type: the name other processes open it by. A name made
+   * up here is unlinked at `deallocate`, `dispose()` or, at the latest, when
+   * the process exits (not on SIGKILL); a name given here is unlinked by
+   * `deallocate` and `dispose()` only. @default {a unique name}
+   */
   name?: string;
 }
 
