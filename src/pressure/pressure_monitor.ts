@@ -325,7 +325,11 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     if (level === PressureLevel.Critical && this.#gcOnCritical) requestGC();
     // Freed memory memkit keeps for reuse (SystemAllocator's retained extents) goes back on a rise to High.
     if (previous < PressureLevel.High && level >= PressureLevel.High) trimAll();
-    for (const { level: wanted, callback } of [...this.#listeners.values()]) {
+    // A snapshot, so listeners added during the dispatch wait for the next change; and each entry is looked up
+    // again, so one that an earlier callback removed with off() is not called.
+    for (const [id, entry] of [...this.#listeners]) {
+      if (this.#listeners.get(id) !== entry) continue;
+      const { level: wanted, callback } = entry;
       if (!(previous < wanted && wanted <= level)) continue;
       try {
         callback(level, this.#status!);

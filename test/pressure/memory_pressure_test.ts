@@ -394,3 +394,19 @@ test("PressureMonitor with psiTrigger waits on the trigger while started and rel
   );
   await new Promise((resolve) => setTimeout(resolve, 80)); // the pending wait ends by itself
 });
+
+test("PressureMonitor: a listener removed by an earlier listener of the same change is not called", () => {
+  let next = status(0.9);
+  const monitor = new PressureMonitor({ read: () => next });
+  const calls: string[] = [];
+  let second = 0;
+  monitor.on(PressureLevel.High, () => {
+    calls.push("first");
+    monitor.off(second);
+    monitor.on(PressureLevel.High, () => calls.push("added during the dispatch"));
+  });
+  second = monitor.on(PressureLevel.High, () => calls.push("second"));
+  next = status(0.01);
+  monitor.refresh();
+  assert.deepEqual(calls, ["first"], "removed before its turn: not called; added during it: not called this time");
+});
