@@ -28,30 +28,47 @@ import {
   AllocationError,
   Arena,
   BuddyAllocator,
+  BudgetPriority,
   DebugAllocator,
   DynamicArray,
   FailingAllocator,
+  FramePool,
   FreeListAllocator,
+  GpuBufferPool,
+  GpuBufferUsage,
+  GpuContext,
+  GpuStagingRing,
+  GpuSuballocator,
+  GpuUniformRing,
   initAllocator,
   LockedPageAllocator,
   malloc,
   mapFile,
   mapPages,
+  MemoryBudget,
   MemoryInterface,
   MemoryProfiler,
   openSharedMemory,
   PoolAllocator,
+  PressureLevel,
   PressureMonitor,
   PsiTrigger,
+  PurgeableBuffer,
+  readGpuBuffer,
   readMemoryStatus,
   RegionAllocator,
+  ResourceCache,
+  ResourceHeap,
+  respondToPressure,
   SecretAllocator,
   SharedDynamicArray,
   SIMDArray,
   StackAllocator,
   struct,
   SystemAllocator,
+  VirtualAllocator,
 } from "../mod.ts";
+import { testGpu } from "./gpu/_gpu.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -583,6 +600,113 @@ function mappingSubject(make: () => memkit.Mapping): SubjectSpec<memkit.Mapping>
   };
 }
 
+// ---- budgets, caches and reclaimable memory
+
+const tokenBudget = new WeakMap<memkit.BudgetToken, MemoryBudget>();
+
+function budgetOptions(): memkit.MemoryBudgetOptions {
+  return {
+    physicalBytes: 1 << 20,
+    fractions: { normal: 1, warning: 1 / 2, critical: 1 / 4 },
+    categories: ["ui", "cache"],
+  };
+}
+
+/** A token of 64 bytes in "ui" from a budget of its own (the follow-up compares the budget's count). */
+function budgetToken(): memkit.BudgetToken {
+  const budget = new MemoryBudget(budgetOptions());
+  const token = budget.request(64, "ui", BudgetPriority.High)!;
+  tokenBudget.set(token, budget);
+  return token;
+}
+
+const frameFormat = (): memkit.FrameFormat => ({ width: 16, height: 4, bytesPerPixel: 4 });
+
+/** A frame pool for a derived subject (disposed after the case). */
+function framePool(): FramePool {
+  const pool = new FramePool({ maxFrames: 9 });
+  later(() => pool.dispose());
+  return pool;
+}
+
+function resourceHeap(): ResourceHeap {
+  const heap = new ResourceHeap({ capacity: 1 << 16 });
+  later(() => heap.dispose());
+  return heap;
+}
+
+/** What respondToPressure acts on, released after the case (the monitor is never started). */
+function pressureTargets(): [PressureMonitor, memkit.PressureTargets] {
+  const monitor = new PressureMonitor({ intervalMs: 1000 });
+  const budget = new MemoryBudget(budgetOptions());
+  const cache = new ResourceCache<string, number>({ maxBytes: 4096, budget, category: "cache" });
+  cache.set("a", 1, { size: 64 });
+  const pool = new FramePool();
+  const heap = new ResourceHeap({ capacity: 1 << 16 });
+  later(() => {
+    monitor.stop();
+    cache.dispose();
+    pool.dispose();
+    heap.dispose();
+  });
+  return [monitor, { budget, caches: [cache], framePools: [pool], heaps: [heap], gc: false, thermal: false }];
+}
+
+// ---- GPU
+
+/** Groups whose cases need a GPU device: the child opens one (test/gpu/_gpu.ts) before planning them. */
+export const GPU_GROUPS: readonly string[] = [
+  "requestGpu",
+  "GpuContext",
+  "createGpuBufferFrom",
+  "writeGpuBuffer",
+  "readGpuBuffer",
+  "GpuBufferPool",
+  "GpuStagingRing",
+  "GpuSuballocator",
+  "GpuUniformRing",
+];
+
+let gpuDevice: GPUDevice | null = null;
+let noGpu = "no GPU device was opened for this group";
+
+/** Opens the child's shared device; without one the GPU cases are skipped as unavailable (a failure with MEMKIT_REQUIRE_GPU=1). */
+async function openGpu(): Promise<void> {
+  const result = await testGpu();
+  if (result.gpu !== null) gpuDevice = result.gpu.device;
+  else noGpu = result.reason;
+}
+
+/** A context over the child's device, disposed (with its buffers, never the device) after the case. */
+function gpuContext(): GpuContext {
+  if (gpuDevice === null) throw new AllocationError("unsupported", `no GPU device here: ${noGpu}`);
+  const gpu = GpuContext.fromDevice(gpuDevice, { label: "hostile" });
+  later(() => gpu.dispose());
+  return gpu;
+}
+
+const stagingTarget = new WeakMap<GpuStagingRing, GPUBuffer>();
+
+const COPY_BOTH = GpuBufferUsage.STORAGE | GpuBufferUsage.COPY_DST | GpuBufferUsage.COPY_SRC;
+
+/** A buffer of 64 bytes that can be written and read back, in a fresh context. */
+function gpuBuffer(gpu: GpuContext = gpuContext()): GPUBuffer {
+  return gpu.createBuffer({ size: 64, usage: COPY_BOTH, label: "hostile" });
+}
+
+/**
+ * A healthy read as a follow-up: the checks before the first await are synchronous; a later rejection
+ * (none is expected) is reported as an error outside the call, like an unhandled one. Its context
+ * lives until the read settles.
+ */
+function readBackFollowUp(): void {
+  if (gpuDevice === null) throw new AllocationError("unsupported", `no GPU device here: ${noGpu}`);
+  const gpu = GpuContext.fromDevice(gpuDevice, { label: "hostile read" });
+  readGpuBuffer(gpu, gpuBuffer(gpu), new Float32Array(16))
+    .catch((error) => asyncErrors.push(error))
+    .finally(() => gpu.dispose());
+}
+
 /** Every exported class: how to construct a healthy instance, its follow-up, what ends it. */
 export const CLASSES: Record<string, ClassSpec> = {
   AllocationError: {
@@ -737,6 +861,221 @@ export const CLASSES: Record<string, ClassSpec> = {
     args: { wait: () => [0] },
     cleanup: (x: PsiTrigger) => x.close(),
   },
+  MemoryBudget: {
+    ctorArgs: () => [budgetOptions()],
+    make: () => new MemoryBudget(budgetOptions()),
+    check(x: MemoryBudget) {
+      const used = x.usedBytes;
+      const token = x.request(64, "ui", BudgetPriority.Critical);
+      expect(token !== null && x.usedBytes === used + 64, "request(64, 'ui') is granted and counted");
+      token!.release();
+      expect(x.usedBytes === used, "release() gives the 64 bytes back");
+    },
+    args: {
+      request: () => [64, "ui", BudgetPriority.Normal],
+      accepts: () => ["ui"],
+      addReclaimer: () => [() => 0, { priority: BudgetPriority.Low }],
+      adaptToPressure: () => [PressureLevel.Medium],
+      adaptToThermalState: () => ["fair"],
+    },
+  },
+  BudgetToken: {
+    privateConstructor: "MemoryBudget.prototype.request",
+    ctorArgs: () => [64, "ui", BudgetPriority.Normal, () => {}],
+    make: budgetToken,
+    check(x: memkit.BudgetToken) {
+      const budget = tokenBudget.get(x)!;
+      expect(
+        x.size === 64 && x.category === "ui" && budget.usedBytes === (x.released ? 0 : 64),
+        "size, category, and the budget's count",
+      );
+    },
+  },
+  ResourceCache: {
+    ctorArgs: () => [{ maxBytes: 4096, budget: new MemoryBudget(budgetOptions()), category: "cache", dispose() {} }],
+    make() {
+      const cache = new ResourceCache<string, unknown>({ maxBytes: 4096 });
+      cache.set("a", new Uint8Array(8), { size: 64, cost: 2 });
+      return cache;
+    },
+    check(x: ResourceCache<string, unknown>) {
+      expect(x.set("check", 1, { size: 64 }) && x.get("check") === 1, "set('check') then get('check')");
+      expect(x.delete("check") && x.bytes <= x.maxBytes, "delete('check'), bytes within maxBytes");
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: ResourceCache<string, unknown>) => x.dispose(),
+    args: {
+      get: () => ["a"],
+      has: () => ["a"],
+      set: () => ["b", 2, { size: 64, cost: 1 }],
+      delete: () => ["a"],
+      trim: () => [0.5],
+      prefetch: () => [[{ key: "p", probability: 0.9 }], (key: string) => ({ value: key, size: 64 })],
+    },
+    cleanup: (x: ResourceCache<string, unknown>) => x.dispose(),
+  },
+  PurgeableBuffer: {
+    ctorArgs: () => [4096, { restore: (bytes: Uint8Array) => bytes.fill(1) }],
+    make: () => new PurgeableBuffer(4096, { restore: (bytes) => bytes.fill(1) }),
+    check(x: PurgeableBuffer) {
+      if (x.volatile) x.makeNonVolatile();
+      x.bytes[4095] = 3;
+      expect(x.bytes.length === 4096 && x.bytes[4095] === 3, "bytes (non-volatile) are read back");
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: PurgeableBuffer) => x.dispose(),
+    cleanup: (x: PurgeableBuffer) => x.dispose(),
+  },
+  FramePool: {
+    ctorArgs: () => [{ maxFrames: 9, maxBytes: 1 << 20 }],
+    make: () => new FramePool({ maxFrames: 9, maxBytes: 1 << 20 }),
+    check(x: FramePool) {
+      const set = x.acquireFrameSet(frameFormat());
+      expect(set !== null && set.next.bytes.length >= 256, "acquireFrameSet gives three frames");
+      set!.next.bytes[0] = 1;
+      set!.release();
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: FramePool) => x.dispose(),
+    args: {
+      acquireFrameSet: () => [frameFormat()],
+      release: (x: FramePool) => [x.acquireFrameSet(frameFormat())],
+      adaptToPressure: () => [PressureLevel.High],
+    },
+    cleanup: (x: FramePool) => x.dispose(),
+  },
+  ResourceHeap: {
+    ctorArgs: () => [{ capacity: 1 << 16 }],
+    make() {
+      const heap = new ResourceHeap({ capacity: 1 << 16 });
+      heap.allocate(256, { aliasable: true, name: "kept" })!.bytes.fill(7);
+      return heap;
+    },
+    check(x: ResourceHeap) {
+      const resource = x.allocate(64, { alignment: 16, name: "check" });
+      expect(resource !== null && resource.bytes.length === 64, "allocate(64) gives 64 bytes");
+      resource!.bytes[63] = 1;
+      resource!.release();
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: ResourceHeap) => x.dispose(),
+    args: {
+      allocate: () => [64, { alignment: 16, aliasable: true, name: "r" }],
+      maxAvailableSize: () => [16],
+      alias: (x: ResourceHeap) => [x.allocate(128, { aliasable: true })!, x.allocate(64)!],
+      free: (x: ResourceHeap) => [x.allocate(64)!],
+    },
+    cleanup: (x: ResourceHeap) => x.dispose(),
+  },
+  VirtualAllocator: {
+    ctorArgs: () => [{ capacity: 1 << 16, strategy: "tlsf" }],
+    make() {
+      const range = new VirtualAllocator({ capacity: 1 << 16, strategy: "tlsf" });
+      range.allocate(256, 256);
+      return range;
+    },
+    check(x: VirtualAllocator) {
+      const block = x.allocate(64, 16);
+      expect(block !== null && block.size === 64 && block.offset % 16 === 0 && x.owns(block), "allocate(64, 16)");
+      x.free(block!);
+    },
+    args: {
+      allocate: () => [64, 16],
+      free: (x: VirtualAllocator) => [x.allocate(64)!],
+      owns: (x: VirtualAllocator) => [x.allocate(64)!],
+    },
+  },
+  GpuContext: {
+    privateConstructor: "GpuContext.fromDevice() or requestGpu()",
+    ctorArgs: () => [gpuContext().device, null, { label: "hostile" }, false],
+    make: gpuContext,
+    check(x: GpuContext) {
+      const buffer = gpuBuffer(x);
+      expect(x.owns(buffer) && x.sizeOf(buffer) === 64, "createBuffer(64) is owned and sized");
+      x.destroyBuffer(buffer);
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: GpuContext) => x.dispose(),
+    args: {
+      createBuffer: () => [{ size: 64, usage: COPY_BOTH, label: "hostile", mappedAtCreation: false }],
+      destroyBuffer: (x: GpuContext) => [gpuBuffer(x)],
+      owns: (x: GpuContext) => [gpuBuffer(x)],
+      sizeOf: (x: GpuContext) => [gpuBuffer(x)],
+      onLost: () => [() => {}],
+      checkAlive: () => ["check"],
+      bufferRecord: (x: GpuContext) => [gpuBuffer(x), GpuBufferUsage.COPY_DST, "COPY_DST", "check"],
+    },
+    cleanup: (x: GpuContext) => x.dispose(),
+  },
+  GpuBufferPool: {
+    ctorArgs: () => [gpuContext(), { maxIdleBytes: 1 << 20, label: "hostile" }],
+    make: () => new GpuBufferPool(gpuContext(), { maxIdleBytes: 1 << 20 }),
+    check(x: GpuBufferPool) {
+      const buffer = x.acquire(64, COPY_BOTH);
+      expect(buffer.size >= 64, "acquire(64) gives a buffer of at least 64 bytes");
+      x.release(buffer);
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: GpuBufferPool) => x.dispose(),
+    args: {
+      acquire: () => [64, COPY_BOTH],
+      release: (x: GpuBufferPool) => [x.acquire(64, COPY_BOTH)],
+      trim: () => [0],
+    },
+    cleanup: (x: GpuBufferPool) => x.dispose(),
+  },
+  GpuStagingRing: {
+    ctorArgs: () => [gpuContext(), { chunkBytes: 4096 }],
+    make() {
+      const gpu = gpuContext();
+      const ring = new GpuStagingRing(gpu, { chunkBytes: 4096 });
+      stagingTarget.set(ring, gpuBuffer(gpu));
+      return ring;
+    },
+    check(x: GpuStagingRing) {
+      x.upload(stagingTarget.get(x)!, 0, new Float32Array(16));
+      x.flush();
+      expect(x.stats().uploadedBytes >= 64, "upload(64 bytes) and flush()");
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: GpuStagingRing) => x.dispose(),
+    args: {
+      upload: (x: GpuStagingRing) => [stagingTarget.get(x)!, 0, new Float32Array(16)],
+    },
+    cleanup: (x: GpuStagingRing) => x.dispose(),
+  },
+  GpuSuballocator: {
+    ctorArgs: () => [gpuContext(), { usage: COPY_BOTH, blockBytes: 1 << 16, alignment: 256, strategy: "tlsf" }],
+    make: () => new GpuSuballocator(gpuContext(), { usage: COPY_BOTH, blockBytes: 1 << 16 }),
+    check(x: GpuSuballocator) {
+      const slice = x.allocate(64, 256);
+      expect(slice.size === 64 && slice.offset % 256 === 0, "allocate(64, 256)");
+      x.free(slice);
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: GpuSuballocator) => x.dispose(),
+    args: {
+      allocate: () => [64, 256],
+      free: (x: GpuSuballocator) => [x.allocate(64)],
+    },
+    cleanup: (x: GpuSuballocator) => x.dispose(),
+  },
+  GpuUniformRing: {
+    ctorArgs: () => [gpuContext(), { capacity: 4096, label: "hostile" }],
+    make: () => new GpuUniformRing(gpuContext(), { capacity: 4096 }),
+    check(x: GpuUniformRing) {
+      if (x.used >= 4096 - 256) x.reset();
+      const offset = x.push(new Float32Array(16));
+      expect(offset % 256 === 0 && x.offsetOf(offset, 0) === offset, "push(64 bytes) at a multiple of 256");
+    },
+    ends: ["dispose", "[Symbol.dispose]"],
+    end: (x: GpuUniformRing) => x.dispose(),
+    args: {
+      push: () => [new Float32Array(16)],
+      offsetOf: () => [0, 0],
+    },
+    cleanup: (x: GpuUniformRing) => x.dispose(),
+  },
 };
 
 /** Objects the exports hand out, tested with the export that makes them. */
@@ -784,6 +1123,45 @@ export const DERIVED: Record<string, Record<string, SubjectSpec>> = {
         expect(x.bytes[0] === 5 && x.size === 64 && x.address % 64 === 0, "bytes, size, address");
       },
       cleanup() {},
+    },
+  },
+  ResourceHeap: {
+    HeapResource: {
+      make: () => resourceHeap().allocate(256, { aliasable: true, name: "derived" })!,
+      check(x: memkit.HeapResource) {
+        x.bytes[255] = 5;
+        expect(x.bytes[255] === 5 && x.size === 256 && x.state === "live", "bytes, size, state");
+      },
+      ends: ["release", "[Symbol.dispose]"],
+      end: (x: memkit.HeapResource) => x.release(),
+      cleanup() {},
+    },
+  },
+  FramePool: {
+    FrameSet: {
+      make: () => framePool().acquireFrameSet(frameFormat())!,
+      check(x: memkit.FrameSet) {
+        x.next.bytes[0] = 5;
+        expect(x.next.bytes[0] === 5 && x.frames.length === 3, "next.bytes, frames");
+      },
+      ends: ["release", "[Symbol.dispose]"],
+      end: (x: memkit.FrameSet) => x.release(),
+      cleanup() {},
+    },
+    Frame: {
+      make: () => framePool().acquireFrameSet(frameFormat())!.current,
+      check(x: memkit.Frame) {
+        x.row(3)[0] = 5;
+        expect(x.row(3)[0] === 5 && x.plane(0).length === x.planeBytes, "row(3), plane(0)");
+      },
+      args: { plane: () => [0], row: () => [1, 0] },
+      cleanup() {},
+    },
+  },
+  respondToPressure: {
+    PressureResponse: {
+      make: () => respondToPressure(...pressureTargets()),
+      check: (x: memkit.PressureResponse) => expect(x.stats().state === "normal", "stats().state"),
     },
   },
   mapPages: { Mapping: mappingSubject(() => mapPages(8192)) },
@@ -888,6 +1266,35 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
   "SharedDynamicArray.attach": {
     args: () => [new SharedDynamicArray(Rec, { maxCapacity: 8 }).buffer, Rec],
   },
+  respondToPressure: { args: () => pressureTargets() },
+  requestGpu: {
+    args: () => [{ label: "hostile", powerPreference: "low-power" }],
+    cleanup(result) {
+      // A device that was opened is destroyed with its context; a refused call left nothing.
+      (result as Promise<GpuContext>).then((gpu) => gpu.dispose(), () => {});
+    },
+  },
+  "GpuContext.fromDevice": {
+    args: () => [gpuContext().device, { label: "hostile" }],
+    cleanup: (result) => (result as GpuContext).dispose(),
+  },
+  createGpuBufferFrom: {
+    args: () => [gpuContext(), new Float32Array([1, 2, 3, 4]), COPY_BOTH, "hostile"],
+    cleanup() {}, // the case's context destroys it
+  },
+  writeGpuBuffer: {
+    args() {
+      const gpu = gpuContext();
+      return [gpu, gpuBuffer(gpu), new Uint32Array(8), { offset: 16, ranges: [{ first: 1, count: 2 }] }];
+    },
+  },
+  readGpuBuffer: {
+    args() {
+      const gpu = gpuContext();
+      return [gpu, gpuBuffer(gpu), new Float32Array(8), { offset: 16 }];
+    },
+    check: readBackFollowUp,
+  },
   "simd.copy": { args: () => [u8(), u8()] },
   "simd.fill": { args: () => [u8(), 7] },
   "simd.compare": { args: () => [u8(), u8()] },
@@ -898,7 +1305,7 @@ export const FUNCTIONS: Record<string, FunctionSpec> = {
 export const NAMESPACES: readonly string[] = ["simd"];
 
 /** Exported constants: no function to call. */
-export const CONSTANTS: readonly string[] = ["PressureLevel", "MemoryAlignment"];
+export const CONSTANTS: readonly string[] = ["PressureLevel", "MemoryAlignment", "BudgetPriority", "GpuBufferUsage"];
 
 /** Exports that change process-wide state share a child of their own, away from the others. */
 export const SHARED_GROUPS: Record<string, readonly string[]> = {
@@ -1235,14 +1642,19 @@ function runCleanups(): void {
   }
 }
 
+// A facility this machine lacks (no PSI, no permission, no GPU): reported as skipped, never silently.
+function unavailable(name: string, error: unknown): Plan {
+  if (!(error instanceof AllocationError) || !["platform", "unsupported"].includes(error.category)) throw error;
+  return { ...UNAVAILABLE, name, unavailable: `unavailable here: ${error.message}` };
+}
+
 function subjectPlans(label: string, subject: SubjectSpec): Plan[] {
   let instance: unknown;
   try {
     instance = subject.make();
   } catch (error) {
-    // A facility this machine lacks (no PSI, no permission): reported as skipped, never silently.
-    if (!(error instanceof AllocationError) || !["platform", "unsupported"].includes(error.category)) throw error;
-    return [{ ...UNAVAILABLE, name: `${label} (every member)`, unavailable: `unavailable here: ${error.message}` }];
+    runCleanups();
+    return [unavailable(`${label} (every member)`, error)];
   }
   const members = membersOf(instance as object);
   const plans: Plan[] = [];
@@ -1290,7 +1702,12 @@ function subjectPlans(label: string, subject: SubjectSpec): Plan[] {
 function functionPlans(path: string, spec: FunctionSpec): Plan[] {
   const fn = resolve(path);
   spec.before?.();
-  const sample = spec.args();
+  let sample: unknown[];
+  try {
+    sample = spec.args();
+  } catch (error) {
+    return [unavailable(`${path} (every case)`, error)];
+  }
   const release = spec.cleanup ?? releaseResult;
   const follow = spec.check ?? (() => release(fn(...spec.args())));
   return argumentPlans(path, fn.length, sample, {
@@ -1307,8 +1724,15 @@ function classPlans(name: string): Plan[] {
   const spec = CLASSES[name];
   const ctor = MOD[name] as new (...args: unknown[]) => unknown;
   const plans: Plan[] = [];
+  let ctorSample: unknown[];
+  try {
+    ctorSample = spec.ctorArgs();
+  } catch (error) {
+    runCleanups();
+    return [unavailable(`${name} (every member)`, error)];
+  }
   // The constructor: hostile arguments; the follow-up constructs and checks a healthy instance.
-  plans.push(...argumentPlans(`new ${name}`, ctor.length, spec.ctorArgs(), {
+  plans.push(...argumentPlans(`new ${name}`, ctor.length, ctorSample, {
     ending: false,
     healthy: () => spec.ctorArgs(),
     invoke: (_, args) => new ctor(...args),
@@ -1506,6 +1930,7 @@ export async function runGroup(
   let ran = 0, skipped = 0;
   const perExport: Record<string, number> = {};
   try {
+    if (GPU_GROUPS.includes(group)) await openGpu();
     const plans = plansOf(group);
     for (const plan of plans) {
       if (skip.has(plan.name)) {

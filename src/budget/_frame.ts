@@ -133,6 +133,21 @@ export let isFrame: (value: unknown) => value is FrameHandle;
 /** Makes a frame holding `slot` (the pool's only way in; not reachable from a frame). */
 export let makeFrame: (slot: FrameSlot, name: string) => FrameHandle;
 
+// The pool's own operations on a frame are functions of this module, not methods: a method would be
+// reachable from every frame, and a user calling it would end the frame behind its pool's back.
+
+/** The pool ends the handle: detaches its view and gives the slot back. */
+export let endFrame: (frame: FrameHandle) => FrameSlot;
+
+/** The slot a frame holds, or null after release. */
+export let frameSlot: (frame: FrameHandle) => FrameSlot | null;
+
+/**
+ * Whether a buffer over the frame's memory was transferred away: another
+ * buffer may reach it, so the pool must never reuse or unmap it.
+ */
+export let frameStolen: (frame: FrameHandle) => boolean;
+
 /** The one implementation of {@linkcode Frame}, made by the pool. */
 export class FrameHandle implements Frame {
   // The geometry is private: the lengths views are cut with cannot be changed from outside.
@@ -144,6 +159,21 @@ export class FrameHandle implements Frame {
   static {
     isFrame = (value): value is FrameHandle => typeof value === "object" && value !== null && #slot in value;
     makeFrame = (slot, name) => new FrameHandle(MAKE, slot, name);
+    endFrame = (frame) => {
+      const slot = frame.#slot!;
+      frame.#window?.close();
+      frame.#window = null;
+      frame.#slot = null;
+      slot.holder = null;
+      return slot;
+    };
+    frameSlot = (frame) => frame.#slot;
+    frameStolen = (frame) => {
+      const slot = frame.#slot;
+      if (slot === null) return false;
+      if (frame.#window !== null && !frame.#window.closed && isDetached(frame.#window.bytes.buffer)) return true;
+      return !mayRelease(slot.mapping.address, slot.geometry.mappedBytes);
+    };
   }
 
   constructor(key: symbol, slot: FrameSlot, name: string) {
@@ -191,20 +221,9 @@ export class FrameHandle implements Frame {
   get bytes(): Uint8Array {
     const self = FrameHandle.#of(this, "bytes");
     const slot = self.#live("read bytes");
-    if (self.stolen()) throw transferredError(`read bytes of ${self.#name}`, `${self.#name}'s memory`);
+    if (frameStolen(self)) throw transferredError(`read bytes of ${self.#name}`, `${self.#name}'s memory`);
     self.#window ??= slot.mapping.window(0, self.#geometry.byteLength);
     return self.#window.bytes;
-  }
-
-  /**
-   * Whether a buffer over the frame's memory was transferred away: another
-   * buffer may reach it, so the pool must never reuse or unmap it.
-   */
-  stolen(): boolean {
-    const slot = this.#slot;
-    if (slot === null) return false;
-    if (this.#window !== null && !this.#window.closed && isDetached(this.#window.bytes.buffer)) return true;
-    return !mayRelease(slot.mapping.address, slot.geometry.mappedBytes);
   }
 
   /**
@@ -231,21 +250,6 @@ export class FrameHandle implements Frame {
     checkIndex(y, g.format.height, "y", self.#name);
     const start = self.plane(plane).byteOffset + y * g.rowBytes;
     return self.bytes.subarray(start, start + g.format.width * g.format.bytesPerPixel);
-  }
-
-  /** The pool ends the handle: detaches its view and gives the slot back. */
-  end(): FrameSlot {
-    const slot = this.#slot!;
-    this.#window?.close();
-    this.#window = null;
-    this.#slot = null;
-    slot.holder = null;
-    return slot;
-  }
-
-  /** The slot this handle holds, or null after release. */
-  slot(): FrameSlot | null {
-    return this.#slot;
   }
 
   /** What messages call it. */

@@ -10,11 +10,14 @@ import { AllocationError } from "../base/errors.ts";
 import { mapPages } from "../pages/mapping.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import {
+  endFrame,
   type Frame,
   type FrameFormat,
   type FrameGeometry,
   type FrameHandle,
   type FrameSlot,
+  frameSlot,
+  frameStolen,
   geometryOf,
   isFrame,
   makeFrame,
@@ -332,7 +335,7 @@ export class FramePool implements Disposable {
       throw new AllocationError("double-free", `Cannot release ${what}: it was released already`);
     }
     for (const frame of held) {
-      if (!this.#owns(frame.slot()!)) {
+      if (!this.#owns(frameSlot(frame)!)) {
         throw new AllocationError(
           "mismatched-allocator",
           `Cannot release ${frame.label}: it belongs to another FramePool`,
@@ -340,10 +343,10 @@ export class FramePool implements Disposable {
       }
     }
     for (const frame of held) {
-      if (frame.stolen()) throw transferredError(`release ${frame.label}`, `${frame.label}'s memory`);
+      if (frameStolen(frame)) throw transferredError(`release ${frame.label}`, `${frame.label}'s memory`);
     }
     for (const frame of held) {
-      const slot = frame.end();
+      const slot = endFrame(frame);
       const pool = this.#pools.get(slot.geometry.key)!;
       pool.inUse--;
       this.#inUseBytes -= slot.geometry.mappedBytes;
@@ -417,7 +420,7 @@ export class FramePool implements Disposable {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const slot of this.#slots) {
-      slot.holder?.end();
+      if (slot.holder) endFrame(slot.holder);
       slot.mapping.unmap();
     }
     this.#slots.clear();

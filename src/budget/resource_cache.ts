@@ -217,6 +217,9 @@ function checkCost(value: unknown, op: string): number {
   return value;
 }
 
+// %TypedArray%.prototype[Symbol.iterator], shared by every typed array.
+const TYPED_ARRAY_VALUES = Object.getPrototypeOf(Uint8Array.prototype)[Symbol.iterator];
+
 /**
  * A cache limited by the bytes its entries take, not their number. Each
  * entry carries its size and its recreation cost; when room is needed, the
@@ -561,8 +564,17 @@ export class ResourceCache<K, V> implements Disposable {
   ): Promise<PrefetchReport<K>> {
     const op = "prefetch";
     this.#alive(op);
-    if (predictions === null || typeof (predictions as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
+    const iterator = predictions === null ? undefined : (predictions as Iterable<unknown>)?.[Symbol.iterator];
+    if (typeof iterator !== "function") {
       throw new TypeError(`Cannot ${op} as 'predictions' must be iterable: current value is ${describe(predictions)}`);
+    }
+    // A typed array (or a Proxy of one) holds numbers, never predictions; iterating a detached one, or
+    // a Proxy, would be the engine's TypeError.
+    if (iterator === TYPED_ARRAY_VALUES) {
+      throw new TypeError(
+        `Cannot ${op} as 'predictions' must be an iterable of { key, probability }: current value is ` +
+          describe(predictions),
+      );
     }
     if (typeof generate !== "function") {
       throw new TypeError(`Cannot ${op} as 'generate' must be a function: current value is ${describe(generate)}`);

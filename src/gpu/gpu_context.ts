@@ -311,8 +311,26 @@ export async function requestGpu(options?: GpuContextOptions): Promise<GpuContex
     requiredFeatures: features as GPUFeatureName[],
     label: parsed.label,
   } as GPUDeviceDescriptor);
-  return new GpuContext(device, adapter, parsed, true);
+  return new (GpuContext as Maker)(device, adapter, parsed, true, MAKE);
 }
+
+// Only requestGpu and fromDevice make contexts (the constructor is reachable as an export, and takes
+// options already parsed and a device already checked).
+const MAKE = Symbol("GpuContext");
+type Maker = new (...args: [GPUDevice, GPUAdapter | null, GpuContextOptions, boolean, symbol]) => GpuContext;
+
+/**
+ * memkit's record of `buffer` for use by `op` on `gpu` (see gpu_transfer.ts checkBuffer). A function of
+ * this module, not a method: its flag and names are memkit's own, never a caller's.
+ */
+export let bufferRecord: (
+  gpu: GpuContext,
+  buffer: unknown,
+  flag: number,
+  flagName: string,
+  op: string,
+  name?: string,
+) => BufferRecord;
 
 /**
  * A WebGPU device and the accounting of the GPU memory created through it:
@@ -364,6 +382,9 @@ export class GpuContext implements Disposable {
 
   /** @internal Use {@linkcode requestGpu} or {@linkcode GpuContext.fromDevice}. */
   constructor(device: GPUDevice, adapter: GPUAdapter | null, options: GpuContextOptions, owned: boolean) {
+    if (arguments[4] !== MAKE) {
+      throw new TypeError("Illegal constructor: GPU contexts come from requestGpu() or GpuContext.fromDevice()");
+    }
     this.device = device;
     this.adapter = adapter;
     this.description = adapterDescription(adapter);
@@ -406,7 +427,7 @@ export class GpuContext implements Disposable {
     }
     const parsed = parseOptions(contextOptions, options, "wrap a GPU device");
     checkBudget(parsed, "wrap a GPU device");
-    return new GpuContext(device, null, parsed, false);
+    return new (GpuContext as Maker)(device, null, parsed, false, MAKE);
   }
 
   /** Whether the device was lost or the context disposed (no new buffers then). */
@@ -592,48 +613,47 @@ export class GpuContext implements Disposable {
     this.#checkAlive(op);
   }
 
-  /**
-   * @internal memkit's record of `buffer`, checked for use by `op` on this
-   * context's device: a buffer some GpuContext created (else TypeError), on
-   * this device ("mismatched-allocator"), live ("use-after-free"), with the
-   * usage `flag` (TypeError) and unmapped (TypeError). Nothing of the object
-   * itself is read but its intrinsic map state.
-   */
-  bufferRecord(buffer: unknown, flag: number, flagName: string, op: string, name = "buffer"): BufferRecord {
-    const entry = typeof buffer === "object" && buffer !== null ? registry.get(buffer) : undefined;
-    if (entry === undefined) {
-      throw new TypeError(
-        `Cannot ${op} as '${name}' must be a GPUBuffer created through a GpuContext (createBuffer, createGpuBufferFrom, ` +
-          `a pool, ring or suballocator): current value is ${describe(buffer)}`,
-      );
-    }
-    const { context, record } = entry;
-    const label = record.label === "" ? "(unlabelled)" : `"${record.label}"`;
-    if (context !== this && context.device !== this.device) {
-      throw new AllocationError(
-        "mismatched-allocator",
-        `Cannot ${op} as buffer ${label} belongs to another GPU device (GpuContext "${context.#label}")`,
-      );
-    }
-    this.#checkAlive(op);
-    if (record.state !== "live") {
-      throw new AllocationError(
-        "use-after-free",
-        `Cannot ${op} as buffer ${label} was ${record.state === "lost" ? "lost with its device" : "destroyed"}`,
-      );
-    }
-    if ((record.usage & flag) === 0) {
-      throw new TypeError(
-        `Cannot ${op} as '${name}' must have the usage ${flagName}: buffer ${label} has ${usageNames(record.usage)}`,
-      );
-    }
-    const state = mapStateGetter === null ? "unmapped" : mapStateGetter.call(buffer as GPUBuffer);
-    if (state !== "unmapped") {
-      throw new TypeError(
-        `Cannot ${op} as '${name}' must be unmapped: buffer ${label} is ${state} (call unmap() first)`,
-      );
-    }
-    return record;
+  static {
+    // memkit's record of `buffer`, checked for use by `op` on this context's device: a buffer some
+    // GpuContext created (else TypeError), on this device ("mismatched-allocator"), live ("use-after-free"),
+    // with the usage `flag` (TypeError) and unmapped (TypeError). Nothing of the object itself is read but
+    // its intrinsic map state.
+    bufferRecord = (gpu, buffer, flag, flagName, op, name = "buffer") => {
+      const entry = typeof buffer === "object" && buffer !== null ? registry.get(buffer) : undefined;
+      if (entry === undefined) {
+        throw new TypeError(
+          `Cannot ${op} as '${name}' must be a GPUBuffer created through a GpuContext (createBuffer, createGpuBufferFrom, ` +
+            `a pool, ring or suballocator): current value is ${describe(buffer)}`,
+        );
+      }
+      const { context, record } = entry;
+      const label = record.label === "" ? "(unlabelled)" : `"${record.label}"`;
+      if (context !== gpu && context.device !== gpu.device) {
+        throw new AllocationError(
+          "mismatched-allocator",
+          `Cannot ${op} as buffer ${label} belongs to another GPU device (GpuContext "${context.#label}")`,
+        );
+      }
+      gpu.#checkAlive(op);
+      if (record.state !== "live") {
+        throw new AllocationError(
+          "use-after-free",
+          `Cannot ${op} as buffer ${label} was ${record.state === "lost" ? "lost with its device" : "destroyed"}`,
+        );
+      }
+      if ((record.usage & flag) === 0) {
+        throw new TypeError(
+          `Cannot ${op} as '${name}' must have the usage ${flagName}: buffer ${label} has ${usageNames(record.usage)}`,
+        );
+      }
+      const state = mapStateGetter === null ? "unmapped" : mapStateGetter.call(buffer as GPUBuffer);
+      if (state !== "unmapped") {
+        throw new TypeError(
+          `Cannot ${op} as '${name}' must be unmapped: buffer ${label} is ${state} (call unmap() first)`,
+        );
+      }
+      return record;
+    };
   }
 
   /**

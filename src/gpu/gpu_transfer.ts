@@ -5,12 +5,12 @@
  *
  * @module
  */
-import { checkSize, checkView, describe, viewBytes } from "../base/_validate.ts";
+import { byteLengthOf, checkSize, checkView, describe, viewBytes } from "../base/_validate.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { DynamicArray } from "../arrays/dynamic_array.ts";
 import type { BufferRecord, GpuContext } from "./gpu_context.ts";
-import { GpuContext as GpuContextClass } from "./gpu_context.ts";
+import { bufferRecord, GpuContext as GpuContextClass } from "./gpu_context.ts";
 import { MAP_READ_MODE, Usage } from "./_webgpu.ts";
 
 /** What can be uploaded: a memkit array (its elements `0..length`) or any typed array or DataView. */
@@ -67,7 +67,7 @@ export function sourceBytes(source: unknown, op: string, name = "source"): { byt
 }
 
 /**
- * memkit's record of `buffer` for use by `op` on `gpu` (see GpuContext.bufferRecord):
+ * memkit's record of `buffer` for use by `op` on `gpu` (see bufferRecord in gpu_context.ts):
  * sizes, usages and labels come from it, never from the object.
  */
 export function checkBuffer(
@@ -77,7 +77,7 @@ export function checkBuffer(
   flagName: string,
   op: string,
 ): BufferRecord {
-  return gpu.bufferRecord(buffer, flag, flagName, op);
+  return bufferRecord(gpu, buffer, flag, flagName, op);
 }
 
 /**
@@ -142,12 +142,14 @@ export function createGpuBufferFrom(
   const op = "create a GPU buffer from an array";
   checkContext(gpu, op);
   const { bytes } = sourceBytes(source, op);
-  const length = intrinsic.typedArrayByteLength(bytes);
+  // A detached source is use-after-free here, before anything is created; one out of bounds of its
+  // shrunk buffer has no bytes (and copying it would be the engine's TypeError).
+  const length = byteLengthOf(bytes, op, "source");
   const size = Math.max(4, Math.ceil(length / 4) * 4);
   const buffer = gpu.createBuffer({ size, usage, label, mappedAtCreation: true });
   try {
     nativeCall(gpu, op, () => {
-      new Uint8Array(buffer.getMappedRange(0, size)).set(bytes);
+      if (length > 0) new Uint8Array(buffer.getMappedRange(0, size)).set(bytes);
       buffer.unmap(); // the mapped view is detached here: nothing keeps it
     });
   } catch (error) {

@@ -7,7 +7,7 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { GpuContext } from "./gpu_context.ts";
-import { type GpuUploadSource, sourceBytes } from "./gpu_transfer.ts";
+import { type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
 import { Usage } from "./_webgpu.ts";
 
 /** WebGPU's default minUniformBufferOffsetAlignment (and the MetalHead uniform region's slot). */
@@ -133,7 +133,14 @@ export class GpuUniformRing implements Disposable {
           `(reset() each frame, or give a larger capacity)`,
       );
     }
-    if (length > 0) this.#gpu.device.queue.writeBuffer(this.buffer, base, bytes as Uint8Array<ArrayBuffer>, 0, length);
+    if (length > 0) {
+      // WebGPU gets a view memkit made from the intrinsic range: it reads the view's own properties
+      // (bun-webgpu its `buffer`), and the caller's may be getters. What it still refuses (a
+      // SharedArrayBuffer in Bun) is memkit's AllocationError("platform"), before the head moves.
+      const [buffer, byteOffset] = intrinsic.range(bytes);
+      const view = intrinsic.uint8Array(buffer, byteOffset, length) as Uint8Array<ArrayBuffer>;
+      nativeCall(this.#gpu, op, () => this.#gpu.device.queue.writeBuffer(this.buffer, base, view, 0, length));
+    }
     this.#head = end;
     this.#pushed.set(base, { stride, count: Math.ceil(length / stride) });
     this.#pushes++;
