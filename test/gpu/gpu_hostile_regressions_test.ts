@@ -34,7 +34,7 @@ test("a context has no bufferRecord method to call with a flag of the caller's",
 
 test("createGpuBufferFrom: a detached source is use-after-free and nothing is created", { skip: skipGpu }, () => {
   using gpu = context();
-  const detached = new Float32Array(4);
+  const detached = new Uint8Array(16); // a plain Uint8Array is its own bytes: its detachment was missed
   detached.buffer.transfer(0);
   // Before: AllocationError("platform") wrapping the engine's "Cannot perform %TypedArray%.prototype.set".
   assert.throws(() => createGpuBufferFrom(gpu, detached, COPY), (error) => {
