@@ -51,4 +51,4 @@ compare("W2 churn, 1,000 live blocks of 16–1,024 B (100 free+alloc steps)", "@
   "BuddyAllocator": churn((n) => buddy.alloc(n), (b) => buddy.free(b)),
   "SystemAllocator": churn((n) => system.alloc(n), (b) => system.free(b)),
   "FFI malloc/free (pointer only)": churn((n) => libc.malloc(n), (p) => libc.free(p)),
-});
+}, { freshProcess: import.meta.url }); // thi.ng's methods carry only this workload's feedback (see _ratios.ts)

@@ -1,7 +1,9 @@
 // `deno task bench` (or `bun run bench/mod.ts`): the scorecard of the headline
 // comparisons (under a minute). `--full`: every benchmark in one run, then the
 // ratio tables bench/README.md quotes, then the W13 and W14 reports. A regular
-// expression runs only the matching benchmarks, with their tables.
+// expression runs only the matching benchmarks, with their tables. Comparisons
+// registered with `freshProcess` (see _ratios.ts) run each in a fresh process
+// of their own, their means gathered back here.
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
