@@ -214,18 +214,14 @@ export { ResourceCache } from "./src/budget/resource_cache.ts";
 export type {
   DisposeReason,
   Generated,
-  PrefetchReport,
   Prediction,
+  PrefetchReport,
   ResourceCacheOptions,
   ResourceCacheStats,
 } from "./src/budget/resource_cache.ts";
 export type { EvictionWeights } from "./src/budget/_eviction_score.ts";
 export { respondToPressure } from "./src/budget/respond_to_pressure.ts";
-export type {
-  PressureResponse,
-  PressureResponseStats,
-  PressureTargets,
-} from "./src/budget/respond_to_pressure.ts";
+export type { PressureResponse, PressureResponseStats, PressureTargets } from "./src/budget/respond_to_pressure.ts";
 
 // Reclaimable memory, frame pools and resource heaps.
 export { PurgeableBuffer } from "./src/budget/purgeable_buffer.ts";

@@ -1,6 +1,6 @@
 /**
- * GPU buffers reused instead of created per frame (the MetalHead design's
- * MemoryPool "reuses Metal buffers"): idle buffers kept by usage and size
+ * GPU buffers reused instead of created per frame (as a renderer's memory
+ * pool reuses Metal buffers): idle buffers kept by usage and size
  * class, trimmed under memory pressure.
  *
  * @module

@@ -10,7 +10,7 @@ import { GpuContext } from "./gpu_context.ts";
 import { type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
 import { Usage } from "./_webgpu.ts";
 
-/** WebGPU's default minUniformBufferOffsetAlignment (and the MetalHead uniform region's slot). */
+/** WebGPU's default minUniformBufferOffsetAlignment (and a renderer's uniform slot). */
 export const UNIFORM_SLOT = 256;
 
 /**

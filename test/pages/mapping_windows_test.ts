@@ -60,11 +60,11 @@ test("window()s that are closed stop counting: walking 1 GiB of a 4 GiB mapping 
   const mapping = reserve4GiB();
   let peak = 0;
   for (let i = 0; i < 64; i++) {
-    using window = mapping.window(i * 64 * MiB, 16 * MiB);
-    assert.equal(window.offset, i * 64 * MiB);
-    assert.equal(window.byteLength, 16 * MiB);
-    window.bytes[0] = i;
-    window.bytes[16 * MiB - 1] = i;
+    using win = mapping.window(i * 64 * MiB, 16 * MiB);
+    assert.equal(win.offset, i * 64 * MiB);
+    assert.equal(win.byteLength, 16 * MiB);
+    win.bytes[0] = i;
+    win.bytes[16 * MiB - 1] = i;
     if (i % 16 === 0) peak = Math.max(peak, heapCounted() - before);
   }
   const after = heapCounted() - before;
@@ -76,21 +76,21 @@ test("window()s that are closed stop counting: walking 1 GiB of a 4 GiB mapping 
 
 test("window(): close() detaches its bytes and every view over them; a second close does nothing", () => {
   using mapping = mapPages(1 << 16);
-  const window = mapping.window(4096, 8192);
-  const bytes = window.bytes;
+  const win = mapping.window(4096, 8192);
+  const bytes = win.bytes;
   const sub = bytes.subarray(10, 20);
   const asWords = new Uint32Array(bytes.buffer);
   bytes.fill(3);
   assert.equal(mapping.read(4096, 1)[0], 3);
-  assert.equal(window.closed, false);
-  window.close();
-  assert.equal(window.closed, true);
-  assert.equal(window.byteLength, 0);
+  assert.equal(win.closed, false);
+  win.close();
+  assert.equal(win.closed, true);
+  assert.equal(win.byteLength, 0);
   assert.equal(bytes.length, 0);
   assert.equal(sub.length, 0);
   assert.equal(asWords.length, 0);
-  assert.equal(window.bytes.length, 0);
-  window.close();
+  assert.equal(win.bytes.length, 0);
+  win.close();
   assert.equal(mapping.read(4096 + 8191, 1)[0], 3, "the pages stay mapped");
   const empty = mapping.window(1 << 16, 0);
   assert.equal(empty.bytes.length, 0);
