@@ -1,9 +1,10 @@
 // One comparison in a process of its own, started by _ratios.ts for a
 // comparison registered with `freshProcess`:
 //   <runtime> run bench/_fresh_group.ts <bench file URL> <title> <filter> --print|--quiet
-// It imports only that bench file, registers only that comparison, runs the
-// cases the filter selects side by side (printing mitata's output with
-// --print), and ends its output with one line: MEANS_MARK, then the means.
+// It imports only that bench file, registers only that comparison, times the
+// cases the filter selects one after another with mitata's measure()
+// (printing each one's times with --print), and ends its output with one
+// line: MEANS_MARK, then the means.
 import process from "node:process";
 import { nativeReady } from "../mod.ts";
 import { MEANS_MARK, registerOnly, runMeans } from "./_ratios.ts";

@@ -76,17 +76,15 @@ export function compare(
     names: names.map((n) => `${title} :: ${n}`),
     ...(fresh ? { module: freshProcess } : {}),
   });
-  if (fresh) return; // measured in its own process by run()
+  if (fresh) return; // measured in a process of its own by runMeans()
   for (const name of names) {
     for (const end = performance.now() + warmupMs; performance.now() < end;) {
       for (let i = 0; i < 100; i++) cases[name]();
     }
   }
   if (onlyTitle !== null) {
-    for (const name of names) {
-      warmFromCold(cases[name]);
-      onlyCases.push({ name: `${title} :: ${name}`, fn: cases[name] });
-    }
+    for (const name of names) onlyCases.push({ name: `${title} :: ${name}`, fn: cases[name] });
+    return; // measured by measureOnly()
   }
   group(title, () => {
     summary(() => {
@@ -98,18 +96,6 @@ export function compare(
   });
 }
 
-// In a fresh process every case starts cold (code not yet compiled, pages not
-// yet touched), and mitata decides from one first call whether to time
-// batches of calls or single ones: a first call over 0.5 ms makes it time
-// single calls, each with the clock's own cost in it (thi.ng's offset-only
-// pair then read 88 ns instead of 4-11 ns). So each case runs for 10 ms (at
-// least twice) first; one that throws is left for mitata to report.
-function warmFromCold(fn: () => unknown): void {
-  try {
-    for (let calls = 0, end = performance.now() + 10; calls < 2 || performance.now() < end; calls++) fn();
-  } catch { /* measured (and reported) as failing by mitata */ }
-}
-
 /** Makes `compare` register only the comparison titled `title` (and run it in this process). */
 export function registerOnly(title: string): void {
   onlyTitle = title;
@@ -118,7 +104,7 @@ export function registerOnly(title: string): void {
 /** The line a fresh process ends its output with: this marker, then its means as JSON. */
 export const MEANS_MARK = "@@memkit-bench-means ";
 
-// Runs comparison `c` in a fresh process of this runtime (mitata's output
+// Runs comparison `c` in a fresh process of this runtime (each case's times
 // printed when `print`), and returns the mean time (ns) of each of its cases
 // that `filter` selects.
 function runFresh(c: Comparison, filter: RegExp, print: boolean): Map<string, number> {
@@ -148,13 +134,14 @@ function runFresh(c: Comparison, filter: RegExp, print: boolean): Map<string, nu
 }
 
 /**
- * Runs what `filter` selects (printing mitata's output when `print`): the
+ * Runs what `filter` selects (printing each case's times when `print`): the
  * comparisons registered here with mitata in this process, then each
  * fresh-process comparison in a process of its own, one after another;
- * returns each case's mean time (ns) by mitata name.
+ * returns each case's mean time (ns) by mitata name. In a fresh process
+ * (after `registerOnly`), runs that process's one comparison.
  */
 export async function runMeans(filter: RegExp, print: boolean): Promise<Map<string, number>> {
-  if (onlyTitle !== null && !print) return await measureOnly(filter);
+  if (onlyTitle !== null) return await measureOnly(filter, print);
   const result = await run({ filter, ...(print ? {} : { format: "quiet" as const }) });
   const avg = meansOf(result.benchmarks);
   for (const c of comparisons) {
@@ -164,12 +151,17 @@ export async function runMeans(filter: RegExp, print: boolean): Promise<Map<stri
   return avg;
 }
 
-// A fresh process's quiet run: mitata's `run()` first times empty functions
-// for its printed report (~4.5 s here, in every process); each case is timed
-// by the same `measure` call `run()` makes (a collection first, the heap read
-// the same way around each sample), so the scorecard skips the rest.
-async function measureOnly(filter: RegExp): Promise<Map<string, number>> {
-  // The heap reading run() takes around each sample (in Bun, node:v8's slows some cases several times over).
+// A fresh process times its comparison's cases with the `measure` call
+// mitata's `run()` makes for each case (a collection first, the heap read the
+// same way around each sample), without `run()`'s ~4.5 s of timing empty
+// functions for its report. Each case first runs for 10 ms (at least twice):
+// mitata decides from one first call whether to time batches of calls or
+// single ones, and a call over 0.5 ms (cold code, first-touched pages, or a
+// collection left due by the case before) makes it time single calls with
+// the clock's cost in each (measured: thi.ng's offset-only pair 88 ns instead
+// of 5.5 ns, a TLSF 256 B pair 221-250 ns instead of 105-114 ns).
+async function measureOnly(filter: RegExp, print: boolean): Promise<Map<string, number>> {
+  // In Bun, run() reads the heap through bun:jsc (node:v8's reading slowed some cases several times over).
   const jsc = "Bun" in globalThis
     ? await import(["bun", "jsc"].join(":")) as { memoryUsage(): { current: number } } // hidden from Deno's checker
     : null;
@@ -181,8 +173,18 @@ async function measureOnly(filter: RegExp): Promise<Map<string, number>> {
   for (const { name, fn } of onlyCases) {
     if (!filter.test(name)) continue;
     try {
-      avg.set(name, (await measure(fn, { heap })).avg);
-    } catch { /* as in run(): a case that throws has no mean */ }
+      for (let calls = 0, end = performance.now() + 10; calls < 2 || performance.now() < end; calls++) fn();
+      const stats = await measure(fn, { heap });
+      avg.set(name, stats.avg);
+      if (print) {
+        console.log(
+          `${name}: ${format(stats.avg)}/iter, p75 ${format(stats.p75)}, ` +
+            `min … max ${format(stats.min)} … ${format(stats.max)} (fresh process)`,
+        );
+      }
+    } catch (error) {
+      if (print) console.log(`${name}: failed: ${error}`); // as in run(): a case that throws has no mean
+    }
   }
   return avg;
 }
