@@ -172,7 +172,7 @@ export type {
 export { SIMDArray } from "./src/arrays/simd_array.ts";
 export type { SIMDType } from "./src/arrays/simd_array.ts";
 export { SharedDynamicArray } from "./src/arrays/shared_dynamic_array.ts";
-export type { SharedDynamicArrayOptions } from "./src/arrays/shared_dynamic_array.ts";
+export type { SharedArrayHold, SharedDynamicArrayOptions } from "./src/arrays/shared_dynamic_array.ts";
 export { audioArray, uniformArray, vertexArray } from "./src/arrays/array_factories.ts";
 export { simd } from "./src/arrays/simd.ts";
 export type { Simd } from "./src/arrays/simd.ts";

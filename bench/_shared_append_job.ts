@@ -4,7 +4,7 @@ import { struct } from "../mod.ts";
 /** One round: what to write, into which buffer, and the word the main thread raises to start it. */
 export interface AppendJob {
   element: "struct" | "f64";
-  writer: "hand-written" | "push" | "pushMany";
+  writer: "hand-written" | "push" | "push-held" | "pushMany";
   /** Records per pushMany call (pushMany only): `count` for one call with everything. */
   batch: number;
   count: number;

@@ -31,6 +31,12 @@ function prepare(job: AppendJob): () => void {
         for (let i = 0; i < count; i++) particles.push({ id: i, x: i * 0.5, y: -i });
       };
     }
+    if (job.writer === "push-held") {
+      return () => {
+        using _writing = particles.hold();
+        for (let i = 0; i < count; i++) particles.push({ id: i, x: i * 0.5, y: -i });
+      };
+    }
     return () => {
       for (let i = 0; i < count; i += batch) {
         const end = Math.min(count, i + batch);
@@ -43,6 +49,12 @@ function prepare(job: AppendJob): () => void {
   const values = SharedDynamicArray.attach<number>(buffer, "f64");
   if (job.writer === "push") {
     return () => {
+      for (let i = 0; i < count; i++) values.push(i * 0.5);
+    };
+  }
+  if (job.writer === "push-held") {
+    return () => {
+      using _writing = values.hold();
       for (let i = 0; i < count; i++) values.push(i * 0.5);
     };
   }

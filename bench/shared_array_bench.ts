@@ -26,6 +26,7 @@ export const HAND_WRITTEN_APPEND = "hand-written SharedArrayBuffer + Atomics app
 const CASES: readonly { name: string; writer: AppendJob["writer"]; batch: number }[] = [
   { name: HAND_WRITTEN_APPEND, writer: "hand-written", batch: 0 },
   { name: "SharedDynamicArray.push", writer: "push", batch: 0 },
+  { name: "SharedDynamicArray.push inside hold()", writer: "push-held", batch: 0 },
   { name: "SharedDynamicArray.pushMany, batches of 256", writer: "pushMany", batch: 256 },
   { name: "SharedDynamicArray.pushMany, all at once", writer: "pushMany", batch: N },
 ];

@@ -155,6 +155,9 @@ export class SharedHeader {
   #length = 0;
   // Whether the write in progress made SEQ odd (set, pop, clear), so unlock() makes it even.
   #changing = false;
+  // Holds (hold()) not yet released: while above 0, this thread keeps the lock
+  // between writes (holding stays true), and a write's unlock() only publishes.
+  #holds = 0;
   // Elements the buffer held when this thread last read its byte length: a
   // floor on what it holds now (it only grows), so most checks need no read.
   #capacity: number;
@@ -259,6 +262,8 @@ export class SharedHeader {
    * @throws {AllocationError} "timeout" when another writer holds it past `timeoutMs`; "corruption".
    */
   lock(): void {
+    // Held by this thread (hold()): the length it last published is the length (#taken === #length).
+    if (this.#holds !== 0) return;
     const words = this.#words;
     // The uncontended case, the only one with one writer: a plain read of the
     // length (a guess: the compareExchange checks it) and one compareExchange.
@@ -341,9 +346,11 @@ export class SharedHeader {
     this.#length = count;
   }
 
-  /** Frees the lock, publishing the length (after lockToChange(), also makes SEQ even again). */
+  /**
+   * Frees the lock, publishing the length (after lockToChange(), also makes
+   * SEQ even again). While a hold keeps the lock, it only publishes.
+   */
   unlock(): void {
-    this.holding = false;
     const words = this.#words;
     if (this.#changing) {
       this.#changing = false;
@@ -353,9 +360,40 @@ export class SharedHeader {
       // (An add leaves the lock bits, which a sleeper may have set, as they are.)
       if (this.#length !== this.#taken) Atomics.add(words, STATE, (this.#length - this.#taken) * 4);
       Atomics.add(words, SEQ, 1);
+      this.#taken = this.#length;
     }
+    if (this.#holds !== 0) {
+      // The lock stays this thread's: one add publishes the length (and leaves a sleeper's bits).
+      if (this.#length !== this.#taken) {
+        Atomics.add(words, STATE, (this.#length - this.#taken) * 4);
+        this.#taken = this.#length;
+      }
+      return;
+    }
+    this.holding = false;
     // One write frees the lock and publishes the length; it wakes a sleeper if one announced itself.
     if ((Atomics.exchange(words, STATE, this.#length * 4) & SLEEPER) !== 0) Atomics.notify(words, STATE, 1);
+  }
+
+  /**
+   * Keeps the writers' lock for this thread until as many release() calls:
+   * the first takes it (waiting as any writer), later ones only count.
+   * @throws {AllocationError} "timeout", "corruption", as lock().
+   */
+  hold(): void {
+    if (this.#holds === 0) this.lock();
+    this.#holds++;
+  }
+
+  /** Ends one hold(); the last one frees the lock (publishing the length). */
+  release(): void {
+    if (this.#holds === 0) return;
+    if (--this.#holds === 0) this.unlock();
+  }
+
+  /** Holds not yet released in this thread. */
+  get holds(): number {
+    return this.#holds;
   }
 
   /**

@@ -75,6 +75,53 @@ const OptionsSchema = z.object({
 const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean().optional() }).strict();
 
 /**
+ * The writers' lock kept by one thread, from {@linkcode SharedDynamicArray.hold}.
+ *
+ * @example
+ * ```ts
+ * import { SharedDynamicArray, type SharedArrayHold } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
+ *
+ * const values = new SharedDynamicArray<number>("f64", { maxCapacity: 16 });
+ * const held: SharedArrayHold = values.hold();
+ * values.push(1);
+ * held.release();
+ * assert.equal(held.released, true);
+ * ```
+ */
+export interface SharedArrayHold extends Disposable {
+  /** Whether release() (or dispose) ran. */
+  readonly released: boolean;
+  /** Gives the lock back (the last open hold of the array frees it); a second call does nothing. */
+  release(): void;
+}
+
+// A hold dropped without release() gives the lock back when it is collected:
+// other threads' writers wait at most until then, not for good.
+const droppedHolds = new FinalizationRegistry<SharedHeader>((header) => header.release());
+
+class Hold implements SharedArrayHold {
+  #header: SharedHeader | null;
+  constructor(header: SharedHeader) {
+    this.#header = header;
+    droppedHolds.register(this, header, this);
+  }
+  get released(): boolean {
+    return this.#header === null;
+  }
+  release(): void {
+    const header = this.#header;
+    if (header === null) return;
+    this.#header = null;
+    droppedHolds.unregister(this);
+    header.release();
+  }
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+/**
  * A growable array of records (a {@linkcode StructLayout}) or scalars in a
  * growable `SharedArrayBuffer`. Post its `buffer` to Workers and call
  * {@linkcode SharedDynamicArray.attach} there: every thread sees the same
@@ -86,8 +133,9 @@ const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean
  * `pop` and `clear` bump a sequence counter, a seqlock, that makes a reader
  * overlapping them read again). A `push` by the only writer costs two atomic
  * operations (the lock shares a word with the length: one to take it, one to
- * free it and publish the new length); `pushMany` appends its whole batch
- * with those two, so readers see none or all of it. Writes read and
+ * free it and publish the new length), one inside a {@linkcode
+ * SharedDynamicArray.hold} (publishing the length); `pushMany` appends its
+ * whole batch with those two, so readers see none or all of it. Writes read and
  * check the value in full before taking the lock (getters, Proxies and
  * `values.length` run once, and never inside it), so the lock is held only
  * while the element is stored, and a value that fails its check never
@@ -287,6 +335,39 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     header.setLength(index + 1);
     header.unlock();
     return index + 1;
+  }
+
+  /**
+   * Keeps the writers' lock for this thread until the hold is released (or
+   * disposed: `using`), so that this array's writes in between skip taking
+   * and freeing it: a `push` then costs one atomic operation (publishing the
+   * new length) instead of two, like a hand-written single-writer append.
+   * Readers are not affected: each element is visible once its push returns.
+   * Writers elsewhere (other Workers, or another SharedDynamicArray attached
+   * to the same buffer in this thread) wait meanwhile, up to their
+   * `timeoutMs`; so hold it for a burst of writes, not for good. Holds nest
+   * (the last release frees the lock); a hold that is dropped without
+   * release frees it when collected.
+   * @returns The hold: call `release()`, or declare it with `using`.
+   * @throws {AllocationError} "timeout" when another writer holds the lock past `timeoutMs`; "corruption".
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray, struct } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const Particle = struct({ id: "u32", x: "f32", y: "f32" });
+   * const particles = new SharedDynamicArray<{ id: number; x: number; y: number }>(Particle, { maxCapacity: 1 << 16 });
+   * {
+   *   using _writing = particles.hold();
+   *   for (let i = 0; i < 1000; i++) particles.push({ id: i, x: i * 0.5, y: -i });
+   * } // the lock goes back here
+   * assert.equal(particles.length, 1000);
+   * ```
+   */
+  hold(): SharedArrayHold {
+    this.#header.hold();
+    return new Hold(this.#header);
   }
 
   /**
