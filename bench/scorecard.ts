@@ -114,6 +114,13 @@ export const HEADLINES: readonly Headline[] = [
       target: 1 / 2,
     },
     {
+      what: `SharedDynamicArray.push inside hold() from a Worker, ${element}`,
+      comparison,
+      memkit: "SharedDynamicArray.push inside hold()",
+      baseline: "hand-written SharedArrayBuffer + Atomics append",
+      target: 1 / 2,
+    },
+    {
       what: `SharedDynamicArray.pushMany (256) from a Worker, ${element}`,
       comparison,
       memkit: "SharedDynamicArray.pushMany, batches of 256",
