@@ -392,8 +392,18 @@ export class Arena implements Allocator, Disposable {
   }
 
   /**
-   * The arena's chunks: each shows its bump run as one used block (an arena does not record its blocks) as a versioned JSON description: chunks and their blocks (offset,
-   * size, free or used, owner). See {@linkcode AllocatorDump}.
+   * The arena's chunks as a versioned JSON description (see
+   * {@linkcode AllocatorDump}). An arena keeps no record of its allocations
+   * (recording them would cost every `alloc`), so a regular chunk's used
+   * part shows as ONE used block tagged `owner: "bump"`, a run of
+   * allocations with their alignment padding, `requested` equal to its size:
+   * from the chunk's start to the allocation point in the current chunk,
+   * the whole of a chunk the arena moved on from (its unused tail is not
+   * known); retained chunks after the current one are free. An allocation
+   * with a chunk of its own (larger than the next chunk would be) is known
+   * exactly: one used block, `owner` null, its size the chunk's (whole
+   * pages). For one block per allocation, allocate through a
+   * `DebugAllocator` over the arena and dump that.
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   dump(): AllocatorDump {
@@ -406,7 +416,18 @@ export class Arena implements Allocator, Disposable {
         size: chunk.size,
         blocks: i < at.index ? run(chunk.size) : i === at.index ? run(at.cursor) : [],
       })),
-      ...at.oversized.map((chunk) => ({ address: chunk.address, size: chunk.size, blocks: run(chunk.size) })),
+      ...at.oversized.map((chunk) => ({
+        address: chunk.address,
+        size: chunk.size,
+        // Its requested size is known while it is the most recent block (the one free() rolls back).
+        blocks: [{
+          offset: 0,
+          size: chunk.size,
+          free: false,
+          requested: chunk === at.lastOversized ? at.lastSize : chunk.size,
+          owner: null,
+        }],
+      })),
     ]);
   }
 

@@ -31,7 +31,20 @@ export interface DumpBlock {
   free: boolean;
   /** Bytes the user asked for (used blocks; 0 for free ones). */
   requested: number;
-  /** Who holds it when the allocator knows (`"handle"` for a free list's handles, `"bump"` for an arena's run), else null. */
+  /**
+   * What the allocator knows of who holds it, else null:
+   * - `"handle"`: a FreeListAllocator's relocatable handle;
+   * - `"bump"`: an Arena's run of allocations, which it does not tell apart
+   *   (one used block for one or more allocations and their padding;
+   *   `requested` is its size);
+   * - `"canary"`: a DebugAllocator's guard bytes before or after a block
+   *   (header and canaries): used, but not an allocation (`requested` 0);
+   * - `"quarantine"`: a DebugAllocator's freed block held back from its
+   *   backing (`neverUnmap`, `retainMetadata`): free;
+   * - any other string: where a DebugAllocator's traced block was
+   *   allocated, the first frame of its trace outside memkit
+   *   (`"main (file:///app.ts:12:3)"`).
+   */
   owner: string | null;
 }
 
@@ -65,10 +78,19 @@ export interface DumpChunk {
  * ```
  *
  * Chunks are in the order the allocator took them; blocks in a chunk are
- * sorted by offset, never overlap and cover the chunk. A SystemAllocator's
- * chunks are its blocks (each its own `malloc` or `mmap`), plus the freed
- * extents it keeps for reuse as free chunks; an arena does not record its
- * blocks, so each chunk shows its bump run as one used block.
+ * sorted by offset, never overlap and cover the chunk. What chunks and
+ * blocks are, per allocator:
+ *
+ * | kind | chunks | blocks |
+ * |---|---|---|
+ * | `system` | each live block (its own `malloc` or `mmap`; freed extents it retains are not listed) | one per allocation; page rounding is a free tail |
+ * | `pool`, `buddy`, `free-list`, `stack` | the chunks taken from the backing | one per allocation or free block; padding is free |
+ * | `arena` | its chunks, then those of allocations too large for one | a chunk's used part is ONE block, `owner: "bump"` (an arena does not record its allocations: that would cost every `alloc`); an allocation with a chunk of its own is one block |
+ * | `debug` | each block taken from the backing, in allocation order: live, or freed and held back (`neverUnmap`, `retainMetadata`) | the user's bytes (`owner`: where it was allocated, when traced) and the header and canaries around them (`owner: "canary"`; none with `safety: false`); a held-back block is one free block, `owner: "quarantine"` |
+ *
+ * So a used block is one allocation unless its owner is `"bump"` (one or
+ * more) or `"canary"` (none). Fields and owner tags may be added within
+ * version 1; the version changes when a field changes its meaning.
  *
  * @example
  * ```ts

@@ -21,10 +21,12 @@ import {
   z,
 } from "../base/_validate.ts";
 import { isDetached, transferredError } from "../base/_detach.ts";
+import type { AllocatorDump } from "../alloc/dump.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { cachedWordsOf, tagOf } from "./_block_layout.ts";
 import { registerHeap } from "./_c_style.ts";
 import { DebugHeap } from "./_debug_heap.ts";
+import { dumpHeap } from "./_heap_dump.ts";
 import { teardown } from "./_heap_release.ts";
 import { resizeBlock } from "./_heap_resize.ts";
 import { allocChecked, allocCounted, freeChecked, freeCounted } from "./_hot_path.ts";
@@ -453,6 +455,41 @@ export class DebugAllocator implements Allocator, Disposable {
       freeBlocks: backing.fragmentation,
       overheadBytes: Math.max(0, backing.allocatedBytes - ledger.allocatedBytes),
     });
+  }
+
+  /**
+   * Its blocks as a versioned JSON description (see {@linkcode AllocatorDump}),
+   * read from the records it keeps anyway: nothing is recorded for it when
+   * blocks come and go. Each block it took from its backing is a chunk, in
+   * allocation order: the user's bytes as a used block, tagged (`owner`)
+   * with the first frame of the program where it was allocated when it was
+   * traced (`stackTraceFrames`), else null, and its header and canaries as
+   * used blocks tagged `"canary"` (guard bytes, not allocations: `requested`
+   * 0). Freed blocks held back from the backing (`neverUnmap`,
+   * `retainMetadata`) follow as free chunks tagged `"quarantine"`. With
+   * `safety: false` a chunk is the backing's block, with no guard bytes.
+   * @throws {AllocationError} "use-after-free" after `deinit()` or `dispose()`, or once its backing is gone.
+   *
+   * @example
+   * ```ts
+   * import { DebugAllocator, PoolAllocator } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using pool = new PoolAllocator({ blockSize: 128 });
+   * const debug = new DebugAllocator(pool, { stackTraceFrames: 4 });
+   * const block = debug.alloc(64);
+   * const [chunk] = debug.dump().chunks;
+   * const used = chunk.blocks.filter((b) => !b.free && b.owner !== "canary");
+   * assert.equal(used[0].requested, 64); // 16 guard bytes on each side
+   * console.log(used[0].owner); // where it was allocated: the line above that called alloc
+   * debug.free(block);
+   * debug.deinit();
+   * ```
+   */
+  dump(): AllocatorDump {
+    const heap = this.#heap;
+    heap.ledger.guard("dump the DebugAllocator");
+    return dumpHeap(heap, this.stats());
   }
 
   /** Every block still allocated, oldest first. */

@@ -43,14 +43,17 @@ const OptionsSchema = z.object({
 
 const LEFT = 130, RIGHT = 16, TOP = 48, GAP = 6;
 const USED = "#3b6fb6", HANDLE = "#7e57c2", FREE = "#e8e8e8", EDGE = "#ffffff";
+// A DebugAllocator's guard bytes: used, but no allocation's.
+const CANARY = "#e6a23c";
 
 /**
  * Draws an allocator's dump as SVG: a bar per chunk, the full width of the
  * picture whatever its size, each block a stretch of it in proportion to its
- * bytes; used blocks blue (movable handles purple), free blocks grey, with
- * a thin white edge between blocks so many small free blocks show as
- * fragmentation. The header gives the kind, capacity, bytes in use and the
- * fragmentation metric from the dump's stats; hovering a block names it.
+ * bytes; used blocks blue (movable handles purple, a DebugAllocator's guard
+ * bytes orange), free blocks grey, with a thin white edge between blocks so
+ * many small free blocks show as fragmentation. The header gives the kind,
+ * capacity, bytes in use and the fragmentation metric from the dump's stats;
+ * hovering a block names it.
  *
  * @param dump What an allocator's `dump()` returned (format "memkit.allocator-dump", version 1).
  * @param options Size, how many chunks, title.
@@ -95,6 +98,7 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
       stats.fragmentation.toFixed(2)
     }</text>`,
   ];
+  let canaries = false;
   chunks.forEach((chunk, r) => {
     const y = TOP + r * (rowHeight + GAP);
     parts.push(
@@ -108,7 +112,9 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
     for (const block of chunk.blocks) {
       const bx = LEFT + block.offset * scale;
       const bw = Math.max(block.size * scale, 0.5);
-      const fill = block.free ? FREE : block.owner === "handle" ? HANDLE : USED;
+      const canary = !block.free && block.owner === "canary";
+      if (canary) canaries = true;
+      const fill = block.free ? FREE : block.owner === "handle" ? HANDLE : canary ? CANARY : USED;
       const label = `${block.free ? "free" : "used"} ${formatBytes(block.size)} at +${block.offset}` +
         (block.owner ? ` (${block.owner})` : "");
       parts.push(
@@ -127,6 +133,12 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
     `<rect x="${LEFT + 130}" y="${legendY - 9}" width="10" height="10" fill="${FREE}" stroke="#999"/>`,
     `<text x="${LEFT + 144}" y="${legendY}">free</text>`,
   );
+  if (canaries) {
+    parts.push(
+      `<rect x="${LEFT + 190}" y="${legendY - 9}" width="10" height="10" fill="${CANARY}"/>`,
+      `<text x="${LEFT + 204}" y="${legendY}">canary</text>`,
+    );
+  }
   if (hidden > 0) {
     parts.push(`<text x="${width - RIGHT}" y="${legendY}" text-anchor="end" fill="#777">${hidden} more chunks</text>`);
   }

@@ -1,7 +1,9 @@
 // dump() on every allocator (issue 18 part 3): the versioned format, chunks
 // covered exactly by their blocks, used blocks where the live views are (by
 // address), counts and bytes agreeing with stats(), and use-after-free once
-// the allocator is disposed.
+// the allocator is disposed. An arena's runs (it does not record its
+// allocations) and a DebugAllocator's guard bytes and held-back frees are
+// checked as the format documents them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
@@ -11,6 +13,9 @@ import {
   type AllocatorDump,
   Arena,
   BuddyAllocator,
+  DebugAllocator,
+  type DebugAllocatorOptions,
+  type DumpBlock,
   FreeListAllocator,
   PoolAllocator,
   StackAllocator,
@@ -133,4 +138,162 @@ test("arena: each chunk shows its bump run; a reset frees it", () => {
   assert.ok(arena.dump().chunks.every((c) => c.blocks.every((b) => b.free)));
   arena.dispose();
   assert.throws(() => arena.dump(), (e) => e instanceof AllocationError && e.category === "use-after-free");
+});
+
+test("arena: an allocation with a chunk of its own is one block; the runs cover every allocation", () => {
+  using arena = new Arena({ capacity: 4096, growth: "linear" });
+  const small = [arena.alloc(100), arena.alloc(200, 64), arena.alloc(300)];
+  const big = arena.alloc(20_000); // larger than the next chunk would be: a chunk of its own
+  const dump = arena.dump();
+  checkShape(dump, "arena");
+  const [first] = dump.chunks;
+  const run = first.blocks[0];
+  assert.deepEqual([run.offset, run.free, run.owner], [0, false, "bump"]);
+  // The three allocations and their padding are one run, from the chunk's start to the allocation point.
+  const end = addressOf(small[2]) + small[2].length - first.address;
+  assert.equal(run.size, end);
+  assert.equal(run.requested, end, "a run's requested is its size: the arena does not keep its allocations' sizes");
+  for (const view of small) {
+    const offset = addressOf(view) - first.address;
+    assert.ok(offset >= run.offset && offset + view.length <= run.offset + run.size);
+  }
+  const own = dump.chunks.find((c) => c.address === addressOf(big))!;
+  assert.equal(own.blocks[0].owner, null, "one allocation, known exactly");
+  assert.equal(own.blocks[0].requested, 20_000, "its size is known while it is the most recent block");
+  assert.equal(own.size % 4096, 0);
+  assert.ok(own.blocks[0].size >= 20_000);
+  arena.alloc(8); // no longer the most recent: its size is the chunk's
+  const later = arena.dump().chunks.find((c) => c.address === addressOf(big))!;
+  assert.equal(later.blocks[0].requested, later.blocks[0].size);
+  assert.equal(arena.dump().chunks.flatMap((c) => c.blocks).filter((b) => !b.free).length, 2);
+});
+
+test("arena: through a DebugAllocator over it, every allocation is a block of its own", () => {
+  using arena = new Arena({ capacity: 1 << 16 });
+  const debug = new DebugAllocator(arena, { safety: false });
+  const views = [debug.alloc(100), debug.alloc(200), debug.alloc(300)];
+  const dump = debug.dump();
+  checkShape(dump, "debug");
+  assert.deepEqual(dump.chunks.map((c) => [c.address, c.size]), views.map((v) => [addressOf(v), v.length]));
+  debug.free(views[1]);
+  assert.deepEqual(debug.dump().chunks.map((c) => c.address), [addressOf(views[0]), addressOf(views[2])]);
+  assert.equal(debug.deinit(), "leak");
+});
+
+/** Used blocks that are allocations (a DebugAllocator's guard bytes are not). */
+const allocations = (dump: AllocatorDump): DumpBlock[] =>
+  dump.chunks.flatMap((c) => c.blocks.filter((b) => !b.free && b.owner !== "canary"));
+
+const debugModes: [string, DebugAllocatorOptions][] = [
+  ["default", {}],
+  ["traced", { stackTraceFrames: 4 }],
+  ["quarantine", { retainMetadata: true, poison: true }],
+  ["detachFreed", { detachFreed: true }],
+  ["counters only", { safety: false }],
+];
+
+for (const [mode, options] of debugModes) {
+  test(`debug (${mode}): dump() after allocs and frees shows each live block, in allocation order`, () => {
+    using pool = new FreeListAllocator({ capacity: 1 << 18 });
+    const debug = new DebugAllocator(pool, options);
+    const next = xorshift32(1818);
+    const live: Uint8Array[] = [];
+    const freed: { address: number; size: number }[] = [];
+    for (let step = 0; step < 80; step++) {
+      if (live.length > 0 && below(next, 3) === 0) {
+        const i = below(next, live.length);
+        freed.push({ address: addressOf(live[i]), size: live[i].length });
+        debug.free(live[i]);
+        live.splice(i, 1);
+      } else {
+        live.push(debug.alloc(1 + below(next, 900), below(next, 4) === 0 ? 64 : 16));
+      }
+    }
+    const dump = debug.dump();
+    checkShape(dump, "debug");
+    const stats = debug.stats();
+    assert.deepEqual(dump.stats, stats);
+    const used = allocations(dump);
+    assert.equal(used.length, stats.liveAllocations);
+    assert.equal(used.reduce((sum, b) => sum + b.requested, 0), stats.allocatedBytes);
+    // Live chunks in allocation order: the order `live` keeps.
+    const userAddresses = dump.chunks.flatMap((c) =>
+      c.blocks.filter((b) => !b.free && b.owner !== "canary").map((b) => c.address + b.offset)
+    );
+    assert.deepEqual(userAddresses, live.map((v) => addressOf(v)));
+    for (const view of live) {
+      const block = usedBlockAt(dump, view)!;
+      assert.ok(block !== undefined && !block.free);
+      assert.equal(block.requested, view.length);
+      assert.equal(block.size, view.length);
+      const chunk = dump.chunks.find((c) => c.blocks.includes(block))!;
+      if (options.safety === false) {
+        assert.deepEqual(chunk.blocks, [block], "counters only: the backing's block, no guard bytes");
+      } else {
+        // Header and front canary before, back canary after: 16 bytes, or the alignment before.
+        const guards = chunk.blocks.filter((b) => b !== block);
+        assert.deepEqual(guards.map((b) => [b.free, b.owner, b.requested]), [[false, "canary", 0], [
+          false,
+          "canary",
+          0,
+        ]]);
+        assert.equal(guards[0].size, block.offset);
+        assert.ok(block.offset === 16 || block.offset === 64);
+        assert.deepEqual([guards[1].offset, guards[1].size], [block.offset + block.size, 16]);
+      }
+      if (mode === "traced") assert.match(block.owner!, /dump_test\.ts:\d+:\d+\)?$/, "where it was allocated");
+      else assert.equal(block.owner, null);
+    }
+    const held = dump.chunks.filter((c) => c.blocks.some((b) => b.owner === "quarantine"));
+    if (mode === "quarantine") {
+      // Every freed block is held back (64 MiB budget): a free chunk where its outer block was.
+      assert.equal(held.length, freed.length);
+      for (const { address, size } of freed) {
+        const chunk = held.find((c) => c.address === address - 16 || c.address === address - 64)!;
+        assert.ok(chunk !== undefined, `the freed block at 0x${address.toString(16)} is held`);
+        assert.deepEqual(chunk.blocks.map((b) => b.free), [true]);
+        assert.equal(chunk.size, address - chunk.address + size + 16);
+      }
+    } else {
+      assert.equal(held.length, 0);
+    }
+    for (const view of live) debug.free(view);
+    const empty = debug.dump();
+    assert.equal(allocations(empty).length, 0);
+    assert.equal(empty.chunks.length, mode === "quarantine" ? live.length + freed.length : 0);
+    debug.dispose();
+    assert.throws(() => debug.dump(), (e) => e instanceof AllocationError && e.category === "use-after-free");
+  });
+}
+
+test("debug: dump() throws use-after-free after deinit() and once its backing is gone", () => {
+  const debug = new DebugAllocator();
+  debug.alloc(10);
+  assert.equal(debug.deinit(), "leak");
+  assert.throws(
+    () => debug.dump(),
+    (e) => e instanceof AllocationError && e.category === "use-after-free" && /deinitialized/.test(e.message),
+  );
+  const arena = new Arena({ capacity: 1 << 16 });
+  const child = new DebugAllocator(arena);
+  child.alloc(64);
+  assert.equal(child.dump().chunks.length, 1);
+  arena.dispose(); // the backing takes its memory back: the debug allocator ends with it
+  assert.throws(() => child.dump(), (e) => e instanceof AllocationError && e.category === "use-after-free");
+});
+
+test("debug: an arena scope's end retires its blocks from the dump", () => {
+  using arena = new Arena({ capacity: 1 << 16 });
+  const debug = new DebugAllocator(arena);
+  const kept = debug.alloc(32);
+  {
+    using _scope = arena.scope();
+    debug.alloc(48);
+    assert.equal(allocations(debug.dump()).length, 2);
+  }
+  const dump = debug.dump();
+  assert.deepEqual(allocations(dump).map((b) => b.requested), [32]);
+  assert.equal(usedBlockAt(dump, kept)?.requested, 32);
+  debug.free(kept);
+  debug.deinit();
 });

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   Arena,
   blockMap,
+  DebugAllocator,
   FreeListAllocator,
   heatmap,
   leakSuspicion,
@@ -151,6 +152,12 @@ badInputTable<{ dump(): unknown }>("dump() of a disposed allocator", [
   {
     name: "SystemAllocator",
     arrange: disposed(() => new SystemAllocator()),
+    act: (a) => a.dump(),
+    expect: "use-after-free",
+  },
+  {
+    name: "DebugAllocator",
+    arrange: disposed(() => new DebugAllocator()),
     act: (a) => a.dump(),
     expect: "use-after-free",
   },

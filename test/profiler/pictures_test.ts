@@ -8,7 +8,15 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { before, test } from "node:test";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
-import { blockMap, FreeListAllocator, heatmap, MemoryProfiler, PoolAllocator, SystemAllocator } from "../../mod.ts";
+import {
+  blockMap,
+  DebugAllocator,
+  FreeListAllocator,
+  heatmap,
+  MemoryProfiler,
+  PoolAllocator,
+  SystemAllocator,
+} from "../../mod.ts";
 
 before(async () => {
   const wasm = fileURLToPath(new URL("../../node_modules/@resvg/resvg-wasm/index_bg.wasm", import.meta.url));
@@ -115,4 +123,30 @@ test("blockMap: more chunks than maxChunks are counted, not drawn", () => {
   assert.match(svg, /3 more chunks/);
   assert.equal(render(svg).height, attr(svg, "height"));
   for (const block of blocks) system.free(block);
+});
+
+test("blockMap of a DebugAllocator: each block a bar, the user's bytes blue between orange canaries", () => {
+  using pool = new PoolAllocator({ blockSize: 256 });
+  const debug = new DebugAllocator(pool, { stackTraceFrames: 2 });
+  const blocks = [debug.alloc(224), debug.alloc(100), debug.alloc(160)];
+  const dump = debug.dump();
+  const svg = blockMap(dump, { width: 800, rowHeight: 30 });
+  assert.match(svg, /debug allocator/);
+  assert.match(svg, />canary<\/text>/, "the legend names the guard bytes");
+  assert.match(svg, /used 224 B at \+16 \([^)]*pictures_test\.ts:\d+:\d+/, "a block names where it was allocated");
+  const picture = render(svg);
+  assert.equal(picture.width, 800);
+  assert.equal(picture.height, attr(svg, "height"));
+  assert.equal(dump.chunks.length, 3);
+  dump.chunks.forEach((chunk, r) => {
+    const scale = (800 - 130 - 16) / chunk.size;
+    const y = 48 + r * (30 + 6) + 15;
+    const at = (offset: number) => rgb(picture, 130 + offset * scale, y);
+    const [front, user, back] = chunk.blocks;
+    assert.deepEqual(at(front.offset + front.size / 2), [0xe6, 0xa2, 0x3c], `front canary of chunk ${r}`);
+    assert.deepEqual(at(user.offset + user.size / 2), [0x3b, 0x6f, 0xb6], `user bytes of chunk ${r}`);
+    assert.deepEqual(at(back.offset + back.size / 2), [0xe6, 0xa2, 0x3c], `back canary of chunk ${r}`);
+  });
+  for (const block of blocks) debug.free(block);
+  debug.deinit();
 });

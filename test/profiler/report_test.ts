@@ -5,7 +5,14 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
-import { AllocationError, DynamicArray, FreeListAllocator, MemoryProfiler, PoolAllocator } from "../../mod.ts";
+import {
+  AllocationError,
+  DebugAllocator,
+  DynamicArray,
+  FreeListAllocator,
+  MemoryProfiler,
+  PoolAllocator,
+} from "../../mod.ts";
 
 test("report(): timeline, heatmap, block maps, leak suspects and suggestions in one file", () => {
   const dir = mkdtempSync(`${tmpdir()}/memkit-report-`);
@@ -61,4 +68,26 @@ test("report(): a missing directory is a platform error and writes nothing", () 
     (e) => e instanceof AllocationError && e.category === "platform" && /does not exist/.test(e.message),
   );
   assert.equal(existsSync(dir), false);
+});
+
+test("report(): a DebugAllocator among the sources gets its block map, its blocks and canaries in it", () => {
+  const dir = mkdtempSync(`${tmpdir()}/memkit-report-`);
+  try {
+    using pool = new PoolAllocator({ blockSize: 256 });
+    const debug = new DebugAllocator(pool);
+    using profiler = new MemoryProfiler({ sources: { checked: debug } });
+    const blocks = [debug.alloc(100), debug.alloc(200)];
+    profiler.capture();
+    const html = readFileSync(profiler.report(`${dir}/report.html`), "utf8");
+    assert.match(html, /<h3>checked<\/h3>/);
+    assert.match(html, /checked \(debug\)/, "the block map's title names the allocator's kind");
+    assert.equal(html.match(/<title>used (100|200) B at \+16<\/title>/g)?.length, 2, "each block where it is");
+    assert.equal(html.match(/<title>used 16 B at \+\d+ \(canary\)<\/title>/g)?.length, 4, "two canaries each");
+    for (const block of blocks) debug.free(block);
+    debug.dispose();
+    const after = readFileSync(profiler.report(`${dir}/after.html`), "utf8");
+    assert.match(after, /checked: released, nothing to draw/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
