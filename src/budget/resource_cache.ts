@@ -4,128 +4,26 @@
  *
  * @module
  */
-import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { checkSize, describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel } from "../pressure/pressure_level.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import type { PressureMonitor } from "../pressure/pressure_monitor.ts";
 import type { BudgetToken } from "./budget_token.ts";
+import { cacheSettings, checkCost, type ResourceCacheOptions } from "./_cache_options.ts";
+import { DisposeQueue, type DisposeReason } from "./_dispose_queue.ts";
 import { type EvictionWeights, pickVictim } from "./_eviction_score.ts";
-import { BudgetPriority, MemoryBudget } from "./memory_budget.ts";
+import {
+  type Generated,
+  type Prediction,
+  PrefetchQueue,
+  type PrefetchReport,
+  readPredictions,
+} from "./_prefetch_queue.ts";
+import type { MemoryBudget } from "./memory_budget.ts";
 
-/**
- * Why a value left a {@linkcode ResourceCache} (the `dispose` hook's third
- * argument): evicted to make room (`"evict"`), deleted, replaced by a `set` of
- * its key, dropped by `trim` or `purge`, or a prefetched value the cache
- * could not take (`"rejected"`).
- *
- * @example
- * ```ts
- * import type { DisposeReason } from "@memkit/memkit";
- *
- * const reason: DisposeReason = "evict";
- * ```
- */
-export type DisposeReason = "evict" | "delete" | "replace" | "trim" | "purge" | "rejected";
-
-/**
- * Options of {@linkcode ResourceCache}.
- *
- * @example
- * ```ts
- * import { ResourceCache, type ResourceCacheOptions } from "@memkit/memkit";
- *
- * const options: ResourceCacheOptions<string, Uint8Array> = {
- *   maxBytes: 64 * 2 ** 20,
- *   weights: { age: 0.3, size: 0.3, cost: 0.2, frequency: 0.2 },
- * };
- * const cache = new ResourceCache(options);
- * ```
- */
-export interface ResourceCacheOptions<K, V> {
-  /** The most bytes (sum of entry sizes) the cache holds. */
-  maxBytes: number;
-  /**
-   * Weights of the eviction score (non-negative, positive sum; only ratios matter).
-   * @default {{ age: 0.3, size: 0.3, cost: 0.2, frequency: 0.2 }}
-   */
-  weights?: Partial<EvictionWeights>;
-  /**
-   * How the size factor is scaled: `"limit"` divides by `maxBytes` (the default), `"largest"` by the largest
-   * entry among the candidates (size then weighs as much as age). @default {"limit"}
-   */
-  sizeScale?: "limit" | "largest";
-  /** Called with each value that leaves the cache (free native memory here). Errors are rethrown in a microtask. */
-  dispose?: (value: V, key: K, reason: DisposeReason) => void;
-  /** Count entries against this budget (one token per entry) and give way to its higher-priority requests. */
-  budget?: MemoryBudget;
-  /** The budget category of the entries. @default {"cache"} */
-  category?: string;
-  /** The priority of the entries' budget requests and of the cache's reclaimer. @default {BudgetPriority.Low} */
-  priority?: number;
-  /** Trim 30 % when this monitor rises to Medium or above (iOS's "warning"), purge at Critical. */
-  pressure?: PressureMonitor;
-  /** `prefetch` loads predictions whose probability is above this. @default {0.7} */
-  prefetchThreshold?: number;
-  /** Loads `prefetch` runs at once (across calls). @default {2} */
-  prefetchConcurrency?: number;
-  /** Entries scored per eviction (all of them when the cache holds fewer). @default {64} */
-  evictionSamples?: number;
-}
-
-/**
- * A prediction for {@linkcode ResourceCache.prefetch}.
- *
- * @example
- * ```ts
- * import type { Prediction } from "@memkit/memkit";
- *
- * const next: Prediction<string> = { key: "frame-0042", probability: 0.9 };
- * ```
- */
-export interface Prediction<K> {
-  /** The key that may be needed. */
-  key: K;
-  /** How likely, 0..1. */
-  probability: number;
-}
-
-/**
- * What a `generate` function of {@linkcode ResourceCache.prefetch} returns.
- *
- * @example
- * ```ts
- * import type { Generated } from "@memkit/memkit";
- *
- * const made: Generated<Uint8Array> = { value: new Uint8Array(1024), size: 1024, cost: 5 };
- * ```
- */
-export interface Generated<V> {
-  /** The value to cache. */
-  value: V;
-  /** Its size in bytes. */
-  size: number;
-  /** The work to recreate it. @default {1} */
-  cost?: number;
-}
-
-/**
- * What {@linkcode ResourceCache.prefetch} resolves to.
- *
- * @example
- * ```ts
- * import type { PrefetchReport } from "@memkit/memkit";
- *
- * const report: PrefetchReport<string> = { loaded: ["a"], skipped: 0, failed: [] };
- * ```
- */
-export interface PrefetchReport<K> {
-  /** Keys generated and stored, in the order they finished. */
-  loaded: K[];
-  /** Predictions not loaded: at or below the threshold, already cached or loading, set meanwhile, or not taken. */
-  skipped: number;
-  /** Keys whose `generate` threw or returned something that is not a {@linkcode Generated}. */
-  failed: { key: K; error: unknown }[];
-}
+export type { DisposeReason } from "./_dispose_queue.ts";
+export type { ResourceCacheOptions } from "./_cache_options.ts";
+export type { Generated, Prediction, PrefetchReport } from "./_prefetch_queue.ts";
 
 /**
  * What {@linkcode ResourceCache.stats} returns.
@@ -174,52 +72,6 @@ interface Entry<K, V> {
   token: BudgetToken | null;
 }
 
-const nonNegative = z.number().min(0, "must be at least 0").max(Number.MAX_VALUE, "must be finite");
-const OptionsSchema = z.object({
-  maxBytes: z.number().int("must be an integer").min(1, "must be at least 1").max(
-    MAX_BLOCK_SIZE,
-    `must be at most ${MAX_BLOCK_SIZE}`,
-  ),
-  weights: z.object({
-    age: nonNegative.optional(),
-    size: nonNegative.optional(),
-    cost: nonNegative.optional(),
-    frequency: nonNegative.optional(),
-  }).strict().optional(),
-  sizeScale: z.enum(["limit", "largest"]).optional(),
-  dispose: typeCheck<(value: unknown, key: unknown, reason: DisposeReason) => void>(
-    (v) => typeof v === "function",
-    "must be a function",
-  ).optional(),
-  budget: typeCheck<MemoryBudget>((v) => v instanceof MemoryBudget, "must be a MemoryBudget").optional(),
-  category: z.string().min(1, "must not be empty").optional(),
-  priority: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
-    .optional(),
-  pressure: typeCheck<PressureMonitor>((v) => v instanceof PressureMonitor, "must be a PressureMonitor").optional(),
-  prefetchThreshold: z.number().min(0, "must be at least 0").max(1, "must be at most 1").optional(),
-  prefetchConcurrency: z.number().int("must be an integer").min(1, "must be at least 1").max(
-    1024,
-    "must be at most 1024",
-  ).optional(),
-  evictionSamples: z.number().int("must be an integer").min(1, "must be at least 1").max(
-    4096,
-    "must be at most 4096",
-  ).optional(),
-}).strict();
-
-function checkCost(value: unknown, op: string): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`Cannot ${op} as 'cost' must be a number: current value is ${describe(value)}`);
-  }
-  if (!(value >= 0) || !Number.isFinite(value)) {
-    throw new RangeError(`Cannot ${op} as 'cost' must be a finite number from 0: current value is ${describe(value)}`);
-  }
-  return value;
-}
-
-// %TypedArray%.prototype[Symbol.iterator], shared by every typed array.
-const TYPED_ARRAY_VALUES = Object.getPrototypeOf(Uint8Array.prototype)[Symbol.iterator];
-
 /**
  * A cache limited by the bytes its entries take, not their number. Each
  * entry carries its size and its recreation cost; when room is needed, the
@@ -262,22 +114,14 @@ export class ResourceCache<K, V> implements Disposable {
   readonly #maxBytes: number;
   readonly #weights: EvictionWeights;
   readonly #scaleByLargest: boolean;
-  readonly #dispose: ((value: V, key: K, reason: DisposeReason) => void) | null;
   readonly #budget: MemoryBudget | null;
   readonly #category: string;
   readonly #priority: number;
   readonly #threshold: number;
-  readonly #concurrency: number;
   readonly #samples: number;
-  readonly #inFlight = new Set<K>();
-  readonly #waiting: (() => void)[] = [];
-  #running = 0;
-  // Dispose hooks of entries that left, run once the operation that removed them is done: user code then
-  // sees the cache's books complete, whatever it calls (delete, set, purge, a budget request that makes this
-  // cache evict); what it removes is queued behind and run by the same loop, so no entry's hook runs twice.
-  readonly #pending: [V, K, DisposeReason][] = [];
-  #depth = 0;
-  #flushing = false;
+  readonly #prefetching: PrefetchQueue<K>;
+  // Dispose hooks of entries that left, run once the operation that removed them is done.
+  readonly #hooks: DisposeQueue<K, V>;
   #unregister: (() => void) | null = null;
   #monitor: PressureMonitor | null = null;
   #listeners: number[] = [];
@@ -301,42 +145,30 @@ export class ResourceCache<K, V> implements Disposable {
    * @throws {RangeError} For out-of-range numbers, or weights whose sum is not positive.
    */
   constructor(options: ResourceCacheOptions<K, V>) {
-    const op = "create ResourceCache";
-    if (options === undefined) throw new TypeError(`Cannot ${op} as 'options' with 'maxBytes' is required`);
-    const parsed = parseOptions(OptionsSchema, options, op);
-    const w = parsed.weights ?? {};
-    this.#weights = { age: w.age ?? 0.3, size: w.size ?? 0.3, cost: w.cost ?? 0.2, frequency: w.frequency ?? 0.2 };
-    const sum = this.#weights.age + this.#weights.size + this.#weights.cost + this.#weights.frequency;
-    if (!(sum > 0) || !Number.isFinite(sum)) {
-      throw new RangeError(
-        `Cannot ${op} as 'weights' must have a positive, finite sum: current value is ${JSON.stringify(this.#weights)}`,
+    const settings = cacheSettings(options);
+    this.#weights = settings.weights;
+    this.#maxBytes = settings.maxBytes;
+    this.#scaleByLargest = settings.scaleByLargest;
+    this.#hooks = new DisposeQueue(settings.dispose);
+    this.#budget = settings.budget;
+    this.#category = settings.category;
+    this.#priority = settings.priority;
+    this.#threshold = settings.threshold;
+    this.#prefetching = new PrefetchQueue(settings.concurrency);
+    this.#samples = settings.samples;
+    if (this.#budget) {
+      this.#unregister = this.#budget.addReclaimer(
+        (wanted) => this.#hooks.run(() => this.#evictBytes(wanted, "evict")),
+        {
+          priority: this.#priority,
+        },
       );
     }
-    this.#maxBytes = parsed.maxBytes;
-    this.#scaleByLargest = parsed.sizeScale === "largest";
-    this.#dispose = (parsed.dispose as ((value: V, key: K, reason: DisposeReason) => void) | undefined) ?? null;
-    this.#budget = parsed.budget ?? null;
-    this.#category = parsed.category ?? "cache";
-    this.#priority = parsed.priority ?? BudgetPriority.Low;
-    this.#threshold = parsed.prefetchThreshold ?? 0.7;
-    this.#concurrency = parsed.prefetchConcurrency ?? 2;
-    this.#samples = parsed.evictionSamples ?? 64;
-    if (this.#budget) {
-      // A declared-category budget refuses an unknown name now, not at the first set.
-      if (!this.#budget.accepts(this.#category)) {
-        throw new TypeError(
-          `Cannot ${op} as 'category' must be one the budget accepts: current value is ${describe(this.#category)}`,
-        );
-      }
-      this.#unregister = this.#budget.addReclaimer((wanted) => this.#run(() => this.#evictBytes(wanted, "evict")), {
-        priority: this.#priority,
-      });
-    }
-    if (parsed.pressure) {
-      this.#monitor = parsed.pressure;
+    if (settings.pressure) {
+      this.#monitor = settings.pressure;
       this.#listeners = [
-        parsed.pressure.on(PressureLevel.Medium, () => this.trim(0.3)),
-        parsed.pressure.on(PressureLevel.Critical, () => this.purge()),
+        settings.pressure.on(PressureLevel.Medium, () => this.trim(0.3)),
+        settings.pressure.on(PressureLevel.Critical, () => this.purge()),
       ];
     }
   }
@@ -442,11 +274,12 @@ export class ResourceCache<K, V> implements Disposable {
     const rawCost = entry.cost;
     const cost = rawCost === undefined ? 1 : checkCost(rawCost, op);
     this.#alive("set");
-    this.#depth++; // #run without a closure on the hot path
+    const hooks = this.#hooks;
+    hooks.enter(); // hooks.run without a closure on the hot path
     try {
       return this.#store(key, value, size, cost);
     } finally {
-      this.#leave();
+      hooks.leave();
     }
   }
 
@@ -468,11 +301,12 @@ export class ResourceCache<K, V> implements Disposable {
     this.#alive("delete");
     const entry = this.#map.get(key);
     if (entry === undefined) return false;
-    this.#depth++;
+    const hooks = this.#hooks;
+    hooks.enter();
     try {
       this.#remove(entry, "delete");
     } finally {
-      this.#leave();
+      hooks.leave();
     }
     return true;
   }
@@ -506,7 +340,7 @@ export class ResourceCache<K, V> implements Disposable {
     if (!(fraction >= 0 && fraction <= 1)) {
       throw new RangeError(`Cannot ${op} as 'fraction' must be from 0 to 1: current value is ${describe(fraction)}`);
     }
-    return this.#run(() => this.#evictBytes(Math.round(this.#bytes * fraction), "trim"));
+    return this.#hooks.run(() => this.#evictBytes(Math.round(this.#bytes * fraction), "trim"));
   }
 
   /**
@@ -525,7 +359,7 @@ export class ResourceCache<K, V> implements Disposable {
    */
   purge(): number {
     this.#alive("purge");
-    return this.#run(() => this.#removeAll());
+    return this.#hooks.run(() => this.#removeAll());
   }
 
   /**
@@ -562,49 +396,14 @@ export class ResourceCache<K, V> implements Disposable {
     predictions: Iterable<Prediction<K>>,
     generate: (key: K) => Generated<V> | Promise<Generated<V>>,
   ): Promise<PrefetchReport<K>> {
-    const op = "prefetch";
-    this.#alive(op);
-    const iterator = predictions === null ? undefined : (predictions as Iterable<unknown>)?.[Symbol.iterator];
-    if (typeof iterator !== "function") {
-      throw new TypeError(`Cannot ${op} as 'predictions' must be iterable: current value is ${describe(predictions)}`);
-    }
-    // A typed array (or a Proxy of one) holds numbers, never predictions; iterating a detached one, or
-    // a Proxy, would be the engine's TypeError.
-    if (iterator === TYPED_ARRAY_VALUES) {
-      throw new TypeError(
-        `Cannot ${op} as 'predictions' must be an iterable of { key, probability }: current value is ` +
-          describe(predictions),
-      );
-    }
-    if (typeof generate !== "function") {
-      throw new TypeError(`Cannot ${op} as 'generate' must be a function: current value is ${describe(generate)}`);
-    }
-    // Read every prediction once, before anything starts (user getters run here, not later).
-    const list: Prediction<K>[] = [];
-    for (const prediction of predictions) {
-      if (typeof prediction !== "object" || prediction === null) {
-        throw new TypeError(
-          `Cannot ${op} as each prediction must be { key, probability }: current value is ${describe(prediction)}`,
-        );
-      }
-      const { key, probability } = prediction;
-      if (typeof probability !== "number") {
-        throw new TypeError(
-          `Cannot ${op} as 'probability' must be a number: current value is ${describe(probability)}`,
-        );
-      }
-      if (!(probability >= 0 && probability <= 1)) {
-        throw new RangeError(
-          `Cannot ${op} as 'probability' must be from 0 to 1: current value is ${describe(probability)}`,
-        );
-      }
-      list.push({ key, probability });
-    }
+    this.#alive("prefetch");
+    const list = readPredictions<K>(predictions, generate);
     const report: PrefetchReport<K> = { loaded: [], skipped: 0, failed: [] };
     const chosen: K[] = [];
+    const queue = this.#prefetching;
     for (const { key, probability } of list.sort((a, b) => b.probability - a.probability)) {
-      if (probability > this.#threshold && !this.#map.has(key) && !this.#inFlight.has(key)) {
-        this.#inFlight.add(key);
+      if (probability > this.#threshold && !this.#map.has(key) && !queue.has(key)) {
+        queue.add(key);
         chosen.push(key);
       } else report.skipped++;
     }
@@ -658,7 +457,7 @@ export class ResourceCache<K, V> implements Disposable {
     if (this.#disposed) return;
     // Disposed first: a dispose hook (or a reclaimer) running below cannot store into a cache that is gone.
     this.#disposed = true;
-    this.#run(() => {
+    this.#hooks.run(() => {
       this.#removeAll();
       this.#unregister?.();
       for (const id of this.#listeners) this.#monitor?.off(id);
@@ -674,32 +473,6 @@ export class ResourceCache<K, V> implements Disposable {
   #alive(op: string): void {
     if (this.#disposed) {
       throw new AllocationError("use-after-free", `Cannot ${op} as this ResourceCache was disposed`);
-    }
-  }
-
-  // Runs `body` as one operation: dispose hooks of what it removed run after it, not inside it.
-  #run<T>(body: () => T): T {
-    this.#depth++;
-    try {
-      return body();
-    } finally {
-      this.#leave();
-    }
-  }
-
-  #leave(): void {
-    this.#depth--;
-    if (this.#depth === 0 && !this.#flushing && this.#pending.length !== 0) this.#flush();
-  }
-
-  #flush(): void {
-    this.#flushing = true;
-    try {
-      for (let next = this.#pending.shift(); next !== undefined; next = this.#pending.shift()) {
-        this.#callDispose(next[0], next[1], next[2]);
-      }
-    } finally {
-      this.#flushing = false;
     }
   }
 
@@ -799,18 +572,7 @@ export class ResourceCache<K, V> implements Disposable {
     this.#map.delete(entry.key);
     this.#bytes -= entry.size;
     entry.token?.release();
-    if (this.#dispose !== null) this.#pending.push([entry.value, entry.key, reason]);
-  }
-
-  #callDispose(value: V, key: K, reason: DisposeReason): void {
-    if (this.#dispose === null) return;
-    try {
-      this.#dispose(value, key, reason);
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
+    this.#hooks.push(entry.value, entry.key, reason);
   }
 
   async #load(
@@ -818,10 +580,8 @@ export class ResourceCache<K, V> implements Disposable {
     generate: (key: K) => Generated<V> | Promise<Generated<V>>,
     report: PrefetchReport<K>,
   ): Promise<void> {
-    // A slot is counted from the moment it is taken: a load that ends hands its slot straight to the next
-    // one waiting, so a prefetch started in between (from a settled generate's .then) finds none free.
-    if (this.#running >= this.#concurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#running++;
+    const queue = this.#prefetching;
+    if (!queue.take()) await queue.wait();
     try {
       const made = await generate(key);
       if (typeof made !== "object" || made === null) {
@@ -830,7 +590,7 @@ export class ResourceCache<K, V> implements Disposable {
       const { value, size, cost } = made;
       checkSize(size, "prefetch", "size");
       const checkedCost = cost === undefined ? 1 : checkCost(cost, "prefetch");
-      const stored = !this.#disposed && !this.#map.has(key) && this.#run(() => {
+      const stored = !this.#disposed && !this.#map.has(key) && this.#hooks.run(() => {
         try {
           return this.#store(key, value, size, checkedCost);
         } catch (error) {
@@ -840,15 +600,12 @@ export class ResourceCache<K, V> implements Disposable {
       });
       if (!stored) {
         report.skipped++;
-        this.#callDispose(value, key, "rejected");
+        this.#hooks.call(value, key, "rejected");
       } else report.loaded.push(key);
     } catch (error) {
       report.failed.push({ key, error });
     } finally {
-      this.#inFlight.delete(key);
-      const next = this.#waiting.shift();
-      if (next !== undefined) next(); // the slot passes on, still counted
-      else this.#running--;
+      queue.done(key); // the slot passes on, still counted, or is freed
     }
   }
 }
