@@ -17,6 +17,7 @@ import {
   type DebugAllocatorOptions,
   type DumpBlock,
   FreeListAllocator,
+  nativeInfo,
   PoolAllocator,
   StackAllocator,
   SystemAllocator,
@@ -143,7 +144,9 @@ test("arena: each chunk shows its bump run; a reset frees it", () => {
 test("arena: an allocation with a chunk of its own is one block; the runs cover every allocation", () => {
   using arena = new Arena({ capacity: 4096, growth: "linear" });
   const small = [arena.alloc(100), arena.alloc(200, 64), arena.alloc(300)];
-  const big = arena.alloc(20_000); // larger than the next chunk would be: a chunk of its own
+  const page = nativeInfo().pageSize;
+  const bigSize = 5 * page - 100;
+  const big = arena.alloc(bigSize); // larger than the next chunk (one page) would be: a chunk of its own
   const dump = arena.dump();
   checkShape(dump, "arena");
   const [first] = dump.chunks;
@@ -159,9 +162,9 @@ test("arena: an allocation with a chunk of its own is one block; the runs cover 
   }
   const own = dump.chunks.find((c) => c.address === addressOf(big))!;
   assert.equal(own.blocks[0].owner, null, "one allocation, known exactly");
-  assert.equal(own.blocks[0].requested, 20_000, "its size is known while it is the most recent block");
-  assert.equal(own.size % 4096, 0);
-  assert.ok(own.blocks[0].size >= 20_000);
+  assert.equal(own.blocks[0].requested, bigSize, "its size is known while it is the most recent block");
+  assert.equal(own.size, 5 * page, "whole pages");
+  assert.equal(own.blocks[0].size, 5 * page);
   arena.alloc(8); // no longer the most recent: its size is the chunk's
   const later = arena.dump().chunks.find((c) => c.address === addressOf(big))!;
   assert.equal(later.blocks[0].requested, later.blocks[0].size);
