@@ -1,8 +1,8 @@
 // The live view's page: self-contained (inline script and styles, nothing
 // fetched but its own event stream). It keeps the last 300 snapshots and
-// redraws on each: bars of the native total over time (#chart, whose
-// data-count says how many snapshots arrived), and the latest bytes per
-// owner (#owners).
+// redraws on each: bars of the native total over time with their scale
+// (#chart, whose data-count says how many snapshots arrived), and the
+// latest bytes per owner (#owners).
 export const LIVE_PAGE = `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -37,12 +37,22 @@ function bytes(n) {
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
   return (i ? n.toFixed(1) : String(n)) + " " + units[i];
 }
+function label(x, y, anchor, text) {
+  const t = document.createElementNS(SVG, "text");
+  t.setAttribute("x", String(x));
+  t.setAttribute("y", String(y));
+  t.setAttribute("text-anchor", anchor);
+  t.setAttribute("font-size", "12");
+  t.setAttribute("fill", "#555");
+  t.textContent = text;
+  chart.appendChild(t);
+}
 function draw() {
   while (chart.firstChild) chart.removeChild(chart.firstChild);
   const highest = Math.max(1, ...snapshots.map((s) => s.totalAllocated));
   const width = 800 / KEEP;
   snapshots.forEach((s, i) => {
-    const h = (s.totalAllocated / highest) * 220;
+    const h = (s.totalAllocated / highest) * 200;
     const bar = document.createElementNS(SVG, "rect");
     bar.setAttribute("x", String(i * width));
     bar.setAttribute("y", String(230 - h));
@@ -51,6 +61,10 @@ function draw() {
     bar.setAttribute("fill", "#3b6fb6");
     chart.appendChild(bar);
   });
+  // The scale: bars are drawn against the highest total shown, which changes as snapshots come and go.
+  const first = snapshots[0], seconds = (snapshots[snapshots.length - 1].timestamp - first.timestamp) / 1000;
+  label(4, 14, "start", "tallest bar: " + bytes(highest) + " native");
+  label(796, 14, "end", "the last " + snapshots.length + " snapshots, " + seconds.toFixed(1) + " s");
   chart.setAttribute("data-count", String(received));
   const last = snapshots[snapshots.length - 1];
   status.textContent = received + " snapshots; latest " + bytes(last.totalAllocated) + " native, RSS " +
@@ -74,7 +88,13 @@ events.onmessage = (message) => {
   received++;
   draw();
 };
-events.onerror = () => { status.textContent = "disconnected (" + received + " snapshots)"; };
+// Each connection starts with every snapshot the profiler kept: start over rather than draw them twice.
+events.onopen = () => { snapshots.length = 0; received = 0; };
+// A stream that ends is retried by the browser; the server answers 204 once the profiler is gone, which ends it.
+events.onerror = () => {
+  status.textContent = (events.readyState === EventSource.CLOSED ? "the profiler stopped" : "disconnected, retrying") +
+    " (" + received + " snapshots)";
+};
 </script>
 </body>
 </html>

@@ -107,20 +107,39 @@ const finite = (value: unknown): number => typeof value === "number" && Number.i
 /**
  * Turns the `sources` option into probes. Names come from the record's keys,
  * or `<kind>-<index>` for an array of sources.
- * @throws {TypeError} For a source of no known kind, or `sources` that is neither an array nor an object.
+ * @throws {TypeError} For a source of no known kind, one given twice, or `sources` that is neither an array
+ *   nor an object (or is one bare source).
  */
 export function probesOf(sources: unknown, op: string): Probe[] {
   let named: [string, unknown][];
   if (Array.isArray(sources)) {
     named = sources.map((source, index) => [`${kindOf(source) ?? "source"}-${index}`, source]);
   } else if (typeof sources === "object" && sources !== null) {
+    // One source given bare would be read as a record of its own properties ("source 'kind' must be ..."):
+    // say what to write instead.
+    const kind = kindOf(sources);
+    if (kind !== null) {
+      throw new TypeError(
+        `Cannot ${op} as 'sources' must be a record of named sources or an array: current value is one ` +
+          `${kind} source (${describe(sources)}); name it, as in { sources: { heap } }, or list it: [heap]`,
+      );
+    }
     named = Object.entries(sources);
   } else {
     throw new TypeError(
       `Cannot ${op} as 'sources' must be an array or a record of sources: current value is ${describe(sources)}`,
     );
   }
+  // The same source under two names would count its bytes twice in every total.
+  const seen = new Map<unknown, string>();
   return named.map(([name, source]) => {
+    const earlier = seen.get(source);
+    if (earlier !== undefined) {
+      throw new TypeError(
+        `Cannot ${op} as source '${name}' is the same as source '${earlier}': its bytes would be counted twice`,
+      );
+    }
+    seen.set(source, name);
     const kind = kindOf(source);
     if (kind === null) {
       throw new TypeError(

@@ -34,3 +34,24 @@ export function heat(t: number): string {
 export function n(value: number): string {
   return String(Math.round(value * 100) / 100);
 }
+
+/**
+ * About how wide `text` is drawn, in pixels, at `size` pixels in a sans-serif face: the pictures
+ * cannot measure text (no DOM), so they lay it out with this and leave a margin. An average glyph is
+ * about 0.6 em (DejaVu Sans, the widest common default, and Arial/Liberation Sans are narrower).
+ */
+export function textWidth(text: string, size: number, bold = false): number {
+  return text.length * size * (bold ? 0.66 : 0.6);
+}
+
+/** `text` shortened with "…" to about `room` pixels at `size` (see `textWidth`). */
+export function clipText(text: string, room: number, size: number, bold = false): string {
+  if (textWidth(text, size, bold) <= room) return text;
+  const max = Math.max(1, Math.floor(room / (size * (bold ? 0.66 : 0.6))));
+  return max >= text.length ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** "1 snapshot", "2 snapshots". */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

@@ -5,8 +5,8 @@
  * @module
  */
 import { describe, parseOptions, z } from "../base/_validate.ts";
-import { escapeXml, formatBytes, heat, n } from "./_svg.ts";
-import type { MemorySnapshot } from "./snapshot.ts";
+import { clipText, escapeXml, formatBytes, heat, n, plural, textWidth } from "./_svg.ts";
+import { hintOf, type MemorySnapshot } from "./snapshot.ts";
 
 /**
  * Options of {@linkcode heatmap}.
@@ -45,9 +45,12 @@ const OptionsSchema = z.object({
  * Draws `snapshots` as an SVG heatmap: a row per owner (every key of
  * `categoryBreakdown` that ever held bytes, largest peak first), a column
  * per snapshot in time order, each cell coloured by the owner's bytes
- * against the largest cell (pale: little, dark red: most). Columns where
- * the total is within `peakFraction` of its maximum are peak periods,
- * outlined and labelled "peak"; the strip on top is the total.
+ * against the largest cell on a square-root scale (pale: little, dark red:
+ * most, grey: none; the legend under the picture gives the bytes of the
+ * darkest colour). Columns where the total is within `peakFraction` of its
+ * maximum are peak periods, outlined and labelled "peak"; the strip on top
+ * is the total. Columns are evenly spaced whatever the time between
+ * snapshots; the axis gives the time from the first to the last.
  *
  * @param snapshots Snapshots, oldest first (e.g. `profiler.snapshots`); at least one.
  * @param options Size, peak threshold, title.
@@ -75,7 +78,9 @@ const OptionsSchema = z.object({
 export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapOptions): string {
   const op = "draw a heatmap";
   if (!Array.isArray(snapshots)) {
-    throw new TypeError(`Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}`);
+    throw new TypeError(
+      `Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}${hintOf(snapshots)}`,
+    );
   }
   if (snapshots.length === 0) throw new RangeError(`Cannot ${op} as 'snapshots' must hold at least one snapshot`);
   for (const s of snapshots) {
@@ -104,24 +109,42 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
   const owners = [...peakOf.keys()].sort((a, b) => peakOf.get(b)! - peakOf.get(a)! || (a < b ? -1 : 1));
   const most = Math.max(1, ...peakOf.values());
   const totals = snapshots.map((s) => s.totalAllocated);
-  const highest = Math.max(...totals);
+  // A loop, not Math.max(...totals): history may keep a million snapshots, more arguments than a call takes.
+  let highest = -Infinity;
+  for (const total of totals) if (total > highest) highest = total;
+  // The label gutter shrinks with a narrow picture, so the plot never runs out of room.
+  const left = Math.min(LEFT, Math.round(width * 0.3));
+  const plot = width - left - RIGHT;
+  // The header: the title, and the summary beside it, or on a line of its own when both do not fit.
+  const summary = `peak ${formatBytes(highest)} total, ${plural(snapshots.length, "snapshot")}`;
+  const shownTitle = clipText(title, plot, 14, true);
+  const oneLine = textWidth(shownTitle, 14, true) + 12 + textWidth(summary, 11) <= plot;
+  const top = TOP + (oneLine ? 0 : 14);
   const rows = Math.max(1, owners.length);
-  const height = TOP + 24 + rows * rowHeight + BOTTOM;
-  const plot = width - LEFT - RIGHT;
+  // The time axis under the grid, and the colour legend between its two ends, or on a line of its own
+  // when it does not fit there.
+  const t0 = snapshots[0].timestamp, t1 = snapshots[snapshots.length - 1].timestamp;
+  const span = `${n((t1 - t0) / 1000)} s`;
+  const showStart = textWidth("0 s", 11) + 8 + textWidth(span, 11) <= plot;
+  const legendX = left + textWidth("0 s", 11) + 16;
+  const legendRoom = width - RIGHT - textWidth(span, 11) - 16 - legendX;
+  const legendInline = showStart && legendRoom >= legendWidth(most);
+  const height = top + 24 + rows * rowHeight + BOTTOM + (legendInline ? 0 : 16);
   const cell = plot / snapshots.length;
-  const x = (i: number) => LEFT + i * cell;
+  const x = (i: number) => left + i * cell;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
       `font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${LEFT}" y="18" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
-    `<text x="${width - RIGHT}" y="18" text-anchor="end" fill="#555">peak ${escapeXml(formatBytes(highest))} total, ` +
-      `${snapshots.length} snapshots</text>`,
+    `<text x="${left}" y="18" font-size="14" font-weight="bold">${escapeXml(shownTitle)}</text>`,
+    oneLine
+      ? `<text x="${width - RIGHT}" y="18" text-anchor="end" fill="#555">${escapeXml(summary)}</text>`
+      : `<text x="${left}" y="33" fill="#555">${escapeXml(clipText(summary, plot, 11))}</text>`,
   );
   // The total strip: one bar per snapshot, scaled to the highest total.
-  const stripTop = TOP - 16, stripHeight = 20;
-  parts.push(`<text x="${LEFT - 6}" y="${stripTop + 14}" text-anchor="end">total</text>`);
+  const stripTop = top - 16, stripHeight = 20;
+  parts.push(`<text x="${left - 6}" y="${stripTop + 14}" text-anchor="end">${clipText("total", left - 6, 11)}</text>`);
   snapshots.forEach((s, i) => {
     const h = highest > 0 ? (s.totalAllocated / highest) * stripHeight : 0;
     parts.push(
@@ -130,15 +153,17 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
       }" fill="#4a6fa5"/>`,
     );
   });
-  const gridTop = TOP + 24;
+  const gridTop = top + 24;
   owners.forEach((owner, r) => {
     const y = gridTop + r * rowHeight;
     parts.push(
-      `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.7)}" text-anchor="end">${escapeXml(clip(owner, 22))}</text>`,
+      `<text x="${left - 6}" y="${n(y + rowHeight * 0.7)}" text-anchor="end">${
+        escapeXml(clipText(owner, left - 6, 11))
+      }</text>`,
     );
     snapshots.forEach((s, i) => {
       const bytes = s.categoryBreakdown[owner] ?? 0;
-      const fill = bytes > 0 ? heat(Math.sqrt(bytes / most)) : "#f2f2f2";
+      const fill = bytes > 0 ? heat(Math.sqrt(bytes / most)) : EMPTY;
       parts.push(
         `<rect x="${n(x(i))}" y="${n(y)}" width="${n(Math.max(cell, 0.5))}" height="${rowHeight - 1}" fill="${fill}">` +
           `<title>${escapeXml(owner)}: ${escapeXml(formatBytes(bytes))}</title></rect>`,
@@ -146,10 +171,13 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
     });
   });
   if (owners.length === 0) {
-    parts.push(`<text x="${LEFT}" y="${gridTop + rowHeight * 0.7}" fill="#777">no native memory held</text>`);
+    parts.push(`<text x="${left}" y="${gridTop + rowHeight * 0.7}" fill="#777">no native memory held</text>`);
   }
-  // Peak periods: runs of columns whose total is within peakFraction of the highest.
+  // Peak periods: runs of columns whose total is within peakFraction of the highest. A label that would
+  // run into the previous one is left out (the outline still marks its period).
   const gridBottom = gridTop + rows * rowHeight;
+  const peakLabel = textWidth("peak", 11, true);
+  let labelsFreeFrom = -Infinity;
   if (highest > 0) {
     for (let i = 0; i < snapshots.length;) {
       if (totals[i] < highest * peakFraction) {
@@ -162,21 +190,64 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
         `<rect class="peak" x="${n(x(i))}" y="${stripTop - 2}" width="${n((j - i + 1) * cell)}" height="${
           n(gridBottom - stripTop + 2)
         }" fill="none" stroke="#1b5e20" stroke-width="2" stroke-dasharray="4 2"/>`,
-        `<text x="${n(x(i) + 2)}" y="${n(gridBottom + 14)}" fill="#1b5e20" font-weight="bold">peak</text>`,
       );
+      const labelX = Math.min(x(i) + 2, width - 2 - peakLabel);
+      if (labelX >= labelsFreeFrom) {
+        parts.push(
+          `<text class="peak-label" x="${n(labelX)}" y="${n(gridBottom + 14)}" fill="#1b5e20" font-weight="bold">` +
+            `peak</text>`,
+        );
+        labelsFreeFrom = labelX + peakLabel + 4;
+      }
       i = j + 1;
     }
   }
-  // Time axis: seconds since the first snapshot.
-  const t0 = snapshots[0].timestamp, t1 = snapshots[snapshots.length - 1].timestamp;
+  // Time axis: seconds since the first snapshot; the colour scale says what the darkest colour stands for.
+  const axisY = gridBottom + 32;
+  if (showStart) parts.push(`<text x="${left}" y="${axisY}" fill="#555">0 s</text>`);
+  parts.push(`<text x="${width - RIGHT}" y="${axisY}" text-anchor="end" fill="#555">${span}</text>`);
   parts.push(
-    `<text x="${LEFT}" y="${height - 8}" fill="#555">0 s</text>`,
-    `<text x="${width - RIGHT}" y="${height - 8}" text-anchor="end" fill="#555">${n((t1 - t0) / 1000)} s</text>`,
+    ...(legendInline ? legend(legendX, axisY, legendRoom, most) : legend(left, axisY + 16, plot, most)),
     `</svg>`,
   );
   return parts.join("\n");
 }
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+const EMPTY = "#f2f2f2";
+
+const STEPS = 8, STEP = 8, SCALE = "per cell, square-root scale";
+
+/** The least of the legend that is worth drawing: "0 B", the ramp, and the bytes at its end. */
+function legendWidth(most: number): number {
+  return textWidth("0 B", 11) + 4 + STEPS * STEP + 4 + textWidth(formatBytes(most), 11);
+}
+
+/** The colour legend, as much of it as fits in `room` pixels: ramp, the bytes at its end, the scale, "none". */
+function legend(x0: number, y: number, room: number, most: number): string[] {
+  const end = formatBytes(most);
+  const parts: string[] = [];
+  let x = x0;
+  const fits = (w: number) => x + w <= x0 + room;
+  if (!fits(legendWidth(most))) return parts;
+  parts.push(`<text class="legend" x="${n(x)}" y="${y}" fill="#555">0 B</text>`);
+  x += textWidth("0 B", 11) + 4;
+  for (let k = 0; k < STEPS; k++) {
+    parts.push(
+      `<rect x="${n(x + k * STEP)}" y="${y - 9}" width="${STEP}" height="10" fill="${heat(k / (STEPS - 1))}"/>`,
+    );
+  }
+  x += STEPS * STEP + 4;
+  parts.push(`<text class="legend" x="${n(x)}" y="${y}" fill="#555">${escapeXml(end)}</text>`);
+  x += textWidth(end, 11) + 6;
+  if (fits(textWidth(SCALE, 11))) {
+    parts.push(`<text class="legend" x="${n(x)}" y="${y}" fill="#555">${SCALE}</text>`);
+    x += textWidth(SCALE, 11) + 6;
+  }
+  if (fits(14 + textWidth("none", 11))) {
+    parts.push(
+      `<rect x="${n(x)}" y="${y - 9}" width="10" height="10" fill="${EMPTY}" stroke="#bbb"/>`,
+      `<text class="legend" x="${n(x + 14)}" y="${y}" fill="#555">none</text>`,
+    );
+  }
+  return parts;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { describe } from "../base/_validate.ts";
-import type { MemorySnapshot } from "./snapshot.ts";
+import { hintOf, type MemorySnapshot } from "./snapshot.ts";
 
 /**
  * One owner's growth across the window, in {@linkcode LeakSuspicion.owners}.
@@ -79,6 +79,9 @@ export interface LeakSuspicionOptions {
   window?: number;
 }
 
+/** The window when none is given. */
+export const DEFAULT_LEAK_WINDOW = 5;
+
 /**
  * Looks for native memory that only grows: the total, or any owner, growing
  * at every step across the last `window` snapshots taken after a garbage
@@ -116,13 +119,15 @@ export function leakSuspicion(
 ): LeakSuspicion {
   const op = "look for leaks";
   if (!Array.isArray(snapshots)) {
-    throw new TypeError(`Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}`);
+    throw new TypeError(
+      `Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}${hintOf(snapshots)}`,
+    );
   }
   for (const snapshot of snapshots) checkSnapshot(snapshot, op);
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
   }
-  const window = options?.window ?? 5;
+  const window = options?.window ?? DEFAULT_LEAK_WINDOW;
   if (typeof window !== "number") {
     throw new TypeError(`Cannot ${op} as 'window' must be a number: current value is ${describe(window)}`);
   }

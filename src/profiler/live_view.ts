@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { describe, parseOptions, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 import type { MemoryProfiler } from "./memory_profiler.ts";
 import type { MemorySnapshot } from "./snapshot.ts";
 import { LIVE_PAGE } from "./_live_page.ts";
@@ -48,7 +49,10 @@ export interface LiveView {
   readonly port: number;
   /** The read-only token every request must carry (`?token=`). */
   readonly token: string;
-  /** Stops serving and ends open event streams. */
+  /**
+   * Stops serving and ends open event streams. The profiler is left as it is (its timer, which the view
+   * started, keeps running without keeping the process alive): `stop()` or `dispose()` it when done.
+   */
   close(): Promise<void>;
 }
 
@@ -69,14 +73,18 @@ const OptionsSchema = z.object({
  * gets 403, anything but GET 405: the view is read-only, and other users of
  * the machine cannot read it without the token. It starts the profiler's
  * timer (through its async iterator) and, unlike the profiler, keeps the
- * process alive until `close()`.
+ * process alive until `close()`. Once the profiler is disposed (or stopped by
+ * a failing source), open streams end and `/events` answers 204, which tells
+ * a browser's EventSource not to reconnect; the page says the profiler stopped.
  *
  * @param profiler The profiler to show.
  * @param options Port and token.
- * @returns The running view, once it listens (rejected when the port cannot be bound).
+ * @returns The running view, once it listens; rejected with AllocationError("platform") when the port
+ *   cannot be bound (in use: pass another, or 0 for any free one).
  * @throws {TypeError} When `profiler` is not a MemoryProfiler, an option is mistyped, or the token is
  *   shorter than 16 characters or not made of letters, digits, '-' and '_'.
  * @throws {RangeError} For a port out of range.
+ * @throws {AllocationError} "use-after-free" when the profiler was disposed.
  *
  * @example
  * ```ts
@@ -98,17 +106,29 @@ export function serveLiveView(profiler: MemoryProfiler, options?: LiveViewOption
   if (
     typeof profiler !== "object" || profiler === null ||
     typeof (profiler as { capture?: unknown }).capture !== "function" ||
+    typeof (profiler as { start?: unknown }).start !== "function" ||
     typeof (profiler as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function"
   ) {
     throw new TypeError(`Cannot ${op} as 'profiler' must be a MemoryProfiler: current value is ${describe(profiler)}`);
   }
   // Checked here, synchronously: bad input throws at the call, not in a rejected promise.
   const parsed = parseOptions(OptionsSchema, options, op);
+  // The view starts the timer anyway; starting it here makes a disposed profiler throw at the call
+  // ("use-after-free") instead of serving a page that never gets a snapshot.
+  try {
+    profiler.start();
+  } catch (error) {
+    if (error instanceof AllocationError && error.category === "use-after-free") {
+      throw new AllocationError("use-after-free", `Cannot ${op} as this MemoryProfiler was disposed`);
+    }
+    throw error;
+  }
   return start(profiler, parsed.port ?? 0, parsed.token ?? randomToken());
 }
 
 async function start(profiler: MemoryProfiler, port: number, token: string): Promise<LiveView> {
   const streams = new Set<ServerResponse>();
+  let ended = false;
   const server: Server = createServer((request, response) => handle(request, response));
 
   function handle(request: IncomingMessage, response: ServerResponse): void {
@@ -118,7 +138,9 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
       return;
     }
     if (url.searchParams.get("token") !== token) {
-      response.writeHead(403, { "content-type": "text/plain" }).end("a token is needed\n");
+      response.writeHead(403, { "content-type": "text/plain" }).end(
+        "a token is needed: open the URL the program printed, ?token= included\n",
+      );
       return;
     }
     if (url.pathname === "/") {
@@ -131,6 +153,11 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
       return;
     }
     if (url.pathname === "/events") {
+      // Nothing more will come: 204 is what tells an EventSource to stop reconnecting.
+      if (ended) {
+        response.writeHead(204, { "cache-control": "no-store" }).end();
+        return;
+      }
       response.writeHead(200, {
         "content-type": "text/event-stream",
         "cache-control": "no-store",
@@ -145,7 +172,17 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error: Error & { code?: string }) => {
+      // The runtimes word this differently (Bun: "Failed to start server. Is port N in use?"): one error for both.
+      const why = error?.code === "EADDRINUSE" ? "it is in use" : `${error?.code ?? error?.message ?? error}`;
+      reject(
+        new AllocationError(
+          "platform",
+          `Cannot serve the live view on 127.0.0.1:${port} as ${why}: pass another port, or 0 for any free one`,
+          { cause: error, call: "listen" },
+        ),
+      );
+    });
     server.listen(port, "127.0.0.1", () => resolve());
   });
   const address = server.address();
@@ -160,8 +197,14 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
         for (const stream of streams) send(stream, snapshot);
       }
     } catch {
-      // The profiler stopped on a source's error (readable in profiler.error) or was disposed: nothing more to send.
+      // The profiler stopped on a source's error (readable in profiler.error): nothing more to send.
     }
+    // The loop ends on close(), on dispose() or on that error. In the last two, streams left open would
+    // wait forever for a snapshot: end them, so the page can say so.
+    if (!open) return;
+    ended = true;
+    for (const stream of streams) stream.end();
+    streams.clear();
   })();
 
   return {

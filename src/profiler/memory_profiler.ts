@@ -32,8 +32,9 @@ export interface MemoryProfilerOptions {
   /** Time between timed snapshots, in milliseconds (1 to an hour). @default {1000} */
   intervalMs?: number;
   /**
-   * What to watch, by name (`{ arena, cache }`) or as a list (named `<kind>-<index>`).
-   * @default {{ global: "global" }}
+   * What to watch, by name (`{ arena, cache }`) or as a list (named `<kind>-<index>`, e.g.
+   * `allocator-0`). Each source once: the same one twice would be counted twice. By default only the
+   * global allocator's counters, as `{ global: "global" }`.
    */
   sources?: Record<string, ProfilerSource> | ProfilerSource[];
   /** Snapshots kept for `snapshots`, leak suspicion and pictures (the oldest go first). @default {600} */
@@ -76,9 +77,20 @@ const OptionsSchema = z.object({
  * kept (the last `history`) for {@linkcode MemoryProfiler.leakSuspicion},
  * heatmaps and reports.
  *
- * The timer never keeps the process alive: a program that only profiles
- * must wait on something that does. A source that was disposed reads as 0
- * bytes and is listed in the snapshot's `released`.
+ * The timer never keeps the process alive, so a profiler left running
+ * never holds a program open. A `for await` loop at a module's top level
+ * still gets its snapshots (the module waits for it), but one anywhere else
+ * waits only while something else keeps the process alive: in a background
+ * function the program ends anyway, and in Deno's test runner the test
+ * fails with "Promise resolution is still pending but the event loop has
+ * already resolved" (use `capture()` there, or keep a timer of your own
+ * running, as below). A disposed allocator reads as 0 bytes (a source whose
+ * statistics then refuse to be read is also listed in the snapshot's
+ * `released`).
+ *
+ * In Deno, a collection before a snapshot (`capture({ gc: true })`,
+ * `gcEvery`) needs `--v8-flags=--expose-gc`; without it the snapshot is
+ * taken anyway, with `afterGC: false`.
  *
  * @example
  * ```ts
@@ -87,13 +99,13 @@ const OptionsSchema = z.object({
  * using arena = new Arena({ capacity: 1 << 20 });
  * using points = new DynamicArray("f32");
  * using profiler = new MemoryProfiler({ intervalMs: 20, sources: { arena, points } });
- * const keepAlive = setInterval(() => {}, 1000); // the profiler's timer alone keeps no program alive
+ * const keepAlive = setInterval(() => {}, 1000); // the profiler's timer keeps nothing alive (see above)
  * let seen = 0;
  * for await (const snapshot of profiler) { // starts the timer
  *   points.pushMany(new Float32Array(1000));
  *   arena.alloc(1024);
  *   console.log(snapshot.totalAllocated, snapshot.largestAllocations[0]?.name);
- *   if (++seen === 3) break;
+ *   if (++seen === 3) break; // the timer keeps running (unref'd) until stop() or dispose()
  * }
  * clearInterval(keepAlive);
  * ```
@@ -118,7 +130,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    * Creates a profiler (the timer starts with `start()` or `for await`).
    *
    * @param options Interval, sources, history, collection before snapshots, pressure.
-   * @throws {TypeError} For mistyped options or a source of no known kind.
+   * @throws {TypeError} For mistyped options, a source of no known kind, or the same source twice.
    * @throws {RangeError} For an interval, history or `largest` out of range (an interval ≤ 0 or NaN).
    */
   constructor(options?: MemoryProfilerOptions) {
@@ -160,7 +172,8 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   /**
    * Takes a snapshot now and records it (it also reaches every `for await` loop).
    *
-   * @param options `gc: true` asks for a garbage collection first (the default is false on demand).
+   * @param options `gc: true` asks for a full garbage collection first (default false). Bun always
+   *   allows it; Deno only with `--v8-flags=--expose-gc`, else the snapshot's `afterGC` is false.
    * @returns The snapshot.
    * @throws {AllocationError} "use-after-free" after `dispose()`; what a source's statistics throw otherwise.
    * @throws {TypeError} For mistyped options.
@@ -210,10 +223,12 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   /**
    * Writes one self-contained HTML file (inline SVG and CSS, no script,
    * nothing fetched): the latest figures, suggestions (an array using under
-   * 25 % of its capacity: `compact()`; fragmentation above 0.5:
-   * `defragment()`; an allocator holding four times what it uses; owners that
-   * only grow), a timeline of native bytes, RSS and JS heap, the heatmap, the
-   * leak suspects and a block map of every allocator source.
+   * 25 % of its capacity: `compact()`; an allocator whose fragmentation is
+   * above 0.5: `defragment()` where it has one; an allocator holding 1 MiB or
+   * more and using under a quarter of it: release what it keeps; owners that
+   * grew at every step: allocations never freed), a timeline of native bytes
+   * (on its own scale) and of RSS and JS heap, the heatmap, the leak suspects
+   * and a block map of every allocator source (a disposed one noted).
    *
    * @param path Where to write it: a path or a `file:` URL ending in `.html` (or `.htm`) in a directory that exists.
    * @returns The absolute path written.
@@ -292,7 +307,11 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     this.#timer = null;
   }
 
-  /** Stops the timer and ends every `for await` loop; later calls (but `stop`, `snapshots`) throw "use-after-free". */
+  /**
+   * Stops the timer and ends every `for await` loop. Afterwards `stop()`, `snapshots`, `leakSuspicion()`
+   * and the getters still work (on the kept snapshots); `capture()`, `start()`, `report()` and a new
+   * `for await` throw AllocationError("use-after-free").
+   */
   dispose(): void {
     this.stop();
     this.#disposed = true;

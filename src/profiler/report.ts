@@ -5,10 +5,11 @@ import type { AllocatorDump } from "../alloc/dump.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Probe } from "./_sources.ts";
-import { escapeXml, formatBytes, n } from "./_svg.ts";
+import { escapeXml, formatBytes, n, plural } from "./_svg.ts";
 import { blockMap } from "./block_map.ts";
 import { heatmap } from "./heatmap.ts";
-import type { LeakSuspicion } from "./leak_suspicion.ts";
+import { DEFAULT_LEAK_WINDOW, type LeakSuspicion } from "./leak_suspicion.ts";
+import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import type { MemorySnapshot } from "./snapshot.ts";
 
 /** What the report is made of. */
@@ -82,41 +83,68 @@ export function suggestions(input: ReportInput): Suggestion[] {
   return out;
 }
 
-/** A line chart of the total, RSS and JS heap over time. */
+/**
+ * Line charts of memory over time, in two panels with a scale each: memkit's native bytes on top, the
+ * process's RSS and JS heap below. On one scale the native line lay flat at zero whenever the process
+ * was larger than what memkit holds, which is nearly always.
+ */
 function timeline(snapshots: readonly MemorySnapshot[]): string {
-  const width = 800, height = 220, left = 70, right = 16, top = 16, bottom = 34;
-  const series: [string, string, (s: MemorySnapshot) => number][] = [
-    ["native (memkit)", "#3b6fb6", (s) => s.totalAllocated],
-    ["RSS", "#c0392b", (s) => s.rssBytes],
-    ["JS heap", "#27ae60", (s) => s.jsHeapBytes],
-  ];
-  const highest = Math.max(1, ...snapshots.flatMap((s) => series.map(([, , read]) => read(s))));
+  const width = 800, left = 70, right = 16, panel = 80, gap = 34, top = 22;
+  const height = top + panel + gap + panel + 44;
   const t0 = snapshots[0]?.timestamp ?? 0;
   const span = Math.max(1, (snapshots[snapshots.length - 1]?.timestamp ?? 0) - t0);
   const x = (s: MemorySnapshot, i: number) =>
     left + (snapshots.length > 1 ? (span > 1 ? (s.timestamp - t0) / span : i / (snapshots.length - 1)) : 0) *
       (width - left - right);
-  const y = (v: number) => top + (1 - v / highest) * (height - top - bottom);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
     `font-family="sans-serif" font-size="11" class="timeline">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    `<line x1="${left}" y1="${y(0)}" x2="${width - right}" y2="${y(0)}" stroke="#999"/>`,
-    `<text x="${left - 6}" y="${top + 8}" text-anchor="end" fill="#555">${escapeXml(formatBytes(highest))}</text>`,
-    `<text x="${left - 6}" y="${y(0)}" text-anchor="end" fill="#555">0</text>`,
-    `<text x="${left}" y="${height - 6}" fill="#555">0 s</text>`,
-    `<text x="${width - right}" y="${height - 6}" text-anchor="end" fill="#555">${n(span / 1000)} s</text>`,
   ];
-  series.forEach(([label, colour, read], k) => {
-    const points = snapshots.map((s, i) => `${n(x(s, i))},${n(y(read(s)))}`).join(" ");
+  const panels: [number, string, [string, string, (s: MemorySnapshot) => number][]][] = [
+    [top, "native memory held through memkit", [["native (memkit)", "#3b6fb6", (s) => s.totalAllocated]]],
+    [top + panel + gap, "the process", [
+      ["RSS", "#c0392b", (s) => s.rssBytes],
+      ["JS heap", "#27ae60", (s) => s.jsHeapBytes],
+    ]],
+  ];
+  for (const [y0, caption, series] of panels) {
+    let highest = 1;
+    for (const s of snapshots) for (const [, , read] of series) highest = Math.max(highest, read(s));
+    const y = (v: number) => y0 + (1 - v / highest) * panel;
     parts.push(
-      `<polyline points="${points}" fill="none" stroke="${colour}" stroke-width="2"/>`,
-      `<rect x="${left + 10 + k * 130}" y="${height - 16}" width="10" height="10" fill="${colour}"/>`,
-      `<text x="${left + 24 + k * 130}" y="${height - 7}">${escapeXml(label)}</text>`,
+      `<text x="${left}" y="${y0 - 8}" fill="#555">${escapeXml(caption)}</text>`,
+      `<line x1="${left}" y1="${y(0)}" x2="${width - right}" y2="${y(0)}" stroke="#999"/>`,
+      `<line x1="${left}" y1="${y0}" x2="${width - right}" y2="${y0}" stroke="#eee"/>`,
+      `<text x="${left - 6}" y="${y0 + 4}" text-anchor="end" fill="#555">${escapeXml(formatBytes(highest))}</text>`,
+      `<text x="${left - 6}" y="${y(0)}" text-anchor="end" fill="#555">0</text>`,
+    );
+    for (const [, colour, read] of series) {
+      const points = snapshots.map((s, i) => `${n(x(s, i))},${n(y(read(s)))}`).join(" ");
+      parts.push(`<polyline points="${points}" fill="none" stroke="${colour}" stroke-width="2"/>`);
+    }
+  }
+  const axisY = top + panel + gap + panel + 16;
+  parts.push(
+    `<text x="${left}" y="${axisY}" fill="#555">0 s</text>`,
+    `<text x="${width - right}" y="${axisY}" text-anchor="end" fill="#555">${n(span / 1000)} s</text>`,
+  );
+  const legend = panels.flatMap(([, , series]) => series);
+  legend.forEach(([label, colour], k) => {
+    parts.push(
+      `<rect x="${left + k * 130}" y="${height - 16}" width="10" height="10" fill="${colour}"/>`,
+      `<text x="${left + 14 + k * 130}" y="${height - 7}">${escapeXml(label)}</text>`,
     );
   });
   parts.push(`</svg>`);
   return parts.join("\n");
+}
+
+/** "2 (Medium)": the level's number and its name in PressureLevel; "unknown" where it could not be read. */
+function pressureName(level: PressureLevelValue | null | undefined): string {
+  if (level === null || level === undefined) return "unknown";
+  const name = Object.entries(PressureLevel).find(([, value]) => value === level)?.[0];
+  return name === undefined ? String(level) : `${level} (${name})`;
 }
 
 /** The whole report as one HTML document. */
@@ -163,14 +191,14 @@ tr.suspect td { color: #99000d; font-weight: bold; }
 </head>
 <body>
 <h1>memkit memory report</h1>
-<p>${snapshots.length} snapshots from ${escapeXml(started)}; sources: ${
+<p>${plural(snapshots.length, "snapshot")} from ${escapeXml(started)}; sources: ${
     probes.map((p) => `${escapeXml(p.name)} (${p.kind})`).join(", ") || "none"
   }.</p>
 <p>Latest: ${last ? escapeXml(formatBytes(last.totalAllocated)) : "-"} native, RSS ${
     last ? escapeXml(formatBytes(last.rssBytes)) : "-"
   }, JS heap ${last ? escapeXml(formatBytes(last.jsHeapBytes)) : "-"}, fragmentation ${
     last ? last.fragmentation.toFixed(2) : "-"
-  }, pressure level ${last?.pressureLevel ?? "unknown"}.</p>
+  }, pressure level ${pressureName(last?.pressureLevel)}.</p>
 <h2>Suggestions</h2>
 ${
     tips.length
@@ -189,6 +217,8 @@ ${snapshots.length ? heatmap(snapshots) : `<p class="note">No snapshots.</p>`}
       ? `Suspected: memory grew at every step of the last ${leaks.window} snapshots${
         leaks.afterGC ? " taken after garbage collection" : ""
       }.`
+      : leaks.window < DEFAULT_LEAK_WINDOW
+      ? `Too few snapshots to judge: ${leaks.window} of the ${DEFAULT_LEAK_WINDOW} needed.`
       : `No leak suspected over the last ${leaks.window} snapshots.`
   }</p>
 ${

@@ -42,14 +42,40 @@ export interface MemorySnapshot {
   rssBytes: number;
   /** Bytes used by the JavaScript heap (the collector's objects). */
   jsHeapBytes: number;
-  /** The memory pressure level, or null where the status cannot be read (Deno without `-A`). */
+  /**
+   * The memory pressure level, a {@linkcode PressureLevel} value (0 None, 1 Low, 2 Medium, 3 High,
+   * 4 Critical), or null where the status cannot be read (Deno without `-A`).
+   */
   pressureLevel: PressureLevelValue | null;
-  /** Whether a garbage collection was asked for (and allowed) just before. */
+  /**
+   * Whether a garbage collection ran just before: asked for (`capture({ gc: true })`, `gcEvery`) and
+   * allowed (always in Bun; in Deno only with `--v8-flags=--expose-gc`, else false).
+   */
   afterGC: boolean;
   /** Bytes reserved per budget category (`<name>.<category>`): reservations, not counted in `totalAllocated`. */
   budgetBreakdown: Record<string, number>;
-  /** Sources whose memory is gone (disposed): they read as 0 bytes. */
+  /**
+   * Sources whose statistics refuse to be read because they were disposed (a MemoryInterface): they
+   * read as 0 bytes. A disposed allocator or array is not listed: its statistics still read, as 0 bytes.
+   */
   released: string[];
+}
+
+/** ", or …": what to pass instead when `value` is a profiler given where its snapshots belong. */
+export function hintOf(value: unknown): string {
+  const snapshots = (value as { snapshots?: unknown } | null)?.snapshots;
+  return typeof value === "object" && value !== null && Array.isArray(snapshots)
+    ? ": pass its snapshots (profiler.snapshots)"
+    : "";
+}
+
+// Owners are names the user chose, and "constructor" or "__proto__" is a name like any other: a record is
+// read through Object.hasOwn (not Object.prototype's "constructor") and "__proto__" is defined, not
+// assigned (an assignment would set the record's prototype and lose the owner).
+function put(record: Record<string, number>, owner: string, bytes: number): void {
+  if (owner === "__proto__") {
+    Object.defineProperty(record, owner, { value: bytes, enumerable: true, writable: true, configurable: true });
+  } else record[owner] = bytes;
 }
 
 /** Reads every probe into a snapshot. Errors other than use-after-free propagate. */
@@ -72,17 +98,18 @@ export function takeSnapshot(
       // A disposed source holds nothing: record it as gone rather than failing every later tick.
       if (error instanceof AllocationError && error.category === "use-after-free") {
         released.push(probe.name);
-        categoryBreakdown[probe.name] = 0;
+        put(categoryBreakdown, probe.name, 0);
         continue;
       }
       throw error;
     }
     for (const entry of reading.native) {
-      categoryBreakdown[entry.owner] = (categoryBreakdown[entry.owner] ?? 0) + entry.bytes;
+      const before = Object.hasOwn(categoryBreakdown, entry.owner) ? categoryBreakdown[entry.owner] : 0;
+      put(categoryBreakdown, entry.owner, before + entry.bytes);
       total += entry.bytes;
       if (entry.bytes > 0) owners.push(entry);
     }
-    for (const entry of reading.reserved) budgetBreakdown[entry.owner] = entry.bytes;
+    for (const entry of reading.reserved) put(budgetBreakdown, entry.owner, entry.bytes);
     if (reading.weight > 0) {
       weights += reading.weight;
       weighted += reading.weight * reading.fragmentation;
