@@ -6,59 +6,16 @@
  *
  * @module
  */
-import { enterGpuCensus, type GpuCensusEntry, leaveGpuCensus } from "../base/_gpu_census.ts";
+import { enterGpuCensus, leaveGpuCensus } from "../base/_gpu_census.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { BudgetToken } from "../budget/budget_token.ts";
 import { MemoryBudget } from "../budget/memory_budget.ts";
+import { bufferLabel, type BufferRecord, checkUsable, registerBuffer, registeredBuffer } from "./_buffer_registry.ts";
+import { CATEGORIES, type GpuUsageCategory, type GpuUsageStats, usageCategory, usageNames } from "./_gpu_usage.ts";
 import { adapterDescription, gpuEntry, gpuRuntime, isRealAdapter, noAdapterError, Usage } from "./_webgpu.ts";
 
-/** What a buffer is for, as GPU memory is accounted (its first matching usage flag, in this order). */
-export type GpuUsageCategory =
-  | "readback"
-  | "upload"
-  | "uniform"
-  | "vertex"
-  | "index"
-  | "storage"
-  | "indirect"
-  | "other";
-
-const CATEGORIES: readonly GpuUsageCategory[] = [
-  "readback",
-  "upload",
-  "uniform",
-  "vertex",
-  "index",
-  "storage",
-  "indirect",
-  "other",
-];
-
-/** The accounting category of a usage mask. */
-export function usageCategory(usage: number): GpuUsageCategory {
-  if (usage & Usage.MAP_READ) return "readback";
-  if (usage & Usage.MAP_WRITE) return "upload";
-  if (usage & Usage.UNIFORM) return "uniform";
-  if (usage & Usage.VERTEX) return "vertex";
-  if (usage & Usage.INDEX) return "index";
-  if (usage & Usage.STORAGE) return "storage";
-  if (usage & Usage.INDIRECT) return "indirect";
-  return "other";
-}
-
-const USAGE_NAMES = Object.entries(Usage) as [string, number][];
-function usageNames(usage: number): string {
-  return USAGE_NAMES.filter(([, bit]) => usage & bit).map(([name]) => name).join("|");
-}
-
-/** Bytes and buffers of one usage category. */
-export interface GpuUsageStats {
-  /** Bytes of the live buffers of this category. */
-  bytes: number;
-  /** Live buffers of this category. */
-  buffers: number;
-}
+export type { GpuUsageCategory, GpuUsageStats } from "./_gpu_usage.ts";
 
 /**
  * GPU memory a {@linkcode GpuContext} accounts for: live buffers created
@@ -207,35 +164,6 @@ function checkBudget(options: GpuContextOptions, op: string): void {
     options.budget.request(0, "gpu", options.budgetPriority)?.release();
   } catch (error) {
     throw new TypeError(`Cannot ${op} as 'budget' must accept the category "gpu": ${(error as Error).message}`);
-  }
-}
-
-/** @internal memkit's own record of a buffer: sizes and usages are read from here, never from the object. */
-export interface BufferRecord {
-  readonly size: number;
-  readonly usage: number;
-  readonly category: GpuUsageCategory;
-  readonly label: string;
-  readonly census: GpuCensusEntry;
-  readonly token: BudgetToken | null;
-  /** "destroyed" through destroyBuffer or dispose; "lost" with its device. */
-  state: "live" | "destroyed" | "lost";
-}
-
-// Every buffer a GpuContext created, kept after it is destroyed (a WeakMap: it
-// never keeps one alive), so a destroyed buffer is told apart from an object
-// memkit never made. Only buffers found here reach WebGPU: a look-alike object
-// handed to bun-webgpu's native side is a segfault, and an own `size` on a real
-// buffer would fake the bounds checks.
-const registry = new WeakMap<object, { readonly context: GpuContext; readonly record: BufferRecord }>();
-
-// The intrinsic GPUBuffer.prototype.mapState getter, captured from the first
-// buffer created (an own property on a buffer cannot change what it reads).
-let mapStateGetter: ((this: GPUBuffer) => GPUBufferMapState) | null = null;
-function captureMapState(buffer: GPUBuffer): void {
-  for (let p = Object.getPrototypeOf(buffer); p !== null && mapStateGetter === null; p = Object.getPrototypeOf(p)) {
-    const getter = Object.getOwnPropertyDescriptor(p, "mapState")?.get;
-    if (getter !== undefined) mapStateGetter = getter as (this: GPUBuffer) => GPUBufferMapState;
   }
 }
 
@@ -497,12 +425,11 @@ export class GpuContext implements Disposable {
       token?.release();
       throw error;
     }
-    if (mapStateGetter === null) captureMapState(buffer);
     const category = usageCategory(d.usage);
     const census = enterGpuCensus(this.#label, label, d.size, usageNames(d.usage));
     const record: BufferRecord = { size: d.size, usage: d.usage, category, label, census, token, state: "live" };
     this.#records.set(buffer, record);
-    registry.set(buffer, { context: this, record });
+    registerBuffer(buffer, this, record);
     const usage = this.#byUsage.get(category)!;
     usage.bytes += d.size;
     usage.buffers++;
@@ -615,43 +542,19 @@ export class GpuContext implements Disposable {
 
   static {
     // memkit's record of `buffer`, checked for use by `op` on this context's device: a buffer some
-    // GpuContext created (else TypeError), on this device ("mismatched-allocator"), live ("use-after-free"),
-    // with the usage `flag` (TypeError) and unmapped (TypeError). Nothing of the object itself is read but
-    // its intrinsic map state.
+    // GpuContext created (else TypeError), on this device ("mismatched-allocator"), then usable (live, with
+    // the usage `flag`, unmapped: see checkUsable).
     bufferRecord = (gpu, buffer, flag, flagName, op, name = "buffer") => {
-      const entry = typeof buffer === "object" && buffer !== null ? registry.get(buffer) : undefined;
-      if (entry === undefined) {
-        throw new TypeError(
-          `Cannot ${op} as '${name}' must be a GPUBuffer created through a GpuContext (createBuffer, createGpuBufferFrom, ` +
-            `a pool, ring or suballocator): current value is ${describe(buffer)}`,
-        );
-      }
-      const { context, record } = entry;
-      const label = record.label === "" ? "(unlabelled)" : `"${record.label}"`;
+      const { context, record } = registeredBuffer(buffer, op, name);
       if (context !== gpu && context.device !== gpu.device) {
+        const label = bufferLabel(record);
         throw new AllocationError(
           "mismatched-allocator",
           `Cannot ${op} as buffer ${label} belongs to another GPU device (GpuContext "${context.#label}")`,
         );
       }
       gpu.#checkAlive(op);
-      if (record.state !== "live") {
-        throw new AllocationError(
-          "use-after-free",
-          `Cannot ${op} as buffer ${label} was ${record.state === "lost" ? "lost with its device" : "destroyed"}`,
-        );
-      }
-      if ((record.usage & flag) === 0) {
-        throw new TypeError(
-          `Cannot ${op} as '${name}' must have the usage ${flagName}: buffer ${label} has ${usageNames(record.usage)}`,
-        );
-      }
-      const state = mapStateGetter === null ? "unmapped" : mapStateGetter.call(buffer as GPUBuffer);
-      if (state !== "unmapped") {
-        throw new TypeError(
-          `Cannot ${op} as '${name}' must be unmapped: buffer ${label} is ${state} (call unmap() first)`,
-        );
-      }
+      checkUsable(buffer as GPUBuffer, record, flag, flagName, op, name);
       return record;
     };
   }

@@ -6,7 +6,8 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { type BufferRecord, GpuContext } from "./gpu_context.ts";
+import type { BufferRecord } from "./_buffer_registry.ts";
+import { GpuContext } from "./gpu_context.ts";
 import { checkBuffer, type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
 import { MAP_WRITE_MODE, Usage } from "./_webgpu.ts";
 

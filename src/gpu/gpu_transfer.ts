@@ -9,7 +9,8 @@ import { byteLengthOf, checkSize, checkView, describe, viewBytes } from "../base
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { DynamicArray } from "../arrays/dynamic_array.ts";
-import type { BufferRecord, GpuContext } from "./gpu_context.ts";
+import type { BufferRecord } from "./_buffer_registry.ts";
+import type { GpuContext } from "./gpu_context.ts";
 import { bufferRecord, GpuContext as GpuContextClass } from "./gpu_context.ts";
 import { MAP_READ_MODE, Usage } from "./_webgpu.ts";
 
