@@ -9,12 +9,12 @@
 import process from "node:process";
 import { Arena, FreeListAllocator, MemoryProfiler, PoolAllocator, serveLiveView } from "../mod.ts";
 
-function flag(name: string): number | undefined {
+function flag(name: string, max: number): number | undefined {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return undefined;
   const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 0) {
-    console.error(`--${name} needs a whole number, got ${process.argv[i + 1]}`);
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    console.error(`--${name} needs a whole number from 0 to ${max}, got ${process.argv[i + 1]}`);
     process.exit(2);
   }
   return value;
@@ -25,7 +25,7 @@ const entities = new PoolAllocator({ blockSize: 256 });
 const cache = new PoolAllocator({ blockSize: 1024 });
 const heap = new FreeListAllocator({ capacity: 1 << 20 });
 const profiler = new MemoryProfiler({ intervalMs: 250, sources: { frame, entities, cache, heap } });
-const view = await serveLiveView(profiler, { port: flag("port") ?? 0 });
+const view = await serveLiveView(profiler, { port: flag("port", 65_535) ?? 0 });
 console.log(`live view: ${view.url}`);
 
 const alive: Uint8Array[] = [];
@@ -50,5 +50,6 @@ async function stop(): Promise<void> {
   process.exit(0);
 }
 process.on("SIGINT", () => void stop());
-const seconds = flag("seconds");
+// A timer longer than 2^31 - 1 ms fires at once in both runtimes: a month would stop the demo straight away.
+const seconds = flag("seconds", Math.floor((2 ** 31 - 1) / 1000));
 if (seconds !== undefined) setTimeout(() => void stop(), seconds * 1000);

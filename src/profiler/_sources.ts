@@ -102,7 +102,33 @@ export function kindOf(source: unknown): SourceKind | null {
   return null;
 }
 
-const finite = (value: unknown): number => typeof value === "number" && Number.isFinite(value) ? value : 0;
+// What a source says is its own code's answer (an object only shaped like an allocator may say anything):
+// sizes are read as numbers from 0 to 2^53 - 1 (NaN, negatives and non-numbers as 0, Infinity as 2^53 - 1) and
+// fragmentation as 0 to 1, so a snapshot's totals and its weighted mean stay finite whatever a source says.
+const finite = (value: unknown): number =>
+  typeof value === "number" && value > 0 ? Math.min(value, Number.MAX_SAFE_INTEGER) : 0;
+const fraction = (value: unknown): number => typeof value === "number" && value > 0 ? Math.min(value, 1) : 0;
+
+// Calls a source's reading method as it is now (it may have been replaced since the source was
+// recognised), with memkit's TypeError, naming the source, for a method that is gone or an answer
+// that is not an object, instead of the engine's "x is not a function" or "null is not an object".
+function ask(source: unknown, method: string, name: string, ...args: string[]): Record<string, unknown> {
+  const read = (source as Record<string, unknown>)[method];
+  if (typeof read !== "function") {
+    throw new TypeError(
+      `Cannot take a snapshot as source '${name}' has no ${method}() any more: current value is ${describe(read)}`,
+    );
+  }
+  const answer = read.apply(source, args);
+  if (typeof answer !== "object" || answer === null) {
+    throw new TypeError(
+      `Cannot take a snapshot as source '${name}' ${method}() must return an object: current value is ${
+        describe(answer)
+      }`,
+    );
+  }
+  return answer;
+}
 
 /**
  * Turns the `sources` option into probes. Names come from the record's keys,
@@ -160,24 +186,24 @@ function reader(name: string, kind: SourceKind, source: unknown): () => ProbeRea
       };
     case "allocator":
       return () => {
-        const stats = (source as Allocator).stats();
+        const stats = ask(source, "stats", name);
         return {
           native: [{ owner: name, bytes: finite(stats.allocatedBytes) }],
           reserved: [],
           weight: finite(stats.capacityBytes),
-          fragmentation: finite(stats.fragmentation),
+          fragmentation: fraction(stats.fragmentation),
         };
       };
     case "array":
       return () => {
-        const bytes = finite((source as MetricsSource).metrics().memoryUsage);
+        const bytes = finite(ask(source, "metrics", name).memoryUsage);
         return { native: [{ owner: name, bytes }], reserved: [], weight: 0, fragmentation: 0 };
       };
     case "shared-array":
       return () => {
         const array = source as SharedArraySource;
         return {
-          native: [{ owner: name, bytes: finite(array.capacity) * finite(array.stride) }],
+          native: [{ owner: name, bytes: finite(finite(array.capacity) * finite(array.stride)) }],
           reserved: [],
           weight: 0,
           fragmentation: 0,
@@ -185,20 +211,24 @@ function reader(name: string, kind: SourceKind, source: unknown): () => ProbeRea
       };
     case "hal":
       return () => {
-        const hal = source as { getMemoryStats(type?: string): { usedBytes: number; fragmentation: number } };
         const native: ProbeEntry[] = [];
         let used = 0;
         for (const type of HAL_TYPES) {
-          const bytes = finite(hal.getMemoryStats(type).usedBytes);
+          const bytes = finite(ask(source, "getMemoryStats", name, type).usedBytes);
           used += bytes;
           if (bytes > 0) native.push({ owner: `${name}.${type}`, bytes });
         }
         if (native.length === 0) native.push({ owner: name, bytes: 0 });
-        return { native, reserved: [], weight: used, fragmentation: finite(hal.getMemoryStats().fragmentation) };
+        return {
+          native,
+          reserved: [],
+          weight: finite(used),
+          fragmentation: fraction(ask(source, "getMemoryStats", name).fragmentation),
+        };
       };
     case "budget":
       return () => {
-        const stats = (source as BudgetSource).stats();
+        const stats = ask(source, "stats", name) as { categories?: Record<string, { usedBytes?: unknown } | null> };
         const reserved: ProbeEntry[] = [];
         for (const [category, entry] of Object.entries(stats.categories ?? {})) {
           reserved.push({ owner: `${name}.${category}`, bytes: finite(entry?.usedBytes) });

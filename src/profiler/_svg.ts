@@ -2,9 +2,16 @@
 // escaping, byte formatting and colour ramps. SVG is written as strings so
 // the pictures need nothing from a DOM and render the same everywhere.
 
-/** Text safe inside SVG/HTML elements and attributes. */
+/**
+ * Text safe inside SVG/HTML elements and attributes. Characters XML 1.0
+ * does not allow at all (controls other than tab, newline and return, lone
+ * surrogates, U+FFFE and U+FFFF) become U+FFFD: one of them in an owner's
+ * name would otherwise make the whole SVG file unreadable.
+ */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // deno-lint-ignore no-control-regex
+  return text.toWellFormed().replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, "\uFFFD")
+    .replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** 1536 → "1.5 KiB". */

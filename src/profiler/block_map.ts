@@ -5,9 +5,10 @@
  *
  * @module
  */
-import { describe, parseOptions, z } from "../base/_validate.ts";
+import { parseOptions, z } from "../base/_validate.ts";
 import type { AllocatorDump } from "../alloc/dump.ts";
 import { escapeXml, formatBytes, n } from "./_svg.ts";
+import { fitBlocks, readDump } from "./_input.ts";
 
 /**
  * Options of {@linkcode blockMap}.
@@ -53,13 +54,17 @@ const CANARY = "#e6a23c";
  * bytes orange), free blocks grey, with a thin white edge between blocks so
  * many small free blocks show as fragmentation. The header gives the kind,
  * capacity, bytes in use and the fragmentation metric from the dump's stats;
- * hovering a block names it.
+ * hovering a block names it. Blocks narrower than a pixel are merged into
+ * one stretch (used when most of its bytes are) that names how many used and
+ * free blocks it holds, so a dump of a million blocks draws as about one
+ * rectangle per pixel. The dump is read once, into a checked copy.
  *
  * @param dump What an allocator's `dump()` returned (format "memkit.allocator-dump", version 1).
  * @param options Size, how many chunks, title.
  * @returns The SVG document, `width` wide.
  * @throws {TypeError} When `dump` is not a version 1 allocator dump, or an option is mistyped.
- * @throws {RangeError} For an option out of range.
+ * @throws {RangeError} For an option out of range, or a dump whose address, size or offset is negative, NaN
+ *   or infinite, whose block ends past its chunk, or whose fragmentation is outside 0 to 1.
  *
  * @example
  * ```ts
@@ -76,7 +81,8 @@ const CANARY = "#e6a23c";
  */
 export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string {
   const op = "draw a block map";
-  checkDump(dump, op);
+  // Read once into a checked copy: what is drawn is what was checked (see _input.ts).
+  dump = readDump(dump, op);
   const parsed = parseOptions(OptionsSchema, options, op);
   const width = parsed.width ?? 800;
   const rowHeight = parsed.rowHeight ?? 22;
@@ -86,6 +92,9 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
   const hidden = dump.chunks.length - chunks.length;
   const height = TOP + Math.max(1, chunks.length) * (rowHeight + GAP) + 40;
   const plot = width - LEFT - RIGHT;
+  // Blocks narrower than a pixel are merged: a bar draws about `pixels` rectangles at most, and a
+  // picture about 500,000 in all, however many blocks the allocator holds.
+  const pixels = Math.max(2, Math.min(plot, Math.floor(500_000 / Math.max(1, chunks.length))));
   const stats = dump.stats;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
@@ -109,7 +118,7 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
       `<rect x="${LEFT}" y="${y}" width="${plot}" height="${rowHeight}" fill="${FREE}"/>`,
     );
     const scale = chunk.size > 0 ? plot / chunk.size : 0;
-    for (const block of chunk.blocks) {
+    for (const block of fitBlocks(chunk, pixels)) {
       const bx = LEFT + block.offset * scale;
       const bw = Math.max(block.size * scale, 0.5);
       const canary = !block.free && block.owner === "canary";
@@ -144,36 +153,4 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
   }
   parts.push(`</svg>`);
   return parts.join("\n");
-}
-
-/** Checks the shape a dump must have before anything reads it. */
-export function checkDump(dump: unknown, op: string): asserts dump is AllocatorDump {
-  const d = dump as Partial<AllocatorDump> | null;
-  if (typeof d !== "object" || d === null || d.format !== "memkit.allocator-dump") {
-    throw new TypeError(
-      `Cannot ${op} as 'dump' must be what an allocator's dump() returns (format "memkit.allocator-dump"): ` +
-        `current value is ${describe(dump)}`,
-    );
-  }
-  if (d.version !== 1) {
-    throw new TypeError(`Cannot ${op} as this memkit reads dump version 1: current value is ${describe(d.version)}`);
-  }
-  const okChunks = Array.isArray(d.chunks) &&
-    d.chunks.every((c) =>
-      typeof c === "object" && c !== null && typeof c.address === "number" && typeof c.size === "number" &&
-      Array.isArray(c.blocks) &&
-      c.blocks.every((b) =>
-        typeof b === "object" && b !== null && typeof b.offset === "number" && typeof b.size === "number" &&
-        typeof b.free === "boolean" && (b.owner === null || b.owner === undefined || typeof b.owner === "string")
-      )
-    );
-  const s = d.stats;
-  if (
-    !okChunks || typeof d.kind !== "string" || typeof s !== "object" || s === null ||
-    typeof s.capacityBytes !== "number" ||
-    typeof s.allocatedBytes !== "number" || typeof s.fragmentation !== "number" ||
-    typeof s.liveAllocations !== "number"
-  ) {
-    throw new TypeError(`Cannot ${op} as 'dump' has a malformed kind, chunks, blocks or stats`);
-  }
 }

@@ -7,6 +7,7 @@
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { clipText, escapeXml, formatBytes, heat, n, plural, textWidth } from "./_svg.ts";
 import { hintOf, type MemorySnapshot } from "./snapshot.ts";
+import { fitSnapshots, readSnapshots, type SnapshotReading } from "./_input.ts";
 
 /**
  * Options of {@linkcode heatmap}.
@@ -52,11 +53,19 @@ const OptionsSchema = z.object({
  * is the total. Columns are evenly spaced whatever the time between
  * snapshots; the axis gives the time from the first to the last.
  *
- * @param snapshots Snapshots, oldest first (e.g. `profiler.snapshots`); at least one.
+ * A picture has at most one column per pixel of `width`: more snapshots
+ * than that are merged, consecutive ones into a column that shows each
+ * owner's (and the total's) peak among them. At most 50 owners get a row of
+ * their own; beyond that, those of the smallest peaks share one row
+ * ("<n> more owners", their bytes summed).
+ *
+ * @param snapshots Snapshots, oldest first (e.g. `profiler.snapshots`); at least one. Each is read once;
+ *   sizes must be finite numbers of 0 or more, timestamps finite.
  * @param options Size, peak threshold, title.
  * @returns The SVG document, `width` wide.
  * @throws {TypeError} When `snapshots` is not an array of snapshots, or an option is mistyped.
- * @throws {RangeError} For no snapshots, or an option out of range.
+ * @throws {RangeError} For no snapshots, a size that is negative, NaN or infinite, a timestamp that is not
+ *   finite, or an option out of range.
  *
  * @example
  * ```ts
@@ -83,22 +92,17 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
     );
   }
   if (snapshots.length === 0) throw new RangeError(`Cannot ${op} as 'snapshots' must hold at least one snapshot`);
-  for (const s of snapshots) {
-    if (
-      typeof s !== "object" || s === null || typeof s.totalAllocated !== "number" ||
-      typeof s.timestamp !== "number" || typeof s.categoryBreakdown !== "object" || s.categoryBreakdown === null
-    ) {
-      throw new TypeError(
-        `Cannot ${op} as every snapshot needs a numeric 'timestamp' and 'totalAllocated' and a ` +
-          `'categoryBreakdown': current value is ${describe(s)}`,
-      );
-    }
-  }
+  // Read once into checked copies: what is drawn is what was checked (see _input.ts).
+  snapshots = readSnapshots(snapshots, op, true);
   const parsed = parseOptions(OptionsSchema, options, op);
   const width = parsed.width ?? 800;
   const rowHeight = parsed.rowHeight ?? 18;
   const peakFraction = parsed.peakFraction ?? 0.9;
   const title = parsed.title ?? "Native memory by owner";
+  // At most a column per pixel and MAX_OWNER_ROWS rows (see fitSnapshots): a history of a million snapshots
+  // or a hundred thousand owners draws as a picture of megabytes, not as gigabytes of SVG.
+  const given = snapshots.length;
+  snapshots = fitSnapshots(snapshots as SnapshotReading[], width);
 
   const peakOf = new Map<string, number>();
   for (const s of snapshots) {
@@ -116,7 +120,7 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
   const left = Math.min(LEFT, Math.round(width * 0.3));
   const plot = width - left - RIGHT;
   // The header: the title, and the summary beside it, or on a line of its own when both do not fit.
-  const summary = `peak ${formatBytes(highest)} total, ${plural(snapshots.length, "snapshot")}`;
+  const summary = `peak ${formatBytes(highest)} total, ${plural(given, "snapshot")}`;
   const shownTitle = clipText(title, plot, 14, true);
   const oneLine = textWidth(shownTitle, 14, true) + 12 + textWidth(summary, 11) <= plot;
   const top = TOP + (oneLine ? 0 : 14);

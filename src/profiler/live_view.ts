@@ -4,10 +4,11 @@
  *
  * @module
  */
+import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import type { MemoryProfiler } from "./memory_profiler.ts";
+import { type MemoryProfiler, profilerState } from "./memory_profiler.ts";
 import type { MemorySnapshot } from "./snapshot.ts";
 import { LIVE_PAGE } from "./_live_page.ts";
 
@@ -103,12 +104,9 @@ const OptionsSchema = z.object({
  */
 export function serveLiveView(profiler: MemoryProfiler, options?: LiveViewOptions): Promise<LiveView> {
   const op = "serve the live view";
-  if (
-    typeof profiler !== "object" || profiler === null ||
-    typeof (profiler as { capture?: unknown }).capture !== "function" ||
-    typeof (profiler as { start?: unknown }).start !== "function" ||
-    typeof (profiler as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function"
-  ) {
+  // A MemoryProfiler of memkit's, not an object shaped like one: the request handler reads its snapshots,
+  // and a look-alike's getter that throws there would be an uncaught exception in the server.
+  if (profilerState(profiler) === null) {
     throw new TypeError(`Cannot ${op} as 'profiler' must be a MemoryProfiler: current value is ${describe(profiler)}`);
   }
   // Checked here, synchronously: bad input throws at the call, not in a rejected promise.
@@ -129,15 +127,29 @@ export function serveLiveView(profiler: MemoryProfiler, options?: LiveViewOption
 async function start(profiler: MemoryProfiler, port: number, token: string): Promise<LiveView> {
   const streams = new Set<ServerResponse>();
   let ended = false;
-  const server: Server = createServer((request, response) => handle(request, response));
+  const server: Server = createServer((request, response) => {
+    // Whatever a request makes go wrong ends that request, never the process: an exception thrown from a
+    // request listener is an uncaught exception (Bun let `GET http://[ HTTP/1.1`, without a token, through).
+    try {
+      handle(request, response);
+    } catch {
+      if (!response.headersSent) response.writeHead(400, { "content-type": "text/plain" }).end("bad request\n");
+      else response.destroy();
+    }
+  });
 
   function handle(request: IncomingMessage, response: ServerResponse): void {
-    const url = new URL(request.url ?? "/", "http://127.0.0.1");
+    // A request target that is not a path (`http://[`, which Bun passes on) is refused here, not thrown.
+    const url = URL.parse(request.url ?? "/", "http://127.0.0.1");
+    if (url === null) {
+      response.writeHead(400, { "content-type": "text/plain" }).end("bad request\n");
+      return;
+    }
     if (request.method !== "GET") {
       response.writeHead(405, { "content-type": "text/plain", allow: "GET" }).end("read-only\n");
       return;
     }
-    if (url.searchParams.get("token") !== token) {
+    if (!sameToken(url.searchParams.get("token"), token)) {
       response.writeHead(403, { "content-type": "text/plain" }).end(
         "a token is needed: open the URL the program printed, ?token= included\n",
       );
@@ -163,9 +175,11 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
         "cache-control": "no-store",
         connection: "keep-alive",
       });
-      for (const snapshot of profiler.snapshots) send(response, snapshot);
+      // The page keeps the last BACKLOG snapshots: a longer history (up to a million) is not sent to each client.
+      for (const snapshot of profiler.snapshots.slice(-BACKLOG)) send(response, snapshot);
       streams.add(response);
       request.on("close", () => streams.delete(response));
+      response.on("error", () => streams.delete(response));
       return;
     }
     response.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
@@ -194,7 +208,15 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
     try {
       for await (const snapshot of profiler) {
         if (!open) break;
-        for (const stream of streams) send(stream, snapshot);
+        for (const stream of streams) {
+          send(stream, snapshot);
+          // A client that stopped reading (a stalled tab, a paused socket) would have every later snapshot
+          // buffered for it, without bound: past SLOW_CLIENT_BYTES it is let go (a browser reconnects).
+          if (stream.writableLength > SLOW_CLIENT_BYTES) {
+            streams.delete(stream);
+            stream.destroy();
+          }
+        }
       }
     } catch {
       // The profiler stopped on a source's error (readable in profiler.error): nothing more to send.
@@ -222,6 +244,18 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
       void pump;
     },
   };
+}
+
+// Snapshots sent to a new client before the live ones: what the page keeps (KEEP in _live_page.ts).
+const BACKLOG = 300;
+// Bytes buffered for one client before it is let go: hundreds of snapshots it has not read.
+const SLOW_CLIENT_BYTES = 16 << 20;
+
+// The token compared in constant time, so the time an answer takes tells nothing about how much of a guess was right.
+function sameToken(given: string | null, token: string): boolean {
+  if (given === null || given.length !== token.length) return false;
+  const a = new TextEncoder().encode(given), b = new TextEncoder().encode(token);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function send(stream: ServerResponse, snapshot: MemorySnapshot): void {

@@ -4,18 +4,25 @@
  *
  * @module
  */
-import { existsSync, statSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { requestGC, unrefTimer } from "../../ffi/native.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { readMemoryStatus } from "../pressure/memory_status.ts";
-import { pressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
+import { PressureLevel, pressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import { type Probe, probesOf, type ProfilerSource } from "./_sources.ts";
 import { type LeakSuspicion, leakSuspicion, type LeakSuspicionOptions } from "./leak_suspicion.ts";
 import { type MemorySnapshot, takeSnapshot } from "./snapshot.ts";
 import { reportHtml } from "./report.ts";
+
+/**
+ * Whether `value` is a MemoryProfiler of this module ("live" or "disposed"), or null for anything else (an
+ * object shaped like one, a Proxy of one): for the live view. Set by the class's static block.
+ */
+export let profilerState: (value: unknown) => "live" | "disposed" | null;
 
 /**
  * Options of {@linkcode MemoryProfiler}.
@@ -119,7 +126,8 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   readonly #largest: number;
   readonly #monitor: { readonly level: PressureLevelValue } | null;
   readonly #snapshots: MemorySnapshot[] = [];
-  readonly #sinks = new Set<(snapshot: MemorySnapshot | null) => void>();
+  // Each `for await` loop's inbox: a snapshot, or null with what ended the loop (null for dispose()).
+  readonly #sinks = new Set<(snapshot: MemorySnapshot | null, error?: unknown) => void>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
   #disposed = false;
@@ -255,12 +263,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     const op = "write the profiler report";
     let target: string;
     if (typeof path === "string" && path.length > 0) target = resolve(path);
-    else if (path instanceof URL && path.protocol === "file:") target = fileURLToPath(path);
-    else {
-      throw new TypeError(
-        `Cannot ${op} as 'path' must be a non-empty string or a file: URL: current value is ${describe(path)}`,
-      );
-    }
+    else target = filePathOf(path, op);
     // Only .html files: a mistyped argument never overwrites some other file.
     if (!/\.html?$/i.test(target) || target.includes("\0")) {
       throw new TypeError(
@@ -277,9 +280,20 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
       );
     }
     const html = reportHtml({ snapshots: this.#snapshots, probes: this.#probes, leaks: this.leakSuspicion() });
+    // A source's dump() or stats() (its own code) may have disposed this profiler meanwhile.
+    this.#alive(op);
+    // Written whole or not at all: into a new file beside it, renamed over it. Writing in place, a full
+    // disk or a quota left a truncated report where the previous one was.
+    const temporary = join(directory, `.memkit-report-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
     try {
-      writeFileSync(target, html);
+      writeFileSync(temporary, html, { flag: "wx" });
+      renameSync(temporary, target);
     } catch (error) {
+      try {
+        rmSync(temporary, { force: true });
+      } catch {
+        // Nothing more can be done about a file this process could not write either.
+      }
       throw new AllocationError("platform", `Cannot ${op} to ${describe(target)}: ${(error as Error)?.message}`, {
         cause: error,
         call: "open",
@@ -324,18 +338,38 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   }
 
   /**
-   * Yields each snapshot recorded from now on (timed or captured; queued,
-   * none lost), starting the timer when it is not running. Leaving the loop
-   * leaves the timer as it is; `dispose()` ends the loop.
+   * Yields each snapshot recorded from now on (timed or captured), starting
+   * the timer when it is not running. Snapshots wait in order for a loop
+   * that is busy; one more than `history` snapshots behind loses the oldest
+   * (so an iterator that is never read again holds `history` at most).
+   * Leaving the loop leaves the timer as it is; `dispose()` ends the loop,
+   * and a source's error at a timed snapshot ends it with that error (once
+   * ended, a loop stays ended, even if the timer is started again).
    */
   async *[Symbol.asyncIterator](): AsyncIterator<MemorySnapshot> {
     this.#alive("iterate the profiler");
-    const queue: MemorySnapshot[] = [];
+    // A queue as an array and the index of its head: shift() copies the array, push() and a moving head do not.
+    let queue: MemorySnapshot[] = [];
+    let head = 0;
     let ended = false;
+    let failure: unknown = null;
     let wake: (() => void) | null = null;
-    const sink = (snapshot: MemorySnapshot | null) => {
-      if (snapshot === null) ended = true;
-      else queue.push(snapshot);
+    const history = this.#history;
+    const sink = (snapshot: MemorySnapshot | null, error: unknown = null) => {
+      if (ended) return;
+      if (snapshot === null) {
+        // The end is this loop's: it keeps the error that caused it and takes no more snapshots.
+        ended = true;
+        failure = error;
+        this.#sinks.delete(sink);
+      } else {
+        queue.push(snapshot);
+        if (queue.length - head > history) head++;
+        if (head > 1024 && head * 2 > queue.length) {
+          queue = queue.slice(head);
+          head = 0;
+        }
+      }
       wake?.();
       wake = null;
     };
@@ -343,9 +377,14 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     this.start();
     try {
       while (true) {
-        while (queue.length) yield queue.shift()!;
+        while (head < queue.length) {
+          const snapshot = queue[head++];
+          yield snapshot;
+        }
+        queue = [];
+        head = 0;
         if (ended) {
-          if (this.#error !== null) throw this.#error;
+          if (failure !== null) throw failure;
           return;
         }
         await new Promise<void>((resolve) => (wake = resolve));
@@ -364,6 +403,8 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   #record(gc: boolean): MemorySnapshot {
     const afterGC = gc && requestGC();
     const snapshot = takeSnapshot(this.#probes, this.#largest, afterGC, () => this.#pressure());
+    // Sources are read through their own code, which may have disposed this profiler: then nothing is recorded.
+    this.#alive("capture a snapshot");
     this.#snapshots.push(snapshot);
     if (this.#snapshots.length > this.#history) this.#snapshots.splice(0, this.#snapshots.length - this.#history);
     for (const sink of this.#sinks) sink(snapshot);
@@ -371,7 +412,25 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   }
 
   #pressure(): PressureLevelValue | null {
-    if (this.#monitor !== null) return this.#monitor.level;
+    if (this.#monitor !== null) {
+      // The caller's object: its level was a number when the profiler was made, but a getter may answer
+      // anything now, and the level is written into every snapshot and the report.
+      const level: unknown = this.#monitor.level;
+      if (typeof level !== "number") {
+        throw new TypeError(
+          `Cannot take a snapshot as the 'pressure' option's level must be a PressureLevel value: current value is ${
+            describe(level)
+          }`,
+        );
+      }
+      if (!Number.isInteger(level) || level < PressureLevel.None || level > PressureLevel.Critical) {
+        throw new RangeError(
+          `Cannot take a snapshot as the 'pressure' option's level must be an integer from ${PressureLevel.None} ` +
+            `to ${PressureLevel.Critical}: current value is ${describe(level)}`,
+        );
+      }
+      return level as PressureLevelValue;
+    }
     if (!this.#statusReadable) return null;
     try {
       return pressureLevel(readMemoryStatus());
@@ -383,19 +442,64 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
 
   #schedule(): void {
     if (!this.#running) return;
-    this.#timer = setTimeout(() => {
+    const timer = setTimeout(() => {
+      if (this.#timer !== timer) return;
+      // While the sources are read (their own code), #timer is null: a stop() and start() from there
+      // schedule the next tick themselves, and this tick must not schedule a second one.
+      this.#timer = null;
       try {
         this.#record(this.#gcEvery > 0 && this.#ticks++ % this.#gcEvery === 0);
       } catch (error) {
+        // Disposed from a source's reading: dispose() has stopped the timer and ended the loops.
+        if (this.#disposed) return;
         // A source failing for another reason than being gone stops the timer; the error ends every
         // `for await` loop (thrown there) and stays readable in `error`, instead of crashing the process.
         this.stop();
         this.#error = error;
-        for (const sink of [...this.#sinks]) sink(null);
+        for (const sink of [...this.#sinks]) sink(null, error);
         return;
       }
-      this.#schedule();
+      if (this.#timer === null) this.#schedule();
     }, this.#interval);
-    unrefTimer(this.#timer);
+    this.#timer = timer;
+    unrefTimer(timer);
+  }
+
+  static {
+    profilerState = (value) =>
+      typeof value === "object" && value !== null && #disposed in value
+        ? (value as MemoryProfiler).#disposed ? "disposed" : "live"
+        : null;
+  }
+}
+
+// The path a `file:` URL names, checked through URL's own internals: a Proxy of a URL, a subclass whose
+// `protocol` getter lies, a host or an encoded "/" get memkit's TypeError, not the engine's or node's.
+function filePathOf(path: unknown, op: string): string {
+  let href: string | null = null;
+  if (typeof path === "object" && path !== null) {
+    try {
+      href = URL.prototype.toString.call(path);
+    } catch {
+      // Not a URL (a Proxy of one fails the same brand check).
+    }
+  }
+  const url = href === null ? null : new URL(href);
+  if (url === null || url.protocol !== "file:") {
+    throw new TypeError(
+      `Cannot ${op} as 'path' must be a non-empty string or a file: URL: current value is ${
+        url === null ? describe(path) : describe(href)
+      }`,
+    );
+  }
+  try {
+    return fileURLToPath(url);
+  } catch (error) {
+    throw new TypeError(
+      `Cannot ${op} as 'path' must be a file: URL of a local path: current value is ${describe(href)} (${
+        (error as Error)?.message
+      })`,
+      { cause: error },
+    );
   }
 }
