@@ -70,7 +70,9 @@ const OptionsSchema = z.object({
  * Serves a live view of `profiler` on 127.0.0.1 only: `GET /?token=…` is the
  * page (self-contained: inline script and styles), `GET /events?token=…` a
  * stream of server-sent events, one JSON {@linkcode MemorySnapshot} each
- * (the kept snapshots first, then each new one). Anything without the token
+ * (the last 300 kept snapshots first, what the page shows, then each new
+ * one; a client that stops reading is let go once 16 MiB wait for it). A
+ * request that cannot be parsed gets 400; anything without the token
  * gets 403, anything but GET 405: the view is read-only, and other users of
  * the machine cannot read it without the token. It starts the profiler's
  * timer (through its async iterator) and, unlike the profiler, keeps the

@@ -183,8 +183,11 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    * @param options `gc: true` asks for a full garbage collection first (default false). Bun always
    *   allows it; Deno only with `--v8-flags=--expose-gc`, else the snapshot's `afterGC` is false.
    * @returns The snapshot.
-   * @throws {AllocationError} "use-after-free" after `dispose()`; what a source's statistics throw otherwise.
-   * @throws {TypeError} For mistyped options.
+   * @throws {AllocationError} "use-after-free" after `dispose()` (also when a source's statistics disposed it
+   *   while read: nothing is recorded); what a source's statistics throw otherwise.
+   * @throws {TypeError} For mistyped options; a source whose reading method is gone or answers a non-object; a
+   *   `pressure` object whose `level` is no longer a number.
+   * @throws {RangeError} A `pressure` object whose `level` is not an integer from 0 to 4.
    *
    * @example
    * ```ts
@@ -239,10 +242,11 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    * and a block map of every allocator source (a disposed one noted).
    *
    * @param path Where to write it: a path or a `file:` URL ending in `.html` (or `.htm`) in a directory that exists.
-   * @returns The absolute path written.
-   * @throws {TypeError} When `path` is not a string or a file URL, or does not end in `.html`.
+   * @returns The absolute path written: whole or not at all (a new file beside it is renamed over it, so a
+   *   failed write leaves what was there as it was; a symbolic link there is replaced, not written through).
+   * @throws {TypeError} When `path` is not a string or a file URL of a local path, or does not end in `.html`.
    * @throws {AllocationError} "platform" when the directory does not exist or the file cannot be written;
-   *   "use-after-free" after `dispose()`.
+   *   "use-after-free" after `dispose()` (also when a source's `dump()` or `stats()` disposed it meanwhile).
    *
    * @example
    * ```ts
