@@ -14,13 +14,13 @@ import { Ledger } from "./_ledger.ts";
 import { type Extent, RetainedExtents } from "./_retained_extents.ts";
 import { registerTrimmer } from "../base/_trimmers.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
+import { describeBlock, EmptyBlocks, interiorError, type ListedBlock, unlistBlock } from "./_own_blocks.ts";
 import { platformError } from "../base/_platform_error.ts";
 import {
   bufferOf,
   checkAlignment,
   checkSize,
   checkView,
-  describe,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -92,7 +92,7 @@ interface Block {
   readonly reused?: boolean;
 }
 
-interface LiveBlock extends Block {
+interface LiveBlock extends Block, ListedBlock {
   readonly owner: SystemAllocator;
   /** Its line in the census of native memory (the leak check at exit). */
   readonly census: CensusEntry;
@@ -147,7 +147,7 @@ export class SystemAllocator implements Allocator, Disposable {
   readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("system", "SystemAllocator");
   readonly #blocks: LiveBlock[] = [];
-  readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
+  readonly #emptyBlocks = new EmptyBlocks();
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
   readonly #retained: RetainedExtents;
@@ -202,7 +202,7 @@ export class SystemAllocator implements Allocator, Disposable {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
-    if (size === 0) return this.#empty();
+    if (size === 0) return this.#emptyBlocks.view();
     const block = this.#allocateBlock(size, alignment);
     if (block === null) return null;
     return this.#adopt(block);
@@ -223,6 +223,7 @@ export class SystemAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "double-free", "invalid-free" (foreign or interior view) or "mismatched-allocator".
    */
   free(view: ArrayBufferView): void {
+    // The checks LockedBlocks.free makes too, inline here: this is the hot path, and the block lookup differs.
     checkView(view, "free");
     this.#ledger.guard("free");
     const buffer = bufferOf(view);
@@ -231,8 +232,8 @@ export class SystemAllocator implements Allocator, Disposable {
       if (this.#emptyBlocks.has(buffer)) return; // alloc(0)'s block: nothing to return
       throw this.#unknownBlock(view, "free");
     }
-    if (offsetOf(view) !== 0) throw this.#interior(view, block, "free");
-    if (isDetached(block.buffer)) throw transferredError("free", this.#describe(block));
+    if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
+    if (isDetached(block.buffer)) throw transferredError("free", describeBlock(block));
     this.#release(buffer, block, "SystemAllocator.free() released it");
   }
 
@@ -243,6 +244,7 @@ export class SystemAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "out-of-memory" (the old block stays valid), "use-after-free", "invalid-free", "mismatched-allocator".
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
+    // The checks LockedBlocks.resize makes too, inline for the reasons of free.
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     this.#ledger.guard("resize");
@@ -252,14 +254,14 @@ export class SystemAllocator implements Allocator, Disposable {
       if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
       throw this.#unknownBlock(view, "resize");
     }
-    if (offsetOf(view) !== 0) throw this.#interior(view, block, "resize");
+    if (offsetOf(view) !== 0) throw interiorError(view, block, "resize");
     if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
-      throw transferredError("resize", this.#describe(block));
+      throw transferredError("resize", describeBlock(block));
     }
     const reason = "SystemAllocator.resize() moved it";
     if (newSize === 0) {
       this.#release(buffer, block, reason);
-      return this.#empty();
+      return this.#emptyBlocks.view();
     }
     if (newSize === block.size) {
       // Same place, same size: only the old views are detached, as promised.
@@ -378,12 +380,6 @@ export class SystemAllocator implements Allocator, Disposable {
     this.dispose();
   }
 
-  #empty(): Uint8Array {
-    const view = new Uint8Array(0);
-    this.#emptyBlocks.add(bufferOf(view));
-    return view;
-  }
-
   #lastReason = "";
 
   #allocateBlock(size: number, align: number): Block | null {
@@ -468,13 +464,7 @@ export class SystemAllocator implements Allocator, Disposable {
   }
 
   #forgetRecord(block: LiveBlock): void {
-    // Swap-remove from the live list.
-    const last = this.#blocks.pop()!;
-    if (last !== block) {
-      this.#blocks[block.index] = last;
-      last.index = block.index;
-    }
-    block.index = -1;
+    unlistBlock(this.#blocks, block);
     leaveCensus(block.census);
     this.#ledger.freed(block.size);
   }
@@ -524,20 +514,8 @@ export class SystemAllocator implements Allocator, Disposable {
     return this.#retained.bytes;
   }
 
-  #describe(block: LiveBlock): string {
-    return `the ${block.size}-byte block at 0x${block.address.toString(16)}`;
-  }
-
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {
     // Freed blocks' buffers are detached, so a detached view means its memory was released.
     return foreignBlockError(view, op, this, "SystemAllocator");
-  }
-
-  #interior(view: ArrayBufferView, block: LiveBlock, op: "free" | "resize"): AllocationError {
-    return new AllocationError(
-      "invalid-free",
-      `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)} of a ${block.size}-byte block: ` +
-        "pass a view that starts at the block's first byte",
-    );
   }
 }

@@ -15,12 +15,13 @@ import { detach, isDetached, mayRelease, transferredError } from "../base/_detac
 import { type CensusEntry, type CensusOwner, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
 import { platformError } from "../base/_platform_error.ts";
 import { createStamp } from "../base/_stamp.ts";
-import { bufferOf, checkAlignment, checkSize, checkView, describe, offsetOf } from "../base/_validate.ts";
+import { bufferOf, checkAlignment, checkSize, checkView, offsetOf } from "../base/_validate.ts";
 import type { AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { LeaseTable, registerLeases } from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
 import { foreignBlockError, registerOwner } from "../alloc/_ownership.ts";
+import { describeBlock, EmptyBlocks, interiorError, type ListedBlock, unlistBlock } from "../alloc/_own_blocks.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { memlockError } from "./_memlock_limit.ts";
 
@@ -53,12 +54,10 @@ interface Block {
   readonly align: number;
 }
 
-interface LiveBlock extends Block {
+interface LiveBlock extends Block, ListedBlock {
   /** The public allocator that handed it out. */
   readonly owner: object;
   readonly census: CensusEntry;
-  /** Position in the owner's list of live blocks; -1 once released. */
-  index: number;
   readonly buffer: ArrayBuffer;
 }
 
@@ -72,7 +71,7 @@ export class LockedBlocks {
   readonly #ledger: Ledger;
   readonly #leases = new LeaseTable();
   readonly #blocks: LiveBlock[] = [];
-  readonly #emptyBlocks = new WeakSet<ArrayBufferLike>();
+  readonly #emptyBlocks = new EmptyBlocks();
   readonly #censusOwner: CensusOwner;
   #lockedBytes = 0;
   #lastError: AllocationError | null = null;
@@ -108,7 +107,7 @@ export class LockedBlocks {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
-    if (size === 0) return this.#empty();
+    if (size === 0) return this.#emptyBlocks.view();
     const block = this.#map(size, alignment);
     return block === null ? null : this.#adopt(block, null);
   }
@@ -118,6 +117,7 @@ export class LockedBlocks {
   }
 
   free(view: ArrayBufferView): void {
+    // SystemAllocator.free makes these checks inline (its hot path); here a transferred secret is wiped too.
     checkView(view, "free");
     this.#ledger.guard("free");
     const buffer = bufferOf(view);
@@ -126,9 +126,9 @@ export class LockedBlocks {
       if (this.#emptyBlocks.has(buffer)) return;
       throw foreignBlockError(view, "free", this.#facade, this.#config.name);
     }
-    if (offsetOf(view) !== 0) throw this.#interior(view, block, "free");
+    if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
     if (isDetached(block.buffer)) {
-      const refused = transferredError("free", this.#describe(block));
+      const refused = transferredError("free", describeBlock(block));
       if (!this.#config.wipe) throw refused;
       // A secret is wiped even so: the buffer that went away must not read the key after its owner freed it.
       this.#wipeByAddress(block);
@@ -138,6 +138,7 @@ export class LockedBlocks {
   }
 
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
+    // SystemAllocator.resize makes these checks inline too (see free).
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     this.#ledger.guard("resize");
@@ -147,14 +148,14 @@ export class LockedBlocks {
       if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
       throw foreignBlockError(view, "resize", this.#facade, this.#config.name);
     }
-    if (offsetOf(view) !== 0) throw this.#interior(view, block, "resize");
+    if (offsetOf(view) !== 0) throw interiorError(view, block, "resize");
     if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
-      throw transferredError("resize", this.#describe(block));
+      throw transferredError("resize", describeBlock(block));
     }
     const reason = `${this.#config.name}.resize() moved it`;
     if (newSize === 0) {
       this.#release(block, reason);
-      return this.#empty();
+      return this.#emptyBlocks.view();
     }
     // Unfenced blocks start at their first page: one that keeps its page count stays where it is. A fenced
     // block ends at its upper guard page, so any other size starts elsewhere and moves.
@@ -193,6 +194,7 @@ export class LockedBlocks {
 
   // ---------------------------------------------------------------- mapping
 
+  // Not SystemAllocator's mapping: guard pages, MADV_DONTDUMP and mlock, all undone when one step fails.
   // Maps, fences, marks and locks the pages of one block; null (the reason in
   // #lastError, nothing left mapped) when the kernel refuses any step.
   #map(size: number, align: number): Block | null {
@@ -247,6 +249,7 @@ export class LockedBlocks {
   }
 
   // A view over a freshly mapped block, or null (its pages given back) when the runtime cannot view it.
+  // Not SystemAllocator's #adopt: the census and the locked bytes count the mapped data pages, not the block.
   #adopt(block: Block, keep: CensusOwner | null): Uint8Array | null {
     let buffer: ArrayBuffer;
     try {
@@ -297,12 +300,7 @@ export class LockedBlocks {
       else this.#wipeByAddress(block); // transferred away: the pages stay mapped below, so zero them now
     }
     detach(block.buffer, block.address, block.size); // records a theft found now (dispose)
-    const last = this.#blocks.pop()!;
-    if (last !== block) {
-      this.#blocks[block.index] = last;
-      last.index = block.index;
-    }
-    block.index = -1;
+    unlistBlock(this.#blocks, block);
     leaveCensus(block.census);
     this.#lockedBytes -= block.dataLength;
     this.#ledger.freed(block.size);
@@ -319,23 +317,5 @@ export class LockedBlocks {
     const scratch = native.wrap(block.address, block.size);
     intrinsic.fill(new Uint8Array(scratch), 0);
     intrinsic.detach(scratch);
-  }
-
-  #empty(): Uint8Array {
-    const view = new Uint8Array(0);
-    this.#emptyBlocks.add(bufferOf(view));
-    return view;
-  }
-
-  #describe(block: LiveBlock): string {
-    return `the ${block.size}-byte block at 0x${block.address.toString(16)}`;
-  }
-
-  #interior(view: ArrayBufferView, block: LiveBlock, op: "free" | "resize"): AllocationError {
-    return new AllocationError(
-      "invalid-free",
-      `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)} of a ${block.size}-byte block: ` +
-        "pass a view that starts at the block's first byte",
-    );
   }
 }
