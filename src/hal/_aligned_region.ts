@@ -5,23 +5,10 @@
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
+import { zeroStats } from "../alloc/_zero_stats.ts";
 import { bufferOf, checkAlignment, checkView, describe, isDetached, lengthOf } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
-
-const EMPTY_STATS: Omit<AllocatorStats, "kind"> = {
-  capacityBytes: 0,
-  allocatedBytes: 0,
-  availableBytes: 0,
-  peakBytes: 0,
-  liveAllocations: 0,
-  totalAllocations: 0,
-  totalFrees: 0,
-  failedAllocations: 0,
-  largestFreeBlock: 0,
-  fragmentation: 0,
-  overheadBytes: 0,
-};
 
 export class AlignedRegion implements Allocator, Disposable {
   /** Always `"free-list"`: a region is a TLSF heap. */
@@ -89,7 +76,7 @@ export class AlignedRegion implements Allocator, Disposable {
 
   /** The heap's counters (zeros before its first use). */
   stats(): AllocatorStats {
-    return this.#heap === null || this.#ended ? { kind: "free-list", ...EMPTY_STATS } : this.#heap.stats();
+    return this.#heap === null || this.#ended ? zeroStats("free-list") : this.#heap.stats();
   }
 
   /** Returns the heap's memory; every view reads as length 0 and later calls throw "use-after-free". */

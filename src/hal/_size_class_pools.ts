@@ -6,6 +6,7 @@
 // goes straight to the class pool.
 import { native } from "../../ffi/native.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
+import { zeroStats } from "../alloc/_zero_stats.ts";
 import { PoolAllocator } from "../alloc/pool_allocator.ts";
 import { checkAlignment, checkSize, checkView, describe, lengthOf, viewBytes } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -103,20 +104,7 @@ export class SizeClassPools implements Allocator, Disposable {
 
   /** The sums over the class pools (`peakBytes` is the sum of each class's peak). */
   stats(): AllocatorStats {
-    const total: AllocatorStats = {
-      kind: "pool",
-      capacityBytes: 0,
-      allocatedBytes: 0,
-      availableBytes: 0,
-      peakBytes: 0,
-      liveAllocations: 0,
-      totalAllocations: 0,
-      totalFrees: 0,
-      failedAllocations: 0,
-      largestFreeBlock: 0,
-      fragmentation: 0,
-      overheadBytes: 0,
-    };
+    const total = zeroStats("pool");
     for (const pool of this.#pools) {
       if (pool === undefined) continue;
       const s = pool.stats();
