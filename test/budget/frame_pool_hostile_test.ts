@@ -8,22 +8,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { fixture, runChild } from "../_helpers.ts";
-
-function outcomes(group: string): Map<string, string> {
-  const child = runChild(fixture("budget_hostile.ts"), {}, [group]);
-  assert.equal(child.signal, null, `${group} crashed: ${child.stderr}`);
-  assert.equal(child.status, 0, child.stderr);
-  const lines = child.stdout.trim().split("\n");
-  assert.equal(lines.at(-1), "DONE", child.stdout);
-  // `label: outcome`, where a label may hold ": " and an outcome does not.
-  return new Map(
-    lines.slice(0, -1).map((line) => {
-      const at = line.lastIndexOf(": ");
-      return [line.slice(0, at), line.slice(at + 2)];
-    }),
-  );
-}
+import { outcomes } from "./_budget_hostile.ts";
 
 test("frames and frame sets: private geometry, forged or proxied sets and frames are TypeErrors (t12, t18)", () => {
   const seen = outcomes("frame-forged");

@@ -7,12 +7,12 @@ import {
   BudgetPriority,
   BudgetToken,
   MemoryBudget,
-  type MemoryStatus,
   PressureLevel,
   type PressureLevelValue,
   PressureMonitor,
   readMemoryStatus,
 } from "../../mod.ts";
+import { reading } from "../_pressure_readings.ts";
 
 const MiB = 2 ** 20;
 
@@ -172,20 +172,6 @@ test("a total falling below what is used asks every reclaimer, whatever its prio
   assert.equal(budget.usedBytes, 250);
   assert.equal(budget.request(51, "low", BudgetPriority.Critical), null, "reclaimers hold nothing below Critical now");
 });
-
-function reading(level: PressureLevelValue): MemoryStatus {
-  const availableBytes = { 0: 900, 1: 400, 2: 200, 3: 80, 4: 10 }[level];
-  return {
-    totalBytes: 1000,
-    availableBytes,
-    limitBytes: null,
-    usedBytes: 1000 - availableBytes,
-    rssBytes: 0,
-    psi: null,
-    source: "linux-meminfo",
-    events: null,
-  };
-}
 
 test("a budget given a monitor follows its level up and back down", async () => {
   let next = reading(PressureLevel.High);

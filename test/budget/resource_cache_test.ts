@@ -9,12 +9,11 @@ import {
   BudgetPriority,
   type DisposeReason,
   MemoryBudget,
-  type MemoryStatus,
   PressureLevel,
-  type PressureLevelValue,
   PressureMonitor,
   ResourceCache,
 } from "../../mod.ts";
+import { reading } from "../_pressure_readings.ts";
 
 // A cache with only one factor of the score switched on, recording what left.
 function only(factor: "age" | "size" | "cost" | "frequency", maxBytes = 300) {
@@ -134,20 +133,6 @@ test("with a budget, entries hold tokens and a higher-priority request makes the
     "a category the budget does not declare",
   );
 });
-
-function reading(level: PressureLevelValue): MemoryStatus {
-  const availableBytes = { 0: 900, 1: 400, 2: 200, 3: 80, 4: 10 }[level];
-  return {
-    totalBytes: 1000,
-    availableBytes,
-    limitBytes: null,
-    usedBytes: 1000 - availableBytes,
-    rssBytes: 0,
-    psi: null,
-    source: "linux-meminfo",
-    events: null,
-  };
-}
 
 test("pressure: a rise to warning (Medium) trims 30 %, Critical purges, a disposed cache is left alone", () => {
   let next = reading(PressureLevel.None);

@@ -4,22 +4,7 @@
 // for good. Each group runs in a child process: a regression here is a crash.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fixture, runChild } from "../_helpers.ts";
-
-function outcomes(group: string): Map<string, string> {
-  const child = runChild(fixture("budget_hostile.ts"), {}, [group]);
-  assert.equal(child.signal, null, `${group} crashed: ${child.stderr}`);
-  assert.equal(child.status, 0, child.stderr);
-  const lines = child.stdout.trim().split("\n");
-  assert.equal(lines.at(-1), "DONE", child.stdout);
-  // `label: outcome`, where a label may hold ": " and an outcome does not.
-  return new Map(
-    lines.slice(0, -1).map((line) => {
-      const at = line.lastIndexOf(": ");
-      return [line.slice(0, at), line.slice(at + 2)];
-    }),
-  );
-}
+import { outcomes } from "./_budget_hostile.ts";
 
 test("resource state is private: own properties, Proxies and forged resources change nothing (t17, t18, t20, t10)", () => {
   const seen = outcomes("heap-forged");

@@ -8,7 +8,6 @@ import { test } from "node:test";
 import {
   FramePool,
   MemoryBudget,
-  type MemoryStatus,
   PressureLevel,
   type PressureLevelValue,
   PressureMonitor,
@@ -17,20 +16,7 @@ import {
   respondToPressure,
 } from "../../mod.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
-
-function reading(level: PressureLevelValue): MemoryStatus {
-  const availableBytes = { 0: 900, 1: 400, 2: 200, 3: 80, 4: 10 }[level];
-  return {
-    totalBytes: 1000,
-    availableBytes,
-    limitBytes: null,
-    usedBytes: 1000 - availableBytes,
-    rssBytes: 0,
-    psi: null,
-    source: "linux-meminfo",
-    events: null,
-  };
-}
+import { reading } from "../_pressure_readings.ts";
 
 const MiB = 2 ** 20;
 const hd = { width: 640, height: 480, bytesPerPixel: 4 };

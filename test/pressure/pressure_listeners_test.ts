@@ -4,23 +4,8 @@
 // rose. Falls are never heard (the async iterator sees them).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type MemoryStatus, PressureLevel, type PressureLevelValue, PressureMonitor } from "../../mod.ts";
-
-// A reading at each level by the default bands (fraction of 1000 bytes available).
-const AVAILABLE: Record<PressureLevelValue, number> = { 0: 900, 1: 400, 2: 200, 3: 80, 4: 10 };
-function reading(level: PressureLevelValue, events: MemoryStatus["events"] = null): MemoryStatus {
-  const availableBytes = AVAILABLE[level];
-  return {
-    totalBytes: 1000,
-    availableBytes,
-    limitBytes: null,
-    usedBytes: 1000 - availableBytes,
-    rssBytes: 0,
-    psi: null,
-    source: "linux-meminfo",
-    events,
-  };
-}
+import { PressureLevel, type PressureLevelValue, PressureMonitor } from "../../mod.ts";
+import { reading } from "../_pressure_readings.ts";
 
 // A monitor fed a list of readings (hysteresis 1: each lower reading takes the level down one step),
 // with one listener per level from Low to Critical recording what it heard.
