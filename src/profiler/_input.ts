@@ -203,9 +203,12 @@ export function fitSnapshots(snapshots: readonly SnapshotReading[], plot: number
 export function readDump(dump: unknown, op: string): AllocatorDump {
   const d = typeof dump === "object" && dump !== null ? { ...(dump as AllocatorDump) } : null;
   if (d === null || d.format !== "memkit.allocator-dump") {
+    // An allocator itself is the natural mistake: say what to pass instead.
+    const allocator = d !== null && typeof (dump as { dump?: unknown }).dump === "function";
     throw new TypeError(
-      `Cannot ${op} as 'dump' must be what an allocator's dump() returns (format "memkit.allocator-dump"): ` +
-        `current value is ${describe(dump)}`,
+      `Cannot ${op} as 'dump' must be what an allocator's dump() returns (format "memkit.allocator-dump")${
+        allocator ? ", not the allocator: pass allocator.dump()" : ""
+      }: current value is ${describe(dump)}`,
     );
   }
   if (d.version !== 1) {

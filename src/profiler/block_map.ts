@@ -7,7 +7,7 @@
  */
 import { parseOptions, z } from "../base/_validate.ts";
 import type { AllocatorDump } from "../alloc/dump.ts";
-import { escapeXml, formatBytes, n } from "./_svg.ts";
+import { clipText, escapeXml, formatBytes, n, plural, textWidth } from "./_svg.ts";
 import { fitBlocks, readDump } from "./_input.ts";
 
 /**
@@ -42,7 +42,10 @@ const OptionsSchema = z.object({
   title: z.string().optional(),
 }).strict();
 
-const LEFT = 130, RIGHT = 16, TOP = 48, GAP = 6;
+const RIGHT = 16, TOP = 48, GAP = 6;
+// The gutter for each chunk's address and size: full from 400 px, sizes only
+// from 240 px, none below (the bar's tooltip still names both).
+const gutterFor = (width: number) => width >= 400 ? 130 : width >= 240 ? 80 : 8;
 const USED = "#3b6fb6", HANDLE = "#7e57c2", FREE = "#e8e8e8", EDGE = "#ffffff";
 // A DebugAllocator's guard bytes: used, but no allocation's.
 const CANARY = "#e6a23c";
@@ -91,7 +94,9 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
   const chunks = dump.chunks.slice(0, maxChunks);
   const hidden = dump.chunks.length - chunks.length;
   const height = TOP + Math.max(1, chunks.length) * (rowHeight + GAP) + 40;
+  const LEFT = gutterFor(width);
   const plot = width - LEFT - RIGHT;
+  const textX = LEFT >= 130 ? LEFT : 8;
   // Blocks narrower than a pixel are merged: a bar draws about `pixels` rectangles at most, and a
   // picture about 500,000 in all, however many blocks the allocator holds.
   const pixels = Math.max(2, Math.min(plot, Math.floor(500_000 / Math.max(1, chunks.length))));
@@ -100,22 +105,35 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
     `font-family="sans-serif" font-size="11">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${LEFT}" y="18" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
-    `<text x="${LEFT}" y="34" fill="#555">${dump.chunks.length} chunk${dump.chunks.length === 1 ? "" : "s"}, ${
-      escapeXml(formatBytes(stats.capacityBytes))
-    } held, ${escapeXml(formatBytes(stats.allocatedBytes))} in ${stats.liveAllocations} blocks, fragmentation ${
-      stats.fragmentation.toFixed(2)
+    `<text x="${textX}" y="18" font-size="14" font-weight="bold">${
+      escapeXml(clipText(title, width - textX - RIGHT, 14, true))
+    }</text>`,
+    `<text x="${textX}" y="34" fill="#555">${
+      escapeXml(clipText(
+        `${plural(dump.chunks.length, "chunk")}, ${formatBytes(stats.capacityBytes)} held, ${
+          formatBytes(stats.allocatedBytes)
+        } in ${plural(stats.liveAllocations, "block")}, fragmentation ${stats.fragmentation.toFixed(2)}`,
+        width - textX - RIGHT,
+        11,
+      ))
     }</text>`,
   ];
   let canaries = false;
   chunks.forEach((chunk, r) => {
     const y = TOP + r * (rowHeight + GAP);
+    const where = `0x${chunk.address.toString(16)}`, size = escapeXml(formatBytes(chunk.size));
+    if (LEFT >= 130) {
+      parts.push(`<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.45)}" text-anchor="end">${where}</text>`);
+    }
+    if (LEFT >= 80) {
+      parts.push(
+        `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.45 + (LEFT >= 130 ? 11 : 0))}" text-anchor="end" ` +
+          `fill="#777">${size}</text>`,
+      );
+    }
     parts.push(
-      `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.45)}" text-anchor="end">0x${chunk.address.toString(16)}</text>`,
-      `<text x="${LEFT - 6}" y="${n(y + rowHeight * 0.45 + 11)}" text-anchor="end" fill="#777">${
-        escapeXml(formatBytes(chunk.size))
-      }</text>`,
-      `<rect x="${LEFT}" y="${y}" width="${plot}" height="${rowHeight}" fill="${FREE}"/>`,
+      `<rect x="${LEFT}" y="${y}" width="${plot}" height="${rowHeight}" fill="${FREE}">` +
+        `<title>chunk at ${where}, ${size}</title></rect>`,
     );
     const scale = chunk.size > 0 ? plot / chunk.size : 0;
     for (const block of fitBlocks(chunk, pixels)) {
@@ -132,24 +150,26 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
       );
     }
   });
-  if (chunks.length === 0) parts.push(`<text x="${LEFT}" y="${TOP + 14}" fill="#777">no chunks</text>`);
+  if (chunks.length === 0) parts.push(`<text x="${textX}" y="${TOP + 14}" fill="#777">no chunks</text>`);
+  // The legend, left to right, as far as the width allows (the "more chunks" note takes the right end).
   const legendY = height - 14;
-  parts.push(
-    `<rect x="${LEFT}" y="${legendY - 9}" width="10" height="10" fill="${USED}"/>`,
-    `<text x="${LEFT + 14}" y="${legendY}">used</text>`,
-    `<rect x="${LEFT + 60}" y="${legendY - 9}" width="10" height="10" fill="${HANDLE}"/>`,
-    `<text x="${LEFT + 74}" y="${legendY}">handle</text>`,
-    `<rect x="${LEFT + 130}" y="${legendY - 9}" width="10" height="10" fill="${FREE}" stroke="#999"/>`,
-    `<text x="${LEFT + 144}" y="${legendY}">free</text>`,
-  );
-  if (canaries) {
+  const more = hidden > 0 ? clipText(`${hidden} more chunk${hidden === 1 ? "" : "s"}`, width - textX - RIGHT, 11) : "";
+  const end = width - RIGHT - (more === "" ? 0 : textWidth(more, 11) + 12);
+  let x = textX;
+  for (const [fill, name] of [[USED, "used"], [HANDLE, "handle"], [FREE, "free"], [CANARY, "canary"]]) {
+    if (name === "canary" && !canaries) continue;
+    const next = x + 14 + textWidth(name, 11) + 16;
+    if (next - 16 > end) break;
     parts.push(
-      `<rect x="${LEFT + 190}" y="${legendY - 9}" width="10" height="10" fill="${CANARY}"/>`,
-      `<text x="${LEFT + 204}" y="${legendY}">canary</text>`,
+      `<rect x="${x}" y="${legendY - 9}" width="10" height="10" fill="${fill}"${
+        fill === FREE ? ` stroke="#999"` : ""
+      }/>`,
+      `<text x="${x + 14}" y="${legendY}">${name}</text>`,
     );
+    x = next;
   }
-  if (hidden > 0) {
-    parts.push(`<text x="${width - RIGHT}" y="${legendY}" text-anchor="end" fill="#777">${hidden} more chunks</text>`);
+  if (more !== "") {
+    parts.push(`<text x="${width - RIGHT}" y="${legendY}" text-anchor="end" fill="#777">${more}</text>`);
   }
   parts.push(`</svg>`);
   return parts.join("\n");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { test } from "node:test";
-import { heatmap, MemoryProfiler, type MemorySnapshot, PoolAllocator } from "../../mod.ts";
+import { blockMap, FreeListAllocator, heatmap, MemoryProfiler, type MemorySnapshot, PoolAllocator } from "../../mod.ts";
 
 /** A snapshot whose only owner holds `bytes`, at `timestamp` ms. */
 function snapshot(bytes: number, timestamp: number, owner = "cache"): MemorySnapshot {
@@ -91,6 +91,51 @@ test("heatmap: at every allowed width, everything drawn lies inside the picture"
       const summaryStart = Number(summary[1]) - summary[3].length * 11 * 0.6;
       assert.ok(titleEnd < summaryStart, `width ${width}: title and summary apart`);
     }
+  }
+});
+
+test("blockMap: at every allowed width, everything drawn lies inside the picture; counts are singular when one", () => {
+  const heap = new FreeListAllocator({ capacity: 64 << 10 });
+  try {
+    const blocks = Array.from({ length: 40 }, () => heap.alloc(1000));
+    for (let i = 0; i < blocks.length; i += 2) heap.free(blocks[i]);
+    const dump = heap.dump();
+    for (const width of [64, 100, 200, 239, 240, 300, 399, 400, 800, 1600]) {
+      const svg = blockMap(dump, { width, title: "a title far longer than a narrow picture has room for" });
+      const height = number(svg, "height");
+      for (const rect of svg.match(/<rect [^>]*>/g)!) {
+        const x = rect.includes(" x=") ? number(rect, "x") : 0, w = number(rect, "width");
+        assert.ok(x >= 0 && w > 0 && x + w <= width + 0.01, `width ${width}: ${rect}`);
+      }
+      for (const text of svg.match(/<text [^>]*>[^<]*<\/text>/g)!) {
+        const y = number(text, "y");
+        assert.ok(y > 0 && y <= height, `width ${width}: ${text}`);
+        const x = number(text, "x");
+        const content = />([^<]*)</.exec(text)![1];
+        const size = text.includes('font-size="14"') ? 14 * 0.66 : 11 * 0.6;
+        const anchorEnd = text.includes('text-anchor="end"');
+        const from = anchorEnd ? x - content.length * size : x, to = anchorEnd ? x : x + content.length * size;
+        assert.ok(from >= -1 && to <= width + 1, `width ${width}: ${text} spans ${from}..${to}`);
+      }
+      // Every chunk's address is still there, in its bar's tooltip, when the gutter has no room for it.
+      assert.match(svg, new RegExp(`chunk at 0x${dump.chunks[0].address.toString(16)}`));
+    }
+    for (let i = 1; i < blocks.length - 2; i += 2) heap.free(blocks[i]); // one left: blocks[39]
+    assert.match(blockMap(heap.dump()), / in 1 block,/);
+  } finally {
+    heap.dispose();
+  }
+});
+
+test("blockMap(allocator) instead of blockMap(allocator.dump()) says what to pass", () => {
+  const pool = new PoolAllocator({ blockSize: 64 });
+  try {
+    assert.throws(
+      () => blockMap(pool as never),
+      (e: unknown) => e instanceof TypeError && /pass allocator\.dump\(\)/.test(e.message),
+    );
+  } finally {
+    pool.dispose();
   }
 });
 
