@@ -49,7 +49,9 @@ async function stop(): Promise<void> {
   profiler.dispose();
   process.exit(0);
 }
+// Ctrl-C, and `kill` (SIGTERM): open event streams end cleanly before the process exits.
 process.on("SIGINT", () => void stop());
+process.on("SIGTERM", () => void stop());
 // A timer longer than 2^31 - 1 ms fires at once in both runtimes: a month would stop the demo straight away.
 const seconds = flag("seconds", Math.floor((2 ** 31 - 1) / 1000));
 if (seconds !== undefined) setTimeout(() => void stop(), seconds * 1000);
