@@ -4,6 +4,24 @@
  * @module
  */
 
+// Set by grantToken() around its constructor call: the only way a token is made.
+let granting = false;
+
+/** A token for bytes a budget granted (MemoryBudget.request only). */
+export function grantToken(
+  size: number,
+  category: string,
+  priority: number,
+  release: (token: BudgetToken) => void,
+): BudgetToken {
+  granting = true;
+  try {
+    return new BudgetToken(size, category, priority, release);
+  } finally {
+    granting = false;
+  }
+}
+
 /**
  * Bytes granted by {@linkcode MemoryBudget.request}: they count against the
  * budget (and their category) until the token is released. Releasing twice
@@ -30,8 +48,14 @@ export class BudgetToken implements Disposable {
   readonly #priority: number;
   #release: ((token: BudgetToken) => void) | null;
 
-  /** Made by {@linkcode MemoryBudget.request} only; `release` gives the bytes back. */
+  /**
+   * Made by {@linkcode MemoryBudget.request} only; `release` gives the bytes back.
+   * @throws {TypeError} When called any other way (a token must stand for bytes a budget granted).
+   */
   constructor(size: number, category: string, priority: number, release: (token: BudgetToken) => void) {
+    if (!granting) {
+      throw new TypeError("Cannot create a BudgetToken directly: MemoryBudget.request() grants them");
+    }
     this.#size = size;
     this.#category = category;
     this.#priority = priority;

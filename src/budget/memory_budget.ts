@@ -9,7 +9,7 @@ import { readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import { PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { readThermalState, type ThermalState } from "../pressure/thermal_state.ts";
-import { BudgetToken } from "./budget_token.ts";
+import { type BudgetToken, grantToken } from "./budget_token.ts";
 import { type DesignPressure, designPressure, followLevels } from "./_follow_levels.ts";
 
 /**
@@ -344,7 +344,7 @@ export class MemoryBudget implements Disposable {
     stats.tokens++;
     stats.granted++;
     // The budget takes back what it granted, from its own record, never from the token's properties.
-    return new BudgetToken(size, category, priority, () => this.#release(size, stats));
+    return grantToken(size, category, priority, () => this.#release(size, stats));
   }
 
   /**

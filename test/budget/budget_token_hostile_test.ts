@@ -4,7 +4,7 @@
 // "__proto__" is an entry of stats().categories, not its prototype (t08).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MemoryBudget } from "../../mod.ts";
+import { BudgetToken, MemoryBudget } from "../../mod.ts";
 
 test("a token's fields are read-only and release() gives back what was granted (t19)", () => {
   const budget = new MemoryBudget({ physicalBytes: 1000, fractions: { normal: 1 }, minimumBytes: 0 });
@@ -23,6 +23,20 @@ test("a token's fields are read-only and release() gives back what was granted (
   assert.equal(budget.request(1000, "ui"), null, "no second grant from a full budget");
   whole!.release();
   token.release(); // a second release does nothing
+  assert.equal(budget.usedBytes, 0);
+});
+
+test("a BudgetToken cannot be made but by MemoryBudget.request(): new, a subclass, and Reflect.construct are TypeErrors", () => {
+  const release = () => {};
+  assert.throws(() => new BudgetToken(64, "ui", 50, release), /MemoryBudget\.request\(\) grants them/);
+  assert.throws(() => new BudgetToken(-1, 0 as never, NaN, "not a function" as never), TypeError);
+  class Forged extends BudgetToken {}
+  assert.throws(() => new Forged(64, "ui", 50, release), TypeError);
+  assert.throws(() => Reflect.construct(BudgetToken, [64, "ui", 50, release]), TypeError);
+  const budget = new MemoryBudget({ physicalBytes: 1000, fractions: { normal: 1 }, minimumBytes: 0 });
+  const granted = budget.request(64, "ui")!;
+  assert.ok(granted instanceof BudgetToken, "request() still grants tokens");
+  granted.release();
   assert.equal(budget.usedBytes, 0);
 });
 
