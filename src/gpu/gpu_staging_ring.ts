@@ -168,7 +168,7 @@ export class GpuStagingRing implements Disposable {
     if (length === 0) return;
     const chunk = this.#chunkFor(length, op);
     const at = chunk.cursor;
-    chunk.mapped!.set(bytes, at);
+    intrinsic.set(chunk.mapped!, bytes, at); // the engine's own set, whatever is patched
     chunk.cursor = at + length;
     this.#copies.push({ chunk, at, target, record, offset, length });
     this.#uploaded += length;

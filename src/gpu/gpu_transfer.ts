@@ -150,7 +150,7 @@ export function createGpuBufferFrom(
   const buffer = gpu.createBuffer({ size, usage, label, mappedAtCreation: true });
   try {
     nativeCall(gpu, op, () => {
-      if (length > 0) new Uint8Array(buffer.getMappedRange(0, size)).set(bytes);
+      if (length > 0) intrinsic.set(new Uint8Array(buffer.getMappedRange(0, size)), bytes);
       buffer.unmap(); // the mapped view is detached here: nothing keeps it
     });
   } catch (error) {
@@ -218,17 +218,14 @@ export function writeGpuBuffer(
   // User code (getters of options and ranges) ran above: the buffer is checked again right before the queue.
   checkBuffer(gpu, buffer, Usage.COPY_DST, "COPY_DST", op);
   let written = 0;
+  // WebGPU gets a view memkit made from the intrinsic range: bun-webgpu reads the view's own `buffer`
+  // property, and the caller's may be a getter (before: Bun wrote another buffer's bytes, zeros).
+  const [backing, byteOffset] = intrinsic.range(bytes);
+  const view = intrinsic.uint8Array(backing, byteOffset, length) as Uint8Array<ArrayBuffer>;
   // Every check is done: from here on nothing throws before the queue has the bytes.
   for (const [start, end] of spans) {
     if (end === start) continue;
-    nativeCall(gpu, op, () =>
-      gpu.device.queue.writeBuffer(
-        buffer,
-        offset + start,
-        bytes as Uint8Array<ArrayBuffer>,
-        start,
-        end - start,
-      ));
+    nativeCall(gpu, op, () => gpu.device.queue.writeBuffer(buffer, offset + start, view, start, end - start));
     written += end - start;
   }
   return written;
@@ -358,7 +355,7 @@ export async function readGpuBuffer(
       );
     }
     const mapped = nativeCall(gpu, op, () => new Uint8Array(staging.getMappedRange(0, size)));
-    into.set(mapped);
+    intrinsic.set(into, mapped); // the engine's own set: an own or patched `set` changes nothing
     return size;
   } finally {
     // Detaches the mapped view; the bytes were taken, so a device lost by now changes nothing.

@@ -91,3 +91,47 @@ test(
     }
   },
 );
+
+test(
+  "writeGpuBuffer, readGpuBuffer, createGpuBufferFrom: a view's own buffer/offset/length getters and an own or patched set change nothing",
+  { skip: skipGpu },
+  async () => {
+    using gpu = context();
+    const buffer = gpu.createBuffer({ size: 64, usage: COPY });
+    const source = new Uint8Array(64).fill(7);
+    const ran: string[] = [];
+    for (
+      const [name, value] of [["buffer", new ArrayBuffer(1 << 20)], ["byteOffset", 2 ** 40], ["byteLength", 2 ** 40]]
+    ) {
+      Object.defineProperty(source, name as string, {
+        get() {
+          ran.push(name as string);
+          return value;
+        },
+      });
+    }
+    // Before, in Bun: bun-webgpu read the own `buffer` getter and wrote that buffer's zeros.
+    assert.equal(writeGpuBuffer(gpu, buffer, source), 64);
+    const back = new Uint8Array(64);
+    Object.defineProperty(back, "set", { value: () => ran.push("own set") });
+    assert.equal(await readGpuBuffer(gpu, buffer, back), 64);
+    assert.deepEqual([...back], new Array(64).fill(7), "the source's bytes went to the GPU and came back");
+    const set = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "set")!;
+    Object.defineProperty(Object.getPrototypeOf(Uint8Array.prototype), "set", {
+      ...set,
+      value() {
+        ran.push("patched set");
+      },
+    });
+    let made;
+    try {
+      made = createGpuBufferFrom(gpu, new Uint8Array(16).fill(3), COPY);
+    } finally {
+      Object.defineProperty(Object.getPrototypeOf(Uint8Array.prototype), "set", set);
+    }
+    const again = new Uint8Array(16);
+    await readGpuBuffer(gpu, made, again);
+    assert.deepEqual([...again], new Array(16).fill(3));
+    assert.deepEqual(ran, [], "no getter, own set or patched set ran");
+  },
+);
