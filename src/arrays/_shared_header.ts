@@ -4,7 +4,7 @@
 //   SEQ     counts writes that change or remove elements; odd while one is in progress (a seqlock)
 //   STATE   the element count times 4, plus the writers' lock in its two low bits:
 //           0 free, 1 taken, 2 taken and another writer may be asleep waiting for it
-//   (word 2 is unused, and 0)
+//   (word 2 is unused, and 0; the lock's holder may write it for a moment: SharedHeader#aliases)
 //   STRIDE  the element size, which attach() checks
 //
 // Invariants: a writer takes the lock (one compareExchange of STATE from
@@ -40,6 +40,16 @@
 // Anything else is AllocationError("corruption"): the buffer was written
 // outside memkit. The buffer's lengths are read through the engine's own
 // getters (an own `byteLength` or `grow` property on the buffer changes nothing).
+//
+// A hold (hold()) keeps the lock between writes, so its writes skip the
+// compareExchange; they still check, with a plain read, that the length word
+// is as this thread's last write left it (the length it published, lock bits
+// 1 or 2): one written outside memkit may have let another writer in, and
+// writing on would lose its element or publish a length that counts an
+// element nobody wrote. Writes that change elements, and hold(), also check
+// SEQ even and the stride. Anything else ends the hold and the write is
+// "corruption"; the lock is freed only if the length word is still the hold's
+// (else it may be another writer's now, and is left as found).
 import { AllocationError } from "../base/errors.ts";
 import { indexRangeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
@@ -55,6 +65,18 @@ export const HEADER = 16;
 /** Most elements, so that the length times 4 plus the lock bits fits the Int32 STATE word. */
 export const MAX_ELEMENTS = 2 ** 29 - 1;
 
+// The headers whose hold() keeps the lock in this thread (this module is loaded once per thread):
+// another array over the same memory in this thread (the same buffer object, or a structured clone of
+// it) cannot get the lock while this thread waits for it, so it fails at once instead of blocking the
+// thread until its timeout.
+// (A list through the headers: no method or setter a program could patch runs here.)
+let firstHeld: SharedHeader | null = null;
+// Word 2, unused by the protocol, and what SharedHeader#aliases writes there: from a random start in
+// each thread, so that a probe another thread writes at the same moment (into a buffer whose lock it
+// holds) is not taken for this thread's.
+const SPARE = 2;
+let probes = Math.floor(Math.random() * 0x3fffffff);
+
 function getter<T>(key: string): (this: SharedArrayBuffer) => T {
   return Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, key)!.get as (this: SharedArrayBuffer) => T;
 }
@@ -62,6 +84,9 @@ const sabByteLength = getter<number>("byteLength");
 const sabMaxByteLength = getter<number>("maxByteLength");
 const sabGrowable = getter<boolean>("growable");
 const sabGrow = SharedArrayBuffer.prototype.grow as (this: SharedArrayBuffer, length: number) => void;
+// Taken once: a program that replaces Math.floor or Number.isInteger later runs no code inside the lock.
+const { floor, max, min } = Math;
+const isInteger = Number.isInteger;
 
 /**
  * The real byte length and maxByteLength of `value` when it is a growable
@@ -158,6 +183,10 @@ export class SharedHeader {
   // Holds (hold()) not yet released: while above 0, this thread keeps the lock
   // between writes (holding stays true), and a write's unlock() only publishes.
   #holds = 0;
+  // Counts holds lost to a header written outside memkit: a release() from before the loss is ignored.
+  #epoch = 0;
+  // The next header in this thread's list of holders (firstHeld).
+  #nextHeld: SharedHeader | null = null;
   // Elements the buffer held when this thread last read its byte length: a
   // floor on what it holds now (it only grows), so most checks need no read.
   #capacity: number;
@@ -198,7 +227,7 @@ export class SharedHeader {
 
   /** Elements that fit before the buffer grows. */
   get capacity(): number {
-    return (this.#capacity = Math.floor((sabByteLength.call(this.#buffer) - HEADER) / this.#stride));
+    return (this.#capacity = floor((sabByteLength.call(this.#buffer) - HEADER) / this.#stride));
   }
 
   // A length past the capacity this thread last saw: another thread may have
@@ -262,8 +291,7 @@ export class SharedHeader {
    * @throws {AllocationError} "timeout" when another writer holds it past `timeoutMs`; "corruption".
    */
   lock(): void {
-    // Held by this thread (hold()): the length it last published is the length (#taken === #length).
-    if (this.#holds !== 0) return;
+    if (this.#holds !== 0) return this.#checkHeld();
     const words = this.#words;
     // The uncontended case, the only one with one writer: a plain read of the
     // length (a guess: the compareExchange checks it) and one compareExchange.
@@ -300,6 +328,7 @@ export class SharedHeader {
    */
   lockToChange(): void {
     this.lock();
+    if (this.#holds !== 0) this.#checkHeldWords();
     const words = this.#words;
     Atomics.store(words, SEQ, words[SEQ] + 1);
     this.#changing = true;
@@ -317,6 +346,14 @@ export class SharedHeader {
    */
   #wait(): number {
     const words = this.#words;
+    if (this.#heldHere()) {
+      throw new AllocationError(
+        "timeout",
+        "Cannot write the SharedDynamicArray: this thread keeps its writers' lock through another " +
+          "SharedDynamicArray over the same memory (a hold() not yet released), so waiting for it would only end " +
+          "in a timeout; write through the array that holds it, or release the hold first",
+      );
+    }
     const deadline = Date.now() + this.#timeoutMs;
     let bits = TAKEN;
     for (let looks = 0;; looks++) {
@@ -378,17 +415,113 @@ export class SharedHeader {
   /**
    * Keeps the writers' lock for this thread until as many release() calls:
    * the first takes it (waiting as any writer), later ones only count.
+   * @returns What to hand release() (a hold lost to corruption ends every hold taken before).
    * @throws {AllocationError} "timeout", "corruption", as lock().
    */
-  hold(): void {
-    if (this.#holds === 0) this.lock();
+  hold(): number {
+    if (this.#holds === 0) {
+      this.lock();
+      this.#nextHeld = firstHeld;
+      firstHeld = this;
+    } else {
+      this.lock(); // checks the header, as a write that changes elements under the hold would
+      this.#checkHeldWords();
+    }
     this.#holds++;
+    return this.#epoch;
   }
 
-  /** Ends one hold(); the last one frees the lock (publishing the length). */
-  release(): void {
-    if (this.#holds === 0) return;
-    if (--this.#holds === 0) this.unlock();
+  /** Ends one hold() that returned `epoch`; the last one frees the lock (publishing the length). */
+  release(epoch: number): void {
+    if (epoch !== this.#epoch || this.#holds === 0) return;
+    if (--this.#holds === 0) {
+      this.#notHeldHere();
+      this.unlock();
+    }
+  }
+
+  // Held by this thread (hold()): the length word is as its last write left it (#taken === #length; a
+  // sleeper may have changed the lock bits from 1 to 2), unless written outside memkit (then the hold is
+  // lost). The one word an append depends on: SEQ and the stride are checked by writes that change
+  // elements (lockToChange), by hold(), and by the next writer that takes the lock.
+  #checkHeld(): void {
+    const extra = this.#words[STATE] - this.#length * 4;
+    if (extra !== TAKEN && extra !== SLEEPER) this.#lose();
+  }
+
+  // Held by this thread: SEQ even and the stride as written, as lock() checks when it takes the lock.
+  #checkHeldWords(): void {
+    const words = this.#words;
+    if ((words[SEQ] & 1) !== 0 || words[STRIDE] !== this.#stride) this.#lose();
+  }
+
+  // Whether a hold of this thread keeps the lock of this header's memory through another header.
+  #heldHere(): boolean {
+    for (let holder = firstHeld; holder !== null; holder = holder.#nextHeld) {
+      if (holder !== this && holder.#aliases(this.#words)) return true;
+    }
+    return false;
+  }
+
+  #notHeldHere(): void {
+    if (firstHeld === this) firstHeld = this.#nextHeld;
+    else {
+      for (let holder = firstHeld; holder !== null; holder = holder.#nextHeld) {
+        if (holder.#nextHeld === this) {
+          holder.#nextHeld = this.#nextHeld;
+          break;
+        }
+      }
+    }
+    this.#nextHeld = null;
+  }
+
+  // Whether `words` are this header's words. This thread holds this header's lock, so it may write the
+  // spare word (no reader or writer reads it) and put it back: `words` read what it wrote only if they
+  // are the same memory (twice, two values: once could be another thread's probe of the same value).
+  #aliases(words: Int32Array): boolean {
+    let same = true;
+    for (let i = 0; i < 2 && same; i++) {
+      const probe = (probes = (probes + 1) & 0x3fffffff) | 0x40000000;
+      Atomics.store(this.#words, SPARE, probe);
+      same = Atomics.load(words, SPARE) === probe;
+    }
+    Atomics.store(this.#words, SPARE, 0);
+    return same;
+  }
+
+  // The header is not as this thread's hold left it: it was written outside memkit. Ends every hold.
+  // The length word still this hold's (another word was written) means the lock is still this thread's:
+  // free it, as lock() does when it finds corruption. Any other length word is left as found: another
+  // writer may hold the lock now, and writing the word could free its lock or drop its elements.
+  #lose(): never {
+    const words = this.#words;
+    const state = words[STATE], seq = words[SEQ], stride = words[STRIDE];
+    this.#holds = 0;
+    this.#epoch++;
+    this.holding = false;
+    this.#changing = false;
+    this.#notHeldHere();
+    const free = this.#length * 4;
+    for (let found = state;;) {
+      const extra = found - free;
+      if (extra !== TAKEN && extra !== SLEEPER) break;
+      const was = Atomics.compareExchange(words, STATE, found, free);
+      if (was === found) {
+        if (extra === SLEEPER) Atomics.notify(words, STATE, 1);
+        break;
+      }
+      found = was;
+    }
+    throw corrupt(
+      "write",
+      ((seq & 1) !== 0
+        ? `its sequence word reads ${seq} (odd: a write in progress) between this thread's writes`
+        : stride !== this.#stride
+        ? `its element size word reads ${stride}, not ${this.#stride}`
+        : `its length word reads ${state} while this thread's hold() kept the lock at ${this.#length} elements`) +
+        ", so the hold is lost (its lock may be another writer's now)",
+    );
   }
 
   /** Holds not yet released in this thread. */
@@ -406,6 +539,12 @@ export class SharedHeader {
     this.lock();
     const length = this.#length;
     if (length + count > this.#capacity) {
+      if (length + count > this.maxCapacity) {
+        this.unlock(); // first: the error's constructor is a global the program may have replaced
+        throw new RangeError(
+          `Cannot grow the SharedDynamicArray to ${length + count} elements: its maxCapacity is ${this.maxCapacity}`,
+        );
+      }
       try {
         this.#grow(length + count);
       } catch (error) {
@@ -417,24 +556,18 @@ export class SharedHeader {
   }
 
   /**
-   * Room for `count` elements: the buffer grows in place (doubling), up to
-   * maxCapacity. Only the lock's holder calls it.
-   * @throws {RangeError} Past maxCapacity.
+   * Room for `count` elements, at most maxCapacity: the buffer grows in
+   * place (doubling). Only the lock's holder calls it.
    */
   #grow(count: number): void {
-    if (count > this.maxCapacity) {
-      throw new RangeError(
-        `Cannot grow the SharedDynamicArray to ${count} elements: its maxCapacity is ${this.maxCapacity}`,
-      );
-    }
     const buffer = this.#buffer;
     const needed = HEADER + count * this.#stride;
     const byteLength = sabByteLength.call(buffer);
     if (needed > byteLength) {
       const doubled = HEADER + 2 * (byteLength - HEADER);
-      sabGrow.call(buffer, Math.min(sabMaxByteLength.call(buffer), Math.max(needed, doubled)));
+      sabGrow.call(buffer, min(sabMaxByteLength.call(buffer), max(needed, doubled)));
     }
-    this.#capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / this.#stride);
+    this.#capacity = floor((sabByteLength.call(buffer) - HEADER) / this.#stride);
   }
 
   #timeout(op: string): AllocationError {
@@ -481,7 +614,7 @@ export class SetTarget implements Target {
     const header = this.header, index = this.index;
     header.lockToChange();
     const length = header.lockedLength;
-    if (!Number.isInteger(index) || index < 0 || index >= length) {
+    if (!isInteger(index) || index < 0 || index >= length) {
       header.unlock();
       throw indexRangeError(index, length, "SharedDynamicArray", "set an element of");
     }

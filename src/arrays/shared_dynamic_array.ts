@@ -92,19 +92,27 @@ const AttachOptionsSchema = z.object({ timeoutMs: TimeoutSchema, wrap: z.boolean
 export interface SharedArrayHold extends Disposable {
   /** Whether release() (or dispose) ran. */
   readonly released: boolean;
-  /** Gives the lock back (the last open hold of the array frees it); a second call does nothing. */
+  /**
+   * Gives the lock back (the last open hold of the array frees it); a second call does nothing, and so does
+   * a call after a write under the hold found the header written outside memkit (that ended the hold).
+   */
   release(): void;
 }
 
 // A hold dropped without release() gives the lock back when it is collected:
 // other threads' writers wait at most until then, not for good.
-const droppedHolds = new FinalizationRegistry<SharedHeader>((header) => header.release());
+const droppedHolds = new FinalizationRegistry<readonly [SharedHeader, number]>(([header, epoch]) =>
+  header.release(epoch)
+);
 
 class Hold implements SharedArrayHold {
   #header: SharedHeader | null;
-  constructor(header: SharedHeader) {
+  // The header's epoch when it was taken: a hold the header lost (corruption) releases nothing.
+  readonly #epoch: number;
+  constructor(header: SharedHeader, epoch: number) {
     this.#header = header;
-    droppedHolds.register(this, header, this);
+    this.#epoch = epoch;
+    droppedHolds.register(this, [header, epoch], this);
   }
   get released(): boolean {
     return this.#header === null;
@@ -114,7 +122,7 @@ class Hold implements SharedArrayHold {
     if (header === null) return;
     this.#header = null;
     droppedHolds.unregister(this);
-    header.release();
+    header.release(this.#epoch);
   }
   [Symbol.dispose](): void {
     this.release();
@@ -343,13 +351,22 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * and freeing it: a `push` then costs one atomic operation (publishing the
    * new length) instead of two, like a hand-written single-writer append.
    * Readers are not affected: each element is visible once its push returns.
-   * Writers elsewhere (other Workers, or another SharedDynamicArray attached
-   * to the same buffer in this thread) wait meanwhile, up to their
-   * `timeoutMs`; so hold it for a burst of writes, not for good. Holds nest
-   * (the last release frees the lock); a hold that is dropped without
-   * release frees it when collected.
+   * Writers in other Workers wait meanwhile, up to their `timeoutMs`; so
+   * hold it for a burst of writes, not for good. Another SharedDynamicArray
+   * over the same memory in this thread (attached to the same buffer, or to a
+   * structured clone of it) could never get the lock while this thread waits,
+   * so its writes and holds fail at once with `AllocationError("timeout")`.
+   * Holds nest (the last release frees the lock); a hold that is dropped
+   * without release frees it when collected. Writes under a hold still check
+   * that the length word is as the last one left it (writes that change
+   * elements check the whole header): one written outside memkit meanwhile
+   * (another writer may have got in) makes the write
+   * `AllocationError("corruption")` and ends the hold (its release() then
+   * does nothing; the lock is freed only where the length word is still the
+   * hold's).
    * @returns The hold: call `release()`, or declare it with `using`.
-   * @throws {AllocationError} "timeout" when another writer holds the lock past `timeoutMs`; "corruption".
+   * @throws {AllocationError} "timeout" when another writer holds the lock past `timeoutMs` (at once when this
+   *   thread holds it through another array over the same memory); "corruption".
    *
    * @example
    * ```ts
@@ -366,8 +383,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   hold(): SharedArrayHold {
-    this.#header.hold();
-    return new Hold(this.#header);
+    return new Hold(this.#header, this.#header.hold());
   }
 
   /**
@@ -458,15 +474,21 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    */
   pop(): T | undefined {
     const header = this.#header;
+    let copy: Uint8Array | null = null;
     header.lockToChange();
     try {
       const length = header.lockedLength;
       if (length === 0) return undefined;
       header.setLength(length - 1);
-      return this.#read(length - 1);
+      // The generated reader runs no user code; the DataView path can (a setter on Object.prototype, a
+      // patched DataView method), so it reads a copy once the lock is free: user code inside the lock could
+      // release a hold or write through another array, and this unlock() would then free a lock it lost.
+      if (this.#elements !== null) return this.#codec.readViews(this.#elements, length - 1) as T;
+      copy = intrinsic.copyOf(this.#elementBytes, (length - 1) * this.#stride, this.#stride);
     } finally {
       header.unlock();
     }
+    return this.#codec.read(new DataView(copy.buffer), 0) as T;
   }
 
   /**
@@ -540,7 +562,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       const before = header.readBegin();
       if ((before & 1) === 0) {
         length = header.length;
-        copy = this.#bytes.slice(HEADER, HEADER + length * this.#stride);
+        // (Not slice(): a prototype method the program may have replaced, run between the two SEQ reads.)
+        copy = intrinsic.copyOf(this.#bytes, HEADER, length * this.#stride);
         if (header.readValid(before)) break;
       }
       header.waitForWriter(spins, "read");
