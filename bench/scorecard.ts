@@ -200,9 +200,15 @@ export function scorecardFilter(): RegExp {
   return new RegExp(`^(${[...names].map(escape).join("|")})$`);
 }
 
-function speedText(speedUp: number): string {
-  if (speedUp >= 1) return `${speedUp >= 100 ? Math.round(speedUp).toLocaleString("en") : speedUp.toFixed(1)}× faster`;
-  return `${(1 / speedUp).toFixed(1)}× slower`;
+/** "N× faster" / "N× slower", one decimal; two when one would read as the target on the other side of it. */
+function speedText(speedUp: number, target: number): string {
+  const digits = (x: number, t: number) => x.toFixed(1) === t.toFixed(1) && x !== t ? 2 : 1;
+  if (speedUp >= 1) {
+    return `${
+      speedUp >= 100 ? Math.round(speedUp).toLocaleString("en") : speedUp.toFixed(digits(speedUp, target))
+    }× faster`;
+  }
+  return `${(1 / speedUp).toFixed(digits(1 / speedUp, 1 / target))}× slower`;
 }
 
 /** The scorecard for mean times `avg` (ns, by mitata name). */
@@ -217,7 +223,7 @@ export function scorecard(avg: ReadonlyMap<string, number>, seconds: number): st
       : h.target < 1
       ? `at most ${+(1 / h.target).toFixed(2)}× slower`
       : `≥ ${h.target}× faster`;
-    return [h.what, speedText(speedUp), target, speedUp >= h.target ? "met" : "MISSED", h.baseline];
+    return [h.what, speedText(speedUp, h.target), target, speedUp >= h.target ? "met" : "MISSED", h.baseline];
   });
   const width = (i: number) => Math.max(...rows.map((r) => r[i].length));
   const lines = rows.map((r) =>

@@ -32,6 +32,20 @@ test("the scorecard says N× faster or slower than the baseline, the target and 
   assert.match(scorecard(new Map(), 1), /not measured/);
 });
 
+test("a ratio that rounds to its target is printed with two decimals, so a miss never reads as the target", () => {
+  const slower = HEADLINES.find((h) => h.target === 1 / 1.5)!;
+  const faster = HEADLINES.find((h) => h.target === 5)!;
+  const line = (h: typeof slower, mine: number) => {
+    const avg = new Map([[`${h.comparison} :: ${h.baseline}`, 100], [`${h.comparison} :: ${h.memkit}`, mine]]);
+    return scorecard(avg, 1).split("\n").find((l) => l.includes(h.what))!;
+  };
+  assert.match(line(slower, 154), /1\.54× slower .*MISSED/);
+  assert.match(line(slower, 146), /1\.46× slower .*met/);
+  assert.match(line(slower, 180), /1\.8× slower .*MISSED/);
+  assert.match(line(faster, 100 / 4.97), /4\.97× faster .*MISSED/);
+  assert.match(line(faster, 100 / 7), /7\.0× faster .*met/);
+});
+
 test("every headline names a comparison and cases registered in bench/", () => {
   const sources = readdirSync(new URL("../bench/", import.meta.url)).filter((f) => f.endsWith("_bench.ts"))
     .map((f) => readFileSync(new URL(`../bench/${f}`, import.meta.url), "utf8")).join("\n");
