@@ -22,6 +22,18 @@ function faultsOf(touch: () => void): number {
   return minorFaults() - before;
 }
 
+/**
+ * The fewest faults of `tries` runs of `touch`: the count is the whole
+ * process's, so a collector thread giving pages back and taking them again in
+ * the same moment can add a few hundred to one run; memory that is not reused
+ * faults on every page in every run.
+ */
+function fewestFaultsOf(touch: () => void, tries = 3): number {
+  let fewest = Infinity;
+  for (let i = 0; i < tries; i++) fewest = Math.min(fewest, faultsOf(touch));
+  return fewest;
+}
+
 const linux = readFileSyncSafe("/proc/self/stat") !== null;
 function readFileSyncSafe(path: string): string | null {
   try {
@@ -37,7 +49,7 @@ test("a freed 8 MiB block's pages serve the next 8 MiB block: no fresh page faul
   const cold = faultsOf(() => allocator.free(allocator.alloc(size).fill(1)));
   assert.ok(cold >= pages / 2, `a cold 8 MiB block takes a fault per page (${cold} for ${pages} pages)`);
   assert.equal(allocator.retainedBytes, size);
-  const warm = faultsOf(() => allocator.free(allocator.alloc(size).fill(2)));
+  const warm = fewestFaultsOf(() => allocator.free(allocator.alloc(size).fill(2)));
   assert.ok(warm < pages / 16, `a reused block takes almost none (${warm} for ${pages} pages)`);
 });
 
@@ -56,7 +68,7 @@ test(
     const pages = (300_000 * Vertex.size) / PAGE;
     build(); // the first build takes fresh pages; its blocks are kept when freed
     build();
-    const warm = faultsOf(build);
+    const warm = fewestFaultsOf(build);
     assert.ok(warm < pages / 4, `a rebuild takes few fresh pages (${warm} for ${pages} pages of records)`);
 
     using arena = new Arena({ capacity: 1 << 20, growth: "exponential" });
@@ -65,7 +77,10 @@ test(
     };
     fill();
     arena.reset("free-all");
-    const regrow = faultsOf(fill);
+    const regrow = fewestFaultsOf(() => {
+      fill();
+      arena.reset("free-all");
+    });
     assert.ok(
       regrow < (16 << 20) / PAGE / 4,
       `an arena regrown after reset("free-all") reuses its chunks' pages (${regrow})`,
