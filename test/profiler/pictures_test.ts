@@ -4,10 +4,9 @@
 // red where the largest owner peaked, an empty cell grey, a used block blue
 // and a free block grey at their own x positions.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { before, test } from "node:test";
-import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import { Resvg } from "@resvg/resvg-wasm";
+import { resvgReady } from "./_resvg.ts";
 import {
   blockMap,
   DebugAllocator,
@@ -18,10 +17,7 @@ import {
   SystemAllocator,
 } from "../../mod.ts";
 
-before(async () => {
-  const wasm = fileURLToPath(new URL("../../node_modules/@resvg/resvg-wasm/index_bg.wasm", import.meta.url));
-  await initWasm(readFileSync(wasm));
-});
+before(() => resvgReady());
 
 interface Picture {
   width: number;

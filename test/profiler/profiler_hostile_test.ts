@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import { Resvg } from "@resvg/resvg-wasm";
+import { resvgReady } from "./_resvg.ts";
 import {
   AllocationError,
   blockMap,
@@ -61,13 +62,9 @@ const dumpOf = (fields: Record<string, unknown>) => ({
 const memkits = (kind: typeof TypeError | typeof RangeError) => (error: unknown) =>
   error instanceof kind && !(error instanceof AllocationError) && /^Cannot /.test((error as Error).message);
 
-let resvgReady: Promise<void> | null = null;
 // Parses `svg` as resvg does (an XML parser): throws on a document that is not well-formed.
 async function parseSvg(svg: string): Promise<void> {
-  resvgReady ??= initWasm(
-    readFileSync(fileURLToPath(new URL("../../node_modules/@resvg/resvg-wasm/index_bg.wasm", import.meta.url))),
-  );
-  await resvgReady;
+  await resvgReady();
   new Resvg(svg, { font: { loadSystemFonts: false } }).free();
 }
 
