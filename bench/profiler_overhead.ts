@@ -123,15 +123,14 @@ function makeWorkload(): Workload {
   const budget = new MemoryBudget({ physicalBytes: 256 << 20, categories: ["textures", "audio"] });
   const sources = { frame, entities, messages, heap, trail, batch, budget, global: "global" as const };
 
-  // A JS heap the full collections have to walk: 100k entities (coordinates doubles from the start,
-  // so no field changes representation later, at a time the collector's timing would decide).
+  // A JS heap the full collections have to walk: 100k entities.
   const world: { id: number; x: number; y: number; vx: number; vy: number; tag: string }[] = [];
-  for (let i = 0; i < 100_000; i++) world.push({ id: i, x: i + 0.5, y: -i - 0.5, vx: 1.5, vy: 0.25, tag: `e${i}` });
+  for (let i = 0; i < 100_000; i++) world.push({ id: i, x: i & 1023, y: i >> 10, vx: 1, vy: 2, tag: `e${i}` });
   const alive: Uint8Array[] = [];
   const heapBlocks: Uint8Array[] = [];
   const inbox: Uint8Array[] = [];
   const chunk = new Float32Array(512);
-  let seed = 12345, tick = 0, checksum = 0;
+  let seed = 12345, tick = 0, checksum = 0.5, cursor = 0;
   const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
 
   function step(): void {
@@ -159,7 +158,7 @@ function makeWorkload(): Workload {
     trail.pushMany(chunk);
     if (trail.length > 200_000) trail.clear();
     batch.clear();
-    for (let i = 0; i < 256; i++) batch.push(i * tick);
+    for (let i = 0; i < 256; i++) batch.push(i + tick);
     if (tick % 16 === 0) {
       const temporary = new DynamicArray("u32");
       temporary.pushMany(new Uint32Array(2048));
@@ -172,21 +171,33 @@ function makeWorkload(): Workload {
     for (let i = 0; i < 4; i++) addresses.push(malloc(96));
     for (const address of addresses) cFree(address, 96);
     // The JS side: move everything a little; garbage that dies within the frame (events).
+    // (A cursor that wraps: an index computed as tick * 4000 + i leaves int32 range ~25 s into a run
+    // and the loop then runs 2-4x slower on doubles, profiler or not.)
+    cursor = (cursor + 4000) % world.length;
     for (let i = 0; i < 4000; i++) {
-      const e = world[(tick * 4000 + i) % world.length];
-      e.x += e.vx;
-      e.y += e.vy;
+      const e = world[(cursor + i) % world.length];
+      e.x = (e.x + e.vx) & 0xfffff;
+      e.y = (e.y + e.vy) & 0xfffff;
     }
     const events: { at: number; dx: number; dy: number }[] = [];
-    for (let i = 0; i < 100; i++) events.push({ at: (random() * world.length) | 0, dx: random(), dy: random() });
+    for (let i = 0; i < 100; i++) {
+      events.push({ at: (random() * world.length) | 0, dx: (random() * 8) | 0, dy: (random() * 8) | 0 });
+    }
     for (const { at, dx, dy } of events) {
       const e = world[at];
       if (churn) {
         // Objects that live ~1000 frames: survive young collections, die old.
-        world[at] = { id: at, x: e.x + dx, y: e.y + dy, vx: e.vx, vy: e.vy, tag: `e${at}.${tick}` };
+        world[at] = {
+          id: at,
+          x: (e.x + dx) & 0xfffff,
+          y: (e.y + dy) & 0xfffff,
+          vx: e.vx,
+          vy: e.vy,
+          tag: `e${at}.${tick}`,
+        };
       } else {
-        e.vx = dx + 0.25;
-        e.vy = dy + 0.25;
+        e.vx = dx + 1;
+        e.vy = dy + 1;
       }
     }
     checksum += world[tick % world.length].x;
