@@ -16,17 +16,30 @@ test("the scorecard says N× faster or slower than the baseline, the target and 
   const text = scorecard(avg, 12);
   const lines = text.split("\n");
   assert.equal(lines.length, HEADLINES.length + 2);
-  // Two headlines may share a case (push against two baselines): the verdict follows the times, not the index.
-  const met = HEADLINES.map((h) =>
-    avg.get(`${h.comparison} :: ${h.baseline}`)! / avg.get(`${h.comparison} :: ${h.memkit}`)! >= h.target
+  // Two headlines may share a case (push against two baselines): the verdict follows the times, not the index;
+  // a headline's ceiling case may be another's baseline (then measured, and it decides "out of reach").
+  const time = (h: typeof HEADLINES[number], name: string) => avg.get(`${h.comparison} :: ${name}`);
+  const verdicts = HEADLINES.map((h) => {
+    if (time(h, h.baseline)! / time(h, h.memkit)! >= h.target) return "met";
+    const bound = h.ceiling && time(h, h.ceiling.case);
+    return bound !== undefined && time(h, h.baseline)! / bound < h.target ? "out of reach" : "MISSED";
+  });
+  assert.ok(verdicts.includes("met") && verdicts.includes("MISSED"));
+  const met = verdicts.filter((v) => v === "met").length, out = verdicts.filter((v) => v === "out of reach").length;
+  assert.match(
+    lines[0],
+    new RegExp(`${met} of ${HEADLINES.length} targets met${out > 0 ? `, ${out} out of reach \\(.*\\)` : ""} \\(12 s`),
   );
-  assert.ok(met.includes(true) && met.includes(false));
-  assert.match(lines[0], new RegExp(`${met.filter(Boolean).length} of ${HEADLINES.length} targets met \\(12 s`));
   for (const [i, h] of HEADLINES.entries()) {
     const line = lines[i + 1];
-    assert.ok(line.startsWith(met[i] ? "✓" : "✗"), line);
+    assert.ok(line.startsWith({ met: "✓", MISSED: "✗", "out of reach": "–" }[verdicts[i]]), line);
     assert.ok(line.includes(`than ${h.baseline}`), line);
-    assert.match(line, met[i] ? /\(target .*: met\)$/ : /\(target .*: MISSED\)$/);
+    assert.match(
+      line,
+      { met: /\(target .*: met\)$/, MISSED: /\(target .*: MISSED\)$/, "out of reach": /: out of reach here: .*\)$/ }[
+        verdicts[i]
+      ],
+    );
     assert.match(line, / \d[\d,.]*× (faster|slower) than /);
   }
   assert.match(scorecard(new Map(), 1), /not measured/);
@@ -46,11 +59,33 @@ test("a ratio that rounds to its target is printed with two decimals, so a miss 
   assert.match(line(faster, 100 / 7), /7\.0× faster .*met/);
 });
 
+test("a miss reads 'out of reach' only when a case doing less than memkit's misses the target too", () => {
+  const h = HEADLINES.find((h) => h.ceiling !== undefined && h.target === 3)!;
+  const line = (mine: number, ceiling: number | undefined) => {
+    const avg = new Map([[`${h.comparison} :: ${h.baseline}`, 300], [`${h.comparison} :: ${h.memkit}`, mine]]);
+    if (ceiling !== undefined) avg.set(`${h.comparison} :: ${h.ceiling!.case}`, ceiling);
+    return scorecard(avg, 1).split("\n");
+  };
+  // The ceiling reaches 2.5× (under 3×), memkit 1.5×: out of reach, counted apart, marked "–".
+  const [head, ...rows] = line(200, 120);
+  const row = rows.find((l) => l.includes(h.what) && l.includes(`than ${h.baseline}`))!;
+  assert.match(row, /^– .*1\.5× faster .*out of reach here: ".*" \(.*\) is 2\.5× faster\)$/);
+  assert.match(head, /1 out of reach/);
+  // The ceiling meets the target: memkit's miss is a miss.
+  assert.match(line(200, 50).find((l) => l.includes(`than ${h.baseline}`))!, /^✗ .*MISSED\)$/);
+  // Not measured: a miss.
+  assert.match(line(200, undefined).find((l) => l.includes(`than ${h.baseline}`))!, /^✗ .*MISSED\)$/);
+  // memkit meets it: met, whatever the ceiling does.
+  assert.match(line(90, 120).find((l) => l.includes(`than ${h.baseline}`))!, /^✓ .*met\)$/);
+});
+
 test("every headline names a comparison and cases registered in bench/", () => {
   const sources = readdirSync(new URL("../bench/", import.meta.url)).filter((f) => f.endsWith("_bench.ts"))
     .map((f) => readFileSync(new URL(`../bench/${f}`, import.meta.url), "utf8")).join("\n");
   for (const h of HEADLINES) {
-    for (const name of [h.memkit, h.baseline]) assert.ok(sources.includes(`"${name}"`), `case "${name}" of ${h.what}`);
+    for (const name of [h.memkit, h.baseline, ...(h.ceiling ? [h.ceiling.case] : [])]) {
+      assert.ok(sources.includes(`"${name}"`), `case "${name}" of ${h.what}`);
+    }
   }
   const filter = scorecardFilter();
   assert.ok(filter.test(`${HEADLINES[0].comparison} :: ${HEADLINES[0].memkit}`));
