@@ -4,6 +4,7 @@
 // the allocator workloads W1–W7 and the two RVF arena targets.
 import { Buffer } from "node:buffer";
 import { MemPool } from "@thi.ng/malloc";
+import typedArrayPool from "typedarray-pool";
 import { Arena, SystemAllocator } from "../mod.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";
 
@@ -13,6 +14,11 @@ const arena = new Arena({ capacity: 64 << 20, safety: false });
 const safeArena = new Arena({ capacity: 64 << 20, safety: true });
 // What a careful program does without memkit: keep one scratch buffer and take views of it.
 const scratch = new Float64Array(1_000_000);
+// typedarray-pool (npm, no types of its own): buffers kept by power-of-two size and handed out again.
+const pooled = typedArrayPool as {
+  mallocDouble(n: number): Float64Array;
+  freeDouble(array: Float64Array): void;
+};
 const bunAllocUnsafe = (globalThis as { Bun?: { allocUnsafe(bytes: number): Uint8Array } }).Bun?.allocUnsafe;
 // Every comparison with a @thi.ng/malloc case runs in a fresh process of its
 // own: thi.ng's methods are shared by all its pools, and a pool that has
@@ -36,6 +42,11 @@ for (const n of [100, 10_000, 1_000_000]) {
       safeArena.free(a);
     },
     "reused scratch buffer (subarray)": () => do_not_optimize(scratch.subarray(0, n)),
+    "typedarray-pool mallocDouble+freeDouble": () => {
+      const a = pooled.mallocDouble(n);
+      do_not_optimize(a);
+      pooled.freeDouble(a);
+    },
     "Buffer.allocUnsafe(8n) as Float64Array": () => {
       const b = Buffer.allocUnsafe(8 * n);
       do_not_optimize(new Float64Array(b.buffer, b.byteOffset, n));
@@ -65,6 +76,11 @@ compare("100 × Float64Array(10,000) temporaries", "new Float64Array(n)", {
   "Arena scope, safety: true": () => {
     using _scope = safeArena.scope();
     for (let i = 0; i < 100; i++) do_not_optimize(safeArena.array(Float64Array, 10_000));
+  },
+  "typedarray-pool mallocDouble, then freeDouble each": () => {
+    const all = [];
+    for (let i = 0; i < 100; i++) all.push(pooled.mallocDouble(10_000));
+    for (const a of all) pooled.freeDouble(a);
   },
   "@thi.ng/malloc mallocAs, then free each": () => {
     const all = [];

@@ -5,6 +5,7 @@
 // trace per allocation on top of them, and with a detachable ArrayBuffer per
 // block instead (detachFreed: true).
 import { Arena, DebugAllocator, FreeListAllocator, PoolAllocator } from "../mod.ts";
+import { AddressRecords } from "./_address_records.ts";
 import { compare } from "./_ratios.ts";
 
 /** The rungs' options, in ladder order; the mitata case names are the keys (bench/scorecard.ts quotes them). */
@@ -27,8 +28,12 @@ const pairs = (backing: PoolAllocator | Arena) =>
       return [name, () => debug.free(debug.alloc(64))];
     }),
   );
+// The floor under counters only: a wrapper that does nothing but keep the record of every block by address
+// that counters only needs (bench/_address_records.ts); the scorecard's ceiling for that rung.
+const floor = new AddressRecords(new PoolAllocator({ blockSize: 64, blocksPerChunk: 4096 }));
 compare("W15 ladder: 64 B alloc+free on a PoolAllocator", "untracked", {
   "untracked": () => pool.free(pool.alloc(64)),
+  "floor: a record of every block by address": () => floor.free(floor.alloc(64)),
   ...pairs(debugPool),
 }, 100);
 

@@ -9,64 +9,9 @@
 // address up. This file measures, side by side with the untracked 64-byte
 // pool pair, the least a wrapper can do for that: the floor below which
 // counters only cannot go, whatever the rest of the DebugAllocator costs.
-import { addressOf, DebugAllocator, PoolAllocator } from "../mod.ts";
-import { OffsetTable } from "../src/alloc/_offset_table.ts";
-import { bufferOf, offsetOf } from "../src/base/_validate.ts";
+import { DebugAllocator, PoolAllocator } from "../mod.ts";
+import { AddressRecords } from "./_address_records.ts";
 import { compare, runAndReport } from "./_ratios.ts";
-
-/** Blocks recorded by address in typed arrays, counted, freed through any view at their start. */
-class AddressRecords {
-  readonly #backing: PoolAllocator;
-  readonly #byAddress = new OffsetTable();
-  #sizes = new Float64Array(1024);
-  #outers: (Uint8Array | undefined)[] = new Array(1024).fill(undefined);
-  readonly #free = new Int32Array(1024);
-  #freeCount = 0;
-  #end = 0;
-  // The last buffer seen and its address (what BackingIntake caches).
-  #buffer: ArrayBufferLike | null = null;
-  #base = 0;
-  bytes = 0;
-  live = 0;
-
-  constructor(backing: PoolAllocator) {
-    this.#backing = backing;
-  }
-
-  alloc(size: number): Uint8Array {
-    if (typeof size !== "number" || !Number.isInteger(size) || size < 0) throw new TypeError("size");
-    const outer = this.#backing.tryAlloc(size)!;
-    const slot = this.#freeCount > 0 ? this.#free[--this.#freeCount] : this.#end++;
-    this.#sizes[slot] = size;
-    this.#outers[slot] = outer;
-    this.#byAddress.set(this.#baseOf(outer.buffer) + outer.byteOffset, slot);
-    this.bytes += size;
-    this.live++;
-    return outer;
-  }
-
-  free(view: ArrayBufferView): void {
-    if (!ArrayBuffer.isView(view)) throw new TypeError("view");
-    const address = this.#baseOf(bufferOf(view)) + offsetOf(view); // the engine's getters
-    const slot = this.#byAddress.get(address);
-    if (slot < 0) throw new RangeError("not a block");
-    this.#byAddress.delete(address);
-    this.#backing.free(this.#outers[slot]!);
-    this.bytes -= this.#sizes[slot];
-    this.live--;
-    this.#outers[slot] = undefined;
-    this.#free[this.#freeCount++] = slot;
-  }
-
-  #baseOf(buffer: ArrayBufferLike): number {
-    if (buffer !== this.#buffer) {
-      // A new chunk: its address, once (a native call; the views' offsets are relative to it).
-      this.#buffer = buffer;
-      this.#base = addressOf(new Uint8Array(buffer, 0, 1));
-    }
-    return this.#base;
-  }
-}
 
 const untracked = new PoolAllocator({ blockSize: 64, blocksPerChunk: 4096 });
 const floor = new AddressRecords(new PoolAllocator({ blockSize: 64, blocksPerChunk: 4096 }));

@@ -182,6 +182,14 @@ function debugHeadlines(): Headline[] {
     memkit,
     baseline: "untracked",
     target: 1 / slower,
+    ...(memkit === "counters only"
+      ? {
+        ceiling: {
+          case: "floor: a record of every block by address",
+          does: "only the record of each block counters only must keep, no checks",
+        },
+      }
+      : {}),
   }));
 }
 
@@ -206,6 +214,15 @@ function ffiHeadlines(): Headline[] {
       ? "cheapest declaration (double), direct"
       : "cheapest declaration (uint32_t count), direct",
     target: 1 / 1.5,
+    // A kernel takes arrays: reading their real lengths (safety rule 3) is part of any safe call.
+    ...(memkit === "memkit (checked kernel)"
+      ? {
+        ceiling: {
+          case: "cheapest declaration, direct, + each array's real byte length",
+          does: "the call after the engine's byteLength getter on each array, nothing else",
+        },
+      }
+      : {}),
   }));
 }
 
