@@ -5,6 +5,7 @@
 // mmap+munmap of a page (mapPages) as the floor of any per-block mapping.
 import {
   type AllocationRequest,
+  Arena,
   LockedPageAllocator,
   mapPages,
   MemoryInterface,
@@ -12,6 +13,7 @@ import {
   SecretAllocator,
   SystemAllocator,
 } from "../mod.ts";
+import { ArenaInterfaceFloor, PoolInterfaceFloor } from "./_interface_floor.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";
 
 const system = new SystemAllocator();
@@ -32,6 +34,9 @@ compare("HAL 64 B alloc+free: native memory kinds", "SystemAllocator alloc+free"
 const memory = new MemoryInterface({ pressure: false });
 const classPool = (memory.getAllocator("pool") as unknown as { pool(index: number): PoolAllocator }).pool(2);
 const arena = memory.getAllocator("arena");
+// The floor (bench/_interface_floor.ts) over an allocator of the same kind and options as the interface's.
+const floorPool = new PoolInterfaceFloor(new PoolAllocator({ blockSize: 64, align: 64 }));
+const floorArena = new ArenaInterfaceFloor(new Arena({ capacity: 1 << 20 }));
 const poolRequest = { size: 64, type: "pool" } as const;
 const temporaryRequest = { size: 64, type: "temporary" } as const;
 
@@ -39,12 +44,14 @@ compare("HAL 64 B pool allocate+deallocate: the interface vs its class pool", "P
   "PoolAllocator alloc+free": () => classPool.free(classPool.alloc(64)),
   "MemoryInterface allocateTyped+deallocate": () => memory.deallocate(memory.allocateTyped(64, "pool")),
   "MemoryInterface allocate(request)+deallocate": () => memory.deallocate(memory.allocate(poolRequest)),
+  "floor: a record and the type's counters": () => floorPool.deallocate(floorPool.allocate(64)),
 }, 100);
 
 compare("HAL 64 B temporary allocate+deallocate: the interface vs its arena", "Arena alloc+free", {
   "Arena alloc+free": () => arena.free(arena.alloc(64)),
   "MemoryInterface allocateTyped+deallocate": () => memory.deallocate(memory.allocateTyped(64, "temporary")),
   "MemoryInterface allocate(request)+deallocate": () => memory.deallocate(memory.allocate(temporaryRequest)),
+  "floor: a record and the type's counters": () => floorArena.deallocate(floorArena.allocate(64)),
 }, 100);
 
 const statsPool = new PoolAllocator({ blockSize: 64 });

@@ -164,6 +164,10 @@ function halHeadlines(): Headline[] {
     memkit: "MemoryInterface allocateTyped+deallocate",
     baseline,
     target: 1 / 1.5,
+    ceiling: {
+      case: "floor: a record and the type's counters",
+      does: "a record a second deallocate is refused by, and the counters stats report; no checks, index or frames",
+    },
   }));
 }
 

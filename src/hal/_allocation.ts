@@ -9,7 +9,7 @@ import { addressOf } from "../base/native_info.ts";
 import type { Arena } from "../alloc/arena.ts";
 import type { PoolAllocator } from "../alloc/pool_allocator.ts";
 import type { Allocator, AllocatorKind } from "../base/allocator.ts";
-import type { Counters } from "./_memory_stats.ts";
+import type { Counters, TypeCounter } from "./_memory_stats.ts";
 import { TYPES } from "./_request.ts";
 import type { MemoryAllocation, MemoryFlag, MemoryType } from "./memory_types.ts";
 
@@ -56,7 +56,11 @@ export class Origin {
     readonly frame: Frame | null,
   ) {
     this.route = allocator === "pool" ? ROUTE_POOL : allocator === "arena" ? ROUTE_ARENA : ROUTE_OTHER;
+    this.counter = books.counters.types[t];
   }
+
+  /** The type's counters. */
+  readonly counter: TypeCounter;
 
   /**
    * Which of release's call sites frees the block: pools and the arena each
@@ -237,7 +241,7 @@ export class Allocation implements MemoryAllocation {
       frame.count[t]--;
     }
     const books = origin.books;
-    books.counters.removed(t, size);
+    books.counters.removed(origin.counter, size);
     books.released(a);
     return true;
   }

@@ -14,32 +14,37 @@ const TYPE_COUNT = TYPES.length;
  */
 const MAX_AGE_MS = 100;
 
+/** One type's counters (plain fields: cheaper to update than typed-array elements). */
+export class TypeCounter {
+  used = 0;
+  peak = 0;
+  count = 0;
+  /** Its budget (Infinity: none). */
+  budget = Infinity;
+}
+
 /** Live bytes, their peak and live allocations, per type and overall. */
 export class Counters {
-  readonly used: Float64Array = new Float64Array(TYPE_COUNT);
-  readonly peak: Float64Array = new Float64Array(TYPE_COUNT);
-  readonly count: Float64Array = new Float64Array(TYPE_COUNT);
-  /** Budgets per type (Infinity: none). */
-  readonly budget: Float64Array = new Float64Array(TYPE_COUNT).fill(Infinity);
+  readonly types: TypeCounter[] = Array.from({ length: TYPE_COUNT }, () => new TypeCounter());
   totalUsed = 0;
   totalPeak = 0;
   totalCount = 0;
   /** Changes on every allocation and deallocation. */
   version = 0;
 
-  added(t: number, size: number): void {
-    const used = (this.used[t] += size);
-    if (used > this.peak[t]) this.peak[t] = used;
-    this.count[t]++;
+  added(c: TypeCounter, size: number): void {
+    const used = (c.used += size);
+    if (used > c.peak) c.peak = used;
+    c.count++;
     const total = (this.totalUsed += size);
     if (total > this.totalPeak) this.totalPeak = total;
     this.totalCount++;
     this.version++;
   }
 
-  removed(t: number, size: number, count = 1): void {
-    this.used[t] -= size;
-    this.count[t] -= count;
+  removed(c: TypeCounter, size: number, count = 1): void {
+    c.used -= size;
+    c.count -= count;
     this.totalUsed -= size;
     this.totalCount -= count;
     this.version++;
@@ -99,7 +104,7 @@ export class StatsCache {
 
 function compute(t: number, counters: Counters, totalBytes: number, sources: TypeSources): MemoryStats {
   const overall = t === TYPE_COUNT;
-  const used = overall ? counters.totalUsed : counters.used[t];
+  const used = overall ? counters.totalUsed : counters.types[t].used;
   const free = Math.max(0, totalBytes - used);
   let held = sources.extraHeld, inBlocks = 0, weighted = 0;
   for (const allocator of sources.allocators) {
@@ -113,8 +118,8 @@ function compute(t: number, counters: Counters, totalBytes: number, sources: Typ
     totalBytes,
     usedBytes: used,
     freeBytes: free,
-    peakUsedBytes: overall ? counters.totalPeak : counters.peak[t],
-    allocationCount: overall ? counters.totalCount : counters.count[t],
+    peakUsedBytes: overall ? counters.totalPeak : counters.types[t].peak,
+    allocationCount: overall ? counters.totalCount : counters.types[t].count,
     fragmentation: held > 0 ? weighted / held : 0,
     largestFreeBlock: Math.min(free, sources.largestBlock),
     allocationEfficiency: held > 0 ? Math.min(1, inBlocks / held) : 1,

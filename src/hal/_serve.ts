@@ -83,10 +83,10 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
       reasons.push(`${where}: ${limit}`);
       continue;
     }
-    const budget = counters.budget[t];
-    if (counters.used[t] + size > budget) {
+    const budget = counters.types[t].budget;
+    if (counters.types[t].used + size > budget) {
       reasons.push(
-        `${where}: the ${TYPES[t]} budget of ${budget} bytes has ${budget - counters.used[t]} left`,
+        `${where}: the ${TYPES[t]} budget of ${budget} bytes has ${budget - counters.types[t].used} left`,
       );
       if (size <= budget) retryable = true;
       category ??= "limit-exceeded";
@@ -114,7 +114,7 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
       ? { reserved: view, releasable: taken.releasable, name: taken.name }
       : null;
     const record = new Allocation(origin, bytes, size, extra);
-    counters.added(t, size);
+    counters.added(counters.types[t], size);
     return record;
   }
   const message = `Cannot allocate ${size} bytes of ${TYPES[req.type]} memory: ${reasons.join("; ")}`;

@@ -120,7 +120,7 @@ export class MemoryInterface implements Disposable {
     const parsed = parseInterfaceOptions(options);
     const budgets = (parsed.budgets ?? {}) as Partial<Record<MemoryType, number>>;
     for (const [type, bytes] of Object.entries(budgets)) {
-      if (bytes !== undefined) this.#counters.budget[typeIndexOf(type)] = bytes;
+      if (bytes !== undefined) this.#counters.types[typeIndexOf(type)].budget = bytes;
     }
     this.#backings = new Backings({
       stackBytes: Math.max(4096, budgets.stack ?? MiB),
@@ -217,39 +217,50 @@ export class MemoryInterface implements Disposable {
    * @throws As for {@linkcode MemoryInterface.allocate}.
    */
   allocateTyped(size: number, type: MemoryType, alignment?: number, flags?: MemoryFlag[]): MemoryAllocation {
-    // Fast paths for the types a hot loop uses: a class pool, or the arena; everything else below.
-    if (alignment === undefined && flags === undefined && this.#ended === null) {
-      if (type === "pool" && size > 0 && size <= LARGEST_CLASS && Number.isInteger(size)) {
-        const counters = this.#counters;
-        if (counters.used[T_POOL] + size <= counters.budget[T_POOL]) {
-          const c = size <= 16 ? 0 : 28 - Math.clz32(size - 1);
-          const origin = this.#classOrigins[c] ?? this.#classOrigin(c);
-          const view = (origin.from as PoolAllocator).tryAlloc(size);
-          if (view !== null) {
-            const a = new Allocation(origin, view, size, null);
-            counters.added(T_POOL, size);
-            this.#index.add(a);
-            return a;
-          }
-        }
-      } else if (type === "temporary" && size > 0 && size <= MAX_BLOCK_SIZE && Number.isInteger(size)) {
-        const counters = this.#counters;
-        if (counters.used[T_TEMPORARY] + size <= counters.budget[T_TEMPORARY]) {
-          const origin = this.#arenaOrigin ?? this.#frameOrigin();
-          const view = (origin.from as Arena).tryAlloc(size);
-          if (view !== null) {
-            const frame = origin.frame!;
-            frame.bytes[T_TEMPORARY] += size;
-            frame.count[T_TEMPORARY]++;
-            const a = new Allocation(origin, view, size, null);
-            counters.added(T_TEMPORARY, size);
-            this.#index.add(a);
-            return a;
-          }
-        }
+    // Fast paths for the types a hot loop uses (a class pool, the arena), each small enough for the engine to
+    // inline into the caller with this method; everything else below.
+    if (alignment === undefined && flags === undefined) {
+      if (type === "pool") {
+        const a = this.#poolBlock(size);
+        if (a !== null) return a;
+      } else if (type === "temporary") {
+        const a = this.#temporaryBlock(size);
+        if (a !== null) return a;
       }
     }
     return this.#served(checkRequest(size, type, alignment, flags, undefined, "allocate"));
+  }
+
+  // A block of a class pool for a plain size within the classes and the pool type's budget, else null.
+  #poolBlock(size: number): Allocation | null {
+    if (this.#ended !== null || !(size > 0 && size <= LARGEST_CLASS && Number.isInteger(size))) return null;
+    const counter = this.#counters.types[T_POOL];
+    if (counter.used + size > counter.budget) return null;
+    const c = size <= 16 ? 0 : 28 - Math.clz32(size - 1);
+    const origin = this.#classOrigins[c] ?? this.#classOrigin(c);
+    const view = (origin.from as PoolAllocator).tryAlloc(size);
+    if (view === null) return null;
+    const a = new Allocation(origin, view, size, null);
+    this.#counters.added(counter, size);
+    this.#index.add(a);
+    return a;
+  }
+
+  // A block of the arena in the current frame for a plain size within the temporary type's budget, else null.
+  #temporaryBlock(size: number): Allocation | null {
+    if (this.#ended !== null || !(size > 0 && size <= MAX_BLOCK_SIZE && Number.isInteger(size))) return null;
+    const counter = this.#counters.types[T_TEMPORARY];
+    if (counter.used + size > counter.budget) return null;
+    const origin = this.#arenaOrigin ?? this.#frameOrigin();
+    const view = (origin.from as Arena).tryAlloc(size);
+    if (view === null) return null;
+    const frame = origin.frame!;
+    frame.bytes[T_TEMPORARY] += size;
+    frame.count[T_TEMPORARY]++;
+    const a = new Allocation(origin, view, size, null);
+    this.#counters.added(counter, size);
+    this.#index.add(a);
+    return a;
   }
 
   /**
@@ -304,7 +315,7 @@ export class MemoryInterface implements Disposable {
     const frame = this.#backings.endFrame();
     this.#arenaOrigin = null;
     for (let t = 0; t < OVERALL; t++) {
-      if (frame.count[t] !== 0) this.#counters.removed(t, frame.bytes[t], frame.count[t]);
+      if (frame.count[t] !== 0) this.#counters.removed(this.#counters.types[t], frame.bytes[t], frame.count[t]);
     }
     if (this.#waiters.count !== 0) this.#waiters.wake();
   }
@@ -342,7 +353,9 @@ export class MemoryInterface implements Disposable {
     }
     this.#usable("get memory stats");
     const counters = this.#counters;
-    const total = t < OVERALL && counters.budget[t] !== Infinity ? counters.budget[t] : this.platform.totalBytes;
+    const total = t < OVERALL && counters.types[t].budget !== Infinity
+      ? counters.types[t].budget
+      : this.platform.totalBytes;
     return this.#stats.get(t, total);
   }
 
