@@ -308,17 +308,21 @@ export class SharedHeader {
     if (
       state < 0 || (seq & 1) !== 0 || stride !== this.#stride ||
       (state >> 2 > this.#capacity && state >> 2 > this.capacity)
-    ) {
-      this.unlock();
-      throw corrupt(
-        "write",
-        state < 0 || state >> 2 > this.#capacity
-          ? lengthFound(state, this.#capacity)
-          : (seq & 1) !== 0
-          ? `its sequence word reads ${seq} (odd: a write in progress) when the lock was free`
-          : `its element size word reads ${stride}, not ${this.#stride}`,
-      );
-    }
+    ) this.#lockedCorrupt(state, seq, stride);
+  }
+
+  // A writer that has just taken the lock found the header written outside memkit: free it, then throw
+  // (lock() and claimOne()).
+  #lockedCorrupt(state: number, seq: number, stride: number): never {
+    this.unlock();
+    throw corrupt(
+      "write",
+      state < 0 || state >> 2 > this.#capacity
+        ? lengthFound(state, this.#capacity)
+        : (seq & 1) !== 0
+        ? `its sequence word reads ${seq} (odd: a write in progress) when the lock was free`
+        : `its element size word reads ${stride}, not ${this.#stride}`,
+    );
   }
 
   /**
@@ -556,6 +560,56 @@ export class SharedHeader {
   }
 
   /**
+   * push()'s claim, claimAppend(1) with its common cases inline: under a
+   * hold, the slot at the length when the length word is still the hold's
+   * and there is room (one plain read); else, the lock free and room for the
+   * element, one compareExchange and lock()'s checks of SEQ and the stride.
+   * Anything else (growth, waiting, a length word or lock bits written outside memkit, maxCapacity) goes through
+   * claimAppend(1), which checks it all again. (Two calls fewer a push:
+   * Bun 1.4, one thread, same-process A/B: inside hold() 13.5 -> 11 ns an
+   * f64, plain push 20 -> 16.5 ns.)
+   */
+  claimOne(): number {
+    const words = this.#words;
+    if (this.#holds !== 0) {
+      const length = this.#length;
+      const extra = words[STATE] - length * 4;
+      if ((extra === TAKEN || extra === SLEEPER) && length < this.#capacity) return length;
+    } else {
+      // lock()'s uncontended case, with room for the element (known from the guess the compareExchange confirms).
+      const state = words[STATE];
+      if (
+        (state & LOCK_BITS) === FREE && state >= 0 && state >> 2 < this.#capacity &&
+        Atomics.compareExchange(words, STATE, state, state + TAKEN) === state
+      ) {
+        const length = state >> 2, seq = words[SEQ], stride = words[STRIDE];
+        this.#taken = this.#length = length;
+        this.holding = true;
+        if ((seq & 1) !== 0 || stride !== this.#stride) this.#lockedCorrupt(state, seq, stride);
+        return length;
+      }
+    }
+    return this.claimAppend(1);
+  }
+
+  /**
+   * After an append holding the lock: setLength(count), then unlock() (an
+   * append never made SEQ odd, so none of lockToChange()'s end is needed).
+   */
+  unlockAppend(count: number): void {
+    const words = this.#words;
+    if (this.#holds !== 0) {
+      // The lock stays this thread's: one add publishes the length (and leaves a sleeper's bits).
+      Atomics.add(words, STATE, (count - this.#taken) * 4);
+      this.#taken = this.#length = count;
+      return;
+    }
+    this.#length = count;
+    this.holding = false;
+    if ((Atomics.exchange(words, STATE, count * 4) & SLEEPER) !== 0) Atomics.notify(words, STATE, 1);
+  }
+
+  /**
    * Room for `count` elements, at most maxCapacity: the buffer grows in
    * place (doubling). Only the lock's holder calls it.
    */
@@ -592,7 +646,7 @@ export class PushTarget implements Target {
     this.bytes = bytes;
   }
   claim(): number {
-    return this.header.claimAppend(1);
+    return this.header.claimOne();
   }
 }
 

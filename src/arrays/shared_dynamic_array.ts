@@ -340,8 +340,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       if (header.holding) header.unlock();
       throw error;
     }
-    header.setLength(index + 1);
-    header.unlock();
+    header.unlockAppend(index + 1);
     return index + 1;
   }
 

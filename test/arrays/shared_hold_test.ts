@@ -97,6 +97,41 @@ test("hold(): a Worker's push waits for the main thread's hold and lands once it
   }
 });
 
+test("hold(): pushes under a hold while a Worker sleeps on the lock (lock bits 2) publish each length, keep the bits and grow the buffer; the release lets it in", async () => {
+  const samples = new SharedDynamicArray<SampleRecord>(Sample, { maxCapacity: 10_000, capacity: 2 });
+  const header = new Int32Array(samples.buffer, 0, 4);
+  const worker = new Worker(new URL("../fixtures/shared_attach_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const answer = new Promise<string>((resolve, reject) => {
+      worker.onmessage = (event) => {
+        if (event.data === "ready") worker.postMessage({ buffer: samples.buffer, count: 100 });
+        else resolve(event.data);
+      };
+      worker.onerror = (event) => reject(event);
+    });
+    const held = samples.hold();
+    samples.push({ time: -1, value: -1 });
+    // The Worker's first push spins, then announces itself (lock bits 2) and sleeps.
+    for (const started = Date.now(); lockBits(samples) !== 2;) {
+      assert.ok(Date.now() - started < 4_000, "the Worker announced itself as a sleeper");
+      await new Promise((wake) => setTimeout(wake, 5));
+    }
+    for (let i = 1; i <= 40; i++) {
+      assert.equal(samples.push({ time: -1 - i, value: -1 - i }), i + 1);
+      assert.equal(Atomics.load(header, STATE), (i + 1) * 4 + 2, "the length published, the sleeper's bits kept");
+    }
+    assert.ok(samples.capacity >= 41, "the buffer grew under the hold");
+    held.release();
+    assert.equal(await answer, "ok");
+    assert.equal(samples.length, 141);
+    assert.deepEqual(samples.get(40), { time: -41, value: -41 });
+    assert.deepEqual(samples.get(140), { time: 99, value: 99 });
+    assert.equal(lockBits(samples), 0);
+  } finally {
+    worker.terminate();
+  }
+});
+
 test("hold(): a value that fails its checks under a hold changes nothing and keeps the hold", () => {
   const samples = new SharedDynamicArray<SampleRecord>(Sample, { maxCapacity: 8 });
   using _writing = samples.hold();
