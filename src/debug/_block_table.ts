@@ -77,6 +77,19 @@ export class BlockTable {
     this.live--;
   }
 
+  /**
+   * `release` for a heap with counters only, whose slots never hold an own
+   * buffer, a handed view or the unreachable mark (those come with safety).
+   */
+  releaseCounted(slot: number): void {
+    this.ids[slot] = 0;
+    this.outers[slot] = undefined;
+    this.hosts[slot] = undefined;
+    if (this.traces[slot] !== null) this.traces[slot] = null;
+    this.#freeSlots[this.#freeCount++] = slot;
+    this.live--;
+  }
+
   /** The live slot whose user bytes start at `address`, or -1 (a scan: for error paths and the C-style API). */
   find(address: number): number {
     for (let slot = 0; slot < this.end; slot++) {

@@ -174,20 +174,10 @@ export function allocCounted(
   entry: unknown,
   depth: number,
 ): Uint8Array | null {
+  // Small enough for the JIT to inline into alloc(): the rare outcomes are calls.
   if (heap.ledger.allocatedBytes + size > heap.limit) return heap.failLimit();
-  let outer: unknown;
-  const previous = beginTake(heap.census);
-  try {
-    outer = heap.backing.tryAlloc(size, align === 16 ? undefined : align);
-  } catch (error) {
-    outer = heap.intake.refused(error, size);
-  } finally {
-    endTake(previous);
-  }
-  if (outer === null) return heap.ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
-  if (!(outer instanceof Uint8Array) || outer.byteLength < size) {
-    throw badBlockError(heap.backing, size, align, heap.intake.check(outer, size, align) ?? "it is not a block");
-  }
+  const outer = askCounted(heap, size, align);
+  if (!(outer instanceof Uint8Array) || outer.byteLength < size) return missCounted(heap, outer, size, align);
   const host = heap.intake.hostOf(outer.buffer);
   const user = outer.byteOffset;
   const address = host.base + user;
@@ -199,16 +189,39 @@ export function allocCounted(
   blocks.sizes[slot] = size;
   blocks.userOffsets[slot] = user;
   blocks.aligns[slot] = align;
-  blocks.fronts[slot] = 0;
+  // fronts[slot] stays 0: no block of a heap with counters only has canaries (nothing writes another value there).
   blocks.born[slot] = taskClock();
   blocks.outers[slot] = outer;
   blocks.hosts[slot] = host;
   heap.index.set(address, slot);
-  const tracer = heap.tracer;
-  if (tracer.frames > 0 && tracer.sampled(id)) blocks.traces[slot] = tracer.capture(entry, depth + 1);
+  if (heap.tracer.frames > 0) traceCounted(heap, slot, id, entry, depth + 1);
   heap.top = slot;
   heap.ledger.allocated(size);
   return outer;
+}
+
+// The backing's answer to a request for `size` bytes (null: a refusal, recorded in the intake).
+function askCounted(heap: DebugHeap, size: number, align: number): unknown {
+  const previous = beginTake(heap.census);
+  try {
+    return heap.backing.tryAlloc(size, align === 16 ? undefined : align);
+  } catch (error) {
+    return heap.intake.refused(error, size);
+  } finally {
+    endTake(previous);
+  }
+}
+
+// A refusal (null, recorded as out-of-memory), or a throw for anything else that is not a block of `size` bytes.
+function missCounted(heap: DebugHeap, outer: unknown, size: number, align: number): null {
+  if (outer === null) return heap.ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
+  throw badBlockError(heap.backing, size, align, heap.intake.check(outer, size, align) ?? "it is not a block");
+}
+
+// Keeps the allocation trace of `slot` when its id is sampled.
+function traceCounted(heap: DebugHeap, slot: number, id: number, entry: unknown, depth: number): void {
+  const tracer = heap.tracer;
+  if (tracer.sampled(id)) heap.blocks.traces[slot] = tracer.capture(entry, depth + 1);
 }
 
 /**
@@ -222,7 +235,8 @@ export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
   if (host === undefined || heap.index.size === 0 || anyTaken()) return false;
   const user = offsetOf(view);
   if (user === 0 && isDetached(buffer)) return false; // a detached view reads offset 0: the general path says why
-  const slot = heap.index.get(host.base + user);
+  const address = host.base + user;
+  const slot = heap.index.get(address);
   const blocks = heap.blocks;
   if (slot < 0 || blocks.hosts[slot] !== host || blocks.userOffsets[slot] !== user) return false;
   const size = blocks.sizes[slot];
@@ -232,9 +246,9 @@ export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
   } finally {
     heap.busy = -1;
   }
-  heap.index.delete(blocks.addresses[slot]);
+  heap.index.delete(address);
   if (heap.top === slot) heap.top = -1;
-  blocks.release(slot);
+  blocks.releaseCounted(slot);
   heap.ledger.freed(size);
   return true;
 }
