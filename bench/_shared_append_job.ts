@@ -4,7 +4,11 @@ import { struct } from "../mod.ts";
 /** One round: what to write, into which buffer, and the word the main thread raises to start it. */
 export interface AppendJob {
   element: "struct" | "f64";
-  writer: "hand-written" | "push" | "push-held" | "pushMany";
+  /**
+   * "literal-keys" (records only): the hand-written append of the record literals push takes, each one's
+   * keys checked as push must (for-in) and nothing else: the scorecard's ceiling for push in Bun.
+   */
+  writer: "hand-written" | "literal-keys" | "push" | "push-held" | "pushMany";
   /** Records per pushMany call (pushMany only): `count` for one call with everything. */
   batch: number;
   count: number;

@@ -24,6 +24,7 @@ function prepare(job: AppendJob): () => void {
   if (job.writer === "hand-written") {
     return job.element === "struct" ? () => handStruct(buffer, count) : () => handF64(buffer, count);
   }
+  if (job.writer === "literal-keys") return () => literalKeys(buffer, count);
   if (job.element === "struct") {
     const particles = SharedDynamicArray.attach<ParticleRecord>(buffer, Particle);
     if (job.writer === "push") {
@@ -85,6 +86,30 @@ function handStruct(buffer: SharedArrayBuffer, count: number): void {
     ids[at] = i;
     floats[at + 1] = i * 0.5;
     floats[at + 2] = -i;
+    Atomics.store(words, LENGTH_WORD, i + 1);
+  }
+}
+
+// The least a push of a record does (the scorecard's ceiling in Bun): handStruct with the literal push would
+// take, its keys checked as push checks them (an unknown or inherited enumerable key is refused), its fields
+// stored with no type or range check, no lock and no header check.
+function literalKeys(buffer: SharedArrayBuffer, count: number): void {
+  const words = new Int32Array(buffer, 0, 4);
+  const ids = new Uint32Array(buffer, RECORDS_AT), floats = new Float32Array(buffer, RECORDS_AT);
+  let capacity = (buffer.byteLength - RECORDS_AT) / 12;
+  for (let i = 0; i < count; i++) {
+    const record: ParticleRecord = { id: i, x: i * 0.5, y: -i };
+    for (const key in record) {
+      if (key !== "id" && key !== "x" && key !== "y") throw new TypeError(`'${key}' is not a field`);
+    }
+    if (i === capacity) {
+      buffer.grow(Math.min(buffer.maxByteLength, RECORDS_AT + 2 * capacity * 12));
+      capacity = (buffer.byteLength - RECORDS_AT) / 12;
+    }
+    const at = i * 3;
+    ids[at] = record.id;
+    floats[at + 1] = record.x;
+    floats[at + 2] = record.y;
     Atomics.store(words, LENGTH_WORD, i + 1);
   }
 }

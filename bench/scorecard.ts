@@ -120,32 +120,45 @@ export const HEADLINES: readonly Headline[] = [
   },
   // A Worker appends while the main thread reads (issue 14 item 11): bench/shared_array_bench.ts times these
   // with its own harness (mitata times one thread), and bench/mod.ts adds its figures to mitata's.
+  // A push of a record takes the literal the program builds, and must refuse unknown keys: where the runtime
+  // does not remove the literal and a for...in costs a native call (JavaScriptCore), that alone bounds push
+  // against stores of scalars, whatever else it does or skips (its ceiling: no lock, no other check).
   ...[
     ["{id, x, y} records", "Worker appends 1M {id: u32, x: f32, y: f32} records, main thread reads"],
     ["f64 values", "Worker appends 1M f64, main thread reads"],
-  ].flatMap(([element, comparison]) => [
-    {
-      what: `SharedDynamicArray.push from a Worker, ${element}`,
-      comparison,
-      memkit: "SharedDynamicArray.push",
-      baseline: "hand-written SharedArrayBuffer + Atomics append",
-      target: 1 / 2,
-    },
-    {
-      what: `SharedDynamicArray.push inside hold() from a Worker, ${element}`,
-      comparison,
-      memkit: "SharedDynamicArray.push inside hold()",
-      baseline: "hand-written SharedArrayBuffer + Atomics append",
-      target: 1 / 2,
-    },
-    {
-      what: `SharedDynamicArray.pushMany (256) from a Worker, ${element}`,
-      comparison,
-      memkit: "SharedDynamicArray.pushMany, batches of 256",
-      baseline: "hand-written SharedArrayBuffer + Atomics append",
-      target: 1,
-    },
-  ]),
+  ].flatMap(([element, comparison]) => {
+    const ceiling = element === "f64 values" ? {} : {
+      ceiling: {
+        case: "hand-written, the same record literals, their keys checked, nothing else",
+        does: "the literals' keys checked as push must, stored unchecked, no lock",
+      },
+    };
+    return [
+      {
+        what: `SharedDynamicArray.push from a Worker, ${element}`,
+        comparison,
+        memkit: "SharedDynamicArray.push",
+        baseline: "hand-written SharedArrayBuffer + Atomics append",
+        target: 1 / 2,
+        ...ceiling,
+      },
+      {
+        what: `SharedDynamicArray.push inside hold() from a Worker, ${element}`,
+        comparison,
+        memkit: "SharedDynamicArray.push inside hold()",
+        baseline: "hand-written SharedArrayBuffer + Atomics append",
+        target: 1 / 2,
+        ...ceiling,
+      },
+      {
+        what: `SharedDynamicArray.pushMany (256) from a Worker, ${element}`,
+        comparison,
+        memkit: "SharedDynamicArray.pushMany, batches of 256",
+        baseline: "hand-written SharedArrayBuffer + Atomics append",
+        target: 1,
+      },
+    ];
+  }),
   ...ffiHeadlines(),
   ...debugHeadlines(),
   ...halHeadlines(),

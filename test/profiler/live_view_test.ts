@@ -69,9 +69,14 @@ test("live view: the token guards every path, only GET is served, events are sna
     const events = await readEvents(`${base}/events?token=${view.token}`, kept + 2) as {
       categoryBreakdown: { pool: number };
     }[];
-    assert.equal(events.length, kept + 2);
+    // Timed snapshots taken between start() and the stream's connection are kept ones by then, and one read
+    // may bring several events: at least kept + 2 arrive, the ones from before the allocation first.
+    assert.ok(events.length >= kept + 2, `${events.length} events`);
     assert.ok(events.slice(0, kept).every((e) => e.categoryBreakdown.pool === 0), "the kept snapshots come first");
-    assert.deepEqual(events.slice(kept).map((e) => e.categoryBreakdown.pool), [64, 64], "then timed ones as they come");
+    assert.ok(
+      events.slice(kept).every((e) => e.categoryBreakdown.pool === 64),
+      "then the ones taken since, as they come",
+    );
     pool.free(block);
   } finally {
     await view.close();
