@@ -91,3 +91,14 @@ test("every headline names a comparison and cases registered in bench/", () => {
   assert.ok(filter.test(`${HEADLINES[0].comparison} :: ${HEADLINES[0].memkit}`));
   assert.ok(!filter.test(`${HEADLINES[0].comparison} :: something else`));
 });
+
+test("every cross-thread append case a headline names (ceilings included) is one the append harness runs", async () => {
+  const { SHARED_APPEND, sharedAppendNames } = await import("../bench/shared_array_bench.ts");
+  const titles = new Set<string>(Object.values(SHARED_APPEND));
+  const runs = new Set(sharedAppendNames());
+  const named = HEADLINES.filter((h) => titles.has(h.comparison)).flatMap((h) =>
+    [h.memkit, h.baseline, ...(h.ceiling ? [h.ceiling.case] : [])].map((name) => `${h.comparison} :: ${name}`)
+  );
+  assert.ok(named.some((name) => name.includes("their keys checked")), "the records' ceiling is among them");
+  for (const name of named) assert.ok(runs.has(name), name);
+});
