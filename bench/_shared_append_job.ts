@@ -7,8 +7,10 @@ export interface AppendJob {
   /**
    * "literal-keys" (records only): the hand-written append of the record literals push takes, each one's
    * keys checked as push must (for-in) and nothing else: the scorecard's ceiling for push in Bun.
+   * "claim-publish" (f64 only): the hand-written append made safe for several writers, the least a push that
+   * any thread may call does: each value claimed with one compareExchange and published with one store.
    */
-  writer: "hand-written" | "literal-keys" | "push" | "push-held" | "pushMany";
+  writer: "hand-written" | "literal-keys" | "claim-publish" | "push" | "push-held" | "pushMany";
   /** Records per pushMany call (pushMany only): `count` for one call with everything. */
   batch: number;
   count: number;

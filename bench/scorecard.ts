@@ -127,12 +127,21 @@ export const HEADLINES: readonly Headline[] = [
     ["{id, x, y} records", "Worker appends 1M {id: u32, x: f32, y: f32} records, main thread reads"],
     ["f64 values", "Worker appends 1M f64, main thread reads"],
   ].flatMap(([element, comparison]) => {
-    const ceiling = element === "f64 values" ? {} : {
-      ceiling: {
-        case: "hand-written, the same record literals, their keys checked, nothing else",
-        does: "the literals' keys checked as push must, stored unchecked, no lock",
-      },
-    };
+    const ceiling = element === "f64 values"
+      ? {
+        ceiling: {
+          case: "hand-written for several writers: one compareExchange and one store a value",
+          does: "the two atomics a push any thread may call needs, no checks",
+        },
+      }
+      : {
+        ceiling: {
+          case: "hand-written, the same record literals, their keys checked, nothing else",
+          does: "the literals' keys checked as push must, stored unchecked, no lock",
+        },
+      };
+    // Inside hold() one thread writes: the several-writers protocol is no floor for it.
+    const heldCeiling = element === "f64 values" ? {} : ceiling;
     return [
       {
         what: `SharedDynamicArray.push from a Worker, ${element}`,
@@ -148,7 +157,7 @@ export const HEADLINES: readonly Headline[] = [
         memkit: "SharedDynamicArray.push inside hold()",
         baseline: "hand-written SharedArrayBuffer + Atomics append",
         target: 1 / 2,
-        ...ceiling,
+        ...heldCeiling,
       },
       {
         what: `SharedDynamicArray.pushMany (256) from a Worker, ${element}`,

@@ -37,6 +37,14 @@ const CASES: readonly { name: string; writer: AppendJob["writer"]; batch: number
     batch: 0,
     only: "struct",
   },
+  // The least a push any thread may call does (f64; the scorecard's ceiling for plain push): the hand-written
+  // append made safe for several writers, one compareExchange to claim the end and one store to publish.
+  {
+    name: "hand-written for several writers: one compareExchange and one store a value",
+    writer: "claim-publish",
+    batch: 0,
+    only: "f64",
+  },
   { name: "SharedDynamicArray.push", writer: "push", batch: 0 },
   { name: "SharedDynamicArray.push inside hold()", writer: "push-held", batch: 0 },
   { name: "SharedDynamicArray.pushMany, batches of 256", writer: "pushMany", batch: 256 },
@@ -115,11 +123,13 @@ export async function sharedAppendTimes(filter: RegExp = /./, rounds = 7): Promi
 async function once({ element, job, worker }: Runner): Promise<number> {
   const stride = element === "struct" ? 12 : 8;
   let buffer: SharedArrayBuffer, length: () => number;
-  if (job.writer === "hand-written" || job.writer === "literal-keys") {
+  if (job.writer === "hand-written" || job.writer === "literal-keys" || job.writer === "claim-publish") {
     // As many records as SharedDynamicArray's default capacity (16) at first, and the same most.
     buffer = new SharedArrayBuffer(RECORDS_AT + 16 * stride, { maxByteLength: RECORDS_AT + N * stride });
     const words = new Int32Array(buffer, 0, 4);
-    length = () => Atomics.load(words, LENGTH_WORD);
+    length = job.writer === "claim-publish"
+      ? () => Atomics.load(words, LENGTH_WORD) >> 1 // length * 2 + the claim bit
+      : () => Atomics.load(words, LENGTH_WORD);
   } else {
     const shared = element === "struct"
       ? new SharedDynamicArray(Particle, { maxCapacity: N })
