@@ -84,9 +84,19 @@ const sabByteLength = getter<number>("byteLength");
 const sabMaxByteLength = getter<number>("maxByteLength");
 const sabGrowable = getter<boolean>("growable");
 const sabGrow = SharedArrayBuffer.prototype.grow as (this: SharedArrayBuffer, length: number) => void;
-// Taken once: a program that replaces Math.floor or Number.isInteger later runs no code inside the lock.
+// Taken once: a program that replaces Math.floor, Number.isInteger or an Atomics function later runs no code
+// inside the lock (where a replaced Atomics.exchange that throws would leave it taken for good).
 const { floor, max, min } = Math;
 const isInteger = Number.isInteger;
+const {
+  add: atomicAdd,
+  compareExchange,
+  exchange: atomicExchange,
+  load: atomicLoad,
+  notify: atomicNotify,
+  store: atomicStore,
+  wait: atomicWait,
+} = Atomics;
 
 /**
  * The real byte length and maxByteLength of `value` when it is a growable
@@ -131,7 +141,7 @@ function corrupt(op: string, found: string): AllocationError {
  */
 export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, maxByteLength: number): number {
   const words = new Int32Array(buffer, 0, 4);
-  const stride = Atomics.load(words, STRIDE);
+  const stride = atomicLoad(words, STRIDE);
   const op = "attach";
   if (
     !(stride > 0) || (byteLength - HEADER) % stride !== 0 || (maxByteLength - HEADER) % stride !== 0 ||
@@ -143,7 +153,7 @@ export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, m
         `growing to ${maxByteLength} bytes has`,
     );
   }
-  const state = Atomics.load(words, STATE);
+  const state = atomicLoad(words, STATE);
   if ((state & LOCK_BITS) === LOCK_BITS) throw corrupt(op, lockFound(state));
   // Another thread may grow the buffer and publish a longer length between the
   // caller's read of byteLength and this one: a writer grows before it publishes,
@@ -204,7 +214,7 @@ export class SharedHeader {
     this.#timeoutMs = timeoutMs;
     this.maxCapacity = Math.floor((sabMaxByteLength.call(buffer) - HEADER) / stride);
     this.#capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
-    if (create) Atomics.store(this.#words, STRIDE, stride);
+    if (create) atomicStore(this.#words, STRIDE, stride);
   }
 
   /**
@@ -215,7 +225,7 @@ export class SharedHeader {
    * @throws {AllocationError} "corruption" for a length no writer stored.
    */
   get length(): number {
-    const state = Atomics.load(this.#words, STATE);
+    const state = atomicLoad(this.#words, STATE);
     const length = state >> 2;
     return state >= 0 && length <= this.#capacity ? length : this.#checkLength(state, "read");
   }
@@ -241,12 +251,12 @@ export class SharedHeader {
 
   /** The write count a read starts from: odd while a write runs (then wait() and try again). */
   readBegin(): number {
-    return Atomics.load(this.#words, SEQ);
+    return atomicLoad(this.#words, SEQ);
   }
 
   /** Whether no write started since readBegin() returned `before`: what was read is consistent. */
   readValid(before: number): boolean {
-    return Atomics.load(this.#words, SEQ) === before;
+    return atomicLoad(this.#words, SEQ) === before;
   }
 
   /**
@@ -273,9 +283,9 @@ export class SharedHeader {
    */
   #checkWriting(op: string): void {
     const words = this.#words;
-    const before = Atomics.load(words, SEQ);
-    const state = Atomics.load(words, STATE);
-    const after = Atomics.load(words, SEQ);
+    const before = atomicLoad(words, SEQ);
+    const state = atomicLoad(words, STATE);
+    const after = atomicLoad(words, SEQ);
     const bits = state & LOCK_BITS;
     if (bits === LOCK_BITS) throw corrupt(op, lockFound(state));
     if (bits === FREE && before === after && (before & 1) !== 0) {
@@ -296,7 +306,7 @@ export class SharedHeader {
     // The uncontended case, the only one with one writer: a plain read of the
     // length (a guess: the compareExchange checks it) and one compareExchange.
     let state = words[STATE];
-    if ((state & LOCK_BITS) !== FREE || Atomics.compareExchange(words, STATE, state, state + TAKEN) !== state) {
+    if ((state & LOCK_BITS) !== FREE || compareExchange(words, STATE, state, state + TAKEN) !== state) {
       state = this.#wait();
     }
     this.#taken = this.#length = state >> 2;
@@ -334,7 +344,7 @@ export class SharedHeader {
     this.lock();
     if (this.#holds !== 0) this.#checkHeldWords();
     const words = this.#words;
-    Atomics.store(words, SEQ, words[SEQ] + 1);
+    atomicStore(words, SEQ, words[SEQ] + 1);
     this.#changing = true;
   }
 
@@ -361,19 +371,19 @@ export class SharedHeader {
     const deadline = Date.now() + this.#timeoutMs;
     let bits = TAKEN;
     for (let looks = 0;; looks++) {
-      const state = Atomics.load(words, STATE);
+      const state = atomicLoad(words, STATE);
       const found = state & LOCK_BITS;
       if (found === LOCK_BITS) throw corrupt("write", lockFound(state));
       if (found === FREE) {
-        if (Atomics.compareExchange(words, STATE, state, state + bits) === state) return state;
+        if (compareExchange(words, STATE, state, state + bits) === state) return state;
         continue;
       }
       if (looks < SPINS) continue;
       const left = deadline - Date.now();
       if (left <= 0) throw this.#timeout("write");
       const asleep = state - found + SLEEPER;
-      if (found === SLEEPER || Atomics.compareExchange(words, STATE, state, asleep) === state) {
-        Atomics.wait(words, STATE, asleep, Math.min(left, 10));
+      if (found === SLEEPER || compareExchange(words, STATE, state, asleep) === state) {
+        atomicWait(words, STATE, asleep, Math.min(left, 10));
         bits = SLEEPER;
       }
     }
@@ -399,21 +409,21 @@ export class SharedHeader {
       // element that a pop or clear removed and the next append rewrites), and the lock stays
       // taken until SEQ is even (a writer that takes it checks SEQ): publish, then SEQ, then free.
       // (An add leaves the lock bits, which a sleeper may have set, as they are.)
-      if (this.#length !== this.#taken) Atomics.add(words, STATE, (this.#length - this.#taken) * 4);
-      Atomics.add(words, SEQ, 1);
+      if (this.#length !== this.#taken) atomicAdd(words, STATE, (this.#length - this.#taken) * 4);
+      atomicAdd(words, SEQ, 1);
       this.#taken = this.#length;
     }
     if (this.#holds !== 0) {
       // The lock stays this thread's: one add publishes the length (and leaves a sleeper's bits).
       if (this.#length !== this.#taken) {
-        Atomics.add(words, STATE, (this.#length - this.#taken) * 4);
+        atomicAdd(words, STATE, (this.#length - this.#taken) * 4);
         this.#taken = this.#length;
       }
       return;
     }
     this.holding = false;
     // One write frees the lock and publishes the length; it wakes a sleeper if one announced itself.
-    if ((Atomics.exchange(words, STATE, this.#length * 4) & SLEEPER) !== 0) Atomics.notify(words, STATE, 1);
+    if ((atomicExchange(words, STATE, this.#length * 4) & SLEEPER) !== 0) atomicNotify(words, STATE, 1);
   }
 
   /**
@@ -487,10 +497,10 @@ export class SharedHeader {
     let same = true;
     for (let i = 0; i < 2 && same; i++) {
       const probe = (probes = (probes + 1) & 0x3fffffff) | 0x40000000;
-      Atomics.store(this.#words, SPARE, probe);
-      same = Atomics.load(words, SPARE) === probe;
+      atomicStore(this.#words, SPARE, probe);
+      same = atomicLoad(words, SPARE) === probe;
     }
-    Atomics.store(this.#words, SPARE, 0);
+    atomicStore(this.#words, SPARE, 0);
     return same;
   }
 
@@ -510,9 +520,9 @@ export class SharedHeader {
     for (let found = state;;) {
       const extra = found - free;
       if (extra !== TAKEN && extra !== SLEEPER) break;
-      const was = Atomics.compareExchange(words, STATE, found, free);
+      const was = compareExchange(words, STATE, found, free);
       if (was === found) {
-        if (extra === SLEEPER) Atomics.notify(words, STATE, 1);
+        if (extra === SLEEPER) atomicNotify(words, STATE, 1);
         break;
       }
       found = was;
@@ -580,7 +590,7 @@ export class SharedHeader {
       const state = words[STATE];
       if (
         (state & LOCK_BITS) === FREE && state >= 0 && state >> 2 < this.#capacity &&
-        Atomics.compareExchange(words, STATE, state, state + TAKEN) === state
+        compareExchange(words, STATE, state, state + TAKEN) === state
       ) {
         const length = state >> 2, seq = words[SEQ], stride = words[STRIDE];
         this.#taken = this.#length = length;
@@ -600,13 +610,15 @@ export class SharedHeader {
     const words = this.#words;
     if (this.#holds !== 0) {
       // The lock stays this thread's: one add publishes the length (and leaves a sleeper's bits).
-      Atomics.add(words, STATE, (count - this.#taken) * 4);
+      // (Atomics.add itself while it is the engine's: JavaScriptCore runs the captured one 1.5-2x slower here.)
+      if (Atomics.add === atomicAdd) Atomics.add(words, STATE, (count - this.#taken) * 4);
+      else atomicAdd(words, STATE, (count - this.#taken) * 4);
       this.#taken = this.#length = count;
       return;
     }
     this.#length = count;
     this.holding = false;
-    if ((Atomics.exchange(words, STATE, count * 4) & SLEEPER) !== 0) Atomics.notify(words, STATE, 1);
+    if ((atomicExchange(words, STATE, count * 4) & SLEEPER) !== 0) atomicNotify(words, STATE, 1);
   }
 
   /**

@@ -104,6 +104,15 @@ export interface SharedArrayHold extends Disposable {
 const droppedHolds = new FinalizationRegistry<readonly [SharedHeader, number]>(([header, epoch]) =>
   header.release(epoch)
 );
+// Its methods, taken once: a program that replaces FinalizationRegistry.prototype.register or unregister runs
+// no code between hold() taking the lock and returning the hold, or in release() before it frees the lock (an
+// error there would leave the lock taken for good, in every thread).
+const registerHold = FinalizationRegistry.prototype.register.bind(droppedHolds) as (
+  target: Hold,
+  held: readonly [SharedHeader, number],
+  token: Hold,
+) => void;
+const unregisterHold = FinalizationRegistry.prototype.unregister.bind(droppedHolds) as (token: Hold) => boolean;
 
 class Hold implements SharedArrayHold {
   #header: SharedHeader | null;
@@ -112,7 +121,7 @@ class Hold implements SharedArrayHold {
   constructor(header: SharedHeader, epoch: number) {
     this.#header = header;
     this.#epoch = epoch;
-    droppedHolds.register(this, [header, epoch], this);
+    registerHold(this, [header, epoch], this);
   }
   get released(): boolean {
     return this.#header === null;
@@ -121,8 +130,8 @@ class Hold implements SharedArrayHold {
     const header = this.#header;
     if (header === null) return;
     this.#header = null;
-    droppedHolds.unregister(this);
     header.release(this.#epoch);
+    unregisterHold(this);
   }
   [Symbol.dispose](): void {
     this.release();
@@ -382,7 +391,14 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   hold(): SharedArrayHold {
-    return new Hold(this.#header, this.#header.hold());
+    const header = this.#header;
+    const epoch = header.hold();
+    try {
+      return new Hold(header, epoch);
+    } catch (error) {
+      header.release(epoch); // a hold() that throws keeps nothing (the lock included)
+      throw error;
+    }
   }
 
   /**
