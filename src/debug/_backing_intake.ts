@@ -1,11 +1,15 @@
 // What a DebugAllocator takes from its backing: asking for a block (a
 // refusal is a null, whatever form it takes), and checking what comes back
 // before anything is written into it (the safety model: chains cannot dangle): a Uint8Array view,
-// long enough, inside its buffer, aligned as asked. The memory handed out
-// twice is caught by the heap, which knows the live blocks.
-import { describe } from "../base/_validate.ts";
+// long enough, inside its buffer, aligned as asked. Its range is read from
+// the view's internal slots (blockLength, bufferOf, offsetOf): a
+// subclass's getters or own properties could name other memory than the view
+// covers. The memory handed out twice is caught by the heap, which knows the live blocks.
+import { isDetached } from "../base/_detach.ts";
+import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
 import { beginTake, type CensusOwner, endTake } from "../base/_native_census.ts";
 import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
 import { backingName } from "./_misuse.ts";
@@ -74,14 +78,12 @@ export class BackingIntake {
    * or null (then `host` and `offset` say where it is).
    */
   check(outer: unknown, need: number, align: number): string | null {
-    if (!(outer instanceof Uint8Array)) return `${describe(outer)} is not a Uint8Array view of memory`;
-    const buffer = outer.buffer;
-    const length = outer.byteLength;
-    const offset = outer.byteOffset;
+    const length = blockLength(outer);
+    if (length < 0) return `${describe(outer)} is not a Uint8Array view of memory`;
+    const buffer = bufferOf(outer as Uint8Array);
+    const offset = offsetOf(outer as Uint8Array);
     if (length < need) {
-      return (buffer as ArrayBuffer).detached === true
-        ? "its buffer is detached (that memory was released)"
-        : `it has ${length} bytes`;
+      return isDetached(buffer) ? "its buffer is detached (that memory was released)" : `it has ${length} bytes`;
     }
     const host = this.hostOf(buffer);
     if (offset + need > host.byteLength) return `it claims bytes past the end of its ${host.byteLength}-byte buffer`;
@@ -113,5 +115,20 @@ export class BackingIntake {
     } catch {
       // The backing keeps it (or already let go of it): nothing left to return.
     }
+  }
+}
+
+/**
+ * The byte length of `outer` when it is a Uint8Array (or a subclass), from
+ * its internal slot; -1 for anything else. No getter runs, and an object made
+ * from Uint8Array.prototype or a Proxy of a view (which pass `instanceof`) is
+ * -1: the engine's own length getter refuses them.
+ */
+export function blockLength(outer: unknown): number {
+  if (!(outer instanceof Uint8Array)) return -1;
+  try {
+    return intrinsic.typedArrayLength(outer); // elements of a Uint8Array are bytes
+  } catch {
+    return -1;
   }
 }

@@ -14,7 +14,7 @@
 // buffer is never read while its memory is gone (rule 1).
 import { intrinsic } from "../../ffi/boundary.ts";
 import { anyTaken, detach, isDetached, keep, mayRelease, transferredError } from "../base/_detach.ts";
-import { bufferOf, offsetOf } from "../base/_validate.ts";
+import { bufferOf, lengthOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
 import { LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
@@ -314,6 +314,9 @@ export class DebugHeap implements MisuseContext {
     const host = this.intake.knownHostOf(buffer);
     if (host === undefined) return -1;
     const user = offsetOf(view);
+    // A view its shrunk resizable buffer no longer covers reads offset 0 and length 0 too: it names no byte, least
+    // of all the first of the block at offset 0 (a detached one is left to the caller, which says it was transferred).
+    if (user === 0 && lengthOf(view) === 0 && !isDetached(buffer)) return -1;
     const blocks = this.blocks;
     if (this.safety) {
       // A header names a slot; the slot must name this very block back.

@@ -13,10 +13,11 @@
 // stale view, memory transferred away, a refusal, a bad block from the
 // backing) to the general path BEFORE changing anything: the two paths check
 // the same things and leave the same state.
-import { anyTaken, isDetached } from "../base/_detach.ts";
-import { bufferOf, offsetOf } from "../base/_validate.ts";
+import { anyTaken } from "../base/_detach.ts";
+import { bufferOf, lengthOf, offsetOf } from "../base/_validate.ts";
 import { beginTake, endTake } from "../base/_native_census.ts";
 import { alignedAt, armBack, backIntact, CANARY, CANARY_WORD } from "./_block_layout.ts";
+import { blockLength } from "./_backing_intake.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { badBlockError } from "./_misuse.ts";
 import { taskClock } from "./_task_clock.ts";
@@ -46,12 +47,14 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
     const plain = heap.intake.ask(size, undefined);
     if (plain === null) return heap.ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
     slot = heap.adopt(plain, 0, size, 16, entry, depth + 1);
-  } else if (!(outer instanceof Uint8Array) || outer.byteLength < need) {
+  } else if (blockLength(outer) < need) {
     slot = heap.adopt(outer, CANARY, size, 16, entry, depth + 1); // throws "corruption", naming what is wrong
   } else {
     const blocks = heap.blocks;
-    const buffer = outer.buffer;
-    const offset = outer.byteOffset;
+    const block = outer as Uint8Array; // blockLength read its slot: a Uint8Array
+    // From the view's internal slots: a subclass's getters could name memory the backing never gave.
+    const buffer = bufferOf(block);
+    const offset = offsetOf(block);
     const host = heap.intake.hostOf(buffer);
     const user = offset + CANARY;
     const address = host.base + user;
@@ -79,7 +82,7 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
       blocks.aligns[slot] = 16;
       blocks.fronts[slot] = CANARY;
       blocks.born[slot] = taskClock();
-      blocks.outers[slot] = outer;
+      blocks.outers[slot] = block;
       blocks.hosts[slot] = host;
       // The header (slot, id, two canary words) and the back canary, as armBlock writes them.
       words[h] = slot;
@@ -165,7 +168,9 @@ export function freeChecked(
  * its real size (no canaries, no checks beyond the backing's own), or null
  * with the failure recorded. The caller has checked the arguments and that
  * the heap has not ended.
- * @throws {AllocationError} "corruption" when the backing returns something that is not a block of `size` bytes.
+ * @throws {AllocationError} "corruption" when the backing returns something that is not a block of `size` bytes
+ *   (not a Uint8Array, too short, not aligned to an `align` other than the backing's default that it was asked
+ *   for, or at the first byte of a live block of this heap); nothing is recorded then.
  */
 export function allocCounted(
   heap: DebugHeap,
@@ -177,10 +182,17 @@ export function allocCounted(
   // Small enough for the JIT to inline into alloc(): the rare outcomes are calls.
   if (heap.ledger.allocatedBytes + size > heap.limit) return heap.failLimit();
   const outer = askCounted(heap, size, align);
-  if (!(outer instanceof Uint8Array) || outer.byteLength < size) return missCounted(heap, outer, size, align);
-  const host = heap.intake.hostOf(outer.buffer);
-  const user = outer.byteOffset;
+  if (blockLength(outer) < size) return missCounted(heap, outer, size, align);
+  const block = outer as Uint8Array; // blockLength read its slot: a Uint8Array
+  // From the view's internal slots: a subclass's getters could name another block's place.
+  const host = heap.intake.hostOf(bufferOf(block));
+  const user = offsetOf(block);
   const address = host.base + user;
+  // An alignment the backing was asked for and did not keep, or a live block's place (memory handed out twice,
+  // which would take over that block's record): not a block this heap can count.
+  if ((align !== 16 && !alignedAt(host, user, align)) || (heap.index.size !== 0 && heap.index.get(address) >= 0)) {
+    return missCounted(heap, outer, size, align);
+  }
   const blocks = heap.blocks;
   const slot = blocks.take();
   const id = heap.nextId++;
@@ -191,13 +203,13 @@ export function allocCounted(
   blocks.aligns[slot] = align;
   // fronts[slot] stays 0: no block of a heap with counters only has canaries (nothing writes another value there).
   blocks.born[slot] = taskClock();
-  blocks.outers[slot] = outer;
+  blocks.outers[slot] = block;
   blocks.hosts[slot] = host;
   heap.index.set(address, slot);
   if (heap.tracer.frames > 0) traceCounted(heap, slot, id, entry, depth + 1);
   heap.top = slot;
   heap.ledger.allocated(size);
-  return outer;
+  return block;
 }
 
 // The backing's answer to a request for `size` bytes (null: a refusal, recorded in the intake).
@@ -212,10 +224,22 @@ function askCounted(heap: DebugHeap, size: number, align: number): unknown {
   }
 }
 
-// A refusal (null, recorded as out-of-memory), or a throw for anything else that is not a block of `size` bytes.
+// A refusal (null, recorded as out-of-memory), or a throw for anything else that is not a new block of `size`
+// bytes (the backing keeps what it gave, as adopt() leaves it).
 function missCounted(heap: DebugHeap, outer: unknown, size: number, align: number): null {
   if (outer === null) return heap.ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
-  throw badBlockError(heap.backing, size, align, heap.intake.check(outer, size, align) ?? "it is not a block");
+  const intake = heap.intake;
+  let problem = intake.check(outer, size, align);
+  if (problem === null) {
+    const address = intake.host!.base + intake.offset;
+    const twin = heap.index.size !== 0 ? heap.index.get(address) : -1;
+    problem = twin >= 0
+      ? `it is memory the backing already gave: the live ${heap.blocks.sizes[twin]}-byte block at 0x${
+        address.toString(16)
+      }`
+      : "it is not a block";
+  }
+  throw badBlockError(heap.backing, size, align, problem);
 }
 
 // Keeps the allocation trace of `slot` when its id is sampled.
@@ -234,7 +258,9 @@ export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
   const host = heap.intake.knownHostOf(buffer);
   if (host === undefined || heap.index.size === 0 || anyTaken()) return false;
   const user = offsetOf(view);
-  if (user === 0 && isDetached(buffer)) return false; // a detached view reads offset 0: the general path says why
+  // A detached view, or one its shrunk resizable buffer no longer covers, reads offset 0 and length 0 (and must not
+  // free the block at offset 0): the general path judges it.
+  if (user === 0 && lengthOf(view) === 0) return false;
   const address = host.base + user;
   const slot = heap.index.get(address);
   const blocks = heap.blocks;
