@@ -15,6 +15,8 @@ import {
 } from "../mod.ts";
 import { ArenaInterfaceFloor, PoolInterfaceFloor } from "./_interface_floor.ts";
 import { compare, do_not_optimize } from "./_ratios.ts";
+import { ownedAllocatorOf } from "../src/hal/_owned_allocators.ts";
+import type { SizeClassPools } from "../src/hal/_size_class_pools.ts";
 
 const system = new SystemAllocator();
 const locked = new LockedPageAllocator();
@@ -32,8 +34,9 @@ compare("HAL 64 B alloc+free: native memory kinds", "SystemAllocator alloc+free"
 // type's arena), in both forms (allocateTyped, and allocate with a request object); getMemoryStats() cached
 // and after a change, against one allocator's stats(); and the secret flag's cost against a plain block.
 const memory = new MemoryInterface({ pressure: false });
-const classPool = (memory.getAllocator("pool") as unknown as { pool(index: number): PoolAllocator }).pool(2);
-const arena = memory.getAllocator("arena");
+// The very class pool and arena the interface's fast paths call (not the guards getAllocator returns).
+const classPool = (ownedAllocatorOf(memory.getAllocator("pool")) as SizeClassPools).pool(2);
+const arena = ownedAllocatorOf(memory.getAllocator("arena"));
 // The floor (bench/_interface_floor.ts) over an allocator of the same kind and options as the interface's.
 const floorPool = new PoolInterfaceFloor(new PoolAllocator({ blockSize: 64, align: 64 }));
 const floorArena = new ArenaInterfaceFloor(new Arena({ capacity: 1 << 20 }));

@@ -36,6 +36,9 @@ export interface Bookkeeping {
   remember(): void;
 }
 
+// Origins are numbered as they are made, so "made after this point" is a comparison (see Origin.serial).
+let origins = 0;
+
 /**
  * What allocations from one place share: the interface that made them (and
  * its bookkeeping), their type, the allocator kind and the allocator they go
@@ -57,7 +60,20 @@ export class Origin {
   ) {
     this.route = allocator === "pool" ? ROUTE_POOL : allocator === "arena" ? ROUTE_ARENA : ROUTE_OTHER;
     this.counter = books.counters.types[t];
+    this.serial = origins++;
   }
+
+  /** The serial the next origin made will have. */
+  static get next(): number {
+    return origins;
+  }
+
+  /**
+   * Its place in the order origins are made: an allocation whose origin's serial is at least
+   * `Origin.next` read at some moment was made after it (the arena's origin is made again when a
+   * scope of the arena opens through getAllocator, so this holds for its fast path too).
+   */
+  readonly serial: number;
 
   /** The type's counters. */
   readonly counter: TypeCounter;
@@ -207,6 +223,16 @@ export class Allocation implements MemoryAllocation {
   static addressIfLive(a: Allocation): number {
     if (a.#address < 0 && Allocation.isLive(a)) a.#address = addressOfLive(a.#bytes);
     return a.#address < 0 ? 0 : a.#address;
+  }
+
+  /** The allocator it goes back to (null for a shared mapping). */
+  static from(a: Allocation): Allocator | null {
+    return a.#origin.from;
+  }
+
+  /** Its origin's serial (see {@linkcode Origin.serial}). */
+  static serial(a: Allocation): number {
+    return a.#origin.serial;
   }
 
   /** Its address if it was ever read or looked up; -1 otherwise. */

@@ -78,6 +78,23 @@ export class AllocationIndex {
     return [...this.#byAddress.values()].filter((a) => Allocation.isLive(a));
   }
 
+  /**
+   * How many live allocations pass `test`, without reading any address (for
+   * the checks of what getAllocator returns: off the hot path, O(live)).
+   */
+  countLive(test: (a: Allocation) => boolean): number {
+    let n = 0;
+    const newest = this.#newest;
+    if (newest !== null && Allocation.isLive(newest) && test(newest)) n++;
+    const pending = this.#pending;
+    for (let i = 0; i < this.#count; i++) {
+      const a = pending[i]!;
+      if (Allocation.isLive(a) && test(a)) n++;
+    }
+    for (const a of this.#byAddress.values()) if (Allocation.isLive(a) && test(a)) n++;
+    return n;
+  }
+
   /** Forgets everything. */
   clear(): void {
     this.#newest = null;

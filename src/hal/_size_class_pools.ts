@@ -2,7 +2,8 @@
 // 16 B to 4 KiB, each block aligned to its class size (up to the page), so a
 // request of n bytes takes one O(1) block of the smallest class that holds it.
 // A class's pool is made on its first use. As one Allocator (kind "pool"), it
-// is what MemoryInterface.getAllocator("pool") returns; the interface itself
+// stands behind what MemoryInterface.getAllocator("pool") returns (a guard:
+// pool(i) and pools() are not reachable from there); the interface itself
 // goes straight to the class pool.
 import { intrinsic } from "../../ffi/boundary.ts";
 import { native } from "../../ffi/native.ts";

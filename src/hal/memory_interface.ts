@@ -39,6 +39,7 @@ import { serve } from "./_serve.ts";
 import { allocateLater } from "./_allocate_later.ts";
 import { parseInterfaceOptions } from "./_interface_options.ts";
 import { LARGEST_CLASS } from "./_size_class_pools.ts";
+import { guardAllocator, type OwnedMemory } from "./_owned_allocators.ts";
 import { WaitQueue } from "./_wait_queue.ts";
 import type {
   AllocationRequest,
@@ -76,7 +77,8 @@ const OVERALL = TYPES.length;
  *   costs well under a microsecond.
  *
  * Allocators from `getAllocator(kind)` are the interface's own: blocks taken
- * from them directly are not counted in its statistics or budgets.
+ * from them directly are not counted in its statistics or budgets, and no
+ * call on them releases memory a live allocation of the interface owns.
  * `dispose()` gives everything back (every view reads as length 0).
  *
  * @example The "Dreamcast" pattern: a sprite pool and a per-frame buffer in 16 MiB
@@ -108,6 +110,25 @@ export class MemoryInterface implements Disposable {
   readonly #classOrigins: (Origin | undefined)[] = [];
   #arenaOrigin: Origin | null = null;
   #ended: string | null = null;
+  /** What getAllocator returns, by kind (made on first call). */
+  readonly #guards = new Map<AllocatorKind, Allocator>();
+  /** What those guards ask: which memory live allocations own (off the hot paths). */
+  readonly #owned: OwnedMemory = {
+    liveAt: (address) => {
+      if (this.#counters.totalCount === 0) return undefined;
+      const found = this.#index.find(address, false);
+      return found !== undefined && Allocation.isLive(found) ? found : undefined;
+    },
+    liveIn: (from, since) =>
+      this.#counters.totalCount === 0
+        ? 0
+        : this.#index.countLive((a) => Allocation.from(a) === from && Allocation.serial(a) >= since),
+    frameDepth: () => this.#ended === null ? this.#backings.frameDepth : 0,
+    epoch: () => {
+      this.#arenaOrigin = null;
+      return Origin.next;
+    },
+  };
 
   /**
    * Creates an interface; its allocators are made on first use.
@@ -378,16 +399,53 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * The interface's allocator of `kind` (made on first use): `system` (the
-   * system type's), `arena` (temporary), `stack`, `pool` (the size classes as
-   * one allocator), `buddy`, `free-list` (video memory's heap; its handles
-   * are what `defragment()` moves).
-   * @throws {TypeError} For anything but an allocator kind; {AllocationError} "unsupported" for "debug".
+   * The interface's allocator of `kind` (made on first use; the same object
+   * each call): `system` (the system type's), `arena` (temporary), `stack`,
+   * `pool` (the size classes as one allocator), `buddy`, `free-list` (video
+   * memory's heap; its handles are what `defragment()` moves).
+   *
+   * Blocks taken from it directly are the caller's: not counted in the
+   * interface's statistics or budgets, freed and resized through it as with
+   * the allocator itself. Memory a live allocation of the interface owns is
+   * never released through it: `free` / `resize` of such a block throws
+   * AllocationError("mismatched-allocator") (give it back with
+   * `deallocate`); a release of many blocks at once (the arena's `reset()`
+   * or a `scope()`'s end, the stack's `reset()` or `rewind(marker)`) throws
+   * "invalid-free" while it would take a live interface allocation (or end
+   * one of its frames); `dispose()` throws "unsupported" (the allocator goes
+   * with the interface). A refused call changes nothing. Besides the
+   * {@linkcode Allocator} methods it has the kind's own where they apply:
+   * `dump()`; the arena's `scope()`, `reset()`; the stack's `mark()`,
+   * `rewind()`, `reset()`; the heap's `handle()`, `defragment()`; the system
+   * allocator's `trim()`, `retainedBytes`.
+   *
+   * @throws {TypeError} For anything but an allocator kind; {AllocationError} "unsupported" for "debug",
+   *   "use-after-free" after `dispose()`.
+   *
+   * @example Blocks of the caller's own beside the interface's
+   * ```ts
+   * import { AllocationError, MemoryInterface } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using memory = new MemoryInterface({ pressure: false });
+   * const pool = memory.getAllocator("pool");
+   * const mine = pool.alloc(64); // the caller's: not in the interface's statistics
+   * const sprite = memory.allocateTyped(64, "pool");
+   * assert.equal(memory.getMemoryStats("pool").allocationCount, 1);
+   * assert.throws(() => pool.free(sprite.bytes), AllocationError); // the interface's: memory.deallocate(sprite)
+   * pool.free(mine);
+   * memory.deallocate(sprite);
+   * ```
    */
   getAllocator(kind: AllocatorKind): Allocator {
     const checked = checkKind(kind, "get an allocator", "kind");
     this.#usable("get an allocator");
-    return this.#backings.allocator(BACKING_OF_KIND[checked])!;
+    let guard = this.#guards.get(checked);
+    if (guard === undefined) {
+      guard = guardAllocator(checked, this.#backings.allocator(BACKING_OF_KIND[checked])!, this.#owned);
+      this.#guards.set(checked, guard);
+    }
+    return guard;
   }
 
   /** The kinds {@linkcode MemoryInterface.getAllocator} gives. */
