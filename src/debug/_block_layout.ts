@@ -88,10 +88,23 @@ export function cachedWordsOf(buffer: ArrayBufferLike): BufferWords | undefined 
   return WORDS.get(buffer);
 }
 
-/** The bytes of `info`'s buffer. */
+/**
+ * The bytes of `info`'s buffer, as far as it reaches now: a resizable buffer
+ * its backing shrank is viewed to its new end (a view over the old length
+ * would be out of bounds: the engine throws on a fill, reads give nothing), so
+ * fills stop there and the bytes past it read as damaged canaries.
+ */
 export function bytesOf(info: BufferWords): Uint8Array {
-  if (info.bytes === null) info.bytes = new Uint8Array(info.buffer, 0, info.byteLength);
-  return info.bytes;
+  let bytes = info.bytes;
+  if (bytes === null || intrinsic.typedArrayByteLength(bytes) < info.byteLength) {
+    const now = intrinsic.bufferByteLength(info.buffer);
+    // (A detached buffer, length 0, takes no new view: an empty array of its own.)
+    bytes = now === 0
+      ? new Uint8Array(0)
+      : new Uint8Array(info.buffer, 0, now < info.byteLength ? now : info.byteLength);
+    info.bytes = bytes;
+  }
+  return bytes;
 }
 
 /** Bytes before the user bytes of an in-band block aligned to `align`. */

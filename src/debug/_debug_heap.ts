@@ -342,6 +342,17 @@ export class DebugHeap implements MisuseContext {
     const blocks = this.blocks;
     const front = blocks.fronts[slot];
     if (front === 0) return null;
+    // A resizable buffer the backing shrank under the block: its canaries (and maybe its bytes) are gone, and
+    // no view over the old length can be made (the engine's RangeError, before this check).
+    const host = blocks.hosts[slot]!;
+    const now = intrinsic.bufferByteLength(host.buffer);
+    if (now < host.byteLength && !isDetached(host.buffer)) {
+      return new AllocationError(
+        "corruption",
+        `the ${blocks.sizes[slot]}-byte block at 0x${blocks.addresses[slot].toString(16)} lies in a buffer its ` +
+          `backing shrank from ${host.byteLength} to ${now} bytes: its canaries cannot be checked`,
+      );
+    }
     const damage = damageOf(
       blocks.hosts[slot]!,
       blocks.userOffsets[slot],
