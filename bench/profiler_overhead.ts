@@ -100,6 +100,21 @@ if (process.argv.includes("--child-alternating")) {
   await runParent(armOption("against") ?? "on", option("pairs", 8), option("seconds", 20), option("warmup", 3));
 }
 
+/**
+ * Runs frames of `step` for `ms`, yielding to the event loop after each (so the profiler's timer
+ * fires, as in a frame loop); returns how many ran.
+ */
+async function runFrames(step: () => void, ms: number): Promise<number> {
+  const end = performance.now() + ms;
+  let frames = 0;
+  while (performance.now() < end) {
+    step();
+    frames++;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return frames;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The workload: one frame of a program that uses memkit in several ways at once.
 
@@ -216,15 +231,7 @@ async function runChild(arm: Arm, windowMs: number, warmupMs: number): Promise<R
   let hinted = 0;
   const hints = arm === "gc-only" ? setInterval(() => gcHint() && hinted++, 10_000) : undefined;
   let frames = 0;
-  const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-  async function runFor(ms: number): Promise<void> {
-    const end = performance.now() + ms;
-    while (performance.now() < end) {
-      step();
-      frames++;
-      await yieldToLoop(); // lets the profiler's timer fire, as a frame loop would
-    }
-  }
+  const runFor = async (ms: number) => void (frames += await runFrames(step, ms));
 
   await runFor(warmupMs);
   const framesBefore = frames, snapshotsBefore = profiler?.snapshots.length ?? 0, hintedBefore = hinted;
@@ -287,15 +294,7 @@ async function runAlternating(count: number, blockMs: number, warmupMs: number):
   const { sources, step } = makeWorkload();
   const profiler = new MemoryProfiler({ intervalMs: 1000, sources });
   let frames = 0;
-  const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-  async function runFor(ms: number): Promise<void> {
-    const end = performance.now() + ms;
-    while (performance.now() < end) {
-      step();
-      frames++;
-      await yieldToLoop();
-    }
-  }
+  const runFor = async (ms: number) => void (frames += await runFrames(step, ms));
   profiler.start();
   await runFor(warmupMs);
   const blocks: Block[] = [];

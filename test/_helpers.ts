@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { nativeInfo } from "../mod.ts";
+import { AllocationError, nativeInfo } from "../mod.ts";
 
 /** xorshift32 with a fixed seed: the same sequence on every run and runtime. */
 export function xorshift32(seed: number): () => number {
@@ -23,6 +23,16 @@ export function below(next: () => number, n: number): number {
   return next() % n;
 }
 
+/** What `fn` did: `ok` when it returned, else the category of the AllocationError it threw (or the error's name). */
+export function outcome(fn: () => unknown, ok = "ok"): string {
+  try {
+    fn();
+    return ok;
+  } catch (error) {
+    return error instanceof AllocationError ? error.category : (error as Error).name;
+  }
+}
+
 /** Absolute path of a file in test/fixtures. */
 export function fixture(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -36,14 +46,19 @@ export interface ChildResult {
 }
 
 /** Runs `script` with the runtime running this test, with extra environment. */
-export function runChild(script: string, env: Record<string, string> = {}, args: string[] = []): ChildResult {
+export function runChild(
+  script: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+  timeoutMs = 120_000,
+): ChildResult {
   const runtime = nativeInfo().runtime;
   const configPath = fileURLToPath(new URL("../deno.json", import.meta.url));
   const argv = runtime === "deno" ? ["run", "-A", `--config=${configPath}`, script, ...args] : ["run", script, ...args];
   const result = spawnSync(process.execPath, argv, {
     env: { ...process.env, NO_COLOR: "1", ...env },
     encoding: "utf8",
-    timeout: 120_000,
+    timeout: timeoutMs,
   });
   return {
     status: result.status,

@@ -6,12 +6,9 @@
 // maxCapacity while this thread reads, pops and clears racing pushes, a Worker writing bad
 // header words while this thread pushes, a Worker terminated mid-push, a Worker that ends holding.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import process from "node:process";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { AllocationError, nativeInfo, SharedDynamicArray, struct } from "../../mod.ts";
-import { fixture } from "../_helpers.ts";
+import { AllocationError, SharedDynamicArray, struct } from "../../mod.ts";
+import { fixture, runChild } from "../_helpers.ts";
 
 const SEQ = 0, STATE = 1, STRIDE = 3; // the header words (src/arrays/_shared_header.ts)
 const words = (array: SharedDynamicArray<unknown>) => new Int32Array(array.buffer, 0, 4);
@@ -342,17 +339,10 @@ const CHILD = fixture("shared_fastpath_child.ts");
 
 // Runs the child with a time limit of its own: a scenario that hangs is killed and fails its test.
 function answer(args: string[], limitMs = 100_000): Record<string, unknown> {
-  const runtime = nativeInfo().runtime;
-  const config = fileURLToPath(new URL("../../deno.json", import.meta.url));
-  const argv = runtime === "deno" ? ["run", "-A", `--config=${config}`, CHILD, ...args] : ["run", CHILD, ...args];
-  const result = spawnSync(process.execPath, argv, {
-    env: { ...process.env, NO_COLOR: "1" },
-    encoding: "utf8",
-    timeout: limitMs,
-  });
+  const result = runChild(CHILD, {}, args, limitMs);
   assert.equal(result.signal, null, `killed (${result.signal}): it hung. ${result.stderr}`);
   assert.equal(result.status, 0, result.stderr);
-  const lines = (result.stdout ?? "").split("\n").filter((line) => line.startsWith("{"));
+  const lines = result.stdout.split("\n").filter((line) => line.startsWith("{"));
   return JSON.parse(lines.at(-1)!);
 }
 

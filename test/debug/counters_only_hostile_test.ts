@@ -7,20 +7,11 @@
 // hand out the same memory twice, misaligned blocks, and a seeded model check.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, type Allocator, DebugAllocator, PoolAllocator, SystemAllocator } from "../../mod.ts";
-import { below, xorshift32 } from "../_helpers.ts";
+import { type Allocator, DebugAllocator, PoolAllocator, SystemAllocator } from "../../mod.ts";
+import { below, outcome, xorshift32 } from "../_helpers.ts";
 
 const TA = Object.getPrototypeOf(Uint8Array.prototype);
 const realOffset = Object.getOwnPropertyDescriptor(TA, "byteOffset")!.get!;
-
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (error) {
-    return error instanceof AllocationError ? error.category : (error as Error).name;
-  }
-}
 
 // A backing whose tryAlloc is `give`; every other call goes to `base`.
 function backing(base: Allocator, give: (size: number, align?: number) => unknown): Allocator {

@@ -23,16 +23,11 @@ import {
   StackAllocator,
   SystemAllocator,
 } from "../../mod.ts";
+import { outcome } from "../_helpers.ts";
 import { leaseBlock, type LeaseHolder, leaseTableOf } from "../../src/alloc/_lease.ts";
 
-function category(fn: () => unknown): string {
-  try {
-    fn();
-    return "nothing thrown";
-  } catch (error) {
-    return error instanceof AllocationError ? error.category : (error as Error).name;
-  }
-}
+/** What `fn` did, as the assertions below name it. */
+const category = (fn: () => unknown): string => outcome(fn, "nothing thrown");
 
 function raw(address: number, length: number): Uint8Array {
   // SAFETY: only live blocks of the global allocator are touched.

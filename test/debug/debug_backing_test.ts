@@ -16,17 +16,12 @@ import {
   StackAllocator,
   SystemAllocator,
 } from "../../mod.ts";
+import { outcome } from "../_helpers.ts";
 
 const MODES = [{ detachFreed: true }, { detachFreed: false }];
 
-function category(fn: () => unknown): string {
-  try {
-    fn();
-    return "nothing thrown";
-  } catch (error) {
-    return error instanceof AllocationError ? error.category : (error as Error).name;
-  }
-}
+/** What `fn` did, as the assertions below name it. */
+const category = (fn: () => unknown): string => outcome(fn, "nothing thrown");
 
 const pattern = (i: number) => (i * 37 + 11) & 255;
 function fill(v: Uint8Array): void {

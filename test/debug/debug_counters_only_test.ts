@@ -6,15 +6,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, type Allocator, DebugAllocator, PoolAllocator, SystemAllocator } from "../../mod.ts";
+import { outcome } from "../_helpers.ts";
 
-function category(fn: () => unknown): string {
-  try {
-    fn();
-    return "nothing thrown";
-  } catch (error) {
-    return error instanceof AllocationError ? error.category : (error as Error).name;
-  }
-}
+/** What `fn` did, as the assertions below name it. */
+const category = (fn: () => unknown): string => outcome(fn, "nothing thrown");
 
 // A backing whose tryAlloc answers with `answer(size)`; frees and the rest go to a real SystemAllocator.
 function backingAnswering(answer: (size: number, system: SystemAllocator) => unknown): Allocator {

@@ -19,17 +19,7 @@ import {
   PoolAllocator,
   SystemAllocator,
 } from "../../mod.ts";
-import { below, xorshift32 } from "../_helpers.ts";
-
-/** "ok", or the category (or error name) of what `fn` threw. */
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (error) {
-    return error instanceof AllocationError ? error.category : (error as Error).name;
-  }
-}
+import { below, outcome, xorshift32 } from "../_helpers.ts";
 
 function thrown(fn: () => unknown): AllocationError {
   try {

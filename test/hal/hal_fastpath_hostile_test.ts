@@ -8,18 +8,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, type MemoryAllocation, MemoryInterface, type MemoryType } from "../../mod.ts";
-import { below, xorshift32 } from "../_helpers.ts";
+import { below, outcome, xorshift32 } from "../_helpers.ts";
 
 type Row = [number, number, number];
-
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-    return "ok";
-  } catch (error) {
-    return error instanceof AllocationError ? error.category : (error as Error).name;
-  }
-}
 
 function books(memory: MemoryInterface): Row[] {
   return [undefined, "pool", "temporary", "system"].map((type) => {
