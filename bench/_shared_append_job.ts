@@ -9,8 +9,9 @@ export interface AppendJob {
    * keys checked as push must (for-in) and nothing else: the scorecard's ceiling for push in Bun.
    * "claim-publish" (f64 only): the hand-written append made safe for several writers, the least a push that
    * any thread may call does: each value claimed with one compareExchange and published with one store.
+   * "literal-keys-claim" (records only): both, the least a push of a record any thread may call does.
    */
-  writer: "hand-written" | "literal-keys" | "claim-publish" | "push" | "push-held" | "pushMany";
+  writer: "hand-written" | "literal-keys" | "literal-keys-claim" | "claim-publish" | "push" | "push-held" | "pushMany";
   /** Records per pushMany call (pushMany only): `count` for one call with everything. */
   batch: number;
   count: number;

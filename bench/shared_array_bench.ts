@@ -37,6 +37,14 @@ const CASES: readonly { name: string; writer: AppendJob["writer"]; batch: number
     batch: 0,
     only: "struct",
   },
+  // The least a push of a record any thread may call does (records; the scorecard's ceiling for plain push):
+  // both of the above, the literal's keys checked, then one compareExchange to claim and one store to publish.
+  {
+    name: "hand-written for several writers, the same record literals, their keys checked",
+    writer: "literal-keys-claim",
+    batch: 0,
+    only: "struct",
+  },
   // The least a push any thread may call does (f64; the scorecard's ceiling for plain push): the hand-written
   // append made safe for several writers, one compareExchange to claim the end and one store to publish.
   {
@@ -123,11 +131,11 @@ export async function sharedAppendTimes(filter: RegExp = /./, rounds = 7): Promi
 async function once({ element, job, worker }: Runner): Promise<number> {
   const stride = element === "struct" ? 12 : 8;
   let buffer: SharedArrayBuffer, length: () => number;
-  if (job.writer === "hand-written" || job.writer === "literal-keys" || job.writer === "claim-publish") {
+  if (job.writer !== "push" && job.writer !== "push-held" && job.writer !== "pushMany") {
     // As many records as SharedDynamicArray's default capacity (16) at first, and the same most.
     buffer = new SharedArrayBuffer(RECORDS_AT + 16 * stride, { maxByteLength: RECORDS_AT + N * stride });
     const words = new Int32Array(buffer, 0, 4);
-    length = job.writer === "claim-publish"
+    length = job.writer === "claim-publish" || job.writer === "literal-keys-claim"
       ? () => Atomics.load(words, LENGTH_WORD) >> 1 // length * 2 + the claim bit
       : () => Atomics.load(words, LENGTH_WORD);
   } else {
