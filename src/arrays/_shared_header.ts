@@ -51,19 +51,22 @@
 // "corruption"; the lock is freed only if the length word is still the hold's
 // (else it may be another writer's now, and is left as found).
 import { AllocationError } from "../base/errors.ts";
-import { indexRangeError } from "./_array_checks.ts";
-import type { Views } from "./_codec_layout.ts";
-import type { Target } from "./_record_target.ts";
-
-const SEQ = 0;
-const STATE = 1;
-const STRIDE = 3;
-// The lock bits of STATE.
-const FREE = 0, TAKEN = 1, SLEEPER = 2, LOCK_BITS = 3;
-/** Bytes before the first element. */
-export const HEADER = 16;
-/** Most elements, so that the length times 4 plus the lock bits fits the Int32 STATE word. */
-export const MAX_ELEMENTS = 2 ** 29 - 1;
+import {
+  corrupt,
+  FREE,
+  HEADER,
+  lengthFound,
+  LOCK_BITS,
+  lockFound,
+  sabByteLength,
+  sabGrow,
+  sabMaxByteLength,
+  SEQ,
+  SLEEPER,
+  STATE,
+  STRIDE,
+  TAKEN,
+} from "./_shared_buffer.ts";
 
 // The headers whose hold() keeps the lock in this thread (this module is loaded once per thread):
 // another array over the same memory in this thread (the same buffer object, or a structured clone of
@@ -77,17 +80,9 @@ let firstHeld: SharedHeader | null = null;
 const SPARE = 2;
 let probes = Math.floor(Math.random() * 0x3fffffff);
 
-function getter<T>(key: string): (this: SharedArrayBuffer) => T {
-  return Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, key)!.get as (this: SharedArrayBuffer) => T;
-}
-const sabByteLength = getter<number>("byteLength");
-const sabMaxByteLength = getter<number>("maxByteLength");
-const sabGrowable = getter<boolean>("growable");
-const sabGrow = SharedArrayBuffer.prototype.grow as (this: SharedArrayBuffer, length: number) => void;
-// Taken once: a program that replaces Math.floor, Number.isInteger or an Atomics function later runs no code
+// Taken once: a program that replaces Math.floor or an Atomics function later runs no code
 // inside the lock (where a replaced Atomics.exchange that throws would leave it taken for good).
 const { floor, max, min } = Math;
-const isInteger = Number.isInteger;
 const {
   add: atomicAdd,
   compareExchange,
@@ -98,82 +93,8 @@ const {
   wait: atomicWait,
 } = Atomics;
 
-/**
- * The real byte length and maxByteLength of `value` when it is a growable
- * SharedArrayBuffer of at least a header (from the engine's getters: an
- * object that only claims to be one is not), else null.
- */
-export function growableLengths(value: unknown): [number, number] | null {
-  let length: number, max: number, growable: boolean;
-  try {
-    length = sabByteLength.call(value as SharedArrayBuffer);
-    max = sabMaxByteLength.call(value as SharedArrayBuffer);
-    growable = sabGrowable.call(value as SharedArrayBuffer);
-  } catch {
-    return null;
-  }
-  return growable && length >= HEADER ? [length, max] : null;
-}
-
-const lockFound = (state: number) =>
-  `its length word reads ${state}, whose lock bits read ${state & LOCK_BITS} (0, 1 or 2 expected)`;
-const lengthFound = (state: number, capacity: number) =>
-  `its length word reads ${state} (${state >> 2} elements), but the buffer holds ${capacity} elements`;
 // Looks at a taken lock before a writer sleeps: another writer's append holds it for a few stores.
 const SPINS = 64;
-
-// The corruption error: what was read, and what that means.
-function corrupt(op: string, found: string): AllocationError {
-  return new AllocationError(
-    "corruption",
-    `Cannot ${op} the SharedDynamicArray: ${found}; its SharedArrayBuffer was written outside memkit ` +
-      `(only a SharedDynamicArray may write the buffer's first ${HEADER} bytes)`,
-  );
-}
-
-/**
- * Checks the header of a buffer being attached as elements of `stride`
- * bytes: a stride word that cannot be a SharedDynamicArray's (not a positive
- * size the buffer's lengths are whole multiples of), lock bits other than
- * 0, 1 or 2, or a length outside what the buffer holds.
- * @returns The stride word (the caller compares it with the type's: another size is a TypeError).
- * @throws {AllocationError} "corruption".
- */
-export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, maxByteLength: number): number {
-  const words = new Int32Array(buffer, 0, 4);
-  const stride = atomicLoad(words, STRIDE);
-  const op = "attach";
-  if (
-    !(stride > 0) || (byteLength - HEADER) % stride !== 0 || (maxByteLength - HEADER) % stride !== 0 ||
-    (maxByteLength - HEADER) / stride > MAX_ELEMENTS
-  ) {
-    throw corrupt(
-      op,
-      `its element size word reads ${stride}, which no SharedDynamicArray of a ${byteLength}-byte buffer ` +
-        `growing to ${maxByteLength} bytes has`,
-    );
-  }
-  const state = atomicLoad(words, STATE);
-  if ((state & LOCK_BITS) === LOCK_BITS) throw corrupt(op, lockFound(state));
-  // Another thread may grow the buffer and publish a longer length between the
-  // caller's read of byteLength and this one: a writer grows before it publishes,
-  // so the byte length read after the length covers it.
-  const capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
-  if (!(state >= 0 && state >> 2 <= capacity)) throw corrupt(op, lengthFound(state, capacity));
-  return stride;
-}
-
-/** A growable SharedArrayBuffer; the runtime reserves `max` bytes of address space up front. */
-export function reserve(bytes: number, max: number): SharedArrayBuffer {
-  try {
-    return new SharedArrayBuffer(bytes, { maxByteLength: max });
-  } catch (error) {
-    throw new RangeError(
-      `Cannot create SharedDynamicArray: the runtime refused a growable SharedArrayBuffer of up to ${max} bytes ` +
-        `(${(error as Error).message}); ask for a smaller maxCapacity`,
-    );
-  }
-}
 
 /** One thread's handle on the header of a shared buffer: the lock, the seqlock, the length and growth. */
 export class SharedHeader {
@@ -642,48 +563,5 @@ export class SharedHeader {
       `Cannot ${op} the SharedDynamicArray: a write has held it for over ${this.#timeoutMs} ms ` +
         `(a Worker terminated in the middle of a write leaves it locked)`,
     );
-  }
-}
-
-/** Where push() writes: claiming takes the writers' lock (released by push once the element is in). */
-export class PushTarget implements Target {
-  next = 0;
-  limit = 0; // always claim(): it takes the lock
-  views: Views | null;
-  bytes: Uint8Array;
-  readonly header: SharedHeader;
-  constructor(header: SharedHeader, views: Views | null, bytes: Uint8Array) {
-    this.header = header;
-    this.views = views;
-    this.bytes = bytes;
-  }
-  claim(): number {
-    return this.header.claimOne();
-  }
-}
-
-/** Where set() writes: claiming takes the lock and checks the index against the length inside it. */
-export class SetTarget implements Target {
-  next = 0;
-  limit = 0;
-  views: Views | null;
-  bytes: Uint8Array;
-  readonly header: SharedHeader;
-  readonly index: number;
-  constructor(header: SharedHeader, views: Views | null, bytes: Uint8Array, index: number) {
-    this.header = header;
-    this.views = views;
-    this.bytes = bytes;
-    this.index = index;
-  }
-  claim(): number {
-    const header = this.header, index = this.index;
-    header.lockToChange();
-    const length = header.lockedLength;
-    if (!isInteger(index) || index < 0 || index >= length) {
-      header.unlock();
-      throw indexRangeError(index, length, "SharedDynamicArray", "set an element of");
-    }
-    return index;
   }
 }

@@ -11,16 +11,9 @@ import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts"
 import type { Staging } from "./_record_target.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
-import {
-  checkAttachable,
-  growableLengths,
-  HEADER,
-  MAX_ELEMENTS,
-  PushTarget,
-  reserve,
-  SetTarget,
-  SharedHeader,
-} from "./_shared_header.ts";
+import { checkAttachable, growableLengths, HEADER, MAX_ELEMENTS, reserve } from "./_shared_buffer.ts";
+import { SharedHeader } from "./_shared_header.ts";
+import { PushTarget, SetTarget } from "./_shared_targets.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
 
 // Set by attach() around its constructor call: the buffer to adopt.

@@ -220,7 +220,7 @@ const isCorruption = (e: unknown) =>
   e instanceof AllocationError && e.category === "corruption" && /written outside memkit/.test(e.message);
 
 // Words of the header: 0 sequence, 1 the length times 4 plus the lock's two bits (0 free, 1 taken,
-// 2 taken with a writer asleep), 3 element size (see src/arrays/_shared_header.ts).
+// 2 taken with a writer asleep), 3 element size (see src/arrays/_shared_buffer.ts).
 function words(array: SharedDynamicArray<unknown>): Int32Array {
   return new Int32Array(array.buffer, 0, 4);
 }

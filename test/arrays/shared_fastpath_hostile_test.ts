@@ -10,7 +10,7 @@ import { test } from "node:test";
 import { AllocationError, SharedDynamicArray, struct } from "../../mod.ts";
 import { fixture, runChild } from "../_helpers.ts";
 
-const SEQ = 0, STATE = 1, STRIDE = 3; // the header words (src/arrays/_shared_header.ts)
+const SEQ = 0, STATE = 1, STRIDE = 3; // the header words (src/arrays/_shared_buffer.ts)
 const words = (array: SharedDynamicArray<unknown>) => new Int32Array(array.buffer, 0, 4);
 const headerOf = (array: SharedDynamicArray<unknown>) =>
   Array.from(words(array), (_, i) => Atomics.load(words(array), i));

@@ -14,7 +14,7 @@ import { AllocationError, nativeInfo, type SharedArrayHold, SharedDynamicArray, 
 import { requestGC } from "../../ffi/native.ts";
 import { fixture } from "../_helpers.ts";
 
-const SEQ = 0, STATE = 1, STRIDE = 3; // the header words (src/arrays/_shared_header.ts)
+const SEQ = 0, STATE = 1, STRIDE = 3; // the header words (src/arrays/_shared_buffer.ts)
 const header = (array: SharedDynamicArray<unknown>) => new Int32Array(array.buffer, 0, 4);
 const lockBits = (array: SharedDynamicArray<unknown>) => Atomics.load(header(array), STATE) & 3;
 const seqOdd = (array: SharedDynamicArray<unknown>) => Atomics.load(header(array), SEQ) & 1;
