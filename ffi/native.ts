@@ -112,6 +112,8 @@ export interface NativeLayer {
    * memory (Heap::addReference), which paces its collections, so wrapping
    * runs a full collection every few MB wrapped (wrap + detach here: median
    * 0.2 µs at any size, mean 1.6 µs at 64 KiB, 25 µs at 1 MiB, 63 µs at 16 MiB).
+   * In Bun an arena's safety segments past this size grow in steps of it (one
+   * buffer for a scope of several MB: fewer buffers of the same total cost less).
    */
   readonly wrapChunkBytes: number;
   /**

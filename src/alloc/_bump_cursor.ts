@@ -11,9 +11,19 @@ import type { Ledger } from "./_ledger.ts";
 // are always the largest worth wrapping.
 const ADAPTIVE = native.wrapStartBytes < native.wrapChunkBytes;
 
-// A segment length for `bytes`: the next power of two, from wrapStartBytes to wrapChunkBytes.
+// The longest segment a scope's demand can make (a doubling's overshoot is bounded by it).
+const MAX_SEGMENT_BYTES = 64 << 20;
+
+// A segment length for `bytes`: the next power of two from wrapStartBytes up
+// to wrapChunkBytes, then the next multiple of wrapChunkBytes (at most
+// MAX_SEGMENT_BYTES). Past wrapChunkBytes a segment is not cut into pieces of
+// that size: in Bun a wrap's cost is per byte and per buffer (measured in one
+// process, a scope of 100 views over 8 MB: one 8 MiB segment 6.9 µs, eight of
+// 1 MiB 9.9 µs, the views over a kept buffer 2.4 µs), so fewer buffers of the
+// same total cost less.
 function segmentFor(bytes: number): number {
-  if (bytes >= native.wrapChunkBytes) return native.wrapChunkBytes;
+  const step = native.wrapChunkBytes;
+  if (bytes > step) return Math.min(MAX_SEGMENT_BYTES, Math.ceil(bytes / step) * step);
   const power = bytes <= 1 ? 1 : 2 ** (32 - Math.clz32(bytes - 1));
   return power < native.wrapStartBytes ? native.wrapStartBytes : power;
 }

@@ -109,3 +109,33 @@ test("Arena (safety): its capacity is counted as JavaScript heap once (the backi
   assert.ok(counted <= (64 << 20) + (1 << 20), `${counted} bytes counted for a 64 MiB arena`);
   arena.dispose();
 });
+
+test("Arena (safety): a scope of several MB wraps one buffer for it, not pieces of wrapChunkBytes", () => {
+  const arena = new Arena({ capacity: 16 << 20 });
+  const used = 40 * 80_000; // 3.2 MB a scope, more than Bun's 1 MiB wrapChunkBytes
+  const frame = () => {
+    using _scope = arena.scope();
+    const views: Float64Array[] = [];
+    for (let i = 0; i < 40; i++) views.push(arena.array(Float64Array, 10_000).fill(i));
+    for (const [i, view] of views.entries()) assert.ok(view[0] === i && view[9_999] === i, `array ${i} intact`);
+    return views;
+  };
+  frame(); // the first scope learns how much a scope uses
+  const spy = spyOnWraps();
+  try {
+    for (let i = 0; i < 5; i++) {
+      for (const view of frame()) assert.equal(view.length, 0, "views of an ended scope read as length 0");
+    }
+  } finally {
+    spy.restore();
+  }
+  assert.equal(spy.lengths.length, 5, `one buffer per scope (wrapped: ${spy.lengths.join(", ")})`);
+  for (const length of spy.lengths) {
+    assert.ok(length >= used, `${length} bytes wrapped cover the ${used} used`);
+    // Bun: what the last scope used, rounded up to whole wrapChunkBytes; Deno: the largest worth wrapping.
+    const most = adaptive ? Math.ceil(used / native.wrapChunkBytes) * native.wrapChunkBytes : 16 << 20;
+    assert.ok(length <= most, `${length} bytes wrapped for ${used} used`);
+  }
+  assert.equal(arena.stats().allocatedBytes, 0);
+  arena.dispose();
+});
