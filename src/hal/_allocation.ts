@@ -13,12 +13,17 @@ import type { Counters, TypeCounter } from "./_memory_stats.ts";
 import { TYPES } from "./_request.ts";
 import type { MemoryAllocation, MemoryFlag, MemoryType } from "./memory_types.ts";
 
+/** One type's live bytes and allocations in a frame (plain fields: cheaper to update than typed-array elements). */
+export class FrameCount {
+  bytes = 0;
+  count = 0;
+}
+
 /** The temporary allocations of one frame (or of the time outside frames), released together. */
 export class Frame {
   open = true;
   /** Live bytes and allocations in it, by type index (the arena also serves the system type on request). */
-  readonly bytes: Float64Array = new Float64Array(TYPES.length);
-  readonly count: Float64Array = new Float64Array(TYPES.length);
+  readonly types: FrameCount[] = Array.from({ length: TYPES.length }, () => new FrameCount());
 }
 
 /** Something that is not an allocator but gives its memory back itself (a shared mapping). */
@@ -60,6 +65,7 @@ export class Origin {
   ) {
     this.route = allocator === "pool" ? ROUTE_POOL : allocator === "arena" ? ROUTE_ARENA : ROUTE_OTHER;
     this.counter = books.counters.types[t];
+    this.frameCount = frame === null ? null : frame.types[t];
     this.serial = origins++;
   }
 
@@ -77,6 +83,9 @@ export class Origin {
 
   /** The type's counters. */
   readonly counter: TypeCounter;
+
+  /** For blocks of the arena: the type's counts in their frame. */
+  readonly frameCount: FrameCount | null;
 
   /**
    * Which of release's call sites frees the block: pools and the arena each
@@ -261,10 +270,10 @@ export class Allocation implements MemoryAllocation {
     } else if (origin.from !== null) origin.from.free(extra.reserved);
     else extra.releasable!.release();
     a.#size = -size;
-    const t = origin.t;
-    if (frame !== null) {
-      frame.bytes[t] -= size;
-      frame.count[t]--;
+    const frameCount = origin.frameCount;
+    if (frameCount !== null) {
+      frameCount.bytes -= size;
+      frameCount.count--;
     }
     const books = origin.books;
     books.counters.removed(origin.counter, size);

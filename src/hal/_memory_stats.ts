@@ -29,7 +29,10 @@ export class Counters {
   totalUsed = 0;
   totalPeak = 0;
   totalCount = 0;
-  /** Changes on every allocation and deallocation. */
+  /**
+   * Changes on every allocation (a deallocation lowers totalCount instead: the two together tell whether
+   * anything changed, at one update less per deallocation).
+   */
   version = 0;
 
   added(c: TypeCounter, size: number): void {
@@ -47,7 +50,6 @@ export class Counters {
     c.count -= count;
     this.totalUsed -= size;
     this.totalCount -= count;
-    this.version++;
   }
 }
 
@@ -64,6 +66,7 @@ export interface TypeSources {
 interface Cached {
   stats: MemoryStats;
   version: number;
+  count: number;
   at: number;
   /** Calls answered from this entry since the clock was last read. */
   hits: number;
@@ -91,13 +94,16 @@ export class StatsCache {
   get(t: number, totalBytes: number): MemoryStats {
     const cached = this.#cache[t];
     const counters = this.#counters;
-    if (cached !== undefined && cached.version === counters.version && cached.stats.totalBytes === totalBytes) {
+    if (
+      cached !== undefined && cached.version === counters.version && cached.count === counters.totalCount &&
+      cached.stats.totalBytes === totalBytes
+    ) {
       if (++cached.hits < HITS_PER_CLOCK_READ) return cached.stats;
       cached.hits = 0;
       if (Date.now() - cached.at < MAX_AGE_MS) return cached.stats;
     }
     const stats = compute(t, counters, totalBytes, this.#sources(t));
-    this.#cache[t] = { stats, version: counters.version, at: Date.now(), hits: 0 };
+    this.#cache[t] = { stats, version: counters.version, count: counters.totalCount, at: Date.now(), hits: 0 };
     return stats;
   }
 }

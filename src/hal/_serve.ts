@@ -106,8 +106,9 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     let frame = null;
     if (backing === B_ARENA) {
       frame = backings.frame;
-      frame.bytes[t] += size;
-      frame.count[t]++;
+      const frameCount = frame.types[t];
+      frameCount.bytes += size;
+      frameCount.count++;
     }
     const origin = new Origin(owner, books, t, KIND_OF[backing], taken.alignment, req.flags, taken.from, frame);
     const extra = view !== bytes || taken.releasable !== null || taken.name !== undefined

@@ -275,9 +275,9 @@ export class MemoryInterface implements Disposable {
     const origin = this.#arenaOrigin ?? this.#frameOrigin();
     const view = (origin.from as Arena).tryAlloc(size);
     if (view === null) return null;
-    const frame = origin.frame!;
-    frame.bytes[T_TEMPORARY] += size;
-    frame.count[T_TEMPORARY]++;
+    const frameCount = origin.frameCount!;
+    frameCount.bytes += size;
+    frameCount.count++;
     const a = new Allocation(origin, view, size, null);
     this.#counters.added(counter, size);
     this.#index.add(a);
@@ -297,7 +297,12 @@ export class MemoryInterface implements Disposable {
    *   interface's), "invalid-free" from a stack freed out of order, "use-after-free" after `dispose()`.
    */
   deallocate(target: MemoryAllocation | ArrayBufferView | number): void {
-    if (this.#ended === null && Allocation.release(target, this)) return;
+    // The common case (a live allocation of this interface) stays small enough to inline into the caller.
+    if (this.#ended !== null || !Allocation.release(target, this)) this.#deallocateFound(target);
+  }
+
+  // Everything deallocate's fast path did not take: by address or view, and every refusal.
+  #deallocateFound(target: MemoryAllocation | ArrayBufferView | number): void {
     const found = findAllocation(this.#index, target, "deallocate", () => this.#usable("deallocate"));
     if (!Allocation.ownedBy(found, this)) {
       throw new AllocationError(
@@ -336,7 +341,8 @@ export class MemoryInterface implements Disposable {
     const frame = this.#backings.endFrame();
     this.#arenaOrigin = null;
     for (let t = 0; t < OVERALL; t++) {
-      if (frame.count[t] !== 0) this.#counters.removed(this.#counters.types[t], frame.bytes[t], frame.count[t]);
+      const { bytes, count } = frame.types[t];
+      if (count !== 0) this.#counters.removed(this.#counters.types[t], bytes, count);
     }
     if (this.#waiters.count !== 0) this.#waiters.wake();
   }
