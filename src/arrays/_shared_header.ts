@@ -560,8 +560,10 @@ export class SharedHeader {
   #timeout(op: string): AllocationError {
     return new AllocationError(
       "timeout",
-      `Cannot ${op} the SharedDynamicArray: a write has held it for over ${this.#timeoutMs} ms ` +
-        `(a Worker terminated in the middle of a write leaves it locked)`,
+      `Cannot ${op} the SharedDynamicArray: a write or another thread's hold() has kept its lock for over ` +
+        `${this.#timeoutMs} ms (a hold() not yet released, or a Worker terminated in the middle of a write or a ` +
+        `hold, which leaves it locked for good; unless it died in a set, pop or clear, reads still work and ` +
+        `toArray() can copy the elements out)`,
     );
   }
 }

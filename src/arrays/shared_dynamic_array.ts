@@ -35,14 +35,20 @@ export interface SharedDynamicArrayOptions {
   /**
    * Most elements the array can ever hold, up to 2^29 - 1: the buffer's
    * `maxByteLength` is set from it (the runtime reserves that address space).
+   * The runtime may refuse a large reservation (a RangeError naming it): Bun
+   * takes a `maxByteLength` of at most 4 GiB (16 bytes of header included),
+   * Deno more.
    */
   maxCapacity: number;
   /** Elements to make room for at first. @default {min(16, maxCapacity)} */
   capacity?: number;
   /**
    * How long a write waits for the lock, and a read for a write to finish,
-   * before giving up with `AllocationError("timeout")`: a Worker terminated
-   * in the middle of a write leaves the lock taken for good. @default {5000}
+   * before giving up with `AllocationError("timeout")`. Another thread's
+   * `hold()` keeps writers waiting until it is released; a Worker terminated
+   * in the middle of a write or a hold leaves the lock taken for good (unless
+   * it died in a `set`, `pop` or `clear`, reads still work: copy the elements
+   * out with `toArray()`). @default {5000}
    */
   timeoutMs?: number;
   /**

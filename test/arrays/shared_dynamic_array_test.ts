@@ -139,6 +139,37 @@ test("SharedDynamicArray gives up with AllocationError('timeout') when a writer 
   assert.throws(() => new SharedDynamicArray("i32", { maxCapacity: 1, timeoutMs: -1 }), RangeError);
 });
 
+test("a writer timed out by another thread's hold() is told so, and reads (toArray) still work then", () => {
+  const values = new SharedDynamicArray<number>("i32", { maxCapacity: 8, timeoutMs: 30 });
+  values.pushMany([1, 2]);
+  // Word 1 as a hold leaves it between writes (another thread's: this one's own would be refused at once):
+  // the length times 4 with the lock bits taken, the sequence word even.
+  const header = new Int32Array(values.buffer, 0, 4);
+  Atomics.or(header, 1, 1);
+  const other = SharedDynamicArray.attach<number>(values.buffer, "i32", { timeoutMs: 30 });
+  assert.throws(
+    () => other.push(3),
+    (e: unknown) =>
+      e instanceof AllocationError && e.category === "timeout" && /hold\(\)/.test(e.message) &&
+      /toArray\(\)/.test(e.message),
+  );
+  assert.deepEqual(other.toArray(), [1, 2], "a hold does not keep readers waiting");
+  Atomics.and(header, 1, ~3);
+  assert.equal(other.push(3), 3);
+});
+
+test("maxCapacity past what the runtime reserves is a RangeError naming the bytes, not a crash", () => {
+  // 2^29 - 1 f64 elements is a maxByteLength over 4 GiB: Bun refuses it, Deno reserves it.
+  let made: SharedDynamicArray<number> | undefined;
+  try {
+    made = new SharedDynamicArray<number>("f64", { maxCapacity: 2 ** 29 - 1 });
+  } catch (error) {
+    assert.ok(error instanceof RangeError, String(error));
+    assert.match(error.message, /4294967304 bytes/);
+  }
+  if (made !== undefined) assert.equal(made.maxCapacity, 2 ** 29 - 1);
+});
+
 // ---------------------------------------------------------------- issue 10: all or nothing, no user code under the lock
 
 test("issue 10 #7: pushMany reads values.length once; a length that changes under it changes nothing", () => {
