@@ -19,6 +19,7 @@ import { fail, isCheckError, readElement, stageValue } from "./_codec_dataview.t
 import { generate } from "./_codec_generate.ts";
 import { type Field, layoutOf, makeViews, type ViewKind, type Views } from "./_codec_layout.ts";
 import {
+  type Appender,
   BufferTarget,
   claimOf,
   type Encoder,
@@ -69,6 +70,7 @@ export class RecordCodec {
   readonly #names: ReadonlySet<string>;
   /** The generated writer, or null (packed layouts, big-endian hosts, code generation disallowed). */
   readonly #writer: Writer | null = null;
+  readonly #appender: Appender | null = null;
   readonly #encoder: Encoder | null = null;
   readonly #reader: Reader | null = null;
   readonly #kinds: ViewKind[] = [];
@@ -101,6 +103,7 @@ export class RecordCodec {
     if (generated !== null) {
       const slow: Slow = (value, target, read) => this.#slow(value, target, read);
       this.#writer = generated.writer(slow);
+      this.#appender = generated.appender(slow);
       this.#encoder = generated.encoder(slow);
       this.#reader = generated.reader;
       this.#kinds = generated.kinds;
@@ -136,6 +139,16 @@ export class RecordCodec {
   store(value: unknown, target: Target): number {
     const writer = this.#writer;
     return writer !== null ? writer(value, target) : this.#slow(value, target, null);
+  }
+
+  /**
+   * The generated writer for one claimer (see Appender), or null where no
+   * code is generated: the caller gives it views from viewsOver() that stay
+   * valid across the claim, and a target whose claim() returns what
+   * claimer.claimOne() would.
+   */
+  get appender(): Appender | null {
+    return this.#appender;
   }
 
   /**

@@ -69,6 +69,19 @@ export interface Staging {
 export type Slow = (value: unknown, target: Target, read: unknown[] | null) => number;
 /** Checks and writes one element, returning its index; generated per type. */
 export type Writer = (value: unknown, target: Target) => number;
+/** What hands out an appender's slot: claimOne() runs after every check, and nothing after it fails. */
+export interface Claimer {
+  claimOne(): number;
+}
+/**
+ * A Writer for one claimer whose `views` stay valid across its claim
+ * (length-tracking views of a growable SharedArrayBuffer). For a scalar or
+ * vector type: the value checked, `claimer.claimOne()`, the stores through
+ * `views` (which must then be non-null); for a record type, a Writer's route
+ * through `target` (see generate()). `target` claims as `claimer` does, and
+ * serves the checked path. Generated per type.
+ */
+export type Appender = (value: unknown, claimer: Claimer, views: Views | null, target: Target) => number;
 /**
  * Checks and writes `count` elements of `values` (each read once) at slots 0
  * to count - 1 of a staging target with room for them, `target.next` the one

@@ -8,7 +8,7 @@ import { describe, parseOptions, z } from "../base/_validate.ts";
 import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
-import type { Staging } from "./_record_target.ts";
+import type { Appender, Staging } from "./_record_target.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { checkAttachable, growableLengths, HEADER, MAX_ELEMENTS, reserve } from "./_shared_buffer.ts";
@@ -190,6 +190,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   readonly #elements: Views | null;
   readonly #elementBytes: Uint8Array;
   readonly #pushTarget: PushTarget;
+  /** What push() calls: the type's generated Appender, or store() where no code is generated. */
+  readonly #append: Appender;
   readonly #staging: Staging = { target: null, buffer: new ArrayBuffer(0), size: 0, busy: false };
 
   /**
@@ -220,6 +222,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     this.#elements = codec.viewsOver(buffer, HEADER);
     this.#elementBytes = new Uint8Array(buffer, HEADER);
     this.#pushTarget = new PushTarget(this.#header, this.#elements, this.#elementBytes);
+    this.#append = (this.#elements === null ? null : codec.appender) ??
+      ((value, _header, _views, target) => codec.store(value, target));
   }
 
   /**
@@ -342,9 +346,10 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     const header = this.#header;
     let index: number;
     try {
-      index = this.#codec.store(value, this.#pushTarget);
+      index = this.#append(value, header, this.#elements, this.#pushTarget);
     } catch (error) {
-      // Only claim() takes the lock, and nothing after it throws; this is for safety's sake.
+      // Only claim() takes the lock, and nothing after it throws but the engine's own errors (a stack
+      // overflow): this is for those.
       if (header.holding) header.unlock();
       throw error;
     }
