@@ -198,6 +198,14 @@ export type {
   MemoryType,
   PlatformMemory,
 } from "./src/hal/memory_types.ts";
+export type {
+  InterfaceAllocator,
+  InterfaceArena,
+  InterfaceBuddyAllocator,
+  InterfaceFreeListAllocator,
+  InterfaceStackAllocator,
+  InterfaceSystemAllocator,
+} from "./src/hal/interface_allocators.ts";
 export { RegionAllocator } from "./src/hal/region_allocator.ts";
 export type { MemoryReport, RegionAllocatorOptions, RegionName, RegionReport } from "./src/hal/region_allocator.ts";
 

@@ -152,9 +152,18 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   const name = `'${issue.path.join(".")}'`;
   let message: string;
   if (issue.code === "unrecognized_keys") {
-    const known = Object.keys((schema as unknown as { shape?: object }).shape ?? {}).join(", ");
-    message = `Cannot ${op} as option ${issue.keys!.map((k) => `'${k}'`).join(", ")} is not known: ` +
-      `expected only ${known}`;
+    // In a nested object (`budgets: { gpu }`) the keys are named by their path, and the known ones are that
+    // object's: the schema is walked down the path (through optional wrappers).
+    type Node = { shape?: Record<string, Node>; unwrap?: () => Node } | undefined;
+    let node = schema as unknown as Node;
+    for (const key of issue.path) {
+      node = node?.shape?.[key as string];
+      while (node !== undefined && node.shape === undefined && typeof node.unwrap === "function") node = node.unwrap();
+    }
+    const at = issue.path.length === 0 ? "" : `${issue.path.join(".")}.`;
+    const known = Object.keys(node?.shape ?? {}).join(", ");
+    message = `Cannot ${op} as option ${issue.keys!.map((k) => `'${at}${k}'`).join(", ")} is not known: ` +
+      `expected only ${known}${at === "" ? "" : ` in '${issue.path.join(".")}'`}`;
     throw new TypeError(message, { cause: result.error });
   }
   // A failed typeCheck is about the kind of value, whatever the value is.

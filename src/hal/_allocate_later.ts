@@ -1,9 +1,12 @@
 // allocateAsync's decision: serve the request now, fail now, or wait in the
-// queue. It waits only for what waiting can cure (a budget or an allocator
-// without room now, pressure at High or above), and only when timeoutMs
-// allows; a request that can never be served fails at once.
+// queue. With timeoutMs 0 (no wait) it is allocate's answer, at once: memory
+// pressure defers only a request that may wait (there is nothing to defer a
+// request into without one). With a timeout it waits only for what waiting
+// can cure (a budget or an allocator without room now, pressure at High or
+// above); a request that can never be served fails at once.
+import { AllocationError } from "../base/errors.ts";
 import type { Allocation } from "./_allocation.ts";
-import type { Request } from "./_request.ts";
+import { type Request, TYPES } from "./_request.ts";
 import type { Failure } from "./_serve.ts";
 import type { WaitQueue } from "./_wait_queue.ts";
 import type { MemoryAllocation } from "./memory_types.ts";
@@ -14,28 +17,69 @@ export interface LaterContext {
   usable(): void;
   /** Whether pressure holds waiting allocations back now. */
   heldBack(): boolean;
-  /** Why pressure held one back, for its timeout. */
-  heldBackError(): Error;
+  /**
+   * Why pressure held the request back at the end of its wait (after "Cannot allocate <what> within <n> ms: "):
+   * `throughout` when it held back every try.
+   */
+  heldBackReason(throughout: boolean): string;
   /** One try: the allocation (indexed), or why not. */
   serve(): Allocation | Failure;
   waiters: WaitQueue;
 }
 
+/** The advice a failure of allocateAsync gives about waiting, with no timeout and with one. */
+const NO_WAIT = "pass a timeoutMs to wait for memory to be freed";
+const LONGER_WAIT = "pass a longer timeoutMs";
+
 /** Serves `req` now or within its `timeoutMs`. */
 export function allocateLater(req: Request, context: LaterContext): Promise<MemoryAllocation> {
+  if (req.timeoutMs === 0) {
+    // No wait allowed: exactly what allocate(request) would do, as a promise (pressure does not refuse it).
+    let result: Allocation | Failure;
+    try {
+      context.usable();
+      result = context.serve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return "retryable" in result ? Promise.reject(result.error(NO_WAIT)) : Promise.resolve(result);
+  }
   let last: Failure | null = null;
+  let heldLast = false, passedPressure = false;
   const attempt = (): MemoryAllocation | null => {
     context.usable();
-    if (context.heldBack()) return null;
+    if (context.heldBack()) {
+      heldLast = true;
+      return null;
+    }
+    heldLast = false;
+    passedPressure = true;
     const result = context.serve();
     if (!("retryable" in result)) return result;
-    if (!result.retryable) throw result.error();
+    if (!result.retryable) throw result.error(LONGER_WAIT);
     last = result;
     return null;
   };
-  const reason = () => (last as Failure | null)?.error() ?? context.heldBackError();
+  const what = `${req.size} bytes of ${TYPES[req.type]} memory`;
+  const timedOut = (): Error => {
+    const failed = last as Failure | null;
+    if (heldLast || failed === null) {
+      const why = context.heldBackReason(!passedPressure);
+      const cause = new AllocationError("out-of-memory", `Cannot allocate ${what}: ${why}`);
+      return new AllocationError("timeout", `Cannot allocate ${what} within ${req.timeoutMs} ms: ${why}`, { cause });
+    }
+    const cause = failed.error(LONGER_WAIT);
+    const detail = failed.detail(LONGER_WAIT);
+    // detail starts with `what` (and the allocator when there was one candidate): the wait goes after it.
+    const colon = detail.indexOf(": ");
+    return new AllocationError(
+      "timeout",
+      `Cannot allocate ${detail.slice(0, colon)} within ${req.timeoutMs} ms${detail.slice(colon)}`,
+      { cause },
+    );
+  };
   // Under pressure a request that may wait waits from the start: "defer non-critical allocations".
-  if (req.timeoutMs === 0 || !context.heldBack()) {
+  if (!context.heldBack()) {
     let first: MemoryAllocation | null;
     try {
       first = attempt();
@@ -43,7 +87,6 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
       return Promise.reject(error);
     }
     if (first !== null) return Promise.resolve(first);
-    if (req.timeoutMs === 0) return Promise.reject(reason());
   }
-  return context.waiters.wait(attempt, req.timeoutMs, reason);
+  return context.waiters.wait(attempt, req.timeoutMs, timedOut);
 }

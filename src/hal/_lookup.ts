@@ -7,6 +7,49 @@ import { AllocationError } from "../base/errors.ts";
 import { Allocation } from "./_allocation.ts";
 import type { AllocationIndex } from "./_allocation_index.ts";
 
+// Every live interface's index, weakly held: when a view or address is no allocation of the interface asked,
+// these tell whether it is another interface's live allocation ("mismatched-allocator", as for the
+// allocation object itself) rather than memory of no interface ("invalid-free"). Only a failed lookup walks
+// them (a program has few interfaces), so no allocation or deallocation pays for it.
+const indexes = new Set<WeakRef<AllocationIndex>>();
+const collected = new FinalizationRegistry<WeakRef<AllocationIndex>>((ref) => indexes.delete(ref));
+
+/** Registers an interface's index for the lookups of the others; the returned function unregisters it. */
+export function registerIndex(index: AllocationIndex): () => void {
+  const ref = new WeakRef(index);
+  indexes.add(ref);
+  collected.register(index, ref, ref);
+  return () => {
+    indexes.delete(ref);
+    collected.unregister(ref);
+  };
+}
+
+// The live allocation of another interface whose first byte is at `address` (and, for a view, whose own bytes
+// the view is), if any.
+function othersLiveAt(index: AllocationIndex, address: number, target: unknown): Allocation | undefined {
+  for (const ref of indexes) {
+    const other = ref.deref();
+    if (other === undefined || other === index) continue;
+    const found = other.find(address, false);
+    if (found !== undefined && Allocation.isLive(found) && (!ArrayBuffer.isView(target) || target === found.bytes)) {
+      return found;
+    }
+  }
+  return undefined;
+}
+
+/** Throws "mismatched-allocator" when `target` is another interface's live allocation. */
+function refuseOthers(index: AllocationIndex, address: number, target: unknown, op: string): void {
+  const foreign = othersLiveAt(index, address, target);
+  if (foreign === undefined) return;
+  throw new AllocationError(
+    "mismatched-allocator",
+    `Cannot ${op} ${describe(target)}: it is a live ${foreign.size}-byte ${foreign.type} allocation of ` +
+      "another MemoryInterface; give it back to that one",
+  );
+}
+
 /**
  * The address `target` names: a number as is, a view's first byte, an
  * allocation's address. Null for a view over released memory (no live
@@ -14,7 +57,12 @@ import type { AllocationIndex } from "./_allocation_index.ts";
  * address (negative, a fraction, NaN).
  * @throws {TypeError} For anything else; {RangeError} for a bad number when `strict`.
  */
-export function addressOfTarget(target: unknown, op: string, strict: boolean): number | null {
+export function addressOfTarget(
+  target: unknown,
+  op: string,
+  strict: boolean,
+  expected = "a MemoryAllocation, a view or an address",
+): number | null {
   if (typeof target === "number") {
     if (!Number.isInteger(target) || target < 0) {
       if (!strict) return null;
@@ -30,7 +78,7 @@ export function addressOfTarget(target: unknown, op: string, strict: boolean): n
   }
   if (Allocation.is(target)) return Allocation.addressIfLive(target);
   throw new TypeError(
-    `Cannot ${op} as 'target' must be a MemoryAllocation, a view or an address: current value is ${describe(target)}`,
+    `Cannot ${op} as 'target' must be ${expected}: current value is ${describe(target)}`,
   );
 }
 
@@ -64,9 +112,12 @@ export function findAllocation(index: AllocationIndex, target: unknown, op: stri
           `pass the allocation or its own bytes`,
       );
     }
+    // A released allocation of this interface whose memory another interface's allocator has since reused.
+    if (!Allocation.isLive(found) && target !== found.bytes) refuseOthers(index, address, target, op);
     return found;
   }
   const inside = index.find(address, true);
+  if (inside === undefined) refuseOthers(index, address, target, op);
   throw new AllocationError(
     "invalid-free",
     inside !== undefined

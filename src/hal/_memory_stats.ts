@@ -3,6 +3,7 @@
 // (fragmentation, efficiency, the largest block) are computed when something
 // changed and cached otherwise: a call that finds the cache current costs a
 // comparison and a clock read.
+import { MAX_BLOCK_SIZE } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { TYPES } from "./_request.ts";
 import type { MemoryStats } from "./memory_types.ts";
@@ -127,7 +128,8 @@ function compute(t: number, counters: Counters, totalBytes: number, sources: Typ
     peakUsedBytes: overall ? counters.totalPeak : counters.types[t].peak,
     allocationCount: overall ? counters.totalCount : counters.types[t].count,
     fragmentation: held > 0 ? weighted / held : 0,
-    largestFreeBlock: Math.min(free, sources.largestBlock),
+    // No allocator limit and no known total (Infinity): still no block beyond the largest memkit allocates.
+    largestFreeBlock: Math.min(free, sources.largestBlock, MAX_BLOCK_SIZE),
     allocationEfficiency: held > 0 ? Math.min(1, inBlocks / held) : 1,
   });
 }

@@ -23,6 +23,14 @@ import { bufferOf, checkView, describe, isDetached } from "../base/_validate.ts"
 import type { Allocator, AllocatorKind, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { addressOf } from "../base/native_info.ts";
+import type {
+  InterfaceAllocator,
+  InterfaceArena,
+  InterfaceBuddyAllocator,
+  InterfaceFreeListAllocator,
+  InterfaceStackAllocator,
+  InterfaceSystemAllocator,
+} from "./interface_allocators.ts";
 
 /** What a guard asks the interface that owns the allocator. */
 export interface OwnedMemory {
@@ -55,7 +63,7 @@ export function ownedAllocatorOf(guard: Allocator): Allocator {
 }
 
 /** An interface's allocator of `kind` behind the guard that suits it. */
-export function guardAllocator(kind: AllocatorKind, real: Allocator, owner: OwnedMemory): Allocator {
+export function guardAllocator(kind: AllocatorKind, real: Allocator, owner: OwnedMemory): InterfaceAllocator {
   const owned = real as Owned;
   switch (kind) {
     case "arena":
@@ -74,7 +82,7 @@ export function guardAllocator(kind: AllocatorKind, real: Allocator, owner: Owne
 }
 
 /** Any kind: the Allocator methods, with free and resize refused for the interface's blocks. */
-class OwnedAllocator implements Allocator, Disposable {
+class OwnedAllocator implements InterfaceAllocator {
   readonly #real: Owned;
   readonly #owner: OwnedMemory;
 
@@ -158,7 +166,7 @@ class OwnedAllocator implements Allocator, Disposable {
 }
 
 /** A kind whose allocator can describe its blocks. */
-class OwnedDumpable extends OwnedAllocator {
+class OwnedDumpable extends OwnedAllocator implements InterfaceBuddyAllocator {
   /** The allocator's blocks and chunks. */
   dump(): AllocatorDump {
     return realOf(this).dump!();
@@ -166,7 +174,7 @@ class OwnedDumpable extends OwnedAllocator {
 }
 
 /** The temporary type's arena: reset and scope ends are refused while they would take interface memory. */
-class OwnedArena extends OwnedDumpable {
+class OwnedArena extends OwnedDumpable implements InterfaceArena {
   /** The arena's statistics. */
   override stats(): ArenaStats {
     return (realOf(this) as unknown as Arena).stats();
@@ -275,7 +283,7 @@ class OwnedScope implements ArenaScope {
 }
 
 /** The stack type's stack: rewind and reset are refused while they would pop an interface allocation. */
-class OwnedStack extends OwnedDumpable {
+class OwnedStack extends OwnedDumpable implements InterfaceStackAllocator {
   /** Each marker taken here, with the origin serial from which allocations were made after it. */
   readonly #marks = new WeakMap<StackMarker, number>();
 
@@ -318,7 +326,7 @@ class OwnedStack extends OwnedDumpable {
 }
 
 /** Video memory's heap: handles of the caller's own, and defragment (which moves only handles). */
-class OwnedHeap extends OwnedDumpable {
+class OwnedHeap extends OwnedDumpable implements InterfaceFreeListAllocator {
   /** A movable block of the caller's own. */
   handle(size: number): Handle {
     return (realOf(this) as unknown as FreeListAllocator).handle(size);
@@ -331,7 +339,7 @@ class OwnedHeap extends OwnedDumpable {
 }
 
 /** The system type's allocator. */
-class OwnedSystem extends OwnedDumpable {
+class OwnedSystem extends OwnedDumpable implements InterfaceSystemAllocator {
   /** Returns the freed large blocks it keeps for reuse to the system (live blocks stay). */
   trim(): number {
     return (realOf(this) as unknown as SystemAllocator).trim();

@@ -1,10 +1,14 @@
 // The interface's view of memory pressure: its monitor (its own, started with
-// the platform band's thresholds, or the caller's), the pressure callbacks
-// registered on it, and the platform band read from the memory the process
-// may use.
-import { MAX_BLOCK_SIZE } from "../base/_validate.ts";
+// the platform band's thresholds, or the caller's, started if it was not
+// running), the pressure callbacks registered on it, and the platform band
+// read from the memory the process may use.
+//
+// A monitor passed in and not running is started (a monitor that never
+// samples would leave the level at its first reading: no callback, no
+// deferral), and stopped when the last interface that started it is
+// disposed; one the caller had started is left running. The count is per
+// monitor, so two interfaces sharing one do not stop it under each other.
 import { describe } from "../base/_validate.ts";
-import { AllocationError } from "../base/errors.ts";
 import { type MemoryStatus, readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import { PressureMonitor } from "../pressure/pressure_monitor.ts";
@@ -16,11 +20,16 @@ export function usableBytes(status: MemoryStatus): number {
   return status.limitBytes ?? status.totalBytes;
 }
 
+/** Per monitor, how many live interfaces hold a start of it (it stops when the last is disposed). */
+const interfaceStarts = new WeakMap<PressureMonitor, number>();
+
 export class PressureLink {
   /** The monitor, or null with `pressure: false` (or when the system gives no memory status). */
   readonly monitor: PressureMonitor | null;
   readonly platform: PlatformMemory;
+  /** Whether dispose() stops the monitor: the interface's own, or one it started (the last holder stops it). */
   readonly #owned: boolean;
+  readonly #startedShared: boolean = false;
   readonly #registered = new Map<number, number>(); // our id → the monitor's
   #nextId = 1;
 
@@ -29,6 +38,12 @@ export class PressureLink {
       this.monitor = option;
       this.#owned = false;
       this.platform = platformBand(usableBytes(option.status));
+      const holders = interfaceStarts.get(option) ?? 0;
+      if (!option.running || holders > 0) {
+        option.start(); // nothing when running
+        interfaceStarts.set(option, holders + 1);
+        this.#startedShared = true;
+      }
       return;
     }
     let status: MemoryStatus | null = null;
@@ -37,7 +52,8 @@ export class PressureLink {
     } catch {
       // No memory status here (no permission to read /proc, an unknown system): no band, no pressure.
     }
-    this.platform = platformBand(status === null ? MAX_BLOCK_SIZE : usableBytes(status));
+    // No status (Deno without -A cannot read /proc): no known total, Infinity rather than a made-up figure.
+    this.platform = platformBand(status === null ? Infinity : usableBytes(status));
     this.#owned = true;
     if (option === false || status === null) {
       this.monitor = null;
@@ -104,21 +120,42 @@ export class PressureLink {
     if (monitorId >= 0) this.monitor?.off(monitorId);
   }
 
-  /** The reason allocateAsync gives when pressure held a request back until its timeout. */
-  heldBackError(): AllocationError {
+  /**
+   * Why pressure held an allocateAsync request back when its timeout came: `throughout` when it held back
+   * every try. The level is the monitor's, which falls one step per `hysteresis` lower readings: it can
+   * still be High while the last reading shows plenty available, and the message says so rather than
+   * claiming the reading is High.
+   */
+  heldBackReason(throughout: boolean): string {
     const status = this.monitor?.status;
-    return new AllocationError(
-      "out-of-memory",
-      `memory pressure stayed at ${Object.keys(PressureLevel)[this.level]}${
-        status ? ` (${status.availableBytes} bytes available)` : ""
-      }, which holds waiting allocations back`,
-    );
+    const level = Object.keys(PressureLevel)[this.level];
+    const reading = status === undefined
+      ? ""
+      : `; the monitor's last reading had ${status.availableBytes} of ${usableBytes(status)} bytes available, ` +
+        "and its level falls one step per `hysteresis` lower readings";
+    return `${
+      throughout
+        ? "the memory pressure level stayed at High or above for the whole wait"
+        : "the memory pressure level was back at High or above when the wait ended"
+    } (${level} at its end${reading}), and allocateAsync defers a request that may wait while the level is ` +
+      "High or Critical; free memory, pass a longer timeoutMs, or call allocate(), which pressure does not defer";
   }
 
-  /** Unregisters every callback and stops the monitor if it is the interface's own. */
+  /**
+   * Unregisters every callback and stops the monitor if it is the interface's own, or if this interface
+   * started it and no other interface that started it is live.
+   */
   dispose(): void {
     for (const id of [...this.#registered.keys()]) this.unregister(id);
     if (this.#owned) this.monitor?.stop();
+    else if (this.#startedShared && this.monitor !== null) {
+      const holders = (interfaceStarts.get(this.monitor) ?? 1) - 1;
+      if (holders > 0) interfaceStarts.set(this.monitor, holders);
+      else {
+        interfaceStarts.delete(this.monitor);
+        this.monitor.stop();
+      }
+    }
   }
 }
 

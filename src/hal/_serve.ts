@@ -36,8 +36,13 @@ import {
 export interface Failure {
   /** Whether a later try may succeed (a budget or allocator with no room now), or never (too large). */
   retryable: boolean;
-  /** The error to throw. */
-  error(): Error;
+  /**
+   * The error to throw. `wait`: the advice about waiting that fits the caller ("pass a timeoutMs", ...),
+   * given when waiting may help.
+   */
+  error(wait: string): Error;
+  /** What the error says after "Cannot allocate " (for a timeout's message around it). */
+  detail(wait: string): string;
 }
 
 /** Each type's alignment when a request gives none. */
@@ -73,28 +78,32 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     if (align < CACHE_LINE) align = CACHE_LINE;
     reserve = Math.ceil(size / CACHE_LINE) * CACHE_LINE;
   }
-  const reasons: string[] = [];
+  let reasons: string[] | null = null; // made on the first miss: a served request builds no messages
+  let raise: string[] | null = null; // the budgets whose rise would serve it
   let retryable = false, category: "limit-exceeded" | "out-of-memory" | null = null;
   for (let i = 0; i < list.length; i += 2) {
     const t = list[i], backing = list[i + 1];
-    const where = `${TYPES[t]} memory from the ${KIND_OF[backing]} allocator`;
     const limit = backings.limit(backing, reserve, align);
     if (limit !== null) {
-      reasons.push(`${where}: ${limit}`);
+      (reasons ??= []).push(limit);
       continue;
     }
     const budget = counters.types[t].budget;
     if (counters.types[t].used + size > budget) {
-      reasons.push(
-        `${where}: the ${TYPES[t]} budget of ${budget} bytes has ${budget - counters.types[t].used} left`,
-      );
-      if (size <= budget) retryable = true;
+      const name = TYPES[t];
+      if (size <= budget) {
+        (reasons ??= []).push(`the ${name} budget of ${budget} bytes has ${budget - counters.types[t].used} left`);
+        retryable = true;
+      } else {
+        (reasons ??= []).push(`the ${name} budget of ${budget} bytes can never hold ${size}`);
+      }
+      if (!(raise ??= []).includes(`budgets.${name}`)) raise.push(`budgets.${name}`);
       category ??= "limit-exceeded";
       continue;
     }
     const taken = backings.take(backing, reserve, align, req.name);
     if (taken === null) {
-      reasons.push(`${where}: it has no room (its backing refused more memory)`);
+      (reasons ??= []).push("it has no room (its backing refused more memory)");
       retryable = true;
       category ??= "out-of-memory";
       continue;
@@ -118,9 +127,49 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     counters.added(counters.types[t], size);
     return record;
   }
-  const message = `Cannot allocate ${size} bytes of ${TYPES[req.type]} memory: ${reasons.join("; ")}`;
+  return failure(req, list, reasons!, raise, retryable, category);
+}
+
+/** The failure of `req` after every candidate in `list` missed for `reasons` (one per candidate). */
+function failure(
+  req: Request,
+  list: number[],
+  reasons: string[],
+  raise: string[] | null,
+  retryable: boolean,
+  category: "limit-exceeded" | "out-of-memory" | null,
+): Failure {
+  const type = TYPES[req.type];
+  // One candidate: its allocator goes in the head ("... of pool memory from the pool allocator: <why>");
+  // several: each reason names its own, and the type only when it is another than the one asked for.
+  let what = `${req.size} bytes of ${type} memory`;
+  let why: string;
+  if (list.length === 2) {
+    what += ` from the ${KIND_OF[list[1]]} allocator`;
+    why = reasons[0];
+  } else {
+    why = reasons.map((reason, i) => {
+      const t = list[2 * i], kind = KIND_OF[list[2 * i + 1]];
+      return `${
+        t === req.type ? `the ${kind} allocator` : `as ${TYPES[t]} memory from the ${kind} allocator`
+      }: ${reason}`;
+    }).join("; ");
+  }
+  // What would serve it: a larger budget, other allocators, or (when it may succeed later) a wait.
+  const fixes = raise === null ? [] : [`raise ${raise.join(" or ")}`];
+  if (!req.allowFallback && candidates({ ...req, allowFallback: true }).length > list.length) {
+    fixes.push("pass allowFallback: true to try other allocators");
+  }
+  const detail = (wait: string) => {
+    const all = retryable ? [...fixes, wait] : fixes;
+    return `${what}: ${why}${all.length === 0 ? "" : ` (${all.join(", or ")})`}`;
+  };
   return {
     retryable,
-    error: () => category === null ? new RangeError(message) : new AllocationError(category, message),
+    detail,
+    error: (wait) => {
+      const message = `Cannot allocate ${detail(wait)}`;
+      return category === null ? new RangeError(message) : new AllocationError(category, message);
+    },
   };
 }

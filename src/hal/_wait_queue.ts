@@ -3,7 +3,6 @@
 // it is held back by memory pressure, when the pressure level falls (a poll
 // of the monitor's level, which the monitor itself updates on its own timer).
 // Retries run in a microtask, never inside the deallocate that woke them.
-import { AllocationError } from "../base/errors.ts";
 import { type LongTimer, setLongTimeout } from "./_long_timer.ts";
 
 /** What one try gives: the result, or null to keep waiting (`blocked` says why, for the timeout's message). */
@@ -15,8 +14,8 @@ interface Waiter<T> {
   reject(error: unknown): void;
   /** Its timeout (none for Infinity); longer than setTimeout's limit it is a chain of timers. */
   timer: LongTimer | null;
-  /** Why the last try failed (the timeout's message and cause). */
-  reason: () => Error;
+  /** The error its timeout rejects with. */
+  timedOut: () => Error;
 }
 
 /** How often a waiter held back by pressure looks at the level again. */
@@ -38,19 +37,16 @@ export class WaitQueue {
 
   /**
    * Waits up to `timeoutMs` for `attempt` to give a result; rejects with
-   * AllocationError("timeout") (its cause: `reason()`), or with whatever
-   * `attempt` throws.
+   * `timedOut()` (the caller's AllocationError("timeout"), saying why the
+   * last try failed), or with whatever `attempt` throws.
    */
-  wait<T>(attempt: Attempt<T>, timeoutMs: number, reason: () => Error): Promise<T> {
+  wait<T>(attempt: Attempt<T>, timeoutMs: number, timedOut: () => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, reason };
+      const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, timedOut };
       if (timeoutMs !== Infinity) {
         waiter.timer = setLongTimeout(() => {
           if (!this.#remove(waiter as Waiter<unknown>)) return;
-          const cause = reason();
-          reject(
-            new AllocationError("timeout", `Cannot allocate within ${timeoutMs} ms: ${cause.message}`, { cause }),
-          );
+          reject(timedOut());
         }, timeoutMs);
       }
       this.#waiters.push(waiter as Waiter<unknown>);

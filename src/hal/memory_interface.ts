@@ -12,7 +12,7 @@ import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
 import type { PoolAllocator } from "../alloc/pool_allocator.ts";
 import { describe, MAX_BLOCK_SIZE } from "../base/_validate.ts";
-import type { Allocator, AllocatorKind } from "../base/allocator.ts";
+import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import { Allocation, Origin } from "./_allocation.ts";
@@ -20,7 +20,7 @@ import { Books } from "./_books.ts";
 import { AllocationIndex } from "./_allocation_index.ts";
 import { B_HEAP, BACKING_OF_KIND, Backings } from "./_backings.ts";
 import { defragmentHeap, typeSources } from "./_interface_parts.ts";
-import { addressOfTarget, findAllocation, viewNamesIt } from "./_lookup.ts";
+import { addressOfTarget, findAllocation, registerIndex, viewNamesIt } from "./_lookup.ts";
 import { Counters, StatsCache } from "./_memory_stats.ts";
 import { PressureLink } from "./_pressure_link.ts";
 import {
@@ -40,6 +40,14 @@ import { allocateLater } from "./_allocate_later.ts";
 import { parseInterfaceOptions } from "./_interface_options.ts";
 import { LARGEST_CLASS } from "./_size_class_pools.ts";
 import { guardAllocator, type OwnedMemory } from "./_owned_allocators.ts";
+import type {
+  InterfaceAllocator,
+  InterfaceArena,
+  InterfaceBuddyAllocator,
+  InterfaceFreeListAllocator,
+  InterfaceStackAllocator,
+  InterfaceSystemAllocator,
+} from "./interface_allocators.ts";
 import { WaitQueue } from "./_wait_queue.ts";
 import type {
   AllocationRequest,
@@ -65,10 +73,11 @@ const OVERALL = TYPES.length;
  *   `allowFallback`, the type's own and the system type; the allocation
  *   records which `type` and `allocator` served it.
  * - `allocateAsync(request)` waits up to `timeoutMs` for headroom under the
- *   type's budget (woken by deallocations and `endFrame()`), and holds the
- *   request back while pressure is High or Critical ("defer
+ *   type's budget (woken by deallocations and `endFrame()`), and holds a
+ *   request that may wait back while pressure is High or Critical ("defer
  *   non-critical allocations"; woken when the level falls); then it fails
- *   with `AllocationError("timeout")`.
+ *   with `AllocationError("timeout")`. With `timeoutMs` 0 (the default) it
+ *   answers as `allocate` does, at once.
  * - Temporary memory lives until `endFrame()` (or the end of a `frame()` scope),
  *   which releases it all at once; its views then read as length 0.
  * - `deallocate` takes the allocation, its own `bytes` or its address (a
@@ -110,8 +119,10 @@ export class MemoryInterface implements Disposable {
   readonly #classOrigins: (Origin | undefined)[] = [];
   #arenaOrigin: Origin | null = null;
   #ended: string | null = null;
+  /** Takes the index out of the other interfaces' lookups (at dispose). */
+  readonly #unregisterIndex: () => void;
   /** What getAllocator returns, by kind (made on first call). */
-  readonly #guards = new Map<AllocatorKind, Allocator>();
+  readonly #guards = new Map<AllocatorKind, InterfaceAllocator>();
   /** What those guards ask: which memory live allocations own (off the hot paths). */
   readonly #owned: OwnedMemory = {
     liveAt: (address) => {
@@ -150,6 +161,7 @@ export class MemoryInterface implements Disposable {
     });
     this.#pressure = new PressureLink(parsed.pressure);
     this.#index = new AllocationIndex(() => this.#counters.totalCount);
+    this.#unregisterIndex = registerIndex(this.#index);
     this.#waiters = new WaitQueue(() => this.#pressure.level >= PressureLevel.High);
     this.#books = new Books(this.#counters, this.#index, this.#waiters);
     this.#stats = new StatsCache(this.#counters, (t) => typeSources(this.#backings, t));
@@ -205,13 +217,50 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * Serves `request`, waiting up to its `timeoutMs` (default 0: no wait) for
-   * headroom: for memory under the type's budget or in its allocator (a
-   * deallocation or `endFrame()` wakes it), and, while the pressure level is
-   * High or Critical, for the level to fall.
+   * Serves `request`, waiting up to its `timeoutMs` for headroom when it
+   * cannot be served now: for room under the type's budget or in its
+   * allocator (a deallocation or `endFrame()` wakes it), and, while the
+   * pressure level is High or Critical, for the level to fall ("defer
+   * non-critical allocations").
    *
-   * @returns The allocation; rejects with the errors of `allocate`, with
-   *   AllocationError("timeout") when `timeoutMs` passed, or "use-after-free" when the interface is disposed.
+   * What it settles with, case by case:
+   * - `timeoutMs` 0 (the default: no wait): exactly what `allocate(request)`
+   *   does, as a promise: the allocation if it can be served now, whatever
+   *   the pressure level (pressure defers only a request that may wait),
+   *   else allocate's error at once ("limit-exceeded" for a full budget,
+   *   "out-of-memory" for an allocator without room, ...).
+   * - `timeoutMs` above 0, the request can be served now and pressure is
+   *   below High: the allocation, at once.
+   * - A full budget or an allocator without room, or pressure at High or
+   *   above: it waits; when the time is up, AllocationError("timeout"), whose
+   *   message and `cause` say what held it back (the budget's
+   *   "limit-exceeded", the allocator's "out-of-memory", or the pressure level).
+   * - A request no wait can serve (larger than the whole budget of every type
+   *   it may come from): allocate's "limit-exceeded" at once, whatever the
+   *   timeout; larger than every candidate allocator serves: a RangeError at
+   *   once. (Under High pressure it is held back before it is tried, so it
+   *   ends in "timeout".)
+   * - Bad input: the TypeError / RangeError of `allocate`, as a rejection.
+   * - `dispose()` while it waits, or a disposed interface: "use-after-free".
+   *
+   * Each refusal says what would serve it: raise `budgets.<type>`, pass
+   * `allowFallback: true` (when other allocators could serve it), pass a
+   * (longer) `timeoutMs`.
+   *
+   * @returns The allocation; rejects as listed above.
+   *
+   * @example Waiting for a budget to have room
+   * ```ts
+   * import { AllocationError, MemoryInterface } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using memory = new MemoryInterface({ budgets: { pool: 4096 }, pressure: false });
+   * const held = memory.allocateTyped(4096, "pool");
+   * await assert.rejects(memory.allocateAsync({ size: 64, type: "pool" }), AllocationError); // no wait: full
+   * const later = memory.allocateAsync({ size: 64, type: "pool", timeoutMs: 1000 });
+   * memory.deallocate(held); // wakes the waiting request
+   * memory.deallocate(await later);
+   * ```
    */
   allocateAsync(request: AllocationRequest): Promise<MemoryAllocation> {
     let req: Request;
@@ -224,7 +273,7 @@ export class MemoryInterface implements Disposable {
     return allocateLater(req, {
       usable: () => this.#usable("allocate"),
       heldBack: () => this.#pressure.level >= PressureLevel.High,
-      heldBackError: () => this.#pressure.heldBackError(),
+      heldBackReason: (throughout) => this.#pressure.heldBackReason(throughout),
       serve: () => {
         const result = serve(this, this.#books, this.#backings, req);
         return result instanceof Allocation ? this.#indexed(result) : result;
@@ -322,6 +371,13 @@ export class MemoryInterface implements Disposable {
   /**
    * Opens a frame: temporary allocations from now until the matching
    * `endFrame()` are released together. Frames nest.
+   *
+   * Frames are one LIFO stack per interface, not per task: two async tasks
+   * that each open a frame and `await` inside it end each other's frames
+   * (`endFrame()` ends the innermost, which may be the other task's; a
+   * `frame()` scope's end also ends every frame opened after it, whose
+   * temporary views then read length 0). Give each concurrent task its own
+   * interface, or keep frames between awaits.
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   beginFrame(): void {
@@ -351,6 +407,11 @@ export class MemoryInterface implements Disposable {
    * `beginFrame()` now, and when the returned scope is disposed (`using`), the
    * end of that frame: of frames still open inside it too, and of nothing when
    * it was already ended by hand (`endFrame()`), never of a frame around it.
+   *
+   * The frames are the interface's one LIFO stack (see
+   * {@linkcode MemoryInterface.beginFrame}): a frame another async task opened
+   * while this scope awaited is "inside it" and ends with it, and its
+   * temporary views read length 0 while that task still uses them.
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   frame(): Disposable {
@@ -404,6 +465,18 @@ export class MemoryInterface implements Disposable {
     this.#pressure.unregister(id);
   }
 
+  /** The temporary type's arena, with `scope()`, `reset()` and `dump()` (see the general signature). */
+  getAllocator(kind: "arena"): InterfaceArena;
+  /** The stack type's stack, with `mark()`, `rewind()`, `reset()` and `dump()` (see the general signature). */
+  getAllocator(kind: "stack"): InterfaceStackAllocator;
+  /** Video memory's heap, with `handle()`, `defragment()` and `dump()` (see the general signature). */
+  getAllocator(kind: "free-list"): InterfaceFreeListAllocator;
+  /** The system type's allocator, with `trim()`, `retainedBytes` and `dump()` (see the general signature). */
+  getAllocator(kind: "system"): InterfaceSystemAllocator;
+  /** The buddy allocator, with `dump()` (see the general signature). */
+  getAllocator(kind: "buddy"): InterfaceBuddyAllocator;
+  /** The size classes as one allocator (see the general signature). */
+  getAllocator(kind: "pool"): InterfaceAllocator;
   /**
    * The interface's allocator of `kind` (made on first use; the same object
    * each call): `system` (the system type's), `arena` (temporary), `stack`,
@@ -420,10 +493,14 @@ export class MemoryInterface implements Disposable {
    * "invalid-free" while it would take a live interface allocation (or end
    * one of its frames); `dispose()` throws "unsupported" (the allocator goes
    * with the interface). A refused call changes nothing. Besides the
-   * {@linkcode Allocator} methods it has the kind's own where they apply:
+   * `Allocator` methods it has the kind's own where they apply, and
+   * its type says which ({@linkcode InterfaceArena}, {@linkcode InterfaceStackAllocator},
+   * {@linkcode InterfaceFreeListAllocator}, {@linkcode InterfaceSystemAllocator},
+   * {@linkcode InterfaceBuddyAllocator}; {@linkcode InterfaceAllocator} for `pool`):
    * `dump()`; the arena's `scope()`, `reset()`; the stack's `mark()`,
    * `rewind()`, `reset()`; the heap's `handle()`, `defragment()`; the system
-   * allocator's `trim()`, `retainedBytes`.
+   * allocator's `trim()`, `retainedBytes`. They are guards over the allocators,
+   * not instances of `Arena`, `StackAllocator`, ...: `instanceof` is false.
    *
    * @throws {TypeError} For anything but an allocator kind; {AllocationError} "unsupported" for "debug",
    *   "use-after-free" after `dispose()`.
@@ -443,7 +520,8 @@ export class MemoryInterface implements Disposable {
    * memory.deallocate(sprite);
    * ```
    */
-  getAllocator(kind: AllocatorKind): Allocator {
+  getAllocator(kind: AllocatorKind): InterfaceAllocator;
+  getAllocator(kind: AllocatorKind): InterfaceAllocator {
     const checked = checkKind(kind, "get an allocator", "kind");
     this.#usable("get an allocator");
     let guard = this.#guards.get(checked);
@@ -497,10 +575,10 @@ export class MemoryInterface implements Disposable {
 
   /**
    * Whether `target` (an address or a view) points into a live allocation of this interface.
-   * @throws {TypeError} For anything but a number or a view.
+   * @throws {TypeError} For anything but a number or a view (naming isValidPointer).
    */
   isValidPointer(target: number | ArrayBufferView): boolean {
-    return this.getAllocationInfo(target) !== null;
+    return this.#liveAt(target, "check a pointer with isValidPointer") !== null;
   }
 
   /**
@@ -511,7 +589,12 @@ export class MemoryInterface implements Disposable {
    * @throws {TypeError} For anything but a number or a view.
    */
   getAllocationInfo(target: number | ArrayBufferView): MemoryAllocation | null {
-    const address = addressOfTarget(target, "get allocation info", false);
+    return this.#liveAt(target, "get allocation info with getAllocationInfo");
+  }
+
+  #liveAt(target: number | ArrayBufferView, op: string): Allocation | null {
+    // An allocation object is taken too (its address), but the signature names what the lookup is for.
+    const address = addressOfTarget(target, op, false, "an address (a number) or a view (an ArrayBufferView)");
     if (address === null || this.#ended !== null) return null;
     const found = this.#index.find(address, true);
     return found !== undefined && Allocation.isLive(found) && Allocation.ownedBy(found, this) &&
@@ -528,7 +611,9 @@ export class MemoryInterface implements Disposable {
   /**
    * Gives everything back: every allocator is disposed (every view of every
    * allocation reads as length 0), shared memory closed and unlinked, waiting
-   * allocations rejected, the monitor (if its own) stopped. Later calls throw
+   * allocations rejected, the monitor stopped if it is the interface's own or
+   * the interface started it (and no other live interface that started it
+   * uses it; one the caller started keeps running). Later calls throw
    * "use-after-free"; a second call does nothing.
    */
   dispose(): void {
@@ -538,6 +623,7 @@ export class MemoryInterface implements Disposable {
     this.#pressure.dispose();
     for (const a of this.#index.all()) Allocation.forget(a);
     this.#index.clear();
+    this.#unregisterIndex();
     this.#backings.dispose();
   }
 
@@ -550,7 +636,7 @@ export class MemoryInterface implements Disposable {
     this.#usable("allocate");
     const result = serve(this, this.#books, this.#backings, req);
     if (result instanceof Allocation) return this.#indexed(result);
-    throw result.error();
+    throw result.error("wait for memory to be freed with allocateAsync({ ..., timeoutMs })");
   }
 
   #indexed(a: Allocation): Allocation {

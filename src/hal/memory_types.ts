@@ -119,6 +119,11 @@ export interface AllocationRequest {
    * reached, a size it never serves), try the type's own allocator, then the
    * `system` type. @default {false}
    *
+   * The allocation's `type` and `allocator` say which served it. A
+   * `temporary` request that falls back is served by the system type's
+   * long-lived allocator: `endFrame()` does NOT release it (its views stay
+   * readable and it stays counted); give it back with `deallocate`.
+   *
    * A refusal of the kernel is not a lack of room and is never fallen back
    * from: `audio` memory (or `dma-capable`) that cannot be locked in RAM
    * under RLIMIT_MEMLOCK throws AllocationError("platform") rather than
@@ -186,11 +191,14 @@ export interface MemoryAllocation {
  * ```
  */
 export interface MemoryStats {
-  /** The budget of the type, or the memory the process may use (cgroup limit or physical memory). */
+  /**
+   * The budget of the type, or the memory the process may use (cgroup limit or physical memory; `Infinity`
+   * when unknown, see {@linkcode PlatformMemory.totalBytes}).
+   */
   totalBytes: number;
   /** Bytes in live allocations, as asked for. */
   usedBytes: number;
-  /** `totalBytes - usedBytes`, at least 0. */
+  /** `totalBytes - usedBytes`, at least 0 (`Infinity` when `totalBytes` is). */
   freeBytes: number;
   /** Highest `usedBytes` seen. */
   peakUsedBytes: number;
@@ -263,9 +271,13 @@ export type MemoryPressureCallback = (level: PressureLevelValue, info: MemoryPre
  * ```
  */
 export interface PlatformMemory {
-  /** `"constrained"` (≤ 32 MiB), `"moderate"` (≤ 128 MiB) or `"relaxed"`. */
+  /** `"constrained"` (at most 32 MiB), `"moderate"` (at most 128 MiB) or `"relaxed"` (more, or unknown). */
   band: "constrained" | "moderate" | "relaxed";
-  /** The memory the process may use: the cgroup limit, else physical memory. */
+  /**
+   * The memory the process may use: the cgroup limit, else physical memory;
+   * `Infinity` when no memory status can be read (Deno without `-A` cannot read
+   * /proc): no known total.
+   */
   totalBytes: number;
   /** The pressure thresholds of the band (available fractions; see `PressureThresholds`). */
   thresholds: { low: number; medium: number; high: number; critical: number };
@@ -292,6 +304,12 @@ export interface MemoryInterfaceOptions {
    * The monitor whose level drives pressure callbacks and holds back
    * `allocateAsync` at High and above; `false` for none. @default {a monitor of
    * its own, with the platform band's thresholds, stopped by `dispose()`}
+   *
+   * A monitor passed here that is not running is started (with its own
+   * thresholds and interval), and `dispose()` stops it once no other live
+   * interface that started it uses it; a monitor you started yourself is left
+   * running: you stop it. (Its `psiTrigger` wait, if asked for, keeps the
+   * process alive while it runs.)
    */
   pressure?: PressureMonitor | false;
 }

@@ -33,9 +33,9 @@ export type PressureLevelValue = typeof PressureLevel[keyof typeof PressureLevel
 /**
  * Where the levels begin. Available memory is a fraction of the limit (the
  * cgroup's, else the machine's); PSI values are percentages of stalled time.
- * The defaults are the usual bands (None above 50 % available, Low from 50 %,
- * Medium from 25 %, High from 10 %, Critical below 5 %) and PSI bands after
- * GLib, systemd and lmkd.
+ * The defaults are the usual bands (None above 50 % available, Low at or
+ * below 50 %, Medium at or below 25 %, High at or below 10 %, Critical at or
+ * below 5 %) and PSI bands after GLib, systemd and lmkd.
  *
  * @example
  * ```ts
@@ -48,11 +48,11 @@ export type PressureLevelValue = typeof PressureLevel[keyof typeof PressureLevel
 export interface PressureThresholds {
   /** Available fraction at or below which the level is at least Low. @default {0.5} */
   low?: number;
-  /** … at least Medium. @default {0.25} */
+  /** Available fraction at or below which the level is at least Medium. @default {0.25} */
   medium?: number;
-  /** … at least High. @default {0.1} */
+  /** Available fraction at or below which the level is at least High. @default {0.1} */
   high?: number;
-  /** … Critical. @default {0.05} */
+  /** Available fraction at or below which the level is Critical. @default {0.05} */
   critical?: number;
   /** PSI `some` avg10 (%) from which the level is at least Low. @default {5} */
   psiSomeLow?: number;

@@ -234,6 +234,11 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     if (this.#wantTrigger) this.#watchTrigger();
   }
 
+  /** Whether the monitor samples on its timer: from `start()` until `stop()`. */
+  get running(): boolean {
+    return this.#running;
+  }
+
   /** Stops sampling and closes the PSI trigger. */
   stop(): void {
     this.#running = false;

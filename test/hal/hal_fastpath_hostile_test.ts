@@ -94,8 +94,8 @@ test("deallocate: every wrong target is its documented error, in every order, an
     const before = books(memory);
     const rows: [string, unknown, string][] = [
       ["another interface's allocation", foreign, "mismatched-allocator"],
-      ["another interface's bytes", foreign.bytes, "invalid-free"],
-      ["another interface's address", foreign.address, "invalid-free"],
+      ["another interface's bytes", foreign.bytes, "mismatched-allocator"],
+      ["another interface's address", foreign.address, "mismatched-allocator"],
       ["an interior view", a.bytes.subarray(1), "invalid-free"],
       ["an interior address", a.address + 1, "invalid-free"],
       ["a prefix view", a.bytes.subarray(0, 4), "double-free"],
