@@ -66,8 +66,10 @@ export interface BumpGrowth {
  * current chunk: the chunk's own buffer, or when `segmented` a safety segment
  * (or null, limit at most the cursor, until the next allocation opens one).
  * When `segmented`, regular chunks are never wrapped whole: every view of a
- * regular chunk is over a segment that no other live segment overlaps past
- * the granule before its first block.
+ * regular chunk is over a segment. A segment may start in an earlier one's
+ * unused tail (from the granule of its first block); every buffer that
+ * reaches free memory past the allocation point other than `buffer` is in
+ * `covering`, checked before memory is handed out.
  */
 export class BumpCursor {
   readonly chunks: Chunk[] = [];
@@ -94,9 +96,12 @@ export class BumpCursor {
   buffer: ArrayBuffer | null = null;
   bufferBase = 0;
 
-  // The most recent block, which `free` rolls back: its buffer and offset
-  // there, its chunk offset (regular chunks), its size, and its chunk when it
-  // has one of its own.
+  // The most recent block, which `free` rolls back: the view handed out for
+  // it (set by the Arena once made), its buffer and offset there, its chunk
+  // offset (regular chunks), its size, and its chunk when it has one of its own.
+  // Only that view object rolls it back: a view kept from a block rolled back
+  // before starts at the same byte of the same buffer once the place is reused.
+  lastView: ArrayBufferView | null = null;
   lastBuffer: ArrayBuffer | null = null;
   lastOffset = 0;
   lastStart = 0;
@@ -140,15 +145,16 @@ export class BumpCursor {
 
   /**
    * Reserves `size` bytes aligned to `align`: the block is `lastBuffer` at
-   * `lastOffset`. False (the failure recorded in the ledger) when it cannot
+   * `lastOffset` (the owner sets `lastView` to the view it makes). False (the failure recorded in the ledger) when it cannot
    * be had.
    */
   bump(size: number, align: number): boolean {
+    this.lastView = null; // until the owner makes the new block's view
     // Chunks start page-aligned, so aligning the offset aligns the address.
     const rem = this.cursor % align;
     let start = rem === 0 ? this.cursor : this.cursor + align - rem;
     if (start + size > this.limit) {
-      start = this.#grow(start, size, align);
+      start = this.#grow(start, size);
       if (start === -1) return false;
       if (start === -2) {
         this.lastSize = size; // an oversized chunk: #grow set the rest of the last block
@@ -173,9 +179,19 @@ export class BumpCursor {
     return new Uint8Array(0);
   }
 
-  /** Whether a view starting at `offset` of `buffer` is the most recent block. */
-  isLast(buffer: ArrayBufferLike, offset: number): boolean {
-    return buffer === this.lastBuffer && offset === this.lastOffset;
+  /**
+   * Whether `address` is in memory no live block holds: past the allocation
+   * point of the current chunk, or in a retained chunk after it. (Tails of
+   * chunks moved on from are not known, so they count as held.)
+   */
+  isFree(address: number): boolean {
+    const chunks = this.chunks;
+    for (let i = Math.max(this.index, 0); i < chunks.length; i++) {
+      const chunk = chunks[i];
+      const from = i === this.index ? this.cursor : 0;
+      if (address >= chunk.address + from && address < chunk.address + chunk.size) return true;
+    }
+    return false;
   }
 
   /** The address of the most recent block. */
@@ -198,14 +214,21 @@ export class BumpCursor {
   }
 
   /**
-   * Grows or shrinks the most recent block in place; false when it does not
-   * fit in the buffer its view is over. (With safety that is its segment: a
-   * new segment over the rest would also reach the free memory after the
-   * block, which a transfer of the old one could then reach too.)
+   * Grows or shrinks the most recent block in place (its view is then
+   * `lastBuffer` at `lastOffset`); false when it does not fit in its chunk.
+   * With safety, a block that outgrows its segment gets a new segment from
+   * its start over the rest of the chunk (as `bump` does for a new block).
    */
   resizeLast(newSize: number): boolean {
     const oversized = this.lastOversized;
-    if (oversized !== null ? newSize > oversized.size : this.lastStart + newSize > this.limit) return false;
+    if (oversized !== null) {
+      if (newSize > oversized.size) return false;
+    } else if (this.lastStart + newSize > this.limit) {
+      if (!this.segmented || this.lastStart + newSize > this.chunkSize) return false;
+      this.#segmentFrom(this.lastStart, newSize);
+      this.lastBuffer = this.buffer;
+      this.lastOffset = this.lastStart - this.bufferBase;
+    }
     if (oversized === null) this.cursor = this.lastStart + newSize;
     this.lastSize = newSize;
     return true;
@@ -213,6 +236,7 @@ export class BumpCursor {
 
   /** No block can be rolled back (a scope began or ended). */
   forgetLast(): void {
+    this.lastView = null;
     this.lastBuffer = null;
     this.lastOversized = null;
   }
@@ -259,6 +283,13 @@ export class BumpCursor {
     if (this.index < 0) return;
     if (this.buffer !== null && this.limit > this.cursor) this.covering.push(this.buffer);
     this.#closed(this.cursor);
+  }
+
+  /** Bytes free for allocation: the rest of the current chunk and the retained chunks after it. */
+  freeBytes(): number {
+    let free = this.index >= 0 ? this.chunkSize - this.cursor : 0;
+    for (let i = this.index + 1; i < this.chunks.length; i++) free += this.chunks[i].size;
+    return free;
   }
 
   /** Whether an enclosing scope's buffer was transferred away (its free memory must not be handed out). */
@@ -362,6 +393,7 @@ export class BumpCursor {
    */
   detachAll(): void {
     this.detachSegments();
+    this.covering.length = 0; // no scope is open, and no segment is left to reach free memory
     for (const chunk of this.chunks) this.#source.unwrap(chunk);
     for (const chunk of this.oversized) this.#source.unwrap(chunk);
   }
@@ -380,6 +412,7 @@ export class BumpCursor {
 
   /** Forgets every chunk: the arena is ending (its ChunkSource gives them back). */
   drain(): void {
+    this.covering.length = 0;
     this.chunks.length = 0;
     this.oversized.length = 0;
     this.capacityBytes = 0;
@@ -389,16 +422,10 @@ export class BumpCursor {
   // Makes room for `size` bytes: at `start` in a new safety segment of this
   // chunk, at offset 0 of another chunk (returns that offset), or in an
   // oversized chunk of its own (returns -2); -1 when none can be had.
-  #grow(start: number, size: number, align: number): number {
-    if (this.limit < this.chunkSize) {
-      // The next segment's blocks start past this one (its tail stays unused),
-      // so no two live segments share free memory: a transfer of one never
-      // reaches a block of the other.
-      if (this.buffer !== null && start < this.limit) start = Math.ceil(this.limit / align) * align;
-      if (start + size <= this.chunkSize) {
-        this.openSegment(this.chunks[this.index], start, size);
-        return start;
-      }
+  #grow(start: number, size: number): number {
+    if (this.limit < this.chunkSize && start + size <= this.chunkSize) {
+      this.#segmentFrom(start, size);
+      return start;
     }
     // Move on to a retained chunk that fits; chunks start aligned to the page.
     while (this.index + 1 < this.chunks.length) {
@@ -410,9 +437,12 @@ export class BumpCursor {
     }
     const growth = this.#growth;
     if ((!growth.hasBacking || growth.policy === "fixed") && this.chunks.length > 0) {
+      // The figures stats() reports: what is allocated, and what is free after the allocation point.
+      const figures = `${this.#ledger.allocatedBytes} of its ${this.capacityBytes} bytes are allocated and ` +
+        `${this.freeBytes()} are free, too few for this block`;
       const reason = growth.hasBacking
-        ? `its ${this.capacityBytes} bytes are full and its growth policy is fixed`
-        : `its ${this.capacityBytes}-byte chunk is full and it has no backing to grow from`;
+        ? `${figures}, and its growth policy is fixed`
+        : `${figures}, and it has no backing to grow from`;
       return this.#refuse("out-of-memory", reason);
     }
     const last = this.chunks.length ? this.chunks[this.chunks.length - 1].size : 0;
@@ -459,6 +489,17 @@ export class BumpCursor {
       used += (i === this.index ? this.cursor : this.chunks[i].size) - (i === point.index ? point.cursor : 0);
     }
     return used;
+  }
+
+  // A new segment of the current chunk from `start`, for at least `size`
+  // bytes. It starts in the current segment's unused tail when the block does
+  // not fit there (the tail is used, not skipped: a fixed arena holds what
+  // its capacity says). That tail is free memory two live buffers reach, so
+  // the old one joins `covering`: every later allocation checks that it was
+  // not transferred away (the memory a transfer reaches is never handed out).
+  #segmentFrom(start: number, size: number): void {
+    if (this.buffer !== null && start < this.limit) this.covering.push(this.buffer);
+    this.openSegment(this.chunks[this.index], start, size);
   }
 
   // A fresh ArrayBuffer over part of a chunk, detached when the scope ends:

@@ -92,10 +92,23 @@ function notify(hook: ((...args: never[]) => void) | undefined, observer: ArenaO
  * segment is the size the previous scope used, and each further one doubles,
  * so a scope of a frame loop costs one segment (about 0.5–0.8 µs here in both
  * runtimes, whatever the capacity) and a scope that allocates nothing costs
- * none. With `safety: false` each chunk has one ArrayBuffer and allocations
+ * none. A block that does not fit the rest of a segment gets a new segment
+ * from the allocation point, so an arena holds as much with safety as
+ * without. With `safety: false` each chunk has one ArrayBuffer and allocations
  * are views into it; released views stay readable and see whatever is
  * allocated there next. The block rolled back by `free` is never detached:
  * it is the next one handed out.
+ *
+ * Only the view the arena handed out for the most recent block (what `alloc`,
+ * `tryAlloc`, `array`, `clone` or an in-place `resize` returned) rolls it
+ * back or resizes it in place: a view kept from a block rolled back before
+ * starts at the same byte once that place is handed out again, and must never
+ * free the block living there.
+ *
+ * Scopes are one LIFO stack per arena: two async tasks that each open a scope
+ * and `await` inside it end each other's scopes (the earlier-opened scope's
+ * end also ends the later one, whose views then read as length 0). Use one
+ * arena per concurrent task.
  *
  * An allocation larger than the next chunk would be gets a chunk of its own,
  * and the current chunk stays current, so small allocations after a huge one
@@ -210,6 +223,7 @@ export class Arena implements Allocator, Disposable {
     } catch (error) {
       this.#transferred(error, "allocate", size, peak);
     }
+    at.lastView = view;
     if (this.#observers.length !== 0) this.#notifyAlloc(view, a);
     if (this.#timing) this.#timed(started);
     return view;
@@ -228,7 +242,7 @@ export class Arena implements Allocator, Disposable {
     if (a < bytesPerElement) a = bytesPerElement;
     if (this.#observers.length !== 0 || this.#timing) {
       const bytes = this.alloc(length * bytesPerElement, a);
-      return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length);
+      return this.#retyped(bytes, new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length));
     }
     // The common case makes one view, of the caller's type, and no other object.
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
@@ -240,7 +254,9 @@ export class Arena implements Allocator, Disposable {
     const peak = this.#ledger.peakBytes;
     this.#counted(size);
     try {
-      return new ctor(at.lastBuffer!, at.lastOffset, length);
+      const array = new ctor(at.lastBuffer!, at.lastOffset, length);
+      at.lastView = array;
+      return array;
     } catch (error) {
       this.#transferred(error, "allocate", size, peak);
     }
@@ -267,46 +283,65 @@ export class Arena implements Allocator, Disposable {
     const copy = this.alloc(length, Math.max(align, bytesPerElement));
     intrinsic.set(copy, source);
     if (ctor === Uint8Array) return copy as unknown as T;
-    return new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement) as unknown as T;
+    return this.#retyped(copy, new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement)) as unknown as T;
   }
 
   /**
-   * Frees a block: the most recent one is rolled back (its bytes reused);
-   * others are counted (`ignoredFrees`) and reclaimed at the next reset or
+   * Frees a block: the most recent one, through the view the arena handed out
+   * for it, is rolled back (its bytes reused); any other block, or the most
+   * recent one through another view of it (a subarray, a view of another
+   * type), is counted (`ignoredFrees`) and reclaimed at the next reset or
    * scope end.
-   * @throws {AllocationError} "invalid-free" (foreign view), "mismatched-allocator", "double-free" (memory already released, with `safety`).
+   *
+   * A view of memory no block holds is a double free: a block rolled back
+   * (both settings), or released by a scope's end or `reset()` (with `safety`
+   * its view is detached; without, it is refused while the place is still
+   * free). Not caught: a view kept from a released block whose place was
+   * handed out again is counted and ignored like any other (it cannot be told
+   * from another view of the new block, which it never frees); without
+   * `safety` it also still reads and writes that new block.
+   * @throws {AllocationError} "invalid-free" (foreign view), "mismatched-allocator", "double-free" (memory already released).
    */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("free");
     const at = this.#at;
-    const buffer = bufferOf(view) as ArrayBuffer;
-    // The buffer first: the offset is read only when it is the most recent block's. (An empty view there is that
-    // block's too: alloc(0) views have buffers of their own.)
-    if (buffer === at.lastBuffer && offsetOf(view) === at.lastOffset) {
-      // (A view of a buffer transferred away reads offset 0 and may roll back
-      // the last block: no view over that buffer can be made again, so the
-      // next allocation from it ends the arena.)
+    // Only the view handed out for the most recent block rolls it back: a view
+    // kept from a block rolled back before starts at the same byte of the same
+    // buffer once its place is handed out again, and must never free the new
+    // owner. (The arena's own view of a buffer transferred away may roll back
+    // too: no view over that buffer can be made again, so the next allocation
+    // from it ends the arena.)
+    if (view === at.lastView) {
       this.#rollBack(view);
       return;
     }
+    const buffer = bufferOf(view) as ArrayBuffer;
     if (!ownsBuffer(this, buffer)) {
       if (lengthOf(view) === 0 && !buffer.detached && buffer.byteLength === 0) return; // an alloc(0) view
       throw this.#unknownBlock(view, "free");
     }
     if (lengthOf(view) === 0) return; // alloc(0)'s views hold no memory
+    if (this.#released(view, buffer)) {
+      throw new AllocationError(
+        "double-free",
+        `Cannot free ${describe(view)}: its memory was already released (rolled back by a free, or by a scope's end ` +
+          `or reset() with safety off) and no block holds it now`,
+      );
+    }
     this.#ignoredFrees++;
     if (this.#observers.length !== 0) this.#notifyFree(view, false);
   }
 
   /**
-   * Resizes a block. The most recent block grows or shrinks in place when the
-   * buffer its view is over has room (the returned view is over the same
-   * memory; with `safety`, that buffer is one of the arena's segments); any other
-   * block is copied into a new one with at least the old one's alignment,
-   * and the old one is reclaimed at the next reset or scope end. Its old
-   * size is taken to be `view.byteLength`.
-   * @throws {AllocationError} As for `free`, and "out-of-memory" / "limit-exceeded" when a copy is needed and fails.
+   * Resizes a block. The most recent block, through the view the arena handed
+   * out for it, grows or shrinks in place when its chunk has room (the
+   * returned view is over the same memory; with `safety`, it may be over a
+   * new segment from the block's start); any other block (or view) is copied
+   * into a new one with at least the old one's alignment, and the old one is
+   * reclaimed at the next reset or scope end. Its old size is taken to be
+   * `view.byteLength`.
+   * @throws {AllocationError} As for `free` ("use-after-free" for memory already released), and "out-of-memory" / "limit-exceeded" when a copy is needed and fails.
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
     checkView(view, "resize");
@@ -320,20 +355,32 @@ export class Arena implements Allocator, Disposable {
       return this.#at.empty();
     }
     const at = this.#at;
-    if (at.isLast(buffer, offsetOf(view))) {
+    // In place only through the most recent block's own view (as for free).
+    if (view === at.lastView) {
       const oldSize = at.lastSize;
       if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize"); // growing hands out memory
       if (at.resizeLast(newSize)) {
         this.#ledger.resized(oldSize, newSize);
         this.#totalBytes += Math.max(0, newSize - oldSize);
+        // Grown past its segment (safety), the block's view is over a new segment from its start.
+        if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize");
+        let resized: Uint8Array;
         try {
-          return new Uint8Array(buffer, offsetOf(view), newSize);
+          resized = new Uint8Array(at.lastBuffer!, at.lastOffset, newSize);
         } catch (error) {
           this.#transferred(error, "resize");
         }
+        at.lastView = resized;
+        return resized;
       }
     } else if (!ownsBuffer(this, buffer) && !(lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached)) {
       throw this.#unknownBlock(view, "resize");
+    } else if (lengthOf(view) !== 0 && this.#released(view, buffer)) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot resize ${describe(view)}: its memory was already released (rolled back by a free, or by a scope's ` +
+          `end or reset() with safety off) and no block holds it now`,
+      );
     }
     const oldSize = lengthOf(view);
     // Keep the alignment the block has (its address's lowest set bit, up to a page).
@@ -433,7 +480,14 @@ export class Arena implements Allocator, Disposable {
 
   /**
    * Opens a scope: everything allocated until it ends is released together.
-   * Use it with `using`, or call `end()`.
+   * Use it with `using`, or call `end()`. Ending a scope also ends every scope
+   * opened after it and still open.
+   *
+   * Scopes are one LIFO stack per arena, not per task: two async tasks that
+   * each open a scope and `await` inside it end each other's scopes (when the
+   * earlier-opened one ends first, the later one ends with it, and its views
+   * read as length 0 while its task still uses them). Use one arena per
+   * concurrent task.
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   scope(): ArenaScope {
@@ -574,6 +628,22 @@ export class Arena implements Allocator, Disposable {
     this.#ledger.freed(at.lastSize);
     at.rollBack();
     if (this.#observers.length !== 0) this.#notifyFree(view, true);
+  }
+
+  // The view an allocation hands out when it is not the Uint8Array alloc made (array(), clone()): it is the
+  // block's own view, which free() rolls back (unless an observer allocated since).
+  #retyped<T extends ArrayBufferView>(bytes: Uint8Array, view: T): T {
+    if (this.#at.lastView === bytes) this.#at.lastView = view;
+    return view;
+  }
+
+  // Whether a non-empty view of one of the arena's live buffers starts in memory no block holds (a block
+  // rolled back, or with safety off released by a scope's end or reset): freeing it again is a double free.
+  #released(view: ArrayBufferView, buffer: ArrayBuffer): boolean {
+    const at = this.#at;
+    // In the current buffer (the common case) by offsets, without the address.
+    if (buffer === at.buffer) return at.bufferBase + offsetOf(view) >= at.cursor;
+    return at.isFree(addressOf(view));
   }
 
   #counted(size: number): void {

@@ -593,8 +593,10 @@ export function randomRun(allocator: Allocator, caps: Caps, seed: number, ops: n
   };
 
   // Arena frees: the most recent block rolls back, others stay counted.
-  const arenaFree = (b: Block) => {
-    if (b === mostRecent) removeAt(blocks.indexOf(b));
+  // Only the most recent block's own view rolls it back: another view of it (a prefix) cannot be told from a
+  // view kept from a block rolled back before, so its free is counted and ignored like any other.
+  const arenaFree = (b: Block, ownView = true) => {
+    if (b === mostRecent && ownView) removeAt(blocks.indexOf(b));
     else b.dead = true;
   };
 
@@ -690,7 +692,7 @@ export function randomRun(allocator: Allocator, caps: Caps, seed: number, ops: n
     const damage = damaged(b);
     if (damage !== -1) fail(`${op}: block damaged before the free (${damage})`);
     allocator.free(prefix ? new Uint8Array(b.view.buffer, b.view.byteOffset, 4) : b.view);
-    if (arena) arenaFree(b);
+    if (arena) arenaFree(b, !prefix);
     else removeAt(blocks.indexOf(b));
     if (caps.detachesOnFree && b.bytes.length !== 0) fail(`${op}: the freed view still has ${b.bytes.length} bytes`);
   };
