@@ -10,8 +10,9 @@ import type { MemoryStats } from "./memory_types.ts";
 
 const TYPE_COUNT = TYPES.length;
 /**
- * How long cached figures are used while the interface's own counters are unchanged (its allocators may be
- * used directly, through getAllocator).
+ * How long cached figures are used while the interface's own counters are unchanged. What the interface and
+ * its getAllocator guards do marks the counters changed; this bounds what they cannot see (a heap handle's
+ * own free()).
  */
 const MAX_AGE_MS = 100;
 
@@ -32,9 +33,17 @@ export class Counters {
   totalCount = 0;
   /**
    * Changes on every allocation (a deallocation lowers totalCount instead: the two together tell whether
-   * anything changed, at one update less per deallocation).
+   * anything changed, at one update less per deallocation), and on `changed()`.
    */
   version = 0;
+
+  /**
+   * The allocators' figures changed without an allocation or deallocation of the interface (a frame's end,
+   * a defragmentation, a block of the caller's own through getAllocator): cached stats are stale.
+   */
+  changed(): void {
+    this.version++;
+  }
 
   added(c: TypeCounter, size: number): void {
     const used = (c.used += size);
@@ -80,6 +89,11 @@ export class StatsCache {
   readonly #cache: (Cached | undefined)[] = new Array(TYPE_COUNT + 1);
   readonly #sources: (t: number) => TypeSources;
   readonly #counters: Counters;
+  /**
+   * Set once the allocators' figures can change without the interface hearing of it (a heap handle's own
+   * `free()`): every answer from the cache then looks at the clock, so none is older than MAX_AGE_MS.
+   */
+  untracked = false;
 
   /** `sources(t)`: what type `t`'s figures come from (all types for `t` past the last). */
   constructor(counters: Counters, sources: (t: number) => TypeSources) {
@@ -90,7 +104,8 @@ export class StatsCache {
   /**
    * The stats of type `t` (or overall for `t === TYPE_COUNT`): from the cache
    * while the interface's counters are unchanged and the entry is younger
-   * than MAX_AGE_MS (looked at every HITS_PER_CLOCK_READ calls).
+   * than MAX_AGE_MS (looked at every HITS_PER_CLOCK_READ calls; at every call
+   * once `untracked`).
    */
   get(t: number, totalBytes: number): MemoryStats {
     const cached = this.#cache[t];
@@ -99,7 +114,7 @@ export class StatsCache {
       cached !== undefined && cached.version === counters.version && cached.count === counters.totalCount &&
       cached.stats.totalBytes === totalBytes
     ) {
-      if (++cached.hits < HITS_PER_CLOCK_READ) return cached.stats;
+      if (++cached.hits < HITS_PER_CLOCK_READ && !this.untracked) return cached.stats;
       cached.hits = 0;
       if (Date.now() - cached.at < MAX_AGE_MS) return cached.stats;
     }

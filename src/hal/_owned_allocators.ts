@@ -40,6 +40,13 @@ export interface OwnedMemory {
   liveIn(from: Allocator, since: number): number;
   /** The interface's frames open now. */
   frameDepth(): number;
+  /** Something was done through a guard that may change the allocators' figures: the interface's stats are stale. */
+  changed(): void;
+  /**
+   * A heap handle was made: its own `free()` changes the heap's figures without passing here (the
+   * interface's cached stats then expire by the clock).
+   */
+  untracked(): void;
   /**
    * A serial at most that of every allocation made from now on (the arena's fast path takes an origin
    * made from now on): allocations made before have a lower one.
@@ -105,17 +112,23 @@ class OwnedAllocator implements InterfaceAllocator {
 
   /** A block of the caller's own (not counted by the interface). */
   alloc(size: number, align?: number): Uint8Array {
-    return this.#real.alloc(size, align);
+    const view = this.#real.alloc(size, align);
+    this.#owner.changed();
+    return view;
   }
 
   /** Like `alloc`, but `null` when the allocator has no room. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
-    return this.#real.tryAlloc(size, align);
+    const view = this.#real.tryAlloc(size, align);
+    this.#owner.changed(); // even null: a chunk may have been taken on the way
+    return view;
   }
 
   /** A typed array in a block of the caller's own. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    return this.#real.array(ctor, length, align);
+    const array = this.#real.array(ctor, length, align);
+    this.#owner.changed();
+    return array;
   }
 
   /**
@@ -126,6 +139,7 @@ class OwnedAllocator implements InterfaceAllocator {
   free(view: ArrayBufferView): void {
     refuseOwned(this.#owner, view, "free", this.kind);
     this.#real.free(view);
+    this.#owner.changed();
   }
 
   /**
@@ -134,7 +148,9 @@ class OwnedAllocator implements InterfaceAllocator {
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
     refuseOwned(this.#owner, view, "resize", this.kind);
-    return this.#real.resize(view, newSize);
+    const resized = this.#real.resize(view, newSize);
+    this.#owner.changed();
+    return resized;
   }
 
   /** Whether `view` points into a live block of the allocator (the interface's blocks included). */
@@ -188,6 +204,7 @@ class OwnedArena extends OwnedDumpable implements InterfaceArena {
     const arena = realOf(this) as unknown as Arena;
     const owner = ownerOf(this);
     const scope = arena.scope();
+    owner.changed();
     return new OwnedScope(scope, arena, owner, owner.epoch(), owner.frameDepth());
   }
 
@@ -215,6 +232,7 @@ class OwnedArena extends OwnedDumpable implements InterfaceArena {
       );
     }
     (realOf(this) as unknown as Arena).reset(mode);
+    owner.changed();
   }
 }
 
@@ -274,6 +292,7 @@ class OwnedScope implements ArenaScope {
       );
     }
     this.#scope.end();
+    this.#owner.changed();
   }
 
   /** Same as {@linkcode OwnedScope.end}, for `using`. */
@@ -303,6 +322,7 @@ class OwnedStack extends OwnedDumpable implements InterfaceStackAllocator {
     const since = this.#marks.get(marker);
     if (since !== undefined) this.#refuseLive(since, "rewind the MemoryInterface's stack");
     (realOf(this) as unknown as StackAllocator).rewind(marker);
+    ownerOf(this).changed();
   }
 
   /**
@@ -312,6 +332,7 @@ class OwnedStack extends OwnedDumpable implements InterfaceStackAllocator {
   reset(): void {
     this.#refuseLive(0, "reset the MemoryInterface's stack");
     (realOf(this) as unknown as StackAllocator).reset();
+    ownerOf(this).changed();
   }
 
   #refuseLive(since: number, what: string): void {
@@ -329,12 +350,18 @@ class OwnedStack extends OwnedDumpable implements InterfaceStackAllocator {
 class OwnedHeap extends OwnedDumpable implements InterfaceFreeListAllocator {
   /** A movable block of the caller's own. */
   handle(size: number): Handle {
-    return (realOf(this) as unknown as FreeListAllocator).handle(size);
+    const handle = (realOf(this) as unknown as FreeListAllocator).handle(size);
+    ownerOf(this).untracked();
+    return handle;
   }
 
   /** Slides unpinned handles down (interface allocations never move). */
   defragment(onProgress?: (movedBytes: number, totalBytes: number, progress: number) => void): DefragReport {
-    return (realOf(this) as unknown as FreeListAllocator).defragment(onProgress);
+    try {
+      return (realOf(this) as unknown as FreeListAllocator).defragment(onProgress);
+    } finally {
+      ownerOf(this).changed(); // blocks moved (some, when onProgress threw)
+    }
   }
 }
 
@@ -342,7 +369,9 @@ class OwnedHeap extends OwnedDumpable implements InterfaceFreeListAllocator {
 class OwnedSystem extends OwnedDumpable implements InterfaceSystemAllocator {
   /** Returns the freed large blocks it keeps for reuse to the system (live blocks stay). */
   trim(): number {
-    return (realOf(this) as unknown as SystemAllocator).trim();
+    const trimmed = (realOf(this) as unknown as SystemAllocator).trim();
+    ownerOf(this).changed();
+    return trimmed;
   }
 
   /** Bytes of freed large blocks kept for reuse. */

@@ -6,8 +6,11 @@
 // A monitor passed in and not running is started (a monitor that never
 // samples would leave the level at its first reading: no callback, no
 // deferral), and stopped when the last interface that started it is
-// disposed; one the caller had started is left running. The count is per
-// monitor, so two interfaces sharing one do not stop it under each other.
+// disposed; one the caller had started is left running. The holders are per
+// monitor, so two interfaces sharing one do not stop it under each other, and
+// held weakly: an interface collected without dispose() holds it no longer
+// (the last live holder's dispose stops it, or, when none is left, the
+// collection of the last one does).
 import { describe } from "../base/_validate.ts";
 import { type MemoryStatus, readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
@@ -20,8 +23,30 @@ export function usableBytes(status: MemoryStatus): number {
   return status.limitBytes ?? status.totalBytes;
 }
 
-/** Per monitor, how many live interfaces hold a start of it (it stops when the last is disposed). */
-const interfaceStarts = new WeakMap<PressureMonitor, number>();
+/** Per monitor, the links of the interfaces that hold a start of it (it stops when the last goes). */
+const starters = new WeakMap<PressureMonitor, Set<WeakRef<PressureLink>>>();
+
+/**
+ * An interface that started a monitor was collected without dispose(): it holds the monitor no longer. The
+ * monitor is held weakly here too (its listeners may reach the interface: a strong hold would keep both).
+ */
+const collected = new FinalizationRegistry<{ monitor: WeakRef<PressureMonitor>; ref: WeakRef<PressureLink> }>(
+  ({ monitor, ref }) => {
+    const held = monitor.deref();
+    if (held !== undefined) letGo(held, ref);
+  },
+);
+
+/** Takes `ref`'s start of `monitor` back (and every collected holder's); the last one stops it. */
+function letGo(monitor: PressureMonitor, ref: WeakRef<PressureLink>): void {
+  const holders = starters.get(monitor);
+  if (holders === undefined) return;
+  holders.delete(ref);
+  for (const other of holders) if (other.deref() === undefined) holders.delete(other);
+  if (holders.size > 0) return;
+  starters.delete(monitor);
+  monitor.stop();
+}
 
 export class PressureLink {
   /** The monitor, or null with `pressure: false` (or when the system gives no memory status). */
@@ -29,7 +54,8 @@ export class PressureLink {
   readonly platform: PlatformMemory;
   /** Whether dispose() stops the monitor: the interface's own, or one it started (the last holder stops it). */
   readonly #owned: boolean;
-  readonly #startedShared: boolean = false;
+  /** This link's entry among the monitor's starters, when it holds a start of it. */
+  readonly #start: WeakRef<PressureLink> | null = null;
   readonly #registered = new Map<number, number>(); // our id → the monitor's
   #nextId = 1;
 
@@ -38,11 +64,15 @@ export class PressureLink {
       this.monitor = option;
       this.#owned = false;
       this.platform = platformBand(usableBytes(option.status));
-      const holders = interfaceStarts.get(option) ?? 0;
-      if (!option.running || holders > 0) {
+      let holders = starters.get(option);
+      for (const other of holders ?? []) if (other.deref() === undefined) holders!.delete(other);
+      if (!option.running || (holders !== undefined && holders.size > 0)) {
         option.start(); // nothing when running
-        interfaceStarts.set(option, holders + 1);
-        this.#startedShared = true;
+        if (holders === undefined) starters.set(option, holders = new Set());
+        const ref = new WeakRef<PressureLink>(this);
+        holders.add(ref);
+        collected.register(this, { monitor: new WeakRef(option), ref }, ref);
+        this.#start = ref;
       }
       return;
     }
@@ -148,13 +178,9 @@ export class PressureLink {
   dispose(): void {
     for (const id of [...this.#registered.keys()]) this.unregister(id);
     if (this.#owned) this.monitor?.stop();
-    else if (this.#startedShared && this.monitor !== null) {
-      const holders = (interfaceStarts.get(this.monitor) ?? 1) - 1;
-      if (holders > 0) interfaceStarts.set(this.monitor, holders);
-      else {
-        interfaceStarts.delete(this.monitor);
-        this.monitor.stop();
-      }
+    else if (this.#start !== null && this.monitor !== null) {
+      collected.unregister(this.#start);
+      letGo(this.monitor, this.#start);
     }
   }
 }

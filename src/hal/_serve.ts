@@ -103,6 +103,7 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     }
     const taken = backings.take(backing, reserve, align, req.name);
     if (taken === null) {
+      counters.changed(); // the allocator may have been made, or have grown, on the way: cached stats are stale
       (reasons ??= []).push("it has no room (its backing refused more memory)");
       retryable = true;
       category ??= "out-of-memory";

@@ -135,6 +135,11 @@ export class MemoryInterface implements Disposable {
         ? 0
         : this.#index.countLive((a) => Allocation.from(a) === from && Allocation.serial(a) >= since),
     frameDepth: () => this.#ended === null ? this.#backings.frameDepth : 0,
+    changed: () => this.#counters.changed(),
+    untracked: () => {
+      this.#stats.untracked = true;
+      this.#counters.changed();
+    },
     epoch: () => {
       this.#arenaOrigin = null;
       return Origin.next;
@@ -384,6 +389,7 @@ export class MemoryInterface implements Disposable {
     this.#usable("begin a frame");
     this.#backings.beginFrame();
     this.#arenaOrigin = null;
+    this.#counters.changed(); // the arena may have been made for it
   }
 
   /**
@@ -400,6 +406,9 @@ export class MemoryInterface implements Disposable {
       const { bytes, count } = frame.types[t];
       if (count !== 0) this.#counters.removed(this.#counters.types[t], bytes, count);
     }
+    // The arena gave its bytes back even when nothing counted was left in the frame (blocks deallocated
+    // out of order stay taken until then): its figures changed either way.
+    this.#counters.changed();
     if (this.#waiters.count !== 0) this.#waiters.wake();
   }
 
@@ -426,7 +435,10 @@ export class MemoryInterface implements Disposable {
 
   /**
    * Statistics of one type, or of the whole interface without `type`.
-   * Cached: recomputed only after an allocation or deallocation (or 100 ms).
+   * Cached: recomputed after anything done through the interface or the
+   * allocators `getAllocator` gives that changes them (an allocation, a
+   * deallocation, a frame's end, a defragmentation, a block of your own);
+   * what passes neither (a heap handle's own `free()`) shows within 100 ms.
    * @throws {TypeError} For an unknown type.
    */
   getMemoryStats(type?: MemoryType): MemoryStats {
@@ -528,6 +540,7 @@ export class MemoryInterface implements Disposable {
     if (guard === undefined) {
       guard = guardAllocator(checked, this.#backings.allocator(BACKING_OF_KIND[checked])!, this.#owned);
       this.#guards.set(checked, guard);
+      this.#counters.changed(); // the allocator may have been made now: the overall figures include it
     }
     return guard;
   }
@@ -550,10 +563,14 @@ export class MemoryInterface implements Disposable {
       );
     }
     this.#usable("defragment");
-    return defragmentHeap(
-      this.#backings.made().find((m) => m.backing === B_HEAP)?.allocator as FreeListAllocator,
-      onProgress,
-    );
+    try {
+      return defragmentHeap(
+        this.#backings.made().find((m) => m.backing === B_HEAP)?.allocator as FreeListAllocator,
+        onProgress,
+      );
+    } finally {
+      this.#counters.changed(); // blocks moved (some, when onProgress threw)
+    }
   }
 
   /**
