@@ -145,11 +145,11 @@ export class BumpCursor {
 
   /**
    * Reserves `size` bytes aligned to `align`: the block is `lastBuffer` at
-   * `lastOffset` (the owner sets `lastView` to the view it makes). False (the failure recorded in the ledger) when it cannot
-   * be had.
+   * `lastOffset` (the owner sets `lastView` to the view it makes). False (the
+   * failure recorded in the ledger, nothing else changed: the most recent
+   * block can still be rolled back) when it cannot be had.
    */
   bump(size: number, align: number): boolean {
-    this.lastView = null; // until the owner makes the new block's view
     // Chunks start page-aligned, so aligning the offset aligns the address.
     const rem = this.cursor % align;
     let start = rem === 0 ? this.cursor : this.cursor + align - rem;
@@ -157,10 +157,12 @@ export class BumpCursor {
       start = this.#grow(start, size);
       if (start === -1) return false;
       if (start === -2) {
+        this.lastView = null; // until the owner makes the new block's view
         this.lastSize = size; // an oversized chunk: #grow set the rest of the last block
         return true;
       }
     }
+    this.lastView = null; // until the owner makes the new block's view
     this.cursor = start + size;
     this.lastBuffer = this.buffer;
     this.lastOffset = start - this.bufferBase;
@@ -421,36 +423,44 @@ export class BumpCursor {
 
   // Makes room for `size` bytes: at `start` in a new safety segment of this
   // chunk, at offset 0 of another chunk (returns that offset), or in an
-  // oversized chunk of its own (returns -2); -1 when none can be had.
+  // oversized chunk of its own (returns -2); -1 when none can be had, with
+  // nothing changed (the allocation point stays where it was, so a refused
+  // allocation neither gives up the chunks it looked at nor the most recent
+  // block's rollback).
   #grow(start: number, size: number): number {
     if (this.limit < this.chunkSize && start + size <= this.chunkSize) {
       this.#segmentFrom(start, size);
       return start;
     }
-    // Move on to a retained chunk that fits; chunks start aligned to the page.
-    while (this.index + 1 < this.chunks.length) {
-      if (size <= this.chunks[this.index + 1].size) {
-        this.enter(this.index + 1, size);
+    // Move on to the first retained chunk that fits (the ones before it are
+    // given up until the next reset); chunks start aligned to the page.
+    for (let i = this.index + 1; i < this.chunks.length; i++) {
+      if (size <= this.chunks[i].size) {
+        this.enter(i, size);
         return 0;
       }
-      this.enter(this.index + 1);
     }
     const growth = this.#growth;
-    if ((!growth.hasBacking || growth.policy === "fixed") && this.chunks.length > 0) {
+    const needed = roundToPage(Math.max(size, 1));
+    // No chunk (after reset("free-all")): the next one is a first chunk again,
+    // `capacity` bytes, also for an arena that does not grow.
+    const first = this.chunks.length === 0;
+    if ((!growth.hasBacking || growth.policy === "fixed") && (!first || needed > growth.capacity)) {
       // The figures stats() reports: what is allocated, and what is free after the allocation point.
-      const figures = `${this.#ledger.allocatedBytes} of its ${this.capacityBytes} bytes are allocated and ` +
-        `${this.freeBytes()} are free, too few for this block`;
+      const figures = first
+        ? `its capacity is ${growth.capacity} bytes, too few for this block`
+        : `${this.#ledger.allocatedBytes} of its ${this.capacityBytes} bytes are allocated and ` +
+          `${this.freeBytes()} are free, too few for this block`;
       const reason = growth.hasBacking
         ? `${figures}, and its growth policy is fixed`
         : `${figures}, and it has no backing to grow from`;
       return this.#refuse("out-of-memory", reason);
     }
-    const last = this.chunks.length ? this.chunks[this.chunks.length - 1].size : 0;
-    const wanted = plannedChunkSize(growth.policy, growth.capacity, last, this.capacityBytes);
-    const needed = roundToPage(Math.max(size, 1));
+    const last = first ? 0 : this.chunks[this.chunks.length - 1].size;
+    const wanted = first ? growth.capacity : plannedChunkSize(growth.policy, growth.capacity, last, this.capacityBytes);
     // Larger than the next chunk would be: a chunk of its own, and the current
     // chunk stays current (so the space left in it is not abandoned).
-    const oversized = needed > wanted && this.chunks.length > 0;
+    const oversized = needed > wanted && !first;
     const planned = oversized ? needed : Math.max(wanted, needed);
     const chunkSize = capChunkSize(planned, needed, this.capacityBytes, growth.maxCapacity);
     if (chunkSize < 0) {

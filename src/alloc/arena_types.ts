@@ -84,9 +84,10 @@ export interface ArenaOptions {
 }
 
 /**
- * What {@linkcode Arena.reset} keeps: `"free-all"` returns every chunk,
- * `"retain-capacity"` keeps them all for reuse, `{ retainLimit }` keeps chunks
- * up to that many bytes and returns the rest.
+ * What {@linkcode Arena.reset} keeps: `"free-all"` returns every chunk (the
+ * next allocation takes a first chunk of `capacity` bytes again, as the
+ * constructor did), `"retain-capacity"` keeps them all for reuse,
+ * `{ retainLimit }` keeps chunks up to that many bytes and returns the rest.
  *
  * @example
  * ```ts
