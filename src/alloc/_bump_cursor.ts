@@ -2,7 +2,7 @@
 // how it grows, and the buffers views are made from. The Arena owns scopes,
 // counters and policy; this owns memory.
 import { native } from "../../ffi/native.ts";
-import { anyTaken, detach, isDetached, mayRelease } from "../base/_detach.ts";
+import { anyTaken, detach, isDetached, keep, mayRelease } from "../base/_detach.ts";
 import { type Chunk, type ChunkSource, roundToPage } from "./_chunks.ts";
 import { capChunkSize, type GrowthPolicy, plannedChunkSize } from "./_growth.ts";
 import type { Ledger } from "./_ledger.ts";
@@ -26,6 +26,14 @@ function segmentFor(bytes: number): number {
   if (bytes > step) return Math.min(MAX_SEGMENT_BYTES, Math.ceil(bytes / step) * step);
   const power = bytes <= 1 ? 1 : 2 ** (32 - Math.clz32(bytes - 1));
   return power < native.wrapStartBytes ? native.wrapStartBytes : power;
+}
+
+// Whether `chunk`'s own buffer is still there (not transferred away); when it is not, its memory is
+// recorded as reachable elsewhere, never to be released or reused.
+function intact(chunk: Chunk): boolean {
+  if (!chunk.wrapped || !isDetached(chunk.buffer)) return true;
+  keep(chunk.address, chunk.size);
+  return false;
 }
 
 /** A safety segment: the buffer and the memory it covers. */
@@ -343,7 +351,15 @@ export class BumpCursor {
     while (this.oversized.length > point.oversized) {
       const chunk = this.oversized.pop()!;
       if (detachViews) clean = this.#source.unwrap(chunk) && clean;
+      else if (!intact(chunk)) clean = false;
       retained.push(chunk);
+    }
+    // Without segments, views of a regular chunk are over its own buffer: one the scope used that was
+    // transferred away reaches the memory the scope gives back.
+    if (!this.segmented) {
+      for (let i = Math.max(point.index, 0); i <= this.index && i < this.chunks.length; i++) {
+        if (!intact(this.chunks[i])) clean = false;
+      }
     }
     if (clean && anyTaken()) {
       this.rangesSince(point, (lo, hi) => {

@@ -210,22 +210,10 @@ export class Arena implements Allocator, Disposable {
     const started = this.#timing ? performance.now() : 0;
     if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
     const a = align === undefined ? this.#defaultAlign : checkAlignment(align, "allocate", native.pageSize);
-    if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
-    if (size === 0) return this.#at.empty();
-    const at = this.#at;
-    if (!at.bump(size, a)) return null;
-    if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("allocate");
-    const peak = this.#ledger.peakBytes;
-    this.#counted(size);
-    let view: Uint8Array;
-    try {
-      view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
-    } catch (error) {
-      this.#transferred(error, "allocate", size, peak);
-    }
-    at.lastView = view;
-    if (this.#observers.length !== 0) this.#notifyAlloc(view, a);
+    const view = this.#carve(size, a);
+    if (view === null) return null;
     if (this.#timing) this.#timed(started);
+    if (this.#observers.length !== 0 && size !== 0) this.#notifyAlloc(view, a);
     return view;
   }
 
@@ -240,10 +228,7 @@ export class Arena implements Allocator, Disposable {
       : checkAlignment(align, "allocate", native.pageSize);
     // A typed array cannot start between elements; a stricter alignment satisfies the request.
     if (a < bytesPerElement) a = bytesPerElement;
-    if (this.#observers.length !== 0 || this.#timing) {
-      const bytes = this.alloc(length * bytesPerElement, a);
-      return this.#retyped(bytes, new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length));
-    }
+    if (this.#observers.length !== 0 || this.#timing) return this.#observedArray(ctor, length, bytesPerElement, a);
     // The common case makes one view, of the caller's type, and no other object.
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
     const size = length * bytesPerElement;
@@ -280,10 +265,15 @@ export class Arena implements Allocator, Disposable {
     const { ctor, bytesPerElement } = intrinsicConstructorOf(view);
     const align = this.#alignment === "natural" ? bytesPerElement : this.#defaultAlign;
     const source = intrinsic.uint8Array(buffer, offsetOf(view), length);
-    const copy = this.alloc(length, Math.max(align, bytesPerElement));
+    const a = Math.max(align, bytesPerElement);
+    const copy = this.#timedCarve(length, a);
     intrinsic.set(copy, source);
-    if (ctor === Uint8Array) return copy as unknown as T;
-    return this.#retyped(copy, new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement)) as unknown as T;
+    const result = ctor === Uint8Array
+      ? copy
+      : this.#retyped(copy, new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement));
+    // Observers hear of the block once the copy is made and is the block's own view (see observe()).
+    if (this.#observers.length !== 0 && length !== 0) this.#notifyAlloc(copy, a);
+    return result as unknown as T;
   }
 
   /**
@@ -300,7 +290,16 @@ export class Arena implements Allocator, Disposable {
    * handed out again is counted and ignored like any other (it cannot be told
    * from another view of the new block, which it never frees); without
    * `safety` it also still reads and writes that new block.
-   * @throws {AllocationError} "invalid-free" (foreign view), "mismatched-allocator", "double-free" (memory already released).
+   *
+   * Memory an ArrayBuffer transferred away (`buffer.transfer()`, a
+   * postMessage transfer list) still reaches is never freed or reused: the
+   * `free` of a block with a chunk of its own, or of any block but the most
+   * recent, whose buffer was transferred throws "corruption" and the arena
+   * ends, keeping that memory. The most recent block of a regular chunk is
+   * rolled back without that check (it costs every `free`); the arena's next
+   * allocation from that memory, the scope's end or `reset()` finds the
+   * theft and ends it the same way before any of it is handed out again.
+   * @throws {AllocationError} "invalid-free" (foreign view), "mismatched-allocator", "double-free" (memory already released), "corruption" (the block's buffer was transferred away: see above).
    */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
@@ -309,16 +308,21 @@ export class Arena implements Allocator, Disposable {
     // Only the view handed out for the most recent block rolls it back: a view
     // kept from a block rolled back before starts at the same byte of the same
     // buffer once its place is handed out again, and must never free the new
-    // owner. (The arena's own view of a buffer transferred away may roll back
-    // too: no view over that buffer can be made again, so the next allocation
-    // from it ends the arena.)
+    // owner.
     if (view === at.lastView) {
+      // A chunk of its own whose buffer was transferred away (a scope's end or reset forgets the block
+      // first): the arena ends and keeps that memory. (A block of a regular chunk is not checked here, to
+      // keep this path lean: its memory is reached only through that buffer, and the next allocation from
+      // it, the scope's end or reset finds the theft before handing any of it out.)
+      if (at.lastOversized !== null && isDetached(at.lastOversized.buffer)) this.#theftFound("free");
       this.#rollBack(view);
       return;
     }
     const buffer = bufferOf(view) as ArrayBuffer;
     if (!ownsBuffer(this, buffer)) {
       if (lengthOf(view) === 0 && !buffer.detached && buffer.byteLength === 0) return; // an alloc(0) view
+      // One of its live buffers transferred away, not released by the arena: "corruption", not a double free.
+      if (ARENAS.get(buffer) === this) this.#theftFound("free");
       throw this.#unknownBlock(view, "free");
     }
     if (lengthOf(view) === 0) return; // alloc(0)'s views hold no memory
@@ -351,8 +355,9 @@ export class Arena implements Allocator, Disposable {
     // One of the arena's buffers transferred away: found before anything changes.
     if (isDetached(buffer)) this.#theftFound("resize");
     if (newSize === 0) {
-      this.free(view);
-      return this.#at.empty();
+      const empty = this.#at.empty();
+      this.free(view); // last: its observers run once the resize is done
+      return empty;
     }
     const at = this.#at;
     // In place only through the most recent block's own view (as for free).
@@ -386,13 +391,16 @@ export class Arena implements Allocator, Disposable {
     // Keep the alignment the block has (its address's lowest set bit, up to a page).
     const address = oldSize > 0 ? addressOf(view) : 0;
     const align = Math.min(native.pageSize, address === 0 ? native.pageSize : address & -address);
-    const fresh = this.alloc(newSize, Math.max(align, this.#defaultAlign));
+    const a = Math.max(align, this.#defaultAlign);
+    const fresh = this.#timedCarve(newSize, a);
     try {
       intrinsic.set(fresh, intrinsic.uint8Array(buffer, offsetOf(view), Math.min(oldSize, newSize)));
     } catch (error) {
       this.#transferred(error, "resize");
     }
     if (oldSize > 0) this.#ignoredFrees++;
+    // Only now, with the copy made and counted: an observer that frees or resets sees a finished resize.
+    if (this.#observers.length !== 0) this.#notifyAlloc(fresh, a);
     return fresh;
   }
 
@@ -526,7 +534,9 @@ export class Arena implements Allocator, Disposable {
   /**
    * Releases every allocation at once (ending open scopes), and keeps or
    * returns chunks by `mode`. Chunks returned are detached first; with
-   * `safety`, every view into the arena is detached.
+   * `safety`, every view into the arena is detached. When one of its
+   * buffers was transferred away, the arena ends instead (keeping that
+   * memory; later calls throw "corruption").
    * @param mode "free-all", "retain-capacity" (default) or `{ retainLimit }`.
    * @throws {TypeError} For a mode that is none of those; {RangeError} for a bad `retainLimit`.
    */
@@ -534,9 +544,30 @@ export class Arena implements Allocator, Disposable {
     if (mode === undefined) mode = "retain-capacity";
     const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
-    while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle);
+    if (this.#scopes.length === 0 || this.#observers.length === 0) {
+      this.#reset(parsed, null);
+      return;
+    }
+    // The scopes it ends are told once the reset is done (or threw): an observer that allocates or opens a
+    // scope then does so in the reset arena, not in the middle of it.
+    const exits: ScopeHandle[] = [];
+    try {
+      this.#reset(parsed, exits);
+    } finally {
+      this.#notifyExits(exits);
+    }
+  }
+
+  #reset(parsed: ReturnType<typeof parseResetMode>, exits: ScopeHandle[] | null): void {
+    while (this.#scopes.length) this.#endScope(this.#scopes[this.#scopes.length - 1].handle, exits);
     if (this.#ledger.ended !== null) return; // a scope's end found a theft: the arena ended, keeping its memory
     const at = this.#at;
+    // One of its buffers transferred away (a chunk of its own, or with safety off any chunk): the arena ends
+    // and keeps that memory, rather than return it or hand it out again.
+    if (at.anyTransferred()) {
+      this.#revoke(null, true);
+      return;
+    }
     // With safety every view is over a segment or an oversized chunk's buffer:
     // all detached now, before any chunk goes back (rule 1).
     if (this.#safety) at.detachAll();
@@ -593,9 +624,20 @@ export class Arena implements Allocator, Disposable {
 
   /**
    * Registers callbacks (each read once, now); returns a function that
-   * unregisters them. Callbacks run after the operation they observe is
-   * complete; one that throws does not undo it or reach its caller: the
-   * error is printed with `console.error`.
+   * unregisters them. Callbacks run after the whole public call they observe
+   * is complete and its result final: `clone` and a copying `resize` tell
+   * `onAlloc` once the copy is made, `array` once its typed view is made, a
+   * scope's end (and `reset`) tells `onScopeExit` once every scope it ends has
+   * ended. What a callback then does (free the block it is told about, reset,
+   * allocate, open a scope) is an ordinary call after that one. One that
+   * throws does not undo the operation or reach its caller: the error is
+   * printed with `console.error`.
+   *
+   * `onAlloc` gets a Uint8Array over the block's bytes and its alignment. For
+   * `alloc`, `tryAlloc`, a copying `resize`, `array(Uint8Array, …)` and
+   * `clone` of a Uint8Array it is the view returned; for `array` and `clone`
+   * of another type it is a second view of the same bytes, so freeing it is
+   * a free through another view (counted in `ignoredFrees`, not rolled back).
    * @throws {TypeError} When `observer` is not an object, or one of its hooks is neither a function nor undefined.
    */
   observe(observer: ArenaObserver): () => void {
@@ -630,8 +672,54 @@ export class Arena implements Allocator, Disposable {
     if (this.#observers.length !== 0) this.#notifyFree(view, true);
   }
 
-  // The view an allocation hands out when it is not the Uint8Array alloc made (array(), clone()): it is the
-  // block's own view, which free() rolls back (unless an observer allocated since).
+  // A block of `size` bytes aligned to `a` (both checked), as the Uint8Array that is its own view, or null
+  // when the arena cannot grow. Tells no observer: the public operation does, once its result is final.
+  #carve(size: number, a: number): Uint8Array | null {
+    if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
+    if (size === 0) return this.#at.empty();
+    const at = this.#at;
+    if (!at.bump(size, a)) return null;
+    if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("allocate");
+    const peak = this.#ledger.peakBytes;
+    this.#counted(size);
+    let view: Uint8Array;
+    try {
+      view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
+    } catch (error) {
+      this.#transferred(error, "allocate", size, peak);
+    }
+    at.lastView = view;
+    return view;
+  }
+
+  // #carve for the operations that allocate on the way (clone, resize): throws as alloc() does, timed as an
+  // allocation when `timing` is on.
+  #timedCarve(size: number, a: number): Uint8Array {
+    const started = this.#timing ? performance.now() : 0;
+    const view = this.#carve(size, a);
+    if (view === null) throw this.#ledger.failure(size, a);
+    if (this.#timing) this.#timed(started);
+    return view;
+  }
+
+  // array() with observers or timing: the block as bytes, then its typed view; observers hear of it last.
+  #observedArray<T extends TypedArray>(
+    ctor: TypedArrayConstructor<T>,
+    length: number,
+    bytesPerElement: number,
+    a: number,
+  ): T {
+    const bytes = this.#timedCarve(length * bytesPerElement, a);
+    // A Uint8Array is handed out as the block's bytes themselves: the view observers get is the one returned.
+    const array = (ctor as unknown) === Uint8Array
+      ? bytes as unknown as T
+      : this.#retyped(bytes, new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length));
+    if (this.#observers.length !== 0 && length !== 0) this.#notifyAlloc(bytes, a);
+    return array;
+  }
+
+  // The view an allocation hands out when it is not the Uint8Array #carve made (array(), clone()): it is the
+  // block's own view, which free() rolls back.
   #retyped<T extends ArrayBufferView>(bytes: Uint8Array, view: T): T {
     if (this.#at.lastView === bytes) this.#at.lastView = view;
     return view;
@@ -702,12 +790,16 @@ export class Arena implements Allocator, Disposable {
     else this.#at.source.detachAll();
   }
 
-  #endScope(handle: ScopeHandle): void {
+  // Ends `handle` and the scopes opened after it. Their observers hear of it once all of them have ended
+  // (an observer that opens a scope or allocates must not land between two of them); with `exits`, the
+  // caller (reset) tells them once it is done, and the ended scopes are added there.
+  #endScope(handle: ScopeHandle, exits: ScopeHandle[] | null = null): void {
     // A scope sits at its depth while open (scopes end innermost first), so ending one is O(1) at any
     // nesting, not a search from the outermost (quadratic when thousands of nested scopes end in turn).
     const at = handle.depth - 1;
     if (this.#scopes[at]?.handle !== handle) return;
     const cursor = this.#at;
+    const ended = exits ?? (this.#observers.length !== 0 ? [] : null);
     let clean = true;
     while (this.#scopes.length > at) {
       const record = this.#scopes.pop()!;
@@ -724,12 +816,11 @@ export class Arena implements Allocator, Disposable {
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
       clean = cursor.restore(record, this.#safety) && clean;
-      if (this.#observers.length !== 0) {
-        for (const o of this.#observers) notify(o.onScopeExit, o.observer, record.handle);
-      }
+      if (ended !== null) ended.push(record.handle);
     }
     // Memory the scope released that a transferred buffer may reach must never be handed out again.
     if (!clean) this.#revoke(null, true);
+    if (exits === null && ended !== null) this.#notifyExits(ended);
   }
 
   #scopeStats(handle: ScopeHandle, found?: ScopeRecord): ArenaScopeStats {
@@ -743,6 +834,12 @@ export class Arena implements Allocator, Disposable {
 
   #notifyAlloc(view: Uint8Array, align: number): void {
     for (const o of this.#observers) notify(o.onAlloc, o.observer, view, align);
+  }
+
+  #notifyExits(scopes: ScopeHandle[]): void {
+    for (const scope of scopes) {
+      for (const o of this.#observers) notify(o.onScopeExit, o.observer, scope);
+    }
   }
 
   #notifyFree(view: ArrayBufferView, rolledBack: boolean): void {

@@ -119,7 +119,11 @@ export type ArenaResetMode = "free-all" | "retain-capacity" | { retainLimit: num
  * ```
  */
 export interface ArenaObserver {
-  /** After each allocation, with the new view and its alignment. */
+  /**
+   * After each allocation (alloc, tryAlloc, array, clone, a copying resize) is
+   * complete, with a Uint8Array over the block's bytes and its alignment (see
+   * `Arena.observe` for which view that is).
+   */
   onAlloc?(view: Uint8Array, align: number): void;
   /** After each `free`; `rolledBack` tells whether the memory was reclaimed. */
   onFree?(view: ArrayBufferView, rolledBack: boolean): void;
