@@ -93,6 +93,19 @@ const {
   wait: atomicWait,
 } = Atomics;
 
+// Called just before the lock is taken (claimOne, lock). JavaScriptCore can throw its stack overflow
+// RangeError from a property access that runs for the first time in a tier (through C++), so a push near
+// the end of the stack could take the lock and die before recording it (`holding = true`): the lock stayed
+// taken for good, in every thread (Bun 1.4.5, the first push of a process and pushes around tier-ups). A
+// frame of 128 slots (1 KB) called first throws there instead, before anything is taken, and leaves that
+// much room to the code after the compareExchange and to push's catch (32 slots were not enough, 48 were;
+// test/arrays/shared_appender_hostile_test.ts checks it in both runtimes).
+// deno-fmt-ignore
+function headroom(): void {
+  // deno-lint-ignore no-var no-unused-vars
+  var r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, r17, r18, r19, r20, r21, r22, r23, r24, r25, r26, r27, r28, r29, r30, r31, r32, r33, r34, r35, r36, r37, r38, r39, r40, r41, r42, r43, r44, r45, r46, r47, r48, r49, r50, r51, r52, r53, r54, r55, r56, r57, r58, r59, r60, r61, r62, r63, r64, r65, r66, r67, r68, r69, r70, r71, r72, r73, r74, r75, r76, r77, r78, r79, r80, r81, r82, r83, r84, r85, r86, r87, r88, r89, r90, r91, r92, r93, r94, r95, r96, r97, r98, r99, r100, r101, r102, r103, r104, r105, r106, r107, r108, r109, r110, r111, r112, r113, r114, r115, r116, r117, r118, r119, r120, r121, r122, r123, r124, r125, r126, r127;
+}
+
 // Looks at a taken lock before a writer sleeps: another writer's append holds it for a few stores.
 const SPINS = 64;
 
@@ -223,6 +236,7 @@ export class SharedHeader {
    */
   lock(): void {
     if (this.#holds !== 0) return this.#checkHeld();
+    headroom();
     const words = this.#words;
     // The uncontended case, the only one with one writer: a plain read of the
     // length (a guess: the compareExchange checks it) and one compareExchange.
@@ -507,6 +521,9 @@ export class SharedHeader {
       const extra = words[STATE] - length * 4;
       if ((extra === TAKEN || extra === SLEEPER) && length < this.#capacity) return length;
     } else {
+      // (None under a hold: that claim takes nothing, and unlockAppend's writes after it run higher on the stack
+      // than this method's reads, which ran first; the stack test covers holds too.)
+      headroom();
       // lock()'s uncontended case, with room for the element (known from the guess the compareExchange confirms).
       const state = words[STATE];
       if (
@@ -526,13 +543,16 @@ export class SharedHeader {
   /**
    * After an append holding the lock: setLength(count), then unlock() (an
    * append never made SEQ odd, so none of lockToChange()'s end is needed).
+   * `add` is Atomics.add as the caller read it before it claimed the slot.
    */
-  unlockAppend(count: number): void {
+  unlockAppend(count: number, add: typeof Atomics.add): void {
     const words = this.#words;
     if (this.#holds !== 0) {
       // The lock stays this thread's: one add publishes the length (and leaves a sleeper's bits).
-      // (Atomics.add itself while it is the engine's: JavaScriptCore runs the captured one 1.5-2x slower here.)
-      if (Atomics.add === atomicAdd) Atomics.add(words, STATE, (count - this.#taken) * 4);
+      // (`add`, Atomics.add as push read it before the claim, called while it is the engine's: JavaScriptCore
+      // runs the captured one 1.5-2x slower here. Read here, a getter on Atomics.add ran inside the lock: one
+      // that pushed again wrote the same slot, one that released the hold freed the lock before this add.)
+      if (add === atomicAdd) add(words, STATE, (count - this.#taken) * 4);
       else atomicAdd(words, STATE, (count - this.#taken) * 4);
       this.#taken = this.#length = count;
       return;

@@ -344,6 +344,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    */
   push(value: T): number {
     const header = this.#header;
+    // Read before the claim, so that a getter the program put on Atomics.add runs before the lock is taken.
+    const add = Atomics.add;
     let index: number;
     try {
       index = this.#append(value, header, this.#elements, this.#pushTarget);
@@ -353,7 +355,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       if (header.holding) header.unlock();
       throw error;
     }
-    header.unlockAppend(index + 1);
+    header.unlockAppend(index + 1, add);
     return index + 1;
   }
 
