@@ -88,6 +88,26 @@ const OptionsSchema = z.object({
   detachFreed: z.boolean().optional(),
 }).strict();
 
+// The memory interface's pool fast path (src/hal), not part of the API: a block
+// taken with its slot index, and given back by that index, skipping what
+// `tryAlloc` and `free` check again (the interface has checked the size and
+// keeps the index in its record). Set in the class's static block, where the
+// private fields are in reach.
+/** The slot index of the block `takeBlock` returned last. */
+export let takenSlot = -1;
+/**
+ * A block for `size` (an integer from 1 to the block size, checked by the
+ * caller) from a free block of a pool without per-block buffers, its index in
+ * `takenSlot`; null when the pool needs its slow path (`tryAlloc`).
+ */
+export let takeBlock: (pool: PoolAllocator, size: number) => Uint8Array | null;
+/**
+ * Frees the live block at `index`, as `free`'s fast path does; false (nothing
+ * done) when the pool has ended, has leases or that block is free (`free(view)` then does it all,
+ * refusals included).
+ */
+export let freeSlot: (pool: PoolAllocator, index: number) => boolean;
+
 /**
  * Hands out blocks of one size from chunks of many, in O(1): a free list of
  * block indices, no search, no splitting. Grows by a chunk when empty, up to
@@ -136,6 +156,32 @@ export class PoolAllocator implements Allocator, Disposable {
   // The chunk `free` looked up last, so a run of frees skips the Map.
   #hotBuffer: ArrayBuffer | null = null;
   #hotChunk = 0;
+
+  static {
+    takeBlock = (pool: PoolAllocator, size: number): Uint8Array | null => {
+      if (pool.#freeCount === 0 || pool.#detach) return null;
+      const peak = pool.#ledger.peakBytes;
+      const index = pool.#take(size);
+      const chunk = (index / pool.#perChunk) | 0;
+      try {
+        const view = new Uint8Array(pool.#chunks[chunk].buffer, (index - chunk * pool.#perChunk) * pool.#stride, size);
+        takenSlot = index;
+        return view;
+      } catch (error) {
+        pool.#untake(index, peak);
+        pool.#transferred(error, "allocate");
+      }
+    };
+    // The block's buffer may have been transferred away: freeing its slot is then what `free` does for a view
+    // of it (the next allocation from that chunk finds the theft and ends the pool).
+    freeSlot = (pool, index) => {
+      if (pool.#leases.leased !== 0 || pool.#ledger.ended !== null || pool.#sizes[index] === 0) return false;
+      pool.#ledger.freed(pool.#sizes[index]);
+      pool.#sizes[index] = 0;
+      pool.#free[pool.#freeCount++] = index;
+      return true;
+    };
+  }
 
   /**
    * Creates a pool; the first chunk is taken on the first allocation.

@@ -7,7 +7,7 @@
 // so allocations nobody asks the address of never pay for it.
 import { addressOf } from "../base/native_info.ts";
 import type { Arena } from "../alloc/arena.ts";
-import type { PoolAllocator } from "../alloc/pool_allocator.ts";
+import { freeSlot, type PoolAllocator } from "../alloc/pool_allocator.ts";
 import type { Allocator, AllocatorKind } from "../base/allocator.ts";
 import type { Counters, TypeCounter } from "./_memory_stats.ts";
 import { TYPES } from "./_request.ts";
@@ -129,12 +129,15 @@ export class Allocation implements MemoryAllocation {
   readonly #origin: Origin;
   readonly #extra: Extra | null;
   #address = -1;
+  /** Its block's index in its class pool when the interface's pool fast path took it (freed by it); else -1. */
+  readonly #slot: number;
 
-  constructor(origin: Origin, bytes: Uint8Array, size: number, extra: Extra | null) {
+  constructor(origin: Origin, bytes: Uint8Array, size: number, extra: Extra | null, slot: number) {
     this.#origin = origin;
     this.#bytes = bytes;
     this.#size = size;
     this.#extra = extra;
+    this.#slot = slot;
   }
 
   /** The block (exactly `size` bytes). */
@@ -264,8 +267,10 @@ export class Allocation implements MemoryAllocation {
     const extra = a.#extra;
     if (extra === null) {
       const route = origin.route;
-      if (route === ROUTE_POOL) (origin.from as PoolAllocator).free(a.#bytes);
-      else if (route === ROUTE_ARENA) (origin.from as Arena).free(a.#bytes);
+      if (route === ROUTE_POOL) {
+        const slot = a.#slot;
+        if (slot < 0 || !freeSlot(origin.from as PoolAllocator, slot)) (origin.from as PoolAllocator).free(a.#bytes);
+      } else if (route === ROUTE_ARENA) (origin.from as Arena).free(a.#bytes);
       else origin.from!.free(a.#bytes);
     } else if (origin.from !== null) origin.from.free(extra.reserved);
     else extra.releasable!.release();

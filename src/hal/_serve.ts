@@ -124,7 +124,7 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     const extra = view !== bytes || taken.releasable !== null || taken.name !== undefined
       ? { reserved: view, releasable: taken.releasable, name: taken.name }
       : null;
-    const record = new Allocation(origin, bytes, size, extra);
+    const record = new Allocation(origin, bytes, size, extra, -1);
     counters.added(counters.types[t], size);
     return record;
   }

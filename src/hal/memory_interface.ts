@@ -10,7 +10,7 @@ import { requestGC } from "../../ffi/native.ts";
 import type { Arena } from "../alloc/arena.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
-import type { PoolAllocator } from "../alloc/pool_allocator.ts";
+import { type PoolAllocator, takeBlock, takenSlot } from "../alloc/pool_allocator.ts";
 import { describe, MAX_BLOCK_SIZE } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -313,9 +313,15 @@ export class MemoryInterface implements Disposable {
     if (counter.used + size > counter.budget) return null;
     const c = size <= 16 ? 0 : 28 - Math.clz32(size - 1);
     const origin = this.#classOrigins[c] ?? this.#classOrigin(c);
-    const view = (origin.from as PoolAllocator).tryAlloc(size);
-    if (view === null) return null;
-    const a = new Allocation(origin, view, size, null);
+    const pool = origin.from as PoolAllocator;
+    let view = takeBlock(pool, size), slot = takenSlot;
+    if (view === null) {
+      // No free block (the pool grows) or a pool that needs the full path: its block goes back by view.
+      view = pool.tryAlloc(size);
+      if (view === null) return null;
+      slot = -1;
+    }
+    const a = new Allocation(origin, view, size, null, slot);
     this.#counters.added(counter, size);
     this.#index.add(a);
     return a;
@@ -332,7 +338,7 @@ export class MemoryInterface implements Disposable {
     const frameCount = origin.frameCount!;
     frameCount.bytes += size;
     frameCount.count++;
-    const a = new Allocation(origin, view, size, null);
+    const a = new Allocation(origin, view, size, null, -1);
     this.#counters.added(counter, size);
     this.#index.add(a);
     return a;
