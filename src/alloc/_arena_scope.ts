@@ -14,6 +14,8 @@ export interface ScopeRecord extends BumpPoint {
   readonly totalAllocations: number;
   readonly totalBytes: number;
   readonly startedAt: number;
+  /** When it was opened among all arenas' scopes (see Arena's `claimFloor`). */
+  readonly serial: number;
 }
 
 /** What a user holds: ends the scope once, reports its statistics. */

@@ -32,6 +32,7 @@ import { AllocationError } from "../base/errors.ts";
 import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 import { addressOf } from "../base/native_info.ts";
 import { parseArenaOptions, parseResetMode } from "./_arena_options.ts";
+import { taking } from "../base/_native_census.ts";
 import type {
   ArenaGrowth,
   ArenaObserver,
@@ -53,6 +54,25 @@ function mark(buffer: ArrayBuffer, arena: Arena): ArrayBuffer {
 
 function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
   return ARENAS.get(buffer) === arena && !isDetached(buffer);
+}
+
+// While an Arena tells its observers about a block another allocator is taking from it (a child allocator's
+// chunk, a DynamicArray's storage), that allocator is in the middle of its own call and registers its claim
+// (its lease) only once the arena returns: no arena may release memory in bulk before then, or it would hand
+// the block out again under a live child. Any arena, not only the one telling: a grandparent's reset would
+// release the chunk the block is carved from. `claiming` counts such notifications under way; scopes opened
+// at or before `claimFloor` (a `scopeSerial` value) cannot end meanwhile (a scope an observer opens can).
+let claiming = 0;
+let claimFloor = 0;
+let scopeSerial = 0;
+
+function claimRefusal(op: string): AllocationError {
+  return new AllocationError(
+    "unsupported",
+    `Cannot ${op} while an Arena observer is told of a block another allocator is taking from an Arena (a ` +
+      "child allocator's chunk or an array's storage): that allocator has not claimed it yet, and the memory " +
+      "would be handed out again under it. Do it once that allocator's call has returned",
+  );
 }
 
 // An observer's hooks, read once when it registers.
@@ -522,6 +542,7 @@ export class Arena implements Allocator, Disposable {
       totalAllocations: this.#ledger.totalAllocations,
       totalBytes: this.#totalBytes,
       startedAt: performance.now(),
+      serial: ++scopeSerial,
     });
     at.forgetLast();
     if (this.#safety) at.closeBufferHere(); // the scope's first allocation opens its first segment
@@ -539,11 +560,13 @@ export class Arena implements Allocator, Disposable {
    * memory; later calls throw "corruption").
    * @param mode "free-all", "retain-capacity" (default) or `{ retainLimit }`.
    * @throws {TypeError} For a mode that is none of those; {RangeError} for a bad `retainLimit`.
+   * @throws {AllocationError} "use-after-free" after `dispose()`; "unsupported" from an `onAlloc` observer told of a block another allocator is taking (see {@linkcode Arena.observe}).
    */
   reset(mode?: ArenaResetMode): void {
     if (mode === undefined) mode = "retain-capacity";
     const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
+    if (claiming !== 0) throw claimRefusal("reset an Arena");
     if (this.#scopes.length === 0 || this.#observers.length === 0) {
       this.#reset(parsed, null);
       return;
@@ -608,8 +631,10 @@ export class Arena implements Allocator, Disposable {
    * Returns every chunk to the backing; every view the arena handed out
    * reads as length 0 and every later call throws "use-after-free". A second
    * call does nothing.
+   * @throws {AllocationError} "unsupported" from an `onAlloc` observer told of a block another allocator is taking (see {@linkcode Arena.observe}).
    */
   dispose(): void {
+    if (claiming !== 0 && this.#ledger.ended === null) throw claimRefusal("dispose an Arena");
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("Arena.dispose() released it");
     this.#teardown();
@@ -638,6 +663,17 @@ export class Arena implements Allocator, Disposable {
    * `clone` of a Uint8Array it is the view returned; for `array` and `clone`
    * of another type it is a second view of the same bytes, so freeing it is
    * a free through another view (counted in `ignoredFrees`, not rolled back).
+   *
+   * When the arena is another allocator's backing (a `StackAllocator`,
+   * `PoolAllocator`, `FreeListAllocator`, `BuddyAllocator`, `Arena` or
+   * `DebugAllocator` taking a chunk, a `DynamicArray` its storage), `onAlloc`
+   * runs inside that allocator's call, before it has claimed the block: it
+   * then always gets a second view (its free is counted, never a roll back),
+   * and while it runs `reset()`, `dispose()` and the end of a scope opened
+   * before it, on any arena, throw "unsupported" and change nothing (they
+   * would hand that block out again under the allocator). Once the
+   * allocator's call has returned, a reset reaches its chunk through the
+   * chain as usual (the allocator ends, its views read as length 0).
    * @throws {TypeError} When `observer` is not an object, or one of its hooks is neither a function nor undefined.
    */
   observe(observer: ArenaObserver): () => void {
@@ -798,6 +834,7 @@ export class Arena implements Allocator, Disposable {
     // nesting, not a search from the outermost (quadratic when thousands of nested scopes end in turn).
     const at = handle.depth - 1;
     if (this.#scopes[at]?.handle !== handle) return;
+    if (claiming !== 0 && this.#scopes[at].serial <= claimFloor) throw claimRefusal("end an Arena scope");
     const cursor = this.#at;
     const ended = exits ?? (this.#observers.length !== 0 ? [] : null);
     let clean = true;
@@ -833,7 +870,21 @@ export class Arena implements Allocator, Disposable {
   }
 
   #notifyAlloc(view: Uint8Array, align: number): void {
-    for (const o of this.#observers) notify(o.onAlloc, o.observer, view, align);
+    if (!taking()) {
+      for (const o of this.#observers) notify(o.onAlloc, o.observer, view, align);
+      return;
+    }
+    // Another allocator is taking this block and claims it once this call returns (see `claiming`): observers
+    // get a second view of it, whose free is counted and ignored (never a roll back), and no arena releases
+    // memory in bulk until they are done.
+    const shown = intrinsic.uint8Array(bufferOf(view), offsetOf(view), lengthOf(view));
+    if (claiming === 0) claimFloor = scopeSerial;
+    claiming++;
+    try {
+      for (const o of this.#observers) notify(o.onAlloc, o.observer, shown, align);
+    } finally {
+      claiming--;
+    }
   }
 
   #notifyExits(scopes: ScopeHandle[]): void {

@@ -185,7 +185,10 @@ export interface ArenaScope extends Disposable {
   readonly active: boolean;
   /** Allocations, bytes and lifetime of the scope so far. */
   stats(): ArenaScopeStats;
-  /** Ends the scope (and any inner ones); a second call does nothing. */
+  /**
+   * Ends the scope (and any inner ones); a second call does nothing.
+   * @throws {AllocationError} "unsupported" from an `onAlloc` observer told of a block another allocator is taking, for a scope opened before it (see `Arena.observe`).
+   */
   end(): void;
 }
 

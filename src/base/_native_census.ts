@@ -79,6 +79,15 @@ export function beginTake(owner: CensusOwner): CensusOwner | null {
   return outer;
 }
 
+/**
+ * Whether an owner's call into its backing is running: what the backing
+ * hands out now is that owner's, though it registers its claim (a lease)
+ * only once the call returns.
+ */
+export function taking(): boolean {
+  return requester !== null;
+}
+
 /** Ends the bracket beginTake() opened. */
 export function endTake(outer: CensusOwner | null): void {
   requester = outer;
