@@ -102,11 +102,13 @@ export let takenSlot = -1;
  */
 export let takeBlock: (pool: PoolAllocator, size: number) => Uint8Array | null;
 /**
- * Frees the live block at `index`, as `free`'s fast path does; false (nothing
- * done) when the pool has ended, has leases or that block is free (`free(view)` then does it all,
- * refusals included).
+ * Frees the live block at `index` (`view`, the view `takeBlock` gave for it), as `free`'s fast path does;
+ * false (nothing done) when the pool has ended, has leases or that block is free (`free(view)` then does it
+ * all, refusals included).
+ * @throws {AllocationError} "corruption" (the pool ends, the block stays taken) when the block's buffer was
+ *   transferred away, as `free` of it does.
  */
-export let freeSlot: (pool: PoolAllocator, index: number) => boolean;
+export let freeSlot: (pool: PoolAllocator, index: number, view: Uint8Array) => boolean;
 
 /**
  * Hands out blocks of one size from chunks of many, in O(1): a free list of
@@ -172,10 +174,15 @@ export class PoolAllocator implements Allocator, Disposable {
         pool.#transferred(error, "allocate");
       }
     };
-    // The block's buffer may have been transferred away: freeing its slot is then what `free` does for a view
-    // of it (the next allocation from that chunk finds the theft and ends the pool).
-    freeSlot = (pool, index) => {
+    // A block has at least one byte, so a view of length 0 in a pool that has not ended means its chunk's
+    // buffer was transferred away: that block's free throws "corruption" and ends the pool (freeing the slot
+    // would say nothing and leave the pool running on a chunk another buffer reaches).
+    freeSlot = (pool, index, view) => {
       if (pool.#leases.leased !== 0 || pool.#ledger.ended !== null || pool.#sizes[index] === 0) return false;
+      if (view.length === 0) {
+        pool.#theftFound("free");
+        return false;
+      }
       pool.#ledger.freed(pool.#sizes[index]);
       pool.#sizes[index] = 0;
       pool.#free[pool.#freeCount++] = index;

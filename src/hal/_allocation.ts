@@ -269,7 +269,10 @@ export class Allocation implements MemoryAllocation {
       const route = origin.route;
       if (route === ROUTE_POOL) {
         const slot = a.#slot;
-        if (slot < 0 || !freeSlot(origin.from as PoolAllocator, slot)) (origin.from as PoolAllocator).free(a.#bytes);
+        const bytes = a.#bytes;
+        if (slot < 0 || !freeSlot(origin.from as PoolAllocator, slot, bytes)) {
+          (origin.from as PoolAllocator).free(bytes);
+        }
       } else if (route === ROUTE_ARENA) (origin.from as Arena).free(a.#bytes);
       else origin.from!.free(a.#bytes);
     } else if (origin.from !== null) origin.from.free(extra.reserved);
