@@ -253,39 +253,32 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
     "}",
     "target.next = count;",
   ].join("\n");
-  const write = [
-    `var ${[...names, ...locals, "index", "views", ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
-    "check: {",
-    ...checks,
-    // The slot, as claimOf() takes it.
+  // One element's checks, its claim (`claim`: statements that set `index` and load the views), its stores.
+  const writeOne = (vars: string[], claim: string[]) =>
+    [
+      `var ${[...names, ...locals, ...vars, ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
+      "check: {",
+      ...checks,
+      ...claim,
+      ...body,
+      "return index;",
+      "}",
+      `return slow(value, target, got ? [${handed.join(", ")}] : null);`,
+    ].join("\n");
+  // The slot, as claimOf() takes it.
+  const targetClaim = [
     "index = target.next;",
     "if (index < target.limit && target.bytes.length !== 0) target.next = index + 1; else index = target.claim();",
     `views = target.views, ${load};`,
-    ...body,
-    "return index;",
-    "}",
-    `return slow(value, target, got ? [${handed.join(", ")}] : null);`,
-  ].join("\n");
+  ];
+  const write = writeOne(["index", "views"], targetClaim);
   // The writer for one claimer (SharedDynamicArray.push: the SharedHeader) with the array's views, which
   // stay valid across the claim. A scalar or vector claims by name and stores through the views given; a
   // record claims through the target as the writer does (JavaScriptCore ran the by-name claim 4-5 ns slower
   // for a record, a Target read or not, for reasons not found). Bun, one process per case, 1M pushes against
   // push through store(): f64 17.9 -> 15.5 ns, inside hold() 11.6 -> 9.9; {id: u32, x: f32, y: f32}
   // 27.3 -> 27.3, inside hold() 22.4 -> 20.8 (push calls one function either way; Deno within noise).
-  const append = [
-    `var ${[...names, ...locals, "index", ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
-    "check: {",
-    ...checks,
-    ...(scalar ? ["index = claimer.claimOne();", `${load};`] : [
-      "index = target.next;",
-      "if (index < target.limit && target.bytes.length !== 0) target.next = index + 1; else index = target.claim();",
-      `views = target.views, ${load};`,
-    ]),
-    ...body,
-    "return index;",
-    "}",
-    `return slow(value, target, got ? [${handed.join(", ")}] : null);`,
-  ].join("\n");
+  const append = writeOne(["index"], scalar ? ["index = claimer.claimOne();", `${load};`] : targetClaim);
   const readBody = `var ${load};\n` +
     (scalar
       ? `return ${read[0]};`
