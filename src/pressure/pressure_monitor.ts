@@ -234,7 +234,26 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     if (this.#wantTrigger) this.#watchTrigger();
   }
 
-  /** Whether the monitor samples on its timer: from `start()` until `stop()`. */
+  /**
+   * Whether the monitor samples on its timer: from `start()` until `stop()`
+   * (a `MemoryInterface` given one that is not running starts it).
+   *
+   * @example
+   * ```ts
+   * import { type MemoryStatus, PressureMonitor } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const status: MemoryStatus = {
+   *   totalBytes: 100, availableBytes: 80, limitBytes: null, usedBytes: 20, rssBytes: 0,
+   *   psi: null, source: "linux-meminfo", events: null,
+   * };
+   * const monitor = new PressureMonitor({ read: () => status });
+   * assert.equal(monitor.running, false);
+   * monitor.start();
+   * assert.equal(monitor.running, true);
+   * monitor.stop();
+   * ```
+   */
   get running(): boolean {
     return this.#running;
   }
