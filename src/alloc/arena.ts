@@ -61,7 +61,8 @@ function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
 // (its lease) only once the arena returns: no arena may release memory in bulk before then, or it would hand
 // the block out again under a live child. Any arena, not only the one telling: a grandparent's reset would
 // release the chunk the block is carved from. `claiming` counts such notifications under way; scopes opened
-// at or before `claimFloor` (a `scopeSerial` value) cannot end meanwhile (a scope an observer opens can).
+// at or before `claimFloor` (the `scopeSerial` value when the innermost one began) cannot end meanwhile (a
+// scope an observer opens can, unless another take has begun inside it since).
 let claiming = 0;
 let claimFloor = 0;
 let scopeSerial = 0;
@@ -878,12 +879,16 @@ export class Arena implements Allocator, Disposable {
     // get a second view of it, whose free is counted and ignored (never a roll back), and no arena releases
     // memory in bulk until they are done.
     const shown = intrinsic.uint8Array(bufferOf(view), offsetOf(view), lengthOf(view));
-    if (claiming === 0) claimFloor = scopeSerial;
+    // Every take raises the floor to now, not only the outermost: a scope an observer opened, and in which a
+    // second allocator is now taking this block, is older than this take and must not end before it returns.
+    const outerFloor = claimFloor;
+    claimFloor = scopeSerial;
     claiming++;
     try {
       for (const o of this.#observers) notify(o.onAlloc, o.observer, shown, align);
     } finally {
       claiming--;
+      claimFloor = outerFloor;
     }
   }
 
