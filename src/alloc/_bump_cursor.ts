@@ -115,6 +115,15 @@ export class BumpCursor {
   lastStart = 0;
   lastSize = 0;
   lastOversized: Chunk | null = null;
+  /**
+   * The most recent block's number, or 0 once it cannot be rolled back (a
+   * rollback, a scope's start or end, a reset): blocks are numbered from 1 as
+   * they are carved, so a number names one block for good. What the memory
+   * interface rolls back by (its fast path keeps no view here: storing a new
+   * view in this long-lived object costs a write barrier per allocation).
+   */
+  lastSerial = 0;
+  #serials = 0;
 
   // The length of the next safety segment: what the last scope used (a frame
   // loop's scopes mostly use about the same), doubled for each further segment
@@ -158,26 +167,41 @@ export class BumpCursor {
    * block can still be rolled back) when it cannot be had.
    */
   bump(size: number, align: number): boolean {
+    if (this.bumpInPlace(size, align)) return true;
+    const rem = this.cursor % align;
+    const start = this.#grow(rem === 0 ? this.cursor : this.cursor + align - rem, size);
+    if (start === -1) return false;
+    if (start === -2) {
+      this.lastView = null; // until the owner makes the new block's view
+      this.lastSerial = ++this.#serials;
+      this.lastSize = size; // an oversized chunk: #grow set the rest of the last block
+    } else this.#place(start, size);
+    return true;
+  }
+
+  /**
+   * `bump` without growing: false (nothing changed, nothing recorded) when the
+   * block does not fit before `limit` (the current chunk's, or its segment's).
+   */
+  bumpInPlace(size: number, align: number): boolean {
     // Chunks start page-aligned, so aligning the offset aligns the address.
     const rem = this.cursor % align;
-    let start = rem === 0 ? this.cursor : this.cursor + align - rem;
-    if (start + size > this.limit) {
-      start = this.#grow(start, size);
-      if (start === -1) return false;
-      if (start === -2) {
-        this.lastView = null; // until the owner makes the new block's view
-        this.lastSize = size; // an oversized chunk: #grow set the rest of the last block
-        return true;
-      }
-    }
+    const start = rem === 0 ? this.cursor : this.cursor + align - rem;
+    if (start + size > this.limit) return false;
+    this.#place(start, size);
+    return true;
+  }
+
+  // The most recent block is `size` bytes at `start` of the current chunk.
+  #place(start: number, size: number): void {
     this.lastView = null; // until the owner makes the new block's view
+    this.lastSerial = ++this.#serials;
     this.cursor = start + size;
     this.lastBuffer = this.buffer;
     this.lastOffset = start - this.bufferBase;
     this.lastStart = start;
     this.lastSize = size;
     this.lastOversized = null;
-    return true;
   }
 
   /**
@@ -247,6 +271,8 @@ export class BumpCursor {
   /** No block can be rolled back (a scope began or ended). */
   forgetLast(): void {
     this.lastView = null;
+    this.lastSerial = 0;
+
     this.lastBuffer = null;
     this.lastOversized = null;
   }

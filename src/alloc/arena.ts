@@ -99,6 +99,29 @@ function notify(hook: ((...args: never[]) => void) | undefined, observer: ArenaO
   }
 }
 
+// The memory interface's temporary fast path (src/hal), not part of the API:
+// a block carved and rolled back without what `tryAlloc` and `free` check
+// again (the interface has checked the size and keeps the block's number in
+// its record). Set in the class's static block, where the private fields are
+// in reach.
+/** The number of the block `carveBlock` returned last (see `rollBackBlock`). */
+export let carvedSerial = 0;
+/**
+ * A block of `size` bytes (an integer from 1 to MAX_BLOCK_SIZE, checked by
+ * the caller) at the arena's default alignment, as `tryAlloc` gives it, its
+ * number in `carvedSerial`; null (nothing done) when the arena needs its full
+ * path: timing, observers, an end, a theft found, or a block that does not
+ * fit the current chunk or segment (the caller then asks `tryAlloc`).
+ * Its view is not the one `free` rolls back: only `rollBackBlock` does.
+ */
+export let carveBlock: (arena: Arena, size: number) => Uint8Array | null;
+/**
+ * Rolls back the block numbered `serial` (a `carvedSerial`) when it is still
+ * the most recent one, as `free` of it would; false (nothing done) otherwise
+ * (`free(view)` then does what it does for any other block).
+ */
+export let rollBackBlock: (arena: Arena, serial: number) => boolean;
+
 /**
  * A bump allocator over native chunks: `alloc` carves the next aligned bytes
  * of the current chunk as a view (tens of nanoseconds, no FFI call), and
@@ -208,6 +231,33 @@ export class Arena implements Allocator, Disposable {
     if (first === null) throw new AllocationError("out-of-memory", `Cannot create Arena: ${source.refusal}`);
     this.#at.adopt(first);
     this.#at.enter(0);
+  }
+
+  static {
+    carveBlock = (arena: Arena, size: number): Uint8Array | null => {
+      if (arena.#timing || arena.#observers.length !== 0 || arena.#ledger.ended !== null) return null;
+      const at = arena.#at;
+      if (at.covering.length !== 0 && at.coveringTaken()) return null; // tryAlloc ends the arena on it
+      if (!at.bumpInPlace(size, arena.#defaultAlign)) return null;
+      const peak = arena.#ledger.peakBytes;
+      arena.#counted(size);
+      let view: Uint8Array;
+      try {
+        view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
+      } catch (error) {
+        arena.#transferred(error, "allocate", size, peak);
+      }
+      carvedSerial = at.lastSerial;
+      return view;
+    };
+    rollBackBlock = (arena: Arena, serial: number): boolean => {
+      const at = arena.#at;
+      if (serial !== at.lastSerial || at.lastOversized !== null || arena.#observers.length !== 0) return false;
+      if (arena.#leases.leased !== 0 || arena.#ledger.ended !== null) return false;
+      arena.#ledger.freed(at.lastSize);
+      at.rollBack();
+      return true;
+    };
   }
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {

@@ -6,7 +6,7 @@
 // origin and rare extras); `address` is taken on first read (a native call),
 // so allocations nobody asks the address of never pay for it.
 import { addressOf } from "../base/native_info.ts";
-import type { Arena } from "../alloc/arena.ts";
+import { type Arena, rollBackBlock } from "../alloc/arena.ts";
 import { freeSlot, type PoolAllocator } from "../alloc/pool_allocator.ts";
 import type { Allocator, AllocatorKind } from "../base/allocator.ts";
 import type { Counters, TypeCounter } from "./_memory_stats.ts";
@@ -129,7 +129,10 @@ export class Allocation implements MemoryAllocation {
   readonly #origin: Origin;
   readonly #extra: Extra | null;
   #address = -1;
-  /** Its block's index in its class pool when the interface's pool fast path took it (freed by it); else -1. */
+  /**
+   * Where a fast path took its block, which gives it back the same way: its index in its class pool, or its
+   * number in the arena (see carveBlock); else -1.
+   */
   readonly #slot: number;
 
   constructor(origin: Origin, bytes: Uint8Array, size: number, extra: Extra | null, slot: number) {
@@ -262,21 +265,13 @@ export class Allocation implements MemoryAllocation {
     if (typeof a !== "object" || a === null || !(#size in a)) return false;
     const origin = a.#origin, size = a.#size;
     if (origin.owner !== owner || size < 0) return false;
-    const frame = origin.frame;
-    if (frame !== null && !frame.open) return false;
-    const extra = a.#extra;
-    if (extra === null) {
-      const route = origin.route;
-      if (route === ROUTE_POOL) {
-        const slot = a.#slot;
-        const bytes = a.#bytes;
-        if (slot < 0 || !freeSlot(origin.from as PoolAllocator, slot, bytes)) {
-          (origin.from as PoolAllocator).free(bytes);
-        }
-      } else if (route === ROUTE_ARENA) (origin.from as Arena).free(a.#bytes);
-      else origin.from!.free(a.#bytes);
-    } else if (origin.from !== null) origin.from.free(extra.reserved);
-    else extra.releasable!.release();
+    const route = origin.route;
+    // The arena's most recent block rolls back by its number (see rollBackBlock). That it still can means
+    // no scope began or ended and no reset came since it was carved, so its frame is open (a frame ends
+    // only with its scope's end, a reset or the arena's end): no frame to check on this path.
+    if (route !== ROUTE_ARENA || !rollBackBlock(origin.from as Arena, a.#slot)) {
+      if (!Allocation.#giveBack(a, origin, route)) return false;
+    }
     a.#size = -size;
     const frameCount = origin.frameCount;
     if (frameCount !== null) {
@@ -286,6 +281,25 @@ export class Allocation implements MemoryAllocation {
     const books = origin.books;
     books.counters.removed(origin.counter, size);
     books.released(a);
+    return true;
+  }
+
+  // release() of anything but the arena's most recent block: false (nothing done) when its frame ended.
+  static #giveBack(a: Allocation, origin: Origin, route: number): boolean {
+    const frame = origin.frame;
+    if (frame !== null && !frame.open) return false;
+    const extra = a.#extra;
+    if (extra !== null) {
+      if (origin.from !== null) origin.from.free(extra.reserved);
+      else extra.releasable!.release();
+    } else if (route === ROUTE_POOL) {
+      const slot = a.#slot;
+      const bytes = a.#bytes;
+      if (slot < 0 || !freeSlot(origin.from as PoolAllocator, slot, bytes)) {
+        (origin.from as PoolAllocator).free(bytes);
+      }
+    } else if (route === ROUTE_ARENA) (origin.from as Arena).free(a.#bytes);
+    else origin.from!.free(a.#bytes);
     return true;
   }
 

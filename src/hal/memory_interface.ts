@@ -7,7 +7,7 @@
  * @module
  */
 import { requestGC } from "../../ffi/native.ts";
-import type { Arena } from "../alloc/arena.ts";
+import { type Arena, carveBlock, carvedSerial } from "../alloc/arena.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
 import { type PoolAllocator, takeBlock, takenSlot } from "../alloc/pool_allocator.ts";
@@ -333,12 +333,17 @@ export class MemoryInterface implements Disposable {
     const counter = this.#counters.types[T_TEMPORARY];
     if (counter.used + size > counter.budget) return null;
     const origin = this.#arenaOrigin ?? this.#frameOrigin();
-    const view = (origin.from as Arena).tryAlloc(size);
-    if (view === null) return null;
+    let view = carveBlock(origin.from as Arena, size), serial = carvedSerial;
+    if (view === null) {
+      // The arena needs its full path (it grows, observers, ...): that block goes back by view, not by number.
+      view = (origin.from as Arena).tryAlloc(size);
+      if (view === null) return null;
+      serial = -1;
+    }
     const frameCount = origin.frameCount!;
     frameCount.bytes += size;
     frameCount.count++;
-    const a = new Allocation(origin, view, size, null, -1);
+    const a = new Allocation(origin, view, size, null, serial);
     this.#counters.added(counter, size);
     this.#index.add(a);
     return a;
