@@ -108,8 +108,8 @@ const KNOWN_FIELDS = new Set([
   "name",
 ]);
 
-// A switch: cheaper than a Set lookup on every allocation.
-function isKnownField(key: string): boolean {
+/** Whether `key` is a field of AllocationRequest (a switch: cheaper than a Set lookup on every allocation). */
+export function isKnownField(key: string): boolean {
   switch (key) {
     case "size":
     case "type":
@@ -125,24 +125,49 @@ function isKnownField(key: string): boolean {
   }
 }
 
-/** Reads and checks `allocate(request)`'s request. */
-export function readRequest(request: unknown, op: string): Request {
+/** The error for a request field that is not known. */
+export function unknownFieldError(key: string, op: string): TypeError {
+  return new TypeError(
+    `Cannot ${op} as option ${describe(key)} is not known: expected only ${[...KNOWN_FIELDS].join(", ")}`,
+  );
+}
+
+/** `request` as an object whose fields can be read, or TypeError. */
+export function requestObject(request: unknown, op: string): Record<string, unknown> {
   if (typeof request !== "object" || request === null || Array.isArray(request)) {
     throw new TypeError(
       `Cannot ${op} as 'request' must be an AllocationRequest object or a size: current value is ${describe(request)}`,
     );
   }
+  return request as Record<string, unknown>;
+}
+
+/**
+ * Reads and checks `allocate(request)`'s request. (`MemoryInterface.allocate`
+ * reads the fields itself, the same way, to send a plain request to its fast
+ * path, and checks the rest with {@linkcode checkFields}.)
+ */
+export function readRequest(request: unknown, op: string): Request {
   // Each field read once, here, before anything else happens.
-  const r = request as Record<string, unknown>;
+  const r = requestObject(request, op);
   const size = r.size, type = r.type, alignment = r.alignment, flags = r.flags;
   const preferred = r.preferredAllocator, timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
-  for (const key in r) {
-    if (!isKnownField(key)) {
-      throw new TypeError(
-        `Cannot ${op} as option ${describe(key)} is not known: expected only ${[...KNOWN_FIELDS].join(", ")}`,
-      );
-    }
-  }
+  for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, op);
+  return checkFields(size, type, alignment, flags, preferred, timeoutMs, allowFallback, name, op);
+}
+
+/** Checks a request's fields, read once by the caller (after it checked that every key is known). */
+export function checkFields(
+  size: unknown,
+  type: unknown,
+  alignment: unknown,
+  flags: unknown,
+  preferred: unknown,
+  timeoutMs: unknown,
+  allowFallback: unknown,
+  name: unknown,
+  op: string,
+): Request {
   if (size === undefined) throw new TypeError(`Cannot ${op} as option 'size' is required and missing`);
   if (timeoutMs !== undefined) checkTimeout(timeoutMs, op);
   if (allowFallback !== undefined && typeof allowFallback !== "boolean") {

@@ -24,16 +24,20 @@ import { addressOfTarget, findAllocation, registerIndex, viewNamesIt } from "./_
 import { Counters, StatsCache } from "./_memory_stats.ts";
 import { PressureLink } from "./_pressure_link.ts";
 import {
+  checkFields,
   checkKind,
   checkRequest,
+  isKnownField,
   KINDS,
   NO_FLAGS,
   readRequest,
   type Request,
+  requestObject,
   T_POOL,
   T_TEMPORARY,
   typeIndexOf,
   TYPES,
+  unknownFieldError,
 } from "./_request.ts";
 import { serve } from "./_serve.ts";
 import { allocateLater } from "./_allocate_later.ts";
@@ -207,15 +211,24 @@ export class MemoryInterface implements Disposable {
           `Cannot allocate as 'alignment' goes in the request, not beside it: current value is ${describe(alignment)}`,
         );
       }
-      req = readRequest(sizeOrRequest, "allocate");
+      // The fields read once, as readRequest reads them (a getter runs once, before anything changes), here:
+      // a call less for the plain request of a pool block or temporary memory, which takes allocateTyped's
+      // fast path (allocateTyped checks its size as checkFields would).
+      const r = requestObject(sizeOrRequest, "allocate");
+      const size = r.size, type = r.type, align = r.alignment, flags = r.flags, preferred = r.preferredAllocator;
+      const timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
+      for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, "allocate");
+      if (
+        (type === "pool" || type === "temporary") && typeof size === "number" && align === undefined &&
+        flags === undefined &&
+        preferred === undefined && (timeoutMs === undefined || timeoutMs === 0) &&
+        (allowFallback === undefined || allowFallback === false) && name === undefined
+      ) return this.allocateTyped(size as number, type);
+      req = checkFields(size, type, align, flags, preferred, timeoutMs, allowFallback, name, "allocate");
       if (req.timeoutMs > 0) {
         throw new TypeError(
           `Cannot allocate with 'timeoutMs' ${req.timeoutMs} as allocate() never waits: use allocateAsync(request)`,
         );
-      }
-      // A plain request for a pool block or temporary memory takes allocateTyped's fast path.
-      if (req.bits === 0 && req.alignment === 0 && req.preferred === undefined && !req.allowFallback) {
-        if (req.type === T_POOL || req.type === T_TEMPORARY) return this.allocateTyped(req.size, TYPES[req.type]);
       }
     }
     return this.#served(req);
