@@ -10,21 +10,32 @@ import { type Arena, rollBackBlock } from "../alloc/arena.ts";
 import { freeSlot, type PoolAllocator } from "../alloc/pool_allocator.ts";
 import type { Allocator, AllocatorKind } from "../base/allocator.ts";
 import type { Counters, TypeCounter } from "./_memory_stats.ts";
-import { TYPES } from "./_request.ts";
+import { T_SYSTEM, T_TEMPORARY, TYPES } from "./_request.ts";
 import type { MemoryAllocation, MemoryFlag, MemoryType } from "./memory_types.ts";
 
-/** One type's live bytes and allocations in a frame (plain fields: cheaper to update than typed-array elements). */
+/** Live bytes and allocations of one type (plain fields: cheaper to update than typed-array elements). */
 export class FrameCount {
   bytes = 0;
   count = 0;
 }
 
-/** The temporary allocations of one frame (or of the time outside frames), released together. */
+/**
+ * The temporary allocations of one frame (or of the time outside frames), released together.
+ *
+ * What a frame holds is not counted per allocation (the fast paths stay lean): for each type, a type's
+ * framed bytes (its counter's `used` less `unframedBytes`) are the live bytes of every open frame, so the
+ * innermost frame holds the framed bytes less what the frames older than it hold. `older` keeps that: set
+ * when the frame opens, lowered when a block of an older frame is released while it is open. Allocations
+ * go only to the innermost frame, and a release in the innermost frame changes nothing here.
+ */
 export class Frame {
   open = true;
-  /** Live bytes and allocations in it, by type index (the arena also serves the system type on request). */
-  readonly types: FrameCount[] = Array.from({ length: TYPES.length }, () => new FrameCount());
+  /** By type index: the live bytes and allocations of the frames older than this one. */
+  readonly older: FrameCount[] = Array.from({ length: TYPES.length }, () => new FrameCount());
 }
+
+/** The types whose memory a frame holds (the arena serves the system type on request): bit per type index. */
+export const FRAMED_TYPES = (1 << T_TEMPORARY) | (1 << T_SYSTEM);
 
 /** Something that is not an allocator but gives its memory back itself (a shared mapping). */
 export interface Releasable {
@@ -37,6 +48,8 @@ export interface Bookkeeping {
   readonly counters: Counters;
   /** The newest allocation, if it is this one, leaves the index's list at once. */
   released(a: Allocation): void;
+  /** `size` bytes of type `t` of `frame` (not the innermost open frame, or not a frame: null) were released. */
+  releasedOutside(frame: Frame | null, t: number, size: number): void;
   /** An address was read: the index takes the allocations it holds back now. */
   remember(): void;
 }
@@ -65,7 +78,6 @@ export class Origin {
   ) {
     this.route = allocator === "pool" ? ROUTE_POOL : allocator === "arena" ? ROUTE_ARENA : ROUTE_OTHER;
     this.counter = books.counters.types[t];
-    this.frameCount = frame === null ? null : frame.types[t];
     this.serial = origins++;
   }
 
@@ -83,9 +95,6 @@ export class Origin {
 
   /** The type's counters. */
   readonly counter: TypeCounter;
-
-  /** For blocks of the arena: the type's counts in their frame. */
-  readonly frameCount: FrameCount | null;
 
   /**
    * Which of release's call sites frees the block: pools and the arena each
@@ -271,13 +280,13 @@ export class Allocation implements MemoryAllocation {
     // only with its scope's end, a reset or the arena's end): no frame to check on this path.
     if (route !== ROUTE_ARENA || !rollBackBlock(origin.from as Arena, a.#slot)) {
       if (!Allocation.#giveBack(a, origin, route)) return false;
+      // A block released outside the innermost frame changes what the frames count (see Frame): never
+      // the pool's (no frame, a type frames do not hold), nor a block that rolled back (the innermost's).
+      if (origin.frame !== null || (FRAMED_TYPES & (1 << origin.t)) !== 0) {
+        origin.books.releasedOutside(origin.frame, origin.t, size);
+      }
     }
     a.#size = -size;
-    const frameCount = origin.frameCount;
-    if (frameCount !== null) {
-      frameCount.bytes -= size;
-      frameCount.count--;
-    }
     const books = origin.books;
     books.counters.removed(origin.counter, size);
     books.released(a);

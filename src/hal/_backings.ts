@@ -234,10 +234,30 @@ export class Backings {
     return { view: memory.bytes, from: null, releasable, alignment: native.pageSize, name: chosen };
   }
 
-  /** Opens a frame: temporary allocations from now until its `endFrame()` are released together. */
-  beginFrame(): void {
+  /**
+   * Opens a frame: temporary allocations from now until its `endFrame()` are released together. The caller
+   * sets what the older frames hold in it (see Frame).
+   */
+  beginFrame(): Frame {
     const scope = this.arena.scope();
-    this.#frames.push({ frame: new Frame(), scope });
+    const frame = new Frame();
+    this.#frames.push({ frame, scope });
+    return frame;
+  }
+
+  /**
+   * `size` bytes of type `t` in `frame` (open) were released: the frames opened after it count that much
+   * less as held by older frames (nothing when `frame` is the innermost).
+   */
+  releasedFrom(frame: Frame, t: number, size: number): void {
+    const frames = this.#frames;
+    let i = 0;
+    if (frame !== this.base) { while (i < frames.length && frames[i++].frame !== frame); }
+    for (; i < frames.length; i++) {
+      const older = frames[i].frame.older[t];
+      older.bytes -= size;
+      older.count--;
+    }
   }
 
   /**

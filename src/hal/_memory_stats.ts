@@ -23,6 +23,12 @@ export class TypeCounter {
   count = 0;
   /** Its budget (Infinity: none). */
   budget = Infinity;
+  /**
+   * Of `used` and `count`, what is not in a frame (kept for the types frames hold, temporary and system, on
+   * the paths that serve them outside the arena): the rest is the frames' (see Frame.older).
+   */
+  unframedBytes = 0;
+  unframedCount = 0;
 }
 
 /** Live bytes, their peak and live allocations, per type and overall. */

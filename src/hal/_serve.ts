@@ -5,7 +5,7 @@
 // (a budget or allocator that may have room later) for allocateAsync.
 import { native } from "../../ffi/native.ts";
 import { AllocationError } from "../base/errors.ts";
-import { Allocation, type Bookkeeping, Origin } from "./_allocation.ts";
+import { Allocation, type Bookkeeping, FRAMED_TYPES, Origin } from "./_allocation.ts";
 import {
   B_ARENA,
   B_LOCKED,
@@ -113,12 +113,13 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     const bytes = reserve === size ? view : view.subarray(0, size);
     // Fresh pages (locked, secret, shared) are zero already.
     if (req.bits & F_ZERO && backing !== B_LOCKED && backing !== B_SECRET && backing !== B_SHARED) bytes.fill(0);
+    // The arena's blocks are the current frame's; other blocks of the types frames hold are counted apart.
     let frame = null;
-    if (backing === B_ARENA) {
-      frame = backings.frame;
-      const frameCount = frame.types[t];
-      frameCount.bytes += size;
-      frameCount.count++;
+    if (backing === B_ARENA) frame = backings.frame;
+    else if ((FRAMED_TYPES & (1 << t)) !== 0) {
+      const counter = counters.types[t];
+      counter.unframedBytes += size;
+      counter.unframedCount++;
     }
     const origin = new Origin(owner, books, t, KIND_OF[backing], taken.alignment, req.flags, taken.from, frame);
     const extra = view !== bytes || taken.releasable !== null || taken.name !== undefined

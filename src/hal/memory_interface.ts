@@ -15,7 +15,7 @@ import { describe, MAX_BLOCK_SIZE } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import { Allocation, Origin } from "./_allocation.ts";
+import { Allocation, FRAMED_TYPES, Origin } from "./_allocation.ts";
 import { Books } from "./_books.ts";
 import { AllocationIndex } from "./_allocation_index.ts";
 import { B_HEAP, BACKING_OF_KIND, Backings } from "./_backings.ts";
@@ -172,7 +172,7 @@ export class MemoryInterface implements Disposable {
     this.#index = new AllocationIndex(() => this.#counters.totalCount);
     this.#unregisterIndex = registerIndex(this.#index);
     this.#waiters = new WaitQueue(() => this.#pressure.level >= PressureLevel.High);
-    this.#books = new Books(this.#counters, this.#index, this.#waiters);
+    this.#books = new Books(this.#counters, this.#index, this.#waiters, this.#backings);
     this.#stats = new StatsCache(this.#counters, (t) => typeSources(this.#backings, t));
   }
 
@@ -353,9 +353,6 @@ export class MemoryInterface implements Disposable {
       if (view === null) return null;
       serial = -1;
     }
-    const frameCount = origin.frameCount!;
-    frameCount.bytes += size;
-    frameCount.count++;
     const a = new Allocation(origin, view, size, null, serial);
     this.#counters.added(counter, size);
     this.#index.add(a);
@@ -411,7 +408,13 @@ export class MemoryInterface implements Disposable {
    */
   beginFrame(): void {
     this.#usable("begin a frame");
-    this.#backings.beginFrame();
+    const older = this.#backings.beginFrame().older;
+    for (let t = 0; t < OVERALL; t++) {
+      if ((FRAMED_TYPES & (1 << t)) === 0) continue;
+      const counter = this.#counters.types[t];
+      older[t].bytes = counter.used - counter.unframedBytes;
+      older[t].count = counter.count - counter.unframedCount;
+    }
     this.#arenaOrigin = null;
     this.#counters.changed(); // the arena may have been made for it
   }
@@ -426,9 +429,12 @@ export class MemoryInterface implements Disposable {
     this.#usable("end a frame");
     const frame = this.#backings.endFrame();
     this.#arenaOrigin = null;
+    // What the frame holds: the type's framed bytes less what older frames hold (see Frame).
     for (let t = 0; t < OVERALL; t++) {
-      const { bytes, count } = frame.types[t];
-      if (count !== 0) this.#counters.removed(this.#counters.types[t], bytes, count);
+      if ((FRAMED_TYPES & (1 << t)) === 0) continue;
+      const counter = this.#counters.types[t], older = frame.older[t];
+      const count = counter.count - counter.unframedCount - older.count;
+      if (count !== 0) this.#counters.removed(counter, counter.used - counter.unframedBytes - older.bytes, count);
     }
     // The arena gave its bytes back even when nothing counted was left in the frame (blocks deallocated
     // out of order stay taken until then): its figures changed either way.
