@@ -121,6 +121,16 @@ export let carveBlock: (arena: Arena, size: number) => Uint8Array | null;
  * (`free(view)` then does what it does for any other block).
  */
 export let rollBackBlock: (arena: Arena, serial: number) => boolean;
+/** Whether the arena ended (disposed, or a transferred buffer found): for the memory interface's frames. */
+export let arenaEnded: (arena: Arena) => boolean;
+
+/**
+ * What `dispose()` of a live arena (and `reset()` of any) throws now, or null: a claim under way (see
+ * `claiming`). For an owner that must refuse before changing anything of its own (the memory interface).
+ */
+export function bulkReleaseRefusal(op: string): AllocationError | null {
+  return claiming !== 0 ? claimRefusal(op) : null;
+}
 
 /**
  * A bump allocator over native chunks: `alloc` carves the next aligned bytes
@@ -250,6 +260,7 @@ export class Arena implements Allocator, Disposable {
       carvedSerial = at.lastSerial;
       return view;
     };
+    arenaEnded = (arena: Arena): boolean => arena.#ledger.ended !== null;
     rollBackBlock = (arena: Arena, serial: number): boolean => {
       const at = arena.#at;
       if (serial !== at.lastSerial || at.lastOversized !== null || arena.#observers.length !== 0) return false;

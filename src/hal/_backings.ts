@@ -4,7 +4,7 @@
 // serve a request (so fallback and allocateAsync know not to wait for it).
 import process from "node:process";
 import { native } from "../../ffi/native.ts";
-import { Arena } from "../alloc/arena.ts";
+import { Arena, arenaEnded, bulkReleaseRefusal } from "../alloc/arena.ts";
 import { BuddyAllocator } from "../alloc/buddy_allocator.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import { PoolAllocator } from "../alloc/pool_allocator.ts";
@@ -265,17 +265,40 @@ export class Backings {
    * allocation made outside one): returns the frame whose allocations went.
    */
   endFrame(): Frame {
-    const open = this.#frames.pop();
-    if (open !== undefined) {
-      open.frame.open = false;
+    // The arena first: it may refuse (a claim under way, see Arena's bulkReleaseRefusal), and then nothing
+    // here may have changed (the frame still open, its blocks live).
+    const frames = this.#frames;
+    if (frames.length !== 0) {
+      const open = frames[frames.length - 1];
       open.scope.end();
+      frames.pop();
+      open.frame.open = false;
       return open.frame;
     }
+    // An arena that ended (a transferred buffer found) keeps its memory and hands none out: nothing to reset,
+    // but the time outside frames still ends (reset() would throw after every frame's end from then on).
+    const arena = this.#arena;
+    if (arena !== null && !arenaEnded(arena)) arena.reset("retain-capacity");
     const base = this.base;
     base.open = false;
     this.base = new Frame();
-    this.#arena?.reset("retain-capacity");
     return base;
+  }
+
+  /**
+   * Ends the arena scope of open frame `frame` and so of every frame opened after it, or throws (the arena
+   * refuses) changing nothing; the caller then ends those frames (their scopes' ends do nothing more).
+   */
+  endScopeOf(frame: Frame): void {
+    for (const open of this.#frames) if (open.frame === frame) return open.scope.end();
+  }
+
+  /** Throws, before anything changes, what the arena's dispose() would (a claim under way). */
+  checkDisposable(): void {
+    const arena = this.#arena;
+    if (arena === null || arenaEnded(arena)) return;
+    const refusal = bulkReleaseRefusal("dispose a MemoryInterface (its temporary arena)");
+    if (refusal !== null) throw refusal;
   }
 
   /** Frames open now. */

@@ -423,7 +423,8 @@ export class MemoryInterface implements Disposable {
    * Ends the innermost frame, releasing every temporary allocation made in
    * it (their views read as length 0); outside frames, releases every
    * temporary allocation made outside one. Waiting allocations are woken.
-   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   * @throws {AllocationError} "use-after-free" after `dispose()`; "unsupported" from an Arena observer told of
+   *   a block another allocator is taking (an Arena chain), for a frame begun before that (nothing changes).
    */
   endFrame(): void {
     this.#usable("end a frame");
@@ -450,7 +451,8 @@ export class MemoryInterface implements Disposable {
    * The frames are the interface's one LIFO stack (see
    * {@linkcode MemoryInterface.beginFrame}): a frame another async task opened
    * while this scope awaited is "inside it" and ends with it, and its
-   * temporary views read length 0 while that task still uses them.
+   * temporary views read length 0 while that task still uses them. The
+   * scope's end ends all those frames or (refused as `endFrame()` is) none.
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   frame(): Disposable {
@@ -458,7 +460,11 @@ export class MemoryInterface implements Disposable {
     const own = this.#backings.frame; // the scope's identity: ending frames by count could end an outer one
     return {
       [Symbol.dispose]: () => {
-        while (own.open && this.#ended === null) this.endFrame();
+        if (!own.open || this.#ended !== null) return;
+        // Its arena scope first, which ends those of the frames inside it too, or throws changing nothing
+        // (frames opened inside it could end where its own cannot: a claim under way).
+        this.#backings.endScopeOf(own);
+        while (own.open) this.endFrame();
       },
     };
   }
@@ -662,9 +668,12 @@ export class MemoryInterface implements Disposable {
    * the interface started it (and no other live interface that started it
    * uses it; one the caller started keeps running). Later calls throw
    * "use-after-free"; a second call does nothing.
+   * @throws {AllocationError} "unsupported" from an Arena observer told of a block another allocator is
+   *   taking (an Arena chain), while the interface's arena is in use (nothing changes: dispose it later).
    */
   dispose(): void {
     if (this.#ended !== null) return;
+    this.#backings.checkDisposable(); // the arena may refuse: before anything changes
     this.#ended = "the MemoryInterface was disposed";
     this.#waiters.rejectAll(() => this.#endedError("allocate"));
     this.#pressure.dispose();
