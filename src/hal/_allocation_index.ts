@@ -6,12 +6,21 @@
 // it holds more of them than live ones.
 import { Allocation } from "./_allocation.ts";
 
+/** How many adds one holder of the newest allocation serves (see AllocationIndex's #newest). */
+const HOLDER_ADDS = 256;
+
 export class AllocationIndex {
   /** Allocations added since the map was last brought up to date: the first #count slots of a fixed array. */
   #pending: (Allocation | undefined)[] = new Array(1024).fill(undefined);
   #count = 0;
-  /** The newest allocation, not yet in the list. */
-  #newest: Allocation | null = null;
+  /**
+   * The newest allocation, not yet in the list, in a small holder made anew every HOLDER_ADDS adds. Why:
+   * storing a just-made object into a long-lived one costs V8 a write barrier call per store (it records
+   * the slot for the next minor GC); a holder replaced that often is itself young, so storing into it is
+   * plain (one barrier per HOLDER_ADDS adds, when the new holder is stored here).
+   */
+  #newest: { a: Allocation | null } = { a: null };
+  #adds = 0;
   readonly #byAddress = new Map<number, Allocation>();
   #live: () => number;
 
@@ -25,18 +34,24 @@ export class AllocationIndex {
    * so an allocate / deallocate pair never touches the list.
    */
   add(a: Allocation): void {
-    const newest = this.#newest;
-    this.#newest = a;
+    const holder = this.#newest;
+    const newest = holder.a;
+    holder.a = a;
     if (newest !== null) {
       this.#pending[this.#count++] = newest;
       if (this.#count === this.#pending.length) this.#compact();
+    }
+    if (++this.#adds === HOLDER_ADDS) {
+      this.#adds = 0;
+      this.#newest = { a: holder.a };
     }
   }
 
   /** An allocation was released: the newest one (or the list's last) leaves at once. */
   released(a: Allocation): void {
-    if (this.#newest === a) {
-      this.#newest = null;
+    const holder = this.#newest;
+    if (holder.a === a) {
+      holder.a = null;
       return;
     }
     const last = this.#count - 1;
@@ -84,7 +99,7 @@ export class AllocationIndex {
    */
   countLive(test: (a: Allocation) => boolean): number {
     let n = 0;
-    const newest = this.#newest;
+    const newest = this.#newest.a;
     if (newest !== null && Allocation.isLive(newest) && test(newest)) n++;
     const pending = this.#pending;
     for (let i = 0; i < this.#count; i++) {
@@ -97,16 +112,16 @@ export class AllocationIndex {
 
   /** Forgets everything. */
   clear(): void {
-    this.#newest = null;
+    this.#newest.a = null;
     this.#pending.fill(undefined, 0, this.#count);
     this.#count = 0;
     this.#byAddress.clear();
   }
 
   #update(): void {
-    const newest = this.#newest;
+    const newest = this.#newest.a;
     if (newest !== null) {
-      this.#newest = null;
+      this.#newest.a = null;
       this.#pending[this.#count++] = newest;
       if (this.#count === this.#pending.length) this.#compact();
     }
