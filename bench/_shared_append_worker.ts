@@ -123,17 +123,14 @@ function literalKeysClaim(buffer: SharedArrayBuffer, count: number): void {
   const words = new Int32Array(buffer, 0, 4);
   const ids = new Uint32Array(buffer, RECORDS_AT), floats = new Float32Array(buffer, RECORDS_AT);
   let capacity = (buffer.byteLength - RECORDS_AT) / 12;
-  let published = 0;
   for (let i = 0; i < count; i++) {
     const record: ParticleRecord = { id: i, x: i * 0.5, y: -i };
     for (const key in record) {
       if (key !== "id" && key !== "x" && key !== "y") throw new TypeError(`'${key}' is not a field`);
     }
-    let state = Atomics.compareExchange(words, LENGTH_WORD, published, published | 1);
-    if (state !== published) {
-      while ((state & 1) !== 0 || Atomics.compareExchange(words, LENGTH_WORD, state, state | 1) !== state) {
-        state = Atomics.load(words, LENGTH_WORD);
-      }
+    let state = words[LENGTH_WORD];
+    while ((state & 1) !== 0 || Atomics.compareExchange(words, LENGTH_WORD, state, state | 1) !== state) {
+      state = Atomics.load(words, LENGTH_WORD);
     }
     const at = state >> 1;
     if (at === capacity) {
@@ -144,27 +141,22 @@ function literalKeysClaim(buffer: SharedArrayBuffer, count: number): void {
     ids[slot] = record.id;
     floats[slot + 1] = record.x;
     floats[slot + 2] = record.y;
-    Atomics.store(words, LENGTH_WORD, published = (at + 1) * 2);
+    Atomics.store(words, LENGTH_WORD, (at + 1) * 2);
   }
 }
 
 // The least a push any thread may call does (f64; the scorecard's ceiling for plain push): handF64 made safe
 // for several writers. The length word holds length * 2 plus a claim bit: a writer claims the end with one
-// compareExchange from the word it last published (no read first: while the reader polls the word, a read
-// then a compareExchange fetch its cache line twice; when another writer got in, it reads the word and tries
-// again), stores its value, and publishes the new length, freeing the claim, with one store.
-// SharedDynamicArray.push does the same two atomics on its state word, plus its checks.
+// compareExchange (again while another holds it), stores its value, and publishes the new length, freeing the
+// claim, with one store. SharedDynamicArray.push does the same two atomics on its state word, plus its checks.
 function claimPublish(buffer: SharedArrayBuffer, count: number): void {
   const words = new Int32Array(buffer, 0, 4);
   const values = new Float64Array(buffer, RECORDS_AT);
   let capacity = (buffer.byteLength - RECORDS_AT) / 8;
-  let published = 0;
   for (let i = 0; i < count; i++) {
-    let state = Atomics.compareExchange(words, LENGTH_WORD, published, published | 1);
-    if (state !== published) {
-      while ((state & 1) !== 0 || Atomics.compareExchange(words, LENGTH_WORD, state, state | 1) !== state) {
-        state = Atomics.load(words, LENGTH_WORD);
-      }
+    let state = words[LENGTH_WORD];
+    while ((state & 1) !== 0 || Atomics.compareExchange(words, LENGTH_WORD, state, state | 1) !== state) {
+      state = Atomics.load(words, LENGTH_WORD);
     }
     const at = state >> 1;
     if (at === capacity) {
@@ -172,7 +164,7 @@ function claimPublish(buffer: SharedArrayBuffer, count: number): void {
       capacity = (buffer.byteLength - RECORDS_AT) / 8;
     }
     values[at] = i * 0.5;
-    Atomics.store(words, LENGTH_WORD, published = (at + 1) * 2);
+    Atomics.store(words, LENGTH_WORD, (at + 1) * 2);
   }
 }
 

@@ -507,14 +507,12 @@ export class SharedHeader {
   /**
    * push()'s claim, claimAppend(1) with its common cases inline: under a
    * hold, the slot at the length when the length word is still the hold's
-   * and there is room (one plain read); else, when the length word is still
-   * as this thread's last write left it (the lock free, that length: the only
-   * writer's case) and there is room, one compareExchange from that guess
-   * (which checks it) and lock()'s checks of SEQ and the stride.
-   * Anything else (another writer's append in between, growth, waiting, a length word or lock bits written
-   * outside memkit, maxCapacity) goes through claimAppend(1), which reads the word and checks it all again.
-   * (Two calls fewer a push: Bun 1.4, one thread, same-process A/B: inside
-   * hold() 13.5 -> 11 ns an f64, plain push 20 -> 16.5 ns.)
+   * and there is room (one plain read); else, the lock free and room for the
+   * element, one compareExchange and lock()'s checks of SEQ and the stride.
+   * Anything else (growth, waiting, a length word or lock bits written outside memkit, maxCapacity) goes through
+   * claimAppend(1), which checks it all again. (Two calls fewer a push:
+   * Bun 1.4, one thread, same-process A/B: inside hold() 13.5 -> 11 ns an
+   * f64, plain push 20 -> 16.5 ns.)
    */
   claimOne(): number {
     const words = this.#words;
@@ -526,18 +524,16 @@ export class SharedHeader {
       // (None under a hold: that claim takes nothing, and unlockAppend's writes after it run higher on the stack
       // than this method's reads, which ran first; the stack test covers holds too.)
       headroom();
-      // lock()'s uncontended case, with room for the element, without its plain read first: the guess is the
-      // length word this thread last published (#length; >= 0: lock() sets it from a word it then finds
-      // corrupt), and the compareExchange confirms it. While another thread polls the length (a reader), a
-      // read then a compareExchange fetch the word's cache line twice, the compareExchange alone once (Bun 1.4,
-      // a Worker appending 1M f64 while the main thread reads, against the hand-written append: the
-      // compareExchange and store with the read first 0.51-0.57 of its rate, without 0.69-0.75).
-      const length = this.#length, guess = length << 2;
-      if (length >= 0 && length < this.#capacity && compareExchange(words, STATE, guess, guess + TAKEN) === guess) {
-        const seq = words[SEQ], stride = words[STRIDE];
-        this.#taken = length;
+      // lock()'s uncontended case, with room for the element (known from the guess the compareExchange confirms).
+      const state = words[STATE];
+      if (
+        (state & LOCK_BITS) === FREE && state >= 0 && state >> 2 < this.#capacity &&
+        compareExchange(words, STATE, state, state + TAKEN) === state
+      ) {
+        const length = state >> 2, seq = words[SEQ], stride = words[STRIDE];
+        this.#taken = this.#length = length;
         this.holding = true;
-        if ((seq & 1) !== 0 || stride !== this.#stride) this.#lockedCorrupt(guess, seq, stride);
+        if ((seq & 1) !== 0 || stride !== this.#stride) this.#lockedCorrupt(state, seq, stride);
         return length;
       }
     }
