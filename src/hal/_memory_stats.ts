@@ -36,12 +36,20 @@ export class Counters {
   readonly types: TypeCounter[] = Array.from({ length: TYPE_COUNT }, () => new TypeCounter());
   totalUsed = 0;
   totalPeak = 0;
-  totalCount = 0;
   /**
-   * Changes on every allocation (a deallocation lowers totalCount instead: the two together tell whether
-   * anything changed, at one update less per deallocation), and on `changed()`.
+   * Allocations made and released since the interface was made: each changes on every allocation or
+   * release, so together with `version` they tell whether anything changed (one update a pair less than a
+   * live count and a version both bumped by allocations).
    */
+  allocations = 0;
+  releases = 0;
+  /** Changes on `changed()`. */
   version = 0;
+
+  /** Live allocations. */
+  get totalCount(): number {
+    return this.allocations - this.releases;
+  }
 
   /**
    * The allocators' figures changed without an allocation or deallocation of the interface (a frame's end,
@@ -57,15 +65,14 @@ export class Counters {
     c.count++;
     const total = (this.totalUsed += size);
     if (total > this.totalPeak) this.totalPeak = total;
-    this.totalCount++;
-    this.version++;
+    this.allocations++;
   }
 
   removed(c: TypeCounter, size: number, count = 1): void {
     c.used -= size;
     c.count -= count;
     this.totalUsed -= size;
-    this.totalCount -= count;
+    this.releases += count;
   }
 }
 
@@ -82,7 +89,8 @@ export interface TypeSources {
 interface Cached {
   stats: MemoryStats;
   version: number;
-  count: number;
+  allocations: number;
+  releases: number;
   at: number;
   /** Calls answered from this entry since the clock was last read. */
   hits: number;
@@ -117,15 +125,22 @@ export class StatsCache {
     const cached = this.#cache[t];
     const counters = this.#counters;
     if (
-      cached !== undefined && cached.version === counters.version && cached.count === counters.totalCount &&
-      cached.stats.totalBytes === totalBytes
+      cached !== undefined && cached.version === counters.version && cached.allocations === counters.allocations &&
+      cached.releases === counters.releases && cached.stats.totalBytes === totalBytes
     ) {
       if (++cached.hits < HITS_PER_CLOCK_READ && !this.untracked) return cached.stats;
       cached.hits = 0;
       if (Date.now() - cached.at < MAX_AGE_MS) return cached.stats;
     }
     const stats = compute(t, counters, totalBytes, this.#sources(t));
-    this.#cache[t] = { stats, version: counters.version, count: counters.totalCount, at: Date.now(), hits: 0 };
+    this.#cache[t] = {
+      stats,
+      version: counters.version,
+      allocations: counters.allocations,
+      releases: counters.releases,
+      at: Date.now(),
+      hits: 0,
+    };
     return stats;
   }
 }
