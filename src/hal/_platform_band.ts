@@ -21,6 +21,13 @@ export const MODERATE_MAX = 128 * MiB;
  *   (50 / 25 / 10 / 5 %).
  */
 export function platformBand(totalBytes: number): PlatformMemory {
+  // Frozen: MemoryInterface.platform hands this object out, and getMemoryStats() reads its totalBytes.
+  const band = bandOf(totalBytes);
+  Object.freeze(band.thresholds);
+  return Object.freeze(band);
+}
+
+function bandOf(totalBytes: number): PlatformMemory {
   if (totalBytes <= CONSTRAINED_MAX) {
     const share = (free: number) => totalBytes > 0 ? Math.min(1, free / totalBytes) : 1;
     return {

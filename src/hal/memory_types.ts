@@ -169,14 +169,16 @@ export interface MemoryAllocation {
   /** The kind of allocator that served it. */
   readonly allocator: AllocatorKind;
   /** The flags it was allocated with. */
-  readonly flags: MemoryFlag[];
+  readonly flags: readonly MemoryFlag[];
   /** For the `shared` type: the name another Worker or process opens it by (`openSharedMemory(name)`). */
   readonly name?: string;
 }
 
 /**
  * Statistics of one memory type or of the whole interface, from
- * {@linkcode MemoryInterface.getMemoryStats}.
+ * {@linkcode MemoryInterface.getMemoryStats}: a frozen object (the cached
+ * one, returned again while nothing changed), so assigning to a field throws
+ * a TypeError; copy it (`{ ...stats }`) to keep a figure of your own.
  *
  * @example
  * ```ts
@@ -195,25 +197,25 @@ export interface MemoryStats {
    * The budget of the type, or the memory the process may use (cgroup limit or physical memory; `Infinity`
    * when unknown, see {@linkcode PlatformMemory.totalBytes}).
    */
-  totalBytes: number;
+  readonly totalBytes: number;
   /** Bytes in live allocations, as asked for. */
-  usedBytes: number;
+  readonly usedBytes: number;
   /** `totalBytes - usedBytes`, at least 0 (`Infinity` when `totalBytes` is). */
-  freeBytes: number;
+  readonly freeBytes: number;
   /** Highest `usedBytes` seen. */
-  peakUsedBytes: number;
+  readonly peakUsedBytes: number;
   /** Live allocations. */
-  allocationCount: number;
+  readonly allocationCount: number;
   /** 0..1: how scattered the free space of the serving allocators is (capacity-weighted). */
-  fragmentation: number;
+  readonly fragmentation: number;
   /**
    * The largest single allocation the type could get now (budget and
    * allocator limits; for `audio`, also the bytes RLIMIT_MEMLOCK still lets
    * the process lock, in whole pages).
    */
-  largestFreeBlock: number;
+  readonly largestFreeBlock: number;
   /** 0..1: bytes in live blocks of the serving allocators over the bytes they hold (1 when they hold none). */
-  allocationEfficiency: number;
+  readonly allocationEfficiency: number;
 }
 
 /**
@@ -259,7 +261,7 @@ export type MemoryPressureCallback = (level: PressureLevelValue, info: MemoryPre
 
 /**
  * The memory band of the platform, picked from the memory the process may
- * use (see {@linkcode MemoryInterface.platform}).
+ * use (see {@linkcode MemoryInterface.platform}); frozen, thresholds included.
  *
  * @example
  * ```ts
@@ -272,15 +274,20 @@ export type MemoryPressureCallback = (level: PressureLevelValue, info: MemoryPre
  */
 export interface PlatformMemory {
   /** `"constrained"` (at most 32 MiB), `"moderate"` (at most 128 MiB) or `"relaxed"` (more, or unknown). */
-  band: "constrained" | "moderate" | "relaxed";
+  readonly band: "constrained" | "moderate" | "relaxed";
   /**
    * The memory the process may use: the cgroup limit, else physical memory;
    * `Infinity` when no memory status can be read (Deno without `-A` cannot read
    * /proc): no known total.
    */
-  totalBytes: number;
+  readonly totalBytes: number;
   /** The pressure thresholds of the band (available fractions; see `PressureThresholds`). */
-  thresholds: { low: number; medium: number; high: number; critical: number };
+  readonly thresholds: {
+    readonly low: number;
+    readonly medium: number;
+    readonly high: number;
+    readonly critical: number;
+  };
 }
 
 /**
