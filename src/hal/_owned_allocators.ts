@@ -288,7 +288,7 @@ class OwnedScope implements ArenaScope {
       throw new AllocationError(
         "invalid-free",
         `Cannot end the arena scope: ${live} allocation(s) the MemoryInterface made inside it are live; ` +
-          "give them back with memory.deallocate() first",
+          "give them back with memory.deallocate() first (or end their frames with memory.endFrame())",
       );
     }
     this.#scope.end();

@@ -302,6 +302,10 @@ export class MemoryInterface implements Disposable {
 
   /**
    * Allocates `size` bytes of `type` (`allocate_typed` in C HALs).
+   * @param size Bytes, an integer from 1.
+   * @param type The memory type.
+   * @param alignment A power of two up to the page size; the type's own alignment when it is stricter.
+   * @param flags As in {@linkcode AllocationRequest.flags}.
    * @throws As for {@linkcode MemoryInterface.allocate}.
    */
   allocateTyped(size: number, type: MemoryType, alignment?: number, flags?: MemoryFlag[]): MemoryAllocation {
@@ -364,6 +368,13 @@ export class MemoryInterface implements Disposable {
    * address. Another view over its first byte is refused ("double-free"):
    * it cannot be told from a view kept from an allocation released before,
    * whose slot this one reuses, and that must never free the new owner.
+   *
+   * Its `bytes` read as length 0 afterwards only for `system`, `audio`,
+   * `shared` and secret memory. Pool, network, stack and video blocks stay
+   * readable, and so does a temporary block given back as the arena's most
+   * recent one: they show whatever is allocated there next (the next
+   * allocation of the same size gets the same bytes). A temporary block
+   * given back out of order stays taken until its frame's `endFrame()`.
    * @throws {TypeError} For anything else.
    * @throws {RangeError} For an address that is not an integer from 0.
    * @throws {AllocationError} "double-free" (already deallocated, or its frame ended, or a view that is not
@@ -423,6 +434,9 @@ export class MemoryInterface implements Disposable {
    * Ends the innermost frame, releasing every temporary allocation made in
    * it (their views read as length 0); outside frames, releases every
    * temporary allocation made outside one. Waiting allocations are woken.
+   * Every block the arena served in that frame goes, whatever its type
+   * (the `temporary` flag, `preferredAllocator: "arena"`), and so do blocks
+   * of your own taken from `getAllocator("arena")` in it.
    * @throws {AllocationError} "use-after-free" after `dispose()`; "unsupported" from an Arena observer told of
    *   a block another allocator is taking (an Arena chain), for a frame begun before that (nothing changes).
    */
