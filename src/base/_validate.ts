@@ -72,15 +72,15 @@ export function checkSize(value: unknown, op: string, name = "size", max = MAX_B
   return value;
 }
 
-/** An alignment: a power of two from 1 to `max`; undefined means `fallback`. */
-export function checkAlignment(value: unknown, op: string, max: number, fallback = 16): number {
+/** An alignment: a power of two from 1 to `max`; undefined means `fallback`. `name` is what messages call it. */
+export function checkAlignment(value: unknown, op: string, max: number, fallback = 16, name = "align"): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number") {
-    throw new TypeError(`Cannot ${op} as 'align' must be a number: current value is ${describe(value)}`);
+    throw new TypeError(`Cannot ${op} as '${name}' must be a number: current value is ${describe(value)}`);
   }
   if (!Number.isInteger(value) || value < 1 || value > max || (value & (value - 1)) !== 0) {
     throw new RangeError(
-      `Cannot ${op} as 'align' must be a power of two from 1 to ${max}: current value is ${describe(value)}`,
+      `Cannot ${op} as '${name}' must be a power of two from 1 to ${max}: current value is ${describe(value)}`,
     );
   }
   return value;

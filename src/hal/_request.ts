@@ -213,7 +213,7 @@ export function checkRequest(
       );
     }
   }
-  const a = alignment === undefined ? 0 : checkAlignment(alignment, op, native.pageSize);
+  const a = alignment === undefined ? 0 : checkAlignment(alignment, op, native.pageSize, 16, "alignment");
   const { bits, list } = readFlags(flags, op);
   if (preferred !== undefined) checkKind(preferred, op, "preferredAllocator");
   t = checkCombination(t, bits, preferred as AllocatorKind | undefined, name, op);

@@ -242,7 +242,7 @@ export class RegionAllocator implements Disposable {
    */
   allocateAlignedBuffer(count: number, alignment: number, type: StructLayout | ScalarType): TypedArray {
     const op = "allocate an aligned buffer";
-    const a = checkAlignment(alignment, op, native.pageSize);
+    const a = checkAlignment(alignment, op, native.pageSize, 16, "alignment");
     if (typeof type === "string" && Object.hasOwn(SCALARS, type)) {
       const ctor = SCALARS[type as ScalarType];
       const perElement = (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;

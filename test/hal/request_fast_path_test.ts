@@ -153,3 +153,17 @@ test("the fast path serves what readRequest's path would: the type, size and all
   assert.equal(outcome(() => memory.allocate({ size: 64, type: "pool", timeoutMs: 5 })), "TypeError", "never waits");
   assert.deepEqual(books(memory), [0, 0, 0, 0, 0, 0, 0, 0]);
 });
+
+test("a bad alignment's message names the field as the caller wrote it, 'alignment'", () => {
+  using memory = new MemoryInterface({ pressure: false });
+  for (
+    const call of [
+      () => memory.allocate(64, 3),
+      () => memory.allocate({ size: 64, alignment: 3 }),
+      () => memory.allocateTyped(64, "pool", 3),
+      () => memory.allocate({ size: 64, alignment: "16" as unknown as number }),
+    ]
+  ) {
+    assert.throws(call, (e: Error) => e.message.includes("'alignment' must be"), "names 'alignment'");
+  }
+});
