@@ -47,7 +47,8 @@ export function typeSources(backings: Backings, t: number): TypeSources {
     largestBlock = made.find((m) => m.backing === B_STACK)?.allocator.stats().largestFreeBlock ?? backings.stackBytes;
   }
   const extraHeld = t === T_SHARED || wanted === null ? backings.sharedBytes() : 0;
-  return { allocators: made.map((m) => m.allocator), largestBlock, extraHeld };
+  // Audio's largest block follows what the whole process has locked: no counter of the interface tells.
+  return { allocators: made.map((m) => m.allocator), largestBlock, extraHeld, outside: t === T_AUDIO };
 }
 
 /** Defragments the heap if there is one; a report of nothing moved otherwise. */

@@ -12,7 +12,7 @@ const TYPE_COUNT = TYPES.length;
 /**
  * How long cached figures are used while the interface's own counters are unchanged. What the interface and
  * its getAllocator guards do marks the counters changed; this bounds what they cannot see (a heap handle's
- * own free()).
+ * own free(), pages the rest of the process locks).
  */
 const MAX_AGE_MS = 100;
 
@@ -84,6 +84,12 @@ export interface TypeSources {
   largestBlock: number;
   /** Bytes held outside allocators (shared mappings) and the live bytes in them. */
   extraHeld: number;
+  /**
+   * Whether a figure also depends on what the rest of the process does, which no counter of the interface
+   * sees (audio's largest block: the pages the process may still lock, less what other interfaces and
+   * allocators lock): every answer from the cache then looks at the clock, as once `untracked`.
+   */
+  outside: boolean;
 }
 
 interface Cached {
@@ -94,6 +100,8 @@ interface Cached {
   at: number;
   /** Calls answered from this entry since the clock was last read. */
   hits: number;
+  /** See TypeSources.outside: the clock is read on every call. */
+  outside: boolean;
 }
 
 /** Calls answered from a cache entry between two reads of the clock (a clock read costs more than the rest). */
@@ -119,7 +127,8 @@ export class StatsCache {
    * The stats of type `t` (or overall for `t === TYPE_COUNT`): from the cache
    * while the interface's counters are unchanged and the entry is younger
    * than MAX_AGE_MS (looked at every HITS_PER_CLOCK_READ calls; at every call
-   * once `untracked`).
+   * once `untracked`, and for a type whose figures depend on the rest of the
+   * process: see TypeSources.outside).
    */
   get(t: number, totalBytes: number): MemoryStats {
     const cached = this.#cache[t];
@@ -128,11 +137,12 @@ export class StatsCache {
       cached !== undefined && cached.version === counters.version && cached.allocations === counters.allocations &&
       cached.releases === counters.releases && cached.stats.totalBytes === totalBytes
     ) {
-      if (++cached.hits < HITS_PER_CLOCK_READ && !this.untracked) return cached.stats;
+      if (++cached.hits < HITS_PER_CLOCK_READ && !this.untracked && !cached.outside) return cached.stats;
       cached.hits = 0;
       if (Date.now() - cached.at < MAX_AGE_MS) return cached.stats;
     }
-    const stats = compute(t, counters, totalBytes, this.#sources(t));
+    const sources = this.#sources(t);
+    const stats = compute(t, counters, totalBytes, sources);
     this.#cache[t] = {
       stats,
       version: counters.version,
@@ -140,6 +150,7 @@ export class StatsCache {
       releases: counters.releases,
       at: Date.now(),
       hits: 0,
+      outside: sources.outside,
     };
     return stats;
   }

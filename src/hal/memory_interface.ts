@@ -488,7 +488,8 @@ export class MemoryInterface implements Disposable {
    * Cached: recomputed after anything done through the interface or the
    * allocators `getAllocator` gives that changes them (an allocation, a
    * deallocation, a frame's end, a defragmentation, a block of your own);
-   * what passes neither (a heap handle's own `free()`) shows within 100 ms.
+   * what passes neither (a heap handle's own `free()`, pages locked elsewhere
+   * in the process, which bound audio's `largestFreeBlock`) shows within 100 ms.
    * @throws {TypeError} For an unknown type.
    */
   getMemoryStats(type?: MemoryType): MemoryStats {
