@@ -491,7 +491,8 @@ export class SharedHeader {
       if (length + count > this.maxCapacity) {
         this.unlock(); // first: the error's constructor is a global the program may have replaced
         throw new RangeError(
-          `Cannot grow the SharedDynamicArray to ${length + count} elements: its maxCapacity is ${this.maxCapacity}`,
+          `Cannot grow the SharedDynamicArray to ${length + count} elements: its maxCapacity is ${this.maxCapacity}, ` +
+            "fixed when it was created (its buffer reserves that many up front); create it with a larger maxCapacity",
         );
       }
       try {
