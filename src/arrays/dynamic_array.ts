@@ -297,7 +297,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   /**
    * Appends one element (amortized O(1)). The value is read and checked in
    * full first; if that throws, nothing changed.
-   * @param value A record object with exactly the layout's fields, a number (a bigint for i64/u64), or an array of numbers for vector types.
+   * @param value A record object with exactly the layout's fields (own or inherited enumerable keys: any other key
+   *   is refused), a number (for i64/u64 an integer number or a bigint; read back as a bigint), or an array of
+   *   numbers for vector types.
    * @returns The new length.
    * @throws {TypeError} For a value of the wrong type, a missing or unknown field.
    * @throws {RangeError} For a vector of the wrong length, an integer that does not fit (without `wrap`).

@@ -200,7 +200,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * @param type A StructLayout from `struct()`, or a field type.
    * @param options `maxCapacity` (required), the initial `capacity`, `timeoutMs`, `wrap`.
    * @throws {TypeError} For an unknown type or mistyped options.
-   * @throws {RangeError} For out-of-range numbers, or a `capacity` above `maxCapacity`.
+   * @throws {RangeError} For out-of-range numbers, a `capacity` above `maxCapacity`, or when the runtime cannot
+   *   reserve `maxCapacity` × the element size up front (Bun: a `maxByteLength` over 4 GiB).
    */
   constructor(type: StructLayout | FieldType, options: SharedDynamicArrayOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create SharedDynamicArray");
@@ -230,7 +231,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * The array whose `buffer` another thread posted, seen from this thread.
    *
    * @param buffer The `buffer` of a SharedDynamicArray.
-   * @param type The same element type it was created with.
+   * @param type The same element type it was created with. Only its size is checked: another layout of the same
+   *   size reads the bytes as its own fields.
    * @param options `timeoutMs` for this thread's reads and writes; `wrap` for this thread's writes (default false).
    * @throws {TypeError} When `buffer` is not a growable SharedArrayBuffer, or `type` has another size.
    * @throws {AllocationError} "corruption" when its header is not one a SharedDynamicArray wrote (an element
@@ -377,7 +379,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * (another writer may have got in) makes the write
    * `AllocationError("corruption")` and ends the hold (its release() then
    * does nothing; the lock is freed only where the length word is still the
-   * hold's).
+   * hold's). A hold is not a transaction: elements pushed under it before an
+   * exception stay (`pushMany` appends all or nothing).
    * @returns The hold: call `release()`, or declare it with `using`.
    * @throws {AllocationError} "timeout" when another writer holds the lock past `timeoutMs` (at once when this
    *   thread holds it through another array over the same memory); "corruption".
