@@ -29,7 +29,9 @@ export interface SymbolDefinition {
   readonly optional?: boolean;
   /**
    * Run on a worker thread and return a Promise (Deno only; Bun has no such
-   * calls, and its adapter leaves these symbols out).
+   * calls, and its adapter leaves these symbols out). Never with a `buffer`
+   * parameter: the thread may write after the isolate that passed a JS buffer
+   * ended and freed it, so such calls take native memory (`usize`).
    */
   readonly nonblocking?: boolean;
 }
@@ -89,8 +91,10 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
     getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
     // int poll(struct pollfd *fds, nfds_t nfds, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
-    // The same poll on a worker thread, for waits that must not block the event loop (Deno).
-    poll_async: { name: "poll", parameters: ["buffer", "usize", "i32"], result: "i32", nonblocking: true },
+    // The same poll on a worker thread, for waits that must not block the event loop (Deno). The
+    // pollfd array is native memory (an address), never a JS buffer: the thread writes revents when
+    // poll returns, which may be after the isolate that asked is gone and its buffers are freed.
+    poll_async: { name: "poll", parameters: ["usize", "usize", "i32"], result: "i32", nonblocking: true },
     // int *__errno_location(void) / int *__error(void)
     errno_location: { name: platform.errnoSymbol, parameters: [], result: "usize" },
   };

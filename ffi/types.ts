@@ -30,7 +30,7 @@ export interface Libc {
   getrlimit(resource: number, limits: Uint8Array): number;
   poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
   /** Deno only: poll on a worker thread. */
-  poll_async?: (fds: Uint8Array, nfds: number, timeoutMs: number) => Promise<number>;
+  poll_async?: (fds: number, nfds: number, timeoutMs: number) => Promise<number>;
   errno_location(): number;
   // macOS only.
   sysctlbyname?: (name: Uint8Array, oldp: Uint8Array, oldlenp: Uint8Array, newp: number, newlen: number) => number;

@@ -4,6 +4,7 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
+import { detach } from "../base/_detach.ts";
 import { platformError } from "../base/_platform_error.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -139,7 +140,7 @@ export class PsiTrigger implements Disposable {
     }
     timeoutMs += 0; // -0 becomes 0: FFI integers refuse -0
     const pollAsync = native.libc.poll_async;
-    if (pollAsync) return this.#poll(await pollAsync(this.#fds, 1, timeoutMs));
+    if (pollAsync) return this.#poll(await this.#pollOnThread(pollAsync, timeoutMs));
     // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
     if (this.fired()) return true;
     const worker = this.#worker();
@@ -153,6 +154,29 @@ export class PsiTrigger implements Disposable {
       };
       this.#waiters.add(done);
     });
+  }
+
+  /**
+   * Deno's poll on a worker thread, over a pollfd in native memory: the thread writes `revents`
+   * when poll returns, perhaps after this isolate ended (a Worker terminated, a test module done)
+   * and freed its buffers. Then the 8 bytes are left allocated rather than written after free.
+   */
+  async #pollOnThread(
+    pollAsync: (fds: number, nfds: number, timeoutMs: number) => Promise<number>,
+    timeoutMs: number,
+  ): Promise<number> {
+    const address = native.libc.malloc(8);
+    if (address === 0) throw platformError("malloc", "8 bytes for a pollfd");
+    const pollfd = new Uint8Array(native.wrap(address, 8));
+    pollfd.set(this.#fds);
+    try {
+      const result = await pollAsync(address, 1, timeoutMs);
+      this.#fds.set(pollfd.subarray(6, 8), 6); // revents
+      return result;
+    } finally {
+      detach(pollfd.buffer, address, 8);
+      native.libc.free(address);
+    }
   }
 
   #worker(): Worker | null {
