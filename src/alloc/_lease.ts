@@ -109,6 +109,11 @@ export class LeaseTable {
     };
   }
 
+  /** Whether a holder keeps memory in the block starting at `address`. */
+  holds(address: number): boolean {
+    return this.#byStart.has(address);
+  }
+
   /** The block starting at `address` was freed or moved by someone other than its holder. */
   freed(address: number, reason: string): void {
     const list = this.#byStart.get(address);

@@ -107,8 +107,11 @@ interface LiveBlock extends Block, ListedBlock {
 // WeakMap entry per block (see _stamp.ts).
 const BLOCKS = createStamp<LiveBlock>();
 
+// The record, while `buffer` is still the block's own: a same-size resize
+// wraps the block again, and the old buffer's stamp must not reach it.
 function blockOf(buffer: ArrayBufferLike): LiveBlock | undefined {
-  return BLOCKS.get(buffer);
+  const block = BLOCKS.get(buffer);
+  return block !== undefined && block.buffer === buffer ? block : undefined;
 }
 
 /**
@@ -289,12 +292,18 @@ export class SystemAllocator implements Allocator, Disposable {
       if ((this.#zero || block.mapped !== 0) && newSize > block.size) intrinsic.fill(fresh, 0, block.size);
       return fresh;
     }
-    if (block.mapped === 0 && block.align <= 16 && !this.#retained.fits(newSize, 16)) {
+    if (
+      block.mapped === 0 && block.align <= 16 && !this.#retained.fits(newSize, 16) &&
+      (this.#leases.leased === 0 || !this.#leases.holds(block.address))
+    ) {
       // realloc may grow in place and keeps malloc's 16-byte alignment; a block
       // that grows past mmapThreshold stays with it too, since glibc moves large
       // blocks with mremap (no copy, no fresh page faults for the old bytes).
       // (A retained extent that fits is better still: no fresh pages at all,
-      // so the general path below takes it.)
+      // so the general path below takes it.) Not for a leased block: realloc
+      // frees the old memory before its holders could be told and say whether
+      // a buffer of theirs was transferred away, so the general path below
+      // (tell them, then release only what no stolen buffer reaches) moves it.
       const address = native.heap.realloc(block.address, newSize);
       if (address === 0) {
         const error = platformError("realloc", `${newSize}`, "out-of-memory");

@@ -205,3 +205,27 @@ test("zero: true keeps a block's contents across resize and zero-fills only the 
     allocator.free(block);
   }
 });
+
+test("SystemAllocator: after a same-size resize the old view is released storage, and the block stays the new view's", () => {
+  const allocator = new SystemAllocator();
+  const old = allocator.alloc(64);
+  const fresh = allocator.resize(old, 64); // same place, same size: only the old view is detached
+  const address = addressOf(fresh);
+  // As after a resize that moved the block: freeing the old view is a double free, resizing it a use after free.
+  assert.throws(() => allocator.free(old), (e) => e instanceof AllocationError && e.category === "double-free");
+  assert.throws(
+    () => allocator.resize(old, 32),
+    (e) => e instanceof AllocationError && e.category === "use-after-free",
+  );
+  assert.equal(allocator.owns(old), false);
+  // Nothing above changed the live block: it is still the new view's, and its address is not handed out again.
+  assert.equal(fresh.length, 64);
+  assert.equal(allocator.owns(fresh), true);
+  assert.equal(allocator.stats().liveAllocations, 1);
+  const others = Array.from({ length: 64 }, () => allocator.alloc(64));
+  assert.equal(others.some((view) => addressOf(view) === address), false);
+  for (const view of others) allocator.free(view);
+  allocator.free(fresh);
+  assert.equal(allocator.stats().liveAllocations, 0);
+  allocator.dispose();
+});

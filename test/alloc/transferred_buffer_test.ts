@@ -42,6 +42,7 @@ const cases: Record<string, RegExp> = {
   "handle-after-steal": /handle: corruption\nheap aliased: false\n/,
   "debug-no-safety-resize": /resize: corruption\nresize again: corruption\nbacking live 1\n/,
   "patched-after-load": /internal views seen: 0\n/,
+  "system-leased-resize": /resize: ok\naliased: false 64\n/,
 };
 
 for (const [how, expected] of Object.entries(cases)) {
