@@ -1,8 +1,7 @@
 // What the allocators that give every block a native allocation of its own
 // share (SystemAllocator, and LockedBlocks behind LockedPageAllocator and
-// SecretAllocator): their list of live blocks, the empty views alloc(0)
-// hands out, and how messages name a block.
-import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
+// SecretAllocator): their list of live blocks and how messages name a block.
+import { describe, offsetOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 
 /** A block in its owner's list of live blocks. */
@@ -21,23 +20,6 @@ export function unlistBlock<B extends ListedBlock>(blocks: B[], block: B): void 
     last.index = block.index;
   }
   block.index = -1;
-}
-
-/** The empty views alloc(0) handed out: no memory behind them, and free and resize take them. */
-export class EmptyBlocks {
-  readonly #buffers = new WeakSet<ArrayBufferLike>();
-
-  /** A new empty view, remembered. */
-  view(): Uint8Array {
-    const view = new Uint8Array(0);
-    this.#buffers.add(bufferOf(view));
-    return view;
-  }
-
-  /** Whether `buffer` is one of those views' buffers. */
-  has(buffer: ArrayBufferLike): boolean {
-    return this.#buffers.has(buffer);
-  }
 }
 
 /** How messages name a block: "the 64-byte block at 0x7f...". */

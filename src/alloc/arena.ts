@@ -691,7 +691,7 @@ export class Arena implements Allocator, Disposable {
 
   /**
    * Returns every chunk to the backing; every view the arena handed out
-   * reads as length 0 and every later call throws "use-after-free". A second
+   * reads as length 0 and every later call but `owns` and `stats` throws "use-after-free". A second
    * call does nothing.
    * @throws {AllocationError} "unsupported" from an `onAlloc` observer told of a block another allocator is taking (see {@linkcode Arena.observe}).
    */

@@ -318,7 +318,7 @@ export class BuddyAllocator implements Allocator, Disposable {
 
   /**
    * Returns the memory to the backing; every view it handed out reads as
-   * length 0 and every later call throws "use-after-free". A second call
+   * length 0 and every later call but `owns` and `stats` throws "use-after-free". A second call
    * does nothing.
    */
   dispose(): void {

@@ -397,7 +397,7 @@ export class PoolAllocator implements Allocator, Disposable {
 
   /**
    * Returns every chunk to the backing; every view the pool handed out reads
-   * as length 0 and every later call throws "use-after-free". A second call
+   * as length 0 and every later call but `owns` and `stats` throws "use-after-free". A second call
    * does nothing.
    */
   dispose(): void {

@@ -296,7 +296,7 @@ export class StackAllocator implements Allocator, Disposable {
 
   /**
    * Returns the chunk to the backing; every view the stack handed out reads
-   * as length 0 and every later call throws "use-after-free". A second call
+   * as length 0 and every later call but `owns` and `stats` throws "use-after-free". A second call
    * does nothing.
    */
   dispose(): void {

@@ -13,8 +13,8 @@ import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { type Extent, RetainedExtents } from "./_retained_extents.ts";
 import { registerTrimmer } from "../base/_trimmers.ts";
-import { foreignBlockError, registerOwner } from "./_ownership.ts";
-import { describeBlock, EmptyBlocks, interiorError, type ListedBlock, unlistBlock } from "./_own_blocks.ts";
+import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
+import { describeBlock, interiorError, type ListedBlock, unlistBlock } from "./_own_blocks.ts";
 import { platformError } from "../base/_platform_error.ts";
 import {
   bufferOf,
@@ -150,7 +150,6 @@ export class SystemAllocator implements Allocator, Disposable {
   readonly #leases = new LeaseTable();
   readonly #ledger = new Ledger("system", "SystemAllocator");
   readonly #blocks: LiveBlock[] = [];
-  readonly #emptyBlocks = new EmptyBlocks();
   readonly #mmapThreshold: number;
   readonly #zero: boolean;
   readonly #retained: RetainedExtents;
@@ -205,7 +204,8 @@ export class SystemAllocator implements Allocator, Disposable {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
-    if (size === 0) return this.#emptyBlocks.view();
+    if (size === 0) return new Uint8Array(0);
+    if (size > native.maxViewBytes) return this.#fail(viewLimitError(size)); // before any memory is taken
     const block = this.#allocateBlock(size, alignment);
     if (block === null) return null;
     return this.#adopt(block);
@@ -232,7 +232,7 @@ export class SystemAllocator implements Allocator, Disposable {
     const buffer = bufferOf(view);
     const block = this.#own(buffer);
     if (block === undefined) {
-      if (this.#emptyBlocks.has(buffer)) return; // alloc(0)'s block: nothing to return
+      if (isEmptyView(view)) return; // an empty view holds nothing (alloc(0)'s): nothing to return
       throw this.#unknownBlock(view, "free");
     }
     if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
@@ -254,7 +254,7 @@ export class SystemAllocator implements Allocator, Disposable {
     const buffer = bufferOf(view);
     const block = this.#own(buffer);
     if (block === undefined) {
-      if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
+      if (isEmptyView(view)) return this.alloc(newSize); // size 0 is not a block: see Allocator
       throw this.#unknownBlock(view, "resize");
     }
     if (offsetOf(view) !== 0) throw interiorError(view, block, "resize");
@@ -264,7 +264,7 @@ export class SystemAllocator implements Allocator, Disposable {
     const reason = "SystemAllocator.resize() moved it";
     if (newSize === 0) {
       this.#release(buffer, block, reason);
-      return this.#emptyBlocks.view();
+      return new Uint8Array(0);
     }
     if (newSize === block.size) {
       // Same place, same size: only the old views are detached, as promised.
@@ -277,6 +277,12 @@ export class SystemAllocator implements Allocator, Disposable {
       return new Uint8Array(block.buffer);
     }
 
+    if (newSize > native.maxViewBytes) {
+      // Refused before anything changes: past here the old block is let go before the new one is viewed.
+      const error = viewLimitError(newSize);
+      this.#fail(error);
+      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${error.message}`);
+    }
     if (newSize <= block.capacity && 2 * newSize >= block.capacity) {
       // Within the memory it already has (a reused extent is larger than its
       // block), and not shrinking it below half: no libc call, no copy.
@@ -370,8 +376,8 @@ export class SystemAllocator implements Allocator, Disposable {
 
   /**
    * Frees every live block (its views read as length 0) and ends the
-   * allocator: every later call throws "use-after-free". A second call does
-   * nothing.
+   * allocator: every later call but `owns` (false) and `stats` (the final
+   * counters) throws "use-after-free". A second call does nothing.
    */
   dispose(): void {
     if (!this.#ledger.end("was disposed")) return;
@@ -527,4 +533,13 @@ export class SystemAllocator implements Allocator, Disposable {
     // Freed blocks' buffers are detached, so a detached view means its memory was released.
     return foreignBlockError(view, op, this, "SystemAllocator");
   }
+}
+
+/** A block larger than the runtime can view in one ArrayBuffer (4 GiB in Bun): refused before any native call. */
+function viewLimitError(size: number): AllocationError {
+  return new AllocationError(
+    "out-of-memory",
+    `the runtime cannot view ${size} bytes in one ArrayBuffer: it allows at most ${native.maxViewBytes} ` +
+      "bytes per ArrayBuffer (native.maxViewBytes)",
+  );
 }

@@ -116,6 +116,16 @@ export interface AllocatorStats {
  * The allocator interface. Blocks are `Uint8Array` views over native memory;
  * `free` and `resize` take any view whose first byte is the block's first byte.
  * Default alignment is 16; alignments are powers of two up to the page size.
+ *
+ * Size 0 is not a block: `alloc(0)` returns an empty view that holds no
+ * memory and no state. `free` accepts any empty view (once or many times:
+ * there is nothing to release twice), `resize` of one is `alloc(newSize)`
+ * with the default alignment (pass the alignment to `alloc` instead to keep
+ * a stricter one), `owns` says false, and the stats do not count it.
+ *
+ * After an allocator's `dispose()`, `owns` says false and `stats()` gives its
+ * final counters (so a report after teardown still works); every other call
+ * throws `AllocationError("use-after-free")`.
  * @example
  * ```ts
  * import { type Allocator, SystemAllocator } from "@memkit/memkit";

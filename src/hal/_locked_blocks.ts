@@ -20,8 +20,8 @@ import type { AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/
 import { AllocationError } from "../base/errors.ts";
 import { LeaseTable, registerLeases } from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
-import { foreignBlockError, registerOwner } from "../alloc/_ownership.ts";
-import { describeBlock, EmptyBlocks, interiorError, type ListedBlock, unlistBlock } from "../alloc/_own_blocks.ts";
+import { foreignBlockError, isEmptyView, registerOwner } from "../alloc/_ownership.ts";
+import { describeBlock, interiorError, type ListedBlock, unlistBlock } from "../alloc/_own_blocks.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { memlockError } from "./_memlock_limit.ts";
 
@@ -71,7 +71,6 @@ export class LockedBlocks {
   readonly #ledger: Ledger;
   readonly #leases = new LeaseTable();
   readonly #blocks: LiveBlock[] = [];
-  readonly #emptyBlocks = new EmptyBlocks();
   readonly #censusOwner: CensusOwner;
   #lockedBytes = 0;
   #lastError: AllocationError | null = null;
@@ -107,7 +106,7 @@ export class LockedBlocks {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
-    if (size === 0) return this.#emptyBlocks.view();
+    if (size === 0) return new Uint8Array(0);
     const block = this.#map(size, alignment);
     return block === null ? null : this.#adopt(block, null);
   }
@@ -123,7 +122,7 @@ export class LockedBlocks {
     const buffer = bufferOf(view);
     const block = this.#own(buffer);
     if (block === undefined) {
-      if (this.#emptyBlocks.has(buffer)) return;
+      if (isEmptyView(view)) return; // an empty view holds nothing (alloc(0)'s)
       throw foreignBlockError(view, "free", this.#facade, this.#config.name);
     }
     if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
@@ -145,7 +144,7 @@ export class LockedBlocks {
     const buffer = bufferOf(view);
     const block = this.#own(buffer);
     if (block === undefined) {
-      if (this.#emptyBlocks.has(buffer)) return this.alloc(newSize);
+      if (isEmptyView(view)) return this.alloc(newSize); // size 0 is not a block: see Allocator
       throw foreignBlockError(view, "resize", this.#facade, this.#config.name);
     }
     if (offsetOf(view) !== 0) throw interiorError(view, block, "resize");
@@ -155,7 +154,7 @@ export class LockedBlocks {
     const reason = `${this.#config.name}.resize() moved it`;
     if (newSize === 0) {
       this.#release(block, reason);
-      return this.#emptyBlocks.view();
+      return new Uint8Array(0);
     }
     // Unfenced blocks start at their first page: one that keeps its page count stays where it is. A fenced
     // block ends at its upper guard page, so any other size starts elsewhere and moves.

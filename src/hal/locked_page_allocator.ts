@@ -150,7 +150,7 @@ export class LockedPageAllocator implements Allocator, Disposable {
 
   /**
    * Unmaps every live block (its views read as length 0) and ends the
-   * allocator: every later call throws "use-after-free". A second call does nothing.
+   * allocator: every later call but `owns` and `stats` throws "use-after-free". A second call does nothing.
    */
   dispose(): void {
     this.#blocks.dispose();

@@ -132,7 +132,7 @@ export class SecretAllocator implements Allocator, Disposable {
   /**
    * Wipes and unmaps every live block (its views read as length 0; one whose
    * buffer was transferred away is wiped and stays mapped) and ends
-   * the allocator: every later call throws "use-after-free". A second call does nothing.
+   * the allocator: every later call but `owns` and `stats` throws "use-after-free". A second call does nothing.
    */
   dispose(): void {
     this.#blocks.dispose();

@@ -213,6 +213,20 @@ for (const subject of SUBJECTS) {
       counts("after resize(alloc(8), 0)");
       a.free(r);
       counts("after freeing the view resize(v, 0) returned");
+      // Size 0 is not a block, alike in every allocator: an empty view holds nothing to release twice, or to
+      // own, whoever made it, and resizing one allocates anew.
+      a.free(r);
+      a.free(new Uint8Array(0));
+      a.free(new DataView(new ArrayBuffer(0)));
+      assert.equal(a.owns(z), false, "owns(alloc(0))");
+      counts("after freeing empty views again and foreign ones");
+      for (const empty of [z, new Uint8Array(0)]) {
+        const grown = a.resize(empty, 24);
+        assert.equal(grown.length, 24, "resize(empty view, 24)");
+        assert.ok(a.owns(grown));
+        a.free(grown);
+      }
+      counts("after resizing empty views to 24 and freeing those");
     });
   });
 

@@ -150,7 +150,10 @@ test("real LXCFS-style /proc/meminfo (MemTotal: 0 bind-mounted in the child's na
     assert.equal(inBox.status.limitBytes, 512 * MiB);
     assert.equal(inBox.status.limitFile, `${group}/memory.limit_in_bytes`);
     assert.ok(inBox.status.availableBytes > 256 * MiB, `available ${inBox.status.availableBytes}`);
-    assert.ok(inBox.level <= PressureLevel.Low, `level ${inBox.level}`);
+    // The headroom decides the band; PSI (under cgroup v1 the whole machine's stalls, which other processes
+    // make) may only raise the level.
+    assert.ok(pressureLevel({ ...inBox.status, psi: null }) <= PressureLevel.Low, JSON.stringify(inBox));
+    assert.ok(inBox.level >= pressureLevel({ ...inBox.status, psi: null }), JSON.stringify(inBox));
   } finally {
     if (group !== null) await removeGroups([group]);
     rmSync(dir, { recursive: true, force: true });

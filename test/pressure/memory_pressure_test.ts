@@ -306,7 +306,9 @@ test("real pressure: a child under a 256 MiB memory cgroup sees the level rise a
     assert.equal(seen.source, "linux-cgroup-v1");
     assert.equal(seen.limit, 256 << 20);
     assert.ok(seen.maxLevel >= PressureLevel.Medium, JSON.stringify(seen));
-    assert.ok(seen.finalLevel <= PressureLevel.Low, JSON.stringify(seen));
+    // Back to Low once the memory is free, unless PSI holds it higher: under cgroup v1 the stalls are the
+    // whole machine's, which other processes make (the level then rightly stays where PSI puts it).
+    assert.ok(seen.finalLevel <= Math.max(PressureLevel.Low, seen.psiLevel), JSON.stringify(seen));
   } finally {
     rmdirSync(group);
   }
