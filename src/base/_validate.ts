@@ -169,7 +169,13 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   // A failed typeCheck is about the kind of value, whatever the value is.
   const numeric = typeof current === "number" && !(issue as { params?: { type?: boolean } }).params?.type;
   if (issue.code === "invalid_value") {
-    message = `must be one of ${issue.values!.map((v) => JSON.stringify(v)).join(", ")}`;
+    // One of a set: a value of another type than the set's is a TypeError (a number for a name), a number
+    // outside a set of numbers a RangeError.
+    const values = issue.values!;
+    const text = `Cannot ${op} as ${name} must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}: ` +
+      `current value is ${describe(current)}`;
+    const outOfRange = typeof current === "number" && values.every((v) => typeof v === "number");
+    throw outOfRange ? new RangeError(text, { cause: result.error }) : new TypeError(text, { cause: result.error });
   } else if (issue.code === "invalid_type") {
     if (issue.expected === "nonoptional") {
       // A required option the object does not have (an accessor or a Proxy may still answer a read of it).
@@ -177,8 +183,9 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
     }
     const expected = issue.expected === "int" ? "number" : issue.expected;
     if (numeric && expected === "number") {
-      // NaN, Infinity or a fraction where an integer was wanted: the type was right.
-      throw new RangeError(`Cannot ${op} as ${name} must be an integer: current value is ${describe(current)}`, {
+      // NaN, Infinity, or a fraction where an integer was wanted: the type was right.
+      const wanted = issue.expected === "int" ? "an integer" : "a finite number";
+      throw new RangeError(`Cannot ${op} as ${name} must be ${wanted}: current value is ${describe(current)}`, {
         cause: result.error,
       });
     }

@@ -115,7 +115,7 @@ export function resolveThresholds(
  * @param thresholds Where the levels begin (defaults as documented).
  * @returns The level, from PressureLevel.None to PressureLevel.Critical.
  * @throws {TypeError} For a status without numbers, or mistyped thresholds.
- * @throws {RangeError} For thresholds out of range or out of order.
+ * @throws {RangeError} For a status with NaN, infinite or negative figures, or thresholds out of range or out of order.
  *
  * @example
  * ```ts
@@ -138,6 +138,14 @@ function checkNumber(value: unknown, name: string): asserts value is number {
   if (typeof value !== "number") {
     throw new TypeError(
       `Cannot compute the pressure level as 'status.${name}' must be a number: current value is ${describe(value)}`,
+    );
+  }
+  // NaN would read as no pressure, a negative count as full pressure: neither is a reading.
+  if (!(value >= 0 && value < Infinity)) {
+    throw new RangeError(
+      `Cannot compute the pressure level as 'status.${name}' must be a finite number from 0: current value is ${
+        describe(value)
+      }`,
     );
   }
 }

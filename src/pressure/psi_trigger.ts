@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { native } from "../../ffi/native.ts";
 import { detach } from "../base/_detach.ts";
 import { platformError } from "../base/_platform_error.ts";
@@ -20,7 +21,11 @@ import { AllocationError } from "../base/errors.ts";
  * ```
  */
 export interface PsiTriggerOptions {
-  /** The PSI file. @default {"/proc/pressure/memory"} */
+  /**
+   * The PSI file: `/proc/pressure/<resource>` or a cgroup v2 group's
+   * `<resource>.pressure` (resource `memory`, `cpu`, `io` or `irq`); no other
+   * file is written to. @default {"/proc/pressure/memory"}
+   */
   path?: string;
   /** `some`: any task stalled; `full`: all tasks stalled at once. @default {"some"} */
   kind?: "some" | "full";
@@ -33,8 +38,13 @@ export interface PsiTriggerOptions {
   windowUs?: number;
 }
 
+// What PSI files are called (the path option's check): a trigger is written into the file, so any other file,
+// or a name a NUL would cut short, is refused before anything is opened.
 const OptionsSchema = z.object({
-  path: z.string().min(1, "must not be empty").optional(),
+  path: z.string().regex(
+    /^\/proc\/pressure\/(memory|cpu|io|irq)$|^\/[^\0]*\/(memory|cpu|io|irq)\.pressure$/,
+    "must name a PSI file: /proc/pressure/<memory|cpu|io|irq> or a cgroup's <memory|cpu|io|irq>.pressure",
+  ).optional(),
   kind: z.enum(["some", "full"]).optional(),
   stallUs: z.number().int("must be an integer").min(1, "must be at least 1").max(10_000_000, "must be at most 10 s")
     .optional(),
@@ -44,6 +54,8 @@ const OptionsSchema = z.object({
 
 const POLLPRI = 2;
 const POLLERR = 8;
+/** The longest single poll of a Deno wait (see #pollOnThread). */
+const POLL_SLICE_MS = 100;
 
 // Only open() constructs a trigger.
 const OPEN_KEY: unique symbol = Symbol("PsiTrigger.open");
@@ -74,6 +86,8 @@ export class PsiTrigger implements Disposable {
   /** The PSI file watched. */
   readonly path: string;
   #closed = false;
+  // Bun: an event the Worker's poll took while no wait was pending, kept for the next fired() or wait().
+  #latched = false;
   #waiter: Worker | null | undefined = undefined;
   readonly #waiters = new Set<(fired: boolean) => void>();
 
@@ -88,8 +102,8 @@ export class PsiTrigger implements Disposable {
 
   /**
    * Creates a trigger.
-   * @throws {TypeError} / {RangeError} For bad options.
-   * @throws {AllocationError} "unsupported" off Linux; "platform" when the kernel refuses (ENOENT without PSI, EINVAL for a window the process may not use, EPERM / EACCES without permission), naming the errno.
+   * @throws {TypeError} / {RangeError} For bad options (a `path` not named as a PSI file is a TypeError).
+   * @throws {AllocationError} "unsupported" off Linux; "platform" when the kernel refuses (ENOENT without PSI, EINVAL for a window the process may not use, EPERM / EACCES without permission), naming the errno, or when the file at `path` does not read as a PSI file (nothing is written to it then).
    */
   static open(options?: PsiTriggerOptions): PsiTrigger {
     if (options === undefined) options = {};
@@ -110,6 +124,19 @@ export class PsiTrigger implements Disposable {
     const c = native.platform;
     const fd = native.libc.open(new TextEncoder().encode(`${path}\0`), c.O_RDWR | c.O_NONBLOCK | c.O_CLOEXEC);
     if (fd < 0) throw platformError("open", describe(path));
+    // A file named like a PSI file may still be another (a cgroup path under /tmp): it must read as one.
+    let contents = "";
+    try {
+      contents = readFileSync(path, "utf8");
+    } catch { /* unreadable: refused below */ }
+    if (!/^some avg10=/.test(contents)) {
+      native.libc.close(fd);
+      throw new AllocationError(
+        "platform",
+        `Cannot open a PSI trigger as ${describe(path)} is not a PSI file (it does not read "some avg10=..."): ` +
+          "nothing was written to it",
+      );
+    }
     // The kernel replaces the last byte with NUL: write the terminator too.
     const text = new TextEncoder().encode(`${kind} ${stall} ${window}\0`);
     if (native.libc.write(fd, text, text.length) < 0) {
@@ -120,14 +147,25 @@ export class PsiTrigger implements Disposable {
     return new PsiTrigger(OPEN_KEY, fd, path);
   }
 
-  /** Whether the trigger fired since the last check, without waiting. */
+  /**
+   * Whether the trigger fired since the last check, without waiting.
+   * @throws {AllocationError} "use-after-free" after `close()`.
+   */
   fired(): boolean {
-    return this.#poll(native.libc.poll(this.#fds, 1, 0));
+    const result = native.libc.poll(this.#fds, 1, 0);
+    if (this.#latched && !this.#closed) {
+      this.#latched = false;
+      return true;
+    }
+    return this.#poll(result);
   }
 
   /**
-   * Waits up to `timeoutMs` for the trigger.
+   * Waits up to `timeoutMs` for the trigger. `close()` ends a pending wait
+   * with false (in Deno within 100 ms: the poll on the other thread runs in
+   * slices of at most that, so a closed trigger holds no thread longer).
    * @returns Whether it fired.
+   * @throws {AllocationError} "use-after-free" when the trigger is closed already.
    */
   async wait(timeoutMs: number): Promise<boolean> {
     if (typeof timeoutMs !== "number") {
@@ -138,9 +176,13 @@ export class PsiTrigger implements Disposable {
         `Cannot wait as 'timeoutMs' must be an integer from 0 to 3600000: current value is ${describe(timeoutMs)}`,
       );
     }
+    if (this.#closed) throw new AllocationError("use-after-free", "Cannot wait on a closed PSI trigger");
     timeoutMs += 0; // -0 becomes 0: FFI integers refuse -0
     const pollAsync = native.libc.poll_async;
-    if (pollAsync) return this.#poll(await this.#pollOnThread(pollAsync, timeoutMs));
+    if (pollAsync) {
+      const result = await this.#pollOnThread(pollAsync, timeoutMs);
+      return result === null ? false : this.#poll(result);
+    }
     // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
     if (this.fired()) return true;
     const worker = this.#worker();
@@ -160,19 +202,29 @@ export class PsiTrigger implements Disposable {
    * Deno's poll on a worker thread, over a pollfd in native memory: the thread writes `revents`
    * when poll returns, perhaps after this isolate ended (a Worker terminated, a test module done)
    * and freed its buffers. Then the 8 bytes are left allocated rather than written after free.
+   * The wait is polled in slices of at most POLL_SLICE_MS: a blocked poll is not woken when its
+   * descriptor is closed, and a slice that ends lets close() end the wait (null) and hands the
+   * runtime's blocking thread back to other work (file reads queue behind pending polls).
    */
   async #pollOnThread(
     pollAsync: (fds: number, nfds: number, timeoutMs: number) => Promise<number>,
     timeoutMs: number,
-  ): Promise<number> {
+  ): Promise<number | null> {
     const address = native.libc.malloc(8);
     if (address === 0) throw platformError("malloc", "8 bytes for a pollfd");
     const pollfd = new Uint8Array(native.wrap(address, 8));
     pollfd.set(this.#fds);
+    const until = Date.now() + timeoutMs;
     try {
-      const result = await pollAsync(address, 1, timeoutMs);
-      this.#fds.set(pollfd.subarray(6, 8), 6); // revents
-      return result;
+      for (;;) {
+        const slice = Math.max(0, Math.min(POLL_SLICE_MS, until - Date.now()));
+        const result = await pollAsync(address, 1, slice);
+        if (this.#closed) return null;
+        if (result !== 0 || Date.now() >= until) {
+          this.#fds.set(pollfd.subarray(6, 8), 6); // revents
+          return result;
+        }
+      }
     } finally {
       detach(pollfd.buffer, address, 8);
       native.libc.free(address);
@@ -185,7 +237,10 @@ export class PsiTrigger implements Disposable {
       const worker = new Worker(new URL("./_psi_worker.ts", import.meta.url), { type: "module" });
       (worker as unknown as { unref?: () => void }).unref?.();
       worker.onmessage = (event: MessageEvent<string>) => {
-        for (const done of [...this.#waiters]) done(event.data === "fired");
+        const fired = event.data === "fired";
+        // The Worker's poll took the kernel's one event: with no wait pending, keep it for fired()/wait().
+        if (fired && this.#waiters.size === 0) this.#latched = true;
+        for (const done of [...this.#waiters]) done(fired);
       };
       worker.onerror = () => {
         // The Worker could not start or poll: later waits check every 50 ms instead.
@@ -209,7 +264,7 @@ export class PsiTrigger implements Disposable {
     return true;
   }
 
-  /** Closes the trigger; a second call does nothing. */
+  /** Closes the trigger, ending pending waits with false; a second call does nothing. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
@@ -199,6 +200,19 @@ test("pressureLevel maps availability to the design's bands, and PSI only raises
   assert.throws(() => pressureLevel(status(0.5), { low: 2 }), RangeError);
   assert.throws(() => pressureLevel(status(0.5), { low: "high" as unknown as number }), TypeError);
   assert.throws(() => pressureLevel(null as unknown as MemoryStatus), TypeError);
+  // NaN read as no pressure, a negative or zero-size machine as Critical: not readings, RangeErrors.
+  const bad: [string, Partial<MemoryStatus>][] = [
+    ["availableBytes NaN", { availableBytes: NaN }],
+    ["availableBytes -1", { availableBytes: -1 }],
+    ["totalBytes NaN", { totalBytes: NaN }],
+    ["totalBytes -1", { totalBytes: -1 }],
+    ["totalBytes Infinity", { totalBytes: Infinity }],
+    ["limitBytes NaN", { limitBytes: NaN }],
+    ["limitBytes -1", { limitBytes: -1 }],
+    ["psi.some10 NaN", { psi: { some10: NaN, some60: 0, full10: 0, full60: 0 } }],
+    ["psi.full10 -1", { psi: { some10: 0, some60: 0, full10: -1, full60: 0 } }],
+  ];
+  for (const [what, change] of bad) assert.throws(() => pressureLevel({ ...status(0.5), ...change }), RangeError, what);
 });
 
 test("PressureMonitor rises at once, falls one level per `hysteresis` lower readings, and notifies", async () => {
@@ -353,18 +367,26 @@ test("macOS: the kernel's pressure verdict raises the level (warn → Medium, cr
   assert.equal(pressureLevel({ ...base, psi: kernelLevelAsPsi(4) }), PressureLevel.Critical);
 });
 
+// The machine's memory stall so far (µs, /proc/pressure/memory's "some total"): a trigger of 150 ms fires only
+// once that grew by as much, which other processes may make happen while a test runs.
+function stalledUs(): number {
+  return Number(/^some .*total=(\d+)$/m.exec(readFileSync("/proc/pressure/memory", "utf8"))![1]);
+}
+
 test("PsiTrigger: a 2 s window opens, a 1 s window is refused with EINVAL without CAP_SYS_RESOURCE", async () => {
   let trigger: PsiTrigger;
+  let stalledBefore = 0;
   try {
     trigger = PsiTrigger.open({ windowUs: 2_000_000 });
+    stalledBefore = stalledUs();
   } catch (error) {
     // Kernels before 6.5 (or without PSI) refuse unprivileged triggers: that is handled, not a crash.
     assert.ok(error instanceof AllocationError && error.category === "platform", String(error));
     console.log(`skipped: no PSI trigger on this kernel (${error.message})`);
     return;
   }
-  assert.equal(trigger.fired(), false);
-  assert.equal(await trigger.wait(60), false);
+  const fired = [trigger.fired(), await trigger.wait(60)];
+  if (fired.includes(true)) assert.ok(stalledUs() - stalledBefore >= 150_000, `fired ${fired} without a stall`);
   trigger.close();
   trigger.close();
   assert.throws(() => trigger.fired(), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
@@ -375,12 +397,60 @@ test("PsiTrigger: a 2 s window opens, a 1 s window is refused with EINVAL withou
     assert.match(error.message, /EINVAL/);
   }
   assert.throws(
-    () => PsiTrigger.open({ path: "/nonexistent/psi" }),
+    () => PsiTrigger.open({ path: "/nonexistent/memory.pressure" }),
     (e: unknown) => e instanceof AllocationError && /ENOENT/.test(e.message),
   );
   assert.throws(() => PsiTrigger.open({ windowUs: 100 }), RangeError);
   assert.throws(() => PsiTrigger.open({ kind: "half" as "some" }), TypeError);
+  assert.throws(() => PsiTrigger.open({ kind: 1 as unknown as "some" }), TypeError);
   assert.throws(() => PsiTrigger.open({ stallUs: 3_000_000, windowUs: 2_000_000 }), RangeError);
+});
+
+test("PsiTrigger writes its trigger only into a PSI file: other paths are refused and left as they were", (t) => {
+  const dir = mkdtempSync(`${tmpdir()}/memkit-psi-`);
+  try {
+    // Named like a cgroup's PSI file, but a regular file: opened, read, refused, closed, never written.
+    const lookalike = `${dir}/memory.pressure`;
+    writeFileSync(lookalike, "important user data\n");
+    const regular = `${dir}/data`;
+    writeFileSync(regular, "important user data\n");
+    for (const path of ["/dev/null", "/dev/zero", regular, "/proc/self/status", "/proc/pressure/memory\0x", ""]) {
+      assert.throws(() => PsiTrigger.open({ path }), TypeError, JSON.stringify(path));
+    }
+    if (process.platform !== "linux") return void t.skip?.("PSI is Linux's");
+    assert.throws(
+      () => PsiTrigger.open({ path: lookalike }),
+      (e: unknown) => e instanceof AllocationError && e.category === "platform" && /not a PSI file/.test(e.message),
+    );
+    assert.equal(readFileSync(lookalike, "utf8"), "important user data\n");
+    assert.equal(readFileSync(regular, "utf8"), "important user data\n");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("PsiTrigger: close() ends a pending wait with false, and a closed trigger's wait rejects", async (t) => {
+  let trigger: PsiTrigger;
+  try {
+    trigger = PsiTrigger.open({ kind: "full", stallUs: 2_000_000, windowUs: 2_000_000 });
+  } catch (error) {
+    return void t.skip?.(`no PSI trigger here: ${(error as Error).message}`);
+  }
+  // Before, in Deno, the wait held its thread, and the process, until its full minute was up.
+  const waiting = trigger.wait(60_000);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  trigger.close();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    waiting,
+    new Promise((resolve) => timer = setTimeout(() => resolve("still waiting 10 s after close()"), 10_000)),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, false);
+  await assert.rejects(
+    trigger.wait(10),
+    (e: unknown) => e instanceof AllocationError && e.category === "use-after-free",
+  );
 });
 
 test("PressureMonitor with psiTrigger waits on the trigger while started and releases it on stop", async () => {
