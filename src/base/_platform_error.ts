@@ -2,28 +2,43 @@
 import { native } from "../../ffi/native.ts";
 import { AllocationError, type AllocationErrorCategory } from "./errors.ts";
 
-const LINUX_ERRNO: Record<number, string> = {
+// 1 to 34 are the same on Linux and macOS (both from early Unix); the rest differ.
+const COMMON_ERRNO: Record<number, string> = {
   1: "EPERM (operation not permitted)",
   2: "ENOENT (no such file or directory)",
+  4: "EINTR (interrupted system call)",
+  5: "EIO (input/output error)",
   9: "EBADF (bad file descriptor)",
-  11: "EAGAIN (resource temporarily unavailable)",
   12: "ENOMEM (out of memory)",
   13: "EACCES (permission denied)",
   14: "EFAULT (bad address)",
   16: "EBUSY (device or resource busy)",
+  17: "EEXIST (file exists)",
   19: "ENODEV (no such device)",
+  20: "ENOTDIR (not a directory)",
   21: "EISDIR (is a directory)",
   22: "EINVAL (invalid argument)",
   23: "ENFILE (too many open files in system)",
   24: "EMFILE (too many open files)",
   27: "EFBIG (file too large)",
+  28: "ENOSPC (no space left on device)",
+  30: "EROFS (read-only file system)",
+};
+
+const LINUX_ERRNO: Record<number, string> = {
+  ...COMMON_ERRNO,
+  11: "EAGAIN (resource temporarily unavailable)",
+  36: "ENAMETOOLONG (file name too long)",
+  40: "ELOOP (too many levels of symbolic links)",
   75: "EOVERFLOW (value too large)",
 };
 
 const DARWIN_ERRNO: Record<number, string> = {
-  ...LINUX_ERRNO,
+  ...COMMON_ERRNO,
   11: "EDEADLK (resource deadlock avoided)",
   35: "EAGAIN (resource temporarily unavailable)",
+  62: "ELOOP (too many levels of symbolic links)",
+  63: "ENAMETOOLONG (file name too long)",
   84: "EOVERFLOW (value too large)",
 };
 

@@ -86,7 +86,10 @@ export function resolveThresholds(
   thresholds: PressureThresholds | undefined,
   op: string,
 ): Required<PressureThresholds> {
-  const t = parseOptions(ThresholdsSchema, thresholds ?? {}, op);
+  if (thresholds !== undefined && (typeof thresholds !== "object" || thresholds === null)) {
+    throw new TypeError(`Cannot ${op} as 'thresholds' must be an object: current value is ${describe(thresholds)}`);
+  }
+  const t = parseOptions(ThresholdsSchema, thresholds, op);
   const resolved = {
     low: t.low ?? 0.5,
     medium: t.medium ?? 0.25,

@@ -200,6 +200,8 @@ test("pressureLevel maps availability to the design's bands, and PSI only raises
   assert.throws(() => pressureLevel(status(0.5), { low: 2 }), RangeError);
   assert.throws(() => pressureLevel(status(0.5), { low: "high" as unknown as number }), TypeError);
   assert.throws(() => pressureLevel(null as unknown as MemoryStatus), TypeError);
+  assert.throws(() => pressureLevel(status(0.5), null as unknown as undefined), /'thresholds' must be an object/);
+  assert.throws(() => new PressureMonitor({ thresholds: null as unknown as undefined }), TypeError);
   // NaN read as no pressure, a negative or zero-size machine as Critical: not readings, RangeErrors.
   const bad: [string, Partial<MemoryStatus>][] = [
     ["availableBytes NaN", { availableBytes: NaN }],
@@ -423,6 +425,10 @@ test("PsiTrigger writes its trigger only into a PSI file: other paths are refuse
       (e: unknown) => e instanceof AllocationError && e.category === "platform" && /not a PSI file/.test(e.message),
     );
     assert.equal(readFileSync(lookalike, "utf8"), "important user data\n");
+    assert.throws(
+      () => PsiTrigger.open({ path: `/${"a".repeat(5000)}/memory.pressure` }),
+      (e: unknown) => e instanceof AllocationError && e.category === "platform" && /ENAMETOOLONG/.test(e.message),
+    );
     assert.equal(readFileSync(regular, "utf8"), "important user data\n");
   } finally {
     rmSync(dir, { recursive: true, force: true });
