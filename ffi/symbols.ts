@@ -81,6 +81,8 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
     open: { parameters: ["buffer", "i32"], result: "i32" },
     // int close(int fd)
     close: { parameters: ["i32"], result: "i32" },
+    // ssize_t read(int fd, void *buf, size_t count)
+    read: { parameters: ["i32", "buffer", "usize"], result: "i64" },
     // ssize_t write(int fd, const void *buf, size_t count)
     write: { parameters: ["i32", "buffer", "usize"], result: "i64" },
     // int ftruncate(int fd, off_t length)

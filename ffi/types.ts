@@ -23,6 +23,7 @@ export interface Libc {
   sysconf(name: number): number;
   open(path: Uint8Array, flags: number): number;
   close(fd: number): number;
+  read(fd: number, buffer: Uint8Array, count: number): number;
   write(fd: number, buffer: Uint8Array, count: number): number;
   ftruncate(fd: number, length: number): number;
   lseek(fd: number, offset: number, whence: number): number;

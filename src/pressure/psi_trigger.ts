@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { native } from "../../ffi/native.ts";
 import { detach } from "../base/_detach.ts";
 import { platformError } from "../base/_platform_error.ts";
@@ -124,12 +123,13 @@ export class PsiTrigger implements Disposable {
     const c = native.platform;
     const fd = native.libc.open(new TextEncoder().encode(`${path}\0`), c.O_RDWR | c.O_NONBLOCK | c.O_CLOEXEC);
     if (fd < 0) throw platformError("open", describe(path));
-    // A file named like a PSI file may still be another (a cgroup path under /tmp): it must read as one.
-    let contents = "";
-    try {
-      contents = readFileSync(path, "utf8");
-    } catch { /* unreadable: refused below */ }
-    if (!/^some avg10=/.test(contents)) {
+    // A file named like a PSI file may still be another (a cgroup path under /tmp): it must read as one. Read
+    // through the descriptor (the file checked is the file written; no read permission asked of the runtime);
+    // O_NONBLOCK keeps a FIFO from blocking.
+    const head = new Uint8Array(16);
+    const count = native.libc.read(fd, head, head.length);
+    const contents = count > 0 ? new TextDecoder().decode(head.subarray(0, count)) : "";
+    if (!contents.startsWith("some avg10=")) {
       native.libc.close(fd);
       throw new AllocationError(
         "platform",
