@@ -10,22 +10,32 @@ import { Arena } from "../../mod.ts";
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A promise and its resolve: the tasks below take turns by these, not by timers (a loaded machine reorders those). */
+function turn(): { done: Promise<void>; give: () => void } {
+  let give!: () => void;
+  const done = new Promise<void>((resolve) => give = resolve);
+  return { done, give };
+}
+
 test("Arena: two async tasks' scopes on one arena: the first-opened scope's end ends the later one too", async () => {
   const arena = new Arena({ capacity: 1 << 16 });
   try {
     let seen = -1;
+    const firstOpened = turn(), secondOpened = turn();
     const first = (async () => {
       using _scope = arena.scope();
       const view = arena.alloc(64);
-      await tick(5); // ends first
+      firstOpened.give();
+      await secondOpened.done; // ends first, once the second task's scope is open
       return view.length;
     })();
     const second = (async () => {
-      await tick(0); // opens its scope after the first task's
+      await firstOpened.done; // opens its scope after the first task's
       using _scope = arena.scope();
       const view = arena.alloc(64);
       assert.equal(arena.stats().scopeDepth, 2);
-      await tick(30); // the first task's scope ends meanwhile
+      secondOpened.give();
+      await first; // the first task's scope ends meanwhile
       seen = arena.stats().scopeDepth;
       return view.length;
     })();

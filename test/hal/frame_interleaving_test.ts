@@ -7,25 +7,31 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryInterface } from "../../mod.ts";
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+/** A promise and its resolve: the tasks below take turns by these, not by timers (a loaded machine reorders those). */
+function turn(): { done: Promise<void>; give: () => void } {
+  let give!: () => void;
+  const done = new Promise<void>((resolve) => give = resolve);
+  return { done, give };
+}
 
 test("two async tasks with a frame each: the earlier frame's end ends the later one too", async () => {
   using memory = new MemoryInterface({ pressure: false });
   let laterScratch: Uint8Array | null = null;
   let laterSawAfterEarlierEnded = -1;
-  let earlierEnded = false;
+  const earlierOpened = turn(), laterOpened = turn();
   const earlier = (async () => {
     using _frame = memory.frame();
     memory.allocateTyped(64, "temporary");
-    await tick(); // the later task opens its frame meanwhile, on top of this one
-    await tick();
-  })().then(() => (earlierEnded = true));
+    earlierOpened.give();
+    await laterOpened.done; // the later task opens its frame meanwhile, on top of this one
+  })();
   const later = (async () => {
-    await tick(); // opens after the earlier task's frame
+    await earlierOpened.done; // opens after the earlier task's frame
     using _frame = memory.frame();
     laterScratch = memory.allocateTyped(64, "temporary").bytes;
     laterScratch.fill(7);
-    while (!earlierEnded) await tick(); // still inside its own frame
+    laterOpened.give();
+    await earlier; // still inside its own frame
     laterSawAfterEarlierEnded = laterScratch.length;
   })();
   await Promise.all([earlier, later]);
