@@ -85,6 +85,10 @@ export class PsiTrigger implements Disposable {
   /** The PSI file watched. */
   readonly path: string;
   #closed = false;
+  // Polls that may still be running on another thread (Deno's slices, Bun's Worker): the descriptor is
+  // closed only once none is, so no poll ever runs on a number a later open() got.
+  #inFlight = 0;
+  #fdClosed = false;
   // Bun: an event the Worker's poll took while no wait was pending, kept for the next fired() or wait().
   #latched = false;
   #waiter: Worker | null | undefined = undefined;
@@ -126,10 +130,11 @@ export class PsiTrigger implements Disposable {
     // A file named like a PSI file may still be another (a cgroup path under /tmp): it must read as one. Read
     // through the descriptor (the file checked is the file written; no read permission asked of the runtime);
     // O_NONBLOCK keeps a FIFO from blocking.
+    // A regular file holding a copy of PSI text has a size; procfs and cgroupfs report none (an error or 0).
     const head = new Uint8Array(16);
     const count = native.libc.read(fd, head, head.length);
     const contents = count > 0 ? new TextDecoder().decode(head.subarray(0, count)) : "";
-    if (!contents.startsWith("some avg10=")) {
+    if (!contents.startsWith("some avg10=") || native.libc.lseek(fd, 0, c.SEEK_END) > 0) {
       native.libc.close(fd);
       throw new AllocationError(
         "platform",
@@ -164,6 +169,11 @@ export class PsiTrigger implements Disposable {
    * Waits up to `timeoutMs` for the trigger. `close()` ends a pending wait
    * with false (in Deno within 100 ms: the poll on the other thread runs in
    * slices of at most that, so a closed trigger holds no thread longer).
+   * In Deno each pending wait keeps one of the runtime's blocking threads
+   * busy, the threads its file system calls use too: with 32 or more waits
+   * pending at once, an async file read waited about 0.1 s per 32 (measured
+   * up to 256 waits on this project's machine). Share one trigger's wait
+   * among tasks rather than waiting many times.
    * @returns Whether it fired.
    * @throws {AllocationError} "use-after-free" when the trigger is closed already.
    */
@@ -181,7 +191,8 @@ export class PsiTrigger implements Disposable {
     const pollAsync = native.libc.poll_async;
     if (pollAsync) {
       const result = await this.#pollOnThread(pollAsync, timeoutMs);
-      return result === null ? false : this.#poll(result);
+      // Closed meanwhile (a few microtasks may pass after the last slice): the wait ends with false.
+      return result === null || this.#closed ? false : this.#poll(result);
     }
     // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
     if (this.fired()) return true;
@@ -218,8 +229,17 @@ export class PsiTrigger implements Disposable {
     try {
       for (;;) {
         const slice = Math.max(0, Math.min(POLL_SLICE_MS, until - Date.now()));
-        const result = await pollAsync(address, 1, slice);
-        if (this.#closed) return null;
+        this.#inFlight++;
+        let result: number;
+        try {
+          result = await pollAsync(address, 1, slice);
+        } finally {
+          this.#inFlight--;
+        }
+        if (this.#closed) {
+          this.#closeFd();
+          return null;
+        }
         if (result !== 0 || Date.now() >= until) {
           this.#fds.set(pollfd.subarray(6, 8), 6); // revents
           return result;
@@ -242,6 +262,13 @@ export class PsiTrigger implements Disposable {
         if (fired && this.#waiters.size === 0) this.#latched = true;
         for (const done of [...this.#waiters]) done(fired);
       };
+      // The Worker's blocking poll may outlive terminate() for up to its 1 s slice: the descriptor is
+      // closed when the Worker has ended (see #inFlight).
+      this.#inFlight++;
+      worker.addEventListener("close", () => {
+        this.#inFlight--;
+        this.#closeFd();
+      });
       worker.onerror = () => {
         // The Worker could not start or poll: later waits check every 50 ms instead.
         worker.terminate();
@@ -270,6 +297,13 @@ export class PsiTrigger implements Disposable {
     this.#closed = true;
     this.#waiter?.terminate();
     for (const done of [...this.#waiters]) done(false);
+    this.#closeFd();
+  }
+
+  // Closes the descriptor once the trigger is closed and no poll on it may still run.
+  #closeFd(): void {
+    if (!this.#closed || this.#inFlight !== 0 || this.#fdClosed) return;
+    this.#fdClosed = true;
     native.libc.close(this.#fd);
   }
 

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -416,6 +426,14 @@ test("PsiTrigger writes its trigger only into a PSI file: other paths are refuse
     writeFileSync(lookalike, "important user data\n");
     const regular = `${dir}/data`;
     writeFileSync(regular, "important user data\n");
+    // A regular file holding a copy of PSI text, a FIFO (a read would block) and /dev/zero (a read would never
+    // end), each behind a PSI file's name.
+    mkdirSync(`${dir}/copy`);
+    writeFileSync(`${dir}/copy/memory.pressure`, "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nuser data\n");
+    mkdirSync(`${dir}/fifo`);
+    const fifo = spawnSync("mkfifo", [`${dir}/fifo/cpu.pressure`]);
+    mkdirSync(`${dir}/zero`);
+    symlinkSync("/dev/zero", `${dir}/zero/io.pressure`);
     for (const path of ["/dev/null", "/dev/zero", regular, "/proc/self/status", "/proc/pressure/memory\0x", ""]) {
       assert.throws(() => PsiTrigger.open({ path }), TypeError, JSON.stringify(path));
     }
@@ -425,6 +443,16 @@ test("PsiTrigger writes its trigger only into a PSI file: other paths are refuse
       (e: unknown) => e instanceof AllocationError && e.category === "platform" && /not a PSI file/.test(e.message),
     );
     assert.equal(readFileSync(lookalike, "utf8"), "important user data\n");
+    const lookalikes = [`${dir}/copy/memory.pressure`, `${dir}/zero/io.pressure`];
+    if (fifo.status === 0) lookalikes.push(`${dir}/fifo/cpu.pressure`);
+    for (const path of lookalikes) {
+      assert.throws(
+        () => PsiTrigger.open({ path }),
+        (e: unknown) => e instanceof AllocationError && e.category === "platform" && /not a PSI file/.test(e.message),
+        path,
+      );
+    }
+    assert.match(readFileSync(`${dir}/copy/memory.pressure`, "utf8"), /^some avg10=0\.00 .*\nuser data\n$/);
     assert.throws(
       () => PsiTrigger.open({ path: `/${"a".repeat(5000)}/memory.pressure` }),
       (e: unknown) => e instanceof AllocationError && e.category === "platform" && /ENAMETOOLONG/.test(e.message),
@@ -457,6 +485,37 @@ test("PsiTrigger: close() ends a pending wait with false, and a closed trigger's
     trigger.wait(10),
     (e: unknown) => e instanceof AllocationError && e.category === "use-after-free",
   );
+});
+
+test("PsiTrigger: close() gives the descriptor back once no poll on it runs (none on a number reused later)", async (t) => {
+  // (By number: another test's trigger may still be giving its own descriptor back meanwhile.)
+  const psiDescriptors = () =>
+    new Set(
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === "/proc/pressure/memory";
+        } catch {
+          return false;
+        }
+      }),
+    );
+  const before = psiDescriptors();
+  let triggers: PsiTrigger[];
+  try {
+    triggers = Array.from({ length: 4 }, () => PsiTrigger.open({ kind: "full", stallUs: 2_000_000 }));
+  } catch (error) {
+    return void t.skip?.(`no PSI trigger here: ${(error as Error).message}`);
+  }
+  const ours = [...psiDescriptors()].filter((fd) => !before.has(fd));
+  assert.equal(ours.length, 4);
+  const stillOpen = () => ours.filter((fd) => psiDescriptors().has(fd)).length;
+  const waits = triggers.map((trigger) => trigger.wait(60_000));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  for (const trigger of triggers) trigger.close();
+  assert.deepEqual(await Promise.all(waits), [false, false, false, false]);
+  // Deno: after the slices in flight return; Bun: once each trigger's polling Worker has ended.
+  for (let i = 0; i < 200 && stillOpen() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(stillOpen(), 0);
 });
 
 test("PressureMonitor with psiTrigger waits on the trigger while started and releases it on stop", async () => {
