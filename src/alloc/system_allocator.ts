@@ -279,9 +279,8 @@ export class SystemAllocator implements Allocator, Disposable {
 
     if (newSize > native.maxViewBytes) {
       // Refused before anything changes: past here the old block is let go before the new one is viewed.
-      const error = viewLimitError(newSize);
-      this.#fail(error);
-      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${error.message}`);
+      this.#fail(viewLimitError(newSize));
+      throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
     }
     if (newSize <= block.capacity && 2 * newSize >= block.capacity) {
       // Within the memory it already has (a reused extent is larger than its

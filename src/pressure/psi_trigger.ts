@@ -127,10 +127,10 @@ export class PsiTrigger implements Disposable {
     const c = native.platform;
     const fd = native.libc.open(new TextEncoder().encode(`${path}\0`), c.O_RDWR | c.O_NONBLOCK | c.O_CLOEXEC);
     if (fd < 0) throw platformError("open", describe(path));
-    // A file named like a PSI file may still be another (a cgroup path under /tmp): it must read as one. Read
-    // through the descriptor (the file checked is the file written; no read permission asked of the runtime);
-    // O_NONBLOCK keeps a FIFO from blocking.
-    // A regular file holding a copy of PSI text has a size; procfs and cgroupfs report none (an error or 0).
+    // A file named like a PSI file may still be another (a cgroup path under /tmp): it must read as one and,
+    // unlike a regular file holding a copy of PSI text, have no size (procfs and cgroupfs report an error or 0).
+    // Read through the descriptor: the file checked is the file written, and the runtime is asked for no read
+    // permission; O_NONBLOCK keeps a FIFO from blocking.
     const head = new Uint8Array(16);
     const count = native.libc.read(fd, head, head.length);
     const contents = count > 0 ? new TextDecoder().decode(head.subarray(0, count)) : "";
@@ -138,8 +138,8 @@ export class PsiTrigger implements Disposable {
       native.libc.close(fd);
       throw new AllocationError(
         "platform",
-        `Cannot open a PSI trigger as ${describe(path)} is not a PSI file (it does not read "some avg10=..."): ` +
-          "nothing was written to it",
+        `Cannot open a PSI trigger as ${describe(path)} is not a PSI file (one reads "some avg10=..." and has ` +
+          "no size): nothing was written to it",
       );
     }
     // The kernel replaces the last byte with NUL: write the terminator too.
@@ -157,12 +157,11 @@ export class PsiTrigger implements Disposable {
    * @throws {AllocationError} "use-after-free" after `close()`.
    */
   fired(): boolean {
-    const result = native.libc.poll(this.#fds, 1, 0);
     if (this.#latched && !this.#closed) {
       this.#latched = false;
       return true;
     }
-    return this.#poll(result);
+    return this.#poll(native.libc.poll(this.#fds, 1, 0));
   }
 
   /**
@@ -192,8 +191,8 @@ export class PsiTrigger implements Disposable {
     const pollAsync = native.libc.poll_async;
     if (pollAsync) {
       const result = await this.#pollOnThread(pollAsync, timeoutMs);
-      // Closed meanwhile (a few microtasks may pass after the last slice): the wait ends with false.
-      return result === null || this.#closed ? false : this.#poll(result);
+      // Closed meanwhile (also in the few microtasks after the last slice): the wait ends with false.
+      return this.#closed ? false : this.#poll(result);
     }
     // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
     if (this.fired()) return true;
@@ -215,13 +214,13 @@ export class PsiTrigger implements Disposable {
    * when poll returns, perhaps after this isolate ended (a Worker terminated, a test module done)
    * and freed its buffers. Then the 8 bytes are left allocated rather than written after free.
    * The wait is polled in slices of at most POLL_SLICE_MS: a blocked poll is not woken when its
-   * descriptor is closed, and a slice that ends lets close() end the wait (null) and hands the
+   * descriptor is closed, and a slice that ends lets close() end the wait and hands the
    * runtime's blocking thread back to other work (file reads queue behind pending polls).
    */
   async #pollOnThread(
     pollAsync: (fds: number, nfds: number, timeoutMs: number) => Promise<number>,
     timeoutMs: number,
-  ): Promise<number | null> {
+  ): Promise<number> {
     const address = native.libc.malloc(8);
     if (address === 0) throw platformError("malloc", "8 bytes for a pollfd");
     const pollfd = new Uint8Array(native.wrap(address, 8));
@@ -238,8 +237,8 @@ export class PsiTrigger implements Disposable {
           this.#inFlight--;
         }
         if (this.#closed) {
-          this.#closeFd();
-          return null;
+          this.#closeFd(); // the last poll on it has returned
+          return result;
         }
         if (result !== 0 || Date.now() >= until) {
           this.#fds.set(pollfd.subarray(6, 8), 6); // revents

@@ -10,31 +10,25 @@ import { Arena } from "../../mod.ts";
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A promise and its resolve: the tasks below take turns by these, not by timers (a loaded machine reorders those). */
-function turn(): { done: Promise<void>; give: () => void } {
-  let give!: () => void;
-  const done = new Promise<void>((resolve) => give = resolve);
-  return { done, give };
-}
-
 test("Arena: two async tasks' scopes on one arena: the first-opened scope's end ends the later one too", async () => {
   const arena = new Arena({ capacity: 1 << 16 });
   try {
     let seen = -1;
-    const firstOpened = turn(), secondOpened = turn();
+    // The tasks take turns by promises, not timers (a loaded machine fires timers out of order).
+    const firstOpened = Promise.withResolvers<void>(), secondOpened = Promise.withResolvers<void>();
     const first = (async () => {
       using _scope = arena.scope();
       const view = arena.alloc(64);
-      firstOpened.give();
-      await secondOpened.done; // ends first, once the second task's scope is open
+      firstOpened.resolve();
+      await secondOpened.promise; // ends first, once the second task's scope is open
       return view.length;
     })();
     const second = (async () => {
-      await firstOpened.done; // opens its scope after the first task's
+      await firstOpened.promise; // opens its scope after the first task's
       using _scope = arena.scope();
       const view = arena.alloc(64);
       assert.equal(arena.stats().scopeDepth, 2);
-      secondOpened.give();
+      secondOpened.resolve();
       await first; // the first task's scope ends meanwhile
       seen = arena.stats().scopeDepth;
       return view.length;

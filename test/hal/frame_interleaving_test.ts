@@ -7,30 +7,24 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryInterface } from "../../mod.ts";
 
-/** A promise and its resolve: the tasks below take turns by these, not by timers (a loaded machine reorders those). */
-function turn(): { done: Promise<void>; give: () => void } {
-  let give!: () => void;
-  const done = new Promise<void>((resolve) => give = resolve);
-  return { done, give };
-}
-
 test("two async tasks with a frame each: the earlier frame's end ends the later one too", async () => {
   using memory = new MemoryInterface({ pressure: false });
   let laterScratch: Uint8Array | null = null;
   let laterSawAfterEarlierEnded = -1;
-  const earlierOpened = turn(), laterOpened = turn();
+  // The tasks take turns by promises, not timers (a loaded machine fires timers out of order).
+  const earlierOpened = Promise.withResolvers<void>(), laterOpened = Promise.withResolvers<void>();
   const earlier = (async () => {
     using _frame = memory.frame();
     memory.allocateTyped(64, "temporary");
-    earlierOpened.give();
-    await laterOpened.done; // the later task opens its frame meanwhile, on top of this one
+    earlierOpened.resolve();
+    await laterOpened.promise; // the later task opens its frame meanwhile, on top of this one
   })();
   const later = (async () => {
-    await earlierOpened.done; // opens after the earlier task's frame
+    await earlierOpened.promise; // opens after the earlier task's frame
     using _frame = memory.frame();
     laterScratch = memory.allocateTyped(64, "temporary").bytes;
     laterScratch.fill(7);
-    laterOpened.give();
+    laterOpened.resolve();
     await earlier; // still inside its own frame
     laterSawAfterEarlierEnded = laterScratch.length;
   })();
