@@ -4,10 +4,10 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import { detach } from "../base/_detach.ts";
 import { platformError } from "../base/_platform_error.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { type PollClient, psiPoller } from "./_psi_poller.ts";
 
 /**
  * Options of {@linkcode PsiTrigger.open}.
@@ -53,8 +53,6 @@ const OptionsSchema = z.object({
 
 const POLLPRI = 2;
 const POLLERR = 8;
-/** The longest single poll of a Deno wait (see #pollOnThread). */
-const POLL_SLICE_MS = 100;
 
 // Only open() constructs a trigger.
 const OPEN_KEY: unique symbol = Symbol("PsiTrigger.open");
@@ -62,7 +60,8 @@ const OPEN_KEY: unique symbol = Symbol("PsiTrigger.open");
 /**
  * A PSI trigger (Linux 5.2+): the kernel marks it when memory stalls reach
  * `stallUs` within `windowUs`. `fired()` checks without waiting; `wait()`
- * waits on another thread: Deno's non-blocking FFI `poll` (the pending wait
+ * waits on another thread, where one `poll` serves every pending wait of
+ * the thread that asked: Deno's non-blocking FFI `poll` (a pending wait
  * keeps the process alive until it ends), or in Bun a Worker making the
  * blocking `poll` (unref'd, so it does not). Close it (or `using`) when done.
  *
@@ -85,19 +84,28 @@ export class PsiTrigger implements Disposable {
   /** The PSI file watched. */
   readonly path: string;
   #closed = false;
-  // Polls that may still be running on another thread (Deno's slices, Bun's Worker): the descriptor is
-  // closed only once none is, so no poll ever runs on a number a later open() got.
-  #inFlight = 0;
+  // Whether the poller may still poll the descriptor: it is closed only once not (a later open() may get
+  // the same number, and a poll on it would take that trigger's event).
+  #polled = false;
   #fdClosed = false;
-  // Bun: an event the Worker's poll took while no wait was pending, kept for the next fired() or wait().
+  // An event the poller took while no wait was pending, kept for the next fired() or wait().
   #latched = false;
-  #waiter: Worker | null | undefined = undefined;
-  readonly #waiters = new Set<(fired: boolean) => void>();
+  readonly #waiters = new Set<Waiter>();
+  readonly #client: PollClient = {
+    fd: 0,
+    polled: (revents) => this.#polledEvent(revents),
+    lost: (error) => this.#pollLost(error),
+    released: () => {
+      this.#polled = false;
+      this.#closeFd();
+    },
+  };
 
   private constructor(key: symbol, fd: number, path: string) {
     // Private in TypeScript, and in JavaScript too: only open() has the key.
     if (key !== OPEN_KEY) throw new TypeError("Cannot construct a PsiTrigger directly: use PsiTrigger.open(options)");
     this.#fd = fd;
+    (this.#client as { fd: number }).fd = fd;
     this.path = path;
     this.#view.setInt32(0, fd, true);
     this.#view.setInt16(4, POLLPRI, true);
@@ -165,17 +173,18 @@ export class PsiTrigger implements Disposable {
   }
 
   /**
-   * Waits up to `timeoutMs` for the trigger. `close()` ends a pending wait
-   * with false (in Deno within 100 ms: the poll on the other thread runs in
-   * slices of at most that, so a closed trigger holds no thread longer).
-   * In Deno each pending wait keeps one of the runtime's blocking threads
-   * busy, the threads its file system calls use too: an async file read
-   * took 2 ms with 32 waits pending, 0.3 s with 64, 0.7 s with 128 and 1.1 s
-   * with 256, and the waits themselves ran up to 0.7 s late (measured on
-   * this project's 2-core machine). Share one trigger's wait among tasks
-   * rather than waiting many times.
+   * Waits up to `timeoutMs` for the trigger: true at once when it fired
+   * since the last check, else when it fires. Every pending wait of this
+   * thread (on any trigger) is served by one `poll` on one other thread,
+   * in slices of at most 100 ms, so a wait holds no thread of its own (in
+   * Deno, the runtime's blocking threads stay free for its file system
+   * calls); each wait on a trigger hears its event; a wait begun while a
+   * slice runs joins at the next one (its event is kept by the kernel
+   * meanwhile, so it is at most 100 ms late, never lost). `close()` ends
+   * pending waits with false.
    * @returns Whether it fired.
-   * @throws {AllocationError} "use-after-free" when the trigger is closed already.
+   * @throws {AllocationError} "use-after-free" when the trigger is closed already; "platform" when the
+   *   PSI source went away (its cgroup was removed: POLLERR) or the poll failed.
    */
   async wait(timeoutMs: number): Promise<boolean> {
     if (typeof timeoutMs !== "number") {
@@ -187,122 +196,75 @@ export class PsiTrigger implements Disposable {
       );
     }
     if (this.#closed) throw new AllocationError("use-after-free", "Cannot wait on a closed PSI trigger");
-    timeoutMs += 0; // -0 becomes 0: FFI integers refuse -0
-    const pollAsync = native.libc.poll_async;
-    if (pollAsync) {
-      const result = await this.#pollOnThread(pollAsync, timeoutMs);
-      // Closed meanwhile (also in the few microtasks after the last slice): the wait ends with false.
-      return this.#closed ? false : this.#poll(result);
-    }
-    // Bun: a Worker makes the blocking poll and reports; it does not keep the process alive.
     if (this.fired()) return true;
-    const worker = this.#worker();
-    if (worker === null) return await this.#checkEvery50ms(timeoutMs);
-    return await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => done(false), timeoutMs);
-      const done = (fired: boolean) => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        resolve(fired);
+    if (timeoutMs === 0) return false;
+    if (!psiPoller.available) return await this.#checkEvery50ms(timeoutMs);
+    return await new Promise<boolean>((resolve, reject) => {
+      const waiter: Waiter = {
+        settle: (fired, error) => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          if (this.#waiters.size === 0) psiPoller.unwatch(this.#client);
+          if (error === undefined) resolve(fired);
+          else reject(error);
+        },
+        until: Date.now() + timeoutMs,
       };
-      this.#waiters.add(done);
+      const timer = setTimeout(() => waiter.settle(false), timeoutMs);
+      this.#waiters.add(waiter);
+      this.#polled = true;
+      psiPoller.watch(this.#client);
     });
   }
 
-  /**
-   * Deno's poll on a worker thread, over a pollfd in native memory: the thread writes `revents`
-   * when poll returns, perhaps after this isolate ended (a Worker terminated, a test module done)
-   * and freed its buffers. Then the 8 bytes are left allocated rather than written after free.
-   * The wait is polled in slices of at most POLL_SLICE_MS: a blocked poll is not woken when its
-   * descriptor is closed, and a slice that ends lets close() end the wait and hands the
-   * runtime's blocking thread back to other work (file reads queue behind pending polls).
-   */
-  async #pollOnThread(
-    pollAsync: (fds: number, nfds: number, timeoutMs: number) => Promise<number>,
-    timeoutMs: number,
-  ): Promise<number> {
-    const address = native.libc.malloc(8);
-    if (address === 0) throw platformError("malloc", "8 bytes for a pollfd");
-    const pollfd = new Uint8Array(native.wrap(address, 8));
-    pollfd.set(this.#fds);
-    const until = Date.now() + timeoutMs;
-    try {
-      for (;;) {
-        const slice = Math.max(0, Math.min(POLL_SLICE_MS, until - Date.now()));
-        this.#inFlight++;
-        let result: number;
-        try {
-          result = await pollAsync(address, 1, slice);
-        } finally {
-          this.#inFlight--;
-        }
-        if (this.#closed) {
-          this.#closeFd(); // the last poll on it has returned
-          return result;
-        }
-        if (result !== 0 || Date.now() >= until) {
-          this.#fds.set(pollfd.subarray(6, 8), 6); // revents
-          return result;
-        }
-      }
-    } finally {
-      detach(pollfd.buffer, address, 8);
-      native.libc.free(address);
+  // The poller saw an event: every pending wait hears it; with none pending it is kept for the next check.
+  #polledEvent(revents: number): void {
+    if (this.#closed) return;
+    const error = revents & POLLERR
+      ? new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`)
+      : undefined;
+    if (this.#waiters.size === 0) {
+      if (error === undefined && (revents & POLLPRI) !== 0) this.#latched = true;
+      return;
     }
+    for (const waiter of [...this.#waiters]) waiter.settle(true, error);
   }
 
-  #worker(): Worker | null {
-    if (this.#waiter !== undefined) return this.#waiter;
-    try {
-      const worker = new Worker(new URL("./_psi_worker.ts", import.meta.url), { type: "module" });
-      (worker as unknown as { unref?: () => void }).unref?.();
-      worker.onmessage = (event: MessageEvent<string>) => {
-        const fired = event.data === "fired";
-        // The Worker's poll took the kernel's one event: with no wait pending, keep it for fired()/wait().
-        if (fired && this.#waiters.size === 0) this.#latched = true;
-        for (const done of [...this.#waiters]) done(fired);
-      };
-      // The Worker's blocking poll may outlive terminate() for up to its 1 s slice: the descriptor is
-      // closed when the Worker has ended (see #inFlight).
-      this.#inFlight++;
-      worker.addEventListener("close", () => {
-        this.#inFlight--;
-        this.#closeFd();
-      });
-      worker.onerror = () => {
-        // The Worker could not start or poll: later waits check every 50 ms instead.
-        worker.terminate();
-        this.#waiter = null;
-      };
-      worker.postMessage({ fd: this.#fd });
-      this.#waiter = worker;
-    } catch {
-      this.#waiter = null;
+  // The poller stopped polling for us: with an error, the waits reject; without, they check on a timer.
+  #pollLost(error: Error | null): void {
+    for (const waiter of [...this.#waiters]) {
+      if (error !== null) waiter.settle(false, error);
+      else {
+        this.#waiters.delete(waiter);
+        this.#checkEvery50ms(Math.max(0, waiter.until - Date.now())).then(
+          (fired) => waiter.settle(fired),
+          (e) => waiter.settle(false, e),
+        );
+      }
     }
-    return this.#waiter;
   }
 
   async #checkEvery50ms(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (!this.fired()) {
+    while (!this.#closed && !this.fired()) {
       if (Date.now() >= until) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(0, until - Date.now()))));
     }
-    return true;
+    return !this.#closed;
   }
 
   /** Closes the trigger, ending pending waits with false; a second call does nothing. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#waiter?.terminate();
-    for (const done of [...this.#waiters]) done(false);
+    for (const waiter of [...this.#waiters]) waiter.settle(false);
+    psiPoller.unwatch(this.#client); // released (then the descriptor closes) once no poll includes it
     this.#closeFd();
   }
 
   // Closes the descriptor once the trigger is closed and no poll on it may still run.
   #closeFd(): void {
-    if (!this.#closed || this.#inFlight !== 0 || this.#fdClosed) return;
+    if (!this.#closed || this.#polled || this.#fdClosed) return;
     this.#fdClosed = true;
     native.libc.close(this.#fd);
   }
@@ -321,4 +283,12 @@ export class PsiTrigger implements Disposable {
     }
     return result > 0 && (revents & POLLPRI) !== 0;
   }
+}
+
+/** A pending wait. */
+interface Waiter {
+  /** Ends the wait (removing it first): `fired`, or rejected with `error`. */
+  settle(fired: boolean, error?: Error): void;
+  /** When it times out (Date.now() ms). */
+  until: number;
 }

@@ -518,6 +518,67 @@ test("PsiTrigger: close() gives the descriptor back once no poll on it runs (non
   assert.equal(stillOpen(), 0);
 });
 
+// Threads of this process (the runtime's blocking threads and Workers are threads too).
+const threadCount = () => readdirSync("/proc/self/task").length;
+
+test("PsiTrigger: every pending wait of a thread is served by one poll (the thread count does not grow with them)", async (t) => {
+  let triggers: PsiTrigger[];
+  try {
+    // Fire only when every task stalls for the whole window: never during a test.
+    triggers = Array.from({ length: 25 }, () => PsiTrigger.open({ kind: "full", stallUs: 2_000_000 }));
+  } catch (error) {
+    return void t.skip?.(`no PSI trigger here: ${(error as Error).message}`);
+  }
+  try {
+    // One wait first, so the polling thread (Deno's blocking thread, Bun's Worker) exists before counting.
+    const first = triggers[0].wait(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = threadCount();
+    // Before, each wait held a thread of its own: 24 more waits made 24 to 40 more threads.
+    const rest = triggers.slice(1).map((trigger) => trigger.wait(60_000));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // several 100 ms slices
+    const after = threadCount();
+    assert.ok(after - before <= 3, `${before} threads with one wait pending, ${after} with 25`);
+    for (const trigger of triggers) trigger.close();
+    assert.deepEqual(await Promise.all([first, ...rest]), Array(25).fill(false));
+  } finally {
+    for (const trigger of triggers) trigger.close();
+  }
+});
+
+test('PsiTrigger: a PSI source that goes away (its cgroup removed) rejects every pending wait with "platform"', async (t) => {
+  // A cgroup of our own on the cgroup2 mount (needs permission to make one there).
+  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+    .map((line) => line.split(" "))
+    .find((fields) => fields[fields.indexOf("-") + 1] === "cgroup2")?.[4];
+  const dir = `${mount}/memkit-psi-${process.pid}`;
+  try {
+    if (mount === undefined) throw new Error("no cgroup2 mount");
+    mkdirSync(dir);
+  } catch (error) {
+    return void t.skip?.(`cannot make a cgroup here: ${(error as Error).message}`);
+  }
+  let trigger: PsiTrigger;
+  try {
+    trigger = PsiTrigger.open({ path: `${dir}/memory.pressure`, kind: "full", stallUs: 2_000_000 });
+  } catch (error) {
+    rmdirSync(dir);
+    return void t.skip?.(`no PSI trigger on a cgroup here: ${(error as Error).message}`);
+  }
+  // Before, Bun's waits said false and Deno's rejected; now both runtimes reject each of them.
+  const waits = [trigger.wait(60_000), trigger.wait(60_000), trigger.wait(60_000)];
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  rmdirSync(dir);
+  for (const wait of waits) {
+    await assert.rejects(
+      wait,
+      (e: unknown) => e instanceof AllocationError && e.category === "platform" && /went away/.test(e.message),
+    );
+  }
+  assert.throws(() => trigger.fired(), (e: unknown) => e instanceof AllocationError && e.category === "platform");
+  trigger.close();
+});
+
 test("PressureMonitor with psiTrigger waits on the trigger while started and releases it on stop", async () => {
   let reads = 0;
   const monitor = new PressureMonitor({ intervalMs: 50, psiTrigger: true, read: () => (reads++, status(0.9)) });
