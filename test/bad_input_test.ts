@@ -204,6 +204,8 @@ const ROWS: Row[] = [
     expect: "mismatched-allocator",
   },
   { name: "system.free of an arena block", act: (c) => c.allocator.free(c.arenaBlock), expect: "mismatched-allocator" },
+  // A callback would never run and the scope would stay open: refused before one opens.
+  { name: "arena.scope(callback)", act: (c) => any(c.arena).scope(() => {}), expect: TypeError },
   { name: "arena.free after its scope ended", act: (c) => c.arena.free(c.released), expect: "double-free" },
   { name: "arena.resize after its scope ended", act: (c) => c.arena.resize(c.released, 8), expect: "use-after-free" },
   { name: "arena.resize to NaN", act: (c) => c.arena.resize(c.arenaBlock, NaN), expect: RangeError },

@@ -281,6 +281,10 @@ test("Deno without --allow-ffi or /proc access: addressOf and readMemoryStatus s
   assert.deepEqual(ffiRead.addressOf, { ok: true });
   assert.equal(ffiRead.memoryStatus.category, "unsupported");
   assert.match(ffiRead.memoryStatus.message, /Deno denied reading \/proc .*--allow-all \(-A\)/);
+  // A MemoryBudget reads the real limit the same way: its refusal also names the way around it.
+  assert.equal(ffiRead.budget.category, "unsupported");
+  assert.match(ffiRead.budget.message, /--allow-all \(-A\); or give the budget its total: .*physicalBytes/);
+  assert.deepEqual(ffiRead.budgetOfItsOwn, { ok: true });
   assert.deepEqual(run("--allow-all").memoryStatus, { ok: true });
 });
 

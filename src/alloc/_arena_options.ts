@@ -56,8 +56,8 @@ export function parseArenaOptions(options: ArenaOptions): ArenaSettings {
   const maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
   if (capacity > maxCapacity) {
     throw new RangeError(
-      `Cannot create Arena as 'capacity' (${capacity} bytes in whole pages) must not exceed 'maxCapacity': ` +
-        `current value is ${maxCapacity}`,
+      `Cannot create Arena as 'maxCapacity' must be at least 'capacity' rounded up to whole pages (${capacity} ` +
+        `bytes): current value is ${maxCapacity}`,
     );
   }
   return {

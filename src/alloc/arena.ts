@@ -26,6 +26,7 @@ import {
   lengthOf,
   MAX_BLOCK_SIZE,
   offsetOf,
+  refuseArguments,
 } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -581,6 +582,7 @@ export class Arena implements Allocator, Disposable {
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   scope(): ArenaScope {
+    refuseArguments(arguments.length, "open a scope", "`using _scope = arena.scope();` ends it with its block");
     this.#ledger.guard("open a scope");
     const handle: ScopeHandle = new ScopeHandle(
       this.#scopes.length + 1,

@@ -62,7 +62,10 @@ export interface ArenaOptions {
   growth?: ArenaGrowth;
   /** Default alignment when a call gives none. @default {"natural"} */
   alignment?: ArenaAlignment;
-  /** Upper bound on the bytes held in chunks; beyond it allocation fails with "limit-exceeded". @default {2 ** 47} */
+  /**
+   * Upper bound on the bytes held in chunks (whole pages, so at least `capacity` rounded up to them); beyond it
+   * allocation fails with "limit-exceeded". @default {2 ** 47}
+   */
   maxCapacity?: number;
   /**
    * Where chunks come from. `null`: the first chunk comes from the system and

@@ -608,6 +608,29 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   }
 
   /**
+   * The elements copied out into a JavaScript array (numbers, tuples or
+   * records), like `[...array]` in one step.
+   * @throws {AllocationError} "use-after-free" after `free()`.
+   *
+   * @example
+   * ```ts
+   * import { DynamicArray, struct } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using points = new DynamicArray(struct({ x: "f32", y: "f32" }));
+   * points.push({ x: 1, y: 2 });
+   * assert.deepEqual(points.toArray(), [{ x: 1, y: 2 }]);
+   * ```
+   */
+  toArray(): T[] {
+    const s = this.#store.use("copy out");
+    const length = this.#store.next;
+    const out = new Array<T>(length);
+    for (let i = 0; i < length; i++) out[i] = this.#read(s, i);
+    return out;
+  }
+
+  /**
    * The elements in order. Each step checks the storage: an iteration that
    * outlives it stops with `AllocationError("use-after-free")`.
    *

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { describe, parseOptions, z } from "../base/_validate.ts";
+import { describe, parseOptions, refuseArguments, z } from "../base/_validate.ts";
 import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
@@ -400,6 +400,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   hold(): SharedArrayHold {
+    refuseArguments(arguments.length, "hold the lock", "`using _writing = array.hold();` gives it back with its block");
     const header = this.#header;
     const epoch = header.hold();
     try {

@@ -59,6 +59,18 @@ export function intrinsicConstructorOf(
   return { ctor, bytesPerElement: (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT };
 }
 
+/**
+ * Refuses arguments to a method that takes none and returns a Disposable (`frame()`, `scope()`, `hold()`): a
+ * callback passed to it would never run and what it opened would stay open.
+ */
+export function refuseArguments(count: number, op: string, usage: string): void {
+  if (count === 0) return;
+  throw new TypeError(
+    `Cannot ${op} with ${count === 1 ? "an argument" : `${count} arguments`}: it takes none (a callback is not ` +
+      `run) and returns a Disposable that ends it: ${usage}`,
+  );
+}
+
 /** A byte count: a safe integer from `min` (default 0) to `max`. */
 export function checkSize(value: unknown, op: string, name = "size", max = MAX_BLOCK_SIZE, min = 0): number {
   if (typeof value !== "number") {

@@ -5,6 +5,7 @@
  * @module
  */
 import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 import { readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import { PressureMonitor } from "../pressure/pressure_monitor.ts";
@@ -160,7 +161,17 @@ interface ReclaimerEntry {
 
 /** The memory the process may use: its cgroup limit when one binds, else physical memory. */
 function realLimit(): number {
-  const status = readMemoryStatus();
+  let status;
+  try {
+    status = readMemoryStatus();
+  } catch (error) {
+    if (!(error instanceof AllocationError)) throw error;
+    throw new AllocationError(
+      error.category,
+      `${error.message}; or give the budget its total: new MemoryBudget({ physicalBytes })`,
+      { cause: error, call: error.call, errno: error.errno },
+    );
+  }
   return status.limitBytes !== null && status.limitBytes < status.totalBytes ? status.limitBytes : status.totalBytes;
 }
 

@@ -308,6 +308,12 @@ export async function readGpuBuffer(
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
   }
+  if (target === undefined) {
+    throw new TypeError(
+      `Cannot ${op} without a target: pass the typed array, memkit block or DynamicArray the bytes go into as ` +
+        "the third argument (readGpuBuffer(gpu, buffer, target, { offset }))",
+    );
+  }
   const offset = checkOffset(options?.offset ?? 0, op, "offset", 4);
   const size = intrinsic.typedArrayByteLength(sourceBytes(target, op, "target").bytes);
   if (size % 4 !== 0) {

@@ -19,7 +19,7 @@ import type { DefragReport, Handle } from "../alloc/free_list_types.ts";
 import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import type { StackAllocator, StackMarker } from "../alloc/stack_allocator.ts";
 import type { SystemAllocator } from "../alloc/system_allocator.ts";
-import { bufferOf, checkView, describe, isDetached } from "../base/_validate.ts";
+import { bufferOf, checkView, describe, isDetached, refuseArguments } from "../base/_validate.ts";
 import type { Allocator, AllocatorKind, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { addressOf } from "../base/native_info.ts";
@@ -201,6 +201,7 @@ class OwnedArena extends OwnedDumpable implements InterfaceArena {
    * allocation the interface made after it opened, or end one of the interface's frames begun inside it.
    */
   scope(): ArenaScope {
+    refuseArguments(arguments.length, "open a scope", "`using _scope = arena.scope();` ends it with its block");
     const arena = realOf(this) as unknown as Arena;
     const owner = ownerOf(this);
     const scope = arena.scope();

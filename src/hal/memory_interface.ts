@@ -11,7 +11,7 @@ import { type Arena, carveBlock, carvedSerial } from "../alloc/arena.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
 import { type PoolAllocator, takeBlock, takenSlot } from "../alloc/pool_allocator.ts";
-import { describe, MAX_BLOCK_SIZE } from "../base/_validate.ts";
+import { describe, MAX_BLOCK_SIZE, refuseArguments } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
@@ -470,6 +470,7 @@ export class MemoryInterface implements Disposable {
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   frame(): Disposable {
+    refuseArguments(arguments.length, "open a frame", "`using _frame = memory.frame();` ends it with its block");
     this.beginFrame();
     const own = this.#backings.frame; // the scope's identity: ending frames by count could end an outer one
     return {

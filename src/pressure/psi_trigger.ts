@@ -195,7 +195,12 @@ export class PsiTrigger implements Disposable {
         `Cannot wait as 'timeoutMs' must be an integer from 0 to 3600000: current value is ${describe(timeoutMs)}`,
       );
     }
-    if (this.#closed) throw new AllocationError("use-after-free", "Cannot wait on a closed PSI trigger");
+    if (this.#closed) {
+      throw new AllocationError(
+        "use-after-free",
+        "Cannot wait on a closed PSI trigger (closed by close() or by the end of its `using` scope)",
+      );
+    }
     if (this.fired()) return true;
     if (timeoutMs === 0) return false;
     if (!psiPoller.available) return await this.#checkEvery50ms(timeoutMs);
@@ -275,7 +280,12 @@ export class PsiTrigger implements Disposable {
   }
 
   #poll(result: number): boolean {
-    if (this.#closed) throw new AllocationError("use-after-free", "Cannot poll a closed PSI trigger");
+    if (this.#closed) {
+      throw new AllocationError(
+        "use-after-free",
+        "Cannot poll a closed PSI trigger (closed by close() or by the end of its `using` scope)",
+      );
+    }
     if (result < 0) throw platformError("poll", describe(this.path));
     const revents = this.#view.getInt16(6, true);
     if (revents & POLLERR) {

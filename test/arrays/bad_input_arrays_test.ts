@@ -79,7 +79,16 @@ function shared(): SharedDynamicArray<number> {
 
 badInputTable<SharedDynamicArray<number>>(
   "SharedDynamicArray index",
-  INDEXES.flatMap(([label, index, expect]) => [
+  [
+    // A callback to hold() would never run, and the lock would stay taken: refused, the lock left free.
+    ...[[() => {}], [undefined], [1, 2]].map((args) => ({
+      name: `hold(${args.map(String).join(", ")})`,
+      arrange: shared,
+      act: (a: SharedDynamicArray<number>) => any(a).hold(...args),
+      expect: TypeError,
+      after: (a: SharedDynamicArray<number>) => assert.equal(a.push(3), 2, "the lock is free"),
+    })),
+  ].concat(INDEXES.flatMap(([label, index, expect]) => [
     {
       name: `get(${label})`,
       arrange: shared,
@@ -97,7 +106,7 @@ badInputTable<SharedDynamicArray<number>>(
         assert.equal(a.push(3), 2, "the lock was released");
       },
     },
-  ]),
+  ])),
 );
 
 // ---------------------------------------------------------------- record values

@@ -84,9 +84,13 @@ test("DynamicArray matches a JS array over 20,000 seeded operations (records, sn
       assert.deepEqual(array.get(i), model[i], where);
     }
     assert.equal(array.length, model.length, where);
-    if (step % 500 === 0) assert.deepEqual([...array], model, where);
+    if (step % 500 === 0) {
+      assert.deepEqual([...array], model, where);
+      assert.deepEqual(array.toArray(), model, where);
+    }
   }
   assert.deepEqual([...array], model);
+  assert.deepEqual(array.toArray(), model);
   for (const [snap, expected] of snapshots) {
     assert.deepEqual([...snap], expected);
     snap.free();
@@ -704,4 +708,26 @@ test("an allocator that hands the same bytes to two live arrays is corruption; a
   b.push(7);
   assert.deepEqual([...b], [7]);
   b.free();
+});
+
+test("DynamicArray.toArray copies the elements out (scalars, tuples, records) and refuses a freed array", () => {
+  const scalars = new DynamicArray<number>("i16");
+  scalars.pushMany([1, -2, 3]);
+  const copy = scalars.toArray();
+  scalars.set(0, 9);
+  assert.deepEqual(copy, [1, -2, 3], "a copy: later writes do not show");
+  const tuples = new DynamicArray<number[]>("f32x3");
+  tuples.push([1, 2, 3]);
+  assert.deepEqual(tuples.toArray(), [[1, 2, 3]]);
+  const records = new DynamicArray<{ id: number; pos: number[] }>(struct({ id: "u32", pos: "f32x2" }));
+  assert.deepEqual(records.toArray(), []);
+  records.push({ id: 7, pos: [0.5, 1] });
+  assert.deepEqual(records.toArray(), [{ id: 7, pos: [0.5, 1] }]);
+  for (const array of [scalars, tuples, records] as DynamicArray<unknown>[]) {
+    array.free();
+    assert.throws(
+      () => array.toArray(),
+      (e: unknown) => e instanceof AllocationError && e.category === "use-after-free",
+    );
+  }
 });

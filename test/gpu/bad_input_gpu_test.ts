@@ -58,6 +58,10 @@ test("uploads and readback: bad input rows", { skip: skipGpu }, async () => {
   const readRows: [string, () => Promise<unknown>, object][] = [
     ["read without COPY_SRC", () => readGpuBuffer(gpu, noSrc, new Uint32Array(4)), { name: "TypeError" }],
     ["read into a non-view", () => readGpuBuffer(gpu, target, {} as never), { name: "TypeError" }],
+    ["read without a target", () => readGpuBuffer(gpu, target, undefined as never), {
+      name: "TypeError",
+      message: /without a target: pass .* as the third argument/,
+    }],
     ["read past the end", () => readGpuBuffer(gpu, target, new Uint32Array(4), { offset: 56 }), { name: "RangeError" }],
     ["read into 3 bytes", () => readGpuBuffer(gpu, target, new Uint8Array(3)), { name: "RangeError" }],
     ["read at offset 2", () => readGpuBuffer(gpu, target, new Uint32Array(1), { offset: 2 }), { name: "RangeError" }],

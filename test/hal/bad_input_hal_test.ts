@@ -188,6 +188,9 @@ const interfaceRows: Omit<BadInputRow<Arranged>, "arrange" | "after">[] = [
     act: (c) => c.memory.allocateTyped(64, "pool", 16, any(["x"])),
     expect: TypeError,
   },
+  // A callback would never run and the frame would stay open: refused before one opens (stillUsable's counts).
+  { name: "frame(callback)", act: (c) => any(c.memory).frame(() => {}), expect: TypeError },
+  { name: "frame(undefined)", act: (c) => any(c.memory).frame(undefined), expect: TypeError },
   { name: "deallocate twice", act: (c) => c.memory.deallocate(c.freed), expect: "double-free" },
   {
     name: "deallocate of a freed block's address",
