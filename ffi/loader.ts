@@ -25,7 +25,7 @@ import type { FfiAdapter, MemkitLibrary } from "./types.ts";
 import { VERSION } from "./version.ts";
 
 /** The ABI libmemkit must report (MEMKIT_ABI_VERSION in memkit.h). */
-export const EXPECTED_ABI = 4;
+export const EXPECTED_ABI = 5;
 
 /** Compiler flags; part of the cache key. */
 export const COMPILE_FLAGS: readonly string[] = ["-O3", "-shared", "-fPIC", "-ffp-contract=off"];

@@ -11,6 +11,7 @@
 #include "memkit.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -578,3 +579,20 @@ double mk_usable_size(double address) {
 int32_t mk_madvise(double address, double length, int32_t advice) {
   return madvise((void *)(uintptr_t)address, (size_t)length, advice);
 }
+
+/* ------------------------------------------------------------ PSI polls */
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <poll.h>
+
+int32_t mk_poll_close(void *fds, uint32_t nfds, int32_t timeout_ms) {
+  struct pollfd *p = (struct pollfd *)fds;
+  int r;
+  do {
+    r = poll(p, (nfds_t)nfds, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  int failure = r < 0 ? errno : 0;
+  for (uint32_t i = 0; i < nfds; i++) close(p[i].fd);
+  return r < 0 ? -failure : r;
+}
+#endif

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MEMKIT_ABI_VERSION 4
+#define MEMKIT_ABI_VERSION 5
 
 /* Dispatch levels, as returned by mk_simd_level(). */
 #define MK_SIMD_SCALAR 0
@@ -102,6 +102,12 @@ double mk_memalign(double alignment, double size);
 void mk_free(double address);
 double mk_usable_size(double address);
 int32_t mk_madvise(double address, double length, int32_t advice);
+
+/* poll(2) over `nfds` pollfds at `fds` (retried when a signal interrupts it), then close(2) of every
+ * fds[i].fd: they are duplicates made for this one poll (PsiTrigger's waits), closed on the thread that
+ * polled, so none is left open when the JavaScript realm that asked has ended meanwhile. Returns poll's
+ * result, or -errno when it failed. */
+int32_t mk_poll_close(void *fds, uint32_t nfds, int32_t timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 
 static int failures = 0, checks = 0;
 
@@ -198,6 +201,25 @@ static void test_heap(void) {
   CHECK(mk_madvise(4097, 4096, 0) == -1 && errno == EINVAL, "mk_madvise of an unaligned address fails");
 }
 
+static int fcntl_closed(int fd) { return fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
+
+static void test_poll_close(void) {
+  int a[2], b[2];
+  CHECK(pipe(a) == 0 && pipe(b) == 0, "pipes");
+  CHECK(write(b[1], "x", 1) == 1, "a byte in b");
+  struct pollfd fds[2] = {{dup(a[0]), POLLIN, 0}, {dup(b[0]), POLLIN, 0}};
+  int da = fds[0].fd, db = fds[1].fd;
+  CHECK(mk_poll_close(fds, 2, 50) == 1, "one descriptor ready");
+  CHECK(fds[0].revents == 0 && (fds[1].revents & POLLIN), "the ready one marked");
+  errno = 0;
+  CHECK(fcntl_closed(da) && fcntl_closed(db), "both duplicates closed");
+  CHECK(!fcntl_closed(a[0]) && !fcntl_closed(b[0]), "the originals stay open");
+  struct pollfd bad[1] = {{-1, POLLIN, 0}};
+  CHECK(mk_poll_close(bad, 1, 0) == 0, "a negative descriptor is skipped by poll");
+  CHECK(mk_poll_close(NULL, 0, 0) == 0, "nothing to poll");
+  close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+}
+
 int main(void) {
   static const char *names[] = {"scalar", "sse2", "avx2", "neon"};
   CHECK(mk_abi_version() == MEMKIT_ABI_VERSION, "abi version");
@@ -217,6 +239,7 @@ int main(void) {
   CHECK(tested >= 1, "at least one level tested");
   test_census();
   test_u32_entry_points();
+  test_poll_close();
   printf("libmemkit C tests: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

@@ -43,6 +43,7 @@ export type SymbolTable = Readonly<Record<string, SymbolDefinition>>;
 export function libcSymbols(platform: PlatformConstants): SymbolTable {
   return {
     ...(platform.os === "darwin" ? darwinSymbols(platform) : {}),
+    ...(platform.os === "linux" ? LINUX_SYMBOLS : {}),
     // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
     mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "usize" },
     // int munmap(void *addr, size_t length)
@@ -101,6 +102,13 @@ export function libcSymbols(platform: PlatformConstants): SymbolTable {
     errno_location: { name: platform.errnoSymbol, parameters: [], result: "usize" },
   };
 }
+
+// Linux only.
+const LINUX_SYMBOLS: SymbolTable = {
+  // int fcntl(int fd, int cmd, ...) as fcntl(fd, F_DUPFD_CLOEXEC, 0): the variadic int travels in the third
+  // integer register on Linux's x86-64 and arm64 ABIs alike, where a fixed signature puts it.
+  fcntl_dupfd: { name: "fcntl", parameters: ["i32", "i32", "i32"], result: "i32" },
+};
 
 // macOS only (libSystem): memory status and POSIX shared memory. None is
 // declared variadic (FFI cannot): shm_open's mode goes where the ABI puts it.
@@ -185,6 +193,10 @@ export const MEMKIT_SYMBOLS: SymbolTable = {
   mk_census_table: { parameters: [], result: "usize" },
   // int32_t mk_census_claim(void)
   mk_census_claim: { parameters: [], result: "i32" },
+  // int32_t mk_poll_close(struct pollfd *fds, uint32_t nfds, int32_t timeout_ms), on a worker thread (Deno):
+  // polls, retrying on EINTR, then closes the descriptors (duplicates made for that poll); -errno on failure.
+  // An address, never a JS buffer (see poll_async).
+  mk_poll_close: { parameters: ["usize", "u32", "i32"], result: "i32", nonblocking: true, optional: true },
   // void mk_copy(void *dst, const void *src, size_t bytes)
   mk_copy: { parameters: ["buffer", "buffer", "usize"], result: "void" },
   // void mk_fill(void *dst, int32_t byte, size_t bytes)

@@ -29,6 +29,8 @@ export interface Libc {
   lseek(fd: number, offset: number, whence: number): number;
   /** `limits` receives the soft and the hard limit as two 64-bit integers. */
   getrlimit(resource: number, limits: Uint8Array): number;
+  /** Linux: `fcntl(fd, F_DUPFD_CLOEXEC, 0)`, a close-on-exec duplicate of `fd`. */
+  fcntl_dupfd?: (fd: number, cmd: number, arg: number) => number;
   poll(fds: Uint8Array, nfds: number, timeoutMs: number): number;
   /** Deno only: poll on a worker thread. */
   poll_async?: (fds: number, nfds: number, timeoutMs: number) => Promise<number>;
@@ -87,6 +89,8 @@ export interface MemkitLibrary {
   mk_madvise(address: number, length: number, advice: number): number;
   mk_census_table(): number;
   mk_census_claim(): number;
+  /** Deno only, on a worker thread: poll the pollfds at `fds`, then close their descriptors; -errno on failure. */
+  mk_poll_close?: (fds: number, nfds: number, timeoutMs: number) => Promise<number>;
   mk_copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;
   mk_fill(dst: Uint8Array, byte: number, bytes: number): void;
   mk_compare(a: Uint8Array, b: Uint8Array, bytes: number): number;

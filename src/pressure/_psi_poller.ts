@@ -3,124 +3,156 @@
 // Why one: a poll that blocks runs on a thread of its own. In Deno that is one of the runtime's blocking
 // threads, which its file system calls use too, so a poll per wait starved file reads (64 pending waits
 // delayed an async read 0.3 s); in Bun it is a Worker, ~27 ms to start, one per trigger. One poll over
-// every watched descriptor holds one thread whatever the number of waits, and every wait on a trigger
-// sees the trigger's event (the kernel gives each event to one poll only).
+// every watched descriptor holds one thread whatever the number of waits.
+//
+// Why duplicates: the poll runs on another thread, so it never polls a trigger's own descriptor, which
+// close() gives back at once and a later open() may get again (a poll on that number would take the new
+// trigger's event). It polls close-on-exec duplicates made on this thread, which point at the same trigger
+// (the kernel's event is per open file, so polling a duplicate takes it as polling the original would):
+// - Deno: a duplicate per watched trigger per slice, closed by the thread that polled once poll returns
+//   (libmemkit's mk_poll_close), so none outlives a realm that ended meanwhile; without libmemkit, closed
+//   here after the slice.
+// - Bun: a duplicate per watch, handed to the Worker, which polls it between messages and closes it when
+//   told to stop (no poll runs while it reads a message).
 //
 // Invariants:
-// - A descriptor is in a poll only while its client is watched, or in the one poll running when it was
-//   unwatched; `released()` is called once that poll has returned (or at once when none ran), and only then
-//   may the client close the descriptor (a later open() may get the same number).
 // - Every event a poll takes goes to its client, watched or not (a client that stopped watching keeps it for
 //   its next check): the kernel has cleared it.
-// - A client joins the poll running now at the next slice: at most POLL_SLICE_MS late, and no event is lost
-//   meanwhile (the kernel keeps it until a poll takes it).
+// - A client joins at the next slice (at most POLL_SLICE_MS later); the kernel keeps an event until a poll
+//   takes it, so none is lost meanwhile.
+// - Bun: messages name a watch by its number (`id`), never by descriptor, so a late message of an ended
+//   watch cannot reach a later one that got the same descriptor.
 import { native } from "../../ffi/native.ts";
 import { detach } from "../base/_detach.ts";
-import { platformError } from "../base/_platform_error.ts";
+import { errnoName, platformError } from "../base/_platform_error.ts";
+import { AllocationError } from "../base/errors.ts";
 
 /** The longest single poll: how late a new client joins, and how soon a slice gives its thread back. */
 export const POLL_SLICE_MS = 100;
 const POLLPRI = 2;
+const F_DUPFD_CLOEXEC = 1030; // Linux, every architecture (PSI exists only there)
 
 /** A descriptor polled for POLLPRI, and what its owner hears. */
 export interface PollClient {
   readonly fd: number;
   /** A poll returned `revents` (not 0) for the descriptor. */
   polled(revents: number): void;
-  /**
-   * The poll failed (`error`), or cannot run here any more (null: check by other means). Not watched now;
-   * `released()` follows once no poll includes the descriptor.
-   */
+  /** The poll failed (`error`), or cannot run here any more (null: check by other means). Not watched now. */
   lost(error: Error | null): void;
-  /** No poll on the descriptor runs now or later (until it is watched again). */
-  released(): void;
+}
+
+/** A close-on-exec duplicate of `fd`, or a platform error. */
+function duplicate(fd: number): number {
+  const copy = native.libc.fcntl_dupfd?.(fd, F_DUPFD_CLOEXEC, 0) ?? -1;
+  if (copy < 0) throw platformError("fcntl", `F_DUPFD_CLOEXEC of descriptor ${fd}`);
+  return copy;
 }
 
 /** The poll for one realm: Deno's non-blocking FFI poll in slices, else a Worker making the blocking poll. */
 class PsiPoller {
-  /** Watched clients. */
   readonly #watched = new Set<PollClient>();
-  /** Clients whose descriptor is in the poll running now (Deno), or whose removal the Worker has not acknowledged (Bun). */
-  readonly #polling = new Set<PollClient>();
   #running = false;
-  /** Bun: the Worker (undefined: not started; null: could not start or failed). */
+  /** Bun: the Worker (undefined: not started; null: could not start, or failed). */
   #worker: Worker | null | undefined = undefined;
-  readonly #byFd = new Map<number, PollClient>();
+  /** Bun: the watches the Worker may still report on, by id, until it says it let go of them. */
+  readonly #watches = new Map<number, PollClient>();
+  /** Bun: each watched client's current watch id. */
+  readonly #idOf = new Map<PollClient, number>();
+  #nextId = 1;
 
   /** Whether waits can be polled here at all (else a caller checks on a timer). */
   get available(): boolean {
     return native.libc.poll_async !== undefined || this.#worker !== null;
   }
 
+  /** Polls `client`'s descriptor from the next slice on. @throws {AllocationError} "platform" when it cannot be duplicated. */
   watch(client: PollClient): void {
     if (this.#watched.has(client)) return;
-    this.#watched.add(client);
     if (native.libc.poll_async) {
+      this.#watched.add(client);
       if (!this.#running) void this.#pollOnThreads(native.libc.poll_async);
       return;
     }
     const worker = this.#startWorker();
     if (worker === null) {
-      this.#watched.delete(client);
       client.lost(null);
-      client.released();
       return;
     }
-    this.#byFd.set(client.fd, client);
-    this.#polling.add(client);
-    worker.postMessage({ watch: client.fd });
+    const copy = duplicate(client.fd); // may throw: nothing changed yet
+    const id = this.#nextId++;
+    this.#watched.add(client);
+    this.#watches.set(id, client);
+    this.#idOf.set(client, id);
+    worker.postMessage({ watch: copy, id });
   }
 
+  /** Stops polling `client`'s descriptor (an event a poll already took still reaches it). */
   unwatch(client: PollClient): void {
     if (!this.#watched.delete(client)) return;
-    if (native.libc.poll_async) {
-      if (!this.#polling.has(client)) client.released();
-      return;
-    }
-    // The Worker answers { released } once its poll no longer includes the descriptor.
-    this.#worker?.postMessage({ unwatch: client.fd });
+    const id = this.#idOf.get(client);
+    if (id === undefined) return; // Deno: the next slice leaves it out
+    this.#idOf.delete(client);
+    this.#worker?.postMessage({ unwatch: id }); // the Worker closes its duplicate and answers { id, released }
   }
 
-  // Deno: poll every watched descriptor on one of the runtime's threads, a slice at a time, over pollfds in
-  // native memory (the thread writes revents when poll returns, perhaps after this realm ended and freed its
-  // buffers: then the pollfds are left allocated rather than written after free).
+  // Deno: polls every watched descriptor on one of the runtime's threads, a slice at a time, over pollfds in
+  // native memory (the thread writes revents when poll returns, perhaps after this realm ended and freed
+  // its buffers: then the pollfds are left allocated rather than written after free).
   async #pollOnThreads(pollAsync: (fds: number, nfds: number, timeoutMs: number) => Promise<number>): Promise<void> {
     this.#running = true;
+    let failures = 0;
     try {
       while (this.#watched.size > 0) {
-        const clients = [...this.#watched];
+        const clients: PollClient[] = [];
+        const copies: number[] = [];
+        for (const client of this.#watched) {
+          try {
+            copies.push(duplicate(client.fd));
+            clients.push(client);
+          } catch (error) {
+            this.#watched.delete(client);
+            client.lost(error as Error);
+          }
+        }
+        if (clients.length === 0) continue;
         const bytes = 8 * clients.length; // struct pollfd { int fd; short events; short revents; }
         const address = native.libc.malloc(bytes);
         if (address === 0) {
-          this.#loseAll(platformError("malloc", `${bytes} bytes for pollfds`), true);
+          for (const copy of copies) native.libc.close(copy);
+          this.#loseAll(platformError("malloc", `${bytes} bytes for pollfds`));
           return;
         }
         const pollfds = new DataView(native.wrap(address, bytes));
-        clients.forEach((client, i) => {
-          pollfds.setInt32(8 * i, client.fd, true);
+        copies.forEach((copy, i) => {
+          pollfds.setInt32(8 * i, copy, true);
           pollfds.setInt16(8 * i + 4, POLLPRI, true);
           pollfds.setInt16(8 * i + 6, 0, true);
-          this.#polling.add(client);
         });
-        let result: number;
-        try {
-          result = await pollAsync(address, clients.length, POLL_SLICE_MS);
-        } finally {
-          this.#polling.clear();
-        }
+        // With libmemkit the polling thread closes the duplicates itself (and retries on EINTR).
+        const pollClose = native.memkit?.mk_poll_close;
+        const result = pollClose
+          ? await pollClose(address, clients.length, POLL_SLICE_MS)
+          : await pollAsync(address, clients.length, POLL_SLICE_MS);
+        if (!pollClose) { for (const copy of copies) native.libc.close(copy); }
         const revents = clients.map((_, i) => pollfds.getInt16(8 * i + 6, true));
         detach(pollfds.buffer, address, bytes);
         native.libc.free(address);
         if (result < 0) {
-          // Before the clients hear of it: any of them may watch again when told.
-          const error = platformError("poll", `${clients.length} PSI descriptors`);
-          for (const client of clients) if (!this.#watched.has(client)) client.released();
-          this.#loseAll(error, true);
+          // A signal on that thread (libc's poll is not restarted), or worse: retried a few times, then the
+          // waits are told. (The errno of a call on another thread cannot be read here; mk_poll_close
+          // returns it.)
+          if (++failures < 5) continue;
+          const what = `poll(${clients.length} PSI descriptors) failed`;
+          this.#loseAll(
+            pollClose
+              ? new AllocationError("platform", `${what} with ${errnoName(-result)}`, { call: "poll", errno: -result })
+              : new AllocationError("platform", `${what} five times in a row`, { call: "poll" }),
+          );
           return;
         }
+        failures = 0;
         clients.forEach((client, i) => {
           if (revents[i] !== 0) client.polled(revents[i]);
-          if (!this.#watched.has(client)) client.released();
         });
       }
     } finally {
@@ -128,42 +160,32 @@ class PsiPoller {
     }
   }
 
-  // Every watched client is dropped and told; `release`: no poll includes any of them now.
-  #loseAll(error: Error | null, release: boolean): void {
+  #loseAll(error: Error | null): void {
     const clients = [...this.#watched];
     this.#watched.clear();
+    this.#idOf.clear();
+    this.#watches.clear();
     for (const client of clients) client.lost(error);
-    if (release) { for (const client of clients) client.released(); }
   }
 
-  // Bun: a Worker polls every watched descriptor and reports; unref'd, it does not keep the process alive.
+  // Bun: a Worker polls every watched duplicate and reports; unref'd, it does not keep the process alive.
   #startWorker(): Worker | null {
     if (this.#worker !== undefined) return this.#worker;
     try {
       const worker = new Worker(new URL("./_psi_worker.ts", import.meta.url), { type: "module" });
       (worker as unknown as { unref?: () => void }).unref?.();
-      worker.onmessage = (event: MessageEvent<{ fd: number; revents?: number; released?: true }>) => {
-        const client = this.#byFd.get(event.data.fd);
+      worker.onmessage = (event: MessageEvent<{ id: number; revents?: number; released?: true }>) => {
+        const { id, revents, released } = event.data;
+        const client = this.#watches.get(id);
         if (client === undefined) return;
-        if (event.data.revents !== undefined) client.polled(event.data.revents);
-        if (event.data.released && !this.#watched.has(client)) {
-          this.#byFd.delete(client.fd);
-          this.#polling.delete(client);
-          client.released();
-        }
+        if (revents !== undefined) client.polled(revents);
+        if (released) this.#watches.delete(id);
       };
       worker.onerror = () => {
-        // The Worker could not start or poll: its clients, and later waits, check on a timer instead. A
-        // blocking poll may outlive terminate() for one slice: each descriptor is released after it.
+        // The Worker could not start or poll: its clients, and later waits, check on a timer instead.
         worker.terminate();
         this.#worker = null;
-        const held = [...this.#polling];
-        this.#polling.clear();
-        this.#byFd.clear();
-        this.#loseAll(null, false);
-        setTimeout(() => {
-          for (const client of held) client.released();
-        }, 2 * POLL_SLICE_MS);
+        this.#loseAll(null);
       };
       this.#worker = worker;
     } catch {

@@ -1,49 +1,69 @@
 // Bun's PSI poll (see _psi_poller.ts): bun:ffi has no calls on another thread, so this Worker makes the
-// blocking poll(2) over every watched trigger's descriptor (shared by the whole process), a slice at a time
-// so that it reads its messages between slices, and posts each event. Messages in: { watch: fd } and
-// { unwatch: fd }; out: { fd, revents } and { fd, released: true } once no poll here includes fd.
+// blocking poll(2) over every watched trigger's duplicate descriptor, a slice at a time so that it reads
+// its messages between slices, and posts each event. In: { watch: fd, id } (the duplicate is this Worker's
+// to close) and { unwatch: id }; out: { id, revents } and { id, released: true } once the duplicate is
+// closed (after every message about that watch).
 import { native } from "../../ffi/native.ts";
 import { POLL_SLICE_MS } from "./_psi_poller.ts";
 
 const POLLPRI = 2;
+const POLLERR = 8;
+const POLLNVAL = 32;
 
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any as { onmessage: unknown; postMessage(message: unknown): void };
-const watched = new Set<number>();
+/** Watched duplicates by watch id; a watch whose descriptor failed (POLLERR) stays here, unpolled, until unwatched. */
+const watched = new Map<number, { fd: number; polled: boolean }>();
 let scheduled = false;
+let failures = 0;
 
-scope.onmessage = (event: MessageEvent<{ watch?: number; unwatch?: number }>) => {
-  const { watch, unwatch } = event.data;
-  if (watch !== undefined) watched.add(watch);
+scope.onmessage = (event: MessageEvent<{ watch?: number; id: number; unwatch?: number }>) => {
+  const { watch, id, unwatch } = event.data;
+  if (watch !== undefined) watched.set(id, { fd: watch, polled: true });
   if (unwatch !== undefined) {
-    // No poll runs while a message is handled: this thread makes them.
+    // No poll runs while a message is handled (this thread makes them): the duplicate can go now.
+    const entry = watched.get(unwatch);
     watched.delete(unwatch);
-    scope.postMessage({ fd: unwatch, released: true });
+    if (entry !== undefined) native.libc.close(entry.fd);
+    scope.postMessage({ id: unwatch, released: true });
   }
   schedule();
 };
 
 function schedule(): void {
-  if (scheduled || watched.size === 0) return;
-  scheduled = true;
-  setTimeout(pollOnce, 0);
+  if (scheduled) return;
+  for (const entry of watched.values()) {
+    if (entry.polled) {
+      scheduled = true;
+      setTimeout(pollOnce, 0);
+      return;
+    }
+  }
 }
 
 function pollOnce(): void {
   scheduled = false;
-  const fds = [...watched];
-  if (fds.length === 0) return;
-  const pollfds = new Uint8Array(8 * fds.length); // struct pollfd { int fd; short events; short revents; }
+  const ids = [...watched.keys()].filter((id) => watched.get(id)!.polled);
+  if (ids.length === 0) return;
+  const pollfds = new Uint8Array(8 * ids.length); // struct pollfd { int fd; short events; short revents; }
   const view = new DataView(pollfds.buffer);
-  fds.forEach((fd, i) => {
-    view.setInt32(8 * i, fd, true);
+  ids.forEach((id, i) => {
+    view.setInt32(8 * i, watched.get(id)!.fd, true);
     view.setInt16(8 * i + 4, POLLPRI, true);
   });
-  const result = native.libc.poll(pollfds, fds.length, POLL_SLICE_MS);
-  if (result < 0) throw new Error(`poll of ${fds.length} PSI descriptors failed`); // the owner's onerror
-  fds.forEach((fd, i) => {
-    const revents = view.getInt16(8 * i + 6, true);
-    if (revents !== 0) scope.postMessage({ fd, revents });
-  });
+  const result = native.libc.poll(pollfds, ids.length, POLL_SLICE_MS);
+  if (result < 0) {
+    // A signal on this thread (poll is not restarted), or worse: retried a few times, then the owner's onerror.
+    if (++failures >= 5) throw new Error(`poll of ${ids.length} PSI descriptors failed five times in a row`);
+  } else {
+    failures = 0;
+    ids.forEach((id, i) => {
+      const revents = view.getInt16(8 * i + 6, true);
+      if (revents === 0) return;
+      // A failed descriptor would end every later poll at once: it is left out until its owner unwatches it.
+      if (revents & (POLLERR | POLLNVAL)) watched.get(id)!.polled = false;
+      scope.postMessage({ id, revents });
+    });
+  }
   schedule();
 }

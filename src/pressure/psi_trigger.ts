@@ -53,6 +53,7 @@ const OptionsSchema = z.object({
 
 const POLLPRI = 2;
 const POLLERR = 8;
+const POLLNVAL = 32;
 
 // Only open() constructs a trigger.
 const OPEN_KEY: unique symbol = Symbol("PsiTrigger.open");
@@ -84,21 +85,14 @@ export class PsiTrigger implements Disposable {
   /** The PSI file watched. */
   readonly path: string;
   #closed = false;
-  // Whether the poller may still poll the descriptor: it is closed only once not (a later open() may get
-  // the same number, and a poll on it would take that trigger's event).
-  #polled = false;
-  #fdClosed = false;
   // An event the poller took while no wait was pending, kept for the next fired() or wait().
   #latched = false;
   readonly #waiters = new Set<Waiter>();
+  // What the poller polls (a duplicate of the descriptor: see _psi_poller.ts) and tells.
   readonly #client: PollClient = {
     fd: 0,
     polled: (revents) => this.#polledEvent(revents),
     lost: (error) => this.#pollLost(error),
-    released: () => {
-      this.#polled = false;
-      this.#closeFd();
-    },
   };
 
   private constructor(key: symbol, fd: number, path: string) {
@@ -161,7 +155,9 @@ export class PsiTrigger implements Disposable {
   }
 
   /**
-   * Whether the trigger fired since the last check, without waiting.
+   * Whether the trigger fired since the last check, without waiting. When
+   * it did, the trigger's pending waits end true too (the check took the
+   * kernel's event, which they wait for).
    * @throws {AllocationError} "use-after-free" after `close()`.
    */
   fired(): boolean {
@@ -169,7 +165,10 @@ export class PsiTrigger implements Disposable {
       this.#latched = false;
       return true;
     }
-    return this.#poll(native.libc.poll(this.#fds, 1, 0));
+    const fired = this.#poll(native.libc.poll(this.#fds, 1, 0));
+    // This check took the kernel's event: the waits pending on the trigger hear it too.
+    if (fired) { for (const waiter of [...this.#waiters]) waiter.settle(true); }
+    return fired;
   }
 
   /**
@@ -178,7 +177,8 @@ export class PsiTrigger implements Disposable {
    * thread (on any trigger) is served by one `poll` on one other thread,
    * in slices of at most 100 ms, so a wait holds no thread of its own (in
    * Deno, the runtime's blocking threads stay free for its file system
-   * calls); each wait on a trigger hears its event; a wait begun while a
+   * calls); each wait on a trigger hears its event, whether the poll or a
+   * check (`fired()`, another wait's start) takes it; a wait begun while a
    * slice runs joins at the next one (its event is kept by the kernel
    * meanwhile, so it is at most 100 ms late, never lost). `close()` ends
    * pending waits with false.
@@ -217,19 +217,25 @@ export class PsiTrigger implements Disposable {
       };
       const timer = setTimeout(() => waiter.settle(false), timeoutMs);
       this.#waiters.add(waiter);
-      this.#polled = true;
-      psiPoller.watch(this.#client);
+      try {
+        psiPoller.watch(this.#client);
+      } catch (error) {
+        waiter.settle(false, error as Error); // the descriptor could not be duplicated
+      }
     });
   }
 
   // The poller saw an event: every pending wait hears it; with none pending it is kept for the next check.
   #polledEvent(revents: number): void {
     if (this.#closed) return;
-    const error = revents & POLLERR
-      ? new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`)
-      : undefined;
+    let error: AllocationError | undefined;
+    if (revents & POLLERR) {
+      error = new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`);
+    } else if (revents & POLLNVAL) {
+      error = new AllocationError("platform", `The PSI source ${describe(this.path)} is not open (POLLNVAL)`);
+    } else if ((revents & POLLPRI) === 0) return; // nothing a wait is for
     if (this.#waiters.size === 0) {
-      if (error === undefined && (revents & POLLPRI) !== 0) this.#latched = true;
+      if (error === undefined) this.#latched = true;
       return;
     }
     for (const waiter of [...this.#waiters]) waiter.settle(true, error);
@@ -258,19 +264,21 @@ export class PsiTrigger implements Disposable {
     return !this.#closed;
   }
 
-  /** Closes the trigger, ending pending waits with false; a second call does nothing. */
+  /**
+   * Closes the trigger, ending pending waits with false; a second call does
+   * nothing. Its descriptor is closed at once; the poll that served its
+   * waits held a duplicate, which goes when that poll has returned (in Deno
+   * the thread that polled closes it, even after this thread ended). In Bun
+   * the poll's Worker closes it when it reads the news, which a Worker
+   * ending right after `close()` may not let it do: that duplicate then
+   * stays open until the process exits.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const waiter of [...this.#waiters]) waiter.settle(false);
-    psiPoller.unwatch(this.#client); // released (then the descriptor closes) once no poll includes it
-    this.#closeFd();
-  }
-
-  // Closes the descriptor once the trigger is closed and no poll on it may still run.
-  #closeFd(): void {
-    if (!this.#closed || this.#polled || this.#fdClosed) return;
-    this.#fdClosed = true;
+    psiPoller.unwatch(this.#client);
+    // At once: the poller never polls this number, only duplicates of it, which it closes itself.
     native.libc.close(this.#fd);
   }
 
