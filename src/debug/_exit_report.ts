@@ -102,10 +102,25 @@ function censusReport(globalDebug: object | null): string | null {
       if (entry.site !== null && entry.site !== owner.site) add(lines, `      ${indent(entry.site, "      ")}`);
     }
     if (entries.length > LISTED_PER_OWNER) add(lines, `    … and ${entries.length - LISTED_PER_OWNER} more`);
+    // A program's own DebugAllocator: its memory above is its backing's chunks (canaries included); its own
+    // list says which blocks the program left, in the sizes asked for, with where each was allocated.
+    const blocksOf = debugBlocks(owner);
+    if (blocksOf !== null) add(lines, `    its blocks: ${indent(blocksOf, "    ")}`);
   }
   if (byOwner.size > LISTED_OWNERS) add(lines, `  … and ${byOwner.size - LISTED_OWNERS} more owners`);
   return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
     `${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
+}
+
+/** The report of a DebugAllocator that owns census memory (not the global one), or null. */
+function debugBlocks(owner: CensusOwner): string | null {
+  if (owner.kind !== "DebugAllocator" || owner.holder === null) return null;
+  try {
+    const report = (owner.holder as DebugAllocator).report();
+    return report.startsWith("memkit: ") ? report.slice("memkit: ".length) : report;
+  } catch {
+    return null; // an allocator that ended or cannot answer: its memory is listed above all the same
+  }
 }
 
 /** GPU buffers created through a GpuContext and never destroyed; null when there are none. */

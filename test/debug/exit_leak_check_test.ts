@@ -38,6 +38,16 @@ for (const mode of ["warn", "fail"] as const) {
   });
 }
 
+test("a program's own DebugAllocator is reported at exit with its blocks in the sizes asked for and their sites", () => {
+  const child = runChild(CHILD, {}, ["return", "warn", "debug"]);
+  // Its memory as taken from the system (the backing's block, canaries included), then its own list.
+  assert.match(child.stderr, /^ {2}DebugAllocator: 1 block, \d+ bytes$/m, child.stderr);
+  assert.match(child.stderr, /^ {4}its blocks: 1 leaked block, 1000 bytes$/m, child.stderr);
+  assert.match(child.stderr, /^ {6}1000 bytes at 0x[0-9a-f]+, align \d+, age \d+ ms$/m, child.stderr);
+  assert.match(child.stderr, new RegExp(`exit_leaks_child\\.ts:${lineOf("debug.alloc(1000)")}`), child.stderr);
+  assert.equal(child.status, 0);
+});
+
 test("a MEMKIT_TRACE_FRAMES that is not a number of frames is ignored, and the hint says why", () => {
   const child = runChild(CHILD, { MEMKIT_TRACE_FRAMES: "abc" }, ["return", "warn", "all"]);
   assert.match(child.stderr, /MEMKIT_TRACE_FRAMES="abc" is not a number from 1 to 100/);
