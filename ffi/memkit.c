@@ -584,13 +584,30 @@ int32_t mk_madvise(double address, double length, int32_t advice) {
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <poll.h>
+#include <time.h>
+
+static int64_t monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 int32_t mk_poll_close(void *fds, uint32_t nfds, int32_t timeout_ms) {
   struct pollfd *p = (struct pollfd *)fds;
-  int r;
-  do {
-    r = poll(p, (nfds_t)nfds, timeout_ms);
-  } while (r < 0 && errno == EINTR);
+  /* A signal ends the poll early: poll again for the time left only, so a stream of signals cannot hold
+   * the slice (and the duplicates) open past its timeout. */
+  int64_t until = monotonic_ms() + timeout_ms;
+  int r, left = timeout_ms;
+  for (;;) {
+    r = poll(p, (nfds_t)nfds, left);
+    if (r >= 0 || errno != EINTR) break;
+    int64_t remaining = until - monotonic_ms();
+    if (remaining <= 0) {
+      r = 0;
+      break;
+    }
+    left = (int)remaining;
+  }
   int failure = r < 0 ? errno : 0;
   for (uint32_t i = 0; i < nfds; i++) close(p[i].fd);
   return r < 0 ? -failure : r;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static int failures = 0, checks = 0;
@@ -201,6 +203,12 @@ static void test_heap(void) {
   CHECK(mk_madvise(4097, 4096, 0) == -1 && errno == EINVAL, "mk_madvise of an unaligned address fails");
 }
 
+static volatile sig_atomic_t alarms = 0;
+static void on_alarm(int signal) {
+  (void)signal;
+  alarms++;
+}
+
 static int fcntl_closed(int fd) { return fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
 
 static void test_poll_close(void) {
@@ -217,6 +225,19 @@ static void test_poll_close(void) {
   struct pollfd bad[1] = {{-1, POLLIN, 0}};
   CHECK(mk_poll_close(bad, 1, 0) == 0, "a negative descriptor is skipped by poll");
   CHECK(mk_poll_close(NULL, 0, 0) == 0, "nothing to poll");
+  /* A signal every 20 ms (no SA_RESTART) during a 200 ms poll: retried for the time left only, so it
+   * returns 0 (nothing ready) instead of -EINTR, and returns at all (a retry with the full timeout each
+   * time would poll for ever while the signals come). */
+  struct sigaction quiet = {0}, before;
+  quiet.sa_handler = on_alarm;
+  sigaction(SIGALRM, &quiet, &before);
+  struct itimerval every = {{0, 20000}, {0, 20000}}, off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &every, NULL);
+  struct pollfd idle[1] = {{dup(a[0]), POLLIN, 0}};
+  CHECK(mk_poll_close(idle, 1, 200) == 0, "a poll interrupted by signals times out with 0");
+  setitimer(ITIMER_REAL, &off, NULL);
+  sigaction(SIGALRM, &before, NULL);
+  CHECK(alarms > 0, "the signals came (%d)", alarms);
   close(a[0]), close(a[1]), close(b[0]), close(b[1]);
 }
 

@@ -11,7 +11,7 @@
 // (the kernel's event is per open file, so polling a duplicate takes it as polling the original would):
 // - Deno: a duplicate per watched trigger per slice, closed by the thread that polled once poll returns
 //   (libmemkit's mk_poll_close), so none outlives a realm that ended meanwhile; without libmemkit, closed
-//   here after the slice.
+//   here after the slice (a realm that ends during one leaves them open).
 // - Bun: a duplicate per watch, handed to the Worker, which polls it between messages and closes it when
 //   told to stop (no poll runs while it reads a message).
 //
@@ -54,8 +54,8 @@ class PsiPoller {
   #running = false;
   /** Bun: the Worker (undefined: not started; null: could not start, or failed). */
   #worker: Worker | null | undefined = undefined;
-  /** Bun: the watches the Worker may still report on, by id, until it says it let go of them. */
-  readonly #watches = new Map<number, PollClient>();
+  /** Bun: the watches the Worker may still report on, by id, and their duplicates, until it let go of them. */
+  readonly #watches = new Map<number, { client: PollClient; copy: number }>();
   /** Bun: each watched client's current watch id. */
   readonly #idOf = new Map<PollClient, number>();
   #nextId = 1;
@@ -81,7 +81,7 @@ class PsiPoller {
     const copy = duplicate(client.fd); // may throw: nothing changed yet
     const id = this.#nextId++;
     this.#watched.add(client);
-    this.#watches.set(id, client);
+    this.#watches.set(id, { client, copy });
     this.#idOf.set(client, id);
     worker.postMessage({ watch: copy, id });
   }
@@ -138,15 +138,17 @@ class PsiPoller {
         detach(pollfds.buffer, address, bytes);
         native.libc.free(address);
         if (result < 0) {
-          // A signal on that thread (libc's poll is not restarted), or worse: retried a few times, then the
-          // waits are told. (The errno of a call on another thread cannot be read here; mk_poll_close
-          // returns it.)
-          if (++failures < 5) continue;
+          // mk_poll_close retries a signal itself, so its failure is real; libc's poll is not restarted after
+          // a signal on that thread, and its errno cannot be read here: retried a slice later, for 5 s.
+          if (!pollClose && ++failures < 50) {
+            await new Promise((resolve) => setTimeout(resolve, POLL_SLICE_MS));
+            continue;
+          }
           const what = `poll(${clients.length} PSI descriptors) failed`;
           this.#loseAll(
             pollClose
               ? new AllocationError("platform", `${what} with ${errnoName(-result)}`, { call: "poll", errno: -result })
-              : new AllocationError("platform", `${what} five times in a row`, { call: "poll" }),
+              : new AllocationError("platform", `${what} for 5 s`, { call: "poll" }),
           );
           return;
         }
@@ -176,16 +178,21 @@ class PsiPoller {
       (worker as unknown as { unref?: () => void }).unref?.();
       worker.onmessage = (event: MessageEvent<{ id: number; revents?: number; released?: true }>) => {
         const { id, revents, released } = event.data;
-        const client = this.#watches.get(id);
-        if (client === undefined) return;
-        if (revents !== undefined) client.polled(revents);
+        const watch = this.#watches.get(id);
+        if (watch === undefined) return;
+        if (revents !== undefined) watch.client.polled(revents);
         if (released) this.#watches.delete(id);
       };
       worker.onerror = () => {
-        // The Worker could not start or poll: its clients, and later waits, check on a timer instead.
+        // The Worker could not start or poll: its clients, and later waits, check on a timer instead. Its
+        // duplicates are closed here, once a blocking poll that outlives terminate() has surely returned.
         worker.terminate();
         this.#worker = null;
+        const copies = [...this.#watches.values()].map((watch) => watch.copy);
         this.#loseAll(null);
+        setTimeout(() => {
+          for (const copy of copies) native.libc.close(copy);
+        }, 3 * POLL_SLICE_MS);
       };
       this.#worker = worker;
     } catch {

@@ -53,17 +53,20 @@ function pollOnce(): void {
   });
   const result = native.libc.poll(pollfds, ids.length, POLL_SLICE_MS);
   if (result < 0) {
-    // A signal on this thread (poll is not restarted), or worse: retried a few times, then the owner's onerror.
-    if (++failures >= 5) throw new Error(`poll of ${ids.length} PSI descriptors failed five times in a row`);
-  } else {
-    failures = 0;
-    ids.forEach((id, i) => {
-      const revents = view.getInt16(8 * i + 6, true);
-      if (revents === 0) return;
-      // A failed descriptor would end every later poll at once: it is left out until its owner unwatches it.
-      if (revents & (POLLERR | POLLNVAL)) watched.get(id)!.polled = false;
-      scope.postMessage({ id, revents });
-    });
+    // A signal on this thread (poll is not restarted), or worse: retried a slice later, for 5 s, then the
+    // owner's onerror (its waits check on a timer then).
+    if (++failures >= 50) throw new Error(`poll of ${ids.length} PSI descriptors failed for 5 s`);
+    scheduled = true;
+    setTimeout(pollOnce, POLL_SLICE_MS);
+    return;
   }
+  failures = 0;
+  ids.forEach((id, i) => {
+    const revents = view.getInt16(8 * i + 6, true);
+    if (revents === 0) return;
+    // A failed descriptor would end every later poll at once: it is left out until its owner unwatches it.
+    if (revents & (POLLERR | POLLNVAL)) watched.get(id)!.polled = false;
+    scope.postMessage({ id, revents });
+  });
   schedule();
 }

@@ -88,6 +88,8 @@ export class PsiTrigger implements Disposable {
   // An event the poller took while no wait was pending, kept for the next fired() or wait().
   #latched = false;
   readonly #waiters = new Set<Waiter>();
+  // The 50 ms checks, where no poll runs (see #checkOnTimer).
+  #timer: ReturnType<typeof setInterval> | undefined = undefined;
   // What the poller polls (a duplicate of the descriptor: see _psi_poller.ts) and tells.
   readonly #client: PollClient = {
     fd: 0,
@@ -203,7 +205,6 @@ export class PsiTrigger implements Disposable {
     }
     if (this.fired()) return true;
     if (timeoutMs === 0) return false;
-    if (!psiPoller.available) return await this.#checkEvery50ms(timeoutMs);
     return await new Promise<boolean>((resolve, reject) => {
       const waiter: Waiter = {
         settle: (fired, error) => {
@@ -213,10 +214,10 @@ export class PsiTrigger implements Disposable {
           if (error === undefined) resolve(fired);
           else reject(error);
         },
-        until: Date.now() + timeoutMs,
       };
       const timer = setTimeout(() => waiter.settle(false), timeoutMs);
       this.#waiters.add(waiter);
+      if (!psiPoller.available) return this.#checkOnTimer();
       try {
         psiPoller.watch(this.#client);
       } catch (error) {
@@ -243,35 +244,37 @@ export class PsiTrigger implements Disposable {
 
   // The poller stopped polling for us: with an error, the waits reject; without, they check on a timer.
   #pollLost(error: Error | null): void {
-    for (const waiter of [...this.#waiters]) {
-      if (error !== null) waiter.settle(false, error);
-      else {
-        this.#waiters.delete(waiter);
-        this.#checkEvery50ms(Math.max(0, waiter.until - Date.now())).then(
-          (fired) => waiter.settle(fired),
-          (e) => waiter.settle(false, e),
-        );
-      }
-    }
+    if (error === null) this.#checkOnTimer();
+    else for (const waiter of [...this.#waiters]) waiter.settle(false, error);
   }
 
-  async #checkEvery50ms(timeoutMs: number): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (!this.#closed && !this.fired()) {
-      if (Date.now() >= until) return false;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(0, until - Date.now()))));
-    }
-    return !this.#closed;
+  // Where no poll runs on another thread (its Worker could not start or failed): checks every 50 ms while
+  // waits are pending. A check that finds the event ends every pending wait (fired()).
+  #checkOnTimer(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => {
+      if (this.#closed || this.#waiters.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+        return;
+      }
+      try {
+        this.fired();
+      } catch (error) {
+        for (const waiter of [...this.#waiters]) waiter.settle(false, error as Error);
+      }
+    }, 50);
   }
 
   /**
    * Closes the trigger, ending pending waits with false; a second call does
    * nothing. Its descriptor is closed at once; the poll that served its
-   * waits held a duplicate, which goes when that poll has returned (in Deno
-   * the thread that polled closes it, even after this thread ended). In Bun
-   * the poll's Worker closes it when it reads the news, which a Worker
-   * ending right after `close()` may not let it do: that duplicate then
-   * stays open until the process exits.
+   * waits held a duplicate, which goes when that poll has returned: in Deno
+   * with libmemkit the thread that polled closes it, even after this thread
+   * ended. Without libmemkit (Deno), and in Bun, where the poll's Worker
+   * closes it when it reads the news, a Worker that ends within a slice
+   * (100 ms) of `close()` may leave that duplicate open until the process
+   * exits.
    */
   close(): void {
     if (this.#closed) return;
@@ -307,6 +310,4 @@ export class PsiTrigger implements Disposable {
 interface Waiter {
   /** Ends the wait (removing it first): `fired`, or rejected with `error`. */
   settle(fired: boolean, error?: Error): void;
-  /** When it times out (Date.now() ms). */
-  until: number;
 }

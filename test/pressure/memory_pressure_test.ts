@@ -34,6 +34,7 @@ import {
   AllocationError,
   type MemoryStatus,
   nativeInfo,
+  nativeReady,
   PressureLevel,
   pressureLevel,
   PressureMonitor,
@@ -688,6 +689,8 @@ test("PsiTrigger: a Worker that closes its triggers and ends at once leaves no d
     // ends right after close() can leave them open (a stated limit, in PsiTrigger.close's docs).
     return void t.skip?.("Bun: a stated limit");
   }
+  // Without libmemkit (MEMKIT_NATIVE=0) the duplicates are closed by the realm after each slice: the same limit.
+  if ((await nativeReady()).library === null) return void t.skip?.("no libmemkit: a stated limit");
   try {
     PsiTrigger.open({ kind: "full", stallUs: 2_000_000 }).close();
   } catch (error) {
