@@ -91,17 +91,13 @@ export class PsiTrigger implements Disposable {
   // The 50 ms checks, where no poll runs (see #checkOnTimer).
   #timer: ReturnType<typeof setInterval> | undefined = undefined;
   // What the poller polls (a duplicate of the descriptor: see _psi_poller.ts) and tells.
-  readonly #client: PollClient = {
-    fd: 0,
-    polled: (revents) => this.#polledEvent(revents),
-    lost: (error) => this.#pollLost(error),
-  };
+  readonly #client: PollClient;
 
   private constructor(key: symbol, fd: number, path: string) {
     // Private in TypeScript, and in JavaScript too: only open() has the key.
     if (key !== OPEN_KEY) throw new TypeError("Cannot construct a PsiTrigger directly: use PsiTrigger.open(options)");
     this.#fd = fd;
-    (this.#client as { fd: number }).fd = fd;
+    this.#client = { fd, polled: (revents) => this.#polledEvent(revents), lost: (error) => this.#pollLost(error) };
     this.path = path;
     this.#view.setInt32(0, fd, true);
     this.#view.setInt16(4, POLLPRI, true);
@@ -229,12 +225,8 @@ export class PsiTrigger implements Disposable {
   // The poller saw an event: every pending wait hears it; with none pending it is kept for the next check.
   #polledEvent(revents: number): void {
     if (this.#closed) return;
-    let error: AllocationError | undefined;
-    if (revents & POLLERR) {
-      error = new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`);
-    } else if (revents & POLLNVAL) {
-      error = new AllocationError("platform", `The PSI source ${describe(this.path)} is not open (POLLNVAL)`);
-    } else if ((revents & POLLPRI) === 0) return; // nothing a wait is for
+    const error = this.#sourceError(revents);
+    if (error === undefined && (revents & POLLPRI) === 0) return; // nothing a wait is for
     if (this.#waiters.size === 0) {
       if (error === undefined) this.#latched = true;
       return;
@@ -299,10 +291,20 @@ export class PsiTrigger implements Disposable {
     }
     if (result < 0) throw platformError("poll", describe(this.path));
     const revents = this.#view.getInt16(6, true);
-    if (revents & POLLERR) {
-      throw new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`);
-    }
+    const error = this.#sourceError(revents);
+    if (error !== undefined) throw error;
     return result > 0 && (revents & POLLPRI) !== 0;
+  }
+
+  // What a poll's revents say went wrong with the PSI file, if anything.
+  #sourceError(revents: number): AllocationError | undefined {
+    if (revents & POLLERR) {
+      return new AllocationError("platform", `The PSI source ${describe(this.path)} went away (POLLERR)`);
+    }
+    if (revents & POLLNVAL) {
+      return new AllocationError("platform", `The PSI source ${describe(this.path)} is not open (POLLNVAL)`);
+    }
+    return undefined;
   }
 }
 

@@ -519,6 +519,13 @@ test("PsiTrigger: close() gives the descriptor back once no poll on it runs (non
   assert.equal(stillOpen(), 0);
 });
 
+// Where the cgroup2 hierarchy is mounted (a test makes its own cgroup there), or undefined.
+function cgroup2Mount(): string | undefined {
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+    .map((line) => line.split(" "))
+    .find((fields) => fields[fields.indexOf("-") + 1] === "cgroup2")?.[4];
+}
+
 // Threads of this process (the runtime's blocking threads and Workers are threads too).
 const threadCount = () => readdirSync("/proc/self/task").length;
 
@@ -549,9 +556,7 @@ test("PsiTrigger: every pending wait of a thread is served by one poll (the thre
 
 test('PsiTrigger: a PSI source that goes away (its cgroup removed) rejects every pending wait with "platform"', async (t) => {
   // A cgroup of our own on the cgroup2 mount (needs permission to make one there).
-  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-    .map((line) => line.split(" "))
-    .find((fields) => fields[fields.indexOf("-") + 1] === "cgroup2")?.[4];
+  const mount = cgroup2Mount();
   const dir = `${mount}/memkit-psi-${process.pid}`;
   try {
     if (mount === undefined) throw new Error("no cgroup2 mount");
@@ -633,9 +638,7 @@ test("PsiTrigger: a quiet trigger on a reused descriptor number never hears a cl
 
 test("PsiTrigger: a pending wait hears the event a later check took", async (t) => {
   // Real CPU stalls in a cgroup of our own: two busy loops on one CPU, each waiting for it half the time.
-  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-    .map((line) => line.split(" "))
-    .find((fields) => fields[fields.indexOf("-") + 1] === "cgroup2")?.[4];
+  const mount = cgroup2Mount();
   const dir = `${mount}/memkit-psi-fire-${process.pid}`;
   try {
     if (mount === undefined) throw new Error("no cgroup2 mount");
