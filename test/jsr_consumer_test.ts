@@ -46,6 +46,21 @@ test("the published files hold no test hooks and cite no documents outside the p
   }
 });
 
+test("every relative link and picture in a published Markdown file points to a published file", () => {
+  const files = publishedFiles();
+  const published = new Set(files);
+  for (const file of files.filter((f) => f.endsWith(".md"))) {
+    const text = readFileSync(join(root, file), "utf8");
+    // [text](target) and ![alt](target), outside code blocks; a target with a scheme or only an anchor is not a file.
+    const prose = text.replace(/^```[\s\S]*?^```/gm, "");
+    for (const [, target] of prose.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue;
+      const resolved = join(dirname(file), target).replaceAll("\\", "/");
+      assert.ok(published.has(resolved), `${file} links to ${target}, which is not published`);
+    }
+  }
+});
+
 function copyPublished(files: string[], target: string): void {
   for (const file of files) {
     mkdirSync(dirname(join(target, file)), { recursive: true });
