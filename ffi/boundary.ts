@@ -68,6 +68,7 @@ const dvByteOffset = getter<number>(DataView.prototype, "byteOffset");
 const dvBuffer = getter<ArrayBufferLike>(DataView.prototype, "buffer");
 const abByteLength = getter<number>(ArrayBuffer.prototype, "byteLength");
 const abDetached = getter<boolean>(ArrayBuffer.prototype, "detached");
+const abResizable = getter<boolean>(ArrayBuffer.prototype, "resizable");
 const sabByteLength = getter<number>(SharedArrayBuffer.prototype, "byteLength");
 const getPrototypeOf = Object.getPrototypeOf;
 const isView = ArrayBuffer.isView;
@@ -210,6 +211,17 @@ export const intrinsic = {
     }
   },
   isDetached,
+  /**
+   * Whether `buffer` is a resizable ArrayBuffer: shrinking it gives its pages back to the engine, so native
+   * code holding its address would reach released memory. (A growable SharedArrayBuffer never shrinks.)
+   */
+  isResizable(buffer: ArrayBufferLike): boolean {
+    try {
+      return abResizable.call(buffer);
+    } catch {
+      return false; // a SharedArrayBuffer
+    }
+  },
   /**
    * Whether `view` is exactly a Uint8Array (not a subclass), so its bytes can
    * be indexed directly. Only a prototype swapped with `Object.setPrototypeOf`

@@ -3,12 +3,17 @@
 // leased so a release anywhere above reaches them, and each given the owner's
 // own ArrayBuffer so the owner can detach every view it made (rule 4).
 import { native } from "../../ffi/native.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
 import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { detach, isDetached, mayRelease } from "../base/_detach.ts";
 import { type Lease, leaseBlock } from "./_lease.ts";
+import type { Ledger } from "./_ledger.ts";
 import { beginTake, type CensusOwner, censusOwner, endTake } from "../base/_native_census.ts";
+
+// What `take` found when the backing did not throw.
+const NO_FAILURE = Symbol("no failure");
 
 /** A region of native memory an allocator carves blocks from. */
 export interface Chunk {
@@ -61,10 +66,18 @@ export class ChunkSource {
   readonly #onRevoke: (reason: string, partial: boolean) => void;
   /** Who the chunks are for in the census of native memory (the leak check at exit). */
   readonly #census: CensusOwner;
+  /** The owner's ledger: busy while the backing runs (see `#calling`). */
+  readonly #ledger: Ledger;
 
-  constructor(backing: Allocator, owner: string, onRevoke: (reason: string, partial: boolean) => void) {
+  constructor(
+    backing: Allocator,
+    owner: string,
+    ledger: Ledger,
+    onRevoke: (reason: string, partial: boolean) => void,
+  ) {
     this.backing = backing;
     this.#owner = owner;
+    this.#ledger = ledger;
     this.#census = censusOwner(owner);
     this.#onRevoke = onRevoke;
     let held = heldFrom.get(backing);
@@ -79,11 +92,30 @@ export class ChunkSource {
    * @throws {AllocationError} "corruption" when the backing returns something it must not (named in the message).
    */
   take(size: number, align: number = native.pageSize, wrap = true): Chunk | null {
-    let block: unknown;
+    let block: unknown = null;
+    let failure: unknown = NO_FAILURE;
     const outer = beginTake(this.#census);
+    const busy = this.#ledger.busy();
     try {
       block = this.backing.tryAlloc(size, align);
     } catch (error) {
+      failure = error;
+    } finally {
+      endTake(outer);
+      if (busy) this.#ledger.idle();
+    }
+    if (busy && this.#ledger.ended !== null) {
+      // The backing's code ended the owner while it ran (disposed it, or released its memory): what it gave
+      // goes back, and the operation that grew the owner fails as any use after the end does.
+      if (failure === NO_FAILURE && ArrayBuffer.isView(block)) {
+        try {
+          this.backing.free(block);
+        } catch { /* the backing let go of it itself */ }
+      }
+      throw this.#ledger.usedAfterEnd("allocate");
+    }
+    if (failure !== NO_FAILURE) {
+      const error = failure;
       // A backing that cannot serve this size at all (a pool's block size, a
       // stack's capacity) refuses; only its state errors are the caller's problem.
       if (
@@ -101,8 +133,6 @@ export class ChunkSource {
       }
       this.refusal = `the backing ${this.#backingName()} cannot give a ${size}-byte chunk: ${(error as Error).message}`;
       return null;
-    } finally {
-      endTake(outer);
     }
     if (block === null) {
       this.refusal = `the backing ${this.#backingName()} refused a ${size}-byte chunk`;
@@ -161,7 +191,14 @@ export class ChunkSource {
     chunk.lease = null;
     chunk.lost = true;
     if (!intact || !mayRelease(chunk.address, chunk.size)) return;
-    this.backing.free(chunk.block);
+    const busy = this.#ledger.busy();
+    try {
+      this.backing.free(chunk.block);
+    } finally {
+      if (busy) this.#ledger.idle();
+    }
+    // The backing's code ended the owner while it ran: the operation giving memory back stops here.
+    if (busy && this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("give memory back");
   }
 
   /** Like `give`, for teardown after a revocation: a backing that refuses is not the owner's failure. */
@@ -223,6 +260,9 @@ export class ChunkSource {
       return `${describe(block)} is not a Uint8Array view of memory`;
     }
     if (isDetached(bufferOf(block))) return "its buffer is detached (that memory was released)";
+    if (intrinsic.isResizable(bufferOf(block))) {
+      return "its buffer is a resizable ArrayBuffer (shrinking it would release memory the chunk's blocks use)";
+    }
     const length = lengthOf(block);
     if (length < size) return `it has ${length} bytes`;
     const address = native.addressOf(block);

@@ -38,10 +38,22 @@ export class Ledger {
   totalAllocations = 0;
   totalFrees = 0;
   failedAllocations = 0;
-  /** Null while the allocator can be used; otherwise why not ("was disposed", ...). */
+  /**
+   * Null while the allocator can be used; otherwise why not ("was disposed", ...), or, while it is
+   * {@linkcode Ledger.busy}, why not now. Hot paths test only this field.
+   */
   ended: string | null = null;
-  /** What a use after the end is: "use-after-free", or "corruption" when the allocator ended on a theft. */
-  endedAs: "use-after-free" | "corruption" = "use-after-free";
+  /**
+   * What a use now is: "use-after-free" after the end, "corruption" when the allocator ended on a theft,
+   * "unsupported" while it is busy.
+   */
+  endedAs: "use-after-free" | "corruption" | "unsupported" = "use-after-free";
+  /**
+   * An end that came while the allocator was busy (a dispose, its backing releasing its memory), in force
+   * from `idle()` on. Invariant: non-null only while busy; while busy, `ended` and `endedAs` say so.
+   */
+  #endedWhileBusy: [string, "use-after-free" | "corruption"] | null = null;
+  #busy = false;
   #category: AllocationErrorCategory = "out-of-memory";
   #reason = "";
   #call: string | undefined;
@@ -90,7 +102,7 @@ export class Ledger {
    * memory is kept, so the counters stay as they were when it was found.
    */
   freedAll(): void {
-    if (this.endedAs === "corruption") return;
+    if ((this.#busy ? this.#endedWhileBusy?.[1] : this.endedAs) === "corruption") return;
     this.totalFrees += this.live;
     this.live = 0;
     this.allocatedBytes = 0;
@@ -116,9 +128,43 @@ export class Ledger {
     );
   }
 
-  /** Throws "use-after-free" once the allocator has ended. */
+  /** Throws "use-after-free" once the allocator has ended ("unsupported" while it is busy). */
   guard(op: string): void {
     if (this.ended !== null) throw this.usedAfterEnd(op);
+  }
+
+  /** Whether the allocator has ended for good (`ended` also says so while it is only busy). */
+  get over(): boolean {
+    return this.#busy ? this.#endedWhileBusy !== null : this.ended !== null;
+  }
+
+  /**
+   * Refuses every use of the allocator ("unsupported", through `ended`) while it calls its backing: the
+   * backing may run code of the user's (an arena's observer, an Allocator written in JavaScript) that must
+   * not call back into an allocator halfway through growing or shrinking. False, with nothing changed, when
+   * it had ended or was busy already. Always paired with `idle()`.
+   */
+  busy(): boolean {
+    if (this.ended !== null) return false;
+    this.#busy = true;
+    this.ended = "is taking memory from or giving it back to its backing, whose code called back into it";
+    this.endedAs = "unsupported";
+    return true;
+  }
+
+  /** Ends `busy()`: the allocator is usable again, unless it ended meanwhile (that end is in force now). */
+  idle(): void {
+    if (!this.#busy) return;
+    const end = this.#endedWhileBusy;
+    this.#busy = false;
+    this.#endedWhileBusy = null;
+    this.ended = end === null ? null : end[0];
+    this.endedAs = end === null ? "use-after-free" : end[1];
+  }
+
+  /** Throws "unsupported" while the allocator is busy (for paths that must not run then but test nothing else). */
+  refuseWhileBusy(op: string): void {
+    if (this.#busy) throw this.usedAfterEnd(op);
   }
 
   /** The error for any use after the allocator ended. */
@@ -138,6 +184,11 @@ export class Ledger {
 
   /** Marks the allocator ended; false when it already was. */
   end(reason: string, as: "use-after-free" | "corruption" = "use-after-free"): boolean {
+    if (this.#busy) {
+      if (this.#endedWhileBusy !== null) return false;
+      this.#endedWhileBusy = [reason, as];
+      return true;
+    }
     if (this.ended !== null) return false;
     this.ended = reason;
     this.endedAs = as;

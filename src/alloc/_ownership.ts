@@ -1,5 +1,7 @@
 import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { isDetached } from "../base/_detach.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
 
 // Which allocator holds a buffer, asked only on error paths: every allocator
 // registers itself here (weakly), so a free into the wrong allocator can name
@@ -63,8 +65,15 @@ export function foreignBlockError(
   return new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this ${name}`);
 }
 
-/** An empty view over an empty, live buffer: what `alloc(0)` returns, holding no memory. */
+/**
+ * An empty view over a buffer still attached: it holds no memory and names no block, even where it starts at
+ * one (an empty view at a block's end starts where the next block does), so every `free` takes it as nothing
+ * and every `resize` as `alloc(newSize)`. What `alloc(0)` returns is one. (An empty view over a detached buffer
+ * is a released or transferred block's, and a view of a resizable buffer reads length 0 once the buffer shrank
+ * past it: the allocator judges those.)
+ */
 export function isEmptyView(view: ArrayBufferView): boolean {
-  const buffer = bufferOf(view) as ArrayBuffer;
-  return lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached;
+  if (lengthOf(view) !== 0) return false;
+  const buffer = bufferOf(view);
+  return !isDetached(buffer) && !intrinsic.isResizable(buffer);
 }

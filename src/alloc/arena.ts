@@ -221,6 +221,7 @@ export class Arena implements Allocator, Disposable {
     const source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "Arena",
+      this.#ledger,
       (reason, partial) => this.#revoke(reason, partial),
     );
     this.#at = new BumpCursor(
@@ -490,7 +491,7 @@ export class Arena implements Allocator, Disposable {
   /** Whether `view` points into memory this arena has handed out and not yet released. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null) return false;
+    if (this.#ledger.over) return false;
     // By address, so views made by a child allocator over this arena's memory count too.
     if (lengthOf(view) === 0 && (bufferOf(view) as ArrayBuffer).detached) return false;
     const address = addressOf(view);
@@ -898,6 +899,8 @@ export class Arena implements Allocator, Disposable {
     // nesting, not a search from the outermost (quadratic when thousands of nested scopes end in turn).
     const at = handle.depth - 1;
     if (this.#scopes[at]?.handle !== handle) return;
+    // Not while the arena grows or shrinks through its backing (code the backing runs ending this scope).
+    this.#ledger.refuseWhileBusy("end an Arena scope");
     if (claiming !== 0 && this.#scopes[at].serial <= claimFloor) throw claimRefusal("end an Arena scope");
     const cursor = this.#at;
     const ended = exits ?? (this.#observers.length !== 0 ? [] : null);

@@ -4,21 +4,20 @@
  * @module
  */
 import { intrinsic } from "../../ffi/boundary.ts";
-import { isDetached, THEFT, transferredError } from "../base/_detach.ts";
+import { isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
 import {
   bufferOf,
   checkAlignment,
   checkSize,
   checkView,
   describe,
-  lengthOf,
   offsetOf,
   parseOptions,
   powerOfTwo,
@@ -158,6 +157,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "BuddyAllocator",
+      this.#ledger,
       (reason, partial) => this.#revoke(reason, partial),
     );
     const chunk = this.#source.take(capacity);
@@ -172,7 +172,7 @@ export class BuddyAllocator implements Allocator, Disposable {
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
     const buddy = owner as BuddyAllocator;
-    return buddy.#ledger.ended === null && buddy.#chunk.buffer === buffer;
+    return !buddy.#ledger.over && buddy.#chunk.buffer === buffer;
   }
 
   /**
@@ -214,7 +214,9 @@ export class BuddyAllocator implements Allocator, Disposable {
   free(view: ArrayBufferView): void {
     const node = this.#nodeOf(view, "free");
     if (node < 0) return;
-    this.#release(node, offsetOf(view), "BuddyAllocator.free() released it");
+    if (!this.#release(node, offsetOf(view), "BuddyAllocator.free() released it")) {
+      throw transferredError("free", `the block ${describe(view)} names`);
+    }
   }
 
   /**
@@ -230,7 +232,9 @@ export class BuddyAllocator implements Allocator, Disposable {
     const offset = offsetOf(view);
     const leaf = offset / this.#minBlock;
     if (newSize === 0) {
-      this.#release(node, offset, "BuddyAllocator.resize(view, 0) released it");
+      if (!this.#release(node, offset, "BuddyAllocator.resize(view, 0) released it")) {
+        throw transferredError("resize", `the block ${describe(view)} names`);
+      }
       return new Uint8Array(0);
     }
     if (newSize <= this.#sizeOfNode(node)) {
@@ -263,7 +267,7 @@ export class BuddyAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null || bufferOf(view) !== this.#chunk.buffer) return false;
+    if (this.#ledger.over || bufferOf(view) !== this.#chunk.buffer) return false;
     const node = this.#enclosing(offsetOf(view));
     if (node <= 0 || this.#state[node] !== USED) return false;
     // Within the requested bytes, not the rounding after them.
@@ -275,7 +279,7 @@ export class BuddyAllocator implements Allocator, Disposable {
   stats(): AllocatorStats {
     let sum = 0, squares = 0, largest = 0;
     // An ended allocator has no free space to report (its tree is not kept up to date).
-    for (let order = 0; order < this.#levels && this.#ledger.ended === null; order++) {
+    for (let order = 0; order < this.#levels && !this.#ledger.over; order++) {
       let count = 0;
       for (let node = this.#head[order]; node !== -1; node = this.#next[node]) count++;
       const size = this.#capacity / 2 ** order;
@@ -283,7 +287,7 @@ export class BuddyAllocator implements Allocator, Disposable {
       squares += count * size * size;
       if (count > 0 && size > largest) largest = size;
     }
-    const capacity = this.#ledger.ended === null ? this.#capacity : 0;
+    const capacity = this.#ledger.over ? 0 : this.#capacity;
     return this.#ledger.stats({
       capacityBytes: capacity,
       availableBytes: sum,
@@ -407,10 +411,15 @@ export class BuddyAllocator implements Allocator, Disposable {
     return offset;
   }
 
-  #release(node: number, offset: number, reason: string): void {
+  // Frees a block; false, keeping it allocated for good, when the holder of a lease on it (a child
+  // allocator, an array) found as it let go that a buffer over its memory was transferred away.
+  #release(node: number, offset: number, reason: string): boolean {
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason);
     const leaf = offset / this.#minBlock;
+    if (leases.leased !== 0) {
+      leases.freed(this.#chunk.address + offset, reason);
+      if (!mayRelease(this.#chunk.address + offset, this.#sizeOfNode(node))) return false;
+    }
     this.#ledger.freed(this.#requested[leaf]);
     this.#requested[leaf] = 0;
     let order = Math.floor(Math.log2(node));
@@ -424,6 +433,7 @@ export class BuddyAllocator implements Allocator, Disposable {
       order--;
     }
     this.#push(node, order);
+    return true;
   }
 
   #push(node: number, order: number): void {
@@ -463,8 +473,8 @@ export class BuddyAllocator implements Allocator, Disposable {
     const buffer = bufferOf(view) as ArrayBuffer;
     // A view over the chunk's buffer that someone transferred away (its offset reads 0).
     if (buffer === this.#chunk.buffer && isDetached(buffer)) this.#theftFound(op);
+    if (isEmptyView(view)) return -1;
     if (buffer !== this.#chunk.buffer) {
-      if (lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
       const kind = ownerKindOf(buffer, this);
       throw kind !== null
         ? new AllocationError(

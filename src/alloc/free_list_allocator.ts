@@ -5,7 +5,7 @@
  * @module
  */
 import { intrinsic } from "../../ffi/boundary.ts";
-import { isDetached, THEFT, transferredError } from "../base/_detach.ts";
+import { isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
 import { ChunkSource, roundToPage } from "./_chunks.ts";
@@ -31,7 +31,6 @@ import {
   checkSize,
   checkView,
   describe,
-  lengthOf,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -127,6 +126,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "FreeListAllocator",
+      this.#ledger,
       (reason, partial) => this.#revoke(reason, partial),
     );
     this.#hooks = {
@@ -205,7 +205,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     const id = this.#blockOf(view, "free");
     if (id < 0) return;
     if (this.#defragmenting) this.#usable("free");
-    this.#release(id, "FreeListAllocator.free() released it");
+    if (!this.#release(id, "FreeListAllocator.free() released it")) {
+      throw transferredError("free", `the block ${describe(view)} names`);
+    }
   }
 
   /**
@@ -221,7 +223,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     if (id < 0) return this.alloc(newSize);
     this.#usable("resize");
     if (newSize === 0) {
-      this.#release(id, "FreeListAllocator.resize(view, 0) released it");
+      if (!this.#release(id, "FreeListAllocator.resize(view, 0) released it")) {
+        throw transferredError("resize", `the block ${describe(view)} names`);
+      }
       return new Uint8Array(0);
     }
     const heap = this.#heap;
@@ -254,7 +258,7 @@ export class FreeListAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block (or is a live handle's view). */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null) return false;
+    if (this.#ledger.over) return false;
     const buffer = bufferOf(view) as ArrayBuffer;
     const handle = handleOf(buffer);
     if (handle !== undefined) return handle.owner === this && !handle.freed;
@@ -346,7 +350,7 @@ export class FreeListAllocator implements Allocator, Disposable {
    */
   stats(): AllocatorStats {
     const heap = this.#heap;
-    const ended = this.#ledger.ended !== null;
+    const ended = this.#ledger.over;
     const free = ended ? { largest: 0, fragmentation: 0 } : heap.freeSummary();
     const capacity = ended ? 0 : heap.capacityBytes;
     const available = ended ? 0 : heap.freeBytes;
@@ -455,13 +459,20 @@ export class FreeListAllocator implements Allocator, Disposable {
   }
 
   // Frees a used block (telling a lease holder first) and merges it.
-  #release(id: number, reason: string): void {
+  // Frees a block; false, keeping it allocated for good, when the holder of a lease on it (a child
+  // allocator, an array) found as it let go that a buffer over its memory was transferred away.
+  #release(id: number, reason: string): boolean {
     const heap = this.#heap;
     const r = heap.records;
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(heap.chunks[r.chunk[id]].chunk.address + r.start[id], reason);
+    if (leases.leased !== 0) {
+      const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
+      leases.freed(address, reason);
+      if (!mayRelease(address, r.requested[id])) return false;
+    }
     this.#ledger.freed(r.requested[id]);
     heap.release(id);
+    return true;
   }
 
   #handleView(handle: HandleState): Uint8Array {
@@ -522,6 +533,7 @@ export class FreeListAllocator implements Allocator, Disposable {
   #blockOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
     this.#ledger.guard(op);
+    if (isEmptyView(view)) return -1;
     const buffer = bufferOf(view) as ArrayBuffer;
     const heap = this.#heap;
     const index = buffer === this.#hotBuffer ? this.#hotIndex : heap.chunkOf.get(buffer);
@@ -543,7 +555,6 @@ export class FreeListAllocator implements Allocator, Disposable {
         }
         return id;
       }
-      if (lengthOf(view) === 0) return -1;
       const at = heap.containing(index, offsetOf(view));
       if (at !== -1 && (r.flags[at] === FREE || r.flags[at] === CACHED)) {
         throw new AllocationError(
@@ -562,7 +573,6 @@ export class FreeListAllocator implements Allocator, Disposable {
         `Cannot ${op} ${describe(view)}: it is a Handle's view; use handle.free()`,
       );
     }
-    if (isEmptyView(view)) return -1;
     throw foreignBlockError(view, op, this, "FreeListAllocator");
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { createStamp } from "../base/_stamp.ts";
-import { detach, isDetached, THEFT, transferredError } from "../base/_detach.ts";
+import { detach, isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -18,6 +18,7 @@ import {
   checkTypedArrayConstructor,
   checkView,
   describe,
+  lengthOf,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -213,6 +214,7 @@ export class PoolAllocator implements Allocator, Disposable {
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "PoolAllocator",
+      this.#ledger,
       (reason, partial) => this.#revoke(reason, partial),
     );
     this.#detach = parsed.detachFreed ?? false;
@@ -310,7 +312,8 @@ export class PoolAllocator implements Allocator, Disposable {
       const offset = offsetOf(view);
       const slot = (offset / this.#stride) | 0;
       const index = this.#hotChunk * this.#perChunk + slot;
-      if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0) {
+      // (An empty view at a block's end starts where the next block does: it names no block.)
+      if (slot * this.#stride === offset && slot < this.#perChunk && this.#sizes[index] !== 0 && lengthOf(view) !== 0) {
         this.#ledger.freed(this.#sizes[index]);
         this.#sizes[index] = 0;
         this.#free[this.#freeCount++] = index;
@@ -319,7 +322,9 @@ export class PoolAllocator implements Allocator, Disposable {
     }
     const index = this.#indexOf(view, "free");
     if (index < 0) return;
-    this.#release(index, "PoolAllocator.free() released it");
+    if (!this.#release(index, "PoolAllocator.free() released it")) {
+      throw transferredError("free", `the block ${describe(view)} names`);
+    }
   }
 
   /**
@@ -332,7 +337,9 @@ export class PoolAllocator implements Allocator, Disposable {
     const index = this.#indexOf(view, "resize");
     if (index < 0) return this.alloc(newSize);
     if (newSize === 0) {
-      this.#release(index, "PoolAllocator.resize(view, 0) released it");
+      if (!this.#release(index, "PoolAllocator.resize(view, 0) released it")) {
+        throw transferredError("resize", `the block ${describe(view)} names`);
+      }
       return new Uint8Array(0);
     }
     let resized: Uint8Array;
@@ -349,7 +356,7 @@ export class PoolAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block of this pool (within the block's requested size). */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null) return false;
+    if (this.#ledger.over) return false;
     const buffer = bufferOf(view) as ArrayBuffer;
     const tag = blockTag(buffer);
     if (tag !== undefined && tag.pool === this) {
@@ -477,9 +484,15 @@ export class PoolAllocator implements Allocator, Disposable {
     return index;
   }
 
-  #release(index: number, reason: string): void {
+  // Frees a block; false, keeping it allocated for good, when the holder of a lease on it (a child
+  // allocator, an array) found as it let go that a buffer over its memory was transferred away.
+  #release(index: number, reason: string): boolean {
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(this.#addressOf(index), reason);
+    if (leases.leased !== 0) {
+      const address = this.#addressOf(index);
+      leases.freed(address, reason);
+      if (!mayRelease(address, this.#blockSize)) return false;
+    }
     this.#ledger.freed(this.#sizes[index]);
     this.#sizes[index] = 0;
     this.#free[this.#freeCount++] = index;
@@ -488,6 +501,7 @@ export class PoolAllocator implements Allocator, Disposable {
       this.#bufferOfBlock[index] = undefined;
       detach(buffer, this.#addressOf(index), this.#blockSize);
     }
+    return true;
   }
 
   #addressOf(index: number): number {
@@ -544,6 +558,7 @@ export class PoolAllocator implements Allocator, Disposable {
   #indexOf(view: ArrayBufferView, op: "free" | "resize"): number {
     checkView(view, op);
     this.#ledger.guard(op);
+    if (isEmptyView(view)) return -1;
     const buffer = bufferOf(view) as ArrayBuffer;
     let index: number | undefined;
     if (this.#detach) {
@@ -567,10 +582,7 @@ export class PoolAllocator implements Allocator, Disposable {
         index = offset % this.#stride === 0 && slot < this.#perChunk ? chunk * this.#perChunk + slot : -2;
       }
     }
-    if (index === undefined) {
-      if (isEmptyView(view)) return -1;
-      throw foreignBlockError(view, op, this, "PoolAllocator");
-    }
+    if (index === undefined) throw foreignBlockError(view, op, this, "PoolAllocator");
     if (index === -2) {
       throw new AllocationError(
         "invalid-free",

@@ -9,7 +9,7 @@ import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
 import { LeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
-import { ownerKindOf, registerOwner } from "./_ownership.ts";
+import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import {
   bufferOf,
@@ -17,7 +17,6 @@ import {
   checkSize,
   checkView,
   describe,
-  lengthOf,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -141,6 +140,7 @@ export class StackAllocator implements Allocator, Disposable {
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "StackAllocator",
+      this.#ledger,
       (reason, partial) => this.#revoke(reason, partial),
     );
     const chunk = this.#source.take(this.#size);
@@ -153,7 +153,7 @@ export class StackAllocator implements Allocator, Disposable {
 
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
     const stack = owner as StackAllocator;
-    return stack.#ledger.ended === null && stack.#chunk.buffer === buffer;
+    return !stack.#ledger.over && stack.#chunk.buffer === buffer;
   }
 
   /**
@@ -245,7 +245,7 @@ export class StackAllocator implements Allocator, Disposable {
   /** Whether `view` lies in a live block of this stack. */
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
-    if (this.#ledger.ended !== null || bufferOf(view) !== this.#chunk.buffer || this.#starts.length === 0) return false;
+    if (this.#ledger.over || bufferOf(view) !== this.#chunk.buffer || this.#starts.length === 0) return false;
     // Inside some block (not in the alignment padding between blocks).
     const offset = offsetOf(view);
     let lo = 0, hi = this.#starts.length - 1;
@@ -313,7 +313,7 @@ export class StackAllocator implements Allocator, Disposable {
 
   /** Counters; the free space is the one region above the top. */
   stats(): AllocatorStats {
-    const ended = this.#ledger.ended !== null;
+    const ended = this.#ledger.over;
     const capacity = ended ? 0 : this.#size;
     const available = capacity - this.#cursor;
     return this.#ledger.stats({
@@ -458,8 +458,8 @@ export class StackAllocator implements Allocator, Disposable {
     this.#ledger.guard(op);
     // A view over the chunk's buffer that someone transferred away (its offset reads 0).
     if (buffer === this.#chunk.buffer && isDetached(buffer)) this.#theftFound(op);
+    if (isEmptyView(view)) return -1;
     if (buffer !== this.#chunk.buffer) {
-      if (lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached) return -1;
       const kind = ownerKindOf(buffer, this);
       if (kind !== null) {
         return this.#throw(
@@ -469,7 +469,6 @@ export class StackAllocator implements Allocator, Disposable {
       }
       return this.#throw("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this StackAllocator`);
     }
-    if (lengthOf(view) === 0) return -1;
     const offset = offsetOf(view);
     // Binary search: starts are increasing.
     let lo = 0, hi = this.#starts.length - 1;

@@ -230,11 +230,9 @@ export class SystemAllocator implements Allocator, Disposable {
     checkView(view, "free");
     this.#ledger.guard("free");
     const buffer = bufferOf(view);
+    if (isEmptyView(view)) return; // an empty view holds nothing (alloc(0)'s, or any other): nothing to return
     const block = this.#own(buffer);
-    if (block === undefined) {
-      if (isEmptyView(view)) return; // an empty view holds nothing (alloc(0)'s): nothing to return
-      throw this.#unknownBlock(view, "free");
-    }
+    if (block === undefined) throw this.#unknownBlock(view, "free");
     if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
     if (isDetached(block.buffer)) throw transferredError("free", describeBlock(block));
     this.#release(buffer, block, "SystemAllocator.free() released it");
@@ -252,11 +250,9 @@ export class SystemAllocator implements Allocator, Disposable {
     checkSize(newSize, "resize", "newSize");
     this.#ledger.guard("resize");
     const buffer = bufferOf(view);
+    if (isEmptyView(view)) return this.alloc(newSize); // size 0 is not a block: see Allocator
     const block = this.#own(buffer);
-    if (block === undefined) {
-      if (isEmptyView(view)) return this.alloc(newSize); // size 0 is not a block: see Allocator
-      throw this.#unknownBlock(view, "resize");
-    }
+    if (block === undefined) throw this.#unknownBlock(view, "resize");
     if (offsetOf(view) !== 0) throw interiorError(view, block, "resize");
     if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
       throw transferredError("resize", describeBlock(block));

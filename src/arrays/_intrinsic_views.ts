@@ -62,5 +62,8 @@ export function blockParts(value: unknown, size: number): [ArrayBufferLike, numb
     return length === 0 ? "its buffer is detached (that memory was released)" : `it has ${length} of ${size} bytes`;
   }
   if (offset % 8 !== 0) return `it starts at byte ${offset} of its buffer, not a multiple of 8`;
+  if (intrinsic.isResizable(buffer)) {
+    return "its buffer is a resizable ArrayBuffer (shrinking it would release memory the storage uses)";
+  }
   return [buffer, offset, length];
 }

@@ -374,6 +374,7 @@ export class DebugAllocator implements Allocator, Disposable {
     checkView(view, "free");
     const heap = this.#heap;
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("free");
+    if (isEmptyView(view)) return; // it names no block, not even one it starts at
     // The flat paths take the common case; they change nothing when they decline it.
     if (heap.leanChecks ? freeChecked(heap, view, FREED, this.free, 1) : !this.#safety && freeCounted(heap, view)) {
       return;
@@ -401,7 +402,7 @@ export class DebugAllocator implements Allocator, Disposable {
     checkSize(newSize, "resize", "newSize");
     const heap = this.#heap;
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("resize");
-    const slot = this.#slotOf(view, "resize");
+    const slot = isEmptyView(view) ? -1 : this.#slotOf(view, "resize");
     if (slot < 0) {
       if (slot === UNKNOWN) return heap.backing.resize(view, newSize);
       if (newSize === 0) return new Uint8Array(0);

@@ -119,12 +119,10 @@ export class LockedBlocks {
     // SystemAllocator.free makes these checks inline (its hot path); here a transferred secret is wiped too.
     checkView(view, "free");
     this.#ledger.guard("free");
+    if (isEmptyView(view)) return; // an empty view holds nothing (alloc(0)'s, or any other)
     const buffer = bufferOf(view);
     const block = this.#own(buffer);
-    if (block === undefined) {
-      if (isEmptyView(view)) return; // an empty view holds nothing (alloc(0)'s)
-      throw foreignBlockError(view, "free", this.#facade, this.#config.name);
-    }
+    if (block === undefined) throw foreignBlockError(view, "free", this.#facade, this.#config.name);
     if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
     if (isDetached(block.buffer)) {
       const refused = transferredError("free", describeBlock(block));
@@ -141,12 +139,10 @@ export class LockedBlocks {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     this.#ledger.guard("resize");
+    if (isEmptyView(view)) return this.alloc(newSize); // size 0 is not a block: see Allocator
     const buffer = bufferOf(view);
     const block = this.#own(buffer);
-    if (block === undefined) {
-      if (isEmptyView(view)) return this.alloc(newSize); // size 0 is not a block: see Allocator
-      throw foreignBlockError(view, "resize", this.#facade, this.#config.name);
-    }
+    if (block === undefined) throw foreignBlockError(view, "resize", this.#facade, this.#config.name);
     if (offsetOf(view) !== 0) throw interiorError(view, block, "resize");
     if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
       throw transferredError("resize", describeBlock(block));

@@ -86,6 +86,8 @@ export class PageMapping implements Mapping {
   readonly #windows = new Set<PageWindow>();
   #bytes: Uint8Array | null = null;
   #unmapped = false;
+  /** Whether a lock() succeeded since the last unlock() (a failed one then leaves the pages locked). */
+  #locked = false;
   // One of the buffers above was transferred away: another buffer may reach
   // the pages, so they stay mapped and read-write for good (the memory is recorded as kept).
   #stolen = false;
@@ -241,8 +243,14 @@ export class PageMapping implements Mapping {
   lock(): void {
     if (this.#live("lock")) return;
     if (native.libc.mlock(this.#address, this.#byteLength) !== 0) {
-      throw platformError("mlock", this.#label);
+      const error = platformError("mlock", this.#label); // errno first: munlock below may change it
+      // Linux marks the range locked before it faults the pages in, and keeps the mark when that fails (pages
+      // it may not read, RLIMIT_MEMLOCK): a later protect("read-write") would then fill and pin the whole range.
+      // An operation that throws changes nothing, so the mark goes, unless an earlier lock() had set it.
+      if (!this.#locked) native.libc.munlock(this.#address, this.#byteLength);
+      throw error;
     }
+    this.#locked = true;
   }
 
   unlock(): void {
@@ -250,6 +258,7 @@ export class PageMapping implements Mapping {
     if (native.libc.munlock(this.#address, this.#byteLength) !== 0) {
       throw platformError("munlock", this.#label);
     }
+    this.#locked = false;
   }
 
   sync(): void {

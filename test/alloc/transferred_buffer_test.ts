@@ -23,6 +23,9 @@ const cases: Record<string, RegExp> = {
   chain: /pool alloc: use-after-free\n/,
   "parent-keeps":
     /free-list aliased: false\nbuddy aliased: false\narena aliased: false\nstack aliased: false\npool aliased: false\n/,
+  "parent-free-forged": new RegExp(
+    ["free-list", "buddy", "pool"].map((n) => `${n} free: corruption\\n${n} aliased: false\\nREAD OK`).join(".*\\n"),
+  ),
   "parent-reset":
     /stack reset: ok\nstack alloc: corruption\nstack aliased: false\narena reset: ok\narena aliased: false\n/,
   "mapping-retry": /protect: corruption\nprotect again: corruption\nprotection read-write\nbytes \d+ view 16 reads 7\n/,

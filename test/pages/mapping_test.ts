@@ -224,6 +224,37 @@ test("Mapping.lock() and unlock() pin and release pages", () => {
   mapping.unlock();
 });
 
+// The flags the kernel shows for the mapping starting at `address` (Linux: /proc/self/smaps).
+function vmFlags(address: number): string[] {
+  const lines = readFileSync("/proc/self/smaps", "utf8").split("\n");
+  const start = lines.findIndex((line) => line.startsWith(`${address.toString(16)}-`));
+  assert.ok(start >= 0, "the mapping is in /proc/self/smaps");
+  for (let i = start + 1; i < lines.length && !/^[0-9a-f]+-/.test(lines[i]); i++) {
+    if (lines[i].startsWith("VmFlags:")) return lines[i].slice("VmFlags:".length).trim().split(/\s+/);
+  }
+  return [];
+}
+
+test("a Mapping.lock() that fails leaves the pages unlocked (its throw changes nothing)", {
+  skip: process.platform !== "linux",
+}, () => {
+  // Pages that may not be read cannot be faulted in: mlock fails, after Linux marked the range locked.
+  using mapping = mapPages(64 << 20, { protection: "none" });
+  const error = (() => {
+    try {
+      mapping.lock();
+      return null;
+    } catch (error) {
+      return error;
+    }
+  })();
+  if (error === null) return; // this kernel locked them after all: nothing failed to look at
+  assert.ok(error instanceof AllocationError && error.category === "platform" && error.call === "mlock");
+  assert.ok(!vmFlags(mapping.address).includes("lo"), "the failed lock left the range marked locked");
+  mapping.protect("read-write"); // with the mark left, this filled and pinned all 64 MiB
+  assert.ok(!vmFlags(mapping.address).includes("lo"));
+});
+
 test("mapPages() options: populate, shared, hugePages", () => {
   for (const options of [{ populate: true }, { shared: true }, { hugePages: true }, { protection: "none" as const }]) {
     using mapping = mapPages(1 << 21, options);

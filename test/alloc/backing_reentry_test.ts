@@ -1,0 +1,177 @@
+// Code a backing runs while an allocator takes memory from it or gives memory
+// back (an Arena's observer, an Allocator written in JavaScript) must not call
+// back into that allocator halfway through: every such call is refused with
+// "unsupported", and a dispose (or the backing releasing the allocator's
+// memory) there ends it, so the operation that was growing it fails as any use
+// after the end does and gives back what it had just taken. Before, a pool
+// re-entered while growing handed out one block to two owners, and one
+// disposed while growing returned a live block of a disposed pool that
+// outlived its memory (a write through it crashed the process: the child
+// process below).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  addressOf,
+  AllocationError,
+  type Allocator,
+  Arena,
+  FreeListAllocator,
+  PoolAllocator,
+  SystemAllocator,
+} from "../../mod.ts";
+import { fixture, outcome, runChild } from "../_helpers.ts";
+
+type Disposable = Allocator & { dispose(): void };
+type Client = { name: string; make(backing: Allocator): Disposable; size: number };
+
+// Each client takes its first chunk from the backing at its first allocation of `size`.
+const CLIENTS: Client[] = [
+  {
+    name: "PoolAllocator",
+    make: (backing) => new PoolAllocator({ blockSize: 64, blocksPerChunk: 16, backing }),
+    size: 64,
+  },
+  {
+    name: "FreeListAllocator",
+    make: (backing) => new FreeListAllocator({ capacity: 4096, growth: "linear", backing }),
+    size: 3000,
+  },
+  { name: "Arena", make: (backing) => new Arena({ capacity: 4096, backing }), size: 3000 },
+];
+
+/** A backing in JavaScript over a SystemAllocator that runs `hook` inside each tryAlloc and free. */
+function hookedBacking(hook: () => void): Allocator & { system: SystemAllocator } {
+  const system = new SystemAllocator();
+  return {
+    kind: "system",
+    system,
+    alloc: (size: number, align?: number) => {
+      hook();
+      return system.alloc(size, align);
+    },
+    tryAlloc: (size: number, align?: number) => {
+      hook();
+      return system.tryAlloc(size, align);
+    },
+    array: system.array.bind(system),
+    free: (view: ArrayBufferView) => {
+      hook();
+      system.free(view);
+    },
+    resize: system.resize.bind(system),
+    owns: system.owns.bind(system),
+    stats: system.stats.bind(system),
+  } as unknown as Allocator & { system: SystemAllocator };
+}
+
+function overlapping(blocks: Uint8Array[]): number {
+  const spans = blocks.map((b) => [addressOf(b), addressOf(b) + b.length]).sort((x, y) => x[0] - y[0]);
+  let n = 0;
+  for (let i = 1; i < spans.length; i++) if (spans[i][0] < spans[i - 1][1]) n++;
+  return n;
+}
+
+for (const client of CLIENTS) {
+  for (const via of ["an Arena observer", "a backing in JavaScript"] as const) {
+    // The backing runs `reenter` once, inside the client's growth; the outcome of each call is recorded.
+    const setup = (reenter: (c: Disposable) => void) => {
+      let target: Disposable | null = null;
+      let armed = false;
+      const seen: string[] = [];
+      const hook = () => {
+        if (!armed || target === null) return;
+        armed = false;
+        seen.push(outcome(() => reenter(target!)));
+      };
+      let backing: Allocator;
+      let arena: Arena | null = null;
+      if (via === "an Arena observer") {
+        arena = new Arena({ capacity: 1 << 20 });
+        arena.observe({ onAlloc: hook, onFree: hook });
+        backing = arena;
+      } else backing = hookedBacking(hook);
+      target = client.make(backing);
+      return {
+        allocator: target,
+        seen,
+        arm: () => (armed = true),
+        done: () => {
+          target!.dispose();
+          arena?.dispose();
+        },
+      };
+    };
+
+    for (const call of ["alloc", "free", "resize", "stats", "owns"] as const) {
+      test(`${client.name} growing through ${via}: ${call} from inside the backing is ${call === "stats" || call === "owns" ? "answered" : "refused as unsupported"}, and no block is handed out twice`, () => {
+        const kept: Uint8Array[] = [];
+        const { allocator, seen, arm, done } = setup((c) => {
+          if (call === "alloc") kept.push(c.alloc(client.size));
+          else if (call === "free") c.free(kept[0]);
+          else if (call === "resize") c.resize(kept[0], 16);
+          else if (call === "stats") assert.equal(c.stats().liveAllocations, kept.length);
+          else assert.equal(c.owns(kept[0]), true);
+        });
+        if (client.name === "PoolAllocator") {
+          for (let i = 0; i < 16; i++) kept.push(allocator.alloc(client.size)); // fills the first chunk
+        } else kept.push(allocator.alloc(client.size));
+        arm();
+        kept.push(allocator.alloc(client.size)); // grows: the backing runs the call
+        assert.deepEqual(seen, [call === "stats" || call === "owns" ? "ok" : "unsupported"]);
+        for (let i = 0; i < 20; i++) kept.push(allocator.alloc(client.size));
+        assert.equal(overlapping(kept), 0, "two live blocks share memory");
+        kept.forEach((b, i) => b.fill(i & 0xff));
+        assert.ok(kept.every((b, i) => b.every((x) => x === (i & 0xff))), "a block's bytes were another's");
+        assert.equal(allocator.stats().liveAllocations, kept.length);
+        done();
+      });
+    }
+
+    test(`${client.name} disposed from inside ${via} while it grows: the allocation fails as use-after-free and nothing it took stays`, () => {
+      const { allocator, seen, arm, done } = setup((c) => c.dispose());
+      const first = allocator.alloc(client.size);
+      if (client.name === "PoolAllocator") { for (let i = 0; i < 15; i++) allocator.alloc(client.size); }
+      arm();
+      assert.throws(
+        () => allocator.alloc(client.size),
+        (error: unknown) => error instanceof AllocationError && error.category === "use-after-free",
+      );
+      assert.deepEqual(seen, ["ok"]);
+      assert.equal(first.length, 0, "a block of the disposed allocator still reads its memory");
+      assert.equal(allocator.stats().liveAllocations, 0);
+      assert.equal(outcome(() => allocator.alloc(16)), "use-after-free");
+      done();
+    });
+  }
+}
+
+test("an Arena scope cannot end from inside the arena's own backing while the arena grows", () => {
+  let scopeToEnd: { [Symbol.dispose](): void } | null = null;
+  const seen: string[] = [];
+  const arena = new Arena({
+    capacity: 4096,
+    backing: hookedBacking(() => {
+      if (scopeToEnd === null) return;
+      const s = scopeToEnd;
+      scopeToEnd = null;
+      seen.push(outcome(() => s[Symbol.dispose]()));
+    }),
+  });
+  const scope = arena.scope();
+  arena.alloc(3000);
+  scopeToEnd = scope;
+  const grown = arena.alloc(3000); // a new chunk: the backing tries to end the scope mid-growth
+  assert.deepEqual(seen, ["unsupported"]);
+  assert.equal(grown.length, 3000);
+  scope[Symbol.dispose](); // ends normally afterwards
+  assert.equal(grown.length, 0);
+  arena.dispose();
+});
+
+test("a pool disposed while it grows from an arena: no view of it outlives the arena's memory (child process)", () => {
+  const child = runChild(fixture("backing_reentry_child.ts"));
+  assert.equal(child.signal, null, `the child died: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.match(child.stdout, /interrupted alloc: use-after-free/);
+  assert.match(child.stdout, /done/);
+});
