@@ -100,6 +100,24 @@ export function membersOf(layout: StructLayout): Member[] {
 
 // ------------------------------------------------------------------ C
 
+// C's keywords (C11, and those C23 adds): a declaration naming a field or the struct after one does not compile.
+const C_KEYWORDS = new Set(
+  ("auto break case char const continue default do double else enum extern float for goto if inline int long " +
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while " +
+    "_Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert _Thread_local " +
+    "alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual " +
+    "_BitInt _Decimal128 _Decimal32 _Decimal64").split(" "),
+);
+
+function cName(name: string, what: string): string {
+  if (C_KEYWORDS.has(name)) {
+    throw new TypeError(
+      `Cannot declare a struct in C as ${what} is a C keyword: current value is ${describe(name)} (rename it)`,
+    );
+  }
+  return name;
+}
+
 /** C's own alignment of a field type's base element (a scalar, or a nested struct's). */
 function cNaturalAlign(type: StructFieldType, rules: LayoutRules): number {
   if (isArrayType(type)) return cNaturalAlign(type[0], rules);
@@ -154,7 +172,8 @@ function cBody(layout: StructLayout, rules: LayoutRules, indent: string): string
     const note = member.type === "f32x3"
       ? rules === "c" ? " /* f32x3: x, y, z and padding */" : " /* f32x3: x, y, z (WGSL vec3<f32>) */"
       : "";
-    lines.push(`${indent}${aligned}${cMember(member.type, member.name, rules, indent, [])};${note}`);
+    const name = cName(member.name, `field '${member.name}'`);
+    lines.push(`${indent}${aligned}${cMember(member.type, name, rules, indent, [])};${note}`);
     if (member.slot > member.size) {
       let pad: string;
       do pad = `pad${pads++}`; while (taken.has(pad));
@@ -171,6 +190,7 @@ export function cDeclaration(layout: StructLayout, name: unknown): string {
   if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name)) {
     throw new TypeError(`Cannot declare a struct as 'name' must be a C identifier: current value is ${describe(name)}`);
   }
+  cName(name, "'name'");
   const minAlign = declaredMinAlign(layout);
   const packed = layout.packed ? "__attribute__((packed)) " : "";
   const tail = minAlign !== undefined ? ` __attribute__((aligned(${minAlign})))` : "";

@@ -25,7 +25,7 @@ const OptionsSchema = z.object({
   capacity: z.number().int("must be an integer").min(0, "must be at least 0").max(2 ** 40, "must be at most 2^40")
     .optional(),
   alignment: z.number().optional(),
-  growth: z.number().min(1.01, "must be above 1").max(16, "must be at most 16").optional(),
+  growth: z.number().min(1.01, "must be at least 1.01").max(16, "must be at most 16").optional(),
   wrap: z.boolean().optional(),
 }).strict();
 

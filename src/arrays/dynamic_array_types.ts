@@ -39,7 +39,7 @@ export interface DynamicArrayOptions {
   capacity?: number;
   /** Alignment of the storage. @default {the element's alignment, at least 16} */
   alignment?: number;
-  /** Growth factor when full, above 1. @default {2} */
+  /** Growth factor when full, from 1.01 to 16. @default {2} */
   growth?: number;
   /**
    * Store integers that do not fit their field as C converts them (truncated

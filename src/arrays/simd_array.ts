@@ -5,6 +5,7 @@
  */
 import { intrinsic, native } from "../../ffi/native.ts";
 import { describe } from "../base/_validate.ts";
+import { AllocationError } from "../base/errors.ts";
 import { arrayInternals, DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions } from "./dynamic_array_types.ts";
 import { checkNotFreed, typedArrayKind } from "./_intrinsic_views.ts";
@@ -246,7 +247,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    */
   axpy(a: number, x: SIMDArray): void {
     this.#number(a, "axpy into", "a");
-    this.#pair(x, "axpy into");
+    this.#pair(x, "axpy into", "x");
     const y = this.#floats(true, "axpy into");
     const xs = x.#floats(false, "axpy with");
     const n = this.#count();
@@ -382,18 +383,28 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   }
 
   // `other` is a live SIMDArray of the same shape and length as this live one (private state only).
-  #pair(other: SIMDArray, op: string): void {
+  // `other` (the parameter `param`), a live SIMDArray of this one's type and length.
+  #pair(other: SIMDArray, op: string, param = "other"): void {
     if (!(typeof other === "object" && other !== null && #dims in other)) {
       throw new TypeError(
-        `Cannot ${op} a SIMDArray as 'other' must be a SIMDArray: current value is ${describe(other)}`,
+        `Cannot ${op} a SIMDArray as '${param}' must be a SIMDArray: current value is ${describe(other)}`,
       );
     }
     storageOf(this as DynamicArray<unknown>, false, op);
-    storageOf(other as DynamicArray<unknown>, false, `${op} with`);
+    try {
+      storageOf(other as DynamicArray<unknown>, false, "read");
+    } catch (error) {
+      if (!(error instanceof AllocationError)) throw error;
+      throw new AllocationError(
+        error.category,
+        `Cannot ${op} a SIMDArray as '${param}' cannot be read: ${error.message}`,
+        { cause: error },
+      );
+    }
     const mine = lengthOf(this as DynamicArray<unknown>), theirs = lengthOf(other as DynamicArray<unknown>);
     if (other.#dims !== this.#dims || theirs !== mine) {
       throw new RangeError(
-        `Cannot ${op} a SIMDArray as 'other' must have the same type and length: ${theirs} × ${other.#dims} against ${mine} × ${this.#dims}`,
+        `Cannot ${op} a SIMDArray as '${param}' must have the same type and length: ${theirs} × ${other.#dims} against ${mine} × ${this.#dims}`,
       );
     }
   }

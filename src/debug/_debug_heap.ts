@@ -214,12 +214,27 @@ export class DebugHeap implements MisuseContext {
   }
 
   /**
+   * The heap ended while its backing served a request (code the backing runs disposed the DebugAllocator, or
+   * the backing released its memory): what the backing gave goes back, and the allocation fails as any use
+   * after the end does.
+   */
+  endedWhileAsking(outer: unknown): never {
+    if (ArrayBuffer.isView(outer)) {
+      try {
+        this.backing.free(outer);
+      } catch { /* the backing let go of it itself */ }
+    }
+    throw this.ledger.usedAfterEnd("allocate");
+  }
+
+  /**
    * Checks, arms and records `outer`, the backing's answer to a request for
    * `size` bytes with `front` bytes of canary and header before them (0: an
    * out-of-band block, no canaries); not yet counted. Its slot.
    * @throws {AllocationError} "corruption" when `outer` is not a block the heap can use (nothing recorded).
    */
   adopt(outer: unknown, front: number, size: number, align: number, entry: unknown, depth: number): number {
+    if (this.ledger.ended !== null) this.endedWhileAsking(outer);
     const need = front === 0 ? size : front + size + CANARY;
     const problem = this.intake.check(outer, need, align);
     if (problem !== null) throw badBlockError(this.backing, need, align, problem);

@@ -41,6 +41,7 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
   } finally {
     endTake(previous);
   }
+  if (heap.ledger.ended !== null) heap.endedWhileAsking(outer);
   let slot: number;
   if (outer === null) {
     // No room for canaries: an out-of-band block, as take() does.
@@ -215,13 +216,16 @@ export function allocCounted(
 // The backing's answer to a request for `size` bytes (null: a refusal, recorded in the intake).
 function askCounted(heap: DebugHeap, size: number, align: number): unknown {
   const previous = beginTake(heap.census);
+  let outer: unknown;
   try {
-    return heap.backing.tryAlloc(size, align === 16 ? undefined : align);
+    outer = heap.backing.tryAlloc(size, align === 16 ? undefined : align);
   } catch (error) {
     return heap.intake.refused(error, size);
   } finally {
     endTake(previous);
   }
+  if (heap.ledger.ended !== null) heap.endedWhileAsking(outer);
+  return outer;
 }
 
 // A refusal (null, recorded as out-of-memory), or a throw for anything else that is not a new block of `size`

@@ -15,6 +15,7 @@ import {
   AllocationError,
   type Allocator,
   Arena,
+  DebugAllocator,
   FreeListAllocator,
   PoolAllocator,
   SystemAllocator,
@@ -175,3 +176,21 @@ test("a pool disposed while it grows from an arena: no view of it outlives the a
   assert.match(child.stdout, /interrupted alloc: use-after-free/);
   assert.match(child.stdout, /done/);
 });
+
+for (const options of [{}, { safety: false }]) {
+  test(`DebugAllocator ${JSON.stringify(options)} disposed from inside its backing's code while it allocates: use-after-free, and the block goes back`, () => {
+    let armed = false;
+    let debug: DebugAllocator | null = null;
+    const backing = hookedBacking(() => {
+      if (!armed) return;
+      armed = false;
+      debug!.dispose();
+    });
+    debug = new DebugAllocator(backing, options);
+    debug.alloc(64);
+    armed = true;
+    assert.equal(outcome(() => debug!.alloc(64)), "use-after-free");
+    assert.equal(outcome(() => debug!.alloc(64)), "use-after-free");
+    assert.equal(backing.system.stats().liveAllocations, 0, "a block the backing gave stayed allocated");
+  });
+}

@@ -108,6 +108,13 @@ badInputTable<void>("wgslDeclaration() and cDeclaration()", [
     expect: TypeError,
   },
   { name: "a packed C layout", act: declare(struct({ x: "f32" }, { packed: true }), "S"), expect: TypeError },
+  { name: "cDeclaration('int') (a C keyword)", act: declare(struct({ x: "f32" }), "int", "c"), expect: TypeError },
+  { name: "a C field named 'return'", act: declare(struct({ return: "u32" }), "S", "c"), expect: TypeError },
+  {
+    name: "a C field named 'default' in a nested struct",
+    act: declare(struct({ n: struct({ default: "f32" }) }), "S", "c"),
+    expect: TypeError,
+  },
   { name: "cDeclaration('not valid')", act: declare(Storage, "not valid", "c"), expect: TypeError },
 ]);
 

@@ -129,6 +129,9 @@ test("kernels check both arrays: a released `other` is use-after-free, and nothi
   b.free();
   const uaf = (e: unknown) => e instanceof AllocationError && e.category === "use-after-free";
   for (const use of [() => a.add(b), () => a.sub(b), () => a.axpy(2, b), () => a.dot(b)]) assert.throws(use, uaf);
+  // The message names the operation and the parameter that was released.
+  assert.throws(() => a.add(b), /^AllocationError: Cannot add to a SIMDArray as 'other' cannot be read: .*free\(\)/);
+  assert.throws(() => a.axpy(2, b), /^AllocationError: Cannot axpy into a SIMDArray as 'x' cannot be read/);
   assert.deepEqual([...a], [[1, 2], [3, 4]]);
   a.free();
   assert.throws(() => a.scale(2), uaf);
