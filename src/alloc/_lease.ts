@@ -1,4 +1,6 @@
 import { native } from "../../ffi/native.ts";
+import { describe } from "../base/_validate.ts";
+import { mayRelease, transferredError } from "../base/_detach.ts";
 
 // Leases: how an object that keeps its memory inside another allocator's
 // block learns that the block went away (the safety model: chains cannot dangle, and an owner knows when its storage is gone).
@@ -178,4 +180,22 @@ export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: L
   const table = leaseTableOf(allocator);
   if (table === null || block.byteLength === 0) return null;
   return table.lease(native.addressOf(block), block.byteLength, holder);
+}
+
+/**
+ * A block of `size` bytes at `address` is about to change size or place through `view`. A lease on it is a
+ * holder's who did not ask (holders end their lease before they resize): the holder's memory changes under it,
+ * so the lease is revoked as a free's would be. Then, when a buffer over that memory was transferred away (the
+ * holder may have just found it), the resize is refused ("corruption"): that memory is kept for good. Call it
+ * when `table.leased !== 0 || anyTaken()`. `name` is the allocator's, without "Allocator".
+ */
+export function resizedUnderLease(
+  table: LeaseTable,
+  address: number,
+  size: number,
+  view: ArrayBufferView,
+  name: string,
+): void {
+  if (table.leased !== 0 && table.holds(address)) table.freed(address, `${name}Allocator.resize() changed it`);
+  if (!mayRelease(address, size)) throw transferredError("resize", `the block ${describe(view)} names`);
 }

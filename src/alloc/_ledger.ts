@@ -49,8 +49,9 @@ export class Ledger {
    */
   endedAs: "use-after-free" | "corruption" | "unsupported" = "use-after-free";
   /**
-   * An end that came while the allocator was busy (a dispose, its backing releasing its memory), in force
-   * from `idle()` on. Invariant: non-null only while busy; while busy, `ended` and `endedAs` say so.
+   * An end that came while the allocator was busy (its backing releasing its memory; a dispose is refused
+   * then), in force from `idle()` on. Invariant: non-null only while busy; while busy, `ended` and `endedAs`
+   * say so.
    */
   #endedWhileBusy: [string, "use-after-free" | "corruption"] | null = null;
   #busy = false;

@@ -700,6 +700,7 @@ export class Arena implements Allocator, Disposable {
    */
   dispose(): void {
     if (claiming !== 0 && this.#ledger.ended === null) throw claimRefusal("dispose an Arena");
+    this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("Arena.dispose() released it");
     this.#teardown();

@@ -4,11 +4,11 @@
  * @module
  */
 import { intrinsic } from "../../ffi/boundary.ts";
-import { isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
+import { anyTaken, isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases } from "./_lease.ts";
+import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
@@ -237,6 +237,9 @@ export class BuddyAllocator implements Allocator, Disposable {
       }
       return new Uint8Array(0);
     }
+    if (this.#leases.leased !== 0 || anyTaken()) {
+      resizedUnderLease(this.#leases, this.#chunk.address + offset, this.#requested[leaf], view, "Buddy");
+    }
     if (newSize <= this.#sizeOfNode(node)) {
       let kept: Uint8Array;
       try {
@@ -326,6 +329,7 @@ export class BuddyAllocator implements Allocator, Disposable {
    * does nothing.
    */
   dispose(): void {
+    this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("BuddyAllocator.dispose() released it");
     this.#ledger.freedAll();
@@ -416,8 +420,8 @@ export class BuddyAllocator implements Allocator, Disposable {
   #release(node: number, offset: number, reason: string): boolean {
     const leases = this.#leases;
     const leaf = offset / this.#minBlock;
-    if (leases.leased !== 0) {
-      leases.freed(this.#chunk.address + offset, reason);
+    if (leases.leased !== 0 || anyTaken()) {
+      if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason);
       if (!mayRelease(this.#chunk.address + offset, this.#sizeOfNode(node))) return false;
     }
     this.#ledger.freed(this.#requested[leaf]);

@@ -5,7 +5,7 @@
  * @module
  */
 import { intrinsic } from "../../ffi/boundary.ts";
-import { isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
+import { anyTaken, isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { CACHED, FREE, GRANULE, HANDLE, USED } from "./_block_records.ts";
 import { ChunkSource, roundToPage } from "./_chunks.ts";
@@ -19,7 +19,7 @@ import {
   isStolen,
   tagHandleView,
 } from "./_handle.ts";
-import { LeaseTable, registerLeases } from "./_lease.ts";
+import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
 import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -233,6 +233,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     const buffer = heap.chunks[r.chunk[id]].chunk.buffer;
     if (isDetached(buffer)) this.#theftFound("resize"); // before anything changes
     const oldSize = r.requested[id];
+    if (this.#leases.leased !== 0 || anyTaken()) {
+      resizedUnderLease(this.#leases, heap.chunks[r.chunk[id]].chunk.address + r.start[id], oldSize, view, "FreeList");
+    }
     if (heap.resizeInPlace(id, newSize)) {
       this.#ledger.resized(oldSize, newSize);
       try {
@@ -392,6 +395,7 @@ export class FreeListAllocator implements Allocator, Disposable {
    * second call does nothing.
    */
   dispose(): void {
+    this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("FreeListAllocator.dispose() released it");
     this.#teardown();
@@ -465,9 +469,9 @@ export class FreeListAllocator implements Allocator, Disposable {
     const heap = this.#heap;
     const r = heap.records;
     const leases = this.#leases;
-    if (leases.leased !== 0) {
+    if (leases.leased !== 0 || anyTaken()) {
       const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
-      leases.freed(address, reason);
+      if (leases.leased !== 0) leases.freed(address, reason);
       if (!mayRelease(address, r.requested[id])) return false;
     }
     this.#ledger.freed(r.requested[id]);

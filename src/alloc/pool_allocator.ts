@@ -4,7 +4,7 @@
  * @module
  */
 import { createStamp } from "../base/_stamp.ts";
-import { detach, isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
+import { anyTaken, detach, isDetached, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
@@ -408,6 +408,7 @@ export class PoolAllocator implements Allocator, Disposable {
    * does nothing.
    */
   dispose(): void {
+    this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("PoolAllocator.dispose() released it");
     this.#teardown();
@@ -488,9 +489,9 @@ export class PoolAllocator implements Allocator, Disposable {
   // allocator, an array) found as it let go that a buffer over its memory was transferred away.
   #release(index: number, reason: string): boolean {
     const leases = this.#leases;
-    if (leases.leased !== 0) {
+    if (leases.leased !== 0 || anyTaken()) {
       const address = this.#addressOf(index);
-      leases.freed(address, reason);
+      if (leases.leased !== 0) leases.freed(address, reason);
       if (!mayRelease(address, this.#blockSize)) return false;
     }
     this.#ledger.freed(this.#sizes[index]);

@@ -7,7 +7,7 @@ import { anyTaken, isDetached, mayRelease, THEFT, transferredError } from "../ba
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases } from "./_lease.ts";
+import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
@@ -217,6 +217,9 @@ export class StackAllocator implements Allocator, Disposable {
       return new Uint8Array(0);
     }
     const start = this.#starts[top];
+    if (this.#leases.leased !== 0 || anyTaken()) {
+      resizedUnderLease(this.#leases, this.#chunk.address + start, this.#sizes[top], view, "Stack");
+    }
     if (start + newSize > this.#size) {
       this.#ledger.fail("out-of-memory", "the stack is full");
       throw new AllocationError(
@@ -239,6 +242,8 @@ export class StackAllocator implements Allocator, Disposable {
     const end = this.#cursor;
     this.#cursor = start + newSize;
     this.#reusable(this.#cursor, end);
+    // The tail it gave up is reached by a transferred buffer: the stack ended keeping it (resized reads 0 bytes).
+    if (this.#ledger.over) throw this.#ledger.usedAfterEnd("resize");
     return resized;
   }
 
@@ -300,6 +305,7 @@ export class StackAllocator implements Allocator, Disposable {
    * does nothing.
    */
   dispose(): void {
+    this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("StackAllocator.dispose() released it");
     this.#teardown();
