@@ -18,6 +18,8 @@ export interface HandleHooks {
   free(state: HandleState): void;
   /** Null while the allocator can be used; otherwise why not. */
   ended(): string | null;
+  /** Whether the allocator is only busy (calling its backing), not ended: a use now is "unsupported". */
+  busy(): boolean;
 }
 
 /** A handle's state, seen by its allocator only. */
@@ -121,7 +123,7 @@ class HandleImpl implements Handle {
   }
 
   get freed(): boolean {
-    return stateOfHandle.get(this)!.freed || this.#hooks.ended() !== null;
+    return stateOfHandle.get(this)!.freed || (this.#hooks.ended() !== null && !this.#hooks.busy());
   }
 
   pin(): void {
@@ -137,7 +139,10 @@ class HandleImpl implements Handle {
   free(): void {
     const ended = this.#hooks.ended();
     if (ended !== null) {
-      throw new AllocationError("use-after-free", `Cannot free a Handle: its FreeListAllocator ${ended}`);
+      throw new AllocationError(
+        this.#hooks.busy() ? "unsupported" : "use-after-free",
+        `Cannot free a Handle: its FreeListAllocator ${ended}`,
+      );
     }
     const state = stateOfHandle.get(this)!;
     if (state.freed) throw new AllocationError("double-free", "Cannot free a Handle twice");
@@ -147,7 +152,10 @@ class HandleImpl implements Handle {
   #live(op: string): HandleState {
     const ended = this.#hooks.ended();
     if (ended !== null) {
-      throw new AllocationError("use-after-free", `Cannot ${op} a Handle: its FreeListAllocator ${ended}`);
+      throw new AllocationError(
+        this.#hooks.busy() ? "unsupported" : "use-after-free",
+        `Cannot ${op} a Handle: its FreeListAllocator ${ended}`,
+      );
     }
     const state = stateOfHandle.get(this)!;
     if (state.freed) throw new AllocationError("use-after-free", `Cannot ${op} a freed Handle`);

@@ -1,4 +1,6 @@
 import { native } from "../../ffi/native.ts";
+import { intrinsic } from "../../ffi/boundary.ts";
+import { ownerOf } from "./_ownership.ts";
 import { describe } from "../base/_validate.ts";
 import { mayRelease, transferredError } from "../base/_detach.ts";
 
@@ -173,13 +175,22 @@ export function leaseTableOf(allocator: unknown): LeaseTable | null {
 }
 
 /**
- * Leases `block` of `allocator` for `holder`; null when the allocator is not a
- * memkit allocator (it cannot tell anyone about releases) or the block is empty.
+ * Leases `block` of `allocator` for `holder`; null when the block is empty, or
+ * when neither the allocator nor the memkit allocator whose buffer the block is
+ * over (an Allocator in JavaScript passing memkit's blocks on) can tell anyone
+ * about releases.
  */
 export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: LeaseHolder): Lease | null {
-  const table = leaseTableOf(allocator);
-  if (table === null || block.byteLength === 0) return null;
-  return table.lease(native.addressOf(block), block.byteLength, holder);
+  const length = intrinsic.byteLength(block);
+  if (length === 0) return null;
+  let table = leaseTableOf(allocator);
+  if (table === null && !tables.has(allocator as object)) {
+    // Not memkit's: the block may still be one of a memkit allocator's, which tells its leases of its releases.
+    const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
+    if (owner !== undefined) table = leaseTableOf(owner);
+  }
+  if (table === null) return null;
+  return table.lease(native.addressOf(block), length, holder);
 }
 
 /**

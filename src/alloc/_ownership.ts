@@ -27,6 +27,15 @@ export function registerOwner(
   cleanup.register(owner, entry);
 }
 
+/** The live allocator holding `buffer`, or undefined (a scan: for rare paths only). */
+export function ownerOf(buffer: ArrayBufferLike): object | undefined {
+  for (const entry of entries) {
+    const owner = entry.ref.deref();
+    if (owner !== undefined && entry.holds(owner, buffer)) return owner;
+  }
+  return undefined;
+}
+
 /** The kind of the live allocator holding `buffer`, other than `except`. */
 export function ownerKindOf(buffer: ArrayBufferLike, except: object): string | null {
   for (const entry of entries) {

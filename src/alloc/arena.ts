@@ -666,23 +666,30 @@ export class Arena implements Allocator, Disposable {
       }
     }
     at.absorbOversized();
-    let keep = at.chunks.length;
-    if (parsed === "free-all") keep = 0;
-    else if (typeof parsed === "object") {
-      let bytes = 0;
-      keep = 0;
-      while (keep < at.chunks.length && bytes + at.chunks[keep].size <= parsed.retainLimit) {
-        bytes += at.chunks[keep++].size;
+    // A backing that throws as a chunk goes back (that chunk is then the backing's: forgotten here) still leaves
+    // the arena reset and usable; its error comes after.
+    let failure: { error: unknown } | null = null;
+    try {
+      let keep = at.chunks.length;
+      if (parsed === "free-all") keep = 0;
+      else if (typeof parsed === "object") {
+        let bytes = 0;
+        keep = 0;
+        while (keep < at.chunks.length && bytes + at.chunks[keep].size <= parsed.retainLimit) {
+          bytes += at.chunks[keep++].size;
+        }
+      } else if (this.#growth === "adaptive" && at.chunks.length > 1) {
+        // Merge: the next cycle runs in one chunk of everything the last one needed.
+        const total = at.capacityBytes;
+        at.releaseChunks(0);
+        const merged = at.takeChunk(total);
+        if (merged !== null) at.adopt(merged);
+        keep = at.chunks.length;
       }
-    } else if (this.#growth === "adaptive" && at.chunks.length > 1) {
-      // Merge: the next cycle runs in one chunk of everything the last one needed.
-      const total = at.capacityBytes;
-      at.releaseChunks(0);
-      const merged = at.takeChunk(total);
-      if (merged !== null) at.adopt(merged);
-      keep = at.chunks.length;
+      at.releaseChunks(keep);
+    } catch (error) {
+      failure = { error };
     }
-    at.releaseChunks(keep);
     this.#ledger.freedAll();
     at.forgetLast(); // the most recent block is gone: free() must not roll back to it
     if (at.chunks.length) at.enter(0);
@@ -690,6 +697,7 @@ export class Arena implements Allocator, Disposable {
     // Memory a transferred buffer may reach (found by the detaches above, or
     // anywhere below) must never be handed out again.
     if (at.reusesTaken()) this.#revoke(null, true);
+    if (failure !== null) throw failure.error;
   }
 
   /**

@@ -134,6 +134,7 @@ export class FreeListAllocator implements Allocator, Disposable {
       size: (h) => this.#heap.records.requested[h.id],
       free: (h) => this.#freeHandle(h),
       ended: () => this.#ledger.ended,
+      busy: () => this.#ledger.ended !== null && !this.#ledger.over,
     };
     if (!this.#addChunk(this.#capacity)) {
       throw new AllocationError("out-of-memory", `Cannot create FreeListAllocator: ${this.#source.refusal}`);

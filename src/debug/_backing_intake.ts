@@ -5,6 +5,7 @@
 // the view's internal slots (blockLength, bufferOf, offsetOf): a
 // subclass's getters or own properties could name other memory than the view
 // covers. The memory handed out twice is caught by the heap, which knows the live blocks.
+import type { Ledger } from "../alloc/_ledger.ts";
 import { isDetached } from "../base/_detach.ts";
 import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
@@ -29,10 +30,13 @@ export class BackingIntake {
   #last: BufferWords | null = null;
 
   readonly #census: CensusOwner;
+  /** The heap's ledger: busy while the backing runs, so code it runs cannot call back into the heap. */
+  readonly #ledger: Ledger;
 
-  constructor(backing: Allocator, census: CensusOwner) {
+  constructor(backing: Allocator, census: CensusOwner, ledger: Ledger) {
     this.backing = backing;
     this.#census = census;
+    this.#ledger = ledger;
   }
 
   /**
@@ -44,12 +48,14 @@ export class BackingIntake {
   ask(n: number, alignArg: number | undefined): unknown {
     let block: unknown;
     const outer = beginTake(this.#census);
+    const calling = this.#ledger.busy();
     try {
       block = this.backing.tryAlloc(n, alignArg);
     } catch (error) {
       return this.refused(error, n);
     } finally {
       endTake(outer);
+      if (calling) this.#ledger.idle();
     }
     if (block === null) this.refuse(`the backing ${backingName(this.backing)} refused ${n} bytes`, undefined);
     return block;
@@ -110,10 +116,13 @@ export class BackingIntake {
 
   /** Frees `outer` through the backing, ignoring a refusal (teardown, undo). */
   freeQuietly(outer: Uint8Array): void {
+    const calling = this.#ledger.busy();
     try {
       this.backing.free(outer);
     } catch {
       // The backing keeps it (or already let go of it): nothing left to return.
+    } finally {
+      if (calling) this.#ledger.idle();
     }
   }
 }

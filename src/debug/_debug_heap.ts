@@ -125,7 +125,7 @@ export class DebugHeap implements MisuseContext {
     this.detach = config.safety && config.detach;
     this.tracer = config.tracer;
     this.census = censusOwner("DebugAllocator", owner);
-    this.intake = new BackingIntake(backing, this.census);
+    this.intake = new BackingIntake(backing, this.census, this.ledger);
     this.poison = config.safety && config.poison;
     this.#retainMetadata = config.safety && config.retainMetadata;
     this.limit = config.limit;
@@ -394,11 +394,14 @@ export class DebugHeap implements MisuseContext {
       // Counters only: the backing's block (and its leases, which the backing revokes).
       const blocks = this.blocks;
       this.busy = slot;
+      const calling = this.ledger.busy();
       try {
         this.backing.free(blocks.outers[slot]!);
       } finally {
         this.busy = -1;
+        if (calling) this.ledger.idle();
       }
+      if (this.ledger.ended !== null) return; // the backing's code ended the heap meanwhile: its teardown counted all
       this.index.delete(blocks.addresses[slot]);
       if (this.top === slot) this.top = -1;
       blocks.release(slot);
@@ -406,6 +409,7 @@ export class DebugHeap implements MisuseContext {
       return;
     }
     this.giveBack(slot);
+    if (this.ledger.ended !== null) return; // the backing's code ended the heap meanwhile: its teardown counted all
     this.forget(slot, reason, entry, depth + 1, false);
     this.ledger.freed(size);
   }
@@ -443,6 +447,7 @@ export class DebugHeap implements MisuseContext {
     const saved = bytes === null ? undefined : intrinsic.copyOf(bytes, user, end - user);
     if (bytes !== null) intrinsic.fill(bytes, FREED_BYTE, user, end);
     this.busy = slot;
+    const calling = this.ledger.busy();
     try {
       this.backing.free(outer);
     } catch (error) {
@@ -450,6 +455,7 @@ export class DebugHeap implements MisuseContext {
       throw error;
     } finally {
       this.busy = -1;
+      if (calling) this.ledger.idle();
     }
   }
 

@@ -47,6 +47,8 @@ export function retireAll(heap: DebugHeap, reason: string): void {
  * when it had already ended.
  */
 export function teardown(heap: DebugHeap, ended: string, released: string): boolean | null {
+  // Not from code its backing runs while the heap calls it (an Arena observer): a call there is refused.
+  heap.ledger.refuseWhileBusy(ended === "was disposed" ? "dispose" : "deinit");
   if (!heap.ledger.end(ended)) return null;
   heap.unwatch?.();
   if (heap.leases.count !== 0) heap.leases.releasedAll(released);

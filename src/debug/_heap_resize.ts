@@ -84,6 +84,7 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   let outer: unknown;
   heap.busy = slot;
   const previous = beginTake(heap.census);
+  const calling = heap.ledger.busy();
   try {
     outer = heap.backing.resize(blocks.outers[slot]!, need);
   } catch (error) {
@@ -92,7 +93,11 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   } finally {
     endTake(previous);
     heap.busy = -1;
+    if (calling) heap.ledger.idle();
   }
+  // The backing's code ended the heap meanwhile: its teardown let go of the block; the resize fails as any use after
+  // the end does.
+  if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("resize");
   const align = blocks.aligns[slot];
   const problem = heap.intake.check(outer, need, align);
   if (problem !== null) throw badBlockError(heap.backing, need, align, problem);

@@ -34,12 +34,14 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
   const need = size + 2 * CANARY; // front canary and header, user bytes, back canary
   let outer: unknown;
   const previous = beginTake(heap.census); // the census counts what the backing takes from the system for this heap
+  const calling = heap.ledger.busy();
   try {
     outer = heap.backing.tryAlloc(need);
   } catch (error) {
     outer = heap.intake.refused(error, need);
   } finally {
     endTake(previous);
+    if (calling) heap.ledger.idle();
   }
   if (heap.ledger.ended !== null) heap.endedWhileAsking(outer);
   let slot: number;
@@ -140,11 +142,14 @@ export function freeChecked(
   ) return false;
   const size = blocks.sizes[slot];
   heap.busy = slot; // a backing that reports its own free as a release must not retire this block
+  const calling = heap.ledger.busy();
   try {
     heap.backing.free(blocks.outers[slot]!);
   } finally {
     heap.busy = -1;
+    if (calling) heap.ledger.idle();
   }
+  if (heap.ledger.ended !== null) return true; // the backing's code ended the heap meanwhile: its teardown counted all
   const address = blocks.addresses[slot];
   if (heap.leases.leased !== 0) heap.leases.freed(address, reason);
   const trace = blocks.traces[slot];
@@ -217,12 +222,14 @@ export function allocCounted(
 function askCounted(heap: DebugHeap, size: number, align: number): unknown {
   const previous = beginTake(heap.census);
   let outer: unknown;
+  const calling = heap.ledger.busy();
   try {
     outer = heap.backing.tryAlloc(size, align === 16 ? undefined : align);
   } catch (error) {
     return heap.intake.refused(error, size);
   } finally {
     endTake(previous);
+    if (calling) heap.ledger.idle();
   }
   if (heap.ledger.ended !== null) heap.endedWhileAsking(outer);
   return outer;
@@ -271,11 +278,14 @@ export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
   if (slot < 0 || blocks.hosts[slot] !== host || blocks.userOffsets[slot] !== user) return false;
   const size = blocks.sizes[slot];
   heap.busy = slot;
+  const calling = heap.ledger.busy();
   try {
     heap.backing.free(blocks.outers[slot]!);
   } finally {
     heap.busy = -1;
+    if (calling) heap.ledger.idle();
   }
+  if (heap.ledger.ended !== null) return true; // the backing's code ended the heap meanwhile: its teardown counted all
   heap.index.delete(address);
   if (heap.top === slot) heap.top = -1;
   blocks.releaseCounted(slot);

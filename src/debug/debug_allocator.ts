@@ -381,7 +381,7 @@ export class DebugAllocator implements Allocator, Disposable {
     }
     const slot = this.#slotOf(view, "free");
     if (slot < 0) {
-      if (slot === UNKNOWN) heap.backing.free(view);
+      if (slot === UNKNOWN) passFree(heap, view);
       return;
     }
     const corruption = this.#safety ? heap.corruption(slot) : null;
@@ -404,7 +404,7 @@ export class DebugAllocator implements Allocator, Disposable {
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("resize");
     const slot = isEmptyView(view) ? -1 : this.#slotOf(view, "resize");
     if (slot < 0) {
-      if (slot === UNKNOWN) return heap.backing.resize(view, newSize);
+      if (slot === UNKNOWN) return passResize(heap, view, newSize);
       if (newSize === 0) return new Uint8Array(0);
       const fresh = heap.allocBlock(newSize, 16, this.resize, 1);
       if (fresh === null) throw heap.ledger.failure(newSize);
@@ -602,5 +602,24 @@ export class DebugAllocator implements Allocator, Disposable {
     }
     if (this.#safety) return diagnose(view, op, heap);
     return isEmptyView(view) ? -1 : UNKNOWN;
+  }
+}
+
+// A view the backing must judge (safety off), passed on with the heap busy: code the backing runs cannot call back.
+function passFree(heap: DebugHeap, view: ArrayBufferView): void {
+  const calling = heap.ledger.busy();
+  try {
+    heap.backing.free(view);
+  } finally {
+    if (calling) heap.ledger.idle();
+  }
+}
+
+function passResize(heap: DebugHeap, view: ArrayBufferView, newSize: number): Uint8Array {
+  const calling = heap.ledger.busy();
+  try {
+    return heap.backing.resize(view, newSize);
+  } finally {
+    if (calling) heap.ledger.idle();
   }
 }

@@ -180,19 +180,76 @@ test("a pool asked to dispose while it grows from an arena: no view of it outliv
 });
 
 for (const options of [{}, { safety: false }]) {
-  test(`DebugAllocator ${JSON.stringify(options)} disposed from inside its backing's code while it allocates: use-after-free, and the block goes back`, () => {
-    let armed = false;
+  test(`DebugAllocator ${JSON.stringify(options)}: calls from its backing's code while it allocates are refused, a dispose too`, () => {
+    let reenter: (() => void) | null = null;
+    const seen: string[] = [];
     let debug: DebugAllocator | null = null;
     const backing = hookedBacking(() => {
-      if (!armed) return;
-      armed = false;
-      debug!.dispose();
+      const call = reenter;
+      reenter = null;
+      if (call !== null) seen.push(outcome(call));
     });
     debug = new DebugAllocator(backing, options);
-    debug.alloc(64);
-    armed = true;
-    assert.equal(outcome(() => debug!.alloc(64)), "use-after-free");
-    assert.equal(outcome(() => debug!.alloc(64)), "use-after-free");
-    assert.equal(backing.system.stats().liveAllocations, 0, "a block the backing gave stayed allocated");
+    const first = debug.alloc(64);
+    for (const call of [() => debug!.dispose(), () => debug!.alloc(16), () => debug!.free(first)]) {
+      reenter = call;
+      debug.free(debug.alloc(64));
+    }
+    assert.deepEqual(seen, ["unsupported", "unsupported", "unsupported"]);
+    assert.equal(debug.stats().liveAllocations, 1);
+    debug.free(first);
+    debug.dispose();
+    assert.equal(backing.system.stats().liveAllocations, 0);
   });
 }
+
+test("a backing in JavaScript that passes an Arena's blocks on: the arena's release reaches the allocator over it", () => {
+  const arena = new Arena({ capacity: 64 << 20 });
+  const passOn = {
+    kind: "system",
+    alloc: (size: number, align?: number) => arena.alloc(size, align),
+    tryAlloc: (size: number, align?: number) => arena.tryAlloc(size, align),
+    array: arena.array.bind(arena),
+    free: (view: ArrayBufferView) => arena.free(view),
+    resize: (view: ArrayBufferView, size: number) => arena.resize(view, size),
+    owns: (view: ArrayBufferView) => arena.owns(view),
+    stats: () => arena.stats(),
+  } as unknown as Allocator;
+  const pool = new PoolAllocator({ blockSize: 1 << 20, blocksPerChunk: 4, backing: passOn });
+  const block = pool.alloc(1 << 20);
+  arena.reset("free-all"); // its memory goes back: before, the pool's block kept reading it (a write crashed)
+  assert.equal(block.length, 0);
+  assert.equal(outcome(() => pool.alloc(64)), "use-after-free");
+  arena.dispose();
+});
+
+test("an Arena whose backing throws as a chunk goes back: reset() throws that error, and the arena is reset and usable", () => {
+  let refuse = false;
+  const system = new SystemAllocator();
+  const backing = {
+    kind: "system",
+    alloc: (size: number, align?: number) => system.alloc(size, align),
+    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
+    array: system.array.bind(system),
+    free: (view: ArrayBufferView) => {
+      if (refuse) {
+        refuse = false;
+        throw new Error("the backing refuses");
+      }
+      system.free(view);
+    },
+    resize: system.resize.bind(system),
+    owns: system.owns.bind(system),
+    stats: system.stats.bind(system),
+  } as unknown as Allocator;
+  const arena = new Arena({ capacity: 4096, backing });
+  const kept = arena.alloc(16);
+  refuse = true;
+  assert.throws(() => arena.reset("free-all"), /the backing refuses/);
+  assert.equal(kept.length, 0);
+  assert.deepEqual([arena.stats().liveAllocations, arena.stats().allocatedBytes], [0, 0]);
+  const again = arena.alloc(16); // before, a plain TypeError from a detached buffer, until the next reset
+  assert.equal(again.length, 16);
+  arena.reset("free-all");
+  arena.dispose();
+});
