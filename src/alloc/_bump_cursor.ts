@@ -240,11 +240,13 @@ export class BumpCursor {
     if (oversized !== null) {
       this.oversized.pop();
       this.capacityBytes -= oversized.size;
+      // Forgotten first: a backing that throws as the chunk goes back keeps it, and the block is gone all the same.
+      this.forgetLast();
       this.#source.give(oversized);
     } else {
       this.cursor = this.lastStart;
+      this.forgetLast();
     }
-    this.forgetLast();
   }
 
   /**

@@ -82,9 +82,17 @@ export class LeaseTable {
   leased = 0;
   readonly #byStart = new Map<number, Entry[]>();
   readonly #watchers = new Set<RangeWatcher>();
+  /**
+   * Leases that may start inside one of this allocator's blocks (made through an Allocator in JavaScript passing
+   * blocks on, which may pass a part of one): a free of a block revokes those within it too. Also in #byStart.
+   */
+  readonly #loose = new Set<Entry>();
 
-  /** Records that `holder` keeps memory in the block of `size` bytes at `address`. */
-  lease(address: number, size: number, holder: LeaseHolder): Lease {
+  /**
+   * Records that `holder` keeps memory in the block of `size` bytes at `address`; `loose` when `address` may lie
+   * inside one of the allocator's blocks rather than at its start.
+   */
+  lease(address: number, size: number, holder: LeaseHolder, loose = false): Lease {
     const entry: Entry = {
       address,
       size,
@@ -97,6 +105,7 @@ export class LeaseTable {
     const list = this.#byStart.get(address);
     if (list === undefined) this.#byStart.set(address, [entry]);
     else list.push(entry);
+    if (loose) this.#loose.add(entry);
     this.count++;
     this.leased++;
     return entry;
@@ -118,11 +127,19 @@ export class LeaseTable {
     return this.#byStart.has(address);
   }
 
-  /** The block starting at `address` was freed or moved by someone other than its holder. */
-  freed(address: number, reason: string): void {
+  /**
+   * The block of `size` bytes starting at `address` was freed or moved by someone other than its holder (a
+   * loose lease anywhere inside it is revoked too).
+   */
+  freed(address: number, reason: string, size: number): void {
     const list = this.#byStart.get(address);
-    if (list === undefined) return;
-    const revoked = [...list];
+    const revoked = list === undefined ? [] : [...list];
+    if (this.#loose.size !== 0) {
+      for (const entry of this.#loose) {
+        if (entry.address > address && entry.address < address + size) revoked.push(entry);
+      }
+    }
+    if (revoked.length === 0) return;
     for (const entry of revoked) this.#remove(entry);
     for (const entry of revoked) entry.holder.revoke(reason, true);
   }
@@ -156,6 +173,7 @@ export class LeaseTable {
 
   #remove(entry: Entry): void {
     (entry as { active: boolean }).active = false;
+    this.#loose.delete(entry);
     const list = this.#byStart.get(entry.address);
     if (list === undefined) return;
     const at = list.indexOf(entry);
@@ -188,6 +206,8 @@ export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: L
     // Not memkit's: the block may still be one of a memkit allocator's, which tells its leases of its releases.
     const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
     if (owner !== undefined) table = leaseTableOf(owner);
+    if (table === null) return null;
+    return table.lease(native.addressOf(block), length, holder, true);
   }
   if (table === null) return null;
   return table.lease(native.addressOf(block), length, holder);
@@ -207,6 +227,6 @@ export function resizedUnderLease(
   view: ArrayBufferView,
   name: string,
 ): void {
-  if (table.leased !== 0 && table.holds(address)) table.freed(address, `${name}Allocator.resize() changed it`);
+  if (table.leased !== 0) table.freed(address, `${name}Allocator.resize() changed it`, size);
   if (!mayRelease(address, size)) throw transferredError("resize", `the block ${describe(view)} names`);
 }

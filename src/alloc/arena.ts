@@ -776,7 +776,7 @@ export class Arena implements Allocator, Disposable {
   #rollBack(view: ArrayBufferView): void {
     const at = this.#at;
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it");
+    if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it", at.lastSize);
     this.#ledger.freed(at.lastSize);
     at.rollBack();
     if (this.#observers.length !== 0) this.#notifyFree(view, true);

@@ -421,7 +421,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     const leases = this.#leases;
     const leaf = offset / this.#minBlock;
     if (leases.leased !== 0 || anyTaken()) {
-      if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason);
+      if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason, this.#sizeOfNode(node));
       if (!mayRelease(this.#chunk.address + offset, this.#sizeOfNode(node))) return false;
     }
     this.#ledger.freed(this.#requested[leaf]);

@@ -472,7 +472,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     const leases = this.#leases;
     if (leases.leased !== 0 || anyTaken()) {
       const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
-      if (leases.leased !== 0) leases.freed(address, reason);
+      if (leases.leased !== 0) leases.freed(address, reason, r.requested[id]);
       if (!mayRelease(address, r.requested[id])) return false;
     }
     this.#ledger.freed(r.requested[id]);

@@ -491,7 +491,7 @@ export class PoolAllocator implements Allocator, Disposable {
     const leases = this.#leases;
     if (leases.leased !== 0 || anyTaken()) {
       const address = this.#addressOf(index);
-      if (leases.leased !== 0) leases.freed(address, reason);
+      if (leases.leased !== 0) leases.freed(address, reason, this.#blockSize);
       if (!mayRelease(address, this.#blockSize)) return false;
     }
     this.#ledger.freed(this.#sizes[index]);

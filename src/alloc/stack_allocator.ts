@@ -401,7 +401,7 @@ export class StackAllocator implements Allocator, Disposable {
   #popTop(reason: string): void {
     const top = this.#starts.length - 1;
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(this.#chunk.address + this.#starts[top], reason);
+    if (leases.leased !== 0) leases.freed(this.#chunk.address + this.#starts[top], reason, this.#sizes[top]);
     this.#starts.pop();
     this.#ids.pop();
     this.#ledger.freed(this.#sizes.pop()!);

@@ -265,7 +265,7 @@ export class SystemAllocator implements Allocator, Disposable {
     if (newSize === block.size) {
       // Same place, same size: only the old views are detached, as promised.
       const leases = this.#leases;
-      if (leases.leased !== 0) leases.freed(block.address, reason);
+      if (leases.leased !== 0) leases.freed(block.address, reason, block.size);
       detach(buffer, block.address, block.size);
       // SAFETY: the same live block, wrapped again.
       block.buffer = native.wrap(block.address, block.size);
@@ -468,7 +468,7 @@ export class SystemAllocator implements Allocator, Disposable {
   // Detaches every view of the block, then forgets it (the memory is not freed).
   #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(block.address, reason);
+    if (leases.leased !== 0) leases.freed(block.address, reason, block.size);
     detach(buffer, block.address, block.size); // attached: free and resize check that first
     this.#forgetRecord(block);
   }

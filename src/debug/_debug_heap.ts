@@ -451,7 +451,13 @@ export class DebugHeap implements MisuseContext {
     try {
       this.backing.free(outer);
     } catch (error) {
-      if (saved !== undefined) intrinsic.set(bytes!, saved, user);
+      if (saved !== undefined) {
+        try {
+          intrinsic.set(bytes!, saved, user);
+        } catch {
+          // A backing that let the memory go and then threw (its buffer is detached): nothing left to restore.
+        }
+      }
       throw error;
     } finally {
       this.busy = -1;
@@ -486,7 +492,7 @@ export class DebugHeap implements MisuseContext {
     const size = blocks.sizes[slot];
     const trace = blocks.traces[slot];
     const leases = this.leases;
-    if (leases.leased !== 0) leases.freed(address, reason);
+    if (leases.leased !== 0) leases.freed(address, reason, size);
     if (this.safety) {
       const freedTrace: Trace | null = trace !== null ? this.tracer.capture(entry, depth + 1) : null;
       if (this.detach) this.detachOwn(slot, null, freedTrace, resized);

@@ -107,7 +107,7 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   const oldAddress = blocks.addresses[slot];
   const oldSize = blocks.sizes[slot];
   if (address !== oldAddress && heap.leases.leased !== 0) {
-    heap.leases.freed(oldAddress, "DebugAllocator.resize() moved it");
+    heap.leases.freed(oldAddress, "DebugAllocator.resize() moved it", oldSize);
   }
   if (heap.detach) heap.detachOwn(slot, null, null, true);
   const indexed = heap.index.size !== 0 && heap.index.delete(oldAddress);

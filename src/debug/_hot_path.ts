@@ -151,7 +151,7 @@ export function freeChecked(
   }
   if (heap.ledger.ended !== null) return true; // the backing's code ended the heap meanwhile: its teardown counted all
   const address = blocks.addresses[slot];
-  if (heap.leases.leased !== 0) heap.leases.freed(address, reason);
+  if (heap.leases.leased !== 0) heap.leases.freed(address, reason, size);
   const trace = blocks.traces[slot];
   heap.records.noteFree(
     address,

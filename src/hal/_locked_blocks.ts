@@ -269,7 +269,7 @@ export class LockedBlocks {
   #resizeInPlace(block: LiveBlock, newSize: number, reason: string): Uint8Array {
     // SAFETY: the same locked pages, newSize <= dataLength; the old buffer is detached below.
     const buffer = native.wrap(block.address, newSize); // may throw: nothing has changed yet
-    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason);
+    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason, block.size);
     detach(block.buffer, block.address, block.size);
     const live: LiveBlock = { ...block, size: newSize, buffer };
     this.#blocks[block.index] = live;
@@ -284,7 +284,7 @@ export class LockedBlocks {
   // ---------------------------------------------------------------- release
 
   #release(block: LiveBlock, reason: string): void {
-    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason);
+    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason, block.size);
     this.#unlist(block);
   }
 

@@ -15,9 +15,12 @@ import {
   AllocationError,
   type Allocator,
   Arena,
+  BuddyAllocator,
   DebugAllocator,
+  DynamicArray,
   FreeListAllocator,
   PoolAllocator,
+  StackAllocator,
   SystemAllocator,
 } from "../../mod.ts";
 import { fixture, outcome, runChild } from "../_helpers.ts";
@@ -252,4 +255,108 @@ test("an Arena whose backing throws as a chunk goes back: reset() throws that er
   assert.equal(again.length, 16);
   arena.reset("free-all");
   arena.dispose();
+});
+
+// A backing in JavaScript that passes on a part of a memkit allocator's block (from 4 KiB in), then that allocator
+// frees the block through its own view: the holder of the part is told. Before, its lease sat at the part's address,
+// which no free names, and its views kept reading released memory (a write crashed the process).
+const PARENTS: [string, () => Allocator][] = [
+  ["SystemAllocator", () => new SystemAllocator()],
+  ["Arena", () => new Arena({ capacity: 1 << 20 })],
+  ["PoolAllocator", () => new PoolAllocator({ blockSize: 1 << 16, blocksPerChunk: 4, align: 4096 })],
+  ["BuddyAllocator", () => new BuddyAllocator({ capacity: 1 << 20 })],
+  ["FreeListAllocator", () => new FreeListAllocator({ capacity: 1 << 20 })],
+  ["StackAllocator", () => new StackAllocator({ capacity: 1 << 20 })],
+];
+for (const [name, make] of PARENTS) {
+  for (const holder of ["a PoolAllocator", "a DynamicArray"] as const) {
+    test(`a backing in JavaScript passing on part of a ${name} block: the block's free reaches ${holder} over it`, () => {
+      const parent = make();
+      const originals: Uint8Array[] = [];
+      const take = (size: number, align?: number) => {
+        const whole = parent.tryAlloc(size + 4096, align);
+        if (whole === null) return null;
+        originals.push(whole);
+        return whole.subarray(4096);
+      };
+      const passOn = {
+        kind: "system",
+        alloc: (size: number, align?: number) => take(size, align)!,
+        tryAlloc: take,
+        array: parent.array.bind(parent),
+        free() {},
+        resize: parent.resize.bind(parent),
+        owns: parent.owns.bind(parent),
+        stats: parent.stats.bind(parent),
+      } as unknown as Allocator;
+      let view: Uint8Array, use: () => unknown;
+      if (holder === "a PoolAllocator") {
+        const pool = new PoolAllocator({ blockSize: 64, blocksPerChunk: 16, backing: passOn });
+        view = pool.alloc(64);
+        use = () => pool.alloc(64);
+      } else {
+        const array = new DynamicArray<number>("u32", { allocator: passOn, capacity: 16 });
+        array.push(7);
+        view = array.bytes;
+        use = () => array.get(0);
+      }
+      if (name === "Arena") (parent as Arena).reset("free-all"); // an arena frees only its most recent block
+      else parent.free(originals[0]);
+      assert.equal(view.length, 0, "a view of the part still reads released memory");
+      assert.equal(outcome(use), "use-after-free");
+    });
+  }
+}
+
+test("an Arena's oversized block whose backing throws as it goes back: the free throws, and the block is gone all the same", () => {
+  let refuse = false;
+  const system = new SystemAllocator();
+  const backing = {
+    kind: "system",
+    alloc: (size: number, align?: number) => system.alloc(size, align),
+    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
+    array: system.array.bind(system),
+    free: (view: ArrayBufferView) => {
+      if (refuse) {
+        refuse = false;
+        throw new Error("the backing refuses");
+      }
+      system.free(view);
+    },
+    resize: system.resize.bind(system),
+    owns: system.owns.bind(system),
+    stats: system.stats.bind(system),
+  } as unknown as Allocator;
+  const arena = new Arena({ capacity: 4096, growth: "linear", backing });
+  const first = arena.alloc(1 << 20), second = arena.alloc(1 << 20); // each an oversized chunk of its own
+  refuse = true;
+  assert.throws(() => arena.free(second), /the backing refuses/);
+  assert.equal(second.length, 0);
+  assert.equal(outcome(() => arena.free(second)), "double-free"); // before, it rolled back `first`'s chunk
+  assert.equal(first.length, 1 << 20);
+  assert.equal(arena.stats().liveAllocations, 1);
+  arena.dispose();
+  assert.equal(first.length, 0);
+});
+
+test("a DebugAllocator with poison whose backing frees a block and then throws: the backing's error, not the engine's", () => {
+  let throwAfter = false;
+  const system = new SystemAllocator();
+  const backing = {
+    kind: "system",
+    alloc: (size: number, align?: number) => system.alloc(size, align),
+    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
+    array: system.array.bind(system),
+    free: (view: ArrayBufferView) => {
+      system.free(view);
+      if (throwAfter) throw new RangeError("the backing failed after freeing");
+    },
+    resize: system.resize.bind(system),
+    owns: system.owns.bind(system),
+    stats: system.stats.bind(system),
+  } as unknown as Allocator;
+  const debug = new DebugAllocator(backing, { poison: true });
+  const block = debug.alloc(64);
+  throwAfter = true;
+  assert.throws(() => debug.free(block), /the backing failed after freeing/);
 });
