@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   addressOf,
-  AllocationError,
   type Allocator,
   Arena,
   BuddyAllocator,
