@@ -561,9 +561,14 @@ export class DebugAllocator implements Allocator, Disposable {
   /**
    * Ends the allocator's life: returns every block (live, and kept by
    * `neverUnmap` or `retainMetadata`) to the backing, and says whether
-   * anything leaked. Afterwards every view it handed out reads as length 0
-   * and every call throws "use-after-free". A second call returns "ok".
+   * anything leaked. Afterwards every call throws "use-after-free", and
+   * every view it handed out reads as length 0 where a block has a buffer of
+   * its own (`detachFreed`, or the default SystemAllocator backing); views
+   * into a backing that carves blocks from larger buffers (a pool, an arena,
+   * a free list) follow that backing's rules, as its blocks do. A second call
+   * returns "ok".
    * @returns "leak" when blocks were still allocated, else "ok".
+   * @throws {AllocationError} "unsupported" from code its backing runs while it calls the backing (an Arena observer).
    */
   deinit(): "ok" | "leak" {
     const leaked = teardown(this.#heap, "was deinitialized", "DebugAllocator.deinit() released it");
