@@ -42,8 +42,14 @@ const CLIENTS: Client[] = [
   { name: "Arena", make: (backing) => new Arena({ capacity: 4096, backing }), size: 3000 },
 ];
 
-/** A backing in JavaScript over a SystemAllocator that runs `hook` inside each tryAlloc and free. */
-function hookedBacking(hook: () => void): Allocator & { system: SystemAllocator } {
+/**
+ * A backing in JavaScript over a SystemAllocator that runs `hook` inside each tryAlloc and free; `free`, when
+ * given, frees in its place (it may throw, before or after the system's free).
+ */
+function hookedBacking(
+  hook: () => void = () => {},
+  free?: (system: SystemAllocator, view: ArrayBufferView) => void,
+): Allocator & { system: SystemAllocator } {
   const system = new SystemAllocator();
   return {
     kind: "system",
@@ -59,7 +65,8 @@ function hookedBacking(hook: () => void): Allocator & { system: SystemAllocator 
     array: system.array.bind(system),
     free: (view: ArrayBufferView) => {
       hook();
-      system.free(view);
+      if (free === undefined) system.free(view);
+      else free(system, view);
     },
     resize: system.resize.bind(system),
     owns: system.owns.bind(system),
@@ -227,23 +234,13 @@ test("a backing in JavaScript that passes an Arena's blocks on: the arena's rele
 
 test("an Arena whose backing throws as a chunk goes back: reset() throws that error, and the arena is reset and usable", () => {
   let refuse = false;
-  const system = new SystemAllocator();
-  const backing = {
-    kind: "system",
-    alloc: (size: number, align?: number) => system.alloc(size, align),
-    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
-    array: system.array.bind(system),
-    free: (view: ArrayBufferView) => {
-      if (refuse) {
-        refuse = false;
-        throw new Error("the backing refuses");
-      }
-      system.free(view);
-    },
-    resize: system.resize.bind(system),
-    owns: system.owns.bind(system),
-    stats: system.stats.bind(system),
-  } as unknown as Allocator;
+  const backing = hookedBacking(undefined, (system, view) => {
+    if (refuse) {
+      refuse = false;
+      throw new Error("the backing refuses");
+    }
+    system.free(view);
+  });
   const arena = new Arena({ capacity: 4096, backing });
   const kept = arena.alloc(16);
   refuse = true;
@@ -309,23 +306,13 @@ for (const [name, make] of PARENTS) {
 
 test("an Arena's oversized block whose backing throws as it goes back: the free throws, and the block is gone all the same", () => {
   let refuse = false;
-  const system = new SystemAllocator();
-  const backing = {
-    kind: "system",
-    alloc: (size: number, align?: number) => system.alloc(size, align),
-    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
-    array: system.array.bind(system),
-    free: (view: ArrayBufferView) => {
-      if (refuse) {
-        refuse = false;
-        throw new Error("the backing refuses");
-      }
-      system.free(view);
-    },
-    resize: system.resize.bind(system),
-    owns: system.owns.bind(system),
-    stats: system.stats.bind(system),
-  } as unknown as Allocator;
+  const backing = hookedBacking(undefined, (system, view) => {
+    if (refuse) {
+      refuse = false;
+      throw new Error("the backing refuses");
+    }
+    system.free(view);
+  });
   const arena = new Arena({ capacity: 4096, growth: "linear", backing });
   const first = arena.alloc(1 << 20), second = arena.alloc(1 << 20); // each an oversized chunk of its own
   refuse = true;
@@ -340,20 +327,10 @@ test("an Arena's oversized block whose backing throws as it goes back: the free 
 
 test("a DebugAllocator with poison whose backing frees a block and then throws: the backing's error, not the engine's", () => {
   let throwAfter = false;
-  const system = new SystemAllocator();
-  const backing = {
-    kind: "system",
-    alloc: (size: number, align?: number) => system.alloc(size, align),
-    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
-    array: system.array.bind(system),
-    free: (view: ArrayBufferView) => {
-      system.free(view);
-      if (throwAfter) throw new RangeError("the backing failed after freeing");
-    },
-    resize: system.resize.bind(system),
-    owns: system.owns.bind(system),
-    stats: system.stats.bind(system),
-  } as unknown as Allocator;
+  const backing = hookedBacking(undefined, (system, view) => {
+    system.free(view);
+    if (throwAfter) throw new RangeError("the backing failed after freeing");
+  });
   const debug = new DebugAllocator(backing, { poison: true });
   const block = debug.alloc(64);
   throwAfter = true;
