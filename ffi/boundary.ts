@@ -211,6 +211,15 @@ export const intrinsic = {
     }
   },
   isDetached,
+  /** Whether `buffer` is a SharedArrayBuffer (its internal slots tell: no `Symbol.hasInstance` runs). */
+  isShared(buffer: ArrayBufferLike): boolean {
+    try {
+      abByteLength.call(buffer);
+      return false;
+    } catch {
+      return true;
+    }
+  },
   /**
    * Whether `buffer` is a resizable ArrayBuffer: shrinking it gives its pages back to the engine, so native
    * code holding its address would reach released memory. (A growable SharedArrayBuffer never shrinks.)

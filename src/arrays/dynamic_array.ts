@@ -30,11 +30,17 @@ const OptionsSchema = z.object({
 }).strict();
 
 /**
- * Access to a DynamicArray's private state for SIMDArray (not public): the
- * live storage block (checked, and copied first when `forWrite` and a
- * snapshot shares it), the element count, and the name errors use.
+ * Access to a DynamicArray's private state for SIMDArray and the GPU family
+ * (not public): the live storage block (checked, and copied first when
+ * `forWrite` and a snapshot shares it), the element count, and the name
+ * errors use; the live elements' bytes and the stride as `bytes` and
+ * `stride` give them, whatever a subclass puts in their place.
  */
 export const arrayInternals: {
+  /** Whether `value` is a DynamicArray (a real one: its private state is there). */
+  isArray(value: unknown): value is DynamicArray<unknown>;
+  bytesOf(array: DynamicArray<unknown>, op: string): Uint8Array;
+  strideOf(array: DynamicArray<unknown>): number;
   storageOf(array: DynamicArray<unknown>, forWrite: boolean, op: string): Uint8Array;
   lengthOf(array: DynamicArray<unknown>): number;
   rename(array: DynamicArray<unknown>, name: string): void;
@@ -699,6 +705,10 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   }
 
   static {
+    arrayInternals.isArray = (value): value is DynamicArray<unknown> =>
+      typeof value === "object" && value !== null && #store in value;
+    arrayInternals.bytesOf = (array, op) => array.#store.userBytes(op);
+    arrayInternals.strideOf = (array) => array.#stride;
     arrayInternals.storageOf = (array, forWrite, op) => {
       const store = array.#store;
       store.use(op);

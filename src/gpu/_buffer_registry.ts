@@ -10,6 +10,7 @@ import { AllocationError } from "../base/errors.ts";
 import type { BudgetToken } from "../budget/budget_token.ts";
 import { type GpuUsageCategory, usageNames } from "./_gpu_usage.ts";
 import type { GpuContext } from "./gpu_context.ts";
+import { followDestroy } from "./_native_destroy.ts";
 
 /** @internal memkit's own record of a buffer: sizes and usages are read from here, never from the object. */
 export interface BufferRecord {
@@ -41,10 +42,19 @@ function captureMapState(buffer: GPUBuffer): void {
   }
 }
 
-/** Registers a buffer `context` just created. */
+/** Set by GpuContext: forgets a live buffer of `context` that WebGPU's own destroy() was called on. */
+export const destroyedOutside: { forget(context: GpuContext, buffer: GPUBuffer): void } = { forget() {} };
+
+function followed(buffer: object): void {
+  const entry = registry.get(buffer);
+  if (entry !== undefined && entry.record.state === "live") destroyedOutside.forget(entry.context, buffer as GPUBuffer);
+}
+
+/** Registers a buffer `context` just created; its WebGPU destroy() is followed from now on. */
 export function registerBuffer(buffer: GPUBuffer, context: GpuContext, record: BufferRecord): void {
   if (mapStateGetter === null) captureMapState(buffer);
   registry.set(buffer, { context, record });
+  followDestroy(buffer, followed);
 }
 
 /** The registration of `buffer`; a TypeError naming argument `name` when no GpuContext created it. */
@@ -94,4 +104,15 @@ export function checkUsable(
       `Cannot ${op} as '${name}' must be unmapped: buffer ${label} is ${state} (call unmap() first)`,
     );
   }
+}
+
+/**
+ * For a pool, ring or suballocator whose `gpu.createBuffer` call just returned `buffer`: when the owner was
+ * disposed meanwhile (the budget's reclaimers, the program's code, run inside createBuffer), the buffer is
+ * destroyed and the call throws "use-after-free", as the owner's other calls do after dispose().
+ */
+export function disposedWhileCreating(disposed: boolean, gpu: GpuContext, buffer: GPUBuffer, op: string): void {
+  if (!disposed) return;
+  if (gpu.owns(buffer)) gpu.destroyBuffer(buffer);
+  throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed while its buffer was created`);
 }

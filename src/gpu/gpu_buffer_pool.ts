@@ -9,6 +9,7 @@ import { checkSize, describe, parseOptions, typeCheck, z } from "../base/_valida
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel } from "../pressure/pressure_level.ts";
 import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { disposedWhileCreating } from "./_buffer_registry.ts";
 import { GpuContext } from "./gpu_context.ts";
 
 /**
@@ -177,6 +178,7 @@ export class GpuBufferPool implements Disposable {
       this.#hits++;
     } else {
       buffer = this.#gpu.createBuffer({ size: bytes, usage, label: this.#label });
+      disposedWhileCreating(this.#disposed, this.#gpu, buffer, op);
       this.#keyOf.set(buffer, key);
       this.#misses++;
     }

@@ -11,7 +11,15 @@ import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { BudgetToken } from "../budget/budget_token.ts";
 import { MemoryBudget } from "../budget/memory_budget.ts";
-import { bufferLabel, type BufferRecord, checkUsable, registerBuffer, registeredBuffer } from "./_buffer_registry.ts";
+import {
+  bufferLabel,
+  type BufferRecord,
+  checkUsable,
+  destroyedOutside,
+  registerBuffer,
+  registeredBuffer,
+} from "./_buffer_registry.ts";
+import { destroyNatively, followDestroy } from "./_native_destroy.ts";
 import { CATEGORIES, type GpuUsageCategory, type GpuUsageStats, usageCategory, usageNames } from "./_gpu_usage.ts";
 import { adapterDescription, gpuEntry, gpuRuntime, isRealAdapter, noAdapterError, Usage } from "./_webgpu.ts";
 
@@ -167,30 +175,21 @@ function checkBudget(options: GpuContextOptions, op: string): void {
   }
 }
 
-// Contexts by device: device.destroy() is wrapped once per device so that its
-// contexts are lost at once, not when the `lost` promise resolves a task later
-// (in between, WebGPU's own errors would reach the user from every call).
+// Contexts by device: WebGPU's destroy() of a device is followed (see
+// _native_destroy.ts) so that its contexts are lost at once, not when the
+// `lost` promise resolves a task later (in between, WebGPU's own errors
+// would reach the user from every call).
 const contextsOf = new WeakMap<GPUDevice, Set<(reason: string) => void>>();
-function followDestroy(device: GPUDevice, lose: (reason: string) => void): void {
+function loseContextsOf(device: object): void {
+  const contexts = contextsOf.get(device as GPUDevice);
+  if (contexts === undefined) return;
+  for (const lose of [...contexts]) lose("the GPU device was lost (destroyed through device.destroy())");
+}
+function followDevice(device: GPUDevice, lose: (reason: string) => void): void {
   let set = contextsOf.get(device);
-  if (set === undefined) {
-    contextsOf.set(device, set = new Set());
-    const destroy = device.destroy;
-    const contexts = set;
-    try {
-      Object.defineProperty(device, "destroy", {
-        configurable: true,
-        writable: true,
-        value: function (this: GPUDevice): void {
-          for (const lose of [...contexts]) lose("the GPU device was lost (destroyed through device.destroy())");
-          destroy.call(this);
-        },
-      });
-    } catch {
-      // A frozen device: its loss is seen when `lost` resolves.
-    }
-  }
+  if (set === undefined) contextsOf.set(device, set = new Set());
   set.add(lose);
+  followDestroy(device, loseContextsOf);
 }
 
 /**
@@ -239,7 +238,7 @@ export async function requestGpu(options?: GpuContextOptions): Promise<GpuContex
     requiredFeatures: features as GPUFeatureName[],
     label: parsed.label,
   } as GPUDeviceDescriptor);
-  return new (GpuContext as Maker)(device, adapter, parsed, true, MAKE);
+  return new (GpuContext as unknown as Maker)(device, adapter, parsed, true, MAKE);
 }
 
 // Only requestGpu and fromDevice make contexts (the constructor is reachable as an export, and takes
@@ -309,7 +308,7 @@ export class GpuContext implements Disposable {
   readonly #maxBufferSize: number;
 
   /** @internal Use {@linkcode requestGpu} or {@linkcode GpuContext.fromDevice}. */
-  constructor(device: GPUDevice, adapter: GPUAdapter | null, options: GpuContextOptions, owned: boolean) {
+  private constructor(device: GPUDevice, adapter: GPUAdapter | null, options: GpuContextOptions, owned: boolean) {
     if (arguments[4] !== MAKE) {
       throw new TypeError("Illegal constructor: GPU contexts come from requestGpu() or GpuContext.fromDevice()");
     }
@@ -322,7 +321,7 @@ export class GpuContext implements Disposable {
     this.#priority = options.budgetPriority ?? 50;
     this.#maxBufferSize = device.limits.maxBufferSize;
     device.lost.then((info) => this.#lose(`the GPU device was lost (${info.reason}: ${info.message})`));
-    followDestroy(device, this.#onDestroy);
+    followDevice(device, this.#onDestroy);
   }
 
   /**
@@ -355,7 +354,7 @@ export class GpuContext implements Disposable {
     }
     const parsed = parseOptions(contextOptions, options, "wrap a GPU device");
     checkBudget(parsed, "wrap a GPU device");
-    return new (GpuContext as Maker)(device, null, parsed, false, MAKE);
+    return new (GpuContext as unknown as Maker)(device, null, parsed, false, MAKE);
   }
 
   /** Whether the device was lost or the context disposed (no new buffers then). */
@@ -417,6 +416,12 @@ export class GpuContext implements Disposable {
             `(${label === "" ? "unlabelled" : `"${label}"`}, ${usageNames(d.usage)})`,
         );
       }
+      // The budget ran its reclaimers (the program's code): one may have disposed this context or destroyed
+      // its device. Nothing is created then, and the bytes go back.
+      if (this.#gone !== null) {
+        token.release();
+        this.#checkAlive(op);
+      }
     }
     let buffer: GPUBuffer;
     try {
@@ -467,7 +472,7 @@ export class GpuContext implements Disposable {
     }
     this.#forget(buffer, record);
     this.#destroyed++;
-    buffer.destroy();
+    destroyNatively(buffer);
   }
 
   /** Whether `buffer` is a live buffer of this context. */
@@ -541,6 +546,13 @@ export class GpuContext implements Disposable {
   }
 
   static {
+    // WebGPU's own destroy() was called on a live buffer of this context: it is gone, as after destroyBuffer.
+    destroyedOutside.forget = (gpu, buffer) => {
+      const record = gpu.#records.get(buffer);
+      if (record === undefined) return;
+      gpu.#forget(buffer, record);
+      gpu.#destroyed++;
+    };
     // memkit's record of `buffer`, checked for use by `op` on this context's device: a buffer some
     // GpuContext created (else TypeError), on this device ("mismatched-allocator"), then usable (live, with
     // the usage `flag`, unmapped: see checkUsable).
@@ -568,11 +580,14 @@ export class GpuContext implements Disposable {
     for (const [buffer, record] of [...this.#records]) {
       this.#forget(buffer, record);
       this.#destroyed++;
-      buffer.destroy();
+      destroyNatively(buffer);
     }
     this.#lose(`the GpuContext "${this.#label}" was disposed`);
     contextsOf.get(this.device)?.delete(this.#onDestroy);
-    if (this.#owned) this.device.destroy();
+    if (this.#owned) {
+      loseContextsOf(this.device); // the other contexts on it (fromDevice)
+      destroyNatively(this.device);
+    }
   }
 
   /** Same as {@linkcode dispose}. */

@@ -6,7 +6,7 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import type { BufferRecord } from "./_buffer_registry.ts";
+import { type BufferRecord, disposedWhileCreating } from "./_buffer_registry.ts";
 import { GpuContext } from "./gpu_context.ts";
 import { checkBuffer, type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
 import { MAP_WRITE_MODE, Usage } from "./_webgpu.ts";
@@ -268,6 +268,7 @@ export class GpuStagingRing implements Disposable {
       mappedAtCreation: true,
       label: "memkit staging ring",
     });
+    disposedWhileCreating(this.#disposed, this.#gpu, buffer, op);
     let mapped: Uint8Array;
     try {
       mapped = nativeCall(this.#gpu, op, () => new Uint8Array(buffer.getMappedRange()));

@@ -6,6 +6,7 @@
  */
 import { checkAlignment, checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { disposedWhileCreating } from "./_buffer_registry.ts";
 import { GpuContext } from "./gpu_context.ts";
 import { type VirtualAllocation, VirtualAllocator, type VirtualStrategy } from "./virtual_allocator.ts";
 import { Usage } from "./_webgpu.ts";
@@ -89,6 +90,10 @@ const optionsSchema = z.strictObject({
   label: z.string().optional(),
 });
 
+// Which suballocator made each slice (kept after it is freed), so a free tells a slice freed twice from
+// another suballocator's.
+const slicesMadeBy = new WeakMap<object, GpuSuballocator>();
+
 /**
  * Places many small buffers inside a few large GPUBuffers of one usage, with
  * memkit's TLSF placement over offsets ({@linkcode VirtualAllocator}): one
@@ -119,6 +124,7 @@ export class GpuSuballocator implements Disposable {
   readonly #slices = new Map<GpuSlice, { block: Block; placed: VirtualAllocation }>();
   #sliceBytes = 0;
   #disposed = false;
+  readonly #dropped = new WeakSet<GpuSlice>(); // slices of blocks destroyed by hand
 
   /**
    * Suballocates buffers of one usage on `gpu` (no block created until the first allocate).
@@ -162,14 +168,16 @@ export class GpuSuballocator implements Disposable {
     }
     const align = checkAlignment(alignment, op, 65536, this.#alignment);
     this.#checkAlive(op);
+    this.#dropDestroyed();
     for (const block of this.#blocks) {
-      if (block.range.capacity < size || !this.#gpu.owns(block.buffer)) continue; // too small, or destroyed by hand
+      if (block.range.capacity < size) continue;
       const placed = block.range.allocate(size, align);
       if (placed !== null) return this.#record(block, placed, size);
     }
     // A fresh block always fits the slice: TLSF searches size + alignment for an aligned block.
     const bytes = Math.max(this.#blockBytes, Math.ceil((size + align) / 256) * 256);
     const buffer = this.#gpu.createBuffer({ size: bytes, usage: this.#usage, label: this.#label });
+    disposedWhileCreating(this.#disposed, this.#gpu, buffer, op);
     const block: Block = { buffer, range: new VirtualAllocator({ capacity: bytes, strategy: this.#strategy }) };
     this.#blocks.push(block);
     return this.#record(block, block.range.allocate(size, align)!, size);
@@ -179,21 +187,30 @@ export class GpuSuballocator implements Disposable {
    * Frees a slice (its bytes may be handed out again at once: free it only
    * when no submitted GPU work still reads it).
    *
-   * @throws {AllocationError} "invalid-free" for a slice this suballocator did not make or freed already;
-   *   "use-after-free" after dispose().
+   * @throws {AllocationError} "double-free" for a slice freed already; "mismatched-allocator" for another
+   *   suballocator's; "invalid-free" for anything else; "use-after-free" after dispose(), or for a slice whose
+   *   block was destroyed (gpu.destroyBuffer or WebGPU's destroy() of `slice.buffer`: the block is dropped).
    */
   free(slice: GpuSlice): void {
-    if (this.#disposed) {
-      throw new AllocationError("use-after-free", "Cannot free from GpuSuballocator as it was disposed");
-    }
+    const op = "free from GpuSuballocator";
+    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
+    this.#dropDestroyed();
     const entry = this.#slices.get(slice);
     if (entry === undefined) {
       if (this.#gpu.lost) return; // the device took every slice with it
+      const maker = typeof slice === "object" && slice !== null ? slicesMadeBy.get(slice) : undefined;
+      if (maker === this) {
+        const dropped = this.#dropped.has(slice);
+        throw new AllocationError(
+          dropped ? "use-after-free" : "double-free",
+          `Cannot ${op} as ${dropped ? "its block was destroyed (the slice went with it)" : "it was freed already"}`,
+        );
+      }
       throw new AllocationError(
-        "invalid-free",
-        `Cannot free from GpuSuballocator as ${
-          describe(slice)
-        } is not a live slice it made (freed already, or made elsewhere)`,
+        maker === undefined ? "invalid-free" : "mismatched-allocator",
+        `Cannot ${op} as ${describe(slice)} ${
+          maker === undefined ? "is not a slice a GpuSuballocator made" : "was made by another GpuSuballocator"
+        }`,
       );
     }
     this.#slices.delete(slice);
@@ -201,8 +218,9 @@ export class GpuSuballocator implements Disposable {
     this.#sliceBytes -= slice.size;
   }
 
-  /** Destroys blocks that hold no slice; returns the bytes destroyed. */
+  /** Destroys blocks that hold no slice; returns the bytes destroyed (a block destroyed by hand is not counted). */
   trim(): number {
+    this.#dropDestroyed();
     let bytes = 0;
     for (let i = this.#blocks.length - 1; i >= 0; i--) {
       const block = this.#blocks[i];
@@ -214,8 +232,9 @@ export class GpuSuballocator implements Disposable {
     return bytes;
   }
 
-  /** What it holds. */
+  /** What it holds (a block destroyed by hand no longer: it and its slices are gone). */
   stats(): GpuSuballocatorStats {
+    this.#dropDestroyed();
     return {
       blocks: this.#blocks.length,
       blockBytes: this.#blocks.reduce((sum, b) => sum + b.range.capacity, 0),
@@ -242,8 +261,24 @@ export class GpuSuballocator implements Disposable {
   #record(block: Block, placed: VirtualAllocation, size: number): GpuSlice {
     const slice: GpuSlice = Object.freeze({ buffer: block.buffer, offset: placed.offset, size });
     this.#slices.set(slice, { block, placed });
+    slicesMadeBy.set(slice, this);
     this.#sliceBytes += size;
     return slice;
+  }
+
+  // Blocks whose buffer was destroyed by hand (gpu.destroyBuffer, or WebGPU's own destroy()) leave, with
+  // their slices: those are remembered, so freeing one says what happened.
+  #dropDestroyed(): void {
+    if (this.#blocks.every((block) => this.#gpu.owns(block.buffer)) || this.#gpu.lost) return;
+    for (let i = this.#blocks.length - 1; i >= 0; i--) {
+      if (!this.#gpu.owns(this.#blocks[i].buffer)) this.#blocks.splice(i, 1);
+    }
+    for (const [slice, { block }] of this.#slices) {
+      if (this.#blocks.includes(block)) continue;
+      this.#slices.delete(slice);
+      this.#dropped.add(slice);
+      this.#sliceBytes -= slice.size;
+    }
   }
 
   #checkAlive(op: string): void {

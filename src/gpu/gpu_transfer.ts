@@ -8,7 +8,7 @@
 import { byteLengthOf, checkSize, checkView, describe, viewBytes } from "../base/_validate.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
-import { DynamicArray } from "../arrays/dynamic_array.ts";
+import { arrayInternals, type DynamicArray } from "../arrays/dynamic_array.ts";
 import type { BufferRecord } from "./_buffer_registry.ts";
 import type { GpuContext } from "./gpu_context.ts";
 import { bufferRecord, GpuContext as GpuContextClass } from "./gpu_context.ts";
@@ -53,9 +53,15 @@ export interface GpuWriteOptions {
   ranges?: GpuElementRange[];
 }
 
-/** The source's bytes (its live elements) and the size of one element. */
+/**
+ * The source's bytes (its live elements) and the size of one element. A
+ * DynamicArray's come from its own state (a subclass's `bytes` or `stride`
+ * getter changes nothing); no code of the program runs here.
+ */
 export function sourceBytes(source: unknown, op: string, name = "source"): { bytes: Uint8Array; element: number } {
-  if (source instanceof DynamicArray) return { bytes: source.bytes, element: source.stride };
+  if (arrayInternals.isArray(source)) {
+    return { bytes: arrayInternals.bytesOf(source, "read the bytes of"), element: arrayInternals.strideOf(source) };
+  }
   checkView(source, op, name);
   const bytes = viewBytes(source as ArrayBufferView, op, name);
   // The element size from internal slots (a subclass cannot fake it); a DataView's elements are bytes.
@@ -203,10 +209,13 @@ export function writeGpuBuffer(
   if (options !== undefined && (typeof options !== "object" || options === null)) {
     throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(options)}`);
   }
+  // The options (the program's getters, which may free or resize the source) are read whole before the
+  // source is: from its bytes on, no code of the program runs.
   const offset = checkOffset(options?.offset ?? 0, op, "offset", 4);
+  const ranges = readRanges(options?.ranges, op);
   const { bytes, element } = sourceBytes(source, op);
   const length = intrinsic.typedArrayByteLength(bytes);
-  const spans = byteSpans(options?.ranges, length, element, op);
+  const spans = byteSpans(ranges, length, element, op);
   const size = record.size;
   for (const [start, end] of spans) {
     if (offset + end > size) {
@@ -218,10 +227,7 @@ export function writeGpuBuffer(
   // User code (getters of options and ranges) ran above: the buffer is checked again right before the queue.
   checkBuffer(gpu, buffer, Usage.COPY_DST, "COPY_DST", op);
   let written = 0;
-  // WebGPU gets a view memkit made from the intrinsic range: bun-webgpu reads the view's own `buffer`
-  // property, and the caller's may be a getter (before: Bun wrote another buffer's bytes, zeros).
-  const [backing, byteOffset] = intrinsic.range(bytes);
-  const view = intrinsic.uint8Array(backing, byteOffset, length) as Uint8Array<ArrayBuffer>;
+  const view = queueView(bytes, length);
   // Every check is done: from here on nothing throws before the queue has the bytes.
   for (const [start, end] of spans) {
     if (end === start) continue;
@@ -231,8 +237,52 @@ export function writeGpuBuffer(
   return written;
 }
 
+/**
+ * The view of `bytes` that WebGPU's queue gets: one memkit made from the
+ * intrinsic range (bun-webgpu reads the view's own `buffer` property, and the
+ * caller's may be a getter: before, Bun wrote another buffer's bytes), and a
+ * copy for memory a SharedArrayBuffer holds (bun-webgpu refuses those; a copy
+ * makes both runtimes take them alike).
+ */
+export function queueView(bytes: Uint8Array, length: number): Uint8Array<ArrayBuffer> {
+  const [backing, byteOffset] = intrinsic.range(bytes);
+  const view = intrinsic.uint8Array(backing, byteOffset, length);
+  if (!intrinsic.isShared(backing)) return view as Uint8Array<ArrayBuffer>;
+  const copy = intrinsic.uint8Array(new ArrayBuffer(length), 0, length);
+  intrinsic.set(copy, view);
+  return copy as Uint8Array<ArrayBuffer>;
+}
+
+// The element ranges as [first, count] pairs, each field read once (before the source is read).
+function readRanges(ranges: unknown, op: string): [number, number][] | undefined {
+  if (ranges === undefined) return undefined;
+  if (!Array.isArray(ranges)) {
+    throw new TypeError(
+      `Cannot ${op} as 'ranges' must be an array of { first, count }: current value is ${describe(ranges)}`,
+    );
+  }
+  const read: [number, number][] = [];
+  const count = ranges.length;
+  for (let i = 0; i < count; i++) {
+    const range: unknown = ranges[i];
+    if (typeof range !== "object" || range === null) {
+      throw new TypeError(
+        `Cannot ${op} as 'ranges[${i}]' must be { first, count }: current value is ${describe(range)}`,
+      );
+    }
+    const first = checkSize((range as GpuElementRange).first, op, `ranges[${i}].first`);
+    read.push([first, checkSize((range as GpuElementRange).count, op, `ranges[${i}].count`)]);
+  }
+  return read;
+}
+
 // The byte spans [start, end) of the element ranges, widened to whole words and checked against the source.
-function byteSpans(ranges: unknown, length: number, element: number, op: string): [number, number][] {
+function byteSpans(
+  ranges: [number, number][] | undefined,
+  length: number,
+  element: number,
+  op: string,
+): [number, number][] {
   const widen = (start: number, end: number, name: string): [number, number] => {
     const s = Math.floor(start / 4) * 4;
     const e = Math.min(Math.ceil(end / 4) * 4, length);
@@ -245,20 +295,8 @@ function byteSpans(ranges: unknown, length: number, element: number, op: string)
     return [s, e];
   };
   if (ranges === undefined) return [widen(0, length, "the source")];
-  if (!Array.isArray(ranges)) {
-    throw new TypeError(
-      `Cannot ${op} as 'ranges' must be an array of { first, count }: current value is ${describe(ranges)}`,
-    );
-  }
   const count = length / element;
-  return ranges.map((range, i) => {
-    if (typeof range !== "object" || range === null) {
-      throw new TypeError(
-        `Cannot ${op} as 'ranges[${i}]' must be { first, count }: current value is ${describe(range)}`,
-      );
-    }
-    const first = checkSize((range as GpuElementRange).first, op, `ranges[${i}].first`);
-    const n = checkSize((range as GpuElementRange).count, op, `ranges[${i}].count`);
+  return ranges.map(([first, n], i) => {
     if (first + n > count) {
       throw new RangeError(
         `Cannot ${op} as 'ranges[${i}]' (${first}..${first + n}) must lie within the source's ${count} elements`,

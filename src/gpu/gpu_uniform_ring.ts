@@ -7,7 +7,7 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { GpuContext } from "./gpu_context.ts";
-import { type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
+import { type GpuUploadSource, nativeCall, queueView, sourceBytes } from "./gpu_transfer.ts";
 import { Usage } from "./_webgpu.ts";
 
 /** WebGPU's default minUniformBufferOffsetAlignment (and a renderer's uniform slot). */
@@ -124,6 +124,12 @@ export class GpuUniformRing implements Disposable {
     }
     if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
     this.#gpu.checkAlive(op);
+    if (!this.#gpu.owns(this.buffer)) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot ${op} as the ring's buffer was destroyed (gpu.destroyBuffer or its own destroy())`,
+      );
+    }
     const base = this.#head;
     const end = base + Math.ceil(length / UNIFORM_SLOT) * UNIFORM_SLOT;
     if (end > this.capacity) {
@@ -134,11 +140,9 @@ export class GpuUniformRing implements Disposable {
       );
     }
     if (length > 0) {
-      // WebGPU gets a view memkit made from the intrinsic range: it reads the view's own properties
-      // (bun-webgpu its `buffer`), and the caller's may be getters. What it still refuses (a
-      // SharedArrayBuffer in Bun) is memkit's AllocationError("platform"), before the head moves.
-      const [buffer, byteOffset] = intrinsic.range(bytes);
-      const view = intrinsic.uint8Array(buffer, byteOffset, length) as Uint8Array<ArrayBuffer>;
+      // WebGPU gets a view memkit made (see queueView); what it still refuses is memkit's
+      // AllocationError("platform"), before the head moves.
+      const view = queueView(bytes, length);
       nativeCall(this.#gpu, op, () => this.#gpu.device.queue.writeBuffer(this.buffer, base, view, 0, length));
     }
     this.#head = end;
