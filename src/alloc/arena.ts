@@ -124,6 +124,8 @@ export let carveBlock: (arena: Arena, size: number) => Uint8Array | null;
 export let rollBackBlock: (arena: Arena, serial: number) => boolean;
 /** Whether the arena ended (disposed, or a transferred buffer found): for the memory interface's frames. */
 export let arenaEnded: (arena: Arena) => boolean;
+/** Whether the arena ended for good (not only busy while it calls its backing): for the thread's arena. */
+export let arenaOver: (arena: Arena) => boolean;
 
 /**
  * What `dispose()` of a live arena (and `reset()` of any) throws now, or null: a claim under way (see
@@ -263,6 +265,7 @@ export class Arena implements Allocator, Disposable {
       return view;
     };
     arenaEnded = (arena: Arena): boolean => arena.#ledger.ended !== null;
+    arenaOver = (arena: Arena): boolean => arena.#ledger.over;
     rollBackBlock = (arena: Arena, serial: number): boolean => {
       const at = arena.#at;
       if (serial !== at.lastSerial || at.lastOversized !== null || arena.#observers.length !== 0) return false;

@@ -78,8 +78,28 @@ const OptionsSchema = z.object({
 
 class Marker implements StackMarker {
   // `topId` names the block below the marker, so a marker whose blocks were
-  // freed and replaced is recognised as stale.
-  constructor(readonly owner: StackAllocator, readonly depth: number, readonly topId: number) {}
+  // freed and replaced is recognised as stale. Private: a marker whose depth
+  // a program could set would rewind the stack to any place (live blocks
+  // handed out again, a NaN cursor).
+  readonly #owner: StackAllocator;
+  readonly #depth: number;
+  readonly #topId: number;
+
+  constructor(owner: StackAllocator, depth: number, topId: number) {
+    this.#owner = owner;
+    this.#depth = depth;
+    this.#topId = topId;
+  }
+
+  get depth(): number {
+    return this.#depth;
+  }
+
+  /** The parts of a marker `mark()` made, or null for anything else (no code of the program runs). */
+  static parts(value: unknown): { owner: StackAllocator; depth: number; topId: number } | null {
+    if (typeof value !== "object" || value === null || !(#depth in value)) return null;
+    return { owner: value.#owner, depth: value.#depth, topId: value.#topId };
+  }
 }
 
 /**
@@ -275,22 +295,23 @@ export class StackAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "mismatched-allocator" for another stack's marker; "invalid-free" when blocks it covered were already freed (the marker is stale).
    */
   rewind(marker: StackMarker): void {
-    if (!(marker instanceof Marker)) {
+    const parts = Marker.parts(marker);
+    if (parts === null) {
       throw new TypeError(`Cannot rewind as 'marker' must come from mark(): current value is ${describe(marker)}`);
     }
-    if (marker.owner !== this) {
+    if (parts.owner !== this) {
       throw new AllocationError("mismatched-allocator", "Cannot rewind to a marker of another StackAllocator");
     }
     this.#ledger.guard("rewind");
     const depth = this.#starts.length;
-    if (marker.depth > depth || (marker.depth > 0 && this.#ids[marker.depth - 1] !== marker.topId)) {
+    if (parts.depth > depth || (parts.depth > 0 && this.#ids[parts.depth - 1] !== parts.topId)) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot rewind to a marker at depth ${marker.depth}: the stack is at depth ${depth} and the blocks the ` +
+        `Cannot rewind to a marker at depth ${parts.depth}: the stack is at depth ${depth} and the blocks the ` +
           "marker covered were already freed",
       );
     }
-    this.#popTo(marker.depth, "StackAllocator.rewind() released it");
+    this.#popTo(parts.depth, "StackAllocator.rewind() released it");
   }
 
   /** Frees every block. */

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { Arena } from "./arena.ts";
+import { Arena, arenaOver } from "./arena.ts";
+import { parseArenaOptions } from "./_arena_options.ts";
 import { createLifetimeOwner } from "../base/_native_census.ts";
 import type { ArenaOptions } from "./arena_types.ts";
 
@@ -12,13 +13,15 @@ let threadArena: Arena | null = null;
 /**
  * This thread's arena (a thread-local arena): each Worker, and the main
  * thread, gets its own, created on first call with `options` (later calls
- * return the same arena and ignore `options`). Nothing is shared between
- * threads, so no locking is needed. It lives as long as its thread, so the
- * leak check at exit does not count it; after its `dispose()`, the next call
- * creates a fresh one.
+ * return the same arena; their `options` are checked, then ignored).
+ * Nothing is shared between threads, so no locking is needed. It lives as
+ * long as its thread, so the leak check at exit does not count it; once it
+ * has ended (its `dispose()`, or a buffer over its memory transferred away),
+ * the next call creates a fresh one. A `reset()` of any kind keeps it.
  *
  * @param options Options for the arena when this call creates it.
  * @returns The arena of the calling thread.
+ * @throws {TypeError} For options of the wrong type or unknown keys; {RangeError} for numbers out of range.
  *
  * @example
  * ```ts
@@ -34,9 +37,10 @@ let threadArena: Arena | null = null;
  * ```
  */
 export function workerArena(options?: ArenaOptions): Arena {
-  // A disposed arena reports no capacity (a live one always holds its first chunk): the thread gets a new one.
-  if (threadArena === null || threadArena.stats().capacityBytes === 0) {
+  if (threadArena === null || arenaOver(threadArena)) {
     threadArena = createLifetimeOwner(() => new Arena(options));
+  } else if (options !== undefined) {
+    parseArenaOptions(options); // a later call's options are not used, but a wrong one is still an error
   }
   return threadArena;
 }

@@ -41,6 +41,8 @@ export interface CensusEntry {
 const live = new Set<CensusEntry>();
 // True while memkit creates an owner whose memory lives as long as the thread (see `lifetime`).
 let creatingLifetimeOwner = false;
+// The kind the next owner made takes instead of its own (see createOwnerNamed).
+let pendingKind: string | null = null;
 let liveBytes = 0;
 let requester: CensusOwner | null = null;
 
@@ -54,7 +56,24 @@ export function censusSite(): string | null {
 
 /** A new owner; its creation site is captured when allocation sites are traced. */
 export function censusOwner(kind: string, holder: object | null = null): CensusOwner {
-  return { kind, site: censusSite(), holder, lifetime: creatingLifetimeOwner };
+  const named = pendingKind ?? kind;
+  pendingKind = null; // only the first owner made: not one a backing's code makes meanwhile
+  return { kind: named, site: censusSite(), holder, lifetime: creatingLifetimeOwner };
+}
+
+/**
+ * Creates, with `create`, an allocator that is a part of another (a
+ * RegionAllocator's heap): the first census owner it makes is called `kind`,
+ * so the report at exit names what the program made, not memkit's part.
+ */
+export function createOwnerNamed<T>(kind: string, create: () => T): T {
+  const outer = pendingKind;
+  pendingKind = kind;
+  try {
+    return create();
+  } finally {
+    pendingKind = outer;
+  }
 }
 
 /** Creates, with `create`, an owner whose memory is kept for the thread's life (not counted by the census). */

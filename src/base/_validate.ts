@@ -189,7 +189,7 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
     const outOfRange = typeof current === "number" && values.every((v) => typeof v === "number");
     throw outOfRange ? new RangeError(text, { cause: result.error }) : new TypeError(text, { cause: result.error });
   } else if (issue.code === "invalid_type") {
-    if (issue.expected === "nonoptional") {
+    if (issue.expected === "nonoptional" || current === undefined) {
       // A required option the object does not have (an accessor or a Proxy may still answer a read of it).
       throw new TypeError(`Cannot ${op} as option ${name} is required and missing`, { cause: result.error });
     }

@@ -37,10 +37,10 @@ export function exitReport(global: DebugAllocator | null, checked: boolean, fram
     add(
       parts,
       "memkit: the global allocator (getAllocator(), malloc()) still holds blocks " +
-        "(free each with free(view) or cFree(address, size)):\n" + global.report(),
+        "(free each with getAllocator().free(view), or cFree(address, size) for malloc's):\n" + global.report(),
     );
   }
-  const held = censusReport(global);
+  const held = censusReport(global, parts.length > 0);
   if (held !== null) add(parts, held);
   const gpu = gpuReport();
   if (gpu !== null) add(parts, gpu);
@@ -76,7 +76,7 @@ const LISTED_PER_OWNER = 8;
 const LISTED_OWNERS = 50;
 
 /** Native memory memkit still holds outside the global allocator, by owner; null when there is none. */
-function censusReport(globalDebug: object | null): string | null {
+function censusReport(globalDebug: object | null, globalListed: boolean): string | null {
   const byOwner = new Map<CensusOwner, CensusEntry[]>();
   for (const entry of censusEntries()) {
     if (globalDebug !== null && entry.owner.holder === globalDebug) continue; // in the global allocator's own report
@@ -108,8 +108,9 @@ function censusReport(globalDebug: object | null): string | null {
     if (blocksOf !== null) add(lines, `    its blocks: ${indent(blocksOf, "    ")}`);
   }
   if (byOwner.size > LISTED_OWNERS) add(lines, `  … and ${byOwner.size - LISTED_OWNERS} more owners`);
-  return `memkit: native memory still held at exit: ${plural(byOwner.size, "owner")}, ${plural(blocks, "block")}, ` +
-    `${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
+  const besides = globalListed ? " besides the global allocator's blocks above" : "";
+  return `memkit: native memory still held at exit${besides}: ${plural(byOwner.size, "owner")}, ` +
+    `${plural(blocks, "block")}, ${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
 }
 
 /** The report of a DebugAllocator that owns census memory (not the global one), or null. */

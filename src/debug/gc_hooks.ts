@@ -6,8 +6,13 @@
 import { requestGC } from "../../ffi/native.ts";
 
 const watchers = new Set<() => void>();
-// A sentinel object per collection: when it is collected, a collection ran.
+// One sentinel object at a time: when it is collected, a collection ran, and
+// the next is armed while anyone watches. `armed` says one is pending, so a
+// watcher that comes and goes arms no second one (each would call every
+// watcher once more per collection, for good).
+let armed = false;
 const sentinels = new FinalizationRegistry<number>(() => {
+  armed = false;
   if (watchers.size === 0) return;
   arm();
   for (const callback of [...watchers]) {
@@ -22,6 +27,7 @@ const sentinels = new FinalizationRegistry<number>(() => {
 });
 
 function arm(): void {
+  armed = true;
   sentinels.register({}, 0);
 }
 
@@ -46,7 +52,7 @@ export function onGC(callback: () => void): () => void {
   if (typeof callback !== "function") {
     throw new TypeError("Cannot watch the collector as 'callback' must be a function");
   }
-  if (watchers.size === 0) arm();
+  if (!armed) arm();
   const entry = () => callback();
   watchers.add(entry);
   return () => {

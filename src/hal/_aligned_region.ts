@@ -1,12 +1,21 @@
 // One region of a RegionAllocator: a FreeListAllocator (any size, any order,
 // coalescing) whose blocks all start at the region's alignment, whatever the
 // caller asks for below it. The heap is made on first use, so a region that
-// is never used holds no memory.
+// is never used holds no memory, and nothing that takes no memory makes it
+// (a size 0, an empty view freed, a refused free).
+//
+// While the heap is being made its backing runs (the program's code, for a
+// backing written in JavaScript or an Arena's observer): a call into the
+// region from there is refused ("unsupported"; it would make a second heap),
+// and a dispose from there ends the heap just made and the call that made it
+// ("use-after-free").
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { zeroStats } from "../alloc/_zero_stats.ts";
-import { bufferOf, checkAlignment, checkView, describe, isDetached, lengthOf } from "../base/_validate.ts";
+import { checkAlignment, checkSize, checkView } from "../base/_validate.ts";
+import { createOwnerNamed } from "../base/_native_census.ts";
+import { foreignBlockError, isEmptyView } from "../alloc/_ownership.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -19,6 +28,7 @@ export class AlignedRegion implements Allocator, Disposable {
   readonly #capacity: number;
   readonly #backing: Allocator | undefined;
   #heap: FreeListAllocator | null = null;
+  #making = false;
   #ended = false;
 
   constructor(name: string, alignment: number, capacity: number, backing: Allocator | undefined) {
@@ -28,27 +38,28 @@ export class AlignedRegion implements Allocator, Disposable {
     this.#backing = backing;
   }
 
+  // The heap, made now when the region has none.
   get #live(): FreeListAllocator {
-    if (this.#ended) {
-      throw new AllocationError(
-        "use-after-free",
-        `Cannot use the ${this.#name} region: its RegionAllocator was disposed`,
-      );
-    }
-    return this.#heap ??= new FreeListAllocator({
-      capacity: this.#capacity,
-      ...(this.#backing === undefined ? {} : { backing: this.#backing }),
-    });
+    this.#usable();
+    return this.#heap ?? this.#make();
   }
 
   /** `size` bytes at the region's alignment, or `align` when larger. */
   alloc(size: number, align?: number): Uint8Array {
-    return this.#live.alloc(size, this.#align(align, "allocate"));
+    // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
+    checkSize(size, "allocate", "size");
+    const a = this.#align(align, "allocate");
+    if (size === 0 && this.#heap === null) return this.#empty();
+    return this.#live.alloc(size, a);
   }
 
   /** Like {@linkcode AlignedRegion.alloc}, but `null` when the heap cannot grow. */
   tryAlloc(size: number, align?: number): Uint8Array | null {
-    return this.#live.tryAlloc(size, this.#align(align, "allocate"));
+    // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
+    checkSize(size, "allocate", "size");
+    const a = this.#align(align, "allocate");
+    if (size === 0 && this.#heap === null) return this.#empty();
+    return this.#live.tryAlloc(size, a);
   }
 
   /** A typed array of `length` elements at the region's alignment (or more). */
@@ -59,13 +70,15 @@ export class AlignedRegion implements Allocator, Disposable {
   /** Returns a block. */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
-    this.#used("free", view).free(view);
+    const heap = this.#used("free", view);
+    if (heap !== null) heap.free(view);
   }
 
   /** Resizes a block, keeping the region's alignment when it moves. */
   resize(view: ArrayBufferView, newSize: number): Uint8Array {
     checkView(view, "resize");
-    return this.#used("resize", view).resize(view, newSize);
+    const heap = this.#used("resize", view);
+    return heap === null ? this.alloc(newSize) : heap.resize(view, newSize);
   }
 
   /** Whether `view` lies in a live block of this region. */
@@ -90,14 +103,58 @@ export class AlignedRegion implements Allocator, Disposable {
     this.dispose();
   }
 
-  // The heap, for a call about a block it gave: a region never used has none (and makes none for it).
-  #used(op: string, view: ArrayBufferView): FreeListAllocator {
+  #usable(): void {
+    if (this.#ended) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot use the ${this.#name} region: its RegionAllocator was disposed`,
+      );
+    }
+    if (this.#making) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot use the ${this.#name} region from code its backing runs while the region takes its first chunk`,
+      );
+    }
+  }
+
+  #make(): FreeListAllocator {
+    this.#making = true;
+    let heap: FreeListAllocator;
+    try {
+      heap = createOwnerNamed(`RegionAllocator (${this.#name} region)`, () =>
+        new FreeListAllocator({
+          capacity: this.#capacity,
+          ...(this.#backing === undefined ? {} : { backing: this.#backing }),
+        }));
+    } catch (error) {
+      if (!(error instanceof AllocationError)) throw error;
+      throw new AllocationError(error.category, `Cannot make the ${this.#name} region's heap: ${error.message}`, {
+        cause: error,
+      });
+    } finally {
+      this.#making = false;
+    }
+    if (this.#ended) {
+      heap.dispose(); // disposed by the backing's code while the heap was made
+      this.#usable();
+    }
+    return this.#heap = heap;
+  }
+
+  // What alloc(0) gives before the region has a heap: an empty view, no memory taken.
+  #empty(): Uint8Array {
+    this.#usable();
+    return new Uint8Array(0);
+  }
+
+  // The heap, for a call about a block it gave; null (nothing to do) for an empty view before the region
+  // has one. A region never used makes no heap for a free or resize.
+  #used(op: "free" | "resize", view: ArrayBufferView): FreeListAllocator | null {
     if (this.#ended || this.#heap !== null) return this.#live;
-    if (lengthOf(view) === 0 && !isDetached(bufferOf(view))) return this.#live; // an alloc(0) view: any heap takes it
-    throw new AllocationError(
-      "invalid-free",
-      `Cannot ${op} ${describe(view)}: the ${this.#name} region has given no blocks`,
-    );
+    this.#usable();
+    if (isEmptyView(view)) return null;
+    throw foreignBlockError(view, op, this, `${this.#name} region (it has given no blocks)`);
   }
 
   #align(align: number | undefined, op: string): number {

@@ -23,6 +23,7 @@ import { Ledger } from "../alloc/_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "../alloc/_ownership.ts";
 import { describeBlock, interiorError, type ListedBlock, unlistBlock } from "../alloc/_own_blocks.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
+import { type AllocatorDump, makeDump } from "../alloc/dump.ts";
 import { memlockError } from "./_memlock_limit.ts";
 
 /** What sets the two allocators apart. */
@@ -178,6 +179,19 @@ export class LockedBlocks {
       largestFreeBlock: 0,
       freeBlocks: 0,
     });
+  }
+
+  /** Each live block's locked pages as a chunk (guard pages left out), the block in it, the rest free. */
+  dump(op: string): AllocatorDump {
+    this.#ledger.guard(op);
+    return makeDump(
+      this.stats(),
+      this.#blocks.map((block) => ({
+        address: block.dataAddress,
+        size: block.dataLength,
+        blocks: [{ offset: block.address - block.dataAddress, size: block.size, free: false }],
+      })),
+    );
   }
 
   dispose(): void {

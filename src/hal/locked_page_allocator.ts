@@ -6,6 +6,7 @@
  */
 import { parseOptions, z } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import type { AllocatorDump } from "../alloc/dump.ts";
 import { LockedBlocks } from "./_locked_blocks.ts";
 
 /**
@@ -146,6 +147,15 @@ export class LockedPageAllocator implements Allocator, Disposable {
   /** Counters; `capacityBytes` is the bytes locked (whole pages), `overheadBytes` the rounding to pages. */
   stats(): AllocatorStats {
     return this.#blocks.stats();
+  }
+
+  /**
+   * Each live block's locked pages as a chunk (the guard pages around them are not listed), as a versioned
+   * JSON description: see {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    return this.#blocks.dump("dump the LockedPageAllocator");
   }
 
   /**

@@ -130,6 +130,9 @@ const SCALARS: Readonly<Record<ScalarType, new (buffer: ArrayBuffer, offset: num
   f64: Float64Array,
 };
 
+// What a region's refusal says of a view, most telling first (see deallocate).
+const RANK: readonly string[] = ["double-free", "use-after-free", "corruption", "mismatched-allocator", "invalid-free"];
+
 const OptionsSchema = z.object({
   backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
@@ -273,15 +276,20 @@ export class RegionAllocator implements Disposable {
         return;
       }
     }
-    // No region holds it live: the one whose memory it is says "double-free"; otherwise it is foreign.
+    // No region holds it live. Each region judges it; the most telling answer wins: a region whose block it
+    // was ("double-free"), whose heap ended ("use-after-free") or whose buffer went away ("corruption"), then
+    // another allocator's block ("mismatched-allocator"), else it was never this allocator's.
+    let best: AllocationError | null = null;
     for (const name of NAMES) {
       try {
         regions[name].free(data); // an empty view: nothing to give back
         return;
       } catch (error) {
-        if (error instanceof AllocationError && error.category === "double-free") throw error;
+        if (!(error instanceof AllocationError)) throw error;
+        if (best === null || RANK.indexOf(error.category) < RANK.indexOf(best.category)) best = error;
       }
     }
+    if (best !== null && best.category !== "invalid-free") throw best;
     throw new AllocationError(
       "invalid-free",
       `Cannot deallocate ${describe(data)}: it was not allocated by this RegionAllocator`,

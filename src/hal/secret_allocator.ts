@@ -5,6 +5,7 @@
  * @module
  */
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import type { AllocatorDump } from "../alloc/dump.ts";
 import { LockedBlocks } from "./_locked_blocks.ts";
 
 /**
@@ -127,6 +128,15 @@ export class SecretAllocator implements Allocator, Disposable {
    */
   stats(): AllocatorStats {
     return this.#blocks.stats();
+  }
+
+  /**
+   * Each live block's locked pages as a chunk (the guard pages around them are not listed), as a versioned
+   * JSON description: see {@linkcode AllocatorDump}.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
+  dump(): AllocatorDump {
+    return this.#blocks.dump("dump the SecretAllocator");
   }
 
   /**

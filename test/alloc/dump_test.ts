@@ -17,8 +17,10 @@ import {
   type DebugAllocatorOptions,
   type DumpBlock,
   FreeListAllocator,
+  LockedPageAllocator,
   nativeInfo,
   PoolAllocator,
+  SecretAllocator,
   StackAllocator,
   SystemAllocator,
 } from "../../mod.ts";
@@ -55,16 +57,19 @@ function usedBlockAt(dump: AllocatorDump, view: Uint8Array) {
   return undefined;
 }
 
-const makers: [string, () => Dumpable][] = [
-  ["system", () => new SystemAllocator()],
-  ["pool", () => new PoolAllocator({ blockSize: 256, blocksPerChunk: 16 })],
-  ["stack", () => new StackAllocator({ capacity: 1 << 16 })],
-  ["buddy", () => new BuddyAllocator({ capacity: 1 << 16, minBlockSize: 64 })],
-  ["free-list", () => new FreeListAllocator({ capacity: 1 << 16 })],
+// [what the test is called, the dump's kind, the allocator]
+const makers: [string, string, () => Dumpable][] = [
+  ["system", "system", () => new SystemAllocator()],
+  ["pool", "pool", () => new PoolAllocator({ blockSize: 256, blocksPerChunk: 16 })],
+  ["stack", "stack", () => new StackAllocator({ capacity: 1 << 16 })],
+  ["buddy", "buddy", () => new BuddyAllocator({ capacity: 1 << 16, minBlockSize: 64 })],
+  ["free-list", "free-list", () => new FreeListAllocator({ capacity: 1 << 16 })],
+  ["LockedPageAllocator", "system", () => new LockedPageAllocator()],
+  ["SecretAllocator", "system", () => new SecretAllocator()],
 ];
 
-for (const [kind, make] of makers) {
-  test(`${kind}: dump() shows every live block where it is, and agrees with stats()`, () => {
+for (const [name, kind, make] of makers) {
+  test(`${name}: dump() shows every live block where it is, and agrees with stats()`, () => {
     const allocator = make();
     const next = xorshift32(18);
     const live: Uint8Array[] = [];
