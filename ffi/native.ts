@@ -238,7 +238,7 @@ function checkedWrap(adapter: FfiAdapter, maxViewBytes: number): (address: numbe
         `Cannot wrap ${
           wrapTarget(address, byteLength)
         } in one ArrayBuffer: ${runtime} allows at most ${maxViewBytes} bytes per ArrayBuffer ` +
-          `(native.maxViewBytes); use views of at most that size`,
+          `(nativeInfo().maxViewBytes); use views of at most that size`,
       );
     }
     try {

@@ -314,6 +314,7 @@ test("addressOf() reads the view's range from internal slots: own properties and
 
 test("native.maxViewBytes is the runtime's per-ArrayBuffer limit", () => {
   assert.equal(native.maxViewBytes, native.runtime === "bun" ? 2 ** 32 : Number.MAX_SAFE_INTEGER);
+  assert.equal(nativeInfo().maxViewBytes, native.maxViewBytes); // public, named in the limit's messages
 });
 
 badInputTable<number>("native boundary and helpers", [

@@ -205,7 +205,7 @@ export class SystemAllocator implements Allocator, Disposable {
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
-    if (size > native.maxViewBytes) return this.#fail(viewLimitError(size)); // before any memory is taken
+    if (size > native.maxViewBytes) return this.#fail(viewLimitError()); // before any memory is taken
     const block = this.#allocateBlock(size, alignment);
     if (block === null) return null;
     return this.#adopt(block);
@@ -275,7 +275,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
     if (newSize > native.maxViewBytes) {
       // Refused before anything changes: past here the old block is let go before the new one is viewed.
-      this.#fail(viewLimitError(newSize));
+      this.#fail(viewLimitError());
       throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
     }
     if (newSize <= block.capacity && 2 * newSize >= block.capacity) {
@@ -531,10 +531,11 @@ export class SystemAllocator implements Allocator, Disposable {
 }
 
 /** A block larger than the runtime can view in one ArrayBuffer (4 GiB in Bun): refused before any native call. */
-function viewLimitError(size: number): AllocationError {
+function viewLimitError(): AllocationError {
   return new AllocationError(
     "out-of-memory",
-    `the runtime cannot view ${size} bytes in one ArrayBuffer: it allows at most ${native.maxViewBytes} ` +
-      "bytes per ArrayBuffer (native.maxViewBytes)",
+    `more than one ArrayBuffer holds: ${native.runtime} allows at most ${native.maxViewBytes} ` +
+      "bytes per ArrayBuffer (nativeInfo().maxViewBytes); allocate smaller blocks, or reserve the memory with " +
+      "mapPages(size) and use it through windows (mapping.view(offset, length))",
   );
 }

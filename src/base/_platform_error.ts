@@ -1,4 +1,5 @@
 // Turns a failed C call and its errno into an AllocationError that names both.
+import { constants } from "node:os";
 import { native } from "../../ffi/native.ts";
 import { AllocationError, type AllocationErrorCategory } from "./errors.ts";
 
@@ -56,4 +57,18 @@ export function platformError(
 ): AllocationError {
   const errno = native.errno();
   return new AllocationError(category, `${call}(${detail}) failed with ${errnoName(errno)}`, { call, errno });
+}
+
+/**
+ * A file-system call the runtime made (node:fs) that failed with an error
+ * code, as a "platform" AllocationError naming the call and its errno (the
+ * code's number on this system); any other error (Deno's NotCapable for a
+ * missing permission) is returned as it is.
+ */
+export function fileSystemError(error: unknown, call: string, what: string): unknown {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== "string") return error;
+  const errno = (constants.errno as Record<string, number | undefined>)[code];
+  const name = errno !== undefined && errnoName(errno).startsWith(code) ? errnoName(errno) : code;
+  return new AllocationError("platform", `Cannot ${what}: ${call} failed with ${name}`, { cause: error, call, errno });
 }

@@ -9,6 +9,11 @@ import { AllocationError } from "./errors.ts";
 export const MAX_BLOCK_SIZE: number = 2 ** 47;
 
 /** A short, safe rendering of any value for an error message. */
+/** A file path for a message, whole (a path cut short hides the part that differs) up to PATH_MAX. */
+export function describePath(path: string): string {
+  return JSON.stringify(path.length > 4096 ? `${path.slice(0, 4096)}…` : path);
+}
+
 export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === "bigint") return `${value}n`;

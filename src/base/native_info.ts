@@ -28,6 +28,12 @@ export interface NativeInfo {
   arch: string;
   /** The virtual memory page size in bytes. */
   pageSize: number;
+  /**
+   * The most bytes one ArrayBuffer (so one block's view) can hold in this runtime: 2^32 (4 GiB) in Bun,
+   * 2^53 - 1 in Deno. A larger block is refused before any memory is taken; a larger mapping is used
+   * through windows (`mapping.view(offset, length)`).
+   */
+  maxViewBytes: number;
   /** Which kernels run `simd` functions: a libmemkit level, or "js" for the TypeScript fallback. */
   simd: "avx2" | "sse2" | "neon" | "scalar" | "js";
   /** Path of the loaded libmemkit, or null. */
@@ -59,6 +65,7 @@ export function nativeInfo(): NativeInfo {
     os: native.os,
     arch: native.arch,
     pageSize: native.pageSize,
+    maxViewBytes: native.maxViewBytes,
     simd: native.simd,
     library: native.library,
     libraryError: native.libraryError,

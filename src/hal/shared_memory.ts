@@ -6,7 +6,7 @@
  */
 import { closeSync, linkSync, lstatSync, openSync, statSync, unlinkSync } from "node:fs";
 import { native } from "../../ffi/native.ts";
-import { errnoName, platformError } from "../base/_platform_error.ts";
+import { errnoName, fileSystemError, platformError } from "../base/_platform_error.ts";
 import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PageMapping } from "../pages/_page_mapping.ts";
@@ -248,12 +248,7 @@ function tooSmall(name: string, size: number, length: number): AllocationError {
 
 // A node:fs failure (its `code`, like ENOENT) as a platform error; Deno's permission errors pass through unchanged.
 function fileError(error: unknown, call: string, name: string): unknown {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== "string") return error;
-  return new AllocationError("platform", `Cannot open shared memory ${describe(name)}: ${call} failed with ${code}`, {
-    cause: error,
-    call,
-  });
+  return fileSystemError(error, call, `open shared memory ${describe(name)}`);
 }
 
 function codeOf(error: unknown): unknown {

@@ -7,8 +7,8 @@
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { native } from "../../ffi/native.ts";
-import { platformError } from "../base/_platform_error.ts";
-import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
+import { fileSystemError, platformError } from "../base/_platform_error.ts";
+import { checkSize, describe, describePath, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { PageMapping, protectionFlags, ProtectionSchema } from "./_page_mapping.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -417,23 +417,18 @@ export function mapFile(path: string | URL, options?: MapFileOptions): Mapping {
     stat = statSync(filePath);
   } catch (error) {
     // Permission errors (Deno's NotCapable) pass through unchanged; file-system errors are platform errors.
-    const code = (error as { code?: unknown }).code;
-    if (typeof code !== "string") throw error;
-    throw new AllocationError("platform", `Cannot map ${describe(filePath)}: stat failed with ${code}`, {
-      cause: error,
-      call: "stat",
-    });
+    throw fileSystemError(error, "stat", `map ${describePath(filePath)}`);
   }
   if (!stat.isFile()) {
-    throw new TypeError(`Cannot map ${describe(filePath)} as it is not a regular file`);
+    throw new TypeError(`Cannot map ${describePath(filePath)} as it is not a regular file`);
   }
   if (stat.size > MAX_BLOCK_SIZE) {
-    throw new RangeError(`Cannot map ${describe(filePath)} as it is larger than 2^47 bytes`);
+    throw new RangeError(`Cannot map ${describePath(filePath)} as it is larger than 2^47 bytes`);
   }
   if (native.libcError) throw new AllocationError("unsupported", native.libcError);
   const write = parsed.write ?? false;
   const shared = parsed.shared ?? true;
-  const label = `file ${describe(filePath)}`;
+  const label = `file ${describePath(filePath)}`;
   if (stat.size === 0) return new PageMapping(0, 0, label, "read-write");
 
   const c = native.platform;

@@ -354,3 +354,21 @@ test("mapFile() of an empty file is an empty mapping", () => {
     assert.equal(mapping.bytes.length, 0);
   });
 });
+
+test("mapFile() of a missing file: a platform error with the call, its errno and the whole path", () => {
+  const directory = mkdtempSync(`${tmpdir()}/memkit-a-directory-with-a-long-name-`);
+  try {
+    const path = `${directory}/images/a-file-whose-name-is-longer-than-forty-characters.png`;
+    assert.throws(() => mapFile(path), (e: unknown) => {
+      assert.ok(e instanceof AllocationError);
+      assert.equal(e.category, "platform");
+      assert.equal(e.call, "stat");
+      assert.equal(e.errno, 2); // ENOENT on Linux and macOS
+      assert.ok(e.message.includes(JSON.stringify(path)), e.message);
+      assert.match(e.message, /ENOENT/);
+      return true;
+    });
+  } finally {
+    rmSync(directory, { recursive: true });
+  }
+});
