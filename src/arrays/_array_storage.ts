@@ -114,7 +114,9 @@ export class ArrayStore implements Target {
     this.#codec = codec;
     this.#stride = codec.stride;
     this.allocator = allocator;
-    this.align = align;
+    // Storage must start at a multiple of 8 (every element type's views fit there; #adopt checks it), so a
+    // smaller alignment the user may ask for (1, 2, 4) is raised here rather than refused by that check.
+    this.align = Math.max(8, align);
     this.growth = growth;
     this.capacity = capacity;
     this.name = "DynamicArray";
@@ -150,7 +152,7 @@ export class ArrayStore implements Target {
     let given: unknown;
     const outer = beginTake(this.census);
     try {
-      given = allocator.alloc(size, align);
+      given = allocator.alloc(size, this.align);
     } catch (error) {
       throw refusal(error, allocator, size, this.name);
     } finally {
@@ -404,7 +406,7 @@ export class ArrayStore implements Target {
   }
 
   /** A Uint8Array over the live elements' bytes (as `view(Uint8Array)`). */
-  userBytes(op: string): Uint8Array {
+  userBytes(op: string): Uint8Array<ArrayBuffer> {
     this.use(op);
     const [buffer, offset] = this.handOut(op);
     return new Uint8Array(buffer, offset, this.next * this.#stride);
@@ -442,7 +444,26 @@ export class ArrayStore implements Target {
     }
     const given = s.given;
     s.revoke("free"); // detaches the array's own buffer before the memory goes
-    this.allocator.free(given);
+    try {
+      this.allocator.free(given);
+    } catch (error) {
+      // The allocator refused and kept the block: the array keeps it too (a throw changes nothing but the
+      // views taken before, which were detached and must be taken again), so a later free() gives it back.
+      this.#keep(given, s.size);
+      throw error;
+    }
+  }
+
+  // free()'s allocator threw: storage again over the block it kept, as before the call.
+  #keep(given: Uint8Array, size: number): void {
+    let again: Storage;
+    try {
+      again = this.#adopt(given, size, "free");
+    } catch {
+      return; // the allocator's block is no longer usable: the array stays freed
+    }
+    this.storage = again;
+    this.#attach(again);
   }
 
   // This array now holds `s` (push's fast path follows it).

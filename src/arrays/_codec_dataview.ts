@@ -5,6 +5,7 @@
 // the generated writer's inline checks only pick the values it can take.
 import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
+import { withArticle } from "./_array_checks.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { FieldValue } from "./_record_codec.ts";
 import { type Field, type Kind, KIND_SIZE } from "./_codec_layout.ts";
@@ -58,31 +59,37 @@ function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): numbe
       if (Number.isInteger(x)) big = BigInt(x);
       else if (wrap) big = Number.isFinite(x) ? BigInt(Math.trunc(x)) : 0n;
       else {throw fail(
-          new RangeError(`Cannot store ${what} as a ${kind} must be an integer ${WRAP_HINT}: got ${describe(x)}`),
+          new RangeError(
+            `Cannot store ${what} as ${withArticle(kind)} must be an integer ${WRAP_HINT}: got ${describe(x)}`,
+          ),
         );}
     } else {
-      throw fail(new TypeError(`Cannot store ${what} as a ${kind} must be a bigint or a number: got ${describe(x)}`));
+      throw fail(
+        new TypeError(`Cannot store ${what} as ${withArticle(kind)} must be a bigint or a number: got ${describe(x)}`),
+      );
     }
     if (wrap) return kind === "i64" ? BigInt.asIntN(64, big) : BigInt.asUintN(64, big);
     const [min, max] = kind === "i64" ? [I64_MIN, I64_MAX] : [0n, U64_MAX];
     if (big < min || big > max) {
       throw fail(
-        new RangeError(`Cannot store ${what} as a ${kind} must be from ${min} to ${max} ${WRAP_HINT}: got ${big}n`),
+        new RangeError(
+          `Cannot store ${what} as ${withArticle(kind)} must be from ${min} to ${max} ${WRAP_HINT}: got ${big}n`,
+        ),
       );
     }
     return big;
   }
   if (typeof x !== "number") {
-    throw fail(new TypeError(`Cannot store ${what} as a ${kind} must be a number: got ${describe(x)}`));
+    throw fail(new TypeError(`Cannot store ${what} as ${withArticle(kind)} must be a number: got ${describe(x)}`));
   }
   const range = INT_RANGE[kind];
   if (range === undefined || wrap) return x;
   if (!Number.isInteger(x) || x < range[0] || x > range[1]) {
     throw fail(
       new RangeError(
-        `Cannot store ${what} as a ${kind} must be an integer from ${range[0]} to ${range[1]} ${WRAP_HINT}: got ${
-          describe(x)
-        }`,
+        `Cannot store ${what} as ${withArticle(kind)} must be an integer from ${range[0]} to ${
+          range[1]
+        } ${WRAP_HINT}: got ${describe(x)}`,
       ),
     );
   }
@@ -226,7 +233,37 @@ function stageRecord(
         new TypeError(`Cannot store ${record} as field '${prefix}${field.name}' is missing (the fields are ${list})`),
       );
     }
-    stageField(field, read[i], wrap, view, at + field.offset, `${prefix}${field.name}`);
+    try {
+      stageField(field, read[i], wrap, view, at + field.offset, `${prefix}${field.name}`);
+    } catch (error) {
+      // A member every object inherits (toString, valueOf, constructor…) read where the record lacks the
+      // field: the field is missing, not a function of the wrong type. Asked only once the value failed.
+      if (!inheritedFromObject(value, field.name!)) throw error;
+      throw fail(
+        new TypeError(`Cannot store ${record} as field '${prefix}${field.name}' is missing (the fields are ${list})`),
+      );
+    }
+  }
+}
+
+// The nested records the generated writer read, by the copy of their fields it handed to the checked path.
+const handedRecords = new WeakMap<object, object>();
+
+/** `copy`, the fields read from the nested record `record`, remembered as that record's (the slow path only). */
+export function handedCopy(record: object, copy: object): object {
+  handedRecords.set(copy, record);
+  return copy;
+}
+
+// Whether reading `name` from `value` finds Object.prototype's own member (not one of the record or its
+// class, whose getters are fields). User code (a Proxy's traps) may run: this is the error path, before any claim.
+function inheritedFromObject(value: object, name: string): boolean {
+  try {
+    let owner: object | null = handedRecords.get(value) ?? value;
+    while (owner !== null && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
+    return owner === Object.prototype;
+  } catch {
+    return false; // a trap threw: keep the error the value gave
   }
 }
 

@@ -3,6 +3,7 @@
 // constant field names (as fast as hand-written typed-array code once inlined).
 import { ELEMENT_SIZE, type Field, type Kind, type ViewKind, type Views } from "./_codec_layout.ts";
 import type { Appender, Encoder, Reader, Slow, Writer } from "./_record_target.ts";
+import { handedCopy } from "./_codec_dataview.ts";
 
 // The range checks of _codec_dataview.ts as source text: true when `v`
 // (already known to be a number, or a bigint for 64-bit kinds) must go to the
@@ -175,7 +176,9 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
     }
     const entries = (key: "read" | "handed") =>
       inner.fields.map(({ name }, i) => `${JSON.stringify(name)}: ${made[i][key]}`).join(", ");
-    return { read: `{ ${entries("read")} }`, handed: `(${done} ? { ${entries("handed")} } : ${v})` };
+    // The copy handed to the checked path remembers its record (handedCopy), whose prototype chain an
+    // error there looks at (a field Object.prototype supplies is missing). Made on that path only.
+    return { read: `{ ${entries("read")} }`, handed: `(${done} ? handedCopy(${v}, { ${entries("handed")} }) : ${v})` };
   };
 
   const read: string[] = [];
@@ -286,21 +289,24 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
   try {
     const makeWriter = new Function(
       "slow",
+      "handedCopy",
       `${helpers.join("\n")}\nreturn function write(value, target) {\n${write}\n};`,
     );
     const makeAppender = new Function(
       "slow",
+      "handedCopy",
       `${helpers.join("\n")}\nreturn function append(value, claimer, views, target) {\n${append}\n};`,
     );
     const makeEncoder = new Function(
       "slow",
+      "handedCopy",
       `${helpers.join("\n")}\nreturn function encode(values, count, target) {\n${encode}\n};`,
     );
     const reader = new Function(`return function read(views, index) {\n${readBody}\n};`)() as Reader;
     return {
-      writer: (slow) => makeWriter(slow) as Writer,
-      appender: (slow) => makeAppender(slow) as Appender,
-      encoder: (slow) => makeEncoder(slow) as Encoder,
+      writer: (slow) => makeWriter(slow, handedCopy) as Writer,
+      appender: (slow) => makeAppender(slow, handedCopy) as Appender,
+      encoder: (slow) => makeEncoder(slow, handedCopy) as Encoder,
       reader,
       kinds: [...kinds],
     };

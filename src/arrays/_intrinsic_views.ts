@@ -65,5 +65,9 @@ export function blockParts(value: unknown, size: number): [ArrayBufferLike, numb
   if (intrinsic.isResizable(buffer)) {
     return "its buffer is a resizable ArrayBuffer (shrinking it would release memory the storage uses)";
   }
+  if (intrinsic.isShared(buffer)) {
+    // The array's views are ArrayBuffer memory, as their types say (SharedDynamicArray is the shared array).
+    return "its buffer is a SharedArrayBuffer (a DynamicArray's storage is not shared: use SharedDynamicArray)";
+  }
   return [buffer, offset, length];
 }

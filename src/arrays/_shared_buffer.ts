@@ -58,7 +58,8 @@ export function corrupt(op: string, found: string): AllocationError {
 /**
  * Checks the header of a buffer being attached as elements of `stride`
  * bytes: a stride word that cannot be a SharedDynamicArray's (not a positive
- * size the buffer's lengths are whole multiples of), lock bits other than
+ * size the buffer's lengths are whole multiples of, or one that leaves room
+ * for no element), lock bits other than
  * 0, 1 or 2, or a length outside what the buffer holds.
  * @returns The stride word (the caller compares it with the type's: another size is a TypeError).
  * @throws {AllocationError} "corruption".
@@ -69,7 +70,8 @@ export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, m
   const op = "attach";
   if (
     !(stride > 0) || (byteLength - HEADER) % stride !== 0 || (maxByteLength - HEADER) % stride !== 0 ||
-    (maxByteLength - HEADER) / stride > MAX_ELEMENTS
+    // Every SharedDynamicArray has room for one element at least (maxCapacity >= 1).
+    (maxByteLength - HEADER) / stride < 1 || (maxByteLength - HEADER) / stride > MAX_ELEMENTS
   ) {
     throw corrupt(
       op,

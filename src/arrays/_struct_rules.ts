@@ -3,6 +3,7 @@
 // be bound to), and where each field of a record goes. The declarations
 // (_struct_declarations.ts) print what is computed here.
 import { describe } from "../base/_validate.ts";
+import { withArticle } from "./_array_checks.ts";
 import type { FieldType, LayoutRules, StructFieldType, StructLayout } from "./struct.ts";
 
 /** Size and alignment of each field type under C's rules, its C type and element count (a vector's lanes). */
@@ -146,7 +147,7 @@ export function measure(type: StructFieldType, rules: LayoutRules, field: string
     const info = WGSL_TYPES[type];
     if (info === undefined) {
       throw new TypeError(
-        `Cannot ${op} as field '${field}' is a ${type}, which ${
+        `Cannot ${op} as field '${field}' is ${withArticle(type)}, which ${
           op === "define a struct" ? `layout "${rules}"` : "WGSL"
         } cannot hold: ${NOT_IN_WGSL[type]}`,
       );

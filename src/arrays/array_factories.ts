@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { describe } from "../base/_validate.ts";
+import { checkAlignment, describe } from "../base/_validate.ts";
 import { DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions, FieldValue } from "./dynamic_array_types.ts";
 import { SIMDArray } from "./simd_array.ts";
@@ -27,7 +27,8 @@ function checkLayout(layout: StructLayout, op: string): void {
  *
  * @param layout The vertex record, from `struct()`.
  * @param options As for DynamicArray; `alignment` is raised to at least 16.
- * @throws {TypeError} When `layout` is not a StructLayout.
+ * @throws {TypeError} When `layout` is not a StructLayout, or `alignment` is not a number.
+ * @throws {RangeError} When `alignment` is not a power of two from 1 to 4096 (as for DynamicArray).
  *
  * @example
  * ```ts
@@ -47,7 +48,7 @@ export function vertexArray<T = Record<string, FieldValue>>(
 ): DynamicArray<T> {
   if (options === undefined) options = {};
   checkLayout(layout, "a vertex array");
-  return new DynamicArray<T>(layout, withAlignment(options, 16));
+  return new DynamicArray<T>(layout, withAlignment(options, 16, "a vertex array"));
 }
 
 /**
@@ -58,7 +59,8 @@ export function vertexArray<T = Record<string, FieldValue>>(
  *
  * @param layout The uniform record, from `struct()` (its fields are laid out again with 256-byte alignment).
  * @param options As for DynamicArray; `alignment` is raised to at least 256.
- * @throws {TypeError} When `layout` is not a StructLayout.
+ * @throws {TypeError} When `layout` is not a StructLayout, or `alignment` is not a number.
+ * @throws {RangeError} When `alignment` is not a power of two from 1 to 4096 (as for DynamicArray).
  *
  * @example
  * ```ts
@@ -79,6 +81,7 @@ export function uniformArray<T = Record<string, FieldValue>>(
 ): DynamicArray<T> {
   if (options === undefined) options = {};
   checkLayout(layout, "a uniform array");
+  options = withAlignment(options, UNIFORM_STRIDE, "a uniform array");
   const types: Record<string, StructFieldType> = {};
   for (const [name, field] of Object.entries(layout.fields)) types[name] = field.type;
   const slotted = struct(types, {
@@ -86,7 +89,7 @@ export function uniformArray<T = Record<string, FieldValue>>(
     align: Math.max(UNIFORM_STRIDE, layout.align),
     layout: layout.layout,
   });
-  return new DynamicArray<T>(slotted, withAlignment(options, UNIFORM_STRIDE));
+  return new DynamicArray<T>(slotted, options);
 }
 
 /**
@@ -112,10 +115,11 @@ export function audioArray(options?: DynamicArrayOptions): SIMDArray {
   return new SIMDArray("f32", options);
 }
 
-// The options with `alignment` raised to `minimum`; anything malformed passes
-// through unchanged, for DynamicArray to report.
-function withAlignment(options: DynamicArrayOptions, minimum: number): DynamicArrayOptions {
+// The options with `alignment` checked (as DynamicArray checks it: raising 3 to 16 first would hide the
+// mistake) and raised to `minimum`; anything else malformed passes through unchanged, for DynamicArray to report.
+function withAlignment(options: DynamicArrayOptions, minimum: number, what: string): DynamicArrayOptions {
   if (typeof options !== "object" || options === null) return options;
-  const alignment = options.alignment;
-  return { ...options, alignment: typeof alignment === "number" ? Math.max(minimum, alignment) : alignment ?? minimum };
+  const copy = { ...options }; // each option read once
+  const alignment = checkAlignment(copy.alignment, `create ${what}`, 4096, minimum, "alignment");
+  return { ...copy, alignment: Math.max(minimum, alignment) };
 }

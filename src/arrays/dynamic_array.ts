@@ -155,7 +155,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#codec = codecFor(type, "create DynamicArray", this.#wrap);
     this.#stride = this.#codec.stride;
     let align = Math.max(16, this.#codec.align);
-    if (parsed.alignment !== undefined) align = checkAlignment(parsed.alignment, "create DynamicArray", 4096);
+    if (parsed.alignment !== undefined) {
+      align = checkAlignment(parsed.alignment, "create DynamicArray", 4096, 16, "alignment");
+    }
     this.#store = new ArrayStore(
       this.#codec,
       parsed.allocator ?? defaultBacking(),
@@ -233,7 +235,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.deepEqual([...values.bytes], [1, 0, 2, 0]);
    * ```
    */
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     return this.#store.userBytes("read the bytes of");
   }
 
@@ -663,7 +665,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * the array is unusable afterwards, and every view it handed out reads as
    * length 0. A second call, or a call after the allocator released the
    * storage itself, does nothing.
-   * @throws {AllocationError} What the allocator's `free` throws; "corruption" (and the array keeps its storage) when the buffer behind its views was detached outside memkit (`bytes.buffer.transfer()`): that memory is never given back.
+   * @throws {AllocationError} What the allocator's `free` throws (the array then keeps its storage and
+   *   elements, and a later `free()` tries again; views taken before read as length 0); "corruption" (and the array keeps its storage) when the buffer behind its views was detached outside memkit (`bytes.buffer.transfer()`): that memory is never given back.
    *
    * @example
    * ```ts

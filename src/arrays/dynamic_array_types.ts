@@ -37,7 +37,10 @@ export interface DynamicArrayOptions {
   allocator?: Allocator;
   /** Elements to make room for at first. @default {16} */
   capacity?: number;
-  /** Alignment of the storage. @default {the element's alignment, at least 16} */
+  /**
+   * Alignment of the storage: a power of two from 1 to 4096 (the allocator is asked for at least 8, as
+   * every element type's views need). @default {the element's alignment, at least 16}
+   */
   alignment?: number;
   /** Growth factor when full, from 1.01 to 16. @default {2} */
   growth?: number;

@@ -193,7 +193,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    */
   add(other: SIMDArray): void {
     this.#pair(other, "add to");
-    const y = this.#floats(true, "add to");
+    const y = this.#writeFloats(other, "add to", "other");
     const x = other.#floats(false, "add with");
     const n = this.#count();
     if (n) native.kernels.f32Add(y, x, n);
@@ -220,7 +220,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    */
   sub(other: SIMDArray): void {
     this.#pair(other, "subtract from");
-    const y = this.#floats(true, "subtract from");
+    const y = this.#writeFloats(other, "subtract from", "other");
     const x = other.#floats(false, "subtract with");
     const n = this.#count();
     if (n) native.kernels.f32Sub(y, x, n);
@@ -248,7 +248,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   axpy(a: number, x: SIMDArray): void {
     this.#number(a, "axpy into", "a");
     this.#pair(x, "axpy into", "x");
-    const y = this.#floats(true, "axpy into");
+    const y = this.#writeFloats(x, "axpy into", "x");
     const xs = x.#floats(false, "axpy with");
     const n = this.#count();
     if (n) native.kernels.f32Axpy(y, a, xs, n);
@@ -374,6 +374,16 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   #block: Uint8Array | null = null;
   #view: Float32Array | null = null;
 
+  // #floats(true) for a kernel that also reads `other`, checked by #pair before: when the storage changed
+  // (a snapshot's share copied through the allocator, which may be user code that shrank or freed either
+  // array), the pair is checked again before the kernel runs. The check stays off the usual path.
+  #writeFloats(other: SIMDArray, op: string, param: string): Float32Array {
+    const before = this.#block;
+    const y = this.#floats(true, op);
+    if (this.#block !== before) this.#pair(other, op, param);
+    return y;
+  }
+
   #number(value: unknown, op: string, name: string): void {
     if (typeof value !== "number") {
       throw new TypeError(
@@ -382,7 +392,6 @@ export class SIMDArray extends DynamicArray<number | number[]> {
     }
   }
 
-  // `other` is a live SIMDArray of the same shape and length as this live one (private state only).
   // `other` (the parameter `param`), a live SIMDArray of this one's type and length.
   #pair(other: SIMDArray, op: string, param = "other"): void {
     if (!(typeof other === "object" && other !== null && #dims in other)) {
@@ -403,8 +412,10 @@ export class SIMDArray extends DynamicArray<number | number[]> {
     }
     const mine = lengthOf(this as DynamicArray<unknown>), theirs = lengthOf(other as DynamicArray<unknown>);
     if (other.#dims !== this.#dims || theirs !== mine) {
+      const holds = (n: number, type: SIMDType) => `${n} ${type} element${n === 1 ? "" : "s"}`;
       throw new RangeError(
-        `Cannot ${op} a SIMDArray as '${param}' must have the same type and length: ${theirs} × ${other.#dims} against ${mine} × ${this.#dims}`,
+        `Cannot ${op} a SIMDArray as '${param}' must have this array's type and length: this array holds ` +
+          `${holds(mine, this.#type)}, '${param}' ${holds(theirs, other.#type)}`,
       );
     }
   }

@@ -15,7 +15,7 @@
 // map rectangle per pixel), so the SVG stays megabytes, not gigabytes.
 import { describe } from "../base/_validate.ts";
 import type { AllocatorDump, DumpBlock, DumpChunk } from "../alloc/dump.ts";
-import { formatBytes } from "./_svg.ts";
+import { addBytes, formatBytes } from "./_svg.ts";
 import type { MemorySnapshot } from "./snapshot.ts";
 
 /**
@@ -143,7 +143,7 @@ export const MAX_OWNER_ROWS = 50;
  * each owner's and the total's peak among them; the first column keeps the
  * first timestamp and the last the last, so the time axis is exact), and at
  * most MAX_OWNER_ROWS owners (those of the smallest peaks summed into one
- * owner, "<n> more owners").
+ * owner, "<n> more owners", held at Number.MAX_VALUE).
  */
 export function fitSnapshots(snapshots: readonly SnapshotReading[], plot: number): SnapshotReading[] {
   let fitted = snapshots as SnapshotReading[];
@@ -187,7 +187,7 @@ export function fitSnapshots(snapshots: readonly SnapshotReading[], plot: number
     let others = 0;
     for (const owner in s.categoryBreakdown) {
       if (kept.has(owner)) record[owner] = s.categoryBreakdown[owner];
-      else others += s.categoryBreakdown[owner];
+      else others = addBytes(others, s.categoryBreakdown[owner]);
     }
     if (others > 0) record[rest] = others;
     return reading(s.timestamp, s.totalAllocated, record, s.afterGC, s.index);
@@ -296,11 +296,12 @@ export function fitBlocks(chunk: DumpChunk, pixels: number): DumpBlock[] {
     else if (run.length > 1) {
       let used = 0, usedBytes = 0, freeBytes = 0, requested = 0;
       for (const b of run) {
-        if (b.free) freeBytes += b.size;
+        // (Blocks of a hand-made dump may overlap: their sum may pass what a number holds.)
+        if (b.free) freeBytes = addBytes(freeBytes, b.size);
         else {
           used++;
-          usedBytes += b.size;
-          requested += b.requested;
+          usedBytes = addBytes(usedBytes, b.size);
+          requested = addBytes(requested, b.requested);
         }
       }
       const first = run[0], last = run[run.length - 1];

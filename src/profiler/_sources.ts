@@ -33,12 +33,18 @@ export interface MemoryStatsSource {
 export interface BudgetSource {
   /** The budget's statistics. */
   stats(): { usedBytes: number; categories: Record<string, { usedBytes: number }> };
+  /** Only used to recognise the shape (with `accepts`). */
+  request(size: number, category: string, priority?: number): unknown;
+  /** Only used to recognise the shape (with `request`). */
+  accepts(category: string): boolean;
 }
 
 /**
  * What a {@linkcode MemoryProfiler} can watch: any memkit allocator, a
  * DynamicArray / SIMDArray / SharedDynamicArray, `"global"` (the global
- * allocator's counters), a MemoryInterface, or a MemoryBudget.
+ * allocator's counters), a MemoryInterface, or a MemoryBudget. Other
+ * objects with a `stats()` method (a ResourceCache, a FramePool, a
+ * ResourceHeap) are refused with a TypeError rather than misread.
  *
  * @example
  * ```ts
@@ -97,7 +103,9 @@ export function kindOf(source: unknown): SourceKind | null {
   if (fn(source, "getMemoryStats")) return "hal";
   if (fn(source, "stats") && typeof (source as { kind?: unknown }).kind === "string") return "allocator";
   if (fn(source, "metrics")) return "array";
-  if (fn(source, "stats")) return "budget";
+  // A budget by its own methods, not by stats() alone: a ResourceCache, a FramePool or a ResourceHeap has
+  // stats() too, of another shape, and read as a budget it showed as a source holding nothing.
+  if (fn(source, "stats") && fn(source, "request") && fn(source, "accepts")) return "budget";
   if (fn(source, "pushMany") && "stride" in source && "capacity" in source) return "shared-array";
   return null;
 }
@@ -168,9 +176,15 @@ export function probesOf(sources: unknown, op: string): Probe[] {
     seen.set(source, name);
     const kind = kindOf(source);
     if (kind === null) {
+      const statsOnly = typeof source === "object" && source !== null && fn(source, "stats");
       throw new TypeError(
         `Cannot ${op} as source '${name}' must be an allocator, an array (metrics()), a SharedDynamicArray, ` +
-          `"global", a MemoryInterface or a MemoryBudget: current value is ${describe(source)}`,
+          `"global", a MemoryInterface or a MemoryBudget: current value is ${describe(source)}${
+            statsOnly
+              ? " (it has stats() but is none of these; for a ResourceCache, watch the MemoryBudget it draws from, " +
+                "or read its stats() yourself)"
+              : ""
+          }`,
       );
     }
     return { name, kind, source: source as ProfilerSource, read: reader(name, kind, source) };

@@ -25,9 +25,19 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
+/**
+ * `a + b` for sizes the pictures add up: each is at most Number.MAX_VALUE (the inputs are checked), but a
+ * sum of them may not be, and an Infinity would come out as NaN after a division. Held at Number.MAX_VALUE.
+ */
+export function addBytes(a: number, b: number): number {
+  const sum = a + b;
+  return sum > Number.MAX_VALUE ? Number.MAX_VALUE : sum < -Number.MAX_VALUE ? -Number.MAX_VALUE : sum;
+}
+
 /** A colour from pale yellow (0) through orange to dark red (1): the heat ramp. */
 export function heat(t: number): string {
-  const x = Math.min(1, Math.max(0, t));
+  // NaN as 0 (Math.max passes it on): the stops are never read at a NaN index.
+  const x = t > 0 ? Math.min(1, t) : 0;
   // Three stops: #fff7bc, #fe9929, #99000d.
   const stops = [[255, 247, 188], [254, 153, 41], [153, 0, 13]];
   const at = x * (stops.length - 1);

@@ -128,7 +128,8 @@ export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapO
   // The time axis under the grid, and the colour legend between its two ends, or on a line of its own
   // when it does not fit there.
   const t0 = snapshots[0].timestamp, t1 = snapshots[snapshots.length - 1].timestamp;
-  const span = `${n((t1 - t0) / 1000)} s`;
+  // (Two finite timestamps may lie further apart than a number holds.)
+  const span = `${n(Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, t1 - t0)) / 1000)} s`;
   const showStart = textWidth("0 s", 11) + 8 + textWidth(span, 11) <= plot;
   const legendX = left + textWidth("0 s", 11) + 16;
   const legendRoom = width - RIGHT - textWidth(span, 11) - 16 - legendX;

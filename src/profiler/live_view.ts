@@ -79,6 +79,9 @@ const OptionsSchema = z.object({
  * process alive until `close()`. Once the profiler is disposed (or stopped by
  * a failing source), open streams end and `/events` answers 204, which tells
  * a browser's EventSource not to reconnect; the page says the profiler stopped.
+ * A profiler stopped by a failing source and started again (`start()`) is
+ * served again: `/events` streams its snapshots to new requests (reload the
+ * page); a disposed one is not.
  *
  * @param profiler The profiler to show.
  * @param options Port and token.
@@ -129,6 +132,9 @@ export function serveLiveView(profiler: MemoryProfiler, options?: LiveViewOption
 async function start(profiler: MemoryProfiler, port: number, token: string): Promise<LiveView> {
   const streams = new Set<ServerResponse>();
   let ended = false;
+  // Whether the view serves (until close()), and the loop forwarding the profiler's snapshots (below).
+  let open = true;
+  let pump: Promise<void>;
   const server: Server = createServer((request, response) => {
     // Whatever a request makes go wrong ends that request, never the process: an exception thrown from a
     // request listener is an uncaught exception (Bun let `GET http://[ HTTP/1.1`, without a token, through).
@@ -167,6 +173,11 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
       return;
     }
     if (url.pathname === "/events") {
+      // The profiler stopped on a source's error and was started again since: stream its snapshots again.
+      if (ended && open && profiler.running && profilerState(profiler) === "live") {
+        ended = false;
+        pump = forward();
+      }
       // Nothing more will come: 204 is what tells an EventSource to stop reconnecting.
       if (ended) {
         response.writeHead(204, { "cache-control": "no-store" }).end();
@@ -204,9 +215,9 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
   const address = server.address();
   const bound = typeof address === "object" && address !== null ? address.port : 0;
 
-  // The profiler's snapshots, forwarded to every open stream until close().
-  let open = true;
-  const pump = (async () => {
+  // The profiler's snapshots, forwarded to every open stream until close() (again after a source's error
+  // once the profiler runs again: see /events).
+  const forward = async () => {
     try {
       for await (const snapshot of profiler) {
         if (!open) break;
@@ -229,7 +240,8 @@ async function start(profiler: MemoryProfiler, port: number, token: string): Pro
     ended = true;
     for (const stream of streams) stream.end();
     streams.clear();
-  })();
+  };
+  pump = forward();
 
   return {
     url: `http://127.0.0.1:${bound}/?token=${token}`,

@@ -39,8 +39,9 @@ export interface MemoryProfilerOptions {
   /** Time between timed snapshots, in milliseconds (1 to an hour). @default {1000} */
   intervalMs?: number;
   /**
-   * What to watch, by name (`{ arena, cache }`) or as a list (named `<kind>-<index>`, e.g.
-   * `allocator-0`). Each source once: the same one twice would be counted twice. By default only the
+   * What to watch, by name (`{ arena, budget }`) or as a list (named `<kind>-<index>`, e.g.
+   * `allocator-0`): allocators, arrays, `"global"`, a MemoryInterface, a MemoryBudget (see
+   * {@linkcode ProfilerSource}; a ResourceCache is none: watch the MemoryBudget it draws from). Each source once: the same one twice would be counted twice. By default only the
    * global allocator's counters, as `{ global: "global" }`.
    */
   sources?: Record<string, ProfilerSource> | ProfilerSource[];
@@ -102,6 +103,7 @@ const OptionsSchema = z.object({
  * @example
  * ```ts
  * import { Arena, DynamicArray, MemoryProfiler } from "@memkit/memkit";
+ * import assert from "node:assert/strict";
  *
  * using arena = new Arena({ capacity: 1 << 20 });
  * using points = new DynamicArray("f32");
@@ -112,8 +114,9 @@ const OptionsSchema = z.object({
  *   points.pushMany(new Float32Array(1000));
  *   arena.alloc(1024);
  *   console.log(snapshot.totalAllocated, snapshot.largestAllocations[0]?.name);
- *   if (++seen === 3) break; // the timer keeps running (unref'd) until stop() or dispose()
+ *   if (++seen === 3) break; // stops the timer the loop started
  * }
+ * assert.equal(profiler.running, false);
  * clearInterval(keepAlive);
  * ```
  */
@@ -126,10 +129,13 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   readonly #largest: number;
   readonly #monitor: { readonly level: PressureLevelValue } | null;
   readonly #snapshots: MemorySnapshot[] = [];
-  // Each `for await` loop's inbox: a snapshot, or null with what ended the loop (null for dispose()).
-  readonly #sinks = new Set<(snapshot: MemorySnapshot | null, error?: unknown) => void>();
+  // Each `for await` loop's inbox: a snapshot, or null to end the loop, with `{ error }` when a source's
+  // failure ended it (whatever was thrown, null and undefined included) and no second argument for dispose().
+  readonly #sinks = new Set<(snapshot: MemorySnapshot | null, failure?: { error: unknown }) => void>();
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
+  // Whether the timer runs because a `for await` loop started it (not start()): the last loop to end stops it.
+  #startedByLoop = false;
   #disposed = false;
   #statusReadable = true;
   #error: unknown = null;
@@ -167,7 +173,10 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     return this.#running;
   }
 
-  /** What stopped the timer: the error a source's statistics threw at a timed snapshot, or null. */
+  /**
+   * What stopped the timer: the error a source's statistics threw at a timed snapshot (whatever it threw:
+   * a source that throws null or undefined leaves that here, with `running` false), or null.
+   */
   get error(): unknown {
     return this.#error;
   }
@@ -312,6 +321,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    */
   start(): void {
     this.#alive("start the profiler");
+    this.#startedByLoop = false; // the caller's timer now: ending a loop leaves it running
     if (this.#running) return;
     this.#running = true;
     this.#error = null;
@@ -321,6 +331,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
   /** Stops the timer; snapshots are kept. */
   stop(): void {
     this.#running = false;
+    this.#startedByLoop = false;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
   }
@@ -346,9 +357,14 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    * the timer when it is not running. Snapshots wait in order for a loop
    * that is busy; one more than `history` snapshots behind loses the oldest
    * (so an iterator that is never read again holds `history` at most).
-   * Leaving the loop leaves the timer as it is; `dispose()` ends the loop,
-   * and a source's error at a timed snapshot ends it with that error (once
-   * ended, a loop stays ended, even if the timer is started again).
+   *
+   * Leaving the loop (`break`, `return`, a throw in its body) stops the
+   * timer when a loop started it and no other loop still runs, so a loop
+   * leaves the profiler as it found it; a timer started with `start()`
+   * (before the loop, or during it) keeps running. `dispose()` ends the
+   * loop, and a source's error at a timed snapshot ends it with that error,
+   * whatever was thrown (once ended, a loop stays ended, even if the timer
+   * is started again).
    */
   async *[Symbol.asyncIterator](): AsyncIterator<MemorySnapshot> {
     this.#alive("iterate the profiler");
@@ -356,15 +372,15 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     let queue: MemorySnapshot[] = [];
     let head = 0;
     let ended = false;
-    let failure: unknown = null;
+    let failure = null as { error: unknown } | null; // (set by the sink: not narrowed to null)
     let wake: (() => void) | null = null;
     const history = this.#history;
-    const sink = (snapshot: MemorySnapshot | null, error: unknown = null) => {
+    const sink = (snapshot: MemorySnapshot | null, failed?: { error: unknown }) => {
       if (ended) return;
       if (snapshot === null) {
         // The end is this loop's: it keeps the error that caused it and takes no more snapshots.
         ended = true;
-        failure = error;
+        failure = failed ?? null;
         this.#sinks.delete(sink);
       } else {
         queue.push(snapshot);
@@ -378,7 +394,10 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
       wake = null;
     };
     this.#sinks.add(sink);
-    this.start();
+    if (!this.#running) {
+      this.start();
+      this.#startedByLoop = true;
+    }
     try {
       while (true) {
         while (head < queue.length) {
@@ -388,13 +407,15 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
         queue = [];
         head = 0;
         if (ended) {
-          if (failure !== null) throw failure;
+          if (failure !== null) throw failure.error;
           return;
         }
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
       this.#sinks.delete(sink);
+      // The timer a loop started stops with the last loop (a live view's loop runs over start()'s timer).
+      if (this.#startedByLoop && this.#sinks.size === 0) this.stop();
     }
   }
 
@@ -460,7 +481,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
         // `for await` loop (thrown there) and stays readable in `error`, instead of crashing the process.
         this.stop();
         this.#error = error;
-        for (const sink of [...this.#sinks]) sink(null, error);
+        for (const sink of [...this.#sinks]) sink(null, { error });
         return;
       }
       if (this.#timer === null) this.#schedule();

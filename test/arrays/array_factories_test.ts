@@ -1,6 +1,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressOf, audioArray, FreeListAllocator, struct, uniformArray, vertexArray } from "../../mod.ts";
+import {
+  addressOf,
+  Arena,
+  audioArray,
+  DynamicArray,
+  FreeListAllocator,
+  SIMDArray,
+  StackAllocator,
+  struct,
+  uniformArray,
+  vertexArray,
+} from "../../mod.ts";
 
 const Vertex = struct({ position: "f32x3", color: "f32x4" });
 const Uniforms = struct({ mvp: "f32x4x4", tint: "f32x4", time: "f32" });
@@ -64,4 +75,52 @@ test("factories check values strictly, and pass `wrap` on", () => {
   samples.pushMany([Infinity, NaN]);
   assert.equal(samples.length, 2);
   samples.free();
+});
+
+test("vertexArray and uniformArray check `alignment` as DynamicArray does, before raising it", () => {
+  const allocations = () => heap.stats().liveAllocations;
+  const heap = new FreeListAllocator({ capacity: 1 << 16 });
+  for (const alignment of [3, 1.5, -8, 0, 7, 8192, NaN, Infinity]) {
+    for (const make of [vertexArray, uniformArray]) {
+      assert.throws(
+        () => make(Vertex, { allocator: heap, alignment }),
+        (e: unknown) => e instanceof RangeError && /'alignment' must be a power of two from 1 to 4096/.test(e.message),
+        `${make.name} alignment ${alignment}`,
+      );
+    }
+    assert.throws(() => new DynamicArray(Vertex, { allocator: heap, alignment }), RangeError);
+  }
+  assert.throws(() => uniformArray(Uniforms, { alignment: "256" as never }), TypeError);
+  assert.equal(allocations(), 0, "nothing allocated");
+  // Legal ones below the minimum are raised to it.
+  using small = vertexArray(Vertex, { alignment: 1 });
+  assert.equal(addressOf(small.bytes) % 16, 0);
+  using slots = uniformArray(Uniforms, { alignment: 4 });
+  assert.equal(addressOf(slots.bytes) % 256, 0);
+});
+
+test("a legal alignment below 8 (1, 2, 4) works with any allocator: the storage is asked for at 8 at least", () => {
+  for (const alignment of [1, 2, 4]) {
+    const arena = new Arena();
+    arena.alloc(3, 1); // the arena's next free byte is at offset 3
+    const bytes = new DynamicArray<number>("u8", { allocator: arena, alignment, capacity: 1 });
+    for (let i = 0; i < 100; i++) bytes.push(i); // grows through resize
+    arena.alloc(1, 1);
+    const copy = bytes.snapshot();
+    bytes.set(0, 7); // copy on write: a new block
+    assert.equal(copy.get(0), 0);
+    assert.equal(bytes.get(0), 7);
+    assert.equal(addressOf(bytes.bytes) % 8, 0);
+    arena.alloc(5, 1);
+    const floats = new SIMDArray("f32", { allocator: arena, alignment });
+    floats.pushMany([1, 2, 3]);
+    assert.equal(floats.sum(), 6);
+    arena.dispose();
+  }
+  const stack = new StackAllocator({ capacity: 4096 });
+  stack.alloc(5, 1);
+  const onStack = new DynamicArray<number>("u8", { allocator: stack, alignment: 1 });
+  onStack.push(1);
+  assert.equal(onStack.get(0), 1);
+  onStack.free();
 });

@@ -731,3 +731,41 @@ test("DynamicArray.toArray copies the elements out (scalars, tuples, records) an
     );
   }
 });
+
+test("free() whose allocator's free throws keeps the storage and elements; a later free() gives the block back", () => {
+  const sys = new SystemAllocator();
+  let failOnce = true;
+  const allocator = {
+    kind: "flaky",
+    alloc: (size: number, align?: number) => sys.alloc(size, align),
+    resize: (b: Uint8Array, size: number) => sys.resize(b, size),
+    free: (b: Uint8Array) => {
+      if (failOnce) {
+        failOnce = false;
+        throw new AllocationError("platform", "transient failure in free");
+      }
+      sys.free(b);
+    },
+  };
+  const a = new DynamicArray<number>("f32", { allocator: allocator as never });
+  a.push(1);
+  a.push(2);
+  const view = a.view(Float32Array);
+  assert.equal(sys.stats().liveAllocations, 1);
+  assert.throws(
+    () => a.free(),
+    (e: unknown) => e instanceof AllocationError && e.message === "transient failure in free",
+  );
+  assert.equal(view.length, 0, "views taken before are detached");
+  assert.equal(a.length, 2);
+  assert.equal(a.get(0), 1);
+  assert.equal(a.get(1), 2);
+  a.push(3);
+  assert.deepEqual([...a.view(Float32Array)], [1, 2, 3]);
+  assert.equal(sys.stats().liveAllocations, 1);
+  a.free(); // the retry gives the block back
+  assert.equal(sys.stats().liveAllocations, 0);
+  assert.throws(() => a.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  a.free(); // and a third call does nothing
+  assert.equal(sys.stats().liveAllocations, 0);
+});

@@ -353,6 +353,12 @@ test("adversarial 4: attach() to a buffer whose header is garbage is corruption;
   }
   const zeros = new SharedArrayBuffer(64, { maxByteLength: 1024 });
   assert.throws(() => SharedDynamicArray.attach(zeros, "f64"), isCorruption, "a growable buffer no array made");
+  // Room for no element (a header alone): no SharedDynamicArray has such a buffer.
+  for (const [bytes, max] of [[16, 16], [16, 20], [16, 23]]) {
+    const small = new SharedArrayBuffer(bytes, { maxByteLength: max });
+    new Int32Array(small)[3] = 8; // a valid element size word
+    assert.throws(() => SharedDynamicArray.attach(small, "f64"), isCorruption, `${bytes} bytes growing to ${max}`);
+  }
   const values = make();
   assert.throws(() => SharedDynamicArray.attach(values.buffer, "f32"), TypeError, "4-byte elements in an 8-byte array");
   assert.deepEqual(SharedDynamicArray.attach(values.buffer, "f64").toArray(), [1, 2]);

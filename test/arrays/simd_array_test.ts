@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { native, type SimdLevel } from "../../ffi/native.ts";
 import { useKernels } from "../_native_hooks.ts";
-import { AllocationError, SIMDArray, type SIMDType } from "../../mod.ts";
+import { AllocationError, SIMDArray, type SIMDType, SystemAllocator } from "../../mod.ts";
 import { fixture, runChild, xorshift32 } from "../_helpers.ts";
 
 const DIMS: Record<SIMDType, number> = { f32: 1, f32x2: 2, f32x3: 3, f32x4: 4 };
@@ -162,4 +162,75 @@ test("raw f32x3 elements pushed with pushMany have their padding cleared, so sum
   assert.deepEqual([...a.view(Float32Array)], [1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0]);
   a.scale(2);
   assert.equal(a.sum(), 2 * (1 + 2 + 3 + 5 + 6 + 7 + 9 + 10 + 11));
+});
+
+test("kernels taking two arrays check them again after copying a shared storage through a JavaScript allocator", () => {
+  const sys = new SystemAllocator();
+  let hook: (() => void) | null = null;
+  const jsAllocator = {
+    kind: "js",
+    alloc(size: number, align?: number) {
+      const h = hook;
+      hook = null;
+      h?.();
+      return sys.alloc(size, align);
+    },
+    resize: (b: Uint8Array, size: number) => sys.resize(b, size),
+    free: (b: Uint8Array) => sys.free(b),
+  };
+  const kernels: [string, (a: SIMDArray, b: SIMDArray) => void][] = [
+    ["add", (a, b) => a.add(b)],
+    ["sub", (a, b) => a.sub(b)],
+    ["axpy", (a, b) => a.axpy(2, b)],
+  ];
+  for (const [name, run] of kernels) {
+    for (const shrink of ["pop", "pop+compact", "free"] as const) {
+      const a = new SIMDArray("f32", { allocator: jsAllocator as never });
+      const b = new SIMDArray("f32");
+      for (let i = 0; i < 100; i++) {
+        a.push(1);
+        b.push(2);
+      }
+      const snap = a.snapshot(); // a's next write copies its storage through jsAllocator.alloc
+      hook = () => {
+        if (shrink === "free") return b.free();
+        for (let i = 0; i < 99; i++) b.pop();
+        if (shrink === "pop+compact") b.compact();
+      };
+      assert.throws(
+        () => run(a, b),
+        shrink === "free"
+          ? (e: unknown) => e instanceof AllocationError && e.category === "use-after-free"
+          : (e: unknown) =>
+            e instanceof RangeError && /this array holds 100 f32 elements, '(other|x)' 1/.test(e.message),
+        `${name} after ${shrink}`,
+      );
+      assert.equal(hook, null, "the allocator ran");
+      assert.deepEqual([...a], new Array(100).fill(1), `${name} after ${shrink}: a unchanged`);
+      assert.deepEqual([...snap], new Array(100).fill(1));
+      a.free();
+      b.free();
+      snap.free();
+    }
+  }
+  assert.equal(sys.stats().liveAllocations, 0);
+});
+
+test("a pair of another length or type: the message says which side holds what", () => {
+  using a = new SIMDArray("f32x3");
+  using b = new SIMDArray("f32x3");
+  using c = new SIMDArray("f32x2");
+  b.push([1, 2, 3]);
+  c.pushMany([[1, 2], [3, 4]]);
+  assert.throws(
+    () => a.add(b),
+    (e: unknown) =>
+      e instanceof RangeError &&
+      e.message ===
+        "Cannot add to a SIMDArray as 'other' must have this array's type and length: this array holds 0 f32x3 elements, 'other' 1 f32x3 element",
+  );
+  assert.throws(
+    () => a.axpy(1, c),
+    /'x' must have this array's type and length: this array holds 0 f32x3 elements, 'x' 2 f32x2 elements$/,
+  );
 });

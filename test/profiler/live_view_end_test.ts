@@ -60,6 +60,54 @@ test("live view: disposing the profiler ends open streams, and /events then answ
   }
 });
 
+test("live view: a source's error ends open streams; once the profiler is started again, /events streams again", async () => {
+  let fail = false;
+  const flaky = {
+    metrics() {
+      if (fail) {
+        fail = false;
+        throw new Error("transient");
+      }
+      return { memoryUsage: 1 };
+    },
+  };
+  const profiler = new MemoryProfiler({ intervalMs: 20, sources: { flaky } });
+  const view = await serveLiveView(profiler);
+  try {
+    const events = `http://127.0.0.1:${view.port}/events?token=${view.token}`;
+    const stream = await fetch(events);
+    assert.equal(stream.status, 200);
+    const reading = readToEnd(stream, 20_000);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    fail = true;
+    const { ended } = await reading;
+    assert.ok(ended, "the stream ended when the source failed");
+    assert.equal(profiler.running, false);
+    const stopped = await fetch(events);
+    assert.equal(stopped.status, 204, "stopped: nothing to stream");
+    await stopped.body?.cancel();
+    profiler.start(); // the program recovers
+    const backlog = profiler.snapshots.length;
+    const again = await fetch(events);
+    assert.equal(again.status, 200, "running again: a stream again");
+    // It carries the new snapshots, not only the backlog: read until one more than the backlog came.
+    const reader = again.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    const deadline = Date.now() + 20_000;
+    while ((text.match(/^data: /gm)?.length ?? 0) <= backlog && Date.now() < deadline) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += decoder.decode(next.value, { stream: true });
+    }
+    await reader.cancel();
+    assert.ok((text.match(/^data: /gm)?.length ?? 0) > backlog, `new snapshots arrive: ${text.length} bytes`);
+  } finally {
+    await view.close();
+    profiler.dispose();
+  }
+});
+
 test("live view: a disposed profiler is refused at the call, before anything listens", () => {
   const profiler = new MemoryProfiler();
   profiler.dispose();

@@ -217,3 +217,54 @@ test("a script with a running profiler exits on its own", () => {
   const count = Number(/snapshots (\d+)/.exec(child.stdout)?.[1]);
   assert.ok(count >= 2, `timed snapshots were taken: ${child.stdout}`);
 });
+
+test("a source that throws null, undefined or 0 at a timed snapshot ends the loop with that value", () =>
+  alive(async () => {
+    for (const thrown of [null, undefined, 0, false, ""]) {
+      const source = {
+        metrics() {
+          throw thrown;
+        },
+      };
+      using profiler = new MemoryProfiler({ intervalMs: 5, sources: { source } });
+      let caught: { value: unknown } | null = null;
+      try {
+        for await (const _ of profiler) {
+          // none arrive
+        }
+      } catch (error) {
+        caught = { value: error };
+      }
+      assert.deepEqual(caught, { value: thrown }, `throw ${String(thrown)}: the loop throws it`);
+      assert.equal(profiler.running, false);
+      assert.equal(profiler.error, thrown);
+    }
+  }));
+
+test("leaving a for await loop stops the timer the loop started, not one started before", () =>
+  alive(async () => {
+    using profiler = new MemoryProfiler({ intervalMs: 2, sources: [] });
+    for await (const _ of profiler) break;
+    assert.equal(profiler.running, false, "the loop started it: leaving the loop stops it");
+    // Two loops over a timer the first one started: it stops when the last one ends.
+    const first = profiler[Symbol.asyncIterator]();
+    const second = profiler[Symbol.asyncIterator]();
+    await first.next();
+    await second.next();
+    await first.return!();
+    assert.equal(profiler.running, true, "the second loop still reads it");
+    await second.return!();
+    assert.equal(profiler.running, false);
+    // Started before: leaving the loop leaves it running.
+    profiler.start();
+    for await (const _ of profiler) break;
+    assert.equal(profiler.running, true, "started by start(): left running");
+    profiler.stop();
+    // start() called while a loop runs takes the timer over: the loop's end leaves it running.
+    for await (const _ of profiler) {
+      profiler.start();
+      break;
+    }
+    assert.equal(profiler.running, true);
+    profiler.stop();
+  }));

@@ -172,3 +172,36 @@ test("report: the timeline draws native bytes on their own scale, names the pres
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("sums of valid sizes past Number.MAX_VALUE are held there: no NaN, Infinity or engine TypeError in a picture", () => {
+  // Over 50 owners: the rest share one row, their bytes summed.
+  const breakdown: Record<string, number> = {};
+  for (let i = 0; i < 52; i++) breakdown[`owner${String(i).padStart(2, "0")}`] = 1e308;
+  const snapshot = { timestamp: 0, totalAllocated: 1e308, categoryBreakdown: breakdown, afterGC: false };
+  const svg = heatmap([snapshot, { ...snapshot, timestamp: 1 }] as unknown as MemorySnapshot[]);
+  assert.doesNotMatch(svg, /NaN|Infinity/);
+  assert.match(svg, /3 more owners/);
+  // Timestamps further apart than a number holds.
+  const far = heatmap([
+    { ...snapshot, timestamp: -1.7e308 },
+    { ...snapshot, timestamp: 1.7e308 },
+  ] as unknown as MemorySnapshot[]);
+  assert.doesNotMatch(far, /NaN|Infinity/);
+  // A hand-made dump whose blocks overlap: a run of merged blocks sums past Number.MAX_VALUE.
+  const blocks = Array.from({ length: 3000 }, (_, i) => ({
+    offset: 0,
+    size: i === 0 ? 1e308 : 1e300,
+    free: i % 2 === 0,
+    requested: i % 3 === 0 ? -1e308 : 1e308,
+    owner: null,
+  }));
+  const dump = {
+    format: "memkit.allocator-dump",
+    version: 1,
+    kind: "hand-made",
+    stats: { capacityBytes: 1e308, allocatedBytes: 1e308, fragmentation: 0, liveAllocations: 3000 },
+    chunks: [{ address: 0, size: 1e308, blocks }],
+  };
+  const map = blockMap(dump as never);
+  assert.doesNotMatch(map, /NaN|Infinity/);
+});

@@ -102,7 +102,11 @@ test("a source whose reading method is gone or answers null: memkit's TypeError 
   shapes.push(["array", array, () => (array.metrics = () => null)]);
   const hal: Record<string, unknown> = { getMemoryStats: () => ({ usedBytes: 1, fragmentation: 0 }) };
   shapes.push(["hal", hal, () => (hal.getMemoryStats = () => undefined)]);
-  const budget: Record<string, unknown> = { stats: () => ({ categories: {} }) };
+  const budget: Record<string, unknown> = {
+    stats: () => ({ categories: {} }),
+    request: () => null,
+    accepts: () => true,
+  };
   shapes.push(["budget", budget, () => (budget.stats = () => "full")]);
   for (const [name, source, spoil] of shapes) {
     using profiler = new MemoryProfiler({ sources: { [name]: any(source) } });

@@ -6,7 +6,16 @@
 // snapshots belong.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { heatmap, leakSuspicion, MemoryProfiler, type MemorySnapshot, PoolAllocator } from "../../mod.ts";
+import {
+  FramePool,
+  heatmap,
+  leakSuspicion,
+  MemoryBudget,
+  MemoryProfiler,
+  type MemorySnapshot,
+  PoolAllocator,
+  ResourceCache,
+} from "../../mod.ts";
 
 const any = (value: unknown) => value as never;
 
@@ -56,4 +65,27 @@ test("heatmap() and leakSuspicion() given the profiler say to pass its snapshots
   const snapshots: MemorySnapshot[] = profiler.snapshots;
   assert.ok(heatmap(snapshots).startsWith("<svg"));
   assert.equal(leakSuspicion(snapshots).suspected, false);
+});
+
+test("sources: an object with stats() that is no allocator or MemoryBudget (a ResourceCache, a FramePool) is refused", () => {
+  using cache = new ResourceCache<number, Uint8Array>({ maxBytes: 8 << 20 });
+  cache.set(1, new Uint8Array(1000), { size: 1000 });
+  using frames = new FramePool();
+  const sources: [string, unknown][] = [["cache", cache], ["frames", frames], ["stats", {
+    stats: () => ({ bytes: 1 }),
+  }]];
+  for (const [name, source] of sources) {
+    assert.throws(
+      () => new MemoryProfiler({ sources: any({ [name]: source }) }),
+      (error) =>
+        error instanceof TypeError &&
+        error.message.startsWith(`Cannot create MemoryProfiler as source '${name}' must be an allocator`) &&
+        /MemoryBudget/.test(error.message) && /has stats\(\) but is none of these/.test(error.message),
+      name,
+    );
+  }
+  // A MemoryBudget is one.
+  using budget = new MemoryBudget({ physicalBytes: 1 << 20 });
+  using profiler = new MemoryProfiler({ sources: { budget } });
+  assert.deepEqual(profiler.sourceNames, ["budget"]);
 });
