@@ -209,7 +209,7 @@ export class BumpCursor {
    * view of the arena's buffers is ever memkit's (and one at the most recent
    * block's start is that block's, as free() takes it).
    */
-  empty(): Uint8Array {
+  empty(): Uint8Array<ArrayBuffer> {
     return new Uint8Array(0);
   }
 

@@ -13,7 +13,7 @@ import type { Handle } from "./free_list_types.ts";
 /** What a handle asks its allocator (so the handle holds no allocator internals). */
 export interface HandleHooks {
   /** A fresh view of the block at its current place (its own ArrayBuffer). */
-  view(state: HandleState): Uint8Array;
+  view(state: HandleState): Uint8Array<ArrayBuffer>;
   size(state: HandleState): number;
   free(state: HandleState): void;
   /** Null while the allocator can be used; otherwise why not. */
@@ -29,7 +29,7 @@ export interface HandleState {
   readonly id: number;
   /** The public handle. */
   readonly handle: Handle;
-  view: Uint8Array | null;
+  view: Uint8Array<ArrayBuffer> | null;
   /** Where `view` is, and how many bytes. */
   viewAddress: number;
   viewLength: number;
@@ -90,7 +90,12 @@ export function createHandle(owner: object, hooks: HandleHooks, id: number): Han
 }
 
 /** Records that `view` (its own buffer, `byteLength` bytes at `address`) is the current view of `state`'s block. */
-export function tagHandleView(view: Uint8Array, state: HandleState, address: number, byteLength: number): Uint8Array {
+export function tagHandleView(
+  view: Uint8Array<ArrayBuffer>,
+  state: HandleState,
+  address: number,
+  byteLength: number,
+): Uint8Array<ArrayBuffer> {
   stateOfBuffer.set(bufferOf(view), state);
   state.view = view;
   state.viewAddress = address;
@@ -105,7 +110,7 @@ class HandleImpl implements Handle {
     this.#hooks = hooks;
   }
 
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     const state = this.#live("read the bytes of");
     // memkit nulls `view` when it detaches it, so a detached one was transferred
     // away: isStolen records that (the block is kept for good) and a new view is made.

@@ -166,7 +166,7 @@ export class TlsfHeap {
    * Moves used block `used` down to the start of free block `free` just
    * before it, copying its bytes; `free` becomes the free space after it.
    */
-  slideDown(heapChunk: HeapChunk, free: number, used: number, bytes: Uint8Array): void {
+  slideDown(heapChunk: HeapChunk, free: number, used: number, bytes: Uint8Array<ArrayBuffer>): void {
     const r = this.records;
     const from = r.start[used];
     const to = r.start[free];

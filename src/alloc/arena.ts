@@ -80,7 +80,7 @@ function claimRefusal(op: string): AllocationError {
 // An observer's hooks, read once when it registers.
 interface Hooks {
   readonly observer: ArenaObserver;
-  readonly onAlloc?: (view: Uint8Array, align: number) => void;
+  readonly onAlloc?: (view: Uint8Array<ArrayBuffer>, align: number) => void;
   readonly onFree?: (view: ArrayBufferView, rolledBack: boolean) => void;
   readonly onScopeEnter?: (scope: ArenaScope) => void;
   readonly onScopeExit?: (scope: ArenaScope) => void;
@@ -115,7 +115,7 @@ export let carvedSerial = 0;
  * fit the current chunk or segment (the caller then asks `tryAlloc`).
  * Its view is not the one `free` rolls back: only `rollBackBlock` does.
  */
-export let carveBlock: (arena: Arena, size: number) => Uint8Array | null;
+export let carveBlock: (arena: Arena, size: number) => Uint8Array<ArrayBuffer> | null;
 /**
  * Rolls back the block numbered `serial` (a `carvedSerial`) when it is still
  * the most recent one, as `free` of it would; false (nothing done) otherwise
@@ -248,14 +248,14 @@ export class Arena implements Allocator, Disposable {
   }
 
   static {
-    carveBlock = (arena: Arena, size: number): Uint8Array | null => {
+    carveBlock = (arena: Arena, size: number): Uint8Array<ArrayBuffer> | null => {
       if (arena.#timing || arena.#observers.length !== 0 || arena.#ledger.ended !== null) return null;
       const at = arena.#at;
       if (at.covering.length !== 0 && at.coveringTaken()) return null; // tryAlloc ends the arena on it
       if (!at.bumpInPlace(size, arena.#defaultAlign)) return null;
       const peak = arena.#ledger.peakBytes;
       arena.#counted(size);
-      let view: Uint8Array;
+      let view: Uint8Array<ArrayBuffer>;
       try {
         view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
       } catch (error) {
@@ -286,14 +286,14 @@ export class Arena implements Allocator, Disposable {
    * @throws {RangeError} When size or align is out of range.
    * @throws {AllocationError} "out-of-memory" (fixed growth or null backing, or the backing refused), "limit-exceeded" (`maxCapacity`), "use-after-free" after `dispose()`.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode Arena.alloc}, but `null` when the arena cannot grow. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     const started = this.#timing ? performance.now() : 0;
     if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
     const a = align === undefined ? this.#defaultAlign : checkAlignment(align, "allocate", native.pageSize);
@@ -434,7 +434,7 @@ export class Arena implements Allocator, Disposable {
    * `view.byteLength`.
    * @throws {AllocationError} As for `free` ("use-after-free" for memory already released), and "out-of-memory" / "limit-exceeded" when a copy is needed and fails.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("resize");
@@ -456,7 +456,7 @@ export class Arena implements Allocator, Disposable {
         this.#totalBytes += Math.max(0, newSize - oldSize);
         // Grown past its segment (safety), the block's view is over a new segment from its start.
         if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize");
-        let resized: Uint8Array;
+        let resized: Uint8Array<ArrayBuffer>;
         try {
           resized = new Uint8Array(at.lastBuffer!, at.lastOffset, newSize);
         } catch (error) {
@@ -787,7 +787,7 @@ export class Arena implements Allocator, Disposable {
 
   // A block of `size` bytes aligned to `a` (both checked), as the Uint8Array that is its own view, or null
   // when the arena cannot grow. Tells no observer: the public operation does, once its result is final.
-  #carve(size: number, a: number): Uint8Array | null {
+  #carve(size: number, a: number): Uint8Array<ArrayBuffer> | null {
     if (this.#ledger.ended !== null) throw this.#ledger.usedAfterEnd("allocate");
     if (size === 0) return this.#at.empty();
     const at = this.#at;
@@ -795,7 +795,7 @@ export class Arena implements Allocator, Disposable {
     if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("allocate");
     const peak = this.#ledger.peakBytes;
     this.#counted(size);
-    let view: Uint8Array;
+    let view: Uint8Array<ArrayBuffer>;
     try {
       view = new Uint8Array(at.lastBuffer!, at.lastOffset, size);
     } catch (error) {
@@ -807,7 +807,7 @@ export class Arena implements Allocator, Disposable {
 
   // #carve for the operations that allocate on the way (clone, resize): throws as alloc() does, timed as an
   // allocation when `timing` is on.
-  #timedCarve(size: number, a: number): Uint8Array {
+  #timedCarve(size: number, a: number): Uint8Array<ArrayBuffer> {
     const started = this.#timing ? performance.now() : 0;
     const view = this.#carve(size, a);
     if (view === null) throw this.#ledger.failure(size, a);
@@ -833,7 +833,7 @@ export class Arena implements Allocator, Disposable {
 
   // The view an allocation hands out when it is not the Uint8Array #carve made (array(), clone()): it is the
   // block's own view, which free() rolls back.
-  #retyped<T extends ArrayBufferView>(bytes: Uint8Array, view: T): T {
+  #retyped<T extends ArrayBufferView>(bytes: Uint8Array<ArrayBuffer>, view: T): T {
     if (this.#at.lastView === bytes) this.#at.lastView = view;
     return view;
   }
@@ -948,7 +948,7 @@ export class Arena implements Allocator, Disposable {
     };
   }
 
-  #notifyAlloc(view: Uint8Array, align: number): void {
+  #notifyAlloc(view: Uint8Array<ArrayBuffer>, align: number): void {
     if (!taking()) {
       for (const o of this.#observers) notify(o.onAlloc, o.observer, view, align);
       return;

@@ -127,7 +127,7 @@ export interface ArenaObserver {
    * complete, with a Uint8Array over the block's bytes and its alignment (see
    * `Arena.observe` for which view that is).
    */
-  onAlloc?(view: Uint8Array, align: number): void;
+  onAlloc?(view: Uint8Array<ArrayBuffer>, align: number): void;
   /** After each `free`; `rolledBack` tells whether the memory was reclaimed. */
   onFree?(view: ArrayBufferView, rolledBack: boolean): void;
   /** After a scope begins. */

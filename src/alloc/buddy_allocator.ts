@@ -102,7 +102,7 @@ export class BuddyAllocator implements Allocator, Disposable {
   readonly #capacity: number;
   readonly #minBlock: number;
   readonly #levels: number; // orders 0 (whole) .. #levels - 1 (minBlock)
-  readonly #state: Uint8Array;
+  readonly #state: Uint8Array<ArrayBuffer>;
   // Per order: a doubly linked list of free nodes.
   readonly #head: Int32Array;
   readonly #next: Int32Array;
@@ -180,14 +180,14 @@ export class BuddyAllocator implements Allocator, Disposable {
    * @throws {RangeError} When size exceeds the capacity.
    * @throws {AllocationError} "out-of-memory" when no free block is large enough.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode BuddyAllocator.alloc}, but `null` when no block is free. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     checkSize(size, "allocate", "size", this.#capacity);
     const a = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
@@ -224,7 +224,7 @@ export class BuddyAllocator implements Allocator, Disposable {
    * block (the old view must not be used after a move).
    * @throws {AllocationError} "out-of-memory" (the old block stays valid), and as for `free`.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize", this.#capacity);
     const node = this.#nodeOf(view, "resize");
@@ -241,7 +241,7 @@ export class BuddyAllocator implements Allocator, Disposable {
       resizedUnderLease(this.#leases, this.#chunk.address + offset, this.#requested[leaf], view, "Buddy");
     }
     if (newSize <= this.#sizeOfNode(node)) {
-      let kept: Uint8Array;
+      let kept: Uint8Array<ArrayBuffer>;
       try {
         kept = new Uint8Array(this.#chunk.buffer, offset, newSize); // first: a throw here changes nothing
       } catch (error) {
@@ -256,7 +256,7 @@ export class BuddyAllocator implements Allocator, Disposable {
     const peak = this.#ledger.peakBytes;
     const moved = this.#take(newSize, 16);
     if (moved < 0) throw this.#ledger.failure(newSize);
-    let fresh: Uint8Array;
+    let fresh: Uint8Array<ArrayBuffer>;
     try {
       fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
       intrinsic.set(fresh, intrinsic.uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));

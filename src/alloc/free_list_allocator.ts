@@ -151,14 +151,14 @@ export class FreeListAllocator implements Allocator, Disposable {
    * Allocates `size` bytes aligned to `align` (default 16).
    * @throws {AllocationError} "out-of-memory" / "limit-exceeded" when the heap cannot grow; "unsupported" during `defragment()`.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode FreeListAllocator.alloc}, but `null` when the heap cannot grow. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     if (!Number.isInteger(size) || size < 0 || size > MAX_BLOCK_SIZE) checkSize(size, "allocate");
     const a = align === undefined ? GRANULE : checkAlignment(align, "allocate", native.pageSize);
     if (this.#ledger.ended !== null || this.#defragmenting) this.#usable("allocate");
@@ -217,7 +217,7 @@ export class FreeListAllocator implements Allocator, Disposable {
    * returned view).
    * @throws {AllocationError} "out-of-memory" (the old block stays valid), and as for `free`.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     const id = this.#blockOf(view, "resize");
@@ -248,7 +248,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     const peak = this.#ledger.peakBytes;
     const moved = this.#allocate(newSize, r.align[id], 0);
     if (moved < 0) throw this.#ledger.failure(newSize);
-    let fresh: Uint8Array;
+    let fresh: Uint8Array<ArrayBuffer>;
     try {
       fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
       intrinsic.set(fresh, intrinsic.uint8Array(buffer, r.start[id], Math.min(r.requested[id], newSize)));
@@ -305,7 +305,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     heap.noCache = true;
     try {
       for (const heapChunk of heap.chunks) {
-        let bytes: Uint8Array;
+        let bytes: Uint8Array<ArrayBuffer>;
         try {
           bytes = new Uint8Array(heapChunk.chunk.buffer);
         } catch (error) {
@@ -480,7 +480,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     return true;
   }
 
-  #handleView(handle: HandleState): Uint8Array {
+  #handleView(handle: HandleState): Uint8Array<ArrayBuffer> {
     const id = handle.id;
     const r = this.#heap.records;
     const chunk = this.#heap.chunks[r.chunk[id]].chunk;

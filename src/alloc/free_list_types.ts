@@ -49,7 +49,7 @@ export interface FreeListAllocatorOptions {
  */
 export interface Handle {
   /** The block's bytes, at its current place. */
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /** Size in bytes. */
   readonly size: number;
   /** Whether `defragment()` must leave it in place. */

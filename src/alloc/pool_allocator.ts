@@ -101,7 +101,7 @@ export let takenSlot = -1;
  * caller) from a free block of a pool without per-block buffers, its index in
  * `takenSlot`; null when the pool needs its slow path (`tryAlloc`).
  */
-export let takeBlock: (pool: PoolAllocator, size: number) => Uint8Array | null;
+export let takeBlock: (pool: PoolAllocator, size: number) => Uint8Array<ArrayBuffer> | null;
 /**
  * Frees the live block at `index` (`view`, the view `takeBlock` gave for it), as `free`'s fast path does;
  * false (nothing done) when the pool has ended, has leases or that block is free (`free(view)` then does it
@@ -109,7 +109,7 @@ export let takeBlock: (pool: PoolAllocator, size: number) => Uint8Array | null;
  * @throws {AllocationError} "corruption" (the pool ends, the block stays taken) when the block's buffer was
  *   transferred away, as `free` of it does.
  */
-export let freeSlot: (pool: PoolAllocator, index: number, view: Uint8Array) => boolean;
+export let freeSlot: (pool: PoolAllocator, index: number, view: Uint8Array<ArrayBuffer>) => boolean;
 
 /**
  * Hands out blocks of one size from chunks of many, in O(1): a free list of
@@ -161,7 +161,7 @@ export class PoolAllocator implements Allocator, Disposable {
   #hotChunk = 0;
 
   static {
-    takeBlock = (pool: PoolAllocator, size: number): Uint8Array | null => {
+    takeBlock = (pool: PoolAllocator, size: number): Uint8Array<ArrayBuffer> | null => {
       if (pool.#freeCount === 0 || pool.#detach) return null;
       const peak = pool.#ledger.peakBytes;
       const index = pool.#take(size);
@@ -236,14 +236,14 @@ export class PoolAllocator implements Allocator, Disposable {
    * @throws {RangeError} When `size` exceeds `blockSize` or `align` exceeds the pool's alignment.
    * @throws {AllocationError} "limit-exceeded" at `maxBlocks`, "out-of-memory" when the backing refuses a chunk.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode PoolAllocator.alloc}, but `null` when no block can be had. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     // Fast path: a free block, no per-block buffers, a plain size. Everything else below.
     if (
       this.#freeCount !== 0 && align === undefined && !this.#detach && size > 0 && size <= this.#blockSize &&
@@ -331,7 +331,7 @@ export class PoolAllocator implements Allocator, Disposable {
    * A block keeps its place: any size up to `blockSize` is a new view of the same block; 0 frees it.
    * @throws {RangeError} When `newSize` exceeds `blockSize`.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     if (!Number.isInteger(newSize) || newSize < 0 || newSize > this.#blockSize) this.#checkFits(newSize, "resize");
     const index = this.#indexOf(view, "resize");
@@ -342,7 +342,7 @@ export class PoolAllocator implements Allocator, Disposable {
       }
       return new Uint8Array(0);
     }
-    let resized: Uint8Array;
+    let resized: Uint8Array<ArrayBuffer>;
     try {
       resized = new Uint8Array(bufferOf(view) as ArrayBuffer, offsetOf(view), newSize); // first: a throw changes nothing
     } catch (error) {

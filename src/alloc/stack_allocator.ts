@@ -180,14 +180,14 @@ export class StackAllocator implements Allocator, Disposable {
    * Allocates `size` bytes on top of the stack.
    * @throws {AllocationError} "out-of-memory" when the stack is full, "use-after-free" after `dispose()`.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#ledger.failure(size, align);
     return view;
   }
 
   /** Like {@linkcode StackAllocator.alloc}, but `null` when the stack is full. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     const peak = this.#ledger.peakBytes;
     const start = this.#push(size, align, "allocate");
     if (start < 0) return null;
@@ -218,7 +218,7 @@ export class StackAllocator implements Allocator, Disposable {
    * Resizes the top block in place; `newSize` 0 frees it. Other blocks cannot change size in a stack.
    * @throws {AllocationError} "out-of-memory" when the stack lacks room, "unsupported" below the top.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     const top = this.#starts.length - 1;
@@ -247,7 +247,7 @@ export class StackAllocator implements Allocator, Disposable {
         `Cannot resize to ${newSize} bytes: the stack has ${this.#size - start} bytes above the block's start`,
       );
     }
-    let resized: Uint8Array;
+    let resized: Uint8Array<ArrayBuffer>;
     try {
       resized = new Uint8Array(this.#chunk.buffer, start, newSize); // first: a throw here changes nothing
     } catch (error) {

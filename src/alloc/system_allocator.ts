@@ -193,14 +193,14 @@ export class SystemAllocator implements Allocator, Disposable {
    * @throws {RangeError} When size is negative, fractional or above 2^47, or align is not a power of two up to the page size.
    * @throws {AllocationError} "out-of-memory" when the system refuses, or the runtime cannot view that many bytes at once.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#ledger.failure(size, align ?? 16);
     return view;
   }
 
   /** Like {@linkcode SystemAllocator.alloc}, but `null` when the system is out of memory. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
@@ -244,7 +244,7 @@ export class SystemAllocator implements Allocator, Disposable {
    * view is caught at once).
    * @throws {AllocationError} "out-of-memory" (the old block stays valid), "use-after-free", "invalid-free", "mismatched-allocator".
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     // The checks LockedBlocks.resize makes too, inline for the reasons of free.
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
@@ -436,7 +436,7 @@ export class SystemAllocator implements Allocator, Disposable {
 
   // A view over a fresh block, or null (the block given back) when the
   // runtime refuses to view that many bytes at once.
-  #adopt(block: Block, keep: CensusOwner | null = null, fill = true): Uint8Array | null {
+  #adopt(block: Block, keep: CensusOwner | null = null, fill = true): Uint8Array<ArrayBuffer> | null {
     let buffer: ArrayBuffer;
     try {
       // SAFETY: the block is `size` bytes this allocator owns; free/resize/dispose detach the buffer first.

@@ -162,3 +162,15 @@ export interface Allocator {
   /** A snapshot of the counters. */
   stats(): AllocatorStats;
 }
+
+/**
+ * An Allocator of memkit's own (never a user's JavaScript one), whose blocks
+ * are always views over native memory in ArrayBuffers: the narrower type the
+ * public classes return, so their blocks go wherever a BufferSource goes.
+ * Internal: not exported from mod.ts.
+ */
+export interface NativeAllocator extends Allocator {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer>;
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null;
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer>;
+}

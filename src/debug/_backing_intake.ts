@@ -92,6 +92,9 @@ export class BackingIntake {
       return isDetached(buffer) ? "its buffer is detached (that memory was released)" : `it has ${length} bytes`;
     }
     const host = this.hostOf(buffer);
+    if (host.shared) {
+      return "its buffer is a SharedArrayBuffer (a DebugAllocator's blocks are ArrayBuffer memory, as its types say)";
+    }
     if (offset + need > host.byteLength) return `it claims bytes past the end of its ${host.byteLength}-byte buffer`;
     if (!alignedAt(host, offset, align)) {
       return `its address 0x${(host.base + offset).toString(16)} is not a multiple of ${align}`;
@@ -115,7 +118,7 @@ export class BackingIntake {
   }
 
   /** Frees `outer` through the backing, ignoring a refusal (teardown, undo). */
-  freeQuietly(outer: Uint8Array): void {
+  freeQuietly(outer: Uint8Array<ArrayBuffer>): void {
     const calling = this.#ledger.busy();
     try {
       this.backing.free(outer);

@@ -42,8 +42,10 @@ const FREED_WORD = 0xdddddddd | 0;
  * Not a chunk: a chunk is a block of a backing that an allocator carves.
  */
 export interface BufferWords {
-  /** The buffer itself. */
-  readonly buffer: ArrayBufferLike;
+  /** The buffer itself (typed as an ArrayBuffer: a SharedArrayBuffer is marked `shared`, and refused). */
+  readonly buffer: ArrayBuffer;
+  /** Whether it is a SharedArrayBuffer (the intake refuses its blocks: the user's views are ArrayBuffer memory). */
+  readonly shared: boolean;
   /** Address of the buffer's first byte (0 for an empty buffer). */
   readonly base: number;
   /** `base` modulo 65536, for alignment checks with a bit mask (alignments are at most 64 KiB). */
@@ -53,7 +55,7 @@ export interface BufferWords {
   /** The buffer as Int32 words (at most 2^30), for headers and canaries. */
   readonly words: Int32Array;
   /** The buffer as bytes, made on first use (poison, unaligned canaries). */
-  bytes: Uint8Array | null;
+  bytes: Uint8Array<ArrayBuffer> | null;
 }
 
 const WORDS = new WeakMap<ArrayBufferLike, BufferWords>(); // module-private: no caller can edit a base address
@@ -65,7 +67,8 @@ export function wordsOf(buffer: ArrayBufferLike): BufferWords {
     const byteLength = intrinsic.bufferByteLength(buffer);
     const base = byteLength > 0 ? native.addressOf(new Uint8Array(buffer, 0, 1)) : 0;
     info = {
-      buffer,
+      buffer: buffer as ArrayBuffer,
+      shared: intrinsic.isShared(buffer),
       base,
       baseLow: base % 65536,
       byteLength,
@@ -94,7 +97,7 @@ export function cachedWordsOf(buffer: ArrayBufferLike): BufferWords | undefined 
  * would be out of bounds: the engine throws on a fill, reads give nothing), so
  * fills stop there and the bytes past it read as damaged canaries.
  */
-export function bytesOf(info: BufferWords): Uint8Array {
+export function bytesOf(info: BufferWords): Uint8Array<ArrayBuffer> {
   let bytes = info.bytes;
   if (bytes === null || intrinsic.typedArrayByteLength(bytes) < info.byteLength) {
     const now = intrinsic.bufferByteLength(info.buffer);

@@ -39,9 +39,9 @@ export class BlockTable {
   aligns: Int32Array = new Int32Array(64);
   fronts: Int32Array = new Int32Array(64);
   born: Float64Array = new Float64Array(64);
-  unreachable: Uint8Array = new Uint8Array(64);
+  unreachable: Uint8Array<ArrayBuffer> = new Uint8Array(64);
   /** The backing's block (front canary and header, user bytes, back canary). */
-  outers: (Uint8Array | undefined)[] = new Array(64).fill(undefined);
+  outers: (Uint8Array<ArrayBuffer> | undefined)[] = new Array(64).fill(undefined);
   /** The cached words of each outer block's buffer. */
   hosts: (BufferWords | undefined)[] = new Array(64).fill(undefined);
   /** Allocation traces, when tracing. */

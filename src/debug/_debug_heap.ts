@@ -82,7 +82,7 @@ export class DebugHeap implements MisuseContext {
   /** Live blocks without a readable header, by address: out-of-band, unaligned, C-style; all with safety off. */
   index: OffsetTable = new OffsetTable();
   /** The view the last `resizeBlock` handed out (when asked to). */
-  lastView: Uint8Array | null = null;
+  lastView: Uint8Array<ArrayBuffer> | null = null;
   /** A write after free found in a block as it left the quarantine, for the next `check()` to report. */
   lateWrite: AllocationError | null = null;
   /** Asks the backing and checks what it returns. */
@@ -160,12 +160,12 @@ export class DebugHeap implements MisuseContext {
    * out to `entry`, the public function the user called.
    * @throws {AllocationError} "corruption" when the backing returns a block it must not.
    */
-  allocBlock(size: number, align: number, entry: unknown, depth: number): Uint8Array | null {
+  allocBlock(size: number, align: number, entry: unknown, depth: number): Uint8Array<ArrayBuffer> | null {
     if (this.ledger.allocatedBytes + size > this.limit) return this.failLimit();
     if (!this.safety) return allocCounted(this, size, align, entry, depth + 1);
     const slot = this.take(size, align, entry, depth + 1);
     if (slot < 0) return this.ledger.fail("out-of-memory", this.intake.refusal, this.intake.cause);
-    let view: Uint8Array;
+    let view: Uint8Array<ArrayBuffer>;
     if (!this.detach) view = this.dress(slot);
     else {
       try {
@@ -183,7 +183,7 @@ export class DebugHeap implements MisuseContext {
   }
 
   /** The user's view of live `slot` (a fresh one: the block's own buffer, or a view of the backing's). */
-  viewOf(slot: number): Uint8Array {
+  viewOf(slot: number): Uint8Array<ArrayBuffer> {
     return this.dress(slot);
   }
 
@@ -260,7 +260,7 @@ export class DebugHeap implements MisuseContext {
     blocks.aligns[slot] = align;
     blocks.fronts[slot] = front;
     blocks.born[slot] = taskClock();
-    blocks.outers[slot] = outer as Uint8Array;
+    blocks.outers[slot] = outer as Uint8Array<ArrayBuffer>; // check() refused a shared buffer
     blocks.hosts[slot] = host;
     if (front === 0 || !armBlock(host, user, front, size, slot, id)) this.index.set(address, slot);
     if (this.records.kept !== 0) this.records.supersede(address); // an older generation lived here
@@ -285,7 +285,7 @@ export class DebugHeap implements MisuseContext {
 
   // The user's view: the block's own buffer (detached when it goes), a view
   // of the backing's buffer, or with safety off the backing's own view.
-  dress(slot: number): Uint8Array {
+  dress(slot: number): Uint8Array<ArrayBuffer> {
     const blocks = this.blocks;
     if (!this.safety) return blocks.outers[slot]!;
     const size = blocks.sizes[slot];
@@ -347,7 +347,7 @@ export class DebugHeap implements MisuseContext {
   }
 
   /** The user bytes of live `slot`, as a view of the backing's buffer (for copies). */
-  userBytes(slot: number): Uint8Array {
+  userBytes(slot: number): Uint8Array<ArrayBuffer> {
     const blocks = this.blocks;
     return new Uint8Array(blocks.hosts[slot]!.buffer, blocks.userOffsets[slot], blocks.sizes[slot]);
   }

@@ -147,7 +147,7 @@ export class FreedRecords {
 /** A freed block whose memory is held back from the backing. */
 export interface Quarantined {
   /** The backing's block, freed through it when it leaves the quarantine. */
-  readonly outer: Uint8Array;
+  readonly outer: Uint8Array<ArrayBuffer>;
   /** The words of the outer block's buffer, and where the freed user bytes are in it (checked when poisoned). */
   readonly host: BufferWords;
   readonly user: number;

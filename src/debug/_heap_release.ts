@@ -54,7 +54,7 @@ export function teardown(heap: DebugHeap, ended: string, released: string): bool
   if (heap.leases.count !== 0) heap.leases.releasedAll(released);
   const blocks = heap.blocks;
   const leaked = blocks.live > 0;
-  const outers: { outer: Uint8Array; id: number }[] = [];
+  const outers: { outer: Uint8Array<ArrayBuffer>; id: number }[] = [];
   for (const slot of blocks.liveSlots()) {
     // Memory another buffer may reach stays allocated in the backing for good.
     const kept = heap.mustKeep(slot);

@@ -48,7 +48,7 @@ export function resizeBlock(
     heap.userBytes(fresh),
     intrinsic.uint8Array(intrinsic.bufferOf(old), intrinsic.offsetOf(old), Math.min(oldSize, newSize)),
   );
-  let view: Uint8Array | null = null;
+  let view: Uint8Array<ArrayBuffer> | null = null;
   try {
     if (dress) view = heap.dress(fresh);
     // Checked again: the backing's take() above may have run code that transferred the old block's buffer
@@ -111,7 +111,7 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   }
   if (heap.detach) heap.detachOwn(slot, null, null, true);
   const indexed = heap.index.size !== 0 && heap.index.delete(oldAddress);
-  blocks.outers[slot] = outer as Uint8Array;
+  blocks.outers[slot] = outer as Uint8Array<ArrayBuffer>; // check() refused a shared buffer
   blocks.hosts[slot] = host;
   blocks.userOffsets[slot] = user;
   blocks.addresses[slot] = address;

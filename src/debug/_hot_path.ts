@@ -29,7 +29,12 @@ import { taskClock } from "./_task_clock.ts";
  * heap has not ended. `entry` and `depth` are as for `allocBlock`.
  * @throws {AllocationError} "corruption" when the backing returns a block it must not.
  */
-export function allocChecked(heap: DebugHeap, size: number, entry: unknown, depth: number): Uint8Array | null {
+export function allocChecked(
+  heap: DebugHeap,
+  size: number,
+  entry: unknown,
+  depth: number,
+): Uint8Array<ArrayBuffer> | null {
   if (heap.ledger.allocatedBytes + size > heap.limit) return heap.failLimit();
   const need = size + 2 * CANARY; // front canary and header, user bytes, back canary
   let outer: unknown;
@@ -54,7 +59,8 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
     slot = heap.adopt(outer, CANARY, size, 16, entry, depth + 1); // throws "corruption", naming what is wrong
   } else {
     const blocks = heap.blocks;
-    const block = outer as Uint8Array; // blockLength read its slot: a Uint8Array
+    // blockLength read its slot: a Uint8Array (over an ArrayBuffer, or refused below as `host.shared`).
+    const block = outer as Uint8Array<ArrayBuffer>;
     // From the view's internal slots: a subclass's getters could name memory the backing never gave.
     const buffer = bufferOf(block);
     const offset = offsetOf(block);
@@ -66,7 +72,7 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
     // A live block already at this place (a header there names it, or the address index) is memory handed out twice.
     let twin = -1;
     if (
-      offset + need > host.byteLength || !alignedAt(host, offset, 16) ||
+      host.shared || offset + need > host.byteLength || !alignedAt(host, offset, 16) ||
       (user & 3) !== 0 || user + size + CANARY > words.length * 4 ||
       ((twin = words[h]) >= 0 && twin < blocks.end && blocks.hosts[twin] === host &&
         blocks.userOffsets[twin] === user) ||
@@ -97,7 +103,7 @@ export function allocChecked(heap: DebugHeap, size: number, entry: unknown, dept
       const tracer = heap.tracer;
       if (tracer.frames > 0 && tracer.sampled(id)) blocks.traces[slot] = tracer.capture(entry, depth + 1);
       heap.top = slot;
-      const view = new Uint8Array(buffer, user, size);
+      const view = new Uint8Array(host.buffer, user, size);
       blocks.handed[slot] = view;
       heap.ledger.allocated(size);
       return view;
@@ -184,19 +190,23 @@ export function allocCounted(
   align: number,
   entry: unknown,
   depth: number,
-): Uint8Array | null {
+): Uint8Array<ArrayBuffer> | null {
   // Small enough for the JIT to inline into alloc(): the rare outcomes are calls.
   if (heap.ledger.allocatedBytes + size > heap.limit) return heap.failLimit();
   const outer = askCounted(heap, size, align);
   if (blockLength(outer) < size) return missCounted(heap, outer, size, align);
-  const block = outer as Uint8Array; // blockLength read its slot: a Uint8Array
+  // blockLength read its slot: a Uint8Array (over an ArrayBuffer, or refused below as `host.shared`).
+  const block = outer as Uint8Array<ArrayBuffer>;
   // From the view's internal slots: a subclass's getters could name another block's place.
   const host = heap.intake.hostOf(bufferOf(block));
   const user = offsetOf(block);
   const address = host.base + user;
   // An alignment the backing was asked for and did not keep, or a live block's place (memory handed out twice,
   // which would take over that block's record): not a block this heap can count.
-  if ((align !== 16 && !alignedAt(host, user, align)) || (heap.index.size !== 0 && heap.index.get(address) >= 0)) {
+  if (
+    host.shared || (align !== 16 && !alignedAt(host, user, align)) ||
+    (heap.index.size !== 0 && heap.index.get(address) >= 0)
+  ) {
     return missCounted(heap, outer, size, align);
   }
   const blocks = heap.blocks;

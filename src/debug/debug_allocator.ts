@@ -308,7 +308,7 @@ export class DebugAllocator implements Allocator, Disposable {
    * Allocates `size` bytes (an empty view for 0, which is not a block).
    * @throws {AllocationError} "limit-exceeded" past `memoryLimit`; "out-of-memory" when the backing refuses; "corruption" when it returns a block it must not; "use-after-free" after `deinit()`.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     checkSize(size, "allocate");
     const a = checkAlignment(align, "allocate", native.pageSize);
     const heap = this.#heap;
@@ -324,7 +324,7 @@ export class DebugAllocator implements Allocator, Disposable {
   }
 
   /** Like {@linkcode DebugAllocator.alloc}, but `null` instead of an out-of-memory or limit error. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     checkSize(size, "allocate");
     const a = checkAlignment(align, "allocate", native.pageSize);
     const heap = this.#heap;
@@ -343,7 +343,7 @@ export class DebugAllocator implements Allocator, Disposable {
   /** A typed array of `length` elements (aligned to at least its element size). */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
     const heap = this.#heap;
-    const made: { block: Uint8Array | null } = { block: null };
+    const made: { block: Uint8Array<ArrayBuffer> | null } = { block: null };
     const array = typedArrayOf(
       (size, a) => {
         if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("allocate an array");
@@ -397,7 +397,7 @@ export class DebugAllocator implements Allocator, Disposable {
    * alignment. A failure leaves the block and every counter as they were.
    * @throws {AllocationError} As for `alloc` and `free` ("limit-exceeded" checked before the backing is asked); "corruption" when the block's canaries are damaged (nothing is changed).
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     const heap = this.#heap;
@@ -620,10 +620,12 @@ function passFree(heap: DebugHeap, view: ArrayBufferView): void {
   }
 }
 
-function passResize(heap: DebugHeap, view: ArrayBufferView, newSize: number): Uint8Array {
+function passResize(heap: DebugHeap, view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
   const calling = heap.ledger.busy();
   try {
-    return heap.backing.resize(view, newSize);
+    // A block this heap does not know (safety off): the backing's answer, as it typed it; a backing of memkit's
+    // own returns ArrayBuffer memory, and a DebugAllocator refuses shared buffers for the blocks it records.
+    return heap.backing.resize(view, newSize) as Uint8Array<ArrayBuffer>;
   } finally {
     if (calling) heap.ledger.idle();
   }

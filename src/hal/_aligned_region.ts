@@ -45,7 +45,7 @@ export class AlignedRegion implements Allocator, Disposable {
   }
 
   /** `size` bytes at the region's alignment, or `align` when larger. */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
     checkSize(size, "allocate", "size");
     const a = this.#align(align, "allocate");
@@ -54,7 +54,7 @@ export class AlignedRegion implements Allocator, Disposable {
   }
 
   /** Like {@linkcode AlignedRegion.alloc}, but `null` when the heap cannot grow. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
     checkSize(size, "allocate", "size");
     const a = this.#align(align, "allocate");
@@ -75,7 +75,7 @@ export class AlignedRegion implements Allocator, Disposable {
   }
 
   /** Resizes a block, keeping the region's alignment when it moves. */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     const heap = this.#used("resize", view);
     return heap === null ? this.alloc(newSize) : heap.resize(view, newSize);
@@ -143,7 +143,7 @@ export class AlignedRegion implements Allocator, Disposable {
   }
 
   // What alloc(0) gives before the region has a heap: an empty view, no memory taken.
-  #empty(): Uint8Array {
+  #empty(): Uint8Array<ArrayBuffer> {
     this.#usable();
     return new Uint8Array(0);
   }

@@ -110,7 +110,7 @@ const ROUTE_POOL = 0, ROUTE_ARENA = 1, ROUTE_OTHER = 2;
 /** What few allocations have: a padded block, a mapping that releases itself, a name. */
 export interface Extra {
   /** The block as the allocator gave it (longer than `bytes` when padded to cache lines). */
-  reserved: Uint8Array;
+  reserved: Uint8Array<ArrayBuffer>;
   releasable: Releasable | null;
   name: string | undefined;
 }
@@ -119,7 +119,7 @@ export interface Extra {
 // addresses (the index, isValidPointer) costs one native call per chunk, not per block.
 const bases = new WeakMap<ArrayBufferLike, number>();
 
-function addressOfLive(bytes: Uint8Array): number {
+function addressOfLive(bytes: Uint8Array<ArrayBuffer>): number {
   if (bytes.byteLength === 0) return 0; // detached (an allocation has at least one byte): its place is gone
   const buffer = bytes.buffer;
   let base = bases.get(buffer);
@@ -132,7 +132,7 @@ function addressOfLive(bytes: Uint8Array): number {
 
 /** A live or released allocation. */
 export class Allocation implements MemoryAllocation {
-  readonly #bytes: Uint8Array;
+  readonly #bytes: Uint8Array<ArrayBuffer>;
   /** The size asked for; negated (below 0) once released. */
   #size: number;
   readonly #origin: Origin;
@@ -144,7 +144,7 @@ export class Allocation implements MemoryAllocation {
    */
   readonly #slot: number;
 
-  constructor(origin: Origin, bytes: Uint8Array, size: number, extra: Extra | null, slot: number) {
+  constructor(origin: Origin, bytes: Uint8Array<ArrayBuffer>, size: number, extra: Extra | null, slot: number) {
     this.#origin = origin;
     this.#bytes = bytes;
     this.#size = size;
@@ -153,7 +153,7 @@ export class Allocation implements MemoryAllocation {
   }
 
   /** The block (exactly `size` bytes). */
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     return this.#bytes;
   }
 

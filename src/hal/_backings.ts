@@ -11,7 +11,7 @@ import { PoolAllocator } from "../alloc/pool_allocator.ts";
 import { StackAllocator } from "../alloc/stack_allocator.ts";
 import { SystemAllocator } from "../alloc/system_allocator.ts";
 import type { ArenaScope } from "../alloc/arena_types.ts";
-import type { Allocator, AllocatorKind } from "../base/allocator.ts";
+import type { Allocator, AllocatorKind, NativeAllocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { Frame, type Releasable } from "./_allocation.ts";
 import { classOf, LARGEST_CLASS, SizeClassPools } from "./_size_class_pools.ts";
@@ -66,7 +66,7 @@ export interface BackingSizes {
 
 /** A block a backing gave, and where it goes back. */
 export interface Taken {
-  view: Uint8Array;
+  view: Uint8Array<ArrayBuffer>;
   from: Allocator | null;
   releasable: Releasable | null;
   /** The alignment its address is guaranteed to have. */
@@ -97,7 +97,7 @@ export class Backings {
   }
 
   /** The allocator of a backing (made on first use); null for shared mappings. */
-  allocator(backing: number): Allocator | null {
+  allocator(backing: number): NativeAllocator | null {
     switch (backing) {
       case B_SYSTEM:
         return this.system;
@@ -207,7 +207,7 @@ export class Backings {
     if (backing === B_SHARED) return this.#takeShared(size, name);
     // A pool block goes back to its class pool; everything else to the backing's allocator.
     const from = backing === B_POOLS ? this.pools.pool(classOf(size, align)) : this.allocator(backing)!;
-    let view: Uint8Array | null;
+    let view: Uint8Array<ArrayBuffer> | null;
     if (backing === B_LOCKED || backing === B_SECRET) {
       view = from.alloc(size, align); // its AllocationError names RLIMIT_MEMLOCK when the kernel refuses
     } else {

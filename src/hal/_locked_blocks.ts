@@ -97,13 +97,13 @@ export class LockedBlocks {
     return block !== undefined && block.owner === this.#facade && block.index >= 0 ? block : undefined;
   }
 
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.tryAlloc(size, align);
     if (view === null) throw this.#lastError!;
     return view;
   }
 
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     checkSize(size, "allocate");
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
@@ -135,7 +135,7 @@ export class LockedBlocks {
     this.#release(block, `${this.#config.name}.free() released it`);
   }
 
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     // SystemAllocator.resize makes these checks inline too (see free).
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
@@ -259,7 +259,7 @@ export class LockedBlocks {
 
   // A view over a freshly mapped block, or null (its pages given back) when the runtime cannot view it.
   // Not SystemAllocator's #adopt: the census and the locked bytes count the mapped data pages, not the block.
-  #adopt(block: Block, keep: CensusOwner | null): Uint8Array | null {
+  #adopt(block: Block, keep: CensusOwner | null): Uint8Array<ArrayBuffer> | null {
     let buffer: ArrayBuffer;
     try {
       // SAFETY: the block's size bytes are read-write pages this allocator owns until #release detaches this.
@@ -280,7 +280,7 @@ export class LockedBlocks {
     return new Uint8Array(buffer);
   }
 
-  #resizeInPlace(block: LiveBlock, newSize: number, reason: string): Uint8Array {
+  #resizeInPlace(block: LiveBlock, newSize: number, reason: string): Uint8Array<ArrayBuffer> {
     // SAFETY: the same locked pages, newSize <= dataLength; the old buffer is detached below.
     const buffer = native.wrap(block.address, newSize); // may throw: nothing has changed yet
     if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason, block.size);

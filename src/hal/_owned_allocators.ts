@@ -20,7 +20,14 @@ import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import type { StackAllocator, StackMarker } from "../alloc/stack_allocator.ts";
 import type { SystemAllocator } from "../alloc/system_allocator.ts";
 import { bufferOf, checkView, describe, isDetached, refuseArguments } from "../base/_validate.ts";
-import type { Allocator, AllocatorKind, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import type {
+  Allocator,
+  AllocatorKind,
+  AllocatorStats,
+  NativeAllocator,
+  TypedArray,
+  TypedArrayConstructor,
+} from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { addressOf } from "../base/native_info.ts";
 import type {
@@ -54,7 +61,7 @@ export interface OwnedMemory {
   epoch(): number;
 }
 
-type Owned = Allocator & Disposable & { dump?(): AllocatorDump };
+type Owned = NativeAllocator & Disposable & { dump?(): AllocatorDump };
 
 // Module-private reads of a guard's fields (the subclasses' extra methods, the bench's accessor).
 let realOf: (guard: OwnedAllocator) => Owned;
@@ -111,14 +118,14 @@ class OwnedAllocator implements InterfaceAllocator {
   }
 
   /** A block of the caller's own (not counted by the interface). */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     const view = this.#real.alloc(size, align);
     this.#owner.changed();
     return view;
   }
 
   /** Like `alloc`, but `null` when the allocator has no room. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     const view = this.#real.tryAlloc(size, align);
     this.#owner.changed(); // even null: a chunk may have been taken on the way
     return view;
@@ -146,7 +153,7 @@ class OwnedAllocator implements InterfaceAllocator {
    * Resizes a block taken from this allocator.
    * @throws {AllocationError} As for `free`, and the allocator's own errors.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     refuseOwned(this.#owner, view, "resize", this.kind);
     const resized = this.#real.resize(view, newSize);
     this.#owner.changed();

@@ -64,12 +64,12 @@ export class SizeClassPools implements Allocator, Disposable {
    * A block from the smallest class that holds `size` bytes at `align`.
    * @throws {RangeError} When the size or alignment needs more than the largest class (4096 B).
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     return this.pool(this.#classFor(size, align, "allocate")).alloc(size);
   }
 
   /** Like {@linkcode SizeClassPools.alloc}, but `null` when the class pool cannot grow. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     return this.pool(this.#classFor(size, align, "allocate")).tryAlloc(size);
   }
 
@@ -85,7 +85,7 @@ export class SizeClassPools implements Allocator, Disposable {
   }
 
   /** A block keeps its place while `newSize` fits its class; otherwise it moves to a larger (or smaller) class. */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     checkSize(newSize, "resize", "newSize");
     const holder = this.#holder(view, "resize");

@@ -103,12 +103,12 @@ export class LockedPageAllocator implements Allocator, Disposable {
    * @throws {AllocationError} "platform" when the kernel refuses to lock the pages (the message names
    *   RLIMIT_MEMLOCK and how to raise it); "out-of-memory" when it cannot map them.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     return this.#blocks.alloc(size, align);
   }
 
   /** Like {@linkcode LockedPageAllocator.alloc}, but `null` wherever `alloc` would throw an AllocationError. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     return this.#blocks.tryAlloc(size, align);
   }
 
@@ -135,7 +135,7 @@ export class LockedPageAllocator implements Allocator, Disposable {
    * other moves to new locked pages.
    * @throws {AllocationError} As `alloc` (the old block stays valid), and as `free` for a bad view.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     return this.#blocks.resize(view, newSize);
   }
 

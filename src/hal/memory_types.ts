@@ -157,7 +157,7 @@ export interface AllocationRequest {
  */
 export interface MemoryAllocation {
   /** The block (exactly `size` bytes). */
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /** The address of its first byte. */
   readonly address: number;
   /** Bytes asked for. */

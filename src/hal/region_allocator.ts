@@ -119,7 +119,7 @@ const UNIFORM_SLOT = 256;
 
 const SCALARS: Readonly<Record<ScalarType, new (buffer: ArrayBuffer, offset: number, length: number) => TypedArray>> = {
   i8: Int8Array,
-  u8: Uint8Array,
+  u8: Uint8Array<ArrayBuffer>,
   i16: Int16Array,
   u16: Uint16Array,
   i32: Int32Array,
@@ -207,7 +207,7 @@ export class RegionAllocator implements Disposable {
    * @throws {TypeError} When `layout` is not from `struct()`; {RangeError} for a bad count.
    * @throws {AllocationError} "out-of-memory" when the region cannot grow.
    */
-  allocateVertexData(count: number, layout: StructLayout): Uint8Array {
+  allocateVertexData(count: number, layout: StructLayout): Uint8Array<ArrayBuffer> {
     const op = "allocate vertex data";
     checkLayout(layout, op);
     const bytes = checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / layout.size)) * layout.size;
@@ -219,7 +219,7 @@ export class RegionAllocator implements Disposable {
    * takes the next multiple of 256): record `i` starts at byte `i * slot`, bindable by offset.
    * @throws As for {@linkcode RegionAllocator.allocateVertexData}.
    */
-  allocateUniformData(count: number, layout: StructLayout): Uint8Array {
+  allocateUniformData(count: number, layout: StructLayout): Uint8Array<ArrayBuffer> {
     const op = "allocate uniform data";
     checkLayout(layout, op);
     const slot = Math.ceil(layout.size / UNIFORM_SLOT) * UNIFORM_SLOT;
@@ -231,7 +231,7 @@ export class RegionAllocator implements Disposable {
    * `count` f32 samples in the audio region.
    * @throws {TypeError}/{RangeError} For a bad count; {AllocationError} "out-of-memory" when the region cannot grow.
    */
-  allocateAudioData(count: number): Float32Array {
+  allocateAudioData(count: number): Float32Array<ArrayBuffer> {
     const op = "allocate audio data";
     checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / 4));
     return this.#live(op).audio.array(Float32Array, count, 4);

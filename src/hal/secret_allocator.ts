@@ -79,12 +79,12 @@ export class SecretAllocator implements Allocator, Disposable {
    *   RLIMIT_MEMLOCK and how to raise it) or to exclude them from core dumps; "out-of-memory" when it
    *   cannot map or fence them.
    */
-  alloc(size: number, align?: number): Uint8Array {
+  alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     return this.#blocks.alloc(size, align);
   }
 
   /** Like {@linkcode SecretAllocator.alloc}, but `null` wherever `alloc` would throw an AllocationError. */
-  tryAlloc(size: number, align?: number): Uint8Array | null {
+  tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     return this.#blocks.tryAlloc(size, align);
   }
 
@@ -113,7 +113,7 @@ export class SecretAllocator implements Allocator, Disposable {
    * `min(old, new)` bytes; the old one is wiped and unmapped.
    * @throws {AllocationError} As `alloc` (the old block stays valid), and as `free` for a bad view.
    */
-  resize(view: ArrayBufferView, newSize: number): Uint8Array {
+  resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     return this.#blocks.resize(view, newSize);
   }
 

@@ -257,7 +257,7 @@ function codeOf(error: unknown): unknown {
 
 // ------------------------------------------------------------------ Linux: files in /dev/shm
 
-function cString(text: string): Uint8Array {
+function cString(text: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(`${text}\0`);
 }
 

@@ -12,7 +12,7 @@ export class PageWindow implements MappingWindow {
   readonly #buffer: ArrayBuffer | null;
   readonly #address: number;
   readonly #length: number;
-  #bytes: Uint8Array;
+  #bytes: Uint8Array<ArrayBuffer>;
   #closed = false;
   // Tells the mapping the window ended, and whether its buffer was still memkit's (false: transferred away).
   readonly #ended: (window: PageWindow, intact: boolean) => void;
@@ -37,7 +37,7 @@ export class PageWindow implements MappingWindow {
     return this.#closed ? 0 : this.#length;
   }
 
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     return this.#bytes;
   }
 

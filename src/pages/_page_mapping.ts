@@ -84,7 +84,7 @@ export class PageMapping implements Mapping {
   #whole: ArrayBuffer | null = null;
   readonly #spans = new Map<string, Span>();
   readonly #windows = new Set<PageWindow>();
-  #bytes: Uint8Array | null = null;
+  #bytes: Uint8Array<ArrayBuffer> | null = null;
   #unmapped = false;
   /** Whether a lock() succeeded since the last unlock() (a failed one then leaves the pages locked). */
   #locked = false;
@@ -119,7 +119,7 @@ export class PageMapping implements Mapping {
     return this.#protection;
   }
 
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     if (this.#unmapped) return this.#bytes ??= new Uint8Array(0); // detached by unmap(), or never made
     if (this.#bytes !== null && (this.#byteLength === 0 || !isDetached(this.#whole!))) return this.#bytes;
     this.#bytes = null;
@@ -136,7 +136,7 @@ export class PageMapping implements Mapping {
     return this.#bytes;
   }
 
-  view(offset?: number, length?: number): Uint8Array {
+  view(offset?: number, length?: number): Uint8Array<ArrayBuffer> {
     const [from, count] = checkRange(offset, length, this.#byteLength, "view a mapping");
     this.#live("view");
     this.#writable("view");
@@ -179,7 +179,7 @@ export class PageMapping implements Mapping {
     return window;
   }
 
-  read(offset?: number, length?: number): Uint8Array {
+  read(offset?: number, length?: number): Uint8Array<ArrayBuffer> {
     const [from, count] = checkRange(offset, length, this.#byteLength, "read a mapping");
     this.#live("read");
     if (this.#protection === "none") {
@@ -192,7 +192,8 @@ export class PageMapping implements Mapping {
     // A temporary view, detached again before returning: nothing outlives the copy.
     const buffer = native.wrap(this.#address + from, count);
     try {
-      return intrinsic.copyOf(intrinsic.uint8Array(buffer, 0, count)); // no method a caller can patch sees it
+      // No method a caller can patch sees it; the copy is a new ArrayBuffer of its own.
+      return intrinsic.copyOf(intrinsic.uint8Array(buffer, 0, count)) as Uint8Array<ArrayBuffer>;
     } finally {
       detach(buffer, this.#address + from, count);
     }

@@ -106,7 +106,7 @@ export interface Mapping extends Disposable {
    *   "none" (use `read()`), or when the mapping is larger than one ArrayBuffer
    *   can be on this runtime (use `view()`).
    */
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /**
    * A window of `length` bytes from `offset`: a writable view over the mapped
    * memory, detached (length 0) with `bytes` by `protect("read" | "none")` and
@@ -121,7 +121,7 @@ export interface Mapping extends Disposable {
    * @throws {AllocationError} "unsupported" while the protection is below "read-write" or for a
    *   window larger than one ArrayBuffer can be; "use-after-free" after `unmap()`.
    */
-  view(offset?: number, length?: number): Uint8Array;
+  view(offset?: number, length?: number): Uint8Array<ArrayBuffer>;
   /**
    * A window of `length` bytes from `offset` with a lifetime of its own: its
    * `bytes` are over an ArrayBuffer of exactly those bytes, which its
@@ -145,7 +145,7 @@ export interface Mapping extends Disposable {
    * @throws {AllocationError} "unsupported" while the protection is "none", or for more bytes than one
    *   ArrayBuffer can hold; "use-after-free" after `unmap()`.
    */
-  read(offset?: number, length?: number): Uint8Array;
+  read(offset?: number, length?: number): Uint8Array<ArrayBuffer>;
   /**
    * Changes the protection of every page (`mprotect`). Going below
    * "read-write" detaches `bytes` and every window first.
@@ -206,7 +206,7 @@ export interface MappingWindow extends Disposable {
   /** Length in bytes; 0 once closed. */
   readonly byteLength: number;
   /** The window's bytes; an empty, detached view once closed. */
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /** Whether `close()`, or the mapping's `protect()` below "read-write" or `unmap()`, ended the window. */
   readonly closed: boolean;
   /** Detaches `bytes` (and every view over its buffer); a second call does nothing. */
