@@ -1,10 +1,10 @@
 // The options of a ResourceCache and the checks of its arguments, at the
 // public boundary (TypeError for a wrong type, RangeError for a bad number).
 import { describe, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_monitor.ts";
 import type { DisposeReason } from "./_dispose_queue.ts";
 import type { EvictionWeights } from "./_eviction_score.ts";
-import { BudgetPriority, MemoryBudget } from "./memory_budget.ts";
+import { BudgetPriority, isMemoryBudget, type MemoryBudget } from "./memory_budget.ts";
 
 /**
  * Options of {@linkcode ResourceCache}.
@@ -68,11 +68,20 @@ const OptionsSchema = z.object({
     (v) => typeof v === "function",
     "must be a function",
   ).optional(),
-  budget: typeCheck<MemoryBudget>((v) => v instanceof MemoryBudget, "must be a MemoryBudget").optional(),
+  // Brand checks: a Proxy of a budget or monitor (or an object made from the prototype) passes instanceof,
+  // then fails on their private fields with the engine's TypeError.
+  budget: typeCheck<MemoryBudget>(
+    isMemoryBudget,
+    "must be a MemoryBudget made by new MemoryBudget (not a Proxy of one)",
+  )
+    .optional(),
   category: z.string().min(1, "must not be empty").optional(),
   priority: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
     .optional(),
-  pressure: typeCheck<PressureMonitor>((v) => v instanceof PressureMonitor, "must be a PressureMonitor").optional(),
+  pressure: typeCheck<PressureMonitor>(
+    isPressureMonitor,
+    "must be a PressureMonitor made by new PressureMonitor (not a Proxy of one)",
+  ).optional(),
   prefetchThreshold: z.number().min(0, "must be at least 0").max(1, "must be at most 1").optional(),
   prefetchConcurrency: z.number().int("must be an integer").min(1, "must be at least 1").max(
     1024,

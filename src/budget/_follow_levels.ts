@@ -2,7 +2,7 @@
 // memkit's monitor has five levels. One mapping, shared by the budget, the
 // cache and the wiring, so they all answer the same level the same way.
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import type { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { followMonitorChanges, type PressureMonitor } from "../pressure/pressure_monitor.ts";
 
 /** The pressure state as iOS names it. */
 export type DesignPressure = "normal" | "warning" | "critical";
@@ -17,28 +17,28 @@ export function designPressure(level: PressureLevelValue): DesignPressure {
 /**
  * Calls `onLevel` with every level change of `monitor`, falls included
  * (`monitor.on` hears only rises), until the returned function is called.
- * The changes come through the monitor's async iterator, so `onLevel` runs
- * in a microtask after the change. After stopping, the iterator is left at
- * the monitor's next change (an async generator cannot be left while it waits).
+ * `onLevel` runs in a microtask after the change (never inside the
+ * monitor's dispatch), in the order of the changes. Stopping lets go of
+ * `onLevel` at once: a disposed budget or a stopped response is not kept
+ * alive by the monitor until its next change.
  */
 export function followLevels(monitor: PressureMonitor, onLevel: (level: PressureLevelValue) => void): () => void {
   let stopped = false;
-  const iterator = monitor[Symbol.asyncIterator]();
-  (async () => {
-    while (!stopped) {
-      const next = await iterator.next();
-      if (stopped || next.done) break;
+  let unfollow: (() => void) | null = followMonitorChanges(monitor, (level) => {
+    queueMicrotask(() => {
+      if (stopped) return;
       try {
-        onLevel(next.value);
+        onLevel(level);
       } catch (error) {
         queueMicrotask(() => {
           throw error;
         });
       }
-    }
-    await iterator.return?.();
-  })();
+    });
+  });
   return () => {
     stopped = true;
+    unfollow?.();
+    unfollow = null;
   };
 }

@@ -109,19 +109,19 @@ export interface Frame {
    * All planes, one view until release (which detaches it).
    * @throws {AllocationError} "use-after-free" after release.
    */
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /**
    * Plane `index` (0 first): `planeBytes` bytes starting on a 64-byte boundary.
    * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the planes.
    * @throws {AllocationError} "use-after-free" after release.
    */
-  plane(index?: number): Uint8Array;
+  plane(index?: number): Uint8Array<ArrayBuffer>;
   /**
    * Row `y` of plane `plane`: `width × bytesPerPixel` bytes starting on a 64-byte boundary.
    * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the frame.
    * @throws {AllocationError} "use-after-free" after release.
    */
-  row(y: number, plane?: number): Uint8Array;
+  row(y: number, plane?: number): Uint8Array<ArrayBuffer>;
 }
 
 // Only the pool makes frames (the constructor is reachable through any frame's prototype).
@@ -218,7 +218,7 @@ export class FrameHandle implements Frame {
    * All planes, one view until release.
    * @throws {AllocationError} "use-after-free" after release; "corruption" when its buffer was transferred away.
    */
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     const self = FrameHandle.#of(this, "bytes");
     const slot = self.#live("read bytes");
     if (frameStolen(self)) throw transferredError(`read bytes of ${self.#name}`, `${self.#name}'s memory`);
@@ -231,7 +231,7 @@ export class FrameHandle implements Frame {
    * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the planes.
    * @throws {AllocationError} "use-after-free" after release.
    */
-  plane(index = 0): Uint8Array {
+  plane(index = 0): Uint8Array<ArrayBuffer> {
     const self = FrameHandle.#of(this, "a plane");
     const g = self.#geometry;
     checkIndex(index, g.format.planes, "plane", self.#name);
@@ -244,7 +244,7 @@ export class FrameHandle implements Frame {
    * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the frame.
    * @throws {AllocationError} "use-after-free" after release.
    */
-  row(y: number, plane = 0): Uint8Array {
+  row(y: number, plane = 0): Uint8Array<ArrayBuffer> {
     const self = FrameHandle.#of(this, "a row");
     const g = self.#geometry;
     checkIndex(y, g.format.height, "y", self.#name);

@@ -5,10 +5,12 @@
  * @module
  */
 import { transferredError } from "../base/_detach.ts";
+import { createOwnerNamed } from "../base/_native_census.ts";
 import { describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { mapPages } from "../pages/mapping.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
+import { checkViewLimit } from "./_view_limit.ts";
 import {
   endFrame,
   type Frame,
@@ -207,6 +209,17 @@ class Triple implements FrameSet {
   }
 }
 
+let isFramePoolBrand: (value: unknown) => boolean;
+
+/**
+ * Whether `value` is a FramePool made by its constructor: a brand check, so a Proxy of one or an object
+ * made from its prototype (which pass `instanceof`) is not. memkit checks its options with it; not exported
+ * from mod.ts.
+ */
+export function isFramePool(value: unknown): value is FramePool {
+  return isFramePoolBrand(value);
+}
+
 /**
  * Per-format pools of video frames for a decode or render pipeline under a
  * memory budget (a frame buffer pool as video apps keep one). Each format
@@ -273,7 +286,8 @@ export class FramePool implements Disposable {
    * @throws {TypeError} For a format that is not an object of numbers, or with unknown keys.
    * @throws {RangeError} For dimensions that are zero, fractional, negative, NaN or too large.
    * @throws {AllocationError} "out-of-memory" when the OS refuses the pages (nothing changes then, not even
-   *   the formats `stats()` lists); "use-after-free" after `dispose()`.
+   *   the formats `stats()` lists); "unsupported" for a frame larger than one ArrayBuffer holds in this runtime
+   *   (`nativeInfo().maxViewBytes`, 4 GiB in Bun), before anything is mapped; "use-after-free" after `dispose()`.
    */
   acquireFrameSet(format: FrameFormat): FrameSet | null {
     const parsed = parseOptions(FormatSchema, format, "acquire a frame set");
@@ -282,6 +296,12 @@ export class FramePool implements Disposable {
     if (geometry.mappedBytes > MAX_BLOCK_SIZE) {
       throw new RangeError(`Cannot acquire a frame set as a ${geometry.key} frame needs ${geometry.mappedBytes} bytes`);
     }
+    checkViewLimit(
+      geometry.mappedBytes,
+      "acquire a frame set",
+      `a ${geometry.key} frame`,
+      "use a smaller format, or split the picture into tiles of their own format",
+    );
     // A new format is listed once this call returns (a refusal by the OS leaves the pool as it was).
     const known = this.#pools.get(geometry.key);
     const pool: FormatPool = known ?? { geometry, idle: [], inUse: 0 };
@@ -434,6 +454,15 @@ export class FramePool implements Disposable {
     this.dispose();
   }
 
+  /** "FramePool", so a message naming this object (`Object.prototype.toString`) says what it is. */
+  get [Symbol.toStringTag](): string {
+    return "FramePool";
+  }
+
+  static {
+    isFramePoolBrand = (value) => typeof value === "object" && value !== null && #pools in value;
+  }
+
   readonly #slots = new Set<FrameSlot>();
 
   #owns(slot: FrameSlot): boolean {
@@ -452,7 +481,12 @@ export class FramePool implements Disposable {
     const fresh: FrameSlot[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        fresh.push({ mapping: mapPages(pool.geometry.mappedBytes), geometry: pool.geometry, holder: null });
+        // Named for the report at exit after what the program made, not the mapping memkit made for it.
+        const mapping = createOwnerNamed(
+          `FramePool (${pool.geometry.key} frame)`,
+          () => mapPages(pool.geometry.mappedBytes),
+        );
+        fresh.push({ mapping, geometry: pool.geometry, holder: null });
       }
     } catch (error) {
       for (const slot of fresh) slot.mapping.unmap();

@@ -8,7 +8,7 @@ import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from 
 import { AllocationError } from "../base/errors.ts";
 import { readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { readThermalState, type ThermalState } from "../pressure/thermal_state.ts";
 import { type BudgetToken, grantToken } from "./budget_token.ts";
 import { type DesignPressure, designPressure, followLevels } from "./_follow_levels.ts";
@@ -150,7 +150,11 @@ const OptionsSchema = z.object({
   minimumBytes: bytes.optional(),
   categories: z.array(z.string().min(1, "must not be empty")).min(1, "must name at least one category")
     .refine((names) => new Set(names).size === names.length, "must not repeat a name").optional(),
-  pressure: typeCheck<PressureMonitor>((v) => v instanceof PressureMonitor, "must be a PressureMonitor").optional(),
+  // A brand check: a Proxy of a monitor passes instanceof, then fails on its private fields.
+  pressure: typeCheck<PressureMonitor>(
+    isPressureMonitor,
+    "must be a PressureMonitor made by new PressureMonitor (not a Proxy of one)",
+  ).optional(),
 }).strict();
 
 interface ReclaimerEntry {
@@ -185,6 +189,17 @@ function checkPriority(value: unknown, op: string): number {
     );
   }
   return value;
+}
+
+let isMemoryBudgetBrand: (value: unknown) => boolean;
+
+/**
+ * Whether `value` is a MemoryBudget made by its constructor: a brand check, so a Proxy of one or an object
+ * made from its prototype (which pass `instanceof`) is not. memkit checks its options with it; not exported
+ * from mod.ts.
+ */
+export function isMemoryBudget(value: unknown): value is MemoryBudget {
+  return isMemoryBudgetBrand(value);
 }
 
 /**
@@ -241,6 +256,8 @@ export class MemoryBudget implements Disposable {
   #reclaimCalls = 0;
   #reclaimedBytes = 0;
   #reclaiming = false;
+  // The total was lowered while reclaimers ran (see #reclaim).
+  #lowered = false;
   #unfollow: (() => void) | null = null;
 
   /**
@@ -310,9 +327,9 @@ export class MemoryBudget implements Disposable {
    * the reclaimers registered strictly below `priority` are asked, lowest
    * priority first, for what is missing, until the request fits; a request
    * larger than the whole total is refused without asking anyone. A
-   * reclaimer that throws is skipped (its error is rethrown in a microtask).
-   * A request made by a reclaimer while it runs is answered without asking
-   * reclaimers again.
+   * reclaimer that throws is skipped (its error is rethrown in a microtask);
+   * one removed by an earlier reclaimer is not asked. A request made by a
+   * reclaimer while it runs is answered without asking reclaimers again.
    *
    * @param size Bytes, an integer from 0 to 2^47.
    * @param category A non-empty name; one of `categories` when they were declared.
@@ -416,7 +433,8 @@ export class MemoryBudget implements Disposable {
   /**
    * Sets the total for a memory pressure level: None and Low → the normal
    * fraction, Medium and High → warning, Critical → critical. When the total
-   * falls below what is used, every reclaimer is asked for the excess.
+   * falls below what is used, every reclaimer is asked for the excess (when
+   * called from a reclaimer's code, once the reclaimers being asked are done).
    *
    * @param level A PressureLevel (0..4).
    * @returns The new total.
@@ -546,6 +564,15 @@ export class MemoryBudget implements Disposable {
     this.#unfollow = null;
   }
 
+  /** "MemoryBudget", so a message naming this object (`Object.prototype.toString`) says what it is. */
+  get [Symbol.toStringTag](): string {
+    return "MemoryBudget";
+  }
+
+  static {
+    isMemoryBudgetBrand = (value) => typeof value === "object" && value !== null && #physical in value;
+  }
+
   #computeTotal(): number {
     if (this.#thermal === "critical") return this.#minimum;
     let total = this.#physical * this.#fractions[this.#pressure];
@@ -555,19 +582,35 @@ export class MemoryBudget implements Disposable {
   }
 
   #retotal(): number {
+    const before = this.#total;
     this.#total = this.#computeTotal();
-    if (this.#used > this.#total && !this.#reclaiming) this.#reclaim(() => this.#used - this.#total, () => true);
+    if (this.#reclaiming) {
+      // Lowered by a reclaimer's code during a pass: the excess is asked for when the pass ends (#reclaim).
+      if (this.#total < before) this.#lowered = true;
+    } else if (this.#used > this.#total) this.#reclaim(() => this.#used - this.#total, () => true);
     return this.#total;
   }
 
-  // Asks the chosen reclaimers, lowest priority first, until nothing is missing.
+  // Asks the chosen reclaimers, lowest priority first, until nothing is missing. A reclaimer removed by an
+  // earlier one of the same pass is not called. When a reclaimer lowered the total meanwhile (adaptToPressure
+  // from its code), every reclaimer is asked for the excess once the pass ends, as a lowered total otherwise
+  // does; that follow-up pass is made once (a total lowered again during it waits for the next change).
   #reclaim(missing: () => number, chosen: (entry: ReclaimerEntry) => boolean): void {
+    this.#pass(missing, chosen);
+    if (this.#lowered) {
+      if (this.#used > this.#total) this.#pass(() => this.#used - this.#total, () => true);
+      this.#lowered = false;
+    }
+  }
+
+  #pass(missing: () => number, chosen: (entry: ReclaimerEntry) => boolean): void {
     this.#reclaiming = true;
+    this.#lowered = false;
     try {
       for (const entry of [...this.#reclaimers]) {
         const wanted = missing();
         if (wanted <= 0) break;
-        if (!chosen(entry)) continue;
+        if (!chosen(entry) || !this.#reclaimers.includes(entry)) continue;
         const before = this.#used;
         this.#reclaimCalls++;
         try {

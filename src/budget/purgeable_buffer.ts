@@ -5,6 +5,7 @@
  */
 import { native } from "../../ffi/native.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
+import { createOwnerNamed } from "../base/_native_census.ts";
 import { checkSize, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { mapPages, type Mapping, type MappingWindow } from "../pages/mapping.ts";
@@ -15,6 +16,7 @@ import {
   VM_PURGABLE_VOLATILE,
 } from "./_purgeable_darwin.ts";
 import { PageSentinels } from "./_purgeable_sentinels.ts";
+import { checkViewLimit } from "./_view_limit.ts";
 
 /**
  * What {@linkcode PurgeableBuffer.makeNonVolatile} found: the contents were
@@ -50,11 +52,12 @@ export interface PurgeableBufferOptions {
    * (zero-filled) view, to recreate them (decode the image again, re-render
    * the texture). Not called when the contents were kept.
    */
-  restore?: (bytes: Uint8Array) => void;
+  restore?: (bytes: Uint8Array<ArrayBuffer>) => void;
 }
 
 const OptionsSchema = z.object({
-  restore: typeCheck<(bytes: Uint8Array) => void>((v) => typeof v === "function", "must be a function").optional(),
+  restore: typeCheck<(bytes: Uint8Array<ArrayBuffer>) => void>((v) => typeof v === "function", "must be a function")
+    .optional(),
 }).strict();
 
 // The storage per OS: a page mapping with sentinels on Linux (madvise MADV_FREE),
@@ -62,7 +65,7 @@ const OptionsSchema = z.object({
 interface Storage {
   readonly address: number;
   /** A fresh view over the first `length` bytes, and how to end it. */
-  open(length: number): { bytes: Uint8Array; close(): void };
+  open(length: number): { bytes: Uint8Array<ArrayBuffer>; close(): void };
   /** @throws {AllocationError} "platform" when the OS refuses (nothing changed then). */
   makeVolatile(): void;
   /** Whether the contents were purged (they read as zeros then). */
@@ -75,7 +78,8 @@ class LinuxStorage implements Storage {
   readonly #sentinels: PageSentinels;
 
   constructor(byteLength: number) {
-    this.#mapping = mapPages(byteLength);
+    // Named for the report at exit after what the program made, not the mapping memkit made for it.
+    this.#mapping = createOwnerNamed("PurgeableBuffer", () => mapPages(byteLength));
     this.#sentinels = new PageSentinels(this.#mapping.byteLength / native.pageSize, native.pageSize);
   }
 
@@ -83,7 +87,7 @@ class LinuxStorage implements Storage {
     return this.#mapping.address;
   }
 
-  open(length: number): { bytes: Uint8Array; close(): void } {
+  open(length: number): { bytes: Uint8Array<ArrayBuffer>; close(): void } {
     return this.#mapping.window(0, length) as MappingWindow;
   }
 
@@ -129,7 +133,7 @@ class DarwinStorage implements Storage {
     return this.#region.address;
   }
 
-  open(length: number): { bytes: Uint8Array; close(): void } {
+  open(length: number): { bytes: Uint8Array<ArrayBuffer>; close(): void } {
     const buffer = native.wrap(this.#region.address, length);
     return { bytes: new Uint8Array(buffer), close: () => detach(buffer, this.#region.address, length) };
   }
@@ -193,8 +197,8 @@ class DarwinStorage implements Storage {
 export class PurgeableBuffer implements Disposable {
   readonly #byteLength: number;
   readonly #storage: Storage;
-  readonly #restore: ((bytes: Uint8Array) => void) | undefined;
-  #view: { bytes: Uint8Array; close(): void } | null = null;
+  readonly #restore: ((bytes: Uint8Array<ArrayBuffer>) => void) | undefined;
+  #view: { bytes: Uint8Array<ArrayBuffer>; close(): void } | null = null;
   #volatile = false;
   #disposed = false;
   #purges = 0;
@@ -206,12 +210,14 @@ export class PurgeableBuffer implements Disposable {
    * @param options The restore callback.
    * @throws {TypeError} For a non-number size or mistyped options.
    * @throws {RangeError} For a size that is not an integer from 1 to 2^47.
-   * @throws {AllocationError} "out-of-memory" when the OS refuses the memory; "unsupported" without FFI.
+   * @throws {AllocationError} "out-of-memory" when the OS refuses the memory; "unsupported" without FFI, or
+   *   for more bytes than one ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`, 4 GiB in Bun).
    */
   constructor(byteLength: number, options?: PurgeableBufferOptions) {
     checkSize(byteLength, "create PurgeableBuffer", "byteLength", MAX_BLOCK_SIZE, 1);
     const parsed = parseOptions(OptionsSchema, options, "create PurgeableBuffer");
     if (native.libcError) throw new AllocationError("unsupported", native.libcError);
+    checkViewLimit(byteLength, "create PurgeableBuffer", "the buffer", "use several smaller buffers");
     this.#byteLength = byteLength;
     this.#restore = parsed.restore;
     this.#storage = native.os === "darwin" ? new DarwinStorage(byteLength) : new LinuxStorage(byteLength);
@@ -247,7 +253,7 @@ export class PurgeableBuffer implements Disposable {
    * @throws {AllocationError} "unsupported" while volatile (call `makeNonVolatile()` first);
    *   "use-after-free" after `dispose()`; "corruption" when its buffer was transferred away.
    */
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     this.#alive("read bytes");
     this.#untaken("read bytes");
     if (this.#volatile) {

@@ -72,6 +72,17 @@ interface Entry<K, V> {
   token: BudgetToken | null;
 }
 
+let isResourceCacheBrand: (value: unknown) => boolean;
+
+/**
+ * Whether `value` is a ResourceCache made by its constructor: a brand check, so a Proxy of one or an object
+ * made from its prototype (which pass `instanceof`) is not. memkit checks its options with it; not exported
+ * from mod.ts.
+ */
+export function isResourceCache(value: unknown): value is ResourceCache<unknown, unknown> {
+  return isResourceCacheBrand(value);
+}
+
 /**
  * A cache limited by the bytes its entries take, not their number. Each
  * entry carries its size and its recreation cost; when room is needed, the
@@ -376,7 +387,8 @@ export class ResourceCache<K, V> implements Disposable {
    * @throws {TypeError} For predictions that are not iterable objects with a numeric probability, or a
    *   `generate` that is not a function.
    * @throws {RangeError} For a probability outside 0..1 or NaN.
-   * @throws {AllocationError} "use-after-free" after dispose.
+   * @throws {AllocationError} "use-after-free" after dispose, also when reading the predictions disposed the
+   *   cache (nothing is generated then).
    *
    * @example
    * ```ts
@@ -398,6 +410,8 @@ export class ResourceCache<K, V> implements Disposable {
   ): Promise<PrefetchReport<K>> {
     this.#alive("prefetch");
     const list = readPredictions<K>(predictions, generate);
+    // Reading the predictions ran their code (an iterator, a getter), which may have disposed this cache.
+    this.#alive("prefetch");
     const report: PrefetchReport<K> = { loaded: [], skipped: 0, failed: [] };
     const chosen: K[] = [];
     const queue = this.#prefetching;
@@ -468,6 +482,15 @@ export class ResourceCache<K, V> implements Disposable {
   /** Same as {@linkcode ResourceCache.dispose}, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** "ResourceCache", so a message naming this object (`Object.prototype.toString`) says what it is. */
+  get [Symbol.toStringTag](): string {
+    return "ResourceCache";
+  }
+
+  static {
+    isResourceCacheBrand = (value) => typeof value === "object" && value !== null && #map in value;
   }
 
   #alive(op: string): void {

@@ -7,8 +7,10 @@
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import { anyTaken, detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
+import { createOwnerNamed } from "../base/_native_census.ts";
 import { checkAlignment, checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { checkViewLimit } from "./_view_limit.ts";
 
 /**
  * Options of {@linkcode ResourceHeap}.
@@ -76,7 +78,7 @@ export interface HeapResource {
   /** Byte offset in the heap block. @throws {AllocationError} "use-after-free" once it is gone. */
   readonly offset: number;
   /** The resource's memory. @throws {AllocationError} "use-after-free" once it is gone. */
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   /** The resource whose memory this one uses (after `alias(that, this)`), or null. */
   readonly aliasOf: string | null;
   /** "live", "released", or "aliased" (its memory went to another resource). */
@@ -125,7 +127,7 @@ const ResourceSchema = z.object({
 
 // A block of the heap: placed once, held by one live resource at a time.
 interface Block {
-  readonly view: Uint8Array; // the allocator's view, never handed out
+  readonly view: Uint8Array<ArrayBuffer>; // the allocator's view, never handed out
   readonly address: number;
   readonly size: number;
   holder: State;
@@ -143,7 +145,7 @@ interface State {
   readonly base: number; // the heap block's address
   block: Block;
   buffer: ArrayBuffer | null;
-  bytesView: Uint8Array | null;
+  bytesView: Uint8Array<ArrayBuffer> | null;
   aliasOf: string | null;
   state: "live" | "released" | "aliased";
   gaveTo: string;
@@ -206,7 +208,7 @@ class Resource implements HeapResource {
     return s.block.address - s.base;
   }
 
-  get bytes(): Uint8Array {
+  get bytes(): Uint8Array<ArrayBuffer> {
     const s = Resource.#of(this, "bytes");
     check(s, "read bytes");
     if (s.buffer !== null && isDetached(s.buffer)) {
@@ -252,6 +254,17 @@ function stolen(s: State): boolean {
     return true;
   }
   return anyTaken() && !mayRelease(s.block.address, s.block.size);
+}
+
+let isResourceHeapBrand: (value: unknown) => boolean;
+
+/**
+ * Whether `value` is a ResourceHeap made by its constructor: a brand check, so a Proxy of one or an object
+ * made from its prototype (which pass `instanceof`) is not. memkit checks its options with it; not exported
+ * from mod.ts.
+ */
+export function isResourceHeap(value: unknown): value is ResourceHeap {
+  return isResourceHeapBrand(value);
 }
 
 /**
@@ -307,12 +320,18 @@ export class ResourceHeap implements Disposable {
   /**
    * Maps the heap block.
    * @throws {TypeError} For mistyped options. @throws {RangeError} For an out-of-range capacity.
-   * @throws {AllocationError} "out-of-memory" when the OS refuses the block.
+   * @throws {AllocationError} "out-of-memory" when the OS refuses the block; "unsupported" for a capacity larger
+   *   than one ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`, 4 GiB in Bun).
    */
   constructor(options?: ResourceHeapOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create ResourceHeap");
     this.#capacity = Math.ceil((parsed.capacity ?? 1 << 24) / native.pageSize) * native.pageSize;
-    this.#placement = new FreeListAllocator({ capacity: this.#capacity, growth: "fixed" });
+    checkViewLimit(this.#capacity, "create ResourceHeap", "the heap's block", "use several smaller heaps");
+    // Named for the report at exit after what the program made, not the allocator memkit made for it.
+    this.#placement = createOwnerNamed(
+      "ResourceHeap",
+      () => new FreeListAllocator({ capacity: this.#capacity, growth: "fixed" }),
+    );
     // The block's address: one allocation spanning it, given back at once.
     const whole = this.#placement.alloc(this.#capacity, 16);
     this.#baseAddress = native.addressOf(whole);
@@ -544,6 +563,15 @@ export class ResourceHeap implements Disposable {
   /** Same as `dispose()`, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** "ResourceHeap", so a message naming this object (`Object.prototype.toString`) says what it is. */
+  get [Symbol.toStringTag](): string {
+    return "ResourceHeap";
+  }
+
+  static {
+    isResourceHeapBrand = (value) => typeof value === "object" && value !== null && #live in value;
   }
 
   #alive(op: string): void {

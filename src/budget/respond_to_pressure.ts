@@ -4,16 +4,16 @@
  *
  * @module
  */
-import { parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { gcHint } from "../debug/gc_hooks.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { type DesignPressure, designPressure, followLevels } from "./_follow_levels.ts";
-import { FramePool } from "./frame_pool.ts";
-import { MemoryBudget } from "./memory_budget.ts";
-import { ResourceCache } from "./resource_cache.ts";
-import { ResourceHeap } from "./resource_heap.ts";
+import { type FramePool, isFramePool } from "./frame_pool.ts";
+import { isMemoryBudget, type MemoryBudget } from "./memory_budget.ts";
+import { isResourceCache, type ResourceCache } from "./resource_cache.ts";
+import { isResourceHeap, type ResourceHeap } from "./resource_heap.ts";
 
 /**
  * What {@linkcode respondToPressure} acts on (every part optional).
@@ -96,14 +96,22 @@ export interface PressureResponse extends Disposable {
   dispose(): void;
 }
 
-const instances = <T>(ctor: abstract new (...args: never[]) => T, name: string) =>
-  z.array(typeCheck<T>((v) => v instanceof ctor, `must hold only ${name} objects`)).optional();
+// Brand checks, not instanceof: a Proxy of a target (or an object made from its class's prototype) passes
+// instanceof, and the response would then fail on its private fields at the first warning, in a microtask.
+const instances = <T>(is: (value: unknown) => value is T, name: string) =>
+  typeCheck<unknown[]>(Array.isArray, "must be an array").pipe(
+    z.array(typeCheck<T>(is, `must hold only ${name} objects made by new ${name} (not Proxies of them)`)),
+  ).optional();
 
 const TargetsSchema = z.object({
-  budget: typeCheck<MemoryBudget>((v) => v instanceof MemoryBudget, "must be a MemoryBudget").optional(),
-  caches: instances(ResourceCache, "ResourceCache"),
-  framePools: instances(FramePool, "FramePool"),
-  heaps: instances(ResourceHeap, "ResourceHeap"),
+  budget: typeCheck<MemoryBudget>(
+    isMemoryBudget,
+    "must be a MemoryBudget made by new MemoryBudget (not a Proxy of one)",
+  )
+    .optional(),
+  caches: instances(isResourceCache, "ResourceCache"),
+  framePools: instances(isFramePool, "FramePool"),
+  heaps: instances(isResourceHeap, "ResourceHeap"),
   gc: z.boolean().optional(),
   thermal: z.boolean().optional(),
 }).strict();
@@ -128,7 +136,8 @@ const TargetsSchema = z.object({
  * @param monitor The pressure monitor to follow.
  * @param targets The budget, caches, frame pools and heaps to act on.
  * @returns A handle with the responses' counts; `stop()` ends the link.
- * @throws {TypeError} For a monitor that is not a PressureMonitor, or targets of the wrong kind or unknown keys.
+ * @throws {TypeError} For a monitor that is not a PressureMonitor, targets that are not an object, targets of the
+ *   wrong kind (a Proxy of a memkit object included) or unknown keys.
  *
  * @example A video pipeline that gives way under pressure
  * ```ts
@@ -159,8 +168,17 @@ const TargetsSchema = z.object({
  */
 export function respondToPressure(monitor: PressureMonitor, targets: PressureTargets): PressureResponse {
   const op = "respond to pressure";
-  if (!(monitor instanceof PressureMonitor)) {
-    throw new TypeError(`Cannot ${op} as 'monitor' must be a PressureMonitor`);
+  if (!isPressureMonitor(monitor)) {
+    throw new TypeError(
+      `Cannot ${op} as 'monitor' must be a PressureMonitor made by new PressureMonitor (not a Proxy of one): ` +
+        `current value is ${describe(monitor)}`,
+    );
+  }
+  if (targets !== undefined && (typeof targets !== "object" || targets === null || Array.isArray(targets))) {
+    throw new TypeError(
+      `Cannot ${op} as 'targets' must be an object ({ budget?, caches?, framePools?, heaps?, gc?, thermal? }): ` +
+        `current value is ${describe(targets)}`,
+    );
   }
   const parsed = parseOptions(TargetsSchema, targets, op);
   const budget = parsed.budget ?? null;

@@ -63,6 +63,15 @@ const OptionsSchema = z.object({
   psiTrigger: z.boolean().optional(),
 }).strict();
 
+type EventCounts = NonNullable<MemoryStatus["events"]>;
+
+// A reading's cgroup event counts, each field read once (a getter runs here, before the monitor changes).
+function countsOf(status: MemoryStatus): EventCounts | null {
+  const events = status.events;
+  if (!events) return null;
+  return { high: events.high, max: events.max, oom: events.oom, oomKill: events.oomKill };
+}
+
 /**
  * A callback of {@linkcode PressureMonitor.on}.
  *
@@ -74,6 +83,29 @@ const OptionsSchema = z.object({
  * ```
  */
 export type PressureListener = (level: PressureLevelValue, status: MemoryStatus) => void;
+
+let followChanges: (monitor: PressureMonitor, sink: (level: PressureLevelValue) => void) => () => void;
+let isMonitor: (value: unknown) => boolean;
+
+/**
+ * Whether `value` is a PressureMonitor made by its constructor (a brand check: a Proxy of one, or an object
+ * made from its prototype, is not). memkit's options check monitors with it; not exported from mod.ts.
+ */
+export function isPressureMonitor(value: unknown): value is PressureMonitor {
+  return isMonitor(value);
+}
+
+/**
+ * Calls `sink` with every level change of `monitor`, falls included, synchronously and in the order the
+ * changes happen, until the returned function is called (which lets go of `sink` at once). Followers
+ * inside memkit (a budget, respondToPressure) use it; not exported from mod.ts.
+ */
+export function followMonitorChanges(
+  monitor: PressureMonitor,
+  sink: (level: PressureLevelValue) => void,
+): () => void {
+  return followChanges(monitor, sink);
+}
 
 /**
  * Samples the memory status on a timer (every `intervalMs` at None and Low,
@@ -106,11 +138,15 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   readonly #read: () => MemoryStatus;
   readonly #hysteresis: number;
   readonly #gcOnCritical: boolean;
-  readonly #listeners = new Map<number, { level: PressureLevelValue; callback: PressureListener }>();
+  // `above`: the listener was told of the level's current stay at or above its level (or it was there already
+  // when the listener was added), so it waits for a fall below its level and a new rise.
+  readonly #listeners = new Map<number, { level: PressureLevelValue; callback: PressureListener; above: boolean }>();
   readonly #sinks = new Set<(level: PressureLevelValue) => void>();
   #nextId = 1;
   #level: PressureLevelValue = PressureLevel.None;
   #status: MemoryStatus | null = null;
+  // The cgroup event counts of the latest reading, read once when it was taken.
+  #events: EventCounts | null = null;
   #lowerReadings = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
@@ -136,6 +172,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.#wantTrigger = parsed.psiTrigger ?? false;
     this.#status = this.#read();
     this.#level = levelOf(this.#status, this.#thresholds);
+    this.#events = countsOf(this.#status);
   }
 
   /** The current level. */
@@ -158,7 +195,10 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
    * change). A listener added while the level is already at or above `level`
    * is not called for that; read {@linkcode PressureMonitor.level} once.
    * Listeners run in the order they were added; one that throws does not stop
-   * the others (its error is rethrown in a microtask).
+   * the others (its error is rethrown in a microtask). A callback may take a
+   * reading itself (`refresh()`): a rise that reading undid is not announced
+   * to the listeners after it, and the async iterator hears both changes in
+   * the order they happened.
    *
    * @param level The level to watch, PressureLevel.Low (1) to PressureLevel.Critical (4). None (0) is refused:
    *   the level never rises to None.
@@ -209,7 +249,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
       throw new TypeError(`Cannot listen as 'callback' must be a function: current value is ${describe(callback)}`);
     }
     const id = this.#nextId++;
-    this.#listeners.set(id, { level, callback });
+    this.#listeners.set(id, { level, callback, above: this.#level >= level });
     return id;
   }
 
@@ -290,22 +330,31 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.stop();
   }
 
+  /** "PressureMonitor", so a message naming this object (`Object.prototype.toString`) says what it is. */
+  get [Symbol.toStringTag](): string {
+    return "PressureMonitor";
+  }
+
   /**
    * Takes a reading now and updates the level (the timer calls this).
    * @returns The level after the reading.
+   * @throws {TypeError} For a reading (from the `read` option) that is not a MemoryStatus.
+   * @throws {RangeError} For a reading whose numbers are not finite numbers from 0.
+   *   A refused reading, or one whose fields throw when read, changes nothing: `status` and `level` stay.
    */
   refresh(): PressureLevelValue {
-    const previous = this.#status;
     const status = this.#read();
-    this.#status = status;
+    // The reading is judged before the monitor keeps it: one that levelOf refuses, or events whose getters
+    // throw, leave the status, the level and the count of lower readings as they were.
     let level = levelOf(status, this.#thresholds);
-    if (previous?.events && status.events) {
-      if (
-        status.events.max > previous.events.max || status.events.oom > previous.events.oom ||
-        status.events.oomKill > previous.events.oomKill
-      ) level = PressureLevel.Critical;
-      else if (status.events.high > previous.events.high && level < PressureLevel.High) level = PressureLevel.High;
+    const events = countsOf(status), previous = this.#events;
+    if (previous && events) {
+      if (events.max > previous.max || events.oom > previous.oom || events.oomKill > previous.oomKill) {
+        level = PressureLevel.Critical;
+      } else if (events.high > previous.high && level < PressureLevel.High) level = PressureLevel.High;
     }
+    this.#status = status;
+    this.#events = events;
     if (level > this.#level) {
       this.#lowerReadings = 0;
       this.#change(level);
@@ -341,29 +390,43 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     }
   }
 
-  // Listeners fire on a rise across their level: previous < wanted <= level.
-  // That needs no state per listener, and holds for any jump size.
   #change(level: PressureLevelValue): void {
     const previous = this.#level;
     this.#level = level;
     if (level === PressureLevel.Critical && this.#gcOnCritical) requestGC();
     // Freed memory memkit keeps for reuse (SystemAllocator's retained extents) goes back on a rise to High.
     if (previous < PressureLevel.High && level >= PressureLevel.High) trimAll();
+    // Followers first: a listener below may change the level again (refresh() from its callback), and that
+    // change must reach them after this one, so they end at the level the monitor ends at.
+    for (const sink of [...this.#sinks]) sink(level);
+    for (const entry of this.#listeners.values()) if (entry.level > level) entry.above = false;
     // A snapshot, so listeners added during the dispatch wait for the next change; and each entry is looked up
-    // again, so one that an earlier callback removed with off() is not called.
+    // again, so one that an earlier callback removed with off() is not called. A listener hears the rise if the
+    // level is still at or above its level when its turn comes and it was not told yet: a rise that an earlier
+    // callback undid is not announced, one it repeated is announced once.
     for (const [id, entry] of [...this.#listeners]) {
-      if (this.#listeners.get(id) !== entry) continue;
-      const { level: wanted, callback } = entry;
-      if (!(previous < wanted && wanted <= level)) continue;
+      if (this.#listeners.get(id) !== entry || entry.above || this.#level < entry.level) continue;
+      entry.above = true;
       try {
-        callback(level, this.#status!);
+        entry.callback(this.#level, this.#status!);
       } catch (error) {
         queueMicrotask(() => {
           throw error;
         });
       }
     }
-    for (const sink of this.#sinks) sink(level);
+  }
+
+  static {
+    followChanges = (monitor, sink) => {
+      if (!isPressureMonitor(monitor)) {
+        throw new TypeError(`Cannot follow ${describe(monitor)} as it is not a PressureMonitor`);
+      }
+      const sinks = monitor.#sinks;
+      sinks.add(sink);
+      return () => void sinks.delete(sink);
+    };
+    isMonitor = (value) => typeof value === "object" && value !== null && #sinks in value;
   }
 
   #schedule(): void {

@@ -1,6 +1,7 @@
 // Bad input to MemoryBudget: each row gets its documented error without a
 // native call and leaves the budget as it was.
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { MemoryBudget } from "../../mod.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
 
@@ -74,3 +75,8 @@ const rows: BadInputRow<MemoryBudget>[] = [
 ];
 
 badInputTable("MemoryBudget", rows.map((row) => ({ ...row, arrange, after: unchanged })));
+
+test("an option of the wrong type is named with its article ('an array', 'an object')", () => {
+  assert.throws(() => new MemoryBudget({ categories: 5 as never }), { message: /'categories' must be an array:/ });
+  assert.throws(() => new MemoryBudget({ fractions: 5 as never }), { message: /'fractions' must be an object:/ });
+});

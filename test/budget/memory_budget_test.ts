@@ -160,6 +160,48 @@ test("a request made by a reclaimer while it runs does not ask the reclaimers ag
   assert.ok(token !== null);
 });
 
+test("a reclaimer removed by an earlier reclaimer of the same pass is not called", async () => {
+  const budget = new MemoryBudget({ physicalBytes: 2000, minimumBytes: 0 });
+  budget.request(900, "pinned", BudgetPriority.Background);
+  const calls: string[] = [];
+  let removeSecond = () => {};
+  budget.addReclaimer(() => {
+    calls.push("first");
+    removeSecond(); // the second belongs to something the first shut down
+    return 0;
+  }, { priority: BudgetPriority.Background });
+  removeSecond = budget.addReclaimer(() => {
+    calls.push("second");
+    throw new Error("a reclaimer of something closed");
+  }, { priority: BudgetPriority.Low });
+  assert.equal(budget.request(500, "ui", BudgetPriority.High), null);
+  // Before: the second was called from the pass's snapshot, and its error ended the process from a microtask.
+  assert.deepEqual(calls, ["first"]);
+  assert.equal(budget.stats().reclaimCalls, 1);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+});
+
+test("a total lowered by a reclaimer during a pass asks every reclaimer for the excess once the pass ends", () => {
+  const budget = new MemoryBudget({ physicalBytes: 2000, minimumBytes: 0 }); // normal 1000, critical 500
+  budget.request(600, "pinned", BudgetPriority.Background);
+  const cache = [budget.request(300, "cache", 90)!];
+  const asked: number[] = [];
+  budget.addReclaimer((wanted) => {
+    asked.push(wanted);
+    for (const token of cache.splice(0)) token.release();
+    return 300;
+  }, { priority: 90 });
+  budget.addReclaimer(() => (budget.adaptToPressure(PressureLevel.Critical), 0), {
+    priority: BudgetPriority.Background,
+  });
+  // 200 does not fit (900 of 1000 used); the Background reclaimer lowers the total to 500 while it is asked.
+  assert.equal(budget.request(200, "ui", BudgetPriority.Normal), null);
+  // Before: the priority-90 reclaimer (above the request's) was never asked and the budget stayed at 900 of 500.
+  assert.deepEqual(asked, [400]);
+  assert.deepEqual([budget.totalBytes, budget.usedBytes], [500, 600]);
+  assert.equal(budget.stats().reclaimCalls, 3);
+});
+
 test("a total falling below what is used asks every reclaimer, whatever its priority, for the excess", () => {
   const budget = new MemoryBudget({ physicalBytes: 1200, minimumBytes: 0 });
   const log: string[] = [];

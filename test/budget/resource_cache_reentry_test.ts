@@ -233,3 +233,20 @@ test("prefetchConcurrency holds when a prefetch starts from a settled generate's
   assert.deepEqual([cache.has("A"), cache.has("B"), cache.has("C")], [true, true, true]);
   cache.dispose();
 });
+
+test("a prediction's getter disposing the cache: prefetch throws use-after-free and generates nothing", () => {
+  const cache = new ResourceCache<string, number>({ maxBytes: 1 << 20 });
+  let generated = 0;
+  const predictions = [{
+    key: "a",
+    get probability() {
+      cache.dispose();
+      return 0.9;
+    },
+  }, { key: "b", probability: 0.9 }];
+  // Before: prefetch went on and generated every value for the disposed cache.
+  assert.throws(() => cache.prefetch(predictions, () => ({ value: ++generated, size: 8 })), (e) => {
+    return category(e) === "use-after-free";
+  });
+  assert.equal(generated, 0);
+});

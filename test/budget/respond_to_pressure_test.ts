@@ -15,6 +15,7 @@ import {
   ResourceHeap,
   respondToPressure,
 } from "../../mod.ts";
+import { requestGC } from "../../ffi/native.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
 import { reading } from "../_pressure_readings.ts";
 
@@ -126,3 +127,49 @@ const rows: BadInputRow<PressureMonitor>[] = [
   { name: "gc 'yes'", act: (m) => respondToPressure(m, { gc: any("yes") }), expect: TypeError },
 ];
 badInputTable("respondToPressure", rows.map((row) => ({ ...row, arrange: monitor })));
+
+test("a listener that refreshes inside a change: the budget and the response end at the monitor's level", async () => {
+  let next = reading(PressureLevel.None);
+  const monitor = new PressureMonitor({ read: () => next, hysteresis: 1 });
+  const followed = new MemoryBudget({ physicalBytes: 1200, minimumBytes: 0, pressure: monitor });
+  const budget = new MemoryBudget({ physicalBytes: 1200, minimumBytes: 0 });
+  using response = respondToPressure(monitor, { budget, gc: false });
+  monitor.on(PressureLevel.Critical, () => {
+    next = reading(PressureLevel.Low);
+    monitor.refresh(); // a second reading: one step down, to High, inside the Critical dispatch
+  });
+  next = reading(PressureLevel.Critical);
+  monitor.refresh();
+  await settle();
+  assert.equal(monitor.level, PressureLevel.High);
+  // Before: both stayed at critical (a total of 300), as the later change reached them first.
+  assert.deepEqual([followed.stats().pressure, followed.totalBytes], ["warning", 400]);
+  assert.deepEqual([budget.stats().pressure, budget.totalBytes], ["warning", 400]);
+  assert.equal(response.stats().state, "warning");
+  assert.equal(response.stats().criticals, 1, "the critical response ran, then the fall was followed");
+  followed[Symbol.dispose]();
+});
+
+test("a disposed budget or a stopped response is let go by the monitor at once, not at its next change", async () => {
+  const monitor = new PressureMonitor({ read: () => reading(PressureLevel.None), hysteresis: 1 });
+  const refs: WeakRef<object>[] = [];
+  (() => {
+    for (let i = 0; i < 8; i++) {
+      const budget = new MemoryBudget({ physicalBytes: MiB, pressure: monitor });
+      budget[Symbol.dispose]();
+      refs.push(new WeakRef(budget));
+      const cache = new ResourceCache<number, number>({ maxBytes: MiB });
+      respondToPressure(monitor, { caches: [cache] }).stop();
+      refs.push(new WeakRef(cache));
+    }
+  })();
+  const pause = () => new Promise((wake) => setTimeout(wake, 5));
+  for (let round = 0; round < 50 && refs.some((ref) => ref.deref() !== undefined); round++) {
+    await pause(); // (a deref() keeps its target alive until the job that called it ends)
+    requestGC();
+    await pause();
+  }
+  // Before: all 16 stayed reachable from the monitor (an async iterator's sink each) until its level changed.
+  assert.equal(refs.filter((ref) => ref.deref() !== undefined).length, 0, "every disposed follower was collected");
+  assert.equal(monitor.level, PressureLevel.None, "the level never changed");
+});

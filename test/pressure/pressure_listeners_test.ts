@@ -86,3 +86,58 @@ test("on() refuses None (the level never rises to it), levels out of range, and 
   assert.throws(() => monitor.on(PressureLevel.High, null as unknown as () => void), TypeError);
   assert.equal(typeof monitor.on(PressureLevel.Low, () => {}), "number");
 });
+
+test("a reading refresh() refuses (NaN, null, an events getter that throws) changes nothing", () => {
+  const events = { high: 0, max: 0, oom: 0, oomKill: 0 };
+  let next: unknown = reading(PressureLevel.Low, events);
+  const monitor = new PressureMonitor({ read: () => next as ReturnType<typeof reading>, hysteresis: 1 });
+  const before = monitor.status;
+  const heard: PressureLevelValue[] = [];
+  monitor.on(PressureLevel.Medium, (level) => heard.push(level));
+  const throwingEvents = {
+    ...reading(PressureLevel.Critical),
+    events: {
+      high: 0,
+      oom: 0,
+      oomKill: 0,
+      get max(): number {
+        throw new Error("events getter");
+      },
+    },
+  };
+  // Before: the monitor kept each refused reading as its status (NaN, null, the throwing events).
+  for (const bad of [{ ...reading(PressureLevel.None), availableBytes: Number.NaN }, null, throwingEvents]) {
+    next = bad;
+    assert.throws(() => monitor.refresh());
+    assert.equal(monitor.status, before, "the reading before the refused one is kept");
+    assert.equal(monitor.level, PressureLevel.Low);
+    assert.deepEqual(heard, []);
+  }
+  next = reading(PressureLevel.High, { ...events, high: 1 });
+  assert.equal(monitor.refresh(), PressureLevel.High, "events are compared with the last reading taken");
+});
+
+test("a listener that refreshes during a change: the iterator hears both changes in order, followers end at the level", async () => {
+  let next = reading(PressureLevel.None);
+  const monitor = new PressureMonitor({ read: () => next, hysteresis: 1 });
+  const seen: PressureLevelValue[] = [];
+  const iterator = monitor[Symbol.asyncIterator]();
+  const collect = (async () => {
+    for (let i = 0; i < 2; i++) seen.push((await iterator.next()).value as PressureLevelValue);
+    await iterator.return?.();
+  })();
+  await Promise.resolve(); // the iterator's sink is added at its first next()
+  monitor.on(PressureLevel.Critical, () => {
+    next = reading(PressureLevel.Low);
+    monitor.refresh(); // falls one step, to High, inside the Critical dispatch
+  });
+  const late: PressureLevelValue[] = [];
+  monitor.on(PressureLevel.Critical, (level) => late.push(level));
+  next = reading(PressureLevel.Critical);
+  monitor.refresh();
+  await collect;
+  assert.equal(monitor.level, PressureLevel.High);
+  // Before: [High, Critical], so everything that follows the iterator ended at Critical.
+  assert.deepEqual(seen, [PressureLevel.Critical, PressureLevel.High]);
+  assert.deepEqual(late, [], "a rise undone before its listener's turn is not announced to it");
+});
