@@ -4,8 +4,7 @@
 // and reading an element back. The checks here define what a value must be;
 // the generated writer's inline checks only pick the values it can take.
 import { intrinsic } from "../../ffi/boundary.ts";
-import { describe } from "../base/_validate.ts";
-import { withArticle } from "./_array_checks.ts";
+import { describe, withArticle } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { FieldValue } from "./_record_codec.ts";
 import { type Field, type Kind, KIND_SIZE } from "./_codec_layout.ts";

@@ -2,8 +2,7 @@
 // is under C's rules and under WGSL's (the two address spaces a GPU buffer can
 // be bound to), and where each field of a record goes. The declarations
 // (_struct_declarations.ts) print what is computed here.
-import { describe } from "../base/_validate.ts";
-import { withArticle } from "./_array_checks.ts";
+import { describe, withArticle } from "../base/_validate.ts";
 import type { FieldType, LayoutRules, StructFieldType, StructLayout } from "./struct.ts";
 
 /** Size and alignment of each field type under C's rules, its C type and element count (a vector's lanes). */

@@ -76,6 +76,21 @@ export function createOwnerNamed<T>(kind: string, create: () => T): T {
   }
 }
 
+/**
+ * Creates, with `create`, an owner that is nobody's part (the thread's shared
+ * SystemAllocator, made on first use wherever that happens): a name pending
+ * from {@linkcode createOwnerNamed} is left for the owner it was meant for.
+ */
+export function createUnnamedOwner<T>(create: () => T): T {
+  const outer = pendingKind;
+  pendingKind = null;
+  try {
+    return create();
+  } finally {
+    pendingKind = outer;
+  }
+}
+
 /** Creates, with `create`, an owner whose memory is kept for the thread's life (not counted by the census). */
 export function createLifetimeOwner<T>(create: () => T): T {
   const outer = creatingLifetimeOwner;

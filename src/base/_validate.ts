@@ -9,6 +9,26 @@ import { AllocationError } from "./errors.ts";
 export const MAX_BLOCK_SIZE: number = 2 ** 47;
 
 /** A short, safe rendering of any value for an error message. */
+/**
+ * `word` with the article it is read with: a type name's letters are spelled out
+ * ("an i8", "an f32", "a u8"), a number is read as a number ("an 8-byte", "an
+ * 11-byte", "a 16-byte"), another word by its first letter ("a bool").
+ */
+export function withArticle(word: string): string {
+  const digits = /^\d+/.exec(word);
+  let an: boolean;
+  if (digits !== null) {
+    const d = digits[0];
+    // eight…, eighty…, eight hundred…; eleven and eighteen (thousand, million…) lead their group of three.
+    an = d[0] === "8" || (d.length % 3 === 2 && (d.startsWith("11") || d.startsWith("18")));
+  } else if (/^[a-z]\d/i.test(word)) {
+    an = /^[aefhilmnorsx]/i.test(word); // ay, ef, aitch, eye, el, em, en, oh, ar, es, ex
+  } else {
+    an = /^[aeio]/i.test(word);
+  }
+  return `${an ? "an" : "a"} ${word}`;
+}
+
 /** A file path for a message, whole (a path cut short hides the part that differs) up to PATH_MAX. */
 export function describePath(path: string): string {
   return JSON.stringify(path.length > 4096 ? `${path.slice(0, 4096)}…` : path);
@@ -206,9 +226,12 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
         cause: result.error,
       });
     }
-    throw new TypeError(`Cannot ${op} as ${name} must be a ${expected}: current value is ${describe(current)}`, {
-      cause: result.error,
-    });
+    throw new TypeError(
+      `Cannot ${op} as ${name} must be ${withArticle(expected)}: current value is ${describe(current)}`,
+      {
+        cause: result.error,
+      },
+    );
   } else {
     message = issue.message;
   }

@@ -8,7 +8,7 @@
 import { checkSize, describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel } from "../pressure/pressure_level.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { disposedWhileCreating } from "./_buffer_registry.ts";
 import { GpuContext } from "./gpu_context.ts";
 
@@ -67,7 +67,11 @@ export function sizeClass(size: number): number {
 
 const optionsSchema = z.strictObject({
   maxIdleBytes: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
-  pressure: typeCheck<PressureMonitor>((v) => v instanceof PressureMonitor, "must be a PressureMonitor").optional(),
+  // A brand check: a Proxy of a monitor passes instanceof, then fails on its private fields.
+  pressure: typeCheck<PressureMonitor>(
+    isPressureMonitor,
+    "must be a PressureMonitor made by new PressureMonitor (not a Proxy of one)",
+  ).optional(),
   label: z.string().optional(),
 });
 

@@ -10,7 +10,7 @@ import { enterGpuCensus, leaveGpuCensus } from "../base/_gpu_census.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { BudgetToken } from "../budget/budget_token.ts";
-import { MemoryBudget } from "../budget/memory_budget.ts";
+import { isMemoryBudget, type MemoryBudget } from "../budget/memory_budget.ts";
 import {
   bufferLabel,
   type BufferRecord,
@@ -151,7 +151,11 @@ export const GpuBufferUsage: {
 
 const contextOptions = z.strictObject({
   label: z.string().optional(),
-  budget: typeCheck<MemoryBudget>((v) => v instanceof MemoryBudget, "must be a MemoryBudget").optional(),
+  // A brand check: a Proxy of a budget passes instanceof, then fails on its private fields.
+  budget: typeCheck<MemoryBudget>(
+    isMemoryBudget,
+    "must be a MemoryBudget made by new MemoryBudget (not a Proxy of one)",
+  ).optional(),
   budgetPriority: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
     .optional(),
   powerPreference: z.enum(["low-power", "high-performance"]).optional(),

@@ -1,6 +1,6 @@
 // MemoryInterface's options, checked with zod at the public boundary.
 import { MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { TYPES } from "./_request.ts";
 import type { MemoryInterfaceOptions, MemoryType } from "./memory_types.ts";
 
@@ -10,8 +10,9 @@ const budget = z.number().int("must be an integer").min(0, "must be at least 0")
 const OptionsSchema = z.object({
   budgets: z.object(Object.fromEntries(TYPES.map((t) => [t, budget]))).strict().optional(),
   pressure: typeCheck<PressureMonitor | false>(
-    (v) => v === false || v instanceof PressureMonitor,
-    "must be a PressureMonitor or false",
+    // A brand check: a Proxy of a monitor passes instanceof, then fails on its private fields.
+    (v) => v === false || isPressureMonitor(v),
+    "must be a PressureMonitor made by new PressureMonitor (not a Proxy of one) or false",
   ).optional(),
 }).strict();
 

@@ -60,7 +60,7 @@ export class PressureLink {
   #nextId = 1;
 
   constructor(option: PressureMonitor | false | undefined) {
-    if (option instanceof PressureMonitor) {
+    if (option !== false && option !== undefined) { // checked by the options' schema: a PressureMonitor
       this.monitor = option;
       this.#owned = false;
       this.platform = platformBand(usableBytes(option.status));

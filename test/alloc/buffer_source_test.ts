@@ -12,12 +12,15 @@ import {
   BuddyAllocator,
   DebugAllocator,
   DynamicArray,
+  FramePool,
   FreeListAllocator,
   LockedPageAllocator,
   mapPages,
   MemoryInterface,
   PoolAllocator,
+  PurgeableBuffer,
   RegionAllocator,
+  ResourceHeap,
   SecretAllocator,
   StackAllocator,
   SystemAllocator,
@@ -127,4 +130,15 @@ test("a DynamicArray refuses storage over a SharedArrayBuffer (SharedDynamicArra
     () => new DynamicArray<number>("f32", { allocator: backing }),
     (e: unknown) => e instanceof AllocationError && e.category === "corruption" && /SharedDynamicArray/.test(e.message),
   );
+});
+
+test("frames, purgeable buffers and heap resources are ArrayBuffer-backed BufferSources", async () => {
+  using frames = new FramePool();
+  const set = frames.acquireFrameSet({ width: 4, height: 2, bytesPerPixel: 4 })!;
+  using purgeable = new PurgeableBuffer(4096);
+  using heap = new ResourceHeap({ capacity: 1 << 16 });
+  const resource = heap.allocate(32)!;
+  const views: Uint8Array<ArrayBuffer>[] = [set.next.bytes, set.next.row(0), purgeable.bytes, resource.bytes];
+  for (const bytes of views) assert.equal(await digest(bytes), 32);
+  set.release();
 });

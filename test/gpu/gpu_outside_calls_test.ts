@@ -234,7 +234,7 @@ test("a DynamicArray subclass whose bytes and stride getters lie: its real eleme
   skip: skipGpu,
 }, async () => {
   class Lying extends DynamicArray<number> {
-    override get bytes(): Uint8Array {
+    override get bytes(): Uint8Array<ArrayBuffer> {
       return new Uint8Array(4096).fill(0xee);
     }
     override get stride(): number {
