@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { deno, type DenoForeignFunction, type DenoNativeType } from "./_deno_api.ts";
 import type { SymbolDefinition } from "./symbols.ts";
 import type { FfiAdapter } from "./types.ts";
 
@@ -33,17 +34,18 @@ export function createDenoAdapter(): FfiAdapter {
   return {
     runtime: "deno",
     open(path, table) {
-      const definitions: Record<string, Deno.ForeignFunction> = {};
+      const api = deno();
+      const definitions: Record<string, DenoForeignFunction> = {};
       for (const [key, def] of Object.entries(table) as [string, SymbolDefinition][]) {
         definitions[key] = {
           name: def.name,
-          parameters: [...def.parameters] as Deno.NativeType[],
-          result: def.result as Deno.NativeResultType,
+          parameters: [...def.parameters] as DenoNativeType[],
+          result: def.result as DenoNativeType,
           optional: def.optional,
           nonblocking: def.nonblocking,
         };
       }
-      const library = Deno.dlopen(path, definitions);
+      const library = api.dlopen(path, definitions);
       const functions: Record<string, AnyFunction | undefined> = {};
       for (const [key, def] of Object.entries(table) as [string, SymbolDefinition][]) {
         const f = library.symbols[key] as ((...args: unknown[]) => unknown) | null | undefined;
@@ -54,12 +56,14 @@ export function createDenoAdapter(): FfiAdapter {
     },
     wrap(address, byteLength) {
       // SAFETY: callers pass an address they own for at least byteLength bytes.
-      const pointer = Deno.UnsafePointer.create(BigInt(address));
+      const api = deno();
+      const pointer = api.UnsafePointer.create(BigInt(address));
       if (pointer === null) throw new RangeError("Cannot wrap the null address");
-      return Deno.UnsafePointerView.getArrayBuffer(pointer, byteLength);
+      return api.UnsafePointerView.getArrayBuffer(pointer, byteLength);
     },
     addressOf(view) {
-      return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(view as Uint8Array)));
+      const api = deno();
+      return Number(api.UnsafePointer.value(api.UnsafePointer.of(view as Uint8Array)));
     },
   };
 }

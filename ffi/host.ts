@@ -7,6 +7,7 @@
  */
 
 import { isMainThread as nodeIsMainThread, threadId } from "node:worker_threads";
+import { deno } from "./_deno_api.ts";
 
 /** Which runtime this is. */
 export function detectRuntime(): "deno" | "bun" | null {
@@ -27,7 +28,7 @@ type DenoPermission =
 export function granted(permission: DenoPermission): boolean {
   if (detectRuntime() !== "deno") return true;
   try {
-    return Deno.permissions.querySync(permission as Deno.PermissionDescriptor).state === "granted";
+    return deno().permissions.querySync(permission).state === "granted";
   } catch {
     return false;
   }
@@ -37,19 +38,19 @@ export function granted(permission: DenoPermission): boolean {
 export function readEnv(name: string): string | undefined {
   if (!granted({ name: "env", variable: name })) return undefined;
   const process = (globalThis as { process?: { env: Record<string, string | undefined> } }).process;
-  if (detectRuntime() === "deno") return Deno.env.get(name);
+  if (detectRuntime() === "deno") return deno().env.get(name);
   return process?.env[name];
 }
 
 /** Operating system name in memkit's spelling ("linux", "darwin", ...). */
 export function hostOs(): string {
-  if (detectRuntime() === "deno") return Deno.build.os;
+  if (detectRuntime() === "deno") return deno().build.os;
   return (globalThis as unknown as { process: { platform: string } }).process.platform;
 }
 
 /** CPU architecture in memkit's spelling ("x86_64", "aarch64", ...). */
 export function hostArch(): string {
-  if (detectRuntime() === "deno") return Deno.build.arch;
+  if (detectRuntime() === "deno") return deno().build.arch;
   const arch = (globalThis as unknown as { process: { arch: string } }).process.arch;
   return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
 }
@@ -148,13 +149,13 @@ function nodeHandlers(event: string): number {
 
 /** Sets the exit code the process will end with. */
 export function setExitCode(code: number): void {
-  if (detectRuntime() === "deno") Deno.exitCode = code;
+  if (detectRuntime() === "deno") deno().exitCode = code;
   else (globalThis as unknown as { process: { exitCode: number } }).process.exitCode = code;
 }
 
 /** The exit code the process would end with now (0 unless the program set one). */
 export function currentExitCode(): number {
-  if (detectRuntime() === "deno") return Deno.exitCode;
+  if (detectRuntime() === "deno") return deno().exitCode;
   const code = (globalThis as unknown as { process: { exitCode?: number | string } }).process.exitCode;
   return typeof code === "number" ? code : Number(code ?? 0) || 0;
 }
@@ -176,7 +177,7 @@ export function requestGC(): boolean {
 
 /** Lets a timer not keep the process alive. */
 export function unrefTimer(timer: unknown): void {
-  if (detectRuntime() === "deno") Deno.unrefTimer(timer as number);
+  if (detectRuntime() === "deno") deno().unrefTimer(timer as number);
   else (timer as { unref?: () => void }).unref?.();
 }
 
