@@ -454,10 +454,14 @@ export class ArrayStore implements Target {
     }
   }
 
-  // free()'s allocator threw: storage again over the block it kept, as before the call.
+  // free()'s allocator threw: storage again over the block, as before the call, but only when the allocator
+  // says it still owns it. A throw does not always mean the block was kept (a DebugAllocator frees a block
+  // whose canaries were overwritten and then reports it): taking back a freed block would hand it out twice.
+  // In doubt (no answer, or owns() throws), the array stays freed: a block lost beats a block shared.
   #keep(given: Uint8Array, size: number): void {
     let again: Storage;
     try {
+      if ((this.allocator as { owns?: unknown }).owns === undefined || this.allocator.owns(given) !== true) return;
       again = this.#adopt(given, size, "free");
     } catch {
       return; // the allocator's block is no longer usable: the array stays freed

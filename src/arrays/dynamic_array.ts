@@ -665,8 +665,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * the array is unusable afterwards, and every view it handed out reads as
    * length 0. A second call, or a call after the allocator released the
    * storage itself, does nothing.
-   * @throws {AllocationError} What the allocator's `free` throws (the array then keeps its storage and
-   *   elements, and a later `free()` tries again; views taken before read as length 0); "corruption" (and the array keeps its storage) when the buffer behind its views was detached outside memkit (`bytes.buffer.transfer()`): that memory is never given back.
+   * @throws {AllocationError} What the allocator's `free` throws (when the allocator still owns the block,
+   *   `owns()`, the array keeps its storage and elements and a later `free()` tries again, views taken before
+   *   reading as length 0; else the array is freed); "corruption" (and the array keeps its storage) when the buffer behind its views was detached outside memkit (`bytes.buffer.transfer()`): that memory is never given back.
    *
    * @example
    * ```ts

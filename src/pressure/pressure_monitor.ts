@@ -148,6 +148,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   // The cgroup event counts of the latest reading, read once when it was taken.
   #events: EventCounts | null = null;
   #lowerReadings = 0;
+  #readError: unknown = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
   readonly #wantTrigger: boolean;
@@ -170,7 +171,10 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.#hysteresis = parsed.hysteresis ?? 3;
     this.#gcOnCritical = parsed.gcOnCritical ?? false;
     this.#wantTrigger = parsed.psiTrigger ?? false;
-    this.#status = this.#read();
+    // The reader is called without the monitor as `this`: a half-built monitor must never escape (it would pass
+    // the brand check other classes make, with no status).
+    const read = this.#read;
+    this.#status = read();
     this.#level = levelOf(this.#status, this.#thresholds);
     this.#events = countsOf(this.#status);
   }
@@ -258,6 +262,15 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.#listeners.delete(id);
   }
 
+  /**
+   * Why the timer's last reading was refused (what `refresh()` threw: a `read` option that threw or returned
+   * something that is not a MemoryStatus), or null once a timed reading is accepted. A refused reading on the
+   * timer changes nothing and never ends the program; the timer goes on.
+   */
+  get readError(): unknown {
+    return this.#readError;
+  }
+
   /** Why the PSI trigger could not be used (the kernel's errno), or null. */
   get psiTriggerError(): string | null {
     return this.#triggerError;
@@ -343,7 +356,8 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
    *   A refused reading, or one whose fields throw when read, changes nothing: `status` and `level` stay.
    */
   refresh(): PressureLevelValue {
-    const status = this.#read();
+    const read = this.#read;
+    const status = read();
     // The reading is judged before the monitor keeps it: one that levelOf refuses, or events whose getters
     // throw, leave the status, the level and the count of lower readings as they were.
     let level = levelOf(status, this.#thresholds);
@@ -435,6 +449,10 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     this.#timer = setTimeout(() => {
       try {
         this.refresh();
+        this.#readError = null;
+      } catch (error) {
+        // No caller to throw to: an uncaught error here would end the program (Deno) for a bad reading.
+        this.#readError = error;
       } finally {
         this.#schedule();
       }

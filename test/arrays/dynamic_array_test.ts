@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, Arena, DynamicArray, FreeListAllocator, struct, SystemAllocator } from "../../mod.ts";
+import {
+  AllocationError,
+  Arena,
+  DebugAllocator,
+  DynamicArray,
+  FreeListAllocator,
+  struct,
+  SystemAllocator,
+} from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 import { spyBlocks } from "../fixtures/block_spy.ts";
 import { RecordCodec } from "../../src/arrays/_record_codec.ts";
@@ -746,6 +754,7 @@ test("free() whose allocator's free throws keeps the storage and elements; a lat
       }
       sys.free(b);
     },
+    owns: (b: Uint8Array) => sys.owns(b), // still its block after the refusal: the array keeps it
   };
   const a = new DynamicArray<number>("f32", { allocator: allocator as never });
   a.push(1);
@@ -768,4 +777,62 @@ test("free() whose allocator's free throws keeps the storage and elements; a lat
   assert.throws(() => a.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
   a.free(); // and a third call does nothing
   assert.equal(sys.stats().liveAllocations, 0);
+});
+
+test("free() whose allocator's free throws after releasing the block leaves the array freed (never sharing the block)", () => {
+  // Before: the array took the block back though the allocator had released it, and the allocator's next alloc
+  // handed the same bytes to another owner (a DebugAllocator reporting an overrun frees the block, then throws).
+  const memory = new ArrayBuffer(1 << 16);
+  let cursor = 0;
+  const given: Uint8Array[] = []; // a backing in JavaScript that hands a freed block out again
+  const take = (size: number) => {
+    const again = given.findIndex((view) => view.length === size);
+    if (again >= 0) return given.splice(again, 1)[0];
+    const view = new Uint8Array(memory, cursor, size);
+    cursor += (size + 15) & ~15;
+    return view;
+  };
+  const backing = {
+    kind: "system",
+    alloc: take,
+    tryAlloc: take,
+    free: (view: ArrayBufferView) => void given.push(view as Uint8Array),
+    resize: () => {
+      throw new RangeError("not used");
+    },
+    owns: () => true, // it says so for every block
+    stats: () => new SystemAllocator().stats(),
+  };
+  using debug = new DebugAllocator(backing as never);
+  const arr = new DynamicArray<number>("u8", { allocator: debug, capacity: 64 });
+  for (let i = 0; i < 64; i++) arr.push(0xaa);
+  const raw = new Uint8Array(memory);
+  raw[raw.indexOf(0xaa) + 64] ^= 0xff; // one byte past the block: an overrun, found by free()'s canary check
+  assert.throws(() => arr.free(), (e: unknown) => e instanceof AllocationError && e.category === "corruption");
+  assert.throws(() => arr.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  const other = debug.alloc(64).fill(0x55); // may be the same bytes: the array must not reach them
+  assert.throws(() => arr.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  arr.free(); // nothing: already freed
+  debug.free(other);
+
+  // The same with an allocator in JavaScript that passes the free on and then throws.
+  const inner = new FreeListAllocator({ capacity: 1 << 16 });
+  const wrapper = {
+    kind: "wrapper",
+    alloc: (size: number, align?: number) => inner.alloc(size, align),
+    tryAlloc: (size: number, align?: number) => inner.tryAlloc(size, align),
+    resize: (view: ArrayBufferView, size: number) => inner.resize(view, size),
+    free: (view: ArrayBufferView) => {
+      inner.free(view);
+      throw new Error("free failed after releasing");
+    },
+    owns: (view: ArrayBufferView) => inner.owns(view),
+    stats: () => inner.stats(),
+  };
+  const kept = new DynamicArray<number>("u8", { allocator: wrapper as never, capacity: 1024 });
+  kept.push(0xaa);
+  assert.throws(() => kept.free(), /free failed after releasing/);
+  assert.throws(() => kept.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+  inner.alloc(1024, 16).fill(0x55);
+  assert.throws(() => kept.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
 });

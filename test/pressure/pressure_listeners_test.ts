@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { PressureLevel, type PressureLevelValue, PressureMonitor } from "../../mod.ts";
 import { reading } from "../_pressure_readings.ts";
+import { fixture, runChild } from "../_helpers.ts";
 
 // A monitor fed a list of readings (hysteresis 1: each lower reading takes the level down one step),
 // with one listener per level from Low to Critical recording what it heard.
@@ -140,4 +141,39 @@ test("a listener that refreshes during a change: the iterator hears both changes
   // Before: [High, Critical], so everything that follows the iterator ended at Critical.
   assert.deepEqual(seen, [PressureLevel.Critical, PressureLevel.High]);
   assert.deepEqual(late, [], "a rise undone before its listener's turn is not announced to it");
+});
+
+test("a reading the timer's refresh() refuses changes nothing, never ends the program, and is told by readError", () => {
+  const child = runChild(fixture("monitor_bad_timed_reading.ts"));
+  assert.equal(child.status, 0, child.stderr);
+  const good = reading(PressureLevel.None).availableBytes;
+  assert.deepEqual(JSON.parse(child.stdout.trim().split("\n").at(-1)!), {
+    during: { error: true, available: good, running: true },
+    after: { error: null, running: true, calls: true },
+  });
+});
+
+test("the reader is not called with the monitor as `this` (a half-built monitor never escapes)", () => {
+  let seen: unknown = "not called";
+  const read = function (this: unknown) {
+    seen = this;
+    return reading(PressureLevel.None);
+  };
+  const monitor = new PressureMonitor({ read });
+  assert.equal(seen, undefined);
+  seen = "not called";
+  monitor.refresh();
+  assert.equal(seen, undefined);
+  // Before: a reader that kept `this` and threw let a half-built monitor (status null) escape; it passed the
+  // brand check and MemoryInterface then failed with the engine's TypeError reading its status.
+  let leaked: unknown = null;
+  assert.throws(() =>
+    new PressureMonitor({
+      read: function (this: unknown) {
+        leaked = this;
+        throw new Error("no reading");
+      },
+    })
+  );
+  assert.equal(leaked, undefined);
 });
