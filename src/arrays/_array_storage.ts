@@ -284,6 +284,15 @@ export class ArrayStore implements Target {
       this.bind();
       throw error;
     }
+    if (old.refs === 1) {
+      // The allocator's code freed the snapshots that shared the storage: this array holds it alone now, and
+      // the copy is not needed (dropping `old` here, as below, would leave its block with no one to give it back).
+      this.storage = old;
+      this.bind();
+      next.lease?.end();
+      this.allocator.free(next.given); // never seen by anyone: its views were not handed out
+      return old;
+    }
     old.refs--;
     this.#detach(old);
     this.storage = next;

@@ -167,20 +167,24 @@ export class ResourceCache<K, V> implements Disposable {
     this.#threshold = settings.threshold;
     this.#prefetching = new PrefetchQueue(settings.concurrency);
     this.#samples = settings.samples;
-    if (this.#budget) {
-      this.#unregister = this.#budget.addReclaimer(
-        (wanted) => this.#hooks.run(() => this.#evictBytes(wanted, "evict")),
-        {
-          priority: this.#priority,
-        },
-      );
-    }
-    if (settings.pressure) {
-      this.#monitor = settings.pressure;
-      this.#listeners = [
-        settings.pressure.on(PressureLevel.Medium, () => this.trim(0.3)),
-        settings.pressure.on(PressureLevel.Critical, () => this.purge()),
-      ];
+    // A subclass of the budget or monitor may refuse (throw from addReclaimer or on): what was registered
+    // before is taken back, so a constructor that throws leaves no cache the budget or the monitor still calls.
+    try {
+      if (this.#budget) {
+        this.#unregister = this.#budget.addReclaimer(
+          (wanted) => this.#hooks.run(() => this.#evictBytes(wanted, "evict")),
+          { priority: this.#priority },
+        );
+      }
+      if (settings.pressure) {
+        this.#monitor = settings.pressure;
+        this.#listeners.push(settings.pressure.on(PressureLevel.Medium, () => this.trim(0.3)));
+        this.#listeners.push(settings.pressure.on(PressureLevel.Critical, () => this.purge()));
+      }
+    } catch (error) {
+      for (const id of this.#listeners) this.#monitor!.off(id);
+      this.#unregister?.();
+      throw error;
     }
   }
 

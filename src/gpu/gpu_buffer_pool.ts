@@ -136,12 +136,16 @@ export class GpuBufferPool implements Disposable {
     this.#label = parsed.label ?? "memkit pool";
     this.#monitor = parsed.pressure ?? null;
     if (this.#monitor !== null) {
-      this.#listeners.push(
-        this.#monitor.on(PressureLevel.Medium, (level) => {
+      // One at a time, so a monitor (a subclass) refusing the second leaves no first behind.
+      try {
+        this.#listeners.push(this.#monitor.on(PressureLevel.Medium, (level) => {
           if (level < PressureLevel.Critical) this.trim(Math.floor(this.#idleBytes / 2));
-        }),
-        this.#monitor.on(PressureLevel.Critical, () => this.trim(0)),
-      );
+        }));
+        this.#listeners.push(this.#monitor.on(PressureLevel.Critical, () => this.trim(0)));
+      } catch (error) {
+        for (const id of this.#listeners) this.#monitor.off(id);
+        throw error;
+      }
     }
     // A lost device destroyed every buffer: none is idle, none in use any more.
     gpu.onLost(() => {

@@ -169,13 +169,15 @@ const descriptorSchema = z.strictObject({
   mappedAtCreation: z.boolean().optional(),
 });
 
-// A budget must accept the category "gpu" (a budget with declared categories may not): asked once, for 0 bytes.
+// A budget must accept the category "gpu" (a budget with declared categories may not). Asked with accepts(),
+// which takes nothing: a request for 0 bytes ran the budget's (or a subclass's) request() and passed on what
+// went wrong with its answer as if the category were refused.
 function checkBudget(options: GpuContextOptions, op: string): void {
   if (options.budget === undefined) return;
-  try {
-    options.budget.request(0, "gpu", options.budgetPriority)?.release();
-  } catch (error) {
-    throw new TypeError(`Cannot ${op} as 'budget' must accept the category "gpu": ${(error as Error).message}`);
+  if (options.budget.accepts("gpu") !== true) {
+    throw new TypeError(
+      `Cannot ${op} as 'budget' must accept the category "gpu": add "gpu" to its categories (or declare none)`,
+    );
   }
 }
 

@@ -135,10 +135,11 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
       `<rect x="${LEFT}" y="${y}" width="${plot}" height="${rowHeight}" fill="${FREE}">` +
         `<title>chunk at ${where}, ${size}</title></rect>`,
     );
-    const scale = chunk.size > 0 ? plot / chunk.size : 0;
     for (const block of fitBlocks(chunk, pixels)) {
-      const bx = LEFT + block.offset * scale;
-      const bw = Math.max(block.size * scale, 0.5);
+      // As shares of the chunk, not through plot / size: a valid but tiny chunk size (5e-324) overflows that
+      // scale to Infinity, and 0 × Infinity is NaN in the picture.
+      const bx = LEFT + share(block.offset, chunk.size) * plot;
+      const bw = Math.max(share(block.size, chunk.size) * plot, 0.5);
       const canary = !block.free && block.owner === "canary";
       if (canary) canaries = true;
       const fill = block.free ? FREE : block.owner === "handle" ? HANDLE : canary ? CANARY : USED;
@@ -173,4 +174,10 @@ export function blockMap(dump: AllocatorDump, options?: BlockMapOptions): string
   }
   parts.push(`</svg>`);
   return parts.join("\n");
+}
+
+// `part` of `whole` as a share from 0 to 1 (0 for an empty whole or an undefined ratio).
+function share(part: number, whole: number): number {
+  const ratio = part / whole;
+  return ratio > 0 ? Math.min(ratio, 1) : 0;
 }

@@ -362,7 +362,9 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    * timer when a loop started it and no other loop still runs, so a loop
    * leaves the profiler as it found it; a timer started with `start()`
    * (before the loop, or during it) keeps running. `dispose()` ends the
-   * loop, and a source's error at a timed snapshot ends it with that error,
+   * loop at its next step (snapshots still waiting for it are not yielded;
+   * they stay in `snapshots`), and a source's error at a timed snapshot ends
+   * it with that error, after the snapshots taken before it,
    * whatever was thrown (once ended, a loop stays ended, even if the timer
    * is started again).
    */
@@ -378,9 +380,15 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     const sink = (snapshot: MemorySnapshot | null, failed?: { error: unknown }) => {
       if (ended) return;
       if (snapshot === null) {
-        // The end is this loop's: it keeps the error that caused it and takes no more snapshots.
+        // The end is this loop's: it keeps the error that caused it and takes no more snapshots. A dispose()
+        // ends it at its next step: the snapshots still waiting are dropped (they stay in `snapshots`); a
+        // source's error comes after the snapshots taken before it.
         ended = true;
         failure = failed ?? null;
+        if (failed === undefined) {
+          queue = [];
+          head = 0;
+        }
         this.#sinks.delete(sink);
       } else {
         queue.push(snapshot);

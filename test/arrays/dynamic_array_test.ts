@@ -6,6 +6,7 @@ import {
   DebugAllocator,
   DynamicArray,
   FreeListAllocator,
+  PoolAllocator,
   struct,
   SystemAllocator,
 } from "../../mod.ts";
@@ -835,4 +836,35 @@ test("free() whose allocator's free throws after releasing the block leaves the 
   assert.throws(() => kept.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
   inner.alloc(1024, 16).fill(0x55);
   assert.throws(() => kept.get(0), (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
+});
+
+test("a copy on write whose allocator's code frees the snapshots keeps the storage and leaks nothing", () => {
+  // Before: the array copied the storage anyway and dropped the old block with no holder left: never given back.
+  const pool = new PoolAllocator({ blockSize: 64 });
+  let hook: (() => void) | null = null;
+  const allocator = {
+    kind: "custom",
+    alloc(size: number, align?: number) {
+      const run = hook;
+      hook = null;
+      run?.();
+      return pool.alloc(size, align);
+    },
+    tryAlloc(size: number, align?: number) {
+      return this.alloc(size, align);
+    },
+    free: (view: Uint8Array) => pool.free(view),
+    resize: (view: Uint8Array, size: number) => pool.resize(view, size),
+    owns: (view: Uint8Array) => pool.owns(view),
+    stats: () => pool.stats(),
+  };
+  const a = new DynamicArray<number>("u32", { allocator: allocator as never, capacity: 4 });
+  a.push(1);
+  const snapshot = a.snapshot();
+  hook = () => snapshot.free(); // the only other holder lets go while the array copies what they share
+  a.push(2);
+  assert.deepEqual([...a.view(Uint32Array)], [1, 2]);
+  assert.equal(pool.stats().liveAllocations, 1);
+  a.free();
+  assert.equal(pool.stats().liveAllocations, 0);
 });

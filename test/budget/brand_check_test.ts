@@ -10,6 +10,8 @@ import {
   FramePool,
   MemoryBudget,
   PressureLevel,
+  type PressureLevelValue,
+  type PressureListener,
   PressureMonitor,
   ResourceCache,
   ResourceHeap,
@@ -125,4 +127,37 @@ test("MemoryInterface, GpuContext and GpuBufferPool refuse a monitor or budget t
       how,
     );
   }
+});
+
+test("a subclass of the monitor or budget that refuses a registration leaves nothing registered by a failed constructor", async () => {
+  class PickyMonitor extends PressureMonitor {
+    registered: number[] = [];
+    removed: number[] = [];
+    override on(level: PressureLevelValue, callback: PressureListener): number {
+      if (level === PressureLevel.Critical) throw new Error("no Critical listeners");
+      const id = super.on(level, callback);
+      this.registered.push(id);
+      return id;
+    }
+    override off(id: number): void {
+      this.removed.push(id);
+      super.off(id);
+    }
+  }
+  const monitor = new PickyMonitor({ read: () => reading(PressureLevel.None) });
+  const budget = new MemoryBudget({ physicalBytes: 2000, fractions: { normal: 0.5 }, minimumBytes: 0 });
+  assert.throws(() => new ResourceCache({ maxBytes: 100, budget, pressure: monitor }), /no Critical listeners/);
+  assert.deepEqual(monitor.removed, monitor.registered);
+  assert.equal(monitor.registered.length, 1);
+  budget.request(1000, "default", BudgetPriority.High); // the whole total: a cache left registered is asked
+  assert.equal(budget.stats().reclaimCalls, 0);
+
+  const { context, skipGpu } = await import("../gpu/_gpu_context.ts");
+  if (skipGpu) return;
+  const { GpuBufferPool } = await import("../../mod.ts");
+  using gpu = context();
+  monitor.registered.length = monitor.removed.length = 0;
+  assert.throws(() => new GpuBufferPool(gpu, { pressure: monitor }), /no Critical listeners/);
+  assert.deepEqual(monitor.removed, monitor.registered);
+  assert.equal(monitor.registered.length, 1);
 });

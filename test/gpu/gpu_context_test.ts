@@ -81,7 +81,19 @@ test(
     charged.destroyBuffer(a);
     assert.equal(budget.stats().categories.gpu.usedBytes, 0);
     const strict = new MemoryBudget({ physicalBytes: 1 << 20, categories: ["textures"] });
-    assert.throws(() => GpuContext.fromDevice(gpu.device, { budget: strict }), /category "gpu"/);
+    assert.throws(
+      () => GpuContext.fromDevice(gpu.device, { budget: strict }),
+      /category "gpu": add "gpu" to its categories/,
+    );
+    // Whether "gpu" is accepted is asked with accepts(), not by a request: a subclass whose request() answers
+    // something else was refused as if the category were (with the engine's "release is not a function").
+    class Counting extends MemoryBudget {
+      override request(): never {
+        return 0 as never;
+      }
+    }
+    using counted = GpuContext.fromDevice(gpu.device, { budget: new Counting({ physicalBytes: 1 << 20 }) });
+    assert.equal(counted.memoryStats().buffers, 0);
   },
 );
 

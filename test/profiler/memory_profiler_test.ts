@@ -268,3 +268,25 @@ test("leaving a for await loop stops the timer the loop started, not one started
     assert.equal(profiler.running, true);
     profiler.stop();
   }));
+
+test("dispose() inside a busy for await loop ends it at its next step (snapshots waiting are not yielded)", async () => {
+  // Before: the loop went on yielding every snapshot queued before dispose() (up to `history` of them).
+  using pool = new PoolAllocator({ blockSize: 64 });
+  const profiler = new MemoryProfiler({ intervalMs: 3_600_000, sources: { pool } });
+  let disposed = false, after = 0;
+  const loop = (async () => {
+    for await (const _snapshot of profiler) {
+      if (disposed) {
+        after++;
+        continue;
+      }
+      for (let i = 0; i < 3; i++) profiler.capture(); // queued for this loop while its body runs
+      profiler.dispose();
+      disposed = true;
+    }
+  })();
+  profiler.capture(); // the loop's first snapshot
+  await loop;
+  assert.equal(after, 0);
+  assert.equal(profiler.snapshots.length, 4, "the dropped snapshots stay in `snapshots`");
+});

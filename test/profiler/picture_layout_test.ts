@@ -204,4 +204,13 @@ test("sums of valid sizes past Number.MAX_VALUE are held there: no NaN, Infinity
   };
   const map = blockMap(dump as never);
   assert.doesNotMatch(map, /NaN|Infinity/);
+  // A tiny but valid chunk size: plot / size overflowed to Infinity, and 0 × Infinity gave x="NaN".
+  for (const size of [5e-324, 1e-310, 1e-306]) {
+    const tiny = blockMap({
+      ...dump,
+      stats: { capacityBytes: size, allocatedBytes: size, fragmentation: 0, liveAllocations: 1 },
+      chunks: [{ address: 0, size, blocks: [{ offset: 0, size, free: false, requested: size, owner: null }] }],
+    } as never);
+    assert.doesNotMatch(tiny, /NaN|Infinity/, `chunk of ${size} bytes`);
+  }
 });

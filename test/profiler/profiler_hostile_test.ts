@@ -449,10 +449,16 @@ test("an iterator nobody reads holds at most `history` snapshots", async () => {
   await first;
   const taken: number[] = [];
   for (let i = 0; i < 50; i++) taken.push(profiler.capture().timestamp);
-  profiler.dispose(); // ends the iterator once it has handed out what it holds
+  // What it holds comes out in microtasks; once they are out, next() waits (a timer's turn comes first).
   let held = 0;
-  while (!(await iterator.next()).done) held++;
+  let step = iterator.next();
+  while (await Promise.race([step, new Promise((resolve) => setTimeout(() => resolve("waiting"), 0))]) !== "waiting") {
+    held++;
+    step = iterator.next();
+  }
   assert.equal(held, 10);
+  profiler.dispose(); // ends the waiting iterator
+  assert.equal((await step).done, true);
 });
 
 // ------------------------------------------------------------------ report()
