@@ -31,10 +31,10 @@ function numberResult(f: (...args: unknown[]) => unknown, arity: number): AnyFun
 
 /** Creates the adapter; call only when running on Deno. */
 export function createDenoAdapter(): FfiAdapter {
+  const api = deno(); // read once: wrap and addressOf are called per chunk and per lease
   return {
     runtime: "deno",
     open(path, table) {
-      const api = deno();
       const definitions: Record<string, DenoForeignFunction> = {};
       for (const [key, def] of Object.entries(table) as [string, SymbolDefinition][]) {
         definitions[key] = {
@@ -56,13 +56,11 @@ export function createDenoAdapter(): FfiAdapter {
     },
     wrap(address, byteLength) {
       // SAFETY: callers pass an address they own for at least byteLength bytes.
-      const api = deno();
       const pointer = api.UnsafePointer.create(BigInt(address));
       if (pointer === null) throw new RangeError("Cannot wrap the null address");
       return api.UnsafePointerView.getArrayBuffer(pointer, byteLength);
     },
     addressOf(view) {
-      const api = deno();
       return Number(api.UnsafePointer.value(api.UnsafePointer.of(view as Uint8Array)));
     },
   };
