@@ -67,3 +67,16 @@ export function runChild(
     stderr: result.stderr ?? "",
   };
 }
+
+/** Runs `make` as on a host that disallows code generation from strings (the checked DataView path of the arrays). */
+export function withoutCodegen<T>(make: () => T): T {
+  const allowed = globalThis.Function;
+  globalThis.Function = function () {
+    throw new EvalError("code generation from strings disallowed");
+  } as unknown as FunctionConstructor;
+  try {
+    return make();
+  } finally {
+    globalThis.Function = allowed;
+  }
+}

@@ -67,13 +67,7 @@ export function censusOwner(kind: string, holder: object | null = null): CensusO
  * so the report at exit names what the program made, not memkit's part.
  */
 export function createOwnerNamed<T>(kind: string, create: () => T): T {
-  const outer = pendingKind;
-  pendingKind = kind;
-  try {
-    return create();
-  } finally {
-    pendingKind = outer;
-  }
+  return withPendingKind(kind, create);
 }
 
 /**
@@ -82,8 +76,13 @@ export function createOwnerNamed<T>(kind: string, create: () => T): T {
  * from {@linkcode createOwnerNamed} is left for the owner it was meant for.
  */
 export function createUnnamedOwner<T>(create: () => T): T {
+  return withPendingKind(null, create);
+}
+
+// Runs `create` with `kind` as the name the first census owner it makes takes (null: its own), then restores it.
+function withPendingKind<T>(kind: string | null, create: () => T): T {
   const outer = pendingKind;
-  pendingKind = null;
+  pendingKind = kind;
   try {
     return create();
   } finally {

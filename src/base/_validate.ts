@@ -8,24 +8,14 @@ import { AllocationError } from "./errors.ts";
 /** Largest block size any memkit allocator accepts: 2^47, the x86-64/arm64 user address space. */
 export const MAX_BLOCK_SIZE: number = 2 ** 47;
 
-/** A short, safe rendering of any value for an error message. */
 /**
- * `word` with the article it is read with: a type name's letters are spelled out
- * ("an i8", "an f32", "a u8"), a number is read as a number ("an 8-byte", "an
- * 11-byte", "a 16-byte"), another word by its first letter ("a bool").
+ * `word` with the article it is read with: a type name's letters are spelled out ("an i8", "an f32", "a u8"),
+ * another word goes by its first letter ("a bool", "an array").
  */
 export function withArticle(word: string): string {
-  const digits = /^\d+/.exec(word);
-  let an: boolean;
-  if (digits !== null) {
-    const d = digits[0];
-    // eight…, eighty…, eight hundred…; eleven and eighteen (thousand, million…) lead their group of three.
-    an = d[0] === "8" || (d.length % 3 === 2 && (d.startsWith("11") || d.startsWith("18")));
-  } else if (/^[a-z]\d/i.test(word)) {
-    an = /^[aefhilmnorsx]/i.test(word); // ay, ef, aitch, eye, el, em, en, oh, ar, es, ex
-  } else {
-    an = /^[aeio]/i.test(word);
-  }
+  const an = /^[a-z]\d/i.test(word)
+    ? /^[aefhilmnorsx]/i.test(word) // ay, ef, aitch, eye, el, em, en, oh, ar, es, ex
+    : /^[aeio]/i.test(word);
   return `${an ? "an" : "a"} ${word}`;
 }
 
@@ -34,6 +24,7 @@ export function describePath(path: string): string {
   return JSON.stringify(path.length > 4096 ? `${path.slice(0, 4096)}…` : path);
 }
 
+/** A short, safe rendering of any value for an error message. */
 export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === "bigint") return `${value}n`;

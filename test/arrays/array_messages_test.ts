@@ -5,19 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DynamicArray, SharedDynamicArray, struct, type StructFieldType } from "../../mod.ts";
-
-// Runs `make` as on a host that disallows code generation from strings (the checked DataView path).
-function withoutCodegen<T>(make: () => T): T {
-  const allowed = globalThis.Function;
-  globalThis.Function = function () {
-    throw new EvalError("code generation from strings disallowed");
-  } as unknown as FunctionConstructor;
-  try {
-    return make();
-  } finally {
-    globalThis.Function = allowed;
-  }
-}
+import { withoutCodegen } from "../_helpers.ts";
 
 const paths = [["generated", <T>(make: () => T) => make()], ["DataView", withoutCodegen]] as const;
 

@@ -10,7 +10,7 @@ import {
   struct,
   SystemAllocator,
 } from "../../mod.ts";
-import { below, xorshift32 } from "../_helpers.ts";
+import { below, withoutCodegen, xorshift32 } from "../_helpers.ts";
 import { spyBlocks } from "../fixtures/block_spy.ts";
 import { RecordCodec } from "../../src/arrays/_record_codec.ts";
 
@@ -20,19 +20,6 @@ type V = { position: number[]; color: number[]; id: number };
 function vertex(next: () => number): V {
   const f = () => Math.fround(((next() % 2001) - 1000) / 8);
   return { position: [f(), f(), f()], color: [f(), f(), f(), f()], id: next() >>> 0 };
-}
-
-// Runs `make` as on a host that disallows code generation from strings.
-function withoutCodegen<T>(make: () => T): T {
-  const allowed = globalThis.Function;
-  globalThis.Function = function () {
-    throw new EvalError("code generation from strings disallowed");
-  } as unknown as FunctionConstructor;
-  try {
-    return make();
-  } finally {
-    globalThis.Function = allowed;
-  }
 }
 
 test("DynamicArray matches a JS array over 20,000 seeded operations (records, snapshots included)", () => {
