@@ -2,6 +2,7 @@
 // memory: blocks of a backing allocator, checked before they are carved,
 // leased so a release anywhere above reaches them, and each given the owner's
 // own ArrayBuffer so the owner can detach every view it made (rule 4).
+import { allocatorName } from "../base/_allocator_name.ts";
 import { native } from "../../ffi/native.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
@@ -250,8 +251,7 @@ export class ChunkSource {
   }
 
   #backingName(): string {
-    const name = (this.backing as { constructor?: { name?: unknown } }).constructor?.name;
-    return typeof name === "string" && name !== "Object" ? name : describe(this.backing);
+    return allocatorName(this.backing);
   }
 
   // What is wrong with a block the backing returned, or null.

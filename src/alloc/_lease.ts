@@ -195,22 +195,20 @@ export function leaseTableOf(allocator: unknown): LeaseTable | null {
 /**
  * Leases `block` of `allocator` for `holder`; null when the block is empty, or
  * when neither the allocator nor the memkit allocator whose buffer the block is
- * over (an Allocator in JavaScript passing memkit's blocks on) can tell anyone
- * about releases.
+ * over (an Allocator in JavaScript passing memkit's blocks on, or a wrapper
+ * over several memkit allocators, such as the HAL's size-class pools) can tell
+ * anyone about releases.
  */
 export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: LeaseHolder): Lease | null {
   const length = intrinsic.byteLength(block);
   if (length === 0) return null;
-  let table = leaseTableOf(allocator);
-  if (table === null && !tables.has(allocator as object)) {
-    // Not memkit's: the block may still be one of a memkit allocator's, which tells its leases of its releases.
-    const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
-    if (owner !== undefined) table = leaseTableOf(owner);
-    if (table === null) return null;
-    return table.lease(native.addressOf(block), length, holder, true);
-  }
-  if (table === null) return null;
-  return table.lease(native.addressOf(block), length, holder);
+  const table = leaseTableOf(allocator);
+  if (table !== null) return table.lease(native.addressOf(block), length, holder);
+  // No table of its own to ask: the block may still be one of a memkit allocator's, which tells its leases of
+  // its releases (a chain over the allocator must hear when that one releases the block, or it dangles).
+  const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
+  const found = owner === undefined ? null : leaseTableOf(owner);
+  return found === null ? null : found.lease(native.addressOf(block), length, holder, true);
 }
 
 /**

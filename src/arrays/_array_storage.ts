@@ -23,6 +23,7 @@ import { blockParts } from "./_intrinsic_views.ts";
 import type { RecordCodec } from "./_record_codec.ts";
 import type { Target } from "./_record_target.ts";
 import { beginTake, type CensusOwner, censusSite, endTake } from "../base/_native_census.ts";
+import { allocatorName } from "../base/_allocator_name.ts";
 
 /**
  * A size the array computed itself that its allocator cannot serve (a pool's
@@ -31,7 +32,7 @@ import { beginTake, type CensusOwner, censusSite, endTake } from "../base/_nativ
  */
 function refusal(error: unknown, allocator: Allocator, size: number, name: string): unknown {
   if (!(error instanceof RangeError) || error instanceof AllocationError) return error;
-  const by = (allocator as { constructor?: { name?: string } }).constructor?.name ?? "allocator";
+  const by = allocatorName(allocator);
   return new AllocationError(
     "out-of-memory",
     `Cannot give the ${name} ${size} bytes of storage: its ${by} cannot serve that size (${error.message})`,

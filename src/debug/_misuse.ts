@@ -4,6 +4,7 @@
 // another allocator. Runs only on error paths; every function throws the
 // AllocationError a user can act on, or says the view is an empty one that
 // holds nothing (freeing it is a no-op).
+import { allocatorName } from "../base/_allocator_name.ts";
 import { isEmptyView, ownerKindOf } from "../alloc/_ownership.ts";
 import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
 import { detach, isDetached, transferredError } from "../base/_detach.ts";
@@ -244,8 +245,7 @@ export function badBlockError(backing: unknown, size: number, align: number, pro
 
 /** A backing's class name, for messages. */
 export function backingName(backing: unknown): string {
-  const name = (backing as { constructor?: { name?: unknown } })?.constructor?.name;
-  return typeof name === "string" && name !== "Object" ? name : describe(backing);
+  return allocatorName(backing);
 }
 
 function hostsLiveBlock(blocks: BlockTable, info: object): boolean {

@@ -17,6 +17,7 @@ import type { AllocatorDump } from "../alloc/dump.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport, Handle } from "../alloc/free_list_types.ts";
 import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
+import { nameAllocator } from "../base/_allocator_name.ts";
 import type { StackAllocator, StackMarker } from "../alloc/stack_allocator.ts";
 import type { SystemAllocator } from "../alloc/system_allocator.ts";
 import { bufferOf, checkView, describe, isDetached, refuseArguments } from "../base/_validate.ts";
@@ -110,6 +111,7 @@ class OwnedAllocator implements InterfaceAllocator {
     this.#owner = owner;
     // Arrays over the guard hear of releases as they would over the allocator.
     registerLeases(this, () => leaseTableOf(real));
+    nameAllocator(this, `MemoryInterface.getAllocator("${real.kind}")`);
   }
 
   /** The allocator's kind. */

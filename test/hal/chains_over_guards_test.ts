@@ -1,0 +1,96 @@
+// Chains built over what MemoryInterface.getAllocator(kind) returns cannot
+// dangle (safety rule 4): when the interface is disposed, every allocator,
+// array and region built over any of its allocators, at any depth, reads as
+// length 0 and refuses further use with "use-after-free", and no view of theirs
+// reaches memory the interface gave back. (The pool kind's guard once let an
+// Arena or a RegionAllocator over it keep views over blocks its class pools had
+// returned to libc, and go on allocating from them.)
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  AllocationError,
+  type Allocator,
+  Arena,
+  DebugAllocator,
+  DynamicArray,
+  FreeListAllocator,
+  MemoryInterface,
+  PoolAllocator,
+  RegionAllocator,
+} from "../../mod.ts";
+
+interface Built {
+  /** The views the chain handed out. */
+  views: ArrayBufferView[];
+  /** One more use of the chain, which must throw use-after-free once the interface is gone. */
+  use: () => unknown;
+}
+
+const chains: Record<string, (guard: Allocator) => Built> = {
+  "an Arena": (guard) => {
+    const arena = new Arena({ capacity: 1024, backing: guard });
+    return { views: [arena.alloc(32), arena.alloc(16)], use: () => arena.alloc(16) };
+  },
+  "a PoolAllocator": (guard) => {
+    const pool = new PoolAllocator({ blockSize: 32, blocksPerChunk: 8, backing: guard });
+    return { views: [pool.alloc(32), pool.alloc(8)], use: () => pool.alloc(32) };
+  },
+  "a FreeListAllocator": (guard) => {
+    const heap = new FreeListAllocator({ capacity: 2048, backing: guard });
+    return { views: [heap.alloc(100), heap.alloc(12)], use: () => heap.alloc(16) };
+  },
+  "a DebugAllocator": (guard) => {
+    const debug = new DebugAllocator(guard);
+    return { views: [debug.alloc(48), debug.alloc(8)], use: () => debug.alloc(16) };
+  },
+  "a RegionAllocator": (guard) => {
+    const regions = new RegionAllocator({ backing: guard, capacity: 2048 });
+    return { views: [regions.allocateAudioData(16)], use: () => regions.allocateAudioData(4) };
+  },
+  "a DynamicArray": (guard) => {
+    const array = new DynamicArray("f32", { allocator: guard, capacity: 8 });
+    array.push(1.5);
+    return { views: [array.bytes], use: () => array.push(2) };
+  },
+  "a DebugAllocator over a FreeListAllocator": (guard) => {
+    const outer = new FreeListAllocator({ capacity: 4096, backing: guard });
+    const inner = new DebugAllocator(outer);
+    return { views: [inner.alloc(64), outer.alloc(16)], use: () => inner.alloc(16) };
+  },
+};
+
+// The kinds whose guard lends blocks a chunk at a time (the stack's guard lends from its reservation).
+const KINDS = ["pool", "arena", "stack", "system", "free-list", "buddy"] as const;
+
+for (const kind of KINDS) {
+  for (const [name, build] of Object.entries(chains)) {
+    test(`${name} over getAllocator("${kind}") reads as length 0 and refuses use once the interface is disposed`, () => {
+      const memory = new MemoryInterface({ pressure: false });
+      const built = build(memory.getAllocator(kind));
+      for (const view of built.views) assert.ok(view.byteLength > 0);
+      memory.dispose();
+      for (const view of built.views) assert.equal(view.byteLength, 0, `a view of ${name} over ${kind}`);
+      assert.throws(built.use, (e) => e instanceof AllocationError && e.category === "use-after-free");
+    });
+  }
+}
+
+test("a chain's refusal names the guard as the user wrote it, not the class behind it", () => {
+  using memory = new MemoryInterface({ pressure: false });
+  assert.throws(
+    () => new Arena({ capacity: 1 << 16, backing: memory.getAllocator("pool") }),
+    (e) =>
+      e instanceof AllocationError && e.message.includes('MemoryInterface.getAllocator("pool")') &&
+      !e.message.includes("Owned"),
+  );
+  const debug = new DebugAllocator(memory.getAllocator("pool"));
+  assert.throws(
+    () => debug.alloc(1 << 16),
+    (e) =>
+      e instanceof Error && e.message.includes('MemoryInterface.getAllocator("pool")') && !e.message.includes("Owned"),
+  );
+  assert.throws(
+    () => new DynamicArray("f64", { allocator: memory.getAllocator("pool"), capacity: 1000 }),
+    (e) => e instanceof AllocationError && e.message.includes('MemoryInterface.getAllocator("pool")'),
+  );
+});
