@@ -156,7 +156,9 @@ export type { ThermalState } from "./src/pressure/thermal_state.ts";
 export { struct } from "./src/arrays/struct.ts";
 export type {
   FieldType,
+  FieldValueOf,
   LayoutRules,
+  RecordOf,
   StructField,
   StructFieldType,
   StructLayout,

@@ -1,4 +1,4 @@
-import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
+import { bufferOf, describe, lengthOf, withArticle } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { isDetached } from "../base/_detach.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
@@ -68,7 +68,7 @@ export function foreignBlockError(
   if (kind !== null) {
     return new AllocationError(
       "mismatched-allocator",
-      `Cannot ${op} ${describe(view)} in this ${name}: it belongs to another ${kind} allocator`,
+      `Cannot ${op} ${describe(view)} in this ${name}: it belongs to ${withArticle(`${kind} allocator`)}, not this one`,
     );
   }
   return new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this ${name}`);

@@ -22,6 +22,7 @@ import {
   parseOptions,
   powerOfTwo,
   typeCheck,
+  withArticle,
   z,
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -483,7 +484,9 @@ export class BuddyAllocator implements Allocator, Disposable {
       throw kind !== null
         ? new AllocationError(
           "mismatched-allocator",
-          `Cannot ${op} ${describe(view)} in this BuddyAllocator: it belongs to another ${kind} allocator`,
+          `Cannot ${op} ${describe(view)} in this BuddyAllocator: it belongs to ${
+            withArticle(`${kind} allocator`)
+          }, not this one`,
         )
         : new AllocationError(
           "invalid-free",

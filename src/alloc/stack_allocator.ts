@@ -21,6 +21,7 @@ import {
   offsetOf,
   parseOptions,
   typeCheck,
+  withArticle,
   z,
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -491,7 +492,9 @@ export class StackAllocator implements Allocator, Disposable {
       if (kind !== null) {
         return this.#throw(
           "mismatched-allocator",
-          `Cannot ${op} ${describe(view)} in this StackAllocator: it belongs to another ${kind} allocator`,
+          `Cannot ${op} ${describe(view)} in this StackAllocator: it belongs to ${
+            withArticle(`${kind} allocator`)
+          }, not this one`,
         );
       }
       return this.#throw("invalid-free", `Cannot ${op} ${describe(view)}: it was not allocated by this StackAllocator`);

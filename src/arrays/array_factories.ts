@@ -43,7 +43,7 @@ function checkLayout(layout: StructLayout, op: string): void {
  * ```
  */
 export function vertexArray<T = Record<string, FieldValue>>(
-  layout: StructLayout,
+  layout: StructLayout<T>,
   options?: DynamicArrayOptions,
 ): DynamicArray<T> {
   if (options === undefined) options = {};
@@ -76,7 +76,7 @@ export function vertexArray<T = Record<string, FieldValue>>(
  * ```
  */
 export function uniformArray<T = Record<string, FieldValue>>(
-  layout: StructLayout,
+  layout: StructLayout<T>,
   options?: DynamicArrayOptions,
 ): DynamicArray<T> {
   if (options === undefined) options = {};

@@ -144,7 +144,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * ids.push(7);
    * ```
    */
-  constructor(type: StructLayout | FieldType, options?: DynamicArrayOptions) {
+  constructor(type: StructLayout<T> | FieldType, options?: DynamicArrayOptions) {
     if (options === undefined) options = {};
     // Taken at once: checking the options may run an allocator's getters, which may create arrays.
     const share = pendingShare;

@@ -203,7 +203,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * @throws {RangeError} For out-of-range numbers, a `capacity` above `maxCapacity`, or when the runtime cannot
    *   reserve `maxCapacity` × the element size up front (Bun: a `maxByteLength` over 4 GiB).
    */
-  constructor(type: StructLayout | FieldType, options: SharedDynamicArrayOptions) {
+  constructor(type: StructLayout<T> | FieldType, options: SharedDynamicArrayOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create SharedDynamicArray");
     const codec = codecFor(type, "create SharedDynamicArray", parsed.wrap ?? false);
     if (parsed.capacity !== undefined && parsed.capacity > parsed.maxCapacity) {
@@ -253,7 +253,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    */
   static attach<U = FieldValue | Record<string, FieldValue>>(
     buffer: SharedArrayBuffer,
-    type: StructLayout | FieldType,
+    type: StructLayout<U> | FieldType,
     options?: { timeoutMs?: number; wrap?: boolean },
   ): SharedDynamicArray<U> {
     if (options === undefined) options = {};

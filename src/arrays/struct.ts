@@ -7,6 +7,7 @@
 import { describe, parseOptions, powerOfTwo, z } from "../base/_validate.ts";
 import { cDeclaration, wgslDeclaration } from "./_struct_declarations.ts";
 import { normalize, place } from "./_struct_rules.ts";
+import type { FieldValue } from "./_record_codec.ts";
 
 /**
  * A field type. Vector types follow the SIMD/Metal rule in C layouts: `f32x3`
@@ -62,6 +63,48 @@ export type FieldType =
 export type StructFieldType = FieldType | StructLayout | readonly [element: StructFieldType, count: number];
 
 /**
+ * The value a field of type `F` reads as (and takes): `number` for numeric
+ * scalars and `f16`, `bigint` for `i64`/`u64`, `boolean` for `bool`, an array
+ * of numbers for a vector or matrix type, the record of a nested layout, and
+ * an array of the element's values for an `[element, count]` array.
+ *
+ * @example
+ * ```ts
+ * import type { FieldValueOf } from "@memkit/memkit";
+ *
+ * const id: FieldValueOf<"u64"> = 7n;
+ * const position: FieldValueOf<"f32x3"> = [0, 1, 0];
+ * const ticks: FieldValueOf<readonly ["u16", 2]> = [1, 2];
+ * console.log(id, position, ticks);
+ * ```
+ */
+export type FieldValueOf<F> = F extends "i64" | "u64" ? bigint
+  : F extends "bool" ? boolean
+  : F extends "f32x2" | "f32x3" | "f32x4" | "i32x4" | "u32x4" | "f32x4x4" ? number[]
+  : F extends FieldType ? number
+  : F extends StructLayout<infer R> ? R
+  : F extends readonly [infer E, number] ? FieldValueOf<E>[]
+  : FieldValue;
+
+/**
+ * The record type of a layout's fields, as `struct()` infers it: each
+ * field's {@linkcode FieldValueOf}. `new DynamicArray(layout)` takes and
+ * returns these records without a type argument.
+ *
+ * @example
+ * ```ts
+ * import { DynamicArray, type RecordOf, struct } from "@memkit/memkit";
+ *
+ * const Particle = struct({ position: "f32x3", mass: "f32" });
+ * const p: RecordOf<{ position: "f32x3"; mass: "f32" }> = { position: [0, 0, 0], mass: 1 };
+ * using particles = new DynamicArray(Particle);
+ * particles.push(p);
+ * console.log(particles.get(0).mass); // 1, typed as a number
+ * ```
+ */
+export type RecordOf<F> = { -readonly [K in keyof F]: FieldValueOf<F[K]> };
+
+/**
  * Which rules lay out a {@linkcode struct}: `"c"` (a C compiler's, the
  * default), `"wgsl-storage"` (WGSL's, for storage buffers) or
  * `"wgsl-uniform"` (WGSL's plus the uniform address space's: array elements
@@ -113,7 +156,7 @@ export interface StructField {
  * console.log(Vertex.cDeclaration("Vertex"));
  * ```
  */
-export interface StructLayout {
+export interface StructLayout<R = Record<string, FieldValue>> {
   /** Bytes per record, padding included. */
   readonly size: number;
   /** Alignment of the record. */
@@ -229,7 +272,10 @@ export function isStructLayout(value: unknown): value is StructLayout {
  * // }
  * ```
  */
-export function struct(fields: Record<string, StructFieldType>, options?: StructOptions): StructLayout {
+export function struct<const F extends Record<string, StructFieldType>>(
+  fields: F,
+  options?: StructOptions,
+): StructLayout<RecordOf<F>> {
   if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
     throw new TypeError(`Cannot define a struct as 'fields' must be an object: current value is ${describe(fields)}`);
   }
@@ -277,5 +323,5 @@ export function struct(fields: Record<string, StructFieldType>, options?: Struct
     cDeclaration: (name: string): string => cDeclaration(self, name),
     wgslDeclaration: (name: string): string => wgslDeclaration(self, name),
   });
-  return self;
+  return self as StructLayout<RecordOf<F>>;
 }
