@@ -9,6 +9,10 @@
 // region from there is refused ("unsupported"; it would make a second heap),
 // and a dispose from there ends the heap just made and the call that made it
 // ("use-after-free").
+//
+// A region ends only with its RegionAllocator (AlignedRegion.end): its own dispose() is refused
+// ("unsupported"), as MemoryInterface.getAllocator's allocators refuse theirs, so a region never ends while
+// the other three and their RegionAllocator live on.
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
@@ -92,15 +96,27 @@ export class AlignedRegion implements Allocator, Disposable {
     return this.#heap === null || this.#ended ? zeroStats("free-list") : this.#heap.stats();
   }
 
-  /** Returns the heap's memory; every view reads as length 0 and later calls throw "use-after-free". */
+  /** Refused: the region goes with its RegionAllocator. */
   dispose(): void {
-    this.#ended = true;
-    this.#heap?.dispose();
+    throw new AllocationError(
+      "unsupported",
+      `Cannot dispose the ${this.#name} region's allocator: it goes when its RegionAllocator is disposed ` +
+        "(regions.dispose()); give its blocks back with deallocate",
+    );
   }
 
   /** Same as {@linkcode AlignedRegion.dispose}. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /**
+   * Returns the heap's memory (every view reads as length 0; later calls throw "use-after-free"): for the
+   * RegionAllocator's dispose only (a static, so the region handed out has no method that does it).
+   */
+  static end(region: AlignedRegion): void {
+    region.#ended = true;
+    region.#heap?.dispose();
   }
 
   #usable(): void {

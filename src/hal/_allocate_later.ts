@@ -7,7 +7,7 @@
 import { AllocationError } from "../base/errors.ts";
 import type { Allocation } from "./_allocation.ts";
 import { type Request, TYPES } from "./_request.ts";
-import type { Failure } from "./_serve.ts";
+import { type Failure, neverServed } from "./_serve.ts";
 import type { WaitQueue } from "./_wait_queue.ts";
 import type { MemoryAllocation } from "./memory_types.ts";
 
@@ -44,6 +44,10 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
     }
     return "retryable" in result ? Promise.reject(result.error(NO_WAIT)) : Promise.resolve(result);
   }
+  // A request no wait can serve (above one view) fails at once, also under pressure: holding it back would
+  // only delay its refusal by the whole timeout.
+  const never = neverServed(req);
+  if (never !== null) return Promise.reject(never.error(LONGER_WAIT));
   let last: Failure | null = null;
   let heldLast = false, passedPressure = false;
   const attempt = (): MemoryAllocation | null => {

@@ -12,13 +12,14 @@ import { StackAllocator } from "../alloc/stack_allocator.ts";
 import { SystemAllocator } from "../alloc/system_allocator.ts";
 import type { ArenaScope } from "../alloc/arena_types.ts";
 import type { Allocator, AllocatorKind, NativeAllocator } from "../base/allocator.ts";
+import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { Frame, type Releasable } from "./_allocation.ts";
 import { classOf, LARGEST_CLASS, SizeClassPools } from "./_size_class_pools.ts";
 import { LockedPageAllocator } from "./locked_page_allocator.ts";
 import { SecretAllocator } from "./secret_allocator.ts";
 import { forgetAtExit, unlinkAtExit } from "./_shared_names.ts";
-import { openSharedMemory, type SharedMemory } from "./shared_memory.ts";
+import { EEXIST, openSharedMemory, type SharedMemory } from "./shared_memory.ts";
 
 /** Backings. The first eight are the types' own, by type index. */
 export const B_SYSTEM = 0, B_HEAP = 1, B_LOCKED = 2, B_NETWORK = 3, B_SHARED = 4, B_ARENA = 5, B_STACK = 6;
@@ -56,8 +57,10 @@ export const GPU_ALIGN = 256;
 
 /** Sizes of the backings that have one. */
 export interface BackingSizes {
-  /** Bytes of the stack (it never grows). */
+  /** Bytes of the stack (it never grows): see {@linkcode stackSize}. */
   stackBytes: number;
+  /** What capped the stack below its budget, for messages ("the 67108864 bytes this process may use"), or null. */
+  stackCap: string | null;
   /** First chunk of the temporary arena (it grows). */
   temporaryBytes: number;
   /** Bytes the buddy allocator manages. */
@@ -72,6 +75,29 @@ export interface Taken {
   /** The alignment its address is guaranteed to have. */
   alignment: number;
   name: string | undefined;
+}
+
+/**
+ * The stack's size for budget `budget` (budgets.stack; undefined: none) in a process that may use `usableBytes`
+ * (its cgroup limit or physical memory; Infinity when unknown), and what capped it below the budget (null: it
+ * is the budget, or 1 MiB without one). The stack is one chunk that never grows, made on first use, so its
+ * size is what the budget lets the stack type hold, but never more than could ever be used (the memory the
+ * process may use) or viewed (what one ArrayBuffer holds: 4 GiB in Bun), and at least a page. It reserves
+ * address space: its pages take memory only once touched.
+ */
+export function stackSize(budget: number | undefined, usableBytes: number): { bytes: number; cap: string | null } {
+  const wanted = Math.max(4096, budget ?? 1 << 20);
+  if (wanted > usableBytes && usableBytes <= native.maxViewBytes) {
+    return { bytes: Math.max(4096, usableBytes), cap: `the ${usableBytes} bytes this process may use` };
+  }
+  if (wanted > native.maxViewBytes) {
+    const runtime = native.runtime === "deno" ? "Deno" : "Bun";
+    return {
+      bytes: native.maxViewBytes,
+      cap: `${native.maxViewBytes} bytes, what one ArrayBuffer holds in ${runtime} (nativeInfo().maxViewBytes)`,
+    };
+  }
+  return { bytes: wanted, cap: null };
 }
 
 let sharedNames = 0;
@@ -110,7 +136,7 @@ export class Backings {
       case B_ARENA:
         return this.arena;
       case B_STACK:
-        return this.#stack ??= new StackAllocator({ capacity: this.#sizes.stackBytes });
+        return this.#stack ??= this.#makeStack();
       case B_POOLS:
         return this.pools;
       case B_SECRET:
@@ -119,6 +145,23 @@ export class Backings {
         return this.#buddy ??= new BuddyAllocator({ capacity: this.#sizes.buddyBytes });
       default:
         return null;
+    }
+  }
+
+  // The stack, made on first use: a system that cannot give its one chunk (an address space or overcommit
+  // limit) is told in the terms of the option that sized it.
+  #makeStack(): StackAllocator {
+    const bytes = this.#sizes.stackBytes;
+    try {
+      return new StackAllocator({ capacity: bytes });
+    } catch (error) {
+      if (!(error instanceof AllocationError)) throw error;
+      throw new AllocationError(
+        error.category,
+        `Cannot make the MemoryInterface's stack of ${bytes} bytes (budgets.stack sets its size; it is one ` +
+          `chunk, made on first use): ${error.message}; set a smaller budgets.stack`,
+        { cause: error },
+      );
     }
   }
 
@@ -172,10 +215,13 @@ export class Backings {
       case B_NETWORK:
         if (size > PACKET_BYTES) return `packet buffers hold at most ${PACKET_BYTES} bytes`;
         return align > CACHE_LINE ? `packet buffers are aligned to ${CACHE_LINE} bytes, not ${align}` : null;
-      case B_STACK:
-        return size > this.#sizes.stackBytes
-          ? `the stack holds ${this.#sizes.stackBytes} bytes (budgets.stack sets its size)`
-          : null;
+      case B_STACK: {
+        const sizes = this.#sizes;
+        if (size <= sizes.stackBytes) return null;
+        return `the stack holds ${sizes.stackBytes} bytes (budgets.stack sets its size${
+          sizes.stackCap === null ? "" : `, up to ${sizes.stackCap}`
+        })`;
+      }
       case B_BUDDY:
         return size > this.#sizes.buddyBytes ? `the buddy allocator manages ${this.#sizes.buddyBytes} bytes` : null;
       default:
@@ -219,10 +265,32 @@ export class Backings {
 
   #takeShared(size: number, name: string | undefined): Taken {
     const chosen = name ?? uniqueName();
-    const memory = openSharedMemory(chosen, size, { create: true, exclusive: true });
+    let memory: SharedMemory;
+    try {
+      memory = openSharedMemory(chosen, size, { create: true, exclusive: true });
+    } catch (error) {
+      // Taken (exclusive: another allocation, interface or process has it): said in the request's terms.
+      if (!(error instanceof AllocationError) || error.errno !== EEXIST) throw error;
+      throw new AllocationError(
+        "platform",
+        `Cannot allocate ${size} bytes of shared memory named ${describe(chosen)}: other shared memory has that ` +
+          `name (EEXIST); pass another name, leave out 'name' for a unique one, or open the existing memory with ` +
+          `openSharedMemory(${describe(chosen)})`,
+        { cause: error, call: error.call, errno: EEXIST },
+      );
+    }
+    let view: Uint8Array<ArrayBuffer>;
+    try {
+      view = memory.bytes; // serve() refused sizes above one view already: this is the last step that may fail
+    } catch (error) {
+      // All or nothing: the object was created by this call (exclusive), so its mapping and its name go again.
+      memory.close();
+      memory.unlink();
+      throw error;
+    }
     const shared = this.#shared;
     shared.add(memory);
-    if (name === undefined) unlinkAtExit(memory); // a made-up name must not outlive the process
+    if (name === undefined) unlinkAtExit(memory); // a made-up name must not outlive its program (what holds: there)
     const releasable: Releasable = {
       release() {
         memory.close();
@@ -231,7 +299,7 @@ export class Backings {
         memory.unlink();
       },
     };
-    return { view: memory.bytes, from: null, releasable, alignment: native.pageSize, name: chosen };
+    return { view, from: null, releasable, alignment: native.pageSize, name: chosen };
   }
 
   /**

@@ -14,6 +14,7 @@ import { native } from "../../ffi/native.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { type CensusEntry, type CensusOwner, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
 import { platformError } from "../base/_platform_error.ts";
+import { viewLimitError } from "../base/_view_limit.ts";
 import { createStamp } from "../base/_stamp.ts";
 import { bufferOf, checkAlignment, checkSize, checkView, offsetOf } from "../base/_validate.ts";
 import type { AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -108,6 +109,8 @@ export class LockedBlocks {
     const alignment = checkAlignment(align, "allocate", native.pageSize);
     this.#ledger.guard("allocate");
     if (size === 0) return new Uint8Array(0);
+    const tooLarge = this.#viewLimit(size, "allocate");
+    if (tooLarge !== null) return this.#refuse(tooLarge);
     const block = this.#map(size, alignment);
     return block === null ? null : this.#adopt(block, null);
   }
@@ -157,6 +160,11 @@ export class LockedBlocks {
     // block ends at its upper guard page, so any other size starts elsewhere and moves.
     if (!this.#config.guardPages && Math.ceil(newSize / native.pageSize) * native.pageSize === block.dataLength) {
       return this.#resizeInPlace(block, newSize, reason);
+    }
+    const tooLarge = this.#viewLimit(newSize, "resize");
+    if (tooLarge !== null) {
+      this.#refuse(tooLarge);
+      throw tooLarge; // the old block is untouched
     }
     const next = this.#map(newSize, block.align);
     const fresh = next === null ? null : this.#adopt(next, block.census.owner);
@@ -244,6 +252,28 @@ export class LockedBlocks {
     // byte past its end faults; dataAddress is page-aligned, so the start stays inside the data pages.
     const address = guard ? Math.floor((dataAddress + dataLength - size) / align) * align : dataAddress;
     return { mapAddress, mapLength, dataAddress, dataLength, address, size, align };
+  }
+
+  // A block above what one ArrayBuffer holds here (4 GiB in Bun) could be mapped and locked but never viewed:
+  // it is refused before any native call (mapping and locking first faulted in every page, seconds per GiB).
+  #viewLimit(size: number, op: "allocate" | "resize"): AllocationError | null {
+    const name = this.#config.name;
+    return viewLimitError(
+      size,
+      op === "allocate" ? `allocate ${size} bytes in the ${name}` : `resize to ${size} bytes in the ${name}`,
+      "the block",
+      this.#config.guardPages
+        ? "keep secrets in smaller blocks"
+        : "allocate smaller blocks, or map the memory with mapPages(size), lock it with mapping.lock() and use " +
+          "it through windows (mapping.view(offset, length))",
+    );
+  }
+
+  // Records a refusal whose message is complete (no "Cannot allocate ... in the ..." around it): null.
+  #refuse(error: AllocationError): null {
+    this.#lastError = error;
+    this.#ledger.fail("limit-exceeded", error.message);
+    return null;
   }
 
   #fail(size: number, error: AllocationError): null {

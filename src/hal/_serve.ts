@@ -4,6 +4,7 @@
 // from the first that gives one. A failure says whether waiting could cure it
 // (a budget or allocator that may have room later) for allocateAsync.
 import { native } from "../../ffi/native.ts";
+import { viewLimitError } from "../base/_view_limit.ts";
 import { AllocationError } from "../base/errors.ts";
 import { Allocation, type Bookkeeping, FRAMED_TYPES, Origin } from "./_allocation.ts";
 import {
@@ -45,6 +46,9 @@ export interface Failure {
   detail(wait: string): string;
 }
 
+/** The most bytes one allocation may have: its `bytes` is one view. */
+const MAX_VIEW_BYTES = native.maxViewBytes;
+
 /** Each type's alignment when a request gives none. */
 function typeAlignment(t: number): number {
   if (t === T_VIDEO) return GPU_ALIGN;
@@ -78,6 +82,10 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     if (align < CACHE_LINE) align = CACHE_LINE;
     reserve = Math.ceil(size / CACHE_LINE) * CACHE_LINE;
   }
+  // Every backing hands its block out as one view: above what one ArrayBuffer holds (4 GiB in Bun) none ever
+  // can, and no wait helps. Refused before any backing is asked (a shared or locked one would map, and lock,
+  // all of it first).
+  if (reserve > MAX_VIEW_BYTES) return tooLargeForOneView(req, reserve);
   let reasons: string[] | null = null; // made on the first miss: a served request builds no messages
   let raise: string[] | null = null; // the budgets whose rise would serve it
   let retryable = false, category: "limit-exceeded" | "out-of-memory" | null = null;
@@ -130,6 +138,38 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     return record;
   }
   return failure(req, list, reasons!, raise, retryable, category);
+}
+
+/**
+ * The failure of a request no wait can ever serve, whatever the budgets, the room or the pressure (its block
+ * is more than one view holds), or null. allocateAsync asks it before it holds a request back.
+ */
+export function neverServed(req: Request): Failure | null {
+  const reserve = req.bits & F_CACHEABLE ? Math.ceil(req.size / CACHE_LINE) * CACHE_LINE : req.size; // as serve()
+  return reserve > MAX_VIEW_BYTES ? tooLargeForOneView(req, reserve) : null;
+}
+
+/** The failure of `req`, whose block of `reserve` bytes no ArrayBuffer of this runtime can hold. */
+function tooLargeForOneView(req: Request, reserve: number): Failure {
+  const type = TYPES[req.type];
+  const flag = req.bits & F_SECRET ? "secret" : req.bits & F_DMA ? "dma-capable" : null;
+  const op = `allocate ${type} memory${flag === null ? "" : ` with the flag "${flag}"`}`;
+  const instead = req.type === T_SHARED
+    ? "map it with openSharedMemory(name, byteLength, { create: true }) and use it through windows " +
+      "(memory.view(offset, length))"
+    : flag === "secret"
+    ? "keep secrets in smaller blocks"
+    : flag !== null || req.type === T_AUDIO
+    ? "allocate smaller blocks, or map the memory with mapPages(size), lock it with mapping.lock() and use it " +
+      "through windows (mapping.view(offset, length))"
+    : "allocate smaller blocks, or reserve the memory with mapPages(size) and use it through windows " +
+      "(mapping.view(offset, length))";
+  const error = viewLimitError(reserve, op, "the allocation", instead)!;
+  return {
+    retryable: false,
+    error: () => error,
+    detail: () => error.message.slice("Cannot allocate ".length),
+  };
 }
 
 /** The failure of `req` after every candidate in `list` missed for `reasons` (one per candidate). */

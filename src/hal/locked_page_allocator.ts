@@ -101,7 +101,9 @@ export class LockedPageAllocator implements Allocator, Disposable {
    * @throws {TypeError} When size or align is not a number.
    * @throws {RangeError} For a size or alignment out of range.
    * @throws {AllocationError} "platform" when the kernel refuses to lock the pages (the message names
-   *   RLIMIT_MEMLOCK and how to raise it); "out-of-memory" when it cannot map them.
+   *   RLIMIT_MEMLOCK and how to raise it); "out-of-memory" when it cannot map them; "unsupported" for a size
+   *   above what one ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`: 4 GiB in Bun), before
+   *   anything is mapped or locked.
    */
   alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     return this.#blocks.alloc(size, align);

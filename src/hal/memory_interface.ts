@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { requestGC } from "../../ffi/native.ts";
+import { native, requestGC } from "../../ffi/native.ts";
 import { type Arena, carveBlock, carvedSerial } from "../alloc/arena.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
@@ -18,7 +18,7 @@ import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_lev
 import { Allocation, FRAMED_TYPES, Origin } from "./_allocation.ts";
 import { Books } from "./_books.ts";
 import { AllocationIndex } from "./_allocation_index.ts";
-import { B_HEAP, BACKING_OF_KIND, Backings } from "./_backings.ts";
+import { B_HEAP, BACKING_OF_KIND, Backings, stackSize } from "./_backings.ts";
 import { defragmentHeap, typeSources } from "./_interface_parts.ts";
 import { addressOfTarget, findAllocation, registerIndex, viewNamesIt } from "./_lookup.ts";
 import { Counters, StatsCache } from "./_memory_stats.ts";
@@ -66,6 +66,8 @@ import type {
 
 const MiB = 1 << 20;
 const OVERALL = TYPES.length;
+/** The largest temporary block the fast path tries: above one view's limit only serve() answers (it refuses). */
+const MAX_FAST_TEMPORARY = Math.min(MAX_BLOCK_SIZE, native.maxViewBytes);
 
 /**
  * One memory interface for a program, from a 16 MiB console to a desktop:
@@ -163,12 +165,14 @@ export class MemoryInterface implements Disposable {
     for (const [type, bytes] of Object.entries(budgets)) {
       if (bytes !== undefined) this.#counters.types[typeIndexOf(type)].budget = bytes;
     }
+    this.#pressure = new PressureLink(parsed.pressure); // first: the platform's memory caps the stack's size
+    const stack = stackSize(budgets.stack, this.#pressure.platform.totalBytes);
     this.#backings = new Backings({
-      stackBytes: Math.max(4096, budgets.stack ?? MiB),
+      stackBytes: stack.bytes,
+      stackCap: stack.cap,
       temporaryBytes: Math.max(4096, Math.min(MiB, budgets.temporary ?? MiB)),
       buddyBytes: 16 * MiB,
     });
-    this.#pressure = new PressureLink(parsed.pressure);
     this.#index = new AllocationIndex(() => this.#counters.totalCount);
     this.#unregisterIndex = registerIndex(this.#index);
     this.#waiters = new WaitQueue(() => this.#pressure.level >= PressureLevel.High);
@@ -186,8 +190,9 @@ export class MemoryInterface implements Disposable {
    *
    * @throws {TypeError} For arguments of the wrong type.
    * @throws {RangeError} For a size or alignment out of range.
-   * @throws {AllocationError} "limit-exceeded" (the system budget), "out-of-memory", "use-after-free" after
-   *   `dispose()`.
+   * @throws {AllocationError} "limit-exceeded" (the system budget), "out-of-memory", "unsupported" for a size
+   *   above what one ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`: 4 GiB in Bun; an
+   *   allocation is one view), "use-after-free" after `dispose()`.
    */
   allocate(size: number, alignment?: number): MemoryAllocation;
   /**
@@ -198,7 +203,9 @@ export class MemoryInterface implements Disposable {
    *   does not go together (`secret` with `shared`, ...), or a `timeoutMs` above 0.
    * @throws {RangeError} For a size or alignment out of range, or a size no candidate can ever serve.
    * @throws {AllocationError} "limit-exceeded" (a budget), "out-of-memory", "platform" (e.g. the kernel
-   *   refusing to lock pages), "unsupported" (`preferredAllocator: "debug"`), "use-after-free" after `dispose()`.
+   *   refusing to lock pages, or a `name` that other shared memory has), "unsupported" (`preferredAllocator:
+   *   "debug"`, or a size above what one ArrayBuffer holds in this runtime: `nativeInfo().maxViewBytes`, 4 GiB
+   *   in Bun; refused before anything is mapped), "use-after-free" after `dispose()`.
    */
   allocate(request: AllocationRequest): MemoryAllocation;
   allocate(sizeOrRequest: number | AllocationRequest, alignment?: number): MemoryAllocation {
@@ -256,8 +263,10 @@ export class MemoryInterface implements Disposable {
    * - A request no wait can serve (larger than the whole budget of every type
    *   it may come from): allocate's "limit-exceeded" at once, whatever the
    *   timeout; larger than every candidate allocator serves: a RangeError at
-   *   once. (Under High pressure it is held back before it is tried, so it
-   *   ends in "timeout".)
+   *   once (under High pressure it is held back before it is tried, so these
+   *   end in "timeout"); larger than one ArrayBuffer holds in this runtime
+   *   (`nativeInfo().maxViewBytes`, 4 GiB in Bun): "unsupported" at once,
+   *   whatever the pressure.
    * - Bad input: the TypeError / RangeError of `allocate`, as a rejection.
    * - `dispose()` while it waits, or a disposed interface: "use-after-free".
    *
@@ -346,7 +355,7 @@ export class MemoryInterface implements Disposable {
 
   // A block of the arena in the current frame for a plain size within the temporary type's budget, else null.
   #temporaryBlock(size: number): Allocation | null {
-    if (this.#ended !== null || !(size > 0 && size <= MAX_BLOCK_SIZE && Number.isInteger(size))) return null;
+    if (this.#ended !== null || !(size > 0 && size <= MAX_FAST_TEMPORARY && Number.isInteger(size))) return null;
     const counter = this.#counters.types[T_TEMPORARY];
     if (counter.used + size > counter.budget) return null;
     const origin = this.#arenaOrigin ?? this.#frameOrigin();
@@ -628,10 +637,12 @@ export class MemoryInterface implements Disposable {
   /**
    * Compacts one allocator: only `free-list` can move its blocks.
    * @throws {TypeError} For anything but an allocator kind.
-   * @throws {AllocationError} "unsupported" for a kind whose blocks cannot move.
+   * @throws {AllocationError} "unsupported" for a kind whose blocks cannot move; "use-after-free" after
+   *   `dispose()` (for every kind).
    */
   defragmentAllocator(kind: AllocatorKind): DefragReport {
     const checked = checkKind(kind, "defragment an allocator", "kind");
+    this.#usable("defragment"); // a disposed interface says so first, whatever the kind
     if (checked !== "free-list") {
       throw new AllocationError(
         "unsupported",
@@ -683,7 +694,10 @@ export class MemoryInterface implements Disposable {
    * allocations rejected, the monitor stopped if it is the interface's own or
    * the interface started it (and no other live interface that started it
    * uses it; one the caller started keeps running). Later calls throw
-   * "use-after-free"; a second call does nothing.
+   * "use-after-free" (after their arguments' TypeError / RangeError), except
+   * those that only answer: `isValidPointer` (false), `getAllocationInfo`
+   * (null), `availableAllocators`, `platform`, `gcHint` and
+   * `unregisterPressureCallback` (nothing to stop); a second call does nothing.
    * @throws {AllocationError} "unsupported" from an Arena observer told of a block another allocator is
    *   taking (an Arena chain), while the interface's arena is in use (nothing changes: dispose it later).
    */

@@ -131,10 +131,23 @@ export interface AllocationRequest {
    */
   allowFallback?: boolean;
   /**
-   * For the `shared` type: the name other processes open it by. A name made
-   * up here is unlinked at `deallocate`, `dispose()` or, at the latest, when
-   * the process exits (not on SIGKILL); a name given here is unlinked by
-   * `deallocate` and `dispose()` only. @default {a unique name}
+   * For the `shared` type: the name other processes open it by. A name given
+   * here is unlinked by `deallocate` and `dispose()` only; one that other
+   * shared memory has is refused (AllocationError "platform", errno EEXIST).
+   * @default {a unique name}
+   *
+   * A name made up here is unlinked at `deallocate`, at `dispose()` or, at
+   * the latest, when the thread whose interface made it ends its program:
+   * - on the main thread, when the process exits (a normal end, `exit()`, an
+   *   uncaught error; not SIGKILL or another fatal signal);
+   * - in a Worker, when the Worker ends itself: `process.exit()` in it (Deno
+   *   and Bun) or `self.close()` (Bun; Deno runs no exit hook there).
+   *
+   * A Worker that is terminated (`worker.terminate()`), closes itself in Deno,
+   * or still runs when the process exits runs no code of its own any more, so
+   * its made-up names stay in `/dev/shm` until a reboot or `rm`: dispose the
+   * Worker's interface (or deallocate its shared allocations) before it goes,
+   * e.g. on a message from the main thread that then waits for its answer.
    */
   name?: string;
 }
@@ -304,7 +317,13 @@ export interface PlatformMemory {
 export interface MemoryInterfaceOptions {
   /**
    * Most bytes each type may hold in live allocations (beyond it: "limit-exceeded", or
-   * a wait in `allocateAsync`). `stack` also sizes the stack. @default {no budget; a 1 MiB stack}
+   * a wait in `allocateAsync`). `stack` also sizes the stack: one chunk that never
+   * grows, made on first use, as large as the budget but never more than the
+   * memory the process may use (`platform.totalBytes`) nor than one ArrayBuffer
+   * holds (`nativeInfo().maxViewBytes`, 4 GiB in Bun). It reserves address
+   * space, not memory (pages count once touched); a system that refuses even that
+   * (an address-space or strict overcommit limit) makes the first stack request
+   * throw "out-of-memory" naming `budgets.stack`. @default {no budget; a 1 MiB stack}
    */
   budgets?: Partial<Record<MemoryType, number>>;
   /**

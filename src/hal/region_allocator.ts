@@ -189,8 +189,11 @@ export class RegionAllocator implements Disposable {
   }
 
   /**
-   * The allocator of one region: its blocks start at the region's alignment (16, 256, 4, 64) or more.
+   * The allocator of one region: its blocks start at the region's alignment (16, 256, 4, 64) or more. It
+   * is part of this RegionAllocator and goes with it: its `dispose()` throws "unsupported" (dispose the
+   * RegionAllocator), and after the RegionAllocator's dispose every call on it throws "use-after-free".
    * @throws {TypeError} For anything but "vertex", "uniform", "audio" or "texture".
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   region(name: RegionName): Allocator {
     if (typeof name !== "string" || !Object.hasOwn(ALIGNMENTS, name)) {
@@ -198,7 +201,7 @@ export class RegionAllocator implements Disposable {
         `Cannot get a region as 'name' must be one of ${NAMES.join(", ")}: current value is ${describe(name)}`,
       );
     }
-    return this.#regions[name];
+    return this.#live(`get the ${name} region`)[name];
   }
 
   /**
@@ -296,7 +299,7 @@ export class RegionAllocator implements Disposable {
     );
   }
 
-  /** Totals and each region's figures. */
+  /** Totals and each region's figures (zeros after `dispose()`, as an allocator's `stats()` answers then). */
   getMemoryReport(): MemoryReport {
     const regions = {} as Record<RegionName, RegionReport>;
     let allocated = 0, capacity = 0, weighted = 0;
@@ -323,10 +326,13 @@ export class RegionAllocator implements Disposable {
     };
   }
 
-  /** Returns every region's memory; every view reads as length 0 and later calls throw "use-after-free". */
+  /**
+   * Returns every region's memory; every view reads as length 0 and later calls (but `getMemoryReport`)
+   * throw "use-after-free", also those on the regions' allocators. A second call does nothing.
+   */
   dispose(): void {
     this.#ended = true;
-    for (const name of NAMES) this.#regions[name].dispose();
+    for (const name of NAMES) AlignedRegion.end(this.#regions[name]);
   }
 
   /** Same as {@linkcode RegionAllocator.dispose}, for `using`. */

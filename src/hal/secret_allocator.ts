@@ -77,7 +77,8 @@ export class SecretAllocator implements Allocator, Disposable {
    * @throws {RangeError} For a size or alignment out of range.
    * @throws {AllocationError} "platform" when the kernel refuses to lock the pages (the message names
    *   RLIMIT_MEMLOCK and how to raise it) or to exclude them from core dumps; "out-of-memory" when it
-   *   cannot map or fence them.
+   *   cannot map or fence them; "unsupported" for a size above what one ArrayBuffer holds in this runtime
+   *   (`nativeInfo().maxViewBytes`: 4 GiB in Bun), before anything is mapped or locked.
    */
   alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     return this.#blocks.alloc(size, align);

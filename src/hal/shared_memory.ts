@@ -229,7 +229,10 @@ function missing(name: string, errno?: number): AllocationError {
   );
 }
 
-function exists(name: string, errno?: number): AllocationError {
+/** errno EEXIST (the same on Linux and macOS): the error of `exclusive` for an existing name carries it. */
+export const EEXIST = 17;
+
+function exists(name: string, errno: number): AllocationError {
   return new AllocationError(
     "platform",
     `Cannot create shared memory ${describe(name)} with 'exclusive: true': that name exists (EEXIST)`,
@@ -344,7 +347,7 @@ function createLinux(path: string, name: string, byteLength: number, exclusive: 
         linkSync(temporary, path); // atomic, and fails when the name exists
       } catch (error) {
         if (codeOf(error) !== "EEXIST") throw fileError(error, "link", name);
-        if (exclusive) throw exists(name);
+        if (exclusive) throw exists(name, EEXIST);
         return null;
       }
       try {
@@ -404,7 +407,7 @@ function openDarwin(name: string, byteLength: number | undefined, create: boolea
   if (fd < 0) {
     const errno = native.errno();
     if (errno === 2) throw missing(name, errno);
-    if (errno === 17) throw exists(name, errno);
+    if (errno === EEXIST) throw exists(name, errno);
     throw new AllocationError(
       "platform",
       `Cannot open shared memory ${describe(name)}: shm_open failed with ${errnoName(errno)}`,

@@ -5,7 +5,7 @@
 // allocation object itself is), and memory of no interface stays "invalid-free".
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, MemoryInterface, SystemAllocator } from "../../mod.ts";
+import { AllocationError, MemoryInterface, nativeInfo, SystemAllocator } from "../../mod.ts";
 
 const any = (v: unknown) => v as never;
 
@@ -83,4 +83,73 @@ test("after the other interface is disposed its views are released memory, not m
     () => m2.deallocate(address),
     (e: unknown) => e instanceof AllocationError && e.category === "invalid-free",
   );
+});
+
+test("a shared name that other shared memory has is refused in the request's terms, with what to do", {
+  skip: nativeInfo().os !== "linux" && nativeInfo().os !== "darwin" && "no shared memory on this system",
+}, () => {
+  using a = new MemoryInterface({ pressure: false });
+  using b = new MemoryInterface({ pressure: false });
+  const name = `mk-taken-${crypto.randomUUID().slice(0, 8)}`;
+  const held = a.allocate({ size: 64, type: "shared", name });
+  const before = JSON.stringify(b.getMemoryStats());
+  for (const [who, memory] of [["another interface", b], ["the same interface", a]] as const) {
+    assert.throws(() => memory.allocate({ size: 64, type: "shared", name }), (error: unknown) => {
+      assert.ok(error instanceof AllocationError);
+      assert.equal(error.category, "platform");
+      assert.equal(error.errno, 17, "EEXIST");
+      assert.equal(
+        error.message,
+        `Cannot allocate 64 bytes of shared memory named "${name}": other shared memory has that name (EEXIST); ` +
+          `pass another name, leave out 'name' for a unique one, or open the existing memory with ` +
+          `openSharedMemory("${name}")`,
+        who,
+      );
+      assert.doesNotMatch(error.message, /exclusive/, "an option the caller never passed");
+      return true;
+    }, who);
+  }
+  assert.equal(JSON.stringify(b.getMemoryStats()), before, "nothing changed");
+  held.bytes[0] = 1; // still a's
+  a.deallocate(held);
+});
+
+test("a disposed interface: every call that would use it is use-after-free, whatever its arguments would get", async () => {
+  const memory = new MemoryInterface({ pressure: false });
+  const held = memory.allocateTyped(64, "system");
+  memory.dispose();
+  const useAfterFree = (e: unknown) =>
+    e instanceof AllocationError && e.category === "use-after-free" &&
+    /the MemoryInterface was disposed/.test(e.message);
+  const calls: [string, () => unknown][] = [
+    ["allocate(size)", () => memory.allocate(64)],
+    ["allocate(pool request)", () => memory.allocate({ size: 64, type: "pool" })],
+    ["allocate(shared request)", () => memory.allocate({ size: 64, type: "shared" })],
+    ["allocateTyped(temporary)", () => memory.allocateTyped(64, "temporary")],
+    ["allocateTyped(audio)", () => memory.allocateTyped(64, "audio")],
+    ["deallocate(allocation)", () => memory.deallocate(held)],
+    ["deallocate(address)", () => memory.deallocate(held.address)],
+    ["beginFrame", () => memory.beginFrame()],
+    ["endFrame", () => memory.endFrame()],
+    ["frame", () => memory.frame()],
+    ["getMemoryStats()", () => memory.getMemoryStats()],
+    ["getMemoryStats(type)", () => memory.getMemoryStats("pool")],
+    ["registerPressureCallback", () => memory.registerPressureCallback(1, () => {})],
+    ["getAllocator", () => memory.getAllocator("pool")],
+    ["defragment", () => memory.defragment()],
+    ...(["system", "arena", "stack", "pool", "buddy", "free-list"] as const).map((kind) =>
+      [`defragmentAllocator(${kind})`, () => memory.defragmentAllocator(kind)] as [string, () => unknown]
+    ),
+  ];
+  for (const [name, call] of calls) assert.throws(call, useAfterFree, name);
+  await assert.rejects(memory.allocateAsync({ size: 64 }), useAfterFree, "allocateAsync");
+  await assert.rejects(memory.allocateAsync({ size: 64, timeoutMs: 10 }), useAfterFree, "allocateAsync with a wait");
+  // Bad arguments are still named first; the calls that only answer questions answer them.
+  assert.throws(() => memory.defragmentAllocator(any("heap")), TypeError);
+  assert.throws(() => memory.getAllocator(any("heap")), TypeError);
+  assert.equal(memory.isValidPointer(held.address), false);
+  assert.equal(memory.getAllocationInfo(held.bytes), null);
+  assert.deepEqual(memory.availableAllocators(), ["system", "arena", "stack", "pool", "buddy", "free-list"]);
+  memory.unregisterPressureCallback(1); // unknown ids are ignored, also now
+  memory.dispose(); // a second call does nothing
 });

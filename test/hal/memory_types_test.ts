@@ -4,7 +4,8 @@
 // release does, what the kernel says about the pages.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, MemoryInterface, nativeInfo } from "../../mod.ts";
+import { AllocationError, MemoryInterface, type MemoryStatus, nativeInfo, PressureMonitor } from "../../mod.ts";
+import { B_STACK, Backings, stackSize } from "../../src/hal/_backings.ts";
 import { fixture, runChild } from "../_helpers.ts";
 import { HAS_PROC, lockedBytes, mappingAt, runUnderMemlockLimit } from "./_locked_memory.ts";
 
@@ -75,6 +76,68 @@ test("stack: LIFO; a block below the top cannot go first, and refusing changes n
   memory.deallocate(top);
   memory.deallocate(bottom);
   assert.equal(memory.getMemoryStats("stack").usedBytes, 0);
+});
+
+test("stack: budgets.stack is a limit, not a reservation: above the memory the process may use, that sizes the stack", () => {
+  // A process that may use 64 MiB (its monitor says so): a stack larger than that could never be filled.
+  const MiB = 1 << 20;
+  const read = (): MemoryStatus => ({
+    totalBytes: 64 * MiB,
+    availableBytes: 48 * MiB,
+    limitBytes: null,
+    usedBytes: 16 * MiB,
+    rssBytes: 0,
+    psi: null,
+    source: "linux-meminfo",
+    events: null,
+  });
+  using monitor = new PressureMonitor({ read, intervalMs: 3_600_000 });
+  for (const budget of [5 * 2 ** 30, 2 ** 47]) {
+    using memory = new MemoryInterface({ budgets: { stack: budget }, pressure: monitor });
+    const block = memory.allocateTyped(16, "stack"); // before: "Cannot create StackAllocator: ... refused a chunk"
+    assert.equal(block.size, 16);
+    assert.equal(memory.getAllocator("stack").stats().capacityBytes, 64 * MiB, `budget ${budget}`);
+    assert.throws(() => memory.allocateTyped(64 * MiB + PAGE, "stack"), (e: unknown) => {
+      assert.ok(e instanceof RangeError, String(e));
+      assert.match(
+        e.message,
+        /: the stack holds 67108864 bytes \(budgets\.stack sets its size, up to the 67108864 bytes this process may use\) \(/,
+      );
+      return true;
+    });
+    memory.deallocate(block);
+  }
+});
+
+test("stack: its size is the budget, at most the memory the process may use and one ArrayBuffer, at least a page", () => {
+  const { maxViewBytes } = nativeInfo();
+  assert.deepEqual(stackSize(undefined, Infinity), { bytes: 1 << 20, cap: null }, "1 MiB without a budget");
+  assert.deepEqual(stackSize(0, Infinity), { bytes: 4096, cap: null });
+  assert.deepEqual(stackSize(8 << 20, 64 << 20), { bytes: 8 << 20, cap: null });
+  assert.deepEqual(stackSize(1 << 30, 64 << 20), { bytes: 64 << 20, cap: "the 67108864 bytes this process may use" });
+  const view = stackSize(2 ** 47, Infinity);
+  if (maxViewBytes < 2 ** 47) {
+    assert.equal(view.bytes, maxViewBytes);
+    assert.match(view.cap!, /^\d+ bytes, what one ArrayBuffer holds in Bun \(nativeInfo\(\)\.maxViewBytes\)$/);
+  } else {
+    assert.deepEqual(view, { bytes: 2 ** 47, cap: null }, "no known total, no view limit: the budget");
+  }
+});
+
+test("stack: a stack the system cannot make says so, names budgets.stack and what to do, and maps nothing", () => {
+  // 2^47 bytes (no known total, Deno's views): more address space than a process has. Bun refuses it before
+  // any native call (above one view), Deno's mmap refuses it.
+  const backings = new Backings({ stackBytes: 2 ** 47, stackCap: null, temporaryBytes: 4096, buddyBytes: 4096 });
+  assert.throws(() => backings.allocator(B_STACK), (e: unknown) => {
+    assert.ok(e instanceof AllocationError);
+    assert.equal(e.category, "out-of-memory");
+    assert.match(
+      e.message,
+      /^Cannot make the MemoryInterface's stack of 140737488355328 bytes \(budgets\.stack sets its size; it is one chunk, made on first use\): .+; set a smaller budgets\.stack$/,
+    );
+    return true;
+  });
+  backings.dispose();
 });
 
 test("network: MTU-sized (1536-byte), cache-line-aligned packet blocks from one pool", () => {

@@ -4,9 +4,10 @@
 // chains to a backing, and dispose.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressOf, AllocationError, Arena, RegionAllocator, struct } from "../../mod.ts";
+import { addressOf, AllocationError, type Allocator, Arena, RegionAllocator, struct } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
+const any = (v: unknown) => v as never;
 const isCategory = (category: string) => (e: unknown) => e instanceof AllocationError && e.category === category;
 const Vertex = struct({ position: "f32x3", color: "f32x4" }); // 32 bytes, align 16
 const Uniforms = struct({ model: "f32x4x4", tint: "f32x4" }); // 80 bytes
@@ -113,4 +114,52 @@ test("dispose: views read as length 0, later calls throw use-after-free", () => 
   assert.throws(() => regions.deallocate(vertices), isCategory("use-after-free"));
   assert.throws(() => regions.region("vertex").alloc(8), isCategory("use-after-free"));
   assert.equal(regions.getMemoryReport().totalAllocated, 0);
+});
+
+test("a region's allocator cannot be disposed on its own: it goes with its RegionAllocator", () => {
+  using regions = new RegionAllocator({ capacity: 4096 });
+  const samples = regions.allocateAudioData(4);
+  samples[3] = 1;
+  const audio = regions.region("audio") as Allocator & Disposable & { dispose(): void }; // it has them at run time
+  for (const dispose of [() => audio.dispose(), () => audio[Symbol.dispose]()]) {
+    assert.throws(dispose, (e: unknown) => {
+      assert.ok(e instanceof AllocationError);
+      assert.equal(e.category, "unsupported");
+      assert.equal(
+        e.message,
+        "Cannot dispose the audio region's allocator: it goes when its RegionAllocator is disposed " +
+          "(regions.dispose()); give its blocks back with deallocate",
+      );
+      return true;
+    });
+  }
+  // Refused, so nothing changed: the region and its blocks live on.
+  assert.equal(samples[3], 1);
+  regions.deallocate(regions.allocateAudioData(4));
+  assert.equal(regions.getMemoryReport().regions.audio.liveAllocations, 1);
+  regions.deallocate(samples);
+});
+
+test("a disposed RegionAllocator: every call is use-after-free naming it; its report reads zeros", () => {
+  const regions = new RegionAllocator({ capacity: 4096 });
+  const vertices = regions.allocateVertexData(2, Vertex);
+  const audio = regions.region("audio") as Allocator & { dispose(): void };
+  regions.dispose();
+  const useAfterFree = (e: unknown) =>
+    e instanceof AllocationError && e.category === "use-after-free" && /RegionAllocator was disposed/.test(e.message);
+  const calls: [string, () => unknown][] = [
+    ["region", () => regions.region("texture")],
+    ["allocateVertexData", () => regions.allocateVertexData(1, Vertex)],
+    ["allocateUniformData", () => regions.allocateUniformData(1, Vertex)],
+    ["allocateAudioData", () => regions.allocateAudioData(1)],
+    ["allocateAlignedBuffer", () => regions.allocateAlignedBuffer(1, 64, "f32")],
+    ["deallocate", () => regions.deallocate(vertices)],
+    ["a region's alloc", () => audio.alloc(8)],
+    ["a region's free", () => audio.free(new Uint8Array(8))],
+  ];
+  for (const [name, call] of calls) assert.throws(call, useAfterFree, name);
+  assert.throws(() => regions.region(any("normals")), TypeError, "a bad name is still named first");
+  assert.equal(regions.getMemoryReport().totalCapacity, 0);
+  assert.throws(() => audio.dispose(), (e: unknown) => e instanceof AllocationError && e.category === "unsupported");
+  regions.dispose(); // a second call does nothing
 });
