@@ -2,6 +2,7 @@
 // its header (their protocol, between threads, is SharedHeader's, in
 // _shared_header.ts), its lengths through the engine's own getters, and the
 // checks a buffer passes before this thread adopts it (attach) or makes one.
+import { native } from "../../ffi/native.ts";
 import { AllocationError } from "../base/errors.ts";
 
 /** The header's words (Int32 indexes): see the protocol in _shared_header.ts. */
@@ -91,6 +92,14 @@ export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, m
 
 /** A growable SharedArrayBuffer; the runtime reserves `max` bytes of address space up front. */
 export function reserve(bytes: number, max: number): SharedArrayBuffer {
+  if (max > native.maxViewBytes) {
+    // Bun's limit, said as such: the engine's own refusal reads "Out of memory".
+    throw new RangeError(
+      `Cannot create SharedDynamicArray as its buffer would need up to ${max} bytes (maxCapacity × the element ` +
+        `size, plus a ${HEADER}-byte header): ${native.runtime === "bun" ? "Bun" : "Deno"} allows at most ` +
+        `${native.maxViewBytes} bytes per ArrayBuffer (nativeInfo().maxViewBytes); ask for a smaller maxCapacity`,
+    );
+  }
   try {
     return new SharedArrayBuffer(bytes, { maxByteLength: max });
   } catch (error) {
