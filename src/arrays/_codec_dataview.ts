@@ -131,7 +131,7 @@ const GET = {
 // when any part is wrong; a view over freed memory (a detached buffer) is a
 // use-after-free, whatever the field.
 function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at: number, path: string | null): void {
-  const { kind, count, inner } = field;
+  const { kind, count, lanes, inner } = field;
   const what = path === null ? "the value" : `field '${path}'`;
   if (isView(x) && intrinsic.isDetached(intrinsic.bufferOf(x))) {
     throw fail(
@@ -163,7 +163,7 @@ function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at:
     return;
   }
   const put = SET[kind];
-  if (count === 1) {
+  if (!lanes) {
     put(view, at, scalarValue(kind, x, wrap, what));
     return;
   }
@@ -290,13 +290,13 @@ export function stageValue(
 }
 
 function readField(field: Field, view: DataView, at: number): FieldValue {
-  const { kind, count, inner } = field;
+  const { kind, count, lanes, inner } = field;
   if (inner !== null) {
     if (!inner.array) return readRecord(inner.fields, view, at);
     return Array.from({ length: inner.length }, (_, i) => readField(inner.element, view, at + i * inner.stride));
   }
   const get = GET[kind];
-  if (count === 1) return get(view, at);
+  if (!lanes) return get(view, at);
   const step = KIND_SIZE[kind];
   return Array.from({ length: count }, (_, i) => get(view, at + i * step) as number);
 }

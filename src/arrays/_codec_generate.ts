@@ -126,7 +126,8 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
       }`;
     };
     const stored: string[] = [];
-    if (count > 1) {
+    // An array of `count` (also of 1: `["i32", 1]` takes [7]), or one scalar.
+    if (field.lanes) {
       early.push(`!Array.isArray(${v}) || ${v}.length !== ${count}`);
       for (let k = 0; k < count; k++) {
         const local = `${v}_${k}`;
@@ -142,7 +143,7 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
       stored.push(bool ? `${kind}[${slot(k)}] !== 0` : `${kind}[${slot(k)}]`);
       covered.fill(1, offset + k * size, offset + (k + 1) * size);
     }
-    return count > 1 ? `[${stored.join(", ")}]` : stored[0];
+    return field.lanes ? `[${stored.join(", ")}]` : stored[0];
   };
 
   // Any field at local `v`: its checks in order into `checks`; its reader

@@ -49,15 +49,20 @@ function kindOf(type: FieldType): Kind {
  * how to check, store and read it. A scalar or a vector (or an array of
  * scalars packed one after the other, stored the same way: `count` lanes
  * KIND_SIZE apart) has `inner` null; any other array and a nested record
- * have `inner`, and their `kind` and `count` mean nothing.
+ * have `inner`, and their `kind`, `count` and `lanes` mean nothing.
  */
 export interface Field {
   /** The field's name; null for the one field of a scalar or vector element type, and an array's element. */
   name: string | null;
   offset: number;
   kind: Kind;
-  /** 1 for scalars, else the vector's element count. */
+  /** 1 for scalars, else the vector's (or packed array's) element count. */
   count: number;
+  /**
+   * Whether the value is an array of `count` elements (a vector, or packed scalars): true also for an array
+   * field of count 1 (`["i32", 1]` takes and gives `[7]`, as any other count does), false for a scalar.
+   */
+  lanes: boolean;
   inner: Inner | null;
 }
 
@@ -81,20 +86,21 @@ export interface Layout {
 // The field of `type` at `offset`, taking `size` bytes (an array's elements are size / count apart).
 function fieldOf(name: string | null, offset: number, type: StructFieldType, size: number): Field {
   if (typeof type === "string") {
-    return { name, offset, kind: kindOf(type), count: VECTOR_COUNT[type] ?? 1, inner: null };
+    const count = VECTOR_COUNT[type];
+    return { name, offset, kind: kindOf(type), count: count ?? 1, lanes: count !== undefined, inner: null };
   }
   if (Array.isArray(type)) {
     const [element, length] = type as readonly [StructFieldType, number];
     const stride = size / length;
     if (typeof element === "string" && VECTOR_COUNT[element] === undefined && stride === FIELD_TYPES[element].size) {
       // Scalars one after the other: stored and read as a vector's lanes are.
-      return { name, offset, kind: kindOf(element), count: length, inner: null };
+      return { name, offset, kind: kindOf(element), count: length, lanes: true, inner: null };
     }
     const inner: Inner = { array: true, length, stride, element: fieldOf(null, 0, element, stride) };
-    return { name, offset, kind: "u8", count: 1, inner };
+    return { name, offset, kind: "u8", count: 1, lanes: false, inner };
   }
   const fields = recordFields(type as StructLayout);
-  return { name, offset, kind: "u8", count: 1, inner: { array: false, fields, names: namesOf(fields) } };
+  return { name, offset, kind: "u8", count: 1, lanes: false, inner: { array: false, fields, names: namesOf(fields) } };
 }
 
 function recordFields(layout: StructLayout): Field[] {

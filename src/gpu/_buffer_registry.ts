@@ -105,14 +105,3 @@ export function checkUsable(
     );
   }
 }
-
-/**
- * For a pool, ring or suballocator whose `gpu.createBuffer` call just returned `buffer`: when the owner was
- * disposed meanwhile (the budget's reclaimers, the program's code, run inside createBuffer), the buffer is
- * destroyed and the call throws "use-after-free", as the owner's other calls do after dispose().
- */
-export function disposedWhileCreating(disposed: boolean, gpu: GpuContext, buffer: GPUBuffer, op: string): void {
-  if (!disposed) return;
-  if (gpu.owns(buffer)) gpu.destroyBuffer(buffer);
-  throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed while its buffer was created`);
-}

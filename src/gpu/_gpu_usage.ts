@@ -45,6 +45,24 @@ export function usageNames(usage: number): string {
   return USAGE_NAMES.filter(([, bit]) => usage & bit).map(([name]) => name).join("|");
 }
 
+/**
+ * Refuses usage flags WebGPU forbids together: MAP_READ combines only with COPY_DST, MAP_WRITE only with COPY_SRC.
+ *
+ * @throws {TypeError} Naming argument `name` of `op` and the flags it has.
+ */
+export function checkUsageCombination(usage: number, op: string, name = "usage"): void {
+  if ((usage & Usage.MAP_READ) && (usage & ~(Usage.MAP_READ | Usage.COPY_DST))) {
+    throw new TypeError(
+      `Cannot ${op} as '${name}' may combine MAP_READ only with COPY_DST: current value is ${usageNames(usage)}`,
+    );
+  }
+  if ((usage & Usage.MAP_WRITE) && (usage & ~(Usage.MAP_WRITE | Usage.COPY_SRC))) {
+    throw new TypeError(
+      `Cannot ${op} as '${name}' may combine MAP_WRITE only with COPY_SRC: current value is ${usageNames(usage)}`,
+    );
+  }
+}
+
 /** Bytes and buffers of one usage category. */
 export interface GpuUsageStats {
   /** Bytes of the live buffers of this category. */

@@ -9,14 +9,18 @@
 // prototype, to tell a follower first; memkit's own destroys call the
 // original method, never a wrapper or an own property the program set.
 //
-// Where the prototype cannot be changed (frozen by the program), the
-// instance's own `destroy` is wrapped instead (devices; a buffer's loss is
-// then seen only through memkit's calls).
+// Where the prototype cannot be changed (frozen by the program before
+// memkit first wrapped it), each instance gets a wrapper of its own, an own
+// `destroy` over the prototype's method: every buffer memkit creates, and
+// every device it wraps (both extensible unless the program froze the
+// instance too; a frozen device is then followed only through its `lost`
+// promise, a task later).
 
 /** Told of a destroy() before WebGPU runs it; must not throw. */
 type Follower = (target: object) => void;
 
 const originals = new WeakMap<object, (this: object) => void>(); // holder of `destroy` -> its original
+const unpatchable = new WeakSet<object>(); // prototypes whose `destroy` could not be wrapped (frozen)
 
 /** The object in `target`'s prototype chain (itself first) whose own `destroy` is a function, or null. */
 function holderOf(target: object): object | null {
@@ -27,42 +31,54 @@ function holderOf(target: object): object | null {
   return null;
 }
 
-function wrap(holder: object, follower: Follower): boolean {
-  const descriptor = Object.getOwnPropertyDescriptor(holder, "destroy")!;
-  const original = descriptor.value as (this: object) => void;
+// `original`, telling `follower` first.
+function wrapper(original: (this: object) => void, follower: Follower): (this: unknown, ...args: unknown[]) => unknown {
+  return function destroy(this: unknown, ...args: unknown[]): unknown {
+    if (typeof this === "object" && this !== null) {
+      try {
+        follower(this);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+    return Reflect.apply(original, this, args);
+  };
+}
+
+// Defines on `target` a `destroy` that tells `follower` first, then runs `original`: in place of the
+// prototype's own (`target` is the prototype), or as an own property of an instance. False when `target`
+// cannot take it (frozen, non-extensible or non-configurable).
+function wrap(target: object, original: (this: object) => void, follower: Follower): boolean {
+  const descriptor = Object.getOwnPropertyDescriptor(target, "destroy") ??
+    { writable: true, enumerable: false, configurable: true };
   try {
-    Object.defineProperty(holder, "destroy", {
-      ...descriptor,
-      value: function destroy(this: unknown, ...args: unknown[]): unknown {
-        if (typeof this === "object" && this !== null) {
-          try {
-            follower(this);
-          } catch (error) {
-            queueMicrotask(() => {
-              throw error;
-            });
-          }
-        }
-        return Reflect.apply(original, this, args);
-      },
-    });
+    Object.defineProperty(target, "destroy", { ...descriptor, value: wrapper(original, follower) });
   } catch {
-    return false; // frozen or non-configurable
+    return false;
   }
-  originals.set(holder, original);
+  originals.set(target, original);
   return true;
 }
 
 /**
- * Makes every later WebGPU `destroy()` of `instance` (and of every object
- * sharing its prototype) call `follower` first: the prototype's method is
- * wrapped once; when that fails, the instance's own. Idempotent.
+ * Makes every later WebGPU `destroy()` of `instance` call `follower` first:
+ * the prototype's method is wrapped once (every object sharing it is then
+ * followed); when the prototype is frozen, the instance gets an own wrapper
+ * over the prototype's method. Idempotent.
  */
 export function followDestroy(instance: object, follower: Follower): void {
-  const inherited = holderOf(Object.getPrototypeOf(instance) ?? {});
-  if (inherited !== null && (originals.has(inherited) || wrap(inherited, follower))) return;
-  const own = holderOf(instance);
-  if (own === instance && !originals.has(instance)) wrap(instance, follower);
+  const prototype = Object.getPrototypeOf(instance);
+  const inherited = prototype === null ? null : holderOf(prototype);
+  if (inherited === null || originals.has(inherited) || originals.has(instance)) return;
+  const original = Object.getOwnPropertyDescriptor(inherited, "destroy")!.value as (this: object) => void;
+  if (!unpatchable.has(inherited)) {
+    if (wrap(inherited, original, follower)) return;
+    unpatchable.add(inherited); // tried once: defineProperty on a frozen object throws, every time
+  }
+  // An own `destroy` the program set is left as it is (it is the program's to call).
+  if (!Object.hasOwn(instance, "destroy")) wrap(instance, original, follower);
 }
 
 /** Runs WebGPU's own destroy() on `target` (not a follower's wrapper, nor an own property the program set). */

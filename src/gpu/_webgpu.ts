@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { types } from "node:util";
 import { native } from "../../ffi/native.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -105,4 +106,144 @@ export function noAdapterError(detail: string): AllocationError {
 export function adapterDescription(adapter: GPUAdapter | null): string {
   const info = adapter?.info as GPUAdapterInfo | undefined;
   return [info?.description, info?.vendor, info?.architecture].filter(Boolean).join(" ") || "unknown";
+}
+
+// ------------------------------------------------------------ real devices and buffers
+
+// Which objects are WebGPU's own. A GpuContext hands its device's buffers to
+// WebGPU, and in Bun bun-webgpu reads a native pointer from whatever object it
+// is given (a look-alike device or buffer is a segfault): so only a real
+// GPUDevice is wrapped, its buffers are made by the runtime's own createBuffer
+// (not an own property the program set on the device), and only a real
+// GPUBuffer is registered.
+//
+// Deno: WebGPU's getters check the brand of `this` (on anything else, a Proxy
+// or an object made from the prototype included, they throw "expected
+// GPUDevice"); they are captured when this module loads, before the program
+// can change them. Bun: bun-webgpu's classes are plain JS, with public fields
+// and no brand: a device must have exactly the prototype of the package's own
+// GPUDevice class (never a Proxy) and the fields its constructor sets. An
+// object built field by field from that prototype, with a forged pointer,
+// cannot be told apart there (bun-webgpu's own methods crash on it too).
+
+/** What memkit calls on a device, taken from its class rather than from the object. */
+export interface DeviceIntrinsics {
+  readonly prototype: object;
+  /** Returns for a real device; throws for anything else (Deno). Null where there is no brand (Bun). */
+  readonly brand: ((this: unknown) => unknown) | null;
+  readonly createBuffer: (this: GPUDevice, descriptor: GPUBufferDescriptor) => GPUBuffer;
+  readonly limits: (this: GPUDevice) => GPUSupportedLimits;
+}
+
+function getterOf(prototype: object | undefined, name: string): ((this: unknown) => unknown) | null {
+  for (let p = prototype ?? null; p !== null; p = Object.getPrototypeOf(p)) {
+    const descriptor = Object.getOwnPropertyDescriptor(p, name);
+    if (descriptor !== undefined) return descriptor.get ?? null;
+  }
+  return null;
+}
+
+function intrinsicsOf(
+  prototype: object | undefined,
+  brand: ((this: unknown) => unknown) | null,
+): DeviceIntrinsics | null {
+  if (prototype === undefined) return null;
+  const createBuffer = Object.getOwnPropertyDescriptor(prototype, "createBuffer")?.value;
+  const limits = getterOf(prototype, "limits");
+  if (typeof createBuffer !== "function" || limits === null) return null;
+  return { prototype, brand, createBuffer, limits } as DeviceIntrinsics;
+}
+
+type WebGpuGlobals = { GPUDevice?: { prototype: object }; GPUBuffer?: { prototype: object } };
+const denoGlobals = gpuRuntime === "deno" ? globalThis as WebGpuGlobals : {};
+const denoDevice = intrinsicsOf(denoGlobals.GPUDevice?.prototype, getterOf(denoGlobals.GPUDevice?.prototype, "label"));
+const denoBufferBrand = getterOf(denoGlobals.GPUBuffer?.prototype, "size");
+
+let bunDevice: DeviceIntrinsics | null | undefined;
+
+// bun-webgpu's GPUDevice class, from the package itself (not the global the program may have replaced): a
+// device exists, so the package is loaded, and Bun's require() gives the same module, synchronously.
+function bunIntrinsics(): DeviceIntrinsics | null {
+  if (bunDevice !== undefined) return bunDevice;
+  try {
+    const require = (import.meta as unknown as { require(name: string): unknown }).require;
+    const name = BUN_PACKAGE;
+    const mod = require(name) as { globalConstructors?: { GPUDevice?: { prototype: object } } };
+    bunDevice = intrinsicsOf(mod.globalConstructors?.GPUDevice?.prototype, null);
+  } catch {
+    bunDevice = null;
+  }
+  return bunDevice;
+}
+
+/** The device class's own methods on this runtime, or null when there is none. */
+function deviceIntrinsics(): DeviceIntrinsics | null {
+  return gpuRuntime === "deno" ? denoDevice : bunIntrinsics();
+}
+
+/**
+ * The methods memkit calls on `device` (a real one: checked by isGpuDevice, or requested by memkit itself),
+ * taken from its class rather than from the object, so an own `createBuffer` or `limits` the program set on
+ * the device changes nothing. A device memkit requested from another copy of bun-webgpu than the one it
+ * loads has its own prototype's.
+ */
+export function nativeMethodsOf(device: GPUDevice): DeviceIntrinsics {
+  const intrinsics = deviceIntrinsics();
+  if (intrinsics !== null && (intrinsics.brand !== null || Object.getPrototypeOf(device) === intrinsics.prototype)) {
+    return intrinsics;
+  }
+  return intrinsicsOf(Object.getPrototypeOf(device), null) ?? {
+    prototype: Object.getPrototypeOf(device),
+    brand: null,
+    createBuffer: device.createBuffer,
+    limits: function (this: GPUDevice) {
+      return this.limits;
+    },
+  };
+}
+
+function ownValue(target: object, name: string): unknown {
+  return Object.getOwnPropertyDescriptor(target, name)?.value;
+}
+
+/** Whether `value` is a real GPUDevice of this runtime's WebGPU (see above). No code of the object runs. */
+export function isGpuDevice(value: unknown): value is GPUDevice {
+  if (typeof value !== "object" || value === null) return false;
+  const intrinsics = deviceIntrinsics();
+  if (intrinsics === null) return false;
+  if (intrinsics.brand !== null) {
+    try {
+      intrinsics.brand.call(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return !types.isProxy(value) && Object.getPrototypeOf(value) === intrinsics.prototype &&
+    typeof ownValue(value, "devicePtr") === "number" && typeof ownValue(value, "_destroyed") === "boolean";
+}
+
+/**
+ * Whether the runtime says `device` (a real one) was destroyed: bun-webgpu keeps a flag; Deno's WebGPU has
+ * nothing to ask (memkit knows of the destroy() calls it followed).
+ */
+export function destroyedNatively(device: GPUDevice): boolean {
+  return gpuRuntime === "bun" && ownValue(device, "_destroyed") === true;
+}
+
+/** Whether `value` is a real GPUBuffer of this runtime's WebGPU. No code of the object runs. */
+export function isGpuBuffer(value: unknown): value is GPUBuffer {
+  if (typeof value !== "object" || value === null) return false;
+  if (denoBufferBrand !== null) {
+    try {
+      denoBufferBrand.call(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  // A Deno without the GPUBuffer global cannot be asked (its WebGPU checks the buffers it is given itself).
+  if (gpuRuntime === "deno") return true;
+  return !types.isProxy(value) && typeof ownValue(value, "bufferPtr") === "number" &&
+    ownValue(value, "__brand") === "GPUBuffer";
 }

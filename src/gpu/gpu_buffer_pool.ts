@@ -9,8 +9,10 @@ import { checkSize, describe, parseOptions, typeCheck, z } from "../base/_valida
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel } from "../pressure/pressure_level.ts";
 import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_monitor.ts";
-import { disposedWhileCreating } from "./_buffer_registry.ts";
-import { GpuContext } from "./gpu_context.ts";
+import { registeredBuffer } from "./_buffer_registry.ts";
+import { followLoss } from "./_follow_loss.ts";
+import { checkUsageCombination } from "./_gpu_usage.ts";
+import { createBufferChecked, GpuContext, maxBufferSizeOf } from "./gpu_context.ts";
 
 /**
  * Options of {@linkcode GpuBufferPool}.
@@ -65,6 +67,10 @@ export function sizeClass(size: number): number {
   return size <= MIN_CLASS ? MIN_CLASS : 2 ** Math.ceil(Math.log2(size));
 }
 
+// A lost device destroyed every buffer: none is idle, none in use any more (a function of the module, so that
+// the context's listener does not hold the pool: see followLoss).
+let dropAll: (pool: GpuBufferPool) => void;
+
 const optionsSchema = z.strictObject({
   maxIdleBytes: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
   // A brand check: a Proxy of a monitor passes instanceof, then fails on its private fields.
@@ -110,7 +116,13 @@ export class GpuBufferPool implements Disposable {
   readonly #idleOrder = new Set<GPUBuffer>();
   readonly #inUse = new Map<GPUBuffer, string>();
   readonly #keyOf = new Map<GPUBuffer, string>();
+  // Every buffer the pool created (kept after it is released, dropped or lost with the device), so a
+  // release tells a buffer given back twice from one it never handed out.
+  readonly #made = new WeakSet<GPUBuffer>();
+  readonly #dropped = new WeakSet<GPUBuffer>(); // destroyed while in use, found by a release
   readonly #listeners: number[] = [];
+  readonly #maxSize: number;
+  readonly #unfollow: () => void;
   readonly #monitor: PressureMonitor | null;
   #hits = 0;
   #misses = 0;
@@ -132,6 +144,7 @@ export class GpuBufferPool implements Disposable {
     }
     const parsed = parseOptions(optionsSchema, options, "create GpuBufferPool");
     this.#gpu = gpu;
+    this.#maxSize = maxBufferSizeOf(gpu);
     this.#maxIdle = parsed.maxIdleBytes ?? 64 << 20;
     this.#label = parsed.label ?? "memkit pool";
     this.#monitor = parsed.pressure ?? null;
@@ -147,29 +160,39 @@ export class GpuBufferPool implements Disposable {
         throw error;
       }
     }
-    // A lost device destroyed every buffer: none is idle, none in use any more.
-    gpu.onLost(() => {
-      this.#idle.clear();
-      this.#idleOrder.clear();
-      this.#inUse.clear();
-      this.#keyOf.clear();
-      this.#idleBytes = this.#inUseBytes = 0;
-    });
+    this.#unfollow = followLoss(gpu, this, dropAll);
+  }
+
+  static {
+    dropAll = (pool) => {
+      pool.#idle.clear();
+      pool.#idleOrder.clear();
+      pool.#inUse.clear();
+      pool.#keyOf.clear();
+      pool.#idleBytes = pool.#inUseBytes = 0;
+    };
   }
 
   /**
-   * A buffer of at least `size` bytes (its size class) with exactly `usage`.
+   * A buffer of at least `size` bytes (its size class, or the device's maxBufferSize when the class would
+   * pass it) with exactly `usage`.
    *
-   * @throws {TypeError} For a size or usage that is not a number.
-   * @throws {RangeError} For a size below 1 or a usage out of range.
+   * @throws {TypeError} For a size or usage that is not a number, or usage flags WebGPU forbids together.
+   * @throws {RangeError} For a size below 1 or above the device's maxBufferSize, or a usage out of range.
    * @throws {AllocationError} "use-after-free" after dispose() or once the device is lost; what GpuContext.createBuffer throws.
    */
   acquire(size: number, usage: number): GPUBuffer {
     const op = "acquire from GpuBufferPool";
     checkSize(size, op, "size", 2 ** 40, 1);
+    if (size > this.#maxSize) {
+      throw new RangeError(
+        `Cannot ${op} as 'size' must be at most the device's maxBufferSize ${this.#maxSize}: current value is ${size}`,
+      );
+    }
     checkSize(usage, op, "usage", 0x3ff, 1);
     this.#checkAlive(op);
-    const bytes = sizeClass(size);
+    // Every size up to maxBufferSize can be served: the classes stop there.
+    const bytes = Math.min(sizeClass(size), this.#maxSize);
     const key = `${usage}:${bytes}`;
     const list = this.#idle.get(key);
     let buffer = list?.pop();
@@ -185,9 +208,15 @@ export class GpuBufferPool implements Disposable {
       this.#idleBytes -= bytes;
       this.#hits++;
     } else {
-      buffer = this.#gpu.createBuffer({ size: bytes, usage, label: this.#label });
-      disposedWhileCreating(this.#disposed, this.#gpu, buffer, op);
+      checkUsageCombination(usage, op);
+      // The budget's reclaimers (run inside the creation) may dispose the pool: nothing is created then.
+      buffer = createBufferChecked(this.#gpu, { size: bytes, usage, label: this.#label }, () => {
+        if (this.#disposed) {
+          throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed while its buffer was created`);
+        }
+      });
       this.#keyOf.set(buffer, key);
+      this.#made.add(buffer);
       this.#misses++;
     }
     this.#inUse.set(buffer, key);
@@ -197,33 +226,33 @@ export class GpuBufferPool implements Disposable {
 
   /**
    * Gives a buffer back for reuse (destroying the longest idle buffers past `maxIdleBytes`).
-   * After the device was lost this is a no-op.
+   * After the device was lost, releasing a buffer the pool handed out is a no-op (it went with the device).
    *
-   * @throws {AllocationError} "double-free" for a buffer released twice; "invalid-free" for one this pool did not hand out;
-   *   "use-after-free" after dispose(), or for a buffer destroyed with gpu.destroyBuffer (the pool forgets it: it is gone).
+   * @throws {TypeError} For anything that is not a GPUBuffer created through a GpuContext.
+   * @throws {AllocationError} "double-free" for a buffer released twice (or released after the pool dropped it);
+   *   "invalid-free" for one this pool did not hand out; "use-after-free" after dispose(), or for a buffer
+   *   destroyed with gpu.destroyBuffer (the pool forgets it: it is gone).
    */
   release(buffer: GPUBuffer): void {
     const op = "release to GpuBufferPool";
-    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
+    if (this.#disposed) {
+      registeredBuffer(buffer, op, "buffer"); // a wrong type is a TypeError first
+      throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
+    }
     const key = this.#inUse.get(buffer);
     if (key !== undefined && !this.#gpu.lost && !this.#gpu.owns(buffer)) {
       this.#inUse.delete(buffer);
       this.#keyOf.delete(buffer);
       this.#inUseBytes -= Number(key.slice(key.indexOf(":") + 1));
+      this.#dropped.add(buffer);
       throw new AllocationError(
         "use-after-free",
         `Cannot ${op} as this buffer was destroyed while in use (gpu.destroyBuffer): the pool dropped it`,
       );
     }
     if (key === undefined) {
-      if (this.#gpu.lost) return;
-      const twice = this.#idleOrder.has(buffer);
-      throw new AllocationError(
-        twice ? "double-free" : "invalid-free",
-        `Cannot release to GpuBufferPool as ${
-          twice ? "this buffer was released already" : `${describe(buffer)} is not a buffer it handed out`
-        }`,
-      );
+      this.#refuse(buffer, op); // throws, but for a buffer that went with its device
+      return;
     }
     const bytes = Number(key.slice(key.indexOf(":") + 1));
     this.#inUse.delete(buffer);
@@ -278,6 +307,7 @@ export class GpuBufferPool implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#unfollow();
     for (const id of this.#listeners) this.#monitor!.off(id);
     for (const buffer of [...this.#idleOrder, ...this.#inUse.keys()]) {
       if (this.#gpu.owns(buffer)) this.#gpu.destroyBuffer(buffer);
@@ -297,5 +327,22 @@ export class GpuBufferPool implements Disposable {
   #checkAlive(op: string): void {
     if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
     this.#gpu.checkAlive(op);
+  }
+
+  // release() of something not in use (the rare path, off the hot one): what it is, said as the error it
+  // deserves. Returns only for a buffer this pool handed out whose device is gone (it went with the device).
+  #refuse(buffer: unknown, op: string): void {
+    registeredBuffer(buffer, op, "buffer"); // TypeError for anything but a GPUBuffer made through a GpuContext
+    const made = this.#made.has(buffer as GPUBuffer);
+    if (made && this.#gpu.lost) return;
+    if (!made) {
+      throw new AllocationError("invalid-free", `Cannot ${op} as ${describe(buffer)} is not a buffer it handed out`);
+    }
+    const why = this.#idleOrder.has(buffer as GPUBuffer)
+      ? "this buffer was released already (it is idle in the pool)"
+      : this.#dropped.has(buffer as GPUBuffer)
+      ? "this buffer was dropped already: it was destroyed while in use, as the release that found it said"
+      : "this buffer was released already (and destroyed since: trim(), the idle limit or gpu.destroyBuffer)";
+    throw new AllocationError("double-free", `Cannot ${op} as ${why}`);
   }
 }

@@ -9,7 +9,7 @@
 import { enterGpuCensus, leaveGpuCensus } from "../base/_gpu_census.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import type { BudgetToken } from "../budget/budget_token.ts";
+import { BudgetToken } from "../budget/budget_token.ts";
 import { isMemoryBudget, type MemoryBudget } from "../budget/memory_budget.ts";
 import {
   bufferLabel,
@@ -20,8 +20,28 @@ import {
   registeredBuffer,
 } from "./_buffer_registry.ts";
 import { destroyNatively, followDestroy } from "./_native_destroy.ts";
-import { CATEGORIES, type GpuUsageCategory, type GpuUsageStats, usageCategory, usageNames } from "./_gpu_usage.ts";
-import { adapterDescription, gpuEntry, gpuRuntime, isRealAdapter, noAdapterError, Usage } from "./_webgpu.ts";
+import {
+  CATEGORIES,
+  checkUsageCombination,
+  type GpuUsageCategory,
+  type GpuUsageStats,
+  usageCategory,
+  usageNames,
+} from "./_gpu_usage.ts";
+import {
+  adapterDescription,
+  BUN_PACKAGE,
+  destroyedNatively,
+  type DeviceIntrinsics,
+  gpuEntry,
+  gpuRuntime,
+  isGpuBuffer,
+  isGpuDevice,
+  isRealAdapter,
+  nativeMethodsOf,
+  noAdapterError,
+  Usage,
+} from "./_webgpu.ts";
 
 export type { GpuUsageCategory, GpuUsageStats } from "./_gpu_usage.ts";
 
@@ -181,12 +201,43 @@ function checkBudget(options: GpuContextOptions, op: string): void {
   }
 }
 
+// The intrinsic BudgetToken accessors, captured when this module loads: a MemoryBudget subclass's request()
+// may answer anything, and a real token may carry an own `release` the program set. These read a real
+// token's private state (and throw for anything else); the release they run is the budget's own, which
+// cannot throw.
+const tokenReleased = Object.getOwnPropertyDescriptor(BudgetToken.prototype, "released")!.get!;
+const tokenRelease = BudgetToken.prototype.release;
+// The tokens buffers hold: one answered for two requests would be given back by the first destroy.
+const heldTokens = new WeakSet<BudgetToken>();
+
+// Whether `token` is a real BudgetToken that no buffer holds and that was not released. (Its bytes and
+// category are the budget's business: a subclass may charge pages, or another category.)
+function isGrantedToken(token: unknown): token is BudgetToken {
+  try {
+    return tokenReleased.call(token) === false && !heldTokens.has(token as BudgetToken);
+  } catch {
+    return false; // not a BudgetToken
+  }
+}
+
+// Gives a token's bytes back to its budget, through BudgetToken's own method (a no-op for anything else).
+function releaseToken(token: unknown): void {
+  try {
+    tokenRelease.call(token);
+  } catch {
+    // not a BudgetToken: nothing to give back
+  }
+}
+
 // Contexts by device: WebGPU's destroy() of a device is followed (see
 // _native_destroy.ts) so that its contexts are lost at once, not when the
 // `lost` promise resolves a task later (in between, WebGPU's own errors
-// would reach the user from every call).
+// would reach the user from every call). The devices seen destroyed are
+// remembered, so fromDevice refuses them.
 const contextsOf = new WeakMap<GPUDevice, Set<(reason: string) => void>>();
+const destroyedDevices = new WeakSet<object>();
 function loseContextsOf(device: object): void {
+  destroyedDevices.add(device);
   const contexts = contextsOf.get(device as GPUDevice);
   if (contexts === undefined) return;
   for (const lose of [...contexts]) lose("the GPU device was lost (destroyed through device.destroy())");
@@ -253,6 +304,22 @@ const MAKE = Symbol("GpuContext");
 type Maker = new (...args: [GPUDevice, GPUAdapter | null, GpuContextOptions, boolean, symbol]) => GpuContext;
 
 /**
+ * @internal {@linkcode GpuContext.createBuffer} for memkit's own callers (createGpuBufferFrom, readGpuBuffer,
+ * pools, rings, suballocators). `recheck` runs after the budget's request, which may run the program's code
+ * (its reclaimers, a subclass's request()), and before WebGPU is called: it checks again what that code may
+ * have freed (the caller's source or target, the caller itself), and what it throws is thrown with nothing
+ * created or charged.
+ */
+export let createBufferChecked: (
+  gpu: GpuContext,
+  descriptor: GpuBufferDescriptor,
+  recheck: () => void,
+) => GPUBuffer;
+
+/** @internal The device's maxBufferSize, as read once when the context was made. */
+export let maxBufferSizeOf: (gpu: GpuContext) => number;
+
+/**
  * memkit's record of `buffer` for use by `op` on `gpu` (see gpu_transfer.ts checkBuffer). A function of
  * this module, not a method: its flag and names are memkit's own, never a caller's.
  */
@@ -312,6 +379,8 @@ export class GpuContext implements Disposable {
   readonly #onDestroy = (reason: string): void => this.#lose(reason);
   // Read once: a destroyed device's limits are not to be asked for (bun-webgpu warns on each read).
   readonly #maxBufferSize: number;
+  // The device class's own createBuffer and limits (see nativeMethodsOf).
+  readonly #native: DeviceIntrinsics;
 
   /** @internal Use {@linkcode requestGpu} or {@linkcode GpuContext.fromDevice}. */
   private constructor(device: GPUDevice, adapter: GPUAdapter | null, options: GpuContextOptions, owned: boolean) {
@@ -325,7 +394,9 @@ export class GpuContext implements Disposable {
     this.#owned = owned;
     this.#budget = options.budget ?? null;
     this.#priority = options.budgetPriority ?? 50;
-    this.#maxBufferSize = device.limits.maxBufferSize;
+    // Through the class's own getter (the device is real: checked by fromDevice, or just requested).
+    this.#native = nativeMethodsOf(device);
+    this.#maxBufferSize = this.#native.limits.call(device).maxBufferSize;
     device.lost.then((info) => this.#lose(`the GPU device was lost (${info.reason}: ${info.message})`));
     followDevice(device, this.#onDestroy);
   }
@@ -335,7 +406,11 @@ export class GpuContext implements Disposable {
    * the returned context from now on). Disposing the context destroys its
    * buffers but not the device.
    *
-   * @throws {TypeError} When `device` is not a GPUDevice, or for options of the wrong type.
+   * @throws {TypeError} When `device` is not a real GPUDevice of this runtime's WebGPU (Deno's own; in Bun,
+   *   bun-webgpu's): a look-alike object, a Proxy or an object made from the prototype is refused; or for
+   *   options of the wrong type.
+   * @throws {AllocationError} "use-after-free" for a device destroyed already (device.destroy(), or the
+   *   dispose() of the context that requested it).
    *
    * @example
    * ```ts
@@ -350,16 +425,23 @@ export class GpuContext implements Disposable {
    * ```
    */
   static fromDevice(device: GPUDevice, options?: GpuContextOptions): GpuContext {
-    if (
-      typeof device !== "object" || device === null || typeof (device as GPUDevice).createBuffer !== "function" ||
-      !((device as GPUDevice).lost instanceof Promise)
-    ) {
+    // A brand check, not duck typing: in Bun a look-alike's "buffers" reached bun-webgpu's native side (a segfault).
+    if (!isGpuDevice(device)) {
+      const which = gpuRuntime === "deno" ? "Deno's WebGPU" : `${BUN_PACKAGE} (the copy memkit loads)`;
       throw new TypeError(
-        `Cannot wrap a GPU device as 'device' must be a GPUDevice: current value is ${describe(device)}`,
+        `Cannot wrap a GPU device as 'device' must be a GPUDevice of ${which}, as requestDevice() gives it ` +
+          `(not a look-alike object or a Proxy of one): current value is ${describe(device)}`,
       );
     }
     const parsed = parseOptions(contextOptions, options, "wrap a GPU device");
     checkBudget(parsed, "wrap a GPU device");
+    if (destroyedDevices.has(device) || destroyedNatively(device)) {
+      throw new AllocationError(
+        "use-after-free",
+        "Cannot wrap a GPU device as it was destroyed (device.destroy(), or the dispose() of the GpuContext " +
+          "that requested it): request a new device",
+      );
+    }
     return new (GpuContext as unknown as Maker)(device, null, parsed, false, MAKE);
   }
 
@@ -371,8 +453,9 @@ export class GpuContext implements Disposable {
   /**
    * Creates a buffer and accounts for it (destroy it with {@linkcode destroyBuffer}).
    *
-   * @throws {TypeError} For a descriptor of the wrong type, or usage flags WebGPU forbids together
-   *   (MAP_READ only with COPY_DST, MAP_WRITE only with COPY_SRC).
+   * @throws {TypeError} For a descriptor of the wrong type, usage flags WebGPU forbids together
+   *   (MAP_READ only with COPY_DST, MAP_WRITE only with COPY_SRC), or a budget (a MemoryBudget subclass)
+   *   whose request() answers anything but null or a BudgetToken it granted (nothing is created then).
    * @throws {RangeError} For a size above the device's maxBufferSize, or not a multiple of 4 when mappedAtCreation.
    * @throws {AllocationError} "use-after-free" once the device is lost or the context disposed;
    *   "limit-exceeded" when the budget refuses the bytes.
@@ -387,18 +470,13 @@ export class GpuContext implements Disposable {
    * ```
    */
   createBuffer(descriptor: GpuBufferDescriptor): GPUBuffer {
+    return this.#create(descriptor, null);
+  }
+
+  #create(descriptor: GpuBufferDescriptor, recheck: (() => void) | null): GPUBuffer {
     const d = parseOptions(descriptorSchema, descriptor, "create a GPU buffer");
     const op = "create a GPU buffer";
-    if ((d.usage & Usage.MAP_READ) && (d.usage & ~(Usage.MAP_READ | Usage.COPY_DST))) {
-      throw new TypeError(
-        `Cannot ${op} as usage MAP_READ combines only with COPY_DST: current value is ${usageNames(d.usage)}`,
-      );
-    }
-    if ((d.usage & Usage.MAP_WRITE) && (d.usage & ~(Usage.MAP_WRITE | Usage.COPY_SRC))) {
-      throw new TypeError(
-        `Cannot ${op} as usage MAP_WRITE combines only with COPY_SRC: current value is ${usageNames(d.usage)}`,
-      );
-    }
+    checkUsageCombination(d.usage, op);
     const max = this.#maxBufferSize;
     if (d.size > max) {
       throw new RangeError(
@@ -414,31 +492,58 @@ export class GpuContext implements Disposable {
     const label = d.label ?? "";
     let token: BudgetToken | null = null;
     if (this.#budget !== null) {
-      token = this.#budget.request(d.size, "gpu", this.#priority);
-      if (token === null) {
+      const answer: unknown = this.#budget.request(d.size, "gpu", this.#priority);
+      if (answer === null) {
         throw new AllocationError(
           "limit-exceeded",
           `Cannot ${op} as the memory budget refused ${d.size} bytes in category "gpu" ` +
             `(${label === "" ? "unlabelled" : `"${label}"`}, ${usageNames(d.usage)})`,
         );
       }
-      // The budget ran its reclaimers (the program's code): one may have disposed this context or destroyed
-      // its device. Nothing is created then, and the bytes go back.
-      if (this.#gone !== null) {
-        token.release();
+      // A subclass's request() may answer anything: only a token the budget granted is kept, so that
+      // destroying the buffer gives back what was charged (and nothing else runs then).
+      if (!isGrantedToken(answer)) {
+        throw new TypeError(
+          `Cannot ${op} as the budget's request() must answer null or a BudgetToken it granted (not released, ` +
+            `not answered before): it answered ${describe(answer)}`,
+        );
+      }
+      token = answer;
+      // The budget ran its reclaimers (the program's code): one may have disposed this context, destroyed
+      // its device, or freed what the caller is about to copy. Nothing is created then, and the bytes go back.
+      try {
         this.#checkAlive(op);
+        recheck?.();
+      } catch (error) {
+        releaseToken(token);
+        throw error;
       }
     }
     let buffer: GPUBuffer;
     try {
-      buffer = this.device.createBuffer({ size: d.size, usage: d.usage, label, mappedAtCreation: d.mappedAtCreation });
+      // The class's own createBuffer, never an own property the program set on the device.
+      buffer = this.#native.createBuffer.call(this.device, {
+        size: d.size,
+        usage: d.usage,
+        label,
+        mappedAtCreation: d.mappedAtCreation,
+      });
     } catch (error) {
-      token?.release();
+      if (token !== null) releaseToken(token);
       throw error;
+    }
+    // Only a real GPUBuffer is ever registered (the registry is what lets a buffer reach WebGPU).
+    if (!isGpuBuffer(buffer)) {
+      if (token !== null) releaseToken(token);
+      throw new AllocationError(
+        "platform",
+        `Cannot ${op} as the device's createBuffer() returned ${describe(buffer)}, which is not a GPUBuffer`,
+      );
     }
     const category = usageCategory(d.usage);
     const census = enterGpuCensus(this.#label, label, d.size, usageNames(d.usage));
     const record: BufferRecord = { size: d.size, usage: d.usage, category, label, census, token, state: "live" };
+    if (token !== null) heldTokens.add(token);
     this.#records.set(buffer, record);
     registerBuffer(buffer, this, record);
     const usage = this.#byUsage.get(category)!;
@@ -559,6 +664,8 @@ export class GpuContext implements Disposable {
       gpu.#forget(buffer, record);
       gpu.#destroyed++;
     };
+    createBufferChecked = (gpu, descriptor, recheck) => gpu.#create(descriptor, recheck);
+    maxBufferSizeOf = (gpu) => gpu.#maxBufferSize;
     // memkit's record of `buffer`, checked for use by `op` on this context's device: a buffer some
     // GpuContext created (else TypeError), on this device ("mismatched-allocator"), then usable (live, with
     // the usage `flag`, unmapped: see checkUsable).
@@ -591,7 +698,7 @@ export class GpuContext implements Disposable {
     this.#lose(`the GpuContext "${this.#label}" was disposed`);
     contextsOf.get(this.device)?.delete(this.#onDestroy);
     if (this.#owned) {
-      loseContextsOf(this.device); // the other contexts on it (fromDevice)
+      loseContextsOf(this.device); // the other contexts on it (fromDevice), and fromDevice refuses it from now on
       destroyNatively(this.device);
     }
   }
@@ -605,15 +712,20 @@ export class GpuContext implements Disposable {
     if (this.#gone !== null) throw new AllocationError("use-after-free", `Cannot ${op} as ${this.#gone}`);
   }
 
+  // Everything of memkit's own first; the budget's bytes go back last, through BudgetToken's own release
+  // (the token was checked when the buffer was made, and that release cannot throw).
   #forget(buffer: GPUBuffer, record: BufferRecord): void {
     this.#records.delete(buffer);
     record.state = "destroyed";
-    leaveGpuCensus(record.census);
-    record.token?.release();
     const usage = this.#byUsage.get(record.category)!;
     usage.bytes -= record.size;
     usage.buffers--;
     this.#bytes -= record.size;
+    leaveGpuCensus(record.census);
+    if (record.token !== null) {
+      heldTokens.delete(record.token);
+      releaseToken(record.token);
+    }
   }
 
   // The device is gone: its buffers went with it, so they stop counting.

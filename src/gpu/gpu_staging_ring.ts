@@ -6,9 +6,10 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { type BufferRecord, disposedWhileCreating } from "./_buffer_registry.ts";
-import { GpuContext } from "./gpu_context.ts";
-import { checkBuffer, type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
+import type { BufferRecord } from "./_buffer_registry.ts";
+import { followLoss } from "./_follow_loss.ts";
+import { createBufferChecked, GpuContext, maxBufferSizeOf } from "./gpu_context.ts";
+import { checkBuffer, checkSourceKept, type GpuUploadSource, nativeCall, sourceBytes } from "./gpu_transfer.ts";
 import { MAP_WRITE_MODE, Usage } from "./_webgpu.ts";
 
 /**
@@ -22,7 +23,10 @@ import { MAP_WRITE_MODE, Usage } from "./_webgpu.ts";
  * ```
  */
 export interface GpuStagingRingOptions {
-  /** Bytes of each staging buffer (a multiple of 256); a larger upload gets a chunk of its own size. @default 1 MiB */
+  /**
+   * Bytes of each staging buffer (a multiple of 256, at most the device's maxBufferSize); a larger upload gets a
+   * chunk of its own size. @default 1 MiB
+   */
   chunkBytes?: number;
 }
 
@@ -68,6 +72,10 @@ interface Copy {
   readonly offset: number;
   readonly length: number;
 }
+
+// The device was lost: every chunk went with it (a function of the module, so that the context's listener
+// does not hold the ring: see followLoss).
+let forgetAll: (ring: GpuStagingRing) => void;
 
 const optionsSchema = z.strictObject({
   chunkBytes: z.number().int("must be an integer").min(256, "must be at least 256").max(2 ** 32, "must be at most 2^32")
@@ -117,11 +125,13 @@ export class GpuStagingRing implements Disposable {
   #uploaded = 0;
   #flushes = 0;
   #disposed = false;
+  readonly #unfollow: () => void;
 
   /**
    * A ring of staging buffers on `gpu` (none created until the first upload).
    *
    * @throws {TypeError} For a `gpu` that is not a GpuContext, or options of the wrong type.
+   * @throws {RangeError} For a chunkBytes that is not a multiple of 256, or above the device's maxBufferSize.
    */
   constructor(gpu: GpuContext, options?: GpuStagingRingOptions) {
     if (!(gpu instanceof GpuContext)) {
@@ -130,9 +140,16 @@ export class GpuStagingRing implements Disposable {
       );
     }
     const parsed = parseOptions(optionsSchema, options, "create GpuStagingRing");
+    const max = maxBufferSizeOf(gpu);
+    if (parsed.chunkBytes !== undefined && parsed.chunkBytes > max) {
+      throw new RangeError(
+        `Cannot create GpuStagingRing as 'chunkBytes' must be at most the device's maxBufferSize ${max}: ` +
+          `current value is ${parsed.chunkBytes}`,
+      );
+    }
     this.#gpu = gpu;
     this.#chunkBytes = parsed.chunkBytes ?? 1 << 20;
-    gpu.onLost(() => this.#forgetAll());
+    this.#unfollow = followLoss(gpu, this, forgetAll);
   }
 
   /**
@@ -152,8 +169,7 @@ export class GpuStagingRing implements Disposable {
     if (offset % 4 !== 0) {
       throw new RangeError(`Cannot ${op} as 'offset' must be a multiple of 4: current value is ${offset}`);
     }
-    const { bytes } = sourceBytes(source, op);
-    const length = intrinsic.typedArrayByteLength(bytes);
+    const { bytes, length } = sourceBytes(source, op);
     if (length % 4 !== 0) {
       throw new RangeError(`Cannot ${op} as the source must be whole 4-byte words: it has ${length} bytes`);
     }
@@ -166,7 +182,7 @@ export class GpuStagingRing implements Disposable {
     }
     this.#checkAlive(op);
     if (length === 0) return;
-    const chunk = this.#chunkFor(length, op);
+    const chunk = this.#chunkFor(length, op, target, bytes);
     const at = chunk.cursor;
     intrinsic.set(chunk.mapped!, bytes, at); // the engine's own set, whatever is patched
     chunk.cursor = at + length;
@@ -240,6 +256,7 @@ export class GpuStagingRing implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#unfollow();
     const chunks = [...this.#all];
     this.#forgetAll();
     for (const chunk of chunks) if (this.#gpu.owns(chunk.buffer)) this.#gpu.destroyBuffer(chunk.buffer);
@@ -250,8 +267,9 @@ export class GpuStagingRing implements Disposable {
     this.dispose();
   }
 
-  // A mapped chunk with room for `length` bytes: the one being filled, a ready one, or a new one.
-  #chunkFor(length: number, op: string): Chunk {
+  // A mapped chunk with room for the `length` bytes of `bytes`, to be copied to `target`: the one being
+  // filled, a ready one, or a new one.
+  #chunkFor(length: number, op: string, target: GPUBuffer, bytes: Uint8Array): Chunk {
     const current = this.#used.at(-1);
     if (current !== undefined && current.size - current.cursor >= length) return current;
     for (let i = this.#ready.length - 1; i >= 0; i--) {
@@ -261,14 +279,25 @@ export class GpuStagingRing implements Disposable {
       this.#used.push(chunk);
       return chunk;
     }
-    const size = Math.max(this.#chunkBytes, Math.ceil(length / 256) * 256);
-    const buffer = this.#gpu.createBuffer({
+    // `length` (whole words) fits the target, so the device's maxBufferSize: rounded up to 256, it must not
+    // pass the largest multiple of 4 (mappedAtCreation) within it.
+    const most = Math.floor(maxBufferSizeOf(this.#gpu) / 4) * 4;
+    const size = Math.max(this.#chunkBytes, Math.min(Math.ceil(length / 256) * 256, most));
+    const descriptor = {
       size,
       usage: Usage.MAP_WRITE | Usage.COPY_SRC,
       mappedAtCreation: true,
       label: "memkit staging ring",
+    };
+    // The creation may run the budget's reclaimers (the program's code): they may dispose the ring, destroy
+    // or map the target, or free the source; all are checked again before WebGPU runs.
+    const buffer = createBufferChecked(this.#gpu, descriptor, () => {
+      if (this.#disposed) {
+        throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed while its chunk was created`);
+      }
+      checkBuffer(this.#gpu, target, Usage.COPY_DST, "COPY_DST", op);
+      checkSourceKept(bytes, length, op);
     });
-    disposedWhileCreating(this.#disposed, this.#gpu, buffer, op);
     let mapped: Uint8Array;
     try {
       mapped = nativeCall(this.#gpu, op, () => new Uint8Array(buffer.getMappedRange()));
@@ -289,6 +318,10 @@ export class GpuStagingRing implements Disposable {
     this.#ready.length = 0;
     this.#used = [];
     this.#copies = [];
+  }
+
+  static {
+    forgetAll = (ring) => ring.#forgetAll();
   }
 
   #checkAlive(op: string): void {

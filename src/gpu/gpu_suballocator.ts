@@ -6,8 +6,9 @@
  */
 import { checkAlignment, checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { disposedWhileCreating } from "./_buffer_registry.ts";
-import { GpuContext } from "./gpu_context.ts";
+import { followLoss } from "./_follow_loss.ts";
+import { checkUsageCombination } from "./_gpu_usage.ts";
+import { createBufferChecked, GpuContext, maxBufferSizeOf } from "./gpu_context.ts";
 import { type VirtualAllocation, VirtualAllocator, type VirtualStrategy } from "./virtual_allocator.ts";
 import { Usage } from "./_webgpu.ts";
 
@@ -42,9 +43,12 @@ export interface GpuSlice {
  * ```
  */
 export interface GpuSuballocatorOptions {
-  /** The usage of every block (and so of every slice). */
+  /** The usage of every block (and so of every slice): flags WebGPU allows together. */
   usage: number;
-  /** Bytes of each block (a multiple of 256). A slice larger than this gets a block of its own. @default 4 MiB */
+  /**
+   * Bytes of each block (a multiple of 256, at most the device's maxBufferSize). A slice larger than this gets
+   * a block of its own. @default 4 MiB
+   */
   blockBytes?: number;
   /** The default alignment of slices: 256 for UNIFORM or STORAGE usage (WebGPU's offset rule for bindings), else 16. */
   alignment?: number;
@@ -94,6 +98,10 @@ const optionsSchema = z.strictObject({
 // another suballocator's.
 const slicesMadeBy = new WeakMap<object, GpuSuballocator>();
 
+// A lost device took every block: the suballocator holds none (a function of the module, so that the context's
+// listener does not hold the suballocator: see followLoss).
+let dropAll: (sub: GpuSuballocator) => void;
+
 /**
  * Places many small buffers inside a few large GPUBuffers of one usage, with
  * memkit's TLSF placement over offsets ({@linkcode VirtualAllocator}): one
@@ -125,12 +133,16 @@ export class GpuSuballocator implements Disposable {
   #sliceBytes = 0;
   #disposed = false;
   readonly #dropped = new WeakSet<GpuSlice>(); // slices of blocks destroyed by hand
+  readonly #maxSize: number;
+  readonly #unfollow: () => void;
 
   /**
    * Suballocates buffers of one usage on `gpu` (no block created until the first allocate).
    *
-   * @throws {TypeError} For a `gpu` that is not a GpuContext, or options of the wrong type.
-   * @throws {RangeError} For a block size that is not a multiple of 256, or an alignment that is not a power of two.
+   * @throws {TypeError} For a `gpu` that is not a GpuContext, options of the wrong type, or usage flags WebGPU
+   *   forbids together (MAP_READ only with COPY_DST, MAP_WRITE only with COPY_SRC).
+   * @throws {RangeError} For a block size that is not a multiple of 256 or above the device's maxBufferSize, or
+   *   an alignment that is not a power of two.
    */
   constructor(gpu: GpuContext, options: GpuSuballocatorOptions) {
     if (!(gpu instanceof GpuContext)) {
@@ -138,26 +150,45 @@ export class GpuSuballocator implements Disposable {
         `Cannot create GpuSuballocator as 'gpu' must be a GpuContext: current value is ${describe(gpu)}`,
       );
     }
-    const parsed = parseOptions(optionsSchema, options, "create GpuSuballocator");
+    const op = "create GpuSuballocator";
+    const parsed = parseOptions(optionsSchema, options, op);
+    // What no block could ever be is refused here, not at the first allocate.
+    checkUsageCombination(parsed.usage, op);
+    const max = maxBufferSizeOf(gpu);
+    if (parsed.blockBytes !== undefined && parsed.blockBytes > max) {
+      throw new RangeError(
+        `Cannot ${op} as 'blockBytes' must be at most the device's maxBufferSize ${max}: ` +
+          `current value is ${parsed.blockBytes}`,
+      );
+    }
     this.#gpu = gpu;
+    this.#maxSize = max;
     this.#usage = parsed.usage;
     this.#blockBytes = parsed.blockBytes ?? 4 << 20;
     this.#alignment = parsed.alignment ?? (parsed.usage & (Usage.UNIFORM | Usage.STORAGE) ? 256 : 16);
     this.#strategy = parsed.strategy ?? "tlsf";
     this.#label = parsed.label ?? "memkit suballocator";
-    gpu.onLost(() => {
-      this.#blocks.length = 0;
-      this.#slices.clear();
-      this.#sliceBytes = 0;
-    });
+    this.#unfollow = followLoss(gpu, this, dropAll);
+  }
+
+  static {
+    dropAll = (sub) => {
+      sub.#blocks.length = 0;
+      sub.#slices.clear();
+      sub.#sliceBytes = 0;
+    };
   }
 
   /**
    * A slice of `size` bytes (a multiple of 4: WebGPU copies words) at an offset
    * that is a multiple of `alignment` (default: the suballocator's).
    *
+   * A slice larger than the block size gets a block of its own (up to the device's maxBufferSize, whose
+   * slice then starts at offset 0).
+   *
    * @throws {TypeError} For a size or alignment that is not a number.
-   * @throws {RangeError} For a size that is not a positive multiple of 4, or a bad alignment.
+   * @throws {RangeError} For a size that is not a positive multiple of 4 or is above the device's maxBufferSize
+   *   (in whole 16-byte granules, as offsets are placed), or a bad alignment.
    * @throws {AllocationError} "use-after-free" after dispose() or once the device is lost; what GpuContext.createBuffer throws.
    */
   allocate(size: number, alignment?: number): GpuSlice {
@@ -165,6 +196,14 @@ export class GpuSuballocator implements Disposable {
     checkSize(size, op, "size", 2 ** 40, 4);
     if (size % 4 !== 0) {
       throw new RangeError(`Cannot ${op} as 'size' must be a multiple of 4: current value is ${size}`);
+    }
+    // Offsets are placed in 16-byte granules: a slice takes its size rounded up to 16 within its block.
+    const most = Math.floor(this.#maxSize / 16) * 16;
+    if (size > most) {
+      throw new RangeError(
+        `Cannot ${op} as 'size' must be at most ${most} (the device's maxBufferSize ${this.#maxSize}` +
+          `${most === this.#maxSize ? "" : ", in whole 16-byte granules"}): current value is ${size}`,
+      );
     }
     const align = checkAlignment(alignment, op, 65536, this.#alignment);
     this.#checkAlive(op);
@@ -174,31 +213,49 @@ export class GpuSuballocator implements Disposable {
       const placed = block.range.allocate(size, align);
       if (placed !== null) return this.#record(block, placed, size);
     }
-    // A fresh block always fits the slice: TLSF searches size + alignment for an aligned block.
-    const bytes = Math.max(this.#blockBytes, Math.ceil((size + align) / 256) * 256);
-    const buffer = this.#gpu.createBuffer({ size: bytes, usage: this.#usage, label: this.#label });
-    disposedWhileCreating(this.#disposed, this.#gpu, buffer, op);
-    const block: Block = { buffer, range: new VirtualAllocator({ capacity: bytes, strategy: this.#strategy }) };
+    // A fresh block always fits the slice: TLSF searches size + alignment for an aligned block. A slice so
+    // large that this would pass maxBufferSize gets a block of its own size, placed linearly: its slice at
+    // offset 0, which every alignment allows.
+    let bytes = Math.max(this.#blockBytes, Math.ceil((size + align) / 256) * 256);
+    let strategy = this.#strategy;
+    if (bytes > this.#maxSize) {
+      bytes = Math.min(Math.ceil(size / 256) * 256, most);
+      strategy = "linear";
+    }
+    // The budget's reclaimers (run inside the creation) may dispose the suballocator: nothing is created then.
+    const buffer = createBufferChecked(this.#gpu, { size: bytes, usage: this.#usage, label: this.#label }, () => {
+      if (this.#disposed) {
+        throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed while its block was created`);
+      }
+    });
+    const block: Block = { buffer, range: new VirtualAllocator({ capacity: bytes, strategy }) };
     this.#blocks.push(block);
     return this.#record(block, block.range.allocate(size, align)!, size);
   }
 
   /**
    * Frees a slice (its bytes may be handed out again at once: free it only
-   * when no submitted GPU work still reads it).
+   * when no submitted GPU work still reads it). After the device was lost,
+   * freeing one of its slices is a no-op (they went with the device).
    *
+   * @throws {TypeError} For a slice that is not an object.
    * @throws {AllocationError} "double-free" for a slice freed already; "mismatched-allocator" for another
    *   suballocator's; "invalid-free" for anything else; "use-after-free" after dispose(), or for a slice whose
    *   block was destroyed (gpu.destroyBuffer or WebGPU's destroy() of `slice.buffer`: the block is dropped).
    */
   free(slice: GpuSlice): void {
     const op = "free from GpuSuballocator";
+    if (typeof slice !== "object" || slice === null) {
+      throw new TypeError(
+        `Cannot ${op} as 'slice' must be a GpuSlice that allocate() returned: current value is ${describe(slice)}`,
+      );
+    }
     if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} as it was disposed`);
     this.#dropDestroyed();
     const entry = this.#slices.get(slice);
     if (entry === undefined) {
-      if (this.#gpu.lost) return; // the device took every slice with it
-      const maker = typeof slice === "object" && slice !== null ? slicesMadeBy.get(slice) : undefined;
+      const maker = slicesMadeBy.get(slice);
+      if (maker === this && this.#gpu.lost) return; // the device took every slice with it
       if (maker === this) {
         const dropped = this.#dropped.has(slice);
         throw new AllocationError(
@@ -206,6 +263,7 @@ export class GpuSuballocator implements Disposable {
           `Cannot ${op} as ${dropped ? "its block was destroyed (the slice went with it)" : "it was freed already"}`,
         );
       }
+      // Anything else is refused as before the loss: it never was a slice of this suballocator.
       throw new AllocationError(
         maker === undefined ? "invalid-free" : "mismatched-allocator",
         `Cannot ${op} as ${describe(slice)} ${
@@ -247,6 +305,7 @@ export class GpuSuballocator implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#unfollow();
     for (const block of this.#blocks) if (this.#gpu.owns(block.buffer)) this.#gpu.destroyBuffer(block.buffer);
     this.#blocks.length = 0;
     this.#slices.clear();

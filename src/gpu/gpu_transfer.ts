@@ -11,7 +11,7 @@ import { AllocationError } from "../base/errors.ts";
 import { arrayInternals, type DynamicArray } from "../arrays/dynamic_array.ts";
 import type { BufferRecord } from "./_buffer_registry.ts";
 import type { GpuContext } from "./gpu_context.ts";
-import { bufferRecord, GpuContext as GpuContextClass } from "./gpu_context.ts";
+import { bufferRecord, createBufferChecked, GpuContext as GpuContextClass } from "./gpu_context.ts";
 import { MAP_READ_MODE, Usage } from "./_webgpu.ts";
 
 /** What can be uploaded: a memkit array (its elements `0..length`) or any typed array or DataView. */
@@ -54,23 +54,49 @@ export interface GpuWriteOptions {
 }
 
 /**
- * The source's bytes (its live elements) and the size of one element. A
- * DynamicArray's come from its own state (a subclass's `bytes` or `stride`
- * getter changes nothing); no code of the program runs here.
+ * The source's bytes (its live elements), their real length and the size of
+ * one element. A DynamicArray's come from its own state (a subclass's `bytes`
+ * or `stride` getter changes nothing); no code of the program runs here. Use
+ * `length`, never the bytes' own: it is where a freed source is found.
+ *
+ * @throws {AllocationError} "use-after-free" for a freed DynamicArray, or a view over a detached buffer (a
+ *   memkit block that was freed: a plain Uint8Array, handed back as is, is checked here too).
  */
-export function sourceBytes(source: unknown, op: string, name = "source"): { bytes: Uint8Array; element: number } {
+export function sourceBytes(
+  source: unknown,
+  op: string,
+  name = "source",
+): { bytes: Uint8Array; length: number; element: number } {
   if (arrayInternals.isArray(source)) {
-    return { bytes: arrayInternals.bytesOf(source, "read the bytes of"), element: arrayInternals.strideOf(source) };
+    const bytes = arrayInternals.bytesOf(source, "read the bytes of");
+    return { bytes, length: intrinsic.typedArrayByteLength(bytes), element: arrayInternals.strideOf(source) };
   }
   checkView(source, op, name);
   const bytes = viewBytes(source as ArrayBufferView, op, name);
+  const length = byteLengthOf(bytes, op, name);
   // The element size from internal slots (a subclass cannot fake it); a DataView's elements are bytes.
   let element = 1;
   if (intrinsic.typedArrayTag(source) !== undefined) {
     const count = intrinsic.typedArrayLength(source);
     if (count > 0) element = intrinsic.typedArrayByteLength(source) / count;
   }
-  return { bytes, element };
+  return { bytes, length, element };
+}
+
+/**
+ * Checks that the bytes {@linkcode sourceBytes} gave are all still there after
+ * the program's code ran (a budget's reclaimers, inside the creation of a GPU
+ * buffer): a source freed, moved (a DynamicArray that grew) or shrunk since
+ * is "use-after-free", before anything is copied.
+ */
+export function checkSourceKept(bytes: Uint8Array, length: number, op: string, name = "source"): void {
+  const now = intrinsic.typedArrayByteLength(bytes);
+  if (now === length && (now > 0 || !intrinsic.isDetached(intrinsic.range(bytes)[0]))) return;
+  throw new AllocationError(
+    "use-after-free",
+    `Cannot ${op} as '${name}' was freed, moved or shrunk while a GPU buffer was created for it ` +
+      "(by the memory budget's reclaimers): nothing was copied",
+  );
 }
 
 /**
@@ -148,12 +174,16 @@ export function createGpuBufferFrom(
 ): GPUBuffer {
   const op = "create a GPU buffer from an array";
   checkContext(gpu, op);
-  const { bytes } = sourceBytes(source, op);
   // A detached source is use-after-free here, before anything is created; one out of bounds of its
   // shrunk buffer has no bytes (and copying it would be the engine's TypeError).
-  const length = byteLengthOf(bytes, op, "source");
+  const { bytes, length } = sourceBytes(source, op);
   const size = Math.max(4, Math.ceil(length / 4) * 4);
-  const buffer = gpu.createBuffer({ size, usage, label, mappedAtCreation: true });
+  // The budget's reclaimers (run inside the creation) may free the source: checked again before WebGPU runs.
+  const buffer = createBufferChecked(
+    gpu,
+    { size, usage, label, mappedAtCreation: true },
+    () => checkSourceKept(bytes, length, op),
+  );
   try {
     nativeCall(gpu, op, () => {
       if (length > 0) intrinsic.set(new Uint8Array(buffer.getMappedRange(0, size)), bytes);
@@ -213,8 +243,7 @@ export function writeGpuBuffer(
   // source is: from its bytes on, no code of the program runs.
   const offset = checkOffset(options?.offset ?? 0, op, "offset", 4);
   const ranges = readRanges(options?.ranges, op);
-  const { bytes, element } = sourceBytes(source, op);
-  const length = intrinsic.typedArrayByteLength(bytes);
+  const { bytes, length, element } = sourceBytes(source, op);
   const spans = byteSpans(ranges, length, element, op);
   const size = record.size;
   for (const [start, end] of spans) {
@@ -353,7 +382,7 @@ export async function readGpuBuffer(
     );
   }
   const offset = checkOffset(options?.offset ?? 0, op, "offset", 4);
-  const size = intrinsic.typedArrayByteLength(sourceBytes(target, op, "target").bytes);
+  const { bytes: into, length: size } = sourceBytes(target, op, "target");
   if (size % 4 !== 0) {
     throw new RangeError(`Cannot ${op} as the target must be whole 4-byte words: it has ${size} bytes`);
   }
@@ -367,7 +396,16 @@ export async function readGpuBuffer(
     );
   }
   if (size === 0) return 0;
-  const staging = gpu.createBuffer({ size, usage: Usage.MAP_READ | Usage.COPY_DST, label: "memkit readback" });
+  // The budget's reclaimers (run inside the creation) may destroy or map the buffer, or free the target:
+  // both are checked again before WebGPU runs.
+  const staging = createBufferChecked(
+    gpu,
+    { size, usage: Usage.MAP_READ | Usage.COPY_DST, label: "memkit readback" },
+    () => {
+      checkBuffer(gpu, buffer, Usage.COPY_SRC, "COPY_SRC", op);
+      checkSourceKept(into, size, op, "target");
+    },
+  );
   try {
     // A copy WebGPU refuses still lets the staging buffer map (as zeros): the
     // validation scope tells, and the target is left alone then.
@@ -391,15 +429,15 @@ export async function readGpuBuffer(
       throw new AllocationError("platform", `Cannot ${op} as WebGPU refused the copy: ${error.message}`);
     }
     // The target may have been freed while the map waited: its bytes are fetched (and checked) again.
-    const into = sourceBytes(target, op, "target").bytes;
-    if (intrinsic.typedArrayByteLength(into) < size) {
+    const now = sourceBytes(target, op, "target");
+    if (now.length < size) {
       throw new AllocationError(
         "use-after-free",
         `Cannot ${op} as the target shrank or was released while the read waited`,
       );
     }
     const mapped = nativeCall(gpu, op, () => new Uint8Array(staging.getMappedRange(0, size)));
-    intrinsic.set(into, mapped); // the engine's own set: an own or patched `set` changes nothing
+    intrinsic.set(now.bytes, mapped); // the engine's own set: an own or patched `set` changes nothing
     return size;
   } finally {
     // Detaches the mapped view; the bytes were taken, so a device lost by now changes nothing.

@@ -3,10 +3,9 @@
  *
  * @module
  */
-import { intrinsic } from "../../ffi/boundary.ts";
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { GpuContext } from "./gpu_context.ts";
+import { GpuContext, maxBufferSizeOf } from "./gpu_context.ts";
 import { type GpuUploadSource, nativeCall, queueView, sourceBytes } from "./gpu_transfer.ts";
 import { Usage } from "./_webgpu.ts";
 
@@ -24,7 +23,7 @@ export const UNIFORM_SLOT = 256;
  * ```
  */
 export interface GpuUniformRingOptions {
-  /** Bytes of the ring's buffer (a multiple of 256): the uniforms of one frame. @default 1 MiB */
+  /** Bytes of the ring's buffer (a multiple of 256, at most the device's maxBufferSize): the uniforms of one frame. @default 1 MiB */
   capacity?: number;
   /** Names the buffer in stats and the leak report. */
   label?: string;
@@ -75,7 +74,7 @@ export class GpuUniformRing implements Disposable {
    * Creates the ring's buffer on `gpu`.
    *
    * @throws {TypeError} For a `gpu` that is not a GpuContext, or options of the wrong type.
-   * @throws {RangeError} For a capacity that is not a multiple of 256.
+   * @throws {RangeError} For a capacity that is not a multiple of 256, or above the device's maxBufferSize.
    * @throws {AllocationError} What GpuContext.createBuffer throws.
    */
   constructor(gpu: GpuContext, options?: GpuUniformRingOptions) {
@@ -85,6 +84,13 @@ export class GpuUniformRing implements Disposable {
       );
     }
     const parsed = parseOptions(optionsSchema, options, "create GpuUniformRing");
+    const max = maxBufferSizeOf(gpu);
+    if (parsed.capacity !== undefined && parsed.capacity > max) {
+      throw new RangeError(
+        `Cannot create GpuUniformRing as 'capacity' must be at most the device's maxBufferSize ${max}: ` +
+          `current value is ${parsed.capacity}`,
+      );
+    }
     this.#gpu = gpu;
     this.capacity = parsed.capacity ?? 1 << 20;
     this.buffer = gpu.createBuffer({
@@ -111,14 +117,13 @@ export class GpuUniformRing implements Disposable {
    */
   push(uniforms: GpuUploadSource): number {
     const op = "push to GpuUniformRing";
-    const { bytes, element } = sourceBytes(uniforms, op, "uniforms");
+    const { bytes, length, element } = sourceBytes(uniforms, op, "uniforms");
     const stride = element % UNIFORM_SLOT === 0 ? element : UNIFORM_SLOT;
     if (!ArrayBuffer.isView(uniforms) && element % UNIFORM_SLOT !== 0) {
       throw new RangeError(
         `Cannot ${op} as the array's stride must be a multiple of 256 (make it with uniformArray): current value is ${element}`,
       );
     }
-    const length = intrinsic.typedArrayByteLength(bytes);
     if (length % 4 !== 0) {
       throw new RangeError(`Cannot ${op} as the uniforms must be whole 4-byte words: they have ${length} bytes`);
     }

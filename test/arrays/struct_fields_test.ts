@@ -14,6 +14,7 @@ import {
   type StructLayout,
 } from "../../mod.ts";
 import { cRoundTrip } from "./_c_roundtrip.ts";
+import { withoutCodegen } from "../_helpers.ts";
 
 type Rec = Record<string, FieldValue>;
 
@@ -211,4 +212,29 @@ test("SharedDynamicArray stores nested records and arrays too", () => {
   shared.push(scene(5));
   shared.push(scene(6));
   assert.deepEqual(shared.get(1), scene(6));
+});
+
+test("an array field of count 1 takes and gives an array, as every other count does (c and wgsl-storage)", () => {
+  for (const rules of ["c", "wgsl-storage"] as const) {
+    for (const [path, make] of [["generated", <T>(f: () => T) => f()], ["DataView", withoutCodegen]] as const) {
+      const label = `${rules}, ${path}`;
+      // Before: ["i32", 1] was a bare scalar (push({ a: [7] }) a TypeError, get(0) { a: 7 }).
+      // (bool only in C: WGSL buffers cannot hold it; u32 stands in.)
+      const flag = rules === "c" ? "bool" : "u32";
+      const layout = struct({ a: ["i32", 1], f: ["f32", 1], b: [flag, 1], m: ["u32x4", 1] }, { layout: rules });
+      using records = make(() => new DynamicArray<Rec>(layout));
+      const value = { a: [7], f: [1.5], b: [rules === "c" ? true : 1], m: [[1, 2, 3, 4]] };
+      records.push(value);
+      records.push({ ...value, a: new Int32Array([-3]) } as unknown as Rec);
+      assert.deepEqual(records.get(0), value, label);
+      assert.deepEqual(records.get(1).a, [-3], label);
+      records.push(records.get(0)); // what get() gives, push() takes
+      assert.deepEqual(records.get(2), value, label);
+      for (const bare of [{ ...value, a: 7 }, { ...value, f: 1.5 }, { ...value, b: value.b[0] }]) {
+        assert.throws(() => records.push(bare as unknown as Rec), TypeError, label);
+      }
+      assert.throws(() => records.push({ ...value, a: [7, 8] }), RangeError, label);
+      assert.equal(records.length, 3, `${label}: refused pushes store nothing`);
+    }
+  }
 });

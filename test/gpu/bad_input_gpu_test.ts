@@ -9,6 +9,7 @@ import { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "../../src/gp
 import { GpuStagingRing } from "../../src/gpu/gpu_staging_ring.ts";
 import { GpuUniformRing } from "../../src/gpu/gpu_uniform_ring.ts";
 import { GpuSuballocator } from "../../src/gpu/gpu_suballocator.ts";
+import { GpuBufferPool } from "../../src/gpu/gpu_buffer_pool.ts";
 import { context, skipGpu } from "./_gpu_context.ts";
 
 test("uploads and readback: bad input rows", { skip: skipGpu }, async () => {
@@ -81,6 +82,7 @@ test("uploads and readback: bad input rows", { skip: skipGpu }, async () => {
 
 test("rings and suballocator: bad options and use after dispose", { skip: skipGpu }, () => {
   using gpu = context();
+  const max = gpu.device.limits.maxBufferSize;
   const rows: [string, () => unknown, object][] = [
     ["staging ring without a context", () => new GpuStagingRing(null as never), { name: "TypeError" }],
     ["staging chunk not a multiple of 256", () => new GpuStagingRing(gpu, { chunkBytes: 1000 }), {
@@ -97,6 +99,28 @@ test("rings and suballocator: bad options and use after dispose", { skip: skipGp
     }],
     ["suballocator alignment 3", () => new GpuSuballocator(gpu, { usage: U.VERTEX, alignment: 3 }), {
       name: "RangeError",
+    }],
+    // Before: accepted, then refused at the first use (naming the 'size' of a buffer the caller never asked for).
+    ["staging chunk above maxBufferSize", () => new GpuStagingRing(gpu, { chunkBytes: 2 ** 32 }), {
+      name: "RangeError",
+      message: `Cannot create GpuStagingRing as 'chunkBytes' must be at most the device's maxBufferSize ${max}: ` +
+        `current value is ${2 ** 32}`,
+    }],
+    ["uniform ring capacity above maxBufferSize", () => new GpuUniformRing(gpu, { capacity: 2 ** 32 }), {
+      name: "RangeError",
+      message: /'capacity' must be at most the device's maxBufferSize/,
+    }],
+    [
+      "suballocator block above maxBufferSize",
+      () => new GpuSuballocator(gpu, { usage: U.VERTEX, blockBytes: 2 ** 40 }),
+      {
+        name: "RangeError",
+        message: /'blockBytes' must be at most the device's maxBufferSize .*: current value is 1099511627776/,
+      },
+    ],
+    ["suballocator MAP_READ with STORAGE", () => new GpuSuballocator(gpu, { usage: U.MAP_READ | U.STORAGE }), {
+      name: "TypeError",
+      message: /Cannot create GpuSuballocator as 'usage' may combine MAP_READ only with COPY_DST/,
     }],
   ];
   for (const [name, run, expected] of rows) {
@@ -117,4 +141,30 @@ test("rings and suballocator: bad options and use after dispose", { skip: skipGp
   assert.throws(() => uniforms.push(new Uint32Array(64)), gone);
   assert.throws(() => heap.allocate(16), gone);
   assert.equal(gpu.memoryStats().buffers, 1); // only the target: every chunk, ring and block destroyed
+});
+
+test("pool and suballocator at the device's maxBufferSize: messages name the caller's value; a slice of it fits", {
+  skip: skipGpu,
+}, () => {
+  using gpu = context();
+  const max = gpu.device.limits.maxBufferSize;
+  using pool = new GpuBufferPool(gpu);
+  // Before: "'size' must be at most ... current value is 536870912" (the size class, not the caller's size).
+  assert.throws(() => pool.acquire(max + 1, U.STORAGE), {
+    name: "RangeError",
+    message: `Cannot acquire from GpuBufferPool as 'size' must be at most the device's maxBufferSize ${max}: ` +
+      `current value is ${max + 1}`,
+  });
+  assert.throws(() => pool.acquire(64, U.MAP_READ | U.STORAGE), { name: "TypeError", message: /from GpuBufferPool/ });
+  assert.equal(gpu.memoryStats().created, 0);
+  using sub = new GpuSuballocator(gpu, { usage: U.STORAGE | U.COPY_DST });
+  assert.throws(() => sub.allocate(max + 4), {
+    name: "RangeError",
+    message: new RegExp(`current value is ${max + 4}`),
+  });
+  // Before: refused, naming a block of maxBufferSize + 256 bytes; a block of exactly its size serves it.
+  const whole = sub.allocate(max);
+  assert.deepEqual([whole.offset, whole.size, gpu.sizeOf(whole.buffer)], [0, max, max]);
+  sub.free(whole);
+  assert.equal(sub.trim(), max);
 });

@@ -32,6 +32,22 @@ test("look-alike buffers are refused before WebGPU sees them (child process)", {
   }
 });
 
+test("look-alike devices are refused by fromDevice; a device's own createBuffer is never called (child process)", {
+  skip: skipGpu,
+}, () => {
+  // Before: fromDevice duck-typed its device, so a look-alike's "buffers" were registered as memkit's and
+  // written through the real queue (in Bun a segfault, exit 139; in Deno "platform" or the engine's TypeError).
+  const child = runChild(fileURLToPath(new URL("./_lookalike_device_child.ts", import.meta.url)));
+  assert.equal(child.signal, null, child.stderr);
+  assert.equal(child.status, 0, child.stderr);
+  const lines = child.stdout.trim().split("\n");
+  assert.equal(lines.at(-1), "END", child.stdout + child.stderr);
+  const rows = lines.slice(0, -1).map((l) => JSON.parse(l));
+  assert.equal(rows.length, 7);
+  for (const row of rows.slice(0, -1)) assert.equal(row.outcome, "TypeError", row.name);
+  assert.deepEqual(rows.at(-1), { name: "own createBuffer", called: 0, written: 64 });
+});
+
 test("another device's, destroyed and mapped buffers: refused, target untouched", { skip: skipGpu }, async () => {
   using gpu = context();
   using other = await requestGpu({ label: "other device" });
@@ -143,6 +159,8 @@ test("pool and suballocator: buffers destroyed by hand are never handed out agai
   assert.ok(gpu.owns(next));
   gpu.destroyBuffer(next); // while in use
   assert.throws(() => pool.release(next), { name: "AllocationError", category: "use-after-free" });
+  // Before: "invalid-free ... is not a buffer it handed out", though the pool had handed it out.
+  assert.throws(() => pool.release(next), { name: "AllocationError", category: "double-free", message: /dropped/ });
   assert.deepEqual([pool.stats().inUse, pool.stats().idle], [0, 0]);
   using sub = new GpuSuballocator(gpu, { usage, blockBytes: 4096 });
   const slice = sub.allocate(64);

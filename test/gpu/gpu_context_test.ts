@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { census } from "../../src/base/_native_census.ts";
 import { MemoryBudget } from "../../src/budget/memory_budget.ts";
+import { BudgetToken } from "../../src/budget/budget_token.ts";
 import { nativeInfo } from "../../src/base/native_info.ts";
 import { GpuBufferUsage as U, GpuContext, requestGpu } from "../../src/gpu/gpu_context.ts";
 import { runChild } from "../_helpers.ts";
@@ -128,6 +129,74 @@ test(
     gpu.destroyBuffer(a); // forgotten already: a no-op, not an error
     gpu.dispose();
     charged.dispose();
+  },
+);
+
+test(
+  "a MemoryBudget subclass's request(): anything but a token it granted is refused; a token's own release never runs",
+  {
+    skip: skipGpu,
+  },
+  () => {
+    using gpu = context();
+    let answer: (budget: MemoryBudget, size: number) => unknown = () => null;
+    class Odd extends MemoryBudget {
+      override request(size: number): never {
+        return answer(this, size) as never;
+      }
+    }
+    const budget = new Odd({ physicalBytes: 1 << 20 });
+    using charged = GpuContext.fromDevice(gpu.device, { budget });
+    // A real token, even for other bytes (a subclass may charge whole pages): kept, and given back on destroy.
+    let kept: BudgetToken | null = null;
+    answer = (b) => (kept = MemoryBudget.prototype.request.call(b, 4096, "gpu"));
+    const paged = charged.createBuffer({ size: 1000, usage: U.STORAGE });
+    assert.equal(budget.usedBytes, 4096);
+    // Before: a non-token was kept, and destroyBuffer threw "record.token?.release is not a function" half-way
+    // (the buffer forgotten, its bytes still counted, the GPU buffer never destroyed).
+    const rows: [string, (budget: MemoryBudget, size: number) => unknown][] = [
+      ["a plain object", () => ({ release() {} })],
+      ["a number", () => 1],
+      ["an object made from BudgetToken.prototype", () => Object.create(BudgetToken.prototype)],
+      ["a token released already", (b, size) => {
+        const token = MemoryBudget.prototype.request.call(b, size, "gpu")!;
+        token.release();
+        return token;
+      }],
+      ["a token a buffer holds already", () => kept],
+    ];
+    for (const [name, make] of rows) {
+      answer = make;
+      const created = charged.memoryStats().created;
+      assert.throws(() => charged.createBuffer({ size: 1024, usage: U.STORAGE }), {
+        name: "TypeError",
+        message: /request\(\) must answer null or a BudgetToken it granted/,
+      }, name);
+      assert.equal(charged.memoryStats().created, created, `${name}: nothing created`);
+      assert.equal(budget.usedBytes, 4096, `${name}: nothing charged or given back`);
+    }
+    charged.destroyBuffer(paged);
+    assert.equal(budget.usedBytes, 0);
+    // A real token whose own `release` throws: memkit gives the bytes back through BudgetToken's own method.
+    let ran = 0;
+    answer = (b, size) => {
+      const token = MemoryBudget.prototype.request.call(b, size, "gpu")!;
+      Object.defineProperty(token, "release", {
+        value: () => {
+          ran++;
+          throw new Error("own release");
+        },
+      });
+      return token;
+    };
+    const a = charged.createBuffer({ size: 1024, usage: U.STORAGE });
+    charged.createBuffer({ size: 2048, usage: U.STORAGE });
+    assert.equal(budget.usedBytes, 3072);
+    charged.destroyBuffer(a);
+    assert.deepEqual([charged.memoryStats().bytes, charged.memoryStats().buffers, budget.usedBytes], [2048, 1, 2048]);
+    charged.dispose();
+    assert.deepEqual([charged.memoryStats().bytes, charged.memoryStats().buffers, budget.usedBytes], [0, 0, 0]);
+    assert.equal(ran, 0, "the token's own release never ran");
   },
 );
 

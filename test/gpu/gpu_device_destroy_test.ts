@@ -5,7 +5,7 @@
 // for its map rejects and leaves the target as it was.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { GpuBufferUsage as U, requestGpu } from "../../src/gpu/gpu_context.ts";
+import { GpuBufferUsage as U, GpuContext, requestGpu } from "../../src/gpu/gpu_context.ts";
 import { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "../../src/gpu/gpu_transfer.ts";
 import { GpuBufferPool } from "../../src/gpu/gpu_buffer_pool.ts";
 import { GpuStagingRing } from "../../src/gpu/gpu_staging_ring.ts";
@@ -59,4 +59,25 @@ test("right after device.destroy(): every call is use-after-free and changes not
   assert.equal(stats.bytes, 0);
   assert.equal(stats.lostBuffers > 0, true);
   for (const disposable of [ring, pool, uniforms, sub, gpu]) disposable.dispose();
+});
+
+test("fromDevice over a destroyed device: use-after-free, no context made", { skip: skipGpu }, async () => {
+  // Before: a live context over the dead device (createBuffer counted bytes; writes reached WebGPU's errors).
+  for (const how of ["device.destroy()", "the owner's dispose()", "GPUDevice.prototype.destroy"] as const) {
+    const owner = await requestGpu({ label: how });
+    const device = owner.device;
+    if (how === "device.destroy()") device.destroy();
+    else if (how === "the owner's dispose()") owner.dispose();
+    else {
+      let proto = Object.getPrototypeOf(device);
+      while (!Object.hasOwn(proto, "destroy")) proto = Object.getPrototypeOf(proto);
+      proto.destroy.call(device);
+    }
+    assert.throws(() => GpuContext.fromDevice(device), {
+      name: "AllocationError",
+      category: "use-after-free",
+      message: /was destroyed/,
+    }, how);
+    owner.dispose();
+  }
 });

@@ -7,6 +7,8 @@ import { AllocationError } from "../../src/base/errors.ts";
 import { GpuBufferUsage as U, GpuContext } from "../../src/gpu/gpu_context.ts";
 import { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "../../src/gpu/gpu_transfer.ts";
 import { GpuUniformRing } from "../../src/gpu/gpu_uniform_ring.ts";
+import { GpuStagingRing } from "../../src/gpu/gpu_staging_ring.ts";
+import { SystemAllocator } from "../../src/alloc/system_allocator.ts";
 import { context, skipGpu } from "./_gpu_context.ts";
 
 const COPY = U.STORAGE | U.COPY_DST | U.COPY_SRC;
@@ -135,3 +137,34 @@ test(
     assert.deepEqual(ran, [], "no getter, own set or patched set ran");
   },
 );
+
+test("a freed memkit block (a plain Uint8Array, detached) in every transfer: use-after-free, nothing changed", {
+  skip: skipGpu,
+}, async () => {
+  using gpu = context();
+  using ring = new GpuStagingRing(gpu);
+  using uniforms = new GpuUniformRing(gpu, { capacity: 1024 });
+  const buffer = gpu.createBuffer({ size: 256, usage: COPY, label: "buffer" });
+  writeGpuBuffer(gpu, buffer, new Uint8Array(256).fill(7));
+  using allocator = new SystemAllocator();
+  const freed = allocator.alloc(64);
+  allocator.free(freed); // detached: its views read as length 0, and it is its own bytes
+  const useAfterFree = (name: string) => (error: unknown) => {
+    assert.ok(error instanceof AllocationError, `${name}: ${error}`);
+    assert.equal(error.category, "use-after-free", name);
+    assert.doesNotMatch(error.message, /Cannot perform|already detached/, name);
+    return true;
+  };
+  const stats = gpu.memoryStats();
+  // Before: writeGpuBuffer leaked the engine's error; the ring, the uniform ring and the read did nothing.
+  assert.throws(() => writeGpuBuffer(gpu, buffer, freed), useAfterFree("writeGpuBuffer"));
+  assert.throws(() => ring.upload(buffer, 0, freed), useAfterFree("ring.upload"));
+  assert.throws(() => uniforms.push(freed), useAfterFree("uniforms.push"));
+  assert.throws(() => createGpuBufferFrom(gpu, freed, COPY), useAfterFree("createGpuBufferFrom"));
+  await assert.rejects(readGpuBuffer(gpu, buffer, freed), useAfterFree("readGpuBuffer"));
+  assert.deepEqual(gpu.memoryStats(), stats, "nothing created");
+  assert.deepEqual([ring.stats().uploadedBytes, ring.stats().chunks, uniforms.used], [0, 0, 0]);
+  const back = new Uint8Array(256);
+  await readGpuBuffer(gpu, buffer, back);
+  assert.deepEqual([back[0], back[255]], [7, 7]);
+});

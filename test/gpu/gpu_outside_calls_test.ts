@@ -7,6 +7,8 @@
 // destroyed by hand.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { AllocationError } from "../../src/base/errors.ts";
 import { GpuBufferUsage as U, requestGpu } from "../../src/gpu/gpu_context.ts";
 import { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "../../src/gpu/gpu_transfer.ts";
 import { GpuBufferPool } from "../../src/gpu/gpu_buffer_pool.ts";
@@ -16,6 +18,7 @@ import { GpuSuballocator } from "../../src/gpu/gpu_suballocator.ts";
 import { MemoryBudget } from "../../src/budget/memory_budget.ts";
 import { SystemAllocator } from "../../src/alloc/system_allocator.ts";
 import { DynamicArray } from "../../src/arrays/dynamic_array.ts";
+import { runChild } from "../_helpers.ts";
 import { context, skipGpu } from "./_gpu_context.ts";
 
 const error = (category: string) => ({ name: "AllocationError", category });
@@ -275,5 +278,121 @@ test("GpuSuballocator: a slice freed twice, another's, a copy; a block destroyed
   sub.free(fresh);
   sub.dispose();
   other.dispose();
+  gpu.dispose();
+});
+
+for (const which of ["buffer", "device"] as const) {
+  test(
+    `GPU${
+      which === "buffer" ? "Buffer" : "Device"
+    }.prototype frozen before memkit saw one: destroy() is still followed (child process)`,
+    {
+      skip: skipGpu,
+    },
+    () => {
+      // Before: only a prototype's destroy was wrapped, so with it frozen memkit went on counting a destroyed
+      // buffer (and a ring's flush lost another buffer's upload), or did not see the device go.
+      const child = runChild(fileURLToPath(new URL("./_frozen_prototypes_child.ts", import.meta.url)), {}, [which]);
+      assert.equal(child.signal, null, child.stderr);
+      assert.equal(child.status, 0, child.stderr);
+      const lines = child.stdout.trim().split("\n");
+      assert.equal(lines.at(-1), "END", child.stdout + child.stderr);
+      const seen = JSON.parse(lines.at(-2)!);
+      const expected = which === "buffer"
+        ? {
+          owned: false,
+          bytes: 0,
+          write: "use-after-free",
+          read: "use-after-free",
+          innocent: [1, 2, 3, 4],
+          release: "use-after-free",
+          live: ["innocent"],
+        }
+        : { lost: true, bytes: 0, create: "use-after-free", wrap: "use-after-free", mineLost: true, mineBytes: 0 };
+      assert.deepEqual(seen, expected);
+    },
+  );
+}
+
+// Budget reclaimers run inside memkit's calls (while a GPU buffer is created for them), after the calls'
+// checks: what they free or destroy is checked again before WebGPU runs, and the call changes nothing.
+test("a reclaimer that frees what a call is about to copy: use-after-free, nothing created or changed", {
+  skip: skipGpu,
+}, async () => {
+  const budget = smallBudget();
+  const gpu = await requestGpu({ budget, label: "reclaimer frees the source" });
+  let onReclaim: () => void = () => {};
+  let filler: GPUBuffer | null = null;
+  budget.addReclaimer(() => {
+    const run = onReclaim;
+    onReclaim = () => {};
+    run();
+    if (filler !== null && gpu.owns(filler)) gpu.destroyBuffer(filler);
+    filler = null;
+    return 0;
+  });
+  // The rest of the budget: the next buffer needs the reclaimer (which destroys the filler).
+  const fill = () => (filler = gpu.createBuffer({ size: (1 << 20) - budget.usedBytes, usage: U.STORAGE }));
+  const target = gpu.createBuffer({ size: 4096, usage: U.STORAGE | U.COPY_DST | U.COPY_SRC, label: "target" });
+  writeGpuBuffer(gpu, target, new Uint32Array(1024).fill(7));
+  using allocator = new SystemAllocator();
+  const ring = new GpuStagingRing(gpu, { chunkBytes: 64 << 10 });
+  const rows: [string, (free: (what: () => void) => void) => unknown][] = [
+    ["ring.upload, a DynamicArray", (free) => {
+      const values = new DynamicArray<number>("u32");
+      values.pushMany(new Uint32Array(256).fill(1));
+      free(() => values.free());
+      return ring.upload(target, 0, values);
+    }],
+    ["ring.upload, a memkit block", (free) => {
+      const block = allocator.alloc(1024);
+      free(() => allocator.free(block));
+      return ring.upload(target, 0, block);
+    }],
+    ["createGpuBufferFrom, a DynamicArray", (free) => {
+      const values = new DynamicArray<number>("f32");
+      values.pushMany(new Float32Array(1024).fill(2));
+      free(() => values.free());
+      return createGpuBufferFrom(gpu, values, U.STORAGE | U.COPY_SRC);
+    }],
+    ["createGpuBufferFrom, a memkit block", (free) => {
+      const block = allocator.alloc(16384).fill(7);
+      free(() => allocator.free(block));
+      return createGpuBufferFrom(gpu, block, U.STORAGE | U.COPY_SRC);
+    }],
+  ];
+  for (const [name, run] of rows) {
+    fill();
+    const before = gpu.memoryStats();
+    const ringBefore = ring.stats();
+    // Before: the engine's TypeError (ring), "platform" wrapping it (createGpuBufferFrom), a chunk left made.
+    assert.throws(() => run((what) => (onReclaim = what)), (error) => {
+      assert.ok(error instanceof AllocationError, `${name}: ${error}`);
+      assert.equal(error.category, "use-after-free", name);
+      assert.match(error.message, /freed, moved or shrunk while a GPU buffer was created/, name);
+      return true;
+    });
+    assert.equal(filler, null, `${name}: the reclaimer ran`);
+    assert.equal(gpu.memoryStats().created, before.created, `${name}: nothing created`);
+    assert.deepEqual(ring.stats(), ringBefore, `${name}: the ring as it was`);
+    assert.equal(budget.usedBytes, 4096, `${name}: only the target is charged`);
+  }
+  // readGpuBuffer: the reclaimer destroys the buffer read, or frees the target, while the staging buffer is made.
+  for (const what of ["the source", "the target"] as const) {
+    const source = gpu.createBuffer({ size: 4096, usage: U.COPY_SRC, label: "source" });
+    const into = allocator.alloc(4096).fill(9);
+    fill();
+    onReclaim = () => (what === "the source" ? gpu.destroyBuffer(source) : allocator.free(into));
+    const created = gpu.memoryStats().created;
+    // Before: WebGPU was called with a destroyed buffer ("platform ... has been destroyed").
+    await assert.rejects(readGpuBuffer(gpu, source, into), error("use-after-free"), what);
+    assert.equal(gpu.memoryStats().created, created, `${what}: no staging buffer`);
+    if (what === "the target") gpu.destroyBuffer(source);
+    else assert.equal(into[0], 9, "the target untouched");
+  }
+  const back = new Uint32Array(1024);
+  await readGpuBuffer(gpu, target, back);
+  assert.deepEqual([back[0], back[1023]], [7, 7], "no refused call wrote the target");
+  ring.dispose();
   gpu.dispose();
 });

@@ -106,6 +106,74 @@ test("GpuBufferPool: a lost device leaves pool and accounting consistent", { ski
   gpu.dispose();
 });
 
+test("after the device is lost, release and free still refuse what they never handed out", {
+  skip: skipGpu,
+}, async () => {
+  const gpu = await requestGpu({ label: "refusals after loss" });
+  using other = context("other");
+  const pool = new GpuBufferPool(gpu);
+  const sub = new GpuSuballocator(gpu, { usage: U.STORAGE });
+  const handed = pool.acquire(256, VERTEX);
+  const slice = sub.allocate(64);
+  const foreign = other.createBuffer({ size: 16, usage: VERTEX });
+  gpu.device.destroy();
+  // Before: every one of these returned undefined once the device was gone.
+  const rows: [string, () => unknown, object][] = [
+    ["release(42)", () => pool.release(42 as never), { name: "TypeError" }],
+    ["release('x')", () => pool.release("x" as never), { name: "TypeError" }],
+    ["release({})", () => pool.release({} as never), { name: "TypeError" }],
+    ["release(another's buffer)", () => pool.release(foreign), { name: "AllocationError", category: "invalid-free" }],
+    ["free(null)", () => sub.free(null as never), { name: "TypeError" }],
+    ["free(7)", () => sub.free(7 as never), { name: "TypeError" }],
+    ["free({})", () => sub.free({} as never), { name: "AllocationError", category: "invalid-free" }],
+  ];
+  for (const [name, run, expected] of rows) assert.throws(run, expected, name);
+  pool.release(handed); // its own: gone with the device, a no-op
+  sub.free(slice);
+  pool.dispose();
+  sub.dispose();
+  gpu.dispose();
+});
+
+// A collection on request: Deno with --v8-flags=--expose-gc, Bun always.
+const collect = (globalThis as { gc?: () => void }).gc ??
+  ((globalThis as { Bun?: { gc(full: boolean): void } }).Bun === undefined
+    ? null
+    : () => (globalThis as unknown as { Bun: { gc(full: boolean): void } }).Bun.gc(true));
+
+test("pools, suballocators and staging rings, disposed or dropped, are not kept alive by their context", {
+  skip: skipGpu || (collect === null ? "needs --v8-flags=--expose-gc" : false),
+}, async () => {
+  using gpu = context("collected");
+  const refs: Record<string, WeakRef<object>[]> = { pool: [], sub: [], ring: [] };
+  // In a function of its own: no local of the test holds what it made.
+  const make = (dispose: boolean) => {
+    for (let i = 0; i < 50; i++) {
+      const pool = new GpuBufferPool(gpu);
+      pool.release(pool.acquire(256, U.STORAGE));
+      const sub = new GpuSuballocator(gpu, { usage: U.STORAGE, blockBytes: 256 });
+      sub.free(sub.allocate(16));
+      const ring = new GpuStagingRing(gpu, { chunkBytes: 256 });
+      if (dispose) { for (const owner of [pool, sub, ring]) owner.dispose(); }
+      refs.pool.push(new WeakRef(pool));
+      refs.sub.push(new WeakRef(sub));
+      refs.ring.push(new WeakRef(ring));
+    }
+  };
+  make(true);
+  make(false);
+  for (let i = 0; i < 5; i++) {
+    collect!();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // Before: each context listener (onLost) held its owner, disposed or not: 100 of 100 alive. The engines
+  // may keep a few alive (a conservative stack scan): most must go.
+  for (const [name, list] of Object.entries(refs)) {
+    const alive = list.filter((ref) => ref.deref() !== undefined).length;
+    assert.ok(alive < list.length / 2, `${name}: ${alive} of ${list.length} still alive after collections`);
+  }
+});
+
 test("GpuBufferPool bad input", { skip: skipGpu }, () => {
   using gpu = context();
   using pool = new GpuBufferPool(gpu);
