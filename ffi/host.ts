@@ -55,100 +55,209 @@ export function hostArch(): string {
   return arch === "x64" ? "x86_64" : arch === "arm64" ? "aarch64" : arch;
 }
 
+// Built-ins the exit hooks call while the process ends, as they were when
+// memkit loaded: a program may replace them before it exits.
+const apply = Reflect.apply;
+const getDescriptor = Object.getOwnPropertyDescriptor;
+const defaultPrevented = typeof Event === "function"
+  ? getDescriptor(Event.prototype, "defaultPrevented")?.get
+  : undefined;
+
+type Listener = (...args: never[]) => void;
+
+/** The node:process methods the exit hooks call, as they were when the hooks were installed. */
+interface NodeProcessHooks {
+  readonly process: object;
+  on(event: string, listener: Listener): boolean;
+  removeListener(event: string, listener: Listener): boolean;
+  /** How many listeners the program added for `event` (0 when it cannot be told). */
+  count(event: string): number;
+}
+
+// Each onProcessExit callback, once guarded: run by an exit that skips the
+// remaining exit listeners (see guardExplicitExits).
+const explicitExitRunners: ((code: number | null) => void)[] = [];
+let explicitExitsGuarded = false;
+// The exit code memkit asked for while an explicit exit runs its callbacks (see guardExplicitExits).
+let requestedExitCode: number | null = null;
+
 /**
  * Runs `callback` once when the process exits, with the exit code when the
- * runtime tells it (else null: read currentExitCode()). Deno: `unload` (a
- * return, `Deno.exit`, `process.exit`, an exit from a signal handler) and an
- * uncaught error or unhandled rejection that no earlier listener prevented
- * (Deno fires no `unload` then; the process ends with code 1). Bun:
- * `process.on("exit")`, which covers every path.
+ * runtime tells it (else null: read currentExitCode()), after the program's
+ * own exit listeners where the runtime allows. Deno: `unload` (a return,
+ * `Deno.exit`, `process.exit`, an exit from a signal handler), moved to the
+ * last node:process "exit" listener at the end of a program that returns, and
+ * an uncaught error or unhandled rejection that no earlier listener prevented
+ * and no node:process handler takes (Deno fires no `unload` then; the process
+ * ends with code 1). Bun: `process.on("exit")`, which covers every path,
+ * moved last at `beforeExit`. Either: an exit that skips the remaining exit
+ * listeners (`process.exit()` called in one, `Deno.exit()`) runs it on its way
+ * out. Nothing a program replaces after this call (process.on, listenerCount,
+ * Event.prototype.defaultPrevented) can stop it or make it throw.
  */
 export function onProcessExit(callback: (code: number | null) => void): void {
   let ran = false;
+  const run = (code: number | null) => {
+    if (ran) return;
+    ran = true;
+    callback(code);
+  };
+  const hooks = nodeProcessHooks();
+  explicitExitRunners[explicitExitRunners.length] = run;
+  guardExplicitExits(hooks);
   if (detectRuntime() === "deno") {
-    const onUnload = () => {
+    // A program that returns ends with beforeunload (not prevented), beforeExit, unload, then node:process
+    // "exit": run in the last "exit" listener then, so memory the program frees in its own exit listeners
+    // counts as freed. Every other unload (Deno.exit(), and process.exit() through it) has no "exit" after it
+    // (process.exit() fired it before), so unload is last: run there. `ending` says a return's end is under way:
+    // set by beforeExit, cleared by a task that runs after it (beforeExit listeners that scheduled work).
+    let ending = false;
+    const onExit = () => run(null);
+    if (hooks !== null) {
+      hooks.on("beforeExit", () => {
+        ending = true;
+        try {
+          unrefTimer(setTimeout(() => ending = false, 0));
+        } catch {
+          // No timer: the end is under way all the same.
+        }
+      });
+    }
+    globalThis.addEventListener("unload", () => {
       if (ran) return;
-      ran = true;
-      callback(null);
-    };
-    globalThis.addEventListener("unload", onUnload);
-    // When the program ends by returning, Deno fires unload and then
-    // node:process "exit": run in the last "exit" listener instead, so memory
-    // the program frees in its own exit listeners counts as freed. (process.exit()
-    // fires "exit" before unload, so unload is already last; Deno.exit() fires
-    // unload only.)
-    globalThis.addEventListener("beforeunload", (event) => {
-      if (event.defaultPrevented) return;
-      const process = nodeProcess();
-      if (process === null) return;
-      try {
-        process.removeListener("exit", onUnload);
-        process.on("exit", onUnload);
-      } catch {
-        return; // a process object the program froze: stay with unload
+      if (ending && hooks !== null) {
+        hooks.removeListener("exit", onExit);
+        if (hooks.on("exit", onExit)) return;
       }
-      globalThis.removeEventListener("unload", onUnload);
+      run(null);
     });
     // No unload follows an uncaught error: report it here, unless the program
     // handles it (an earlier listener prevented it, or node:process handlers,
-    // which Deno registers after this listener). A later listener that prevents
-    // it keeps the process alive, and unload then checks again.
+    // which Deno registers after this listener and which take an unhandled
+    // rejection too when no "unhandledRejection" listener does). A later
+    // listener that prevents it keeps the process alive, and unload then checks again.
     let reportedError = false; // one report per death: a Worker's error can fire both events
-    const onError = (event: Event, handlers: string) => {
-      if (event.defaultPrevented || ran || reportedError || nodeHandlers(handlers) > 0) return;
+    const onError = (event: Event, rejection: boolean) => {
+      if (ran || reportedError || prevented(event)) return;
+      const handlers = hooks === null ? 0 : hooks.count("uncaughtException") +
+        (rejection ? hooks.count("unhandledRejection") : 0) + captureCallbacks(hooks.process);
+      if (handlers > 0) return;
       reportedError = true;
       callback(1);
     };
-    globalThis.addEventListener("error", (event) => onError(event, "uncaughtException"));
-    globalThis.addEventListener("unhandledrejection", (event) => onError(event, "unhandledRejection"));
+    globalThis.addEventListener("error", (event) => onError(event, false));
+    globalThis.addEventListener("unhandledrejection", (event) => onError(event, true));
     return;
   }
-  const process = (globalThis as unknown as {
-    process: {
-      on(event: string, f: (code: number) => void): void;
-      removeListener(event: string, f: (code: number) => void): void;
-    };
-  }).process;
-  const onExit = (code: number) => {
-    if (ran) return;
-    ran = true;
-    callback(typeof code === "number" ? code : null);
-  };
-  process.on("exit", onExit);
+  const onExit = (code: number) => run(typeof code === "number" ? code : null);
+  hooks?.on("exit", onExit);
   // As in Deno: at the end of a program that returns, be the last exit listener.
-  process.on("beforeExit", () => {
-    try {
-      process.removeListener("exit", onExit);
-      process.on("exit", onExit);
-    } catch {
-      process.on("exit", onExit); // a process object the program froze: keep (or restore) the listener
-    }
+  hooks?.on("beforeExit", () => {
+    if (ran) return;
+    hooks.removeListener("exit", onExit);
+    hooks.on("exit", onExit); // re-added even when the removal failed: at worst it runs where it was
   });
 }
 
-interface NodeProcess {
-  on(event: string, f: (code: number) => void): void;
-  removeListener(event: string, f: (code: number) => void): void;
-  listenerCount?(event: string): number;
+/**
+ * Runs every onProcessExit callback on an exit that would skip them: Node's
+ * `process.exit()` called inside an "exit" listener ends the process at once
+ * through `process.reallyExit` (both runtimes), and Deno's `Deno.exit()` fires
+ * no node:process event, nor `unload` when it has fired already. The first
+ * of each (signal-exit's approach) is wrapped once: a callback runs, then the
+ * exit goes on, with the exit code a callback set.
+ */
+function guardExplicitExits(hooks: NodeProcessHooks | null): void {
+  if (explicitExitsGuarded) return;
+  explicitExitsGuarded = true;
+  const guard = (target: object, key: string, codeAt: number) => {
+    try {
+      const original = (target as Record<string, unknown>)[key];
+      if (typeof original !== "function") return;
+      (target as Record<string, unknown>)[key] = function (this: unknown, ...args: unknown[]) {
+        const code = args[codeAt];
+        requestedExitCode = null;
+        for (let i = 0; i < explicitExitRunners.length; i++) {
+          try {
+            explicitExitRunners[i](typeof code === "number" ? code : null);
+          } catch {
+            // One callback's failure must not keep the process from ending, nor the others from running.
+          }
+        }
+        const requested = requestedExitCode;
+        requestedExitCode = null;
+        if (requested !== null) args[codeAt] = requested;
+        return apply(original, this, args);
+      };
+    } catch {
+      // A frozen process or Deno namespace: exits there go through the listeners only.
+    }
+  };
+  if (hooks !== null) guard(hooks.process, "reallyExit", 0);
+  if (detectRuntime() === "deno") guard(deno(), "exit", 0);
 }
 
-// The global node:process object, where the runtime has one.
-function nodeProcess(): NodeProcess | null {
-  return (globalThis as { process?: NodeProcess }).process ?? null;
-}
-
-// How many node:process listeners the program added for `event`.
-function nodeHandlers(event: string): number {
-  const process = (globalThis as { process?: { listenerCount?(event: string): number } }).process;
+// Whether an earlier listener prevented `event` (read through the getter captured at load).
+function prevented(event: Event): boolean {
   try {
-    return process?.listenerCount?.(event) ?? 0;
+    return defaultPrevented !== undefined ? apply(defaultPrevented, event, []) === true : event.defaultPrevented;
+  } catch {
+    return false;
+  }
+}
+
+// 1 when the program set process.setUncaughtExceptionCaptureCallback(), which takes uncaught errors too.
+function captureCallbacks(process: object): number {
+  try {
+    const has = (process as { hasUncaughtExceptionCaptureCallback?: () => boolean })
+      .hasUncaughtExceptionCaptureCallback;
+    return typeof has === "function" && apply(has, process, []) === true ? 1 : 0;
   } catch {
     return 0;
   }
 }
 
-/** Sets the exit code the process will end with. */
+// The global node:process object's methods, captured now, or null where the runtime has no such object.
+function nodeProcessHooks(): NodeProcessHooks | null {
+  const process = (globalThis as { process?: unknown }).process;
+  if (typeof process !== "object" || process === null) return null;
+  let on: unknown, removeListener: unknown, listenerCount: unknown;
+  try {
+    const methods = process as Record<string, unknown>;
+    on = methods.on;
+    removeListener = methods.removeListener;
+    listenerCount = methods.listenerCount;
+  } catch {
+    return null;
+  }
+  if (typeof on !== "function" || typeof removeListener !== "function") return null;
+  // Each call says whether it worked: a process object the program froze or broke must not make a hook throw.
+  const call = (method: unknown, args: unknown[]): boolean => {
+    try {
+      apply(method as (...a: unknown[]) => unknown, process, args);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    process,
+    on: (event, listener) => call(on, [event, listener]),
+    removeListener: (event, listener) => call(removeListener, [event, listener]),
+    count: (event) => {
+      try {
+        const n = typeof listenerCount === "function" ? apply(listenerCount, process, [event]) : 0;
+        return typeof n === "number" ? n : 0;
+      } catch {
+        return 0;
+      }
+    },
+  };
+}
+
+/** Sets the exit code the process will end with (also when it ends by an explicit exit running the callbacks). */
 export function setExitCode(code: number): void {
+  requestedExitCode = code;
   if (detectRuntime() === "deno") deno().exitCode = code;
   else (globalThis as unknown as { process: { exitCode: number } }).process.exitCode = code;
 }

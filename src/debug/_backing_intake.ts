@@ -15,6 +15,32 @@ import { beginTake, type CensusOwner, endTake } from "../base/_native_census.ts"
 import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
 import { backingName } from "./_misuse.ts";
 
+/**
+ * Throws a TypeError, before anything is made, unless `backing` is an object
+ * with each of `methods` (the Allocator methods `owner` will call): an object
+ * without one would fail at its first use with the engine's own message.
+ */
+export function checkBacking(backing: unknown, owner: string, methods: readonly string[]): void {
+  const missing: string[] = [];
+  if (typeof backing === "object" && backing !== null) {
+    for (let i = 0; i < methods.length; i++) {
+      if (typeof (backing as Record<string, unknown>)[methods[i]] !== "function") missing[missing.length] = methods[i];
+    }
+    if (missing.length === 0) return;
+  }
+  throw new TypeError(
+    `Cannot create ${owner} as 'backing' must be an Allocator (with ${listed(methods, "and")} methods): ` +
+      (missing.length === 0 || missing.length === methods.length
+        ? `current value is ${describe(backing)}`
+        : `current value ${backingName(backing)} has no ${listed(missing, "or")} method`),
+  );
+}
+
+// "a, b and c" (or "a, b or c").
+function listed(names: readonly string[], last: string): string {
+  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} ${last} ${names[names.length - 1]}`;
+}
+
 /** Requests to one backing, and the last one's outcome. */
 export class BackingIntake {
   readonly backing: Allocator;

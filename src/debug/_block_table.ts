@@ -28,6 +28,7 @@
 // 7. The owner's Ledger agrees: ledger.live === live, and ledger.allocatedBytes
 //    is the sum of `sizes` over live slots.
 import type { BufferWords } from "./_block_layout.ts";
+import { sortBy } from "./_builtins.ts";
 import type { Trace } from "./_traces.ts";
 
 /** One record per live block; see the invariants above. */
@@ -107,11 +108,12 @@ export class BlockTable {
     return -1;
   }
 
-  /** Live slots, oldest first. */
+  /** Live slots, oldest first (with the built-ins captured at load: leak reports use it). */
   liveSlots(): number[] {
     const slots: number[] = [];
-    for (let slot = 0; slot < this.end; slot++) if (this.ids[slot] !== 0) slots.push(slot);
-    return slots.sort((a, b) => this.ids[a] - this.ids[b]);
+    for (let slot = 0; slot < this.end; slot++) if (this.ids[slot] !== 0) slots[slots.length] = slot;
+    const ids = this.ids;
+    return sortBy(slots, (a, b) => ids[a] - ids[b]);
   }
 
   /** Address of the outer block of live `slot` (where the backing's block starts). */

@@ -8,6 +8,7 @@
 // reused cannot be told from a free of the new block by the call itself;
 // with `retainMetadata` the freed memory is held in a quarantine so the
 // address is not reused while its record is kept (see _freed_records.ts).
+import { getWeak } from "./_builtins.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { resizeBlock } from "./_heap_resize.ts";
 import { goneError, noBlockError, wrongSizeError } from "./_misuse.ts";
@@ -17,6 +18,11 @@ const heaps = new WeakMap<object, DebugHeap>();
 /** Called by the DebugAllocator constructor. */
 export function registerHeap(debug: object, heap: DebugHeap): void {
   heaps.set(debug, heap);
+}
+
+/** The heap of `debug` when it is a DebugAllocator, else undefined (read with the built-ins captured at load). */
+export function registeredHeap(debug: object): DebugHeap | undefined {
+  return getWeak(heaps, debug);
 }
 
 function heapOf(debug: object, op: string): DebugHeap {

@@ -198,6 +198,9 @@ export class DebugHeap implements MisuseContext {
   // out-of-band), checks it, arms it and records it; not yet counted. The
   // slot, or -1 with the refusal recorded in `intake`.
   take(size: number, align: number, entry: unknown, depth: number): number {
+    // The trace first: nothing has changed yet (see _traces.ts).
+    const tracer = this.tracer;
+    const trace = tracer.frames > 0 && tracer.sampled(this.nextId) ? tracer.capture(entry, depth + 1) : null;
     const alignArg = align === 16 ? undefined : align; // the backing's own default keeps its fast path
     let front = 0;
     let outer: unknown = null;
@@ -210,7 +213,7 @@ export class DebugHeap implements MisuseContext {
       outer = this.intake.ask(size, alignArg);
       if (outer === null) return -1;
     }
-    return this.adopt(outer, front, size, align, entry, depth + 1);
+    return this.adopt(outer, front, size, align, trace);
   }
 
   /**
@@ -230,10 +233,12 @@ export class DebugHeap implements MisuseContext {
   /**
    * Checks, arms and records `outer`, the backing's answer to a request for
    * `size` bytes with `front` bytes of canary and header before them (0: an
-   * out-of-band block, no canaries); not yet counted. Its slot.
+   * out-of-band block, no canaries); not yet counted, with `trace` (captured
+   * by the caller before it asked the backing, for allocation id `nextId`).
+   * Its slot.
    * @throws {AllocationError} "corruption" when `outer` is not a block the heap can use (nothing recorded).
    */
-  adopt(outer: unknown, front: number, size: number, align: number, entry: unknown, depth: number): number {
+  adopt(outer: unknown, front: number, size: number, align: number, trace: Trace | null): number {
     if (this.ledger.ended !== null) this.endedWhileAsking(outer);
     const need = front === 0 ? size : front + size + CANARY;
     const problem = this.intake.check(outer, need, align);
@@ -265,7 +270,7 @@ export class DebugHeap implements MisuseContext {
     if (front === 0 || !armBlock(host, user, front, size, slot, id)) this.index.set(address, slot);
     if (this.records.kept !== 0) this.records.supersede(address); // an older generation lived here
     if (this.poison) intrinsic.fill(bytesOf(host), FRESH_BYTE, user, user + size);
-    if (this.tracer.frames > 0 && this.tracer.sampled(id)) blocks.traces[slot] = this.tracer.capture(entry, depth + 1);
+    if (trace !== null) blocks.traces[slot] = trace;
     this.top = slot;
     return slot;
   }
@@ -389,6 +394,8 @@ export class DebugHeap implements MisuseContext {
    */
   freeBlock(slot: number, reason: string, entry: unknown, depth: number): void {
     this.checkKept(slot, "free");
+    // Where a traced block was freed, captured before anything changes (see _traces.ts).
+    const freedTrace = this.safety && this.blocks.traces[slot] !== null ? this.tracer.capture(entry, depth + 1) : null;
     const size = this.blocks.sizes[slot];
     if (!this.safety) {
       // Counters only: the backing's block (and its leases, which the backing revokes).
@@ -410,7 +417,7 @@ export class DebugHeap implements MisuseContext {
     }
     this.giveBack(slot);
     if (this.ledger.ended !== null) return; // the backing's code ended the heap meanwhile: its teardown counted all
-    this.forget(slot, reason, entry, depth + 1, false);
+    this.forget(slot, reason, freedTrace, false);
     this.ledger.freed(size);
   }
 
@@ -484,8 +491,9 @@ export class DebugHeap implements MisuseContext {
   }
 
   // Drops the record of `slot` after its memory went back: leases, its own
-  // buffer (detached, tagged freed), what is remembered of it.
-  forget(slot: number, reason: string, entry: unknown, depth: number, resized: boolean): void {
+  // buffer (detached, tagged freed), what is remembered of it, with
+  // `freedTrace`, where it was freed (captured before its memory went back).
+  forget(slot: number, reason: string, freedTrace: Trace | null, resized: boolean): void {
     const blocks = this.blocks;
     const address = blocks.addresses[slot];
     const id = blocks.ids[slot];
@@ -494,7 +502,6 @@ export class DebugHeap implements MisuseContext {
     const leases = this.leases;
     if (leases.leased !== 0) leases.freed(address, reason, size);
     if (this.safety) {
-      const freedTrace: Trace | null = trace !== null ? this.tracer.capture(entry, depth + 1) : null;
       if (this.detach) this.detachOwn(slot, null, freedTrace, resized);
       this.records.noteFree(address, id, size, blocks.handed[slot], trace, freedTrace);
       if (this.#retainMetadata) this.records.keep({ id, address, size, trace, freedTrace, releasedBy: null });

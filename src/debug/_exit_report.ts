@@ -1,73 +1,103 @@
 // The leak check's report at exit: the global allocator's live blocks, then
 // every other owner of native memory memkit still holds (from the census),
-// then what each Worker holds. Built from built-ins captured at load, since a
-// program may replace them before it exits.
+// then what each Worker holds. Built from built-ins captured at load
+// (_builtins.ts) and index loops, since a program may replace them before it
+// exits. A DebugAllocator's memory held back for blocks the program freed
+// (neverUnmap, retainMetadata: its quarantine) is no leak.
 import { readEnv } from "../../ffi/native.ts";
 import { censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
 import { gpuCensusEntries } from "../base/_gpu_census.ts";
 import { WORKER_SLOTS, workersUncounted, workerTotals } from "../base/_thread_census.ts";
+import { describe } from "../base/_validate.ts";
+import {
+  endsWith,
+  fixed,
+  getIn,
+  hex,
+  join,
+  monotonicNow,
+  newMap,
+  quote,
+  replaceAll,
+  setIn,
+  slice,
+  startsWith,
+} from "./_builtins.ts";
+import { registeredHeap } from "./_c_style.ts";
 import type { DebugAllocator } from "./debug_allocator.ts";
 
 /** The environment variable that turns on allocation sites without a code change. */
 export const TRACE_FRAMES_VARIABLE = "MEMKIT_TRACE_FRAMES";
 
-// console.error, join and Reflect.apply as they were when memkit loaded: a
-// program may replace built-ins before exit, and the report must still be
-// printed (or, when it cannot be built, the verdict still stands).
+// console.error as it was when memkit loaded: a program may replace it before exit, and the report must still be
+// printed (or, when it cannot be built, the verdict still stands). Everything else comes from _builtins.ts.
 export const printError: (text: string) => void = console.error.bind(console);
-const arrayJoin = Array.prototype.join;
-const apply = Reflect.apply;
 
 function add(list: string[], line: string): void {
   list[list.length] = line;
-}
-
-function joinLines(list: string[]): string {
-  return apply(arrayJoin, list, ["\n"]) as string;
 }
 
 /**
  * The whole report printed at exit (without the verdict), or null when
  * nothing leaked: `global` is the global allocator (null when there is none),
  * `checked` whether its leaks are reported, `frames` the allocation-site depth.
+ * Whether something leaked is read from memkit's own records, never through a
+ * built-in the program may have replaced; a part that cannot be listed says
+ * so (and counts as a leak: the check cannot tell it clean).
  */
 export function exitReport(global: DebugAllocator | null, checked: boolean, frames: number): string | null {
   const parts: string[] = [];
-  if (global !== null && checked && global.leaks().length > 0) {
-    add(
-      parts,
-      "memkit: the global allocator (getAllocator(), malloc()) still holds blocks " +
-        "(free each with getAllocator().free(view), or cFree(address, size) for malloc's):\n" + global.report(),
-    );
+  if (global !== null && checked) {
+    const live = registeredHeap(global)?.blocks.live ?? 0;
+    if (live > 0) {
+      let list: string;
+      try {
+        list = global.report();
+      } catch (error) {
+        list = `memkit: ${plural(live, "block")} (they could not be listed: ${describeError(error)})`;
+      }
+      add(
+        parts,
+        "memkit: the global allocator (getAllocator(), malloc()) still holds blocks " +
+          "(free each with getAllocator().free(view), or cFree(address, size) for malloc's):\n" + list,
+      );
+    }
   }
-  const held = censusReport(global, parts.length > 0);
-  if (held !== null) add(parts, held);
-  const gpu = gpuReport();
-  if (gpu !== null) add(parts, gpu);
-  const workers = workerTotals();
-  if (workers.length > 0) {
-    const lines = workers.map(({ name, blocks, bytes }) => `  ${name}: ${plural(blocks, "block")}, ${bytes} bytes`);
-    add(
-      parts,
-      `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")}\n${joinLines(lines)}\n` +
-        (workersUncounted()
-          ? `  (all ${WORKER_SLOTS} Worker slots are in use: more Workers may hold memory uncounted)\n`
-          : "") +
-        "  (bytes as taken from the system; to list a Worker's blocks and where they were taken, have it call " +
-        "initAllocator({ stackTraceFrames: 8 }) and end itself with process.exit(): it prints its own report then)",
-    );
-  }
+  const globalListed = parts.length > 0;
+  addPart(parts, "the native memory memkit holds", () => censusReport(global, globalListed));
+  addPart(parts, "the GPU buffers", gpuReport);
+  addPart(parts, "what Workers hold", workersReport);
   if (parts.length === 0) return null;
-  if (frames === 0) add(parts, traceHint());
-  return joinLines(parts);
+  if (frames === 0) addPart(parts, "", traceHint);
+  return join(parts, "\n");
+}
+
+// Adds `make()`'s part, when there is one; a part that throws is a line saying what could not be listed and why.
+function addPart(parts: string[], what: string, make: () => string | null): void {
+  let part: string | null;
+  try {
+    part = make();
+  } catch (error) {
+    if (what === "") return; // a hint, not a finding
+    part = `memkit: the leak check at exit could not list ${what} (${describeError(error)})`;
+  }
+  if (part !== null) add(parts, part);
+}
+
+/** An error's message for a report (its getters may throw, or run the program's code). */
+export function describeError(error: unknown): string {
+  try {
+    if (error instanceof Error && typeof error.message === "string") return error.message;
+  } catch {
+    // A getter or Proxy that throws: described below.
+  }
+  return describe(error);
 }
 
 // How to get allocation sites, and why the environment variable did not give them when it is set.
 function traceHint(): string {
   const value = readEnv(TRACE_FRAMES_VARIABLE);
-  const set = value === undefined
-    ? ""
-    : ` (${TRACE_FRAMES_VARIABLE}=${JSON.stringify(value)} is not a number from 1 to 100)`;
+  const set = value === undefined ? "" : ` (${TRACE_FRAMES_VARIABLE}=${quote(value)} is not a number from 1 to 100)`;
   return `memkit: to see where each leak was allocated, run with ${TRACE_FRAMES_VARIABLE}=8 in the environment ` +
     `(Deno: with --allow-env) or call initAllocator({ stackTraceFrames: 8 }) first${set}.`;
 }
@@ -77,40 +107,65 @@ const LISTED_OWNERS = 50;
 
 /** Native memory memkit still holds outside the global allocator, by owner; null when there is none. */
 function censusReport(globalDebug: object | null, globalListed: boolean): string | null {
-  const byOwner = new Map<CensusOwner, CensusEntry[]>();
-  for (const entry of censusEntries()) {
-    if (globalDebug !== null && entry.owner.holder === globalDebug) continue; // in the global allocator's own report
-    const list = byOwner.get(entry.owner);
-    if (list === undefined) byOwner.set(entry.owner, [entry]);
-    else list[list.length] = entry;
+  const entries = censusEntries();
+  const owners: CensusOwner[] = [];
+  const byOwner = newMap<CensusOwner, CensusEntry[]>();
+  // Memory a DebugAllocator holds back for blocks the program freed (neverUnmap, retainMetadata), by owner.
+  const heldBack = newMap<CensusOwner, Map<number, number> | null>();
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    const owner = entry.owner;
+    if (globalDebug !== null && owner.holder === globalDebug) continue; // in the global allocator's own report
+    let held = getIn(heldBack, owner);
+    if (held === undefined) setIn(heldBack, owner, held = quarantineOf(owner));
+    if (held !== null) {
+      const bytes = getIn(held, entry.address);
+      if (bytes !== undefined && entry.size <= bytes) continue; // a freed block's memory, held back by design
+    }
+    const list = getIn(byOwner, owner);
+    if (list === undefined) {
+      setIn(byOwner, owner, [entry]);
+      owners[owners.length] = owner;
+    } else list[list.length] = entry;
   }
-  if (byOwner.size === 0) return null;
-  const now = performance.now();
+  if (owners.length === 0) return null;
+  const now = monotonicNow();
   let blocks = 0, bytes = 0;
   const lines: string[] = [];
-  let listed = 0;
-  for (const [owner, entries] of byOwner) {
-    const total = entries.reduce((sum, e) => sum + e.size, 0);
-    blocks += entries.length;
+  for (let o = 0; o < owners.length; o++) {
+    const owner = owners[o];
+    const list = getIn(byOwner, owner)!;
+    let total = 0;
+    for (let i = 0; i < list.length; i++) total += list[i].size;
+    blocks += list.length;
     bytes += total;
-    if (++listed > LISTED_OWNERS) continue; // counted, not listed
-    add(lines, `  ${owner.kind}: ${plural(entries.length, "block")}, ${total} bytes`);
+    if (o >= LISTED_OWNERS) continue; // counted, not listed
+    add(lines, `  ${owner.kind}: ${plural(list.length, "block")}, ${total} bytes`);
     if (owner.site !== null) add(lines, `    created ${indent(owner.site, "      ")}`);
-    for (const entry of entries.slice(0, LISTED_PER_OWNER)) {
-      const age = ((now - entry.takenAt) / 1000).toFixed(2);
-      add(lines, `    ${entry.size} bytes at 0x${entry.address.toString(16)}, taken ${age} s before exit`);
+    const listed = list.length < LISTED_PER_OWNER ? list.length : LISTED_PER_OWNER;
+    for (let i = 0; i < listed; i++) {
+      const entry = list[i];
+      const age = fixed((now - entry.takenAt) / 1000, 2);
+      add(lines, `    ${entry.size} bytes at 0x${hex(entry.address)}, taken ${age} s before exit`);
       if (entry.site !== null && entry.site !== owner.site) add(lines, `      ${indent(entry.site, "      ")}`);
     }
-    if (entries.length > LISTED_PER_OWNER) add(lines, `    … and ${entries.length - LISTED_PER_OWNER} more`);
+    if (list.length > LISTED_PER_OWNER) add(lines, `    … and ${list.length - LISTED_PER_OWNER} more`);
     // A program's own DebugAllocator: its memory above is its backing's chunks (canaries included); its own
     // list says which blocks the program left, in the sizes asked for, with where each was allocated.
     const blocksOf = debugBlocks(owner);
     if (blocksOf !== null) add(lines, `    its blocks: ${indent(blocksOf, "    ")}`);
   }
-  if (byOwner.size > LISTED_OWNERS) add(lines, `  … and ${byOwner.size - LISTED_OWNERS} more owners`);
+  if (owners.length > LISTED_OWNERS) add(lines, `  … and ${owners.length - LISTED_OWNERS} more owners`);
   const besides = globalListed ? " besides the global allocator's blocks above" : "";
-  return `memkit: native memory still held at exit${besides}: ${plural(byOwner.size, "owner")}, ` +
-    `${plural(blocks, "block")}, ${bytes} bytes (free, dispose or unmap each before exit)\n${joinLines(lines)}`;
+  return `memkit: native memory still held at exit${besides}: ${plural(owners.length, "owner")}, ` +
+    `${plural(blocks, "block")}, ${bytes} bytes (free, dispose or unmap each before exit)\n${join(lines, "\n")}`;
+}
+
+/** The freed blocks a DebugAllocator owner holds back (bytes by address), or null. */
+function quarantineOf(owner: CensusOwner): Map<number, number> | null {
+  if (owner.kind !== "DebugAllocator" || owner.holder === null) return null;
+  const quarantine = registeredHeap(owner.holder)?.quarantine ?? null;
+  return quarantine === null || quarantine.size === 0 ? null : quarantine.heldByStart();
 }
 
 /** The report of a DebugAllocator that owns census memory (not the global one), or null. */
@@ -118,7 +173,7 @@ function debugBlocks(owner: CensusOwner): string | null {
   if (owner.kind !== "DebugAllocator" || owner.holder === null) return null;
   try {
     const report = (owner.holder as DebugAllocator).report();
-    return report.startsWith("memkit: ") ? report.slice("memkit: ".length) : report;
+    return startsWith(report, "memkit: ") ? slice(report, "memkit: ".length) : report;
   } catch {
     return null; // an allocator that ended or cannot answer: its memory is listed above all the same
   }
@@ -130,15 +185,47 @@ function gpuReport(): string | null {
   if (entries.length === 0) return null;
   const lines: string[] = [];
   let bytes = 0;
-  for (const entry of entries) bytes += entry.size;
-  for (const entry of entries.slice(0, LISTED_OWNERS)) {
-    const label = entry.label === "" ? "unlabelled" : JSON.stringify(entry.label);
+  for (let i = 0; i < entries.length; i++) bytes += entries[i].size;
+  const listed = entries.length < LISTED_OWNERS ? entries.length : LISTED_OWNERS;
+  for (let i = 0; i < listed; i++) {
+    const entry = entries[i];
+    const label = entry.label === "" ? "unlabelled" : quote(entry.label);
     add(lines, `  ${entry.device}: buffer ${label}, ${entry.size} bytes, ${entry.usage}`);
     if (entry.site !== null) add(lines, `    created ${indent(entry.site, "      ")}`);
   }
   if (entries.length > LISTED_OWNERS) add(lines, `  … and ${entries.length - LISTED_OWNERS} more`);
   return `memkit: GPU buffers never destroyed: ${plural(entries.length, "buffer")}, ${bytes} bytes ` +
-    `(destroyBuffer, release to their pool, or dispose their GpuContext before exit)\n${joinLines(lines)}`;
+    `(destroyBuffer, release to their pool, or dispose their GpuContext before exit)\n${join(lines, "\n")}`;
+}
+
+/** What each Worker still holds (the main thread reads it from libmemkit's table); null when none holds any. */
+function workersReport(): string | null {
+  const workers = workerTotals();
+  if (workers.length === 0) return null;
+  const lines: string[] = [];
+  for (let i = 0; i < workers.length; i++) {
+    const { name, blocks, bytes } = workers[i];
+    add(lines, `  ${workerName(name)}: ${plural(blocks, "block")}, ${bytes} bytes`);
+  }
+  return `memkit: native memory Workers still held at exit: ${plural(workers.length, "Worker")}\n${
+    join(lines, "\n")
+  }\n` +
+    (workersUncounted()
+      ? `  (all ${WORKER_SLOTS} Worker slots are in use: more Workers may hold memory uncounted)\n`
+      : "") +
+    "  (bytes as taken from the system; to list a Worker's blocks and where they were taken, have it call " +
+    "initAllocator({ stackTraceFrames: 8 }) and end itself with process.exit(): it prints its own report then)";
+}
+
+/**
+ * A Worker's name as the census table keeps it: a long one is cut at the
+ * table's byte length, maybe inside a character (decoded as U+FFFD) and
+ * without its closing quote. The cut is shown as "…" after the last whole character.
+ */
+function workerName(name: string): string {
+  if (!startsWith(name, 'Worker "') || endsWith(name, '"')) return name;
+  const whole = endsWith(name, "\uFFFD") ? slice(name, 0, name.length - 1) : name;
+  return `${whole}…"`;
 }
 
 function plural(n: number, word: string): string {
@@ -146,5 +233,5 @@ function plural(n: number, word: string): string {
 }
 
 function indent(site: string, by: string): string {
-  return site.replaceAll("\n", `\n${by}`);
+  return replaceAll(site, "\n", `\n${by}`);
 }

@@ -27,6 +27,7 @@
 //   record is superseded (the new id is larger: the record is of an older
 //   generation) and dropped.
 import type { BufferWords } from "./_block_layout.ts";
+import { newMap, setIn } from "./_builtins.ts";
 import type { Trace } from "./_traces.ts";
 
 /** Frees whose address, id and view are always remembered. */
@@ -212,14 +213,29 @@ export class Quarantine {
     return taken;
   }
 
+  /**
+   * The bytes held back from each outer block, by the block's address: for
+   * the leak check at exit, where memory held for freed blocks is no leak.
+   * Built with the built-ins captured at load (see _builtins.ts).
+   */
+  heldByStart(): Map<number, number> {
+    const map = newMap<number, number>();
+    for (let i = this.#head; i < this.#entries.length; i++) {
+      const entry = this.#entries[i];
+      setIn(map, entry.start, entry.bytes);
+    }
+    return map;
+  }
+
   /** The entries held, oldest first. */
   held(): Quarantined[] {
     return this.#entries.slice(this.#head);
   }
 
-  /** Removes and returns every entry. */
+  /** Removes and returns every entry (an index loop: teardown must not depend on a replaced `slice`). */
   drain(): Quarantined[] {
-    const all = this.#entries.slice(this.#head);
+    const all: Quarantined[] = [];
+    for (let i = this.#head; i < this.#entries.length; i++) all[all.length] = this.#entries[i];
     this.#entries = [];
     this.#head = 0;
     this.#bytes = 0;

@@ -1,6 +1,7 @@
 // When a DebugAllocator's memory goes by itself (its backing released it:
 // the safety model: chains cannot dangle) and when the allocator ends (deinit, dispose).
 import { OffsetTable } from "../alloc/_offset_table.ts";
+import { sortBy } from "./_builtins.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 
 /**
@@ -35,7 +36,8 @@ export function retireAll(heap: DebugHeap, reason: string): void {
   if (!heap.ledger.end(`lost its memory: ${reason}`)) return;
   heap.unwatch?.();
   if (heap.leases.count !== 0) heap.leases.releasedAll(`the DebugAllocator lost its memory (${reason})`);
-  for (const slot of heap.blocks.liveSlots()) heap.retire(slot, reason);
+  const slots = heap.blocks.liveSlots();
+  for (let i = 0; i < slots.length; i++) heap.retire(slots[i], reason);
   heap.quarantine?.drain();
   heap.ledger.freedAll();
 }
@@ -55,16 +57,20 @@ export function teardown(heap: DebugHeap, ended: string, released: string): bool
   const blocks = heap.blocks;
   const leaked = blocks.live > 0;
   const outers: { outer: Uint8Array<ArrayBuffer>; id: number }[] = [];
-  for (const slot of blocks.liveSlots()) {
+  const slots = blocks.liveSlots();
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i];
     // Memory another buffer may reach stays allocated in the backing for good.
     const kept = heap.mustKeep(slot);
     if (heap.detach) heap.detachOwn(slot, released, null, false);
-    if (!kept) outers.push({ outer: blocks.outers[slot]!, id: blocks.ids[slot] });
+    if (!kept) outers[outers.length] = { outer: blocks.outers[slot]!, id: blocks.ids[slot] };
     blocks.release(slot);
   }
-  for (const held of heap.quarantine?.drain() ?? []) outers.push(held);
-  outers.sort((a, b) => b.id - a.id);
-  for (const { outer } of outers) heap.intake.freeQuietly(outer);
+  const held = heap.quarantine?.drain() ?? [];
+  for (let i = 0; i < held.length; i++) outers[outers.length] = held[i];
+  // Index loops and built-ins captured at load: a program's replaced Array methods must not keep memory back.
+  sortBy(outers, (a, b) => b.id - a.id);
+  for (let i = 0; i < outers.length; i++) heap.intake.freeQuietly(outers[i].outer);
   heap.ledger.freedAll();
   heap.index = new OffsetTable();
   heap.top = -1;

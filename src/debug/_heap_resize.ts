@@ -37,6 +37,8 @@ export function resizeBlock(
   const inPlaceFirst = heap.lifo && slot === heap.top;
   if (inPlaceFirst && resizeInPlace(heap, slot, newSize, dress) === null) return slot;
   const top = heap.top;
+  // Where a traced block was moved from, captured before anything changes (see _traces.ts).
+  const freedTrace = heap.safety && blocks.traces[slot] !== null ? heap.tracer.capture(entry, depth + 1) : null;
   const fresh = heap.take(newSize, blocks.aligns[slot], entry, depth + 1);
   if (fresh < 0) {
     if (!inPlaceFirst && resizeInPlace(heap, slot, newSize, dress) === null) return slot;
@@ -65,7 +67,7 @@ export function resizeBlock(
     // The backing's own reason is the clearer one (a stack: "only the top block can change size").
     throw refusal instanceof AllocationError ? refusal : error;
   }
-  heap.forget(slot, "DebugAllocator.resize() moved it", entry, depth + 1, true);
+  heap.forget(slot, "DebugAllocator.resize() moved it", freedTrace, true);
   ledger.allocated(newSize);
   ledger.freed(oldSize);
   heap.lastView = view;

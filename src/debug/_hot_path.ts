@@ -21,6 +21,7 @@ import { blockLength } from "./_backing_intake.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { badBlockError } from "./_misuse.ts";
 import { taskClock } from "./_task_clock.ts";
+import type { Trace } from "./_traces.ts";
 
 /**
  * `size` > 0 bytes aligned to 16 from a heap with `leanChecks`: the same
@@ -36,6 +37,9 @@ export function allocChecked(
   depth: number,
 ): Uint8Array<ArrayBuffer> | null {
   if (heap.ledger.allocatedBytes + size > heap.limit) return heap.failLimit();
+  // The trace first: nothing has changed yet (see _traces.ts).
+  const tracer = heap.tracer;
+  const trace = tracer.frames > 0 && tracer.sampled(heap.nextId) ? tracer.capture(entry, depth + 1) : null;
   const need = size + 2 * CANARY; // front canary and header, user bytes, back canary
   let outer: unknown;
   const previous = beginTake(heap.census); // the census counts what the backing takes from the system for this heap
@@ -54,9 +58,9 @@ export function allocChecked(
     // No room for canaries: an out-of-band block, as take() does.
     const plain = heap.intake.ask(size, undefined);
     if (plain === null) return heap.ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
-    slot = heap.adopt(plain, 0, size, 16, entry, depth + 1);
+    slot = heap.adopt(plain, 0, size, 16, trace);
   } else if (blockLength(outer) < need) {
-    slot = heap.adopt(outer, CANARY, size, 16, entry, depth + 1); // throws "corruption", naming what is wrong
+    slot = heap.adopt(outer, CANARY, size, 16, trace); // throws "corruption", naming what is wrong
   } else {
     const blocks = heap.blocks;
     // blockLength read its slot: a Uint8Array (over an ArrayBuffer, or refused below as `host.shared`).
@@ -80,7 +84,7 @@ export function allocChecked(
         blocks.addresses[twin] === address)
     ) {
       // Anything unusual (including every bad block: adopt throws for it) takes the general path.
-      slot = heap.adopt(outer, CANARY, size, 16, entry, depth + 1);
+      slot = heap.adopt(outer, CANARY, size, 16, trace);
     } else {
       slot = blocks.take();
       const id = heap.nextId++;
@@ -100,8 +104,7 @@ export function allocChecked(
       words[h + 3] = CANARY_WORD;
       armBack(host, user + size);
       if (heap.records.kept !== 0) heap.records.supersede(address); // an older generation lived here
-      const tracer = heap.tracer;
-      if (tracer.frames > 0 && tracer.sampled(id)) blocks.traces[slot] = tracer.capture(entry, depth + 1);
+      if (trace !== null) blocks.traces[slot] = trace;
       heap.top = slot;
       const view = new Uint8Array(host.buffer, user, size);
       blocks.handed[slot] = view;
@@ -147,6 +150,9 @@ export function freeChecked(
     !backIntact(host, user + blocks.sizes[slot]) || anyTaken()
   ) return false;
   const size = blocks.sizes[slot];
+  // Where a traced block was freed, captured before anything changes (see _traces.ts).
+  const trace = blocks.traces[slot];
+  const freedTrace = trace !== null ? heap.tracer.capture(entry, depth + 1) : null;
   heap.busy = slot; // a backing that reports its own free as a release must not retire this block
   const calling = heap.ledger.busy();
   try {
@@ -158,15 +164,7 @@ export function freeChecked(
   if (heap.ledger.ended !== null) return true; // the backing's code ended the heap meanwhile: its teardown counted all
   const address = blocks.addresses[slot];
   if (heap.leases.leased !== 0) heap.leases.freed(address, reason, size);
-  const trace = blocks.traces[slot];
-  heap.records.noteFree(
-    address,
-    blocks.ids[slot],
-    size,
-    view,
-    trace,
-    trace !== null ? heap.tracer.capture(entry, depth + 1) : null,
-  );
+  heap.records.noteFree(address, blocks.ids[slot], size, view, trace, freedTrace);
   if (heap.index.size !== 0) heap.index.delete(address);
   if (heap.top === slot) heap.top = -1;
   blocks.release(slot);
@@ -193,6 +191,7 @@ export function allocCounted(
 ): Uint8Array<ArrayBuffer> | null {
   // Small enough for the JIT to inline into alloc(): the rare outcomes are calls.
   if (heap.ledger.allocatedBytes + size > heap.limit) return heap.failLimit();
+  const trace = heap.tracer.frames > 0 ? traceNext(heap, entry, depth + 1) : null; // before anything changes
   const outer = askCounted(heap, size, align);
   if (blockLength(outer) < size) return missCounted(heap, outer, size, align);
   // blockLength read its slot: a Uint8Array (over an ArrayBuffer, or refused below as `host.shared`).
@@ -222,7 +221,7 @@ export function allocCounted(
   blocks.outers[slot] = block;
   blocks.hosts[slot] = host;
   heap.index.set(address, slot);
-  if (heap.tracer.frames > 0) traceCounted(heap, slot, id, entry, depth + 1);
+  if (trace !== null) blocks.traces[slot] = trace;
   heap.top = slot;
   heap.ledger.allocated(size);
   return block;
@@ -263,10 +262,10 @@ function missCounted(heap: DebugHeap, outer: unknown, size: number, align: numbe
   throw badBlockError(heap.backing, size, align, problem);
 }
 
-// Keeps the allocation trace of `slot` when its id is sampled.
-function traceCounted(heap: DebugHeap, slot: number, id: number, entry: unknown, depth: number): void {
+// The trace of the next allocation when its id is sampled, else null.
+function traceNext(heap: DebugHeap, entry: unknown, depth: number): Trace | null {
   const tracer = heap.tracer;
-  if (tracer.sampled(id)) heap.blocks.traces[slot] = tracer.capture(entry, depth + 1);
+  return tracer.sampled(heap.nextId) ? tracer.capture(entry, depth + 1) : null;
 }
 
 /**

@@ -10,16 +10,7 @@ import { defaultBacking } from "../alloc/_default_backing.ts";
 import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import { isEmptyView, registerOwner } from "../alloc/_ownership.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
-import {
-  bufferOf,
-  checkAlignment,
-  checkSize,
-  checkView,
-  describe,
-  MAX_BLOCK_SIZE,
-  parseOptions,
-  z,
-} from "../base/_validate.ts";
+import { bufferOf, checkAlignment, checkSize, checkView, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { isDetached, transferredError } from "../base/_detach.ts";
 import type { AllocatorDump } from "../alloc/dump.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -32,6 +23,8 @@ import { resizeBlock } from "./_heap_resize.ts";
 import { allocChecked, allocCounted, freeChecked, freeCounted } from "./_hot_path.ts";
 import { checkGeneration, diagnose, registerDebugOwner } from "./_misuse.ts";
 import { Tracer } from "./_traces.ts";
+import { checkBacking } from "./_backing_intake.ts";
+import { fixed, hex, join, max, now as dateNow, split } from "./_builtins.ts";
 /**
  * Options of {@linkcode DebugAllocator}. The names follow Zig's
  * `DebugAllocator` (`safety`, `stack_trace_frames`, `never_unmap`,
@@ -60,13 +53,17 @@ export interface DebugAllocatorOptions {
   sampleEvery?: number;
   /** Fill fresh blocks with 0xAA and freed ones with 0xDD. @default {false} */
   poison?: boolean;
-  /** Keep freed blocks' memory (poisoned when `poison`) until `deinit()`, so it is never reused. @default {false} */
+  /**
+   * Keep freed blocks' memory (poisoned when `poison`) until `deinit()`, so it is never reused. That memory is
+   * not a leak: the check at exit leaves it out. @default {false}
+   */
   neverUnmap?: boolean;
   /**
    * Keep freed blocks' records, and hold their memory back from the backing
    * (the most recent 64 MiB freed), so a double free through an address or a
    * stale view is reported even after the allocator would have reused the
-   * address. @default {false}
+   * address. The memory held back is not a leak: the check at exit leaves it
+   * out. @default {false}
    */
   retainMetadata?: boolean;
   /** Most bytes live at once; beyond it allocation fails with "limit-exceeded". @default {unlimited} */
@@ -131,22 +128,24 @@ export interface LeakRecord {
   unreachable?: boolean;
 }
 
+// The range first, then `int()`: zod's int() also refuses integers past 2^53, and its message would not say so.
 const OptionsSchema = z.object({
   safety: z.boolean().optional(),
-  stackTraceFrames: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
+  stackTraceFrames: z.number().min(0, "must be at least 0").max(100, "must be at most 100").int("must be an integer")
     .optional(),
-  sampleEvery: z.number().int("must be an integer").min(1, "must be at least 1").optional(),
+  sampleEvery: z.number().min(1, "must be at least 1").max(Number.MAX_SAFE_INTEGER, "must be at most 2^53 - 1")
+    .int("must be an integer").optional(),
   poison: z.boolean().optional(),
   neverUnmap: z.boolean().optional(),
   retainMetadata: z.boolean().optional(),
-  memoryLimit: z.number().int("must be an integer").min(0, "must be at least 0").max(
-    MAX_BLOCK_SIZE,
-    "must be at most 2^47",
-  )
-    .optional(),
+  memoryLimit: z.number().min(0, "must be at least 0").max(MAX_BLOCK_SIZE, "must be at most 2^47")
+    .int("must be an integer").optional(),
   reportUnreachable: z.boolean().optional(),
   detachFreed: z.boolean().optional(),
 }).strict();
+
+// The backing's methods a DebugAllocator calls (alloc too: an Allocator without it is none).
+const CALLED = ["alloc", "tryAlloc", "free", "resize", "stats"] as const;
 
 // #slotOf with safety off: not a block of this allocator; the backing judges it.
 const UNKNOWN = -2;
@@ -249,18 +248,12 @@ export class DebugAllocator implements Allocator, Disposable {
    *
    * @param backing Where blocks come from (default: a shared SystemAllocator).
    * @param options What to check and record.
-   * @throws {TypeError} For a backing that is not an Allocator, mistyped options, or `reportUnreachable` with `detachFreed: false`.
+   * @throws {TypeError} For a backing that is not an Allocator (one of the methods it calls is missing), mistyped options, or `reportUnreachable` with `detachFreed: false`.
    * @throws {RangeError} For out-of-range numbers.
    */
   constructor(backing?: Allocator, options?: DebugAllocatorOptions) {
     if (options === undefined) options = {};
-    if (
-      backing !== undefined && (typeof backing !== "object" || backing === null || typeof backing.alloc !== "function")
-    ) {
-      throw new TypeError(
-        `Cannot create DebugAllocator as 'backing' must be an Allocator: current value is ${describe(backing)}`,
-      );
-    }
+    if (backing !== undefined) checkBacking(backing, "DebugAllocator", CALLED);
     const parsed = parseOptions(OptionsSchema, options, "create DebugAllocator");
     this.#safety = parsed.safety ?? true;
     const reportUnreachable = parsed.reportUnreachable ?? false;
@@ -493,23 +486,33 @@ export class DebugAllocator implements Allocator, Disposable {
     return dumpHeap(heap, this.stats());
   }
 
-  /** Every block still allocated, oldest first. */
+  /**
+   * Every block still allocated, oldest first. Read with the built-ins memkit
+   * captured when it loaded, so a program that replaced one (a no-op
+   * `Array.prototype.map`) still sees every leak, here and at exit; a trace
+   * that cannot be formatted (a throwing `Error.prepareStackTrace` under a
+   * frozen `Error`) is left out.
+   */
   leaks(): LeakRecord[] {
-    const now = Date.now();
+    const now = dateNow();
     const heap = this.#heap;
     const blocks = heap.blocks;
-    return blocks.liveSlots().map((slot) => {
+    const slots = blocks.liveSlots();
+    const records: LeakRecord[] = [];
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i];
       const record: LeakRecord = {
         address: blocks.addresses[slot],
         size: blocks.sizes[slot],
         align: blocks.aligns[slot],
-        ageMs: Math.max(0, now - blocks.born[slot]),
+        ageMs: max(0, now - blocks.born[slot]),
       };
       const stack = heap.tracer.format(blocks.traces[slot]);
       if (stack !== undefined) record.stack = stack;
       if (blocks.unreachable[slot]) record.unreachable = true;
-      return record;
-    });
+      records[i] = record;
+    }
+    return records;
   }
 
   /**
@@ -522,8 +525,9 @@ export class DebugAllocator implements Allocator, Disposable {
   check(): void {
     const heap = this.#heap;
     heap.ledger.guard("check");
-    for (const slot of heap.blocks.liveSlots()) {
-      const error = heap.corruption(slot);
+    const slots = heap.blocks.liveSlots();
+    for (let i = 0; i < slots.length; i++) {
+      const error = heap.corruption(slots[i]);
       if (error !== null) throw error;
     }
     const late = heap.lateWrite;
@@ -537,25 +541,32 @@ export class DebugAllocator implements Allocator, Disposable {
     }
   }
 
-  /** A report a person can act on: counts, bytes, and each leaked block. */
+  /** A report a person can act on: counts, bytes, and each leaked block (built as {@linkcode DebugAllocator.leaks} is). */
   report(): string {
     const leaks = this.leaks();
     if (leaks.length === 0) return "memkit: no leaks";
-    const bytes = leaks.reduce((sum, l) => sum + l.size, 0);
-    const unreachable = leaks.filter((l) => l.unreachable).length;
+    let bytes = 0, unreachable = 0;
+    for (let i = 0; i < leaks.length; i++) {
+      bytes += leaks[i].size;
+      if (leaks[i].unreachable) unreachable++;
+    }
     const lines = [
       `memkit: ${leaks.length} leaked block${leaks.length === 1 ? "" : "s"}, ${bytes} bytes` +
       (unreachable ? ` (${unreachable} unreachable: every view was garbage-collected without free)` : ""),
     ];
-    for (const leak of leaks.slice(0, 50)) {
-      lines.push(
-        `  ${leak.size} bytes at 0x${leak.address.toString(16)}, align ${leak.align}, age ${leak.ageMs.toFixed(0)} ms` +
-          (leak.unreachable ? ", unreachable" : ""),
-      );
-      if (leak.stack) { for (const frame of leak.stack.split("\n")) lines.push(`      ${frame}`); }
+    const listed = leaks.length < 50 ? leaks.length : 50;
+    for (let i = 0; i < listed; i++) {
+      const leak = leaks[i];
+      lines[lines.length] =
+        `  ${leak.size} bytes at 0x${hex(leak.address)}, align ${leak.align}, age ${fixed(leak.ageMs, 0)} ms` +
+        (leak.unreachable ? ", unreachable" : "");
+      if (leak.stack) {
+        const frames = split(leak.stack, "\n");
+        for (let f = 0; f < frames.length; f++) lines[lines.length] = `      ${frames[f]}`;
+      }
     }
-    if (leaks.length > 50) lines.push(`  … and ${leaks.length - 50} more`);
-    return lines.join("\n");
+    if (leaks.length > 50) lines[lines.length] = `  … and ${leaks.length - 50} more`;
+    return join(lines, "\n");
   }
 
   /**

@@ -15,7 +15,10 @@ const sentinels = new FinalizationRegistry<number>(() => {
   armed = false;
   if (watchers.size === 0) return;
   arm();
+  // A copy: a watcher added during the round waits for the next collection. A watcher stopped during the round
+  // (by another one) is not called after its stop function returned.
   for (const callback of [...watchers]) {
+    if (!watchers.has(callback)) continue;
     try {
       callback();
     } catch (error) {
@@ -37,7 +40,8 @@ function arm(): void {
  * collection, as finalizers run, and never keep the process alive).
  *
  * @param callback Called after each observed collection.
- * @returns A function that stops the calls.
+ * @returns A function that stops the calls: none comes after it returns, also when it is called by another
+ *   callback during the same collection's calls.
  *
  * @example
  * ```ts

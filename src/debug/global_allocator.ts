@@ -6,7 +6,7 @@
  */
 import { currentExitCode, onProcessExit, readEnv, setExitCode, workerLabel } from "../../ffi/native.ts";
 import { census } from "../base/_native_census.ts";
-import { exitReport, printError, TRACE_FRAMES_VARIABLE } from "./_exit_report.ts";
+import { describeError, exitReport, printError, TRACE_FRAMES_VARIABLE } from "./_exit_report.ts";
 import { checkSize, describe, parseOptions, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { cFreeIn, cMalloc, cReallocIn } from "./_c_style.ts";
@@ -59,9 +59,16 @@ export interface GlobalAllocatorConfig {
   /**
    * At process exit: say nothing, print the leaks, or print them and exit
    * non-zero (1 where the program would have exited 0; its own non-zero code
-   * is kept). The check covers the global allocator's blocks and every other
-   * piece of native memory memkit still holds (arrays, allocators on the
-   * default backing, SystemAllocator blocks, page mappings), by owner.
+   * is kept, unless the system would read it as 0: it keeps 8 bits, so 256
+   * becomes 1 too). In a Worker, "fail" only prints: the main thread's check
+   * decides the process's exit code. The check covers the global
+   * allocator's blocks and every other piece of native memory memkit still
+   * holds (arrays, allocators on the default backing, SystemAllocator blocks,
+   * page mappings), by owner; not the freed blocks a DebugAllocator holds back
+   * by design (neverUnmap, retainMetadata). It runs on every way out: a
+   * return (after the program's own exit listeners), `process.exit()` (also
+   * from inside an exit listener), `Deno.exit()`, an uncaught error the
+   * program does not handle.
    * @default {"warn"}
    */
   leakCheckAtExit?: "off" | "warn" | "fail";
@@ -97,7 +104,8 @@ const ConfigSchema = z.object({
   enableSafety: z.boolean().optional(),
   neverUnmap: z.boolean().optional(),
   retainMetadata: z.boolean().optional(),
-  stackTraceFrames: z.number().int("must be an integer").min(0, "must be at least 0").max(100, "must be at most 100")
+  // The range first: zod's int() also refuses integers past 2^53, and its message would not name the limit.
+  stackTraceFrames: z.number().min(0, "must be at least 0").max(100, "must be at most 100").int("must be an integer")
     .optional(),
   leakCheckAtExit: z.enum(["off", "warn", "fail"]).optional(),
 }).strict();
@@ -136,8 +144,8 @@ function traceFramesFromEnvironment(): number {
  * The leak check at exit: the global allocator's live blocks, then every
  * other owner of native memory memkit still holds (arrays, allocators on the
  * default backing, a program's own SystemAllocator blocks, page mappings),
- * grouped by owner. Under "fail", a clean exit (code 0) becomes 1; a
- * program's own non-zero code is kept.
+ * grouped by owner. Under "fail", a clean exit becomes 1; a program's own
+ * non-zero code is kept when the process would end with it (see endsClean).
  */
 function exitCheck(code: number | null): void {
   const check = exitCheckConfig;
@@ -148,18 +156,19 @@ function exitCheck(code: number | null): void {
     report = exitReport(global?.debug ?? null, global?.leakDetection ?? false, check.frames);
   } catch (error) {
     // Built-ins the program replaced can break the report; the verdict stands without it.
-    report = `memkit: the leak check at exit could not list the leaks (${
-      error instanceof Error ? error.message : describe(error)
-    })`;
+    report = `memkit: the leak check at exit could not list the leaks (${describeError(error)})`;
   }
   if (report === null) return;
-  const fail = check.atExit === "fail" && (code ?? currentExitCode()) === 0;
+  const own = code ?? currentExitCode();
+  const fail = check.atExit === "fail" && endsClean(own);
   const worker = workerLabel();
   const verdict = worker !== null
-    ? `leaks at exit in ${worker}; the main thread's check reports them too and decides the process's exit code`
+    ? workerVerdict(worker, check.atExit)
     : check.atExit === "fail"
     ? (fail
-      ? 'leaks at exit; exit code set to 1 (leakCheckAtExit: "fail")'
+      ? `leaks at exit; exit code set to 1 (leakCheckAtExit: "fail"${
+        own !== 0 ? `; the program's own code ${own} would have ended the process with status 0` : ""
+      })`
       : "leaks at exit; the program's own exit code is kept")
     : 'leaks at exit; the exit code is unchanged (leakCheckAtExit: "warn")';
   try {
@@ -168,6 +177,24 @@ function exitCheck(code: number | null): void {
     // Nowhere to print: the exit code still says it.
   }
   if (fail) setExitCode(1);
+}
+
+/**
+ * Whether a process that ends with `code` reports success: the system keeps
+ * the low 8 bits of an exit code, so 256 (or -256) ends it with status 0 too.
+ */
+function endsClean(code: number): boolean {
+  return (code & 0xff) === 0;
+}
+
+// A Worker's verdict. Its exit code is its own, never the process's: only the main thread's check, when it has
+// one, reports what Workers still hold and sets the process's exit code.
+function workerVerdict(worker: string, atExit: "warn" | "fail"): string {
+  return `leaks at exit in ${worker}; a Worker cannot set the process's exit code` +
+    (atExit === "fail" ? ' ("fail" in a Worker only prints)' : "") +
+    ": the main thread's leak check reports what this Worker still holds and decides it, when the main thread " +
+    'has one (initAllocator() or a use of the global allocator there, leakCheckAtExit not "off"); without one, ' +
+    "nothing more is reported and the exit code stays as it is";
 }
 
 /**
@@ -310,7 +337,7 @@ export function deinit(): void {
   const global = state;
   if (exitCheckConfig !== null && exitCheckConfig.atExit !== "off" && checkForLeaks()) {
     printError(`memkit: deinit() ended the global allocator while it still held blocks:\n${global.debug.report()}`);
-    if (exitCheckConfig.atExit === "fail" && currentExitCode() === 0) setExitCode(1);
+    if (exitCheckConfig.atExit === "fail" && endsClean(currentExitCode())) setExitCode(1);
   }
   global.debug.deinit();
   state = null;

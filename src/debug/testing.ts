@@ -5,9 +5,22 @@
  *
  * @module
  */
+import { native } from "../../ffi/native.ts";
 import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
-import { bufferOf, checkView, lengthOf, offsetOf, parseOptions, z } from "../base/_validate.ts";
+import {
+  bufferOf,
+  checkAlignment,
+  checkSize,
+  checkTypedArrayConstructor,
+  checkView,
+  lengthOf,
+  MAX_BLOCK_SIZE,
+  offsetOf,
+  parseOptions,
+  z,
+} from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
+import { checkBacking } from "./_backing_intake.ts";
 import { DebugAllocator } from "./debug_allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -50,6 +63,9 @@ export async function leakCheck<T>(fn: (allocator: Allocator) => T | Promise<T>,
   return result;
 }
 
+// The methods a FailingAllocator passes calls to.
+const FORWARDED = ["alloc", "tryAlloc", "array", "free", "resize", "owns", "stats"] as const;
+
 /**
  * Options of {@linkcode FailingAllocator}.
  *
@@ -72,6 +88,8 @@ export interface FailingAllocatorOptions {
  * `AllocationError("out-of-memory")` (`tryAlloc` returns null), so tests can
  * walk every out-of-memory path: run once to count allocations, then once per
  * `failAfter` from 0 to that count (Zig's `checkAllAllocationFailures`).
+ * Only allocations are counted: a call with bad arguments is refused (its
+ * TypeError or RangeError, also once allocations fail) and counts for nothing.
  *
  * Its blocks are the backing's (so are their leases). `dispose()` frees the
  * blocks it handed out that are still live, newest first; every later call
@@ -106,15 +124,16 @@ export class FailingAllocator implements Allocator, Disposable {
    *
    * @param backing The allocator that serves the allocations that succeed.
    * @param options When to start failing.
-   * @throws {TypeError} For a backing that is not an Allocator.
-   * @throws {RangeError} For a negative or fractional `failAfter`.
+   * @throws {TypeError} For a backing that is not an Allocator (one of the methods it passes calls to is missing).
+   * @throws {RangeError} For a negative or fractional `failAfter`, or one above 2^53 - 1.
    */
   constructor(backing: Allocator, options: FailingAllocatorOptions) {
-    if (typeof backing !== "object" || backing === null || typeof backing.alloc !== "function") {
-      throw new TypeError("Cannot create FailingAllocator as 'backing' must be an Allocator");
-    }
+    checkBacking(backing, "FailingAllocator", FORWARDED);
     const parsed = parseOptions(
-      z.object({ failAfter: z.number().int("must be an integer").min(0, "must be at least 0") }).strict(),
+      z.object({
+        failAfter: z.number().min(0, "must be at least 0").max(Number.MAX_SAFE_INTEGER, "must be at most 2^53 - 1")
+          .int("must be an integer"),
+      }).strict(),
       options,
       "create FailingAllocator",
     );
@@ -129,7 +148,7 @@ export class FailingAllocator implements Allocator, Disposable {
     return this.#backing.kind;
   }
 
-  /** Allocations attempted so far (successful or not). */
+  /** Allocations attempted so far (successful or not; a call refused for its arguments is none). */
   get allocations(): number {
     return this.#allocations;
   }
@@ -139,36 +158,38 @@ export class FailingAllocator implements Allocator, Disposable {
     return this.#failures;
   }
 
-  /** Allocates, or fails with "out-of-memory" from allocation number `failAfter` on. */
+  /**
+   * Allocates, or fails with "out-of-memory" from allocation number `failAfter` on.
+   * @throws {TypeError} For a size or alignment that is not a number.
+   * @throws {RangeError} For a size or alignment out of range (checked before the allocation is counted).
+   */
   alloc(size: number, align?: number): Uint8Array {
+    checkSize(size, "allocate");
+    checkAlignment(align, "allocate", native.pageSize);
     this.#guard("allocate");
-    if (this.#shouldFail()) {
-      throw new AllocationError(
-        "out-of-memory",
-        `FailingAllocator: allocation ${this.#allocations - 1} fails on purpose`,
-      );
-    }
-    return this.#track(this.#backing.alloc(size, align));
+    if (this.#shouldFail()) throw this.#failure();
+    return this.#track(this.#counted(() => this.#backing.alloc(size, align)));
   }
 
-  /** Like `alloc`, but `null` instead of failing. */
+  /** Like `alloc`, but `null` instead of failing (bad arguments still throw). */
   tryAlloc(size: number, align?: number): Uint8Array | null {
+    checkSize(size, "allocate");
+    checkAlignment(align, "allocate", native.pageSize);
     this.#guard("allocate");
     if (this.#shouldFail()) return null;
-    const view = this.#backing.tryAlloc(size, align);
+    const view = this.#counted(() => this.#backing.tryAlloc(size, align));
     return view === null ? null : this.#track(view);
   }
 
   /** A typed array, or a failure like `alloc`. */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
+    // The checks every allocator's array() makes (see typedArrayOf), before the allocation is counted.
+    const bytesPerElement = checkTypedArrayConstructor(ctor, "allocate an array");
+    checkSize(length, "allocate an array", "length", Math.floor(MAX_BLOCK_SIZE / bytesPerElement));
+    checkAlignment(align, "allocate an array", native.pageSize, Math.max(16, bytesPerElement));
     this.#guard("allocate an array");
-    if (this.#shouldFail()) {
-      throw new AllocationError(
-        "out-of-memory",
-        `FailingAllocator: allocation ${this.#allocations - 1} fails on purpose`,
-      );
-    }
-    return this.#track(this.#backing.array(ctor, length, align));
+    if (this.#shouldFail()) throw this.#failure();
+    return this.#track(this.#counted(() => this.#backing.array(ctor, length, align)));
   }
 
   /** Frees through the backing. */
@@ -259,5 +280,23 @@ export class FailingAllocator implements Allocator, Disposable {
     if (index < this.#failAfter) return false;
     this.#failures++;
     return true;
+  }
+
+  #failure(): AllocationError {
+    return new AllocationError(
+      "out-of-memory",
+      `FailingAllocator: allocation ${this.#allocations - 1} fails on purpose`,
+    );
+  }
+
+  // Runs the backing's allocation counted by #shouldFail(): arguments the backing refuses (a TypeError or
+  // RangeError: stricter limits of its own) made no allocation, so it is not counted.
+  #counted<V>(allocate: () => V): V {
+    try {
+      return allocate();
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) this.#allocations--;
+      throw error;
+    }
   }
 }

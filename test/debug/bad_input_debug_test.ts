@@ -2,6 +2,7 @@
 // and FailingAllocator (the rows test/bad_input_test.ts does not have): each
 // gets its documented error, makes no native call, and leaves memkit usable.
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { badInputTable } from "../_bad_input.ts";
 import {
   cFree,
@@ -261,3 +262,24 @@ badInputTable<FailingAllocator>("FailingAllocator", [
     after: (failing) => failing.free(failing.alloc(8)),
   },
 ]);
+
+test("a number past 2^53 is refused naming the real limit, not as a fractional number", () => {
+  const refusal = (make: () => unknown, name: string, limit: string) =>
+    assert.throws(
+      make,
+      (e: unknown) =>
+        e instanceof RangeError && e.message.includes(`'${name}' must be at most ${limit}`) &&
+        !e.message.includes("must be an integer"),
+    );
+  const system = new SystemAllocator();
+  refusal(() => new FailingAllocator(system, { failAfter: 2 ** 60 }), "failAfter", "2^53 - 1");
+  refusal(() => new DebugAllocator(undefined, { sampleEvery: 2 ** 60 }), "sampleEvery", "2^53 - 1");
+  refusal(() => new DebugAllocator(undefined, { stackTraceFrames: 2 ** 60 }), "stackTraceFrames", "100");
+  refusal(() => new DebugAllocator(undefined, { memoryLimit: 2 ** 60 }), "memoryLimit", "2^47");
+  refusal(() => initAllocator({ stackTraceFrames: 2 ** 60, leakCheckAtExit: "off" }), "stackTraceFrames", "100");
+  // The largest safe integer is an integer: accepted where there is no smaller limit.
+  new FailingAllocator(system, { failAfter: Number.MAX_SAFE_INTEGER }).dispose();
+  new DebugAllocator(undefined, { sampleEvery: Number.MAX_SAFE_INTEGER }).deinit();
+  assert.throws(() => new FailingAllocator(system, { failAfter: 1.5 }), /must be an integer/);
+  system.dispose();
+});

@@ -29,6 +29,19 @@ import {
 } from "../../mod.ts";
 import { below, fixture, runChild, xorshift32 } from "../_helpers.ts";
 
+// deno-lint-ignore no-explicit-any
+const any = (value: unknown): any => value;
+
+// The class of what `fn` threw ("ok" when it returned).
+function outcomeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return "ok";
+  } catch (error) {
+    return (error as Error).constructor.name;
+  }
+}
+
 function raw(address: number, length: number): Uint8Array {
   // SAFETY: the tests only touch bytes inside live (or never-unmapped) debug blocks and their canaries.
   return new Uint8Array(native.wrap(address, length));
@@ -363,6 +376,100 @@ test("FailingAllocator fails the k-th allocation, so every out-of-memory path ca
     assert.equal(debug.deinit(), "ok", `failAfter ${k} leaked`);
   }
   assert.throws(() => new FailingAllocator(new SystemAllocator(), { failAfter: -1 }), RangeError);
+});
+
+for (const realm of ["frozen", "prepare", "accessor"] as const) {
+  const hostility = {
+    frozen: "Object.freeze(Error)",
+    prepare: "a throwing Error.prepareStackTrace under Object.freeze(Error)",
+    accessor: "an Error.stackTraceLimit accessor that throws",
+  }[realm];
+  test(`traced allocations after ${hostility}: each call works (or changes nothing), leaks() and report() never throw`, () => {
+    const child = runChild(fixture("debug_hostile_realm.ts"), {}, [realm]);
+    assert.equal(child.status, 0, child.stderr);
+    const steps = child.stdout.trim().split("\n").map((line) =>
+      JSON.parse(line) as { step: string; outcome: string; live: number; leaks: number | string }
+    );
+    assert.equal(steps.length, 30, child.stdout);
+    for (const { step, outcome, live, leaks } of steps) {
+      // The counters and the list of live blocks agree after every call (no block recorded but not handed out,
+      // none freed but still listed), and every call did what it does in a realm left alone.
+      assert.equal(leaks, live, `${step}: leaks() says ${leaks}, the counters ${live}`);
+      if (step.endsWith("report")) {
+        // Under a frozen Error the site is captured at the program's own stackTraceLimit; a hostile
+        // prepareStackTrace or stackTraceLimit may cost it (the engines differ), never the report.
+        if (realm === "frozen" && !step.startsWith("early")) assert.equal(outcome, "sited", step);
+        else assert.ok(outcome === "sited" || outcome === "ok", `${step}: ${outcome}`);
+      } else {assert.equal(
+          outcome,
+          step.endsWith("second free") || step === "second cFree" ? "double-free" : "ok",
+          step,
+        );}
+      const expectedLive = /alloc$|resize$|report$|leaks$|^malloc$/.test(step) ? 1 : 0;
+      assert.equal(live, expectedLive, step);
+    }
+  });
+}
+
+test("FailingAllocator counts only allocations: calls refused for their arguments use up nothing, and keep their error once allocations fail", () => {
+  const system = new SystemAllocator();
+  const counting = new FailingAllocator(system, { failAfter: 2 });
+  assert.throws(() => counting.alloc(-1), RangeError);
+  assert.throws(() => counting.alloc(NaN), RangeError);
+  assert.throws(() => counting.alloc(8, 3), RangeError);
+  assert.throws(() => counting.tryAlloc(any("8")), TypeError);
+  assert.throws(() => counting.array(any(Object), 3), TypeError);
+  assert.throws(() => counting.array(Float64Array, -1), RangeError);
+  assert.equal(counting.allocations, 0, "no argument error counts as an allocation");
+  const first = counting.alloc(8), second = counting.array(Float64Array, 2);
+  assert.equal(counting.allocations, 2);
+  assert.equal(counting.failures, 0);
+  counting.free(first);
+  counting.free(second);
+  // Failing from the first allocation on: a bad call is still its own error (not out-of-memory, not null).
+  const failing = new FailingAllocator(system, { failAfter: 0 });
+  assert.throws(() => failing.alloc(any("8")), TypeError);
+  assert.throws(() => failing.tryAlloc(-5), RangeError);
+  assert.throws(() => failing.array(any(Object), 3), TypeError);
+  assert.throws(() => failing.alloc(8, 2 ** 40), RangeError);
+  assert.equal(failing.allocations, 0);
+  assert.equal(failing.failures, 0);
+  assert.equal(failing.tryAlloc(8), null);
+  assert.equal(failing.failures, 1);
+  // A backing's own refusal of an argument (its stricter limit) made no allocation either.
+  const pool = new PoolAllocator({ blockSize: 64 });
+  const overPool = new FailingAllocator(pool, { failAfter: 1 });
+  const refused = outcomeOf(() => overPool.alloc(1000));
+  if (refused === "RangeError" || refused === "TypeError") assert.equal(overPool.allocations, 0, refused);
+  overPool.free(overPool.alloc(64));
+  assert.equal(overPool.allocations, 1);
+  pool.dispose();
+  system.dispose();
+});
+
+test("onGC(): a watcher another watcher stops during the same collection's calls is not called after its stop returned", async (t) => {
+  if (!gcHint()) {
+    t.skip("the runtime refuses collections on request (Deno without --expose-gc)");
+    return;
+  }
+  const calls: string[] = [];
+  let stopB: () => void = () => {};
+  let stopped = false;
+  const stopA = onGC(() => {
+    calls.push("A");
+    if (!stopped) {
+      stopB();
+      stopped = true;
+    }
+  });
+  stopB = onGC(() => calls.push(stopped ? "B after its stop" : "B"));
+  for (let i = 0; i < 20 && !stopped; i++) {
+    gcHint();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  stopA();
+  assert.ok(stopped, "a collection was observed");
+  assert.ok(!calls.includes("B after its stop"), calls.join(", "));
 });
 
 test("onGC() calls back after collections that gcHint() asks for", async () => {

@@ -12,6 +12,7 @@ import {
   type Allocator,
   Arena,
   DebugAllocator,
+  FailingAllocator,
   PoolAllocator,
   StackAllocator,
   SystemAllocator,
@@ -273,4 +274,45 @@ test("rule 4: blocks keep their alignment over a backing whose blocks start at o
   debug.check();
   debug.deinit();
   arena.dispose();
+});
+
+// ------------------------------------------------------------------ what a backing must have
+
+test("a backing without a method the allocator calls (tryAlloc, free, resize, stats) is a TypeError at construction, naming it", () => {
+  const system = new SystemAllocator();
+  const whole: Record<string, unknown> = {
+    kind: "system",
+    alloc: (size: number, align?: number) => system.alloc(size, align),
+    tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
+    array: (ctor: never, length: number, align?: number) => system.array(ctor, length, align),
+    free: (view: ArrayBufferView) => system.free(view),
+    resize: (view: ArrayBufferView, size: number) => system.resize(view, size),
+    owns: (view: ArrayBufferView) => system.owns(view),
+    stats: () => system.stats(),
+  };
+  const without = (...names: string[]) => {
+    const partial = { ...whole };
+    for (const name of names) delete partial[name];
+    return partial as unknown as Allocator;
+  };
+  const refuses = (make: () => unknown, missing: string) =>
+    assert.throws(
+      make,
+      (e: unknown) =>
+        e instanceof TypeError && e.message.includes("must be an Allocator") && e.message.includes(`has no ${missing}`),
+    );
+  // A DebugAllocator calls tryAlloc, free, resize and stats of its backing.
+  refuses(() => new DebugAllocator(without("tryAlloc")), "tryAlloc method");
+  refuses(() => new DebugAllocator(without("resize", "stats")), "resize or stats method");
+  refuses(() => new DebugAllocator(without("free"), { safety: false }), "free method");
+  // A FailingAllocator passes every call on.
+  refuses(() => new FailingAllocator(without("array"), { failAfter: 1 }), "array method");
+  refuses(() => new FailingAllocator(without("owns"), { failAfter: 1 }), "owns method");
+  // With each of them, both work (array and owns are not the DebugAllocator's to call).
+  const debug = new DebugAllocator(without("array", "owns"));
+  debug.free(debug.alloc(8));
+  assert.equal(debug.deinit(), "ok");
+  const failing = new FailingAllocator(without(), { failAfter: 1 });
+  failing.free(failing.alloc(8));
+  system.dispose();
 });

@@ -66,7 +66,7 @@ test('"off" prints nothing and keeps the exit code', () => {
   assert.equal(child.status, 0);
 });
 
-for (const what of ["none", "thread arena", "exit listener"]) {
+for (const what of ["none", "thread arena", "exit listener", "held back"]) {
   test(`a script that gives everything back prints nothing and exits 0 under fail (${what})`, () => {
     const child = runChild(CHILD, {}, ["return", "fail", what]);
     assert.equal(child.stderr.trim(), "");
@@ -83,6 +83,15 @@ const PATHS: { how: string; code: number; only?: "deno" }[] = [
   { how: "throw", code: 1 },
   { how: "throw later", code: 1 },
   { how: "reject", code: 1 },
+  // The program's own exit listener ends the process (process.exit there skips the listeners after it).
+  { how: "exit listener exits", code: 1 },
+  { how: "exit listener exits, added first", code: 1 },
+  { how: "Deno.exit in an exit listener", code: 1, only: "deno" },
+  // The end delayed by a beforeunload listener, then Deno.exit(), which fires unload only.
+  { how: "beforeunload, then Deno.exit", code: 1, only: "deno" },
+  // 256 ends a process with status 0 (the system keeps 8 bits): "fail" must still fail it.
+  { how: "exitCode 256", code: 1 },
+  { how: "process.exit(256)", code: 1 },
 ];
 for (const { how, code, only } of PATHS) {
   test(`exit path "${how}": the report is printed and the process ends with ${code}`, (t) => {
@@ -152,6 +161,42 @@ test("an uncaught error the program handles is no exit: one report, at the real 
   assert.equal(child.status, 1, child.stderr);
 });
 
+for (const how of ["throw, handled", "reject, handled"]) {
+  test(`a top-level ${how === "throw, handled" ? "throw" : "rejection"} the program handles with process.on("uncaughtException") is no exit: one report, at the real exit`, (t) => {
+    // Bun sends an unhandled rejection to no "uncaughtException" listener: its process ends there (and reports).
+    if (how === "reject, handled" && runtime !== "deno") {
+      t.skip("Bun does not hand an unhandled rejection to uncaughtException listeners");
+      return;
+    }
+    const child = runChild(CHILD, {}, [how, "fail", "all"]);
+    assert.match(child.stdout, /went on/);
+    assertFullReport(child.stderr);
+    assert.equal(child.stderr.split("still held at exit").length, 2, child.stderr); // printed once, at the end
+    assert.equal(child.status, 1, child.stderr);
+  });
+}
+
+test("exit code 256: the verdict says why the exit code was set to 1", (t) => {
+  if (runtime !== "deno") {
+    t.skip("Bun hands its exit listeners the code the process ends with (0)");
+    return;
+  }
+  const child = runChild(CHILD, {}, ["exitCode 256", "fail", "global"]);
+  assert.match(
+    child.stderr,
+    /exit code set to 1 .*the program's own code 256 would have ended the process with status 0/,
+  );
+  assert.equal(child.status, 1, child.stderr);
+});
+
+test("a DebugAllocator's memory held back for freed blocks (retainMetadata) is no leak; its live block is", () => {
+  const child = runChild(CHILD, {}, ["return", "fail", "held back and a leak"]);
+  assert.match(child.stderr, /native memory still held at exit: 1 owner, 1 block, \d+ bytes/, child.stderr);
+  assert.match(child.stderr, /^ {2}DebugAllocator: 1 block, 232 bytes$/m, child.stderr); // 200 and its canaries
+  assert.match(child.stderr, /^ {4}its blocks: 1 leaked block, 200 bytes$/m, child.stderr);
+  assert.equal(child.status, 1, child.stderr);
+});
+
 test("after deinit(), the next global allocator keeps the configuration (fail, traces)", () => {
   const child = runChild(CHILD, {}, ["return", "fail", "deinit"]);
   assert.match(child.stderr, /memkit: 1 leaked block, 8 bytes/);
@@ -186,6 +231,37 @@ for (const how of ["terminate", "close", "running"] as const) {
   });
 }
 
+for (const mode of ["fail", "off", "none"] as const) {
+  const main = mode === "none" ? "no global allocator" : `leakCheckAtExit "${mode}"`;
+  test(`a Worker's own report under "fail" says what decides the exit code, true with a main thread with ${main}`, () => {
+    const child = runChild(WORKER_PARENT, {}, ["exit", mode]);
+    assert.match(child.stdout, /parent done/);
+    // The Worker's own verdict: it cannot set the process's exit code, and what happens without a main check.
+    assert.match(child.stderr, /leaks at exit in Worker .*; a Worker cannot set the process's exit code/, child.stderr);
+    assert.match(child.stderr, /without one, nothing more is reported and the exit code stays as it is\.$/m);
+    if (mode === "fail") {
+      assert.match(child.stderr, /native memory Workers still held at exit: 1 Worker/, child.stderr);
+      assert.equal(child.status, 1, child.stderr);
+    } else {
+      assert.doesNotMatch(child.stderr, /Workers still held at exit/, child.stderr);
+      assert.equal(child.status, 0, child.stderr);
+    }
+  });
+}
+
+test("a long Worker name in characters of several bytes is cut between characters, and its quote closed", (t) => {
+  if (runtime !== "deno") {
+    t.skip("Bun's Workers are named by their thread id");
+    return;
+  }
+  const name = `w${"é".repeat(60)}`; // 121 bytes of UTF-8: more than a census slot holds
+  const child = runChild(WORKER_PARENT, {}, ["terminate", "fail", name]);
+  const line = child.stderr.split("\n").find((l) => l.startsWith('  Worker "w'));
+  assert.ok(line !== undefined, child.stderr);
+  assert.match(line, /^ {2}Worker "wé+…": 2 blocks, 1049608 bytes$/, line);
+  assert.equal(child.status, 1, child.stderr);
+});
+
 test("a Worker terminated before the main thread loads memkit is still reported (libmemkit stays loaded)", () => {
   const child = runChild(fixture("exit_worker_late.ts"), {}, []);
   assert.match(child.stdout, /parent done/);
@@ -205,6 +281,21 @@ test("a Worker that leaks under warn keeps exit code 0; one that gave everything
 test("a program that replaced console.error still gets the report and the exit code", () => {
   const child = runChild(CHILD, {}, ["return", "fail", "console replaced"]);
   assert.match(child.stderr, /memkit: 1 leaked block, 24 bytes/);
+  assert.equal(child.status, 1, child.stderr);
+});
+
+test("a program that replaced the built-ins a report is built with (map, sort, split, toString, Map, JSON, Date.now, ...) still gets every leak reported", () => {
+  const child = runChild(CHILD, { MEMKIT_TRACE_FRAMES: "3" }, ["return", "fail", "all, built-ins replaced"]);
+  assertFullReport(child.stderr);
+  assert.match(child.stderr, /24 bytes at 0x[0-9a-f]+, align 16, age \d+ ms/, child.stderr);
+  assert.doesNotMatch(child.stderr, /could not list/, child.stderr);
+  assert.equal(child.status, 1, child.stderr);
+});
+
+test("a program that refuses new process listeners after setting up (process.on replaced) still gets the report", () => {
+  const child = runChild(CHILD, {}, ["return", "fail", "all, process.on replaced"]);
+  assertFullReport(child.stderr);
+  assert.doesNotMatch(child.stderr, /disabled in this sandbox/, child.stderr);
   assert.equal(child.status, 1, child.stderr);
 });
 
