@@ -30,7 +30,22 @@ export function leaveGpuCensus(entry: GpuCensusEntry): void {
   live.delete(entry);
 }
 
-/** Every live buffer, oldest first. */
+// Captured at load: the leak check at exit reads this list, and a program may replace the Set iterator
+// before it exits (a no-op one hid every leak but the global allocator's).
+const apply = Reflect.apply;
+const setValues = Set.prototype.values;
+const setIteratorNext: () => IteratorResult<unknown> = Object.getPrototypeOf(new Set().values()).next;
+
+/** Every live buffer, oldest first (read with the built-ins captured at load). */
 export function gpuCensusEntries(): GpuCensusEntry[] {
-  return [...live];
+  const out: GpuCensusEntry[] = [];
+  const iterator = apply(setValues, live, []);
+  for (
+    let step = apply(setIteratorNext, iterator, []) as IteratorResult<never>;
+    !step.done;
+    step = apply(setIteratorNext, iterator, []) as IteratorResult<never>
+  ) {
+    out[out.length] = step.value;
+  }
+  return out;
 }
