@@ -25,29 +25,45 @@ export interface ResourceCacheOptions<K, V> {
   maxBytes: number;
   /**
    * Weights of the eviction score (non-negative, positive sum; only ratios matter).
-   * @default {{ age: 0.3, size: 0.3, cost: 0.2, frequency: 0.2 }}
+   * @default { age: 0.3, size: 0.3, cost: 0.2, frequency: 0.2 }
    */
   weights?: Partial<EvictionWeights>;
   /**
    * How the size factor is scaled: `"limit"` divides by `maxBytes` (the default), `"largest"` by the largest
-   * entry among the candidates (size then weighs as much as age). @default {"limit"}
+   * entry among the candidates (size then weighs as much as age).
+   * @default {"limit"}
    */
   sizeScale?: "limit" | "largest";
   /** Called with each value that leaves the cache (free native memory here). Errors are rethrown in a microtask. */
   dispose?: (value: V, key: K, reason: DisposeReason) => void;
   /** Count entries against this budget (one token per entry) and give way to its higher-priority requests. */
   budget?: MemoryBudget;
-  /** The budget category of the entries. @default {"cache"} */
+  /**
+   * The budget category of the entries.
+   * @default {"cache"}
+   */
   category?: string;
-  /** The priority of the entries' budget requests and of the cache's reclaimer. @default {BudgetPriority.Low} */
+  /**
+   * The priority of the entries' budget requests and of the cache's reclaimer.
+   * @default {BudgetPriority.Low}
+   */
   priority?: number;
   /** Trim 30 % when this monitor rises to Medium or above (iOS's "warning"), purge at Critical. */
   pressure?: PressureMonitor;
-  /** `prefetch` loads predictions whose probability is above this. @default {0.7} */
+  /**
+   * `prefetch` loads predictions whose probability is above this.
+   * @default {0.7}
+   */
   prefetchThreshold?: number;
-  /** Loads `prefetch` runs at once (across calls). @default {2} */
+  /**
+   * Loads `prefetch` runs at once (across calls).
+   * @default {2}
+   */
   prefetchConcurrency?: number;
-  /** Entries scored per eviction (all of them when the cache holds fewer). @default {64} */
+  /**
+   * Entries scored per eviction (all of them when the cache holds fewer).
+   * @default {64}
+   */
   evictionSamples?: number;
 }
 

@@ -26,7 +26,10 @@ export interface FrameFormat {
   readonly height: number;
   /** Bytes per pixel, an integer of at least 1. */
   readonly bytesPerPixel: number;
-  /** Planes, an integer of at least 1. @default {1} */
+  /**
+   * Planes, an integer of at least 1.
+   * @default {1}
+   */
   readonly planes?: number;
 }
 
@@ -112,13 +115,15 @@ export interface Frame {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /**
    * Plane `index` (0 first): `planeBytes` bytes starting on a 64-byte boundary.
-   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the planes.
+   * @throws {TypeError} For a non-number index.
+   * @throws {RangeError} For an index outside the planes.
    * @throws {AllocationError} "use-after-free" after release.
    */
   plane(index?: number): Uint8Array<ArrayBuffer>;
   /**
    * Row `y` of plane `plane`: `width × bytesPerPixel` bytes starting on a 64-byte boundary.
-   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the frame.
+   * @throws {TypeError} For a non-number index.
+   * @throws {RangeError} For an index outside the frame.
    * @throws {AllocationError} "use-after-free" after release.
    */
   row(y: number, plane?: number): Uint8Array<ArrayBuffer>;
@@ -228,7 +233,8 @@ export class FrameHandle implements Frame {
 
   /**
    * Plane `index` (0 first): `planeBytes` bytes starting on a 64-byte boundary.
-   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the planes.
+   * @throws {TypeError} For a non-number index.
+   * @throws {RangeError} For an index outside the planes.
    * @throws {AllocationError} "use-after-free" after release.
    */
   plane(index = 0): Uint8Array<ArrayBuffer> {
@@ -241,7 +247,8 @@ export class FrameHandle implements Frame {
 
   /**
    * Row `y` of plane `plane`: `width × bytesPerPixel` bytes starting on a 64-byte boundary.
-   * @throws {TypeError} For a non-number index. @throws {RangeError} For an index outside the frame.
+   * @throws {TypeError} For a non-number index.
+   * @throws {RangeError} For an index outside the frame.
    * @throws {AllocationError} "use-after-free" after release.
    */
   row(y: number, plane = 0): Uint8Array<ArrayBuffer> {

@@ -36,7 +36,10 @@ export interface Generated<V> {
   value: V;
   /** Its size in bytes. */
   size: number;
-  /** The work to recreate it. @default {1} */
+  /**
+   * The work to recreate it.
+   * @default {1}
+   */
   cost?: number;
 }
 

@@ -61,7 +61,10 @@ export class DarwinPurgeableRegion {
     this.byteLength = byteLength;
   }
 
-  /** Sets `state`; the old state word. @throws {AllocationError} "platform" when the kernel refuses. */
+  /**
+   * Sets `state`; the old state word.
+   * @throws {AllocationError} "platform" when the kernel refuses.
+   */
   setState(state: number): number {
     const view = new DataView(this.#state.buffer);
     view.setInt32(0, state, true);

@@ -39,9 +39,15 @@ export type { Frame, FrameFormat };
  * ```
  */
 export interface FramePoolOptions {
-  /** Frames each format may have, in use or idle, without pressure; at least 3 (one set). @default {6} */
+  /**
+   * Frames each format may have, in use or idle, without pressure; at least 3 (one set).
+   * @default {6}
+   */
   maxFrames?: number;
-  /** Bytes all frames of all formats may map together. @default {2 ** 47} */
+  /**
+   * Bytes all frames of all formats may map together.
+   * @default {2 ** 47}
+   */
   maxBytes?: number;
 }
 
@@ -135,15 +141,16 @@ const OptionsSchema = z.object({
     .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
 }).strict();
 
-const dimension = (name: string) =>
-  z.number().int(`must be an integer`).min(1, `must be at least 1 (a ${name} of 0 has no pixels)`)
-    .max(2 ** 20, "must be at most 2^20");
+// Each dimension with its own maximum: a max() chained onto a shared schema kept the first one too, and a
+// bytesPerPixel of 65 was told "at most 64" while 2^21 was told "at most 2^20".
+const dimension = (why: string, max: number, maxText = String(max)) =>
+  z.number().int(`must be an integer`).min(1, `must be at least 1 (${why})`).max(max, `must be at most ${maxText}`);
 
 const FormatSchema = z.object({
-  width: dimension("width"),
-  height: dimension("height"),
-  bytesPerPixel: dimension("pixel").max(64, "must be at most 64"),
-  planes: dimension("plane count").max(16, "must be at most 16").optional(),
+  width: dimension("a width of 0 has no pixels", 2 ** 20, "2^20"),
+  height: dimension("a height of 0 has no pixels", 2 ** 20, "2^20"),
+  bytesPerPixel: dimension("a pixel of 0 bytes holds nothing", 64),
+  planes: dimension("a frame of 0 planes holds nothing", 16).optional(),
 }).strict();
 
 interface FormatPool {
@@ -272,7 +279,8 @@ export class FramePool implements Disposable {
 
   /**
    * Creates an empty pool; frames are mapped on first use.
-   * @throws {TypeError} For mistyped options. @throws {RangeError} For `maxFrames` below 3 or out-of-range numbers.
+   * @throws {TypeError} For mistyped options.
+   * @throws {RangeError} For `maxFrames` below 3 or out-of-range numbers.
    */
   constructor(options?: FramePoolOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create FramePool");
@@ -378,7 +386,8 @@ export class FramePool implements Disposable {
   /**
    * Sets the limits for a memory pressure level (one of {@linkcode PressureLevel}) and unmaps idle frames
    * above them; frames in use are kept. Returns the bytes unmapped.
-   * @throws {TypeError} For a non-number. @throws {RangeError} For a number that is not a level (0 to 4).
+   * @throws {TypeError} For a non-number.
+   * @throws {RangeError} For a number that is not a level (0 to 4).
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   adaptToPressure(level: PressureLevelValue): number {
@@ -414,7 +423,10 @@ export class FramePool implements Disposable {
     return this.#reclaim(Infinity, null);
   }
 
-  /** What the pool holds, per format. @throws {AllocationError} "use-after-free" after `dispose()`. */
+  /**
+   * What the pool holds, per format.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
   stats(): FramePoolStats {
     this.#alive("read stats");
     const cap = capAt(this.#level, this.#maxFrames);

@@ -46,15 +46,26 @@ export const BudgetPriority = { Background: 0, Low: 25, Normal: 50, High: 75, Cr
  */
 export interface MemoryBudgetOptions {
   /**
-   * The memory the fractions apply to. @default the real limit the process runs under: the cgroup limit
+   * The memory the fractions apply to. Without it, the real limit the process runs under: the cgroup limit
    * (`readMemoryStatus().limitBytes`) when there is one and it is below physical memory, else physical memory.
+   * @default {the real limit the process runs under}
    */
   physicalBytes?: number;
-  /** Share of `physicalBytes` the total may use at each pressure state. @default {{ normal: 1/2, warning: 1/3, critical: 1/4 }} */
+  /**
+   * Share of `physicalBytes` the total may use at each pressure state.
+   * @default { normal: 1/2, warning: 1/3, critical: 1/4 }
+   */
   fractions?: { normal?: number; warning?: number; critical?: number };
-  /** How much thermal state takes off the total (thermal `critical` goes to `minimumBytes`). @default {{ fair: 0.1, serious: 0.3 }} */
+  /**
+   * How much thermal state takes off the total (thermal `critical` goes to `minimumBytes`).
+   * @default { fair: 0.1, serious: 0.3 }
+   */
   thermalReductions?: { fair?: number; serious?: number };
-  /** The total never goes below this (and thermal `critical` sets it). @default {physicalBytes / 8, at most the normal total} */
+  /**
+   * The total never goes below this (and thermal `critical` sets it); at most the normal total
+   * (`physicalBytes × fractions.normal`).
+   * @default {physicalBytes / 8, at most the normal total}
+   */
   minimumBytes?: number;
   /** The categories `request` accepts; without them any non-empty name is a category. */
   categories?: string[];
@@ -138,16 +149,20 @@ export interface MemoryBudgetStats {
 
 const fraction = z.number().gt(0, "must be above 0").max(1, "must be at most 1");
 const reduction = z.number().min(0, "must be at least 0").lt(1, "must be below 1");
-const bytes = z.number().int("must be an integer").min(0, "must be at least 0").max(
-  MAX_BLOCK_SIZE,
-  `must be at most ${MAX_BLOCK_SIZE}`,
-);
+// One schema per option, each with its own real bounds: a second min() chained onto a shared schema kept the
+// first one too, and -1 was then told "at least 0" while 0 was told "at least 1".
+const byteCount = (min: number) =>
+  z.number().int("must be an integer").min(min, `must be at least ${min}`).max(
+    MAX_BLOCK_SIZE,
+    `must be at most ${MAX_BLOCK_SIZE}`,
+  );
 const OptionsSchema = z.object({
-  physicalBytes: bytes.min(1, "must be at least 1").optional(),
+  physicalBytes: byteCount(1).optional(),
   fractions: z.object({ normal: fraction.optional(), warning: fraction.optional(), critical: fraction.optional() })
     .strict().optional(),
   thermalReductions: z.object({ fair: reduction.optional(), serious: reduction.optional() }).strict().optional(),
-  minimumBytes: bytes.optional(),
+  // Its maximum is the normal total, checked in the constructor (it depends on the other options).
+  minimumBytes: z.number().int("must be an integer").min(0, "must be at least 0").optional(),
   categories: z.array(z.string().min(1, "must not be empty")).min(1, "must name at least one category")
     .refine((names) => new Set(names).size === names.length, "must not repeat a name").optional(),
   // A brand check: a Proxy of a monitor passes instanceof, then fails on its private fields.
@@ -333,7 +348,7 @@ export class MemoryBudget implements Disposable {
    *
    * @param size Bytes, an integer from 0 to 2^47.
    * @param category A non-empty name; one of `categories` when they were declared.
-   * @param priority An integer from 0 to 100 ({@linkcode BudgetPriority}). @default {BudgetPriority.Normal}
+   * @param priority An integer from 0 to 100 ({@linkcode BudgetPriority}); `BudgetPriority.Normal` when left out.
    * @returns A token holding the bytes until released, or null.
    * @throws {TypeError} For a size or priority that is not a number, a category that is not a string or not declared.
    * @throws {RangeError} For a negative, fractional, NaN or too large size, or a priority outside 0..100.
@@ -474,7 +489,7 @@ export class MemoryBudget implements Disposable {
    * `critical` drops to the minimum; `nominal` and `unknown` take nothing off.
    * Without an argument, reads the state ({@linkcode readThermalState}).
    *
-   * @param state A thermal state. @default {readThermalState()}
+   * @param state A thermal state; read with `readThermalState()` when left out.
    * @returns The new total.
    * @throws {TypeError} For a state that is not one of ThermalState's.
    *

@@ -153,6 +153,27 @@ class DarwinStorage implements Storage {
   }
 }
 
+// The bytes a buffer holds (whole pages), or undefined for anything but a PurgeableBuffer its constructor made;
+// `disposed` once it gave them back. Set by the class's static block (its state is private).
+let footprintOf: (value: unknown) => { bytes: number; disposed: boolean } | undefined;
+
+/**
+ * Whether `value` is a PurgeableBuffer made by its constructor: a brand check, so a Proxy of one or an object
+ * made from its prototype (which pass `instanceof`) is not. For the profiler; not exported from mod.ts.
+ */
+export function isPurgeableBuffer(value: unknown): value is PurgeableBuffer {
+  return footprintOf(value) !== undefined;
+}
+
+/**
+ * What a PurgeableBuffer holds, read from its private state (whatever its own properties say): the bytes
+ * of its pages, volatile or not, and whether it was disposed; undefined for anything else. Not exported
+ * from mod.ts.
+ */
+export function purgeableFootprint(value: unknown): { bytes: number; disposed: boolean } | undefined {
+  return footprintOf(value);
+}
+
 /**
  * Native memory the operating system may take back while it is volatile, like
  * a Metal resource's purgeable state: keep a decoded image or a rendered
@@ -315,6 +336,21 @@ export class PurgeableBuffer implements Disposable {
   /** Same as `dispose()`, for `using`. */
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** "PurgeableBuffer", so a message naming this object (`Object.prototype.toString`) says what it is. */
+  get [Symbol.toStringTag](): string {
+    return "PurgeableBuffer";
+  }
+
+  static {
+    footprintOf = (value) =>
+      typeof value === "object" && value !== null && #storage in value
+        ? {
+          bytes: Math.ceil(value.#byteLength / native.pageSize) * native.pageSize,
+          disposed: value.#disposed,
+        }
+        : undefined;
   }
 
   // Throws "corruption" when a buffer over the memory was transferred away (recorded: it is never given back).

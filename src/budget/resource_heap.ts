@@ -24,7 +24,10 @@ import { checkViewLimit } from "./_view_limit.ts";
  * ```
  */
 export interface ResourceHeapOptions {
-  /** Bytes of the heap block (rounded up to whole pages); it never grows. @default {16777216} */
+  /**
+   * Bytes of the heap block (rounded up to whole pages); it never grows.
+   * @default {16777216}
+   */
   capacity?: number;
 }
 
@@ -36,17 +39,40 @@ export interface ResourceHeapOptions {
  * import { ResourceHeap, type ResourceOptions } from "@memkit/memkit";
  *
  * using heap = new ResourceHeap();
- * const options: ResourceOptions = { alignment: 256, aliasable: true, name: "blur pass" };
- * heap.allocate(1 << 16, options)!.release();
+ * const blurOptions: ResourceOptions = { alignment: 256, aliasable: true, name: "blur pass" };
+ * const blur = heap.allocate(1 << 16, blurOptions)!;
+ * // The blur pass is done: the bloom pass takes its memory instead of a block of its own.
+ * const bloomOptions: ResourceOptions = { alignment: 256, name: "bloom pass", into: blur };
+ * heap.allocate(1 << 15, bloomOptions)!.release();
  * ```
  */
 export interface ResourceOptions {
-  /** A power of two up to the page size. @default {16} */
+  /**
+   * A power of two up to the page size.
+   * @default {16}
+   */
   alignment?: number;
-  /** Whether `alias()` may give this resource's memory to a later one. @default {false} */
+  /**
+   * Whether a later resource may take this one's memory once it is done
+   * (`allocate(size, { into })` or `alias()`).
+   * @default {false}
+   */
   aliasable?: boolean;
-  /** What errors call it. @default {"resource #n"} */
+  /**
+   * What errors call it.
+   * @default {"resource #n"}
+   */
   name?: string;
+  /**
+   * A finished `aliasable` resource of the same heap whose memory the new
+   * one takes: the new resource is placed at its address (its bytes are
+   * what the finished one left there), no block of its own is taken, and
+   * the finished one is gone as after `alias()` (views length 0, use throws
+   * `AllocationError("use-after-free")` naming it). Its memory must be at
+   * least `size` bytes and meet `alignment`. `allocate` then never returns
+   * `null`. Without it, the resource takes a block of its own.
+   */
+  into?: HeapResource;
 }
 
 /**
@@ -73,15 +99,24 @@ export interface HeapResource {
   readonly size: number;
   /** Alignment of its address. */
   readonly alignment: number;
-  /** Whether `alias()` may give its memory to a later resource. */
+  /** Whether a later resource may take its memory (`allocate(size, { into })` or `alias()`). */
   readonly aliasable: boolean;
-  /** Byte offset in the heap block. @throws {AllocationError} "use-after-free" once it is gone. */
+  /**
+   * Byte offset in the heap block.
+   * @throws {AllocationError} "use-after-free" once it is gone.
+   */
   readonly offset: number;
-  /** The resource's memory. @throws {AllocationError} "use-after-free" once it is gone. */
+  /**
+   * The resource's memory.
+   * @throws {AllocationError} "use-after-free" once it is gone.
+   */
   readonly bytes: Uint8Array<ArrayBuffer>;
-  /** The resource whose memory this one uses (after `alias(that, this)`), or null. */
+  /**
+   * The resource whose memory this one uses (after `allocate(size, { into: that })` or `alias(that, this)`),
+   * or null.
+   */
   readonly aliasOf: string | null;
-  /** "live", "released", or "aliased" (its memory went to another resource). */
+  /** "live", "released", or "aliased" (its memory went to a later resource). */
   readonly state: "live" | "released" | "aliased";
   /** Gives the memory back to the heap (a resource living in an aliased one's memory gives that back). */
   release(): void;
@@ -106,9 +141,13 @@ export interface ResourceHeapStats {
   usedBytes: number;
   /** Live resources. */
   resources: number;
-  /** Live resources that live in another's memory. */
+  /** Live resources that live in another's memory (placed there by `into`, or moved there by `alias()`). */
   aliasedResources: number;
-  /** Bytes those resources would need of their own: what aliasing saves. */
+  /**
+   * Bytes of live resources placed with `allocate(size, { into })`: memory they never took from the heap,
+   * which aliasing truly saved. A resource moved by `alias()` took a block of its own first (the heap held
+   * both at once), so it saves nothing here.
+   */
   aliasedBytesSaved: number;
   /** The largest free block (see `maxAvailableSize` for a given alignment). */
   largestFreeBlock: number;
@@ -123,6 +162,7 @@ const ResourceSchema = z.object({
   alignment: z.unknown().optional(),
   aliasable: z.boolean().optional(),
   name: z.string().optional(),
+  into: z.unknown().optional(), // checked by the heap: a resource's state is private
 }).strict();
 
 // A block of the heap: placed once, held by one live resource at a time.
@@ -147,6 +187,8 @@ interface State {
   buffer: ArrayBuffer | null;
   bytesView: Uint8Array<ArrayBuffer> | null;
   aliasOf: string | null;
+  // Placed in another's memory by `into`: it never took a block of its own (what aliasedBytesSaved counts).
+  neverTook: boolean;
   state: "live" | "released" | "aliased";
   gaveTo: string;
 }
@@ -239,7 +281,7 @@ function check(s: State, op: string): void {
   if (s.state === "aliased") {
     throw new AllocationError(
       "use-after-free",
-      `Cannot ${op} of ${s.name}: alias() gave its memory to ${s.gaveTo}, whose bytes it now holds`,
+      `Cannot ${op} of ${s.name}: its memory went to ${s.gaveTo}, whose bytes it now holds`,
     );
   }
   if (s.state === "released") {
@@ -257,6 +299,17 @@ function stolen(s: State): boolean {
 }
 
 let isResourceHeapBrand: (value: unknown) => boolean;
+let footprintOf: (value: unknown) => ResourceHeapFootprint | undefined;
+
+/** What a ResourceHeap holds, for the profiler: see {@linkcode resourceHeapFootprint}. */
+export interface ResourceHeapFootprint {
+  /** Bytes of the heap block. */
+  readonly capacityBytes: number;
+  /** Bytes of live resources' blocks (an aliased block counts once). */
+  readonly usedBytes: number;
+  /** Fragmentation of the block's free space (0..1), as the placement allocator measures it. */
+  readonly fragmentation: number;
+}
 
 /**
  * Whether `value` is a ResourceHeap made by its constructor: a brand check, so a Proxy of one or an object
@@ -268,6 +321,15 @@ export function isResourceHeap(value: unknown): value is ResourceHeap {
 }
 
 /**
+ * What a ResourceHeap holds, read from its private state (a `stats` replaced on the instance changes
+ * nothing), or undefined for anything but a ResourceHeap its constructor made.
+ * @throws {AllocationError} "use-after-free" after its `dispose()`.
+ */
+export function resourceHeapFootprint(value: unknown): ResourceHeapFootprint | undefined {
+  return footprintOf(value);
+}
+
+/**
  * One heap block from which resources (textures, buffers, intermediate render
  * targets) are placed, like a Metal heap: `allocate(size, { alignment,
  * aliasable })` places a resource by Two-Level Segregated Fit (memkit's
@@ -276,13 +338,18 @@ export function isResourceHeap(value: unknown): value is ResourceHeap {
  * one does not.
  *
  * **Aliasing**: two resources whose lifetimes do not overlap (the blur
- * pass's scratch target and the bloom pass's) can share memory. Allocate the
- * first `aliasable`; when it is done, `alias(first, later)` gives its memory
- * to the later resource: the later one's bytes are copied there and its own
- * block goes back to the heap (`stats().aliasedBytesSaved` counts it), and
- * the first one is gone: its views read as length 0 and using it throws
+ * pass's scratch target and the bloom pass's) can share memory, so the heap
+ * needs room for the larger one only, not for both. Allocate the first
+ * `aliasable`; when it is done, `allocate(size, { into: first })` places the
+ * later resource directly in its memory (as a Metal heap hands a finished
+ * aliasable resource's memory to a new allocation): no second block is ever
+ * taken, and `stats().aliasedBytesSaved` counts the bytes. The first one is
+ * then gone: its views read as length 0 and using it throws
  * `AllocationError("use-after-free")` naming it, instead of reading the later
- * resource's bytes.
+ * resource's bytes. For two resources that both exist already,
+ * `alias(first, later)` moves the later one into the first one's memory (its
+ * bytes are copied, its own block goes back to the heap); the heap held both
+ * until then, so that lowers what it holds from now on, not its peak.
  *
  * **Pressure**: `compact()` gives every whole free page of the block back to
  * the OS (resident memory falls; the address range stays the heap's).
@@ -290,20 +357,22 @@ export function isResourceHeap(value: unknown): value is ResourceHeap {
  * **Transferred buffers**: when a resource's `bytes` buffer was transferred
  * away (`ArrayBuffer.prototype.transfer`, a postMessage transfer list), the
  * new buffer still reaches the resource's memory, so memkit never reuses it:
- * `release()`, `free()`, `alias()` and `bytes` throw
- * `AllocationError("corruption")` and the resource keeps its memory (also
+ * `release()`, `free()`, `alias()`, `allocate(size, { into })` and `bytes`
+ * throw `AllocationError("corruption")` and the resource keeps its memory (also
  * after `dispose()`, which leaves such memory mapped).
  *
- * @example Two passes of a frame sharing one block of memory
+ * @example Two passes of a frame in a heap sized for the larger one
  * ```ts
  * import { ResourceHeap } from "@memkit/memkit";
  * import assert from "node:assert/strict";
  *
- * using heap = new ResourceHeap({ capacity: 1 << 20 });
+ * using heap = new ResourceHeap({ capacity: 260 << 10 }); // room for one pass (and alignment), not two
  * const blur = heap.allocate(256 << 10, { alignment: 256, aliasable: true, name: "blur target" })!;
  * blur.bytes.fill(1); // the blur pass runs
- * const bloom = heap.allocate(200 << 10, { alignment: 256, name: "bloom target" })!;
- * heap.alias(blur, bloom); // blur is done: bloom takes its memory
+ * assert.equal(heap.allocate(200 << 10, { alignment: 256 }), null); // no room beside it
+ * // blur is done: bloom is placed in its memory
+ * const bloom = heap.allocate(200 << 10, { alignment: 256, name: "bloom target", into: blur })!;
+ * assert.equal(heap.stats().usedBytes, 256 << 10); // the peak stayed at one pass
  * assert.equal(heap.stats().aliasedBytesSaved, 200 << 10);
  * assert.throws(() => blur.bytes); // AllocationError("use-after-free") naming "blur target"
  * bloom.release();
@@ -319,7 +388,8 @@ export class ResourceHeap implements Disposable {
 
   /**
    * Maps the heap block.
-   * @throws {TypeError} For mistyped options. @throws {RangeError} For an out-of-range capacity.
+   * @throws {TypeError} For mistyped options.
+   * @throws {RangeError} For an out-of-range capacity.
    * @throws {AllocationError} "out-of-memory" when the OS refuses the block; "unsupported" for a capacity larger
    *   than one ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`, 4 GiB in Bun).
    */
@@ -350,21 +420,41 @@ export class ResourceHeap implements Disposable {
 
   /**
    * Places a resource of `size` bytes, or returns `null` when no free block
-   * fits it (see `maxAvailableSize`).
-   * @throws {TypeError} For a non-number size or mistyped options.
+   * fits it (see `maxAvailableSize`). With `into`, places it in that
+   * finished aliasable resource's memory instead (see {@linkcode ResourceOptions.into}).
+   * @throws {TypeError} For a non-number size, mistyped options, or an `into` that is not a resource a
+   *   ResourceHeap made (a Proxy of one too).
    * @throws {RangeError} For a size that is not an integer from 1 to the capacity, or an alignment that is
-   *   not a power of two up to the page size.
-   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   *   not a power of two up to the page size; for a size larger than the memory of `into`, or an alignment
+   *   its address does not meet.
+   * @throws {AllocationError} "use-after-free" after `dispose()`, or for an `into` released or whose memory
+   *   went to another resource already; "mismatched-allocator" for an `into` of another heap; "unsupported"
+   *   for an `into` not allocated `aliasable`; "corruption" when a buffer over the memory of `into` was
+   *   transferred away. Nothing changes when it throws.
    */
   allocate(size: number, options?: ResourceOptions): HeapResource | null {
-    checkSize(size, "allocate a resource", "size", this.#capacity, 1);
-    const parsed = parseOptions(ResourceSchema, options, "allocate a resource");
-    const alignment = checkAlignment(parsed.alignment, "allocate a resource", native.pageSize);
-    this.#alive("allocate a resource");
-    const view = this.#placement.tryAlloc(size, alignment);
-    if (view === null) return null;
+    const op = "allocate a resource";
+    checkSize(size, op, "size", this.#capacity, 1);
+    const parsed = parseOptions(ResourceSchema, options, op);
+    const alignment = checkAlignment(parsed.alignment, op, native.pageSize);
+    let into: State | null = null;
+    if (parsed.into !== undefined) {
+      into = stateOf(parsed.into) ?? null;
+      if (into === null) {
+        throw new TypeError(
+          `Cannot ${op} as 'into' must be a resource of a ResourceHeap: current value is ${describe(parsed.into)}`,
+        );
+      }
+    }
+    this.#alive(op);
+    if (into !== null) this.#checkInto(into, size, alignment, parsed.name ?? "the new resource");
+    let block: Block;
+    if (into === null) {
+      const view = this.#placement.tryAlloc(size, alignment);
+      if (view === null) return null;
+      block = { view, address: native.addressOf(view), size } as Block;
+    } else block = into.block;
     const name = parsed.name ?? `resource #${++this.#count}`;
-    const block = { view, address: native.addressOf(view), size } as Block;
     const state: State = {
       name,
       size,
@@ -375,10 +465,12 @@ export class ResourceHeap implements Disposable {
       block,
       buffer: null,
       bytesView: null,
-      aliasOf: null,
+      aliasOf: into === null ? null : into.aliasOf ?? into.name,
+      neverTook: into !== null,
       state: "live",
       gaveTo: "",
     };
+    if (into !== null) this.#handOver(into, name);
     block.holder = state;
     const resource = new Resource(MAKE, state);
     this.#live.add(state);
@@ -387,8 +479,9 @@ export class ResourceHeap implements Disposable {
 
   /**
    * The largest size `allocate(size, { alignment })` places now.
-   * @throws {TypeError} For a non-number. @throws {RangeError} For an alignment that is not a power of two up
-   *   to the page size. @throws {AllocationError} "use-after-free" after `dispose()`.
+   * @throws {TypeError} For a non-number.
+   * @throws {RangeError} For an alignment that is not a power of two up to the page size.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
   maxAvailableSize(alignment = 16): number {
     const align = checkAlignment(alignment, "find the largest available size", native.pageSize);
@@ -402,7 +495,9 @@ export class ResourceHeap implements Disposable {
    * Gives `first`'s memory to `later`, whose lifetime begins after `first`'s
    * ended: `later`'s bytes are copied into `first`'s memory, `later`'s own
    * block goes back to the heap, and `first` is gone (views length 0, use
-   * throws "use-after-free" naming it).
+   * throws "use-after-free" naming it). Both existed until now, so the heap
+   * held both: to keep its peak at one of them, place the later resource
+   * with `allocate(size, { into: first })` instead.
    * @throws {TypeError} For anything but resources this or another ResourceHeap made (a Proxy of one too).
    * @throws {RangeError} For a resource aliased with itself, a `later` larger than `first`'s memory, or one
    *   whose alignment `first`'s address does not meet.
@@ -454,11 +549,8 @@ export class ResourceHeap implements Disposable {
     }
     const own = b.block;
     a.block.view.set(own.view.subarray(0, b.size));
-    detachView(a);
     detachView(b);
-    a.state = "aliased";
-    a.gaveTo = b.name;
-    this.#live.delete(a);
+    this.#handOver(a, b.name);
     b.block = a.block;
     b.block.holder = b;
     b.aliasOf = a.aliasOf ?? a.name;
@@ -522,7 +614,10 @@ export class ResourceHeap implements Disposable {
     return { releasedBytes: released };
   }
 
-  /** What the heap holds. @throws {AllocationError} "use-after-free" after `dispose()`. */
+  /**
+   * What the heap holds.
+   * @throws {AllocationError} "use-after-free" after `dispose()`.
+   */
   stats(): ResourceHeapStats {
     this.#alive("read stats");
     let used = 0; // each live resource holds one block: an aliased block counts once
@@ -530,10 +625,8 @@ export class ResourceHeap implements Disposable {
     let aliased = 0;
     for (const r of this.#live) {
       used += r.block.size;
-      if (r.aliasOf !== null) {
-        aliased++;
-        saved += r.size;
-      }
+      if (r.aliasOf !== null) aliased++;
+      if (r.neverTook) saved += r.size;
     }
     return {
       capacityBytes: this.#capacity,
@@ -572,9 +665,54 @@ export class ResourceHeap implements Disposable {
 
   static {
     isResourceHeapBrand = (value) => typeof value === "object" && value !== null && #live in value;
+    footprintOf = (value) => {
+      if (!isResourceHeapBrand(value)) return undefined;
+      const heap = value as ResourceHeap;
+      heap.#alive("read what it holds");
+      let used = 0;
+      for (const r of heap.#live) used += r.block.size;
+      return { capacityBytes: heap.#capacity, usedBytes: used, fragmentation: heap.#placement.stats().fragmentation };
+    };
   }
 
   #alive(op: string): void {
     if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} of a ResourceHeap: it was disposed`);
+  }
+
+  // Whether a resource of `size` and `alignment` may be placed in the memory of `s` (the `into` option).
+  #checkInto(s: State, size: number, alignment: number, name: string): void {
+    const op = `place ${name} in the memory of ${s.name}`;
+    if (s.heap !== this) {
+      throw new AllocationError("mismatched-allocator", `Cannot ${op}: ${s.name} belongs to another ResourceHeap`);
+    }
+    if (s.state === "released") throw new AllocationError("use-after-free", `Cannot ${op}: ${s.name} was released`);
+    if (s.state === "aliased") {
+      throw new AllocationError("use-after-free", `Cannot ${op}: its memory went to ${s.gaveTo} already`);
+    }
+    if (!s.aliasable) {
+      throw new AllocationError(
+        "unsupported",
+        `Cannot ${op}: ${s.name} was not allocated with { aliasable: true }, so its memory is not for others`,
+      );
+    }
+    if (size > s.block.size) {
+      throw new RangeError(`Cannot ${op}: ${name} needs ${size} bytes and ${s.name}'s memory has ${s.block.size}`);
+    }
+    if (s.block.address % alignment !== 0) {
+      throw new RangeError(
+        `Cannot ${op}: ${name} needs an alignment of ${alignment}, which ${s.name}'s memory at offset ` +
+          `${s.block.address - this.#baseAddress} does not meet`,
+      );
+    }
+    // Another buffer reaching that memory would see the new resource's bytes.
+    if (stolen(s)) throw transferredError(op, `${s.name}'s memory`);
+  }
+
+  // `s` is done: its memory goes to the resource `to` (its views are detached, use of it throws).
+  #handOver(s: State, to: string): void {
+    detachView(s);
+    s.state = "aliased";
+    s.gaveTo = to;
+    this.#live.delete(s);
   }
 }

@@ -40,9 +40,15 @@ export interface PressureTargets {
   framePools?: FramePool[];
   /** Compacted (free pages given back) on entering critical. */
   heaps?: ResourceHeap[];
-  /** Ask the runtime for a garbage collection on entering critical ({@linkcode gcHint}). @default {true} */
+  /**
+   * Ask the runtime for a garbage collection on entering critical ({@linkcode gcHint}).
+   * @default {true}
+   */
   gc?: boolean;
-  /** Also re-read the thermal state into the budget at each level change. @default {false} */
+  /**
+   * Also re-read the thermal state into the budget at each level change.
+   * @default {false}
+   */
   thermal?: boolean;
 }
 

@@ -1,11 +1,20 @@
-// What a profiler can watch, recognised by shape (duck typing), so the
-// profiler depends on no family's classes: allocators, arrays, the global
-// allocator, a HAL MemoryInterface and budgets all come in as "probes" that
-// read a few counters. Classification runs once, in the constructor, so a bad
-// source fails there and not in a timer callback.
+// What a profiler can watch. Allocators, arrays, the global allocator, a HAL
+// MemoryInterface and budgets are recognised by shape (duck typing), so the
+// profiler depends on none of those families' classes; the budget family's
+// memory holders (FramePool, PurgeableBuffer, ResourceHeap) and page or file
+// mappings are recognised by brand and read through memkit's own state. All
+// come in as "probes" that read a few counters. Classification runs once, in
+// the constructor, so a bad source fails there and not in a timer callback.
 import { describe } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
+import { AllocationError } from "../base/errors.ts";
+import { FramePool, isFramePool } from "../budget/frame_pool.ts";
+import { isPurgeableBuffer, type PurgeableBuffer, purgeableFootprint } from "../budget/purgeable_buffer.ts";
+import { isResourceCache } from "../budget/resource_cache.ts";
+import { isResourceHeap, type ResourceHeap, resourceHeapFootprint } from "../budget/resource_heap.ts";
 import { getMemStats } from "../debug/global_allocator.ts";
+import type { Mapping } from "../pages/mapping.ts";
+import { PageMapping } from "../pages/_page_mapping.ts";
 
 /** Anything with `metrics()` like a DynamicArray or SIMDArray. */
 export interface MetricsSource {
@@ -40,11 +49,29 @@ export interface BudgetSource {
 }
 
 /**
- * What a {@linkcode MemoryProfiler} can watch: any memkit allocator, a
- * DynamicArray / SIMDArray / SharedDynamicArray, `"global"` (the global
- * allocator's counters), a MemoryInterface, or a MemoryBudget. Other
- * objects with a `stats()` method (a ResourceCache, a FramePool, a
- * ResourceHeap) are refused with a TypeError rather than misread.
+ * What a {@linkcode MemoryProfiler} can watch, and what a snapshot counts of
+ * it as native bytes (`categoryBreakdown[name]`):
+ *
+ * - any memkit allocator: the bytes of its live blocks (its capacity weighs
+ *   its fragmentation);
+ * - a DynamicArray / SIMDArray: the storage it holds (`metrics().memoryUsage`);
+ *   a SharedDynamicArray: `capacity × stride`;
+ * - `"global"`: the global allocator's current bytes;
+ * - a MemoryInterface: the bytes in use per memory type (`<name>.<type>`);
+ * - a FramePool: the bytes its frames map, idle or in use, per format
+ *   (`<name>.<width>x<height>x<bytesPerPixel>x<planes>`);
+ * - a PurgeableBuffer: its pages (whole pages, volatile or not);
+ * - a ResourceHeap: the bytes of its live resources' blocks (its capacity
+ *   weighs its fragmentation);
+ * - a mapping from `mapPages` or `mapFile`: its `byteLength` (0 once unmapped);
+ * - a MemoryBudget: its reservations per category, in `budgetBreakdown`
+ *   (`<name>.<category>`), not counted as native bytes.
+ *
+ * A disposed FramePool, PurgeableBuffer, ResourceHeap or MemoryInterface
+ * reads as 0 bytes and is listed in the snapshot's `released`. Other objects
+ * with a `stats()` method (a ResourceCache, whose entries are the program's
+ * own values: watch the MemoryBudget it draws from) are refused with a
+ * TypeError rather than misread, as is a Proxy of any of the classes above.
  *
  * @example
  * ```ts
@@ -63,10 +90,24 @@ export type ProfilerSource =
   | SharedArraySource
   | MemoryStatsSource
   | BudgetSource
+  | FramePool
+  | PurgeableBuffer
+  | ResourceHeap
+  | Mapping
   | "global";
 
 /** The kind a source was recognised as. */
-export type SourceKind = "allocator" | "array" | "shared-array" | "global" | "hal" | "budget";
+export type SourceKind =
+  | "allocator"
+  | "array"
+  | "shared-array"
+  | "global"
+  | "hal"
+  | "budget"
+  | "frame-pool"
+  | "purgeable"
+  | "resource-heap"
+  | "mapping";
 
 /** One owner's reading. */
 export interface ProbeEntry {
@@ -96,10 +137,31 @@ const HAL_TYPES = ["system", "video", "audio", "network", "shared", "temporary",
 
 const fn = (value: unknown, key: string): boolean => typeof (value as Record<string, unknown>)[key] === "function";
 
+// memkit's own readers, taken before any program code runs: a `stats` or `byteLength` replaced on an
+// instance or a prototype later changes nothing the profiler reads.
+const framePoolStats = FramePool.prototype.stats;
+const mappingLength = Object.getOwnPropertyDescriptor(PageMapping.prototype, "byteLength")!.get!;
+
+/** The bytes a mapping holds, or undefined for anything but a mapping memkit made (its getter checks its brand). */
+function mappingBytes(value: unknown): number | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  try {
+    return mappingLength.call(value) as number;
+  } catch {
+    return undefined; // a private field it does not have: not a PageMapping (a Proxy of one neither)
+  }
+}
+
 /** The kind of `source`, or null when it is none that the profiler knows. */
 export function kindOf(source: unknown): SourceKind | null {
   if (source === "global") return "global";
   if (typeof source !== "object" || source === null) return null;
+  // The budget family's memory holders and mappings by brand, before the shapes: they have stats() (or
+  // nothing to read a shape from), and a Proxy of one must not pass for a source.
+  if (isFramePool(source)) return "frame-pool";
+  if (isPurgeableBuffer(source)) return "purgeable";
+  if (isResourceHeap(source)) return "resource-heap";
+  if (mappingBytes(source) !== undefined) return "mapping";
   if (fn(source, "getMemoryStats")) return "hal";
   if (fn(source, "stats") && typeof (source as { kind?: unknown }).kind === "string") return "allocator";
   if (fn(source, "metrics")) return "array";
@@ -176,19 +238,32 @@ export function probesOf(sources: unknown, op: string): Probe[] {
     seen.set(source, name);
     const kind = kindOf(source);
     if (kind === null) {
-      const statsOnly = typeof source === "object" && source !== null && fn(source, "stats");
       throw new TypeError(
         `Cannot ${op} as source '${name}' must be an allocator, an array (metrics()), a SharedDynamicArray, ` +
-          `"global", a MemoryInterface or a MemoryBudget: current value is ${describe(source)}${
-            statsOnly
-              ? " (it has stats() but is none of these; for a ResourceCache, watch the MemoryBudget it draws from, " +
-                "or read its stats() yourself)"
-              : ""
-          }`,
+          `a FramePool, a PurgeableBuffer, a ResourceHeap, a mapping (mapPages, mapFile), "global", a ` +
+          `MemoryInterface or a MemoryBudget: current value is ${describe(source)}${refusalHint(source)}`,
       );
     }
     return { name, kind, source: source as ProfilerSource, read: reader(name, kind, source) };
   });
+}
+
+// What to watch instead of an object with stats() that is no source, naming the class actually passed.
+function refusalHint(source: unknown): string {
+  if (typeof source !== "object" || source === null || !fn(source, "stats")) return "";
+  if (isResourceCache(source)) {
+    return " (a ResourceCache is none of these: watch the MemoryBudget it draws from (its `budget` option), " +
+      "or read its stats() yourself)";
+  }
+  // The class as Object.prototype.toString names it ("[object Gauge]"), when it names one.
+  const tag = /^\[object (.+)\]$/.exec(describe(source))?.[1];
+  const what = tag === undefined || tag === "Object" ? "it" : `a ${tag}`;
+  return ` (${what} has stats() but is none of these: read its stats() yourself)`;
+}
+
+// A disposed budget holder reads as released (the snapshot lists it), as a disposed MemoryInterface does.
+function gone(name: string): AllocationError {
+  return new AllocationError("use-after-free", `Cannot take a snapshot of source '${name}': it was disposed`);
 }
 
 function reader(name: string, kind: SourceKind, source: unknown): () => ProbeReading {
@@ -240,6 +315,40 @@ function reader(name: string, kind: SourceKind, source: unknown): () => ProbeRea
           fragmentation: fraction(ask(source, "getMemoryStats", name).fragmentation),
         };
       };
+    case "frame-pool":
+      return () => {
+        // Per format: a pipeline's frames of each size show apart. Throws "use-after-free" once disposed.
+        const stats = framePoolStats.call(source as FramePool);
+        const native: ProbeEntry[] = stats.formats.map((f) => ({
+          owner: `${name}.${f.format.width}x${f.format.height}x${f.format.bytesPerPixel}x${f.format.planes}`,
+          bytes: f.frames * f.frameBytes,
+        }));
+        if (native.length === 0) native.push({ owner: name, bytes: 0 });
+        return { native, reserved: [], weight: 0, fragmentation: 0 };
+      };
+    case "purgeable":
+      return () => {
+        const held = purgeableFootprint(source)!;
+        if (held.disposed) throw gone(name);
+        return { native: [{ owner: name, bytes: held.bytes }], reserved: [], weight: 0, fragmentation: 0 };
+      };
+    case "resource-heap":
+      return () => {
+        const held = resourceHeapFootprint(source)!; // throws "use-after-free" once disposed
+        return {
+          native: [{ owner: name, bytes: held.usedBytes }],
+          reserved: [],
+          weight: held.capacityBytes,
+          fragmentation: fraction(held.fragmentation),
+        };
+      };
+    case "mapping":
+      return () => ({
+        native: [{ owner: name, bytes: mappingBytes(source)! }],
+        reserved: [],
+        weight: 0,
+        fragmentation: 0,
+      });
     case "budget":
       return () => {
         const stats = ask(source, "stats", name) as { categories?: Record<string, { usedBytes?: unknown } | null> };

@@ -22,13 +22,25 @@ import { fitBlocks, readDump } from "./_input.ts";
  * ```
  */
 export interface BlockMapOptions {
-  /** Width of the picture in pixels (64 to 10,000). @default {800} */
+  /**
+   * Width of the picture in pixels (64 to 10,000).
+   * @default {800}
+   */
   width?: number;
-  /** Height of one chunk's bar in pixels (4 to 200). @default {22} */
+  /**
+   * Height of one chunk's bar in pixels (4 to 200).
+   * @default {22}
+   */
   rowHeight?: number;
-  /** Chunks drawn (the rest are counted in a note). @default {64} */
+  /**
+   * Chunks drawn (the rest are counted in a note).
+   * @default {64}
+   */
   maxChunks?: number;
-  /** A title above the picture. @default {"<kind> allocator: address space"} */
+  /**
+   * A title above the picture.
+   * @default {"<kind> allocator: address space"}
+   */
   title?: string;
 }
 

@@ -21,13 +21,25 @@ import { fitSnapshots, readSnapshots, type SnapshotReading } from "./_input.ts";
  * ```
  */
 export interface HeatmapOptions {
-  /** Width of the picture in pixels (64 to 10,000). @default {800} */
+  /**
+   * Width of the picture in pixels (64 to 10,000).
+   * @default {800}
+   */
   width?: number;
-  /** Height of one owner's row in pixels (4 to 200). @default {18} */
+  /**
+   * Height of one owner's row in pixels (4 to 200).
+   * @default {18}
+   */
   rowHeight?: number;
-  /** A snapshot whose total is at least this fraction of the highest total is in a peak period. @default {0.9} */
+  /**
+   * A snapshot whose total is at least this fraction of the highest total is in a peak period.
+   * @default {0.9}
+   */
   peakFraction?: number;
-  /** A title above the picture. @default {"Native memory by owner"} */
+  /**
+   * A title above the picture.
+   * @default {"Native memory by owner"}
+   */
   title?: string;
 }
 

@@ -76,7 +76,10 @@ export interface LeakSuspicion {
  * ```
  */
 export interface LeakSuspicionOptions {
-  /** How many of the latest snapshots to examine (growth at each of their `window - 1` steps). @default {5} */
+  /**
+   * How many of the latest snapshots to examine (growth at each of their `window - 1` steps).
+   * @default {5}
+   */
   window?: number;
 }
 

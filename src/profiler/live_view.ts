@@ -24,7 +24,10 @@ import { LIVE_PAGE } from "./_live_page.ts";
  * ```
  */
 export interface LiveViewOptions {
-  /** The TCP port on 127.0.0.1 (0: any free port). @default {0} */
+  /**
+   * The TCP port on 127.0.0.1 (0: any free port).
+   * @default {0}
+   */
   port?: number;
   /** The token the URL must carry (at least 16 characters); a random one by default. */
   token?: string;

@@ -36,25 +36,37 @@ export let profilerState: (value: unknown) => "live" | "disposed" | null;
  * ```
  */
 export interface MemoryProfilerOptions {
-  /** Time between timed snapshots, in milliseconds (1 to an hour). @default {1000} */
+  /**
+   * Time between timed snapshots, in milliseconds (1 to an hour).
+   * @default {1000}
+   */
   intervalMs?: number;
   /**
-   * What to watch, by name (`{ arena, budget }`) or as a list (named `<kind>-<index>`, e.g.
-   * `allocator-0`): allocators, arrays, `"global"`, a MemoryInterface, a MemoryBudget (see
-   * {@linkcode ProfilerSource}; a ResourceCache is none: watch the MemoryBudget it draws from). Each source once: the same one twice would be counted twice. By default only the
-   * global allocator's counters, as `{ global: "global" }`.
+   * What to watch, by name (`{ arena, frames }`) or as a list (named `<kind>-<index>`, e.g.
+   * `allocator-0`, `frame-pool-1`): allocators, arrays, `"global"`, a MemoryInterface, a FramePool, a
+   * PurgeableBuffer, a ResourceHeap, a mapping (`mapPages`, `mapFile`), a MemoryBudget (see
+   * {@linkcode ProfilerSource} for what each counts; a ResourceCache is none: watch the MemoryBudget it
+   * draws from). Each source once: the same one twice would be counted twice. By default only the global
+   * allocator's counters, as `{ global: "global" }`.
    */
   sources?: Record<string, ProfilerSource> | ProfilerSource[];
-  /** Snapshots kept for `snapshots`, leak suspicion and pictures (the oldest go first). @default {600} */
+  /**
+   * Snapshots kept for `snapshots`, leak suspicion and pictures (the oldest go first).
+   * @default {600}
+   */
   history?: number;
   /**
    * Ask for a garbage collection (see `gcHint()`) before every `gcEvery`-th timed snapshot, the first
    * included, so leak suspicion can look at memory that survives one; 0 never asks. A full collection
    * costs milliseconds in a large heap (about 20 ms measured in a benchmark process): every 10th
-   * snapshot keeps that under 0.3 % of the time at 1 s intervals. @default {10}
+   * snapshot keeps that under 0.3 % of the time at 1 s intervals.
+   * @default {10}
    */
   gcEvery?: number;
-  /** Owners listed in `largestAllocations`. @default {5} */
+  /**
+   * Owners listed in `largestAllocations`.
+   * @default {5}
+   */
   largest?: number;
   /** Where the pressure level comes from: a monitor's `level`, or read from the system at each snapshot. */
   pressure?: { readonly level: PressureLevelValue };
@@ -63,7 +75,7 @@ export interface MemoryProfilerOptions {
 const OptionsSchema = z.object({
   intervalMs: z.number().int("must be an integer").min(1, "must be at least 1").max(
     3_600_000,
-    "must be at most an hour",
+    "must be at most 3600000 (an hour)",
   ).optional(),
   sources: z.unknown().optional(),
   history: z.number().int("must be an integer").min(2, "must be at least 2").max(1_000_000, "must be at most 1e6")
@@ -79,8 +91,10 @@ const OptionsSchema = z.object({
 }).strict();
 
 /**
- * Watches allocators, arrays, the global allocator, a MemoryInterface and
- * budgets, and records a {@linkcode MemorySnapshot} every `intervalMs` once
+ * Watches allocators, arrays, the global allocator, a MemoryInterface, the
+ * budget family's memory holders (FramePool, PurgeableBuffer, ResourceHeap),
+ * page and file mappings, and budgets (see {@linkcode ProfilerSource} for what
+ * each counts), and records a {@linkcode MemorySnapshot} every `intervalMs` once
  * started (or when `for await` begins), and on `capture()`. Snapshots are
  * kept (the last `history`) for {@linkcode MemoryProfiler.leakSuspicion},
  * heatmaps and reports.
@@ -144,7 +158,8 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
    * Creates a profiler (the timer starts with `start()` or `for await`).
    *
    * @param options Interval, sources, history, collection before snapshots, pressure.
-   * @throws {TypeError} For mistyped options, a source of no known kind, or the same source twice.
+   * @throws {TypeError} For mistyped options, a source of no known kind (the message names its class and
+   *   what to watch instead), or the same source twice.
    * @throws {RangeError} For an interval, history or `largest` out of range (an interval ≤ 0 or NaN).
    */
   constructor(options?: MemoryProfilerOptions) {

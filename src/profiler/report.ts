@@ -4,6 +4,8 @@
 import type { AllocatorDump } from "../alloc/dump.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { FramePool } from "../budget/frame_pool.ts";
+import { resourceHeapFootprint } from "../budget/resource_heap.ts";
 import type { Probe } from "./_sources.ts";
 import { escapeXml, formatBytes, n, plural } from "./_svg.ts";
 import { blockMap } from "./block_map.ts";
@@ -25,11 +27,44 @@ export interface Suggestion {
   text: string;
 }
 
+// memkit's own reader of a FramePool, taken before program code runs (as the profiler's probes do).
+const framePoolStats = FramePool.prototype.stats;
+
+// How an allocator holding far more than it uses can hold less: the methods named are ones its kind has
+// (checked on the source itself), the options ones its constructor takes. An Arena has reset() but no trim();
+// a FreeListAllocator, a PoolAllocator or a BuddyAllocator keeps its memory until dispose().
+function holdLess(allocator: Allocator): string {
+  const has = (method: string) => typeof (allocator as unknown as Record<string, unknown>)[method] === "function";
+  switch (allocator.kind) {
+    case "arena":
+      return (has("reset") ? 'reset("free-all") returns its chunks until its next allocation, and ' : "") +
+        "a smaller capacity keeps less while in use";
+    case "stack":
+      return "a smaller capacity: it keeps its one chunk until dispose()" +
+        (has("reset") ? " (reset() frees its blocks, not the chunk)" : "");
+    case "pool":
+      return "a smaller blocksPerChunk, or a maxBlocks: it keeps its chunks until dispose()";
+    case "buddy":
+      return "a smaller capacity: it keeps its block until dispose()";
+    case "free-list":
+      return 'a smaller capacity, or growth: "linear": it keeps its chunks until dispose()';
+    case "system":
+      return has("trim") ? "trim() returns the freed blocks it keeps" : "free what it no longer needs";
+    case "debug":
+      return "the allocator it wraps holds the memory: watch that one for what it can give back";
+    default:
+      return "dispose() it when its work is done, or give it a smaller capacity";
+  }
+}
+
 /**
  * Suggestions from the latest state of the sources and the leak verdict:
  * arrays using under 25 % of their capacity (compact()), allocators with
- * fragmentation above 0.5 (defragment() where the allocator has it) or
- * holding over four times what they use, owners growing at every step.
+ * fragmentation above 0.5 (defragment() where the allocator has it), sources
+ * holding at least 1 MiB and over four times what they use (with what their
+ * kind has to hold less: an Arena's reset("free-all"), a FramePool's trim(),
+ * a ResourceHeap's compact(), a smaller capacity), owners growing at every
+ * step.
  */
 export function suggestions(input: ReportInput): Suggestion[] {
   const out: Suggestion[] = [];
@@ -61,9 +96,31 @@ export function suggestions(input: ReportInput): Suggestion[] {
         if (stats.capacityBytes >= 1 << 20 && stats.allocatedBytes < stats.capacityBytes / 4) {
           out.push({
             owner: probe.name,
-            text: `holds ${formatBytes(stats.capacityBytes)} but uses ${
-              formatBytes(stats.allocatedBytes)
-            } (below 25 %): release what it keeps (reset(), trim() or a smaller capacity)`,
+            text: underUsed(stats.capacityBytes, stats.allocatedBytes, holdLess(allocator)),
+          });
+        }
+      } else if (probe.kind === "frame-pool") {
+        const stats = framePoolStats.call(probe.source as FramePool);
+        if (stats.mappedBytes >= 1 << 20 && stats.inUseBytes < stats.mappedBytes / 4) {
+          out.push({
+            owner: probe.name,
+            text: underUsed(
+              stats.mappedBytes,
+              stats.inUseBytes,
+              "trim() unmaps its idle frames, and a smaller maxFrames keeps fewer of them",
+            ),
+          });
+        }
+      } else if (probe.kind === "resource-heap") {
+        const held = resourceHeapFootprint(probe.source)!;
+        if (held.capacityBytes >= 1 << 20 && held.usedBytes < held.capacityBytes / 4) {
+          out.push({
+            owner: probe.name,
+            text: underUsed(
+              held.capacityBytes,
+              held.usedBytes,
+              "compact() gives its free pages back to the OS, and a smaller capacity reserves less",
+            ),
           });
         }
       }
@@ -81,6 +138,11 @@ export function suggestions(input: ReportInput): Suggestion[] {
     });
   }
   return out;
+}
+
+/** "holds 4.0 MiB but uses 0 B (below 25 %): <how to hold less>". */
+function underUsed(held: number, used: number, how: string): string {
+  return `holds ${formatBytes(held)} but uses ${formatBytes(used)} (below 25 %): ${how}`;
 }
 
 /**

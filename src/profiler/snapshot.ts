@@ -55,8 +55,9 @@ export interface MemorySnapshot {
   /** Bytes reserved per budget category (`<name>.<category>`): reservations, not counted in `totalAllocated`. */
   budgetBreakdown: Record<string, number>;
   /**
-   * Sources whose statistics refuse to be read because they were disposed (a MemoryInterface): they
-   * read as 0 bytes. A disposed allocator or array is not listed: its statistics still read, as 0 bytes.
+   * Sources whose statistics refuse to be read because they were disposed (a MemoryInterface, a FramePool,
+   * a PurgeableBuffer, a ResourceHeap): they read as 0 bytes. A disposed allocator or array and an unmapped
+   * mapping are not listed: they still read, as 0 bytes.
    */
   released: string[];
 }

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemoryBudget } from "../../mod.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
+import { rangeBoundsTable } from "./_range_bounds.ts";
 
 // deno-lint-ignore no-explicit-any
 const any = (value: unknown): any => value;
@@ -80,3 +81,60 @@ test("an option of the wrong type is named with its article ('an array', 'an obj
   assert.throws(() => new MemoryBudget({ categories: 5 as never }), { message: /'categories' must be an array:/ });
   assert.throws(() => new MemoryBudget({ fractions: 5 as never }), { message: /'fractions' must be an object:/ });
 });
+
+const MAX = 2 ** 47;
+const budgetOf = (options: unknown) => new MemoryBudget({ physicalBytes: 1 << 20, ...any(options) });
+rangeBoundsTable("MemoryBudget", [
+  {
+    name: "physicalBytes",
+    make: (v) => new MemoryBudget({ physicalBytes: v }),
+    below: [0, -1, -(2 ** 31)],
+    above: [MAX + 1, 2 ** 52],
+  },
+  {
+    name: "fractions.normal",
+    make: (v) => budgetOf({ fractions: { normal: v, warning: 0.01, critical: 0.01 } }),
+    below: [0, -1],
+    above: [1.5, 10],
+  },
+  {
+    name: "fractions.warning",
+    make: (v) => budgetOf({ fractions: { normal: 1, warning: v, critical: 1e-9 } }),
+    below: [0, -1],
+    above: [1.5, 10],
+  },
+  {
+    name: "fractions.critical",
+    make: (v) => budgetOf({ fractions: { normal: 1, warning: 1, critical: v } }),
+    below: [0, -1],
+    above: [1.5, 10],
+  },
+  {
+    name: "thermalReductions.fair",
+    make: (v) => budgetOf({ thermalReductions: { fair: v } }),
+    below: [-1],
+    above: [1, 5],
+  },
+  {
+    name: "thermalReductions.serious",
+    make: (v) => budgetOf({ thermalReductions: { serious: v } }),
+    below: [-0.5, -1],
+    above: [1, 5],
+  },
+  // The real maximum is the normal total (half of 1 MiB here), whatever the value above it.
+  {
+    name: "minimumBytes",
+    make: (v) => budgetOf({ minimumBytes: v }),
+    below: [-1, -(2 ** 40)],
+    above: [2 ** 19 + 1, MAX + 1],
+  },
+  { name: "request size", make: (v) => budgetOf({}).request(v, "ui"), below: [-1], above: [2 ** 53, MAX + 1] },
+  { name: "request priority", make: (v) => budgetOf({}).request(1, "ui", v), below: [-1, -100], above: [101, 1e9] },
+  {
+    name: "addReclaimer priority",
+    make: (v) => budgetOf({}).addReclaimer(() => 0, { priority: v }),
+    below: [-1, -100],
+    above: [101, 1e9],
+  },
+  { name: "adaptToPressure level", make: (v) => budgetOf({}).adaptToPressure(any(v)), below: [-1], above: [5, 100] },
+]);

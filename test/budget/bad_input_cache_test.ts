@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { ResourceCache } from "../../mod.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
+import { rangeBoundsTable } from "./_range_bounds.ts";
 
 // deno-lint-ignore no-explicit-any
 const any = (value: unknown): any => value;
@@ -121,3 +122,21 @@ const rows: BadInputRow<Arranged>[] = [
 ];
 
 badInputTable("ResourceCache", rows.map((row) => ({ ...row, arrange, after: unchanged })));
+
+const cacheOf = (options: unknown) => new ResourceCache<string, number>({ maxBytes: 1000, ...any(options) });
+rangeBoundsTable("ResourceCache", [
+  { name: "maxBytes", make: (v) => cacheOf({ maxBytes: v }), below: [0, -1], above: [2 ** 47 + 1, 2 ** 52] },
+  ...(["age", "size", "cost", "frequency"] as const).map((w) => ({
+    name: `weights.${w}`,
+    make: (v: number) => cacheOf({ weights: { [w]: v } }),
+    below: [-1, -1e9],
+    above: [],
+  })),
+  { name: "priority", make: (v) => cacheOf({ priority: v }), below: [-1, -50], above: [101, 1e6] },
+  { name: "prefetchThreshold", make: (v) => cacheOf({ prefetchThreshold: v }), below: [-0.1, -5], above: [1.1, 5] },
+  { name: "prefetchConcurrency", make: (v) => cacheOf({ prefetchConcurrency: v }), below: [0, -1], above: [1025, 1e6] },
+  { name: "evictionSamples", make: (v) => cacheOf({ evictionSamples: v }), below: [0, -1], above: [4097, 1e6] },
+  { name: "set size", make: (v) => cacheOf({}).set("k", 1, { size: v }), below: [-1], above: [2 ** 53] },
+  { name: "set cost", make: (v) => cacheOf({}).set("k", 1, { size: 1, cost: v }), below: [-1, -1e9], above: [] },
+  { name: "trim fraction", make: (v) => cacheOf({}).trim(v), below: [-0.5, -1], above: [1.5, 9] },
+]);

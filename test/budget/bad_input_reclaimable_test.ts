@@ -6,6 +6,7 @@ import { FramePool, type FrameSet } from "../../src/budget/frame_pool.ts";
 import { PurgeableBuffer } from "../../src/budget/purgeable_buffer.ts";
 import { type HeapResource, ResourceHeap } from "../../src/budget/resource_heap.ts";
 import { type BadInputRow, badInputTable } from "../_bad_input.ts";
+import { rangeBoundsTable } from "./_range_bounds.ts";
 
 // deno-lint-ignore no-explicit-any
 const any = (value: unknown): any => value;
@@ -241,6 +242,42 @@ const heapRows: Omit<BadInputRow<Heaps>, "arrange" | "after">[] = [
   { name: "alias of a released resource", act: (c) => c.heap.alias(c.released, c.a), expect: "use-after-free" },
   { name: "alias of a resource aliased away", act: (c) => c.heap.alias(c.gone, c.a), expect: "use-after-free" },
   { name: "bytes of a resource aliased away", act: (c) => c.gone.bytes, expect: "use-after-free" },
+  { name: "allocate(8, { into: {} })", act: (c) => c.heap.allocate(8, { into: any({}) }), expect: TypeError },
+  { name: "allocate(8, { into: null })", act: (c) => c.heap.allocate(8, { into: any(null) }), expect: TypeError },
+  {
+    name: "allocate(8, { into: a Proxy of a resource })",
+    act: (c) => c.heap.allocate(8, { into: new Proxy(c.a, {}) }),
+    expect: TypeError,
+  },
+  {
+    name: "allocate into another heap's resource",
+    act: (c) => c.heap.allocate(8, { into: c.foreign }),
+    expect: "mismatched-allocator",
+  },
+  {
+    name: "allocate into a resource not aliasable",
+    act: (c) => c.heap.allocate(8, { into: c.fixed }),
+    expect: "unsupported",
+  },
+  {
+    name: "allocate into a released resource",
+    act: (c) => c.heap.allocate(8, { into: c.released }),
+    expect: "use-after-free",
+  },
+  {
+    name: "allocate into a resource whose memory went to another",
+    act: (c) => c.heap.allocate(8, { into: c.gone }),
+    expect: "use-after-free",
+  },
+  { name: "allocate into a smaller resource", act: (c) => c.heap.allocate(2048, { into: c.a }), expect: RangeError },
+  {
+    name: "allocate into a resource whose address misses the alignment",
+    act: (c) => {
+      assert.ok(c.a.offset !== 0);
+      return c.heap.allocate(8, { alignment: (c.a.offset & -c.a.offset) * 2, into: c.a });
+    },
+    expect: RangeError,
+  },
   { name: "free of a released resource", act: (c) => c.heap.free(c.released), expect: "double-free" },
   { name: "free of another heap's resource", act: (c) => c.heap.free(c.foreign), expect: "mismatched-allocator" },
   { name: "free(new Uint8Array(8))", act: (c) => c.heap.free(any(new Uint8Array(8))), expect: TypeError },
@@ -253,4 +290,52 @@ badInputTable<undefined>("ResourceHeap options", [
   { name: "capacity NaN", act: () => new ResourceHeap({ capacity: NaN }), expect: RangeError },
   { name: "capacity '1'", act: () => new ResourceHeap({ capacity: any("1") }), expect: TypeError },
   { name: "unknown option", act: () => new ResourceHeap(any({ size: 1 })), expect: TypeError },
+]);
+
+const frame = { width: 16, height: 4, bytesPerPixel: 4 };
+rangeBoundsTable("FramePool", [
+  { name: "maxFrames", make: (v) => new FramePool({ maxFrames: v }), below: [2, 0, -1], above: [2 ** 20 + 1, 2 ** 30] },
+  { name: "maxBytes", make: (v) => new FramePool({ maxBytes: v }), below: [0, -1], above: [2 ** 47 + 1, 2 ** 52] },
+  ...(["width", "height", "bytesPerPixel", "planes"] as const).map((key) => ({
+    name: `acquireFrameSet ${key}`,
+    make: (v: number) => {
+      using pool = new FramePool();
+      pool.acquireFrameSet({ ...frame, [key]: v })?.release();
+    },
+    below: [0, -1, -(2 ** 31)],
+    above: key === "bytesPerPixel" || key === "planes" ? [65, 2 ** 20 + 1, 2 ** 31] : [2 ** 20 + 1, 2 ** 31],
+  })),
+  {
+    name: "adaptToPressure level",
+    make: (v: number) => new FramePool().adaptToPressure(any(v)),
+    below: [-1, -9],
+    above: [5, 99],
+  },
+]);
+rangeBoundsTable("ResourceHeap", [
+  {
+    name: "capacity",
+    make: (v) => new ResourceHeap({ capacity: v }),
+    below: [0, -1],
+    above: [2 ** 47 + 1, 2 ** 52],
+    tryUpper: false, // would reserve 128 TiB
+  },
+  {
+    name: "allocate size",
+    make: (v) => {
+      using heap = new ResourceHeap({ capacity: 1 << 16 });
+      heap.allocate(v);
+    },
+    below: [0, -1],
+    above: [(1 << 16) + 1, 2 ** 52],
+  },
+]);
+rangeBoundsTable("PurgeableBuffer", [
+  {
+    name: "byteLength",
+    make: (v) => new PurgeableBuffer(v),
+    below: [0, -1],
+    above: [2 ** 47 + 1, 2 ** 52],
+    tryUpper: false, // would map 128 TiB
+  },
 ]);

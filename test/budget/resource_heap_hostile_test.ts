@@ -4,6 +4,8 @@
 // for good. Each group runs in a child process: a regression here is a crash.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { runChild } from "../_helpers.ts";
 import { outcomes } from "./_budget_hostile.ts";
 
 test("resource state is private: own properties, Proxies and forged resources change nothing (t17, t18, t20, t10)", () => {
@@ -43,4 +45,18 @@ test("a resource whose buffer was transferred away keeps its memory: free and al
   assert.equal(seen.get("alias from stolen later"), "corruption");
   assert.equal(seen.get("alias left both (later)"), "ok live live");
   assert.equal(seen.get("read stolen after dispose"), "ok true");
+});
+
+test("allocate({ into }) a resource whose buffer was transferred away throws corruption and changes nothing", () => {
+  const child = runChild(fileURLToPath(new URL("./_heap_into_child.ts", import.meta.url)));
+  assert.equal(child.signal, null, `crashed: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual(child.stdout.trim().split("\n"), [
+    "allocate into a stolen resource: corruption",
+    "stats unchanged: ok true",
+    "first still live: ok live",
+    "stolen buffer intact: ok true",
+    "a fresh resource elsewhere: ok true",
+    "DONE",
+  ]);
 });

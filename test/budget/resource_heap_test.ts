@@ -70,7 +70,7 @@ test("alias: the later resource takes the first's memory, keeps its bytes, and i
   assert.throws(() => blur.bytes, (e) => isCategory("use-after-free")(e) && /blur.*bloom/.test(String(e)));
   assert.throws(() => blur.offset, isCategory("use-after-free"));
   const stats = heap.stats();
-  assert.equal(stats.aliasedBytesSaved, 48 << 10);
+  assert.equal(stats.aliasedBytesSaved, 0, "bloom took a block of its own first: nothing was saved at peak");
   assert.equal(stats.aliasedResources, 1);
   assert.equal(stats.resources, 1);
   assert.equal(stats.usedBytes, usedBefore - (48 << 10));
@@ -178,4 +178,129 @@ test("dispose detaches every view; resources and the heap then throw use-after-f
   assert.throws(() => r.bytes, isCategory("use-after-free"));
   assert.throws(() => heap.allocate(8), isCategory("use-after-free"));
   heap.dispose();
+});
+
+test("allocate({ into }): a later pass takes a finished aliasable resource's memory, so the peak is one pass", () => {
+  // A heap with room for the larger pass plus a little, not for both passes.
+  using heap = new ResourceHeap({ capacity: 320 << 10 });
+  const blur = heap.allocate(256 << 10, { alignment: 256, aliasable: true, name: "blur" })!;
+  blur.bytes.fill(1);
+  const blurView = blur.bytes;
+  const blurOffset = blur.offset;
+  const free = heap.stats().largestFreeBlock;
+  assert.equal(heap.allocate(200 << 10, { alignment: 256 }), null, "both passes do not fit side by side");
+  const bloom = heap.allocate(200 << 10, { alignment: 256, name: "bloom", into: blur });
+  assert.ok(bloom !== null, "the later pass is served in the finished one's memory");
+  assert.equal(bloom.offset, blurOffset);
+  assert.equal(bloom.bytes.length, 200 << 10);
+  bloom.bytes.fill(2);
+  assert.equal(bloom.aliasOf, "blur");
+  assert.equal(blurView.length, 0, "the first resource's view is detached");
+  assert.equal(blur.state, "aliased");
+  assert.throws(() => blur.bytes, (e) => isCategory("use-after-free")(e) && /blur.*bloom/.test(String(e)));
+  assert.throws(() => blur.offset, isCategory("use-after-free"));
+  const stats = heap.stats();
+  assert.equal(stats.largestFreeBlock, free, "no second block was ever taken");
+  assert.equal(stats.usedBytes, 256 << 10, "the peak stayed at the larger pass");
+  assert.deepEqual([stats.resources, stats.aliasedResources, stats.aliasedBytesSaved], [1, 1, 200 << 10]);
+  bloom.release();
+  assert.deepEqual([heap.stats().usedBytes, heap.stats().aliasedBytesSaved], [0, 0]);
+  assert.equal(heap.maxAvailableSize(16), heap.capacity);
+});
+
+test("allocate({ into }) in a heap only as large as the larger pass, and chains of passes", () => {
+  // One page over the pass: an aligned request leaves the allocator a little slack to find an aligned start.
+  using heap = new ResourceHeap({ capacity: (256 << 10) + native.pageSize });
+  const a = heap.allocate(256 << 10, { alignment: 256, aliasable: true, name: "a" })!;
+  const b = heap.allocate(100 << 10, { aliasable: true, name: "b", into: a })!;
+  const c = heap.allocate(64 << 10, { alignment: 4096, name: "c", into: b })!;
+  assert.equal(c.aliasOf, "a", "c lives in a's memory");
+  assert.throws(() => b.bytes, (e) => isCategory("use-after-free")(e) && /\bb\b.*\bc\b/.test(String(e)));
+  assert.deepEqual(
+    [heap.stats().resources, heap.stats().usedBytes, heap.stats().aliasedBytesSaved],
+    [1, 256 << 10, 64 << 10],
+  );
+  c.release();
+  assert.equal(heap.stats().usedBytes, 0);
+});
+
+test("alias() of two resources that both exist saves nothing at peak: aliasedBytesSaved counts only bytes never taken", () => {
+  using heap = new ResourceHeap({ capacity: 1 << 20 });
+  const first = heap.allocate(8192, { aliasable: true, name: "first" })!;
+  const later = heap.allocate(4096, { name: "later" })!;
+  heap.alias(first, later); // later took a block of its own before: the peak held both
+  assert.deepEqual([heap.stats().aliasedResources, heap.stats().aliasedBytesSaved], [1, 0]);
+  // Later passes placed through `into` are counted, the moved one still not.
+  const chained = heap.allocate(8192, { aliasable: true, name: "chained" })!;
+  const placed = heap.allocate(2048, { name: "placed", into: chained })!;
+  assert.deepEqual([heap.stats().aliasedResources, heap.stats().aliasedBytesSaved], [2, 2048]);
+  placed.release();
+  later.release();
+});
+
+test("allocate({ into }) refusals: each bad `into` gets its documented error and changes nothing", () => {
+  using heap = new ResourceHeap({ capacity: 1 << 20 });
+  using other = new ResourceHeap({ capacity: 1 << 16 });
+  const spacer = heap.allocate(48, { name: "spacer" })!; // so `target` is not at offset 0
+  const target = heap.allocate(4096, { alignment: 16, aliasable: true, name: "target" })!;
+  const fixed = heap.allocate(4096, { name: "fixed" })!;
+  const released = heap.allocate(4096, { aliasable: true, name: "released" })!;
+  released.release();
+  const given = heap.allocate(4096, { aliasable: true, name: "given" })!;
+  const taker = heap.allocate(1024, { name: "taker", into: given })!;
+  const foreign = other.allocate(4096, { aliasable: true, name: "foreign" })!;
+  target.bytes.fill(9);
+  const misaligned = (target.offset & -target.offset) * 2; // the lowest alignment target's address misses
+  assert.ok(target.offset !== 0 && misaligned <= native.pageSize, `target at ${target.offset}`);
+  const proxy = new Proxy(target, {});
+  const before = JSON.stringify([heap.stats(), other.stats(), heap.maxAvailableSize(16)]);
+  const cases: [string, () => unknown, (e: unknown) => boolean, RegExp][] = [
+    ["not a resource", () => heap.allocate(64, { into: {} as never }), (e) => e instanceof TypeError, /'into'/],
+    ["null", () => heap.allocate(64, { into: null as never }), (e) => e instanceof TypeError, /'into'/],
+    ["a view", () => heap.allocate(64, { into: new Uint8Array(64) as never }), (e) => e instanceof TypeError, /'into'/],
+    ["a Proxy of a resource", () => heap.allocate(64, { into: proxy }), (e) => e instanceof TypeError, /'into'/],
+    [
+      "another heap's",
+      () => heap.allocate(64, { into: foreign }),
+      isCategory("mismatched-allocator"),
+      /foreign.*another ResourceHeap/,
+    ],
+    ["not aliasable", () => heap.allocate(64, { into: fixed }), isCategory("unsupported"), /fixed.*aliasable: true/],
+    ["released", () => heap.allocate(64, { into: released }), isCategory("use-after-free"), /released.*released/],
+    [
+      "too small",
+      () => heap.allocate(4097, { name: "big", into: target }),
+      (e) => e instanceof RangeError,
+      /big needs 4097 bytes.*target.*4096/,
+    ],
+    [
+      "misaligned",
+      () => heap.allocate(64, { alignment: misaligned, name: "strict", into: target }),
+      (e) => e instanceof RangeError,
+      new RegExp(`strict needs an alignment of ${misaligned}.*target`),
+    ],
+    [
+      "reached twice (its memory already went to another)",
+      () => heap.allocate(64, { into: given }),
+      isCategory("use-after-free"),
+      /given.*taker/,
+    ],
+  ];
+  for (const [label, act, kind, message] of cases) {
+    assert.throws(act, (e) => kind(e) && message.test((e as Error).message), label);
+    assert.equal(
+      JSON.stringify([heap.stats(), other.stats(), heap.maxAvailableSize(16)]),
+      before,
+      `${label}: nothing changed`,
+    );
+    assert.ok(target.bytes.length === 4096 && target.bytes.every((b) => b === 9), `${label}: target intact`);
+    assert.equal(target.state, "live");
+  }
+  // A refused `into` named nothing: the next default name is still the next number.
+  const later = heap.allocate(64, { into: target })!;
+  assert.equal(later.name, "resource #1");
+  assert.throws(() => heap.allocate(64, { into: target }), isCategory("use-after-free"), "target reached twice");
+  for (const r of [later, spacer, fixed, taker, foreign]) r.release();
+  heap.dispose();
+  assert.throws(() => heap.allocate(64, { into: later }), isCategory("use-after-free"), "after dispose()");
 });

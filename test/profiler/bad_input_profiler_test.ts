@@ -15,6 +15,7 @@ import {
   SystemAllocator,
 } from "../../mod.ts";
 import { badInputTable } from "../_bad_input.ts";
+import { rangeBoundsTable } from "../budget/_range_bounds.ts";
 
 // deno-lint-ignore no-explicit-any
 const any = (value: unknown): any => value;
@@ -248,5 +249,50 @@ badInputTable<void>("serveLiveView()", [
     name: "an unknown option (host)",
     act: () => serveLiveView(new MemoryProfiler({ sources: [] }), any({ host: "0.0.0.0" })),
     expect: TypeError,
+  },
+]);
+
+const dumpOf = () => {
+  using heap = new FreeListAllocator({ capacity: 1 << 16 });
+  heap.alloc(100);
+  return heap.dump();
+};
+rangeBoundsTable("profiler options", [
+  ...([
+    ["intervalMs", [0, -10], [3_600_001, 1e12]],
+    ["history", [1, 0, -1], [1_000_001, 1e12]],
+    ["gcEvery", [-1, -1e6], [1_000_001, 1e12]],
+    ["largest", [-1, -1e6], [1001, 1e12]],
+  ] as const).map(([key, below, above]) => ({
+    name: `MemoryProfiler ${key}`,
+    make: (v: number) => new MemoryProfiler({ [key]: v, sources: [] }),
+    below: [...below],
+    above: [...above],
+  })),
+  ...([
+    ["width", [63, 0, -1], [10_001, 1e9]],
+    ["rowHeight", [3, 0, -1], [201, 1e9]],
+    ["peakFraction", [-0.1, -5], [1.1, 5]],
+  ] as const).map(([key, below, above]) => ({
+    name: `heatmap ${key}`,
+    make: (v: number) => heatmap([snapshot()], { [key]: v }),
+    below: [...below],
+    above: [...above],
+  })),
+  ...([
+    ["width", [63, 0, -1], [10_001, 1e9]],
+    ["rowHeight", [3, 0, -1], [201, 1e9]],
+    ["maxChunks", [0, -1], [100_001, 1e9]],
+  ] as const).map(([key, below, above]) => ({
+    name: `blockMap ${key}`,
+    make: (v: number) => blockMap(dumpOf(), { [key]: v }),
+    below: [...below],
+    above: [...above],
+  })),
+  {
+    name: "leakSuspicion window",
+    make: (v) => leakSuspicion([snapshot()], { window: v }),
+    below: [1, 0, -1],
+    above: [10_001, 1e9],
   },
 ]);

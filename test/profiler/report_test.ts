@@ -7,11 +7,16 @@ import { tmpdir } from "node:os";
 import { test } from "node:test";
 import {
   AllocationError,
+  Arena,
+  BuddyAllocator,
   DebugAllocator,
   DynamicArray,
+  FramePool,
   FreeListAllocator,
   MemoryProfiler,
   PoolAllocator,
+  ResourceHeap,
+  StackAllocator,
 } from "../../mod.ts";
 
 test("report(): timeline, heatmap, block maps, leak suspects and suggestions in one file", () => {
@@ -87,6 +92,56 @@ test("report(): a DebugAllocator among the sources gets its block map, its block
     debug.dispose();
     const after = readFileSync(profiler.report(`${dir}/after.html`), "utf8");
     assert.match(after, /checked: released, nothing to draw/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("report(): a source holding far more than it uses is told only of methods and options its kind has", () => {
+  const dir = mkdtempSync(`${tmpdir()}/memkit-report-`);
+  try {
+    // Each holds at least 1 MiB and uses under a quarter of it.
+    using arena = new Arena({ capacity: 4 << 20 });
+    arena.alloc(1024);
+    using stack = new StackAllocator({ capacity: 2 << 20 });
+    stack.alloc(1024);
+    using pool = new PoolAllocator({ blockSize: 64 << 10, blocksPerChunk: 32 });
+    pool.alloc(1024);
+    using buddy = new BuddyAllocator({ capacity: 4 << 20 });
+    buddy.alloc(1024);
+    using strings = new FreeListAllocator({ capacity: 8 << 20 });
+    strings.alloc(1024);
+    using wrapped = new FreeListAllocator({ capacity: 4 << 20 });
+    const debug = new DebugAllocator(wrapped);
+    debug.alloc(1024);
+    using frames = new FramePool();
+    frames.acquireFrameSet({ width: 1280, height: 720, bytesPerPixel: 4 })!.release(); // idle frames
+    using heap = new ResourceHeap({ capacity: 4 << 20 });
+    heap.allocate(4096);
+    const sources = { arena, stack, pool, buddy, strings, debug, frames, heap };
+    using profiler = new MemoryProfiler({ sources });
+    profiler.capture();
+    const html = readFileSync(profiler.report(`${dir}/report.html`), "utf8");
+    const unescape = (text: string) =>
+      text.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code))).replace(/&quot;/g, '"')
+        .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    const advice = new Map(
+      [...html.matchAll(/<li><b>([^<]+)<\/b>: ([^<]*holds [^<]*)<\/li>/g)].map((m) => [m[1], unescape(m[2])]),
+    );
+    assert.deepEqual([...advice.keys()].sort(), Object.keys(sources).sort(), "each source gets its advice");
+    for (const [name, text] of advice) {
+      const source = sources[name as keyof typeof sources] as unknown as Record<string, unknown>;
+      const methods = [...text.matchAll(/([A-Za-z_]\w*)\(/g)].map((m) => m[1]);
+      for (const method of methods) {
+        assert.equal(typeof source[method], "function", `${name}: "${text}" names ${method}(), which it has not`);
+      }
+      assert.doesNotMatch(text, /reset\(\), trim\(\)/, name);
+    }
+    assert.match(advice.get("arena")!, /reset\("free-all"\)/);
+    assert.match(advice.get("frames")!, /trim\(\)/);
+    assert.match(advice.get("heap")!, /compact\(\)/);
+    assert.doesNotMatch(advice.get("strings")!, /trim|reset/, "a FreeListAllocator has neither");
+    debug.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
