@@ -52,7 +52,7 @@ export interface PressureMonitorOptions {
 const OptionsSchema = z.object({
   intervalMs: z.number().int("must be an integer").min(10, "must be at least 10").max(
     3_600_000,
-    "must be at most an hour",
+    "must be at most 3600000 (an hour)",
   )
     .optional(),
   thresholds: z.unknown().optional(),
