@@ -61,6 +61,8 @@ export class ChunkSource {
   /** Why the last `take` returned null. */
   refusal = "";
   readonly #owner: string;
+  /** The backing's name for messages, read here (its getters may run now, not in the middle of a take). */
+  readonly #backingLabel: string;
   readonly #held: Set<Chunk>;
   /** This owner's chunks, oldest first (they go back newest first, which a stack backing needs). */
   readonly #live: Chunk[] = [];
@@ -78,6 +80,7 @@ export class ChunkSource {
   ) {
     this.backing = backing;
     this.#owner = owner;
+    this.#backingLabel = allocatorName(backing);
     this.#ledger = ledger;
     this.#census = censusOwner(owner);
     this.#onRevoke = onRevoke;
@@ -251,7 +254,7 @@ export class ChunkSource {
   }
 
   #backingName(): string {
-    return allocatorName(this.backing);
+    return this.#backingLabel;
   }
 
   // What is wrong with a block the backing returned, or null.

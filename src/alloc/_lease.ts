@@ -74,6 +74,30 @@ export function registerLeases(owner: object, table: LeaseTable | (() => LeaseTa
   tables.set(owner, table);
 }
 
+// A lease table the next allocator made takes as its own (set by withLeaseTable around its construction).
+let pendingTable: LeaseTable | null = null;
+
+/**
+ * Makes allocators (`make`) that keep their leases in `table`: several allocators that act as one (the HAL's
+ * size-class pools, a region's heap made on first use) then tell one table of their releases, so a chain or
+ * a DebugAllocator over the one they make up hears of every block any of them gives back, in O(1).
+ */
+export function withLeaseTable<T>(table: LeaseTable, make: () => T): T {
+  pendingTable = table;
+  try {
+    return make();
+  } finally {
+    pendingTable = null;
+  }
+}
+
+/** An allocator's own lease table: the one `withLeaseTable` passes, else a new one. Call it first thing. */
+export function ownLeaseTable(): LeaseTable {
+  const table = pendingTable ?? new LeaseTable();
+  pendingTable = null; // only the first allocator made takes it (options' getters may make others)
+  return table;
+}
+
 /** The leases and watchers of one allocator. */
 export class LeaseTable {
   /** Leases plus watchers: bulk release paths (scope end, reset, rewind) skip everything when it is 0. */
@@ -195,20 +219,25 @@ export function leaseTableOf(allocator: unknown): LeaseTable | null {
 /**
  * Leases `block` of `allocator` for `holder`; null when the block is empty, or
  * when neither the allocator nor the memkit allocator whose buffer the block is
- * over (an Allocator in JavaScript passing memkit's blocks on, or a wrapper
- * over several memkit allocators, such as the HAL's size-class pools) can tell
- * anyone about releases.
+ * over (an Allocator in JavaScript passing memkit's blocks on) can tell anyone
+ * about releases. Every memkit allocator has a table, or finds one (a wrapper
+ * over several allocators shares one among them, as the HAL's size-class
+ * pools do): no scan for them.
  */
 export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: LeaseHolder): Lease | null {
   const length = intrinsic.byteLength(block);
   if (length === 0) return null;
-  const table = leaseTableOf(allocator);
-  if (table !== null) return table.lease(native.addressOf(block), length, holder);
-  // No table of its own to ask: the block may still be one of a memkit allocator's, which tells its leases of
-  // its releases (a chain over the allocator must hear when that one releases the block, or it dangles).
-  const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
-  const found = owner === undefined ? null : leaseTableOf(owner);
-  return found === null ? null : found.lease(native.addressOf(block), length, holder, true);
+  let table = leaseTableOf(allocator);
+  if (table === null && !tables.has(allocator as object)) {
+    // Not memkit's: the block may still be one of a memkit allocator's, which tells its leases of its releases
+    // (a scan of every allocator, paid only by chains over an Allocator written in JavaScript).
+    const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
+    if (owner !== undefined) table = leaseTableOf(owner);
+    if (table === null) return null;
+    return table.lease(native.addressOf(block), length, holder, true);
+  }
+  if (table === null) return null;
+  return table.lease(native.addressOf(block), length, holder);
 }
 
 /**

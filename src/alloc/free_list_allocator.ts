@@ -19,7 +19,7 @@ import {
   isStolen,
   tagHandleView,
 } from "./_handle.ts";
-import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
+import { ownLeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
 import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -87,7 +87,7 @@ const OptionsSchema = z.object({
 export class FreeListAllocator implements Allocator, Disposable {
   /** Always `"free-list"`. */
   readonly kind = "free-list" as const;
-  readonly #leases = new LeaseTable();
+  readonly #leases = ownLeaseTable();
   readonly #ledger = new Ledger("free-list", "FreeListAllocator");
   readonly #source: ChunkSource;
   readonly #growth: "fixed" | "linear" | "exponential";
@@ -512,7 +512,14 @@ export class FreeListAllocator implements Allocator, Disposable {
     const held = this.#heap.capacityBytes;
     const last = chunks.length ? chunks[chunks.length - 1].chunk.size : this.#capacity;
     const planned = plannedChunkSize(this.#growth, this.#capacity, last, held);
-    const size = capChunkSize(Math.max(planned, roundToPage(needed)), needed, held, this.#maxCapacity);
+    // A planned chunk above what one ArrayBuffer holds (4 GiB in Bun) could never be viewed: plan at most that.
+    const viewable = Math.max(roundToPage(needed), Math.floor(native.maxViewBytes / native.pageSize) * native.pageSize);
+    const size = capChunkSize(
+      Math.max(Math.min(planned, viewable), roundToPage(needed)),
+      needed,
+      held,
+      this.#maxCapacity,
+    );
     if (size < 0) {
       this.#ledger.fail(
         "limit-exceeded",

@@ -8,7 +8,7 @@ import { anyTaken, detach, isDetached, mayRelease, THEFT, transferredError } fro
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases } from "./_lease.ts";
+import { ownLeaseTable, registerLeases } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
@@ -96,6 +96,7 @@ const OptionsSchema = z.object({
 // private fields are in reach.
 /** The slot index of the block `takeBlock` returned last. */
 export let takenSlot = -1;
+
 /**
  * A block for `size` (an integer from 1 to the block size, checked by the
  * caller) from a free block of a pool without per-block buffers, its index in
@@ -137,7 +138,7 @@ export let freeSlot: (pool: PoolAllocator, index: number, view: Uint8Array<Array
 export class PoolAllocator implements Allocator, Disposable {
   /** Always `"pool"`. */
   readonly kind = "pool" as const;
-  readonly #leases = new LeaseTable();
+  readonly #leases = ownLeaseTable();
   readonly #ledger = new Ledger("pool", "PoolAllocator");
   readonly #source: ChunkSource;
   readonly #blockSize: number;

@@ -24,5 +24,7 @@ export function allocatorName(allocator: unknown): string {
   } catch {
     // A getter or Proxy trap that throws: the description below says what it is.
   }
-  return typeof name === "string" && name !== "Object" && name !== "" ? name : describe(allocator);
+  if (typeof name !== "string" || name === "Object" || name === "") return describe(allocator);
+  // A class name as written in code; anything else (a huge name, line breaks, escapes) quoted and cut short.
+  return /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? name : describe(name);
 }

@@ -56,11 +56,13 @@ export class BackingIntake {
   #last: BufferWords | null = null;
 
   readonly #census: CensusOwner;
+  readonly #backingLabel: string;
   /** The heap's ledger: busy while the backing runs, so code it runs cannot call back into the heap. */
   readonly #ledger: Ledger;
 
   constructor(backing: Allocator, census: CensusOwner, ledger: Ledger) {
     this.backing = backing;
+    this.#backingLabel = backingName(backing); // read now: its getters must not run in the middle of a call
     this.#census = census;
     this.#ledger = ledger;
   }
@@ -83,7 +85,7 @@ export class BackingIntake {
       endTake(outer);
       if (calling) this.#ledger.idle();
     }
-    if (block === null) this.refuse(`the backing ${backingName(this.backing)} refused ${n} bytes`, undefined);
+    if (block === null) this.refuse(`the backing ${this.#backingLabel} refused ${n} bytes`, undefined);
     return block;
   }
 
@@ -93,7 +95,7 @@ export class BackingIntake {
       if (error.category !== "out-of-memory" && error.category !== "limit-exceeded") throw error;
     } else if (!(error instanceof RangeError) && !(error instanceof TypeError)) throw error;
     this.refuse(
-      `the backing ${backingName(this.backing)} cannot serve ${n} bytes: ${(error as Error).message}`,
+      `the backing ${this.#backingLabel} cannot serve ${n} bytes: ${(error as Error).message}`,
       error instanceof AllocationError ? error : undefined,
     );
     return null;

@@ -15,6 +15,7 @@
 // the other three and their RegionAllocator live on.
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
+import { LeaseTable, registerLeases, withLeaseTable } from "../alloc/_lease.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { zeroStats } from "../alloc/_zero_stats.ts";
 import { checkAlignment, checkSize, checkView } from "../base/_validate.ts";
@@ -32,10 +33,14 @@ export class AlignedRegion implements Allocator, Disposable {
   readonly #capacity: number;
   readonly #backing: Allocator | undefined;
   #heap: FreeListAllocator | null = null;
+  readonly #leases = new LeaseTable();
   #making = false;
   #ended = false;
 
   constructor(name: string, alignment: number, capacity: number, backing: Allocator | undefined) {
+    // Chains and DebugAllocators over the region hear of its heap's releases, also those made before the
+    // heap: the heap keeps its leases in this table (see #make).
+    registerLeases(this, this.#leases);
     this.#name = name;
     this.alignment = alignment;
     this.#capacity = capacity;
@@ -138,11 +143,15 @@ export class AlignedRegion implements Allocator, Disposable {
     this.#making = true;
     let heap: FreeListAllocator;
     try {
-      heap = createOwnerNamed(`RegionAllocator (${this.#name} region)`, () =>
-        new FreeListAllocator({
-          capacity: this.#capacity,
-          ...(this.#backing === undefined ? {} : { backing: this.#backing }),
-        }));
+      heap = createOwnerNamed(
+        `RegionAllocator (${this.#name} region)`,
+        () =>
+          withLeaseTable(this.#leases, () =>
+            new FreeListAllocator({
+              capacity: this.#capacity,
+              ...(this.#backing === undefined ? {} : { backing: this.#backing }),
+            })),
+      );
     } catch (error) {
       if (!(error instanceof AllocationError)) throw error;
       throw new AllocationError(error.category, `Cannot make the ${this.#name} region's heap: ${error.message}`, {

@@ -224,6 +224,13 @@ export class Backings {
       }
       case B_BUDDY:
         return size > this.#sizes.buddyBytes ? `the buddy allocator manages ${this.#sizes.buddyBytes} bytes` : null;
+      case B_HEAP:
+        // The heap takes a chunk of the block plus its alignment and headers, rounded to pages: near the
+        // one-view limit (4 GiB in Bun) that chunk is more than one ArrayBuffer holds, and no wait helps.
+        return heapChunkBytes(size, align) > native.maxViewBytes
+          ? `the free-list heap's chunk for it would be more than one ArrayBuffer holds (${native.maxViewBytes} ` +
+            "bytes, nativeInfo().maxViewBytes)"
+          : null;
       default:
         return null;
     }
@@ -403,4 +410,10 @@ export class Backings {
 function uniqueName(): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   return `memkit-${process.pid}-${(sharedNames++).toString(36)}-${random}`.slice(0, 30);
+}
+
+/** The smallest chunk the free-list heap takes for a block of `size` bytes at `align` (as its search does). */
+function heapChunkBytes(size: number, align: number): number {
+  const needed = Math.ceil(size / 16) * 16 + Math.max(0, align - 16);
+  return Math.ceil(needed / native.pageSize) * native.pageSize;
 }

@@ -9,6 +9,7 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { native } from "../../ffi/native.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { zeroStats } from "../alloc/_zero_stats.ts";
+import { LeaseTable, registerLeases, withLeaseTable } from "../alloc/_lease.ts";
 import { PoolAllocator } from "../alloc/pool_allocator.ts";
 import { checkAlignment, checkSize, checkView, describe, lengthOf, viewBytes } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -33,10 +34,14 @@ export class SizeClassPools implements Allocator, Disposable {
   readonly kind = "pool" as const;
   readonly #pools: (PoolAllocator | undefined)[] = new Array(CLASSES).fill(undefined);
   readonly #backing: Allocator | undefined;
+  // One lease table for every class pool: chains and DebugAllocators over these pools (or over the guard
+  // MemoryInterface.getAllocator("pool") gives) hear of a release by any class pool.
+  readonly #leases = new LeaseTable();
   #ended = false;
 
   constructor(backing?: Allocator) {
     this.#backing = backing;
+    registerLeases(this, this.#leases);
   }
 
   /** The pool of class `index` (from {@linkcode classOf}), made on first use. */
@@ -45,11 +50,12 @@ export class SizeClassPools implements Allocator, Disposable {
     if (pool === undefined) {
       if (this.#ended) throw this.#endedError("allocate");
       const blockSize = SMALLEST_CLASS << index;
-      pool = new PoolAllocator({
-        blockSize,
-        align: Math.min(blockSize, native.pageSize),
-        ...(this.#backing === undefined ? {} : { backing: this.#backing }),
-      });
+      pool = withLeaseTable(this.#leases, () =>
+        new PoolAllocator({
+          blockSize,
+          align: Math.min(blockSize, native.pageSize),
+          ...(this.#backing === undefined ? {} : { backing: this.#backing }),
+        }));
       this.#pools[index] = pool;
     }
     return pool;

@@ -43,6 +43,17 @@ const chains: Record<string, (guard: Allocator) => Built> = {
     const debug = new DebugAllocator(guard);
     return { views: [debug.alloc(48), debug.alloc(8)], use: () => debug.alloc(16) };
   },
+  "a DebugAllocator (detachFreed)": (guard) => {
+    const debug = new DebugAllocator(guard, { detachFreed: true });
+    const block = debug.alloc(48);
+    // Its free after the release: the memory went with the interface ("use-after-free"), no transfer happened.
+    return { views: [block, debug.alloc(8)], use: () => debug.free(block) };
+  },
+  "a DebugAllocator's free after the release": (guard) => {
+    const debug = new DebugAllocator(guard);
+    const block = debug.alloc(24);
+    return { views: [block], use: () => debug.free(block) };
+  },
   "a RegionAllocator": (guard) => {
     const regions = new RegionAllocator({ backing: guard, capacity: 2048 });
     return { views: [regions.allocateAudioData(16)], use: () => regions.allocateAudioData(4) };
@@ -94,3 +105,18 @@ test("a chain's refusal names the guard as the user wrote it, not the class behi
     (e) => e instanceof AllocationError && e.message.includes('MemoryInterface.getAllocator("pool")'),
   );
 });
+
+// The regions of a RegionAllocator are allocators too: chains over one hear of the RegionAllocator's dispose.
+for (const region of ["vertex", "uniform", "audio", "texture"] as const) {
+  for (const [name, build] of Object.entries(chains)) {
+    if (name.startsWith("a RegionAllocator")) continue;
+    test(`${name} over region("${region}") reads as length 0 and refuses use once the RegionAllocator is disposed`, () => {
+      const regions = new RegionAllocator({ capacity: 1 << 16 });
+      const built = build(regions.region(region));
+      for (const view of built.views) assert.ok(view.byteLength > 0);
+      regions.dispose();
+      for (const view of built.views) assert.equal(view.byteLength, 0, `a view of ${name} over ${region}`);
+      assert.throws(built.use, (e) => e instanceof AllocationError && e.category === "use-after-free");
+    });
+  }
+}

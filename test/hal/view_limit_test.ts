@@ -93,6 +93,19 @@ test("allocateAsync does not wait for a request above one view: it rejects with 
   }
 });
 
+test("video memory just under one view, whose free-list chunk would be over it: refused at once, never waited for", {
+  skip: NO_LIMIT,
+}, async () => {
+  // The heap takes the block plus its alignment (256), rounded to pages: maxViewBytes - 1 needs more than one view.
+  const budgets = { video: 2 ** 40 };
+  using memory = new MemoryInterface({ pressure: false, budgets });
+  const cannot = (e: unknown) =>
+    e instanceof RangeError && /free-list heap's chunk for it would be more than one ArrayBuffer holds/.test(e.message);
+  assert.throws(() => memory.allocate({ size: maxViewBytes - 1, type: "video" }), cannot);
+  await assert.rejects(memory.allocateAsync({ size: maxViewBytes - 1, type: "video", timeoutMs: 60_000 }), cannot);
+  assert.equal(memory.getMemoryStats("video").usedBytes, 0);
+});
+
 test("allocateAsync refuses a request above one view at once under High pressure too (no wait can serve it)", {
   skip: NO_LIMIT,
 }, async () => {

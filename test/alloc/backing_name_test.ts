@@ -1,0 +1,75 @@
+// What a refusal calls a backing: its class name as written in code, and
+// anything else quoted and cut short (a million-character name, or one with
+// line breaks and terminal escapes, went into messages verbatim). The name is
+// read when the allocator is made: a `constructor` getter of the backing no
+// longer runs in the middle of a failing allocation (it could dispose the
+// allocator there, and tryAlloc returned null for a disposed arena).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { AllocationError, type Allocator, Arena, DebugAllocator, SystemAllocator } from "../../mod.ts";
+
+const system = new SystemAllocator();
+
+/** A backing that refuses every chunk once `refusing` is set, with `proto` as its prototype. */
+function refusingBacking(proto: object): Allocator & { refusing: boolean } {
+  const backing = Object.assign(Object.create(proto), {
+    refusing: false,
+    kind: "system",
+    alloc: (s: number, a?: number) => system.alloc(s, a),
+    tryAlloc(this: { refusing: boolean }, s: number, a?: number) {
+      return this.refusing ? null : system.tryAlloc(s, a);
+    },
+    array: system.array.bind(system),
+    free: (v: ArrayBufferView) => system.free(v),
+    resize: (v: ArrayBufferView, n: number) => system.resize(v, n),
+    owns: (v: ArrayBufferView) => system.owns(v),
+    stats: () => system.stats(),
+  });
+  return backing;
+}
+
+test("a backing's odd class name is quoted and cut short in refusals; a plain one is kept as written", () => {
+  for (
+    const [name, expected] of [["Fine\n    at fake (/etc/passwd:1:1)\u001b[2J", /backing "Fine/], [
+      "x".repeat(1e6),
+      /backing "x+/,
+    ], [
+      "MyHeap",
+      /backing MyHeap refused/,
+    ]] as const
+  ) {
+    const backing = refusingBacking({ constructor: { name } });
+    const arena = new Arena({ capacity: 4096, growth: "linear", backing });
+    arena.alloc(4000);
+    backing.refusing = true;
+    assert.throws(() => arena.alloc(4096), (e) => {
+      assert.ok(e instanceof AllocationError);
+      assert.match(e.message, expected);
+      assert.ok(e.message.length < 1000, `a message of ${e.message.length} characters`);
+      assert.doesNotMatch(e.message, /\n|\u001b/);
+      return true;
+    });
+    const debug = new DebugAllocator(backing);
+    assert.throws(() => debug.alloc(16), (e) => e instanceof AllocationError && e.message.length < 1000);
+  }
+});
+
+test("a backing's constructor getter runs when the allocator is made, never inside a failing allocation", () => {
+  let arena: Arena | null = null;
+  let calls = 0;
+  const backing = refusingBacking({
+    get constructor() {
+      calls++;
+      arena?.dispose();
+      return { name: "Sneaky" };
+    },
+  });
+  arena = new Arena({ capacity: 4096, growth: "linear", backing });
+  const kept = arena.alloc(4000);
+  const madeWith = calls;
+  backing.refusing = true;
+  assert.equal(arena.tryAlloc(4096), null);
+  assert.throws(() => arena!.alloc(4096), (e) => e instanceof AllocationError && e.category === "out-of-memory");
+  assert.equal(calls, madeWith, "the getter ran only while the arena was made");
+  assert.equal(kept.length, 4000, "the arena lives on");
+});
