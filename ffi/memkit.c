@@ -13,9 +13,11 @@
 #include <errno.h>
 #include <unistd.h>
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #if defined(__APPLE__)
 #include <malloc/malloc.h>
 #elif defined(__linux__)
@@ -543,6 +545,97 @@ int32_t mk_census_claim(void) {
     if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return i;
   }
   return -1;
+}
+
+/* ------------------------------------------------- names unlinked at exit */
+
+/* A slot's state: free, being filled by mk_unlink_at_exit, listed, or taken by the exit handler (which then
+ * owns it for good: the process is ending). Every change is a compare-and-swap, so the handler never reads a
+ * slot that a listing or a forgetting thread is writing. */
+enum { NAME_FREE = 0, NAME_FILLING = 1, NAME_LISTED = 2, NAME_EXITING = 3 };
+
+typedef struct {
+  int32_t state;
+  int32_t pid; /* the process that listed it */
+  uint64_t dev, ino;
+  char path[MK_EXIT_PATH_BYTES];
+} exit_name;
+
+static exit_name exit_names[MK_EXIT_NAMES];
+static int32_t exit_names_used; /* slots at or past it were never listed: the handler looks no further */
+static int32_t exit_hook;       /* 0 not registered, 1 being registered, 2 registered, 3 registration failed */
+static int32_t exit_ran;
+
+static void unlink_listed(void) {
+  if (__atomic_exchange_n(&exit_ran, 1, __ATOMIC_ACQ_REL)) return; /* atexit and at_quick_exit both, or twice */
+  int saved = errno;
+  int32_t self = (int32_t)getpid();
+  int32_t used = __atomic_load_n(&exit_names_used, __ATOMIC_ACQUIRE);
+  for (int32_t i = 0; i < used; i++) {
+    exit_name *n = &exit_names[i];
+    int32_t listed = NAME_LISTED;
+    if (!__atomic_compare_exchange_n(&n->state, &listed, NAME_EXITING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      continue;
+    if (n->pid != self) continue; /* listed by the process this one was forked from: its name, not ours */
+#if defined(__APPLE__)
+    shm_unlink(n->path);
+#else
+    struct stat now;
+    if (lstat(n->path, &now) == 0 && (uint64_t)now.st_dev == n->dev && (uint64_t)now.st_ino == n->ino)
+      unlink(n->path);
+#endif
+  }
+  errno = saved;
+}
+
+/* Registers unlink_listed once per process; 1 when it is registered. */
+static int hook_exit(void) {
+  int32_t state = __atomic_load_n(&exit_hook, __ATOMIC_ACQUIRE);
+  if (state == 0) {
+    int32_t expected = 0;
+    if (__atomic_compare_exchange_n(&exit_hook, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      int registered = atexit(unlink_listed) == 0;
+#if !defined(__APPLE__)
+      registered |= at_quick_exit(unlink_listed) == 0;
+#endif
+      __atomic_store_n(&exit_hook, registered ? 2 : 3, __ATOMIC_RELEASE);
+      return registered;
+    }
+  }
+  while ((state = __atomic_load_n(&exit_hook, __ATOMIC_ACQUIRE)) == 1) sched_yield(); /* another thread registers */
+  return state == 2;
+}
+
+int32_t mk_unlink_at_exit(const char *path, uint64_t dev, uint64_t ino) {
+  if (path == NULL) return -1;
+  size_t length = strnlen(path, MK_EXIT_PATH_BYTES);
+  if (length == 0 || length == MK_EXIT_PATH_BYTES) return -1;
+  if (!hook_exit()) return -1;
+  for (int32_t i = 0; i < MK_EXIT_NAMES; i++) {
+    exit_name *n = &exit_names[i];
+    int32_t free_state = NAME_FREE;
+    if (__atomic_load_n(&n->state, __ATOMIC_RELAXED) != NAME_FREE ||
+        !__atomic_compare_exchange_n(&n->state, &free_state, NAME_FILLING, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+      continue;
+    memcpy(n->path, path, length + 1);
+    n->dev = dev;
+    n->ino = ino;
+    n->pid = (int32_t)getpid();
+    int32_t used = __atomic_load_n(&exit_names_used, __ATOMIC_RELAXED);
+    while (used < i + 1 &&
+           !__atomic_compare_exchange_n(&exit_names_used, &used, i + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+    }
+    __atomic_store_n(&n->state, NAME_LISTED, __ATOMIC_RELEASE);
+    return i;
+  }
+  return -1;
+}
+
+void mk_forget_at_exit(int32_t slot) {
+  if (slot < 0 || slot >= MK_EXIT_NAMES) return;
+  int32_t listed = NAME_LISTED;
+  /* Fails when the slot is free already, or the exit handler has it (the process is ending). */
+  __atomic_compare_exchange_n(&exit_names[slot].state, &listed, NAME_FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------ libc's heap */

@@ -89,6 +89,30 @@ void *mk_census_table(void);
 /* Claims a free slot atomically: its index, or -1 when all are taken. */
 int32_t mk_census_claim(void);
 
+/* Paths to unlink when the process exits: the names memkit made up for shared
+ * memory, which must not outlive the process also where no JavaScript runs at
+ * its end (a Worker that is terminated, or that still runs when the process
+ * exits). One table per process, as the census: every thread's memkit lists
+ * its names here. The first listing registers one handler with atexit (Deno
+ * ends its process with exit()) and, except on macOS, at_quick_exit (Bun ends
+ * with quick_exit()); it runs once, whichever comes, and unlinks every path
+ * still listed that names the object listed: on Linux a path whose lstat()
+ * device and inode are `dev` and `ino` (a name that another object has now is
+ * left alone); on macOS the POSIX shared memory name, with shm_unlink()
+ * (`dev` and `ino` unused). Only the process that listed a path unlinks it
+ * (not a child forked from it). Nothing runs at SIGKILL or another fatal signal.
+ *
+ * mk_unlink_at_exit lists `path` (NUL-terminated, 1 to MK_EXIT_PATH_BYTES - 1
+ * bytes) and returns its slot, or -1 when the path is empty or too long, the
+ * handler cannot be registered or all MK_EXIT_NAMES slots are taken.
+ * mk_forget_at_exit takes a slot off the list (the name was unlinked or handed
+ * over): call it once per slot; -1 and slots out of range are ignored. Both are
+ * lock-free (compare-and-swap) and may be called from any thread. */
+#define MK_EXIT_NAMES 4096
+#define MK_EXIT_PATH_BYTES 104
+int32_t mk_unlink_at_exit(const char *path, uint64_t dev, uint64_t ino);
+void mk_forget_at_exit(int32_t slot);
+
 /* libc's heap and madvise with addresses and sizes as doubles (exact below
  * 2^53, which every user-space address and size is): a double is the cheapest
  * argument and result type of both runtimes' FFI (measured here: malloc+free

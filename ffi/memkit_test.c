@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int failures = 0, checks = 0;
@@ -241,6 +243,127 @@ static void test_poll_close(void) {
   close(a[0]), close(a[1]), close(b[0]), close(b[1]);
 }
 
+/* ------------------------------------------------- names unlinked at exit */
+
+static int exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+static void make_file(const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0, "create %s", path);
+  if (fd >= 0) close(fd);
+}
+
+static int32_t list_path(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return -2;
+  return mk_unlink_at_exit(path, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+}
+
+/* Runs `body` in a child process and returns its exit status (-1 when it did not exit normally). `body` ends the
+ * child itself, or returns its failure count for _exit (which runs no exit handler). */
+static int in_child(int (*body)(const char *), const char *dir) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) _exit(body(dir) ? 1 : 0);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char kept[256], forgotten[256], replaced[256], other[256];
+
+static void exit_paths(const char *dir) {
+  snprintf(kept, sizeof kept, "%s/kept", dir);
+  snprintf(forgotten, sizeof forgotten, "%s/forgotten", dir);
+  snprintf(replaced, sizeof replaced, "%s/replaced", dir);
+  snprintf(other, sizeof other, "%s/other", dir);
+}
+
+/* Lists three files, forgets one, and replaces another by a new file (another inode) of the same name. */
+static int list_three(void) {
+  make_file(kept), make_file(forgotten), make_file(replaced);
+  int32_t a = list_path(kept), b = list_path(forgotten), c = list_path(replaced);
+  if (a < 0 || b < 0 || c < 0 || a == b || b == c || a == c) return 0;
+  mk_forget_at_exit(b);
+  make_file(other); /* made while the old file lives, so it has another inode */
+  if (rename(other, replaced) != 0) return 0;
+  return 1;
+}
+
+static int end_by_exit(const char *dir) {
+  exit_paths(dir);
+  if (!list_three()) _exit(2);
+  exit(0);
+}
+
+static int end_by_quick_exit(const char *dir) {
+  exit_paths(dir);
+  if (!list_three()) _exit(2);
+  quick_exit(0);
+}
+
+/* A process forked from the lister does not unlink its names at its own exit. */
+static int fork_after_listing(const char *dir) {
+  exit_paths(dir);
+  make_file(kept);
+  if (list_path(kept) < 0) _exit(2);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) exit(0);
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) _exit(3);
+  if (!exists(kept)) _exit(4);
+  exit(0); /* the lister's own exit unlinks it */
+}
+
+static int fill_table(const char *dir) {
+  (void)dir;
+  int bad = 0;
+  for (int32_t i = 0; i < MK_EXIT_NAMES; i++) bad += mk_unlink_at_exit("/nonexistent/memkit-name", 1, 1) != i;
+  bad += mk_unlink_at_exit("/nonexistent/memkit-name", 1, 1) != -1;
+  mk_forget_at_exit(17);
+  mk_forget_at_exit(17); /* twice: nothing more */
+  bad += mk_unlink_at_exit("/nonexistent/memkit-name", 1, 1) != 17;
+  bad += mk_unlink_at_exit("/nonexistent/memkit-name", 1, 1) != -1;
+  return bad;
+}
+
+static void test_unlink_at_exit(void) {
+  char longest[MK_EXIT_PATH_BYTES + 1];
+  memset(longest, 'x', sizeof longest - 1);
+  longest[sizeof longest - 1] = 0;
+  CHECK(mk_unlink_at_exit(NULL, 0, 0) == -1, "a null path is refused");
+  CHECK(mk_unlink_at_exit("", 0, 0) == -1, "an empty path is refused");
+  CHECK(mk_unlink_at_exit(longest, 0, 0) == -1, "a path of MK_EXIT_PATH_BYTES bytes is refused");
+  mk_forget_at_exit(-1);
+  mk_forget_at_exit(MK_EXIT_NAMES);
+  mk_forget_at_exit(INT32_MIN);
+  CHECK(in_child(fill_table, NULL) == 0, "every slot once, then none; a forgotten slot again");
+#if defined(__APPLE__)
+  printf("unlink at exit: files not tested on macOS (it unlinks shared memory names)\n");
+#else
+  char dir[] = "/tmp/memkit-test-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  exit_paths(dir);
+  static int (*const ends[])(const char *) = {end_by_exit, end_by_quick_exit};
+  static const char *const how[] = {"exit", "quick_exit"};
+  for (int e = 0; e < 2; e++) {
+    CHECK(in_child(ends[e], dir) == 0, "%s: the child listed its paths", how[e]);
+    CHECK(!exists(kept), "%s: the listed path was unlinked", how[e]);
+    CHECK(exists(forgotten), "%s: a forgotten path stays", how[e]);
+    CHECK(exists(replaced), "%s: a path naming another object stays", how[e]);
+    unlink(kept), unlink(forgotten), unlink(replaced);
+  }
+  CHECK(in_child(fork_after_listing, dir) == 0, "a forked child left its parent's name alone");
+  CHECK(!exists(kept), "the lister's exit unlinked it");
+  unlink(kept);
+  CHECK(rmdir(dir) == 0, "the directory is empty again");
+#endif
+}
+
 int main(void) {
   static const char *names[] = {"scalar", "sse2", "avx2", "neon"};
   CHECK(mk_abi_version() == MEMKIT_ABI_VERSION, "abi version");
@@ -261,6 +384,7 @@ int main(void) {
   test_census();
   test_u32_entry_points();
   test_poll_close();
+  test_unlink_at_exit();
   printf("libmemkit C tests: %d checks, %d failures\n", checks, failures);
   return failures ? 1 : 0;
 }

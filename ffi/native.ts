@@ -319,6 +319,13 @@ function initialize(): NativeLayer {
         // Pinning is best effort: without it only the Workers' totals can be lost.
       }
     }
+    for (const waiter of memkitWaiters.splice(0)) {
+      try {
+        waiter(memkit);
+      } catch {
+        // One waiter's failure must not keep the library from the others.
+      }
+    }
   };
   const look = () => {
     if (state.looked) return;
@@ -418,6 +425,8 @@ function initialize(): NativeLayer {
 }
 
 let ready: () => Promise<void> = () => Promise.resolve();
+// Callbacks of whenMemkitLoaded waiting for a build in flight.
+const memkitWaiters: ((memkit: MemkitLibrary) => void)[] = [];
 
 /** The native layer of this JS thread. */
 export const native: NativeLayer = initialize();
@@ -430,4 +439,17 @@ export const native: NativeLayer = initialize();
  */
 export function nativeReady(): Promise<void> {
   return ready();
+}
+
+/**
+ * Runs `callback` with libmemkit once it is loaded in this thread: at once when
+ * it is (looking for it first, as a kernel's first use does), or when the
+ * build in flight installs it. Never when libmemkit is unavailable. Unlike
+ * {@linkcode nativeReady}, waiting keeps nothing alive: a program that ends
+ * before the build does simply never runs `callback`.
+ */
+export function whenMemkitLoaded(callback: (memkit: MemkitLibrary) => void): void {
+  const memkit = native.memkit;
+  if (memkit !== null) callback(memkit);
+  else memkitWaiters.push(callback);
 }

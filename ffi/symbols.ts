@@ -193,6 +193,12 @@ export const MEMKIT_SYMBOLS: SymbolTable = {
   mk_census_table: { parameters: [], result: "usize" },
   // int32_t mk_census_claim(void)
   mk_census_claim: { parameters: [], result: "i32" },
+  // int32_t mk_unlink_at_exit(const char *path, uint64_t dev, uint64_t ino): lists a NUL-terminated path to unlink
+  // at the process's exit (C atexit and at_quick_exit) while it names that device and inode; its slot, or -1.
+  // Optional: a library built before it (MEMKIT_LIB) still loads, and memkit keeps its JavaScript exit hook only.
+  mk_unlink_at_exit: { parameters: ["buffer", "usize", "usize"], result: "i32", optional: true },
+  // void mk_forget_at_exit(int32_t slot)
+  mk_forget_at_exit: { parameters: ["i32"], result: "void", optional: true },
   // int32_t mk_poll_close(struct pollfd *fds, uint32_t nfds, int32_t timeout_ms), on a worker thread (Deno):
   // polls, retrying on EINTR, then closes the descriptors (duplicates made for that poll); -errno on failure.
   // An address, never a JS buffer (see poll_async).

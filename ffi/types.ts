@@ -89,6 +89,15 @@ export interface MemkitLibrary {
   mk_madvise(address: number, length: number, advice: number): number;
   mk_census_table(): number;
   mk_census_claim(): number;
+  /**
+   * Lists `path` (NUL-terminated) to be unlinked when the process exits, also where no JavaScript runs then
+   * (a terminated Worker, a Worker running at the exit), while it names the object `dev`/`ino` (lstat, as
+   * bigints; ignored on macOS, where `path` is a shared memory name). Its slot, or -1 (empty or too long a
+   * path, a full table). Absent from libraries built before it.
+   */
+  mk_unlink_at_exit?: (path: Uint8Array, dev: bigint, ino: bigint) => number;
+  /** Takes a slot of `mk_unlink_at_exit` off the list (-1 and unknown slots are ignored). */
+  mk_forget_at_exit?: (slot: number) => void;
   /** Deno only, on a worker thread: poll the pollfds at `fds`, then close their descriptors; -errno on failure. */
   mk_poll_close?: (fds: number, nfds: number, timeoutMs: number) => Promise<number>;
   mk_copy(dst: Uint8Array, src: Uint8Array, bytes: number): void;

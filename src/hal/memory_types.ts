@@ -136,18 +136,25 @@ export interface AllocationRequest {
    * shared memory has is refused (AllocationError "platform", errno EEXIST).
    * @default {a unique name}
    *
-   * A name made up here is unlinked at `deallocate`, at `dispose()` or, at
-   * the latest, when the thread whose interface made it ends its program:
-   * - on the main thread, when the process exits (a normal end, `exit()`, an
-   *   uncaught error; not SIGKILL or another fatal signal);
-   * - in a Worker, when the Worker ends itself: `process.exit()` in it (Deno
-   *   and Bun) or `self.close()` (Bun; Deno runs no exit hook there).
+   * A name made up here never outlives the process: it is unlinked at
+   * `deallocate`, at `dispose()` or, at the latest, when the process exits (a
+   * normal end, `exit()`, an uncaught error; not SIGKILL or another fatal
+   * signal), whichever thread's interface made it: also a Worker that is
+   * terminated (`worker.terminate()`) or that still runs when the process
+   * exits, where no JavaScript runs any more (libmemkit's exit handler, run
+   * by the C library at the process's exit, unlinks it; it keeps up to 4096
+   * live names per process). A Worker that ends
+   * itself with `process.exit()` (Deno and Bun) or `self.close()` (Bun)
+   * unlinks its names then, not only at the process's exit.
    *
-   * A Worker that is terminated (`worker.terminate()`), closes itself in Deno,
-   * or still runs when the process exits runs no code of its own any more, so
-   * its made-up names stay in `/dev/shm` until a reboot or `rm`: dispose the
-   * Worker's interface (or deallocate its shared allocations) before it goes,
-   * e.g. on a message from the main thread that then waits for its answer.
+   * That handler needs libmemkit loaded in the thread that made the name
+   * (`nativeInfo().library` not null; the very first run compiles it in the
+   * background: `await nativeReady()` waits for it). Without it
+   * (`MEMKIT_NATIVE=0`, no C compiler, `MEMKIT_LIB` naming no usable library)
+   * only the main thread's names and those of a Worker that ends itself as
+   * above are unlinked; a Worker's other names stay in `/dev/shm` until a
+   * reboot or `rm`: there, dispose the Worker's interface (or deallocate its
+   * shared allocations) before it goes.
    */
   name?: string;
 }

@@ -2,10 +2,11 @@
 // outlives the process, so a program that ended without deallocate or dispose left one in /dev/shm per
 // allocation. Those names are now unlinked when the process exits; a name the user chose stays theirs.
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { nativeInfo } from "../../mod.ts";
+import { nativeReady } from "../../mod.ts";
 import { fixture, runChild } from "../_helpers.ts";
 import { HAS_PROC } from "./_locked_memory.ts";
 
@@ -28,27 +29,48 @@ for (const [how, status] of [["end", 0], ["throw", 1], ["exit", 3]] as const) {
 }
 
 // In a Worker, the made-up names of its interfaces go when the Worker ends itself where the runtime runs its
-// exit hooks: process.exit() in it (both runtimes), self.close() (Bun). A Worker that is terminated, or that
-// still runs when the process exits, runs no code of its own any more: its names stay (documented at
-// AllocationRequest.name), so dispose its interface first, as the "dispose" case does.
+// exit hooks (process.exit() in it, both runtimes; self.close(), Bun), or with its interface's dispose. A
+// Worker that never ends itself (terminated, or still running when the process exits) runs no JavaScript any
+// more: its names go at the process's exit, unlinked by libmemkit's exit handler (a C atexit and
+// at_quick_exit handler, which Deno and Bun run on every exit path), as do those of a Worker that closes
+// itself in Deno. Without libmemkit (MEMKIT_NATIVE=0, no compiler) those stay: see AllocationRequest.name.
+const info = await nativeReady();
+const noShm = (!HAS_PROC || !existsSync("/dev/shm")) && "needs /dev/shm";
+const noLibrary = info.library === null && `needs libmemkit (${info.libraryError})`;
 for (
-  const [how, skip] of [
-    ["exit", false],
-    ["close", nativeInfo().runtime === "deno" && "Deno runs no exit hook in a Worker that calls self.close()"],
-    ["dispose", false],
+  const [how, status, native] of [
+    ["exit", 0, false],
+    ["close", 0, info.runtime === "deno"],
+    ["dispose", 0, false],
+    ["terminate", 0, true],
+    ["running", 0, true],
+    ["throw", 1, true],
+    ["late", 0, true],
   ] as const
 ) {
-  test(`a Worker's made-up shared name is gone after the Worker ends by ${how}`, {
-    skip: skip || ((!HAS_PROC || !existsSync("/dev/shm")) && "needs /dev/shm"),
+  const when = native ? "once the process has exited" : "as soon as the Worker has ended";
+  test(`a Worker's made-up shared name is gone ${when} after the Worker ends by ${how}`, {
+    skip: noShm || (native && noLibrary),
   }, () => {
-    const child = runChild(fileURLToPath(new URL("./_shared_worker_main.ts", import.meta.url)), {}, [how]);
-    const seen = JSON.parse(child.stdout.trim().split("\n").at(-1) ?? "{}") as { name?: string; left?: boolean };
+    // "late": an empty cache, so the Worker's libmemkit is built after its allocation, which it lists then.
+    const cache = how === "late" ? mkdtempSync(`${tmpdir()}/memkit-cache-`) : undefined;
+    const env: Record<string, string> = cache === undefined ? {} : { MEMKIT_CACHE_DIR: cache };
+    const child = runChild(fileURLToPath(new URL("./_shared_worker_main.ts", import.meta.url)), env, [how]);
+    const lines = child.stdout.trim().split("\n");
+    const { name, loaded } = JSON.parse(lines[0] || "{}") as { name?: string; loaded?: boolean };
     try {
-      assert.equal(child.status, 0, child.stderr);
-      assert.match(seen.name!, /^memkit-/);
-      assert.equal(seen.left, false, "the Worker's made-up name was unlinked when it ended");
+      assert.equal(child.status, status, child.stderr);
+      assert.match(name!, /^memkit-/);
+      assert.equal(loaded, how !== "late", "libmemkit was loaded at the allocation (late: not yet)");
+      if (!native) {
+        const seen = JSON.parse(lines.at(-1) ?? "{}") as { poll?: boolean; left?: boolean };
+        assert.equal(seen.poll, true);
+        assert.equal(seen.left, false, "the Worker's made-up name was unlinked when the Worker ended");
+      }
+      assert.equal(existsSync(`/dev/shm/${name}`), false, "the Worker's made-up name is gone after the process");
     } finally {
-      if (seen.name !== undefined) rmSync(`/dev/shm/${seen.name}`, { force: true });
+      if (name !== undefined) rmSync(`/dev/shm/${name}`, { force: true });
+      if (cache !== undefined) rmSync(cache, { recursive: true, force: true });
     }
   });
 }
