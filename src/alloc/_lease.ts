@@ -160,7 +160,11 @@ export class LeaseTable {
     const revoked = list === undefined ? [] : [...list];
     if (this.#loose.size !== 0) {
       for (const entry of this.#loose) {
-        if (entry.address > address && entry.address < address + size) revoked.push(entry);
+        // Inside the block, or starting before it and reaching into it (a block passed on together with its
+        // neighbour): either way the holder keeps memory the free just gave back.
+        if (entry.address !== address && entry.address < address + size && entry.address + entry.size > address) {
+          revoked.push(entry);
+        }
       }
     }
     if (revoked.length === 0) return;

@@ -534,7 +534,9 @@ export class SystemAllocator implements Allocator, Disposable {
 function viewLimitError(): AllocationError {
   return new AllocationError(
     "out-of-memory",
-    `more than one ArrayBuffer holds: ${native.runtime} allows at most ${native.maxViewBytes} ` +
+    `more than one ArrayBuffer holds: ${
+      native.runtime === "bun" ? "Bun" : "Deno"
+    } allows at most ${native.maxViewBytes} ` +
       "bytes per ArrayBuffer (nativeInfo().maxViewBytes); allocate smaller blocks, or reserve the memory with " +
       "mapPages(size) and use it through windows (mapping.view(offset, length))",
   );

@@ -232,6 +232,39 @@ test("a backing in JavaScript that passes an Arena's blocks on: the arena's rele
   arena.dispose();
 });
 
+test("a backing in JavaScript that passes two adjacent blocks on as one: freeing the second revokes the chain", () => {
+  const heap = new FreeListAllocator({ capacity: 1 << 16 });
+  let second: Uint8Array | null = null;
+  const joined = {
+    kind: "free-list",
+    alloc: (size: number) => joined.tryAlloc(size),
+    tryAlloc: (size: number) => {
+      const first = heap.alloc(size / 2);
+      second = heap.alloc(size / 2);
+      assert.equal(addressOf(second), addressOf(first) + size / 2, "adjacent blocks");
+      return new Uint8Array(first.buffer, first.byteOffset, size); // both blocks as one
+    },
+    array: () => {
+      throw new Error("not used");
+    },
+    free: (view: ArrayBufferView) => {
+      heap.free(view);
+      heap.free(second!);
+    },
+    resize: () => {
+      throw new Error("not used");
+    },
+    owns: (view: ArrayBufferView) => heap.owns(view),
+    stats: () => heap.stats(),
+  };
+  const arena = new Arena({ capacity: 4096, growth: "fixed", backing: joined as unknown as Allocator });
+  const mine = arena.alloc(4096);
+  heap.free(second!); // the heap's second block goes back, and may be handed out again
+  assert.equal(mine.length, 0, "the arena's block reaches into a freed block: its views read as length 0");
+  assert.equal(outcome(() => arena.alloc(16)), "use-after-free");
+  heap.dispose();
+});
+
 test("an Arena whose backing throws as a chunk goes back: reset() throws that error, and the arena is reset and usable", () => {
   let refuse = false;
   const backing = hookedBacking(undefined, (system, view) => {
