@@ -4,8 +4,9 @@ import { isPressureMonitor, type PressureMonitor } from "../pressure/pressure_mo
 import { TYPES } from "./_request.ts";
 import type { MemoryInterfaceOptions, MemoryType } from "./memory_types.ts";
 
-const budget = z.number().int("must be an integer").min(0, "must be at least 0")
-  .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional();
+// The range first: a number past 2^53 is out of range, not "not an integer".
+const budget = z.number().min(0, "must be at least 0").max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`)
+  .int("must be an integer").optional();
 
 const OptionsSchema = z.object({
   budgets: z.object(Object.fromEntries(TYPES.map((t) => [t, budget]))).strict().optional(),

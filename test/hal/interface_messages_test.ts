@@ -153,3 +153,12 @@ test("a disposed interface: every call that would use it is use-after-free, what
   memory.unregisterPressureCallback(1); // unknown ids are ignored, also now
   memory.dispose(); // a second call does nothing
 });
+
+test("a budget past 2^53 is refused naming the real limit, not as a number that is not an integer", () => {
+  for (const type of ["stack", "pool", "system"] as const) {
+    assert.throws(
+      () => new MemoryInterface({ pressure: false, budgets: { [type]: 2 ** 53 } }),
+      (e) => e instanceof RangeError && /must be at most \d+/.test(e.message) && !/integer/.test(e.message),
+    );
+  }
+});
