@@ -34,6 +34,7 @@ import {
   type Request,
   requestObject,
   T_POOL,
+  T_STACK,
   T_TEMPORARY,
   typeIndexOf,
   TYPES,
@@ -514,9 +515,11 @@ export class MemoryInterface implements Disposable {
     }
     this.#usable("get memory stats");
     const counters = this.#counters;
-    const total = t < OVERALL && counters.types[t].budget !== Infinity
+    let total = t < OVERALL && counters.types[t].budget !== Infinity
       ? counters.types[t].budget
       : this.platform.totalBytes;
+    // The stack holds what its one chunk holds: a budget above that (capped there) is not room.
+    if (t === T_STACK && total > this.#backings.stackBytes) total = this.#backings.stackBytes;
     return this.#stats.get(t, total);
   }
 

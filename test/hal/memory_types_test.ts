@@ -286,3 +286,15 @@ test("flag secret: locked, out of core dumps, fenced: a write one byte past the 
   assert.equal(last.status, 0, last.stderr);
   assert.match(last.stdout, /after/);
 });
+
+test("stack: getMemoryStats('stack') counts what the stack holds, not a budget above it", () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { stack: 2 ** 46 } });
+  const held = stackSize(2 ** 46, memory.platform.totalBytes).bytes;
+  assert.ok(held < 2 ** 46, "the stack is capped below the budget here");
+  const a = memory.allocateTyped(4096, "stack");
+  const stats = memory.getMemoryStats("stack");
+  assert.equal(stats.totalBytes, held);
+  assert.equal(stats.freeBytes, held - 4096);
+  assert.ok(stats.largestFreeBlock <= held - 4096);
+  memory.deallocate(a);
+});
