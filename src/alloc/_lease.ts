@@ -93,9 +93,11 @@ export function withLeaseTable<T>(table: LeaseTable, make: () => T): T {
 
 /** An allocator's own lease table: the one `withLeaseTable` passes, else a new one. Call it first thing. */
 export function ownLeaseTable(): LeaseTable {
-  const table = pendingTable ?? new LeaseTable();
+  const pending = pendingTable;
   pendingTable = null; // only the first allocator made takes it (options' getters may make others)
-  return table;
+  if (pending === null) return new LeaseTable();
+  pending.shared = true;
+  return pending;
 }
 
 /** The leases and watchers of one allocator. */
@@ -104,6 +106,11 @@ export class LeaseTable {
   count = 0;
   /** Leases alone: a single block's free skips `freed()` when it is 0 (watchers hear only of bulk releases). */
   leased = 0;
+  /**
+   * Whether several allocators keep their leases here (see withLeaseTable): one of them that ends must end
+   * only the leases within its own memory (`released(lo, hi, reason, false)`), not `releasedAll`.
+   */
+  shared = false;
   readonly #byStart = new Map<number, Entry[]>();
   readonly #watchers = new Set<RangeWatcher>();
   /**
@@ -172,8 +179,11 @@ export class LeaseTable {
     for (const entry of revoked) entry.holder.revoke(reason, true);
   }
 
-  /** Memory in [lo, hi) went back to the allocator; the allocator lives on. */
-  released(lo: number, hi: number, reason: string): void {
+  /**
+   * Memory in [lo, hi) went back: to the allocator, which lives on (`partial`, the default), or with the
+   * allocator, one of several sharing this table, that ended (`partial` false).
+   */
+  released(lo: number, hi: number, reason: string, partial = true): void {
     if (hi <= lo) return;
     const revoked: Entry[] = [];
     for (const list of this.#byStart.values()) {
@@ -182,7 +192,7 @@ export class LeaseTable {
       }
     }
     for (const entry of revoked) this.#remove(entry);
-    for (const entry of revoked) entry.holder.revoke(reason, true);
+    for (const entry of revoked) entry.holder.revoke(reason, partial);
     for (const watcher of [...this.#watchers]) watcher.released(lo, hi, reason);
   }
 

@@ -411,7 +411,7 @@ export class PoolAllocator implements Allocator, Disposable {
   dispose(): void {
     this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
-    this.#leases.releasedAll("PoolAllocator.dispose() released it");
+    this.#releaseLeases("PoolAllocator.dispose() released it");
     this.#teardown();
     this.#source.giveAll(false);
   }
@@ -425,7 +425,7 @@ export class PoolAllocator implements Allocator, Disposable {
   // too. On a theft the pool ends as "corruption" and keeps that memory.
   #revoke(reason: string | null, partial: boolean): void {
     if (!this.#ledger.lose(reason)) return;
-    this.#leases.releasedAll(`the PoolAllocator lost its memory (${reason ?? THEFT})`);
+    this.#releaseLeases(`the PoolAllocator lost its memory (${reason ?? THEFT})`);
     this.#teardown();
     if (partial) this.#source.giveAll(true);
     else this.#source.detachAll();
@@ -451,6 +451,16 @@ export class PoolAllocator implements Allocator, Disposable {
     this.#ledger.retract(this.#sizes[index], peak);
     this.#sizes[index] = 0;
     this.#free[this.#freeCount++] = index;
+  }
+
+  // The pool ends: every lease on its memory ends. A table other pools share (the HAL's size-class pools)
+  // keeps theirs: only the leases within this pool's chunks end.
+  #releaseLeases(reason: string): void {
+    if (!this.#leases.shared) {
+      this.#leases.releasedAll(reason);
+      return;
+    }
+    for (const chunk of this.#chunks) this.#leases.released(chunk.address, chunk.address + chunk.size, reason, false);
   }
 
   #teardown(): void {

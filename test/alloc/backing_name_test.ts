@@ -38,7 +38,7 @@ test("a backing's odd class name is quoted and cut short in refusals; a plain on
       /backing MyHeap refused/,
     ]] as const
   ) {
-    const backing = refusingBacking({ constructor: { name } });
+    const backing = refusingBacking({ constructor: Object.defineProperty(function () {}, "name", { value: name }) });
     const arena = new Arena({ capacity: 4096, growth: "linear", backing });
     arena.alloc(4000);
     backing.refusing = true;
@@ -54,7 +54,7 @@ test("a backing's odd class name is quoted and cut short in refusals; a plain on
   }
 });
 
-test("a backing's constructor getter runs when the allocator is made, never inside a failing allocation", () => {
+test("a backing's constructor getter never runs inside a failing allocation (it could end the allocator there)", () => {
   let arena: Arena | null = null;
   let calls = 0;
   const backing = refusingBacking({
@@ -72,4 +72,31 @@ test("a backing's constructor getter runs when the allocator is made, never insi
   assert.throws(() => arena!.alloc(4096), (e) => e instanceof AllocationError && e.category === "out-of-memory");
   assert.equal(calls, madeWith, "the getter ran only while the arena was made");
   assert.equal(kept.length, 4000, "the arena lives on");
+});
+
+test("a backing's name is read without running its code: no constructor getter, Proxy trap or toStringTag getter", () => {
+  let ran = 0;
+  const sneaky = refusingBacking({
+    get constructor() {
+      ran++;
+      return Object;
+    },
+    get [Symbol.toStringTag]() {
+      ran++;
+      return "X\u0000" + "y".repeat(5000);
+    },
+  });
+  const debug = new DebugAllocator(sneaky);
+  const arena = new Arena({ capacity: 4096, growth: "linear", backing: sneaky });
+  arena.alloc(4000);
+  sneaky.refusing = true;
+  for (const act of [() => arena.alloc(4096), () => debug.alloc(1 << 20)]) {
+    assert.throws(act, (e) => e instanceof AllocationError && e.message.length < 1000 && !e.message.includes("\u0000"));
+  }
+  assert.equal(ran, 0, "no getter of the backing ran");
+  const proxied = new Proxy(refusingBacking({}), {});
+  const overProxy = new Arena({ capacity: 4096, growth: "linear", backing: proxied });
+  overProxy.alloc(4000);
+  (proxied as { refusing: boolean }).refusing = true;
+  assert.throws(() => overProxy.alloc(4096), (e) => e instanceof AllocationError && /backing a Proxy/.test(e.message));
 });

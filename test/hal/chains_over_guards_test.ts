@@ -120,3 +120,23 @@ for (const region of ["vertex", "uniform", "audio", "texture"] as const) {
     });
   }
 }
+
+test("a size class of the pool guard that ends (a transfer of its memory) ends only the chains within its memory", () => {
+  using memory = new MemoryInterface({ pressure: false });
+  const guard = memory.getAllocator("pool");
+  const debug = new DebugAllocator(guard);
+  const kept = debug.alloc(40); // the 64-byte class
+  using array = new DynamicArray("f32", { allocator: guard, capacity: 64 }); // the 256-byte class
+  array.push(7);
+  const small = guard.alloc(16);
+  const buffer = small.buffer as ArrayBuffer;
+  structuredClone(buffer, { transfer: [buffer] }); // the 16-byte class's memory is reached from elsewhere now
+  assert.throws(() => guard.alloc(16), (e) => e instanceof AllocationError && e.category === "corruption");
+  // The other classes, and what lives in them, go on.
+  assert.equal(kept.length, 40);
+  assert.equal(array.get(0), 7);
+  assert.equal(array.push(1), 2);
+  debug.free(kept);
+  debug.free(debug.alloc(40));
+  assert.equal(guard.alloc(200).length, 200);
+});
