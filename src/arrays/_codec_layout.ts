@@ -99,11 +99,11 @@ function fieldOf(name: string | null, offset: number, type: StructFieldType, siz
     const inner: Inner = { array: true, length, stride, element: fieldOf(null, 0, element, stride) };
     return { name, offset, kind: "u8", count: 1, lanes: false, inner };
   }
-  const fields = recordFields(type as StructLayout);
+  const fields = recordFields(type as StructLayout<unknown>);
   return { name, offset, kind: "u8", count: 1, lanes: false, inner: { array: false, fields, names: namesOf(fields) } };
 }
 
-function recordFields(layout: StructLayout): Field[] {
+function recordFields(layout: StructLayout<unknown>): Field[] {
   return Object.entries(layout.fields).map(([name, { offset, type, size }]) => fieldOf(name, offset, type, size));
 }
 
@@ -112,8 +112,8 @@ export function namesOf(fields: readonly Field[]): ReadonlySet<string> {
   return new Set(fields.map(({ name }) => name!));
 }
 
-/** The layout of `type` (a StructLayout or a field type), or null when it is neither. */
-export function layoutOf(type: StructLayout | FieldType): Layout | null {
+/** The layout of `type` (a StructLayout<unknown> or a field type), or null when it is neither. */
+export function layoutOf(type: StructLayout<unknown> | FieldType): Layout | null {
   if (typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)) {
     const { size, align } = FIELD_TYPES[type];
     return { record: false, stride: size, align, fields: [fieldOf(null, 0, type, size)] };

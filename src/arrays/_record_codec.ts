@@ -84,13 +84,13 @@ export class RecordCodec {
    * @param wrap Whether out-of-range integers are wrapped (C conversion) instead of refused.
    * @throws {TypeError} For anything else.
    */
-  constructor(type: StructLayout | FieldType, op: string, wrap = false) {
+  constructor(type: StructLayout<unknown> | FieldType, op: string, wrap = false) {
     this.wrap = wrap;
     const layout = layoutOf(type);
     if (layout === null) {
       throw fail(
         new TypeError(
-          `Cannot ${op} as 'type' must be a StructLayout or a field type: current value is ${describe(type)}`,
+          `Cannot ${op} as 'type' must be a StructLayout<unknown> or a field type: current value is ${describe(type)}`,
         ),
       );
     }
@@ -245,12 +245,12 @@ export class RecordCodec {
   }
 }
 
-const codecs = new WeakMap<StructLayout, RecordCodec>();
-const wrappingCodecs = new WeakMap<StructLayout, RecordCodec>();
+const codecs = new WeakMap<StructLayout<unknown>, RecordCodec>();
+const wrappingCodecs = new WeakMap<StructLayout<unknown>, RecordCodec>();
 const scalarCodecs = new Map<string, RecordCodec>();
 
 /** The codec of `type`, made once per layout and `wrap` (its reader and writer are generated code). */
-export function codecFor(type: StructLayout | FieldType, op: string, wrap = false): RecordCodec {
+export function codecFor(type: StructLayout<unknown> | FieldType, op: string, wrap = false): RecordCodec {
   if (typeof type === "string") {
     const key = wrap ? `${type} wrap` : type;
     let codec = scalarCodecs.get(key);

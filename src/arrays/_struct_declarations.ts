@@ -90,7 +90,7 @@ interface Member extends Placement {
 }
 
 /** The members of `layout` in order, with the slot each keeps under its rules. */
-export function membersOf(layout: StructLayout): Member[] {
+export function membersOf(layout: StructLayout<unknown>): Member[] {
   return Object.entries(layout.fields).map(([name, field]) => {
     const m = measure(field.type, layout.layout, name);
     const slot = memberRules(field.type, m, layout.layout, layout.packed).slot;
@@ -156,12 +156,12 @@ function cAttributes(packed: boolean, minAlign: number | undefined): string {
 
 // The `align` option a layout was made with, as far as the declaration needs
 // it: an alignment above every field's.
-function declaredMinAlign(layout: StructLayout): number | undefined {
+function declaredMinAlign(layout: StructLayout<unknown>): number | undefined {
   const widest = Math.max(...Object.values(layout.fields).map((f) => f.align));
   return layout.align > widest ? layout.align : undefined;
 }
 
-function cBody(layout: StructLayout, rules: LayoutRules, indent: string): string {
+function cBody(layout: StructLayout<unknown>, rules: LayoutRules, indent: string): string {
   const members = membersOf(layout);
   const taken = new Set(members.map((m) => m.name));
   let pads = 0;
@@ -186,7 +186,7 @@ function cBody(layout: StructLayout, rules: LayoutRules, indent: string): string
 }
 
 /** A C11 `typedef struct` laid out as `layout`, with a static assertion of its size. */
-export function cDeclaration(layout: StructLayout, name: unknown): string {
+export function cDeclaration(layout: StructLayout<unknown>, name: unknown): string {
   if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name)) {
     throw new TypeError(`Cannot declare a struct as 'name' must be a C identifier: current value is ${describe(name)}`);
   }
@@ -250,13 +250,13 @@ function holdsStruct(type: StructFieldType): boolean {
  * checked against the uniform address space's extra rules).
  * @throws {TypeError} For a bad name, a packed layout, or a field WGSL cannot hold (naming it).
  */
-export function wgslDeclaration(layout: StructLayout, name: unknown): string {
+export function wgslDeclaration(layout: StructLayout<unknown>, name: unknown): string {
   wgslName(name, "'name'", true);
-  const names = new Map<StructLayout, string>();
+  const names = new Map<StructLayout<unknown>, string>();
   const taken = new Set<string>([name as string]);
   const blocks: string[] = [];
   let f16 = false;
-  const declare = (struct: StructLayout, structName: string, path: string): void => {
+  const declare = (struct: StructLayout<unknown>, structName: string, path: string): void => {
     if (struct.packed) {
       throw new TypeError(
         `Cannot declare a struct in WGSL as ${path === "" ? "it" : `field '${path}'`} is packed (WGSL aligns every ` +

@@ -74,8 +74,8 @@ export interface Measure {
   align: number;
 }
 
-/** What struct() needs to know of the layouts it nests (any StructLayout from struct()). */
-type Nested = Pick<StructLayout, "size" | "align" | "layout">;
+/** What struct() needs to know of the layouts it nests (any StructLayout<unknown> from struct()). */
+type Nested = Pick<StructLayout<unknown>, "size" | "align" | "layout">;
 
 /** Whether `type` is a fixed-size array field type (`[element, count]`, as normalize() returns it). */
 export function isArrayType(type: StructFieldType): type is readonly [StructFieldType, number] {
@@ -92,7 +92,7 @@ export function isArrayType(type: StructFieldType): type is readonly [StructFiel
 export function normalize(
   type: unknown,
   field: string,
-  isLayout: (value: unknown) => value is StructLayout,
+  isLayout: (value: unknown) => value is StructLayout<unknown>,
   depth = 0,
 ): StructFieldType {
   if (typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)) return type as FieldType;

@@ -13,10 +13,12 @@ import { isStructLayout, struct, type StructFieldType, type StructLayout } from 
 /** Uniform buffer offsets must be multiples of this (WebGPU's minUniformBufferOffsetAlignment; Metal's constant buffers). */
 const UNIFORM_STRIDE = 256;
 
-function checkLayout(layout: StructLayout, op: string): void {
+function checkLayout(layout: StructLayout<unknown>, op: string): void {
   if (!isStructLayout(layout)) {
     throw new TypeError(
-      `Cannot create ${op} as 'layout' must be a StructLayout from struct(): current value is ${describe(layout)}`,
+      `Cannot create ${op} as 'layout' must be a StructLayout<unknown> from struct(): current value is ${
+        describe(layout)
+      }`,
     );
   }
 }
@@ -89,7 +91,7 @@ export function uniformArray<T = Record<string, FieldValue>>(
     align: Math.max(UNIFORM_STRIDE, layout.align),
     layout: layout.layout,
   });
-  return new DynamicArray<T>(slotted, options);
+  return new DynamicArray<T>(slotted as StructLayout<T>, options); // the same fields: the same records
 }
 
 /**

@@ -118,7 +118,7 @@ let pendingShare: DynamicArray<unknown> | null = null;
  * ```
  */
 export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implements Disposable, Iterable<T> {
-  readonly #type: StructLayout | FieldType;
+  readonly #type: StructLayout<T> | FieldType;
   readonly #codec: RecordCodec;
   readonly #stride: number;
   readonly #wrap: boolean;

@@ -60,7 +60,7 @@ export type FieldType =
  * console.log(Scene.fields.count.offset); // 64
  * ```
  */
-export type StructFieldType = FieldType | StructLayout | readonly [element: StructFieldType, count: number];
+export type StructFieldType = FieldType | StructLayout<unknown> | readonly [element: StructFieldType, count: number];
 
 /**
  * The value a field of type `F` reads as (and takes): `number` for numeric
@@ -167,6 +167,14 @@ export interface StructLayout<R = Record<string, FieldValue>> {
   readonly packed: boolean;
   /** The rules the layout follows. */
   readonly layout: LayoutRules;
+  /**
+   * The record type, for the type checker only (never set: always
+   * `undefined`). A layout of one record type is not assignable to an
+   * unrelated one, so `new DynamicArray<Other>(layout)` is a compile error;
+   * a wider or narrower record type (a `Record<string, number>` for a layout
+   * built from fields typed `Record<string, StructFieldType>`) is accepted.
+   */
+  record?(record: R): void;
   /**
    * A C `typedef struct` with the same layout (C11, `<stdint.h>`; nested
    * records as inline structs, `f16` as `_Float16`).

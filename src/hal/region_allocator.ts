@@ -210,7 +210,7 @@ export class RegionAllocator implements Disposable {
    * @throws {TypeError} When `layout` is not from `struct()`; {RangeError} for a bad count.
    * @throws {AllocationError} "out-of-memory" when the region cannot grow.
    */
-  allocateVertexData(count: number, layout: StructLayout): Uint8Array<ArrayBuffer> {
+  allocateVertexData(count: number, layout: StructLayout<unknown>): Uint8Array<ArrayBuffer> {
     const op = "allocate vertex data";
     checkLayout(layout, op);
     const bytes = checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / layout.size)) * layout.size;
@@ -222,7 +222,7 @@ export class RegionAllocator implements Disposable {
    * takes the next multiple of 256): record `i` starts at byte `i * slot`, bindable by offset.
    * @throws As for {@linkcode RegionAllocator.allocateVertexData}.
    */
-  allocateUniformData(count: number, layout: StructLayout): Uint8Array<ArrayBuffer> {
+  allocateUniformData(count: number, layout: StructLayout<unknown>): Uint8Array<ArrayBuffer> {
     const op = "allocate uniform data";
     checkLayout(layout, op);
     const slot = Math.ceil(layout.size / UNIFORM_SLOT) * UNIFORM_SLOT;
@@ -246,7 +246,7 @@ export class RegionAllocator implements Disposable {
    * @throws {TypeError} For a type that is neither a scalar type nor a layout; {RangeError} for a bad count
    *   or alignment.
    */
-  allocateAlignedBuffer(count: number, alignment: number, type: StructLayout | ScalarType): TypedArray {
+  allocateAlignedBuffer(count: number, alignment: number, type: StructLayout<unknown> | ScalarType): TypedArray {
     const op = "allocate an aligned buffer";
     const a = checkAlignment(alignment, op, native.pageSize, 16, "alignment");
     if (typeof type === "string" && Object.hasOwn(SCALARS, type)) {
@@ -346,10 +346,10 @@ export class RegionAllocator implements Disposable {
   }
 }
 
-function checkLayout(layout: unknown, op: string): asserts layout is StructLayout {
+function checkLayout(layout: unknown, op: string): asserts layout is StructLayout<unknown> {
   if (!isStructLayout(layout)) {
     throw new TypeError(
-      `Cannot ${op} as 'layout' must be a StructLayout from struct(): current value is ${describe(layout)}`,
+      `Cannot ${op} as 'layout' must be a StructLayout<unknown> from struct(): current value is ${describe(layout)}`,
     );
   }
 }

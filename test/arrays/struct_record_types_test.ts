@@ -11,6 +11,7 @@ import {
   type RecordOf,
   SharedDynamicArray,
   struct,
+  type StructLayout,
   uniformArray,
   vertexArray,
 } from "../../mod.ts";
@@ -72,6 +73,19 @@ test("FieldValueOf and RecordOf name the types for code that declares them", () 
   array.push(record);
   assert.deepEqual(array.get(0), record);
   assert.deepEqual([id, flag, matrix.length], [-1n, false, 16]);
+});
+
+test("an explicit record type that is not the layout's is a compile error", () => {
+  const Inner = struct({ id: "u32", on: "bool" });
+  // @ts-expect-error the layout's records are { id; on }, not { nope }
+  assert.throws(() => new DynamicArray<{ nope: string }>(Inner).push({ nope: "x" }), TypeError);
+  // @ts-expect-error a layout annotated with another record type
+  const wrong: StructLayout<{ q: string }> = Inner;
+  assert.equal(wrong.size, Inner.size);
+  const right: StructLayout<{ id: number; on: boolean }> = Inner;
+  assert.equal(right.record, undefined, "record is for the type checker only");
+  const general: StructLayout = Inner; // any layout is a StructLayout
+  assert.equal(general.size, 8);
 });
 
 test("a scalar array still takes its element type as an argument", () => {
