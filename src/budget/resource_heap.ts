@@ -246,13 +246,13 @@ class Resource implements HeapResource {
 
   get offset(): number {
     const s = Resource.#of(this, "offset");
-    check(s, "read offset");
+    check(s, "read the offset of");
     return s.block.address - s.base;
   }
 
   get bytes(): Uint8Array<ArrayBuffer> {
     const s = Resource.#of(this, "bytes");
-    check(s, "read bytes");
+    check(s, "read the bytes of");
     if (s.buffer !== null && isDetached(s.buffer)) {
       detach(s.buffer, s.block.address, s.size); // records the theft: this memory is never reused
       throw transferredError("read bytes", `${s.name}'s memory`);
@@ -281,11 +281,11 @@ function check(s: State, op: string): void {
   if (s.state === "aliased") {
     throw new AllocationError(
       "use-after-free",
-      `Cannot ${op} of ${s.name}: its memory went to ${s.gaveTo}, whose bytes it now holds`,
+      `Cannot ${op} ${s.name}: its memory went to ${s.gaveTo}, whose bytes it now holds`,
     );
   }
   if (s.state === "released") {
-    throw new AllocationError("use-after-free", `Cannot ${op} of ${s.name}: it was released`);
+    throw new AllocationError("use-after-free", `Cannot ${op} ${s.name}: it was released`);
   }
 }
 
@@ -676,7 +676,7 @@ export class ResourceHeap implements Disposable {
   }
 
   #alive(op: string): void {
-    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op} of a ResourceHeap: it was disposed`);
+    if (this.#disposed) throw new AllocationError("use-after-free", `Cannot ${op}: the ResourceHeap was disposed`);
   }
 
   // Whether a resource of `size` and `alignment` may be placed in the memory of `s` (the `into` option).

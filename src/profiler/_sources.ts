@@ -248,6 +248,9 @@ export function probesOf(sources: unknown, op: string): Probe[] {
   });
 }
 
+// The classes a source may be whose look-alikes (a Proxy, an object from the prototype) are refused.
+const SOURCE_CLASSES = new Set(["FramePool", "PurgeableBuffer", "ResourceHeap", "MemoryInterface", "MemoryBudget"]);
+
 // What to watch instead of an object with stats() that is no source, naming the class actually passed.
 function refusalHint(source: unknown): string {
   if (typeof source !== "object" || source === null || !fn(source, "stats")) return "";
@@ -257,6 +260,11 @@ function refusalHint(source: unknown): string {
   }
   // The class as Object.prototype.toString names it ("[object Gauge]"), when it names one.
   const tag = /^\[object (.+)\]$/.exec(describe(source))?.[1];
+  if (tag !== undefined && SOURCE_CLASSES.has(tag)) {
+    // It looks like one (a Proxy of one, or an object made from its prototype) but is not memkit's own.
+    return ` (it looks like a ${tag} but is not one memkit made: a Proxy of one or an object made from its ` +
+      `prototype; pass the ${tag} itself)`;
+  }
   const what = tag === undefined || tag === "Object" ? "it" : `a ${tag}`;
   return ` (${what} has stats() but is none of these: read its stats() yourself)`;
 }

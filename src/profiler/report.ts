@@ -119,7 +119,8 @@ export function suggestions(input: ReportInput): Suggestion[] {
             text: underUsed(
               held.capacityBytes,
               held.usedBytes,
-              "compact() gives its free pages back to the OS, and a smaller capacity reserves less",
+              "a smaller capacity reserves less (compact() gives free pages back to the OS, but the whole block " +
+                "stays reserved)",
             ),
           });
         }

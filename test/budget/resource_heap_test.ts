@@ -69,6 +69,10 @@ test("alias: the later resource takes the first's memory, keeps its bytes, and i
   assert.equal(blur.state, "aliased");
   assert.throws(() => blur.bytes, (e) => isCategory("use-after-free")(e) && /blur.*bloom/.test(String(e)));
   assert.throws(() => blur.offset, isCategory("use-after-free"));
+  assert.throws(
+    () => heap.free(blur),
+    (e) => isCategory("use-after-free")(e) && /^Cannot free blur/.test(String((e as Error).message)),
+  );
   const stats = heap.stats();
   assert.equal(stats.aliasedBytesSaved, 0, "bloom took a block of its own first: nothing was saved at peak");
   assert.equal(stats.aliasedResources, 1);

@@ -171,7 +171,11 @@ test("sources: budget holders are recognised by brand, and read through memkit's
   using heap = new ResourceHeap({ capacity: 1 << 16 });
   // A Proxy of one (or an object made from its prototype) is no source.
   for (const fake of [new Proxy(frames, {}), Object.create(ResourceHeap.prototype), new Proxy(heap, {})]) {
-    assert.throws(() => new MemoryProfiler({ sources: { fake } }), TypeError);
+    assert.throws(
+      () => new MemoryProfiler({ sources: { fake } }),
+      (e) =>
+        e instanceof TypeError && /it looks like a (FramePool|ResourceHeap) but is not one memkit made/.test(e.message),
+    );
   }
   // stats() replaced on the instance changes nothing the profiler reads.
   heap.allocate(4096);
