@@ -2,6 +2,7 @@
 // exit (src/debug/_exit_report.ts). Kept in base so the debug family can read
 // it without depending on the GPU family. One Set operation per buffer
 // created and per buffer destroyed.
+import { valuesOf } from "./_captured_set.ts";
 import { censusSite } from "./_native_census.ts";
 
 /** A live GPU buffer. */
@@ -30,22 +31,7 @@ export function leaveGpuCensus(entry: GpuCensusEntry): void {
   live.delete(entry);
 }
 
-// Captured at load: the leak check at exit reads this list, and a program may replace the Set iterator
-// before it exits (a no-op one hid every leak but the global allocator's).
-const apply = Reflect.apply;
-const setValues = Set.prototype.values;
-const setIteratorNext: () => IteratorResult<unknown> = Object.getPrototypeOf(new Set().values()).next;
-
-/** Every live buffer, oldest first (read with the built-ins captured at load). */
+/** Every live buffer, oldest first (read with built-ins captured at load: see _captured_set.ts). */
 export function gpuCensusEntries(): GpuCensusEntry[] {
-  const out: GpuCensusEntry[] = [];
-  const iterator = apply(setValues, live, []);
-  for (
-    let step = apply(setIteratorNext, iterator, []) as IteratorResult<never>;
-    !step.done;
-    step = apply(setIteratorNext, iterator, []) as IteratorResult<never>
-  ) {
-    out[out.length] = step.value;
-  }
-  return out;
+  return valuesOf(live);
 }

@@ -12,6 +12,7 @@
 // to the system; an entry's owner never changes (a moving resize keeps it);
 // `requester` is non-null only while an owner's own call into its backing
 // runs (beginTake/endTake), and is restored on every exit from that call.
+import { valuesOf } from "./_captured_set.ts";
 import { captureSite } from "./_call_site.ts";
 import { publishThreadTotals } from "./_thread_census.ts";
 
@@ -158,22 +159,7 @@ export function leaveCensus(entry: CensusEntry): void {
   publishThreadTotals(live.size, liveBytes);
 }
 
-// Captured at load: the leak check at exit reads this list, and a program may replace the Set iterator
-// before it exits (a no-op one hid every leak but the global allocator's).
-const apply = Reflect.apply;
-const setValues = Set.prototype.values;
-const setIteratorNext: () => IteratorResult<unknown> = Object.getPrototypeOf(new Set().values()).next;
-
-/** Everything still held, oldest first (read with the built-ins captured at load). */
+/** Everything still held, oldest first (read with built-ins captured at load: see _captured_set.ts). */
 export function censusEntries(): CensusEntry[] {
-  const out: CensusEntry[] = [];
-  const iterator = apply(setValues, live, []);
-  for (
-    let step = apply(setIteratorNext, iterator, []) as IteratorResult<never>;
-    !step.done;
-    step = apply(setIteratorNext, iterator, []) as IteratorResult<never>
-  ) {
-    out[out.length] = step.value;
-  }
-  return out;
+  return valuesOf(live);
 }

@@ -1,8 +1,7 @@
 // What one ArrayBuffer may hold in this runtime (nativeInfo().maxViewBytes: 4 GiB in Bun, no limit below
 // 2^47 in Deno). Memory that must be handed out as one view (an allocation's bytes, a buffer's, a heap's
 // block) above it could be mapped but never used: such sizes are refused before anything is mapped, in the
-// words the pages family uses for its own views. (The budget family has the same check in
-// src/budget/_view_limit.ts.)
+// words the pages family uses for its own views. The HAL and the budget family use it.
 import { native } from "../../ffi/native.ts";
 import { AllocationError } from "./errors.ts";
 

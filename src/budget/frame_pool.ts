@@ -10,7 +10,7 @@ import { describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts"
 import { AllocationError } from "../base/errors.ts";
 import { mapPages } from "../pages/mapping.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import { checkViewLimit } from "./_view_limit.ts";
+import { checkViewLimit } from "../base/_view_limit.ts";
 import {
   endFrame,
   type Frame,

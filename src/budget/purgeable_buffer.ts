@@ -16,7 +16,7 @@ import {
   VM_PURGABLE_VOLATILE,
 } from "./_purgeable_darwin.ts";
 import { PageSentinels } from "./_purgeable_sentinels.ts";
-import { checkViewLimit } from "./_view_limit.ts";
+import { checkViewLimit } from "../base/_view_limit.ts";
 
 /**
  * What {@linkcode PurgeableBuffer.makeNonVolatile} found: the contents were

@@ -10,7 +10,7 @@ import { anyTaken, detach, isDetached, mayRelease, transferredError } from "../b
 import { createOwnerNamed } from "../base/_native_census.ts";
 import { checkAlignment, checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { checkViewLimit } from "./_view_limit.ts";
+import { checkViewLimit } from "../base/_view_limit.ts";
 
 /**
  * Options of {@linkcode ResourceHeap}.

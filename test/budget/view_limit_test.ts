@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, FramePool, nativeInfo, PurgeableBuffer, ResourceHeap } from "../../mod.ts";
-import { checkViewLimit } from "../../src/budget/_view_limit.ts";
+import { checkViewLimit } from "../../src/base/_view_limit.ts";
 import { MAX_BLOCK_SIZE } from "../../src/base/_validate.ts";
 
 const { maxViewBytes, pageSize } = nativeInfo();
