@@ -61,8 +61,6 @@ export class ChunkSource {
   /** Why the last `take` returned null. */
   refusal = "";
   readonly #owner: string;
-  /** The backing's name for messages, read here (its getters may run now, not in the middle of a take). */
-  readonly #backingLabel: string;
   readonly #held: Set<Chunk>;
   /** This owner's chunks, oldest first (they go back newest first, which a stack backing needs). */
   readonly #live: Chunk[] = [];
@@ -80,7 +78,6 @@ export class ChunkSource {
   ) {
     this.backing = backing;
     this.#owner = owner;
-    this.#backingLabel = allocatorName(backing);
     this.#ledger = ledger;
     this.#census = censusOwner(owner);
     this.#onRevoke = onRevoke;
@@ -130,23 +127,27 @@ export class ChunkSource {
       if (!(error instanceof AllocationError) && !(error instanceof RangeError)) {
         // Not a refusal: the backing does not work (a Proxy around an allocator cannot reach its private state).
         throw new TypeError(
-          `The ${this.#owner}'s backing ${this.#backingName()} is not a usable Allocator: its tryAlloc threw ` +
+          `The ${this.#owner}'s backing ${allocatorName(this.backing)} is not a usable Allocator: its tryAlloc threw ` +
             "(the error is the cause)",
           { cause: error },
         );
       }
-      this.refusal = `the backing ${this.#backingName()} cannot give a ${size}-byte chunk: ${(error as Error).message}`;
+      this.refusal = `the backing ${allocatorName(this.backing)} cannot give a ${size}-byte chunk: ${
+        (error as Error).message
+      }`;
       return null;
     }
     if (block === null) {
-      this.refusal = `the backing ${this.#backingName()} refused a ${size}-byte chunk`;
+      this.refusal = `the backing ${allocatorName(this.backing)} refused a ${size}-byte chunk`;
       return null;
     }
     const problem = this.#check(block, size, align);
     if (problem !== null) {
       throw new AllocationError(
         "corruption",
-        `The ${this.#owner} cannot use what its backing ${this.#backingName()} returned for a ${size}-byte chunk ` +
+        `The ${this.#owner} cannot use what its backing ${
+          allocatorName(this.backing)
+        } returned for a ${size}-byte chunk ` +
           `aligned to ${align}: ${problem}`,
       );
     }
@@ -251,10 +252,6 @@ export class ChunkSource {
     chunk.buffer = new ArrayBuffer(0);
     chunk.wrapped = false;
     return intact;
-  }
-
-  #backingName(): string {
-    return this.#backingLabel;
   }
 
   // What is wrong with a block the backing returned, or null.

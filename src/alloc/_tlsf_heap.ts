@@ -53,8 +53,7 @@ export class TlsfHeap {
 
   /** The free block size a request needs (what a new chunk must hold for it). */
   searchSize(size: number, align: number): number {
-    const needed = Math.max(GRANULE, Math.ceil(size / GRANULE) * GRANULE);
-    return align > GRANULE ? needed + align - GRANULE : needed;
+    return searchBytes(size, align);
   }
 
   /**
@@ -328,4 +327,10 @@ export class TlsfHeap {
     if (next !== -1) r.prevPhys[next] = prev;
     r.recycle(id);
   }
+}
+
+/** The free block size a TLSF request of `size` bytes at `align` needs (what a new chunk must hold for it). */
+export function searchBytes(size: number, align: number): number {
+  const needed = Math.max(GRANULE, Math.ceil(size / GRANULE) * GRANULE);
+  return align > GRANULE ? needed + align - GRANULE : needed;
 }

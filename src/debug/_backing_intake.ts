@@ -13,7 +13,7 @@ import { AllocationError } from "../base/errors.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { beginTake, type CensusOwner, endTake } from "../base/_native_census.ts";
 import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
-import { backingName } from "./_misuse.ts";
+import { allocatorName } from "../base/_allocator_name.ts";
 
 /**
  * Throws a TypeError, before anything is made, unless `backing` is an object
@@ -32,7 +32,7 @@ export function checkBacking(backing: unknown, owner: string, methods: readonly 
     `Cannot create ${owner} as 'backing' must be an Allocator (with ${listed(methods, "and")} methods): ` +
       (missing.length === 0 || missing.length === methods.length
         ? `current value is ${describe(backing)}`
-        : `current value ${backingName(backing)} has no ${listed(missing, "or")} method`),
+        : `current value ${allocatorName(backing)} has no ${listed(missing, "or")} method`),
   );
 }
 
@@ -56,13 +56,11 @@ export class BackingIntake {
   #last: BufferWords | null = null;
 
   readonly #census: CensusOwner;
-  readonly #backingLabel: string;
   /** The heap's ledger: busy while the backing runs, so code it runs cannot call back into the heap. */
   readonly #ledger: Ledger;
 
   constructor(backing: Allocator, census: CensusOwner, ledger: Ledger) {
     this.backing = backing;
-    this.#backingLabel = backingName(backing); // read now: its getters must not run in the middle of a call
     this.#census = census;
     this.#ledger = ledger;
   }
@@ -85,7 +83,7 @@ export class BackingIntake {
       endTake(outer);
       if (calling) this.#ledger.idle();
     }
-    if (block === null) this.refuse(`the backing ${this.#backingLabel} refused ${n} bytes`, undefined);
+    if (block === null) this.refuse(`the backing ${allocatorName(this.backing)} refused ${n} bytes`, undefined);
     return block;
   }
 
@@ -95,7 +93,7 @@ export class BackingIntake {
       if (error.category !== "out-of-memory" && error.category !== "limit-exceeded") throw error;
     } else if (!(error instanceof RangeError) && !(error instanceof TypeError)) throw error;
     this.refuse(
-      `the backing ${this.#backingLabel} cannot serve ${n} bytes: ${(error as Error).message}`,
+      `the backing ${allocatorName(this.backing)} cannot serve ${n} bytes: ${(error as Error).message}`,
       error instanceof AllocationError ? error : undefined,
     );
     return null;

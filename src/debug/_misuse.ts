@@ -238,14 +238,9 @@ export function badBlockError(backing: unknown, size: number, align: number, pro
   return new AllocationError(
     "corruption",
     `The DebugAllocator cannot use what its backing ${
-      backingName(backing)
+      allocatorName(backing)
     } returned for a ${size}-byte block aligned to ${align}: ${problem}`,
   );
-}
-
-/** A backing's class name, for messages. */
-export function backingName(backing: unknown): string {
-  return allocatorName(backing);
 }
 
 function hostsLiveBlock(blocks: BlockTable, info: object): boolean {

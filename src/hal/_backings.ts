@@ -2,6 +2,8 @@
 // made on first use), the temporary arena's frames, and the shared mappings.
 // `take` asks one backing for a block; `limit` says when a backing can never
 // serve a request (so fallback and allocateAsync know not to wait for it).
+import { roundToPage } from "../alloc/_chunks.ts";
+import { searchBytes } from "../alloc/_tlsf_heap.ts";
 import process from "node:process";
 import { native } from "../../ffi/native.ts";
 import { Arena, arenaEnded, bulkReleaseRefusal } from "../alloc/arena.ts";
@@ -227,7 +229,7 @@ export class Backings {
       case B_HEAP:
         // The heap takes a chunk of the block plus its alignment and headers, rounded to pages: near the
         // one-view limit (4 GiB in Bun) that chunk is more than one ArrayBuffer holds, and no wait helps.
-        return heapChunkBytes(size, align) > native.maxViewBytes
+        return roundToPage(searchBytes(size, align)) > native.maxViewBytes
           ? `the free-list heap's chunk for it would be more than one ArrayBuffer holds (${native.maxViewBytes} ` +
             "bytes, nativeInfo().maxViewBytes)"
           : null;
@@ -410,10 +412,4 @@ export class Backings {
 function uniqueName(): string {
   const random = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
   return `memkit-${process.pid}-${(sharedNames++).toString(36)}-${random}`.slice(0, 30);
-}
-
-/** The smallest chunk the free-list heap takes for a block of `size` bytes at `align` (as its search does). */
-function heapChunkBytes(size: number, align: number): number {
-  const needed = Math.ceil(size / 16) * 16 + Math.max(0, align - 16);
-  return Math.ceil(needed / native.pageSize) * native.pageSize;
 }
