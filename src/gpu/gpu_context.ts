@@ -9,7 +9,7 @@
 import { enterGpuCensus, leaveGpuCensus } from "../base/_gpu_census.ts";
 import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
-import { BudgetToken } from "../budget/budget_token.ts";
+import type { BudgetToken } from "../budget/budget_token.ts";
 import { isMemoryBudget, type MemoryBudget } from "../budget/memory_budget.ts";
 import {
   bufferLabel,
@@ -19,7 +19,9 @@ import {
   registerBuffer,
   registeredBuffer,
 } from "./_buffer_registry.ts";
-import { destroyNatively, followDestroy } from "./_native_destroy.ts";
+import { destroyNatively } from "./_native_destroy.ts";
+import { followDevice, loseContextsOf, seenDestroyed, unfollowDevice } from "./_device_contexts.ts";
+import { giveBackToken, holdToken, isGrantedToken, releaseToken } from "./_granted_tokens.ts";
 import {
   CATEGORIES,
   checkUsageCombination,
@@ -45,105 +47,8 @@ import {
 
 export type { GpuUsageCategory, GpuUsageStats } from "./_gpu_usage.ts";
 
-/**
- * GPU memory a {@linkcode GpuContext} accounts for: live buffers created
- * through it (`bytes`, `buffers`, by usage category), the peak, and counts.
- *
- * @example
- * ```ts
- * import { type GpuMemoryStats } from "@memkit/memkit";
- *
- * function summary(stats: GpuMemoryStats): string {
- *   return `${stats.buffers} buffers, ${stats.bytes} bytes (${stats.byUsage.vertex.bytes} in vertex buffers)`;
- * }
- * ```
- */
-export interface GpuMemoryStats {
-  /** Bytes of the live buffers. */
-  bytes: number;
-  /** Live buffers. */
-  buffers: number;
-  /** The most `bytes` ever was. */
-  peakBytes: number;
-  /** `bytes` and `buffers` by usage category. */
-  byUsage: Record<GpuUsageCategory, GpuUsageStats>;
-  /** Buffers created since the context began. */
-  created: number;
-  /** Buffers destroyed since the context began. */
-  destroyed: number;
-  /** Buffers that were live when the device was lost (no longer counted in `bytes`). */
-  lostBuffers: number;
-  /** Whether the device was lost (or the context disposed). */
-  lost: boolean;
-}
-
-/**
- * A live buffer as {@linkcode GpuContext.liveBuffers} lists it.
- *
- * @example
- * ```ts
- * import { type GpuBufferInfo } from "@memkit/memkit";
- *
- * const describe = (info: GpuBufferInfo) => `${info.label}: ${info.size} B ${info.usage}`;
- * ```
- */
-export interface GpuBufferInfo {
-  /** The label it was created with ("" for none). */
-  label: string;
-  /** Its size in bytes. */
-  size: number;
-  /** Usage flag names, e.g. "COPY_DST|VERTEX". */
-  usage: string;
-  /** Its accounting category. */
-  category: GpuUsageCategory;
-  /** Where it was created, when allocation sites are traced (`MEMKIT_TRACE_FRAMES` or initAllocator). */
-  site: string | null;
-}
-
-/**
- * What {@linkcode GpuContext.createBuffer} takes: WebGPU's buffer descriptor.
- *
- * @example
- * ```ts
- * import { GpuBufferUsage, type GpuBufferDescriptor } from "@memkit/memkit";
- *
- * const vertices: GpuBufferDescriptor = { size: 4096, usage: GpuBufferUsage.VERTEX | GpuBufferUsage.COPY_DST };
- * ```
- */
-export interface GpuBufferDescriptor {
-  /** Bytes (a multiple of 4 when mapped at creation), at most the device's maxBufferSize. */
-  size: number;
-  /** Usage flags, from {@linkcode GpuBufferUsage}. */
-  usage: number;
-  /** Names the buffer in stats and the leak report. */
-  label?: string;
-  /** Creates it mapped, to be filled through getMappedRange() before unmap(). */
-  mappedAtCreation?: boolean;
-}
-
-/**
- * Options of {@linkcode requestGpu} and {@linkcode GpuContext.fromDevice}.
- *
- * @example
- * ```ts
- * import { MemoryBudget, type GpuContextOptions } from "@memkit/memkit";
- *
- * const budget = new MemoryBudget({ physicalBytes: 512 << 20, categories: ["gpu", "textures"] });
- * const options: GpuContextOptions = { label: "renderer", budget };
- * ```
- */
-export interface GpuContextOptions {
-  /** Names the device in stats and the leak report. */
-  label?: string;
-  /** Charges every buffer to this budget's "gpu" category; a refused request throws "limit-exceeded". */
-  budget?: MemoryBudget;
-  /** The priority of those budget requests (default BudgetPriority.Normal). */
-  budgetPriority?: number;
-  /** requestGpu only: the adapter's power preference. */
-  powerPreference?: "low-power" | "high-performance";
-  /** requestGpu only: features the device must have (each must be offered by the adapter). */
-  requiredFeatures?: string[];
-}
+import type { GpuBufferDescriptor, GpuBufferInfo, GpuContextOptions, GpuMemoryStats } from "./gpu_context_types.ts";
+export type { GpuBufferDescriptor, GpuBufferInfo, GpuContextOptions, GpuMemoryStats } from "./gpu_context_types.ts";
 
 /**
  * WebGPU's buffer usage flags: the values of the specification's
@@ -199,54 +104,6 @@ function checkBudget(options: GpuContextOptions, op: string): void {
       `Cannot ${op} as 'budget' must accept the category "gpu": add "gpu" to its categories (or declare none)`,
     );
   }
-}
-
-// The intrinsic BudgetToken accessors, captured when this module loads: a MemoryBudget subclass's request()
-// may answer anything, and a real token may carry an own `release` the program set. These read a real
-// token's private state (and throw for anything else); the release they run is the budget's own, which
-// cannot throw.
-const tokenReleased = Object.getOwnPropertyDescriptor(BudgetToken.prototype, "released")!.get!;
-const tokenRelease = BudgetToken.prototype.release;
-// The tokens buffers hold: one answered for two requests would be given back by the first destroy.
-const heldTokens = new WeakSet<BudgetToken>();
-
-// Whether `token` is a real BudgetToken that no buffer holds and that was not released. (Its bytes and
-// category are the budget's business: a subclass may charge pages, or another category.)
-function isGrantedToken(token: unknown): token is BudgetToken {
-  try {
-    return tokenReleased.call(token) === false && !heldTokens.has(token as BudgetToken);
-  } catch {
-    return false; // not a BudgetToken
-  }
-}
-
-// Gives a token's bytes back to its budget, through BudgetToken's own method (a no-op for anything else).
-function releaseToken(token: unknown): void {
-  try {
-    tokenRelease.call(token);
-  } catch {
-    // not a BudgetToken: nothing to give back
-  }
-}
-
-// Contexts by device: WebGPU's destroy() of a device is followed (see
-// _native_destroy.ts) so that its contexts are lost at once, not when the
-// `lost` promise resolves a task later (in between, WebGPU's own errors
-// would reach the user from every call). The devices seen destroyed are
-// remembered, so fromDevice refuses them.
-const contextsOf = new WeakMap<GPUDevice, Set<(reason: string) => void>>();
-const destroyedDevices = new WeakSet<object>();
-function loseContextsOf(device: object): void {
-  destroyedDevices.add(device);
-  const contexts = contextsOf.get(device as GPUDevice);
-  if (contexts === undefined) return;
-  for (const lose of [...contexts]) lose("the GPU device was lost (destroyed through device.destroy())");
-}
-function followDevice(device: GPUDevice, lose: (reason: string) => void): void {
-  let set = contextsOf.get(device);
-  if (set === undefined) contextsOf.set(device, set = new Set());
-  set.add(lose);
-  followDestroy(device, loseContextsOf);
 }
 
 /**
@@ -435,7 +292,7 @@ export class GpuContext implements Disposable {
     }
     const parsed = parseOptions(contextOptions, options, "wrap a GPU device");
     checkBudget(parsed, "wrap a GPU device");
-    if (destroyedDevices.has(device) || destroyedNatively(device)) {
+    if (seenDestroyed(device) || destroyedNatively(device)) {
       throw new AllocationError(
         "use-after-free",
         "Cannot wrap a GPU device as it was destroyed (device.destroy(), or the dispose() of the GpuContext " +
@@ -543,7 +400,7 @@ export class GpuContext implements Disposable {
     const category = usageCategory(d.usage);
     const census = enterGpuCensus(this.#label, label, d.size, usageNames(d.usage));
     const record: BufferRecord = { size: d.size, usage: d.usage, category, label, census, token, state: "live" };
-    if (token !== null) heldTokens.add(token);
+    if (token !== null) holdToken(token);
     this.#records.set(buffer, record);
     registerBuffer(buffer, this, record);
     const usage = this.#byUsage.get(category)!;
@@ -696,7 +553,7 @@ export class GpuContext implements Disposable {
       destroyNatively(buffer);
     }
     this.#lose(`the GpuContext "${this.#label}" was disposed`);
-    contextsOf.get(this.device)?.delete(this.#onDestroy);
+    unfollowDevice(this.device, this.#onDestroy);
     if (this.#owned) {
       loseContextsOf(this.device); // the other contexts on it (fromDevice), and fromDevice refuses it from now on
       destroyNatively(this.device);
@@ -722,10 +579,7 @@ export class GpuContext implements Disposable {
     usage.buffers--;
     this.#bytes -= record.size;
     leaveGpuCensus(record.census);
-    if (record.token !== null) {
-      heldTokens.delete(record.token);
-      releaseToken(record.token);
-    }
+    if (record.token !== null) giveBackToken(record.token);
   }
 
   // The device is gone: its buffers went with it, so they stop counting.
