@@ -70,6 +70,14 @@ const chains: Record<string, (guard: Allocator) => Built> = {
   },
 };
 
+/** `built`'s views are live; after `end()` they read as length 0 and its next use is "use-after-free". */
+function assertChainEnds(built: Built, end: () => void, what: string): void {
+  for (const view of built.views) assert.ok(view.byteLength > 0);
+  end();
+  for (const view of built.views) assert.equal(view.byteLength, 0, what);
+  assert.throws(built.use, (e) => e instanceof AllocationError && e.category === "use-after-free");
+}
+
 // The kinds whose guard lends blocks a chunk at a time (the stack's guard lends from its reservation).
 const KINDS = ["pool", "arena", "stack", "system", "free-list", "buddy"] as const;
 
@@ -77,11 +85,7 @@ for (const kind of KINDS) {
   for (const [name, build] of Object.entries(chains)) {
     test(`${name} over getAllocator("${kind}") reads as length 0 and refuses use once the interface is disposed`, () => {
       const memory = new MemoryInterface({ pressure: false });
-      const built = build(memory.getAllocator(kind));
-      for (const view of built.views) assert.ok(view.byteLength > 0);
-      memory.dispose();
-      for (const view of built.views) assert.equal(view.byteLength, 0, `a view of ${name} over ${kind}`);
-      assert.throws(built.use, (e) => e instanceof AllocationError && e.category === "use-after-free");
+      assertChainEnds(build(memory.getAllocator(kind)), () => memory.dispose(), `a view of ${name} over ${kind}`);
     });
   }
 }
@@ -112,11 +116,7 @@ for (const region of ["vertex", "uniform", "audio", "texture"] as const) {
     if (name.startsWith("a RegionAllocator")) continue;
     test(`${name} over region("${region}") reads as length 0 and refuses use once the RegionAllocator is disposed`, () => {
       const regions = new RegionAllocator({ capacity: 1 << 16 });
-      const built = build(regions.region(region));
-      for (const view of built.views) assert.ok(view.byteLength > 0);
-      regions.dispose();
-      for (const view of built.views) assert.equal(view.byteLength, 0, `a view of ${name} over ${region}`);
-      assert.throws(built.use, (e) => e instanceof AllocationError && e.category === "use-after-free");
+      assertChainEnds(build(regions.region(region)), () => regions.dispose(), `a view of ${name} over ${region}`);
     });
   }
 }
