@@ -54,7 +54,9 @@ export function publishThreadTotals(blocks: number, bytes: number): void {
     const claimed = native.memkit!.mk_census_claim();
     if (claimed < 0) return; // all slots taken: this Worker goes unreported
     slot = claimed;
-    const name = new TextEncoder().encode(label).subarray(0, NAME_BYTES - 1);
+    // encodeInto stops before a character that does not fit whole: the stored name never ends mid-UTF-8.
+    const room = new Uint8Array(NAME_BYTES - 1);
+    const name = room.subarray(0, new TextEncoder().encodeInto(label, room).written);
     const at = slot * SLOT_BYTES + 24;
     t.bytes.fill(0, at, at + NAME_BYTES);
     t.bytes.set(name, at);
