@@ -1,18 +1,23 @@
 // The options of an Arena and the modes of its reset(), validated at the
 // public boundary (TypeError for a wrong type, RangeError for a bad number).
 import { native } from "../../ffi/native.ts";
-import { describe, MAX_BLOCK_SIZE, parseOptions, powerOfTwo, typeCheck, z } from "../base/_validate.ts";
+import { describe, integerIn, MAX_BLOCK_SIZE, parseOptions, powerOfTwo, typeCheck, z } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { roundToPage } from "./_chunks.ts";
 import type { ArenaGrowth, ArenaOptions } from "./arena_types.ts";
 
+// What `alignment` takes, said by every refusal of it (the page size is the machine's, read when one is made).
+function alignmentExpected(): string {
+  return `must be "natural", "cache-line", "page" or a power of two from 1 to ${native.pageSize}`;
+}
+
 const OptionsSchema = z.object({
-  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  capacity: integerIn(1, MAX_BLOCK_SIZE).optional(),
   growth: z.enum(["fixed", "linear", "exponential", "adaptive"]).optional(),
-  alignment: z.union([z.enum(["natural", "cache-line", "page"]), z.number()]).optional(),
-  maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  // Any number here; which numbers is checked once the page size is known (parseArenaOptions).
+  alignment: z.union([z.enum(["natural", "cache-line", "page"]), z.number()], { error: alignmentExpected })
+    .optional(),
+  maxCapacity: integerIn(1, MAX_BLOCK_SIZE).optional(),
   backing: typeCheck<Allocator | null>(
     (v) => v === null || (typeof v === "object" && typeof (v as Allocator).alloc === "function"),
     "must be an Allocator or null",
@@ -51,7 +56,10 @@ export function parseArenaOptions(options: ArenaOptions): ArenaSettings {
   if (parsed.alignment === undefined || parsed.alignment === "natural") alignment = "natural";
   else if (parsed.alignment === "cache-line") alignment = 64;
   else if (parsed.alignment === "page") alignment = pageSize;
-  else alignment = parseOptions(z.object({ alignment: powerOfTwo(pageSize) }), parsed, "create Arena").alignment;
+  else {
+    const schema = z.object({ alignment: powerOfTwo(pageSize, 1, alignmentExpected()) });
+    alignment = parseOptions(schema, parsed, "create Arena").alignment;
+  }
   const capacity = roundToPage(parsed.capacity ?? 1 << 20);
   const maxCapacity = parsed.maxCapacity ?? MAX_BLOCK_SIZE;
   if (capacity > maxCapacity) {

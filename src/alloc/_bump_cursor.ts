@@ -249,6 +249,13 @@ export class BumpCursor {
     }
   }
 
+  /** Whether `resizeLast(newSize)` would succeed (nothing changes). */
+  fitsLast(newSize: number): boolean {
+    const oversized = this.lastOversized;
+    if (oversized !== null) return newSize <= oversized.size;
+    return this.lastStart + newSize <= (this.segmented ? this.chunkSize : this.limit);
+  }
+
   /**
    * Grows or shrinks the most recent block in place (its view is then
    * `lastBuffer` at `lastOffset`); false when it does not fit in its chunk.
@@ -417,12 +424,20 @@ export class BumpCursor {
     return false;
   }
 
-  /** Oversized chunks join the regular ones (a reset: the next cycle reuses them). */
+  /**
+   * Oversized chunks join the regular ones (a reset: the next cycle reuses
+   * them), and all of them are put in the order they were taken (a scope's
+   * end leaves its oversized chunks after the regular ones too): what
+   * `releaseChunks` gives back is then always the newest, newest first, and
+   * what it keeps the oldest, as a stack backing needs. Every chunk is empty
+   * here, so their order is free to change.
+   */
   absorbOversized(): void {
     for (const chunk of this.oversized.splice(0)) this.chunks.push(chunk);
+    this.chunks.sort((a, b) => a.serial - b.serial);
   }
 
-  /** Returns every regular chunk after the first `keep` to the backing. */
+  /** Returns every regular chunk after the first `keep` to the backing (call `absorbOversized` first). */
   releaseChunks(keep: number): void {
     while (this.chunks.length > keep) {
       const chunk = this.chunks.pop()!;

@@ -5,7 +5,7 @@
 import { allocatorName } from "../base/_allocator_name.ts";
 import { native } from "../../ffi/native.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
-import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
+import { bufferOf, describe, lengthOf, withArticle } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { detach, isDetached, mayRelease } from "../base/_detach.ts";
@@ -35,7 +35,12 @@ export interface Chunk {
   lease: Lease | null;
   /** True once the backing released the chunk itself (it must not be freed again). */
   lost: boolean;
+  /** When it was taken, from its owner's backing (a later chunk has a larger number): chunks go back newest first. */
+  readonly serial: number;
 }
+
+// Numbers chunks in the order they are taken (see Chunk.serial).
+let chunkSerial = 0;
 
 // The chunks taken from each backing, to catch a backing that hands out the
 // same memory twice. (A grandchild's chunk lies inside its parent's chunk, so
@@ -90,7 +95,8 @@ export class ChunkSource {
    * A chunk of `size` bytes aligned to `align` (default: the page size), or
    * null when the backing cannot give one (`refusal` says why); with `wrap`
    * false, without a buffer over it (see `Chunk.wrapped`).
-   * @throws {AllocationError} "corruption" when the backing returns something it must not (named in the message).
+   * @throws {AllocationError} "corruption" when the backing returns something it must not (named in the message);
+   *   the backing's own category when it refuses for its state (disposed, lost its memory), said about the backing.
    */
   take(size: number, align: number = native.pageSize, wrap = true): Chunk | null {
     let block: unknown = null;
@@ -122,7 +128,7 @@ export class ChunkSource {
       if (
         error instanceof AllocationError && error.category !== "out-of-memory" && error.category !== "limit-exceeded"
       ) {
-        throw error;
+        throw this.#backingStateError(error, size);
       }
       if (!(error instanceof AllocationError) && !(error instanceof RangeError)) {
         // Not a refusal: the backing does not work (a Proxy around an allocator cannot reach its private state).
@@ -166,7 +172,16 @@ export class ChunkSource {
       this.refusal = `the runtime cannot view a ${size}-byte chunk at once: ${(error as Error).message}`;
       return null;
     }
-    const chunk: Chunk = { block: view, address, size, buffer, wrapped: wrap, lease: null, lost: false };
+    const chunk: Chunk = {
+      block: view,
+      address,
+      size,
+      buffer,
+      wrapped: wrap,
+      lease: null,
+      lost: false,
+      serial: ++chunkSerial,
+    };
     chunk.lease = leaseBlock(this.backing, view, {
       revoke: (reason, partial) => {
         chunk.lost = true;
@@ -219,13 +234,47 @@ export class ChunkSource {
    * Gives back every chunk, newest first (the reverse of the order they were
    * taken, which a stack backing needs). `quietly` after a revocation: a
    * backing that refuses is not the owner's failure.
+   *
+   * Otherwise (the owner's dispose): every chunk's buffer is detached before
+   * the backing runs any code, every chunk the backing takes goes back, and
+   * only then is a refusal reported. A chunk the backing refused (a stack with
+   * a block of the program's on top of it, a backing whose free throws) stays
+   * allocated in the backing, which frees it as any block of its own; the
+   * owner has let go of it (no lease, no view), so nothing dangles whatever
+   * the backing does with it later.
+   * @throws {AllocationError} When not `quietly` and the backing refused any chunk: the category of its first
+   * error ("invalid-free" when that was not an AllocationError), which is the cause.
    */
   giveAll(quietly: boolean): void {
+    if (quietly) {
+      while (this.#live.length > 0) this.giveQuietly(this.#live[this.#live.length - 1]);
+      return;
+    }
+    // Rule 1 for every chunk first: a free that throws below must not leave a view over a chunk not yet given back.
+    for (const chunk of this.#live) this.unwrap(chunk);
+    const total = this.#live.length;
+    let refused = 0, refusedBytes = 0;
+    let firstError: unknown;
     while (this.#live.length > 0) {
       const chunk = this.#live[this.#live.length - 1];
-      if (quietly) this.giveQuietly(chunk);
-      else this.give(chunk);
+      try {
+        this.give(chunk); // forgets the chunk (no lease, not live) before the backing's free runs
+      } catch (error) {
+        if (refused++ === 0) firstError = error;
+        refusedBytes += chunk.size;
+      }
     }
+    if (refused === 0) return;
+    const cause = firstError as Error;
+    throw new AllocationError(
+      cause instanceof AllocationError ? cause.category : "invalid-free",
+      `The ${this.#owner} was disposed and every view it handed out reads as length 0, but its backing ${
+        allocatorName(this.backing)
+      } refused to take back ${refused} of its ${total} chunks (${refusedBytes} bytes): they stay allocated ` +
+        "there until the backing frees them (a StackAllocator's reset(), or its rewind() once the blocks above " +
+        `them are freed; the backing's dispose()). The backing's error (the cause): ${cause?.message ?? cause}`,
+      { cause },
+    );
   }
 
   /** Detaches the owner's buffer over every chunk (the backing already took the memory back). */
@@ -252,6 +301,22 @@ export class ChunkSource {
     chunk.buffer = new ArrayBuffer(0);
     chunk.wrapped = false;
     return intact;
+  }
+
+  // The backing's refusal for its own state (disposed, lost its memory, busy), said about the backing: its own
+  // message ("Cannot allocate: the Arena was disposed") read as if the owner were the one disposed. Category and
+  // errno stay the backing's, which is the cause.
+  #backingStateError(error: AllocationError, size: number): AllocationError {
+    const name = allocatorName(this.backing);
+    const plain = /^[A-Za-z_$][\w$]*$/.test(name); // a class name (not "a Proxy", a quoted or a given name)
+    // A memkit allocator's end says "Cannot <op>: the <ClassName> <why>" (Ledger.usedAfterEnd): <why> is kept.
+    const why = plain ? error.message.match(/^Cannot [^:]*: the ([A-Za-z_$][\w$]*) (.+)$/s) : null;
+    const state = why !== null && why[1] === name ? why[2] : `refused it: ${error.message}`;
+    return new AllocationError(
+      error.category,
+      `The ${this.#owner} cannot take a ${size}-byte chunk: its backing, ${plain ? withArticle(name) : name}, ${state}`,
+      { cause: error, call: error.call, errno: error.errno },
+    );
   }
 
   // What is wrong with a block the backing returned, or null.

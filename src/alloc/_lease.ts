@@ -153,9 +153,16 @@ export class LeaseTable {
     };
   }
 
-  /** Whether a holder keeps memory in the block starting at `address`. */
-  holds(address: number): boolean {
-    return this.#byStart.has(address);
+  /**
+   * Whether a holder keeps memory in the block of `size` bytes at `address`: a lease at its start, or a loose one
+   * anywhere inside it (or reaching into it), as `freed` would revoke.
+   */
+  holds(address: number, size: number): boolean {
+    if (this.#byStart.has(address)) return true;
+    for (const entry of this.#loose) {
+      if (entry.address < address + size && entry.address + entry.size > address) return true;
+    }
+    return false;
   }
 
   /**
@@ -259,7 +266,9 @@ export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: L
  * holder's who did not ask (holders end their lease before they resize): the holder's memory changes under it,
  * so the lease is revoked as a free's would be. Then, when a buffer over that memory was transferred away (the
  * holder may have just found it), the resize is refused ("corruption"): that memory is kept for good. Call it
- * when `table.leased !== 0 || anyTaken()`. `name` is the allocator's, without "Allocator".
+ * when `table.leased !== 0 || anyTaken()`, once the resize is certain to succeed but before anything changes
+ * (the room for it found, or taken): a resize that fails for want of room must leave the holder as it was.
+ * `name` is the allocator's class name.
  */
 export function resizedUnderLease(
   table: LeaseTable,
@@ -268,6 +277,6 @@ export function resizedUnderLease(
   view: ArrayBufferView,
   name: string,
 ): void {
-  if (table.leased !== 0) table.freed(address, `${name}Allocator.resize() changed it`, size);
+  if (table.leased !== 0) table.freed(address, `${name}.resize() changed it`, size);
   if (!mayRelease(address, size)) throw transferredError("resize", `the block ${describe(view)} names`);
 }

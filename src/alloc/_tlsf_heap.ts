@@ -124,6 +124,20 @@ export class TlsfHeap {
   }
 
   /**
+   * Whether `resizeInPlace(id, newSize)` would succeed (nothing changes but a
+   * cached neighbour merged, as there). Freeing other blocks meanwhile keeps
+   * it true: that only adds free neighbours.
+   */
+  fitsInPlace(id: number, newSize: number): boolean {
+    const r = this.records;
+    const needed = Math.max(GRANULE, Math.ceil(newSize / GRANULE) * GRANULE);
+    if (needed <= r.size[id]) return true;
+    if (r.nextPhys[id] !== -1 && r.flags[r.nextPhys[id]] === CACHED) this.#uncache(r.nextPhys[id]);
+    const next = r.nextPhys[id];
+    return next !== -1 && r.flags[next] === FREE && r.size[id] + r.size[next] >= needed;
+  }
+
+  /**
    * Grows or shrinks used block `id` in place to hold `newSize` bytes, taking
    * its free neighbour when it must grow; false (nothing changed but a cached
    * neighbour merged) when it cannot.

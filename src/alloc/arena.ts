@@ -5,13 +5,13 @@
  */
 import { intrinsic } from "../../ffi/boundary.ts";
 import { createStamp } from "../base/_stamp.ts";
-import { THEFT, transferredError } from "../base/_detach.ts";
+import { anyTaken, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
 import { ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases } from "./_lease.ts";
+import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
@@ -386,6 +386,11 @@ export class Arena implements Allocator, Disposable {
    * rolled back without that check (it costs every `free`); the arena's next
    * allocation from that memory, the scope's end or `reset()` finds the
    * theft and ends it the same way before any of it is handed out again.
+   * A most recent block that memory found transferred away reaches (found by
+   * the block's holder, a child allocator over it, as the free tells it) is
+   * not rolled back: the free throws "corruption", and the block stays
+   * allocated (a later free of it is ignored) until the scope's end or
+   * `reset()` ends the arena.
    * @throws {AllocationError} "invalid-free" (foreign view), "mismatched-allocator", "double-free" (memory already released), "corruption" (the block's buffer was transferred away: see above).
    */
   free(view: ArrayBufferView): void {
@@ -431,8 +436,10 @@ export class Arena implements Allocator, Disposable {
    * new segment from the block's start); any other block (or view) is copied
    * into a new one with at least the old one's alignment, and the old one is
    * reclaimed at the next reset or scope end. Its old size is taken to be
-   * `view.byteLength`.
-   * @throws {AllocationError} As for `free` ("use-after-free" for memory already released), and "out-of-memory" / "limit-exceeded" when a copy is needed and fails.
+   * `view.byteLength`. A holder of the most recent block (a child allocator
+   * whose chunk it is) is told of an in-place resize as of a free: its views
+   * read as length 0 and it throws "use-after-free".
+   * @throws {AllocationError} As for `free` ("use-after-free" for memory already released; "corruption" for an in-place resize of memory a transferred buffer reaches), and "out-of-memory" / "limit-exceeded" when a copy is needed and fails.
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
@@ -451,7 +458,13 @@ export class Arena implements Allocator, Disposable {
     if (view === at.lastView) {
       const oldSize = at.lastSize;
       if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize"); // growing hands out memory
-      if (at.resizeLast(newSize)) {
+      // A holder of the block (a child's chunk, passed on by an Allocator in JavaScript) is told before its memory
+      // changes in place, and only then: a resize that cannot be made in place copies and leaves the block be.
+      if ((this.#leases.leased !== 0 || anyTaken()) && at.fitsLast(newSize)) {
+        resizedUnderLease(this.#leases, at.lastAddress(), oldSize, view, "Arena");
+      }
+      // (Still the most recent block: code the holder ran as it let go may have freed it, or ended the arena.)
+      if (view === at.lastView && at.resizeLast(newSize)) {
         this.#ledger.resized(oldSize, newSize);
         this.#totalBytes += Math.max(0, newSize - oldSize);
         // Grown past its segment (safety), the block's view is over a new segment from its start.
@@ -622,8 +635,10 @@ export class Arena implements Allocator, Disposable {
 
   /**
    * Releases every allocation at once (ending open scopes), and keeps or
-   * returns chunks by `mode`. Chunks returned are detached first; with
-   * `safety`, every view into the arena is detached. When one of its
+   * returns chunks by `mode`: those kept are the oldest, and those returned
+   * go back newest first (as a StackAllocator backing takes them). Chunks
+   * returned are detached first; with `safety`, every view into the arena
+   * is detached. When one of its
    * buffers was transferred away, the arena ends instead (keeping that
    * memory; later calls throw "corruption").
    * @param mode "free-all", "retain-capacity" (default) or `{ retainLimit }`.
@@ -707,6 +722,10 @@ export class Arena implements Allocator, Disposable {
    * Returns every chunk to the backing; every view the arena handed out
    * reads as length 0 and every later call but `owns` and `stats` throws "use-after-free". A second
    * call does nothing.
+   * @throws {AllocationError} When the backing refuses to take a chunk back (the backing's category: "invalid-free"
+   * from a StackAllocator with a newer block on top of it), after everything else is done: the allocator is
+   * disposed all the same, every view reads as length 0, every other chunk went back, and the refused ones stay
+   * allocated in the backing, its own to free.
    * @throws {AllocationError} "unsupported" from an `onAlloc` observer told of a block another allocator is taking (see {@linkcode Arena.observe}).
    */
   dispose(): void {
@@ -779,7 +798,17 @@ export class Arena implements Allocator, Disposable {
   #rollBack(view: ArrayBufferView): void {
     const at = this.#at;
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(at.lastAddress(), "Arena.free() released it", at.lastSize);
+    if (leases.leased !== 0 || anyTaken()) {
+      const address = at.lastAddress();
+      if (leases.leased !== 0) leases.freed(address, "Arena.free() released it", at.lastSize);
+      // A buffer over the block was transferred away (its holder may have just found it, as it let go): that
+      // memory is kept for good, as the other allocators' free keeps it, so the block is not rolled back, nor
+      // can it be any more; the scope's end or reset() that would reuse it ends the arena.
+      if (!mayRelease(address, at.lastSize)) {
+        at.forgetLast();
+        throw transferredError("free", `the block ${describe(view)} names`);
+      }
+    }
     this.#ledger.freed(at.lastSize);
     at.rollBack();
     if (this.#observers.length !== 0) this.#notifyFree(view, true);

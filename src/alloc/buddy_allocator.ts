@@ -18,6 +18,7 @@ import {
   checkSize,
   checkView,
   describe,
+  integerIn,
   offsetOf,
   parseOptions,
   powerOfTwo,
@@ -53,9 +54,8 @@ export interface BuddyAllocatorOptions {
 const MAX_LEAVES = 2 ** 22;
 
 const OptionsSchema = z.object({
-  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(2 ** 40, "must be at most 2^40"),
-  minBlockSize: z.number().optional(),
+  capacity: integerIn(1, 2 ** 40),
+  minBlockSize: z.unknown().optional(), // checked in the constructor (powerOfTwo)
   backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
@@ -124,15 +124,10 @@ export class BuddyAllocator implements Allocator, Disposable {
     registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create BuddyAllocator");
     const minBlock = parseOptions(
-      z.object({ minBlockSize: powerOfTwo(2 ** 30).optional() }),
+      z.object({ minBlockSize: powerOfTwo(2 ** 30, 16).optional() }),
       { minBlockSize: parsed.minBlockSize },
       "create BuddyAllocator",
     ).minBlockSize ?? 16;
-    if (minBlock < 16) {
-      throw new RangeError(
-        `Cannot create BuddyAllocator as 'minBlockSize' must be at least 16: current value is ${minBlock}`,
-      );
-    }
     if (minBlock > parsed.capacity) {
       throw new RangeError(
         `Cannot create BuddyAllocator as 'minBlockSize' must be at most 'capacity' (${parsed.capacity}): current value is ${minBlock}`,
@@ -238,10 +233,12 @@ export class BuddyAllocator implements Allocator, Disposable {
       }
       return new Uint8Array(0);
     }
-    if (this.#leases.leased !== 0 || anyTaken()) {
-      resizedUnderLease(this.#leases, this.#chunk.address + offset, this.#requested[leaf], view, "Buddy");
-    }
+    // A holder of the block is told (and a theft it finds refuses the resize) only once the resize is certain:
+    // one that fails for want of room leaves it as it was.
+    const leased = this.#leases.leased !== 0 || anyTaken();
+    const address = this.#chunk.address + offset;
     if (newSize <= this.#sizeOfNode(node)) {
+      if (leased) resizedUnderLease(this.#leases, address, this.#requested[leaf], view, "BuddyAllocator");
       let kept: Uint8Array<ArrayBuffer>;
       try {
         kept = new Uint8Array(this.#chunk.buffer, offset, newSize); // first: a throw here changes nothing
@@ -254,6 +251,12 @@ export class BuddyAllocator implements Allocator, Disposable {
     }
     // A larger block: every block is aligned to its size up to the page, so
     // the new one keeps at least the old one's alignment.
+    if (!this.#hasRoom(newSize, 16)) {
+      this.#take(newSize, 16); // finds no block either, and records why
+      throw this.#ledger.failure(newSize);
+    }
+    // (Telling the holder may give blocks of its back here, which only adds room: the take below finds a block.)
+    if (leased) resizedUnderLease(this.#leases, address, this.#requested[leaf], view, "BuddyAllocator");
     const peak = this.#ledger.peakBytes;
     const moved = this.#take(newSize, 16);
     if (moved < 0) throw this.#ledger.failure(newSize);
@@ -328,6 +331,10 @@ export class BuddyAllocator implements Allocator, Disposable {
    * Returns the memory to the backing; every view it handed out reads as
    * length 0 and every later call but `owns` and `stats` throws "use-after-free". A second call
    * does nothing.
+   * @throws {AllocationError} When the backing refuses to take a chunk back (the backing's category: "invalid-free"
+   * from a StackAllocator with a newer block on top of it), after everything else is done: the allocator is
+   * disposed all the same, every view reads as length 0, every other chunk went back, and the refused ones stay
+   * allocated in the backing, its own to free.
    */
   dispose(): void {
     this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
@@ -384,6 +391,16 @@ export class BuddyAllocator implements Allocator, Disposable {
 
   #sizeOfNode(node: number): number {
     return this.#capacity / 2 ** Math.floor(Math.log2(node));
+  }
+
+  // Whether #take(size, align) would find a block (nothing changes).
+  #hasRoom(size: number, align: number): boolean {
+    const block = this.#blockFor(size, align);
+    if (block > this.#capacity) return false;
+    for (let order = Math.log2(this.#capacity / block); order >= 0; order--) {
+      if (this.#head[order] !== -1) return true;
+    }
+    return false;
   }
 
   // Takes a block for `size` bytes aligned to `align`; its offset, or -1.

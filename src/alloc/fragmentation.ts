@@ -52,6 +52,10 @@ export function fragmentation(freeBlockSizes: Iterable<number>): number {
     const { ctor, bytesPerElement } = intrinsicConstructorOf(freeBlockSizes);
     sizes = new ctor(buffer, offsetOf(freeBlockSizes), length / bytesPerElement) as unknown as Iterable<unknown>;
   }
+  // Sums of the sizes divided by the largest seen so far (`scale`), rescaled when a larger one comes: the plain
+  // sums overflow (two blocks of 1e200 gave 0, of MAX_VALUE NaN) or underflow (two of 1e-320 gave 1). One pass,
+  // as an iterator may be read only once. Each term is at most 1, so neither sum can overflow.
+  let scale = 0;
   let sum = 0;
   let squares = 0;
   let iterator: Iterator<unknown>;
@@ -88,10 +92,20 @@ export function fragmentation(freeBlockSizes: Iterable<number>): number {
         }`,
       );
     }
-    sum += size;
-    squares += size * size;
+    if (size > scale) {
+      const ratio = scale / size; // 0 for the first block that is not empty
+      sum *= ratio;
+      squares *= ratio * ratio;
+      scale = size;
+    }
+    if (size !== 0) {
+      const x = size / scale;
+      sum += x;
+      squares += x * x;
+    }
   }
   if (sum === 0) return 0;
+  // sqrt(Σx²) ≤ Σx for x ≥ 0; rounding may cross either end by an ulp.
   const value = 1 - Math.sqrt(squares) / sum;
-  return value < 1e-12 ? 0 : value;
+  return value < 1e-12 ? 0 : Math.min(value, 1);
 }

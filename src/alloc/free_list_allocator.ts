@@ -31,6 +31,7 @@ import {
   checkSize,
   checkView,
   describe,
+  integerIn,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -43,11 +44,9 @@ import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 import type { DefragReport, FreeListAllocatorOptions, Handle } from "./free_list_types.ts";
 
 const OptionsSchema = z.object({
-  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  capacity: integerIn(1, MAX_BLOCK_SIZE).optional(),
   growth: z.enum(["fixed", "linear", "exponential"]).optional(),
-  maxCapacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  maxCapacity: integerIn(1, MAX_BLOCK_SIZE).optional(),
   backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
@@ -200,7 +199,8 @@ export class FreeListAllocator implements Allocator, Disposable {
 
   /**
    * Frees a block in O(1), merging it with free neighbours.
-   * @throws {AllocationError} "double-free", "invalid-free" (interior, foreign, or a handle's view: use `handle.free()`), "mismatched-allocator".
+   * @throws {AllocationError} "double-free", "invalid-free" (interior, foreign, or this heap's handle's view: use
+   *   `handle.free()`), "mismatched-allocator" (a block or handle of another allocator).
    */
   free(view: ArrayBufferView): void {
     const id = this.#blockOf(view, "free");
@@ -234,20 +234,35 @@ export class FreeListAllocator implements Allocator, Disposable {
     const buffer = heap.chunks[r.chunk[id]].chunk.buffer;
     if (isDetached(buffer)) this.#theftFound("resize"); // before anything changes
     const oldSize = r.requested[id];
-    if (this.#leases.leased !== 0 || anyTaken()) {
-      resizedUnderLease(this.#leases, heap.chunks[r.chunk[id]].chunk.address + r.start[id], oldSize, view, "FreeList");
-    }
-    if (heap.resizeInPlace(id, newSize)) {
-      this.#ledger.resized(oldSize, newSize);
-      try {
-        return new Uint8Array(buffer, r.start[id], newSize);
-      } catch (error) {
-        this.#transferred(error, "resize");
+    const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
+    // A holder of the block is told (and a theft it finds refuses the resize) only once the resize is certain:
+    // one that fails for want of room leaves it as it was. (Telling it may give blocks of its back here, which
+    // only adds room.)
+    const leased = this.#leases.leased !== 0 || anyTaken();
+    if (heap.fitsInPlace(id, newSize)) {
+      if (leased) resizedUnderLease(this.#leases, address, oldSize, view, "FreeListAllocator");
+      if (heap.resizeInPlace(id, newSize)) {
+        this.#ledger.resized(oldSize, newSize);
+        try {
+          return new Uint8Array(buffer, r.start[id], newSize);
+        } catch (error) {
+          this.#transferred(error, "resize");
+        }
       }
     }
     const peak = this.#ledger.peakBytes;
     const moved = this.#allocate(newSize, r.align[id], 0);
     if (moved < 0) throw this.#ledger.failure(newSize);
+    if (leased) {
+      try {
+        resizedUnderLease(this.#leases, address, oldSize, view, "FreeListAllocator");
+      } catch (error) {
+        // The holder found a theft: the block taken to move into goes back, and the resize changes nothing more.
+        this.#ledger.retract(newSize, peak);
+        heap.release(moved);
+        throw error;
+      }
+    }
     let fresh: Uint8Array<ArrayBuffer>;
     try {
       fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
@@ -394,6 +409,10 @@ export class FreeListAllocator implements Allocator, Disposable {
    * Returns every chunk to the backing; every view and handle it handed out
    * reads as length 0 / throws "use-after-free", as does every later call. A
    * second call does nothing.
+   * @throws {AllocationError} When the backing refuses to take a chunk back (the backing's category: "invalid-free"
+   * from a StackAllocator with a newer block on top of it), after everything else is done: the allocator is
+   * disposed all the same, every view reads as length 0, every other chunk went back, and the refused ones stay
+   * allocated in the backing, its own to free.
    */
   dispose(): void {
     this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
@@ -559,12 +578,7 @@ export class FreeListAllocator implements Allocator, Disposable {
       // A block's start. (An empty view there is that block's too: alloc(0) views have buffers of their own.)
       const id = heap.chunks[index].used.get(offset);
       if (id !== -1) {
-        if (r.flags[id] & HANDLE) {
-          throw new AllocationError(
-            "invalid-free",
-            `Cannot ${op} ${describe(view)}: it is a Handle's block; use handle.free()`,
-          );
-        }
+        if (r.flags[id] & HANDLE) throw handleBlockError(view, op, "block");
         return id;
       }
       const at = heap.containing(index, offsetOf(view));
@@ -579,12 +593,18 @@ export class FreeListAllocator implements Allocator, Disposable {
         `Cannot ${op} ${describe(view)} at offset ${offsetOf(view)}: it starts inside a block, not at its first byte`,
       );
     }
-    if (handleOf(buffer) !== undefined && !buffer.detached) {
-      throw new AllocationError(
-        "invalid-free",
-        `Cannot ${op} ${describe(view)}: it is a Handle's view; use handle.free()`,
-      );
-    }
+    // Only this heap's own Handle: another heap's is a block of another allocator, as any of its blocks is.
+    if (handleOf(buffer)?.owner === this && !buffer.detached) throw handleBlockError(view, op, "view");
     throw foreignBlockError(view, op, this, "FreeListAllocator");
   }
+}
+
+// A live Handle's block named by a view passed to the heap's free or resize: the Handle owns it, so the heap
+// refuses, with the advice that fits the operation (a Handle has free() but no resize()).
+function handleBlockError(view: ArrayBufferView, op: "free" | "resize", what: "block" | "view"): AllocationError {
+  const advice = op === "free"
+    ? "free it with handle.free()"
+    : "a Handle cannot be resized: allocate a new one with heap.handle(newSize), copy the bytes over, then call " +
+      "handle.free() on the old one";
+  return new AllocationError("invalid-free", `Cannot ${op} ${describe(view)}: it is a Handle's ${what}; ${advice}`);
 }

@@ -18,6 +18,7 @@ import {
   checkTypedArrayConstructor,
   checkView,
   describe,
+  integerIn,
   lengthOf,
   MAX_BLOCK_SIZE,
   offsetOf,
@@ -45,7 +46,11 @@ import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 export interface PoolAllocatorOptions {
   /** Bytes of every block (the largest `alloc` the pool serves). */
   blockSize: number;
-  /** Blocks per chunk taken from the backing. @default {enough for 64 KiB, at least 16} */
+  /**
+   * Blocks per chunk taken from the backing. A chunk (this many blocks of `blockSize` rounded up to `align`) must
+   * fit in one allocation: 2^47 bytes, or `nativeInfo().maxViewBytes` (4 GiB in Bun) if less.
+   * @default {enough for 64 KiB, at least 16}
+   */
   blocksPerChunk?: number;
   /** Upper bound on blocks; beyond it allocation fails with "limit-exceeded". @default {unbounded} */
   maxBlocks?: number;
@@ -75,19 +80,38 @@ function blockTag(buffer: ArrayBufferLike): BlockTag | undefined {
 }
 
 const OptionsSchema = z.object({
-  blockSize: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
-  blocksPerChunk: z.number().int("must be an integer").min(1, "must be at least 1").max(2 ** 24, "must be at most 2^24")
-    .optional(),
-  maxBlocks: z.number().int("must be an integer").min(1, "must be at least 1").max(2 ** 31, "must be at most 2^31")
-    .optional(),
-  align: z.number().optional(),
+  blockSize: integerIn(1, MAX_BLOCK_SIZE),
+  blocksPerChunk: integerIn(1, 2 ** 24).optional(),
+  maxBlocks: integerIn(1, 2 ** 31).optional(),
+  align: z.unknown().optional(), // checked once the page size is known, in the constructor
   backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
   ).optional(),
   detachFreed: z.boolean().optional(),
 }).strict();
+
+/**
+ * Refuses a pool whose chunk (`perChunk` blocks of `stride` bytes, whole pages) no allocation can give: it would
+ * be accepted and fail every alloc. A chunk is one block of the backing (at most MAX_BLOCK_SIZE) viewed by one
+ * ArrayBuffer (at most `maxViewBytes`: 4 GiB in Bun).
+ */
+function checkChunkFits(perChunk: number, stride: number, align: number, defaulted: boolean): void {
+  const limit = Math.min(MAX_BLOCK_SIZE, native.maxViewBytes);
+  const chunk = roundToPage(perChunk * stride);
+  if (chunk <= limit) return;
+  const what = limit === MAX_BLOCK_SIZE
+    ? "2^47, the largest block any allocator gives"
+    : "what one ArrayBuffer holds in this runtime, nativeInfo().maxViewBytes";
+  const fix = roundToPage(stride) > limit
+    ? "lower 'blockSize'"
+    : `lower 'blockSize' or 'blocksPerChunk'${defaulted ? ` (${perChunk} by default for this block size)` : ""}`;
+  throw new RangeError(
+    `Cannot create PoolAllocator as its chunk, ${perChunk} block${perChunk === 1 ? "" : "s"} of ${stride} bytes ` +
+      `('blockSize' rounded up to the alignment ${align}), must be at most ${limit} bytes (${what}); ${fix}: ` +
+      `current value is ${chunk} bytes`,
+  );
+}
 
 // The memory interface's pool fast path (src/hal), not part of the API: a block
 // taken with its slot index, and given back by that index, skipping what
@@ -197,7 +221,9 @@ export class PoolAllocator implements Allocator, Disposable {
    *
    * @param options Block size, chunking, limit, alignment, backing, detachFreed.
    * @throws {TypeError} For missing or mistyped options.
-   * @throws {RangeError} For out-of-range sizes or an alignment that is not a power of two up to the page size.
+   * @throws {RangeError} For out-of-range sizes, an alignment that is not a power of two up to the page size, or a
+   *   chunk (`blocksPerChunk` blocks of `blockSize` rounded up to the alignment) larger than any allocation can be:
+   *   2^47 bytes, or what one ArrayBuffer holds in the runtime (`nativeInfo().maxViewBytes`) if less.
    */
   constructor(options: PoolAllocatorOptions) {
     registerLeases(this, this.#leases);
@@ -211,6 +237,7 @@ export class PoolAllocator implements Allocator, Disposable {
     this.#blockSize = parsed.blockSize;
     this.#stride = Math.ceil(parsed.blockSize / this.#align) * this.#align;
     this.#perChunk = parsed.blocksPerChunk ?? Math.max(16, Math.floor((64 << 10) / this.#stride));
+    checkChunkFits(this.#perChunk, this.#stride, this.#align, parsed.blocksPerChunk === undefined);
     this.#maxBlocks = parsed.maxBlocks ?? 2 ** 31;
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
@@ -407,6 +434,10 @@ export class PoolAllocator implements Allocator, Disposable {
    * Returns every chunk to the backing; every view the pool handed out reads
    * as length 0 and every later call but `owns` and `stats` throws "use-after-free". A second call
    * does nothing.
+   * @throws {AllocationError} When the backing refuses to take a chunk back (the backing's category: "invalid-free"
+   * from a StackAllocator with a newer block on top of it), after everything else is done: the allocator is
+   * disposed all the same, every view reads as length 0, every other chunk went back, and the refused ones stay
+   * allocated in the backing, its own to free.
    */
   dispose(): void {
     this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call

@@ -17,6 +17,7 @@ import {
   checkSize,
   checkView,
   describe,
+  integerIn,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -69,8 +70,7 @@ export interface StackMarker {
 }
 
 const OptionsSchema = z.object({
-  capacity: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
+  capacity: integerIn(1, MAX_BLOCK_SIZE),
   backing: typeCheck<Allocator>(
     (v) => typeof v === "object" && v !== null && typeof (v as Allocator).alloc === "function",
     "must be an Allocator",
@@ -238,15 +238,16 @@ export class StackAllocator implements Allocator, Disposable {
       return new Uint8Array(0);
     }
     const start = this.#starts[top];
-    if (this.#leases.leased !== 0 || anyTaken()) {
-      resizedUnderLease(this.#leases, this.#chunk.address + start, this.#sizes[top], view, "Stack");
-    }
     if (start + newSize > this.#size) {
       this.#ledger.fail("out-of-memory", "the stack is full");
       throw new AllocationError(
         "out-of-memory",
         `Cannot resize to ${newSize} bytes: the stack has ${this.#size - start} bytes above the block's start`,
       );
+    }
+    // Only now that it fits: a resize that fails for want of room leaves a holder of the block as it was.
+    if (this.#leases.leased !== 0 || anyTaken()) {
+      resizedUnderLease(this.#leases, this.#chunk.address + start, this.#sizes[top], view, "StackAllocator");
     }
     let resized: Uint8Array<ArrayBuffer>;
     try {
@@ -325,6 +326,10 @@ export class StackAllocator implements Allocator, Disposable {
    * Returns the chunk to the backing; every view the stack handed out reads
    * as length 0 and every later call but `owns` and `stats` throws "use-after-free". A second call
    * does nothing.
+   * @throws {AllocationError} When the backing refuses to take a chunk back (the backing's category: "invalid-free"
+   * from a StackAllocator with a newer block on top of it), after everything else is done: the allocator is
+   * disposed all the same, every view reads as length 0, every other chunk went back, and the refused ones stay
+   * allocated in the backing, its own to free.
    */
   dispose(): void {
     this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call

@@ -21,6 +21,7 @@ import {
   checkAlignment,
   checkSize,
   checkView,
+  integerIn,
   MAX_BLOCK_SIZE,
   offsetOf,
   parseOptions,
@@ -73,11 +74,9 @@ export interface SystemAllocatorOptions {
 }
 
 const OptionsSchema = z.object({
-  mmapThreshold: z.number().int("must be an integer").min(1, "must be at least 1")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  mmapThreshold: integerIn(1, MAX_BLOCK_SIZE).optional(),
   zero: z.boolean().optional(),
-  retainBytes: z.number().int("must be an integer").min(0, "must be at least 0")
-    .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`).optional(),
+  retainBytes: integerIn(0, MAX_BLOCK_SIZE).optional(),
 }).strict();
 
 interface Block {
@@ -295,16 +294,18 @@ export class SystemAllocator implements Allocator, Disposable {
     }
     if (
       block.mapped === 0 && block.align <= 16 && !this.#retained.fits(newSize, 16) &&
-      (this.#leases.leased === 0 || !this.#leases.holds(block.address))
+      (this.#leases.leased === 0 || !this.#leases.holds(block.address, block.capacity))
     ) {
       // realloc may grow in place and keeps malloc's 16-byte alignment; a block
       // that grows past mmapThreshold stays with it too, since glibc moves large
       // blocks with mremap (no copy, no fresh page faults for the old bytes).
       // (A retained extent that fits is better still: no fresh pages at all,
-      // so the general path below takes it.) Not for a leased block: realloc
-      // frees the old memory before its holders could be told and say whether
-      // a buffer of theirs was transferred away, so the general path below
-      // (tell them, then release only what no stolen buffer reaches) moves it.
+      // so the general path below takes it.) Not for a leased block, whether
+      // the lease is at its start or anywhere inside it (a part of it passed
+      // on by an Allocator in JavaScript): realloc frees the old memory before
+      // its holders could be told and say whether a buffer of theirs was
+      // transferred away, so the general path below (tell them, then release
+      // only what no stolen buffer reaches) moves it.
       const address = native.heap.realloc(block.address, newSize);
       if (address === 0) {
         const error = platformError("realloc", `${newSize}`, "out-of-memory");

@@ -174,7 +174,7 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   }
   const result = schema.safeParse(value ?? {});
   if (result.success) return result.data;
-  const issue = result.error.issues[0] as z.core.$ZodIssue & { keys?: string[]; values?: unknown[]; expected?: string };
+  const issue = firstIssue(result.error.issues) as Issue;
   let current: unknown = value;
   for (const key of issue.path) current = (current as Record<PropertyKey, unknown> | undefined)?.[key];
   const name = `'${issue.path.join(".")}'`;
@@ -211,9 +211,12 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
     }
     const expected = issue.expected === "int" ? "number" : issue.expected;
     if (numeric && expected === "number") {
-      // NaN, Infinity, or a fraction where an integer was wanted: the type was right.
-      const wanted = issue.expected === "int" ? "an integer" : "a finite number";
-      throw new RangeError(`Cannot ${op} as ${name} must be ${wanted}: current value is ${describe(current)}`, {
+      // NaN, Infinity, or a fraction where an integer was wanted: the type was right. A schema that says what
+      // it takes (integerIn, powerOfTwo) says it here too; zod's own text ("Invalid input: …") never shows.
+      const wanted = isZodDefault(issue.message)
+        ? `must be ${issue.expected === "int" ? "an integer" : "a finite number"}`
+        : issue.message;
+      throw new RangeError(`Cannot ${op} as ${name} ${wanted}: current value is ${describe(current)}`, {
         cause: result.error,
       });
     }
@@ -223,6 +226,14 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
         cause: result.error,
       },
     );
+  } else if (issue.code === "invalid_union" && isZodDefault(issue.message)) {
+    // A union without a message of its own: what each member takes, never zod's "Invalid input".
+    message = `must be ${unionExpects(issue.errors as Issue[][])}`;
+  } else if (issue.code === "too_big" && issue.origin === "int") {
+    // int() alone bounds it: the largest integer a number holds exactly.
+    message = `must be at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1)`;
+  } else if (issue.code === "too_small" && issue.origin === "int") {
+    message = `must be at least ${Number.MIN_SAFE_INTEGER} (-(2^53 - 1))`;
   } else {
     message = issue.message;
   }
@@ -231,15 +242,71 @@ export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string
   throw numeric ? new RangeError(text, { cause: result.error }) : new TypeError(text, { cause: result.error });
 }
 
+type Issue = z.core.$ZodIssue & {
+  keys?: string[];
+  values?: unknown[];
+  expected?: string;
+  origin?: string;
+  errors?: unknown[][];
+};
+
+/**
+ * The issue a message is made from: the first, except that zod's int() also refuses an integer of 2^53 or more
+ * with its own message ("must be an integer", which it is): the option's own bound, checked after it, is the
+ * one to name when there is one.
+ */
+function firstIssue(issues: z.core.$ZodIssue[]): z.core.$ZodIssue {
+  const first = issues[0] as Issue;
+  if ((first.code !== "too_big" && first.code !== "too_small") || first.origin !== "int") return first;
+  const path = first.path.join("\0");
+  return issues.find((other) => other !== first && other.code === first.code && other.path.join("\0") === path) ??
+    first;
+}
+
+/** Whether a message is zod's own (it starts "Invalid input"), not one a schema gave. */
+function isZodDefault(message: string): boolean {
+  return message.startsWith("Invalid input");
+}
+
+/** What a union's members take, from the issue each refused with: `"a", "b" or a number`. */
+function unionExpects(branches: Issue[][]): string {
+  const parts: string[] = [];
+  for (const issues of branches) {
+    const issue = issues[0];
+    if (issue?.code === "invalid_value") parts.push(...issue.values!.map((v) => JSON.stringify(v)));
+    else if (issue?.code === "invalid_type") {
+      parts.push(issue.expected === "int" ? "an integer" : withArticle(issue.expected!));
+    } else if (issue !== undefined && !isZodDefault(issue.message)) parts.push(issue.message.replace(/^must be /, ""));
+  }
+  if (parts.length === 0) return "of another kind";
+  return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} or ${parts[parts.length - 1]}`;
+}
+
 /** A zod schema for a value of the right kind (an Allocator, a function): failing it is a TypeError. */
 export function typeCheck<T>(check: (value: unknown) => boolean, message: string): z.ZodType<T> {
   return z.custom<T>(check, { message, params: { type: true } });
 }
 
-/** A zod schema for a power of two up to `max`. */
-export function powerOfTwo(max: number): z.ZodType<number> {
-  return z.number().int("must be an integer").min(1, "must be at least 1").max(max, `must be at most ${max}`)
-    .refine((v) => (v & (v - 1)) === 0, "must be a power of two") as unknown as z.ZodType<number>;
+/**
+ * A zod schema for a power of two from `min` to `max` (at most 2^30). Every refusal of a number (a fraction, NaN,
+ * one past 2^53, out of range, not a power of two) says `message`, which names the whole range by default.
+ */
+export function powerOfTwo(
+  max: number,
+  min = 1,
+  message = `must be a power of two from ${min} to ${max}`,
+): z.ZodType<number> {
+  return z.number({ error: message }).int(message).min(min, message).max(max, message)
+    .refine((v) => (v & (v - 1)) === 0, message) as unknown as z.ZodType<number>;
+}
+
+/**
+ * A zod schema for an integer from `min` to `max`. Every refusal of a number (a fraction, NaN, one past 2^53,
+ * out of range) names the whole range, as {@linkcode checkSize}'s messages do.
+ */
+export function integerIn(min: number, max: number): z.ZodNumber {
+  const message = `must be an integer from ${min} to ${max}`;
+  return z.number({ error: message }).int(message).min(min, message).max(max, message);
 }
 
 export { z };

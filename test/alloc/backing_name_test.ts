@@ -6,7 +6,17 @@
 // allocator there, and tryAlloc returned null for a disposed arena).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, type Allocator, Arena, DebugAllocator, SystemAllocator } from "../../mod.ts";
+import {
+  AllocationError,
+  type Allocator,
+  Arena,
+  BuddyAllocator,
+  DebugAllocator,
+  FreeListAllocator,
+  PoolAllocator,
+  StackAllocator,
+  SystemAllocator,
+} from "../../mod.ts";
 
 const system = new SystemAllocator();
 
@@ -99,4 +109,72 @@ test("a backing's name is read without running its code: no constructor getter, 
   overProxy.alloc(4000);
   (proxied as { refusing: boolean }).refusing = true;
   assert.throws(() => overProxy.alloc(4096), (e) => e instanceof AllocationError && /backing a Proxy/.test(e.message));
+});
+
+/** Every allocator that takes a backing: made over `backing`, and the call that takes its first chunk from it. */
+const OWNERS: { name: string; over: (backing: Allocator) => () => unknown }[] = [
+  { name: "Arena", over: (backing) => () => new Arena({ backing, capacity: 1 << 16 }) },
+  { name: "FreeListAllocator", over: (backing) => () => new FreeListAllocator({ backing, capacity: 1 << 16 }) },
+  { name: "StackAllocator", over: (backing) => () => new StackAllocator({ backing, capacity: 1 << 16 }) },
+  { name: "BuddyAllocator", over: (backing) => () => new BuddyAllocator({ backing, capacity: 1 << 16 }) },
+  {
+    // A pool takes its first chunk on its first allocation: made while the backing lived, used after.
+    name: "PoolAllocator",
+    over: (backing) => {
+      let pool: PoolAllocator | null = null;
+      try {
+        pool = new PoolAllocator({ backing, blockSize: 64 });
+      } catch { /* made over a disposed backing: refused below, at its first allocation */ }
+      return () => (pool ?? new PoolAllocator({ backing, blockSize: 64 })).alloc(8);
+    },
+  },
+];
+
+test("an allocator over a disposed backing names the backing as the one disposed, at construction or a later take", () => {
+  // Before: "Cannot allocate: the Arena was disposed", which read as if the allocator being made were.
+  const backings: [string, () => Allocator & Disposable][] = [
+    ["an Arena", () => new Arena({ capacity: 1 << 20 })],
+    ["a SystemAllocator", () => new SystemAllocator()],
+    ["a FreeListAllocator", () => new FreeListAllocator({ capacity: 1 << 20 })],
+    ["a StackAllocator", () => new StackAllocator({ capacity: 1 << 20 })],
+    ["a BuddyAllocator", () => new BuddyAllocator({ capacity: 1 << 20 })],
+  ];
+  for (const [backingName, make] of backings) {
+    for (const { name, over } of OWNERS) {
+      for (const when of ["before it is made", "after it is made"]) {
+        const backing = make();
+        if (when === "before it is made") backing[Symbol.dispose]();
+        const act = over(backing);
+        if (when === "after it is made") backing[Symbol.dispose]();
+        if (when === "after it is made" && name !== "PoolAllocator") continue; // it lost its chunk: its own end
+        assert.throws(act, (e: unknown) => {
+          assert.ok(e instanceof AllocationError, `${name} over ${backingName} ${when}: ${e}`);
+          assert.equal(e.category, "use-after-free");
+          assert.match(
+            e.message,
+            new RegExp(`^The ${name} cannot take a \\d+-byte chunk: its backing, ${backingName}, was disposed`),
+          );
+          assert.ok(e.cause instanceof AllocationError, "the backing's own error is the cause");
+          return true;
+        });
+      }
+    }
+  }
+});
+
+test("an allocator over a backing that lost its memory says so about the backing", () => {
+  const root = new Arena({ capacity: 1 << 20 });
+  const middle = new Arena({ backing: root, capacity: 1 << 16 });
+  const pool = new PoolAllocator({ backing: middle, blockSize: 64 });
+  root.reset(); // middle's chunk goes back: middle ends
+  assert.throws(() => pool.alloc(8), (e: unknown) => {
+    assert.ok(e instanceof AllocationError && e.category === "use-after-free", String(e));
+    assert.match(e.message, /^The PoolAllocator cannot take a \d+-byte chunk: its backing, an Arena, lost its memory/);
+    return true;
+  });
+  assert.throws(
+    () => new Arena({ backing: middle }),
+    /^AllocationError: The Arena cannot take .*its backing, an Arena,/,
+  );
+  root.dispose();
 });

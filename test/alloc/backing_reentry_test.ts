@@ -337,6 +337,41 @@ for (const [name, make] of PARENTS) {
   }
 }
 
+// The free that rolls back an Arena's most recent block tells the block's holder, which may find that a buffer of
+// its over the block was transferred away: that memory is then kept, as the other allocators' free keeps it.
+// Before, the arena rolled the block back and handed the memory the stolen buffer reaches out again.
+test("an Arena's most recent block held by a child whose buffer was transferred away: free() keeps it", () => {
+  const arena = new Arena({ capacity: 1 << 20 });
+  const handed: Uint8Array[] = [];
+  const take = (size: number, align?: number) => {
+    const view = arena.tryAlloc(size, align);
+    if (view !== null) handed.push(view);
+    return view;
+  };
+  const passOn = {
+    kind: "system",
+    alloc: (size: number, align?: number) => take(size, align)!,
+    tryAlloc: take,
+    array: arena.array.bind(arena),
+    free() {},
+    resize: arena.resize.bind(arena),
+    owns: arena.owns.bind(arena),
+    stats: arena.stats.bind(arena),
+  } as unknown as Allocator;
+  const child = new Arena({ capacity: 4096, growth: "fixed", backing: passOn, safety: false });
+  const view = child.alloc(16);
+  const stolen = new Uint8Array(structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] }));
+  const lo = addressOf(stolen), hi = lo + stolen.length;
+  assert.equal(outcome(() => arena.free(handed[0])), "corruption");
+  assert.equal(outcome(() => arena.free(handed[0])), "ok"); // no longer the block a free rolls back: ignored
+  for (let i = 0; i < 16; i++) {
+    const at = addressOf(arena.alloc(256));
+    assert.ok(at + 256 <= lo || at >= hi, "the arena handed out memory a transferred buffer reaches");
+  }
+  assert.equal(outcome(() => arena.reset()), "ok");
+  assert.equal(outcome(() => arena.alloc(16)), "corruption", "a reset that would reuse that memory ends the arena");
+});
+
 test("an Arena's oversized block whose backing throws as it goes back: the free throws, and the block is gone all the same", () => {
   let refuse = false;
   const backing = hookedBacking(undefined, (system, view) => {

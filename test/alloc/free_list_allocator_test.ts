@@ -189,6 +189,42 @@ test("Handle misuse: double free, unpin without pin, bytes after free", () => {
   assert.throws(() => h.bytes, (e: unknown) => e instanceof AllocationError && e.category === "use-after-free");
 });
 
+test("a Handle's view: another heap calls it mismatched-allocator; its own heap's advice fits free and resize", () => {
+  using a = new FreeListAllocator({ capacity: 1 << 16 });
+  using b = new FreeListAllocator({ capacity: 1 << 16 });
+  const h = a.handle(100);
+  const before = { a: a.stats(), b: b.stats() };
+  // Into another heap: the same category as a plain block of `a` or a pool's block (it was "invalid-free").
+  for (const op of ["free", "resize"] as const) {
+    assert.throws(() => (op === "free" ? b.free(h.bytes) : b.resize(h.bytes, 200)), (e: unknown) => {
+      assert.ok(e instanceof AllocationError, String(e));
+      assert.equal(e.category, "mismatched-allocator", e.message);
+      assert.match(
+        e.message,
+        new RegExp(`^Cannot ${op} .* in this FreeListAllocator: it belongs to a free-list allocator`),
+      );
+      assert.doesNotMatch(e.message, /handle\.free\(\)/);
+      return true;
+    });
+  }
+  // Into its own heap: free is pointed at handle.free(); resize is not (a Handle has no resize).
+  assert.throws(() => a.free(h.bytes), (e: unknown) => {
+    assert.ok(e instanceof AllocationError && e.category === "invalid-free", String(e));
+    assert.match(e.message, /it is a Handle's view; free it with handle\.free\(\)/);
+    return true;
+  });
+  assert.throws(() => a.resize(h.bytes, 200), (e: unknown) => {
+    assert.ok(e instanceof AllocationError && e.category === "invalid-free", String(e));
+    assert.doesNotMatch(e.message, /use handle\.free\(\)/);
+    assert.match(e.message, /a Handle cannot be resized/);
+    return true;
+  });
+  // Nothing changed: the handle and both heaps are as they were.
+  assert.deepEqual({ a: a.stats(), b: b.stats() }, before);
+  assert.equal(h.bytes.length, 100);
+  h.free();
+});
+
 test("FreeListAllocator grows by chunks and respects maxCapacity", () => {
   using heap = new FreeListAllocator({ capacity: 64 << 10, growth: "exponential", maxCapacity: 256 << 10 });
   heap.alloc(60 << 10);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressOf, AllocationError, PoolAllocator } from "../../mod.ts";
+import { addressOf, AllocationError, nativeInfo, PoolAllocator } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
 function poolModel(detachFreed: boolean, seed: number): void {
@@ -102,4 +102,27 @@ test("PoolAllocator.array() fits typed arrays in one block", () => {
   assert.equal(addressOf(v) % 64, 0);
   assert.throws(() => pool.array(Float64Array, 9), RangeError);
   pool.free(v);
+});
+
+test("a PoolAllocator whose chunk no allocation can give is refused at construction, naming the limit", () => {
+  // Before: accepted, and its first alloc failed with "out-of-memory" about a size of the pool's own making.
+  const limit = Math.min(2 ** 47, nativeInfo().maxViewBytes);
+  const configs = [
+    { blockSize: 2 ** 45 }, // 16 blocks a chunk by default
+    { blockSize: 2 ** 30, blocksPerChunk: 2 ** 24 },
+    { blockSize: limit / 8 + 1, blocksPerChunk: 8 }, // over the limit by the alignment's rounding
+    { blockSize: limit / 2 + 1, blocksPerChunk: 2 },
+  ];
+  for (const options of configs) {
+    assert.throws(() => new PoolAllocator(options), (e: unknown) => {
+      assert.ok(e instanceof RangeError, `${JSON.stringify(options)}: ${e}`);
+      assert.match(e.message, /^Cannot create PoolAllocator as its chunk/);
+      assert.match(e.message, new RegExp(`must be at most ${limit} bytes`));
+      assert.match(e.message, /'blockSize'/);
+      return true;
+    });
+  }
+  // The largest chunk that fits is accepted (its memory is only asked for on the first alloc).
+  new PoolAllocator({ blockSize: limit / 16 }).dispose();
+  new PoolAllocator({ blockSize: limit / 4, blocksPerChunk: 4 }).dispose();
 });
