@@ -128,8 +128,14 @@ function readV2(mount: CgroupMount, path: string, read: FileReader): CgroupMemor
     }
   }
   const e = parseKeyValues(read(join(dirs[0], "memory.events")) ?? "");
+  // A value that is not a count (the kernel writes none) reads as 0, as a missing one does: the monitor refuses a
+  // reading with a negative, fractional or unsafe count.
+  const count = (key: string) => {
+    const value = e.get(key);
+    return value !== undefined && Number.isSafeInteger(value) && value >= 0 ? value : 0;
+  };
   const events = e.size
-    ? { high: e.get("high") ?? 0, max: e.get("max") ?? 0, oom: e.get("oom") ?? 0, oomKill: e.get("oom_kill") ?? 0 }
+    ? { high: count("high"), max: count("max"), oom: count("oom"), oomKill: count("oom_kill") }
     : null;
   return result("linux-cgroup-v2", levels, own, events, parsePsi(read(join(dirs[0], "memory.pressure")) ?? ""));
 }

@@ -32,8 +32,9 @@ export function parsePsi(text: string): PsiAverages | null {
   const read = (kind: string) => {
     const line = text.split("\n").find((l) => l.startsWith(`${kind} `));
     if (!line) return null;
-    const avg10 = /avg10=([\d.]+)/.exec(line);
-    const avg60 = /avg60=([\d.]+)/.exec(line);
+    // A figure that is not a decimal (`1.2.3`) makes no match rather than NaN: the line is malformed.
+    const avg10 = /avg10=(\d+(?:\.\d+)?)(?!\S)/.exec(line);
+    const avg60 = /avg60=(\d+(?:\.\d+)?)(?!\S)/.exec(line);
     if (!avg10 || !avg60) return null;
     return { avg10: Number(avg10[1]), avg60: Number(avg60[1]) };
   };

@@ -5,6 +5,7 @@
  */
 import { describe, parseOptions, z } from "../base/_validate.ts";
 import type { MemoryStatus } from "./memory_status.ts";
+import { type CheckedStatus, checkStatus } from "./_checked_status.ts";
 
 /**
  * The pressure levels, lowest first.
@@ -117,8 +118,10 @@ export function resolveThresholds(
  * @param status A reading, e.g. from {@linkcode readMemoryStatus}.
  * @param thresholds Where the levels begin (defaults as documented).
  * @returns The level, from PressureLevel.None to PressureLevel.Critical.
- * @throws {TypeError} For a status without numbers, or mistyped thresholds.
- * @throws {RangeError} For a status with NaN, infinite or negative figures, or thresholds out of range or out of order.
+ * @throws {TypeError} For a status that is not a MemoryStatus (not an object, a field missing or of the wrong type,
+ *   e.g. a string or an object for a number: no coercion runs), or mistyped thresholds.
+ * @throws {RangeError} For a status with NaN, infinite or negative figures (any of them, cgroup event counts and PSI
+ *   averages included; an event count must also be an integer), or thresholds out of range or out of order.
  *
  * @example
  * ```ts
@@ -134,60 +137,25 @@ export function resolveThresholds(
  */
 export function pressureLevel(status: MemoryStatus, thresholds?: PressureThresholds): PressureLevelValue {
   const t = resolveThresholds(thresholds, "compute the pressure level");
-  return levelOf(status, t);
+  return levelOf(checkStatus(status, "compute the pressure level"), t);
 }
 
-function checkNumber(value: unknown, name: string): asserts value is number {
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot compute the pressure level as 'status.${name}' must be a number: current value is ${describe(value)}`,
-    );
-  }
-  // NaN would read as no pressure, a negative count as full pressure: neither is a reading.
-  if (!(value >= 0 && value < Infinity)) {
-    throw new RangeError(
-      `Cannot compute the pressure level as 'status.${name}' must be a finite number from 0: current value is ${
-        describe(value)
-      }`,
-    );
-  }
-}
-
-/** pressureLevel with resolved thresholds (the monitor's hot path). */
-export function levelOf(status: MemoryStatus, t: Required<PressureThresholds>): PressureLevelValue {
-  if (typeof status !== "object" || status === null) {
-    throw new TypeError(
-      `Cannot compute the pressure level as 'status' must be a MemoryStatus: current value is ${describe(status)}`,
-    );
-  }
-  // Each field is read once and checked before it is used: no coercion runs user code.
-  const available = status.availableBytes, limit = status.limitBytes, total = status.totalBytes, psi = status.psi;
-  checkNumber(available, "availableBytes");
-  checkNumber(total, "totalBytes");
-  if (limit !== null && limit !== undefined) checkNumber(limit, "limitBytes");
-  const capacity = limit ?? total;
-  const ratio = capacity > 0 ? available / capacity : 0;
+/** The level of a checked status (the monitor's hot path: its thresholds are resolved once). */
+export function levelOf(status: CheckedStatus, t: Required<PressureThresholds>): PressureLevelValue {
+  const capacity = status.limitBytes ?? status.totalBytes;
+  const ratio = capacity > 0 ? status.availableBytes / capacity : 0;
   let level: PressureLevelValue = PressureLevel.None;
   if (ratio <= t.critical) level = PressureLevel.Critical;
   else if (ratio <= t.high) level = PressureLevel.High;
   else if (ratio <= t.medium) level = PressureLevel.Medium;
   else if (ratio <= t.low) level = PressureLevel.Low;
-  if (psi !== null && psi !== undefined) {
-    if (typeof psi !== "object") {
-      throw new TypeError(
-        `Cannot compute the pressure level as 'status.psi' must be PSI averages or null: current value is ${
-          describe(psi)
-        }`,
-      );
-    }
-    const full10 = psi.full10, some10 = psi.some10;
-    checkNumber(full10, "psi.full10");
-    checkNumber(some10, "psi.some10");
+  const psi = status.psi;
+  if (psi !== null) {
     let fromPsi: PressureLevelValue = PressureLevel.None;
-    if (full10 >= t.psiFullCritical) fromPsi = PressureLevel.Critical;
-    else if (full10 >= t.psiFullHigh) fromPsi = PressureLevel.High;
-    else if (some10 >= t.psiSomeMedium) fromPsi = PressureLevel.Medium;
-    else if (some10 >= t.psiSomeLow) fromPsi = PressureLevel.Low;
+    if (psi.full10 >= t.psiFullCritical) fromPsi = PressureLevel.Critical;
+    else if (psi.full10 >= t.psiFullHigh) fromPsi = PressureLevel.High;
+    else if (psi.some10 >= t.psiSomeMedium) fromPsi = PressureLevel.Medium;
+    else if (psi.some10 >= t.psiSomeLow) fromPsi = PressureLevel.Low;
     if (fromPsi > level) level = fromPsi;
   }
   return level;

@@ -8,6 +8,7 @@ import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { trimAll } from "../base/_trimmers.ts";
 import { type MemoryStatus, readMemoryStatus } from "./memory_status.ts";
 import { PsiTrigger } from "./psi_trigger.ts";
+import { checkStatus, type EventCounts } from "./_checked_status.ts";
 import {
   levelOf,
   PressureLevel,
@@ -62,15 +63,6 @@ const OptionsSchema = z.object({
   gcOnCritical: z.boolean().optional(),
   psiTrigger: z.boolean().optional(),
 }).strict();
-
-type EventCounts = NonNullable<MemoryStatus["events"]>;
-
-// A reading's cgroup event counts, each field read once (a getter runs here, before the monitor changes).
-function countsOf(status: MemoryStatus): EventCounts | null {
-  const events = status.events;
-  if (!events) return null;
-  return { high: events.high, max: events.max, oom: events.oom, oomKill: events.oomKill };
-}
 
 /**
  * A callback of {@linkcode PressureMonitor.on}.
@@ -151,6 +143,11 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   #readError: unknown = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #running = false;
+  // The current run: start() and stop() each begin a new one. A timer tick and a PSI wake-up belong to the run
+  // that set them up and do nothing once it is over, so a listener (or the reader) that calls stop(), or
+  // stop(); start(), during a tick leaves no second timer next to start()'s and no reading after stop().
+  // Invariant: while running, exactly one timer of the current run is pending or running; none when stopped.
+  #run = 0;
   readonly #wantTrigger: boolean;
   #trigger: PsiTrigger | null = null;
   #triggerError: string | null = null;
@@ -159,8 +156,8 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
    * Creates a monitor and takes a first reading (the timer starts with `start()`).
    *
    * @param options Interval, thresholds, reader, hysteresis, GC on Critical.
-   * @throws {TypeError} For mistyped options.
-   * @throws {RangeError} For out-of-range numbers.
+   * @throws {TypeError} For mistyped options, or a first reading that is not a MemoryStatus (as `refresh()`).
+   * @throws {RangeError} For out-of-range numbers, in the options or the first reading (as `refresh()`).
    */
   constructor(options?: PressureMonitorOptions) {
     if (options === undefined) options = {};
@@ -174,9 +171,11 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     // The reader is called without the monitor as `this`: a half-built monitor must never escape (it would pass
     // the brand check other classes make, with no status).
     const read = this.#read;
-    this.#status = read();
-    this.#level = levelOf(this.#status, this.#thresholds);
-    this.#events = countsOf(this.#status);
+    const status = read();
+    const checked = checkStatus(status, "create PressureMonitor from the reading its 'read' returned");
+    this.#status = status;
+    this.#level = levelOf(checked, this.#thresholds);
+    this.#events = checked.events;
   }
 
   /** The current level. */
@@ -263,9 +262,9 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   }
 
   /**
-   * Why the timer's last reading was refused (what `refresh()` threw: a `read` option that threw or returned
-   * something that is not a MemoryStatus), or null once a timed reading is accepted. A refused reading on the
-   * timer changes nothing and never ends the program; the timer goes on.
+   * Why the timer's last reading (or the PSI trigger's, with `psiTrigger`) was refused (what `refresh()` threw: a
+   * `read` option that threw or returned something that is not a MemoryStatus), or null once such a reading is
+   * accepted. A refused reading on the timer changes nothing and never ends the program; the timer goes on.
    */
   get readError(): unknown {
     return this.#readError;
@@ -283,8 +282,9 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#schedule();
-    if (this.#wantTrigger) this.#watchTrigger();
+    const run = ++this.#run;
+    this.#schedule(run);
+    if (this.#wantTrigger) this.#watchTrigger(run);
   }
 
   /**
@@ -311,30 +311,37 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     return this.#running;
   }
 
-  /** Stops sampling and closes the PSI trigger. */
+  /**
+   * Stops sampling and closes the PSI trigger. Called from a listener or the reader during a timed reading, it
+   * ends that reading's run too: no timer is left, and a reading the reader was still taking is not kept.
+   */
   stop(): void {
     this.#running = false;
+    this.#run++;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     this.#trigger?.close();
     this.#trigger = null;
   }
 
-  #watchTrigger(): void {
+  #watchTrigger(run: number): void {
+    let trigger: PsiTrigger;
     try {
-      this.#trigger = PsiTrigger.open();
+      trigger = PsiTrigger.open();
     } catch (error) {
       this.#triggerError = error instanceof Error ? error.message : String(error);
       return;
     }
-    const trigger = this.#trigger;
+    this.#trigger = trigger;
+    // stop() closes the trigger (its pending wait ends false) and ends the run; a wake-up that was already on
+    // its way when the run ended (stop(); start() in between) is dropped, as is the loop's failure.
     (async () => {
-      while (this.#running && this.#trigger === trigger) {
+      while (run === this.#run) {
         const fired = await trigger.wait(this.#interval);
-        if (fired && this.#running) this.refresh();
+        if (fired && run === this.#run) this.#sample(run);
       }
     })().catch((error) => {
-      if (this.#running) this.#triggerError = error instanceof Error ? error.message : String(error);
+      if (run === this.#run) this.#triggerError = error instanceof Error ? error.message : String(error);
     });
   }
 
@@ -349,19 +356,33 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   }
 
   /**
-   * Takes a reading now and updates the level (the timer calls this).
+   * Takes a reading now and updates the level (the timer takes its readings the same way). Every field of the
+   * reading is read once and checked, cgroup `events` and PSI averages included, without coercion (an object
+   * where a number belongs is refused, its `valueOf` never runs).
    * @returns The level after the reading.
-   * @throws {TypeError} For a reading (from the `read` option) that is not a MemoryStatus.
-   * @throws {RangeError} For a reading whose numbers are not finite numbers from 0.
+   * @throws {TypeError} For a reading (from the `read` option) that is not a MemoryStatus: not an object, or a
+   *   field missing or of the wrong type (`limitBytes`, `psi` and `events` may be null).
+   * @throws {RangeError} For a reading whose numbers are not finite numbers from 0, or whose event counts are not
+   *   integers from 0.
    *   A refused reading, or one whose fields throw when read, changes nothing: `status` and `level` stay.
    */
   refresh(): PressureLevelValue {
+    return this.#refresh(null)!;
+  }
+
+  // A reading for refresh() (run null) or for a tick of `run`, which drops it (null) when the reader ended that
+  // run: a reading the new run did not ask for is not kept or announced.
+  #refresh(run: number | null): PressureLevelValue | null {
     const read = this.#read;
     const status = read();
-    // The reading is judged before the monitor keeps it: one that levelOf refuses, or events whose getters
-    // throw, leave the status, the level and the count of lower readings as they were.
-    let level = levelOf(status, this.#thresholds);
-    const events = countsOf(status), previous = this.#events;
+    if (run !== null && run !== this.#run) return null;
+    // The reading is judged, every field, before the monitor keeps it: one that checkStatus refuses, or one whose
+    // getters throw, leaves the status, the level and the count of lower readings as they were. The checked copy
+    // of its numbers is what is compared (and, for the event counts, kept for the next reading): no getter or
+    // valueOf of the reading runs after the check.
+    const checked = checkStatus(status, "refresh PressureMonitor from the reading its 'read' returned");
+    let level = levelOf(checked, this.#thresholds);
+    const events = checked.events, previous = this.#events;
     if (previous && events) {
       if (events.max > previous.max || events.oom > previous.oom || events.oomKill > previous.oomKill) {
         level = PressureLevel.Critical;
@@ -443,20 +464,28 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     isMonitor = (value) => typeof value === "object" && value !== null && #sinks in value;
   }
 
-  #schedule(): void {
-    if (!this.#running) return;
+  // Sets the next tick of `run`, the current one.
+  #schedule(run: number): void {
     const delay = this.#level >= PressureLevel.Medium ? this.#interval / 2 : this.#interval;
-    this.#timer = setTimeout(() => {
-      try {
-        this.refresh();
-        this.#readError = null;
-      } catch (error) {
-        // No caller to throw to: an uncaught error here would end the program (Deno) for a bad reading.
-        this.#readError = error;
-      } finally {
-        this.#schedule();
-      }
+    const timer = setTimeout(() => {
+      // stop() clears the timer of the run it ends; this check also covers a clearTimeout that came too late.
+      if (run !== this.#run) return;
+      this.#timer = null;
+      this.#sample(run);
+      // A listener or the reader may have stopped or restarted the monitor: the new run has its own timer.
+      if (run === this.#run) this.#schedule(run);
     }, delay);
-    unrefTimer(this.#timer);
+    this.#timer = timer;
+    unrefTimer(timer);
+  }
+
+  // A reading for `run` (a tick or a PSI wake-up). A refused one is kept in readError: there is no caller to
+  // throw to, and an uncaught error here would end the program (Deno) for a bad reading.
+  #sample(run: number): void {
+    try {
+      if (this.#refresh(run) !== null) this.#readError = null;
+    } catch (error) {
+      this.#readError = error;
+    }
   }
 }

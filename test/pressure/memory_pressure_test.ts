@@ -129,6 +129,28 @@ test("readLinuxStatus: cgroup v2 takes the tightest limit up the tree, its worki
   assert.equal(pressureLevel(status), PressureLevel.Medium, "PSI some 12 % raises Low to Medium");
 });
 
+test("readLinuxStatus: malformed event counts and PSI figures never make a reading the monitor refuses", () => {
+  const status = readLinuxStatus(
+    files({
+      "/proc/meminfo": MEMINFO,
+      "/proc/self/statm": "100 50 10 1 0 20 0\n",
+      "/proc/pressure/memory": "some avg10=1.2.3 avg60=0.00 avg300=0.00 total=1\n",
+      "/proc/self/cgroup": "0::/app\n",
+      "/proc/self/mountinfo": "30 20 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+      "/sys/fs/cgroup/cgroup.controllers": "cpu io memory pids\n",
+      "/sys/fs/cgroup/app/memory.current": `${GiB}\n`,
+      "/sys/fs/cgroup/app/memory.max": `${2 * GiB}\n`,
+      "/sys/fs/cgroup/app/memory.events": "high -3\nmax 1.5\noom 1e300\noom_kill 2\n",
+    }),
+    4096,
+  );
+  // Before: events { high: -3, max: 1.5, oom: 1e300 } and PSI some10 NaN, which every refresh() refused.
+  assert.deepEqual(status.events, { high: 0, max: 0, oom: 0, oomKill: 2 }, "a value that is not a count reads as 0");
+  assert.equal(status.psi, null, "a PSI line whose figures do not parse is no PSI");
+  const monitor = new PressureMonitor({ read: () => status });
+  assert.equal(monitor.refresh(), pressureLevel(status));
+});
+
 test("readLinuxStatus: cgroup v1 (this machine's layout) uses the hierarchical limit and total_inactive_file", () => {
   const status = readLinuxStatus(files({
     "/proc/meminfo": MEMINFO,
