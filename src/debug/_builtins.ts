@@ -20,6 +20,7 @@ const mapGet = Map.prototype.get;
 const mapSet = Map.prototype.set;
 const MapConstructor = Map;
 const weakMapGet = WeakMap.prototype.get;
+const weakRefDeref = WeakRef.prototype.deref;
 const stringify = JSON.stringify;
 const dateNow = Date.now;
 const mathMax = Math.max;
@@ -103,6 +104,11 @@ export function getIn<K, V>(map: Map<K, V>, key: K): V | undefined {
 /** `map.set(key, value)`. */
 export function setIn<K, V>(map: Map<K, V>, key: K, value: V): void {
   apply(mapSet, map, [key, value]);
+}
+
+/** `ref.deref()`. */
+export function deref<T extends object>(ref: WeakRef<T>): T | undefined {
+  return apply(weakRefDeref, ref, []) as T | undefined;
 }
 
 /** `map.get(key)` of a WeakMap. */

@@ -8,16 +8,36 @@
 // reused cannot be told from a free of the new block by the call itself;
 // with `retainMetadata` the freed memory is held in a quarantine so the
 // address is not reused while its record is kept (see _freed_records.ts).
-import { getWeak } from "./_builtins.ts";
+import { valuesOf } from "../base/_captured_set.ts";
+import { deref, getWeak } from "./_builtins.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { resizeBlock } from "./_heap_resize.ts";
 import { goneError, noBlockError, wrongSizeError } from "./_misuse.ts";
 
 const heaps = new WeakMap<object, DebugHeap>();
+// Every DebugAllocator's heap, weakly, for the leak check at exit: a DebugAllocator over a backing of its own
+// (a pool, an arena) is not the owner of its memory in the census (its backing is), and its blocks must still
+// be listed. A heap lives as long as its DebugAllocator (and while a memkit backing watches it for it).
+const everyHeap = new Set<WeakRef<DebugHeap>>();
+const forget = new FinalizationRegistry<WeakRef<DebugHeap>>((ref) => everyHeap.delete(ref));
 
 /** Called by the DebugAllocator constructor. */
 export function registerHeap(debug: object, heap: DebugHeap): void {
   heaps.set(debug, heap);
+  const ref = new WeakRef(heap);
+  everyHeap.add(ref);
+  forget.register(debug, ref);
+}
+
+/** Every DebugAllocator's heap still reachable, oldest first (read with the built-ins captured at load). */
+export function everyDebugHeap(): DebugHeap[] {
+  const refs = valuesOf(everyHeap);
+  const out: DebugHeap[] = [];
+  for (let i = 0; i < refs.length; i++) {
+    const heap = deref(refs[i]);
+    if (heap !== undefined) out[out.length] = heap;
+  }
+  return out;
 }
 
 /** The heap of `debug` when it is a DebugAllocator, else undefined (read with the built-ins captured at load). */

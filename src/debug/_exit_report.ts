@@ -3,12 +3,18 @@
 // then what each Worker holds. Built from built-ins captured at load
 // (_builtins.ts) and index loops, since a program may replace them before it
 // exits. A DebugAllocator's memory held back for blocks the program freed
-// (neverUnmap, retainMetadata: its quarantine) is no leak.
+// (neverUnmap, retainMetadata: its quarantine) is no leak. Every other
+// DebugAllocator of the program with blocks left lists them (as report()
+// does) under the census owner whose memory holds them: itself when it took
+// that memory from the system, else the owner its backing chain took it for
+// (a pool, an arena); or under a heading of its own when no listed owner
+// holds it (it is in the global allocator's blocks, or not memkit's memory).
 import { readEnv } from "../../ffi/native.ts";
 import { censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
 import { gpuCensusEntries } from "../base/_gpu_census.ts";
 import { WORKER_SLOTS, workersUncounted, workerTotals } from "../base/_thread_census.ts";
 import { describe } from "../base/_validate.ts";
+import { allocatorName } from "../base/_allocator_name.ts";
 import {
   endsWith,
   fixed,
@@ -23,7 +29,8 @@ import {
   slice,
   startsWith,
 } from "./_builtins.ts";
-import { registeredHeap } from "./_c_style.ts";
+import { everyDebugHeap, registeredHeap } from "./_c_style.ts";
+import type { DebugHeap } from "./_debug_heap.ts";
 import type { DebugAllocator } from "./debug_allocator.ts";
 
 /** The environment variable that turns on allocation sites without a code change. */
@@ -64,7 +71,25 @@ export function exitReport(global: DebugAllocator | null, checked: boolean, fram
     }
   }
   const globalListed = parts.length > 0;
-  addPart(parts, "the native memory memkit holds", () => censusReport(global, globalListed));
+  // A program's DebugAllocators with blocks left over a backing that took their memory for them (a pool, an
+  // arena): each is listed under the census owner holding that memory, or, when no listed owner holds it,
+  // under a heading of its own.
+  const placed: Placed = { heaps: newMap(), owners: [] };
+  const unplaced: DebugHeap[] = [];
+  addPart(parts, "the blocks of the program's DebugAllocators", () => {
+    placeDebugHeaps(global, placed, unplaced);
+    return null;
+  });
+  addPart(parts, "the native memory memkit holds", () => censusReport(global, globalListed, placed, unplaced));
+  for (let i = 0; i < unplaced.length; i++) {
+    const heap = unplaced[i];
+    addPart(parts, "the blocks of a DebugAllocator", () => {
+      const list = debugBlocks(heap.owner);
+      const over = heap.backing === global ? "the global allocator (getAllocator())" : allocatorName(heap.backing);
+      return list === null ? null : `memkit: blocks a DebugAllocator over ${over} still ` +
+        `holds at exit (free each, or deinit() it, before exit): ${list}`;
+    });
+  }
   addPart(parts, "the GPU buffers", gpuReport);
   addPart(parts, "what Workers hold", workersReport);
   if (parts.length === 0) return null;
@@ -105,8 +130,88 @@ function traceHint(): string {
 const LISTED_PER_OWNER = 8;
 const LISTED_OWNERS = 50;
 
-/** Native memory memkit still holds outside the global allocator, by owner; null when there is none. */
-function censusReport(globalDebug: object | null, globalListed: boolean): string | null {
+/**
+ * Finds where the memory of each DebugAllocator with live blocks lies (not the global one, whose blocks have
+ * their own list, nor one that owns its memory in the census: its list follows its own entry): the census
+ * owner whose entry holds its first live block goes into `placed`; one whose memory no listed entry holds (it
+ * lies in the global allocator, in memory kept for the thread's life, in an allocator written in JavaScript)
+ * into `unplaced`.
+ */
+function placeDebugHeaps(globalDebug: object | null, placed: Placed, unplaced: DebugHeap[]): void {
+  const heaps = everyDebugHeap();
+  let entries: CensusEntry[] | null = null;
+  for (let h = 0; h < heaps.length; h++) {
+    const heap = heaps[h];
+    if (heap.owner === globalDebug || heap.ledger.ended !== null) continue;
+    const address = firstLiveAddress(heap);
+    if (address === null) continue;
+    entries ??= censusEntries();
+    let holder: CensusOwner | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.address <= address && address < entry.address + entry.size) {
+        holder = entry.owner;
+        break;
+      }
+    }
+    if (holder === heap.census) continue; // its own entry: listed with it (debugBlocks)
+    if (holder === null || (globalDebug !== null && holder.holder === globalDebug)) {
+      unplaced[unplaced.length] = heap;
+      continue;
+    }
+    const list = getIn(placed.heaps, holder);
+    if (list === undefined) {
+      setIn(placed.heaps, holder, [heap]);
+      placed.owners[placed.owners.length] = holder;
+    } else list[list.length] = heap;
+  }
+}
+
+/** The DebugAllocators listed under census owners, and those owners in the order first found. */
+interface Placed {
+  readonly heaps: Map<CensusOwner, DebugHeap[]>;
+  readonly owners: CensusOwner[];
+}
+
+/** The address of a live block of `heap` (user bytes, inside the memory its backing gave), or null for none. */
+function firstLiveAddress(heap: DebugHeap): number | null {
+  const blocks = heap.blocks;
+  if (blocks.live === 0) return null;
+  for (let slot = 0; slot < blocks.end; slot++) if (blocks.ids[slot] !== 0) return blocks.addresses[slot];
+  return null;
+}
+
+/**
+ * Native memory memkit still holds outside the global allocator, by owner; null when there is none. The
+ * DebugAllocators `placed` under an owner are listed with it; those placed under an owner not listed (past the
+ * first LISTED_OWNERS) go to `unplaced`.
+ */
+function censusReport(
+  globalDebug: object | null,
+  globalListed: boolean,
+  placed: Placed,
+  unplaced: DebugHeap[],
+): string | null {
+  const listedOwners = newMap<CensusOwner, true>();
+  try {
+    return censusLines(globalDebug, globalListed, placed.heaps, listedOwners);
+  } finally {
+    // A DebugAllocator placed under an owner that was not listed gets a heading of its own.
+    for (let o = 0; o < placed.owners.length; o++) {
+      const owner = placed.owners[o];
+      if (getIn(listedOwners, owner) !== undefined) continue;
+      const heaps = getIn(placed.heaps, owner)!;
+      for (let i = 0; i < heaps.length; i++) unplaced[unplaced.length] = heaps[i];
+    }
+  }
+}
+
+function censusLines(
+  globalDebug: object | null,
+  globalListed: boolean,
+  placed: Map<CensusOwner, DebugHeap[]>,
+  listedOwners: Map<CensusOwner, true>,
+): string | null {
   const entries = censusEntries();
   const owners: CensusOwner[] = [];
   const byOwner = newMap<CensusOwner, CensusEntry[]>();
@@ -140,6 +245,7 @@ function censusReport(globalDebug: object | null, globalListed: boolean): string
     blocks += list.length;
     bytes += total;
     if (o >= LISTED_OWNERS) continue; // counted, not listed
+    setIn(listedOwners, owner, true);
     add(lines, `  ${owner.kind}: ${plural(list.length, "block")}, ${total} bytes`);
     if (owner.site !== null) add(lines, `    created ${indent(owner.site, "      ")}`);
     const listed = list.length < LISTED_PER_OWNER ? list.length : LISTED_PER_OWNER;
@@ -152,8 +258,22 @@ function censusReport(globalDebug: object | null, globalListed: boolean): string
     if (list.length > LISTED_PER_OWNER) add(lines, `    … and ${list.length - LISTED_PER_OWNER} more`);
     // A program's own DebugAllocator: its memory above is its backing's chunks (canaries included); its own
     // list says which blocks the program left, in the sizes asked for, with where each was allocated.
-    const blocksOf = debugBlocks(owner);
+    const blocksOf = debugBlocksOf(owner);
     if (blocksOf !== null) add(lines, `    its blocks: ${indent(blocksOf, "    ")}`);
+    // A program's DebugAllocator whose memory this owner took from the system for it (its backing, or its
+    // backing's backing): its own list, as report() gives it, since the entries above are its backing's.
+    const within = getIn(placed, owner);
+    if (within !== undefined) {
+      for (let i = 0; i < within.length; i++) {
+        const list = debugBlocks(within[i].owner);
+        if (list !== null) {
+          add(
+            lines,
+            `    blocks of a DebugAllocator over ${allocatorName(within[i].backing)}: ${indent(list, "    ")}`,
+          );
+        }
+      }
+    }
   }
   if (owners.length > LISTED_OWNERS) add(lines, `  … and ${owners.length - LISTED_OWNERS} more owners`);
   const besides = globalListed ? " besides the global allocator's blocks above" : "";
@@ -169,10 +289,16 @@ function quarantineOf(owner: CensusOwner): Map<number, number> | null {
 }
 
 /** The report of a DebugAllocator that owns census memory (not the global one), or null. */
-function debugBlocks(owner: CensusOwner): string | null {
+function debugBlocksOf(owner: CensusOwner): string | null {
   if (owner.kind !== "DebugAllocator" || owner.holder === null) return null;
+  return debugBlocks(owner.holder);
+}
+
+/** The report of a DebugAllocator's blocks (without its "memkit: "), or null when it has none or cannot say. */
+function debugBlocks(debug: object): string | null {
   try {
-    const report = (owner.holder as DebugAllocator).report();
+    const report = (debug as DebugAllocator).report();
+    if (report === "memkit: no leaks") return null;
     return startsWith(report, "memkit: ") ? slice(report, "memkit: ".length) : report;
   } catch {
     return null; // an allocator that ended or cannot answer: its memory is listed above all the same

@@ -157,7 +157,8 @@ export class GpuStagingRing implements Disposable {
    * `target` at `offset`, which runs at the next {@linkcode flush}. The source
    * may change right after: its bytes were taken.
    *
-   * @throws {TypeError} When `target` lacks COPY_DST, or an argument has the wrong type.
+   * @throws {TypeError} When `target` lacks COPY_DST, or an argument has the wrong type (a SharedDynamicArray is
+   *   no source: the message says how to copy its elements out).
    * @throws {RangeError} For an offset or a source length that is not a multiple of 4, or a source that does not fit the target.
    * @throws {AllocationError} "use-after-free" for a freed array, after dispose() or once the device is lost.
    */

@@ -5,10 +5,13 @@
  *
  * @module
  */
-import { byteLengthOf, checkSize, checkView, describe, viewBytes } from "../base/_validate.ts";
+import { byteLengthOf, checkSize, describe, viewBytes, withArticle } from "../base/_validate.ts";
+import { allocatorName } from "../base/_allocator_name.ts";
+import { types } from "node:util";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { arrayInternals, type DynamicArray } from "../arrays/dynamic_array.ts";
+import { SharedDynamicArray } from "../arrays/shared_dynamic_array.ts";
 import type { BufferRecord } from "./_buffer_registry.ts";
 import type { GpuContext } from "./gpu_context.ts";
 import { bufferRecord, createBufferChecked, GpuContext as GpuContextClass } from "./gpu_context.ts";
@@ -59,6 +62,8 @@ export interface GpuWriteOptions {
  * or `stride` getter changes nothing); no code of the program runs here. Use
  * `length`, never the bytes' own: it is where a freed source is found.
  *
+ * @throws {TypeError} For anything else: the message names what is accepted, the value by its class, and what
+ *   to pass instead (a SharedDynamicArray's elements copied out, a plain array or an ArrayBuffer wrapped in a view).
  * @throws {AllocationError} "use-after-free" for a freed DynamicArray, or a view over a detached buffer (a
  *   memkit block that was freed: a plain Uint8Array, handed back as is, is checked here too).
  */
@@ -71,7 +76,7 @@ export function sourceBytes(
     const bytes = arrayInternals.bytesOf(source, "read the bytes of");
     return { bytes, length: intrinsic.typedArrayByteLength(bytes), element: arrayInternals.strideOf(source) };
   }
-  checkView(source, op, name);
+  if (!ArrayBuffer.isView(source)) throw notASource(source, op, name);
   const bytes = viewBytes(source as ArrayBufferView, op, name);
   const length = byteLengthOf(bytes, op, name);
   // The element size from internal slots (a subclass cannot fake it); a DataView's elements are bytes.
@@ -81,6 +86,56 @@ export function sourceBytes(
     if (count > 0) element = intrinsic.typedArrayByteLength(source) / count;
   }
   return { bytes, length, element };
+}
+
+// SharedDynamicArray's own `buffer` getter: it reads a private field, so it answers for a real one only (a
+// Proxy of one, or an object made from its prototype, throws) and runs none of the program's code.
+const sharedBuffer = Object.getOwnPropertyDescriptor(SharedDynamicArray.prototype, "buffer")!.get!;
+
+function isSharedArray(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    sharedBuffer.call(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The TypeError for a source or target that is neither a memkit array nor a view: what is accepted, the
+ * value by its class (read without running the program's code), and what to do instead where that is known.
+ */
+function notASource(value: unknown, op: string, name: string): TypeError {
+  let what: string, hint = "";
+  if (typeof value !== "object" || value === null) what = describe(value);
+  else {
+    const className = allocatorName(value); // a class name, "an object" or "a Proxy", as for a backing
+    // A class name written in code takes an article; "an object", "a Proxy" and a quoted odd name stand as they are.
+    what = className === "an object" || className === "a Proxy" || className[0] === '"'
+      ? className
+      : withArticle(className);
+    if (className === "a Proxy") {
+      // No hint: telling what it wraps would run its traps.
+    } else if (isSharedArray(value)) {
+      // Its elements sit in a SharedArrayBuffer behind a header that other threads write under a lock the GPU
+      // copy cannot take: the copy could be torn. Copied out first, they go as any array does.
+      hint = name === "target"
+        ? " (its elements are shared: other threads may write while the GPU copies; read into a typed array or " +
+          "DynamicArray of its type, then store them with pushMany() or set())"
+        : " (its elements are shared: other threads may write while the GPU copies; copy them out first: " +
+          "new Float32Array(shared.toArray()) for a field type such as f32, or a DynamicArray of the same layout " +
+          "filled with pushMany(shared.toArray()))";
+    } else if (Array.isArray(value)) {
+      hint = " (wrap its numbers in a typed array: new Float32Array(values))";
+    } else if (types.isAnyArrayBuffer(value)) {
+      hint = " (wrap it in a view: new Uint8Array(buffer))";
+    }
+  }
+  return new TypeError(
+    `Cannot ${op} as '${name}' must be a DynamicArray or SIMDArray (uniformArray() makes one), a typed array or ` +
+      `a DataView: current value is ${what}${hint}`,
+  );
 }
 
 /**
@@ -149,7 +204,8 @@ function checkOffset(value: unknown, op: string, name: string, multiple: number)
  * queue write is needed), sized to the source rounded up to 4 bytes.
  *
  * @param usage The buffer's usage flags (GpuBufferUsage), e.g. VERTEX | COPY_DST.
- * @throws {TypeError} For a `gpu`, `source` or usage of the wrong type.
+ * @throws {TypeError} For a `gpu`, `source` or usage of the wrong type (a SharedDynamicArray is no source: the
+ *   message says how to copy its elements out).
  * @throws {AllocationError} "use-after-free" for a freed array or a lost device; what {@linkcode GpuContext.createBuffer} throws.
  *
  * @example
@@ -205,7 +261,8 @@ export function createGpuBufferFrom(
  * Ranges are widened to whole 4-byte words (WebGPU copies words), so
  * neighbouring bytes of the source are written again, unchanged.
  *
- * @throws {TypeError} When `buffer` lacks COPY_DST, or an argument has the wrong type.
+ * @throws {TypeError} When `buffer` lacks COPY_DST, or an argument has the wrong type (a SharedDynamicArray is no
+ *   source: the message says how to copy its elements out).
  * @throws {RangeError} For an offset that is not a multiple of 4, a range outside the source,
  *   a source that does not fit the buffer at `offset`, or bytes that are not whole words at the source's end.
  * @throws {AllocationError} "use-after-free" for a freed array or a lost device.
@@ -345,7 +402,8 @@ function byteSpans(
  * (device lost) leaves it as it was; a target freed while the read waits makes it
  * reject with "use-after-free" and nothing is written.
  *
- * @throws {TypeError} When `buffer` lacks COPY_SRC, or an argument has the wrong type.
+ * @throws {TypeError} When `buffer` lacks COPY_SRC, or an argument has the wrong type (a SharedDynamicArray is no
+ *   target: read into a typed array or DynamicArray, then store the values in it).
  * @throws {RangeError} For an offset that is not a multiple of 4, a target that is not whole words, or a range past the buffer.
  * @throws {AllocationError} "use-after-free" for a freed target or a lost device.
  *

@@ -110,7 +110,8 @@ export class GpuUniformRing implements Disposable {
    * slots) at the ring's head with one queue write; returns the offset of
    * the first record. Record `k` is at `offsetOf(base, k)`.
    *
-   * @throws {TypeError} For a source of the wrong type.
+   * @throws {TypeError} For a source of the wrong type (a SharedDynamicArray is none: the message says how to
+   *   copy its elements out).
    * @throws {RangeError} For a DynamicArray whose stride is not a multiple of 256 (use uniformArray), or bytes that are not whole words.
    * @throws {AllocationError} "limit-exceeded" when the frame's uniforms outgrow the capacity (nothing is written);
    *   "use-after-free" for a freed array, after dispose() or once the device is lost.

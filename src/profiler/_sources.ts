@@ -67,6 +67,14 @@ export interface BudgetSource {
  * - a MemoryBudget: its reservations per category, in `budgetBreakdown`
  *   (`<name>.<category>`), not counted as native bytes.
  *
+ * Each native byte is counted once. When a source lives inside another
+ * watched source (an array whose allocator is a watched arena, a
+ * DebugAllocator over a watched pool, an allocator whose backing chain
+ * reaches a watched allocator, an array in a RegionAllocator region or in
+ * the global allocator), the inner source keeps its bytes and the outer one
+ * shows only the rest; the snapshot's `nestedIn` says which is inside which,
+ * and `totalAllocated` is what the outermost watched level holds.
+ *
  * A disposed FramePool, PurgeableBuffer, ResourceHeap or MemoryInterface
  * reads as 0 bytes and is listed in the snapshot's `released`. Other objects
  * with a `stats()` method (a ResourceCache, whose entries are the program's

@@ -91,7 +91,9 @@ export const DEFAULT_LEAK_WINDOW = 5;
  * at every step across the last `window` snapshots taken after a garbage
  * collection (the latest snapshots of any kind when fewer than `window` were).
  * Memory that rises and falls, or settles, is not suspected; a slow leak is,
- * once it has grown `window - 1` times in a row.
+ * once it has grown `window - 1` times in a row. An owner inside another
+ * watched source (an array in a watched arena) grows alone: its bytes are
+ * not in the outer source's figure (see `MemorySnapshot.nestedIn`).
  *
  * @param snapshots Snapshots, oldest first (e.g. `profiler.snapshots`).
  * @param options The window.

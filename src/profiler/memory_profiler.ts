@@ -14,6 +14,7 @@ import { AllocationError } from "../base/errors.ts";
 import { readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, pressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
 import { type Probe, probesOf, type ProfilerSource } from "./_sources.ts";
+import { Nesting } from "./_nesting.ts";
 import { type LeakSuspicion, leakSuspicion, type LeakSuspicionOptions } from "./leak_suspicion.ts";
 import { type MemorySnapshot, takeSnapshot } from "./snapshot.ts";
 import { reportHtml } from "./report.ts";
@@ -137,6 +138,7 @@ const OptionsSchema = z.object({
 export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot> {
   readonly #interval: number;
   readonly #probes: Probe[];
+  readonly #nesting: Nesting;
   readonly #history: number;
   readonly #gcEvery: number;
   #ticks = 0;
@@ -166,6 +168,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
     const op = "create MemoryProfiler";
     const parsed = parseOptions(OptionsSchema, options, op);
     this.#probes = probesOf(parsed.sources ?? { global: "global" }, op);
+    this.#nesting = new Nesting(this.#probes);
     this.#interval = parsed.intervalMs ?? 1000;
     this.#history = parsed.history ?? 600;
     this.#gcEvery = parsed.gcEvery ?? 10;
@@ -450,7 +453,7 @@ export class MemoryProfiler implements Disposable, AsyncIterable<MemorySnapshot>
 
   #record(gc: boolean): MemorySnapshot {
     const afterGC = gc && requestGC();
-    const snapshot = takeSnapshot(this.#probes, this.#largest, afterGC, () => this.#pressure());
+    const snapshot = takeSnapshot(this.#probes, this.#nesting, this.#largest, afterGC, () => this.#pressure());
     // Sources are read through their own code, which may have disposed this profiler: then nothing is recorded.
     this.#alive("capture a snapshot");
     this.#snapshots.push(snapshot);

@@ -5,7 +5,8 @@
  */
 import process from "node:process";
 import type { PressureLevelValue } from "../pressure/pressure_level.ts";
-import type { Probe, ProbeEntry } from "./_sources.ts";
+import type { Probe, ProbeEntry, ProbeReading } from "./_sources.ts";
+import type { Nesting } from "./_nesting.ts";
 import { AllocationError } from "../base/errors.ts";
 
 /**
@@ -27,14 +28,30 @@ import { AllocationError } from "../base/errors.ts";
 export interface MemorySnapshot {
   /** When it was taken, in milliseconds since the epoch (`Date.now()`). */
   timestamp: number;
-  /** Native bytes in live blocks over every source (budgets' reservations excluded). */
+  /**
+   * Native bytes in live blocks over every source (budgets' reservations excluded), each byte counted once:
+   * the sum of `categoryBreakdown`. Where one watched source lives inside another (see `nestedIn`), the total
+   * is what the outer one holds, as the leak check at exit counts memory once, for the object that took it
+   * from the system.
+   */
   totalAllocated: number;
   /**
    * Native bytes per owner: a source's name, or `<name>.<type>` for each
-   * memory type of a MemoryInterface in use.
+   * memory type of a MemoryInterface in use. A source inside another
+   * watched source (`nestedIn`: an array in a watched arena, a
+   * DebugAllocator over a watched pool, an allocator over a watched
+   * backing, directly or through allocators not watched) keeps its own
+   * figure here, and the source that handed it the memory shows only the
+   * rest: its other blocks, and what the inner one holds beyond its figure
+   * (a DebugAllocator's canaries, an inner allocator's room not handed out).
+   * So `categoryBreakdown.arena` may be below the arena's
+   * `stats().allocatedBytes`, by exactly the bytes its watched arrays hold.
    */
   categoryBreakdown: Record<string, number>;
-  /** The owners holding most bytes, largest first (at most `largest` of them, empty owners left out). */
+  /**
+   * The owners holding most bytes (as in `categoryBreakdown`, so memory inside another watched source is
+   * listed once, as the inner source's), largest first (at most `largest` of them, empty owners left out).
+   */
   largestAllocations: { name: string; size: number }[];
   /** Fragmentation of the allocators' free space (0..1), their mean weighted by capacity. */
   fragmentation: number;
@@ -60,6 +77,14 @@ export interface MemorySnapshot {
    * mapping are not listed: they still read, as 0 bytes.
    */
   released: string[];
+  /**
+   * Sources whose memory another watched source handed them, by name, and that source's name (the nearest
+   * watched one up the chain): `{ values: "arena" }` for an array whose allocator is the watched `arena`.
+   * Found from memkit's own records of where each source's memory lies, for arrays (DynamicArray,
+   * SIMDArray), allocators and DebugAllocators inside memkit allocators and the global allocator, once a
+   * source first holds memory. Always present in the profiler's snapshots; optional for snapshots made by hand.
+   */
+  nestedIn?: Record<string, string>;
 }
 
 /** ", or …": what to pass instead when `value` is a profiler given where its snapshots belong. */
@@ -73,15 +98,20 @@ export function hintOf(value: unknown): string {
 // Owners are names the user chose, and "constructor" or "__proto__" is a name like any other: a record is
 // read through Object.hasOwn (not Object.prototype's "constructor") and "__proto__" is defined, not
 // assigned (an assignment would set the record's prototype and lose the owner).
-function put(record: Record<string, number>, owner: string, bytes: number): void {
+function put<T>(record: Record<string, T>, owner: string, bytes: T): void {
   if (owner === "__proto__") {
     Object.defineProperty(record, owner, { value: bytes, enumerable: true, writable: true, configurable: true });
   } else record[owner] = bytes;
 }
 
-/** Reads every probe into a snapshot. Errors other than use-after-free propagate. */
+/**
+ * Reads every probe into a snapshot. Errors other than use-after-free propagate. Native bytes a source holds
+ * inside another watched source (see `nesting`) are counted once: as that source's, and taken out of the
+ * figure of the source that handed them out.
+ */
 export function takeSnapshot(
   probes: readonly Probe[],
+  nesting: Nesting,
   largest: number,
   afterGC: boolean,
   pressure: () => PressureLevelValue | null,
@@ -90,19 +120,40 @@ export function takeSnapshot(
   const budgetBreakdown: Record<string, number> = {};
   const owners: ProbeEntry[] = [];
   const released: string[] = [];
-  let total = 0, weights = 0, weighted = 0;
+  const readings: (ProbeReading | null)[] = [];
+  const held: number[] = [];
   for (const probe of probes) {
-    let reading;
+    let reading: ProbeReading | null;
     try {
       reading = probe.read();
     } catch (error) {
       // A disposed source holds nothing: record it as gone rather than failing every later tick.
-      if (error instanceof AllocationError && error.category === "use-after-free") {
-        released.push(probe.name);
-        put(categoryBreakdown, probe.name, 0);
-        continue;
-      }
-      throw error;
+      if (!(error instanceof AllocationError && error.category === "use-after-free")) throw error;
+      reading = null;
+    }
+    readings.push(reading);
+    let bytes = 0;
+    if (reading !== null) { for (const entry of reading.native) bytes += entry.bytes; }
+    held.push(bytes);
+  }
+  // A source inside another: its bytes are already in that source's figure, which keeps only the rest. (Only
+  // allocators and the global allocator hold other sources; each reads as one entry.)
+  nesting.place(held);
+  const nestedIn: Record<string, string> = {};
+  for (let i = 0; i < probes.length; i++) {
+    const parent = nesting.parentOf(i);
+    if (parent < 0) continue;
+    put(nestedIn, probes[i].name, probes[parent].name);
+    const outer = readings[parent]?.native[0];
+    if (outer !== undefined) outer.bytes = Math.max(0, outer.bytes - held[i]);
+  }
+  let total = 0, weights = 0, weighted = 0;
+  for (let i = 0; i < probes.length; i++) {
+    const probe = probes[i], reading = readings[i];
+    if (reading === null) {
+      released.push(probe.name);
+      put(categoryBreakdown, probe.name, 0);
+      continue;
     }
     for (const entry of reading.native) {
       const before = Object.hasOwn(categoryBreakdown, entry.owner) ? categoryBreakdown[entry.owner] : 0;
@@ -130,5 +181,6 @@ export function takeSnapshot(
     afterGC,
     budgetBreakdown,
     released,
+    nestedIn,
   };
 }

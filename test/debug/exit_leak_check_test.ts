@@ -304,3 +304,67 @@ test("a program that replaced Array.prototype.push with a no-op still gets the r
   assert.match(child.stderr, /^ {2}DynamicArray: 1 block, \d+ bytes$/m, child.stderr);
   assert.equal(child.status, 1, child.stderr);
 });
+
+// A program's own DebugAllocator lists its blocks at exit whatever its backing: under the census entry that holds
+// their memory (its own, or its backing's, which took it from the system), or under a heading of its own.
+const DEBUG_CHILD = fileURLToPath(new URL("./_exit_debug_backing_child.ts", import.meta.url));
+const DEBUG_SITE = new RegExp(
+  `_exit_debug_backing_child\\.ts:${
+    readFileSync(DEBUG_CHILD, "utf8").split("\n").findIndex((line) => line.includes("debug.alloc(100)")) + 1
+  }`,
+);
+const LEAKED_BLOCK = /^ {6}100 bytes at 0x[0-9a-f]+, align 16, age \d+ ms$/m;
+const DEBUG_BACKINGS: { backing: string; owner: string; heading: RegExp }[] = [
+  { backing: "default", owner: "DebugAllocator", heading: /^ {4}its blocks: 1 leaked block, 100 bytes$/m },
+  {
+    backing: "pool",
+    owner: "PoolAllocator",
+    heading: /^ {4}blocks of a DebugAllocator over PoolAllocator: 1 leaked block, 100 bytes$/m,
+  },
+  {
+    backing: "free-list",
+    owner: "FreeListAllocator",
+    heading: /^ {4}blocks of a DebugAllocator over FreeListAllocator: 1 leaked block, 100 bytes$/m,
+  },
+  {
+    backing: "arena",
+    owner: "Arena",
+    heading: /^ {4}blocks of a DebugAllocator over Arena: 1 leaked block, 100 bytes$/m,
+  },
+  {
+    // The inner DebugAllocator took the memory from the system; the outer one's block is inside its block.
+    backing: "debug",
+    owner: "DebugAllocator",
+    heading: /^ {4}blocks of a DebugAllocator over DebugAllocator: 1 leaked block, 100 bytes$/m,
+  },
+  {
+    backing: "pool in an arena",
+    owner: "Arena",
+    heading: /^ {4}blocks of a DebugAllocator over PoolAllocator: 1 leaked block, 100 bytes$/m,
+  },
+];
+for (const { backing, owner, heading } of DEBUG_BACKINGS) {
+  test(`a program's DebugAllocator over ${backing} backing lists its leaked block, size and site, at exit`, () => {
+    const child = runChild(DEBUG_CHILD, {}, [backing]);
+    assert.match(child.stderr, new RegExp(`^ {2}${owner}: 1 block, \\d+ bytes$`, "m"), child.stderr);
+    assert.match(child.stderr, heading, child.stderr);
+    assert.match(child.stderr, LEAKED_BLOCK, child.stderr);
+    assert.match(child.stderr, DEBUG_SITE, child.stderr);
+    assert.equal(child.status, 1, child.stderr);
+  });
+}
+
+test("a program's DebugAllocator over the global allocator lists its blocks under a heading of its own", () => {
+  const child = runChild(DEBUG_CHILD, {}, ["global"]);
+  // The global allocator's own list names its one block (the DebugAllocator's, canaries included) ...
+  assert.match(child.stderr, /^memkit: 1 leaked block, 132 bytes$/m, child.stderr);
+  // ... and the DebugAllocator's own list says which block the program left in it.
+  assert.match(
+    child.stderr,
+    /^memkit: blocks a DebugAllocator over the global allocator \(getAllocator\(\)\) still holds at exit \(free each, or deinit\(\) it, before exit\): 1 leaked block, 100 bytes$/m,
+    child.stderr,
+  );
+  assert.match(child.stderr, /^ {2}100 bytes at 0x[0-9a-f]+, align 16, age \d+ ms$/m, child.stderr);
+  assert.match(child.stderr, DEBUG_SITE, child.stderr);
+  assert.equal(child.status, 1, child.stderr);
+});

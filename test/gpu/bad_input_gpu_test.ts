@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DynamicArray } from "../../src/arrays/dynamic_array.ts";
+import { SharedDynamicArray } from "../../src/arrays/shared_dynamic_array.ts";
 import { GpuBufferUsage as U } from "../../src/gpu/gpu_context.ts";
 import { createGpuBufferFrom, readGpuBuffer, writeGpuBuffer } from "../../src/gpu/gpu_transfer.ts";
 import { GpuStagingRing } from "../../src/gpu/gpu_staging_ring.ts";
@@ -78,6 +79,74 @@ test("uploads and readback: bad input rows", { skip: skipGpu }, async () => {
   const back = new Uint32Array(16);
   await readGpuBuffer(gpu, target, back);
   assert.deepEqual([...back], new Array(16).fill(7)); // no row wrote anything
+});
+
+// Every entry point taking a source or target, with a value of the wrong kind: the message names what is accepted
+// and the value's class (never "[object Object]"), and what to do with a SharedDynamicArray.
+test("sources and targets of the wrong kind: what is accepted, the value's class, what to do", {
+  skip: skipGpu,
+}, async () => {
+  using gpu = context();
+  const target = gpu.createBuffer({ size: 1024, usage: U.STORAGE | U.COPY_DST | U.COPY_SRC | U.UNIFORM });
+  using ring = new GpuStagingRing(gpu);
+  using uniforms = new GpuUniformRing(gpu);
+  const shared = new SharedDynamicArray<number>("f32", { maxCapacity: 64 });
+  shared.pushMany([1, 2, 3, 4]);
+  class Particles {
+    readonly count = 4;
+  }
+  const buffers = gpu.memoryStats().buffers; // the target and the rings' own
+  const entries: [string, string, (value: unknown) => unknown][] = [
+    ["writeGpuBuffer", "source", (value) => writeGpuBuffer(gpu, target, value as never)],
+    ["createGpuBufferFrom", "source", (value) => createGpuBufferFrom(gpu, value as never, U.STORAGE)],
+    ["GpuStagingRing.upload", "source", (value) => ring.upload(target, 0, value as never)],
+    ["GpuUniformRing.push", "uniforms", (value) => uniforms.push(value as never)],
+    ["readGpuBuffer", "target", (value) => readGpuBuffer(gpu, target, value as never)],
+  ];
+  const values: [string, unknown, RegExp][] = [
+    ["a SharedDynamicArray", shared, /current value is a SharedDynamicArray \(/],
+    ["an instance of a class", new Particles(), /current value is a Particles$/],
+    ["a plain object", { length: 4 }, /current value is an object$/],
+    ["a plain array", [1, 2, 3, 4], /current value is an Array \(wrap its numbers in a typed array/],
+    ["an ArrayBuffer", new ArrayBuffer(16), /current value is an ArrayBuffer \(wrap it in a view/],
+    ["a SharedArrayBuffer", new SharedArrayBuffer(16), /current value is a SharedArrayBuffer \(wrap it in a view/],
+    ["a Proxy", new Proxy(new Float32Array(4), {}), /current value is a Proxy$/],
+    ["a number", 16, /current value is 16$/],
+    ["null", null, /current value is null$/],
+  ];
+  for (const [entry, name, call] of entries) {
+    for (const [what, value, described] of values) {
+      const row = `${entry} with ${what}`;
+      let thrown: unknown = null;
+      try {
+        await call(value);
+      } catch (error) {
+        thrown = error;
+      }
+      assert.ok(thrown instanceof TypeError, `${row}: ${thrown}`);
+      const message = thrown.message;
+      assert.match(
+        message,
+        new RegExp(
+          `^Cannot .* as '${name}' must be a DynamicArray or SIMDArray \\(uniformArray\\(\\) makes one\\), a typed array or a DataView: current value is `,
+        ),
+        row,
+      );
+      assert.match(message, described, row);
+      assert.doesNotMatch(message, /\[object/, row);
+      if (value === shared) {
+        // Why it is refused, and what to pass instead (for a read: where the bytes go first).
+        assert.match(message, /other threads may write while the GPU copies/, row);
+        assert.match(message, name === "target" ? /then store them with pushMany\(\) or set\(\)/ : /toArray\(\)/, row);
+      }
+      assert.equal(gpu.memoryStats().buffers, buffers, row); // nothing reached the GPU
+    }
+  }
+  // The advice works: the elements copied out upload as any typed array does.
+  writeGpuBuffer(gpu, target, new Float32Array(shared.toArray()));
+  const back = new Float32Array(4);
+  await readGpuBuffer(gpu, target, back);
+  assert.deepEqual([...back], [1, 2, 3, 4]);
 });
 
 test("rings and suballocator: bad options and use after dispose", { skip: skipGpu }, () => {

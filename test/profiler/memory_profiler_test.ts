@@ -6,6 +6,7 @@ import { test } from "node:test";
 import {
   AllocationError,
   Arena,
+  DebugAllocator,
   DynamicArray,
   FreeListAllocator,
   getAllocator,
@@ -15,6 +16,7 @@ import {
   MemoryProfiler,
   type MemorySnapshot,
   PoolAllocator,
+  RegionAllocator,
   SharedDynamicArray,
   SystemAllocator,
 } from "../../mod.ts";
@@ -289,4 +291,168 @@ test("dispose() inside a busy for await loop ends it at its next step (snapshots
   await loop;
   assert.equal(after, 0);
   assert.equal(profiler.snapshots.length, 4, "the dropped snapshots stay in `snapshots`");
+});
+
+// Sources inside other sources: each native byte is counted once. The source that took the memory from the
+// system (the root of the chain, as at the exit census) decides the total; each source inside another keeps
+// its own bytes in categoryBreakdown, and the source that handed them out keeps only the rest.
+const sumOf = (s: MemorySnapshot) => Object.values(s.categoryBreakdown).reduce((a, b) => a + b, 0);
+
+function assertCountedOnce(s: MemorySnapshot, live: number) {
+  assert.equal(s.totalAllocated, live);
+  assert.equal(sumOf(s), live); // the breakdown adds up to the total: nothing in it twice
+  const listed = s.largestAllocations.reduce((a, b) => a + b.size, 0);
+  assert.ok(listed <= live, `largestAllocations lists ${listed} bytes of ${live}`);
+}
+
+test("an array in a watched arena is counted once, as the array's", () => {
+  using arena = new Arena({ capacity: 1 << 20 });
+  using values = new DynamicArray<number>("f64", { allocator: arena, capacity: 1000 });
+  arena.alloc(100); // the arena's own block beside the array's
+  using profiler = new MemoryProfiler({ sources: { arena, values } });
+  const s = profiler.capture();
+  assertCountedOnce(s, arena.stats().allocatedBytes);
+  assert.equal(s.categoryBreakdown.values, 8000);
+  assert.equal(s.categoryBreakdown.arena, 100);
+  assert.deepEqual(s.largestAllocations, [{ name: "values", size: 8000 }, { name: "arena", size: 100 }]);
+  assert.deepEqual(s.nestedIn, { values: "arena" });
+  // Named the other way round, in the other order: the same.
+  using reversed = new MemoryProfiler({ sources: [values, arena] });
+  const r = reversed.capture();
+  assertCountedOnce(r, arena.stats().allocatedBytes);
+  assert.deepEqual(r.nestedIn, { "array-0": "allocator-1" });
+});
+
+test("a DebugAllocator over a watched pool is counted once: its canaries stay the pool's", () => {
+  using pool = new PoolAllocator({ blockSize: 4096 });
+  using debug = new DebugAllocator(pool);
+  const block = debug.alloc(4000);
+  using profiler = new MemoryProfiler({ sources: { pool, debug } });
+  const s = profiler.capture();
+  assertCountedOnce(s, pool.stats().allocatedBytes);
+  assert.equal(s.categoryBreakdown.debug, 4000);
+  assert.equal(s.categoryBreakdown.pool, pool.stats().allocatedBytes - 4000);
+  assert.deepEqual(s.nestedIn, { debug: "pool" });
+  debug.free(block);
+  assertCountedOnce(profiler.capture(), 0);
+});
+
+test("an array in a RegionAllocator region is counted once", () => {
+  using regions = new RegionAllocator();
+  const region = regions.region("vertex");
+  using vertices = new DynamicArray<number>("f32", { allocator: region, capacity: 1000 });
+  using profiler = new MemoryProfiler({ sources: { region, vertices } });
+  const s = profiler.capture();
+  assertCountedOnce(s, region.stats().allocatedBytes);
+  assert.equal(s.categoryBreakdown.vertices, 4000);
+  assert.deepEqual(s.nestedIn, { vertices: "region" });
+});
+
+test("every chain of the reproducer at once counts the live bytes once", () => {
+  using arena = new Arena({ capacity: 1 << 20 });
+  using arr = new DynamicArray<number>("f64", { allocator: arena, capacity: 1000 });
+  using pool = new PoolAllocator({ blockSize: 4096 });
+  using debug = new DebugAllocator(pool);
+  const block = debug.alloc(4000);
+  using regions = new RegionAllocator();
+  const region = regions.region("vertex");
+  using vertices = new DynamicArray<number>("f32", { allocator: region, capacity: 1000 });
+  using profiler = new MemoryProfiler({ sources: { arena, arr, pool, debug, region, vertices } });
+  const s = profiler.capture();
+  assertCountedOnce(s, 8000 + pool.stats().allocatedBytes + 4000);
+  assert.deepEqual(s.largestAllocations.map((e) => e.name), ["arr", "debug", "vertices", "pool"]);
+  debug.free(block);
+});
+
+test("a three-level chain counts what its root took once, whichever levels are watched", () => {
+  using system = new SystemAllocator();
+  using outer = new Arena({ backing: system, capacity: 1 << 16 });
+  using heap = new FreeListAllocator({ backing: outer, capacity: 1 << 14 });
+  using values = new DynamicArray<number>("u32", { allocator: heap, capacity: 256 });
+  const loose = heap.alloc(100);
+  // All four watched: the root (the SystemAllocator) decides the total.
+  using all = new MemoryProfiler({ sources: { values, heap, outer, system } });
+  const s = all.capture();
+  assertCountedOnce(s, system.stats().allocatedBytes);
+  assert.deepEqual(s.nestedIn, { values: "heap", heap: "outer", outer: "system" });
+  assert.equal(s.categoryBreakdown.values, 1024);
+  assert.equal(s.categoryBreakdown.heap, 100);
+  assert.equal(s.categoryBreakdown.outer, outer.stats().allocatedBytes - heap.stats().allocatedBytes);
+  // The middle level not watched: the array is still inside the arena (through the heap).
+  using skip = new MemoryProfiler({ sources: { values, outer } });
+  const t = skip.capture();
+  assertCountedOnce(t, outer.stats().allocatedBytes);
+  assert.deepEqual(t.nestedIn, { values: "outer" });
+  assert.equal(t.categoryBreakdown.values, 1024);
+  // The two lower levels: the heap holds the array and its own block.
+  using lower = new MemoryProfiler({ sources: { values, heap } });
+  const u = lower.capture();
+  assertCountedOnce(u, heap.stats().allocatedBytes);
+  assert.deepEqual(u.nestedIn, { values: "heap" });
+  // The array and the SystemAllocator, two levels apart through allocators not watched.
+  using apart = new MemoryProfiler({ sources: { values, system } });
+  const v = apart.capture();
+  assertCountedOnce(v, system.stats().allocatedBytes);
+  assert.deepEqual(v.nestedIn, { values: "system" });
+  heap.free(loose);
+});
+
+test("an array growing inside a watched heap is the one leak suspect, and the growth is counted once", () => {
+  using heap = new FreeListAllocator({ capacity: 1 << 20 });
+  using values = new DynamicArray<number>("f64", { allocator: heap });
+  using profiler = new MemoryProfiler({ sources: { heap, values } });
+  for (let step = 0; step < 6; step++) {
+    values.reserve(1000 * (step + 1)); // grows at every step
+    assertCountedOnce(profiler.capture({ gc: true }), heap.stats().allocatedBytes);
+  }
+  const verdict = profiler.leakSuspicion();
+  assert.ok(verdict.suspected);
+  assert.deepEqual(verdict.owners.map((o) => o.name), ["values"]); // the heap's own bytes did not grow
+  const snapshots = profiler.snapshots;
+  assert.equal(
+    verdict.growthBytes,
+    snapshots.at(-1)!.categoryBreakdown.values - snapshots.at(-5)!.categoryBreakdown.values,
+  );
+});
+
+test("a DebugAllocator over a DebugAllocator, and an array in the global allocator, are counted once", () => {
+  using inner = new DebugAllocator();
+  using outer = new DebugAllocator(inner);
+  const block = outer.alloc(1000);
+  using values = new DynamicArray<number>("u8", { allocator: getAllocator(), capacity: 500 });
+  using profiler = new MemoryProfiler({ sources: { outer, inner, values, global: "global" } });
+  const s = profiler.capture();
+  assert.deepEqual(s.nestedIn, { outer: "inner", values: "global" });
+  assertCountedOnce(s, inner.stats().allocatedBytes + getMemStats().currentBytes);
+  assert.equal(s.categoryBreakdown.outer, 1000);
+  assert.equal(s.categoryBreakdown.values, 500);
+  assert.equal(s.categoryBreakdown.global, getMemStats().currentBytes - 500);
+  outer.free(block);
+});
+
+test("a source whose dump() throws or answers nonsense is counted where it is, and nothing is thrown", () => {
+  using arena = new Arena({ capacity: 1 << 16 });
+  arena.alloc(100);
+  const stats = () => ({ ...arena.stats(), allocatedBytes: 64 });
+  const shaped = [
+    {
+      kind: "arena",
+      stats,
+      dump: () => {
+        throw new Error("no dump");
+      },
+    },
+    { kind: "arena", stats, dump: () => ({ chunks: [{ address: "x", size: -1, blocks: null }] }) },
+    { kind: "arena", stats, dump: () => null },
+    { kind: "arena", stats },
+  ];
+  for (const [i, source] of shaped.entries()) {
+    using profiler = new MemoryProfiler({ sources: { arena, source: source as never } });
+    for (let n = 0; n < 2; n++) {
+      const s = profiler.capture();
+      assert.equal(s.categoryBreakdown.source, 64, `shape ${i}`);
+      assertCountedOnce(s, 100 + 64);
+      assert.deepEqual(s.nestedIn, {}, `shape ${i}`);
+    }
+  }
 });
