@@ -20,6 +20,7 @@ import { AllocationError } from "../base/errors.ts";
 import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { blockParts } from "./_intrinsic_views.ts";
+import { append, removeFrom } from "./_plain_values.ts";
 import type { RecordCodec } from "./_record_codec.ts";
 import type { Target } from "./_record_target.ts";
 import { beginTake, type CensusOwner, censusSite, endTake } from "../base/_native_census.ts";
@@ -39,6 +40,14 @@ function refusal(error: unknown, allocator: Allocator, size: number, name: strin
     { cause: error },
   );
 }
+
+/**
+ * How many copies on write have called an allocator (mutable() with a storage a snapshot shares). The
+ * allocator may be the program's code, which may change any array but the one it works for: a caller that
+ * checked other arrays before mutable() compares this before and after, and checks them again when it moved.
+ * (A module variable: one load on the kernels' path, no call.)
+ */
+export let allocatorCopies = 0;
 
 /** Most elements a DynamicArray holds. */
 export const MAX_CAPACITY = 2 ** 40;
@@ -71,13 +80,13 @@ export class SetTarget implements Target {
  * otherwise.
  *
  * Invariants: `storage` is FREED after free(), BUSY while the allocator runs
- * on this array's behalf (so a call back into the array from inside it finds
- * no storage), else a Storage whose `holders` include this store. While the
- * storage lives, `capacity * stride` of its bytes are the array's and
- * `next <= capacity`. Push's fast path is open (`limit` is the capacity,
- * `views` and `bytes` the storage's) only while the storage lives and
- * `refs === 1`; else `limit` is 0, `views` null and `bytes` empty (a
- * shared storage is copied by mutable() before any change). get() relies on
+ * on this array's behalf or on a snapshot's that copies its bytes (so a call
+ * back into the array from inside it finds no storage), else a Storage whose
+ * `holders` include this store. While the storage lives, `capacity * stride`
+ * of its bytes are the array's and `next <= capacity`. Push's fast path is
+ * open (`limit` is the capacity, `views` and `bytes` the storage's) only
+ * while the storage lives and `refs === 1`; else `limit` is 0, `views` null
+ * and `bytes` empty (a shared storage is copied by mutable() before any change). get() relies on
  * this through viewsAt().
  */
 export class ArrayStore implements Target {
@@ -138,7 +147,18 @@ export class ArrayStore implements Target {
       if (s.exposed) {
         // Views (or the address) handed out over `s` may write to it at any
         // time, which would change the snapshot too: it takes a copy now.
-        this.storage = this.#copyOf(s, share, "take a snapshot of");
+        // The allocator may be user code, run between reading the source's
+        // length and copying its bytes: the source is busy meanwhile (as an
+        // array whose own allocator works for it), so a call into it is
+        // refused and the copy is the array as it was when it was checked.
+        share.storage = BUSY;
+        share.close();
+        try {
+          this.storage = this.#copyOf(s, share, "take a snapshot of");
+        } finally {
+          share.storage = s;
+          share.bind();
+        }
         this.#attach(this.storage);
         return;
       }
@@ -275,6 +295,7 @@ export class ArrayStore implements Target {
   mutable(): Storage {
     const old = this.storage;
     if (old.refs === 1) return old;
+    allocatorCopies++;
     this.storage = BUSY;
     this.close();
     let next: Storage;
@@ -482,14 +503,13 @@ export class ArrayStore implements Target {
 
   // This array now holds `s` (push's fast path follows it).
   #attach(s: Storage): void {
-    s.holders.push(this);
+    append(s.holders, this);
     this.bind();
   }
 
   // This array no longer holds `s`.
   #detach(s: Storage): void {
-    const at = s.holders.indexOf(this);
-    if (at >= 0) s.holders.splice(at, 1);
+    removeFrom(s.holders, this);
     this.close();
   }
 

@@ -10,6 +10,7 @@ import type { FieldValue } from "./_record_codec.ts";
 import { type Field, type Kind, KIND_SIZE } from "./_codec_layout.ts";
 import { getF16, setF16 } from "./_f16.ts";
 import { typedArrayKind } from "./_intrinsic_views.ts";
+import { arrayOf, newRecord, recordTemplate } from "./_plain_values.ts";
 
 const isView = ArrayBuffer.isView;
 
@@ -95,34 +96,42 @@ function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): numbe
   return x;
 }
 
+// DataView's methods, captured when this module loads and called through Function.prototype.call, as the
+// intrinsic getters of ffi/boundary.ts are: a method the program replaces later would be its code running in
+// the middle of a read (remove() reads the element between its checks and its length change).
+const DV = DataView.prototype;
+const { setInt8, setUint8, setInt16, setUint16, setInt32, setUint32, setBigInt64, setBigUint64, setFloat32 } = DV;
+const { setFloat64, getInt8, getUint8, getInt16, getUint16, getInt32, getUint32, getBigInt64, getBigUint64 } = DV;
+const { getFloat32, getFloat64 } = DV;
+
 const SET = {
-  i8: (v: DataView, p: number, x: number | bigint) => v.setInt8(p, x as number),
-  u8: (v: DataView, p: number, x: number | bigint) => v.setUint8(p, x as number),
-  i16: (v: DataView, p: number, x: number | bigint) => v.setInt16(p, x as number, true),
-  u16: (v: DataView, p: number, x: number | bigint) => v.setUint16(p, x as number, true),
-  i32: (v: DataView, p: number, x: number | bigint) => v.setInt32(p, x as number, true),
-  u32: (v: DataView, p: number, x: number | bigint) => v.setUint32(p, x as number, true),
-  i64: (v: DataView, p: number, x: number | bigint) => v.setBigInt64(p, x as bigint, true),
-  u64: (v: DataView, p: number, x: number | bigint) => v.setBigUint64(p, x as bigint, true),
+  i8: (v: DataView, p: number, x: number | bigint) => setInt8.call(v, p, x as number),
+  u8: (v: DataView, p: number, x: number | bigint) => setUint8.call(v, p, x as number),
+  i16: (v: DataView, p: number, x: number | bigint) => setInt16.call(v, p, x as number, true),
+  u16: (v: DataView, p: number, x: number | bigint) => setUint16.call(v, p, x as number, true),
+  i32: (v: DataView, p: number, x: number | bigint) => setInt32.call(v, p, x as number, true),
+  u32: (v: DataView, p: number, x: number | bigint) => setUint32.call(v, p, x as number, true),
+  i64: (v: DataView, p: number, x: number | bigint) => setBigInt64.call(v, p, x as bigint, true),
+  u64: (v: DataView, p: number, x: number | bigint) => setBigUint64.call(v, p, x as bigint, true),
   f16: (v: DataView, p: number, x: number | bigint) => setF16(v, p, x as number),
-  f32: (v: DataView, p: number, x: number | bigint) => v.setFloat32(p, x as number, true),
-  f64: (v: DataView, p: number, x: number | bigint) => v.setFloat64(p, x as number, true),
-  bool: (v: DataView, p: number, x: number | bigint) => v.setUint8(p, x as number),
+  f32: (v: DataView, p: number, x: number | bigint) => setFloat32.call(v, p, x as number, true),
+  f64: (v: DataView, p: number, x: number | bigint) => setFloat64.call(v, p, x as number, true),
+  bool: (v: DataView, p: number, x: number | bigint) => setUint8.call(v, p, x as number),
 };
 
 const GET = {
-  i8: (v: DataView, p: number) => v.getInt8(p),
-  u8: (v: DataView, p: number) => v.getUint8(p),
-  i16: (v: DataView, p: number) => v.getInt16(p, true),
-  u16: (v: DataView, p: number) => v.getUint16(p, true),
-  i32: (v: DataView, p: number) => v.getInt32(p, true),
-  u32: (v: DataView, p: number) => v.getUint32(p, true),
-  i64: (v: DataView, p: number) => v.getBigInt64(p, true),
-  u64: (v: DataView, p: number) => v.getBigUint64(p, true),
+  i8: (v: DataView, p: number) => getInt8.call(v, p),
+  u8: (v: DataView, p: number) => getUint8.call(v, p),
+  i16: (v: DataView, p: number) => getInt16.call(v, p, true),
+  u16: (v: DataView, p: number) => getUint16.call(v, p, true),
+  i32: (v: DataView, p: number) => getInt32.call(v, p, true),
+  u32: (v: DataView, p: number) => getUint32.call(v, p, true),
+  i64: (v: DataView, p: number) => getBigInt64.call(v, p, true),
+  u64: (v: DataView, p: number) => getBigUint64.call(v, p, true),
   f16: (v: DataView, p: number) => getF16(v, p),
-  f32: (v: DataView, p: number) => v.getFloat32(p, true),
-  f64: (v: DataView, p: number) => v.getFloat64(p, true),
-  bool: (v: DataView, p: number) => v.getUint8(p) !== 0,
+  f32: (v: DataView, p: number) => getFloat32.call(v, p, true),
+  f64: (v: DataView, p: number) => getFloat64.call(v, p, true),
+  bool: (v: DataView, p: number) => getUint8.call(v, p) !== 0,
 };
 
 // Checks `x` for `field` (reading a vector's or an array's length and
@@ -289,25 +298,39 @@ export function stageValue(
   stageRecord(fields, names, value, read, wrap, view, 0, null);
 }
 
+// Reading builds plain values and runs no program code (no inherited setter, no replaced method): see
+// _plain_values.ts. Each record is a copy of its fields' template, made once per list of fields.
+const templates = new WeakMap<readonly Field[], Readonly<Record<string, unknown>>>();
+
+function templateOf(fields: readonly Field[]): Readonly<Record<string, unknown>> {
+  let template = templates.get(fields);
+  if (template === undefined) {
+    template = recordTemplate(fields.map(({ name }) => name!));
+    templates.set(fields, template);
+  }
+  return template;
+}
+
 function readField(field: Field, view: DataView, at: number): FieldValue {
   const { kind, count, lanes, inner } = field;
   if (inner !== null) {
     if (!inner.array) return readRecord(inner.fields, view, at);
-    return Array.from({ length: inner.length }, (_, i) => readField(inner.element, view, at + i * inner.stride));
+    return arrayOf(inner.length, (i) => readField(inner.element, view, at + i * inner.stride));
   }
   const get = GET[kind];
   if (!lanes) return get(view, at);
   const step = KIND_SIZE[kind];
-  return Array.from({ length: count }, (_, i) => get(view, at + i * step) as number);
+  return arrayOf(count, (i) => get(view, at + i * step) as number);
 }
 
 function readRecord(fields: readonly Field[], view: DataView, at: number): { [field: string]: FieldValue } {
-  const out: { [field: string]: FieldValue } = {};
+  // Every field is an own property of `out` already: assigning it looks at no prototype.
+  const out = newRecord<{ [field: string]: FieldValue }>(templateOf(fields));
   for (const field of fields) out[field.name!] = readField(field, view, at + field.offset);
   return out;
 }
 
-/** Reads the element at byte `at` of `view`: a fresh object for a record, else its one field's value. */
+/** Reads the element at byte `at` of `view`: a fresh object for a record, else its one field's value. Runs no program code. */
 export function readElement(record: boolean, fields: readonly Field[], view: DataView, at: number): unknown {
   return record ? readRecord(fields, view, at) : readField(fields[0], view, at);
 }

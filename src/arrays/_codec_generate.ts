@@ -85,7 +85,23 @@ export function generate(fields: readonly Field[], stride: number, wrap: boolean
   }
 }
 
+// The scalars one element of `field` stores, counted from the layout (never one array element at a time: an
+// array may hold 2^30 of them).
+function scalarsOf(field: Field): number {
+  const inner = field.inner;
+  if (inner === null) return field.count;
+  if (inner.array) return inner.length * scalarsOf(inner.element);
+  let scalars = 0;
+  for (const part of inner.fields) scalars += scalarsOf(part);
+  return scalars;
+}
+
 function build(fields: readonly Field[], stride: number, wrap: boolean): Generated | null {
+  // A type past MAX_LANES scalars goes to the checked path before anything proportional to its size is made
+  // (one local name, one check and one store per scalar).
+  let scalars = 0;
+  for (const field of fields) scalars += scalarsOf(field);
+  if (scalars > MAX_LANES) return null;
   const kinds = new Set<ViewKind>();
   const covered = new Uint8Array(stride);
   const scalar = fields.length === 1 && fields[0].name === null;
@@ -98,14 +114,11 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
   const helpers: string[] = []; // functions the writer calls: the key checks of nested records
   const used = new Set<keyof Views>();
   const indexOf = (size: number) => `at${size}`;
-  let lanes = 0;
 
   // A scalar or a vector at local `v`, `offset` bytes into the element: its
   // checks (a vector's elements into `late`), its stores, and its reader expression.
   const leaf = (field: Field, v: string, offset: number, early: string[], late: string[]): string => {
     const { kind: fieldKind, count } = field;
-    lanes += count;
-    if (lanes > MAX_LANES) throw UNSUITED;
     if (fieldKind === "f16" && typeof (globalThis as { Float16Array?: unknown }).Float16Array !== "function") {
       throw UNSUITED;
     }
@@ -158,7 +171,7 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
       ? Array.from({ length: inner.length }, (_, i) => ({ field: inner.element, at: i * inner.stride, load: `[${i}]` }))
       : inner.fields.map((f) => ({ field: f, at: f.offset, load: `[${JSON.stringify(f.name)}]` }));
     const names = parts.map((_, i) => `${v}_${i}`);
-    locals.push(...names);
+    for (const name of names) locals.push(name); // (no spread: an argument list as long as the type)
     const reads = `(${parts.map(({ load }, i) => `${names[i]} = ${v}${load}`).join(", ")}, ${done} = true, false)`;
     if (inner.array) {
       checks.push(`!Array.isArray(${v}) || ${v}.length !== ${inner.length} || ${reads}`);
@@ -283,6 +296,8 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
   // push through store(): f64 17.9 -> 15.5 ns, inside hold() 11.6 -> 9.9; {id: u32, x: f32, y: f32}
   // 27.3 -> 27.3, inside hold() 22.4 -> 20.8 (push calls one function either way; Deno within noise).
   const append = writeOne(["index"], scalar ? ["index = claimer.claimOne();", `${load};`] : targetClaim);
+  // Object and array literals define their properties: no setter a program put on Object.prototype (for a
+  // field's name) or Array.prototype runs while a record is read. (struct() refuses "__proto__" as a name.)
   const readBody = `var ${load};\n` +
     (scalar
       ? `return ${read[0]};`

@@ -46,15 +46,18 @@ type HalfView = DataView & {
   getFloat16?: (offset: number, littleEndian?: boolean) => number;
 };
 
-const NATIVE = typeof (DataView.prototype as HalfView).setFloat16 === "function" &&
-  typeof (DataView.prototype as HalfView).getFloat16 === "function";
+// Captured when this module loads (a method the program replaces later must not run in the middle of a read).
+const { getFloat16, setFloat16 } = DataView.prototype as HalfView;
+const { getUint16, setUint16 } = DataView.prototype;
+
+const NATIVE = typeof setFloat16 === "function" && typeof getFloat16 === "function";
 
 /** Stores `x` as a little-endian half float at byte `at` of `view`. */
 export const setF16: (view: DataView, at: number, x: number) => void = NATIVE
-  ? (view, at, x) => (view as HalfView).setFloat16!(at, x, true)
-  : (view, at, x) => view.setUint16(at, f16Bits(x), true);
+  ? (view, at, x) => setFloat16!.call(view, at, x, true)
+  : (view, at, x) => setUint16.call(view, at, f16Bits(x), true);
 
 /** Reads the little-endian half float at byte `at` of `view`. */
 export const getF16: (view: DataView, at: number) => number = NATIVE
-  ? (view, at) => (view as HalfView).getFloat16!(at, true)
-  : (view, at) => f16Value(view.getUint16(at, true));
+  ? (view, at) => getFloat16!.call(view, at, true)
+  : (view, at) => f16Value(getUint16.call(view, at, true));

@@ -11,6 +11,7 @@ import type { Lease, LeaseHolder } from "../alloc/_lease.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Views } from "./_codec_layout.ts";
 import type { ArrayStore } from "./_array_storage.ts";
+import { append, type List, newList } from "./_plain_values.ts";
 
 /** The block of storage that is gone. */
 export const EMPTY: Uint8Array = new Uint8Array(0);
@@ -59,7 +60,7 @@ export class Storage implements LeaseHolder {
   /** Why the block is gone (null while it lives, or when only the engine's detach told). */
   released: string | null;
   /** The stores of the arrays that share this storage (so a revocation closes their fast path). */
-  holders: ArrayStore[] = [];
+  holders: List<ArrayStore> = newList();
   /** The ArrayBuffer of the array's own over the block, under every view handed out; made on first ask. */
   own: ArrayBuffer | null = null;
   /** The address `own` covers (kept: the block may be detached by the time `own` is). */
@@ -89,7 +90,8 @@ export class Storage implements LeaseHolder {
     this.given = EMPTY;
     this.views = null;
     this.view = null;
-    for (const holder of this.holders) holder.close();
+    const holders = this.holders;
+    for (let i = 0; i < holders.length; i++) holders[i].close();
   }
 
   /**
@@ -156,7 +158,7 @@ export class Storage implements LeaseHolder {
 // that hands the same bytes to two arrays (which would alias them silently)
 // is caught. Entries of storages that are gone (released, or held by no array
 // since a resize replaced them) are dropped as they are found.
-const claims = new WeakMap<ArrayBufferLike, { storage: Storage; start: number }[]>();
+const claims = new WeakMap<ArrayBufferLike, List<{ storage: Storage; start: number }>>();
 
 /** A live storage other than `except` whose bytes overlap `size` bytes at `start` of `buffer`, or null. */
 export function claimOf(buffer: ArrayBufferLike, start: number, size: number, except: Storage | null): Storage | null {
@@ -164,7 +166,8 @@ export function claimOf(buffer: ArrayBufferLike, start: number, size: number, ex
   if (list === undefined) return null;
   let kept = 0;
   let found: Storage | null = null;
-  for (const entry of list) {
+  for (let i = 0; i < list.length; i++) {
+    const entry = list[i];
     const held = entry.storage;
     if (held.block.length === 0 || held.released !== null || held.holders.length === 0) continue; // gone
     list[kept++] = entry;
@@ -178,8 +181,8 @@ export function claimOf(buffer: ArrayBufferLike, start: number, size: number, ex
 /** Records that `storage` holds its bytes from `start` of `buffer`. */
 export function claim(buffer: ArrayBufferLike, start: number, storage: Storage): void {
   const list = claims.get(buffer);
-  if (list === undefined) claims.set(buffer, [{ storage, start }]);
-  else list.push({ storage, start });
+  if (list === undefined) claims.set(buffer, newList({ storage, start }));
+  else append(list, { storage, start });
 }
 
 /** Every array's storage after free(). */

@@ -157,7 +157,8 @@ function cAttributes(packed: boolean, minAlign: number | undefined): string {
 // The `align` option a layout was made with, as far as the declaration needs
 // it: an alignment above every field's.
 function declaredMinAlign(layout: StructLayout<unknown>): number | undefined {
-  const widest = Math.max(...Object.values(layout.fields).map((f) => f.align));
+  let widest = 1; // (a loop, not Math.max(...): a layout may have more fields than a call has room for arguments)
+  for (const field of Object.values(layout.fields)) widest = Math.max(widest, field.align);
   return layout.align > widest ? layout.align : undefined;
 }
 

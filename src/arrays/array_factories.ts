@@ -8,7 +8,8 @@ import { checkAlignment, describe } from "../base/_validate.ts";
 import { DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions, FieldValue } from "./dynamic_array_types.ts";
 import { SIMDArray } from "./simd_array.ts";
-import { isStructLayout, struct, type StructFieldType, type StructLayout } from "./struct.ts";
+import { recordOf } from "./_plain_values.ts";
+import { isStructLayout, struct, type StructLayout } from "./struct.ts";
 
 /** Uniform buffer offsets must be multiples of this (WebGPU's minUniformBufferOffsetAlignment; Metal's constant buffers). */
 const UNIFORM_STRIDE = 256;
@@ -84,8 +85,9 @@ export function uniformArray<T = Record<string, FieldValue>>(
   if (options === undefined) options = {};
   checkLayout(layout, "a uniform array");
   options = withAlignment(options, UNIFORM_STRIDE, "a uniform array");
-  const types: Record<string, StructFieldType> = {};
-  for (const [name, field] of Object.entries(layout.fields)) types[name] = field.type;
+  // Defined, not assigned (a setter a program put on Object.prototype for a field's name would run).
+  const fields = Object.entries(layout.fields);
+  const types = recordOf(fields.map(([name]) => name), fields.map(([, field]) => field.type));
   const slotted = struct(types, {
     packed: layout.packed,
     align: Math.max(UNIFORM_STRIDE, layout.align),

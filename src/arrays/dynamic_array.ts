@@ -11,6 +11,7 @@ import { addressOf } from "../base/native_info.ts";
 import { ArrayStore, MAX_CAPACITY, SetTarget } from "./_array_storage.ts";
 import type { Storage } from "./_storage_block.ts";
 import { bytesOfView } from "./_intrinsic_views.ts";
+import { arrayOf } from "./_plain_values.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
 import type { DynamicArrayMetrics, DynamicArrayOptions } from "./dynamic_array_types.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
@@ -632,10 +633,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   toArray(): T[] {
     const s = this.#store.use("copy out");
-    const length = this.#store.next;
-    const out = new Array<T>(length);
-    for (let i = 0; i < length; i++) out[i] = this.#read(s, i);
-    return out;
+    // arrayOf, not assignments into `new Array(length)`: an index setter a program put on Array.prototype
+    // would run between two reads (and could free the storage being read).
+    return arrayOf(this.#store.next, (i) => this.#read(s, i));
   }
 
   /**

@@ -8,6 +8,7 @@ import { describe, parseOptions, refuseArguments, z } from "../base/_validate.ts
 import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
+import { arrayOf } from "./_plain_values.ts";
 import type { Appender, Staging } from "./_record_target.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -505,9 +506,9 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       const length = header.lockedLength;
       if (length === 0) return undefined;
       header.setLength(length - 1);
-      // The generated reader runs no user code; the DataView path can (a setter on Object.prototype, a
-      // patched DataView method), so it reads a copy once the lock is free: user code inside the lock could
-      // release a hold or write through another array, and this unlock() would then free a lock it lost.
+      // No user code may run inside the lock: it could release a hold or write through another array, and
+      // this unlock() would then free a lock it lost. Neither reader runs any (no inherited setter, no DataView
+      // method looked up at call time); the DataView path, the slower one, decodes a copy once the lock is free.
       if (this.#elements !== null) return this.#codec.readViews(this.#elements, length - 1) as T;
       copy = intrinsic.copyOf(this.#elementBytes, (length - 1) * this.#stride, this.#stride);
     } finally {
@@ -594,9 +595,10 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       header.waitForWriter(spins, "read");
     }
     const views = this.#codec.viewsOf(copy);
-    if (views !== null) return Array.from({ length }, (_, i) => this.#codec.readViews(views, i) as T);
+    // (arrayOf, not Array.from over `{ length }`: that asks Object.prototype for an iterator and for each index.)
+    if (views !== null) return arrayOf(length, (i) => this.#codec.readViews(views, i) as T);
     const view = new DataView(copy.buffer);
-    return Array.from({ length }, (_, i) => this.#codec.read(view, i * this.#stride) as T);
+    return arrayOf(length, (i) => this.#codec.read(view, i * this.#stride) as T);
   }
 
   /** The elements of {@linkcode SharedDynamicArray.toArray}. */

@@ -6,6 +6,7 @@
 import { intrinsic, native } from "../../ffi/native.ts";
 import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { allocatorCopies } from "./_array_storage.ts";
 import { arrayInternals, DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions } from "./dynamic_array_types.ts";
 import { checkNotFreed, typedArrayKind } from "./_intrinsic_views.ts";
@@ -175,7 +176,8 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   /**
    * Adds `other` element by element.
    * @throws {TypeError} When `other` is not a SIMDArray.
-   * @throws {RangeError} When it has another type or length.
+   * @throws {RangeError} When it has another type or length (checked again when this array's allocator ran to
+   *   copy a storage a snapshot shares: its code may have changed `other`); nothing is changed then.
    * @throws {AllocationError} "use-after-free" when either array's storage is gone.
    *
    * @example
@@ -202,7 +204,8 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   /**
    * Subtracts `other` element by element.
    * @throws {TypeError} When `other` is not a SIMDArray.
-   * @throws {RangeError} When it has another type or length.
+   * @throws {RangeError} When it has another type or length (checked again when this array's allocator ran to
+   *   copy a storage a snapshot shares: its code may have changed `other`); nothing is changed then.
    * @throws {AllocationError} "use-after-free" when either array's storage is gone.
    *
    * @example
@@ -229,7 +232,8 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   /**
    * `this += a * x`, element by element.
    * @throws {TypeError} When `a` is not a number or `x` not a SIMDArray.
-   * @throws {RangeError} When `x` has another type or length.
+   * @throws {RangeError} When `x` has another type or length (checked again when this array's allocator ran to
+   *   copy a storage a snapshot shares: its code may have changed `x`); nothing is changed then.
    * @throws {AllocationError} "use-after-free" when either array's storage is gone.
    *
    * @example
@@ -374,13 +378,16 @@ export class SIMDArray extends DynamicArray<number | number[]> {
   #block: Uint8Array | null = null;
   #view: Float32Array | null = null;
 
-  // #floats(true) for a kernel that also reads `other`, checked by #pair before: when the storage changed
-  // (a snapshot's share copied through the allocator, which may be user code that shrank or freed either
-  // array), the pair is checked again before the kernel runs. The check stays off the usual path.
+  // #floats(true) for a kernel that also reads `other`, checked by #pair before. A storage a snapshot shares
+  // is copied first through the allocator, which may be user code: it cannot touch this array (busy while its
+  // allocator works for it), but it may shrink, clear, compact or free `other`, or free the snapshot (then
+  // the copy is dropped and the block stays the same). So whenever that copy step ran, whatever came of it,
+  // the pair is checked again before the kernel; otherwise no user code runs between #pair and the kernel,
+  // and the check stays off the usual path.
   #writeFloats(other: SIMDArray, op: string, param: string): Float32Array {
-    const before = this.#block;
+    const copies = allocatorCopies;
     const y = this.#floats(true, op);
-    if (this.#block !== before) this.#pair(other, op, param);
+    if (allocatorCopies !== copies) this.#pair(other, op, param);
     return y;
   }
 

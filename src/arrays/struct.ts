@@ -7,6 +7,7 @@
 import { describe, parseOptions, powerOfTwo, z } from "../base/_validate.ts";
 import { cDeclaration, wgslDeclaration } from "./_struct_declarations.ts";
 import { normalize, place } from "./_struct_rules.ts";
+import { recordOf } from "./_plain_values.ts";
 import type { FieldValue } from "./_record_codec.ts";
 
 /**
@@ -225,17 +226,30 @@ const OptionsSchema = z.object({
 // Every layout struct() made: arrays accept these and nothing else, so a
 // forged or edited layout (a negative size, a field past the end) never
 // decides where memkit reads and writes.
-const LAYOUTS = new WeakSet<object>();
+// Each with its nesting depth (see MAX_NESTING).
+const LAYOUTS = new WeakMap<object, number>();
 
-function registered(layout: StructLayout): StructLayout {
+function registered(layout: StructLayout, depth: number): StructLayout {
   const frozen = Object.freeze(layout);
-  LAYOUTS.add(frozen);
+  LAYOUTS.set(frozen, depth);
   return frozen;
 }
 
 /** Whether `value` is a layout made by {@linkcode struct} (frozen, never forged). */
 export function isStructLayout(value: unknown): value is StructLayout {
   return typeof value === "object" && value !== null && LAYOUTS.has(value);
+}
+
+// Most levels of records and arrays a layout nests (itself included). Reading, writing and declaring a record
+// walk its levels by recursion, so a layout nested thousands of levels deep (one struct() call each) would
+// overflow the stack where it is used; no C or WGSL struct needs that many.
+const MAX_NESTING = 64;
+
+// The levels `type` (a normalized field type) nests: 0 for a scalar or vector.
+function nestingOf(type: StructFieldType): number {
+  if (typeof type === "string") return 0;
+  if (Array.isArray(type)) return 1 + nestingOf(type[0]);
+  return LAYOUTS.get(type) ?? 0;
 }
 
 /**
@@ -255,7 +269,8 @@ export function isStructLayout(value: unknown): value is StructLayout {
  * @returns The layout.
  * @throws {TypeError} For no fields, a name that is not a C identifier, an unknown type, a type the rules
  *   cannot hold (WGSL has no bool, 8-, 16- or 64-bit integers, f64 in buffers; a uniform array whose elements
- *   are not 16 bytes apart), naming the field, or `packed` with a WGSL layout.
+ *   are not 16 bytes apart), a field nesting records and arrays more than 64 levels deep (this record
+ *   included; arrays of arrays at most 16), naming the field, or `packed` with a WGSL layout.
  * @throws {RangeError} For an `align` that is not a power of two up to 4096, an array count that is not a
  *   positive integer, a record larger than 2^30 bytes.
  *
@@ -297,6 +312,7 @@ export function struct<const F extends Record<string, StructFieldType>>(
     );
   }
   const entries: [string, StructFieldType][] = [];
+  let depth = 1;
   for (const [name, type] of Object.entries(fields)) {
     if (!IDENTIFIER_REGEXP.test(name)) {
       throw new TypeError(
@@ -313,15 +329,28 @@ export function struct<const F extends Record<string, StructFieldType>>(
       );
     }
     // Checked before it is used as a key (a key is converted to a string: user code).
-    entries.push([name, normalize(type, name, isStructLayout)]);
+    const normalized = normalize(type, name, isStructLayout);
+    const nesting = 1 + nestingOf(normalized);
+    if (nesting > MAX_NESTING) {
+      throw new TypeError(
+        `Cannot define a struct as field '${name}' nests records and arrays more than ${MAX_NESTING} deep: flatten ` +
+          "the layout (a record's fields may be laid out in its parent)",
+      );
+    }
+    depth = Math.max(depth, nesting);
+    entries.push([name, normalized]);
   }
   if (entries.length === 0) throw new TypeError("Cannot define a struct as 'fields' must name at least one field");
   const { placements, size, align } = place(entries, rules, packed, parsed.align ?? 1);
-  const layout: Record<string, StructField> = {};
-  entries.forEach(([name, type], i) => {
-    const { offset, size, align } = placements[i];
-    layout[name] = Object.freeze({ offset, type, size, align });
-  });
+  // Defined, not assigned: `layout[name] = …` would run a setter a program put on Object.prototype for that name
+  // (which could leave the field out, or put something else in its place).
+  const layout = recordOf(
+    entries.map(([name]) => name),
+    entries.map(([, type], i): StructField => {
+      const { offset, size, align } = placements[i];
+      return Object.freeze({ offset, type, size, align });
+    }),
+  );
   const self: StructLayout = registered({
     size,
     align,
@@ -330,6 +359,6 @@ export function struct<const F extends Record<string, StructFieldType>>(
     layout: rules,
     cDeclaration: (name: string): string => cDeclaration(self, name),
     wgslDeclaration: (name: string): string => wgslDeclaration(self, name),
-  });
+  }, depth);
   return self as StructLayout<RecordOf<F>>;
 }

@@ -13,6 +13,7 @@ import {
 import { below, withoutCodegen, xorshift32 } from "../_helpers.ts";
 import { spyBlocks } from "../fixtures/block_spy.ts";
 import { RecordCodec } from "../../src/arrays/_record_codec.ts";
+import { trapLayout, type TrapRecord, trapRecord, withRecordTraps } from "./_record_traps.ts";
 
 const Vertex = struct({ position: "f32x3", color: "f32x4", id: "u32" });
 type V = { position: number[]; color: number[]; id: number };
@@ -855,3 +856,97 @@ test("a copy on write whose allocator's code frees the snapshots keeps the stora
   a.free();
   assert.equal(pool.stats().liveAllocations, 0);
 });
+
+test("a snapshot copied at once through a JavaScript allocator: a call into the source from its code is refused", () => {
+  // An array that handed out a view is copied when a snapshot is taken: the allocator's code runs after the
+  // source's length was read and before its bytes are copied. Before, a remove(0) there gave a snapshot that
+  // was neither the array before nor after ([2, 3, 3]).
+  const sys = new SystemAllocator();
+  let hook: (() => void) | null = null;
+  const allocator = {
+    kind: "js",
+    alloc(size: number, align?: number) {
+      const run = hook;
+      hook = null;
+      run?.();
+      return sys.alloc(size, align);
+    },
+    resize: (view: Uint8Array, size: number) => sys.resize(view, size),
+    free: (view: Uint8Array) => sys.free(view),
+  };
+  const calls: [string, (a: DynamicArray<number>) => unknown][] = [
+    ["remove(0)", (a) => a.remove(0)],
+    ["swapRemove(0)", (a) => a.swapRemove(0)],
+    ["pop()", (a) => a.pop()],
+    ["clear()", (a) => a.clear()],
+    ["set(0, 7)", (a) => a.set(0, 7)],
+    ["push(9)", (a) => a.push(9)],
+    ["compact()", (a) => a.compact()],
+    ["free()", (a) => a.free()],
+  ];
+  for (const [name, call] of calls) {
+    const a = new DynamicArray<number>("u32", { allocator: allocator as never, capacity: 4 });
+    a.pushMany([1, 2, 3]);
+    void a.bytes; // exposed: a snapshot copies at once
+    let inner: unknown = null;
+    hook = () => {
+      try {
+        call(a);
+      } catch (error) {
+        inner = error;
+      }
+    };
+    const snapshot = a.snapshot();
+    assert.equal(hook, null, `${name}: the allocator ran`);
+    assert.ok(inner instanceof AllocationError && inner.category === "unsupported", `${name}: ${inner}`);
+    assert.deepEqual([...snapshot], [1, 2, 3], name);
+    assert.deepEqual([...a], [1, 2, 3], name);
+    a.push(4); // the source's fast path works again
+    assert.deepEqual([...a], [1, 2, 3, 4], name);
+    snapshot.free();
+    a.free();
+  }
+  assert.equal(sys.stats().liveAllocations, 0);
+});
+
+// A record read back is built without running program code: before, the DataView path (packed layouts, or no
+// code generation) assigned each field (`out[name] = value`), so a setter for that name on Object.prototype ran
+// between remove()'s checks and its length change (a clear() there left the length at -1).
+for (
+  const [label, packed, make] of [
+    ["packed: DataView path", true, (f: () => unknown) => f()],
+    ["aligned: generated path", false, (f: () => unknown) => f()],
+    ["aligned, no code generation: DataView path", false, withoutCodegen],
+  ] as const
+) {
+  test(`reading records runs no program code (${label}): get, remove, swapRemove, pop, toArray, iteration, snapshot`, () => {
+    const all = [0, 1, 2, 3];
+    const reads: [string, (a: DynamicArray<TrapRecord>) => unknown, unknown, number[]][] = [
+      ["get(1)", (a) => a.get(1), trapRecord(1), all],
+      ["remove(0)", (a) => a.remove(0), trapRecord(0), [1, 2, 3]],
+      ["swapRemove(0)", (a) => a.swapRemove(0), trapRecord(0), [3, 1, 2]],
+      ["pop()", (a) => a.pop(), trapRecord(3), [0, 1, 2]],
+      ["toArray()", (a) => a.toArray(), all.map(trapRecord), all],
+      ["iteration", (a) => [...a], all.map(trapRecord), all],
+      ["snapshot().remove(1)", (a) => a.snapshot().remove(1), trapRecord(1), all],
+      ["snapshot().toArray()", (a) => a.snapshot().toArray(), all.map(trapRecord), all],
+    ];
+    for (const [name, read, expected, left] of reads) {
+      const array = make(() => new DynamicArray<TrapRecord>(trapLayout(packed), { capacity: 4 })) as DynamicArray<
+        TrapRecord
+      >;
+      array.pushMany(all.map(trapRecord));
+      // Any trap that runs clears the array: the state change a read must not let happen in its middle.
+      const { result, error, trapped } = withRecordTraps(() => read(array), () => array.clear());
+      assert.deepEqual(trapped, [], `${name}: no program code ran`);
+      assert.equal(error, undefined, `${name}: ${error}`);
+      assert.deepEqual(result, expected, name);
+      assert.equal(Object.getPrototypeOf(Array.isArray(result) ? result[0] : result), Object.prototype, name);
+      assert.deepEqual(array.toArray(), left.map(trapRecord), `${name}: the array after`);
+      assert.equal(array.metrics().count, left.length);
+      array.push(trapRecord(9));
+      assert.deepEqual(array.get(left.length), trapRecord(9), `${name}: usable after`);
+      array.free();
+    }
+  });
+}

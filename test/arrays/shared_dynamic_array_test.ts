@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AllocationError, SharedDynamicArray, struct } from "../../mod.ts";
-import { fixture, runChild } from "../_helpers.ts";
+import { fixture, runChild, withoutCodegen } from "../_helpers.ts";
+import { trapLayout, type TrapRecord, trapRecord, withRecordTraps } from "./_record_traps.ts";
 import { Sample, sample, type SampleRecord, torn } from "../fixtures/shared_sample.ts";
 
 test("SharedDynamicArray: push, get, set, pop, clear, pushMany and iteration, in place as it grows", () => {
@@ -385,3 +386,34 @@ test("adversarial 4: own byteLength / maxByteLength / grow properties on the buf
   assert.deepEqual(SharedDynamicArray.attach<number>(buffer, "u32").toArray(), [1, 2, 3]);
   assert.equal(SharedDynamicArray.attach<number>(buffer, "u32").maxCapacity, 64);
 });
+
+// A record read back is built without running program code (a setter on Object.prototype for a field's name,
+// an index setter on Array.prototype, an iterator getter Array.from would ask for, a patched DataView method).
+for (
+  const [label, packed, make] of [
+    ["packed: DataView path", true, (f: () => unknown) => f()],
+    ["aligned: generated path", false, (f: () => unknown) => f()],
+    ["aligned, no code generation: DataView path", false, withoutCodegen],
+  ] as const
+) {
+  test(`reading records of a SharedDynamicArray runs no program code (${label}): get, pop, toArray, iteration`, () => {
+    const all = [0, 1, 2, 3];
+    const reads: [string, (a: SharedDynamicArray<TrapRecord>) => unknown, unknown, number[]][] = [
+      ["get(1)", (a) => a.get(1), trapRecord(1), all],
+      ["pop()", (a) => a.pop(), trapRecord(3), [0, 1, 2]],
+      ["toArray()", (a) => a.toArray(), all.map(trapRecord), all],
+      ["iteration", (a) => [...a], all.map(trapRecord), all],
+    ];
+    for (const [name, read, expected, left] of reads) {
+      const array = make(() =>
+        new SharedDynamicArray<TrapRecord>(trapLayout(packed), { maxCapacity: 8 })
+      ) as SharedDynamicArray<TrapRecord>;
+      array.pushMany(all.map(trapRecord));
+      const { result, error, trapped } = withRecordTraps(() => read(array), () => array.clear());
+      assert.deepEqual(trapped, [], `${name}: no program code ran`);
+      assert.equal(error, undefined, `${name}: ${error}`);
+      assert.deepEqual(result, expected, name);
+      assert.deepEqual(array.toArray(), left.map(trapRecord), `${name}: the array after`);
+    }
+  });
+}

@@ -238,3 +238,71 @@ test("an array field of count 1 takes and gives an array, as every other count d
     }
   }
 });
+
+test("big layouts take the checked path: arrays of vectors, of records, of records of arrays, on both array kinds", () => {
+  // Before: struct({ a: ["f32x2", 1 << 20] }) was accepted (8 MiB) but creating either array overflowed the
+  // stack in the code generator (a spread of one local name per element); the same bytes as ["f32", 1 << 21] worked.
+  const Cell = struct({ p: ["f32x2", 4], id: "u32" }); // 36 bytes: 9 scalars
+  const layouts: [string, StructLayout<unknown>, (i: number) => Rec][] = [
+    ["[f32x2, 2^20]", struct({ a: ["f32x2", 1 << 20] }), (i) => ({ a: vectors(1 << 20, 2, i) })],
+    ["[[f32x2, 64], 64]", struct({ a: [["f32x2", 64], 64] }), (i) => ({
+      a: Array.from({ length: 64 }, (_, j) => vectors(64, 2, i + j)),
+    })],
+    ["[{ p: [f32x2, 4], id }, 2^12] (records of arrays)", struct({ n: "u32", a: [Cell, 1 << 12] }), (i) => ({
+      n: i,
+      a: Array.from({ length: 1 << 12 }, (_, j) => ({ p: vectors(4, 2, i + j), id: j })),
+    })],
+  ];
+  for (const [name, layout, value] of layouts) {
+    const first = value(1), second = value(2);
+    using array = new DynamicArray<Rec>(layout, { capacity: 1 });
+    array.push(first);
+    array.push(second);
+    assert.deepEqual(array.get(1), second, name);
+    assert.deepEqual(array.remove(0), first, name);
+    const shared = new SharedDynamicArray<Rec>(layout, { maxCapacity: 2 });
+    shared.push(first);
+    shared.pushMany([second]);
+    assert.deepEqual(shared.get(0), first, name);
+    assert.deepEqual(shared.pop(), second, name);
+  }
+});
+
+// `count` vectors of `lanes` small integers (exact in an f32), from `seed`.
+function vectors(count: number, lanes: number, seed: number): number[][] {
+  return Array.from(
+    { length: count },
+    (_, i) => Array.from({ length: lanes }, (_, k) => (seed + i * lanes + k) % 4096),
+  );
+}
+
+test("records nested more than 64 deep are refused by struct(), with what to do; 64 deep work on both array kinds", () => {
+  // Before: each level one struct() call, accepted at any depth; at 10,000 creating either array (or a
+  // declaration) overflowed the stack: reading and writing walk a record's levels by recursion.
+  let layout: StructLayout<unknown> = struct({ x: "f32" });
+  let value: Rec = { x: 1.5 };
+  for (let depth = 1; depth < 64; depth++) {
+    layout = struct({ a: layout, n: "u8" });
+    value = { a: value, n: depth };
+  }
+  using array = new DynamicArray<Rec>(layout);
+  array.push(value);
+  assert.deepEqual(array.get(0), value);
+  const shared = new SharedDynamicArray<Rec>(layout, { maxCapacity: 1 });
+  shared.push(value);
+  assert.deepEqual(shared.get(0), value);
+  assert.match(layout.cDeclaration("Deep"), /} Deep;/);
+  assert.throws(
+    () => struct({ a: layout }),
+    (e: unknown) =>
+      e instanceof TypeError &&
+      e.message ===
+        "Cannot define a struct as field 'a' nests records and arrays more than 64 deep: flatten the layout (a " +
+          "record's fields may be laid out in its parent)",
+  );
+  // Arrays count as levels too: a record over arrays 3 deep over a layout 60 deep is 64 levels; 4 deep, 65.
+  let inner: StructLayout<unknown> = struct({ x: "f32" });
+  for (let depth = 1; depth < 60; depth++) inner = struct({ a: inner });
+  assert.equal(struct({ a: [[[inner, 1], 1], 1] }).size, 4);
+  assert.throws(() => struct({ a: [[[[inner, 1], 1], 1], 1] }), /field 'a' nests records and arrays more than 64/);
+});

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type FieldType, struct, type StructLayout } from "../../mod.ts";
+import { type FieldType, struct, type StructLayout, uniformArray } from "../../mod.ts";
+import { withRecordTraps } from "./_record_traps.ts";
 
 test("struct() lays out fields as C does (table)", () => {
   const rows: [
@@ -176,4 +177,33 @@ test("cDeclaration() compiles with cc, and C reads records written from JS field
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("struct() and uniformArray() define their fields: a setter on Object.prototype for a field's name runs not", () => {
+  // Before: `layout[name] = …` ran such a setter, which could leave the field out of `fields` or replace it.
+  // (Without Array.prototype's index setters: struct()'s own working lists still push.)
+  const made = withRecordTraps(() => struct({ a: "u8", b: "u32", p: struct({ x: "f32", y: "u16" }) }), undefined, {
+    indexes: false,
+  });
+  assert.deepEqual(made.trapped, []);
+  const layout = made.result!;
+  assert.deepEqual(Object.keys(layout.fields), ["a", "b", "p"]);
+  assert.equal(Object.getPrototypeOf(layout.fields), Object.prototype);
+  assert.equal(layout.fields.b.offset, 4);
+  const uniforms = withRecordTraps(() => uniformArray(layout), undefined, { indexes: false });
+  assert.deepEqual(uniforms.trapped, []);
+  assert.equal(uniforms.result!.stride, 256);
+  uniforms.result!.free();
+});
+
+test("a layout with 200,000 fields: its declarations are made (no argument list as long as the fields)", () => {
+  // Before: cDeclaration() and wgslDeclaration() spread every field's alignment into Math.max (a stack
+  // overflow in Deno).
+  const fields: Record<string, FieldType> = {};
+  for (let i = 0; i < 200_000; i++) fields[`f${i}`] = "u32";
+  const layout = struct(fields);
+  assert.equal(layout.size, 800_000);
+  assert.match(layout.cDeclaration("Wide"), /uint32_t f199999;\n} Wide;/);
+  const wgsl = struct(fields, { layout: "wgsl-storage" }).wgslDeclaration("Wide");
+  assert.match(wgsl, /f199999: u32,\n}/);
 });
