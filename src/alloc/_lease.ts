@@ -19,6 +19,14 @@ import { mayRelease, transferredError } from "../base/_detach.ts";
 // Revocation goes down a chain by itself: a revoked child allocator disposes
 // its own table, which revokes its own holders, and so on to any depth.
 //
+// Memory memkit makes outside its allocators (a mapping and its windows, a
+// FramePool's frames, a PurgeableBuffer, a ResourceHeap's resources) may reach
+// a holder too, through an Allocator written in JavaScript that passes it on.
+// The objects that make it register as *lessors* (registerLessor) and end the
+// leases over that memory before they release or reuse it (unmap, a window's
+// close, a frame's release, a resource's free): rule 1 holds for views memkit
+// did not make itself.
+//
 // Allocators that hand out many small blocks on behalf of their users (the
 // DebugAllocator) *watch* their backing instead: they are told the address
 // ranges a bulk release (scope end, reset, dispose) gave back, and retire the
@@ -98,6 +106,90 @@ export function ownLeaseTable(): LeaseTable {
   if (pending === null) return new LeaseTable();
   pending.shared = true;
   return pending;
+}
+
+// What the program did when memkit releases memory on its behalf (MemoryInterface.endFrame() resets the
+// interface's arena, FramePool.dispose() unmaps its frames): the holders told first hear that, not the call
+// memkit made inside ("Arena.reset()", which the program never called). Holders further down a chain are told
+// by their own lessor, in its own words, which include the first one's (telling > 0).
+let onBehalfOf: string | null = null;
+let telling = 0;
+
+/**
+ * Runs `release`, telling the holders and watchers of whatever it releases that `reason` released it (say,
+ * "MemoryInterface.dispose() released it"): for a public operation that releases memory through memkit's own
+ * allocators or mappings, whose names the program never used. Nests: the outermost reason wins (the call the
+ * program made; MemoryInterface.dispose() closing its shared memory is not SharedMemory.close()).
+ */
+export function releasingFor<T>(reason: string, release: () => T): T {
+  const outer = onBehalfOf;
+  onBehalfOf ??= reason;
+  try {
+    return release();
+  } finally {
+    onBehalfOf = outer;
+  }
+}
+
+// The reason the holders of a release hear: see releasingFor.
+function reasonFor(reason: string): string {
+  return telling === 0 && onBehalfOf !== null ? onBehalfOf : reason;
+}
+
+// Memory memkit made outside its allocators and later releases or reuses itself: a mapping and its windows
+// (mapPages, mapFile, shared memory, a FramePool's frames, a PurgeableBuffer's pages), a ResourceHeap's
+// resources. An Allocator written in JavaScript may pass such memory on; the holder that takes it then leases
+// it from the object that made it, found here by address. Held strongly until the lessor unregisters (its
+// unmap or dispose): one that never does keeps its native memory for good anyway. (A WeakRef per lessor, or a
+// closure to unregister it, made mapPages + unmap 6 to 15 % slower; an array slot costs it no more than noise.)
+
+/** The leases to end when the `size` bytes at `address`, reached through `buffer`, go; null: not the lessor's. */
+export type FindLeases = (lessor: object, buffer: ArrayBufferLike, address: number, size: number) => LeaseTable | null;
+
+/** A registered lessor: give it to unregisterLessor once its memory is gone. */
+export interface Lending {
+  readonly lessor: object;
+  readonly find: FindLeases;
+  /** Its place in `lessors`; -1 once unregistered. */
+  at: number;
+}
+
+// Every registered lessor, in no order: each knows its place, so unregistering is a swap with the last.
+const lessors: Lending[] = [];
+
+/**
+ * Registers `lessor`, an object that hands out views over native memory it later releases or reuses (a
+ * mapping, a ResourceHeap): `find` (which must not capture it: it is passed in) returns the table of the
+ * leases to end when the `size` bytes at `address`, reached through `buffer`, go or change hands, or null
+ * when that memory is not (or no longer) the lessor's. The lessor ends those leases (`released`,
+ * `releasedAll`) before it releases or reuses the memory, and unregisters when the memory is gone.
+ */
+export function registerLessor(lessor: object, find: FindLeases): Lending {
+  const lending: Lending = { lessor, find, at: lessors.length };
+  lessors.push(lending);
+  return lending;
+}
+
+/** Takes `lending`'s lessor out of the lessors leaseBlock looks through; a second call does nothing. */
+export function unregisterLessor(lending: Lending): void {
+  const at = lending.at;
+  if (at < 0) return;
+  const last = lessors.pop()!;
+  if (last !== lending) {
+    lessors[at] = last;
+    last.at = at;
+  }
+  lending.at = -1;
+}
+
+// The table of the registered lessor whose memory holds the `size` bytes at `address`, or null (a scan: for the
+// rare path of a chain over an Allocator written in JavaScript).
+function lessorTable(buffer: ArrayBufferLike, address: number, size: number): LeaseTable | null {
+  for (const lending of lessors) {
+    const table = lending.find(lending.lessor, buffer, address, size);
+    if (table !== null) return table;
+  }
+  return null;
 }
 
 /** The leases and watchers of one allocator. */
@@ -183,7 +275,13 @@ export class LeaseTable {
     }
     if (revoked.length === 0) return;
     for (const entry of revoked) this.#remove(entry);
-    for (const entry of revoked) entry.holder.revoke(reason, true);
+    const said = reasonFor(reason);
+    telling++;
+    try {
+      for (const entry of revoked) entry.holder.revoke(said, true);
+    } finally {
+      telling--;
+    }
   }
 
   /**
@@ -199,8 +297,14 @@ export class LeaseTable {
       }
     }
     for (const entry of revoked) this.#remove(entry);
-    for (const entry of revoked) entry.holder.revoke(reason, partial);
-    for (const watcher of [...this.#watchers]) watcher.released(lo, hi, reason);
+    const said = reasonFor(reason);
+    telling++;
+    try {
+      for (const entry of revoked) entry.holder.revoke(said, partial);
+      for (const watcher of [...this.#watchers]) watcher.released(lo, hi, said);
+    } finally {
+      telling--;
+    }
   }
 
   /** Everything went back: the allocator was disposed or revoked. Watchers are dropped too. */
@@ -212,8 +316,14 @@ export class LeaseTable {
     this.#watchers.clear();
     this.count = 0;
     this.leased = 0;
-    for (const entry of revoked) entry.holder.revoke(reason, false);
-    for (const watcher of watchers) watcher.releasedAll(reason);
+    const said = reasonFor(reason);
+    telling++;
+    try {
+      for (const entry of revoked) entry.holder.revoke(said, false);
+      for (const watcher of watchers) watcher.releasedAll(said);
+    } finally {
+      telling--;
+    }
   }
 
   #remove(entry: Entry): void {
@@ -239,11 +349,12 @@ export function leaseTableOf(allocator: unknown): LeaseTable | null {
 
 /**
  * Leases `block` of `allocator` for `holder`; null when the block is empty, or
- * when neither the allocator nor the memkit allocator whose buffer the block is
- * over (an Allocator in JavaScript passing memkit's blocks on) can tell anyone
- * about releases. Every memkit allocator has a table, or finds one (a wrapper
- * over several allocators shares one among them, as the HAL's size-class
- * pools do): no scan for them.
+ * when neither the allocator nor the memkit object whose memory the block is
+ * (an Allocator in JavaScript passing memkit's memory on: a memkit allocator's
+ * block, or memory of a registered lessor such as a mapping or a ResourceHeap)
+ * can tell anyone about releases. Every memkit allocator has a table, or finds
+ * one (a wrapper over several allocators shares one among them, as the HAL's
+ * size-class pools do): no scan for them.
  */
 export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: LeaseHolder): Lease | null {
   const length = intrinsic.byteLength(block);
@@ -251,11 +362,15 @@ export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: L
   let table = leaseTableOf(allocator);
   if (table === null && !tables.has(allocator as object)) {
     // Not memkit's: the block may still be one of a memkit allocator's, which tells its leases of its releases
-    // (a scan of every allocator, paid only by chains over an Allocator written in JavaScript).
-    const owner = ownerOf(intrinsic.range(block as Uint8Array)[0]);
+    // (a scan of every allocator, paid only by chains over an Allocator written in JavaScript), or memory a
+    // mapping, a frame, a resource... made (a scan of those): their release or reuse ends the lease too.
+    const buffer = intrinsic.range(block as Uint8Array)[0];
+    const address = native.addressOf(block);
+    const owner = ownerOf(buffer);
     if (owner !== undefined) table = leaseTableOf(owner);
+    else table = lessorTable(buffer, address, length);
     if (table === null) return null;
-    return table.lease(native.addressOf(block), length, holder, true);
+    return table.lease(address, length, holder, true);
   }
   if (table === null) return null;
   return table.lease(native.addressOf(block), length, holder);

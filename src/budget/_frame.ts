@@ -6,6 +6,7 @@ import { isDetached, mayRelease, transferredError } from "../base/_detach.ts";
 import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { Mapping, MappingWindow } from "../pages/mapping.ts";
+import { releasingFor } from "../alloc/_lease.ts";
 
 /**
  * A frame format: pixels per row, rows, bytes per pixel and planes (each
@@ -129,6 +130,10 @@ export interface Frame {
   row(y: number, plane?: number): Uint8Array<ArrayBuffer>;
 }
 
+// What holders of a frame's memory (see endFrame) hear.
+const RELEASED = "FramePool.release() released it";
+const POOL_DISPOSED = "FramePool.dispose() released it";
+
 // Only the pool makes frames (the constructor is reachable through any frame's prototype).
 const MAKE = Symbol("FramePool frame");
 
@@ -141,8 +146,12 @@ export let makeFrame: (slot: FrameSlot, name: string) => FrameHandle;
 // The pool's own operations on a frame are functions of this module, not methods: a method would be
 // reachable from every frame, and a user calling it would end the frame behind its pool's back.
 
-/** The pool ends the handle: detaches its view and gives the slot back. */
-export let endFrame: (frame: FrameHandle) => FrameSlot;
+/**
+ * The pool ends the handle: detaches its view, ends the leases over it (an allocator over an Allocator in
+ * JavaScript that passed the frame's bytes on: the pool gives that memory to the next frame, or unmaps it) and
+ * gives the slot back. `disposed`: the pool's dispose() ends it (its memory is unmapped), not a release.
+ */
+export let endFrame: (frame: FrameHandle, disposed?: boolean) => FrameSlot;
 
 /** The slot a frame holds, or null after release. */
 export let frameSlot: (frame: FrameHandle) => FrameSlot | null;
@@ -160,16 +169,23 @@ export class FrameHandle implements Frame {
   #slot: FrameSlot | null;
   #window: MappingWindow | null = null;
   readonly #name: string;
+  // Whether the pool's dispose() ended it (rather than a release): what use after it says.
+  #disposed = false;
 
   static {
     isFrame = (value): value is FrameHandle => typeof value === "object" && value !== null && #slot in value;
     makeFrame = (slot, name) => new FrameHandle(MAKE, slot, name);
-    endFrame = (frame) => {
+    endFrame = (frame, disposed = false) => {
       const slot = frame.#slot!;
-      frame.#window?.close();
+      const window = frame.#window;
       frame.#window = null;
       frame.#slot = null;
+      frame.#disposed = disposed;
       slot.holder = null;
+      // The frame is settled before a holder's code runs (its lease ends as the window closes).
+      if (window !== null) {
+        releasingFor(disposed ? POOL_DISPOSED : RELEASED, () => window.close());
+      }
       return slot;
     };
     frameSlot = (frame) => frame.#slot;
@@ -273,7 +289,13 @@ export class FrameHandle implements Frame {
   }
 
   #live(op: string): FrameSlot {
-    if (this.#slot === null || this.#slot.mapping.byteLength === 0) {
+    if (this.#disposed || (this.#slot !== null && this.#slot.mapping.byteLength === 0)) {
+      throw new AllocationError(
+        "use-after-free",
+        `Cannot ${op} of ${this.#name}: its FramePool was disposed, which unmapped its memory (FramePool.dispose())`,
+      );
+    }
+    if (this.#slot === null) {
       throw new AllocationError(
         "use-after-free",
         `Cannot ${op} of ${this.#name}: it was released to its FramePool, which may have given its memory to another frame`,

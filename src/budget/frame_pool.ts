@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { transferredError } from "../base/_detach.ts";
+import { anyTaken, mayRelease, transferredError } from "../base/_detach.ts";
+import { releasingFor } from "../alloc/_lease.ts";
 import { createOwnerNamed } from "../base/_native_census.ts";
 import { describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
@@ -341,7 +342,8 @@ export class FramePool implements Disposable {
   }
 
   /**
-   * Gives a frame set or one frame back; its views are detached. A frame over
+   * Gives a frame set or one frame back; its views are detached, and so are those of an allocator built over
+   * its bytes (an Arena over an Allocator in JavaScript that passed them on). A frame over
    * its format's current limit is unmapped instead of kept idle.
    * @throws {TypeError} For anything but a frame or frame set a FramePool made (a Proxy of one too).
    * @throws {AllocationError} "double-free" for a frame released already; "mismatched-allocator" for a frame of
@@ -378,7 +380,11 @@ export class FramePool implements Disposable {
       const pool = this.#pools.get(slot.geometry.key)!;
       pool.inUse--;
       this.#inUseBytes -= slot.geometry.mappedBytes;
-      if (pool.idle.length + pool.inUse + 1 > capAt(this.#level, this.#maxFrames)) this.#unmap(slot);
+      // A holder over the frame's memory (an allocator over an Allocator in JavaScript that passed its bytes on)
+      // may have found, as its lease ended, its own buffer transferred away: that frame is never handed out again
+      // (unmap() keeps such pages mapped).
+      const kept = anyTaken() && !mayRelease(slot.mapping.address, slot.geometry.mappedBytes);
+      if (kept || pool.idle.length + pool.inUse + 1 > capAt(this.#level, this.#maxFrames)) this.#unmap(slot);
       else pool.idle.push(slot);
     }
   }
@@ -447,14 +453,19 @@ export class FramePool implements Disposable {
     };
   }
 
-  /** Unmaps every frame, idle or in use (their handles then throw "use-after-free"); a second call does nothing. */
+  /**
+   * Unmaps every frame, idle or in use (their handles then throw "use-after-free" saying the pool was disposed,
+   * and what an allocator over a frame's bytes handed out reads as length 0); a second call does nothing.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const slot of this.#slots) {
-      if (slot.holder) endFrame(slot.holder);
-      slot.mapping.unmap();
-    }
+    releasingFor("FramePool.dispose() released it", () => {
+      for (const slot of this.#slots) {
+        if (slot.holder) endFrame(slot.holder, true);
+        slot.mapping.unmap();
+      }
+    });
     this.#slots.clear();
     this.#pools.clear();
     this.#mappedBytes = 0;

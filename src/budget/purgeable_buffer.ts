@@ -17,6 +17,14 @@ import {
 } from "./_purgeable_darwin.ts";
 import { PageSentinels } from "./_purgeable_sentinels.ts";
 import { checkViewLimit } from "../base/_view_limit.ts";
+import {
+  type FindLeases,
+  LeaseTable,
+  type Lending,
+  registerLessor,
+  releasingFor,
+  unregisterLessor,
+} from "../alloc/_lease.ts";
 
 /**
  * What {@linkcode PurgeableBuffer.makeNonVolatile} found: the contents were
@@ -73,6 +81,9 @@ interface Storage {
   release(): void;
 }
 
+/** What a holder of a PurgeableBuffer's memory hears when its view closes (see releasingFor for the real cause). */
+const VIEW_CLOSED = "PurgeableBuffer released it";
+
 class LinuxStorage implements Storage {
   readonly #mapping: Mapping;
   readonly #sentinels: PageSentinels;
@@ -122,11 +133,29 @@ class LinuxStorage implements Storage {
   }
 }
 
+// The leases over the storage's open view, when `buffer` is its buffer; else null (see registerLessor).
+let darwinLeasesOver: FindLeases;
+
 class DarwinStorage implements Storage {
   readonly #region: DarwinPurgeableRegion;
+  // The leases of holders that keep memory reached through the open view (an allocator over an Allocator in
+  // JavaScript that passed `bytes` on), ended as the view closes (a Linux window does the same for its own);
+  // `#lending` registers the storage with the lessors leaseBlock looks through, until release().
+  #open: ArrayBuffer | null = null;
+  #leases: LeaseTable | null = null;
+  readonly #lending: Lending;
 
   constructor(byteLength: number) {
     this.#region = new DarwinPurgeableRegion(Math.ceil(byteLength / native.pageSize) * native.pageSize);
+    this.#lending = registerLessor(this, darwinLeasesOver);
+  }
+
+  static {
+    darwinLeasesOver = (lessor, buffer) => {
+      const storage = lessor as DarwinStorage;
+      if (storage.#open === null || buffer !== storage.#open) return null;
+      return storage.#leases ??= new LeaseTable();
+    };
   }
 
   get address(): number {
@@ -134,8 +163,20 @@ class DarwinStorage implements Storage {
   }
 
   open(length: number): { bytes: Uint8Array<ArrayBuffer>; close(): void } {
-    const buffer = native.wrap(this.#region.address, length);
-    return { bytes: new Uint8Array(buffer), close: () => detach(buffer, this.#region.address, length) };
+    const address = this.#region.address;
+    const buffer = native.wrap(address, length);
+    this.#open = buffer;
+    return {
+      bytes: new Uint8Array(buffer),
+      close: () => {
+        detach(buffer, address, length);
+        if (this.#open !== buffer) return;
+        this.#open = null;
+        const leases = this.#leases;
+        this.#leases = null;
+        if (leases !== null && leases.count !== 0) leases.released(address, address + length, VIEW_CLOSED);
+      },
+    };
   }
 
   makeVolatile(): void {
@@ -147,6 +188,7 @@ class DarwinStorage implements Storage {
   }
 
   release(): void {
+    unregisterLessor(this.#lending);
     // A region another buffer reaches (one of memkit's was transferred away; open().close() recorded it) stays.
     if (!mayRelease(this.#region.address, this.#region.byteLength)) return;
     this.#region.release();
@@ -289,7 +331,7 @@ export class PurgeableBuffer implements Disposable {
   }
 
   /**
-   * Lets the OS take the memory when it needs it; detaches `bytes`. Does
+   * Lets the OS take the memory when it needs it; detaches `bytes` (and what an allocator over them handed out). Does
    * nothing when already volatile.
    * @throws {AllocationError} "platform" when the OS refuses (nothing changes then); "use-after-free" after `dispose()`;
    *   "corruption" when the buffer under `bytes` was transferred away (it stays non-volatile: another buffer
@@ -301,8 +343,11 @@ export class PurgeableBuffer implements Disposable {
     this.#untaken("make volatile");
     this.#storage.makeVolatile();
     this.#volatile = true;
-    this.#view?.close();
+    const view = this.#view;
     this.#view = null;
+    // Holders that leased the memory (an allocator over an Allocator in JavaScript that passed `bytes` on) lose
+    // it too: the OS may take it now.
+    if (view !== null) releasingFor("PurgeableBuffer.makeVolatile() released it", () => view.close());
   }
 
   /**
@@ -324,13 +369,20 @@ export class PurgeableBuffer implements Disposable {
     return "purged";
   }
 
-  /** Detaches `bytes` and returns the memory to the OS; a second call does nothing. */
+  /**
+   * Detaches `bytes` (and what an allocator over them handed out, as `makeVolatile()` does) and returns the
+   * memory to the OS; a second call does nothing.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#view?.close();
+    const view = this.#view;
     this.#view = null;
-    this.#storage.release();
+    // Holders that leased the memory end before it is unmapped (rule 1), told what the program did.
+    releasingFor("PurgeableBuffer.dispose() released it", () => {
+      view?.close();
+      this.#storage.release();
+    });
   }
 
   /** Same as `dispose()`, for `using`. */

@@ -11,6 +11,7 @@ import { createOwnerNamed } from "../base/_native_census.ts";
 import { checkAlignment, checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { checkViewLimit } from "../base/_view_limit.ts";
+import { type FindLeases, LeaseTable, type Lending, registerLessor, unregisterLessor } from "../alloc/_lease.ts";
 
 import type { HeapResource, ResourceHeapOptions, ResourceHeapStats, ResourceOptions } from "./resource_heap_types.ts";
 export type { HeapResource, ResourceHeapOptions, ResourceHeapStats, ResourceOptions } from "./resource_heap_types.ts";
@@ -161,6 +162,8 @@ function stolen(s: State): boolean {
 }
 
 let isResourceHeapBrand: (value: unknown) => boolean;
+// The heap's leases, for memory inside its block while it lives; else null (see registerLessor).
+let leasesOver: FindLeases;
 let footprintOf: (value: unknown) => ResourceHeapFootprint | undefined;
 
 /** What a ResourceHeap holds, for the profiler: see {@linkcode resourceHeapFootprint}. */
@@ -247,6 +250,11 @@ export class ResourceHeap implements Disposable {
   readonly #live = new Set<State>();
   #count = 0;
   #disposed = false;
+  // The leases of holders that keep memory of a resource (an allocator over an Allocator in JavaScript that
+  // passed its bytes on), ended when that memory goes back to the heap or to another resource (free, alias,
+  // `into`) and at dispose(). `#lending` registers the heap with the lessors leaseBlock looks through.
+  readonly #leases = new LeaseTable();
+  readonly #lending: Lending;
 
   /**
    * Maps the heap block.
@@ -268,6 +276,7 @@ export class ResourceHeap implements Disposable {
     const whole = this.#placement.alloc(this.#capacity, 16);
     this.#baseAddress = native.addressOf(whole);
     this.#placement.free(whole);
+    this.#lending = registerLessor(this, leasesOver);
   }
 
   /** Address of the heap block's first byte. */
@@ -336,6 +345,8 @@ export class ResourceHeap implements Disposable {
     block.holder = state;
     const resource = new Resource(MAKE, state);
     this.#live.add(state);
+    // Holders over the memory of `into` lose it: it holds the new resource's bytes now.
+    if (into !== null) this.#revoke(block, `ResourceHeap.allocate({ into }) gave it to ${name}`);
     return resource;
   }
 
@@ -416,11 +427,18 @@ export class ResourceHeap implements Disposable {
     b.block = a.block;
     b.block.holder = b;
     b.aliasOf = a.aliasOf ?? a.name;
-    if (own.holder === b) this.#placement.free(own.view);
+    // Holders over either block lose it: `first`'s holds `later`'s bytes now, `later`'s goes back to the heap.
+    this.#revoke(b.block, `ResourceHeap.alias() gave it to ${b.name}`);
+    if (own.holder === b) {
+      this.#revoke(own, `ResourceHeap.alias() moved ${b.name} out of it`);
+      if (this.#reusable(own)) this.#placement.free(own.view);
+    }
   }
 
   /**
-   * Gives a resource's memory back to the heap; its views read as length 0.
+   * Gives a resource's memory back to the heap; its views read as length 0, and so do those of an allocator
+   * built over its bytes (an Arena over an Allocator in JavaScript that passed them on: also after `alias`,
+   * `into` and `dispose()`).
    * @throws {TypeError} For anything but a resource a ResourceHeap made (a Proxy of one too).
    * @throws {AllocationError} "double-free" for a resource released already, "use-after-free" for one aliased
    *   away, "mismatched-allocator" for another heap's, "corruption" when its `bytes` buffer was transferred
@@ -446,7 +464,9 @@ export class ResourceHeap implements Disposable {
     detachView(s);
     s.state = "released";
     this.#live.delete(s);
-    if (s.block.holder === s) this.#placement.free(s.block.view);
+    if (s.block.holder !== s) return;
+    this.#revoke(s.block, "ResourceHeap.free() released it");
+    if (this.#reusable(s.block)) this.#placement.free(s.block.view);
   }
 
   /**
@@ -512,6 +532,10 @@ export class ResourceHeap implements Disposable {
     }
     this.#live.clear();
     this.#disposed = true;
+    unregisterLessor(this.#lending);
+    // Holders that leased a resource's memory end before the block goes (rule 1; a buffer of theirs found
+    // transferred away is recorded, and the placement then keeps those pages).
+    if (this.#leases.count !== 0) this.#leases.releasedAll("ResourceHeap.dispose() released it");
     this.#placement.dispose();
   }
 
@@ -526,6 +550,11 @@ export class ResourceHeap implements Disposable {
   }
 
   static {
+    leasesOver = (lessor, _buffer, address, size) => {
+      const heap = lessor as ResourceHeap;
+      const end = heap.#baseAddress + heap.#capacity;
+      return heap.#disposed || address < heap.#baseAddress || address + size > end ? null : heap.#leases;
+    };
     isResourceHeapBrand = (value) => typeof value === "object" && value !== null && #live in value;
     footprintOf = (value) => {
       if (!isResourceHeapBrand(value)) return undefined;
@@ -568,6 +597,18 @@ export class ResourceHeap implements Disposable {
     }
     // Another buffer reaching that memory would see the new resource's bytes.
     if (stolen(s)) throw transferredError(op, `${s.name}'s memory`);
+  }
+
+  // Ends the leases over `block` (see #leases), telling their holders `reason`; the heap lives on.
+  #revoke(block: Block, reason: string): void {
+    if (this.#leases.count === 0) return;
+    this.#leases.released(block.address, block.address + block.size, reason, true);
+  }
+
+  // Whether `block` may go back to the placement: not when a holder's buffer over it, found as its lease ended,
+  // was transferred away (that memory is kept, as a resource's own stolen buffer keeps it).
+  #reusable(block: Block): boolean {
+    return !anyTaken() || mayRelease(block.address, block.size);
   }
 
   // `s` is done: its memory goes to the resource `to` (its views are detached, use of it throws).

@@ -22,6 +22,7 @@ import { LockedPageAllocator } from "./locked_page_allocator.ts";
 import { SecretAllocator } from "./secret_allocator.ts";
 import { forgetAtExit, unlinkAtExit } from "./_shared_names.ts";
 import { EEXIST, openSharedMemory, type SharedMemory } from "./shared_memory.ts";
+import { releasingFor } from "../alloc/_lease.ts";
 
 /** Backings. The first eight are the types' own, by type index. */
 export const B_SYSTEM = 0, B_HEAP = 1, B_LOCKED = 2, B_NETWORK = 3, B_SHARED = 4, B_ARENA = 5, B_STACK = 6;
@@ -302,7 +303,9 @@ export class Backings {
     if (name === undefined) unlinkAtExit(memory); // a made-up name must not outlive its program (what holds: there)
     const releasable: Releasable = {
       release() {
-        memory.close();
+        // A holder of this memory (an allocator over an Allocator in JavaScript that passed `bytes` on) hears
+        // what the program did, not the mapping's own close().
+        releasingFor("MemoryInterface.deallocate() released it", () => memory.close());
         shared.delete(memory);
         forgetAtExit(memory);
         memory.unlink();

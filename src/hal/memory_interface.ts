@@ -54,6 +54,7 @@ import type {
   InterfaceSystemAllocator,
 } from "./interface_allocators.ts";
 import { WaitQueue } from "./_wait_queue.ts";
+import { releasingFor } from "../alloc/_lease.ts";
 import type {
   AllocationRequest,
   MemoryAllocation,
@@ -69,6 +70,8 @@ const MiB = 1 << 20;
 const OVERALL = TYPES.length;
 /** The largest temporary block the fast path tries: above one view's limit only serve() answers (it refuses). */
 const MAX_FAST_TEMPORARY = Math.min(MAX_BLOCK_SIZE, native.maxViewBytes);
+/** What holders of a frame's memory hear when the scope `frame()` returned ends. */
+const FRAME_SCOPE_ENDED = "the end of a MemoryInterface.frame() scope released it";
 
 /**
  * One memory interface for a program, from a 16 MiB console to a desktop:
@@ -452,7 +455,9 @@ export class MemoryInterface implements Disposable {
    */
   endFrame(): void {
     this.#usable("end a frame");
-    const frame = this.#backings.endFrame();
+    // Holders of the frame's memory (an array over getAllocator("arena")) hear what the program did, not the
+    // arena's reset or scope end inside.
+    const frame = releasingFor("MemoryInterface.endFrame() released it", () => this.#backings.endFrame());
     this.#arenaOrigin = null;
     // What the frame holds: the type's framed bytes less what older frames hold (see Frame).
     for (let t = 0; t < OVERALL; t++) {
@@ -488,8 +493,10 @@ export class MemoryInterface implements Disposable {
         if (!own.open || this.#ended !== null) return;
         // Its arena scope first, which ends those of the frames inside it too, or throws changing nothing
         // (frames opened inside it could end where its own cannot: a claim under way).
-        this.#backings.endScopeOf(own);
-        while (own.open) this.endFrame();
+        releasingFor(FRAME_SCOPE_ENDED, () => {
+          this.#backings.endScopeOf(own);
+          while (own.open) this.endFrame();
+        });
       },
     };
   }
@@ -713,7 +720,9 @@ export class MemoryInterface implements Disposable {
     for (const a of this.#index.all()) Allocation.forget(a);
     this.#index.clear();
     this.#unregisterIndex();
-    this.#backings.dispose();
+    // Holders of its memory (arrays and allocators over getAllocator()) hear what the program did, not the
+    // dispose() of an allocator inside, which the program cannot call (the guards refuse it).
+    releasingFor("MemoryInterface.dispose() released it", () => this.#backings.dispose());
   }
 
   /** Same as {@linkcode MemoryInterface.dispose}, for `using`. */

@@ -20,6 +20,7 @@ import { AllocationError } from "../base/errors.ts";
 import type { ScalarType } from "../arrays/dynamic_array_types.ts";
 import { isStructLayout, type StructLayout } from "../arrays/struct.ts";
 import { AlignedRegion } from "./_aligned_region.ts";
+import { releasingFor } from "../alloc/_lease.ts";
 
 /**
  * A region of a {@linkcode RegionAllocator}.
@@ -332,7 +333,11 @@ export class RegionAllocator implements Disposable {
    */
   dispose(): void {
     this.#ended = true;
-    for (const name of NAMES) AlignedRegion.end(this.#regions[name]);
+    // Holders of the regions' memory hear what the program did, not the dispose() of a region's heap inside
+    // (which the program cannot call: a region's allocator refuses it).
+    releasingFor("RegionAllocator.dispose() released it", () => {
+      for (const name of NAMES) AlignedRegion.end(this.#regions[name]);
+    });
   }
 
   /** Same as {@linkcode RegionAllocator.dispose}, for `using`. */

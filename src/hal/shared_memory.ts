@@ -10,6 +10,7 @@ import { errnoName, fileSystemError, platformError } from "../base/_platform_err
 import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PageMapping } from "../pages/_page_mapping.ts";
+import { releasingFor } from "../alloc/_lease.ts";
 import type { Mapping } from "../pages/mapping.ts";
 
 /**
@@ -202,7 +203,7 @@ class SharedMapping extends PageMapping implements SharedMemory {
   }
 
   close(): void {
-    this.unmap();
+    releasingFor("SharedMemory.close() released it", () => this.unmap());
   }
 
   unlink(): boolean {

@@ -11,6 +11,7 @@ import { AllocationError } from "../base/errors.ts";
 import type { Advice, Mapping, MappingWindow, Protection } from "./mapping.ts";
 import { PageWindow } from "./_mapping_window.ts";
 import { type CensusEntry, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
+import { type FindLeases, LeaseTable, type Lending, registerLessor, unregisterLessor } from "../alloc/_lease.ts";
 
 /** The protections `protect()` and `mapPages` take. */
 export const ProtectionSchema: z.ZodType<Protection> = z.enum(["none", "read", "read-write"]);
@@ -43,6 +44,10 @@ const RUNTIME = native.runtime === "deno" ? "Deno" : "Bun";
 
 const RANK: Record<Protection, number> = { "none": 0, "read": 1, "read-write": 2 };
 
+/** What a holder of a mapping's memory (an allocator over an Allocator in JavaScript passing it on) hears at unmap(). */
+const UNMAPPED = "Mapping.unmap() released it";
+const NO_WINDOWS: readonly PageWindow[] = [];
+
 // A view() window's buffer covers the whole granules of the mapping around
 // it. Each live ArrayBuffer's length counts as JavaScript heap in Bun (its
 // heapUsed, and the size the collector plans for) and as external memory in
@@ -67,6 +72,11 @@ function checkRange(offset: unknown, length: unknown, byteLength: number, op: st
   }
   return [from, count];
 }
+
+// The leases to end when the `size` bytes at `address`, reached through `buffer`, go: a window's own when `buffer`
+// is that window's, else the mapping's; null for memory outside the mapping or after unmap(). (Set by the class's
+// static block, which reads its private state; a static method would be reachable from every mapping.)
+let leasesOver: FindLeases;
 
 /** The one implementation of {@linkcode Mapping}: a range of pages from `mmap`, and the buffers over it. */
 export class PageMapping implements Mapping {
@@ -95,6 +105,13 @@ export class PageMapping implements Mapping {
   // The mapping's line in the census of native memory (the leak check at exit), until unmap().
   #census: CensusEntry | null = null;
 
+  // The leases of holders that keep memory reached through `bytes` or view() (an allocator over an Allocator
+  // written in JavaScript that passed them on; a window's are the window's own), made on the first one, and
+  // ended before protect() lowers the protection and before munmap (rule 1 for views memkit did not make
+  // itself). `#lending` registers the mapping with the lessors leaseBlock looks through, until unmap().
+  #leases: LeaseTable | null = null;
+  #lending: Lending | null = null;
+
   /** `owner` names the mapping in the census (the leak check at exit); by default mapFile or mapPages. */
   constructor(address: number, byteLength: number, label: string, protection: Protection, owner?: string) {
     this.#address = address;
@@ -104,7 +121,21 @@ export class PageMapping implements Mapping {
     if (byteLength > 0) {
       const kind = owner ?? (label.startsWith("file ") ? `mapFile (${label})` : "mapPages");
       this.#census = enterCensus(address, byteLength, censusOwner(kind));
+      this.#lending = registerLessor(this, leasesOver);
     }
+  }
+
+  static {
+    leasesOver = (lessor, buffer, address, size) => {
+      const mapping = lessor as PageMapping;
+      const end = mapping.#address + mapping.#byteLength;
+      if (mapping.#unmapped || address < mapping.#address || address + size > end) return null;
+      for (const window of mapping.#windows) {
+        const leases = window.leasesThrough(buffer);
+        if (leases !== null) return leases;
+      }
+      return mapping.#leases ??= new LeaseTable();
+    };
   }
 
   get address(): number {
@@ -212,7 +243,12 @@ export class PageMapping implements Mapping {
       if (this.#findThefts() || !mayRelease(this.#address, this.#byteLength)) {
         throw transferredError(`protect ${this.#label} as "${protection}"`, "its pages");
       }
-      this.#detachAll();
+      const made = protection === "none" ? "inaccessible" : "read-only";
+      this.#detachAll(`Mapping.protect("${protection}") made it ${made}`, true);
+      // A holder's own buffer over the pages, found transferred away as its lease ended: that buffer would fault.
+      if (!mayRelease(this.#address, this.#byteLength)) {
+        throw transferredError(`protect ${this.#label} as "${protection}"`, "its pages");
+      }
     }
     if (native.libc.mprotect(this.#address, this.#byteLength, protectionFlags(protection)) !== 0) {
       throw platformError("mprotect", `${this.#label}, ${protection}`);
@@ -273,9 +309,11 @@ export class PageMapping implements Mapping {
     if (this.#unmapped) return;
     this.#unmapped = true;
     if (this.#census !== null) leaveCensus(this.#census);
-    // Detach before munmap: a view over unmapped pages would segfault on use.
+    if (this.#lending !== null) unregisterLessor(this.#lending);
+    // Detach before munmap: a view over unmapped pages would segfault on use (the views of holders that leased
+    // the memory too, which may find their own buffer transferred away: recorded, and then the pages stay).
     const bytes = this.#bytes;
-    const intact = this.#detachAll();
+    const intact = this.#detachAll(UNMAPPED, false);
     this.#bytes = bytes;
     // Pages another buffer may still reach (one of memkit's was transferred away) stay mapped.
     if (!intact || this.#stolen || !mayRelease(this.#address, this.#byteLength)) return;
@@ -338,17 +376,26 @@ export class PageMapping implements Mapping {
     return this.#stolen;
   }
 
-  // Detaches every view and closes every window; false when one of memkit's buffers was transferred
-  // away first (another buffer may reach the pages: they must stay mapped and writable).
-  #detachAll(): boolean {
+  // Detaches every view and closes every window, then ends every lease over the pages, telling the holders
+  // `reason` (`partial`: the mapping lives on); false when one of memkit's buffers was transferred away first
+  // (another buffer may reach the pages: they must stay mapped and writable). A holder's buffer found
+  // transferred away is recorded instead (see mayRelease).
+  #detachAll(reason: string, partial: boolean): boolean {
     let intact = true;
     if (this.#whole !== null) intact = detach(this.#whole, this.#address, this.#byteLength) && intact;
     for (const { buffer, address, length } of this.#spans.values()) intact = detach(buffer, address, length) && intact;
-    for (const window of this.#windows) intact = (window.end() ?? true) && intact;
+    const windows = this.#windows.size === 0 ? NO_WINDOWS : [...this.#windows];
     this.#whole = null;
     this.#spans.clear();
     this.#windows.clear();
     this.#bytes = null;
+    // The mapping's own state is settled before any holder's code runs.
+    for (const window of windows) intact = (window.end(reason, partial) ?? true) && intact;
+    const leases = this.#leases;
+    this.#leases = null;
+    if (leases !== null && leases.count !== 0) {
+      leases.released(this.#address, this.#address + this.#byteLength, reason, partial);
+    }
     return intact;
   }
 

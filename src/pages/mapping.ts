@@ -66,6 +66,13 @@ export type Advice = "normal" | "random" | "sequential" | "will-need" | "dont-ne
  * method but `unmap()` throws `AllocationError("use-after-free")` naming the
  * mapping.
  *
+ * **Chains.** An allocator or array built over an Allocator written in
+ * JavaScript that passes a mapping's bytes on (an Arena's backing that returns
+ * `mapping.bytes`, a window's bytes, a frame's) leases that memory from the
+ * mapping: `unmap()`, `protect()` below read-write and a window's `close()`
+ * end it, so every view that allocator handed out reads as length 0 and its
+ * next use throws `AllocationError("use-after-free")` naming the call.
+ *
  * **Files.** A file mapping reads the file's pages, so a file truncated by
  * anyone (another process, or this one) while it is mapped turns the next
  * access past the new end into SIGBUS, which kills the process. memkit cannot
@@ -175,7 +182,10 @@ export interface Mapping extends Disposable {
    * @throws {AllocationError} "platform" when the kernel refuses; "use-after-free" after `unmap()`.
    */
   sync(): void;
-  /** Detaches `bytes` and every window, and unmaps the pages; a second call does nothing. */
+  /**
+   * Detaches `bytes` and every window, ends what allocators over the mapping's bytes handed out (see
+   * "Chains" above), and unmaps the pages; a second call does nothing.
+   */
   unmap(): void;
 }
 
@@ -209,7 +219,10 @@ export interface MappingWindow extends Disposable {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** Whether `close()`, or the mapping's `protect()` below "read-write" or `unmap()`, ended the window. */
   readonly closed: boolean;
-  /** Detaches `bytes` (and every view over its buffer); a second call does nothing. */
+  /**
+   * Detaches `bytes` (and every view over its buffer), and ends what an allocator over the window's bytes
+   * handed out (see "Chains" in {@linkcode Mapping}); a second call does nothing.
+   */
   close(): void;
 }
 

@@ -169,3 +169,25 @@ test("dispose unmaps frames in use too: their views read as length 0 and handles
   assert.throws(() => pool.acquireFrameSet({ width: 8, height: 8, bytesPerPixel: 4 }), isCategory("use-after-free"));
   pool.dispose();
 });
+
+test("a frame of a disposed pool says the pool was disposed, not that it was released", () => {
+  const pool = new FramePool();
+  const set = pool.acquireFrameSet({ width: 64, height: 64, bytesPerPixel: 4 })!;
+  const frame = set.next;
+  pool.dispose();
+  for (const use of [() => frame.bytes, () => frame.address, () => frame.row(0), () => frame.plane(0)]) {
+    assert.throws(use, (e) => {
+      assert.ok(e instanceof AllocationError && e.category === "use-after-free");
+      assert.match(e.message, /its FramePool was disposed, which unmapped its memory \(FramePool\.dispose\(\)\)/);
+      assert.doesNotMatch(e.message, /released to its FramePool/);
+      return true;
+    });
+  }
+  // A frame released to its pool before the dispose still says so.
+  const other = new FramePool();
+  const released = other.acquireFrameSet({ width: 8, height: 8, bytesPerPixel: 4 })!;
+  const first = released.current;
+  other.release(first);
+  other.dispose();
+  assert.throws(() => first.bytes, /it was released to its FramePool/);
+});

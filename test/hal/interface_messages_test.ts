@@ -5,7 +5,16 @@
 // allocation object itself is), and memory of no interface stays "invalid-free".
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AllocationError, MemoryInterface, nativeInfo, SystemAllocator } from "../../mod.ts";
+import {
+  AllocationError,
+  type Allocator,
+  Arena,
+  DynamicArray,
+  MemoryInterface,
+  nativeInfo,
+  RegionAllocator,
+  SystemAllocator,
+} from "../../mod.ts";
 
 const any = (v: unknown) => v as never;
 
@@ -160,5 +169,61 @@ test("a budget past 2^53 is refused naming the real limit, not as a number that 
       () => new MemoryInterface({ pressure: false, budgets: { [type]: 2 ** 53 } }),
       (e) => e instanceof RangeError && /must be at most \d+/.test(e.message) && !/integer/.test(e.message),
     );
+  }
+});
+
+// What memkit releases on the program's behalf is said in the program's terms: the call it made, not the
+// allocator memkit used inside (the program never called Arena.reset(), and a guard or region allocator
+// refuses dispose()).
+const releasedBy = (what: string) => (e: unknown) =>
+  e instanceof AllocationError && e.category === "use-after-free" && e.message.includes(`(${what} released it)`) &&
+  !/(Arena|FreeListAllocator|PoolAllocator|StackAllocator|BuddyAllocator|SystemAllocator)\.\w+\(\)/.test(e.message);
+
+test('an array over getAllocator("arena") after endFrame(): the message names MemoryInterface.endFrame()', () => {
+  using memory = new MemoryInterface({ pressure: false });
+  for (const framed of [false, true]) {
+    if (framed) memory.beginFrame();
+    const array = new DynamicArray<number>("f64", { allocator: memory.getAllocator("arena") });
+    array.push(1);
+    memory.endFrame();
+    assert.throws(() => array.get(0), releasedBy("MemoryInterface.endFrame()"), framed ? "in a frame" : "outside");
+  }
+});
+
+test('an array over getAllocator("arena") after a frame() scope ends: the message names the scope\'s end', () => {
+  using memory = new MemoryInterface({ pressure: false });
+  let array: DynamicArray<number>;
+  {
+    using _frame = memory.frame();
+    array = new DynamicArray<number>("f64", { allocator: memory.getAllocator("arena") });
+    array.push(1);
+  }
+  assert.throws(() => array.get(0), releasedBy("the end of a MemoryInterface.frame() scope"));
+});
+
+for (const kind of ["free-list", "pool", "stack", "buddy", "system", "arena"] as const) {
+  test(`an array and an Arena over getAllocator("${kind}") after dispose(): the message names MemoryInterface.dispose()`, () => {
+    const memory = new MemoryInterface({ pressure: false });
+    const guard: Allocator = memory.getAllocator(kind);
+    const array = new DynamicArray<number>("f64", { allocator: guard, capacity: 8 });
+    array.push(1);
+    const arena = new Arena({ capacity: 1024, backing: guard });
+    arena.alloc(16);
+    memory.dispose();
+    assert.throws(() => array.get(0), releasedBy("MemoryInterface.dispose()"));
+    assert.throws(
+      () => arena.alloc(16),
+      (e) => e instanceof AllocationError && /MemoryInterface\.dispose\(\)/.test(e.message),
+    );
+  });
+}
+
+test("an array over a region after RegionAllocator.dispose(): the message names RegionAllocator.dispose()", () => {
+  for (const name of ["vertex", "uniform", "audio", "texture"] as const) {
+    const regions = new RegionAllocator();
+    const array = new DynamicArray<number>("f32", { allocator: regions.region(name) });
+    array.push(1);
+    regions.dispose();
+    assert.throws(() => array.get(0), releasedBy("RegionAllocator.dispose()"), name);
   }
 });
