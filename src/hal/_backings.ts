@@ -85,13 +85,16 @@ export interface Taken {
  * (its cgroup limit or physical memory; Infinity when unknown), and what capped it below the budget (null: it
  * is the budget, or 1 MiB without one). The stack is one chunk that never grows, made on first use, so its
  * size is what the budget lets the stack type hold, but never more than could ever be used (the memory the
- * process may use) or viewed (what one ArrayBuffer holds: 4 GiB in Bun), and at least a page. It reserves
- * address space: its pages take memory only once touched.
+ * process may use) or viewed (what one ArrayBuffer holds: 4 GiB in Bun), and at least a page (a process said to
+ * have less than a page gets a one-page stack, and the cap says so). It reserves address space: its pages take
+ * memory only once touched. `usableBytes` is a whole number from 0 (the monitor's checked reading) or Infinity.
  */
 export function stackSize(budget: number | undefined, usableBytes: number): { bytes: number; cap: string | null } {
   const wanted = Math.max(4096, budget ?? 1 << 20);
   if (wanted > usableBytes && usableBytes <= native.maxViewBytes) {
-    return { bytes: Math.max(4096, usableBytes), cap: `the ${usableBytes} bytes this process may use` };
+    const cap = `the ${usableBytes} bytes this process may use`;
+    if (usableBytes >= 4096) return { bytes: usableBytes, cap };
+    return { bytes: 4096, cap: `${cap}, raised to one page (4096 bytes), the least a stack holds` };
   }
   if (wanted > native.maxViewBytes) {
     const runtime = native.runtime === "deno" ? "Deno" : "Bun";

@@ -11,10 +11,14 @@
 // held weakly: an interface collected without dispose() holds it no longer
 // (the last live holder's dispose stops it, or, when none is left, the
 // collection of the last one does).
+//
+// What the interface knows of a monitor's reading comes from monitorStatus(): the reading as the monitor checked
+// it (frozen), never the reader's own object nor a subclass's `status` getter, so the band, the stack's size, the
+// stats and the callbacks' info are built from whole, finite byte counts only.
 import { describe } from "../base/_validate.ts";
 import { type MemoryStatus, readMemoryStatus } from "../pressure/memory_status.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
-import { PressureMonitor } from "../pressure/pressure_monitor.ts";
+import { monitorStatus, PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { platformBand } from "./_platform_band.ts";
 import type { MemoryPressureCallback, MemoryPressureInfo, PlatformMemory } from "./memory_types.ts";
 
@@ -63,7 +67,7 @@ export class PressureLink {
     if (option !== false && option !== undefined) { // checked by the options' schema: a PressureMonitor
       this.monitor = option;
       this.#owned = false;
-      this.platform = platformBand(usableBytes(option.status));
+      this.platform = platformBand(usableBytes(monitorStatus(option)));
       let holders = starters.get(option);
       for (const other of holders ?? []) if (other.deref() === undefined) holders!.delete(other);
       if (!option.running || (holders !== undefined && holders.size > 0)) {
@@ -137,7 +141,7 @@ export class PressureLink {
     this.#registered.set(id, monitor.on(level, call));
     if (monitor.level >= level) {
       // Already there: the callback hears it now rather than at the next rise.
-      queueMicrotask(() => call(monitor.level, monitor.status));
+      queueMicrotask(() => call(monitor.level, monitorStatus(monitor)));
     }
     return id;
   }
@@ -157,7 +161,7 @@ export class PressureLink {
    * claiming the reading is High.
    */
   heldBackReason(throughout: boolean): string {
-    const status = this.monitor?.status;
+    const status = this.monitor === null ? undefined : monitorStatus(this.monitor);
     const level = Object.keys(PressureLevel)[this.level];
     const reading = status === undefined
       ? ""

@@ -525,8 +525,10 @@ export class MemoryInterface implements Disposable {
     let total = t < OVERALL && counters.types[t].budget !== Infinity
       ? counters.types[t].budget
       : this.platform.totalBytes;
-    // The stack holds what its one chunk holds: a budget above that (capped there) is not room.
-    if (t === T_STACK && total > this.#backings.stackBytes) total = this.#backings.stackBytes;
+    // The stack holds what its one chunk holds: a budget above that (capped there) is not room. Without a budget
+    // the chunk is the total (it is never above the platform's, see stackSize), even where the process may use
+    // less than the page a stack holds at least: the stack's totalBytes is never below what it holds in use.
+    if (t === T_STACK) total = Math.min(counters.types[t].budget, this.#backings.stackBytes);
     return this.#stats.get(t, total);
   }
 

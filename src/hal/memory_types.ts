@@ -215,7 +215,8 @@ export interface MemoryAllocation {
 export interface MemoryStats {
   /**
    * The budget of the type, or the memory the process may use (cgroup limit or physical memory; `Infinity`
-   * when unknown, see {@linkcode PlatformMemory.totalBytes}).
+   * when unknown, see {@linkcode PlatformMemory.totalBytes}). The stack's is at most what its one chunk holds
+   * (at least a page, even where the process may use less).
    */
   readonly totalBytes: number;
   /** Bytes in live allocations, as asked for. */

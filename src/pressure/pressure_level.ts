@@ -121,7 +121,8 @@ export function resolveThresholds(
  * @throws {TypeError} For a status that is not a MemoryStatus (not an object, a field missing or of the wrong type,
  *   e.g. a string or an object for a number: no coercion runs), or mistyped thresholds.
  * @throws {RangeError} For a status with NaN, infinite or negative figures (any of them, cgroup event counts and PSI
- *   averages included; an event count must also be an integer), or thresholds out of range or out of order.
+ *   averages included; a byte count or event count must also be a whole number), or thresholds out of range or
+ *   out of order.
  *
  * @example
  * ```ts

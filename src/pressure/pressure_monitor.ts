@@ -8,7 +8,7 @@ import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { trimAll } from "../base/_trimmers.ts";
 import { type MemoryStatus, readMemoryStatus } from "./memory_status.ts";
 import { PsiTrigger } from "./psi_trigger.ts";
-import { checkStatus, type EventCounts } from "./_checked_status.ts";
+import { type CheckedStatus, checkStatus, type EventCounts } from "./_checked_status.ts";
 import {
   levelOf,
   PressureLevel,
@@ -78,6 +78,7 @@ export type PressureListener = (level: PressureLevelValue, status: MemoryStatus)
 
 let followChanges: (monitor: PressureMonitor, sink: (level: PressureLevelValue) => void) => () => void;
 let isMonitor: (value: unknown) => boolean;
+let checkedStatusOf: (monitor: PressureMonitor) => CheckedStatus;
 
 /**
  * Whether `value` is a PressureMonitor made by its constructor (a brand check: a Proxy of one, or an object
@@ -85,6 +86,14 @@ let isMonitor: (value: unknown) => boolean;
  */
 export function isPressureMonitor(value: unknown): value is PressureMonitor {
   return isMonitor(value);
+}
+
+/**
+ * The latest reading of `monitor` as it checked it (frozen), read from the monitor itself: a subclass's `status`
+ * getter is not asked. memkit's own readers (the HAL's platform band and stats) use it; not exported from mod.ts.
+ */
+export function monitorStatus(monitor: PressureMonitor): CheckedStatus {
+  return checkedStatusOf(monitor);
 }
 
 /**
@@ -136,7 +145,9 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   readonly #sinks = new Set<(level: PressureLevelValue) => void>();
   #nextId = 1;
   #level: PressureLevelValue = PressureLevel.None;
-  #status: MemoryStatus | null = null;
+  // The latest reading as checked: checkStatus's frozen copy, never the reader's own object (whose fields a
+  // getter or a later assignment could change after the check).
+  #status: CheckedStatus | null = null;
   // The cgroup event counts of the latest reading, read once when it was taken.
   #events: EventCounts | null = null;
   #lowerReadings = 0;
@@ -173,7 +184,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     const read = this.#read;
     const status = read();
     const checked = checkStatus(status, "create PressureMonitor from the reading its 'read' returned");
-    this.#status = status;
+    this.#status = checked;
     this.#level = levelOf(checked, this.#thresholds);
     this.#events = checked.events;
   }
@@ -183,7 +194,11 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
     return this.#level;
   }
 
-  /** The latest reading. */
+  /**
+   * The latest reading, as the monitor checked it: a frozen copy of what `read` returned (never that object
+   * itself, so a reader that changes its object later, or a getter that answers differently, changes nothing
+   * here). Listeners are given the same object. A missing `limitBytes`, `psi` or `events` reads as null.
+   */
   get status(): MemoryStatus {
     return this.#status!;
   }
@@ -312,8 +327,9 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   }
 
   /**
-   * Stops sampling and closes the PSI trigger. Called from a listener or the reader during a timed reading, it
-   * ends that reading's run too: no timer is left, and a reading the reader was still taking is not kept.
+   * Stops sampling and closes the PSI trigger. Called from a listener, the reader or the reading's own code (a
+   * getter, a Proxy trap) during a timed reading or a PSI wake-up, it ends that reading's run too: no timer is
+   * left, and a reading the reader was still taking is not kept, announced or reported in `readError`.
    */
   stop(): void {
     this.#running = false;
@@ -362,25 +378,27 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
    * @returns The level after the reading.
    * @throws {TypeError} For a reading (from the `read` option) that is not a MemoryStatus: not an object, or a
    *   field missing or of the wrong type (`limitBytes`, `psi` and `events` may be null).
-   * @throws {RangeError} For a reading whose numbers are not finite numbers from 0, or whose event counts are not
-   *   integers from 0.
+   * @throws {RangeError} For a reading whose numbers are not finite numbers from 0, or whose byte counts or event
+   *   counts are not whole numbers.
    *   A refused reading, or one whose fields throw when read, changes nothing: `status` and `level` stay.
    */
   refresh(): PressureLevelValue {
     return this.#refresh(null)!;
   }
 
-  // A reading for refresh() (run null) or for a tick of `run`, which drops it (null) when the reader ended that
-  // run: a reading the new run did not ask for is not kept or announced.
+  // A reading for refresh() (run null) or for a tick of `run`, which drops it (null) when the reading's user code
+  // ended that run: a reading the new run did not ask for is not kept or announced.
   #refresh(run: number | null): PressureLevelValue | null {
     const read = this.#read;
     const status = read();
-    if (run !== null && run !== this.#run) return null;
     // The reading is judged, every field, before the monitor keeps it: one that checkStatus refuses, or one whose
     // getters throw, leaves the status, the level and the count of lower readings as they were. The checked copy
-    // of its numbers is what is compared (and, for the event counts, kept for the next reading): no getter or
-    // valueOf of the reading runs after the check.
+    // is what is compared and kept (the event counts for the next reading too): no getter or valueOf of the
+    // reading runs after the check.
     const checked = checkStatus(status, "refresh PressureMonitor from the reading its 'read' returned");
+    // Only now has all of the reading's user code run (the reader, then its getters and Proxy traps inside
+    // checkStatus): any of them may have called stop() or stop(); start(), so the run is checked here, after them.
+    if (run !== null && run !== this.#run) return null;
     let level = levelOf(checked, this.#thresholds);
     const events = checked.events, previous = this.#events;
     if (previous && events) {
@@ -388,7 +406,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
         level = PressureLevel.Critical;
       } else if (events.high > previous.high && level < PressureLevel.High) level = PressureLevel.High;
     }
-    this.#status = status;
+    this.#status = checked;
     this.#events = events;
     if (level > this.#level) {
       this.#lowerReadings = 0;
@@ -462,6 +480,7 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
       return () => void sinks.delete(sink);
     };
     isMonitor = (value) => typeof value === "object" && value !== null && #sinks in value;
+    checkedStatusOf = (monitor) => monitor.#status!;
   }
 
   // Sets the next tick of `run`, the current one.
@@ -480,12 +499,13 @@ export class PressureMonitor implements Disposable, AsyncIterable<PressureLevelV
   }
 
   // A reading for `run` (a tick or a PSI wake-up). A refused one is kept in readError: there is no caller to
-  // throw to, and an uncaught error here would end the program (Deno) for a bad reading.
+  // throw to, and an uncaught error here would end the program (Deno) for a bad reading. A reading whose own code
+  // ended the run (a getter that called stop(), then threw) is dropped, its refusal too.
   #sample(run: number): void {
     try {
       if (this.#refresh(run) !== null) this.#readError = null;
     } catch (error) {
-      this.#readError = error;
+      if (run === this.#run) this.#readError = error;
     }
   }
 }

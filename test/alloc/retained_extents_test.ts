@@ -157,7 +157,7 @@ test("a PressureMonitor reaching High gives every SystemAllocator's retained ext
   });
   monitor.refresh();
   assert.equal(allocator.retainedBytes, 1 << 20, "no pressure, nothing given back");
-  available = real.totalBytes * 0.07; // High
+  available = Math.round(real.totalBytes * 0.07); // High
   monitor.refresh();
   assert.equal(monitor.level, PressureLevel.High);
   assert.equal(allocator.retainedBytes, 0);

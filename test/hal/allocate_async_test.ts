@@ -14,9 +14,10 @@ function fakeMonitor(): { monitor: PressureMonitor; set(availableFraction: numbe
   let available = 0.9;
   const read = (): MemoryStatus => ({
     totalBytes: 8 * GiB,
-    availableBytes: available * 8 * GiB,
+    // Whole bytes, as a reading's byte counts must be.
+    availableBytes: Math.round(available * 8 * GiB),
     limitBytes: null,
-    usedBytes: (1 - available) * 8 * GiB,
+    usedBytes: 8 * GiB - Math.round(available * 8 * GiB),
     rssBytes: 0,
     psi: null,
     source: "linux-meminfo",

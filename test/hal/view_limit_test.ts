@@ -112,9 +112,9 @@ test("allocateAsync refuses a request above one view at once under High pressure
   const total = 8 * 2 ** 30;
   const read = (): MemoryStatus => ({
     totalBytes: total,
-    availableBytes: total * 0.02, // Critical: requests that may wait are held back before they are tried
+    availableBytes: Math.round(total * 0.02), // Critical: requests that may wait are held back before they are tried
     limitBytes: null,
-    usedBytes: total * 0.98,
+    usedBytes: total - Math.round(total * 0.02),
     rssBytes: 0,
     psi: null,
     source: "linux-meminfo",

@@ -1,7 +1,9 @@
 // Bad readings: every field of a MemoryStatus that enters from the user (what a PressureMonitor's `read` returns,
 // to refresh() and the constructor, and pressureLevel's argument) is checked the same way, before anything
 // changes: a wrong type (a string, an object whose valueOf would have to run, a missing field) is a TypeError, a
-// number that is NaN, infinite or negative (or a fractional event count) a RangeError. No user valueOf runs.
+// number that is NaN, infinite or negative (or a fractional byte or event count) a RangeError. No user valueOf runs.
+// The monitor keeps, and hands out as `status`, its frozen checked copy, never the reader's object (before, a
+// reader's object changed after the check, or a getter valid once, reached MemoryInterface's band and stats).
 // Before, refresh() copied the cgroup `events` counts unchecked: 5, "9", NaN, -1 and objects passed, compared
 // with coercion (valueOf ran), and `max: Infinity` raised the level to Critical.
 import assert from "node:assert/strict";
@@ -35,8 +37,9 @@ const coercible = () => ({
 });
 
 type Bad = [what: string, value: unknown, expect: Expected];
-// What every number field refuses; `nullable` fields take null (and a missing one reads as null).
-const numberCases = (nullable: boolean, count = false): Bad[] => [
+// What every number field refuses; `nullable` fields take null (and a missing one reads as null). A byte count or
+// an event count (`whole`) must also be a whole number; a PSI average need not.
+const numberCases = (nullable: boolean, whole = false): Bad[] => [
   ["'9'", "9", TypeError],
   ["an object with valueOf", coercible(), TypeError],
   ["true", true, TypeError],
@@ -45,7 +48,7 @@ const numberCases = (nullable: boolean, count = false): Bad[] => [
   ["-1", -1, RangeError],
   ["Infinity", Infinity, RangeError],
   ["-Infinity", -Infinity, RangeError],
-  ...(count ? [["1.5", 1.5, RangeError] as Bad] : []),
+  ...(whole ? [["1.5", 1.5, RangeError] as Bad, ["5000.5", 5000.5, RangeError] as Bad] : []),
 ];
 
 // Each bad reading, as [name, reading, expected error].
@@ -55,11 +58,11 @@ const readings: [string, unknown, Expected][] = [
   ["'status'", "status", TypeError],
 ];
 for (const field of ["totalBytes", "availableBytes", "usedBytes", "rssBytes"]) {
-  for (const [what, value, expect] of numberCases(false)) {
+  for (const [what, value, expect] of numberCases(false, true)) {
     readings.push([`${field}: ${what}`, { ...good(), [field]: value }, expect]);
   }
 }
-for (const [what, value, expect] of numberCases(true)) {
+for (const [what, value, expect] of numberCases(true, true)) {
   readings.push([`limitBytes: ${what}`, { ...good(), limitBytes: value }, expect]);
 }
 const wrongFields: [string, unknown][] = [["psi", 5], ["psi", "high"], ["events", 5], ["events", "none"], [
@@ -165,8 +168,84 @@ test("the fields a MemoryStatus may leave out or set to null are accepted, and a
   for (const [what, reading] of accepted) {
     const monitor = new PressureMonitor({ read: () => reading as MemoryStatus });
     assert.equal(monitor.refresh(), pressureLevel(reading as MemoryStatus), what);
-    assert.equal(monitor.status, reading, what);
+    // The monitor keeps its checked copy (a missing limitBytes, psi or events reads as null), not the reading.
+    const r = reading as MemoryStatus;
+    assert.notEqual(monitor.status, reading, what);
+    assert.deepEqual(monitor.status, {
+      ...r,
+      limitBytes: r.limitBytes ?? null,
+      psi: r.psi ?? null,
+      events: r.events ?? null,
+    }, what);
   }
+});
+
+test("a fractional byte count is refused with a RangeError naming the field; PSI averages may be fractional", () => {
+  for (const field of ["totalBytes", "availableBytes", "limitBytes", "usedBytes", "rssBytes"]) {
+    const reading = { ...good(), [field]: 500.5 } as MemoryStatus;
+    assert.throws(() => new PressureMonitor({ read: () => reading }), (e: unknown) => {
+      assert.ok(e instanceof RangeError, String(e));
+      assert.match(
+        e.message,
+        new RegExp(
+          `^Cannot create PressureMonitor .* as 'status\\.${field}' must be a whole number of bytes from 0: current value is 500\\.5$`,
+        ),
+      );
+      return true;
+    });
+    assert.throws(() => pressureLevel(reading), RangeError, field);
+  }
+  const psi = { some10: 0.25, some60: 0.5, full10: 0.125, full60: 1.5 };
+  assert.equal(pressureLevel({ ...good(), psi }), PressureLevel.None);
+});
+
+test("status is the checked copy, frozen: the reader's object changed afterwards, or a getter, changes nothing", () => {
+  // The reader's object, changed after the monitor checked it (before, `status` was that object: NaN, -1 and
+  // "zzz" reached MemoryInterface's platform band and stats).
+  const raw = good() as MemoryStatus & Record<string, unknown>;
+  const monitor = new PressureMonitor({ read: () => raw, hysteresis: 1 });
+  const status = monitor.status;
+  assert.notEqual(status, raw);
+  assert.ok(Object.isFrozen(status) && Object.isFrozen(status.psi) && Object.isFrozen(status.events));
+  assert.deepEqual(status, good());
+  raw.limitBytes = Number.NaN;
+  raw.totalBytes = -1;
+  raw.psi!.full10 = 99;
+  raw.events!.oom = -1;
+  assert.deepEqual(monitor.status, good(), "the reader's object changed, the monitor's reading did not");
+  assert.throws(() => {
+    (monitor.status as { limitBytes: unknown }).limitBytes = "zzz";
+  }, TypeError);
+  assert.equal(monitor.status.limitBytes, 1000);
+
+  // A getter valid at the check and "zzz" afterwards: it runs once per reading, at the check.
+  let reads = 0;
+  const shifty = { ...good() } as Record<string, unknown>;
+  Object.defineProperty(shifty, "limitBytes", { enumerable: true, get: () => reads++ === 0 ? 1000 : "zzz" });
+  const heard: MemoryStatus[] = [];
+  const watched = new PressureMonitor({ read: () => shifty as unknown as MemoryStatus, hysteresis: 1 });
+  watched.on(PressureLevel.Low, (_level, s) => heard.push(s));
+  assert.equal(reads, 1);
+  for (let i = 0; i < 3; i++) assert.equal(watched.status.limitBytes, 1000);
+  assert.equal(reads, 1, "reading `status` runs no getter of the reader's object");
+  // A refresh() runs the getter again (its second read: "zzz"), which is refused; the checked copy stays.
+  assert.throws(() => watched.refresh(), TypeError);
+  assert.equal(watched.status.limitBytes, 1000);
+  // A listener is told the same checked copy `status` gives.
+  let next: MemoryStatus = good();
+  const fed = new PressureMonitor({ read: () => next, hysteresis: 1 });
+  fed.on(PressureLevel.Low, (_level, s) => heard.push(s));
+  next = { ...good(), availableBytes: 300, usedBytes: 700 };
+  const told = next;
+  fed.refresh();
+  assert.equal(heard.length, 1);
+  assert.notEqual(heard[0], told);
+  assert.equal(heard[0], fed.status);
+  assert.ok(Object.isFrozen(heard[0]));
+  // pressureLevel's argument is only read, never kept or frozen.
+  const mine = good();
+  pressureLevel(mine);
+  assert.ok(!Object.isFrozen(mine));
 });
 
 test("a getter of a reading runs once per refresh(), before the monitor changes; one that throws changes nothing", () => {

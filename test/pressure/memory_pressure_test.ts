@@ -199,9 +199,10 @@ function status(
 ): MemoryStatus {
   return {
     totalBytes: 1000,
-    availableBytes: 1000 * availableFraction,
+    // Whole bytes, as a reading's byte counts must be (1000 * (1 - 0.9) is 99.99999999999999).
+    availableBytes: Math.round(1000 * availableFraction),
     limitBytes: null,
-    usedBytes: 1000 * (1 - availableFraction),
+    usedBytes: 1000 - Math.round(1000 * availableFraction),
     rssBytes: 1,
     psi,
     source: "linux-meminfo",

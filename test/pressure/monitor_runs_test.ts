@@ -1,14 +1,16 @@
 // A PressureMonitor's runs: each start() begins one and stop() (or dispose) ends it, and a timer tick belongs to
 // the run that set it. A tick whose run ended (a listener or the reader called stop(), or stop(); start()) sets no
 // timer, keeps no reading and notifies no one. Before, a listener's stop(); start() inside a tick left two timers
-// (start()'s and the tick's own next one), and the one the monitor forgot kept reading after stop().
+// (start()'s and the tick's own next one), and the one the monitor forgot kept reading after stop(). The run is
+// checked after all of a reading's user code has run (the reader, then the reading's getters and Proxy traps while
+// it is checked): before, a getter that called stop() still had its reading kept and announced.
 //
 // Most tests run the monitor's timers by hand (setTimeout/clearTimeout replaced while a synchronous body runs),
 // so they count timers and reads instead of measuring time.
 import assert from "node:assert/strict";
 import { readdirSync, readlinkSync } from "node:fs";
 import { test } from "node:test";
-import { type MemoryStatus, PressureLevel, type PressureLevelValue, PressureMonitor } from "../../mod.ts";
+import { type MemoryStatus, PressureLevel, type PressureLevelValue, PressureMonitor, PsiTrigger } from "../../mod.ts";
 import { reading } from "../_pressure_readings.ts";
 
 interface ManualTimers {
@@ -265,4 +267,158 @@ test("a refused reading on a tick is told by readError; a later good one clears 
     assert.equal(timers.pending, 1);
     monitor.stop();
   });
+});
+
+// How a reading's own code can end the run it was taken for: a getter of a field, a getter inside `psi`, a
+// Proxy's get trap. Each runs while the monitor checks the reading, after the reader returned it.
+type Ending = "stop" | "restart" | "dispose";
+const ENDINGS: Ending[] = ["stop", "restart", "dispose"];
+function end(monitor: PressureMonitor, how: Ending): void {
+  if (how === "dispose") monitor[Symbol.dispose]();
+  else monitor.stop();
+  if (how === "restart") monitor.start();
+}
+const WHERE = ["a field's getter", "a getter in psi", "a Proxy's get trap"] as const;
+// A Critical reading whose own code runs `effect` (once) while the monitor reads it.
+function endingReading(where: typeof WHERE[number], effect: () => void): MemoryStatus {
+  const base = reading(PressureLevel.Critical);
+  let ran = false;
+  const once = () => {
+    if (!ran) (ran = true, effect());
+  };
+  if (where === "a field's getter") {
+    return Object.defineProperty({ ...base }, "availableBytes", {
+      enumerable: true,
+      get: () => (once(), base.availableBytes),
+    });
+  }
+  if (where === "a getter in psi") {
+    const psi = { some10: 0, some60: 0, full10: 0, full60: 0 };
+    return {
+      ...base,
+      psi: Object.defineProperty(psi, "full10", { enumerable: true, get: () => (once(), 0) }),
+    };
+  }
+  return new Proxy(base, {
+    get(target, key, receiver) {
+      if (key === "source") once();
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
+
+test("a getter (or Proxy trap) of a timed reading that stops, restarts or disposes the monitor: the reading is dropped", () => {
+  for (const how of ENDINGS) {
+    for (const where of WHERE) {
+      const label = `${where}, ${how}`;
+      withManualTimers((timers) => {
+        const { monitor, state } = counted();
+        const heard: PressureLevelValue[] = [];
+        monitor.on(PressureLevel.High, (level) => heard.push(level));
+        monitor.start();
+        const before = monitor.status;
+        state.next = endingReading(where, () => end(monitor, how));
+        timers.fire();
+        assert.equal(state.reads, 1, label);
+        // Before: the reading was kept and announced (level 4 while running = false).
+        assert.equal(monitor.status, before, `${label}: the ended run's reading is not kept`);
+        assert.equal(monitor.level, PressureLevel.None, label);
+        assert.deepEqual(heard, [], `${label}: not announced`);
+        assert.equal(monitor.readError, null, label);
+        assert.equal(monitor.running, how === "restart", label);
+        assert.equal(timers.pending, how === "restart" ? 1 : 0, `${label}: only the new run's timer`);
+        state.next = reading(PressureLevel.Critical);
+        timers.fire();
+        assert.equal(state.reads, how === "restart" ? 2 : 1, label);
+        assert.deepEqual(heard, how === "restart" ? [PressureLevel.Critical] : [], `${label}: the new run's own tick`);
+        monitor.stop();
+        assert.equal(timers.pending, 0, label);
+      });
+    }
+  }
+});
+
+test("a timed reading whose getter ends the run and then throws: its refusal is dropped too (readError stays)", () => {
+  for (const how of ENDINGS) {
+    withManualTimers((timers) => {
+      const { monitor, state } = counted();
+      monitor.start();
+      state.next = Object.defineProperty({ ...reading(PressureLevel.Critical) }, "totalBytes", {
+        enumerable: true,
+        get: () => {
+          end(monitor, how);
+          throw new Error("getter failed");
+        },
+      });
+      timers.fire();
+      assert.equal(monitor.readError, null, `${how}: no error of an ended run's reading`);
+      assert.equal(monitor.level, PressureLevel.None, how);
+      monitor.stop();
+    });
+  }
+});
+
+// The PSI path, driven by hand: PsiTrigger.open is replaced (for this test) by triggers whose wait() ends when the
+// test says so; the interval is an hour, so no timer tick takes a reading meanwhile.
+test("a getter of a PSI wake-up's reading that stops, restarts or disposes the monitor: the reading is dropped", async () => {
+  const realOpen = PsiTrigger.open;
+  const waits: ((fired: boolean) => void)[] = [];
+  let open = 0;
+  PsiTrigger.open = (() => {
+    let closed = false;
+    open++;
+    return {
+      wait: () => closed ? Promise.resolve(false) : new Promise<boolean>((resolve) => waits.push(resolve)),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        open--;
+        for (const resolve of waits.splice(0)) resolve(false);
+      },
+    } as unknown as PsiTrigger;
+  }) as typeof PsiTrigger.open;
+  const wake = async () => {
+    const pending = waits.splice(0);
+    assert.equal(pending.length, 1, "one wait pending");
+    pending[0](true);
+    await sleep(0);
+  };
+  try {
+    for (const how of ENDINGS) {
+      for (const where of WHERE) {
+        const label = `${where}, ${how}`;
+        const { monitor, state } = counted({ psiTrigger: true, intervalMs: 3_600_000 });
+        try {
+          const heard: PressureLevelValue[] = [];
+          monitor.on(PressureLevel.High, (level) => heard.push(level));
+          monitor.start();
+          await sleep(0);
+          // A wake-up with a plain reading is taken (the fake trigger works).
+          state.next = reading(PressureLevel.Low);
+          await wake();
+          assert.equal(monitor.level, PressureLevel.Low, label);
+          const before = monitor.status;
+          state.next = endingReading(where, () => end(monitor, how));
+          await wake();
+          assert.equal(state.reads, 2, label);
+          assert.equal(monitor.status, before, `${label}: the ended run's reading is not kept`);
+          assert.equal(monitor.level, PressureLevel.Low, label);
+          assert.deepEqual(heard, [], `${label}: not announced`);
+          assert.equal(open, how === "restart" ? 1 : 0, `${label}: only the new run's trigger is open`);
+          if (how === "restart") {
+            state.next = reading(PressureLevel.Critical);
+            await wake();
+            assert.deepEqual(heard, [PressureLevel.Critical], `${label}: the new run's own wake-up`);
+          }
+        } finally {
+          monitor.stop();
+        }
+        await sleep(0);
+        assert.equal(open, 0, label);
+        assert.equal(waits.length, 0, label);
+      }
+    }
+  } finally {
+    PsiTrigger.open = realOpen;
+  }
 });
