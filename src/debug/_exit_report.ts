@@ -9,6 +9,9 @@
 // that memory from the system, else the owner its backing chain took it for
 // (a pool, an arena); or under a heading of its own when no listed owner
 // holds it (it is in the global allocator's blocks, or not memkit's memory).
+// At most LISTED_DEBUG_HEAPS are listed under one owner, and as many under
+// headings of their own: the rest are one line each time, with how many more
+// DebugAllocators, blocks and bytes, so the report stays short and its counts whole.
 import { readEnv } from "../../ffi/native.ts";
 import { censusEntries, type CensusEntry, type CensusOwner } from "../base/_native_census.ts";
 import { gpuCensusEntries } from "../base/_gpu_census.ts";
@@ -81,7 +84,10 @@ export function exitReport(global: DebugAllocator | null, checked: boolean, fram
     return null;
   });
   addPart(parts, "the native memory memkit holds", () => censusReport(global, globalListed, placed, unplaced));
-  for (let i = 0; i < unplaced.length; i++) {
+  // Headings of their own for the first LISTED_DEBUG_HEAPS; the rest in one line, so a program with thousands of
+  // DebugAllocators gets a report of bounded length whose totals still count every block.
+  const listed = unplaced.length < LISTED_DEBUG_HEAPS ? unplaced.length : LISTED_DEBUG_HEAPS;
+  for (let i = 0; i < listed; i++) {
     const heap = unplaced[i];
     addPart(parts, "the blocks of a DebugAllocator", () => {
       const list = debugBlocks(heap.owner);
@@ -89,6 +95,13 @@ export function exitReport(global: DebugAllocator | null, checked: boolean, fram
       return list === null ? null : `memkit: blocks a DebugAllocator over ${over} still ` +
         `holds at exit (free each, or deinit() it, before exit): ${list}`;
     });
+  }
+  if (unplaced.length > listed) {
+    add(
+      parts,
+      `memkit: … and ${moreHeaps(unplaced, listed)} still hold blocks at exit ` +
+        "(free each, or deinit() them, before exit)",
+    );
   }
   addPart(parts, "the GPU buffers", gpuReport);
   addPart(parts, "what Workers hold", workersReport);
@@ -129,6 +142,22 @@ function traceHint(): string {
 
 const LISTED_PER_OWNER = 8;
 const LISTED_OWNERS = 50;
+// DebugAllocators whose blocks are listed under one census owner, and under headings of their own (in all).
+const LISTED_DEBUG_HEAPS = 8;
+
+/**
+ * "N more DebugAllocators (M blocks, B bytes)" for `heaps` from index `from` on: their live blocks and the bytes
+ * asked for, from their own records (no program code runs).
+ */
+function moreHeaps(heaps: DebugHeap[], from: number): string {
+  let blocks = 0, bytes = 0;
+  for (let i = from; i < heaps.length; i++) {
+    blocks += heaps[i].blocks.live;
+    bytes += heaps[i].ledger.allocatedBytes;
+  }
+  return `${heaps.length - from} more ${heaps.length - from === 1 ? "DebugAllocator" : "DebugAllocators"} ` +
+    `(${plural(blocks, "block")}, ${bytes} bytes)`;
+}
 
 /**
  * Finds where the memory of each DebugAllocator with live blocks lies (not the global one, whose blocks have
@@ -264,7 +293,8 @@ function censusLines(
     // backing's backing): its own list, as report() gives it, since the entries above are its backing's.
     const within = getIn(placed, owner);
     if (within !== undefined) {
-      for (let i = 0; i < within.length; i++) {
+      const shown = within.length < LISTED_DEBUG_HEAPS ? within.length : LISTED_DEBUG_HEAPS;
+      for (let i = 0; i < shown; i++) {
         const list = debugBlocks(within[i].owner);
         if (list !== null) {
           add(
@@ -273,6 +303,7 @@ function censusLines(
           );
         }
       }
+      if (within.length > shown) add(lines, `    … and ${moreHeaps(within, shown)}`);
     }
   }
   if (owners.length > LISTED_OWNERS) add(lines, `  … and ${owners.length - LISTED_OWNERS} more owners`);

@@ -15,15 +15,40 @@
 // first chunk lies (a DynamicArray's storage block, an allocator's dump()
 // chunks), and whether a watched allocator's live blocks (its dump()) or its
 // lease table hold that memory; a DebugAllocator names its backing itself.
-// A source's place never changes (an array keeps its allocator, an allocator
-// its backing), so it is found once, at the first snapshot where the source
-// holds memory; after that a snapshot pays one subtraction per nested source.
 //
-// Invariant: `#parent[i]` is undefined until source i's place is known, then
+// A place can change: an array's storage moves when it grows or shrinks (to
+// another allocator, when its allocator routes requests by size), an
+// allocator's chunks go back and come again from elsewhere, a source stops
+// holding memory, or starts. So at every snapshot each source's "mark" is read
+// from memkit's own state, without running the program's code: whether it
+// holds memory, an array's storage block (which object, where, how large), a
+// DebugAllocator's first live block, another allocator's capacity (a chunk
+// taken or returned changes it). While no mark changes, a snapshot pays those
+// reads and one subtraction per nested source; when one does, every place is
+// found again (the dumps read once for the pass).
+//
+// An allocator's chunks usually all lie in one source. When its backing
+// routes them to several (an allocator written in JavaScript sending
+// requests to heaps by size), it is "split": each chunk's holder is kept, and
+// at every snapshot its bytes are shared out over them in proportion to what
+// was asked for in each chunk (its dump(), read then), so each holder keeps
+// only the rest of its own figure; it is nestedIn the one holding most. (An
+// allocator that gives a chunk back and takes one of the same size from
+// elsewhere, its capacity unchanged, is seen when a snapshot found it holding
+// nothing in between, or when its capacity next changes.)
+//
+// Two arrays may hold the same storage (an array and its snapshot(), until
+// either writes): that memory is counted once, for the source listed first in
+// `sources`; the others are "shared" with it and count nothing.
+//
+// Invariants: `#parent[i]` is undefined until source i's place is known, then
 // the index of the nearest watched source holding its memory, or -1 when none
-// does (it takes from the system, or from nothing watched). The parent links
-// never form a cycle (a candidate still being placed, or placed inside the
-// source being placed, is never its parent).
+// does (it takes from the system, or from nothing watched); it is only known
+// while the marks are those it was found from. The parent links never form a
+// cycle (a candidate still being placed, or placed inside the source being
+// placed, is never its parent). `#shared[i]` is -1, or the index (below i) of
+// the first array source holding the same storage as array source i.
+import { intrinsic } from "../../ffi/boundary.ts";
 import { native } from "../../ffi/native.ts";
 import { leaseTableOf } from "../alloc/_lease.ts";
 import { arrayInternals } from "../arrays/dynamic_array.ts";
@@ -50,14 +75,38 @@ const isNumber = (value: unknown): value is number => typeof value === "number" 
 /** The places of one profiler's sources (see the file's comment). */
 export class Nesting {
   readonly #probes: readonly Probe[];
+  readonly #nests: readonly boolean[];
   readonly #parent: (number | undefined)[];
+  readonly #shared: number[];
+  // Each source's mark at the last snapshot (see the file's comment and #markOf): whether it held memory, and
+  // for a source that may nest, two numbers and (arrays) the storage block that say where its memory is.
+  readonly #held: boolean[];
+  readonly #address: number[];
+  readonly #size: number[];
+  readonly #block: (WeakRef<object> | null)[];
+  // Whether source i is a DebugAllocator whose backing is watched (undefined: not looked at yet).
+  readonly #byBacking: (boolean | undefined)[];
+  // An allocator whose chunks lie in more than one watched source (its backing routes them): the source holding
+  // each chunk, by the chunk's address; null for every other source (all its memory is in `#parent[i]`).
+  readonly #split: (Map<number, number> | null)[];
+  // This snapshot's share of a split source's bytes in each source holding its chunks ([index, bytes]).
+  readonly #portions: ([number, number][] | null)[];
   // Per placing pass: each container's live blocks (null: it has no dump()), read once for every source placed.
   #blocks = new Map<number, Range[] | null>();
   readonly #placing = new Set<number>();
 
   constructor(probes: readonly Probe[]) {
     this.#probes = probes;
-    this.#parent = probes.map((probe) => canNest(probe) ? undefined : ROOT);
+    this.#nests = probes.map(canNest);
+    this.#parent = probes.map((_, i) => this.#nests[i] ? undefined : ROOT);
+    this.#shared = probes.map(() => ROOT);
+    this.#held = probes.map(() => false);
+    this.#address = probes.map(() => 0);
+    this.#size = probes.map(() => 0);
+    this.#block = probes.map(() => null);
+    this.#byBacking = probes.map(() => undefined);
+    this.#split = probes.map(() => null);
+    this.#portions = probes.map(() => null);
   }
 
   /** The index of the watched source holding source `index`'s memory, or -1 (none, or not known yet). */
@@ -66,11 +115,56 @@ export class Nesting {
   }
 
   /**
-   * Places every source not placed yet that now holds memory (`held[i] > 0`).
-   * Runs the sources' own dump() and owns-like reads: call it where reading
-   * the sources may run their code anyway (a snapshot).
+   * Where source `index`'s bytes (`held`, as place() was given them) lie when its chunks lie in more than one
+   * watched source: `[source index, bytes]` pairs adding up to `held` (-1 for memory no watched source holds);
+   * null when they all lie in `parentOf(index)`.
    */
-  place(held: readonly number[]): void {
+  portionsOf(index: number): readonly (readonly [number, number])[] | null {
+    return this.#portions[index];
+  }
+
+  /**
+   * The index of the source listed first whose storage source `index` holds too (an array and its
+   * snapshot()), or -1: that memory is counted for that source only.
+   */
+  sharedWith(index: number): number {
+    return this.#shared[index];
+  }
+
+  /**
+   * Places every source that now holds memory (`held[i] > 0`) and is not placed yet, or all of them again when
+   * a mark changed since the last call (see the file's comment); `capacity[i]` is source i's capacity as its
+   * reading said. Runs the sources' own dump() and owns-like reads: call it where reading the sources may run
+   * their code anyway (a snapshot).
+   */
+  place(held: readonly number[], capacity: readonly number[]): void {
+    if (this.#remark(held, capacity)) {
+      for (let i = 0; i < held.length; i++) {
+        if (this.#nests[i]) this.#parent[i] = undefined;
+        this.#shared[i] = ROOT;
+        this.#split[i] = null;
+      }
+      this.#share(held);
+    }
+    this.#pass(held);
+    // A split source's bytes move between its chunks at every allocation: shared out anew at every snapshot.
+    for (let i = 0; i < held.length; i++) {
+      this.#portions[i] = null;
+      if (this.#split[i] === null || held[i] === 0) continue;
+      let portions = this.#portion(i, held[i]);
+      if (portions === null) {
+        // A chunk taken since it was placed (a mark that did not change): placed again, with its chunks.
+        this.#parent[i] = undefined;
+        this.#split[i] = null;
+        this.#pass(held);
+        portions = this.#split[i] === null ? null : this.#portion(i, held[i]);
+      }
+      this.#portions[i] = portions;
+    }
+  }
+
+  // Places every source holding memory that is not placed yet (dumps read once for the pass).
+  #pass(held: readonly number[]): void {
     let pending = false;
     for (let i = 0; i < held.length; i++) if (this.#parent[i] === undefined && held[i] > 0) pending = true;
     if (!pending) return; // the usual case once every source holding memory was placed: nothing read
@@ -79,6 +173,106 @@ export class Nesting {
       for (let i = 0; i < held.length; i++) if (this.#parent[i] === undefined && held[i] > 0) this.#place(i);
     } finally {
       this.#blocks = new Map(); // the dumps read for this pass are not kept
+    }
+  }
+
+  // Split source i's `held` bytes shared out over the sources holding its chunks, in proportion to the bytes
+  // each chunk's live blocks were asked for (their size where none says): null when a chunk is not known.
+  #portion(i: number, held: number): [number, number][] | null {
+    const split = this.#split[i]!;
+    let chunks;
+    try {
+      chunks = dumpOf(this.#probes[i].source);
+    } catch {
+      chunks = null;
+    }
+    const main = this.#parent[i] ?? ROOT;
+    if (chunks === null) return [[main, held]]; // nothing to share out by: all where most of it was
+    const weights = new Map<number, number>();
+    let total = 0;
+    for (const chunk of chunks) {
+      const holder = split.get(chunk.address);
+      if (holder === undefined) return null;
+      const weight = usedBytes(chunk.blocks);
+      weights.set(holder, (weights.get(holder) ?? 0) + weight);
+      total += weight;
+    }
+    if (total === 0) return [[main, held]];
+    const portions: [number, number][] = [];
+    let given = 0;
+    for (const [holder, weight] of weights) {
+      const bytes = Math.floor(held * weight / total);
+      portions.push([holder, bytes]);
+      given += bytes;
+    }
+    // What rounding left goes to the source holding most (the sum stays `held`).
+    let most = 0;
+    for (let k = 1; k < portions.length; k++) if (portions[k][1] > portions[most][1]) most = k;
+    portions[most][1] += held - given;
+    return portions;
+  }
+
+  // Reads every source's mark; true when one that matters differs from the last snapshot's: that of a source
+  // that may nest, or whether a source that may hold others holds memory. A source that may nest and holds
+  // memory is read through memkit's own state only (no program code runs).
+  #remark(held: readonly number[], capacity: readonly number[]): boolean {
+    let changed = false;
+    for (let i = 0; i < held.length; i++) {
+      const holds = held[i] > 0;
+      if (!this.#nests[i]) {
+        if (holds !== this.#held[i] && canHold(this.#probes[i])) changed = true;
+        this.#held[i] = holds;
+        continue;
+      }
+      let address = 0, size = 0, block: object | null = null;
+      if (holds) [address, size, block] = this.#markOf(i, capacity[i]);
+      const known = this.#block[i]?.deref() ?? null;
+      if (holds !== this.#held[i] || address !== this.#address[i] || size !== this.#size[i] || block !== known) {
+        changed = true;
+        this.#held[i] = holds;
+        this.#address[i] = address;
+        this.#size[i] = size;
+        // A WeakRef: the profiler keeps no freed block's view alive (a block collected and another at the same
+        // address and size reads as changed: placed again, harmlessly).
+        this.#block[i] = block === null ? null : new WeakRef(block);
+      }
+    }
+    return changed;
+  }
+
+  // What source i's place is found from, read from memkit's own state (no program code runs): an array's
+  // storage block (its address, its size and the block itself); a DebugAllocator's allocation count and bytes
+  // (nothing when its backing is watched: it is placed by that, for good); another allocator's capacity (a
+  // chunk taken or returned changes it).
+  #markOf(i: number, capacity: number): [number, number, object | null] {
+    const probe = this.#probes[i];
+    if (probe.kind === "array") {
+      try {
+        const block = arrayInternals.storageOf(probe.source as never, false, "profile");
+        return [native.addressOf(block), intrinsic.typedArrayByteLength(block), block];
+      } catch {
+        return [0, 0, null]; // its storage is gone, or busy while its allocator runs
+      }
+    }
+    const heap = registeredHeap(probe.source as object);
+    if (heap === undefined) return [0, capacity, null];
+    // (A DebugAllocator keeps its backing: whether that is watched is found once.)
+    this.#byBacking[i] ??= this.#indexOf(heap.backing) !== ROOT;
+    if (this.#byBacking[i]) return [0, 0, null];
+    // Each block is a chunk of its backing's: any new one (or one resized) may lie elsewhere.
+    return [heap.ledger.totalAllocations, heap.ledger.allocatedBytes, null];
+  }
+
+  // Array sources holding the same storage block: every one after the first listed is shared with it.
+  #share(held: readonly number[]): void {
+    const first = new Map<object, number>();
+    for (let i = 0; i < held.length; i++) {
+      if (held[i] === 0 || this.#probes[i].kind !== "array") continue;
+      const block = this.#block[i]?.deref();
+      if (block === undefined) continue;
+      const earlier = first.get(block);
+      if (earlier === undefined) first.set(block, i);
+      else this.#shared[i] = earlier;
     }
   }
 
@@ -108,11 +302,31 @@ export class Nesting {
         if (j !== ROOT && this.#eligible(j, i)) return j;
       }
     }
-    const range = footprintOf(probe);
+    const ranges = footprintOf(probe);
     // An allocator with no dump() (a RegionAllocator's region), or one whose dump() throws (a Proxy of one),
     // shows no memory to place it by, ever: counted where it is, as before.
-    if (range === UNREADABLE) return ROOT;
-    if (range === null) return undefined;
+    if (ranges === UNREADABLE) return ROOT;
+    if (ranges === null) return undefined;
+    if (ranges.length === 1) return this.#nearest(i, ranges[0]);
+    // An allocator's chunks: usually all in one source; when its backing routes them to several (by size), the
+    // source holding most of them is its place, and each chunk's holder is kept to share out its bytes.
+    const byChunk = new Map<number, number>();
+    const bytes = new Map<number, number>();
+    for (const range of ranges) {
+      const holder = this.#nearest(i, range);
+      byChunk.set(range.address, holder);
+      bytes.set(holder, (bytes.get(holder) ?? 0) + range.size);
+    }
+    let main = ROOT, most = 0;
+    for (const [holder, size] of bytes) {
+      if (holder !== ROOT && size > most) [main, most] = [holder, size];
+    }
+    if (bytes.size > 1) this.#split[i] = byChunk;
+    return main;
+  }
+
+  // The nearest watched source (not i) holding `range` of source i's memory, ROOT for none.
+  #nearest(i: number, range: Range): number {
     const holders: Holder[] = [];
     for (let j = 0; j < this.#probes.length; j++) {
       if (j === i || !canHold(this.#probes[j])) continue;
@@ -163,12 +377,16 @@ export class Nesting {
     let blocks = this.#blocks.get(j);
     if (blocks === undefined) this.#blocks.set(j, blocks = liveBlocks(container));
     if (blocks !== null) {
-      for (const block of blocks) {
-        if (block.address <= range.address && range.address + range.size <= block.address + block.size) {
-          return block.size;
-        }
+      // Sorted by address, never overlapping: the last block starting at or before the range is the only one
+      // that may hold it.
+      let low = 0, high = blocks.length - 1, at = -1;
+      while (low <= high) {
+        const middle = (low + high) >>> 1;
+        if (blocks[middle].address <= range.address) [at, low] = [middle, middle + 1];
+        else high = middle - 1;
       }
-      return null;
+      const block = at < 0 ? null : blocks[at];
+      return block !== null && range.address + range.size <= block.address + block.size ? block.size : null;
     }
     // No dump() (a RegionAllocator's region): its lease table, which records a block at the start of each
     // array's storage and each chained allocator's chunk carved from it. A block as large as the container
@@ -202,15 +420,14 @@ function containerOf(probe: Probe): object | null {
 
 const UNREADABLE = Symbol("unreadable");
 
-// Where a source's memory starts: a DynamicArray's storage block, an allocator's first chunk (its chunks all
-// come from one backing). Null when it holds none now (placed at a later snapshot); UNREADABLE for an
-// allocator with no dump(), or whose dump() throws.
-function footprintOf(probe: Probe): Range | null | typeof UNREADABLE {
+// Where a source's memory lies: a DynamicArray's storage block, an allocator's chunks. Null when it holds none
+// now (placed at a later snapshot); UNREADABLE for an allocator with no dump(), or whose dump() throws.
+function footprintOf(probe: Probe): Range[] | null | typeof UNREADABLE {
   if (probe.kind === "array") {
     try {
       const block = arrayInternals.storageOf(probe.source as never, false, "profile");
-      const size = block.byteLength;
-      return size === 0 ? null : { address: native.addressOf(block), size };
+      const size = intrinsic.typedArrayByteLength(block);
+      return size === 0 ? null : [{ address: native.addressOf(block), size }];
     } catch {
       return null; // its storage is gone, or busy while its allocator runs: not now
     }
@@ -222,7 +439,7 @@ function footprintOf(probe: Probe): Range | null | typeof UNREADABLE {
     return UNREADABLE;
   }
   if (chunks === null) return UNREADABLE;
-  return chunks.length === 0 ? null : chunks[0];
+  return chunks.length === 0 ? null : chunks;
 }
 
 // Whether a source has a dump() (a getter or Proxy trap that throws: none).
@@ -247,7 +464,25 @@ function dumpOf(source: unknown): (Range & { blocks: unknown })[] | null {
   return out;
 }
 
-// A container's live blocks as native ranges (from its dump()), or null when it has no dump().
+// The bytes a chunk's live blocks were asked for (a block that says none, as an Arena's run: its size).
+function usedBytes(blocks: unknown): number {
+  let bytes = 0;
+  if (!Array.isArray(blocks)) return bytes;
+  for (const block of blocks) {
+    const { size, free, requested, owner } = (block ?? {}) as {
+      size?: unknown;
+      free?: unknown;
+      requested?: unknown;
+      owner?: unknown;
+    };
+    if (free !== false || owner === "canary") continue;
+    if (isNumber(requested) && requested > 0) bytes += requested;
+    else if (isNumber(size) && size > 0) bytes += size;
+  }
+  return bytes;
+}
+
+// A container's live blocks as native ranges (from its dump()), sorted by address, or null when it has no dump().
 function liveBlocks(container: object): Range[] | null {
   let chunks;
   try {
@@ -264,5 +499,5 @@ function liveBlocks(container: object): Range[] | null {
       if (free === false && isNumber(offset) && isNumber(size)) out.push({ address: chunk.address + offset, size });
     }
   }
-  return out;
+  return out.sort((a, b) => a.address - b.address);
 }

@@ -73,7 +73,16 @@ export interface BudgetSource {
  * reaches a watched allocator, an array in a RegionAllocator region or in
  * the global allocator), the inner source keeps its bytes and the outer one
  * shows only the rest; the snapshot's `nestedIn` says which is inside which,
- * and `totalAllocated` is what the outermost watched level holds.
+ * and `totalAllocated` is what the outermost watched level holds. Where that
+ * memory lies is looked at again whenever it may have moved (an array whose
+ * storage grew or shrank into another watched allocator, an allocator whose
+ * chunks went back and came again from elsewhere); an allocator whose chunks
+ * lie in several watched sources (its backing routes them, by size say) has
+ * its bytes taken out of each, in proportion to the bytes asked for in each
+ * chunk, and is `nestedIn` the one holding most. Storage that two watched
+ * arrays hold (an array and its `snapshot()`, until either writes) is
+ * counted once, for the one listed first in `sources`; the snapshot's
+ * `sharedWith` names the others, which read 0.
  *
  * A disposed FramePool, PurgeableBuffer, ResourceHeap or MemoryInterface
  * reads as 0 bytes and is listed in the snapshot's `released`. Other objects

@@ -81,10 +81,20 @@ export interface MemorySnapshot {
    * Sources whose memory another watched source handed them, by name, and that source's name (the nearest
    * watched one up the chain): `{ values: "arena" }` for an array whose allocator is the watched `arena`.
    * Found from memkit's own records of where each source's memory lies, for arrays (DynamicArray,
-   * SIMDArray), allocators and DebugAllocators inside memkit allocators and the global allocator, once a
-   * source first holds memory. Always present in the profiler's snapshots; optional for snapshots made by hand.
+   * SIMDArray), allocators and DebugAllocators inside memkit allocators and the global allocator, and found
+   * again whenever that memory may have moved (an array's storage grew into another allocator, an
+   * allocator's chunk came from elsewhere). Only sources holding memory are listed. Always present in the
+   * profiler's snapshots; optional for snapshots made by hand.
    */
   nestedIn?: Record<string, string>;
+  /**
+   * Sources holding the very storage another source holds (an array and its `snapshot()`, which share it
+   * until either writes), by name, and the name of the source listed first in `sources` that holds it: that
+   * memory is counted once, for that source, and the sources named here read 0 in `categoryBreakdown`
+   * (`{ before: "values" }` for `before = values.snapshot()` listed after `values`). Always present in the
+   * profiler's snapshots; optional for snapshots made by hand.
+   */
+  sharedWith?: Record<string, string>;
 }
 
 /** ", or …": what to pass instead when `value` is a profiler given where its snapshots belong. */
@@ -136,16 +146,29 @@ export function takeSnapshot(
     if (reading !== null) { for (const entry of reading.native) bytes += entry.bytes; }
     held.push(bytes);
   }
+  nesting.place(held, readings.map((reading) => reading?.weight ?? 0));
+  // Storage two arrays hold (an array and its snapshot()): counted once, for the source listed first.
+  const sharedWith: Record<string, string> = {};
+  for (let i = 0; i < probes.length; i++) {
+    const first = nesting.sharedWith(i);
+    if (first < 0) continue;
+    put(sharedWith, probes[i].name, probes[first].name);
+    for (const entry of readings[i]?.native ?? []) entry.bytes = 0;
+    held[i] = 0;
+  }
   // A source inside another: its bytes are already in that source's figure, which keeps only the rest. (Only
   // allocators and the global allocator hold other sources; each reads as one entry.)
-  nesting.place(held);
+  // An allocator whose chunks lie in several watched sources: its bytes come out of each, in proportion.
   const nestedIn: Record<string, string> = {};
   for (let i = 0; i < probes.length; i++) {
     const parent = nesting.parentOf(i);
     if (parent < 0) continue;
     put(nestedIn, probes[i].name, probes[parent].name);
-    const outer = readings[parent]?.native[0];
-    if (outer !== undefined) outer.bytes = Math.max(0, outer.bytes - held[i]);
+    const portions = nesting.portionsOf(i) ?? [[parent, held[i]] as const];
+    for (const [holder, bytes] of portions) {
+      const outer = holder < 0 ? undefined : readings[holder]?.native[0];
+      if (outer !== undefined) outer.bytes = Math.max(0, outer.bytes - bytes);
+    }
   }
   let total = 0, weights = 0, weighted = 0;
   for (let i = 0; i < probes.length; i++) {
@@ -182,5 +205,6 @@ export function takeSnapshot(
     budgetBreakdown,
     released,
     nestedIn,
+    sharedWith,
   };
 }

@@ -368,3 +368,67 @@ test("a program's DebugAllocator over the global allocator lists its blocks unde
   assert.match(child.stderr, DEBUG_SITE, child.stderr);
   assert.equal(child.status, 1, child.stderr);
 });
+
+// Many DebugAllocators with blocks left: the report lists at most 8 under each census owner and at most 8 under
+// headings of their own, then one line with how many more, and their blocks and bytes, so the totals stay whole.
+const CAP_CHILD = fileURLToPath(new URL("./_exit_cap_child.ts", import.meta.url));
+const OWNED_LIST = /^ {4}blocks of a DebugAllocator over PoolAllocator: (\d+) leaked blocks?, (\d+) bytes$/gm;
+const OWNED_MORE = /^ {4}… and (\d+) more DebugAllocators? \((\d+) blocks?, (\d+) bytes\)$/gm;
+const OWN_HEADING =
+  /^memkit: blocks a DebugAllocator over (?:the global allocator \(getAllocator\(\)\)|PoolAllocator) still holds at exit \(free each, or deinit\(\) it, before exit\): (\d+) leaked blocks?, (\d+) bytes$/gm;
+const HEADING_MORE =
+  /^memkit: … and (\d+) more DebugAllocators? \((\d+) blocks?, (\d+) bytes\) still hold blocks at exit \(free each, or deinit\(\) them, before exit\)$/gm;
+
+/** Each match's numbers. */
+const numbers = (text: string, pattern: RegExp) => [...text.matchAll(pattern)].map((m) => m.slice(1).map(Number));
+
+// The fixture's DebugAllocator i leaks 16 bytes, and 32 more in a second block when i is odd.
+function assertCapped(
+  stderr: string,
+  count: number,
+  expected: { owned: number; ownedMore: number; headings: number; headingsMore: number },
+): void {
+  const owned = numbers(stderr, OWNED_LIST), ownedMore = numbers(stderr, OWNED_MORE);
+  const headings = numbers(stderr, OWN_HEADING), headingsMore = numbers(stderr, HEADING_MORE);
+  assert.equal(owned.length, expected.owned, stderr);
+  assert.deepEqual(ownedMore.map(([n]) => n), expected.ownedMore > 0 ? [expected.ownedMore] : [], stderr);
+  assert.equal(headings.length, expected.headings, stderr);
+  assert.deepEqual(headingsMore.map(([n]) => n), expected.headingsMore > 0 ? [expected.headingsMore] : [], stderr);
+  // Listed and counted, every DebugAllocator's blocks and bytes are there once.
+  let blocks = 0, bytes = 0;
+  for (const [b, n] of [...owned, ...headings]) [blocks, bytes] = [blocks + b, bytes + n];
+  for (const [, b, n] of [...ownedMore, ...headingsMore]) [blocks, bytes] = [blocks + b, bytes + n];
+  const odd = Math.floor(count / 2);
+  assert.deepEqual({ blocks, bytes }, { blocks: count + odd, bytes: 16 * count + 32 * odd }, stderr);
+}
+
+for (const count of [8, 9, 300]) {
+  test(`${count} DebugAllocators with blocks left over one pool: at most 8 listed under it, the rest counted`, () => {
+    const child = runChild(CAP_CHILD, {}, ["pool", String(count)]);
+    assert.match(child.stderr, /: 1 owner, \d+ blocks?, \d+ bytes/, child.stderr);
+    assert.match(child.stderr, /^ {2}PoolAllocator: \d+ blocks?, \d+ bytes$/m, child.stderr);
+    const more = count > 8 ? count - 8 : 0;
+    assertCapped(child.stderr, count, { owned: Math.min(count, 8), ownedMore: more, headings: 0, headingsMore: 0 });
+    assert.ok(child.stderr.split("\n").length < 60, child.stderr);
+    assert.equal(child.status, 1, child.stderr);
+  });
+
+  test(`${count} DebugAllocators with blocks left over the global allocator: at most 8 headings, the rest counted`, () => {
+    const child = runChild(CAP_CHILD, {}, ["global", String(count)]);
+    const more = count > 8 ? count - 8 : 0;
+    assertCapped(child.stderr, count, { owned: 0, ownedMore: 0, headings: Math.min(count, 8), headingsMore: more });
+    // The global allocator's own list (the DebugAllocators' blocks, canaries included) stops at 50 as well.
+    const blocks = count + Math.floor(count / 2);
+    assert.match(child.stderr, new RegExp(`^memkit: ${blocks} leaked blocks, \\d+ bytes$`, "m"), child.stderr);
+    if (blocks > 50) assert.match(child.stderr, new RegExp(`^ {2}… and ${blocks - 50} more$`, "m"), child.stderr);
+    assert.ok(child.stderr.split("\n").length < 90, child.stderr);
+    assert.equal(child.status, 1, child.stderr);
+  });
+}
+
+test("DebugAllocators over 60 pools: those of the 10 owners past the 50 listed get at most 8 headings, the rest counted", () => {
+  const child = runChild(CAP_CHILD, {}, ["pools", "60"]);
+  assert.match(child.stderr, /^ {2}… and 10 more owners$/m, child.stderr);
+  assertCapped(child.stderr, 60, { owned: 50, ownedMore: 0, headings: 8, headingsMore: 2 });
+  assert.equal(child.status, 1, child.stderr);
+});

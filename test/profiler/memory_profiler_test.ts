@@ -456,3 +456,158 @@ test("a source whose dump() throws or answers nonsense is counted where it is, a
     }
   }
 });
+
+// A program's allocator (written in JavaScript) that sends requests of up to 4 KiB to `small` and larger ones to
+// `large`: an array growing or shrinking through it moves between the two.
+function router(small: FreeListAllocator, large: FreeListAllocator) {
+  const pick = (n: number) => (n <= 4096 ? small : large);
+  const from = (v: ArrayBufferView) => (small.owns(v) ? small : large);
+  return {
+    kind: "router",
+    alloc: (n: number, a?: number) => pick(n).alloc(n, a),
+    tryAlloc: (n: number, a?: number) => pick(n).tryAlloc(n, a),
+    array: (c: Float64ArrayConstructor, n: number, a?: number) => pick(n * c.BYTES_PER_ELEMENT).array(c, n, a),
+    free: (v: ArrayBufferView) => from(v).free(v),
+    resize(v: ArrayBufferView, n: number) {
+      if (pick(n) === from(v)) return from(v).resize(v, n);
+      const to = pick(n).alloc(n);
+      to.set(new Uint8Array(v.buffer, v.byteOffset, Math.min(v.byteLength, n)));
+      from(v).free(v);
+      return to;
+    },
+    owns: (v: ArrayBufferView) => small.owns(v) || large.owns(v),
+    stats: () => small.stats(),
+  } as never;
+}
+
+test("an array whose storage moves to another watched allocator is placed again: counted once at every step", () => {
+  using small = new FreeListAllocator({ capacity: 1 << 20 });
+  using large = new FreeListAllocator({ capacity: 1 << 22 });
+  using values = new DynamicArray<number>("f64", { allocator: router(small, large), capacity: 64 });
+  const other = small.alloc(1000); // small's own block, beside the array
+  using profiler = new MemoryProfiler({ sources: { small, large, values } });
+  const live = () => small.stats().allocatedBytes + large.stats().allocatedBytes;
+  values.push(1);
+  let s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { values: "small" });
+  assert.deepEqual(s.categoryBreakdown, { small: 1000, large: 0, values: 512 });
+  for (let i = 0; i < 5000; i++) values.push(i); // 40 KB: its storage moves to large
+  s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { values: "large" });
+  assert.deepEqual(s.categoryBreakdown, { small: 1000, large: 0, values: 65536 });
+  values.clear();
+  values.push(1);
+  values.compact(); // 8 bytes: back into small
+  s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { values: "small" });
+  assert.equal(s.categoryBreakdown.small, 1000);
+  values.free();
+  small.free(other);
+  s = profiler.capture();
+  assertCountedOnce(s, 0);
+  assert.deepEqual(s.nestedIn, {}, "a source holding nothing is inside nothing");
+});
+
+test("a heap that grows after an array moved out of it is the leak suspect", () => {
+  using small = new FreeListAllocator({ capacity: 1 << 20 });
+  using large = new FreeListAllocator({ capacity: 1 << 22 });
+  using values = new DynamicArray<number>("f64", { allocator: router(small, large), capacity: 64 });
+  using profiler = new MemoryProfiler({ sources: { small, large, values } });
+  values.push(1);
+  profiler.capture();
+  for (let i = 0; i < 5000; i++) values.push(i);
+  const kept = [];
+  for (let step = 0; step < 6; step++) {
+    for (let i = 0; i < 10; i++) kept.push(small.alloc(512)); // small grows by 5 KB at every step
+    const s = profiler.capture({ gc: true });
+    assertCountedOnce(s, small.stats().allocatedBytes + large.stats().allocatedBytes);
+    assert.equal(s.categoryBreakdown.small, small.stats().allocatedBytes);
+  }
+  const verdict = profiler.leakSuspicion();
+  assert.ok(verdict.suspected);
+  assert.deepEqual(verdict.owners.map((o) => o.name), ["small"]);
+  for (const block of kept) small.free(block);
+});
+
+test("allocators whose memory moved to another watched heap are placed again (an Arena's chunk, a DebugAllocator's block)", () => {
+  using small = new FreeListAllocator({ capacity: 1 << 20 });
+  using large = new FreeListAllocator({ capacity: 1 << 22 });
+  using arena = new Arena({ backing: router(small, large), capacity: 4096 });
+  using debug = new DebugAllocator(router(small, large));
+  using profiler = new MemoryProfiler({ sources: { small, large, arena, debug } });
+  const live = () => small.stats().allocatedBytes + large.stats().allocatedBytes;
+  arena.alloc(100);
+  let block = debug.alloc(100);
+  let s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { arena: "small", debug: "small" });
+  // The arena's chunk goes back, and the next one (larger than 4 KiB) comes from large; the DebugAllocator's one
+  // block is freed, and its next one is in large.
+  arena.reset("free-all");
+  arena.alloc(20_000);
+  debug.free(block);
+  block = debug.alloc(10_000);
+  s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { arena: "large", debug: "large" });
+  assert.equal(s.categoryBreakdown.debug, 10_000);
+  debug.free(block);
+});
+
+test("an array and its snapshot() sharing storage are counted once, for the source listed first (sharedWith)", () => {
+  using heap = new FreeListAllocator({ capacity: 1 << 20 });
+  using values = new DynamicArray<number>("f64", { allocator: heap, capacity: 1024 });
+  for (let i = 0; i < 100; i++) values.push(i);
+  using before = values.snapshot();
+  using again = values.snapshot();
+  const extra = heap.alloc(4000); // the heap's own block, beside the arrays' storage
+  using profiler = new MemoryProfiler({ sources: { heap, values, before, again } });
+  let s = profiler.capture();
+  assertCountedOnce(s, heap.stats().allocatedBytes);
+  assert.deepEqual(s.categoryBreakdown, { heap: 4000, values: 8192, before: 0, again: 0 });
+  assert.deepEqual(s.sharedWith, { before: "values", again: "values" });
+  assert.deepEqual(s.nestedIn, { values: "heap", before: "heap", again: "heap" });
+  // Listed the other way round, without the heap: the first listed gets the bytes.
+  using reversed = new MemoryProfiler({ sources: { before, values } });
+  const r = reversed.capture();
+  assertCountedOnce(r, 8192);
+  assert.deepEqual(r.categoryBreakdown, { before: 8192, values: 0 });
+  assert.deepEqual(r.sharedWith, { values: "before" });
+  // A write gives `values` storage of its own (copy on write): three arrays, two storages, each counted once.
+  values.push(100);
+  s = profiler.capture();
+  assertCountedOnce(s, heap.stats().allocatedBytes);
+  assert.deepEqual(s.categoryBreakdown, { heap: 4000, values: 8192, before: 8192, again: 0 });
+  assert.deepEqual(s.sharedWith, { again: "before" });
+  heap.free(extra);
+});
+
+test("allocators whose chunks lie in two watched heaps are counted once: their bytes come out of each", () => {
+  using small = new FreeListAllocator({ capacity: 1 << 20 });
+  using large = new FreeListAllocator({ capacity: 1 << 22 });
+  using arena = new Arena({ backing: router(small, large), capacity: 4096, growth: "exponential" });
+  using debug = new DebugAllocator(router(small, large));
+  const own = [small.alloc(1000), large.alloc(3000)];
+  using profiler = new MemoryProfiler({ sources: { small, large, debug, arena } });
+  const live = () => small.stats().allocatedBytes + large.stats().allocatedBytes;
+  const blocks = [debug.alloc(100)];
+  for (let i = 0; i < 3; i++) arena.alloc(3000); // a 4 KiB chunk in small, an 8 KiB one in large
+  let s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { debug: "small", arena: "large" });
+  blocks.push(debug.alloc(10_000)); // in large: the DebugAllocator now spans both
+  s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { debug: "large", arena: "large" });
+  assert.equal(s.categoryBreakdown.debug, 10_100);
+  assert.equal(s.categoryBreakdown.arena, 9000);
+  assert.ok(s.categoryBreakdown.small >= 1000 && s.categoryBreakdown.large >= 3000, JSON.stringify(s));
+  for (const block of blocks) debug.free(block);
+  s = profiler.capture();
+  assertCountedOnce(s, live());
+  assert.deepEqual(s.nestedIn, { arena: "large" });
+  for (const block of own) (block.byteLength === 1000 ? small : large).free(block);
+});
