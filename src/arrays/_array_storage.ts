@@ -27,18 +27,46 @@ import { beginTake, type CensusOwner, censusSite, endTake } from "../base/_nativ
 import { allocatorName } from "../base/_allocator_name.ts";
 
 /**
- * A size the array computed itself that its allocator cannot serve (a pool's
- * block size, a stack's capacity) is an allocation failure, not a RangeError
- * about a number the user never passed.
+ * What the array's allocator threw while it made, grew, shrank or copied the array's storage, said as the
+ * array's operation (`op`, the call the program made: "push to", "compact"...) rather than the allocator's
+ * ("Cannot resize Uint8Array(32 bytes)", a call the program never made): the allocator's category (a RangeError,
+ * a size it never serves, is "out-of-memory") and errno are kept, and its error is the cause. `asked` is what the
+ * allocator could not do ("grow its storage from 32 to 64 bytes"). Anything else it threw (a TypeError, an Error
+ * of its own code) is not a refusal: it goes on as it is.
  */
-function refusal(error: unknown, allocator: Allocator, size: number, name: string): unknown {
-  if (!(error instanceof RangeError) || error instanceof AllocationError) return error;
+function refusal(error: unknown, allocator: Allocator, name: string, op: string, asked: string): unknown {
+  if (!(error instanceof AllocationError) && !(error instanceof RangeError)) return error;
   const by = allocatorName(allocator);
+  const plain = /^[A-Za-z_$][\w$]*$/.test(by); // a class name, not "an object", "a Proxy" or a quoted name
+  const category = error instanceof AllocationError ? error.category : "out-of-memory";
+  // A stack changes the size of its newest block only, in place.
+  const stack = plain && by === "StackAllocator" && category === "unsupported";
   return new AllocationError(
-    "out-of-memory",
-    `Cannot give the ${name} ${size} bytes of storage: its ${by} cannot serve that size (${error.message})`,
-    { cause: error },
+    category,
+    `Cannot ${op} a ${name}: its ${plain ? by : `allocator (${by})`} cannot ${asked}${stack ? " in place" : ""} ` +
+      `(${reasonOf(error.message)})${adviceFor(error, category, stack)}`,
+    error instanceof AllocationError ? { cause: error, call: error.call, errno: error.errno } : { cause: error },
   );
+}
+
+// The allocator's reason without its own "Cannot <its call>: " (the array's message names the operation), unless
+// that first clause is part of the reason (a quoted option's name: "Cannot resize as 'newSize' must be at most 64").
+function reasonOf(message: string): string {
+  const reason = /^Cannot [^:'"]*: (.+)$/s.exec(message);
+  return reason === null ? message : reason[1];
+}
+
+// What the program can do about a refusal, when memkit knows.
+function adviceFor(error: Error, category: string, stack: boolean): string {
+  if (stack) {
+    return ": reserve() the room the array needs before allocating other blocks from the stack, or give the array " +
+      "an allocator of its own";
+  }
+  if (error instanceof RangeError) return ": give the array an allocator that serves blocks of that size";
+  if (category === "out-of-memory" || category === "limit-exceeded") {
+    return ": free memory in that allocator, or give the array one with more room";
+  }
+  return "";
 }
 
 /**
@@ -66,7 +94,7 @@ export class SetTarget implements Target {
   }
   claim(): number {
     this.store.at(this.index, "set an element of");
-    const s = this.store.mutable();
+    const s = this.store.mutable("set an element of");
     this.views = s.views;
     this.bytes = s.block;
     return this.index;
@@ -154,7 +182,7 @@ export class ArrayStore implements Target {
         share.storage = BUSY;
         share.close();
         try {
-          this.storage = this.#copyOf(s, share, "take a snapshot of");
+          this.storage = this.#copyOf(s, share, "take a snapshot of", "the snapshot");
         } finally {
           share.storage = s;
           share.bind();
@@ -175,7 +203,7 @@ export class ArrayStore implements Target {
     try {
       given = allocator.alloc(size, this.align);
     } catch (error) {
-      throw refusal(error, allocator, size, this.name);
+      throw refusal(error, allocator, this.name, "create", `give it ${size} bytes of storage`);
     } finally {
       endTake(outer);
     }
@@ -184,18 +212,23 @@ export class ArrayStore implements Target {
   }
 
   // New storage of this array's capacity holding the first `next` elements
-  // of `from`, the live storage of `holder` (this array or another).
-  #copyOf(from: Storage, holder: ArrayStore, op: string): Storage {
+  // of `from`, the live storage of `holder` (this array or another), for `op`
+  // (the program's call) on behalf of `whom` (the array, or the snapshot being taken).
+  #copyOf(from: Storage, holder: ArrayStore, op: string, whom: string): Storage {
     const size = this.capacity * this.#stride;
-    let next: Storage;
+    let given: unknown;
     const outer = beginTake(this.census);
     try {
-      next = this.#adopt(this.allocator.alloc(size, this.align), size, "alloc");
+      given = this.allocator.alloc(size, this.align);
     } catch (error) {
-      throw refusal(error, this.allocator, size, this.name);
+      const asked = whom === "it"
+        ? `give it ${size} bytes for a copy of the storage it shares with a snapshot`
+        : `give ${whom} ${size} bytes for a copy of the storage (its bytes were handed out, so the two cannot share it)`;
+      throw refusal(error, this.allocator, this.name, op, asked);
     } finally {
       endTake(outer);
     }
+    const next = this.#adopt(given, size, "alloc");
     if (from.block.length === 0) {
       // The block went away while the allocator ran: give the new one back.
       next.lease?.end();
@@ -291,8 +324,11 @@ export class ArrayStore implements Target {
     this.limit = open ? this.capacity : 0;
   }
 
-  /** Storage of this array alone (a snapshot's share is copied first); the caller checked it is live. */
-  mutable(): Storage {
+  /**
+   * Storage of this array alone (a snapshot's share is copied first, for `op`, the program's call its
+   * allocator's refusal names); the caller checked it is live.
+   */
+  mutable(op: string): Storage {
     const old = this.storage;
     if (old.refs === 1) return old;
     allocatorCopies++;
@@ -300,7 +336,7 @@ export class ArrayStore implements Target {
     this.close();
     let next: Storage;
     try {
-      next = this.#copyOf(old, this, "copy");
+      next = this.#copyOf(old, this, op, "it");
     } catch (error) {
       this.storage = old;
       this.bind();
@@ -326,13 +362,13 @@ export class ArrayStore implements Target {
   /** Live storage of this array alone with room for `count` more elements. */
   makeRoom(count: number, op: string): Storage {
     this.use(op);
-    this.mutable();
+    this.mutable(op);
     const needed = this.next + count;
     if (needed > this.capacity) {
       if (needed > MAX_CAPACITY) {
         throw new RangeError(`Cannot ${op} a ${this.name}: ${needed} elements is more than 2^40`);
       }
-      this.resize(Math.min(MAX_CAPACITY, Math.max(needed, Math.ceil(this.capacity * this.growth))));
+      this.resize(Math.min(MAX_CAPACITY, Math.max(needed, Math.ceil(this.capacity * this.growth))), op);
     }
     return this.storage;
   }
@@ -341,10 +377,11 @@ export class ArrayStore implements Target {
    * Resizes this array's own live storage (refs 1) to `capacity` elements
    * through the allocator. Views handed out over the old storage are
    * detached first (the allocator may free or move it), also when the
-   * allocator then fails and the storage stays.
-   * @throws {AllocationError} "corruption" when the storage's own buffer was detached outside memkit (nothing changed).
+   * allocator then fails and the storage stays. `op` is the program's call (its allocator's refusal names it).
+   * @throws {AllocationError} "corruption" when the storage's own buffer was detached outside memkit (nothing
+   *   changed); the allocator's refusal, said as `op` on the array (its category kept, its error the cause).
    */
-  resize(capacity: number): void {
+  resize(capacity: number, op: string): void {
     const old = this.storage;
     const size = capacity * this.#stride;
     old.checkKept(this.name, "grow or shrink");
@@ -362,7 +399,14 @@ export class ArrayStore implements Target {
       this.storage = old; // the allocator failed and kept the block as it was
       old.lease = leaseBlock(this.allocator, old.block, old);
       this.bind();
-      throw refusal(error, this.allocator, size, this.name);
+      const from = old.size;
+      throw refusal(
+        error,
+        this.allocator,
+        this.name,
+        op,
+        `${size > from ? "grow" : "shrink"} its storage from ${from} to ${size} bytes`,
+      );
     } finally {
       endTake(outer);
     }
@@ -450,7 +494,7 @@ export class ArrayStore implements Target {
    */
   handOut(op: string): [ArrayBuffer, number] {
     this.use(op);
-    return this.mutable().handOut();
+    return this.mutable(op).handOut();
   }
 
   /**

@@ -89,6 +89,13 @@ let pendingShare: DynamicArray<unknown> | null = null;
  * `AllocationError("use-after-free")` naming the array and why, and `length`
  * reads 0.
  *
+ * When its allocator refuses to make, grow, shrink or copy its storage, the
+ * error names the array's operation ("Cannot push to a DynamicArray: its
+ * StackAllocator cannot grow its storage from 32 to 64 bytes in place (…)",
+ * then what to do when memkit knows), keeps the allocator's category (a
+ * RangeError, a size the allocator never serves, is "out-of-memory"), and has
+ * the allocator's error as its `cause`; the array is left as it was.
+ *
  * @example
  * ```ts
  * import { DynamicArray, struct } from "@memkit/memkit";
@@ -224,7 +231,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * The live elements' bytes: a view over the storage (it reads as length 0
    * once the storage moves or is released). The storage is first made this
    * array's alone when a snapshot shares it (a view may write).
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when a snapshot's share must be copied.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when a snapshot's share must be copied (see the class).
    *
    * @example
    * ```ts
@@ -244,7 +251,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * Address of the first element, for FFI (valid until the storage grows).
    * Native code may write there, so, as for `bytes`, a storage a snapshot
    * shares is first copied.
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when a snapshot's share must be copied.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when a snapshot's share must be copied (see the class).
    *
    * @example
    * ```ts
@@ -257,7 +264,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   get address(): number {
     this.#store.use("take the address of");
-    const s = this.#store.mutable();
+    const s = this.#store.mutable("take the address of");
     s.exposed = true;
     return addressOf(s.block);
   }
@@ -270,7 +277,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * @param ctor A typed array constructor, or `DataView`.
    * @throws {TypeError} For anything else (subclasses included).
    * @throws {RangeError} When the bytes are not a whole number of `ctor` elements.
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when a snapshot's share must be copied.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when a snapshot's share must be copied (see the class).
    *
    * @example
    * ```ts
@@ -312,7 +319,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * @returns The new length.
    * @throws {TypeError} For a value of the wrong type, a missing or unknown field.
    * @throws {RangeError} For a vector of the wrong length, an integer that does not fit (without `wrap`).
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when it must grow.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when it must grow (see the class).
    *
    * @example
    * ```ts
@@ -338,7 +345,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * @returns The new length.
    * @throws {TypeError} When `values` is neither, or for a bad value (the message names its index).
    * @throws {RangeError} For bytes that are not whole elements, or a bad value.
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when it must grow.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when it must grow (see the class).
    *
    * @example
    * ```ts
@@ -436,7 +443,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   remove(index: number): T {
     this.#store.at(index, "remove an element of");
-    const s = this.#store.mutable();
+    const s = this.#store.mutable("remove an element of");
     const value = this.#read(s, index);
     intrinsic.copyWithin(s.block, index * this.#stride, (index + 1) * this.#stride, this.#store.next * this.#stride);
     this.#store.next--;
@@ -462,7 +469,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   swapRemove(index: number): T {
     this.#store.at(index, "remove an element of");
-    const s = this.#store.mutable();
+    const s = this.#store.mutable("remove an element of");
     const value = this.#read(s, index);
     const last = this.#store.next - 1;
     if (index !== last) {
@@ -490,7 +497,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   pop(): T | undefined {
     this.#store.use("pop from");
     if (this.#store.next === 0) return undefined;
-    const s = this.#store.mutable();
+    const s = this.#store.mutable("pop from");
     return this.#read(s, --this.#store.next);
   }
 
@@ -498,7 +505,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * Makes room for at least `capacity` elements (one resize).
    * @throws {TypeError} When `capacity` is not a number.
    * @throws {RangeError} When it is not an integer from 0 to 2^40.
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals (see the class).
    *
    * @example
    * ```ts
@@ -514,14 +521,14 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     checkSize(capacity, `reserve room in a ${this.#store.name}`, "capacity", MAX_CAPACITY);
     this.#store.use("reserve room in");
     if (capacity > this.#store.capacity) {
-      this.#store.mutable();
-      this.#store.resize(capacity);
+      this.#store.mutable("reserve room in");
+      this.#store.resize(capacity, "reserve room in");
     }
   }
 
   /**
    * Shrinks the storage to the live elements (at least one).
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals (see the class).
    *
    * @example
    * ```ts
@@ -536,9 +543,9 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   compact(): void {
     this.#store.use("compact");
-    this.#store.mutable();
+    this.#store.mutable("compact");
     const capacity = Math.max(1, this.#store.next);
-    if (capacity !== this.#store.capacity) this.#store.resize(capacity);
+    if (capacity !== this.#store.capacity) this.#store.resize(capacity, "compact");
   }
 
   /**
@@ -558,7 +565,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    */
   clear(): void {
     this.#store.use("clear");
-    this.#store.mutable();
+    this.#store.mutable("clear");
     this.#store.next = 0;
   }
 
@@ -595,7 +602,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * it, both arrays are gone. An array that handed out views or its
    * `address` (which may write at any time) is copied at once instead.
    * @returns A new DynamicArray with the same elements.
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when it copies.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when it copies (see the class).
    *
    * @example
    * ```ts
@@ -716,7 +723,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     arrayInternals.storageOf = (array, forWrite, op) => {
       const store = array.#store;
       store.use(op);
-      return (forWrite ? store.mutable() : store.storage).block;
+      return (forWrite ? store.mutable(op) : store.storage).block;
     };
     arrayInternals.lengthOf = (array) => array.#store.next;
     arrayInternals.rename = (array, name) => {

@@ -131,7 +131,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    * changes it (copy on write), as {@linkcode DynamicArray.snapshot}: it can
    * be given to `add`, `sub`, `axpy` and `dot` of this array.
    * @returns A new SIMDArray with the same elements.
-   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's errors when it copies.
+   * @throws {AllocationError} "use-after-free" once the storage is gone; the allocator's refusals when it copies (as a DynamicArray's).
    *
    * @example
    * ```ts

@@ -14,6 +14,7 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { beginTake, type CensusOwner, endTake } from "../base/_native_census.ts";
 import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
 import { allocatorName } from "../base/_allocator_name.ts";
+import { backingStateError } from "../alloc/_backing_state_error.ts";
 
 /**
  * Throws a TypeError, before anything is made, unless `backing` is an object
@@ -68,8 +69,9 @@ export class BackingIntake {
   /**
    * The backing's block of `n` bytes, or null when it cannot serve it (it
    * returned null, or threw "out-of-memory", "limit-exceeded", RangeError or
-   * TypeError: a size or alignment it never serves). Its other errors (its
-   * state: "use-after-free" and the like) go on.
+   * TypeError: a size or alignment it never serves). Its other AllocationErrors
+   * (its state: disposed, lost its memory) are thrown said about the backing
+   * (see `refused`); anything else it throws goes on as it is.
    */
   ask(n: number, alignArg: number | undefined): unknown {
     let block: unknown;
@@ -87,10 +89,16 @@ export class BackingIntake {
     return block;
   }
 
-  /** What the backing threw for `n` bytes, as a refusal (null); its state errors are rethrown. */
+  /**
+   * What the backing threw for `n` bytes, as a refusal (null). Its state errors are thrown said about the
+   * backing, with its category, its error the cause: its own message ("Cannot allocate: the Arena was
+   * disposed") would read as if the DebugAllocator's own call were on a disposed Arena.
+   */
   refused(error: unknown, n: number): null {
     if (error instanceof AllocationError) {
-      if (error.category !== "out-of-memory" && error.category !== "limit-exceeded") throw error;
+      if (error.category !== "out-of-memory" && error.category !== "limit-exceeded") {
+        throw backingStateError("DebugAllocator", `take a ${n}-byte block`, this.backing, error);
+      }
     } else if (!(error instanceof RangeError) && !(error instanceof TypeError)) throw error;
     this.refuse(
       `the backing ${allocatorName(this.backing)} cannot serve ${n} bytes: ${(error as Error).message}`,

@@ -27,6 +27,10 @@
 //    whose address was reused is a different object).
 // 7. The owner's Ledger agrees: ledger.live === live, and ledger.allocatedBytes
 //    is the sum of `sizes` over live slots.
+// 8. Over a backing without a lease table (an Allocator written in JavaScript),
+//    `leases[slot]` is the lease on the outer block (null when no one can tell
+//    of its release); otherwise always null (see _block_leases.ts).
+import type { Lease } from "../alloc/_lease.ts";
 import type { BufferWords } from "./_block_layout.ts";
 import { sortBy } from "./_builtins.ts";
 import type { Trace } from "./_traces.ts";
@@ -51,6 +55,8 @@ export class BlockTable {
   buffers: (ArrayBuffer | WeakRef<ArrayBuffer> | undefined)[] = new Array(64).fill(undefined);
   /** The view object handed out, when views are not detached. */
   handed: (ArrayBufferView | undefined)[] = new Array(64).fill(undefined);
+  /** The lease on the outer block, over a backing that cannot tell of its releases (invariant 8). */
+  leases: (Lease | null)[] = new Array(64).fill(null);
   /** Slots below `end` have been used; free ones are on the stack below. */
   end = 0;
   live = 0;
@@ -143,6 +149,7 @@ export class BlockTable {
       this.traces.push(null);
       this.buffers.push(undefined);
       this.handed.push(undefined);
+      this.leases.push(null);
     }
   }
 }

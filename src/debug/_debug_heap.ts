@@ -16,7 +16,7 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { anyTaken, detach, isDetached, keep, mayRelease, transferredError } from "../base/_detach.ts";
 import { bufferOf, lengthOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
-import { LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
+import { type Lease, LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
 import { OffsetTable } from "../alloc/_offset_table.ts";
 import type { Allocator } from "../base/allocator.ts";
@@ -42,10 +42,21 @@ import {
 import { BlockTable } from "./_block_table.ts";
 import { type FreedBlock, FreedRecords, Quarantine, QUARANTINE_BYTES, type Quarantined } from "./_freed_records.ts";
 import { retireAll, retireRange } from "./_heap_release.ts";
+import { leaseAgain, leaseOuter, unlease } from "./_block_leases.ts";
 import { allocCounted } from "./_hot_path.ts";
 import { badBlockError, corruptionError, type MisuseContext } from "./_misuse.ts";
 import { taskClock } from "./_task_clock.ts";
 import type { Trace, Tracer } from "./_traces.ts";
+
+/** An outer block kept for the backing after the heap ended (see DebugHeap.stranded). */
+export interface Stranded {
+  readonly outer: Uint8Array<ArrayBuffer>;
+  /** Allocation id (they go back newest first). */
+  readonly id: number;
+  /** Address of the outer block's first byte. */
+  readonly start: number;
+  readonly lease: Lease | null;
+}
 
 /** What a DebugAllocator was asked to check and keep. */
 export interface HeapConfig {
@@ -105,6 +116,17 @@ export class DebugHeap implements MisuseContext {
   readonly leanChecks: boolean;
   /** Stops watching the backing (deinit, dispose), or null when it is not a memkit allocator. */
   readonly unwatch: (() => void) | null;
+  /**
+   * The backing has no lease table to watch (an Allocator written in JavaScript, which may pass on memkit's
+   * memory): each block taken from it is leased from the owner of its memory instead (see _block_leases.ts).
+   */
+  readonly leasing: boolean;
+  /**
+   * Outer blocks of memory that lives on, still leased, kept from the backing when the owner of other memory of
+   * the heap went and the heap ended (see loseLeased in _heap_release.ts): they go back at deinit() or dispose(),
+   * unless their own owner releases them first.
+   */
+  stranded: Stranded[] = [];
   /** The most recent block taken from the backing, while live: the top of a LIFO backing. */
   top = -1;
   /**
@@ -145,11 +167,14 @@ export class DebugHeap implements MisuseContext {
         if (!tag.freed && blocks.ids[tag.slot] === tag.id) blocks.unreachable[tag.slot] = 1;
       })
       : null;
-    // Chains cannot dangle (rule 4): hear about every bulk release of the backing.
-    this.unwatch = leaseTableOf(backing)?.watch({
+    // Chains cannot dangle (rule 4): hear about every bulk release of the backing, or, when it cannot tell (an
+    // Allocator written in JavaScript), of each block's release by the owner of its memory.
+    const table = leaseTableOf(backing);
+    this.unwatch = table?.watch({
       released: (lo, hi, reason) => retireRange(this, lo, hi, reason),
       releasedAll: (reason) => retireAll(this, reason),
     }) ?? null;
+    this.leasing = table === null;
   }
 
   // ---------------------------------------------------------------- allocation
@@ -272,6 +297,7 @@ export class DebugHeap implements MisuseContext {
     if (this.poison) intrinsic.fill(bytesOf(host), FRESH_BYTE, user, user + size);
     if (trace !== null) blocks.traces[slot] = trace;
     this.top = slot;
+    if (this.leasing) leaseOuter(this, slot);
     return slot;
   }
 
@@ -398,17 +424,23 @@ export class DebugHeap implements MisuseContext {
     const freedTrace = this.safety && this.blocks.traces[slot] !== null ? this.tracer.capture(entry, depth + 1) : null;
     const size = this.blocks.sizes[slot];
     if (!this.safety) {
-      // Counters only: the backing's block (and its leases, which the backing revokes).
+      // Counters only: the backing's block (and its leases, which the backing revokes, or, over a backing without
+      // a lease table, this heap: see DebugAllocator's registerLeases).
       const blocks = this.blocks;
+      if (this.leasing) unlease(this, slot);
       this.busy = slot;
       const calling = this.ledger.busy();
       try {
         this.backing.free(blocks.outers[slot]!);
+      } catch (error) {
+        if (this.leasing) leaseAgain(this, slot);
+        throw error;
       } finally {
         this.busy = -1;
         if (calling) this.ledger.idle();
       }
       if (this.ledger.ended !== null) return; // the backing's code ended the heap meanwhile: its teardown counted all
+      if (this.leases.leased !== 0) this.leases.freed(blocks.addresses[slot], reason, size);
       this.index.delete(blocks.addresses[slot]);
       if (this.top === slot) this.top = -1;
       blocks.release(slot);
@@ -440,10 +472,13 @@ export class DebugHeap implements MisuseContext {
         start: blocks.addresses[slot] - front,
         bytes: front === 0 ? size : front + size + CANARY,
         id: blocks.ids[slot],
+        lease: blocks.leases[slot], // held back, the block is still this heap's: its lease goes with it
       });
+      blocks.leases[slot] = null;
       for (const old of evicted) {
         // Its last chance to show a write after free; the next check() reports it.
         if (this.lateWrite === null) this.lateWrite = this.writtenAfterFree(old);
+        old.lease?.end();
         this.intake.freeQuietly(old.outer);
       }
       return;
@@ -453,11 +488,13 @@ export class DebugHeap implements MisuseContext {
     const end = user + blocks.sizes[slot];
     const saved = bytes === null ? undefined : intrinsic.copyOf(bytes, user, end - user);
     if (bytes !== null) intrinsic.fill(bytes, FREED_BYTE, user, end);
+    if (this.leasing) unlease(this, slot);
     this.busy = slot;
     const calling = this.ledger.busy();
     try {
       this.backing.free(outer);
     } catch (error) {
+      if (this.leasing) leaseAgain(this, slot);
       if (saved !== undefined) {
         try {
           intrinsic.set(bytes!, saved, user);
@@ -501,6 +538,7 @@ export class DebugHeap implements MisuseContext {
     const trace = blocks.traces[slot];
     const leases = this.leases;
     if (leases.leased !== 0) leases.freed(address, reason, size);
+    if (this.leasing) unlease(this, slot);
     if (this.safety) {
       if (this.detach) this.detachOwn(slot, null, freedTrace, resized);
       this.records.noteFree(address, id, size, blocks.handed[slot], trace, freedTrace);
@@ -577,6 +615,7 @@ export class DebugHeap implements MisuseContext {
   discard(slot: number): void {
     const blocks = this.blocks;
     if (this.detach) this.detachOwn(slot, null, null, false);
+    if (this.leasing) unlease(this, slot);
     this.busy = slot;
     this.intake.freeQuietly(blocks.outers[slot]!);
     this.busy = -1;
@@ -592,6 +631,7 @@ export class DebugHeap implements MisuseContext {
     // Recorded before the backing lets the memory go (it checks the record):
     // a block whose buffer was transferred away, or collected unchecked.
     this.mustKeep(slot);
+    if (this.leasing) unlease(this, slot);
     const record: FreedBlock = {
       id: blocks.ids[slot],
       address: blocks.addresses[slot],

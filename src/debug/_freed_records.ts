@@ -26,6 +26,7 @@
 //   KEPT_RECORDS); when a new block is allocated at a kept address, its
 //   record is superseded (the new id is larger: the record is of an older
 //   generation) and dropped.
+import type { Lease } from "../alloc/_lease.ts";
 import type { BufferWords } from "./_block_layout.ts";
 import { newMap, setIn } from "./_builtins.ts";
 import type { Trace } from "./_traces.ts";
@@ -159,6 +160,8 @@ export interface Quarantined {
   readonly bytes: number;
   /** The allocation id of the block it held (frees go newest first, for LIFO backings). */
   readonly id: number;
+  /** The lease on the outer block, over a backing that cannot tell of its releases (see _block_leases.ts). */
+  lease: Lease | null;
 }
 
 /** Freed blocks held back from the backing, oldest first, up to a byte budget. */

@@ -6,17 +6,21 @@
 // view, the counters and the backing as they were (rule 5).
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
+import { backingStateError } from "../alloc/_backing_state_error.ts";
 import { beginTake, endTake } from "../base/_native_census.ts";
 import { armBlock, bytesOf, CANARY, FRESH_BYTE } from "./_block_layout.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { badBlockError } from "./_misuse.ts";
+import { leaseAgain, leaseOuter, unlease } from "./_block_leases.ts";
 
 /**
  * Resizes live `slot` of `heap` to `newSize` > 0 bytes; returns the block's
  * slot (a new one when it moved). With `dress`, `heap.lastView` is the view
  * to hand out (the old one then reads as length 0). `entry` and `depth` are
  * for the trace of a new block (see _traces.ts).
- * @throws {AllocationError} "limit-exceeded" (before the backing is asked), "out-of-memory", or the backing's own refusal.
+ * @throws {AllocationError} "limit-exceeded" (before the backing is asked), "out-of-memory", or the backing's own
+ *   refusal said about the backing (its category kept, its error the cause); "use-after-free" when code the
+ *   backing ran released the block's memory meanwhile.
  */
 export function resizeBlock(
   heap: DebugHeap,
@@ -39,9 +43,18 @@ export function resizeBlock(
   const top = heap.top;
   // Where a traced block was moved from, captured before anything changes (see _traces.ts).
   const freedTrace = heap.safety && blocks.traces[slot] !== null ? heap.tracer.capture(entry, depth + 1) : null;
+  const id = blocks.ids[slot];
+  const address = blocks.addresses[slot];
   const fresh = heap.take(newSize, blocks.aligns[slot], entry, depth + 1);
+  if (blocks.ids[slot] !== id) {
+    // Code the backing ran released the old block's memory (it was retired): the resize fails as a free of it would.
+    if (fresh >= 0) heap.discard(fresh);
+    throw releasedMeanwhile(heap, address, oldSize, "the block");
+  }
   if (fresh < 0) {
-    if (!inPlaceFirst && resizeInPlace(heap, slot, newSize, dress) === null) return slot;
+    const refusal = inPlaceFirst ? undefined : resizeInPlace(heap, slot, newSize, dress);
+    if (refusal === null) return slot;
+    if (isStateError(refusal)) throw inPlaceError(heap, oldSize, newSize, refusal);
     ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
     throw ledger.failure(newSize);
   }
@@ -50,6 +63,10 @@ export function resizeBlock(
     heap.userBytes(fresh),
     intrinsic.uint8Array(intrinsic.bufferOf(old), intrinsic.offsetOf(old), Math.min(oldSize, newSize)),
   );
+  const freshId = blocks.ids[fresh];
+  const freshAddress = blocks.addresses[fresh];
+  const peak = ledger.peakBytes;
+  ledger.allocated(newSize); // counted before the backing's free runs: its code may retire the new block
   let view: Uint8Array<ArrayBuffer> | null = null;
   try {
     if (dress) view = heap.dress(fresh);
@@ -57,6 +74,9 @@ export function resizeBlock(
     // (then the old block stays allocated in the backing for good).
     if (!heap.mustKeep(slot)) heap.giveBack(slot);
   } catch (error) {
+    // The backing's code ended the heap meanwhile: its end let go of both blocks and counted them.
+    if (ledger.ended !== null) throw error;
+    ledger.retract(newSize, peak);
     // A backing that frees only in LIFO order refuses the old block while the
     // new one is above it (or the new view could not be made): undo, then
     // let the backing resize the old block itself.
@@ -64,14 +84,46 @@ export function resizeBlock(
     heap.top = top;
     const refusal = inPlaceFirst ? null : resizeInPlace(heap, slot, newSize, dress);
     if (refusal === null && !inPlaceFirst) return slot;
-    // The backing's own reason is the clearer one (a stack: "only the top block can change size").
-    throw refusal instanceof AllocationError ? refusal : error;
+    // The backing's own reason is the clearer one (a stack: "only the top block can change size"), said about
+    // the backing: its message names its own block (the user's with its canaries) and its own call.
+    throw refusal instanceof AllocationError ? inPlaceError(heap, oldSize, newSize, refusal) : error;
   }
+  // The backing's code ended the heap while it took the old block back: its end let go of both blocks.
+  if (ledger.ended !== null) throw ledger.usedAfterEnd("resize");
   heap.forget(slot, "DebugAllocator.resize() moved it", freedTrace, true);
-  ledger.allocated(newSize);
   ledger.freed(oldSize);
+  if (blocks.ids[fresh] !== freshId) {
+    // Its code released the new block's memory meanwhile (retired, and counted as freed): nothing to hand out.
+    throw releasedMeanwhile(heap, freshAddress, newSize, "the new block");
+  }
   heap.lastView = view;
   return fresh;
+}
+
+// A block retired while the backing served a resize (code it ran released that memory): "use-after-free", naming
+// the release when it is recorded.
+function releasedMeanwhile(heap: DebugHeap, address: number, size: number, which: string): AllocationError {
+  const why = heap.records.byAddress(address)?.releasedBy ?? null;
+  return new AllocationError(
+    "use-after-free",
+    `Cannot resize the ${size}-byte block at 0x${address.toString(16)}: ${which}'s memory was released while ` +
+      `the backing served the resize${why === null ? "" : ` (${why})`}`,
+  );
+}
+
+// Whether the backing's refusal is for its own state (disposed, lost its memory, busy), not for want of room.
+function isStateError(error: unknown): error is AllocationError {
+  return error instanceof AllocationError && error.category !== "out-of-memory" && error.category !== "limit-exceeded";
+}
+
+// The backing's refusal to resize a block in place, said about the backing (its category kept, its error the cause).
+function inPlaceError(heap: DebugHeap, oldSize: number, newSize: number, error: AllocationError): AllocationError {
+  return backingStateError(
+    "DebugAllocator",
+    `resize a ${oldSize}-byte block to ${newSize} bytes`,
+    heap.backing,
+    error,
+  );
 }
 
 /**
@@ -84,12 +136,14 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   const front = blocks.fronts[slot];
   const need = front === 0 ? newSize : front + newSize + CANARY;
   let outer: unknown;
+  if (heap.leasing) unlease(heap, slot); // its own resize must not revoke its lease
   heap.busy = slot;
   const previous = beginTake(heap.census);
   const calling = heap.ledger.busy();
   try {
     outer = heap.backing.resize(blocks.outers[slot]!, need);
   } catch (error) {
+    if (heap.leasing) leaseAgain(heap, slot);
     if (error instanceof AllocationError) heap.intake.refuse(error.message, error);
     return error ?? new Error("the backing refused");
   } finally {
@@ -102,7 +156,10 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("resize");
   const align = blocks.aligns[slot];
   const problem = heap.intake.check(outer, need, align);
-  if (problem !== null) throw badBlockError(heap.backing, need, align, problem);
+  if (problem !== null) {
+    if (heap.leasing) leaseAgain(heap, slot); // the old block, as it was
+    throw badBlockError(heap.backing, need, align, problem);
+  }
   const host = heap.intake.host!;
   const user = heap.intake.offset + front;
   const address = host.base + user;
@@ -123,6 +180,7 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   }
   if (heap.poison && newSize > oldSize) intrinsic.fill(bytesOf(host), FRESH_BYTE, user + oldSize, user + newSize);
   heap.ledger.resized(oldSize, newSize);
+  if (heap.leasing) leaseOuter(heap, slot);
   heap.lastView = dress ? heap.dress(slot) : null;
   return null;
 }

@@ -11,8 +11,9 @@
 // general path does for the common case, in the same order, and hand
 // anything else (a block without a header, a misuse, damaged canaries, a
 // stale view, memory transferred away, a refusal, a bad block from the
-// backing) to the general path BEFORE changing anything: the two paths check
-// the same things and leave the same state.
+// backing, any block of a backing without a lease table: see _block_leases.ts)
+// to the general path BEFORE changing anything: the two paths check the same
+// things and leave the same state.
 import { anyTaken } from "../base/_detach.ts";
 import { bufferOf, lengthOf, offsetOf } from "../base/_validate.ts";
 import { beginTake, endTake } from "../base/_native_census.ts";
@@ -21,6 +22,7 @@ import { blockLength } from "./_backing_intake.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { badBlockError } from "./_misuse.ts";
 import { taskClock } from "./_task_clock.ts";
+import { leaseOuter } from "./_block_leases.ts";
 import type { Trace } from "./_traces.ts";
 
 /**
@@ -76,7 +78,8 @@ export function allocChecked(
     // A live block already at this place (a header there names it, or the address index) is memory handed out twice.
     let twin = -1;
     if (
-      host.shared || offset + need > host.byteLength || !alignedAt(host, offset, 16) ||
+      // A block to lease (a backing without a lease table: see _block_leases.ts) takes the general path too.
+      heap.leasing || host.shared || offset + need > host.byteLength || !alignedAt(host, offset, 16) ||
       (user & 3) !== 0 || user + size + CANARY > words.length * 4 ||
       ((twin = words[h]) >= 0 && twin < blocks.end && blocks.hosts[twin] === host &&
         blocks.userOffsets[twin] === user) ||
@@ -133,6 +136,8 @@ export function freeChecked(
   entry: unknown,
   depth: number,
 ): boolean {
+  // A leased block's free ends its lease first: the general path does it.
+  if (heap.leasing) return false;
   const host = heap.intake.knownHostOf(bufferOf(view));
   if (host === undefined) return false;
   // A detached view reads offset 0, which no in-band block has (its header comes first).
@@ -223,6 +228,7 @@ export function allocCounted(
   heap.index.set(address, slot);
   if (trace !== null) blocks.traces[slot] = trace;
   heap.top = slot;
+  if (heap.leasing) leaseOuter(heap, slot); // a backing without a lease table (see _block_leases.ts)
   heap.ledger.allocated(size);
   return block;
 }
@@ -276,7 +282,8 @@ function traceNext(heap: DebugHeap, entry: unknown, depth: number): Trace | null
 export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
   const buffer = bufferOf(view);
   const host = heap.intake.knownHostOf(buffer);
-  if (host === undefined || heap.index.size === 0 || anyTaken()) return false;
+  // (A leased block's free ends its lease first: the general path does it.)
+  if (host === undefined || heap.index.size === 0 || heap.leasing || anyTaken()) return false;
   const user = offsetOf(view);
   // A detached view, or one its shrunk resizable buffer no longer covers, reads offset 0 and length 0 (and must not
   // free the block at offset 0): the general path judges it.

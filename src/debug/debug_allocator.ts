@@ -24,6 +24,7 @@ import { allocChecked, allocCounted, freeChecked, freeCounted } from "./_hot_pat
 import { checkGeneration, diagnose, registerDebugOwner } from "./_misuse.ts";
 import { Tracer } from "./_traces.ts";
 import { checkBacking } from "./_backing_intake.ts";
+import { seeking } from "./_block_leases.ts";
 import { fixed, hex, join, max, now as dateNow, split } from "./_builtins.ts";
 /**
  * Options of {@linkcode DebugAllocator}. The names follow Zig's
@@ -178,6 +179,14 @@ const FREED = "DebugAllocator.free() released it";
  * when the backing releases memory by itself (an arena's `reset()` or scope
  * end, `dispose()`), the blocks in it read as length 0 and a later free of
  * one says what released it; when the backing is gone, so is this allocator.
+ * Over an Allocator written in JavaScript that passes on memory memkit owns (a
+ * SystemAllocator's, an Arena's or a pool's blocks, a mapping, a FramePool's
+ * frame), it follows that memory's owner the same way: a release by an owner
+ * that lives on (its free, a reset, a window's close) retires the blocks in
+ * it; the owner's end (an unmap, a dispose) ends this allocator, every later
+ * call "use-after-free" naming that release. A backing that refuses for its
+ * own state (disposed, lost its memory) is named in the error, with its
+ * category, and its error is the cause.
  *
  * Stack traces cost nothing when off; on, they are captured unformatted (and
  * only for one allocation in `sampleEvery`) and formatted only in reports.
@@ -276,8 +285,10 @@ export class DebugAllocator implements Allocator, Disposable {
       reportUnreachable,
     });
     const heap = this.#heap;
-    // Arrays and child allocators lease its blocks; with safety off the blocks, and their leases, are the backing's.
-    registerLeases(this, this.#safety ? heap.leases : () => leaseTableOf(heap.backing));
+    // Arrays and child allocators lease its blocks; with safety off the blocks, and their leases, are the backing's,
+    // unless the backing keeps no leases (an Allocator written in JavaScript): then this heap hears of its blocks'
+    // frees and releases (see _block_leases.ts) and tells their holders.
+    registerLeases(this, this.#safety || heap.leasing ? heap.leases : () => leaseTableOf(heap.backing));
     registerOwner(this, "debug", DebugAllocator.#holds);
     registerHeap(this, this.#heap);
     if (this.#safety) registerDebugOwner(this.#heap);
@@ -286,20 +297,28 @@ export class DebugAllocator implements Allocator, Disposable {
   static #holds(owner: object, buffer: ArrayBufferLike): boolean {
     const debug = owner as DebugAllocator;
     if (!debug.#safety) return false; // its blocks are the backing's
+    if (seeking.self === owner) return false; // it looks for the owner of memory its backing passed on
     const tag = tagOf(buffer);
     if (tag !== undefined) return tag.owner === owner && !tag.freed;
     const host = cachedWordsOf(buffer);
     const blocks = debug.#heap.blocks;
     if (host === undefined) return false;
+    // Its blocks are views of its backing's buffer, which other memory shares: while a DebugAllocator looks for
+    // the owner of memory its backing passed on (see _block_leases.ts), only a block of this one holding it counts.
+    const any = seeking.self === null;
+    const sought = seeking.address;
     for (let slot = 0; slot < blocks.end; slot++) {
-      if (blocks.ids[slot] !== 0 && blocks.hosts[slot] === host) return true;
+      if (
+        blocks.ids[slot] !== 0 && blocks.hosts[slot] === host &&
+        (any || (blocks.addresses[slot] <= sought && sought < blocks.addresses[slot] + blocks.sizes[slot]))
+      ) return true;
     }
     return false;
   }
 
   /**
    * Allocates `size` bytes (an empty view for 0, which is not a block).
-   * @throws {AllocationError} "limit-exceeded" past `memoryLimit`; "out-of-memory" when the backing refuses; "corruption" when it returns a block it must not; "use-after-free" after `deinit()`.
+   * @throws {AllocationError} "limit-exceeded" past `memoryLimit`; "out-of-memory" when the backing refuses; "corruption" when it returns a block it must not; "use-after-free" after `deinit()`, or once the memory under it is gone; the backing's own category when it refuses for its state ("The DebugAllocator cannot take a 40-byte block: its backing, an Arena, was disposed", the backing's error the cause).
    */
   alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
     checkSize(size, "allocate");
@@ -388,7 +407,7 @@ export class DebugAllocator implements Allocator, Disposable {
    * as length 0 and stale pointers to it are caught, except where the backing
    * can only resize in place (the top block of a stack). The block keeps its
    * alignment. A failure leaves the block and every counter as they were.
-   * @throws {AllocationError} As for `alloc` and `free` ("limit-exceeded" checked before the backing is asked); "corruption" when the block's canaries are damaged (nothing is changed).
+   * @throws {AllocationError} As for `alloc` and `free` ("limit-exceeded" checked before the backing is asked); "corruption" when the block's canaries are damaged (nothing is changed); a backing's refusal to resize the block in place, with its category, said about the backing (its error the cause).
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");

@@ -12,12 +12,15 @@ import {
   type Allocator,
   Arena,
   DebugAllocator,
+  type DebugAllocatorOptions,
   FailingAllocator,
+  FreeListAllocator,
   PoolAllocator,
   StackAllocator,
   SystemAllocator,
 } from "../../mod.ts";
 import { outcome } from "../_helpers.ts";
+import { cMalloc, cReallocIn } from "../../src/debug/_c_style.ts";
 
 const MODES = [{ detachFreed: true }, { detachFreed: false }];
 
@@ -315,4 +318,110 @@ test("a backing without a method the allocator calls (tryAlloc, free, resize, st
   const failing = new FailingAllocator(without(), { failAfter: 1 });
   failing.free(failing.alloc(8));
   system.dispose();
+});
+
+// ------------------------------------------------------------------ a backing that cannot serve for its state
+
+/** Backings that refuse every request for their own state, what they are called and what the state is. */
+const GONE: Record<string, () => { backing: Allocator; called: string; state: string; end?(): void }> = {
+  "a disposed Arena": () => {
+    const arena = new Arena({ capacity: 1 << 16 });
+    arena.dispose();
+    return { backing: arena, called: "an Arena", state: "was disposed" };
+  },
+  "a disposed PoolAllocator": () => {
+    const pool = new PoolAllocator({ blockSize: 256 });
+    pool.dispose();
+    return { backing: pool, called: "a PoolAllocator", state: "was disposed" };
+  },
+  "a disposed FreeListAllocator": () => {
+    const heap = new FreeListAllocator({ capacity: 1 << 16 });
+    heap.dispose();
+    return { backing: heap, called: "a FreeListAllocator", state: "was disposed" };
+  },
+  "a disposed DebugAllocator": () => {
+    const debug = new DebugAllocator();
+    debug.dispose();
+    return { backing: debug, called: "a DebugAllocator", state: "was disposed" };
+  },
+  "a PoolAllocator that lost its memory (its backing Arena was disposed)": () => {
+    const arena = new Arena({ capacity: 1 << 16 });
+    const pool = new PoolAllocator({ blockSize: 256, backing: arena });
+    pool.free(pool.alloc(8)); // takes a chunk of the arena
+    arena.dispose();
+    return { backing: pool, called: "a PoolAllocator", state: "lost its memory: Arena.dispose() released it" };
+  },
+};
+
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+const STATE_MODES: Record<string, DebugAllocatorOptions> = {
+  "checks (the default)": {},
+  "detachFreed": { detachFreed: true },
+  "poison and retainMetadata": { poison: true, retainMetadata: true },
+  "counters only": { safety: false },
+};
+
+test("a backing that cannot serve for its state: the DebugAllocator says so about its backing, the backing's error the cause", () => {
+  for (const [name, make] of Object.entries(GONE)) {
+    for (const [modeName, mode] of Object.entries(STATE_MODES)) {
+      const { backing, called, state } = make();
+      const debug = new DebugAllocator(backing, mode);
+      const calls: Record<string, () => unknown> = {
+        "alloc(8)": () => debug.alloc(8),
+        "tryAlloc(8)": () => debug.tryAlloc(8),
+        "alloc(8, 8)": () => debug.alloc(8, 8),
+        "array(Float64Array, 2)": () => debug.array(Float64Array, 2),
+        "resize(an empty view, 8)": () => debug.resize(new Uint8Array(0), 8),
+        "malloc(8)": () => cMalloc(debug, 8, null, 0),
+        "cRealloc(0, 0, 8)": () => cReallocIn(debug, 0, 0, 8, null, 0),
+      };
+      for (const [call, run] of Object.entries(calls)) {
+        const label = `${name}, ${modeName}, ${call}`;
+        let thrown: unknown;
+        try {
+          run();
+        } catch (error) {
+          thrown = error;
+        }
+        assert.ok(thrown instanceof AllocationError, `${label}: ${thrown}`);
+        const cause = thrown.cause;
+        assert.ok(cause instanceof AllocationError, `${label}: the cause is the backing's error (${cause})`);
+        assert.equal(thrown.category, cause.category, `${label}: the backing's category is kept`);
+        assert.match(
+          thrown.message,
+          new RegExp(`^The DebugAllocator cannot take a \\d+-byte block: its backing, ${called}, ${escaped(state)}$`),
+          label,
+        );
+      }
+      const stats = debug.stats();
+      assert.equal(stats.liveAllocations, 0, name);
+      assert.equal(stats.failedAllocations, 0, `${name}: a state error is no allocation failure`);
+      assert.equal(debug.deinit(), "ok");
+    }
+  }
+});
+
+test("a backing's refusal to resize a block in place names the DebugAllocator's resize, the backing's error the cause", () => {
+  for (const mode of MODES) {
+    const stack = new StackAllocator({ capacity: 1 << 12 });
+    const debug = new DebugAllocator(stack, mode);
+    const below = debug.alloc(100);
+    const top = debug.alloc(100);
+    // No room for a new block, and the stack resizes only its top block in place.
+    assert.throws(
+      () => debug.resize(below, 3000),
+      (e: unknown) =>
+        e instanceof AllocationError && e.category === "unsupported" && e.cause instanceof AllocationError &&
+        e.message.startsWith(
+          "The DebugAllocator cannot resize a 100-byte block to 3000 bytes: its backing, a StackAllocator, ",
+        ) &&
+        e.message.includes(e.cause.message),
+    );
+    assert.equal(below.length, 100);
+    debug.free(top);
+    debug.free(below);
+    assert.equal(debug.deinit(), "ok");
+    stack.dispose();
+  }
 });
