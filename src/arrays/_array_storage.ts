@@ -11,7 +11,6 @@
 // without detaching its buffer (a stack's rewind, an arena without safety)
 // revokes the lease, and the revocation detaches that buffer, so every view
 // the user holds reads as length 0 before the memory is used again.
-import { intrinsic } from "../../ffi/boundary.ts";
 import { leaseBlock } from "../alloc/_lease.ts";
 import { BUSY, claim, claimOf, DETACHED, EMPTY, FREED, Storage } from "./_storage_block.ts";
 import { checkTypedArrayConstructor } from "../base/_validate.ts";
@@ -21,6 +20,7 @@ import { indexRangeError, indexTypeError } from "./_array_checks.ts";
 import type { Views } from "./_codec_layout.ts";
 import { blockParts } from "./_intrinsic_views.ts";
 import { append, removeFrom } from "./_plain_values.ts";
+import { Builtin, ceil, copyInto, copyOfBytes, matches, max, min, typedRange } from "./_builtins.ts";
 import type { RecordCodec } from "./_record_codec.ts";
 import type { Target } from "./_record_target.ts";
 import { beginTake, type CensusOwner, censusSite, endTake } from "../base/_native_census.ts";
@@ -37,7 +37,7 @@ import { allocatorName } from "../base/_allocator_name.ts";
 function refusal(error: unknown, allocator: Allocator, name: string, op: string, asked: string): unknown {
   if (!(error instanceof AllocationError) && !(error instanceof RangeError)) return error;
   const by = allocatorName(allocator);
-  const plain = /^[A-Za-z_$][\w$]*$/.test(by); // a class name, not "an object", "a Proxy" or a quoted name
+  const plain = matches(/^[A-Za-z_$][\w$]*$/, by); // a class name, not "an object", "a Proxy" or a quoted name
   const category = error instanceof AllocationError ? error.category : "out-of-memory";
   // A stack changes the size of its newest block only, in place.
   const stack = plain && by === "StackAllocator" && category === "unsupported";
@@ -154,7 +154,7 @@ export class ArrayStore implements Target {
     this.allocator = allocator;
     // Storage must start at a multiple of 8 (every element type's views fit there; #adopt checks it), so a
     // smaller alignment the user may ask for (1, 2, 4) is raised here rather than refused by that check.
-    this.align = Math.max(8, align);
+    this.align = max(8, align);
     this.growth = growth;
     this.capacity = capacity;
     this.name = "DynamicArray";
@@ -235,10 +235,9 @@ export class ArrayStore implements Target {
       this.allocator.free(next.given);
       throw holder.gone(from, op);
     }
-    intrinsic.set(
-      next.block,
-      intrinsic.uint8Array(intrinsic.bufferOf(from.block), intrinsic.offsetOf(from.block), this.next * this.#stride),
-    );
+    // (Built-ins captured at load: the allocator ran, and no code of the program's may run from here on.)
+    const { buffer, offset } = typedRange(from.block);
+    copyInto(next.block, new Builtin.Uint8Array(buffer, offset, this.next * this.#stride), 0);
     return next;
   }
 
@@ -273,7 +272,9 @@ export class ArrayStore implements Target {
     if (typeof index !== "number") throw indexTypeError(index, this.name, op);
     const s = this.use(op);
     const length = this.next;
-    if (!(index >= 0 && index < length && Number.isInteger(index))) throw indexRangeError(index, length, this.name, op);
+    // (`% 1`, no call: a Number.isInteger the program replaced would run between this check and the operation.
+    // A number from 0 to the length is finite, so it is an integer exactly when `index % 1` is 0.)
+    if (!(index >= 0 && index < length && index % 1 === 0)) throw indexRangeError(index, length, this.name, op);
     return s;
   }
 
@@ -286,7 +287,7 @@ export class ArrayStore implements Target {
    */
   viewsAt(index: number, op: string): Views | null {
     if (
-      typeof index === "number" && this.bytes.length !== 0 && index >= 0 && index < this.next && Number.isInteger(index)
+      typeof index === "number" && this.bytes.length !== 0 && index >= 0 && index < this.next && index % 1 === 0
     ) {
       return this.views;
     }
@@ -368,7 +369,7 @@ export class ArrayStore implements Target {
       if (needed > MAX_CAPACITY) {
         throw new RangeError(`Cannot ${op} a ${this.name}: ${needed} elements is more than 2^40`);
       }
-      this.resize(Math.min(MAX_CAPACITY, Math.max(needed, Math.ceil(this.capacity * this.growth))), op);
+      this.resize(min(MAX_CAPACITY, max(needed, ceil(this.capacity * this.growth))), op);
     }
     return this.storage;
   }
@@ -385,12 +386,14 @@ export class ArrayStore implements Target {
     const old = this.storage;
     const size = capacity * this.#stride;
     old.checkKept(this.name, "grow or shrink");
+    // Busy before anything else runs: ending the lease and detaching run an allocator's bookkeeping, and the
+    // allocator may be the program's code (so may a built-in that code calls), which must find no storage here.
+    this.storage = BUSY;
+    this.close();
     old.detachOwn();
     // The array's own resize must not revoke its own lease.
     old.lease?.end();
     old.lease = null;
-    this.storage = BUSY;
-    this.close();
     let given: unknown;
     const outer = beginTake(this.census);
     try {
@@ -443,12 +446,12 @@ export class ArrayStore implements Target {
     if (count === 0) return this.next;
     // Bytes in this array's own buffers would move (or be detached) as it grows: copy them first.
     const buffer = source.buffer;
-    const data = buffer === s.block.buffer || buffer === s.own ? intrinsic.copyOf(source) : source;
+    const data = buffer === s.block.buffer || buffer === s.own ? copyOfBytes(source, 0, byteLength) : source;
     const target = this.makeRoom(count, op);
     if (data.length !== byteLength) {
       throw new AllocationError("use-after-free", `Cannot ${op} a ${this.name}: the source was released meanwhile`);
     }
-    intrinsic.set(target.block, data, this.next * stride);
+    copyInto(target.block, data, this.next * stride);
     return this.next += count;
   }
 
@@ -457,7 +460,7 @@ export class ArrayStore implements Target {
     const s = this.use(op);
     if (count === 0) return this.next;
     const target = s.refs === 1 && this.next + count <= this.capacity ? s : this.makeRoom(count, op);
-    intrinsic.set(target.block, bytes, this.next * this.#stride);
+    copyInto(target.block, bytes, this.next * this.#stride);
     return this.next += count;
   }
 
@@ -474,17 +477,17 @@ export class ArrayStore implements Target {
         `Cannot view ${bytes} bytes as ${(ctor as { name: string }).name}: not a whole number of ${size}-byte elements`,
       );
     }
-    const [buffer, offset] = this.handOut("view");
+    const { buffer, offset } = this.handOut("view");
     // Storage starts at a multiple of 8 in its buffer (checked when it was allocated), so any element size fits.
-    if (ctor === DataView) return new DataView(buffer, offset, bytes);
+    if (ctor === DataView) return new Builtin.DataView(buffer, offset, bytes);
     return new (ctor as TypedArrayConstructor<TypedArray>)(buffer, offset, bytes / size);
   }
 
   /** A Uint8Array over the live elements' bytes (as `view(Uint8Array)`). */
   userBytes(op: string): Uint8Array<ArrayBuffer> {
     this.use(op);
-    const [buffer, offset] = this.handOut(op);
-    return new Uint8Array(buffer, offset, this.next * this.#stride);
+    const { buffer, offset } = this.handOut(op);
+    return new Builtin.Uint8Array(buffer, offset, this.next * this.#stride);
   }
 
   /**
@@ -492,7 +495,7 @@ export class ArrayStore implements Target {
    * write, and must not change a snapshot), marked exposed: the buffer and
    * offset to make the user's views over.
    */
-  handOut(op: string): [ArrayBuffer, number] {
+  handOut(op: string): { buffer: ArrayBuffer; offset: number } {
     this.use(op);
     return this.mutable(op).handOut();
   }
@@ -573,8 +576,8 @@ export class ArrayStore implements Target {
         `Cannot use what ${allocator}.${call}() returned for a ${this.name}'s ${size}-byte storage: ${parts}`,
       );
     }
-    const block = new Uint8Array(parts[0] as ArrayBuffer, parts[1], parts[2]);
-    const storage = new Storage(given as Uint8Array, block, this.#codec.viewsOf(block), size);
+    const block = new Builtin.Uint8Array(parts[0] as ArrayBuffer, parts[1], parts[2]);
+    const storage = new Storage(given as Uint8Array, block, this.#codec.viewsIn(parts[0], parts[1], parts[2]), size);
     storage.lease = leaseBlock(this.allocator, block, storage);
     claim(parts[0], parts[1], storage);
     return storage;

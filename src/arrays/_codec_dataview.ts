@@ -3,29 +3,51 @@
 // generated writer does not take, and for every type where there is none),
 // and reading an element back. The checks here define what a value must be;
 // the generated writer's inline checks only pick the values it can take.
+//
+// Built-ins are the ones captured when memkit loaded (see _builtins.ts): fields are walked with index loops,
+// DataView's methods are called through RecordView, so a built-in a program replaced later (the array iterator,
+// Function.prototype.call, DataView.prototype.getUint32, an index setter on Array.prototype) never runs here.
 import { intrinsic } from "../../ffi/boundary.ts";
 import { describe, withArticle } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { FieldValue } from "./_record_codec.ts";
-import { type Field, type Kind, KIND_SIZE } from "./_codec_layout.ts";
+import { type Field, type Fields, type Kind, KIND_SIZE } from "./_codec_layout.ts";
 import { getF16, setF16 } from "./_f16.ts";
 import { typedArrayKind } from "./_intrinsic_views.ts";
-import { arrayOf, newRecord, recordTemplate } from "./_plain_values.ts";
+import { arrayOf, newRecord } from "./_plain_values.ts";
+import {
+  asIntN,
+  asUintN,
+  Builtin,
+  getPrototypeOf,
+  hasOwn,
+  isArray,
+  isFinite,
+  isInteger,
+  type RecordView,
+  trunc,
+  weakGet,
+  weakSet,
+  weakSetAddOf,
+  weakSetHasOf,
+} from "./_builtins.ts";
 
 const isView = ArrayBuffer.isView;
+const ObjectPrototype = Object.prototype;
+const BigIntOf = BigInt;
 
 // Errors the checks made (encodeMany names the element in them; a getter's own errors pass unchanged).
-const checkErrors = new WeakSet<Error>();
+const checkErrors = new Builtin.WeakSet<Error>();
 
 /** Marks `error` as one a check made, and returns it. */
 export function fail<E extends Error>(error: E): E {
-  checkErrors.add(error);
+  weakSetAddOf(checkErrors, error);
   return error;
 }
 
 /** Whether a check made `error` (rather than user code it ran). */
 export function isCheckError(error: unknown): boolean {
-  return checkErrors.has(error as Error);
+  return weakSetHasOf(checkErrors, error);
 }
 
 // Integer kinds' ranges; a value outside is a RangeError unless the array wraps.
@@ -56,8 +78,8 @@ function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): numbe
     let big: bigint;
     if (typeof x === "bigint") big = x;
     else if (typeof x === "number") {
-      if (Number.isInteger(x)) big = BigInt(x);
-      else if (wrap) big = Number.isFinite(x) ? BigInt(Math.trunc(x)) : 0n;
+      if (isInteger(x)) big = BigIntOf(x);
+      else if (wrap) big = isFinite(x) ? BigIntOf(trunc(x)) : 0n;
       else {throw fail(
           new RangeError(
             `Cannot store ${what} as ${withArticle(kind)} must be an integer ${WRAP_HINT}: got ${describe(x)}`,
@@ -68,8 +90,8 @@ function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): numbe
         new TypeError(`Cannot store ${what} as ${withArticle(kind)} must be a bigint or a number: got ${describe(x)}`),
       );
     }
-    if (wrap) return kind === "i64" ? BigInt.asIntN(64, big) : BigInt.asUintN(64, big);
-    const [min, max] = kind === "i64" ? [I64_MIN, I64_MAX] : [0n, U64_MAX];
+    if (wrap) return kind === "i64" ? asIntN(64, big) : asUintN(64, big);
+    const min = kind === "i64" ? I64_MIN : 0n, max = kind === "i64" ? I64_MAX : U64_MAX;
     if (big < min || big > max) {
       throw fail(
         new RangeError(
@@ -84,7 +106,7 @@ function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): numbe
   }
   const range = INT_RANGE[kind];
   if (range === undefined || wrap) return x;
-  if (!Number.isInteger(x) || x < range[0] || x > range[1]) {
+  if (!isInteger(x) || x < range[0] || x > range[1]) {
     throw fail(
       new RangeError(
         `Cannot store ${what} as ${withArticle(kind)} must be an integer from ${range[0]} to ${
@@ -96,42 +118,37 @@ function scalarValue(kind: Kind, x: unknown, wrap: boolean, what: string): numbe
   return x;
 }
 
-// DataView's methods, captured when this module loads and called through Function.prototype.call, as the
-// intrinsic getters of ffi/boundary.ts are: a method the program replaces later would be its code running in
-// the middle of a read (remove() reads the element between its checks and its length change).
-const DV = DataView.prototype;
-const { setInt8, setUint8, setInt16, setUint16, setInt32, setUint32, setBigInt64, setBigUint64, setFloat32 } = DV;
-const { setFloat64, getInt8, getUint8, getInt16, getUint16, getInt32, getUint32, getBigInt64, getBigUint64 } = DV;
-const { getFloat32, getFloat64 } = DV;
-
+// DataView's methods as they were when memkit loaded, through RecordView (whose prototype holds them): a method
+// the program replaces later would be its code running in the middle of a read (remove() reads the element
+// between its checks and its length change), and so would a replaced Function.prototype.call.
 const SET = {
-  i8: (v: DataView, p: number, x: number | bigint) => setInt8.call(v, p, x as number),
-  u8: (v: DataView, p: number, x: number | bigint) => setUint8.call(v, p, x as number),
-  i16: (v: DataView, p: number, x: number | bigint) => setInt16.call(v, p, x as number, true),
-  u16: (v: DataView, p: number, x: number | bigint) => setUint16.call(v, p, x as number, true),
-  i32: (v: DataView, p: number, x: number | bigint) => setInt32.call(v, p, x as number, true),
-  u32: (v: DataView, p: number, x: number | bigint) => setUint32.call(v, p, x as number, true),
-  i64: (v: DataView, p: number, x: number | bigint) => setBigInt64.call(v, p, x as bigint, true),
-  u64: (v: DataView, p: number, x: number | bigint) => setBigUint64.call(v, p, x as bigint, true),
-  f16: (v: DataView, p: number, x: number | bigint) => setF16(v, p, x as number),
-  f32: (v: DataView, p: number, x: number | bigint) => setFloat32.call(v, p, x as number, true),
-  f64: (v: DataView, p: number, x: number | bigint) => setFloat64.call(v, p, x as number, true),
-  bool: (v: DataView, p: number, x: number | bigint) => setUint8.call(v, p, x as number),
+  i8: (v: RecordView, p: number, x: number | bigint) => v.setInt8(p, x as number),
+  u8: (v: RecordView, p: number, x: number | bigint) => v.setUint8(p, x as number),
+  i16: (v: RecordView, p: number, x: number | bigint) => v.setInt16(p, x as number, true),
+  u16: (v: RecordView, p: number, x: number | bigint) => v.setUint16(p, x as number, true),
+  i32: (v: RecordView, p: number, x: number | bigint) => v.setInt32(p, x as number, true),
+  u32: (v: RecordView, p: number, x: number | bigint) => v.setUint32(p, x as number, true),
+  i64: (v: RecordView, p: number, x: number | bigint) => v.setBigInt64(p, x as bigint, true),
+  u64: (v: RecordView, p: number, x: number | bigint) => v.setBigUint64(p, x as bigint, true),
+  f16: (v: RecordView, p: number, x: number | bigint) => setF16(v, p, x as number),
+  f32: (v: RecordView, p: number, x: number | bigint) => v.setFloat32(p, x as number, true),
+  f64: (v: RecordView, p: number, x: number | bigint) => v.setFloat64(p, x as number, true),
+  bool: (v: RecordView, p: number, x: number | bigint) => v.setUint8(p, x as number),
 };
 
 const GET = {
-  i8: (v: DataView, p: number) => getInt8.call(v, p),
-  u8: (v: DataView, p: number) => getUint8.call(v, p),
-  i16: (v: DataView, p: number) => getInt16.call(v, p, true),
-  u16: (v: DataView, p: number) => getUint16.call(v, p, true),
-  i32: (v: DataView, p: number) => getInt32.call(v, p, true),
-  u32: (v: DataView, p: number) => getUint32.call(v, p, true),
-  i64: (v: DataView, p: number) => getBigInt64.call(v, p, true),
-  u64: (v: DataView, p: number) => getBigUint64.call(v, p, true),
-  f16: (v: DataView, p: number) => getF16(v, p),
-  f32: (v: DataView, p: number) => getFloat32.call(v, p, true),
-  f64: (v: DataView, p: number) => getFloat64.call(v, p, true),
-  bool: (v: DataView, p: number) => getUint8.call(v, p) !== 0,
+  i8: (v: RecordView, p: number) => v.getInt8(p),
+  u8: (v: RecordView, p: number) => v.getUint8(p),
+  i16: (v: RecordView, p: number) => v.getInt16(p, true),
+  u16: (v: RecordView, p: number) => v.getUint16(p, true),
+  i32: (v: RecordView, p: number) => v.getInt32(p, true),
+  u32: (v: RecordView, p: number) => v.getUint32(p, true),
+  i64: (v: RecordView, p: number) => v.getBigInt64(p, true),
+  u64: (v: RecordView, p: number) => v.getBigUint64(p, true),
+  f16: (v: RecordView, p: number) => getF16(v, p),
+  f32: (v: RecordView, p: number) => v.getFloat32(p, true),
+  f64: (v: RecordView, p: number) => v.getFloat64(p, true),
+  bool: (v: RecordView, p: number) => v.getUint8(p) !== 0,
 };
 
 // Checks `x` for `field` (reading a vector's or an array's length and
@@ -139,7 +156,7 @@ const GET = {
 // the scratch `view` at `at`. Throws before storing anything of this field
 // when any part is wrong; a view over freed memory (a detached buffer) is a
 // use-after-free, whatever the field.
-function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at: number, path: string | null): void {
+function stageField(field: Field, x: unknown, wrap: boolean, view: RecordView, at: number, path: string | null): void {
   const { kind, count, lanes, inner } = field;
   const what = path === null ? "the value" : `field '${path}'`;
   if (isView(x) && intrinsic.isDetached(intrinsic.bufferOf(x))) {
@@ -152,10 +169,10 @@ function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at:
   }
   if (inner !== null) {
     if (!inner.array) {
-      stageRecord(inner.fields, inner.names, x, null, wrap, view, at, path);
+      stageRecord(inner, x, null, wrap, view, at, path);
       return;
     }
-    if (!Array.isArray(x)) {
+    if (!isArray(x)) {
       throw fail(
         new TypeError(`Cannot store ${what} as it must be an array of ${inner.length} elements: got ${describe(x)}`),
       );
@@ -181,7 +198,7 @@ function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at:
   const numbers = kind !== "bool" && kind !== "i64" && kind !== "u64";
   if (numbers && tag !== undefined && tag !== "BigInt64Array" && tag !== "BigUint64Array") {
     length = intrinsic.typedArrayLength(x);
-  } else if (Array.isArray(x)) length = x.length;
+  } else if (isArray(x)) length = x.length;
   else {
     const things = kind === "bool" ? "booleans" : "numbers";
     throw fail(new TypeError(`Cannot store ${what} as it must be an array of ${count} ${things}: got ${describe(x)}`));
@@ -189,28 +206,32 @@ function stageField(field: Field, x: unknown, wrap: boolean, view: DataView, at:
   if (length !== count) {
     throw fail(new RangeError(`Cannot store ${what} as it must hold ${count} elements: got ${describe(length)}`));
   }
-  const values: unknown[] = new Array(count);
-  for (let i = 0; i < count; i++) values[i] = (x as ArrayLike<unknown>)[i];
-  const checked = values.map((v, i) =>
-    scalarValue(kind, v, wrap, path === null ? `${what}[${i}]` : `field '${path}[${i}]'`)
-  );
+  // Every element read once (in order), then each checked and put in the scratch element (no user code runs
+  // there: a throw leaves only the scratch written). arrayOf, not assignments into `new Array(count)`: an index
+  // setter a program put on Array.prototype would run, and could keep the value.
+  const values = arrayOf(count, (i) => (x as ArrayLike<unknown>)[i]);
   const step = KIND_SIZE[kind];
-  for (let i = 0; i < count; i++) put(view, at + i * step, checked[i]);
+  for (let i = 0; i < count; i++) {
+    put(
+      view,
+      at + i * step,
+      scalarValue(kind, values[i], wrap, path === null ? `${what}[${i}]` : `field '${path}[${i}]'`),
+    );
+  }
 }
 
 // Checks a record's keys (each must be a field), reads each field once (or
 // takes them from `read`), and stages them at `at`.
 function stageRecord(
-  fields: readonly Field[],
-  names: ReadonlySet<string>,
+  layout: Fields,
   value: unknown,
-  read: unknown[] | null,
+  read: ArrayLike<unknown> | null,
   wrap: boolean,
-  view: DataView,
+  view: RecordView,
   at: number,
   path: string | null,
 ): void {
-  const list = [...names].join(", ");
+  const { fields, list, template } = layout;
   const record = path === null ? "the record" : `field '${path}'`;
   const prefix = path === null ? "" : `${path}.`;
   if (typeof value !== "object" || value === null) {
@@ -223,7 +244,7 @@ function stageRecord(
   }
   if (read === null) {
     for (const key in value) {
-      if (!names.has(key)) {
+      if (!hasOwn(template, key)) {
         throw fail(
           new TypeError(
             `Cannot store ${record} as '${prefix}${key}' is not one of its fields (${list}); a misspelled field is ` +
@@ -232,7 +253,7 @@ function stageRecord(
         );
       }
     }
-    read = fields.map((field) => (value as Record<string, unknown>)[field.name!]);
+    read = arrayOf(fields.length, (i) => (value as Record<string, unknown>)[fields[i].name!]);
   }
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i];
@@ -255,11 +276,11 @@ function stageRecord(
 }
 
 // The nested records the generated writer read, by the copy of their fields it handed to the checked path.
-const handedRecords = new WeakMap<object, object>();
+const handedRecords = new Builtin.WeakMap<object, object>();
 
 /** `copy`, the fields read from the nested record `record`, remembered as that record's (the slow path only). */
 export function handedCopy(record: object, copy: object): object {
-  handedRecords.set(copy, record);
+  weakSet(handedRecords, copy, record);
   return copy;
 }
 
@@ -267,9 +288,9 @@ export function handedCopy(record: object, copy: object): object {
 // class, whose getters are fields). User code (a Proxy's traps) may run: this is the error path, before any claim.
 function inheritedFromObject(value: object, name: string): boolean {
   try {
-    let owner: object | null = handedRecords.get(value) ?? value;
-    while (owner !== null && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
-    return owner === Object.prototype;
+    let owner: object | null = weakGet(handedRecords, value) ?? value;
+    while (owner !== null && !hasOwn(owner, name)) owner = getPrototypeOf(owner);
+    return owner === ObjectPrototype;
   } catch {
     return false; // a trap threw: keep the error the value gave
   }
@@ -277,44 +298,33 @@ function inheritedFromObject(value: object, name: string): boolean {
 
 /**
  * Reads and checks all of `value` (an element of `fields`, a record when
- * `record`) into the zeroed scratch element `view`. `read` holds the fields
- * the generated writer already read, in order (so no getter runs twice), or
- * null to read them here, after checking that every key is a field.
+ * `record` is not null) into the zeroed scratch element `view`. `read` holds
+ * the fields the generated writer already read, in order (so no getter runs
+ * twice), or null to read them here, after checking that every key is a field.
  * @throws {TypeError | RangeError} Marked by fail(), before anything is claimed.
  */
 export function stageValue(
-  record: boolean,
+  record: Fields | null,
   fields: readonly Field[],
-  names: ReadonlySet<string>,
   wrap: boolean,
   value: unknown,
-  read: unknown[] | null,
-  view: DataView,
+  read: ArrayLike<unknown> | null,
+  view: RecordView,
 ): void {
-  if (!record) {
+  if (record === null) {
     stageField(fields[0], value, wrap, view, 0, null);
     return;
   }
-  stageRecord(fields, names, value, read, wrap, view, 0, null);
+  stageRecord(record, value, read, wrap, view, 0, null);
 }
 
-// Reading builds plain values and runs no program code (no inherited setter, no replaced method): see
-// _plain_values.ts. Each record is a copy of its fields' template, made once per list of fields.
-const templates = new WeakMap<readonly Field[], Readonly<Record<string, unknown>>>();
+// Reading builds plain values and runs no program code (no inherited setter, no replaced method or iterator):
+// see _plain_values.ts. Each record is a copy of its fields' template, made when the layout was compiled.
 
-function templateOf(fields: readonly Field[]): Readonly<Record<string, unknown>> {
-  let template = templates.get(fields);
-  if (template === undefined) {
-    template = recordTemplate(fields.map(({ name }) => name!));
-    templates.set(fields, template);
-  }
-  return template;
-}
-
-function readField(field: Field, view: DataView, at: number): FieldValue {
+function readField(field: Field, view: RecordView, at: number): FieldValue {
   const { kind, count, lanes, inner } = field;
   if (inner !== null) {
-    if (!inner.array) return readRecord(inner.fields, view, at);
+    if (!inner.array) return readRecord(inner, view, at);
     return arrayOf(inner.length, (i) => readField(inner.element, view, at + i * inner.stride));
   }
   const get = GET[kind];
@@ -323,14 +333,21 @@ function readField(field: Field, view: DataView, at: number): FieldValue {
   return arrayOf(count, (i) => get(view, at + i * step) as number);
 }
 
-function readRecord(fields: readonly Field[], view: DataView, at: number): { [field: string]: FieldValue } {
+function readRecord(record: Fields, view: RecordView, at: number): { [field: string]: FieldValue } {
   // Every field is an own property of `out` already: assigning it looks at no prototype.
-  const out = newRecord<{ [field: string]: FieldValue }>(templateOf(fields));
-  for (const field of fields) out[field.name!] = readField(field, view, at + field.offset);
+  const out = newRecord<{ [field: string]: FieldValue }>(record.template);
+  const fields = record.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i];
+    out[field.name!] = readField(field, view, at + field.offset);
+  }
   return out;
 }
 
-/** Reads the element at byte `at` of `view`: a fresh object for a record, else its one field's value. Runs no program code. */
-export function readElement(record: boolean, fields: readonly Field[], view: DataView, at: number): unknown {
-  return record ? readRecord(fields, view, at) : readField(fields[0], view, at);
+/**
+ * Reads the element at byte `at` of `view`: a fresh object for a record (`record` not null), else its one field's
+ * value. Runs no program code.
+ */
+export function readElement(record: Fields | null, fields: readonly Field[], view: RecordView, at: number): unknown {
+  return record !== null ? readRecord(record, view, at) : readField(fields[0], view, at);
 }

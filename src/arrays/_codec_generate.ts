@@ -4,6 +4,8 @@
 import { ELEMENT_SIZE, type Field, type Kind, type ViewKind, type Views } from "./_codec_layout.ts";
 import type { Appender, Encoder, Reader, Slow, Writer } from "./_record_target.ts";
 import { handedCopy } from "./_codec_dataview.ts";
+import { Builtin, join, stringify } from "./_builtins.ts";
+import { append, type List, listOf, newList } from "./_plain_values.ts";
 
 // The range checks of _codec_dataview.ts as source text: true when `v`
 // (already known to be a number, or a bigint for 64-bit kinds) must go to the
@@ -36,7 +38,7 @@ export interface Generated {
   appender: (slow: Slow) => Appender;
   encoder: (slow: Slow) => Encoder;
   reader: Reader;
-  kinds: ViewKind[];
+  kinds: ArrayLike<ViewKind>;
 }
 
 // Thrown inside generate() when a type is not for generated code.
@@ -92,32 +94,48 @@ function scalarsOf(field: Field): number {
   if (inner === null) return field.count;
   if (inner.array) return inner.length * scalarsOf(inner.element);
   let scalars = 0;
-  for (const part of inner.fields) scalars += scalarsOf(part);
+  for (let i = 0; i < inner.fields.length; i++) scalars += scalarsOf(inner.fields[i]);
   return scalars;
 }
 
+// The source is built with memkit's own lists (List, join(), index loops; a field name enters it only through the
+// captured JSON.stringify) and compiled by the Function constructor memkit loaded with: no built-in a program
+// replaced afterwards (the array iterator, Array.prototype.push or join, JSON.stringify) takes part in what an
+// array's writer and reader do. A global Function that is not that one is taken as code generation disallowed.
 function build(fields: readonly Field[], stride: number, wrap: boolean): Generated | null {
   // A type past MAX_LANES scalars goes to the checked path before anything proportional to its size is made
   // (one local name, one check and one store per scalar).
   let scalars = 0;
-  for (const field of fields) scalars += scalarsOf(field);
+  for (let i = 0; i < fields.length; i++) scalars += scalarsOf(fields[i]);
   if (scalars > MAX_LANES) return null;
-  const kinds = new Set<ViewKind>();
-  const covered = new Uint8Array(stride);
+  if (globalThis.Function !== Builtin.Function) return null;
+  // The views the code uses, in the order of their first use (`views`), and those of them it needs made
+  // (`kinds`: u8 and u32 always are). (`seen` without a prototype: assigning a flag then never runs a setter a
+  // program put on Object.prototype.)
+  const views = newList<keyof Views>();
+  const kinds = newList<ViewKind>();
+  const seen = { __proto__: null } as Partial<Record<keyof Views, boolean>>;
+  const use = (kind: keyof Views) => {
+    if (seen[kind]) return;
+    seen[kind] = true;
+    append(views, kind);
+    if (kind !== "u8" && kind !== "u32") append(kinds, kind);
+  };
+  const covered = new Builtin.Uint8Array(stride);
   const scalar = fields.length === 1 && fields[0].name === null;
-  const nested = fields.some((field) => field.inner !== null);
-  const shape: string[] = []; // checks on what the fields are, in field order (user code runs here)
-  const elements: string[] = []; // reads and checks of vector elements, after every shape check
-  const body: string[] = []; // stores, after the claim
-  const locals: string[] = [];
-  const flags: string[] = []; // locals that say a nested record or array was read (false for each new value)
-  const helpers: string[] = []; // functions the writer calls: the key checks of nested records
-  const used = new Set<keyof Views>();
+  let nested = false;
+  for (let i = 0; i < fields.length; i++) if (fields[i].inner !== null) nested = true;
+  const shape = newList<string>(); // checks on what the fields are, in field order (user code runs here)
+  const elements = newList<string>(); // reads and checks of vector elements, after every shape check
+  const body = newList<string>(); // stores, after the claim
+  const locals = newList<string>();
+  const flags = newList<string>(); // locals that say a nested record or array was read (false for each new value)
+  const helpers = newList<string>(); // functions the writer calls: the key checks of nested records
   const indexOf = (size: number) => `at${size}`;
 
   // A scalar or a vector at local `v`, `offset` bytes into the element: its
   // checks (a vector's elements into `late`), its stores, and its reader expression.
-  const leaf = (field: Field, v: string, offset: number, early: string[], late: string[]): string => {
+  const leaf = (field: Field, v: string, offset: number, early: List<string>, late: List<string>): string => {
     const { kind: fieldKind, count } = field;
     if (fieldKind === "f16" && typeof (globalThis as { Float16Array?: unknown }).Float16Array !== "function") {
       throw UNSUITED;
@@ -126,8 +144,7 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
     const kind = bool ? "u8" : fieldKind;
     const size = ELEMENT_SIZE[kind];
     if (offset % size !== 0 || stride % size !== 0) throw UNSUITED;
-    if (kind !== "u8" && kind !== "u32") kinds.add(kind);
-    used.add(kind);
+    use(kind);
     // Integer index arithmetic only: element `index` starts at typed-array index `index * (stride / size)`.
     const slot = (k: number) => `${indexOf(size)} + ${offset / size + k}`;
     const big = kind === "i64" || kind === "u64";
@@ -138,74 +155,77 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
         range === null ? "" : ` || ${range}`
       }`;
     };
-    const stored: string[] = [];
+    const stored = newList<string>();
     // An array of `count` (also of 1: `["i32", 1]` takes [7]), or one scalar.
     if (field.lanes) {
-      early.push(`!Array.isArray(${v}) || ${v}.length !== ${count}`);
+      append(early, `!Array.isArray(${v}) || ${v}.length !== ${count}`);
       for (let k = 0; k < count; k++) {
         const local = `${v}_${k}`;
-        locals.push(local);
-        late.push(check(local, `(${local} = ${v}[${k}])`));
-        body.push(`${kind}[${slot(k)}] = ${local};`);
+        append(locals, local);
+        append(late, check(local, `(${local} = ${v}[${k}])`));
+        append(body, `${kind}[${slot(k)}] = ${local};`);
       }
     } else {
-      early.push(check(v, v));
-      body.push(`${kind}[${slot(0)}] = ${v};`);
+      append(early, check(v, v));
+      append(body, `${kind}[${slot(0)}] = ${v};`);
     }
     for (let k = 0; k < count; k++) {
-      stored.push(bool ? `${kind}[${slot(k)}] !== 0` : `${kind}[${slot(k)}]`);
-      covered.fill(1, offset + k * size, offset + (k + 1) * size);
+      append(stored, bool ? `${kind}[${slot(k)}] !== 0` : `${kind}[${slot(k)}]`);
+      for (let b = offset + k * size; b < offset + (k + 1) * size; b++) covered[b] = 1;
     }
-    return field.lanes ? `[${stored.join(", ")}]` : stored[0];
+    return field.lanes ? `[${join(stored, ", ")}]` : stored[0];
   };
 
   // Any field at local `v`: its checks in order into `checks`; its reader
   // expression, and what the checked path gets for it (a copy of what was read).
-  const node = (field: Field, v: string, offset: number, checks: string[]): { read: string; handed: string } => {
+  const node = (field: Field, v: string, offset: number, checks: List<string>): { read: string; handed: string } => {
     const inner = field.inner;
     if (inner === null) return { read: leaf(field, v, offset, checks, checks), handed: v };
     const done = `${v}_r`; // true once every part of this record or array was read
-    locals.push(done);
-    flags.push(done);
-    const parts = inner.array
-      ? Array.from({ length: inner.length }, (_, i) => ({ field: inner.element, at: i * inner.stride, load: `[${i}]` }))
-      : inner.fields.map((f) => ({ field: f, at: f.offset, load: `[${JSON.stringify(f.name)}]` }));
-    const names = parts.map((_, i) => `${v}_${i}`);
-    for (const name of names) locals.push(name); // (no spread: an argument list as long as the type)
-    const reads = `(${parts.map(({ load }, i) => `${names[i]} = ${v}${load}`).join(", ")}, ${done} = true, false)`;
+    append(locals, done);
+    append(flags, done);
+    const count = inner.array ? inner.length : inner.fields.length;
+    // Part i: its field, its offset in this record or array, how it is read from `v`.
+    const partField = (i: number) => inner.array ? inner.element : inner.fields[i];
+    const partAt = (i: number) => inner.array ? i * inner.stride : inner.fields[i].offset;
+    const partLoad = (i: number) => inner.array ? `[${i}]` : `[${stringify(inner.fields[i].name)}]`;
+    const names = listOf(count, (i) => `${v}_${i}`);
+    for (let i = 0; i < count; i++) append(locals, names[i]);
+    const reads = `(${join(listOf(count, (i) => `${names[i]} = ${v}${partLoad(i)}`), ", ")}, ${done} = true, false)`;
     if (inner.array) {
-      checks.push(`!Array.isArray(${v}) || ${v}.length !== ${inner.length} || ${reads}`);
+      append(checks, `!Array.isArray(${v}) || ${v}.length !== ${inner.length} || ${reads}`);
     } else {
       const keys = `${v}_keys`;
-      const unknown = inner.fields.map(({ name }) => `key !== ${JSON.stringify(name)}`).join(" && ");
-      helpers.push(`function ${keys}(o) { for (var key in o) if (${unknown}) return true; return false; }`);
-      checks.push(`typeof ${v} !== "object" || ${v} === null || ${keys}(${v}) || ${reads}`);
+      const unknown = join(listOf(count, (i) => `key !== ${stringify(inner.fields[i].name)}`), " && ");
+      append(helpers, `function ${keys}(o) { for (var key in o) if (${unknown}) return true; return false; }`);
+      append(checks, `typeof ${v} !== "object" || ${v} === null || ${keys}(${v}) || ${reads}`);
     }
-    const made = parts.map(({ field: part, at }, i) => node(part, names[i], offset + at, checks));
+    const made = listOf(count, (i) => node(partField(i), names[i], offset + partAt(i), checks));
     if (inner.array) {
       return {
-        read: `[${made.map(({ read }) => read).join(", ")}]`,
-        handed: `(${done} ? [${made.map(({ handed }) => handed).join(", ")}] : ${v})`,
+        read: `[${join(listOf(count, (i) => made[i].read), ", ")}]`,
+        handed: `(${done} ? [${join(listOf(count, (i) => made[i].handed), ", ")}] : ${v})`,
       };
     }
     const entries = (key: "read" | "handed") =>
-      inner.fields.map(({ name }, i) => `${JSON.stringify(name)}: ${made[i][key]}`).join(", ");
+      join(listOf(count, (i) => `${stringify(inner.fields[i].name)}: ${made[i][key]}`), ", ");
     // The copy handed to the checked path remembers its record (handedCopy), whose prototype chain an
     // error there looks at (a field Object.prototype supplies is missing). Made on that path only.
     return { read: `{ ${entries("read")} }`, handed: `(${done} ? handedCopy(${v}, { ${entries("handed")} }) : ${v})` };
   };
 
-  const read: string[] = [];
-  const handed: string[] = [];
-  for (const [i, field] of fields.entries()) {
+  const read = newList<string>();
+  const handed = newList<string>();
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i];
     if (nested) {
       // In field order, each field's checks whole (a nested record's reads come after its keys' check).
       const made = node(field, `v${i}`, field.offset, shape);
-      read.push(made.read);
-      handed.push(made.handed);
+      append(read, made.read);
+      append(handed, made.handed);
     } else {
-      read.push(leaf(field, `v${i}`, field.offset, shape, elements));
-      handed.push(`v${i}`);
+      append(read, leaf(field, `v${i}`, field.offset, shape, elements));
+      append(handed, `v${i}`);
     }
   }
   // Padding (between fields, an f32x3's fourth float, the tail) is written as zeros.
@@ -219,69 +239,84 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
     for (let k = b; k < end;) {
       if (end - b > 32) {
         // A loop, not u8.fill: a prototype method the program may have replaced.
-        body.push(`for (var p = at1 + ${b}; p < at1 + ${end}; p++) u8[p] = 0;`);
-        used.add("u8");
+        append(body, `for (var p = at1 + ${b}; p < at1 + ${end}; p++) u8[p] = 0;`);
+        use("u8");
         break;
       }
       if (k % 4 === 0 && k + 4 <= end) {
-        body.push(`u32[at4 + ${k / 4}] = 0;`);
-        used.add("u32");
+        append(body, `u32[at4 + ${k / 4}] = 0;`);
+        use("u32");
         k += 4;
       } else {
-        body.push(`u8[at1 + ${k++}] = 0;`);
-        used.add("u8");
+        append(body, `u8[at1 + ${k++}] = 0;`);
+        use("u8");
       }
     }
     b = end;
   }
   // Each typed array the code uses, loaded once, and the index of the element in each size it uses.
-  const sizes = [...new Set([...used].map((kind) => ELEMENT_SIZE[kind]))];
-  const viewLoads = [...used].map((kind) => `${kind} = views.${kind}`);
-  const indexLoads = sizes.map((size) => `${indexOf(size)} = index * ${stride / size}`);
-  const load = [...viewLoads, ...indexLoads].join(", ");
-  const names = fields.map((_, i) => `v${i}`);
+  const sizes = newList<number>(); // each element size of a used view, once
+  const sized = { __proto__: null } as Record<number, boolean>;
+  for (let i = 0; i < views.length; i++) {
+    const size = ELEMENT_SIZE[views[i]];
+    if (!sized[size]) {
+      sized[size] = true;
+      append(sizes, size);
+    }
+  }
+  const viewLoads = listOf(views.length, (i) => `${views[i]} = views.${views[i]}`);
+  const indexNames = listOf(sizes.length, (i) => indexOf(sizes[i]));
+  const indexLoads = listOf(sizes.length, (i) => `${indexNames[i]} = index * ${stride / sizes[i]}`);
+  const load = join(concat(viewLoads, indexLoads), ", ");
+  const names = listOf(fields.length, (i) => `v${i}`);
+  const fieldName = (i: number) => stringify(fields[i].name);
   // The checks of one value (user code runs here): `break check` sends it to the checked path.
-  const checks = [
-    ...(scalar ? ["v0 = value;"] : [
+  // (Array literals where a list is only read: a literal defines its elements, and reading them by index runs
+  // no code.)
+  const checks = concat(
+    scalar ? ["v0 = value;"] : [
       `if (typeof value !== "object" || value === null) break check;`,
       `for (var key in value) if (${
-        fields.map(({ name }) => `key !== ${JSON.stringify(name)}`).join(" && ")
+        join(listOf(fields.length, (i) => `key !== ${fieldName(i)}`), " && ")
       }) break check;`,
-      `${fields.map(({ name }, i) => `v${i} = value[${JSON.stringify(name)}]`).join(", ")};`,
+      `${join(listOf(fields.length, (i) => `v${i} = value[${fieldName(i)}]`), ", ")};`,
       "got = true;",
-    ]),
-    `if (${[...shape, ...elements].join(" ||\n  ")}) break check;`,
-  ];
-  const encode = [
-    `var ${[...names, ...locals, "value", "index", ...used, ...sizes.map(indexOf)].join(", ")}, got;`,
-    `var views = target.views${viewLoads.map((load) => `, ${load}`).join("")};`,
-    "for (index = 0; index < count; index++) {",
-    // Where the checked path stores this value, and which element an error names.
-    "target.next = index;",
-    "value = values[index];",
-    `got = false${flags.map((flag) => `, ${flag} = false`).join("")};`,
-    "check: {",
-    ...checks,
-    `${indexLoads.join(", ")};`,
-    ...body,
-    "continue;",
-    "}",
-    `slow(value, target, got ? [${handed.join(", ")}] : null);`,
-    "}",
-    "target.next = count;",
-  ].join("\n");
+    ],
+    [`if (${join(concat(shape, elements), " ||\n  ")}) break check;`],
+  );
+  const viewNames = listOf(views.length, (i) => views[i] as string);
+  const handedList = `[${join(handed, ", ")}]`;
+  const encode = join(
+    concat(
+      [
+        `var ${join(concat(names, locals, ["value", "index"], viewNames, indexNames), ", ")}, got;`,
+        `var views = target.views${join(listOf(viewLoads.length, (i) => `, ${viewLoads[i]}`), "")};`,
+        "for (index = 0; index < count; index++) {",
+        // Where the checked path stores this value, and which element an error names.
+        "target.next = index;",
+        "value = values[index];",
+        `got = false${join(listOf(flags.length, (i) => `, ${flags[i]} = false`), "")};`,
+        "check: {",
+      ],
+      checks,
+      [`${join(indexLoads, ", ")};`],
+      body,
+      ["continue;", "}", `slow(value, target, got ? ${handedList} : null);`, "}", "target.next = count;"],
+    ),
+    "\n",
+  );
   // One element's checks, its claim (`claim`: statements that set `index` and load the views), its stores.
-  const writeOne = (vars: string[], claim: string[]) =>
-    [
-      `var ${[...names, ...locals, ...vars, ...used, ...sizes.map(indexOf)].join(", ")}, got = false;`,
-      "check: {",
-      ...checks,
-      ...claim,
-      ...body,
-      "return index;",
-      "}",
-      `return slow(value, target, got ? [${handed.join(", ")}] : null);`,
-    ].join("\n");
+  const writeOne = (vars: ArrayLike<string>, claim: ArrayLike<string>) =>
+    join(
+      concat(
+        [`var ${join(concat(names, locals, vars, viewNames, indexNames), ", ")}, got = false;`, "check: {"],
+        checks,
+        claim,
+        body,
+        ["return index;", "}", `return slow(value, target, got ? ${handedList} : null);`],
+      ),
+      "\n",
+    );
   // The slot, as claimOf() takes it.
   const targetClaim = [
     "index = target.next;",
@@ -295,38 +330,49 @@ function build(fields: readonly Field[], stride: number, wrap: boolean): Generat
   // for a record, a Target read or not, for reasons not found). Bun, one process per case, 1M pushes against
   // push through store(): f64 17.9 -> 15.5 ns, inside hold() 11.6 -> 9.9; {id: u32, x: f32, y: f32}
   // 27.3 -> 27.3, inside hold() 22.4 -> 20.8 (push calls one function either way; Deno within noise).
-  const append = writeOne(["index"], scalar ? ["index = claimer.claimOne();", `${load};`] : targetClaim);
+  const appendSource = writeOne(["index"], scalar ? ["index = claimer.claimOne();", `${load};`] : targetClaim);
   // Object and array literals define their properties: no setter a program put on Object.prototype (for a
   // field's name) or Array.prototype runs while a record is read. (struct() refuses "__proto__" as a name.)
   const readBody = `var ${load};\n` +
     (scalar
       ? `return ${read[0]};`
-      : `return { ${fields.map(({ name }, i) => `${JSON.stringify(name)}: ${read[i]}`).join(", ")} };`);
+      : `return { ${join(listOf(fields.length, (i) => `${fieldName(i)}: ${read[i]}`), ", ")} };`);
+  const helperText = join(helpers, "\n");
   try {
-    const makeWriter = new Function(
+    const makeWriter = new Builtin.Function(
       "slow",
       "handedCopy",
-      `${helpers.join("\n")}\nreturn function write(value, target) {\n${write}\n};`,
+      `${helperText}\nreturn function write(value, target) {\n${write}\n};`,
     );
-    const makeAppender = new Function(
+    const makeAppender = new Builtin.Function(
       "slow",
       "handedCopy",
-      `${helpers.join("\n")}\nreturn function append(value, claimer, views, target) {\n${append}\n};`,
+      `${helperText}\nreturn function append(value, claimer, views, target) {\n${appendSource}\n};`,
     );
-    const makeEncoder = new Function(
+    const makeEncoder = new Builtin.Function(
       "slow",
       "handedCopy",
-      `${helpers.join("\n")}\nreturn function encode(values, count, target) {\n${encode}\n};`,
+      `${helperText}\nreturn function encode(values, count, target) {\n${encode}\n};`,
     );
-    const reader = new Function(`return function read(views, index) {\n${readBody}\n};`)() as Reader;
+    const reader = new Builtin.Function(`return function read(views, index) {\n${readBody}\n};`)() as Reader;
     return {
       writer: (slow) => makeWriter(slow, handedCopy) as Writer,
       appender: (slow) => makeAppender(slow, handedCopy) as Appender,
       encoder: (slow) => makeEncoder(slow, handedCopy) as Encoder,
       reader,
-      kinds: [...kinds],
+      kinds,
     };
   } catch {
     return null;
   }
+}
+
+// The lists one after the other, in a new List (read by index only).
+function concat(...lists: ArrayLike<string>[]): List<string> {
+  const out = newList<string>();
+  for (let i = 0; i < lists.length; i++) {
+    const list = lists[i];
+    for (let j = 0; j < list.length; j++) append(out, list[j]);
+  }
+  return out;
 }

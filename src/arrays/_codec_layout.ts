@@ -1,6 +1,13 @@
 // The layout analysis of a record codec: what an element type stores where
 // (each field's offset, element kind and count), and the typed arrays over a
 // storage block that the generated reader and writer index.
+//
+// Compiled with captured built-ins only (see _builtins.ts): what a layout's frozen objects hold is read as own
+// data (the array type `[element, count]` by index, the fields through the captured Object.keys), so a built-in a
+// program replaced after memkit loaded (the array iterator, Object.entries, String.prototype.startsWith...) never
+// decides the layout an array compiles: the offsets and sizes struct() computed are the ones used.
+import { Builtin, floor, hasOwn, isArray, join, objectKeys } from "./_builtins.ts";
+import { arrayOf, recordTemplate } from "./_plain_values.ts";
 import { FIELD_TYPES } from "./_struct_rules.ts";
 import { type FieldType, isStructLayout, type StructFieldType, type StructLayout } from "./struct.ts";
 
@@ -33,16 +40,27 @@ export const KIND_SIZE: Record<Kind, number> = {
   f64: 8,
 };
 
-/** The element kind a field stores: a vector type's lanes, or the scalar itself. */
-function kindOf(type: FieldType): Kind {
-  return (type.startsWith("i32")
-    ? "i32"
-    : type.startsWith("u32")
-    ? "u32"
-    : type.startsWith("f32")
-    ? "f32"
-    : type) as Kind;
-}
+/** The element kind each field type stores: a vector type's lanes, or the scalar itself. */
+const KIND_OF: Record<FieldType, Kind> = {
+  i8: "i8",
+  u8: "u8",
+  i16: "i16",
+  u16: "u16",
+  i32: "i32",
+  u32: "u32",
+  i64: "i64",
+  u64: "u64",
+  f16: "f16",
+  f32: "f32",
+  f64: "f64",
+  bool: "bool",
+  f32x2: "f32",
+  f32x3: "f32",
+  f32x4: "f32",
+  i32x4: "i32",
+  u32x4: "u32",
+  f32x4x4: "f32",
+};
 
 /**
  * One field (or the whole element of a scalar or vector type): where, and
@@ -67,58 +85,74 @@ export interface Field {
 }
 
 /** An array of non-scalars (`length` elements `stride` bytes apart), or a nested record's fields. */
-export type Inner =
-  | { array: true; length: number; stride: number; element: Field }
-  | { array: false; fields: readonly Field[]; names: ReadonlySet<string> };
+export type Inner = { array: true; length: number; stride: number; element: Field } | Fields;
+
+/**
+ * A record's fields as the codec uses them: in order, the names listed for messages, and the template its
+ * records are read into (see _plain_values.ts), whose own properties are the fields' names (a value's keys are
+ * checked against them with the captured Object.hasOwn).
+ */
+export interface Fields {
+  array: false;
+  fields: readonly Field[];
+  list: string;
+  template: Readonly<Record<string, unknown>>;
+}
 
 /** What a codec stores for one element type. */
 export interface Layout {
-  /** True for a record layout, false for a scalar or vector element. */
-  record: boolean;
   /** Bytes per element. */
   stride: number;
   /** The element's own alignment. */
   align: number;
   /** In the layout's order; one field with a null name for a scalar or vector element type. */
-  fields: Field[];
+  fields: readonly Field[];
+  /** The record's fields as a whole (a record layout), or null. */
+  record: Fields | null;
 }
 
 // The field of `type` at `offset`, taking `size` bytes (an array's elements are size / count apart).
 function fieldOf(name: string | null, offset: number, type: StructFieldType, size: number): Field {
   if (typeof type === "string") {
     const count = VECTOR_COUNT[type];
-    return { name, offset, kind: kindOf(type), count: count ?? 1, lanes: count !== undefined, inner: null };
+    return { name, offset, kind: KIND_OF[type], count: count ?? 1, lanes: count !== undefined, inner: null };
   }
-  if (Array.isArray(type)) {
-    const [element, length] = type as readonly [StructFieldType, number];
+  if (isArray(type)) {
+    // A frozen [element, count] that normalize() made: read by index (destructuring would ask the array iterator).
+    const element = type[0] as StructFieldType, length = type[1] as number;
     const stride = size / length;
     if (typeof element === "string" && VECTOR_COUNT[element] === undefined && stride === FIELD_TYPES[element].size) {
       // Scalars one after the other: stored and read as a vector's lanes are.
-      return { name, offset, kind: kindOf(element), count: length, lanes: true, inner: null };
+      return { name, offset, kind: KIND_OF[element], count: length, lanes: true, inner: null };
     }
     const inner: Inner = { array: true, length, stride, element: fieldOf(null, 0, element, stride) };
     return { name, offset, kind: "u8", count: 1, lanes: false, inner };
   }
-  const fields = recordFields(type as StructLayout<unknown>);
-  return { name, offset, kind: "u8", count: 1, lanes: false, inner: { array: false, fields, names: namesOf(fields) } };
+  return { name, offset, kind: "u8", count: 1, lanes: false, inner: fieldsOf(type as StructLayout<unknown>) };
 }
 
-function recordFields(layout: StructLayout<unknown>): Field[] {
-  return Object.entries(layout.fields).map(([name, { offset, type, size }]) => fieldOf(name, offset, type, size));
-}
-
-/** The names of `fields`, in order. */
-export function namesOf(fields: readonly Field[]): ReadonlySet<string> {
-  return new Set(fields.map(({ name }) => name!));
+// The fields of a layout from struct(): frozen, each a frozen { offset, type, size } (own data: reading them runs
+// no code), named by the captured Object.keys in declaration order.
+function fieldsOf(layout: StructLayout<unknown>): Fields {
+  const all = layout.fields;
+  const keys = objectKeys(all);
+  const fields = arrayOf(keys.length, (i) => {
+    const { offset, type, size } = all[keys[i]];
+    return fieldOf(keys[i], offset, type, size);
+  });
+  return { array: false, fields, list: join(keys, ", "), template: recordTemplate(keys) };
 }
 
 /** The layout of `type` (a StructLayout<unknown> or a field type), or null when it is neither. */
 export function layoutOf(type: StructLayout<unknown> | FieldType): Layout | null {
-  if (typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)) {
+  if (typeof type === "string" && hasOwn(FIELD_TYPES, type)) {
     const { size, align } = FIELD_TYPES[type];
-    return { record: false, stride: size, align, fields: [fieldOf(null, 0, type, size)] };
+    return { record: null, stride: size, align, fields: [fieldOf(null, 0, type, size)] };
   }
-  if (isStructLayout(type)) return { record: true, stride: type.size, align: type.align, fields: recordFields(type) };
+  if (isStructLayout(type)) {
+    const record = fieldsOf(type);
+    return { record, stride: type.size, align: type.align, fields: record.fields };
+  }
   return null;
 }
 
@@ -176,22 +210,20 @@ export const ELEMENT_SIZE: Record<keyof Views, number> = {
  * end, tracking its length as a growable SharedArrayBuffer grows.
  */
 export function makeViews(
-  kinds: readonly ViewKind[],
+  kinds: ArrayLike<ViewKind>,
   buffer: ArrayBufferLike,
   byteOffset: number,
   byteLength: number | undefined,
 ): Views {
   const source = buffer as ArrayBuffer;
   const make = <V>(type: new (b: ArrayBuffer, o: number, n?: number) => V, size: number): V =>
-    byteLength === undefined
-      ? new type(source, byteOffset)
-      : new type(source, byteOffset, Math.floor(byteLength / size));
+    byteLength === undefined ? new type(source, byteOffset) : new type(source, byteOffset, floor(byteLength / size));
   const views: Views = {
-    u8: make(Uint8Array, 1),
+    u8: make(Builtin.Uint8Array, 1),
     i8: null,
     u16: null,
     i16: null,
-    u32: make(Uint32Array, 4),
+    u32: make(Builtin.Uint32Array, 4),
     i32: null,
     f16: null,
     f32: null,
@@ -199,7 +231,10 @@ export function makeViews(
     i64: null,
     u64: null,
   };
-  // deno-lint-ignore no-explicit-any
-  for (const kind of kinds) (views as any)[kind] = make(VIEW_TYPES[kind] as any, ELEMENT_SIZE[kind]);
+  for (let i = 0; i < kinds.length; i++) {
+    const kind = kinds[i];
+    // deno-lint-ignore no-explicit-any
+    (views as any)[kind] = make(VIEW_TYPES[kind] as any, ELEMENT_SIZE[kind]);
+  }
   return views;
 }

@@ -5,6 +5,7 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { Builtin } from "./_builtins.ts";
 
 const isView = ArrayBuffer.isView;
 
@@ -36,7 +37,8 @@ export function checkNotFreed(value: unknown, op: string, name: string): void {
  */
 export function bytesOfView(value: unknown): Uint8Array | null {
   if (!isView(value)) return null;
-  const [buffer, byteOffset, byteLength] = intrinsic.range(value);
+  const range = intrinsic.range(value); // (by index: destructuring would ask the array iterator)
+  const buffer = range[0], byteOffset = range[1], byteLength = range[2];
   if (byteLength === 0) {
     if (intrinsic.isDetached(buffer)) {
       throw new AllocationError(
@@ -44,9 +46,9 @@ export function bytesOfView(value: unknown): Uint8Array | null {
         `Cannot read ${describe(value)}: it is a view over a detached ArrayBuffer (its memory was released)`,
       );
     }
-    return new Uint8Array(0);
+    return new Builtin.Uint8Array(0);
   }
-  return new Uint8Array(buffer, byteOffset, byteLength);
+  return new Builtin.Uint8Array(buffer, byteOffset, byteLength);
 }
 
 /**
@@ -57,7 +59,8 @@ export function bytesOfView(value: unknown): Uint8Array | null {
  */
 export function blockParts(value: unknown, size: number): [ArrayBufferLike, number, number] | string {
   if (intrinsic.typedArrayTag(value) !== "Uint8Array") return `${describe(value)} is not a Uint8Array`;
-  const [buffer, offset, length] = intrinsic.range(value as Uint8Array);
+  const range = intrinsic.range(value as Uint8Array);
+  const buffer = range[0], offset = range[1], length = range[2];
   if (length < size) {
     return length === 0 ? "its buffer is detached (that memory was released)" : `it has ${length} of ${size} bytes`;
   }

@@ -12,12 +12,28 @@
 // The parts: _codec_layout.ts (what is stored where), _codec_dataview.ts (the
 // checked path), _codec_generate.ts (the generated fast path), and
 // _record_target.ts (the write protocol with the arrays).
-import { intrinsic } from "../../ffi/boundary.ts";
 import { describe } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { fail, isCheckError, readElement, stageValue } from "./_codec_dataview.ts";
 import { generate } from "./_codec_generate.ts";
-import { type Field, layoutOf, makeViews, type ViewKind, type Views } from "./_codec_layout.ts";
+import { type Field, type Fields, layoutOf, makeViews, type ViewKind, type Views } from "./_codec_layout.ts";
+import {
+  Builtin,
+  copyInto,
+  fillBytes,
+  floor,
+  isSafeInteger,
+  mapGetOf,
+  mapSetOf,
+  max,
+  min,
+  RecordView,
+  typedLengthOf,
+  typedRange,
+  weakGet,
+  weakSet,
+} from "./_builtins.ts";
+import { type List, newList } from "./_plain_values.ts";
 import {
   type Appender,
   BufferTarget,
@@ -64,18 +80,18 @@ export class RecordCodec {
   readonly align: number;
   /** Whether integers out of range are wrapped (C conversion) instead of refused. */
   readonly wrap: boolean;
-  /** True for a record layout, false for a scalar or vector element. */
-  readonly #record: boolean;
+  /** A record layout's fields as a whole; null for a scalar or vector element. */
+  readonly #record: Fields | null;
   readonly #fields: readonly Field[];
-  readonly #names: ReadonlySet<string>;
   /** The generated writer, or null (packed layouts, big-endian hosts, code generation disallowed). */
   readonly #writer: Writer | null = null;
   readonly #appender: Appender | null = null;
   readonly #encoder: Encoder | null = null;
   readonly #reader: Reader | null = null;
-  readonly #kinds: ViewKind[] = [];
+  readonly #kinds: ArrayLike<ViewKind> = [];
   // Scratch elements of the checked path, one per nesting depth (a getter may write to another array of this type).
-  readonly #scratch: { bytes: Uint8Array; view: DataView }[] = [];
+  // (A List: an index setter a program put on Array.prototype does not see memkit's own bookkeeping.)
+  readonly #scratch: List<{ bytes: Uint8Array; view: RecordView }> = newList();
   #depth = 0;
 
   /**
@@ -98,7 +114,6 @@ export class RecordCodec {
     this.stride = layout.stride;
     this.align = layout.align;
     this.#fields = layout.fields;
-    this.#names = new Set(layout.fields.map(({ name }) => name!));
     const generated = LITTLE_ENDIAN ? generate(layout.fields, this.stride, wrap) : null;
     if (generated !== null) {
       const slow: Slow = (value, target, read) => this.#slow(value, target, read);
@@ -110,9 +125,16 @@ export class RecordCodec {
     }
   }
 
+  /** Typed arrays over `byteLength` bytes of `buffer` from `byteOffset`, or null where the generated code does not apply. */
+  viewsIn(buffer: ArrayBufferLike, byteOffset: number, byteLength: number): Views | null {
+    return this.#views(buffer, byteOffset, byteLength);
+  }
+
   /** Typed arrays over `block` for the generated code, or null where it does not apply (then use read()). */
   viewsOf(block: Uint8Array): Views | null {
-    return this.#views(block.buffer, block.byteOffset, block.byteLength);
+    if (this.#writer === null) return null;
+    const { buffer, offset } = typedRange(block); // (internal slots: not a getter the program may have replaced)
+    return this.#views(buffer, offset, typedLengthOf(block));
   }
 
   /**
@@ -162,12 +184,12 @@ export class RecordCodec {
    */
   encodeMany(values: readonly unknown[], op: string, staging?: Staging): { bytes: Uint8Array; count: number } {
     const count = values.length;
-    if (!Number.isSafeInteger(count) || count < 0 || count * this.stride > 2 ** 32) {
+    if (!isSafeInteger(count) || count < 0 || count * this.stride > 2 ** 32) {
       throw fail(
         new RangeError(
-          `Cannot ${op} as 'values' must have from 0 to ${
-            Math.floor(2 ** 32 / this.stride)
-          } elements: current length is ${describe(count)}`,
+          `Cannot ${op} as 'values' must have from 0 to ${floor(2 ** 32 / this.stride)} elements: current length is ${
+            describe(count)
+          }`,
         ),
       );
     }
@@ -175,14 +197,14 @@ export class RecordCodec {
     const kept = staging !== undefined && !staging.busy && size <= STAGING_KEPT ? staging : null;
     let target: BufferTarget;
     if (kept === null) {
-      const bytes = new Uint8Array(size);
-      target = new BufferTarget(bytes, this.viewsOf(bytes), count);
+      const buffer = new Builtin.ArrayBuffer(size);
+      target = new BufferTarget(new Builtin.Uint8Array(buffer), this.#views(buffer, 0, size), count);
     } else {
       if (kept.target === null || kept.size < size) {
-        kept.size = Math.min(STAGING_KEPT, Math.max(size, 2 * kept.size, 512));
-        kept.buffer = new ArrayBuffer(kept.size);
-        const bytes = new Uint8Array(kept.buffer);
-        kept.target = new BufferTarget(bytes, this.viewsOf(bytes), 0);
+        kept.size = min(STAGING_KEPT, max(size, 2 * kept.size, 512));
+        kept.buffer = new Builtin.ArrayBuffer(kept.size);
+        const bytes = new Builtin.Uint8Array(kept.buffer);
+        kept.target = new BufferTarget(bytes, this.#views(kept.buffer, 0, kept.size), 0);
       }
       target = kept.target;
       target.next = 0;
@@ -208,7 +230,7 @@ export class RecordCodec {
       if (kept !== null) kept.busy = false;
     }
     // (Not subarray(): a prototype method the program may have replaced.)
-    return { bytes: kept === null ? target.bytes : new Uint8Array(kept.buffer, 0, size), count };
+    return { bytes: kept === null ? target.bytes : new Builtin.Uint8Array(kept.buffer, 0, size), count };
   }
 
   /** Reads element `index` through views from viewsOf(). */
@@ -216,8 +238,8 @@ export class RecordCodec {
     return this.#reader!(views, index);
   }
 
-  /** Reads the element at byte `at`. */
-  read(view: DataView, at: number): unknown {
+  /** Reads the element at byte `at` of `view` (memkit's own: see RecordView). */
+  read(view: RecordView, at: number): unknown {
     return readElement(this.#record, this.#fields, view, at);
   }
 
@@ -226,18 +248,18 @@ export class RecordCodec {
    * (padding as zeros), then claims the slot and copies the element in.
    * `read` holds the fields the generated writer already read, in order.
    */
-  #slow(value: unknown, target: Target, read: unknown[] | null): number {
+  #slow(value: unknown, target: Target, read: ArrayLike<unknown> | null): number {
     const depth = this.#depth++;
     try {
       let scratch = this.#scratch[depth];
       if (scratch === undefined) {
-        const bytes = new Uint8Array(this.stride);
-        scratch = this.#scratch[depth] = { bytes, view: new DataView(bytes.buffer) };
+        const buffer = new Builtin.ArrayBuffer(this.stride);
+        scratch = this.#scratch[depth] = { bytes: new Builtin.Uint8Array(buffer), view: new RecordView(buffer) };
       }
-      scratch.bytes.fill(0);
-      stageValue(this.#record, this.#fields, this.#names, this.wrap, value, read, scratch.view);
+      fillBytes(scratch.bytes, 0);
+      stageValue(this.#record, this.#fields, this.wrap, value, read, scratch.view);
       const index = claimOf(target);
-      intrinsic.set(target.bytes, scratch.bytes, index * this.stride);
+      copyInto(target.bytes, scratch.bytes, index * this.stride);
       return index;
     } finally {
       this.#depth--;
@@ -245,27 +267,27 @@ export class RecordCodec {
   }
 }
 
-const codecs = new WeakMap<StructLayout<unknown>, RecordCodec>();
-const wrappingCodecs = new WeakMap<StructLayout<unknown>, RecordCodec>();
-const scalarCodecs = new Map<string, RecordCodec>();
+const codecs = new Builtin.WeakMap<StructLayout<unknown>, RecordCodec>();
+const wrappingCodecs = new Builtin.WeakMap<StructLayout<unknown>, RecordCodec>();
+const scalarCodecs = new Builtin.Map<string, RecordCodec>();
 
 /** The codec of `type`, made once per layout and `wrap` (its reader and writer are generated code). */
 export function codecFor(type: StructLayout<unknown> | FieldType, op: string, wrap = false): RecordCodec {
   if (typeof type === "string") {
     const key = wrap ? `${type} wrap` : type;
-    let codec = scalarCodecs.get(key);
+    let codec = mapGetOf(scalarCodecs, key);
     if (codec === undefined) {
       codec = new RecordCodec(type, op, wrap);
-      scalarCodecs.set(key, codec);
+      mapSetOf(scalarCodecs, key, codec);
     }
     return codec;
   }
   if (typeof type !== "object" || type === null) return new RecordCodec(type, op, wrap); // throws the TypeError
   const cache = wrap ? wrappingCodecs : codecs;
-  let codec = cache.get(type);
+  let codec = weakGet(cache, type);
   if (codec === undefined) {
     codec = new RecordCodec(type, op, wrap);
-    cache.set(type, codec);
+    weakSet(cache, type, codec);
   }
   return codec;
 }

@@ -66,7 +66,7 @@ export interface Staging {
 }
 
 /** Writes element of a value already read and checked: `read` holds the fields the generated code read (or null). */
-export type Slow = (value: unknown, target: Target, read: unknown[] | null) => number;
+export type Slow = (value: unknown, target: Target, read: ArrayLike<unknown> | null) => number;
 /** Checks and writes one element, returning its index; generated per type. */
 export type Writer = (value: unknown, target: Target) => number;
 /** What hands out an appender's slot: claimOne() runs after every check, and nothing after it fails. */

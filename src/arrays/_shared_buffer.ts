@@ -4,6 +4,7 @@
 // checks a buffer passes before this thread adopts it (attach) or makes one.
 import { native } from "../../ffi/native.ts";
 import { AllocationError } from "../base/errors.ts";
+import { apply, Builtin, floor } from "./_builtins.ts";
 
 /** The header's words (Int32 indexes): see the protocol in _shared_header.ts. */
 export const SEQ = 0, STATE = 1, STRIDE = 3;
@@ -22,7 +23,7 @@ export const sabByteLength = getter<number>("byteLength");
 export const sabMaxByteLength = getter<number>("maxByteLength");
 const sabGrowable = getter<boolean>("growable");
 export const sabGrow = SharedArrayBuffer.prototype.grow as (this: SharedArrayBuffer, length: number) => void;
-// Taken once, as the header takes every built-in it calls.
+// Taken once, as the header takes every built-in it calls (and called through the captured Reflect.apply).
 const atomicLoad = Atomics.load;
 
 /**
@@ -33,9 +34,9 @@ const atomicLoad = Atomics.load;
 export function growableLengths(value: unknown): [number, number] | null {
   let length: number, max: number, growable: boolean;
   try {
-    length = sabByteLength.call(value as SharedArrayBuffer);
-    max = sabMaxByteLength.call(value as SharedArrayBuffer);
-    growable = sabGrowable.call(value as SharedArrayBuffer);
+    length = apply(sabByteLength, value as SharedArrayBuffer, []);
+    max = apply(sabMaxByteLength, value as SharedArrayBuffer, []);
+    growable = apply(sabGrowable, value as SharedArrayBuffer, []);
   } catch {
     return null;
   }
@@ -66,7 +67,7 @@ export function corrupt(op: string, found: string): AllocationError {
  * @throws {AllocationError} "corruption".
  */
 export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, maxByteLength: number): number {
-  const words = new Int32Array(buffer, 0, 4);
+  const words = new Builtin.Int32Array(buffer, 0, 4);
   const stride = atomicLoad(words, STRIDE);
   const op = "attach";
   if (
@@ -85,7 +86,7 @@ export function checkAttachable(buffer: SharedArrayBuffer, byteLength: number, m
   // Another thread may grow the buffer and publish a longer length between the
   // caller's read of byteLength and this one: a writer grows before it publishes,
   // so the byte length read after the length covers it.
-  const capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
+  const capacity = floor((apply(sabByteLength, buffer, []) - HEADER) / stride);
   if (!(state >= 0 && state >> 2 <= capacity)) throw corrupt(op, lengthFound(state, capacity));
   return stride;
 }
@@ -101,7 +102,7 @@ export function reserve(bytes: number, max: number): SharedArrayBuffer {
     );
   }
   try {
-    return new SharedArrayBuffer(bytes, { maxByteLength: max });
+    return new Builtin.SharedArrayBuffer(bytes, { maxByteLength: max });
   } catch (error) {
     throw new RangeError(
       `Cannot create SharedDynamicArray: the runtime refused a growable SharedArrayBuffer of up to ${max} bytes ` +

@@ -51,6 +51,7 @@
 // "corruption"; the lock is freed only if the length word is still the hold's
 // (else it may be another writer's now, and is left as found).
 import { AllocationError } from "../base/errors.ts";
+import { apply, Builtin, now } from "./_builtins.ts";
 import {
   corrupt,
   FREE,
@@ -81,7 +82,9 @@ const SPARE = 2;
 let probes = Math.floor(Math.random() * 0x3fffffff);
 
 // Taken once: a program that replaces Math.floor or an Atomics function later runs no code
-// inside the lock (where a replaced Atomics.exchange that throws would leave it taken for good).
+// inside the lock (where a replaced Atomics.exchange that throws would leave it taken for good). The
+// buffer's getters and grow are called through the captured Reflect.apply (a replaced
+// Function.prototype.call would run inside the lock as the buffer grows).
 const { floor, max, min } = Math;
 const {
   add: atomicAdd,
@@ -143,11 +146,11 @@ export class SharedHeader {
    */
   constructor(buffer: SharedArrayBuffer, stride: number, timeoutMs: number, create: boolean) {
     this.#buffer = buffer;
-    this.#words = new Int32Array(buffer, 0, 4);
+    this.#words = new Builtin.Int32Array(buffer, 0, 4);
     this.#stride = stride;
     this.#timeoutMs = timeoutMs;
-    this.maxCapacity = Math.floor((sabMaxByteLength.call(buffer) - HEADER) / stride);
-    this.#capacity = Math.floor((sabByteLength.call(buffer) - HEADER) / stride);
+    this.maxCapacity = floor((apply(sabMaxByteLength, buffer, []) - HEADER) / stride);
+    this.#capacity = floor((apply(sabByteLength, buffer, []) - HEADER) / stride);
     if (create) atomicStore(this.#words, STRIDE, stride);
   }
 
@@ -171,7 +174,7 @@ export class SharedHeader {
 
   /** Elements that fit before the buffer grows. */
   get capacity(): number {
-    return (this.#capacity = floor((sabByteLength.call(this.#buffer) - HEADER) / this.#stride));
+    return (this.#capacity = floor((apply(sabByteLength, this.#buffer, []) - HEADER) / this.#stride));
   }
 
   // A length past the capacity this thread last saw: another thread may have
@@ -201,11 +204,11 @@ export class SharedHeader {
   waitForWriter(spins: number, op: string): void {
     if (spins < 64) return;
     if (spins === 64) {
-      this.#started = Date.now();
+      this.#started = now();
       this.#checkWriting(op);
     } else if ((spins & 1023) === 0) {
       this.#checkWriting(op);
-      if (Date.now() - this.#started > this.#timeoutMs) throw this.#timeout(op);
+      if (now() - this.#started > this.#timeoutMs) throw this.#timeout(op);
     }
   }
 
@@ -303,7 +306,7 @@ export class SharedHeader {
           "in a timeout; write through the array that holds it, or release the hold first",
       );
     }
-    const deadline = Date.now() + this.#timeoutMs;
+    const deadline = now() + this.#timeoutMs;
     let bits = TAKEN;
     for (let looks = 0;; looks++) {
       const state = atomicLoad(words, STATE);
@@ -314,11 +317,11 @@ export class SharedHeader {
         continue;
       }
       if (looks < SPINS) continue;
-      const left = deadline - Date.now();
+      const left = deadline - now();
       if (left <= 0) throw this.#timeout("write");
       const asleep = state - found + SLEEPER;
       if (found === SLEEPER || compareExchange(words, STATE, state, asleep) === state) {
-        atomicWait(words, STATE, asleep, Math.min(left, 10));
+        atomicWait(words, STATE, asleep, min(left, 10));
         bits = SLEEPER;
       }
     }
@@ -570,12 +573,12 @@ export class SharedHeader {
   #grow(count: number): void {
     const buffer = this.#buffer;
     const needed = HEADER + count * this.#stride;
-    const byteLength = sabByteLength.call(buffer);
+    const byteLength = apply(sabByteLength, buffer, []);
     if (needed > byteLength) {
       const doubled = HEADER + 2 * (byteLength - HEADER);
-      sabGrow.call(buffer, min(sabMaxByteLength.call(buffer), max(needed, doubled)));
+      apply(sabGrow, buffer, [min(apply(sabMaxByteLength, buffer, []), max(needed, doubled))]);
     }
-    this.#capacity = floor((sabByteLength.call(buffer) - HEADER) / this.#stride);
+    this.#capacity = floor((apply(sabByteLength, buffer, []) - HEADER) / this.#stride);
   }
 
   #timeout(op: string): AllocationError {

@@ -12,6 +12,7 @@ import { AllocationError } from "../base/errors.ts";
 import type { Views } from "./_codec_layout.ts";
 import type { ArrayStore } from "./_array_storage.ts";
 import { append, type List, newList } from "./_plain_values.ts";
+import { Builtin, RecordView, typedLengthOf, typedRange, weakGet, weakSet } from "./_builtins.ts";
 
 /** The block of storage that is gone. */
 export const EMPTY: Uint8Array = new Uint8Array(0);
@@ -52,7 +53,7 @@ export class Storage implements LeaseHolder {
   block: Uint8Array;
   given: Uint8Array;
   views: Views | null;
-  view: DataView | null;
+  view: RecordView | null;
   /** Bytes of the block that are the arrays' (what `own` covers). */
   readonly size: number;
   refs = 1;
@@ -75,9 +76,13 @@ export class Storage implements LeaseHolder {
     this.block = block;
     this.views = views;
     this.size = size;
-    this.view = views === null && block.length !== 0
-      ? new DataView(block.buffer, block.byteOffset, block.length)
-      : null;
+    // (The DataView path's view: RecordView, with DataView's methods as memkit loaded them; the block's range from
+    // its internal slots.)
+    const length = typedLengthOf(block);
+    if (views === null && length !== 0) {
+      const { buffer, offset } = typedRange(block);
+      this.view = new RecordView(buffer, offset, length);
+    } else this.view = null;
     this.released = released;
   }
 
@@ -102,10 +107,11 @@ export class Storage implements LeaseHolder {
    * Marks the storage exposed. The caller checked it is live and not shared.
    * @throws {AllocationError} When the runtime cannot make the buffer (as `native.wrap`).
    */
-  handOut(): [ArrayBuffer, number] {
+  handOut(): { buffer: ArrayBuffer; offset: number } {
     if (this.lease === null) {
       this.exposed = true;
-      return [this.block.buffer as ArrayBuffer, this.block.byteOffset];
+      const { buffer, offset } = typedRange(this.block);
+      return { buffer: buffer as ArrayBuffer, offset };
     }
     if (this.own !== null && intrinsic.isDetached(this.own)) {
       this.detachOwn(); // someone else detached it: recorded, a new one, and this block is never given back
@@ -125,7 +131,7 @@ export class Storage implements LeaseHolder {
       this.ownAddress = address;
     }
     this.exposed = true;
-    return [own, 0];
+    return { buffer: own, offset: 0 };
   }
 
   /** Detaches `own` (memkit's own doing); one detached by someone else marks the storage stolen. Never throws. */
@@ -158,11 +164,11 @@ export class Storage implements LeaseHolder {
 // that hands the same bytes to two arrays (which would alias them silently)
 // is caught. Entries of storages that are gone (released, or held by no array
 // since a resize replaced them) are dropped as they are found.
-const claims = new WeakMap<ArrayBufferLike, List<{ storage: Storage; start: number }>>();
+const claims = new Builtin.WeakMap<ArrayBufferLike, List<{ storage: Storage; start: number }>>();
 
 /** A live storage other than `except` whose bytes overlap `size` bytes at `start` of `buffer`, or null. */
 export function claimOf(buffer: ArrayBufferLike, start: number, size: number, except: Storage | null): Storage | null {
-  const list = claims.get(buffer);
+  const list = weakGet(claims, buffer);
   if (list === undefined) return null;
   let kept = 0;
   let found: Storage | null = null;
@@ -180,8 +186,8 @@ export function claimOf(buffer: ArrayBufferLike, start: number, size: number, ex
 
 /** Records that `storage` holds its bytes from `start` of `buffer`. */
 export function claim(buffer: ArrayBufferLike, start: number, storage: Storage): void {
-  const list = claims.get(buffer);
-  if (list === undefined) claims.set(buffer, newList({ storage, start }));
+  const list = weakGet(claims, buffer);
+  if (list === undefined) weakSet(claims, buffer, newList({ storage, start }));
   else append(list, { storage, start });
 }
 

@@ -2,7 +2,24 @@
 // compiler and a WGSL shader compiler lay out exactly as memkit does. Where
 // a language's own rules would place a field elsewhere, the text says so
 // explicitly (C's _Alignas and padding members; WGSL's @align and @size).
+//
+// Built with the built-ins captured when memkit loaded (see _builtins.ts): a built-in a program replaced later
+// (the array iterator, Array.prototype.push or join, String.prototype.endsWith or replace, a Set's methods) never
+// changes what a declaration says, so a C or WGSL program laid out by it reads the offsets memkit writes.
 import { describe } from "../base/_validate.ts";
+import {
+  Builtin,
+  hasOwn,
+  join,
+  mapGetOf,
+  mapSetOf,
+  matches,
+  max,
+  objectKeys,
+  setAddOf,
+  setHasOf,
+} from "./_builtins.ts";
+import { append, arrayOf, type List, newList } from "./_plain_values.ts";
 import {
   arrayStride,
   FIELD_TYPES,
@@ -91,7 +108,9 @@ interface Member extends Placement {
 
 /** The members of `layout` in order, with the slot each keeps under its rules. */
 export function membersOf(layout: StructLayout<unknown>): Member[] {
-  return Object.entries(layout.fields).map(([name, field]) => {
+  const names = objectKeys(layout.fields);
+  return arrayOf(names.length, (i) => {
+    const name = names[i], field = layout.fields[name];
     const m = measure(field.type, layout.layout, name);
     const slot = memberRules(field.type, m, layout.layout, layout.packed).slot;
     return { name, type: field.type, offset: field.offset, align: field.align, size: field.size, slot };
@@ -110,7 +129,7 @@ const C_KEYWORDS = new Set(
 );
 
 function cName(name: string, what: string): string {
-  if (C_KEYWORDS.has(name)) {
+  if (setHasOf(C_KEYWORDS, name)) {
     throw new TypeError(
       `Cannot declare a struct in C as ${what} is a C keyword: current value is ${describe(name)} (rename it)`,
     );
@@ -118,17 +137,42 @@ function cName(name: string, what: string): string {
   return name;
 }
 
+// C's own alignment of each C type a field type's elements are declared as.
+const C_ALIGN: Readonly<Record<string, number>> = {
+  double: 8,
+  int64_t: 8,
+  uint64_t: 8,
+  float: 4,
+  int32_t: 4,
+  uint32_t: 4,
+  _Float16: 2,
+  int16_t: 2,
+  uint16_t: 2,
+};
+
 /** C's own alignment of a field type's base element (a scalar, or a nested struct's). */
 function cNaturalAlign(type: StructFieldType, rules: LayoutRules): number {
   if (isArrayType(type)) return cNaturalAlign(type[0], rules);
   if (typeof type === "string") {
     const c = rules === "c" ? FIELD_TYPES[type].c : WGSL_TYPES[type]!.c;
-    return c === "double" || c.endsWith("64_t") ? 8 : c === "float" || c.endsWith("32_t") ? 4 : c === "_Float16" ||
-        c.endsWith("16_t")
-      ? 2
-      : 1;
+    return hasOwn(C_ALIGN, c) ? C_ALIGN[c] : 1;
   }
   return type.align;
+}
+
+// `[n]` for each of `dims`, in order.
+function dimensions(dims: ArrayLike<number>): string {
+  let out = "";
+  for (let i = 0; i < dims.length; i++) out += `[${dims[i]}]`;
+  return out;
+}
+
+// `dims` and then `last`, in a new List.
+function withDimension(dims: ArrayLike<number>, last: number): List<number> {
+  const out = newList<number>();
+  for (let i = 0; i < dims.length; i++) append(out, dims[i]);
+  append(out, last);
+  return out;
 }
 
 /**
@@ -136,17 +180,22 @@ function cNaturalAlign(type: StructFieldType, rules: LayoutRules): number {
  * for a nested layout) and the array dimensions, where a vector is an array
  * of its lanes. In an array, a WGSL vec3 takes 4 floats (its stride is 16).
  */
-function cMember(type: StructFieldType, name: string, rules: LayoutRules, indent: string, dims: number[]): string {
-  if (isArrayType(type)) return cMember(type[0], name, rules, indent, [...dims, type[1]]);
+function cMember(
+  type: StructFieldType,
+  name: string,
+  rules: LayoutRules,
+  indent: string,
+  dims: ArrayLike<number>,
+): string {
+  if (isArrayType(type)) return cMember(type[0], name, rules, indent, withDimension(dims, type[1]));
   if (typeof type === "string") {
     const info = rules === "c" ? FIELD_TYPES[type] : WGSL_TYPES[type]!;
     const lanes = rules !== "c" && type === "f32x3" && dims.length > 0 ? 4 : info.count;
-    const all = lanes > 1 ? [...dims, lanes] : dims;
-    return `${info.c} ${name}${all.map((n) => `[${n}]`).join("")}`;
+    return `${info.c} ${name}${dimensions(lanes > 1 ? withDimension(dims, lanes) : dims)}`;
   }
   const body = cBody(type, type.layout, `${indent}  `);
   const attrs = cAttributes(type.packed, declaredMinAlign(type));
-  return `struct ${attrs}{\n${body}${indent}} ${name}${dims.map((n) => `[${n}]`).join("")}`;
+  return `struct ${attrs}{\n${body}${indent}} ${name}${dimensions(dims)}`;
 }
 
 function cAttributes(packed: boolean, minAlign: number | undefined): string {
@@ -158,49 +207,50 @@ function cAttributes(packed: boolean, minAlign: number | undefined): string {
 // it: an alignment above every field's.
 function declaredMinAlign(layout: StructLayout<unknown>): number | undefined {
   let widest = 1; // (a loop, not Math.max(...): a layout may have more fields than a call has room for arguments)
-  for (const field of Object.values(layout.fields)) widest = Math.max(widest, field.align);
+  const names = objectKeys(layout.fields);
+  for (let i = 0; i < names.length; i++) widest = max(widest, layout.fields[names[i]].align);
   return layout.align > widest ? layout.align : undefined;
 }
 
 function cBody(layout: StructLayout<unknown>, rules: LayoutRules, indent: string): string {
   const members = membersOf(layout);
-  const taken = new Set(members.map((m) => m.name));
+  const taken = new Builtin.Set<string>();
+  for (let i = 0; i < members.length; i++) setAddOf(taken, members[i].name);
   let pads = 0;
-  const lines: string[] = [];
-  for (const member of members) {
+  const lines = newList<string>();
+  for (let i = 0; i < members.length; i++) {
+    const member = members[i];
     const natural = cNaturalAlign(member.type, rules);
     const aligned = !layout.packed && member.align > natural ? `_Alignas(${member.align}) ` : "";
     const note = member.type === "f32x3"
       ? rules === "c" ? " /* f32x3: x, y, z and padding */" : " /* f32x3: x, y, z (WGSL vec3<f32>) */"
       : "";
     const name = cName(member.name, `field '${member.name}'`);
-    lines.push(`${indent}${aligned}${cMember(member.type, name, rules, indent, [])};${note}`);
+    append(lines, `${indent}${aligned}${cMember(member.type, name, rules, indent, newList())};${note}`);
     if (member.slot > member.size) {
       let pad: string;
-      do pad = `pad${pads++}`; while (taken.has(pad));
-      lines.push(
+      do pad = `pad${pads++}`; while (setHasOf(taken, pad));
+      append(
+        lines,
         `${indent}uint8_t ${pad}[${member.slot - member.size}]; /* WGSL uniform: after a struct, 16-aligned */`,
       );
     }
   }
-  return lines.join("\n") + "\n";
+  return join(lines, "\n") + "\n";
 }
 
 /** A C11 `typedef struct` laid out as `layout`, with a static assertion of its size. */
 export function cDeclaration(layout: StructLayout<unknown>, name: unknown): string {
-  if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name)) {
+  if (typeof name !== "string" || !matches(IDENTIFIER_REGEXP, name)) {
     throw new TypeError(`Cannot declare a struct as 'name' must be a C identifier: current value is ${describe(name)}`);
   }
   cName(name, "'name'");
   const minAlign = declaredMinAlign(layout);
   const packed = layout.packed ? "__attribute__((packed)) " : "";
   const tail = minAlign !== undefined ? ` __attribute__((aligned(${minAlign})))` : "";
-  return [
-    `typedef struct ${packed}{`,
-    cBody(layout, layout.layout, "  ").trimEnd(),
-    `}${tail} ${name};`,
-    `_Static_assert(sizeof(${name}) == ${layout.size}, "memkit layout of ${name}");`,
-  ].join("\n");
+  // (cBody's lines end with a newline each, the last one included.)
+  return `typedef struct ${packed}{\n${cBody(layout, layout.layout, "  ")}}${tail} ${name};\n` +
+    `_Static_assert(sizeof(${name}) == ${layout.size}, "memkit layout of ${name}");`;
 }
 
 // ------------------------------------------------------------------ WGSL
@@ -216,20 +266,23 @@ function wgslNatural(type: StructFieldType, field: string): { size: number; alig
 }
 
 function wgslName(name: unknown, what: string, isStruct = false): string {
-  if (typeof name !== "string" || !IDENTIFIER_REGEXP.test(name) || name === "_" || name.startsWith("__")) {
+  if (
+    typeof name !== "string" || !matches(IDENTIFIER_REGEXP, name) || name === "_" ||
+    (name[0] === "_" && name[1] === "_")
+  ) {
     throw new TypeError(
       `Cannot declare a struct in WGSL as ${what} must be a WGSL identifier (letters, digits and "_", not "_" ` +
         `alone or starting with "__"): current value is ${describe(name)}`,
     );
   }
-  if (WGSL_KEYWORDS.has(name) || WGSL_RESERVED.has(name)) {
+  if (setHasOf(WGSL_KEYWORDS, name) || setHasOf(WGSL_RESERVED, name)) {
     throw new TypeError(
       `Cannot declare a struct in WGSL as ${what} is a WGSL ${
-        WGSL_KEYWORDS.has(name) ? "keyword" : "reserved word"
+        setHasOf(WGSL_KEYWORDS, name) ? "keyword" : "reserved word"
       }: current value is ${describe(name)} (rename the field)`,
     );
   }
-  if (isStruct && WGSL_TYPE_NAMES.has(name)) {
+  if (isStruct && setHasOf(WGSL_TYPE_NAMES, name)) {
     throw new TypeError(
       `Cannot declare a struct in WGSL as ${what} is a predeclared WGSL type: current value is ${describe(name)}`,
     );
@@ -253,9 +306,10 @@ function holdsStruct(type: StructFieldType): boolean {
  */
 export function wgslDeclaration(layout: StructLayout<unknown>, name: unknown): string {
   wgslName(name, "'name'", true);
-  const names = new Map<StructLayout<unknown>, string>();
-  const taken = new Set<string>([name as string]);
-  const blocks: string[] = [];
+  const names = new Builtin.Map<StructLayout<unknown>, string>();
+  const taken = new Builtin.Set<string>();
+  setAddOf(taken, name as string);
+  const blocks = newList<string>();
   let f16 = false;
   const declare = (struct: StructLayout<unknown>, structName: string, path: string): void => {
     if (struct.packed) {
@@ -264,23 +318,24 @@ export function wgslDeclaration(layout: StructLayout<unknown>, name: unknown): s
           `field): make it without 'packed'`,
       );
     }
-    const lines: string[] = [];
+    const lines = newList<string>();
     const members = membersOf(struct);
     const minAlign = declaredMinAlign(struct);
-    members.forEach((member, i) => {
+    for (let i = 0; i < members.length; i++) {
+      const member = members[i];
       const where = path === "" ? member.name : `${path}.${member.name}`;
       wgslName(member.name, `field '${where}'`);
       const natural = wgslNatural(member.type, where);
       const text = typeText(member.type, where);
-      const align = i === 0 && minAlign !== undefined ? Math.max(member.align, minAlign) : member.align;
+      const align = i === 0 && minAlign !== undefined ? max(member.align, minAlign) : member.align;
       // A member holding a struct always says its alignment: naga (Deno's WebGPU) takes a struct's alignment
       // from its members' types and ignores their @align, so a nested layout made with `align` would sit
       // elsewhere there than the specification (and Tint, and memkit) put it.
       const attrs = (align !== natural.align || holdsStruct(member.type) ? `@align(${align}) ` : "") +
         (member.slot !== natural.size ? `@size(${member.slot}) ` : "");
-      lines.push(`  ${attrs}${member.name}: ${text},`);
-    });
-    blocks.push(`struct ${structName} {\n${lines.join("\n")}\n}`);
+      append(lines, `  ${attrs}${member.name}: ${text},`);
+    }
+    append(blocks, `struct ${structName} {\n${join(lines, "\n")}\n}`);
   };
   const typeText = (type: StructFieldType, where: string): string => {
     if (typeof type === "string") {
@@ -290,21 +345,36 @@ export function wgslDeclaration(layout: StructLayout<unknown>, name: unknown): s
       return info!.wgsl;
     }
     if (isArrayType(type)) return `array<${typeText(type[0], `${where}[]`)}, ${type[1]}>`;
-    let nested = names.get(type);
+    let nested = mapGetOf(names, type);
     if (nested === undefined) {
-      const base = `${name}_${where.replace(/\[\]/g, "").replace(/\./g, "_")}`;
+      const base = `${name}_${structPath(where)}`;
       nested = base;
       // A derived name may spell a reserved word (struct "static", field "assert"): numbered then.
-      for (let k = 2; taken.has(nested) || WGSL_RESERVED.has(nested) || WGSL_KEYWORDS.has(nested); k++) {
+      for (
+        let k = 2;
+        setHasOf(taken, nested) || setHasOf(WGSL_RESERVED, nested) || setHasOf(WGSL_KEYWORDS, nested);
+        k++
+      ) {
         nested = `${base}${k}`;
       }
-      taken.add(nested);
-      names.set(type, nested);
+      setAddOf(taken, nested);
+      mapSetOf(names, type, nested);
       declare(type, nested, where);
     }
     return nested;
   };
   declare(layout, name as string, "");
   // Nested structs were pushed before the struct that holds them; WGSL does not mind the order, readers do.
-  return (f16 ? "enable f16;\n\n" : "") + blocks.join("\n\n");
+  return (f16 ? "enable f16;\n\n" : "") + join(blocks, "\n\n");
+}
+
+// A field's path as part of a struct name: "lights[].color" is "lights_color" (each "[]" left out, each "." an "_").
+function structPath(where: string): string {
+  let out = "";
+  for (let i = 0; i < where.length; i++) {
+    const c = where[i];
+    if (c === "[" && where[i + 1] === "]") i++;
+    else out += c === "." ? "_" : c;
+  }
+  return out;
 }

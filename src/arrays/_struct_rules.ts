@@ -2,7 +2,13 @@
 // is under C's rules and under WGSL's (the two address spaces a GPU buffer can
 // be bound to), and where each field of a record goes. The declarations
 // (_struct_declarations.ts) print what is computed here.
+//
+// Computed with the built-ins captured when memkit loaded (see _builtins.ts): index loops, no array destructuring,
+// the captured Math and Number functions. A built-in a program replaced later (Math.ceil, the array iterator,
+// Number.isSafeInteger...) never changes the offsets and sizes struct() records, which arrays then trust.
 import { describe, withArticle } from "../base/_validate.ts";
+import { ceil, freeze, hasOwn, isArray, isSafeInteger, join, max, objectKeys } from "./_builtins.ts";
+import { arrayOf } from "./_plain_values.ts";
 import type { FieldType, LayoutRules, StructFieldType, StructLayout } from "./struct.ts";
 
 /** Size and alignment of each field type under C's rules, its C type and element count (a vector's lanes). */
@@ -79,7 +85,7 @@ type Nested = Pick<StructLayout<unknown>, "size" | "align" | "layout">;
 
 /** Whether `type` is a fixed-size array field type (`[element, count]`, as normalize() returns it). */
 export function isArrayType(type: StructFieldType): type is readonly [StructFieldType, number] {
-  return Array.isArray(type);
+  return isArray(type);
 }
 
 /**
@@ -95,9 +101,9 @@ export function normalize(
   isLayout: (value: unknown) => value is StructLayout<unknown>,
   depth = 0,
 ): StructFieldType {
-  if (typeof type === "string" && Object.hasOwn(FIELD_TYPES, type)) return type as FieldType;
+  if (typeof type === "string" && hasOwn(FIELD_TYPES, type)) return type as FieldType;
   if (isLayout(type)) return type;
-  if (Array.isArray(type)) {
+  if (isArray(type)) {
     if (depth >= MAX_DEPTH) {
       throw new TypeError(`Cannot define a struct as field '${field}' nests arrays more than ${MAX_DEPTH} deep`);
     }
@@ -116,17 +122,17 @@ export function normalize(
         }`,
       );
     }
-    if (!Number.isSafeInteger(count) || count < 1) {
+    if (!isSafeInteger(count) || count < 1) {
       throw new RangeError(
         `Cannot define a struct as the count of array field '${field}' must be a positive integer: current value is ${
           describe(count)
         }`,
       );
     }
-    return Object.freeze([normalize(element, `${field}[]`, isLayout, depth + 1), count] as const);
+    return freeze([normalize(element, `${field}[]`, isLayout, depth + 1), count] as const);
   }
   throw new TypeError(
-    `Cannot define a struct as field '${field}' must have one of ${Object.keys(FIELD_TYPES).join(", ")}, ` +
+    `Cannot define a struct as field '${field}' must have one of ${join(objectKeys(FIELD_TYPES), ", ")}, ` +
       `a layout from struct(), or an array type [element type, count]: current value is ${describe(type)}`,
   );
 }
@@ -154,7 +160,7 @@ export function measure(type: StructFieldType, rules: LayoutRules, field: string
     return info;
   }
   if (isArrayType(type)) {
-    const [element, count] = type;
+    const element = type[0], count = type[1]; // (by index: destructuring would ask the array iterator)
     const inner = measure(element, rules, `${field}[]`, op);
     const stride = arrayStride(inner, rules);
     if (rules === "wgsl-uniform" && stride % 16 !== 0) {
@@ -177,7 +183,7 @@ export function measure(type: StructFieldType, rules: LayoutRules, field: string
 
 /** Bytes from one element of an array to the next. */
 export function arrayStride(element: Measure, rules: LayoutRules): number {
-  return rules === "c" ? element.size : Math.ceil(element.size / element.align) * element.align;
+  return rules === "c" ? element.size : ceil(element.size / element.align) * element.align;
 }
 
 // A layout may nest another made with the same rules; a storage buffer's
@@ -214,7 +220,7 @@ export function memberRules(type: StructFieldType, m: Measure, rules: LayoutRule
 } {
   if (packed) return { align: 1, slot: m.size };
   if (rules === "wgsl-uniform" && typeof type !== "string") {
-    return { align: Math.max(16, m.align), slot: isArrayType(type) ? m.size : Math.ceil(m.size / 16) * 16 };
+    return { align: max(16, m.align), slot: isArrayType(type) ? m.size : ceil(m.size / 16) * 16 };
   }
   return { align: m.align, slot: m.size };
 }
@@ -226,27 +232,28 @@ export function memberRules(type: StructFieldType, m: Measure, rules: LayoutRule
  * @throws {TypeError | RangeError} As measure(), naming the field.
  */
 export function place(
-  fields: readonly [string, StructFieldType][],
+  names: ArrayLike<string>,
+  types: ArrayLike<StructFieldType>,
   rules: LayoutRules,
   packed: boolean,
   minAlign: number,
-): { placements: Placement[]; size: number; align: number } {
-  const placements: Placement[] = [];
+): { placements: readonly Placement[]; size: number; align: number } {
   let end = 0;
   let align = 1;
-  for (const [name, type] of fields) {
+  const placements = arrayOf(names.length, (i): Placement => {
+    const name = names[i], type = types[i];
     const m = measure(type, rules, name);
     const member = memberRules(type, m, rules, packed);
-    const offset = Math.ceil(end / member.align) * member.align;
-    placements.push({ offset, align: member.align, size: m.size, slot: member.slot });
+    const offset = ceil(end / member.align) * member.align;
     end = offset + member.slot;
-    align = Math.max(align, member.align);
+    align = max(align, member.align);
     if (end > MAX_STRUCT_SIZE) {
       throw new RangeError(
         `Cannot define a struct as field '${name}' ends at byte ${end}: a record takes at most ${MAX_STRUCT_SIZE}`,
       );
     }
-  }
-  align = Math.max(align, minAlign);
-  return { placements, size: Math.ceil(end / align) * align, align };
+    return { offset, align: member.align, size: m.size, slot: member.slot };
+  });
+  align = max(align, minAlign);
+  return { placements, size: ceil(end / align) * align, align };
 }

@@ -8,7 +8,8 @@ import { checkAlignment, describe } from "../base/_validate.ts";
 import { DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions, FieldValue } from "./dynamic_array_types.ts";
 import { SIMDArray } from "./simd_array.ts";
-import { recordOf } from "./_plain_values.ts";
+import { arrayOf, recordOf } from "./_plain_values.ts";
+import { max, objectKeys } from "./_builtins.ts";
 import { isStructLayout, struct, type StructLayout } from "./struct.ts";
 
 /** Uniform buffer offsets must be multiples of this (WebGPU's minUniformBufferOffsetAlignment; Metal's constant buffers). */
@@ -86,11 +87,12 @@ export function uniformArray<T = Record<string, FieldValue>>(
   checkLayout(layout, "a uniform array");
   options = withAlignment(options, UNIFORM_STRIDE, "a uniform array");
   // Defined, not assigned (a setter a program put on Object.prototype for a field's name would run).
-  const fields = Object.entries(layout.fields);
-  const types = recordOf(fields.map(([name]) => name), fields.map(([, field]) => field.type));
+  // (The layout's own fields, frozen, read with the built-ins memkit loaded with: see _builtins.ts.)
+  const names = objectKeys(layout.fields);
+  const types = recordOf(names, arrayOf(names.length, (i) => layout.fields[names[i]].type));
   const slotted = struct(types, {
     packed: layout.packed,
-    align: Math.max(UNIFORM_STRIDE, layout.align),
+    align: max(UNIFORM_STRIDE, layout.align),
     layout: layout.layout,
   });
   return new DynamicArray<T>(slotted as StructLayout<T>, options); // the same fields: the same records
@@ -125,5 +127,5 @@ function withAlignment(options: DynamicArrayOptions, minimum: number, what: stri
   if (typeof options !== "object" || options === null) return options;
   const copy = { ...options }; // each option read once
   const alignment = checkAlignment(copy.alignment, `create ${what}`, 4096, minimum, "alignment");
-  return { ...copy, alignment: Math.max(minimum, alignment) };
+  return { ...copy, alignment: max(minimum, alignment) };
 }

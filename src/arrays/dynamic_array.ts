@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { intrinsic } from "../../ffi/boundary.ts";
 import { defaultBacking } from "../alloc/_default_backing.ts";
 import { checkAlignment, checkSize, describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import type { Allocator, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -12,6 +11,7 @@ import { ArrayStore, MAX_CAPACITY, SetTarget } from "./_array_storage.ts";
 import type { Storage } from "./_storage_block.ts";
 import { bytesOfView } from "./_intrinsic_views.ts";
 import { arrayOf } from "./_plain_values.ts";
+import { isArray, max, moveWithin } from "./_builtins.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
 import type { DynamicArrayMetrics, DynamicArrayOptions } from "./dynamic_array_types.ts";
 import type { FieldType, StructLayout } from "./struct.ts";
@@ -157,12 +157,22 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     // Taken at once: checking the options may run an allocator's getters, which may create arrays.
     const share = pendingShare;
     pendingShare = null;
-    const parsed = parseOptions(OptionsSchema, options, "create DynamicArray");
     this.#type = type;
+    if (share !== null) {
+      // A snapshot: the options are the source's own (checked when it was made), taken as they are, so no
+      // schema runs (its code calls built-ins a program may have replaced since memkit loaded).
+      const source = share.#store;
+      this.#wrap = share.#wrap;
+      this.#codec = share.#codec;
+      this.#stride = this.#codec.stride;
+      this.#store = new ArrayStore(this.#codec, source.allocator, source.align, source.growth, 1, source);
+      return;
+    }
+    const parsed = parseOptions(OptionsSchema, options, "create DynamicArray");
     this.#wrap = parsed.wrap ?? false;
     this.#codec = codecFor(type, "create DynamicArray", this.#wrap);
     this.#stride = this.#codec.stride;
-    let align = Math.max(16, this.#codec.align);
+    let align = max(16, this.#codec.align);
     if (parsed.alignment !== undefined) {
       align = checkAlignment(parsed.alignment, "create DynamicArray", 4096, 16, "alignment");
     }
@@ -171,8 +181,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
       parsed.allocator ?? defaultBacking(),
       align,
       parsed.growth ?? 2,
-      Math.max(1, parsed.capacity ?? 16),
-      share === null ? null : share.#store,
+      max(1, parsed.capacity ?? 16),
+      null,
     );
   }
 
@@ -363,7 +373,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   pushMany(values: readonly T[] | ArrayBufferView): number {
     const source = bytesOfView(values);
     if (source !== null) return this.#store.appendBytes(source, "push many to");
-    if (!Array.isArray(values)) {
+    if (!isArray(values)) {
       throw new TypeError(
         `Cannot push many to a ${this.#store.name} as 'values' must be an array, a typed array or a DataView: current value is ${
           describe(values)
@@ -445,7 +455,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.#store.at(index, "remove an element of");
     const s = this.#store.mutable("remove an element of");
     const value = this.#read(s, index);
-    intrinsic.copyWithin(s.block, index * this.#stride, (index + 1) * this.#stride, this.#store.next * this.#stride);
+    moveWithin(s.block, index * this.#stride, (index + 1) * this.#stride, this.#store.next * this.#stride);
     this.#store.next--;
     return value;
   }
@@ -473,7 +483,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     const value = this.#read(s, index);
     const last = this.#store.next - 1;
     if (index !== last) {
-      intrinsic.copyWithin(s.block, index * this.#stride, last * this.#stride, (last + 1) * this.#stride);
+      moveWithin(s.block, index * this.#stride, last * this.#stride, (last + 1) * this.#stride);
     }
     this.#store.next--;
     return value;
@@ -544,7 +554,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   compact(): void {
     this.#store.use("compact");
     this.#store.mutable("compact");
-    const capacity = Math.max(1, this.#store.next);
+    const capacity = max(1, this.#store.next);
     if (capacity !== this.#store.capacity) this.#store.resize(capacity, "compact");
   }
 

@@ -11,6 +11,7 @@ import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts"
 import { arrayOf } from "./_plain_values.ts";
 import type { Appender, Staging } from "./_record_target.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
+import { Builtin, copyInto, isArray, isInteger, min, RecordView } from "./_builtins.ts";
 import { AllocationError } from "../base/errors.ts";
 import { checkAttachable, growableLengths, HEADER, MAX_ELEMENTS, reserve } from "./_shared_buffer.ts";
 import { SharedHeader } from "./_shared_header.ts";
@@ -182,8 +183,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   readonly #buffer: SharedArrayBuffer;
   // The lock, the seqlock, the length and growth, over the buffer's first 16 bytes.
   readonly #header: SharedHeader;
-  readonly #view: DataView;
-  readonly #bytes: Uint8Array;
+  readonly #view: RecordView;
   readonly #codec: RecordCodec;
   readonly #stride: number;
   // The codec's typed arrays over the elements (null: the DataView path) and
@@ -212,17 +212,16 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
         `Cannot create SharedDynamicArray as 'capacity' must be at most maxCapacity (${parsed.maxCapacity}): current value is ${parsed.capacity}`,
       );
     }
-    const capacity = parsed.capacity ?? Math.min(16, parsed.maxCapacity);
+    const capacity = parsed.capacity ?? min(16, parsed.maxCapacity);
     const buffer = attaching ?? reserve(HEADER + capacity * codec.stride, HEADER + parsed.maxCapacity * codec.stride);
     this.#codec = codec;
     this.#stride = codec.stride;
     this.#buffer = buffer;
     this.#header = new SharedHeader(buffer, codec.stride, parsed.timeoutMs ?? 5000, attaching === null);
     // Length-tracking views: they follow the buffer as it grows, in every thread.
-    this.#view = new DataView(buffer);
-    this.#bytes = new Uint8Array(buffer);
+    this.#view = new RecordView(buffer);
     this.#elements = codec.viewsOver(buffer, HEADER);
-    this.#elementBytes = new Uint8Array(buffer, HEADER);
+    this.#elementBytes = new Builtin.Uint8Array(buffer, HEADER);
     this.#pushTarget = new PushTarget(this.#header, this.#elements, this.#elementBytes);
     this.#append = (this.#elements === null ? null : codec.appender) ??
       ((value, _header, _views, target) => codec.store(value, target));
@@ -277,7 +276,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     }
     const { timeoutMs, wrap } = parseOptions(AttachOptionsSchema, options, "attach a SharedDynamicArray");
     const codec = codecFor(type, "attach a SharedDynamicArray", wrap ?? false);
-    const [byteLength, maxByteLength] = lengths;
+    const byteLength = lengths[0], maxByteLength = lengths[1]; // (by index: not through the array iterator)
     const stride = checkAttachable(buffer, byteLength, maxByteLength);
     if (stride !== codec.stride) {
       throw new TypeError(
@@ -433,7 +432,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   pushMany(values: readonly T[]): number {
-    if (!Array.isArray(values)) {
+    if (!isArray(values)) {
       throw new TypeError(`Cannot push many as 'values' must be an array: current value is ${describe(values)}`);
     }
     // Staged in the buffer this array keeps: nothing below runs user code before the copy.
@@ -441,8 +440,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     const header = this.#header;
     const length = header.claimAppend(count);
     try {
-      // The engine's own set: a patched prototype method would run inside the lock.
-      intrinsic.set(this.#elementBytes, bytes, length * this.#stride);
+      // The engine's own set, as memkit loaded it: a patched prototype method would run inside the lock.
+      copyInto(this.#elementBytes, bytes, length * this.#stride);
       header.setLength(length + count);
       return length + count;
     } finally {
@@ -474,7 +473,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   set(index: number, value: T): void {
     const op = "set an element of";
     if (typeof index !== "number") throw indexTypeError(index, "SharedDynamicArray", op);
-    if (!Number.isInteger(index) || index < 0) throw indexRangeError(index, this.length, "SharedDynamicArray", op);
+    if (!isInteger(index) || index < 0) throw indexRangeError(index, this.length, "SharedDynamicArray", op);
     const header = this.#header;
     try {
       this.#codec.store(value, new SetTarget(header, this.#elements, this.#elementBytes, index));
@@ -500,7 +499,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    */
   pop(): T | undefined {
     const header = this.#header;
-    let copy: Uint8Array | null = null;
+    let copy: ArrayBuffer | null = null;
     header.lockToChange();
     try {
       const length = header.lockedLength;
@@ -510,11 +509,11 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       // this unlock() would then free a lock it lost. Neither reader runs any (no inherited setter, no DataView
       // method looked up at call time); the DataView path, the slower one, decodes a copy once the lock is free.
       if (this.#elements !== null) return this.#codec.readViews(this.#elements, length - 1) as T;
-      copy = intrinsic.copyOf(this.#elementBytes, (length - 1) * this.#stride, this.#stride);
+      copy = this.#copy(HEADER + (length - 1) * this.#stride, this.#stride);
     } finally {
       header.unlock();
     }
-    return this.#codec.read(new DataView(copy.buffer), 0) as T;
+    return this.#codec.read(new RecordView(copy), 0) as T;
   }
 
   /**
@@ -568,7 +567,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       const before = header.readBegin();
       if ((before & 1) === 0) {
         const length = header.length;
-        const inRange = Number.isInteger(index) && index >= 0 && index < length;
+        const inRange = isInteger(index) && index >= 0 && index < length;
         const value = inRange ? this.#read(index) : undefined;
         if (header.readValid(before)) {
           if (!inRange) throw indexRangeError(index, length, "SharedDynamicArray", op);
@@ -581,7 +580,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
 
   /** Every element, as of one moment between writes. */
   toArray(): T[] {
-    let copy: Uint8Array;
+    let copy: ArrayBuffer;
     let length: number;
     const header = this.#header;
     for (let spins = 0;; spins++) {
@@ -589,21 +588,31 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       if ((before & 1) === 0) {
         length = header.length;
         // (Not slice(): a prototype method the program may have replaced, run between the two SEQ reads.)
-        copy = intrinsic.copyOf(this.#bytes, HEADER, length * this.#stride);
+        copy = this.#copy(HEADER, length * this.#stride);
         if (header.readValid(before)) break;
       }
       header.waitForWriter(spins, "read");
     }
-    const views = this.#codec.viewsOf(copy);
+    const views = this.#codec.viewsIn(copy, 0, length * this.#stride);
     // (arrayOf, not Array.from over `{ length }`: that asks Object.prototype for an iterator and for each index.)
     if (views !== null) return arrayOf(length, (i) => this.#codec.readViews(views, i) as T);
-    const view = new DataView(copy.buffer);
+    const view = new RecordView(copy);
     return arrayOf(length, (i) => this.#codec.read(view, i * this.#stride) as T);
   }
 
   /** The elements of {@linkcode SharedDynamicArray.toArray}. */
-  [Symbol.iterator](): Iterator<T> {
-    return this.toArray()[Symbol.iterator]();
+  *[Symbol.iterator](): Iterator<T> {
+    // The copy's elements by index (its own iterator would be Array.prototype's, which a program may replace).
+    const all = this.toArray();
+    for (let i = 0; i < all.length; i++) yield all[i];
+  }
+
+  // A copy of `length` bytes of the buffer from byte `start`, in a fresh ArrayBuffer (with built-ins memkit
+  // loaded with: this runs inside the lock, or between a reader's two SEQ reads).
+  #copy(start: number, length: number): ArrayBuffer {
+    const copy = new Builtin.ArrayBuffer(length);
+    if (length !== 0) copyInto(new Builtin.Uint8Array(copy), new Builtin.Uint8Array(this.#buffer, start, length), 0);
+    return copy;
   }
 
   #read(index: number): T {

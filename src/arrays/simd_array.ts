@@ -10,6 +10,9 @@ import { allocatorCopies } from "./_array_storage.ts";
 import { arrayInternals, DynamicArray } from "./dynamic_array.ts";
 import type { DynamicArrayOptions } from "./dynamic_array_types.ts";
 import { checkNotFreed, typedArrayKind } from "./_intrinsic_views.ts";
+import { Builtin, hasOwn, typedLengthOf, typedRange } from "./_builtins.ts";
+
+const isView = ArrayBuffer.isView;
 
 /**
  * The element types of a {@linkcode SIMDArray}: one float, or 2, 3 or 4 of
@@ -82,7 +85,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    */
   constructor(type: SIMDType, options?: DynamicArrayOptions) {
     if (options === undefined) options = {};
-    const shape = typeof type === "string" && Object.hasOwn(SHAPES, type) ? SHAPES[type] : undefined;
+    const shape = typeof type === "string" && hasOwn(SHAPES, type) ? SHAPES[type] : undefined;
     if (shape === undefined) {
       throw new TypeError(
         `Cannot create SIMDArray as 'type' must be f32, f32x2, f32x3 or f32x4: current value is ${describe(type)}`,
@@ -115,9 +118,10 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    */
   override pushMany(values: readonly (number | number[])[] | ArrayBufferView): number {
     const before = lengthOf(this as DynamicArray<unknown>);
+    const bytes = isView(values); // (before the push: after it, no program code may run until the padding is 0)
     const length = super.pushMany(values);
     const stride = this.#floatStride;
-    if (stride !== this.#dims && ArrayBuffer.isView(values) && length > before) {
+    if (stride !== this.#dims && bytes && length > before) {
       const floats = this.#floats(true, "push to");
       for (let i = before * stride + this.#dims; i < length * stride; i += stride) {
         for (let lane = 0; lane < stride - this.#dims; lane++) floats[i + lane] = 0;
@@ -371,7 +375,10 @@ export class SIMDArray extends DynamicArray<number | number[]> {
     const block = storageOf(this as DynamicArray<unknown>, forWrite, op);
     if (block !== this.#block) {
       this.#block = block;
-      this.#view = new Float32Array(block.buffer, block.byteOffset, block.length >> 2);
+      // (The block's range from its internal slots: a getter the program put on %TypedArray%.prototype would
+      // decide where the kernels write.)
+      const { buffer, offset } = typedRange(block);
+      this.#view = new Builtin.Float32Array(buffer, offset, typedLengthOf(block) >> 2);
     }
     return this.#view!;
   }

@@ -7,7 +7,19 @@
 import { describe, parseOptions, powerOfTwo, z } from "../base/_validate.ts";
 import { cDeclaration, wgslDeclaration } from "./_struct_declarations.ts";
 import { normalize, place } from "./_struct_rules.ts";
-import { recordOf } from "./_plain_values.ts";
+import { append, arrayOf, newList, recordOf } from "./_plain_values.ts";
+import {
+  Builtin,
+  freeze,
+  isArray,
+  isSafeInteger,
+  matches,
+  max,
+  objectEntries,
+  weakGet,
+  weakHas,
+  weakSet,
+} from "./_builtins.ts";
 import type { FieldValue } from "./_record_codec.ts";
 
 /**
@@ -227,17 +239,18 @@ const OptionsSchema = z.object({
 // forged or edited layout (a negative size, a field past the end) never
 // decides where memkit reads and writes.
 // Each with its nesting depth (see MAX_NESTING).
-const LAYOUTS = new WeakMap<object, number>();
+// (Its methods, and every built-in struct() uses, are the ones memkit loaded with: see _builtins.ts.)
+const LAYOUTS = new Builtin.WeakMap<object, number>();
 
 function registered(layout: StructLayout, depth: number): StructLayout {
-  const frozen = Object.freeze(layout);
-  LAYOUTS.set(frozen, depth);
+  const frozen = freeze(layout);
+  weakSet(LAYOUTS, frozen, depth);
   return frozen;
 }
 
 /** Whether `value` is a layout made by {@linkcode struct} (frozen, never forged). */
 export function isStructLayout(value: unknown): value is StructLayout {
-  return typeof value === "object" && value !== null && LAYOUTS.has(value);
+  return typeof value === "object" && value !== null && weakHas(LAYOUTS, value);
 }
 
 // Most levels of records and arrays a layout nests (itself included). Reading, writing and declaring a record
@@ -248,8 +261,8 @@ const MAX_NESTING = 64;
 // The levels `type` (a normalized field type) nests: 0 for a scalar or vector.
 function nestingOf(type: StructFieldType): number {
   if (typeof type === "string") return 0;
-  if (Array.isArray(type)) return 1 + nestingOf(type[0]);
-  return LAYOUTS.get(type) ?? 0;
+  if (isArray(type)) return 1 + nestingOf(type[0]);
+  return weakGet(LAYOUTS, type) ?? 0;
 }
 
 /**
@@ -299,29 +312,42 @@ export function struct<const F extends Record<string, StructFieldType>>(
   fields: F,
   options?: StructOptions,
 ): StructLayout<RecordOf<F>> {
-  if (typeof fields !== "object" || fields === null || Array.isArray(fields)) {
+  if (typeof fields !== "object" || fields === null || isArray(fields)) {
     throw new TypeError(`Cannot define a struct as 'fields' must be an object: current value is ${describe(fields)}`);
   }
   if (options === undefined) options = {};
   const parsed = parseOptions(OptionsSchema, options, "define a struct");
   const rules: LayoutRules = parsed.layout ?? "c";
   const packed = parsed.packed ?? false;
+  const minAlign = parsed.align ?? 1;
+  // What the schema let through, checked again here (plainly: the schema's own code calls built-ins a program
+  // may have replaced), as these decide every offset.
+  if (
+    (rules !== "c" && rules !== "wgsl-storage" && rules !== "wgsl-uniform") || typeof packed !== "boolean" ||
+    !(isSafeInteger(minAlign) && minAlign >= 1 && minAlign <= 4096 && (minAlign & (minAlign - 1)) === 0)
+  ) {
+    throw new TypeError("Cannot define a struct as its options did not check out (a built-in was replaced)");
+  }
   if (packed && rules !== "c") {
     throw new TypeError(
       `Cannot define a struct as 'packed' is only for layout "c": WGSL aligns every field (current layout is "${rules}")`,
     );
   }
-  const entries: [string, StructFieldType][] = [];
+  // (memkit's own lists, filled and read with index loops: see _builtins.ts.)
+  const names = newList<string>();
+  const types = newList<StructFieldType>();
   let depth = 1;
-  for (const [name, type] of Object.entries(fields)) {
-    if (!IDENTIFIER_REGEXP.test(name)) {
+  const given = objectEntries(fields);
+  for (let i = 0; i < given.length; i++) {
+    const name = given[i][0], type = given[i][1];
+    if (!matches(IDENTIFIER_REGEXP, name)) {
       throw new TypeError(
         `Cannot define a struct as field names must be C identifiers: current value is ${describe(name)}`,
       );
     }
     // C reserves these for the implementation, and in JavaScript "__proto__"
     // would set an object's prototype instead of a field.
-    if (RESERVED_REGEXP.test(name)) {
+    if (matches(RESERVED_REGEXP, name)) {
       throw new TypeError(
         `Cannot define a struct as field names must not start with "__" or "_" and a capital letter (C reserves them): current value is ${
           describe(name)
@@ -337,24 +363,25 @@ export function struct<const F extends Record<string, StructFieldType>>(
           "the layout (a record's fields may be laid out in its parent)",
       );
     }
-    depth = Math.max(depth, nesting);
-    entries.push([name, normalized]);
+    depth = max(depth, nesting);
+    append(names, name);
+    append(types, normalized);
   }
-  if (entries.length === 0) throw new TypeError("Cannot define a struct as 'fields' must name at least one field");
-  const { placements, size, align } = place(entries, rules, packed, parsed.align ?? 1);
+  if (names.length === 0) throw new TypeError("Cannot define a struct as 'fields' must name at least one field");
+  const { placements, size, align } = place(names, types, rules, packed, minAlign);
   // Defined, not assigned: `layout[name] = …` would run a setter a program put on Object.prototype for that name
   // (which could leave the field out, or put something else in its place).
   const layout = recordOf(
-    entries.map(([name]) => name),
-    entries.map(([, type], i): StructField => {
+    names,
+    arrayOf(names.length, (i): StructField => {
       const { offset, size, align } = placements[i];
-      return Object.freeze({ offset, type, size, align });
+      return freeze({ offset, type: types[i], size, align });
     }),
   );
   const self: StructLayout = registered({
     size,
     align,
-    fields: Object.freeze(layout),
+    fields: freeze(layout),
     packed,
     layout: rules,
     cDeclaration: (name: string): string => cDeclaration(self, name),
