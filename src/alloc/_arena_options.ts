@@ -26,13 +26,9 @@ const OptionsSchema = z.object({
   safety: z.boolean().optional(),
 }).strict();
 
-const ResetSchema = z.union([
-  z.enum(["free-all", "retain-capacity"]),
-  z.object({
-    retainLimit: z.number().int("must be an integer").min(0, "must be at least 0")
-      .max(MAX_BLOCK_SIZE, `must be at most ${MAX_BLOCK_SIZE}`),
-  }).strict(),
-]);
+// reset()'s object mode, an options object: an unknown key is a TypeError naming it (parseOptions), also when it
+// stands for a misspelt retainLimit (so retainLimit is optional here, and found missing after).
+const RetainSchema = z.object({ retainLimit: integerIn(0, MAX_BLOCK_SIZE).optional() }).strict();
 
 /** An Arena's options with their defaults applied. */
 export interface ArenaSettings {
@@ -81,16 +77,11 @@ export function parseArenaOptions(options: ArenaOptions): ArenaSettings {
 
 /** Validates a reset() mode. */
 export function parseResetMode(mode: unknown): "free-all" | "retain-capacity" | { retainLimit: number } {
-  const parsed = ResetSchema.safeParse(mode);
-  if (parsed.success) return parsed.data;
-  if (
-    typeof mode === "object" && mode !== null && typeof (mode as { retainLimit?: unknown }).retainLimit === "number"
-  ) {
-    throw new RangeError(
-      `Cannot reset as 'retainLimit' must be an integer from 0 to ${MAX_BLOCK_SIZE}: current value is ${
-        describe((mode as { retainLimit: number }).retainLimit)
-      }`,
-    );
+  if (mode === "free-all" || mode === "retain-capacity") return mode;
+  if (typeof mode === "object" && mode !== null && !Array.isArray(mode)) {
+    const { retainLimit } = parseOptions(RetainSchema, mode, "reset");
+    if (retainLimit === undefined) throw new TypeError("Cannot reset as option 'retainLimit' is required and missing");
+    return { retainLimit };
   }
   throw new TypeError(
     `Cannot reset as 'mode' must be "free-all", "retain-capacity" or { retainLimit }: current value is ${

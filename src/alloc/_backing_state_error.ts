@@ -2,8 +2,8 @@
 // busy), shared by the chunked allocators (_chunks.ts) and the DebugAllocator: the backing's own message
 // ("Cannot allocate: the Arena was disposed") read as if the allocator the program called were the one disposed.
 import { allocatorName } from "../base/_allocator_name.ts";
-import { withArticle } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
+import { backingPhrase } from "./_backing_phrase.ts";
 
 /**
  * "The <owner> cannot <what>: its backing, <an Arena>, <why>" for `error`, what `backing` threw when `owner` (a
@@ -23,7 +23,7 @@ export function backingStateError(
   const state = why !== null && why[1] === name ? why[2] : `refused it: ${error.message}`;
   return new AllocationError(
     error.category,
-    `The ${owner} cannot ${what}: its backing, ${plain ? withArticle(name) : name}, ${state}`,
+    `The ${owner} cannot ${what}: ${backingPhrase("its", backing)} ${state}`,
     { cause: error, call: error.call, errno: error.errno },
   );
 }

@@ -2,14 +2,16 @@
 // memory: blocks of a backing allocator, checked before they are carved,
 // leased so a release anywhere above reaches them, and each given the owner's
 // own ArrayBuffer so the owner can detach every view it made (rule 4).
-import { allocatorName } from "../base/_allocator_name.ts";
 import { native } from "../../ffi/native.ts";
 import { intrinsic } from "../../ffi/boundary.ts";
-import { bufferOf, describe, lengthOf, withArticle } from "../base/_validate.ts";
+import { bufferOf, describe, lengthOf } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { detach, isDetached, mayRelease } from "../base/_detach.ts";
-import { type Lease, leaseBlock } from "./_lease.ts";
+import { afterChange, type Lease, leaseBlock } from "./_lease.ts";
+import { backingStateError } from "./_backing_state_error.ts";
+import { backingPhrase } from "./_backing_phrase.ts";
+import { describeForeign, isInstance, thrownCategory, thrownMessage } from "./_thrown.ts";
 import type { Ledger } from "./_ledger.ts";
 import { beginTake, type CensusOwner, censusOwner, endTake } from "../base/_native_census.ts";
 
@@ -123,37 +125,36 @@ export class ChunkSource {
     }
     if (failure !== NO_FAILURE) {
       const error = failure;
+      // (What the backing threw is read without running its code: it may be anything, a Proxy, a Symbol...)
+      const category = thrownCategory(error);
       // A backing that cannot serve this size at all (a pool's block size, a
       // stack's capacity) refuses; only its state errors are the caller's problem.
-      if (
-        error instanceof AllocationError && error.category !== "out-of-memory" && error.category !== "limit-exceeded"
-      ) {
-        throw this.#backingStateError(error, size);
+      if (category !== null && category !== "out-of-memory" && category !== "limit-exceeded") {
+        // Said about the backing: its own message would read as if the owner were the one disposed.
+        throw backingStateError(this.#owner, `take a ${size}-byte chunk`, this.backing, error as AllocationError);
       }
-      if (!(error instanceof AllocationError) && !(error instanceof RangeError)) {
+      if (category === null && !isInstance(error, RangeError)) {
         // Not a refusal: the backing does not work (a Proxy around an allocator cannot reach its private state).
         throw new TypeError(
-          `The ${this.#owner}'s backing ${allocatorName(this.backing)} is not a usable Allocator: its tryAlloc threw ` +
-            "(the error is the cause)",
+          `${backingPhrase(`The ${this.#owner}'s`, this.backing)} is not a usable Allocator: its tryAlloc threw ` +
+            `${describeForeign(error)} (the cause)`,
           { cause: error },
         );
       }
-      this.refusal = `the backing ${allocatorName(this.backing)} cannot give a ${size}-byte chunk: ${
-        (error as Error).message
+      this.refusal = `${backingPhrase("the", this.backing)} cannot give a ${size}-byte chunk: ${
+        thrownMessage(error) ?? describeForeign(error)
       }`;
       return null;
     }
     if (block === null) {
-      this.refusal = `the backing ${allocatorName(this.backing)} refused a ${size}-byte chunk`;
+      this.refusal = `${backingPhrase("the", this.backing)} refused a ${size}-byte chunk`;
       return null;
     }
     const problem = this.#check(block, size, align);
     if (problem !== null) {
       throw new AllocationError(
         "corruption",
-        `The ${this.#owner} cannot use what its backing ${
-          allocatorName(this.backing)
-        } returned for a ${size}-byte chunk ` +
+        `The ${this.#owner} cannot use what ${backingPhrase("its", this.backing)} returned for a ${size}-byte chunk ` +
           `aligned to ${align}: ${problem}`,
       );
     }
@@ -247,7 +248,14 @@ export class ChunkSource {
    */
   giveAll(quietly: boolean): void {
     if (quietly) {
-      while (this.#live.length > 0) this.giveQuietly(this.#live[this.#live.length - 1]);
+      // After a revocation, which may come from an allocator in the middle of a change (its free or resize of
+      // one of these chunks, a reset): every chunk is detached now (rule 1: that memory may go back as soon as
+      // the change is made), and given back once it is made (the backing may be that allocator, or code of the
+      // program's that calls into it: see beginChange).
+      for (const chunk of this.#live) this.unwrap(chunk);
+      afterChange(() => {
+        while (this.#live.length > 0) this.giveQuietly(this.#live[this.#live.length - 1]);
+      });
       return;
     }
     // Rule 1 for every chunk first: a free that throws below must not leave a view over a chunk not yet given back.
@@ -265,14 +273,16 @@ export class ChunkSource {
       }
     }
     if (refused === 0) return;
-    const cause = firstError as Error;
+    // What the backing threw may be anything (a Symbol, a revoked Proxy, an object whose message getter throws):
+    // it is read without running its code, and is the cause.
+    const cause = firstError;
     throw new AllocationError(
-      cause instanceof AllocationError ? cause.category : "invalid-free",
-      `The ${this.#owner} was disposed and every view it handed out reads as length 0, but its backing ${
-        allocatorName(this.backing)
+      thrownCategory(cause) ?? "invalid-free",
+      `The ${this.#owner} was disposed and every view it handed out reads as length 0, but ${
+        backingPhrase("its", this.backing)
       } refused to take back ${refused} of its ${total} chunks (${refusedBytes} bytes): they stay allocated ` +
         "there until the backing frees them (a StackAllocator's reset(), or its rewind() once the blocks above " +
-        `them are freed; the backing's dispose()). The backing's error (the cause): ${cause?.message ?? cause}`,
+        `them are freed; the backing's dispose()). The backing's error (the cause): ${describeForeign(cause)}`,
       { cause },
     );
   }
@@ -303,26 +313,13 @@ export class ChunkSource {
     return intact;
   }
 
-  // The backing's refusal for its own state (disposed, lost its memory, busy), said about the backing: its own
-  // message ("Cannot allocate: the Arena was disposed") read as if the owner were the one disposed. Category and
-  // errno stay the backing's, which is the cause.
-  #backingStateError(error: AllocationError, size: number): AllocationError {
-    const name = allocatorName(this.backing);
-    const plain = /^[A-Za-z_$][\w$]*$/.test(name); // a class name (not "a Proxy", a quoted or a given name)
-    // A memkit allocator's end says "Cannot <op>: the <ClassName> <why>" (Ledger.usedAfterEnd): <why> is kept.
-    const why = plain ? error.message.match(/^Cannot [^:]*: the ([A-Za-z_$][\w$]*) (.+)$/s) : null;
-    const state = why !== null && why[1] === name ? why[2] : `refused it: ${error.message}`;
-    return new AllocationError(
-      error.category,
-      `The ${this.#owner} cannot take a ${size}-byte chunk: its backing, ${plain ? withArticle(name) : name}, ${state}`,
-      { cause: error, call: error.call, errno: error.errno },
-    );
-  }
-
   // What is wrong with a block the backing returned, or null.
   #check(block: unknown, size: number, align: number): string | null {
-    if (!ArrayBuffer.isView(block) || !(block instanceof Uint8Array)) {
-      return `${describe(block)} is not a Uint8Array view of memory`;
+    // (By its internal slots: the block's prototype chain may hold a Proxy.)
+    if (!ArrayBuffer.isView(block) || intrinsic.typedArrayTag(block) !== "Uint8Array") {
+      return `${
+        ArrayBuffer.isView(block) ? describe(block) : describeForeign(block)
+      } is not a Uint8Array view of memory`;
     }
     if (isDetached(bufferOf(block))) return "its buffer is detached (that memory was released)";
     if (intrinsic.isResizable(bufferOf(block))) {

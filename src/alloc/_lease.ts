@@ -3,6 +3,7 @@ import { intrinsic } from "../../ffi/boundary.ts";
 import { ownerOf } from "./_ownership.ts";
 import { describe } from "../base/_validate.ts";
 import { mayRelease, transferredError } from "../base/_detach.ts";
+import type { Ledger } from "./_ledger.ts";
 
 // Leases: how an object that keeps its memory inside another allocator's
 // block learns that the block went away (the safety model: chains cannot dangle, and an owner knows when its storage is gone).
@@ -37,14 +38,107 @@ import { mayRelease, transferredError } from "../base/_detach.ts";
 // arrays pay for lookups, and a watching DebugAllocator costs its backing's
 // frees nothing.
 
+// Telling holders is the middle of a change: the allocator told them (a free or resize of their block, a reset,
+// a scope's end) has not made it yet. Code they would run then (a child allocator giving its other chunks back
+// through an Allocator written in JavaScript) could call back into that allocator halfway through it: free the
+// same block again, allocate the memory being released, dispose it. So the allocator is busy while it tells them
+// (tellHolders: every call into it but `owns` and `stats` is refused, "unsupported", a dispose too, as while it
+// calls its backing), and what a revoked holder gives back waits until the change is made (afterChange): the
+// program's code it reaches then makes ordinary calls on an allocator in order. `changing` counts the changes
+// under way (they nest: a holder told may end allocators below it); `putOff` is the work waiting for the last.
+let changing = 0;
+let putOff: (() => void)[] = [];
+
+// What a call into an allocator that is telling its holders reads (Ledger.busy).
+const TELLING = "is releasing, resizing or moving memory that another allocator or an array holds, and code run " +
+  "as that holder let go of it called back in: call again once that release has returned";
+
+/**
+ * Runs `work` (a revoked holder giving its other blocks back to its backing) once no allocator is in the middle of
+ * a change it told its holders of, or now when none is. `work` must not throw (what it throws is dropped).
+ */
+export function afterChange(work: () => void): void {
+  if (changing === 0) work();
+  else putOff.push(work);
+}
+
+/**
+ * Opens a change to an allocator's memory whose holders it tells (tellHolders, tellFreed, resizedUnderLease)
+ * before it makes it; always paired with `endChange()`, in a `finally` after the change is made. Changes nest.
+ * (Two calls rather than a callback: the paths that open one are an allocator's free and resize, whose locals a
+ * closure would make the engine allocate on every call, even where the closure is never made.)
+ */
+export function beginChange(): void {
+  changing++;
+}
+
+/** Closes a change opened by beginChange: once none is open, what holders put off (see afterChange) runs. */
+export function endChange(): void {
+  if (--changing !== 0 || putOff.length === 0) return;
+  const work = putOff;
+  putOff = [];
+  for (const w of work) {
+    try {
+      w();
+    } catch { /* giving back is quiet: a backing that refuses keeps the block */ }
+  }
+}
+
+/** beginChange, `change`, endChange (for paths off the hot ones, where a closure costs nothing that matters). */
+export function withChange<T>(change: () => T): T {
+  beginChange();
+  try {
+    return change();
+  } finally {
+    endChange();
+  }
+}
+
+/**
+ * Tells holders of an allocator's memory (`tell`: its lease table's `freed` or `released`) that it is released or
+ * changed, with the allocator busy (`ledger`): code they run cannot call into it halfway through the change (every
+ * call but `owns` and `stats` is refused, "unsupported", a dispose too). Call it between beginChange and
+ * endChange, with the change made after it, so what holders give back waits until then.
+ * @throws What `tell` throws; "use-after-free" for `op` when code a holder ran ended the allocator (released its
+ *   memory through its own backing): the change must not be made.
+ */
+export function tellHolders(ledger: Ledger, op: string, tell: () => void): void {
+  const busy = ledger.busy(TELLING);
+  try {
+    tell();
+  } finally {
+    if (busy) ledger.idle();
+  }
+  if (busy && ledger.ended !== null) throw ledger.usedAfterEnd(op);
+}
+
+/** tellHolders of `table.freed(address, reason, size)`: the block of `size` bytes at `address` was freed or moved. */
+export function tellFreed(
+  ledger: Ledger,
+  op: string,
+  table: LeaseTable,
+  address: number,
+  reason: string,
+  size: number,
+): void {
+  const busy = ledger.busy(TELLING);
+  try {
+    table.freed(address, reason, size);
+  } finally {
+    if (busy) ledger.idle();
+  }
+  if (busy && ledger.ended !== null) throw ledger.usedAfterEnd(op);
+}
+
 /** Something that keeps memory inside a block it leased. */
 export interface LeaseHolder {
   /**
    * The leased block was released by someone other than the holder. Called
-   * once, after the lessor's own state is consistent. `partial` is true when
-   * the lessor itself lives on (a free, a scope's end, a reset), so the holder
-   * may still return its other blocks to it; false when the lessor is gone.
-   * Must not throw.
+   * once, with the lessor busy (see tellHolders) or already ended. `partial`
+   * is true when the lessor itself lives on (a free, a scope's end, a reset),
+   * so the holder may still return its other blocks to it, through afterChange
+   * (the lessor may be in the middle of its change); false when the lessor is
+   * gone. Must not throw.
    */
   revoke(reason: string, partial: boolean): void;
 }
@@ -382,16 +476,18 @@ export function leaseBlock(allocator: unknown, block: ArrayBufferView, holder: L
  * so the lease is revoked as a free's would be. Then, when a buffer over that memory was transferred away (the
  * holder may have just found it), the resize is refused ("corruption"): that memory is kept for good. Call it
  * when `table.leased !== 0 || anyTaken()`, once the resize is certain to succeed but before anything changes
- * (the room for it found, or taken): a resize that fails for want of room must leave the holder as it was.
- * `name` is the allocator's class name.
+ * (the room for it found, or taken): a resize that fails for want of room must leave the holder as it was. The
+ * allocator (`ledger`) is busy while the holder is told (see tellHolders): call it between beginChange and
+ * endChange, the resize made after it. `name` is the allocator's class name.
  */
 export function resizedUnderLease(
+  ledger: Ledger,
   table: LeaseTable,
   address: number,
   size: number,
   view: ArrayBufferView,
   name: string,
 ): void {
-  if (table.leased !== 0) table.freed(address, `${name}.resize() changed it`, size);
+  if (table.leased !== 0) tellFreed(ledger, "resize", table, address, `${name}.resize() changed it`, size);
   if (!mayRelease(address, size)) throw transferredError("resize", `the block ${describe(view)} names`);
 }

@@ -142,13 +142,14 @@ export class Ledger {
   /**
    * Refuses every use of the allocator ("unsupported", through `ended`) while it calls its backing: the
    * backing may run code of the user's (an arena's observer, an Allocator written in JavaScript) that must
-   * not call back into an allocator halfway through growing or shrinking. False, with nothing changed, when
-   * it had ended or was busy already. Always paired with `idle()`.
+   * not call back into an allocator halfway through growing or shrinking (or, with `why` saying so, through
+   * a change the holders of its blocks are told of: see tellHolders). False, with nothing changed, when it had
+   * ended or was busy already. Always paired with `idle()`.
    */
-  busy(): boolean {
+  busy(why = "is taking memory from or giving it back to its backing, whose code called back into it"): boolean {
     if (this.ended !== null) return false;
     this.#busy = true;
-    this.ended = "is taking memory from or giving it back to its backing, whose code called back into it";
+    this.ended = why;
     this.endedAs = "unsupported";
     return true;
   }

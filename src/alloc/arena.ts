@@ -11,7 +11,15 @@ import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
 import { ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
+import {
+  beginChange,
+  endChange,
+  LeaseTable,
+  registerLeases,
+  resizedUnderLease,
+  tellFreed,
+  tellHolders,
+} from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
@@ -460,24 +468,12 @@ export class Arena implements Allocator, Disposable {
       if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize"); // growing hands out memory
       // A holder of the block (a child's chunk, passed on by an Allocator in JavaScript) is told before its memory
       // changes in place, and only then: a resize that cannot be made in place copies and leaves the block be.
-      if ((this.#leases.leased !== 0 || anyTaken()) && at.fitsLast(newSize)) {
-        resizedUnderLease(this.#leases, at.lastAddress(), oldSize, view, "Arena");
-      }
-      // (Still the most recent block: code the holder ran as it let go may have freed it, or ended the arena.)
-      if (view === at.lastView && at.resizeLast(newSize)) {
-        this.#ledger.resized(oldSize, newSize);
-        this.#totalBytes += Math.max(0, newSize - oldSize);
-        // Grown past its segment (safety), the block's view is over a new segment from its start.
-        if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize");
-        let resized: Uint8Array<ArrayBuffer>;
-        try {
-          resized = new Uint8Array(at.lastBuffer!, at.lastOffset, newSize);
-        } catch (error) {
-          this.#transferred(error, "resize");
-        }
-        at.lastView = resized;
-        return resized;
-      }
+      // The arena is busy while the holder is told, and what it gives back waits until the resize is made (see
+      // beginChange).
+      const resized = (this.#leases.leased !== 0 || anyTaken()) && at.fitsLast(newSize)
+        ? this.#resizeLastTold(view, oldSize, newSize)
+        : this.#resizeLast(view, oldSize, newSize);
+      if (resized !== null) return resized;
     } else if (!ownsBuffer(this, buffer) && !(lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached)) {
       throw this.#unknownBlock(view, "resize");
     } else if (lengthOf(view) !== 0 && this.#released(view, buffer)) {
@@ -642,7 +638,7 @@ export class Arena implements Allocator, Disposable {
    * buffers was transferred away, the arena ends instead (keeping that
    * memory; later calls throw "corruption").
    * @param mode "free-all", "retain-capacity" (default) or `{ retainLimit }`.
-   * @throws {TypeError} For a mode that is none of those; {RangeError} for a bad `retainLimit`.
+   * @throws {TypeError} For a mode that is none of those, or an object with a key other than `retainLimit`; {RangeError} for a bad `retainLimit`.
    * @throws {AllocationError} "use-after-free" after `dispose()`; "unsupported" from an `onAlloc` observer told of a block another allocator is taking (see {@linkcode Arena.observe}).
    */
   reset(mode?: ArenaResetMode): void {
@@ -650,16 +646,30 @@ export class Arena implements Allocator, Disposable {
     const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
     if (claiming !== 0) throw claimRefusal("reset an Arena");
+    // Holders of the memory it releases are told in the middle of the reset, and what they give back waits until
+    // it is made (see beginChange).
+    const changing = this.#leases.count !== 0;
     if (this.#scopes.length === 0 || this.#observers.length === 0) {
-      this.#reset(parsed, null);
+      if (!changing) {
+        this.#reset(parsed, null);
+        return;
+      }
+      beginChange();
+      try {
+        this.#reset(parsed, null);
+      } finally {
+        endChange();
+      }
       return;
     }
     // The scopes it ends are told once the reset is done (or threw): an observer that allocates or opens a
     // scope then does so in the reset arena, not in the middle of it.
     const exits: ScopeHandle[] = [];
+    if (changing) beginChange();
     try {
       this.#reset(parsed, exits);
     } finally {
+      if (changing) endChange();
       this.#notifyExits(exits);
     }
   }
@@ -677,12 +687,7 @@ export class Arena implements Allocator, Disposable {
     // With safety every view is over a segment or an oversized chunk's buffer:
     // all detached now, before any chunk goes back (rule 1).
     if (this.#safety) at.detachAll();
-    const leases = this.#leases;
-    if (leases.count !== 0) {
-      for (const chunk of [...at.chunks, ...at.oversized]) {
-        leases.released(chunk.address, chunk.address + chunk.size, "Arena.reset() released it");
-      }
-    }
+    if (this.#leases.count !== 0) this.#tellReset();
     at.absorbOversized();
     // A backing that throws as a chunk goes back (that chunk is then the backing's: forgotten here) still leaves
     // the arena reset and usable; its error comes after.
@@ -797,21 +802,94 @@ export class Arena implements Allocator, Disposable {
 
   #rollBack(view: ArrayBufferView): void {
     const at = this.#at;
-    const leases = this.#leases;
-    if (leases.leased !== 0 || anyTaken()) {
-      const address = at.lastAddress();
-      if (leases.leased !== 0) leases.freed(address, "Arena.free() released it", at.lastSize);
-      // A buffer over the block was transferred away (its holder may have just found it, as it let go): that
-      // memory is kept for good, as the other allocators' free keeps it, so the block is not rolled back, nor
-      // can it be any more; the scope's end or reset() that would reuse it ends the arena.
-      if (!mayRelease(address, at.lastSize)) {
-        at.forgetLast();
-        throw transferredError("free", `the block ${describe(view)} names`);
-      }
+    if (this.#leases.leased !== 0 || anyTaken()) this.#rollBackTold(view);
+    else {
+      this.#ledger.freed(at.lastSize);
+      at.rollBack();
+    }
+    if (this.#observers.length !== 0) this.#notifyFree(view, true);
+  }
+
+  // #rollBack of a block a holder may lease, or a transferred buffer reach (off the hot path): its holder is
+  // told first, the arena busy meanwhile, and what it gives back waits until the block is rolled back (see
+  // beginChange).
+  #rollBackTold(view: ArrayBufferView): void {
+    beginChange();
+    try {
+      this.#rollBackNow(view);
+    } finally {
+      endChange();
+    }
+  }
+
+  // The rest of #rollBackTold, inside the change.
+  #rollBackNow(view: ArrayBufferView): void {
+    const at = this.#at;
+    const address = at.lastAddress();
+    if (this.#leases.leased !== 0) {
+      tellFreed(this.#ledger, "free", this.#leases, address, "Arena.free() released it", at.lastSize);
+    }
+    // A buffer over the block was transferred away (its holder may have just found it, as it let go): that
+    // memory is kept for good, as the other allocators' free keeps it, so the block is not rolled back, nor
+    // can it be any more; the scope's end or reset() that would reuse it ends the arena.
+    if (!mayRelease(address, at.lastSize)) {
+      at.forgetLast();
+      throw transferredError("free", `the block ${describe(view)} names`);
     }
     this.#ledger.freed(at.lastSize);
     at.rollBack();
-    if (this.#observers.length !== 0) this.#notifyFree(view, true);
+  }
+
+  // #resizeLast of a block a holder may lease, or a transferred buffer reach (off the hot path): the holder is
+  // told first (and a theft it finds refuses the resize), the arena busy meanwhile (see beginChange).
+  #resizeLastTold(view: ArrayBufferView, oldSize: number, newSize: number): Uint8Array<ArrayBuffer> | null {
+    beginChange();
+    try {
+      resizedUnderLease(this.#ledger, this.#leases, this.#at.lastAddress(), oldSize, view, "Arena");
+      return this.#resizeLast(view, oldSize, newSize);
+    } finally {
+      endChange();
+    }
+  }
+
+  // Tells the holders and watchers of the memory a reset releases (every chunk), the arena busy meanwhile (see
+  // tellHolders).
+  #tellReset(): void {
+    const at = this.#at, leases = this.#leases;
+    tellHolders(this.#ledger, "reset", () => {
+      for (const chunk of [...at.chunks, ...at.oversized]) {
+        leases.released(chunk.address, chunk.address + chunk.size, "Arena.reset() released it");
+      }
+    });
+  }
+
+  // Tells the holders and watchers of the memory the scope of `record` released, the arena busy meanwhile (see
+  // tellHolders).
+  #tellScopeEnd(record: ScopeRecord): void {
+    const cursor = this.#at, leases = this.#leases;
+    tellHolders(this.#ledger, "end an Arena scope", () =>
+      cursor.rangesSince(
+        record,
+        (lo, hi) => leases.released(lo, hi, "the Arena scope it was allocated in ended"),
+      ));
+  }
+
+  // Resizes the most recent block (its view `view`, `oldSize` bytes) in place to `newSize`; null when it cannot.
+  #resizeLast(view: ArrayBufferView, oldSize: number, newSize: number): Uint8Array<ArrayBuffer> | null {
+    const at = this.#at;
+    if (view !== at.lastView || !at.resizeLast(newSize)) return null;
+    this.#ledger.resized(oldSize, newSize);
+    this.#totalBytes += Math.max(0, newSize - oldSize);
+    // Grown past its segment (safety), the block's view is over a new segment from its start.
+    if (at.covering.length !== 0 && at.coveringTaken()) this.#theftFound("resize");
+    let resized: Uint8Array<ArrayBuffer>;
+    try {
+      resized = new Uint8Array(at.lastBuffer!, at.lastOffset, newSize);
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
+    at.lastView = resized;
+    return resized;
   }
 
   // A block of `size` bytes aligned to `a` (both checked), as the Uint8Array that is its own view, or null
@@ -943,20 +1021,30 @@ export class Arena implements Allocator, Disposable {
     // Not while the arena grows or shrinks through its backing (code the backing runs ending this scope).
     this.#ledger.refuseWhileBusy("end an Arena scope");
     if (claiming !== 0 && this.#scopes[at].serial <= claimFloor) throw claimRefusal("end an Arena scope");
-    const cursor = this.#at;
     const ended = exits ?? (this.#observers.length !== 0 ? [] : null);
+    // Holders of the memory the scopes release are told in the middle of their end, and what they give back
+    // waits until it is made (see beginChange).
+    if (this.#leases.count === 0) this.#popScopes(at, ended);
+    else {
+      beginChange();
+      try {
+        this.#popScopes(at, ended);
+      } finally {
+        endChange();
+      }
+    }
+    if (exits === null && ended !== null) this.#notifyExits(ended);
+  }
+
+  // Ends the scopes from depth `at` + 1 on, innermost first (see #endScope), adding them to `ended`.
+  #popScopes(at: number, ended: ScopeHandle[] | null): void {
+    const cursor = this.#at;
     let clean = true;
     while (this.#scopes.length > at) {
       const record = this.#scopes.pop()!;
       record.handle.final = this.#scopeStats(record.handle, record);
       record.handle.active = false;
-      const leases = this.#leases;
-      if (leases.count !== 0) {
-        cursor.rangesSince(
-          record,
-          (lo, hi) => leases.released(lo, hi, "the Arena scope it was allocated in ended"),
-        );
-      }
+      if (this.#leases.count !== 0) this.#tellScopeEnd(record);
       this.#ledger.totalFrees += this.#ledger.live - record.live;
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
@@ -965,7 +1053,6 @@ export class Arena implements Allocator, Disposable {
     }
     // Memory the scope released that a transferred buffer may reach must never be handed out again.
     if (!clean) this.#revoke(null, true);
-    if (exits === null && ended !== null) this.#notifyExits(ended);
   }
 
   #scopeStats(handle: ScopeHandle, found?: ScopeRecord): ArenaScopeStats {

@@ -8,7 +8,7 @@ import { anyTaken, isDetached, mayRelease, THEFT, transferredError } from "../ba
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
+import { beginChange, endChange, LeaseTable, registerLeases, resizedUnderLease, tellFreed } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
@@ -129,8 +129,13 @@ export class BuddyAllocator implements Allocator, Disposable {
       "create BuddyAllocator",
     ).minBlockSize ?? 16;
     if (minBlock > parsed.capacity) {
+      // Said about 'capacity', which the program passed: 'minBlockSize' may be the default it never wrote.
+      const least = parsed.minBlockSize === undefined
+        ? `${minBlock}, the default 'minBlockSize' (the size of its smallest block; any capacity from ${minBlock} ` +
+          "up is rounded up to whole pages)"
+        : `'minBlockSize' (${minBlock}), the size of its smallest block (or pass a smaller 'minBlockSize')`;
       throw new RangeError(
-        `Cannot create BuddyAllocator as 'minBlockSize' must be at most 'capacity' (${parsed.capacity}): current value is ${minBlock}`,
+        `Cannot create BuddyAllocator as 'capacity' must be at least ${least}: current value is ${parsed.capacity}`,
       );
     }
     let capacity = Math.max(native.pageSize, minBlock);
@@ -228,46 +233,60 @@ export class BuddyAllocator implements Allocator, Disposable {
     const offset = offsetOf(view);
     const leaf = offset / this.#minBlock;
     if (newSize === 0) {
-      if (!this.#release(node, offset, "BuddyAllocator.resize(view, 0) released it")) {
+      if (!this.#release(node, offset, "BuddyAllocator.resize(view, 0) released it", "resize")) {
         throw transferredError("resize", `the block ${describe(view)} names`);
       }
       return new Uint8Array(0);
     }
     // A holder of the block is told (and a theft it finds refuses the resize) only once the resize is certain:
-    // one that fails for want of room leaves it as it was.
+    // one that fails for want of room leaves it as it was. The allocator is busy while it is told, and what it
+    // gives back waits until the resize is made (see beginChange).
     const leased = this.#leases.leased !== 0 || anyTaken();
     const address = this.#chunk.address + offset;
-    if (newSize <= this.#sizeOfNode(node)) {
-      if (leased) resizedUnderLease(this.#leases, address, this.#requested[leaf], view, "BuddyAllocator");
-      let kept: Uint8Array<ArrayBuffer>;
-      try {
-        kept = new Uint8Array(this.#chunk.buffer, offset, newSize); // first: a throw here changes nothing
-      } catch (error) {
-        this.#transferred(error, "resize");
-      }
-      this.#ledger.resized(this.#requested[leaf], newSize);
-      this.#requested[leaf] = newSize;
-      return kept;
-    }
+    const keeps = newSize <= this.#sizeOfNode(node);
     // A larger block: every block is aligned to its size up to the page, so
     // the new one keeps at least the old one's alignment.
-    if (!this.#hasRoom(newSize, 16)) {
+    if (!keeps && !this.#hasRoom(newSize, 16)) {
       this.#take(newSize, 16); // finds no block either, and records why
       throw this.#ledger.failure(newSize);
     }
-    // (Telling the holder may give blocks of its back here, which only adds room: the take below finds a block.)
-    if (leased) resizedUnderLease(this.#leases, address, this.#requested[leaf], view, "BuddyAllocator");
+    if (!leased) return keeps ? this.#keep(offset, newSize) : this.#move(node, offset, newSize);
+    beginChange();
+    try {
+      resizedUnderLease(this.#ledger, this.#leases, address, this.#requested[leaf], view, "BuddyAllocator");
+      return keeps ? this.#keep(offset, newSize) : this.#move(node, offset, newSize);
+    } finally {
+      endChange();
+    }
+  }
+
+  // The used block at `offset` keeps its place, now `newSize` bytes (which fit it).
+  #keep(offset: number, newSize: number): Uint8Array<ArrayBuffer> {
+    const leaf = offset / this.#minBlock;
+    let kept: Uint8Array<ArrayBuffer>;
+    try {
+      kept = new Uint8Array(this.#chunk.buffer, offset, newSize); // first: a throw here changes nothing
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
+    this.#ledger.resized(this.#requested[leaf], newSize);
+    this.#requested[leaf] = newSize;
+    return kept;
+  }
+
+  // Moves used block `node` at `offset` into a new block of `newSize` bytes (there is room).
+  #move(node: number, offset: number, newSize: number): Uint8Array<ArrayBuffer> {
     const peak = this.#ledger.peakBytes;
     const moved = this.#take(newSize, 16);
     if (moved < 0) throw this.#ledger.failure(newSize);
     let fresh: Uint8Array<ArrayBuffer>;
     try {
       fresh = new Uint8Array(this.#chunk.buffer, moved, newSize);
-      intrinsic.set(fresh, intrinsic.uint8Array(this.#chunk.buffer, offset, this.#requested[leaf]));
+      intrinsic.set(fresh, intrinsic.uint8Array(this.#chunk.buffer, offset, this.#requested[offset / this.#minBlock]));
     } catch (error) {
       this.#transferred(error, "resize", newSize, peak);
     }
-    this.#release(node, offset, "BuddyAllocator.resize() moved it");
+    this.#release(node, offset, "BuddyAllocator.resize() moved it", "resize");
     return fresh;
   }
 
@@ -435,13 +454,28 @@ export class BuddyAllocator implements Allocator, Disposable {
 
   // Frees a block; false, keeping it allocated for good, when the holder of a lease on it (a child
   // allocator, an array) found as it let go that a buffer over its memory was transferred away.
-  #release(node: number, offset: number, reason: string): boolean {
-    const leases = this.#leases;
-    const leaf = offset / this.#minBlock;
-    if (leases.leased !== 0 || anyTaken()) {
-      if (leases.leased !== 0) leases.freed(this.#chunk.address + offset, reason, this.#sizeOfNode(node));
-      if (!mayRelease(this.#chunk.address + offset, this.#sizeOfNode(node))) return false;
+  // `op` is the public call, for its refusal when code the holder ran ended the allocator.
+  #release(node: number, offset: number, reason: string, op = "free"): boolean {
+    if (this.#leases.leased !== 0 || anyTaken()) return this.#releaseTold(node, offset, reason, op);
+    return this.#merge(node, offset);
+  }
+
+  // #release of a block a holder may lease, or a transferred buffer reach (off the hot path): the holder is told
+  // first, the allocator busy meanwhile, and what it gives back waits until the block is freed (see beginChange).
+  #releaseTold(node: number, offset: number, reason: string, op: string): boolean {
+    const address = this.#chunk.address + offset, size = this.#sizeOfNode(node);
+    beginChange();
+    try {
+      if (this.#leases.leased !== 0) tellFreed(this.#ledger, op, this.#leases, address, reason, size);
+      return mayRelease(address, size) && this.#merge(node, offset);
+    } finally {
+      endChange();
     }
+  }
+
+  // Frees the used block `node` at `offset` and merges it with its free buddies; true.
+  #merge(node: number, offset: number): boolean {
+    const leaf = offset / this.#minBlock;
     this.#ledger.freed(this.#requested[leaf]);
     this.#requested[leaf] = 0;
     let order = Math.floor(Math.log2(node));

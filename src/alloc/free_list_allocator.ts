@@ -19,7 +19,15 @@ import {
   isStolen,
   tagHandleView,
 } from "./_handle.ts";
-import { ownLeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
+import {
+  beginChange,
+  endChange,
+  ownLeaseTable,
+  registerLeases,
+  resizedUnderLease,
+  tellFreed,
+  withChange,
+} from "./_lease.ts";
 import { capChunkSize, plannedChunkSize } from "./_growth.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
@@ -224,7 +232,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     if (id < 0) return this.alloc(newSize);
     this.#usable("resize");
     if (newSize === 0) {
-      if (!this.#release(id, "FreeListAllocator.resize(view, 0) released it")) {
+      if (!this.#release(id, "FreeListAllocator.resize(view, 0) released it", "resize")) {
         throw transferredError("resize", `the block ${describe(view)} names`);
       }
       return new Uint8Array(0);
@@ -236,33 +244,58 @@ export class FreeListAllocator implements Allocator, Disposable {
     const oldSize = r.requested[id];
     const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
     // A holder of the block is told (and a theft it finds refuses the resize) only once the resize is certain:
-    // one that fails for want of room leaves it as it was. (Telling it may give blocks of its back here, which
-    // only adds room.)
+    // one that fails for want of room leaves it as it was. The heap is busy while it is told, and what it gives
+    // back waits until the resize is made (see beginChange).
     const leased = this.#leases.leased !== 0 || anyTaken();
     if (heap.fitsInPlace(id, newSize)) {
-      if (leased) resizedUnderLease(this.#leases, address, oldSize, view, "FreeListAllocator");
-      if (heap.resizeInPlace(id, newSize)) {
-        this.#ledger.resized(oldSize, newSize);
+      let resized: Uint8Array<ArrayBuffer> | null;
+      if (!leased) resized = this.#resizeInPlace(id, buffer, oldSize, newSize);
+      else {
+        beginChange();
         try {
-          return new Uint8Array(buffer, r.start[id], newSize);
-        } catch (error) {
-          this.#transferred(error, "resize");
+          resizedUnderLease(this.#ledger, this.#leases, address, oldSize, view, "FreeListAllocator");
+          resized = this.#resizeInPlace(id, buffer, oldSize, newSize);
+        } finally {
+          endChange();
         }
       }
+      if (resized !== null) return resized;
     }
     const peak = this.#ledger.peakBytes;
     const moved = this.#allocate(newSize, r.align[id], 0);
     if (moved < 0) throw this.#ledger.failure(newSize);
-    if (leased) {
+    if (!leased) return this.#move(id, moved, buffer, newSize, peak);
+    beginChange();
+    try {
       try {
-        resizedUnderLease(this.#leases, address, oldSize, view, "FreeListAllocator");
+        resizedUnderLease(this.#ledger, this.#leases, address, oldSize, view, "FreeListAllocator");
       } catch (error) {
         // The holder found a theft: the block taken to move into goes back, and the resize changes nothing more.
         this.#ledger.retract(newSize, peak);
         heap.release(moved);
         throw error;
       }
+      return this.#move(id, moved, buffer, newSize, peak);
+    } finally {
+      endChange();
     }
+  }
+
+  // Resizes used block `id` (in `buffer`, `oldSize` bytes) in place to `newSize`; null when it cannot.
+  #resizeInPlace(id: number, buffer: ArrayBuffer, oldSize: number, newSize: number): Uint8Array<ArrayBuffer> | null {
+    if (!this.#heap.resizeInPlace(id, newSize)) return null;
+    this.#ledger.resized(oldSize, newSize);
+    try {
+      return new Uint8Array(buffer, this.#heap.records.start[id], newSize);
+    } catch (error) {
+      this.#transferred(error, "resize");
+    }
+  }
+
+  // Moves used block `id` (in `buffer`) into block `moved` of `newSize` bytes, taken (`peak`: peakBytes before).
+  #move(id: number, moved: number, buffer: ArrayBuffer, newSize: number, peak: number): Uint8Array<ArrayBuffer> {
+    const heap = this.#heap;
+    const r = heap.records;
     let fresh: Uint8Array<ArrayBuffer>;
     try {
       fresh = new Uint8Array(heap.chunks[r.chunk[moved]].chunk.buffer, r.start[moved], newSize);
@@ -270,7 +303,7 @@ export class FreeListAllocator implements Allocator, Disposable {
     } catch (error) {
       this.#transferred(error, "resize", newSize, peak);
     }
-    this.#release(id, "FreeListAllocator.resize() moved it");
+    this.#release(id, "FreeListAllocator.resize() moved it", "resize");
     return fresh;
   }
 
@@ -316,40 +349,47 @@ export class FreeListAllocator implements Allocator, Disposable {
       if (handle !== undefined && handle.pins === 0 && !isStolen(handle)) total += r.requested[handle.id];
     }
     let movedBytes = 0, movedBlocks = 0;
-    this.#defragmenting = true;
-    heap.noCache = true;
-    try {
-      for (const heapChunk of heap.chunks) {
-        let bytes: Uint8Array<ArrayBuffer>;
-        try {
-          bytes = new Uint8Array(heapChunk.chunk.buffer);
-        } catch (error) {
-          this.#defragmenting = false;
-          this.#transferred(error, "defragment");
-        }
-        let id = heapChunk.first;
-        while (id !== -1) {
-          const next = r.nextPhys[id];
-          if (r.flags[id] === FREE && next !== -1 && r.flags[next] === (USED | HANDLE)) {
-            const handle = this.#handles[next]!;
-            if (handle.pins === 0 && !isStolen(handle)) {
-              heap.slideDown(heapChunk, id, next, bytes);
-              detachHandle(handle); // its old views point at the old place
-              movedBytes += r.requested[next];
-              movedBlocks++;
-              onProgress?.(movedBytes, total, total === 0 ? 1 : movedBytes / total);
-              if (this.#ledger.ended !== null) break; // the callback disposed the heap
-              continue; // `id` is now the free block after the moved handle
-            }
+    const leases = this.#leases;
+    const compact = () => {
+      this.#defragmenting = true;
+      heap.noCache = true;
+      try {
+        for (const heapChunk of heap.chunks) {
+          let bytes: Uint8Array<ArrayBuffer>;
+          try {
+            bytes = new Uint8Array(heapChunk.chunk.buffer);
+          } catch (error) {
+            this.#defragmenting = false;
+            this.#transferred(error, "defragment");
           }
-          id = next;
+          let id = heapChunk.first;
+          while (id !== -1) {
+            const next = r.nextPhys[id];
+            if (r.flags[id] === FREE && next !== -1 && r.flags[next] === (USED | HANDLE)) {
+              const handle = this.#handles[next]!;
+              if (handle.pins === 0 && !isStolen(handle) && this.#told(heapChunk.chunk.address, next, handle)) {
+                heap.slideDown(heapChunk, id, next, bytes);
+                detachHandle(handle); // its old views point at the old place
+                movedBytes += r.requested[next];
+                movedBlocks++;
+                onProgress?.(movedBytes, total, total === 0 ? 1 : movedBytes / total);
+                if (this.#ledger.ended !== null) break; // the callback disposed the heap
+                continue; // `id` is now the free block after the moved handle
+              }
+            }
+            id = next;
+          }
+          if (this.#ledger.ended !== null) break;
         }
-        if (this.#ledger.ended !== null) break;
+      } finally {
+        this.#defragmenting = false;
+        heap.noCache = false;
       }
-    } finally {
-      this.#defragmenting = false;
-      heap.noCache = false;
-    }
+    };
+    // Holders of a handle's bytes (a chain over them) are told of its move, and what they give back waits until
+    // the compaction is done (see withChange).
+    if (leases.leased !== 0) withChange(compact);
+    else compact();
     const after = heap.freeSummary();
     return {
       movedBytes,
@@ -482,21 +522,34 @@ export class FreeListAllocator implements Allocator, Disposable {
     return id;
   }
 
-  // Frees a used block (telling a lease holder first) and merges it.
-  // Frees a block; false, keeping it allocated for good, when the holder of a lease on it (a child
-  // allocator, an array) found as it let go that a buffer over its memory was transferred away.
-  #release(id: number, reason: string): boolean {
+  // Frees a used block (telling a lease holder first) and merges it; false, keeping it allocated for good, when
+  // the holder of a lease on it (a child allocator, an array) found as it let go that a buffer over its memory
+  // was transferred away. `op` is the public call, for its refusal when the holder's code ended the heap.
+  #release(id: number, reason: string, op = "free"): boolean {
+    if (this.#leases.leased !== 0 || anyTaken()) return this.#releaseTold(id, reason, op);
     const heap = this.#heap;
-    const r = heap.records;
-    const leases = this.#leases;
-    if (leases.leased !== 0 || anyTaken()) {
-      const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
-      if (leases.leased !== 0) leases.freed(address, reason, r.requested[id]);
-      if (!mayRelease(address, r.requested[id])) return false;
-    }
-    this.#ledger.freed(r.requested[id]);
+    this.#ledger.freed(heap.records.requested[id]);
     heap.release(id);
     return true;
+  }
+
+  // #release of a block a holder may lease, or a transferred buffer reach (off the hot path): the holder is told
+  // first, the heap busy meanwhile, and what it gives back waits until the block is freed (see beginChange).
+  #releaseTold(id: number, reason: string, op: string): boolean {
+    const heap = this.#heap;
+    const r = heap.records;
+    const address = heap.chunks[r.chunk[id]].chunk.address + r.start[id];
+    const size = r.requested[id];
+    beginChange();
+    try {
+      if (this.#leases.leased !== 0) tellFreed(this.#ledger, op, this.#leases, address, reason, size);
+      if (!mayRelease(address, size)) return false;
+      this.#ledger.freed(size);
+      heap.release(id);
+      return true;
+    } finally {
+      endChange();
+    }
   }
 
   #handleView(handle: HandleState): Uint8Array<ArrayBuffer> {
@@ -510,13 +563,30 @@ export class FreeListAllocator implements Allocator, Disposable {
     return tagHandleView(new Uint8Array(buffer), handle, address, r.requested[id]);
   }
 
+  // Before handle `id` (in the chunk at `chunkAddress`) moves: a holder of its bytes (a chain an Allocator in
+  // JavaScript built over them) is told, as the handle's free tells it (its views read as length 0), the heap busy
+  // meanwhile. False when a buffer over that memory was transferred away (the holder may have just found it): the
+  // memory is kept, so the handle stays where it is for good, as one whose own view was transferred.
+  #told(chunkAddress: number, id: number, handle: HandleState): boolean {
+    const leases = this.#leases;
+    if (leases.leased === 0 && !anyTaken()) return true;
+    const address = chunkAddress + this.#heap.records.start[id];
+    const size = this.#heap.records.requested[id];
+    if (leases.leased !== 0) {
+      tellFreed(this.#ledger, "defragment", leases, address, "FreeListAllocator.defragment() moved it", size);
+    }
+    if (mayRelease(address, size)) return true;
+    handle.stolen = true;
+    return false;
+  }
+
   #freeHandle(handle: HandleState): void {
     this.#usable("free a handle");
     if (isStolen(handle)) throw transferredError("free", "a Handle of this FreeListAllocator"); // it stays allocated
     handle.freed = true;
     detachHandle(handle);
     this.#handles[handle.id] = undefined;
-    this.#release(handle.id, "its Handle was freed");
+    this.#release(handle.id, "its Handle was freed", "free a Handle");
   }
 
   #grow(needed: number): boolean {

@@ -8,7 +8,7 @@ import { anyTaken, detach, isDetached, mayRelease, THEFT, transferredError } fro
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { ownLeaseTable, registerLeases } from "./_lease.ts";
+import { beginChange, endChange, ownLeaseTable, registerLeases, tellFreed } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "./_ownership.ts";
 import {
@@ -171,6 +171,12 @@ export class PoolAllocator implements Allocator, Disposable {
   readonly #perChunk: number;
   readonly #maxBlocks: number;
   readonly #detach: boolean;
+  /**
+   * Whether the fast paths of alloc and free (and the interface's takeBlock) are closed: with `detachFreed`, and
+   * while the pool tells the holder of a block it frees, when it is busy (see #release), which only the general
+   * paths test. (One flag the fast paths test anyway: closing them costs them nothing.)
+   */
+  #slow: boolean;
   readonly #chunks: Chunk[] = [];
   readonly #chunkOf = new Map<ArrayBuffer, number>();
   // Block i lives in chunk floor(i / perChunk) at slot i % perChunk.
@@ -187,7 +193,7 @@ export class PoolAllocator implements Allocator, Disposable {
 
   static {
     takeBlock = (pool: PoolAllocator, size: number): Uint8Array<ArrayBuffer> | null => {
-      if (pool.#freeCount === 0 || pool.#detach) return null;
+      if (pool.#freeCount === 0 || pool.#slow) return null;
       const peak = pool.#ledger.peakBytes;
       const index = pool.#take(size);
       const chunk = (index / pool.#perChunk) | 0;
@@ -246,6 +252,7 @@ export class PoolAllocator implements Allocator, Disposable {
       (reason, partial) => this.#revoke(reason, partial),
     );
     this.#detach = parsed.detachFreed ?? false;
+    this.#slow = this.#detach;
     registerOwner(this, "pool", PoolAllocator.#holds);
   }
 
@@ -274,7 +281,7 @@ export class PoolAllocator implements Allocator, Disposable {
   tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
     // Fast path: a free block, no per-block buffers, a plain size. Everything else below.
     if (
-      this.#freeCount !== 0 && align === undefined && !this.#detach && size > 0 && size <= this.#blockSize &&
+      this.#freeCount !== 0 && align === undefined && !this.#slow && size > 0 && size <= this.#blockSize &&
       Number.isInteger(size)
     ) {
       const peak = this.#ledger.peakBytes;
@@ -333,7 +340,7 @@ export class PoolAllocator implements Allocator, Disposable {
    */
   free(view: ArrayBufferView): void {
     // Fast path: a view over the most recently used chunk, at a block start, no lease.
-    if (!this.#detach && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this.#leases.leased === 0) {
+    if (!this.#slow && ArrayBuffer.isView(view) && bufferOf(view) === this.#hotBuffer && this.#leases.leased === 0) {
       // (A view of a chunk buffer transferred away reads offset 0 and may free
       // slot 0: no view over that buffer can be made again, so the next
       // allocation from it ends the pool, and dispose keeps that chunk.)
@@ -365,7 +372,7 @@ export class PoolAllocator implements Allocator, Disposable {
     const index = this.#indexOf(view, "resize");
     if (index < 0) return this.alloc(newSize);
     if (newSize === 0) {
-      if (!this.#release(index, "PoolAllocator.resize(view, 0) released it")) {
+      if (!this.#release(index, "PoolAllocator.resize(view, 0) released it", "resize")) {
         throw transferredError("resize", `the block ${describe(view)} names`);
       }
       return new Uint8Array(0);
@@ -529,13 +536,35 @@ export class PoolAllocator implements Allocator, Disposable {
 
   // Frees a block; false, keeping it allocated for good, when the holder of a lease on it (a child
   // allocator, an array) found as it let go that a buffer over its memory was transferred away.
-  #release(index: number, reason: string): boolean {
-    const leases = this.#leases;
-    if (leases.leased !== 0 || anyTaken()) {
-      const address = this.#addressOf(index);
-      if (leases.leased !== 0) leases.freed(address, reason, this.#blockSize);
-      if (!mayRelease(address, this.#blockSize)) return false;
+  // `op` is the public call, for its refusal when code the holder ran ended the pool.
+  #release(index: number, reason: string, op = "free"): boolean {
+    if (this.#leases.leased !== 0 || anyTaken()) return this.#releaseTold(index, reason, op);
+    return this.#put(index);
+  }
+
+  // #release of a block a holder may lease, or a transferred buffer reach (off the hot path): the holder is told
+  // first, the pool busy meanwhile (its fast paths closed), and what it gives back waits until the block is free
+  // (see beginChange).
+  #releaseTold(index: number, reason: string, op: string): boolean {
+    const address = this.#addressOf(index), size = this.#blockSize;
+    beginChange();
+    try {
+      if (this.#leases.leased !== 0) {
+        this.#slow = true;
+        try {
+          tellFreed(this.#ledger, op, this.#leases, address, reason, size);
+        } finally {
+          this.#slow = this.#detach;
+        }
+      }
+      return mayRelease(address, size) && this.#put(index);
+    } finally {
+      endChange();
     }
+  }
+
+  // Puts the used block `index` back on the free list (its views detached, with `detach`); true.
+  #put(index: number): boolean {
     this.#ledger.freed(this.#sizes[index]);
     this.#sizes[index] = 0;
     this.#free[this.#freeCount++] = index;

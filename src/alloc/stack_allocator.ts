@@ -7,7 +7,15 @@ import { anyTaken, isDetached, mayRelease, THEFT, transferredError } from "../ba
 import { native } from "../../ffi/native.ts";
 import { type Chunk, ChunkSource, roundToPage } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
-import { LeaseTable, registerLeases, resizedUnderLease } from "./_lease.ts";
+import {
+  beginChange,
+  endChange,
+  LeaseTable,
+  registerLeases,
+  resizedUnderLease,
+  tellFreed,
+  tellHolders,
+} from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { isEmptyView, ownerKindOf, registerOwner } from "./_ownership.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
@@ -234,7 +242,7 @@ export class StackAllocator implements Allocator, Disposable {
     }
     if (newSize === 0) {
       // A 0-byte block would hold nothing yet block every free below it.
-      this.#popTop("StackAllocator.resize(view, 0) released it");
+      this.#popTop("StackAllocator.resize(view, 0) released it", "resize");
       return new Uint8Array(0);
     }
     const start = this.#starts[top];
@@ -246,18 +254,31 @@ export class StackAllocator implements Allocator, Disposable {
       );
     }
     // Only now that it fits: a resize that fails for want of room leaves a holder of the block as it was.
-    if (this.#leases.leased !== 0 || anyTaken()) {
-      resizedUnderLease(this.#leases, this.#chunk.address + start, this.#sizes[top], view, "StackAllocator");
+    const leases = this.#leases;
+    const told = leases.leased !== 0 || anyTaken();
+    const shrinks = leases.count !== 0 && newSize < this.#sizes[top];
+    if (!told && !shrinks) return this.#resizeTop(top, start, newSize);
+    // Holders of the block, and of what lies in the tail it gives up, are told first, the stack busy meanwhile,
+    // and what they give back waits until the resize is made (see beginChange).
+    beginChange();
+    try {
+      if (told) {
+        resizedUnderLease(this.#ledger, leases, this.#chunk.address + start, this.#sizes[top], view, "StackAllocator");
+      }
+      if (shrinks) this.#tellReleased(start + newSize, this.#cursor, "the block shrank", "resize");
+      return this.#resizeTop(top, start, newSize);
+    } finally {
+      endChange();
     }
+  }
+
+  // Resizes the top block `top` at `start` in place to `newSize` (which fits), its holders told.
+  #resizeTop(top: number, start: number, newSize: number): Uint8Array<ArrayBuffer> {
     let resized: Uint8Array<ArrayBuffer>;
     try {
       resized = new Uint8Array(this.#chunk.buffer, start, newSize); // first: a throw here changes nothing
     } catch (error) {
       this.#transferred(error, "resize");
-    }
-    const leases = this.#leases;
-    if (leases.count !== 0 && newSize < this.#sizes[top]) {
-      leases.released(this.#chunk.address + start + newSize, this.#chunk.address + this.#cursor, "the block shrank");
     }
     this.#ledger.resized(this.#sizes[top], newSize);
     this.#sizes[top] = newSize;
@@ -313,13 +334,13 @@ export class StackAllocator implements Allocator, Disposable {
           "marker covered were already freed",
       );
     }
-    this.#popTo(parts.depth, "StackAllocator.rewind() released it");
+    this.#popTo(parts.depth, "StackAllocator.rewind() released it", "rewind");
   }
 
   /** Frees every block. */
   reset(): void {
     this.#ledger.guard("reset");
-    this.#popTo(0, "StackAllocator.reset() released it");
+    this.#popTo(0, "StackAllocator.reset() released it", "reset");
   }
 
   /**
@@ -425,10 +446,43 @@ export class StackAllocator implements Allocator, Disposable {
   }
 
   // Frees the top block alone (a lease on it is revoked; watchers hear only of bulk releases).
-  #popTop(reason: string): void {
+  #popTop(reason: string, op = "free"): void {
     const top = this.#starts.length - 1;
-    const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(this.#chunk.address + this.#starts[top], reason, this.#sizes[top]);
+    if (this.#leases.leased !== 0) {
+      this.#popTold(top, reason, op);
+      return;
+    }
+    // (#pop, inline: this is free's hot path.)
+    this.#starts.pop();
+    this.#ids.pop();
+    this.#ledger.freed(this.#sizes.pop()!);
+    const end = this.#cursor;
+    this.#cursor = top === 0 ? 0 : this.#starts[top - 1] + this.#sizes[top - 1];
+    this.#reusable(this.#cursor, end);
+  }
+
+  // #popTop of a block a holder may lease (off the hot path): the holder is told first, the stack busy meanwhile,
+  // and what it gives back waits until the block is freed (see beginChange).
+  #popTold(top: number, reason: string, op: string): void {
+    beginChange();
+    try {
+      const address = this.#chunk.address + this.#starts[top];
+      tellFreed(this.#ledger, op, this.#leases, address, reason, this.#sizes[top]);
+      this.#pop(top);
+    } finally {
+      endChange();
+    }
+  }
+
+  // Tells the holders and watchers of memory in [lo, hi) (offsets in the chunk) that `reason` released it, the
+  // stack busy meanwhile (see tellHolders).
+  #tellReleased(lo: number, hi: number, reason: string, op: string): void {
+    const leases = this.#leases, base = this.#chunk.address;
+    tellHolders(this.#ledger, op, () => leases.released(base + lo, base + hi, reason));
+  }
+
+  // Frees the top block `top` (its holders told).
+  #pop(top: number): void {
     this.#starts.pop();
     this.#ids.pop();
     this.#ledger.freed(this.#sizes.pop()!);
@@ -438,12 +492,25 @@ export class StackAllocator implements Allocator, Disposable {
   }
 
   // Frees every block above `depth` at once (a rewind or reset).
-  #popTo(depth: number, reason: string): void {
+  #popTo(depth: number, reason: string, op: string): void {
     const cursor = depth === 0 ? 0 : this.#starts[depth - 1] + this.#sizes[depth - 1];
-    const leases = this.#leases;
-    if (leases.count !== 0) {
-      leases.released(this.#chunk.address + cursor, this.#chunk.address + this.#cursor, reason);
+    if (this.#leases.count === 0) {
+      this.#popAll(depth, cursor);
+      return;
     }
+    // Their holders are told first, the stack busy meanwhile, and what they give back waits until the blocks are
+    // freed (see beginChange).
+    beginChange();
+    try {
+      this.#tellReleased(cursor, this.#cursor, reason, op);
+      this.#popAll(depth, cursor);
+    } finally {
+      endChange();
+    }
+  }
+
+  // Frees every block above `depth` (its holders told); `cursor` is where the block at `depth` ends.
+  #popAll(depth: number, cursor: number): void {
     while (this.#starts.length > depth) {
       this.#starts.pop();
       this.#ids.pop();

@@ -9,7 +9,7 @@ import { createStamp } from "../base/_stamp.ts";
 import { type CensusEntry, type CensusOwner, censusOwner, enterCensus, leaveCensus } from "../base/_native_census.ts";
 import { typedArrayOf } from "./_typed_array_of.ts";
 import { detach, isDetached, mayRelease, transferredError } from "../base/_detach.ts";
-import { LeaseTable, registerLeases } from "./_lease.ts";
+import { beginChange, endChange, LeaseTable, registerLeases, tellFreed } from "./_lease.ts";
 import { Ledger } from "./_ledger.ts";
 import { type Extent, RetainedExtents } from "./_retained_extents.ts";
 import { registerTrimmer } from "../base/_trimmers.ts";
@@ -234,7 +234,7 @@ export class SystemAllocator implements Allocator, Disposable {
     if (block === undefined) throw this.#unknownBlock(view, "free");
     if (offsetOf(view) !== 0) throw interiorError(view, block, "free");
     if (isDetached(block.buffer)) throw transferredError("free", describeBlock(block));
-    this.#release(buffer, block, "SystemAllocator.free() released it");
+    this.#release(buffer, block, "SystemAllocator.free() released it", "free");
   }
 
   /**
@@ -256,15 +256,28 @@ export class SystemAllocator implements Allocator, Disposable {
     if (isDetached(block.buffer) || !mayRelease(block.address, block.size)) {
       throw transferredError("resize", describeBlock(block));
     }
+    // A block a holder may keep memory in: the holder is told in the middle of the resize, and what it gives back
+    // waits until the resize is made (see withChange).
+    if (this.#leases.leased === 0) return this.#resize(buffer, block, newSize);
+    beginChange();
+    try {
+      return this.#resize(buffer, block, newSize);
+    } finally {
+      endChange();
+    }
+  }
+
+  // Resizes live `block` (over `buffer`, checked) to `newSize`: see resize.
+  #resize(buffer: ArrayBufferLike, block: LiveBlock, newSize: number): Uint8Array<ArrayBuffer> {
     const reason = "SystemAllocator.resize() moved it";
     if (newSize === 0) {
-      this.#release(buffer, block, reason);
+      this.#release(buffer, block, reason, "resize");
       return new Uint8Array(0);
     }
     if (newSize === block.size) {
       // Same place, same size: only the old views are detached, as promised.
       const leases = this.#leases;
-      if (leases.leased !== 0) leases.freed(block.address, reason, block.size);
+      if (leases.leased !== 0) tellFreed(this.#ledger, "resize", leases, block.address, reason, block.size);
       detach(buffer, block.address, block.size);
       // SAFETY: the same live block, wrapped again.
       block.buffer = native.wrap(block.address, block.size);
@@ -280,7 +293,7 @@ export class SystemAllocator implements Allocator, Disposable {
     if (newSize <= block.capacity && 2 * newSize >= block.capacity) {
       // Within the memory it already has (a reused extent is larger than its
       // block), and not shrinking it below half: no libc call, no copy.
-      this.#forget(buffer, block, reason);
+      this.#forget(buffer, block, reason, "resize");
       const fresh = this.#adopt(
         { address: block.address, size: newSize, align: block.align, mapped: block.mapped, capacity: block.capacity },
         block.census.owner,
@@ -312,7 +325,7 @@ export class SystemAllocator implements Allocator, Disposable {
         this.#ledger.fail("out-of-memory", error.message, error);
         throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${error.message}`, error);
       }
-      this.#forget(buffer, block, reason);
+      this.#forget(buffer, block, reason, "resize");
       const fresh = this.#adopt(
         { address, size: newSize, align: block.align, mapped: 0, capacity: newSize },
         block.census.owner,
@@ -330,7 +343,7 @@ export class SystemAllocator implements Allocator, Disposable {
       throw new AllocationError("out-of-memory", `Cannot resize to ${newSize} bytes: ${this.#lastReason}`);
     }
     intrinsic.set(fresh, intrinsic.uint8Array(buffer, 0, Math.min(block.size, newSize)));
-    this.#release(buffer, block, reason);
+    this.#release(buffer, block, reason, "resize");
     return fresh;
   }
 
@@ -376,6 +389,7 @@ export class SystemAllocator implements Allocator, Disposable {
    * counters) throws "use-after-free". A second call does nothing.
    */
   dispose(): void {
+    this.#ledger.refuseWhileBusy("dispose"); // code a holder of its blocks runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("SystemAllocator.dispose() released it");
     for (const block of [...this.#blocks]) {
@@ -466,10 +480,11 @@ export class SystemAllocator implements Allocator, Disposable {
     return view;
   }
 
-  // Detaches every view of the block, then forgets it (the memory is not freed).
-  #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
+  // Detaches every view of the block, then forgets it (the memory is not freed). Its holders are told first, the
+  // allocator busy meanwhile: inside withChange, so what they give back waits until the free or resize is made.
+  #forget(buffer: ArrayBufferLike, block: LiveBlock, reason: string, op: string): void {
     const leases = this.#leases;
-    if (leases.leased !== 0) leases.freed(block.address, reason, block.size);
+    if (leases.leased !== 0) tellFreed(this.#ledger, op, leases, block.address, reason, block.size);
     detach(buffer, block.address, block.size); // attached: free and resize check that first
     this.#forgetRecord(block);
   }
@@ -480,10 +495,25 @@ export class SystemAllocator implements Allocator, Disposable {
     this.#ledger.freed(block.size);
   }
 
-  #release(buffer: ArrayBufferLike, block: LiveBlock, reason: string): void {
+  #release(buffer: ArrayBufferLike, block: LiveBlock, reason: string, op: string): void {
     // The first rule of the safety model: detach before the memory goes back.
-    this.#forget(buffer, block, reason);
+    if (this.#leases.leased !== 0) {
+      this.#releaseTold(buffer, block, reason, op);
+      return;
+    }
+    this.#forget(buffer, block, reason, op);
     this.#giveBack(block);
+  }
+
+  // #release of a block a holder may lease (off the hot path): what the holders give back waits until it is done.
+  #releaseTold(buffer: ArrayBufferLike, block: LiveBlock, reason: string, op: string): void {
+    beginChange();
+    try {
+      this.#forget(buffer, block, reason, op);
+      this.#giveBack(block);
+    } finally {
+      endChange();
+    }
   }
 
   #giveBack(block: Block): void {

@@ -19,7 +19,7 @@ import { createStamp } from "../base/_stamp.ts";
 import { bufferOf, checkAlignment, checkSize, checkView, offsetOf } from "../base/_validate.ts";
 import type { AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
-import { LeaseTable, registerLeases } from "../alloc/_lease.ts";
+import { beginChange, endChange, LeaseTable, registerLeases, tellFreed } from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
 import { foreignBlockError, isEmptyView, registerOwner } from "../alloc/_ownership.ts";
 import { describeBlock, interiorError, type ListedBlock, unlistBlock } from "../alloc/_own_blocks.ts";
@@ -135,7 +135,7 @@ export class LockedBlocks {
       this.#wipeByAddress(block);
       throw new AllocationError("corruption", `${refused.message}; its bytes were zeroed`);
     }
-    this.#release(block, `${this.#config.name}.free() released it`);
+    this.#release(block, `${this.#config.name}.free() released it`, "free");
   }
 
   resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
@@ -153,7 +153,7 @@ export class LockedBlocks {
     }
     const reason = `${this.#config.name}.resize() moved it`;
     if (newSize === 0) {
-      this.#release(block, reason);
+      this.#release(block, reason, "resize");
       return new Uint8Array(0);
     }
     // Unfenced blocks start at their first page: one that keeps its page count stays where it is. A fenced
@@ -170,7 +170,7 @@ export class LockedBlocks {
     const fresh = next === null ? null : this.#adopt(next, block.census.owner);
     if (fresh === null) throw this.#lastError!; // the old block is untouched
     intrinsic.set(fresh, intrinsic.uint8Array(block.buffer, 0, Math.min(block.size, newSize)));
-    this.#release(block, reason);
+    this.#release(block, reason, "resize");
     return fresh;
   }
 
@@ -203,6 +203,7 @@ export class LockedBlocks {
   }
 
   dispose(): void {
+    this.#ledger.refuseWhileBusy("dispose"); // code a holder of its blocks runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     const reason = `${this.#config.name}.dispose() released it`;
     this.#leases.releasedAll(reason);
@@ -313,7 +314,21 @@ export class LockedBlocks {
   #resizeInPlace(block: LiveBlock, newSize: number, reason: string): Uint8Array<ArrayBuffer> {
     // SAFETY: the same locked pages, newSize <= dataLength; the old buffer is detached below.
     const buffer = native.wrap(block.address, newSize); // may throw: nothing has changed yet
-    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason, block.size);
+    const leases = this.#leases;
+    if (leases.leased === 0) return this.#resizedInPlace(block, newSize, buffer);
+    // Its holders are told first, the allocator busy meanwhile, and what they give back waits until the resize is
+    // made (see beginChange).
+    beginChange();
+    try {
+      tellFreed(this.#ledger, "resize", leases, block.address, reason, block.size);
+      return this.#resizedInPlace(block, newSize, buffer);
+    } finally {
+      endChange();
+    }
+  }
+
+  // The rest of #resizeInPlace, with `buffer` over the block's new size.
+  #resizedInPlace(block: LiveBlock, newSize: number, buffer: ArrayBuffer): Uint8Array<ArrayBuffer> {
     detach(block.buffer, block.address, block.size);
     const live: LiveBlock = { ...block, size: newSize, buffer };
     this.#blocks[block.index] = live;
@@ -327,9 +342,21 @@ export class LockedBlocks {
 
   // ---------------------------------------------------------------- release
 
-  #release(block: LiveBlock, reason: string): void {
-    if (this.#leases.leased !== 0) this.#leases.freed(block.address, reason, block.size);
-    this.#unlist(block);
+  #release(block: LiveBlock, reason: string, op: string): void {
+    const leases = this.#leases;
+    if (leases.leased === 0) {
+      this.#unlist(block);
+      return;
+    }
+    // Its holders are told first, the allocator busy meanwhile, and what they give back waits until the block is
+    // unmapped (see beginChange).
+    beginChange();
+    try {
+      tellFreed(this.#ledger, op, leases, block.address, reason, block.size);
+      this.#unlist(block);
+    } finally {
+      endChange();
+    }
   }
 
   // Wipes (a secret), detaches, forgets and unmaps one block: the first rule of the safety model, in order.

@@ -16,7 +16,7 @@ import { parseResetMode } from "../alloc/_arena_options.ts";
 import type { AllocatorDump } from "../alloc/dump.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport, Handle } from "../alloc/free_list_types.ts";
-import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
+import { leaseTableOf, registerLeases, releasingFor } from "../alloc/_lease.ts";
 import { nameAllocator } from "../base/_allocator_name.ts";
 import type { StackAllocator, StackMarker } from "../alloc/stack_allocator.ts";
 import type { SystemAllocator } from "../alloc/system_allocator.ts";
@@ -368,7 +368,11 @@ class OwnedHeap extends OwnedDumpable implements InterfaceFreeListAllocator {
   /** Slides unpinned handles down (interface allocations never move). */
   defragment(onProgress?: (movedBytes: number, totalBytes: number, progress: number) => void): DefragReport {
     try {
-      return (realOf(this) as unknown as FreeListAllocator).defragment(onProgress);
+      // A chain over a handle's bytes that a move ends hears of the call the program made.
+      return releasingFor(
+        'MemoryInterface.getAllocator("free-list").defragment() moved it',
+        () => (realOf(this) as unknown as FreeListAllocator).defragment(onProgress),
+      );
     } finally {
       ownerOf(this).changed(); // blocks moved (some, when onProgress threw)
     }

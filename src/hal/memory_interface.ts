@@ -637,10 +637,12 @@ export class MemoryInterface implements Disposable {
     }
     this.#usable("defragment");
     try {
-      return defragmentHeap(
-        this.#backings.made().find((m) => m.backing === B_HEAP)?.allocator as FreeListAllocator,
-        onProgress,
-      );
+      // A chain over a handle's bytes that a move ends hears of the call the program made.
+      return releasingFor("MemoryInterface.defragment() moved it", () =>
+        defragmentHeap(
+          this.#backings.made().find((m) => m.backing === B_HEAP)?.allocator as FreeListAllocator,
+          onProgress,
+        ));
     } finally {
       this.#counters.changed(); // blocks moved (some, when onProgress threw)
     }
@@ -662,7 +664,7 @@ export class MemoryInterface implements Disposable {
           `only the free-list heap's handles can (getAllocator("free-list").handle(size))`,
       );
     }
-    return this.defragment();
+    return releasingFor('MemoryInterface.defragmentAllocator("free-list") moved it', () => this.defragment());
   }
 
   /**

@@ -40,12 +40,12 @@ function refusingBacking(proto: object): Allocator & { refusing: boolean } {
 
 test("a backing's odd class name is quoted and cut short in refusals; a plain one is kept as written", () => {
   for (
-    const [name, expected] of [["Fine\n    at fake (/etc/passwd:1:1)\u001b[2J", /backing "Fine/], [
+    const [name, expected] of [["Fine\n    at fake (/etc/passwd:1:1)\u001b[2J", /backing, an object of class "Fine/], [
       "x".repeat(1e6),
-      /backing "x+/,
+      /backing, an object of class "x+/,
     ], [
       "MyHeap",
-      /backing MyHeap refused/,
+      /backing, a MyHeap, refused/,
     ]] as const
   ) {
     const backing = refusingBacking({ constructor: Object.defineProperty(function () {}, "name", { value: name }) });
@@ -108,7 +108,10 @@ test("a backing's name is read without running its code: no constructor getter, 
   const overProxy = new Arena({ capacity: 4096, growth: "linear", backing: proxied });
   overProxy.alloc(4000);
   (proxied as { refusing: boolean }).refusing = true;
-  assert.throws(() => overProxy.alloc(4096), (e) => e instanceof AllocationError && /backing a Proxy/.test(e.message));
+  assert.throws(
+    () => overProxy.alloc(4096),
+    (e) => e instanceof AllocationError && /backing, a Proxy,/.test(e.message),
+  );
 });
 
 /** Every allocator that takes a backing: made over `backing`, and the call that takes its first chunk from it. */
@@ -177,4 +180,77 @@ test("an allocator over a backing that lost its memory says so about the backing
     /^AllocationError: The Arena cannot take .*its backing, an Arena,/,
   );
   root.dispose();
+});
+
+// Every message that names an allocator's backing says it one way, whatever the backing is: "its backing, a
+// MyHeap,", "its backing, an object,", "its backing, a Proxy,", `its backing, an object of class "odd name",`.
+// Before, a backing written as an object literal read "its backing an object refused to take back ..." and "The
+// Arena cannot use what its backing an object returned ...".
+test("messages name a backing of any kind grammatically: a class, an object literal, a Proxy, an odd class name", () => {
+  class MyHeap {}
+  const odd = Object.defineProperty(function () {}, "name", { value: "my heap" });
+  const detached = new Uint8Array(new ArrayBuffer(65536));
+  detached.buffer.transfer();
+  for (
+    const [kind, proto, named] of [
+      ["a class", MyHeap.prototype, "a MyHeap"],
+      ["an object literal", Object.prototype, "an object"],
+      ["a Proxy", null, "a Proxy"],
+      ["an odd class name", { constructor: odd }, 'an object of class "my heap"'],
+    ] as const
+  ) {
+    const phrase = (before: string, after: string) =>
+      new RegExp(`${before} backing, ${named.replace(/[()"]/g, "\\$&")}, ${after}`);
+    const wrap = <T extends object>(backing: T): T => (proto === null ? new Proxy(backing, {}) : backing);
+    // A chunk refused for want of memory, and a chunk the backing gave that cannot be used.
+    const refusing = wrap(refusingBacking(proto ?? {}));
+    const arena = new Arena({ capacity: 4096, growth: "linear", backing: refusing });
+    arena.alloc(4000);
+    (refusing as { refusing: boolean }).refusing = true;
+    assert.throws(() => arena.alloc(4096), (e: unknown) => {
+      assert.ok(e instanceof AllocationError, kind);
+      assert.match(e.message, phrase("the", "refused a \\d+-byte chunk"), kind);
+      return true;
+    });
+    const lying = wrap(Object.assign(refusingBacking(proto ?? {}), { tryAlloc: () => detached }));
+    assert.throws(() => new Arena({ capacity: 4096, backing: lying }), (e: unknown) => {
+      assert.ok(e instanceof AllocationError && e.category === "corruption", kind);
+      assert.match(e.message, phrase("The Arena cannot use what its", "returned for a 4096-byte chunk"), kind);
+      return true;
+    });
+    // A chunk the backing refuses to take back at dispose().
+    const keeping = wrap(Object.assign(refusingBacking(proto ?? {}), {
+      free: () => {
+        throw new Error("no");
+      },
+    }));
+    const pool = new PoolAllocator({ blockSize: 64, backing: keeping });
+    pool.alloc(8);
+    assert.throws(() => pool.dispose(), (e: unknown) => {
+      assert.ok(e instanceof AllocationError, kind);
+      assert.match(e.message, phrase("but its", "refused to take back 1 of its 1 chunks"), kind);
+      return true;
+    });
+    // A backing that cannot serve at all, and one refusing for its own state.
+    const broken = wrap(Object.assign(refusingBacking(proto ?? {}), {
+      tryAlloc: () => {
+        throw new Error("broken");
+      },
+    }));
+    assert.throws(() => new Arena({ capacity: 4096, backing: broken }), (e: unknown) => {
+      assert.ok(e instanceof TypeError, kind);
+      assert.match(e.message, phrase("The Arena's", "is not a usable Allocator"), kind);
+      return true;
+    });
+    const ended = wrap(Object.assign(refusingBacking(proto ?? {}), {
+      tryAlloc: () => {
+        throw new AllocationError("use-after-free", "Cannot allocate: it is gone");
+      },
+    }));
+    assert.throws(() => new Arena({ capacity: 4096, backing: ended }), (e: unknown) => {
+      assert.ok(e instanceof AllocationError && e.category === "use-after-free", kind);
+      assert.match(e.message, phrase("The Arena cannot take a 4096-byte chunk: its", "refused it"), kind);
+      return true;
+    });
+  }
 });

@@ -404,3 +404,50 @@ test("a DebugAllocator with poison whose backing frees a block and then throws: 
   throwAfter = true;
   assert.throws(() => debug.free(block), /the backing failed after freeing/);
 });
+
+// A parent's free or resize of a block a child allocator holds (the program's own call, through the view the child's
+// backing in JavaScript was given) tells the child first. Code that runs then must not call into the parent
+// halfway through: before, the child gave its other chunk back through its backing, whose code freed the block
+// again, and the parent handed the same memory out twice (a FreeListAllocator, a BuddyAllocator), counted -1 live
+// blocks, computed NaN (a StackAllocator) or threw the engine's TypeError (a SystemAllocator, which also freed
+// one malloc block twice). Now the parent is busy while it tells its holders (every call but owns and stats is
+// refused, "unsupported", a dispose too), and a holder gives its other blocks back once the parent is done: what
+// the backing's code does then is an ordinary call. Each parent × operation runs in a child process (a double free
+// in libc may abort it); each re-entering call (none, a free of the same block or of another, alloc, resize,
+// dispose, reset, owns, stats) is a case there, made once through the backing's code and once by a holder told of
+// the release (its calls must be refused, changing nothing).
+{
+  const REENTRY_PARENTS = [
+    "Arena",
+    "PoolAllocator",
+    "FreeListAllocator",
+    "BuddyAllocator",
+    "StackAllocator",
+    "SystemAllocator",
+  ];
+  for (const parent of REENTRY_PARENTS) {
+    for (const op of ["free", "resize"]) {
+      test(`${parent}: calls back into it while its ${op} of a child's chunk tells the child: no block handed out twice, exact counters, only AllocationErrors`, () => {
+        const child = runChild(fixture("release_reentry_child.ts"), {}, [parent, op], 60_000);
+        let begun: string | null = null;
+        const failures: string[] = [];
+        let cases = 0;
+        for (const line of child.stdout.split("\n")) {
+          if (!line.startsWith("{")) continue;
+          const value = JSON.parse(line) as { begin?: string; id?: string; ok?: boolean; failures?: string[] };
+          if (value.begin !== undefined) begun = value.begin;
+          else {
+            cases++;
+            begun = null;
+            if (!value.ok) failures.push(`${value.id}: ${value.failures!.join("; ")}`);
+          }
+        }
+        if (begun !== null) failures.push(`${begun}: the process died here (${child.signal ?? child.status})`);
+        assert.deepEqual(failures, []);
+        assert.equal(child.status, 0, child.stderr.slice(-2000));
+        assert.match(child.stdout, /done/);
+        assert.ok(cases >= 16, `only ${cases} cases ran`);
+      });
+    }
+  }
+}

@@ -71,7 +71,7 @@ for (const [name, make] of CLIENTS) {
     const onTop = stack.alloc(64); // the program's own block, above the client's chunks
     const error = disposeError(client);
     assert.equal(error.category, "invalid-free");
-    assert.match(error.message, /was disposed .*but its backing StackAllocator refused to take back/);
+    assert.match(error.message, /was disposed .*but its backing, a StackAllocator, refused to take back/);
     assert.ok(error.cause instanceof AllocationError, "the stack's own error is the cause");
     views.forEach((view, i) => assert.equal(view.length, 0, `view ${i} still reads the chunk the stack kept`));
     assert.equal(outcome(() => client.alloc(16)), "use-after-free");
@@ -115,3 +115,127 @@ test("a backing in JavaScript that refuses one chunk: dispose() still gives back
   assert.equal(system.stats().liveAllocations, 1, "only the refused chunk is still allocated in the backing");
   system.dispose();
 });
+
+// What a backing's free throws may be anything: a Symbol, a revoked Proxy, an object whose `message` is a getter
+// that throws. dispose() still throws one AllocationError with that value as its cause, its message built without
+// running any of the program's code. Before, the message was built with the value's `message` and `instanceof`:
+// a Symbol gave "TypeError: Cannot convert a Symbol value to a string", a revoked Proxy "TypeError: Cannot perform
+// 'getPrototypeOf' on a proxy that has been revoked", and the getter's error replaced the AllocationError.
+{
+  let ran = 0; // traps and getters of the thrown values that ran
+  const revoked = Proxy.revocable({}, {});
+  revoked.revoke();
+  const THROWN: [string, () => unknown, RegExp][] = [
+    ["a Symbol", () => Symbol("keep"), /Symbol\(keep\)/],
+    ["a revoked Proxy", () => revoked.proxy, /a Proxy/],
+    [
+      "a Proxy with traps",
+      () =>
+        new Proxy(new Error("x"), {
+          get: () => (ran++, "trapped"),
+          getPrototypeOf: () => (ran++, AllocationError.prototype),
+          getOwnPropertyDescriptor: () => (ran++, undefined),
+        }),
+      /a Proxy/,
+    ],
+    [
+      "an object whose message getter throws",
+      () => ({
+        get message() {
+          ran++;
+          throw new Error("getter bomb");
+        },
+      }),
+      /an object/,
+    ],
+    [
+      "an Error whose message getter throws",
+      () =>
+        Object.defineProperty(new RangeError("x"), "message", {
+          get() {
+            ran++;
+            throw new Error("getter bomb");
+          },
+        }),
+      /RangeError/,
+    ],
+    ["a string", () => "nope", /"nope"/],
+    ["undefined", () => undefined, /undefined/],
+    ["null", () => null, /null/],
+    ["a number", () => 42, /42/],
+    ["a RangeError", () => new RangeError("the backing keeps it"), /RangeError: the backing keeps it/],
+  ];
+  for (const [name, make] of CLIENTS) {
+    test(`${name} over a backing whose free throws anything: dispose() throws one AllocationError, the thrown value its cause, no code of it run`, () => {
+      for (const [what, thrown, described] of THROWN) {
+        const system = new SystemAllocator();
+        let value: unknown = undefined;
+        let refuse = false;
+        const backing = {
+          kind: "system",
+          alloc: (size: number, align?: number) => system.alloc(size, align),
+          tryAlloc: (size: number, align?: number) => system.tryAlloc(size, align),
+          array: system.array.bind(system),
+          free: (view: Uint8Array) => {
+            if (refuse) {
+              refuse = false; // the newest chunk only
+              throw value = thrown();
+            }
+            system.free(view);
+          },
+          resize: system.resize.bind(system),
+          owns: system.owns.bind(system),
+          stats: system.stats.bind(system),
+        } as unknown as Allocator;
+        const { client, views } = make(backing);
+        refuse = true;
+        ran = 0;
+        let error: unknown = null;
+        try {
+          client.dispose();
+        } catch (e) {
+          error = e;
+        }
+        assert.ok(error instanceof AllocationError, `${what}: dispose() threw ${String(error)}`);
+        assert.equal(error.category, "invalid-free", what);
+        assert.equal(error.cause, value, `${what}: the thrown value is the cause`);
+        assert.match(error.message, /^The \w+ was disposed .*The backing's error \(the cause\): /, what);
+        assert.match(error.message, described, what);
+        assert.equal(ran, 0, `${what}: a getter or trap of the thrown value ran`);
+        views.forEach((view, i) => assert.equal(view.length, 0, `${what}: view ${i} is still attached`));
+        assert.equal(system.stats().liveAllocations, 1, `${what}: only the refused chunk is left in the backing`);
+        system.dispose();
+      }
+    });
+  }
+
+  test("a backing whose tryAlloc throws anything: the allocator says its backing is not usable, the value its cause, no code of it run", () => {
+    for (const [what, thrown] of THROWN) {
+      // A RangeError is a refusal for want of memory: the allocation fails with "out-of-memory" (no getter run).
+      if (what === "a RangeError" || what === "an Error whose message getter throws") continue;
+      let value: unknown = undefined;
+      const backing = {
+        kind: "system",
+        alloc: () => {
+          throw value = thrown();
+        },
+        tryAlloc: () => {
+          throw value = thrown();
+        },
+        array: () => new Uint8Array(0),
+        free: () => {},
+        resize: () => new Uint8Array(0),
+        owns: () => false,
+        stats: () => ({}),
+      } as unknown as Allocator;
+      ran = 0;
+      assert.throws(() => new Arena({ capacity: 4096, backing }), (e: unknown) => {
+        assert.ok(e instanceof TypeError, `${what}: ${String(e)}`);
+        assert.match(e.message, /^The Arena's backing, an object, is not a usable Allocator/, what);
+        assert.equal(e.cause, value, `${what}: the thrown value is the cause`);
+        return true;
+      });
+      assert.equal(ran, 0, `${what}: a getter or trap of the thrown value ran`);
+    }
+  });
+}

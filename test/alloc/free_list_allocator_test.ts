@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressOf, AllocationError, FreeListAllocator, type Handle } from "../../mod.ts";
+import { addressOf, AllocationError, type Allocator, Arena, FreeListAllocator, type Handle } from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
 interface Block {
@@ -236,4 +236,82 @@ test("FreeListAllocator grows by chunks and respects maxCapacity", () => {
   );
   using fixed = new FreeListAllocator({ capacity: 4096, growth: "fixed" });
   assert.equal(fixed.tryAlloc(8192), null);
+});
+
+/** An Arena over the bytes of `handle`, passed on by an Allocator written in JavaScript (once). */
+function arenaOverHandle(handle: Handle, heap: Allocator, safety = true): Arena {
+  let given = false;
+  const tryAlloc = (size: number) => {
+    if (given || size > handle.size) return null;
+    given = true;
+    return handle.bytes;
+  };
+  const backing = {
+    kind: "system",
+    alloc(size: number) {
+      const view = tryAlloc(size);
+      if (view === null) throw new RangeError("no");
+      return view;
+    },
+    tryAlloc,
+    array: () => {
+      throw new Error("unused");
+    },
+    free: () => {},
+    resize: () => {
+      throw new Error("unused");
+    },
+    owns: () => false,
+    stats: () => heap.stats(),
+  } as unknown as Allocator;
+  return new Arena({ capacity: 65536, growth: "fixed", backing, safety });
+}
+
+// A chain over a Handle's bytes (an Allocator written in JavaScript passing them on) is ended when defragment()
+// moves the handle, as when the handle is freed: its views read as length 0 and it refuses use naming
+// defragment(). Before, the arena's views went on reading the handle's old place, which the heap had handed to
+// other blocks ("after defragment: arena view length 1000 v[0] = 153", another block's bytes), and it went on
+// allocating there.
+test("FreeListAllocator.defragment() ends a chain over a Handle it moves, as the handle's free does", () => {
+  const heap = new FreeListAllocator({ capacity: 1 << 20, growth: "fixed" });
+  const holes = Array.from({ length: 8 }, () => heap.handle(16384));
+  const handle = heap.handle(65536);
+  const arena = arenaOverHandle(handle, heap);
+  const view = arena.alloc(1000).fill(0x11);
+  for (const hole of holes) hole.free();
+  const report = heap.defragment();
+  assert.equal(report.movedBlocks, 1);
+  assert.equal(view.length, 0, "the arena's view still reads the handle's old place");
+  assert.throws(() => arena.alloc(10), (e: unknown) => {
+    assert.ok(e instanceof AllocationError && e.category === "use-after-free", String(e));
+    assert.match(e.message, /FreeListAllocator\.defragment\(\) moved it/);
+    return true;
+  });
+  // The handle lives on, moved, with its bytes; the old place serves other blocks.
+  assert.equal(handle.bytes[0], 0x11);
+  for (let i = 0; i < 12; i++) heap.tryAlloc(65536)?.fill(0x99);
+  assert.equal(handle.bytes[0], 0x11);
+  heap.dispose();
+});
+
+// A holder of a handle's bytes whose buffer was transferred away: the memory it reaches is kept, so defragment()
+// leaves that handle where it is (as a handle whose own view was transferred).
+test("FreeListAllocator.defragment() keeps a Handle whose chain's buffer was transferred away where it is", () => {
+  const heap = new FreeListAllocator({ capacity: 1 << 20, growth: "fixed" });
+  const holes = Array.from({ length: 4 }, () => heap.handle(16384));
+  const handle = heap.handle(65536);
+  const arena = arenaOverHandle(handle, heap, false);
+  const view = arena.alloc(16);
+  const at = addressOf(handle.bytes);
+  structuredClone(view.buffer, { transfer: [view.buffer as ArrayBuffer] });
+  for (const hole of holes) hole.free();
+  heap.defragment();
+  assert.equal(addressOf(handle.bytes), at, "the handle moved off memory a transferred buffer reaches");
+  const lo = at, hi = at + 65536;
+  for (let i = 0; i < 16; i++) {
+    const other = heap.tryAlloc(16384);
+    if (other === null) break;
+    assert.ok(addressOf(other) + 16384 <= lo || addressOf(other) >= hi, "the heap handed out that memory");
+  }
+  heap.dispose();
 });

@@ -132,3 +132,68 @@ test("parseOptions: a number past 2^53 is refused naming the option's own bound,
     /^RangeError: Cannot test as 'choice' must be "on", "off" or a number: current value is NaN$/,
   );
 });
+
+// Arena.reset()'s { retainLimit } object is an options object: an unknown or mistyped key is a TypeError naming it,
+// as any other options object's. Before, the valid retainLimit was blamed: "RangeError Cannot reset as
+// 'retainLimit' must be an integer from 0 to 140737488355328: current value is 1".
+test("Arena.reset({ retainLimit, <unknown key> }) is a TypeError naming the key, not a RangeError about retainLimit", () => {
+  const arena = new Arena({ capacity: 4096 });
+  for (
+    const [mode, key] of [[{ retainLimit: 1, extra: 1 }, "extra"], [
+      { retainLimit: 4096, retainlimit: 0 },
+      "retainlimit",
+    ], [
+      { retainlimit: 4096 },
+      "retainlimit",
+    ]] as const
+  ) {
+    assert.throws(
+      () => arena.reset(any(mode)),
+      (e: unknown) => {
+        assert.ok(e instanceof TypeError, String(e));
+        assert.match(e.message, new RegExp(`^Cannot reset as option '${key}' is not known: expected only retainLimit`));
+        return true;
+      },
+    );
+  }
+  assert.throws(() => arena.reset(any({ retainLimit: -1 })), /^RangeError: Cannot reset as 'retainLimit' must be/);
+  assert.throws(() => arena.reset(any({ retainLimit: 1.5 })), /^RangeError: Cannot reset as 'retainLimit' must be/);
+  assert.throws(
+    () => arena.reset(any({ retainLimit: "x" })),
+    /^TypeError: Cannot reset as 'retainLimit' must be a number/,
+  );
+  assert.throws(() => arena.reset(any({})), /^TypeError: Cannot reset as option 'retainLimit' is required and missing/);
+  assert.throws(() => arena.reset(any("bogus")), /^TypeError: Cannot reset as 'mode' must be "free-all"/);
+  assert.throws(() => arena.reset(any([])), /^TypeError: Cannot reset as 'mode' must be "free-all"/);
+  arena.reset({ retainLimit: 4096 }); // what it accepts still works
+  arena.dispose();
+});
+
+// A BuddyAllocator smaller than its smallest block: the message names 'capacity' (what the program passed) and
+// the smallest capacity it takes, not 'minBlockSize', which it never passed. Before: "'minBlockSize' must be at
+// most 'capacity' (3): current value is 16".
+test("BuddyAllocator({ capacity }) below the default minBlockSize names capacity and its minimum", () => {
+  for (const capacity of [1, 3, 15]) {
+    assert.throws(
+      () => new BuddyAllocator({ capacity }),
+      (e: unknown) => {
+        assert.ok(e instanceof RangeError, String(e));
+        assert.match(
+          e.message,
+          new RegExp(
+            `^Cannot create BuddyAllocator as 'capacity' must be at least 16, the default 'minBlockSize' .*` +
+              `: current value is ${capacity}$`,
+          ),
+        );
+        assert.doesNotMatch(e.message, /'minBlockSize' must/);
+        return true;
+      },
+    );
+  }
+  // With minBlockSize given, a capacity below it names both, as the program passed both.
+  assert.throws(
+    () => new BuddyAllocator({ capacity: 64, minBlockSize: 128 }),
+    /^RangeError: Cannot create BuddyAllocator as 'capacity' must be at least 'minBlockSize' \(128\)/,
+  );
+  new BuddyAllocator({ capacity: 16 }).dispose(); // the smallest it takes
+});

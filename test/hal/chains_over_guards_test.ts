@@ -140,3 +140,53 @@ test("a size class of the pool guard that ends (a transfer of its memory) ends o
   debug.free(debug.alloc(40));
   assert.equal(guard.alloc(200).length, 200);
 });
+
+// A chain over the bytes of a handle of the interface's heap (an Allocator written in JavaScript passing them on)
+// ends when MemoryInterface.defragment() moves the handle: its views read as length 0 and its refusal names the
+// call the program made. Before, the chain went on reading the handle's old place, which the heap hands out again.
+for (const call of ["defragment", "defragmentAllocator", "the heap's defragment"] as const) {
+  test(`MemoryInterface: ${call} ends a chain over a heap handle it moves, naming that call`, () => {
+    using memory = new MemoryInterface({ pressure: false });
+    const heap = memory.getAllocator("free-list");
+    const holes = Array.from({ length: 8 }, () => heap.handle(16384));
+    const handle = heap.handle(65536);
+    let given = false;
+    const tryAlloc = (size: number) => {
+      if (given || size > handle.size) return null;
+      given = true;
+      return handle.bytes;
+    };
+    const backing = {
+      kind: "system",
+      alloc: (size: number) => tryAlloc(size) ?? new Uint8Array(0),
+      tryAlloc,
+      array: heap.array.bind(heap),
+      free: () => {},
+      resize: heap.resize.bind(heap),
+      owns: () => false,
+      stats: heap.stats.bind(heap),
+    } as unknown as Allocator;
+    const arena = new Arena({ capacity: 65536, growth: "fixed", backing });
+    const view = arena.alloc(1000).fill(0x11);
+    for (const hole of holes) hole.free();
+    const report = call === "defragment"
+      ? memory.defragment()
+      : call === "defragmentAllocator"
+      ? memory.defragmentAllocator("free-list")
+      : heap.defragment();
+    assert.ok(report.movedBlocks >= 1);
+    assert.equal(view.length, 0, "the arena's view still reads the handle's old place");
+    assert.throws(() => arena.alloc(10), (e: unknown) => {
+      assert.ok(e instanceof AllocationError && e.category === "use-after-free", String(e));
+      const named = call === "defragment"
+        ? "defragment()"
+        : call === "defragmentAllocator"
+        ? 'defragmentAllocator("free-list")'
+        : 'getAllocator("free-list").defragment()';
+      assert.ok(e.message.includes(`MemoryInterface.${named} moved it`), e.message);
+      return true;
+    });
+    assert.equal(handle.bytes[0], 0x11, "the handle keeps its bytes where it moved");
+    handle.free();
+  });
+}
