@@ -8,6 +8,7 @@
 // the owner gave to someone else. With "reverse", the DebugAllocator is disposed first, then the memory
 // released: nothing may throw or crash. Prints {"begin": id} before each case and {"id", "failures"} after it.
 import process from "node:process";
+import { zeroStats } from "../../src/alloc/_zero_stats.ts";
 import {
   addressOf,
   AllocationError,
@@ -39,21 +40,6 @@ interface Source {
   cleanup(): void;
 }
 
-const STATS = {
-  kind: "system",
-  capacityBytes: 0,
-  allocatedBytes: 0,
-  availableBytes: 0,
-  peakBytes: 0,
-  liveAllocations: 0,
-  totalAllocations: 0,
-  totalFrees: 0,
-  failedAllocations: 0,
-  largestFreeBlock: 0,
-  fragmentation: 0,
-  overheadBytes: 0,
-};
-
 /** An Allocator written in JavaScript that passes on the blocks of `under` (recorded in `given`). */
 function passing(under: Allocator, given: Uint8Array[]): Allocator {
   return {
@@ -80,7 +66,7 @@ function passing(under: Allocator, given: Uint8Array[]): Allocator {
       return block;
     },
     owns: (view: ArrayBufferView) => under.owns(view),
-    stats: () => STATS,
+    stats: () => zeroStats("system"),
   } as unknown as Allocator;
 }
 
@@ -110,7 +96,7 @@ function carving(bytes: () => Uint8Array): Allocator {
       throw new RangeError("this backing does not resize");
     },
     owns: () => true,
-    stats: () => STATS,
+    stats: () => zeroStats("system"),
   } as unknown as Allocator;
 }
 

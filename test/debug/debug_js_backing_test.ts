@@ -9,34 +9,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { runChild } from "../_helpers.ts";
+import { runCaseChildren } from "../_helpers.ts";
 import { caseIds } from "./_js_backing_child.ts";
 
 function runCases(ids: string[]): Map<string, string[]> {
-  const script = fileURLToPath(new URL("./_js_backing_child.ts", import.meta.url));
-  const results = new Map<string, string[]>();
-  let remaining = ids;
-  while (remaining.length > 0) {
-    const child = runChild(script, {}, remaining);
-    let begun: string | null = null;
-    for (const line of child.stdout.split("\n")) {
-      if (!line.startsWith("{")) continue;
-      const value = JSON.parse(line) as { begin?: string; id?: string; failures?: string[] };
-      if (value.begin !== undefined) begun = value.begin;
-      else if (value.id !== undefined) {
-        results.set(value.id, value.failures ?? []);
-        begun = null;
-      }
-    }
-    const how = child.signal !== null ? `signal ${child.signal}` : `exit code ${child.status}`;
-    const stderr = child.stderr.trim().split("\n").slice(-4).join(" | ");
-    if (begun !== null) results.set(begun, [`the process died (${how}) in this case: ${stderr}`]);
-    else if (child.status !== 0 || child.signal !== null) {
-      for (const id of remaining) if (!results.has(id)) results.set(id, [`the process ended with ${how}: ${stderr}`]);
-    }
-    remaining = remaining.filter((id) => !results.has(id));
-  }
-  return results;
+  return runCaseChildren(fileURLToPath(new URL("./_js_backing_child.ts", import.meta.url)), ids);
 }
 
 const ids = caseIds();

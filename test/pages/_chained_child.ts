@@ -8,6 +8,7 @@
 // memory released: nothing may throw or crash. Prints {"begin": id} before each case and
 // {"id", "ok", "failures"} after it.
 import process from "node:process";
+import { zeroStats } from "../../src/alloc/_zero_stats.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import {
@@ -294,20 +295,7 @@ function passOn(give: (size: number) => Uint8Array): Allocator {
       throw new Error("not used");
     },
     owns: (view: ArrayBufferView) => given !== null && view.buffer === given.buffer,
-    stats: () => ({
-      kind: "system",
-      capacityBytes: 0,
-      allocatedBytes: 0,
-      availableBytes: 0,
-      peakBytes: 0,
-      liveAllocations: 0,
-      totalAllocations: 0,
-      totalFrees: 0,
-      failedAllocations: 0,
-      largestFreeBlock: 0,
-      fragmentation: 0,
-      overheadBytes: 0,
-    }),
+    stats: () => zeroStats("system"),
   };
   return backing as unknown as Allocator;
 }
