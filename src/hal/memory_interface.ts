@@ -213,34 +213,55 @@ export class MemoryInterface implements Disposable {
    */
   allocate(request: AllocationRequest): MemoryAllocation;
   allocate(sizeOrRequest: number | AllocationRequest, alignment?: number): MemoryAllocation {
-    let req: Request;
+    // Kept small, so the engine can inline it and a block path into the caller: a request object's fields are
+    // read once, as readRequest reads them (a getter runs once, before anything changes), and a plain request
+    // for a pool block or temporary memory is served here; everything else in #allocateRead.
+    if (
+      typeof sizeOrRequest !== "object" || sizeOrRequest === null || alignment !== undefined ||
+      Array.isArray(sizeOrRequest)
+    ) return this.#allocateOther(sizeOrRequest, alignment);
+    const r = sizeOrRequest as unknown as Record<string, unknown>;
+    const size = r.size, type = r.type, align = r.alignment, flags = r.flags, preferred = r.preferredAllocator;
+    const timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
+    for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, "allocate");
+    if (
+      typeof size === "number" && align === undefined && flags === undefined && preferred === undefined &&
+      (timeoutMs === undefined || timeoutMs === 0) && (allowFallback === undefined || allowFallback === false) &&
+      name === undefined
+    ) {
+      const a = type === "pool" ? this.#poolBlock(size) : type === "temporary" ? this.#temporaryBlock(size) : null;
+      if (a !== null) return a;
+    }
+    return this.#allocateRead(size, type, align, flags, preferred, timeoutMs, allowFallback, name);
+  }
+
+  // allocate(size, alignment?), and the refusals of a request that is no object or has an alignment beside it.
+  #allocateOther(sizeOrRequest: unknown, alignment: unknown): MemoryAllocation {
     if (typeof sizeOrRequest === "number") {
-      req = checkRequest(sizeOrRequest, undefined, alignment, undefined, undefined, "allocate");
-    } else {
-      if (alignment !== undefined) {
-        throw new TypeError(
-          `Cannot allocate as 'alignment' goes in the request, not beside it: current value is ${describe(alignment)}`,
-        );
-      }
-      // The fields read once, as readRequest reads them (a getter runs once, before anything changes), here:
-      // a call less for the plain request of a pool block or temporary memory, which takes allocateTyped's
-      // fast path (allocateTyped checks its size as checkFields would).
-      const r = requestObject(sizeOrRequest, "allocate");
-      const size = r.size, type = r.type, align = r.alignment, flags = r.flags, preferred = r.preferredAllocator;
-      const timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
-      for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, "allocate");
-      if (
-        (type === "pool" || type === "temporary") && typeof size === "number" && align === undefined &&
-        flags === undefined &&
-        preferred === undefined && (timeoutMs === undefined || timeoutMs === 0) &&
-        (allowFallback === undefined || allowFallback === false) && name === undefined
-      ) return this.allocateTyped(size as number, type);
-      req = checkFields(size, type, align, flags, preferred, timeoutMs, allowFallback, name, "allocate");
-      if (req.timeoutMs > 0) {
-        throw new TypeError(
-          `Cannot allocate with 'timeoutMs' ${req.timeoutMs} as allocate() never waits: use allocateAsync(request)`,
-        );
-      }
+      return this.#served(checkRequest(sizeOrRequest, undefined, alignment, undefined, undefined, "allocate"));
+    }
+    requestObject(sizeOrRequest, "allocate"); // throws for anything but a request object
+    throw new TypeError(
+      `Cannot allocate as 'alignment' goes in the request, not beside it: current value is ${describe(alignment)}`,
+    );
+  }
+
+  // A request's fields, read once and every key known: checked and served.
+  #allocateRead(
+    size: unknown,
+    type: unknown,
+    align: unknown,
+    flags: unknown,
+    preferred: unknown,
+    timeoutMs: unknown,
+    allowFallback: unknown,
+    name: unknown,
+  ): MemoryAllocation {
+    const req = checkFields(size, type, align, flags, preferred, timeoutMs, allowFallback, name, "allocate");
+    if (req.timeoutMs > 0) {
+      throw new TypeError(
+        `Cannot allocate with 'timeoutMs' ${req.timeoutMs} as allocate() never waits: use allocateAsync(request)`,
+      );
     }
     return this.#served(req);
   }
