@@ -187,17 +187,21 @@ function halHeadlines(): Headline[] {
     ["pool", "HAL 64 B pool allocate+deallocate: the interface vs its class pool", "PoolAllocator alloc+free"],
     ["temporary", "HAL 64 B temporary allocate+deallocate: the interface vs its arena", "Arena alloc+free"],
   ];
-  return rows.map(([type, comparison, baseline]) => ({
-    what: `MemoryInterface 64 B ${type} allocate+deallocate`,
-    comparison,
-    memkit: "MemoryInterface allocateTyped+deallocate",
-    baseline,
-    target: 1 / 1.5,
-    ceiling: {
-      case: "floor: a record and the type's counters",
-      does: "a record a second deallocate is refused by, and the counters stats report; no checks, index or frames",
-    },
-  }));
+  // Both forms: allocateTyped(64, type), and allocate({ size: 64, type }), which also reads and checks a request.
+  const forms = [["allocateTyped", "allocateTyped+deallocate"], ["allocate(request)", "allocate(request)+deallocate"]];
+  return rows.flatMap(([type, comparison, baseline]) =>
+    forms.map(([form, memkitCase]) => ({
+      what: `MemoryInterface 64 B ${type} ${form}+deallocate`,
+      comparison,
+      memkit: `MemoryInterface ${memkitCase}`,
+      baseline,
+      target: 1 / 1.5,
+      ceiling: {
+        case: "floor: a record and the type's counters",
+        does: "a record a second deallocate is refused by, and the counters stats report; no checks, index or frames",
+      },
+    }))
+  );
 }
 
 // Issue 14 item 10: what checking costs against the same backing untracked (bench/debug_bench.ts, W15).
