@@ -5,21 +5,26 @@
  */
 import { intrinsic } from "../../ffi/boundary.ts";
 import { createStamp } from "../base/_stamp.ts";
-import { anyTaken, mayRelease, THEFT, transferredError } from "../base/_detach.ts";
+import { anyTaken, THEFT, transferredError } from "../base/_detach.ts";
 import { native } from "../../ffi/native.ts";
 import { ScopeHandle, type ScopeRecord } from "./_arena_scope.ts";
 import { BumpCursor } from "./_bump_cursor.ts";
 import { ChunkSource } from "./_chunks.ts";
 import { defaultBacking } from "./_default_backing.ts";
+import { beginChange, endChange, LeaseTable, registerLeases } from "./_lease.ts";
+import { resizeLastTold, rollBackTold, tellReset, tellScopeEnd } from "./_arena_holders.ts";
 import {
-  beginChange,
-  endChange,
-  LeaseTable,
-  registerLeases,
-  resizedUnderLease,
-  tellFreed,
-  tellHolders,
-} from "./_lease.ts";
+  claimRefusal,
+  claimUnderway,
+  type Hooks,
+  nextScopeSerial,
+  notifyAlloc,
+  notifyExits,
+  notifyFree,
+  notifyScopeEnter,
+  readHooks,
+  scopeHeldByClaim,
+} from "./_arena_observers.ts";
 import { Ledger } from "./_ledger.ts";
 import { foreignBlockError, registerOwner } from "./_ownership.ts";
 import {
@@ -41,7 +46,6 @@ import { AllocationError } from "../base/errors.ts";
 import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 import { addressOf } from "../base/native_info.ts";
 import { parseArenaOptions, parseResetMode } from "./_arena_options.ts";
-import { taking } from "../base/_native_census.ts";
 import type {
   ArenaGrowth,
   ArenaObserver,
@@ -63,49 +67,6 @@ function mark(buffer: ArrayBuffer, arena: Arena): ArrayBuffer {
 
 function ownsBuffer(arena: Arena, buffer: ArrayBufferLike): boolean {
   return ARENAS.get(buffer) === arena && !isDetached(buffer);
-}
-
-// While an Arena tells its observers about a block another allocator is taking from it (a child allocator's
-// chunk, a DynamicArray's storage), that allocator is in the middle of its own call and registers its claim
-// (its lease) only once the arena returns: no arena may release memory in bulk before then, or it would hand
-// the block out again under a live child. Any arena, not only the one telling: a grandparent's reset would
-// release the chunk the block is carved from. `claiming` counts such notifications under way; scopes opened
-// at or before `claimFloor` (the `scopeSerial` value when the innermost one began) cannot end meanwhile (a
-// scope an observer opens can, unless another take has begun inside it since).
-let claiming = 0;
-let claimFloor = 0;
-let scopeSerial = 0;
-
-function claimRefusal(op: string): AllocationError {
-  return new AllocationError(
-    "unsupported",
-    `Cannot ${op} while an Arena observer is told of a block another allocator is taking from an Arena (a ` +
-      "child allocator's chunk or an array's storage): that allocator has not claimed it yet, and the memory " +
-      "would be handed out again under it. Do it once that allocator's call has returned",
-  );
-}
-
-// An observer's hooks, read once when it registers.
-interface Hooks {
-  readonly observer: ArenaObserver;
-  readonly onAlloc?: (view: Uint8Array<ArrayBuffer>, align: number) => void;
-  readonly onFree?: (view: ArrayBufferView, rolledBack: boolean) => void;
-  readonly onScopeEnter?: (scope: ArenaScope) => void;
-  readonly onScopeExit?: (scope: ArenaScope) => void;
-}
-
-const HOOK_NAMES = ["onAlloc", "onFree", "onScopeEnter", "onScopeExit"] as const;
-
-// Observers are notifications of a finished operation: one that throws must
-// not undo it, half-do it, or make its caller think it failed (an allocation
-// that "threw" would be lost). Its error goes to the console instead.
-function notify(hook: ((...args: never[]) => void) | undefined, observer: ArenaObserver, ...args: unknown[]): void {
-  if (hook === undefined) return;
-  try {
-    (hook as (...a: unknown[]) => void).apply(observer, args);
-  } catch (error) {
-    console.error("memkit: an Arena observer threw; the operation it observed is done:", error);
-  }
 }
 
 // The memory interface's temporary fast path (src/hal), not part of the API:
@@ -140,7 +101,7 @@ export let arenaOver: (arena: Arena) => boolean;
  * `claiming`). For an owner that must refuse before changing anything of its own (the memory interface).
  */
 export function bulkReleaseRefusal(op: string): AllocationError | null {
-  return claiming !== 0 ? claimRefusal(op) : null;
+  return claimUnderway() ? claimRefusal(op) : null;
 }
 
 /**
@@ -308,7 +269,7 @@ export class Arena implements Allocator, Disposable {
     const view = this.#carve(size, a);
     if (view === null) return null;
     if (this.#timing) this.#timed(started);
-    if (this.#observers.length !== 0 && size !== 0) this.#notifyAlloc(view, a);
+    if (this.#observers.length !== 0 && size !== 0) notifyAlloc(this.#observers, view, a);
     return view;
   }
 
@@ -367,7 +328,7 @@ export class Arena implements Allocator, Disposable {
       ? copy
       : this.#retyped(copy, new ctor(copy.buffer, copy.byteOffset, length / bytesPerElement));
     // Observers hear of the block once the copy is made and is the block's own view (see observe()).
-    if (this.#observers.length !== 0 && length !== 0) this.#notifyAlloc(copy, a);
+    if (this.#observers.length !== 0 && length !== 0) notifyAlloc(this.#observers, copy, a);
     return result as unknown as T;
   }
 
@@ -434,7 +395,7 @@ export class Arena implements Allocator, Disposable {
       );
     }
     this.#ignoredFrees++;
-    if (this.#observers.length !== 0) this.#notifyFree(view, false);
+    if (this.#observers.length !== 0) notifyFree(this.#observers, view, false);
   }
 
   /**
@@ -471,7 +432,14 @@ export class Arena implements Allocator, Disposable {
       // The arena is busy while the holder is told, and what it gives back waits until the resize is made (see
       // beginChange).
       const resized = (this.#leases.leased !== 0 || anyTaken()) && at.fitsLast(newSize)
-        ? this.#resizeLastTold(view, oldSize, newSize)
+        ? resizeLastTold(
+          this.#ledger,
+          this.#leases,
+          this.#at,
+          view,
+          oldSize,
+          () => this.#resizeLast(view, oldSize, newSize),
+        )
         : this.#resizeLast(view, oldSize, newSize);
       if (resized !== null) return resized;
     } else if (!ownsBuffer(this, buffer) && !(lengthOf(view) === 0 && buffer.byteLength === 0 && !buffer.detached)) {
@@ -496,7 +464,7 @@ export class Arena implements Allocator, Disposable {
     }
     if (oldSize > 0) this.#ignoredFrees++;
     // Only now, with the copy made and counted: an observer that frees or resets sees a finished resize.
-    if (this.#observers.length !== 0) this.#notifyAlloc(fresh, a);
+    if (this.#observers.length !== 0) notifyAlloc(this.#observers, fresh, a);
     return fresh;
   }
 
@@ -619,13 +587,11 @@ export class Arena implements Allocator, Disposable {
       totalAllocations: this.#ledger.totalAllocations,
       totalBytes: this.#totalBytes,
       startedAt: performance.now(),
-      serial: ++scopeSerial,
+      serial: nextScopeSerial(),
     });
     at.forgetLast();
     if (this.#safety) at.closeBufferHere(); // the scope's first allocation opens its first segment
-    if (this.#observers.length !== 0) {
-      for (const o of this.#observers) notify(o.onScopeEnter, o.observer, handle);
-    }
+    if (this.#observers.length !== 0) notifyScopeEnter(this.#observers, handle);
     return handle;
   }
 
@@ -645,7 +611,7 @@ export class Arena implements Allocator, Disposable {
     if (mode === undefined) mode = "retain-capacity";
     const parsed = parseResetMode(mode);
     this.#ledger.guard("reset");
-    if (claiming !== 0) throw claimRefusal("reset an Arena");
+    if (claimUnderway()) throw claimRefusal("reset an Arena");
     // Holders of the memory it releases are told in the middle of the reset, and what they give back waits until
     // it is made (see beginChange).
     const changing = this.#leases.count !== 0;
@@ -670,7 +636,7 @@ export class Arena implements Allocator, Disposable {
       this.#reset(parsed, exits);
     } finally {
       if (changing) endChange();
-      this.#notifyExits(exits);
+      notifyExits(this.#observers, exits);
     }
   }
 
@@ -687,7 +653,7 @@ export class Arena implements Allocator, Disposable {
     // With safety every view is over a segment or an oversized chunk's buffer:
     // all detached now, before any chunk goes back (rule 1).
     if (this.#safety) at.detachAll();
-    if (this.#leases.count !== 0) this.#tellReset();
+    if (this.#leases.count !== 0) tellReset(this.#ledger, this.#leases, this.#at);
     at.absorbOversized();
     // A backing that throws as a chunk goes back (that chunk is then the backing's: forgotten here) still leaves
     // the arena reset and usable; its error comes after.
@@ -734,7 +700,7 @@ export class Arena implements Allocator, Disposable {
    * @throws {AllocationError} "unsupported" from an `onAlloc` observer told of a block another allocator is taking (see {@linkcode Arena.observe}).
    */
   dispose(): void {
-    if (claiming !== 0 && this.#ledger.ended === null) throw claimRefusal("dispose an Arena");
+    if (claimUnderway() && this.#ledger.ended === null) throw claimRefusal("dispose an Arena");
     this.#ledger.refuseWhileBusy("dispose"); // code its backing runs cannot end it halfway through a call
     if (!this.#ledger.end("was disposed")) return;
     this.#leases.releasedAll("Arena.dispose() released it");
@@ -778,20 +744,7 @@ export class Arena implements Allocator, Disposable {
    * @throws {TypeError} When `observer` is not an object, or one of its hooks is neither a function nor undefined.
    */
   observe(observer: ArenaObserver): () => void {
-    if (typeof observer !== "object" || observer === null) {
-      throw new TypeError(`Cannot observe as 'observer' must be an object: current value is ${describe(observer)}`);
-    }
-    const hooks: Record<string, unknown> = { observer };
-    for (const name of HOOK_NAMES) {
-      const hook = observer[name];
-      if (hook !== undefined && typeof hook !== "function") {
-        throw new TypeError(
-          `Cannot observe as 'observer.${name}' must be a function or undefined: current value is ${describe(hook)}`,
-        );
-      }
-      hooks[name] = hook;
-    }
-    const entry = hooks as unknown as Hooks;
+    const entry = readHooks(observer);
     this.#observers = [...this.#observers, entry];
     return () => {
       this.#observers = this.#observers.filter((o) => o !== entry);
@@ -802,76 +755,12 @@ export class Arena implements Allocator, Disposable {
 
   #rollBack(view: ArrayBufferView): void {
     const at = this.#at;
-    if (this.#leases.leased !== 0 || anyTaken()) this.#rollBackTold(view);
+    if (this.#leases.leased !== 0 || anyTaken()) rollBackTold(this.#ledger, this.#leases, at, view);
     else {
       this.#ledger.freed(at.lastSize);
       at.rollBack();
     }
-    if (this.#observers.length !== 0) this.#notifyFree(view, true);
-  }
-
-  // #rollBack of a block a holder may lease, or a transferred buffer reach (off the hot path): its holder is
-  // told first, the arena busy meanwhile, and what it gives back waits until the block is rolled back (see
-  // beginChange).
-  #rollBackTold(view: ArrayBufferView): void {
-    beginChange();
-    try {
-      this.#rollBackNow(view);
-    } finally {
-      endChange();
-    }
-  }
-
-  // The rest of #rollBackTold, inside the change.
-  #rollBackNow(view: ArrayBufferView): void {
-    const at = this.#at;
-    const address = at.lastAddress();
-    if (this.#leases.leased !== 0) {
-      tellFreed(this.#ledger, "free", this.#leases, address, "Arena.free() released it", at.lastSize);
-    }
-    // A buffer over the block was transferred away (its holder may have just found it, as it let go): that
-    // memory is kept for good, as the other allocators' free keeps it, so the block is not rolled back, nor
-    // can it be any more; the scope's end or reset() that would reuse it ends the arena.
-    if (!mayRelease(address, at.lastSize)) {
-      at.forgetLast();
-      throw transferredError("free", `the block ${describe(view)} names`);
-    }
-    this.#ledger.freed(at.lastSize);
-    at.rollBack();
-  }
-
-  // #resizeLast of a block a holder may lease, or a transferred buffer reach (off the hot path): the holder is
-  // told first (and a theft it finds refuses the resize), the arena busy meanwhile (see beginChange).
-  #resizeLastTold(view: ArrayBufferView, oldSize: number, newSize: number): Uint8Array<ArrayBuffer> | null {
-    beginChange();
-    try {
-      resizedUnderLease(this.#ledger, this.#leases, this.#at.lastAddress(), oldSize, view, "Arena");
-      return this.#resizeLast(view, oldSize, newSize);
-    } finally {
-      endChange();
-    }
-  }
-
-  // Tells the holders and watchers of the memory a reset releases (every chunk), the arena busy meanwhile (see
-  // tellHolders).
-  #tellReset(): void {
-    const at = this.#at, leases = this.#leases;
-    tellHolders(this.#ledger, "reset", () => {
-      for (const chunk of [...at.chunks, ...at.oversized]) {
-        leases.released(chunk.address, chunk.address + chunk.size, "Arena.reset() released it");
-      }
-    });
-  }
-
-  // Tells the holders and watchers of the memory the scope of `record` released, the arena busy meanwhile (see
-  // tellHolders).
-  #tellScopeEnd(record: ScopeRecord): void {
-    const cursor = this.#at, leases = this.#leases;
-    tellHolders(this.#ledger, "end an Arena scope", () =>
-      cursor.rangesSince(
-        record,
-        (lo, hi) => leases.released(lo, hi, "the Arena scope it was allocated in ended"),
-      ));
+    if (this.#observers.length !== 0) notifyFree(this.#observers, view, true);
   }
 
   // Resizes the most recent block (its view `view`, `oldSize` bytes) in place to `newSize`; null when it cannot.
@@ -934,7 +823,7 @@ export class Arena implements Allocator, Disposable {
     const array = (ctor as unknown) === Uint8Array
       ? bytes as unknown as T
       : this.#retyped(bytes, new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, length));
-    if (this.#observers.length !== 0 && length !== 0) this.#notifyAlloc(bytes, a);
+    if (this.#observers.length !== 0 && length !== 0) notifyAlloc(this.#observers, bytes, a);
     return array;
   }
 
@@ -1020,7 +909,7 @@ export class Arena implements Allocator, Disposable {
     if (this.#scopes[at]?.handle !== handle) return;
     // Not while the arena grows or shrinks through its backing (code the backing runs ending this scope).
     this.#ledger.refuseWhileBusy("end an Arena scope");
-    if (claiming !== 0 && this.#scopes[at].serial <= claimFloor) throw claimRefusal("end an Arena scope");
+    if (scopeHeldByClaim(this.#scopes[at].serial)) throw claimRefusal("end an Arena scope");
     const ended = exits ?? (this.#observers.length !== 0 ? [] : null);
     // Holders of the memory the scopes release are told in the middle of their end, and what they give back
     // waits until it is made (see beginChange).
@@ -1033,7 +922,7 @@ export class Arena implements Allocator, Disposable {
         endChange();
       }
     }
-    if (exits === null && ended !== null) this.#notifyExits(ended);
+    if (exits === null && ended !== null) notifyExits(this.#observers, ended);
   }
 
   // Ends the scopes from depth `at` + 1 on, innermost first (see #endScope), adding them to `ended`.
@@ -1044,7 +933,7 @@ export class Arena implements Allocator, Disposable {
       const record = this.#scopes.pop()!;
       record.handle.final = this.#scopeStats(record.handle, record);
       record.handle.active = false;
-      if (this.#leases.count !== 0) this.#tellScopeEnd(record);
+      if (this.#leases.count !== 0) tellScopeEnd(this.#ledger, this.#leases, cursor, record);
       this.#ledger.totalFrees += this.#ledger.live - record.live;
       this.#ledger.live = record.live;
       this.#ledger.allocatedBytes = record.allocatedBytes;
@@ -1062,38 +951,6 @@ export class Arena implements Allocator, Disposable {
       bytes: this.#totalBytes - record.totalBytes,
       lifetimeMs: performance.now() - record.startedAt,
     };
-  }
-
-  #notifyAlloc(view: Uint8Array<ArrayBuffer>, align: number): void {
-    if (!taking()) {
-      for (const o of this.#observers) notify(o.onAlloc, o.observer, view, align);
-      return;
-    }
-    // Another allocator is taking this block and claims it once this call returns (see `claiming`): observers
-    // get a second view of it, whose free is counted and ignored (never a roll back), and no arena releases
-    // memory in bulk until they are done.
-    const shown = intrinsic.uint8Array(bufferOf(view), offsetOf(view), lengthOf(view));
-    // Every take raises the floor to now, not only the outermost: a scope an observer opened, and in which a
-    // second allocator is now taking this block, is older than this take and must not end before it returns.
-    const outerFloor = claimFloor;
-    claimFloor = scopeSerial;
-    claiming++;
-    try {
-      for (const o of this.#observers) notify(o.onAlloc, o.observer, shown, align);
-    } finally {
-      claiming--;
-      claimFloor = outerFloor;
-    }
-  }
-
-  #notifyExits(scopes: ScopeHandle[]): void {
-    for (const scope of scopes) {
-      for (const o of this.#observers) notify(o.onScopeExit, o.observer, scope);
-    }
-  }
-
-  #notifyFree(view: ArrayBufferView, rolledBack: boolean): void {
-    for (const o of this.#observers) notify(o.onFree, o.observer, view, rolledBack);
   }
 
   #unknownBlock(view: ArrayBufferView, op: "free" | "resize"): AllocationError {
