@@ -4,8 +4,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -95,6 +93,25 @@ function run(
   });
 }
 
+/** Starts test/fixtures/static_server.ts over `dir` in a child of this runtime; resolves once it listens. */
+function serveDirectory(dir: string): Promise<{ port: number; stop: () => void }> {
+  const script = join(root, "test/fixtures/static_server.ts");
+  const argv = nativeInfo().runtime === "deno"
+    ? ["run", "-A", `--config=${join(root, "deno.json")}`, script, dir]
+    : ["run", script, dir];
+  const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let text = "";
+    child.stdout!.on("data", (chunk) => {
+      text += chunk;
+      const port = /\{"port":(\d+)\}/.exec(text)?.[1];
+      if (port) resolve({ port: Number(port), stop: () => child.kill("SIGKILL") });
+    });
+    child.on("error", reject);
+    child.on("close", (status) => reject(new Error(`the file server exited (${status}) before listening: ${text}`)));
+  });
+}
+
 function lastJson(out: string): Record<string, unknown> {
   const line = out.trim().split("\n").reverse().find((l) => l.startsWith("{"));
   assert.ok(line, out);
@@ -105,17 +122,10 @@ test("a Deno user importing the published files over HTTP gets a working memkit 
   const work = mkdtempSync(`${tmpdir()}/memkit-jsr-`);
   const served = join(work, "served");
   copyPublished(publishedFiles(), served);
-  const server = createServer((request, response) => {
-    try {
-      const body = readFileSync(join(served, decodeURIComponent(new URL(request.url!, "http://x").pathname)));
-      response.writeHead(200, { "content-type": "application/typescript" }).end(body);
-    } catch {
-      response.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // The server runs in a child process of this runtime (test/fixtures/static_server.ts says why).
+  const server = await serveDirectory(served);
   try {
-    const port = (server.address() as AddressInfo).port;
+    const port = server.port;
     writeFileSync(join(work, "consumer.ts"), CONSUMER(`http://127.0.0.1:${port}/mod.ts`));
     // JSR rewrites bare specifiers to npm: at publish time; an import map does the same here.
     writeFileSync(join(work, "import_map.json"), JSON.stringify({ imports: { zod: "npm:zod@^4.6.7" } }));
@@ -135,7 +145,7 @@ test("a Deno user importing the published files over HTTP gets a working memkit 
     assert.ok(String(info.library).startsWith(cache), `library ${info.library}: ${info.libraryError}`);
     assert.equal(info.simd, nativeInfo().simd);
   } finally {
-    await new Promise((resolve) => server.close(resolve));
+    server.stop();
     rmSync(work, { recursive: true, force: true });
   }
 });
