@@ -28,6 +28,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { checkViewLimit } from "../base/_view_limit.ts";
 import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 
 /**
@@ -118,7 +119,9 @@ export class BuddyAllocator implements Allocator, Disposable {
    * @param options Capacity, smallest block and backing.
    * @throws {TypeError} For missing or mistyped options.
    * @throws {RangeError} For sizes out of range, or more than 2^22 smallest blocks.
-   * @throws {AllocationError} "out-of-memory" when the backing refuses.
+   * @throws {AllocationError} "unsupported" for a capacity, rounded up to a power of two, above what one
+   *   ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`, 4 GiB in Bun), before the backing is asked;
+   *   "out-of-memory" when the backing refuses; "corruption" when it returns a block it must not.
    */
   constructor(options: BuddyAllocatorOptions) {
     registerLeases(this, this.#leases);
@@ -146,6 +149,13 @@ export class BuddyAllocator implements Allocator, Disposable {
           `${capacity} / ${minBlock}`,
       );
     }
+    // The chunk is viewed as one ArrayBuffer: a larger one could be mapped but never used.
+    checkViewLimit(
+      capacity,
+      "create BuddyAllocator",
+      "its chunk (its capacity rounded up to a power of two)",
+      `pass a 'capacity' of at most ${native.maxViewBytes} bytes, or use several BuddyAllocators`,
+    );
     this.#capacity = capacity;
     this.#minBlock = minBlock;
     this.#levels = Math.log2(capacity / minBlock) + 1;

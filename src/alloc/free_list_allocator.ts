@@ -48,6 +48,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { checkViewLimit } from "../base/_view_limit.ts";
 import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 import type { DefragReport, FreeListAllocatorOptions, Handle } from "./free_list_types.ts";
 
@@ -115,7 +116,9 @@ export class FreeListAllocator implements Allocator, Disposable {
    * @param options Capacity, growth, limit and backing.
    * @throws {TypeError} For mistyped options.
    * @throws {RangeError} For out-of-range sizes.
-   * @throws {AllocationError} "out-of-memory" when the backing refuses the first chunk; "corruption" when it returns a block it must not.
+   * @throws {AllocationError} "unsupported" for a capacity above what one ArrayBuffer holds in this runtime
+   *   (`nativeInfo().maxViewBytes`, 4 GiB in Bun), before the backing is asked; "out-of-memory" when the backing
+   *   refuses the first chunk; "corruption" when it returns a block it must not.
    */
   constructor(options?: FreeListAllocatorOptions) {
     if (options === undefined) options = {};
@@ -129,6 +132,15 @@ export class FreeListAllocator implements Allocator, Disposable {
           `value is ${this.#maxCapacity}`,
       );
     }
+    // The first chunk is viewed as one ArrayBuffer: a larger one could be mapped but never used. Later chunks are
+    // planned at most that size (#grow), so 'maxCapacity' may be larger.
+    checkViewLimit(
+      this.#capacity,
+      "create FreeListAllocator",
+      "its first chunk",
+      `pass a 'capacity' of at most ${native.maxViewBytes} bytes: the heap grows by further chunks up to ` +
+        "'maxCapacity', which may be larger",
+    );
     this.#growth = parsed.growth ?? "exponential";
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),

@@ -35,6 +35,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { checkViewLimit } from "../base/_view_limit.ts";
 import { type AllocatorDump, makeDump, type RawBlock } from "./dump.ts";
 
 /**
@@ -160,12 +161,21 @@ export class StackAllocator implements Allocator, Disposable {
    * @param options The capacity, and optionally the backing.
    * @throws {TypeError} For missing or mistyped options.
    * @throws {RangeError} For a capacity that is not an integer from 1 to 2^47.
-   * @throws {AllocationError} "out-of-memory" when the backing refuses the chunk; "corruption" when it returns a block it must not.
+   * @throws {AllocationError} "unsupported" for a capacity above what one ArrayBuffer holds in this runtime
+   *   (`nativeInfo().maxViewBytes`, 4 GiB in Bun), before the backing is asked; "out-of-memory" when the backing
+   *   refuses the chunk; "corruption" when it returns a block it must not.
    */
   constructor(options: StackAllocatorOptions) {
     registerLeases(this, this.#leases);
     const parsed = parseOptions(OptionsSchema, options, "create StackAllocator");
     this.#size = roundToPage(parsed.capacity);
+    // The chunk is viewed as one ArrayBuffer: a larger one could be mapped but never used.
+    checkViewLimit(
+      this.#size,
+      "create StackAllocator",
+      "its chunk",
+      `pass a 'capacity' of at most ${native.maxViewBytes} bytes, or use several StackAllocators`,
+    );
     this.#source = new ChunkSource(
       parsed.backing ?? defaultBacking(),
       "StackAllocator",

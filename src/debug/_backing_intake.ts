@@ -15,6 +15,8 @@ import { beginTake, type CensusOwner, endTake } from "../base/_native_census.ts"
 import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_layout.ts";
 import { allocatorName } from "../base/_allocator_name.ts";
 import { backingStateError } from "../alloc/_backing_state_error.ts";
+import { backingPhrase } from "../alloc/_backing_phrase.ts";
+import { describeForeign, isInstance, thrownCategory, thrownMessage } from "../alloc/_thrown.ts";
 
 /**
  * Throws a TypeError, before anything is made, unless `backing` is an object
@@ -85,26 +87,44 @@ export class BackingIntake {
       endTake(outer);
       if (calling) this.#ledger.idle();
     }
-    if (block === null) this.refuse(`the backing ${allocatorName(this.backing)} refused ${n} bytes`, undefined);
+    if (block === null) this.refuse(`${backingPhrase("the", this.backing)} refused ${n} bytes`, undefined);
     return block;
   }
 
   /**
-   * What the backing threw for `n` bytes, as a refusal (null). Its state errors are thrown said about the
-   * backing, with its category, its error the cause: its own message ("Cannot allocate: the Arena was
-   * disposed") would read as if the DebugAllocator's own call were on a disposed Arena.
+   * What the backing threw for `n` bytes, as a refusal (null): "out-of-memory" or "limit-exceeded", a RangeError
+   * or a TypeError. Its state errors are thrown said about the backing, with its category, its error the cause:
+   * its own message ("Cannot allocate: the Arena was disposed") would read as if the DebugAllocator's own call were
+   * on a disposed Arena. Anything else (a plain Error, a Symbol, null, a Proxy) is no answer an Allocator gives:
+   * AllocationError("corruption"), the value its cause. The value may be anything and this runs in the middle of
+   * the DebugAllocator's operation, so it is read without running its code (see _thrown.ts): no getter, no trap.
    */
   refused(error: unknown, n: number): null {
-    if (error instanceof AllocationError) {
-      if (error.category !== "out-of-memory" && error.category !== "limit-exceeded") {
-        throw backingStateError("DebugAllocator", `take a ${n}-byte block`, this.backing, error);
+    const own = memkitError(error);
+    if (own !== null) {
+      if (own.category !== "out-of-memory" && own.category !== "limit-exceeded") {
+        throw backingStateError("DebugAllocator", `take a ${n}-byte block`, this.backing, own);
       }
-    } else if (!(error instanceof RangeError) && !(error instanceof TypeError)) throw error;
-    this.refuse(
-      `the backing ${allocatorName(this.backing)} cannot serve ${n} bytes: ${(error as Error).message}`,
-      error instanceof AllocationError ? error : undefined,
+      this.refuse(`${backingPhrase("the", this.backing)} cannot serve ${n} bytes: ${own.message}`, own);
+      return null;
+    }
+    if (isInstance(error, RangeError) || isInstance(error, TypeError)) {
+      // A size or alignment it never serves. Its message as data, else its kind ("RangeError").
+      this.refuse(
+        `${backingPhrase("the", this.backing)} cannot serve ${n} bytes: ${
+          thrownMessage(error) ?? describeForeign(error)
+        }`,
+        undefined,
+      );
+      return null;
+    }
+    throw new AllocationError(
+      "corruption",
+      `The DebugAllocator cannot take a ${n}-byte block: ${backingPhrase("its", this.backing)} threw ` +
+        `${describeForeign(error)} (the cause), but an Allocator's tryAlloc returns a block or null, or throws an ` +
+        "AllocationError, RangeError or TypeError to refuse",
+      { cause: error },
     );
-    return null;
   }
 
   /** Records why a request failed. */
@@ -162,6 +182,26 @@ export class BackingIntake {
       if (calling) this.#ledger.idle();
     }
   }
+}
+
+/**
+ * `value` when it is an AllocationError whose category, message, call and errno are its own data (what memkit's
+ * constructor makes), else null: reading them then runs no code of the program's (an accessor put on the instance,
+ * a Proxy). One that is not plain is described as any other thrown value.
+ */
+function memkitError(value: unknown): AllocationError | null {
+  if (thrownCategory(value) === null) return null; // not an AllocationError, a Proxy, or no valid category
+  const error = value as AllocationError;
+  if (typeof ownData(error, "message") !== "string" || ownData(error, "call") === NONE) return null;
+  return ownData(error, "errno") === NONE ? null : error;
+}
+
+const NONE = Symbol("no own data");
+
+// `key` as an own data property of `object` (not a Proxy: checked by the caller), else NONE.
+function ownData(object: object, key: string): unknown {
+  const found = Object.getOwnPropertyDescriptor(object, key);
+  return found !== undefined && "value" in found ? found.value : NONE;
 }
 
 /**

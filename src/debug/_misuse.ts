@@ -4,7 +4,7 @@
 // another allocator. Runs only on error paths; every function throws the
 // AllocationError a user can act on, or says the view is an empty one that
 // holds nothing (freeing it is a no-op).
-import { allocatorName } from "../base/_allocator_name.ts";
+import { backingPhrase } from "../alloc/_backing_phrase.ts";
 import { isEmptyView, ownerKindOf } from "../alloc/_ownership.ts";
 import { bufferOf, describe, offsetOf } from "../base/_validate.ts";
 import { detach, isDetached, transferredError } from "../base/_detach.ts";
@@ -237,8 +237,8 @@ export function wrongSizeError(op: string, address: number, size: number, actual
 export function badBlockError(backing: unknown, size: number, align: number, problem: string): AllocationError {
   return new AllocationError(
     "corruption",
-    `The DebugAllocator cannot use what its backing ${
-      allocatorName(backing)
+    `The DebugAllocator cannot use what ${
+      backingPhrase("its", backing)
     } returned for a ${size}-byte block aligned to ${align}: ${problem}`,
   );
 }

@@ -21,6 +21,7 @@ import {
 } from "../../mod.ts";
 import { outcome } from "../_helpers.ts";
 import { cMalloc, cReallocIn } from "../../src/debug/_c_style.ts";
+import { zeroStats } from "../../src/alloc/_zero_stats.ts";
 
 const MODES = [{ detachFreed: true }, { detachFreed: false }];
 
@@ -423,5 +424,184 @@ test("a backing's refusal to resize a block in place names the DebugAllocator's 
     debug.free(below);
     assert.equal(debug.deinit(), "ok");
     stack.dispose();
+  }
+});
+
+// ------------------------------------------------------------------ a backing that throws anything
+
+// What a backing's tryAlloc throws may be anything: a Symbol, null, a revoked Proxy (every trap throws, `instanceof`
+// included), an Error whose `message` getter throws. The DebugAllocator reads it without running its code, in the
+// middle of its own allocation: no engine TypeError, no getter or trap of the program's run. A RangeError or TypeError
+// is a refusal for want of room (null from tryAlloc); anything else is no answer an Allocator gives.
+let thrownRan = 0;
+class GetterBomb extends Error {
+  // Made without a message, so `message` is this getter (an Error made with one has its own data property).
+  override get message(): string {
+    thrownRan++;
+    throw new Error("getter bomb");
+  }
+}
+const THROWN_BY_BACKING: [string, () => unknown, RegExp][] = [
+  ["Symbol()", () => Symbol(), /threw Symbol\(\) \(the cause\)/],
+  ["Symbol(keep)", () => Symbol("keep"), /threw Symbol\(keep\) \(the cause\)/],
+  ["null", () => null, /threw null \(the cause\)/],
+  ["5", () => 5, /threw 5 \(the cause\)/],
+  ["a string", () => "nope", /threw "nope" \(the cause\)/],
+  ["a revoked Proxy", () => {
+    const { proxy, revoke } = Proxy.revocable(new Error("x"), {});
+    revoke();
+    return proxy;
+  }, /threw a Proxy \(the cause\)/],
+  ["a Proxy with traps", () =>
+    new Proxy(new RangeError("x"), {
+      get: () => (thrownRan++, "trapped"),
+      getPrototypeOf: () => (thrownRan++, RangeError.prototype),
+      getOwnPropertyDescriptor: () => (thrownRan++, undefined),
+    }), /threw a Proxy \(the cause\)/],
+  ["an Error subclass whose message getter throws", () => new GetterBomb(), /threw Error \(the cause\)/],
+  ["a plain Error", () => new Error("the disk is gone"), /threw Error: the disk is gone \(the cause\)/],
+  [
+    "an AllocationError whose message getter throws",
+    () =>
+      Object.defineProperty(new AllocationError("use-after-free", "x"), "message", {
+        get() {
+          thrownRan++;
+          throw new Error("getter bomb");
+        },
+      }),
+    /threw AllocationError \(the cause\)/,
+  ],
+];
+
+/** A backing written in JavaScript whose tryAlloc throws what `thrown` makes (the value in `last`). */
+function throwingBacking(thrown: () => unknown): { backing: Allocator; last: { value: unknown } } {
+  const last = { value: undefined as unknown };
+  const backing = {
+    kind: "system",
+    alloc: () => {
+      throw last.value = thrown();
+    },
+    tryAlloc: () => {
+      throw last.value = thrown();
+    },
+    array: () => new Uint8Array(0),
+    free: () => {},
+    resize: () => {
+      throw last.value = thrown();
+    },
+    owns: () => false,
+    stats: () => zeroStats("system"),
+  } as unknown as Allocator;
+  return { backing, last };
+}
+
+test("a backing whose tryAlloc throws anything: an AllocationError describing it, the thrown value its cause, no code of it run", () => {
+  for (const [what, thrown, described] of THROWN_BY_BACKING) {
+    for (const [modeName, mode] of Object.entries(STATE_MODES)) {
+      const { backing, last } = throwingBacking(thrown);
+      const debug = new DebugAllocator(backing, mode);
+      const calls: Record<string, () => unknown> = {
+        "alloc(8)": () => debug.alloc(8),
+        "tryAlloc(8)": () => debug.tryAlloc(8),
+        "alloc(8, 8)": () => debug.alloc(8, 8),
+        "array(Float64Array, 2)": () => debug.array(Float64Array, 2),
+        "malloc(8)": () => cMalloc(debug, 8, null, 0),
+        "cRealloc(0, 0, 8)": () => cReallocIn(debug, 0, 0, 8, null, 0),
+      };
+      for (const [call, run] of Object.entries(calls)) {
+        const label = `${what}, ${modeName}, ${call}`;
+        thrownRan = 0;
+        last.value = undefined;
+        let error: unknown = "nothing thrown";
+        try {
+          run();
+        } catch (e) {
+          error = e;
+        }
+        assert.equal(thrownRan, 0, `${label}: a getter or trap of the thrown value ran`);
+        assert.ok(
+          error instanceof AllocationError,
+          `${label}: threw ${typeof error === "symbol" ? "a Symbol" : error}`,
+        );
+        assert.equal(error.category, "corruption", label);
+        assert.equal(error.cause, last.value, `${label}: the thrown value is the cause`);
+        assert.match(
+          error.message,
+          /^The DebugAllocator cannot take a \d+-byte block: its backing, an object, /,
+          label,
+        );
+        assert.match(error.message, described, label);
+        assert.match(error.message, /returns a block or null, or throws an AllocationError, RangeError or TypeError/);
+      }
+      const stats = debug.stats();
+      assert.equal(stats.liveAllocations, 0, what);
+      assert.equal(stats.failedAllocations, 0, `${what}: a broken backing is no allocation failure`);
+      assert.equal(debug.deinit(), "ok");
+    }
+  }
+});
+
+test("a backing's RangeError or TypeError is a refusal however it is made: its message read as data, no getter run", () => {
+  const bomb = (base: RangeError | TypeError) =>
+    Object.defineProperty(base, "message", {
+      get() {
+        thrownRan++;
+        throw new Error("getter bomb");
+      },
+    });
+  const refusals: [string, () => unknown, string][] = [
+    ["a RangeError", () => new RangeError("too big"), "too big"],
+    ["a TypeError subclass", () => new (class Odd extends TypeError {})("not like that"), "not like that"],
+    ["a RangeError whose message getter throws", () => bomb(new RangeError("x")), "RangeError"],
+    ["a TypeError whose message getter throws", () => bomb(new TypeError("x")), "TypeError"],
+  ];
+  for (const [what, thrown, said] of refusals) {
+    for (const [modeName, mode] of Object.entries(STATE_MODES)) {
+      const label = `${what}, ${modeName}`;
+      const { backing } = throwingBacking(thrown);
+      const debug = new DebugAllocator(backing, mode);
+      thrownRan = 0;
+      assert.equal(debug.tryAlloc(8), null, label);
+      assert.throws(() => debug.alloc(8), (e: unknown) => {
+        assert.ok(e instanceof AllocationError && e.category === "out-of-memory", `${label}: ${e}`);
+        assert.match(e.message, /: the backing, an object, cannot serve \d+ bytes: /, label);
+        assert.ok(e.message.endsWith(`bytes: ${said}`), `${label}: ${e.message}`);
+        return true;
+      });
+      assert.equal(thrownRan, 0, `${label}: a getter of the thrown value ran`);
+      assert.equal(debug.deinit(), "ok");
+    }
+  }
+});
+
+test("the DebugAllocator's messages name its backing grammatically, however it is written", () => {
+  // A backing written as an object literal, refusing with null, or returning what is no block.
+  for (
+    const [answer, expected] of [[null, /: the backing, an object, refused \d+ bytes$/], [
+      new Uint8Array(new ArrayBuffer(4)),
+      /^The DebugAllocator cannot use what its backing, an object, returned for a \d+-byte block/,
+    ]] as const
+  ) {
+    const backing = {
+      kind: "system",
+      alloc: () => answer,
+      tryAlloc: () => answer,
+      array: () => new Uint8Array(0),
+      free: () => {},
+      resize: () => answer,
+      owns: () => false,
+      stats: () => zeroStats("system"),
+    } as unknown as Allocator;
+    for (const [modeName, mode] of Object.entries(STATE_MODES)) {
+      // (Counters only, a null from the backing is recorded by _hot_path.ts: see its own tests.)
+      if (answer === null && mode.safety === false) continue;
+      const debug = new DebugAllocator(backing, mode);
+      assert.throws(() => debug.alloc(8), (e: unknown) => {
+        assert.ok(e instanceof AllocationError, `${modeName}: ${e}`);
+        assert.match(e.message, expected, modeName);
+        return true;
+      });
+      assert.equal(debug.deinit(), "ok");
+    }
   }
 });
