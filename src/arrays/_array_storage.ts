@@ -129,8 +129,8 @@ export class ArrayStore implements Target {
   readonly growth: number;
   readonly #codec: RecordCodec;
   readonly #stride: number;
-  /** The name errors use ("DynamicArray", "SIMDArray"). */
-  name: string;
+  /** The name errors use: the array's class ("DynamicArray", "SIMDArray"). */
+  readonly name: string;
   allocations = 1;
   reallocations = 0;
   /** Who the storage is for in the census of native memory (the leak check at exit). */
@@ -138,10 +138,13 @@ export class ArrayStore implements Target {
 
   /**
    * Allocates room for `capacity` elements, or, with `share`, holds the
-   * storage of another live array (a snapshot: both copy on write).
+   * storage of another live array (a snapshot: both copy on write). `name`
+   * is the array's class, as its errors say it (the allocator's refusal here
+   * included).
    * @throws {AllocationError} As the allocator's `alloc`; "corruption" when it returns something unusable.
    */
   constructor(
+    name: string,
     codec: RecordCodec,
     allocator: Allocator,
     align: number,
@@ -157,11 +160,11 @@ export class ArrayStore implements Target {
     this.align = max(8, align);
     this.growth = growth;
     this.capacity = capacity;
-    this.name = "DynamicArray";
-    const name = () => this.name;
+    this.name = name;
+    const nameOf = () => this.name;
     this.census = {
       get kind() {
-        return name();
+        return nameOf();
       },
       site: censusSite(),
       holder: null,
@@ -171,7 +174,6 @@ export class ArrayStore implements Target {
       const s = share.use("take a snapshot of");
       this.next = share.next;
       this.capacity = share.capacity;
-      this.name = share.name;
       if (s.exposed) {
         // Views (or the address) handed out over `s` may write to it at any
         // time, which would change the snapshot too: it takes a copy now.

@@ -14,7 +14,7 @@ import { arrayOf } from "./_plain_values.ts";
 import { isArray, max, moveWithin } from "./_builtins.ts";
 import { codecFor, type FieldValue, type RecordCodec } from "./_record_codec.ts";
 import type { DynamicArrayMetrics, DynamicArrayOptions } from "./dynamic_array_types.ts";
-import type { FieldType, StructLayout } from "./struct.ts";
+import type { FieldType, FieldValueOf, StructLayout } from "./struct.ts";
 
 const OptionsSchema = z.object({
   allocator: typeCheck<Allocator>(
@@ -44,13 +44,23 @@ export const arrayInternals: {
   strideOf(array: DynamicArray<unknown>): number;
   storageOf(array: DynamicArray<unknown>, forWrite: boolean, op: string): Uint8Array;
   lengthOf(array: DynamicArray<unknown>): number;
-  rename(array: DynamicArray<unknown>, name: string): void;
+  /**
+   * Names the array the DynamicArray constructor makes next for `target`
+   * (the subclass constructor's `new.target`), as its errors say it: a
+   * subclass's constructor calls it just before `super()`, so its option
+   * errors and its allocator's refusals there name it too.
+   */
+  nameNext(name: string, target: unknown): void;
   /** What `make` creates (given the options of `array`) shares the storage of `array`: a snapshot. */
   snapshotOf<A>(array: DynamicArray<unknown>, make: (options: DynamicArrayOptions) => A): A;
 } = {} as never;
 
 // Set by snapshot() around its constructor call, so the new array shares storage.
 let pendingShare: DynamicArray<unknown> | null = null;
+// Set by a subclass's constructor just before super() (see nameNext), taken by the constructor it calls. With its
+// new.target: a Proxy given as new.target runs code between the two (its "prototype" is read there), which may
+// make other arrays; those are not what was named.
+let pendingName: { name: string; target: unknown } | null = null;
 
 /**
  * A growable array of records (a {@linkcode StructLayout}) or scalars in
@@ -96,6 +106,16 @@ let pendingShare: DynamicArray<unknown> | null = null;
  * RangeError, a size the allocator never serves, is "out-of-memory"), and has
  * the allocator's error as its `cause`; the array is left as it was.
  *
+ * `T` is the element type, or the field type it comes from: reads (`get`,
+ * `pop`, iteration) give {@linkcode FieldValueOf}`<T>` and writes (`push`,
+ * `set`) take `FieldValueOf<T, "write">`. Without a type argument it is
+ * inferred: `new DynamicArray(layout)` reads and takes the layout's records
+ * ({@linkcode RecordOf}), `new DynamicArray("u64")` is a
+ * `DynamicArray<"u64">` (the same type as a `DynamicArray<bigint>`) that
+ * reads bigints and takes integer numbers too, `new DynamicArray("f32x3")`
+ * reads and takes tuples of 3 numbers. A type argument (`DynamicArray<number>`)
+ * is taken as the element type, a bigint in it also taking integer numbers.
+ *
  * @example
  * ```ts
  * import { DynamicArray, struct } from "@memkit/memkit";
@@ -125,8 +145,11 @@ let pendingShare: DynamicArray<unknown> | null = null;
  * assert.throws(() => values.get(0), (e) => e instanceof AllocationError && e.category === "use-after-free");
  * ```
  */
-export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implements Disposable, Iterable<T> {
-  readonly #type: StructLayout<T> | FieldType;
+export class DynamicArray<T = FieldValue | Record<string, FieldValue>>
+  implements Disposable, Iterable<FieldValueOf<T>> {
+  // (Not typed with T: a DynamicArray<"u64"> and a DynamicArray<bigint> are the same type, which a private
+  // field typed with T would tell apart.)
+  readonly #type: StructLayout<unknown> | FieldType;
   readonly #codec: RecordCodec;
   readonly #stride: number;
   readonly #wrap: boolean;
@@ -135,9 +158,13 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   readonly #store: ArrayStore;
 
   /**
-   * Creates an array and allocates room for `capacity` elements.
+   * Creates an array of a field type and allocates room for `capacity`
+   * elements; without a type argument, the element type is inferred from
+   * `type` ({@linkcode FieldValueOf}): numbers for numeric scalars, bigints
+   * for `i64`/`u64` (which take integer numbers too), booleans for `bool`,
+   * tuples of the type's length for vector types.
    *
-   * @param type A StructLayout from `struct()`, or a field type (scalars give numbers, vector types arrays).
+   * @param type A field type.
    * @param options Allocator, initial capacity, alignment, growth factor, `wrap`.
    * @throws {TypeError} For an unknown type or mistyped options.
    * @throws {RangeError} For out-of-range numbers.
@@ -146,17 +173,57 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * @example
    * ```ts
    * import { DynamicArray, FreeListAllocator } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
    *
    * const heap = new FreeListAllocator({ capacity: 1 << 20 });
-   * using ids = new DynamicArray<number>("u32", { allocator: heap, capacity: 1024, growth: 1.5 });
-   * ids.push(7);
+   * using ids = new DynamicArray("u64", { allocator: heap, capacity: 1024, growth: 1.5 });
+   * ids.push(7); // an integer number, or a bigint
+   * const first: bigint = ids.get(0);
+   * assert.equal(first, 7n);
+   * using uvs = new DynamicArray("f32x2");
+   * uvs.push([0.5, 1]);
+   * const [u, v] = uvs.get(0); // a [number, number]
+   * assert.equal(u + v, 1.5);
    * ```
    */
+  constructor(type: T & FieldType, options?: DynamicArrayOptions);
+  /**
+   * Creates an array of a layout's records (their type inferred from the
+   * layout, see {@linkcode RecordOf}), or of a field type with the element
+   * type given as the type argument, and allocates room for `capacity`
+   * elements.
+   *
+   * @param type A StructLayout from `struct()`, or a field type.
+   * @param options Allocator, initial capacity, alignment, growth factor, `wrap`.
+   * @throws {TypeError} For an unknown type or mistyped options.
+   * @throws {RangeError} For out-of-range numbers.
+   * @throws {AllocationError} As the allocator's `alloc` does; "corruption" when it returns something unusable.
+   *
+   * @example
+   * ```ts
+   * import { DynamicArray, struct } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * using events = new DynamicArray(struct({ id: "u64", at: "f64" }), { capacity: 1024 });
+   * events.push({ id: 1, at: 0.5 }); // id: an integer number or a bigint
+   * assert.equal(events.get(0).id, 1n); // a bigint
+   * using levels = new DynamicArray<number>("u8");
+   * levels.push(200);
+   * ```
+   */
+  constructor(type: StructLayout<T> | FieldType, options?: DynamicArrayOptions);
   constructor(type: StructLayout<T> | FieldType, options?: DynamicArrayOptions) {
     if (options === undefined) options = {};
     // Taken at once: checking the options may run an allocator's getters, which may create arrays.
     const share = pendingShare;
     pendingShare = null;
+    // The class being made (a subclass names itself before calling super()), so every error from here on
+    // names it; a string fixed here, so no operation pays for it later.
+    let name = "DynamicArray";
+    if (pendingName !== null && pendingName.target === new.target) {
+      name = pendingName.name;
+      pendingName = null;
+    }
     this.#type = type;
     if (share !== null) {
       // A snapshot: the options are the source's own (checked when it was made), taken as they are, so no
@@ -165,18 +232,19 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
       this.#wrap = share.#wrap;
       this.#codec = share.#codec;
       this.#stride = this.#codec.stride;
-      this.#store = new ArrayStore(this.#codec, source.allocator, source.align, source.growth, 1, source);
+      this.#store = new ArrayStore(name, this.#codec, source.allocator, source.align, source.growth, 1, source);
       return;
     }
-    const parsed = parseOptions(OptionsSchema, options, "create DynamicArray");
+    const parsed = parseOptions(OptionsSchema, options, `create ${name}`);
     this.#wrap = parsed.wrap ?? false;
-    this.#codec = codecFor(type, "create DynamicArray", this.#wrap);
+    this.#codec = codecFor(type, `create ${name}`, this.#wrap);
     this.#stride = this.#codec.stride;
     let align = max(16, this.#codec.align);
     if (parsed.alignment !== undefined) {
-      align = checkAlignment(parsed.alignment, "create DynamicArray", 4096, 16, "alignment");
+      align = checkAlignment(parsed.alignment, `create ${name}`, 4096, 16, "alignment");
     }
     this.#store = new ArrayStore(
+      name,
       this.#codec,
       parsed.allocator ?? defaultBacking(),
       align,
@@ -343,7 +411,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.equal(items.length, 1);
    * ```
    */
-  push(value: T): number {
+  push(value: FieldValueOf<T, "write">): number {
     return this.#codec.store(value, this.#store) + 1;
   }
 
@@ -370,7 +438,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.deepEqual([...values], [1, 2, 3, 1, 2, 3]);
    * ```
    */
-  pushMany(values: readonly T[] | ArrayBufferView): number {
+  pushMany(values: readonly FieldValueOf<T, "write">[] | ArrayBufferView): number {
     const source = bytesOfView(values);
     if (source !== null) return this.#store.appendBytes(source, "push many to");
     if (!isArray(values)) {
@@ -402,11 +470,11 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.throws(() => values.get("0" as never), TypeError);
    * ```
    */
-  get(index: number): T {
+  get(index: number): FieldValueOf<T> {
     const views = this.#store.viewsAt(index, "get an element of");
     return (views !== null
       ? this.#codec.readViews(views, index)
-      : this.#codec.read(this.#store.storage.view!, index * this.#stride)) as T;
+      : this.#codec.read(this.#store.storage.view!, index * this.#stride)) as FieldValueOf<T>;
   }
 
   /**
@@ -429,7 +497,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * items.set(0, { id: 7, pos: [9, 9, 9] });
    * ```
    */
-  set(index: number, value: T): void {
+  set(index: number, value: FieldValueOf<T, "write">): void {
     this.#store.at(index, "set an element of");
     this.#codec.store(value, new SetTarget(this.#store, index));
   }
@@ -451,7 +519,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.deepEqual([...values], [2, 3]);
    * ```
    */
-  remove(index: number): T {
+  remove(index: number): FieldValueOf<T> {
     this.#store.at(index, "remove an element of");
     const s = this.#store.mutable("remove an element of");
     const value = this.#read(s, index);
@@ -477,7 +545,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.deepEqual([...values], [3, 2]);
    * ```
    */
-  swapRemove(index: number): T {
+  swapRemove(index: number): FieldValueOf<T> {
     this.#store.at(index, "remove an element of");
     const s = this.#store.mutable("remove an element of");
     const value = this.#read(s, index);
@@ -504,7 +572,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.equal(values.pop(), undefined);
    * ```
    */
-  pop(): T | undefined {
+  pop(): FieldValueOf<T> | undefined {
     this.#store.use("pop from");
     if (this.#store.next === 0) return undefined;
     const s = this.#store.mutable("pop from");
@@ -629,7 +697,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
   snapshot(): DynamicArray<T> {
     return arrayInternals.snapshotOf(
       this as DynamicArray<unknown>,
-      (options) => new DynamicArray<T>(this.#type, options),
+      (options) => new DynamicArray<T>(this.#type as StructLayout<T> | FieldType, options),
     );
   }
 
@@ -648,7 +716,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.deepEqual(points.toArray(), [{ x: 1, y: 2 }]);
    * ```
    */
-  toArray(): T[] {
+  toArray(): FieldValueOf<T>[] {
     const s = this.#store.use("copy out");
     // arrayOf, not assignments into `new Array(length)`: an index setter a program put on Array.prototype
     // would run between two reads (and could free the storage being read).
@@ -669,7 +737,7 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
    * assert.deepEqual([...values], [1, 2]);
    * ```
    */
-  *[Symbol.iterator](): Iterator<T> {
+  *[Symbol.iterator](): Iterator<FieldValueOf<T>> {
     for (let i = 0;; i++) {
       const s = this.#store.use("iterate over");
       if (i >= this.#store.next) return;
@@ -718,11 +786,11 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
     this.free();
   }
 
-  #read(s: Storage, index: number): T {
+  #read(s: Storage, index: number): FieldValueOf<T> {
     const views = s.views;
     return (views !== null
       ? this.#codec.readViews(views, index)
-      : this.#codec.read(s.view!, index * this.#stride)) as T;
+      : this.#codec.read(s.view!, index * this.#stride)) as FieldValueOf<T>;
   }
 
   static {
@@ -736,8 +804,8 @@ export class DynamicArray<T = FieldValue | Record<string, FieldValue>> implement
       return (forWrite ? store.mutable(op) : store.storage).block;
     };
     arrayInternals.lengthOf = (array) => array.#store.next;
-    arrayInternals.rename = (array, name) => {
-      array.#store.name = name;
+    arrayInternals.nameNext = (name, target) => {
+      pendingName = { name, target };
     };
     arrayInternals.snapshotOf = (array, make) => {
       const store = array.#store;

@@ -16,7 +16,7 @@ import { AllocationError } from "../base/errors.ts";
 import { checkAttachable, growableLengths, HEADER, MAX_ELEMENTS, reserve } from "./_shared_buffer.ts";
 import { SharedHeader } from "./_shared_header.ts";
 import { PushTarget, SetTarget } from "./_shared_targets.ts";
-import type { FieldType, StructLayout } from "./struct.ts";
+import type { FieldType, FieldValueOf, StructLayout } from "./struct.ts";
 
 // Set by attach() around its constructor call: the buffer to adopt.
 let attaching: SharedArrayBuffer | null = null;
@@ -179,7 +179,7 @@ class Hold implements SharedArrayHold {
  * assert.deepEqual(points.toArray(), [{ x: 1, y: 2 }, { x: 3, y: 4 }]);
  * ```
  */
-export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> implements Iterable<T> {
+export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> implements Iterable<FieldValueOf<T>> {
   readonly #buffer: SharedArrayBuffer;
   // The lock, the seqlock, the length and growth, over the buffer's first 16 bytes.
   readonly #header: SharedHeader;
@@ -196,14 +196,51 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   readonly #staging: Staging = { target: null, buffer: new ArrayBuffer(0), size: 0, busy: false };
 
   /**
-   * Creates an empty array in a new growable SharedArrayBuffer.
+   * Creates an empty array of a field type in a new growable
+   * SharedArrayBuffer; without a type argument, the element type is inferred
+   * from `type` as for a {@linkcode DynamicArray} (bigints for `i64`/`u64`,
+   * which take integer numbers too; tuples for vector types).
+   *
+   * @param type A field type.
+   * @param options `maxCapacity` (required), the initial `capacity`, `timeoutMs`, `wrap`.
+   * @throws {TypeError} For an unknown type or mistyped options.
+   * @throws {RangeError} For out-of-range numbers, a `capacity` above `maxCapacity`, or when the runtime cannot
+   *   reserve `maxCapacity` × the element size up front (Bun: a `maxByteLength` over 4 GiB).
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const ticks = new SharedDynamicArray("u64", { maxCapacity: 16 });
+   * ticks.push(1);
+   * const first: bigint = ticks.get(0);
+   * assert.equal(first, 1n);
+   * ```
+   */
+  constructor(type: T & FieldType, options: SharedDynamicArrayOptions);
+  /**
+   * Creates an empty array of a layout's records (their type inferred from
+   * the layout), or of a field type with the element type given as the type
+   * argument, in a new growable SharedArrayBuffer.
    *
    * @param type A StructLayout from `struct()`, or a field type.
    * @param options `maxCapacity` (required), the initial `capacity`, `timeoutMs`, `wrap`.
    * @throws {TypeError} For an unknown type or mistyped options.
    * @throws {RangeError} For out-of-range numbers, a `capacity` above `maxCapacity`, or when the runtime cannot
    *   reserve `maxCapacity` × the element size up front (Bun: a `maxByteLength` over 4 GiB).
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray, struct } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const points = new SharedDynamicArray(struct({ x: "f32", y: "f32" }), { maxCapacity: 16 });
+   * points.push({ x: 1, y: 2 });
+   * assert.equal(points.get(0).y, 2);
+   * ```
    */
+  constructor(type: StructLayout<T> | FieldType, options: SharedDynamicArrayOptions);
   constructor(type: StructLayout<T> | FieldType, options: SharedDynamicArrayOptions) {
     const parsed = parseOptions(OptionsSchema, options, "create SharedDynamicArray");
     const codec = codecFor(type, "create SharedDynamicArray", parsed.wrap ?? false);
@@ -228,7 +265,40 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   }
 
   /**
-   * The array whose `buffer` another thread posted, seen from this thread.
+   * The array whose `buffer` another thread posted, seen from this thread,
+   * of a field type: without a type argument, the element type is inferred
+   * from `type` as for the constructor.
+   *
+   * @param buffer The `buffer` of a SharedDynamicArray.
+   * @param type The same field type it was created with. Only its size is checked.
+   * @param options `timeoutMs` for this thread's reads and writes; `wrap` for this thread's writes (default false).
+   * @throws {TypeError} When `buffer` is not a growable SharedArrayBuffer, or `type` has another size.
+   * @throws {AllocationError} "corruption" when its header is not one a SharedDynamicArray wrote (an element
+   *   size word its lengths are not made of, lock bits other than 0, 1 or 2, a length the buffer does not hold);
+   *   "use-after-free" for a detached ArrayBuffer or a view over one.
+   *
+   * @example
+   * ```ts
+   * import { SharedDynamicArray } from "@memkit/memkit";
+   * import assert from "node:assert/strict";
+   *
+   * const ids = new SharedDynamicArray("u64", { maxCapacity: 64 });
+   * // In a Worker, after postMessage(ids.buffer):
+   * const seen = SharedDynamicArray.attach(ids.buffer, "u64");
+   * seen.push(7);
+   * const first: bigint = ids.get(0);
+   * assert.equal(first, 7n);
+   * ```
+   */
+  static attach<U>(
+    buffer: SharedArrayBuffer,
+    type: U & FieldType,
+    options?: { timeoutMs?: number; wrap?: boolean },
+  ): SharedDynamicArray<U>;
+  /**
+   * The array whose `buffer` another thread posted, seen from this thread:
+   * of a layout's records (their type inferred from the layout), or of a
+   * field type with the element type given as the type argument.
    *
    * @param buffer The `buffer` of a SharedDynamicArray.
    * @param type The same element type it was created with. Only its size is checked: another layout of the same
@@ -252,6 +322,11 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * ```
    */
   static attach<U = FieldValue | Record<string, FieldValue>>(
+    buffer: SharedArrayBuffer,
+    type: StructLayout<U> | FieldType,
+    options?: { timeoutMs?: number; wrap?: boolean },
+  ): SharedDynamicArray<U>;
+  static attach<U>(
     buffer: SharedArrayBuffer,
     type: StructLayout<U> | FieldType,
     options?: { timeoutMs?: number; wrap?: boolean },
@@ -344,7 +419,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * assert.equal(levels.length, 1);
    * ```
    */
-  push(value: T): number {
+  push(value: FieldValueOf<T, "write">): number {
     const header = this.#header;
     // Read before the claim, so that a getter the program put on Atomics.add runs before the lock is taken.
     const add = Atomics.add;
@@ -431,7 +506,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * assert.deepEqual(values.toArray(), [1, 2, 3]);
    * ```
    */
-  pushMany(values: readonly T[]): number {
+  pushMany(values: readonly FieldValueOf<T, "write">[]): number {
     if (!isArray(values)) {
       throw new TypeError(`Cannot push many as 'values' must be an array: current value is ${describe(values)}`);
     }
@@ -470,7 +545,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * assert.throws(() => values.set(1, 3), RangeError);
    * ```
    */
-  set(index: number, value: T): void {
+  set(index: number, value: FieldValueOf<T, "write">): void {
     const op = "set an element of";
     if (typeof index !== "number") throw indexTypeError(index, "SharedDynamicArray", op);
     if (!isInteger(index) || index < 0) throw indexRangeError(index, this.length, "SharedDynamicArray", op);
@@ -497,7 +572,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * assert.equal(values.pop(), undefined);
    * ```
    */
-  pop(): T | undefined {
+  pop(): FieldValueOf<T> | undefined {
     const header = this.#header;
     let copy: ArrayBuffer | null = null;
     header.lockToChange();
@@ -508,12 +583,12 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
       // No user code may run inside the lock: it could release a hold or write through another array, and
       // this unlock() would then free a lock it lost. Neither reader runs any (no inherited setter, no DataView
       // method looked up at call time); the DataView path, the slower one, decodes a copy once the lock is free.
-      if (this.#elements !== null) return this.#codec.readViews(this.#elements, length - 1) as T;
+      if (this.#elements !== null) return this.#codec.readViews(this.#elements, length - 1) as FieldValueOf<T>;
       copy = this.#copy(HEADER + (length - 1) * this.#stride, this.#stride);
     } finally {
       header.unlock();
     }
-    return this.#codec.read(new RecordView(copy), 0) as T;
+    return this.#codec.read(new RecordView(copy), 0) as FieldValueOf<T>;
   }
 
   /**
@@ -559,7 +634,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
    * assert.throws(() => points.get(0n as never), TypeError);
    * ```
    */
-  get(index: number): T {
+  get(index: number): FieldValueOf<T> {
     const op = "get an element of";
     if (typeof index !== "number") throw indexTypeError(index, "SharedDynamicArray", op);
     const header = this.#header;
@@ -571,7 +646,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
         const value = inRange ? this.#read(index) : undefined;
         if (header.readValid(before)) {
           if (!inRange) throw indexRangeError(index, length, "SharedDynamicArray", op);
-          return value as T;
+          return value as FieldValueOf<T>;
         }
       }
       header.waitForWriter(spins, "read");
@@ -579,7 +654,7 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
   }
 
   /** Every element, as of one moment between writes. */
-  toArray(): T[] {
+  toArray(): FieldValueOf<T>[] {
     let copy: ArrayBuffer;
     let length: number;
     const header = this.#header;
@@ -595,13 +670,13 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     }
     const views = this.#codec.viewsIn(copy, 0, length * this.#stride);
     // (arrayOf, not Array.from over `{ length }`: that asks Object.prototype for an iterator and for each index.)
-    if (views !== null) return arrayOf(length, (i) => this.#codec.readViews(views, i) as T);
+    if (views !== null) return arrayOf(length, (i) => this.#codec.readViews(views, i) as FieldValueOf<T>);
     const view = new RecordView(copy);
-    return arrayOf(length, (i) => this.#codec.read(view, i * this.#stride) as T);
+    return arrayOf(length, (i) => this.#codec.read(view, i * this.#stride) as FieldValueOf<T>);
   }
 
   /** The elements of {@linkcode SharedDynamicArray.toArray}. */
-  *[Symbol.iterator](): Iterator<T> {
+  *[Symbol.iterator](): Iterator<FieldValueOf<T>> {
     // The copy's elements by index (its own iterator would be Array.prototype's, which a program may replace).
     const all = this.toArray();
     for (let i = 0; i < all.length; i++) yield all[i];
@@ -615,8 +690,8 @@ export class SharedDynamicArray<T = FieldValue | Record<string, FieldValue>> imp
     return copy;
   }
 
-  #read(index: number): T {
-    if (this.#elements !== null) return this.#codec.readViews(this.#elements, index) as T;
-    return this.#codec.read(this.#view, HEADER + index * this.#stride) as T;
+  #read(index: number): FieldValueOf<T> {
+    if (this.#elements !== null) return this.#codec.readViews(this.#elements, index) as FieldValueOf<T>;
+    return this.#codec.read(this.#view, HEADER + index * this.#stride) as FieldValueOf<T>;
   }
 }

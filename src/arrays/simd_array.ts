@@ -35,7 +35,7 @@ const SHAPES: Record<SIMDType, { dims: number; stride: number }> = {
   f32x4: { dims: 4, stride: 4 },
 };
 
-const { storageOf, lengthOf, rename, snapshotOf } = arrayInternals;
+const { storageOf, lengthOf, nameNext, snapshotOf } = arrayInternals;
 
 /**
  * A {@linkcode DynamicArray} of float vectors whose math runs in libmemkit
@@ -91,8 +91,9 @@ export class SIMDArray extends DynamicArray<number | number[]> {
         `Cannot create SIMDArray as 'type' must be f32, f32x2, f32x3 or f32x4: current value is ${describe(type)}`,
       );
     }
+    // Named before super(): its option errors and its allocator's refusals there name a SIMDArray too.
+    nameNext("SIMDArray", new.target);
     super(type, options);
-    rename(this as DynamicArray<unknown>, "SIMDArray");
     this.#type = type;
     this.#dims = shape.dims;
     this.#floatStride = shape.stride;
@@ -116,7 +117,7 @@ export class SIMDArray extends DynamicArray<number | number[]> {
    * assert.equal(a.sum(), 6); // the padding was cleared
    * ```
    */
-  override pushMany(values: readonly (number | number[])[] | ArrayBufferView): number {
+  override pushMany(values: readonly (number | readonly number[])[] | ArrayBufferView): number {
     const before = lengthOf(this as DynamicArray<unknown>);
     const bytes = isView(values); // (before the push: after it, no program code may run until the padding is 0)
     const length = super.pushMany(values);

@@ -76,33 +76,66 @@ export type FieldType =
 export type StructFieldType = FieldType | StructLayout<unknown> | readonly [element: StructFieldType, count: number];
 
 /**
- * The value a field of type `F` reads as (and takes): `number` for numeric
- * scalars and `f16`, `bigint` for `i64`/`u64`, `boolean` for `bool`, an array
- * of numbers for a vector or matrix type, the record of a nested layout, and
- * an array of the element's values for an `[element, count]` array.
+ * The value a field of type `F` reads as: `number` for numeric scalars and
+ * `f16`, `bigint` for `i64`/`u64`, `boolean` for `bool`, a tuple of numbers
+ * of the type's length for a vector or matrix type (`[number, number]` for
+ * an `f32x2`, 16 numbers for an `f32x4x4`), the record of a nested layout,
+ * and an array of the element's values for an `[element, count]` array.
+ *
+ * With `"write"`, what a write (`push`, `set`) takes for it: `i64`/`u64`
+ * take integer numbers as well as bigints, a vector exactly its count of
+ * numbers, and vectors and arrays may be read-only (`as const`). `F` may
+ * also be a value type itself, as a read gives it (an array's element type):
+ * it stays as it is for `"read"`, and `"write"` maps it the same way (a
+ * `bigint` anywhere in it takes an integer number too), so
+ * `FieldValueOf<RecordOf<F>, "write">` is what a record of fields `F` takes.
  *
  * @example
  * ```ts
  * import type { FieldValueOf } from "@memkit/memkit";
  *
  * const id: FieldValueOf<"u64"> = 7n;
+ * const given: FieldValueOf<"u64", "write"> = 7; // an integer number is taken, and read back as 7n
  * const position: FieldValueOf<"f32x3"> = [0, 1, 0];
  * const ticks: FieldValueOf<readonly ["u16", 2]> = [1, 2];
- * console.log(id, position, ticks);
+ * console.log(id, given, position, ticks);
  * ```
  */
-export type FieldValueOf<F> = F extends "i64" | "u64" ? bigint
+export type FieldValueOf<F, Access extends "read" | "write" = "read"> = Access extends "write" ? (
+    // Field types first, then value types (a bigint anywhere takes an integer number too, arrays may be
+    // read-only, a tuple keeps its length). Never FieldValueOf<FieldValueOf<F>, "write">: for an `any` F that
+    // recursion has no end. (An array's elements are mapped as `E[]`, a reference the checker resolves lazily:
+    // FieldValue holds arrays of itself.)
+    F extends "i64" | "u64" ? number | bigint
+      : F extends "f32x2" | "f32x3" | "f32x4" | "i32x4" | "u32x4" | "f32x4x4" ? Readonly<FieldValueOf<F>>
+      : F extends FieldType ? FieldValueOf<F>
+      : F extends StructLayout<infer R> ? FieldValueOf<R, "write">
+      : F extends readonly [infer E extends StructFieldType, number] ? readonly FieldValueOf<E, "write">[]
+      : F extends bigint ? number | bigint
+      : F extends readonly [unknown, ...unknown[]] ? { readonly [K in keyof F]: FieldValueOf<F[K], "write"> }
+      : F extends readonly (infer E)[] ? readonly FieldValueOf<E, "write">[]
+      : F extends object ? { [K in keyof F]: FieldValueOf<F[K], "write"> }
+      : F
+  )
+  : F extends "i64" | "u64" ? bigint
   : F extends "bool" ? boolean
-  : F extends "f32x2" | "f32x3" | "f32x4" | "i32x4" | "u32x4" | "f32x4x4" ? number[]
+  : F extends "f32x2" ? [number, number]
+  : F extends "f32x3" ? [number, number, number]
+  : F extends "f32x4" | "i32x4" | "u32x4" ? [number, number, number, number]
+  : F extends "f32x4x4"
+    ? [...FieldValueOf<"f32x4">, ...FieldValueOf<"f32x4">, ...FieldValueOf<"f32x4">, ...FieldValueOf<"f32x4">]
   : F extends FieldType ? number
   : F extends StructLayout<infer R> ? R
-  : F extends readonly [infer E, number] ? FieldValueOf<E>[]
-  : FieldValue;
+  : F extends readonly [infer E extends StructFieldType, number] ? FieldValueOf<E>[]
+  // A value type (an element type as a read gives it): as it is.
+  : F;
 
 /**
  * The record type of a layout's fields, as `struct()` infers it: each
- * field's {@linkcode FieldValueOf}. `new DynamicArray(layout)` takes and
- * returns these records without a type argument.
+ * field's {@linkcode FieldValueOf}. `new DynamicArray(layout)` returns
+ * these records without a type argument, and takes them (or what
+ * `FieldValueOf<RecordOf<F>, "write">` allows: numbers for `i64`/`u64`
+ * fields, read-only vectors).
  *
  * @example
  * ```ts

@@ -374,3 +374,53 @@ test("an allocator that cannot give a new array its storage: the message names t
   assert.throws(() => array.push(2), (e: unknown) => e === bug);
   array.free();
 });
+
+test("a SIMDArray's errors name SIMDArray from its constructor on, a subclass's included", () => {
+  class Points extends SIMDArray {}
+  for (const [label, make] of [["SIMDArray", SIMDArray], ["subclass", Points]] as const) {
+    using pool = new PoolAllocator({ blockSize: 64 });
+    assert.throws(
+      () => new make("f32x4", { allocator: pool, capacity: 100 }),
+      (e: unknown) =>
+        e instanceof AllocationError && e.category === "out-of-memory" &&
+        e.message.startsWith("Cannot create a SIMDArray: its PoolAllocator cannot give it 1600 bytes of storage"),
+      label,
+    );
+    assert.throws(
+      () => new make("f32", { capacity: -1 }),
+      (e: unknown) => e instanceof RangeError && e.message.startsWith("Cannot create SIMDArray as 'capacity'"),
+      label,
+    );
+    assert.throws(
+      () => new make("f32", { alignment: 3 }),
+      (e: unknown) => e instanceof RangeError && e.message.startsWith("Cannot create SIMDArray as 'alignment'"),
+      label,
+    );
+    const array = new make("f32", { allocator: refusing(() => new AllocationError("out-of-memory", "no")) });
+    assert.throws(() => array.get(0), /^RangeError: Cannot get an element of a SIMDArray as it is empty/, label);
+    array.reserve(1); // (no growth: 16 fit)
+    assert.throws(() => array.reserve(100), /^AllocationError: Cannot reserve room in a SIMDArray: /, label);
+    const copy = array.snapshot();
+    array.free();
+    assert.throws(() => array.sum(), /^AllocationError: Cannot sum a SIMDArray after its free\(\)/, label);
+    assert.throws(() => array.push(1), /^AllocationError: Cannot push to a SIMDArray after its free\(\)/, label);
+    assert.throws(() => copy.get(0), /^RangeError: Cannot get an element of a SIMDArray as it is empty/, label);
+    copy.free();
+  }
+  // A DynamicArray keeps its name, also one made between a SIMDArray's constructor and the one it calls (a
+  // Proxy as new.target runs code there, when its "prototype" is read).
+  using pool = new PoolAllocator({ blockSize: 64 });
+  assert.throws(() => new DynamicArray<number>("f32x4", { allocator: pool, capacity: 100 }), /a DynamicArray:/);
+  let inner: DynamicArray<number> | null = null;
+  const target = new Proxy(SIMDArray, {
+    get(t, key, receiver) {
+      if (key === "prototype" && inner === null) inner = new DynamicArray<number>("f32");
+      return Reflect.get(t, key, receiver);
+    },
+  });
+  const outer = Reflect.construct(SIMDArray, ["f32"], target) as SIMDArray;
+  assert.throws(() => inner!.get(0), /of a DynamicArray as it is empty/);
+  assert.throws(() => outer.get(0), /of a SIMDArray as it is empty/);
+  (inner as DynamicArray<number> | null)?.free();
+  outer.free();
+});

@@ -233,7 +233,8 @@ test("generated readers and writers store the same bytes as the DataView path, f
     p: vector(16),
   });
   // Integers here overflow their fields and have fractions: both paths wrap them as C converts them.
-  const generated = new DynamicArray(struct(fields), { wrap: true });
+  // (<unknown>: the vectors here are computed, number[] of a length the type checker does not know.)
+  const generated = new DynamicArray<unknown>(struct(fields), { wrap: true });
   const generic = withoutCodegen(() => new DynamicArray<unknown>(struct(fields), { wrap: true }));
   for (let step = 0; step < 500; step++) {
     const r = record();
@@ -303,7 +304,7 @@ test("generated and DataView paths agree on 300 random layouts and on every scal
   // Scalar codecs are cached per type name, so the DataView side is a codec made directly.
   for (const wrap of [true, false]) {
     for (const type of types) {
-      const generated = new DynamicArray(type, { wrap });
+      const generated = new DynamicArray<unknown>(type, { wrap }); // (the values are of any of the types)
       const generic = withoutCodegen(() => new RecordCodec(type, "test", wrap));
       const values = Array.from({ length: 20 }, () => valueOf(type, wrap));
       for (const v of values) generated.push(v);
