@@ -130,6 +130,32 @@ export function tellFreed(
   if (busy && ledger.ended !== null) throw ledger.usedAfterEnd(op);
 }
 
+/**
+ * tellFreed for an allocator that tells its holders once its change is made, not before: a DebugAllocator, whose
+ * backing may refuse its free (a stack freeing out of order), so it tells only what its backing took. The
+ * allocator (`ledger`) is busy meanwhile, as for tellFreed; call it between beginChange and endChange, after the
+ * change, so what holders give back waits until the caller is done. An end that code a holder ran brought about
+ * is not thrown (the change stands): the caller reads `ledger.ended`.
+ */
+export function tellFreedAfter(ledger: Ledger, table: LeaseTable, address: number, reason: string, size: number): void {
+  const busy = ledger.busy(TELLING);
+  try {
+    table.freed(address, reason, size);
+  } finally {
+    if (busy) ledger.idle();
+  }
+}
+
+/** tellFreedAfter of `table.released(lo, hi, reason)`: memory in [lo, hi) went back to the allocator. */
+export function tellReleasedAfter(ledger: Ledger, table: LeaseTable, lo: number, hi: number, reason: string): void {
+  const busy = ledger.busy(TELLING);
+  try {
+    table.released(lo, hi, reason);
+  } finally {
+    if (busy) ledger.idle();
+  }
+}
+
 /** Something that keeps memory inside a block it leased. */
 export interface LeaseHolder {
   /**
@@ -286,6 +312,30 @@ function lessorTable(buffer: ArrayBufferLike, address: number, size: number): Le
   return null;
 }
 
+// Loose leases in every table (see LeaseTable's #loose): memory an Allocator written in JavaScript passed on, held
+// somewhere down a chain the allocator whose memory it is cannot name (anyLooseLeases).
+let looseLeases = 0;
+
+/**
+ * Whether any holder anywhere keeps memory an Allocator written in JavaScript passed on (a loose lease): an
+ * allocator whose blocks such memory may lie in, but whose holders lease it from another allocator's table (a
+ * DebugAllocator's blocks are views of its backing's memory), opens a change around a release only then.
+ */
+export function anyLooseLeases(): boolean {
+  return looseLeases !== 0;
+}
+
+/**
+ * The lease table of the allocator or lessor whose memory `buffer` is, at `address` (`size` bytes), where a holder
+ * of memory an Allocator written in JavaScript passed on leases it (as leaseBlock finds it), or null. For an
+ * allocator that releases memory its backing never hears of (a DebugAllocator holding a freed block back): it
+ * tells those holders itself. (A scan of allocators and lessors: for a rare path.)
+ */
+export function looseTableOf(buffer: ArrayBufferLike, address: number, size: number): LeaseTable | null {
+  const owner = ownerOf(buffer);
+  return owner !== undefined ? leaseTableOf(owner) : lessorTable(buffer, address, size);
+}
+
 /** The leases and watchers of one allocator. */
 export class LeaseTable {
   /** Leases plus watchers: bulk release paths (scope end, reset, rewind) skip everything when it is 0. */
@@ -323,6 +373,7 @@ export class LeaseTable {
     if (list === undefined) this.#byStart.set(address, [entry]);
     else list.push(entry);
     if (loose) this.#loose.add(entry);
+    if (loose) looseLeases++;
     this.count++;
     this.leased++;
     return entry;
@@ -422,6 +473,7 @@ export class LeaseTable {
 
   #remove(entry: Entry): void {
     (entry as { active: boolean }).active = false;
+    if (this.#loose.has(entry)) looseLeases--;
     this.#loose.delete(entry);
     const list = this.#byStart.get(entry.address);
     if (list === undefined) return;

@@ -9,6 +9,7 @@
 // with `retainMetadata` the freed memory is held in a quarantine so the
 // address is not reused while its record is kept (see _freed_records.ts).
 import { valuesOf } from "../base/_captured_set.ts";
+import { beginChange, endChange } from "../alloc/_lease.ts";
 import { deref, getWeak } from "./_builtins.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { resizeBlock } from "./_heap_resize.ts";
@@ -116,10 +117,16 @@ export function cReallocIn(
     heap.freeBlock(slot, "cRealloc(address, size, 0) released it", entry, depth + 1);
     return 0;
   }
-  const moved = resizeBlock(heap, slot, newSize, false, entry, depth + 1);
-  const next = heap.blocks.addresses[moved];
-  heap.index.set(next, moved);
-  return next;
+  // Holders told of the move give back what they put off once the new block is recorded (see resizeBlock).
+  beginChange();
+  try {
+    const moved = resizeBlock(heap, slot, newSize, false, entry, depth + 1);
+    const next = heap.blocks.addresses[moved];
+    heap.index.set(next, moved);
+    return next;
+  } finally {
+    endChange();
+  }
 }
 
 // The live block at `address`, checking the size; throws for everything else.

@@ -12,11 +12,33 @@
 // the block's own buffer detached and its record dropped. No user code runs
 // in between (the backing's own bookkeeping does), so the detached-late
 // buffer is never read while its memory is gone (rule 1).
+//
+// Holders (a child allocator or an array over this allocator, or over memory
+// its backing passed on: see _lease.ts) are told of a free or resize as every
+// allocator tells them: inside a change (beginChange), the heap busy while it
+// tells them, so what a revoked child gives back waits until the change is made
+// and then goes back as an ordinary free. The heap's own holders are told last,
+// once its records and counters are done (tellFreed); those leasing memory in
+// its blocks from the allocator whose memory it is (a chain through an
+// Allocator written in JavaScript: the blocks are views of the backing's
+// memory) are told by that allocator as the backing gives it back, while the
+// heap is busy calling the backing, and by the heap when it holds a freed block
+// back (quarantine), as the backing then hears nothing. A free opens the change
+// only when someone may hear of it (mayTell).
 import { intrinsic } from "../../ffi/boundary.ts";
 import { anyTaken, detach, isDetached, keep, mayRelease, transferredError } from "../base/_detach.ts";
 import { bufferOf, lengthOf, offsetOf } from "../base/_validate.ts";
 import { native } from "../../ffi/native.ts";
-import { type Lease, LeaseTable, leaseTableOf } from "../alloc/_lease.ts";
+import {
+  anyLooseLeases,
+  beginChange,
+  endChange,
+  type Lease,
+  LeaseTable,
+  leaseTableOf,
+  looseTableOf,
+  tellFreedAfter,
+} from "../alloc/_lease.ts";
 import { Ledger } from "../alloc/_ledger.ts";
 import { OffsetTable } from "../alloc/_offset_table.ts";
 import type { Allocator } from "../base/allocator.ts";
@@ -42,7 +64,7 @@ import {
 import { BlockTable } from "./_block_table.ts";
 import { type FreedBlock, FreedRecords, Quarantine, QUARANTINE_BYTES, type Quarantined } from "./_freed_records.ts";
 import { retireAll, retireRange } from "./_heap_release.ts";
-import { leaseAgain, leaseOuter, unlease } from "./_block_leases.ts";
+import { leaseAgain, leaseOuter, seeking, unlease } from "./_block_leases.ts";
 import { allocCounted } from "./_hot_path.ts";
 import { badBlockError, corruptionError, type MisuseContext } from "./_misuse.ts";
 import { taskClock } from "./_task_clock.ts";
@@ -90,6 +112,12 @@ export class DebugHeap implements MisuseContext {
    * the blocks are the backing's, and so are their leases (this table stays empty).
    */
   readonly leases: LeaseTable = new LeaseTable();
+  /**
+   * The backing's lease table (empty when it has none: see `leasing`): holders of memory inside this allocator's
+   * blocks (passed on by an Allocator written in JavaScript) lease it there, and the backing tells them as it
+   * takes a block back, so a free opens a change for them when it is not empty (see mayTell).
+   */
+  readonly backingLeases: LeaseTable;
   /** Live blocks without a readable header, by address: out-of-band, unaligned, C-style; all with safety off. */
   index: OffsetTable = new OffsetTable();
   /** The view the last `resizeBlock` handed out (when asked to). */
@@ -170,6 +198,7 @@ export class DebugHeap implements MisuseContext {
     // Chains cannot dangle (rule 4): hear about every bulk release of the backing, or, when it cannot tell (an
     // Allocator written in JavaScript), of each block's release by the owner of its memory.
     const table = leaseTableOf(backing);
+    this.backingLeases = table ?? new LeaseTable();
     this.unwatch = table?.watch({
       released: (lo, hi, reason) => retireRange(this, lo, hi, reason),
       releasedAll: (reason) => retireAll(this, reason),
@@ -416,13 +445,44 @@ export class DebugHeap implements MisuseContext {
 
   /**
    * Frees live `slot`: the backing first (what it throws goes to the caller,
-   * and nothing has changed), then leases, the block's own view and its record.
+   * and nothing has changed), then the block's own view and its record, then
+   * its holders (see tellFreed), all in one change: what they give back waits
+   * until the free is made.
    */
   freeBlock(slot: number, reason: string, entry: unknown, depth: number): void {
     this.checkKept(slot, "free");
     // Where a traced block was freed, captured before anything changes (see _traces.ts).
     const freedTrace = this.safety && this.blocks.traces[slot] !== null ? this.tracer.capture(entry, depth + 1) : null;
     const size = this.blocks.sizes[slot];
+    const address = this.blocks.addresses[slot];
+    if (!this.mayTell()) {
+      this.#free(slot, size, freedTrace);
+      return;
+    }
+    const buffer = this.blocks.hosts[slot]?.buffer ?? null; // (for the holders of a block held back)
+    beginChange();
+    try {
+      const held = this.#free(slot, size, freedTrace);
+      if (held !== null) this.tellFreed(address, size, reason, held ? buffer : null);
+    } finally {
+      endChange();
+    }
+  }
+
+  /**
+   * Whether a release of one of its blocks may have holders to tell: its own (an array or a chain over it), its
+   * backing's (counters only: their leases are the backing's), or anyone holding memory an Allocator written in
+   * JavaScript passed on (the backing's memory, leased from whichever allocator owns it; or, over such a backing,
+   * this heap's). The release opens a change only then (see tellFreed): two counters and a flag on the flat paths.
+   */
+  mayTell(): boolean {
+    return this.leases.leased !== 0 || this.backingLeases.leased !== 0 || anyLooseLeases();
+  }
+
+  // freeBlock's release of `slot` (`size` bytes): true when the block went to the quarantine, false when back to
+  // the backing, null when the backing's code ended the heap meanwhile (its teardown counted all).
+  #free(slot: number, size: number, freedTrace: Trace | null): boolean | null {
+    let held = false;
     if (!this.safety) {
       // Counters only: the backing's block (and its leases, which the backing revokes, or, over a backing without
       // a lease table, this heap: see DebugAllocator's registerLeases).
@@ -439,23 +499,47 @@ export class DebugHeap implements MisuseContext {
         this.busy = -1;
         if (calling) this.ledger.idle();
       }
-      if (this.ledger.ended !== null) return; // the backing's code ended the heap meanwhile: its teardown counted all
-      if (this.leases.leased !== 0) this.leases.freed(blocks.addresses[slot], reason, size);
+      if (this.ledger.ended !== null) return null; // the backing's code ended the heap meanwhile: it counted all
       this.index.delete(blocks.addresses[slot]);
       if (this.top === slot) this.top = -1;
       blocks.release(slot);
-      this.ledger.freed(size);
-      return;
+    } else {
+      held = this.giveBack(slot);
+      if (this.ledger.ended !== null) return null; // the backing's code ended the heap meanwhile: it counted all
+      this.forget(slot, freedTrace, false);
     }
-    this.giveBack(slot);
-    if (this.ledger.ended !== null) return; // the backing's code ended the heap meanwhile: its teardown counted all
-    this.forget(slot, reason, freedTrace, false);
     this.ledger.freed(size);
+    return held;
   }
 
-  // Returns the outer block to the backing, or to the quarantine. Poisoned
+  /**
+   * Tells the holders of the `size` bytes at `address` (a block this heap just freed, resized or moved: its
+   * records and counters done) that `reason` released them, the heap busy meanwhile (code they run cannot call
+   * back in: "unsupported", but owns and stats). Its own holders; and with `held`, the buffer of a block that went
+   * to the quarantine (its backing heard nothing), those that lease memory in it from the allocator whose memory
+   * it is. Call it inside a change (beginChange), last: what they give back waits until the caller is done. A
+   * holder's code may end the heap (it released the backing's memory): the caller reads `ledger.ended` after.
+   */
+  tellFreed(address: number, size: number, reason: string, held: ArrayBufferLike | null): void {
+    if (this.leases.leased !== 0) tellFreedAfter(this.ledger, this.leases, address, reason, size);
+    if (held === null || !anyLooseLeases()) return;
+    // As leaseBlock finds it for them: the owner of that memory, never this heap (see `seeking`).
+    seeking.self = this.owner;
+    seeking.address = address;
+    let table: LeaseTable | null;
+    try {
+      table = looseTableOf(held, address, size);
+    } finally {
+      seeking.self = null;
+    }
+    if (table !== null && table !== this.leases && table.leased !== 0) {
+      tellFreedAfter(this.ledger, table, address, reason, size);
+    }
+  }
+
+  // Returns the outer block to the backing, or to the quarantine (true). Poisoned
   // bytes are restored when the backing refuses. Callers check mustKeep first.
-  giveBack(slot: number): void {
+  giveBack(slot: number): boolean {
     const blocks = this.blocks;
     const outer = blocks.outers[slot]!;
     if (this.quarantine !== null) {
@@ -481,7 +565,7 @@ export class DebugHeap implements MisuseContext {
         old.lease?.end();
         this.intake.freeQuietly(old.outer);
       }
-      return;
+      return true;
     }
     const bytes = this.poison ? bytesOf(blocks.hosts[slot]!) : null;
     const user = blocks.userOffsets[slot];
@@ -507,6 +591,7 @@ export class DebugHeap implements MisuseContext {
       this.busy = -1;
       if (calling) this.ledger.idle();
     }
+    return false;
   }
 
   /**
@@ -527,17 +612,16 @@ export class DebugHeap implements MisuseContext {
     );
   }
 
-  // Drops the record of `slot` after its memory went back: leases, its own
+  // Drops the record of `slot` after its memory went back: its lease, its own
   // buffer (detached, tagged freed), what is remembered of it, with
   // `freedTrace`, where it was freed (captured before its memory went back).
-  forget(slot: number, reason: string, freedTrace: Trace | null, resized: boolean): void {
+  // Its holders are told after (see tellFreed).
+  forget(slot: number, freedTrace: Trace | null, resized: boolean): void {
     const blocks = this.blocks;
     const address = blocks.addresses[slot];
     const id = blocks.ids[slot];
     const size = blocks.sizes[slot];
     const trace = blocks.traces[slot];
-    const leases = this.leases;
-    if (leases.leased !== 0) leases.freed(address, reason, size);
     if (this.leasing) unlease(this, slot);
     if (this.safety) {
       if (this.detach) this.detachOwn(slot, null, freedTrace, resized);

@@ -2,6 +2,7 @@
 // the owner of memory an Allocator written in JavaScript passed on: the
 // safety model: chains cannot dangle) and when the allocator ends (deinit, dispose).
 import { OffsetTable } from "../alloc/_offset_table.ts";
+import { beginChange, endChange, tellReleasedAfter } from "../alloc/_lease.ts";
 import { sortBy } from "./_builtins.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { unlease } from "./_block_leases.ts";
@@ -11,7 +12,9 @@ import { unlease } from "./_block_leases.ts";
  * rewind): every block whose outer block starts there is retired, not freed
  * again: its views detached, its record kept as released (a later free says
  * what released it), counted as freed. Then the news goes on to the
- * allocator's own lessees and watchers, whose memory lies inside its blocks.
+ * allocator's own lessees and watchers, whose memory lies inside its blocks,
+ * as any allocator tells them (see DebugHeap.tellFreed): the heap busy
+ * meanwhile, and what they give back put off until it is done.
  */
 export function retireRange(heap: DebugHeap, lo: number, hi: number, reason: string): void {
   // Also while the heap calls its backing (code the backing runs may release memory): its own buffers must be
@@ -29,7 +32,14 @@ export function retireRange(heap: DebugHeap, lo: number, hi: number, reason: str
   }
   const taken = heap.quarantine?.takeRange(lo, hi);
   if (taken !== undefined) { for (let i = 0; i < taken.length; i++) taken[i].lease?.end(); }
-  if (retired !== 0 && heap.leases.count !== 0) heap.leases.released(lo, hi, reason);
+  if (retired !== 0 && heap.leases.count !== 0) {
+    beginChange();
+    try {
+      tellReleasedAfter(heap.ledger, heap.leases, lo, hi, reason);
+    } finally {
+      endChange();
+    }
+  }
 }
 
 /**

@@ -3,7 +3,10 @@
 // can only resize in place (a stack) gets its own resize for its top block,
 // and any backing gets it when a move is impossible (the old block refused
 // out of order, or no room for a new one). A failure leaves the block, its
-// view, the counters and the backing as they were (rule 5).
+// view, the counters and the backing as they were (rule 5). The block's
+// holders are told once it has moved or changed (DebugHeap.tellFreed), inside
+// the change the caller opened (beginChange), so what they give back waits
+// until the caller has read the result.
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { backingStateError } from "../alloc/_backing_state_error.ts";
@@ -17,7 +20,9 @@ import { leaseAgain, leaseOuter, unlease } from "./_block_leases.ts";
  * Resizes live `slot` of `heap` to `newSize` > 0 bytes; returns the block's
  * slot (a new one when it moved). With `dress`, `heap.lastView` is the view
  * to hand out (the old one then reads as length 0). `entry` and `depth` are
- * for the trace of a new block (see _traces.ts).
+ * for the trace of a new block (see _traces.ts). Call it between beginChange
+ * and endChange, with `heap.lastView` (or the new slot's address) read before
+ * endChange: holders told of the move give their other blocks back then.
  * @throws {AllocationError} "limit-exceeded" (before the backing is asked), "out-of-memory", or the backing's own
  *   refusal said about the backing (its category kept, its error the cause); "use-after-free" when code the
  *   backing ran released the block's memory meanwhile.
@@ -68,11 +73,13 @@ export function resizeBlock(
   const peak = ledger.peakBytes;
   ledger.allocated(newSize); // counted before the backing's free runs: its code may retire the new block
   let view: Uint8Array<ArrayBuffer> | null = null;
+  const oldBuffer = blocks.hosts[slot]?.buffer ?? null;
+  let held = false;
   try {
     if (dress) view = heap.dress(fresh);
     // Checked again: the backing's take() above may have run code that transferred the old block's buffer
     // (then the old block stays allocated in the backing for good).
-    if (!heap.mustKeep(slot)) heap.giveBack(slot);
+    if (!heap.mustKeep(slot)) held = heap.giveBack(slot);
   } catch (error) {
     // The backing's code ended the heap meanwhile: its end let go of both blocks and counted them.
     if (ledger.ended !== null) throw error;
@@ -90,8 +97,11 @@ export function resizeBlock(
   }
   // The backing's code ended the heap while it took the old block back: its end let go of both blocks.
   if (ledger.ended !== null) throw ledger.usedAfterEnd("resize");
-  heap.forget(slot, "DebugAllocator.resize() moved it", freedTrace, true);
+  heap.forget(slot, freedTrace, true);
   ledger.freed(oldSize);
+  heap.tellFreed(address, oldSize, "DebugAllocator.resize() moved it", held ? oldBuffer : null);
+  // Code a holder ran ended the heap (it released the backing's memory): the new block went with it.
+  if (ledger.ended !== null) throw ledger.usedAfterEnd("resize");
   if (blocks.ids[fresh] !== freshId) {
     // Its code released the new block's memory meanwhile (retired, and counted as freed): nothing to hand out.
     throw releasedMeanwhile(heap, freshAddress, newSize, "the new block");
@@ -165,9 +175,6 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   const address = host.base + user;
   const oldAddress = blocks.addresses[slot];
   const oldSize = blocks.sizes[slot];
-  if (address !== oldAddress && heap.leases.leased !== 0) {
-    heap.leases.freed(oldAddress, "DebugAllocator.resize() moved it", oldSize);
-  }
   if (heap.detach) heap.detachOwn(slot, null, null, true);
   const indexed = heap.index.size !== 0 && heap.index.delete(oldAddress);
   blocks.outers[slot] = outer as Uint8Array<ArrayBuffer>; // check() refused a shared buffer
@@ -180,6 +187,11 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
   }
   if (heap.poison && newSize > oldSize) intrinsic.fill(bytesOf(host), FRESH_BYTE, user + oldSize, user + newSize);
   heap.ledger.resized(oldSize, newSize);
+  // Its holders: moved or not, the memory they hold changed under them (a shrink gave some of it back).
+  const reason = address !== oldAddress ? "DebugAllocator.resize() moved it" : "DebugAllocator.resize() changed it";
+  heap.tellFreed(oldAddress, oldSize, reason, null);
+  // Code a holder ran ended the heap (it released the backing's memory): the block went with it.
+  if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("resize");
   if (heap.leasing) leaseOuter(heap, slot);
   heap.lastView = dress ? heap.dress(slot) : null;
   return null;

@@ -13,7 +13,11 @@
 // stale view, memory transferred away, a refusal, a bad block from the
 // backing, any block of a backing without a lease table: see _block_leases.ts)
 // to the general path BEFORE changing anything: the two paths check the same
-// things and leave the same state.
+// things and leave the same state. A free whose holders must hear of it (any
+// lease on this heap's blocks, or on its backing's memory) is made by the
+// general path's freeBlock, which tells them inside a change (see
+// _debug_heap.ts): the flat paths test two counters and a flag for it
+// (DebugHeap.mayTell), nothing more.
 import { anyTaken } from "../base/_detach.ts";
 import { bufferOf, lengthOf, offsetOf } from "../base/_validate.ts";
 import { beginTake, endTake } from "../base/_native_census.ts";
@@ -154,6 +158,11 @@ export function freeChecked(
     blocks.fronts[slot] !== CANARY || words[h + 2] !== CANARY_WORD || words[h + 3] !== CANARY_WORD ||
     !backIntact(host, user + blocks.sizes[slot]) || anyTaken()
   ) return false;
+  if (heap.mayTell()) {
+    // Holders may hear of it: checked as the flat path checked it, freed by the general path (see freeBlock).
+    heap.freeBlock(slot, reason, entry, depth + 1);
+    return true;
+  }
   const size = blocks.sizes[slot];
   // Where a traced block was freed, captured before anything changes (see _traces.ts).
   const trace = blocks.traces[slot];
@@ -168,7 +177,6 @@ export function freeChecked(
   }
   if (heap.ledger.ended !== null) return true; // the backing's code ended the heap meanwhile: its teardown counted all
   const address = blocks.addresses[slot];
-  if (heap.leases.leased !== 0) heap.leases.freed(address, reason, size);
   heap.records.noteFree(address, blocks.ids[slot], size, view, trace, freedTrace);
   if (heap.index.size !== 0) heap.index.delete(address);
   if (heap.top === slot) heap.top = -1;
@@ -277,9 +285,10 @@ function traceNext(heap: DebugHeap, entry: unknown, depth: number): Trace | null
 /**
  * Frees `view` in a heap with counters only when it starts a live block
  * found by address and nothing about it is unusual: true. False when the
- * general path must judge it (nothing has changed then).
+ * general path must judge it (nothing has changed then). `reason` is what
+ * holders of the block hear released it.
  */
-export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
+export function freeCounted(heap: DebugHeap, view: ArrayBufferView, reason: string): boolean {
   const buffer = bufferOf(view);
   const host = heap.intake.knownHostOf(buffer);
   // (A leased block's free ends its lease first: the general path does it.)
@@ -292,6 +301,11 @@ export function freeCounted(heap: DebugHeap, view: ArrayBufferView): boolean {
   const slot = heap.index.get(address);
   const blocks = heap.blocks;
   if (slot < 0 || blocks.hosts[slot] !== host || blocks.userOffsets[slot] !== user) return false;
+  if (heap.mayTell()) {
+    // Holders of the block (their leases are the backing's, or loose) may hear of it: freed by the general path.
+    heap.freeBlock(slot, reason, undefined, 0);
+    return true;
+  }
   const size = blocks.sizes[slot];
   heap.busy = slot;
   const calling = heap.ledger.busy();

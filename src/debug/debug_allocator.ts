@@ -7,7 +7,7 @@
  */
 import { native } from "../../ffi/native.ts";
 import { defaultBacking } from "../alloc/_default_backing.ts";
-import { leaseTableOf, registerLeases } from "../alloc/_lease.ts";
+import { beginChange, endChange, leaseTableOf, registerLeases } from "../alloc/_lease.ts";
 import { isEmptyView, registerOwner } from "../alloc/_ownership.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { bufferOf, checkAlignment, checkSize, checkView, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
@@ -380,7 +380,10 @@ export class DebugAllocator implements Allocator, Disposable {
   /**
    * Frees a block after checking it: canaries intact, freed once, its own.
    * Nothing changes when the backing refuses (a stack freed out of order).
-   * @throws {AllocationError} "double-free", "invalid-free", "mismatched-allocator", "use-after-free" (its backing released it, or after `deinit()`), "corruption" (a canary was overwritten; the block is still freed).
+   * A holder of the block (a child allocator or an array built over it, also through an Allocator written in
+   * JavaScript) is told once it is freed, as by any allocator: code it runs then cannot call back in
+   * ("unsupported"; `owns` and `stats` answer), and what a revoked child gives back goes back right after.
+   * @throws {AllocationError} "double-free", "invalid-free", "mismatched-allocator", "use-after-free" (its backing released it, or after `deinit()`), "corruption" (a canary was overwritten; the block is still freed), "unsupported" from code its backing runs while it calls the backing, or a holder runs while it is told of a free, resize or release.
    */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
@@ -388,7 +391,9 @@ export class DebugAllocator implements Allocator, Disposable {
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("free");
     if (isEmptyView(view)) return; // it names no block, not even one it starts at
     // The flat paths take the common case; they change nothing when they decline it.
-    if (heap.leanChecks ? freeChecked(heap, view, FREED, this.free, 1) : !this.#safety && freeCounted(heap, view)) {
+    if (
+      heap.leanChecks ? freeChecked(heap, view, FREED, this.free, 1) : !this.#safety && freeCounted(heap, view, FREED)
+    ) {
       return;
     }
     const slot = this.#slotOf(view, "free");
@@ -414,6 +419,17 @@ export class DebugAllocator implements Allocator, Disposable {
     checkSize(newSize, "resize", "newSize");
     const heap = this.#heap;
     if (heap.ledger.ended !== null) throw heap.ledger.usedAfterEnd("resize");
+    // The holders of the block told of its move or change (see DebugHeap.tellFreed) give back what they put off
+    // once the view to hand out has been taken.
+    beginChange();
+    try {
+      return this.#resize(heap, view, newSize);
+    } finally {
+      endChange();
+    }
+  }
+
+  #resize(heap: DebugHeap, view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     const slot = isEmptyView(view) ? -1 : this.#slotOf(view, "resize");
     if (slot < 0) {
       if (slot === UNKNOWN) return passResize(heap, view, newSize);
@@ -439,7 +455,8 @@ export class DebugAllocator implements Allocator, Disposable {
   owns(view: ArrayBufferView): boolean {
     checkView(view, "check ownership");
     const heap = this.#heap;
-    if (heap.ledger.ended !== null) return false;
+    // (Answered while it is busy too: code its backing or a holder runs may ask, as of any allocator.)
+    if (heap.ledger.over) return false;
     const slot = heap.locate(view);
     if (slot < 0) return false;
     if (this.#detach || !this.#safety || view === heap.blocks.handed[slot]) return true;
@@ -451,7 +468,7 @@ export class DebugAllocator implements Allocator, Disposable {
   stats(): AllocatorStats {
     const heap = this.#heap;
     const ledger = heap.ledger;
-    if (ledger.ended !== null) {
+    if (ledger.over) {
       return ledger.stats({
         capacityBytes: 0,
         availableBytes: 0,
@@ -598,7 +615,7 @@ export class DebugAllocator implements Allocator, Disposable {
    * a free list) follow that backing's rules, as its blocks do. A second call
    * returns "ok".
    * @returns "leak" when blocks were still allocated, else "ok".
-   * @throws {AllocationError} "unsupported" from code its backing runs while it calls the backing (an Arena observer).
+   * @throws {AllocationError} "unsupported" from code its backing runs while it calls the backing (an Arena observer), or a holder of its memory runs while it is told of a free, resize or release.
    */
   deinit(): "ok" | "leak" {
     const leaked = teardown(this.#heap, "was deinitialized", "DebugAllocator.deinit() released it");
@@ -641,12 +658,15 @@ export class DebugAllocator implements Allocator, Disposable {
 }
 
 // A view the backing must judge (safety off), passed on with the heap busy: code the backing runs cannot call back.
+// In a change: what the holders the backing tells give back waits until the heap is no longer busy.
 function passFree(heap: DebugHeap, view: ArrayBufferView): void {
+  beginChange();
   const calling = heap.ledger.busy();
   try {
     heap.backing.free(view);
   } finally {
     if (calling) heap.ledger.idle();
+    endChange();
   }
 }
 
