@@ -13,16 +13,52 @@
 // A region ends only with its RegionAllocator (AlignedRegion.end): its own dispose() is refused
 // ("unsupported"), as MemoryInterface.getAllocator's allocators refuse theirs, so a region never ends while
 // the other three and their RegionAllocator live on.
+//
+// It remembers the view it handed out for each live block (by the block's address), so that the
+// RegionAllocator's deallocate takes only that view, as MemoryInterface.deallocate takes only an
+// allocation's own bytes: a view kept from a block given back starts at the first byte of the block that
+// took its place, and must never free it. (The region's own `free` keeps the Allocator rule: any view from
+// the block's first byte.)
+//
+// Errors from the heap are told in the terms of the call the program made ("Cannot allocate vertex data
+// (320 bytes aligned to 16 in the vertex region): the vertex region's heap lost its memory: ..."), their
+// category kept and the heap's error as `cause`: the program never called a FreeListAllocator.
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import { LeaseTable, registerLeases, withLeaseTable } from "../alloc/_lease.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { zeroStats } from "../alloc/_zero_stats.ts";
-import { checkAlignment, checkSize, checkView } from "../base/_validate.ts";
+import { bufferOf, checkView, describe, lengthOf, offsetOf } from "../base/_validate.ts";
 import { createOwnerNamed } from "../base/_native_census.ts";
 import { foreignBlockError, isEmptyView } from "../alloc/_ownership.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { addressOf } from "../base/native_info.ts";
+import { byteCount, checkAlignment, checkSize, hexAddress } from "./_words.ts";
+
+// A view's address by its buffer's (a heap hands out many views of one chunk: one native call per chunk).
+const bases = new WeakMap<ArrayBufferLike, number>();
+
+function addressOfView(view: ArrayBufferView): number {
+  const buffer = bufferOf(view);
+  let base = bases.get(buffer);
+  if (base === undefined) {
+    base = addressOf(view) - offsetOf(view);
+    bases.set(buffer, base);
+  }
+  return base + offsetOf(view);
+}
+
+/**
+ * What the heap's error says after its own "Cannot <call>: " (the call the region made, not the program's),
+ * with the heap named as the region's: the reason to give after the program's call.
+ */
+function reasonOf(error: AllocationError, region: string): string {
+  let message = error.message;
+  const colon = message.indexOf(": ");
+  if (message.startsWith("Cannot ") && colon > 0) message = message.slice(colon + 2);
+  return message.replaceAll("the FreeListAllocator", `the ${region} region's heap`);
+}
 
 export class AlignedRegion implements Allocator, Disposable {
   /** Always `"free-list"`: a region is a TLSF heap. */
@@ -33,6 +69,8 @@ export class AlignedRegion implements Allocator, Disposable {
   readonly #capacity: number;
   readonly #backing: Allocator | undefined;
   #heap: FreeListAllocator | null = null;
+  /** The view handed out for each live block, by the block's address (see deallocate's rule above). */
+  readonly #handed = new Map<number, ArrayBufferView>();
   readonly #leases = new LeaseTable();
   #making = false;
   #ended = false;
@@ -55,39 +93,127 @@ export class AlignedRegion implements Allocator, Disposable {
 
   /** `size` bytes at the region's alignment, or `align` when larger. */
   alloc(size: number, align?: number): Uint8Array<ArrayBuffer> {
-    // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
-    checkSize(size, "allocate", "size");
-    const a = this.#align(align, "allocate");
-    if (size === 0 && this.#heap === null) return this.#empty();
-    return this.#live.alloc(size, a);
+    return this.#allocate(size, align, null, false)!;
   }
 
   /** Like {@linkcode AlignedRegion.alloc}, but `null` when the heap cannot grow. */
   tryAlloc(size: number, align?: number): Uint8Array<ArrayBuffer> | null {
-    // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
-    checkSize(size, "allocate", "size");
-    const a = this.#align(align, "allocate");
-    if (size === 0 && this.#heap === null) return this.#empty();
-    return this.#live.tryAlloc(size, a);
+    return this.#allocate(size, align, null, true);
   }
 
   /** A typed array of `length` elements at the region's alignment (or more). */
   array<T extends TypedArray>(ctor: TypedArrayConstructor<T>, length: number, align?: number): T {
-    return typedArrayOf((size, a) => this.alloc(size, a), ctor, length, align, native.pageSize);
+    const array = typedArrayOf(
+      (size, a) => this.#allocate(size, a, null, false)!,
+      ctor,
+      length,
+      align,
+      native.pageSize,
+    );
+    this.#record(array); // the typed array is the block's view now, not the bytes under it
+    return array;
   }
 
-  /** Returns a block. */
+  /** Returns a block (any view starting at its first byte, as for any allocator). */
   free(view: ArrayBufferView): void {
     checkView(view, "free");
-    const heap = this.#used("free", view);
-    if (heap !== null) heap.free(view);
+    this.#release(view, () => `free ${describe(view)} in the ${this.#name} region`);
   }
 
   /** Resizes a block, keeping the region's alignment when it moves. */
   resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");
     const heap = this.#used("resize", view);
-    return heap === null ? this.alloc(newSize) : heap.resize(view, newSize);
+    if (heap === null) return this.alloc(newSize);
+    const resized = this.#named(
+      () => `resize ${describe(view)} in the ${this.#name} region`,
+      () => heap.resize(view, newSize),
+    );
+    // In place or moved, the block the old view stood for is the resized one's now.
+    if (lengthOf(view) !== 0) this.#handed.delete(addressOfView(view));
+    this.#record(resized);
+    return resized;
+  }
+
+  /**
+   * `size` bytes for `op` (the program's call: "allocate vertex data"), at the region's alignment or `align`
+   * when larger: RegionAllocator's allocate* methods, whose errors name them.
+   */
+  static allocate(region: AlignedRegion, op: string, size: number, align: number): Uint8Array<ArrayBuffer> {
+    return region.#allocate(size, align, op, false)!;
+  }
+
+  /** `view`, made over a block the region gave (a typed array over its bytes), is the view it was handed out as. */
+  static handOut(region: AlignedRegion, view: ArrayBufferView): void {
+    region.#record(view);
+  }
+
+  /**
+   * Gives back the block `view` was handed out as (RegionAllocator.deallocate): another view from its first
+   * byte is refused ("double-free", as MemoryInterface.deallocate refuses one), changing nothing.
+   */
+  static deallocate(region: AlignedRegion, view: ArrayBufferView): void {
+    if (lengthOf(view) !== 0 && !region.#ended && region.#heap !== null) {
+      const address = addressOfView(view);
+      const own = region.#handed.get(address);
+      if (own !== undefined && own !== view) {
+        throw new AllocationError(
+          "double-free",
+          `Cannot deallocate ${describe(view)}: it is another view over the live ${lengthOf(own)}-byte block of ` +
+            `the ${region.#name} region at ${hexAddress(address)}, not the view that block was handed out as ` +
+            `(${describe(own)}; deallocate takes only that one, so that a view kept from a block given back never ` +
+            "frees the block that took its place): pass the view the allocate call returned",
+        );
+      }
+    }
+    region.#release(view, () => `deallocate ${describe(view)}`);
+  }
+
+  // alloc / tryAlloc for `op` (null: the region's own alloc, named by its size).
+  #allocate(
+    size: number,
+    align: number | undefined,
+    op: string | null,
+    orNull: boolean,
+  ): Uint8Array<ArrayBuffer> | null {
+    // Checked before the heap is made (a refused call makes nothing): the heap checks the size again.
+    checkSize(size, "allocate", "size");
+    const a = this.#align(align, "allocate");
+    if (size === 0 && this.#heap === null) return this.#empty();
+    const what = () => {
+      const where = `${byteCount(size)} aligned to ${a} in the ${this.#name} region`;
+      return op === null ? `allocate ${where}` : `${op} (${where})`;
+    };
+    const view = this.#named(what, () => orNull ? this.#live.tryAlloc(size, a) : this.#live.alloc(size, a));
+    if (view !== null) this.#record(view);
+    return view;
+  }
+
+  // Frees `view`'s block; `op` names the program's call for an error.
+  #release(view: ArrayBufferView, op: () => string): void {
+    const heap = this.#named(op, () => this.#used("free", view));
+    if (heap === null) return;
+    this.#named(op, () => heap.free(view));
+    if (lengthOf(view) !== 0) this.#handed.delete(addressOfView(view));
+  }
+
+  // Remembers `view` as the view its block was handed out as (an empty one holds no block).
+  #record(view: ArrayBufferView): void {
+    if (lengthOf(view) !== 0) this.#handed.set(addressOfView(view), view);
+  }
+
+  // Runs `fn` (a call into the heap): an AllocationError from it is told in terms of `op()`, the program's call.
+  #named<T>(op: () => string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if (!(error instanceof AllocationError)) throw error;
+      throw new AllocationError(error.category, `Cannot ${op()}: ${reasonOf(error, this.#name)}`, {
+        cause: error,
+        call: error.call,
+        errno: error.errno,
+      });
+    }
   }
 
   /** Whether `view` lies in a live block of this region. */
@@ -121,6 +247,7 @@ export class AlignedRegion implements Allocator, Disposable {
    */
   static end(region: AlignedRegion): void {
     region.#ended = true;
+    region.#handed.clear();
     region.#heap?.dispose();
   }
 
@@ -154,9 +281,14 @@ export class AlignedRegion implements Allocator, Disposable {
       );
     } catch (error) {
       if (!(error instanceof AllocationError)) throw error;
-      throw new AllocationError(error.category, `Cannot make the ${this.#name} region's heap: ${error.message}`, {
-        cause: error,
-      });
+      // Said as a reason, to follow the program's call ("Cannot allocate vertex data (...): the vertex region's
+      // heap could not take its first chunk: ...").
+      throw new AllocationError(
+        error.category,
+        `Cannot make the ${this.#name} region's heap: the ${this.#name} region's heap could not take its first ` +
+          `chunk: ${reasonOf(error, this.#name)}`,
+        { cause: error, call: error.call, errno: error.errno },
+      );
     } finally {
       this.#making = false;
     }

@@ -7,9 +7,10 @@
 import { AllocationError } from "../base/errors.ts";
 import type { Allocation } from "./_allocation.ts";
 import { type Request, TYPES } from "./_request.ts";
-import { type Failure, neverServed } from "./_serve.ts";
+import { candidateTypes, type Failure, neverServed } from "./_serve.ts";
 import type { WaitQueue } from "./_wait_queue.ts";
 import type { MemoryAllocation } from "./memory_types.ts";
+import { byteCount } from "./_words.ts";
 
 /** What allocateLater needs from the interface. */
 export interface LaterContext {
@@ -24,6 +25,8 @@ export interface LaterContext {
   heldBackReason(throughout: boolean): string;
   /** One try: the allocation (indexed), or why not. */
   serve(): Allocation | Failure;
+  /** Whether a wait could ever serve the request (some candidate's budget and allocator could hold it). */
+  mayFit(): boolean;
   waiters: WaitQueue;
 }
 
@@ -64,9 +67,20 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
     last = result;
     return null;
   };
-  const what = `${req.size} bytes of ${TYPES[req.type]} memory`;
+  const what = `${byteCount(req.size)} of ${TYPES[req.type]} memory`;
+  const types = candidateTypes(req);
+  let queued = false; // it waited behind earlier requests from the start (see below)
   const timedOut = (): Error => {
     const failed = last as Failure | null;
+    if (queued && !heldLast && !passedPressure) {
+      // Never tried: earlier waiters for one of its types held it back the whole wait.
+      const names = TYPES.filter((_, t) => (types & (1 << t)) !== 0).join(" or ");
+      const why = `earlier allocateAsync requests that may use ${names} memory waited ahead of it and could not ` +
+        "be served in that time (waiting requests are served in the order they came, so that small ones never " +
+        "starve a large one); free memory, or pass a longer timeoutMs";
+      const cause = new AllocationError("limit-exceeded", `Cannot allocate ${what}: ${why}`);
+      return new AllocationError("timeout", `Cannot allocate ${what} within ${req.timeoutMs} ms: ${why}`, { cause });
+    }
     if (heldLast || failed === null) {
       const why = context.heldBackReason(!passedPressure);
       const cause = new AllocationError("out-of-memory", `Cannot allocate ${what}: ${why}`);
@@ -82,8 +96,12 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
       { cause },
     );
   };
-  // Under pressure a request that may wait waits from the start: "defer non-critical allocations".
-  if (!context.heldBack()) {
+  // Under pressure a request that may wait waits from the start: "defer non-critical allocations". Behind a
+  // waiter that may be served from one of its types it waits too, rather than overtake it (see WaitQueue),
+  // unless no wait could ever serve it: then its try fails at once, as without waiters.
+  const deferred = context.heldBack();
+  queued = !deferred && context.waiters.waitingFor(types) && context.mayFit();
+  if (!deferred && !queued) {
     let first: MemoryAllocation | null;
     try {
       first = attempt();
@@ -92,5 +110,5 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
     }
     if (first !== null) return Promise.resolve(first);
   }
-  return context.waiters.wait(attempt, req.timeoutMs, timedOut);
+  return context.waiters.wait(attempt, req.timeoutMs, timedOut, types);
 }

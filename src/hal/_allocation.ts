@@ -32,6 +32,13 @@ export class Frame {
   open = true;
   /** By type index: the live bytes and allocations of the frames older than this one. */
   readonly older: FrameCount[] = Array.from({ length: TYPES.length }, () => new FrameCount());
+  /**
+   * Released blocks of this frame that the arena still holds (given back out of order: only its most recent
+   * block rolls back), counted against their types' budgets (TypeCounter.held) until they come back: at the
+   * frame's end, at the end of a scope of the caller's own they were made in, or, for the time outside
+   * frames, when the interface resets its arena once nothing else is live in it (Books.reclaim). Null: none.
+   */
+  held: Allocation[] | null = null;
 }
 
 /** The types whose memory a frame holds (the arena serves the system type on request): bit per type index. */
@@ -46,12 +53,17 @@ export interface Releasable {
 /** What a release updates besides the allocator: the interface's counters, its index, its waiters. */
 export interface Bookkeeping {
   readonly counters: Counters;
-  /** The newest allocation, if it is this one, leaves the index's list at once. */
+  /**
+   * `a` was released (its counters updated): the newest allocation, if it is this one, leaves the index's list
+   * at once; waiters and the blocks the arena holds hear of it.
+   */
   released(a: Allocation): void;
   /** `size` bytes of type `t` of `frame` (not the innermost open frame, or not a frame: null) were released. */
   releasedOutside(frame: Frame | null, t: number, size: number): void;
   /** An address was read: the index takes the allocations it holds back now. */
   remember(): void;
+  /** `a` (released, of `frame`) stays held by the arena: its type's budget counts it until it comes back. */
+  held(frame: Frame, a: Allocation): void;
 }
 
 // Origins are numbered as they are made, so "made after this point" is a comparison (see Origin.serial).
@@ -289,8 +301,26 @@ export class Allocation implements MemoryAllocation {
     a.#size = -size;
     const books = origin.books;
     books.counters.removed(origin.counter, size);
-    books.released(a);
+    books.released(a); // which gives back what the arena holds when it can now (see Books.reclaim)
     return true;
+  }
+
+  // Frees `a`'s block (one the arena's fast path could not roll back by its number) in the arena. When the
+  // arena kept it (counted the free and left the block taken) rather than rolled it back, it stays taken until
+  // its frame ends, and its type's budget counts it till then (see Frame.held). A block carved by number (slot 0
+  // or more) was kept (the view the fast path made is never the one `free` rolls back); a block from `tryAlloc`
+  // rolled back if it was still the most recent: then its first byte is past the arena's allocation point, in
+  // no block of the arena's. (Apart from #giveBack, so that the pool's path through it stays as short.)
+  static #giveBackToArena(a: Allocation, origin: Origin): void {
+    const arena = origin.from as Arena;
+    const view = a.#extra === null ? a.#bytes : a.#extra.reserved;
+    arena.free(view);
+    if (a.#slot >= 0 || arena.owns(view)) origin.books.held(origin.frame!, a);
+  }
+
+  /** The counters of its type. */
+  static counter(a: Allocation): TypeCounter {
+    return a.#origin.counter;
   }
 
   // release() of anything but the arena's most recent block: false (nothing done) when its frame ended.
@@ -298,7 +328,8 @@ export class Allocation implements MemoryAllocation {
     const frame = origin.frame;
     if (frame !== null && !frame.open) return false;
     const extra = a.#extra;
-    if (extra !== null) {
+    if (route === ROUTE_ARENA) Allocation.#giveBackToArena(a, origin);
+    else if (extra !== null) {
       if (origin.from !== null) origin.from.free(extra.reserved);
       else extra.releasable!.release();
     } else if (route === ROUTE_POOL) {
@@ -307,8 +338,7 @@ export class Allocation implements MemoryAllocation {
       if (slot < 0 || !freeSlot(origin.from as PoolAllocator, slot, bytes)) {
         (origin.from as PoolAllocator).free(bytes);
       }
-    } else if (route === ROUTE_ARENA) (origin.from as Arena).free(a.#bytes);
-    else origin.from!.free(a.#bytes);
+    } else origin.from!.free(a.#bytes);
     return true;
   }
 

@@ -23,6 +23,7 @@ import { SecretAllocator } from "./secret_allocator.ts";
 import { forgetAtExit, unlinkAtExit } from "./_shared_names.ts";
 import { EEXIST, openSharedMemory, type SharedMemory } from "./shared_memory.ts";
 import { releasingFor } from "../alloc/_lease.ts";
+import { byteCount, counted } from "./_words.ts";
 
 /** Backings. The first eight are the types' own, by type index. */
 export const B_SYSTEM = 0, B_HEAP = 1, B_LOCKED = 2, B_NETWORK = 3, B_SHARED = 4, B_ARENA = 5, B_STACK = 6;
@@ -92,15 +93,15 @@ export interface Taken {
 export function stackSize(budget: number | undefined, usableBytes: number): { bytes: number; cap: string | null } {
   const wanted = Math.max(4096, budget ?? 1 << 20);
   if (wanted > usableBytes && usableBytes <= native.maxViewBytes) {
-    const cap = `the ${usableBytes} bytes this process may use`;
+    const cap = `the ${byteCount(usableBytes)} this process may use`;
     if (usableBytes >= 4096) return { bytes: usableBytes, cap };
-    return { bytes: 4096, cap: `${cap}, raised to one page (4096 bytes), the least a stack holds` };
+    return { bytes: 4096, cap: `${cap}, raised to one page of 4096 bytes, the least a stack holds` };
   }
   if (wanted > native.maxViewBytes) {
     const runtime = native.runtime === "deno" ? "Deno" : "Bun";
     return {
       bytes: native.maxViewBytes,
-      cap: `${native.maxViewBytes} bytes, what one ArrayBuffer holds in ${runtime} (nativeInfo().maxViewBytes)`,
+      cap: `${native.maxViewBytes} bytes, what one ArrayBuffer holds in ${runtime}, nativeInfo().maxViewBytes`,
     };
   }
   return { bytes: wanted, cap: null };
@@ -164,7 +165,7 @@ export class Backings {
       if (!(error instanceof AllocationError)) throw error;
       throw new AllocationError(
         error.category,
-        `Cannot make the MemoryInterface's stack of ${bytes} bytes (budgets.stack sets its size; it is one ` +
+        `Cannot make the MemoryInterface's stack of ${byteCount(bytes)} (budgets.stack sets its size; it is one ` +
           `chunk, made on first use): ${error.message}; set a smaller budgets.stack`,
         { cause: error },
       );
@@ -224,9 +225,10 @@ export class Backings {
       case B_STACK: {
         const sizes = this.#sizes;
         if (size <= sizes.stackBytes) return null;
-        return `the stack holds ${sizes.stackBytes} bytes (budgets.stack sets its size${
-          sizes.stackCap === null ? "" : `, up to ${sizes.stackCap}`
-        })`;
+        // One clause, no aside: the refusal adds its fixes in parentheses after it.
+        return `the stack holds ${byteCount(sizes.stackBytes)}, the size budgets.stack sets${
+          sizes.stackCap === null ? "" : `, capped at ${sizes.stackCap}`
+        }`;
       }
       case B_BUDDY:
         return size > this.#sizes.buddyBytes ? `the buddy allocator manages ${this.#sizes.buddyBytes} bytes` : null;
@@ -234,8 +236,8 @@ export class Backings {
         // The heap takes a chunk of the block plus its alignment and headers, rounded to pages: near the
         // one-view limit (4 GiB in Bun) that chunk is more than one ArrayBuffer holds, and no wait helps.
         return roundToPage(searchBytes(size, align)) > native.maxViewBytes
-          ? `the free-list heap's chunk for it would be more than one ArrayBuffer holds (${native.maxViewBytes} ` +
-            "bytes, nativeInfo().maxViewBytes)"
+          ? `the free-list heap's chunk for it would be more than one ArrayBuffer holds: ${native.maxViewBytes} ` +
+            "bytes, nativeInfo().maxViewBytes"
           : null;
       default:
         return null;
@@ -286,7 +288,7 @@ export class Backings {
       if (!(error instanceof AllocationError) || error.errno !== EEXIST) throw error;
       throw new AllocationError(
         "platform",
-        `Cannot allocate ${size} bytes of shared memory named ${describe(chosen)}: other shared memory has that ` +
+        `Cannot allocate ${byteCount(size)} of shared memory named ${describe(chosen)}: other shared memory has that ` +
           `name (EEXIST); pass another name, leave out 'name' for a unique one, or open the existing memory with ` +
           `openSharedMemory(${describe(chosen)})`,
         { cause: error, call: error.call, errno: EEXIST },
@@ -384,6 +386,11 @@ export class Backings {
     if (refusal !== null) throw refusal;
   }
 
+  /** The time outside frames and every open frame, outermost first. */
+  allFrames(): Frame[] {
+    return [this.base, ...this.#frames.map((open) => open.frame)];
+  }
+
   /** Frames open now. */
   get frameDepth(): number {
     return this.#frames.length;
@@ -407,9 +414,13 @@ export class Backings {
     this.#shared.clear();
     for (const { allocator } of this.made()) (allocator as Allocator & Disposable)[Symbol.dispose]();
     if (errors.length > 0) {
-      throw new AllocationError("platform", `Cannot remove ${errors.length} shared memory name(s) while disposing`, {
-        cause: errors[0],
-      });
+      throw new AllocationError(
+        "platform",
+        `Cannot remove ${counted(errors.length, "shared memory name")} while disposing`,
+        {
+          cause: errors[0],
+        },
+      );
     }
   }
 }

@@ -1,13 +1,34 @@
 // What an interface updates on every release besides the allocator: its
 // counters, its index of allocations, and its waiting allocations (a release
 // may give them room). One per interface, shared by its allocations' origins.
-import type { Allocation, Bookkeeping, Frame } from "./_allocation.ts";
+//
+// It also keeps the released blocks the temporary arena still holds (given
+// back out of order: only the arena's most recent block rolls back), which
+// count against their types' budgets until they come back (Frame.held), and
+// gives them back outside frames as soon as that is safe (reclaim).
+import { arenaEnded, bulkReleaseRefusal } from "../alloc/arena.ts";
+import { releasingFor } from "../alloc/_lease.ts";
+import { Allocation, type Bookkeeping, type Frame } from "./_allocation.ts";
 import type { AllocationIndex } from "./_allocation_index.ts";
 import type { Backings } from "./_backings.ts";
 import type { Counters } from "./_memory_stats.ts";
+import { T_TEMPORARY } from "./_request.ts";
 import type { WaitQueue } from "./_wait_queue.ts";
 
+/** What holders of the arena's memory hear when the interface gives its released blocks back. */
+const RECLAIMED = "the MemoryInterface released its temporary blocks (nothing temporary was live)";
+
 export class Books implements Bookkeeping {
+  /** Released blocks the arena holds, in every frame (the sum of their `held` lists' lengths). */
+  heldBlocks = 0;
+  /** Waiting allocations (the wait queue's count, as it tells it: see waitersCounted). */
+  #waiting = 0;
+  /**
+   * Whether a release has more to do than update the index: nonzero while allocations wait or the arena holds
+   * released blocks. One field, so that a pool's deallocation reads one field here, as it read one before.
+   */
+  attention = 0;
+
   constructor(
     readonly counters: Counters,
     readonly index: AllocationIndex,
@@ -26,10 +47,76 @@ export class Books implements Bookkeeping {
 
   released(a: Allocation): void {
     this.index.released(a);
+    if (this.attention !== 0) this.#settle();
+  }
+
+  /** The wait queue's count changed to `count`. */
+  waitersCounted(count: number): void {
+    this.#waiting = count;
+    this.attention = count + this.heldBlocks;
+  }
+
+  // After a release, when anything waits on one: blocks the arena holds may come back now (outside frames, once
+  // nothing else is live in it), and waiting allocations may find room.
+  #settle(): void {
+    if (this.heldBlocks !== 0) this.reclaim();
     if (this.waiters.count !== 0) this.waiters.wake();
   }
 
   remember(): void {
     this.index.remember();
+  }
+
+  held(frame: Frame, a: Allocation): void {
+    (frame.held ??= []).push(a);
+    this.heldBlocks++;
+    this.attention++;
+    this.counters.hold(Allocation.counter(a), a.size);
+  }
+
+  /**
+   * The held blocks of `frame` made from origin serial `since` on came back (all of them by default): the
+   * frame ended, or a scope of the caller's own on the arena did, or the arena was reset.
+   */
+  returned(frame: Frame, since = 0): void {
+    const held = frame.held;
+    if (held === null) return;
+    let kept = 0;
+    for (const a of held) {
+      if (Allocation.serial(a) < since) held[kept++] = a;
+      else {
+        this.counters.hold(Allocation.counter(a), -a.size);
+        this.heldBlocks--;
+      }
+    }
+    held.length = kept;
+    if (kept === 0) frame.held = null;
+    this.attention = this.#waiting + this.heldBlocks;
+    this.counters.changed();
+  }
+
+  /**
+   * Outside frames, once no temporary allocation of the interface is live: when the arena holds nothing but
+   * released blocks of the interface (no block of the caller's own from getAllocator("arena"), no scope of
+   * theirs open, nothing else served by the arena live: its live count is exactly the blocks held), it is
+   * reset at once, which is what endFrame() outside frames would do, and they come back. Its views then read
+   * as length 0 (the arena detaches every view it released: nothing reads the memory it hands out again).
+   * Otherwise they stay held until a later release, endFrame(), or the end of the caller's scope.
+   */
+  reclaim(): void {
+    const backings = this.backings;
+    const held = backings.base.held;
+    if (held === null || backings.frameDepth !== 0 || this.counters.types[T_TEMPORARY].count !== 0) return;
+    const arena = backings.arena; // made: it holds blocks
+    if (arenaEnded(arena) || bulkReleaseRefusal("reset") !== null) return; // a claim under way: later
+    const stats = arena.stats();
+    if (stats.scopeDepth !== 0 || stats.liveAllocations !== held.length) return;
+    try {
+      releasingFor(RECLAIMED, () => arena.reset("retain-capacity"));
+    } finally {
+      // The arena is reset even when a chunk's backing threw (see Arena.reset): the blocks came back.
+      this.returned(backings.base);
+      if (this.waiters.count !== 0) this.waiters.wake();
+    }
   }
 }

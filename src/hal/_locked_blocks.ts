@@ -16,7 +16,7 @@ import { type CensusEntry, type CensusOwner, censusOwner, enterCensus, leaveCens
 import { platformError } from "../base/_platform_error.ts";
 import { viewLimitError } from "../base/_view_limit.ts";
 import { createStamp } from "../base/_stamp.ts";
-import { bufferOf, checkAlignment, checkSize, checkView, offsetOf } from "../base/_validate.ts";
+import { bufferOf, checkView, offsetOf } from "../base/_validate.ts";
 import type { AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { beginChange, endChange, LeaseTable, registerLeases, tellFreed } from "../alloc/_lease.ts";
@@ -26,6 +26,7 @@ import { describeBlock, interiorError, type ListedBlock, unlistBlock } from "../
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { type AllocatorDump, makeDump } from "../alloc/dump.ts";
 import { memlockError } from "./_memlock_limit.ts";
+import { byteCount, checkAlignment, checkSize } from "./_words.ts";
 
 /** What sets the two allocators apart. */
 export interface LockedBlocksConfig {
@@ -261,7 +262,7 @@ export class LockedBlocks {
     const name = this.#config.name;
     return viewLimitError(
       size,
-      op === "allocate" ? `allocate ${size} bytes in the ${name}` : `resize to ${size} bytes in the ${name}`,
+      op === "allocate" ? `allocate ${byteCount(size)} in the ${name}` : `resize to ${byteCount(size)} in the ${name}`,
       "the block",
       this.#config.guardPages
         ? "keep secrets in smaller blocks"
@@ -280,7 +281,7 @@ export class LockedBlocks {
   #fail(size: number, error: AllocationError): null {
     this.#lastError = new AllocationError(
       error.category,
-      `Cannot allocate ${size} bytes in the ${this.#config.name}: ${error.message}`,
+      `Cannot allocate ${byteCount(size)} in the ${this.#config.name}: ${error.message}`,
       { cause: error, call: error.call, errno: error.errno },
     );
     // The ledger counts every failure; its category is only for its own failure(), which is never asked here.

@@ -6,6 +6,7 @@ import { addressOf } from "../base/native_info.ts";
 import { AllocationError } from "../base/errors.ts";
 import { Allocation } from "./_allocation.ts";
 import type { AllocationIndex } from "./_allocation_index.ts";
+import { describeTarget, describeValue, hexAddress } from "./_words.ts";
 
 // Every live interface's index, weakly held: when a view or address is no allocation of the interface asked,
 // these tell whether it is another interface's live allocation ("mismatched-allocator", as for the
@@ -45,7 +46,7 @@ function refuseOthers(index: AllocationIndex, address: number, target: unknown, 
   if (foreign === undefined) return;
   throw new AllocationError(
     "mismatched-allocator",
-    `Cannot ${op} ${describe(target)}: it is a live ${foreign.size}-byte ${foreign.type} allocation of ` +
+    `Cannot ${op} ${describeTarget(target)}: it is a live ${foreign.size}-byte ${foreign.type} allocation of ` +
       "another MemoryInterface; give it back to that one",
   );
 }
@@ -67,7 +68,7 @@ export function addressOfTarget(
     if (!Number.isInteger(target) || target < 0) {
       if (!strict) return null;
       throw new RangeError(
-        `Cannot ${op} as an address must be an integer from 0: current value is ${describe(target)}`,
+        `Cannot ${op} as an address must be an integer from 0: current value is ${describeValue(target)}`,
       );
     }
     return target;
@@ -78,7 +79,7 @@ export function addressOfTarget(
   }
   if (Allocation.is(target)) return Allocation.addressIfLive(target);
   throw new TypeError(
-    `Cannot ${op} as 'target' must be ${expected}: current value is ${describe(target)}`,
+    `Cannot ${op} as 'target' must be ${expected}: current value is ${describeValue(target)}`,
   );
 }
 
@@ -97,7 +98,10 @@ export function findAllocation(index: AllocationIndex, target: unknown, op: stri
   const address = addressOfTarget(target, op, true);
   usable();
   if (address === null) {
-    throw new AllocationError("double-free", `Cannot ${op} ${describe(target)}: its memory was already released`);
+    throw new AllocationError(
+      "double-free",
+      `Cannot ${op} ${describeTarget(target)}: its memory was already released`,
+    );
   }
   const found = index.find(address, false);
   if (found !== undefined) {
@@ -107,9 +111,10 @@ export function findAllocation(index: AllocationIndex, target: unknown, op: stri
     if (ArrayBuffer.isView(target) && target !== found.bytes && Allocation.isLive(found)) {
       throw new AllocationError(
         "double-free",
-        `Cannot ${op} ${describe(target)}: it is not the bytes of the live allocation at its address ` +
-          `(a view kept from an allocation released since, whose place was reused); ` +
-          `pass the allocation or its own bytes`,
+        `Cannot ${op} ${describe(target)}: it is another view over the live ${found.size}-byte ${found.type} ` +
+          `allocation at ${hexAddress(address)}, not that allocation's own bytes (${op} takes only those, so that ` +
+          "a view kept from an allocation released before never frees the one that took its place): pass the " +
+          "allocation or its own bytes",
       );
     }
     // A released allocation of this interface whose memory another interface's allocator has since reused.
@@ -121,17 +126,9 @@ export function findAllocation(index: AllocationIndex, target: unknown, op: stri
   throw new AllocationError(
     "invalid-free",
     inside !== undefined
-      ? `Cannot ${op} ${
-        describe(target)
-      }: it starts inside an allocation of ${inside.size} bytes, not at its first byte`
-      : `Cannot ${op} ${describe(target)}: it is not an allocation of this MemoryInterface`,
+      ? `Cannot ${op} ${describeTarget(target)}: it starts inside the ${inside.size}-byte ${inside.type} ` +
+        `allocation at ${hexAddress(Allocation.addressIfLive(inside))}, not at its first byte (pass the allocation, ` +
+        "its own bytes or its address)"
+      : `Cannot ${op} ${describeTarget(target)}: it is not an allocation of this MemoryInterface`,
   );
-}
-
-/**
- * Whether `target`, when a view starting at `found`'s first byte, is `found`'s own `bytes` (always true for
- * addresses and interior views): a stale view of a released allocation whose slot `found` took is not.
- */
-export function viewNamesIt(target: unknown, found: Allocation, address: number): boolean {
-  return !ArrayBuffer.isView(target) || target === found.bytes || address !== Allocation.addressIfLive(found);
 }

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { granted, native } from "../../ffi/native.ts";
 import { errnoName } from "../base/_platform_error.ts";
 import { AllocationError } from "../base/errors.ts";
+import { byteCount } from "./_words.ts";
 
 /** The soft and hard RLIMIT_MEMLOCK in bytes (null: unlimited), or null when getrlimit fails. */
 export function memlockLimit(): { soft: number | null; hard: number | null } | null {
@@ -53,7 +54,7 @@ export function lockableBytes(): number {
 
 function amount(bytes: number | null): string {
   if (bytes === null) return "unlimited";
-  return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
+  return bytes % 1024 === 0 && bytes !== 0 ? `${bytes / 1024} KiB` : byteCount(bytes);
 }
 
 /**
@@ -74,7 +75,7 @@ export function memlockError(length: number, errno: number): AllocationError {
       "/etc/security/limits.conf, or `docker run --ulimit memlock=<bytes>`; a process with CAP_IPC_LOCK has no limit";
   return new AllocationError(
     "platform",
-    `the kernel refused to lock ${length} bytes in RAM: mlock failed with ${errnoName(errno)}; ` +
+    `the kernel refused to lock ${byteCount(length)} in RAM: mlock failed with ${errnoName(errno)}; ` +
       `${facts}; ${how}`,
     { call: "mlock", errno },
   );

@@ -24,6 +24,13 @@ export class TypeCounter {
   /** Its budget (Infinity: none). */
   budget = Infinity;
   /**
+   * Bytes of its released blocks that the arena still holds (given back out of order: only the arena's most
+   * recent block rolls back): they count against the budget until they come back (see Frame.held).
+   */
+  held = 0;
+  /** What the budget leaves live allocations: `budget - held` (Infinity: no budget). The fast paths compare with it. */
+  cap = Infinity;
+  /**
    * Of `used` and `count`, what is not in a frame (kept for the types frames hold, temporary and system, on
    * the paths that serve them outside the arena): the rest is the frames' (see Frame.older).
    */
@@ -36,6 +43,8 @@ export class Counters {
   readonly types: TypeCounter[] = Array.from({ length: TYPE_COUNT }, () => new TypeCounter());
   totalUsed = 0;
   totalPeak = 0;
+  /** The types' `held` bytes together. */
+  totalHeld = 0;
   /**
    * Allocations made and released since the interface was made: each changes on every allocation or
    * release, so together with `version` they tell whether anything changed (one update a pair less than a
@@ -73,6 +82,18 @@ export class Counters {
     c.count -= count;
     this.totalUsed -= size;
     this.releases += count;
+  }
+
+  /** Sets a type's budget (nothing of it is held yet: at construction). */
+  budget(c: TypeCounter, bytes: number): void {
+    c.budget = c.cap = bytes;
+  }
+
+  /** `size` bytes of a released block stay held by the arena (`size` below 0: they came back). */
+  hold(c: TypeCounter, size: number): void {
+    c.held += size;
+    c.cap = c.budget - c.held;
+    this.totalHeld += size;
   }
 }
 
@@ -159,7 +180,8 @@ export class StatsCache {
 function compute(t: number, counters: Counters, totalBytes: number, sources: TypeSources): MemoryStats {
   const overall = t === TYPE_COUNT;
   const used = overall ? counters.totalUsed : counters.types[t].used;
-  const free = Math.max(0, totalBytes - used);
+  const unreclaimed = overall ? counters.totalHeld : counters.types[t].held;
+  const free = Math.max(0, totalBytes - used - unreclaimed);
   let held = sources.extraHeld, inBlocks = 0, weighted = 0;
   for (const allocator of sources.allocators) {
     const s = allocator.stats();
@@ -172,6 +194,7 @@ function compute(t: number, counters: Counters, totalBytes: number, sources: Typ
     totalBytes,
     usedBytes: used,
     freeBytes: free,
+    unreclaimedBytes: unreclaimed,
     peakUsedBytes: overall ? counters.totalPeak : counters.types[t].peak,
     allocationCount: overall ? counters.totalCount : counters.types[t].count,
     fragmentation: held > 0 ? weighted / held : 0,

@@ -39,6 +39,7 @@ import type {
   InterfaceStackAllocator,
   InterfaceSystemAllocator,
 } from "./interface_allocators.ts";
+import { counted, isAre } from "./_words.ts";
 
 /** What a guard asks the interface that owns the allocator. */
 export interface OwnedMemory {
@@ -50,6 +51,11 @@ export interface OwnedMemory {
   frameDepth(): number;
   /** Something was done through a guard that may change the allocators' figures: the interface's stats are stale. */
   changed(): void;
+  /**
+   * The arena released every block made from origin serial `since` on (a scope's end; 0: a reset): the
+   * interface's released blocks among them, which the arena held, came back.
+   */
+  arenaReleased(since: number): void;
   /**
    * A heap handle was made: its own `free()` changes the heap's figures without passing here (the
    * interface's cached stats then expire by the clock).
@@ -230,18 +236,23 @@ class OwnedArena extends OwnedDumpable implements InterfaceArena {
     if (live > 0) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot reset the MemoryInterface's arena: ${live} allocation(s) of the interface are live in it; ` +
+        `Cannot reset the MemoryInterface's arena: ${counted(live, "allocation")} of the interface ${
+          isAre(live)
+        } live in it; ` +
           "give them back with memory.deallocate() or memory.endFrame()",
       );
     }
     if (owner.frameDepth() > 0) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot reset the MemoryInterface's arena: ${owner.frameDepth()} frame(s) of the interface are open ` +
+        `Cannot reset the MemoryInterface's arena: ${counted(owner.frameDepth(), "frame")} of the interface ${
+          isAre(owner.frameDepth())
+        } open ` +
           "in it; end them with memory.endFrame()",
       );
     }
     (realOf(this) as unknown as Arena).reset(mode);
+    owner.arenaReleased(0);
     owner.changed();
   }
 }
@@ -289,7 +300,9 @@ class OwnedScope implements ArenaScope {
     if (frames > 0) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot end the arena scope: ${frames} frame(s) of the MemoryInterface begun inside it are open; ` +
+        `Cannot end the arena scope: ${counted(frames, "frame")} of the MemoryInterface begun inside it ${
+          isAre(frames)
+        } open; ` +
           "end them with memory.endFrame() first",
       );
     }
@@ -297,11 +310,14 @@ class OwnedScope implements ArenaScope {
     if (live > 0) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot end the arena scope: ${live} allocation(s) the MemoryInterface made inside it are live; ` +
+        `Cannot end the arena scope: ${counted(live, "allocation")} the MemoryInterface made inside it ${
+          isAre(live)
+        } live; ` +
           "give them back with memory.deallocate() first (or end their frames with memory.endFrame())",
       );
     }
     this.#scope.end();
+    this.#owner.arenaReleased(this.#since);
     this.#owner.changed();
   }
 
@@ -350,7 +366,9 @@ class OwnedStack extends OwnedDumpable implements InterfaceStackAllocator {
     if (live > 0) {
       throw new AllocationError(
         "invalid-free",
-        `Cannot ${what}: ${live} allocation(s) of the interface would go; give them back with memory.deallocate()`,
+        `Cannot ${what}: ${counted(live, "allocation")} of the interface would go; give ${
+          live === 1 ? "it" : "them"
+        } back with memory.deallocate()`,
       );
     }
   }

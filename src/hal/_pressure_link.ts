@@ -21,6 +21,7 @@ import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_lev
 import { monitorStatus, PressureMonitor } from "../pressure/pressure_monitor.ts";
 import { platformBand } from "./_platform_band.ts";
 import type { MemoryPressureCallback, MemoryPressureInfo, PlatformMemory } from "./memory_types.ts";
+import { byteCount, describeValue } from "./_words.ts";
 
 /** The memory a status says the process may use: its cgroup limit, else physical memory. */
 export function usableBytes(status: MemoryStatus): number {
@@ -115,7 +116,7 @@ export class PressureLink {
   ): number {
     if (typeof level !== "number") {
       throw new TypeError(
-        `Cannot ${op} as 'level' must be a PressureLevel number: current value is ${describe(level)}`,
+        `Cannot ${op} as 'level' must be a PressureLevel number: current value is ${describeValue(level)}`,
       );
     }
     if (!Number.isInteger(level) || level < PressureLevel.Low || level > PressureLevel.Critical) {
@@ -126,7 +127,7 @@ export class PressureLink {
       );
     }
     if (typeof callback !== "function") {
-      throw new TypeError(`Cannot ${op} as 'callback' must be a function: current value is ${describe(callback)}`);
+      throw new TypeError(`Cannot ${op} as 'callback' must be a function: current value is ${describeValue(callback)}`);
     }
     const id = this.#nextId++;
     const monitor = this.monitor;
@@ -136,7 +137,18 @@ export class PressureLink {
     }
     const call = (reached: PressureLevelValue, status: MemoryStatus) => {
       // Registered still: a callback earlier in the same dispatch may have unregistered this one.
-      if (this.#registered.has(id)) callback(reached, pressureInfo(status, interfaceBytes()));
+      if (!this.#registered.has(id)) return;
+      // A callback is a notification (as an Arena's observer is): one that throws must not keep the others
+      // from running, nor end the process from a microtask; its error goes to the console.
+      try {
+        callback(reached, pressureInfo(status, interfaceBytes()));
+      } catch (error) {
+        console.error(
+          `memkit: a pressure callback threw (registered with registerPressureCallback at level ${level}); ` +
+            "the other callbacks still run:",
+          error,
+        );
+      }
     };
     this.#registered.set(id, monitor.on(level, call));
     if (monitor.level >= level) {
@@ -165,7 +177,7 @@ export class PressureLink {
     const level = Object.keys(PressureLevel)[this.level];
     const reading = status === undefined
       ? ""
-      : `; the monitor's last reading had ${status.availableBytes} of ${usableBytes(status)} bytes available, ` +
+      : `; the monitor's last reading had ${status.availableBytes} of ${byteCount(usableBytes(status))} available, ` +
         "and its level falls one step per `hysteresis` lower readings";
     return `${
       throughout

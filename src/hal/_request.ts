@@ -4,10 +4,11 @@
 // costs several times the allocation itself. The rules of which types, flags
 // and allocators go together live here too.
 import { native } from "../../ffi/native.ts";
-import { checkAlignment, checkSize, describe } from "../base/_validate.ts";
+import { describe } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { MemoryFlag, MemoryType } from "./memory_types.ts";
+import { checkAlignment, checkSize, describeValue } from "./_words.ts";
 
 /** Every memory type, in the order of their indices. */
 export const TYPES: readonly MemoryType[] = [
@@ -136,7 +137,9 @@ export function unknownFieldError(key: string, op: string): TypeError {
 export function requestObject(request: unknown, op: string): Record<string, unknown> {
   if (typeof request !== "object" || request === null || Array.isArray(request)) {
     throw new TypeError(
-      `Cannot ${op} as 'request' must be an AllocationRequest object or a size: current value is ${describe(request)}`,
+      `Cannot ${op} as 'request' must be a request object ({ size, type, ... }) or a size: current value is ${
+        describeValue(request)
+      }`,
     );
   }
   return request as Record<string, unknown>;
@@ -172,11 +175,11 @@ export function checkFields(
   if (timeoutMs !== undefined) checkTimeout(timeoutMs, op);
   if (allowFallback !== undefined && typeof allowFallback !== "boolean") {
     throw new TypeError(
-      `Cannot ${op} as 'allowFallback' must be a boolean: current value is ${describe(allowFallback)}`,
+      `Cannot ${op} as 'allowFallback' must be a boolean: current value is ${describeValue(allowFallback)}`,
     );
   }
   if (name !== undefined && typeof name !== "string") {
-    throw new TypeError(`Cannot ${op} as 'name' must be a string: current value is ${describe(name)}`);
+    throw new TypeError(`Cannot ${op} as 'name' must be a string: current value is ${describeValue(name)}`);
   }
   return checkRequest(
     size,
@@ -209,7 +212,7 @@ export function checkRequest(
     t = typeIndexOf(type);
     if (t < 0) {
       throw new TypeError(
-        `Cannot ${op} as 'type' must be one of ${TYPES.join(", ")}: current value is ${describe(type)}`,
+        `Cannot ${op} as 'type' must be one of ${TYPES.join(", ")}: current value is ${describeValue(type)}`,
       );
     }
   }
@@ -240,7 +243,7 @@ export function checkKind(kind: unknown, op: string, name: string): AllocatorKin
   }
   if (typeof kind !== "string" || !KINDS.includes(kind as AllocatorKind)) {
     throw new TypeError(
-      `Cannot ${op} as '${name}' must be one of ${KINDS.join(", ")}: current value is ${describe(kind)}`,
+      `Cannot ${op} as '${name}' must be one of ${KINDS.join(", ")}: current value is ${describeValue(kind)}`,
     );
   }
   return kind as AllocatorKind;
@@ -249,11 +252,11 @@ export function checkKind(kind: unknown, op: string, name: string): AllocatorKin
 /** `timeoutMs`: a number from 0, `Infinity` allowed. */
 export function checkTimeout(value: unknown, op: string): number {
   if (typeof value !== "number") {
-    throw new TypeError(`Cannot ${op} as 'timeoutMs' must be a number: current value is ${describe(value)}`);
+    throw new TypeError(`Cannot ${op} as 'timeoutMs' must be a number: current value is ${describeValue(value)}`);
   }
   if (!(value >= 0)) {
     throw new RangeError(
-      `Cannot ${op} as 'timeoutMs' must be at least 0 (Infinity: no limit): current value is ${describe(value)}`,
+      `Cannot ${op} as 'timeoutMs' must be at least 0 (Infinity: no limit): current value is ${describeValue(value)}`,
     );
   }
   return value;
@@ -264,7 +267,11 @@ const NONE: { readonly bits: number; readonly list: MemoryFlag[] } = Object.free
 function readFlags(flags: unknown, op: string): { readonly bits: number; readonly list: MemoryFlag[] } {
   if (flags === undefined) return NONE;
   if (!Array.isArray(flags)) {
-    throw new TypeError(`Cannot ${op} as 'flags' must be an array of MemoryFlag: current value is ${describe(flags)}`);
+    throw new TypeError(
+      `Cannot ${op} as 'flags' must be an array of flags (${FLAGS.join(", ")}): current value is ${
+        describeValue(flags)
+      }`,
+    );
   }
   const length = flags.length; // read once: a Proxy's trap may answer differently each time
   if (typeof length !== "number" || length > FLAGS.length) {
@@ -280,7 +287,7 @@ function readFlags(flags: unknown, op: string): { readonly bits: number; readonl
     const bit = typeof flag === "string" ? FLAG_BIT[flag] ?? 0 : 0;
     if (bit === 0) {
       throw new TypeError(
-        `Cannot ${op} as 'flags[${i}]' must be one of ${FLAGS.join(", ")}: current value is ${describe(flag)}`,
+        `Cannot ${op} as 'flags[${i}]' must be one of ${FLAGS.join(", ")}: current value is ${describeValue(flag)}`,
       );
     }
     if (bits & bit) {

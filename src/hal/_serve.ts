@@ -7,6 +7,7 @@ import { native } from "../../ffi/native.ts";
 import { viewLimitError } from "../base/_view_limit.ts";
 import { AllocationError } from "../base/errors.ts";
 import { Allocation, type Bookkeeping, FRAMED_TYPES, Origin } from "./_allocation.ts";
+import type { Counters } from "./_memory_stats.ts";
 import {
   B_ARENA,
   B_LOCKED,
@@ -29,9 +30,11 @@ import {
   T_NETWORK,
   T_SHARED,
   T_SYSTEM,
+  T_TEMPORARY,
   T_VIDEO,
   TYPES,
 } from "./_request.ts";
+import { byteCount, isAre } from "./_words.ts";
 
 /** Why a request could not be served. */
 export interface Failure {
@@ -71,6 +74,34 @@ function candidates(req: Request): number[] {
   return list;
 }
 
+/** The memory types `req` may be served from (a bit per type index): what it competes for when it waits. */
+export function candidateTypes(req: Request): number {
+  const list = candidates(req);
+  let types = 0;
+  for (let i = 0; i < list.length; i += 2) types |= 1 << list[i];
+  return types;
+}
+
+/**
+ * Whether some candidate of `req` could serve it once room comes back: its allocator has no limit below the
+ * request and its type's budget can hold it. (A request for which this is false fails in serve() whatever
+ * the room, without taking anything.)
+ */
+export function mayFit(counters: Counters, backings: Backings, req: Request): boolean {
+  const list = candidates(req);
+  // The block serve() would ask each backing for (the same alignment and reserve).
+  let align = req.alignment === 0 ? typeAlignment(req.type) : Math.max(req.alignment, typeAlignment(req.type));
+  let reserve = req.size;
+  if (req.bits & F_CACHEABLE) {
+    align = Math.max(align, CACHE_LINE);
+    reserve = Math.ceil(req.size / CACHE_LINE) * CACHE_LINE;
+  }
+  for (let i = 0; i < list.length; i += 2) {
+    if (backings.limit(list[i + 1], reserve, align) === null && req.size <= counters.types[list[i]].budget) return true;
+  }
+  return false;
+}
+
 /** Serves `req` from the first candidate that can; a Failure when none can. */
 export function serve(owner: object, books: Bookkeeping, backings: Backings, req: Request): Allocation | Failure {
   const counters = books.counters;
@@ -96,14 +127,18 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
       (reasons ??= []).push(limit);
       continue;
     }
-    const budget = counters.types[t].budget;
-    if (counters.types[t].used + size > budget) {
-      const name = TYPES[t];
+    const counter = counters.types[t];
+    if (counter.used + size > counter.cap) {
+      const name = TYPES[t], budget = counter.budget;
       if (size <= budget) {
-        (reasons ??= []).push(`the ${name} budget of ${budget} bytes has ${budget - counters.types[t].used} left`);
+        (reasons ??= []).push(
+          `the ${name} budget of ${byteCount(budget)} has ${counter.cap - counter.used} left${
+            heldNote(t, counter.held)
+          }`,
+        );
         retryable = true;
       } else {
-        (reasons ??= []).push(`the ${name} budget of ${budget} bytes can never hold ${size}`);
+        (reasons ??= []).push(`the ${name} budget of ${byteCount(budget)} can never hold ${size}`);
       }
       if (!(raise ??= []).includes(`budgets.${name}`)) raise.push(`budgets.${name}`);
       category ??= "limit-exceeded";
@@ -112,7 +147,7 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     const taken = backings.take(backing, reserve, align, req.name);
     if (taken === null) {
       counters.changed(); // the allocator may have been made, or have grown, on the way: cached stats are stale
-      (reasons ??= []).push("it has no room (its backing refused more memory)");
+      (reasons ??= []).push("it has no room: its backing refused more memory");
       retryable = true;
       category ??= "out-of-memory";
       continue;
@@ -138,6 +173,16 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     return record;
   }
   return failure(req, list, reasons!, raise, retryable, category);
+}
+
+/** What a budget's refusal adds when released blocks the arena holds take part of it (see TypeCounter.held). */
+function heldNote(t: number, held: number): string {
+  if (held === 0) return "";
+  return `: ${byteCount(held)} of it ${isAre(held)} held for ${
+    t === T_TEMPORARY ? "temporary blocks" : "blocks of the arena"
+  } ` +
+    "deallocated out of order, which the arena keeps until their frame ends, or, outside frames, until no " +
+    "temporary allocation is live";
 }
 
 /**
@@ -184,7 +229,7 @@ function failure(
   const type = TYPES[req.type];
   // One candidate: its allocator goes in the head ("... of pool memory from the pool allocator: <why>");
   // several: each reason names its own, and the type only when it is another than the one asked for.
-  let what = `${req.size} bytes of ${type} memory`;
+  let what = `${byteCount(req.size)} of ${type} memory`;
   let why: string;
   if (list.length === 2) {
     what += ` from the ${KIND_OF[list[1]]} allocator`;

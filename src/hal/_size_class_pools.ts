@@ -11,9 +11,10 @@ import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { zeroStats } from "../alloc/_zero_stats.ts";
 import { LeaseTable, registerLeases, withLeaseTable } from "../alloc/_lease.ts";
 import { PoolAllocator } from "../alloc/pool_allocator.ts";
-import { checkAlignment, checkSize, checkView, describe, lengthOf, viewBytes } from "../base/_validate.ts";
+import { checkView, describe, lengthOf, viewBytes } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
+import { byteCount, checkAlignment, checkSize } from "./_words.ts";
 
 /** The smallest and largest class, in bytes. */
 export const SMALLEST_CLASS = 16;
@@ -148,7 +149,7 @@ export class SizeClassPools implements Allocator, Disposable {
     if (index < 0) {
       throw new RangeError(
         `Cannot ${op} as the pool's size classes end at ${LARGEST_CLASS} bytes: current value is ` +
-          `${describe(size)} bytes at alignment ${a}`,
+          `${byteCount(size)} at alignment ${a}`,
       );
     }
     if (this.#ended) throw this.#endedError(op);

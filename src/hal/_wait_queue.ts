@@ -3,6 +3,14 @@
 // it is held back by memory pressure, when the pressure level falls (a poll
 // of the monitor's level, which the monitor itself updates on its own timer).
 // Retries run in a microtask, never inside the deallocate that woke them.
+//
+// Waiters are served in the order they came among those that compete for a
+// memory type (the fair-semaphore rule): each names the types it may be
+// served from (a bit per type index), and one still waiting holds back every
+// later waiter that shares a type with it, which are then not even tried
+// (so a stream of small requests cannot take, piece by piece, the room a
+// large one waits for). A waiter that leaves (served, timed out, failed for
+// good) lets the ones it held back try again.
 import { type LongTimer, setLongTimeout } from "./_long_timer.ts";
 
 /** What one try gives: the result, or null to keep waiting (`blocked` says why, for the timeout's message). */
@@ -16,6 +24,8 @@ interface Waiter<T> {
   timer: LongTimer | null;
   /** The error its timeout rejects with. */
   timedOut: () => Error;
+  /** The memory types it may be served from, a bit per type index. */
+  types: number;
 }
 
 /** How often a waiter held back by pressure looks at the level again. */
@@ -26,13 +36,18 @@ export class WaitQueue {
   #scheduled = false;
   #poll: ReturnType<typeof setInterval> | null = null;
   readonly #underPressure: () => boolean;
+  readonly #counted: (count: number) => void;
 
-  /** `underPressure`: whether waiting allocations are held back now. */
-  constructor(underPressure: () => boolean) {
+  /**
+   * `underPressure`: whether waiting allocations are held back now; `counted(n)`: told of every change of
+   * `count` (the interface folds it into the one field its deallocations read, see Books.attention).
+   */
+  constructor(underPressure: () => boolean, counted: (count: number) => void = () => {}) {
     this.#underPressure = underPressure;
+    this.#counted = counted;
   }
 
-  /** Waiters now (a field, read on every deallocation). */
+  /** Waiters now. */
   count = 0;
 
   /**
@@ -40,22 +55,32 @@ export class WaitQueue {
    * `timedOut()` (the caller's AllocationError("timeout"), saying why the
    * last try failed), or with whatever `attempt` throws.
    */
-  wait<T>(attempt: Attempt<T>, timeoutMs: number, timedOut: () => Error): Promise<T> {
+  wait<T>(attempt: Attempt<T>, timeoutMs: number, timedOut: () => Error, types: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, timedOut };
+      const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, timedOut, types };
       if (timeoutMs !== Infinity) {
         waiter.timer = setLongTimeout(() => {
           if (!this.#remove(waiter as Waiter<unknown>)) return;
           reject(timedOut());
+          this.wake(); // the waiters it held back may be served now
         }, timeoutMs);
       }
       this.#waiters.push(waiter as Waiter<unknown>);
-      this.count = this.#waiters.length;
+      this.#counted(this.count = this.#waiters.length);
       this.#watchPressure();
     });
   }
 
-  /** Memory may have come back: every waiter retries, in the order they came, in a microtask. */
+  /** Whether a waiter that may be served from one of `types` (bits per type index) is waiting: a new request queues behind it. */
+  waitingFor(types: number): boolean {
+    for (const w of this.#waiters) if ((w.types & types) !== 0) return true;
+    return false;
+  }
+
+  /**
+   * Memory may have come back: the waiters retry in the order they came, in a microtask (those held back by
+   * an earlier waiter of one of their types do not).
+   */
   wake(): void {
     if (this.#scheduled || this.#waiters.length === 0) return;
     this.#scheduled = true;
@@ -69,7 +94,7 @@ export class WaitQueue {
   rejectAll(error: () => unknown): void {
     const waiters = this.#waiters;
     this.#waiters = [];
-    this.count = 0;
+    this.#counted(this.count = 0);
     this.#stopPoll();
     for (const w of waiters) {
       w.timer?.cancel();
@@ -78,8 +103,14 @@ export class WaitQueue {
   }
 
   #retry(): void {
+    // The types a waiter still waiting (tried or held back) claims: later waiters of those types are held back.
+    let claimed = 0;
     for (const w of [...this.#waiters]) {
       if (!this.#waiters.includes(w)) continue; // a timeout took it meanwhile
+      if ((w.types & claimed) !== 0) {
+        claimed |= w.types;
+        continue;
+      }
       let value: unknown;
       try {
         value = w.attempt();
@@ -88,7 +119,10 @@ export class WaitQueue {
         w.reject(error);
         continue;
       }
-      if (value === null) continue;
+      if (value === null) {
+        claimed |= w.types;
+        continue;
+      }
       this.#remove(w);
       w.resolve(value);
     }
@@ -99,7 +133,7 @@ export class WaitQueue {
     const at = this.#waiters.indexOf(w);
     if (at < 0) return false;
     this.#waiters.splice(at, 1);
-    this.count = this.#waiters.length;
+    this.#counted(this.count = this.#waiters.length);
     w.timer?.cancel();
     if (this.#waiters.length === 0) this.#stopPoll();
     return true;

@@ -11,7 +11,7 @@ import { type Arena, carveBlock, carvedSerial } from "../alloc/arena.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
 import { type PoolAllocator, takeBlock, takenSlot } from "../alloc/pool_allocator.ts";
-import { describe, MAX_BLOCK_SIZE, refuseArguments } from "../base/_validate.ts";
+import { lengthOf, MAX_BLOCK_SIZE, refuseArguments } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
@@ -20,7 +20,7 @@ import { Books } from "./_books.ts";
 import { AllocationIndex } from "./_allocation_index.ts";
 import { B_HEAP, BACKING_OF_KIND, Backings, stackSize } from "./_backings.ts";
 import { defragmentHeap, typeSources } from "./_interface_parts.ts";
-import { addressOfTarget, findAllocation, registerIndex, viewNamesIt } from "./_lookup.ts";
+import { addressOfTarget, findAllocation, registerIndex } from "./_lookup.ts";
 import { Counters, StatsCache } from "./_memory_stats.ts";
 import { PressureLink } from "./_pressure_link.ts";
 import {
@@ -40,7 +40,7 @@ import {
   TYPES,
   unknownFieldError,
 } from "./_request.ts";
-import { serve } from "./_serve.ts";
+import { mayFit, serve } from "./_serve.ts";
 import { allocateLater } from "./_allocate_later.ts";
 import { parseInterfaceOptions } from "./_interface_options.ts";
 import { LARGEST_CLASS } from "./_size_class_pools.ts";
@@ -65,6 +65,7 @@ import type {
   MemoryType,
   PlatformMemory,
 } from "./memory_types.ts";
+import { byteCount, describeValue } from "./_words.ts";
 
 const MiB = 1 << 20;
 const OVERALL = TYPES.length;
@@ -89,7 +90,15 @@ const FRAME_SCOPE_ENDED = "the end of a MemoryInterface.frame() scope released i
  *   with `AllocationError("timeout")`. With `timeoutMs` 0 (the default) it
  *   answers as `allocate` does, at once.
  * - Temporary memory lives until `endFrame()` (or the end of a `frame()` scope),
- *   which releases it all at once; its views then read as length 0.
+ *   which releases it all at once; its views then read as length 0. A
+ *   temporary block deallocated out of order (not the arena's most recent)
+ *   stays taken by the arena and counts against the temporary budget, as
+ *   `unreclaimedBytes` in its stats, until its frame ends; outside frames,
+ *   until no temporary allocation of the interface is live, when the
+ *   interface gives the arena's memory back at once (see `deallocate`). So
+ *   a program without frames stays within its budget too.
+ * - Waiting requests are served in the order they came among those that may
+ *   use the same memory type (see `allocateAsync`).
  * - `deallocate` takes the allocation, its own `bytes` or its address (a
  *   view kept from a deallocated block never frees the block now there).
  * - `getMemoryStats(type?)` is cached: a call that finds nothing changed
@@ -145,7 +154,15 @@ export class MemoryInterface implements Disposable {
         ? 0
         : this.#index.countLive((a) => Allocation.from(a) === from && Allocation.serial(a) >= since),
     frameDepth: () => this.#ended === null ? this.#backings.frameDepth : 0,
-    changed: () => this.#counters.changed(),
+    changed: () => {
+      this.#counters.changed();
+      // A block of the caller's own that held the arena's released blocks back may have gone.
+      if (this.#ended === null && this.#books.heldBlocks !== 0) this.#books.reclaim();
+    },
+    arenaReleased: (since) => {
+      if (this.#ended !== null) return;
+      for (const frame of this.#backings.allFrames()) this.#books.returned(frame, since);
+    },
     untracked: () => {
       this.#stats.untracked = true;
       this.#counters.changed();
@@ -167,7 +184,7 @@ export class MemoryInterface implements Disposable {
     const parsed = parseInterfaceOptions(options);
     const budgets = (parsed.budgets ?? {}) as Partial<Record<MemoryType, number>>;
     for (const [type, bytes] of Object.entries(budgets)) {
-      if (bytes !== undefined) this.#counters.types[typeIndexOf(type)].budget = bytes;
+      if (bytes !== undefined) this.#counters.budget(this.#counters.types[typeIndexOf(type)], bytes);
     }
     this.#pressure = new PressureLink(parsed.pressure); // first: the platform's memory caps the stack's size
     const stack = stackSize(budgets.stack, this.#pressure.platform.totalBytes);
@@ -179,7 +196,10 @@ export class MemoryInterface implements Disposable {
     });
     this.#index = new AllocationIndex(() => this.#counters.totalCount);
     this.#unregisterIndex = registerIndex(this.#index);
-    this.#waiters = new WaitQueue(() => this.#pressure.level >= PressureLevel.High);
+    this.#waiters = new WaitQueue(
+      () => this.#pressure.level >= PressureLevel.High,
+      (count) => this.#books.waitersCounted(count), // no waiter before #books is made: called later only
+    );
     this.#books = new Books(this.#counters, this.#index, this.#waiters, this.#backings);
     this.#stats = new StatsCache(this.#counters, (t) => typeSources(this.#backings, t));
   }
@@ -242,7 +262,7 @@ export class MemoryInterface implements Disposable {
     }
     requestObject(sizeOrRequest, "allocate"); // throws for anything but a request object
     throw new TypeError(
-      `Cannot allocate as 'alignment' goes in the request, not beside it: current value is ${describe(alignment)}`,
+      `Cannot allocate as 'alignment' goes in the request, not beside it: current value is ${describeValue(alignment)}`,
     );
   }
 
@@ -299,6 +319,25 @@ export class MemoryInterface implements Disposable {
    * `allowFallback: true` (when other allocators could serve it), pass a
    * (longer) `timeoutMs`.
    *
+   * Order: waiting requests that may be served from the same memory type are
+   * served in the order they came. A request that cannot be served yet holds
+   * back the later ones of its type, which are not tried until it is served
+   * or leaves (its timeout, an error no wait cures, `dispose()`), and a new
+   * request with a timeout queues behind them rather than overtake them (a
+   * request no wait could ever serve still fails at once). So a stream of
+   * small requests never starves a large one, at the cost of the small ones
+   * waiting behind it. A request with `allowFallback` competes for every
+   * type it may come from: it waits behind earlier waiters of any of them,
+   * and holds back later waiters of all of them. Requests that share no type
+   * do not wait for each other. `allocate()` (and `allocateAsync` with
+   * `timeoutMs` 0) never waits: it takes the room it finds, waiters or not.
+   *
+   * What counts as room is what the type's budget really has: temporary
+   * blocks deallocated out of order still count against it until the arena
+   * gives them back (see {@linkcode MemoryInterface.deallocate}): such a
+   * deallocation makes no room, the arena's release does (and wakes the
+   * waiters).
+   *
    * @returns The allocation; rejects as listed above.
    *
    * @example Waiting for a budget to have room
@@ -330,6 +369,7 @@ export class MemoryInterface implements Disposable {
         const result = serve(this, this.#books, this.#backings, req);
         return result instanceof Allocation ? this.#indexed(result) : result;
       },
+      mayFit: () => mayFit(this.#counters, this.#backings, req),
       waiters: this.#waiters,
     });
   }
@@ -361,7 +401,7 @@ export class MemoryInterface implements Disposable {
   #poolBlock(size: number): Allocation | null {
     if (this.#ended !== null || !(size > 0 && size <= LARGEST_CLASS && Number.isInteger(size))) return null;
     const counter = this.#counters.types[T_POOL];
-    if (counter.used + size > counter.budget) return null;
+    if (counter.used + size > counter.cap) return null;
     const c = size <= 16 ? 0 : 28 - Math.clz32(size - 1);
     const origin = this.#classOrigins[c] ?? this.#classOrigin(c);
     const pool = origin.from as PoolAllocator;
@@ -382,7 +422,7 @@ export class MemoryInterface implements Disposable {
   #temporaryBlock(size: number): Allocation | null {
     if (this.#ended !== null || !(size > 0 && size <= MAX_FAST_TEMPORARY && Number.isInteger(size))) return null;
     const counter = this.#counters.types[T_TEMPORARY];
-    if (counter.used + size > counter.budget) return null;
+    if (counter.used + size > counter.cap) return null;
     const origin = this.#arenaOrigin ?? this.#frameOrigin();
     let view = carveBlock(origin.from as Arena, size), serial = carvedSerial;
     if (view === null) {
@@ -407,8 +447,21 @@ export class MemoryInterface implements Disposable {
    * `shared` and secret memory. Pool, network, stack and video blocks stay
    * readable, and so does a temporary block given back as the arena's most
    * recent one: they show whatever is allocated there next (the next
-   * allocation of the same size gets the same bytes). A temporary block
-   * given back out of order stays taken until its frame's `endFrame()`.
+   * allocation of the same size gets the same bytes).
+   *
+   * A temporary block given back out of order (not the arena's most recent
+   * one) stays taken by the arena, and its type's budget counts it
+   * (`unreclaimedBytes` in {@linkcode MemoryInterface.getMemoryStats}), until
+   * the memory comes back: when its frame ends (`endFrame()`, a `frame()`
+   * scope's end, the end of a scope of your own on `getAllocator("arena")`
+   * it was made in), and, outside frames, as soon as no temporary allocation
+   * of the interface is live: the interface then resets its arena at once,
+   * and the views of those blocks read as length 0 (nothing can read the
+   * memory the arena hands out again). Blocks of your own taken from
+   * `getAllocator("arena")` (or a scope of yours open on it) keep that
+   * memory held until they are freed or the time outside frames ends with
+   * `endFrame()`. The same holds for system memory the arena served
+   * (`preferredAllocator: "arena"`).
    * @throws {TypeError} For anything else.
    * @throws {RangeError} For an address that is not an integer from 0.
    * @throws {AllocationError} "double-free" (already deallocated, or its frame ended, or a view that is not
@@ -433,7 +486,7 @@ export class MemoryInterface implements Disposable {
     if (!Allocation.isLive(found)) {
       throw new AllocationError(
         "double-free",
-        `Cannot deallocate ${found.size} bytes of ${found.type} memory: ${Allocation.whyReleased(found)}`,
+        `Cannot deallocate ${byteCount(found.size)} of ${found.type} memory: ${Allocation.whyReleased(found)}`,
       );
     }
     Allocation.release(found, this); // may throw (a stack out of order), changing nothing
@@ -489,7 +542,10 @@ export class MemoryInterface implements Disposable {
     }
     // The arena gave its bytes back even when nothing counted was left in the frame (blocks deallocated
     // out of order stay taken until then): its figures changed either way.
+    this.#books.returned(frame);
     this.#counters.changed();
+    // Back outside frames, blocks held since before the first frame may come back now too.
+    if (this.#books.heldBlocks !== 0) this.#books.reclaim();
     if (this.#waiters.count !== 0) this.#waiters.wake();
   }
 
@@ -537,7 +593,9 @@ export class MemoryInterface implements Disposable {
       t = typeIndexOf(type);
       if (t < 0) {
         throw new TypeError(
-          `Cannot get memory stats as 'type' must be one of ${TYPES.join(", ")}: current value is ${describe(type)}`,
+          `Cannot get memory stats as 'type' must be one of ${TYPES.join(", ")}: current value is ${
+            describeValue(type)
+          }`,
         );
       }
     }
@@ -556,7 +614,11 @@ export class MemoryInterface implements Disposable {
   /**
    * Calls `callback(level, info)` each time the pressure level rises to
    * `level` or above (and once, soon, when it is there already). Without a
-   * monitor (`pressure: false`) it is kept but never called.
+   * monitor (`pressure: false`) it is kept but never called. A callback
+   * that throws is a notification that failed, not an error of the
+   * interface: its error goes to `console.error` (prefixed "memkit: a
+   * pressure callback threw"), the other callbacks still run, and nothing
+   * else changes (as for an Arena's observers).
    * @returns An id for {@linkcode MemoryInterface.unregisterPressureCallback}.
    * @throws {TypeError} When `callback` is not a function or `level` not a number.
    * @throws {RangeError} For a level outside Low (1) to Critical (4).
@@ -653,7 +715,7 @@ export class MemoryInterface implements Disposable {
   defragment(onProgress?: (movedBytes: number, totalBytes: number, progress: number) => void): DefragReport {
     if (onProgress !== undefined && typeof onProgress !== "function") {
       throw new TypeError(
-        `Cannot defragment as 'onProgress' must be a function: current value is ${describe(onProgress)}`,
+        `Cannot defragment as 'onProgress' must be a function: current value is ${describeValue(onProgress)}`,
       );
     }
     this.#usable("defragment");
@@ -689,7 +751,17 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * Whether `target` (an address or a view) points into a live allocation of this interface.
+   * Whether `target` points into a live allocation of this interface: an
+   * address anywhere in one (its first byte to its last), or a view whose
+   * bytes all lie within one (its own `bytes`, a subarray, a typed array or
+   * DataView over any part of it, from its first byte or inside). False for
+   * foreign or released memory, and for a view that runs past the end of
+   * an allocation (into another, or into memory of none).
+   *
+   * It answers about memory, not about where a view came from: a view kept
+   * from a released allocation whose place another one took now covers that
+   * one and is valid (`deallocate` still refuses it: it takes only an
+   * allocation, its own `bytes` or its address).
    * @throws {TypeError} For anything but a number or a view (naming isValidPointer).
    */
   isValidPointer(target: number | ArrayBufferView): boolean {
@@ -697,10 +769,9 @@ export class MemoryInterface implements Disposable {
   }
 
   /**
-   * The live allocation `target` (an address or a view) points into, or null.
-   * A view starting at an allocation's first byte counts only when it is
-   * that allocation's own `bytes` (a view kept from a released allocation
-   * whose slot was reused is not valid).
+   * The live allocation `target` (an address or a view) points into, or
+   * null: by the rule of {@linkcode MemoryInterface.isValidPointer} (a view
+   * counts when all its bytes lie within the allocation).
    * @throws {TypeError} For anything but a number or a view.
    */
   getAllocationInfo(target: number | ArrayBufferView): MemoryAllocation | null {
@@ -708,14 +779,19 @@ export class MemoryInterface implements Disposable {
   }
 
   #liveAt(target: number | ArrayBufferView, op: string): Allocation | null {
-    // An allocation object is taken too (its address), but the signature names what the lookup is for.
+    // An allocation object is taken too (judged by itself: a released one is not valid, whoever holds its
+    // place now), but the signature names what the lookup is for.
+    if (Allocation.is(target)) return Allocation.isLive(target) && Allocation.ownedBy(target, this) ? target : null;
     const address = addressOfTarget(target, op, false, "an address (a number) or a view (an ArrayBufferView)");
     if (address === null || this.#ended !== null) return null;
     const found = this.#index.find(address, true);
-    return found !== undefined && Allocation.isLive(found) && Allocation.ownedBy(found, this) &&
-        viewNamesIt(target, found, address)
-      ? found
-      : null;
+    if (found === undefined || !Allocation.isLive(found) || !Allocation.ownedBy(found, this)) return null;
+    // A view's first byte is in the allocation: so must its last be (a view running on past it covers memory
+    // the allocation does not own).
+    if (typeof target === "object" && address + lengthOf(target) > Allocation.addressIfLive(found) + found.size) {
+      return null;
+    }
+    return found;
   }
 
   /** Asks the runtime for a garbage collection where it allows one; true if it ran. */

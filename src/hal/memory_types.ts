@@ -221,8 +221,15 @@ export interface MemoryStats {
   readonly totalBytes: number;
   /** Bytes in live allocations, as asked for. */
   readonly usedBytes: number;
-  /** `totalBytes - usedBytes`, at least 0 (`Infinity` when `totalBytes` is). */
+  /** `totalBytes - usedBytes - unreclaimedBytes`, at least 0 (`Infinity` when `totalBytes` is). */
   readonly freeBytes: number;
+  /**
+   * Bytes of allocations already deallocated that the memory still holds, so the budget still counts them:
+   * blocks of the temporary arena given back out of order (only its most recent block goes back at once).
+   * They come back when their frame ends, and outside frames as soon as no temporary allocation of the
+   * interface is live (see {@linkcode MemoryInterface.deallocate}). 0 for the types no arena serves.
+   */
+  readonly unreclaimedBytes: number;
   /** Highest `usedBytes` seen. */
   readonly peakUsedBytes: number;
   /** Live allocations. */

@@ -5,21 +5,13 @@
  * @module
  */
 import { native } from "../../ffi/native.ts";
-import {
-  checkAlignment,
-  checkSize,
-  checkView,
-  describe,
-  MAX_BLOCK_SIZE,
-  parseOptions,
-  typeCheck,
-  z,
-} from "../base/_validate.ts";
+import { checkView, describe, MAX_BLOCK_SIZE, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import type { Allocator, TypedArray } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { ScalarType } from "../arrays/dynamic_array_types.ts";
 import { isStructLayout, type StructLayout } from "../arrays/struct.ts";
 import { AlignedRegion } from "./_aligned_region.ts";
+import { checkAlignment, checkSize, describeValue } from "./_words.ts";
 import { releasingFor } from "../alloc/_lease.ts";
 
 /**
@@ -148,8 +140,12 @@ const OptionsSchema = z.object({
  * size, any order) whose blocks start at its alignment: **vertex** 16 bytes
  * (SIMD), **uniform** 256 (one uniform-buffer slot per record), **audio** 4
  * (f32 samples), **texture** 64 (a cache line). The `allocate*` methods size
- * blocks from `struct()` layouts; `deallocate` takes any of their views back,
- * and `getMemoryReport()` gives the totals and each region's figures.
+ * blocks from `struct()` layouts; `deallocate` takes a block back by the
+ * view the allocating call returned (from any region), and
+ * `getMemoryReport()` gives the totals and each region's figures. Errors
+ * from a region's heap (its backing refusing memory, or releasing it under
+ * the regions) name the call made ("Cannot allocate vertex data (…): …"),
+ * keep their category, and carry the heap's own error as `cause`.
  *
  * @example
  * ```ts
@@ -191,15 +187,17 @@ export class RegionAllocator implements Disposable {
 
   /**
    * The allocator of one region: its blocks start at the region's alignment (16, 256, 4, 64) or more. It
-   * is part of this RegionAllocator and goes with it: its `dispose()` throws "unsupported" (dispose the
-   * RegionAllocator), and after the RegionAllocator's dispose every call on it throws "use-after-free".
+   * is part of this RegionAllocator and goes with it: its `dispose()` (and `[Symbol.dispose]`, so `using`
+   * on it) throws "unsupported" (dispose the RegionAllocator), and after the RegionAllocator's dispose every
+   * call on it throws "use-after-free". Its `free` takes any view from a block's first byte, as every
+   * allocator's does; {@linkcode RegionAllocator.deallocate} takes only the view a block was handed out as.
    * @throws {TypeError} For anything but "vertex", "uniform", "audio" or "texture".
    * @throws {AllocationError} "use-after-free" after `dispose()`.
    */
-  region(name: RegionName): Allocator {
+  region(name: RegionName): Allocator & Disposable & { dispose(): void } {
     if (typeof name !== "string" || !Object.hasOwn(ALIGNMENTS, name)) {
       throw new TypeError(
-        `Cannot get a region as 'name' must be one of ${NAMES.join(", ")}: current value is ${describe(name)}`,
+        `Cannot get a region as 'name' must be one of ${NAMES.join(", ")}: current value is ${describeValue(name)}`,
       );
     }
     return this.#live(`get the ${name} region`)[name];
@@ -209,13 +207,14 @@ export class RegionAllocator implements Disposable {
    * Room for `count` records of `layout` in the vertex region: `count * layout.size` bytes, aligned to 16
    * (or the layout's alignment when larger).
    * @throws {TypeError} When `layout` is not from `struct()`; {RangeError} for a bad count.
-   * @throws {AllocationError} "out-of-memory" when the region cannot grow.
+   * @throws {AllocationError} "out-of-memory" when the region cannot grow; "use-after-free" after `dispose()`,
+   *   or once the regions' backing released their memory (the message names that release).
    */
   allocateVertexData(count: number, layout: StructLayout<unknown>): Uint8Array<ArrayBuffer> {
     const op = "allocate vertex data";
     checkLayout(layout, op);
     const bytes = checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / layout.size)) * layout.size;
-    return this.#live(op).vertex.alloc(bytes, Math.max(16, layout.align));
+    return AlignedRegion.allocate(this.#live(op).vertex, op, bytes, Math.max(16, layout.align));
   }
 
   /**
@@ -228,7 +227,7 @@ export class RegionAllocator implements Disposable {
     checkLayout(layout, op);
     const slot = Math.ceil(layout.size / UNIFORM_SLOT) * UNIFORM_SLOT;
     const bytes = checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / slot)) * slot;
-    return this.#live(op).uniform.alloc(bytes, UNIFORM_SLOT);
+    return AlignedRegion.allocate(this.#live(op).uniform, op, bytes, UNIFORM_SLOT);
   }
 
   /**
@@ -238,7 +237,11 @@ export class RegionAllocator implements Disposable {
   allocateAudioData(count: number): Float32Array<ArrayBuffer> {
     const op = "allocate audio data";
     checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / 4));
-    return this.#live(op).audio.array(Float32Array, count, 4);
+    const region = this.#live(op).audio;
+    const bytes = AlignedRegion.allocate(region, op, count * 4, 4);
+    const samples = new Float32Array(bytes.buffer, bytes.byteOffset, count);
+    AlignedRegion.handOut(region, samples);
+    return samples;
   }
 
   /**
@@ -254,29 +257,41 @@ export class RegionAllocator implements Disposable {
       const ctor = SCALARS[type as ScalarType];
       const perElement = (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
       checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / perElement));
-      const bytes = this.#live(op).texture.alloc(count * perElement, Math.max(a, perElement));
-      return new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+      const region = this.#live(op).texture;
+      const bytes = AlignedRegion.allocate(region, op, count * perElement, Math.max(a, perElement));
+      const array = new ctor(bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
+      AlignedRegion.handOut(region, array);
+      return array;
     }
     if (!isStructLayout(type)) {
       throw new TypeError(
         `Cannot ${op} as 'type' must be a scalar type (${Object.keys(SCALARS).join(", ")}) or a layout from ` +
-          `struct(): current value is ${describe(type)}`,
+          `struct(): current value is ${describeValue(type)}`,
       );
     }
     const bytes = checkSize(count, op, "count", Math.floor(MAX_BLOCK_SIZE / type.size)) * type.size;
-    return this.#live(op).texture.alloc(bytes, Math.max(a, type.align));
+    return AlignedRegion.allocate(this.#live(op).texture, op, bytes, Math.max(a, type.align));
   }
 
   /**
-   * Gives back a block from any region (any view starting at its first byte).
-   * @throws {TypeError} For a non-view; {AllocationError} "double-free", "invalid-free" as the regions report.
+   * Gives back a block from any region: the view an `allocate*` method (or
+   * a region's `alloc`, `array` or `resize`) returned for it. Another view
+   * over the block's first byte (a subarray, a typed array made over it) is
+   * refused ("double-free"), as `MemoryInterface.deallocate` refuses one: it
+   * cannot be told from a view kept from a block given back before, whose
+   * place this block took, and that must never free it. A refused call
+   * changes nothing.
+   * @throws {TypeError} For a non-view.
+   * @throws {AllocationError} "double-free" (already given back, another view over a live block's first
+   *   byte, or a view whose memory the regions' backing released: it reads as length 0), "invalid-free" (not
+   *   this allocator's, or a view starting inside a block), "use-after-free" after `dispose()`.
    */
   deallocate(data: ArrayBufferView): void {
     checkView(data, "deallocate");
     const regions = this.#live("deallocate");
     for (const name of NAMES) {
       if (regions[name].owns(data)) {
-        regions[name].free(data);
+        AlignedRegion.deallocate(regions[name], data);
         return;
       }
     }
@@ -286,7 +301,7 @@ export class RegionAllocator implements Disposable {
     let best: AllocationError | null = null;
     for (const name of NAMES) {
       try {
-        regions[name].free(data); // an empty view: nothing to give back
+        AlignedRegion.deallocate(regions[name], data); // an empty view: nothing to give back
         return;
       } catch (error) {
         if (!(error instanceof AllocationError)) throw error;
@@ -354,7 +369,7 @@ export class RegionAllocator implements Disposable {
 function checkLayout(layout: unknown, op: string): asserts layout is StructLayout<unknown> {
   if (!isStructLayout(layout)) {
     throw new TypeError(
-      `Cannot ${op} as 'layout' must be a StructLayout<unknown> from struct(): current value is ${describe(layout)}`,
+      `Cannot ${op} as 'layout' must be a layout from struct(): current value is ${describeValue(layout)}`,
     );
   }
 }

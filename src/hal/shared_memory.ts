@@ -7,11 +7,12 @@
 import { closeSync, linkSync, lstatSync, openSync, statSync, unlinkSync } from "node:fs";
 import { native } from "../../ffi/native.ts";
 import { errnoName, fileSystemError, platformError } from "../base/_platform_error.ts";
-import { checkSize, describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
+import { describe, MAX_BLOCK_SIZE, parseOptions, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PageMapping } from "../pages/_page_mapping.ts";
 import { releasingFor } from "../alloc/_lease.ts";
 import type { Mapping } from "../pages/mapping.ts";
+import { byteCount, checkSize, describeValue } from "./_words.ts";
 
 /**
  * A named shared mapping from {@linkcode openSharedMemory}: a
@@ -171,7 +172,9 @@ export function openSharedMemory(name: string, byteLength?: number, options?: Op
 
 function checkName(name: unknown): void {
   if (typeof name !== "string") {
-    throw new TypeError(`Cannot open shared memory as 'name' must be a string: current value is ${describe(name)}`);
+    throw new TypeError(
+      `Cannot open shared memory as 'name' must be a string: current value is ${describeValue(name)}`,
+    );
   }
   if (name.length < 1 || name.length > MAX_SHARED_MEMORY_NAME) {
     throw new RangeError(
@@ -182,7 +185,7 @@ function checkName(name: unknown): void {
   if (!NAME.test(name)) {
     throw new TypeError(
       "Cannot open shared memory as 'name' must use only A-Z a-z 0-9 . _ - and not start with '.' (no slash): " +
-        `current value is ${describe(name)}`,
+        `current value is ${describeValue(name)}`,
     );
   }
 }
@@ -216,7 +219,7 @@ function mapDescriptor(fd: number, length: number, name: string, unlink: () => b
   const c = native.platform;
   const address = native.libc.mmap(0, length, c.PROT_READ | c.PROT_WRITE, c.MAP_SHARED, fd, 0);
   if (address >= 2 ** 63 || address === 0) {
-    throw platformError("mmap", `shared memory ${describe(name)}, ${length} bytes`, "out-of-memory");
+    throw platformError("mmap", `shared memory ${describe(name)}, ${byteCount(length)}`, "out-of-memory");
   }
   return new SharedMapping(address, length, name, unlink);
 }
@@ -244,7 +247,9 @@ function exists(name: string, errno: number): AllocationError {
 function tooSmall(name: string, size: number, length: number): AllocationError {
   return new AllocationError(
     "limit-exceeded",
-    `Cannot map ${length} bytes of shared memory ${describe(name)}: it has ${size} bytes, and a mapping past ` +
+    `Cannot map ${byteCount(length)} of shared memory ${describe(name)}: it has ${
+      byteCount(size)
+    }, and a mapping past ` +
       "its end would kill the process (SIGBUS) on the first touch of a missing page; open it without byteLength " +
       "to map all of it",
   );
@@ -315,7 +320,7 @@ function openExistingLinux(path: string, name: string, byteLength: number | unde
       if (!create || length === 0) throw tooSmall(name, size, length);
       // Grow, never shrink: mappings of the old size elsewhere stay valid.
       if (native.libc.ftruncate(fd, length) !== 0) {
-        throw platformError("ftruncate", `shared memory ${describe(name)}, ${length} bytes`);
+        throw platformError("ftruncate", `shared memory ${describe(name)}, ${byteCount(length)}`);
       }
     }
     return mapDescriptor(fd, length, name, unlinker(path, name, fd));
@@ -341,7 +346,7 @@ function createLinux(path: string, name: string, byteLength: number, exclusive: 
     if (fd < 0) throw platformError("open", `shared memory ${describe(name)} (being created)`);
     try {
       if (native.libc.ftruncate(fd, byteLength) !== 0) {
-        throw platformError("ftruncate", `shared memory ${describe(name)}, ${byteLength} bytes`);
+        throw platformError("ftruncate", `shared memory ${describe(name)}, ${byteCount(byteLength)}`);
       }
       const unlink = unlinker(path, name, fd);
       try {
@@ -436,7 +441,7 @@ function openDarwin(name: string, byteLength: number | undefined, create: boolea
       if (sized) {
         // Just created (macOS sizes a shared memory object once, with its first ftruncate).
         if (libc.ftruncate(fd, byteLength!) !== 0) {
-          throw platformError("ftruncate", `shared memory ${describe(name)}, ${byteLength} bytes`);
+          throw platformError("ftruncate", `shared memory ${describe(name)}, ${byteCount(byteLength!)}`);
         }
         size = byteLength!;
       }

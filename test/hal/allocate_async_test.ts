@@ -143,3 +143,165 @@ test("allocate never waits: a timeoutMs above 0 is a TypeError pointing to alloc
   using memory = new MemoryInterface({ pressure: false });
   assert.throws(() => memory.allocate({ size: 64, timeoutMs: 1000 }), /allocateAsync/);
 });
+
+// Waiters that compete for the same budget are served in the order they came (the fair-semaphore rule): one
+// that cannot be served yet holds back the later ones, so small requests never starve a large one.
+const later = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promise`'s allocation named `name` in `log` when it settles ("name" served, "name: category" refused). */
+function logged<T extends { size: number }>(promise: Promise<T>, name: string, log: string[]): Promise<T | null> {
+  return promise.then((a) => {
+    log.push(name);
+    return a;
+  }, (e) => {
+    log.push(`${name}: ${(e as AllocationError).category}`);
+    return null;
+  });
+}
+
+test("allocateAsync: a later small request does not overtake an earlier large one of the same budget", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { system: 1 << 20 } });
+  const filler = [memory.allocate(512 << 10), memory.allocate(256 << 10), memory.allocate(256 << 10)];
+  const log: string[] = [];
+  const big = logged(memory.allocateAsync({ size: 512 << 10, timeoutMs: 5_000 }), "big", log);
+  const small = logged(memory.allocateAsync({ size: 16 << 10, timeoutMs: 5_000 }), "small", log);
+  memory.deallocate(filler[1]); // room for small only: it waits behind big
+  await later();
+  assert.deepEqual(log, []);
+  // A new request with room for it queues behind them too, rather than overtaking.
+  const newcomer = logged(memory.allocateAsync({ size: 16 << 10, timeoutMs: 5_000 }), "newcomer", log);
+  await later();
+  assert.deepEqual(log, []);
+  memory.deallocate(filler[2]); // 512 KiB free: big first
+  const served = await big;
+  assert.deepEqual(log, ["big"], "big is served; small has no room left");
+  memory.deallocate(served!);
+  const rest = await Promise.all([small, newcomer]);
+  assert.deepEqual(log, ["big", "small", "newcomer"]);
+  for (const a of rest) memory.deallocate(a!);
+  memory.deallocate(filler[0]);
+  // allocate() never waits and takes the room it finds, waiters or not (documented).
+  assert.equal(memory.getMemoryStats("system").usedBytes, 0);
+});
+
+test("allocateAsync: a stream of small requests cannot starve a large one", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { pool: 8192 } });
+  const held = Array.from({ length: 8 }, () => memory.allocateTyped(1024, "pool"));
+  const log: string[] = [];
+  const big = logged(memory.allocateAsync({ size: 4096, type: "pool", timeoutMs: 5_000 }), "big", log);
+  const smalls: Promise<unknown>[] = [];
+  // Each release makes room for one small request; before, each was served at once and big never saw 4 KiB.
+  for (let i = 0; i < 4; i++) {
+    smalls.push(
+      logged(memory.allocateAsync({ size: 1024, type: "pool", timeoutMs: 5_000 }), `small${i}`, log)
+        .then((a) => a !== null && memory.deallocate(a)),
+    );
+    memory.deallocate(held.pop()!);
+    await later(5);
+  }
+  memory.deallocate(await big as never);
+  await Promise.all(smalls);
+  assert.equal(log[0], "big");
+  assert.deepEqual(log.slice(1), ["small0", "small1", "small2", "small3"]);
+  for (const a of held) memory.deallocate(a);
+});
+
+test("allocateAsync: a waiter at the head that times out lets the next ones go", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { pool: 4096 } });
+  const held = memory.allocateTyped(4096, "pool");
+  const log: string[] = [];
+  const big = logged(memory.allocateAsync({ size: 4096, type: "pool", timeoutMs: 60 }), "big", log);
+  const small = logged(memory.allocateAsync({ size: 2048, type: "pool", timeoutMs: 5_000 }), "small", log);
+  memory.deallocate(held);
+  const half = memory.allocateTyped(2048, "pool"); // allocate() never waits: big has room for nothing now
+  await big;
+  const a = await small; // served once big gave up, with no further deallocation
+  assert.deepEqual(log, ["big: timeout", "small"]);
+  memory.deallocate(a!);
+  memory.deallocate(half);
+});
+
+test("allocateAsync: a waiter at the head whose retry fails for good lets the next ones go", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { shared: 8192 } });
+  const held = memory.allocateTyped(8192, "shared");
+  const name = `memkit-fair-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`;
+  const log: string[] = [];
+  const first = logged(memory.allocateAsync({ size: 4096, type: "shared", name, timeoutMs: 5_000 }), "named", log);
+  const second = logged(memory.allocateAsync({ size: 4096, type: "shared", timeoutMs: 5_000 }), "unnamed", log);
+  // The name is taken meanwhile: the first waiter's retry fails with "platform", no wait cures that.
+  const { openSharedMemory } = await import("../../mod.ts");
+  const squatter = openSharedMemory(name, 4096, { create: true });
+  try {
+    memory.deallocate(held);
+    await first;
+    const a = await second;
+    assert.deepEqual(log, ["named: platform", "unnamed"]);
+    memory.deallocate(a!);
+  } finally {
+    squatter.close();
+    squatter.unlink();
+  }
+});
+
+test("allocateAsync: waiters of other budgets are not held back; a fallback request waits for each type it may use", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { pool: 4096, system: 4096 } });
+  const pool = memory.allocateTyped(4096, "pool");
+  const system = memory.allocate(4096);
+  const log: string[] = [];
+  const poolWaiter = logged(memory.allocateAsync({ size: 4096, type: "pool", timeoutMs: 5_000 }), "pool", log);
+  const systemWaiter = logged(memory.allocateAsync({ size: 1024, timeoutMs: 5_000 }), "system", log);
+  memory.deallocate(system); // another budget than the pool waiter's: served
+  const s = await systemWaiter;
+  assert.deepEqual(log, ["system"]);
+  // A pool request that may fall back to system memory competes for both budgets.
+  const fallback = logged(
+    memory.allocateAsync({ size: 4096, type: "pool", allowFallback: true, timeoutMs: 5_000 }),
+    "fallback",
+    log,
+  );
+  const systemAfter = logged(memory.allocateAsync({ size: 1024, timeoutMs: 5_000 }), "systemAfter", log);
+  // Room in the system budget for both, but the fallback request waits behind the pool waiter (it may come
+  // from the pool), and systemAfter behind the fallback request (it may come from system memory).
+  memory.deallocate(s!);
+  await later();
+  assert.deepEqual(log, ["system"]);
+  memory.deallocate(pool); // the pool waiter first, then the fallback request (from system memory), then systemAfter
+  const p = await poolWaiter;
+  const f = await fallback;
+  assert.equal(f!.type, "system");
+  memory.deallocate(p!);
+  memory.deallocate(f!); // room for systemAfter again
+  const after = await systemAfter;
+  assert.deepEqual(log, ["system", "pool", "fallback", "systemAfter"]);
+  memory.deallocate(after!);
+});
+
+test("allocateAsync: dispose rejects every waiter, the head and those it held back", async () => {
+  const memory = new MemoryInterface({ pressure: false, budgets: { pool: 4096 } });
+  memory.allocateTyped(4096, "pool");
+  const log: string[] = [];
+  const waiters = [
+    logged(memory.allocateAsync({ size: 4096, type: "pool", timeoutMs: 5_000 }), "big", log),
+    logged(memory.allocateAsync({ size: 64, type: "pool", timeoutMs: 5_000 }), "small", log),
+  ];
+  memory.dispose();
+  await Promise.all(waiters);
+  assert.deepEqual(log, ["big: use-after-free", "small: use-after-free"]);
+});
+
+test("allocateAsync: a request that waited behind earlier ones its whole time says so when it times out", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { system: 4096 } });
+  const held = memory.allocate(4096);
+  const head = memory.allocateAsync({ size: 4096, timeoutMs: 5_000 });
+  await assert.rejects(memory.allocateAsync({ size: 16, timeoutMs: 20 }), (e: unknown) => {
+    assert.ok(isCategory("timeout")(e));
+    assert.match(
+      (e as Error).message,
+      /^Cannot allocate 16 bytes of system memory within 20 ms: earlier allocateAsync requests that may use system memory waited ahead of it/,
+    );
+    assert.doesNotMatch((e as Error).message, /pressure/);
+    return true;
+  });
+  memory.deallocate(held);
+  memory.deallocate(await head);
+});

@@ -227,3 +227,104 @@ test("an array over a region after RegionAllocator.dispose(): the message names 
     assert.throws(() => array.get(0), releasedBy("RegionAllocator.dispose()"), name);
   }
 });
+
+// Finding 9 of the fourth new user: "1 bytes"; a runtime message naming a TypeScript type
+// ("StructLayout<unknown>") and printing a value as "[object Object]"; addresses in decimal where the leak
+// report writes hex; two parenthesised asides in a row. Each pattern, across the messages of src/hal.
+function messageOf(call: () => unknown): string {
+  try {
+    call();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error("it did not throw");
+}
+
+test("messages count one byte as one byte, never '1 bytes'", async () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { pool: 1, temporary: 4096 } });
+  memory.allocateTyped(4096, "temporary");
+  const messages = [
+    messageOf(() => memory.allocateTyped(2, "pool")), // "the pool budget of 1 byte can never hold 2"
+    messageOf(() => memory.allocateTyped(1, "temporary")), // "Cannot allocate 1 byte of temporary memory"
+    await memory.allocateAsync({ size: 1, type: "temporary", timeoutMs: 5 }).then(
+      () => "served",
+      (e: Error) => e.message,
+    ),
+  ];
+  const one = memory.allocateTyped(1, "pool");
+  memory.deallocate(one);
+  messages.push(messageOf(() => memory.deallocate(one))); // "Cannot deallocate 1 byte of pool memory"
+  for (const message of messages) {
+    assert.doesNotMatch(message, /\b1 bytes\b/, message);
+    assert.match(message, /\b1 byte\b/, message);
+  }
+});
+
+test("a value of the wrong kind is named as what it is, never as '[object Object]' or a TypeScript type", () => {
+  using regions = new RegionAllocator({ capacity: 4096 });
+  using memory = new MemoryInterface({ pressure: false });
+  const messages = [
+    messageOf(() => regions.allocateVertexData(1, any({ size: 32 }))),
+    messageOf(() => regions.allocateUniformData(1, any(new Map()))),
+    messageOf(() => regions.allocateAlignedBuffer(1, 64, any({ size: 4 }))),
+    messageOf(() => regions.region(any({ name: "vertex" }))),
+    messageOf(() => memory.getMemoryStats(any({ type: "pool" }))),
+    messageOf(() => memory.isValidPointer(any({ address: 1 }))),
+    messageOf(() => memory.getAllocator(any({}))),
+    messageOf(() => memory.allocate(any({ size: {} }))),
+    messageOf(() => memory.allocate(any({ size: 8, flags: [{}] }))),
+    messageOf(() => memory.registerPressureCallback(any({}), () => {})),
+  ];
+  for (const message of messages) {
+    assert.doesNotMatch(message, /\[object /, message);
+    assert.doesNotMatch(message, /StructLayout</, message);
+  }
+  assert.match(messages[0], /'layout' must be a layout from struct\(\): current value is an object$/);
+  assert.match(messages[1], /current value is a Map$/);
+});
+
+test("addresses in the HAL's messages are hex, as the leak report writes them", () => {
+  using memory = new MemoryInterface({ pressure: false });
+  const other = new MemoryInterface({ pressure: false });
+  try {
+    const a = memory.allocateTyped(64, "pool");
+    const theirs = other.allocateTyped(64, "pool");
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    const cases: [() => unknown, number][] = [
+      [() => memory.deallocate(a.address + 8), a.address + 8], // inside an allocation
+      [() => memory.deallocate(a.bytes.subarray(0, 8)), a.address], // another view over a live one
+      [() => memory.deallocate(theirs.address), theirs.address], // another interface's
+      [() => memory.deallocate(4096), 4096], // memory of none
+    ];
+    for (const [call, address] of cases) {
+      const message = messageOf(call);
+      assert.ok(message.includes(hex(address)), message);
+      assert.ok(!message.includes(String(address)) || address < 1e6, `decimal address in: ${message}`);
+    }
+    assert.match(
+      messageOf(() => memory.deallocate(a.address + 8)),
+      new RegExp(`the 64-byte pool allocation at ${hex(a.address)}`),
+    );
+    memory.deallocate(a);
+    other.deallocate(theirs);
+  } finally {
+    other.dispose();
+  }
+});
+
+test("a refusal is one sentence: no two parenthesised asides in a row", () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { stack: 8192, pool: 64 } });
+  const messages = [
+    messageOf(() => memory.allocateTyped(8193, "stack")),
+    messageOf(() => memory.allocate({ size: 8193, type: "stack" })),
+    messageOf(() => memory.allocateTyped(128, "pool")),
+    messageOf(() => memory.allocateTyped(5000, "pool")),
+    messageOf(() => memory.allocateTyped(1537, "network")),
+  ];
+  if (nativeInfo().maxViewBytes < 2 ** 40) {
+    // The heap's chunk for it (the block, its alignment, rounded to pages) is more than one view: refused at once.
+    messages.push(messageOf(() => memory.allocateTyped(nativeInfo().maxViewBytes - 1, "video")));
+  }
+  for (const message of messages) assert.doesNotMatch(message, /\) \(/, message);
+  assert.match(messages[0], /the stack holds 8192 bytes, the size budgets\.stack sets \(pass allowFallback: true/);
+});

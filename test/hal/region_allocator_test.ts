@@ -4,7 +4,16 @@
 // chains to a backing, and dispose.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addressOf, AllocationError, type Allocator, Arena, RegionAllocator, struct } from "../../mod.ts";
+import {
+  addressOf,
+  AllocationError,
+  type Allocator,
+  Arena,
+  FailingAllocator,
+  RegionAllocator,
+  struct,
+  SystemAllocator,
+} from "../../mod.ts";
 import { below, xorshift32 } from "../_helpers.ts";
 
 const any = (v: unknown) => v as never;
@@ -120,7 +129,7 @@ test("a region's allocator cannot be disposed on its own: it goes with its Regio
   using regions = new RegionAllocator({ capacity: 4096 });
   const samples = regions.allocateAudioData(4);
   samples[3] = 1;
-  const audio = regions.region("audio") as Allocator & Disposable & { dispose(): void }; // it has them at run time
+  const audio = regions.region("audio"); // its type has dispose() and [Symbol.dispose] (finding 6: it had neither)
   for (const dispose of [() => audio.dispose(), () => audio[Symbol.dispose]()]) {
     assert.throws(dispose, (e: unknown) => {
       assert.ok(e instanceof AllocationError);
@@ -143,7 +152,7 @@ test("a region's allocator cannot be disposed on its own: it goes with its Regio
 test("a disposed RegionAllocator: every call is use-after-free naming it; its report reads zeros", () => {
   const regions = new RegionAllocator({ capacity: 4096 });
   const vertices = regions.allocateVertexData(2, Vertex);
-  const audio = regions.region("audio") as Allocator & { dispose(): void };
+  const audio: Allocator & { dispose(): void } = regions.region("audio");
   regions.dispose();
   const useAfterFree = (e: unknown) =>
     e instanceof AllocationError && e.category === "use-after-free" && /RegionAllocator was disposed/.test(e.message);
@@ -162,4 +171,141 @@ test("a disposed RegionAllocator: every call is use-after-free naming it; its re
   assert.equal(regions.getMemoryReport().totalCapacity, 0);
   assert.throws(() => audio.dispose(), (e: unknown) => e instanceof AllocationError && e.category === "unsupported");
   regions.dispose(); // a second call does nothing
+});
+
+// Finding 5 of the fourth new user: deallocate given another view over a block's first byte (a typed array
+// made over it) freed the whole block. It takes only the view the block was handed out as now, as
+// MemoryInterface.deallocate takes only an allocation's own bytes.
+test("deallocate takes only the view a block was handed out as; another view is refused, changing nothing", () => {
+  using regions = new RegionAllocator({ capacity: 1 << 16 });
+  const blocks: [string, ArrayBufferView][] = [
+    ["uniform", regions.allocateUniformData(4, Uniforms)],
+    ["vertex", regions.allocateVertexData(8, Vertex)],
+    ["audio", regions.allocateAudioData(64)],
+    ["texture", regions.allocateAlignedBuffer(16, 64, "u32")],
+    ["texture", regions.allocateAlignedBuffer(4, 64, Vertex)],
+    ["vertex", regions.region("vertex").alloc(128)],
+    ["audio", regions.region("audio").array(Int16Array, 32)],
+  ];
+  const report = JSON.stringify(regions.getMemoryReport());
+  for (const [name, block] of blocks) {
+    const { buffer, byteOffset, byteLength } = block;
+    const others = [
+      new Float32Array(buffer, byteOffset, 4),
+      new Uint8Array(buffer, byteOffset, byteLength),
+      new DataView(buffer, byteOffset, 8),
+    ];
+    for (const view of others) {
+      if (view.constructor === block.constructor && view.byteLength === byteLength) {
+        assert.notEqual(view, block); // the same kind and length, still another view
+      }
+      assert.throws(() => regions.deallocate(view), (e: unknown) => {
+        assert.ok(isCategory("double-free")(e), String(e));
+        const message = (e as Error).message;
+        const where = `the live ${byteLength}-byte block of the ${name} region at 0x${addressOf(block).toString(16)}`;
+        assert.ok(message.includes(`is another view over ${where}`), message);
+        assert.match(message, /pass the view the allocate call returned$/);
+        return true;
+      });
+      assert.equal(JSON.stringify(regions.getMemoryReport()), report, "a refused call changes nothing");
+    }
+  }
+  for (const [, block] of blocks) regions.deallocate(block);
+  assert.equal(regions.getMemoryReport().totalAllocated, 0);
+});
+
+test("a view kept from a block given back never frees the block that took its place", () => {
+  using regions = new RegionAllocator({ capacity: 1 << 16 });
+  const first = regions.allocateAudioData(64);
+  regions.deallocate(first);
+  const second = regions.allocateAudioData(64);
+  assert.equal(addressOf(second), addressOf(first), "the place is reused (what makes this case matter)");
+  assert.throws(() => regions.deallocate(first), isCategory("double-free"));
+  assert.equal(regions.getMemoryReport().regions.audio.liveAllocations, 1);
+  const third = regions.allocateAudioData(64);
+  assert.notEqual(addressOf(third), addressOf(second), "the live block was not freed");
+  regions.deallocate(third);
+  regions.deallocate(second);
+});
+
+test("a region's own free keeps the Allocator rule: any view from the block's first byte", () => {
+  using regions = new RegionAllocator({ capacity: 1 << 16 });
+  const vertex = regions.region("vertex");
+  const block = vertex.alloc(64);
+  vertex.free(new Float32Array(block.buffer, block.byteOffset, 4));
+  assert.equal(regions.getMemoryReport().regions.vertex.liveAllocations, 0);
+  // Its place, taken again, is the new block's: deallocate takes that block's own view.
+  const again = regions.allocateVertexData(2, Vertex);
+  regions.deallocate(again);
+  const resized = vertex.resize(vertex.alloc(32), 4000);
+  regions.deallocate(resized);
+  assert.equal(regions.getMemoryReport().totalAllocated, 0);
+});
+
+// Finding 7: after the backing released the regions' memory, allocateVertexData threw "Cannot allocate: the
+// FreeListAllocator lost its memory: Arena.reset() released it", naming a call and an allocator the program
+// never used.
+test("errors from a region's heap name the call the program made, with the heap's error as cause", () => {
+  const arena = new Arena({ capacity: 1 << 20 });
+  const regions = new RegionAllocator({ backing: arena, capacity: 4096 });
+  const vertices = regions.allocateVertexData(10, Vertex);
+  for (const name of ["uniform", "audio", "texture"] as const) regions.region(name).free(regions.region(name).alloc(8));
+  arena.reset();
+  const calls: [string, () => unknown][] = [
+    ["allocate vertex data (32 bytes aligned to 16 in the vertex region)", () => regions.allocateVertexData(1, Vertex)],
+    [
+      "allocate uniform data (256 bytes aligned to 256 in the uniform region)",
+      () => regions.allocateUniformData(1, Vertex),
+    ],
+    ["allocate audio data (4 bytes aligned to 4 in the audio region)", () => regions.allocateAudioData(1)],
+    [
+      "allocate an aligned buffer (4 bytes aligned to 64 in the texture region)",
+      () => regions.allocateAlignedBuffer(1, 64, "f32"),
+    ],
+    ["allocate 8 bytes aligned to 16 in the vertex region", () => regions.region("vertex").alloc(8)],
+  ];
+  for (const [op, call] of calls) {
+    assert.throws(call, (e: unknown) => {
+      assert.ok(e instanceof AllocationError);
+      assert.equal(e.category, "use-after-free");
+      assert.equal(
+        e.message,
+        `Cannot ${op}: the ${
+          /in the (\w+) region/.exec(op)![1]
+        } region's heap lost its memory: Arena.reset() released it`,
+      );
+      assert.ok(e.cause instanceof AllocationError && e.cause.category === "use-after-free", "the heap's own error");
+      assert.match((e.cause as Error).message, /FreeListAllocator/);
+      return true;
+    }, op);
+  }
+  assert.equal(vertices.length, 0);
+  regions.dispose();
+  arena.dispose();
+});
+
+test("a backing that refuses: the out-of-memory names the program's call and the sizes", () => {
+  const regions = new RegionAllocator({
+    backing: new FailingAllocator(new SystemAllocator(), { failAfter: 1 }),
+    capacity: 4096,
+  });
+  regions.allocateVertexData(10, Vertex); // the vertex heap's first chunk
+  assert.throws(() => regions.allocateVertexData(1000, Vertex), (e: unknown) => {
+    assert.ok(isCategory("out-of-memory")(e));
+    assert.match(
+      (e as Error).message,
+      /^Cannot allocate vertex data \(32000 bytes aligned to 16 in the vertex region\): the backing, a FailingAllocator, refused/,
+    );
+    assert.ok((e as Error).cause instanceof AllocationError);
+    return true;
+  });
+  assert.throws(() => regions.allocateAudioData(10), (e: unknown) => {
+    assert.ok(isCategory("out-of-memory")(e));
+    assert.match(
+      (e as Error).message,
+      /^Cannot allocate audio data \(40 bytes aligned to 4 in the audio region\): the audio region's heap could not take its first chunk: the backing, a FailingAllocator, refused/,
+    );
+    return true;
+  });
+  regions.dispose();
 });
