@@ -1,6 +1,7 @@
 // Argument checks shared by every public entry point. Hot paths (alloc, free)
 // use the hand-written checks; options objects go through zod once, in
 // constructors and factories. All of them run before any native call.
+import { types } from "node:util";
 import { z } from "zod";
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "./errors.ts";
@@ -39,11 +40,46 @@ export function describe(value: unknown): string {
     // From internal slots: an own `constructor` or `byteLength` getter never runs here.
     return `${intrinsic.typedArrayTag(value) ?? "DataView"}(${intrinsic.lengthOf(value)} bytes)`;
   }
-  try {
-    return Object.prototype.toString.call(value); // a Proxy's trap or a Symbol.toStringTag getter may throw
-  } catch {
-    return "[object]";
+  return describeObject(value);
+}
+
+/**
+ * An object for a message, by what it is: "a Proxy", "an object" (a plain or null-prototype object), or its
+ * class's name with its article ("an Array", "a Map", "a PoolAllocator"), an odd class name quoted and cut
+ * short. Read without running the program's code (no getter, no Proxy trap, no Symbol.toStringTag): a message
+ * is often built in the middle of a failing operation.
+ */
+export function describeObject(value: object): string {
+  const name = className(value);
+  if (name === undefined) return types.isProxy(value) ? "a Proxy" : "an object";
+  return /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? withArticle(name) : `an object of class ${describe(name)}`;
+}
+
+/**
+ * The name of `value`'s class as its `constructor` data property gives it (undefined for a Proxy, a plain or
+ * null-prototype object, an accessor or a Proxy on the way, or a nameless class); no code of the program runs.
+ */
+export function className(value: object): string | undefined {
+  if (types.isProxy(value)) return undefined;
+  const ctor = dataProperty(value, "constructor");
+  const name = typeof ctor === "function" && !types.isProxy(ctor) ? ownData(ctor, "name") : undefined;
+  return typeof name === "string" && name !== "Object" && name !== "" ? name : undefined;
+}
+
+// `key` as a data property of `object` or its prototypes (an accessor or a Proxy on the way: undefined).
+function dataProperty(object: object, key: string): unknown {
+  for (let o: object | null = object, depth = 0; o !== null && depth < 32; depth++) {
+    if (types.isProxy(o)) return undefined;
+    const found = Object.getOwnPropertyDescriptor(o, key);
+    if (found !== undefined) return "value" in found ? found.value : undefined;
+    o = Object.getPrototypeOf(o);
   }
+  return undefined;
+}
+
+function ownData(object: object, key: string): unknown {
+  const found = Object.getOwnPropertyDescriptor(object, key);
+  return found !== undefined && "value" in found ? found.value : undefined;
 }
 
 /** A view's buffer, from its internal slot (an own `buffer` property or a subclass getter is never read). */

@@ -275,8 +275,9 @@ function refusalHint(source: unknown): string {
     return " (a ResourceCache is none of these: watch the MemoryBudget it draws from (its `budget` option), " +
       "or read its stats() yourself)";
   }
-  // The class as Object.prototype.toString names it ("[object Gauge]"), when it names one.
-  const tag = /^\[object (.+)\]$/.exec(describe(source))?.[1];
+  // The class as Object.prototype.toString names it ("[object Gauge]"), when it names one: memkit's budget holders
+  // have a Symbol.toStringTag, which a Proxy of one passes on (the check above already read through its traps).
+  const tag = /^\[object (.+)\]$/.exec(toStringTag(source))?.[1];
   if (tag !== undefined && SOURCE_CLASSES.has(tag)) {
     // It looks like one (a Proxy of one, or an object made from its prototype) but is not memkit's own.
     return ` (it looks like a ${tag} but is not one memkit made: a Proxy of one or an object made from its ` +
@@ -284,6 +285,14 @@ function refusalHint(source: unknown): string {
   }
   const what = tag === undefined || tag === "Object" ? "it" : `a ${tag}`;
   return ` (${what} has stats() but is none of these: read its stats() yourself)`;
+}
+
+function toStringTag(value: object): string {
+  try {
+    return Object.prototype.toString.call(value);
+  } catch {
+    return "[object]"; // a Proxy's trap or a Symbol.toStringTag getter threw
+  }
 }
 
 // A disposed budget holder reads as released (the snapshot lists it), as a disposed MemoryInterface does.

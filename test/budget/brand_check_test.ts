@@ -93,11 +93,11 @@ test("respondToPressure's messages: 'targets' named, 'an array', a target's clas
   }
   assert.throws(() => respondToPressure(monitor, any({ caches: new Set([cache]) })), {
     name: "TypeError",
-    message: /'caches' must be an array: current value is \[object Set\]/,
+    message: /'caches' must be an array: current value is a Set/,
   });
   assert.throws(() => respondToPressure(monitor, any({ framePools: [cache] })), {
     name: "TypeError",
-    message: /'framePools.0' must hold only FramePool objects .*: current value is \[object ResourceCache\]$/,
+    message: /'framePools.0' must hold only FramePool objects .*: current value is a ResourceCache$/,
   });
   for (
     const [object, name] of [[cache, "ResourceCache"], [new FramePool(), "FramePool"], [monitor, "PressureMonitor"]]
