@@ -135,12 +135,20 @@ export function tellFreed(
  * backing may refuse its free (a stack freeing out of order), so it tells only what its backing took. The
  * allocator (`ledger`) is busy meanwhile, as for tellFreed; call it between beginChange and endChange, after the
  * change, so what holders give back waits until the caller is done. An end that code a holder ran brought about
- * is not thrown (the change stands): the caller reads `ledger.ended`.
+ * is not thrown (the change stands): the caller reads `ledger.ended`. `except`: a lease of the allocator's own
+ * on that memory, which the change does not release (see LeaseTable.freed).
  */
-export function tellFreedAfter(ledger: Ledger, table: LeaseTable, address: number, reason: string, size: number): void {
+export function tellFreedAfter(
+  ledger: Ledger,
+  table: LeaseTable,
+  address: number,
+  reason: string,
+  size: number,
+  except: Lease | null = null,
+): void {
   const busy = ledger.busy(TELLING);
   try {
-    table.freed(address, reason, size);
+    table.freed(address, reason, size, except);
   } finally {
     if (busy) ledger.idle();
   }
@@ -404,9 +412,11 @@ export class LeaseTable {
 
   /**
    * The block of `size` bytes starting at `address` was freed or moved by someone other than its holder (a
-   * loose lease anywhere inside it is revoked too).
+   * loose lease anywhere inside it is revoked too). `except` stays: the lease of whoever releases the block on
+   * memory it keeps (a DebugAllocator holding a freed block back in its quarantine leases the whole block, which
+   * it still has: it tells the holders inside it, not itself).
    */
-  freed(address: number, reason: string, size: number): void {
+  freed(address: number, reason: string, size: number, except: Lease | null = null): void {
     const list = this.#byStart.get(address);
     const revoked = list === undefined ? [] : [...list];
     if (this.#loose.size !== 0) {
@@ -417,6 +427,10 @@ export class LeaseTable {
           revoked.push(entry);
         }
       }
+    }
+    if (except !== null) {
+      const at = revoked.indexOf(except as Entry);
+      if (at >= 0) revoked.splice(at, 1);
     }
     if (revoked.length === 0) return;
     for (const entry of revoked) this.#remove(entry);

@@ -34,6 +34,26 @@ export function thrownCategory(value: unknown): AllocationErrorCategory | null {
   return category as AllocationErrorCategory;
 }
 
+/**
+ * `value` when it is an AllocationError whose category, message, call and errno are its own data (what memkit's
+ * constructor makes), else null: reading them then runs no code of the program's (an accessor put on the instance,
+ * a Proxy). One that is not plain is to be described as any other thrown value.
+ */
+export function plainAllocationError(value: unknown): AllocationError | null {
+  if (thrownCategory(value) === null) return null; // not an AllocationError, a Proxy, or no valid category
+  const error = value as AllocationError;
+  if (typeof ownData(error, "message") !== "string") return null;
+  return hasOwnData(error, "call") && hasOwnData(error, "errno") ? error : null;
+}
+
+/** `key` as an own data property of `value` (no getter or trap runs), else undefined. */
+export function ownDataOf(value: unknown, key: string): unknown {
+  if ((typeof value !== "object" && typeof value !== "function") || value === null || types.isProxy(value)) {
+    return undefined;
+  }
+  return ownData(value, key);
+}
+
 /** The message `value` carries as a string data property (an Error's own), cut short; null when it has none. */
 export function thrownMessage(value: unknown): string | null {
   if ((typeof value !== "object" && typeof value !== "function") || value === null) return null;
@@ -75,4 +95,10 @@ function dataProperty(object: object, key: string): unknown {
 function ownData(object: object, key: string): unknown {
   const found = Object.getOwnPropertyDescriptor(object, key);
   return found !== undefined && "value" in found ? found.value : undefined;
+}
+
+// Whether `key` is an own data property of `object` (not a Proxy: checked by the caller).
+function hasOwnData(object: object, key: string): boolean {
+  const found = Object.getOwnPropertyDescriptor(object, key);
+  return found !== undefined && "value" in found;
 }

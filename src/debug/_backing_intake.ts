@@ -16,7 +16,7 @@ import { alignedAt, type BufferWords, cachedWordsOf, wordsOf } from "./_block_la
 import { allocatorName } from "../base/_allocator_name.ts";
 import { backingStateError } from "../alloc/_backing_state_error.ts";
 import { backingPhrase } from "../alloc/_backing_phrase.ts";
-import { describeForeign, isInstance, thrownCategory, thrownMessage } from "../alloc/_thrown.ts";
+import { describeForeign, isInstance, plainAllocationError, thrownMessage } from "../alloc/_thrown.ts";
 
 /**
  * Throws a TypeError, before anything is made, unless `backing` is an object
@@ -100,7 +100,7 @@ export class BackingIntake {
    * the DebugAllocator's operation, so it is read without running its code (see _thrown.ts): no getter, no trap.
    */
   refused(error: unknown, n: number): null {
-    const own = memkitError(error);
+    const own = plainAllocationError(error);
     if (own !== null) {
       if (own.category !== "out-of-memory" && own.category !== "limit-exceeded") {
         throw backingStateError("DebugAllocator", `take a ${n}-byte block`, this.backing, own);
@@ -182,26 +182,6 @@ export class BackingIntake {
       if (calling) this.#ledger.idle();
     }
   }
-}
-
-/**
- * `value` when it is an AllocationError whose category, message, call and errno are its own data (what memkit's
- * constructor makes), else null: reading them then runs no code of the program's (an accessor put on the instance,
- * a Proxy). One that is not plain is described as any other thrown value.
- */
-function memkitError(value: unknown): AllocationError | null {
-  if (thrownCategory(value) === null) return null; // not an AllocationError, a Proxy, or no valid category
-  const error = value as AllocationError;
-  if (typeof ownData(error, "message") !== "string" || ownData(error, "call") === NONE) return null;
-  return ownData(error, "errno") === NONE ? null : error;
-}
-
-const NONE = Symbol("no own data");
-
-// `key` as an own data property of `object` (not a Proxy: checked by the caller), else NONE.
-function ownData(object: object, key: string): unknown {
-  const found = Object.getOwnPropertyDescriptor(object, key);
-  return found !== undefined && "value" in found ? found.value : NONE;
 }
 
 /**

@@ -533,7 +533,15 @@ export class DebugHeap implements MisuseContext {
       seeking.self = null;
     }
     if (table !== null && table !== this.leases && table.leased !== 0) {
-      tellFreedAfter(this.ledger, table, address, reason, size);
+      // Over a backing without a lease table the heap leases the whole block it holds back there (see
+      // _block_leases.ts): that lease is the heap's own, on memory it still has, not a holder to tell. Told, it
+      // took the block out of the quarantine as if its owner had released it, and the block never went back.
+      const newest = this.quarantine?.newest() ?? null;
+      const own = newest !== null && newest.host.buffer === held && newest.start <= address &&
+          address < newest.start + newest.bytes
+        ? newest.lease
+        : null;
+      tellFreedAfter(this.ledger, table, address, reason, size, own);
     }
   }
 

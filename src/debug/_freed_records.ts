@@ -235,6 +235,11 @@ export class Quarantine {
     return this.#entries.slice(this.#head);
   }
 
+  /** The block held most recently (the one `add` just took), or null. */
+  newest(): Quarantined | null {
+    return this.#entries.length > this.#head ? this.#entries[this.#entries.length - 1] : null;
+  }
+
   /** Removes and returns every entry (an index loop: teardown must not depend on a replaced `slice`). */
   drain(): Quarantined[] {
     const all: Quarantined[] = [];

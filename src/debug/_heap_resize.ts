@@ -10,6 +10,8 @@
 import { intrinsic } from "../../ffi/boundary.ts";
 import { AllocationError } from "../base/errors.ts";
 import { backingStateError } from "../alloc/_backing_state_error.ts";
+import { backingPhrase } from "../alloc/_backing_phrase.ts";
+import { describeForeign, isInstance, plainAllocationError, thrownMessage } from "../alloc/_thrown.ts";
 import { beginTake, endTake } from "../base/_native_census.ts";
 import { armBlock, bytesOf, CANARY, FRESH_BYTE } from "./_block_layout.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
@@ -44,7 +46,10 @@ export function resizeBlock(
     throw ledger.failure(newSize);
   }
   const inPlaceFirst = heap.lifo && slot === heap.top;
-  if (inPlaceFirst && resizeInPlace(heap, slot, newSize, dress) === null) return slot;
+  const first = inPlaceFirst ? resizeInPlace(heap, slot, newSize, dress) : null;
+  if (inPlaceFirst && first === null) return slot;
+  // No answer an Allocator gives (nothing has changed yet): said now, not hidden by a move that works.
+  if (first !== null && isForeign(first.thrown)) throw foreignError(heap, oldSize, newSize, first.thrown);
   const top = heap.top;
   // Where a traced block was moved from, captured before anything changes (see _traces.ts).
   const freedTrace = heap.safety && blocks.traces[slot] !== null ? heap.tracer.capture(entry, depth + 1) : null;
@@ -57,9 +62,14 @@ export function resizeBlock(
     throw releasedMeanwhile(heap, address, oldSize, "the block");
   }
   if (fresh < 0) {
-    const refusal = inPlaceFirst ? undefined : resizeInPlace(heap, slot, newSize, dress);
+    const refusal = inPlaceFirst ? first! : resizeInPlace(heap, slot, newSize, dress);
     if (refusal === null) return slot;
-    if (isStateError(refusal)) throw inPlaceError(heap, oldSize, newSize, refusal);
+    const { thrown } = refusal;
+    if (isForeign(thrown)) throw foreignError(heap, oldSize, newSize, thrown);
+    const own = plainAllocationError(thrown);
+    if (own !== null && own.category !== "out-of-memory" && own.category !== "limit-exceeded") {
+      throw inPlaceError(heap, oldSize, newSize, own);
+    }
     ledger.fail("out-of-memory", heap.intake.refusal, heap.intake.cause);
     throw ledger.failure(newSize);
   }
@@ -89,11 +99,15 @@ export function resizeBlock(
     // let the backing resize the old block itself.
     heap.discard(fresh);
     heap.top = top;
-    const refusal = inPlaceFirst ? null : resizeInPlace(heap, slot, newSize, dress);
-    if (refusal === null && !inPlaceFirst) return slot;
+    if (inPlaceFirst) throw error;
+    const refusal = resizeInPlace(heap, slot, newSize, dress);
+    if (refusal === null) return slot;
+    const { thrown } = refusal;
+    if (isForeign(thrown)) throw foreignError(heap, oldSize, newSize, thrown);
     // The backing's own reason is the clearer one (a stack: "only the top block can change size"), said about
     // the backing: its message names its own block (the user's with its canaries) and its own call.
-    throw refusal instanceof AllocationError ? inPlaceError(heap, oldSize, newSize, refusal) : error;
+    const own = plainAllocationError(thrown);
+    throw own !== null ? inPlaceError(heap, oldSize, newSize, own) : error;
   }
   // The backing's code ended the heap while it took the old block back: its end let go of both blocks.
   if (ledger.ended !== null) throw ledger.usedAfterEnd("resize");
@@ -121,9 +135,23 @@ function releasedMeanwhile(heap: DebugHeap, address: number, size: number, which
   );
 }
 
-// Whether the backing's refusal is for its own state (disposed, lost its memory, busy), not for want of room.
-function isStateError(error: unknown): error is AllocationError {
-  return error instanceof AllocationError && error.category !== "out-of-memory" && error.category !== "limit-exceeded";
+// Whether what the backing's resize threw is no answer an Allocator gives: not a plain AllocationError (its
+// category, message, call and errno its own data), a RangeError or a TypeError. Read without running its code.
+function isForeign(thrown: unknown): boolean {
+  return plainAllocationError(thrown) === null && !isInstance(thrown, RangeError) && !isInstance(thrown, TypeError);
+}
+
+// What the backing's resize threw when it is no answer an Allocator gives (see isForeign): "corruption", as the
+// same from its tryAlloc is (see BackingIntake.refused), the value its cause.
+function foreignError(heap: DebugHeap, oldSize: number, newSize: number, thrown: unknown): AllocationError {
+  return new AllocationError(
+    "corruption",
+    `The DebugAllocator cannot resize a ${oldSize}-byte block to ${newSize} bytes: ${
+      backingPhrase("its", heap.backing)
+    } threw ${describeForeign(thrown)} (the cause), but an Allocator's resize returns a block or throws an ` +
+      "AllocationError, RangeError or TypeError to refuse",
+    { cause: thrown },
+  );
 }
 
 // The backing's refusal to resize a block in place, said about the backing (its category kept, its error the cause).
@@ -136,12 +164,19 @@ function inPlaceError(heap: DebugHeap, oldSize: number, newSize: number, error: 
   );
 }
 
+/** What a backing's resize threw (any value: a Symbol, null, a Proxy...), to be read without running its code. */
+interface Refusal {
+  readonly thrown: unknown;
+}
+
 /**
  * The backing's own resize of `slot`'s outer block: null when it worked
  * (the old view then reads as length 0), or what the backing threw, with
- * nothing changed.
+ * nothing changed. A refusal for want of room (a plain AllocationError, a
+ * RangeError or TypeError) is recorded in the intake, its message read as
+ * data (see _thrown.ts: the value runs no code of the program's here).
  */
-export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dress: boolean): unknown {
+export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dress: boolean): Refusal | null {
   const blocks = heap.blocks;
   const front = blocks.fronts[slot];
   const need = front === 0 ? newSize : front + newSize + CANARY;
@@ -154,8 +189,17 @@ export function resizeInPlace(heap: DebugHeap, slot: number, newSize: number, dr
     outer = heap.backing.resize(blocks.outers[slot]!, need);
   } catch (error) {
     if (heap.leasing) leaseAgain(heap, slot);
-    if (error instanceof AllocationError) heap.intake.refuse(error.message, error);
-    return error ?? new Error("the backing refused");
+    const own = plainAllocationError(error);
+    if (own !== null) heap.intake.refuse(own.message, own);
+    else if (isInstance(error, RangeError) || isInstance(error, TypeError)) {
+      heap.intake.refuse(
+        `${backingPhrase("the", heap.backing)} cannot resize a block to ${need} bytes: ${
+          thrownMessage(error) ?? describeForeign(error)
+        }`,
+        undefined,
+      );
+    }
+    return { thrown: error };
   } finally {
     endTake(previous);
     heap.busy = -1;

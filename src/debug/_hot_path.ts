@@ -25,6 +25,7 @@ import { alignedAt, armBack, backIntact, CANARY, CANARY_WORD } from "./_block_la
 import { blockLength } from "./_backing_intake.ts";
 import type { DebugHeap } from "./_debug_heap.ts";
 import { badBlockError } from "./_misuse.ts";
+import { backingPhrase } from "../alloc/_backing_phrase.ts";
 import { taskClock } from "./_task_clock.ts";
 import { leaseOuter } from "./_block_leases.ts";
 import type { Trace } from "./_traces.ts";
@@ -255,7 +256,14 @@ function askCounted(heap: DebugHeap, size: number, align: number): unknown {
     if (calling) heap.ledger.idle();
   }
   if (heap.ledger.ended !== null) heap.endedWhileAsking(outer);
+  // A null is a refusal too: recorded as intake.ask records it (a throw was, by `refused`), so alloc's error names
+  // this refusal, not an empty reason or an earlier refusal's.
+  if (outer === null) refusedNull(heap, size);
   return outer;
+}
+
+function refusedNull(heap: DebugHeap, size: number): void {
+  heap.intake.refuse(`${backingPhrase("the", heap.backing)} refused ${size} bytes`, undefined);
 }
 
 // A refusal (null, recorded as out-of-memory), or a throw for anything else that is not a new block of `size`

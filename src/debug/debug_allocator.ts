@@ -412,7 +412,7 @@ export class DebugAllocator implements Allocator, Disposable {
    * as length 0 and stale pointers to it are caught, except where the backing
    * can only resize in place (the top block of a stack). The block keeps its
    * alignment. A failure leaves the block and every counter as they were.
-   * @throws {AllocationError} As for `alloc` and `free` ("limit-exceeded" checked before the backing is asked); "corruption" when the block's canaries are damaged (nothing is changed); a backing's refusal to resize the block in place, with its category, said about the backing (its error the cause).
+   * @throws {AllocationError} As for `alloc` and `free` ("limit-exceeded" checked before the backing is asked); "corruption" when the block's canaries are damaged (nothing is changed), or when the backing's resize throws what no Allocator throws to refuse (not an AllocationError, RangeError or TypeError: a Symbol, a Proxy, a plain Error; the value is the cause, read without running its code, and the block is as it was); a backing's refusal to resize the block in place, with its category, said about the backing (its error the cause).
    */
   resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
     checkView(view, "resize");

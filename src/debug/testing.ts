@@ -21,6 +21,7 @@ import {
 } from "../base/_validate.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
 import { checkBacking } from "./_backing_intake.ts";
+import { isInstance } from "../alloc/_thrown.ts";
 import { DebugAllocator } from "./debug_allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 
@@ -290,12 +291,14 @@ export class FailingAllocator implements Allocator, Disposable {
   }
 
   // Runs the backing's allocation counted by #shouldFail(): arguments the backing refuses (a TypeError or
-  // RangeError: stricter limits of its own) made no allocation, so it is not counted.
+  // RangeError: stricter limits of its own) made no allocation, so it is not counted. What it threw goes on as it
+  // is, judged without running its code (see _thrown.ts): `instanceof` runs a Proxy's trap, and throws the engine's
+  // TypeError for a revoked one.
   #counted<V>(allocate: () => V): V {
     try {
       return allocate();
     } catch (error) {
-      if (error instanceof TypeError || error instanceof RangeError) this.#allocations--;
+      if (isInstance(error, TypeError) || isInstance(error, RangeError)) this.#allocations--;
       throw error;
     }
   }

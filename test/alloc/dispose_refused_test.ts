@@ -239,3 +239,106 @@ test("a backing in JavaScript that refuses one chunk: dispose() still gives back
     }
   });
 }
+
+// A backing's refusal for its own state (an AllocationError of a category other than out-of-memory) is said about
+// the backing, with its category, call and errno kept: all read as data. An AllocationError whose message, call or
+// errno is a getter (or a Proxy of one) runs none of that code in the middle of the allocator's take, and the
+// allocator's error still has the thrown value as its cause. Before, the getters ran (and their own error reached
+// the program instead of memkit's).
+test("a backing whose tryAlloc throws a state AllocationError with getters: said about the backing, no getter run, the value its cause", () => {
+  let ran = 0;
+  const getter = (value: unknown) => ({
+    get() {
+      ran++;
+      if (value === "throw") throw new Error("getter bomb");
+      return value;
+    },
+  });
+  const revoked = Proxy.revocable(new AllocationError("use-after-free", "x"), {});
+  revoked.revoke();
+  const THROWN: [string, () => unknown, RegExp][] = [
+    [
+      "a message getter that throws",
+      () => Object.defineProperty(new AllocationError("use-after-free", "x"), "message", getter("throw")),
+      /its backing, an object, refused it: AllocationError$/,
+    ],
+    [
+      "a message getter that returns a memkit-like message",
+      () =>
+        Object.defineProperty(
+          new AllocationError("use-after-free", "x"),
+          "message",
+          getter("Cannot allocate: the Arena was disposed"),
+        ),
+      /its backing, an object, refused it: AllocationError$/,
+    ],
+    [
+      "call and errno getters",
+      () =>
+        Object.defineProperty(
+          Object.defineProperty(
+            new AllocationError("use-after-free", "gone", { call: "mmap", errno: 12 }),
+            "call",
+            getter("throw"),
+          ),
+          "errno",
+          getter("throw"),
+        ),
+      /its backing, an object, refused it: gone$/,
+    ],
+    [
+      "a plain one (for comparison)",
+      () => new AllocationError("use-after-free", "the backing was disposed", { call: "munmap", errno: 22 }),
+      /its backing, an object, refused it: the backing was disposed$/,
+    ],
+    // A revoked Proxy is no AllocationError (its prototype cannot be read): not a usable Allocator (TypeError).
+    ["a revoked Proxy of one", () => revoked.proxy, /is not a usable Allocator: its tryAlloc threw a Proxy/],
+  ];
+  const FIRST_USE: [string, (backing: Allocator) => unknown][] = [
+    ["PoolAllocator", (backing) => new PoolAllocator({ blockSize: 64, backing }).alloc(64)],
+    ["Arena", (backing) => new Arena({ capacity: 4096, backing }).alloc(64)],
+    ["FreeListAllocator", (backing) => new FreeListAllocator({ capacity: 4096, backing }).alloc(64)],
+    ["BuddyAllocator", (backing) => new BuddyAllocator({ capacity: 64 << 10, backing }).alloc(64)],
+    ["StackAllocator", (backing) => new StackAllocator({ capacity: 4096, backing }).alloc(64)],
+  ];
+  for (const [what, thrown, described] of THROWN) {
+    for (const [name, use] of FIRST_USE) {
+      const label = `${name}, ${what}`;
+      let value: unknown = undefined;
+      const backing = {
+        kind: "system",
+        alloc: () => {
+          throw value = thrown();
+        },
+        tryAlloc: () => {
+          throw value = thrown();
+        },
+        array: () => new Uint8Array(0),
+        free: () => {},
+        resize: () => new Uint8Array(0),
+        owns: () => false,
+        stats: () => ({}),
+      } as unknown as Allocator;
+      ran = 0;
+      let error: unknown = "nothing thrown";
+      try {
+        use(backing);
+      } catch (e) {
+        error = e;
+      }
+      assert.equal(ran, 0, `${label}: a getter of the thrown value ran`);
+      assert.ok(error instanceof Error, `${label}: threw ${String(error)}`);
+      assert.equal(error.cause, value, `${label}: the thrown value is the cause`);
+      assert.match(error.message, described, `${label}: ${error.message}`);
+      if (error instanceof AllocationError) {
+        assert.equal(error.category, "use-after-free", label);
+        const plain = what.startsWith("a plain");
+        assert.equal(error.call, plain ? "munmap" : undefined, `${label}: call`);
+        assert.equal(error.errno, plain ? 22 : undefined, `${label}: errno`);
+      } else {
+        assert.ok(error instanceof TypeError, label);
+        assert.ok(what.startsWith("a revoked"), `${label}: ${error.message}`);
+      }
+    }
+  }
+});

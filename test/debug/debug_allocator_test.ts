@@ -447,6 +447,65 @@ test("FailingAllocator counts only allocations: calls refused for their argument
   system.dispose();
 });
 
+test("FailingAllocator passes on whatever its backing's allocation throws, without running its code (a revoked Proxy, getters)", () => {
+  let ran = 0;
+  const revoked = Proxy.revocable(new RangeError("x"), {});
+  revoked.revoke();
+  const trapped = new Proxy(new TypeError("x"), {
+    get: () => (ran++, "trapped"),
+    getPrototypeOf: () => (ran++, TypeError.prototype),
+    getOwnPropertyDescriptor: () => (ran++, undefined),
+  });
+  const bomb = Object.defineProperty(new RangeError("x"), "message", {
+    get() {
+      ran++;
+      throw new Error("getter bomb");
+    },
+  });
+  for (
+    const [what, thrown, counted] of [
+      ["a revoked Proxy", revoked.proxy, 1],
+      ["a Proxy with traps", trapped, 1],
+      ["a Symbol", Symbol("keep"), 1],
+      ["null", null, 1],
+      ["a RangeError whose message getter throws", bomb, 0],
+    ] as const
+  ) {
+    const system = new SystemAllocator();
+    const backing = {
+      kind: "system",
+      alloc: () => {
+        throw thrown;
+      },
+      tryAlloc: () => {
+        throw thrown;
+      },
+      array: () => {
+        throw thrown;
+      },
+      free: (view: Uint8Array) => system.free(view),
+      resize: (view: Uint8Array, size: number) => system.resize(view, size),
+      owns: (view: Uint8Array) => system.owns(view),
+      stats: () => system.stats(),
+    } as unknown as Allocator;
+    const failing = new FailingAllocator(backing, { failAfter: 10 });
+    ran = 0;
+    for (const call of [() => failing.alloc(8), () => failing.tryAlloc(8), () => failing.array(Uint8Array, 8)]) {
+      let error: unknown = "nothing thrown";
+      try {
+        call();
+      } catch (e) {
+        error = e;
+      }
+      if (error !== thrown) assert.fail(`${what}: threw ${error instanceof Error ? error.message : typeof error}`);
+    }
+    assert.equal(ran, 0, `${what}: a getter or trap of the thrown value ran`);
+    // A RangeError or TypeError refuses the arguments: no allocation. Anything else counts as one.
+    assert.equal(failing.allocations, 3 * counted, what);
+    system.dispose();
+  }
+});
+
 test("onGC(): a watcher another watcher stops during the same collection's calls is not called after its stop returned", async (t) => {
   if (!gcHint()) {
     t.skip("the runtime refuses collections on request (Deno without --expose-gc)");

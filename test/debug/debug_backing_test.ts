@@ -593,8 +593,6 @@ test("the DebugAllocator's messages name its backing grammatically, however it i
       stats: () => zeroStats("system"),
     } as unknown as Allocator;
     for (const [modeName, mode] of Object.entries(STATE_MODES)) {
-      // (Counters only, a null from the backing is recorded by _hot_path.ts: see its own tests.)
-      if (answer === null && mode.safety === false) continue;
       const debug = new DebugAllocator(backing, mode);
       assert.throws(() => debug.alloc(8), (e: unknown) => {
         assert.ok(e instanceof AllocationError, `${modeName}: ${e}`);
@@ -602,6 +600,129 @@ test("the DebugAllocator's messages name its backing grammatically, however it i
         return true;
       });
       assert.equal(debug.deinit(), "ok");
+    }
+  }
+});
+
+// The same for a backing's resize (tried in place when a move is impossible, or first over a stack): what it
+// throws is read without running its code, a refusal for want of room (a RangeError or TypeError, an out-of-memory
+// AllocationError) is "out-of-memory", anything else is no answer an Allocator gives: "corruption", the thrown
+// value its cause. The block stays as it was. Before, `instanceof` and `.message` ran on the thrown value: a revoked
+// Proxy gave the engine's TypeError, a getter ran (its error reached the program).
+test("a backing whose resize throws anything: an AllocationError describing it, the thrown value its cause, no code of it run", () => {
+  for (const [what, thrown, described] of THROWN_BY_BACKING) {
+    for (const [modeName, mode] of Object.entries(STATE_MODES)) {
+      for (const kind of ["system", "stack"]) {
+        for (const how of ["no room to move", "the old block refused"]) {
+          // (A block held back from the backing is not freed through it: the move works.)
+          if (how === "the old block refused" && mode.retainMetadata) continue;
+          const label = `${what}, ${modeName}, kind ${kind}, ${how}`;
+          const system = new SystemAllocator();
+          const last = { value: undefined as unknown };
+          let refuseFree = false;
+          const backing = {
+            kind,
+            alloc: (size: number, align?: number) => system.alloc(size, align),
+            // Room for the first block, none for the resized one when there is no room to move.
+            tryAlloc: (size: number, align?: number) =>
+              how === "no room to move" && size > 1000 ? null : system.tryAlloc(size, align),
+            array: () => new Uint8Array(0),
+            free: (view: Uint8Array) => {
+              if (refuseFree) {
+                refuseFree = false;
+                throw new AllocationError("invalid-free", "only the top block can be freed");
+              }
+              system.free(view);
+            },
+            resize: () => {
+              throw last.value = thrown();
+            },
+            owns: (view: Uint8Array) => system.owns(view),
+            stats: () => system.stats(),
+          } as unknown as Allocator;
+          const debug = new DebugAllocator(backing, mode);
+          const block = debug.alloc(64);
+          block.fill(7);
+          const before = debug.stats();
+          refuseFree = how === "the old block refused";
+          thrownRan = 0;
+          let error: unknown = "nothing thrown";
+          try {
+            debug.resize(block, 4096);
+          } catch (e) {
+            error = e;
+          }
+          refuseFree = false;
+          assert.equal(thrownRan, 0, `${label}: a getter or trap of the thrown value ran`);
+          assert.ok(
+            error instanceof AllocationError,
+            `${label}: threw ${typeof error === "symbol" ? "a Symbol" : error}`,
+          );
+          assert.equal(error.category, "corruption", `${label}: ${error.message}`);
+          assert.equal(error.cause, last.value, `${label}: the thrown value is the cause`);
+          assert.match(
+            error.message,
+            /^The DebugAllocator cannot resize a 64-byte block to 4096 bytes: its backing, an object, /,
+            label,
+          );
+          assert.match(error.message, described, label);
+          assert.match(error.message, /resize returns a block or throws an AllocationError, RangeError or TypeError/);
+          // The block stays as it was.
+          assert.equal(block.length, 64, label);
+          assert.ok(block.every((b) => b === 7), label);
+          assert.deepEqual({ ...debug.stats(), failedAllocations: 0 }, { ...before, failedAllocations: 0 }, label);
+          debug.free(block);
+          assert.equal(debug.deinit(), "ok", label);
+          assert.equal(system.stats().liveAllocations, 0, `${label}: nothing left in the backing`);
+          system.dispose();
+        }
+      }
+    }
+  }
+});
+
+test("a backing whose resize refuses with a RangeError, TypeError or out-of-memory: out-of-memory naming it, no getter run", () => {
+  const bomb = (base: Error) =>
+    Object.defineProperty(base, "message", {
+      get() {
+        thrownRan++;
+        throw new Error("getter bomb");
+      },
+    });
+  const refusals: [string, () => unknown, RegExp][] = [
+    ["a RangeError", () => new RangeError("too big to resize"), /too big to resize$/],
+    ["a TypeError whose message getter throws", () => bomb(new TypeError("x")), /TypeError$/],
+    ["an out-of-memory AllocationError", () => new AllocationError("out-of-memory", "no room"), /no room$/],
+  ];
+  for (const [what, thrown, said] of refusals) {
+    for (const [modeName, mode] of Object.entries(STATE_MODES)) {
+      const label = `${what}, ${modeName}`;
+      const system = new SystemAllocator();
+      const backing = {
+        kind: "system",
+        alloc: (size: number, align?: number) => system.alloc(size, align),
+        tryAlloc: (size: number, align?: number) => size > 1000 ? null : system.tryAlloc(size, align),
+        array: () => new Uint8Array(0),
+        free: (view: Uint8Array) => system.free(view),
+        resize: () => {
+          throw thrown();
+        },
+        owns: (view: Uint8Array) => system.owns(view),
+        stats: () => system.stats(),
+      } as unknown as Allocator;
+      const debug = new DebugAllocator(backing, mode);
+      const block = debug.alloc(64);
+      thrownRan = 0;
+      assert.throws(() => debug.resize(block, 4096), (e: unknown) => {
+        assert.ok(e instanceof AllocationError && e.category === "out-of-memory", `${label}: ${e}`);
+        assert.match(e.message, said, `${label}: ${e.message}`);
+        return true;
+      });
+      assert.equal(thrownRan, 0, `${label}: a getter of the thrown value ran`);
+      assert.equal(block.length, 64, label);
+      debug.free(block);
+      assert.equal(debug.deinit(), "ok");
+      system.dispose();
     }
   }
 });

@@ -153,3 +153,38 @@ test("counters only: sampled traces name the program's line, one block in sample
   assert.deepEqual(debug.leaks(), []);
   assert.equal(debug.deinit(), "ok");
 });
+
+test("counters only: a backing's null is said in alloc's error, not an empty reason nor an earlier refusal's", () => {
+  let answer: "null" | "RangeError" = "RangeError";
+  const debug = new DebugAllocator(
+    backingAnswering(() => {
+      if (answer === "null") return null;
+      throw new RangeError("an earlier refusal");
+    }),
+    { safety: false },
+  );
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (error) {
+      assert.ok(error instanceof AllocationError, String(error));
+      assert.equal(error.category, "out-of-memory");
+      return error.message;
+    }
+    assert.fail("nothing thrown");
+  };
+  // First a null with nothing refused before, then a null after a RangeError's refusal.
+  answer = "null";
+  const first = messageOf(() => debug.alloc(8));
+  assert.match(first, /refused 8 bytes/, first);
+  assert.doesNotMatch(first, /: $/, first);
+  answer = "RangeError";
+  assert.match(messageOf(() => debug.alloc(8)), /an earlier refusal/);
+  answer = "null";
+  const second = messageOf(() => debug.alloc(8));
+  assert.match(second, /refused 8 bytes/, second);
+  assert.doesNotMatch(second, /an earlier refusal/, second);
+  assert.equal(debug.tryAlloc(8), null);
+  assert.equal(debug.stats().failedAllocations, 4);
+  assert.equal(debug.deinit(), "ok");
+});
