@@ -200,19 +200,85 @@ function detachedError(op: string, name: string): AllocationError {
 }
 
 /**
+ * Whether `value` is a Proxy whose `revoke()` ran: every operation on it (a read, `instanceof`,
+ * `Array.isArray`) throws the engine's TypeError, which must never reach the program. Asked without running
+ * the program's code (`Array.isArray` of a live Proxy runs no trap).
+ */
+export function isRevokedProxy(value: unknown): boolean {
+  if (typeof value !== "object" || value === null || !types.isProxy(value)) return false;
+  try {
+    Array.isArray(value);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * `Array.isArray(value)`, but true, rather than a throw, for a revoked Proxy: for a check that refuses arrays
+ * and then looks closer at what it refused (the engine throws from `Array.isArray` only for a revoked Proxy).
+ */
+export function isArrayOrRevoked(value: unknown): boolean {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return true;
+  }
+}
+
+/** The TypeError for a revoked Proxy given as option `name` (its path, "options" for the object itself). */
+function revokedOptionError(op: string, name: string, cause?: unknown): TypeError {
+  return new TypeError(
+    `Cannot ${op} as '${name}' is a revoked Proxy: nothing can be read from it (its revoke() ran); pass the ` +
+      "object itself, or a Proxy that is not revoked",
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * Where a revoked Proxy sits in `value` ("" for `value` itself, else its path: "budgets", "a.b"), or null.
+ * Looks through own data properties of objects that are no Proxy only, `depth` levels down: no getter and no
+ * trap of the program runs.
+ */
+function revokedIn(value: unknown, path: string, depth: number): string | null {
+  if (typeof value !== "object" || value === null) return null;
+  if (isRevokedProxy(value)) return path;
+  if (types.isProxy(value) || depth === 0) return null;
+  for (const key of Reflect.ownKeys(value)) {
+    const property = Object.getOwnPropertyDescriptor(value, key);
+    if (property === undefined || !("value" in property)) continue;
+    const found = revokedIn(property.value, path === "" ? String(key) : `${path}.${String(key)}`, depth - 1);
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+/**
  * Parses an options object, turning zod's verdict into the error a JS user
  * expects: TypeError for a wrong type or unknown key, RangeError for a value
  * out of range.
  */
 export function parseOptions<T>(schema: z.ZodType<T>, value: unknown, op: string): T {
-  if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value))) {
+  if (value !== undefined && (typeof value !== "object" || value === null || isArrayOrRevoked(value))) {
+    if (isRevokedProxy(value)) throw revokedOptionError(op, "options");
     throw new TypeError(`Cannot ${op} as 'options' must be an object: current value is ${describe(value)}`);
   }
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = firstIssue(result.error.issues) as Issue;
+  // A revoked Proxy among the options (or one its own trap revokes while zod reads it) throws the engine's
+  // TypeError from any read, inside zod: said in the library's words (see revokedIn). Anything else thrown
+  // there (a getter's own error) reaches the program as it was thrown.
+  let result: ReturnType<typeof schema.safeParse>;
   let current: unknown = value;
-  for (const key of issue.path) current = (current as Record<PropertyKey, unknown> | undefined)?.[key];
+  let issue: Issue;
+  try {
+    result = schema.safeParse(value ?? {});
+    if (result.success) return result.data;
+    issue = firstIssue(result.error.issues) as Issue;
+    for (const key of issue.path) current = (current as Record<PropertyKey, unknown> | undefined)?.[key];
+  } catch (error) {
+    const at = revokedIn(value, "", 4);
+    if (at === null) throw error;
+    throw revokedOptionError(op, at === "" ? "options" : at, error);
+  }
   const name = `'${issue.path.join(".")}'`;
   let message: string;
   if (issue.code === "unrecognized_keys") {

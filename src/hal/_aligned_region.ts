@@ -23,12 +23,20 @@
 // Errors from the heap are told in the terms of the call the program made ("Cannot allocate vertex data
 // (320 bytes aligned to 16 in the vertex region): the vertex region's heap lost its memory: ..."), their
 // category kept and the heap's error as `cause`: the program never called a FreeListAllocator.
+//
+// A refused allocation makes nothing: a block no heap can ever hold (its chunk more than one view holds, or
+// more than a heap holds) is refused before the heap is made or asked, and the heap is made with a first chunk
+// that holds the block that makes it (the region's capacity, or more), so a backing that refuses that chunk
+// leaves the region as it was rather than with a heap whose next chunk it refused.
 import { native } from "../../ffi/native.ts";
 import { FreeListAllocator } from "../alloc/free_list_allocator.ts";
+import { roundToPage } from "../alloc/_chunks.ts";
+import { searchBytes } from "../alloc/_tlsf_heap.ts";
 import { LeaseTable, registerLeases, withLeaseTable } from "../alloc/_lease.ts";
 import { typedArrayOf } from "../alloc/_typed_array_of.ts";
 import { zeroStats } from "../alloc/_zero_stats.ts";
-import { bufferOf, checkView, describe, lengthOf, offsetOf } from "../base/_validate.ts";
+import { bufferOf, checkView, describe, lengthOf, MAX_BLOCK_SIZE, offsetOf } from "../base/_validate.ts";
+import { viewLimitError } from "../base/_view_limit.ts";
 import { createOwnerNamed } from "../base/_native_census.ts";
 import { foreignBlockError, isEmptyView } from "../alloc/_ownership.ts";
 import type { Allocator, AllocatorStats, TypedArray, TypedArrayConstructor } from "../base/allocator.ts";
@@ -60,6 +68,9 @@ function reasonOf(error: AllocationError, region: string): string {
   return message.replaceAll("the FreeListAllocator", `the ${region} region's heap`);
 }
 
+/** The largest chunk a region's heap can take: what one ArrayBuffer holds here, and what a heap holds at most. */
+const MAX_VIEW_OR_HEAP = Math.min(native.maxViewBytes, MAX_BLOCK_SIZE);
+
 export class AlignedRegion implements Allocator, Disposable {
   /** Always `"free-list"`: a region is a TLSF heap. */
   readonly kind = "free-list" as const;
@@ -88,7 +99,7 @@ export class AlignedRegion implements Allocator, Disposable {
   // The heap, made now when the region has none.
   get #live(): FreeListAllocator {
     this.#usable();
-    return this.#heap ?? this.#make();
+    return this.#heap ?? this.#make(0);
   }
 
   /** `size` bytes at the region's alignment, or `align` when larger. */
@@ -184,9 +195,37 @@ export class AlignedRegion implements Allocator, Disposable {
       const where = `${byteCount(size)} aligned to ${a} in the ${this.#name} region`;
       return op === null ? `allocate ${where}` : `${op} (${where})`;
     };
-    const view = this.#named(what, () => orNull ? this.#live.tryAlloc(size, a) : this.#live.alloc(size, a));
+    // The chunk a heap takes for this block: the block, its alignment and header, in whole pages.
+    const chunk = roundToPage(searchBytes(size, a));
+    if (chunk > MAX_VIEW_OR_HEAP) {
+      if (orNull) return null;
+      throw this.#neverHeld(what(), size, chunk);
+    }
+    const view = this.#named(what, () => {
+      this.#usable();
+      const heap = this.#heap ?? this.#make(chunk);
+      return orNull ? heap.tryAlloc(size, a) : heap.alloc(size, a);
+    });
     if (view !== null) this.#record(view);
     return view;
+  }
+
+  // The refusal of a block no heap of this region can ever give: its chunk (`chunk` bytes) is more than one
+  // ArrayBuffer holds in this runtime ("unsupported", as MemoryInterface says it) or than a heap holds.
+  #neverHeld(op: string, size: number, chunk: number): Error {
+    const instead = "allocate smaller blocks, or reserve the memory with mapPages(size) and use it through " +
+      "windows (mapping.view(offset, length))";
+    const tooLarge = size > native.maxViewBytes ? viewLimitError(size, op, "the block", instead) : viewLimitError(
+      chunk,
+      op,
+      `the ${this.#name} region's chunk for it (the block, its alignment and header)`,
+      instead,
+    );
+    if (tooLarge !== null) return tooLarge;
+    return new RangeError(
+      `Cannot ${op} as no region can hold it: with its alignment and header the block needs a ${chunk}-byte ` +
+        `chunk, more than the ${MAX_BLOCK_SIZE} bytes a region's heap holds; allocate smaller blocks`,
+    );
   }
 
   // Frees `view`'s block; `op` names the program's call for an error.
@@ -266,7 +305,9 @@ export class AlignedRegion implements Allocator, Disposable {
     }
   }
 
-  #make(): FreeListAllocator {
+  // Makes the heap, its first chunk the region's capacity or `first` bytes when more (the chunk of the block
+  // that makes it: the heap is made only with room for that block, see the top of this file).
+  #make(first: number): FreeListAllocator {
     this.#making = true;
     let heap: FreeListAllocator;
     try {
@@ -275,7 +316,7 @@ export class AlignedRegion implements Allocator, Disposable {
         () =>
           withLeaseTable(this.#leases, () =>
             new FreeListAllocator({
-              capacity: this.#capacity,
+              capacity: Math.max(this.#capacity, first),
               ...(this.#backing === undefined ? {} : { backing: this.#backing }),
             })),
       );

@@ -2,6 +2,16 @@
 // made on first use), the temporary arena's frames, and the shared mappings.
 // `take` asks one backing for a block; `limit` says when a backing can never
 // serve a request (so fallback and allocateAsync know not to wait for it).
+//
+// A refused request changes nothing: an allocator `take` made for a block it
+// then could not give (a heap or arena takes its first chunk when made, and
+// the kernel refused the block's own) is disposed again at once, so the
+// statistics read as before the call. Nothing else can hold such an
+// allocator: getAllocator and frames make theirs before any request is
+// served from them, and the interface's fast paths never make one (see
+// MemoryInterface's #frameOrigin). The kernel's refusals of locked, secret and
+// shared memory come back as a `Refusal` for serve() to word as the
+// interface's other refusals are.
 import { roundToPage } from "../alloc/_chunks.ts";
 import { searchBytes } from "../alloc/_tlsf_heap.ts";
 import process from "node:process";
@@ -15,12 +25,14 @@ import { SystemAllocator } from "../alloc/system_allocator.ts";
 import type { ArenaScope } from "../alloc/arena_types.ts";
 import type { Allocator, AllocatorKind, NativeAllocator } from "../base/allocator.ts";
 import { describe } from "../base/_validate.ts";
+import { errnoName } from "../base/_platform_error.ts";
 import { AllocationError } from "../base/errors.ts";
 import { Frame, type Releasable } from "./_allocation.ts";
 import { classOf, LARGEST_CLASS, SizeClassPools } from "./_size_class_pools.ts";
 import { LockedPageAllocator } from "./locked_page_allocator.ts";
 import { SecretAllocator } from "./secret_allocator.ts";
 import { forgetAtExit, unlinkAtExit } from "./_shared_names.ts";
+import { canLockPastLimit, memlockLimit } from "./_memlock_limit.ts";
 import { EEXIST, openSharedMemory, type SharedMemory } from "./shared_memory.ts";
 import { releasingFor } from "../alloc/_lease.ts";
 import { byteCount, counted } from "./_words.ts";
@@ -105,6 +117,51 @@ export function stackSize(budget: number | undefined, usableBytes: number): { by
     };
   }
   return { bytes: wanted, cap: null };
+}
+
+/**
+ * The kernel's refusal of a block (locked, secret or shared memory), for serve() to say in the request's terms
+ * ("Cannot allocate <n> bytes of audio memory from the system allocator: <reason> (<what to do>)").
+ */
+export class Refusal {
+  constructor(
+    /** What follows "from the <kind> allocator: ". */
+    readonly reason: string,
+    readonly category: "out-of-memory" | "platform",
+    /** Whether the block may be given later (memory or locked pages given back), so allocateAsync waits. */
+    readonly retryable: boolean,
+    /** The allocator's or mapping's own error. */
+    readonly cause: AllocationError,
+  ) {}
+}
+
+/**
+ * `error` (the locked allocators' or openSharedMemory's refusal, its cause the failing call's error) as a
+ * Refusal. ENOMEM of mmap / mprotect is memory the system has not got now: as system memory's refusal, waiting
+ * may cure it. A refusal to lock pages (RLIMIT_MEMLOCK) may be cured by waiting too, when the block fits
+ * under the limit: pages this process gives back (deallocating locked memory) make room for it; a block
+ * larger than the whole limit never fits, and no wait helps. Any other refusal (madvise) is final.
+ */
+function refusalOf(error: AllocationError, pages: number): Refusal {
+  const inner = error.cause instanceof AllocationError ? error.cause : error;
+  if (inner.category === "out-of-memory") {
+    const how = inner.call !== undefined && inner.errno !== undefined
+      ? `${inner.call} failed with ${errnoName(inner.errno).split(" ")[0]}`
+      : inner.message;
+    return new Refusal(`the system has no memory for it now: ${how}`, "out-of-memory", true, error);
+  }
+  if (inner.call === "mlock") {
+    // Never fits: a block above the soft limit, which binds this process (no CAP_IPC_LOCK). A limit that cannot be
+    // read, or none: the refusal is the kernel's want of memory, which waiting may cure.
+    const limit = memlockLimit();
+    const never = limit !== null && limit.soft !== null && pages > limit.soft && !canLockPastLimit();
+    return new Refusal(inner.message, "platform", !never, error);
+  }
+  // Another call the system refused (madvise; for shared memory open, ftruncate): named by its call and errno.
+  const how = inner.call !== undefined && inner.errno !== undefined
+    ? `the system refused it: ${inner.call} failed with ${errnoName(inner.errno)}`
+    : inner.message.replace(/^Cannot [^:]*: /, "");
+  return new Refusal(how, "platform", false, error);
 }
 
 let sharedNames = 0;
@@ -260,32 +317,108 @@ export class Backings {
   }
 
   /**
-   * A block from `backing`, or null when it has no room now (a full stack,
-   * a pool or arena whose backing refused). Throws AllocationError for
-   * failures waiting cannot cure (the kernel refusing to lock pages).
+   * A block from `backing`; null when it has no room now (a full stack, a pool or arena whose backing
+   * refused); a Refusal when the kernel refused locked, secret or shared memory. An allocator made for this
+   * block is disposed again when it cannot give it (see the top of this file). Throws for a shared name
+   * another mapping has ("platform", said in the request's terms).
    */
-  take(backing: number, size: number, align: number, name: string | undefined): Taken | null {
+  take(backing: number, size: number, align: number, name: string | undefined): Taken | Refusal | null {
     if (backing === B_SHARED) return this.#takeShared(size, name);
     // A pool block goes back to its class pool; everything else to the backing's allocator.
-    const from = backing === B_POOLS ? this.pools.pool(classOf(size, align)) : this.allocator(backing)!;
+    const c = backing === B_POOLS ? classOf(size, align) : -1;
+    const fresh = c >= 0 ? !this.pools.has(c) : !this.#made(backing);
+    const from = c >= 0 ? this.pools.pool(c) : this.allocator(backing)!;
     let view: Uint8Array<ArrayBuffer> | null;
-    if (backing === B_LOCKED || backing === B_SECRET) {
-      view = from.alloc(size, align); // its AllocationError names RLIMIT_MEMLOCK when the kernel refuses
-    } else {
-      view = from.tryAlloc(size, backing === B_NETWORK || backing === B_POOLS ? undefined : align);
+    try {
+      if (backing === B_LOCKED || backing === B_SECRET) {
+        view = from.alloc(size, align); // its AllocationError says what the kernel refused (ENOMEM, RLIMIT_MEMLOCK)
+      } else {
+        view = from.tryAlloc(size, backing === B_NETWORK || backing === B_POOLS ? undefined : align);
+      }
+    } catch (error) {
+      if (fresh) this.#unmake(backing, c);
+      if (!(error instanceof AllocationError) || (backing !== B_LOCKED && backing !== B_SECRET)) throw error;
+      return refusalOf(error, Math.ceil(size / native.pageSize) * native.pageSize);
     }
-    if (view === null) return null;
+    if (view === null) {
+      if (fresh) this.#unmake(backing, c);
+      return null;
+    }
     return { view, from, releasable: null, alignment: this.alignment(backing, align, size), name: undefined };
   }
 
-  #takeShared(size: number, name: string | undefined): Taken {
+  /** Whether the allocator of `backing` (not the pools: see SizeClassPools.has) is made. */
+  #made(backing: number): boolean {
+    switch (backing) {
+      case B_HEAP:
+        return this.#heap !== null;
+      case B_LOCKED:
+        return this.#locked !== null;
+      case B_NETWORK:
+        return this.#network !== null;
+      case B_ARENA:
+        return this.#arena !== null;
+      case B_STACK:
+        return this.#stack !== null;
+      case B_SECRET:
+        return this.#secret !== null;
+      case B_BUDDY:
+        return this.#buddy !== null;
+      default:
+        return true; // the system allocator and the pools are made with the interface
+    }
+  }
+
+  /**
+   * Disposes the allocator of `backing` (class pool `c` of the pools) that take() made for a block it could
+   * not give: it holds nothing, and nothing else has it yet.
+   */
+  #unmake(backing: number, c: number): void {
+    if (c >= 0) return this.pools.drop(c);
+    const made = this.allocator(backing) as Allocator & Disposable;
+    switch (backing) {
+      case B_HEAP:
+        this.#heap = null;
+        break;
+      case B_LOCKED:
+        this.#locked = null;
+        break;
+      case B_NETWORK:
+        this.#network = null;
+        break;
+      case B_ARENA:
+        this.#arena = null;
+        break;
+      case B_STACK:
+        this.#stack = null;
+        break;
+      case B_SECRET:
+        this.#secret = null;
+        break;
+      case B_BUDDY:
+        this.#buddy = null;
+        break;
+      default:
+        return;
+    }
+    made[Symbol.dispose]();
+  }
+
+  /** Whether the temporary arena is made (the fast path of temporary blocks never makes it: see take). */
+  get arenaMade(): boolean {
+    return this.#arena !== null;
+  }
+
+  #takeShared(size: number, name: string | undefined): Taken | Refusal {
     const chosen = name ?? uniqueName();
     let memory: SharedMemory;
     try {
       memory = openSharedMemory(chosen, size, { create: true, exclusive: true });
     } catch (error) {
+      if (!(error instanceof AllocationError)) throw error; // the runtime's own (a permission missing)
+      // The system's refusal (ENOMEM, ...): serve() says it in the request's terms, as for locked memory.
+      if (error.errno !== EEXIST) return refusalOf(error, 0);
       // Taken (exclusive: another allocation, interface or process has it): said in the request's terms.
-      if (!(error instanceof AllocationError) || error.errno !== EEXIST) throw error;
       throw new AllocationError(
         "platform",
         `Cannot allocate ${byteCount(size)} of shared memory named ${describe(chosen)}: other shared memory has that ` +

@@ -29,7 +29,7 @@ export function lockedBytes(): number | null {
 }
 
 /** Whether this process holds CAP_IPC_LOCK (Linux): the kernel then locks past RLIMIT_MEMLOCK. */
-function canLockPastLimit(): boolean {
+export function canLockPastLimit(): boolean {
   if (native.os !== "linux" || !granted({ name: "read", path: "/proc/self/status" })) return false;
   try {
     const match = /^CapEff:\s+([0-9a-f]+)/m.exec(readFileSync("/proc/self/status", "utf8"));

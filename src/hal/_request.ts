@@ -4,7 +4,7 @@
 // costs several times the allocation itself. The rules of which types, flags
 // and allocators go together live here too.
 import { native } from "../../ffi/native.ts";
-import { describe } from "../base/_validate.ts";
+import { describe, isArrayOrRevoked, isRevokedProxy } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import type { MemoryFlag, MemoryType } from "./memory_types.ts";
@@ -133,9 +133,9 @@ export function unknownFieldError(key: string, op: string): TypeError {
   );
 }
 
-/** `request` as an object whose fields can be read, or TypeError. */
+/** `request` as an object whose fields can be read, or TypeError (an array, a revoked Proxy, no object). */
 export function requestObject(request: unknown, op: string): Record<string, unknown> {
-  if (typeof request !== "object" || request === null || Array.isArray(request)) {
+  if (typeof request !== "object" || request === null || isArrayOrRevoked(request)) {
     throw new TypeError(
       `Cannot ${op} as 'request' must be a request object ({ size, type, ... }) or a size: current value is ${
         describeValue(request)
@@ -146,6 +146,20 @@ export function requestObject(request: unknown, op: string): Record<string, unkn
 }
 
 /**
+ * What a read of `value` (a request, its flags) threw: a Proxy revoked meanwhile (by its own trap: every later
+ * read throws the engine's TypeError) is refused in the library's words; anything else (a getter's own error)
+ * goes on as it was thrown.
+ */
+export function unreadable(error: unknown, value: unknown, name: string, op: string): unknown {
+  if (!isRevokedProxy(value)) return error;
+  return new TypeError(
+    `Cannot ${op} as '${name}' is a Proxy that was revoked while it was read: nothing more can be read from it; ` +
+      "pass the object itself, or a Proxy that stays usable",
+    { cause: error },
+  );
+}
+
+/**
  * Reads and checks `allocate(request)`'s request. (`MemoryInterface.allocate`
  * reads the fields itself, the same way, to send a plain request to its fast
  * path, and checks the rest with {@linkcode checkFields}.)
@@ -153,9 +167,14 @@ export function requestObject(request: unknown, op: string): Record<string, unkn
 export function readRequest(request: unknown, op: string): Request {
   // Each field read once, here, before anything else happens.
   const r = requestObject(request, op);
-  const size = r.size, type = r.type, alignment = r.alignment, flags = r.flags;
-  const preferred = r.preferredAllocator, timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
-  for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, op);
+  let size, type, alignment, flags, preferred, timeoutMs, allowFallback, name;
+  try {
+    size = r.size, type = r.type, alignment = r.alignment, flags = r.flags, preferred = r.preferredAllocator;
+    timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
+    for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, op);
+  } catch (error) {
+    throw unreadable(error, r, "request", op);
+  }
   return checkFields(size, type, alignment, flags, preferred, timeoutMs, allowFallback, name, op);
 }
 
@@ -205,9 +224,17 @@ export function checkRequest(
   timeoutMs = 0,
   allowFallback = false,
   name: string | undefined = undefined,
+  typeRequired = false,
 ): Request {
   checkSize(size, op, "size", undefined, 1);
   let t = T_SYSTEM;
+  if (type === undefined && typeRequired) {
+    // allocateTyped(size, type): JavaScript lets a caller leave the type out; system memory is allocate(size).
+    throw new TypeError(
+      `Cannot ${op} as 'type' must be one of ${TYPES.join(", ")}: current value is undefined ` +
+        "(allocateTyped(size, type) takes the type; allocate(size) serves system memory)",
+    );
+  }
   if (type !== undefined) {
     t = typeIndexOf(type);
     if (t < 0) {
@@ -264,26 +291,51 @@ export function checkTimeout(value: unknown, op: string): number {
 
 const NONE: { readonly bits: number; readonly list: MemoryFlag[] } = Object.freeze({ bits: 0, list: NO_FLAGS });
 
+// An array of flags, each at most once. A Proxy of an array passes Array.isArray: its length is read once (its
+// trap may answer differently each time) and must be an array's length, an integer from 0, that a list of
+// distinct flags can have; then each element below it once.
 function readFlags(flags: unknown, op: string): { readonly bits: number; readonly list: MemoryFlag[] } {
   if (flags === undefined) return NONE;
-  if (!Array.isArray(flags)) {
+  if (isRevokedProxy(flags) || !Array.isArray(flags)) {
     throw new TypeError(
       `Cannot ${op} as 'flags' must be an array of flags (${FLAGS.join(", ")}): current value is ${
         describeValue(flags)
       }`,
     );
   }
-  const length = flags.length; // read once: a Proxy's trap may answer differently each time
-  if (typeof length !== "number" || length > FLAGS.length) {
-    throw new RangeError(
-      `Cannot ${op} as 'flags' must hold each of ${FLAGS.join(", ")} at most once: current length is ${
+  let length: unknown;
+  try {
+    length = flags.length;
+  } catch (error) {
+    throw unreadable(error, flags, "flags", op);
+  }
+  if (typeof length !== "number") {
+    throw new TypeError(
+      `Cannot ${op} as 'flags' must be an array of flags (${FLAGS.join(", ")}): its length reads ${
         describe(length)
-      }`,
+      }, not a number`,
+    );
+  }
+  if (!Number.isInteger(length) || length < 0) {
+    throw new RangeError(
+      `Cannot ${op} as 'flags' must be an array of at most ${FLAGS.length} flags: its length reads ${
+        describe(length)
+      }, not an integer from 0 to ${FLAGS.length}`,
+    );
+  }
+  if (length > FLAGS.length) {
+    throw new RangeError(
+      `Cannot ${op} as 'flags' must hold each of ${FLAGS.join(", ")} at most once: current length is ${length}`,
     );
   }
   let bits = 0;
   for (let i = 0; i < length; i++) {
-    const flag = flags[i];
+    let flag: unknown;
+    try {
+      flag = flags[i];
+    } catch (error) {
+      throw unreadable(error, flags, "flags", op);
+    }
     const bit = typeof flag === "string" ? FLAG_BIT[flag] ?? 0 : 0;
     if (bit === 0) {
       throw new TypeError(

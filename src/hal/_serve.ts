@@ -19,6 +19,7 @@ import {
   CACHE_LINE,
   GPU_ALIGN,
   KIND_OF,
+  Refusal,
 } from "./_backings.ts";
 import {
   F_CACHEABLE,
@@ -119,7 +120,8 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
   if (reserve > MAX_VIEW_BYTES) return tooLargeForOneView(req, reserve);
   let reasons: string[] | null = null; // made on the first miss: a served request builds no messages
   let raise: string[] | null = null; // the budgets whose rise would serve it
-  let retryable = false, category: "limit-exceeded" | "out-of-memory" | null = null;
+  let retryable = false, category: FailureCategory | null = null;
+  let cause: AllocationError | undefined; // the kernel's refusal, when one told why
   for (let i = 0; i < list.length; i += 2) {
     const t = list[i], backing = list[i + 1];
     const limit = backings.limit(backing, reserve, align);
@@ -152,6 +154,14 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
       category ??= "out-of-memory";
       continue;
     }
+    if (taken instanceof Refusal) {
+      counters.changed();
+      (reasons ??= []).push(taken.reason);
+      if (taken.retryable) retryable = true;
+      category ??= taken.category;
+      cause ??= taken.cause;
+      continue;
+    }
     const view = taken.view;
     const bytes = reserve === size ? view : view.subarray(0, size);
     // Fresh pages (locked, secret, shared) are zero already.
@@ -172,8 +182,11 @@ export function serve(owner: object, books: Bookkeeping, backings: Backings, req
     counters.added(counters.types[t], size);
     return record;
   }
-  return failure(req, list, reasons!, raise, retryable, category);
+  return failure(req, list, reasons!, raise, retryable, category, cause);
 }
+
+/** The category of a refusal for want of room (a budget, an allocator, the kernel's memory or locked pages). */
+type FailureCategory = "limit-exceeded" | "out-of-memory" | "platform";
 
 /** What a budget's refusal adds when released blocks the arena holds take part of it (see TypeCounter.held). */
 function heldNote(t: number, held: number): string {
@@ -224,12 +237,13 @@ function failure(
   reasons: string[],
   raise: string[] | null,
   retryable: boolean,
-  category: "limit-exceeded" | "out-of-memory" | null,
+  category: FailureCategory | null,
+  cause: AllocationError | undefined,
 ): Failure {
   const type = TYPES[req.type];
   // One candidate: its allocator goes in the head ("... of pool memory from the pool allocator: <why>");
   // several: each reason names its own, and the type only when it is another than the one asked for.
-  let what = `${byteCount(req.size)} of ${type} memory`;
+  let what = `${byteCount(req.size)} of ${type} memory${flagNote(req)}`;
   let why: string;
   if (list.length === 2) {
     what += ` from the ${KIND_OF[list[1]]} allocator`;
@@ -256,7 +270,15 @@ function failure(
     detail,
     error: (wait) => {
       const message = `Cannot allocate ${detail(wait)}`;
-      return category === null ? new RangeError(message) : new AllocationError(category, message);
+      if (category === null) return new RangeError(message);
+      return cause === undefined
+        ? new AllocationError(category, message)
+        : new AllocationError(category, message, { cause, call: cause.call, errno: cause.errno });
     },
   };
+}
+
+/** ` with the flag "secret"` (or "dma-capable") for a request whose memory that flag decides, else "". */
+function flagNote(req: Request): string {
+  return req.bits & F_SECRET ? ' with the flag "secret"' : req.bits & F_DMA ? ' with the flag "dma-capable"' : "";
 }

@@ -62,6 +62,22 @@ export class SizeClassPools implements Allocator, Disposable {
     return pool;
   }
 
+  /** Whether the pool of class `index` is made. */
+  has(index: number): boolean {
+    return this.#pools[index] !== undefined;
+  }
+
+  /**
+   * Disposes the pool of class `index` when it holds no block: made for a block it could not give, it goes
+   * again, so that a refused request leaves the pools as they were (see Backings.take).
+   */
+  drop(index: number): void {
+    const pool = this.#pools[index];
+    if (pool === undefined || pool.stats().liveAllocations !== 0) return;
+    this.#pools[index] = undefined;
+    pool.dispose();
+  }
+
   /** The pools made so far. */
   pools(): PoolAllocator[] {
     return this.#pools.filter((p): p is PoolAllocator => p !== undefined);

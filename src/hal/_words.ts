@@ -1,10 +1,15 @@
 // How the HAL's messages write numbers and values: byte counts with the
 // right grammar ("1 byte", "2 bytes"), addresses in hex as the leak report
-// writes them ("0x7f3a…"), and values for "current value is …" without
-// "[object Object]" (a plain object is "an object", an instance names its
-// class), read without running the program's code.
+// writes them ("0x7f3a…"), and values for "current value is …" (a plain
+// object is "an object", an instance names its class), read without running
+// the program's code.
 import { backingNoun } from "../alloc/_backing_phrase.ts";
-import { checkAlignment as checkAlignmentOf, checkSize as checkSizeOf, describe } from "../base/_validate.ts";
+import {
+  checkAlignment as checkAlignmentOf,
+  checkSize as checkSizeOf,
+  describe,
+  isRevokedProxy,
+} from "../base/_validate.ts";
 
 /** "1 byte", "2 bytes", "0 bytes". */
 export function byteCount(n: number): string {
@@ -36,16 +41,19 @@ export function describeTarget(target: unknown): string {
 }
 
 /**
- * A value for a message, as describe() writes it, but an object that is not a view named by what it is ("an
- * object", "a Map", "a Proxy") rather than "[object Object]".
+ * A value for a message, as describe() writes it, with two things describe() does not say: a Proxy whose
+ * revoke() ran is "a revoked Proxy" (every use of it throws: the program needs to know), and an allocator
+ * memkit named is called by that name (`MemoryInterface.getAllocator("pool")`, not the class of the guard
+ * behind it). (describe() keeps "a Proxy": other families' messages say that of a revoked one.)
  */
 export function describeValue(value: unknown): string {
   if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return describe(value);
+  if (isRevokedProxy(value)) return "a revoked Proxy";
   return backingNoun(value); // "an object", "an Array", "a Map", "a Proxy" (no trap runs)
 }
 
-// The base checks name a value that is not a number with describe(), which writes a plain object as
-// "[object Object]": these refuse such a value first, named as describeValue names it, then check as they do.
+// The base checks name a value that is not a number with describe(): these refuse such a value first, named
+// as describeValue names it, then check as they do.
 
 /** As the base checkSize, with a value of the wrong type named by what it is. */
 export function checkSize(value: unknown, op: string, name = "size", max?: number, min?: number): number {

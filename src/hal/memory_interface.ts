@@ -11,7 +11,7 @@ import { type Arena, carveBlock, carvedSerial } from "../alloc/arena.ts";
 import type { FreeListAllocator } from "../alloc/free_list_allocator.ts";
 import type { DefragReport } from "../alloc/free_list_types.ts";
 import { type PoolAllocator, takeBlock, takenSlot } from "../alloc/pool_allocator.ts";
-import { lengthOf, MAX_BLOCK_SIZE, refuseArguments } from "../base/_validate.ts";
+import { isArrayOrRevoked, lengthOf, MAX_BLOCK_SIZE, refuseArguments } from "../base/_validate.ts";
 import type { AllocatorKind } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
@@ -39,6 +39,7 @@ import {
   typeIndexOf,
   TYPES,
   unknownFieldError,
+  unreadable,
 } from "./_request.ts";
 import { mayFit, serve } from "./_serve.ts";
 import { allocateLater } from "./_allocate_later.ts";
@@ -226,10 +227,13 @@ export class MemoryInterface implements Disposable {
    * @throws {TypeError} For fields of the wrong type, unknown types, flags or fields, a combination that
    *   does not go together (`secret` with `shared`, ...), or a `timeoutMs` above 0.
    * @throws {RangeError} For a size or alignment out of range, or a size no candidate can ever serve.
-   * @throws {AllocationError} "limit-exceeded" (a budget), "out-of-memory", "platform" (e.g. the kernel
-   *   refusing to lock pages, or a `name` that other shared memory has), "unsupported" (`preferredAllocator:
+   * @throws {AllocationError} "limit-exceeded" (a budget), "out-of-memory" (also the kernel's ENOMEM for
+   *   locked, secret or shared memory), "platform" (e.g. the kernel refusing to lock pages under
+   *   RLIMIT_MEMLOCK, or a `name` that other shared memory has), "unsupported" (`preferredAllocator:
    *   "debug"`, or a size above what one ArrayBuffer holds in this runtime: `nativeInfo().maxViewBytes`, 4 GiB
-   *   in Bun; refused before anything is mapped), "use-after-free" after `dispose()`.
+   *   in Bun; refused before anything is mapped), "use-after-free" after `dispose()`. Each refusal says the
+   *   type, the size and what would serve it; the kernel's own error is its `cause`. A refused request
+   *   changes nothing: no allocator made for it stays, and every statistic reads as before.
    */
   allocate(request: AllocationRequest): MemoryAllocation;
   allocate(sizeOrRequest: number | AllocationRequest, alignment?: number): MemoryAllocation {
@@ -238,12 +242,17 @@ export class MemoryInterface implements Disposable {
     // for a pool block or temporary memory is served here; everything else in #allocateRead.
     if (
       typeof sizeOrRequest !== "object" || sizeOrRequest === null || alignment !== undefined ||
-      Array.isArray(sizeOrRequest)
+      isArrayOrRevoked(sizeOrRequest) // an array, or a revoked Proxy (Array.isArray throws for one): refused there
     ) return this.#allocateOther(sizeOrRequest, alignment);
     const r = sizeOrRequest as unknown as Record<string, unknown>;
-    const size = r.size, type = r.type, align = r.alignment, flags = r.flags, preferred = r.preferredAllocator;
-    const timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
-    for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, "allocate");
+    let size, type, align, flags, preferred, timeoutMs, allowFallback, name;
+    try {
+      size = r.size, type = r.type, align = r.alignment, flags = r.flags, preferred = r.preferredAllocator;
+      timeoutMs = r.timeoutMs, allowFallback = r.allowFallback, name = r.name;
+      for (const key in r) if (!isKnownField(key)) throw unknownFieldError(key, "allocate");
+    } catch (error) {
+      throw unreadable(error, r, "request", "allocate"); // a Proxy its own trap revoked: in the library's words
+    }
     if (
       typeof size === "number" && align === undefined && flags === undefined && preferred === undefined &&
       (timeoutMs === undefined || timeoutMs === 0) && (allowFallback === undefined || allowFallback === false) &&
@@ -305,6 +314,13 @@ export class MemoryInterface implements Disposable {
    *   above: it waits; when the time is up, AllocationError("timeout"), whose
    *   message and `cause` say what held it back (the budget's
    *   "limit-exceeded", the allocator's "out-of-memory", or the pressure level).
+   *   The kernel refusing locked, secret or shared memory for want of memory
+   *   (ENOMEM) waits the same way. A refusal to lock pages under
+   *   RLIMIT_MEMLOCK ("platform") waits too when the block fits under the
+   *   limit (locked pages this process gives back make room for it; as for
+   *   every wait, this interface's deallocations wake it), and fails at once
+   *   when the block is larger than the whole limit: only raising the limit
+   *   serves it.
    * - A request no wait can serve (larger than the whole budget of every type
    *   it may come from): allocate's "limit-exceeded" at once, whatever the
    *   timeout; larger than every candidate allocator serves: a RangeError at
@@ -380,12 +396,13 @@ export class MemoryInterface implements Disposable {
    * @param type The memory type.
    * @param alignment A power of two up to the page size; the type's own alignment when it is stricter.
    * @param flags As in {@linkcode AllocationRequest.flags}.
-   * @throws As for {@linkcode MemoryInterface.allocate}.
+   * @throws As for {@linkcode MemoryInterface.allocate}; a TypeError when `type` is left out (system memory
+   *   is `allocate(size)`).
    */
   allocateTyped(size: number, type: MemoryType, alignment?: number, flags?: MemoryFlag[]): MemoryAllocation {
     // Fast paths for the types a hot loop uses (a class pool, the arena), each small enough for the engine to
     // inline into the caller with this method; everything else below.
-    if (alignment === undefined && flags === undefined) {
+    if (alignment === undefined && flags === undefined && typeof size === "number") {
       if (type === "pool") {
         const a = this.#poolBlock(size);
         if (a !== null) return a;
@@ -394,7 +411,7 @@ export class MemoryInterface implements Disposable {
         if (a !== null) return a;
       }
     }
-    return this.#served(checkRequest(size, type, alignment, flags, undefined, "allocate"));
+    return this.#served(checkRequest(size, type, alignment, flags, undefined, "allocate", 0, false, undefined, true));
   }
 
   // A block of a class pool for a plain size within the classes and the pool type's budget, else null.
@@ -403,7 +420,11 @@ export class MemoryInterface implements Disposable {
     const counter = this.#counters.types[T_POOL];
     if (counter.used + size > counter.cap) return null;
     const c = size <= 16 ? 0 : 28 - Math.clz32(size - 1);
-    const origin = this.#classOrigins[c] ?? this.#classOrigin(c);
+    let origin = this.#classOrigins[c];
+    if (origin === undefined) {
+      origin = this.#classOrigin(c);
+      if (origin === undefined) return null; // the class's first block: serve() makes its pool
+    }
     const pool = origin.from as PoolAllocator;
     let view = takeBlock(pool, size), slot = takenSlot;
     if (view === null) {
@@ -423,7 +444,11 @@ export class MemoryInterface implements Disposable {
     if (this.#ended !== null || !(size > 0 && size <= MAX_FAST_TEMPORARY && Number.isInteger(size))) return null;
     const counter = this.#counters.types[T_TEMPORARY];
     if (counter.used + size > counter.cap) return null;
-    const origin = this.#arenaOrigin ?? this.#frameOrigin();
+    let origin = this.#arenaOrigin;
+    if (origin === null) {
+      origin = this.#frameOrigin();
+      if (origin === null) return null; // the first temporary block: serve() makes the arena
+    }
     let view = carveBlock(origin.from as Arena, size), serial = carvedSerial;
     if (view === null) {
       // The arena needs its full path (it grows, observers, ...): that block goes back by view, not by number.
@@ -843,18 +868,24 @@ export class MemoryInterface implements Disposable {
     return a;
   }
 
-  #classOrigin(c: number): Origin {
-    const pool = this.#backings.pools.pool(c);
-    const origin = new Origin(this, this.#books, T_POOL, "pool", 16 << c, NO_FLAGS, pool, null);
+  // The origin of class pool `c`'s blocks, or undefined while the pool is not made. The fast path never makes an
+  // allocator: one made for a block it then could not give would stay, changing the stats after a refused call;
+  // serve() makes it, and disposes it again when it refuses (see Backings.take).
+  #classOrigin(c: number): Origin | undefined {
+    const pools = this.#backings.pools;
+    if (!pools.has(c)) return undefined;
+    const origin = new Origin(this, this.#books, T_POOL, "pool", 16 << c, NO_FLAGS, pools.pool(c), null);
     this.#classOrigins[c] = origin;
     return origin;
   }
 
-  // The arena's origin for the current frame (made again when frames begin and end).
-  #frameOrigin(): Origin {
-    const frame = this.#backings.frame;
-    const arena = this.#backings.arena;
-    return this.#arenaOrigin = new Origin(this, this.#books, T_TEMPORARY, "arena", 16, NO_FLAGS, arena, frame);
+  // The arena's origin for the current frame (made again when frames begin and end), or null while the arena
+  // is not made (as #classOrigin).
+  #frameOrigin(): Origin | null {
+    const backings = this.#backings;
+    if (!backings.arenaMade) return null;
+    const frame = backings.frame;
+    return this.#arenaOrigin = new Origin(this, this.#books, T_TEMPORARY, "arena", 16, NO_FLAGS, backings.arena, frame);
   }
 
   #usable(op: string): void {

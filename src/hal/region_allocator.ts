@@ -45,7 +45,10 @@ export type RegionName = "vertex" | "uniform" | "audio" | "texture";
 export interface RegionAllocatorOptions {
   /** Where each region's chunks come from. @default {a shared SystemAllocator} */
   backing?: Allocator;
-  /** Bytes of each region's first chunk (regions grow). @default {1048576} */
+  /**
+   * Bytes of each region's first chunk (regions grow); a region whose first block needs more takes a first
+   * chunk that holds it. @default {1048576}
+   */
   capacity?: number;
 }
 
@@ -145,7 +148,10 @@ const OptionsSchema = z.object({
  * `getMemoryReport()` gives the totals and each region's figures. Errors
  * from a region's heap (its backing refusing memory, or releasing it under
  * the regions) name the call made ("Cannot allocate vertex data (…): …"),
- * keep their category, and carry the heap's own error as `cause`.
+ * keep their category, and carry the heap's own error as `cause`. A refused
+ * call changes nothing: a block no region can hold is refused before any
+ * memory is taken, and a region takes its first chunk only with room for
+ * the block that asks for it.
  *
  * @example
  * ```ts
@@ -206,9 +212,12 @@ export class RegionAllocator implements Disposable {
   /**
    * Room for `count` records of `layout` in the vertex region: `count * layout.size` bytes, aligned to 16
    * (or the layout's alignment when larger).
-   * @throws {TypeError} When `layout` is not from `struct()`; {RangeError} for a bad count.
-   * @throws {AllocationError} "out-of-memory" when the region cannot grow; "use-after-free" after `dispose()`,
-   *   or once the regions' backing released their memory (the message names that release).
+   * @throws {TypeError} When `layout` is not from `struct()`; {RangeError} for a bad count, or a block no
+   *   region's heap can hold (its chunk, with alignment and header, above 2^47 bytes).
+   * @throws {AllocationError} "out-of-memory" when the region cannot grow; "unsupported" for a block whose
+   *   chunk is more than one ArrayBuffer holds in this runtime (`nativeInfo().maxViewBytes`, 4 GiB in Bun);
+   *   "use-after-free" after `dispose()`, or once the regions' backing released their memory (the message
+   *   names that release). A refused call takes no memory.
    */
   allocateVertexData(count: number, layout: StructLayout<unknown>): Uint8Array<ArrayBuffer> {
     const op = "allocate vertex data";
@@ -232,7 +241,8 @@ export class RegionAllocator implements Disposable {
 
   /**
    * `count` f32 samples in the audio region.
-   * @throws {TypeError}/{RangeError} For a bad count; {AllocationError} "out-of-memory" when the region cannot grow.
+   * @throws {TypeError}/{RangeError} For a bad count; {AllocationError} "out-of-memory" when the region cannot
+   *   grow; otherwise as for {@linkcode RegionAllocator.allocateVertexData}.
    */
   allocateAudioData(count: number): Float32Array<ArrayBuffer> {
     const op = "allocate audio data";
@@ -248,7 +258,7 @@ export class RegionAllocator implements Disposable {
    * `count` elements in the texture region at `alignment` (a power of two up to the page size; never less
    * than the region's 64): a typed array for a scalar type ("f32" → Float32Array, ...), bytes for a layout.
    * @throws {TypeError} For a type that is neither a scalar type nor a layout; {RangeError} for a bad count
-   *   or alignment.
+   *   or alignment; otherwise as for {@linkcode RegionAllocator.allocateVertexData}.
    */
   allocateAlignedBuffer(count: number, alignment: number, type: StructLayout<unknown> | ScalarType): TypedArray {
     const op = "allocate an aligned buffer";

@@ -5,7 +5,9 @@
 // Each message says what to do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { AllocationError, MemoryInterface, type MemoryStatus, PressureLevel, PressureMonitor } from "../../mod.ts";
+import { HAS_PROC, runUnderMemlockLimit } from "./_locked_memory.ts";
 
 const TOTAL = 1000;
 
@@ -160,3 +162,42 @@ test("pressure that holds a waiting request back ends in 'timeout' saying the le
   assert.equal(categoryOf(error.cause), "out-of-memory");
   assert.equal(memory.getMemoryStats().allocationCount, 0, "nothing was allocated");
 });
+
+// Adversarial finding (hal3, 3): the kernel's refusal to lock pages (RLIMIT_MEMLOCK) came out as the inner
+// LockedPageAllocator's message, and allocateAsync rejected it at once whatever the timeout, while system
+// memory's ENOMEM waits. Pages this process gives back make room under the limit, so now a block that fits
+// under the limit waits (woken by deallocations) and ends in "timeout" with the refusal as cause; a block
+// larger than the whole limit fails at once: no wait helps it.
+test(
+  "a refusal to lock pages (RLIMIT_MEMLOCK): said in the interface's words; allocateAsync waits when the block fits the limit",
+  {
+    skip: !HAS_PROC,
+  },
+  () => {
+    const result = runUnderMemlockLimit(fileURLToPath(new URL("./_memlock_wait_child.ts", import.meta.url)), 64);
+    if ("skip" in result) return void console.log(`skipped: ${result.skip}`);
+    assert.equal(result.status, 0, result.stderr);
+    const report = JSON.parse(result.stdout.trim().split("\n").at(-1)!);
+    assert.equal(report.sync.category, "platform");
+    assert.match(
+      report.sync.message,
+      /^Cannot allocate 32768 bytes of audio memory from the system allocator: the kernel refused to lock 32768 bytes in RAM: mlock failed with ENOMEM/,
+    );
+    assert.match(report.sync.message, /RLIMIT_MEMLOCK here is 64 KiB/);
+    assert.match(report.sync.message, /\(wait for memory to be freed with allocateAsync\(\{ \.\.\., timeoutMs \}\)\)$/);
+    assert.doesNotMatch(report.sync.message, /LockedPageAllocator/);
+    assert.equal(report.sync.causeCategory, "platform", "the allocator's error is the cause");
+    assert.equal(report.unchanged, true, "the refused call changed no stats");
+    assert.equal(report.short.category, "timeout");
+    assert.ok(report.short.ms >= 25, `it waited: ${report.short.ms} ms`);
+    assert.equal(report.short.causeCategory, "platform");
+    assert.match(
+      report.short.message,
+      /^Cannot allocate 32768 bytes of audio memory from the system allocator within 30 ms: /,
+    );
+    assert.equal(report.beyond.category, "platform", "more than the whole limit: no wait helps");
+    assert.ok(report.beyond.ms < 2500, `at once: ${report.beyond.ms} ms`);
+    assert.doesNotMatch(report.beyond.message, /wait for memory/);
+    assert.equal(report.served, true, "served once the held pages were given back");
+  },
+);

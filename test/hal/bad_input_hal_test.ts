@@ -71,6 +71,11 @@ function stillUsable(c: Arranged): void {
 const Vertex = struct({ position: "f32x3" });
 const request = (r: Record<string, unknown>) => any({ size: 64, ...r }) as AllocationRequest;
 
+/** A Proxy of ["zero", "cacheable"] whose length reads `length` (Array.isArray is true for it). */
+function flagsOfLength(length: unknown): unknown {
+  return new Proxy(["zero", "cacheable"], { get: (t, k) => (k === "length" ? length : Reflect.get(t, k)) });
+}
+
 const interfaceRows: Omit<BadInputRow<Arranged>, "arrange" | "after">[] = [
   { name: "new MemoryInterface(5)", act: () => new MemoryInterface(any(5)), expect: TypeError },
   { name: "new MemoryInterface({ heap: 1 })", act: () => new MemoryInterface(any({ heap: 1 })), expect: TypeError },
@@ -183,6 +188,29 @@ const interfaceRows: Omit<BadInputRow<Arranged>, "arrange" | "after">[] = [
   { name: "over the system budget", act: (c) => c.memory.allocate(1 << 17), expect: "limit-exceeded" },
   { name: "allocateTyped(64, 'gpu')", act: (c) => c.memory.allocateTyped(64, any("gpu")), expect: TypeError },
   { name: "allocateTyped(64, 'pool', 3)", act: (c) => c.memory.allocateTyped(64, "pool", 3), expect: RangeError },
+  // Adversarial finding (hal3, 5): the type was taken as optional and system memory served.
+  { name: "allocateTyped(64): no type", act: (c) => any(c.memory).allocateTyped(64), expect: TypeError },
+  {
+    name: "allocateTyped(64, undefined, 64)",
+    act: (c) => c.memory.allocateTyped(64, any(undefined), 64),
+    expect: TypeError,
+  },
+  // Adversarial finding (hal3, 6): a flags array (a Proxy of one) whose length is no array length was taken.
+  ...([-1, NaN, 1.5, Infinity, 2 ** 32] as const).map((length) => ({
+    name: `flags whose length reads ${length}`,
+    act: (c: Arranged) => c.memory.allocate(request({ type: "pool", flags: flagsOfLength(length) })),
+    expect: RangeError as Expected,
+  })),
+  {
+    name: 'flags whose length reads "2"',
+    act: (c) => c.memory.allocate(request({ type: "pool", flags: flagsOfLength("2") })),
+    expect: TypeError,
+  },
+  {
+    name: "allocateTyped's flags whose length reads 1.5",
+    act: (c) => c.memory.allocateTyped(64, "pool", undefined, any(flagsOfLength(1.5))),
+    expect: RangeError,
+  },
   {
     name: "allocateTyped(64, 'pool', 16, ['x'])",
     act: (c) => c.memory.allocateTyped(64, "pool", 16, any(["x"])),
@@ -353,3 +381,104 @@ const regionRows: Omit<BadInputRow<RegionArranged>, "arrange" | "after">[] = [
 ];
 
 badInputTable("RegionAllocator", regionRows.map((row) => ({ ...row, arrange: arrangeRegions, after: regionsUsable })));
+
+// Adversarial finding (hal3, 6): a flags length of 1.5 read flags[1], past the length.
+test("a flags list is read up to its length only, and its length once", () => {
+  using memory = new MemoryInterface({ pressure: false });
+  const read: PropertyKey[] = [];
+  const flags = new Proxy(["zero", "cacheable"], {
+    get: (t, k) => (read.push(k), k === "length" ? 1.5 : Reflect.get(t, k)),
+  });
+  assert.throws(() => memory.allocate(request({ type: "pool", flags })), (e: unknown) => {
+    assert.ok(e instanceof RangeError);
+    assert.match(e.message, /^Cannot allocate as 'flags' must be an array of at most 5 flags: its length reads 1\.5/);
+    return true;
+  });
+  assert.deepEqual(read, ["length"], "the length, once, and no element");
+  assert.throws(() => memory.allocate(request({ flags: flagsOfLength("2") })), (e: unknown) => {
+    assert.ok(e instanceof TypeError);
+    assert.match(
+      e.message,
+      /^Cannot allocate as 'flags' must be an array of flags .*: its length reads "2", not a number$/,
+    );
+    return true;
+  });
+});
+
+// Adversarial finding (hal3, 5).
+test("allocateTyped names the types when the type is left out", () => {
+  using memory = new MemoryInterface({ pressure: false });
+  for (const call of [() => any(memory).allocateTyped(64), () => memory.allocateTyped(64, any(undefined), 64)]) {
+    assert.throws(call, (e: unknown) => {
+      assert.ok(e instanceof TypeError);
+      assert.equal(
+        e.message,
+        "Cannot allocate as 'type' must be one of system, video, audio, network, shared, temporary, stack, pool: " +
+          "current value is undefined (allocateTyped(size, type) takes the type; allocate(size) serves system memory)",
+      );
+      return true;
+    });
+  }
+  assert.equal(memory.getMemoryStats().allocationCount, 0);
+});
+
+// Adversarial finding (hal3, 4): a revoked Proxy (every operation on it throws) as the request, its flags or the
+// options got the engine's TypeError ("Cannot perform 'IsArray' on a proxy that has been revoked"). Also a Proxy
+// that revokes itself while it is read (from its own trap). Each is a TypeError in the library's words, and
+// nothing changes.
+test("a revoked Proxy as a request, flags, size or options: a TypeError in the library's words", async () => {
+  const revoked = () => {
+    const { proxy, revoke } = Proxy.revocable<Record<string, unknown>>({ size: 64, type: "pool" }, {});
+    revoke();
+    return proxy;
+  };
+  const revokedArray = () => {
+    const { proxy, revoke } = Proxy.revocable<string[]>(["zero"], {});
+    revoke();
+    return proxy;
+  };
+  // Proxies whose trap revokes them on the first read: later reads throw.
+  const selfRevoking = <T extends object>(target: T): T => {
+    const r = Proxy.revocable(target, { get: (t, k) => (r.revoke(), Reflect.get(t, k)) });
+    return r.proxy;
+  };
+  using memory = new MemoryInterface({ pressure: false });
+  const before = JSON.stringify(memory.getMemoryStats());
+  const calls: [string, () => unknown][] = [
+    ["allocate(revoked)", () => memory.allocate(any(revoked()))],
+    ["allocate(revoked, 16)", () => memory.allocate(any(revoked()), any(16))],
+    ["a request whose flags are revoked", () => memory.allocate(request({ type: "pool", flags: revokedArray() }))],
+    ["allocateTyped's flags revoked", () => memory.allocateTyped(64, "pool", undefined, any(revokedArray()))],
+    ["allocateTyped(revoked, 'pool')", () => memory.allocateTyped(any(revoked()), "pool")],
+    ["allocateTyped(revoked, 'temporary')", () => memory.allocateTyped(any(revoked()), "temporary")],
+    ["allocateTyped(revoked, 'system')", () => memory.allocateTyped(any(revoked()), "system")],
+    ["a request that revokes itself", () => memory.allocate(any(selfRevoking({ size: 64, type: "pool" })))],
+    ["a request with an extra key that revokes itself", () => memory.allocate(any(selfRevoking({ size: 64, x: 1 })))],
+    [
+      "flags that revoke themselves",
+      () => memory.allocate(request({ type: "pool", flags: selfRevoking(["zero", "cacheable"]) })),
+    ],
+    ["new MemoryInterface(revoked)", () => new MemoryInterface(any(revoked()))],
+    ["new MemoryInterface({ budgets: revoked })", () => new MemoryInterface(any({ budgets: revoked() }))],
+    ["new MemoryInterface(self-revoking)", () => new MemoryInterface(any(selfRevoking({ pressure: false })))],
+    ["new RegionAllocator(revoked)", () => new RegionAllocator(any(revoked()))],
+    ["new RegionAllocator({ backing: revoked })", () => new RegionAllocator(any({ backing: revoked() }))],
+  ];
+  const library = (label: string) => (e: unknown) => {
+    assert.ok(e instanceof TypeError, `${label}: ${e}`);
+    assert.match(e.message, /^Cannot (allocate|create \w+) as /, `${label}: ${e.message}`);
+    assert.doesNotMatch(e.message, /proxy that has been revoked|Cannot perform|IsArray|cannot be called on/, label);
+    return true;
+  };
+  for (const [label, call] of calls) assert.throws(call, library(label), label);
+  for (
+    const [label, make] of [
+      ["allocateAsync(revoked)", () => revoked()],
+      ["allocateAsync(self-revoking)", () => selfRevoking({ size: 64, type: "pool", timeoutMs: 5 })],
+    ] as const
+  ) {
+    await assert.rejects(memory.allocateAsync(any(make())), library(label), label);
+  }
+  assert.equal(JSON.stringify(memory.getMemoryStats()), before, "nothing changed");
+  memory.deallocate(memory.allocate({ size: 64, type: "pool" })); // still serves
+});

@@ -10,6 +10,7 @@ import {
   type Allocator,
   Arena,
   FailingAllocator,
+  nativeInfo,
   RegionAllocator,
   struct,
   SystemAllocator,
@@ -308,4 +309,105 @@ test("a backing that refuses: the out-of-memory names the program's call and the
     return true;
   });
   regions.dispose();
+});
+
+// Adversarial finding (hal3, 1): a refused allocation made the region's heap and kept its first 1 MiB chunk (the
+// report's totalCapacity went 0 → 1048576 after a call that threw), and a size no heap can hold was refused in
+// the terms of the inner FreeListAllocator ("would exceed maxCapacity"), an option the program never saw. Now a
+// size no region can hold (more than one view holds: "unsupported", as the interface says it; more than a heap
+// holds: RangeError) is refused before a heap is made, and a region makes its heap only with a first chunk
+// that holds the block asked for.
+test("a size no region can hold is refused before a heap is made, naming the call and what to do", () => {
+  using regions = new RegionAllocator();
+  const before = JSON.stringify(regions.getMemoryReport());
+  const Slot = struct({ m: "f32x4x4", n: "f32x4x4", o: "f32x4x4", p: "f32x4x4" }); // 256 bytes, one slot
+  const { maxViewBytes } = nativeInfo();
+  const calls: [string, () => unknown][] = [
+    [
+      "allocate an aligned buffer (140737488355328 bytes aligned to 64 in the texture region)",
+      () => regions.allocateAlignedBuffer(2 ** 44, 64, "u64"),
+    ],
+    [
+      "allocate vertex data (140737488355328 bytes aligned to 64 in the vertex region)",
+      () => regions.allocateVertexData(2 ** 41, struct({ m: "f32x4x4" }, { align: 64 })),
+    ],
+    [
+      "allocate uniform data (140737488355328 bytes aligned to 256 in the uniform region)",
+      () => regions.allocateUniformData(2 ** 39, Slot),
+    ],
+    [
+      "allocate 140737488355328 bytes aligned to 64 in the texture region",
+      () => regions.region("texture").alloc(2 ** 47),
+    ],
+  ];
+  if (maxViewBytes < 2 ** 40) {
+    // Bun: 5 GiB of samples, more than one ArrayBuffer holds (it was "out-of-memory", the heap made).
+    calls.push([
+      "allocate audio data (5368709120 bytes aligned to 4 in the audio region)",
+      () => regions.allocateAudioData(5 * 2 ** 28),
+    ]);
+  }
+  for (const [op, call] of calls) {
+    assert.throws(call, (e: unknown) => {
+      const message = (e as Error).message;
+      if (maxViewBytes < 2 ** 47) {
+        assert.ok(isCategory("unsupported")(e), message);
+        assert.match(message, /nativeInfo\(\)\.maxViewBytes/);
+      } else {
+        assert.ok(e instanceof RangeError, message);
+        assert.match(message, /more than the \d+ bytes a region's heap holds/);
+      }
+      assert.ok(message.startsWith(`Cannot ${op} `), message);
+      assert.match(message, /allocate smaller blocks/, "what to do");
+      assert.doesNotMatch(message, /maxCapacity|FreeListAllocator/, "nothing the program never saw");
+      return true;
+    }, op);
+    assert.equal(JSON.stringify(regions.getMemoryReport()), before, `${op}: no heap was made`);
+  }
+  assert.equal(regions.region("texture").tryAlloc(2 ** 47), null);
+  assert.equal(JSON.stringify(regions.getMemoryReport()), before, "tryAlloc made no heap either");
+  // A block whose chunk a heap could hold, but the system cannot give (2^47 bytes at 16: all of the address
+  // space): refused by the backing when the heap would take its first chunk, so no heap either.
+  const systemRefuses: [string, () => unknown][] = [
+    [
+      "allocate 140737488355328 bytes aligned to 16 in the vertex region",
+      () => regions.region("vertex").alloc(2 ** 47),
+    ],
+    [
+      "allocate audio data (140737488355328 bytes aligned to 4 in the audio region)",
+      () => regions.allocateAudioData(2 ** 45),
+    ],
+  ];
+  for (const [op, call] of systemRefuses) {
+    assert.throws(call, (e: unknown) => {
+      assert.ok(e instanceof AllocationError, String(e));
+      assert.ok((e as Error).message.startsWith(`Cannot ${op}`), (e as Error).message);
+      return true;
+    }, op);
+    assert.equal(JSON.stringify(regions.getMemoryReport()), before, `${op}: a refused first chunk makes no heap`);
+  }
+  const samples = regions.allocateAudioData(16); // the regions still serve
+  assert.equal(regions.getMemoryReport().regions.audio.capacityBytes, 1 << 20, "the first chunk is 1 MiB as before");
+  regions.deallocate(samples);
+});
+
+test("a backing that refuses the chunk a first block needs leaves the region without a heap", () => {
+  using arena = new Arena({ capacity: 2 << 20, maxCapacity: 2 << 20 });
+  using regions = new RegionAllocator({ backing: arena });
+  const before = JSON.stringify(regions.getMemoryReport());
+  assert.throws(() => regions.allocateAudioData(1 << 20), (e: unknown) => {
+    assert.ok(isCategory("out-of-memory")(e), String(e));
+    assert.match(
+      (e as Error).message,
+      /^Cannot allocate audio data \(4194304 bytes aligned to 4 in the audio region\): /,
+    );
+    assert.ok((e as Error).cause instanceof AllocationError);
+    return true;
+  });
+  assert.equal(JSON.stringify(regions.getMemoryReport()), before, "no heap, no chunk kept");
+  assert.equal(arena.stats().allocatedBytes, 0, "the backing holds nothing for the regions");
+  const first = regions.allocateAudioData(3 << 17); // 1.5 MiB of samples: a first chunk the arena can give
+  assert.equal(first.length, 3 << 17);
+  assert.ok(regions.getMemoryReport().regions.audio.capacityBytes > 1 << 20, "the first chunk holds the block");
+  regions.deallocate(first);
 });
