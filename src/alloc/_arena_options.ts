@@ -1,7 +1,16 @@
 // The options of an Arena and the modes of its reset(), validated at the
 // public boundary (TypeError for a wrong type, RangeError for a bad number).
 import { native } from "../../ffi/native.ts";
-import { describe, integerIn, MAX_BLOCK_SIZE, parseOptions, powerOfTwo, typeCheck, z } from "../base/_validate.ts";
+import {
+  describe,
+  integerIn,
+  isArrayOrRevoked,
+  MAX_BLOCK_SIZE,
+  parseOptions,
+  powerOfTwo,
+  typeCheck,
+  z,
+} from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { roundToPage } from "./_chunks.ts";
 import type { ArenaGrowth, ArenaOptions } from "./arena_types.ts";
@@ -78,7 +87,7 @@ export function parseArenaOptions(options: ArenaOptions): ArenaSettings {
 /** Validates a reset() mode. */
 export function parseResetMode(mode: unknown): "free-all" | "retain-capacity" | { retainLimit: number } {
   if (mode === "free-all" || mode === "retain-capacity") return mode;
-  if (typeof mode === "object" && mode !== null && !Array.isArray(mode)) {
+  if (typeof mode === "object" && mode !== null && !isArrayOrRevoked(mode)) {
     const { retainLimit } = parseOptions(RetainSchema, mode, "reset");
     if (retainLimit === undefined) throw new TypeError("Cannot reset as option 'retainLimit' is required and missing");
     return { retainLimit };

@@ -226,6 +226,18 @@ export function isArrayOrRevoked(value: unknown): boolean {
   }
 }
 
+/**
+ * `Array.isArray(value)`, but false, rather than a throw, for a revoked Proxy: for a check that takes arrays
+ * and refuses anything else (the refusal then names it "a Proxy").
+ */
+export function isLiveArray(value: unknown): value is unknown[] {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
 /** The TypeError for a revoked Proxy given as option `name` (its path, "options" for the object itself). */
 function revokedOptionError(op: string, name: string, cause?: unknown): TypeError {
   return new TypeError(

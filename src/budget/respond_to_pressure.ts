@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { describe, parseOptions, typeCheck, z } from "../base/_validate.ts";
+import { describe, isArrayOrRevoked, parseOptions, typeCheck, z } from "../base/_validate.ts";
 import { AllocationError } from "../base/errors.ts";
 import { gcHint } from "../debug/gc_hooks.ts";
 import { PressureLevel, type PressureLevelValue } from "../pressure/pressure_level.ts";
@@ -180,7 +180,7 @@ export function respondToPressure(monitor: PressureMonitor, targets: PressureTar
         `current value is ${describe(monitor)}`,
     );
   }
-  if (targets !== undefined && (typeof targets !== "object" || targets === null || Array.isArray(targets))) {
+  if (targets !== undefined && (typeof targets !== "object" || targets === null || isArrayOrRevoked(targets))) {
     throw new TypeError(
       `Cannot ${op} as 'targets' must be an object ({ budget?, caches?, framePools?, heaps?, gc?, thermal? }): ` +
         `current value is ${describe(targets)}`,

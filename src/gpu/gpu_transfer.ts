@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { byteLengthOf, checkSize, describe, viewBytes, withArticle } from "../base/_validate.ts";
+import { byteLengthOf, checkSize, describe, isLiveArray, viewBytes, withArticle } from "../base/_validate.ts";
 import { allocatorName } from "../base/_allocator_name.ts";
 import { types } from "node:util";
 import { intrinsic } from "../../ffi/boundary.ts";
@@ -126,7 +126,7 @@ function notASource(value: unknown, op: string, name: string): TypeError {
         : " (its elements are shared: other threads may write while the GPU copies; copy them out first: " +
           "new Float32Array(shared.toArray()) for a field type such as f32, or a DynamicArray of the same layout " +
           "filled with pushMany(shared.toArray()))";
-    } else if (Array.isArray(value)) {
+    } else if (isLiveArray(value)) {
       hint = " (wrap its numbers in a typed array: new Float32Array(values))";
     } else if (types.isAnyArrayBuffer(value)) {
       hint = " (wrap it in a view: new Uint8Array(buffer))";
@@ -342,7 +342,7 @@ export function queueView(bytes: Uint8Array, length: number): Uint8Array<ArrayBu
 // The element ranges as [first, count] pairs, each field read once (before the source is read).
 function readRanges(ranges: unknown, op: string): [number, number][] | undefined {
   if (ranges === undefined) return undefined;
-  if (!Array.isArray(ranges)) {
+  if (!isLiveArray(ranges)) {
     throw new TypeError(
       `Cannot ${op} as 'ranges' must be an array of { first, count }: current value is ${describe(ranges)}`,
     );

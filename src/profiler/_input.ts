@@ -13,7 +13,7 @@
 // The copies are also where absurd sizes are brought down to what a picture
 // can show (a column per pixel, a row per owner up to MAX_OWNER_ROWS, a block
 // map rectangle per pixel), so the SVG stays megabytes, not gigabytes.
-import { describe } from "../base/_validate.ts";
+import { describe, isLiveArray } from "../base/_validate.ts";
 import type { AllocatorDump, DumpBlock, DumpChunk } from "../alloc/dump.ts";
 import { addBytes, formatBytes } from "./_svg.ts";
 import type { MemorySnapshot } from "./snapshot.ts";
@@ -217,7 +217,7 @@ export function readDump(dump: unknown, op: string): AllocatorDump {
   const malformed = () => new TypeError(`Cannot ${op} as 'dump' has a malformed kind, chunks, blocks or stats`);
   const stats = typeof d.stats === "object" && d.stats !== null ? { ...d.stats } : null;
   if (
-    typeof d.kind !== "string" || !Array.isArray(d.chunks) || stats === null ||
+    typeof d.kind !== "string" || !isLiveArray(d.chunks) || stats === null ||
     typeof stats.capacityBytes !== "number" || typeof stats.allocatedBytes !== "number" ||
     typeof stats.fragmentation !== "number" || typeof stats.liveAllocations !== "number"
   ) throw malformed();
@@ -243,7 +243,7 @@ export function readDump(dump: unknown, op: string): AllocatorDump {
     const raw = d.chunks[c];
     const chunk = typeof raw === "object" && raw !== null ? { ...raw } : null;
     if (chunk === null || typeof chunk.address !== "number" || typeof chunk.size !== "number") throw malformed();
-    if (!Array.isArray(chunk.blocks)) throw malformed();
+    if (!isLiveArray(chunk.blocks)) throw malformed();
     if (!Number.isSafeInteger(chunk.address) || chunk.address < 0) {
       throw new RangeError(
         `Cannot ${op} as chunk ${c}'s address must be an integer, 0 or more: current value is ${

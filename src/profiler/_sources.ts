@@ -5,7 +5,7 @@
 // mappings are recognised by brand and read through memkit's own state. All
 // come in as "probes" that read a few counters. Classification runs once, in
 // the constructor, so a bad source fails there and not in a timer callback.
-import { describe } from "../base/_validate.ts";
+import { describe, isLiveArray, isRevokedProxy } from "../base/_validate.ts";
 import type { Allocator } from "../base/allocator.ts";
 import { AllocationError } from "../base/errors.ts";
 import { FramePool, isFramePool } from "../budget/frame_pool.ts";
@@ -225,7 +225,10 @@ function ask(source: unknown, method: string, name: string, ...args: string[]): 
  */
 export function probesOf(sources: unknown, op: string): Probe[] {
   let named: [string, unknown][];
-  if (Array.isArray(sources)) {
+  if (isRevokedProxy(sources)) {
+    throw new TypeError(`Cannot ${op} as 'sources' is a revoked Proxy: nothing can be read from it (its revoke() ran)`);
+  }
+  if (isLiveArray(sources)) {
     named = sources.map((source, index) => [`${kindOf(source) ?? "source"}-${index}`, source]);
   } else if (typeof sources === "object" && sources !== null) {
     // One source given bare would be read as a record of its own properties ("source 'kind' must be ..."):

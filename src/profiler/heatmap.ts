@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { describe, parseOptions, z } from "../base/_validate.ts";
+import { describe, isLiveArray, parseOptions, z } from "../base/_validate.ts";
 import { clipText, escapeXml, formatBytes, heat, n, plural, textWidth } from "./_svg.ts";
 import { hintOf, type MemorySnapshot } from "./snapshot.ts";
 import { fitSnapshots, readSnapshots, type SnapshotReading } from "./_input.ts";
@@ -98,7 +98,7 @@ const OptionsSchema = z.object({
  */
 export function heatmap(snapshots: readonly MemorySnapshot[], options?: HeatmapOptions): string {
   const op = "draw a heatmap";
-  if (!Array.isArray(snapshots)) {
+  if (!isLiveArray(snapshots)) {
     throw new TypeError(
       `Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}${hintOf(snapshots)}`,
     );

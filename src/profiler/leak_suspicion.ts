@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { describe } from "../base/_validate.ts";
+import { describe, isLiveArray } from "../base/_validate.ts";
 import { hintOf, type MemorySnapshot } from "./snapshot.ts";
 import { readOwners, readSnapshots } from "./_input.ts";
 
@@ -125,7 +125,7 @@ export function leakSuspicion(
   options?: LeakSuspicionOptions,
 ): LeakSuspicion {
   const op = "look for leaks";
-  if (!Array.isArray(snapshots)) {
+  if (!isLiveArray(snapshots)) {
     throw new TypeError(
       `Cannot ${op} as 'snapshots' must be an array: current value is ${describe(snapshots)}${hintOf(snapshots)}`,
     );

@@ -8,6 +8,7 @@ import type { PressureLevelValue } from "../pressure/pressure_level.ts";
 import type { Probe, ProbeEntry, ProbeReading } from "./_sources.ts";
 import type { Nesting } from "./_nesting.ts";
 import { AllocationError } from "../base/errors.ts";
+import { isLiveArray, isRevokedProxy } from "../base/_validate.ts";
 
 /**
  * What {@linkcode MemoryProfiler} records at each tick or `capture()`.
@@ -99,8 +100,9 @@ export interface MemorySnapshot {
 
 /** ", or …": what to pass instead when `value` is a profiler given where its snapshots belong. */
 export function hintOf(value: unknown): string {
+  if (isRevokedProxy(value)) return ""; // nothing can be read from it
   const snapshots = (value as { snapshots?: unknown } | null)?.snapshots;
-  return typeof value === "object" && value !== null && Array.isArray(snapshots)
+  return typeof value === "object" && value !== null && isLiveArray(snapshots)
     ? ": pass its snapshots (profiler.snapshots)"
     : "";
 }
