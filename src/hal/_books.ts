@@ -8,6 +8,7 @@
 // gives them back outside frames as soon as that is safe (reclaim).
 import { arenaEnded, bulkReleaseRefusal } from "../alloc/arena.ts";
 import { releasingFor } from "../alloc/_lease.ts";
+import { addressOf } from "../base/native_info.ts";
 import { Allocation, type Bookkeeping, type Frame } from "./_allocation.ts";
 import type { AllocationIndex } from "./_allocation_index.ts";
 import type { Backings } from "./_backings.ts";
@@ -21,6 +22,13 @@ const RECLAIMED = "the MemoryInterface released its temporary blocks (nothing te
 export class Books implements Bookkeeping {
   /** Released blocks the arena holds, in every frame (the sum of their `held` lists' lengths). */
   heldBlocks = 0;
+  /**
+   * Blocks of the caller's own (from getAllocator("arena")) they freed and the arena kept (it rolls back only
+   * its most recent block), by first byte: they are live in the arena's count but hold the reset back no
+   * longer (see reclaim). Invariant: each is a block the arena still holds; so after any release of many
+   * blocks at once (a reset, a scope's or frame's end, every one followed by returned()) the ones it took go.
+   */
+  readonly #ownFreed = new Map<number, ArrayBufferView>();
   /** Waiting allocations (the wait queue's count, as it tells it: see waitersCounted). */
   #waiting = 0;
   /**
@@ -74,11 +82,19 @@ export class Books implements Bookkeeping {
     this.counters.hold(Allocation.counter(a), a.size);
   }
 
+  /** The caller freed a block of their own in the arena: it `kept` it, or rolled it back (its place is free). */
+  ownFreed(view: ArrayBufferView, kept: boolean): void {
+    const address = addressOf(view);
+    if (kept) this.#ownFreed.set(address, view); // once per block however often it is freed
+    else this.#ownFreed.delete(address);
+  }
+
   /**
    * The held blocks of `frame` made from origin serial `since` on came back (all of them by default): the
    * frame ended, or a scope of the caller's own on the arena did, or the arena was reset.
    */
   returned(frame: Frame, since = 0): void {
+    if (this.#ownFreed.size !== 0) this.#forgetReleased();
     const held = frame.held;
     if (held === null) return;
     let kept = 0;
@@ -110,13 +126,23 @@ export class Books implements Bookkeeping {
     const arena = backings.arena; // made: it holds blocks
     if (arenaEnded(arena) || bulkReleaseRefusal("reset") !== null) return; // a claim under way: later
     const stats = arena.stats();
-    if (stats.scopeDepth !== 0 || stats.liveAllocations !== held.length) return;
+    // Live in it: the released blocks held, the caller's blocks freed (kept), and what else is live.
+    if (stats.scopeDepth !== 0 || stats.liveAllocations !== held.length + this.#ownFreed.size) return;
     try {
       releasingFor(RECLAIMED, () => arena.reset("retain-capacity"));
     } finally {
       // The arena is reset even when a chunk's backing threw (see Arena.reset): the blocks came back.
       this.returned(backings.base);
       if (this.waiters.count !== 0) this.waiters.wake();
+    }
+  }
+
+  // The arena released many blocks at once: the caller's freed blocks among them are gone (their places may be
+  // handed out again, to blocks that are live).
+  #forgetReleased(): void {
+    const arena = this.backings.arenaMade ? this.backings.arena : null;
+    for (const [address, view] of this.#ownFreed) {
+      if (arena === null || !arena.owns(view)) this.#ownFreed.delete(address);
     }
   }
 }

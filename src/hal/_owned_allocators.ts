@@ -20,7 +20,7 @@ import { leaseTableOf, registerLeases, releasingFor } from "../alloc/_lease.ts";
 import { nameAllocator } from "../base/_allocator_name.ts";
 import type { StackAllocator, StackMarker } from "../alloc/stack_allocator.ts";
 import type { SystemAllocator } from "../alloc/system_allocator.ts";
-import { bufferOf, checkView, describe, isDetached, refuseArguments } from "../base/_validate.ts";
+import { bufferOf, checkView, describe, isDetached, lengthOf, refuseArguments } from "../base/_validate.ts";
 import type {
   Allocator,
   AllocatorKind,
@@ -56,6 +56,11 @@ export interface OwnedMemory {
    * interface's released blocks among them, which the arena held, came back.
    */
   arenaReleased(since: number): void;
+  /**
+   * The caller freed a block of their own in the arena through the guard: the arena kept it (`kept`: it was
+   * not its most recent block, or not freed through that block's own view) or rolled it back.
+   */
+  arenaFreed(view: ArrayBufferView, kept: boolean): void;
   /**
    * A heap handle was made: its own `free()` changes the heap's figures without passing here (the
    * interface's cached stats then expire by the clock).
@@ -206,6 +211,37 @@ class OwnedDumpable extends OwnedAllocator implements InterfaceBuddyAllocator {
 
 /** The temporary type's arena: reset and scope ends are refused while they would take interface memory. */
 class OwnedArena extends OwnedDumpable implements InterfaceArena {
+  /**
+   * Frees a block taken from this arena (see Arena.free).
+   * @throws {AllocationError} As for the other kinds.
+   */
+  override free(view: ArrayBufferView): void {
+    const owner = ownerOf(this), arena = realOf(this) as unknown as Arena;
+    refuseOwned(owner, view, "free", this.kind);
+    const length = lengthOf(view);
+    arena.free(view);
+    // Before changed(): a block the arena kept holds the interface's reset back no longer (see Books.reclaim).
+    if (length !== 0) owner.arenaFreed(view, arena.owns(view));
+    owner.changed();
+  }
+
+  /**
+   * Resizes a block taken from this arena (see Arena.resize).
+   * @throws {AllocationError} As for the other kinds.
+   */
+  override resize(view: ArrayBufferView, newSize: number): Uint8Array<ArrayBuffer> {
+    const owner = ownerOf(this), arena = realOf(this) as unknown as Arena;
+    refuseOwned(owner, view, "resize", this.kind);
+    const length = lengthOf(view);
+    const resized = arena.resize(view, newSize);
+    // A block copied elsewhere (or resized to 0) was freed: the arena keeps the old one or rolled it back.
+    if (length !== 0 && (lengthOf(resized) === 0 || addressOf(resized) !== addressOf(view))) {
+      owner.arenaFreed(view, arena.owns(view));
+    }
+    owner.changed();
+    return resized;
+  }
+
   /** The arena's statistics. */
   override stats(): ArenaStats {
     return (realOf(this) as unknown as Arena).stats();

@@ -26,13 +26,25 @@ interface Waiter<T> {
   timedOut: () => Error;
   /** The memory types it may be served from, a bit per type index. */
   types: number;
+  /** It left the line (served, timed out, failed for good, rejected at dispose): its entry is skipped. */
+  gone: boolean;
 }
 
 /** How often a waiter held back by pressure looks at the level again. */
 const PRESSURE_POLL_MS = 20;
 
+// The line is an array in arrival order whose entries leave by being marked gone, in O(1) (every timeout
+// leaves and wakes the line: with a search and splice per leave, and per waiter per retry, thousands of waiters
+// settled seconds past their timeout). Invariants: `count` is its entries not gone; those before `#head` are all
+// gone; it is compacted once more than half of it is gone, so a walk over it costs O(count) at most.
 export class WaitQueue {
   #waiters: Waiter<unknown>[] = [];
+  /** Entries before it are gone. */
+  #head = 0;
+  /** Entries gone, not compacted yet. */
+  #gone = 0;
+  /** The union of the types of every waiter since the line was last empty (at least those of the waiters now). */
+  #types = 0;
   #scheduled = false;
   #poll: ReturnType<typeof setInterval> | null = null;
   readonly #underPressure: () => boolean;
@@ -57,7 +69,7 @@ export class WaitQueue {
    */
   wait<T>(attempt: Attempt<T>, timeoutMs: number, timedOut: () => Error, types: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, timedOut, types };
+      const waiter: Waiter<T> = { attempt, resolve, reject, timer: null, timedOut, types, gone: false };
       if (timeoutMs !== Infinity) {
         waiter.timer = setLongTimeout(() => {
           if (!this.#remove(waiter as Waiter<unknown>)) return;
@@ -66,14 +78,20 @@ export class WaitQueue {
         }, timeoutMs);
       }
       this.#waiters.push(waiter as Waiter<unknown>);
-      this.#counted(this.count = this.#waiters.length);
+      this.#types |= types;
+      this.#counted(++this.count);
       this.#watchPressure();
     });
   }
 
   /** Whether a waiter that may be served from one of `types` (bits per type index) is waiting: a new request queues behind it. */
   waitingFor(types: number): boolean {
-    for (const w of this.#waiters) if ((w.types & types) !== 0) return true;
+    if ((this.#types & types) === 0) return false;
+    const waiters = this.#waiters;
+    for (let i = this.#skipGone(); i < waiters.length; i++) {
+      const w = waiters[i];
+      if (!w.gone && (w.types & types) !== 0) return true;
+    }
     return false;
   }
 
@@ -82,7 +100,7 @@ export class WaitQueue {
    * an earlier waiter of one of their types do not).
    */
   wake(): void {
-    if (this.#scheduled || this.#waiters.length === 0) return;
+    if (this.#scheduled || this.count === 0) return;
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
@@ -93,10 +111,12 @@ export class WaitQueue {
   /** Rejects every waiter with `error` (the interface was disposed). */
   rejectAll(error: () => unknown): void {
     const waiters = this.#waiters;
-    this.#waiters = [];
+    this.#empty();
     this.#counted(this.count = 0);
     this.#stopPoll();
     for (const w of waiters) {
+      if (w.gone) continue;
+      w.gone = true; // a retry under way skips it
       w.timer?.cancel();
       w.reject(error());
     }
@@ -105,8 +125,13 @@ export class WaitQueue {
   #retry(): void {
     // The types a waiter still waiting (tried or held back) claims: later waiters of those types are held back.
     let claimed = 0;
-    for (const w of [...this.#waiters]) {
-      if (!this.#waiters.includes(w)) continue; // a timeout took it meanwhile
+    // The line as it is now (a compaction meanwhile makes a new array; waiters that come meanwhile are not tried).
+    const waiters = this.#waiters, end = waiters.length;
+    for (let i = this.#skipGone(); i < end; i++) {
+      const w = waiters[i];
+      if (w.gone) continue; // served, timed out or failed meanwhile
+      // Every type any waiter may still be served from is claimed: the rest are all held back.
+      if ((this.#types & ~claimed) === 0) break;
       if ((w.types & claimed) !== 0) {
         claimed |= w.types;
         continue;
@@ -130,19 +155,40 @@ export class WaitQueue {
   }
 
   #remove(w: Waiter<unknown>): boolean {
-    const at = this.#waiters.indexOf(w);
-    if (at < 0) return false;
-    this.#waiters.splice(at, 1);
-    this.#counted(this.count = this.#waiters.length);
+    if (w.gone) return false;
+    w.gone = true;
+    this.#counted(--this.count);
     w.timer?.cancel();
-    if (this.#waiters.length === 0) this.#stopPoll();
+    if (this.count === 0) {
+      this.#empty();
+      this.#stopPoll();
+    } else if (++this.#gone > this.count) {
+      this.#waiters = this.#waiters.filter((x) => !x.gone);
+      this.#head = 0;
+      this.#gone = 0;
+    }
     return true;
+  }
+
+  /** The index of the first entry not gone (or the end), skipping the gone ones at the head once. */
+  #skipGone(): number {
+    const waiters = this.#waiters;
+    let head = this.#head;
+    while (head < waiters.length && waiters[head].gone) head++;
+    return this.#head = head;
+  }
+
+  #empty(): void {
+    this.#waiters = [];
+    this.#head = 0;
+    this.#gone = 0;
+    this.#types = 0;
   }
 
   // While waiters are held back by pressure, look at the level every PRESSURE_POLL_MS; it keeps the process
   // alive as the waiters' own timeouts do (a program awaiting an allocation is not done).
   #watchPressure(): void {
-    if (this.#poll !== null || this.#waiters.length === 0 || !this.#underPressure()) return;
+    if (this.#poll !== null || this.count === 0 || !this.#underPressure()) return;
     this.#poll = setInterval(() => {
       if (this.#underPressure()) return;
       this.#stopPoll();

@@ -164,6 +164,9 @@ export class MemoryInterface implements Disposable {
       if (this.#ended !== null) return;
       for (const frame of this.#backings.allFrames()) this.#books.returned(frame, since);
     },
+    arenaFreed: (view, kept) => {
+      if (this.#ended === null) this.#books.ownFreed(view, kept);
+    },
     untracked: () => {
       this.#stats.untracked = true;
       this.#counters.changed();

@@ -4,7 +4,9 @@
 // AllocationError("timeout"). The monitor here reads a status the test sets.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { AllocationError, MemoryInterface, type MemoryStatus, PressureLevel, PressureMonitor } from "../../mod.ts";
+import { runChild } from "../_helpers.ts";
 
 const isCategory = (category: string) => (e: unknown) => e instanceof AllocationError && e.category === category;
 const GiB = 2 ** 30;
@@ -304,4 +306,16 @@ test("allocateAsync: a request that waited behind earlier ones its whole time sa
   });
   memory.deallocate(held);
   memory.deallocate(await head);
+});
+
+test("allocateAsync: thousands of waiters that time out all settle soon after their timeout, order kept (child)", () => {
+  // Each timeout wakes the line: a retry or removal that cost time in proportion to the line made 8,000 waiters
+  // with timeoutMs 300 settle after ~10 s. The bound is loose on purpose (a loaded machine): 5 s.
+  const child = runChild(fileURLToPath(new URL("./_many_waiters_child.ts", import.meta.url)), {}, ["8000"], 120_000);
+  assert.equal(child.signal, null, `the child hung or crashed: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  const result = JSON.parse(child.stdout.trim().split("\n").at(-1)!);
+  assert.equal(result.timedOut, 8000);
+  assert.equal(result.inOrder, true, "the waiters left were served in the order they came");
+  assert.equal(result.withinFiveSeconds, true, `the last timeout settled after ${result.lastMs} ms`);
 });

@@ -82,6 +82,59 @@ test("blocks of the caller's own in the arena are never released with the interf
   assert.equal(arena.stats().allocatedBytes, 0);
 });
 
+test("blocks of the caller's own freed out of order hold the interface's blocks back no longer", () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { temporary: 8192 } });
+  const arena = memory.getAllocator("arena");
+  const mine1 = arena.alloc(64), mine2 = arena.alloc(64);
+  arena.free(mine1); // not the arena's most recent block: it keeps it (counted in ignoredFrees)
+  arena.free(mine1); // a second free of the same block counts once
+  const grown = arena.resize(mine2, 4096); // moved: the old block is kept too
+  arena.free(grown); // the most recent block: rolled back
+  for (let i = 0; i < 20; i++) {
+    const a = memory.allocateTyped(1000, "temporary");
+    const b = memory.allocateTyped(1000, "temporary");
+    memory.deallocate(a); // out of order
+    memory.deallocate(b); // nothing temporary and nothing of the caller's is live: the arena is reset
+    assert.deepEqual(temporary(memory), { used: 0, unreclaimed: 0, free: 8192 }, `round ${i}`);
+    assert.equal(a.bytes.length, 0, "the released block's view reads as length 0");
+  }
+  // A live block of the caller's own still holds them back, though blocks of theirs were freed before.
+  const freed = arena.alloc(32);
+  const live = arena.alloc(32);
+  live.fill(5);
+  arena.free(freed);
+  const a = memory.allocateTyped(1000, "temporary");
+  const b = memory.allocateTyped(1000, "temporary");
+  memory.deallocate(a);
+  memory.deallocate(b);
+  assert.deepEqual(temporary(memory), { used: 0, unreclaimed: 1000, free: 7192 });
+  assert.equal(live.length, 32);
+  assert.ok(live.every((x) => x === 5), "the caller's live block is untouched");
+  arena.free(live); // out of order now (b is the most recent): nothing live is left
+  assert.deepEqual(temporary(memory), { used: 0, unreclaimed: 0, free: 8192 });
+  assert.equal(arena.stats().allocatedBytes, 0);
+});
+
+test("a freed block of the caller's own released by a scope's end counts no more: a new live one holds back", () => {
+  using memory = new MemoryInterface({ pressure: false, budgets: { temporary: 8192 } });
+  const arena = memory.getAllocator("arena");
+  {
+    using _scope = arena.scope();
+    const x = arena.alloc(64);
+    arena.alloc(64);
+    arena.free(x); // kept until the scope ends
+  }
+  const y = arena.alloc(128); // live, maybe where x was
+  y.fill(3);
+  const a = memory.allocateTyped(1000, "temporary");
+  const b = memory.allocateTyped(1000, "temporary");
+  memory.deallocate(a);
+  memory.deallocate(b);
+  assert.deepEqual(temporary(memory), { used: 0, unreclaimed: 1000, free: 7192 });
+  assert.equal(y.length, 128);
+  assert.ok(y.every((v) => v === 3), "the caller's live block is untouched");
+});
+
 test("a scope of the caller's own on the arena gives back the released blocks made inside it", () => {
   using memory = new MemoryInterface({ pressure: false, budgets: { temporary: 4096 } });
   const arena = memory.getAllocator("arena");
