@@ -6,7 +6,7 @@
 // above); a request that can never be served fails at once.
 import { AllocationError } from "../base/errors.ts";
 import type { Allocation } from "./_allocation.ts";
-import { type Request, TYPES } from "./_request.ts";
+import { type Request, T_SHARED, TYPES } from "./_request.ts";
 import { candidateTypes, type Failure, neverServed } from "./_serve.ts";
 import type { WaitQueue } from "./_wait_queue.ts";
 import type { MemoryAllocation } from "./memory_types.ts";
@@ -27,6 +27,8 @@ export interface LaterContext {
   serve(): Allocation | Failure;
   /** Whether a wait could ever serve the request (some candidate's budget and allocator could hold it). */
   mayFit(): boolean;
+  /** The memory the process may use (`MemoryInterface.platform.totalBytes`; Infinity when unknown). */
+  platformBytes: number;
   waiters: WaitQueue;
 }
 
@@ -51,6 +53,9 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
   // only delay its refusal by the whole timeout.
   const never = neverServed(req);
   if (never !== null) return Promise.reject(never.error(LONGER_WAIT));
+  // More than the process may ever use (a shared mapping is sparse: it may be larger): a try that fails for want
+  // of memory fails for good, and the request does not queue behind others, nor hold them back.
+  const beyond = req.type !== T_SHARED && req.size > context.platformBytes;
   let last: Failure | null = null;
   let heldLast = false, passedPressure = false;
   const attempt = (): MemoryAllocation | null => {
@@ -64,6 +69,7 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
     const result = context.serve();
     if (!("retryable" in result)) return result;
     if (!result.retryable) throw result.error(LONGER_WAIT);
+    if (beyond) throw beyondPlatform(req, context.platformBytes, result.error(NO_WAIT));
     last = result;
     return null;
   };
@@ -100,7 +106,7 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
   // waiter that may be served from one of its types it waits too, rather than overtake it (see WaitQueue),
   // unless no wait could ever serve it: then its try fails at once, as without waiters.
   const deferred = context.heldBack();
-  queued = !deferred && context.waiters.waitingFor(types) && context.mayFit();
+  queued = !deferred && !beyond && context.waiters.waitingFor(types) && context.mayFit();
   if (!deferred && !queued) {
     let first: MemoryAllocation | null;
     try {
@@ -111,4 +117,16 @@ export function allocateLater(req: Request, context: LaterContext): Promise<Memo
     if (first !== null) return Promise.resolve(first);
   }
   return context.waiters.wait(attempt, req.timeoutMs, timedOut, types);
+}
+
+/** The refusal of a request larger than all the memory the process may use, after a try failed: no wait helps. */
+function beyondPlatform(req: Request, platformBytes: number, cause: Error): AllocationError {
+  return new AllocationError(
+    "out-of-memory",
+    `Cannot allocate ${byteCount(req.size)} of ${TYPES[req.type]} memory: it is more than the ${
+      byteCount(platformBytes)
+    } this process may use (memory.platform.totalBytes: its cgroup limit, else the machine's memory), so no ` +
+      "wait can serve it: allocate less, or reserve address space with mapPages(size) and use it through windows",
+    { cause },
+  );
 }

@@ -389,6 +389,7 @@ export class MemoryInterface implements Disposable {
         return result instanceof Allocation ? this.#indexed(result) : result;
       },
       mayFit: () => mayFit(this.#counters, this.#backings, req),
+      platformBytes: this.#pressure.platform.totalBytes,
       waiters: this.#waiters,
     });
   }

@@ -5,7 +5,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { AllocationError, MemoryInterface, type MemoryStatus, PressureLevel, PressureMonitor } from "../../mod.ts";
+import {
+  AllocationError,
+  type MemoryAllocation,
+  MemoryInterface,
+  type MemoryStatus,
+  nativeInfo,
+  PressureLevel,
+  PressureMonitor,
+} from "../../mod.ts";
 import { runChild } from "../_helpers.ts";
 
 const isCategory = (category: string) => (e: unknown) => e instanceof AllocationError && e.category === category;
@@ -318,4 +326,40 @@ test("allocateAsync: thousands of waiters that time out all settle soon after th
   assert.equal(result.timedOut, 8000);
   assert.equal(result.inOrder, true, "the waiters left were served in the order they came");
   assert.equal(result.withinFiveSeconds, true, `the last timeout settled after ${result.lastMs} ms`);
+});
+
+test("allocateAsync: a request larger than all the memory the process may use fails at once and holds nobody back", async () => {
+  using memory = new MemoryInterface({ pressure: false });
+  const total = memory.platform.totalBytes;
+  if (!Number.isFinite(total)) return; // an unknown total (Deno without -A): nothing to compare with
+  const size = Math.ceil(Math.min(2 ** 46, total * 16) / 4096) * 4096;
+  // A liveness bound, not a timing: before the fix the huge request waited its whole 60 s.
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<"stuck">((resolve) => (guard = setTimeout(() => resolve("stuck"), 20_000)));
+  try {
+    const huge = memory.allocateAsync({ size, type: "system", timeoutMs: 60_000 }).then(
+      (a) => ({ served: a }),
+      (error: unknown) => ({ error }),
+    );
+    const small = memory.allocateAsync({ size: 64, type: "system", timeoutMs: 60_000 });
+    const first = await Promise.race([small, stuck]);
+    assert.notEqual(first, "stuck", "a small request behind it was held back");
+    memory.deallocate(first as MemoryAllocation);
+    const outcome = await Promise.race([huge, stuck]);
+    assert.notEqual(outcome, "stuck", "the huge request waited instead of failing");
+    if ("served" in (outcome as object)) {
+      memory.deallocate((outcome as { served: MemoryAllocation }).served); // a kernel that overcommits anything
+      return;
+    }
+    const { error } = outcome as { error: unknown };
+    assert.ok(error instanceof AllocationError, String(error));
+    if (size > nativeInfo().maxViewBytes) assert.equal(error.category, "unsupported"); // Bun: one view's limit
+    else {
+      assert.equal(error.category, "out-of-memory");
+      assert.match(error.message, /is more than the \d+ bytes this process may use/);
+      assert.doesNotMatch(error.message, /longer timeoutMs/);
+    }
+  } finally {
+    clearTimeout(guard);
+  }
 });

@@ -359,13 +359,15 @@ test("a monitor started by an interface collected without dispose() stops with t
   const gc = collector();
   if (gc === null) return; // Deno without --expose-gc
   const monitor = quietMonitor();
-  (() => {
-    new MemoryInterface({ pressure: monitor }); // started it, never disposed
-  })();
-  for (let i = 0; i < 5; i++) {
+  const dropped = (() => new WeakRef(new MemoryInterface({ pressure: monitor })))(); // started it, never disposed
+  // Until it is collected (JavaScriptCore scans the stack conservatively: a few collections may not be enough
+  // under load), then a turn for its finalizer.
+  for (let i = 0; i < 100 && dropped.deref() !== undefined; i++) {
     gc();
     await sleep(10);
   }
+  if (dropped.deref() !== undefined) return; // never collected here: nothing to see
+  await sleep(10);
   const live = new MemoryInterface({ pressure: monitor });
   assert.equal(monitor.running, true);
   live.dispose();

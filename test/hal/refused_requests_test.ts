@@ -117,6 +117,18 @@ test("the kernel's refusal of audio, dma-capable, secret and shared memory says 
       }
       return true;
     }, label);
+    // More than the process may ever use (and not a sparse shared mapping): no wait can cure it, so
+    // allocateAsync with a timeout fails at once, saying so.
+    if (!label.startsWith("shared") && SIZE > memory.platform.totalBytes) {
+      const refused = await memory.allocateAsync({ ...request, timeoutMs: 60_000 }).then(
+        () => assert.fail(`${label}: served`),
+        (e: unknown) => e as AllocationError,
+      );
+      assert.ok(refused instanceof AllocationError && refused.category === "out-of-memory", `${label}: ${refused}`);
+      assert.match(refused.message, /is more than the \d+ bytes this process may use/, label);
+      assert.ok(refused.cause instanceof AllocationError && refused.cause.category === "out-of-memory", label);
+      continue;
+    }
     // Waiting may cure it (memory given back): allocateAsync with a timeout waits, then says "timeout".
     const started = performance.now();
     const error = await memory.allocateAsync({ ...request, timeoutMs: 30 }).then(
