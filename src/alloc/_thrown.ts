@@ -5,7 +5,7 @@
 // are walked with Object.getPrototypeOf (a Proxy stops the walk), properties read as own data descriptors.
 import { types } from "node:util";
 import { AllocationError, type AllocationErrorCategory } from "../base/errors.ts";
-import { dataProperty, describe, ownData } from "../base/_validate.ts";
+import { describe } from "../base/_validate.ts";
 import { backingNoun } from "./_backing_phrase.ts";
 
 /** Whether `ctor.prototype` is on `value`'s prototype chain, as `instanceof` says; false past a Proxy. */
@@ -78,6 +78,23 @@ export function describeForeign(value: unknown): string {
   }
   const what = typeof value === "function" ? describe(value) : backingNoun(value);
   return message === null ? what : `${what} with the message ${JSON.stringify(message)}`;
+}
+
+// `key` as a data property of `object` or its prototypes (an accessor or a Proxy on the way: undefined).
+function dataProperty(object: object, key: string): unknown {
+  for (let o: object | null = object, depth = 0; o !== null && depth < 64; depth++) {
+    if (types.isProxy(o)) return undefined;
+    const found = Object.getOwnPropertyDescriptor(o, key);
+    if (found !== undefined) return "value" in found ? found.value : undefined;
+    o = Object.getPrototypeOf(o);
+  }
+  return undefined;
+}
+
+// `key` as an own data property of `object` (not a Proxy: checked by the caller).
+function ownData(object: object, key: string): unknown {
+  const found = Object.getOwnPropertyDescriptor(object, key);
+  return found !== undefined && "value" in found ? found.value : undefined;
 }
 
 // Whether `key` is an own data property of `object` (not a Proxy: checked by the caller).

@@ -66,9 +66,9 @@ export function className(value: object): string | undefined {
   return typeof name === "string" && name !== "Object" && name !== "" ? name : undefined;
 }
 
-/** `key` as a data property of `object` or its prototypes (an accessor or a Proxy on the way: undefined); no code runs. */
-export function dataProperty(object: object, key: string): unknown {
-  for (let o: object | null = object, depth = 0; o !== null && depth < 64; depth++) {
+// `key` as a data property of `object` or its prototypes (an accessor or a Proxy on the way: undefined).
+function dataProperty(object: object, key: string): unknown {
+  for (let o: object | null = object, depth = 0; o !== null && depth < 32; depth++) {
     if (types.isProxy(o)) return undefined;
     const found = Object.getOwnPropertyDescriptor(o, key);
     if (found !== undefined) return "value" in found ? found.value : undefined;
@@ -77,8 +77,7 @@ export function dataProperty(object: object, key: string): unknown {
   return undefined;
 }
 
-/** `key` as an own data property of `object` (not a Proxy: checked by the caller), else undefined. */
-export function ownData(object: object, key: string): unknown {
+function ownData(object: object, key: string): unknown {
   const found = Object.getOwnPropertyDescriptor(object, key);
   return found !== undefined && "value" in found ? found.value : undefined;
 }
